@@ -1,0 +1,365 @@
+/* Wire format v1: encoding and bounds-checked decoding (see codec.h). */
+#include "codec.h"
+
+#include <string.h>
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* A bounds-checked reader: every get fails once, then stays failed. */
+typedef struct reader {
+    const uint8_t *p, *end;
+    bool bad;
+} reader;
+
+static uint8_t get_u8(reader *r)
+{
+    if (r->bad || r->p >= r->end) {
+        r->bad = true;
+        return 0;
+    }
+    return *r->p++;
+}
+
+static uint64_t get_varint(reader *r)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        uint8_t b = get_u8(r);
+        if (r->bad)
+            return 0;
+        /* the tenth byte may carry only the top bit of a u64 */
+        if (shift == 63 && b > 1) {
+            r->bad = true;
+            return 0;
+        }
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            /* reject overlong forms: a final zero byte after the first */
+            if (b == 0 && shift > 0)
+                r->bad = true;
+            return v;
+        }
+    }
+    r->bad = true;
+    return 0;
+}
+
+static const uint8_t *get_bytes(reader *r, uint64_t n)
+{
+    if (r->bad || (uint64_t)(r->end - r->p) < n) {
+        r->bad = true;
+        return NULL;
+    }
+    const uint8_t *b = r->p;
+    r->p += n;
+    return b;
+}
+
+static uint64_t get_u64(reader *r)
+{
+    const uint8_t *b = get_bytes(r, 8);
+    uint64_t v = 0;
+    for (int i = 0; b && i < 8; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
+static void read_digest(reader *r, sb_digest_entry *d)
+{
+    d->id = get_u64(r);
+    uint64_t hbl = get_varint(r);
+    d->heartbeat = hbl >> 1;
+    d->leaving = hbl & 1;
+    d->max_version = get_varint(r);
+    d->gc_version = get_varint(r);
+}
+
+static void read_key(reader *r, sb_key_entry *k)
+{
+    k->key_len = get_u8(r);
+    k->key = get_bytes(r, k->key_len);
+    k->version = get_varint(r);
+    k->deleted = get_u8(r) & SB_KEY_DELETED;
+    k->value_len = get_varint(r);
+    k->value = get_bytes(r, k->value_len);
+}
+
+static void read_node_header(reader *r, sb_node_delta *n)
+{
+    n->addr_len = get_u8(r);
+    n->addr = (const char *)get_bytes(r, n->addr_len);
+    n->generation = get_varint(r);
+    uint64_t hbl = get_varint(r);
+    n->heartbeat = hbl >> 1;
+    n->leaving = hbl & 1;
+    n->reset = get_u8(r) & SB_NODE_RESET;
+    n->from_version = get_varint(r);
+    n->to_version = get_varint(r);
+    n->gc_version = get_varint(r);
+    n->nkeys = get_varint(r);
+    n->keys = r->p;
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+static bool valid_digest(reader *r, uint64_t n)
+{
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        sb_digest_entry d;
+        read_digest(r, &d);
+    }
+    return !r->bad;
+}
+
+/* A node delta is valid when its fields are consistent and its keys come
+ * in strictly increasing version order inside (from, to]. */
+static bool valid_node(reader *r)
+{
+    sb_node_delta n;
+    read_node_header(r, &n);
+    if (r->bad || n.addr_len == 0 || n.generation == 0 ||
+        n.heartbeat == 0 || n.from_version > n.to_version ||
+        n.nkeys > (uint64_t)(r->end - r->p))
+        return false;
+    uint64_t last = n.from_version;
+    for (uint64_t i = 0; i < n.nkeys; i++) {
+        sb_key_entry k;
+        read_key(r, &k);
+        if (r->bad || k.key_len == 0 || k.version <= last ||
+            k.version > n.to_version || (k.deleted && k.value_len != 0))
+            return false;
+        last = k.version;
+    }
+    return true;
+}
+
+static bool valid_nodes(reader *r, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (!valid_node(r))
+            return false;
+    return true;
+}
+
+int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
+                  sb_msg *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (len < 2)
+        return SB_DROP_TRUNCATED;
+    if (buf[0] != 'S' || buf[1] != 'B')
+        return SB_DROP_MAGIC;
+    if (len < SB_HEADER_SIZE)
+        return SB_DROP_TRUNCATED;
+    if (buf[2] != SB_PROTOCOL_VERSION)
+        return SB_DROP_VERSION;
+    uint32_t cid = (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 |
+                   (uint32_t)buf[6] << 8 | buf[7];
+    if (cid != cluster_id)
+        return SB_DROP_CLUSTER;
+    out->type = buf[3];
+    if (out->type < SB_MSG_SYN || out->type > SB_MSG_ACK2)
+        return SB_DROP_TYPE;
+
+    reader r = { buf + SB_HEADER_SIZE, buf + len, false };
+    if (out->type == SB_MSG_SYN)
+        out->flags = get_u8(&r);
+    if (out->type != SB_MSG_ACK2) {
+        out->ndigest = get_varint(&r);
+        out->digest = r.p;
+        if (r.bad || out->ndigest > (uint64_t)(r.end - r.p) ||
+            !valid_digest(&r, out->ndigest))
+            goto bad;
+    }
+    if (out->type != SB_MSG_SYN) {
+        out->nnodes = get_varint(&r);
+        out->nodes = r.p;
+        if (r.bad || out->nnodes > (uint64_t)(r.end - r.p) ||
+            !valid_nodes(&r, out->nnodes))
+            goto bad;
+    }
+    if (r.p != r.end)
+        return SB_DROP_MALFORMED;
+    out->end = r.p;
+    return -1;
+bad:
+    /* running out of bytes mid-item is truncation; anything else is junk */
+    return r.p >= r.end && r.bad ? SB_DROP_TRUNCATED : SB_DROP_MALFORMED;
+}
+
+/* ---- iterating a validated message ------------------------------------ */
+
+void sb_digest_next(sb_cursor *c, sb_digest_entry *out)
+{
+    reader r = { c->p, c->end, false };
+    read_digest(&r, out);
+    c->p = r.p;
+}
+
+void sb_key_next(sb_cursor *c, sb_key_entry *out)
+{
+    reader r = { c->p, c->end, false };
+    read_key(&r, out);
+    c->p = r.p;
+}
+
+void sb_node_next(sb_cursor *c, sb_node_delta *out)
+{
+    reader r = { c->p, c->end, false };
+    read_node_header(&r, out);
+    sb_cursor kc = { r.p, c->end };
+    for (uint64_t i = 0; i < out->nkeys; i++) {
+        sb_key_entry k;
+        sb_key_next(&kc, &k);
+    }
+    out->end = kc.p;
+    c->p = kc.p;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+size_t sb_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint64_t hbl(uint64_t heartbeat, bool leaving)
+{
+    return heartbeat << 1 | (leaving ? 1 : 0);
+}
+
+size_t sb_digest_entry_size(const sb_digest_entry *d)
+{
+    return 8 + sb_varint_size(hbl(d->heartbeat, d->leaving)) +
+           sb_varint_size(d->max_version) + sb_varint_size(d->gc_version);
+}
+
+size_t sb_node_header_size(const sb_node_delta *n)
+{
+    return 1 + n->addr_len + sb_varint_size(n->generation) +
+           sb_varint_size(hbl(n->heartbeat, n->leaving)) + 1 +
+           sb_varint_size(n->from_version) + sb_varint_size(n->to_version) +
+           sb_varint_size(n->gc_version) + sb_varint_size(n->nkeys);
+}
+
+size_t sb_key_entry_size(size_t key_len, size_t value_len, uint64_t version)
+{
+    return 1 + key_len + sb_varint_size(version) + 1 +
+           sb_varint_size(value_len) + value_len;
+}
+
+bool sb_put_u8(sb_writer *w, uint8_t v)
+{
+    if (sb_writer_room(w) < 1)
+        return false;
+    *w->p++ = v;
+    return true;
+}
+
+bool sb_put_varint(sb_writer *w, uint64_t v)
+{
+    if (sb_writer_room(w) < sb_varint_size(v))
+        return false;
+    while (v >= 0x80) {
+        *w->p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *w->p++ = (uint8_t)v;
+    return true;
+}
+
+static void put_raw(sb_writer *w, const void *b, size_t n)
+{
+    if (n)
+        memcpy(w->p, b, n);
+    w->p += n;
+}
+
+bool sb_put_header(sb_writer *w, int type, uint32_t cluster_id)
+{
+    if (sb_writer_room(w) < SB_HEADER_SIZE)
+        return false;
+    uint8_t h[SB_HEADER_SIZE] = {
+        'S', 'B', SB_PROTOCOL_VERSION, (uint8_t)type,
+        (uint8_t)(cluster_id >> 24), (uint8_t)(cluster_id >> 16),
+        (uint8_t)(cluster_id >> 8), (uint8_t)cluster_id,
+    };
+    put_raw(w, h, sizeof(h));
+    return true;
+}
+
+bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d)
+{
+    if (sb_writer_room(w) < sb_digest_entry_size(d))
+        return false;
+    for (int i = 7; i >= 0; i--)
+        *w->p++ = (uint8_t)(d->id >> (8 * i));
+    sb_put_varint(w, hbl(d->heartbeat, d->leaving));
+    sb_put_varint(w, d->max_version);
+    sb_put_varint(w, d->gc_version);
+    return true;
+}
+
+bool sb_put_node_header(sb_writer *w, const sb_node_delta *n)
+{
+    if (n->addr_len == 0 || n->addr_len > 255 ||
+        sb_writer_room(w) < sb_node_header_size(n))
+        return false;
+    *w->p++ = (uint8_t)n->addr_len;
+    put_raw(w, n->addr, n->addr_len);
+    sb_put_varint(w, n->generation);
+    sb_put_varint(w, hbl(n->heartbeat, n->leaving));
+    *w->p++ = n->reset ? SB_NODE_RESET : 0;
+    sb_put_varint(w, n->from_version);
+    sb_put_varint(w, n->to_version);
+    sb_put_varint(w, n->gc_version);
+    sb_put_varint(w, n->nkeys);
+    return true;
+}
+
+bool sb_put_key_entry(sb_writer *w, const sb_key_entry *k)
+{
+    if (k->key_len == 0 || k->key_len > 255 ||
+        sb_writer_room(w) <
+            sb_key_entry_size(k->key_len, k->value_len, k->version))
+        return false;
+    *w->p++ = (uint8_t)k->key_len;
+    put_raw(w, k->key, k->key_len);
+    sb_put_varint(w, k->version);
+    *w->p++ = k->deleted ? SB_KEY_DELETED : 0;
+    sb_put_varint(w, k->value_len);
+    put_raw(w, k->value, k->value_len);
+    return true;
+}
+
+/* ---- identities ------------------------------------------------------- */
+
+/* FNV-1a 64 over the address and the generation, then a splitmix64
+ * finaliser so that nearby inputs spread over all 64 bits. */
+uint64_t sb_node_id(const char *addr, size_t addr_len, uint64_t generation)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < addr_len; i++)
+        h = (h ^ (uint8_t)addr[i]) * 0x100000001b3ull;
+    for (int i = 0; i < 8; i++)
+        h = (h ^ (uint8_t)(generation >> (8 * i))) * 0x100000001b3ull;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h;
+}
+
+uint32_t sb_cluster_id(const char *name)
+{
+    uint32_t h = 0x811c9dc5u;
+    for (const char *s = name ? name : ""; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x01000193u;
+    return h;
+}

@@ -1,0 +1,165 @@
+/*
+ * Wire format v1: every message is one UDP datagram.
+ *
+ * Integers marked (v) are unsigned LEB128 varints (7 bits a byte, low
+ * group first, at most 10 bytes, no overlong forms). Fixed-width integers
+ * are big endian. A string is a u8 length and that many bytes.
+ *
+ * Header (all messages), 8 bytes:
+ *
+ *    0       1       2       3       4       5       6       7
+ *   +-------+-------+-------+-------+-------+-------+-------+-------+
+ *   |  'S'  |  'B'  |  ver  | type  |       cluster id (u32)        |
+ *   +-------+-------+-------+-------+-------+-------+-------+-------+
+ *   ver = 1; type = 1 SYN, 2 ACK, 3 ACK2;
+ *   cluster id = FNV-1a 32 of the cluster name.
+ *
+ * SYN:   header | flags (u8) | n (v) | n x digest entry
+ *        flags bit 0 = the digest lists every node the sender knows
+ * ACK:   header | n (v) | n x digest entry | m (v) | m x node delta
+ * ACK2:  header | m (v) | m x node delta
+ *
+ * Digest entry (one node, as the sender knows it):
+ *
+ *   +---------------+-----------+-----------+-----------+
+ *   | node id (u64) | hbl (v)   | max (v)   | gc (v)    |
+ *   +---------------+-----------+-----------+-----------+
+ *   node id = sb_node_id(addr, generation), a 64-bit hash;
+ *   hbl = heartbeat << 1 | leaving; hbl = 0 asks "send me this node in
+ *   full" (real heartbeats start at 1);
+ *   max = highest key version held; gc = highest collected tombstone.
+ *
+ * Node delta (one node's keys that the receiver lacks):
+ *
+ *   +------+------+---------+---------+-------+----------+--------+
+ *   | addr (str)  | gen (v) | hbl (v) | flags | from (v) | to (v) |
+ *   +------+------+---------+---------+-------+----------+--------+
+ *   | gc (v) | k (v) | k x key entry ...
+ *   +--------+-------+
+ *   flags bit 0 = reset: forget every key of this node first;
+ *   the keys are those with from < version <= to, in version order.
+ *
+ * Key entry:
+ *
+ *   +------+------+-------------+-------+-----------+-----------+
+ *   | key (str)   | version (v) | flags | vlen (v)  | value ... |
+ *   +------+------+-------------+-------+-----------+-----------+
+ *   flags bit 0 = deleted (a tombstone; vlen must be 0).
+ *
+ * Anything else, including bytes after the last entry, is malformed.
+ */
+#ifndef SB_CODEC_H
+#define SB_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scuttlebutt.h"
+
+enum {
+    SB_MSG_SYN = 1,
+    SB_MSG_ACK = 2,
+    SB_MSG_ACK2 = 3,
+};
+
+#define SB_HEADER_SIZE 8
+#define SB_SYN_COMPLETE 0x01
+#define SB_NODE_RESET 0x01
+#define SB_KEY_DELETED 0x01
+#define SB_VARINT_MAX 10
+
+/* One digest entry. */
+typedef struct sb_digest_entry {
+    uint64_t id;
+    uint64_t heartbeat;        /* 0: a request for the node in full */
+    bool leaving;
+    uint64_t max_version;
+    uint64_t gc_version;
+} sb_digest_entry;
+
+/* One key entry, pointing into the packet. */
+typedef struct sb_key_entry {
+    const uint8_t *key;
+    size_t key_len;
+    uint64_t version;
+    bool deleted;
+    const uint8_t *value;
+    size_t value_len;
+} sb_key_entry;
+
+/* One node delta, pointing into the packet. */
+typedef struct sb_node_delta {
+    const char *addr;          /* not NUL-terminated */
+    size_t addr_len;
+    uint64_t generation;
+    uint64_t heartbeat;
+    bool leaving;
+    bool reset;
+    uint64_t from_version, to_version, gc_version;
+    uint64_t nkeys;
+    const uint8_t *keys;       /* the first key entry */
+    const uint8_t *end;        /* one past the last key entry */
+} sb_node_delta;
+
+/* A validated message: sections point into the packet. */
+typedef struct sb_msg {
+    int type;
+    uint8_t flags;             /* SYN only */
+    uint64_t ndigest;
+    const uint8_t *digest;     /* first digest entry */
+    uint64_t nnodes;
+    const uint8_t *nodes;      /* first node delta */
+    const uint8_t *end;
+} sb_msg;
+
+/* A cursor over a validated section; the iterators cannot fail. */
+typedef struct sb_cursor {
+    const uint8_t *p, *end;
+} sb_cursor;
+
+/*
+ * Checks a whole packet with bounds checks and fills `out`. Returns -1 if
+ * it is valid, otherwise the sb_drop_reason that rejects it. Nothing in
+ * the packet is trusted before this returns -1.
+ */
+int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
+                  sb_msg *out);
+
+void sb_digest_next(sb_cursor *c, sb_digest_entry *out);
+void sb_node_next(sb_cursor *c, sb_node_delta *out);
+void sb_key_next(sb_cursor *c, sb_key_entry *out);
+
+/* A bounded output buffer. Writers never pass `end`. */
+typedef struct sb_writer {
+    uint8_t *start, *p, *end;
+} sb_writer;
+
+static inline size_t sb_writer_room(const sb_writer *w)
+{
+    return (size_t)(w->end - w->p);
+}
+
+size_t sb_varint_size(uint64_t v);
+size_t sb_digest_entry_size(const sb_digest_entry *d);
+/* Size of a node delta's header, without its keys. */
+size_t sb_node_header_size(const sb_node_delta *n);
+size_t sb_key_entry_size(size_t key_len, size_t value_len, uint64_t version);
+
+/*
+ * Each writer appends one item and returns false, writing nothing, when
+ * the item does not fit. Callers size their plan with the _size functions
+ * first, so a false return is a bug guard, not a control path.
+ */
+bool sb_put_header(sb_writer *w, int type, uint32_t cluster_id);
+bool sb_put_u8(sb_writer *w, uint8_t v);
+bool sb_put_varint(sb_writer *w, uint64_t v);
+bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d);
+bool sb_put_node_header(sb_writer *w, const sb_node_delta *n);
+bool sb_put_key_entry(sb_writer *w, const sb_key_entry *k);
+
+/* The 64-bit node id of (addr, generation), and the cluster id of a name. */
+uint64_t sb_node_id(const char *addr, size_t addr_len, uint64_t generation);
+uint32_t sb_cluster_id(const char *name);
+
+#endif /* SB_CODEC_H */

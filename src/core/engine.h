@@ -1,0 +1,145 @@
+/*
+ * The protocol engine: one cluster member's Scuttlebutt state machine.
+ *
+ * Sans-I/O. The engine never reads a clock, touches a socket, starts a
+ * thread or calls rand(). Time comes in as `now`, monotonic nanoseconds,
+ * on every call that may change state. Packets come in through
+ * sb_engine_recv() and go out through the `send` callback, as byte buffers
+ * with a peer address string. Randomness comes from a PRNG inside the
+ * engine, seeded from the config. Same config, same calls, same outputs.
+ *
+ * Driving it: call sb_engine_tick() whenever `now` reaches
+ * sb_engine_next_deadline(), and sb_engine_recv() for every datagram.
+ * Callbacks (send, event, seeds) run synchronously inside these calls and
+ * must not call back into the same engine.
+ *
+ * Not thread-safe: one engine belongs to one thread at a time.
+ */
+#ifndef SB_ENGINE_H
+#define SB_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scuttlebutt.h"
+
+#define SB_MAX_ADDR_LEN 255
+#define SB_MAX_KEY_LEN 255
+#define SB_MAX_SEEDS 64
+
+typedef struct sb_engine sb_engine;
+
+/* Hands one datagram to the network. `buf` is valid during the call. */
+typedef void (*sb_send_fn)(void *userdata, const char *to, const uint8_t *buf,
+                           size_t len);
+/* Reports one event; its pointers are valid during the call. */
+typedef void (*sb_event_fn)(void *userdata, const sb_event *ev);
+/*
+ * Fills `out` with up to `max` seed addresses ("host:port"), returns how
+ * many. The strings must stay valid until the next call of the callback or
+ * until the engine is freed.
+ */
+typedef size_t (*sb_seeds_fn)(void *userdata, const char **out, size_t max);
+
+typedef struct sb_engine_config {
+    const char *addr;          /* advertised "host:port": our identity */
+    uint64_t generation;       /* > 0; larger on every restart */
+    uint64_t rng_seed;         /* seeds the engine's PRNG */
+    const char *cluster;       /* cluster name; packets of others drop */
+
+    uint64_t interval_ns;      /* gossip round; default 500 ms */
+    size_t max_message_size;   /* bytes of UDP payload; default 512 */
+    double phi_threshold;      /* conviction threshold; default 8.0 */
+    uint64_t dead_grace_ns;    /* forget nodes down this long; 1 hour */
+    uint64_t tombstone_grace_ns; /* collect tombstones this old; 1 hour */
+    uint32_t fd_window;        /* failure detector window; default 1000 */
+
+    uint32_t max_nodes;        /* nodes known at once; default 4096 */
+    uint32_t max_keys_per_node; /* default 4096 */
+    size_t max_state_bytes;    /* key+value bytes per node; default 1 MiB */
+
+    sb_send_fn send;           /* required */
+    sb_event_fn on_event;      /* optional */
+    sb_seeds_fn seeds;         /* optional */
+    void *userdata;            /* passed to the three callbacks */
+} sb_engine_config;
+
+/* Fills `cfg` with the defaults; addr, generation and send stay unset. */
+void sb_engine_config_init(sb_engine_config *cfg);
+
+/*
+ * Creates an engine. The first round is due within one interval of `now`
+ * (at a random offset, so that a cluster started at once does not gossip
+ * in lock step). Errors: SB_ECONFIG (bad or missing field), SB_EADDR
+ * (empty or over-long address), SB_ENOMEM.
+ */
+int sb_engine_new(const sb_engine_config *cfg, uint64_t now,
+                  sb_engine **out);
+/* Frees the engine and everything it holds. NULL is allowed. */
+void sb_engine_free(sb_engine *e);
+
+/* When the next call of sb_engine_tick() is due (monotonic ns). */
+uint64_t sb_engine_next_deadline(const sb_engine *e);
+/* Runs every gossip round that is due at `now`. */
+void sb_engine_tick(sb_engine *e, uint64_t now);
+/*
+ * Handles one datagram from `from` (the address it came from; replies go
+ * there). Malformed or foreign input is dropped and counted, never an
+ * error: the return value is SB_OK if the packet was accepted, or a
+ * negative code (SB_EINVAL) if it was dropped.
+ */
+int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
+                   size_t len, uint64_t now);
+
+/*
+ * Sets one of our keys. A value equal to the current one is a no-op.
+ * Errors: SB_EINVAL (key empty or over 255 bytes, NULL pointers),
+ * SB_ETOOBIG (the entry could not travel in one message), SB_ELIMIT
+ * (max_keys_per_node or max_state_bytes), SB_ELEFT, SB_ENOMEM.
+ */
+int sb_engine_set(sb_engine *e, const uint8_t *key, size_t key_len,
+                  const uint8_t *value, size_t value_len, uint64_t now);
+/* Deletes one of our keys (a versioned tombstone). SB_ENOTFOUND if absent. */
+int sb_engine_del(sb_engine *e, const uint8_t *key, size_t key_len,
+                  uint64_t now);
+/* Announces a graceful leave; keep ticking a few rounds so it spreads. */
+int sb_engine_leave(sb_engine *e, uint64_t now);
+
+/*
+ * Looks up `key` of the node at `addr`. On success *value points into the
+ * engine's state, valid until the next call that may change state.
+ * Errors: SB_ENOTFOUND (no such node, no such key, or deleted key).
+ */
+int sb_engine_get(const sb_engine *e, const char *addr, const uint8_t *key,
+                  size_t key_len, const uint8_t **value, size_t *value_len);
+
+/* A snapshot of one known node, as returned by sb_engine_node(). */
+typedef struct sb_node_info {
+    const char *addr;          /* valid until the next state change */
+    uint64_t generation;
+    uint64_t heartbeat;
+    uint64_t max_version;
+    uint32_t keys;             /* live keys (tombstones not counted) */
+    sb_status status;
+    bool self;
+} sb_node_info;
+
+/* How many nodes the engine knows, self included. */
+size_t sb_engine_node_count(const sb_engine *e);
+/* The i-th known node (0 <= i < count); order is unspecified. */
+int sb_engine_node(const sb_engine *e, size_t i, sb_node_info *out);
+/* Finds a node by address; SB_ENOTFOUND if unknown. */
+int sb_engine_find(const sb_engine *e, const char *addr, sb_node_info *out);
+/* The current phi of a node, or a negative value if not tracked. */
+double sb_engine_phi(const sb_engine *e, const char *addr, uint64_t now);
+
+/* Copies the counters. */
+void sb_engine_stats(const sb_engine *e, sb_stats *out);
+/* Our own address and generation, as configured. */
+const char *sb_engine_addr(const sb_engine *e);
+uint64_t sb_engine_generation(const sb_engine *e);
+/* Bytes of memory the engine holds (allocations it made), for benchmarks. */
+size_t sb_engine_memory(const sb_engine *e);
+
+#endif /* SB_ENGINE_H */

@@ -1,0 +1,57 @@
+/* Names and descriptions of the shared public enums. */
+#include "scuttlebutt.h"
+
+const char *sb_strerror(int err)
+{
+    switch (err) {
+    case SB_OK:
+        return "success";
+#define SB_ERROR_TEXT_(name, value, text) \
+    case name:                            \
+        return text;
+        SB_ERRORS(SB_ERROR_TEXT_)
+#undef SB_ERROR_TEXT_
+    }
+    return "unknown error";
+}
+
+const char *sb_err_name(int err)
+{
+    switch (err) {
+    case SB_OK:
+        return "SB_OK";
+#define SB_ERROR_NAME_(name, value, text) \
+    case name:                            \
+        return #name;
+        SB_ERRORS(SB_ERROR_NAME_)
+#undef SB_ERROR_NAME_
+    }
+    return "SB_E?";
+}
+
+const char *sb_status_name(sb_status status)
+{
+    switch (status) {
+    case SB_STATUS_JOINING:
+        return "joining";
+    case SB_STATUS_LIVE:
+        return "live";
+    case SB_STATUS_DOWN:
+        return "down";
+    case SB_STATUS_LEFT:
+        return "left";
+    }
+    return "unknown";
+}
+
+const char *sb_drop_name(sb_drop_reason reason)
+{
+    static const char *const names[] = {
+#define SB_DROP_TEXT_(name, text) text,
+        SB_DROPS(SB_DROP_TEXT_)
+#undef SB_DROP_TEXT_
+    };
+    if ((unsigned)reason >= SB_DROP_COUNT_)
+        return "unknown";
+    return names[reason];
+}

@@ -1,0 +1,282 @@
+/* Cluster state: nodes and their keys (see state.h). */
+#include "state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+
+static uint64_t addr_hash(const char *addr, size_t len)
+{
+    return sb_node_id(addr, len, 0);
+}
+
+void sb_state_init(sb_state *st)
+{
+    memset(st, 0, sizeof(*st));
+}
+
+static void node_free(sb_node *n)
+{
+    for (uint32_t i = 0; i < n->nkeys; i++)
+        free(n->keys[i]);
+    free(n->keys);
+    free(n);
+}
+
+void sb_state_free(sb_state *st)
+{
+    for (uint32_t i = 0; i < st->count; i++)
+        node_free(st->nodes[i]);
+    free(st->nodes);
+    free(st->by_id);
+    free(st->by_addr);
+    free(st->forgotten);
+    memset(st, 0, sizeof(*st));
+}
+
+/* ---- the two indexes -------------------------------------------------- */
+
+static void slot_insert(sb_slot *t, uint32_t slots, uint64_t hash,
+                        uint32_t index)
+{
+    uint32_t i = (uint32_t)hash & (slots - 1);
+    while (t[i].index)
+        i = (i + 1) & (slots - 1);
+    t[i].hash = hash;
+    t[i].index = index + 1;
+}
+
+/* Rebuilds both indexes with room for `want` nodes. */
+static bool reindex(sb_state *st, uint32_t want)
+{
+    uint32_t slots = st->slots ? st->slots : 16;
+    while (slots < 2 * want + 2)
+        slots *= 2;
+    if (slots != st->slots) {
+        sb_slot *a = calloc(slots, sizeof(*a));
+        sb_slot *b = calloc(slots, sizeof(*b));
+        if (!a || !b) {
+            free(a);
+            free(b);
+            return false;
+        }
+        free(st->by_id);
+        free(st->by_addr);
+        st->by_id = a;
+        st->by_addr = b;
+        st->slots = slots;
+    } else {
+        memset(st->by_id, 0, slots * sizeof(sb_slot));
+        memset(st->by_addr, 0, slots * sizeof(sb_slot));
+    }
+    for (uint32_t i = 0; i < st->count; i++) {
+        sb_node *n = st->nodes[i];
+        slot_insert(st->by_id, slots, n->id, i);
+        slot_insert(st->by_addr, slots, addr_hash(n->addr, n->addr_len), i);
+    }
+    return true;
+}
+
+sb_node *sb_state_find_id(const sb_state *st, uint64_t id)
+{
+    if (!st->slots)
+        return NULL;
+    for (uint32_t i = (uint32_t)id & (st->slots - 1); st->by_id[i].index;
+         i = (i + 1) & (st->slots - 1)) {
+        if (st->by_id[i].hash == id)
+            return st->nodes[st->by_id[i].index - 1];
+    }
+    return NULL;
+}
+
+sb_node *sb_state_find_addr(const sb_state *st, const char *addr,
+                            size_t len)
+{
+    if (!st->slots)
+        return NULL;
+    uint64_t h = addr_hash(addr, len);
+    for (uint32_t i = (uint32_t)h & (st->slots - 1); st->by_addr[i].index;
+         i = (i + 1) & (st->slots - 1)) {
+        sb_node *n = st->nodes[st->by_addr[i].index - 1];
+        if (st->by_addr[i].hash == h && n->addr_len == len &&
+            memcmp(n->addr, addr, len) == 0)
+            return n;
+    }
+    return NULL;
+}
+
+sb_node *sb_state_add(sb_state *st, const char *addr, size_t len,
+                      uint64_t generation)
+{
+    if (st->count == st->cap) {
+        uint32_t cap = st->cap ? 2 * st->cap : 16;
+        sb_node **nodes = realloc(st->nodes, cap * sizeof(*nodes));
+        if (!nodes)
+            return NULL;
+        st->nodes = nodes;
+        st->cap = cap;
+    }
+    if (2 * (st->count + 1) + 2 > st->slots && !reindex(st, st->count + 1))
+        return NULL;
+    sb_node *n = calloc(1, sizeof(*n) + len + 1);
+    if (!n)
+        return NULL;
+    memcpy(n->addr, addr, len);
+    n->addr_len = (uint8_t)len;
+    n->generation = generation;
+    n->id = sb_node_id(addr, len, generation);
+    uint32_t i = st->count++;
+    st->nodes[i] = n;
+    slot_insert(st->by_id, st->slots, n->id, i);
+    slot_insert(st->by_addr, st->slots, addr_hash(addr, len), i);
+    return n;
+}
+
+void sb_state_remove(sb_state *st, sb_node *n)
+{
+    for (uint32_t i = 0; i < st->count; i++) {
+        if (st->nodes[i] == n) {
+            st->nodes[i] = st->nodes[--st->count];
+            break;
+        }
+    }
+    node_free(n);
+    reindex(st, st->count); /* same size: cannot fail */
+}
+
+/* ---- forgotten nodes -------------------------------------------------- */
+
+bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
+                     uint64_t until)
+{
+    if (st->nforgotten == st->forgotten_cap) {
+        uint32_t cap = st->forgotten_cap ? 2 * st->forgotten_cap : 8;
+        sb_forgotten *f = realloc(st->forgotten, cap * sizeof(*f));
+        if (!f)
+            return false;
+        st->forgotten = f;
+        st->forgotten_cap = cap;
+    }
+    st->forgotten[st->nforgotten++] = (sb_forgotten){ id, heartbeat, until };
+    return true;
+}
+
+bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
+                           uint64_t heartbeat)
+{
+    for (uint32_t i = 0; i < st->nforgotten; i++)
+        if (st->forgotten[i].id == id)
+            return heartbeat <= st->forgotten[i].heartbeat;
+    return false;
+}
+
+void sb_state_expire_forgotten(sb_state *st, uint64_t now)
+{
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < st->nforgotten; i++)
+        if (st->forgotten[i].until > now)
+            st->forgotten[j++] = st->forgotten[i];
+    st->nforgotten = j;
+}
+
+/* ---- keys ------------------------------------------------------------- */
+
+long sb_node_find_key(const sb_node *n, const uint8_t *key, size_t len)
+{
+    for (uint32_t i = 0; i < n->nkeys; i++) {
+        const sb_key *k = n->keys[i];
+        if (k->key_len == len && memcmp(k->data, key, len) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+uint32_t sb_node_keys_after(const sb_node *n, uint64_t v)
+{
+    uint32_t lo = 0, hi = n->nkeys;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (n->keys[mid]->version <= v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void sb_node_remove_key(sb_node *n, uint32_t i)
+{
+    sb_key *k = n->keys[i];
+    n->state_bytes -= k->key_len + k->value_len;
+    if (k->deleted)
+        n->tombstones--;
+    free(k);
+    memmove(&n->keys[i], &n->keys[i + 1],
+            (n->nkeys - i - 1) * sizeof(*n->keys));
+    n->nkeys--;
+}
+
+void sb_node_clear_keys(sb_node *n)
+{
+    for (uint32_t i = 0; i < n->nkeys; i++)
+        free(n->keys[i]);
+    n->nkeys = 0;
+    n->tombstones = 0;
+    n->state_bytes = 0;
+}
+
+bool sb_node_put_key(sb_node *n, const uint8_t *key, size_t key_len,
+                     const uint8_t *value, size_t value_len,
+                     uint64_t version, bool deleted, uint64_t now,
+                     bool *was_live)
+{
+    sb_key *k = malloc(sizeof(*k) + key_len + value_len);
+    if (!k)
+        return false;
+    k->version = version;
+    k->deleted_at = deleted ? now : 0;
+    k->value_len = (uint32_t)value_len;
+    k->key_len = (uint8_t)key_len;
+    k->deleted = deleted;
+    memcpy(k->data, key, key_len);
+    if (value_len)
+        memcpy(k->data + key_len, value, value_len);
+
+    long old = sb_node_find_key(n, key, key_len);
+    *was_live = old >= 0 && !n->keys[old]->deleted;
+    if (old >= 0) {
+        sb_node_remove_key(n, (uint32_t)old);
+    } else if (n->nkeys == n->cap) {
+        uint32_t cap = n->cap ? 2 * n->cap : 4;
+        sb_key **keys = realloc(n->keys, cap * sizeof(*keys));
+        if (!keys) {
+            free(k);
+            return false;
+        }
+        n->keys = keys;
+        n->cap = cap;
+    }
+    n->keys[n->nkeys++] = k;
+    n->state_bytes += key_len + value_len;
+    if (deleted)
+        n->tombstones++;
+    if (version > n->max_version)
+        n->max_version = version;
+    return true;
+}
+
+size_t sb_state_memory(const sb_state *st)
+{
+    size_t bytes = st->cap * sizeof(*st->nodes) +
+                   2 * st->slots * sizeof(sb_slot) +
+                   st->forgotten_cap * sizeof(sb_forgotten);
+    for (uint32_t i = 0; i < st->count; i++) {
+        const sb_node *n = st->nodes[i];
+        bytes += sizeof(*n) + n->addr_len + 1 + n->cap * sizeof(*n->keys);
+        for (uint32_t j = 0; j < n->nkeys; j++)
+            bytes += sizeof(sb_key) + n->keys[j]->key_len +
+                     n->keys[j]->value_len;
+    }
+    return bytes;
+}

@@ -1,0 +1,123 @@
+/*
+ * Cluster state: every node this engine knows, each with its keys.
+ *
+ * A node's keys are kept in one array sorted by version, so the keys a
+ * peer lacks (version > its max) are a suffix found by binary search and
+ * sent in version order. Invariant: every key version of a node is at most
+ * its max_version, so a key entry newer than max_version always goes to
+ * the end of the array.
+ *
+ * Nodes live in a dense array (for random peer choice) indexed by two
+ * open-addressing tables: by node id and by address.
+ */
+#ifndef SB_STATE_H
+#define SB_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fd.h"
+#include "scuttlebutt.h"
+
+/* One key of one node: the key bytes, then the value bytes. */
+typedef struct sb_key {
+    uint64_t version;
+    uint64_t deleted_at;  /* local time the tombstone was made or learned */
+    uint32_t value_len;
+    uint8_t key_len;
+    bool deleted;
+    uint8_t data[];       /* key_len bytes of key, value_len of value */
+} sb_key;
+
+static inline const uint8_t *sb_key_value(const sb_key *k)
+{
+    return k->data + k->key_len;
+}
+
+typedef struct sb_node {
+    uint64_t id;          /* sb_node_id(addr, generation) */
+    uint64_t generation;
+    uint64_t heartbeat;
+    uint64_t max_version; /* every key version is <= this */
+    uint64_t gc_version;  /* highest tombstone version collected */
+    sb_fd fd;
+    uint64_t status_since; /* when the status last changed */
+    uint64_t changed_at;   /* when keys or leaving last changed */
+    sb_key **keys;        /* sorted by version */
+    uint32_t nkeys, cap;
+    uint32_t tombstones;
+    uint32_t mark;        /* scratch for the engine: "seen in this digest" */
+    size_t state_bytes;   /* key and value bytes of all keys */
+    uint8_t status;       /* sb_status */
+    bool leaving;
+    bool self;
+    uint8_t addr_len;
+    char addr[];          /* NUL-terminated */
+} sb_node;
+
+/* A node forgotten after the dead-node grace, remembered so that stale
+ * gossip cannot bring it back. */
+typedef struct sb_forgotten {
+    uint64_t id;
+    uint64_t heartbeat;
+    uint64_t until;
+} sb_forgotten;
+
+typedef struct sb_slot {
+    uint64_t hash;
+    uint32_t index;       /* node index + 1; 0 = empty */
+} sb_slot;
+
+typedef struct sb_state {
+    sb_node **nodes;
+    uint32_t count, cap;
+    sb_slot *by_id, *by_addr;
+    uint32_t slots;       /* power of two, > 2 * count */
+    sb_forgotten *forgotten;
+    uint32_t nforgotten, forgotten_cap;
+} sb_state;
+
+void sb_state_init(sb_state *st);
+void sb_state_free(sb_state *st);
+
+sb_node *sb_state_find_id(const sb_state *st, uint64_t id);
+sb_node *sb_state_find_addr(const sb_state *st, const char *addr,
+                            size_t len);
+/* Adds a node with no keys; NULL if out of memory. */
+sb_node *sb_state_add(sb_state *st, const char *addr, size_t len,
+                      uint64_t generation);
+/* Removes and frees a node. */
+void sb_state_remove(sb_state *st, sb_node *n);
+
+/* Remembers a forgotten node until `until`; false if out of memory. */
+bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
+                     uint64_t until);
+/* True if (id, heartbeat) is stale gossip of a forgotten node. */
+bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
+                           uint64_t heartbeat);
+/* Drops forgotten records whose time has passed. */
+void sb_state_expire_forgotten(sb_state *st, uint64_t now);
+
+/* The index of `key` in n->keys, or -1. */
+long sb_node_find_key(const sb_node *n, const uint8_t *key, size_t len);
+/* The index of the first key with version > v (n->nkeys if none). */
+uint32_t sb_node_keys_after(const sb_node *n, uint64_t v);
+/*
+ * Stores a key entry with version > n->max_version (replacing the old
+ * entry of the same key) and raises max_version. Returns the replaced
+ * entry's liveness through *was_live. false if out of memory.
+ */
+bool sb_node_put_key(sb_node *n, const uint8_t *key, size_t key_len,
+                     const uint8_t *value, size_t value_len,
+                     uint64_t version, bool deleted, uint64_t now,
+                     bool *was_live);
+/* Removes the key at index i. */
+void sb_node_remove_key(sb_node *n, uint32_t i);
+/* Removes every key (max_version stays). */
+void sb_node_clear_keys(sb_node *n);
+
+/* Bytes of memory held by the state, for benchmarks. */
+size_t sb_state_memory(const sb_state *st);
+
+#endif /* SB_STATE_H */

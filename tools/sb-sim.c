@@ -1,0 +1,329 @@
+/*
+ * sb-sim: runs simulated clusters and prints what it measured.
+ *
+ * For every trial: start N nodes, wait until they converge, let the
+ * failure detectors settle, then
+ *   - propagation: a random node sets a key; rounds until all have it;
+ *   - steady state: bytes sent per node per second over a window;
+ *   - detection: a random node crashes; seconds until all report it down;
+ *   - false downs: leave events about nodes that did not crash.
+ * Everything is simulated time; the run is deterministic for a seed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sim.h"
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+
+typedef struct opts {
+    uint32_t nodes;
+    uint32_t trials;
+    uint64_t seed;
+    uint64_t interval_ms;
+    size_t max_message;
+    double loss;
+    double latency_ms;
+    double jitter_ms;
+    double threshold;
+    uint64_t window_s;
+    bool quiet;
+} opts;
+
+/* What one trial watches through the event callback. */
+typedef struct watch {
+    sb_sim *sim;
+    const char *key_node;     /* propagation: who set the key */
+    char value[32];
+    uint32_t have;            /* nodes that hold it */
+    uint64_t all_at;          /* when the last one got it */
+    const char *crashed;      /* detection: who crashed */
+    uint32_t reported;        /* nodes that reported it down */
+    uint64_t reported_at;
+    uint64_t false_downs;
+    bool counting;            /* false downs are counted after convergence */
+    uint8_t *seen;            /* per node: got the key / reported crash */
+} watch;
+
+static void on_event(void *ud, uint32_t node, const sb_event *ev,
+                     uint64_t now)
+{
+    watch *w = ud;
+    uint32_t n = sb_sim_count(w->sim);
+    if (ev->type == SB_EVENT_UPDATE && w->key_node &&
+        strcmp(ev->addr, w->key_node) == 0 && ev->key_len == 1 &&
+        ev->key[0] == 'k' && ev->value_len == strlen(w->value) &&
+        memcmp(ev->value, w->value, ev->value_len) == 0 &&
+        !(w->seen[node] & 1)) {
+        w->seen[node] |= 1;
+        if (++w->have == n - 1)
+            w->all_at = now;
+    }
+    if (ev->type == SB_EVENT_LEAVE) {
+        if (w->crashed && strcmp(ev->addr, w->crashed) == 0) {
+            if (!(w->seen[node] & 2)) {
+                w->seen[node] |= 2;
+                if (++w->reported == n - 1)
+                    w->reported_at = now;
+            }
+        } else if (w->counting) {
+            w->false_downs++;
+        }
+    }
+}
+
+typedef struct result {
+    bool converged;
+    double converge_s;
+    double rounds;            /* propagation, in intervals; <0: never */
+    double detect_s;          /* <0: never */
+    double bytes_per_node_s;
+    double packets_per_node_s;
+    uint64_t false_downs;
+    size_t memory_per_node;
+} result;
+
+static int run_trial(const opts *o, uint64_t seed, result *r)
+{
+    memset(r, 0, sizeof(*r));
+    watch w = { 0 };
+    sb_sim_config cfg;
+    sb_sim_config_init(&cfg);
+    cfg.nodes = o->nodes;
+    cfg.seed = seed;
+    cfg.loss = o->loss;
+    cfg.latency_ns = (uint64_t)(o->latency_ms * MS);
+    cfg.jitter_ns = (uint64_t)(o->jitter_ms * MS);
+    cfg.engine.interval_ns = o->interval_ms * MS;
+    cfg.engine.max_message_size = o->max_message;
+    cfg.engine.phi_threshold = o->threshold;
+    cfg.on_event = on_event;
+    cfg.userdata = &w;
+    sb_sim *s;
+    int rc = sb_sim_new(&cfg, &s);
+    if (rc != SB_OK) {
+        fprintf(stderr, "sb-sim: cannot start: %s\n", sb_strerror(rc));
+        return rc;
+    }
+    w.sim = s;
+    w.seen = calloc(o->nodes, 1);
+    uint64_t interval = o->interval_ms * MS;
+
+    /* converge */
+    uint64_t limit = 600 * SEC;
+    while (!sb_sim_converged(s) && sb_sim_now(s) < limit)
+        sb_sim_run_for(s, interval);
+    r->converged = sb_sim_converged(s);
+    r->converge_s = (double)sb_sim_now(s) / SEC;
+    /* let the detectors learn the heartbeat rhythm */
+    sb_sim_run_for(s, 5 * SEC);
+    w.counting = true;
+
+    /* propagation */
+    uint64_t rnd = seed * 0x9e3779b97f4a7c15ull;
+    uint32_t setter = (uint32_t)(rnd % o->nodes);
+    w.key_node = sb_sim_addr(s, setter);
+    snprintf(w.value, sizeof(w.value), "v%" PRIu64, seed);
+    w.seen[setter] |= 1;
+    uint64_t t0 = sb_sim_now(s);
+    sb_sim_set(s, setter, "k", w.value);
+    while (w.have < o->nodes - 1 && sb_sim_now(s) - t0 < 120 * SEC)
+        sb_sim_run_for(s, MS);
+    r->rounds = w.have == o->nodes - 1
+                    ? (double)(w.all_at - t0) / (double)interval : -1;
+
+    /* steady state */
+    sb_sim_run_for(s, 2 * SEC);
+    uint64_t b0 = sb_sim_bytes_sent(s), p0 = sb_sim_packets_sent(s);
+    sb_sim_run_for(s, o->window_s * SEC);
+    r->bytes_per_node_s = (double)(sb_sim_bytes_sent(s) - b0) /
+                          (double)o->nodes / (double)o->window_s;
+    r->packets_per_node_s = (double)(sb_sim_packets_sent(s) - p0) /
+                            (double)o->nodes / (double)o->window_s;
+    size_t mem = 0;
+    for (uint32_t i = 0; i < o->nodes; i++)
+        mem += sb_engine_memory(sb_sim_engine(s, i));
+    r->memory_per_node = mem / o->nodes;
+
+    /* detection */
+    uint32_t victim = (uint32_t)((rnd >> 32) % o->nodes);
+    if (victim == setter)
+        victim = (victim + 1) % o->nodes;
+    w.crashed = sb_sim_addr(s, victim);
+    w.seen[victim] |= 2;
+    uint64_t t1 = sb_sim_now(s);
+    sb_sim_crash(s, victim);
+    while (w.reported < o->nodes - 1 && sb_sim_now(s) - t1 < 600 * SEC)
+        sb_sim_run_for(s, 10 * MS);
+    r->detect_s = w.reported == o->nodes - 1
+                      ? (double)(w.reported_at - t1) / SEC : -1;
+    r->false_downs = w.false_downs;
+    sb_sim_free(s);
+    free(w.seen);
+    return SB_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile (nearest rank) of n sorted values. */
+static double quantile(const double *v, size_t n, double q)
+{
+    size_t i = (size_t)(q * (double)n + 0.999999);
+    if (i == 0)
+        i = 1;
+    if (i > n)
+        i = n;
+    return v[i - 1];
+}
+
+static void summary(const char *name, double *v, uint32_t n,
+                    const char *unit)
+{
+    uint32_t ok = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i] >= 0)
+            v[ok++] = v[i];
+    qsort(v, ok, sizeof(double), cmp_double);
+    if (!ok) {
+        printf("  %-22s never (0/%u trials)\n", name, n);
+        return;
+    }
+    printf("  %-22s median %8.2f  p90 %8.2f  p99 %8.2f  max %8.2f %s",
+           name, quantile(v, ok, 0.5), quantile(v, ok, 0.9),
+           quantile(v, ok, 0.99), v[ok - 1], unit);
+    if (ok < n)
+        printf("  (%u/%u trials never)", n - ok, n);
+    printf("\n");
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sb-sim [options]\n"
+            "  --nodes N             cluster size (64)\n"
+            "  --trials T            trials, each with its own seed (5)\n"
+            "  --seed S              first seed (1); SB_SEED also sets it\n"
+            "  --interval MS         gossip interval (100)\n"
+            "  --max-message-size B  bytes per message (1400)\n"
+            "  --loss P              packet loss, 0..1 (0)\n"
+            "  --latency MS          one-way latency (1)\n"
+            "  --jitter MS           uniform extra latency (0)\n"
+            "  --threshold PHI       conviction threshold (8)\n"
+            "  --window S            steady-state window in seconds (10)\n"
+            "  --quiet               print the summary only\n");
+}
+
+int main(int argc, char **argv)
+{
+    opts o = { .nodes = 64, .trials = 5, .seed = 1, .interval_ms = 100,
+               .max_message = 1400, .latency_ms = 1, .threshold = 8.0,
+               .window_s = 10 };
+    const char *env = getenv("SB_SEED");
+    if (env)
+        o.seed = strtoull(env, NULL, 0);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--quiet")) {
+            o.quiet = true;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "sb-sim: %s needs a value\n", a);
+            usage(stderr);
+            return 2;
+        }
+        char *end;
+        double d = strtod(v, &end);
+        if (*end || d < 0) {
+            fprintf(stderr, "sb-sim: bad value for %s: %s\n", a, v);
+            return 2;
+        }
+        if (!strcmp(a, "--nodes") && d >= 2)
+            o.nodes = (uint32_t)d;
+        else if (!strcmp(a, "--trials") && d >= 1)
+            o.trials = (uint32_t)d;
+        else if (!strcmp(a, "--seed"))
+            o.seed = strtoull(v, NULL, 0);
+        else if (!strcmp(a, "--interval") && d >= 1)
+            o.interval_ms = (uint64_t)d;
+        else if (!strcmp(a, "--max-message-size") && d >= 64)
+            o.max_message = (size_t)d;
+        else if (!strcmp(a, "--loss") && d < 1)
+            o.loss = d;
+        else if (!strcmp(a, "--latency"))
+            o.latency_ms = d;
+        else if (!strcmp(a, "--jitter"))
+            o.jitter_ms = d;
+        else if (!strcmp(a, "--threshold") && d > 0)
+            o.threshold = d;
+        else if (!strcmp(a, "--window") && d >= 1)
+            o.window_s = (uint64_t)d;
+        else {
+            fprintf(stderr, "sb-sim: unknown option or bad value: %s %s\n",
+                    a, v);
+            usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+
+    printf("sb-sim: %u nodes, interval %" PRIu64 " ms, max message %zu B, "
+           "loss %.0f%%, latency %.1f ms, %u trials from seed %" PRIu64 "\n",
+           o.nodes, o.interval_ms, o.max_message, o.loss * 100,
+           o.latency_ms, o.trials, o.seed);
+    double *rounds = calloc(o.trials, sizeof(double));
+    double *detect = calloc(o.trials, sizeof(double));
+    double *bytes = calloc(o.trials, sizeof(double));
+    double *packets = calloc(o.trials, sizeof(double));
+    double *conv = calloc(o.trials, sizeof(double));
+    uint64_t false_downs = 0;
+    size_t memory = 0;
+    clock_t c0 = clock();
+    for (uint32_t t = 0; t < o.trials; t++) {
+        result r;
+        if (run_trial(&o, o.seed + t, &r) != SB_OK)
+            return 1;
+        rounds[t] = r.rounds;
+        detect[t] = r.detect_s;
+        bytes[t] = r.bytes_per_node_s;
+        packets[t] = r.packets_per_node_s;
+        conv[t] = r.converged ? r.converge_s : -1;
+        false_downs += r.false_downs;
+        memory += r.memory_per_node;
+        if (!o.quiet)
+            printf("  trial %2u seed %-4" PRIu64 " converged %6.2f s  "
+                   "update %6.2f rounds  detect %6.2f s  %8.0f B/node/s  "
+                   "false downs %" PRIu64 "\n",
+                   t, o.seed + t, r.converge_s, r.rounds, r.detect_s,
+                   r.bytes_per_node_s, r.false_downs);
+    }
+    summary("start to converged", conv, o.trials, "s");
+    summary("update reaches all", rounds, o.trials, "rounds");
+    summary("crash seen by all", detect, o.trials, "s");
+    summary("bytes sent", bytes, o.trials, "B/node/s");
+    summary("packets sent", packets, o.trials, "pkt/node/s");
+    printf("  %-22s %" PRIu64 " in %u trials\n", "false downs", false_downs,
+           o.trials);
+    printf("  %-22s %zu B (engine, whole cluster view)\n", "memory per node",
+           memory / o.trials);
+    printf("  (%.1f s of CPU)\n", (double)(clock() - c0) / CLOCKS_PER_SEC);
+    free(rounds);
+    free(detect);
+    free(bytes);
+    free(packets);
+    free(conv);
+    return 0;
+}
