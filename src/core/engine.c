@@ -1031,6 +1031,7 @@ static void fill_info(const sb_node *n, sb_node_info *out)
     out->heartbeat = n->heartbeat;
     out->max_version = n->max_version;
     out->keys = n->nkeys - n->tombstones;
+    out->tombstones = n->tombstones;
     out->status = (sb_status)n->status;
     out->self = n->self;
 }

@@ -121,6 +121,7 @@ typedef struct sb_node_info {
     uint64_t heartbeat;
     uint64_t max_version;
     uint32_t keys;             /* live keys (tombstones not counted) */
+    uint32_t tombstones;       /* deleted keys not yet collected */
     sb_status status;
     bool self;
 } sb_node_info;

@@ -1,0 +1,397 @@
+/*
+ * Simulated scenarios: whole clusters of engines over the simulator's
+ * virtual network and clock. Every assertion is about behaviour (who knows
+ * what, who reported what); simulated time only bounds how long we wait.
+ *
+ * Each test takes its seed from SB_SEED (default 1) and prints it when a
+ * check fails, so `SB_SEED=... ./test_sim` replays the failure exactly.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+#define MAXN 1024
+
+static uint64_t seed_;
+
+#define check(cond)                                                         \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            print_error("check failed: %s (replay with SB_SEED=%llu)\n",   \
+                        #cond, (unsigned long long)seed_);                  \
+            fail();                                                         \
+        }                                                                   \
+    } while (0)
+
+/* What the nodes reported: per observer and subject, counts of events. */
+typedef struct log {
+    uint32_t n;
+    uint16_t *joins;     /* [observer * n + subject] */
+    uint16_t *leaves;
+    uint8_t *left;       /* the last leave was a graceful one */
+    uint32_t updates, deletes;
+    bool count_false;
+    int watched;         /* a node whose leave is expected, or -1 */
+    uint32_t false_downs;
+} log_t;
+
+static long index_of(const char *addr)
+{
+    unsigned a, b, c, port;
+    if (sscanf(addr, "10.%u.%u.%u:%u", &a, &b, &c, &port) != 4)
+        return -1;
+    return (long)(a << 16 | b << 8 | c) - 1;
+}
+
+static void on_event(void *ud, uint32_t node, const sb_event *ev,
+                     uint64_t now)
+{
+    (void)now;
+    log_t *l = ud;
+    long subj = index_of(ev->addr);
+    if (subj < 0 || (uint32_t)subj >= l->n || node >= l->n)
+        return;
+    size_t k = (size_t)node * l->n + (size_t)subj;
+    switch (ev->type) {
+    case SB_EVENT_JOIN:
+        l->joins[k]++;
+        break;
+    case SB_EVENT_LEAVE:
+        l->leaves[k]++;
+        l->left[k] = ev->status == SB_STATUS_LEFT;
+        if (l->count_false && subj != l->watched)
+            l->false_downs++;
+        break;
+    case SB_EVENT_UPDATE:
+        l->updates++;
+        break;
+    case SB_EVENT_DELETE:
+        l->deletes++;
+        break;
+    }
+}
+
+typedef struct world {
+    sb_sim *sim;
+    log_t log;
+    uint32_t n;
+} world;
+
+static world *world_new(uint32_t n, double loss, size_t max_message)
+{
+    world *w = calloc(1, sizeof(*w));
+    w->n = n;
+    w->log.n = MAXN;
+    w->log.joins = calloc((size_t)MAXN * MAXN, sizeof(uint16_t));
+    w->log.leaves = calloc((size_t)MAXN * MAXN, sizeof(uint16_t));
+    w->log.left = calloc((size_t)MAXN * MAXN, 1);
+    w->log.watched = -1;
+    sb_sim_config cfg;
+    sb_sim_config_init(&cfg);
+    cfg.nodes = n;
+    cfg.seed = seed_;
+    cfg.loss = loss;
+    cfg.latency_ns = 2 * MS;
+    cfg.jitter_ns = 1 * MS;
+    cfg.engine.interval_ns = 100 * MS;
+    cfg.engine.max_message_size = max_message;
+    cfg.engine.tombstone_grace_ns = 20 * SEC;
+    cfg.engine.dead_grace_ns = 60 * SEC;
+    cfg.on_event = on_event;
+    cfg.userdata = &w->log;
+    assert_int_equal(sb_sim_new(&cfg, &w->sim), SB_OK);
+    return w;
+}
+
+static void world_free(world *w)
+{
+    sb_sim_free(w->sim);
+    free(w->log.joins);
+    free(w->log.leaves);
+    free(w->log.left);
+    free(w);
+}
+
+/* Runs until cond holds (checked every 100 ms), at most `limit` of
+ * simulated time, then checks it. */
+#define eventually(w, limit, cond)                                          \
+    do {                                                                    \
+        uint64_t end_ = sb_sim_now((w)->sim) + (limit);                     \
+        while (!(cond) && sb_sim_now((w)->sim) < end_)                      \
+            sb_sim_run_for((w)->sim, 100 * MS);                             \
+        check(cond);                                                        \
+    } while (0)
+
+static bool all_have(world *w, uint32_t j, const char *key, const char *val)
+{
+    for (uint32_t i = 0; i < sb_sim_count(w->sim); i++)
+        if (sb_sim_running(w->sim, i) && i != j &&
+            !sb_sim_has(w->sim, i, j, key, val))
+            return false;
+    return true;
+}
+
+/* Every running node other than j sees j with the given status. */
+static bool all_see(world *w, uint32_t j, sb_status status)
+{
+    for (uint32_t i = 0; i < sb_sim_count(w->sim); i++)
+        if (sb_sim_running(w->sim, i) && i != j &&
+            sb_sim_status(w->sim, i, j) != (int)status)
+            return false;
+    return true;
+}
+
+static world *converged_world(uint32_t n, double loss)
+{
+    world *w = world_new(n, loss, 512);
+    eventually(w, 60 * SEC, sb_sim_converged(w->sim));
+    /* let the detectors learn the rhythm before judging them */
+    sb_sim_run_for(w->sim, 3 * SEC);
+    return w;
+}
+
+/* ---- the scenarios ---------------------------------------------------- */
+
+static void test_converge(void **state)
+{
+    (void)state;
+    world *w = converged_world(64, 0);
+    for (uint32_t i = 0; i < 64; i++)
+        for (uint32_t j = 0; j < 64; j++)
+            if (i != j)
+                check(w->log.joins[i * MAXN + j] == 1);
+    world_free(w);
+}
+
+static void test_update_reaches_all(void **state)
+{
+    (void)state;
+    world *w = converged_world(64, 0);
+    check(sb_sim_set(w->sim, 7, "role", "primary") == SB_OK);
+    eventually(w, 10 * SEC, all_have(w, 7, "role", "primary"));
+    /* a second value replaces the first everywhere */
+    check(sb_sim_set(w->sim, 7, "role", "replica") == SB_OK);
+    eventually(w, 10 * SEC, all_have(w, 7, "role", "replica"));
+    eventually(w, 10 * SEC, sb_sim_converged(w->sim));
+    world_free(w);
+}
+
+static void test_new_node_discovered(void **state)
+{
+    (void)state;
+    world *w = converged_world(64, 0);
+    int j = sb_sim_add_node(w->sim);
+    check(j == 64);
+    check(sb_sim_set(w->sim, (uint32_t)j, "hello", "world") == SB_OK);
+    eventually(w, 20 * SEC, all_see(w, (uint32_t)j, SB_STATUS_LIVE));
+    eventually(w, 20 * SEC, all_have(w, (uint32_t)j, "hello", "world"));
+    eventually(w, 20 * SEC, sb_sim_converged(w->sim));
+    world_free(w);
+}
+
+static void test_crash_detected_by_all(void **state)
+{
+    (void)state;
+    world *w = converged_world(64, 0);
+    w->log.watched = 11;
+    w->log.count_false = true;
+    sb_sim_crash(w->sim, 11);
+    eventually(w, 30 * SEC, all_see(w, 11, SB_STATUS_DOWN));
+    for (uint32_t i = 0; i < 64; i++)
+        if (i != 11)
+            check(w->log.leaves[i * MAXN + 11] == 1 &&
+                  !w->log.left[i * MAXN + 11]);
+    check(w->log.false_downs == 0);
+    world_free(w);
+}
+
+static void no_false_downs(double loss)
+{
+    world *w = converged_world(64, loss);
+    w->log.count_false = true;
+    sb_sim_run_for(w->sim, 600 * SEC);
+    check(w->log.false_downs == 0);
+    check(sb_sim_converged(w->sim));
+    world_free(w);
+}
+
+static void test_no_false_down_no_loss(void **state)
+{
+    (void)state;
+    no_false_downs(0);
+}
+
+static void test_no_false_down_10_percent_loss(void **state)
+{
+    (void)state;
+    no_false_downs(0.10);
+}
+
+static void test_restart_replaces_state(void **state)
+{
+    (void)state;
+    world *w = converged_world(64, 0);
+    check(sb_sim_set(w->sim, 5, "old", "1") == SB_OK);
+    eventually(w, 10 * SEC, all_have(w, 5, "old", "1"));
+    sb_sim_crash(w->sim, 5);
+    eventually(w, 30 * SEC, all_see(w, 5, SB_STATUS_DOWN));
+    check(sb_sim_restart(w->sim, 5) == SB_OK);
+    check(sb_sim_set(w->sim, 5, "new", "2") == SB_OK);
+    eventually(w, 20 * SEC, all_have(w, 5, "new", "2"));
+    eventually(w, 20 * SEC, all_have(w, 5, "old", NULL));
+    eventually(w, 20 * SEC, all_see(w, 5, SB_STATUS_LIVE));
+    eventually(w, 20 * SEC, sb_sim_converged(w->sim));
+    world_free(w);
+}
+
+static void test_graceful_leave(void **state)
+{
+    (void)state;
+    world *w = converged_world(64, 0);
+    check(sb_sim_leave(w->sim, 9) == SB_OK);
+    check(sb_sim_set(w->sim, 9, "x", "y") == SB_ELEFT);
+    /* a few rounds, far less than the detector would need */
+    eventually(w, 1 * SEC, all_see(w, 9, SB_STATUS_LEFT));
+    sb_sim_crash(w->sim, 9);
+    for (uint32_t i = 0; i < 64; i++)
+        if (i != 9)
+            check(w->log.leaves[i * MAXN + 9] == 1 &&
+                  w->log.left[i * MAXN + 9]);
+    world_free(w);
+}
+
+static void test_partition_heals(void **state)
+{
+    (void)state;
+    world *w = converged_world(64, 0);
+    uint32_t group[64];
+    for (uint32_t i = 0; i < 64; i++)
+        group[i] = i % 2;
+    sb_sim_partition(w->sim, group);
+    /* both sides keep working: keys set on each side */
+    check(sb_sim_set(w->sim, 0, "side", "even") == SB_OK);
+    check(sb_sim_set(w->sim, 1, "side", "odd") == SB_OK);
+    sb_sim_run_for(w->sim, 30 * SEC);
+    for (uint32_t i = 0; i < 64; i++)
+        for (uint32_t j = 0; j < 64; j++)
+            if (group[i] != group[j])
+                check(sb_sim_status(w->sim, i, j) == SB_STATUS_DOWN);
+            else if (i != j)
+                check(sb_sim_status(w->sim, i, j) == SB_STATUS_LIVE);
+    sb_sim_heal(w->sim);
+    eventually(w, 60 * SEC, sb_sim_converged(w->sim));
+    check(all_have(w, 0, "side", "even"));
+    check(all_have(w, 1, "side", "odd"));
+    world_free(w);
+}
+
+/* Tombstones of node j still held by any running node. */
+static uint32_t tombstones_of(world *w, uint32_t j)
+{
+    uint32_t t = 0;
+    for (uint32_t i = 0; i < sb_sim_count(w->sim); i++) {
+        sb_node_info info;
+        sb_engine *e = sb_sim_engine(w->sim, i);
+        if (e && sb_engine_find(e, sb_sim_addr(w->sim, j), &info) == SB_OK)
+            t += info.tombstones;
+    }
+    return t;
+}
+
+static void test_delete_and_collect(void **state)
+{
+    (void)state;
+    world *w = converged_world(64, 0);
+    check(sb_sim_set(w->sim, 3, "gone", "soon") == SB_OK);
+    eventually(w, 10 * SEC, all_have(w, 3, "gone", "soon"));
+    check(sb_sim_del(w->sim, 3, "gone") == SB_OK);
+    check(sb_sim_del(w->sim, 3, "gone") == SB_ENOTFOUND);
+    eventually(w, 10 * SEC, all_have(w, 3, "gone", NULL));
+    check(tombstones_of(w, 3) > 0);
+    /* the grace in these worlds is 20 s */
+    eventually(w, 40 * SEC, tombstones_of(w, 3) == 0);
+    check(all_have(w, 3, "gone", NULL));
+    eventually(w, 10 * SEC, sb_sim_converged(w->sim));
+    world_free(w);
+}
+
+/* A node that was away while a tombstone was collected must not bring the
+ * deleted key back, and must lose it itself. */
+static void test_deleted_key_stays_deleted(void **state)
+{
+    (void)state;
+    world *w = converged_world(16, 0);
+    check(sb_sim_set(w->sim, 2, "k", "v") == SB_OK);
+    eventually(w, 10 * SEC, all_have(w, 2, "k", "v"));
+    sb_sim_pause(w->sim, 15);
+    check(sb_sim_del(w->sim, 2, "k") == SB_OK);
+    check(sb_sim_set(w->sim, 2, "k2", "v2") == SB_OK);
+    sb_sim_run_for(w->sim, 30 * SEC); /* past the tombstone grace */
+    check(tombstones_of(w, 2) == 0);
+    sb_sim_resume(w->sim, 15);
+    eventually(w, 30 * SEC, sb_sim_has(w->sim, 15, 2, "k", NULL) &&
+                                     sb_sim_has(w->sim, 15, 2, "k2", "v2"));
+    eventually(w, 30 * SEC, sb_sim_converged(w->sim));
+    check(all_have(w, 2, "k", NULL));
+    world_free(w);
+}
+
+static void test_thousand_nodes_converge(void **state)
+{
+    (void)state;
+    world *w = world_new(1000, 0, 1400);
+    eventually(w, 120 * SEC, sb_sim_converged(w->sim));
+    check(sb_sim_set(w->sim, 500, "k", "v") == SB_OK);
+    eventually(w, 30 * SEC, all_have(w, 500, "k", "v"));
+    world_free(w);
+}
+
+static void test_same_seed_same_run(void **state)
+{
+    (void)state;
+    uint64_t bytes[2];
+    for (int r = 0; r < 2; r++) {
+        world *w = world_new(32, 0.05, 512);
+        sb_sim_run_for(w->sim, 5 * SEC);
+        sb_sim_set(w->sim, 1, "a", "b");
+        sb_sim_crash(w->sim, 2);
+        sb_sim_run_for(w->sim, 10 * SEC);
+        bytes[r] = sb_sim_bytes_sent(w->sim);
+        world_free(w);
+    }
+    check(bytes[0] == bytes[1]);
+}
+
+int main(void)
+{
+    const char *env = getenv("SB_SEED");
+    seed_ = env ? strtoull(env, NULL, 0) : 1;
+    printf("test_sim: seed %llu (SB_SEED=%llu replays)\n",
+           (unsigned long long)seed_, (unsigned long long)seed_);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_converge),
+        cmocka_unit_test(test_update_reaches_all),
+        cmocka_unit_test(test_new_node_discovered),
+        cmocka_unit_test(test_crash_detected_by_all),
+        cmocka_unit_test(test_no_false_down_no_loss),
+        cmocka_unit_test(test_no_false_down_10_percent_loss),
+        cmocka_unit_test(test_restart_replaces_state),
+        cmocka_unit_test(test_graceful_leave),
+        cmocka_unit_test(test_partition_heals),
+        cmocka_unit_test(test_delete_and_collect),
+        cmocka_unit_test(test_deleted_key_stays_deleted),
+        cmocka_unit_test(test_same_seed_same_run),
+        cmocka_unit_test(test_thousand_nodes_converge),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,712 @@
+/*
+ * Engine unit tests: no simulator, no threads, no sockets. A few engines
+ * are wired together by a packet queue that the test pumps by hand, and
+ * hand-made packets play a hostile or scripted peer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "engine.h"
+#include "rng.h"
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+#define MAXE 8
+#define MAXQ 1024
+
+static uint64_t seed_;
+
+#define check(cond)                                                         \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            print_error("check failed: %s (replay with SB_SEED=%llu)\n",   \
+                        #cond, (unsigned long long)seed_);                  \
+            fail();                                                         \
+        }                                                                   \
+    } while (0)
+
+/* ---- a tiny network of engines ---------------------------------------- */
+
+typedef struct pkt {
+    int from, to;
+    size_t len;
+    uint8_t data[2048];
+} pkt;
+
+typedef struct net {
+    sb_engine *e[MAXE];
+    char addr[MAXE][32];
+    int n;
+    pkt *q;
+    size_t head, tail;
+    size_t max_seen[MAXE];     /* largest packet each engine sent */
+    size_t limit[MAXE];        /* its max_message_size */
+    uint64_t now;
+    pkt *captured;             /* a copy of every packet, if set */
+    size_t ncaptured, capture_cap;
+    bool drop_all;
+} net;
+
+typedef struct endpoint {
+    net *net;
+    int index;
+} endpoint;
+
+static endpoint eps[MAXE];
+
+static int find_addr(net *nw, const char *addr)
+{
+    for (int i = 0; i < nw->n; i++)
+        if (strcmp(nw->addr[i], addr) == 0)
+            return i;
+    return -1;
+}
+
+static void on_send(void *ud, const char *to, const uint8_t *buf, size_t len)
+{
+    endpoint *ep = ud;
+    net *nw = ep->net;
+    assert_true(len <= sizeof(nw->q[0].data));
+    if (len > nw->max_seen[ep->index])
+        nw->max_seen[ep->index] = len;
+    if (nw->captured && nw->ncaptured < nw->capture_cap) {
+        pkt *c = &nw->captured[nw->ncaptured++];
+        c->from = ep->index;
+        c->len = len;
+        memcpy(c->data, buf, len);
+    }
+    int dst = find_addr(nw, to);
+    if (dst < 0 || nw->drop_all || nw->tail - nw->head >= MAXQ)
+        return;
+    pkt *p = &nw->q[nw->tail++ % MAXQ];
+    p->from = ep->index;
+    p->to = dst;
+    p->len = len;
+    memcpy(p->data, buf, len);
+}
+
+static const char *seed_list[1];
+static size_t on_seeds(void *ud, const char **out, size_t max)
+{
+    (void)ud;
+    if (max < 1)
+        return 0;
+    out[0] = seed_list[0];
+    return 1;
+}
+
+static net *net_new(int n, size_t max_message)
+{
+    net *nw = calloc(1, sizeof(*nw));
+    nw->q = calloc(MAXQ, sizeof(pkt));
+    nw->n = n;
+    seed_list[0] = "10.0.0.1:7946";
+    for (int i = 0; i < n; i++) {
+        snprintf(nw->addr[i], sizeof(nw->addr[i]), "10.0.0.%d:7946", i + 1);
+        eps[i] = (endpoint){ nw, i };
+        sb_engine_config c;
+        sb_engine_config_init(&c);
+        c.addr = nw->addr[i];
+        c.generation = 1000 + (uint64_t)i;
+        c.rng_seed = seed_ * 31 + (uint64_t)i;
+        c.interval_ns = 100 * MS;
+        c.max_message_size = max_message;
+        c.send = on_send;
+        c.seeds = on_seeds;
+        c.userdata = &eps[i];
+        nw->limit[i] = max_message;
+        assert_int_equal(sb_engine_new(&c, 0, &nw->e[i]), SB_OK);
+    }
+    return nw;
+}
+
+static void net_free(net *nw)
+{
+    for (int i = 0; i < nw->n; i++)
+        sb_engine_free(nw->e[i]);
+    free(nw->q);
+    free(nw->captured);
+    free(nw);
+}
+
+/* Delivers every queued packet (and the replies they cause). */
+static void deliver_all(net *nw)
+{
+    while (nw->head < nw->tail) {
+        pkt *p = &nw->q[nw->head++ % MAXQ];
+        sb_engine_recv(nw->e[p->to], nw->addr[p->from], p->data, p->len,
+                       nw->now);
+    }
+}
+
+/* Advances time by dt in 10 ms steps, ticking and delivering. */
+static void net_run(net *nw, uint64_t dt)
+{
+    uint64_t end = nw->now + dt;
+    while (nw->now < end) {
+        nw->now += 10 * MS;
+        for (int i = 0; i < nw->n; i++)
+            sb_engine_tick(nw->e[i], nw->now);
+        deliver_all(nw);
+    }
+}
+
+static int set(sb_engine *e, const char *k, const char *v, uint64_t now)
+{
+    return sb_engine_set(e, (const uint8_t *)k, strlen(k),
+                         (const uint8_t *)v, strlen(v), now);
+}
+
+/* A text snapshot of everything an engine believes, for comparisons. */
+static char *snapshot(const sb_engine *e)
+{
+    size_t cap = 1 << 20, len = 0;
+    char *s = malloc(cap);
+    s[0] = 0;
+    for (size_t i = 0; i < sb_engine_node_count(e); i++) {
+        sb_node_info info;
+        sb_engine_node(e, i, &info);
+        len += (size_t)snprintf(s + len, cap - len,
+                                "%s gen=%llu hb=%llu max=%llu st=%d k=%u\n",
+                                info.addr, (unsigned long long)info.generation,
+                                (unsigned long long)info.heartbeat,
+                                (unsigned long long)info.max_version,
+                                info.status, info.keys);
+    }
+    return s;
+}
+
+/* ---- local writes ----------------------------------------------------- */
+
+static void test_local_writes(void **state)
+{
+    (void)state;
+    net *nw = net_new(1, 512);
+    sb_engine *e = nw->e[0];
+    const char *self = sb_engine_addr(e);
+    const uint8_t *v;
+    size_t len;
+    check(set(e, "", "x", 0) == SB_EINVAL);
+    char big_key[257];
+    memset(big_key, 'k', 256);
+    big_key[256] = 0;
+    check(set(e, big_key, "x", 0) == SB_EINVAL);
+    big_key[255] = 0;
+    check(set(e, big_key, "x", 0) == SB_OK);
+    check(set(e, "a", "1", 0) == SB_OK);
+    sb_node_info info;
+    sb_engine_find(e, self, &info);
+    uint64_t max = info.max_version;
+    check(set(e, "a", "1", 0) == SB_OK); /* unchanged: no new version */
+    sb_engine_find(e, self, &info);
+    check(info.max_version == max);
+    check(sb_engine_get(e, self, (const uint8_t *)"a", 1, &v, &len) == SB_OK);
+    check(len == 1 && v[0] == '1');
+    check(sb_engine_del(e, (const uint8_t *)"zz", 2, 0) == SB_ENOTFOUND);
+    check(sb_engine_del(e, (const uint8_t *)"a", 1, 0) == SB_OK);
+    check(sb_engine_del(e, (const uint8_t *)"a", 1, 0) == SB_ENOTFOUND);
+    check(sb_engine_get(e, self, (const uint8_t *)"a", 1, &v, &len) ==
+          SB_ENOTFOUND);
+    check(sb_engine_get(e, "10.9.9.9:1", (const uint8_t *)"a", 1, &v,
+                        &len) == SB_ENOTFOUND);
+    check(sb_engine_leave(e, 0) == SB_OK);
+    check(sb_engine_leave(e, 0) == SB_ELEFT);
+    check(set(e, "b", "2", 0) == SB_ELEFT);
+    net_free(nw);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    sb_engine_config c;
+    sb_engine *e;
+    sb_engine_config_init(&c);
+    c.addr = "10.0.0.1:1";
+    c.generation = 1;
+    check(sb_engine_new(&c, 0, &e) == SB_ECONFIG); /* no send callback */
+    c.send = on_send;
+    c.interval_ns = 0;
+    check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
+    c.interval_ns = 100 * MS;
+    c.max_message_size = 20;
+    check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
+    c.max_message_size = 512;
+    c.addr = "";
+    check(sb_engine_new(&c, 0, &e) == SB_EADDR);
+    c.addr = "10.0.0.1:1";
+    c.generation = 0;
+    check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
+    c.generation = 1;
+    check(sb_engine_new(&c, 0, &e) == SB_OK);
+    sb_engine_free(e);
+}
+
+/* The largest entry set() accepts travels; one byte more is refused. */
+static void test_largest_entry_travels(void **state)
+{
+    (void)state;
+    net *nw = net_new(2, 512);
+    static uint8_t value[600];
+    memset(value, 'v', sizeof(value));
+    size_t lo = 0, hi = sizeof(value);
+    while (lo + 1 < hi) { /* the largest accepted value length */
+        size_t mid = (lo + hi) / 2;
+        sb_engine *probe = nw->e[1];
+        int rc = sb_engine_set(probe, (const uint8_t *)"big", 3, value,
+                               mid, 0);
+        if (rc == SB_OK)
+            lo = mid;
+        else
+            hi = mid;
+        check(rc == SB_OK || rc == SB_ETOOBIG);
+    }
+    check(lo > 300);
+    check(sb_engine_set(nw->e[0], (const uint8_t *)"big", 3, value, lo, 0) ==
+          SB_OK);
+    check(sb_engine_set(nw->e[0], (const uint8_t *)"big", 3, value, lo + 1,
+                        0) == SB_ETOOBIG);
+    net_run(nw, 5 * SEC);
+    const uint8_t *v;
+    size_t len;
+    check(sb_engine_get(nw->e[1], nw->addr[0], (const uint8_t *)"big", 3, &v,
+                        &len) == SB_OK);
+    check(len == lo && memcmp(v, value, lo) == 0);
+    check(nw->max_seen[0] <= 512 && nw->max_seen[1] <= 512);
+    net_free(nw);
+}
+
+/* ---- reconciliation --------------------------------------------------- */
+
+/* B's copy of A's keys is a prefix of A's history: every key of A with
+ * version <= B's max is held by B at the same version, and B holds no
+ * other key of A. */
+static bool no_gap(const sb_engine *a, const sb_engine *b)
+{
+    const char *addr = sb_engine_addr(a);
+    sb_node_info ib;
+    if (sb_engine_find(b, addr, &ib) != SB_OK)
+        return true;
+    char key[16];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "key%03d", i);
+        const uint8_t *va, *vb;
+        size_t la, lb;
+        int ra = sb_engine_get(a, addr, (const uint8_t *)key, strlen(key),
+                               &va, &la);
+        int rb = sb_engine_get(b, addr, (const uint8_t *)key, strlen(key),
+                               &vb, &lb);
+        /* keys were set in order key000.. with versions 1.., once */
+        uint64_t version = (uint64_t)i + 1;
+        if (ra != SB_OK)
+            continue;
+        if (version <= ib.max_version) {
+            if (rb != SB_OK || la != lb || memcmp(va, vb, la) != 0)
+                return false;
+        } else if (rb == SB_OK) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void test_cut_off_leaves_no_gap(void **state)
+{
+    (void)state;
+    net *nw = net_new(2, 512);
+    char key[16], val[64];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "key%03d", i);
+        snprintf(val, sizeof(val), "value-%03d-padding-padding", i);
+        check(set(nw->e[0], key, val, 0) == SB_OK);
+    }
+    sb_node_info ib;
+    uint64_t last = 0;
+    int steps = 0;
+    for (; steps < 400; steps++) {
+        net_run(nw, 10 * MS);
+        check(no_gap(nw->e[0], nw->e[1]));
+        if (sb_engine_find(nw->e[1], nw->addr[0], &ib) == SB_OK) {
+            check(ib.max_version >= last); /* never goes back */
+            last = ib.max_version;
+            if (last == 200)
+                break;
+        }
+    }
+    check(last == 200);
+    check(nw->max_seen[0] <= 512 && nw->max_seen[1] <= 512);
+    net_free(nw);
+}
+
+/* A hand-made SYN: a digest claiming `n` nodes at the given maxes. */
+static size_t make_syn(uint8_t *buf, size_t cap, const sb_digest_entry *d,
+                       int n, uint8_t flags)
+{
+    sb_writer w = { buf, buf, buf + cap };
+    sb_put_header(&w, SB_MSG_SYN, sb_cluster_id("default"));
+    sb_put_u8(&w, flags);
+    sb_put_varint(&w, (uint64_t)n);
+    for (int i = 0; i < n; i++)
+        sb_put_digest_entry(&w, &d[i]);
+    return (size_t)(w.p - buf);
+}
+
+static void test_most_out_of_date_first(void **state)
+{
+    (void)state;
+    net *nw = net_new(3, 1400);
+    for (int i = 0; i < 10; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "p%d", i);
+        check(set(nw->e[1], k, "x", 0) == SB_OK);
+    }
+    check(set(nw->e[2], "q0", "x", 0) == SB_OK);
+    check(set(nw->e[2], "q1", "x", 0) == SB_OK);
+    net_run(nw, 3 * SEC); /* node 0 learns both */
+    sb_node_info p, q;
+    check(sb_engine_find(nw->e[0], nw->addr[1], &p) == SB_OK);
+    check(sb_engine_find(nw->e[0], nw->addr[2], &q) == SB_OK);
+    check(p.max_version == 10 && q.max_version == 2);
+
+    /* a peer that has nothing of either: node 1 (10 behind) goes first */
+    sb_digest_entry d[2] = {
+        { sb_node_id(nw->addr[2], strlen(nw->addr[2]), q.generation),
+          q.heartbeat, false, 0, 0 },
+        { sb_node_id(nw->addr[1], strlen(nw->addr[1]), p.generation),
+          p.heartbeat, false, 0, 0 },
+    };
+    uint8_t buf[512];
+    size_t len = make_syn(buf, sizeof(buf), d, 2, 0);
+    nw->captured = calloc(4, sizeof(pkt));
+    nw->capture_cap = 4;
+    nw->drop_all = true;
+    check(sb_engine_recv(nw->e[0], "10.0.0.9:7946", buf, len, nw->now) ==
+          SB_OK);
+    check(nw->ncaptured == 1);
+    sb_msg m;
+    check(sb_msg_decode(nw->captured[0].data, nw->captured[0].len,
+                        sb_cluster_id("default"), &m) < 0);
+    check(m.type == SB_MSG_ACK && m.nnodes == 2);
+    sb_cursor c = { m.nodes, m.end };
+    sb_node_delta first, second;
+    sb_node_next(&c, &first);
+    sb_node_next(&c, &second);
+    check(first.addr_len == strlen(nw->addr[1]) &&
+          memcmp(first.addr, nw->addr[1], first.addr_len) == 0);
+    check(first.nkeys == 10 && second.nkeys == 2);
+    net_free(nw);
+}
+
+/* Random states and message sizes: no message ever passes the limit, and
+ * the engines still converge. */
+static void test_size_limit_random_states(void **state)
+{
+    (void)state;
+    sb_rng r;
+    sb_rng_seed(&r, seed_);
+    for (int round = 0; round < 30; round++) {
+        size_t limit = 128 + (size_t)sb_rng_below(&r, 1300);
+        int n = 2 + (int)sb_rng_below(&r, MAXE - 1);
+        net *nw = net_new(n, limit);
+        for (int i = 0; i < n; i++) {
+            int keys = (int)sb_rng_below(&r, 40);
+            for (int k = 0; k < keys; k++) {
+                uint8_t key[255], val[1500];
+                size_t kl = 1 + (size_t)sb_rng_below(&r, 60);
+                size_t vl = (size_t)sb_rng_below(&r, limit);
+                for (size_t b = 0; b < kl; b++)
+                    key[b] = (uint8_t)sb_rng_next(&r);
+                for (size_t b = 0; b < vl; b++)
+                    val[b] = (uint8_t)sb_rng_next(&r);
+                int rc = sb_engine_set(nw->e[i], key, kl, val, vl, 0);
+                check(rc == SB_OK || rc == SB_ETOOBIG);
+                if (sb_rng_below(&r, 4) == 0 && rc == SB_OK)
+                    sb_engine_del(nw->e[i], key, kl, 0);
+            }
+        }
+        net_run(nw, 20 * SEC);
+        for (int i = 0; i < n; i++)
+            check(nw->max_seen[i] <= limit);
+        /* everyone holds everyone's state */
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                sb_node_info own, seen;
+                sb_engine_find(nw->e[j], nw->addr[j], &own);
+                check(sb_engine_find(nw->e[i], nw->addr[j], &seen) == SB_OK);
+                check(seen.max_version == own.max_version &&
+                      seen.keys == own.keys);
+            }
+        net_free(nw);
+    }
+}
+
+/* ---- hostile input ---------------------------------------------------- */
+
+static void test_random_packets_change_nothing(void **state)
+{
+    (void)state;
+    net *nw = net_new(2, 512);
+    set(nw->e[0], "a", "1", 0);
+    net_run(nw, 3 * SEC);
+    char *before = snapshot(nw->e[1]);
+    sb_rng r;
+    sb_rng_seed(&r, seed_);
+    uint8_t buf[600];
+    uint32_t cid = sb_cluster_id("default");
+    for (int i = 0; i < 100000; i++) {
+        size_t len = (size_t)sb_rng_below(&r, sizeof(buf));
+        for (size_t b = 0; b < len; b++)
+            buf[b] = (uint8_t)sb_rng_next(&r);
+        if (i % 2 && len >= 8) { /* a valid header, random body */
+            sb_writer w = { buf, buf, buf + 8 };
+            sb_put_header(&w, 1 + (int)sb_rng_below(&r, 3), cid);
+        }
+        sb_engine_recv(nw->e[1], "10.6.6.6:1", buf, len, nw->now);
+    }
+    char *after = snapshot(nw->e[1]);
+    check(strcmp(before, after) == 0);
+    sb_stats st;
+    sb_engine_stats(nw->e[1], &st);
+    uint64_t drops = 0;
+    for (int d = 0; d < SB_DROP_COUNT_; d++)
+        drops += st.drops[d];
+    check(drops > 90000);
+    free(before);
+    free(after);
+    net_free(nw);
+}
+
+/* Captured traffic, mutated: never a crash, never a bound passed, and
+ * packets that differ from valid ones only in their header or length
+ * change nothing. */
+static void test_mutated_packets(void **state)
+{
+    (void)state;
+    net *nw = net_new(3, 512);
+    nw->captured = calloc(256, sizeof(pkt));
+    nw->capture_cap = 256;
+    set(nw->e[0], "a", "1", 0);
+    set(nw->e[2], "b", "2", 0);
+    net_run(nw, 3 * SEC);
+    check(nw->ncaptured > 20);
+    sb_rng r;
+    sb_rng_seed(&r, seed_ + 7);
+    char *before = snapshot(nw->e[1]);
+    uint8_t buf[600];
+    for (int i = 0; i < 10000; i++) {
+        const pkt *p = &nw->captured[sb_rng_below(&r, nw->ncaptured)];
+        memcpy(buf, p->data, p->len);
+        size_t len = p->len;
+        switch (sb_rng_below(&r, 3)) {
+        case 0: /* header byte */
+            buf[sb_rng_below(&r, 8)] ^= (uint8_t)(1 + sb_rng_below(&r, 255));
+            break;
+        case 1: /* truncation */
+            len = (size_t)sb_rng_below(&r, len);
+            break;
+        default: /* trailing junk */
+            buf[len++] = (uint8_t)sb_rng_next(&r);
+            break;
+        }
+        check(sb_engine_recv(nw->e[1], "10.6.6.6:1", buf, len, nw->now) ==
+              SB_EINVAL);
+    }
+    char *after = snapshot(nw->e[1]);
+    check(strcmp(before, after) == 0);
+    /* body mutations: anything may be accepted, nothing may break */
+    for (int i = 0; i < 20000; i++) {
+        const pkt *p = &nw->captured[sb_rng_below(&r, nw->ncaptured)];
+        memcpy(buf, p->data, p->len);
+        for (int k = 0; k < 1 + (int)sb_rng_below(&r, 4); k++)
+            buf[8 + sb_rng_below(&r, p->len - 8)] ^=
+                (uint8_t)(1u << sb_rng_below(&r, 8));
+        sb_engine_recv(nw->e[1], "10.6.6.6:1", buf, p->len, nw->now);
+    }
+    check(sb_engine_node_count(nw->e[1]) <= 4096);
+    free(before);
+    free(after);
+    net_free(nw);
+}
+
+/* A peer announcing 100,000 invented nodes cannot pass max_nodes. */
+static void test_invented_nodes_bounded(void **state)
+{
+    (void)state;
+    sb_engine_config c;
+    sb_engine_config_init(&c);
+    c.addr = "10.0.0.1:7946";
+    c.generation = 1;
+    c.max_message_size = 60000;
+    c.max_nodes = 1000;
+    c.max_keys_per_node = 8;
+    c.max_state_bytes = 100;
+    c.send = on_send;
+    net *nw = net_new(0, 512);
+    eps[0] = (endpoint){ nw, 0 };
+    c.userdata = &eps[0];
+    sb_engine *e;
+    check(sb_engine_new(&c, 0, &e) == SB_OK);
+    static uint8_t buf[60000];
+    uint32_t cid = sb_cluster_id("default");
+    int made = 0;
+    while (made < 100000) {
+        sb_writer w = { buf, buf, buf + sizeof(buf) };
+        sb_put_header(&w, SB_MSG_ACK2, cid);
+        sb_put_varint(&w, 1000);
+        for (int i = 0; i < 1000; i++, made++) {
+            char addr[32];
+            int al = snprintf(addr, sizeof(addr), "invented-%d:1", made);
+            sb_node_delta d = { .addr = addr, .addr_len = (size_t)al,
+                                .generation = 1, .heartbeat = 1,
+                                .to_version = 0, .nkeys = 0 };
+            check(sb_put_node_header(&w, &d));
+        }
+        check(sb_engine_recv(e, "10.6.6.6:1", buf, (size_t)(w.p - buf), 0) ==
+              SB_OK);
+    }
+    check(sb_engine_node_count(e) == 1000);
+    sb_stats st;
+    sb_engine_stats(e, &st);
+    check(st.drops[SB_DROP_LIMIT_NODES] == 100000 - 999);
+
+    /* keys and bytes per node are bounded too */
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_ACK2, cid);
+    sb_put_varint(&w, 1);
+    sb_node_delta d = { .addr = "invented-0:1", .addr_len = 12,
+                        .generation = 1, .heartbeat = 2, .to_version = 20,
+                        .nkeys = 20 };
+    sb_put_node_header(&w, &d);
+    for (int i = 0; i < 20; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "k%02d", i);
+        sb_key_entry ke = { (const uint8_t *)k, 3, (uint64_t)i + 1, false,
+                            (const uint8_t *)"0123456789", 10 };
+        sb_put_key_entry(&w, &ke);
+    }
+    check(sb_engine_recv(e, "10.6.6.6:1", buf, (size_t)(w.p - buf), 0) ==
+          SB_OK);
+    sb_node_info info;
+    check(sb_engine_find(e, "invented-0:1", &info) == SB_OK);
+    check(info.keys == 7); /* 7 x 13 bytes <= 100 < 8 x 13 */
+    sb_engine_stats(e, &st);
+    check(st.drops[SB_DROP_LIMIT_BYTES] == 1);
+    sb_engine_free(e);
+    net_free(nw);
+}
+
+/* A digest naming 100,000 unknown ids costs one bounded reply each and
+ * creates nothing. */
+static void test_unknown_ids_create_nothing(void **state)
+{
+    (void)state;
+    net *nw = net_new(1, 512);
+    nw->drop_all = true;
+    sb_digest_entry d[40];
+    uint8_t buf[512];
+    for (int round = 0; round < 2500; round++) {
+        for (int i = 0; i < 40; i++)
+            d[i] = (sb_digest_entry){ (uint64_t)round * 40 + (uint64_t)i + 1,
+                                      5, false, 3, 0 };
+        size_t len = make_syn(buf, sizeof(buf), d, 40, 0);
+        check(len <= 512);
+        sb_engine_recv(nw->e[0], "10.6.6.6:1", buf, len, 0);
+    }
+    check(sb_engine_node_count(nw->e[0]) == 1);
+    check(nw->max_seen[0] <= 512);
+    net_free(nw);
+}
+
+/* Stale gossip about a forgotten node does not bring it back. */
+static void test_forgotten_node_stays_forgotten(void **state)
+{
+    (void)state;
+    sb_engine_config c;
+    sb_engine_config_init(&c);
+    c.addr = "10.0.0.1:7946";
+    c.generation = 1;
+    c.interval_ns = 100 * MS;
+    c.dead_grace_ns = 10 * SEC;
+    c.send = on_send;
+    net *nw = net_new(0, 512);
+    nw->drop_all = true;
+    eps[0] = (endpoint){ nw, 0 };
+    c.userdata = &eps[0];
+    sb_engine *e;
+    check(sb_engine_new(&c, 0, &e) == SB_OK);
+    uint8_t buf[512];
+    uint32_t cid = sb_cluster_id("default");
+    /* a node that lives for a while, then is silent */
+    uint64_t now = 0;
+    for (uint64_t hb = 1; hb <= 20; hb++) {
+        sb_writer w = { buf, buf, buf + sizeof(buf) };
+        sb_put_header(&w, SB_MSG_ACK2, cid);
+        sb_put_varint(&w, 1);
+        sb_node_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
+                            .generation = 7, .heartbeat = hb };
+        sb_put_node_header(&w, &d);
+        now += 100 * MS;
+        sb_engine_recv(e, "10.0.0.2:7946", buf, (size_t)(w.p - buf), now);
+        sb_engine_tick(e, now);
+    }
+    size_t stale_len = 0;
+    uint8_t stale[512];
+    {
+        sb_writer w = { stale, stale, stale + sizeof(stale) };
+        sb_put_header(&w, SB_MSG_ACK2, cid);
+        sb_put_varint(&w, 1);
+        sb_node_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
+                            .generation = 7, .heartbeat = 20 };
+        sb_put_node_header(&w, &d);
+        stale_len = (size_t)(w.p - stale);
+    }
+    sb_node_info info;
+    check(sb_engine_find(e, "10.0.0.2:7946", &info) == SB_OK &&
+          info.status == SB_STATUS_LIVE);
+    /* down after about 2 s, forgotten 10 s (the grace) later */
+    for (int i = 0; i < 300 && sb_engine_find(e, "10.0.0.2:7946", &info) ==
+                                   SB_OK; i++) {
+        now += 100 * MS;
+        sb_engine_tick(e, now);
+    }
+    check(sb_engine_find(e, "10.0.0.2:7946", &info) == SB_ENOTFOUND);
+    check(now > 11 * SEC);
+    /* stale gossip arrives from a node that forgot later */
+    now += 5 * SEC;
+    sb_engine_tick(e, now);
+    sb_engine_recv(e, "10.0.0.3:7946", stale, stale_len, now);
+    check(sb_engine_find(e, "10.0.0.2:7946", &info) == SB_ENOTFOUND);
+    sb_stats st;
+    sb_engine_stats(e, &st);
+    check(st.drops[SB_DROP_ZOMBIE] == 1);
+    sb_engine_free(e);
+    net_free(nw);
+}
+
+int main(void)
+{
+    const char *env = getenv("SB_SEED");
+    seed_ = env ? strtoull(env, NULL, 0) : 1;
+    printf("test_engine: seed %llu\n", (unsigned long long)seed_);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_local_writes),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_largest_entry_travels),
+        cmocka_unit_test(test_cut_off_leaves_no_gap),
+        cmocka_unit_test(test_most_out_of_date_first),
+        cmocka_unit_test(test_size_limit_random_states),
+        cmocka_unit_test(test_random_packets_change_nothing),
+        cmocka_unit_test(test_mutated_packets),
+        cmocka_unit_test(test_invented_nodes_bounded),
+        cmocka_unit_test(test_unknown_ids_create_nothing),
+        cmocka_unit_test(test_forgotten_node_stays_forgotten),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
