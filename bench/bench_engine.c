@@ -1,1 +1,114 @@
-int main(void) { return 0; }
+/*
+ * bench-engine: the engine's own cost, measured on simulated clusters.
+ *
+ * For each cluster size N (no keys, interval 100 ms, 1400-byte messages):
+ *   - memory per known node: the heap a converged cluster of N engines
+ *     holds (malloc's own overhead included) divided by N * N, since every
+ *     engine knows every node; and the engine's own accounting
+ *     (sb_engine_memory), which counts the bytes it asked for;
+ *   - exchanges per second on one core: SYNs sent during a window of
+ *     steady-state gossip, divided by the CPU time the whole process spent
+ *     on that window (the simulator's event heap and packet copies are
+ *     included, so the engine alone is faster).
+ * A benchmark, not a test: it reports figures and asserts nothing.
+ */
+#define _GNU_SOURCE
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "sim.h"
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+
+static uint64_t syns;
+
+static void on_packet(void *ud, uint32_t from, uint32_t to,
+                      const uint8_t *buf, size_t len)
+{
+    (void)ud;
+    (void)from;
+    (void)to;
+    if (len > 3 && buf[3] == SB_MSG_SYN)
+        syns++;
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void bench(uint32_t n, uint64_t window_s)
+{
+    size_t heap0 = mallinfo2().uordblks;
+    sb_sim_config cfg;
+    sb_sim_config_init(&cfg);
+    cfg.nodes = n;
+    cfg.engine.interval_ns = 100 * MS;
+    cfg.engine.max_message_size = 1400;
+    cfg.on_packet = on_packet;
+    sb_sim *s;
+    if (sb_sim_new(&cfg, &s) != SB_OK) {
+        fprintf(stderr, "bench-engine: cannot start %u nodes\n", n);
+        exit(1);
+    }
+    while (!sb_sim_converged(s) && sb_sim_now(s) < 300 * SEC)
+        sb_sim_run_for(s, SEC);
+    double converged_s = (double)sb_sim_now(s) / SEC;
+
+    syns = 0;
+    double c0 = cpu_seconds();
+    sb_sim_run_for(s, window_s * SEC);
+    double cpu = cpu_seconds() - c0;
+    uint64_t exchanges = syns;
+
+    /* memory: run the heap down to the settled state (no packets queued
+     * matter little: they are a few per node) */
+    size_t heap = mallinfo2().uordblks - heap0;
+    size_t engine_bytes = 0;
+    for (uint32_t i = 0; i < n; i++)
+        engine_bytes += sb_engine_memory(sb_sim_engine(s, i));
+    double known = (double)n * n;
+    printf("N=%-5u converged after %6.1f s simulated\n", n, converged_s);
+    printf("        exchanges      %10.0f per CPU second "
+           "(%llu in %llu s simulated, %.2f s CPU, simulator included)\n",
+           (double)exchanges / cpu, (unsigned long long)exchanges,
+           (unsigned long long)window_s, cpu);
+    printf("        memory         %10.0f B per known node (heap, malloc "
+           "overhead included)\n", (double)heap / known);
+    printf("                       %10.0f B per known node (engine "
+           "accounting)\n", (double)engine_bytes / known);
+    printf("                       %10.0f B per engine\n",
+           (double)engine_bytes / n);
+    sb_sim_free(s);
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t window = 10;
+    const char *sizes = "64,1024";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--nodes"))
+            sizes = argv[i + 1];
+        else if (!strcmp(argv[i], "--seconds"))
+            window = strtoull(argv[i + 1], NULL, 10);
+    }
+    for (const char *p = sizes; *p;) {
+        char *end;
+        unsigned long n = strtoul(p, &end, 10);
+        if (end == p || n < 2) {
+            fprintf(stderr, "usage: bench-engine [--nodes 64,1024] "
+                            "[--seconds 10]\n");
+            return 2;
+        }
+        bench((uint32_t)n, window);
+        p = *end == ',' ? end + 1 : end;
+    }
+    return 0;
+}

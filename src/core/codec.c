@@ -5,14 +5,17 @@
 
 /* ---- reading ---------------------------------------------------------- */
 
-/* A bounds-checked reader: every get fails once, then stays failed. */
+/* A bounds-checked reader: every get fails once, then stays failed.
+ * `out` tells a message cut short from one that is wrong. */
 typedef struct reader {
     const uint8_t *p, *end;
-    bool bad;
+    bool bad, out;
 } reader;
 
 static uint8_t get_u8(reader *r)
 {
+    if (!r->bad && r->p >= r->end)
+        r->out = true;
     if (r->bad || r->p >= r->end) {
         r->bad = true;
         return 0;
@@ -46,6 +49,8 @@ static uint64_t get_varint(reader *r)
 
 static const uint8_t *get_bytes(reader *r, uint64_t n)
 {
+    if (!r->bad && (uint64_t)(r->end - r->p) < n)
+        r->out = true;
     if (r->bad || (uint64_t)(r->end - r->p) < n) {
         r->bad = true;
         return NULL;
@@ -161,7 +166,7 @@ int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
     if (out->type < SB_MSG_SYN || out->type > SB_MSG_ACK2)
         return SB_DROP_TYPE;
 
-    reader r = { buf + SB_HEADER_SIZE, buf + len, false };
+    reader r = { buf + SB_HEADER_SIZE, buf + len, false, false };
     if (out->type == SB_MSG_SYN)
         out->flags = get_u8(&r);
     if (out->type != SB_MSG_ACK2) {
@@ -184,28 +189,28 @@ int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
     return -1;
 bad:
     /* running out of bytes mid-item is truncation; anything else is junk */
-    return r.p >= r.end && r.bad ? SB_DROP_TRUNCATED : SB_DROP_MALFORMED;
+    return r.out ? SB_DROP_TRUNCATED : SB_DROP_MALFORMED;
 }
 
 /* ---- iterating a validated message ------------------------------------ */
 
 void sb_digest_next(sb_cursor *c, sb_digest_entry *out)
 {
-    reader r = { c->p, c->end, false };
+    reader r = { c->p, c->end, false, false };
     read_digest(&r, out);
     c->p = r.p;
 }
 
 void sb_key_next(sb_cursor *c, sb_key_entry *out)
 {
-    reader r = { c->p, c->end, false };
+    reader r = { c->p, c->end, false, false };
     read_key(&r, out);
     c->p = r.p;
 }
 
 void sb_node_next(sb_cursor *c, sb_node_delta *out)
 {
-    reader r = { c->p, c->end, false };
+    reader r = { c->p, c->end, false, false };
     read_node_header(&r, out);
     sb_cursor kc = { r.p, c->end };
     for (uint64_t i = 0; i < out->nkeys; i++) {

@@ -1,10 +1,11 @@
 /*
  * The protocol engine (see engine.h for how to drive it).
  *
- * Architecture. A gossip round (round()) bumps our heartbeat, runs the
- * failure detector, forgets long-dead nodes, collects old tombstones and
- * starts one Scuttlebutt exchange with a random live peer (plus, by
- * chance, a down peer and a seed). An exchange is three messages:
+ * Architecture. A gossip round (round_()) bumps our heartbeat, attends to
+ * the nodes whose due time has come (conviction by the failure detector,
+ * forgetting long-dead nodes, collecting old tombstones) and starts one
+ * Scuttlebutt exchange with a random live peer (plus, by chance, a down
+ * peer and a seed). An exchange is three messages:
  *
  *   initiator                         responder
  *      | SYN:  digest of what I hold     |
@@ -35,49 +36,61 @@
 /* A node delta to send: the node, and what the receiver already has. */
 typedef struct cand {
     sb_node *n;
-    uint64_t from;
-    uint64_t score;   /* how far behind the receiver is; larger goes first */
-    uint64_t tie;     /* random tie-breaker */
-    bool reset;
-    /* what fits the message, as planned by fit_delta() */
-    uint32_t first;   /* index of the first key to send */
-    uint32_t nkeys;
-    uint64_t to;
+    uint64_t from;    /* the receiver holds every version <= from */
+    uint64_t to;      /* planned by fit_delta(): last version sent */
+    uint32_t first;   /* planned: index of the first key to send */
+    uint32_t nkeys;   /* planned: how many keys */
+    uint32_t tie;     /* random tie-breaker for the order */
+    bool reset;       /* replay n from scratch (see needs_reset) */
+    bool whole;       /* the receiver lacks n entirely */
 } cand;
 
-/* Digest entries to send; requests (where we are behind) come first. */
+/* What one ACK or ACK2 will carry, before it is sized to the message. */
 typedef struct plan {
-    sb_digest_entry *req;
+    uint64_t *unknown;        /* ids to ask for in full */
+    uint32_t nunknown, max_unknown;
+    sb_node **req;            /* nodes where we are behind the peer */
     uint32_t nreq;
-    sb_digest_entry *ahead;   /* our newer heartbeats */
+    sb_node **ahead;          /* nodes where our heartbeat is newer */
     uint32_t nahead;
-    cand *cands;
+    cand *cands;              /* deltas the peer lacks */
     uint32_t ncands;
 } plan;
 
+/* Nodes whose keys or leaving bit changed lately: SYNs list them first. */
+#define RECENT 64
+typedef struct recent {
+    uint64_t id;
+    uint64_t at;
+} recent;
+
 struct sb_engine {
     sb_engine_config cfg;
-    char *cluster;            /* copied config strings */
+    char *cluster;            /* copy of the config string */
     uint32_t cluster_id;
     sb_rng rng;
     sb_state st;
     sb_node *self;
+    uint32_t nstatus[4];      /* nodes by status, self included */
     uint64_t next_round;
     uint64_t last_round;
     uint32_t epoch;           /* for sb_node.mark */
     size_t max_key_entry;     /* largest key entry that fits a message */
     sb_stats stats;
 
+    recent recent[RECENT];
+    uint32_t recent_head;
+
     const char *seeds[SB_MAX_SEEDS];
     size_t nseeds;
 
     uint8_t *buf;             /* max_message_size bytes */
-    uint32_t *order;          /* scratch: node indices */
-    plan p;                   /* scratch: arrays sized to scratch_cap */
+    plan p;                   /* req, ahead, cands sized to scratch_cap */
     uint32_t scratch_cap;
 };
 
 #define MS 1000000ull
+#define RECENT_ROUNDS 4       /* how long a change counts as recent */
 
 void sb_engine_config_init(sb_engine_config *cfg)
 {
@@ -96,6 +109,11 @@ void sb_engine_config_init(sb_engine_config *cfg)
 }
 
 /* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
 
 static void emit(sb_engine *e, sb_event_type type, const sb_node *n,
                  const sb_key *k)
@@ -119,17 +137,58 @@ static void emit(sb_engine *e, sb_event_type type, const sb_node *n,
     e->cfg.on_event(e->cfg.userdata, &ev);
 }
 
+/*
+ * When node n next needs the round's attention: a live node when its phi
+ * would pass the threshold, any other when the dead-node grace runs out,
+ * and any node when its oldest tombstone may be collected.
+ */
+static void refresh_due(sb_engine *e, sb_node *n)
+{
+    uint64_t due = n->gc_due;
+    if (!n->self) {
+        uint64_t t;
+        if (n->status == SB_STATUS_LIVE)
+            t = sb_fd_deadline(&n->fd, e->cfg.phi_threshold);
+        else
+            t = add_sat(n->status_since, e->cfg.dead_grace_ns);
+        if (t < due)
+            due = t;
+    }
+    e->st.due[n->index] = due;
+}
+
 static void set_status(sb_engine *e, sb_node *n, sb_status s, uint64_t now)
 {
     sb_status old = (sb_status)n->status;
     if (old == s)
         return;
+    e->nstatus[old]--;
+    e->nstatus[s]++;
     n->status = (uint8_t)s;
     n->status_since = now;
+    refresh_due(e, n);
+    if (n->self)
+        return;
     if (s == SB_STATUS_LIVE)
         emit(e, SB_EVENT_JOIN, n, NULL);
     else if (old == SB_STATUS_LIVE)
         emit(e, SB_EVENT_LEAVE, n, NULL);
+}
+
+/* Remembers that n's keys or leaving bit changed, for the next SYNs. */
+static void note_change(sb_engine *e, const sb_node *n, uint64_t now)
+{
+    e->recent[e->recent_head++ % RECENT] = (recent){ n->id, now };
+}
+
+/* A tombstone was stored in n at `now`. */
+static void note_tombstone(sb_engine *e, sb_node *n, uint64_t now)
+{
+    uint64_t due = add_sat(now, e->cfg.tombstone_grace_ns);
+    if (due < n->gc_due) {
+        n->gc_due = due;
+        refresh_due(e, n);
+    }
 }
 
 static void send_packet(sb_engine *e, const char *to, sb_writer *w)
@@ -160,22 +219,42 @@ static bool grow_scratch(sb_engine *e)
     uint32_t cap = e->scratch_cap ? e->scratch_cap : 16;
     while (cap < need)
         cap *= 2;
-    uint32_t *order = realloc(e->order, cap * sizeof(*order));
-    if (order)
-        e->order = order;
-    sb_digest_entry *req = realloc(e->p.req, cap * sizeof(*req));
+    sb_node **req = realloc(e->p.req, cap * sizeof(*req));
     if (req)
         e->p.req = req;
-    sb_digest_entry *ahead = realloc(e->p.ahead, cap * sizeof(*ahead));
+    sb_node **ahead = realloc(e->p.ahead, cap * sizeof(*ahead));
     if (ahead)
         e->p.ahead = ahead;
     cand *cands = realloc(e->p.cands, cap * sizeof(*cands));
     if (cands)
         e->p.cands = cands;
-    if (!order || !req || !ahead || !cands)
+    if (!req || !ahead || !cands)
         return false;
     e->scratch_cap = cap;
     return true;
+}
+
+static sb_node *add_node(sb_engine *e, const char *addr, size_t len,
+                         uint64_t generation, uint64_t now)
+{
+    sb_node *n = sb_state_add(&e->st, addr, len, generation);
+    if (!n)
+        return NULL;
+    if (!grow_scratch(e)) {
+        sb_state_remove(&e->st, n);
+        return NULL;
+    }
+    n->status = SB_STATUS_JOINING;
+    n->status_since = now;
+    e->nstatus[SB_STATUS_JOINING]++;
+    refresh_due(e, n);
+    return n;
+}
+
+static void remove_node(sb_engine *e, sb_node *n)
+{
+    e->nstatus[n->status]--;
+    sb_state_remove(&e->st, n);
 }
 
 /* ---- creation ---------------------------------------------------------- */
@@ -213,22 +292,24 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     if (e->cluster)
         strcpy(e->cluster, cluster);
     e->buf = malloc(cfg->max_message_size);
+    /* an unknown id costs a request of at least 9 bytes */
+    e->p.max_unknown = (uint32_t)(cfg->max_message_size / 9 + 1);
+    e->p.unknown = malloc(e->p.max_unknown * sizeof(uint64_t));
     sb_state_init(&e->st);
-    if (!e->cluster || !e->buf || !grow_scratch(e))
+    if (!e->cluster || !e->buf || !e->p.unknown)
         goto oom;
     e->cfg.cluster = e->cluster;
     e->cluster_id = sb_cluster_id(e->cluster);
     sb_rng_seed(&e->rng, cfg->rng_seed);
     e->max_key_entry = cfg->max_message_size - own_overhead(alen);
 
-    e->self = sb_state_add(&e->st, cfg->addr, alen, cfg->generation);
+    e->self = add_node(e, cfg->addr, alen, cfg->generation, now);
     if (!e->self)
         goto oom;
     e->cfg.addr = e->self->addr;
     e->self->self = true;
-    e->self->status = SB_STATUS_LIVE;
+    set_status(e, e->self, SB_STATUS_LIVE, now);
     e->self->heartbeat = 1;
-    e->self->status_since = now;
     e->next_round = now + sb_rng_below(&e->rng, cfg->interval_ns);
     e->last_round = now;
     *out = e;
@@ -245,7 +326,7 @@ void sb_engine_free(sb_engine *e)
     sb_state_free(&e->st);
     free(e->cluster);
     free(e->buf);
-    free(e->order);
+    free(e->p.unknown);
     free(e->p.req);
     free(e->p.ahead);
     free(e->p.cands);
@@ -262,7 +343,7 @@ static void observe(sb_engine *e, sb_node *n, uint64_t hb, bool leaving,
         return;
     if (leaving && !n->leaving) {
         n->leaving = true;
-        n->changed_at = now;
+        note_change(e, n, now);
         set_status(e, n, SB_STATUS_LEFT, now);
     }
     if (hb <= n->heartbeat)
@@ -271,6 +352,7 @@ static void observe(sb_engine *e, sb_node *n, uint64_t hb, bool leaving,
     switch ((sb_status)n->status) {
     case SB_STATUS_LIVE:
         sb_fd_heartbeat(&n->fd, now, e->cfg.fd_window);
+        refresh_due(e, n);
         break;
     case SB_STATUS_JOINING:
     case SB_STATUS_DOWN:
@@ -291,7 +373,7 @@ static void drop_generation(sb_engine *e, sb_node *n, uint64_t now)
             emit(e, SB_EVENT_DELETE, n, n->keys[i]);
     if (n->status == SB_STATUS_LIVE)
         set_status(e, n, SB_STATUS_DOWN, now);
-    sb_state_remove(&e->st, n);
+    remove_node(e, n);
 }
 
 /* Finds or creates the node a delta speaks of; NULL if the delta must be
@@ -317,16 +399,14 @@ static sb_node *node_for_delta(sb_engine *e, const sb_node_delta *d,
     }
     if (n)
         drop_generation(e, n, now);
-    n = sb_state_add(&e->st, d->addr, d->addr_len, d->generation);
-    if (!n || !grow_scratch(e))
-        return n;
+    n = add_node(e, d->addr, d->addr_len, d->generation, now);
+    if (!n)
+        return NULL;
     n->heartbeat = d->heartbeat;
-    n->status_since = now;
-    n->changed_at = now;
-    if (d->leaving) {
-        n->leaving = true;
-        n->status = SB_STATUS_LEFT;
-    }
+    n->leaving = d->leaving;
+    if (d->leaving)
+        set_status(e, n, SB_STATUS_LEFT, now);
+    note_change(e, n, now);
     return n;
 }
 
@@ -358,6 +438,8 @@ static bool store_key(sb_engine *e, sb_node *n, const sb_key_entry *k,
                          k->version, k->deleted, now, &was_live))
         return false;
     sb_key *stored = n->keys[n->nkeys - 1];
+    if (k->deleted)
+        note_tombstone(e, n, now);
     if (!k->deleted)
         emit(e, SB_EVENT_UPDATE, n, stored);
     else if (was_live)
@@ -444,7 +526,7 @@ static void apply_delta(sb_engine *e, const sb_node_delta *d, uint64_t now)
         n->max_version = d->to_version;
     }
     if (changed)
-        n->changed_at = now;
+        note_change(e, n, now);
 }
 
 static void apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
@@ -460,35 +542,43 @@ static void apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
 /* ---- building messages ------------------------------------------------- */
 
 /* Does the receiver, whose digest says (max, gc), need our copy of n
- * replayed from scratch? Only if we collected tombstones past its max. */
+ * replayed from scratch? Only if we collected tombstones past its max
+ * that it has not collected itself: it may hold values those tombstones
+ * deleted, and no delta from its max would ever tell it. */
 static bool needs_reset(const sb_node *n, uint64_t max, uint64_t gc)
 {
     return n->gc_version > max && n->gc_version > gc;
 }
 
-/* Queues a delta of n for a receiver whose digest says (max, gc). */
+/* Queues a delta of n for a receiver whose digest says (max, gc), or that
+ * lacks n entirely (whole). Nothing is queued if it has all of n. */
 static void add_cand(sb_engine *e, plan *p, sb_node *n, uint64_t max,
-                     uint64_t gc, bool unknown)
+                     uint64_t gc, bool whole)
 {
-    bool reset = needs_reset(n, max, gc);
-    uint64_t from = unknown || reset ? 0 : max;
-    if (!unknown && !reset && n->max_version <= max)
+    bool reset = !whole && needs_reset(n, max, gc);
+    if (!whole && !reset && n->max_version <= max)
         return;
-    cand *c = &p->cands[p->ncands++];
-    c->n = n;
-    c->from = from;
-    c->reset = reset;
-    /* a node the receiver lacks entirely ranks above any key backlog */
-    c->score = unknown ? UINT64_MAX : n->max_version - from;
-    c->tie = sb_rng_next(&e->rng);
+    if (p->ncands >= e->scratch_cap)
+        return;
+    p->cands[p->ncands++] = (cand){
+        .n = n, .from = whole || reset ? 0 : max, .reset = reset,
+        .whole = whole, .tie = (uint32_t)sb_rng_next(&e->rng),
+    };
+}
+
+/* How far behind the receiver is on c; a node it lacks ranks first. */
+static uint64_t behind(const cand *c)
+{
+    return c->whole ? UINT64_MAX : c->n->max_version - c->from;
 }
 
 static int cmp_cand(const void *a, const void *b)
 {
     const cand *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score < y->score ? 1 : -1;
-    return x->tie < y->tie ? -1 : x->tie > y->tie;
+    uint64_t bx = behind(x), by = behind(y);
+    if (bx != by)
+        return bx < by ? 1 : -1;
+    return (x->tie > y->tie) - (x->tie < y->tie);
 }
 
 static sb_node_delta delta_header(const cand *c, uint64_t nkeys, uint64_t to)
@@ -558,24 +648,22 @@ static size_t min_delta_size(const cand *c)
 }
 
 /*
- * Writes a message of `type` (ACK or ACK2) from a plan: digest entries
- * (ACK only: requests first, then newer heartbeats) and node deltas, never
- * past max_message_size. Returns false if there is nothing to send.
+ * Writes a message of `type` (ACK or ACK2) from a plan, never past
+ * max_message_size. An ACK carries digest entries first: requests (ids we
+ * lack, nodes where we are behind) in at most half the room while deltas
+ * wait, and never so many that the best delta cannot start; then the
+ * deltas, most-out-of-date node first; then entries with our newer
+ * heartbeats in whatever room is left. Returns false if there is nothing
+ * to send.
  */
 static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
 {
-    size_t room = e->cfg.max_message_size - SB_HEADER_SIZE;
-    size_t ncount = 3; /* node count varint: at most 3 bytes here */
-    size_t dcount = type == SB_MSG_ACK ? 3 : 0;
-    if (room < ncount + dcount)
-        return false;
-    room -= ncount + dcount;
-
+    /* header, and two counts of at most 3 bytes each (room < 2^21) */
+    size_t room = e->cfg.max_message_size - SB_HEADER_SIZE - 3 -
+                  (type == SB_MSG_ACK ? 3 : 0);
     qsort(p->cands, p->ncands, sizeof(cand), cmp_cand);
 
-    /* requests: at most half the room while deltas wait, and never so
-     * many that the best delta cannot start */
-    uint32_t nreq = 0, nahead = 0;
+    uint32_t nunknown = 0, nreq = 0, nahead = 0, ndelta = 0;
     if (type == SB_MSG_ACK) {
         size_t budget = room;
         if (p->ncands) {
@@ -585,46 +673,56 @@ static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
                 budget = room - need;
         }
         size_t used = 0;
-        for (; nreq < p->nreq; nreq++) {
-            size_t s = sb_digest_entry_size(&p->req[nreq]);
+        for (; nunknown < p->nunknown; nunknown++) {
+            sb_digest_entry d = { .id = p->unknown[nunknown] };
+            size_t s = sb_digest_entry_size(&d);
+            if (used + s > budget)
+                break;
+            used += s;
+        }
+        for (; nunknown == p->nunknown && nreq < p->nreq; nreq++) {
+            sb_digest_entry d = entry_of(p->req[nreq]);
+            size_t s = sb_digest_entry_size(&d);
             if (used + s > budget)
                 break;
             used += s;
         }
         room -= used;
     }
-
-    /* deltas, best first; a candidate that does not fit is skipped */
-    uint32_t ndelta = 0;
-    size_t delta_bytes = 0;
     for (uint32_t i = 0; i < p->ncands; i++) {
-        size_t need = fit_delta(&p->cands[i], room - delta_bytes);
+        size_t need = fit_delta(&p->cands[i], room);
         if (!need)
-            continue;
-        delta_bytes += need;
+            continue; /* a smaller one may still fit */
+        room -= need;
         p->cands[ndelta++] = p->cands[i];
     }
-    room -= delta_bytes;
-
-    /* newer heartbeats fill what is left */
     if (type == SB_MSG_ACK) {
         for (; nahead < p->nahead; nahead++) {
-            size_t s = sb_digest_entry_size(&p->ahead[nahead]);
+            sb_digest_entry d = entry_of(p->ahead[nahead]);
+            size_t s = sb_digest_entry_size(&d);
             if (s > room)
                 break;
             room -= s;
         }
     }
-    if (nreq + nahead + ndelta == 0)
+    if (nunknown + nreq + nahead + ndelta == 0)
         return false;
 
     sb_put_header(w, type, e->cluster_id);
     if (type == SB_MSG_ACK) {
-        sb_put_varint(w, nreq + nahead);
-        for (uint32_t i = 0; i < nreq; i++)
-            sb_put_digest_entry(w, &p->req[i]);
-        for (uint32_t i = 0; i < nahead; i++)
-            sb_put_digest_entry(w, &p->ahead[i]);
+        sb_put_varint(w, nunknown + nreq + nahead);
+        for (uint32_t i = 0; i < nunknown; i++) {
+            sb_digest_entry d = { .id = p->unknown[i] };
+            sb_put_digest_entry(w, &d);
+        }
+        for (uint32_t i = 0; i < nreq; i++) {
+            sb_digest_entry d = entry_of(p->req[i]);
+            sb_put_digest_entry(w, &d);
+        }
+        for (uint32_t i = 0; i < nahead; i++) {
+            sb_digest_entry d = entry_of(p->ahead[i]);
+            sb_put_digest_entry(w, &d);
+        }
     }
     sb_put_varint(w, ndelta);
     for (uint32_t i = 0; i < ndelta; i++)
@@ -634,75 +732,72 @@ static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
 
 /* ---- the exchange ----------------------------------------------------- */
 
-/* Moves a random one of ord[i..end) to ord[i] and returns it. */
-static uint32_t pick(sb_engine *e, uint32_t *ord, uint32_t i, uint32_t end)
+/* Adds n to a SYN digest if it fits `limit` and is not listed yet. */
+static bool list_node(sb_engine *e, sb_node *n, sb_node **list, uint32_t *len,
+                      size_t *used, size_t limit)
 {
-    uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, end - i);
-    uint32_t t = ord[i];
-    ord[i] = ord[j];
-    ord[j] = t;
-    return ord[i];
+    if (n->mark == e->epoch)
+        return true;
+    sb_digest_entry d = entry_of(n);
+    size_t s = sb_digest_entry_size(&d);
+    if (*used + s > limit)
+        return false;
+    *used += s;
+    n->mark = e->epoch;
+    list[(*len)++] = n;
+    return true;
 }
 
 /*
  * Writes the digest of a SYN: ourselves first, then nodes whose keys or
- * leaving bit changed in the last few rounds (in random order, at most
- * half the room, so news spreads fast), then a uniformly random sample of
- * all the others. Every node has the same chance in the random part, so
- * none is starved however many there are. The COMPLETE flag says every
- * known node is listed.
+ * leaving bit changed in the last few rounds (newest first, at most half
+ * the room, so news spreads fast), then a uniformly random sample of all
+ * the others, drawn by a partial shuffle of st.perm. Every node has the
+ * same chance in the random part, so none is starved however many there
+ * are. The COMPLETE flag says every known node is listed.
  */
 static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
 {
     size_t room = e->cfg.max_message_size - SB_HEADER_SIZE - 1 - 3;
     size_t used = 0;
-    uint32_t count = e->st.count, n = 0, recent = 0;
-    uint32_t *ord = e->order;
-    sb_digest_entry *list = e->p.req; /* scratch */
+    uint32_t count = e->st.count, n = 0;
+    sb_node **list = e->p.req; /* scratch, one slot per node */
+    e->epoch++;
 
-    /* ord = [recently changed ... | the rest ...], self excluded */
-    uint32_t rest = count - 1;
+    list_node(e, e->self, list, &n, &used, room);
+    uint64_t recent_ns = RECENT_ROUNDS * e->cfg.interval_ns;
+    for (uint32_t k = 1; k <= RECENT && k <= e->recent_head; k++) {
+        const recent *r = &e->recent[(e->recent_head - k) % RECENT];
+        if (now - r->at > recent_ns)
+            break;
+        sb_node *x = sb_state_find_id(&e->st, r->id);
+        if (x && !list_node(e, x, list, &n, &used, room / 2))
+            break;
+    }
+    uint32_t *perm = e->st.perm;
     for (uint32_t i = 0; i < count; i++) {
-        const sb_node *x = e->st.nodes[i];
-        if (x->self)
-            continue;
-        if (x->changed_at + 4 * e->cfg.interval_ns >= now)
-            ord[recent++] = i;
-        else
-            ord[--rest] = i;
-    }
-    list[n++] = entry_of(e->self);
-    used += sb_digest_entry_size(&list[0]);
-
-    uint32_t i = 0;
-    for (; i < recent; i++) {
-        sb_digest_entry d = entry_of(e->st.nodes[pick(e, ord, i, recent)]);
-        size_t s = sb_digest_entry_size(&d);
-        if (used + s > room / 2)
+        uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, count - i);
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+        if (!list_node(e, e->st.nodes[perm[i]], list, &n, &used, room))
             break;
-        used += s;
-        list[n++] = d;
-    }
-    for (; i < count - 1; i++) {
-        sb_digest_entry d = entry_of(e->st.nodes[pick(e, ord, i, count - 1)]);
-        size_t s = sb_digest_entry_size(&d);
-        if (used + s > room)
-            break;
-        used += s;
-        list[n++] = d;
     }
     sb_put_header(w, SB_MSG_SYN, e->cluster_id);
     sb_put_u8(w, n == count ? SB_SYN_COMPLETE : 0);
     sb_put_varint(w, n);
-    for (uint32_t k = 0; k < n; k++)
-        sb_put_digest_entry(w, &list[k]);
+    for (uint32_t k = 0; k < n; k++) {
+        sb_digest_entry d = entry_of(list[k]);
+        sb_put_digest_entry(w, &d);
+    }
 }
 
+/* A SYN: adopt what its digest tells, answer with an ACK. */
 static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
                        uint64_t now)
 {
     plan *p = &e->p;
-    p->nreq = p->nahead = p->ncands = 0;
+    p->nunknown = p->nreq = p->nahead = p->ncands = 0;
     uint32_t epoch = ++e->epoch;
     sb_cursor c = { m->digest, m->end };
     for (uint64_t i = 0; i < m->ndigest; i++) {
@@ -711,25 +806,27 @@ static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
         sb_node *n = sb_state_find_id(&e->st, d.id);
         if (!n) {
             /* unknown: ask for it in full, unless it is a forgotten one */
-            if (d.heartbeat && p->nreq < e->scratch_cap &&
-                !sb_state_is_forgotten(&e->st, d.id, d.heartbeat))
-                p->req[p->nreq++] = (sb_digest_entry){ .id = d.id };
+            if (!d.heartbeat || p->nunknown >= p->max_unknown)
+                continue;
+            if (sb_state_is_forgotten(&e->st, d.id, d.heartbeat))
+                e->stats.drops[SB_DROP_ZOMBIE]++;
+            else
+                p->unknown[p->nunknown++] = d.id;
             continue;
         }
         if (n->mark == epoch)
             continue; /* listed twice */
         n->mark = epoch;
-        if (d.heartbeat == 0) {
+        if (!d.heartbeat) {
             add_cand(e, p, n, 0, 0, true);
             continue;
         }
         observe(e, n, d.heartbeat, d.leaving, now);
         add_cand(e, p, n, d.max_version, d.gc_version, false);
-        bool behind = d.max_version > n->max_version && !n->self;
-        if (behind && p->nreq < e->scratch_cap)
-            p->req[p->nreq++] = entry_of(n);
+        if (d.max_version > n->max_version && !n->self)
+            p->req[p->nreq++] = n;
         else if (n->heartbeat > d.heartbeat || (n->leaving && !d.leaving))
-            p->ahead[p->nahead++] = entry_of(n);
+            p->ahead[p->nahead++] = n;
     }
     if (m->flags & SB_SYN_COMPLETE) {
         for (uint32_t i = 0; i < e->st.count; i++) {
@@ -743,12 +840,13 @@ static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
         send_packet(e, from, &w);
 }
 
+/* An ACK: apply its deltas, answer what it asked for with an ACK2. */
 static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
                        uint64_t now)
 {
     apply_deltas(e, m, now);
     plan *p = &e->p;
-    p->nreq = p->nahead = p->ncands = 0;
+    p->nunknown = p->nreq = p->nahead = p->ncands = 0;
     uint32_t epoch = ++e->epoch;
     sb_cursor c = { m->digest, m->end };
     for (uint64_t i = 0; i < m->ndigest; i++) {
@@ -758,7 +856,7 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
         if (!n || n->mark == epoch)
             continue;
         n->mark = epoch;
-        if (d.heartbeat == 0) {
+        if (!d.heartbeat) {
             add_cand(e, p, n, 0, 0, true);
             continue;
         }
@@ -789,8 +887,6 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
         e->stats.drops[drop]++;
         return SB_EINVAL;
     }
-    if (!grow_scratch(e))
-        return SB_ENOMEM;
     switch (m.type) {
     case SB_MSG_SYN:
         handle_syn(e, from, &m, now);
@@ -807,46 +903,92 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
 
 /* ---- the round -------------------------------------------------------- */
 
-static void detect_failures(sb_engine *e, uint64_t now, uint64_t pause)
+static void collect_tombstones(sb_engine *e, sb_node *n, uint64_t now)
 {
-    for (uint32_t i = 0; i < e->st.count; i++) {
-        sb_node *n = e->st.nodes[i];
-        if (n->status != SB_STATUS_LIVE || n->self)
+    n->gc_due = UINT64_MAX;
+    for (uint32_t k = n->nkeys; n->tombstones && k-- > 0;) {
+        sb_key *key = n->keys[k];
+        if (!key->deleted)
             continue;
-        /* we could not hear anything while we were paused */
-        if (pause) {
-            n->fd.last_ns += pause;
-            if (n->fd.last_ns > now)
-                n->fd.last_ns = now;
+        uint64_t due = add_sat(key->deleted_at, e->cfg.tombstone_grace_ns);
+        if (due <= now) {
+            if (key->version > n->gc_version)
+                n->gc_version = key->version;
+            sb_node_remove_key(n, k);
+        } else if (due < n->gc_due) {
+            n->gc_due = due;
         }
-        if (sb_fd_phi(&n->fd, now) > e->cfg.phi_threshold)
-            set_status(e, n, SB_STATUS_DOWN, now);
     }
 }
 
-static void collect_garbage(sb_engine *e, uint64_t now)
+/*
+ * A node whose due time has come: convict it if its phi passed the
+ * threshold, forget it if it has been down (or left, or never proven
+ * alive) for the dead-node grace, collect its old tombstones. Returns
+ * true if the node was forgotten (its index now holds another node).
+ */
+static bool attend(sb_engine *e, sb_node *n, uint64_t now)
 {
-    for (uint32_t i = 0; i < e->st.count;) {
-        sb_node *n = e->st.nodes[i];
-        if (n->status != SB_STATUS_LIVE && !n->self &&
-            now - n->status_since >= e->cfg.dead_grace_ns) {
-            sb_state_forget(&e->st, n->id, n->heartbeat,
-                            now + e->cfg.dead_grace_ns);
-            sb_state_remove(&e->st, n);
-            continue; /* the last node moved into slot i */
-        }
-        for (uint32_t k = n->nkeys; n->tombstones && k-- > 0;) {
-            sb_key *key = n->keys[k];
-            if (key->deleted &&
-                now - key->deleted_at >= e->cfg.tombstone_grace_ns) {
-                if (key->version > n->gc_version)
-                    n->gc_version = key->version;
-                sb_node_remove_key(n, k);
-            }
-        }
-        i++;
+    if (!n->self && n->status == SB_STATUS_LIVE &&
+        sb_fd_phi(&n->fd, now) > e->cfg.phi_threshold)
+        set_status(e, n, SB_STATUS_DOWN, now);
+    if (!n->self && n->status != SB_STATUS_LIVE &&
+        now - n->status_since >= e->cfg.dead_grace_ns) {
+        /* remembered for another grace: others may gossip it a while */
+        sb_state_forget(&e->st, n->id, n->heartbeat,
+                        add_sat(now, e->cfg.dead_grace_ns));
+        remove_node(e, n);
+        return true;
     }
-    sb_state_expire_forgotten(&e->st, now);
+    if (n->tombstones && n->gc_due <= now)
+        collect_tombstones(e, n, now);
+    refresh_due(e, n);
+    return false;
+}
+
+/* We could not hear anything while we were paused: every live node's
+ * silence is shortened by the pause before it is judged. */
+static void forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
+{
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_node *n = e->st.nodes[i];
+        if (n->self || n->status != SB_STATUS_LIVE)
+            continue;
+        n->fd.last_ns = add_sat(n->fd.last_ns, pause);
+        if (n->fd.last_ns > now)
+            n->fd.last_ns = now;
+        refresh_due(e, n);
+    }
+}
+
+static bool is_live_peer(const sb_node *n)
+{
+    return !n->self && n->status == SB_STATUS_LIVE;
+}
+
+static bool is_unreachable(const sb_node *n)
+{
+    return !n->self && (n->status == SB_STATUS_DOWN ||
+                        n->status == SB_STATUS_JOINING);
+}
+
+/* A uniformly random node among the `want` ones that match: a few random
+ * draws (quick when most match), then a scan for the k-th match. */
+static sb_node *random_node(sb_engine *e, bool (*match)(const sb_node *),
+                            uint32_t want)
+{
+    if (!want)
+        return NULL;
+    for (int t = 0; t < 16; t++) {
+        sb_node *n = e->st.nodes[sb_rng_below(&e->rng, e->st.count)];
+        if (match(n))
+            return n;
+    }
+    uint32_t k = (uint32_t)sb_rng_below(&e->rng, want);
+    for (uint32_t i = 0; i < e->st.count; i++)
+        if (match(e->st.nodes[i]) && k-- == 0)
+            return e->st.nodes[i];
+    return NULL;
 }
 
 static void send_syn(sb_engine *e, const char *to, sb_writer *syn)
@@ -858,7 +1000,7 @@ static void send_syn(sb_engine *e, const char *to, sb_writer *syn)
 static bool is_seed(const sb_engine *e, const char *addr)
 {
     for (size_t i = 0; i < e->nseeds; i++)
-        if (strcmp(e->seeds[i], addr) == 0)
+        if (e->seeds[i] && strcmp(e->seeds[i], addr) == 0)
             return true;
     return false;
 }
@@ -870,10 +1012,10 @@ static bool is_seed(const sb_engine *e, const char *addr)
  * contact a random seed with probability seeds / (live + unreachable),
  * so that a partitioned cluster heals through its seeds.
  */
-static void gossip_seeds(sb_engine *e, const char *peer, uint32_t nlive,
+static void gossip_seeds(sb_engine *e, const sb_node *peer, uint32_t nlive,
                          uint32_t nunreach, sb_writer *syn)
 {
-    if (!nlive) {
+    if (!peer) {
         if (e->cfg.seeds) {
             size_t n = e->cfg.seeds(e->cfg.userdata, e->seeds, SB_MAX_SEEDS);
             e->nseeds = n < SB_MAX_SEEDS ? n : SB_MAX_SEEDS;
@@ -883,7 +1025,7 @@ static void gossip_seeds(sb_engine *e, const char *peer, uint32_t nlive,
                 send_syn(e, e->seeds[i], syn);
         return;
     }
-    if (!e->nseeds || (is_seed(e, peer) && nlive >= e->nseeds))
+    if (!e->nseeds || (is_seed(e, peer->addr) && nlive >= e->nseeds))
         return;
     if (sb_rng_unit(&e->rng) < (double)e->nseeds / (double)(nlive + nunreach)) {
         const char *s = e->seeds[sb_rng_below(&e->rng, e->nseeds)];
@@ -895,44 +1037,33 @@ static void gossip_seeds(sb_engine *e, const char *peer, uint32_t nlive,
 static void round_(sb_engine *e, uint64_t now)
 {
     uint64_t since = now - e->last_round;
-    uint64_t pause = since > 2 * e->cfg.interval_ns
-                         ? since - e->cfg.interval_ns : 0;
     e->last_round = now;
     e->stats.rounds++;
     e->self->heartbeat++;
+    if (since > 2 * e->cfg.interval_ns)
+        forgive_pause(e, since - e->cfg.interval_ns, now);
 
-    detect_failures(e, now, pause);
-    collect_garbage(e, now);
-
-    /* live peers and unreachable ones (down, or not yet proven alive) */
-    uint32_t nlive = 0, nunreach = 0;
-    uint32_t *ord = e->order;
-    for (uint32_t i = 0; i < e->st.count; i++) {
-        sb_node *n = e->st.nodes[i];
-        if (n->self || n->status == SB_STATUS_LEFT)
-            continue;
-        if (n->status == SB_STATUS_LIVE)
-            ord[nlive++] = i;
+    for (uint32_t i = 0; i < e->st.count;) {
+        if (e->st.due[i] <= now && attend(e, e->st.nodes[i], now))
+            continue; /* forgotten: slot i holds another node now */
+        i++;
     }
-    for (uint32_t i = 0; i < e->st.count; i++) {
-        sb_node *n = e->st.nodes[i];
-        if (!n->self && (n->status == SB_STATUS_DOWN ||
-                         n->status == SB_STATUS_JOINING))
-            ord[nlive + nunreach++] = i;
-    }
+    sb_state_expire_forgotten(&e->st, now);
 
     sb_writer syn = new_writer(e);
     write_syn(e, &syn, now);
-
-    const char *peer = NULL;
-    if (nlive) {
-        peer = e->st.nodes[ord[sb_rng_below(&e->rng, nlive)]]->addr;
-        send_syn(e, peer, &syn);
-    }
+    uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
+    uint32_t nunreach =
+        e->nstatus[SB_STATUS_DOWN] + e->nstatus[SB_STATUS_JOINING];
+    sb_node *peer = random_node(e, is_live_peer, nlive);
+    if (peer)
+        send_syn(e, peer->addr, &syn);
+    /* now and then a down or unproven node, to notice it coming back */
     if (nunreach &&
         sb_rng_unit(&e->rng) < (double)nunreach / (double)(nlive + 1)) {
-        uint32_t j = nlive + (uint32_t)sb_rng_below(&e->rng, nunreach);
-        send_syn(e, e->st.nodes[ord[j]]->addr, &syn);
+        sb_node *x = random_node(e, is_unreachable, nunreach);
+        if (x)
+            send_syn(e, x->addr, &syn);
     }
     gossip_seeds(e, peer, nlive, nunreach, &syn);
 }
@@ -982,7 +1113,9 @@ static int local_write(sb_engine *e, const uint8_t *key, size_t key_len,
     if (!sb_node_put_key(s, key, key_len, value, value_len, k.version,
                          deleted, now, &was_live))
         return SB_ENOMEM;
-    s->changed_at = now;
+    if (deleted)
+        note_tombstone(e, s, now);
+    note_change(e, s, now);
     return SB_OK;
 }
 
@@ -1004,7 +1137,7 @@ int sb_engine_leave(sb_engine *e, uint64_t now)
         return SB_ELEFT;
     e->self->leaving = true;
     e->self->heartbeat++;
-    e->self->changed_at = now;
+    note_change(e, e->self, now);
     return SB_OK;
 }
 
@@ -1071,9 +1204,7 @@ double sb_engine_phi(const sb_engine *e, const char *addr, uint64_t now)
 void sb_engine_stats(const sb_engine *e, sb_stats *out)
 {
     *out = e->stats;
-    memset(out->nodes, 0, sizeof(out->nodes));
-    for (uint32_t i = 0; i < e->st.count; i++)
-        out->nodes[e->st.nodes[i]->status]++;
+    memcpy(out->nodes, e->nstatus, sizeof(out->nodes));
 }
 
 const char *sb_engine_addr(const sb_engine *e)
@@ -1089,7 +1220,7 @@ uint64_t sb_engine_generation(const sb_engine *e)
 size_t sb_engine_memory(const sb_engine *e)
 {
     return sizeof(*e) + e->cfg.max_message_size + strlen(e->cluster) + 1 +
-           e->scratch_cap * (sizeof(uint32_t) + 2 * sizeof(sb_digest_entry) +
-                             sizeof(cand)) +
+           e->p.max_unknown * sizeof(uint64_t) +
+           e->scratch_cap * (2 * sizeof(sb_node *) + sizeof(cand)) +
            sb_state_memory(&e->st);
 }

@@ -29,3 +29,11 @@ double sb_fd_phi(const sb_fd *fd, uint64_t now)
         return 0.0;
     return (double)(now - fd->last_ns) / (fd->mean_ns * LN10);
 }
+
+uint64_t sb_fd_deadline(const sb_fd *fd, double threshold)
+{
+    double wait = threshold * fd->mean_ns * LN10;
+    if (!(wait < (double)(UINT64_MAX - fd->last_ns)))
+        return UINT64_MAX;
+    return fd->last_ns + (uint64_t)wait;
+}

@@ -29,5 +29,7 @@ void sb_fd_reset(sb_fd *fd, uint64_t now, uint64_t bootstrap_ns);
 void sb_fd_heartbeat(sb_fd *fd, uint64_t now, uint32_t window);
 /* phi at `now`; 0 before the last arrival. */
 double sb_fd_phi(const sb_fd *fd, uint64_t now);
+/* When phi passes `threshold` if no heartbeat arrives (saturates). */
+uint64_t sb_fd_deadline(const sb_fd *fd, double threshold);
 
 #endif /* SB_FD_H */

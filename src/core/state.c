@@ -29,6 +29,8 @@ void sb_state_free(sb_state *st)
     for (uint32_t i = 0; i < st->count; i++)
         node_free(st->nodes[i]);
     free(st->nodes);
+    free(st->due);
+    free(st->perm);
     free(st->by_id);
     free(st->by_addr);
     free(st->forgotten);
@@ -37,24 +39,43 @@ void sb_state_free(sb_state *st)
 
 /* ---- the two indexes -------------------------------------------------- */
 
+static void id_insert(sb_id_slot *t, uint32_t slots, uint64_t id,
+                      uint32_t index)
+{
+    uint32_t i = (uint32_t)id & (slots - 1);
+    while (t[i].index)
+        i = (i + 1) & (slots - 1);
+    t[i].id = id;
+    t[i].index = index + 1;
+}
+
 static void slot_insert(sb_slot *t, uint32_t slots, uint64_t hash,
                         uint32_t index)
 {
     uint32_t i = (uint32_t)hash & (slots - 1);
     while (t[i].index)
         i = (i + 1) & (slots - 1);
-    t[i].hash = hash;
+    t[i].tag = (uint32_t)hash;
     t[i].index = index + 1;
+}
+
+/* Slots for `want` nodes: a power of two, at most 3/4 full. */
+static uint32_t slots_for(uint32_t want)
+{
+    uint32_t slots = 16;
+    while (slots / 4 * 3 < want + 1)
+        slots *= 2;
+    return slots;
 }
 
 /* Rebuilds both indexes with room for `want` nodes. */
 static bool reindex(sb_state *st, uint32_t want)
 {
-    uint32_t slots = st->slots ? st->slots : 16;
-    while (slots < 2 * want + 2)
-        slots *= 2;
+    uint32_t slots = slots_for(want);
+    if (slots < st->slots)
+        slots = st->slots;
     if (slots != st->slots) {
-        sb_slot *a = calloc(slots, sizeof(*a));
+        sb_id_slot *a = calloc(slots, sizeof(*a));
         sb_slot *b = calloc(slots, sizeof(*b));
         if (!a || !b) {
             free(a);
@@ -67,12 +88,12 @@ static bool reindex(sb_state *st, uint32_t want)
         st->by_addr = b;
         st->slots = slots;
     } else {
-        memset(st->by_id, 0, slots * sizeof(sb_slot));
+        memset(st->by_id, 0, slots * sizeof(sb_id_slot));
         memset(st->by_addr, 0, slots * sizeof(sb_slot));
     }
     for (uint32_t i = 0; i < st->count; i++) {
         sb_node *n = st->nodes[i];
-        slot_insert(st->by_id, slots, n->id, i);
+        id_insert(st->by_id, slots, n->id, i);
         slot_insert(st->by_addr, slots, addr_hash(n->addr, n->addr_len), i);
     }
     return true;
@@ -84,7 +105,7 @@ sb_node *sb_state_find_id(const sb_state *st, uint64_t id)
         return NULL;
     for (uint32_t i = (uint32_t)id & (st->slots - 1); st->by_id[i].index;
          i = (i + 1) & (st->slots - 1)) {
-        if (st->by_id[i].hash == id)
+        if (st->by_id[i].id == id)
             return st->nodes[st->by_id[i].index - 1];
     }
     return NULL;
@@ -98,9 +119,10 @@ sb_node *sb_state_find_addr(const sb_state *st, const char *addr,
     uint64_t h = addr_hash(addr, len);
     for (uint32_t i = (uint32_t)h & (st->slots - 1); st->by_addr[i].index;
          i = (i + 1) & (st->slots - 1)) {
+        if (st->by_addr[i].tag != (uint32_t)h)
+            continue;
         sb_node *n = st->nodes[st->by_addr[i].index - 1];
-        if (st->by_addr[i].hash == h && n->addr_len == len &&
-            memcmp(n->addr, addr, len) == 0)
+        if (n->addr_len == len && memcmp(n->addr, addr, len) == 0)
             return n;
     }
     return NULL;
@@ -112,12 +134,19 @@ sb_node *sb_state_add(sb_state *st, const char *addr, size_t len,
     if (st->count == st->cap) {
         uint32_t cap = st->cap ? 2 * st->cap : 16;
         sb_node **nodes = realloc(st->nodes, cap * sizeof(*nodes));
-        if (!nodes)
+        if (nodes)
+            st->nodes = nodes;
+        uint64_t *due = realloc(st->due, cap * sizeof(*due));
+        if (due)
+            st->due = due;
+        uint32_t *perm = realloc(st->perm, cap * sizeof(*perm));
+        if (perm)
+            st->perm = perm;
+        if (!nodes || !due || !perm)
             return NULL;
-        st->nodes = nodes;
         st->cap = cap;
     }
-    if (2 * (st->count + 1) + 2 > st->slots && !reindex(st, st->count + 1))
+    if (slots_for(st->count + 1) > st->slots && !reindex(st, st->count + 1))
         return NULL;
     sb_node *n = calloc(1, sizeof(*n) + len + 1);
     if (!n)
@@ -126,21 +155,25 @@ sb_node *sb_state_add(sb_state *st, const char *addr, size_t len,
     n->addr_len = (uint8_t)len;
     n->generation = generation;
     n->id = sb_node_id(addr, len, generation);
+    n->gc_due = UINT64_MAX;
     uint32_t i = st->count++;
+    n->index = i;
     st->nodes[i] = n;
-    slot_insert(st->by_id, st->slots, n->id, i);
+    st->due[i] = UINT64_MAX;
+    st->perm[i] = i;
+    id_insert(st->by_id, st->slots, n->id, i);
     slot_insert(st->by_addr, st->slots, addr_hash(addr, len), i);
     return n;
 }
 
 void sb_state_remove(sb_state *st, sb_node *n)
 {
-    for (uint32_t i = 0; i < st->count; i++) {
-        if (st->nodes[i] == n) {
-            st->nodes[i] = st->nodes[--st->count];
-            break;
-        }
-    }
+    uint32_t i = n->index, last = --st->count;
+    st->nodes[i] = st->nodes[last];
+    st->nodes[i]->index = i;
+    st->due[i] = st->due[last];
+    for (uint32_t k = 0; k < st->count; k++)
+        st->perm[k] = k;
     node_free(n);
     reindex(st, st->count); /* same size: cannot fail */
 }
@@ -268,8 +301,9 @@ bool sb_node_put_key(sb_node *n, const uint8_t *key, size_t key_len,
 
 size_t sb_state_memory(const sb_state *st)
 {
-    size_t bytes = st->cap * sizeof(*st->nodes) +
-                   2 * st->slots * sizeof(sb_slot) +
+    size_t bytes = st->cap * (sizeof(*st->nodes) + sizeof(*st->due) +
+                              sizeof(*st->perm)) +
+                   st->slots * (sizeof(sb_id_slot) + sizeof(sb_slot)) +
                    st->forgotten_cap * sizeof(sb_forgotten);
     for (uint32_t i = 0; i < st->count; i++) {
         const sb_node *n = st->nodes[i];

@@ -7,8 +7,13 @@
  * its max_version, so a key entry newer than max_version always goes to
  * the end of the array.
  *
- * Nodes live in a dense array (for random peer choice) indexed by two
- * open-addressing tables: by node id and by address.
+ * Nodes live in a dense array indexed by two open-addressing tables (by
+ * node id and by address). Beside it, two arrays of the same length keep
+ * what the gossip round scans every time, so that a round over thousands
+ * of nodes reads a few contiguous kilobytes: `due` (when each node next
+ * needs attention: conviction, forgetting or tombstone collection) and
+ * `perm` (a permutation of the indices, reshuffled in part by every
+ * random sample the engine draws).
  */
 #ifndef SB_STATE_H
 #define SB_STATE_H
@@ -43,10 +48,11 @@ typedef struct sb_node {
     uint64_t gc_version;  /* highest tombstone version collected */
     sb_fd fd;
     uint64_t status_since; /* when the status last changed */
-    uint64_t changed_at;   /* when keys or leaving last changed */
+    uint64_t gc_due;      /* when the oldest tombstone may go; or never */
     sb_key **keys;        /* sorted by version */
     uint32_t nkeys, cap;
     uint32_t tombstones;
+    uint32_t index;       /* in sb_state.nodes */
     uint32_t mark;        /* scratch for the engine: "seen in this digest" */
     size_t state_bytes;   /* key and value bytes of all keys */
     uint8_t status;       /* sb_status */
@@ -64,16 +70,26 @@ typedef struct sb_forgotten {
     uint64_t until;
 } sb_forgotten;
 
+/* by_id holds whole ids, so that the hot lookup (every digest entry)
+ * touches no node it does not return; by_addr holds 32-bit tags. */
+typedef struct sb_id_slot {
+    uint64_t id;
+    uint32_t index;       /* node index + 1; 0 = empty */
+} sb_id_slot;
+
 typedef struct sb_slot {
-    uint64_t hash;
+    uint32_t tag;         /* low 32 bits of the address hash */
     uint32_t index;       /* node index + 1; 0 = empty */
 } sb_slot;
 
 typedef struct sb_state {
     sb_node **nodes;
+    uint64_t *due;        /* per node index: see above */
+    uint32_t *perm;       /* a permutation of 0..count-1 */
     uint32_t count, cap;
-    sb_slot *by_id, *by_addr;
-    uint32_t slots;       /* power of two, > 2 * count */
+    sb_id_slot *by_id;
+    sb_slot *by_addr;
+    uint32_t slots;       /* power of two, >= 4/3 * count */
     sb_forgotten *forgotten;
     uint32_t nforgotten, forgotten_cap;
 } sb_state;
@@ -84,10 +100,10 @@ void sb_state_free(sb_state *st);
 sb_node *sb_state_find_id(const sb_state *st, uint64_t id);
 sb_node *sb_state_find_addr(const sb_state *st, const char *addr,
                             size_t len);
-/* Adds a node with no keys; NULL if out of memory. */
+/* Adds a node with no keys (due: never); NULL if out of memory. */
 sb_node *sb_state_add(sb_state *st, const char *addr, size_t len,
                       uint64_t generation);
-/* Removes and frees a node. */
+/* Removes and frees a node; the last node takes its index. */
 void sb_state_remove(sb_state *st, sb_node *n);
 
 /* Remembers a forgotten node until `until`; false if out of memory. */

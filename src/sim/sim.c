@@ -175,6 +175,8 @@ static void on_send(void *ud, const char *to, const uint8_t *buf, size_t len)
     node *n = ud;
     sb_sim *s = n->sim;
     long dst = parse_addr(s, to);
+    if (dst >= 0 && s->cfg.on_packet)
+        s->cfg.on_packet(s->cfg.userdata, n->index, (uint32_t)dst, buf, len);
     if (dst < 0 || is_blocked(s, n->index, (uint32_t)dst))
         return;
     if (s->cfg.loss > 0 && sb_rng_unit(&s->rng) < s->cfg.loss)

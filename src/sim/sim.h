@@ -37,7 +37,10 @@ typedef struct sb_sim_config {
                                   addr, generation, callbacks are set by
                                   the simulator */
     sb_sim_event_fn on_event;  /* optional */
-    void *userdata;
+    /* optional: sees every packet a node sends, before loss or blocks */
+    void (*on_packet)(void *userdata, uint32_t from, uint32_t to,
+                      const uint8_t *buf, size_t len);
+    void *userdata;            /* passed to on_event and on_packet */
 } sb_sim_config;
 
 /* Defaults: 3 seeds, 1 ms latency, no faults, engine defaults. */
