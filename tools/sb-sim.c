@@ -1,12 +1,15 @@
 /*
  * sb-sim: runs simulated clusters and prints what it measured.
  *
- * For every trial: start N nodes, wait until they converge, let the
- * failure detectors settle, then
+ * Starts N nodes, waits until they converge, lets the failure detectors
+ * settle, measures steady-state traffic (bytes sent per node per second
+ * over a window), then runs the trials on that cluster, one after the
+ * other:
  *   - propagation: a random node sets a key; rounds until all have it;
- *   - steady state: bytes sent per node per second over a window;
  *   - detection: a random node crashes; seconds until all report it down;
- *   - false downs: leave events about nodes that did not crash.
+ *     it is then restarted (new generation) and the cluster reconverges;
+ *   - false downs: leave events about nodes that did not crash, counted
+ *     over the whole run.
  * Everything is simulated time; the run is deterministic for a seed.
  */
 #include <inttypes.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rng.h"
 #include "sim.h"
 
 #define MS 1000000ull
@@ -77,24 +81,66 @@ static void on_event(void *ud, uint32_t node, const sb_event *ev,
 }
 
 typedef struct result {
-    bool converged;
-    double converge_s;
     double rounds;            /* propagation, in intervals; <0: never */
     double detect_s;          /* <0: never */
+} result;
+
+typedef struct totals {
+    bool converged;
+    double converge_s;
     double bytes_per_node_s;
     double packets_per_node_s;
     uint64_t false_downs;
     size_t memory_per_node;
-} result;
+} totals;
 
-static int run_trial(const opts *o, uint64_t seed, result *r)
+/* Runs until every running node holds the key, or a limit. */
+static double measure_propagation(sb_sim *s, watch *w, uint32_t setter,
+                                  uint64_t interval, uint64_t tag)
 {
-    memset(r, 0, sizeof(*r));
+    uint32_t n = sb_sim_count(s);
+    memset(w->seen, 0, n);
+    w->have = 0;
+    w->key_node = sb_sim_addr(s, setter);
+    snprintf(w->value, sizeof(w->value), "v%" PRIu64, tag);
+    w->seen[setter] |= 1;
+    uint64_t t0 = sb_sim_now(s);
+    sb_sim_set(s, setter, "k", w->value);
+    while (w->have < n - 1 && sb_sim_now(s) - t0 < 120 * SEC)
+        sb_sim_run_for(s, MS);
+    return w->have == n - 1 ? (double)(w->all_at - t0) / (double)interval
+                            : -1;
+}
+
+/* Crashes `victim`; runs until every other node reported it down. */
+static double measure_detection(sb_sim *s, watch *w, uint32_t victim)
+{
+    uint32_t n = sb_sim_count(s);
+    memset(w->seen, 0, n);
+    w->reported = 0;
+    w->crashed = sb_sim_addr(s, victim);
+    w->seen[victim] |= 2;
+    uint64_t t1 = sb_sim_now(s);
+    sb_sim_crash(s, victim);
+    while (w->reported < n - 1 && sb_sim_now(s) - t1 < 600 * SEC)
+        sb_sim_run_for(s, 10 * MS);
+    return w->reported == n - 1 ? (double)(w->reported_at - t1) / SEC : -1;
+}
+
+/*
+ * One cluster, converged once, then `trials` measurements on it: a random
+ * node sets a key (propagation), a random node crashes (detection) and is
+ * restarted with a new generation, and the cluster settles before the
+ * next trial. Steady-state traffic is measured once, before the trials.
+ */
+static int run_cluster(const opts *o, result *r, totals *t)
+{
+    memset(t, 0, sizeof(*t));
     watch w = { 0 };
     sb_sim_config cfg;
     sb_sim_config_init(&cfg);
     cfg.nodes = o->nodes;
-    cfg.seed = seed;
+    cfg.seed = o->seed;
     cfg.loss = o->loss;
     cfg.latency_ns = (uint64_t)(o->latency_ms * MS);
     cfg.jitter_ns = (uint64_t)(o->jitter_ms * MS);
@@ -112,56 +158,44 @@ static int run_trial(const opts *o, uint64_t seed, result *r)
     w.sim = s;
     w.seen = calloc(o->nodes, 1);
     uint64_t interval = o->interval_ms * MS;
+    sb_rng rng;
+    sb_rng_seed(&rng, o->seed);
 
-    /* converge */
-    uint64_t limit = 600 * SEC;
-    while (!sb_sim_converged(s) && sb_sim_now(s) < limit)
+    while (!sb_sim_converged(s) && sb_sim_now(s) < 600 * SEC)
         sb_sim_run_for(s, interval);
-    r->converged = sb_sim_converged(s);
-    r->converge_s = (double)sb_sim_now(s) / SEC;
+    t->converged = sb_sim_converged(s);
+    t->converge_s = (double)sb_sim_now(s) / SEC;
     /* let the detectors learn the heartbeat rhythm */
     sb_sim_run_for(s, 5 * SEC);
     w.counting = true;
 
-    /* propagation */
-    uint64_t rnd = seed * 0x9e3779b97f4a7c15ull;
-    uint32_t setter = (uint32_t)(rnd % o->nodes);
-    w.key_node = sb_sim_addr(s, setter);
-    snprintf(w.value, sizeof(w.value), "v%" PRIu64, seed);
-    w.seen[setter] |= 1;
-    uint64_t t0 = sb_sim_now(s);
-    sb_sim_set(s, setter, "k", w.value);
-    while (w.have < o->nodes - 1 && sb_sim_now(s) - t0 < 120 * SEC)
-        sb_sim_run_for(s, MS);
-    r->rounds = w.have == o->nodes - 1
-                    ? (double)(w.all_at - t0) / (double)interval : -1;
-
-    /* steady state */
-    sb_sim_run_for(s, 2 * SEC);
     uint64_t b0 = sb_sim_bytes_sent(s), p0 = sb_sim_packets_sent(s);
     sb_sim_run_for(s, o->window_s * SEC);
-    r->bytes_per_node_s = (double)(sb_sim_bytes_sent(s) - b0) /
+    t->bytes_per_node_s = (double)(sb_sim_bytes_sent(s) - b0) /
                           (double)o->nodes / (double)o->window_s;
-    r->packets_per_node_s = (double)(sb_sim_packets_sent(s) - p0) /
+    t->packets_per_node_s = (double)(sb_sim_packets_sent(s) - p0) /
                             (double)o->nodes / (double)o->window_s;
     size_t mem = 0;
     for (uint32_t i = 0; i < o->nodes; i++)
         mem += sb_engine_memory(sb_sim_engine(s, i));
-    r->memory_per_node = mem / o->nodes;
+    t->memory_per_node = mem / o->nodes;
 
-    /* detection */
-    uint32_t victim = (uint32_t)((rnd >> 32) % o->nodes);
-    if (victim == setter)
-        victim = (victim + 1) % o->nodes;
-    w.crashed = sb_sim_addr(s, victim);
-    w.seen[victim] |= 2;
-    uint64_t t1 = sb_sim_now(s);
-    sb_sim_crash(s, victim);
-    while (w.reported < o->nodes - 1 && sb_sim_now(s) - t1 < 600 * SEC)
-        sb_sim_run_for(s, 10 * MS);
-    r->detect_s = w.reported == o->nodes - 1
-                      ? (double)(w.reported_at - t1) / SEC : -1;
-    r->false_downs = w.false_downs;
+    for (uint32_t k = 0; k < o->trials; k++) {
+        uint32_t setter = (uint32_t)sb_rng_below(&rng, o->nodes);
+        r[k].rounds = measure_propagation(s, &w, setter, interval, k);
+        uint32_t victim = (uint32_t)sb_rng_below(&rng, o->nodes);
+        r[k].detect_s = measure_detection(s, &w, victim);
+        w.crashed = NULL;
+        sb_sim_restart(s, victim);
+        uint64_t t0 = sb_sim_now(s);
+        while (!sb_sim_converged(s) && sb_sim_now(s) - t0 < 600 * SEC)
+            sb_sim_run_for(s, interval);
+        sb_sim_run_for(s, 5 * SEC);
+        if (!o->quiet)
+            printf("  trial %2u  update %6.2f rounds  crash seen by all "
+                   "%6.2f s\n", k, r[k].rounds, r[k].detect_s);
+    }
+    t->false_downs = w.false_downs;
     sb_sim_free(s);
     free(w.seen);
     return SB_OK;
@@ -209,8 +243,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: sb-sim [options]\n"
             "  --nodes N             cluster size (64)\n"
-            "  --trials T            trials, each with its own seed (5)\n"
-            "  --seed S              first seed (1); SB_SEED also sets it\n"
+            "  --trials T            measurements on the cluster (20)\n"
+            "  --seed S              seed (1); SB_SEED also sets it\n"
             "  --interval MS         gossip interval (100)\n"
             "  --max-message-size B  bytes per message (1400)\n"
             "  --loss P              packet loss, 0..1 (0)\n"
@@ -223,7 +257,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    opts o = { .nodes = 64, .trials = 5, .seed = 1, .interval_ms = 100,
+    opts o = { .nodes = 64, .trials = 20, .seed = 1, .interval_ms = 100,
                .max_message = 1400, .latency_ms = 1, .threshold = 8.0,
                .window_s = 10 };
     const char *env = getenv("SB_SEED");
@@ -281,49 +315,33 @@ int main(int argc, char **argv)
     }
 
     printf("sb-sim: %u nodes, interval %" PRIu64 " ms, max message %zu B, "
-           "loss %.0f%%, latency %.1f ms, %u trials from seed %" PRIu64 "\n",
+           "loss %.0f%%, latency %.1f ms, %u trials, seed %" PRIu64 "\n",
            o.nodes, o.interval_ms, o.max_message, o.loss * 100,
            o.latency_ms, o.trials, o.seed);
+    result *r = calloc(o.trials, sizeof(*r));
     double *rounds = calloc(o.trials, sizeof(double));
     double *detect = calloc(o.trials, sizeof(double));
-    double *bytes = calloc(o.trials, sizeof(double));
-    double *packets = calloc(o.trials, sizeof(double));
-    double *conv = calloc(o.trials, sizeof(double));
-    uint64_t false_downs = 0;
-    size_t memory = 0;
+    totals t;
     clock_t c0 = clock();
-    for (uint32_t t = 0; t < o.trials; t++) {
-        result r;
-        if (run_trial(&o, o.seed + t, &r) != SB_OK)
-            return 1;
-        rounds[t] = r.rounds;
-        detect[t] = r.detect_s;
-        bytes[t] = r.bytes_per_node_s;
-        packets[t] = r.packets_per_node_s;
-        conv[t] = r.converged ? r.converge_s : -1;
-        false_downs += r.false_downs;
-        memory += r.memory_per_node;
-        if (!o.quiet)
-            printf("  trial %2u seed %-4" PRIu64 " converged %6.2f s  "
-                   "update %6.2f rounds  detect %6.2f s  %8.0f B/node/s  "
-                   "false downs %" PRIu64 "\n",
-                   t, o.seed + t, r.converge_s, r.rounds, r.detect_s,
-                   r.bytes_per_node_s, r.false_downs);
+    if (run_cluster(&o, r, &t) != SB_OK)
+        return 1;
+    for (uint32_t k = 0; k < o.trials; k++) {
+        rounds[k] = r[k].rounds;
+        detect[k] = r[k].detect_s;
     }
-    summary("start to converged", conv, o.trials, "s");
+    printf("  %-22s %s after %.1f s\n", "start", t.converged ? "converged"
+           : "NOT converged", t.converge_s);
     summary("update reaches all", rounds, o.trials, "rounds");
     summary("crash seen by all", detect, o.trials, "s");
-    summary("bytes sent", bytes, o.trials, "B/node/s");
-    summary("packets sent", packets, o.trials, "pkt/node/s");
-    printf("  %-22s %" PRIu64 " in %u trials\n", "false downs", false_downs,
-           o.trials);
-    printf("  %-22s %zu B (engine, whole cluster view)\n", "memory per node",
-           memory / o.trials);
+    printf("  %-22s %.0f B/node/s, %.1f packets/node/s\n", "steady state",
+           t.bytes_per_node_s, t.packets_per_node_s);
+    printf("  %-22s %" PRIu64 " (leave events about live nodes)\n",
+           "false downs", t.false_downs);
+    printf("  %-22s %zu B (engine accounting, whole cluster view)\n",
+           "memory per node", t.memory_per_node);
     printf("  (%.1f s of CPU)\n", (double)(clock() - c0) / CLOCKS_PER_SEC);
+    free(r);
     free(rounds);
     free(detect);
-    free(bytes);
-    free(packets);
-    free(conv);
     return 0;
 }

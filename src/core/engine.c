@@ -55,10 +55,12 @@ typedef struct plan {
     uint32_t nahead;
     cand *cands;              /* deltas the peer lacks */
     uint32_t ncands;
+    bool fill;                /* top up the digest with random nodes */
 } plan;
 
 /* Nodes whose keys or leaving bit changed lately: SYNs list them first. */
 #define RECENT 64
+#define WANTED 32
 typedef struct recent {
     uint64_t id;
     uint64_t at;
@@ -80,6 +82,11 @@ struct sb_engine {
 
     recent recent[RECENT];
     uint32_t recent_head;
+
+    /* ids seen in ACK digests that we do not know: our next SYN asks
+     * for them in full */
+    uint64_t wanted[WANTED];
+    uint32_t nwanted;
 
     const char *seeds[SB_MAX_SEEDS];
     size_t nseeds;
@@ -489,7 +496,13 @@ static void apply_delta(sb_engine *e, const sb_node_delta *d, uint64_t now)
     bool reset = d->reset && d->gc_version > n->gc_version;
     if (reset) {
         reset_node(e, n, d);
-    } else if (d->from_version > n->max_version) {
+    } else if (d->from_version > n->max_version ||
+               (n->max_version < n->gc_version &&
+                d->gc_version < n->gc_version)) {
+        /* a gap; or we are part way through a reset (our copy is clean
+         * up to gc_version but holds only a prefix) and the sender has
+         * not collected that far: it may still hold values those
+         * collected tombstones deleted */
         e->stats.drops[SB_DROP_GAP]++;
         return;
     }
@@ -648,12 +661,42 @@ static size_t min_delta_size(const cand *c)
 }
 
 /*
+ * Tops up an ACK's digest with random nodes the SYN did not list (not
+ * marked in this exchange), as many as fit `*room`: the initiator adopts
+ * their heartbeats and asks for the ones it does not know, so large
+ * clusters spread liveness and identities faster. Returns how many.
+ */
+static uint32_t fill_digest(sb_engine *e, sb_node **out, size_t *room)
+{
+    uint32_t count = e->st.count, n = 0;
+    uint32_t *perm = e->st.perm;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, count - i);
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+        sb_node *x = e->st.nodes[perm[i]];
+        if (x->mark == e->epoch)
+            continue;
+        sb_digest_entry d = entry_of(x);
+        size_t s = sb_digest_entry_size(&d);
+        if (s > *room)
+            break;
+        *room -= s;
+        x->mark = e->epoch;
+        out[n++] = x;
+    }
+    return n;
+}
+
+/*
  * Writes a message of `type` (ACK or ACK2) from a plan, never past
  * max_message_size. An ACK carries digest entries first: requests (ids we
  * lack, nodes where we are behind) in at most half the room while deltas
  * wait, and never so many that the best delta cannot start; then the
  * deltas, most-out-of-date node first; then entries with our newer
- * heartbeats in whatever room is left. Returns false if there is nothing
+ * heartbeats in whatever room is left, topped up with random nodes when
+ * the SYN's digest was partial. Returns false if there is nothing
  * to send.
  */
 static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
@@ -704,6 +747,8 @@ static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
                 break;
             room -= s;
         }
+        if (p->fill && nahead == p->nahead)
+            nahead += fill_digest(e, p->ahead + nahead, &room);
     }
     if (nunknown + nreq + nahead + ndelta == 0)
         return false;
@@ -765,6 +810,14 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
     e->epoch++;
 
     list_node(e, e->self, list, &n, &used, room);
+    /* requests: ids we saw in ACKs and do not know, "send in full" */
+    uint32_t nwanted = 0;
+    for (; nwanted < e->nwanted; nwanted++) {
+        sb_digest_entry d = { .id = e->wanted[nwanted] };
+        if (used + sb_digest_entry_size(&d) > room / 4)
+            break;
+        used += sb_digest_entry_size(&d);
+    }
     uint64_t recent_ns = RECENT_ROUNDS * e->cfg.interval_ns;
     for (uint32_t k = 1; k <= RECENT && k <= e->recent_head; k++) {
         const recent *r = &e->recent[(e->recent_head - k) % RECENT];
@@ -785,11 +838,16 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
     }
     sb_put_header(w, SB_MSG_SYN, e->cluster_id);
     sb_put_u8(w, n == count ? SB_SYN_COMPLETE : 0);
-    sb_put_varint(w, n);
+    sb_put_varint(w, n + nwanted);
     for (uint32_t k = 0; k < n; k++) {
         sb_digest_entry d = entry_of(list[k]);
         sb_put_digest_entry(w, &d);
     }
+    for (uint32_t k = 0; k < nwanted; k++) {
+        sb_digest_entry d = { .id = e->wanted[k] };
+        sb_put_digest_entry(w, &d);
+    }
+    e->nwanted = 0;
 }
 
 /* A SYN: adopt what its digest tells, answer with an ACK. */
@@ -828,6 +886,7 @@ static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
         else if (n->heartbeat > d.heartbeat || (n->leaving && !d.leaving))
             p->ahead[p->nahead++] = n;
     }
+    p->fill = !(m->flags & SB_SYN_COMPLETE);
     if (m->flags & SB_SYN_COMPLETE) {
         for (uint32_t i = 0; i < e->st.count; i++) {
             sb_node *n = e->st.nodes[i];
@@ -847,13 +906,20 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
     apply_deltas(e, m, now);
     plan *p = &e->p;
     p->nunknown = p->nreq = p->nahead = p->ncands = 0;
+    p->fill = false;
     uint32_t epoch = ++e->epoch;
     sb_cursor c = { m->digest, m->end };
     for (uint64_t i = 0; i < m->ndigest; i++) {
         sb_digest_entry d;
         sb_digest_next(&c, &d);
         sb_node *n = sb_state_find_id(&e->st, d.id);
-        if (!n || n->mark == epoch)
+        if (!n) {
+            if (d.heartbeat && e->nwanted < WANTED &&
+                !sb_state_is_forgotten(&e->st, d.id, d.heartbeat))
+                e->wanted[e->nwanted++] = d.id;
+            continue;
+        }
+        if (n->mark == epoch)
             continue;
         n->mark = epoch;
         if (!d.heartbeat) {
@@ -862,6 +928,10 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
         }
         observe(e, n, d.heartbeat, d.leaving, now);
         add_cand(e, p, n, d.max_version, d.gc_version, false);
+        /* the responder holds news of n that we lack: list n first in
+         * our next SYNs, so whoever has it sends it */
+        if (d.max_version > n->max_version && !n->self)
+            note_change(e, n, now);
     }
     sb_writer w = new_writer(e);
     if (write_plan(e, &w, SB_MSG_ACK2, p))
@@ -871,6 +941,11 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
 int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
                    size_t len, uint64_t now)
 {
+    /* a round overdue by more than an interval means we were paused (or
+     * starved): run it first, so the detector forgives the pause before
+     * the packets that queued up meanwhile are taken as heartbeats */
+    if (now >= e->next_round + e->cfg.interval_ns)
+        sb_engine_tick(e, now);
     e->stats.packets_in++;
     e->stats.bytes_in += len;
     if (!from || !buf) {
@@ -1165,6 +1240,7 @@ static void fill_info(const sb_node *n, sb_node_info *out)
     out->max_version = n->max_version;
     out->keys = n->nkeys - n->tombstones;
     out->tombstones = n->tombstones;
+    out->leaving = n->leaving;
     out->status = (sb_status)n->status;
     out->self = n->self;
 }

@@ -51,7 +51,9 @@ typedef struct sb_engine_config {
     uint64_t interval_ns;      /* gossip round; default 500 ms */
     size_t max_message_size;   /* bytes of UDP payload; default 512 */
     double phi_threshold;      /* conviction threshold; default 8.0 */
-    uint64_t dead_grace_ns;    /* forget nodes down this long; 1 hour */
+    uint64_t dead_grace_ns;    /* forget nodes that have not been live
+                                  (down, left, never proven alive) this
+                                  long; 1 hour */
     uint64_t tombstone_grace_ns; /* collect tombstones this old; 1 hour */
     uint32_t fd_window;        /* failure detector window; default 1000 */
 
@@ -81,11 +83,13 @@ void sb_engine_free(sb_engine *e);
 
 /* When the next call of sb_engine_tick() is due (monotonic ns). */
 uint64_t sb_engine_next_deadline(const sb_engine *e);
-/* Runs every gossip round that is due at `now`. */
+/* Runs the gossip round if it is due at `now`. A late call runs one
+ * round, not the ones it missed; sb_engine_recv() also runs an overdue
+ * round first. */
 void sb_engine_tick(sb_engine *e, uint64_t now);
 /*
  * Handles one datagram from `from` (the address it came from; replies go
- * there). Malformed or foreign input is dropped and counted, never an
+ * there). If a round is overdue by more than an interval, it runs first. Malformed or foreign input is dropped and counted, never an
  * error: the return value is SB_OK if the packet was accepted, or a
  * negative code (SB_EINVAL) if it was dropped.
  */
@@ -122,6 +126,7 @@ typedef struct sb_node_info {
     uint64_t max_version;
     uint32_t keys;             /* live keys (tombstones not counted) */
     uint32_t tombstones;       /* deleted keys not yet collected */
+    bool leaving;              /* announced a graceful leave */
     sb_status status;
     bool self;
 } sb_node_info;

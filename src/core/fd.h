@@ -6,7 +6,7 @@
  *     phi(t) = -log10(exp(-t / mean)) = t / (mean * ln 10).
  * docs/failure-detector.md explains the choice.
  *
- * The mean is estimated in 16 bytes instead of a ring of samples: an exact
+ * The mean is estimated in 24 bytes instead of a ring of samples: an exact
  * running mean over the first `window` samples, then an exponentially
  * weighted mean with weight 1/window, which has the sliding window's mean
  * on stationary input (see the doc). Pure arithmetic; no clock.

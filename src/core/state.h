@@ -120,9 +120,11 @@ long sb_node_find_key(const sb_node *n, const uint8_t *key, size_t len);
 /* The index of the first key with version > v (n->nkeys if none). */
 uint32_t sb_node_keys_after(const sb_node *n, uint64_t v);
 /*
- * Stores a key entry with version > n->max_version (replacing the old
- * entry of the same key) and raises max_version. Returns the replaced
- * entry's liveness through *was_live. false if out of memory.
+ * Appends a key entry (replacing the old entry of the same key) and
+ * raises max_version. The array stays sorted when version is above every
+ * stored version, which holds for every caller but a reset, which sorts
+ * afterwards. Returns the replaced entry's liveness through *was_live.
+ * false if out of memory.
  */
 bool sb_node_put_key(sb_node *n, const uint8_t *key, size_t key_len,
                      const uint8_t *value, size_t value_len,

@@ -346,7 +346,9 @@ int sb_sim_restart(sb_sim *s, uint32_t i)
 {
     node *n = s->nodes[i];
     sb_sim_crash(s, i);
-    n->generation = BASE_GENERATION + s->now + 1;
+    /* like a wall clock, but strictly larger than the last one */
+    uint64_t g = BASE_GENERATION + s->now + 1;
+    n->generation = g > n->generation ? g : n->generation + 1;
     return start_engine(s, n);
 }
 
@@ -498,6 +500,19 @@ void sb_sim_set_node_delay(sb_sim *s, uint32_t i, uint64_t delay_ns)
 
 bool sb_sim_converged(const sb_sim *s)
 {
+    /* quick necessary test: every running node knows all running nodes
+     * and none of them is down or unproven */
+    uint32_t running = 0;
+    for (uint32_t i = 0; i < s->count; i++)
+        running += s->nodes[i]->engine != NULL;
+    for (uint32_t i = 0; i < s->count; i++) {
+        if (!s->nodes[i]->engine)
+            continue;
+        sb_stats st;
+        sb_engine_stats(s->nodes[i]->engine, &st);
+        if (st.nodes[SB_STATUS_LIVE] + st.nodes[SB_STATUS_LEFT] < running)
+            return false;
+    }
     for (uint32_t i = 0; i < s->count; i++) {
         const sb_engine *ei = s->nodes[i]->engine;
         if (!ei)
@@ -512,10 +527,8 @@ bool sb_sim_converged(const sb_sim *s)
                 seen.generation != own.generation ||
                 seen.max_version != own.max_version ||
                 seen.keys != own.keys ||
-                (seen.status != SB_STATUS_LIVE &&
-                 seen.status != SB_STATUS_LEFT) ||
-                (seen.status == SB_STATUS_LEFT) !=
-                    (own.status == SB_STATUS_LEFT))
+                seen.status != (own.leaving ? SB_STATUS_LEFT
+                                            : SB_STATUS_LIVE))
                 return false;
         }
     }

@@ -85,8 +85,9 @@ void sb_sim_heal(sb_sim *s);
 void sb_sim_set_loss(sb_sim *s, double loss);
 void sb_sim_set_node_delay(sb_sim *s, uint32_t i, uint64_t delay_ns);
 
-/* True if every running node holds every other running node as live,
- * at its current generation, with all of its keys (same max_version). */
+/* True if every running node holds every other running node as live
+ * (or left, if it announced a leave), at its current generation, with
+ * all of its keys (same max_version). */
 bool sb_sim_converged(const sb_sim *s);
 /* True if node i holds `value` for `key` of node j (NULL: absent). */
 bool sb_sim_has(const sb_sim *s, uint32_t i, uint32_t j, const char *key,

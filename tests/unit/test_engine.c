@@ -690,6 +690,69 @@ static void test_forgotten_node_stays_forgotten(void **state)
     net_free(nw);
 }
 
+/* One node delta in an ACK2, from the given fields and keys. */
+static size_t make_ack2(uint8_t *buf, size_t cap, const sb_node_delta *d,
+                        const sb_key_entry *keys)
+{
+    sb_writer w = { buf, buf, buf + cap };
+    sb_put_header(&w, SB_MSG_ACK2, sb_cluster_id("default"));
+    sb_put_varint(&w, 1);
+    sb_put_node_header(&w, d);
+    for (uint64_t i = 0; i < d->nkeys; i++)
+        sb_put_key_entry(&w, &keys[i]);
+    return (size_t)(w.p - buf);
+}
+
+/* Part way through a reset (clean up to the sender's collected horizon,
+ * but holding only a prefix), a node must not take keys from a sender
+ * that has not collected that far: they may be values whose tombstones
+ * were collected. */
+static void test_partial_reset_refuses_stale_sender(void **state)
+{
+    (void)state;
+    net *nw = net_new(1, 512);
+    nw->drop_all = true;
+    sb_engine *e = nw->e[0];
+    uint8_t buf[512];
+    const char *z = "10.0.0.2:7946";
+    sb_key_entry a = { (const uint8_t *)"a", 1, 1, false,
+                       (const uint8_t *)"x", 1 };
+    sb_node_delta d = { .addr = z, .addr_len = 13, .generation = 7,
+                        .heartbeat = 5, .reset = true, .from_version = 0,
+                        .to_version = 1, .gc_version = 7, .nkeys = 1 };
+    /* an up-to-date peer's reset, cut after version 1 */
+    size_t len = make_ack2(buf, sizeof(buf), &d, &a);
+    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    /* a stale peer that never saw k deleted (at 5, collected) */
+    sb_key_entry k = { (const uint8_t *)"k", 1, 3, false,
+                       (const uint8_t *)"stale", 5 };
+    d = (sb_node_delta){ .addr = z, .addr_len = 13, .generation = 7,
+                         .heartbeat = 5, .from_version = 1,
+                         .to_version = 4, .gc_version = 0, .nkeys = 1 };
+    len = make_ack2(buf, sizeof(buf), &d, &k);
+    check(sb_engine_recv(e, "10.0.0.4:7946", buf, len, 0) == SB_OK);
+    const uint8_t *v;
+    size_t vl;
+    check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) ==
+          SB_ENOTFOUND);
+    sb_stats st;
+    sb_engine_stats(e, &st);
+    check(st.drops[SB_DROP_GAP] == 1);
+    /* the up-to-date peer completes the reset */
+    sb_key_entry b = { (const uint8_t *)"b", 1, 8, false,
+                       (const uint8_t *)"y", 1 };
+    d = (sb_node_delta){ .addr = z, .addr_len = 13, .generation = 7,
+                         .heartbeat = 6, .from_version = 1,
+                         .to_version = 8, .gc_version = 7, .nkeys = 1 };
+    len = make_ack2(buf, sizeof(buf), &d, &b);
+    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    check(sb_engine_get(e, z, (const uint8_t *)"b", 1, &v, &vl) == SB_OK);
+    check(sb_engine_get(e, z, (const uint8_t *)"a", 1, &v, &vl) == SB_OK);
+    check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) ==
+          SB_ENOTFOUND);
+    net_free(nw);
+}
+
 int main(void)
 {
     const char *env = getenv("SB_SEED");
@@ -707,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_invented_nodes_bounded),
         cmocka_unit_test(test_unknown_ids_create_nothing),
         cmocka_unit_test(test_forgotten_node_stays_forgotten),
+        cmocka_unit_test(test_partial_reset_refuses_stale_sender),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
