@@ -3,11 +3,12 @@
  *
  * Starts N nodes, waits until they converge, lets the failure detectors
  * settle, measures steady-state traffic (bytes sent per node per second
- * over a window), then runs the trials on that cluster, one after the
- * other:
+ * over a window), then runs trials. Below 512 nodes every trial gets a
+ * fresh cluster (seeds seed, seed+1, ...); from 512 nodes on, the trials
+ * run one after the other on one cluster. A trial is:
  *   - propagation: a random node sets a key; rounds until all have it;
- *   - detection: a random node crashes; seconds until all report it down;
- *     it is then restarted (new generation) and the cluster reconverges;
+ *   - detection: a random node crashes; seconds until all others report
+ *     it down; it stays down (each trial's cluster is one node smaller);
  *   - false downs: leave events about nodes that did not crash, counted
  *     over the whole run.
  * Everything is simulated time; the run is deterministic for a seed.
@@ -43,6 +44,7 @@ typedef struct watch {
     sb_sim *sim;
     const char *key_node;     /* propagation: who set the key */
     char value[32];
+    uint32_t need;            /* running nodes other than the subject */
     uint32_t have;            /* nodes that hold it */
     uint64_t all_at;          /* when the last one got it */
     const char *crashed;      /* detection: who crashed */
@@ -57,21 +59,21 @@ static void on_event(void *ud, uint32_t node, const sb_event *ev,
                      uint64_t now)
 {
     watch *w = ud;
-    uint32_t n = sb_sim_count(w->sim);
+    uint32_t n = w->need;
     if (ev->type == SB_EVENT_UPDATE && w->key_node &&
         strcmp(ev->addr, w->key_node) == 0 && ev->key_len == 1 &&
         ev->key[0] == 'k' && ev->value_len == strlen(w->value) &&
         memcmp(ev->value, w->value, ev->value_len) == 0 &&
         !(w->seen[node] & 1)) {
         w->seen[node] |= 1;
-        if (++w->have == n - 1)
+        if (++w->have == n)
             w->all_at = now;
     }
     if (ev->type == SB_EVENT_LEAVE) {
         if (w->crashed && strcmp(ev->addr, w->crashed) == 0) {
             if (!(w->seen[node] & 2)) {
                 w->seen[node] |= 2;
-                if (++w->reported == n - 1)
+                if (++w->reported == n)
                     w->reported_at = now;
             }
         } else if (w->counting) {
@@ -94,53 +96,61 @@ typedef struct totals {
     size_t memory_per_node;
 } totals;
 
+/* Running nodes other than node `subject`. */
+static uint32_t others_running(const sb_sim *s, uint32_t subject)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < sb_sim_count(s); i++)
+        n += i != subject && sb_sim_running(s, i);
+    return n;
+}
+
 /* Runs until every running node holds the key, or a limit. */
 static double measure_propagation(sb_sim *s, watch *w, uint32_t setter,
                                   uint64_t interval, uint64_t tag)
 {
-    uint32_t n = sb_sim_count(s);
-    memset(w->seen, 0, n);
+    uint32_t n = w->need = others_running(s, setter);
+    memset(w->seen, 0, sb_sim_count(s));
     w->have = 0;
     w->key_node = sb_sim_addr(s, setter);
     snprintf(w->value, sizeof(w->value), "v%" PRIu64, tag);
     w->seen[setter] |= 1;
     uint64_t t0 = sb_sim_now(s);
     sb_sim_set(s, setter, "k", w->value);
-    while (w->have < n - 1 && sb_sim_now(s) - t0 < 120 * SEC)
+    while (w->have < n && sb_sim_now(s) - t0 < 120 * SEC)
         sb_sim_run_for(s, MS);
-    return w->have == n - 1 ? (double)(w->all_at - t0) / (double)interval
-                            : -1;
+    return w->have == n ? (double)(w->all_at - t0) / (double)interval : -1;
 }
 
 /* Crashes `victim`; runs until every other node reported it down. */
 static double measure_detection(sb_sim *s, watch *w, uint32_t victim)
 {
-    uint32_t n = sb_sim_count(s);
-    memset(w->seen, 0, n);
+    uint32_t n = w->need = others_running(s, victim);
+    memset(w->seen, 0, sb_sim_count(s));
     w->reported = 0;
     w->crashed = sb_sim_addr(s, victim);
     w->seen[victim] |= 2;
     uint64_t t1 = sb_sim_now(s);
     sb_sim_crash(s, victim);
-    while (w->reported < n - 1 && sb_sim_now(s) - t1 < 600 * SEC)
+    while (w->reported < n && sb_sim_now(s) - t1 < 600 * SEC)
         sb_sim_run_for(s, 10 * MS);
-    return w->reported == n - 1 ? (double)(w->reported_at - t1) / SEC : -1;
+    return w->reported == n ? (double)(w->reported_at - t1) / SEC : -1;
 }
 
 /*
  * One cluster, converged once, then `trials` measurements on it: a random
- * node sets a key (propagation), a random node crashes (detection) and is
- * restarted with a new generation, and the cluster settles before the
- * next trial. Steady-state traffic is measured once, before the trials.
+ * node sets a key (propagation), then a random node crashes (detection)
+ * and stays down. Steady-state traffic is measured once, before them.
  */
-static int run_cluster(const opts *o, result *r, totals *t)
+static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
+                       uint32_t trials, result *r, totals *t)
 {
     memset(t, 0, sizeof(*t));
     watch w = { 0 };
     sb_sim_config cfg;
     sb_sim_config_init(&cfg);
     cfg.nodes = o->nodes;
-    cfg.seed = o->seed;
+    cfg.seed = seed;
     cfg.loss = o->loss;
     cfg.latency_ns = (uint64_t)(o->latency_ms * MS);
     cfg.jitter_ns = (uint64_t)(o->jitter_ms * MS);
@@ -159,7 +169,7 @@ static int run_cluster(const opts *o, result *r, totals *t)
     w.seen = calloc(o->nodes, 1);
     uint64_t interval = o->interval_ms * MS;
     sb_rng rng;
-    sb_rng_seed(&rng, o->seed);
+    sb_rng_seed(&rng, seed);
 
     while (!sb_sim_converged(s) && sb_sim_now(s) < 600 * SEC)
         sb_sim_run_for(s, interval);
@@ -180,20 +190,21 @@ static int run_cluster(const opts *o, result *r, totals *t)
         mem += sb_engine_memory(sb_sim_engine(s, i));
     t->memory_per_node = mem / o->nodes;
 
-    for (uint32_t k = 0; k < o->trials; k++) {
-        uint32_t setter = (uint32_t)sb_rng_below(&rng, o->nodes);
+    for (uint32_t k = 0; k < trials; k++) {
+        uint32_t setter, victim;
+        do
+            setter = (uint32_t)sb_rng_below(&rng, o->nodes);
+        while (!sb_sim_running(s, setter));
         r[k].rounds = measure_propagation(s, &w, setter, interval, k);
-        uint32_t victim = (uint32_t)sb_rng_below(&rng, o->nodes);
+        do
+            victim = (uint32_t)sb_rng_below(&rng, o->nodes);
+        while (!sb_sim_running(s, victim));
         r[k].detect_s = measure_detection(s, &w, victim);
-        w.crashed = NULL;
-        sb_sim_restart(s, victim);
-        uint64_t t0 = sb_sim_now(s);
-        while (!sb_sim_converged(s) && sb_sim_now(s) - t0 < 600 * SEC)
-            sb_sim_run_for(s, interval);
-        sb_sim_run_for(s, 5 * SEC);
+        /* the victim stays down; false downs keep being counted */
+        sb_sim_run_for(s, 2 * SEC);
         if (!o->quiet)
             printf("  trial %2u  update %6.2f rounds  crash seen by all "
-                   "%6.2f s\n", k, r[k].rounds, r[k].detect_s);
+                   "%6.2f s\n", first + k, r[k].rounds, r[k].detect_s);
     }
     t->false_downs = w.false_downs;
     sb_sim_free(s);
@@ -243,7 +254,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: sb-sim [options]\n"
             "  --nodes N             cluster size (64)\n"
-            "  --trials T            measurements on the cluster (20)\n"
+            "  --trials T            measurements (20)\n"
             "  --seed S              seed (1); SB_SEED also sets it\n"
             "  --interval MS         gossip interval (100)\n"
             "  --max-message-size B  bytes per message (1400)\n"
@@ -321,16 +332,31 @@ int main(int argc, char **argv)
     result *r = calloc(o.trials, sizeof(*r));
     double *rounds = calloc(o.trials, sizeof(double));
     double *detect = calloc(o.trials, sizeof(double));
-    totals t;
+    /* small clusters: a fresh cluster (seed, seed+1, ...) per trial;
+     * large ones: one cluster, one crash after the other */
+    bool fresh = o.nodes < 512;
+    uint32_t clusters = fresh ? o.trials : 1;
+    totals t = { .converged = true }, one;
     clock_t c0 = clock();
-    if (run_cluster(&o, r, &t) != SB_OK)
-        return 1;
+    for (uint32_t c = 0; c < clusters; c++) {
+        if (run_cluster(&o, o.seed + c, c, fresh ? 1 : o.trials, r + c,
+                        &one) != SB_OK)
+            return 1;
+        t.converged &= one.converged;
+        if (one.converge_s > t.converge_s)
+            t.converge_s = one.converge_s;
+        t.bytes_per_node_s += one.bytes_per_node_s / clusters;
+        t.packets_per_node_s += one.packets_per_node_s / clusters;
+        t.memory_per_node += one.memory_per_node / clusters;
+        t.false_downs += one.false_downs;
+    }
     for (uint32_t k = 0; k < o.trials; k++) {
         rounds[k] = r[k].rounds;
         detect[k] = r[k].detect_s;
     }
-    printf("  %-22s %s after %.1f s\n", "start", t.converged ? "converged"
-           : "NOT converged", t.converge_s);
+    printf("  %-22s %s after %.1f s (slowest of %u)\n", "start",
+           t.converged ? "converged" : "NOT converged", t.converge_s,
+           clusters);
     summary("update reaches all", rounds, o.trials, "rounds");
     summary("crash seen by all", detect, o.trials, "s");
     printf("  %-22s %.0f B/node/s, %.1f packets/node/s\n", "steady state",

@@ -372,8 +372,12 @@ static void test_same_seed_same_run(void **state)
     check(bytes[0] == bytes[1]);
 }
 
-int main(void)
+/* With an argument, runs only the tests whose names match it (a cmocka
+ * filter pattern); ctest runs each scenario as its own test this way. */
+int main(int argc, char **argv)
 {
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
     const char *env = getenv("SB_SEED");
     seed_ = env ? strtoull(env, NULL, 0) : 1;
     printf("test_sim: seed %llu (SB_SEED=%llu replays)\n",
