@@ -854,6 +854,10 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
 static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
                        uint64_t now)
 {
+    /* our heartbeat moves with every SYN we answer too: the more often
+     * it moves, the more often an observer sees it move, and the tighter
+     * that observer's failure detector (docs/failure-detector.md) */
+    e->self->heartbeat++;
     plan *p = &e->p;
     p->nunknown = p->nreq = p->nahead = p->ncands = 0;
     uint32_t epoch = ++e->epoch;
