@@ -660,6 +660,18 @@ static size_t min_delta_size(const cand *c)
     return need;
 }
 
+/* The i-th draw of a random sample without repetition: a partial
+ * Fisher-Yates shuffle of st.perm, which stays a permutation. */
+static sb_node *draw(sb_engine *e, uint32_t i)
+{
+    uint32_t *perm = e->st.perm;
+    uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, e->st.count - i);
+    uint32_t t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+    return e->st.nodes[perm[i]];
+}
+
 /*
  * Tops up an ACK's digest with random nodes the SYN did not list (not
  * marked in this exchange), as many as fit `*room`: the initiator adopts
@@ -668,14 +680,9 @@ static size_t min_delta_size(const cand *c)
  */
 static uint32_t fill_digest(sb_engine *e, sb_node **out, size_t *room)
 {
-    uint32_t count = e->st.count, n = 0;
-    uint32_t *perm = e->st.perm;
-    for (uint32_t i = 0; i < count; i++) {
-        uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, count - i);
-        uint32_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-        sb_node *x = e->st.nodes[perm[i]];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_node *x = draw(e, i);
         if (x->mark == e->epoch)
             continue;
         sb_digest_entry d = entry_of(x);
@@ -827,15 +834,9 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
         if (x && !list_node(e, x, list, &n, &used, room / 2))
             break;
     }
-    uint32_t *perm = e->st.perm;
-    for (uint32_t i = 0; i < count; i++) {
-        uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, count - i);
-        uint32_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-        if (!list_node(e, e->st.nodes[perm[i]], list, &n, &used, room))
+    for (uint32_t i = 0; i < count; i++)
+        if (!list_node(e, draw(e, i), list, &n, &used, room))
             break;
-    }
     sb_put_header(w, SB_MSG_SYN, e->cluster_id);
     sb_put_u8(w, n == count ? SB_SYN_COMPLETE : 0);
     sb_put_varint(w, n + nwanted);
@@ -848,6 +849,28 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
         sb_put_digest_entry(w, &d);
     }
     e->nwanted = 0;
+}
+
+/*
+ * What both sides of an exchange do with the peer's digest entry for a
+ * node n we know: adopt its heartbeat and queue a delta if the peer is
+ * behind, or send n in full if the entry asks for it (heartbeat 0).
+ * Returns false when nothing more is to be learned from the entry (a
+ * request, or n listed twice).
+ */
+static bool take_entry(sb_engine *e, plan *p, sb_node *n,
+                       const sb_digest_entry *d, uint64_t now)
+{
+    if (n->mark == e->epoch)
+        return false;
+    n->mark = e->epoch;
+    if (!d->heartbeat) {
+        add_cand(e, p, n, 0, 0, true);
+        return false;
+    }
+    observe(e, n, d->heartbeat, d->leaving, now);
+    add_cand(e, p, n, d->max_version, d->gc_version, false);
+    return true;
 }
 
 /* A SYN: adopt what its digest tells, answer with an ACK. */
@@ -876,15 +899,8 @@ static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
                 p->unknown[p->nunknown++] = d.id;
             continue;
         }
-        if (n->mark == epoch)
-            continue; /* listed twice */
-        n->mark = epoch;
-        if (!d.heartbeat) {
-            add_cand(e, p, n, 0, 0, true);
+        if (!take_entry(e, p, n, &d, now))
             continue;
-        }
-        observe(e, n, d.heartbeat, d.leaving, now);
-        add_cand(e, p, n, d.max_version, d.gc_version, false);
         if (d.max_version > n->max_version && !n->self)
             p->req[p->nreq++] = n;
         else if (n->heartbeat > d.heartbeat || (n->leaving && !d.leaving))
@@ -911,7 +927,7 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
     plan *p = &e->p;
     p->nunknown = p->nreq = p->nahead = p->ncands = 0;
     p->fill = false;
-    uint32_t epoch = ++e->epoch;
+    e->epoch++;
     sb_cursor c = { m->digest, m->end };
     for (uint64_t i = 0; i < m->ndigest; i++) {
         sb_digest_entry d;
@@ -923,15 +939,8 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
                 e->wanted[e->nwanted++] = d.id;
             continue;
         }
-        if (n->mark == epoch)
+        if (!take_entry(e, p, n, &d, now))
             continue;
-        n->mark = epoch;
-        if (!d.heartbeat) {
-            add_cand(e, p, n, 0, 0, true);
-            continue;
-        }
-        observe(e, n, d.heartbeat, d.leaving, now);
-        add_cand(e, p, n, d.max_version, d.gc_version, false);
         /* the responder holds news of n that we lack: list n first in
          * our next SYNs, so whoever has it sends it */
         if (d.max_version > n->max_version && !n->self)

@@ -12,26 +12,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../check.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim.h"
 
-#define MS 1000000ull
-#define SEC 1000000000ull
 #define MAXN 1024
 
-static uint64_t seed_;
-
-#define check(cond)                                                         \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            print_error("check failed: %s (replay with SB_SEED=%llu)\n",   \
-                        #cond, (unsigned long long)seed_);                  \
-            fail();                                                         \
-        }                                                                   \
-    } while (0)
 
 /* What the nodes reported: per observer and subject, counts of events. */
 typedef struct log {
@@ -378,8 +368,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
-    const char *env = getenv("SB_SEED");
-    seed_ = env ? strtoull(env, NULL, 0) : 1;
+    read_seed();
     printf("test_sim: seed %llu (SB_SEED=%llu replays)\n",
            (unsigned long long)seed_, (unsigned long long)seed_);
     const struct CMUnitTest tests[] = {

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../check.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,21 +19,9 @@
 #include "engine.h"
 #include "rng.h"
 
-#define MS 1000000ull
-#define SEC 1000000000ull
 #define MAXE 8
 #define MAXQ 1024
 
-static uint64_t seed_;
-
-#define check(cond)                                                         \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            print_error("check failed: %s (replay with SB_SEED=%llu)\n",   \
-                        #cond, (unsigned long long)seed_);                  \
-            fail();                                                         \
-        }                                                                   \
-    } while (0)
 
 /* ---- a tiny network of engines ---------------------------------------- */
 
@@ -759,8 +749,7 @@ static void test_partial_reset_refuses_stale_sender(void **state)
 
 int main(void)
 {
-    const char *env = getenv("SB_SEED");
-    seed_ = env ? strtoull(env, NULL, 0) : 1;
+    read_seed();
     printf("test_engine: seed %llu\n", (unsigned long long)seed_);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_local_writes),
