@@ -121,6 +121,8 @@ typedef struct sb_stats {
     uint64_t packets_in, bytes_in;
     uint64_t packets_out, bytes_out;
     uint64_t rounds;
+    uint64_t pushes;                  /* push packets sent (in packets_out) */
+    uint64_t pushes_over_budget;      /* push packets the budget held back */
     uint64_t drops[SB_DROP_COUNT_];   /* indexed by sb_drop_reason */
     uint32_t nodes[4];                /* indexed by sb_status, self included */
 } sb_stats;

@@ -35,6 +35,7 @@ typedef struct opts {
     double latency_ms;
     double jitter_ms;
     double threshold;
+    uint32_t fanout;
     uint64_t window_s;
     bool quiet;
 } opts;
@@ -157,6 +158,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     cfg.engine.interval_ns = o->interval_ms * MS;
     cfg.engine.max_message_size = o->max_message;
     cfg.engine.phi_threshold = o->threshold;
+    cfg.engine.push_fanout = o->fanout;
     cfg.on_event = on_event;
     cfg.userdata = &w;
     sb_sim *s;
@@ -262,6 +264,7 @@ static void usage(FILE *f)
             "  --latency MS          one-way latency (1)\n"
             "  --jitter MS           uniform extra latency (0)\n"
             "  --threshold PHI       conviction threshold (8)\n"
+            "  --fanout F            eager-push fanout, 0 = off (3)\n"
             "  --window S            steady-state window in seconds (10)\n"
             "  --quiet               print the summary only\n");
 }
@@ -270,6 +273,7 @@ int main(int argc, char **argv)
 {
     opts o = { .nodes = 64, .trials = 20, .seed = 1, .interval_ms = 100,
                .max_message = 1400, .latency_ms = 1, .threshold = 8.0,
+               .fanout = 3,
                .window_s = 10 };
     const char *env = getenv("SB_SEED");
     if (env)
@@ -314,6 +318,8 @@ int main(int argc, char **argv)
             o.jitter_ms = d;
         else if (!strcmp(a, "--threshold") && d > 0)
             o.threshold = d;
+        else if (!strcmp(a, "--fanout") && d <= 64)
+            o.fanout = (uint32_t)d;
         else if (!strcmp(a, "--window") && d >= 1)
             o.window_s = (uint64_t)d;
         else {
@@ -326,9 +332,9 @@ int main(int argc, char **argv)
     }
 
     printf("sb-sim: %u nodes, interval %" PRIu64 " ms, max message %zu B, "
-           "loss %.0f%%, latency %.1f ms, %u trials, seed %" PRIu64 "\n",
-           o.nodes, o.interval_ms, o.max_message, o.loss * 100,
-           o.latency_ms, o.trials, o.seed);
+           "loss %.0f%%, latency %.1f ms, fanout %u, %u trials, seed %" PRIu64
+           "\n", o.nodes, o.interval_ms, o.max_message, o.loss * 100,
+           o.latency_ms, o.fanout, o.trials, o.seed);
     result *r = calloc(o.trials, sizeof(*r));
     double *rounds = calloc(o.trials, sizeof(double));
     double *detect = calloc(o.trials, sizeof(double));

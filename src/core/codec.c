@@ -163,13 +163,13 @@ int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
     if (cid != cluster_id)
         return SB_DROP_CLUSTER;
     out->type = buf[3];
-    if (out->type < SB_MSG_SYN || out->type > SB_MSG_ACK2)
+    if (out->type < SB_MSG_SYN || out->type > SB_MSG_PUSH)
         return SB_DROP_TYPE;
 
     reader r = { buf + SB_HEADER_SIZE, buf + len, false, false };
     if (out->type == SB_MSG_SYN)
         out->flags = get_u8(&r);
-    if (out->type != SB_MSG_ACK2) {
+    if (out->type == SB_MSG_SYN || out->type == SB_MSG_ACK) {
         out->ndigest = get_varint(&r);
         out->digest = r.p;
         if (r.bad || out->ndigest > (uint64_t)(r.end - r.p) ||

@@ -11,13 +11,16 @@
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
  *   |  'S'  |  'B'  |  ver  | type  |       cluster id (u32)        |
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
- *   ver = 1; type = 1 SYN, 2 ACK, 3 ACK2;
+ *   ver = 1; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH;
  *   cluster id = FNV-1a 32 of the cluster name.
  *
  * SYN:   header | flags (u8) | n (v) | n x digest entry
  *        flags bit 0 = the digest lists every node the sender knows
  * ACK:   header | n (v) | n x digest entry | m (v) | m x node delta
  * ACK2:  header | m (v) | m x node delta
+ * PUSH:  header | m (v) | m x node delta   (eager push of fresh keys;
+ *        the same layout as an ACK2, but the receiver forwards what is
+ *        new to it)
  *
  * Digest entry (one node, as the sender knows it):
  *
@@ -61,6 +64,7 @@ enum {
     SB_MSG_SYN = 1,
     SB_MSG_ACK = 2,
     SB_MSG_ACK2 = 3,
+    SB_MSG_PUSH = 4,
 };
 
 #define SB_HEADER_SIZE 8

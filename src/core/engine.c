@@ -55,16 +55,23 @@ typedef struct plan {
     uint32_t nahead;
     cand *cands;              /* deltas the peer lacks */
     uint32_t ncands;
+    uint32_t nwritten;        /* write_plan(): cands[0..nwritten) went out */
     bool fill;                /* top up the digest with random nodes */
 } plan;
 
-/* Nodes whose keys or leaving bit changed lately: SYNs list them first. */
+/* Nodes whose keys or leaving bit changed lately: SYNs list them first,
+ * and an ACK offers their fresh keys to an initiator that did not list
+ * them (from `before`, the version peers most likely hold; NO_DELTA when
+ * there is nothing to offer). */
 #define RECENT 64
 #define WANTED 32
+#define PENDING 64
 typedef struct recent {
     uint64_t id;
     uint64_t at;
+    uint64_t before;
 } recent;
+#define NO_DELTA UINT64_MAX
 
 struct sb_engine {
     sb_engine_config cfg;
@@ -91,6 +98,13 @@ struct sb_engine {
     const char *seeds[SB_MAX_SEEDS];
     size_t nseeds;
 
+    /* eager push: nodes with fresh keys, and the budget's token buckets */
+    uint64_t pending[PENDING];
+    uint32_t npending;
+    uint64_t push_due;        /* when pending pushes go out */
+    double push_packets, push_bytes;
+    uint64_t push_refilled;   /* when the buckets were last topped up */
+
     uint8_t *buf;             /* max_message_size bytes */
     plan p;                   /* req, ahead, cands sized to scratch_cap */
     uint32_t scratch_cap;
@@ -109,6 +123,9 @@ void sb_engine_config_init(sb_engine_config *cfg)
     cfg->dead_grace_ns = 3600ull * 1000 * MS;
     cfg->tombstone_grace_ns = 3600ull * 1000 * MS;
     cfg->fd_window = 1000;
+    cfg->push_fanout = 3;
+    cfg->push_packets_per_s = 100;
+    cfg->push_bytes_per_s = 64 * 1024;
     cfg->max_nodes = 4096;
     cfg->max_keys_per_node = 4096;
     cfg->max_state_bytes = 1 << 20;
@@ -182,10 +199,30 @@ static void set_status(sb_engine *e, sb_node *n, sb_status s, uint64_t now)
         emit(e, SB_EVENT_LEAVE, n, NULL);
 }
 
-/* Remembers that n's keys or leaving bit changed, for the next SYNs. */
-static void note_change(sb_engine *e, const sb_node *n, uint64_t now)
+/* Remembers that n changed (or has news elsewhere), for the next SYNs
+ * and ACKs; `before` is n's max version before fresh keys, or NO_DELTA. */
+static void note_change(sb_engine *e, const sb_node *n, uint64_t now,
+                        uint64_t before)
 {
-    e->recent[e->recent_head++ % RECENT] = (recent){ n->id, now };
+    e->recent[e->recent_head++ % RECENT] = (recent){ n->id, now, before };
+}
+
+/*
+ * Fresh keys of n were stored at `now`; our peers most likely hold n up to
+ * version `before`. They go out with the next push (at once: the driver
+ * sees the deadline move to now). If too many nodes wait already, the
+ * keys travel by anti-entropy only.
+ */
+static void queue_push(sb_engine *e, sb_node *n, uint64_t before,
+                       uint64_t now)
+{
+    if (!e->cfg.push_fanout || n->push_pending || e->npending == PENDING)
+        return;
+    n->push_pending = true;
+    n->push_from = before;
+    if (!e->npending)
+        e->push_due = now;
+    e->pending[e->npending++] = n->id;
 }
 
 /* A tombstone was stored in n at `now`. */
@@ -319,6 +356,9 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->self->heartbeat = 1;
     e->next_round = now + sb_rng_below(&e->rng, cfg->interval_ns);
     e->last_round = now;
+    e->push_refilled = now;
+    e->push_packets = cfg->push_packets_per_s;
+    e->push_bytes = cfg->push_bytes_per_s;
     *out = e;
     return SB_OK;
 oom:
@@ -350,7 +390,7 @@ static void observe(sb_engine *e, sb_node *n, uint64_t hb, bool leaving,
         return;
     if (leaving && !n->leaving) {
         n->leaving = true;
-        note_change(e, n, now);
+        note_change(e, n, now, NO_DELTA);
         set_status(e, n, SB_STATUS_LEFT, now);
     }
     if (hb <= n->heartbeat)
@@ -413,7 +453,7 @@ static sb_node *node_for_delta(sb_engine *e, const sb_node_delta *d,
     n->leaving = d->leaving;
     if (d->leaving)
         set_status(e, n, SB_STATUS_LEFT, now);
-    note_change(e, n, now);
+    note_change(e, n, now, NO_DELTA);
     return n;
 }
 
@@ -506,6 +546,7 @@ static void apply_delta(sb_engine *e, const sb_node_delta *d, uint64_t now)
         e->stats.drops[SB_DROP_GAP]++;
         return;
     }
+    uint64_t before = n->max_version;
     sb_cursor c = { d->keys, d->end };
     bool complete = true, changed = false;
     for (uint64_t i = 0; i < d->nkeys; i++) {
@@ -539,7 +580,9 @@ static void apply_delta(sb_engine *e, const sb_node_delta *d, uint64_t now)
         n->max_version = d->to_version;
     }
     if (changed)
-        note_change(e, n, now);
+        note_change(e, n, now, reset ? NO_DELTA : before);
+    if (changed && !reset)
+        queue_push(e, n, before, now);
 }
 
 static void apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
@@ -568,7 +611,9 @@ static bool needs_reset(const sb_node *n, uint64_t max, uint64_t gc)
 static void add_cand(sb_engine *e, plan *p, sb_node *n, uint64_t max,
                      uint64_t gc, bool whole)
 {
-    bool reset = !whole && needs_reset(n, max, gc);
+    /* a whole node from a sender that collected tombstones goes as a
+     * reset, so that the receiver takes its gc_version along with it */
+    bool reset = whole ? n->gc_version > 0 : needs_reset(n, max, gc);
     if (!whole && !reset && n->max_version <= max)
         return;
     if (p->ncands >= e->scratch_cap)
@@ -697,7 +742,7 @@ static uint32_t fill_digest(sb_engine *e, sb_node **out, size_t *room)
 }
 
 /*
- * Writes a message of `type` (ACK or ACK2) from a plan, never past
+ * Writes a message of `type` (ACK, ACK2 or PUSH) from a plan, never past
  * max_message_size. An ACK carries digest entries first: requests (ids we
  * lack, nodes where we are behind) in at most half the room while deltas
  * wait, and never so many that the best delta cannot start; then the
@@ -744,7 +789,10 @@ static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
         if (!need)
             continue; /* a smaller one may still fit */
         room -= need;
+        /* written ones to the front; the others stay, after them */
+        cand t = p->cands[ndelta];
         p->cands[ndelta++] = p->cands[i];
+        p->cands[i] = t;
     }
     if (type == SB_MSG_ACK) {
         for (; nahead < p->nahead; nahead++) {
@@ -779,6 +827,7 @@ static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
     sb_put_varint(w, ndelta);
     for (uint32_t i = 0; i < ndelta; i++)
         write_delta(w, &p->cands[i]);
+    p->nwritten = ndelta;
     return true;
 }
 
@@ -873,6 +922,30 @@ static bool take_entry(sb_engine *e, plan *p, sb_node *n,
     return true;
 }
 
+/*
+ * A partial SYN may not list a node whose keys changed lately; the
+ * initiator may lack them. Offer them anyway, from the version peers held
+ * before the change: the receiver takes them only if it holds that
+ * version (no gap), and skips what it has. Stragglers an eager push
+ * missed catch up in their next exchange.
+ */
+static void offer_recent(sb_engine *e, plan *p, uint64_t now)
+{
+    uint64_t recent_ns = RECENT_ROUNDS * e->cfg.interval_ns;
+    for (uint32_t k = 1; k <= RECENT && k <= e->recent_head; k++) {
+        const recent *r = &e->recent[(e->recent_head - k) % RECENT];
+        if (now - r->at > recent_ns)
+            break;
+        if (r->before == NO_DELTA)
+            continue;
+        sb_node *n = sb_state_find_id(&e->st, r->id);
+        if (!n || n->mark == e->epoch)
+            continue;
+        n->mark = e->epoch;
+        add_cand(e, p, n, r->before, n->gc_version, false);
+    }
+}
+
 /* A SYN: adopt what its digest tells, answer with an ACK. */
 static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
                        uint64_t now)
@@ -907,6 +980,8 @@ static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
             p->ahead[p->nahead++] = n;
     }
     p->fill = !(m->flags & SB_SYN_COMPLETE);
+    if (p->fill)
+        offer_recent(e, p, now);
     if (m->flags & SB_SYN_COMPLETE) {
         for (uint32_t i = 0; i < e->st.count; i++) {
             sb_node *n = e->st.nodes[i];
@@ -944,7 +1019,7 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
         /* the responder holds news of n that we lack: list n first in
          * our next SYNs, so whoever has it sends it */
         if (d.max_version > n->max_version && !n->self)
-            note_change(e, n, now);
+            note_change(e, n, now, NO_DELTA);
     }
     sb_writer w = new_writer(e);
     if (write_plan(e, &w, SB_MSG_ACK2, p))
@@ -954,7 +1029,7 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
 int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
                    size_t len, uint64_t now)
 {
-    /* a round overdue by more than an interval means we were paused (or
+    /* a round overdue by an interval or more means we were paused (or
      * starved): run it first, so the detector forgives the pause before
      * the packets that queued up meanwhile are taken as heartbeats */
     if (now >= e->next_round + e->cfg.interval_ns)
@@ -983,6 +1058,7 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
         handle_ack(e, from, &m, now);
         break;
     case SB_MSG_ACK2:
+    case SB_MSG_PUSH:
         apply_deltas(e, &m, now);
         break;
     }
@@ -1156,8 +1232,80 @@ static void round_(sb_engine *e, uint64_t now)
     gossip_seeds(e, peer, nlive, nunreach, &syn);
 }
 
+/* ---- eager push ------------------------------------------------------- */
+
+/* Tops up the budget's two token buckets; each holds one second's worth. */
+static void refill_budget(sb_engine *e, uint64_t now)
+{
+    double dt = (double)(now - e->push_refilled) / 1e9;
+    e->push_refilled = now;
+    e->push_packets += dt * e->cfg.push_packets_per_s;
+    e->push_bytes += dt * e->cfg.push_bytes_per_s;
+    if (e->push_packets > e->cfg.push_packets_per_s)
+        e->push_packets = e->cfg.push_packets_per_s;
+    if (e->push_bytes > e->cfg.push_bytes_per_s)
+        e->push_bytes = e->cfg.push_bytes_per_s;
+}
+
+/*
+ * Sends the fresh keys that wait: one PUSH holding a delta per waiting
+ * node (from the version its peers most likely hold, most out of date
+ * first, cut as a prefix), to push_fanout distinct random live peers,
+ * within the budget. What did not fit waits for the next push, at once;
+ * what the budget held back waits for anti-entropy.
+ */
+static void flush_pushes(sb_engine *e, uint64_t now)
+{
+    plan *p = &e->p;
+    p->ncands = 0;
+    for (uint32_t i = 0; i < e->npending; i++) {
+        sb_node *n = sb_state_find_id(&e->st, e->pending[i]);
+        if (!n || !n->push_pending)
+            continue;
+        n->push_pending = false;
+        if (n->max_version > n->push_from && p->ncands < e->scratch_cap)
+            p->cands[p->ncands++] = (cand){
+                .n = n, .from = n->push_from,
+                .tie = (uint32_t)sb_rng_next(&e->rng),
+            };
+    }
+    e->npending = 0;
+    sb_writer w = new_writer(e);
+    if (!write_plan(e, &w, SB_MSG_PUSH, p))
+        return;
+
+    refill_budget(e, now);
+    size_t len = (size_t)(w.p - w.start);
+    uint32_t want = e->nstatus[SB_STATUS_LIVE] - 1, sent = 0;
+    if (want > e->cfg.push_fanout)
+        want = e->cfg.push_fanout;
+    for (uint32_t i = 0; sent < want && i < e->st.count; i++) {
+        sb_node *peer = draw(e, i);
+        if (!is_live_peer(peer))
+            continue;
+        if (e->push_packets < 1 || e->push_bytes < (double)len) {
+            e->stats.pushes_over_budget += want - sent;
+            return;
+        }
+        e->push_packets -= 1;
+        e->push_bytes -= (double)len;
+        e->stats.pushes++;
+        send_packet(e, peer->addr, &w);
+        sent++;
+    }
+    /* the rest: keys past a cut, and deltas that did not fit */
+    for (uint32_t i = 0; i < p->ncands; i++) {
+        cand *c = &p->cands[i];
+        uint64_t done = i < p->nwritten ? c->to : c->from;
+        if (c->n->max_version > done)
+            queue_push(e, c->n, done, now);
+    }
+}
+
 void sb_engine_tick(sb_engine *e, uint64_t now)
 {
+    if (e->npending && now >= e->push_due)
+        flush_pushes(e, now);
     if (now < e->next_round)
         return;
     round_(e, now);
@@ -1168,6 +1316,8 @@ void sb_engine_tick(sb_engine *e, uint64_t now)
 
 uint64_t sb_engine_next_deadline(const sb_engine *e)
 {
+    if (e->npending && e->push_due < e->next_round)
+        return e->push_due;
     return e->next_round;
 }
 
@@ -1203,7 +1353,8 @@ static int local_write(sb_engine *e, const uint8_t *key, size_t key_len,
         return SB_ENOMEM;
     if (deleted)
         note_tombstone(e, s, now);
-    note_change(e, s, now);
+    note_change(e, s, now, k.version - 1);
+    queue_push(e, s, k.version - 1, now);
     return SB_OK;
 }
 
@@ -1225,7 +1376,7 @@ int sb_engine_leave(sb_engine *e, uint64_t now)
         return SB_ELEFT;
     e->self->leaving = true;
     e->self->heartbeat++;
-    note_change(e, e->self, now);
+    note_change(e, e->self, now, NO_DELTA);
     return SB_OK;
 }
 

@@ -57,6 +57,14 @@ typedef struct sb_engine_config {
     uint64_t tombstone_grace_ns; /* collect tombstones this old; 1 hour */
     uint32_t fd_window;        /* failure detector window; default 1000 */
 
+    /* Eager push: fresh keys go at once to push_fanout random live peers,
+     * who forward what is new to them; 0 turns pushing off. At most
+     * push_packets_per_s packets and push_bytes_per_s bytes a second;
+     * beyond that, updates wait for anti-entropy. */
+    uint32_t push_fanout;      /* default 3 */
+    uint32_t push_packets_per_s; /* default 100 */
+    uint32_t push_bytes_per_s; /* default 64 KiB */
+
     uint32_t max_nodes;        /* nodes known at once; default 4096 */
     uint32_t max_keys_per_node; /* default 4096 */
     size_t max_state_bytes;    /* key+value bytes per node; default 1 MiB */
@@ -81,15 +89,17 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now,
 /* Frees the engine and everything it holds. NULL is allowed. */
 void sb_engine_free(sb_engine *e);
 
-/* When the next call of sb_engine_tick() is due (monotonic ns). */
+/* When the next call of sb_engine_tick() is due (monotonic ns): the next
+ * round, or sooner when fresh keys wait to be pushed. Any call that can
+ * change state may move it earlier. */
 uint64_t sb_engine_next_deadline(const sb_engine *e);
-/* Runs the gossip round if it is due at `now`. A late call runs one
- * round, not the ones it missed; sb_engine_recv() also runs an overdue
- * round first. */
+/* Pushes fresh keys that wait, and runs the gossip round if it is due
+ * at `now`. A late call runs one round, not the ones it missed;
+ * sb_engine_recv() also runs an overdue round first. */
 void sb_engine_tick(sb_engine *e, uint64_t now);
 /*
  * Handles one datagram from `from` (the address it came from; replies go
- * there). If a round is overdue by more than an interval, it runs first. Malformed or foreign input is dropped and counted, never an
+ * there). If a round is overdue by an interval or more, it runs first. Malformed or foreign input is dropped and counted, never an
  * error: the return value is SB_OK if the packet was accepted, or a
  * negative code (SB_EINVAL) if it was dropped.
  */

@@ -49,6 +49,7 @@ typedef struct sb_node {
     sb_fd fd;
     uint64_t status_since; /* when the status last changed */
     uint64_t gc_due;      /* when the oldest tombstone may go; or never */
+    uint64_t push_from;   /* if push_pending: peers hold versions <= this */
     sb_key **keys;        /* sorted by version */
     uint32_t nkeys, cap;
     uint32_t tombstones;
@@ -58,6 +59,7 @@ typedef struct sb_node {
     uint8_t status;       /* sb_status */
     bool leaving;
     bool self;
+    bool push_pending;    /* fresh keys wait to be pushed */
     uint8_t addr_len;
     char addr[];          /* NUL-terminated */
 } sb_node;

@@ -151,6 +151,16 @@ static void schedule_tick(sb_sim *s, node *n)
                      .token = n->token });
 }
 
+/* After a call that may have moved the engine's deadline earlier (fresh
+ * keys to push), schedule a tick for it; the later tick stays and finds
+ * nothing due, or the round. */
+static void reschedule(sb_sim *s, node *n)
+{
+    if (n->engine && !n->paused &&
+        sb_engine_next_deadline(n->engine) < n->tick_at)
+        schedule_tick(s, n);
+}
+
 static void deliver_later(sb_sim *s, uint32_t from, uint32_t to,
                           const uint8_t *buf, size_t len)
 {
@@ -381,7 +391,8 @@ static void step(sb_sim *s, event ev)
 {
     node *n = s->nodes[ev.node];
     if (ev.kind == EV_TICK) {
-        if (ev.token != n->token || !n->engine || n->paused)
+        if (ev.token != n->token || ev.time != n->tick_at || !n->engine ||
+            n->paused)
             return;
         sb_engine_tick(n->engine, s->now);
         schedule_tick(s, n);
@@ -400,6 +411,7 @@ static void step(sb_sim *s, event ev)
         sb_engine_recv(n->engine, s->nodes[p->from]->addr, p->data, p->len,
                        s->now);
         free(p);
+        reschedule(s, n);
     }
 }
 
@@ -444,8 +456,10 @@ int sb_sim_set(sb_sim *s, uint32_t i, const char *key, const char *value)
     sb_engine *e = sb_sim_engine(s, i);
     if (!e)
         return SB_ESTATE;
-    return sb_engine_set(e, (const uint8_t *)key, strlen(key),
-                         (const uint8_t *)value, strlen(value), s->now);
+    int rc = sb_engine_set(e, (const uint8_t *)key, strlen(key),
+                           (const uint8_t *)value, strlen(value), s->now);
+    reschedule(s, s->nodes[i]);
+    return rc;
 }
 
 int sb_sim_del(sb_sim *s, uint32_t i, const char *key)
@@ -453,7 +467,9 @@ int sb_sim_del(sb_sim *s, uint32_t i, const char *key)
     sb_engine *e = sb_sim_engine(s, i);
     if (!e)
         return SB_ESTATE;
-    return sb_engine_del(e, (const uint8_t *)key, strlen(key), s->now);
+    int rc = sb_engine_del(e, (const uint8_t *)key, strlen(key), s->now);
+    reschedule(s, s->nodes[i]);
+    return rc;
 }
 
 int sb_sim_leave(sb_sim *s, uint32_t i)

@@ -362,6 +362,150 @@ static void test_same_seed_same_run(void **state)
     check(bytes[0] == bytes[1]);
 }
 
+/* ---- eager push ------------------------------------------------------- */
+
+typedef struct spread {
+    const char *addr;    /* whose key we watch */
+    uint32_t have, need;
+    uint64_t all_at;
+    uint8_t seen[MAXN];
+} spread;
+
+static void on_spread(void *ud, uint32_t node, const sb_event *ev,
+                      uint64_t now)
+{
+    spread *sp = ud;
+    if (ev->type != SB_EVENT_UPDATE || strcmp(ev->addr, sp->addr) != 0 ||
+        ev->key_len != 3 || memcmp(ev->key, "new", 3) != 0 ||
+        sp->seen[node])
+        return;
+    sp->seen[node] = 1;
+    if (++sp->have == sp->need)
+        sp->all_at = now;
+}
+
+/* Nanoseconds until a key set on one node reaches all 64 (5 ms a hop,
+ * 100 ms interval), or UINT64_MAX. */
+static uint64_t time_to_all(uint64_t seed, uint32_t fanout)
+{
+    spread sp = { 0 };
+    sb_sim_config cfg;
+    sb_sim_config_init(&cfg);
+    cfg.nodes = 64;
+    cfg.seed = seed;
+    cfg.latency_ns = 5 * MS;
+    cfg.engine.interval_ns = 100 * MS;
+    cfg.engine.push_fanout = fanout;
+    cfg.on_event = on_spread;
+    cfg.userdata = &sp;
+    sb_sim *s;
+    assert_int_equal(sb_sim_new(&cfg, &s), SB_OK);
+    while (!sb_sim_converged(s) && sb_sim_now(s) < 30 * SEC)
+        sb_sim_run_for(s, 100 * MS);
+    sb_sim_run_for(s, 2 * SEC);
+    uint32_t setter = (uint32_t)(seed % 64);
+    sp.addr = sb_sim_addr(s, setter);
+    sp.need = 63;
+    uint64_t t0 = sb_sim_now(s);
+    check(sb_sim_set(s, setter, "new", "value") == SB_OK);
+    while (sp.have < sp.need && sb_sim_now(s) - t0 < 10 * SEC)
+        sb_sim_run_for(s, 1 * MS);
+    sb_sim_free(s);
+    return sp.have == sp.need ? sp.all_at - t0 : UINT64_MAX;
+}
+
+/* Pushed (default fanout 3), an update reaches every node within one
+ * gossip interval in most trials; by anti-entropy alone it never does. */
+static void test_push_beats_the_round(void **state)
+{
+    (void)state;
+    int pushed = 0, pulled = 0;
+    for (uint64_t t = 0; t < 20; t++) {
+        pushed += time_to_all(seed_ * 100 + t, 3) < 100 * MS;
+        pulled += time_to_all(seed_ * 100 + t, 0) < 100 * MS;
+    }
+    print_message("within one interval: %d/20 pushed, %d/20 without\n",
+                  pushed, pulled);
+    check(pushed > 10);
+    check(pulled == 0);
+}
+
+/* Under 10% loss, pushed updates still reach everyone, and no node ever
+ * holds a node's keys with a version gap. */
+static void test_push_under_loss_leaves_no_gap(void **state)
+{
+    (void)state;
+    world *w = converged_world(64, 0.10);
+    const uint32_t src = 4;
+    char key[16], val[16];
+    for (int k = 0; k < 100; k++) {
+        snprintf(key, sizeof(key), "k%02d", k);
+        snprintf(val, sizeof(val), "v%02d", k);
+        check(sb_sim_set(w->sim, src, key, val) == SB_OK);
+        for (int ms = 0; ms < 10; ms++) {
+            sb_sim_run_for(w->sim, 1 * MS);
+            /* key k%02d has version k + 1: a holder of version m must
+             * hold every key below it */
+            for (uint32_t i = 0; i < 64; i++) {
+                sb_node_info info;
+                sb_engine *e = sb_sim_engine(w->sim, i);
+                if (i == src ||
+                    sb_engine_find(e, sb_sim_addr(w->sim, src), &info))
+                    continue;
+                check(info.keys == info.max_version);
+            }
+        }
+    }
+    eventually(w, 10 * SEC, all_have(w, src, "k99", "v99"));
+    for (int k = 0; k < 100; k++) {
+        snprintf(key, sizeof(key), "k%02d", k);
+        snprintf(val, sizeof(val), "v%02d", k);
+        check(all_have(w, src, key, val));
+    }
+    world_free(w);
+}
+
+/* A burst of 1000 updates in one second stays inside every node's push
+ * budget (a token bucket: at most one second's worth at once, then the
+ * rate), and every node ends with the final values. */
+static void test_push_burst_stays_in_budget(void **state)
+{
+    (void)state;
+    world *w = converged_world(64, 0);
+    uint64_t before[64];
+    for (uint32_t i = 0; i < 64; i++) {
+        sb_stats st;
+        sb_engine_stats(sb_sim_engine(w->sim, i), &st);
+        before[i] = st.pushes;
+    }
+    char key[16], val[16];
+    for (int u = 0; u < 1000; u++) {
+        snprintf(key, sizeof(key), "b%02d", u % 50);
+        snprintf(val, sizeof(val), "v%04d", u);
+        check(sb_sim_set(w->sim, 0, key, val) == SB_OK);
+        sb_sim_run_for(w->sim, 1 * MS);
+    }
+    uint32_t budget = 100; /* the default push_packets_per_s */
+    uint64_t most = 0;
+    for (uint32_t i = 0; i < 64; i++) {
+        sb_stats st;
+        sb_engine_stats(sb_sim_engine(w->sim, i), &st);
+        uint64_t sent = st.pushes - before[i];
+        check(sent <= 2 * budget); /* a full bucket, then one second */
+        if (sent > most)
+            most = sent;
+    }
+    sb_stats st;
+    sb_engine_stats(sb_sim_engine(w->sim, 0), &st);
+    check(st.pushes_over_budget > 0); /* the budget did bite */
+    for (int k = 950; k < 1000; k++) {
+        snprintf(key, sizeof(key), "b%02d", k % 50);
+        snprintf(val, sizeof(val), "v%04d", k);
+        eventually(w, 10 * SEC, all_have(w, 0, key, val));
+    }
+    world_free(w);
+}
+
 /* With an argument, runs only the tests whose names match it (a cmocka
  * filter pattern); ctest runs each scenario as its own test this way. */
 int main(int argc, char **argv)
@@ -385,6 +529,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deleted_key_stays_deleted),
         cmocka_unit_test(test_same_seed_same_run),
         cmocka_unit_test(test_thousand_nodes_converge),
+        cmocka_unit_test(test_push_beats_the_round),
+        cmocka_unit_test(test_push_under_loss_leaves_no_gap),
+        cmocka_unit_test(test_push_burst_stays_in_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -875,7 +875,7 @@ static void test_unknown_type_rejected(void **state)
     (void)state;
     uint8_t buf[BUF_CAP];
     size_t len = encode(&golden_ack, buf, sizeof(buf));
-    const uint8_t types[] = { 0, 4, 5, 0x80, 0xff };
+    const uint8_t types[] = { 0, 5, 6, 0x80, 0xff };
     for (size_t i = 0; i < sizeof(types); i++) {
         buf[3] = types[i];
         assert_int_equal(decode_copy(buf, len, CID), SB_DROP_TYPE);
