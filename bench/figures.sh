@@ -2,7 +2,8 @@
 # Runs the simulator over the matrix the README reports: cluster sizes,
 # loss, message sizes; 20 trials each, interval 100 ms. Prints everything;
 # takes about an hour on one core (the 1024-node runs dominate).
-# Usage: bench/figures.sh [BUILD_DIR] [SIZES...]
+# FANOUT (default 0: pure anti-entropy) sets the eager-push fanout.
+# Usage: [FANOUT=F] bench/figures.sh [BUILD_DIR] [SIZES...]
 set -euo pipefail
 build=${1:-build}
 shift || true
@@ -11,7 +12,8 @@ for n in $sizes; do
     for loss in 0 0.1; do
         for msg in 512 1400; do
             "$build/sb-sim" --nodes "$n" --loss "$loss" \
-                --max-message-size "$msg" --trials 20 --quiet
+                --max-message-size "$msg" --fanout "${FANOUT:-0}" \
+                --trials 20 --quiet
         done
     done
 done

@@ -85,6 +85,7 @@ static void on_event(void *ud, uint32_t node, const sb_event *ev,
 
 typedef struct result {
     double rounds;            /* propagation, in intervals; <0: never */
+    double pushes;            /* push packets the update cost, cluster-wide */
     double detect_s;          /* <0: never */
 } result;
 
@@ -106,10 +107,27 @@ static uint32_t others_running(const sb_sim *s, uint32_t subject)
     return n;
 }
 
-/* Runs until every running node holds the key, or a limit. */
-static double measure_propagation(sb_sim *s, watch *w, uint32_t setter,
-                                  uint64_t interval, uint64_t tag)
+/* Push packets sent so far by all running nodes. */
+static uint64_t pushes_sent(const sb_sim *s)
 {
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < sb_sim_count(s); i++) {
+        sb_stats st;
+        if (sb_sim_running(s, i)) {
+            sb_engine_stats(sb_sim_engine(s, i), &st);
+            n += st.pushes;
+        }
+    }
+    return n;
+}
+
+/* Runs until every running node holds the key, or a limit; *pushes gets
+ * the push packets the update cost (counted until one interval after). */
+static double measure_propagation(sb_sim *s, watch *w, uint32_t setter,
+                                  uint64_t interval, uint64_t tag,
+                                  double *pushes)
+{
+    uint64_t p0 = pushes_sent(s);
     uint32_t n = w->need = others_running(s, setter);
     memset(w->seen, 0, sb_sim_count(s));
     w->have = 0;
@@ -120,6 +138,8 @@ static double measure_propagation(sb_sim *s, watch *w, uint32_t setter,
     sb_sim_set(s, setter, "k", w->value);
     while (w->have < n && sb_sim_now(s) - t0 < 120 * SEC)
         sb_sim_run_for(s, MS);
+    sb_sim_run_for(s, interval);
+    *pushes = (double)(pushes_sent(s) - p0);
     return w->have == n ? (double)(w->all_at - t0) / (double)interval : -1;
 }
 
@@ -197,7 +217,8 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
         do
             setter = (uint32_t)sb_rng_below(&rng, o->nodes);
         while (!sb_sim_running(s, setter));
-        r[k].rounds = measure_propagation(s, &w, setter, interval, k);
+        r[k].rounds = measure_propagation(s, &w, setter, interval, k,
+                                          &r[k].pushes);
         do
             victim = (uint32_t)sb_rng_below(&rng, o->nodes);
         while (!sb_sim_running(s, victim));
@@ -338,6 +359,8 @@ int main(int argc, char **argv)
     result *r = calloc(o.trials, sizeof(*r));
     double *rounds = calloc(o.trials, sizeof(double));
     double *detect = calloc(o.trials, sizeof(double));
+    double *pushes = calloc(o.trials, sizeof(double));
+    double *ms = calloc(o.trials, sizeof(double));
     /* small clusters: a fresh cluster (seed, seed+1, ...) per trial;
      * large ones: one cluster, one crash after the other */
     bool fresh = o.nodes < 512;
@@ -358,12 +381,16 @@ int main(int argc, char **argv)
     }
     for (uint32_t k = 0; k < o.trials; k++) {
         rounds[k] = r[k].rounds;
+        ms[k] = r[k].rounds < 0 ? -1 : r[k].rounds * (double)o.interval_ms;
         detect[k] = r[k].detect_s;
+        pushes[k] = r[k].pushes;
     }
     printf("  %-22s %s after %.1f s (slowest of %u)\n", "start",
            t.converged ? "converged" : "NOT converged", t.converge_s,
            clusters);
     summary("update reaches all", rounds, o.trials, "rounds");
+    summary("update reaches all", ms, o.trials, "ms");
+    summary("push packets/update", pushes, o.trials, "");
     summary("crash seen by all", detect, o.trials, "s");
     printf("  %-22s %.0f B/node/s, %.1f packets/node/s\n", "steady state",
            t.bytes_per_node_s, t.packets_per_node_s);
@@ -375,5 +402,7 @@ int main(int argc, char **argv)
     free(r);
     free(rounds);
     free(detect);
+    free(pushes);
+    free(ms);
     return 0;
 }
