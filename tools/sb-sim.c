@@ -8,7 +8,8 @@
  * run one after the other on one cluster. A trial is:
  *   - propagation: a random node sets a key; rounds until all have it;
  *   - detection: a random node crashes; seconds until all others report
- *     it down; it stays down (each trial's cluster is one node smaller);
+ *     it down; it stays down (from 512 nodes, where trials share one
+ *     cluster, each trial's cluster is one node smaller);
  *   - false downs: leave events about nodes that did not crash, counted
  *     over the whole run.
  * Everything is simulated time; the run is deterministic for a seed.

@@ -39,7 +39,10 @@
  *   +------+------+---------+---------+-------+----------+--------+
  *   | gc (v) | k (v) | k x key entry ...
  *   +--------+-------+
- *   flags bit 0 = reset: forget every key of this node first;
+ *   flags bit 0 = reset: the sender collected tombstones (up to gc) the
+ *   receiver may not have seen; a receiver whose gc is lower replaces
+ *   its copy with this one (keys held at the same version are kept);
+ *   other flag bits are reserved and ignored;
  *   the keys are those with from < version <= to, in version order.
  *
  * Key entry:

@@ -538,11 +538,14 @@ static void apply_delta(sb_engine *e, const sb_node_delta *d, uint64_t now)
         reset_node(e, n, d);
     } else if (d->from_version > n->max_version ||
                (n->max_version < n->gc_version &&
-                d->gc_version < n->gc_version)) {
+                d->gc_version < n->gc_version &&
+                d->to_version < n->gc_version)) {
         /* a gap; or we are part way through a reset (our copy is clean
          * up to gc_version but holds only a prefix) and the sender has
-         * not collected that far: it may still hold values those
-         * collected tombstones deleted */
+         * neither collected that far nor seen that far: it may still
+         * hold values those collected tombstones deleted. (A sender that
+         * holds versions up to our gc_version has seen every tombstone
+         * up to it, so it is safe even if it collected none.) */
         e->stats.drops[SB_DROP_GAP]++;
         return;
     }
@@ -968,8 +971,8 @@ static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
                 continue;
             if (sb_state_is_forgotten(&e->st, d.id, d.heartbeat))
                 e->stats.drops[SB_DROP_ZOMBIE]++;
-            else
-                p->unknown[p->nunknown++] = d.id;
+            else if (!p->nunknown || p->unknown[p->nunknown - 1] != d.id)
+                p->unknown[p->nunknown++] = d.id; /* back to back: once */
             continue;
         }
         if (!take_entry(e, p, n, &d, now))

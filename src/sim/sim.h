@@ -37,7 +37,8 @@ typedef struct sb_sim_config {
                                   addr, generation, callbacks are set by
                                   the simulator */
     sb_sim_event_fn on_event;  /* optional */
-    /* optional: sees every packet a node sends, before loss or blocks */
+    /* optional: sees every packet a node sends to another simulated
+     * node, before loss or blocks */
     void (*on_packet)(void *userdata, uint32_t from, uint32_t to,
                       const uint8_t *buf, size_t len);
     void *userdata;            /* passed to on_event and on_packet */
@@ -92,7 +93,8 @@ bool sb_sim_converged(const sb_sim *s);
 /* True if node i holds `value` for `key` of node j (NULL: absent). */
 bool sb_sim_has(const sb_sim *s, uint32_t i, uint32_t j, const char *key,
                 const char *value);
-/* node i's view of node j's status, or -1 if i does not know j. */
+/* node i's view of node j's status; -1 if i is crashed, or does not
+ * know j at j's current generation. */
 int sb_sim_status(const sb_sim *s, uint32_t i, uint32_t j);
 
 /* Total bytes and packets sent by all nodes since the start. */

@@ -747,6 +747,39 @@ static void test_partial_reset_refuses_stale_sender(void **state)
     net_free(nw);
 }
 
+/* A sender that collected no tombstones but holds versions past our
+ * collected horizon has seen every tombstone up to it (the owner, say,
+ * who set a deleted key again before its tombstone was collected): part
+ * way through a reset, its keys are taken. */
+static void test_partial_reset_takes_caught_up_sender(void **state)
+{
+    (void)state;
+    net *nw = net_new(1, 512);
+    nw->drop_all = true;
+    sb_engine *e = nw->e[0];
+    uint8_t buf[512];
+    const char *z = "10.0.0.2:7946";
+    sb_key_entry a = { (const uint8_t *)"a", 1, 1, false,
+                       (const uint8_t *)"x", 1 };
+    sb_node_delta d = { .addr = z, .addr_len = 13, .generation = 7,
+                        .heartbeat = 5, .reset = true, .from_version = 0,
+                        .to_version = 1, .gc_version = 5, .nkeys = 1 };
+    size_t len = make_ack2(buf, sizeof(buf), &d, &a);
+    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    sb_key_entry k = { (const uint8_t *)"k", 1, 6, false,
+                       (const uint8_t *)"again", 5 };
+    d = (sb_node_delta){ .addr = z, .addr_len = 13, .generation = 7,
+                         .heartbeat = 6, .from_version = 1,
+                         .to_version = 6, .gc_version = 0, .nkeys = 1 };
+    len = make_ack2(buf, sizeof(buf), &d, &k);
+    check(sb_engine_recv(e, z, buf, len, 0) == SB_OK);
+    const uint8_t *v;
+    size_t vl;
+    check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) == SB_OK);
+    check(vl == 5 && memcmp(v, "again", 5) == 0);
+    net_free(nw);
+}
+
 int main(void)
 {
     read_seed();
@@ -764,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_unknown_ids_create_nothing),
         cmocka_unit_test(test_forgotten_node_stays_forgotten),
         cmocka_unit_test(test_partial_reset_refuses_stale_sender),
+        cmocka_unit_test(test_partial_reset_takes_caught_up_sender),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
