@@ -386,14 +386,12 @@ void sb_engine_free(sb_engine *e)
 static void observe(sb_engine *e, sb_node *n, uint64_t hb, bool leaving,
                     uint64_t now)
 {
-    if (n->self)
-        return;
-    if (leaving && !n->leaving) {
+    if (leaving && !n->leaving && !n->self) {
         n->leaving = true;
         note_change(e, n, now, NO_DELTA);
         set_status(e, n, SB_STATUS_LEFT, now);
     }
-    if (hb <= n->heartbeat)
+    if (hb <= n->heartbeat || n->self)
         return;
     n->heartbeat = hb;
     switch ((sb_status)n->status) {

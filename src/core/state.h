@@ -40,26 +40,28 @@ static inline const uint8_t *sb_key_value(const sb_key *k)
     return k->data + k->key_len;
 }
 
+/* The first 64 bytes hold what a digest entry touches (one cache line
+ * per node: a round over thousands of nodes is memory-bound). */
 typedef struct sb_node {
     uint64_t id;          /* sb_node_id(addr, generation) */
-    uint64_t generation;
     uint64_t heartbeat;
     uint64_t max_version; /* every key version is <= this */
     uint64_t gc_version;  /* highest tombstone version collected */
     sb_fd fd;
+    uint32_t index;       /* in sb_state.nodes */
+    uint32_t mark;        /* scratch for the engine: "seen in this digest" */
+    uint8_t status;       /* sb_status */
+    bool leaving;
+    bool self;
+    bool push_pending;    /* fresh keys wait to be pushed */
+    uint32_t tombstones;
+    uint64_t generation;
     uint64_t status_since; /* when the status last changed */
     uint64_t gc_due;      /* when the oldest tombstone may go; or never */
     uint64_t push_from;   /* if push_pending: peers hold versions <= this */
     sb_key **keys;        /* sorted by version */
     uint32_t nkeys, cap;
-    uint32_t tombstones;
-    uint32_t index;       /* in sb_state.nodes */
-    uint32_t mark;        /* scratch for the engine: "seen in this digest" */
     size_t state_bytes;   /* key and value bytes of all keys */
-    uint8_t status;       /* sb_status */
-    bool leaving;
-    bool self;
-    bool push_pending;    /* fresh keys wait to be pushed */
     uint8_t addr_len;
     char addr[];          /* NUL-terminated */
 } sb_node;
