@@ -224,6 +224,9 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
         r[k].detect_s = -1;
         if (o->no_crash) {
             sb_sim_run_for(s, 2 * SEC);
+            if (!o->quiet)
+                printf("  trial %2u  update %6.2f rounds\n", first + k,
+                       r[k].rounds);
             continue;
         }
         do

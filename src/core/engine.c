@@ -317,7 +317,10 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     if (!cfg || !cfg->send || !cfg->addr || cfg->generation == 0 ||
         cfg->interval_ns == 0 || !(cfg->phi_threshold > 0.0) ||
         cfg->fd_window == 0 || cfg->max_nodes < 1 ||
-        cfg->max_message_size > 65507)
+        cfg->max_message_size > 65507 ||
+        (cfg->push_fanout &&
+         (cfg->push_packets_per_s == 0 ||
+          cfg->push_bytes_per_s < cfg->max_message_size)))
         return SB_ECONFIG;
     size_t alen = strlen(cfg->addr);
     if (alen == 0 || alen > SB_MAX_ADDR_LEN)
@@ -424,8 +427,9 @@ static void drop_generation(sb_engine *e, sb_node *n, uint64_t now)
 /* Finds or creates the node a delta speaks of; NULL if the delta must be
  * ignored (stale generation, zombie, bound reached). */
 static sb_node *node_for_delta(sb_engine *e, const sb_node_delta *d,
-                               uint64_t now)
+                               uint64_t now, bool *created)
 {
+    *created = false;
     sb_node *n = sb_state_find_addr(&e->st, d->addr, d->addr_len);
     if (n && (n->self || n->generation > d->generation))
         return NULL;
@@ -447,6 +451,7 @@ static sb_node *node_for_delta(sb_engine *e, const sb_node_delta *d,
     n = add_node(e, d->addr, d->addr_len, d->generation, now);
     if (!n)
         return NULL;
+    *created = true;
     n->heartbeat = d->heartbeat;
     n->leaving = d->leaving;
     if (d->leaving)
@@ -528,7 +533,8 @@ static void reset_node(sb_engine *e, sb_node *n, const sb_node_delta *d)
 
 static void apply_delta(sb_engine *e, const sb_node_delta *d, uint64_t now)
 {
-    sb_node *n = node_for_delta(e, d, now);
+    bool created;
+    sb_node *n = node_for_delta(e, d, now, &created);
     if (!n)
         return;
     bool reset = d->reset && d->gc_version > n->gc_version;
@@ -582,7 +588,9 @@ static void apply_delta(sb_engine *e, const sb_node_delta *d, uint64_t now)
     }
     if (changed)
         note_change(e, n, now, reset ? NO_DELTA : before);
-    if (changed && !reset)
+    /* the keys of a node we just learned are news to us, not to our
+     * peers: they are not pushed */
+    if (changed && !reset && !created)
         queue_push(e, n, before, now);
 }
 
@@ -933,6 +941,7 @@ static bool take_entry(sb_engine *e, plan *p, sb_node *n,
 static void offer_recent(sb_engine *e, plan *p, uint64_t now)
 {
     uint64_t recent_ns = RECENT_ROUNDS * e->cfg.interval_ns;
+    uint32_t first = p->ncands;
     for (uint32_t k = 1; k <= RECENT && k <= e->recent_head; k++) {
         const recent *r = &e->recent[(e->recent_head - k) % RECENT];
         if (now - r->at > recent_ns)
@@ -940,10 +949,18 @@ static void offer_recent(sb_engine *e, plan *p, uint64_t now)
         if (r->before == NO_DELTA)
             continue;
         sb_node *n = sb_state_find_id(&e->st, r->id);
-        if (!n || n->mark == e->epoch)
+        if (!n)
             continue;
-        n->mark = e->epoch;
-        add_cand(e, p, n, r->before, n->gc_version, false);
+        if (n->mark != e->epoch) {
+            n->mark = e->epoch;
+            add_cand(e, p, n, r->before, n->gc_version, false);
+            continue;
+        }
+        /* changed more than once lately: offer from the oldest change,
+         * so a peer that missed both can take it */
+        for (uint32_t i = first; i < p->ncands; i++)
+            if (p->cands[i].n == n && r->before < p->cands[i].from)
+                p->cands[i].from = r->before;
     }
 }
 

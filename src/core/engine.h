@@ -58,9 +58,12 @@ typedef struct sb_engine_config {
     uint32_t fd_window;        /* failure detector window; default 1000 */
 
     /* Eager push: fresh keys go at once to push_fanout random live peers,
-     * who forward what is new to them; 0 turns pushing off. At most
-     * push_packets_per_s packets and push_bytes_per_s bytes a second;
-     * beyond that, updates wait for anti-entropy. */
+     * who forward what is new to them; 0 turns pushing off. A budget of
+     * push_packets_per_s packets and push_bytes_per_s bytes a second (two
+     * token buckets holding one second's worth each, so a burst after a
+     * quiet second may send twice that within one second); beyond it,
+     * updates wait for anti-entropy. With a fanout, the packet rate must
+     * be > 0 and the byte rate at least max_message_size (SB_ECONFIG). */
     uint32_t push_fanout;      /* default 3 */
     uint32_t push_packets_per_s; /* default 100 */
     uint32_t push_bytes_per_s; /* default 64 KiB */

@@ -152,8 +152,9 @@ static void schedule_tick(sb_sim *s, node *n)
 }
 
 /* After a call that may have moved the engine's deadline earlier (fresh
- * keys to push), schedule a tick for it; the later tick stays and finds
- * nothing due, or the round. */
+ * keys to push), schedule a tick for it. The tick event scheduled before
+ * is dropped when it comes (its time is no longer n->tick_at); the tick
+ * at the new time schedules the next one. */
 static void reschedule(sb_sim *s, node *n)
 {
     if (n->engine && !n->paused &&

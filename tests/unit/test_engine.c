@@ -239,6 +239,16 @@ static void test_config_errors(void **state)
     c.generation = 0;
     check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
     c.generation = 1;
+    c.push_packets_per_s = 0; /* pushing on, but no budget */
+    check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
+    c.push_packets_per_s = 100;
+    c.push_bytes_per_s = 100; /* below one message */
+    check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
+    c.push_fanout = 0; /* pushing off: the budget does not matter */
+    check(sb_engine_new(&c, 0, &e) == SB_OK);
+    sb_engine_free(e);
+    c.push_fanout = 3;
+    c.push_bytes_per_s = 64 * 1024;
     check(sb_engine_new(&c, 0, &e) == SB_OK);
     sb_engine_free(e);
 }
