@@ -964,6 +964,16 @@ static void offer_recent(sb_engine *e, plan *p, uint64_t now)
     }
 }
 
+/* An empty plan for one reply; a new epoch, so no node is marked. */
+static plan *new_plan(sb_engine *e)
+{
+    plan *p = &e->p;
+    p->nunknown = p->nreq = p->nahead = p->ncands = p->nwritten = 0;
+    p->fill = false;
+    e->epoch++;
+    return p;
+}
+
 /* A SYN: adopt what its digest tells, answer with an ACK. */
 static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
                        uint64_t now)
@@ -972,9 +982,8 @@ static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
      * it moves, the more often an observer sees it move, and the tighter
      * that observer's failure detector (docs/failure-detector.md) */
     e->self->heartbeat++;
-    plan *p = &e->p;
-    p->nunknown = p->nreq = p->nahead = p->ncands = 0;
-    uint32_t epoch = ++e->epoch;
+    plan *p = new_plan(e);
+    uint32_t epoch = e->epoch;
     sb_cursor c = { m->digest, m->end };
     for (uint64_t i = 0; i < m->ndigest; i++) {
         sb_digest_entry d;
@@ -1017,10 +1026,7 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
                        uint64_t now)
 {
     apply_deltas(e, m, now);
-    plan *p = &e->p;
-    p->nunknown = p->nreq = p->nahead = p->ncands = 0;
-    p->fill = false;
-    e->epoch++;
+    plan *p = new_plan(e);
     sb_cursor c = { m->digest, m->end };
     for (uint64_t i = 0; i < m->ndigest; i++) {
         sb_digest_entry d;

@@ -707,6 +707,24 @@ static size_t make_ack2(uint8_t *buf, size_t cap, const sb_node_delta *d,
     return (size_t)(w.p - buf);
 }
 
+/* An engine that got node z's reset from an up-to-date peer, cut after
+ * version 1 (a@1): clean up to gc, holding only a prefix. */
+static net *partial_reset(uint64_t gc)
+{
+    net *nw = net_new(1, 512);
+    nw->drop_all = true;
+    uint8_t buf[512];
+    sb_key_entry a = { (const uint8_t *)"a", 1, 1, false,
+                       (const uint8_t *)"x", 1 };
+    sb_node_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
+                        .generation = 7, .heartbeat = 5, .reset = true,
+                        .from_version = 0, .to_version = 1,
+                        .gc_version = gc, .nkeys = 1 };
+    size_t len = make_ack2(buf, sizeof(buf), &d, &a);
+    check(sb_engine_recv(nw->e[0], "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    return nw;
+}
+
 /* Part way through a reset (clean up to the sender's collected horizon,
  * but holding only a prefix), a node must not take keys from a sender
  * that has not collected that far: they may be values whose tombstones
@@ -714,19 +732,12 @@ static size_t make_ack2(uint8_t *buf, size_t cap, const sb_node_delta *d,
 static void test_partial_reset_refuses_stale_sender(void **state)
 {
     (void)state;
-    net *nw = net_new(1, 512);
-    nw->drop_all = true;
+    net *nw = partial_reset(7);
     sb_engine *e = nw->e[0];
     uint8_t buf[512];
     const char *z = "10.0.0.2:7946";
-    sb_key_entry a = { (const uint8_t *)"a", 1, 1, false,
-                       (const uint8_t *)"x", 1 };
-    sb_node_delta d = { .addr = z, .addr_len = 13, .generation = 7,
-                        .heartbeat = 5, .reset = true, .from_version = 0,
-                        .to_version = 1, .gc_version = 7, .nkeys = 1 };
-    /* an up-to-date peer's reset, cut after version 1 */
-    size_t len = make_ack2(buf, sizeof(buf), &d, &a);
-    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    sb_node_delta d;
+    size_t len;
     /* a stale peer that never saw k deleted (at 5, collected) */
     sb_key_entry k = { (const uint8_t *)"k", 1, 3, false,
                        (const uint8_t *)"stale", 5 };
@@ -764,18 +775,12 @@ static void test_partial_reset_refuses_stale_sender(void **state)
 static void test_partial_reset_takes_caught_up_sender(void **state)
 {
     (void)state;
-    net *nw = net_new(1, 512);
-    nw->drop_all = true;
+    net *nw = partial_reset(5);
     sb_engine *e = nw->e[0];
     uint8_t buf[512];
     const char *z = "10.0.0.2:7946";
-    sb_key_entry a = { (const uint8_t *)"a", 1, 1, false,
-                       (const uint8_t *)"x", 1 };
-    sb_node_delta d = { .addr = z, .addr_len = 13, .generation = 7,
-                        .heartbeat = 5, .reset = true, .from_version = 0,
-                        .to_version = 1, .gc_version = 5, .nkeys = 1 };
-    size_t len = make_ack2(buf, sizeof(buf), &d, &a);
-    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    sb_node_delta d;
+    size_t len;
     sb_key_entry k = { (const uint8_t *)"k", 1, 6, false,
                        (const uint8_t *)"again", 5 };
     d = (sb_node_delta){ .addr = z, .addr_len = 13, .generation = 7,
