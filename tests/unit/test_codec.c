@@ -195,14 +195,42 @@ static const uint8_t golden_ack2_bytes[] = {
     0x00, 0x00, 0x00, 0x00,                 /* from, to, gc, k = 0 */
 };
 
+/* A PUSH: the layout of an ACK2, type 4. */
+static const key_spec golden_push_keys[] = {
+    { "role", 9, false, "db", 2 },
+    { "old", 10, true, NULL, 0 },
+};
+static const node_spec golden_push_nodes[] = {
+    { "n:1", 7, 40, false, false, 8, 10, 0, 2, golden_push_keys },
+};
+static const msg_spec golden_push = {
+    SB_MSG_PUSH, 0, 0, NULL, 1, golden_push_nodes,
+};
+static const uint8_t golden_push_bytes[] = {
+    'S', 'B', 1, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
+    0x01,                                   /* m = 1 */
+    0x03, 'n', ':', '1',                    /* addr */
+    0x07, 0x50, 0x00,                       /* gen 7, hbl = 40 << 1, flags */
+    0x08, 0x0a, 0x00,                       /* from 8, to 10, gc 0 */
+    0x02,                                   /* k = 2 */
+    0x04, 'r', 'o', 'l', 'e', 0x09, 0x00, 0x02, 'd', 'b', /* v9 "db" */
+    0x03, 'o', 'l', 'd', 0x0a, 0x01, 0x00,  /* v10 tombstone */
+};
+
 static const msg_spec *const valid_specs[] = {
     &syn_full, &syn_no_flags, &syn_empty,
     &ack_full, &ack_empty, &ack_digest_only, &ack_nodes_only,
     &ack2_full, &ack2_empty,
-    &golden_syn, &golden_ack, &golden_ack2,
+    &golden_syn, &golden_ack, &golden_ack2, &golden_push,
 };
 
 /* ---- encoding and checking helpers ------------------------------------ */
+
+/* SYN and ACK carry a digest; ACK2 and PUSH carry node deltas only. */
+static bool has_digest(int type)
+{
+    return type == SB_MSG_SYN || type == SB_MSG_ACK;
+}
 
 static sb_node_delta node_of(const node_spec *s)
 {
@@ -250,7 +278,7 @@ static size_t spec_size(const msg_spec *m)
     size_t n = SB_HEADER_SIZE;
     if (m->type == SB_MSG_SYN)
         n += 1;
-    if (m->type != SB_MSG_ACK2) {
+    if (has_digest(m->type)) {
         n += sb_varint_size(m->ndigest);
         for (size_t i = 0; i < m->ndigest; i++)
             n += sb_digest_entry_size(&m->digest[i]);
@@ -278,7 +306,7 @@ static size_t encode_with_cid(const msg_spec *m, uint32_t cid, uint8_t *buf,
     assert_true(sb_put_header(&w, m->type, cid));
     if (m->type == SB_MSG_SYN)
         assert_true(sb_put_u8(&w, m->flags));
-    if (m->type != SB_MSG_ACK2) {
+    if (has_digest(m->type)) {
         assert_true(sb_put_varint(&w, m->ndigest));
         for (size_t i = 0; i < m->ndigest; i++)
             assert_true(sb_put_digest_entry(&w, &m->digest[i]));
@@ -355,7 +383,7 @@ static void check_decodes_to(const uint8_t *buf, size_t len,
     assert_ptr_equal(msg.end, buf + len);
     if (m->type == SB_MSG_SYN)
         assert_int_equal(msg.flags, m->flags);
-    if (m->type != SB_MSG_ACK2) {
+    if (has_digest(m->type)) {
         assert_int_equal(msg.ndigest, m->ndigest);
         sb_cursor c = { msg.digest, msg.end };
         for (size_t i = 0; i < m->ndigest; i++) {
@@ -502,6 +530,12 @@ static void test_golden_ack2_bytes(void **state)
 {
     (void)state;
     check_golden(&golden_ack2, golden_ack2_bytes, sizeof(golden_ack2_bytes));
+}
+
+static void test_golden_push_bytes(void **state)
+{
+    (void)state;
+    check_golden(&golden_push, golden_push_bytes, sizeof(golden_push_bytes));
 }
 
 static void test_header_cluster_id_is_big_endian(void **state)
@@ -1068,9 +1102,9 @@ static bool in_msg(const void *p, size_t n, const uint8_t *buf,
 static bool iterate_all(const uint8_t *buf, size_t len, const sb_msg *m)
 {
     const uint8_t *end = buf + len;
-    if (m->end != end || m->type < SB_MSG_SYN || m->type > SB_MSG_ACK2)
+    if (m->end != end || m->type < SB_MSG_SYN || m->type > SB_MSG_PUSH)
         return false;
-    if (m->type != SB_MSG_ACK2) {
+    if (has_digest(m->type)) {
         sb_cursor c = { m->digest, m->end };
         for (uint64_t i = 0; i < m->ndigest; i++) {
             sb_digest_entry d;
@@ -1381,6 +1415,7 @@ int main(void)
         cmocka_unit_test(test_golden_syn_bytes),
         cmocka_unit_test(test_golden_ack_bytes),
         cmocka_unit_test(test_golden_ack2_bytes),
+        cmocka_unit_test(test_golden_push_bytes),
         cmocka_unit_test(test_header_cluster_id_is_big_endian),
         cmocka_unit_test(test_cluster_id_is_fnv1a32),
         cmocka_unit_test(test_node_id_matches_reference),
