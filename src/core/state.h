@@ -102,6 +102,17 @@ void sb_state_init(sb_state *st);
 void sb_state_free(sb_state *st);
 
 sb_node *sb_state_find_id(const sb_state *st, uint64_t id);
+/* Starts loading the index slot of `id` into the cache (a hint). */
+static inline void sb_state_prefetch_id(const sb_state *st, uint64_t id)
+{
+#if defined(__GNUC__)
+    if (st->slots)
+        __builtin_prefetch(&st->by_id[(uint32_t)id & (st->slots - 1)]);
+#else
+    (void)st;
+    (void)id;
+#endif
+}
 sb_node *sb_state_find_addr(const sb_state *st, const char *addr,
                             size_t len);
 /* Adds a node with no keys (due: never); NULL if out of memory. */
