@@ -114,6 +114,7 @@ struct sb_engine {
 
     uint8_t *buf;             /* max_message_size bytes */
     entry_ref *digest;        /* the digest of the message at hand */
+    uint32_t digest_cap;      /* grown to the largest digest seen */
     plan p;                   /* req, ahead, cands sized to scratch_cap */
     uint32_t scratch_cap;
 };
@@ -268,9 +269,8 @@ static bool grow_scratch(sb_engine *e)
     uint32_t need = e->st.count + 1;
     if (need <= e->scratch_cap)
         return true;
-    uint32_t cap = e->scratch_cap ? e->scratch_cap : 16;
-    while (cap < need)
-        cap *= 2;
+    /* small steps: these arrays cost per known node */
+    uint32_t cap = need + need / 8 + 8;
     sb_node **req = realloc(e->p.req, cap * sizeof(*req));
     if (req)
         e->p.req = req;
@@ -350,10 +350,8 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     /* an unknown id costs a request of at least 9 bytes */
     e->p.max_unknown = (uint32_t)(cfg->max_message_size / 9 + 1);
     e->p.unknown = malloc(e->p.max_unknown * sizeof(uint64_t));
-    /* a digest entry takes at least 11 bytes */
-    e->digest = malloc((cfg->max_message_size / 11 + 1) * sizeof(entry_ref));
     sb_state_init(&e->st);
-    if (!e->cluster || !e->buf || !e->p.unknown || !e->digest)
+    if (!e->cluster || !e->buf || !e->p.unknown)
         goto oom;
     e->cfg.cluster = e->cluster;
     e->cluster_id = sb_cluster_id(e->cluster);
@@ -983,6 +981,14 @@ static void offer_recent(sb_engine *e, plan *p, uint64_t now)
  */
 static const entry_ref *load_digest(sb_engine *e, const sb_msg *m)
 {
+    if (m->ndigest > e->digest_cap) {
+        /* at most max_message_size / 11: a validated entry is >= 11 B */
+        entry_ref *d = realloc(e->digest, m->ndigest * sizeof(*d));
+        if (!d)
+            return NULL;
+        e->digest = d;
+        e->digest_cap = (uint32_t)m->ndigest;
+    }
     entry_ref *r = e->digest;
     sb_cursor c = { m->digest, m->end };
     for (uint64_t i = 0; i < m->ndigest; i++) {
@@ -1020,7 +1026,7 @@ static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
     plan *p = new_plan(e);
     uint32_t epoch = e->epoch;
     const entry_ref *r = load_digest(e, m);
-    for (uint64_t i = 0; i < m->ndigest; i++) {
+    for (uint64_t i = 0; r && i < m->ndigest; i++) {
         sb_digest_entry d = r[i].d;
         sb_node *n = r[i].n;
         if (!n) {
@@ -1062,7 +1068,7 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
     apply_deltas(e, m, now);
     plan *p = new_plan(e);
     const entry_ref *r = load_digest(e, m);
-    for (uint64_t i = 0; i < m->ndigest; i++) {
+    for (uint64_t i = 0; r && i < m->ndigest; i++) {
         sb_digest_entry d = r[i].d;
         sb_node *n = r[i].n;
         if (!n) {
@@ -1517,7 +1523,7 @@ uint64_t sb_engine_generation(const sb_engine *e)
 size_t sb_engine_memory(const sb_engine *e)
 {
     return sizeof(*e) + e->cfg.max_message_size + strlen(e->cluster) + 1 +
-           (e->cfg.max_message_size / 11 + 1) * sizeof(entry_ref) +
+           e->digest_cap * sizeof(entry_ref) +
            e->p.max_unknown * sizeof(uint64_t) +
            e->scratch_cap * (2 * sizeof(sb_node *) + sizeof(cand)) +
            sb_state_memory(&e->st);
