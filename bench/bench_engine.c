@@ -89,10 +89,33 @@ static void bench(uint32_t n, uint64_t window_s)
     sb_sim_free(s);
 }
 
+/* --thousand: CPU time for 1000 nodes over 100 simulated seconds, with
+ * default settings and 512-byte messages (the simulator's own yardstick). */
+static void thousand(void)
+{
+    sb_sim_config cfg;
+    sb_sim_config_init(&cfg);
+    cfg.nodes = 1000;
+    cfg.engine.interval_ns = 100 * MS;
+    cfg.engine.max_message_size = 512;
+    sb_sim *s;
+    if (sb_sim_new(&cfg, &s) != SB_OK)
+        exit(1);
+    double c0 = cpu_seconds();
+    sb_sim_run_for(s, 100 * SEC);
+    printf("1000 nodes, 100 s simulated: %.1f s of CPU (converged: %s)\n",
+           cpu_seconds() - c0, sb_sim_converged(s) ? "yes" : "no");
+    sb_sim_free(s);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t window = 10;
     const char *sizes = "64,1024";
+    if (argc == 2 && !strcmp(argv[1], "--thousand")) {
+        thousand();
+        return 0;
+    }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--nodes"))
             sizes = argv[i + 1];
@@ -104,7 +127,7 @@ int main(int argc, char **argv)
         unsigned long n = strtoul(p, &end, 10);
         if (end == p || n < 2) {
             fprintf(stderr, "usage: bench-engine [--nodes 64,1024] "
-                            "[--seconds 10]\n");
+                            "[--seconds 10] | --thousand\n");
             return 2;
         }
         bench((uint32_t)n, window);
