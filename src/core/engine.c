@@ -550,9 +550,14 @@ static void apply_delta(sb_engine *e, const sb_node_delta *d, uint64_t now)
     if (reset) {
         reset_node(e, n, d);
     } else if (d->from_version > n->max_version ||
+               (d->gc_version > n->max_version &&
+                d->gc_version > n->gc_version) ||
                (n->max_version < n->gc_version &&
                 d->gc_version < n->gc_version &&
                 d->to_version < n->gc_version)) {
+        /* the sender collected tombstones past our max that we never
+         * saw: only a reset may bring us past them (an offered or pushed
+         * delta is not computed from our digest and may skip them) */
         /* a gap; or we are part way through a reset (our copy is clean
          * up to gc_version but holds only a prefix) and the sender has
          * neither collected that far nor seen that far: it may still

@@ -795,6 +795,47 @@ static void test_partial_reset_takes_caught_up_sender(void **state)
     net_free(nw);
 }
 
+/* A delta that is not a reset, from a sender that collected tombstones
+ * past our max, must not move us past them: it may skip a delete. */
+static void test_no_plain_delta_past_collected_tombstones(void **state)
+{
+    (void)state;
+    net *nw = net_new(1, 512);
+    nw->drop_all = true;
+    sb_engine *e = nw->e[0];
+    uint8_t buf[512];
+    const char *z = "10.0.0.2:7946";
+    sb_key_entry k = { (const uint8_t *)"k", 1, 1, false,
+                       (const uint8_t *)"v", 1 };
+    sb_node_delta d = { .addr = z, .addr_len = 13, .generation = 7,
+                        .heartbeat = 5, .from_version = 0,
+                        .to_version = 1, .nkeys = 1 };
+    size_t len = make_ack2(buf, sizeof(buf), &d, &k);
+    check(sb_engine_recv(e, z, buf, len, 0) == SB_OK);
+    /* z deleted k at 2, collected it (gc 2), set y at 3; an offer or a
+     * push sends a plain delta from 1 */
+    sb_key_entry y = { (const uint8_t *)"y", 1, 3, false,
+                       (const uint8_t *)"w", 1 };
+    d = (sb_node_delta){ .addr = z, .addr_len = 13, .generation = 7,
+                         .heartbeat = 6, .from_version = 1,
+                         .to_version = 3, .gc_version = 2, .nkeys = 1 };
+    len = make_ack2(buf, sizeof(buf), &d, &y);
+    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    sb_node_info info;
+    check(sb_engine_find(e, z, &info) == SB_OK && info.max_version == 1);
+    /* the reset that a digest-driven exchange sends does it right */
+    d.reset = true;
+    d.from_version = 0;
+    len = make_ack2(buf, sizeof(buf), &d, &y);
+    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    const uint8_t *v;
+    size_t vl;
+    check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) ==
+          SB_ENOTFOUND);
+    check(sb_engine_get(e, z, (const uint8_t *)"y", 1, &v, &vl) == SB_OK);
+    net_free(nw);
+}
+
 int main(void)
 {
     read_seed();
@@ -813,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_forgotten_node_stays_forgotten),
         cmocka_unit_test(test_partial_reset_refuses_stale_sender),
         cmocka_unit_test(test_partial_reset_takes_caught_up_sender),
+        cmocka_unit_test(test_no_plain_delta_past_collected_tombstones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
