@@ -27,6 +27,18 @@
                      want_, (double)(eps));                              \
     } while (0)
 
+/* A detector bootstrapped with 1 s at 0, then heartbeats at 1, 2, 3 s:
+ * four samples of exactly 1 s. */
+static sb_fd steady_fd(void)
+{
+    sb_fd fd;
+    sb_fd_reset(&fd, 0, SEC);
+    sb_fd_heartbeat(&fd, 1 * SEC, WINDOW);
+    sb_fd_heartbeat(&fd, 2 * SEC, WINDOW);
+    sb_fd_heartbeat(&fd, 3 * SEC, WINDOW);
+    return fd;
+}
+
 static void test_phi_after_reset_at_bootstrap_interval(void **state)
 {
     (void)state;
@@ -50,11 +62,7 @@ static void test_reset_sets_one_bootstrap_sample(void **state)
 static void test_steady_heartbeats_keep_mean_exact(void **state)
 {
     (void)state;
-    sb_fd fd;
-    sb_fd_reset(&fd, 0, SEC);
-    sb_fd_heartbeat(&fd, 1 * SEC, WINDOW);
-    sb_fd_heartbeat(&fd, 2 * SEC, WINDOW);
-    sb_fd_heartbeat(&fd, 3 * SEC, WINDOW);
+    sb_fd fd = steady_fd();
     assert_near(fd.mean_ns, 1e9, 0.0);
     assert_int_equal(fd.count, 4);
     assert_int_equal(fd.last_ns, 3 * SEC);
@@ -63,11 +71,7 @@ static void test_steady_heartbeats_keep_mean_exact(void **state)
 static void test_phi_reaches_eight_after_8_ln10_means(void **state)
 {
     (void)state;
-    sb_fd fd;
-    sb_fd_reset(&fd, 0, SEC);
-    sb_fd_heartbeat(&fd, 1 * SEC, WINDOW);
-    sb_fd_heartbeat(&fd, 2 * SEC, WINDOW);
-    sb_fd_heartbeat(&fd, 3 * SEC, WINDOW);
+    sb_fd fd = steady_fd();
     /* 8 ln 10 = 18.420680743952... s */
     assert_near(sb_fd_phi(&fd, 3 * SEC + 18420680744ull), 8.0, 1e-9);
 }
