@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     c = (sb_cursor){ m.nodes, m.end };
     for (uint64_t i = 0; i < m.nnodes; i++) {
-        sb_node_delta n;
-        sb_node_next(&c, &n);
+        sb_delta n;
+        sb_delta_next(&c, &n);
         sb_cursor k = { n.keys, n.end };
         for (uint64_t j = 0; j < n.nkeys; j++) {
             sb_key_entry e;

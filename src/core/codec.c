@@ -89,7 +89,7 @@ static void read_key(reader *r, sb_key_entry *k)
     k->value = get_bytes(r, k->value_len);
 }
 
-static void read_node_header(reader *r, sb_node_delta *n)
+static void read_node_header(reader *r, sb_delta *n)
 {
     n->addr_len = get_u8(r);
     n->addr = (const char *)get_bytes(r, n->addr_len);
@@ -120,7 +120,7 @@ static bool valid_digest(reader *r, uint64_t n)
  * in strictly increasing version order inside (from, to]. */
 static bool valid_node(reader *r)
 {
-    sb_node_delta n;
+    sb_delta n;
     read_node_header(r, &n);
     if (r->bad || n.addr_len == 0 || n.generation == 0 ||
         n.heartbeat == 0 || n.from_version > n.to_version ||
@@ -208,7 +208,7 @@ void sb_key_next(sb_cursor *c, sb_key_entry *out)
     c->p = r.p;
 }
 
-void sb_node_next(sb_cursor *c, sb_node_delta *out)
+void sb_delta_next(sb_cursor *c, sb_delta *out)
 {
     reader r = { c->p, c->end, false, false };
     read_node_header(&r, out);
@@ -244,7 +244,7 @@ size_t sb_digest_entry_size(const sb_digest_entry *d)
            sb_varint_size(d->max_version) + sb_varint_size(d->gc_version);
 }
 
-size_t sb_node_header_size(const sb_node_delta *n)
+size_t sb_delta_header_size(const sb_delta *n)
 {
     return 1 + n->addr_len + sb_varint_size(n->generation) +
            sb_varint_size(hbl(n->heartbeat, n->leaving)) + 1 +
@@ -310,10 +310,10 @@ bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d)
     return true;
 }
 
-bool sb_put_node_header(sb_writer *w, const sb_node_delta *n)
+bool sb_put_node_header(sb_writer *w, const sb_delta *n)
 {
     if (n->addr_len == 0 || n->addr_len > 255 ||
-        sb_writer_room(w) < sb_node_header_size(n))
+        sb_writer_room(w) < sb_delta_header_size(n))
         return false;
     *w->p++ = (uint8_t)n->addr_len;
     put_raw(w, n->addr, n->addr_len);
@@ -346,7 +346,7 @@ bool sb_put_key_entry(sb_writer *w, const sb_key_entry *k)
 
 /* FNV-1a 64 over the address and the generation, then a splitmix64
  * finaliser so that nearby inputs spread over all 64 bits. */
-uint64_t sb_node_id(const char *addr, size_t addr_len, uint64_t generation)
+uint64_t sb_peer_id(const char *addr, size_t addr_len, uint64_t generation)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < addr_len; i++)

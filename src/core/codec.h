@@ -27,7 +27,7 @@
  *   +---------------+-----------+-----------+-----------+
  *   | node id (u64) | hbl (v)   | max (v)   | gc (v)    |
  *   +---------------+-----------+-----------+-----------+
- *   node id = sb_node_id(addr, generation), a 64-bit hash;
+ *   node id = sb_peer_id(addr, generation), a 64-bit hash;
  *   hbl = heartbeat << 1 | leaving; hbl = 0 asks "send me this node in
  *   full" (real heartbeats start at 1);
  *   max = highest key version held; gc = highest collected tombstone.
@@ -96,7 +96,7 @@ typedef struct sb_key_entry {
 } sb_key_entry;
 
 /* One node delta, pointing into the packet. */
-typedef struct sb_node_delta {
+typedef struct sb_delta {
     const char *addr;          /* not NUL-terminated */
     size_t addr_len;
     uint64_t generation;
@@ -107,7 +107,7 @@ typedef struct sb_node_delta {
     uint64_t nkeys;
     const uint8_t *keys;       /* the first key entry */
     const uint8_t *end;        /* one past the last key entry */
-} sb_node_delta;
+} sb_delta;
 
 /* A validated message: sections point into the packet. */
 typedef struct sb_msg {
@@ -134,7 +134,7 @@ int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
                   sb_msg *out);
 
 void sb_digest_next(sb_cursor *c, sb_digest_entry *out);
-void sb_node_next(sb_cursor *c, sb_node_delta *out);
+void sb_delta_next(sb_cursor *c, sb_delta *out);
 void sb_key_next(sb_cursor *c, sb_key_entry *out);
 
 /* A bounded output buffer. Writers never pass `end`. */
@@ -150,7 +150,7 @@ static inline size_t sb_writer_room(const sb_writer *w)
 size_t sb_varint_size(uint64_t v);
 size_t sb_digest_entry_size(const sb_digest_entry *d);
 /* Size of a node delta's header, without its keys. */
-size_t sb_node_header_size(const sb_node_delta *n);
+size_t sb_delta_header_size(const sb_delta *n);
 size_t sb_key_entry_size(size_t key_len, size_t value_len, uint64_t version);
 
 /*
@@ -162,11 +162,11 @@ bool sb_put_header(sb_writer *w, int type, uint32_t cluster_id);
 bool sb_put_u8(sb_writer *w, uint8_t v);
 bool sb_put_varint(sb_writer *w, uint64_t v);
 bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d);
-bool sb_put_node_header(sb_writer *w, const sb_node_delta *n);
+bool sb_put_node_header(sb_writer *w, const sb_delta *n);
 bool sb_put_key_entry(sb_writer *w, const sb_key_entry *k);
 
 /* The 64-bit node id of (addr, generation), and the cluster id of a name. */
-uint64_t sb_node_id(const char *addr, size_t addr_len, uint64_t generation);
+uint64_t sb_peer_id(const char *addr, size_t addr_len, uint64_t generation);
 uint32_t sb_cluster_id(const char *name);
 
 #endif /* SB_CODEC_H */

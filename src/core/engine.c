@@ -35,7 +35,7 @@
 
 /* A node delta to send: the node, and what the receiver already has. */
 typedef struct cand {
-    sb_node *n;
+    sb_peer *n;
     uint64_t from;    /* the receiver holds every version <= from */
     uint64_t to;      /* planned by fit_delta(): last version sent */
     uint32_t first;   /* planned: index of the first key to send */
@@ -49,9 +49,9 @@ typedef struct cand {
 typedef struct plan {
     uint64_t *unknown;        /* ids to ask for in full */
     uint32_t nunknown, max_unknown;
-    sb_node **req;            /* nodes where we are behind the peer */
+    sb_peer **req;            /* nodes where we are behind the peer */
     uint32_t nreq;
-    sb_node **ahead;          /* nodes where our heartbeat is newer */
+    sb_peer **ahead;          /* nodes where our heartbeat is newer */
     uint32_t nahead;
     cand *cands;              /* deltas the peer lacks */
     uint32_t ncands;
@@ -63,7 +63,7 @@ typedef struct plan {
  * unknown). */
 typedef struct entry_ref {
     sb_digest_entry d;
-    sb_node *n;
+    sb_peer *n;
 } entry_ref;
 
 /* Nodes whose keys or leaving bit changed lately: SYNs list them first,
@@ -86,11 +86,11 @@ struct sb_engine {
     uint32_t cluster_id;
     sb_rng rng;
     sb_state st;
-    sb_node *self;
+    sb_peer *self;
     uint32_t nstatus[4];      /* nodes by status, self included */
     uint64_t next_round;
     uint64_t last_round;
-    uint32_t epoch;           /* for sb_node.mark */
+    uint32_t epoch;           /* for sb_peer.mark */
     size_t max_key_entry;     /* largest key entry that fits a message */
     sb_stats stats;
 
@@ -148,7 +148,7 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-static void emit(sb_engine *e, sb_event_type type, const sb_node *n,
+static void emit(sb_engine *e, sb_event_type type, const sb_peer *n,
                  const sb_key *k)
 {
     if (!e->cfg.on_event)
@@ -175,7 +175,7 @@ static void emit(sb_engine *e, sb_event_type type, const sb_node *n,
  * would pass the threshold, any other when the dead-node grace runs out,
  * and any node when its oldest tombstone may be collected.
  */
-static void refresh_due(sb_engine *e, sb_node *n)
+static void refresh_due(sb_engine *e, sb_peer *n)
 {
     uint64_t due = n->gc_due;
     if (!n->self) {
@@ -190,7 +190,7 @@ static void refresh_due(sb_engine *e, sb_node *n)
     e->st.due[n->index] = due;
 }
 
-static void set_status(sb_engine *e, sb_node *n, sb_status s, uint64_t now)
+static void set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
 {
     sb_status old = (sb_status)n->status;
     if (old == s)
@@ -210,7 +210,7 @@ static void set_status(sb_engine *e, sb_node *n, sb_status s, uint64_t now)
 
 /* Remembers that n changed (or has news elsewhere), for the next SYNs
  * and ACKs; `before` is n's max version before fresh keys, or NO_DELTA. */
-static void note_change(sb_engine *e, const sb_node *n, uint64_t now,
+static void note_change(sb_engine *e, const sb_peer *n, uint64_t now,
                         uint64_t before)
 {
     e->recent[e->recent_head++ % RECENT] = (recent){ n->id, now, before };
@@ -222,7 +222,7 @@ static void note_change(sb_engine *e, const sb_node *n, uint64_t now,
  * sees the deadline move to now). If too many nodes wait already, the
  * keys travel by anti-entropy only.
  */
-static void queue_push(sb_engine *e, sb_node *n, uint64_t before,
+static void queue_push(sb_engine *e, sb_peer *n, uint64_t before,
                        uint64_t now)
 {
     if (!e->cfg.push_fanout || n->push_pending || e->npending == PENDING)
@@ -235,7 +235,7 @@ static void queue_push(sb_engine *e, sb_node *n, uint64_t before,
 }
 
 /* A tombstone was stored in n at `now`. */
-static void note_tombstone(sb_engine *e, sb_node *n, uint64_t now)
+static void note_tombstone(sb_engine *e, sb_peer *n, uint64_t now)
 {
     uint64_t due = add_sat(now, e->cfg.tombstone_grace_ns);
     if (due < n->gc_due) {
@@ -257,7 +257,7 @@ static sb_writer new_writer(sb_engine *e)
     return (sb_writer){ e->buf, e->buf, e->buf + e->cfg.max_message_size };
 }
 
-static sb_digest_entry entry_of(const sb_node *n)
+static sb_digest_entry entry_of(const sb_peer *n)
 {
     return (sb_digest_entry){ n->id, n->heartbeat, n->leaving,
                               n->max_version, n->gc_version };
@@ -271,10 +271,10 @@ static bool grow_scratch(sb_engine *e)
         return true;
     /* small steps: these arrays cost per known node */
     uint32_t cap = need + need / 8 + 8;
-    sb_node **req = realloc(e->p.req, cap * sizeof(*req));
+    sb_peer **req = realloc(e->p.req, cap * sizeof(*req));
     if (req)
         e->p.req = req;
-    sb_node **ahead = realloc(e->p.ahead, cap * sizeof(*ahead));
+    sb_peer **ahead = realloc(e->p.ahead, cap * sizeof(*ahead));
     if (ahead)
         e->p.ahead = ahead;
     cand *cands = realloc(e->p.cands, cap * sizeof(*cands));
@@ -286,10 +286,10 @@ static bool grow_scratch(sb_engine *e)
     return true;
 }
 
-static sb_node *add_node(sb_engine *e, const char *addr, size_t len,
+static sb_peer *add_node(sb_engine *e, const char *addr, size_t len,
                          uint64_t generation, uint64_t now)
 {
-    sb_node *n = sb_state_add(&e->st, addr, len, generation);
+    sb_peer *n = sb_state_add(&e->st, addr, len, generation);
     if (!n)
         return NULL;
     if (!grow_scratch(e)) {
@@ -303,7 +303,7 @@ static sb_node *add_node(sb_engine *e, const char *addr, size_t len,
     return n;
 }
 
-static void remove_node(sb_engine *e, sb_node *n)
+static void remove_node(sb_engine *e, sb_peer *n)
 {
     e->nstatus[n->status]--;
     sb_state_remove(&e->st, n);
@@ -395,7 +395,7 @@ void sb_engine_free(sb_engine *e)
 /* ---- learning about nodes --------------------------------------------- */
 
 /* A heartbeat (and leaving bit) of a node we know, at the same generation. */
-static void observe(sb_engine *e, sb_node *n, uint64_t hb, bool leaving,
+static void observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
                     uint64_t now)
 {
     if (leaving && !n->leaving && !n->self) {
@@ -423,7 +423,7 @@ static void observe(sb_engine *e, sb_node *n, uint64_t hb, bool leaving,
 }
 
 /* Forgets a node's old generation: its keys are gone, it is gone. */
-static void drop_generation(sb_engine *e, sb_node *n, uint64_t now)
+static void drop_generation(sb_engine *e, sb_peer *n, uint64_t now)
 {
     for (uint32_t i = 0; i < n->nkeys; i++)
         if (!n->keys[i]->deleted)
@@ -435,18 +435,18 @@ static void drop_generation(sb_engine *e, sb_node *n, uint64_t now)
 
 /* Finds or creates the node a delta speaks of; NULL if the delta must be
  * ignored (stale generation, zombie, bound reached). */
-static sb_node *node_for_delta(sb_engine *e, const sb_node_delta *d,
+static sb_peer *node_for_delta(sb_engine *e, const sb_delta *d,
                                uint64_t now, bool *created)
 {
     *created = false;
-    sb_node *n = sb_state_find_addr(&e->st, d->addr, d->addr_len);
+    sb_peer *n = sb_state_find_addr(&e->st, d->addr, d->addr_len);
     if (n && (n->self || n->generation > d->generation))
         return NULL;
     if (n && n->generation == d->generation) {
         observe(e, n, d->heartbeat, d->leaving, now);
         return n;
     }
-    uint64_t id = sb_node_id(d->addr, d->addr_len, d->generation);
+    uint64_t id = sb_peer_id(d->addr, d->addr_len, d->generation);
     if (sb_state_is_forgotten(&e->st, id, d->heartbeat)) {
         e->stats.drops[SB_DROP_ZOMBIE]++;
         return NULL;
@@ -470,10 +470,10 @@ static sb_node *node_for_delta(sb_engine *e, const sb_node_delta *d,
 }
 
 /* Checks the bounds before storing key entry k into n. */
-static bool within_bounds(sb_engine *e, const sb_node *n,
+static bool within_bounds(sb_engine *e, const sb_peer *n,
                           const sb_key_entry *k)
 {
-    long old = sb_node_find_key(n, k->key, k->key_len);
+    long old = sb_peer_find_key(n, k->key, k->key_len);
     if (old < 0 && n->nkeys >= e->cfg.max_keys_per_node) {
         e->stats.drops[SB_DROP_LIMIT_KEYS]++;
         return false;
@@ -489,11 +489,11 @@ static bool within_bounds(sb_engine *e, const sb_node *n,
     return true;
 }
 
-static bool store_key(sb_engine *e, sb_node *n, const sb_key_entry *k,
+static bool store_key(sb_engine *e, sb_peer *n, const sb_key_entry *k,
                       uint64_t now)
 {
     bool was_live;
-    if (!sb_node_put_key(n, k->key, k->key_len, k->value, k->value_len,
+    if (!sb_peer_put_key(n, k->key, k->key_len, k->value, k->value_len,
                          k->version, k->deleted, now, &was_live))
         return false;
     sb_key *stored = n->keys[n->nkeys - 1];
@@ -507,7 +507,7 @@ static bool store_key(sb_engine *e, sb_node *n, const sb_key_entry *k,
 }
 
 /* True if the delta holds key k at exactly version v. */
-static bool delta_has(const sb_node_delta *d, const sb_key *k)
+static bool delta_has(const sb_delta *d, const sb_key *k)
 {
     sb_cursor c = { d->keys, d->end };
     for (uint64_t i = 0; i < d->nkeys; i++) {
@@ -523,7 +523,7 @@ static bool delta_has(const sb_node_delta *d, const sb_key *k)
 /* A reset delta: the sender collected tombstones we may never have seen,
  * so our copy of n restarts from the sender's. Keys that the delta holds
  * at the same version are kept (no event); the others go. */
-static void reset_node(sb_engine *e, sb_node *n, const sb_node_delta *d)
+static void reset_node(sb_engine *e, sb_peer *n, const sb_delta *d)
 {
     for (uint32_t i = n->nkeys; i-- > 0;) {
         sb_key *k = n->keys[i];
@@ -531,7 +531,7 @@ static void reset_node(sb_engine *e, sb_node *n, const sb_node_delta *d)
             continue;
         if (!k->deleted)
             emit(e, SB_EVENT_DELETE, n, k);
-        sb_node_remove_key(n, i);
+        sb_peer_remove_key(n, i);
     }
     n->max_version = 0;
     for (uint32_t i = 0; i < n->nkeys; i++)
@@ -540,10 +540,10 @@ static void reset_node(sb_engine *e, sb_node *n, const sb_node_delta *d)
     n->gc_version = d->gc_version;
 }
 
-static void apply_delta(sb_engine *e, const sb_node_delta *d, uint64_t now)
+static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
 {
     bool created;
-    sb_node *n = node_for_delta(e, d, now, &created);
+    sb_peer *n = node_for_delta(e, d, now, &created);
     if (!n)
         return;
     bool reset = d->reset && d->gc_version > n->gc_version;
@@ -573,7 +573,7 @@ static void apply_delta(sb_engine *e, const sb_node_delta *d, uint64_t now)
     for (uint64_t i = 0; i < d->nkeys; i++) {
         sb_key_entry k;
         sb_key_next(&c, &k);
-        long have = reset ? sb_node_find_key(n, k.key, k.key_len) : -1;
+        long have = reset ? sb_peer_find_key(n, k.key, k.key_len) : -1;
         if (have >= 0 && n->keys[have]->version == k.version)
             continue; /* kept through the reset */
         if (!reset && k.version <= n->max_version)
@@ -612,8 +612,8 @@ static void apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
 {
     sb_cursor c = { m->nodes, m->end };
     for (uint64_t i = 0; i < m->nnodes; i++) {
-        sb_node_delta d;
-        sb_node_next(&c, &d);
+        sb_delta d;
+        sb_delta_next(&c, &d);
         apply_delta(e, &d, now);
     }
 }
@@ -624,14 +624,14 @@ static void apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
  * replayed from scratch? Only if we collected tombstones past its max
  * that it has not collected itself: it may hold values those tombstones
  * deleted, and no delta from its max would ever tell it. */
-static bool needs_reset(const sb_node *n, uint64_t max, uint64_t gc)
+static bool needs_reset(const sb_peer *n, uint64_t max, uint64_t gc)
 {
     return n->gc_version > max && n->gc_version > gc;
 }
 
 /* Queues a delta of n for a receiver whose digest says (max, gc), or that
  * lacks n entirely (whole). Nothing is queued if it has all of n. */
-static void add_cand(sb_engine *e, plan *p, sb_node *n, uint64_t max,
+static void add_cand(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
                      uint64_t gc, bool whole)
 {
     /* a whole node from a sender that collected tombstones goes as a
@@ -662,10 +662,10 @@ static int cmp_cand(const void *a, const void *b)
     return (x->tie > y->tie) - (x->tie < y->tie);
 }
 
-static sb_node_delta delta_header(const cand *c, uint64_t nkeys, uint64_t to)
+static sb_delta delta_header(const cand *c, uint64_t nkeys, uint64_t to)
 {
-    const sb_node *n = c->n;
-    return (sb_node_delta){
+    const sb_peer *n = c->n;
+    return (sb_delta){
         .addr = n->addr, .addr_len = n->addr_len,
         .generation = n->generation, .heartbeat = n->heartbeat,
         .leaving = n->leaving, .reset = c->reset,
@@ -681,14 +681,14 @@ static sb_node_delta delta_header(const cand *c, uint64_t nkeys, uint64_t to)
  */
 static size_t fit_delta(cand *c, size_t room)
 {
-    const sb_node *n = c->n;
-    uint32_t i0 = sb_node_keys_after(n, c->from), i = i0;
+    const sb_peer *n = c->n;
+    uint32_t i0 = sb_peer_keys_after(n, c->from), i = i0;
     size_t keys = 0;
     for (; i < n->nkeys; i++) {
         const sb_key *k = n->keys[i];
         size_t ks = sb_key_entry_size(k->key_len, k->value_len, k->version);
-        sb_node_delta h = delta_header(c, i - i0 + 1, n->max_version);
-        if (sb_node_header_size(&h) + keys + ks > room)
+        sb_delta h = delta_header(c, i - i0 + 1, n->max_version);
+        if (sb_delta_header_size(&h) + keys + ks > room)
             break;
         keys += ks;
     }
@@ -697,14 +697,14 @@ static size_t fit_delta(cand *c, size_t room)
     c->first = i0;
     c->nkeys = i - i0;
     c->to = i == n->nkeys ? n->max_version : n->keys[i - 1]->version;
-    sb_node_delta h = delta_header(c, c->nkeys, c->to);
-    size_t need = sb_node_header_size(&h) + keys;
+    sb_delta h = delta_header(c, c->nkeys, c->to);
+    size_t need = sb_delta_header_size(&h) + keys;
     return need <= room ? need : 0;
 }
 
 static void write_delta(sb_writer *w, const cand *c)
 {
-    sb_node_delta h = delta_header(c, c->nkeys, c->to);
+    sb_delta h = delta_header(c, c->nkeys, c->to);
     sb_put_node_header(w, &h);
     for (uint32_t i = 0; i < c->nkeys; i++) {
         const sb_key *k = c->n->keys[c->first + i];
@@ -717,10 +717,10 @@ static void write_delta(sb_writer *w, const cand *c)
 /* The bytes of the smallest useful delta of c: its header and first key. */
 static size_t min_delta_size(const cand *c)
 {
-    const sb_node *n = c->n;
-    uint32_t i0 = sb_node_keys_after(n, c->from);
-    sb_node_delta h = delta_header(c, 1, n->max_version);
-    size_t need = sb_node_header_size(&h);
+    const sb_peer *n = c->n;
+    uint32_t i0 = sb_peer_keys_after(n, c->from);
+    sb_delta h = delta_header(c, 1, n->max_version);
+    size_t need = sb_delta_header_size(&h);
     if (i0 < n->nkeys)
         need += sb_key_entry_size(n->keys[i0]->key_len,
                                   n->keys[i0]->value_len,
@@ -730,7 +730,7 @@ static size_t min_delta_size(const cand *c)
 
 /* The i-th draw of a random sample without repetition: a partial
  * Fisher-Yates shuffle of st.perm, which stays a permutation. */
-static sb_node *draw(sb_engine *e, uint32_t i)
+static sb_peer *draw(sb_engine *e, uint32_t i)
 {
     uint32_t *perm = e->st.perm;
     uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, e->st.count - i);
@@ -746,11 +746,11 @@ static sb_node *draw(sb_engine *e, uint32_t i)
  * their heartbeats and asks for the ones it does not know, so large
  * clusters spread liveness and identities faster. Returns how many.
  */
-static uint32_t fill_digest(sb_engine *e, sb_node **out, size_t *room)
+static uint32_t fill_digest(sb_engine *e, sb_peer **out, size_t *room)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->st.count; i++) {
-        sb_node *x = draw(e, i);
+        sb_peer *x = draw(e, i);
         if (x->mark == e->epoch)
             continue;
         sb_digest_entry d = entry_of(x);
@@ -857,7 +857,7 @@ static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
 /* ---- the exchange ----------------------------------------------------- */
 
 /* Adds n to a SYN digest if it fits `limit` and is not listed yet. */
-static bool list_node(sb_engine *e, sb_node *n, sb_node **list, uint32_t *len,
+static bool list_node(sb_engine *e, sb_peer *n, sb_peer **list, uint32_t *len,
                       size_t *used, size_t limit)
 {
     if (n->mark == e->epoch)
@@ -885,7 +885,7 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
     size_t room = e->cfg.max_message_size - SB_HEADER_SIZE - 1 - 3;
     size_t used = 0;
     uint32_t count = e->st.count, n = 0;
-    sb_node **list = e->p.req; /* scratch, one slot per node */
+    sb_peer **list = e->p.req; /* scratch, one slot per node */
     e->epoch++;
 
     list_node(e, e->self, list, &n, &used, room);
@@ -902,7 +902,7 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
         const recent *r = &e->recent[(e->recent_head - k) % RECENT];
         if (now - r->at > recent_ns)
             break;
-        sb_node *x = sb_state_find_id(&e->st, r->id);
+        sb_peer *x = sb_state_find_id(&e->st, r->id);
         if (x && !list_node(e, x, list, &n, &used, room / 2))
             break;
     }
@@ -930,7 +930,7 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
  * Returns false when nothing more is to be learned from the entry (a
  * request, or n listed twice).
  */
-static bool take_entry(sb_engine *e, plan *p, sb_node *n,
+static bool take_entry(sb_engine *e, plan *p, sb_peer *n,
                        const sb_digest_entry *d, uint64_t now)
 {
     if (n->mark == e->epoch)
@@ -962,7 +962,7 @@ static void offer_recent(sb_engine *e, plan *p, uint64_t now)
             break;
         if (r->before == NO_DELTA)
             continue;
-        sb_node *n = sb_state_find_id(&e->st, r->id);
+        sb_peer *n = sb_state_find_id(&e->st, r->id);
         if (!n)
             continue;
         if (n->mark != e->epoch) {
@@ -1033,7 +1033,7 @@ static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
     const entry_ref *r = load_digest(e, m);
     for (uint64_t i = 0; r && i < m->ndigest; i++) {
         sb_digest_entry d = r[i].d;
-        sb_node *n = r[i].n;
+        sb_peer *n = r[i].n;
         if (!n) {
             /* unknown: ask for it in full, unless it is a forgotten one */
             if (!d.heartbeat || p->nunknown >= p->max_unknown)
@@ -1056,7 +1056,7 @@ static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
         offer_recent(e, p, now);
     if (m->flags & SB_SYN_COMPLETE) {
         for (uint32_t i = 0; i < e->st.count; i++) {
-            sb_node *n = e->st.nodes[i];
+            sb_peer *n = e->st.nodes[i];
             if (n->mark != epoch)
                 add_cand(e, p, n, 0, 0, true);
         }
@@ -1075,7 +1075,7 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
     const entry_ref *r = load_digest(e, m);
     for (uint64_t i = 0; r && i < m->ndigest; i++) {
         sb_digest_entry d = r[i].d;
-        sb_node *n = r[i].n;
+        sb_peer *n = r[i].n;
         if (!n) {
             if (d.heartbeat && e->nwanted < WANTED &&
                 !sb_state_is_forgotten(&e->st, d.id, d.heartbeat))
@@ -1135,7 +1135,7 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
 
 /* ---- the round -------------------------------------------------------- */
 
-static void collect_tombstones(sb_engine *e, sb_node *n, uint64_t now)
+static void collect_tombstones(sb_engine *e, sb_peer *n, uint64_t now)
 {
     n->gc_due = UINT64_MAX;
     for (uint32_t k = n->nkeys; n->tombstones && k-- > 0;) {
@@ -1146,7 +1146,7 @@ static void collect_tombstones(sb_engine *e, sb_node *n, uint64_t now)
         if (due <= now) {
             if (key->version > n->gc_version)
                 n->gc_version = key->version;
-            sb_node_remove_key(n, k);
+            sb_peer_remove_key(n, k);
         } else if (due < n->gc_due) {
             n->gc_due = due;
         }
@@ -1159,7 +1159,7 @@ static void collect_tombstones(sb_engine *e, sb_node *n, uint64_t now)
  * alive) for the dead-node grace, collect its old tombstones. Returns
  * true if the node was forgotten (its index now holds another node).
  */
-static bool attend(sb_engine *e, sb_node *n, uint64_t now)
+static bool attend(sb_engine *e, sb_peer *n, uint64_t now)
 {
     if (!n->self && n->status == SB_STATUS_LIVE &&
         sb_fd_phi(&n->fd, now) > e->cfg.phi_threshold)
@@ -1183,7 +1183,7 @@ static bool attend(sb_engine *e, sb_node *n, uint64_t now)
 static void forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
 {
     for (uint32_t i = 0; i < e->st.count; i++) {
-        sb_node *n = e->st.nodes[i];
+        sb_peer *n = e->st.nodes[i];
         if (n->self || n->status != SB_STATUS_LIVE)
             continue;
         n->fd.last_ns = add_sat(n->fd.last_ns, pause);
@@ -1193,12 +1193,12 @@ static void forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
     }
 }
 
-static bool is_live_peer(const sb_node *n)
+static bool is_live_peer(const sb_peer *n)
 {
     return !n->self && n->status == SB_STATUS_LIVE;
 }
 
-static bool is_unreachable(const sb_node *n)
+static bool is_unreachable(const sb_peer *n)
 {
     return !n->self && (n->status == SB_STATUS_DOWN ||
                         n->status == SB_STATUS_JOINING);
@@ -1206,13 +1206,13 @@ static bool is_unreachable(const sb_node *n)
 
 /* A uniformly random node among the `want` ones that match: a few random
  * draws (quick when most match), then a scan for the k-th match. */
-static sb_node *random_node(sb_engine *e, bool (*match)(const sb_node *),
+static sb_peer *random_node(sb_engine *e, bool (*match)(const sb_peer *),
                             uint32_t want)
 {
     if (!want)
         return NULL;
     for (int t = 0; t < 16; t++) {
-        sb_node *n = e->st.nodes[sb_rng_below(&e->rng, e->st.count)];
+        sb_peer *n = e->st.nodes[sb_rng_below(&e->rng, e->st.count)];
         if (match(n))
             return n;
     }
@@ -1244,7 +1244,7 @@ static bool is_seed(const sb_engine *e, const char *addr)
  * contact a random seed with probability seeds / (live + unreachable),
  * so that a partitioned cluster heals through its seeds.
  */
-static void gossip_seeds(sb_engine *e, const sb_node *peer, uint32_t nlive,
+static void gossip_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
                          uint32_t nunreach, sb_writer *syn)
 {
     if (!peer) {
@@ -1287,13 +1287,13 @@ static void round_(sb_engine *e, uint64_t now)
     uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
     uint32_t nunreach =
         e->nstatus[SB_STATUS_DOWN] + e->nstatus[SB_STATUS_JOINING];
-    sb_node *peer = random_node(e, is_live_peer, nlive);
+    sb_peer *peer = random_node(e, is_live_peer, nlive);
     if (peer)
         send_syn(e, peer->addr, &syn);
     /* now and then a down or unproven node, to notice it coming back */
     if (nunreach &&
         sb_rng_unit(&e->rng) < (double)nunreach / (double)(nlive + 1)) {
-        sb_node *x = random_node(e, is_unreachable, nunreach);
+        sb_peer *x = random_node(e, is_unreachable, nunreach);
         if (x)
             send_syn(e, x->addr, &syn);
     }
@@ -1327,7 +1327,7 @@ static void flush_pushes(sb_engine *e, uint64_t now)
     plan *p = &e->p;
     p->ncands = 0;
     for (uint32_t i = 0; i < e->npending; i++) {
-        sb_node *n = sb_state_find_id(&e->st, e->pending[i]);
+        sb_peer *n = sb_state_find_id(&e->st, e->pending[i]);
         if (!n || !n->push_pending)
             continue;
         n->push_pending = false;
@@ -1348,7 +1348,7 @@ static void flush_pushes(sb_engine *e, uint64_t now)
     if (want > e->cfg.push_fanout)
         want = e->cfg.push_fanout;
     for (uint32_t i = 0; sent < want && i < e->st.count; i++) {
-        sb_node *peer = draw(e, i);
+        sb_peer *peer = draw(e, i);
         if (!is_live_peer(peer))
             continue;
         if (e->push_packets < 1 || e->push_bytes < (double)len) {
@@ -1400,10 +1400,10 @@ static int local_write(sb_engine *e, const uint8_t *key, size_t key_len,
         return SB_EINVAL;
     if (e->self->leaving)
         return SB_ELEFT;
-    sb_node *s = e->self;
+    sb_peer *s = e->self;
     if (sb_key_entry_size(key_len, value_len, UINT64_MAX) > e->max_key_entry)
         return SB_ETOOBIG;
-    long old = sb_node_find_key(s, key, key_len);
+    long old = sb_peer_find_key(s, key, key_len);
     if (deleted && (old < 0 || s->keys[old]->deleted))
         return SB_ENOTFOUND;
     if (!deleted && old >= 0 && !s->keys[old]->deleted &&
@@ -1416,7 +1416,7 @@ static int local_write(sb_engine *e, const uint8_t *key, size_t key_len,
     if (!within_bounds(e, s, &k))
         return SB_ELIMIT;
     bool was_live;
-    if (!sb_node_put_key(s, key, key_len, value, value_len, k.version,
+    if (!sb_peer_put_key(s, key, key_len, value, value_len, k.version,
                          deleted, now, &was_live))
         return SB_ENOMEM;
     if (deleted)
@@ -1455,8 +1455,8 @@ int sb_engine_get(const sb_engine *e, const char *addr, const uint8_t *key,
 {
     if (!addr || !key || !value || !value_len)
         return SB_EINVAL;
-    const sb_node *n = sb_state_find_addr(&e->st, addr, strlen(addr));
-    long i = n ? sb_node_find_key(n, key, key_len) : -1;
+    const sb_peer *n = sb_state_find_addr(&e->st, addr, strlen(addr));
+    long i = n ? sb_peer_find_key(n, key, key_len) : -1;
     if (i < 0 || n->keys[i]->deleted)
         return SB_ENOTFOUND;
     *value = sb_key_value(n->keys[i]);
@@ -1464,7 +1464,7 @@ int sb_engine_get(const sb_engine *e, const char *addr, const uint8_t *key,
     return SB_OK;
 }
 
-static void fill_info(const sb_node *n, sb_node_info *out)
+static void fill_info(const sb_peer *n, sb_member *out)
 {
     out->addr = n->addr;
     out->generation = n->generation;
@@ -1482,7 +1482,7 @@ size_t sb_engine_node_count(const sb_engine *e)
     return e->st.count;
 }
 
-int sb_engine_node(const sb_engine *e, size_t i, sb_node_info *out)
+int sb_engine_node(const sb_engine *e, size_t i, sb_member *out)
 {
     if (i >= e->st.count || !out)
         return SB_ENOTFOUND;
@@ -1490,9 +1490,9 @@ int sb_engine_node(const sb_engine *e, size_t i, sb_node_info *out)
     return SB_OK;
 }
 
-int sb_engine_find(const sb_engine *e, const char *addr, sb_node_info *out)
+int sb_engine_find(const sb_engine *e, const char *addr, sb_member *out)
 {
-    const sb_node *n =
+    const sb_peer *n =
         addr ? sb_state_find_addr(&e->st, addr, strlen(addr)) : NULL;
     if (!n || !out)
         return SB_ENOTFOUND;
@@ -1502,7 +1502,7 @@ int sb_engine_find(const sb_engine *e, const char *addr, sb_node_info *out)
 
 double sb_engine_phi(const sb_engine *e, const char *addr, uint64_t now)
 {
-    const sb_node *n =
+    const sb_peer *n =
         addr ? sb_state_find_addr(&e->st, addr, strlen(addr)) : NULL;
     if (!n || n->self || n->status != SB_STATUS_LIVE)
         return -1.0;
@@ -1530,6 +1530,6 @@ size_t sb_engine_memory(const sb_engine *e)
     return sizeof(*e) + e->cfg.max_message_size + strlen(e->cluster) + 1 +
            e->digest_cap * sizeof(entry_ref) +
            e->p.max_unknown * sizeof(uint64_t) +
-           e->scratch_cap * (2 * sizeof(sb_node *) + sizeof(cand)) +
+           e->scratch_cap * (2 * sizeof(sb_peer *) + sizeof(cand)) +
            sb_state_memory(&e->st);
 }

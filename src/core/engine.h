@@ -132,7 +132,7 @@ int sb_engine_get(const sb_engine *e, const char *addr, const uint8_t *key,
                   size_t key_len, const uint8_t **value, size_t *value_len);
 
 /* A snapshot of one known node, as returned by sb_engine_node(). */
-typedef struct sb_node_info {
+typedef struct sb_member {
     const char *addr;          /* valid until the next state change */
     uint64_t generation;
     uint64_t heartbeat;
@@ -142,14 +142,14 @@ typedef struct sb_node_info {
     bool leaving;              /* announced a graceful leave */
     sb_status status;
     bool self;
-} sb_node_info;
+} sb_member;
 
 /* How many nodes the engine knows, self included. */
 size_t sb_engine_node_count(const sb_engine *e);
 /* The i-th known node (0 <= i < count); order is unspecified. */
-int sb_engine_node(const sb_engine *e, size_t i, sb_node_info *out);
+int sb_engine_node(const sb_engine *e, size_t i, sb_member *out);
 /* Finds a node by address; SB_ENOTFOUND if unknown. */
-int sb_engine_find(const sb_engine *e, const char *addr, sb_node_info *out);
+int sb_engine_find(const sb_engine *e, const char *addr, sb_member *out);
 /* The current phi of a node, or a negative value if not tracked. */
 double sb_engine_phi(const sb_engine *e, const char *addr, uint64_t now);
 

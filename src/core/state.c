@@ -8,7 +8,7 @@
 
 static uint64_t addr_hash(const char *addr, size_t len)
 {
-    return sb_node_id(addr, len, 0);
+    return sb_peer_id(addr, len, 0);
 }
 
 void sb_state_init(sb_state *st)
@@ -16,7 +16,7 @@ void sb_state_init(sb_state *st)
     memset(st, 0, sizeof(*st));
 }
 
-static void node_free(sb_node *n)
+static void node_free(sb_peer *n)
 {
     for (uint32_t i = 0; i < n->nkeys; i++)
         free(n->keys[i]);
@@ -92,14 +92,14 @@ static bool reindex(sb_state *st, uint32_t want)
         memset(st->by_addr, 0, slots * sizeof(sb_slot));
     }
     for (uint32_t i = 0; i < st->count; i++) {
-        sb_node *n = st->nodes[i];
+        sb_peer *n = st->nodes[i];
         id_insert(st->by_id, slots, n->id, i);
         slot_insert(st->by_addr, slots, addr_hash(n->addr, n->addr_len), i);
     }
     return true;
 }
 
-sb_node *sb_state_find_id(const sb_state *st, uint64_t id)
+sb_peer *sb_state_find_id(const sb_state *st, uint64_t id)
 {
     if (!st->slots)
         return NULL;
@@ -111,7 +111,7 @@ sb_node *sb_state_find_id(const sb_state *st, uint64_t id)
     return NULL;
 }
 
-sb_node *sb_state_find_addr(const sb_state *st, const char *addr,
+sb_peer *sb_state_find_addr(const sb_state *st, const char *addr,
                             size_t len)
 {
     if (!st->slots)
@@ -121,19 +121,19 @@ sb_node *sb_state_find_addr(const sb_state *st, const char *addr,
          i = (i + 1) & (st->slots - 1)) {
         if (st->by_addr[i].tag != (uint32_t)h)
             continue;
-        sb_node *n = st->nodes[st->by_addr[i].index - 1];
+        sb_peer *n = st->nodes[st->by_addr[i].index - 1];
         if (n->addr_len == len && memcmp(n->addr, addr, len) == 0)
             return n;
     }
     return NULL;
 }
 
-sb_node *sb_state_add(sb_state *st, const char *addr, size_t len,
+sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
                       uint64_t generation)
 {
     if (st->count == st->cap) {
         uint32_t cap = st->cap ? 2 * st->cap : 16;
-        sb_node **nodes = realloc(st->nodes, cap * sizeof(*nodes));
+        sb_peer **nodes = realloc(st->nodes, cap * sizeof(*nodes));
         if (nodes)
             st->nodes = nodes;
         uint64_t *due = realloc(st->due, cap * sizeof(*due));
@@ -148,13 +148,13 @@ sb_node *sb_state_add(sb_state *st, const char *addr, size_t len,
     }
     if (slots_for(st->count + 1) > st->slots && !reindex(st, st->count + 1))
         return NULL;
-    sb_node *n = calloc(1, sizeof(*n) + len + 1);
+    sb_peer *n = calloc(1, sizeof(*n) + len + 1);
     if (!n)
         return NULL;
     memcpy(n->addr, addr, len);
     n->addr_len = (uint8_t)len;
     n->generation = generation;
-    n->id = sb_node_id(addr, len, generation);
+    n->id = sb_peer_id(addr, len, generation);
     n->gc_due = UINT64_MAX;
     uint32_t i = st->count++;
     n->index = i;
@@ -166,7 +166,7 @@ sb_node *sb_state_add(sb_state *st, const char *addr, size_t len,
     return n;
 }
 
-void sb_state_remove(sb_state *st, sb_node *n)
+void sb_state_remove(sb_state *st, sb_peer *n)
 {
     uint32_t i = n->index, last = --st->count;
     st->nodes[i] = st->nodes[last];
@@ -215,7 +215,7 @@ void sb_state_expire_forgotten(sb_state *st, uint64_t now)
 
 /* ---- keys ------------------------------------------------------------- */
 
-long sb_node_find_key(const sb_node *n, const uint8_t *key, size_t len)
+long sb_peer_find_key(const sb_peer *n, const uint8_t *key, size_t len)
 {
     for (uint32_t i = 0; i < n->nkeys; i++) {
         const sb_key *k = n->keys[i];
@@ -225,7 +225,7 @@ long sb_node_find_key(const sb_node *n, const uint8_t *key, size_t len)
     return -1;
 }
 
-uint32_t sb_node_keys_after(const sb_node *n, uint64_t v)
+uint32_t sb_peer_keys_after(const sb_peer *n, uint64_t v)
 {
     uint32_t lo = 0, hi = n->nkeys;
     while (lo < hi) {
@@ -238,7 +238,7 @@ uint32_t sb_node_keys_after(const sb_node *n, uint64_t v)
     return lo;
 }
 
-void sb_node_remove_key(sb_node *n, uint32_t i)
+void sb_peer_remove_key(sb_peer *n, uint32_t i)
 {
     sb_key *k = n->keys[i];
     n->state_bytes -= k->key_len + k->value_len;
@@ -250,7 +250,7 @@ void sb_node_remove_key(sb_node *n, uint32_t i)
     n->nkeys--;
 }
 
-void sb_node_clear_keys(sb_node *n)
+void sb_peer_clear_keys(sb_peer *n)
 {
     for (uint32_t i = 0; i < n->nkeys; i++)
         free(n->keys[i]);
@@ -259,7 +259,7 @@ void sb_node_clear_keys(sb_node *n)
     n->state_bytes = 0;
 }
 
-bool sb_node_put_key(sb_node *n, const uint8_t *key, size_t key_len,
+bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
                      const uint8_t *value, size_t value_len,
                      uint64_t version, bool deleted, uint64_t now,
                      bool *was_live)
@@ -276,10 +276,10 @@ bool sb_node_put_key(sb_node *n, const uint8_t *key, size_t key_len,
     if (value_len)
         memcpy(k->data + key_len, value, value_len);
 
-    long old = sb_node_find_key(n, key, key_len);
+    long old = sb_peer_find_key(n, key, key_len);
     *was_live = old >= 0 && !n->keys[old]->deleted;
     if (old >= 0) {
-        sb_node_remove_key(n, (uint32_t)old);
+        sb_peer_remove_key(n, (uint32_t)old);
     } else if (n->nkeys == n->cap) {
         uint32_t cap = n->cap ? 2 * n->cap : 4;
         sb_key **keys = realloc(n->keys, cap * sizeof(*keys));
@@ -306,7 +306,7 @@ size_t sb_state_memory(const sb_state *st)
                    st->slots * (sizeof(sb_id_slot) + sizeof(sb_slot)) +
                    st->forgotten_cap * sizeof(sb_forgotten);
     for (uint32_t i = 0; i < st->count; i++) {
-        const sb_node *n = st->nodes[i];
+        const sb_peer *n = st->nodes[i];
         bytes += sizeof(*n) + n->addr_len + 1 + n->cap * sizeof(*n->keys);
         for (uint32_t j = 0; j < n->nkeys; j++)
             bytes += sizeof(sb_key) + n->keys[j]->key_len +

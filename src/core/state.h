@@ -42,8 +42,8 @@ static inline const uint8_t *sb_key_value(const sb_key *k)
 
 /* The first 64 bytes hold what a digest entry touches (one cache line
  * per node: a round over thousands of nodes is memory-bound). */
-typedef struct sb_node {
-    uint64_t id;          /* sb_node_id(addr, generation) */
+typedef struct sb_peer {
+    uint64_t id;          /* sb_peer_id(addr, generation) */
     uint64_t heartbeat;
     uint64_t max_version; /* every key version is <= this */
     uint64_t gc_version;  /* highest tombstone version collected */
@@ -64,7 +64,7 @@ typedef struct sb_node {
     size_t state_bytes;   /* key and value bytes of all keys */
     uint8_t addr_len;
     char addr[];          /* NUL-terminated */
-} sb_node;
+} sb_peer;
 
 /* A node forgotten after the dead-node grace, remembered so that stale
  * gossip cannot bring it back. */
@@ -87,7 +87,7 @@ typedef struct sb_slot {
 } sb_slot;
 
 typedef struct sb_state {
-    sb_node **nodes;
+    sb_peer **nodes;
     uint64_t *due;        /* per node index: see above */
     uint32_t *perm;       /* a permutation of 0..count-1 */
     uint32_t count, cap;
@@ -101,7 +101,7 @@ typedef struct sb_state {
 void sb_state_init(sb_state *st);
 void sb_state_free(sb_state *st);
 
-sb_node *sb_state_find_id(const sb_state *st, uint64_t id);
+sb_peer *sb_state_find_id(const sb_state *st, uint64_t id);
 /* Starts loading the index slot of `id` into the cache (a hint). */
 static inline void sb_state_prefetch_id(const sb_state *st, uint64_t id)
 {
@@ -113,13 +113,13 @@ static inline void sb_state_prefetch_id(const sb_state *st, uint64_t id)
     (void)id;
 #endif
 }
-sb_node *sb_state_find_addr(const sb_state *st, const char *addr,
+sb_peer *sb_state_find_addr(const sb_state *st, const char *addr,
                             size_t len);
 /* Adds a node with no keys (due: never); NULL if out of memory. */
-sb_node *sb_state_add(sb_state *st, const char *addr, size_t len,
+sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
                       uint64_t generation);
 /* Removes and frees a node; the last node takes its index. */
-void sb_state_remove(sb_state *st, sb_node *n);
+void sb_state_remove(sb_state *st, sb_peer *n);
 
 /* Remembers a forgotten node until `until`; false if out of memory. */
 bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
@@ -131,9 +131,9 @@ bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
 void sb_state_expire_forgotten(sb_state *st, uint64_t now);
 
 /* The index of `key` in n->keys, or -1. */
-long sb_node_find_key(const sb_node *n, const uint8_t *key, size_t len);
+long sb_peer_find_key(const sb_peer *n, const uint8_t *key, size_t len);
 /* The index of the first key with version > v (n->nkeys if none). */
-uint32_t sb_node_keys_after(const sb_node *n, uint64_t v);
+uint32_t sb_peer_keys_after(const sb_peer *n, uint64_t v);
 /*
  * Appends a key entry (replacing the old entry of the same key) and
  * raises max_version. The array stays sorted when version is above every
@@ -141,14 +141,14 @@ uint32_t sb_node_keys_after(const sb_node *n, uint64_t v);
  * afterwards. Returns the replaced entry's liveness through *was_live.
  * false if out of memory.
  */
-bool sb_node_put_key(sb_node *n, const uint8_t *key, size_t key_len,
+bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
                      const uint8_t *value, size_t value_len,
                      uint64_t version, bool deleted, uint64_t now,
                      bool *was_live);
 /* Removes the key at index i. */
-void sb_node_remove_key(sb_node *n, uint32_t i);
+void sb_peer_remove_key(sb_peer *n, uint32_t i);
 /* Removes every key (max_version stays). */
-void sb_node_clear_keys(sb_node *n);
+void sb_peer_clear_keys(sb_peer *n);
 
 /* Bytes of memory held by the state, for benchmarks. */
 size_t sb_state_memory(const sb_state *st);

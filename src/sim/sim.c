@@ -538,7 +538,7 @@ bool sb_sim_converged(const sb_sim *s)
             const sb_engine *ej = s->nodes[j]->engine;
             if (!ej || i == j)
                 continue;
-            sb_node_info own, seen;
+            sb_member own, seen;
             sb_engine_find(ej, s->nodes[j]->addr, &own);
             if (sb_engine_find(ei, s->nodes[j]->addr, &seen) != SB_OK ||
                 seen.generation != own.generation ||
@@ -570,7 +570,7 @@ bool sb_sim_has(const sb_sim *s, uint32_t i, uint32_t j, const char *key,
 int sb_sim_status(const sb_sim *s, uint32_t i, uint32_t j)
 {
     const sb_engine *e = sb_sim_engine(s, i);
-    sb_node_info info;
+    sb_member info;
     if (!e || sb_engine_find(e, s->nodes[j]->addr, &info) != SB_OK)
         return -1;
     if (info.generation != s->nodes[j]->generation)

@@ -290,7 +290,7 @@ static uint32_t tombstones_of(world *w, uint32_t j)
 {
     uint32_t t = 0;
     for (uint32_t i = 0; i < sb_sim_count(w->sim); i++) {
-        sb_node_info info;
+        sb_member info;
         sb_engine *e = sb_sim_engine(w->sim, i);
         if (e && sb_engine_find(e, sb_sim_addr(w->sim, j), &info) == SB_OK)
             t += info.tombstones;
@@ -447,7 +447,7 @@ static void test_push_under_loss_leaves_no_gap(void **state)
             /* key k%02d has version k + 1: a holder of version m must
              * hold every key below it */
             for (uint32_t i = 0; i < 64; i++) {
-                sb_node_info info;
+                sb_member info;
                 sb_engine *e = sb_sim_engine(w->sim, i);
                 if (i == src ||
                     sb_engine_find(e, sb_sim_addr(w->sim, src), &info))

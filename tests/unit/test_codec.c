@@ -232,9 +232,9 @@ static bool has_digest(int type)
     return type == SB_MSG_SYN || type == SB_MSG_ACK;
 }
 
-static sb_node_delta node_of(const node_spec *s)
+static sb_delta node_of(const node_spec *s)
 {
-    sb_node_delta n;
+    sb_delta n;
     memset(&n, 0, sizeof(n));
     n.addr = s->addr;
     n.addr_len = strlen(s->addr);
@@ -264,7 +264,7 @@ static sb_key_entry key_of(const key_spec *s)
 
 static void put_node(sb_writer *w, const node_spec *s)
 {
-    sb_node_delta n = node_of(s);
+    sb_delta n = node_of(s);
     assert_true(sb_put_node_header(w, &n));
     for (size_t i = 0; i < s->nkeys; i++) {
         sb_key_entry k = key_of(&s->keys[i]);
@@ -287,8 +287,8 @@ static size_t spec_size(const msg_spec *m)
         n += sb_varint_size(m->nnodes);
         for (size_t i = 0; i < m->nnodes; i++) {
             const node_spec *s = &m->nodes[i];
-            sb_node_delta d = node_of(s);
-            n += sb_node_header_size(&d);
+            sb_delta d = node_of(s);
+            n += sb_delta_header_size(&d);
             for (size_t j = 0; j < s->nkeys; j++)
                 n += sb_key_entry_size(strlen(s->keys[j].key),
                                        s->keys[j].value_len,
@@ -349,7 +349,7 @@ static void check_key(const sb_key_entry *got, const key_spec *want)
         assert_memory_equal(got->value, want->value, want->value_len);
 }
 
-static void check_node(const sb_node_delta *got, const node_spec *want,
+static void check_node(const sb_delta *got, const node_spec *want,
                        const uint8_t *msg_end)
 {
     size_t addr_len = strlen(want->addr);
@@ -402,8 +402,8 @@ static void check_decodes_to(const uint8_t *buf, size_t len,
         assert_int_equal(msg.nnodes, m->nnodes);
         sb_cursor c = { msg.nodes, msg.end };
         for (size_t i = 0; i < m->nnodes; i++) {
-            sb_node_delta n;
-            sb_node_next(&c, &n);
+            sb_delta n;
+            sb_delta_next(&c, &n);
             check_node(&n, &m->nodes[i], msg.end);
             assert_ptr_equal(c.p, n.end);
         }
@@ -589,10 +589,10 @@ static void test_node_id_matches_reference(void **state)
 {
     (void)state;
     const char *addr = "10.0.0.1:7946";
-    assert_int_equal(sb_node_id(addr, strlen(addr), 1),
+    assert_int_equal(sb_peer_id(addr, strlen(addr), 1),
                      ref_node_id(addr, strlen(addr), 1));
-    assert_int_equal(sb_node_id(addr, 9, 1), ref_node_id(addr, 9, 1));
-    assert_int_equal(sb_node_id(addr, strlen(addr), 0x0102030405060708ull),
+    assert_int_equal(sb_peer_id(addr, 9, 1), ref_node_id(addr, 9, 1));
+    assert_int_equal(sb_peer_id(addr, strlen(addr), 0x0102030405060708ull),
                      ref_node_id(addr, strlen(addr), 0x0102030405060708ull));
 }
 
@@ -600,22 +600,22 @@ static void test_node_id_pinned_values(void **state)
 {
     (void)state;
     /* values of the documented algorithm, computed outside C */
-    assert_int_equal(sb_node_id("10.0.0.1:7946", 13, 1),
+    assert_int_equal(sb_peer_id("10.0.0.1:7946", 13, 1),
                      0x85e804055afbafaeull);
-    assert_int_equal(sb_node_id("10.0.0.1:7946", 13, 0x0102030405060708ull),
+    assert_int_equal(sb_peer_id("10.0.0.1:7946", 13, 0x0102030405060708ull),
                      0x2bc8a158381e8a10ull);
     /* addr_len bounds the hashed bytes: only "10.0.0.1:" counts */
-    assert_int_equal(sb_node_id("10.0.0.1:7946", 9, 1),
+    assert_int_equal(sb_peer_id("10.0.0.1:7946", 9, 1),
                      0x2c63f6e2ae2038a6ull);
-    assert_int_equal(sb_node_id("10.0.0.1:7946", 9, 1),
-                     sb_node_id("10.0.0.1:", 9, 1));
+    assert_int_equal(sb_peer_id("10.0.0.1:7946", 9, 1),
+                     sb_peer_id("10.0.0.1:", 9, 1));
 }
 
 static void test_node_id_depends_on_generation(void **state)
 {
     (void)state;
-    assert_true(sb_node_id("10.0.0.1:7946", 13, 1) !=
-                sb_node_id("10.0.0.1:7946", 13, 2));
+    assert_true(sb_peer_id("10.0.0.1:7946", 13, 1) !=
+                sb_peer_id("10.0.0.1:7946", 13, 2));
 }
 
 /* ---- varints ---------------------------------------------------------- */
@@ -1121,8 +1121,8 @@ static bool iterate_all(const uint8_t *buf, size_t len, const sb_msg *m)
         return true;
     sb_cursor c = { m->nodes, m->end };
     for (uint64_t i = 0; i < m->nnodes; i++) {
-        sb_node_delta n;
-        sb_node_next(&c, &n);
+        sb_delta n;
+        sb_delta_next(&c, &n);
         if (c.p > end || c.p != n.end || n.addr_len == 0 ||
             !in_msg(n.addr, n.addr_len, buf, end) || n.generation == 0 ||
             n.heartbeat == 0 || n.from_version > n.to_version ||
@@ -1355,11 +1355,11 @@ static void test_put_node_header_never_passes_end(void **state)
     (void)state;
     const node_spec s = { "10.0.0.1:7946", 1700000000, 300, true, true,
                           100, 200, UINT64_MAX, 0, NULL };
-    sb_node_delta n = node_of(&s);
+    sb_delta n = node_of(&s);
     n.nkeys = 1000;
     /* addr 1 + 13, gen 5, hbl 2, flags 1, from 1, to 2, gc 10, k 2 */
-    assert_int_equal(sb_node_header_size(&n), 14 + 5 + 2 + 1 + 1 + 2 + 10 + 2);
-    check_put_bounds(put_node_item, &n, sb_node_header_size(&n));
+    assert_int_equal(sb_delta_header_size(&n), 14 + 5 + 2 + 1 + 1 + 2 + 10 + 2);
+    check_put_bounds(put_node_item, &n, sb_delta_header_size(&n));
 }
 
 static void test_put_key_entry_never_passes_end(void **state)
@@ -1382,7 +1382,7 @@ static void test_put_rejects_unencodable_lengths(void **state)
     sb_writer w = { buf, buf, buf + sizeof(buf) };
 
     node_spec ns = { "x", 1, 1, false, false, 0, 0, 0, 0, NULL };
-    sb_node_delta n = node_of(&ns);
+    sb_delta n = node_of(&ns);
     n.addr_len = 0;
     assert_false(sb_put_node_header(&w, &n));
     n.addr = long_str;

@@ -164,7 +164,7 @@ static char *snapshot(const sb_engine *e)
     char *s = malloc(cap);
     s[0] = 0;
     for (size_t i = 0; i < sb_engine_node_count(e); i++) {
-        sb_node_info info;
+        sb_member info;
         sb_engine_node(e, i, &info);
         len += (size_t)snprintf(s + len, cap - len,
                                 "%s gen=%llu hb=%llu max=%llu st=%d k=%u\n",
@@ -196,7 +196,7 @@ static void test_local_writes(void **state)
     big_key[255] = 0;
     check(set(e, big_key, "x", 0) == SB_OK);
     check(set(e, "a", "1", 0) == SB_OK);
-    sb_node_info info;
+    sb_member info;
     sb_engine_find(e, self, &info);
     uint64_t max = info.max_version;
     check(set(e, "a", "1", 0) == SB_OK); /* unchanged: no new version */
@@ -295,7 +295,7 @@ static void test_largest_entry_travels(void **state)
 static bool no_gap(const sb_engine *a, const sb_engine *b)
 {
     const char *addr = sb_engine_addr(a);
-    sb_node_info ib;
+    sb_member ib;
     if (sb_engine_find(b, addr, &ib) != SB_OK)
         return true;
     char key[16];
@@ -331,7 +331,7 @@ static void test_cut_off_leaves_no_gap(void **state)
         snprintf(val, sizeof(val), "value-%03d-padding-padding", i);
         check(set(nw->e[0], key, val, 0) == SB_OK);
     }
-    sb_node_info ib;
+    sb_member ib;
     uint64_t last = 0;
     int steps = 0;
     for (; steps < 400; steps++) {
@@ -374,16 +374,16 @@ static void test_most_out_of_date_first(void **state)
     check(set(nw->e[2], "q0", "x", 0) == SB_OK);
     check(set(nw->e[2], "q1", "x", 0) == SB_OK);
     net_run(nw, 3 * SEC); /* node 0 learns both */
-    sb_node_info p, q;
+    sb_member p, q;
     check(sb_engine_find(nw->e[0], nw->addr[1], &p) == SB_OK);
     check(sb_engine_find(nw->e[0], nw->addr[2], &q) == SB_OK);
     check(p.max_version == 10 && q.max_version == 2);
 
     /* a peer that has nothing of either: node 1 (10 behind) goes first */
     sb_digest_entry d[2] = {
-        { sb_node_id(nw->addr[2], strlen(nw->addr[2]), q.generation),
+        { sb_peer_id(nw->addr[2], strlen(nw->addr[2]), q.generation),
           q.heartbeat, false, 0, 0 },
-        { sb_node_id(nw->addr[1], strlen(nw->addr[1]), p.generation),
+        { sb_peer_id(nw->addr[1], strlen(nw->addr[1]), p.generation),
           p.heartbeat, false, 0, 0 },
     };
     uint8_t buf[512];
@@ -399,9 +399,9 @@ static void test_most_out_of_date_first(void **state)
                         sb_cluster_id("default"), &m) < 0);
     check(m.type == SB_MSG_ACK && m.nnodes == 2);
     sb_cursor c = { m.nodes, m.end };
-    sb_node_delta first, second;
-    sb_node_next(&c, &first);
-    sb_node_next(&c, &second);
+    sb_delta first, second;
+    sb_delta_next(&c, &first);
+    sb_delta_next(&c, &second);
     check(first.addr_len == strlen(nw->addr[1]) &&
           memcmp(first.addr, nw->addr[1], first.addr_len) == 0);
     check(first.nkeys == 10 && second.nkeys == 2);
@@ -441,7 +441,7 @@ static void test_size_limit_random_states(void **state)
         /* everyone holds everyone's state */
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++) {
-                sb_node_info own, seen;
+                sb_member own, seen;
                 sb_engine_find(nw->e[j], nw->addr[j], &own);
                 check(sb_engine_find(nw->e[i], nw->addr[j], &seen) == SB_OK);
                 check(seen.max_version == own.max_version &&
@@ -567,7 +567,7 @@ static void test_invented_nodes_bounded(void **state)
         for (int i = 0; i < 1000; i++, made++) {
             char addr[32];
             int al = snprintf(addr, sizeof(addr), "invented-%d:1", made);
-            sb_node_delta d = { .addr = addr, .addr_len = (size_t)al,
+            sb_delta d = { .addr = addr, .addr_len = (size_t)al,
                                 .generation = 1, .heartbeat = 1,
                                 .to_version = 0, .nkeys = 0 };
             check(sb_put_node_header(&w, &d));
@@ -584,7 +584,7 @@ static void test_invented_nodes_bounded(void **state)
     sb_writer w = { buf, buf, buf + sizeof(buf) };
     sb_put_header(&w, SB_MSG_ACK2, cid);
     sb_put_varint(&w, 1);
-    sb_node_delta d = { .addr = "invented-0:1", .addr_len = 12,
+    sb_delta d = { .addr = "invented-0:1", .addr_len = 12,
                         .generation = 1, .heartbeat = 2, .to_version = 20,
                         .nkeys = 20 };
     sb_put_node_header(&w, &d);
@@ -597,7 +597,7 @@ static void test_invented_nodes_bounded(void **state)
     }
     check(sb_engine_recv(e, "10.6.6.6:1", buf, (size_t)(w.p - buf), 0) ==
           SB_OK);
-    sb_node_info info;
+    sb_member info;
     check(sb_engine_find(e, "invented-0:1", &info) == SB_OK);
     check(info.keys == 7); /* 7 x 13 bytes <= 100 < 8 x 13 */
     sb_engine_stats(e, &st);
@@ -653,7 +653,7 @@ static void test_forgotten_node_stays_forgotten(void **state)
         sb_writer w = { buf, buf, buf + sizeof(buf) };
         sb_put_header(&w, SB_MSG_ACK2, cid);
         sb_put_varint(&w, 1);
-        sb_node_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
+        sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
                             .generation = 7, .heartbeat = hb };
         sb_put_node_header(&w, &d);
         now += 100 * MS;
@@ -666,12 +666,12 @@ static void test_forgotten_node_stays_forgotten(void **state)
         sb_writer w = { stale, stale, stale + sizeof(stale) };
         sb_put_header(&w, SB_MSG_ACK2, cid);
         sb_put_varint(&w, 1);
-        sb_node_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
+        sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
                             .generation = 7, .heartbeat = 20 };
         sb_put_node_header(&w, &d);
         stale_len = (size_t)(w.p - stale);
     }
-    sb_node_info info;
+    sb_member info;
     check(sb_engine_find(e, "10.0.0.2:7946", &info) == SB_OK &&
           info.status == SB_STATUS_LIVE);
     /* down after about 2 s, forgotten 10 s (the grace) later */
@@ -695,7 +695,7 @@ static void test_forgotten_node_stays_forgotten(void **state)
 }
 
 /* One node delta in an ACK2, from the given fields and keys. */
-static size_t make_ack2(uint8_t *buf, size_t cap, const sb_node_delta *d,
+static size_t make_ack2(uint8_t *buf, size_t cap, const sb_delta *d,
                         const sb_key_entry *keys)
 {
     sb_writer w = { buf, buf, buf + cap };
@@ -716,7 +716,7 @@ static net *partial_reset(uint64_t gc)
     uint8_t buf[512];
     sb_key_entry a = { (const uint8_t *)"a", 1, 1, false,
                        (const uint8_t *)"x", 1 };
-    sb_node_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
+    sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
                         .generation = 7, .heartbeat = 5, .reset = true,
                         .from_version = 0, .to_version = 1,
                         .gc_version = gc, .nkeys = 1 };
@@ -736,12 +736,12 @@ static void test_partial_reset_refuses_stale_sender(void **state)
     sb_engine *e = nw->e[0];
     uint8_t buf[512];
     const char *z = "10.0.0.2:7946";
-    sb_node_delta d;
+    sb_delta d;
     size_t len;
     /* a stale peer that never saw k deleted (at 5, collected) */
     sb_key_entry k = { (const uint8_t *)"k", 1, 3, false,
                        (const uint8_t *)"stale", 5 };
-    d = (sb_node_delta){ .addr = z, .addr_len = 13, .generation = 7,
+    d = (sb_delta){ .addr = z, .addr_len = 13, .generation = 7,
                          .heartbeat = 5, .from_version = 1,
                          .to_version = 4, .gc_version = 0, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &k);
@@ -756,7 +756,7 @@ static void test_partial_reset_refuses_stale_sender(void **state)
     /* the up-to-date peer completes the reset */
     sb_key_entry b = { (const uint8_t *)"b", 1, 8, false,
                        (const uint8_t *)"y", 1 };
-    d = (sb_node_delta){ .addr = z, .addr_len = 13, .generation = 7,
+    d = (sb_delta){ .addr = z, .addr_len = 13, .generation = 7,
                          .heartbeat = 6, .from_version = 1,
                          .to_version = 8, .gc_version = 7, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &b);
@@ -779,11 +779,11 @@ static void test_partial_reset_takes_caught_up_sender(void **state)
     sb_engine *e = nw->e[0];
     uint8_t buf[512];
     const char *z = "10.0.0.2:7946";
-    sb_node_delta d;
+    sb_delta d;
     size_t len;
     sb_key_entry k = { (const uint8_t *)"k", 1, 6, false,
                        (const uint8_t *)"again", 5 };
-    d = (sb_node_delta){ .addr = z, .addr_len = 13, .generation = 7,
+    d = (sb_delta){ .addr = z, .addr_len = 13, .generation = 7,
                          .heartbeat = 6, .from_version = 1,
                          .to_version = 6, .gc_version = 0, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &k);
@@ -807,7 +807,7 @@ static void test_no_plain_delta_past_collected_tombstones(void **state)
     const char *z = "10.0.0.2:7946";
     sb_key_entry k = { (const uint8_t *)"k", 1, 1, false,
                        (const uint8_t *)"v", 1 };
-    sb_node_delta d = { .addr = z, .addr_len = 13, .generation = 7,
+    sb_delta d = { .addr = z, .addr_len = 13, .generation = 7,
                         .heartbeat = 5, .from_version = 0,
                         .to_version = 1, .nkeys = 1 };
     size_t len = make_ack2(buf, sizeof(buf), &d, &k);
@@ -816,12 +816,12 @@ static void test_no_plain_delta_past_collected_tombstones(void **state)
      * push sends a plain delta from 1 */
     sb_key_entry y = { (const uint8_t *)"y", 1, 3, false,
                        (const uint8_t *)"w", 1 };
-    d = (sb_node_delta){ .addr = z, .addr_len = 13, .generation = 7,
+    d = (sb_delta){ .addr = z, .addr_len = 13, .generation = 7,
                          .heartbeat = 6, .from_version = 1,
                          .to_version = 3, .gc_version = 2, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &y);
     check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
-    sb_node_info info;
+    sb_member info;
     check(sb_engine_find(e, z, &info) == SB_OK && info.max_version == 1);
     /* the reset that a digest-driven exchange sends does it right */
     d.reset = true;
