@@ -4,19 +4,47 @@
  * This is the one public header of the library. Every public name starts
  * with `sb_` (functions, types) or `SB_` (macros, constants).
  *
- * This part of the header holds what every layer shares: version macros,
- * error codes, node statuses, event kinds and the statistics counters.
- * The runtime API (sockets, threads) is declared here as it is built.
+ * Contents:
+ *   1. versions, error codes, statuses, events, statistics (every layer)
+ *   2. sb_config: everything a node can be told at creation
+ *   3. sb_node: create, free, write and read state, leave, statistics
+ *   4. driving a node from the caller's event loop
+ *
+ * Threads. By default a node runs its own background thread and every
+ * function taking an sb_node is safe to call from any thread. Callbacks
+ * run on the node's thread (or inside sb_node_process() in embedded
+ * mode), one at a time, with no lock of the library held: a callback may
+ * call any function of the API except sb_node_free() and
+ * sb_node_process() on its own node, which return SB_ESTATE there.
+ *
+ * Memory. Strings and buffers passed in are copied before the call
+ * returns. Memory the library hands out (sb_node_get(), sb_node_members(),
+ * sb_node_live()) belongs to the caller and is released with sb_free().
+ * Pointers inside an sb_event are borrowed for the callback's duration.
+ *
+ * docs/api.md walks through typical use with complete examples.
  */
 #ifndef SCUTTLEBUTT_H
 #define SCUTTLEBUTT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Marks the functions the shared library exports; nothing else is. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SB_API __attribute__((visibility("default")))
+#else
+#define SB_API
+#endif
+
+/* ======================================================================
+ * 1. What every layer shares
+ * ====================================================================== */
 
 #define SB_VERSION_MAJOR 0
 #define SB_VERSION_MINOR 1
@@ -43,7 +71,8 @@ extern "C" {
     X(SB_EADDR, -7, "invalid or unusable address")                          \
     X(SB_ECONFIG, -8, "invalid configuration")                              \
     X(SB_ESTATE, -9, "call not allowed in this state")                      \
-    X(SB_EIO, -10, "input/output error")
+    X(SB_EIO, -10, "input/output error")                                    \
+    X(SB_EADDRINUSE, -11, "address already in use")
 
 enum sb_error {
     SB_OK = 0,
@@ -53,9 +82,9 @@ enum sb_error {
 };
 
 /* A static, human-readable description of an error code; never NULL. */
-const char *sb_strerror(int err);
+SB_API const char *sb_strerror(int err);
 /* The symbolic name of an error code ("SB_EINVAL"); never NULL. */
-const char *sb_err_name(int err);
+SB_API const char *sb_err_name(int err);
 
 /* What a node knows about another node's liveness. */
 typedef enum sb_status {
@@ -66,7 +95,7 @@ typedef enum sb_status {
 } sb_status;
 
 /* A static name for a status ("live", "down", ...); never NULL. */
-const char *sb_status_name(sb_status status);
+SB_API const char *sb_status_name(sb_status status);
 
 /* The kinds of event a node reports about the cluster. */
 typedef enum sb_event_type {
@@ -78,18 +107,45 @@ typedef enum sb_event_type {
 
 /*
  * One event. All pointers are borrowed: they are valid only during the
- * callback that receives the event; copy what you keep.
+ * callback that receives the event; copy what you keep. Events from an
+ * sb_node carry a NUL byte after the key and after the value, so both
+ * may be read as C strings when they hold text (a key or value may
+ * itself contain NUL bytes; the lengths are exact).
  */
 typedef struct sb_event {
     sb_event_type type;
     const char *addr;      /* the node's advertised "host:port" */
     uint64_t generation;   /* the node's generation (incarnation) */
     sb_status status;      /* the node's status after the event */
-    const uint8_t *key;    /* UPDATE, DELETE: the key; NULL otherwise */
+    const char *key;       /* UPDATE, DELETE: the key; NULL otherwise */
     size_t key_len;
-    const uint8_t *value;  /* UPDATE: the value; NULL otherwise */
+    const char *value;     /* UPDATE: the value; NULL otherwise */
     size_t value_len;
 } sb_event;
+
+/* Receives one event; `userdata` is sb_config.userdata. */
+typedef void (*sb_event_fn)(void *userdata, const sb_event *ev);
+
+/*
+ * Fills `out` with up to `max` seed addresses ("host:port", host a name
+ * or an IP address, "[v6]:port" for IPv6) and returns how many. The
+ * strings must stay valid until the callback is called again or the node
+ * is freed.
+ */
+typedef size_t (*sb_seeds_fn)(void *userdata, const char **out, size_t max);
+
+/* What one node knows of one cluster member (itself included). */
+typedef struct sb_member {
+    const char *addr;          /* advertised "host:port" */
+    uint64_t generation;       /* incarnation; larger after a restart */
+    uint64_t heartbeat;        /* last heartbeat seen */
+    uint64_t max_version;      /* highest version of its keys seen */
+    uint32_t keys;             /* live keys (tombstones not counted) */
+    uint32_t tombstones;       /* deleted keys not yet collected */
+    bool leaving;              /* announced a graceful leave */
+    sb_status status;
+    bool self;                 /* this is the node asking */
+} sb_member;
 
 /* Why an incoming packet (or part of one) was dropped. */
 #define SB_DROPS(X)                                                          \
@@ -114,7 +170,7 @@ typedef enum sb_drop_reason {
 } sb_drop_reason;
 
 /* A static description of a drop reason; never NULL. */
-const char *sb_drop_name(sb_drop_reason reason);
+SB_API const char *sb_drop_name(sb_drop_reason reason);
 
 /* Counters a node keeps about itself. */
 typedef struct sb_stats {
@@ -123,9 +179,218 @@ typedef struct sb_stats {
     uint64_t rounds;
     uint64_t pushes;                  /* push packets sent (in packets_out) */
     uint64_t pushes_over_budget;      /* push packets the budget held back */
+    uint64_t send_errors;             /* datagrams the socket refused */
     uint64_t drops[SB_DROP_COUNT_];   /* indexed by sb_drop_reason */
     uint32_t nodes[4];                /* indexed by sb_status, self included */
 } sb_stats;
+
+/* ======================================================================
+ * 2. Configuration
+ * ====================================================================== */
+
+/* Log levels, most severe first. */
+typedef enum sb_log_level {
+    SB_LOG_ERROR = 0,  /* the node cannot do what it was asked */
+    SB_LOG_WARN = 1,   /* something is wrong but gossip goes on */
+    SB_LOG_INFO = 2,   /* membership changes, start and stop */
+    SB_LOG_DEBUG = 3   /* per packet and per round detail */
+} sb_log_level;
+
+/* Receives one log line (no trailing newline), valid during the call. */
+typedef void (*sb_log_fn)(void *userdata, sb_log_level level,
+                          const char *msg);
+
+/* A ready-made sb_log_fn that writes "scuttlebutt: LEVEL: msg" lines to
+ * stderr. Thread-safe. */
+SB_API void sb_log_stderr(void *userdata, sb_log_level level,
+                          const char *msg);
+
+/*
+ * Everything a node can be told at creation. Fill it with sb_config_init(),
+ * then set what you need; sb_node_new() copies it (strings included), so
+ * it may be reused or freed afterwards.
+ */
+typedef struct sb_config {
+    /* Addresses are "host:port" or "[v6 address]:port". */
+    const char *bind;          /* required: where the UDP socket binds;
+                                  host is an IP address or a name; port 0
+                                  lets the system choose */
+    const char *advertise;     /* the address peers reach us at, which is
+                                  also our identity: a numeric IP address
+                                  and a non-zero port. Default: the bound
+                                  address; required when binding a
+                                  wildcard (0.0.0.0 or [::]) */
+    const char *cluster;       /* cluster name; packets of other clusters
+                                  are dropped; default "default" */
+
+    /* Seeds: asked whenever the node knows no live peer. Host names are
+     * resolved (again on every seeding) with getaddrinfo. Both may be
+     * used at once. */
+    const char *const *seeds;  /* a static list of nseeds addresses */
+    size_t nseeds;
+    sb_seeds_fn seed_fn;       /* a callback returning seed addresses */
+
+    /* Events: any may be NULL. */
+    sb_event_fn on_join;       /* a node became live */
+    sb_event_fn on_leave;      /* a live node went down or left */
+    sb_event_fn on_update;     /* a node set a key */
+    sb_event_fn on_delete;     /* a node's key was deleted */
+
+    sb_log_fn log;             /* default NULL: silent */
+    sb_log_level log_level;    /* most detailed level passed on; WARN */
+    void *userdata;            /* passed to every callback */
+
+    /* Protocol (docs/protocol.md). */
+    uint32_t interval_ms;      /* gossip round; default 500 */
+    size_t max_message_size;   /* UDP payload bytes; default 512, at
+                                  most 65507 */
+    double phi_threshold;      /* failure detector conviction; 8.0 */
+    uint64_t dead_grace_ms;    /* forget down or left nodes after; 1 h */
+    uint64_t tombstone_grace_ms; /* collect deleted keys after; 1 h */
+    uint32_t push_fanout;      /* eager push to this many peers; 3;
+                                  0 turns pushing off */
+    uint32_t push_packets_per_s; /* push budget; default 100 */
+    uint32_t push_bytes_per_s; /* push budget; default 65536 */
+
+    /* Bounds against runaway or hostile peers. */
+    uint32_t max_nodes;        /* nodes known at once; default 4096 */
+    uint32_t max_keys_per_node; /* default 4096 */
+    size_t max_state_bytes;    /* key and value bytes per node; 1 MiB */
+
+    /* Identity and randomness; 0 picks them. */
+    uint64_t generation;       /* default: wall-clock nanoseconds at
+                                  creation, so that a node restarted on
+                                  the same address supersedes the old */
+    uint64_t rng_seed;         /* default: from the system's entropy */
+
+    /* Running. */
+    bool embedded;             /* false (default): the node starts its
+                                  own thread. true: no thread; the caller
+                                  drives it with sb_node_fd(),
+                                  sb_node_timeout_ms(), sb_node_process() */
+} sb_config;
+
+/* Fills `cfg` with the defaults above (bind stays NULL). */
+SB_API void sb_config_init(sb_config *cfg);
+
+/* ======================================================================
+ * 3. A node
+ * ====================================================================== */
+
+/* One member of a cluster: a socket, the protocol engine, and, unless
+ * embedded, a thread. Opaque. */
+typedef struct sb_node sb_node;
+
+/*
+ * Creates a node: checks the configuration, binds the socket, resolves
+ * the seeds, and (unless embedded) starts the thread. Gossip starts within
+ * one interval. On failure *out is NULL and a log line says why.
+ * Errors: SB_EINVAL (cfg or out NULL), SB_ECONFIG (a field out of range:
+ * zero interval, a message size too small for one key, ...), SB_EADDR
+ * (bind or advertise address unparsable or unresolvable, advertise not
+ * numeric or needed), SB_EADDRINUSE (the port is taken), SB_EIO (a socket
+ * or thread call failed), SB_ENOMEM.
+ */
+SB_API int sb_node_new(const sb_config *cfg, sb_node **out);
+
+/*
+ * Stops the node: joins its thread, closes its socket, frees everything.
+ * Peers see it stop heartbeating and report it down; call sb_node_leave()
+ * a few intervals before for a graceful exit. NULL is allowed (SB_OK).
+ * Errors: SB_ESTATE when called from one of the node's own callbacks
+ * (nothing is freed then).
+ */
+SB_API int sb_node_free(sb_node *n);
+
+/*
+ * Sets one of our keys; the change spreads to the cluster. Setting the
+ * value a key already has does nothing. `key` is a C string of 1 to 255
+ * bytes; `value` is `len` bytes (NULL allowed when len is 0).
+ * Errors: SB_EINVAL (NULL or bad key), SB_ETOOBIG (the key and value
+ * cannot travel in one message of max_message_size), SB_ELIMIT
+ * (max_keys_per_node or max_state_bytes), SB_ELEFT (after
+ * sb_node_leave()), SB_ENOMEM.
+ */
+SB_API int sb_node_set(sb_node *n, const char *key, const void *value,
+                       size_t len);
+
+/* Deletes one of our keys; peers report SB_EVENT_DELETE.
+ * Errors: SB_EINVAL, SB_ENOTFOUND (no such key), SB_ELEFT, SB_ENOMEM. */
+SB_API int sb_node_del(sb_node *n, const char *key);
+
+/*
+ * Looks up `key` of the node at `addr` (our own address included), as
+ * far as this node knows it. On success *value is a copy the caller
+ * releases with sb_free(), followed by a NUL byte not counted in *len.
+ * Errors: SB_EINVAL, SB_ENOTFOUND (no such node, no such key, or the key
+ * is deleted), SB_ENOMEM.
+ */
+SB_API int sb_node_get(sb_node *n, const char *addr, const char *key,
+                       char **value, size_t *len);
+
+/*
+ * Lists the members this node knows (sb_node_members: all, whatever
+ * their status; sb_node_live: live ones, self included) in an array the
+ * caller releases with one sb_free(*out); the addresses live inside that
+ * allocation. Order is unspecified. Errors: SB_EINVAL, SB_ENOMEM.
+ */
+SB_API int sb_node_members(sb_node *n, sb_member **out, size_t *count);
+SB_API int sb_node_live(sb_node *n, sb_member **out, size_t *count);
+
+/* The current phi (suspicion) of the node at `addr` into *phi.
+ * Errors: SB_EINVAL, SB_ENOTFOUND (unknown, or ourselves). */
+SB_API int sb_node_phi(sb_node *n, const char *addr, double *phi);
+
+/*
+ * Announces a graceful leave: peers report SB_EVENT_LEAVE within a few
+ * rounds, provided the node keeps running that long (a few intervals)
+ * before sb_node_free(). Our keys can no longer be changed.
+ * Errors: SB_EINVAL, SB_ELEFT (already announced).
+ */
+SB_API int sb_node_leave(sb_node *n);
+
+/* Copies the node's counters. Errors: SB_EINVAL. */
+SB_API int sb_node_stats(sb_node *n, sb_stats *out);
+
+/* Our advertised address (our identity) and the address the socket is
+ * bound to (with the real port when bound to port 0). Owned by the node,
+ * valid until sb_node_free(). */
+SB_API const char *sb_node_addr(const sb_node *n);
+SB_API const char *sb_node_bind_addr(const sb_node *n);
+
+/* Releases memory the library handed out. NULL is allowed. */
+SB_API void sb_free(void *p);
+
+/* ======================================================================
+ * 4. Embedded mode: the caller's event loop drives the node
+ * ====================================================================== */
+
+/*
+ * With sb_config.embedded, no thread runs. The loop waits until
+ * sb_node_fd() is readable or sb_node_timeout_ms() has passed, then calls
+ * sb_node_process(). Calls that change state (set, del, leave) may make
+ * the next deadline earlier: ask sb_node_timeout_ms() again after them.
+ * The other functions stay thread-safe, but a call from another thread
+ * does not wake the loop; the caller wakes it if it must.
+ */
+
+/* The UDP socket to watch for reading. Owned by the node: do not read,
+ * write or close it. */
+SB_API int sb_node_fd(const sb_node *n);
+
+/* Milliseconds until the node must be processed again (0: now), rounded
+ * up; a timeout for poll() or a timer. */
+SB_API int sb_node_timeout_ms(sb_node *n);
+
+/*
+ * Reads the datagrams waiting on the socket (a bounded batch: if the
+ * socket stays readable, the loop calls again), runs what is due, and
+ * runs the callbacks of what happened. Never blocks, except to resolve
+ * seed host names. Errors: SB_ESTATE (the node has its own thread, or
+ * the call comes from one of its callbacks or races another
+ * sb_node_process() of the same node).
+ */
+SB_API int sb_node_process(sb_node *n);
 
 #ifdef __cplusplus
 }

@@ -160,10 +160,10 @@ static void emit(sb_engine *e, sb_event_type type, const sb_peer *n,
         .status = (sb_status)n->status,
     };
     if (k) {
-        ev.key = k->data;
+        ev.key = (const char *)k->data;
         ev.key_len = k->key_len;
         if (type == SB_EVENT_UPDATE) {
-            ev.value = sb_key_value(k);
+            ev.value = (const char *)sb_key_value(k);
             ev.value_len = k->value_len;
         }
     }

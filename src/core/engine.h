@@ -33,14 +33,8 @@ typedef struct sb_engine sb_engine;
 /* Hands one datagram to the network. `buf` is valid during the call. */
 typedef void (*sb_send_fn)(void *userdata, const char *to, const uint8_t *buf,
                            size_t len);
-/* Reports one event; its pointers are valid during the call. */
-typedef void (*sb_event_fn)(void *userdata, const sb_event *ev);
-/*
- * Fills `out` with up to `max` seed addresses ("host:port"), returns how
- * many. The strings must stay valid until the next call of the callback or
- * until the engine is freed.
- */
-typedef size_t (*sb_seeds_fn)(void *userdata, const char **out, size_t max);
+/* Events (sb_event_fn) and seeds (sb_seeds_fn) use the public callback
+ * types of scuttlebutt.h. */
 
 typedef struct sb_engine_config {
     const char *addr;          /* advertised "host:port": our identity */
@@ -130,19 +124,6 @@ int sb_engine_leave(sb_engine *e, uint64_t now);
  */
 int sb_engine_get(const sb_engine *e, const char *addr, const uint8_t *key,
                   size_t key_len, const uint8_t **value, size_t *value_len);
-
-/* A snapshot of one known node, as returned by sb_engine_node(). */
-typedef struct sb_member {
-    const char *addr;          /* valid until the next state change */
-    uint64_t generation;
-    uint64_t heartbeat;
-    uint64_t max_version;
-    uint32_t keys;             /* live keys (tombstones not counted) */
-    uint32_t tombstones;       /* deleted keys not yet collected */
-    bool leaving;              /* announced a graceful leave */
-    sb_status status;
-    bool self;
-} sb_member;
 
 /* How many nodes the engine knows, self included. */
 size_t sb_engine_node_count(const sb_engine *e);

@@ -1,0 +1,55 @@
+/*
+ * Socket addresses and their text form.
+ *
+ * The text form is "host:port" for IPv4 and names, "[v6 address]:port"
+ * for IPv6. Numeric addresses have one canonical text (what
+ * sb_addr_format() writes); the engine knows peers by that text, so every
+ * address that reaches the engine goes through sb_addr_format() first.
+ */
+#ifndef SB_ADDR_H
+#define SB_ADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Room for the longest canonical text: "[" v6 "]:" port, and a NUL. */
+#define SB_ADDR_STRLEN 64
+
+typedef struct sb_sockaddr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+} sb_sockaddr;
+
+/* Splits "host:port" or "[host]:port" into host and port text.
+ * SB_EADDR when the form is wrong or a part does not fit. */
+int sb_addr_split(const char *text, char *host, size_t host_cap,
+                  char *port, size_t port_cap);
+
+/* Parses a numeric address (no name lookup). SB_EADDR if it is not one. */
+int sb_addr_parse(const char *text, sb_sockaddr *out);
+
+/*
+ * Resolves "host:port" (a name or a numeric address) with getaddrinfo
+ * into up to `max` addresses usable from a socket of `family` (AF_INET6
+ * takes both families; IPv4 results come back IPv4, mapped when sent).
+ * `passive` asks for addresses to bind. Returns how many, or SB_EADDR.
+ */
+int sb_addr_resolve(const char *text, int family, bool passive,
+                    sb_sockaddr *out, size_t max);
+
+/* Writes the canonical text of `a` (an IPv4-mapped IPv6 address is
+ * written as IPv4). */
+void sb_addr_format(const sb_sockaddr *a, char out[SB_ADDR_STRLEN]);
+
+/* Makes `a` sendable from a socket of `family`: an IPv4 address becomes
+ * IPv4-mapped for an IPv6 socket. False if it cannot be (IPv6 from an
+ * IPv4 socket). */
+bool sb_addr_for_family(sb_sockaddr *a, int family);
+
+/* True for 0.0.0.0 and ::. */
+bool sb_addr_is_wildcard(const sb_sockaddr *a);
+/* The port of `a`. */
+unsigned sb_addr_port(const sb_sockaddr *a);
+
+#endif /* SB_ADDR_H */

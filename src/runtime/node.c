@@ -1,0 +1,882 @@
+/*
+ * The runtime: one cluster member on a real UDP socket.
+ *
+ * An sb_node wraps one protocol engine (src/core/engine.h) with what the
+ * engine leaves out: a socket, a clock, a lock, callbacks and, unless the
+ * caller runs its own event loop, a thread.
+ *
+ * A packet's path: the socket becomes readable; sb_node_process() reads
+ * it with recvfrom(), names the sender with sb_addr_format() and hands
+ * both to sb_engine_recv() under the lock. The engine answers through
+ * send_datagram() (still under the lock), which parses the peer's address
+ * and calls sendto(). Events the engine reports are copied into a queue;
+ * once the lock is released, dispatch() runs the user's callbacks.
+ *
+ * Locking: `lock` guards the engine and every field marked (L). The
+ * socket is read only by the one thread inside sb_node_process().
+ * Callbacks (events, seeds, log) never run with the lock held.
+ */
+#define _GNU_SOURCE /* pipe2 */
+#include "scuttlebutt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "engine.h"
+
+#define MS 1000000ull
+#define RECV_BATCH 64          /* datagrams per sb_node_process() */
+#define SEND_REPORT_NS (1000 * MS) /* at most one send-error line a second */
+
+/* Seed addresses resolved to canonical text, as the engine takes them. */
+typedef struct seed_list {
+    size_t n;
+    const char *ptr[SB_MAX_SEEDS];
+    char text[SB_MAX_SEEDS][SB_ADDR_STRLEN];
+} seed_list;
+
+/* An event waiting for dispatch; `blob` holds addr, key and value. */
+typedef struct queued {
+    sb_event ev;
+    char *blob;
+} queued;
+
+struct sb_node {
+    sb_config cfg;             /* a copy; its strings point below */
+    char *cluster;
+    char **seed_names;         /* the static seed list, copied */
+
+    int fd;
+    int family;                /* of the socket */
+    char addr[SB_ADDR_STRLEN]; /* advertised: our identity */
+    char bind_addr[SB_ADDR_STRLEN];
+    uint8_t *rbuf;             /* max_message_size + 1: a longer
+                                  datagram shows as oversize */
+
+    pthread_mutex_t lock;
+    sb_engine *engine;         /* (L) */
+
+    seed_list *seeds_given;    /* (L) what the engine holds pointers to */
+    seed_list *seeds_fresh;    /* (L) resolved, for the next seeding */
+    bool seeds_wanted;         /* (L) the engine was alone: resolve again */
+
+    queued *events;            /* (L) */
+    size_t nevents, events_cap;
+    uint64_t events_lost;      /* (L) events dropped for lack of memory */
+
+    uint64_t send_errors;      /* (L) */
+    uint64_t send_errors_unreported; /* (L) */
+    int send_errno;            /* (L) the last error, and where to */
+    char send_to[SB_ADDR_STRLEN];
+    uint64_t send_reported;    /* (L) when a line last reported them */
+
+    bool processing;           /* (L) a thread is inside process_() */
+    pthread_t processor;       /* (L) which one */
+
+    bool threaded;
+    bool stop;                 /* (L) the thread should return */
+    pthread_t thread;
+    int wake[2];               /* a pipe that wakes the thread */
+};
+
+/* ---- time, logging ----------------------------------------------------- */
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+__attribute__((format(printf, 3, 4)))
+static void say(const sb_config *cfg, sb_log_level level, const char *fmt,
+                ...)
+{
+    if (!cfg->log || level > cfg->log_level)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cfg->log(cfg->userdata, level, msg);
+}
+
+void sb_log_stderr(void *userdata, sb_log_level level, const char *msg)
+{
+    static const char *const names[] = { "error", "warn", "info", "debug" };
+    (void)userdata;
+    const char *name = (unsigned)level < 4 ? names[level] : "?";
+    fprintf(stderr, "scuttlebutt: %s: %s\n", name, msg);
+}
+
+void sb_free(void *p)
+{
+    free(p);
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+void sb_config_init(sb_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    sb_engine_config e;
+    sb_engine_config_init(&e);
+    cfg->cluster = e.cluster;
+    cfg->log_level = SB_LOG_WARN;
+    cfg->interval_ms = (uint32_t)(e.interval_ns / MS);
+    cfg->max_message_size = e.max_message_size;
+    cfg->phi_threshold = e.phi_threshold;
+    cfg->dead_grace_ms = e.dead_grace_ns / MS;
+    cfg->tombstone_grace_ms = e.tombstone_grace_ns / MS;
+    cfg->push_fanout = e.push_fanout;
+    cfg->push_packets_per_s = e.push_packets_per_s;
+    cfg->push_bytes_per_s = e.push_bytes_per_s;
+    cfg->max_nodes = e.max_nodes;
+    cfg->max_keys_per_node = e.max_keys_per_node;
+    cfg->max_state_bytes = e.max_state_bytes;
+}
+
+/* Checks what the engine cannot explain; logs the first problem. */
+static int check_config(const sb_config *c)
+{
+    const char *bad = NULL;
+    if (c->interval_ms == 0)
+        bad = "interval_ms must be > 0";
+    else if (c->interval_ms > 3600u * 1000)
+        bad = "interval_ms must be at most one hour";
+    else if (c->max_message_size > 65507)
+        bad = "max_message_size must be at most 65507 (one UDP datagram)";
+    else if (!(c->phi_threshold > 0.0))
+        bad = "phi_threshold must be > 0";
+    else if (c->max_nodes < 1)
+        bad = "max_nodes must be >= 1";
+    else if (c->push_fanout && c->push_packets_per_s == 0)
+        bad = "push_packets_per_s must be > 0 when push_fanout is";
+    else if (c->push_fanout && c->push_bytes_per_s < c->max_message_size)
+        bad = "push_bytes_per_s must be >= max_message_size when pushing";
+    else if (c->nseeds && !c->seeds)
+        bad = "seeds is NULL but nseeds is not 0";
+    else if (c->dead_grace_ms > UINT64_MAX / MS ||
+             c->tombstone_grace_ms > UINT64_MAX / MS)
+        bad = "a grace is too long";
+    else if ((unsigned)c->log_level > SB_LOG_DEBUG)
+        bad = "log_level is not an sb_log_level";
+    if (!bad)
+        return SB_OK;
+    say(c, SB_LOG_ERROR, "bad configuration: %s", bad);
+    return SB_ECONFIG;
+}
+
+/* ---- seeds -------------------------------------------------------------- */
+
+/* Resolves every seed name (static list, then callback) into a new list;
+ * runs without the lock (getaddrinfo may block). */
+static seed_list *resolve_seeds(sb_node *n)
+{
+    const char *names[2 * SB_MAX_SEEDS];
+    size_t count = 0;
+    for (size_t i = 0; i < n->cfg.nseeds && count < SB_MAX_SEEDS; i++)
+        names[count++] = n->seed_names[i];
+    if (n->cfg.seed_fn) {
+        size_t got = n->cfg.seed_fn(n->cfg.userdata, names + count,
+                                    SB_MAX_SEEDS);
+        count += got < SB_MAX_SEEDS ? got : SB_MAX_SEEDS;
+    }
+    seed_list *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    for (size_t i = 0; i < count && l->n < SB_MAX_SEEDS; i++) {
+        if (!names[i])
+            continue;
+        sb_sockaddr found[8];
+        int k = sb_addr_resolve(names[i], n->family, false, found, 8);
+        if (k < 0) {
+            say(&n->cfg, SB_LOG_WARN, "seed %s: cannot resolve", names[i]);
+            continue;
+        }
+        for (int j = 0; j < k && l->n < SB_MAX_SEEDS; j++) {
+            char *t = l->text[l->n];
+            sb_addr_format(&found[j], t);
+            bool dup = strcmp(t, n->addr) == 0;
+            for (size_t m = 0; m < l->n && !dup; m++)
+                dup = strcmp(l->text[m], t) == 0;
+            if (!dup) {
+                l->ptr[l->n] = t;
+                l->n++;
+            }
+        }
+    }
+    return l;
+}
+
+/* The engine's seeds callback (lock held): hands over the freshest list
+ * and asks for another resolution once the lock is released. */
+static size_t engine_seeds(void *userdata, const char **out, size_t max)
+{
+    sb_node *n = userdata;
+    if (n->seeds_fresh) {
+        free(n->seeds_given);
+        n->seeds_given = n->seeds_fresh;
+        n->seeds_fresh = NULL;
+    }
+    n->seeds_wanted = true;
+    seed_list *l = n->seeds_given;
+    size_t k = l ? (l->n < max ? l->n : max) : 0;
+    for (size_t i = 0; i < k; i++)
+        out[i] = l->ptr[i];
+    return k;
+}
+
+/* ---- the engine's callbacks (lock held) ---------------------------------- */
+
+static void send_datagram(void *userdata, const char *to, const uint8_t *buf,
+                          size_t len)
+{
+    sb_node *n = userdata;
+    sb_sockaddr a;
+    int err = 0;
+    if (sb_addr_parse(to, &a) != SB_OK || !sb_addr_for_family(&a, n->family))
+        err = EAFNOSUPPORT;
+    else if (sendto(n->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                    (struct sockaddr *)&a.ss, a.len) < 0)
+        err = errno;
+    if (!err)
+        return;
+    n->send_errors++;
+    n->send_errors_unreported++;
+    n->send_errno = err;
+    snprintf(n->send_to, sizeof(n->send_to), "%s", to);
+}
+
+/* Copies an event into the queue: addr, key and value, each followed by
+ * a NUL byte, in one allocation. */
+static void queue_event(void *userdata, const sb_event *ev)
+{
+    sb_node *n = userdata;
+    if (n->nevents == n->events_cap) {
+        size_t cap = n->events_cap ? 2 * n->events_cap : 16;
+        queued *q = realloc(n->events, cap * sizeof(*q));
+        if (!q) {
+            n->events_lost++;
+            return;
+        }
+        n->events = q;
+        n->events_cap = cap;
+    }
+    size_t alen = strlen(ev->addr);
+    char *blob = malloc(alen + ev->key_len + ev->value_len + 3);
+    if (!blob) {
+        n->events_lost++;
+        return;
+    }
+    queued *q = &n->events[n->nevents++];
+    q->ev = *ev;
+    q->blob = blob;
+    memcpy(blob, ev->addr, alen + 1);
+    q->ev.addr = blob;
+    char *key = blob + alen + 1;
+    if (ev->key_len)
+        memcpy(key, ev->key, ev->key_len);
+    key[ev->key_len] = '\0';
+    char *value = key + ev->key_len + 1;
+    if (ev->value_len)
+        memcpy(value, ev->value, ev->value_len);
+    value[ev->value_len] = '\0';
+    q->ev.key = ev->key ? key : NULL;
+    q->ev.value = ev->value ? value : NULL;
+}
+
+/* ---- creation and destruction -------------------------------------------- */
+
+/* Binds the socket and settles our address (`cfg` is the caller's). */
+static int open_socket(sb_node *n, const sb_config *cfg)
+{
+    sb_sockaddr a;
+    if (!cfg->bind || sb_addr_resolve(cfg->bind, AF_UNSPEC, true, &a, 1) < 1) {
+        say(&n->cfg, SB_LOG_ERROR, "bind address %s: not host:port or "
+            "cannot resolve", cfg->bind ? cfg->bind : "(NULL)");
+        return SB_EADDR;
+    }
+    n->family = a.ss.ss_family;
+    n->fd = socket(n->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (n->fd < 0) {
+        say(&n->cfg, SB_LOG_ERROR, "socket: %s", strerror(errno));
+        return SB_EIO;
+    }
+    if (n->family == AF_INET6) { /* [::] takes IPv4 peers too */
+        int off = 0;
+        setsockopt(n->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    }
+    if (bind(n->fd, (struct sockaddr *)&a.ss, a.len) < 0) {
+        int err = errno;
+        say(&n->cfg, SB_LOG_ERROR, "bind %s: %s", cfg->bind, strerror(err));
+        return err == EADDRINUSE ? SB_EADDRINUSE
+               : err == EADDRNOTAVAIL || err == EACCES ? SB_EADDR : SB_EIO;
+    }
+    sb_sockaddr bound = { .len = sizeof(bound.ss) };
+    if (getsockname(n->fd, (struct sockaddr *)&bound.ss, &bound.len) < 0) {
+        say(&n->cfg, SB_LOG_ERROR, "getsockname: %s", strerror(errno));
+        return SB_EIO;
+    }
+    sb_addr_format(&bound, n->bind_addr);
+
+    if (!cfg->advertise) {
+        if (sb_addr_is_wildcard(&bound)) {
+            say(&n->cfg, SB_LOG_ERROR, "bound to the wildcard %s: set "
+                "advertise to the address peers reach us at", n->bind_addr);
+            return SB_EADDR;
+        }
+        memcpy(n->addr, n->bind_addr, sizeof(n->addr));
+        return SB_OK;
+    }
+    sb_sockaddr adv;
+    if (sb_addr_parse(cfg->advertise, &adv) != SB_OK ||
+        sb_addr_is_wildcard(&adv) || sb_addr_port(&adv) == 0) {
+        say(&n->cfg, SB_LOG_ERROR, "advertise address %s: not a numeric, "
+            "non-wildcard ip:port with a port", cfg->advertise);
+        return SB_EADDR;
+    }
+    sb_addr_format(&adv, n->addr);
+    return SB_OK;
+}
+
+/* Copies the strings the config points to, so the caller's may go. */
+static int copy_strings(sb_node *n, const sb_config *cfg)
+{
+    n->cluster = strdup(cfg->cluster ? cfg->cluster : "");
+    n->seed_names = calloc(cfg->nseeds + 1, sizeof(char *));
+    if (!n->cluster || !n->seed_names)
+        return SB_ENOMEM;
+    n->cfg.cluster = n->cluster;
+    n->cfg.seeds = (const char *const *)n->seed_names;
+    for (size_t i = 0; i < cfg->nseeds; i++) {
+        if (!cfg->seeds[i])
+            continue;
+        n->seed_names[i] = strdup(cfg->seeds[i]);
+        if (!n->seed_names[i])
+            return SB_ENOMEM;
+    }
+    n->cfg.bind = n->cfg.advertise = NULL; /* used only at creation */
+    return SB_OK;
+}
+
+static uint64_t entropy(void)
+{
+    uint64_t x = 0;
+    if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t)sizeof(x))
+        x = clock_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
+    return x ? x : 1;
+}
+
+static int start_engine(sb_node *n)
+{
+    sb_engine_config e;
+    sb_engine_config_init(&e);
+    const sb_config *c = &n->cfg;
+    e.addr = n->addr;
+    e.generation = c->generation ? c->generation : clock_ns(CLOCK_REALTIME);
+    e.rng_seed = c->rng_seed ? c->rng_seed : entropy();
+    e.cluster = n->cluster;
+    e.interval_ns = (uint64_t)c->interval_ms * MS;
+    e.max_message_size = c->max_message_size;
+    e.phi_threshold = c->phi_threshold;
+    e.dead_grace_ns = c->dead_grace_ms * MS;
+    e.tombstone_grace_ns = c->tombstone_grace_ms * MS;
+    e.push_fanout = c->push_fanout;
+    e.push_packets_per_s = c->push_packets_per_s;
+    e.push_bytes_per_s = c->push_bytes_per_s;
+    e.max_nodes = c->max_nodes;
+    e.max_keys_per_node = c->max_keys_per_node;
+    e.max_state_bytes = c->max_state_bytes;
+    e.send = send_datagram;
+    e.on_event = queue_event;
+    e.seeds = engine_seeds;
+    e.userdata = n;
+    int rc = sb_engine_new(&e, now_ns(), &n->engine);
+    if (rc == SB_ECONFIG)
+        say(c, SB_LOG_ERROR, "bad configuration: max_message_size %zu is "
+            "too small for one key of node %s", c->max_message_size, n->addr);
+    else if (rc != SB_OK)
+        say(c, SB_LOG_ERROR, "engine: %s", sb_strerror(rc));
+    return rc;
+}
+
+static void *run(void *arg);
+static void wake(sb_node *n);
+
+int sb_node_new(const sb_config *cfg, sb_node **out)
+{
+    if (!out)
+        return SB_EINVAL;
+    *out = NULL;
+    if (!cfg)
+        return SB_EINVAL;
+    int rc = check_config(cfg);
+    if (rc != SB_OK)
+        return rc;
+    sb_node *n = calloc(1, sizeof(*n));
+    if (!n)
+        return SB_ENOMEM;
+    n->cfg = *cfg;
+    n->fd = n->wake[0] = n->wake[1] = -1;
+    pthread_mutex_init(&n->lock, NULL);
+    rc = copy_strings(n, cfg);
+    if (rc == SB_OK)
+        rc = open_socket(n, cfg);
+    if (rc == SB_OK) {
+        n->rbuf = malloc(cfg->max_message_size + 1);
+        rc = n->rbuf ? start_engine(n) : SB_ENOMEM;
+    }
+    if (rc == SB_OK) {
+        n->seeds_fresh = resolve_seeds(n);
+        if (!n->seeds_fresh)
+            rc = SB_ENOMEM;
+    }
+    if (rc == SB_OK && !cfg->embedded) {
+        n->threaded = true;
+        if (pipe2(n->wake, O_NONBLOCK | O_CLOEXEC) < 0 ||
+            pthread_create(&n->thread, NULL, run, n) != 0) {
+            say(cfg, SB_LOG_ERROR, "cannot start the node's thread: %s",
+                strerror(errno));
+            n->threaded = false;
+            rc = SB_EIO;
+        }
+    }
+    if (rc != SB_OK) {
+        sb_node_free(n);
+        return rc;
+    }
+    say(cfg, SB_LOG_INFO, "node %s up, bound to %s, cluster \"%s\"",
+        n->addr, n->bind_addr, n->cluster);
+    *out = n;
+    return SB_OK;
+}
+
+/* Whether the calling thread is inside this node's sb_node_process(),
+ * which is where callbacks run. */
+static bool in_own_callback(sb_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    bool inside = n->processing && pthread_equal(n->processor, pthread_self());
+    pthread_mutex_unlock(&n->lock);
+    return inside;
+}
+
+int sb_node_free(sb_node *n)
+{
+    if (!n)
+        return SB_OK;
+    if (in_own_callback(n))
+        return SB_ESTATE;
+    if (n->threaded) {
+        pthread_mutex_lock(&n->lock);
+        n->stop = true;
+        pthread_mutex_unlock(&n->lock);
+        wake(n);
+        pthread_join(n->thread, NULL);
+    }
+    if (n->engine)
+        say(&n->cfg, SB_LOG_INFO, "node %s stopped", n->addr);
+    sb_engine_free(n->engine);
+    for (size_t i = 0; i < n->nevents; i++)
+        free(n->events[i].blob);
+    free(n->events);
+    free(n->seeds_given);
+    free(n->seeds_fresh);
+    if (n->seed_names)
+        for (size_t i = 0; i < n->cfg.nseeds; i++)
+            free(n->seed_names[i]);
+    free(n->seed_names);
+    free(n->cluster);
+    free(n->rbuf);
+    if (n->fd >= 0)
+        close(n->fd);
+    if (n->wake[0] >= 0) {
+        close(n->wake[0]);
+        close(n->wake[1]);
+    }
+    pthread_mutex_destroy(&n->lock);
+    free(n);
+    return SB_OK;
+}
+
+/* ---- the event loop ------------------------------------------------------ */
+
+int sb_node_fd(const sb_node *n)
+{
+    return n ? n->fd : -1;
+}
+
+int sb_node_timeout_ms(sb_node *n)
+{
+    if (!n)
+        return -1;
+    pthread_mutex_lock(&n->lock);
+    uint64_t now = now_ns();
+    uint64_t due = sb_engine_next_deadline(n->engine);
+    pthread_mutex_unlock(&n->lock);
+    if (due <= now)
+        return 0;
+    uint64_t ms = (due - now + MS - 1) / MS;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* Reads up to a batch of datagrams and feeds them to the engine. */
+static void receive(sb_node *n)
+{
+    for (int i = 0; i < RECV_BATCH; i++) {
+        sb_sockaddr from = { .len = sizeof(from.ss) };
+        ssize_t len = recvfrom(n->fd, n->rbuf, n->cfg.max_message_size + 1,
+                               MSG_DONTWAIT | MSG_TRUNC,
+                               (struct sockaddr *)&from.ss, &from.len);
+        if (len < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EINTR || errno == ECONNREFUSED ||
+                errno == EHOSTUNREACH || errno == ENETUNREACH)
+                continue;
+            say(&n->cfg, SB_LOG_WARN, "recvfrom: %s", strerror(errno));
+            return;
+        }
+        size_t got = (size_t)len;
+        if (got > n->cfg.max_message_size + 1) /* truncated: oversize */
+            got = n->cfg.max_message_size + 1;
+        char name[SB_ADDR_STRLEN];
+        sb_addr_format(&from, name);
+        pthread_mutex_lock(&n->lock);
+        sb_engine_recv(n->engine, name, n->rbuf, got, now_ns());
+        pthread_mutex_unlock(&n->lock);
+    }
+}
+
+/* Runs the callbacks of the queued events, without the lock. */
+static void dispatch(sb_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    queued *events = n->events;
+    size_t count = n->nevents;
+    uint64_t lost = n->events_lost;
+    n->events = NULL;
+    n->nevents = n->events_cap = 0;
+    n->events_lost = 0;
+    pthread_mutex_unlock(&n->lock);
+
+    if (lost)
+        say(&n->cfg, SB_LOG_ERROR, "out of memory: %llu events lost",
+            (unsigned long long)lost);
+    const sb_config *c = &n->cfg;
+    for (size_t i = 0; i < count; i++) {
+        const sb_event *ev = &events[i].ev;
+        sb_event_fn fn = NULL;
+        switch (ev->type) {
+        case SB_EVENT_JOIN:
+            fn = c->on_join;
+            say(c, SB_LOG_INFO, "%s joined", ev->addr);
+            break;
+        case SB_EVENT_LEAVE:
+            fn = c->on_leave;
+            say(c, SB_LOG_INFO, "%s %s", ev->addr,
+                ev->status == SB_STATUS_LEFT ? "left" : "is down");
+            break;
+        case SB_EVENT_UPDATE:
+            fn = c->on_update;
+            break;
+        case SB_EVENT_DELETE:
+            fn = c->on_delete;
+            break;
+        }
+        if (fn)
+            fn(c->userdata, ev);
+        free(events[i].blob);
+    }
+    free(events);
+}
+
+/* After the engine asked for seeds: resolve them again, without the lock. */
+static void refresh_seeds(sb_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    bool wanted = n->seeds_wanted;
+    n->seeds_wanted = false;
+    pthread_mutex_unlock(&n->lock);
+    if (!wanted)
+        return;
+    seed_list *l = resolve_seeds(n);
+    if (!l)
+        return;
+    pthread_mutex_lock(&n->lock);
+    free(n->seeds_fresh);
+    n->seeds_fresh = l;
+    pthread_mutex_unlock(&n->lock);
+}
+
+/* Logs send errors, at most once a second. */
+static void report_send_errors(sb_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    uint64_t now = now_ns(), count = n->send_errors_unreported;
+    bool due = count && now - n->send_reported >= SEND_REPORT_NS;
+    int err = n->send_errno;
+    char to[SB_ADDR_STRLEN];
+    memcpy(to, n->send_to, sizeof(to));
+    if (due) {
+        n->send_errors_unreported = 0;
+        n->send_reported = now;
+    }
+    pthread_mutex_unlock(&n->lock);
+    if (due)
+        say(&n->cfg, SB_LOG_WARN, "%llu datagrams not sent; the last to "
+            "%s: %s", (unsigned long long)count, to, strerror(err));
+}
+
+static int process_(sb_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    if (n->processing) {
+        pthread_mutex_unlock(&n->lock);
+        return SB_ESTATE;
+    }
+    n->processing = true;
+    n->processor = pthread_self();
+    pthread_mutex_unlock(&n->lock);
+
+    receive(n);
+    pthread_mutex_lock(&n->lock);
+    uint64_t now = now_ns();
+    if (now >= sb_engine_next_deadline(n->engine))
+        sb_engine_tick(n->engine, now);
+    pthread_mutex_unlock(&n->lock);
+    refresh_seeds(n);
+    report_send_errors(n);
+    dispatch(n);
+
+    pthread_mutex_lock(&n->lock);
+    n->processing = false;
+    pthread_mutex_unlock(&n->lock);
+    return SB_OK;
+}
+
+int sb_node_process(sb_node *n)
+{
+    if (!n)
+        return SB_EINVAL;
+    if (n->threaded)
+        return SB_ESTATE;
+    return process_(n);
+}
+
+/* ---- the background thread: a loop on the event-loop API ----------------- */
+
+static void wake(sb_node *n)
+{
+    if (n->threaded) {
+        char c = 1;
+        ssize_t w = write(n->wake[1], &c, 1); /* full pipe: already woken */
+        (void)w;
+    }
+}
+
+static void *run(void *arg)
+{
+    sb_node *n = arg;
+    struct pollfd fds[2] = {
+        { .fd = sb_node_fd(n), .events = POLLIN },
+        { .fd = n->wake[0], .events = POLLIN },
+    };
+    for (;;) {
+        pthread_mutex_lock(&n->lock);
+        bool stop = n->stop;
+        pthread_mutex_unlock(&n->lock);
+        if (stop)
+            return NULL;
+        if (poll(fds, 2, sb_node_timeout_ms(n)) > 0 &&
+            (fds[1].revents & POLLIN)) {
+            char drain[64];
+            while (read(n->wake[0], drain, sizeof(drain)) > 0)
+                ;
+        }
+        process_(n);
+    }
+}
+
+/* ---- writes --------------------------------------------------------------- */
+
+static bool key_ok(const char *key)
+{
+    return key && key[0] && strnlen(key, SB_MAX_KEY_LEN + 1) <= SB_MAX_KEY_LEN;
+}
+
+int sb_node_set(sb_node *n, const char *key, const void *value, size_t len)
+{
+    if (!n || !key_ok(key) || (len && !value))
+        return SB_EINVAL;
+    pthread_mutex_lock(&n->lock);
+    int rc = sb_engine_set(n->engine, (const uint8_t *)key, strlen(key),
+                           value, len, now_ns());
+    pthread_mutex_unlock(&n->lock);
+    wake(n); /* a push may be due before the thread's timeout */
+    return rc;
+}
+
+int sb_node_del(sb_node *n, const char *key)
+{
+    if (!n || !key_ok(key))
+        return SB_EINVAL;
+    pthread_mutex_lock(&n->lock);
+    int rc = sb_engine_del(n->engine, (const uint8_t *)key, strlen(key),
+                           now_ns());
+    pthread_mutex_unlock(&n->lock);
+    wake(n);
+    return rc;
+}
+
+int sb_node_leave(sb_node *n)
+{
+    if (!n)
+        return SB_EINVAL;
+    pthread_mutex_lock(&n->lock);
+    int rc = sb_engine_leave(n->engine, now_ns());
+    pthread_mutex_unlock(&n->lock);
+    if (rc == SB_OK)
+        say(&n->cfg, SB_LOG_INFO, "node %s leaving", n->addr);
+    wake(n);
+    return rc;
+}
+
+/* ---- reads ----------------------------------------------------------------- */
+
+int sb_node_get(sb_node *n, const char *addr, const char *key, char **value,
+                size_t *len)
+{
+    if (!n || !addr || !key_ok(key) || !value || !len)
+        return SB_EINVAL;
+    *value = NULL;
+    *len = 0;
+    const uint8_t *v;
+    size_t vlen;
+    pthread_mutex_lock(&n->lock);
+    int rc = sb_engine_get(n->engine, addr, (const uint8_t *)key,
+                           strlen(key), &v, &vlen);
+    char *copy = NULL;
+    if (rc == SB_OK) {
+        copy = malloc(vlen + 1);
+        if (copy) {
+            if (vlen)
+                memcpy(copy, v, vlen);
+            copy[vlen] = '\0';
+        } else {
+            rc = SB_ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&n->lock);
+    if (rc == SB_OK) {
+        *value = copy;
+        *len = vlen;
+    }
+    return rc;
+}
+
+/* Copies the members (all, or live ones) into one allocation: the array,
+ * then the addresses. */
+static int list_members(sb_node *n, bool live_only, sb_member **out,
+                        size_t *count)
+{
+    if (!n || !out || !count)
+        return SB_EINVAL;
+    *out = NULL;
+    *count = 0;
+    pthread_mutex_lock(&n->lock);
+    size_t total = sb_engine_node_count(n->engine), k = 0, bytes = 0;
+    sb_member m;
+    for (size_t i = 0; i < total; i++) {
+        sb_engine_node(n->engine, i, &m);
+        if (!live_only || m.status == SB_STATUS_LIVE) {
+            k++;
+            bytes += strlen(m.addr) + 1;
+        }
+    }
+    sb_member *arr = malloc(k * sizeof(*arr) + bytes + 1);
+    if (!arr) {
+        pthread_mutex_unlock(&n->lock);
+        return SB_ENOMEM;
+    }
+    char *text = (char *)(arr + k);
+    size_t j = 0;
+    for (size_t i = 0; i < total; i++) {
+        sb_engine_node(n->engine, i, &m);
+        if (live_only && m.status != SB_STATUS_LIVE)
+            continue;
+        size_t alen = strlen(m.addr) + 1;
+        memcpy(text, m.addr, alen);
+        m.addr = text;
+        text += alen;
+        arr[j++] = m;
+    }
+    pthread_mutex_unlock(&n->lock);
+    *out = arr;
+    *count = k;
+    return SB_OK;
+}
+
+int sb_node_members(sb_node *n, sb_member **out, size_t *count)
+{
+    return list_members(n, false, out, count);
+}
+
+int sb_node_live(sb_node *n, sb_member **out, size_t *count)
+{
+    return list_members(n, true, out, count);
+}
+
+int sb_node_phi(sb_node *n, const char *addr, double *phi)
+{
+    if (!n || !addr || !phi)
+        return SB_EINVAL;
+    pthread_mutex_lock(&n->lock);
+    double v = sb_engine_phi(n->engine, addr, now_ns());
+    pthread_mutex_unlock(&n->lock);
+    if (v < 0)
+        return SB_ENOTFOUND;
+    *phi = v;
+    return SB_OK;
+}
+
+int sb_node_stats(sb_node *n, sb_stats *out)
+{
+    if (!n || !out)
+        return SB_EINVAL;
+    pthread_mutex_lock(&n->lock);
+    sb_engine_stats(n->engine, out);
+    out->send_errors = n->send_errors;
+    pthread_mutex_unlock(&n->lock);
+    return SB_OK;
+}
+
+const char *sb_node_addr(const sb_node *n)
+{
+    return n ? n->addr : NULL;
+}
+
+const char *sb_node_bind_addr(const sb_node *n)
+{
+    return n ? n->bind_addr : NULL;
+}
