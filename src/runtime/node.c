@@ -311,9 +311,13 @@ static void queue_event(void *userdata, const sb_event *ev)
 static int open_socket(sb_node *n, const sb_config *cfg)
 {
     sb_sockaddr a;
-    if (!cfg->bind || sb_addr_resolve(cfg->bind, AF_UNSPEC, true, &a, 1) < 1) {
+    if (!cfg->bind) {
+        say(&n->cfg, SB_LOG_ERROR, "bind address is required (host:port)");
+        return SB_EADDR;
+    }
+    if (sb_addr_resolve(cfg->bind, AF_UNSPEC, true, &a, 1) < 1) {
         say(&n->cfg, SB_LOG_ERROR, "bind address %s: not host:port or "
-            "cannot resolve", cfg->bind ? cfg->bind : "(NULL)");
+            "cannot resolve", cfg->bind);
         return SB_EADDR;
     }
     n->family = a.ss.ss_family;

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the build into a temporary prefix, then builds and runs a small
+# program outside the tree against it: with pkg-config, then with CMake's
+# find_package. Usage: run.sh BUILD_DIR
+set -euo pipefail
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+libdir=$(find "$tmp/prefix" -name scuttlebutt.pc -printf '%h\n' | head -1)
+export PKG_CONFIG_PATH=$libdir
+export LD_LIBRARY_PATH=$libdir/..
+
+echo "== pkg-config: $(pkg-config --cflags --libs scuttlebutt)"
+cc -std=c11 -Wall -Werror -o "$tmp/hello-pc" "$here/hello.c" \
+   $(pkg-config --cflags --libs scuttlebutt)
+"$tmp/hello-pc"
+
+echo "== static, pkg-config --static"
+cc -std=c11 -Wall -Werror -o "$tmp/hello-static" "$here/hello.c" \
+   $(pkg-config --cflags scuttlebutt) "$libdir/../libscuttlebutt.a" \
+   $(pkg-config --libs-only-l --static scuttlebutt | sed 's/-lscuttlebutt//')
+"$tmp/hello-static"
+
+echo "== find_package"
+cmake -S "$here" -B "$tmp/cmake" -G Ninja \
+      -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake --build "$tmp/cmake" >/dev/null
+"$tmp/cmake/hello"
+
+echo "== the shared library exports exactly the SB_API functions"
+header=$(grep -o '^SB_API [^(]*(' "$here/../../include/scuttlebutt.h" |
+         grep -o 'sb_[a-z_0-9]*($' | tr -d '(' | sort)
+exported=$(nm -D --defined-only "$libdir/../libscuttlebutt.so" |
+           awk '$2 ~ /[TDBR]/ {print $3}' | sort)
+if [ "$header" != "$exported" ]; then
+    diff <(echo "$header") <(echo "$exported") || true
+    exit 1
+fi
+echo "$(echo "$exported" | wc -l) functions"

@@ -1,0 +1,816 @@
+/*
+ * System tests: real nodes on real UDP sockets on loopback, in one
+ * process. They assert behaviour; the deadlines only keep a broken build
+ * from hanging, and are generous because machines here are noisy.
+ *
+ * Run one test: test_node NAME (e.g. test_node test_three_nodes).
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scuttlebutt.h"
+
+#define INTERVAL_MS 50
+#define DEADLINE_MS 30000 /* only against hangs */
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static uint64_t ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
+/* Waits until pred(arg) holds, polling; false at the deadline. */
+static bool eventually(bool (*pred)(void *), void *arg)
+{
+    uint64_t end = ms_now() + DEADLINE_MS;
+    while (ms_now() < end) {
+        if (pred(arg))
+            return true;
+        sleep_ms(10);
+    }
+    return pred(arg);
+}
+
+/* Events one node reported, kept for the test to read. */
+typedef struct recorder {
+    pthread_mutex_t lock;
+    struct rec {
+        sb_event_type type;
+        sb_status status;
+        char addr[64];
+        char key[64];
+        char value[64];
+    } ev[4096];
+    size_t n;
+} recorder;
+
+static void record(void *userdata, const sb_event *ev)
+{
+    recorder *r = userdata;
+    pthread_mutex_lock(&r->lock);
+    if (r->n < sizeof(r->ev) / sizeof(r->ev[0])) {
+        struct rec *e = &r->ev[r->n++];
+        e->type = ev->type;
+        e->status = ev->status;
+        snprintf(e->addr, sizeof(e->addr), "%s", ev->addr);
+        snprintf(e->key, sizeof(e->key), "%s", ev->key ? ev->key : "");
+        snprintf(e->value, sizeof(e->value), "%s",
+                 ev->value ? ev->value : "");
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* How many events of `type` about `addr` (and status, if >= 0). */
+static size_t count_events(recorder *r, sb_event_type type, const char *addr,
+                           int status)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n; i++)
+        if (r->ev[i].type == type && strcmp(r->ev[i].addr, addr) == 0 &&
+            (status < 0 || (int)r->ev[i].status == status))
+            k++;
+    pthread_mutex_unlock(&r->lock);
+    return k;
+}
+
+/* A node of a test cluster, with its recorder. */
+typedef struct member {
+    sb_node *node;
+    recorder rec;
+    char addr[64];
+} member;
+
+static void config_for(sb_config *cfg, member *m, const char *bind,
+                       const char *seed)
+{
+    sb_config_init(cfg);
+    cfg->bind = bind;
+    cfg->interval_ms = INTERVAL_MS;
+    cfg->on_join = cfg->on_leave = cfg->on_update = cfg->on_delete = record;
+    cfg->userdata = &m->rec;
+    static const char *seeds[1];
+    if (seed) {
+        seeds[0] = seed;
+        cfg->seeds = seeds;
+        cfg->nseeds = 1;
+    }
+}
+
+static void start_with(member *m, sb_config *cfg)
+{
+    memset(&m->rec.n, 0, sizeof(m->rec.n));
+    pthread_mutex_init(&m->rec.lock, NULL);
+    int rc = sb_node_new(cfg, &m->node);
+    if (rc != SB_OK)
+        fail_msg("sb_node_new(%s): %s", cfg->bind, sb_strerror(rc));
+    snprintf(m->addr, sizeof(m->addr), "%s", sb_node_addr(m->node));
+}
+
+static void start(member *m, const char *bind, const char *seed)
+{
+    sb_config cfg;
+    config_for(&cfg, m, bind, seed);
+    start_with(m, &cfg);
+}
+
+static void stop(member *m)
+{
+    assert_int_equal(sb_node_free(m->node), SB_OK);
+    m->node = NULL;
+    pthread_mutex_destroy(&m->rec.lock);
+}
+
+typedef struct cluster {
+    member *m;
+    size_t n;
+    const char *key, *value; /* for has_value */
+    size_t who;              /* the node the key belongs to */
+} cluster;
+
+/* A cluster of n threaded nodes on 127.0.0.1, seeded by the first. */
+static cluster *start_cluster(size_t n, const char *host)
+{
+    cluster *c = calloc(1, sizeof(*c));
+    c->m = calloc(n, sizeof(member));
+    c->n = n;
+    char bind[64];
+    snprintf(bind, sizeof(bind), "%s:0", host);
+    for (size_t i = 0; i < n; i++)
+        start(&c->m[i], bind, i ? c->m[0].addr : NULL);
+    return c;
+}
+
+static void stop_cluster(cluster *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->m[i].node)
+            stop(&c->m[i]);
+    free(c->m);
+    free(c);
+}
+
+static size_t live_count(sb_node *node)
+{
+    sb_member *list;
+    size_t k;
+    assert_int_equal(sb_node_live(node, &list, &k), SB_OK);
+    sb_free(list);
+    return k;
+}
+
+/* Every running node sees every running node live. */
+static bool all_live(void *arg)
+{
+    cluster *c = arg;
+    size_t running = 0;
+    for (size_t i = 0; i < c->n; i++)
+        running += c->m[i].node != NULL;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->m[i].node && live_count(c->m[i].node) != running)
+            return false;
+    return true;
+}
+
+/* Every running node holds c->key = c->value of node c->who. */
+static bool has_value(void *arg)
+{
+    cluster *c = arg;
+    for (size_t i = 0; i < c->n; i++) {
+        if (!c->m[i].node)
+            continue;
+        char *v;
+        size_t len;
+        if (sb_node_get(c->m[i].node, c->m[c->who].addr, c->key, &v,
+                        &len) != SB_OK)
+            return false;
+        bool same = len == strlen(c->value) && strcmp(v, c->value) == 0;
+        sb_free(v);
+        if (!same)
+            return false;
+    }
+    return true;
+}
+
+/* ---- the reference's system tests --------------------------------------- */
+
+typedef struct leave_check {
+    cluster *c;
+    size_t gone;
+    int status;
+} leave_check;
+
+/* Every other running node reported a leave of node `gone`. */
+static bool leave_reported(void *arg)
+{
+    leave_check *l = arg;
+    for (size_t i = 0; i < l->c->n; i++)
+        if (l->c->m[i].node && i != l->gone &&
+            count_events(&l->c->m[i].rec, SB_EVENT_LEAVE,
+                         l->c->m[l->gone].addr, l->status) == 0)
+            return false;
+    return true;
+}
+
+static void test_three_nodes(void **state)
+{
+    (void)state;
+    cluster *c = start_cluster(3, "127.0.0.1");
+    /* peers are discovered */
+    assert_true(eventually(all_live, c));
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < 3; j++)
+            if (i != j)
+                assert_int_equal(count_events(&c->m[i].rec, SB_EVENT_JOIN,
+                                              c->m[j].addr, -1), 1);
+    /* an update propagates, with an update event */
+    assert_int_equal(sb_node_set(c->m[2].node, "state", "ready", 5), SB_OK);
+    c->key = "state", c->value = "ready", c->who = 2;
+    assert_true(eventually(has_value, c));
+    /* a shut-down node is reported as left (down: it did not say goodbye) */
+    leave_check l = { c, 1, SB_STATUS_DOWN };
+    stop(&c->m[1]); /* keeps its addr */
+    assert_true(eventually(leave_reported, &l));
+    for (size_t i = 0; i < 3; i += 2)
+        assert_int_equal(count_events(&c->m[i].rec, SB_EVENT_UPDATE,
+                                      c->m[2].addr, -1) > 0, i != 2);
+    stop_cluster(c);
+}
+
+/* ---- a bigger cluster, restarts, leaves ---------------------------------- */
+
+static void test_32_nodes_converge(void **state)
+{
+    (void)state;
+    cluster *c = start_cluster(32, "127.0.0.1");
+    char value[32];
+    for (size_t i = 0; i < c->n; i++) {
+        snprintf(value, sizeof(value), "node-%zu", i);
+        assert_int_equal(sb_node_set(c->m[i].node, "name", value,
+                                     strlen(value)), SB_OK);
+    }
+    assert_true(eventually(all_live, c));
+    c->key = "name";
+    for (c->who = 0; c->who < c->n; c->who++) {
+        snprintf(value, sizeof(value), "node-%zu", c->who);
+        c->value = value;
+        assert_true(eventually(has_value, c));
+    }
+    stop_cluster(c);
+}
+
+/* Node c->who no longer has c->key anywhere. */
+static bool key_gone(void *arg)
+{
+    cluster *c = arg;
+    for (size_t i = 0; i < c->n; i++) {
+        char *v;
+        size_t len;
+        if (i == c->who || !c->m[i].node)
+            continue;
+        int rc = sb_node_get(c->m[i].node, c->m[c->who].addr, c->key, &v,
+                             &len);
+        if (rc == SB_OK)
+            sb_free(v);
+        if (rc != SB_ENOTFOUND)
+            return false;
+    }
+    return true;
+}
+
+static void test_restart_on_same_port(void **state)
+{
+    (void)state;
+    cluster *c = start_cluster(8, "127.0.0.1");
+    size_t x = 5;
+    assert_int_equal(sb_node_set(c->m[x].node, "old", "1", 1), SB_OK);
+    c->key = "old", c->value = "1", c->who = x;
+    assert_true(eventually(all_live, c));
+    assert_true(eventually(has_value, c));
+
+    char addr[64];
+    snprintf(addr, sizeof(addr), "%s", c->m[x].addr);
+    stop(&c->m[x]);
+    start(&c->m[x], addr, c->m[0].addr); /* same port, new generation */
+    assert_string_equal(c->m[x].addr, addr);
+    assert_int_equal(sb_node_set(c->m[x].node, "new", "2", 1), SB_OK);
+    c->key = "new", c->value = "2";
+    assert_true(eventually(has_value, c));
+    c->key = "old";
+    assert_true(eventually(key_gone, c));
+    assert_true(eventually(all_live, c));
+    stop_cluster(c);
+}
+
+static void test_graceful_leave(void **state)
+{
+    (void)state;
+    cluster *c = start_cluster(8, "127.0.0.1");
+    assert_true(eventually(all_live, c));
+    size_t x = 3;
+    assert_int_equal(sb_node_leave(c->m[x].node), SB_OK);
+    assert_int_equal(sb_node_leave(c->m[x].node), SB_ELEFT);
+    assert_int_equal(sb_node_set(c->m[x].node, "k", "v", 1), SB_ELEFT);
+    /* reported as left (not down) while the node still runs */
+    leave_check l = { c, x, SB_STATUS_LEFT };
+    assert_true(eventually(leave_reported, &l));
+    for (size_t i = 0; i < c->n; i++)
+        if (i != x)
+            assert_int_equal(count_events(&c->m[i].rec, SB_EVENT_LEAVE,
+                                          c->m[x].addr, -1), 1);
+    stop_cluster(c);
+}
+
+static bool ipv6_loopback(void)
+{
+    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+                              .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+static void test_ipv6_loopback(void **state)
+{
+    (void)state;
+    if (!ipv6_loopback())
+        skip();
+    cluster *c = start_cluster(4, "[::1]");
+    assert_true(c->m[0].addr[0] == '[');
+    assert_true(eventually(all_live, c));
+    assert_int_equal(sb_node_set(c->m[3].node, "v6", "yes", 3), SB_OK);
+    c->key = "v6", c->value = "yes", c->who = 3;
+    assert_true(eventually(has_value, c));
+    stop_cluster(c);
+}
+
+/* A dual-stack node on [::] and IPv4 nodes gossip with each other. */
+static void test_dual_stack(void **state)
+{
+    (void)state;
+    if (!ipv6_loopback())
+        skip();
+    cluster *c = calloc(1, sizeof(*c));
+    c->m = calloc(3, sizeof(member));
+    c->n = 3;
+    sb_config cfg;
+    config_for(&cfg, &c->m[0], "[::]:0", NULL);
+    cfg.advertise = "127.0.0.1:1"; /* wrong port: fixed below */
+    /* bind first to learn the port, then advertise the IPv4 loopback */
+    start_with(&c->m[0], &cfg);
+    char bind[64], adv[64];
+    snprintf(bind, sizeof(bind), "%s", sb_node_bind_addr(c->m[0].node));
+    const char *port = strrchr(bind, ':') + 1;
+    snprintf(adv, sizeof(adv), "127.0.0.1:%s", port);
+    stop(&c->m[0]);
+    config_for(&cfg, &c->m[0], bind, NULL);
+    cfg.advertise = adv;
+    start_with(&c->m[0], &cfg);
+    assert_string_equal(c->m[0].addr, adv);
+    start(&c->m[1], "127.0.0.1:0", adv);
+    start(&c->m[2], "127.0.0.1:0", adv);
+    assert_true(eventually(all_live, c));
+    stop_cluster(c);
+}
+
+/* ---- embedded mode --------------------------------------------------------- */
+
+typedef struct loop_ctx {
+    member m[3];
+    int reentry_free, reentry_process, set_in_callback;
+} loop_ctx;
+
+/* Drives the three embedded nodes with one poll() for `ms`. */
+static void pump(loop_ctx *x, int ms)
+{
+    uint64_t end = ms_now() + (uint64_t)ms;
+    while (ms_now() < end) {
+        struct pollfd p[3];
+        int timeout = 1000;
+        for (int i = 0; i < 3; i++) {
+            p[i] = (struct pollfd){ sb_node_fd(x->m[i].node), POLLIN, 0 };
+            int t = sb_node_timeout_ms(x->m[i].node);
+            assert_true(t >= 0);
+            if (t < timeout)
+                timeout = t;
+        }
+        assert_true(poll(p, 3, timeout) >= 0);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(sb_node_process(x->m[i].node), SB_OK);
+    }
+}
+
+static void embedded_event(void *userdata, const sb_event *ev)
+{
+    loop_ctx *x = userdata;
+    /* inside its own callback a node may not be freed or re-processed,
+     * but may be used */
+    if (ev->type == SB_EVENT_JOIN) {
+        x->reentry_free += sb_node_free(x->m[0].node) == SB_ESTATE;
+        x->reentry_process += sb_node_process(x->m[0].node) == SB_ESTATE;
+        x->set_in_callback +=
+            sb_node_set(x->m[0].node, "seen", ev->addr, strlen(ev->addr)) ==
+            SB_OK;
+    }
+}
+
+static void test_embedded_poll_loop(void **state)
+{
+    (void)state;
+    loop_ctx *x = calloc(1, sizeof(*x));
+    for (int i = 0; i < 3; i++) {
+        sb_config cfg;
+        config_for(&cfg, &x->m[i], "127.0.0.1:0", i ? x->m[0].addr : NULL);
+        cfg.embedded = true;
+        if (i == 0) {
+            cfg.on_join = embedded_event;
+            cfg.on_leave = cfg.on_update = cfg.on_delete = NULL;
+            cfg.userdata = x;
+        }
+        start_with(&x->m[i], &cfg);
+    }
+    assert_true(sb_node_fd(x->m[0].node) >= 0);
+    assert_int_equal(sb_node_set(x->m[2].node, "k", "embedded", 8), SB_OK);
+    uint64_t end = ms_now() + DEADLINE_MS;
+    bool done = false;
+    while (!done && ms_now() < end) {
+        pump(x, 50);
+        done = live_count(x->m[0].node) == 3 &&
+               live_count(x->m[1].node) == 3 &&
+               count_events(&x->m[1].rec, SB_EVENT_UPDATE, x->m[2].addr,
+                            -1) == 1;
+    }
+    assert_true(done);
+    /* node 0's two join callbacks each tried the forbidden calls */
+    assert_int_equal(x->reentry_free, 2);
+    assert_int_equal(x->reentry_process, 2);
+    assert_int_equal(x->set_in_callback, 2);
+    char *v;
+    size_t len;
+    assert_int_equal(sb_node_get(x->m[0].node, x->m[0].addr, "seen", &v,
+                                 &len), SB_OK);
+    sb_free(v);
+    for (int i = 0; i < 3; i++)
+        stop(&x->m[i]);
+    free(x);
+}
+
+/* ---- callbacks on the node's thread ---------------------------------------- */
+
+typedef struct thread_ctx {
+    sb_node *node;
+    pthread_mutex_t lock;
+    int free_refused, set_ok;
+} thread_ctx;
+
+static void threaded_join(void *userdata, const sb_event *ev)
+{
+    thread_ctx *t = userdata;
+    pthread_mutex_lock(&t->lock);
+    sb_node *node = t->node;
+    pthread_mutex_unlock(&t->lock);
+    int f = sb_node_free(node);
+    int s = sb_node_set(node, "peer", ev->addr, strlen(ev->addr));
+    pthread_mutex_lock(&t->lock);
+    t->free_refused += f == SB_ESTATE;
+    t->set_ok += s == SB_OK;
+    pthread_mutex_unlock(&t->lock);
+}
+
+static bool joined_once(void *arg)
+{
+    thread_ctx *t = arg;
+    pthread_mutex_lock(&t->lock);
+    bool done = t->set_ok == 1;
+    pthread_mutex_unlock(&t->lock);
+    return done;
+}
+
+static void test_callbacks_may_call_the_api(void **state)
+{
+    (void)state;
+    thread_ctx t = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    member a = { 0 }, b = { 0 };
+    sb_config cfg;
+    config_for(&cfg, &a, "127.0.0.1:0", NULL);
+    cfg.on_join = threaded_join;
+    cfg.on_leave = cfg.on_update = cfg.on_delete = NULL;
+    cfg.userdata = &t;
+    pthread_mutex_lock(&t.lock); /* the callback waits for t.node */
+    start_with(&a, &cfg);
+    t.node = a.node;
+    pthread_mutex_unlock(&t.lock);
+    assert_int_equal(sb_node_process(a.node), SB_ESTATE); /* threaded */
+    start(&b, "127.0.0.1:0", a.addr);
+    assert_true(eventually(joined_once, &t));
+    assert_int_equal(t.free_refused, 1);
+    stop(&b);
+    stop(&a);
+}
+
+/* ---- concurrency and lifetime ------------------------------------------------ */
+
+typedef struct hammer {
+    cluster *c;
+    int id;
+    int errors;
+} hammer;
+
+static void *hammer_run(void *arg)
+{
+    hammer *h = arg;
+    cluster *c = h->c;
+    uint64_t end = ms_now() + 2000;
+    unsigned r = (unsigned)h->id * 7919u + 1;
+    char key[16], value[32];
+    for (int i = 0; ms_now() < end; i++) {
+        r = r * 1103515245u + 12345u;
+        sb_node *node = c->m[r % c->n].node;
+        snprintf(key, sizeof(key), "t%d-%d", h->id, i % 8);
+        snprintf(value, sizeof(value), "%d", i);
+        int rc = SB_OK;
+        char *v;
+        size_t len;
+        sb_member *list;
+        sb_stats st;
+        double phi;
+        switch (i % 6) {
+        case 0:
+            rc = sb_node_set(c->m[h->id].node, key, value, strlen(value));
+            break;
+        case 1:
+            rc = sb_node_get(node, c->m[h->id].addr, key, &v, &len);
+            if (rc == SB_OK)
+                sb_free(v);
+            else if (rc == SB_ENOTFOUND)
+                rc = SB_OK;
+            break;
+        case 2:
+            rc = sb_node_members(node, &list, &len);
+            if (rc == SB_OK)
+                sb_free(list);
+            break;
+        case 3:
+            rc = sb_node_stats(node, &st);
+            break;
+        case 4:
+            rc = sb_node_phi(node, c->m[(r >> 8) % c->n].addr, &phi);
+            if (rc == SB_ENOTFOUND) /* ourselves, or not yet known */
+                rc = SB_OK;
+            break;
+        case 5:
+            rc = sb_node_del(c->m[h->id].node, key);
+            if (rc == SB_ENOTFOUND)
+                rc = SB_OK;
+            break;
+        }
+        h->errors += rc != SB_OK;
+    }
+    /* a final value every node must end with */
+    if (sb_node_set(c->m[h->id].node, "final", "done", 4) != SB_OK)
+        h->errors++;
+    return NULL;
+}
+
+static void test_four_threads_use_the_api(void **state)
+{
+    (void)state;
+    cluster *c = start_cluster(4, "127.0.0.1");
+    pthread_t th[4];
+    hammer h[4];
+    for (int i = 0; i < 4; i++) {
+        h[i] = (hammer){ c, i, 0 };
+        assert_int_equal(pthread_create(&th[i], NULL, hammer_run, &h[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(h[i].errors, 0);
+    }
+    c->key = "final", c->value = "done";
+    for (c->who = 0; c->who < 4; c->who++)
+        assert_true(eventually(has_value, c));
+    stop_cluster(c);
+}
+
+static void test_create_free_1000_times(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 1000; i++) {
+        sb_config cfg;
+        sb_config_init(&cfg);
+        cfg.bind = "127.0.0.1:0";
+        cfg.embedded = i % 2; /* both ways of running */
+        const char *seeds[] = { "127.0.0.1:9" };
+        cfg.seeds = seeds;
+        cfg.nseeds = 1;
+        sb_node *n;
+        assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
+        assert_int_equal(sb_node_set(n, "k", "v", 1), SB_OK);
+        if (cfg.embedded)
+            assert_int_equal(sb_node_process(n), SB_OK);
+        assert_int_equal(sb_node_free(n), SB_OK);
+    }
+}
+
+/* ---- bad configuration ------------------------------------------------------- */
+
+typedef struct log_ctx {
+    char last[512];
+    int lines;
+} log_ctx;
+
+static void keep_log(void *userdata, sb_log_level level, const char *msg)
+{
+    log_ctx *l = userdata;
+    if (level == SB_LOG_ERROR) {
+        snprintf(l->last, sizeof(l->last), "%s", msg);
+        l->lines++;
+    }
+}
+
+/* Creating with `cfg` fails with `want` and logs one error line. */
+static void refused(sb_config *cfg, int want)
+{
+    log_ctx l = { "", 0 };
+    cfg->log = keep_log;
+    cfg->userdata = &l;
+    sb_node *n = (sb_node *)&l;
+    int rc = sb_node_new(cfg, &n);
+    if (rc != want)
+        fail_msg("bind %s: got %s, want %s", cfg->bind ? cfg->bind : "-",
+                 sb_err_name(rc), sb_err_name(want));
+    assert_null(n);
+    assert_true(l.lines >= 1);
+    print_message("  refused with %s: %s\n", sb_err_name(rc), l.last);
+}
+
+static void test_bad_configuration(void **state)
+{
+    (void)state;
+    sb_config cfg;
+    const char *bad_addrs[] = { NULL, "", "127.0.0.1", "127.0.0.1:", ":80",
+                                "127.0.0.1:65536", "127.0.0.1:x", "::1:80",
+                                "[::1]80", "no-such-host.invalid:7000",
+                                "127.0.0.1:80000000000000000000" };
+    for (size_t i = 0; i < sizeof(bad_addrs) / sizeof(bad_addrs[0]); i++) {
+        sb_config_init(&cfg);
+        cfg.bind = bad_addrs[i];
+        refused(&cfg, SB_EADDR);
+    }
+    /* the port is taken */
+    member m = { 0 };
+    start(&m, "127.0.0.1:0", NULL);
+    sb_config_init(&cfg);
+    cfg.bind = m.addr;
+    refused(&cfg, SB_EADDRINUSE);
+    stop(&m);
+    /* a wildcard needs an advertised address; advertise must be numeric */
+    sb_config_init(&cfg);
+    cfg.bind = "0.0.0.0:0";
+    refused(&cfg, SB_EADDR);
+    cfg.advertise = "localhost:7000";
+    refused(&cfg, SB_EADDR);
+    cfg.advertise = "10.0.0.1:0";
+    refused(&cfg, SB_EADDR);
+    /* values out of range */
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.interval_ms = 0;
+    refused(&cfg, SB_ECONFIG);
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.max_message_size = 40; /* below one key */
+    refused(&cfg, SB_ECONFIG);
+    cfg.max_message_size = 70000;
+    refused(&cfg, SB_ECONFIG);
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.phi_threshold = 0;
+    refused(&cfg, SB_ECONFIG);
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.nseeds = 2;
+    refused(&cfg, SB_ECONFIG);
+    assert_int_equal(sb_node_new(NULL, NULL), SB_EINVAL);
+    assert_int_equal(sb_node_free(NULL), SB_OK);
+}
+
+/* Bad arguments to a running node: error codes, never a crash. */
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    member m = { 0 };
+    start(&m, "127.0.0.1:0", NULL);
+    sb_node *n = m.node;
+    char long_key[300];
+    memset(long_key, 'k', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = '\0';
+    static char big[2000];
+    char *v;
+    size_t len;
+    double phi;
+    assert_int_equal(sb_node_set(NULL, "k", "v", 1), SB_EINVAL);
+    assert_int_equal(sb_node_set(n, NULL, "v", 1), SB_EINVAL);
+    assert_int_equal(sb_node_set(n, "", "v", 1), SB_EINVAL);
+    assert_int_equal(sb_node_set(n, long_key, "v", 1), SB_EINVAL);
+    assert_int_equal(sb_node_set(n, "k", NULL, 1), SB_EINVAL);
+    assert_int_equal(sb_node_set(n, "k", big, sizeof(big)), SB_ETOOBIG);
+    assert_int_equal(sb_node_set(n, "empty", NULL, 0), SB_OK);
+    assert_int_equal(sb_node_get(n, m.addr, "empty", &v, &len), SB_OK);
+    assert_int_equal(len, 0);
+    assert_string_equal(v, "");
+    sb_free(v);
+    assert_int_equal(sb_node_del(n, "absent"), SB_ENOTFOUND);
+    assert_int_equal(sb_node_get(n, "10.9.9.9:1", "k", &v, &len),
+                     SB_ENOTFOUND);
+    assert_null(v);
+    assert_int_equal(sb_node_get(n, m.addr, "k", NULL, &len), SB_EINVAL);
+    assert_int_equal(sb_node_phi(n, m.addr, &phi), SB_ENOTFOUND);
+    assert_int_equal(sb_node_members(n, NULL, &len), SB_EINVAL);
+    assert_int_equal(sb_node_stats(n, NULL), SB_EINVAL);
+    assert_null(sb_node_addr(NULL));
+    assert_int_equal(sb_node_fd(NULL), -1);
+    stop(&m);
+}
+
+/* Garbage sent to a node's socket is counted, and gossip goes on. */
+static void test_garbage_is_counted(void **state)
+{
+    (void)state;
+    cluster *c = start_cluster(2, "127.0.0.1");
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = { .sin_family = AF_INET };
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    to.sin_port = htons((uint16_t)atoi(strrchr(c->m[0].addr, ':') + 1));
+    uint8_t junk[600];
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (uint8_t)(i * 31);
+    for (int i = 0; i < 100; i++)
+        sendto(fd, junk, (size_t)(i * 6), 0, (struct sockaddr *)&to,
+               sizeof(to));
+    close(fd);
+    assert_true(eventually(all_live, c));
+    sb_stats st;
+    uint64_t end = ms_now() + DEADLINE_MS, dropped = 0;
+    while (ms_now() < end && dropped < 100) {
+        assert_int_equal(sb_node_stats(c->m[0].node, &st), SB_OK);
+        dropped = 0;
+        for (int r = 0; r < SB_DROP_COUNT_; r++)
+            dropped += st.drops[r];
+        sleep_ms(10);
+    }
+    assert_int_equal(dropped, 100);
+    assert_true(st.drops[SB_DROP_OVERSIZE] > 0); /* 516 bytes and more */
+    stop_cluster(c);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_three_nodes),
+    cmocka_unit_test(test_32_nodes_converge),
+    cmocka_unit_test(test_restart_on_same_port),
+    cmocka_unit_test(test_graceful_leave),
+    cmocka_unit_test(test_ipv6_loopback),
+    cmocka_unit_test(test_dual_stack),
+    cmocka_unit_test(test_embedded_poll_loop),
+    cmocka_unit_test(test_callbacks_may_call_the_api),
+    cmocka_unit_test(test_four_threads_use_the_api),
+    cmocka_unit_test(test_create_free_1000_times),
+    cmocka_unit_test(test_bad_configuration),
+    cmocka_unit_test(test_bad_arguments),
+    cmocka_unit_test(test_garbage_is_counted),
+};
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
