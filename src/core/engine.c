@@ -148,10 +148,18 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/*
+ * Reports one event. The order an application sees for a node: JOIN,
+ * then an UPDATE for each of its keys, then its changes, then LEAVE. Key
+ * events of a node that is not live are not reported: state may arrive
+ * before proof of life, and a node that comes back is reported again
+ * with all its keys.
+ */
 static void emit(sb_engine *e, sb_event_type type, const sb_peer *n,
                  const sb_key *k)
 {
-    if (!e->cfg.on_event)
+    if (!e->cfg.on_event ||
+        (k && n->status != SB_STATUS_LIVE))
         return;
     sb_event ev = {
         .type = type,
@@ -202,9 +210,12 @@ static void set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
     refresh_due(e, n);
     if (n->self)
         return;
-    if (s == SB_STATUS_LIVE)
+    if (s == SB_STATUS_LIVE) {
         emit(e, SB_EVENT_JOIN, n, NULL);
-    else if (old == SB_STATUS_LIVE)
+        for (uint32_t i = 0; i < n->nkeys; i++)
+            if (!n->keys[i]->deleted)
+                emit(e, SB_EVENT_UPDATE, n, n->keys[i]);
+    } else if (old == SB_STATUS_LIVE)
         emit(e, SB_EVENT_LEAVE, n, NULL);
 }
 

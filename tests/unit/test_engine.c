@@ -836,6 +836,78 @@ static void test_no_plain_delta_past_collected_tombstones(void **state)
     net_free(nw);
 }
 
+/* ---- the order of events ------------------------------------------------ */
+
+static void send_nowhere(void *ud, const char *to, const uint8_t *buf,
+                         size_t len)
+{
+    (void)ud, (void)to, (void)buf, (void)len;
+}
+
+/* Events as text: "join", "update:a", ... separated by spaces. */
+static void log_event(void *ud, const sb_event *ev)
+{
+    static const char *const kinds[] = { "?", "join", "leave", "update",
+                                         "delete" };
+    char *log = ud;
+    size_t used = strlen(log);
+    snprintf(log + used, 512 - used, "%s%s%s%.*s", used ? " " : "",
+             kinds[ev->type], ev->key ? ":" : "", (int)ev->key_len,
+             ev->key ? ev->key : "");
+}
+
+/* Node z's keys arrive with the given heartbeat, from z itself. */
+static void z_says(sb_engine *e, uint64_t hb, uint64_t from,
+                   const sb_key_entry *keys, uint64_t nkeys, uint64_t now)
+{
+    uint8_t buf[512];
+    sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
+                   .generation = 7, .heartbeat = hb, .from_version = from,
+                   .to_version = nkeys ? keys[nkeys - 1].version : from,
+                   .nkeys = nkeys };
+    size_t len = make_ack2(buf, sizeof(buf), &d, keys);
+    check(sb_engine_recv(e, "10.0.0.2:7946", buf, len, now) == SB_OK);
+}
+
+/* No key event about a node before its join; at its join (and at every
+ * return) an update for each key it holds; none while it is down. */
+static void test_events_join_first(void **state)
+{
+    (void)state;
+    char log[512] = "";
+    sb_engine_config c;
+    sb_engine_config_init(&c);
+    c.addr = "10.0.0.1:7946";
+    c.generation = 1;
+    c.interval_ns = 100 * MS;
+    c.send = send_nowhere;
+    c.on_event = log_event;
+    c.userdata = log;
+    sb_engine *e;
+    assert_int_equal(sb_engine_new(&c, 0, &e), SB_OK);
+    sb_key_entry k[4] = {
+        { (const uint8_t *)"a", 1, 1, false, (const uint8_t *)"1", 1 },
+        { (const uint8_t *)"b", 1, 2, false, (const uint8_t *)"2", 1 },
+        { (const uint8_t *)"c", 1, 3, false, (const uint8_t *)"3", 1 },
+        { (const uint8_t *)"d", 1, 4, false, (const uint8_t *)"4", 1 },
+    };
+    z_says(e, 5, 0, k, 2, 0); /* state before proof of life */
+    assert_string_equal(log, "");
+    z_says(e, 6, 2, k + 2, 1, 50 * MS); /* a heartbeat moved: live */
+    assert_string_equal(log, "join update:a update:b update:c");
+    log[0] = '\0';
+    uint64_t t = 50 * MS;
+    for (; t < 60 * SEC && !log[0]; t += 10 * MS)
+        sb_engine_tick(e, t);
+    assert_string_equal(log, "leave");
+    log[0] = '\0';
+    z_says(e, 6, 3, k + 3, 1, t); /* news, but no proof of life */
+    assert_string_equal(log, "");
+    z_says(e, 7, 4, NULL, 0, t + 10 * MS);
+    assert_string_equal(log, "join update:a update:b update:c update:d");
+    sb_engine_free(e);
+}
+
 int main(void)
 {
     read_seed();
@@ -855,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_partial_reset_refuses_stale_sender),
         cmocka_unit_test(test_partial_reset_takes_caught_up_sender),
         cmocka_unit_test(test_no_plain_delta_past_collected_tombstones),
+        cmocka_unit_test(test_events_join_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
