@@ -97,7 +97,12 @@ typedef enum sb_status {
 /* A static name for a status ("live", "down", ...); never NULL. */
 SB_API const char *sb_status_name(sb_status status);
 
-/* The kinds of event a node reports about the cluster. */
+/*
+ * The kinds of event a node reports about the cluster. Per member, in
+ * order: JOIN, then an UPDATE for each key it holds, then its changes,
+ * then LEAVE. No key event is reported about a member that is not live;
+ * one that comes back joins again with all its keys.
+ */
 typedef enum sb_event_type {
     SB_EVENT_JOIN = 1,   /* a node became live (new, or back from down) */
     SB_EVENT_LEAVE = 2,  /* a live node went down or left gracefully */
