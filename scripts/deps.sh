@@ -3,7 +3,7 @@
 # Sourced by scripts/demo and scripts/test; safe to run again.
 set -euo pipefail
 
-SB_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev libuv1-dev)
+SB_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev libuv1-dev python3)
 
 sb_install_deps() {
     local missing=()

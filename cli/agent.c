@@ -1,0 +1,446 @@
+/*
+ * `scuttlebutt agent`: one cluster member as a process.
+ *
+ * stdout: one JSON object per line, flushed per line (ready, then events).
+ * stdin: one command per line, one JSON reply line each.
+ * SIGINT, SIGTERM and `quit`: graceful leave, a few rounds for it to
+ * spread, exit 0. End of stdin is not an exit.
+ *
+ * Single-threaded: the node is embedded and driven by the agent's poll()
+ * loop, which also watches stdin and a signal pipe.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "json.h"
+#include "scuttlebutt.h"
+
+#define MAX_LINE 65536
+#define MAX_SETS 256
+#define LEAVE_ROUNDS 5 /* rounds between a leave and the exit */
+
+static const char usage[] =
+"usage: scuttlebutt agent --bind HOST:PORT [--advertise HOST:PORT]\n"
+"                         [--seed HOST:PORT]... [--interval MS]\n"
+"                         [--max-message-size BYTES] [--threshold PHI]\n"
+"                         [--cluster NAME] [--set KEY=VALUE]...\n"
+"\n"
+"Runs one cluster member until SIGINT, SIGTERM or `quit`, which leave the\n"
+"cluster gracefully and exit 0.\n"
+"\n"
+"  --bind HOST:PORT          address to bind (port 0: any); required\n"
+"  --advertise HOST:PORT     numeric address peers reach us at (default:\n"
+"                            the bound one; needed when binding 0.0.0.0)\n"
+"  --seed HOST:PORT          a seed (a name or an address); repeatable\n"
+"  --interval MS             gossip interval (default 500)\n"
+"  --max-message-size BYTES  UDP payload limit (default 512)\n"
+"  --threshold PHI           failure detector threshold (default 8)\n"
+"  --cluster NAME            cluster name (default \"default\")\n"
+"  --set KEY=VALUE           a key to publish at start; repeatable\n"
+"  --help                    this text\n"
+"\n"
+"stdout, one JSON object per line:\n"
+"  {\"event\":\"ready\",\"addr\":\"HOST:PORT\"}                 first\n"
+"  {\"event\":\"join\",\"peer\":P,\"time_ms\":T}\n"
+"  {\"event\":\"leave\",\"peer\":P,\"status\":\"down\"|\"left\",\"time_ms\":T}\n"
+"  {\"event\":\"update\",\"peer\":P,\"key\":K,\"value\":V,\"time_ms\":T}\n"
+"  {\"event\":\"delete\",\"peer\":P,\"key\":K,\"time_ms\":T}\n"
+"time_ms counts from the agent's start. Text that is not valid UTF-8 is\n"
+"written base64-encoded under \"key_b64\" or \"value_b64\".\n"
+"\n"
+"stdin, one command per line, each answered by one line,\n"
+"{\"ok\":true,...} or {\"ok\":false,\"error\":\"...\"}:\n"
+"  set KEY VALUE     publish KEY (VALUE: the rest of the line)\n"
+"  del KEY           delete KEY\n"
+"  get PEER KEY      PEER's KEY as this agent knows it: {\"ok\":true,\"value\":V}\n"
+"  peers             other members: {\"ok\":true,\"peers\":[{\"addr\":A,\"status\":S}]}\n"
+"  leave             leave the cluster gracefully, keep running\n"
+"  quit              leave, then exit 0\n"
+"Blank lines are ignored. End of stdin does not stop the agent.\n";
+
+static uint64_t start_ms;
+static int signal_pipe[2] = { -1, -1 };
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    char c = (char)sig;
+    ssize_t w = write(signal_pipe[1], &c, 1);
+    (void)w;
+    errno = saved;
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+static void end_line(void)
+{
+    fputs("}\n", stdout);
+    fflush(stdout);
+}
+
+static void print_event(void *userdata, const sb_event *ev)
+{
+    (void)userdata;
+    static const char *const kinds[] = { "", "join", "leave", "update",
+                                         "delete" };
+    printf("{\"event\":\"%s\",", kinds[ev->type]);
+    json_field(stdout, "peer", ev->addr, strlen(ev->addr));
+    if (ev->type == SB_EVENT_LEAVE)
+        printf(",\"status\":\"%s\"", sb_status_name(ev->status));
+    if (ev->key) {
+        fputc(',', stdout);
+        json_field(stdout, "key", ev->key, ev->key_len);
+    }
+    if (ev->value) {
+        fputc(',', stdout);
+        json_field(stdout, "value", ev->value, ev->value_len);
+    }
+    printf(",\"time_ms\":%llu", (unsigned long long)(mono_ms() - start_ms));
+    end_line();
+}
+
+static void reply_ok(void)
+{
+    fputs("{\"ok\":true", stdout);
+    end_line();
+}
+
+static void reply_error(const char *msg)
+{
+    fputs("{\"ok\":false,\"error\":", stdout);
+    json_string(stdout, msg, strlen(msg));
+    end_line();
+}
+
+static void reply_code(int rc)
+{
+    if (rc == SB_OK) {
+        reply_ok();
+        return;
+    }
+    char msg[128];
+    snprintf(msg, sizeof(msg), "%s: %s", sb_err_name(rc), sb_strerror(rc));
+    reply_error(msg);
+}
+
+/* ---- commands --------------------------------------------------------------- */
+
+typedef struct agent {
+    sb_node *node;
+    uint32_t interval_ms;
+    uint64_t exit_at;          /* 0, or when to exit after leaving */
+    char line[MAX_LINE + 1];
+    size_t used;
+    bool overlong;             /* discarding the rest of a long line */
+    bool stdin_open;
+} agent;
+
+/* Leaves (if not yet) and schedules the exit a few rounds later. */
+static void shut_down(agent *a)
+{
+    if (a->exit_at)
+        return;
+    sb_node_leave(a->node);
+    a->exit_at = mono_ms() + (uint64_t)LEAVE_ROUNDS * a->interval_ms;
+}
+
+/* Splits the next space-separated word off *s; NULL at the end. */
+static char *word(char **s)
+{
+    while (**s == ' ')
+        (*s)++;
+    if (!**s)
+        return NULL;
+    char *w = *s;
+    char *end = strchr(w, ' ');
+    if (end) {
+        *end = '\0';
+        *s = end + 1;
+    } else {
+        *s = w + strlen(w);
+    }
+    return w;
+}
+
+static void cmd_get(agent *a, char *rest)
+{
+    char *peer = word(&rest), *key = word(&rest);
+    if (!peer || !key || word(&rest)) {
+        reply_error("usage: get PEER KEY");
+        return;
+    }
+    char *value;
+    size_t len;
+    int rc = sb_node_get(a->node, peer, key, &value, &len);
+    if (rc != SB_OK) {
+        reply_code(rc);
+        return;
+    }
+    fputs("{\"ok\":true,", stdout);
+    json_field(stdout, "value", value, len);
+    end_line();
+    sb_free(value);
+}
+
+static void cmd_peers(agent *a)
+{
+    sb_member *m;
+    size_t n;
+    int rc = sb_node_members(a->node, &m, &n);
+    if (rc != SB_OK) {
+        reply_code(rc);
+        return;
+    }
+    fputs("{\"ok\":true,\"peers\":[", stdout);
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].self)
+            continue;
+        fputs(first ? "{" : ",{", stdout);
+        first = false;
+        json_field(stdout, "addr", m[i].addr, strlen(m[i].addr));
+        printf(",\"status\":\"%s\"}", sb_status_name(m[i].status));
+    }
+    fputc(']', stdout);
+    end_line();
+    sb_free(m);
+}
+
+static void command(agent *a, char *line)
+{
+    size_t len = strlen(line);
+    if (len && line[len - 1] == '\r')
+        line[--len] = '\0';
+    char *rest = line;
+    char *cmd = word(&rest);
+    if (!cmd)
+        return; /* blank */
+    if (strcmp(cmd, "set") == 0) {
+        char *key = word(&rest);
+        if (!key) {
+            reply_error("usage: set KEY VALUE");
+            return;
+        }
+        reply_code(sb_node_set(a->node, key, rest, strlen(rest)));
+    } else if (strcmp(cmd, "del") == 0) {
+        char *key = word(&rest);
+        if (!key || word(&rest)) {
+            reply_error("usage: del KEY");
+            return;
+        }
+        reply_code(sb_node_del(a->node, key));
+    } else if (strcmp(cmd, "get") == 0) {
+        cmd_get(a, rest);
+    } else if (strcmp(cmd, "peers") == 0) {
+        cmd_peers(a);
+    } else if (strcmp(cmd, "leave") == 0) {
+        reply_code(sb_node_leave(a->node));
+    } else if (strcmp(cmd, "quit") == 0) {
+        reply_ok();
+        shut_down(a);
+    } else {
+        reply_error("unknown command (set, del, get, peers, leave, quit)");
+    }
+}
+
+/* Reads what stdin has and runs every complete line. */
+static void read_commands(agent *a)
+{
+    ssize_t got = read(STDIN_FILENO, a->line + a->used, MAX_LINE - a->used);
+    if (got <= 0) {
+        if (got == 0 || (errno != EAGAIN && errno != EINTR))
+            a->stdin_open = false;
+        return;
+    }
+    a->used += (size_t)got;
+    for (;;) {
+        char *nl = memchr(a->line, '\n', a->used);
+        if (!nl) {
+            if (a->used == MAX_LINE) { /* no newline in sight */
+                if (!a->overlong)
+                    reply_error("line too long");
+                a->overlong = true;
+                a->used = 0;
+            }
+            return;
+        }
+        *nl = '\0';
+        if (a->overlong)
+            a->overlong = false; /* the end of the long line */
+        else if (memchr(a->line, '\0', (size_t)(nl - a->line)))
+            reply_error("NUL byte in command");
+        else
+            command(a, a->line);
+        size_t consumed = (size_t)(nl - a->line) + 1;
+        memmove(a->line, nl + 1, a->used - consumed);
+        a->used -= consumed;
+    }
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+int agent_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "bind", required_argument, NULL, 'b' },
+        { "advertise", required_argument, NULL, 'a' },
+        { "seed", required_argument, NULL, 's' },
+        { "interval", required_argument, NULL, 'i' },
+        { "max-message-size", required_argument, NULL, 'm' },
+        { "threshold", required_argument, NULL, 't' },
+        { "cluster", required_argument, NULL, 'c' },
+        { "set", required_argument, NULL, 'k' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    sb_config cfg;
+    sb_config_init(&cfg);
+    const char *seeds[64];
+    const char *sets[MAX_SETS];
+    size_t nsets = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            cfg.bind = optarg;
+            break;
+        case 'a':
+            cfg.advertise = optarg;
+            break;
+        case 's':
+            if (cfg.nseeds == 64)
+                return usage_error(usage, "at most 64 --seed");
+            seeds[cfg.nseeds++] = optarg;
+            break;
+        case 'i':
+            if (!parse_u32(optarg, 1, 3600000, &cfg.interval_ms))
+                return usage_error(usage, "--interval: 1 to 3600000 ms");
+            break;
+        case 'm': {
+            uint32_t v;
+            if (!parse_u32(optarg, 64, 65507, &v))
+                return usage_error(usage, "--max-message-size: 64 to 65507");
+            cfg.max_message_size = v;
+            break;
+        }
+        case 't':
+            if (!parse_double(optarg, &cfg.phi_threshold) ||
+                !(cfg.phi_threshold > 0))
+                return usage_error(usage, "--threshold: a number > 0");
+            break;
+        case 'c':
+            cfg.cluster = optarg;
+            break;
+        case 'k':
+            if (!strchr(optarg, '=') || optarg[0] == '=')
+                return usage_error(usage, "--set: KEY=VALUE");
+            if (nsets == MAX_SETS)
+                return usage_error(usage, "too many --set");
+            sets[nsets++] = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            return usage_error(usage, NULL);
+        }
+    }
+    if (optind < argc)
+        return usage_error(usage, "unexpected argument");
+    if (!cfg.bind)
+        return usage_error(usage, "--bind is required");
+
+    start_ms = mono_ms();
+    cfg.seeds = seeds;
+    cfg.embedded = true;
+    cfg.on_join = cfg.on_leave = cfg.on_update = cfg.on_delete = print_event;
+    cfg.log = sb_log_stderr;
+    agent a = { .interval_ms = cfg.interval_ms, .stdin_open = true };
+    int rc = sb_node_new(&cfg, &a.node);
+    if (rc != SB_OK) {
+        fprintf(stderr, "scuttlebutt agent: %s\n", sb_strerror(rc));
+        return 1;
+    }
+    for (size_t i = 0; i < nsets; i++) {
+        char *eq = strchr(sets[i], '=');
+        char key[256];
+        size_t klen = (size_t)(eq - sets[i]);
+        if (klen >= sizeof(key)) {
+            fprintf(stderr, "scuttlebutt agent: --set %s: key too long\n",
+                    sets[i]);
+            sb_node_free(a.node);
+            return 2;
+        }
+        memcpy(key, sets[i], klen);
+        key[klen] = '\0';
+        rc = sb_node_set(a.node, key, eq + 1, strlen(eq + 1));
+        if (rc != SB_OK) {
+            fprintf(stderr, "scuttlebutt agent: --set %s: %s\n", key,
+                    sb_strerror(rc));
+            sb_node_free(a.node);
+            return 2;
+        }
+    }
+
+    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        perror("scuttlebutt agent: pipe");
+        sb_node_free(a.node);
+        return 1;
+    }
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    fputs("{\"event\":\"ready\",", stdout);
+    json_field(stdout, "addr", sb_node_addr(a.node),
+               strlen(sb_node_addr(a.node)));
+    end_line();
+
+    while (!a.exit_at || mono_ms() < a.exit_at) {
+        struct pollfd p[3] = {
+            { sb_node_fd(a.node), POLLIN, 0 },
+            { signal_pipe[0], POLLIN, 0 },
+            { a.stdin_open ? STDIN_FILENO : -1, POLLIN, 0 },
+        };
+        int timeout = sb_node_timeout_ms(a.node);
+        if (a.exit_at) {
+            uint64_t now = mono_ms();
+            int left = a.exit_at > now ? (int)(a.exit_at - now) : 0;
+            if (left < timeout)
+                timeout = left;
+        }
+        if (poll(p, 3, timeout) < 0 && errno != EINTR)
+            break;
+        if (p[1].revents & POLLIN) {
+            char drain[16];
+            while (read(signal_pipe[0], drain, sizeof(drain)) > 0)
+                ;
+            shut_down(&a);
+        }
+        if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
+            read_commands(&a);
+        sb_node_process(a.node);
+    }
+    sb_node_free(a.node);
+    return 0;
+}

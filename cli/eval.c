@@ -1,0 +1,913 @@
+/*
+ * `scuttlebutt eval`: start real nodes on 127.0.0.1 in this process and
+ * measure the cluster they form.
+ *
+ * For each cluster size: start the nodes and wait until every node sees
+ * every node live; measure the steady state over a window (packets,
+ * bytes, CPU, memory); then run trials, each measuring, from the moment
+ * of the action to the moment the last node reports it:
+ *   propagation  a node sets a key            -> every other node's UPDATE
+ *   detection    a node stops without leaving -> every other node's LEAVE (down)
+ *   discovery    a new node starts            -> every other node's JOIN
+ *   leave        a node leaves gracefully     -> every other node's LEAVE (left)
+ * False downs (a LEAVE with status down about a node that runs) are
+ * counted over the whole run.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "json.h"
+#include "scuttlebutt.h"
+
+#define MAX_SIZES 16
+#define WAIT_NS (60ull * 1000000000ull) /* give up on one measurement */
+
+static const char usage[] =
+"usage: scuttlebutt eval [--nodes N[,N...]] [--trials N] [--interval MS]\n"
+"                        [--fanout N] [--max-message-size BYTES]\n"
+"                        [--threshold PHI] [--window S] [--seed N]\n"
+"                        [--json FILE] [--csv FILE] [--plot FILE.png]\n"
+"\n"
+"Starts real nodes on 127.0.0.1 in this process and measures, per cluster\n"
+"size and over the trials: propagation of an update, detection of a\n"
+"stopped node, discovery of a new node, a graceful leave (each: time\n"
+"until the last node reports it); and over a steady window: packets and\n"
+"bytes sent, CPU and memory per node; false downs over the whole run.\n"
+"\n"
+"  --nodes LIST            cluster sizes (default 64)\n"
+"  --trials N              trials per size (default 10)\n"
+"  --interval MS           gossip interval (default 100)\n"
+"  --fanout N              eager push fanout, 0 = off (default 3)\n"
+"  --max-message-size B    UDP payload limit (default 512)\n"
+"  --threshold PHI         failure detector threshold (default 8)\n"
+"  --window S              steady-state window in seconds (default 10)\n"
+"  --seed N                seed of the eval's random choices\n"
+"  --json FILE, --csv FILE write the figures\n"
+"  --plot FILE.png         draw (gnuplot) the fraction of nodes holding an\n"
+"                          update against time, one curve per size\n"
+"\n"
+"Each size runs in its own process. Exit status: 0; 1 on an error; 3 if a\n"
+"measurement gave up after 60 s (the table says which).\n";
+
+/* ---- options and results ---------------------------------------------------- */
+
+typedef struct options {
+    uint32_t sizes[MAX_SIZES];
+    size_t nsizes;
+    uint32_t trials, interval_ms, fanout, max_message, window_s;
+    double threshold;
+    uint64_t seed;
+    const char *json, *csv, *plot;
+} options;
+
+enum metric { PROPAGATION, DETECTION, DISCOVERY, LEAVE, NMETRICS };
+static const char *const metric_name[NMETRICS] = {
+    "propagation", "detection", "discovery", "leave",
+};
+
+typedef struct samples {
+    double *v;
+    size_t n, cap;
+} samples;
+
+typedef struct result {
+    uint32_t nodes;
+    samples ms[NMETRICS];     /* per trial: ms until the last node */
+    size_t timeouts[NMETRICS];
+    samples arrivals;         /* propagation: every node's ms, pooled */
+    double packets_per_s, bytes_per_s, cpu_per_s;
+    double memory_kb;         /* peak resident memory growth / nodes */
+    uint64_t false_downs;
+    double run_s;
+} result;
+
+static void add_sample(samples *s, double v)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->v = realloc(s->v, s->cap * sizeof(double));
+        if (!s->v) {
+            perror("scuttlebutt eval");
+            exit(1);
+        }
+    }
+    s->v[s->n++] = v;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted samples. */
+static double pct(const samples *s, double p)
+{
+    if (!s->n)
+        return NAN;
+    size_t k = (size_t)ceil(p * (double)s->n);
+    return s->v[k ? k - 1 : 0];
+}
+
+/* ---- the cluster -------------------------------------------------------------- */
+
+typedef struct enode {
+    sb_node *node;
+    char addr[64];
+    uint64_t generation;
+    int index;
+} enode;
+
+/* What the trial at hand waits for; the nodes' callbacks fill it in. */
+typedef struct watch {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    sb_event_type type;        /* 0: nothing watched */
+    sb_status status;          /* for LEAVE */
+    char target[64];
+    char value[32];            /* for UPDATE */
+    uint64_t t0;
+    double *arrival;           /* per node index: ms, or < 0 */
+    size_t remaining;
+    uint64_t false_downs;
+} watch;
+
+typedef struct cluster {
+    enode *nodes;              /* slots; node == NULL when free */
+    size_t cap;
+    const options *opt;
+    watch w;
+    uint64_t rng;
+} cluster;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t next_rand(cluster *c)
+{
+    c->rng ^= c->rng << 13;
+    c->rng ^= c->rng >> 7;
+    c->rng ^= c->rng << 17;
+    return c->rng;
+}
+
+/* Records node `self`'s sight of the watched event. Lock held. */
+static void arrive(cluster *c, const enode *self)
+{
+    watch *w = &c->w;
+    if (w->arrival[self->index] >= 0)
+        return;
+    w->arrival[self->index] = (double)(now_ns() - w->t0) / 1e6;
+    if (--w->remaining == 0)
+        pthread_cond_signal(&w->done);
+}
+
+/* The node with this address and generation runs (lock held). */
+static bool runs(cluster *c, const char *addr, uint64_t generation)
+{
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->nodes[i].node && c->nodes[i].generation == generation &&
+            strcmp(c->nodes[i].addr, addr) == 0)
+            return true;
+    return false;
+}
+
+static cluster *the_cluster; /* the callbacks' way back */
+
+static void on_event(void *userdata, const sb_event *ev)
+{
+    enode *self = userdata;
+    cluster *c = the_cluster;
+    watch *w = &c->w;
+    pthread_mutex_lock(&w->lock);
+    if (ev->type == SB_EVENT_LEAVE && ev->status == SB_STATUS_DOWN &&
+        runs(c, ev->addr, ev->generation))
+        w->false_downs++;
+    if (w->type == ev->type && strcmp(ev->addr, w->target) == 0 &&
+        (ev->type != SB_EVENT_LEAVE || ev->status == w->status) &&
+        (ev->type != SB_EVENT_UPDATE ||
+         (strcmp(ev->key, "eval") == 0 && strcmp(ev->value, w->value) == 0)))
+        arrive(c, self);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static size_t running(const cluster *c)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < c->cap; i++)
+        k += c->nodes[i].node != NULL;
+    return k;
+}
+
+/* A random running node other than `not` (NULL: any). */
+static enode *pick(cluster *c, const enode *not)
+{
+    for (;;) {
+        enode *e = &c->nodes[next_rand(c) % c->cap];
+        if (e->node && e != not)
+            return e;
+    }
+}
+
+static void arm_locked(cluster *c, sb_event_type type, sb_status status,
+                       const enode *subject, const char *value);
+
+/*
+ * Starts a node in a free slot, seeded by up to three running nodes. With
+ * `watch_join`, the watch is armed for its join before any callback can
+ * run (they wait for the watch's lock).
+ */
+static enode *start_node(cluster *c, bool watch_join)
+{
+    enode *slot = NULL;
+    for (size_t i = 0; i < c->cap && !slot; i++)
+        if (!c->nodes[i].node)
+            slot = &c->nodes[i];
+    const char *seeds[3];
+    size_t nseeds = 0, live = running(c);
+    for (size_t i = 0; i < 3 && i < live; i++)
+        seeds[nseeds++] = pick(c, NULL)->addr;
+    const options *o = c->opt;
+    sb_config cfg;
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.seeds = seeds;
+    cfg.nseeds = nseeds;
+    cfg.interval_ms = o->interval_ms;
+    cfg.push_fanout = o->fanout;
+    cfg.max_message_size = o->max_message;
+    cfg.phi_threshold = o->threshold;
+    cfg.on_join = cfg.on_leave = cfg.on_update = on_event;
+    cfg.userdata = slot;
+    cfg.log = sb_log_stderr;
+    pthread_mutex_lock(&c->w.lock);
+    sb_node *node;
+    int rc = sb_node_new(&cfg, &node);
+    if (rc != SB_OK) {
+        fprintf(stderr, "scuttlebutt eval: sb_node_new: %s\n",
+                sb_strerror(rc));
+        exit(1);
+    }
+    sb_member *m;
+    size_t n;
+    slot->generation = 0;
+    if (sb_node_members(node, &m, &n) == SB_OK) {
+        for (size_t i = 0; i < n; i++)
+            if (m[i].self)
+                slot->generation = m[i].generation;
+        sb_free(m);
+    }
+    slot->node = node;
+    snprintf(slot->addr, sizeof(slot->addr), "%s", sb_node_addr(node));
+    if (watch_join)
+        arm_locked(c, SB_EVENT_JOIN, 0, slot, NULL);
+    pthread_mutex_unlock(&c->w.lock);
+    return slot;
+}
+
+static void stop_node(cluster *c, enode *e)
+{
+    pthread_mutex_lock(&c->w.lock);
+    sb_node *node = e->node;
+    e->node = NULL;
+    pthread_mutex_unlock(&c->w.lock);
+    sb_node_free(node);
+}
+
+/* Waits until every running node sees every running node live. */
+static bool converge(cluster *c)
+{
+    uint64_t end = now_ns() + WAIT_NS;
+    while (now_ns() < end) {
+        size_t want = running(c);
+        bool all = true;
+        for (size_t i = 0; i < c->cap && all; i++) {
+            sb_member *m;
+            size_t n;
+            if (!c->nodes[i].node)
+                continue;
+            if (sb_node_live(c->nodes[i].node, &m, &n) != SB_OK)
+                return false;
+            sb_free(m);
+            all = n == want;
+        }
+        if (all)
+            return true;
+        struct timespec ts = { 0, 20 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* Arms the watch: every running node but `subject` must report. Lock
+ * held. */
+static void arm_locked(cluster *c, sb_event_type type, sb_status status,
+                       const enode *subject, const char *value)
+{
+    watch *w = &c->w;
+    w->type = type;
+    w->status = status;
+    snprintf(w->target, sizeof(w->target), "%s", subject->addr);
+    snprintf(w->value, sizeof(w->value), "%s", value ? value : "");
+    w->remaining = 0;
+    for (size_t i = 0; i < c->cap; i++) {
+        bool counts = c->nodes[i].node && &c->nodes[i] != subject;
+        w->arrival[i] = counts ? -1 : 0;
+        w->remaining += counts;
+    }
+    w->t0 = now_ns();
+}
+
+static void arm(cluster *c, sb_event_type type, sb_status status,
+                const enode *subject, const char *value)
+{
+    pthread_mutex_lock(&c->w.lock);
+    arm_locked(c, type, status, subject, value);
+    pthread_mutex_unlock(&c->w.lock);
+}
+
+/* Waits for the armed event at every node; its time in ms, or NAN. */
+static double await(cluster *c, samples *pooled)
+{
+    watch *w = &c->w;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(WAIT_NS / 1000000000ull);
+    pthread_mutex_lock(&w->lock);
+    while (w->remaining > 0)
+        if (pthread_cond_timedwait(&w->done, &w->lock, &until) == ETIMEDOUT)
+            break;
+    double last = w->remaining ? NAN : 0;
+    for (size_t i = 0; i < c->cap && !isnan(last); i++)
+        if (w->arrival[i] > last)
+            last = w->arrival[i];
+    if (pooled && !w->remaining)
+        for (size_t i = 0; i < c->cap; i++)
+            if (c->nodes[i].node && strcmp(c->nodes[i].addr, w->target))
+                add_sample(pooled, w->arrival[i]);
+    w->type = 0;
+    pthread_mutex_unlock(&w->lock);
+    return last;
+}
+
+static void record(result *r, enum metric m, double ms)
+{
+    if (isnan(ms))
+        r->timeouts[m]++;
+    else
+        add_sample(&r->ms[m], ms);
+}
+
+/* ---- steady state ---------------------------------------------------------------- */
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* A memory figure of this process from /proc/self/status, in kB:
+ * "VmRSS:" (resident now) or "VmHWM:" (peak resident). */
+static double proc_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, field, strlen(field)) == 0)
+            kb = strtod(line + strlen(field), NULL);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static void totals(cluster *c, uint64_t *packets, uint64_t *bytes)
+{
+    *packets = *bytes = 0;
+    for (size_t i = 0; i < c->cap; i++) {
+        sb_stats st;
+        if (c->nodes[i].node && sb_node_stats(c->nodes[i].node, &st) == SB_OK) {
+            *packets += st.packets_out;
+            *bytes += st.bytes_out;
+        }
+    }
+}
+
+static void steady_state(cluster *c, result *r, double rss_before)
+{
+    uint64_t p0, b0, p1, b1;
+    totals(c, &p0, &b0);
+    double cpu0 = cpu_s();
+    uint64_t t0 = now_ns();
+    struct timespec ts = { (time_t)c->opt->window_s, 0 };
+    nanosleep(&ts, NULL);
+    double secs = (double)(now_ns() - t0) / 1e9;
+    totals(c, &p1, &b1);
+    double n = (double)r->nodes;
+    r->packets_per_s = (double)(p1 - p0) / n / secs;
+    r->bytes_per_s = (double)(b1 - b0) / n / secs;
+    r->cpu_per_s = (cpu_s() - cpu0) / n / secs;
+    r->memory_kb = (proc_kb("VmHWM:") - rss_before) / n;
+}
+
+/* ---- progress ------------------------------------------------------------------------ */
+
+static bool tty;
+
+static void progress(uint32_t nodes, uint32_t trial, uint32_t trials,
+                     const char *what)
+{
+    if (!tty)
+        return;
+    int width = 30, done = trials ? (int)(width * trial / trials) : 0;
+    printf("\r%4u nodes [", nodes);
+    for (int i = 0; i < width; i++)
+        putchar(i < done ? '#' : '.');
+    printf("] %u/%u %-12s", trial, trials, what);
+    fflush(stdout);
+}
+
+static void progress_clear(void)
+{
+    if (tty)
+        printf("\r%72s\r", "");
+}
+
+/* ---- one cluster size ------------------------------------------------------------------ */
+
+static void run_size(const options *o, uint32_t nodes, result *r)
+{
+    cluster c = { .cap = nodes + 1, .opt = o };
+    c.rng = o->seed * 2654435761u + nodes;
+    if (!c.rng)
+        c.rng = 1;
+    c.nodes = calloc(c.cap, sizeof(enode));
+    c.w.arrival = calloc(c.cap, sizeof(double));
+    if (!c.nodes || !c.w.arrival) {
+        perror("scuttlebutt eval");
+        exit(1);
+    }
+    for (size_t i = 0; i < c.cap; i++)
+        c.nodes[i].index = (int)i;
+    pthread_mutex_init(&c.w.lock, NULL);
+    pthread_cond_init(&c.w.done, NULL);
+    the_cluster = &c;
+    r->nodes = nodes;
+    uint64_t t_run = now_ns();
+
+    double rss_before = proc_kb("VmRSS:");
+    progress(nodes, 0, o->trials, "starting");
+    for (uint32_t i = 0; i < nodes; i++)
+        start_node(&c, false);
+    if (!converge(&c))
+        fprintf(stderr, "scuttlebutt eval: %u nodes did not converge\n",
+                nodes);
+    progress(nodes, 0, o->trials, "steady state");
+    steady_state(&c, r, rss_before);
+
+    for (uint32_t t = 0; t < o->trials; t++) {
+        char value[32];
+        progress(nodes, t, o->trials, "propagation");
+        converge(&c);
+        enode *e = pick(&c, NULL);
+        snprintf(value, sizeof(value), "v%u-%u", nodes, t);
+        arm(&c, SB_EVENT_UPDATE, 0, e, value);
+        sb_node_set(e->node, "eval", value, strlen(value));
+        record(r, PROPAGATION, await(&c, &r->arrivals));
+
+        progress(nodes, t, o->trials, "detection");
+        e = pick(&c, NULL);
+        arm(&c, SB_EVENT_LEAVE, SB_STATUS_DOWN, e, NULL);
+        stop_node(&c, e);
+        record(r, DETECTION, await(&c, NULL));
+
+        progress(nodes, t, o->trials, "discovery");
+        start_node(&c, true);
+        record(r, DISCOVERY, await(&c, NULL));
+
+        progress(nodes, t, o->trials, "leave");
+        converge(&c);
+        e = pick(&c, NULL);
+        arm(&c, SB_EVENT_LEAVE, SB_STATUS_LEFT, e, NULL);
+        sb_node_leave(e->node);
+        record(r, LEAVE, await(&c, NULL));
+        stop_node(&c, e);
+        start_node(&c, false); /* back to the cluster size */
+    }
+    progress_clear();
+    pthread_mutex_lock(&c.w.lock);
+    r->false_downs = c.w.false_downs;
+    pthread_mutex_unlock(&c.w.lock);
+    for (size_t i = 0; i < c.cap; i++)
+        if (c.nodes[i].node)
+            stop_node(&c, &c.nodes[i]);
+    r->run_s = (double)(now_ns() - t_run) / 1e9;
+    for (int m = 0; m < NMETRICS; m++)
+        qsort(r->ms[m].v, r->ms[m].n, sizeof(double), cmp_double);
+    qsort(r->arrivals.v, r->arrivals.n, sizeof(double), cmp_double);
+    free(c.nodes);
+    free(c.w.arrival);
+    pthread_mutex_destroy(&c.w.lock);
+    pthread_cond_destroy(&c.w.done);
+}
+
+/* ---- one process per cluster size --------------------------------------------------- */
+
+/* Each size runs in a child process, so that its CPU time and memory are
+ * its own; the child sends its result back through a pipe. */
+static bool write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        len -= (size_t)w;
+    }
+    return true;
+}
+
+static bool read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t r = read(fd, p, len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        p += r;
+        len -= (size_t)r;
+    }
+    return true;
+}
+
+static bool send_samples(int fd, const samples *s)
+{
+    return write_all(fd, &s->n, sizeof(s->n)) &&
+           write_all(fd, s->v, s->n * sizeof(double));
+}
+
+static bool receive_samples(int fd, samples *s)
+{
+    if (!read_all(fd, &s->n, sizeof(s->n)) || s->n > (1u << 28))
+        return false;
+    s->cap = s->n;
+    s->v = malloc(s->n ? s->n * sizeof(double) : 1);
+    return s->v && read_all(fd, s->v, s->n * sizeof(double));
+}
+
+static bool run_size_apart(const options *o, uint32_t nodes, result *r)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return false;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        close(fds[0]);
+        run_size(o, nodes, r);
+        bool ok = write_all(fds[1], r, sizeof(*r));
+        for (int m = 0; m < NMETRICS && ok; m++)
+            ok = send_samples(fds[1], &r->ms[m]);
+        ok = ok && send_samples(fds[1], &r->arrivals);
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    bool ok = read_all(fds[0], r, sizeof(*r));
+    for (int m = 0; m < NMETRICS; m++)
+        if (!ok || !receive_samples(fds[0], &r->ms[m]))
+            ok = false, r->ms[m] = (samples){ 0 };
+    if (!ok || !receive_samples(fds[0], &r->arrivals))
+        ok = false, r->arrivals = (samples){ 0 };
+    close(fds[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+static void print_table(const options *o, const result *res, size_t nres)
+{
+    printf("scuttlebutt eval: interval %u ms, fanout %u, max message %u B, "
+           "threshold %g, %u trials, window %u s\n\n", o->interval_ms,
+           o->fanout, o->max_message, o->threshold, o->trials, o->window_s);
+    printf("%6s  %-22s %9s %9s %9s %9s %6s\n", "nodes", "until all nodes (ms)",
+           "median", "p90", "p99", "max", "n");
+    for (size_t i = 0; i < nres; i++) {
+        const result *r = &res[i];
+        for (int m = 0; m < NMETRICS; m++) {
+            const samples *s = &r->ms[m];
+            printf("%6u  %-22s %9.1f %9.1f %9.1f %9.1f %6zu", r->nodes,
+                   metric_name[m], pct(s, 0.5), pct(s, 0.9), pct(s, 0.99),
+                   pct(s, 1.0), s->n);
+            if (r->timeouts[m])
+                printf("  (%zu timed out)", r->timeouts[m]);
+            putchar('\n');
+        }
+    }
+    printf("\n%6s  %12s %12s %14s %14s %12s\n", "nodes", "packets/s",
+           "bytes/s", "CPU ms/s", "memory kB", "false downs");
+    printf("%6s  %12s %12s %14s %14s %12s\n", "", "per node", "per node",
+           "per node", "per node", "(whole run)");
+    for (size_t i = 0; i < nres; i++) {
+        const result *r = &res[i];
+        printf("%6u  %12.1f %12.0f %14.2f %14.1f %12llu\n", r->nodes,
+               r->packets_per_s, r->bytes_per_s, r->cpu_per_s * 1000,
+               r->memory_kb, (unsigned long long)r->false_downs);
+    }
+}
+
+static bool write_json(const char *path, const options *o, const result *res,
+                       size_t nres)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return false;
+    fprintf(f, "{\"config\":{\"interval_ms\":%u,\"fanout\":%u,"
+            "\"max_message_size\":%u,\"threshold\":%g,\"trials\":%u,"
+            "\"window_s\":%u,\"seed\":%llu},\"clusters\":[", o->interval_ms,
+            o->fanout, o->max_message, o->threshold, o->trials, o->window_s,
+            (unsigned long long)o->seed);
+    for (size_t i = 0; i < nres; i++) {
+        const result *r = &res[i];
+        fprintf(f, "%s{\"nodes\":%u", i ? "," : "", r->nodes);
+        for (int m = 0; m < NMETRICS; m++) {
+            const samples *s = &r->ms[m];
+            fprintf(f, ",\"%s_ms\":{", metric_name[m]);
+            if (s->n)
+                fprintf(f, "\"median\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+                        "\"max\":%.3f,", pct(s, 0.5), pct(s, 0.9),
+                        pct(s, 0.99), pct(s, 1.0));
+            fprintf(f, "\"timeouts\":%zu,\"samples\":[", r->timeouts[m]);
+            for (size_t k = 0; k < s->n; k++)
+                fprintf(f, "%s%.3f", k ? "," : "", s->v[k]);
+            fputs("]}", f);
+        }
+        fprintf(f, ",\"packets_per_s_per_node\":%.3f,"
+                "\"bytes_per_s_per_node\":%.3f,\"cpu_s_per_s_per_node\":%.6f,"
+                "\"memory_kb_per_node\":%.1f,\"false_downs\":%llu,"
+                "\"run_s\":%.1f}", r->packets_per_s, r->bytes_per_s,
+                r->cpu_per_s, r->memory_kb,
+                (unsigned long long)r->false_downs, r->run_s);
+    }
+    fputs("]}\n", f);
+    return fclose(f) == 0;
+}
+
+static bool write_csv(const char *path, const result *res, size_t nres)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return false;
+    fputs("nodes,metric,median,p90,p99,max,n\n", f);
+    for (size_t i = 0; i < nres; i++) {
+        const result *r = &res[i];
+        for (int m = 0; m < NMETRICS; m++) {
+            const samples *s = &r->ms[m];
+            fprintf(f, "%u,%s_ms,%.3f,%.3f,%.3f,%.3f,%zu\n", r->nodes,
+                    metric_name[m], pct(s, 0.5), pct(s, 0.9), pct(s, 0.99),
+                    pct(s, 1.0), s->n);
+        }
+        fprintf(f, "%u,packets_per_s_per_node,%.3f,,,,\n", r->nodes,
+                r->packets_per_s);
+        fprintf(f, "%u,bytes_per_s_per_node,%.3f,,,,\n", r->nodes,
+                r->bytes_per_s);
+        fprintf(f, "%u,cpu_s_per_s_per_node,%.6f,,,,\n", r->nodes,
+                r->cpu_per_s);
+        fprintf(f, "%u,memory_kb_per_node,%.1f,,,,\n", r->nodes,
+                r->memory_kb);
+        fprintf(f, "%u,false_downs,%llu,,,,\n", r->nodes,
+                (unsigned long long)r->false_downs);
+    }
+    return fclose(f) == 0;
+}
+
+/* The fraction of nodes holding an update against time, one curve per
+ * cluster size, drawn by gnuplot. */
+static bool write_plot(const char *path, const options *o, const result *res,
+                       size_t nres)
+{
+    char dir[] = "/tmp/sb-eval-XXXXXX";
+    if (!mkdtemp(dir))
+        return false;
+    char script[64], data[96];
+    snprintf(script, sizeof(script), "%s/plot.gp", dir);
+    FILE *gp = fopen(script, "w");
+    if (!gp)
+        return false;
+    fprintf(gp, "set terminal pngcairo size 900,540 font ',11'\n"
+            "set output '%s'\n"
+            "set title 'Update propagation: scuttlebutt, interval %u ms, "
+            "fanout %u, %u trials'\n"
+            "set xlabel 'time since the update was set (ms)'\n"
+            "set ylabel 'fraction of nodes holding it'\n"
+            "set yrange [0:1.02]\nset grid\nset key bottom right\n"
+            "set logscale x\n", path, o->interval_ms, o->fanout, o->trials);
+    fputs("plot ", gp);
+    for (size_t i = 0; i < nres; i++) {
+        const samples *a = &res[i].arrivals;
+        snprintf(data, sizeof(data), "%s/n%zu.dat", dir, i);
+        FILE *f = fopen(data, "w");
+        if (!f) {
+            fclose(gp);
+            return false;
+        }
+        for (size_t k = 0; k < a->n; k++)
+            fprintf(f, "%.3f %.5f\n", a->v[k] > 0.01 ? a->v[k] : 0.01,
+                    (double)(k + 1) / (double)a->n);
+        fclose(f);
+        fprintf(gp, "%s'%s' using 1:2 with steps lw 2 title '%u nodes'",
+                i ? ", " : "", data, res[i].nodes);
+    }
+    fputc('\n', gp);
+    fclose(gp);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "gnuplot %s", script);
+    int rc = system(cmd);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "scuttlebutt eval: could not remove %s\n", dir);
+    return rc == 0;
+}
+
+/* ---- main --------------------------------------------------------------------------------- */
+
+static bool parse_sizes(const char *s, options *o)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", s);
+    o->nsizes = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (o->nsizes == MAX_SIZES ||
+            !parse_u32(tok, 2, 4096, &o->sizes[o->nsizes]))
+            return false;
+        o->nsizes++;
+    }
+    return o->nsizes > 0;
+}
+
+/* Room for the sockets and pipes of the largest cluster. */
+static void raise_fd_limit(uint32_t nodes)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)nodes * 4 + 64;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int eval_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "nodes", required_argument, NULL, 'n' },
+        { "trials", required_argument, NULL, 't' },
+        { "interval", required_argument, NULL, 'i' },
+        { "fanout", required_argument, NULL, 'f' },
+        { "max-message-size", required_argument, NULL, 'm' },
+        { "threshold", required_argument, NULL, 'p' },
+        { "window", required_argument, NULL, 'w' },
+        { "seed", required_argument, NULL, 's' },
+        { "json", required_argument, NULL, 'j' },
+        { "csv", required_argument, NULL, 'c' },
+        { "plot", required_argument, NULL, 'g' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    options o = { .sizes = { 64 }, .nsizes = 1, .trials = 10,
+                  .interval_ms = 100, .fanout = 3, .max_message = 512,
+                  .window_s = 10, .threshold = 8.0 };
+    o.seed = (uint64_t)time(NULL);
+    uint32_t seed32;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (!parse_sizes(optarg, &o))
+                return usage_error(usage, "--nodes: sizes 2 to 4096, "
+                                          "comma-separated");
+            break;
+        case 't':
+            if (!parse_u32(optarg, 1, 100000, &o.trials))
+                return usage_error(usage, "--trials: 1 to 100000");
+            break;
+        case 'i':
+            if (!parse_u32(optarg, 1, 60000, &o.interval_ms))
+                return usage_error(usage, "--interval: 1 to 60000 ms");
+            break;
+        case 'f':
+            if (!parse_u32(optarg, 0, 64, &o.fanout))
+                return usage_error(usage, "--fanout: 0 to 64");
+            break;
+        case 'm':
+            if (!parse_u32(optarg, 64, 65507, &o.max_message))
+                return usage_error(usage, "--max-message-size: 64 to 65507");
+            break;
+        case 'p':
+            if (!parse_double(optarg, &o.threshold) || !(o.threshold > 0))
+                return usage_error(usage, "--threshold: a number > 0");
+            break;
+        case 'w':
+            if (!parse_u32(optarg, 1, 3600, &o.window_s))
+                return usage_error(usage, "--window: 1 to 3600 s");
+            break;
+        case 's':
+            if (!parse_u32(optarg, 0, UINT32_MAX, &seed32))
+                return usage_error(usage, "--seed: 0 to 4294967295");
+            o.seed = seed32;
+            break;
+        case 'j':
+            o.json = optarg;
+            break;
+        case 'c':
+            o.csv = optarg;
+            break;
+        case 'g':
+            o.plot = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            return usage_error(usage, NULL);
+        }
+    }
+    if (optind < argc)
+        return usage_error(usage, "unexpected argument");
+
+    tty = isatty(STDOUT_FILENO);
+    uint32_t largest = 0;
+    for (size_t i = 0; i < o.nsizes; i++)
+        if (o.sizes[i] > largest)
+            largest = o.sizes[i];
+    raise_fd_limit(largest + 1);
+
+    result *res = calloc(o.nsizes, sizeof(result));
+    if (!res) {
+        perror("scuttlebutt eval");
+        return 1;
+    }
+    for (size_t i = 0; i < o.nsizes; i++) {
+        if (!run_size_apart(&o, o.sizes[i], &res[i])) {
+            fprintf(stderr, "scuttlebutt eval: the run of %u nodes failed\n",
+                    o.sizes[i]);
+            return 1;
+        }
+    }
+    print_table(&o, res, o.nsizes);
+
+    int status = 0;
+    if (o.json && !write_json(o.json, &o, res, o.nsizes)) {
+        fprintf(stderr, "scuttlebutt eval: cannot write %s\n", o.json);
+        status = 1;
+    }
+    if (o.csv && !write_csv(o.csv, res, o.nsizes)) {
+        fprintf(stderr, "scuttlebutt eval: cannot write %s\n", o.csv);
+        status = 1;
+    }
+    if (o.plot && !write_plot(o.plot, &o, res, o.nsizes)) {
+        fprintf(stderr, "scuttlebutt eval: cannot draw %s (is gnuplot "
+                "installed?)\n", o.plot);
+        status = 1;
+    }
+    for (size_t i = 0; i < o.nsizes; i++) {
+        for (int m = 0; m < NMETRICS; m++) {
+            if (res[i].timeouts[m])
+                status = status ? status : 3;
+            free(res[i].ms[m].v);
+        }
+        free(res[i].arrivals.v);
+    }
+    free(res);
+    return status;
+}

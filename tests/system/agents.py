@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Eight `scuttlebutt agent` processes on loopback.
+
+All see each other; a key set on one reaches all; `kill -9` of one is
+reported as a leave (down) by all others; restarted on the same port with
+new keys it is reported as a join and its new keys reach all, its old
+ones are gone; `leave` on one is reported (left) by all others; SIGTERM
+makes every agent exit 0. The test reads the agents' JSON lines and
+asserts events; the deadlines only keep a broken build from hanging.
+
+usage: agents.py PATH/TO/scuttlebutt
+"""
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+DEADLINE = 60.0  # seconds, only against hangs
+INTERVAL = "100"
+
+
+class Agent:
+    def __init__(self, exe, bind, seeds=(), sets=()):
+        args = [exe, "agent", "--bind", bind, "--interval", INTERVAL]
+        for s in seeds:
+            args += ["--seed", s]
+        for s in sets:
+            args += ["--set", s]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True,
+                                     bufsize=1)
+        self.events = []       # every JSON object read, in order
+        self.replies = queue.Queue()
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        ready = self.wait(lambda e: e.get("event") == "ready")
+        self.addr = ready["addr"]
+
+    def _read(self):
+        for line in self.proc.stdout:
+            obj = json.loads(line)  # every line must be one JSON object
+            if "ok" in obj:
+                self.replies.put(obj)
+            else:
+                with self.lock:
+                    self.events.append(obj)
+
+    def wait(self, pred):
+        end = time.monotonic() + DEADLINE
+        while time.monotonic() < end:
+            with self.lock:
+                for e in self.events:
+                    if pred(e):
+                        return e
+            time.sleep(0.01)
+        raise AssertionError("no matching event within the deadline")
+
+    def count(self, pred):
+        with self.lock:
+            return sum(1 for e in self.events if pred(e))
+
+    def command(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.replies.get(timeout=DEADLINE)
+
+
+def is_event(kind, peer, **fields):
+    def pred(e):
+        return (e.get("event") == kind and e.get("peer") == peer and
+                all(e.get(k) == v for k, v in fields.items()))
+    return pred
+
+
+def main():
+    exe = sys.argv[1]
+    agents = [Agent(exe, "127.0.0.1:0")]
+    seed = agents[0].addr
+    for i in range(1, 8):
+        sets = ["old=%d" % i] if i == 5 else []
+        agents.append(Agent(exe, "127.0.0.1:0", [seed], sets))
+    print("8 agents:", " ".join(a.addr for a in agents))
+
+    # all see each other
+    for a in agents:
+        for b in agents:
+            if a is not b:
+                a.wait(is_event("join", b.addr))
+    peers = agents[0].command("peers")
+    assert peers["ok"] and len(peers["peers"]) == 7, peers
+    print("all 8 see each other")
+
+    # a key set on one reaches all
+    assert agents[3].command("set color red") == {"ok": True}
+    for a in agents:
+        if a is not agents[3]:
+            a.wait(is_event("update", agents[3].addr, key="color",
+                            value="red"))
+            r = a.command("get %s color" % agents[3].addr)
+            assert r == {"ok": True, "value": "red"}, r
+    print("a key set on one reached all")
+
+    # bad commands get error replies, and the agent goes on
+    for bad in ["frobnicate", "get", "set", "del a b", "get x y z",
+                "set " + "k" * 300 + " v", "del missing"]:
+        r = agents[1].command(bad)
+        assert r["ok"] is False and r["error"], (bad, r)
+    assert agents[1].command("set still alive") == {"ok": True}
+
+    # kill -9: reported as a leave (down) by all others
+    victim = agents[5]
+    port_addr = victim.addr
+    victim.proc.kill()
+    victim.proc.wait()
+    for a in agents:
+        if a is not victim:
+            a.wait(is_event("leave", port_addr, status="down"))
+    print("kill -9 reported as down by all")
+
+    # restarted on the same port with new keys: join, new keys, old gone
+    marks = {id(a): a.count(is_event("join", port_addr))
+             for a in agents if a is not victim}
+    agents[5] = Agent(exe, port_addr, [seed], ["fresh=yes"])
+    assert agents[5].addr == port_addr
+    for a in agents:
+        if a is agents[5]:
+            continue
+        end = time.monotonic() + DEADLINE
+        while a.count(is_event("join", port_addr)) <= marks[id(a)]:
+            assert time.monotonic() < end, "restart not reported as join"
+            time.sleep(0.01)
+        a.wait(is_event("update", port_addr, key="fresh", value="yes"))
+        r = a.command("get %s old" % port_addr)
+        assert r["ok"] is False, r
+    print("restart on the same port: join, new keys, old keys gone")
+
+    # leave: reported (left) by all others
+    leaver = agents[2]
+    assert leaver.command("leave") == {"ok": True}
+    assert leaver.command("leave")["ok"] is False  # already left
+    for a in agents:
+        if a is not leaver:
+            a.wait(is_event("leave", leaver.addr, status="left"))
+    print("leave reported as left by all")
+
+    # SIGTERM: graceful exit 0, with stdin still open
+    for a in agents:
+        a.proc.send_signal(signal.SIGTERM)
+    for a in agents:
+        rc = a.proc.wait(timeout=DEADLINE)
+        assert rc == 0, (a.addr, rc)
+    print("SIGTERM: all exited 0")
+
+    # a bad flag is a usage error, exit 2
+    rc = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0", "--nope"],
+                        capture_output=True).returncode
+    assert rc == 2, rc
+    rc = subprocess.run([exe, "agent", "--interval", "x"],
+                        capture_output=True).returncode
+    assert rc == 2, rc
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
