@@ -5,9 +5,10 @@ set -euo pipefail
 
 SB_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev libuv1-dev python3)
 
+# sb_install_deps [EXTRA_PACKAGE...]
 sb_install_deps() {
     local missing=()
-    for p in "${SB_PACKAGES[@]}"; do
+    for p in "${SB_PACKAGES[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
             missing+=("$p")
     done
