@@ -11,11 +11,16 @@
  *   4. driving a node from the caller's event loop
  *
  * Threads. By default a node runs its own background thread and every
- * function taking an sb_node is safe to call from any thread. Callbacks
- * run on the node's thread (or inside sb_node_process() in embedded
- * mode), one at a time, with no lock of the library held: a callback may
+ * function taking an sb_node is safe to call from any thread, except
+ * sb_node_free(), which must not race other calls on the same node. Event
+ * callbacks run on the node's thread (or inside sb_node_process() in
+ * embedded mode), one at a time, with no lock of the library held; with
+ * a thread they may start before sb_node_new() returns. A callback may
  * call any function of the API except sb_node_free() and
- * sb_node_process() on its own node, which return SB_ESTATE there.
+ * sb_node_process() on its own node, which return SB_ESTATE there. The
+ * seeds callback runs inside sb_node_new() and then where the events
+ * run. The log callback runs in whichever thread logs, possibly in
+ * several at once: it must be thread-safe (sb_log_stderr is).
  *
  * Memory. Strings and buffers passed in are copied before the call
  * returns. Memory the library hands out (sb_node_get(), sb_node_members(),
@@ -226,11 +231,14 @@ typedef struct sb_config {
                                   address; required when binding a
                                   wildcard (0.0.0.0 or [::]) */
     const char *cluster;       /* cluster name; packets of other clusters
-                                  are dropped; default "default" */
+                                  are dropped; default (and NULL)
+                                  "default" */
 
     /* Seeds: asked whenever the node knows no live peer. Host names are
-     * resolved (again on every seeding) with getaddrinfo. Both may be
-     * used at once. */
+     * resolved with getaddrinfo after every seeding, for the next one
+     * (and at creation, for the first); a name gives up to 8 addresses,
+     * of the families the socket reaches. Both may be used at once; at
+     * most 64 seed addresses are kept, the static list's first. */
     const char *const *seeds;  /* a static list of nseeds addresses */
     size_t nseeds;
     sb_seeds_fn seed_fn;       /* a callback returning seed addresses */
@@ -289,11 +297,13 @@ typedef struct sb_node sb_node;
 /*
  * Creates a node: checks the configuration, binds the socket, resolves
  * the seeds, and (unless embedded) starts the thread. Gossip starts within
- * one interval. On failure *out is NULL and a log line says why.
+ * one interval. On failure *out is NULL and, but for SB_EINVAL and
+ * SB_ENOMEM, a log line at SB_LOG_ERROR says why.
  * Errors: SB_EINVAL (cfg or out NULL), SB_ECONFIG (a field out of range:
  * zero interval, a message size too small for one key, ...), SB_EADDR
- * (bind or advertise address unparsable or unresolvable, advertise not
- * numeric or needed), SB_EADDRINUSE (the port is taken), SB_EIO (a socket
+ * (bind or advertise address unparsable or unresolvable; advertise not
+ * numeric, missing for a wildcard bind, or of an address family the
+ * socket cannot reach), SB_EADDRINUSE (the port is taken), SB_EIO (a socket
  * or thread call failed), SB_ENOMEM.
  */
 SB_API int sb_node_new(const sb_config *cfg, sb_node **out);
@@ -342,8 +352,9 @@ SB_API int sb_node_get(sb_node *n, const char *addr, const char *key,
 SB_API int sb_node_members(sb_node *n, sb_member **out, size_t *count);
 SB_API int sb_node_live(sb_node *n, sb_member **out, size_t *count);
 
-/* The current phi (suspicion) of the node at `addr` into *phi.
- * Errors: SB_EINVAL, SB_ENOTFOUND (unknown, or ourselves). */
+/* The current phi (suspicion) of the live member at `addr` into *phi.
+ * Errors: SB_EINVAL, SB_ENOTFOUND (unknown, ourselves, or not live: the
+ * failure detector watches live members only). */
 SB_API int sb_node_phi(sb_node *n, const char *addr, double *phi);
 
 /*
@@ -384,14 +395,15 @@ SB_API void sb_free(void *p);
 SB_API int sb_node_fd(const sb_node *n);
 
 /* Milliseconds until the node must be processed again (0: now), rounded
- * up; a timeout for poll() or a timer. */
+ * up; a timeout for poll() or a timer. -1 (poll's "forever") for NULL. */
 SB_API int sb_node_timeout_ms(sb_node *n);
 
 /*
  * Reads the datagrams waiting on the socket (a bounded batch: if the
  * socket stays readable, the loop calls again), runs what is due, and
  * runs the callbacks of what happened. Never blocks, except to resolve
- * seed host names. Errors: SB_ESTATE (the node has its own thread, or
+ * seed host names. Errors: SB_EINVAL (NULL), SB_ESTATE (the node has
+ * its own thread, or
  * the call comes from one of its callbacks or races another
  * sb_node_process() of the same node).
  */

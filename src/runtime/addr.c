@@ -43,7 +43,7 @@ int sb_addr_split(const char *text, char *host, size_t host_cap, char *port,
     }
     const char *p = colon + 1;
     size_t plen = strlen(p);
-    if (plen > 5 || !copy_part(port, port_cap, p, plen))
+    if (plen > 7 || !copy_part(port, port_cap, p, plen)) /* 0080 is 80 */
         return SB_EADDR;
     unsigned v = 0;
     for (size_t i = 0; i < plen; i++) {
@@ -143,13 +143,40 @@ bool sb_addr_for_family(sb_sockaddr *a, int family)
     return true;
 }
 
+static bool is_mapped(const sb_sockaddr *a)
+{
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
+    return a->ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
+}
+
 bool sb_addr_is_wildcard(const sb_sockaddr *a)
 {
     if (a->ss.ss_family == AF_INET)
         return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
                htonl(INADDR_ANY);
     const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
+    if (is_mapped(a)) /* ::ffff:0.0.0.0 */
+        return memcmp(&v6->sin6_addr.s6_addr[12], "\0\0\0\0", 4) == 0;
     return IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr);
+}
+
+int sb_addr_family(const sb_sockaddr *a)
+{
+    return a->ss.ss_family == AF_INET || is_mapped(a) ? AF_INET : AF_INET6;
+}
+
+unsigned sb_addr_reach(const sb_sockaddr *bound)
+{
+    if (bound->ss.ss_family == AF_INET || is_mapped(bound))
+        return SB_REACH_V4;
+    if (sb_addr_is_wildcard(bound)) /* [::], dual-stack */
+        return SB_REACH_V4 | SB_REACH_V6;
+    return SB_REACH_V6;
+}
+
+unsigned sb_addr_reach_bit(const sb_sockaddr *a)
+{
+    return sb_addr_family(a) == AF_INET ? SB_REACH_V4 : SB_REACH_V6;
 }
 
 unsigned sb_addr_port(const sb_sockaddr *a)

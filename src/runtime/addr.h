@@ -47,8 +47,20 @@ void sb_addr_format(const sb_sockaddr *a, char out[SB_ADDR_STRLEN]);
  * IPv4 socket). */
 bool sb_addr_for_family(sb_sockaddr *a, int family);
 
-/* True for 0.0.0.0 and ::. */
+/* True for 0.0.0.0, :: and ::ffff:0.0.0.0. */
 bool sb_addr_is_wildcard(const sb_sockaddr *a);
+
+/* AF_INET for IPv4 and IPv4-mapped IPv6 addresses, else AF_INET6. */
+int sb_addr_family(const sb_sockaddr *a);
+
+/* Which peers a socket bound to `bound` can talk to: IPv4 for an IPv4 or
+ * IPv4-mapped address, IPv6 for a specific IPv6 address, both for [::]
+ * (dual-stack). */
+#define SB_REACH_V4 1u
+#define SB_REACH_V6 2u
+unsigned sb_addr_reach(const sb_sockaddr *bound);
+/* SB_REACH_V4 or SB_REACH_V6: the bit `a` needs. */
+unsigned sb_addr_reach_bit(const sb_sockaddr *a);
 /* The port of `a`. */
 unsigned sb_addr_port(const sb_sockaddr *a);
 

@@ -61,6 +61,7 @@ struct sb_node {
 
     int fd;
     int family;                /* of the socket */
+    unsigned reach;            /* SB_REACH_V4 | SB_REACH_V6 */
     char addr[SB_ADDR_STRLEN]; /* advertised: our identity */
     char bind_addr[SB_ADDR_STRLEN];
     uint8_t *rbuf;             /* max_message_size + 1: a longer
@@ -214,6 +215,8 @@ static seed_list *resolve_seeds(sb_node *n)
             continue;
         }
         for (int j = 0; j < k && l->n < SB_MAX_SEEDS; j++) {
+            if (!(n->reach & sb_addr_reach_bit(&found[j])))
+                continue; /* another family than the socket's */
             char *t = l->text[l->n];
             sb_addr_format(&found[j], t);
             bool dup = strcmp(t, n->addr) == 0;
@@ -328,7 +331,10 @@ static int open_socket(sb_node *n, const sb_config *cfg)
     }
     if (n->family == AF_INET6) { /* [::] takes IPv4 peers too */
         int off = 0;
-        setsockopt(n->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+        if (setsockopt(n->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
+                       sizeof(off)) < 0)
+            say(&n->cfg, SB_LOG_WARN, "%s: IPv6 only (IPV6_V6ONLY: %s)",
+                cfg->bind, strerror(errno));
     }
     if (bind(n->fd, (struct sockaddr *)&a.ss, a.len) < 0) {
         int err = errno;
@@ -342,6 +348,7 @@ static int open_socket(sb_node *n, const sb_config *cfg)
         return SB_EIO;
     }
     sb_addr_format(&bound, n->bind_addr);
+    n->reach = sb_addr_reach(&bound);
 
     if (!cfg->advertise) {
         if (sb_addr_is_wildcard(&bound)) {
@@ -359,6 +366,12 @@ static int open_socket(sb_node *n, const sb_config *cfg)
             "non-wildcard ip:port with a port", cfg->advertise);
         return SB_EADDR;
     }
+    if (!(n->reach & sb_addr_reach_bit(&adv))) {
+        say(&n->cfg, SB_LOG_ERROR, "advertise address %s: another address "
+            "family than the socket bound to %s", cfg->advertise,
+            n->bind_addr);
+        return SB_EADDR;
+    }
     sb_addr_format(&adv, n->addr);
     return SB_OK;
 }
@@ -366,7 +379,7 @@ static int open_socket(sb_node *n, const sb_config *cfg)
 /* Copies the strings the config points to, so the caller's may go. */
 static int copy_strings(sb_node *n, const sb_config *cfg)
 {
-    n->cluster = strdup(cfg->cluster ? cfg->cluster : "");
+    n->cluster = strdup(cfg->cluster ? cfg->cluster : "default");
     n->seed_names = calloc(cfg->nseeds + 1, sizeof(char *));
     if (!n->cluster || !n->seed_names)
         return SB_ENOMEM;
@@ -457,10 +470,12 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
     }
     if (rc == SB_OK && !cfg->embedded) {
         n->threaded = true;
-        if (pipe2(n->wake, O_NONBLOCK | O_CLOEXEC) < 0 ||
-            pthread_create(&n->thread, NULL, run, n) != 0) {
+        int err = pipe2(n->wake, O_NONBLOCK | O_CLOEXEC) < 0
+                      ? errno
+                      : pthread_create(&n->thread, NULL, run, n);
+        if (err) {
             say(cfg, SB_LOG_ERROR, "cannot start the node's thread: %s",
-                strerror(errno));
+                strerror(err));
             n->threaded = false;
             rc = SB_EIO;
         }
@@ -768,6 +783,18 @@ int sb_node_leave(sb_node *n)
 
 /* ---- reads ----------------------------------------------------------------- */
 
+/* The engine knows peers by canonical text: "127.0.0.1:080" and
+ * "[::ffff:127.0.0.1]:80" name "127.0.0.1:80". Anything else is looked up
+ * as given. */
+static const char *canonical(const char *addr, char buf[SB_ADDR_STRLEN])
+{
+    sb_sockaddr a;
+    if (sb_addr_parse(addr, &a) != SB_OK)
+        return addr;
+    sb_addr_format(&a, buf);
+    return buf;
+}
+
 int sb_node_get(sb_node *n, const char *addr, const char *key, char **value,
                 size_t *len)
 {
@@ -777,6 +804,8 @@ int sb_node_get(sb_node *n, const char *addr, const char *key, char **value,
     *len = 0;
     const uint8_t *v;
     size_t vlen;
+    char buf[SB_ADDR_STRLEN];
+    addr = canonical(addr, buf);
     pthread_mutex_lock(&n->lock);
     int rc = sb_engine_get(n->engine, addr, (const uint8_t *)key,
                            strlen(key), &v, &vlen);
@@ -855,6 +884,8 @@ int sb_node_phi(sb_node *n, const char *addr, double *phi)
 {
     if (!n || !addr || !phi)
         return SB_EINVAL;
+    char buf[SB_ADDR_STRLEN];
+    addr = canonical(addr, buf);
     pthread_mutex_lock(&n->lock);
     double v = sb_engine_phi(n->engine, addr, now_ns());
     pthread_mutex_unlock(&n->lock);
