@@ -169,6 +169,12 @@ int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
     reader r = { buf + SB_HEADER_SIZE, buf + len, false, false };
     if (out->type == SB_MSG_SYN)
         out->flags = get_u8(&r);
+    if (out->type == SB_MSG_PUSH) {
+        out->root = get_u64(&r);
+        out->wave = get_u64(&r);
+        if (r.bad)
+            goto bad;
+    }
     if (out->type == SB_MSG_SYN || out->type == SB_MSG_ACK) {
         out->ndigest = get_varint(&r);
         out->digest = r.p;
@@ -298,12 +304,27 @@ bool sb_put_header(sb_writer *w, int type, uint32_t cluster_id)
     return true;
 }
 
+bool sb_put_u64(sb_writer *w, uint64_t v)
+{
+    if (sb_writer_room(w) < 8)
+        return false;
+    for (int i = 7; i >= 0; i--)
+        *w->p++ = (uint8_t)(v >> (8 * i));
+    return true;
+}
+
+void sb_set_push_wave(uint8_t *push, uint64_t wave)
+{
+    sb_writer w = { push, push + SB_HEADER_SIZE + 8,
+                    push + SB_HEADER_SIZE + SB_PUSH_HEADER_SIZE };
+    sb_put_u64(&w, wave);
+}
+
 bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d)
 {
     if (sb_writer_room(w) < sb_digest_entry_size(d))
         return false;
-    for (int i = 7; i >= 0; i--)
-        *w->p++ = (uint8_t)(d->id >> (8 * i));
+    sb_put_u64(w, d->id);
     sb_put_varint(w, hbl(d->heartbeat, d->leaving));
     sb_put_varint(w, d->max_version);
     sb_put_varint(w, d->gc_version);

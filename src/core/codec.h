@@ -18,9 +18,11 @@
  *        flags bit 0 = the digest lists every node the sender knows
  * ACK:   header | n (v) | n x digest entry | m (v) | m x node delta
  * ACK2:  header | m (v) | m x node delta
- * PUSH:  header | m (v) | m x node delta   (eager push of fresh keys;
- *        the same layout as an ACK2, but the receiver forwards what is
- *        new to it)
+ * PUSH:  header | root id (u64) | wave (u64) | m (v) | m x node delta
+ *        eager push of fresh keys: the deltas of an ACK2, sent down the
+ *        tree of push wave `wave` started by node `root id` (see
+ *        docs/protocol.md, section 8); every node forwards it unchanged
+ *        to its children in that tree
  *
  * Digest entry (one node, as the sender knows it):
  *
@@ -71,6 +73,7 @@ enum {
 };
 
 #define SB_HEADER_SIZE 8
+#define SB_PUSH_HEADER_SIZE 16 /* root id and wave */
 #define SB_SYN_COMPLETE 0x01
 #define SB_NODE_RESET 0x01
 #define SB_KEY_DELETED 0x01
@@ -113,6 +116,7 @@ typedef struct sb_delta {
 typedef struct sb_msg {
     int type;
     uint8_t flags;             /* SYN only */
+    uint64_t root, wave;       /* PUSH only */
     uint64_t ndigest;
     const uint8_t *digest;     /* first digest entry */
     uint64_t nnodes;
@@ -159,6 +163,10 @@ size_t sb_key_entry_size(size_t key_len, size_t value_len, uint64_t version);
  * first, so a false return is a bug guard, not a control path.
  */
 bool sb_put_header(sb_writer *w, int type, uint32_t cluster_id);
+/* A u64, big endian (node ids, push waves). */
+bool sb_put_u64(sb_writer *w, uint64_t v);
+/* Rewrites the wave of a written PUSH in place. */
+void sb_set_push_wave(uint8_t *push, uint64_t wave);
 bool sb_put_u8(sb_writer *w, uint8_t v);
 bool sb_put_varint(sb_writer *w, uint64_t v);
 bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d);

@@ -57,7 +57,15 @@ typedef struct plan {
     uint32_t ncands;
     uint32_t nwritten;        /* write_plan(): cands[0..nwritten) went out */
     bool fill;                /* top up the digest with random nodes */
+    uint64_t wave;            /* PUSH: the push wave */
 } plan;
+
+/* A member of a push tree (section "eager push"); n is NULL for a root
+ * we do not know as live. */
+typedef struct tree_slot {
+    uint64_t key, id;
+    sb_peer *n;
+} tree_slot;
 
 /* A digest entry of a received message, with the node it names (NULL if
  * unknown). */
@@ -72,7 +80,7 @@ typedef struct entry_ref {
  * there is nothing to offer). */
 #define RECENT 64
 #define WANTED 32
-#define PENDING 64
+#define WAVES 256             /* push waves remembered, not forwarded twice */
 typedef struct recent {
     uint64_t id;
     uint64_t at;
@@ -105,12 +113,14 @@ struct sb_engine {
     const char *seeds[SB_MAX_SEEDS];
     size_t nseeds;
 
-    /* eager push: nodes with fresh keys, and the budget's token buckets */
-    uint64_t pending[PENDING];
-    uint32_t npending;
-    uint64_t push_due;        /* when pending pushes go out */
+    /* eager push: our fresh keys wait until push_due; waves seen lately;
+     * the budget's token buckets */
+    uint64_t push_due;
+    uint64_t waves[WAVES];
+    uint32_t waves_head;
     double push_packets, push_bytes;
     uint64_t push_refilled;   /* when the buckets were last topped up */
+    tree_slot *tree;          /* a push tree's members, scratch_cap slots */
 
     uint8_t *buf;             /* max_message_size bytes */
     entry_ref *digest;        /* the digest of the message at hand */
@@ -228,21 +238,18 @@ static void note_change(sb_engine *e, const sb_peer *n, uint64_t now,
 }
 
 /*
- * Fresh keys of n were stored at `now`; our peers most likely hold n up to
- * version `before`. They go out with the next push (at once: the driver
- * sees the deadline move to now). If too many nodes wait already, the
- * keys travel by anti-entropy only.
+ * Fresh keys of ours were stored at `now`; our peers most likely hold us
+ * up to version `before`. They go out with the next push, at once (the
+ * driver sees the deadline move to now); writes until then share it.
  */
-static void queue_push(sb_engine *e, sb_peer *n, uint64_t before,
-                       uint64_t now)
+static void queue_push(sb_engine *e, uint64_t before, uint64_t now)
 {
-    if (!e->cfg.push_fanout || n->push_pending || e->npending == PENDING)
+    sb_peer *s = e->self;
+    if (!e->cfg.push_fanout || s->push_pending)
         return;
-    n->push_pending = true;
-    n->push_from = before;
-    if (!e->npending)
-        e->push_due = now;
-    e->pending[e->npending++] = n->id;
+    s->push_pending = true;
+    s->push_from = before;
+    e->push_due = now;
 }
 
 /* A tombstone was stored in n at `now`. */
@@ -255,12 +262,17 @@ static void note_tombstone(sb_engine *e, sb_peer *n, uint64_t now)
     }
 }
 
-static void send_packet(sb_engine *e, const char *to, sb_writer *w)
+static void send_bytes(sb_engine *e, const char *to, const uint8_t *buf,
+                       size_t len)
 {
-    size_t len = (size_t)(w->p - w->start);
     e->stats.packets_out++;
     e->stats.bytes_out += len;
-    e->cfg.send(e->cfg.userdata, to, w->start, len);
+    e->cfg.send(e->cfg.userdata, to, buf, len);
+}
+
+static void send_packet(sb_engine *e, const char *to, sb_writer *w)
+{
+    send_bytes(e, to, w->start, (size_t)(w->p - w->start));
 }
 
 static sb_writer new_writer(sb_engine *e)
@@ -291,7 +303,10 @@ static bool grow_scratch(sb_engine *e)
     cand *cands = realloc(e->p.cands, cap * sizeof(*cands));
     if (cands)
         e->p.cands = cands;
-    if (!req || !ahead || !cands)
+    tree_slot *tree = realloc(e->tree, cap * sizeof(*tree));
+    if (tree)
+        e->tree = tree;
+    if (!req || !ahead || !cands || !tree)
         return false;
     e->scratch_cap = cap;
     return true;
@@ -322,12 +337,13 @@ static void remove_node(sb_engine *e, sb_peer *n)
 
 /* ---- creation ---------------------------------------------------------- */
 
-/* The most bytes a delta of our own node spends besides its keys, in an
- * ACK (the larger frame): header, two counts, node header at worst. */
+/* The most bytes a delta of our own node spends besides its keys, in
+ * the larger frame of an ACK and a PUSH: header, push header, two counts,
+ * node header at worst. */
 static size_t own_overhead(size_t addr_len)
 {
-    return SB_HEADER_SIZE + 2 * 3 /* counts */ + 1 + addr_len +
-           6 * SB_VARINT_MAX + 1;
+    return SB_HEADER_SIZE + SB_PUSH_HEADER_SIZE + 2 * 3 /* counts */ + 1 +
+           addr_len + 6 * SB_VARINT_MAX + 1;
 }
 
 int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
@@ -400,6 +416,7 @@ void sb_engine_free(sb_engine *e)
     free(e->p.req);
     free(e->p.ahead);
     free(e->p.cands);
+    free(e->tree);
     free(e);
 }
 
@@ -613,10 +630,6 @@ static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
     }
     if (changed)
         note_change(e, n, now, reset ? NO_DELTA : before);
-    /* the keys of a node we just learned are news to us, not to our
-     * peers: they are not pushed */
-    if (changed && !reset && !created)
-        queue_push(e, n, before, now);
 }
 
 static void apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
@@ -789,7 +802,8 @@ static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
 {
     /* header, and two counts of at most 3 bytes each (room < 2^21) */
     size_t room = e->cfg.max_message_size - SB_HEADER_SIZE - 3 -
-                  (type == SB_MSG_ACK ? 3 : 0);
+                  (type == SB_MSG_ACK ? 3 : 0) -
+                  (type == SB_MSG_PUSH ? SB_PUSH_HEADER_SIZE : 0);
     qsort(p->cands, p->ncands, sizeof(cand), cmp_cand);
 
     uint32_t nunknown = 0, nreq = 0, nahead = 0, ndelta = 0;
@@ -843,6 +857,10 @@ static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
         return false;
 
     sb_put_header(w, type, e->cluster_id);
+    if (type == SB_MSG_PUSH) {
+        sb_put_u64(w, e->self->id);
+        sb_put_u64(w, p->wave);
+    }
     if (type == SB_MSG_ACK) {
         sb_put_varint(w, nunknown + nreq + nahead);
         for (uint32_t i = 0; i < nunknown; i++) {
@@ -1105,6 +1123,155 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
         send_packet(e, from, &w);
 }
 
+/* ---- eager push ------------------------------------------------------- */
+
+/* Tops up the budget's two token buckets; each holds one second's worth. */
+static void refill_budget(sb_engine *e, uint64_t now)
+{
+    double dt = (double)(now - e->push_refilled) / 1e9;
+    e->push_refilled = now;
+    e->push_packets += dt * e->cfg.push_packets_per_s;
+    e->push_bytes += dt * e->cfg.push_bytes_per_s;
+    if (e->push_packets > e->cfg.push_packets_per_s)
+        e->push_packets = e->cfg.push_packets_per_s;
+    if (e->push_bytes > e->cfg.push_bytes_per_s)
+        e->push_bytes = e->cfg.push_bytes_per_s;
+}
+
+/* 64-bit mixing (splitmix64's finaliser): orders a push tree. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static int cmp_slot(const void *a, const void *b)
+{
+    const tree_slot *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/*
+ * Our children in the tree of push wave `wave` started by node `root`:
+ * the live nodes we know, ourselves and the root, ordered by a hash of
+ * (wave, node id); ranks count from the root's place onwards, cyclically;
+ * the node of rank r sends to ranks a*r+1 .. a*r+a, for an arity a of
+ * push_fanout (at least 2). Nodes that know the same live members derive
+ * the same tree, so a wave reaches each of them once, in about log_a(N)
+ * hops, for N-1 packets.
+ */
+static uint32_t tree_children(sb_engine *e, uint64_t root, uint64_t wave,
+                              sb_peer **out)
+{
+    tree_slot *t = e->tree;
+    uint32_t m = 0;
+    bool has_root = false;
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_peer *n = e->st.nodes[i];
+        if (!n->self && n->status != SB_STATUS_LIVE)
+            continue;
+        t[m++] = (tree_slot){ mix64(wave ^ n->id), n->id, n };
+        has_root |= n->id == root;
+    }
+    if (!has_root) /* scratch_cap > count: there is room */
+        t[m++] = (tree_slot){ mix64(wave ^ root), root, NULL };
+    qsort(t, m, sizeof(*t), cmp_slot);
+    uint32_t at_root = 0, at_self = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        if (t[i].id == root)
+            at_root = i;
+        if (t[i].n == e->self)
+            at_self = i;
+    }
+    uint64_t f = e->cfg.push_fanout < 2 ? 2 : e->cfg.push_fanout;
+    uint64_t rank = (at_self + m - at_root) % m;
+    uint32_t k = 0;
+    for (uint64_t c = f * rank + 1; c <= f * rank + f && c < m; c++) {
+        sb_peer *n = t[(at_root + c) % m].n;
+        if (n && !n->self)
+            out[k++] = n;
+    }
+    return k;
+}
+
+/* Remembers a wave; false if it was seen already. */
+static bool new_wave(sb_engine *e, uint64_t wave)
+{
+    for (uint32_t i = 0; i < WAVES; i++)
+        if (e->waves[i] == wave)
+            return false;
+    e->waves[e->waves_head++ % WAVES] = wave;
+    return true;
+}
+
+/* Sends a PUSH of `wave` to our children in its tree, within the budget;
+ * what the budget holds back waits for anti-entropy. */
+static void send_down_tree(sb_engine *e, uint64_t root, uint64_t wave,
+                           const uint8_t *buf, size_t len, uint64_t now)
+{
+    sb_peer **kids = e->p.req; /* scratch: no plan is being built */
+    uint32_t k = tree_children(e, root, wave, kids);
+    refill_budget(e, now);
+    for (uint32_t i = 0; i < k; i++) {
+        if (e->push_packets < 1 || e->push_bytes < (double)len) {
+            e->stats.pushes_over_budget += k - i;
+            return;
+        }
+        e->push_packets -= 1;
+        e->push_bytes -= (double)len;
+        e->stats.pushes++;
+        send_bytes(e, kids[i]->addr, buf, len);
+    }
+}
+
+/*
+ * Pushes our fresh keys (from the version our peers most likely hold, cut
+ * as a prefix) down push_fanout independent trees, one wave each: every
+ * node gets them from push_fanout parents, so a lost packet rarely leaves
+ * a node to anti-entropy. Keys past the cut go in the next push, at once.
+ */
+static void flush_pushes(sb_engine *e, uint64_t now)
+{
+    sb_peer *s = e->self;
+    s->push_pending = false;
+    if (s->max_version <= s->push_from)
+        return;
+    plan *p = &e->p;
+    p->ncands = 1;
+    p->cands[0] = (cand){ .n = s, .from = s->push_from };
+    p->wave = 0; /* each wave's id is set below */
+    sb_writer w = new_writer(e);
+    if (!write_plan(e, &w, SB_MSG_PUSH, p))
+        return;
+    uint64_t done = p->nwritten ? p->cands[0].to : s->push_from;
+    for (uint32_t i = 0; i < e->cfg.push_fanout; i++) {
+        uint64_t wave;
+        do
+            wave = sb_rng_next(&e->rng);
+        while (!new_wave(e, wave));
+        sb_set_push_wave(w.start, wave);
+        send_down_tree(e, s->id, wave, w.start, (size_t)(w.p - w.start),
+                       now);
+    }
+    if (s->max_version > done)
+        queue_push(e, done, now);
+}
+
+/* A PUSH: passed on unchanged to our children in its wave's tree (once
+ * per wave), then applied like an ACK2. */
+static void handle_push(sb_engine *e, const uint8_t *buf, size_t len,
+                        const sb_msg *m, uint64_t now)
+{
+    if (e->cfg.push_fanout && new_wave(e, m->wave))
+        send_down_tree(e, m->root, m->wave, buf, len, now);
+    apply_deltas(e, m, now);
+}
+
 int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
                    size_t len, uint64_t now)
 {
@@ -1137,8 +1304,10 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
         handle_ack(e, from, &m, now);
         break;
     case SB_MSG_ACK2:
-    case SB_MSG_PUSH:
         apply_deltas(e, &m, now);
+        break;
+    case SB_MSG_PUSH:
+        handle_push(e, buf, len, &m, now);
         break;
     }
     return SB_OK;
@@ -1311,79 +1480,9 @@ static void round_(sb_engine *e, uint64_t now)
     gossip_seeds(e, peer, nlive, nunreach, &syn);
 }
 
-/* ---- eager push ------------------------------------------------------- */
-
-/* Tops up the budget's two token buckets; each holds one second's worth. */
-static void refill_budget(sb_engine *e, uint64_t now)
-{
-    double dt = (double)(now - e->push_refilled) / 1e9;
-    e->push_refilled = now;
-    e->push_packets += dt * e->cfg.push_packets_per_s;
-    e->push_bytes += dt * e->cfg.push_bytes_per_s;
-    if (e->push_packets > e->cfg.push_packets_per_s)
-        e->push_packets = e->cfg.push_packets_per_s;
-    if (e->push_bytes > e->cfg.push_bytes_per_s)
-        e->push_bytes = e->cfg.push_bytes_per_s;
-}
-
-/*
- * Sends the fresh keys that wait: one PUSH holding a delta per waiting
- * node (from the version its peers most likely hold, most out of date
- * first, cut as a prefix), to push_fanout distinct random live peers,
- * within the budget. What did not fit waits for the next push, at once;
- * what the budget held back waits for anti-entropy.
- */
-static void flush_pushes(sb_engine *e, uint64_t now)
-{
-    plan *p = &e->p;
-    p->ncands = 0;
-    for (uint32_t i = 0; i < e->npending; i++) {
-        sb_peer *n = sb_state_find_id(&e->st, e->pending[i]);
-        if (!n || !n->push_pending)
-            continue;
-        n->push_pending = false;
-        if (n->max_version > n->push_from && p->ncands < e->scratch_cap)
-            p->cands[p->ncands++] = (cand){
-                .n = n, .from = n->push_from,
-                .tie = (uint32_t)sb_rng_next(&e->rng),
-            };
-    }
-    e->npending = 0;
-    sb_writer w = new_writer(e);
-    if (!write_plan(e, &w, SB_MSG_PUSH, p))
-        return;
-
-    refill_budget(e, now);
-    size_t len = (size_t)(w.p - w.start);
-    uint32_t want = e->nstatus[SB_STATUS_LIVE] - 1, sent = 0;
-    if (want > e->cfg.push_fanout)
-        want = e->cfg.push_fanout;
-    for (uint32_t i = 0; sent < want && i < e->st.count; i++) {
-        sb_peer *peer = draw(e, i);
-        if (!is_live_peer(peer))
-            continue;
-        if (e->push_packets < 1 || e->push_bytes < (double)len) {
-            e->stats.pushes_over_budget += want - sent;
-            return;
-        }
-        e->push_packets -= 1;
-        e->push_bytes -= (double)len;
-        e->stats.pushes++;
-        send_packet(e, peer->addr, &w);
-        sent++;
-    }
-    /* the rest: keys past a cut, and deltas that did not fit */
-    for (uint32_t i = 0; i < p->ncands; i++) {
-        cand *c = &p->cands[i];
-        uint64_t done = i < p->nwritten ? c->to : c->from;
-        if (c->n->max_version > done)
-            queue_push(e, c->n, done, now);
-    }
-}
-
 void sb_engine_tick(sb_engine *e, uint64_t now)
 {
-    if (e->npending && now >= e->push_due)
+    if (e->self->push_pending && now >= e->push_due)
         flush_pushes(e, now);
     if (now < e->next_round)
         return;
@@ -1395,7 +1494,7 @@ void sb_engine_tick(sb_engine *e, uint64_t now)
 
 uint64_t sb_engine_next_deadline(const sb_engine *e)
 {
-    if (e->npending && e->push_due < e->next_round)
+    if (e->self->push_pending && e->push_due < e->next_round)
         return e->push_due;
     return e->next_round;
 }
@@ -1433,7 +1532,7 @@ static int local_write(sb_engine *e, const uint8_t *key, size_t key_len,
     if (deleted)
         note_tombstone(e, s, now);
     note_change(e, s, now, k.version - 1);
-    queue_push(e, s, k.version - 1, now);
+    queue_push(e, k.version - 1, now);
     return SB_OK;
 }
 

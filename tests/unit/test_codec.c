@@ -42,6 +42,9 @@ typedef struct node_spec {
     const key_spec *keys;
 } node_spec;
 
+/* msg_spec literals of other types leave the PUSH-only fields out */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 typedef struct msg_spec {
     int type;
     uint8_t flags; /* SYN only */
@@ -49,6 +52,7 @@ typedef struct msg_spec {
     const sb_digest_entry *digest;
     size_t nnodes;
     const node_spec *nodes;
+    uint64_t root, wave; /* PUSH only */
 } msg_spec;
 
 /* SYN with the complete flag and several digest entries. */
@@ -195,7 +199,7 @@ static const uint8_t golden_ack2_bytes[] = {
     0x00, 0x00, 0x00, 0x00,                 /* from, to, gc, k = 0 */
 };
 
-/* A PUSH: the layout of an ACK2, type 4. */
+/* A PUSH: the root and wave of its tree, then the deltas of an ACK2. */
 static const key_spec golden_push_keys[] = {
     { "role", 9, false, "db", 2 },
     { "old", 10, true, NULL, 0 },
@@ -205,9 +209,12 @@ static const node_spec golden_push_nodes[] = {
 };
 static const msg_spec golden_push = {
     SB_MSG_PUSH, 0, 0, NULL, 1, golden_push_nodes,
+    0x1112131415161718ull, 0xa1a2a3a4a5a6a7a8ull,
 };
 static const uint8_t golden_push_bytes[] = {
     'S', 'B', 1, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
+    0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, /* root id */
+    0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, /* wave */
     0x01,                                   /* m = 1 */
     0x03, 'n', ':', '1',                    /* addr */
     0x07, 0x50, 0x00,                       /* gen 7, hbl = 40 << 1, flags */
@@ -278,6 +285,8 @@ static size_t spec_size(const msg_spec *m)
     size_t n = SB_HEADER_SIZE;
     if (m->type == SB_MSG_SYN)
         n += 1;
+    if (m->type == SB_MSG_PUSH)
+        n += SB_PUSH_HEADER_SIZE;
     if (has_digest(m->type)) {
         n += sb_varint_size(m->ndigest);
         for (size_t i = 0; i < m->ndigest; i++)
@@ -306,6 +315,10 @@ static size_t encode_with_cid(const msg_spec *m, uint32_t cid, uint8_t *buf,
     assert_true(sb_put_header(&w, m->type, cid));
     if (m->type == SB_MSG_SYN)
         assert_true(sb_put_u8(&w, m->flags));
+    if (m->type == SB_MSG_PUSH) {
+        assert_true(sb_put_u64(&w, m->root));
+        assert_true(sb_put_u64(&w, m->wave));
+    }
     if (has_digest(m->type)) {
         assert_true(sb_put_varint(&w, m->ndigest));
         for (size_t i = 0; i < m->ndigest; i++)
@@ -383,6 +396,10 @@ static void check_decodes_to(const uint8_t *buf, size_t len,
     assert_ptr_equal(msg.end, buf + len);
     if (m->type == SB_MSG_SYN)
         assert_int_equal(msg.flags, m->flags);
+    if (m->type == SB_MSG_PUSH) {
+        assert_int_equal(msg.root, m->root);
+        assert_int_equal(msg.wave, m->wave);
+    }
     if (has_digest(m->type)) {
         assert_int_equal(msg.ndigest, m->ndigest);
         sb_cursor c = { msg.digest, msg.end };
