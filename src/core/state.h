@@ -53,7 +53,7 @@ typedef struct sb_peer {
     uint8_t status;       /* sb_status */
     bool leaving;
     bool self;
-    bool push_pending;    /* fresh keys wait to be pushed */
+    bool push_pending;    /* own record: fresh keys wait to be pushed */
     uint32_t tombstones;
     uint64_t generation;
     uint64_t status_since; /* when the status last changed */
