@@ -414,8 +414,10 @@ static uint64_t time_to_all(uint64_t seed, uint32_t fanout)
     return sp.have == sp.need ? sp.all_at - t0 : UINT64_MAX;
 }
 
-/* Pushed (default fanout 3), an update reaches every node within one
- * gossip interval in most trials; by anti-entropy alone it never does. */
+/* Pushed (default fanout 3) down its trees, an update reaches every node
+ * within one gossip interval (in the trees' depth: views agree in a
+ * converged cluster); by anti-entropy alone it never does. One trial in
+ * twenty may miss, for a view that disagrees. */
 static void test_push_beats_the_round(void **state)
 {
     (void)state;
@@ -426,7 +428,7 @@ static void test_push_beats_the_round(void **state)
     }
     print_message("within one interval: %d/20 pushed, %d/20 without\n",
                   pushed, pulled);
-    check(pushed > 10);
+    check(pushed >= 19);
     check(pulled == 0);
 }
 
