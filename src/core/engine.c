@@ -752,6 +752,12 @@ static size_t min_delta_size(const cand *c)
     return need;
 }
 
+/* Down or left: a node whose heartbeat is no longer news. */
+static bool is_past(const sb_peer *n)
+{
+    return n->status == SB_STATUS_DOWN || n->status == SB_STATUS_LEFT;
+}
+
 /* The i-th draw of a random sample without repetition: a partial
  * Fisher-Yates shuffle of st.perm, which stays a permutation. */
 static sb_peer *draw(sb_engine *e, uint32_t i)
@@ -773,17 +779,20 @@ static sb_peer *draw(sb_engine *e, uint32_t i)
 static uint32_t fill_digest(sb_engine *e, sb_peer **out, size_t *room)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < e->st.count; i++) {
-        sb_peer *x = draw(e, i);
-        if (x->mark == e->epoch)
-            continue;
-        sb_digest_entry d = entry_of(x);
-        size_t s = sb_digest_entry_size(&d);
-        if (s > *room)
-            break;
-        *room -= s;
-        x->mark = e->epoch;
-        out[n++] = x;
+    /* two passes, as in a SYN: nodes that may be alive first */
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < e->st.count; i++) {
+            sb_peer *x = pass ? e->st.nodes[e->st.perm[i]] : draw(e, i);
+            if (x->mark == e->epoch || is_past(x) != (pass == 1))
+                continue;
+            sb_digest_entry d = entry_of(x);
+            size_t s = sb_digest_entry_size(&d);
+            if (s > *room)
+                return n;
+            *room -= s;
+            x->mark = e->epoch;
+            out[n++] = x;
+        }
     }
     return n;
 }
@@ -904,10 +913,14 @@ static bool list_node(sb_engine *e, sb_peer *n, sb_peer **list, uint32_t *len,
 /*
  * Writes the digest of a SYN: ourselves first, then nodes whose keys or
  * leaving bit changed in the last few rounds (newest first, at most half
- * the room, so news spreads fast), then a uniformly random sample of all
- * the others, drawn by a partial shuffle of st.perm. Every node has the
- * same chance in the random part, so none is starved however many there
- * are. The COMPLETE flag says every known node is listed.
+ * the room, so news spreads fast), then a uniformly random sample of the
+ * others, drawn by a partial shuffle of st.perm: first of the nodes that
+ * may be alive (joining or live), then, if room is left, of the down and
+ * the left. Those carry no news of liveness, and a cluster keeps them for
+ * dead_grace: listed with the others, they would crowd out the heartbeats
+ * the failure detectors live on. Within each group every node has the
+ * same chance, so none is starved however many there are. The COMPLETE
+ * flag says every known node is listed.
  */
 static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
 {
@@ -935,9 +948,17 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
         if (x && !list_node(e, x, list, &n, &used, room / 2))
             break;
     }
-    for (uint32_t i = 0; i < count; i++)
-        if (!list_node(e, draw(e, i), list, &n, &used, room))
-            break;
+    bool full = false;
+    for (uint32_t i = 0; i < count && !full; i++) {
+        sb_peer *x = draw(e, i);
+        if (!is_past(x))
+            full = !list_node(e, x, list, &n, &used, room);
+    }
+    for (uint32_t i = 0; i < count && !full; i++) {
+        sb_peer *x = e->st.nodes[e->st.perm[i]];
+        if (is_past(x))
+            full = !list_node(e, x, list, &n, &used, room);
+    }
     sb_put_header(w, SB_MSG_SYN, e->cluster_id);
     sb_put_u8(w, n == count ? SB_SYN_COMPLETE : 0);
     sb_put_varint(w, n + nwanted);
