@@ -434,6 +434,7 @@ static void observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
     if (hb <= n->heartbeat || n->self)
         return;
     n->heartbeat = hb;
+    n->hb_news = true;
     switch ((sb_status)n->status) {
     case SB_STATUS_LIVE:
         sb_fd_heartbeat(&n->fd, now, e->cfg.fd_window);
@@ -752,10 +753,19 @@ static size_t min_delta_size(const cand *c)
     return need;
 }
 
-/* Down or left: a node whose heartbeat is no longer news. */
-static bool is_past(const sb_peer *n)
+/*
+ * The random part of a digest lists nodes in three groups, each in a
+ * random order: 0, nodes with a heartbeat we have not listed since it came
+ * in (news for most peers); 1, the other nodes that may be alive (joining
+ * or live); 2, the down and the left. Those carry no news of liveness, and
+ * a cluster keeps them for dead_grace: mixed with the others they would
+ * crowd out the heartbeats the failure detectors live on.
+ */
+static int sample_group(const sb_peer *n)
 {
-    return n->status == SB_STATUS_DOWN || n->status == SB_STATUS_LEFT;
+    if (n->status == SB_STATUS_DOWN || n->status == SB_STATUS_LEFT)
+        return 2;
+    return n->hb_news ? 0 : 1;
 }
 
 /* The i-th draw of a random sample without repetition: a partial
@@ -779,11 +789,13 @@ static sb_peer *draw(sb_engine *e, uint32_t i)
 static uint32_t fill_digest(sb_engine *e, sb_peer **out, size_t *room)
 {
     uint32_t n = 0;
-    /* two passes, as in a SYN: nodes that may be alive first */
-    for (int pass = 0; pass < 2; pass++) {
+    /* in the order of a SYN's sample (sample_group()) */
+    for (uint32_t i = 0; i < e->st.count; i++) /* shuffle */
+        draw(e, i);
+    for (int pass = 0; pass < 3; pass++) {
         for (uint32_t i = 0; i < e->st.count; i++) {
-            sb_peer *x = pass ? e->st.nodes[e->st.perm[i]] : draw(e, i);
-            if (x->mark == e->epoch || is_past(x) != (pass == 1))
+            sb_peer *x = e->st.nodes[e->st.perm[i]];
+            if (x->mark == e->epoch || sample_group(x) != pass)
                 continue;
             sb_digest_entry d = entry_of(x);
             size_t s = sb_digest_entry_size(&d);
@@ -791,6 +803,7 @@ static uint32_t fill_digest(sb_engine *e, sb_peer **out, size_t *room)
                 return n;
             *room -= s;
             x->mark = e->epoch;
+            x->hb_news = false;
             out[n++] = x;
         }
     }
@@ -906,6 +919,7 @@ static bool list_node(sb_engine *e, sb_peer *n, sb_peer **list, uint32_t *len,
         return false;
     *used += s;
     n->mark = e->epoch;
+    n->hb_news = false;
     list[(*len)++] = n;
     return true;
 }
@@ -913,14 +927,12 @@ static bool list_node(sb_engine *e, sb_peer *n, sb_peer **list, uint32_t *len,
 /*
  * Writes the digest of a SYN: ourselves first, then nodes whose keys or
  * leaving bit changed in the last few rounds (newest first, at most half
- * the room, so news spreads fast), then a uniformly random sample of the
- * others, drawn by a partial shuffle of st.perm: first of the nodes that
- * may be alive (joining or live), then, if room is left, of the down and
- * the left. Those carry no news of liveness, and a cluster keeps them for
- * dead_grace: listed with the others, they would crowd out the heartbeats
- * the failure detectors live on. Within each group every node has the
- * same chance, so none is starved however many there are. The COMPLETE
- * flag says every known node is listed.
+ * the room, so news spreads fast), then a random sample of the others
+ * (a shuffle of st.perm), group by group (sample_group()): fresh
+ * heartbeats, other nodes that may be alive, the down and the left.
+ * Within a group every node has the same chance, so none is starved
+ * however many there are. The COMPLETE flag says every known node is
+ * listed.
  */
 static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
 {
@@ -949,15 +961,14 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
             break;
     }
     bool full = false;
-    for (uint32_t i = 0; i < count && !full; i++) {
-        sb_peer *x = draw(e, i);
-        if (!is_past(x))
-            full = !list_node(e, x, list, &n, &used, room);
-    }
-    for (uint32_t i = 0; i < count && !full; i++) {
-        sb_peer *x = e->st.nodes[e->st.perm[i]];
-        if (is_past(x))
-            full = !list_node(e, x, list, &n, &used, room);
+    for (uint32_t i = 0; i < count; i++) /* shuffle */
+        draw(e, i);
+    for (int pass = 0; pass < 3 && !full; pass++) {
+        for (uint32_t i = 0; i < count && !full; i++) {
+            sb_peer *x = e->st.nodes[e->st.perm[i]];
+            if (sample_group(x) == pass)
+                full = !list_node(e, x, list, &n, &used, room);
+        }
     }
     sb_put_header(w, SB_MSG_SYN, e->cluster_id);
     sb_put_u8(w, n == count ? SB_SYN_COMPLETE : 0);

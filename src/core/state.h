@@ -54,6 +54,8 @@ typedef struct sb_peer {
     bool leaving;
     bool self;
     bool push_pending;    /* own record: fresh keys wait to be pushed */
+    bool hb_news;         /* a newer heartbeat came in since we last
+                             listed the node in a digest */
     uint32_t tombstones;
     uint64_t generation;
     uint64_t status_since; /* when the status last changed */
