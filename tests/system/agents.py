@@ -30,9 +30,11 @@ class Agent:
             args += ["--seed", s]
         for s in sets:
             args += ["--set", s]
+        # surrogateescape: commands may carry bytes that are not UTF-8
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True,
-                                     bufsize=1)
+                                     stdout=subprocess.PIPE,
+                                     encoding="utf-8",
+                                     errors="surrogateescape", bufsize=1)
         self.events = []       # every JSON object read, in order
         self.replies = queue.Queue()
         self.lock = threading.Lock()
@@ -104,6 +106,15 @@ def main():
             r = a.command("get %s color" % agents[3].addr)
             assert r == {"ok": True, "value": "red"}, r
     print("a key set on one reached all")
+
+    # a value that is not UTF-8 travels as base64; text is JSON-escaped
+    assert agents[4].command("set raw \udcff\udcfeok") == {"ok": True}
+    assert agents[4].command('set quote say "hi"\t\\') == {"ok": True}
+    agents[0].wait(is_event("update", agents[4].addr, key="raw",
+                            value_b64="//5vaw=="))
+    agents[0].wait(is_event("update", agents[4].addr, key="quote",
+                            value='say "hi"\t\\'))
+    print("binary values as base64, text escaped")
 
     # bad commands get error replies, and the agent goes on
     for bad in ["frobnicate", "get", "set", "del a b", "get x y z",
