@@ -260,8 +260,9 @@ typedef struct sb_config {
     double phi_threshold;      /* failure detector conviction; 8.0 */
     uint64_t dead_grace_ms;    /* forget down or left nodes after; 1 h */
     uint64_t tombstone_grace_ms; /* collect deleted keys after; 1 h */
-    uint32_t push_fanout;      /* eager push to this many peers; 3;
-                                  0 turns pushing off */
+    uint32_t push_fanout;      /* eager push down this many trees of
+                                  this arity (at least 2); 3; 0 turns
+                                  pushing off */
     uint32_t push_packets_per_s; /* push budget; default 100 */
     uint32_t push_bytes_per_s; /* push budget; default 65536 */
 

@@ -51,8 +51,10 @@ typedef struct sb_engine_config {
     uint64_t tombstone_grace_ns; /* collect tombstones this old; 1 hour */
     uint32_t fd_window;        /* failure detector window; default 1000 */
 
-    /* Eager push: fresh keys go at once to push_fanout random live peers,
-     * who forward what is new to them; 0 turns pushing off. A budget of
+    /* Eager push: our fresh keys go at once down push_fanout trees of
+     * arity max(push_fanout, 2) over the live nodes, one wave each, and
+     * every node passes a wave on to its children (docs/protocol.md,
+     * section 8); 0 turns pushing off. A budget of
      * push_packets_per_s packets and push_bytes_per_s bytes a second (two
      * token buckets holding one second's worth each, so a burst after a
      * quiet second may send twice that within one second); beyond it,
