@@ -569,6 +569,21 @@ static void reset_node(sb_engine *e, sb_peer *n, const sb_delta *d)
     n->gc_version = d->gc_version;
 }
 
+/* A reset that a bound stopped at the key of version `stop` holds every
+ * version below it, and the kept keys above it, which would leave a hole
+ * under max_version: they go too, and come again with the rest. */
+static void cut_reset(sb_engine *e, sb_peer *n, uint64_t stop)
+{
+    for (uint32_t i = n->nkeys; i-- > 0;) {
+        sb_key *k = n->keys[i];
+        if (k->version < stop)
+            continue;
+        if (!k->deleted)
+            emit(e, SB_EVENT_DELETE, n, k);
+        sb_peer_remove_key(n, i);
+    }
+}
+
 static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
 {
     bool created;
@@ -599,6 +614,7 @@ static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
     uint64_t before = n->max_version;
     sb_cursor c = { d->keys, d->end };
     bool complete = true, changed = false;
+    uint64_t stop = 0; /* the version of a key a bound refused */
     for (uint64_t i = 0; i < d->nkeys; i++) {
         sb_key_entry k;
         sb_key_next(&c, &k);
@@ -609,14 +625,16 @@ static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
             continue;
         if (!within_bounds(e, n, &k) || !store_key(e, n, &k, now)) {
             complete = false;
+            stop = k.version;
             break;
         }
         changed = true;
     }
     if (reset) {
+        if (!complete)
+            cut_reset(e, n, stop);
         /* keys are in version order; the kept ones sit among them */
-        uint64_t top = complete ? d->to_version : n->max_version;
-        n->max_version = top;
+        n->max_version = complete ? d->to_version : stop - 1;
         /* re-sort: kept keys and appended ones may interleave */
         for (uint32_t i = 1; i < n->nkeys; i++) {
             sb_key *k = n->keys[i];

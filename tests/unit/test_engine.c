@@ -908,6 +908,61 @@ static void test_events_join_first(void **state)
     sb_engine_free(e);
 }
 
+/* A reset that a bound stops part way keeps no key above the one it
+ * could not store, and claims no version past it: the rest comes again. */
+static void test_reset_stopped_by_a_bound_leaves_no_hole(void **state)
+{
+    (void)state;
+    char log[512] = "";
+    sb_engine_config c;
+    sb_engine_config_init(&c);
+    c.addr = "10.0.0.1:7946";
+    c.generation = 1;
+    c.interval_ns = 100 * MS;
+    c.max_keys_per_node = 2;
+    c.send = send_nowhere;
+    c.on_event = log_event;
+    c.userdata = log;
+    sb_engine *e;
+    assert_int_equal(sb_engine_new(&c, 0, &e), SB_OK);
+    sb_key_entry k[3] = {
+        { (const uint8_t *)"a", 1, 1, false, (const uint8_t *)"1", 1 },
+        { (const uint8_t *)"c", 1, 3, false, (const uint8_t *)"3", 1 },
+        { (const uint8_t *)"b", 1, 4, false, (const uint8_t *)"4", 1 },
+    };
+    sb_key_entry ab[2] = { k[0], k[2] };
+    uint8_t buf[512];
+    sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
+                   .generation = 7, .heartbeat = 5, .from_version = 0,
+                   .to_version = 4, .nkeys = 2 };
+    size_t len = make_ack2(buf, sizeof(buf), &d, ab);
+    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    sb_member m;
+    check(sb_engine_find(e, "10.0.0.2:7946", &m) == SB_OK);
+    check(m.max_version == 4 && m.keys == 2);
+    /* a reset (the sender collected a tombstone at 2) holding a@1, c@3
+     * and b@4: a and b are kept, c does not fit under max_keys_per_node */
+    d = (sb_delta){ .addr = "10.0.0.2:7946", .addr_len = 13,
+                    .generation = 7, .heartbeat = 6, .reset = true,
+                    .from_version = 0, .to_version = 4, .gc_version = 2,
+                    .nkeys = 3 };
+    len = make_ack2(buf, sizeof(buf), &d, k);
+    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    check(sb_engine_find(e, "10.0.0.2:7946", &m) == SB_OK);
+    check(m.max_version == 2); /* not 4: c@3 is missing */
+    check(m.keys == 1);
+    const uint8_t *v;
+    size_t vl;
+    check(sb_engine_get(e, "10.0.0.2:7946", (const uint8_t *)"a", 1, &v,
+                        &vl) == SB_OK);
+    check(sb_engine_get(e, "10.0.0.2:7946", (const uint8_t *)"b", 1, &v,
+                        &vl) == SB_ENOTFOUND);
+    sb_stats st;
+    sb_engine_stats(e, &st);
+    check(st.drops[SB_DROP_LIMIT_KEYS] == 1);
+    sb_engine_free(e);
+}
+
 int main(void)
 {
     read_seed();
@@ -928,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_partial_reset_takes_caught_up_sender),
         cmocka_unit_test(test_no_plain_delta_past_collected_tombstones),
         cmocka_unit_test(test_events_join_first),
+        cmocka_unit_test(test_reset_stopped_by_a_bound_leaves_no_hole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
