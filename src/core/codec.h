@@ -74,6 +74,7 @@ enum {
 
 #define SB_HEADER_SIZE 8
 #define SB_PUSH_HEADER_SIZE 16 /* root id and wave */
+#define SB_DIGEST_ENTRY_MIN 11 /* id and three one-byte varints */
 #define SB_SYN_COMPLETE 0x01
 #define SB_NODE_RESET 0x01
 #define SB_KEY_DELETED 0x01

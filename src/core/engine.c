@@ -121,6 +121,7 @@ struct sb_engine {
     double push_packets, push_bytes;
     uint64_t push_refilled;   /* when the buckets were last topped up */
     tree_slot *tree;          /* a push tree's members, scratch_cap slots */
+    sb_peer **sample;         /* a digest's random sample, scratch_cap */
 
     uint8_t *buf;             /* max_message_size bytes */
     entry_ref *digest;        /* the digest of the message at hand */
@@ -306,7 +307,10 @@ static bool grow_scratch(sb_engine *e)
     tree_slot *tree = realloc(e->tree, cap * sizeof(*tree));
     if (tree)
         e->tree = tree;
-    if (!req || !ahead || !cands || !tree)
+    sb_peer **sample = realloc(e->sample, cap * sizeof(*sample));
+    if (sample)
+        e->sample = sample;
+    if (!req || !ahead || !cands || !tree || !sample)
         return false;
     e->scratch_cap = cap;
     return true;
@@ -417,6 +421,7 @@ void sb_engine_free(sb_engine *e)
     free(e->p.ahead);
     free(e->p.cands);
     free(e->tree);
+    free(e->sample);
     free(e);
 }
 
@@ -799,6 +804,26 @@ static sb_peer *draw(sb_engine *e, uint32_t i)
 }
 
 /*
+ * Draws the candidates of a digest's random sample into e->sample: nodes
+ * not listed yet in this digest, in the random order of the partial
+ * shuffle, twice as many as `room` bytes could hold (every node, in
+ * clusters that small). The caller lists them group by group
+ * (sample_group()), so news comes first among them; the bounded window
+ * keeps a digest's cost proportional to its size, not to the cluster's.
+ */
+static uint32_t draw_sample(sb_engine *e, size_t room)
+{
+    uint32_t window = (uint32_t)(2 * (room / SB_DIGEST_ENTRY_MIN) + 1);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < e->st.count && m < window; i++) {
+        sb_peer *x = draw(e, i);
+        if (x->mark != e->epoch)
+            e->sample[m++] = x;
+    }
+    return m;
+}
+
+/*
  * Tops up an ACK's digest with random nodes the SYN did not list (not
  * marked in this exchange), as many as fit `*room`: the initiator adopts
  * their heartbeats and asks for the ones it does not know, so large
@@ -807,13 +832,11 @@ static sb_peer *draw(sb_engine *e, uint32_t i)
 static uint32_t fill_digest(sb_engine *e, sb_peer **out, size_t *room)
 {
     uint32_t n = 0;
-    /* in the order of a SYN's sample (sample_group()) */
-    for (uint32_t i = 0; i < e->st.count; i++) /* shuffle */
-        draw(e, i);
+    uint32_t m = draw_sample(e, *room);
     for (int pass = 0; pass < 3; pass++) {
-        for (uint32_t i = 0; i < e->st.count; i++) {
-            sb_peer *x = e->st.nodes[e->st.perm[i]];
-            if (x->mark == e->epoch || sample_group(x) != pass)
+        for (uint32_t i = 0; i < m; i++) {
+            sb_peer *x = e->sample[i];
+            if (sample_group(x) != pass)
                 continue;
             sb_digest_entry d = entry_of(x);
             size_t s = sb_digest_entry_size(&d);
@@ -979,15 +1002,11 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
             break;
     }
     bool full = false;
-    for (uint32_t i = 0; i < count; i++) /* shuffle */
-        draw(e, i);
-    for (int pass = 0; pass < 3 && !full; pass++) {
-        for (uint32_t i = 0; i < count && !full; i++) {
-            sb_peer *x = e->st.nodes[e->st.perm[i]];
-            if (sample_group(x) == pass)
-                full = !list_node(e, x, list, &n, &used, room);
-        }
-    }
+    uint32_t m = draw_sample(e, room - used);
+    for (int pass = 0; pass < 3 && !full; pass++)
+        for (uint32_t i = 0; i < m && !full; i++)
+            if (sample_group(e->sample[i]) == pass)
+                full = !list_node(e, e->sample[i], list, &n, &used, room);
     sb_put_header(w, SB_MSG_SYN, e->cluster_id);
     sb_put_u8(w, n == count ? SB_SYN_COMPLETE : 0);
     sb_put_varint(w, n + nwanted);
