@@ -27,7 +27,8 @@
 
 #define MAX_LINE 65536
 #define MAX_SETS 256
-#define LEAVE_ROUNDS 5 /* rounds between a leave and the exit */
+#define LEAVE_ROUNDS 5 /* rounds between a leave and the exit ... */
+#define LEAVE_MAX_MS 2000 /* ... but no longer than this */
 
 static const char usage[] =
 "usage: scuttlebutt agent --bind HOST:PORT [--advertise HOST:PORT]\n"
@@ -152,13 +153,17 @@ typedef struct agent {
     bool stdin_open;
 } agent;
 
-/* Leaves (if not yet) and schedules the exit a few rounds later. */
+/* Leaves (if not yet) and schedules the exit a few rounds later, or at
+ * once when asked a second time. */
 static void shut_down(agent *a)
 {
-    if (a->exit_at)
+    if (a->exit_at) {
+        a->exit_at = mono_ms();
         return;
+    }
     sb_node_leave(a->node);
-    a->exit_at = mono_ms() + (uint64_t)LEAVE_ROUNDS * a->interval_ms;
+    uint64_t linger = (uint64_t)LEAVE_ROUNDS * a->interval_ms;
+    a->exit_at = mono_ms() + (linger < LEAVE_MAX_MS ? linger : LEAVE_MAX_MS);
 }
 
 /* Splits the next space-separated word off *s; NULL at the end. */
@@ -265,8 +270,17 @@ static void read_commands(agent *a)
 {
     ssize_t got = read(STDIN_FILENO, a->line + a->used, MAX_LINE - a->used);
     if (got <= 0) {
-        if (got == 0 || (errno != EAGAIN && errno != EINTR))
+        if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
             a->stdin_open = false;
+            if (a->used && !a->overlong) { /* a last line, no newline */
+                a->line[a->used] = '\0';
+                if (memchr(a->line, '\0', a->used))
+                    reply_error("NUL byte in command");
+                else
+                    command(a, a->line);
+            }
+            a->used = 0;
+        }
         return;
     }
     a->used += (size_t)got;
@@ -368,6 +382,12 @@ int agent_main(int argc, char **argv)
     if (!cfg.bind)
         return usage_error(usage, "--bind is required");
 
+    /* closed standard descriptors would be reused by the socket, and
+     * stdin would read datagrams: hold them open on /dev/null */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 &&
+            open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+            return 1;
     start_ms = mono_ms();
     cfg.seeds = seeds;
     cfg.embedded = true;
@@ -429,8 +449,11 @@ int agent_main(int argc, char **argv)
             if (left < timeout)
                 timeout = left;
         }
-        if (poll(p, 3, timeout) < 0 && errno != EINTR)
-            break;
+        if (poll(p, 3, timeout) < 0 && errno != EINTR) {
+            perror("scuttlebutt agent: poll");
+            sb_node_free(a.node);
+            return 1;
+        }
         if (p[1].revents & POLLIN) {
             char drain[16];
             while (read(signal_pipe[0], drain, sizeof(drain)) > 0)

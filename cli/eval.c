@@ -447,8 +447,10 @@ static void progress(uint32_t nodes, uint32_t trial, uint32_t trials,
 
 static void progress_clear(void)
 {
-    if (tty)
+    if (tty) {
         printf("\r%72s\r", "");
+        fflush(stdout);
+    }
 }
 
 /* ---- one cluster size ------------------------------------------------------------------ */
@@ -575,7 +577,11 @@ static bool receive_samples(int fd, samples *s)
         return false;
     s->cap = s->n;
     s->v = malloc(s->n ? s->n * sizeof(double) : 1);
-    return s->v && read_all(fd, s->v, s->n * sizeof(double));
+    if (s->v && read_all(fd, s->v, s->n * sizeof(double)))
+        return true;
+    free(s->v);
+    s->v = NULL;
+    return false;
 }
 
 static bool run_size_apart(const options *o, uint32_t nodes, result *r)

@@ -262,7 +262,8 @@ typedef struct sb_config {
     uint64_t tombstone_grace_ms; /* collect deleted keys after; 1 h */
     uint32_t push_fanout;      /* eager push down this many trees of
                                   this arity (at least 2); 3; 0 turns
-                                  pushing off */
+                                  pushing off; at most 64. Use the same
+                                  value on every node of a cluster */
     uint32_t push_packets_per_s; /* push budget; default 100 */
     uint32_t push_bytes_per_s; /* push budget; default 65536 */
 

@@ -357,6 +357,7 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
         cfg->interval_ns == 0 || !(cfg->phi_threshold > 0.0) ||
         cfg->fd_window == 0 || cfg->max_nodes < 1 ||
         cfg->max_message_size > 65507 ||
+        cfg->push_fanout > SB_MAX_FANOUT ||
         (cfg->push_fanout &&
          (cfg->push_packets_per_s == 0 ||
           cfg->push_bytes_per_s < cfg->max_message_size)))
@@ -1269,12 +1270,18 @@ static uint32_t tree_children(sb_engine *e, uint64_t root, uint64_t wave,
 }
 
 /* Remembers a wave; false if it was seen already. */
-static bool new_wave(sb_engine *e, uint64_t wave)
+/* Remembers the wave (root, wave); false if it was seen already. Two
+ * roots may draw the same wave id (engines seeded alike), so the root is
+ * part of the key. Key 0 marks an empty slot and is never new. */
+static bool new_wave(sb_engine *e, uint64_t root, uint64_t wave)
 {
+    uint64_t key = mix64(root) ^ wave;
+    if (key == 0)
+        return false;
     for (uint32_t i = 0; i < WAVES; i++)
-        if (e->waves[i] == wave)
+        if (e->waves[i] == key)
             return false;
-    e->waves[e->waves_head++ % WAVES] = wave;
+    e->waves[e->waves_head++ % WAVES] = key;
     return true;
 }
 
@@ -1322,7 +1329,7 @@ static void flush_pushes(sb_engine *e, uint64_t now)
         uint64_t wave;
         do
             wave = sb_rng_next(&e->rng);
-        while (!new_wave(e, wave));
+        while (!new_wave(e, s->id, wave));
         sb_set_push_wave(w.start, wave);
         send_down_tree(e, s->id, wave, w.start, (size_t)(w.p - w.start),
                        now);
@@ -1336,7 +1343,7 @@ static void flush_pushes(sb_engine *e, uint64_t now)
 static void handle_push(sb_engine *e, const uint8_t *buf, size_t len,
                         const sb_msg *m, uint64_t now)
 {
-    if (e->cfg.push_fanout && new_wave(e, m->wave))
+    if (e->cfg.push_fanout && new_wave(e, m->root, m->wave))
         send_down_tree(e, m->root, m->wave, buf, len, now);
     apply_deltas(e, m, now);
 }

@@ -27,6 +27,7 @@
 #define SB_MAX_ADDR_LEN 255
 #define SB_MAX_KEY_LEN 255
 #define SB_MAX_SEEDS 64
+#define SB_MAX_FANOUT 64
 
 typedef struct sb_engine sb_engine;
 
@@ -58,8 +59,11 @@ typedef struct sb_engine_config {
      * push_packets_per_s packets and push_bytes_per_s bytes a second (two
      * token buckets holding one second's worth each, so a burst after a
      * quiet second may send twice that within one second); beyond it,
-     * updates wait for anti-entropy. With a fanout, the packet rate must
-     * be > 0 and the byte rate at least max_message_size (SB_ECONFIG). */
+     * updates wait for anti-entropy. At most SB_MAX_FANOUT; with a
+     * fanout, the packet rate must be > 0 and the byte rate at least
+     * max_message_size (SB_ECONFIG). Every node of a cluster must use the
+     * same fanout: it is the trees' arity, and nodes with another one
+     * derive other trees. */
     uint32_t push_fanout;      /* default 3 */
     uint32_t push_packets_per_s; /* default 100 */
     uint32_t push_bytes_per_s; /* default 64 KiB */

@@ -170,6 +170,8 @@ static int check_config(const sb_config *c)
         bad = "phi_threshold must be > 0";
     else if (c->max_nodes < 1)
         bad = "max_nodes must be >= 1";
+    else if (c->push_fanout > SB_MAX_FANOUT)
+        bad = "push_fanout must be at most 64";
     else if (c->push_fanout && c->push_packets_per_s == 0)
         bad = "push_packets_per_s must be > 0 when push_fanout is";
     else if (c->push_fanout && c->push_bytes_per_s < c->max_message_size)
