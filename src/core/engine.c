@@ -837,7 +837,9 @@ static uint32_t fill_digest(sb_engine *e, sb_peer **out, size_t *room)
     for (int pass = 0; pass < 3; pass++) {
         for (uint32_t i = 0; i < m; i++) {
             sb_peer *x = e->sample[i];
-            if (sample_group(x) != pass)
+            /* listing clears hb_news, which moves a node to group 1:
+             * the mark keeps it from being listed twice */
+            if (x->mark == e->epoch || sample_group(x) != pass)
                 continue;
             sb_digest_entry d = entry_of(x);
             size_t s = sb_digest_entry_size(&d);
