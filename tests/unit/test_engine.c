@@ -856,6 +856,25 @@ static void log_event(void *ud, const sb_event *ev)
              ev->key ? ev->key : "");
 }
 
+/* A lone engine (10.0.0.1, 100 ms interval) that logs its events into
+ * `log` (512 bytes); max_keys_per_node if `max_keys` is not 0. */
+static sb_engine *logged_engine(char *log, uint32_t max_keys)
+{
+    sb_engine_config c;
+    sb_engine_config_init(&c);
+    c.addr = "10.0.0.1:7946";
+    c.generation = 1;
+    c.interval_ns = 100 * MS;
+    if (max_keys)
+        c.max_keys_per_node = max_keys;
+    c.send = send_nowhere;
+    c.on_event = log_event;
+    c.userdata = log;
+    sb_engine *e;
+    assert_int_equal(sb_engine_new(&c, 0, &e), SB_OK);
+    return e;
+}
+
 /* Node z's keys arrive with the given heartbeat, from z itself. */
 static void z_says(sb_engine *e, uint64_t hb, uint64_t from,
                    const sb_key_entry *keys, uint64_t nkeys, uint64_t now)
@@ -875,16 +894,7 @@ static void test_events_join_first(void **state)
 {
     (void)state;
     char log[512] = "";
-    sb_engine_config c;
-    sb_engine_config_init(&c);
-    c.addr = "10.0.0.1:7946";
-    c.generation = 1;
-    c.interval_ns = 100 * MS;
-    c.send = send_nowhere;
-    c.on_event = log_event;
-    c.userdata = log;
-    sb_engine *e;
-    assert_int_equal(sb_engine_new(&c, 0, &e), SB_OK);
+    sb_engine *e = logged_engine(log, 0);
     sb_key_entry k[4] = {
         { (const uint8_t *)"a", 1, 1, false, (const uint8_t *)"1", 1 },
         { (const uint8_t *)"b", 1, 2, false, (const uint8_t *)"2", 1 },
@@ -914,17 +924,7 @@ static void test_reset_stopped_by_a_bound_leaves_no_hole(void **state)
 {
     (void)state;
     char log[512] = "";
-    sb_engine_config c;
-    sb_engine_config_init(&c);
-    c.addr = "10.0.0.1:7946";
-    c.generation = 1;
-    c.interval_ns = 100 * MS;
-    c.max_keys_per_node = 2;
-    c.send = send_nowhere;
-    c.on_event = log_event;
-    c.userdata = log;
-    sb_engine *e;
-    assert_int_equal(sb_engine_new(&c, 0, &e), SB_OK);
+    sb_engine *e = logged_engine(log, 2);
     sb_key_entry k[3] = {
         { (const uint8_t *)"a", 1, 1, false, (const uint8_t *)"1", 1 },
         { (const uint8_t *)"c", 1, 3, false, (const uint8_t *)"3", 1 },
