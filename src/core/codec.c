@@ -69,14 +69,33 @@ static uint64_t get_u64(reader *r)
     return v;
 }
 
+static uint64_t get_id(reader *r)
+{
+    const uint8_t *b = get_bytes(r, SB_ID_SIZE);
+    uint64_t v = 0;
+    for (int i = 0; b && i < SB_ID_SIZE; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
+/* hbl = heartbeat << 2 | leaving << 1 | bit; returns the low bit */
+static bool get_hbl(reader *r, uint64_t *heartbeat, bool *leaving)
+{
+    uint64_t hbl = get_varint(r);
+    *heartbeat = hbl >> 2;
+    *leaving = hbl >> 1 & 1;
+    return hbl & 1;
+}
+
 static void read_digest(reader *r, sb_digest_entry *d)
 {
-    d->id = get_u64(r);
-    uint64_t hbl = get_varint(r);
-    d->heartbeat = hbl >> 1;
-    d->leaving = hbl & 1;
+    d->id = get_id(r);
+    bool has_gc = get_hbl(r, &d->heartbeat, &d->leaving);
     d->max_version = get_varint(r);
-    d->gc_version = get_varint(r);
+    d->gc_version = has_gc ? get_varint(r) : 0;
+    /* one form only: the flag is set exactly when gc is not 0 */
+    if (has_gc && d->gc_version == 0)
+        r->bad = true;
 }
 
 static void read_key(reader *r, sb_key_entry *k)
@@ -94,9 +113,8 @@ static void read_node_header(reader *r, sb_delta *n)
     n->addr_len = get_u8(r);
     n->addr = (const char *)get_bytes(r, n->addr_len);
     n->generation = get_varint(r);
-    uint64_t hbl = get_varint(r);
-    n->heartbeat = hbl >> 1;
-    n->leaving = hbl & 1;
+    if (get_hbl(r, &n->heartbeat, &n->leaving))
+        r->bad = true; /* the low bit is reserved in a node header */
     n->reset = get_u8(r) & SB_NODE_RESET;
     n->from_version = get_varint(r);
     n->to_version = get_varint(r);
@@ -239,21 +257,24 @@ size_t sb_varint_size(uint64_t v)
     return n;
 }
 
-static uint64_t hbl(uint64_t heartbeat, bool leaving)
+static uint64_t hbl(uint64_t heartbeat, bool leaving, bool bit)
 {
-    return heartbeat << 1 | (leaving ? 1 : 0);
+    return heartbeat << 2 | (leaving ? 2u : 0u) | (bit ? 1u : 0u);
 }
 
 size_t sb_digest_entry_size(const sb_digest_entry *d)
 {
-    return 8 + sb_varint_size(hbl(d->heartbeat, d->leaving)) +
-           sb_varint_size(d->max_version) + sb_varint_size(d->gc_version);
+    bool has_gc = d->gc_version != 0;
+    return SB_ID_SIZE +
+           sb_varint_size(hbl(d->heartbeat, d->leaving, has_gc)) +
+           sb_varint_size(d->max_version) +
+           (has_gc ? sb_varint_size(d->gc_version) : 0);
 }
 
 size_t sb_delta_header_size(const sb_delta *n)
 {
     return 1 + n->addr_len + sb_varint_size(n->generation) +
-           sb_varint_size(hbl(n->heartbeat, n->leaving)) + 1 +
+           sb_varint_size(hbl(n->heartbeat, n->leaving, false)) + 1 +
            sb_varint_size(n->from_version) + sb_varint_size(n->to_version) +
            sb_varint_size(n->gc_version) + sb_varint_size(n->nkeys);
 }
@@ -322,24 +343,29 @@ void sb_set_push_wave(uint8_t *push, uint64_t wave)
 
 bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d)
 {
-    if (sb_writer_room(w) < sb_digest_entry_size(d))
+    if (d->heartbeat > SB_HEARTBEAT_MAX ||
+        sb_writer_room(w) < sb_digest_entry_size(d))
         return false;
-    sb_put_u64(w, d->id);
-    sb_put_varint(w, hbl(d->heartbeat, d->leaving));
+    bool has_gc = d->gc_version != 0;
+    for (int i = SB_ID_SIZE - 1; i >= 0; i--)
+        *w->p++ = (uint8_t)(d->id >> (8 * i));
+    sb_put_varint(w, hbl(d->heartbeat, d->leaving, has_gc));
     sb_put_varint(w, d->max_version);
-    sb_put_varint(w, d->gc_version);
+    if (has_gc)
+        sb_put_varint(w, d->gc_version);
     return true;
 }
 
 bool sb_put_node_header(sb_writer *w, const sb_delta *n)
 {
     if (n->addr_len == 0 || n->addr_len > 255 ||
+        n->heartbeat > SB_HEARTBEAT_MAX ||
         sb_writer_room(w) < sb_delta_header_size(n))
         return false;
     *w->p++ = (uint8_t)n->addr_len;
     put_raw(w, n->addr, n->addr_len);
     sb_put_varint(w, n->generation);
-    sb_put_varint(w, hbl(n->heartbeat, n->leaving));
+    sb_put_varint(w, hbl(n->heartbeat, n->leaving, false));
     *w->p++ = n->reset ? SB_NODE_RESET : 0;
     sb_put_varint(w, n->from_version);
     sb_put_varint(w, n->to_version);
@@ -366,7 +392,8 @@ bool sb_put_key_entry(sb_writer *w, const sb_key_entry *k)
 /* ---- identities ------------------------------------------------------- */
 
 /* FNV-1a 64 over the address and the generation, then a splitmix64
- * finaliser so that nearby inputs spread over all 64 bits. */
+ * finaliser so that nearby inputs spread over all 64 bits, of which the
+ * top 48 are the id. */
 uint64_t sb_peer_id(const char *addr, size_t addr_len, uint64_t generation)
 {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -379,7 +406,7 @@ uint64_t sb_peer_id(const char *addr, size_t addr_len, uint64_t generation)
     h ^= h >> 27;
     h *= 0x94d049bb133111ebull;
     h ^= h >> 31;
-    return h;
+    return h >> (64 - 8 * SB_ID_SIZE);
 }
 
 uint32_t sb_cluster_id(const char *name)

@@ -24,15 +24,16 @@
  *        docs/protocol.md, section 8); every node forwards it unchanged
  *        to its children in that tree
  *
- * Digest entry (one node, as the sender knows it):
+ * Digest entry (one node, as the sender knows it), 9 bytes typically:
  *
- *   +---------------+-----------+-----------+-----------+
- *   | node id (u64) | hbl (v)   | max (v)   | gc (v)    |
- *   +---------------+-----------+-----------+-----------+
- *   node id = sb_peer_id(addr, generation), a 64-bit hash;
- *   hbl = heartbeat << 1 | leaving; hbl = 0 asks "send me this node in
- *   full" (real heartbeats start at 1);
- *   max = highest key version held; gc = highest collected tombstone.
+ *   +---------------+-----------+-----------+------------------+
+ *   | node id (u48) | hbl (v)   | max (v)   | gc (v), if hbl&1 |
+ *   +---------------+-----------+-----------+------------------+
+ *   node id = sb_peer_id(addr, generation), a 48-bit hash;
+ *   hbl = heartbeat << 2 | leaving << 1 | (gc != 0); hbl = 0 asks "send
+ *   me this node in full" (real heartbeats start at 1);
+ *   max = highest key version held; gc = highest collected tombstone,
+ *   present only when not 0 (a present gc of 0 is malformed).
  *
  * Node delta (one node's keys that the receiver lacks):
  *
@@ -41,6 +42,7 @@
  *   +------+------+---------+---------+-------+----------+--------+
  *   | gc (v) | k (v) | k x key entry ...
  *   +--------+-------+
+ *   hbl as in a digest entry, with its low bit 0 (reserved);
  *   flags bit 0 = reset: the sender collected tombstones (up to gc) the
  *   receiver may not have seen; a receiver whose gc is lower replaces
  *   its copy with this one (keys held at the same version are kept);
@@ -74,7 +76,9 @@ enum {
 
 #define SB_HEADER_SIZE 8
 #define SB_PUSH_HEADER_SIZE 16 /* root id and wave */
-#define SB_DIGEST_ENTRY_MIN 11 /* id and three one-byte varints */
+#define SB_ID_SIZE 6           /* node ids on the wire: 48 bits */
+#define SB_DIGEST_ENTRY_MIN 8  /* id and two one-byte varints */
+#define SB_HEARTBEAT_MAX (UINT64_MAX >> 2) /* hbl keeps two low bits */
 #define SB_SYN_COMPLETE 0x01
 #define SB_NODE_RESET 0x01
 #define SB_KEY_DELETED 0x01
@@ -160,7 +164,8 @@ size_t sb_key_entry_size(size_t key_len, size_t value_len, uint64_t version);
 
 /*
  * Each writer appends one item and returns false, writing nothing, when
- * the item does not fit. Callers size their plan with the _size functions
+ * the item does not fit (or holds a heartbeat above SB_HEARTBEAT_MAX).
+ * Callers size their plan with the _size functions
  * first, so a false return is a bug guard, not a control path.
  */
 bool sb_put_header(sb_writer *w, int type, uint32_t cluster_id);
@@ -174,7 +179,7 @@ bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d);
 bool sb_put_node_header(sb_writer *w, const sb_delta *n);
 bool sb_put_key_entry(sb_writer *w, const sb_key_entry *k);
 
-/* The 64-bit node id of (addr, generation), and the cluster id of a name. */
+/* The 48-bit node id of (addr, generation), and the cluster id of a name. */
 uint64_t sb_peer_id(const char *addr, size_t addr_len, uint64_t generation);
 uint32_t sb_cluster_id(const char *name);
 

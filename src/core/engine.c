@@ -81,6 +81,17 @@ typedef struct entry_ref {
 #define RECENT 64
 #define WANTED 32
 #define WAVES 256             /* push waves remembered, not forwarded twice */
+/*
+ * A node gossips EXCHANGES times per interval, a round every
+ * interval / EXCHANGES, each round a SYN to one random peer. A SYN's
+ * digest, and the entries an ACK adds of its own, take at most
+ * DIGEST_SHARE percent of a message: the more peers a node hears from,
+ * and the sooner, the more often fresh heartbeats reach it, for the same
+ * bytes (docs/protocol.md, section 5, has the measurements).
+ */
+#define EXCHANGES 2
+#define DIGEST_SHARE 45
+#define PRIOR_SAMPLES 8       /* the weight of a failure detector's prior */
 typedef struct recent {
     uint64_t id;
     uint64_t at;
@@ -96,11 +107,15 @@ struct sb_engine {
     sb_state st;
     sb_peer *self;
     uint32_t nstatus[4];      /* nodes by status, self included */
+    uint64_t round_ns;        /* interval / EXCHANGES */
     uint64_t next_round;
     uint64_t last_round;
     uint32_t epoch;           /* for sb_peer.mark */
     size_t max_key_entry;     /* largest key entry that fits a message */
     sb_stats stats;
+    /* the mean inter-arrival of all established peers' heartbeats: the
+     * prior of a peer's failure detector when it becomes LIVE */
+    sb_mean typical;
 
     recent recent[RECENT];
     uint32_t recent_head;
@@ -379,8 +394,9 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     if (e->cluster)
         strcpy(e->cluster, cluster);
     e->buf = malloc(cfg->max_message_size);
-    /* an unknown id costs a request of at least 9 bytes */
-    e->p.max_unknown = (uint32_t)(cfg->max_message_size / 9 + 1);
+    /* an unknown id costs a request of at least SB_DIGEST_ENTRY_MIN */
+    e->p.max_unknown =
+        (uint32_t)(cfg->max_message_size / SB_DIGEST_ENTRY_MIN + 1);
     e->p.unknown = malloc(e->p.max_unknown * sizeof(uint64_t));
     sb_state_init(&e->st);
     if (!e->cluster || !e->buf || !e->p.unknown)
@@ -397,7 +413,10 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->self->self = true;
     set_status(e, e->self, SB_STATUS_LIVE, now);
     e->self->heartbeat = 1;
-    e->next_round = now + sb_rng_below(&e->rng, cfg->interval_ns);
+    e->round_ns = cfg->interval_ns / EXCHANGES;
+    if (!e->round_ns)
+        e->round_ns = 1;
+    e->next_round = now + sb_rng_below(&e->rng, e->round_ns);
     e->last_round = now;
     e->push_refilled = now;
     e->push_packets = cfg->push_packets_per_s;
@@ -428,6 +447,18 @@ void sb_engine_free(sb_engine *e)
 
 /* ---- learning about nodes --------------------------------------------- */
 
+/*
+ * The prior of a failure detector: the mean inter-arrival of established
+ * peers, worth PRIOR_SAMPLES samples; before there is one, a bootstrap
+ * of two intervals worth one sample (docs/failure-detector.md, section 6).
+ */
+static sb_mean prior(const sb_engine *e)
+{
+    if (e->typical.count)
+        return (sb_mean){ e->typical.ns, PRIOR_SAMPLES };
+    return (sb_mean){ 2.0 * (double)e->cfg.interval_ns, 1 };
+}
+
 /* A heartbeat (and leaving bit) of a node we know, at the same generation. */
 static void observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
                     uint64_t now)
@@ -442,14 +473,18 @@ static void observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
     n->heartbeat = hb;
     n->hb_news = true;
     switch ((sb_status)n->status) {
-    case SB_STATUS_LIVE:
-        sb_fd_heartbeat(&n->fd, now, e->cfg.fd_window);
+    case SB_STATUS_LIVE: {
+        bool established = n->fd.mean.count >= PRIOR_SAMPLES;
+        double sample = sb_fd_heartbeat(&n->fd, now, e->cfg.fd_window);
+        if (established && sample > 0.0)
+            sb_mean_add(&e->typical, sample, e->cfg.fd_window);
         refresh_due(e, n);
         break;
+    }
     case SB_STATUS_JOINING:
     case SB_STATUS_DOWN:
-        /* proof of life: start (again) with a fresh window */
-        sb_fd_reset(&n->fd, now, 2 * e->cfg.interval_ns);
+        /* proof of life: start (again) from what other peers show */
+        sb_fd_reset(&n->fd, now, prior(e));
         set_status(e, n, SB_STATUS_LIVE, now);
         break;
     case SB_STATUS_LEFT:
@@ -854,6 +889,13 @@ static uint32_t fill_digest(sb_engine *e, sb_peer **out, size_t *room)
     return n;
 }
 
+/* The bytes of digest entries a SYN, or an ACK's own entries, may take:
+ * DIGEST_SHARE of a message (see EXCHANGES). */
+static size_t digest_room(const sb_engine *e)
+{
+    return e->cfg.max_message_size * DIGEST_SHARE / 100;
+}
+
 /*
  * Writes a message of `type` (ACK, ACK2 or PUSH) from a plan, never past
  * max_message_size. An ACK carries digest entries first: requests (ids we
@@ -909,6 +951,9 @@ static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
         p->cands[i] = t;
     }
     if (type == SB_MSG_ACK) {
+        /* our entries take at most a digest's share, like the SYN's */
+        size_t rest = room > digest_room(e) ? room - digest_room(e) : 0;
+        room -= rest;
         for (; nahead < p->nahead; nahead++) {
             sb_digest_entry d = entry_of(p->ahead[nahead]);
             size_t s = sb_digest_entry_size(&d);
@@ -918,6 +963,7 @@ static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
         }
         if (p->fill && nahead == p->nahead)
             nahead += fill_digest(e, p->ahead + nahead, &room);
+        room += rest;
     }
     if (nunknown + nreq + nahead + ndelta == 0)
         return false;
@@ -980,13 +1026,15 @@ static bool list_node(sb_engine *e, sb_peer *n, sb_peer **list, uint32_t *len,
  */
 static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
 {
-    size_t room = e->cfg.max_message_size - SB_HEADER_SIZE - 1 - 3;
+    size_t room = digest_room(e);
     size_t used = 0;
     uint32_t count = e->st.count, n = 0;
     sb_peer **list = e->p.req; /* scratch, one slot per node */
     e->epoch++;
 
-    list_node(e, e->self, list, &n, &used, room);
+    /* ourselves always (the smallest message has room for that) */
+    list_node(e, e->self, list, &n, &used,
+              e->cfg.max_message_size - SB_HEADER_SIZE - 1 - 3);
     /* requests: ids we saw in ACKs and do not know, "send in full" */
     uint32_t nwanted = 0;
     for (; nwanted < e->nwanted; nwanted++) {
@@ -1005,7 +1053,7 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
             break;
     }
     bool full = false;
-    uint32_t m = draw_sample(e, room - used);
+    uint32_t m = draw_sample(e, room > used ? room - used : 0);
     for (int pass = 0; pass < 3 && !full; pass++)
         for (uint32_t i = 0; i < m && !full; i++)
             if (sample_group(e->sample[i]) == pass)
@@ -1125,10 +1173,6 @@ static plan *new_plan(sb_engine *e)
 static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
                        uint64_t now)
 {
-    /* our heartbeat moves with every SYN we answer too: the more often
-     * it moves, the more often an observer sees it move, and the tighter
-     * that observer's failure detector (docs/failure-detector.md) */
-    e->self->heartbeat++;
     plan *p = new_plan(e);
     uint32_t epoch = e->epoch;
     const entry_ref *r = load_digest(e, m);
@@ -1353,10 +1397,10 @@ static void handle_push(sb_engine *e, const uint8_t *buf, size_t len,
 int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
                    size_t len, uint64_t now)
 {
-    /* a round overdue by an interval or more means we were paused (or
+    /* a round overdue by a round or more means we were paused (or
      * starved): run it first, so the detector forgives the pause before
      * the packets that queued up meanwhile are taken as heartbeats */
-    if (now >= e->next_round + e->cfg.interval_ns)
+    if (now >= e->next_round + e->round_ns)
         sb_engine_tick(e, now);
     e->stats.packets_in++;
     e->stats.bytes_in += len;
@@ -1530,8 +1574,8 @@ static void round_(sb_engine *e, uint64_t now)
     e->last_round = now;
     e->stats.rounds++;
     e->self->heartbeat++;
-    if (since > 2 * e->cfg.interval_ns)
-        forgive_pause(e, since - e->cfg.interval_ns, now);
+    if (since > 2 * e->round_ns)
+        forgive_pause(e, since - e->round_ns, now);
 
     for (uint32_t i = 0; i < e->st.count;) {
         if (e->st.due[i] <= now && attend(e, e->st.nodes[i], now))
@@ -1565,9 +1609,9 @@ void sb_engine_tick(sb_engine *e, uint64_t now)
     if (now < e->next_round)
         return;
     round_(e, now);
-    e->next_round += e->cfg.interval_ns;
+    e->next_round += e->round_ns;
     if (e->next_round <= now) /* late: do not replay missed rounds */
-        e->next_round = now + e->cfg.interval_ns;
+        e->next_round = now + e->round_ns;
 }
 
 uint64_t sb_engine_next_deadline(const sb_engine *e)
