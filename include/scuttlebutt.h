@@ -186,7 +186,7 @@ SB_API const char *sb_drop_name(sb_drop_reason reason);
 typedef struct sb_stats {
     uint64_t packets_in, bytes_in;
     uint64_t packets_out, bytes_out;
-    uint64_t rounds;
+    uint64_t rounds;                  /* gossip rounds run, two per interval */
     uint64_t pushes;                  /* push packets sent (in packets_out) */
     uint64_t pushes_over_budget;      /* push packets the budget held back */
     uint64_t send_errors;             /* datagrams the socket refused */
@@ -254,7 +254,8 @@ typedef struct sb_config {
     void *userdata;            /* passed to every callback */
 
     /* Protocol (docs/protocol.md). */
-    uint32_t interval_ms;      /* gossip round; default 500 */
+    uint32_t interval_ms;      /* gossip interval: a node starts two
+                                  exchanges per interval; default 500 */
     size_t max_message_size;   /* UDP payload bytes; default 512, at
                                   most 65507 */
     double phi_threshold;      /* failure detector conviction; 8.0 */

@@ -146,7 +146,7 @@ struct sb_engine {
 };
 
 #define MS 1000000ull
-#define RECENT_ROUNDS 4       /* how long a change counts as recent */
+#define RECENT_ROUNDS 8       /* how long a change counts as recent */
 
 void sb_engine_config_init(sb_engine_config *cfg)
 {
@@ -1043,7 +1043,7 @@ static void write_syn(sb_engine *e, sb_writer *w, uint64_t now)
             break;
         used += sb_digest_entry_size(&d);
     }
-    uint64_t recent_ns = RECENT_ROUNDS * e->cfg.interval_ns;
+    uint64_t recent_ns = RECENT_ROUNDS * e->round_ns;
     for (uint32_t k = 1; k <= RECENT && k <= e->recent_head; k++) {
         const recent *r = &e->recent[(e->recent_head - k) % RECENT];
         if (now - r->at > recent_ns)
@@ -1103,7 +1103,7 @@ static bool take_entry(sb_engine *e, plan *p, sb_peer *n,
  */
 static void offer_recent(sb_engine *e, plan *p, uint64_t now)
 {
-    uint64_t recent_ns = RECENT_ROUNDS * e->cfg.interval_ns;
+    uint64_t recent_ns = RECENT_ROUNDS * e->round_ns;
     uint32_t first = p->ncands;
     for (uint32_t k = 1; k <= RECENT && k <= e->recent_head; k++) {
         const recent *r = &e->recent[(e->recent_head - k) % RECENT];

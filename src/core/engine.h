@@ -43,7 +43,7 @@ typedef struct sb_engine_config {
     uint64_t rng_seed;         /* seeds the engine's PRNG */
     const char *cluster;       /* cluster name; packets of others drop */
 
-    uint64_t interval_ns;      /* gossip round; default 500 ms */
+    uint64_t interval_ns;      /* gossip interval: two rounds; default 500 ms */
     size_t max_message_size;   /* bytes of UDP payload; default 512 */
     double phi_threshold;      /* conviction threshold; default 8.0 */
     uint64_t dead_grace_ns;    /* forget nodes that have not been live
@@ -82,7 +82,7 @@ typedef struct sb_engine_config {
 void sb_engine_config_init(sb_engine_config *cfg);
 
 /*
- * Creates an engine. The first round is due within one interval of `now`
+ * Creates an engine. The first round is due within one round of `now`
  * (at a random offset, so that a cluster started at once does not gossip
  * in lock step). Errors: SB_ECONFIG (bad or missing field), SB_EADDR
  * (empty or over-long address), SB_ENOMEM.
@@ -102,7 +102,7 @@ uint64_t sb_engine_next_deadline(const sb_engine *e);
 void sb_engine_tick(sb_engine *e, uint64_t now);
 /*
  * Handles one datagram from `from` (the address it came from; replies go
- * there). If a round is overdue by an interval or more, it runs first. Malformed or foreign input is dropped and counted, never an
+ * there). If a round is overdue by a round or more, it runs first. Malformed or foreign input is dropped and counted, never an
  * error: the return value is SB_OK if the packet was accepted, or a
  * negative code (SB_EINVAL) if it was dropped.
  */

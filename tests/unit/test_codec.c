@@ -4,6 +4,9 @@
  * Expected byte sequences are derived by hand from the format described
  * in codec.h, not from the encoder. Node and cluster ids in messages are
  * fixed numbers, so the golden bytes do not depend on the hash functions.
+ * Node ids in digest entries are 48 bits (6 bytes on the wire) and
+ * heartbeats at most SB_HEARTBEAT_MAX, so hbl = heartbeat << 2 | leaving
+ * << 1 | (gc != 0) fits in a u64.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,10 +60,12 @@ typedef struct msg_spec {
 
 /* SYN with the complete flag and several digest entries. */
 static const sb_digest_entry syn_digest[] = {
-    { 0x0123456789abcdefull, 42, false, 7, 3 },
-    { 0xfedcba9876543210ull, 0, false, 0, 0 }, /* a full request */
+    { 0x456789abcdefull, 42, false, 7, 3 },
+    { 0xfedcba987654ull, 0, false, 0, 0 }, /* a full request */
     { 1, 1000000, true, 300, 299 },
-    { UINT64_MAX, 1ull << 62, false, UINT64_MAX, 1ull << 40 },
+    /* the largest id and heartbeat */
+    { 0xffffffffffffull, SB_HEARTBEAT_MAX, false, UINT64_MAX, 1ull << 40 },
+    { 0x000102030405ull, 17, true, 5, 0 }, /* gc 0: no gc field */
 };
 static const msg_spec syn_full = {
     SB_MSG_SYN, SB_SYN_COMPLETE, ARRAY_LEN(syn_digest), syn_digest, 0, NULL,
@@ -72,7 +77,7 @@ static const msg_spec syn_empty = { SB_MSG_SYN, 0, 0, NULL, 0, NULL };
 
 /* ACK with digest entries and node deltas (tombstone, reset, binary value) */
 static const sb_digest_entry ack_digest[] = {
-    { 0x8000000000000001ull, 9, true, 12, 0 },
+    { 0x800000000001ull, 9, true, 12, 0 }, /* top bit of a 48-bit id */
     { 0x00000000ffffffffull, 0, false, 0, 0 },
 };
 static const key_spec ack_keys_a[] = {
@@ -124,7 +129,7 @@ static const msg_spec ack2_empty = { SB_MSG_ACK2, 0, 0, NULL, 0, NULL };
 
 /* The small, fully specified messages behind the golden byte tests. */
 static const sb_digest_entry golden_syn_digest[] = {
-    { 0x1122334455667788ull, 300, true, 5, 2 },
+    { 0x112233445566ull, 300, true, 5, 2 },
     { 1, 0, false, 0, 0 },
 };
 static const msg_spec golden_syn = {
@@ -134,16 +139,16 @@ static const uint8_t golden_syn_bytes[] = {
     'S', 'B', 1, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
     0x01,                                   /* flags: complete */
     0x02,                                   /* n = 2 */
-    0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, /* id */
-    0xd9, 0x04,                             /* hbl = 300 << 1 | 1 = 601 */
+    0x11, 0x22, 0x33, 0x44, 0x55, 0x66,     /* id (u48) */
+    0xb3, 0x09,             /* hbl = 300 << 2 | 1 << 1 | 1 = 1203 */
     0x05,                                   /* max */
-    0x02,                                   /* gc */
-    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, /* id */
-    0x00, 0x00, 0x00,                       /* hbl 0 (request), max, gc */
+    0x02,                                   /* gc, present: hbl & 1 */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x01,     /* id (u48) */
+    0x00, 0x00,             /* hbl 0 (request, no gc), max; no gc field */
 };
 
 static const sb_digest_entry golden_ack_digest[] = {
-    { 0x0102030405060708ull, 1, false, 128, 127 },
+    { 0x010203040506ull, 1, false, 128, 127 },
 };
 static const key_spec golden_ack_keys[] = {
     { "k", 1, false, "hi", 2 },
@@ -158,14 +163,14 @@ static const msg_spec golden_ack = {
 static const uint8_t golden_ack_bytes[] = {
     'S', 'B', 1, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
     0x01,                                   /* n = 1 */
-    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* id */
-    0x02,                                   /* hbl = 1 << 1 */
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06,     /* id (u48) */
+    0x05,                                   /* hbl = 1 << 2 | 1 (gc) */
     0x80, 0x01,                             /* max 128 */
     0x7f,                                   /* gc 127 */
     0x01,                                   /* m = 1 */
     0x03, 'a', ':', '1',                    /* addr */
     0x07,                                   /* gen */
-    0x04,                                   /* hbl = 2 << 1 */
+    0x08,                                   /* hbl = 2 << 2 */
     0x01,                                   /* flags: reset */
     0x00, 0x02, 0x00,                       /* from, to, gc */
     0x02,                                   /* k = 2 */
@@ -189,13 +194,13 @@ static const uint8_t golden_ack2_bytes[] = {
     0x02,                                   /* m = 2 */
     0x0d, '1', '0', '.', '0', '.', '0', '.', '1', ':', '7', '9', '4', '6',
     0x80, 0xe2, 0xcf, 0xaa, 0x06,           /* gen 1700000000 */
-    0x0b,                                   /* hbl = 5 << 1 | 1 */
+    0x16,                                   /* hbl = 5 << 2 | 1 << 1 */
     0x00,                                   /* flags */
     0x03, 0x04, 0x03,                       /* from, to, gc */
     0x01,                                   /* k = 1 */
     0x06, 's', 't', 'a', 't', 'u', 's', 0x04, 0x00, 0x02, 'u', 'p',
     0x03, 'b', ':', '2',                    /* addr */
-    0x01, 0x02, 0x00,                       /* gen 1, hbl = 1 << 1, flags */
+    0x01, 0x04, 0x00,                       /* gen 1, hbl = 1 << 2, flags */
     0x00, 0x00, 0x00, 0x00,                 /* from, to, gc, k = 0 */
 };
 
@@ -213,11 +218,13 @@ static const msg_spec golden_push = {
 };
 static const uint8_t golden_push_bytes[] = {
     'S', 'B', 1, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
-    0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, /* root id */
+    0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, /* root id (u64) */
     0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, /* wave */
     0x01,                                   /* m = 1 */
     0x03, 'n', ':', '1',                    /* addr */
-    0x07, 0x50, 0x00,                       /* gen 7, hbl = 40 << 1, flags */
+    0x07,                                   /* gen 7 */
+    0xa0, 0x01,                             /* hbl = 40 << 2 = 160 */
+    0x00,                                   /* flags */
     0x08, 0x0a, 0x00,                       /* from 8, to 10, gc 0 */
     0x02,                                   /* k = 2 */
     0x04, 'r', 'o', 'l', 'e', 0x09, 0x00, 0x02, 'd', 'b', /* v9 "db" */
@@ -513,7 +520,7 @@ static void test_roundtrip_max_length_strings(void **state)
         { key, 1, false, (const char *)value, sizeof(value) },
     };
     const node_spec nodes[] = {
-        { addr, UINT64_MAX, (UINT64_MAX >> 1), true, true, 0, UINT64_MAX,
+        { addr, UINT64_MAX, SB_HEARTBEAT_MAX, true, true, 0, UINT64_MAX,
           UINT64_MAX, 1, keys },
     };
     const msg_spec m = { SB_MSG_ACK2, 0, 0, NULL, 1, nodes };
@@ -589,7 +596,8 @@ static uint64_t ref_node_id(const char *addr, size_t addr_len, uint64_t gen)
         h = (h ^ g[i]) * 1099511628211ull;
     h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
     h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
-    return h ^ (h >> 31);
+    h ^= h >> 31;
+    return h >> 16; /* the id is the top 48 bits */
 }
 
 static void test_cluster_id_is_fnv1a32(void **state)
@@ -616,14 +624,14 @@ static void test_node_id_matches_reference(void **state)
 static void test_node_id_pinned_values(void **state)
 {
     (void)state;
-    /* values of the documented algorithm, computed outside C */
-    assert_int_equal(sb_peer_id("10.0.0.1:7946", 13, 1),
-                     0x85e804055afbafaeull);
+    /* values of the documented algorithm, computed outside C (Python):
+     * the top 48 bits of the 64-bit hashes 0x85e804055afbafae,
+     * 0x2bc8a158381e8a10 and 0x2c63f6e2ae2038a6 */
+    assert_int_equal(sb_peer_id("10.0.0.1:7946", 13, 1), 0x85e804055afbull);
     assert_int_equal(sb_peer_id("10.0.0.1:7946", 13, 0x0102030405060708ull),
-                     0x2bc8a158381e8a10ull);
+                     0x2bc8a158381eull);
     /* addr_len bounds the hashed bytes: only "10.0.0.1:" counts */
-    assert_int_equal(sb_peer_id("10.0.0.1:7946", 9, 1),
-                     0x2c63f6e2ae2038a6ull);
+    assert_int_equal(sb_peer_id("10.0.0.1:7946", 9, 1), 0x2c63f6e2ae20ull);
     assert_int_equal(sb_peer_id("10.0.0.1:7946", 9, 1),
                      sb_peer_id("10.0.0.1:", 9, 1));
 }
