@@ -91,7 +91,6 @@ typedef struct entry_ref {
  */
 #define EXCHANGES 2
 #define DIGEST_SHARE 45
-#define PRIOR_SAMPLES 8       /* the weight of a failure detector's prior */
 typedef struct recent {
     uint64_t id;
     uint64_t at;
@@ -113,9 +112,6 @@ struct sb_engine {
     uint32_t epoch;           /* for sb_peer.mark */
     size_t max_key_entry;     /* largest key entry that fits a message */
     sb_stats stats;
-    /* the mean inter-arrival of all established peers' heartbeats: the
-     * prior of a peer's failure detector when it becomes LIVE */
-    sb_mean typical;
 
     recent recent[RECENT];
     uint32_t recent_head;
@@ -447,18 +443,6 @@ void sb_engine_free(sb_engine *e)
 
 /* ---- learning about nodes --------------------------------------------- */
 
-/*
- * The prior of a failure detector: the mean inter-arrival of established
- * peers, worth PRIOR_SAMPLES samples; before there is one, a bootstrap
- * of two intervals worth one sample (docs/failure-detector.md, section 6).
- */
-static sb_mean prior(const sb_engine *e)
-{
-    if (e->typical.count)
-        return (sb_mean){ e->typical.ns, PRIOR_SAMPLES };
-    return (sb_mean){ 2.0 * (double)e->cfg.interval_ns, 1 };
-}
-
 /* A heartbeat (and leaving bit) of a node we know, at the same generation. */
 static void observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
                     uint64_t now)
@@ -473,18 +457,14 @@ static void observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
     n->heartbeat = hb;
     n->hb_news = true;
     switch ((sb_status)n->status) {
-    case SB_STATUS_LIVE: {
-        bool established = n->fd.mean.count >= PRIOR_SAMPLES;
-        double sample = sb_fd_heartbeat(&n->fd, now, e->cfg.fd_window);
-        if (established && sample > 0.0)
-            sb_mean_add(&e->typical, sample, e->cfg.fd_window);
+    case SB_STATUS_LIVE:
+        sb_fd_heartbeat(&n->fd, now, e->cfg.fd_window);
         refresh_due(e, n);
         break;
-    }
     case SB_STATUS_JOINING:
     case SB_STATUS_DOWN:
-        /* proof of life: start (again) from what other peers show */
-        sb_fd_reset(&n->fd, now, prior(e));
+        /* proof of life: start (again) with a fresh window */
+        sb_fd_reset(&n->fd, now, 2 * e->cfg.interval_ns);
         set_status(e, n, SB_STATUS_LIVE, now);
         break;
     case SB_STATUS_LEFT:
@@ -1173,6 +1153,10 @@ static plan *new_plan(sb_engine *e)
 static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
                        uint64_t now)
 {
+    /* our heartbeat moves with every SYN we answer too: the more often
+     * it moves, the more often an observer sees it move, and the tighter
+     * that observer's failure detector (docs/failure-detector.md) */
+    e->self->heartbeat++;
     plan *p = new_plan(e);
     uint32_t epoch = e->epoch;
     const entry_ref *r = load_digest(e, m);

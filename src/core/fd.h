@@ -16,26 +16,17 @@
 
 #include <stdint.h>
 
-/* A mean inter-arrival time and the samples behind it. */
-typedef struct sb_mean {
-    double ns;          /* estimated mean inter-arrival time */
-    uint32_t count;     /* samples behind the estimate, at most window */
-} sb_mean;
-
 typedef struct sb_fd {
     uint64_t last_ns;   /* when the last heartbeat increase arrived */
-    sb_mean mean;
+    double mean_ns;     /* estimated mean inter-arrival time */
+    uint32_t count;     /* samples behind the estimate, at most window */
 } sb_fd;
 
-/* Adds one sample: the exact running mean while count < window, then an
- * exponentially weighted mean with weight 1/window. */
-void sb_mean_add(sb_mean *m, double sample, uint32_t window);
-/* Starts (or restarts) watching from a prior estimate, which counts as
- * prior.count samples: a new peer is neither convicted at once nor never. */
-void sb_fd_reset(sb_fd *fd, uint64_t now, sb_mean prior);
-/* Records a heartbeat increase seen at `now`; returns its sample (the time
- * since the previous arrival), 0 if it was no new arrival. */
-double sb_fd_heartbeat(sb_fd *fd, uint64_t now, uint32_t window);
+/* Starts (or restarts) watching: one bootstrap sample of `bootstrap_ns`,
+ * so a new peer is neither convicted at once nor never. */
+void sb_fd_reset(sb_fd *fd, uint64_t now, uint64_t bootstrap_ns);
+/* Records a heartbeat increase seen at `now`. */
+void sb_fd_heartbeat(sb_fd *fd, uint64_t now, uint32_t window);
 /* phi at `now`; 0 before the last arrival. */
 double sb_fd_phi(const sb_fd *fd, uint64_t now);
 /* When phi passes `threshold` if no heartbeat arrives (saturates). */

@@ -619,6 +619,12 @@ static void test_node_id_matches_reference(void **state)
     assert_int_equal(sb_peer_id(addr, 9, 1), ref_node_id(addr, 9, 1));
     assert_int_equal(sb_peer_id(addr, strlen(addr), 0x0102030405060708ull),
                      ref_node_id(addr, strlen(addr), 0x0102030405060708ull));
+    /* ids are 48 bits: they fit a digest entry's id field */
+    for (uint64_t gen = 1; gen <= 64; gen++) {
+        uint64_t id = sb_peer_id(addr, strlen(addr), gen);
+        assert_int_equal(id, ref_node_id(addr, strlen(addr), gen));
+        assert_int_equal(id >> 48, 0);
+    }
 }
 
 static void test_node_id_pinned_values(void **state)
@@ -645,10 +651,11 @@ static void test_node_id_depends_on_generation(void **state)
 
 /* ---- varints ---------------------------------------------------------- */
 
-/* A SYN with one digest entry whose max and gc are both v. */
+/* A SYN with one digest entry whose max and gc are both v (gc 0 is
+ * written as no gc field). */
 static size_t syn_with_max_gc(uint64_t v, uint8_t *buf, size_t cap)
 {
-    const sb_digest_entry d = { 0x0a0b0c0d0e0f1011ull, 1, false, v, v };
+    const sb_digest_entry d = { 0x0a0b0c0d0e0full, 1, false, v, v };
     const msg_spec m = { SB_MSG_SYN, 0, 1, &d, 0, NULL };
     size_t len = encode(&m, buf, cap);
     check_decodes_to(buf, len, &m);
@@ -660,11 +667,19 @@ static void check_varint_edge(uint64_t v, const uint8_t *want, size_t n)
     uint8_t buf[64];
     assert_int_equal(sb_varint_size(v), n);
     size_t len = syn_with_max_gc(v, buf, sizeof(buf));
-    /* header, flags, n = 1, id, hbl = 2, then max and gc */
-    const size_t at = SB_HEADER_SIZE + 1 + 1 + 8 + 1;
-    assert_int_equal(len, at + 2 * n);
+    /* header, flags, n = 1, id (6 bytes), hbl, then max and gc */
+    const size_t at = SB_HEADER_SIZE + 1 + 1 + SB_ID_SIZE + 1;
+    const uint8_t id[] = { 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f };
+    assert_memory_equal(buf + SB_HEADER_SIZE + 2, id, sizeof(id));
+    /* hbl = 1 << 2 | (gc != 0) */
+    assert_int_equal(buf[at - 1], v != 0 ? 0x05 : 0x04);
     assert_memory_equal(buf + at, want, n);
-    assert_memory_equal(buf + at + n, want, n);
+    if (v != 0) {
+        assert_int_equal(len, at + 2 * n);
+        assert_memory_equal(buf + at + n, want, n);
+    } else {
+        assert_int_equal(len, at + n); /* gc 0: no gc field */
+    }
 }
 
 static void test_varint_zero(void **state)
@@ -708,26 +723,43 @@ static void test_hbl_packs_largest_heartbeat_and_leaving(void **state)
 {
     (void)state;
     uint8_t buf[64];
-    const sb_digest_entry d = { 7, UINT64_MAX >> 1, true, 0, 0 };
+    /* hbl = (2^62 - 1) << 2 | 1 << 1 = 2^64 - 2, no gc */
+    const sb_digest_entry d = { 7, SB_HEARTBEAT_MAX, true, 0, 0 };
     const msg_spec m = { SB_MSG_SYN, 0, 1, &d, 0, NULL };
     size_t len = encode(&m, buf, sizeof(buf));
-    const uint8_t hbl[] = { 0xff, 0xff, 0xff, 0xff, 0xff,
+    const uint8_t hbl[] = { 0xfe, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x01 };
-    assert_int_equal(len, SB_HEADER_SIZE + 1 + 1 + 8 + 10 + 1 + 1);
-    assert_memory_equal(buf + SB_HEADER_SIZE + 10, hbl, sizeof(hbl));
+    /* header, flags, n, id, hbl, max; no gc */
+    assert_int_equal(len, SB_HEADER_SIZE + 1 + 1 + 6 + 10 + 1);
+    assert_memory_equal(buf + SB_HEADER_SIZE + 8, hbl, sizeof(hbl));
+    assert_int_equal(buf[len - 1], 0x00); /* max */
     check_decodes_to(buf, len, &m);
+
+    /* with gc set every bit of hbl is set: 2^64 - 1 */
+    const sb_digest_entry g = { 7, SB_HEARTBEAT_MAX, true, 0, 1 };
+    const msg_spec mg = { SB_MSG_SYN, 0, 1, &g, 0, NULL };
+    len = encode(&mg, buf, sizeof(buf));
+    const uint8_t hbl_gc[] = { 0xff, 0xff, 0xff, 0xff, 0xff,
+                               0xff, 0xff, 0xff, 0xff, 0x01 };
+    assert_int_equal(len, SB_HEADER_SIZE + 1 + 1 + 6 + 10 + 1 + 1);
+    assert_memory_equal(buf + SB_HEADER_SIZE + 8, hbl_gc, sizeof(hbl_gc));
+    assert_int_equal(buf[len - 2], 0x00); /* max */
+    assert_int_equal(buf[len - 1], 0x01); /* gc */
+    check_decodes_to(buf, len, &mg);
 }
 
 /*
  * A raw SYN with one digest entry whose hbl, max and gc fields are given
- * as raw bytes, so that invalid varints can be placed anywhere.
+ * as raw bytes, so that invalid varints can be placed anywhere. The gc
+ * field belongs there only when hbl has its low bit set; ng = 0 leaves
+ * it out.
  */
 static size_t raw_syn(uint8_t *buf, const uint8_t *hbl, size_t nh,
                       const uint8_t *max, size_t nm, const uint8_t *gc,
                       size_t ng)
 {
     const uint8_t head[] = { 'S', 'B', 1, 1, 0x01, 0x02, 0x03, 0x04,
-                             0x00, 0x01, 1, 2, 3, 4, 5, 6, 7, 8 };
+                             0x00, 0x01, 1, 2, 3, 4, 5, 6 /* id (u48) */ };
     size_t len = 0;
     memcpy(buf + len, head, sizeof(head));
     len += sizeof(head);
@@ -735,18 +767,42 @@ static size_t raw_syn(uint8_t *buf, const uint8_t *hbl, size_t nh,
     len += nh;
     memcpy(buf + len, max, nm);
     len += nm;
-    memcpy(buf + len, gc, ng);
+    if (ng)
+        memcpy(buf + len, gc, ng);
     len += ng;
     return len;
 }
 
-static const uint8_t one[] = { 0x02 };
+static const uint8_t one[] = { 0x01 };
+/* hbl = 1 << 2 | 1: heartbeat 1, a gc field follows max */
+static const uint8_t hb1_gc[] = { 0x05 };
+/* hbl = 1 << 2: heartbeat 1, no gc field */
+static const uint8_t hb1[] = { 0x04 };
 
 static void test_raw_syn_control_is_valid(void **state)
 {
     (void)state;
     uint8_t buf[64];
-    size_t len = raw_syn(buf, one, 1, one, 1, one, 1);
+    size_t len = raw_syn(buf, hb1_gc, 1, one, 1, one, 1);
+    assert_int_equal(len, SB_HEADER_SIZE + 1 + 1 + 6 + 3);
+    assert_int_equal(decode_copy(buf, len, CID), -1);
+    sb_msg msg;
+    assert_int_equal(sb_msg_decode(buf, len, CID, &msg), -1);
+    sb_cursor c = { msg.digest, msg.end };
+    sb_digest_entry d;
+    sb_digest_next(&c, &d);
+    const sb_digest_entry want = { 0x010203040506ull, 1, false, 1, 1 };
+    check_digest_entry(&d, &want);
+    assert_ptr_equal(c.p, msg.end);
+
+    len = raw_syn(buf, hb1, 1, one, 1, NULL, 0); /* no gc */
+    assert_int_equal(decode_copy(buf, len, CID), -1);
+    /* the canonical forms of the values the overlong tests use */
+    const uint8_t v133[] = { 0x85, 0x01 };
+    len = raw_syn(buf, v133, 2, one, 1, one, 1);
+    assert_int_equal(decode_copy(buf, len, CID), -1);
+    const uint8_t zero[] = { 0x00 };
+    len = raw_syn(buf, hb1_gc, 1, zero, 1, one, 1);
     assert_int_equal(decode_copy(buf, len, CID), -1);
 }
 
@@ -756,12 +812,18 @@ static void test_overlong_varint_rejected_as_malformed(void **state)
     uint8_t buf[64];
     const uint8_t zero2[] = { 0x80, 0x00 };       /* 0 in two bytes */
     const uint8_t one2[] = { 0x81, 0x00 };        /* 1 in two bytes */
-    const uint8_t v128_3[] = { 0x80, 0x81, 0x00 }; /* 128 in three bytes */
-    size_t len = raw_syn(buf, zero2, 2, one, 1, one, 1);
+    const uint8_t five2[] = { 0x85, 0x00 };       /* 5 in two bytes */
+    const uint8_t v133_3[] = { 0x85, 0x81, 0x00 }; /* 133 in three bytes */
+    /* hbl 5 (heartbeat 1, gc) overlong */
+    size_t len = raw_syn(buf, five2, 2, one, 1, one, 1);
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
-    len = raw_syn(buf, one, 1, one2, 2, one, 1);
+    /* max overlong */
+    len = raw_syn(buf, hb1_gc, 1, one2, 2, one, 1);
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
-    len = raw_syn(buf, v128_3, 3, one, 1, one, 1);
+    len = raw_syn(buf, hb1_gc, 1, zero2, 2, one, 1);
+    assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
+    /* hbl 133 = 33 << 2 | 1 overlong */
+    len = raw_syn(buf, v133_3, 3, one, 1, one, 1);
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
 }
 
@@ -770,9 +832,12 @@ static void test_overlong_varint_as_last_field_is_malformed(void **state)
     (void)state;
     uint8_t buf[64];
     const uint8_t zero2[] = { 0x80, 0x00 };
+    const uint8_t one2[] = { 0x81, 0x00 };
     /* the overlong varint is the message's last field: nothing is missing,
      * so this is malformed, not truncated */
-    size_t len = raw_syn(buf, one, 1, one, 1, zero2, 2);
+    size_t len = raw_syn(buf, hb1_gc, 1, one, 1, one2, 2); /* gc */
+    assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
+    len = raw_syn(buf, hb1, 1, zero2, 2, NULL, 0); /* max, no gc */
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
 }
 
@@ -784,7 +849,7 @@ static void test_eleven_byte_varint_rejected_as_malformed(void **state)
                             0x80, 0x80, 0x80, 0x80, 0x01 };
     size_t len = raw_syn(buf, v11, sizeof(v11), one, 1, one, 1);
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
-    len = raw_syn(buf, one, 1, one, 1, v11, sizeof(v11));
+    len = raw_syn(buf, hb1_gc, 1, one, 1, v11, sizeof(v11));
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
 }
 
@@ -795,7 +860,7 @@ static void test_varint_over_64_bits_rejected_as_malformed(void **state)
     /* ten bytes whose last byte carries more than bit 63 */
     const uint8_t big[] = { 0xff, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x02 };
-    size_t len = raw_syn(buf, one, 1, big, sizeof(big), one, 1);
+    size_t len = raw_syn(buf, hb1_gc, 1, big, sizeof(big), one, 1);
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
 }
 
@@ -805,20 +870,21 @@ static void test_varint_over_64_bits_as_last_field_is_malformed(void **state)
     uint8_t buf[64];
     const uint8_t big[] = { 0xff, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x02 };
-    size_t len = raw_syn(buf, one, 1, one, 1, big, sizeof(big));
+    size_t len = raw_syn(buf, hb1_gc, 1, one, 1, big, sizeof(big));
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
 }
 
 static void test_overlong_count_rejected(void **state)
 {
     (void)state;
-    /* a SYN whose n = 1 is written in two bytes, then one entry */
+    /* a SYN whose n = 1 is written in two bytes, then one entry:
+     * id (u48), hbl = 1 << 2 (no gc), max 0 */
     const uint8_t m[] = { 'S', 'B', 1, 1, 0x01, 0x02, 0x03, 0x04,
-                          0x00, 0x81, 0x00, 1, 2, 3, 4, 5, 6, 7, 8,
-                          0x02, 0x00, 0x00 };
+                          0x00, 0x81, 0x00, 1, 2, 3, 4, 5, 6,
+                          0x04, 0x00 };
     const uint8_t ok[] = { 'S', 'B', 1, 1, 0x01, 0x02, 0x03, 0x04,
-                           0x00, 0x01, 1, 2, 3, 4, 5, 6, 7, 8,
-                           0x02, 0x00, 0x00 };
+                           0x00, 0x01, 1, 2, 3, 4, 5, 6,
+                           0x04, 0x00 };
     assert_int_equal(decode_copy(ok, sizeof(ok), CID), -1);
     assert_int_equal(decode_copy(m, sizeof(m), CID), SB_DROP_MALFORMED);
 }
@@ -866,8 +932,9 @@ static void test_huge_counts_rejected(void **state)
     const uint8_t ack2[] = { 'S', 'B', 1, 3, 1, 2, 3, 4,
                              0xff, 0xff, 0xff, 0xff, 0xff,
                              0xff, 0xff, 0xff, 0xff, 0x01 };
+    /* node "a" gen 1, hbl = 1 << 2, flags, from 0, to 5, gc 0, huge k */
     const uint8_t nkeys[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
-                              0x01, 'a', 0x01, 0x02, 0x00, 0x00, 0x05, 0x00,
+                              0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x05, 0x00,
                               0xff, 0xff, 0xff, 0xff, 0xff,
                               0xff, 0xff, 0xff, 0xff, 0x01 };
     assert_true(is_drop_reason(decode_copy(syn, sizeof(syn), CID)));
@@ -982,11 +1049,12 @@ static void test_semantic_control_node_accepted(void **state)
 static void test_empty_addr_rejected(void **state)
 {
     (void)state;
+    /* node "a" gen 1, hbl = 1 << 2, flags, from, to, gc, k = 0 */
     const uint8_t ok[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
-                           0x01, 'a', 0x01, 0x02, 0x00, 0x00, 0x00, 0x00,
+                           0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                            0x00 };
     const uint8_t bad[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
-                            0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00,
+                            0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                             0x00 };
     assert_int_equal(decode_copy(ok, sizeof(ok), CID), -1);
     assert_int_equal(decode_copy(bad, sizeof(bad), CID), SB_DROP_MALFORMED);
@@ -995,12 +1063,13 @@ static void test_empty_addr_rejected(void **state)
 static void test_empty_key_rejected(void **state)
 {
     (void)state;
-    /* node "a" gen 1 hb 1, from 0 to 1, one key at version 1 */
+    /* node "a" gen 1 hb 1 (hbl = 1 << 2), from 0 to 1, one key at
+     * version 1 */
     const uint8_t ok[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
-                           0x01, 'a', 0x01, 0x02, 0x00, 0x00, 0x01, 0x00,
+                           0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                            0x01, 0x01, 'k', 0x01, 0x00, 0x00 };
     const uint8_t bad[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
-                            0x01, 'a', 0x01, 0x02, 0x00, 0x00, 0x01, 0x00,
+                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                             0x01, 0x00, 0x01, 0x00, 0x00 };
     assert_int_equal(decode_copy(ok, sizeof(ok), CID), -1);
     assert_int_equal(decode_copy(bad, sizeof(bad), CID), SB_DROP_MALFORMED);
@@ -1080,7 +1149,7 @@ static void test_node_heartbeat_zero_rejected(void **state)
     node_spec n = ok_node;
     n.heartbeat = 0;
     assert_int_equal(decode_single_node(&n), SB_DROP_MALFORMED);
-    n.leaving = true; /* hbl = 1: still heartbeat 0 */
+    n.leaving = true; /* hbl = 1 << 1: still heartbeat 0 */
     assert_int_equal(decode_single_node(&n), SB_DROP_MALFORMED);
 }
 
@@ -1096,6 +1165,192 @@ static void test_empty_range_without_keys_accepted(void **state)
     (void)state;
     const node_spec n = { "h:1", 2, 5, false, false, 6, 6, 1, 0, NULL };
     assert_int_equal(decode_single_node(&n), -1);
+}
+
+/* ---- optional gc, reserved bit, largest heartbeat --------------------- */
+
+static void test_digest_gc_flag_with_zero_gc_rejected(void **state)
+{
+    (void)state;
+    uint8_t buf[64];
+    const uint8_t zero[] = { 0x00 };
+    const uint8_t leaving_gc[] = { 0x07 }; /* 1 << 2 | 1 << 1 | 1 */
+    /* control: the same entry with gc 1 */
+    size_t len = raw_syn(buf, hb1_gc, 1, one, 1, one, 1);
+    assert_int_equal(decode_copy(buf, len, CID), -1);
+    /* hbl says a gc follows, and it is 0: one form only, so malformed */
+    len = raw_syn(buf, hb1_gc, 1, one, 1, zero, 1);
+    assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
+    len = raw_syn(buf, leaving_gc, 1, zero, 1, zero, 1);
+    assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
+    /* the flag without any gc field is cut short */
+    len = raw_syn(buf, hb1_gc, 1, one, 1, NULL, 0);
+    assert_int_equal(decode_copy(buf, len, CID), SB_DROP_TRUNCATED);
+
+    /* in an ACK, where a node section follows the digest: header, n = 1,
+     * id (u48), hbl = 1 << 2 | 1, max 1, gc, m = 0 */
+    uint8_t ack[] = { 'S', 'B', 1, 2, 0x01, 0x02, 0x03, 0x04,
+                      0x01, 1, 2, 3, 4, 5, 6, 0x05, 0x01, 0x01, 0x00 };
+    assert_int_equal(decode_copy(ack, sizeof(ack), CID), -1);
+    ack[sizeof(ack) - 2] = 0x00; /* gc 0 */
+    assert_int_equal(decode_copy(ack, sizeof(ack), CID), SB_DROP_MALFORMED);
+}
+
+static void test_digest_gc_zero_has_no_gc_field(void **state)
+{
+    (void)state;
+    uint8_t buf[64];
+    const sb_digest_entry d = { 0x0a0b0c0d0e0full, 1, false, 0, 0 };
+    /* id 6 + hbl 1 + max 1 */
+    assert_int_equal(sb_digest_entry_size(&d), 6 + 1 + 1);
+    assert_int_equal(sb_digest_entry_size(&d), SB_DIGEST_ENTRY_MIN);
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    assert_true(sb_put_digest_entry(&w, &d));
+    const uint8_t want[] = { 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, /* id */
+                             0x04,  /* hbl = 1 << 2, no gc */
+                             0x00 }; /* max; no gc field */
+    assert_int_equal(w.p - buf, sizeof(want));
+    assert_memory_equal(buf, want, sizeof(want));
+
+    /* leaving, a max, still gc 0 */
+    const sb_digest_entry l = { 0x0a0b0c0d0e0full, 1, true, 5, 0 };
+    assert_int_equal(sb_digest_entry_size(&l), 8);
+    w.p = buf;
+    assert_true(sb_put_digest_entry(&w, &l));
+    const uint8_t want_l[] = { 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+                               0x06,  /* hbl = 1 << 2 | 1 << 1 */
+                               0x05 }; /* max */
+    assert_int_equal(w.p - buf, sizeof(want_l));
+    assert_memory_equal(buf, want_l, sizeof(want_l));
+
+    /* gc 1 adds the flag and the field */
+    const sb_digest_entry g = { 0x0a0b0c0d0e0full, 1, false, 0, 1 };
+    assert_int_equal(sb_digest_entry_size(&g), 9);
+    w.p = buf;
+    assert_true(sb_put_digest_entry(&w, &g));
+    const uint8_t want_g[] = { 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+                               0x05,        /* hbl = 1 << 2 | 1 */
+                               0x00, 0x01 }; /* max, gc */
+    assert_int_equal(w.p - buf, sizeof(want_g));
+    assert_memory_equal(buf, want_g, sizeof(want_g));
+
+    /* each decodes back, gc 0 included */
+    const msg_spec m = { SB_MSG_SYN, 0, 1, &d, 0, NULL };
+    size_t len = encode(&m, buf, sizeof(buf));
+    assert_int_equal(len, SB_HEADER_SIZE + 1 + 1 + 8);
+    check_decodes_to(buf, len, &m);
+    const msg_spec ml = { SB_MSG_SYN, 0, 1, &l, 0, NULL };
+    len = encode(&ml, buf, sizeof(buf));
+    check_decodes_to(buf, len, &ml);
+}
+
+static void test_node_hbl_low_bit_rejected(void **state)
+{
+    (void)state;
+    /* ACK2, m = 1: node "a" gen 1, hbl, flags, from, to, gc, k = 0 */
+    uint8_t ack2[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
+                       0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
+                       0x00 };
+    const size_t at = 12; /* the hbl byte */
+    assert_int_equal(decode_copy(ack2, sizeof(ack2), CID), -1);
+    ack2[at] = 0x05; /* 1 << 2 | 1: the reserved bit */
+    assert_int_equal(decode_copy(ack2, sizeof(ack2), CID),
+                     SB_DROP_MALFORMED);
+    ack2[at] = 0x06; /* 1 << 2 | 1 << 1: leaving, fine */
+    assert_int_equal(decode_copy(ack2, sizeof(ack2), CID), -1);
+    ack2[at] = 0x07; /* leaving and the reserved bit */
+    assert_int_equal(decode_copy(ack2, sizeof(ack2), CID),
+                     SB_DROP_MALFORMED);
+
+    /* a two-byte hbl: 128 = 32 << 2 is fine, 129 is not */
+    const uint8_t ok2[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
+                            0x01, 'a', 0x01, 0x80, 0x01, 0x00, 0x00, 0x00,
+                            0x00, 0x00 };
+    const uint8_t bad2[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
+                             0x01, 'a', 0x01, 0x81, 0x01, 0x00, 0x00, 0x00,
+                             0x00, 0x00 };
+    assert_int_equal(decode_copy(ok2, sizeof(ok2), CID), -1);
+    assert_int_equal(decode_copy(bad2, sizeof(bad2), CID), SB_DROP_MALFORMED);
+
+    /* the same in an ACK (n = 0) and a PUSH */
+    uint8_t ack[] = { 'S', 'B', 1, 2, 1, 2, 3, 4, 0x00, 0x01,
+                      0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
+                      0x00 };
+    assert_int_equal(decode_copy(ack, sizeof(ack), CID), -1);
+    ack[13] = 0x05;
+    assert_int_equal(decode_copy(ack, sizeof(ack), CID), SB_DROP_MALFORMED);
+    uint8_t push[] = { 'S', 'B', 1, 4, 1, 2, 3, 4,
+                       1, 2, 3, 4, 5, 6, 7, 8, /* root id (u64) */
+                       0, 0, 0, 0, 0, 0, 0, 9, /* wave */
+                       0x01, 0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00,
+                       0x00, 0x00 };
+    assert_int_equal(decode_copy(push, sizeof(push), CID), -1);
+    push[28] = 0x05;
+    assert_int_equal(decode_copy(push, sizeof(push), CID), SB_DROP_MALFORMED);
+}
+
+/* Checks that a refused write left the writer and its buffer alone. */
+static void check_untouched(const sb_writer *w, const uint8_t *buf,
+                            size_t n)
+{
+    assert_ptr_equal(w->p, buf);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(buf[i], 0xa5);
+}
+
+static void test_put_refuses_heartbeat_above_max(void **state)
+{
+    (void)state;
+    assert_true(SB_HEARTBEAT_MAX == (UINT64_MAX >> 2));
+    uint8_t buf[128];
+    memset(buf, 0xa5, sizeof(buf));
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+
+    sb_digest_entry d = { 0x010203040506ull, SB_HEARTBEAT_MAX + 1, false,
+                          1, 1 };
+    assert_false(sb_put_digest_entry(&w, &d));
+    check_untouched(&w, buf, sizeof(buf));
+    d.heartbeat = UINT64_MAX;
+    d.leaving = true;
+    assert_false(sb_put_digest_entry(&w, &d));
+    check_untouched(&w, buf, sizeof(buf));
+
+    node_spec ns = { "h:1", 2, 1, false, false, 0, 0, 0, 0, NULL };
+    sb_delta n = node_of(&ns);
+    n.heartbeat = SB_HEARTBEAT_MAX + 1;
+    assert_false(sb_put_node_header(&w, &n));
+    check_untouched(&w, buf, sizeof(buf));
+    n.heartbeat = UINT64_MAX;
+    assert_false(sb_put_node_header(&w, &n));
+    check_untouched(&w, buf, sizeof(buf));
+
+    /* SB_HEARTBEAT_MAX itself is written and read back */
+    d.heartbeat = SB_HEARTBEAT_MAX;
+    d.leaving = false;
+    assert_true(sb_put_digest_entry(&w, &d));
+    assert_int_equal(w.p - buf, sb_digest_entry_size(&d));
+    n.heartbeat = SB_HEARTBEAT_MAX;
+    w.p = buf;
+    assert_true(sb_put_node_header(&w, &n));
+    assert_int_equal(w.p - buf, sb_delta_header_size(&n));
+
+    const sb_digest_entry digest[] = {
+        { 0x010203040506ull, SB_HEARTBEAT_MAX, false, 1, 1 },
+        { 0x010203040507ull, SB_HEARTBEAT_MAX, true, 0, 0 },
+    };
+    const node_spec nodes[] = {
+        { "h:1", 2, SB_HEARTBEAT_MAX, false, false, 0, 0, 0, 0, NULL },
+        { "h:2", 3, SB_HEARTBEAT_MAX, true, true, 0, 0, 0, 0, NULL },
+    };
+    const msg_spec syn = { SB_MSG_SYN, 0, 2, digest, 0, NULL };
+    const msg_spec ack = { SB_MSG_ACK, 0, 2, digest, 2, nodes };
+    const msg_spec ack2 = { SB_MSG_ACK2, 0, 0, NULL, 2, nodes };
+    const msg_spec push = { SB_MSG_PUSH, 0, 0, NULL, 2, nodes,
+                            UINT64_MAX, 1 };
+    roundtrip(&syn);
+    roundtrip(&ack);
+    roundtrip(&ack2);
+    roundtrip(&push);
 }
 
 /* ---- random mutations ------------------------------------------------- */
@@ -1369,10 +1624,16 @@ static void test_put_varint_never_passes_end(void **state)
 static void test_put_digest_entry_never_passes_end(void **state)
 {
     (void)state;
-    const sb_digest_entry d = { 0x1122334455667788ull, 1ull << 62, true,
+    const sb_digest_entry d = { 0x112233445566ull, SB_HEARTBEAT_MAX, true,
                                 UINT64_MAX, 1000 };
-    assert_int_equal(sb_digest_entry_size(&d), 8 + 10 + 10 + 2);
+    /* id 6, hbl 10, max 10, gc 2 */
+    assert_int_equal(sb_digest_entry_size(&d), 6 + 10 + 10 + 2);
     check_put_bounds(put_digest_item, &d, sb_digest_entry_size(&d));
+    /* gc 0: no gc field */
+    const sb_digest_entry g = { 0x112233445566ull, SB_HEARTBEAT_MAX, true,
+                                UINT64_MAX, 0 };
+    assert_int_equal(sb_digest_entry_size(&g), 6 + 10 + 10);
+    check_put_bounds(put_digest_item, &g, sb_digest_entry_size(&g));
 }
 
 static void test_put_node_header_never_passes_end(void **state)
@@ -1482,6 +1743,10 @@ int main(void)
         cmocka_unit_test(test_node_heartbeat_zero_rejected),
         cmocka_unit_test(test_from_greater_than_to_rejected),
         cmocka_unit_test(test_empty_range_without_keys_accepted),
+        cmocka_unit_test(test_digest_gc_flag_with_zero_gc_rejected),
+        cmocka_unit_test(test_digest_gc_zero_has_no_gc_field),
+        cmocka_unit_test(test_node_hbl_low_bit_rejected),
+        cmocka_unit_test(test_put_refuses_heartbeat_above_max),
         cmocka_unit_test(test_random_mutations_rejected_or_iterable),
         cmocka_unit_test(test_put_header_never_passes_end),
         cmocka_unit_test(test_put_u8_never_passes_end),
