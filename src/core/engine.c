@@ -89,8 +89,12 @@ typedef struct entry_ref {
  * and the sooner, the more often fresh heartbeats reach it, for the same
  * bytes (docs/protocol.md, section 5, has the measurements).
  */
+#ifndef EXCHANGES /* both overridable at build time for bench/ */
 #define EXCHANGES 2
+#endif
+#ifndef DIGEST_SHARE
 #define DIGEST_SHARE 45
+#endif
 typedef struct recent {
     uint64_t id;
     uint64_t at;
@@ -873,7 +877,10 @@ static uint32_t fill_digest(sb_engine *e, sb_peer **out, size_t *room)
  * DIGEST_SHARE of a message (see EXCHANGES). */
 static size_t digest_room(const sb_engine *e)
 {
-    return e->cfg.max_message_size * DIGEST_SHARE / 100;
+    size_t share = e->cfg.max_message_size * DIGEST_SHARE / 100;
+    /* a SYN: header, flags and a count of at most 3 bytes */
+    size_t most = e->cfg.max_message_size - SB_HEADER_SIZE - 1 - 3;
+    return share < most ? share : most;
 }
 
 /*
