@@ -62,6 +62,13 @@ extern "C" {
 /* The wire protocol version this library speaks (see docs/protocol.md). */
 #define SB_PROTOCOL_VERSION 1
 
+/* Cluster keys (docs/security.md): 32 bytes each, at most SB_MAX_KEYS
+ * installed at once; sealing adds SB_SEAL_OVERHEAD bytes to a message,
+ * within max_message_size. */
+#define SB_KEY_SIZE 32
+#define SB_MAX_KEYS 8
+#define SB_SEAL_OVERHEAD 40
+
 /*
  * Error codes. Every call that can fail returns SB_OK (0) or one of these
  * negative values. sb_strerror() describes a code, sb_err_name() names it.
@@ -170,7 +177,10 @@ typedef struct sb_member {
     X(SB_DROP_LIMIT_KEYS, "max_keys_per_node reached")                       \
     X(SB_DROP_LIMIT_BYTES, "max_state_bytes reached")                        \
     X(SB_DROP_ZOMBIE, "state of a forgotten node")                           \
-    X(SB_DROP_GAP, "delta would leave a version gap")
+    X(SB_DROP_GAP, "delta would leave a version gap")                         \
+    X(SB_DROP_PLAINTEXT, "plaintext packet, this node has a key")            \
+    X(SB_DROP_SEALED, "sealed packet, this node has no key")                 \
+    X(SB_DROP_AUTH, "failed authentication: forged, or another key")
 
 typedef enum sb_drop_reason {
 #define SB_DROP_ENUM_(name, text) name,

@@ -3,7 +3,7 @@
 # Sourced by scripts/demo and scripts/test; safe to run again.
 set -euo pipefail
 
-SB_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev libuv1-dev python3
+SB_PACKAGES=(build-essential cmake ninja-build pkg-config libsodium-dev libcmocka-dev libuv1-dev python3
              clang libclang-rt-dev)
 
 # sb_install_deps [EXTRA_PACKAGE...]

@@ -16,7 +16,7 @@ done
 for f in "$tmp"/*.c; do
     grep -q "int main" "$f" || continue
     cc -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -I"$src/include" \
-       -o "${f%.c}" "$f" "$build/libscuttlebutt.a" -lpthread -lm
+       -o "${f%.c}" "$f" "$build/libscuttlebutt.a" -lsodium -lpthread -lm
     count=$((count + 1))
 done
 echo "$count programs compiled"

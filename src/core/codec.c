@@ -164,10 +164,8 @@ static bool valid_nodes(reader *r, uint64_t n)
     return true;
 }
 
-int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
-                  sb_msg *out)
+int sb_header_check(const uint8_t *buf, size_t len, uint32_t cluster_id)
 {
-    memset(out, 0, sizeof(*out));
     if (len < 2)
         return SB_DROP_TRUNCATED;
     if (buf[0] != 'S' || buf[1] != 'B')
@@ -180,6 +178,16 @@ int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
                    (uint32_t)buf[6] << 8 | buf[7];
     if (cid != cluster_id)
         return SB_DROP_CLUSTER;
+    return -1;
+}
+
+int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
+                  sb_msg *out)
+{
+    memset(out, 0, sizeof(*out));
+    int drop = sb_header_check(buf, len, cluster_id);
+    if (drop >= 0)
+        return drop;
     out->type = buf[3];
     if (out->type < SB_MSG_SYN || out->type > SB_MSG_PUSH)
         return SB_DROP_TYPE;

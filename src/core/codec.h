@@ -134,6 +134,9 @@ typedef struct sb_cursor {
     const uint8_t *p, *end;
 } sb_cursor;
 
+/* Checks the header alone (magic, version, cluster id; not the type):
+ * -1 if it is ours, otherwise the sb_drop_reason. */
+int sb_header_check(const uint8_t *buf, size_t len, uint32_t cluster_id);
 /*
  * Checks a whole packet with bounds checks and fills `out`. Returns -1 if
  * it is valid, otherwise the sb_drop_reason that rejects it. Nothing in

@@ -30,6 +30,7 @@
 
 #include "codec.h"
 #include "fd.h"
+#include "keyring.h"
 #include "rng.h"
 #include "state.h"
 
@@ -139,6 +140,17 @@ struct sb_engine {
     sb_peer **sample;         /* a digest's random sample, scratch_cap */
 
     uint8_t *buf;             /* max_message_size bytes */
+
+    /* Sealing (keyring.h): cfg.max_message_size is the plaintext's bound,
+     * SB_SEAL_OVERHEAD below wire_max, the bound on the wire; a message
+     * is sealed into `sealed` as it is sent, and one received is opened
+     * into `opened`. */
+    size_t reply_max;         /* bound of the reply to the message at hand */
+    bool sealing;
+    sb_keyring keyring;
+    uint8_t nonce[SB_NONCE_SIZE]; /* the prefix, then a 64-bit counter */
+    size_t wire_max;
+    uint8_t *sealed, *opened; /* wire_max bytes each, when sealing */
     entry_ref *digest;        /* the digest of the message at hand */
     uint32_t digest_cap;      /* grown to the largest digest seen */
     plan p;                   /* req, ahead, cands sized to scratch_cap */
@@ -278,9 +290,23 @@ static void note_tombstone(sb_engine *e, sb_peer *n, uint64_t now)
     }
 }
 
+/* The bytes a message of `len` plaintext bytes takes on the wire. */
+static size_t wire_len(const sb_engine *e, size_t len)
+{
+    return e->sealing ? len + SB_SEAL_OVERHEAD : len;
+}
+
+/* Every datagram leaves here, sealed when the engine has keys. */
 static void send_bytes(sb_engine *e, const char *to, const uint8_t *buf,
                        size_t len)
 {
+    if (e->sealing) {
+        /* the counter: the nonce's last 8 bytes, big endian */
+        for (int i = SB_NONCE_SIZE - 1; i >= 16 && ++e->nonce[i] == 0; i--)
+            ;
+        len = sb_seal(&e->keyring, e->nonce, buf, len, e->sealed);
+        buf = e->sealed;
+    }
     e->stats.packets_out++;
     e->stats.bytes_out += len;
     e->cfg.send(e->cfg.userdata, to, buf, len);
@@ -294,6 +320,14 @@ static void send_packet(sb_engine *e, const char *to, sb_writer *w)
 static sb_writer new_writer(sb_engine *e)
 {
     return (sb_writer){ e->buf, e->buf, e->buf + e->cfg.max_message_size };
+}
+
+/* A writer for the reply to the message at hand: no larger than that
+ * message when it came from an address we do not know (e->reply_max), so
+ * that a forged source cannot make us an amplifier. */
+static sb_writer reply_writer(sb_engine *e)
+{
+    return (sb_writer){ e->buf, e->buf, e->buf + e->reply_max };
 }
 
 static sb_digest_entry entry_of(const sb_peer *n)
@@ -377,26 +411,45 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
          (cfg->push_packets_per_s == 0 ||
           cfg->push_bytes_per_s < cfg->max_message_size)))
         return SB_ECONFIG;
+    if (cfg->nkeys > SB_MAX_KEYS || (cfg->nkeys && !cfg->keys))
+        return SB_ECONFIG;
     size_t alen = strlen(cfg->addr);
     if (alen == 0 || alen > SB_MAX_ADDR_LEN)
         return SB_EADDR;
-    /* the smallest useful message carries one one-byte key */
+    /* the smallest useful message carries one one-byte key, sealed if
+     * there are keys */
+    size_t seal = cfg->nkeys ? SB_SEAL_OVERHEAD : 0;
     if (cfg->max_message_size <
-        own_overhead(alen) + sb_key_entry_size(1, 0, UINT64_MAX))
+        seal + own_overhead(alen) + sb_key_entry_size(1, 0, UINT64_MAX))
         return SB_ECONFIG;
+    if (cfg->nkeys && !sb_seal_init())
+        return SB_EIO;
 
     sb_engine *e = calloc(1, sizeof(*e));
     if (!e)
         return SB_ENOMEM;
     e->cfg = *cfg;
+    e->cfg.keys = NULL; /* copied into the keyring below */
+    e->wire_max = cfg->max_message_size;
+    e->cfg.max_message_size -= seal;
+    if (cfg->nkeys) {
+        e->sealing = true;
+        for (uint32_t i = 0; i < cfg->nkeys; i++)
+            sb_keyring_install(&e->keyring, cfg->keys + i * SB_KEY_SIZE);
+        memcpy(e->nonce, cfg->nonce_prefix, sizeof(cfg->nonce_prefix));
+        e->sealed = malloc(e->wire_max);
+        e->opened = malloc(e->wire_max);
+        if (!e->sealed || !e->opened)
+            goto oom;
+    }
     const char *cluster = cfg->cluster ? cfg->cluster : "";
     e->cluster = malloc(strlen(cluster) + 1);
     if (e->cluster)
         strcpy(e->cluster, cluster);
-    e->buf = malloc(cfg->max_message_size);
+    e->buf = malloc(e->cfg.max_message_size);
     /* an unknown id costs a request of at least SB_DIGEST_ENTRY_MIN */
     e->p.max_unknown =
-        (uint32_t)(cfg->max_message_size / SB_DIGEST_ENTRY_MIN + 1);
+        (uint32_t)(e->cfg.max_message_size / SB_DIGEST_ENTRY_MIN + 1);
     e->p.unknown = malloc(e->p.max_unknown * sizeof(uint64_t));
     sb_state_init(&e->st);
     if (!e->cluster || !e->buf || !e->p.unknown)
@@ -404,7 +457,7 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->cfg.cluster = e->cluster;
     e->cluster_id = sb_cluster_id(e->cluster);
     sb_rng_seed(&e->rng, cfg->rng_seed);
-    e->max_key_entry = cfg->max_message_size - own_overhead(alen);
+    e->max_key_entry = e->cfg.max_message_size - own_overhead(alen);
 
     e->self = add_node(e, cfg->addr, alen, cfg->generation, now);
     if (!e->self)
@@ -435,6 +488,9 @@ void sb_engine_free(sb_engine *e)
     sb_state_free(&e->st);
     free(e->cluster);
     free(e->buf);
+    free(e->sealed);
+    free(e->opened);
+    sb_keyring_wipe(&e->keyring);
     free(e->p.unknown);
     free(e->digest);
     free(e->p.req);
@@ -885,9 +941,10 @@ static size_t digest_room(const sb_engine *e)
 
 /*
  * Writes a message of `type` (ACK, ACK2 or PUSH) from a plan, never past
- * max_message_size. An ACK carries digest entries first: requests (ids we
- * lack, nodes where we are behind) in at most half the room while deltas
- * wait, and never so many that the best delta cannot start; then the
+ * the writer's end (max_message_size, or less for a reply to a stranger).
+ * An ACK carries digest entries first: requests (ids we lack, nodes where
+ * we are behind) in at most half the room while deltas wait, and never so
+ * many that the best delta cannot start (all of it if that cannot); then the
  * deltas, most-out-of-date node first; then entries with our newer
  * heartbeats in whatever room is left, topped up with random nodes when
  * the SYN's digest was partial. Returns false if there is nothing
@@ -895,10 +952,16 @@ static size_t digest_room(const sb_engine *e)
  */
 static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
 {
-    /* header, and two counts of at most 3 bytes each (room < 2^21) */
-    size_t room = e->cfg.max_message_size - SB_HEADER_SIZE - 3 -
-                  (type == SB_MSG_ACK ? 3 : 0) -
-                  (type == SB_MSG_PUSH ? SB_PUSH_HEADER_SIZE : 0);
+    /* the frame, and one count (two in an ACK) of as many bytes as the
+     * most entries or deltas that fit take: each takes at least
+     * SB_DIGEST_ENTRY_MIN bytes */
+    size_t size = (size_t)(w->end - w->start);
+    size_t count = sb_varint_size(size / SB_DIGEST_ENTRY_MIN);
+    size_t frame = SB_HEADER_SIZE + (type == SB_MSG_ACK ? 2 : 1) * count +
+                   (type == SB_MSG_PUSH ? SB_PUSH_HEADER_SIZE : 0);
+    if (size <= frame)
+        return false;
+    size_t room = size - frame;
     qsort(p->cands, p->ncands, sizeof(cand), cmp_cand);
 
     uint32_t nunknown = 0, nreq = 0, nahead = 0, ndelta = 0;
@@ -906,7 +969,7 @@ static bool write_plan(sb_engine *e, sb_writer *w, int type, plan *p)
         size_t budget = room;
         if (p->ncands) {
             size_t need = min_delta_size(&p->cands[0]);
-            budget = room / 2;
+            budget = need < room ? room / 2 : room;
             if (need < room && room - need < budget)
                 budget = room - need;
         }
@@ -1197,7 +1260,7 @@ static void handle_syn(sb_engine *e, const char *from, const sb_msg *m,
                 add_cand(e, p, n, 0, 0, true);
         }
     }
-    sb_writer w = new_writer(e);
+    sb_writer w = reply_writer(e);
     if (write_plan(e, &w, SB_MSG_ACK, p))
         send_packet(e, from, &w);
 }
@@ -1225,7 +1288,7 @@ static void handle_ack(sb_engine *e, const char *from, const sb_msg *m,
         if (d.max_version > n->max_version && !n->self)
             note_change(e, n, now, NO_DELTA);
     }
-    sb_writer w = new_writer(e);
+    sb_writer w = reply_writer(e);
     if (write_plan(e, &w, SB_MSG_ACK2, p))
         send_packet(e, from, &w);
 }
@@ -1331,12 +1394,12 @@ static void send_down_tree(sb_engine *e, uint64_t root, uint64_t wave,
     uint32_t k = tree_children(e, root, wave, kids);
     refill_budget(e, now);
     for (uint32_t i = 0; i < k; i++) {
-        if (e->push_packets < 1 || e->push_bytes < (double)len) {
+        if (e->push_packets < 1 || e->push_bytes < (double)wire_len(e, len)) {
             e->stats.pushes_over_budget += k - i;
             return;
         }
         e->push_packets -= 1;
-        e->push_bytes -= (double)len;
+        e->push_bytes -= (double)wire_len(e, len);
         e->stats.pushes++;
         send_bytes(e, kids[i]->addr, buf, len);
     }
@@ -1376,13 +1439,22 @@ static void flush_pushes(sb_engine *e, uint64_t now)
 }
 
 /* A PUSH: passed on unchanged to our children in its wave's tree (once
- * per wave), then applied like an ACK2. */
+ * per wave, and only if it came from a node we know), then applied like
+ * an ACK2. */
 static void handle_push(sb_engine *e, const uint8_t *buf, size_t len,
-                        const sb_msg *m, uint64_t now)
+                        const sb_msg *m, bool known, uint64_t now)
 {
-    if (e->cfg.push_fanout && new_wave(e, m->root, m->wave))
+    if (e->cfg.push_fanout && known && new_wave(e, m->root, m->wave))
         send_down_tree(e, m->root, m->wave, buf, len, now);
     apply_deltas(e, m, now);
+}
+
+static bool is_seed(const sb_engine *e, const char *addr)
+{
+    for (size_t i = 0; i < e->nseeds; i++)
+        if (e->seeds[i] && strcmp(e->seeds[i], addr) == 0)
+            return true;
+    return false;
 }
 
 int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
@@ -1399,16 +1471,30 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
         e->stats.drops[SB_DROP_MALFORMED]++;
         return SB_EINVAL;
     }
-    if (len > e->cfg.max_message_size) {
-        e->stats.drops[SB_DROP_OVERSIZE]++;
-        return SB_EINVAL;
+    int drop = len > e->wire_max ? SB_DROP_OVERSIZE
+                                 : sb_header_check(buf, len, e->cluster_id);
+    if (drop < 0 && (bool)(buf[3] & SB_SEALED) != e->sealing)
+        drop = e->sealing ? SB_DROP_PLAINTEXT : SB_DROP_SEALED;
+    if (drop < 0 && e->sealing) {
+        len = sb_open(&e->keyring, buf, len, e->opened);
+        buf = e->opened;
+        if (!len)
+            drop = SB_DROP_AUTH;
     }
     sb_msg m;
-    int drop = sb_msg_decode(buf, len, e->cluster_id, &m);
+    if (drop < 0)
+        drop = sb_msg_decode(buf, len, e->cluster_id, &m);
     if (drop >= 0) {
         e->stats.drops[drop]++;
         return SB_EINVAL;
     }
+    /* a stranger's message (not from a node we know or a seed) gets a
+     * reply no larger than itself, and a stranger's PUSH is not passed on */
+    bool known = sb_state_find_addr(&e->st, from, strlen(from)) != NULL ||
+                 is_seed(e, from);
+    e->reply_max = e->cfg.max_message_size;
+    if (!known && len < e->reply_max)
+        e->reply_max = len;
     switch (m.type) {
     case SB_MSG_SYN:
         handle_syn(e, from, &m, now);
@@ -1420,7 +1506,7 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
         apply_deltas(e, &m, now);
         break;
     case SB_MSG_PUSH:
-        handle_push(e, buf, len, &m, now);
+        handle_push(e, buf, len, &m, known, now);
         break;
     }
     return SB_OK;
@@ -1520,14 +1606,6 @@ static void send_syn(sb_engine *e, const char *to, sb_writer *syn)
 {
     if (strcmp(to, e->self->addr) != 0)
         send_packet(e, to, syn);
-}
-
-static bool is_seed(const sb_engine *e, const char *addr)
-{
-    for (size_t i = 0; i < e->nseeds; i++)
-        if (e->seeds[i] && strcmp(e->seeds[i], addr) == 0)
-            return true;
-    return false;
 }
 
 /*
@@ -1661,6 +1739,27 @@ int sb_engine_del(sb_engine *e, const uint8_t *key, size_t key_len,
     return local_write(e, key, key_len, NULL, 0, true, now);
 }
 
+int sb_engine_key_install(sb_engine *e, const uint8_t *key)
+{
+    if (!key)
+        return SB_EINVAL;
+    return e->sealing ? sb_keyring_install(&e->keyring, key) : SB_ESTATE;
+}
+
+int sb_engine_key_use(sb_engine *e, const uint8_t *key)
+{
+    if (!key)
+        return SB_EINVAL;
+    return e->sealing ? sb_keyring_use(&e->keyring, key) : SB_ESTATE;
+}
+
+int sb_engine_key_remove(sb_engine *e, const uint8_t *key)
+{
+    if (!key)
+        return SB_EINVAL;
+    return e->sealing ? sb_keyring_remove(&e->keyring, key) : SB_ESTATE;
+}
+
 int sb_engine_leave(sb_engine *e, uint64_t now)
 {
     if (e->self->leaving)
@@ -1750,7 +1849,8 @@ uint64_t sb_engine_generation(const sb_engine *e)
 
 size_t sb_engine_memory(const sb_engine *e)
 {
-    return sizeof(*e) + e->cfg.max_message_size + strlen(e->cluster) + 1 +
+    return sizeof(*e) + e->cfg.max_message_size +
+           (e->sealing ? 2 * e->wire_max : 0) + strlen(e->cluster) + 1 +
            e->digest_cap * sizeof(entry_ref) +
            e->p.max_unknown * sizeof(uint64_t) +
            e->scratch_cap * (2 * sizeof(sb_peer *) + sizeof(cand)) +

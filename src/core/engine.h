@@ -72,6 +72,15 @@ typedef struct sb_engine_config {
     uint32_t max_keys_per_node; /* default 4096 */
     size_t max_state_bytes;    /* key+value bytes per node; default 1 MiB */
 
+    /* Sealing (docs/security.md): nkeys keys of SB_KEY_SIZE bytes, back
+     * to back, the first the primary; 0 keys: plaintext. Nonces are
+     * nonce_prefix and a 64-bit counter: the prefix must differ between
+     * any two engines that ever share a key (the runtime draws it from
+     * libsodium's CSPRNG). max_message_size bounds sealed messages. */
+    const uint8_t *keys;
+    uint32_t nkeys;
+    uint8_t nonce_prefix[16];
+
     sb_send_fn send;           /* required */
     sb_event_fn on_event;      /* optional */
     sb_seeds_fn seeds;         /* optional */
@@ -120,6 +129,14 @@ int sb_engine_set(sb_engine *e, const uint8_t *key, size_t key_len,
 /* Deletes one of our keys (a versioned tombstone). SB_ENOTFOUND if absent. */
 int sb_engine_del(sb_engine *e, const uint8_t *key, size_t key_len,
                   uint64_t now);
+/* The keyring of an engine created with keys (SB_ESTATE without):
+ * install a key (SB_ELIMIT past SB_MAX_KEYS), make an installed one the
+ * primary that seals (SB_ENOTFOUND), remove one that is not the primary
+ * (SB_ENOTFOUND, SB_ESTATE). SB_EINVAL for a NULL key. */
+int sb_engine_key_install(sb_engine *e, const uint8_t *key);
+int sb_engine_key_use(sb_engine *e, const uint8_t *key);
+int sb_engine_key_remove(sb_engine *e, const uint8_t *key);
+
 /* Announces a graceful leave; keep ticking a few rounds so it spreads. */
 int sb_engine_leave(sb_engine *e, uint64_t now);
 
