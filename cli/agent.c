@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ static const char usage[] =
 "                         [--seed HOST:PORT]... [--interval MS]\n"
 "                         [--max-message-size BYTES] [--threshold PHI]\n"
 "                         [--cluster NAME] [--set KEY=VALUE]...\n"
+"                         [--key-file PATH]...\n"
 "\n"
 "Runs one cluster member until SIGINT, SIGTERM or `quit`, which leave the\n"
 "cluster gracefully and exit 0.\n"
@@ -48,6 +50,10 @@ static const char usage[] =
 "  --threshold PHI           failure detector threshold (default 8)\n"
 "  --cluster NAME            cluster name (default \"default\")\n"
 "  --set KEY=VALUE           a key to publish at start; repeatable\n"
+"  --key-file PATH           a cluster key: a file of 64 hex characters\n"
+"                            (and whitespace) or of 32 raw bytes; the first\n"
+"                            seals, all open; repeatable, at most 8. Without\n"
+"                            one, packets are plaintext (docs/security.md)\n"
 "  --help                    this text\n"
 "\n"
 "stdout, one JSON object per line:\n"
@@ -66,6 +72,9 @@ static const char usage[] =
 "  get PEER KEY      PEER's KEY as this agent knows it: {\"ok\":true,\"value\":V}\n"
 "  peers             other members: {\"ok\":true,\"peers\":[{\"addr\":A,\"status\":S}]}\n"
 "  leave             leave the cluster gracefully, keep running\n"
+"  key install HEX   install a cluster key (64 hex characters)\n"
+"  key use HEX       make an installed key the one that seals\n"
+"  key remove HEX    remove a key that does not seal\n"
 "  quit              leave, then exit 0\n"
 "Blank lines are ignored. End of stdin does not stop the agent.\n";
 
@@ -228,6 +237,80 @@ static void cmd_peers(agent *a)
     sb_free(m);
 }
 
+/* Decodes exactly 64 hex characters into a key. */
+static bool hex_key(const char *hex, size_t len, uint8_t key[SB_KEY_SIZE])
+{
+    size_t got = 0;
+    const char *end = NULL;
+    return len == 2 * SB_KEY_SIZE &&
+           sodium_hex2bin(key, SB_KEY_SIZE, hex, len, NULL, &got, &end) == 0 &&
+           got == SB_KEY_SIZE && end == hex + len;
+}
+
+static void cmd_key(agent *a, char *rest)
+{
+    static const char use[] = "usage: key install|use|remove HEX";
+    char *op = word(&rest), *hex = word(&rest);
+    uint8_t key[SB_KEY_SIZE];
+    if (!op || !hex || word(&rest)) {
+        reply_error(use);
+        return;
+    }
+    if (!hex_key(hex, strlen(hex), key)) {
+        reply_error("a key is 64 hex characters");
+        return;
+    }
+    int rc;
+    if (strcmp(op, "install") == 0)
+        rc = sb_node_key_install(a->node, key);
+    else if (strcmp(op, "use") == 0)
+        rc = sb_node_key_use(a->node, key);
+    else if (strcmp(op, "remove") == 0)
+        rc = sb_node_key_remove(a->node, key);
+    else
+        rc = 1;
+    sodium_memzero(key, sizeof(key));
+    sodium_memzero(hex, strlen(hex));
+    if (rc == 1)
+        reply_error(use);
+    else
+        reply_code(rc);
+}
+
+/* Reads a --key-file: 32 raw bytes, or 64 hex characters and whitespace
+ * around them. Prints why not and returns false. */
+static bool read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
+{
+    char buf[256];
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "scuttlebutt agent: --key-file %s: %s\n", path,
+                strerror(errno));
+        return false;
+    }
+    size_t len = fread(buf, 1, sizeof(buf), f);
+    bool error = ferror(f);
+    fclose(f);
+    bool ok = false;
+    if (!error && len == SB_KEY_SIZE) {
+        memcpy(key, buf, SB_KEY_SIZE);
+        ok = true;
+    } else if (!error) {
+        size_t b = 0, e = len;
+        while (b < e && strchr(" \t\r\n", buf[b]) && buf[b])
+            b++;
+        while (e > b && strchr(" \t\r\n", buf[e - 1]) && buf[e - 1])
+            e--;
+        ok = hex_key(buf + b, e - b, key);
+    }
+    sodium_memzero(buf, sizeof(buf));
+    if (!ok)
+        fprintf(stderr, "scuttlebutt agent: --key-file %s: %s\n", path,
+                error ? strerror(errno)
+                      : "not a key (32 raw bytes, or 64 hex characters)");
+    return ok;
+}
+
 static void command(agent *a, char *line)
 {
     size_t len = strlen(line);
@@ -257,11 +340,14 @@ static void command(agent *a, char *line)
         cmd_peers(a);
     } else if (strcmp(cmd, "leave") == 0) {
         reply_code(sb_node_leave(a->node));
+    } else if (strcmp(cmd, "key") == 0) {
+        cmd_key(a, rest);
     } else if (strcmp(cmd, "quit") == 0) {
         reply_ok();
         shut_down(a);
     } else {
-        reply_error("unknown command (set, del, get, peers, leave, quit)");
+        reply_error("unknown command (set, del, get, peers, leave, key, "
+                    "quit)");
     }
 }
 
@@ -321,6 +407,7 @@ int agent_main(int argc, char **argv)
         { "threshold", required_argument, NULL, 't' },
         { "cluster", required_argument, NULL, 'c' },
         { "set", required_argument, NULL, 'k' },
+        { "key-file", required_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -329,6 +416,8 @@ int agent_main(int argc, char **argv)
     const char *seeds[64];
     const char *sets[MAX_SETS];
     size_t nsets = 0;
+    const char *key_files[SB_MAX_KEYS];
+    size_t nkey_files = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -370,6 +459,11 @@ int agent_main(int argc, char **argv)
                 return usage_error(usage, "too many --set");
             sets[nsets++] = optarg;
             break;
+        case 'K':
+            if (nkey_files == SB_MAX_KEYS)
+                return usage_error(usage, "at most 8 --key-file");
+            key_files[nkey_files++] = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             return 0;
@@ -388,6 +482,14 @@ int agent_main(int argc, char **argv)
         if (fcntl(fd, F_GETFD) < 0 &&
             open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
             return 1;
+    uint8_t keys[SB_MAX_KEYS * SB_KEY_SIZE];
+    for (size_t i = 0; i < nkey_files; i++)
+        if (!read_key_file(key_files[i], keys + i * SB_KEY_SIZE)) {
+            sodium_memzero(keys, sizeof(keys));
+            return 2;
+        }
+    cfg.keys = keys;
+    cfg.nkeys = nkey_files;
     start_ms = mono_ms();
     cfg.seeds = seeds;
     cfg.embedded = true;
@@ -395,6 +497,7 @@ int agent_main(int argc, char **argv)
     cfg.log = sb_log_stderr;
     agent a = { .interval_ms = cfg.interval_ms, .stdin_open = true };
     int rc = sb_node_new(&cfg, &a.node);
+    sodium_memzero(keys, sizeof(keys));
     if (rc != SB_OK) {
         fprintf(stderr, "scuttlebutt agent: %s\n", sb_strerror(rc));
         return 1;

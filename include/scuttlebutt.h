@@ -244,6 +244,17 @@ typedef struct sb_config {
                                   are dropped; default (and NULL)
                                   "default" */
 
+    /* Cluster keys (docs/security.md). With keys, the node seals every
+     * packet with the primary key (the first) and opens with any of them;
+     * a packet without a seal, or that no key opens, is dropped and
+     * counted, and gets no answer. Without keys (the default) packets are
+     * plaintext and unauthenticated: anyone who can send the node a
+     * datagram can change what the cluster believes. A node never switches
+     * between the two; sb_node_key_install() and friends rotate keys. The
+     * keys are copied at creation: wipe your copy when you like. */
+    const uint8_t *keys;       /* nkeys x SB_KEY_SIZE bytes, back to back */
+    size_t nkeys;              /* 0 to SB_MAX_KEYS */
+
     /* Seeds: asked whenever the node knows no live peer. Host names are
      * resolved with getaddrinfo after every seeding, for the next one
      * (and at creation, for the first); a name gives up to 8 addresses,
@@ -377,6 +388,25 @@ SB_API int sb_node_phi(sb_node *n, const char *addr, double *phi);
  * Errors: SB_EINVAL, SB_ELEFT (already announced).
  */
 SB_API int sb_node_leave(sb_node *n);
+
+/*
+ * The keyring of a node created with keys. Rotation with no downtime:
+ * install the new key on every node, then make it the primary on every
+ * node, then remove the old one from every node; each step completes
+ * everywhere before the next starts. The key is copied.
+ * - install: adds a key, which opens packets at once (installing a key
+ *   twice is no error). SB_ELIMIT beyond SB_MAX_KEYS.
+ * - use: makes an installed key the primary, which seals all the node
+ *   sends from now on. SB_ENOTFOUND if it is not installed.
+ * - remove: removes a key other than the primary. SB_ENOTFOUND if it is
+ *   not installed, SB_ESTATE for the primary (make another one primary
+ *   first).
+ * Errors of all three: SB_EINVAL (NULL), SB_ESTATE (the node was created
+ * without keys: it stays plaintext). Thread-safe.
+ */
+SB_API int sb_node_key_install(sb_node *n, const uint8_t *key);
+SB_API int sb_node_key_use(sb_node *n, const uint8_t *key);
+SB_API int sb_node_key_remove(sb_node *n, const uint8_t *key);
 
 /* Copies the node's counters. Errors: SB_EINVAL. */
 SB_API int sb_node_stats(sb_node *n, sb_stats *out);

@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,10 @@ static int check_config(const sb_config *c)
         bad = "push_bytes_per_s must be >= max_message_size when pushing";
     else if (c->nseeds && !c->seeds)
         bad = "seeds is NULL but nseeds is not 0";
+    else if (c->nkeys && !c->keys)
+        bad = "keys is NULL but nkeys is not 0";
+    else if (c->nkeys > SB_MAX_KEYS)
+        bad = "nkeys must be at most SB_MAX_KEYS (8)";
     else if (c->dead_grace_ms > UINT64_MAX / MS ||
              c->tombstone_grace_ms > UINT64_MAX / MS)
         bad = "a grace is too long";
@@ -426,16 +431,32 @@ static int start_engine(sb_node *n)
     e.max_nodes = c->max_nodes;
     e.max_keys_per_node = c->max_keys_per_node;
     e.max_state_bytes = c->max_state_bytes;
+    if (c->nkeys) {
+        if (sodium_init() < 0) {
+            say(c, SB_LOG_ERROR, "cannot initialise libsodium");
+            return SB_EIO;
+        }
+        e.keys = c->keys;
+        e.nkeys = (uint32_t)c->nkeys;
+        randombytes_buf(e.nonce_prefix, sizeof(e.nonce_prefix));
+    }
     e.send = send_datagram;
     e.on_event = queue_event;
     e.seeds = engine_seeds;
     e.userdata = n;
     int rc = sb_engine_new(&e, now_ns(), &n->engine);
+    sodium_memzero(&e, sizeof(e));
+    n->cfg.keys = NULL; /* the engine has its own copy */
     if (rc == SB_ECONFIG)
         say(c, SB_LOG_ERROR, "bad configuration: max_message_size %zu is "
-            "too small for one key of node %s", c->max_message_size, n->addr);
+            "too small for one key of node %s%s", c->max_message_size,
+            n->addr, c->nkeys ? " in a sealed message" : "");
     else if (rc != SB_OK)
         say(c, SB_LOG_ERROR, "engine: %s", sb_strerror(rc));
+    else if (!c->nkeys)
+        say(c, SB_LOG_WARN, "node %s has no cluster key: its packets are "
+            "plaintext, and anyone who can reach its port can change what "
+            "the cluster believes", n->addr);
     return rc;
 }
 
@@ -781,6 +802,38 @@ int sb_node_leave(sb_node *n)
         say(&n->cfg, SB_LOG_INFO, "node %s leaving", n->addr);
     wake(n);
     return rc;
+}
+
+/* ---- the keyring ------------------------------------------------------------ */
+
+typedef int (*key_op)(sb_engine *e, const uint8_t *key);
+
+static int keyring(sb_node *n, const uint8_t *key, key_op op,
+                   const char *what)
+{
+    if (!n || !key)
+        return SB_EINVAL;
+    pthread_mutex_lock(&n->lock);
+    int rc = op(n->engine, key);
+    pthread_mutex_unlock(&n->lock);
+    if (rc == SB_OK)
+        say(&n->cfg, SB_LOG_INFO, "node %s: key %s", n->addr, what);
+    return rc;
+}
+
+int sb_node_key_install(sb_node *n, const uint8_t *key)
+{
+    return keyring(n, key, sb_engine_key_install, "installed");
+}
+
+int sb_node_key_use(sb_node *n, const uint8_t *key)
+{
+    return keyring(n, key, sb_engine_key_use, "made primary");
+}
+
+int sb_node_key_remove(sb_node *n, const uint8_t *key)
+{
+    return keyring(n, key, sb_engine_key_remove, "removed");
 }
 
 /* ---- reads ----------------------------------------------------------------- */
