@@ -3,6 +3,7 @@
  * are wired together by a packet queue that the test pumps by hand, and
  * hand-made packets play a hostile or scripted peer.
  */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,7 +94,9 @@ static size_t on_seeds(void *ud, const char **out, size_t max)
     return 1;
 }
 
-static net *net_new(int n, size_t max_message)
+/* A network whose engines all hold `nkeys` keys (none: plaintext). */
+static net *net_new_sealed(int n, size_t max_message, const uint8_t *keys,
+                           uint32_t nkeys)
 {
     net *nw = calloc(1, sizeof(*nw));
     nw->q = calloc(MAXQ, sizeof(pkt));
@@ -112,10 +115,18 @@ static net *net_new(int n, size_t max_message)
         c.send = on_send;
         c.seeds = on_seeds;
         c.userdata = &eps[i];
+        c.keys = keys;
+        c.nkeys = nkeys;
+        memset(c.nonce_prefix, i + 1, sizeof(c.nonce_prefix));
         nw->limit[i] = max_message;
         assert_int_equal(sb_engine_new(&c, 0, &nw->e[i]), SB_OK);
     }
     return nw;
+}
+
+static net *net_new(int n, size_t max_message)
+{
+    return net_new_sealed(n, max_message, NULL, 0);
 }
 
 static void net_free(net *nw)
@@ -1002,6 +1013,244 @@ static void test_waves_of_two_roots_are_apart(void **state)
     net_free(nw);
 }
 
+/* ---- sealing and amplification ----------------------------------------- */
+
+static uint64_t drops(const sb_engine *e, sb_drop_reason r)
+{
+    sb_stats st;
+    sb_engine_stats(e, &st);
+    return st.drops[r];
+}
+
+static uint64_t bytes_out(const sb_engine *e)
+{
+    sb_stats st;
+    sb_engine_stats(e, &st);
+    return st.bytes_out;
+}
+
+static const uint8_t key_a[SB_KEY_SIZE] = { 0xa1, 0xa2, 0xa3 };
+static const uint8_t key_b[SB_KEY_SIZE] = { 0xb1, 0xb2, 0xb3 };
+
+/* Sealed engines converge, never send past max_message_size, and nothing
+ * they send is readable plaintext. */
+static void test_sealed_cluster_converges(void **state)
+{
+    (void)state;
+    net *nw = net_new_sealed(4, 300, key_a, 1);
+    nw->captured = calloc(256, sizeof(pkt));
+    nw->capture_cap = 256;
+    char big[300];
+    memset(big, 'v', sizeof(big));
+    size_t most = 0;
+    /* the largest value that fits a sealed message of 300 bytes */
+    for (size_t len = 1; len < sizeof(big); len++)
+        if (sb_engine_set(nw->e[0], (const uint8_t *)"k", 1,
+                          (const uint8_t *)big, len, 0) == SB_OK)
+            most = len;
+    check(most > 0 && most + SB_SEAL_OVERHEAD < 300);
+    net_run(nw, 5 * SEC);
+    for (int i = 1; i < 4; i++) {
+        const uint8_t *v;
+        size_t len;
+        check(sb_engine_get(nw->e[i], nw->addr[0], (const uint8_t *)"k", 1,
+                            &v, &len) == SB_OK && len == most);
+        check(nw->max_seen[i] <= 300);
+    }
+    check(nw->max_seen[0] <= 300);
+    for (size_t i = 0; i < nw->ncaptured; i++) {
+        const pkt *c = &nw->captured[i];
+        sb_msg m;
+        check(c->data[3] & 0x80);
+        check(sb_msg_decode(c->data, c->len, sb_cluster_id("default"), &m) ==
+              SB_DROP_TYPE);
+        check(!memmem(c->data, c->len, "10.0.0.", 7));
+    }
+    net_free(nw);
+}
+
+/* A plaintext packet to a sealed node, a sealed one to a plaintext node,
+ * one sealed with a key not installed, and one whose authenticated header
+ * or body was changed: each dropped, counted, and not answered. */
+static void test_seal_mismatch_dropped(void **state)
+{
+    (void)state;
+    /* a SYN of each kind (the harness runs one network at a time) */
+    pkt syn[3];
+    const uint8_t *keys[3] = { NULL, key_a, key_b };
+    for (int k = 0; k < 3; k++) {
+        net *nw = net_new_sealed(2, 512, keys[k], keys[k] ? 1 : 0);
+        nw->captured = calloc(8, sizeof(pkt));
+        nw->capture_cap = 8;
+        nw->drop_all = true;
+        sb_engine_tick(nw->e[1], 1 * SEC);
+        check(nw->ncaptured > 0);
+        syn[k] = nw->captured[0];
+        net_free(nw);
+    }
+    const pkt *sp = &syn[0], *sa = &syn[1], *sb = &syn[2];
+    net *plain = net_new(1, 512);
+    check(sb_engine_recv(plain->e[0], "10.0.0.2:7946", sa->data, sa->len,
+                         SEC) == SB_EINVAL);
+    check(drops(plain->e[0], SB_DROP_SEALED) == 1);
+    check(bytes_out(plain->e[0]) == 0);
+    net_free(plain);
+
+    net *a = net_new_sealed(1, 512, key_a, 1);
+    check(sb_engine_recv(a->e[0], "10.0.0.2:7946", sp->data, sp->len,
+                         SEC) == SB_EINVAL);
+    check(drops(a->e[0], SB_DROP_PLAINTEXT) == 1);
+    check(sb_engine_recv(a->e[0], "10.0.0.2:7946", sb->data, sb->len,
+                         SEC) == SB_EINVAL);
+    check(drops(a->e[0], SB_DROP_AUTH) == 1);
+    /* every byte of a sealed SYN is covered: flip each one in turn */
+    uint8_t copy[sizeof(sa->data)];
+    for (size_t i = 0; i < sa->len; i++) {
+        memcpy(copy, sa->data, sa->len);
+        copy[i] ^= 0x01;
+        check(sb_engine_recv(a->e[0], "10.0.0.2:7946", copy, sa->len, SEC) ==
+              SB_EINVAL);
+    }
+    check(bytes_out(a->e[0]) == 0);
+    /* the untouched packet is taken and answered */
+    check(sb_engine_recv(a->e[0], "10.0.0.2:7946", sa->data, sa->len, SEC) ==
+          SB_OK);
+    check(bytes_out(a->e[0]) > 0);
+    net_free(a);
+}
+
+/* Packets sealed with any installed key open; only the primary seals. */
+static void test_keyring_rotation_between_engines(void **state)
+{
+    (void)state;
+    net *nw = net_new_sealed(2, 512, key_a, 1);
+    check(sb_engine_key_use(nw->e[0], key_b) == SB_ENOTFOUND);
+    check(sb_engine_key_remove(nw->e[0], key_a) == SB_ESTATE);
+    check(sb_engine_key_install(nw->e[0], key_b) == SB_OK);
+    check(sb_engine_key_install(nw->e[0], key_b) == SB_OK);
+    check(sb_engine_key_use(nw->e[0], key_b) == SB_OK);
+    /* node 0 seals with b, node 1 knows only a: node 1 cannot read it */
+    check(set(nw->e[0], "x", "1", 0) == SB_OK);
+    net_run(nw, 3 * SEC);
+    const uint8_t *v;
+    size_t len;
+    check(sb_engine_get(nw->e[1], nw->addr[0], (const uint8_t *)"x", 1, &v,
+                        &len) != SB_OK);
+    check(drops(nw->e[1], SB_DROP_AUTH) > 0);
+    check(sb_engine_key_install(nw->e[1], key_b) == SB_OK);
+    net_run(nw, 3 * SEC);
+    check(sb_engine_get(nw->e[1], nw->addr[0], (const uint8_t *)"x", 1, &v,
+                        &len) == SB_OK);
+    check(sb_engine_key_remove(nw->e[0], key_a) == SB_OK);
+    check(sb_engine_key_remove(nw->e[0], key_a) == SB_ENOTFOUND);
+    /* plaintext engines have no keyring */
+    net *plain = net_new(1, 512);
+    check(sb_engine_key_install(plain->e[0], key_a) == SB_ESTATE);
+    check(sb_engine_key_install(nw->e[0], NULL) == SB_EINVAL);
+    net_free(plain);
+    net_free(nw);
+}
+
+/*
+ * Amplification: a node that knows a cluster answers datagrams from an
+ * address it does not know with at most as many bytes as they carried.
+ * Feeds it SYNs and ACKs asking for the most (a COMPLETE SYN that lists
+ * nobody, requests for every id, random digests) and random junk, plain
+ * and sealed, and measures bytes out over bytes in.
+ */
+static double amplification(const uint8_t *keys, uint32_t nkeys)
+{
+    net *nw = net_new_sealed(8, 1400, keys, nkeys);
+    for (int i = 0; i < 8; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "k%d", i);
+        check(set(nw->e[i], k, "a value of some length", 0) == SB_OK);
+    }
+    net_run(nw, 5 * SEC);
+    nw->drop_all = true;
+    sb_engine *e = nw->e[0];
+    /* every packet the cluster sent so far, replayed from a stranger */
+    nw->captured = calloc(MAXQ, sizeof(pkt));
+    nw->capture_cap = MAXQ;
+    net_run(nw, 2 * SEC);
+    size_t ncaptured = nw->ncaptured;
+    pkt *replay = nw->captured;
+    nw->captured = NULL;
+    sb_rng rng;
+    sb_rng_seed(&rng, seed_);
+    double worst = 0.0;
+    uint64_t in = 0, out = 0;
+    for (size_t i = 0; i < ncaptured + 2000; i++) {
+        uint8_t buf[2048];
+        size_t len;
+        if (i < ncaptured) {
+            len = replay[i].len;
+            memcpy(buf, replay[i].data, len);
+        } else if (!nkeys) {
+            /* a SYN: a COMPLETE flag and up to 40 random entries, some
+             * of them requests for real ids */
+            sb_writer w = { buf, buf, buf + sizeof(buf) };
+            uint32_t n = (uint32_t)sb_rng_below(&rng, 40);
+            sb_put_header(&w, SB_MSG_SYN, sb_cluster_id("default"));
+            sb_put_u8(&w, (uint8_t)sb_rng_below(&rng, 2));
+            sb_put_varint(&w, n);
+            for (uint32_t k = 0; k < n; k++) {
+                int who = (int)sb_rng_below(&rng, 8);
+                sb_member m;
+                sb_engine_node(e, (size_t)who, &m);
+                sb_digest_entry d = {
+                    sb_rng_below(&rng, 2)
+                        ? sb_peer_id(m.addr, strlen(m.addr), m.generation)
+                        : sb_rng_next(&rng) >> 16,
+                    sb_rng_below(&rng, 3), false, 0, 0
+                };
+                sb_put_digest_entry(&w, &d);
+            }
+            len = (size_t)(w.p - buf);
+        } else {
+            /* junk: a sealed-looking header and random bytes */
+            len = 8 + (size_t)sb_rng_below(&rng, 200);
+            for (size_t k = 0; k < len; k++)
+                buf[k] = (uint8_t)sb_rng_next(&rng);
+            sb_writer w = { buf, buf, buf + 8 };
+            sb_put_header(&w, 1 + (int)sb_rng_below(&rng, 4),
+                          sb_cluster_id("default"));
+            buf[3] |= 0x80;
+        }
+        uint64_t before = bytes_out(e);
+        sb_engine_recv(e, "192.0.2.7:9999", buf, len, nw->now);
+        uint64_t sent = bytes_out(e) - before;
+        in += len;
+        out += sent;
+        double r = (double)sent / (double)len;
+        if (r > worst)
+            worst = r;
+        check(sent <= len);
+    }
+    /* the same traffic from a member is answered in full */
+    uint64_t before = bytes_out(e);
+    for (size_t i = 0; i < ncaptured; i++)
+        sb_engine_recv(e, nw->addr[replay[i].from], replay[i].data,
+                       replay[i].len, nw->now);
+    uint64_t member_out = bytes_out(e) - before;
+    printf("amplification (%s): %zu replayed and %d made datagrams from a "
+           "stranger, %llu bytes in, %llu out, worst ratio %.3f; the same "
+           "replayed from members: %llu bytes out\n",
+           nkeys ? "sealed" : "plaintext", ncaptured, 2000,
+           (unsigned long long)in, (unsigned long long)out, worst,
+           (unsigned long long)member_out);
+    free(replay);
+    net_free(nw);
+    return worst;
+}
+
+static void test_no_amplification(void **state)
+{
+    (void)state;
+    check(amplification(NULL, 0) <= 1.0);
+    check(amplification(key_a, 1) <= 1.0);
+}
+
 int main(void)
 {
     read_seed();
@@ -1024,6 +1273,10 @@ int main(void)
         cmocka_unit_test(test_events_join_first),
         cmocka_unit_test(test_reset_stopped_by_a_bound_leaves_no_hole),
         cmocka_unit_test(test_waves_of_two_roots_are_apart),
+        cmocka_unit_test(test_sealed_cluster_converges),
+        cmocka_unit_test(test_seal_mismatch_dropped),
+        cmocka_unit_test(test_keyring_rotation_between_engines),
+        cmocka_unit_test(test_no_amplification),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

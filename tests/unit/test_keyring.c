@@ -1,0 +1,131 @@
+/*
+ * Unit tests of the keyring and of sealing (src/core/keyring.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "codec.h"
+#include "keyring.h"
+
+static void key(uint8_t out[SB_KEY_SIZE], uint8_t tag)
+{
+    memset(out, tag, SB_KEY_SIZE);
+}
+
+static void test_install_use_remove(void **state)
+{
+    (void)state;
+    sb_keyring kr = { 0 };
+    uint8_t k[SB_MAX_KEYS + 1][SB_KEY_SIZE];
+    for (int i = 0; i <= SB_MAX_KEYS; i++)
+        key(k[i], (uint8_t)(i + 1));
+    for (int i = 0; i < SB_MAX_KEYS; i++)
+        assert_int_equal(sb_keyring_install(&kr, k[i]), SB_OK);
+    assert_int_equal(sb_keyring_install(&kr, k[0]), SB_OK); /* again */
+    assert_int_equal(kr.count, SB_MAX_KEYS);
+    assert_int_equal(sb_keyring_install(&kr, k[SB_MAX_KEYS]), SB_ELIMIT);
+    /* the first installed is the primary */
+    assert_memory_equal(kr.keys[0], k[0], SB_KEY_SIZE);
+    assert_int_equal(sb_keyring_use(&kr, k[SB_MAX_KEYS]), SB_ENOTFOUND);
+    assert_int_equal(sb_keyring_use(&kr, k[3]), SB_OK);
+    assert_memory_equal(kr.keys[0], k[3], SB_KEY_SIZE);
+    assert_int_equal(sb_keyring_remove(&kr, k[3]), SB_ESTATE);
+    assert_int_equal(sb_keyring_remove(&kr, k[0]), SB_OK);
+    assert_int_equal(sb_keyring_remove(&kr, k[0]), SB_ENOTFOUND);
+    assert_int_equal(kr.count, SB_MAX_KEYS - 1);
+    /* the others stay, and the freed slot is zero */
+    for (int i = 1; i < SB_MAX_KEYS; i++)
+        assert_int_equal(sb_keyring_use(&kr, k[i]), SB_OK);
+    uint8_t zero[SB_KEY_SIZE] = { 0 };
+    assert_memory_equal(kr.keys[SB_MAX_KEYS - 1], zero, SB_KEY_SIZE);
+    sb_keyring_wipe(&kr);
+    assert_int_equal(kr.count, 0);
+    assert_memory_equal(kr.keys[0], zero, SB_KEY_SIZE);
+}
+
+/* A message: a header and a body. */
+static size_t message(uint8_t *buf, size_t body)
+{
+    sb_writer w = { buf, buf, buf + SB_HEADER_SIZE + body };
+    sb_put_header(&w, SB_MSG_ACK2, sb_cluster_id("default"));
+    for (size_t i = 0; i < body; i++)
+        buf[SB_HEADER_SIZE + i] = (uint8_t)(i * 13);
+    return SB_HEADER_SIZE + body;
+}
+
+static void test_seal_open_round_trip(void **state)
+{
+    (void)state;
+    assert_true(sb_seal_init());
+    sb_keyring a = { 0 }, b = { 0 };
+    uint8_t ka[SB_KEY_SIZE], kb[SB_KEY_SIZE];
+    key(ka, 0xa);
+    key(kb, 0xb);
+    sb_keyring_install(&a, ka);
+    sb_keyring_install(&b, kb);
+    uint8_t nonce[SB_NONCE_SIZE] = { 1, 2, 3 };
+    for (size_t body = 0; body < 600; body += 37) {
+        uint8_t msg[700], sealed[800], opened[800];
+        size_t len = message(msg, body);
+        size_t slen = sb_seal(&a, nonce, msg, len, sealed);
+        assert_int_equal(slen, len + SB_SEAL_OVERHEAD);
+        /* the header stays readable, marked sealed; the body does not */
+        assert_memory_equal(sealed, msg, 3);
+        assert_int_equal(sealed[3], msg[3] | SB_SEALED);
+        assert_memory_equal(sealed + 4, msg + 4, 4);
+        if (body >= 16)
+            assert_memory_not_equal(sealed + SB_HEADER_SIZE + SB_NONCE_SIZE,
+                                    msg + SB_HEADER_SIZE, 16);
+        assert_int_equal(sb_open(&a, sealed, slen, opened), len);
+        assert_memory_equal(opened, msg, len);
+        /* another key does not open it; once installed, it does */
+        assert_int_equal(sb_open(&b, sealed, slen, opened), 0);
+        sb_keyring_install(&b, ka);
+        assert_int_equal(sb_open(&b, sealed, slen, opened), len);
+        sb_keyring_remove(&b, ka);
+        /* cut short, or not sealed */
+        assert_int_equal(sb_open(&a, sealed, slen - 1, opened), 0);
+        assert_int_equal(sb_open(&a, msg, len, opened), 0);
+        nonce[0]++;
+    }
+}
+
+/* Two seals of one message with two nonces differ entirely past the
+ * header; the header (magic, version, type, cluster id) is authenticated. */
+static void test_header_is_authenticated(void **state)
+{
+    (void)state;
+    sb_keyring a = { 0 };
+    uint8_t ka[SB_KEY_SIZE], msg[100], s1[200], s2[200], out[200];
+    key(ka, 0xa);
+    sb_keyring_install(&a, ka);
+    size_t len = message(msg, 50);
+    uint8_t n1[SB_NONCE_SIZE] = { 1 }, n2[SB_NONCE_SIZE] = { 2 };
+    size_t slen = sb_seal(&a, n1, msg, len, s1);
+    sb_seal(&a, n2, msg, len, s2);
+    assert_memory_not_equal(s1 + SB_HEADER_SIZE, s2 + SB_HEADER_SIZE,
+                            slen - SB_HEADER_SIZE);
+    for (size_t i = 0; i < SB_HEADER_SIZE; i++) {
+        if (i == 3)
+            continue; /* without the seal bit it is not sealed at all */
+        s1[i] ^= 0x10;
+        assert_int_equal(sb_open(&a, s1, slen, out), 0);
+        s1[i] ^= 0x10;
+    }
+    assert_int_equal(sb_open(&a, s1, slen, out), len);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_install_use_remove),
+        cmocka_unit_test(test_seal_open_round_trip),
+        cmocka_unit_test(test_header_is_authenticated),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
