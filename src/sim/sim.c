@@ -225,6 +225,11 @@ static int start_engine(sb_sim *s, node *n)
     uint64_t x = s->cfg.seed ^ (n->index * 0x9e3779b97f4a7c15ull) ^
                  n->generation;
     ec.rng_seed = sb_splitmix64(&x);
+    /* distinct per node and generation, like the runtime's random ones */
+    for (size_t i = 0; i < sizeof(ec.nonce_prefix); i += 8) {
+        uint64_t r = sb_splitmix64(&x);
+        memcpy(ec.nonce_prefix + i, &r, 8);
+    }
     ec.send = on_send;
     ec.on_event = on_event;
     ec.seeds = on_seeds;
