@@ -1,22 +1,32 @@
 /*
  * Writes the fuzzers' seed corpus from real traffic: a simulated 16-node
  * cluster (512-byte messages, 10% loss, keys set and deleted, a crash, a
- * restart, a leave) with every packet captured through the simulator's
- * tap. decode/: single packets; engine/: runs of packets as the engine
- * target reads them ([u16 length][bytes]...).
- * Usage: fuzz-corpus DIR   (DIR/decode and DIR/engine must exist)
+ * restart, a leave) with every packet that node 0 receives captured
+ * through the simulator's tap; once in plaintext, once sealed with the
+ * key of fuzz_key.h.
+ *   decode/  single plaintext packets;
+ *   engine/  runs of plaintext packets ([u16 length][bytes]...);
+ *   sealed/  runs of sealed packets, each as captured and as the
+ *            plaintext it opens to ([u8 kind][u16 length][bytes]...,
+ *            see fuzz_sealed.c).
+ * Usage: fuzz-corpus DIR   (DIR/decode, DIR/engine, DIR/sealed must exist)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_key.h"
+#include "keyring.h"
 #include "sim.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull
+#define PACKETS 400 /* captured per run of the cluster */
 
 typedef struct capture {
     const char *dir;
+    bool sealed;
+    sb_keyring kr;
     unsigned n;
     uint8_t run[8192];
     size_t run_len;
@@ -36,41 +46,61 @@ static void save(const char *dir, const char *kind, unsigned i,
     fclose(f);
 }
 
+/* Appends a record to the current run: [kind] (sealed runs only), a
+ * u16 length, the bytes. */
+static void append(capture *c, int kind, const uint8_t *buf, size_t len)
+{
+    if (c->sealed)
+        c->run[c->run_len++] = (uint8_t)kind;
+    c->run[c->run_len++] = (uint8_t)(len >> 8);
+    c->run[c->run_len++] = (uint8_t)len;
+    memcpy(c->run + c->run_len, buf, len);
+    c->run_len += len;
+}
+
 static void on_packet(void *ud, uint32_t from, uint32_t to,
                       const uint8_t *buf, size_t len)
 {
     capture *c = ud;
     (void)from;
-    if (to != 0 || c->n >= 400) /* what node 0 receives */
+    if (to != 0 || c->n >= PACKETS)
         return;
-    if (c->n % 2 == 0)
-        save(c->dir, "decode", c->n / 2, buf, len);
     c->n++;
-    c->run[c->run_len++] = (uint8_t)(len >> 8);
-    c->run[c->run_len++] = (uint8_t)len;
-    memcpy(c->run + c->run_len, buf, len);
-    c->run_len += len;
+    if (!c->sealed) {
+        if (c->n % 2 == 0)
+            save(c->dir, "decode", c->n / 2, buf, len);
+        append(c, 0, buf, len);
+    } else {
+        uint8_t plain[2048];
+        size_t plen = sb_open(&c->kr, buf, len, plain);
+        if (!plen) {
+            fprintf(stderr, "a captured packet does not open\n");
+            exit(1);
+        }
+        append(c, 1, buf, len);
+        append(c, 0, plain, plen);
+    }
     if (c->run_len > 4096) {
-        save(c->dir, "engine", c->runs++, c->run, c->run_len);
+        save(c->dir, c->sealed ? "sealed" : "engine", c->runs++, c->run,
+             c->run_len);
         c->run_len = 0;
     }
 }
 
-int main(int argc, char **argv)
+static int run_cluster(capture *c)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: fuzz-corpus DIR\n");
-        return 2;
-    }
-    capture c = { .dir = argv[1] };
     sb_sim_config cfg;
     sb_sim_config_init(&cfg);
     cfg.nodes = 16;
     cfg.loss = 0.1;
     cfg.engine.interval_ns = 100 * MS;
     cfg.engine.tombstone_grace_ns = 2 * SEC;
+    if (c->sealed) {
+        cfg.engine.keys = sb_fuzz_key;
+        cfg.engine.nkeys = 1;
+    }
     cfg.on_packet = on_packet;
-    cfg.userdata = &c;
+    cfg.userdata = c;
     sb_sim *s;
     if (sb_sim_new(&cfg, &s) != SB_OK)
         return 1;
@@ -86,6 +116,21 @@ int main(int argc, char **argv)
     sb_sim_leave(s, 6);
     sb_sim_run_for(s, 5 * SEC);
     sb_sim_free(s);
-    printf("%u packets, %u runs\n", (c.n + 1) / 2, c.runs);
+    printf("%s: %u packets, %u runs\n", c->sealed ? "sealed" : "plaintext",
+           c->n, c->runs);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: fuzz-corpus DIR\n");
+        return 2;
+    }
+    static capture plain, sealed;
+    plain.dir = sealed.dir = argv[1];
+    sealed.sealed = true;
+    if (!sb_seal_init() || sb_keyring_install(&sealed.kr, sb_fuzz_key))
+        return 1;
+    return run_cluster(&plain) || run_cluster(&sealed);
 }
