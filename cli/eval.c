@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ static const char usage[] =
 "usage: scuttlebutt eval [--nodes N[,N...]] [--trials N] [--interval MS]\n"
 "                        [--fanout N] [--max-message-size BYTES]\n"
 "                        [--threshold PHI] [--window S] [--seed N]\n"
+"                        [--sealed]\n"
 "                        [--json FILE] [--csv FILE] [--plot FILE.png]\n"
 "\n"
 "Starts real nodes on 127.0.0.1 in this process and measures, per cluster\n"
@@ -54,6 +56,7 @@ static const char usage[] =
 "  --threshold PHI         failure detector threshold (default 8)\n"
 "  --window S              steady-state window in seconds (default 10)\n"
 "  --seed N                seed of the eval's random choices\n"
+"  --sealed                one random cluster key: every packet sealed\n"
 "  --json FILE, --csv FILE write the figures\n"
 "  --plot FILE.png         draw (gnuplot) the fraction of nodes holding an\n"
 "                          update against time, one curve per size\n"
@@ -69,6 +72,8 @@ typedef struct options {
     uint32_t trials, interval_ms, fanout, max_message, window_s;
     double threshold;
     uint64_t seed;
+    bool sealed;
+    uint8_t key[SB_KEY_SIZE];  /* the cluster's, when sealed */
     const char *json, *csv, *plot;
 } options;
 
@@ -253,9 +258,14 @@ static enode *start_node(cluster *c, bool watch_join)
     cfg.push_fanout = o->fanout;
     cfg.max_message_size = o->max_message;
     cfg.phi_threshold = o->threshold;
+    if (o->sealed) {
+        cfg.keys = o->key;
+        cfg.nkeys = 1;
+    }
     cfg.on_join = cfg.on_leave = cfg.on_update = on_event;
     cfg.userdata = slot;
     cfg.log = sb_log_stderr;
+    cfg.log_level = SB_LOG_ERROR; /* not a warning per node for plaintext */
     pthread_mutex_lock(&c->w.lock);
     sb_node *node;
     int rc = sb_node_new(&cfg, &node);
@@ -621,8 +631,9 @@ static bool run_size_apart(const options *o, uint32_t nodes, result *r)
 static void print_table(const options *o, const result *res, size_t nres)
 {
     printf("scuttlebutt eval: interval %u ms, fanout %u, max message %u B, "
-           "threshold %g, %u trials, window %u s\n\n", o->interval_ms,
-           o->fanout, o->max_message, o->threshold, o->trials, o->window_s);
+           "threshold %g, %u trials, window %u s%s\n\n", o->interval_ms,
+           o->fanout, o->max_message, o->threshold, o->trials, o->window_s,
+           o->sealed ? ", sealed" : "");
     printf("%6s  %-22s %9s %9s %9s %9s %6s\n", "nodes", "until all nodes (ms)",
            "median", "p90", "p99", "max", "n");
     for (size_t i = 0; i < nres; i++) {
@@ -657,9 +668,10 @@ static bool write_json(const char *path, const options *o, const result *res,
         return false;
     fprintf(f, "{\"config\":{\"interval_ms\":%u,\"fanout\":%u,"
             "\"max_message_size\":%u,\"threshold\":%g,\"trials\":%u,"
-            "\"window_s\":%u,\"seed\":%llu},\"clusters\":[", o->interval_ms,
-            o->fanout, o->max_message, o->threshold, o->trials, o->window_s,
-            (unsigned long long)o->seed);
+            "\"window_s\":%u,\"seed\":%llu,\"sealed\":%s},\"clusters\":[",
+            o->interval_ms, o->fanout, o->max_message, o->threshold,
+            o->trials, o->window_s, (unsigned long long)o->seed,
+            o->sealed ? "true" : "false");
     for (size_t i = 0; i < nres; i++) {
         const result *r = &res[i];
         fprintf(f, "%s{\"nodes\":%u", i ? "," : "", r->nodes);
@@ -806,6 +818,7 @@ int eval_main(int argc, char **argv)
         { "json", required_argument, NULL, 'j' },
         { "csv", required_argument, NULL, 'c' },
         { "plot", required_argument, NULL, 'g' },
+        { "sealed", no_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -861,6 +874,9 @@ int eval_main(int argc, char **argv)
         case 'g':
             o.plot = optarg;
             break;
+        case 'S':
+            o.sealed = true;
+            break;
         case 'h':
             fputs(usage, stdout);
             return 0;
@@ -870,6 +886,13 @@ int eval_main(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error(usage, "unexpected argument");
+    if (o.sealed) {
+        if (sodium_init() < 0) {
+            fprintf(stderr, "scuttlebutt eval: cannot initialise libsodium\n");
+            return 1;
+        }
+        randombytes_buf(o.key, sizeof(o.key));
+    }
 
     tty = isatty(STDOUT_FILENO);
     uint32_t largest = 0;
