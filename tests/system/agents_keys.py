@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Cluster keys through `scuttlebutt agent`.
+
+Key files in hex and raw are read, bad ones refused at start (exit 2);
+agents with one key see each other, and neither an agent with another key
+nor a plaintext one gets in; the first two rotate to the second key with
+`key install`, `key use`, `key remove` on stdin, after which the agent
+holding only that key joins them and their keys reach it; bad key
+commands get error replies. Events are asserted; the deadlines only keep
+a broken build from hanging, and "does not join" is checked after 3 s
+(30 gossip intervals).
+
+usage: agents_keys.py PATH/TO/scuttlebutt
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from agents import Agent, is_event
+
+
+def main():
+    exe = sys.argv[1]
+    tmp = tempfile.mkdtemp()
+    k1 = os.urandom(32)
+    k2 = os.urandom(32)
+    files = {
+        "k1": k1.hex() + "\n",           # hex, with a newline
+        "k2": k2,                        # raw
+        "short": os.urandom(31),
+        "nothex": "z" * 64,
+        "long": k1.hex() + "0",
+        "empty": b"",
+    }
+    for name, data in files.items():
+        mode = "w" if isinstance(data, str) else "wb"
+        with open(os.path.join(tmp, name), mode) as f:
+            f.write(data)
+    path = lambda name: os.path.join(tmp, name)
+
+    # bad key files: a clear error at start, exit 2
+    for bad in ["short", "nothex", "long", "empty", "missing"]:
+        r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0",
+                            "--key-file", path(bad)], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2, (bad, r.returncode)
+        assert path(bad) in r.stderr, (bad, r.stderr)
+    print("bad key files refused with exit 2")
+
+    a = Agent(exe, "127.0.0.1:0", extra=["--key-file", path("k1")])
+    b = Agent(exe, "127.0.0.1:0", [a.addr], extra=["--key-file", path("k1")])
+    a.wait(is_event("join", b.addr))
+    b.wait(is_event("join", a.addr))
+    print("two agents with one key see each other")
+
+    c = Agent(exe, "127.0.0.1:0", [a.addr], ["from=c"],
+              extra=["--key-file", path("k2")])
+    d = Agent(exe, "127.0.0.1:0", [a.addr], ["from=d"])
+    time.sleep(3.0)
+    for x in (a, b):
+        for y in (c, d):
+            assert x.count(is_event("join", y.addr)) == 0, (x.addr, y.addr)
+    assert c.count(lambda e: e.get("event") == "join") == 0
+    assert d.count(lambda e: e.get("event") == "join") == 0
+    print("another key and no key stay out")
+
+    # bad key commands
+    for bad in ["key", "key install", "key install zz",
+                "key install " + k2.hex() + "00", "key rotate " + k2.hex(),
+                "key use " + k2.hex(), "key remove " + k1.hex()]:
+        r = a.command(bad)
+        assert r["ok"] is False and r["error"], (bad, r)
+    r = d.command("key install " + k2.hex())  # a plaintext agent
+    assert r["ok"] is False, r
+    print("bad key commands refused")
+
+    # rotation on a and b: install, use, remove; then c gets in
+    for step in ["key install " + k2.hex(), "key use " + k2.hex(),
+                 "key remove " + k1.hex()]:
+        for x in (a, b):
+            assert x.command(step) == {"ok": True}, (step, x.addr)
+    assert a.command("set after rotation") == {"ok": True}
+    for x in (a, b):
+        x.wait(is_event("join", c.addr))
+        x.wait(is_event("update", c.addr, key="from", value="c"))
+        c.wait(is_event("join", x.addr))
+    c.wait(is_event("update", a.addr, key="after", value="rotation"))
+    assert a.count(is_event("join", d.addr)) == 0
+    print("rotated to the new key: its holder joined, keys flow")
+
+    for x in (a, b, c, d):
+        x.command("quit")
+        assert x.proc.wait(timeout=30) == 0
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
