@@ -10,41 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
-#include "engine.h"
+#include "harness.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void on_send(void *ud, const char *to, const uint8_t *buf, size_t len)
 {
+    (void)ud;
     (void)to;
     (void)buf;
-    if (len > *(const size_t *)ud)
+    if (len > FUZZ_LIMIT)
         abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static size_t limit = 512;
-    sb_engine_config c;
-    sb_engine_config_init(&c);
-    c.addr = "10.0.0.1:7946";
-    c.generation = 1;
-    c.interval_ns = 100000000;
-    c.max_message_size = limit;
-    c.max_nodes = 64;
-    c.max_keys_per_node = 16;
-    c.max_state_bytes = 4096;
-    c.tombstone_grace_ns = 1000000000;
-    c.dead_grace_ns = 2000000000;
-    c.send = on_send;
-    c.userdata = &limit;
-    sb_engine *e;
-    if (sb_engine_new(&c, 0, &e) != SB_OK)
-        abort();
-    sb_engine_set(e, (const uint8_t *)"role", 4, (const uint8_t *)"db", 2, 0);
-    sb_engine_set(e, (const uint8_t *)"gone", 4, (const uint8_t *)"x", 1, 0);
-    sb_engine_del(e, (const uint8_t *)"gone", 4, 0);
+    sb_engine *e = fuzz_engine(on_send, NULL, 0);
     uint64_t now = 0;
     while (size >= 2) {
         size_t len = (size_t)data[0] << 8 | data[1];

@@ -15,19 +15,17 @@
 #include <string.h>
 
 #include "codec.h"
-#include "engine.h"
 #include "fuzz_key.h"
+#include "harness.h"
 #include "keyring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define LIMIT 512
 
 static void on_send(void *ud, const char *to, const uint8_t *buf, size_t len)
 {
     (void)ud;
     (void)to;
-    if (len > LIMIT || len < SB_HEADER_SIZE + SB_SEAL_OVERHEAD ||
+    if (len > FUZZ_LIMIT || len < SB_HEADER_SIZE + SB_SEAL_OVERHEAD ||
         !(buf[3] & SB_SEALED))
         abort();
 }
@@ -39,24 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!kr.count && (!sb_seal_init() ||
                       sb_keyring_install(&kr, sb_fuzz_key) != SB_OK))
         abort();
-    sb_engine_config c;
-    sb_engine_config_init(&c);
-    c.addr = "10.0.0.1:7946";
-    c.generation = 1;
-    c.interval_ns = 100000000;
-    c.max_message_size = LIMIT;
-    c.max_nodes = 64;
-    c.max_keys_per_node = 16;
-    c.max_state_bytes = 4096;
-    c.tombstone_grace_ns = 1000000000;
-    c.dead_grace_ns = 2000000000;
-    c.keys = sb_fuzz_key;
-    c.nkeys = 1;
-    c.send = on_send;
-    sb_engine *e;
-    if (sb_engine_new(&c, 0, &e) != SB_OK)
-        abort();
-    sb_engine_set(e, (const uint8_t *)"role", 4, (const uint8_t *)"db", 2, 0);
+    sb_engine *e = fuzz_engine(on_send, sb_fuzz_key, 1);
     uint64_t now = 0;
     while (size >= 3) {
         uint8_t kind = data[0];
@@ -67,10 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             len = size;
         now += 30000000;
         if (kind & 1 || len < SB_HEADER_SIZE ||
-            len + SB_SEAL_OVERHEAD > LIMIT) {
+            len + SB_SEAL_OVERHEAD > FUZZ_LIMIT) {
             sb_engine_recv(e, "10.0.0.9:7946", data, len, now);
         } else {
-            uint8_t sealed[LIMIT], nonce[SB_NONCE_SIZE] = { 0 };
+            uint8_t sealed[FUZZ_LIMIT], nonce[SB_NONCE_SIZE] = { 0 };
             counter++;
             memcpy(nonce, &counter, sizeof(counter));
             size_t slen = sb_seal(&kr, nonce, data, len, sealed);

@@ -1,0 +1,39 @@
+/* What the engine targets share: an engine with some state and small
+ * bounds, at 512-byte messages, plaintext unless given keys. */
+#ifndef SB_FUZZ_HARNESS_H
+#define SB_FUZZ_HARNESS_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "engine.h"
+
+#define FUZZ_LIMIT 512
+
+static inline sb_engine *fuzz_engine(sb_send_fn send, const uint8_t *keys,
+                                     uint32_t nkeys)
+{
+    sb_engine_config c;
+    sb_engine_config_init(&c);
+    c.addr = "10.0.0.1:7946";
+    c.generation = 1;
+    c.interval_ns = 100000000;
+    c.max_message_size = FUZZ_LIMIT;
+    c.max_nodes = 64;
+    c.max_keys_per_node = 16;
+    c.max_state_bytes = 4096;
+    c.tombstone_grace_ns = 1000000000;
+    c.dead_grace_ns = 2000000000;
+    c.keys = keys;
+    c.nkeys = nkeys;
+    c.send = send;
+    sb_engine *e;
+    if (sb_engine_new(&c, 0, &e) != SB_OK)
+        abort();
+    sb_engine_set(e, (const uint8_t *)"role", 4, (const uint8_t *)"db", 2, 0);
+    sb_engine_set(e, (const uint8_t *)"gone", 4, (const uint8_t *)"x", 1, 0);
+    sb_engine_del(e, (const uint8_t *)"gone", 4, 0);
+    return e;
+}
+
+#endif /* SB_FUZZ_HARNESS_H */
