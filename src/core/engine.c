@@ -140,12 +140,12 @@ struct sb_engine {
     sb_peer **sample;         /* a digest's random sample, scratch_cap */
 
     uint8_t *buf;             /* max_message_size bytes */
+    size_t reply_max;         /* bound of the reply to the message at hand */
 
     /* Sealing (keyring.h): cfg.max_message_size is the plaintext's bound,
      * SB_SEAL_OVERHEAD below wire_max, the bound on the wire; a message
      * is sealed into `sealed` as it is sent, and one received is opened
      * into `opened`. */
-    size_t reply_max;         /* bound of the reply to the message at hand */
     bool sealing;
     sb_keyring keyring;
     uint8_t nonce[SB_NONCE_SIZE]; /* the prefix, then a 64-bit counter */
