@@ -733,8 +733,87 @@ static void test_bad_configuration(void **state)
     cfg.bind = "127.0.0.1:0";
     cfg.nseeds = 2;
     refused(&cfg, SB_ECONFIG);
+    /* keys: missing, too many, too little room left by the seal */
+    static const uint8_t keys[(SB_MAX_KEYS + 1) * SB_KEY_SIZE];
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.nkeys = 1;
+    refused(&cfg, SB_ECONFIG);
+    cfg.keys = keys;
+    cfg.nkeys = SB_MAX_KEYS + 1;
+    refused(&cfg, SB_ECONFIG);
+    cfg.nkeys = 1;
+    cfg.max_message_size = 140; /* one key fits plain, not sealed */
+    refused(&cfg, SB_ECONFIG);
     assert_int_equal(sb_node_new(NULL, NULL), SB_EINVAL);
     assert_int_equal(sb_node_free(NULL), SB_OK);
+}
+
+/* The keyring through the API: refused on a node without keys; install,
+ * use and remove with their errors on a node with them; two sealed nodes
+ * see each other once both hold the key one seals with; a plaintext node
+ * seeded with one of them is dropped there, as plaintext. */
+typedef struct pair {
+    member *a, *b;
+    sb_drop_reason reason;
+} pair;
+
+static bool see_each_other(void *arg)
+{
+    pair *p = arg;
+    return count_events(&p->a->rec, SB_EVENT_JOIN, p->b->addr, -1) &&
+           count_events(&p->b->rec, SB_EVENT_JOIN, p->a->addr, -1);
+}
+
+static bool dropped(void *arg)
+{
+    pair *p = arg;
+    sb_stats st;
+    sb_node_stats(p->a->node, &st);
+    return st.drops[p->reason] > 0;
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    static member a, b, plain;
+    uint8_t k1[SB_KEY_SIZE], k2[SB_KEY_SIZE];
+    memset(k1, 0x11, sizeof(k1));
+    memset(k2, 0x22, sizeof(k2));
+    sb_config cfg;
+    config_for(&cfg, &a, "127.0.0.1:0", NULL);
+    cfg.keys = k1;
+    cfg.nkeys = 1;
+    start_with(&a, &cfg);
+    assert_int_equal(sb_node_key_use(a.node, k2), SB_ENOTFOUND);
+    assert_int_equal(sb_node_key_remove(a.node, k1), SB_ESTATE);
+    assert_int_equal(sb_node_key_install(a.node, k2), SB_OK);
+    assert_int_equal(sb_node_key_use(a.node, k2), SB_OK);
+    assert_int_equal(sb_node_key_remove(a.node, k1), SB_OK);
+    assert_int_equal(sb_node_key_remove(a.node, k1), SB_ENOTFOUND);
+    assert_int_equal(sb_node_key_install(a.node, NULL), SB_EINVAL);
+    assert_int_equal(sb_node_key_install(NULL, k1), SB_EINVAL);
+    /* b seals with k1, which a no longer holds: a drops b's SYNs, until
+     * b seals with k2 too */
+    config_for(&cfg, &b, "127.0.0.1:0", a.addr);
+    cfg.keys = k1;
+    cfg.nkeys = 1;
+    start_with(&b, &cfg);
+    pair p = { &a, &b, SB_DROP_AUTH };
+    assert_true(eventually(dropped, &p));
+    assert_int_equal(count_events(&a.rec, SB_EVENT_JOIN, b.addr, -1), 0);
+    assert_int_equal(sb_node_key_install(b.node, k2), SB_OK);
+    assert_int_equal(sb_node_key_use(b.node, k2), SB_OK);
+    assert_true(eventually(see_each_other, &p));
+    /* a plaintext node has no keyring, and a sealed one drops its SYNs */
+    start(&plain, "127.0.0.1:0", a.addr);
+    assert_int_equal(sb_node_key_install(plain.node, k2), SB_ESTATE);
+    pair q = { &a, &plain, SB_DROP_PLAINTEXT };
+    assert_true(eventually(dropped, &q));
+    assert_int_equal(count_events(&a.rec, SB_EVENT_JOIN, plain.addr, -1), 0);
+    stop(&plain);
+    stop(&b);
+    stop(&a);
 }
 
 /* Bad arguments to a running node: error codes, never a crash. */
@@ -860,6 +939,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_four_threads_use_the_api),
     cmocka_unit_test(test_create_free_1000_times),
     cmocka_unit_test(test_bad_configuration),
+    cmocka_unit_test(test_keys),
     cmocka_unit_test(test_bad_arguments),
     cmocka_unit_test(test_address_forms),
     cmocka_unit_test(test_garbage_is_counted),
