@@ -6,7 +6,7 @@
  * over a window), then runs trials. Below 512 nodes every trial gets a
  * fresh cluster (seeds seed, seed+1, ...); from 512 nodes on, the trials
  * run one after the other on one cluster. A trial is:
- *   - propagation: a random node sets a key; rounds until all have it;
+ *   - propagation: a random node sets a key; intervals until all have it;
  *   - detection: a random node crashes; seconds until all others report
  *     it down; it stays down (from 512 nodes, where trials share one
  *     cluster, each trial's cluster is one node smaller);
@@ -225,7 +225,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
         if (o->no_crash) {
             sb_sim_run_for(s, 2 * SEC);
             if (!o->quiet)
-                printf("  trial %2u  update %6.2f rounds\n", first + k,
+                printf("  trial %2u  update %6.2f intervals\n", first + k,
                        r[k].rounds);
             continue;
         }
@@ -236,7 +236,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
         /* the victim stays down; false downs keep being counted */
         sb_sim_run_for(s, 2 * SEC);
         if (!o->quiet)
-            printf("  trial %2u  update %6.2f rounds  crash seen by all "
+            printf("  trial %2u  update %6.2f intervals  crash seen by all "
                    "%6.2f s\n", first + k, r[k].rounds, r[k].detect_s);
     }
     t->false_downs = w.false_downs;
@@ -403,7 +403,7 @@ int main(int argc, char **argv)
     printf("  %-22s %s after %.1f s (slowest of %u)\n", "start",
            t.converged ? "converged" : "NOT converged", t.converge_s,
            clusters);
-    summary("update reaches all", rounds, o.trials, "rounds");
+    summary("update reaches all", rounds, o.trials, "intervals");
     summary("update reaches all", ms, o.trials, "ms");
     summary("push packets/update", pushes, o.trials, "");
     if (!o.no_crash)
