@@ -51,7 +51,7 @@ static const char usage[] =
 "  --cluster NAME            cluster name (default \"default\")\n"
 "  --set KEY=VALUE           a key to publish at start; repeatable\n"
 "  --key-file PATH           a cluster key: a file of 64 hex characters\n"
-"                            (and whitespace) or of 32 raw bytes; the first\n"
+"                            (and whitespace) or of 32 random bytes; the first\n"
 "                            seals, all open; repeatable, at most 8. Without\n"
 "                            one, packets are plaintext (docs/security.md)\n"
 "  --help                    this text\n"
@@ -278,10 +278,13 @@ static void cmd_key(agent *a, char *rest)
 }
 
 /* Reads a --key-file: 32 raw bytes, or 64 hex characters and whitespace
- * around them. Prints why not and returns false. */
+ * around them. 32 bytes of printable text are refused: that is a short
+ * password or half a hex key, not 32 random bytes. Prints why not and
+ * returns false. */
 static bool read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
 {
-    char buf[256];
+    char buf[257];
+    const char *why = "not a key (32 raw bytes, or 64 hex characters)";
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "scuttlebutt agent: --key-file %s: %s\n", path,
@@ -289,25 +292,30 @@ static bool read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
         return false;
     }
     size_t len = fread(buf, 1, sizeof(buf), f);
-    bool error = ferror(f);
+    int err = ferror(f) ? errno : 0;
     fclose(f);
-    bool ok = false;
-    if (!error && len == SB_KEY_SIZE) {
+    bool ok = false, text = true;
+    for (size_t i = 0; i < len && i < SB_KEY_SIZE; i++)
+        text = text && buf[i] >= 0x20 && buf[i] < 0x7f;
+    if (err) {
+        why = strerror(err);
+    } else if (len == SB_KEY_SIZE && text) {
+        why = "32 characters of text, not 32 random bytes (write the key "
+              "as 64 hex characters)";
+    } else if (len == SB_KEY_SIZE) {
         memcpy(key, buf, SB_KEY_SIZE);
         ok = true;
-    } else if (!error) {
+    } else if (len < sizeof(buf)) {
         size_t b = 0, e = len;
-        while (b < e && strchr(" \t\r\n", buf[b]) && buf[b])
+        while (b < e && buf[b] && strchr(" \t\r\n", buf[b]))
             b++;
-        while (e > b && strchr(" \t\r\n", buf[e - 1]) && buf[e - 1])
+        while (e > b && buf[e - 1] && strchr(" \t\r\n", buf[e - 1]))
             e--;
         ok = hex_key(buf + b, e - b, key);
     }
     sodium_memzero(buf, sizeof(buf));
     if (!ok)
-        fprintf(stderr, "scuttlebutt agent: --key-file %s: %s\n", path,
-                error ? strerror(errno)
-                      : "not a key (32 raw bytes, or 64 hex characters)");
+        fprintf(stderr, "scuttlebutt agent: --key-file %s: %s\n", path, why);
     return ok;
 }
 

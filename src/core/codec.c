@@ -1,4 +1,4 @@
-/* Wire format v1: encoding and bounds-checked decoding (see codec.h). */
+/* Wire format v2: encoding and bounds-checked decoding (see codec.h). */
 #include "codec.h"
 
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * Wire format v1: every message is one UDP datagram.
+ * Wire format v2: every message is one UDP datagram.
  *
  * Integers marked (v) are unsigned LEB128 varints (7 bits a byte, low
  * group first, at most 10 bytes, no overlong forms). Fixed-width integers
@@ -11,7 +11,7 @@
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
  *   |  'S'  |  'B'  |  ver  | type  |       cluster id (u32)        |
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
- *   ver = 1; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH;
+ *   ver = 2; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH;
  *   cluster id = FNV-1a 32 of the cluster name.
  *
  * SYN:   header | flags (u8) | n (v) | n x digest entry

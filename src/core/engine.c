@@ -1186,7 +1186,7 @@ static void offer_recent(sb_engine *e, plan *p, uint64_t now)
 static const entry_ref *load_digest(sb_engine *e, const sb_msg *m)
 {
     if (m->ndigest > e->digest_cap) {
-        /* at most max_message_size / 11: a validated entry is >= 11 B */
+        /* at most max_message_size / 8: a validated entry is >= 8 B */
         entry_ref *d = realloc(e->digest, m->ndigest * sizeof(*d));
         if (!d)
             return NULL;

@@ -33,6 +33,8 @@ def main():
         "nothex": "z" * 64,
         "long": k1.hex() + "0",
         "empty": b"",
+        "text32": "0123456789abcdef0123456789abcdef",  # half a hex key
+        "padded": k1.hex() + " " * 300 + "x",
     }
     for name, data in files.items():
         mode = "w" if isinstance(data, str) else "wb"
@@ -41,7 +43,8 @@ def main():
     path = lambda name: os.path.join(tmp, name)
 
     # bad key files: a clear error at start, exit 2
-    for bad in ["short", "nothex", "long", "empty", "missing"]:
+    for bad in ["short", "nothex", "long", "empty", "missing", "text32",
+                "padded"]:
         r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0",
                             "--key-file", path(bad)], capture_output=True,
                            text=True, timeout=30)

@@ -136,7 +136,7 @@ static const msg_spec golden_syn = {
     SB_MSG_SYN, SB_SYN_COMPLETE, 2, golden_syn_digest, 0, NULL,
 };
 static const uint8_t golden_syn_bytes[] = {
-    'S', 'B', 1, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    'S', 'B', 2, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
     0x01,                                   /* flags: complete */
     0x02,                                   /* n = 2 */
     0x11, 0x22, 0x33, 0x44, 0x55, 0x66,     /* id (u48) */
@@ -161,7 +161,7 @@ static const msg_spec golden_ack = {
     SB_MSG_ACK, 0, 1, golden_ack_digest, 1, golden_ack_nodes,
 };
 static const uint8_t golden_ack_bytes[] = {
-    'S', 'B', 1, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
+    'S', 'B', 2, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
     0x01,                                   /* n = 1 */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06,     /* id (u48) */
     0x05,                                   /* hbl = 1 << 2 | 1 (gc) */
@@ -190,7 +190,7 @@ static const msg_spec golden_ack2 = {
     SB_MSG_ACK2, 0, 0, NULL, 2, golden_ack2_nodes,
 };
 static const uint8_t golden_ack2_bytes[] = {
-    'S', 'B', 1, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
+    'S', 'B', 2, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
     0x02,                                   /* m = 2 */
     0x0d, '1', '0', '.', '0', '.', '0', '.', '1', ':', '7', '9', '4', '6',
     0x80, 0xe2, 0xcf, 0xaa, 0x06,           /* gen 1700000000 */
@@ -217,7 +217,7 @@ static const msg_spec golden_push = {
     0x1112131415161718ull, 0xa1a2a3a4a5a6a7a8ull,
 };
 static const uint8_t golden_push_bytes[] = {
-    'S', 'B', 1, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
+    'S', 'B', 2, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
     0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, /* root id (u64) */
     0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, /* wave */
     0x01,                                   /* m = 1 */
@@ -568,7 +568,7 @@ static void test_header_cluster_id_is_big_endian(void **state)
     uint8_t buf[SB_HEADER_SIZE + 4];
     sb_writer w = { buf, buf, buf + sizeof(buf) };
     assert_true(sb_put_header(&w, SB_MSG_ACK2, 0xdeadbeefu));
-    const uint8_t want[] = { 'S', 'B', 1, 3, 0xde, 0xad, 0xbe, 0xef };
+    const uint8_t want[] = { 'S', 'B', 2, 3, 0xde, 0xad, 0xbe, 0xef };
     assert_int_equal(w.p - buf, SB_HEADER_SIZE);
     assert_memory_equal(buf, want, sizeof(want));
 }
@@ -758,7 +758,7 @@ static size_t raw_syn(uint8_t *buf, const uint8_t *hbl, size_t nh,
                       const uint8_t *max, size_t nm, const uint8_t *gc,
                       size_t ng)
 {
-    const uint8_t head[] = { 'S', 'B', 1, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t head[] = { 'S', 'B', 2, 1, 0x01, 0x02, 0x03, 0x04,
                              0x00, 0x01, 1, 2, 3, 4, 5, 6 /* id (u48) */ };
     size_t len = 0;
     memcpy(buf + len, head, sizeof(head));
@@ -879,10 +879,10 @@ static void test_overlong_count_rejected(void **state)
     (void)state;
     /* a SYN whose n = 1 is written in two bytes, then one entry:
      * id (u48), hbl = 1 << 2 (no gc), max 0 */
-    const uint8_t m[] = { 'S', 'B', 1, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t m[] = { 'S', 'B', 2, 1, 0x01, 0x02, 0x03, 0x04,
                           0x00, 0x81, 0x00, 1, 2, 3, 4, 5, 6,
                           0x04, 0x00 };
-    const uint8_t ok[] = { 'S', 'B', 1, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ok[] = { 'S', 'B', 2, 1, 0x01, 0x02, 0x03, 0x04,
                            0x00, 0x01, 1, 2, 3, 4, 5, 6,
                            0x04, 0x00 };
     assert_int_equal(decode_copy(ok, sizeof(ok), CID), -1);
@@ -926,14 +926,14 @@ static void test_trailing_byte_rejected_as_malformed(void **state)
 static void test_huge_counts_rejected(void **state)
 {
     (void)state;
-    const uint8_t syn[] = { 'S', 'B', 1, 1, 1, 2, 3, 4, 0x00,
+    const uint8_t syn[] = { 'S', 'B', 2, 1, 1, 2, 3, 4, 0x00,
                             0xff, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x01 };
-    const uint8_t ack2[] = { 'S', 'B', 1, 3, 1, 2, 3, 4,
+    const uint8_t ack2[] = { 'S', 'B', 2, 3, 1, 2, 3, 4,
                              0xff, 0xff, 0xff, 0xff, 0xff,
                              0xff, 0xff, 0xff, 0xff, 0x01 };
     /* node "a" gen 1, hbl = 1 << 2, flags, from 0, to 5, gc 0, huge k */
-    const uint8_t nkeys[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
+    const uint8_t nkeys[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
                               0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x05, 0x00,
                               0xff, 0xff, 0xff, 0xff, 0xff,
                               0xff, 0xff, 0xff, 0xff, 0x01 };
@@ -976,7 +976,9 @@ static void test_wrong_version_rejected(void **state)
     size_t len = encode(&golden_ack, buf, sizeof(buf));
     buf[2] = 0;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
-    buf[2] = 2;
+    buf[2] = 1; /* the format before 48-bit ids */
+    assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
+    buf[2] = 3;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
     buf[2] = 0xff;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
@@ -1011,7 +1013,7 @@ static void test_unknown_type_rejected(void **state)
 static void test_short_header_truncated(void **state)
 {
     (void)state;
-    const uint8_t h[] = { 'S', 'B', 1, 1, 1, 2, 3, 4 };
+    const uint8_t h[] = { 'S', 'B', 2, 1, 1, 2, 3, 4 };
     for (size_t n = 0; n < sizeof(h); n++)
         assert_int_equal(decode_copy(h, n, CID), SB_DROP_TRUNCATED);
 }
@@ -1050,10 +1052,10 @@ static void test_empty_addr_rejected(void **state)
 {
     (void)state;
     /* node "a" gen 1, hbl = 1 << 2, flags, from, to, gc, k = 0 */
-    const uint8_t ok[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
+    const uint8_t ok[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                            0x00 };
-    const uint8_t bad[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
+    const uint8_t bad[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
                             0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                             0x00 };
     assert_int_equal(decode_copy(ok, sizeof(ok), CID), -1);
@@ -1065,10 +1067,10 @@ static void test_empty_key_rejected(void **state)
     (void)state;
     /* node "a" gen 1 hb 1 (hbl = 1 << 2), from 0 to 1, one key at
      * version 1 */
-    const uint8_t ok[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
+    const uint8_t ok[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                            0x01, 0x01, 'k', 0x01, 0x00, 0x00 };
-    const uint8_t bad[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
+    const uint8_t bad[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
                             0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                             0x01, 0x00, 0x01, 0x00, 0x00 };
     assert_int_equal(decode_copy(ok, sizeof(ok), CID), -1);
@@ -1189,7 +1191,7 @@ static void test_digest_gc_flag_with_zero_gc_rejected(void **state)
 
     /* in an ACK, where a node section follows the digest: header, n = 1,
      * id (u48), hbl = 1 << 2 | 1, max 1, gc, m = 0 */
-    uint8_t ack[] = { 'S', 'B', 1, 2, 0x01, 0x02, 0x03, 0x04,
+    uint8_t ack[] = { 'S', 'B', 2, 2, 0x01, 0x02, 0x03, 0x04,
                       0x01, 1, 2, 3, 4, 5, 6, 0x05, 0x01, 0x01, 0x00 };
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), -1);
     ack[sizeof(ack) - 2] = 0x00; /* gc 0 */
@@ -1240,7 +1242,7 @@ static void test_node_hbl_low_bit_rejected(void **state)
 {
     (void)state;
     /* ACK2, m = 1: node "a" gen 1, hbl, flags, from, to, gc, k = 0 */
-    uint8_t ack2[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
+    uint8_t ack2[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
                        0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                        0x00 };
     const size_t at = 12; /* the hbl byte */
@@ -1255,23 +1257,23 @@ static void test_node_hbl_low_bit_rejected(void **state)
                      SB_DROP_MALFORMED);
 
     /* a two-byte hbl: 128 = 32 << 2 is fine, 129 is not */
-    const uint8_t ok2[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
+    const uint8_t ok2[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
                             0x01, 'a', 0x01, 0x80, 0x01, 0x00, 0x00, 0x00,
                             0x00, 0x00 };
-    const uint8_t bad2[] = { 'S', 'B', 1, 3, 1, 2, 3, 4, 0x01,
+    const uint8_t bad2[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
                              0x01, 'a', 0x01, 0x81, 0x01, 0x00, 0x00, 0x00,
                              0x00, 0x00 };
     assert_int_equal(decode_copy(ok2, sizeof(ok2), CID), -1);
     assert_int_equal(decode_copy(bad2, sizeof(bad2), CID), SB_DROP_MALFORMED);
 
     /* the same in an ACK (n = 0) and a PUSH */
-    uint8_t ack[] = { 'S', 'B', 1, 2, 1, 2, 3, 4, 0x00, 0x01,
+    uint8_t ack[] = { 'S', 'B', 2, 2, 1, 2, 3, 4, 0x00, 0x01,
                       0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                       0x00 };
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), -1);
     ack[13] = 0x05;
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), SB_DROP_MALFORMED);
-    uint8_t push[] = { 'S', 'B', 1, 4, 1, 2, 3, 4,
+    uint8_t push[] = { 'S', 'B', 2, 4, 1, 2, 3, 4,
                        1, 2, 3, 4, 5, 6, 7, 8, /* root id (u64) */
                        0, 0, 0, 0, 0, 0, 0, 9, /* wave */
                        0x01, 0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00,
