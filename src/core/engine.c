@@ -114,6 +114,7 @@ struct sb_engine {
     uint64_t round_ns;        /* interval / EXCHANGES */
     uint64_t next_round;
     uint64_t last_round;
+    uint64_t last_heard;      /* when a valid datagram last came in */
     uint32_t epoch;           /* for sb_peer.mark */
     size_t max_key_entry;     /* largest key entry that fits a message */
     sb_stats stats;
@@ -159,6 +160,8 @@ struct sb_engine {
 
 #define MS 1000000ull
 #define RECENT_ROUNDS 8       /* how long a change counts as recent */
+#define DEAF_ROUNDS 4         /* rounds without hearing anyone before our
+                                 heartbeat stands still */
 
 void sb_engine_config_init(sb_engine_config *cfg)
 {
@@ -471,6 +474,7 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
         e->round_ns = 1;
     e->next_round = now + sb_rng_below(&e->rng, e->round_ns);
     e->last_round = now;
+    e->last_heard = now;
     e->push_refilled = now;
     e->push_packets = cfg->push_packets_per_s;
     e->push_bytes = cfg->push_bytes_per_s;
@@ -1488,6 +1492,7 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
         e->stats.drops[drop]++;
         return SB_EINVAL;
     }
+    e->last_heard = now;
     /* a stranger's message (not from a node we know or a seed) gets a
      * reply no larger than itself, and a stranger's PUSH is not passed on */
     bool known = sb_state_find_addr(&e->st, from, strlen(from)) != NULL ||
@@ -1642,7 +1647,11 @@ static void round_(sb_engine *e, uint64_t now)
     uint64_t since = now - e->last_round;
     e->last_round = now;
     e->stats.rounds++;
-    e->self->heartbeat++;
+    /* a node that hears no one (it can send but not receive, or it is
+     * cut off) stops moving its heartbeat, so that its peers see what
+     * it is: not part of the cluster (docs/failure-detector.md, section 1) */
+    if (now - e->last_heard <= DEAF_ROUNDS * e->round_ns)
+        e->self->heartbeat++;
     if (since > 2 * e->round_ns)
         forgive_pause(e, since - e->round_ns, now);
 

@@ -551,6 +551,28 @@ static void test_push_burst_stays_in_budget(void **state)
 
 /* With an argument, runs only the tests whose names match it (a cmocka
  * filter pattern); ctest runs each scenario as its own test this way. */
+/* A node that can send but not receive (every link towards it blocked)
+ * hears no one, so its heartbeat stands still: every other node reports
+ * it down, though its SYNs keep arriving. Unblocked, it is live again
+ * everywhere. */
+static void test_deaf_node_reported_down(void **state)
+{
+    (void)state;
+    world *w = converged_world(16, 0);
+    for (uint32_t j = 0; j < 16; j++)
+        if (j != 5)
+            sb_sim_block(w->sim, j, 5, true);
+    eventually(w, 30 * SEC, all_see(w, 5, SB_STATUS_DOWN));
+    for (uint32_t j = 0; j < 16; j++)
+        sb_sim_block(w->sim, j, 5, false);
+    eventually(w, 30 * SEC, all_see(w, 5, SB_STATUS_LIVE));
+    /* and the others never doubted each other */
+    for (uint32_t j = 0; j < 16; j++)
+        if (j != 5)
+            check(all_see(w, j, SB_STATUS_LIVE));
+    world_free(w);
+}
+
 /* ---- security --------------------------------------------------------- */
 
 static const uint8_t key_old[SB_KEY_SIZE] = { 0x01, 0x02, 0x03 };
@@ -781,6 +803,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_push_beats_the_round),
         cmocka_unit_test(test_push_under_loss_leaves_no_gap),
         cmocka_unit_test(test_push_burst_stays_in_budget),
+        cmocka_unit_test(test_deaf_node_reported_down),
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_replay_rolls_nothing_back),
     };

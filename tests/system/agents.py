@@ -24,8 +24,9 @@ INTERVAL = "100"
 
 
 class Agent:
-    def __init__(self, exe, bind, seeds=(), sets=(), extra=()):
-        args = [exe, "agent", "--bind", bind, "--interval", INTERVAL]
+    def __init__(self, exe, bind, seeds=(), sets=(), extra=(), wrap=()):
+        args = list(wrap) + [exe, "agent", "--bind", bind,
+                             "--interval", INTERVAL]
         args += list(extra)
         for s in seeds:
             args += ["--seed", s]

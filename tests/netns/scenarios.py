@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Fault scenarios on 16 hosts (network namespaces, netns.py), each host
+running `scuttlebutt agent` (interval 100 ms, threshold 8).
+
+  scenarios.py EXE partition   split 8 | 8 for 30 s, keys set on both
+                               sides; each side reports the other down;
+                               after healing every host holds every key and
+                               sees every host live
+  scenarios.py EXE loss        20% random loss at every host for 120 s: no
+                               host reported down, an update reaches all
+  scenarios.py EXE oneway      one host sends but does not receive: all
+                               others report it down; live again, and its
+                               keys flow, once the rule goes
+
+Each asserts outcomes; deadlines only keep a broken build from hanging.
+Prints its figures: time to detect, to reconverge, false downs, bytes per
+host per second (the host's interface, IP and UDP headers included), peak
+memory per agent. Exits 77 (skipped) without root or namespaces.
+"""
+import sys
+import time
+
+import netns
+from agents import is_event
+
+N = 16
+
+
+def start(net, exe):
+    seeds = [net.addr(1), net.addr(2)]
+    agents = [None]  # 1-based
+    for i in range(1, N + 1):
+        agents.append(net.agent(exe, i, [s for s in seeds
+                                         if s != net.addr(i)]))
+    for a in agents[1:]:
+        for b in agents[1:]:
+            if a is not b:
+                a.wait(is_event("join", b.addr))
+    return agents
+
+
+def tx_bytes(net, i):
+    out = net.run(i, "cat", "/proc/net/dev").stdout
+    for line in out.splitlines():
+        if line.strip().startswith("h%d:" % i):
+            return int(line.split(":")[1].split()[8])
+    return 0
+
+
+def peak_kb(agents):
+    peaks = []
+    for a in agents[1:]:
+        try:
+            with open("/proc/%d/status" % a.proc.pid) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peaks.append(int(line.split()[1]))
+        except OSError:
+            pass
+    return max(peaks) if peaks else 0
+
+
+def downs(a, about):
+    return a.count(is_event("leave", about, status="down"))
+
+
+def stop(agents):
+    for a in agents[1:]:
+        a.command("quit")
+    for a in agents[1:]:
+        a.proc.wait(timeout=30)
+
+
+def partition(net, exe):
+    agents = start(net, exe)
+    left, right = list(range(1, 9)), list(range(9, 17))
+    before = {(i, j): downs(agents[i], agents[j].addr)
+              for i in range(1, N + 1) for j in range(1, N + 1) if i != j}
+    t0 = time.monotonic()
+    net.partition([left, right])
+    # each side reports every host of the other side down
+    for side, other in ((left, right), (right, left)):
+        for i in side:
+            for j in other:
+                agents[i].wait(lambda e, j=j: e.get("event") == "leave" and
+                               e.get("peer") == agents[j].addr and
+                               e.get("status") == "down")
+    detect = time.monotonic() - t0
+    # keys on both sides meanwhile
+    assert agents[3].command("set during left") == {"ok": True}
+    assert agents[12].command("set during right") == {"ok": True}
+    time.sleep(max(0.0, 30.0 - (time.monotonic() - t0)))
+    joins = {(i, j): agents[i].count(is_event("join", agents[j].addr))
+             for i in range(1, N + 1) for j in range(1, N + 1) if i != j}
+    t1 = time.monotonic()
+    net.clear()
+    for i in range(1, N + 1):
+        other = right if i in left else left
+        for j in other:
+            assert netns.wait_for(
+                lambda i=i, j=j: agents[i].count(
+                    is_event("join", agents[j].addr)) > joins[(i, j)])
+        if i != 3:
+            agents[i].wait(is_event("update", agents[3].addr, key="during",
+                                    value="left"))
+        if i != 12:
+            agents[i].wait(is_event("update", agents[12].addr, key="during",
+                                    value="right"))
+    heal = time.monotonic() - t1
+    for i in range(1, N + 1):
+        peers = agents[i].command("peers")
+        assert peers["ok"] and len(peers["peers"]) == N - 1, peers
+        assert all(p["status"] == "live" for p in peers["peers"]), peers
+    false_downs = sum(downs(agents[i], agents[j].addr) - before[(i, j)]
+                      for side in (left, right) for i in side for j in side
+                      if i != j)
+    assert false_downs == 0, false_downs
+    print("partition 8 | 8 for 30 s: each side saw the other down after "
+          "%.2f s; healed (every host live, every key everywhere) %.2f s "
+          "after the rules went; false downs %d; peak memory per agent "
+          "%d kB" % (detect, heal, false_downs, peak_kb(agents)))
+    stop(agents)
+
+
+def loss(net, exe):
+    agents = start(net, exe)
+    time.sleep(3.0)
+    tx0 = [tx_bytes(net, i) for i in range(1, N + 1)]
+    t0 = time.monotonic()
+    net.loss(20)
+    time.sleep(60.0)
+    assert agents[5].command("set under loss") == {"ok": True}
+    for i in range(1, N + 1):
+        if i != 5:
+            agents[i].wait(is_event("update", agents[5].addr, key="under",
+                                    value="loss"))
+    time.sleep(max(0.0, 120.0 - (time.monotonic() - t0)))
+    elapsed = time.monotonic() - t0
+    tx = [tx_bytes(net, i) - tx0[i - 1] for i in range(1, N + 1)]
+    net.clear()
+    false_downs = sum(a.count(lambda e: e.get("event") == "leave")
+                      for a in agents[1:])
+    assert false_downs == 0, false_downs
+    print("20%% loss at every host for %.0f s: false downs %d; an update "
+          "reached all; %.0f bytes per host per second (interface, headers "
+          "included); peak memory per agent %d kB" %
+          (elapsed, false_downs, sum(tx) / len(tx) / elapsed,
+           peak_kb(agents)))
+    stop(agents)
+
+
+def oneway(net, exe):
+    agents = start(net, exe)
+    deaf = 16
+    marks = {i: agents[i].count(is_event("join", agents[deaf].addr))
+             for i in range(1, N)}
+    t0 = time.monotonic()
+    net.deaf(deaf)  # it sends, it receives nothing
+    for i in range(1, N):
+        agents[i].wait(is_event("leave", agents[deaf].addr, status="down"))
+    detect = time.monotonic() - t0
+    t1 = time.monotonic()
+    net.clear()
+    for i in range(1, N):
+        assert netns.wait_for(lambda i=i: agents[i].count(
+            is_event("join", agents[deaf].addr)) > marks[i])
+    back = time.monotonic() - t1
+    assert agents[deaf].command("set back yes") == {"ok": True}
+    for i in range(1, N):
+        agents[i].wait(is_event("update", agents[deaf].addr, key="back",
+                                value="yes"))
+    false_downs = sum(downs(agents[i], agents[j].addr)
+                      for i in range(1, N) for j in range(1, N) if i != j)
+    assert false_downs == 0, false_downs
+    print("one host sends but does not receive: all others reported it "
+          "down after %.2f s; live again everywhere %.2f s after the rule "
+          "went; false downs among the others %d; peak memory per agent "
+          "%d kB" % (detect, back, false_downs, peak_kb(agents)))
+    stop(agents)
+
+
+def main():
+    exe, scenario = sys.argv[1], sys.argv[2]
+    netns.skip()
+    net = netns.Net(N)
+    try:
+        {"partition": partition, "loss": loss,
+         "oneway": oneway}[scenario](net, exe)
+    finally:
+        netns.cleanup()
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
