@@ -4,7 +4,7 @@
 set -euo pipefail
 
 SB_PACKAGES=(build-essential cmake ninja-build pkg-config libsodium-dev libcmocka-dev libuv1-dev python3
-             clang libclang-rt-dev)
+             clang libclang-rt-dev iproute2 nftables)
 
 # sb_install_deps [EXTRA_PACKAGE...]
 sb_install_deps() {

@@ -11,6 +11,10 @@ running `scuttlebutt agent` (interval 100 ms, threshold 8).
   scenarios.py EXE oneway      one host sends but does not receive: all
                                others report it down; live again, and its
                                keys flow, once the rule goes
+  scenarios.py EXE flood       one host sends 10,000 junk datagrams a
+                               second at another for 60 s: the target is
+                               never reported down, keeps gossiping, and
+                               its memory grows by less than 1 MB
 
 Each asserts outcomes; deadlines only keep a broken build from hanging.
 Prints its figures: time to detect, to reconverge, false downs, bytes per
@@ -179,13 +183,73 @@ def oneway(net, exe):
     stop(agents)
 
 
+FLOOD = r"""
+import os, random, socket, sys, time
+target, rate, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+host, port = target.rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rng = random.Random(7)
+sent, t0 = 0, time.monotonic()
+while time.monotonic() - t0 < seconds:
+    for _ in range(100):
+        kind = rng.randrange(3)
+        if kind == 0:    # random bytes
+            data = os.urandom(rng.randrange(1, 600))
+        elif kind == 1:  # our header, then garbage
+            data = b"SB\x02" + bytes([rng.randrange(1, 5)]) + \
+                os.urandom(rng.randrange(4, 500))
+        else:            # a sealed-looking header, then garbage
+            data = b"SB\x02" + bytes([0x80 | rng.randrange(1, 5)]) + \
+                os.urandom(rng.randrange(4, 500))
+        try:
+            s.sendto(data, (host, int(port)))
+        except OSError:
+            pass
+        sent += 1
+    ahead = sent / rate - (time.monotonic() - t0)
+    if ahead > 0:
+        time.sleep(ahead)
+print(sent)
+"""
+
+
+def flood(net, exe):
+    agents = start(net, exe)
+    target, attacker = 1, 16
+    time.sleep(3.0)
+    rss0 = netns.rss_kb(agents[target])
+    t0 = time.monotonic()
+    r = net.run(attacker, sys.executable, "-c", FLOOD, agents[target].addr,
+                "10000", "60")
+    elapsed = time.monotonic() - t0
+    sent = int(r.stdout.strip())
+    rss1 = netns.rss_kb(agents[target])
+    # the target kept gossiping: nobody reported it down, it sees all
+    downs_of_target = sum(downs(agents[i], agents[target].addr)
+                          for i in range(2, N + 1))
+    assert downs_of_target == 0, downs_of_target
+    peers = agents[target].command("peers")
+    assert peers["ok"] and len(peers["peers"]) == N - 1, peers
+    assert all(p["status"] == "live" for p in peers["peers"]), peers
+    assert agents[target].command("set after flood") == {"ok": True}
+    for i in range(2, N + 1):
+        agents[i].wait(is_event("update", agents[target].addr, key="after",
+                                value="flood"))
+    # memory stays flat: a bound of 1 MB of growth, for 600,000 datagrams
+    assert rss1 - rss0 < 1024, (rss0, rss1)
+    print("flood: %d junk datagrams in %.0f s (%.0f a second) at one host: "
+          "never reported down, still gossiping; its memory %d kB before, "
+          "%d kB after" % (sent, elapsed, sent / elapsed, rss0, rss1))
+    stop(agents)
+
+
 def main():
     exe, scenario = sys.argv[1], sys.argv[2]
     netns.skip()
     net = netns.Net(N)
     try:
-        {"partition": partition, "loss": loss,
-         "oneway": oneway}[scenario](net, exe)
+        {"partition": partition, "loss": loss, "oneway": oneway,
+         "flood": flood}[scenario](net, exe)
     finally:
         netns.cleanup()
     print("ok")
