@@ -15,12 +15,17 @@ running `scuttlebutt agent` (interval 100 ms, threshold 8).
                                second at another for 60 s: the target is
                                never reported down, keeps gossiping, and
                                its memory grows by less than 1 MB
+  scenarios.py EXE churn       10 minutes of kills, restarts, stops and
+                               starts while keys are set; at the end all
+                               views agree and memory did not grow (the
+                               soak: label soak, outside the test command)
 
 Each asserts outcomes; deadlines only keep a broken build from hanging.
 Prints its figures: time to detect, to reconverge, false downs, bytes per
 host per second (the host's interface, IP and UDP headers included), peak
 memory per agent. Exits 77 (skipped) without root or namespaces.
 """
+import os
 import sys
 import time
 
@@ -243,13 +248,94 @@ def flood(net, exe):
     stop(agents)
 
 
+def views_agree(net, agents, expected):
+    """Every running host sees every other live and holds every key the
+    others published, at its latest value."""
+    for i in range(1, N + 1):
+        peers = agents[i].command("peers")
+        if not peers["ok"] or len(peers["peers"]) != N - 1:
+            return False
+        if not all(p["status"] == "live" for p in peers["peers"]):
+            return False
+    for i in range(1, N + 1):
+        for j in range(1, N + 1):
+            for key, value in expected[j].items():
+                if i != j and agents[i].command(
+                        "get %s %s" % (net.addr(j), key)) != {
+                            "ok": True, "value": value}:
+                    return False
+    return True
+
+
+def churn(net, exe):
+    """Every 3 s a random host (not the first, the seed that stays) is
+    killed (-9), restarted, stopped gracefully or started; every 0.5 s a
+    running host sets a key. At the end, all up: identical views, no
+    update missing, and the memory of the host that stayed grew by less
+    than 2 MB."""
+    import random
+    rng = random.Random(int(os.environ.get("SB_SEED", "1")))
+    seconds = float(os.environ.get("SB_CHURN_SECONDS", "600"))
+    agents = start(net, exe)
+    expected = {i: {} for i in range(1, N + 1)}
+    up = {i: True for i in range(1, N + 1)}
+    seeds = [net.addr(1), net.addr(2)]
+    time.sleep(5.0)
+    rss0 = netns.rss_kb(agents[1])
+    t0 = time.monotonic()
+    events = 0
+    n = 0
+    while time.monotonic() - t0 < seconds:
+        for _ in range(6):
+            live = [i for i in up if up[i]]
+            i = rng.choice(live)
+            n += 1
+            value = "v%d" % n
+            key = "k%d" % rng.randrange(8)
+            if agents[i].command("set %s %s" % (key, value)) == {"ok": True}:
+                expected[i][key] = value
+            time.sleep(0.5)
+        i = rng.randrange(2, N + 1)
+        events += 1
+        if up[i] and rng.random() < 0.5:
+            agents[i].proc.kill()
+            agents[i].proc.wait()
+            up[i] = False
+        elif up[i]:
+            agents[i].command("quit")
+            agents[i].proc.wait(timeout=30)
+            up[i] = False
+        else:
+            agents[i] = net.agent(exe, i, [s for s in seeds
+                                           if s != net.addr(i)])
+            up[i] = True
+        if not up[i]:
+            expected[i] = {}  # a restart is a new generation: no keys
+    for i in range(2, N + 1):
+        if not up[i]:
+            agents[i] = net.agent(exe, i, [s for s in seeds
+                                           if s != net.addr(i)])
+            up[i] = True
+    assert netns.wait_for(lambda: views_agree(net, agents, expected),
+                          deadline=120.0, step=1.0)
+    rss1 = netns.rss_kb(agents[1])
+    assert rss1 - rss0 < 2048, (rss0, rss1)
+    keys = sum(len(v) for v in expected.values())
+    print("churn for %.0f s: %d kills, restarts, stops and starts, %d keys "
+          "set; at the end all 16 views agree (every host live, the %d "
+          "keys of the current generations everywhere); the host that "
+          "stayed grew from %d to %d kB" %
+          (time.monotonic() - t0, events, n, keys, rss0, rss1))
+    stop(agents)
+
+
 def main():
     exe, scenario = sys.argv[1], sys.argv[2]
     netns.skip()
     net = netns.Net(N)
     try:
         {"partition": partition, "loss": loss, "oneway": oneway,
-         "flood": flood}[scenario](net, exe)
+         "flood": flood, "churn": churn}[scenario](net, exe)
     finally:
         netns.cleanup()
     print("ok")
