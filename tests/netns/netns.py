@@ -72,6 +72,7 @@ class Net:
         cleanup()
         atexit.register(cleanup)
         self.n = n
+        self.created = time.monotonic()
         sh("ip", "netns", "add", SWITCH)
         self.sw("ip", "link", "add", "br0", "type", "bridge")
         self.sw("ip", "link", "set", "br0", "up")
