@@ -102,8 +102,9 @@ class Net:
     def sw(self, *args):
         return sh("ip", "netns", "exec", SWITCH, *args)
 
-    def run(self, i, *args):
-        return sh("ip", "netns", "exec", self.ns(i), *args)
+    def run(self, i, *args, input=None, check=True):
+        return sh("ip", "netns", "exec", self.ns(i), *args, input=input,
+                  check=check)
 
     def agent(self, exe, i, seeds=(), sets=(), extra=()):
         """`scuttlebutt agent` on host i, port 7946."""
@@ -123,13 +124,13 @@ class Net:
                 " chain input { type filter hook input priority 0;\n%s\n }\n"
                 " chain output { type filter hook output priority 0;\n%s\n }\n"
                 "}\n" % (inp, out))
-        sh("ip", "netns", "exec", self.ns(i), "nft", "-f", "-", input=spec)
+        self.run(i, "nft", "-f", "-", input=spec)
 
     def clear(self, i=None):
         hosts = [i] if i else range(1, self.n + 1)
         for h in hosts:
-            sh("ip", "netns", "exec", self.ns(h), "nft", "delete", "table",
-               "inet", "sbfault", check=False)
+            self.run(h, "nft", "delete", "table", "inet", "sbfault",
+                     check=False)
 
     def partition(self, groups):
         """Drops, at every host, what comes from hosts of other groups."""
@@ -150,17 +151,21 @@ class Net:
         self.rules(i, [("in", "udp dport %d drop" % PORT)])
 
 
-def rss_kb(agent):
-    """Resident memory of an agent process (the one `ip netns exec` runs:
-    it execs the agent, so the pid is the agent's)."""
+def status_kb(agent, field):
+    """A memory figure of an agent process from /proc (VmRSS, VmHWM; the
+    pid `ip netns exec` ran is the agent's: it execs it); 0 once gone."""
     try:
         with open("/proc/%d/status" % agent.proc.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kb(agent):
+    return status_kb(agent, "VmRSS")
 
 
 def wait_for(pred, deadline=60.0, step=0.05):

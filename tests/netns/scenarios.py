@@ -57,16 +57,7 @@ def tx_bytes(net, i):
 
 
 def peak_kb(agents):
-    peaks = []
-    for a in agents[1:]:
-        try:
-            with open("/proc/%d/status" % a.proc.pid) as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peaks.append(int(line.split()[1]))
-        except OSError:
-            pass
-    return max(peaks) if peaks else 0
+    return max(netns.status_kb(a, "VmHWM") for a in agents[1:])
 
 
 def downs(a, about):
