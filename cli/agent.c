@@ -36,7 +36,7 @@ static const char usage[] =
 "                         [--seed HOST:PORT]... [--interval MS]\n"
 "                         [--max-message-size BYTES] [--threshold PHI]\n"
 "                         [--cluster NAME] [--set KEY=VALUE]...\n"
-"                         [--key-file PATH]...\n"
+"                         [--key-file PATH]... [--wire FORMAT]\n"
 "\n"
 "Runs one cluster member until SIGINT, SIGTERM or `quit`, which leave the\n"
 "cluster gracefully and exit 0.\n"
@@ -54,6 +54,10 @@ static const char usage[] =
 "                            (and whitespace) or of 32 random bytes; the first\n"
 "                            seals, all open; repeatable, at most 8. Without\n"
 "                            one, packets are plaintext (docs/security.md)\n"
+"  --wire FORMAT             scuttlebutt (default), or reference: the\n"
+"                            reference Go library's format, to join a\n"
+"                            cluster of its nodes (docs/compat.md); no\n"
+"                            --cluster, --key-file, del or leave then\n"
 "  --help                    this text\n"
 "\n"
 "stdout, one JSON object per line:\n"
@@ -170,7 +174,10 @@ static void shut_down(agent *a)
         a->exit_at = mono_ms();
         return;
     }
-    sb_node_leave(a->node);
+    if (sb_node_leave(a->node) == SB_ESTATE) { /* reference: no leave */
+        a->exit_at = mono_ms();
+        return;
+    }
     uint64_t linger = (uint64_t)LEAVE_ROUNDS * a->interval_ms;
     a->exit_at = mono_ms() + (linger < LEAVE_MAX_MS ? linger : LEAVE_MAX_MS);
 }
@@ -416,6 +423,7 @@ int agent_main(int argc, char **argv)
         { "cluster", required_argument, NULL, 'c' },
         { "set", required_argument, NULL, 'k' },
         { "key-file", required_argument, NULL, 'K' },
+        { "wire", required_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -471,6 +479,14 @@ int agent_main(int argc, char **argv)
             if (nkey_files == SB_MAX_KEYS)
                 return usage_error(usage, "at most 8 --key-file");
             key_files[nkey_files++] = optarg;
+            break;
+        case 'w':
+            if (strcmp(optarg, "reference") == 0)
+                cfg.wire = SB_WIRE_REFERENCE;
+            else if (strcmp(optarg, "scuttlebutt") == 0)
+                cfg.wire = SB_WIRE_SCUTTLEBUTT;
+            else
+                return usage_error(usage, "--wire: scuttlebutt or reference");
             break;
         case 'h':
             fputs(usage, stdout);

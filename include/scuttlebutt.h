@@ -98,6 +98,14 @@ SB_API const char *sb_strerror(int err);
 /* The symbolic name of an error code ("SB_EINVAL"); never NULL. */
 SB_API const char *sb_err_name(int err);
 
+/* What a node speaks on its socket. */
+typedef enum sb_wire {
+    SB_WIRE_SCUTTLEBUTT = 0, /* this library's protocol (docs/protocol.md) */
+    SB_WIRE_REFERENCE = 1    /* the reference Go library's format and
+                                exchange, to join a cluster of its nodes
+                                (docs/compat.md) */
+} sb_wire;
+
 /* What a node knows about another node's liveness. */
 typedef enum sb_status {
     SB_STATUS_JOINING = 0, /* known, but no proof of life seen yet */
@@ -243,6 +251,16 @@ typedef struct sb_config {
     const char *cluster;       /* cluster name; packets of other clusters
                                   are dropped; default (and NULL)
                                   "default" */
+    sb_wire wire;              /* what the node speaks on its socket:
+                                  SB_WIRE_SCUTTLEBUTT (default), or
+                                  SB_WIRE_REFERENCE to join a cluster of
+                                  the reference Go library's nodes
+                                  (docs/compat.md). The reference format
+                                  carries no keys, cluster name or
+                                  generation: setting any of them is
+                                  SB_ECONFIG; sb_node_del() and
+                                  sb_node_leave() return SB_ESTATE, and
+                                  values are at most 255 bytes */
 
     /* Cluster keys (docs/security.md). With keys, the node seals every
      * packet with the primary key (the first) and opens with any of them;
@@ -346,7 +364,8 @@ SB_API int sb_node_free(sb_node *n);
  * value a key already has does nothing. `key` is a C string of 1 to 255
  * bytes; `value` is `len` bytes (NULL allowed when len is 0).
  * Errors: SB_EINVAL (NULL or bad key), SB_ETOOBIG (the key and value
- * cannot travel in one message of max_message_size), SB_ELIMIT
+ * cannot travel in one message of max_message_size; with
+ * SB_WIRE_REFERENCE, also a value over 255 bytes), SB_ELIMIT
  * (max_keys_per_node or max_state_bytes), SB_ELEFT (after
  * sb_node_leave()), SB_ENOMEM.
  */
@@ -354,7 +373,8 @@ SB_API int sb_node_set(sb_node *n, const char *key, const void *value,
                        size_t len);
 
 /* Deletes one of our keys; peers report SB_EVENT_DELETE.
- * Errors: SB_EINVAL, SB_ENOTFOUND (no such key), SB_ELEFT, SB_ENOMEM. */
+ * Errors: SB_EINVAL, SB_ENOTFOUND (no such key), SB_ELEFT, SB_ENOMEM,
+ * SB_ESTATE (SB_WIRE_REFERENCE: that format cannot delete). */
 SB_API int sb_node_del(sb_node *n, const char *key);
 
 /*
@@ -385,7 +405,9 @@ SB_API int sb_node_phi(sb_node *n, const char *addr, double *phi);
  * Announces a graceful leave: peers report SB_EVENT_LEAVE within a few
  * rounds, provided the node keeps running that long (a few intervals)
  * before sb_node_free(). Our keys can no longer be changed.
- * Errors: SB_EINVAL, SB_ELEFT (already announced).
+ * Errors: SB_EINVAL, SB_ELEFT (already announced), SB_ESTATE
+ * (SB_WIRE_REFERENCE: that format cannot announce a leave; peers report
+ * the node down once it stops).
  */
 SB_API int sb_node_leave(sb_node *n);
 

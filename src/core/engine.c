@@ -22,6 +22,12 @@
  * transitively; key data travels in deltas, most-out-of-date node first,
  * each node's keys in version order, never past max_message_size.
  * docs/protocol.md tells the whole story.
+ *
+ * With SB_WIRE_REFERENCE the engine speaks the reference Go library's
+ * format (refwire.h) and exchange instead (section "the reference
+ * exchange", docs/compat.md): the same state, detector and events, but
+ * digests of (address, version), liveness from the digests a peer sends
+ * us itself, and one exchange per interval.
  */
 #include "engine.h"
 
@@ -31,6 +37,7 @@
 #include "codec.h"
 #include "fd.h"
 #include "keyring.h"
+#include "refwire.h"
 #include "rng.h"
 #include "state.h"
 
@@ -108,6 +115,7 @@ struct sb_engine {
     char *cluster;            /* copy of the config string */
     uint32_t cluster_id;
     sb_rng rng;
+    bool reference;           /* SB_WIRE_REFERENCE */
     sb_state st;
     sb_peer *self;
     uint32_t nstatus[4];      /* nodes by status, self included */
@@ -419,10 +427,19 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     size_t alen = strlen(cfg->addr);
     if (alen == 0 || alen > SB_MAX_ADDR_LEN)
         return SB_EADDR;
+    bool reference = cfg->wire == SB_WIRE_REFERENCE;
+    if (cfg->wire != SB_WIRE_SCUTTLEBUTT && !reference)
+        return SB_ECONFIG;
+    /* the reference format carries no seal and no cluster, and its
+     * smallest useful message is one one-byte key of ours */
+    if (reference &&
+        (cfg->nkeys || (cfg->cluster && strcmp(cfg->cluster, "default")) ||
+         cfg->max_message_size < 1 + sb_ref_delta_size(alen, 1, 0)))
+        return SB_ECONFIG;
     /* the smallest useful message carries one one-byte key, sealed if
      * there are keys */
     size_t seal = cfg->nkeys ? SB_SEAL_OVERHEAD : 0;
-    if (cfg->max_message_size <
+    if (!reference && cfg->max_message_size <
         seal + own_overhead(alen) + sb_key_entry_size(1, 0, UINT64_MAX))
         return SB_ECONFIG;
     if (cfg->nkeys && !sb_seal_init())
@@ -433,6 +450,11 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
         return SB_ENOMEM;
     e->cfg = *cfg;
     e->cfg.keys = NULL; /* copied into the keyring below */
+    e->reference = reference;
+    if (reference) {
+        e->cfg.push_fanout = 0;
+        e->cfg.generation = 1;
+    }
     e->wire_max = cfg->max_message_size;
     e->cfg.max_message_size -= seal;
     if (cfg->nkeys) {
@@ -460,16 +482,17 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->cfg.cluster = e->cluster;
     e->cluster_id = sb_cluster_id(e->cluster);
     sb_rng_seed(&e->rng, cfg->rng_seed);
-    e->max_key_entry = e->cfg.max_message_size - own_overhead(alen);
+    if (!reference)
+        e->max_key_entry = e->cfg.max_message_size - own_overhead(alen);
 
-    e->self = add_node(e, cfg->addr, alen, cfg->generation, now);
+    e->self = add_node(e, cfg->addr, alen, e->cfg.generation, now);
     if (!e->self)
         goto oom;
     e->cfg.addr = e->self->addr;
     e->self->self = true;
     set_status(e, e->self, SB_STATUS_LIVE, now);
     e->self->heartbeat = 1;
-    e->round_ns = cfg->interval_ns / EXCHANGES;
+    e->round_ns = cfg->interval_ns / (reference ? 1 : EXCHANGES);
     if (!e->round_ns)
         e->round_ns = 1;
     e->next_round = now + sb_rng_below(&e->rng, e->round_ns);
@@ -1453,6 +1476,9 @@ static void handle_push(sb_engine *e, const uint8_t *buf, size_t len,
     apply_deltas(e, m, now);
 }
 
+static int ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
+                    size_t len, uint64_t now);
+
 static bool is_seed(const sb_engine *e, const char *addr)
 {
     for (size_t i = 0; i < e->nseeds; i++)
@@ -1475,6 +1501,8 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
         e->stats.drops[SB_DROP_MALFORMED]++;
         return SB_EINVAL;
     }
+    if (e->reference)
+        return ref_recv(e, from, buf, len, now);
     int drop = len > e->wire_max ? SB_DROP_OVERSIZE
                                  : sb_header_check(buf, len, e->cluster_id);
     if (drop < 0 && (bool)(buf[3] & SB_SEALED) != e->sealing)
@@ -1642,6 +1670,216 @@ static void gossip_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
     }
 }
 
+
+/* ---- the reference exchange (docs/compat.md) ---------------------------
+ *
+ * With SB_WIRE_REFERENCE a node speaks as the reference Go library does.
+ * Each round it sends a digest request to one random node that is not
+ * down (to every seed when it knows none) and one to a random down node.
+ * A digest, request or response, is the sender's heartbeat: it came
+ * straight from its sender. On a digest we learn the nodes it names,
+ * answer with a delta of what the sender lacks, most out of date node
+ * first, each node's keys in version order (never past
+ * max_message_size), and, for a request, our own digest as a response.
+ * A delta is applied key by key where its version is newer.
+ */
+
+/* A node that is not down: the reference's "up" (self included). */
+static bool ref_is_up(const sb_peer *n)
+{
+    return n->status == SB_STATUS_LIVE || n->status == SB_STATUS_JOINING;
+}
+
+static bool ref_is_up_peer(const sb_peer *n)
+{
+    return !n->self && ref_is_up(n);
+}
+
+static bool is_down_peer(const sb_peer *n)
+{
+    return !n->self && n->status == SB_STATUS_DOWN;
+}
+
+/*
+ * Reference nodes know a node by its address alone, so after a restart
+ * our previous incarnation's versions may still be out there, and they
+ * ignore every key of ours stamped at or below them. When a peer names
+ * a version of ours above what we hold, our versions continue above it
+ * and our keys are stamped again, so that they supersede the old ones.
+ */
+static void ref_outlive(sb_engine *e, uint64_t version)
+{
+    sb_peer *s = e->self;
+    if (version <= s->max_version)
+        return;
+    for (uint32_t i = 0; i < s->nkeys; i++)
+        s->keys[i]->version = ++version;
+    s->max_version = version;
+}
+
+/* The node at `addr`, added (as joining) if new; NULL if it is us or
+ * cannot be added. */
+static sb_peer *ref_node(sb_engine *e, const char *addr, size_t len,
+                         uint64_t version, uint64_t now)
+{
+    sb_peer *n = sb_state_find_addr(&e->st, addr, len);
+    if (n && n->self) {
+        ref_outlive(e, version);
+        return NULL;
+    }
+    if (n)
+        return n;
+    if (e->st.count >= e->cfg.max_nodes) {
+        e->stats.drops[SB_DROP_LIMIT_NODES]++;
+        return NULL;
+    }
+    return add_node(e, addr, len, 1, now);
+}
+
+/* One delta entry: stored if newer than the key we hold. Entries may come
+ * out of version order (two senders, or a cut message), so the key moves
+ * to its place in the node's version order. */
+static void ref_apply(sb_engine *e, const sb_ref_entry *r, uint64_t now)
+{
+    sb_peer *n = ref_node(e, r->addr, r->addr_len, r->version, now);
+    if (!n)
+        return;
+    long have = sb_peer_find_key(n, r->key, r->key_len);
+    if (have >= 0 && n->keys[have]->version >= r->version)
+        return;
+    sb_key_entry k = { r->key, r->key_len, r->version, false, r->value,
+                       r->value_len };
+    if (!within_bounds(e, n, &k) || !store_key(e, n, &k, now))
+        return;
+    sb_key *stored = n->keys[n->nkeys - 1];
+    uint32_t j = n->nkeys - 1;
+    for (; j > 0 && n->keys[j - 1]->version > stored->version; j--)
+        n->keys[j] = n->keys[j - 1];
+    n->keys[j] = stored;
+}
+
+/* Our digest: every node that is not down, self included, in random
+ * order, as many as fit. */
+static void ref_send_digest(sb_engine *e, const char *to, int type)
+{
+    sb_writer w = new_writer(e);
+    sb_ref_put_type(&w, type);
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < e->st.count; i++)
+        if (ref_is_up(e->st.nodes[i]))
+            e->sample[count++] = e->st.nodes[i];
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, count - i);
+        sb_peer *n = e->sample[j];
+        e->sample[j] = e->sample[i];
+        if (!sb_ref_put_digest(&w, n->addr, n->addr_len, n->max_version))
+            break;
+    }
+    send_packet(e, to, &w);
+}
+
+/* Most out of date first; ties in random order. */
+static int cmp_behind(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    uint64_t bx = x->n->max_version - x->from;
+    uint64_t by = y->n->max_version - y->from;
+    if (bx != by)
+        return bx > by ? -1 : 1;
+    return x->tie < y->tie ? -1 : x->tie > y->tie;
+}
+
+/* The delta answering a digest: the keys its sender lacks, if any. */
+static void ref_send_delta(sb_engine *e, const char *to, const uint8_t *buf,
+                           size_t len)
+{
+    cand *c = e->p.cands;
+    uint32_t nc = 0;
+    e->epoch++;
+    sb_cursor cur = { buf + 1, buf + len };
+    sb_ref_entry r;
+    while (sb_ref_next(&cur, SB_REF_DIGEST_REQUEST, &r)) {
+        sb_peer *n = sb_state_find_addr(&e->st, r.addr, r.addr_len);
+        if (!n || n->mark == e->epoch || n->max_version <= r.version)
+            continue;
+        n->mark = e->epoch;
+        c[nc++] = (cand){ .n = n, .from = r.version,
+                          .tie = (uint32_t)sb_rng_next(&e->rng) };
+    }
+    if (!nc)
+        return;
+    qsort(c, nc, sizeof(*c), cmp_behind);
+    sb_writer w = new_writer(e);
+    sb_ref_put_type(&w, SB_REF_DELTA);
+    for (uint32_t i = 0; i < nc; i++) {
+        sb_peer *n = c[i].n;
+        /* a node's keys in version order; where one does not fit, the
+         * rest of that node waits for the next exchange */
+        for (uint32_t k = sb_peer_keys_after(n, c[i].from); k < n->nkeys;
+             k++) {
+            const sb_key *key = n->keys[k];
+            if (!sb_ref_put_delta(&w, n->addr, n->addr_len, key->data,
+                                  key->key_len, sb_key_value(key),
+                                  key->value_len, key->version))
+                break;
+        }
+    }
+    if (w.p - w.start > 1)
+        send_packet(e, to, &w);
+}
+
+static int ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
+                    size_t len, uint64_t now)
+{
+    int type;
+    int drop = sb_ref_check(buf, len, &type);
+    if (drop >= 0) {
+        e->stats.drops[drop]++;
+        return SB_EINVAL;
+    }
+    e->last_heard = now;
+    sb_cursor c = { buf + 1, buf + len };
+    sb_ref_entry r;
+    if (type == SB_REF_DELTA) {
+        while (sb_ref_next(&c, type, &r))
+            ref_apply(e, &r, now);
+        return SB_OK;
+    }
+    while (sb_ref_next(&c, type, &r))
+        ref_node(e, r.addr, r.addr_len, r.version, now);
+    /* a digest is its sender's heartbeat */
+    sb_peer *sender = ref_node(e, from, strlen(from), 0, now);
+    if (sender)
+        observe(e, sender, sender->heartbeat + 1, false, now);
+    ref_send_delta(e, from, buf, len);
+    if (type == SB_REF_DIGEST_REQUEST)
+        ref_send_digest(e, from, SB_REF_DIGEST_RESPONSE);
+    return SB_OK;
+}
+
+/* The round's messages: a digest request to a random node that is not
+ * down, or to every seed when there is none; one to a random down node. */
+static void ref_gossip(sb_engine *e)
+{
+    uint32_t nup = e->nstatus[SB_STATUS_LIVE] +
+                   e->nstatus[SB_STATUS_JOINING] - 1; /* self */
+    sb_peer *peer = random_node(e, ref_is_up_peer, nup);
+    if (peer) {
+        ref_send_digest(e, peer->addr, SB_REF_DIGEST_REQUEST);
+    } else {
+        if (e->cfg.seeds) {
+            size_t n = e->cfg.seeds(e->cfg.userdata, e->seeds, SB_MAX_SEEDS);
+            e->nseeds = n < SB_MAX_SEEDS ? n : SB_MAX_SEEDS;
+        }
+        for (size_t i = 0; i < e->nseeds; i++)
+            if (e->seeds[i] && strcmp(e->seeds[i], e->self->addr) != 0)
+                ref_send_digest(e, e->seeds[i], SB_REF_DIGEST_REQUEST);
+    }
+    sb_peer *down = random_node(e, is_down_peer, e->nstatus[SB_STATUS_DOWN]);
+    if (down)
+        ref_send_digest(e, down->addr, SB_REF_DIGEST_REQUEST);
+}
+
 static void round_(sb_engine *e, uint64_t now)
 {
     uint64_t since = now - e->last_round;
@@ -1650,7 +1888,7 @@ static void round_(sb_engine *e, uint64_t now)
     /* a node that hears no one (it can send but not receive, or it is
      * cut off) stops moving its heartbeat, so that its peers see what
      * it is: not part of the cluster (docs/failure-detector.md, section 1) */
-    if (now - e->last_heard <= DEAF_ROUNDS * e->round_ns)
+    if (!e->reference && now - e->last_heard <= DEAF_ROUNDS * e->round_ns)
         e->self->heartbeat++;
     if (since > 2 * e->round_ns)
         forgive_pause(e, since - e->round_ns, now);
@@ -1661,6 +1899,10 @@ static void round_(sb_engine *e, uint64_t now)
         i++;
     }
     sb_state_expire_forgotten(&e->st, now);
+    if (e->reference) {
+        ref_gossip(e);
+        return;
+    }
 
     sb_writer syn = new_writer(e);
     write_syn(e, &syn, now);
@@ -1711,8 +1953,19 @@ static int local_write(sb_engine *e, const uint8_t *key, size_t key_len,
     if (e->self->leaving)
         return SB_ELEFT;
     sb_peer *s = e->self;
-    if (sb_key_entry_size(key_len, value_len, UINT64_MAX) > e->max_key_entry)
+    if (e->reference) {
+        /* no tombstones in the reference format; its strings and its
+         * messages bound an entry */
+        if (deleted)
+            return SB_ESTATE;
+        if (value_len > SB_REF_MAX_STR ||
+            1 + sb_ref_delta_size(s->addr_len, key_len, value_len) >
+                e->cfg.max_message_size)
+            return SB_ETOOBIG;
+    } else if (sb_key_entry_size(key_len, value_len, UINT64_MAX) >
+               e->max_key_entry) {
         return SB_ETOOBIG;
+    }
     long old = sb_peer_find_key(s, key, key_len);
     if (deleted && (old < 0 || s->keys[old]->deleted))
         return SB_ENOTFOUND;
@@ -1771,6 +2024,8 @@ int sb_engine_key_remove(sb_engine *e, const uint8_t *key)
 
 int sb_engine_leave(sb_engine *e, uint64_t now)
 {
+    if (e->reference)
+        return SB_ESTATE; /* the reference format cannot say it */
     if (e->self->leaving)
         return SB_ELEFT;
     e->self->leaving = true;

@@ -42,6 +42,13 @@ typedef struct sb_engine_config {
     uint64_t generation;       /* > 0; larger on every restart */
     uint64_t rng_seed;         /* seeds the engine's PRNG */
     const char *cluster;       /* cluster name; packets of others drop */
+    sb_wire wire;              /* SB_WIRE_REFERENCE: the reference Go
+                                  library's format and exchange
+                                  (docs/compat.md): one exchange per
+                                  interval, liveness from direct digests,
+                                  no push, keys, cluster, generations
+                                  (every node has generation 1), deletes
+                                  or leave */
 
     uint64_t interval_ns;      /* gossip interval: two rounds; default 500 ms */
     size_t max_message_size;   /* bytes of UDP payload; default 512 */

@@ -65,8 +65,11 @@ struct sb_node {
     unsigned reach;            /* SB_REACH_V4 | SB_REACH_V6 */
     char addr[SB_ADDR_STRLEN]; /* advertised: our identity */
     char bind_addr[SB_ADDR_STRLEN];
-    uint8_t *rbuf;             /* max_message_size + 1: a longer
-                                  datagram shows as oversize */
+    uint8_t *rbuf;             /* rlen bytes: max_message_size + 1, so
+                                  that a longer datagram shows as
+                                  oversize; a whole datagram with
+                                  SB_WIRE_REFERENCE */
+    size_t rlen;
 
     pthread_mutex_t lock;
     sb_engine *engine;         /* (L) */
@@ -188,6 +191,16 @@ static int check_config(const sb_config *c)
         bad = "a grace is too long";
     else if ((unsigned)c->log_level > SB_LOG_DEBUG)
         bad = "log_level is not an sb_log_level";
+    else if (c->wire != SB_WIRE_SCUTTLEBUTT && c->wire != SB_WIRE_REFERENCE)
+        bad = "wire is not an sb_wire";
+    /* what the reference wire format cannot carry (docs/compat.md) */
+    else if (c->wire == SB_WIRE_REFERENCE && c->nkeys)
+        bad = "the reference wire format has no encryption: no keys";
+    else if (c->wire == SB_WIRE_REFERENCE && c->cluster &&
+             strcmp(c->cluster, "default") != 0)
+        bad = "the reference wire format has no cluster name";
+    else if (c->wire == SB_WIRE_REFERENCE && c->generation)
+        bad = "the reference wire format has no generation";
     if (!bad)
         return SB_OK;
     say(c, SB_LOG_ERROR, "bad configuration: %s", bad);
@@ -420,6 +433,7 @@ static int start_engine(sb_node *n)
     e.generation = c->generation ? c->generation : clock_ns(CLOCK_REALTIME);
     e.rng_seed = c->rng_seed ? c->rng_seed : entropy();
     e.cluster = n->cluster;
+    e.wire = c->wire;
     e.interval_ns = (uint64_t)c->interval_ms * MS;
     e.max_message_size = c->max_message_size;
     e.phi_threshold = c->phi_threshold;
@@ -483,7 +497,11 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
     if (rc == SB_OK)
         rc = open_socket(n, cfg);
     if (rc == SB_OK) {
-        n->rbuf = malloc(cfg->max_message_size + 1);
+        /* reference nodes may send more than max_message_size: their
+         * datagrams are read whole */
+        n->rlen = cfg->wire == SB_WIRE_REFERENCE ? 65508
+                                                 : cfg->max_message_size + 1;
+        n->rbuf = malloc(n->rlen);
         rc = n->rbuf ? start_engine(n) : SB_ENOMEM;
     }
     if (rc == SB_OK) {
@@ -587,7 +605,7 @@ static void receive(sb_node *n)
 {
     for (int i = 0; i < RECV_BATCH; i++) {
         sb_sockaddr from = { .len = sizeof(from.ss) };
-        ssize_t len = recvfrom(n->fd, n->rbuf, n->cfg.max_message_size + 1,
+        ssize_t len = recvfrom(n->fd, n->rbuf, n->rlen,
                                MSG_DONTWAIT | MSG_TRUNC,
                                (struct sockaddr *)&from.ss, &from.len);
         if (len < 0) {
@@ -600,8 +618,8 @@ static void receive(sb_node *n)
             return;
         }
         size_t got = (size_t)len;
-        if (got > n->cfg.max_message_size + 1) /* truncated: oversize */
-            got = n->cfg.max_message_size + 1;
+        if (got > n->rlen) /* truncated: oversize */
+            got = n->rlen;
         char name[SB_ADDR_STRLEN];
         sb_addr_format(&from, name);
         pthread_mutex_lock(&n->lock);

@@ -1,0 +1,123 @@
+/* The reference wire format (see refwire.h). */
+#include "refwire.h"
+
+#include <string.h>
+
+/* Reads a string; false if the message ends inside it. */
+static bool get_str(sb_cursor *c, const uint8_t **s, size_t *len)
+{
+    if (c->p >= c->end)
+        return false;
+    *len = *c->p++;
+    if ((size_t)(c->end - c->p) < *len)
+        return false;
+    *s = c->p;
+    c->p += *len;
+    return true;
+}
+
+static bool get_u64(sb_cursor *c, uint64_t *v)
+{
+    if (c->end - c->p < 8)
+        return false;
+    *v = 0;
+    for (int i = 0; i < 8; i++)
+        *v = *v << 8 | *c->p++;
+    return true;
+}
+
+/* Reads one entry with bounds checks: -1, or why it cannot be read. */
+static int read_entry(sb_cursor *c, int type, sb_ref_entry *out)
+{
+    const uint8_t *addr;
+    memset(out, 0, sizeof(*out));
+    if (!get_str(c, &addr, &out->addr_len) ||
+        (type == SB_REF_DELTA &&
+         (!get_str(c, &out->key, &out->key_len) ||
+          !get_str(c, &out->value, &out->value_len))) ||
+        !get_u64(c, &out->version))
+        return SB_DROP_TRUNCATED;
+    out->addr = (const char *)addr;
+    return out->addr_len ? -1 : SB_DROP_MALFORMED;
+}
+
+int sb_ref_check(const uint8_t *buf, size_t len, int *type)
+{
+    if (!len)
+        return SB_DROP_TRUNCATED;
+    *type = buf[0];
+    if (*type < SB_REF_DIGEST_REQUEST || *type > SB_REF_DELTA)
+        return SB_DROP_TYPE;
+    sb_cursor c = { buf + 1, buf + len };
+    while (c.p < c.end) {
+        sb_ref_entry e;
+        int drop = read_entry(&c, *type, &e);
+        if (drop >= 0)
+            return drop;
+    }
+    return -1;
+}
+
+bool sb_ref_next(sb_cursor *c, int type, sb_ref_entry *out)
+{
+    return c->p < c->end && read_entry(c, type, out) < 0;
+}
+
+size_t sb_ref_digest_size(size_t addr_len)
+{
+    return 1 + addr_len + 8;
+}
+
+size_t sb_ref_delta_size(size_t addr_len, size_t key_len, size_t value_len)
+{
+    return 3 + addr_len + key_len + value_len + 8;
+}
+
+static void put_str(sb_writer *w, const void *s, size_t len)
+{
+    *w->p++ = (uint8_t)len;
+    if (len)
+        memcpy(w->p, s, len);
+    w->p += len;
+}
+
+static void put_u64(sb_writer *w, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--)
+        *w->p++ = (uint8_t)(v >> (8 * i));
+}
+
+bool sb_ref_put_type(sb_writer *w, int type)
+{
+    if (sb_writer_room(w) < 1)
+        return false;
+    *w->p++ = (uint8_t)type;
+    return true;
+}
+
+bool sb_ref_put_digest(sb_writer *w, const char *addr, size_t addr_len,
+                       uint64_t version)
+{
+    if (addr_len > SB_REF_MAX_STR ||
+        sb_writer_room(w) < sb_ref_digest_size(addr_len))
+        return false;
+    put_str(w, addr, addr_len);
+    put_u64(w, version);
+    return true;
+}
+
+bool sb_ref_put_delta(sb_writer *w, const char *addr, size_t addr_len,
+                      const uint8_t *key, size_t key_len,
+                      const uint8_t *value, size_t value_len,
+                      uint64_t version)
+{
+    if (addr_len > SB_REF_MAX_STR || key_len > SB_REF_MAX_STR ||
+        value_len > SB_REF_MAX_STR ||
+        sb_writer_room(w) < sb_ref_delta_size(addr_len, key_len, value_len))
+        return false;
+    put_str(w, addr, addr_len);
+    put_str(w, key, key_len);
+    put_str(w, value, value_len);
+    put_u64(w, version);
+    return true;
+}
