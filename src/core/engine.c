@@ -1758,6 +1758,26 @@ static void ref_apply(sb_engine *e, const sb_ref_entry *r, uint64_t now)
     n->keys[j] = stored;
 }
 
+/*
+ * A digest is its sender's heartbeat. A peer hears from another directly
+ * only when one of them picks the other, about twice in (peers) rounds,
+ * so the gaps grow with the cluster; while it forms, the first gaps are
+ * short and a detector that learned only them convicts healthy nodes (a
+ * defect of the reference). The mean gap our detector assumes is never
+ * below what the exchange gives at the current size: (peers / 2) rounds.
+ */
+static void ref_heartbeat(sb_engine *e, sb_peer *n, uint64_t now)
+{
+    observe(e, n, n->heartbeat + 1, false, now);
+    uint32_t peers = e->nstatus[SB_STATUS_LIVE] +
+                     e->nstatus[SB_STATUS_JOINING] - 1;
+    double floor = (double)e->round_ns * peers / 2.0;
+    if (n->status == SB_STATUS_LIVE && n->fd.mean_ns < floor) {
+        n->fd.mean_ns = floor;
+        refresh_due(e, n);
+    }
+}
+
 /* Our digest: every node that is not down, self included, in random
  * order, as many as fit. */
 static void ref_send_digest(sb_engine *e, const char *to, int type)
@@ -1847,10 +1867,9 @@ static int ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
     }
     while (sb_ref_next(&c, type, &r))
         ref_node(e, r.addr, r.addr_len, r.version, now);
-    /* a digest is its sender's heartbeat */
     sb_peer *sender = ref_node(e, from, strlen(from), 0, now);
     if (sender)
-        observe(e, sender, sender->heartbeat + 1, false, now);
+        ref_heartbeat(e, sender, now);
     ref_send_delta(e, from, buf, len);
     if (type == SB_REF_DIGEST_REQUEST)
         ref_send_digest(e, from, SB_REF_DIGEST_RESPONSE);

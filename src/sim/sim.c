@@ -578,7 +578,11 @@ int sb_sim_status(const sb_sim *s, uint32_t i, uint32_t j)
     sb_member info;
     if (!e || sb_engine_find(e, s->nodes[j]->addr, &info) != SB_OK)
         return -1;
-    if (info.generation != s->nodes[j]->generation)
+    /* every node of a reference cluster has generation 1 */
+    uint64_t gen = s->cfg.engine.wire == SB_WIRE_REFERENCE
+                       ? 1
+                       : s->nodes[j]->generation;
+    if (info.generation != gen)
         return -1;
     return (int)info.status;
 }

@@ -108,9 +108,11 @@ typedef struct world {
     uint32_t n;
 } world;
 
-/* A world whose nodes hold `nkeys` keys (none: plaintext). */
-static world *world_new_keyed(uint32_t n, double loss, size_t max_message,
-                              const uint8_t *keys, uint32_t nkeys)
+/* A world whose nodes hold `nkeys` keys (none: plaintext) and speak
+ * `wire`. */
+static world *world_new_wire(uint32_t n, double loss, size_t max_message,
+                             const uint8_t *keys, uint32_t nkeys,
+                             sb_wire wire)
 {
     world *w = calloc(1, sizeof(*w));
     w->n = n;
@@ -132,11 +134,19 @@ static world *world_new_keyed(uint32_t n, double loss, size_t max_message,
     cfg.engine.dead_grace_ns = 60 * SEC;
     cfg.engine.keys = keys;
     cfg.engine.nkeys = nkeys;
+    cfg.engine.wire = wire;
     cfg.on_event = on_event;
     cfg.on_packet = on_packet;
     cfg.userdata = &w->log;
     assert_int_equal(sb_sim_new(&cfg, &w->sim), SB_OK);
     return w;
+}
+
+static world *world_new_keyed(uint32_t n, double loss, size_t max_message,
+                              const uint8_t *keys, uint32_t nkeys)
+{
+    return world_new_wire(n, loss, max_message, keys, nkeys,
+                          SB_WIRE_SCUTTLEBUTT);
 }
 
 static world *world_new(uint32_t n, double loss, size_t max_message)
@@ -779,6 +789,48 @@ static void test_replay_rolls_nothing_back(void **state)
     replay(NULL);
 }
 
+/*
+ * A cluster that speaks the reference wire format (docs/compat.md): it
+ * forms, a value spreads, a crash is reported by all and nothing else
+ * is, and a node restarted on its address gets its new value of an old
+ * key to everyone, although peers hold the old value at a higher
+ * version than the new incarnation starts from.
+ */
+static void test_reference_cluster(void **state)
+{
+    (void)state;
+    world *w = world_new_wire(16, 0, 512, NULL, 0, SB_WIRE_REFERENCE);
+    eventually(w, 60 * SEC, sb_sim_converged(w->sim));
+    sb_sim_run_for(w->sim, 3 * SEC);
+    for (uint32_t i = 0; i < 16; i++)
+        for (uint32_t j = 0; j < 16; j++)
+            if (i != j)
+                check(w->log.joins[i * MAXN + j] == 1);
+    for (int v = 1; v <= 5; v++) {
+        char val[4];
+        snprintf(val, sizeof(val), "%d", v);
+        check(sb_sim_set(w->sim, 5, "role", val) == SB_OK);
+    }
+    eventually(w, 20 * SEC, all_have(w, 5, "role", "5"));
+    check(sb_sim_leave(w->sim, 5) == SB_ESTATE);
+    check(sb_sim_del(w->sim, 5, "role") == SB_ESTATE);
+
+    w->log.watched = 5;
+    w->log.count_false = true;
+    sb_sim_crash(w->sim, 5);
+    eventually(w, 60 * SEC, all_see(w, 5, SB_STATUS_DOWN));
+    check(w->log.false_downs == 0);
+    w->log.count_false = false;
+
+    /* the new incarnation starts again at version 1 */
+    check(sb_sim_restart(w->sim, 5) == SB_OK);
+    check(sb_sim_set(w->sim, 5, "role", "reborn") == SB_OK);
+    eventually(w, 30 * SEC, all_see(w, 5, SB_STATUS_LIVE));
+    eventually(w, 30 * SEC, all_have(w, 5, "role", "reborn"));
+    eventually(w, 30 * SEC, sb_sim_converged(w->sim));
+    world_free(w);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -806,6 +858,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deaf_node_reported_down),
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_replay_rolls_nothing_back),
+        cmocka_unit_test(test_reference_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
