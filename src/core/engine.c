@@ -247,6 +247,24 @@ static void refresh_due(sb_engine *e, sb_peer *n)
     e->st.due[n->index] = due;
 }
 
+/*
+ * The least mean gap between heartbeats the detector may assume. With
+ * our protocol heartbeats travel transitively and the detector learns
+ * their rhythm alone: 0. With the reference's, a peer hears from another
+ * only when one of them picks the other, about twice in (peers) rounds,
+ * so the gaps grow with the cluster; a detector that learned only the
+ * short gaps of a cluster still forming convicts healthy nodes (a defect
+ * of the reference). Its mean is kept at least (peers / 2) rounds.
+ */
+static double least_gap(const sb_engine *e)
+{
+    if (!e->reference)
+        return 0.0;
+    uint32_t peers =
+        e->nstatus[SB_STATUS_LIVE] + e->nstatus[SB_STATUS_JOINING] - 1;
+    return (double)e->round_ns * peers / 2.0;
+}
+
 static void set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
 {
     sb_status old = (sb_status)n->status;
@@ -1573,9 +1591,13 @@ static void collect_tombstones(sb_engine *e, sb_peer *n, uint64_t now)
  */
 static bool attend(sb_engine *e, sb_peer *n, uint64_t now)
 {
-    if (!n->self && n->status == SB_STATUS_LIVE &&
-        sb_fd_phi(&n->fd, now) > e->cfg.phi_threshold)
-        set_status(e, n, SB_STATUS_DOWN, now);
+    if (!n->self && n->status == SB_STATUS_LIVE) {
+        /* the cluster may have grown since the due time was set */
+        if (n->fd.mean_ns < least_gap(e))
+            n->fd.mean_ns = least_gap(e);
+        if (sb_fd_phi(&n->fd, now) > e->cfg.phi_threshold)
+            set_status(e, n, SB_STATUS_DOWN, now);
+    }
     if (!n->self && n->status != SB_STATUS_LIVE &&
         now - n->status_since >= e->cfg.dead_grace_ns) {
         /* remembered for another grace: others may gossip it a while */
@@ -1758,22 +1780,12 @@ static void ref_apply(sb_engine *e, const sb_ref_entry *r, uint64_t now)
     n->keys[j] = stored;
 }
 
-/*
- * A digest is its sender's heartbeat. A peer hears from another directly
- * only when one of them picks the other, about twice in (peers) rounds,
- * so the gaps grow with the cluster; while it forms, the first gaps are
- * short and a detector that learned only them convicts healthy nodes (a
- * defect of the reference). The mean gap our detector assumes is never
- * below what the exchange gives at the current size: (peers / 2) rounds.
- */
+/* A digest is its sender's heartbeat (see least_gap()). */
 static void ref_heartbeat(sb_engine *e, sb_peer *n, uint64_t now)
 {
     observe(e, n, n->heartbeat + 1, false, now);
-    uint32_t peers = e->nstatus[SB_STATUS_LIVE] +
-                     e->nstatus[SB_STATUS_JOINING] - 1;
-    double floor = (double)e->round_ns * peers / 2.0;
-    if (n->status == SB_STATUS_LIVE && n->fd.mean_ns < floor) {
-        n->fd.mean_ns = floor;
+    if (n->status == SB_STATUS_LIVE && n->fd.mean_ns < least_gap(e)) {
+        n->fd.mean_ns = least_gap(e);
         refresh_due(e, n);
     }
 }
