@@ -39,7 +39,7 @@ static const char usage[] =
 "usage: scuttlebutt eval [--nodes N[,N...]] [--trials N] [--interval MS]\n"
 "                        [--fanout N] [--max-message-size BYTES]\n"
 "                        [--threshold PHI] [--window S] [--seed N]\n"
-"                        [--sealed]\n"
+"                        [--sealed] [--wire FORMAT]\n"
 "                        [--json FILE] [--csv FILE] [--plot FILE.png]\n"
 "\n"
 "Starts real nodes on 127.0.0.1 in this process and measures, per cluster\n"
@@ -57,6 +57,9 @@ static const char usage[] =
 "  --window S              steady-state window in seconds (default 10)\n"
 "  --seed N                seed of the eval's random choices\n"
 "  --sealed                one random cluster key: every packet sealed\n"
+"  --wire FORMAT           scuttlebutt (default) or reference: the\n"
+"                          reference Go library's format (docs/compat.md),\n"
+"                          which has no graceful leave to measure\n"
 "  --json FILE, --csv FILE write the figures\n"
 "  --plot FILE.png         draw (gnuplot) the fraction of nodes holding an\n"
 "                          update against time, one curve per size\n"
@@ -74,6 +77,7 @@ typedef struct options {
     uint64_t seed;
     bool sealed;
     uint8_t key[SB_KEY_SIZE];  /* the cluster's, when sealed */
+    sb_wire wire;
     const char *json, *csv, *plot;
 } options;
 
@@ -258,6 +262,7 @@ static enode *start_node(cluster *c, bool watch_join)
     cfg.push_fanout = o->fanout;
     cfg.max_message_size = o->max_message;
     cfg.phi_threshold = o->threshold;
+    cfg.wire = o->wire;
     if (o->sealed) {
         cfg.keys = o->key;
         cfg.nkeys = 1;
@@ -515,6 +520,8 @@ static void run_size(const options *o, uint32_t nodes, result *r)
         start_node(&c, true);
         record(r, DISCOVERY, await(&c, NULL));
 
+        if (o->wire == SB_WIRE_REFERENCE)
+            continue; /* that format cannot leave gracefully */
         progress(nodes, t, o->trials, "leave");
         converge(&c);
         e = pick(&c, NULL);
@@ -631,15 +638,18 @@ static bool run_size_apart(const options *o, uint32_t nodes, result *r)
 static void print_table(const options *o, const result *res, size_t nres)
 {
     printf("scuttlebutt eval: interval %u ms, fanout %u, max message %u B, "
-           "threshold %g, %u trials, window %u s%s\n\n", o->interval_ms,
+           "threshold %g, %u trials, window %u s%s%s\n\n", o->interval_ms,
            o->fanout, o->max_message, o->threshold, o->trials, o->window_s,
-           o->sealed ? ", sealed" : "");
+           o->sealed ? ", sealed" : "",
+           o->wire == SB_WIRE_REFERENCE ? ", reference wire" : "");
     printf("%6s  %-22s %9s %9s %9s %9s %6s\n", "nodes", "until all nodes (ms)",
            "median", "p90", "p99", "max", "n");
     for (size_t i = 0; i < nres; i++) {
         const result *r = &res[i];
         for (int m = 0; m < NMETRICS; m++) {
             const samples *s = &r->ms[m];
+            if (!s->n && !r->timeouts[m])
+                continue; /* not measured (a leave, on the reference wire) */
             printf("%6u  %-22s %9.1f %9.1f %9.1f %9.1f %6zu", r->nodes,
                    metric_name[m], pct(s, 0.5), pct(s, 0.9), pct(s, 0.99),
                    pct(s, 1.0), s->n);
@@ -668,10 +678,12 @@ static bool write_json(const char *path, const options *o, const result *res,
         return false;
     fprintf(f, "{\"config\":{\"interval_ms\":%u,\"fanout\":%u,"
             "\"max_message_size\":%u,\"threshold\":%g,\"trials\":%u,"
-            "\"window_s\":%u,\"seed\":%llu,\"sealed\":%s},\"clusters\":[",
+            "\"window_s\":%u,\"seed\":%llu,\"sealed\":%s,\"wire\":\"%s\"},"
+            "\"clusters\":[",
             o->interval_ms, o->fanout, o->max_message, o->threshold,
             o->trials, o->window_s, (unsigned long long)o->seed,
-            o->sealed ? "true" : "false");
+            o->sealed ? "true" : "false",
+            o->wire == SB_WIRE_REFERENCE ? "reference" : "scuttlebutt");
     for (size_t i = 0; i < nres; i++) {
         const result *r = &res[i];
         fprintf(f, "%s{\"nodes\":%u", i ? "," : "", r->nodes);
@@ -819,6 +831,7 @@ int eval_main(int argc, char **argv)
         { "csv", required_argument, NULL, 'c' },
         { "plot", required_argument, NULL, 'g' },
         { "sealed", no_argument, NULL, 'S' },
+        { "wire", required_argument, NULL, 'W' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -877,6 +890,14 @@ int eval_main(int argc, char **argv)
         case 'S':
             o.sealed = true;
             break;
+        case 'W':
+            if (strcmp(optarg, "reference") == 0)
+                o.wire = SB_WIRE_REFERENCE;
+            else if (strcmp(optarg, "scuttlebutt") == 0)
+                o.wire = SB_WIRE_SCUTTLEBUTT;
+            else
+                return usage_error(usage, "--wire: scuttlebutt or reference");
+            break;
         case 'h':
             fputs(usage, stdout);
             return 0;
@@ -886,6 +907,9 @@ int eval_main(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error(usage, "unexpected argument");
+    if (o.sealed && o.wire == SB_WIRE_REFERENCE)
+        return usage_error(usage, "--sealed: the reference wire format has "
+                                  "no encryption");
     if (o.sealed) {
         if (sodium_init() < 0) {
             fprintf(stderr, "scuttlebutt eval: cannot initialise libsodium\n");
