@@ -1889,14 +1889,24 @@ static int ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
 }
 
 /* The round's messages: a digest request to a random node that is not
- * down, or to every seed when there is none; one to a random down node. */
+ * down, or to every seed when there is none; one to a random down node.
+ * Beyond the reference, as in our own rounds (gossip_seeds()), a random
+ * seed now and then, so that two parts that know no one of the other
+ * meet again. */
 static void ref_gossip(sb_engine *e)
 {
     uint32_t nup = e->nstatus[SB_STATUS_LIVE] +
                    e->nstatus[SB_STATUS_JOINING] - 1; /* self */
+    uint32_t ndown = e->nstatus[SB_STATUS_DOWN];
     sb_peer *peer = random_node(e, ref_is_up_peer, nup);
     if (peer) {
         ref_send_digest(e, peer->addr, SB_REF_DIGEST_REQUEST);
+        if (e->nseeds && !is_seed(e, peer->addr) &&
+            sb_rng_unit(&e->rng) < (double)e->nseeds / (double)(nup + ndown)) {
+            const char *s = e->seeds[sb_rng_below(&e->rng, e->nseeds)];
+            if (s && strcmp(s, e->self->addr) != 0)
+                ref_send_digest(e, s, SB_REF_DIGEST_REQUEST);
+        }
     } else {
         if (e->cfg.seeds) {
             size_t n = e->cfg.seeds(e->cfg.userdata, e->seeds, SB_MAX_SEEDS);
@@ -1906,7 +1916,7 @@ static void ref_gossip(sb_engine *e)
             if (e->seeds[i] && strcmp(e->seeds[i], e->self->addr) != 0)
                 ref_send_digest(e, e->seeds[i], SB_REF_DIGEST_REQUEST);
     }
-    sb_peer *down = random_node(e, is_down_peer, e->nstatus[SB_STATUS_DOWN]);
+    sb_peer *down = random_node(e, is_down_peer, ndown);
     if (down)
         ref_send_digest(e, down->addr, SB_REF_DIGEST_REQUEST);
 }
