@@ -137,6 +137,7 @@ struct sb_engine {
 
     const char *seeds[SB_MAX_SEEDS];
     size_t nseeds;
+    bool seeds_fetched;       /* the seeds callback was asked once */
 
     /* eager push: our fresh keys wait until push_due; waves seen lately;
      * the budget's token buckets */
@@ -1663,6 +1664,16 @@ static void send_syn(sb_engine *e, const char *to, sb_writer *syn)
         send_packet(e, to, syn);
 }
 
+/* Asks the seeds callback for the current seeds. */
+static void fetch_seeds(sb_engine *e)
+{
+    e->seeds_fetched = true;
+    if (!e->cfg.seeds)
+        return;
+    size_t n = e->cfg.seeds(e->cfg.userdata, e->seeds, SB_MAX_SEEDS);
+    e->nseeds = n < SB_MAX_SEEDS ? n : SB_MAX_SEEDS;
+}
+
 /*
  * Seeds. Alone (no live peer), we ask the callback for seeds again and
  * contact every one. Otherwise, as Cassandra does, if the peer of this
@@ -1674,10 +1685,7 @@ static void gossip_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
                          uint32_t nunreach, sb_writer *syn)
 {
     if (!peer) {
-        if (e->cfg.seeds) {
-            size_t n = e->cfg.seeds(e->cfg.userdata, e->seeds, SB_MAX_SEEDS);
-            e->nseeds = n < SB_MAX_SEEDS ? n : SB_MAX_SEEDS;
-        }
+        fetch_seeds(e);
         for (size_t i = 0; i < e->nseeds; i++)
             if (e->seeds[i])
                 send_syn(e, e->seeds[i], syn);
@@ -1908,10 +1916,7 @@ static void ref_gossip(sb_engine *e)
                 ref_send_digest(e, s, SB_REF_DIGEST_REQUEST);
         }
     } else {
-        if (e->cfg.seeds) {
-            size_t n = e->cfg.seeds(e->cfg.userdata, e->seeds, SB_MAX_SEEDS);
-            e->nseeds = n < SB_MAX_SEEDS ? n : SB_MAX_SEEDS;
-        }
+        fetch_seeds(e);
         for (size_t i = 0; i < e->nseeds; i++)
             if (e->seeds[i] && strcmp(e->seeds[i], e->self->addr) != 0)
                 ref_send_digest(e, e->seeds[i], SB_REF_DIGEST_REQUEST);
@@ -1940,6 +1945,10 @@ static void round_(sb_engine *e, uint64_t now)
         i++;
     }
     sb_state_expire_forgotten(&e->st, now);
+    /* a node that met a peer before its first round knows its seeds
+     * all the same, for the rule that heals partitions */
+    if (!e->seeds_fetched)
+        fetch_seeds(e);
     if (e->reference) {
         ref_gossip(e);
         return;
