@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the whole "packets in, state changes and packets out"
- * path of the engine. The input is a sequence of records
+ * path of the engine (the reference wire's: fuzz_reference.c). The input is a sequence of records
  *   [u16 length][packet bytes]...
  * fed one after the other to an engine that already holds some state,
  * with time moving 30 ms and a tick after every packet. Every packet the
@@ -25,7 +25,7 @@ static void on_send(void *ud, const char *to, const uint8_t *buf, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    sb_engine *e = fuzz_engine(on_send, NULL, 0);
+    sb_engine *e = fuzz_engine(on_send, NULL, 0, SB_WIRE_SCUTTLEBUTT);
     uint64_t now = 0;
     while (size >= 2) {
         size_t len = (size_t)data[0] << 8 | data[1];

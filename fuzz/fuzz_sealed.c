@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!kr.count && (!sb_seal_init() ||
                       sb_keyring_install(&kr, sb_fuzz_key) != SB_OK))
         abort();
-    sb_engine *e = fuzz_engine(on_send, sb_fuzz_key, 1);
+    sb_engine *e = fuzz_engine(on_send, sb_fuzz_key, 1, SB_WIRE_SCUTTLEBUTT);
     uint64_t now = 0;
     while (size >= 3) {
         uint8_t kind = data[0];

@@ -1,5 +1,6 @@
 /* What the engine targets share: an engine with some state and small
- * bounds, at 512-byte messages, plaintext unless given keys. */
+ * bounds, at 512-byte messages, plaintext unless given keys, speaking
+ * `wire`. */
 #ifndef SB_FUZZ_HARNESS_H
 #define SB_FUZZ_HARNESS_H
 
@@ -11,7 +12,7 @@
 #define FUZZ_LIMIT 512
 
 static inline sb_engine *fuzz_engine(sb_send_fn send, const uint8_t *keys,
-                                     uint32_t nkeys)
+                                     uint32_t nkeys, sb_wire wire)
 {
     sb_engine_config c;
     sb_engine_config_init(&c);
@@ -26,13 +27,14 @@ static inline sb_engine *fuzz_engine(sb_send_fn send, const uint8_t *keys,
     c.dead_grace_ns = 2000000000;
     c.keys = keys;
     c.nkeys = nkeys;
+    c.wire = wire;
     c.send = send;
     sb_engine *e;
     if (sb_engine_new(&c, 0, &e) != SB_OK)
         abort();
     sb_engine_set(e, (const uint8_t *)"role", 4, (const uint8_t *)"db", 2, 0);
     sb_engine_set(e, (const uint8_t *)"gone", 4, (const uint8_t *)"x", 1, 0);
-    sb_engine_del(e, (const uint8_t *)"gone", 4, 0);
+    sb_engine_del(e, (const uint8_t *)"gone", 4, 0); /* reference: refused */
     return e;
 }
 

@@ -3,13 +3,15 @@
  * cluster (512-byte messages, 10% loss, keys set and deleted, a crash, a
  * restart, a leave) with every packet that node 0 receives captured
  * through the simulator's tap; once in plaintext, once sealed with the
- * key of fuzz_key.h.
+ * key of fuzz_key.h, once speaking the reference wire format.
  *   decode/  single plaintext packets;
  *   engine/  runs of plaintext packets ([u16 length][bytes]...);
  *   sealed/  runs of sealed packets, each as captured and as the
  *            plaintext it opens to ([u8 kind][u16 length][bytes]...,
- *            see fuzz_sealed.c).
- * Usage: fuzz-corpus DIR   (DIR/decode, DIR/engine, DIR/sealed must exist)
+ *            see fuzz_sealed.c);
+ *   reference/ runs of reference packets, as engine/.
+ * Usage: fuzz-corpus DIR   (DIR/decode, DIR/engine, DIR/sealed and
+ *                           DIR/reference must exist)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@
 typedef struct capture {
     const char *dir;
     bool sealed;
+    bool reference;
     sb_keyring kr;
     unsigned n;
     uint8_t run[8192];
@@ -66,7 +69,9 @@ static void on_packet(void *ud, uint32_t from, uint32_t to,
     if (to != 0 || c->n >= PACKETS)
         return;
     c->n++;
-    if (!c->sealed) {
+    if (c->reference) {
+        append(c, 0, buf, len);
+    } else if (!c->sealed) {
         if (c->n % 2 == 0)
             save(c->dir, "decode", c->n / 2, buf, len);
         append(c, 0, buf, len);
@@ -81,8 +86,9 @@ static void on_packet(void *ud, uint32_t from, uint32_t to,
         append(c, 0, plain, plen);
     }
     if (c->run_len > 4096) {
-        save(c->dir, c->sealed ? "sealed" : "engine", c->runs++, c->run,
-             c->run_len);
+        save(c->dir,
+             c->reference ? "reference" : c->sealed ? "sealed" : "engine",
+             c->runs++, c->run, c->run_len);
         c->run_len = 0;
     }
 }
@@ -95,6 +101,8 @@ static int run_cluster(capture *c)
     cfg.loss = 0.1;
     cfg.engine.interval_ns = 100 * MS;
     cfg.engine.tombstone_grace_ns = 2 * SEC;
+    if (c->reference)
+        cfg.engine.wire = SB_WIRE_REFERENCE; /* no delete or leave */
     if (c->sealed) {
         cfg.engine.keys = sb_fuzz_key;
         cfg.engine.nkeys = 1;
@@ -116,7 +124,8 @@ static int run_cluster(capture *c)
     sb_sim_leave(s, 6);
     sb_sim_run_for(s, 5 * SEC);
     sb_sim_free(s);
-    printf("%s: %u packets, %u runs\n", c->sealed ? "sealed" : "plaintext",
+    printf("%s: %u packets, %u runs\n",
+           c->reference ? "reference" : c->sealed ? "sealed" : "plaintext",
            c->n, c->runs);
     return 0;
 }
@@ -127,10 +136,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: fuzz-corpus DIR\n");
         return 2;
     }
-    static capture plain, sealed;
-    plain.dir = sealed.dir = argv[1];
+    static capture plain, sealed, reference;
+    plain.dir = sealed.dir = reference.dir = argv[1];
     sealed.sealed = true;
+    reference.reference = true;
     if (!sb_seal_init() || sb_keyring_install(&sealed.kr, sb_fuzz_key))
         return 1;
-    return run_cluster(&plain) || run_cluster(&sealed);
+    return run_cluster(&plain) || run_cluster(&sealed) ||
+           run_cluster(&reference);
 }
