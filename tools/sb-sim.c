@@ -38,6 +38,7 @@ typedef struct opts {
     double threshold;
     uint32_t fanout;
     bool no_crash;
+    sb_wire wire;
     uint64_t window_s;
     bool quiet;
 } opts;
@@ -181,6 +182,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     cfg.engine.max_message_size = o->max_message;
     cfg.engine.phi_threshold = o->threshold;
     cfg.engine.push_fanout = o->fanout;
+    cfg.engine.wire = o->wire;
     cfg.on_event = on_event;
     cfg.userdata = &w;
     sb_sim *s;
@@ -298,6 +300,7 @@ static void usage(FILE *f)
             "  --fanout F            eager-push fanout, 0 = off (3)\n"
             "  --window S            steady-state window in seconds (10)\n"
             "  --no-crash            measure propagation only\n"
+            "  --wire reference      the reference wire format (docs/compat.md)\n"
             "  --quiet               print the summary only\n");
 }
 
@@ -323,6 +326,13 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--no-crash")) {
             o.no_crash = true;
+            continue;
+        }
+        if (!strcmp(a, "--wire") && v &&
+            (!strcmp(v, "reference") || !strcmp(v, "scuttlebutt"))) {
+            o.wire = strcmp(v, "reference") ? SB_WIRE_SCUTTLEBUTT
+                                            : SB_WIRE_REFERENCE;
+            i++;
             continue;
         }
         if (!v) {
