@@ -745,6 +745,25 @@ static void test_bad_configuration(void **state)
     cfg.nkeys = 1;
     cfg.max_message_size = 140; /* one key fits plain, not sealed */
     refused(&cfg, SB_ECONFIG);
+    /* the wire: not an sb_wire; the reference format carries no keys,
+     * cluster name or generation, and needs room for one key */
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.wire = (sb_wire)2;
+    refused(&cfg, SB_ECONFIG);
+    cfg.wire = SB_WIRE_REFERENCE;
+    cfg.keys = keys;
+    cfg.nkeys = 1;
+    refused(&cfg, SB_ECONFIG);
+    cfg.nkeys = 0;
+    cfg.cluster = "payments";
+    refused(&cfg, SB_ECONFIG);
+    cfg.cluster = "default";
+    cfg.generation = 7;
+    refused(&cfg, SB_ECONFIG);
+    cfg.generation = 0;
+    cfg.max_message_size = 20;
+    refused(&cfg, SB_ECONFIG);
     assert_int_equal(sb_node_new(NULL, NULL), SB_EINVAL);
     assert_int_equal(sb_node_free(NULL), SB_OK);
 }
