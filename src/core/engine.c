@@ -1740,7 +1740,8 @@ static bool is_down_peer(const sb_peer *n)
 static void ref_outlive(sb_engine *e, uint64_t version)
 {
     sb_peer *s = e->self;
-    if (version <= s->max_version)
+    /* a claim past 2^63 is forged: no node counts that far */
+    if (version <= s->max_version || version > UINT64_MAX / 2)
         return;
     for (uint32_t i = 0; i < s->nkeys; i++)
         s->keys[i]->version = ++version;
@@ -1799,10 +1800,12 @@ static void ref_heartbeat(sb_engine *e, sb_peer *n, uint64_t now)
 }
 
 /* Our digest: every node that is not down, self included, in random
- * order, as many as fit. */
+ * order, as many as fit: a request of the round, or the response to the
+ * message at hand (no larger than it, to a stranger). */
 static void ref_send_digest(sb_engine *e, const char *to, int type)
 {
-    sb_writer w = new_writer(e);
+    sb_writer w = type == SB_REF_DIGEST_RESPONSE ? reply_writer(e)
+                                                 : new_writer(e);
     sb_ref_put_type(&w, type);
     uint32_t count = 0;
     for (uint32_t i = 0; i < e->st.count; i++)
@@ -1849,7 +1852,7 @@ static void ref_send_delta(sb_engine *e, const char *to, const uint8_t *buf,
     if (!nc)
         return;
     qsort(c, nc, sizeof(*c), cmp_behind);
-    sb_writer w = new_writer(e);
+    sb_writer w = reply_writer(e);
     sb_ref_put_type(&w, SB_REF_DELTA);
     for (uint32_t i = 0; i < nc; i++) {
         sb_peer *n = c[i].n;
@@ -1885,9 +1888,17 @@ static int ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
             ref_apply(e, &r, now);
         return SB_OK;
     }
+    /* a stranger (not in our view, not a seed) gets replies no larger
+     * than its datagram, as in our own protocol: a forged source cannot
+     * make us an amplifier */
+    size_t from_len = strlen(from);
+    e->reply_max = e->cfg.max_message_size;
+    if (len < e->reply_max && !sb_state_find_addr(&e->st, from, from_len) &&
+        !is_seed(e, from))
+        e->reply_max = len;
     while (sb_ref_next(&c, type, &r))
         ref_node(e, r.addr, r.addr_len, r.version, now);
-    sb_peer *sender = ref_node(e, from, strlen(from), 0, now);
+    sb_peer *sender = ref_node(e, from, from_len, 0, now);
     if (sender)
         ref_heartbeat(e, sender, now);
     ref_send_delta(e, from, buf, len);

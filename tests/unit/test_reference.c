@@ -208,7 +208,10 @@ static void test_delta_applied_key_by_key(void **state)
           SB_OK);
     check(len == 2 && memcmp(v, "db", 2) == 0 && w.updates == 2);
     /* our digest now says 5 for the peer, and answers a request that
-     * knows nothing of it with its keys in version order */
+     * knows nothing of it with its keys in version order (from a node we
+     * know: an empty digest introduced it) */
+    check(sb_engine_recv(e, "10.0.0.3:7946", (const uint8_t *)"\x02", 1,
+                         4 * MS) == SB_OK);
     w.nsent = 0;
     sb_engine_recv(e, "10.0.0.3:7946",
                    (const uint8_t *)"\x01" ADDR13 PEER
@@ -363,6 +366,7 @@ static void test_size_limit_both_ways(void **state)
         snprintf(key, sizeof(key), "k%02d", i);
         check(set(e, key, value) == SB_OK);
     }
+    check(RECV(e, "\x02", MS) == SB_OK); /* the peer: no stranger */
     uint64_t have = 0;
     int exchanges = 0;
     while (have < 40 && exchanges < 40) {
@@ -404,6 +408,32 @@ static void test_size_limit_both_ways(void **state)
     sb_member m;
     check(sb_engine_find(e, PEER, &m) == SB_OK && m.keys == 40 &&
           m.max_version == 40);
+    sb_engine_free(e);
+}
+
+/* A datagram from an address that is neither known nor a seed gets
+ * replies no larger than itself: a forged source cannot make us an
+ * amplifier. The next one, from a node we now know, gets the whole. */
+static void test_stranger_gets_no_larger_reply(void **state)
+{
+    (void)state;
+    world w = { 0 };
+    sb_engine *e = engine(&w, 512);
+    char key[8];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof(key), "k%02d", i);
+        check(set(e, key, "some value of a key") == SB_OK);
+    }
+    static const char req[] = "\x01" ADDR13 US
+                              "\x00\x00\x00\x00\x00\x00\x00\x00";
+    check(recv_bytes(e, req, sizeof(req) - 1, MS) == SB_OK);
+    check(w.nsent >= 1);
+    for (int i = 0; i < w.nsent; i++)
+        check(w.sent[i].len <= sizeof(req) - 1);
+    w.nsent = 0;
+    w.largest = 0;
+    check(recv_bytes(e, req, sizeof(req) - 1, 2 * MS) == SB_OK);
+    check(w.nsent == 2 && w.largest > 400 && w.largest <= 512);
     sb_engine_free(e);
 }
 
@@ -467,6 +497,7 @@ static void test_restart_outlives_old_versions(void **state)
     world w = { 0 };
     sb_engine *e = engine(&w, 512);
     check(set(e, "k", "new") == SB_OK); /* version 1 */
+    check(RECV(e, "\x02", 0) == SB_OK);  /* the peer: no stranger */
     /* the peer holds our previous incarnation up to version 7: k goes
      * out again at 8, in the answer to that very digest */
     check(RECV(e, "\x02" ADDR13 US "\x00\x00\x00\x00\x00\x00\x00\x07",
@@ -502,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_malformed_dropped_and_counted),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_size_limit_both_ways),
+        cmocka_unit_test(test_stranger_gets_no_larger_reply),
         cmocka_unit_test(test_direct_digests_are_heartbeats),
         cmocka_unit_test(test_restart_outlives_old_versions),
     };
