@@ -1700,7 +1700,6 @@ static void gossip_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
     }
 }
 
-
 /* ---- the reference exchange (docs/compat.md) ---------------------------
  *
  * With SB_WIRE_REFERENCE a node speaks as the reference Go library does.

@@ -128,12 +128,14 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
 /*
  * Sets one of our keys. A value equal to the current one is a no-op.
  * Errors: SB_EINVAL (key empty or over 255 bytes, NULL pointers),
- * SB_ETOOBIG (the entry could not travel in one message), SB_ELIMIT
+ * SB_ETOOBIG (the entry could not travel in one message; with
+ * SB_WIRE_REFERENCE also a value over 255 bytes), SB_ELIMIT
  * (max_keys_per_node or max_state_bytes), SB_ELEFT, SB_ENOMEM.
  */
 int sb_engine_set(sb_engine *e, const uint8_t *key, size_t key_len,
                   const uint8_t *value, size_t value_len, uint64_t now);
-/* Deletes one of our keys (a versioned tombstone). SB_ENOTFOUND if absent. */
+/* Deletes one of our keys (a versioned tombstone). SB_ENOTFOUND if absent;
+ * SB_ESTATE with SB_WIRE_REFERENCE, which cannot delete. */
 int sb_engine_del(sb_engine *e, const uint8_t *key, size_t key_len,
                   uint64_t now);
 /* The keyring of an engine created with keys (SB_ESTATE without):
@@ -144,7 +146,8 @@ int sb_engine_key_install(sb_engine *e, const uint8_t *key);
 int sb_engine_key_use(sb_engine *e, const uint8_t *key);
 int sb_engine_key_remove(sb_engine *e, const uint8_t *key);
 
-/* Announces a graceful leave; keep ticking a few rounds so it spreads. */
+/* Announces a graceful leave; keep ticking a few rounds so it spreads.
+ * SB_ELEFT if announced already; SB_ESTATE with SB_WIRE_REFERENCE. */
 int sb_engine_leave(sb_engine *e, uint64_t now);
 
 /*

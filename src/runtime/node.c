@@ -467,6 +467,10 @@ static int start_engine(sb_node *n)
             n->addr, c->nkeys ? " in a sealed message" : "");
     else if (rc != SB_OK)
         say(c, SB_LOG_ERROR, "engine: %s", sb_strerror(rc));
+    else if (c->wire == SB_WIRE_REFERENCE)
+        say(c, SB_LOG_WARN, "node %s speaks the reference wire format: its "
+            "packets are plaintext and unauthenticated, and anyone who can "
+            "reach its port can change what the cluster believes", n->addr);
     else if (!c->nkeys)
         say(c, SB_LOG_WARN, "node %s has no cluster key: its packets are "
             "plaintext, and anyone who can reach its port can change what "
