@@ -481,11 +481,7 @@ int agent_main(int argc, char **argv)
             key_files[nkey_files++] = optarg;
             break;
         case 'w':
-            if (strcmp(optarg, "reference") == 0)
-                cfg.wire = SB_WIRE_REFERENCE;
-            else if (strcmp(optarg, "scuttlebutt") == 0)
-                cfg.wire = SB_WIRE_SCUTTLEBUTT;
-            else
+            if (!parse_wire(optarg, &cfg.wire))
                 return usage_error(usage, "--wire: scuttlebutt or reference");
             break;
         case 'h':

@@ -891,11 +891,7 @@ int eval_main(int argc, char **argv)
             o.sealed = true;
             break;
         case 'W':
-            if (strcmp(optarg, "reference") == 0)
-                o.wire = SB_WIRE_REFERENCE;
-            else if (strcmp(optarg, "scuttlebutt") == 0)
-                o.wire = SB_WIRE_SCUTTLEBUTT;
-            else
+            if (!parse_wire(optarg, &o.wire))
                 return usage_error(usage, "--wire: scuttlebutt or reference");
             break;
         case 'h':

@@ -51,6 +51,17 @@ bool parse_double(const char *s, double *out)
     return true;
 }
 
+bool parse_wire(const char *s, sb_wire *out)
+{
+    if (s && strcmp(s, "scuttlebutt") == 0)
+        *out = SB_WIRE_SCUTTLEBUTT;
+    else if (s && strcmp(s, "reference") == 0)
+        *out = SB_WIRE_REFERENCE;
+    else
+        return false;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)

@@ -1,6 +1,7 @@
 /*
  * libFuzzer target: the whole "packets in, state changes and packets out"
- * path of the engine (the reference wire's: fuzz_reference.c). The input is a sequence of records
+ * path of the engine (the reference wire's: fuzz_reference.c). The input
+ * is a sequence of records
  *   [u16 length][packet bytes]...
  * fed one after the other to an engine that already holds some state,
  * with time moving 30 ms and a tick after every packet. Every packet the
@@ -8,37 +9,15 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "harness.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void on_send(void *ud, const char *to, const uint8_t *buf, size_t len)
-{
-    (void)ud;
-    (void)to;
-    (void)buf;
-    if (len > FUZZ_LIMIT)
-        abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    sb_engine *e = fuzz_engine(on_send, NULL, 0, SB_WIRE_SCUTTLEBUTT);
-    uint64_t now = 0;
-    while (size >= 2) {
-        size_t len = (size_t)data[0] << 8 | data[1];
-        data += 2;
-        size -= 2;
-        if (len > size)
-            len = size;
-        now += 30000000;
-        sb_engine_recv(e, "10.0.0.9:7946", data, len, now);
-        sb_engine_tick(e, now);
-        data += len;
-        size -= len;
-    }
-    sb_engine_free(e);
+    static const char *const from[] = { "10.0.0.9:7946" };
+    fuzz_feed(fuzz_engine(fuzz_send, NULL, 0, SB_WIRE_SCUTTLEBUTT), data,
+              size, from, 1);
     return 0;
 }
