@@ -906,6 +906,8 @@ int eval_main(int argc, char **argv)
     if (o.sealed && o.wire == SB_WIRE_REFERENCE)
         return usage_error(usage, "--sealed: the reference wire format has "
                                   "no encryption");
+    if (o.wire == SB_WIRE_REFERENCE)
+        o.fanout = 0; /* no eager push on that wire */
     if (o.sealed) {
         if (sodium_init() < 0) {
             fprintf(stderr, "scuttlebutt eval: cannot initialise libsodium\n");
