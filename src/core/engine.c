@@ -116,6 +116,7 @@ struct sb_engine {
     uint32_t cluster_id;
     sb_rng rng;
     bool reference;           /* SB_WIRE_REFERENCE */
+    uint64_t version_base;    /* our key versions are above it */
     sb_state st;
     sb_peer *self;
     uint32_t nstatus[4];      /* nodes by status, self included */
@@ -233,6 +234,8 @@ static void emit(sb_engine *e, sb_event_type type, const sb_peer *n,
  * would pass the threshold, any other when the dead-node grace runs out,
  * and any node when its oldest tombstone may be collected.
  */
+static uint64_t join_wait(const sb_engine *e);
+
 static void refresh_due(sb_engine *e, sb_peer *n)
 {
     uint64_t due = n->gc_due;
@@ -240,6 +243,8 @@ static void refresh_due(sb_engine *e, sb_peer *n)
         uint64_t t;
         if (n->status == SB_STATUS_LIVE)
             t = sb_fd_deadline(&n->fd, e->cfg.phi_threshold);
+        else if (n->status == SB_STATUS_JOINING && e->reference)
+            t = add_sat(n->status_since, join_wait(e));
         else
             t = add_sat(n->status_since, e->cfg.dead_grace_ns);
         if (t < due)
@@ -264,6 +269,26 @@ static double least_gap(const sb_engine *e)
     uint32_t peers =
         e->nstatus[SB_STATUS_LIVE] + e->nstatus[SB_STATUS_JOINING] - 1;
     return (double)e->round_ns * peers / 2.0;
+}
+
+/*
+ * How long a node named in a digest may stay unproven (never heard from
+ * directly) with the reference's exchange: as long as a live node's
+ * silence may last, at the least mean gap (but two intervals at least, the
+ * reference's first gap). Then it goes down, out of our digests, so that
+ * an address that nobody answers at dies out, as it does among reference
+ * nodes. Our own protocol: never (a joining node waits for the dead-node
+ * grace).
+ */
+static uint64_t join_wait(const sb_engine *e)
+{
+    if (!e->reference)
+        return UINT64_MAX;
+    double gap = least_gap(e);
+    if (gap < 2.0 * (double)e->cfg.interval_ns)
+        gap = 2.0 * (double)e->cfg.interval_ns;
+    return (uint64_t)(e->cfg.phi_threshold * 2.302585092994046 /* ln 10 */ *
+                      gap);
 }
 
 static void set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
@@ -511,6 +536,10 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->self->self = true;
     set_status(e, e->self, SB_STATUS_LIVE, now);
     e->self->heartbeat = 1;
+    /* reference: our versions start at the generation (the runtime's
+     * wall clock), above any a previous incarnation reached */
+    if (reference)
+        e->version_base = cfg->generation - 1;
     e->round_ns = cfg->interval_ns / (reference ? 1 : EXCHANGES);
     if (!e->round_ns)
         e->round_ns = 1;
@@ -1599,6 +1628,9 @@ static bool attend(sb_engine *e, sb_peer *n, uint64_t now)
         if (sb_fd_phi(&n->fd, now) > e->cfg.phi_threshold)
             set_status(e, n, SB_STATUS_DOWN, now);
     }
+    if (!n->self && n->status == SB_STATUS_JOINING &&
+        now - n->status_since >= join_wait(e))
+        set_status(e, n, SB_STATUS_DOWN, now); /* no event: never live */
     if (!n->self && n->status != SB_STATUS_LIVE &&
         now - n->status_since >= e->cfg.dead_grace_ns) {
         /* remembered for another grace: others may gossip it a while */
@@ -1768,19 +1800,24 @@ static sb_peer *ref_node(sb_engine *e, const char *addr, size_t len,
 
 /* One delta entry: stored if newer than the key we hold. Entries may come
  * out of version order (two senders, or a cut message), so the key moves
- * to its place in the node's version order. */
+ * to its place in the node's version order. Where a bound refuses a key,
+ * the node's later entries in the message are not taken either: our
+ * version of the node stays below the refused key, which is asked for
+ * again, rather than pass it and leave it out for good. */
 static void ref_apply(sb_engine *e, const sb_ref_entry *r, uint64_t now)
 {
     sb_peer *n = ref_node(e, r->addr, r->addr_len, r->version, now);
-    if (!n)
+    if (!n || n->mark == e->epoch)
         return;
     long have = sb_peer_find_key(n, r->key, r->key_len);
     if (have >= 0 && n->keys[have]->version >= r->version)
         return;
     sb_key_entry k = { r->key, r->key_len, r->version, false, r->value,
                        r->value_len };
-    if (!within_bounds(e, n, &k) || !store_key(e, n, &k, now))
+    if (!within_bounds(e, n, &k) || !store_key(e, n, &k, now)) {
+        n->mark = e->epoch;
         return;
+    }
     sb_key *stored = n->keys[n->nkeys - 1];
     uint32_t j = n->nkeys - 1;
     for (; j > 0 && n->keys[j - 1]->version > stored->version; j--)
@@ -1856,10 +1893,16 @@ static void ref_send_delta(sb_engine *e, const char *to, const uint8_t *buf,
     for (uint32_t i = 0; i < nc; i++) {
         sb_peer *n = c[i].n;
         /* a node's keys in version order; where one does not fit, the
-         * rest of that node waits for the next exchange */
+         * rest of that node waits for the next exchange. A reference
+         * node's key too large for any message of ours is passed over:
+         * we cannot relay it (docs/compat.md) */
         for (uint32_t k = sb_peer_keys_after(n, c[i].from); k < n->nkeys;
              k++) {
             const sb_key *key = n->keys[k];
+            if (1 + sb_ref_delta_size(n->addr_len, key->key_len,
+                                      key->value_len) >
+                e->cfg.max_message_size)
+                continue;
             if (!sb_ref_put_delta(&w, n->addr, n->addr_len, key->data,
                                   key->key_len, sb_key_value(key),
                                   key->value_len, key->version))
@@ -1874,7 +1917,9 @@ static int ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
                     size_t len, uint64_t now)
 {
     int type;
-    int drop = sb_ref_check(buf, len, &type);
+    size_t from_len = strlen(from);
+    int drop = from_len > SB_MAX_ADDR_LEN ? SB_DROP_MALFORMED
+                                          : sb_ref_check(buf, len, &type);
     if (drop >= 0) {
         e->stats.drops[drop]++;
         return SB_EINVAL;
@@ -1883,24 +1928,28 @@ static int ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
     sb_cursor c = { buf + 1, buf + len };
     sb_ref_entry r;
     if (type == SB_REF_DELTA) {
+        e->epoch++; /* marks the nodes a bound stopped (ref_apply()) */
         while (sb_ref_next(&c, type, &r))
             ref_apply(e, &r, now);
         return SB_OK;
     }
-    /* a stranger (not in our view, not a seed) gets replies no larger
-     * than its datagram, as in our own protocol: a forged source cannot
-     * make us an amplifier */
-    size_t from_len = strlen(from);
+    /* a stranger (not in our view, not a seed) gets no delta and a
+     * digest no larger than its datagram: a forged source cannot make
+     * us an amplifier. Its digest, like any, names the nodes we learn
+     * (a node's own digest names it, so a real one is known after its
+     * first) */
+    bool stranger = !sb_state_find_addr(&e->st, from, from_len) &&
+                    !is_seed(e, from);
     e->reply_max = e->cfg.max_message_size;
-    if (len < e->reply_max && !sb_state_find_addr(&e->st, from, from_len) &&
-        !is_seed(e, from))
+    if (stranger && len < e->reply_max)
         e->reply_max = len;
     while (sb_ref_next(&c, type, &r))
         ref_node(e, r.addr, r.addr_len, r.version, now);
-    sb_peer *sender = ref_node(e, from, from_len, 0, now);
-    if (sender)
+    sb_peer *sender = sb_state_find_addr(&e->st, from, from_len);
+    if (sender && !sender->self)
         ref_heartbeat(e, sender, now);
-    ref_send_delta(e, from, buf, len);
+    if (!stranger)
+        ref_send_delta(e, from, buf, len);
     if (type == SB_REF_DIGEST_REQUEST)
         ref_send_digest(e, from, SB_REF_DIGEST_RESPONSE);
     return SB_OK;
@@ -2034,8 +2083,11 @@ static int local_write(sb_engine *e, const uint8_t *key, size_t key_len,
         (value_len == 0 ||
          memcmp(sb_key_value(s->keys[old]), value, value_len) == 0))
         return SB_OK; /* unchanged */
-    sb_key_entry k = { key, key_len, s->max_version + 1, deleted, value,
-                       value_len };
+    uint64_t before = s->max_version;
+    uint64_t version = before + 1;
+    if (version <= e->version_base)
+        version = e->version_base + 1;
+    sb_key_entry k = { key, key_len, version, deleted, value, value_len };
     if (!within_bounds(e, s, &k))
         return SB_ELIMIT;
     bool was_live;
@@ -2044,8 +2096,8 @@ static int local_write(sb_engine *e, const uint8_t *key, size_t key_len,
         return SB_ENOMEM;
     if (deleted)
         note_tombstone(e, s, now);
-    note_change(e, s, now, k.version - 1);
-    queue_push(e, k.version - 1, now);
+    note_change(e, s, now, before);
+    queue_push(e, before, now);
     return SB_OK;
 }
 

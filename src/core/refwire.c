@@ -38,7 +38,10 @@ static int read_entry(sb_cursor *c, int type, sb_ref_entry *out)
         !get_u64(c, &out->version))
         return SB_DROP_TRUNCATED;
     out->addr = (const char *)addr;
-    return out->addr_len ? -1 : SB_DROP_MALFORMED;
+    /* an address is text: empty, or with a NUL byte, it names nothing */
+    return out->addr_len && !memchr(addr, 0, out->addr_len)
+               ? -1
+               : SB_DROP_MALFORMED;
 }
 
 int sb_ref_check(const uint8_t *buf, size_t len, int *type)

@@ -16,8 +16,8 @@
  * address is the node's identity: "host:port", as the sender of its
  * datagrams appears to the receiver. An empty type-1 or type-2 message is
  * valid (a digest of nothing); an empty delta is never sent but accepted.
- * A message that ends inside an entry is truncated; an empty address is
- * malformed.
+ * A message that ends inside an entry is truncated; an empty address, or
+ * one with a NUL byte, is malformed.
  */
 #ifndef SB_REFWIRE_H
 #define SB_REFWIRE_H
@@ -52,7 +52,7 @@ typedef struct sb_ref_entry {
  * Checks a whole message: -1 if it is valid (its type in *type), else
  * the sb_drop_reason that rejects it (SB_DROP_TRUNCATED for an empty
  * datagram or one that ends inside an entry, SB_DROP_TYPE, and
- * SB_DROP_MALFORMED for an empty address). Nothing in the message is
+ * SB_DROP_MALFORMED for an empty address or one with a NUL byte). Nothing in the message is
  * trusted before this returns -1.
  */
 int sb_ref_check(const uint8_t *buf, size_t len, int *type);

@@ -68,7 +68,7 @@ static void config(sb_engine_config *c, world *w, size_t max_message)
 {
     sb_engine_config_init(c);
     c->addr = US;
-    c->generation = 99;
+    c->generation = 1; /* our versions start at 1 */
     c->rng_seed = seed_;
     c->wire = SB_WIRE_REFERENCE;
     c->interval_ns = 100 * MS;
@@ -108,6 +108,15 @@ static bool sent_is(const out *o, const char *to, const char *bytes,
 }
 #define SENT_IS(o, lit) sent_is(o, PEER, lit, sizeof(lit) - 1)
 
+/* The peer's first digest names it (at version 0): it is no stranger
+ * after that, and live, since the digest came from it. */
+static void introduce(sb_engine *e, world *w)
+{
+    check(RECV(e, "\x02" ADDR13 PEER "\x00\x00\x00\x00\x00\x00\x00\x00",
+               0) == SB_OK);
+    w->nsent = 0;
+}
+
 /* True if the digest message `o` holds exactly these entries (of
  * `entry_len` bytes each), in any order: digests are shuffled. */
 static bool digest_holds(const out *o, int type, const char *const *entries,
@@ -134,6 +143,7 @@ static void test_request_answered_by_delta_then_response(void **state)
     world w = { 0 };
     sb_engine *e = engine(&w, 512);
     check(set(e, "k", "v") == SB_OK); /* our version 1 */
+    introduce(e, &w);
 
     /* a digest request that names the peer (version 0) and us (0) */
     check(RECV(e, "\x01"
@@ -151,7 +161,7 @@ static void test_request_answered_by_delta_then_response(void **state)
     };
     check(strcmp(w.sent[1].to, PEER) == 0);
     check(digest_holds(&w.sent[1], SB_REF_DIGEST_RESPONSE, entries, 2, 22));
-    /* the digest came from the peer itself: proof of life */
+    /* its digests came from the peer itself: proof of life */
     check(w.joins == 1);
 
     /* a digest response gets the delta only, and an up-to-date one
@@ -209,9 +219,11 @@ static void test_delta_applied_key_by_key(void **state)
     check(len == 2 && memcmp(v, "db", 2) == 0 && w.updates == 2);
     /* our digest now says 5 for the peer, and answers a request that
      * knows nothing of it with its keys in version order (from a node we
-     * know: an empty digest introduced it) */
-    check(sb_engine_recv(e, "10.0.0.3:7946", (const uint8_t *)"\x02", 1,
-                         4 * MS) == SB_OK);
+     * know: its first digest named it) */
+    check(sb_engine_recv(e, "10.0.0.3:7946",
+                         (const uint8_t *)"\x02" ADDR13 "10.0.0.3:7946"
+                                          "\x00\x00\x00\x00\x00\x00\x00\x00",
+                         23, 4 * MS) == SB_OK);
     w.nsent = 0;
     sb_engine_recv(e, "10.0.0.3:7946",
                    (const uint8_t *)"\x01" ADDR13 PEER
@@ -275,6 +287,9 @@ static void test_malformed_dropped_and_counted(void **state)
         { "\x03" ADDR13 PEER "\x01k\x01v\x00\x00\x00\x00\x00\x00\x00\x01"
           "\x0d" "10.0", 32, SB_DROP_TRUNCATED },
         { "\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00", 10, SB_DROP_MALFORMED },
+        /* an address with a NUL byte would alias another */
+        { "\x01\x04" "a\0bc" "\x00\x00\x00\x00\x00\x00\x00\x00", 14,
+          SB_DROP_MALFORMED },
     };
     sb_stats st;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -287,6 +302,17 @@ static void test_malformed_dropped_and_counted(void **state)
     }
     check(w.nsent == 0);
     check(sb_engine_node_count(e) == 1); /* learned nothing */
+    /* a sender address longer than any address (only a caller of the
+     * engine can make one) */
+    char longer[300];
+    memset(longer, '1', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = 0;
+    sb_engine_stats(e, &st);
+    uint64_t before = st.drops[SB_DROP_MALFORMED];
+    check(sb_engine_recv(e, longer, (const uint8_t *)"\x01", 1, MS) ==
+          SB_EINVAL);
+    sb_engine_stats(e, &st);
+    check(st.drops[SB_DROP_MALFORMED] == before + 1);
     /* the wire of the other kind is not ours either */
     check(sb_engine_recv(e, PEER, (const uint8_t *)"SB\x02\x01\0\0\0\0", 8,
                          MS) == SB_EINVAL);
@@ -349,6 +375,35 @@ static void test_refused(void **state)
     sb_engine_free(e);
 }
 
+/* A key a bound refuses stops the node's later entries in that message:
+ * our version of the node stays below it, so that it is asked for again,
+ * instead of passing it for good. */
+static void test_refused_key_leaves_no_gap(void **state)
+{
+    (void)state;
+    world w = { 0 };
+    sb_engine_config c;
+    config(&c, &w, 512);
+    c.max_state_bytes = 10;
+    sb_engine *e;
+    assert_int_equal(sb_engine_new(&c, 0, &e), SB_OK);
+    check(RECV(e, "\x03"
+                  ADDR13 PEER "\x01" "a" "\x01" "1"
+                  "\x00\x00\x00\x00\x00\x00\x00\x01"
+                  ADDR13 PEER "\x01" "b" "\x0a" "0123456789"
+                  "\x00\x00\x00\x00\x00\x00\x00\x02"
+                  ADDR13 PEER "\x01" "c" "\x01" "3"
+                  "\x00\x00\x00\x00\x00\x00\x00\x03",
+               MS) == SB_OK);
+    sb_member m;
+    check(sb_engine_find(e, PEER, &m) == SB_OK);
+    check(m.keys == 1 && m.max_version == 1);
+    sb_stats st;
+    sb_engine_stats(e, &st);
+    check(st.drops[SB_DROP_LIMIT_BYTES] == 1);
+    sb_engine_free(e);
+}
+
 /* ---- size limits ------------------------------------------------------------ */
 
 /* Our deltas stay within max_message_size and, exchange after exchange,
@@ -366,7 +421,7 @@ static void test_size_limit_both_ways(void **state)
         snprintf(key, sizeof(key), "k%02d", i);
         check(set(e, key, value) == SB_OK);
     }
-    check(RECV(e, "\x02", MS) == SB_OK); /* the peer: no stranger */
+    introduce(e, &w);
     uint64_t have = 0;
     int exchanges = 0;
     while (have < 40 && exchanges < 40) {
@@ -409,11 +464,42 @@ static void test_size_limit_both_ways(void **state)
     check(sb_engine_find(e, PEER, &m) == SB_OK && m.keys == 40 &&
           m.max_version == 40);
     sb_engine_free(e);
+
+    /* a reference node's key too large for any message of ours is not
+     * relayed, and does not hold back its later keys */
+    e = engine(&w, 512);
+    char v255[256];
+    memset(v255, 'v', 255);
+    v255[255] = 0;
+    wr = (sb_writer){ big, big, big + sizeof(big) };
+    sb_ref_put_type(&wr, SB_REF_DELTA);
+    sb_ref_put_delta(&wr, PEER, 13, (const uint8_t *)v255, 255,
+                     (const uint8_t *)v255, 255, 1);
+    sb_ref_put_delta(&wr, PEER, 13, (const uint8_t *)"x", 1,
+                     (const uint8_t *)"y", 1, 2);
+    check(sb_engine_recv(e, PEER, big, (size_t)(wr.p - big), MS) == SB_OK);
+    check(sb_engine_find(e, PEER, &m) == SB_OK && m.keys == 2);
+    check(sb_engine_recv(e, "10.0.0.3:7946",
+                         (const uint8_t *)"\x02" ADDR13 "10.0.0.3:7946"
+                                          "\x00\x00\x00\x00\x00\x00\x00\x00",
+                         23, 2 * MS) == SB_OK);
+    w.nsent = 0;
+    sb_engine_recv(e, "10.0.0.3:7946",
+                   (const uint8_t *)"\x02" ADDR13 PEER
+                                    "\x00\x00\x00\x00\x00\x00\x00\x00",
+                   23, 3 * MS);
+    static const char only_x[] = "\x03" ADDR13 PEER "\x01x\x01y"
+                                 "\x00\x00\x00\x00\x00\x00\x00\x02";
+    check(w.nsent == 1 && sent_is(&w.sent[0], "10.0.0.3:7946", only_x,
+                                  sizeof(only_x) - 1));
+    sb_engine_free(e);
 }
 
-/* A datagram from an address that is neither known nor a seed gets
- * replies no larger than itself: a forged source cannot make us an
- * amplifier. The next one, from a node we now know, gets the whole. */
+/* A digest from an address that is neither known nor a seed gets no
+ * delta and a digest no larger than itself, however often it comes: a
+ * forged source cannot make us an amplifier. A digest that names its
+ * sender makes it known (as a node's own digest does), and the next one
+ * gets the whole. */
 static void test_stranger_gets_no_larger_reply(void **state)
 {
     (void)state;
@@ -424,15 +510,24 @@ static void test_stranger_gets_no_larger_reply(void **state)
         snprintf(key, sizeof(key), "k%02d", i);
         check(set(e, key, "some value of a key") == SB_OK);
     }
-    static const char req[] = "\x01" ADDR13 US
+    static const char ask[] = "\x01" ADDR13 US
                               "\x00\x00\x00\x00\x00\x00\x00\x00";
-    check(recv_bytes(e, req, sizeof(req) - 1, MS) == SB_OK);
-    check(w.nsent >= 1);
-    for (int i = 0; i < w.nsent; i++)
-        check(w.sent[i].len <= sizeof(req) - 1);
+    for (int i = 0; i < 3; i++) {
+        w.nsent = 0;
+        check(recv_bytes(e, ask, sizeof(ask) - 1, MS) == SB_OK);
+        check(w.nsent == 1 && w.sent[0].data[0] == SB_REF_DIGEST_RESPONSE &&
+              w.sent[0].len <= sizeof(ask) - 1);
+    }
+    static const char me[] = "\x01" ADDR13 US
+                             "\x00\x00\x00\x00\x00\x00\x00\x00"
+                             ADDR13 PEER
+                             "\x00\x00\x00\x00\x00\x00\x00\x00";
+    w.nsent = 0;
+    check(recv_bytes(e, me, sizeof(me) - 1, 2 * MS) == SB_OK);
+    check(w.nsent == 1 && w.sent[0].len <= sizeof(me) - 1);
     w.nsent = 0;
     w.largest = 0;
-    check(recv_bytes(e, req, sizeof(req) - 1, 2 * MS) == SB_OK);
+    check(recv_bytes(e, me, sizeof(me) - 1, 3 * MS) == SB_OK);
     check(w.nsent == 2 && w.largest > 400 && w.largest <= 512);
     sb_engine_free(e);
 }
@@ -487,17 +582,87 @@ static void test_direct_digests_are_heartbeats(void **state)
     sb_engine_free(e);
 }
 
+/* An address only named, never heard from, is "up" for a while (as among
+ * reference nodes), then down without an event, and out of our digests,
+ * so that it dies out. */
+static void test_named_address_that_never_answers(void **state)
+{
+    (void)state;
+    world w = { 0 };
+    sb_engine *e = engine(&w, 512);
+    introduce(e, &w);
+    check(RECV(e, "\x02" ADDR13 "10.9.9.9:7946"
+                  "\x00\x00\x00\x00\x00\x00\x00\x00",
+               0) == SB_OK);
+    sb_member m;
+    check(sb_engine_find(e, "10.9.9.9:7946", &m) == SB_OK &&
+          m.status == SB_STATUS_JOINING);
+    uint64_t now = 0;
+    int leaves = w.leaves;
+    for (int i = 0; i < 600; i++) {
+        now += 100 * MS;
+        /* the peer stays live: a digest from it every 100 ms */
+        check(RECV(e, "\x02", now) == SB_OK);
+        sb_engine_tick(e, now);
+    }
+    check(sb_engine_find(e, "10.9.9.9:7946", &m) == SB_OK &&
+          m.status == SB_STATUS_DOWN);
+    check(w.leaves == leaves); /* never live: no event */
+    w.nsent = 0;
+    check(RECV(e, "\x01", now) == SB_OK);
+    const char *entries[] = {
+        ADDR13 US "\x00\x00\x00\x00\x00\x00\x00\x00",
+        ADDR13 PEER "\x00\x00\x00\x00\x00\x00\x00\x00",
+    };
+    check(w.nsent == 1 &&
+          digest_holds(&w.sent[0], SB_REF_DIGEST_RESPONSE, entries, 2, 22));
+    sb_engine_free(e);
+}
+
 /* ---- restart --------------------------------------------------------------- */
 
-/* Reference nodes remember us by address: after a restart our versions
- * continue above the ones they hold, so that our new keys supersede. */
+/* Our versions start at the generation (the runtime's wall clock): a
+ * restarted node's keys supersede its previous incarnation's at every
+ * peer, however many it had written. */
+static void test_restart_supersedes(void **state)
+{
+    (void)state;
+    world w = { 0 };
+    sb_engine_config c;
+    config(&c, &w, 512);
+    sb_engine *old, *e;
+    assert_int_equal(sb_engine_new(&c, 0, &old), SB_OK);
+    check(set(old, "a", "1") == SB_OK && set(old, "k", "old") == SB_OK);
+    sb_engine_free(old);
+    c.generation = 1000; /* restarted later */
+    assert_int_equal(sb_engine_new(&c, 0, &e), SB_OK);
+    check(set(e, "k", "new") == SB_OK && set(e, "a", "2") == SB_OK &&
+          set(e, "b", "x") == SB_OK);
+    introduce(e, &w);
+    /* the peer holds the old incarnation at version 2 */
+    check(RECV(e, "\x02" ADDR13 US "\x00\x00\x00\x00\x00\x00\x00\x02",
+               MS) == SB_OK);
+    check(SENT_IS(&w.sent[0], "\x03"
+                  ADDR13 US "\x01k\x03new" "\x00\x00\x00\x00\x00\x00\x03\xe8"
+                  ADDR13 US "\x01" "a" "\x01" "2"
+                  "\x00\x00\x00\x00\x00\x00\x03\xe9"
+                  ADDR13 US "\x01" "b" "\x01" "x"
+                  "\x00\x00\x00\x00\x00\x00\x03\xea"));
+    sb_member m;
+    check(sb_engine_find(e, US, &m) == SB_OK && m.generation == 1);
+    sb_engine_free(e);
+}
+
+/* Should the clock have gone back, the peers' claims are the backstop:
+ * when a peer names a version of ours above what we hold, our versions
+ * continue above it, so that our keys supersede. */
 static void test_restart_outlives_old_versions(void **state)
 {
     (void)state;
     world w = { 0 };
     sb_engine *e = engine(&w, 512);
     check(set(e, "k", "new") == SB_OK); /* version 1 */
-    check(RECV(e, "\x02", 0) == SB_OK);  /* the peer: no stranger */
+    introduce(e, &w);
     /* the peer holds our previous incarnation up to version 7: k goes
      * out again at 8, in the answer to that very digest */
     check(RECV(e, "\x02" ADDR13 US "\x00\x00\x00\x00\x00\x00\x00\x07",
@@ -532,9 +697,12 @@ int main(void)
         cmocka_unit_test(test_round_sends_digest_request),
         cmocka_unit_test(test_malformed_dropped_and_counted),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_refused_key_leaves_no_gap),
         cmocka_unit_test(test_size_limit_both_ways),
         cmocka_unit_test(test_stranger_gets_no_larger_reply),
         cmocka_unit_test(test_direct_digests_are_heartbeats),
+        cmocka_unit_test(test_named_address_that_never_answers),
+        cmocka_unit_test(test_restart_supersedes),
         cmocka_unit_test(test_restart_outlives_old_versions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
