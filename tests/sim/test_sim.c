@@ -806,6 +806,8 @@ static void test_reference_cluster(void **state)
         for (uint32_t j = 0; j < 16; j++)
             if (i != j)
                 check(w->log.joins[i * MAXN + j] == 1);
+    w->log.watched = 5;
+    w->log.count_false = true; /* from here to the crash's conviction */
     for (int v = 1; v <= 5; v++) {
         char val[4];
         snprintf(val, sizeof(val), "%d", v);
@@ -815,8 +817,6 @@ static void test_reference_cluster(void **state)
     check(sb_sim_leave(w->sim, 5) == SB_ESTATE);
     check(sb_sim_del(w->sim, 5, "role") == SB_ESTATE);
 
-    w->log.watched = 5;
-    w->log.count_false = true;
     sb_sim_crash(w->sim, 5);
     eventually(w, 60 * SEC, all_see(w, 5, SB_STATUS_DOWN));
     check(w->log.false_downs == 0);
