@@ -243,10 +243,13 @@ static void refresh_due(sb_engine *e, sb_peer *n)
         uint64_t t;
         if (n->status == SB_STATUS_LIVE)
             t = sb_fd_deadline(&n->fd, e->cfg.phi_threshold);
-        else if (n->status == SB_STATUS_JOINING && e->reference)
-            t = add_sat(n->status_since, join_wait(e));
         else
             t = add_sat(n->status_since, e->cfg.dead_grace_ns);
+        if (n->status == SB_STATUS_JOINING && e->reference) {
+            uint64_t j = add_sat(n->status_since, join_wait(e));
+            if (j < t)
+                t = j;
+        }
         if (t < due)
             due = t;
     }
@@ -287,8 +290,8 @@ static uint64_t join_wait(const sb_engine *e)
     double gap = least_gap(e);
     if (gap < 2.0 * (double)e->cfg.interval_ns)
         gap = 2.0 * (double)e->cfg.interval_ns;
-    return (uint64_t)(e->cfg.phi_threshold * 2.302585092994046 /* ln 10 */ *
-                      gap);
+    double wait = e->cfg.phi_threshold * 2.302585092994046 /* ln 10 */ * gap;
+    return wait < 0x1p63 ? (uint64_t)wait : UINT64_MAX;
 }
 
 static void set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
@@ -478,7 +481,8 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
      * smallest useful message is one one-byte key of ours */
     if (reference &&
         (cfg->nkeys || (cfg->cluster && strcmp(cfg->cluster, "default")) ||
-         cfg->max_message_size < 1 + sb_ref_delta_size(alen, 1, 0)))
+         cfg->max_message_size < 1 + sb_ref_delta_size(alen, 1, 0) ||
+         cfg->generation > (UINT64_MAX >> 2) /* versions start there */))
         return SB_ECONFIG;
     /* the smallest useful message carries one one-byte key, sealed if
      * there are keys */
@@ -1893,16 +1897,13 @@ static void ref_send_delta(sb_engine *e, const char *to, const uint8_t *buf,
     for (uint32_t i = 0; i < nc; i++) {
         sb_peer *n = c[i].n;
         /* a node's keys in version order; where one does not fit, the
-         * rest of that node waits for the next exchange. A reference
-         * node's key too large for any message of ours is passed over:
-         * we cannot relay it (docs/compat.md) */
+         * rest of that node waits for the next exchange (a reference
+         * node's key too large for any message of ours stops us there
+         * for good: passing it over would leave it out at the receiver
+         * for good; docs/compat.md) */
         for (uint32_t k = sb_peer_keys_after(n, c[i].from); k < n->nkeys;
              k++) {
             const sb_key *key = n->keys[k];
-            if (1 + sb_ref_delta_size(n->addr_len, key->key_len,
-                                      key->value_len) >
-                e->cfg.max_message_size)
-                continue;
             if (!sb_ref_put_delta(&w, n->addr, n->addr_len, key->data,
                                   key->key_len, sb_key_value(key),
                                   key->value_len, key->version))
