@@ -110,7 +110,9 @@ typedef enum sb_wire {
 typedef enum sb_status {
     SB_STATUS_JOINING = 0, /* known, but no proof of life seen yet */
     SB_STATUS_LIVE = 1,    /* heartbeats arrive */
-    SB_STATUS_DOWN = 2,    /* convicted by the failure detector */
+    SB_STATUS_DOWN = 2,    /* convicted by the failure detector (with
+                              SB_WIRE_REFERENCE also: only named by
+                              others, and silent too long) */
     SB_STATUS_LEFT = 3     /* announced a graceful leave */
 } sb_status;
 
