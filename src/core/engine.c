@@ -1768,9 +1768,11 @@ static bool is_down_peer(const sb_peer *n)
 /*
  * Reference nodes know a node by its address alone, so after a restart
  * our previous incarnation's versions may still be out there, and they
- * ignore every key of ours stamped at or below them. When a peer names
- * a version of ours above what we hold, our versions continue above it
- * and our keys are stamped again, so that they supersede the old ones.
+ * ignore every key of ours stamped at or below them. Our versions start
+ * at the generation (the wall clock) to stay above them; should the clock
+ * have gone back, when a peer names a version of ours above what we
+ * hold, our versions continue above it and our keys are stamped again,
+ * so that they supersede the old ones.
  */
 static void ref_outlive(sb_engine *e, uint64_t version)
 {
