@@ -274,6 +274,17 @@ static double least_gap(const sb_engine *e)
     return (double)e->round_ns * peers / 2.0;
 }
 
+/* Keeps n's detector from assuming gaps shorter than least_gap();
+ * true if it changed the mean. */
+static bool floor_gap(const sb_engine *e, sb_peer *n)
+{
+    double least = least_gap(e);
+    if (n->fd.mean_ns >= least)
+        return false;
+    n->fd.mean_ns = least;
+    return true;
+}
+
 /*
  * How long a node named in a digest may stay unproven (never heard from
  * directly) with the reference's exchange: as long as a live node's
@@ -1626,9 +1637,7 @@ static void collect_tombstones(sb_engine *e, sb_peer *n, uint64_t now)
 static bool attend(sb_engine *e, sb_peer *n, uint64_t now)
 {
     if (!n->self && n->status == SB_STATUS_LIVE) {
-        /* the cluster may have grown since the due time was set */
-        if (n->fd.mean_ns < least_gap(e))
-            n->fd.mean_ns = least_gap(e);
+        floor_gap(e, n); /* the cluster may have grown since the due time */
         if (sb_fd_phi(&n->fd, now) > e->cfg.phi_threshold)
             set_status(e, n, SB_STATUS_DOWN, now);
     }
@@ -1710,6 +1719,15 @@ static void fetch_seeds(sb_engine *e)
     e->nseeds = n < SB_MAX_SEEDS ? n : SB_MAX_SEEDS;
 }
 
+/* A random seed with probability seeds / n (n nodes besides us to pick
+ * from); NULL otherwise. */
+static const char *chance_seed(sb_engine *e, uint32_t n)
+{
+    if (!e->nseeds || sb_rng_unit(&e->rng) >= (double)e->nseeds / (double)n)
+        return NULL;
+    return e->seeds[sb_rng_below(&e->rng, e->nseeds)];
+}
+
 /*
  * Seeds. Alone (no live peer), we ask the callback for seeds again and
  * contact every one. Otherwise, as Cassandra does, if the peer of this
@@ -1729,11 +1747,9 @@ static void gossip_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
     }
     if (!e->nseeds || (is_seed(e, peer->addr) && nlive >= e->nseeds))
         return;
-    if (sb_rng_unit(&e->rng) < (double)e->nseeds / (double)(nlive + nunreach)) {
-        const char *s = e->seeds[sb_rng_below(&e->rng, e->nseeds)];
-        if (s)
-            send_syn(e, s, syn);
-    }
+    const char *s = chance_seed(e, nlive + nunreach);
+    if (s)
+        send_syn(e, s, syn);
 }
 
 /* ---- the reference exchange (docs/compat.md) ---------------------------
@@ -1835,10 +1851,8 @@ static void ref_apply(sb_engine *e, const sb_ref_entry *r, uint64_t now)
 static void ref_heartbeat(sb_engine *e, sb_peer *n, uint64_t now)
 {
     observe(e, n, n->heartbeat + 1, false, now);
-    if (n->status == SB_STATUS_LIVE && n->fd.mean_ns < least_gap(e)) {
-        n->fd.mean_ns = least_gap(e);
+    if (n->status == SB_STATUS_LIVE && floor_gap(e, n))
         refresh_due(e, n);
-    }
 }
 
 /* Our digest: every node that is not down, self included, in random
@@ -1861,6 +1875,13 @@ static void ref_send_digest(sb_engine *e, const char *to, int type)
             break;
     }
     send_packet(e, to, &w);
+}
+
+/* A digest request of the round to `to` (a seed may be NULL, or us). */
+static void ref_ask(sb_engine *e, const char *to)
+{
+    if (to && strcmp(to, e->self->addr) != 0)
+        ref_send_digest(e, to, SB_REF_DIGEST_REQUEST);
 }
 
 /* Most out of date first; ties in random order. */
@@ -1970,22 +1991,17 @@ static void ref_gossip(sb_engine *e)
     uint32_t ndown = e->nstatus[SB_STATUS_DOWN];
     sb_peer *peer = random_node(e, ref_is_up_peer, nup);
     if (peer) {
-        ref_send_digest(e, peer->addr, SB_REF_DIGEST_REQUEST);
-        if (e->nseeds && !is_seed(e, peer->addr) &&
-            sb_rng_unit(&e->rng) < (double)e->nseeds / (double)(nup + ndown)) {
-            const char *s = e->seeds[sb_rng_below(&e->rng, e->nseeds)];
-            if (s && strcmp(s, e->self->addr) != 0)
-                ref_send_digest(e, s, SB_REF_DIGEST_REQUEST);
-        }
+        ref_ask(e, peer->addr);
+        if (!is_seed(e, peer->addr))
+            ref_ask(e, chance_seed(e, nup + ndown));
     } else {
         fetch_seeds(e);
         for (size_t i = 0; i < e->nseeds; i++)
-            if (e->seeds[i] && strcmp(e->seeds[i], e->self->addr) != 0)
-                ref_send_digest(e, e->seeds[i], SB_REF_DIGEST_REQUEST);
+            ref_ask(e, e->seeds[i]);
     }
     sb_peer *down = random_node(e, is_down_peer, ndown);
     if (down)
-        ref_send_digest(e, down->addr, SB_REF_DIGEST_REQUEST);
+        ref_ask(e, down->addr);
 }
 
 static void round_(sb_engine *e, uint64_t now)

@@ -27,6 +27,8 @@
 #define SB_NONCE_SIZE 24
 #define SB_TAG_SIZE 16
 #define SB_SEALED 0x80 /* bit of the header's type byte */
+_Static_assert(SB_SEAL_OVERHEAD == SB_NONCE_SIZE + SB_TAG_SIZE,
+               "a seal adds a nonce and a tag");
 
 typedef struct sb_keyring {
     uint8_t keys[SB_MAX_KEYS][SB_KEY_SIZE]; /* keys[0] is the primary */

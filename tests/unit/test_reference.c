@@ -94,6 +94,17 @@ static int recv_bytes(sb_engine *e, const char *bytes, size_t len,
 }
 #define RECV(e, lit, now) recv_bytes(e, lit, sizeof(lit) - 1, now)
 
+/* True if the engine holds `value` for `key` of the node at `addr`. */
+static bool holds(const sb_engine *e, const char *addr, const char *key,
+                  const char *value)
+{
+    const uint8_t *v;
+    size_t len;
+    return sb_engine_get(e, addr, (const uint8_t *)key, strlen(key), &v,
+                         &len) == SB_OK &&
+           len == strlen(value) && memcmp(v, value, len) == 0;
+}
+
 static int set(sb_engine *e, const char *k, const char *v)
 {
     return sb_engine_set(e, (const uint8_t *)k, strlen(k),
@@ -199,13 +210,8 @@ static void test_delta_applied_key_by_key(void **state)
                   "\x00\x00\x00\x00\x00\x00\x00\x03",
                2 * MS) == SB_OK);
     check(w.nsent == 0); /* a delta is never answered */
-    const uint8_t *v;
-    size_t len;
-    check(sb_engine_get(e, PEER, (const uint8_t *)"role", 4, &v, &len) ==
-          SB_OK);
-    check(len == 2 && memcmp(v, "db", 2) == 0);
-    check(sb_engine_get(e, PEER, (const uint8_t *)"zone", 4, &v, &len) ==
-          SB_OK);
+    check(holds(e, PEER, "role", "db"));
+    check(holds(e, PEER, "zone", "a"));
     sb_member m;
     check(sb_engine_find(e, PEER, &m) == SB_OK);
     check(m.max_version == 5 && m.keys == 2 && m.status == SB_STATUS_LIVE);
@@ -214,9 +220,7 @@ static void test_delta_applied_key_by_key(void **state)
     check(RECV(e, "\x03" ADDR13 PEER "\x04role\x03old"
                   "\x00\x00\x00\x00\x00\x00\x00\x04",
                3 * MS) == SB_OK);
-    check(sb_engine_get(e, PEER, (const uint8_t *)"role", 4, &v, &len) ==
-          SB_OK);
-    check(len == 2 && memcmp(v, "db", 2) == 0 && w.updates == 2);
+    check(holds(e, PEER, "role", "db") && w.updates == 2);
     /* our digest now says 5 for the peer, and answers a request that
      * knows nothing of it with its keys in version order (from a node we
      * know: its first digest named it) */
@@ -704,10 +708,7 @@ static void test_restart_outlives_old_versions(void **state)
     check(RECV(e, "\x03" ADDR13 US "\x01k\x03old"
                   "\x00\x00\x00\x00\x00\x00\x00\x09",
                3 * MS) == SB_OK);
-    const uint8_t *v;
-    size_t len;
-    check(sb_engine_get(e, US, (const uint8_t *)"k", 1, &v, &len) == SB_OK);
-    check(len == 3 && memcmp(v, "new", 3) == 0);
+    check(holds(e, US, "k", "new"));
     check(sb_engine_find(e, US, &m) == SB_OK && m.max_version == 10);
     check(set(e, "j", "x") == SB_OK);
     check(sb_engine_find(e, US, &m) == SB_OK && m.max_version == 11);
