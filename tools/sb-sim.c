@@ -41,6 +41,7 @@ typedef struct opts {
     sb_wire wire;
     uint64_t window_s;
     bool quiet;
+    bool trace;
 } opts;
 
 /* What one trial watches through the event callback. */
@@ -57,13 +58,56 @@ typedef struct watch {
     uint64_t false_downs;
     bool counting;            /* false downs are counted after convergence */
     uint8_t *seen;            /* per node: got the key / reported crash */
+    bool tracing;             /* --trace */
+    uint64_t trace;           /* hash of every packet and event */
+    uint64_t traced;          /* packets and events hashed */
 } watch;
+
+/* FNV-1a over bytes, folded into *h. */
+static void trace_bytes(uint64_t *h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ b[i]) * 0x100000001b3ull;
+}
+
+/* --trace: every packet a node sends (with its time, ends and bytes) is
+ * hashed, so that two builds that print the same hash sent the same
+ * packets at the same simulated times. */
+static void on_packet(void *ud, uint32_t from, uint32_t to,
+                      const uint8_t *buf, size_t len)
+{
+    watch *w = ud;
+    if (!w->tracing || !w->sim)
+        return;
+    uint64_t now = sb_sim_now(w->sim), n = len;
+    trace_bytes(&w->trace, &now, sizeof(now));
+    trace_bytes(&w->trace, &from, sizeof(from));
+    trace_bytes(&w->trace, &to, sizeof(to));
+    trace_bytes(&w->trace, &n, sizeof(n));
+    trace_bytes(&w->trace, buf, len);
+    w->traced++;
+}
 
 static void on_event(void *ud, uint32_t node, const sb_event *ev,
                      uint64_t now)
 {
     watch *w = ud;
     uint32_t n = w->need;
+    if (w->tracing) {
+        uint32_t type = (uint32_t)ev->type, status = (uint32_t)ev->status;
+        trace_bytes(&w->trace, &now, sizeof(now));
+        trace_bytes(&w->trace, &node, sizeof(node));
+        trace_bytes(&w->trace, &type, sizeof(type));
+        trace_bytes(&w->trace, &status, sizeof(status));
+        trace_bytes(&w->trace, &ev->generation, sizeof(ev->generation));
+        trace_bytes(&w->trace, ev->addr, strlen(ev->addr));
+        if (ev->key)
+            trace_bytes(&w->trace, ev->key, ev->key_len);
+        if (ev->value)
+            trace_bytes(&w->trace, ev->value, ev->value_len);
+        w->traced++;
+    }
     if (ev->type == SB_EVENT_UPDATE && w->key_node &&
         strcmp(ev->addr, w->key_node) == 0 && ev->key_len == 1 &&
         ev->key[0] == 'k' && ev->value_len == strlen(w->value) &&
@@ -99,6 +143,8 @@ typedef struct totals {
     double packets_per_node_s;
     uint64_t false_downs;
     size_t memory_per_node;
+    uint64_t trace;
+    uint64_t traced;
 } totals;
 
 /* Running nodes other than node `subject`. */
@@ -170,7 +216,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
                        uint32_t trials, result *r, totals *t)
 {
     memset(t, 0, sizeof(*t));
-    watch w = { 0 };
+    watch w = { .tracing = o->trace, .trace = 0xcbf29ce484222325ull };
     sb_sim_config cfg;
     sb_sim_config_init(&cfg);
     cfg.nodes = o->nodes;
@@ -184,6 +230,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     cfg.engine.push_fanout = o->fanout;
     cfg.engine.wire = o->wire;
     cfg.on_event = on_event;
+    cfg.on_packet = on_packet;
     cfg.userdata = &w;
     sb_sim *s;
     int rc = sb_sim_new(&cfg, &s);
@@ -242,6 +289,8 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
                    "%6.2f s\n", first + k, r[k].rounds, r[k].detect_s);
     }
     t->false_downs = w.false_downs;
+    t->trace = w.trace;
+    t->traced = w.traced;
     sb_sim_free(s);
     free(w.seen);
     return SB_OK;
@@ -301,7 +350,10 @@ static void usage(FILE *f)
             "  --window S            steady-state window in seconds (10)\n"
             "  --no-crash            measure propagation only\n"
             "  --wire reference      the reference wire format (docs/compat.md)\n"
-            "  --quiet               print the summary only\n");
+            "  --quiet               print the summary only\n"
+            "  --trace               print a hash of every packet sent and\n"
+            "                        every event (two builds that behave\n"
+            "                        alike print the same)\n");
 }
 
 int main(int argc, char **argv)
@@ -322,6 +374,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--quiet")) {
             o.quiet = true;
+            continue;
+        }
+        if (!strcmp(a, "--trace")) {
+            o.trace = true;
             continue;
         }
         if (!strcmp(a, "--no-crash")) {
@@ -390,7 +446,7 @@ int main(int argc, char **argv)
      * large ones: one cluster, one crash after the other */
     bool fresh = o.nodes < 512;
     uint32_t clusters = fresh ? o.trials : 1;
-    totals t = { .converged = true }, one;
+    totals t = { .converged = true, .trace = 0xcbf29ce484222325ull }, one;
     clock_t c0 = clock();
     for (uint32_t c = 0; c < clusters; c++) {
         if (run_cluster(&o, o.seed + c, c, fresh ? 1 : o.trials, r + c,
@@ -403,6 +459,8 @@ int main(int argc, char **argv)
         t.packets_per_node_s += one.packets_per_node_s / clusters;
         t.memory_per_node += one.memory_per_node / clusters;
         t.false_downs += one.false_downs;
+        trace_bytes(&t.trace, &one.trace, sizeof(one.trace));
+        t.traced += one.traced;
     }
     for (uint32_t k = 0; k < o.trials; k++) {
         rounds[k] = r[k].rounds;
@@ -424,6 +482,9 @@ int main(int argc, char **argv)
            "false downs", t.false_downs);
     printf("  %-22s %zu B (engine accounting, whole cluster view)\n",
            "memory per node", t.memory_per_node);
+    if (o.trace)
+        printf("  %-22s %016" PRIx64 " (%" PRIu64 " packets and events)\n",
+               "trace", t.trace, t.traced);
     printf("  (%.1f s of CPU)\n", (double)(clock() - c0) / CLOCKS_PER_SEC);
     free(r);
     free(rounds);
