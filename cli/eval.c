@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "cli.h"
 #include "json.h"
 #include "scuttlebutt.h"

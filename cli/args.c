@@ -1,0 +1,53 @@
+/* Argument parsing for the `scuttlebutt` tool (see args.h): each parser
+ * takes the whole string or fails, leaving *out untouched. */
+#include "args.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int usage_error(const char *text, const char *msg)
+{
+    if (msg)
+        fprintf(stderr, "scuttlebutt: %s\n", msg);
+    fputs(text, stderr);
+    return 2;
+}
+
+bool parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+bool parse_double(const char *s, double *out)
+{
+    if (!s || !*s)
+        return false;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || *end || v != v)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool parse_wire(const char *s, sb_wire *out)
+{
+    if (s && strcmp(s, "scuttlebutt") == 0)
+        *out = SB_WIRE_SCUTTLEBUTT;
+    else if (s && strcmp(s, "reference") == 0)
+        *out = SB_WIRE_REFERENCE;
+    else
+        return false;
+    return true;
+}
