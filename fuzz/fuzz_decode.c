@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     sb_msg m;
-    if (sb_msg_decode(data, size, sb_cluster_id("default"), &m) >= 0)
+    if (!sb_msg_decode(data, size, sb_cluster_id("default"), &m, NULL))
         return 0;
     sb_cursor c = { m.digest, m.end };
     for (uint64_t i = 0; i < m.ndigest; i++) {

@@ -164,33 +164,41 @@ static bool valid_nodes(reader *r, uint64_t n)
     return true;
 }
 
-int sb_header_check(const uint8_t *buf, size_t len, uint32_t cluster_id)
+/* Says why a packet is refused: sets *why (if given), returns false. */
+static bool codec_refuse(int *why, int reason)
+{
+    if (why)
+        *why = reason;
+    return false;
+}
+
+bool sb_header_check(const uint8_t *buf, size_t len, uint32_t cluster_id,
+                     int *why)
 {
     if (len < 2)
-        return SB_DROP_TRUNCATED;
+        return codec_refuse(why, SB_DROP_TRUNCATED);
     if (buf[0] != 'S' || buf[1] != 'B')
-        return SB_DROP_MAGIC;
+        return codec_refuse(why, SB_DROP_MAGIC);
     if (len < SB_HEADER_SIZE)
-        return SB_DROP_TRUNCATED;
+        return codec_refuse(why, SB_DROP_TRUNCATED);
     if (buf[2] != SB_PROTOCOL_VERSION)
-        return SB_DROP_VERSION;
+        return codec_refuse(why, SB_DROP_VERSION);
     uint32_t cid = (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 |
                    (uint32_t)buf[6] << 8 | buf[7];
     if (cid != cluster_id)
-        return SB_DROP_CLUSTER;
-    return -1;
+        return codec_refuse(why, SB_DROP_CLUSTER);
+    return true;
 }
 
-int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
-                  sb_msg *out)
+bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
+                   sb_msg *out, int *why)
 {
     memset(out, 0, sizeof(*out));
-    int drop = sb_header_check(buf, len, cluster_id);
-    if (drop >= 0)
-        return drop;
+    if (!sb_header_check(buf, len, cluster_id, why))
+        return false;
     out->type = buf[3];
     if (out->type < SB_MSG_SYN || out->type > SB_MSG_PUSH)
-        return SB_DROP_TYPE;
+        return codec_refuse(why, SB_DROP_TYPE);
 
     reader r = { buf + SB_HEADER_SIZE, buf + len, false, false };
     if (out->type == SB_MSG_SYN)
@@ -216,12 +224,12 @@ int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
             goto bad;
     }
     if (r.p != r.end)
-        return SB_DROP_MALFORMED;
+        return codec_refuse(why, SB_DROP_MALFORMED);
     out->end = r.p;
-    return -1;
+    return true;
 bad:
     /* running out of bytes mid-item is truncation; anything else is junk */
-    return r.out ? SB_DROP_TRUNCATED : SB_DROP_MALFORMED;
+    return codec_refuse(why, r.out ? SB_DROP_TRUNCATED : SB_DROP_MALFORMED);
 }
 
 /* ---- iterating a validated message ------------------------------------ */

@@ -135,15 +135,18 @@ typedef struct sb_cursor {
 } sb_cursor;
 
 /* Checks the header alone (magic, version, cluster id; not the type):
- * -1 if it is ours, otherwise the sb_drop_reason. */
-int sb_header_check(const uint8_t *buf, size_t len, uint32_t cluster_id);
+ * true if it is ours, else false with the sb_drop_reason in *why (if
+ * `why` is not NULL). */
+bool sb_header_check(const uint8_t *buf, size_t len, uint32_t cluster_id,
+                     int *why);
 /*
- * Checks a whole packet with bounds checks and fills `out`. Returns -1 if
- * it is valid, otherwise the sb_drop_reason that rejects it. Nothing in
- * the packet is trusted before this returns -1.
+ * Checks a whole packet with bounds checks and fills `out`. Returns true
+ * if it is valid, else false with the sb_drop_reason that rejects it in
+ * *why (if `why` is not NULL). Nothing in the packet is trusted before
+ * this returns true.
  */
-int sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
-                  sb_msg *out);
+bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
+                   sb_msg *out, int *why);
 
 void sb_digest_next(sb_cursor *c, sb_digest_entry *out);
 void sb_delta_next(sb_cursor *c, sb_delta *out);

@@ -57,7 +57,7 @@ typedef struct sb_engine_config {
                                   (down, left, never proven alive) this
                                   long; 1 hour */
     uint64_t tombstone_grace_ns; /* collect tombstones this old; 1 hour */
-    uint32_t fd_window;        /* failure detector window; default 1000 */
+    uint32_t phi_window;       /* failure detector window; default 1000 */
 
     /* Eager push: our fresh keys go at once down push_fanout trees of
      * arity max(push_fanout, 2) over the live nodes, one wave each, and
@@ -98,10 +98,20 @@ typedef struct sb_engine_config {
 void sb_engine_config_init(sb_engine_config *cfg);
 
 /*
+ * Checks a configuration as sb_engine_new() does: SB_OK, or SB_ECONFIG
+ * (a bad or missing field) or SB_EADDR (an empty or over-long address)
+ * with the reason, one sentence naming the field (and the least value
+ * that works, where there is one), written into why[0..why_len) if `why`
+ * is not NULL.
+ */
+int sb_engine_check_config(const sb_engine_config *cfg, char *why,
+                           size_t why_len);
+
+/*
  * Creates an engine. The first round is due within one round of `now`
  * (at a random offset, so that a cluster started at once does not gossip
- * in lock step). Errors: SB_ECONFIG (bad or missing field), SB_EADDR
- * (empty or over-long address), SB_ENOMEM.
+ * in lock step). Errors: those of sb_engine_check_config(), SB_EIO
+ * (libsodium cannot start), SB_ENOMEM.
  */
 int sb_engine_new(const sb_engine_config *cfg, uint64_t now,
                   sb_engine **out);
@@ -118,9 +128,10 @@ uint64_t sb_engine_next_deadline(const sb_engine *e);
 void sb_engine_tick(sb_engine *e, uint64_t now);
 /*
  * Handles one datagram from `from` (the address it came from; replies go
- * there). If a round is overdue by a round or more, it runs first. Malformed or foreign input is dropped and counted, never an
- * error: the return value is SB_OK if the packet was accepted, or a
- * negative code (SB_EINVAL) if it was dropped.
+ * there). If a round is overdue by a round or more, it runs first.
+ * Malformed, foreign or unauthentic input is dropped and counted by
+ * reason (sb_stats.drops), never an error: SB_OK whatever the datagram
+ * held; SB_EINVAL only for a NULL engine, address or buffer.
  */
 int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
                    size_t len, uint64_t now);

@@ -26,8 +26,17 @@ static bool get_u64(sb_cursor *c, uint64_t *v)
     return true;
 }
 
-/* Reads one entry with bounds checks: -1, or why it cannot be read. */
-static int read_entry(sb_cursor *c, int type, sb_ref_entry *out)
+/* Says why a message is refused: sets *why (if given), returns false. */
+static bool refwire_refuse(int *why, int reason)
+{
+    if (why)
+        *why = reason;
+    return false;
+}
+
+/* Reads one entry with bounds checks; false, and why, if it cannot. */
+static bool refwire_entry(sb_cursor *c, int type, sb_ref_entry *out,
+                          int *why)
 {
     const uint8_t *addr;
     memset(out, 0, sizeof(*out));
@@ -36,34 +45,33 @@ static int read_entry(sb_cursor *c, int type, sb_ref_entry *out)
          (!get_str(c, &out->key, &out->key_len) ||
           !get_str(c, &out->value, &out->value_len))) ||
         !get_u64(c, &out->version))
-        return SB_DROP_TRUNCATED;
+        return refwire_refuse(why, SB_DROP_TRUNCATED);
     out->addr = (const char *)addr;
     /* an address is text: empty, or with a NUL byte, it names nothing */
-    return out->addr_len && !memchr(addr, 0, out->addr_len)
-               ? -1
-               : SB_DROP_MALFORMED;
+    if (!out->addr_len || memchr(addr, 0, out->addr_len))
+        return refwire_refuse(why, SB_DROP_MALFORMED);
+    return true;
 }
 
-int sb_ref_check(const uint8_t *buf, size_t len, int *type)
+bool sb_ref_check(const uint8_t *buf, size_t len, int *type, int *why)
 {
     if (!len)
-        return SB_DROP_TRUNCATED;
+        return refwire_refuse(why, SB_DROP_TRUNCATED);
     *type = buf[0];
     if (*type < SB_REF_DIGEST_REQUEST || *type > SB_REF_DELTA)
-        return SB_DROP_TYPE;
+        return refwire_refuse(why, SB_DROP_TYPE);
     sb_cursor c = { buf + 1, buf + len };
     while (c.p < c.end) {
         sb_ref_entry e;
-        int drop = read_entry(&c, *type, &e);
-        if (drop >= 0)
-            return drop;
+        if (!refwire_entry(&c, *type, &e, why))
+            return false;
     }
-    return -1;
+    return true;
 }
 
 bool sb_ref_next(sb_cursor *c, int type, sb_ref_entry *out)
 {
-    return c->p < c->end && read_entry(c, type, out) < 0;
+    return c->p < c->end && refwire_entry(c, type, out, NULL);
 }
 
 size_t sb_ref_digest_size(size_t addr_len)

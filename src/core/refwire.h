@@ -49,13 +49,14 @@ typedef struct sb_ref_entry {
 } sb_ref_entry;
 
 /*
- * Checks a whole message: -1 if it is valid (its type in *type), else
- * the sb_drop_reason that rejects it (SB_DROP_TRUNCATED for an empty
- * datagram or one that ends inside an entry, SB_DROP_TYPE, and
- * SB_DROP_MALFORMED for an empty address or one with a NUL byte). Nothing in the message is
- * trusted before this returns -1.
+ * Checks a whole message: true if it is valid (its type in *type), else
+ * false with the sb_drop_reason that rejects it in *why, if `why` is not
+ * NULL (SB_DROP_TRUNCATED for an empty datagram or one that ends inside
+ * an entry, SB_DROP_TYPE, and SB_DROP_MALFORMED for an empty address or
+ * one with a NUL byte). Nothing in the message is trusted before this
+ * returns true.
  */
-int sb_ref_check(const uint8_t *buf, size_t len, int *type);
+bool sb_ref_check(const uint8_t *buf, size_t len, int *type, int *why);
 
 /* Reads the next entry of a checked message; false at its end. */
 bool sb_ref_next(sb_cursor *c, int type, sb_ref_entry *out);

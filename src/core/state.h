@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fd.h"
+#include "phi.h"
 #include "scuttlebutt.h"
 
 /* One key of one node: the key bytes, then the value bytes. */
@@ -47,7 +47,7 @@ typedef struct sb_peer {
     uint64_t heartbeat;
     uint64_t max_version; /* every key version is <= this */
     uint64_t gc_version;  /* highest tombstone version collected */
-    sb_fd fd;
+    sb_phi phi;
     uint32_t index;       /* in sb_state.nodes */
     uint32_t mark;        /* scratch for the engine: "seen in this digest" */
     uint8_t status;       /* sb_status */

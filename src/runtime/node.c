@@ -160,30 +160,16 @@ void sb_config_init(sb_config *cfg)
     cfg->max_state_bytes = e.max_state_bytes;
 }
 
-/* Checks what the engine cannot explain; logs the first problem. */
+/* Checks the fields the engine's configuration does not carry (seeds,
+ * log level, the runtime's units); logs the first problem. The engine's
+ * own rules are checked in start_engine(), by the engine. */
 static int check_config(const sb_config *c)
 {
     const char *bad = NULL;
-    if (c->interval_ms == 0)
-        bad = "interval_ms must be > 0";
-    else if (c->interval_ms > 3600u * 1000)
+    if (c->interval_ms > 3600u * 1000)
         bad = "interval_ms must be at most one hour";
-    else if (c->max_message_size > 65507)
-        bad = "max_message_size must be at most 65507 (one UDP datagram)";
-    else if (!(c->phi_threshold > 0.0))
-        bad = "phi_threshold must be > 0";
-    else if (c->max_nodes < 1)
-        bad = "max_nodes must be >= 1";
-    else if (c->push_fanout > SB_MAX_FANOUT)
-        bad = "push_fanout must be at most 64";
-    else if (c->push_fanout && c->push_packets_per_s == 0)
-        bad = "push_packets_per_s must be > 0 when push_fanout is";
-    else if (c->push_fanout && c->push_bytes_per_s < c->max_message_size)
-        bad = "push_bytes_per_s must be >= max_message_size when pushing";
     else if (c->nseeds && !c->seeds)
         bad = "seeds is NULL but nseeds is not 0";
-    else if (c->nkeys && !c->keys)
-        bad = "keys is NULL but nkeys is not 0";
     else if (c->nkeys > SB_MAX_KEYS)
         bad = "nkeys must be at most SB_MAX_KEYS (8)";
     else if (c->dead_grace_ms > UINT64_MAX / MS ||
@@ -191,14 +177,8 @@ static int check_config(const sb_config *c)
         bad = "a grace is too long";
     else if ((unsigned)c->log_level > SB_LOG_DEBUG)
         bad = "log_level is not an sb_log_level";
-    else if (c->wire != SB_WIRE_SCUTTLEBUTT && c->wire != SB_WIRE_REFERENCE)
-        bad = "wire is not an sb_wire";
-    /* what the reference wire format cannot carry (docs/compat.md) */
-    else if (c->wire == SB_WIRE_REFERENCE && c->nkeys)
-        bad = "the reference wire format has no encryption: no keys";
-    else if (c->wire == SB_WIRE_REFERENCE && c->cluster &&
-             strcmp(c->cluster, "default") != 0)
-        bad = "the reference wire format has no cluster name";
+    /* the engine cannot tell an explicit generation from the runtime's
+     * default (docs/compat.md) */
     else if (c->wire == SB_WIRE_REFERENCE && c->generation)
         bad = "the reference wire format has no generation";
     if (!bad)
@@ -424,48 +404,57 @@ static uint64_t entropy(void)
     return x ? x : 1;
 }
 
+/* The engine's configuration of node n: sb_config converted, with the
+ * runtime's defaults (the wall clock for a generation, the CSPRNG for the
+ * PRNG's seed and the nonce prefix) and callbacks. */
+static void engine_config(const sb_node *n, sb_engine_config *e)
+{
+    const sb_config *c = &n->cfg;
+    sb_engine_config_init(e);
+    e->addr = n->addr;
+    e->generation = c->generation ? c->generation : clock_ns(CLOCK_REALTIME);
+    e->rng_seed = c->rng_seed ? c->rng_seed : entropy();
+    e->cluster = n->cluster;
+    e->wire = c->wire;
+    e->interval_ns = (uint64_t)c->interval_ms * MS;
+    e->max_message_size = c->max_message_size;
+    e->phi_threshold = c->phi_threshold;
+    e->dead_grace_ns = c->dead_grace_ms * MS;
+    e->tombstone_grace_ns = c->tombstone_grace_ms * MS;
+    e->push_fanout = c->push_fanout;
+    e->push_packets_per_s = c->push_packets_per_s;
+    e->push_bytes_per_s = c->push_bytes_per_s;
+    e->max_nodes = c->max_nodes;
+    e->max_keys_per_node = c->max_keys_per_node;
+    e->max_state_bytes = c->max_state_bytes;
+    e->keys = c->keys;
+    e->nkeys = (uint32_t)c->nkeys; /* at most SB_MAX_KEYS: check_config() */
+    if (c->nkeys)
+        randombytes_buf(e->nonce_prefix, sizeof(e->nonce_prefix));
+    e->send = send_datagram;
+    e->on_event = queue_event;
+    e->seeds = engine_seeds;
+    e->userdata = (void *)n;
+}
+
 static int start_engine(sb_node *n)
 {
-    sb_engine_config e;
-    sb_engine_config_init(&e);
     const sb_config *c = &n->cfg;
-    e.addr = n->addr;
-    e.generation = c->generation ? c->generation : clock_ns(CLOCK_REALTIME);
-    e.rng_seed = c->rng_seed ? c->rng_seed : entropy();
-    e.cluster = n->cluster;
-    e.wire = c->wire;
-    e.interval_ns = (uint64_t)c->interval_ms * MS;
-    e.max_message_size = c->max_message_size;
-    e.phi_threshold = c->phi_threshold;
-    e.dead_grace_ns = c->dead_grace_ms * MS;
-    e.tombstone_grace_ns = c->tombstone_grace_ms * MS;
-    e.push_fanout = c->push_fanout;
-    e.push_packets_per_s = c->push_packets_per_s;
-    e.push_bytes_per_s = c->push_bytes_per_s;
-    e.max_nodes = c->max_nodes;
-    e.max_keys_per_node = c->max_keys_per_node;
-    e.max_state_bytes = c->max_state_bytes;
-    if (c->nkeys) {
-        if (sodium_init() < 0) {
-            say(c, SB_LOG_ERROR, "cannot initialise libsodium");
-            return SB_EIO;
-        }
-        e.keys = c->keys;
-        e.nkeys = (uint32_t)c->nkeys;
-        randombytes_buf(e.nonce_prefix, sizeof(e.nonce_prefix));
+    if (c->nkeys && sodium_init() < 0) {
+        say(c, SB_LOG_ERROR, "cannot initialise libsodium");
+        return SB_EIO;
     }
-    e.send = send_datagram;
-    e.on_event = queue_event;
-    e.seeds = engine_seeds;
-    e.userdata = n;
-    int rc = sb_engine_new(&e, now_ns(), &n->engine);
+    sb_engine_config e;
+    engine_config(n, &e);
+    char why[160];
+    int rc = sb_engine_check_config(&e, why, sizeof(why));
+    if (rc == SB_OK)
+        rc = sb_engine_new(&e, now_ns(), &n->engine);
+    else
+        say(c, SB_LOG_ERROR, "bad configuration: %s (node %s)", why, n->addr);
     sodium_memzero(&e, sizeof(e));
     n->cfg.keys = NULL; /* the engine has its own copy */
-    if (rc == SB_ECONFIG)
-        say(c, SB_LOG_ERROR, "bad configuration: max_message_size %zu is "
-            "too small for one key of node %s%s", c->max_message_size,
-            n->addr, c->nkeys ? " in a sealed message" : "");
-    else if (rc != SB_OK)
+    if (rc != SB_OK && rc != SB_ECONFIG && rc != SB_EADDR)
         say(c, SB_LOG_ERROR, "engine: %s", sb_strerror(rc));
     else if (c->wire == SB_WIRE_REFERENCE)
         say(c, SB_LOG_WARN, "node %s speaks the reference wire format: its "
@@ -500,13 +489,16 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
     rc = copy_strings(n, cfg);
     if (rc == SB_OK)
         rc = open_socket(n, cfg);
+    if (rc == SB_OK)
+        rc = start_engine(n);
     if (rc == SB_OK) {
         /* reference nodes may send more than max_message_size: their
-         * datagrams are read whole */
+         * datagrams are read whole (the engine checked both bounds) */
         n->rlen = cfg->wire == SB_WIRE_REFERENCE ? 65508
                                                  : cfg->max_message_size + 1;
         n->rbuf = malloc(n->rlen);
-        rc = n->rbuf ? start_engine(n) : SB_ENOMEM;
+        if (!n->rbuf)
+            rc = SB_ENOMEM;
     }
     if (rc == SB_OK) {
         n->seeds_fresh = resolve_seeds(n);

@@ -670,8 +670,9 @@ static void keep_log(void *userdata, sb_log_level level, const char *msg)
     }
 }
 
-/* Creating with `cfg` fails with `want` and logs one error line. */
-static void refused(sb_config *cfg, int want)
+/* Creating with `cfg` fails with `want` and logs an error line, the
+ * last of which names `why` (if not NULL). */
+static void refused_why(sb_config *cfg, int want, const char *why)
 {
     log_ctx l = { "", 0 };
     cfg->log = keep_log;
@@ -684,6 +685,13 @@ static void refused(sb_config *cfg, int want)
     assert_null(n);
     assert_true(l.lines >= 1);
     print_message("  refused with %s: %s\n", sb_err_name(rc), l.last);
+    if (why && !strstr(l.last, why))
+        fail_msg("the log line does not name \"%s\": %s", why, l.last);
+}
+
+static void refused(sb_config *cfg, int want)
+{
+    refused_why(cfg, want, NULL);
 }
 
 static void test_bad_configuration(void **state)
@@ -718,52 +726,52 @@ static void test_bad_configuration(void **state)
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.interval_ms = 0;
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "interval");
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.max_message_size = 40; /* below one key */
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "max_message_size must be at least");
     cfg.max_message_size = 70000;
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "max_message_size must be at most 65507");
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.phi_threshold = 0;
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "phi_threshold");
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.nseeds = 2;
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "seeds");
     /* keys: missing, too many, too little room left by the seal */
     static const uint8_t keys[(SB_MAX_KEYS + 1) * SB_KEY_SIZE];
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.nkeys = 1;
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "keys is NULL");
     cfg.keys = keys;
     cfg.nkeys = SB_MAX_KEYS + 1;
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "nkeys");
     cfg.nkeys = 1;
     cfg.max_message_size = 140; /* one key fits plain, not sealed */
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "at least 1");
     /* the wire: not an sb_wire; the reference format carries no keys,
      * cluster name or generation, and needs room for one key */
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.wire = (sb_wire)2;
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "wire");
     cfg.wire = SB_WIRE_REFERENCE;
     cfg.keys = keys;
     cfg.nkeys = 1;
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "no encryption");
     cfg.nkeys = 0;
     cfg.cluster = "payments";
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "cluster name");
     cfg.cluster = "default";
     cfg.generation = 7;
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "generation");
     cfg.generation = 0;
     cfg.max_message_size = 20;
-    refused(&cfg, SB_ECONFIG);
+    refused_why(&cfg, SB_ECONFIG, "max_message_size must be at least");
     assert_int_equal(sb_node_new(NULL, NULL), SB_EINVAL);
     assert_int_equal(sb_node_free(NULL), SB_OK);
 }

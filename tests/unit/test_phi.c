@@ -1,5 +1,5 @@
 /*
- * Unit tests of the phi accrual failure detector (src/core/fd.h).
+ * Unit tests of the phi accrual failure detector (src/core/phi.h).
  *
  * phi(t) = elapsed / (mean * ln 10); every expected value below is worked
  * out by hand from that formula and the documented mean estimator.
@@ -13,7 +13,7 @@
 
 #include <math.h>
 
-#include "fd.h"
+#include "phi.h"
 
 #define SEC 1000000000ull
 #define WINDOW 100
@@ -29,31 +29,31 @@
 
 /* A detector bootstrapped with 1 s at 0, then heartbeats at 1, 2, 3 s:
  * four samples of exactly 1 s. */
-static sb_fd steady_fd(void)
+static sb_phi steady_fd(void)
 {
-    sb_fd fd;
-    sb_fd_reset(&fd, 0, SEC);
-    sb_fd_heartbeat(&fd, 1 * SEC, WINDOW);
-    sb_fd_heartbeat(&fd, 2 * SEC, WINDOW);
-    sb_fd_heartbeat(&fd, 3 * SEC, WINDOW);
+    sb_phi fd;
+    sb_phi_reset(&fd, 0, SEC);
+    sb_phi_heartbeat(&fd, 1 * SEC, WINDOW);
+    sb_phi_heartbeat(&fd, 2 * SEC, WINDOW);
+    sb_phi_heartbeat(&fd, 3 * SEC, WINDOW);
     return fd;
 }
 
 static void test_phi_after_reset_at_bootstrap_interval(void **state)
 {
     (void)state;
-    sb_fd fd;
-    sb_fd_reset(&fd, 0, SEC);
+    sb_phi fd;
+    sb_phi_reset(&fd, 0, SEC);
     /* 1 / ln 10 */
-    assert_near(sb_fd_phi(&fd, SEC), 0.4342944819, 1e-10);
-    assert_near(sb_fd_phi(&fd, 2 * SEC), 0.8685889638, 1e-10);
+    assert_near(sb_phi_value(&fd, SEC), 0.4342944819, 1e-10);
+    assert_near(sb_phi_value(&fd, 2 * SEC), 0.8685889638, 1e-10);
 }
 
 static void test_reset_sets_one_bootstrap_sample(void **state)
 {
     (void)state;
-    sb_fd fd;
-    sb_fd_reset(&fd, 5 * SEC, 2 * SEC);
+    sb_phi fd;
+    sb_phi_reset(&fd, 5 * SEC, 2 * SEC);
     assert_int_equal(fd.last_ns, 5 * SEC);
     assert_int_equal(fd.count, 1);
     assert_near(fd.mean_ns, 2e9, 0.0);
@@ -62,7 +62,7 @@ static void test_reset_sets_one_bootstrap_sample(void **state)
 static void test_steady_heartbeats_keep_mean_exact(void **state)
 {
     (void)state;
-    sb_fd fd = steady_fd();
+    sb_phi fd = steady_fd();
     assert_near(fd.mean_ns, 1e9, 0.0);
     assert_int_equal(fd.count, 4);
     assert_int_equal(fd.last_ns, 3 * SEC);
@@ -71,68 +71,68 @@ static void test_steady_heartbeats_keep_mean_exact(void **state)
 static void test_phi_reaches_eight_after_8_ln10_means(void **state)
 {
     (void)state;
-    sb_fd fd = steady_fd();
+    sb_phi fd = steady_fd();
     /* 8 ln 10 = 18.420680743952... s */
-    assert_near(sb_fd_phi(&fd, 3 * SEC + 18420680744ull), 8.0, 1e-9);
+    assert_near(sb_phi_value(&fd, 3 * SEC + 18420680744ull), 8.0, 1e-9);
 }
 
 static void test_phi_counts_from_last_arrival(void **state)
 {
     (void)state;
-    sb_fd fd;
-    sb_fd_reset(&fd, 0, SEC);
-    sb_fd_heartbeat(&fd, 1 * SEC, WINDOW);
-    sb_fd_heartbeat(&fd, 2 * SEC, WINDOW);
-    assert_near(sb_fd_phi(&fd, 3 * SEC), 0.4342944819, 1e-10);
+    sb_phi fd;
+    sb_phi_reset(&fd, 0, SEC);
+    sb_phi_heartbeat(&fd, 1 * SEC, WINDOW);
+    sb_phi_heartbeat(&fd, 2 * SEC, WINDOW);
+    assert_near(sb_phi_value(&fd, 3 * SEC), 0.4342944819, 1e-10);
 }
 
 static void test_running_mean_while_filling_window(void **state)
 {
     (void)state;
-    sb_fd fd;
-    sb_fd_reset(&fd, 0, SEC); /* samples: 1 s (bootstrap) */
-    sb_fd_heartbeat(&fd, 2 * SEC, 4); /* 1, 2 s: mean 3/2 */
+    sb_phi fd;
+    sb_phi_reset(&fd, 0, SEC); /* samples: 1 s (bootstrap) */
+    sb_phi_heartbeat(&fd, 2 * SEC, 4); /* 1, 2 s: mean 3/2 */
     assert_int_equal(fd.count, 2);
     assert_near(fd.mean_ns, 1.5e9, 0.0);
-    sb_fd_heartbeat(&fd, 5 * SEC, 4); /* 1, 2, 3 s: mean 6/3 */
+    sb_phi_heartbeat(&fd, 5 * SEC, 4); /* 1, 2, 3 s: mean 6/3 */
     assert_int_equal(fd.count, 3);
     assert_near(fd.mean_ns, 2e9, 0.0);
-    sb_fd_heartbeat(&fd, 11 * SEC, 4); /* 1, 2, 3, 6 s: mean 12/4 */
+    sb_phi_heartbeat(&fd, 11 * SEC, 4); /* 1, 2, 3, 6 s: mean 12/4 */
     assert_int_equal(fd.count, 4);
     assert_near(fd.mean_ns, 3e9, 0.0);
     /* phi(11 s + 3 s) = 3 / (3 ln 10) */
-    assert_near(sb_fd_phi(&fd, 14 * SEC), 0.4342944819, 1e-10);
+    assert_near(sb_phi_value(&fd, 14 * SEC), 0.4342944819, 1e-10);
 }
 
 static void test_ewma_with_weight_one_over_window_once_full(void **state)
 {
     (void)state;
-    sb_fd fd;
-    sb_fd_reset(&fd, 0, SEC);
-    sb_fd_heartbeat(&fd, 2 * SEC, 4);
-    sb_fd_heartbeat(&fd, 5 * SEC, 4);
-    sb_fd_heartbeat(&fd, 11 * SEC, 4); /* full: mean 3 s, count 4 */
+    sb_phi fd;
+    sb_phi_reset(&fd, 0, SEC);
+    sb_phi_heartbeat(&fd, 2 * SEC, 4);
+    sb_phi_heartbeat(&fd, 5 * SEC, 4);
+    sb_phi_heartbeat(&fd, 11 * SEC, 4); /* full: mean 3 s, count 4 */
     /* sample 7 s: 3 + (7 - 3) / 4 = 4 s */
-    sb_fd_heartbeat(&fd, 18 * SEC, 4);
+    sb_phi_heartbeat(&fd, 18 * SEC, 4);
     assert_int_equal(fd.count, 4);
     assert_near(fd.mean_ns, 4e9, 0.0);
     /* sample 2 s: 4 + (2 - 4) / 4 = 3.5 s */
-    sb_fd_heartbeat(&fd, 20 * SEC, 4);
+    sb_phi_heartbeat(&fd, 20 * SEC, 4);
     assert_int_equal(fd.count, 4);
     assert_near(fd.mean_ns, 3.5e9, 0.0);
     /* sample 0.5 s: 3.5 + (0.5 - 3.5) / 4 = 2.75 s */
-    sb_fd_heartbeat(&fd, 20 * SEC + SEC / 2, 4);
+    sb_phi_heartbeat(&fd, 20 * SEC + SEC / 2, 4);
     assert_near(fd.mean_ns, 2.75e9, 0.0);
     /* phi(+2.75 s) = 1 / ln 10 */
-    assert_near(sb_fd_phi(&fd, 23 * SEC + SEC / 4), 0.4342944819, 1e-10);
+    assert_near(sb_phi_value(&fd, 23 * SEC + SEC / 4), 0.4342944819, 1e-10);
 }
 
 static void test_window_of_one_tracks_last_sample(void **state)
 {
     (void)state;
-    sb_fd fd;
-    sb_fd_reset(&fd, 0, SEC);
-    sb_fd_heartbeat(&fd, 5 * SEC, 1);
+    sb_phi fd;
+    sb_phi_reset(&fd, 0, SEC);
+    sb_phi_heartbeat(&fd, 5 * SEC, 1);
     assert_int_equal(fd.count, 1);
     assert_near(fd.mean_ns, 5e9, 0.0);
 }
@@ -140,26 +140,26 @@ static void test_window_of_one_tracks_last_sample(void **state)
 static void test_phi_zero_at_and_before_last_arrival(void **state)
 {
     (void)state;
-    sb_fd fd;
-    sb_fd_reset(&fd, 10 * SEC, SEC);
-    assert_near(sb_fd_phi(&fd, 10 * SEC), 0.0, 0.0);
-    assert_near(sb_fd_phi(&fd, 10 * SEC - 1), 0.0, 0.0);
-    assert_near(sb_fd_phi(&fd, 0), 0.0, 0.0);
-    sb_fd_heartbeat(&fd, 11 * SEC, WINDOW);
-    assert_near(sb_fd_phi(&fd, 11 * SEC), 0.0, 0.0);
-    assert_near(sb_fd_phi(&fd, 10 * SEC + SEC / 2), 0.0, 0.0);
-    assert_true(sb_fd_phi(&fd, 11 * SEC + 1) > 0.0);
+    sb_phi fd;
+    sb_phi_reset(&fd, 10 * SEC, SEC);
+    assert_near(sb_phi_value(&fd, 10 * SEC), 0.0, 0.0);
+    assert_near(sb_phi_value(&fd, 10 * SEC - 1), 0.0, 0.0);
+    assert_near(sb_phi_value(&fd, 0), 0.0, 0.0);
+    sb_phi_heartbeat(&fd, 11 * SEC, WINDOW);
+    assert_near(sb_phi_value(&fd, 11 * SEC), 0.0, 0.0);
+    assert_near(sb_phi_value(&fd, 10 * SEC + SEC / 2), 0.0, 0.0);
+    assert_true(sb_phi_value(&fd, 11 * SEC + 1) > 0.0);
 }
 
 static void test_arrivals_at_same_instant_count_once(void **state)
 {
     (void)state;
-    sb_fd once, twice;
-    sb_fd_reset(&once, 0, SEC);
-    sb_fd_reset(&twice, 0, SEC);
-    sb_fd_heartbeat(&once, 3 * SEC, WINDOW);
-    sb_fd_heartbeat(&twice, 3 * SEC, WINDOW);
-    sb_fd_heartbeat(&twice, 3 * SEC, WINDOW);
+    sb_phi once, twice;
+    sb_phi_reset(&once, 0, SEC);
+    sb_phi_reset(&twice, 0, SEC);
+    sb_phi_heartbeat(&once, 3 * SEC, WINDOW);
+    sb_phi_heartbeat(&twice, 3 * SEC, WINDOW);
+    sb_phi_heartbeat(&twice, 3 * SEC, WINDOW);
     assert_int_equal(twice.count, once.count);
     assert_int_equal(twice.last_ns, once.last_ns);
     assert_near(twice.mean_ns, once.mean_ns, 0.0);
@@ -169,10 +169,10 @@ static void test_arrivals_at_same_instant_count_once(void **state)
 static void test_arrival_before_last_is_ignored(void **state)
 {
     (void)state;
-    sb_fd fd;
-    sb_fd_reset(&fd, 0, SEC);
-    sb_fd_heartbeat(&fd, 3 * SEC, WINDOW);
-    sb_fd_heartbeat(&fd, 2 * SEC, WINDOW);
+    sb_phi fd;
+    sb_phi_reset(&fd, 0, SEC);
+    sb_phi_heartbeat(&fd, 3 * SEC, WINDOW);
+    sb_phi_heartbeat(&fd, 2 * SEC, WINDOW);
     assert_int_equal(fd.count, 2);
     assert_int_equal(fd.last_ns, 3 * SEC);
     assert_near(fd.mean_ns, 2e9, 0.0);
@@ -181,19 +181,19 @@ static void test_arrival_before_last_is_ignored(void **state)
 static void test_reset_forgets_old_mean(void **state)
 {
     (void)state;
-    sb_fd fd;
-    sb_fd_reset(&fd, 0, SEC);
+    sb_phi fd;
+    sb_phi_reset(&fd, 0, SEC);
     for (uint64_t t = 1; t <= 50; t++)
-        sb_fd_heartbeat(&fd, t * 100000000ull, WINDOW); /* every 0.1 s */
+        sb_phi_heartbeat(&fd, t * 100000000ull, WINDOW); /* every 0.1 s */
     assert_true(fd.mean_ns < 0.2e9);
-    sb_fd_reset(&fd, 60 * SEC, 4 * SEC);
+    sb_phi_reset(&fd, 60 * SEC, 4 * SEC);
     assert_int_equal(fd.count, 1);
     assert_int_equal(fd.last_ns, 60 * SEC);
     assert_near(fd.mean_ns, 4e9, 0.0);
     /* phi(+4 s) = 1 / ln 10, as if the old samples never were */
-    assert_near(sb_fd_phi(&fd, 64 * SEC), 0.4342944819, 1e-10);
+    assert_near(sb_phi_value(&fd, 64 * SEC), 0.4342944819, 1e-10);
     /* the next sample is averaged with the bootstrap only: (4 + 2) / 2 */
-    sb_fd_heartbeat(&fd, 62 * SEC, WINDOW);
+    sb_phi_heartbeat(&fd, 62 * SEC, WINDOW);
     assert_near(fd.mean_ns, 3e9, 0.0);
 }
 

@@ -1,0 +1,209 @@
+/*
+ * Applying deltas: the peer a delta speaks of, the bounds, gaps refused,
+ * resets after collected tombstones, keys stored and reported.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Finds or creates the node a delta speaks of; NULL if the delta must be
+ * ignored (stale generation, zombie, bound reached). */
+static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
+                           uint64_t now, bool *created)
+{
+    *created = false;
+    sb_peer *n = sb_state_find_addr(&e->st, d->addr, d->addr_len);
+    if (n && (n->self || n->generation > d->generation))
+        return NULL;
+    if (n && n->generation == d->generation) {
+        sb_liveness_observe(e, n, d->heartbeat, d->leaving, now);
+        return n;
+    }
+    uint64_t id = sb_peer_id(d->addr, d->addr_len, d->generation);
+    if (sb_state_is_forgotten(&e->st, id, d->heartbeat)) {
+        e->stats.drops[SB_DROP_ZOMBIE]++;
+        return NULL;
+    }
+    if (!n && e->st.count >= e->cfg.max_nodes) {
+        e->stats.drops[SB_DROP_LIMIT_NODES]++;
+        return NULL;
+    }
+    if (n)
+        sb_liveness_drop_generation(e, n, now);
+    n = sb_liveness_add(e, d->addr, d->addr_len, d->generation, now);
+    if (!n)
+        return NULL;
+    *created = true;
+    n->heartbeat = d->heartbeat;
+    n->leaving = d->leaving;
+    if (d->leaving)
+        sb_liveness_set_status(e, n, SB_STATUS_LEFT, now);
+    sb_liveness_note_change(e, n, now, NO_DELTA);
+    return n;
+}
+
+/* Checks the bounds before storing key entry k into n. */
+bool sb_apply_within_bounds(sb_engine *e, const sb_peer *n,
+                            const sb_key_entry *k)
+{
+    long old = sb_peer_find_key(n, k->key, k->key_len);
+    if (old < 0 && n->nkeys >= e->cfg.max_keys_per_node) {
+        e->stats.drops[SB_DROP_LIMIT_KEYS]++;
+        return false;
+    }
+    size_t old_bytes = old < 0 ? 0
+                               : n->keys[old]->key_len +
+                                     n->keys[old]->value_len;
+    if (n->state_bytes - old_bytes + k->key_len + k->value_len >
+        e->cfg.max_state_bytes) {
+        e->stats.drops[SB_DROP_LIMIT_BYTES]++;
+        return false;
+    }
+    return true;
+}
+
+bool sb_apply_store_key(sb_engine *e, sb_peer *n, const sb_key_entry *k,
+                        uint64_t now)
+{
+    bool was_live;
+    if (!sb_peer_put_key(n, k->key, k->key_len, k->value, k->value_len,
+                         k->version, k->deleted, now, &was_live))
+        return false;
+    sb_key *stored = n->keys[n->nkeys - 1];
+    if (k->deleted)
+        sb_liveness_note_tombstone(e, n, now);
+    if (!k->deleted)
+        sb_liveness_emit(e, SB_EVENT_UPDATE, n, stored);
+    else if (was_live)
+        sb_liveness_emit(e, SB_EVENT_DELETE, n, stored);
+    return true;
+}
+
+/* True if the delta holds key k at exactly version v. */
+static bool apply_delta_has(const sb_delta *d, const sb_key *k)
+{
+    sb_cursor c = { d->keys, d->end };
+    for (uint64_t i = 0; i < d->nkeys; i++) {
+        sb_key_entry ke;
+        sb_key_next(&c, &ke);
+        if (ke.version == k->version && ke.key_len == k->key_len &&
+            memcmp(ke.key, k->data, k->key_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A reset delta: the sender collected tombstones we may never have seen,
+ * so our copy of n restarts from the sender's. Keys that the delta holds
+ * at the same version are kept (no event); the others go. */
+static void apply_reset(sb_engine *e, sb_peer *n, const sb_delta *d)
+{
+    for (uint32_t i = n->nkeys; i-- > 0;) {
+        sb_key *k = n->keys[i];
+        if (apply_delta_has(d, k))
+            continue;
+        if (!k->deleted)
+            sb_liveness_emit(e, SB_EVENT_DELETE, n, k);
+        sb_peer_remove_key(n, i);
+    }
+    n->max_version = 0;
+    for (uint32_t i = 0; i < n->nkeys; i++)
+        if (n->keys[i]->version > n->max_version)
+            n->max_version = n->keys[i]->version;
+    n->gc_version = d->gc_version;
+}
+
+/* A reset that a bound stopped at the key of version `stop` holds every
+ * version below it, and the kept keys above it, which would leave a hole
+ * under max_version: they go too, and come again with the rest. */
+static void apply_cut_reset(sb_engine *e, sb_peer *n, uint64_t stop)
+{
+    for (uint32_t i = n->nkeys; i-- > 0;) {
+        sb_key *k = n->keys[i];
+        if (k->version < stop)
+            continue;
+        if (!k->deleted)
+            sb_liveness_emit(e, SB_EVENT_DELETE, n, k);
+        sb_peer_remove_key(n, i);
+    }
+}
+
+static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
+{
+    bool created;
+    sb_peer *n = apply_peer(e, d, now, &created);
+    if (!n)
+        return;
+    bool reset = d->reset && d->gc_version > n->gc_version;
+    if (reset) {
+        apply_reset(e, n, d);
+    } else if (d->from_version > n->max_version ||
+               (d->gc_version > n->max_version &&
+                d->gc_version > n->gc_version) ||
+               (n->max_version < n->gc_version &&
+                d->gc_version < n->gc_version &&
+                d->to_version < n->gc_version)) {
+        /* the sender collected tombstones past our max that we never
+         * saw: only a reset may bring us past them (an offered or pushed
+         * delta is not computed from our digest and may skip them) */
+        /* a gap; or we are part way through a reset (our copy is clean
+         * up to gc_version but holds only a prefix) and the sender has
+         * neither collected that far nor seen that far: it may still
+         * hold values those collected tombstones deleted. (A sender that
+         * holds versions up to our gc_version has seen every tombstone
+         * up to it, so it is safe even if it collected none.) */
+        e->stats.drops[SB_DROP_GAP]++;
+        return;
+    }
+    uint64_t before = n->max_version;
+    sb_cursor c = { d->keys, d->end };
+    bool complete = true, changed = false;
+    uint64_t stop = 0; /* the version of a key a bound refused */
+    for (uint64_t i = 0; i < d->nkeys; i++) {
+        sb_key_entry k;
+        sb_key_next(&c, &k);
+        long have = reset ? sb_peer_find_key(n, k.key, k.key_len) : -1;
+        if (have >= 0 && n->keys[have]->version == k.version)
+            continue; /* kept through the reset */
+        if (!reset && k.version <= n->max_version)
+            continue;
+        if (!sb_apply_within_bounds(e, n, &k) ||
+            !sb_apply_store_key(e, n, &k, now)) {
+            complete = false;
+            stop = k.version;
+            break;
+        }
+        changed = true;
+    }
+    if (reset) {
+        if (!complete)
+            apply_cut_reset(e, n, stop);
+        /* keys are in version order; the kept ones sit among them */
+        n->max_version = complete ? d->to_version : stop - 1;
+        /* re-sort: kept keys and appended ones may interleave */
+        for (uint32_t i = 1; i < n->nkeys; i++) {
+            sb_key *k = n->keys[i];
+            uint32_t j = i;
+            for (; j > 0 && n->keys[j - 1]->version > k->version; j--)
+                n->keys[j] = n->keys[j - 1];
+            n->keys[j] = k;
+        }
+        changed = true;
+    } else if (complete && d->to_version > n->max_version) {
+        n->max_version = d->to_version;
+    }
+    if (changed)
+        sb_liveness_note_change(e, n, now, reset ? NO_DELTA : before);
+}
+
+void sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
+{
+    sb_cursor c = { m->nodes, m->end };
+    for (uint64_t i = 0; i < m->nnodes; i++) {
+        sb_delta d;
+        sb_delta_next(&c, &d);
+        apply_delta(e, &d, now);
+    }
+}
+

@@ -1,0 +1,396 @@
+/*
+ * Our exchange: a round's SYN and its targets, a SYN answered by an ACK,
+ * an ACK by an ACK2; receiving and dispatching our wire format.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Adds n to a SYN digest if it fits `limit` and is not listed yet. */
+static bool exchange_list(sb_engine *e, sb_peer *n, sb_peer **list,
+                          uint32_t *len,
+                          size_t *used, size_t limit)
+{
+    if (n->mark == e->epoch)
+        return true;
+    sb_digest_entry d = sb_entry_of(n);
+    size_t s = sb_digest_entry_size(&d);
+    if (*used + s > limit)
+        return false;
+    *used += s;
+    n->mark = e->epoch;
+    n->hb_news = false;
+    list[(*len)++] = n;
+    return true;
+}
+
+/*
+ * Writes the digest of a SYN: ourselves first, then nodes whose keys or
+ * leaving bit changed in the last few rounds (newest first, at most half
+ * the room, so news spreads fast), then a random sample of the others
+ * (a shuffle of st.perm), group by group (sb_plan_sample_group()): fresh
+ * heartbeats, other nodes that may be alive, the down and the left.
+ * Within a group every node has the same chance, so none is starved
+ * however many there are. The COMPLETE flag says every known node is
+ * listed.
+ */
+static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
+{
+    size_t room = sb_plan_digest_room(e);
+    size_t used = 0;
+    uint32_t count = e->st.count, n = 0;
+    sb_peer **list = e->scratch.peers;
+    e->epoch++;
+
+    /* ourselves always (the smallest message has room for that) */
+    exchange_list(e, e->self, list, &n, &used,
+              e->cfg.max_message_size - SB_HEADER_SIZE - 1 - 3);
+    /* requests: ids we saw in ACKs and do not know, "send in full" */
+    uint32_t nwanted = 0;
+    for (; nwanted < e->nwanted; nwanted++) {
+        sb_digest_entry d = { .id = e->wanted[nwanted] };
+        if (used + sb_digest_entry_size(&d) > room / 4)
+            break;
+        used += sb_digest_entry_size(&d);
+    }
+    uint64_t recent_ns = RECENT_ROUNDS * e->round_ns;
+    for (uint32_t k = 1; k <= RECENT && k <= e->recent_head; k++) {
+        const recent *r = &e->recent[(e->recent_head - k) % RECENT];
+        if (now - r->at > recent_ns)
+            break;
+        sb_peer *x = sb_state_find_id(&e->st, r->id);
+        if (x && !exchange_list(e, x, list, &n, &used, room / 2))
+            break;
+    }
+    bool full = false;
+    uint32_t m = sb_plan_draw_sample(e, room > used ? room - used : 0);
+    for (int pass = 0; pass < 3 && !full; pass++)
+        for (uint32_t i = 0; i < m && !full; i++)
+            if (sb_plan_sample_group(e->scratch.sample[i]) == pass)
+                full = !exchange_list(e, e->scratch.sample[i], list, &n,
+                                      &used, room);
+    sb_put_header(w, SB_MSG_SYN, e->cluster_id);
+    sb_put_u8(w, n == count ? SB_SYN_COMPLETE : 0);
+    sb_put_varint(w, n + nwanted);
+    for (uint32_t k = 0; k < n; k++) {
+        sb_digest_entry d = sb_entry_of(list[k]);
+        sb_put_digest_entry(w, &d);
+    }
+    for (uint32_t k = 0; k < nwanted; k++) {
+        sb_digest_entry d = { .id = e->wanted[k] };
+        sb_put_digest_entry(w, &d);
+    }
+    e->nwanted = 0;
+}
+
+/*
+ * What both sides of an exchange do with the peer's digest entry for a
+ * node n we know: adopt its heartbeat and queue a delta if the peer is
+ * behind, or send n in full if the entry asks for it (heartbeat 0).
+ * Returns false when nothing more is to be learned from the entry (a
+ * request, or n listed twice).
+ */
+static bool exchange_take_entry(sb_engine *e, plan *p, sb_peer *n,
+                                const sb_digest_entry *d, uint64_t now)
+{
+    if (n->mark == e->epoch)
+        return false;
+    n->mark = e->epoch;
+    if (!d->heartbeat) {
+        sb_plan_add(e, p, n, 0, 0, true);
+        return false;
+    }
+    sb_liveness_observe(e, n, d->heartbeat, d->leaving, now);
+    sb_plan_add(e, p, n, d->max_version, d->gc_version, false);
+    return true;
+}
+
+/*
+ * A partial SYN may not list a node whose keys changed lately; the
+ * initiator may lack them. Offer them anyway, from the version peers held
+ * before the change: the receiver takes them only if it holds that
+ * version (no gap), and skips what it has. Stragglers an eager push
+ * missed catch up in their next exchange.
+ */
+static void exchange_offer_recent(sb_engine *e, plan *p, uint64_t now)
+{
+    uint64_t recent_ns = RECENT_ROUNDS * e->round_ns;
+    cand *cands = e->scratch.cands;
+    uint32_t first = p->ncands;
+    for (uint32_t k = 1; k <= RECENT && k <= e->recent_head; k++) {
+        const recent *r = &e->recent[(e->recent_head - k) % RECENT];
+        if (now - r->at > recent_ns)
+            break;
+        if (r->before == NO_DELTA)
+            continue;
+        sb_peer *n = sb_state_find_id(&e->st, r->id);
+        if (!n)
+            continue;
+        if (n->mark != e->epoch) {
+            n->mark = e->epoch;
+            sb_plan_add(e, p, n, r->before, n->gc_version, false);
+            continue;
+        }
+        /* changed more than once lately: offer from the oldest change,
+         * so a peer that missed both can take it */
+        for (uint32_t i = first; i < p->ncands; i++)
+            if (cands[i].n == n && r->before < cands[i].from)
+                cands[i].from = r->before;
+    }
+}
+
+/*
+ * Decodes the digest of a validated message into the scratch digest and
+ * finds the peer of every entry. Each pass only starts loads (slots, then
+ * peers) for the next one, so the cache misses of a large digest overlap
+ * instead of following one another: at a thousand peers, the round is
+ * memory-bound.
+ */
+static const entry_ref *exchange_load_digest(sb_engine *e, const sb_msg *m)
+{
+    entry_ref *r = sb_scratch_digest(&e->scratch, m->ndigest);
+    if (!r)
+        return NULL;
+    sb_cursor c = { m->digest, m->end };
+    for (uint64_t i = 0; i < m->ndigest; i++) {
+        sb_digest_next(&c, &r[i].d);
+        sb_state_prefetch_id(&e->st, r[i].d.id);
+    }
+    for (uint64_t i = 0; i < m->ndigest; i++) {
+        r[i].n = sb_state_find_id(&e->st, r[i].d.id);
+#if defined(__GNUC__)
+        if (r[i].n)
+            __builtin_prefetch(r[i].n);
+#endif
+    }
+    return r;
+}
+
+/* A SYN: adopt what its digest tells, answer with an ACK. */
+static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
+                         uint64_t now)
+{
+    /* our heartbeat moves with every SYN we answer too: the more often
+     * it moves, the more often an observer sees it move, and the tighter
+     * that observer's failure detector (docs/failure-detector.md) */
+    e->self->heartbeat++;
+    plan *p = sb_plan_new(e);
+    uint64_t *unknown = e->scratch.unknown;
+    uint32_t epoch = e->epoch;
+    const entry_ref *r = exchange_load_digest(e, m);
+    for (uint64_t i = 0; r && i < m->ndigest; i++) {
+        sb_digest_entry d = r[i].d;
+        sb_peer *n = r[i].n;
+        if (!n) {
+            /* unknown: ask for it in full, unless it is a forgotten one */
+            if (!d.heartbeat || p->nunknown >= e->scratch.max_unknown)
+                continue;
+            if (sb_state_is_forgotten(&e->st, d.id, d.heartbeat))
+                e->stats.drops[SB_DROP_ZOMBIE]++;
+            else if (!p->nunknown || unknown[p->nunknown - 1] != d.id)
+                unknown[p->nunknown++] = d.id; /* back to back: once */
+            continue;
+        }
+        if (!exchange_take_entry(e, p, n, &d, now))
+            continue;
+        if (d.max_version > n->max_version && !n->self)
+            e->scratch.peers[p->nreq++] = n;
+        else if (n->heartbeat > d.heartbeat || (n->leaving && !d.leaving))
+            e->scratch.ahead[p->nahead++] = n;
+    }
+    p->fill = !(m->flags & SB_SYN_COMPLETE);
+    if (p->fill)
+        exchange_offer_recent(e, p, now);
+    if (m->flags & SB_SYN_COMPLETE) {
+        for (uint32_t i = 0; i < e->st.count; i++) {
+            sb_peer *n = e->st.nodes[i];
+            if (n->mark != epoch)
+                sb_plan_add(e, p, n, 0, 0, true);
+        }
+    }
+    sb_writer w = sb_send_reply_writer(e);
+    if (sb_plan_write(e, &w, SB_MSG_ACK, p))
+        sb_send_message(e, from, &w);
+}
+
+/* An ACK: apply its deltas, answer what it asked for with an ACK2. */
+static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
+                         uint64_t now)
+{
+    sb_apply_deltas(e, m, now);
+    plan *p = sb_plan_new(e);
+    const entry_ref *r = exchange_load_digest(e, m);
+    for (uint64_t i = 0; r && i < m->ndigest; i++) {
+        sb_digest_entry d = r[i].d;
+        sb_peer *n = r[i].n;
+        if (!n) {
+            if (d.heartbeat && e->nwanted < WANTED &&
+                !sb_state_is_forgotten(&e->st, d.id, d.heartbeat))
+                e->wanted[e->nwanted++] = d.id;
+            continue;
+        }
+        if (!exchange_take_entry(e, p, n, &d, now))
+            continue;
+        /* the responder holds news of n that we lack: list n first in
+         * our next SYNs, so whoever has it sends it */
+        if (d.max_version > n->max_version && !n->self)
+            sb_liveness_note_change(e, n, now, NO_DELTA);
+    }
+    sb_writer w = sb_send_reply_writer(e);
+    if (sb_plan_write(e, &w, SB_MSG_ACK2, p))
+        sb_send_message(e, from, &w);
+}
+
+static bool exchange_is_live_peer(const sb_peer *n)
+{
+    return !n->self && n->status == SB_STATUS_LIVE;
+}
+
+static bool exchange_is_unreachable(const sb_peer *n)
+{
+    return !n->self && (n->status == SB_STATUS_DOWN ||
+                        n->status == SB_STATUS_JOINING);
+}
+
+static void exchange_send_syn(sb_engine *e, const char *to, sb_writer *syn)
+{
+    if (strcmp(to, e->self->addr) != 0)
+        sb_send_message(e, to, syn);
+}
+
+/*
+ * Seeds. Alone (no live peer), we ask the callback for seeds again and
+ * contact every one. Otherwise, as Cassandra does, if the peer of this
+ * round was not a seed (or fewer nodes are live than there are seeds) we
+ * contact a random seed with probability seeds / (live + unreachable),
+ * so that a partitioned cluster heals through its seeds.
+ */
+static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
+                           uint32_t nunreach, sb_writer *syn)
+{
+    if (!peer) {
+        sb_seeds_fetch(e);
+        for (size_t i = 0; i < e->nseeds; i++)
+            if (e->seeds[i])
+                exchange_send_syn(e, e->seeds[i], syn);
+        return;
+    }
+    if (!e->nseeds || (sb_seeds_has(e, peer->addr) && nlive >= e->nseeds))
+        return;
+    const char *s = sb_seeds_chance(e, nlive + nunreach);
+    if (s)
+        exchange_send_syn(e, s, syn);
+}
+
+
+/* The round's messages: one SYN to a random live peer, now and then one
+ * to a down or unproven peer, and to seeds (exchange_seeds()). */
+static void exchange_round(sb_engine *e, uint64_t now)
+{
+    /* a node that hears no one (it can send but not receive, or it is
+     * cut off) stops moving its heartbeat, so that its peers see what
+     * it is: not part of the cluster (docs/failure-detector.md, section 1) */
+    if (now - e->last_heard <= DEAF_ROUNDS * e->round_ns)
+        e->self->heartbeat++;
+    sb_writer syn = sb_send_writer(e);
+    exchange_write_syn(e, &syn, now);
+    uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
+    uint32_t nunreach =
+        e->nstatus[SB_STATUS_DOWN] + e->nstatus[SB_STATUS_JOINING];
+    sb_peer *peer = sb_liveness_random(e, exchange_is_live_peer, nlive);
+    if (peer)
+        exchange_send_syn(e, peer->addr, &syn);
+    /* now and then a down or unproven peer, to notice it coming back */
+    if (nunreach &&
+        sb_rng_unit(&e->rng) < (double)nunreach / (double)(nlive + 1)) {
+        sb_peer *x = sb_liveness_random(e, exchange_is_unreachable, nunreach);
+        if (x)
+            exchange_send_syn(e, x->addr, &syn);
+    }
+    exchange_seeds(e, peer, nlive, nunreach, &syn);
+}
+
+/* One datagram of our format: checked, opened if sealed, decoded whole,
+ * then dispatched by type; anything wrong is dropped and counted. */
+static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
+                          size_t len, uint64_t now)
+{
+    int why = -1;
+    if (len > e->wire_max)
+        why = SB_DROP_OVERSIZE;
+    else if (sb_header_check(buf, len, e->cluster_id, &why) &&
+             (bool)(buf[3] & SB_SEALED) != e->sealing)
+        why = e->sealing ? SB_DROP_PLAINTEXT : SB_DROP_SEALED;
+    if (why < 0 && e->sealing) {
+        len = sb_open(&e->keyring, buf, len, e->opened);
+        buf = e->opened;
+        if (!len)
+            why = SB_DROP_AUTH;
+    }
+    sb_msg m;
+    if (why < 0)
+        sb_msg_decode(buf, len, e->cluster_id, &m, &why);
+    if (why >= 0) {
+        e->stats.drops[why]++;
+        return;
+    }
+    e->last_heard = now;
+    /* a stranger's message (not from a peer we know or a seed) gets a
+     * reply no larger than itself, and a stranger's PUSH is not passed on */
+    bool known = sb_state_find_addr(&e->st, from, strlen(from)) != NULL ||
+                 sb_seeds_has(e, from);
+    e->reply_max = e->cfg.max_message_size;
+    if (!known && len < e->reply_max)
+        e->reply_max = len;
+    switch (m.type) {
+    case SB_MSG_SYN:
+        exchange_syn(e, from, &m, now);
+        break;
+    case SB_MSG_ACK:
+        exchange_ack(e, from, &m, now);
+        break;
+    case SB_MSG_ACK2:
+        sb_apply_deltas(e, &m, now);
+        break;
+    case SB_MSG_PUSH:
+        sb_push_recv(e, buf, len, &m, known, now);
+        break;
+    }
+}
+
+/* A key entry of ours must fit one message with its frame. */
+static int exchange_check_write(const sb_engine *e, size_t key_len,
+                                size_t value_len, bool deleted)
+{
+    (void)deleted;
+    return sb_key_entry_size(key_len, value_len, UINT64_MAX) >
+                   e->max_key_entry
+               ? SB_ETOOBIG
+               : SB_OK;
+}
+
+/* Heartbeats travel transitively and the detector learns their rhythm
+ * alone: no floor under its mean. */
+static double exchange_least_gap(const sb_engine *e)
+{
+    (void)e;
+    return 0.0;
+}
+
+/* An unproven peer waits for the dead-node grace, like a down one. */
+static uint64_t exchange_join_wait(const sb_engine *e)
+{
+    (void)e;
+    return UINT64_MAX;
+}
+
+const sb_wire_ops sb_scuttlebutt_wire = {
+    .rounds = EXCHANGES,
+    .leaves = true,
+    .recv = exchange_recv,
+    .round = exchange_round,
+    .check_write = exchange_check_write,
+    .least_gap = exchange_least_gap,
+    .join_wait = exchange_join_wait,
+};

@@ -1,0 +1,286 @@
+/*
+ * The engine's insides, shared by the files of the core: the engine
+ * struct, its scratch space, the table of wire operations, and the
+ * functions one file of the core offers another.
+ *
+ * The files, and the way calls point (never back up the list):
+ *   engine.c        creation, receive and dispatch, the round's skeleton,
+ *                   local writes, reads
+ *   exchange.c      our protocol: SYN, ACK, ACK2 and the round's targets
+ *   ref_exchange.c  the reference Go library's exchange (docs/compat.md)
+ *   push.c          eager push: trees, waves, budget (bucket.c)
+ *   apply.c         taking in a delta: bounds, gaps, resets
+ *   plan.c          what an ACK, ACK2 or PUSH carries; digest sampling
+ *   seeds.c         the seeds: fetched, recognised, drawn
+ *   liveness.c      peers added and removed, statuses, events, conviction,
+ *                   tombstone collection
+ *   send.c          every datagram leaves there (sealing, counters)
+ *   scratch.c       the per-peer scratch arrays
+ * under them state.c (peers and keys), phi.c (the failure detector),
+ * codec.c and refwire.c (the two wire formats), keyring.c (sealing).
+ */
+#ifndef SB_INTERNAL_H
+#define SB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bucket.h"
+#include "codec.h"
+#include "engine.h"
+#include "keyring.h"
+#include "rng.h"
+#include "state.h"
+
+#define MS 1000000ull
+
+/* Peers whose keys or leaving bit changed lately: SYNs list them first,
+ * and an ACK offers their fresh keys to an initiator that did not list
+ * them (from `before`, the version peers most likely hold; NO_DELTA when
+ * there is nothing to offer). */
+#define RECENT 64
+#define RECENT_ROUNDS 8       /* how long a change counts as recent */
+#define NO_DELTA UINT64_MAX
+#define WANTED 32             /* unknown ids a SYN asks for in full */
+#define WAVES 256             /* push waves remembered, not forwarded twice */
+#define DEAF_ROUNDS 4         /* rounds without hearing anyone before our
+                                 heartbeat stands still */
+/*
+ * A node gossips EXCHANGES times per interval, a round every
+ * interval / EXCHANGES, each round a SYN to one random peer. A SYN's
+ * digest, and the entries an ACK adds of its own, take at most
+ * DIGEST_SHARE percent of a message: the more peers a node hears from,
+ * and the sooner, the more often fresh heartbeats reach it, for the same
+ * bytes (docs/protocol.md, section 5, has the measurements).
+ */
+#ifndef EXCHANGES /* both overridable at build time for bench/ */
+#define EXCHANGES 2
+#endif
+#ifndef DIGEST_SHARE
+#define DIGEST_SHARE 45
+#endif
+
+typedef struct recent {
+    uint64_t id;
+    uint64_t at;
+    uint64_t before;
+} recent;
+
+/* A peer's delta to send: the peer, and what the receiver already has. */
+typedef struct cand {
+    sb_peer *n;
+    uint64_t from;    /* the receiver holds every version <= from */
+    uint64_t to;      /* planned by the writer: last version sent */
+    uint32_t first;   /* planned: index of the first key to send */
+    uint32_t nkeys;   /* planned: how many keys */
+    uint32_t tie;     /* random tie-breaker for the order */
+    bool reset;       /* replay n from scratch (see plan.c) */
+    bool whole;       /* the receiver lacks n entirely */
+} cand;
+
+/* A member of a push tree (push.c); n is NULL for a root we do not know
+ * as live. */
+typedef struct tree_slot {
+    uint64_t key, id;
+    sb_peer *n;
+} tree_slot;
+
+/* A digest entry of a received message, with the peer it names (NULL if
+ * unknown). */
+typedef struct entry_ref {
+    sb_digest_entry d;
+    sb_peer *n;
+} entry_ref;
+
+/*
+ * Scratch space, owned by the engine, so that receiving and gossiping
+ * allocate nothing once the cluster has stopped growing. Each array has
+ * one user at a time: a message is built or read from start to end
+ * before the next one begins. `cap` slots per array, at least one per
+ * known peer and one more (scratch.c grows them as peers are added).
+ */
+typedef struct sb_scratch {
+    uint32_t cap;
+    sb_peer **peers;          /* a list being built: a SYN's digest, a
+                                 plan's requests, a push's children */
+    sb_peer **ahead;          /* a plan's peers where our heartbeat is
+                                 newer */
+    sb_peer **sample;         /* a digest's random sample */
+    cand *cands;              /* a plan's deltas; the reference's delta */
+    tree_slot *tree;          /* a push tree's members */
+    uint64_t *unknown;        /* ids a plan asks for: max_unknown slots */
+    uint32_t max_unknown;
+    entry_ref *digest;        /* the digest of the message at hand */
+    uint32_t digest_cap;      /* grown to the largest digest seen */
+} sb_scratch;
+
+/* What one ACK, ACK2 or PUSH will carry, before it is sized to the
+ * message: counts into the scratch arrays (plan.c). */
+typedef struct plan {
+    uint32_t nunknown;        /* scratch.unknown: ids to ask for in full */
+    uint32_t nreq;            /* scratch.peers: where we are behind */
+    uint32_t nahead;          /* scratch.ahead: where our heartbeat is
+                                 newer */
+    uint32_t ncands;          /* scratch.cands: deltas the peer lacks */
+    uint32_t nwritten;        /* sb_plan_write(): cands[0..nwritten) went
+                                 out */
+    bool fill;                /* top up the digest with random peers */
+    uint64_t wave;            /* PUSH: the push wave */
+} plan;
+
+/*
+ * The wire operations of a protocol, chosen at creation by
+ * sb_engine_config.wire: our own (exchange.c) or the reference Go
+ * library's (ref_exchange.c). The rest of the engine tests no protocol
+ * flag; it asks the table.
+ */
+typedef struct sb_wire_ops {
+    uint32_t rounds;          /* gossip rounds per interval */
+    bool leaves;              /* the format can announce a leave */
+    /* one datagram from `from`: taken, answered, or dropped and counted */
+    void (*recv)(sb_engine *e, const char *from, const uint8_t *buf,
+                 size_t len, uint64_t now);
+    /* the round's messages, after the peers due were attended to */
+    void (*round)(sb_engine *e, uint64_t now);
+    /* SB_OK if a key entry of ours can travel; else the write's error */
+    int (*check_write)(const sb_engine *e, size_t key_len, size_t value_len,
+                       bool deleted);
+    /* the least mean gap a peer's detector may assume (ns) */
+    double (*least_gap)(const sb_engine *e);
+    /* how long a peer may stay unproven before it goes down (ns) */
+    uint64_t (*join_wait)(const sb_engine *e);
+} sb_wire_ops;
+
+extern const sb_wire_ops sb_scuttlebutt_wire;
+extern const sb_wire_ops sb_reference_wire;
+
+struct sb_engine {
+    sb_engine_config cfg;
+    const sb_wire_ops *wire;
+    char *cluster;            /* copy of the config string */
+    uint32_t cluster_id;
+    sb_rng rng;
+    uint64_t version_base;    /* our key versions are above it */
+    sb_state st;
+    sb_peer *self;
+    uint32_t nstatus[4];      /* peers by status, self included */
+    uint64_t round_ns;        /* interval / wire->rounds */
+    uint64_t next_round;
+    uint64_t last_round;
+    uint64_t last_heard;      /* when a valid datagram last came in */
+    uint32_t epoch;           /* for sb_peer.mark */
+    size_t max_key_entry;     /* largest key entry that fits a message */
+    sb_stats stats;
+
+    recent recent[RECENT];
+    uint32_t recent_head;
+
+    /* ids seen in ACK digests that we do not know: our next SYN asks
+     * for them in full */
+    uint64_t wanted[WANTED];
+    uint32_t nwanted;
+
+    const char *seeds[SB_MAX_SEEDS];
+    size_t nseeds;
+    bool seeds_fetched;       /* the seeds callback was asked once */
+
+    /* eager push: our fresh keys wait until push_due; waves seen lately;
+     * the budget's token buckets */
+    uint64_t push_due;
+    uint64_t waves[WAVES];
+    uint32_t waves_head;
+    sb_bucket push_packets, push_bytes;
+
+    uint8_t *buf;             /* max_message_size bytes */
+    size_t reply_max;         /* bound of the reply to the message at hand */
+
+    /* Sealing (keyring.h): cfg.max_message_size is the plaintext's bound,
+     * SB_SEAL_OVERHEAD below wire_max, the bound on the wire; a message
+     * is sealed into `sealed` as it is sent, and one received is opened
+     * into `opened`. */
+    bool sealing;
+    sb_keyring keyring;
+    uint8_t nonce[SB_NONCE_SIZE]; /* the prefix, then a 64-bit counter */
+    size_t wire_max;
+    uint8_t *sealed, *opened; /* wire_max bytes each, when sealing */
+
+    sb_scratch scratch;
+    plan plan;                /* the one message being planned */
+};
+
+static inline uint64_t sb_add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static inline sb_digest_entry sb_entry_of(const sb_peer *n)
+{
+    return (sb_digest_entry){ n->id, n->heartbeat, n->leaving,
+                              n->max_version, n->gc_version };
+}
+
+/* ---- push.c ---- */
+void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
+void sb_push_flush(sb_engine *e, uint64_t now);
+void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,
+                  const sb_msg *m, bool known, uint64_t now);
+
+/* ---- apply.c ---- */
+void sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now);
+bool sb_apply_within_bounds(sb_engine *e, const sb_peer *n,
+                            const sb_key_entry *k);
+bool sb_apply_store_key(sb_engine *e, sb_peer *n, const sb_key_entry *k,
+                        uint64_t now);
+
+/* ---- plan.c ---- */
+plan *sb_plan_new(sb_engine *e);
+void sb_plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
+                 uint64_t gc, bool whole);
+bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p);
+int sb_plan_sample_group(const sb_peer *n);
+uint32_t sb_plan_draw_sample(sb_engine *e, size_t room);
+size_t sb_plan_digest_room(const sb_engine *e);
+
+/* ---- seeds.c ---- */
+void sb_seeds_fetch(sb_engine *e);
+bool sb_seeds_has(const sb_engine *e, const char *addr);
+const char *sb_seeds_chance(sb_engine *e, uint32_t n);
+
+/* ---- liveness.c ---- */
+void sb_liveness_emit(sb_engine *e, sb_event_type type, const sb_peer *n,
+                      const sb_key *k);
+void sb_liveness_refresh(sb_engine *e, sb_peer *n);
+bool sb_liveness_floor_gap(const sb_engine *e, sb_peer *n);
+void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s,
+                            uint64_t now);
+void sb_liveness_note_change(sb_engine *e, const sb_peer *n, uint64_t now,
+                             uint64_t before);
+void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now);
+sb_peer *sb_liveness_add(sb_engine *e, const char *addr, size_t len,
+                         uint64_t generation, uint64_t now);
+void sb_liveness_remove(sb_engine *e, sb_peer *n);
+void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb,
+                         bool leaving, uint64_t now);
+void sb_liveness_drop_generation(sb_engine *e, sb_peer *n, uint64_t now);
+bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now);
+void sb_liveness_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now);
+sb_peer *sb_liveness_random(sb_engine *e, bool (*match)(const sb_peer *),
+                            uint32_t want);
+
+/* ---- send.c ---- */
+size_t sb_send_wire_len(const sb_engine *e, size_t len);
+void sb_send_bytes(sb_engine *e, const char *to, const uint8_t *buf,
+                   size_t len);
+void sb_send_message(sb_engine *e, const char *to, const sb_writer *w);
+sb_writer sb_send_writer(sb_engine *e);
+sb_writer sb_send_reply_writer(sb_engine *e);
+
+/* ---- scratch.c ---- */
+bool sb_scratch_init(sb_scratch *s, size_t max_message_size);
+bool sb_scratch_grow(sb_scratch *s, uint32_t peers);
+entry_ref *sb_scratch_digest(sb_scratch *s, uint64_t n);
+size_t sb_scratch_memory(const sb_scratch *s);
+void sb_scratch_free(sb_scratch *s);
+
+#endif /* SB_INTERNAL_H */

@@ -1,0 +1,263 @@
+/*
+ * Liveness: peers added and removed, their statuses and the events they
+ * give, conviction by the failure detector, forgetting, tombstone collection.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/*
+ * Reports one event. The order an application sees for a node: JOIN,
+ * then an UPDATE for each of its keys, then its changes, then LEAVE. Key
+ * events of a node that is not live are not reported: state may arrive
+ * before proof of life, and a node that comes back is reported again
+ * with all its keys.
+ */
+void sb_liveness_emit(sb_engine *e, sb_event_type type, const sb_peer *n,
+                      const sb_key *k)
+{
+    if (!e->cfg.on_event ||
+        (k && n->status != SB_STATUS_LIVE))
+        return;
+    sb_event ev = {
+        .type = type,
+        .addr = n->addr,
+        .generation = n->generation,
+        .status = (sb_status)n->status,
+    };
+    if (k) {
+        ev.key = (const char *)k->data;
+        ev.key_len = k->key_len;
+        if (type == SB_EVENT_UPDATE) {
+            ev.value = (const char *)sb_key_value(k);
+            ev.value_len = k->value_len;
+        }
+    }
+    e->cfg.on_event(e->cfg.userdata, &ev);
+}
+
+/*
+ * When peer n next needs the round's attention: a live peer when its phi
+ * would pass the threshold, any other when the dead-node grace runs out
+ * (or, unproven, when the protocol's join wait does), and any peer when
+ * its oldest tombstone may be collected.
+ */
+void sb_liveness_refresh(sb_engine *e, sb_peer *n)
+{
+    uint64_t due = n->gc_due;
+    if (!n->self) {
+        uint64_t t;
+        if (n->status == SB_STATUS_LIVE)
+            t = sb_phi_deadline(&n->phi, e->cfg.phi_threshold);
+        else
+            t = sb_add_sat(n->status_since, e->cfg.dead_grace_ns);
+        if (n->status == SB_STATUS_JOINING) {
+            uint64_t j = sb_add_sat(n->status_since, e->wire->join_wait(e));
+            if (j < t)
+                t = j;
+        }
+        if (t < due)
+            due = t;
+    }
+    e->st.due[n->index] = due;
+}
+
+/* Keeps n's detector from assuming gaps shorter than the protocol's
+ * least gap (sb_wire_ops.least_gap); true if it changed the mean. */
+bool sb_liveness_floor_gap(const sb_engine *e, sb_peer *n)
+{
+    double least = e->wire->least_gap(e);
+    if (n->phi.mean_ns >= least)
+        return false;
+    n->phi.mean_ns = least;
+    return true;
+}
+
+void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
+{
+    sb_status old = (sb_status)n->status;
+    if (old == s)
+        return;
+    e->nstatus[old]--;
+    e->nstatus[s]++;
+    n->status = (uint8_t)s;
+    n->status_since = now;
+    sb_liveness_refresh(e, n);
+    if (n->self)
+        return;
+    if (s == SB_STATUS_LIVE) {
+        sb_liveness_emit(e, SB_EVENT_JOIN, n, NULL);
+        for (uint32_t i = 0; i < n->nkeys; i++)
+            if (!n->keys[i]->deleted)
+                sb_liveness_emit(e, SB_EVENT_UPDATE, n, n->keys[i]);
+    } else if (old == SB_STATUS_LIVE)
+        sb_liveness_emit(e, SB_EVENT_LEAVE, n, NULL);
+}
+
+/* Remembers that n changed (or has news elsewhere), for the next SYNs
+ * and ACKs; `before` is n's max version before fresh keys, or NO_DELTA. */
+void sb_liveness_note_change(sb_engine *e, const sb_peer *n, uint64_t now,
+                             uint64_t before)
+{
+    e->recent[e->recent_head++ % RECENT] = (recent){ n->id, now, before };
+}
+
+/* A tombstone was stored in n at `now`. */
+void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now)
+{
+    uint64_t due = sb_add_sat(now, e->cfg.tombstone_grace_ns);
+    if (due < n->gc_due) {
+        n->gc_due = due;
+        sb_liveness_refresh(e, n);
+    }
+}
+
+sb_peer *sb_liveness_add(sb_engine *e, const char *addr, size_t len,
+                         uint64_t generation, uint64_t now)
+{
+    sb_peer *n = sb_state_add(&e->st, addr, len, generation);
+    if (!n)
+        return NULL;
+    if (!sb_scratch_grow(&e->scratch, e->st.count + 1)) {
+        sb_state_remove(&e->st, n);
+        return NULL;
+    }
+    n->status = SB_STATUS_JOINING;
+    n->status_since = now;
+    e->nstatus[SB_STATUS_JOINING]++;
+    sb_liveness_refresh(e, n);
+    return n;
+}
+
+void sb_liveness_remove(sb_engine *e, sb_peer *n)
+{
+    e->nstatus[n->status]--;
+    sb_state_remove(&e->st, n);
+}
+
+/* A heartbeat (and leaving bit) of a node we know, at the same generation. */
+void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
+                         uint64_t now)
+{
+    if (leaving && !n->leaving && !n->self) {
+        n->leaving = true;
+        sb_liveness_note_change(e, n, now, NO_DELTA);
+        sb_liveness_set_status(e, n, SB_STATUS_LEFT, now);
+    }
+    if (hb <= n->heartbeat || n->self)
+        return;
+    n->heartbeat = hb;
+    n->hb_news = true;
+    switch ((sb_status)n->status) {
+    case SB_STATUS_LIVE:
+        sb_phi_heartbeat(&n->phi, now, e->cfg.phi_window);
+        sb_liveness_refresh(e, n);
+        break;
+    case SB_STATUS_JOINING:
+    case SB_STATUS_DOWN:
+        /* proof of life: start (again) with a fresh window */
+        sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
+        sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);
+        break;
+    case SB_STATUS_LEFT:
+        break;
+    }
+}
+
+/* Forgets a node's old generation: its keys are gone, it is gone. */
+void sb_liveness_drop_generation(sb_engine *e, sb_peer *n, uint64_t now)
+{
+    for (uint32_t i = 0; i < n->nkeys; i++)
+        if (!n->keys[i]->deleted)
+            sb_liveness_emit(e, SB_EVENT_DELETE, n, n->keys[i]);
+    if (n->status == SB_STATUS_LIVE)
+        sb_liveness_set_status(e, n, SB_STATUS_DOWN, now);
+    sb_liveness_remove(e, n);
+}
+
+/* Collects n's tombstones older than the grace; raises gc_version. */
+static void liveness_collect_tombstones(sb_engine *e, sb_peer *n, uint64_t now)
+{
+    n->gc_due = UINT64_MAX;
+    for (uint32_t k = n->nkeys; n->tombstones && k-- > 0;) {
+        sb_key *key = n->keys[k];
+        if (!key->deleted)
+            continue;
+        uint64_t due = sb_add_sat(key->deleted_at, e->cfg.tombstone_grace_ns);
+        if (due <= now) {
+            if (key->version > n->gc_version)
+                n->gc_version = key->version;
+            sb_peer_remove_key(n, k);
+        } else if (due < n->gc_due) {
+            n->gc_due = due;
+        }
+    }
+}
+
+/*
+ * A node whose due time has come: convict it if its phi passed the
+ * threshold, forget it if it has been down (or left, or never proven
+ * alive) for the dead-node grace, collect its old tombstones. Returns
+ * true if the node was forgotten (its index now holds another node).
+ */
+bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
+{
+    if (!n->self && n->status == SB_STATUS_LIVE) {
+        /* the cluster may have grown since the due time */
+        sb_liveness_floor_gap(e, n);
+        if (sb_phi_value(&n->phi, now) > e->cfg.phi_threshold)
+            sb_liveness_set_status(e, n, SB_STATUS_DOWN, now);
+    }
+    if (!n->self && n->status == SB_STATUS_JOINING &&
+        now - n->status_since >= e->wire->join_wait(e))
+        /* no event: it was never live */
+        sb_liveness_set_status(e, n, SB_STATUS_DOWN, now);
+    if (!n->self && n->status != SB_STATUS_LIVE &&
+        now - n->status_since >= e->cfg.dead_grace_ns) {
+        /* remembered for another grace: others may gossip it a while */
+        sb_state_forget(&e->st, n->id, n->heartbeat,
+                        sb_add_sat(now, e->cfg.dead_grace_ns));
+        sb_liveness_remove(e, n);
+        return true;
+    }
+    if (n->tombstones && n->gc_due <= now)
+        liveness_collect_tombstones(e, n, now);
+    sb_liveness_refresh(e, n);
+    return false;
+}
+
+/* We could not hear anything while we were paused: every live node's
+ * silence is shortened by the pause before it is judged. */
+void sb_liveness_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
+{
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_peer *n = e->st.nodes[i];
+        if (n->self || n->status != SB_STATUS_LIVE)
+            continue;
+        n->phi.last_ns = sb_add_sat(n->phi.last_ns, pause);
+        if (n->phi.last_ns > now)
+            n->phi.last_ns = now;
+        sb_liveness_refresh(e, n);
+    }
+}
+
+/* A uniformly random node among the `want` ones that match: a few random
+ * draws (quick when most match), then a scan for the k-th match. */
+sb_peer *sb_liveness_random(sb_engine *e, bool (*match)(const sb_peer *),
+                            uint32_t want)
+{
+    if (!want)
+        return NULL;
+    for (int t = 0; t < 16; t++) {
+        sb_peer *n = e->st.nodes[sb_rng_below(&e->rng, e->st.count)];
+        if (match(n))
+            return n;
+    }
+    uint32_t k = (uint32_t)sb_rng_below(&e->rng, want);
+    for (uint32_t i = 0; i < e->st.count; i++)
+        if (match(e->st.nodes[i]) && k-- == 0)
+            return e->st.nodes[i];
+    return NULL;
+}
+

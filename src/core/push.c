@@ -1,0 +1,167 @@
+/*
+ * Eager push: our fresh keys go at once down a few trees that span the
+ * live peers (one wave each), within a budget; PUSHes passed on.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/*
+ * Fresh keys of ours were stored at `now`; our peers most likely hold us
+ * up to version `before`. They go out with the next push, at once (the
+ * driver sees the deadline move to now); writes until then share it.
+ */
+void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now)
+{
+    sb_peer *s = e->self;
+    if (!e->cfg.push_fanout || s->push_pending)
+        return;
+    s->push_pending = true;
+    s->push_from = before;
+    e->push_due = now;
+}
+
+/* 64-bit mixing (splitmix64's finaliser): orders a push tree. */
+static uint64_t push_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static int push_cmp_slot(const void *a, const void *b)
+{
+    const tree_slot *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/*
+ * Our children in the tree of push wave `wave` started by node `root`:
+ * the live nodes we know, ourselves and the root, ordered by a hash of
+ * (wave, node id); ranks count from the root's place onwards, cyclically;
+ * the node of rank r sends to ranks a*r+1 .. a*r+a, for an arity a of
+ * push_fanout (at least 2). Nodes that know the same live members derive
+ * the same tree, so a wave reaches each of them once, in about log_a(N)
+ * hops, for N-1 packets.
+ */
+static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
+                              sb_peer **out)
+{
+    tree_slot *t = e->scratch.tree;
+    uint32_t m = 0;
+    bool has_root = false;
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_peer *n = e->st.nodes[i];
+        if (!n->self && n->status != SB_STATUS_LIVE)
+            continue;
+        t[m++] = (tree_slot){ push_mix64(wave ^ n->id), n->id, n };
+        has_root |= n->id == root;
+    }
+    if (!has_root) /* scratch.cap > count: there is room */
+        t[m++] = (tree_slot){ push_mix64(wave ^ root), root, NULL };
+    qsort(t, m, sizeof(*t), push_cmp_slot);
+    uint32_t at_root = 0, at_self = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        if (t[i].id == root)
+            at_root = i;
+        if (t[i].n == e->self)
+            at_self = i;
+    }
+    uint64_t f = e->cfg.push_fanout < 2 ? 2 : e->cfg.push_fanout;
+    uint64_t rank = (at_self + m - at_root) % m;
+    uint32_t k = 0;
+    for (uint64_t c = f * rank + 1; c <= f * rank + f && c < m; c++) {
+        sb_peer *n = t[(at_root + c) % m].n;
+        if (n && !n->self)
+            out[k++] = n;
+    }
+    return k;
+}
+
+/* Remembers the wave (root, wave); false if it was seen already. Two
+ * roots may draw the same wave id (engines seeded alike), so the root is
+ * part of the key. Key 0 marks an empty slot and is never new. */
+static bool push_new_wave(sb_engine *e, uint64_t root, uint64_t wave)
+{
+    uint64_t key = push_mix64(root) ^ wave;
+    if (key == 0)
+        return false;
+    for (uint32_t i = 0; i < WAVES; i++)
+        if (e->waves[i] == key)
+            return false;
+    e->waves[e->waves_head++ % WAVES] = key;
+    return true;
+}
+
+/* Sends a PUSH of `wave` to our children in its tree, within the budget;
+ * what the budget holds back waits for anti-entropy. */
+static void push_down_tree(sb_engine *e, uint64_t root, uint64_t wave,
+                           const uint8_t *buf, size_t len, uint64_t now)
+{
+    sb_peer **kids = e->scratch.peers;
+    uint32_t k = push_children(e, root, wave, kids);
+    double bytes = (double)sb_send_wire_len(e, len);
+    sb_bucket_refill(&e->push_packets, now);
+    sb_bucket_refill(&e->push_bytes, now);
+    for (uint32_t i = 0; i < k; i++) {
+        if (!sb_bucket_has(&e->push_packets, 1) ||
+            !sb_bucket_has(&e->push_bytes, bytes)) {
+            e->stats.pushes_over_budget += k - i;
+            return;
+        }
+        sb_bucket_take(&e->push_packets, 1);
+        sb_bucket_take(&e->push_bytes, bytes);
+        e->stats.pushes++;
+        sb_send_bytes(e, kids[i]->addr, buf, len);
+    }
+}
+
+/*
+ * Pushes our fresh keys (from the version our peers most likely hold, cut
+ * as a prefix) down push_fanout independent trees, one wave each: every
+ * node gets them from push_fanout parents, so a lost packet rarely leaves
+ * a node to anti-entropy. Keys past the cut go in the next push, at once.
+ */
+void sb_push_flush(sb_engine *e, uint64_t now)
+{
+    sb_peer *s = e->self;
+    s->push_pending = false;
+    if (s->max_version <= s->push_from)
+        return;
+    plan *p = &e->plan;
+    p->ncands = 1;
+    e->scratch.cands[0] = (cand){ .n = s, .from = s->push_from };
+    p->wave = 0; /* each wave's id is set below */
+    sb_writer w = sb_send_writer(e);
+    if (!sb_plan_write(e, &w, SB_MSG_PUSH, p))
+        return;
+    uint64_t done = p->nwritten ? e->scratch.cands[0].to : s->push_from;
+    for (uint32_t i = 0; i < e->cfg.push_fanout; i++) {
+        uint64_t wave;
+        do
+            wave = sb_rng_next(&e->rng);
+        while (!push_new_wave(e, s->id, wave));
+        sb_set_push_wave(w.start, wave);
+        push_down_tree(e, s->id, wave, w.start, (size_t)(w.p - w.start),
+                       now);
+    }
+    if (s->max_version > done)
+        sb_push_queue(e, done, now);
+}
+
+/* A PUSH: passed on unchanged to our children in its wave's tree (once
+ * per wave, and only if it came from a node we know), then applied like
+ * an ACK2. */
+void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,
+                  const sb_msg *m, bool known, uint64_t now)
+{
+    if (e->cfg.push_fanout && known && push_new_wave(e, m->root, m->wave))
+        push_down_tree(e, m->root, m->wave, buf, len, now);
+    sb_apply_deltas(e, m, now);
+}
+

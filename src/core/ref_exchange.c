@@ -1,0 +1,306 @@
+/*
+ * The reference Go library's exchange (docs/compat.md): digests of
+ * (address, version), deltas, liveness from a peer's own digests.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "refwire.h"
+
+/*
+ * The least mean gap between heartbeats the detector may assume. A peer
+ * hears from another
+ * only when one of them picks the other, about twice in (peers) rounds,
+ * so the gaps grow with the cluster; a detector that learned only the
+ * short gaps of a cluster still forming convicts healthy nodes (a defect
+ * of the reference). Its mean is kept at least (peers / 2) rounds.
+ */
+static double ref_least_gap(const sb_engine *e)
+{
+    uint32_t peers =
+        e->nstatus[SB_STATUS_LIVE] + e->nstatus[SB_STATUS_JOINING] - 1;
+    return (double)e->round_ns * peers / 2.0;
+}
+
+/*
+ * How long a node named in a digest may stay unproven (never heard from
+ * directly) with the reference's exchange: as long as a live node's
+ * silence may last, at the least mean gap (but two intervals at least, the
+ * reference's first gap). Then it goes down, out of our digests, so that
+ * an address that nobody answers at dies out, as it does among reference
+ * nodes.
+ */
+static uint64_t ref_join_wait(const sb_engine *e)
+{
+    double gap = ref_least_gap(e);
+    if (gap < 2.0 * (double)e->cfg.interval_ns)
+        gap = 2.0 * (double)e->cfg.interval_ns;
+    double wait = e->cfg.phi_threshold * 2.302585092994046 /* ln 10 */ * gap;
+    return wait < 0x1p63 ? (uint64_t)wait : UINT64_MAX;
+}
+
+/* A node that is not down: the reference's "up" (self included). */
+static bool ref_is_up(const sb_peer *n)
+{
+    return n->status == SB_STATUS_LIVE || n->status == SB_STATUS_JOINING;
+}
+
+static bool ref_is_up_peer(const sb_peer *n)
+{
+    return !n->self && ref_is_up(n);
+}
+
+static bool ref_is_down_peer(const sb_peer *n)
+{
+    return !n->self && n->status == SB_STATUS_DOWN;
+}
+
+/*
+ * Reference nodes know a node by its address alone, so after a restart
+ * our previous incarnation's versions may still be out there, and they
+ * ignore every key of ours stamped at or below them. Our versions start
+ * at the generation (the wall clock) to stay above them; should the clock
+ * have gone back, when a peer names a version of ours above what we
+ * hold, our versions continue above it and our keys are stamped again,
+ * so that they supersede the old ones.
+ */
+static void ref_outlive(sb_engine *e, uint64_t version)
+{
+    sb_peer *s = e->self;
+    /* a claim past 2^63 is forged: no node counts that far */
+    if (version <= s->max_version || version > UINT64_MAX / 2)
+        return;
+    for (uint32_t i = 0; i < s->nkeys; i++)
+        s->keys[i]->version = ++version;
+    s->max_version = version;
+}
+
+/* The node at `addr`, added (as joining) if new; NULL if it is us or
+ * cannot be added. */
+static sb_peer *ref_peer(sb_engine *e, const char *addr, size_t len,
+                         uint64_t version, uint64_t now)
+{
+    sb_peer *n = sb_state_find_addr(&e->st, addr, len);
+    if (n && n->self) {
+        ref_outlive(e, version);
+        return NULL;
+    }
+    if (n)
+        return n;
+    if (e->st.count >= e->cfg.max_nodes) {
+        e->stats.drops[SB_DROP_LIMIT_NODES]++;
+        return NULL;
+    }
+    return sb_liveness_add(e, addr, len, 1, now);
+}
+
+/* One delta entry: stored if newer than the key we hold. Entries may come
+ * out of version order (two senders, or a cut message), so the key moves
+ * to its place in the node's version order. Where a bound refuses a key,
+ * the node's later entries in the message are not taken either: our
+ * version of the node stays below the refused key, which is asked for
+ * again, rather than pass it and leave it out for good. */
+static void ref_apply(sb_engine *e, const sb_ref_entry *r, uint64_t now)
+{
+    sb_peer *n = ref_peer(e, r->addr, r->addr_len, r->version, now);
+    if (!n || n->mark == e->epoch)
+        return;
+    long have = sb_peer_find_key(n, r->key, r->key_len);
+    if (have >= 0 && n->keys[have]->version >= r->version)
+        return;
+    sb_key_entry k = { r->key, r->key_len, r->version, false, r->value,
+                       r->value_len };
+    if (!sb_apply_within_bounds(e, n, &k) ||
+        !sb_apply_store_key(e, n, &k, now)) {
+        n->mark = e->epoch;
+        return;
+    }
+    sb_key *stored = n->keys[n->nkeys - 1];
+    uint32_t j = n->nkeys - 1;
+    for (; j > 0 && n->keys[j - 1]->version > stored->version; j--)
+        n->keys[j] = n->keys[j - 1];
+    n->keys[j] = stored;
+}
+
+/* A digest is its sender's heartbeat (see ref_least_gap()). */
+static void ref_heartbeat(sb_engine *e, sb_peer *n, uint64_t now)
+{
+    sb_liveness_observe(e, n, n->heartbeat + 1, false, now);
+    if (n->status == SB_STATUS_LIVE && sb_liveness_floor_gap(e, n))
+        sb_liveness_refresh(e, n);
+}
+
+/* Our digest: every node that is not down, self included, in random
+ * order, as many as fit: a request of the round, or the response to the
+ * message at hand (no larger than it, to a stranger). */
+static void ref_send_digest(sb_engine *e, const char *to, int type)
+{
+    sb_writer w = type == SB_REF_DIGEST_RESPONSE ? sb_send_reply_writer(e)
+                                                 : sb_send_writer(e);
+    sb_ref_put_type(&w, type);
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < e->st.count; i++)
+        if (ref_is_up(e->st.nodes[i]))
+            e->scratch.sample[count++] = e->st.nodes[i];
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, count - i);
+        sb_peer *n = e->scratch.sample[j];
+        e->scratch.sample[j] = e->scratch.sample[i];
+        if (!sb_ref_put_digest(&w, n->addr, n->addr_len, n->max_version))
+            break;
+    }
+    sb_send_message(e, to, &w);
+}
+
+/* A digest request of the round to `to` (a seed may be NULL, or us). */
+static void ref_ask(sb_engine *e, const char *to)
+{
+    if (to && strcmp(to, e->self->addr) != 0)
+        ref_send_digest(e, to, SB_REF_DIGEST_REQUEST);
+}
+
+/* Most out of date first; ties in random order. */
+static int ref_cmp_behind(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    uint64_t bx = x->n->max_version - x->from;
+    uint64_t by = y->n->max_version - y->from;
+    if (bx != by)
+        return bx > by ? -1 : 1;
+    return x->tie < y->tie ? -1 : x->tie > y->tie;
+}
+
+/* The delta answering a digest: the keys its sender lacks, if any. */
+static void ref_send_delta(sb_engine *e, const char *to, const uint8_t *buf,
+                           size_t len)
+{
+    cand *c = e->scratch.cands;
+    uint32_t nc = 0;
+    e->epoch++;
+    sb_cursor cur = { buf + 1, buf + len };
+    sb_ref_entry r;
+    while (sb_ref_next(&cur, SB_REF_DIGEST_REQUEST, &r)) {
+        sb_peer *n = sb_state_find_addr(&e->st, r.addr, r.addr_len);
+        if (!n || n->mark == e->epoch || n->max_version <= r.version)
+            continue;
+        n->mark = e->epoch;
+        c[nc++] = (cand){ .n = n, .from = r.version,
+                          .tie = (uint32_t)sb_rng_next(&e->rng) };
+    }
+    if (!nc)
+        return;
+    qsort(c, nc, sizeof(*c), ref_cmp_behind);
+    sb_writer w = sb_send_reply_writer(e);
+    sb_ref_put_type(&w, SB_REF_DELTA);
+    for (uint32_t i = 0; i < nc; i++) {
+        sb_peer *n = c[i].n;
+        /* a node's keys in version order; where one does not fit, the
+         * rest of that node waits for the next exchange (a reference
+         * node's key too large for any message of ours stops us there
+         * for good: passing it over would leave it out at the receiver
+         * for good; docs/compat.md) */
+        for (uint32_t k = sb_peer_keys_after(n, c[i].from); k < n->nkeys;
+             k++) {
+            const sb_key *key = n->keys[k];
+            if (!sb_ref_put_delta(&w, n->addr, n->addr_len, key->data,
+                                  key->key_len, sb_key_value(key),
+                                  key->value_len, key->version))
+                break;
+        }
+    }
+    if (w.p - w.start > 1)
+        sb_send_message(e, to, &w);
+}
+
+/* One datagram of the reference's format: a delta is applied; a digest
+ * names peers, is its sender's heartbeat, and is answered. */
+static void ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
+                     size_t len, uint64_t now)
+{
+    int type, why = SB_DROP_MALFORMED;
+    size_t from_len = strlen(from);
+    if (from_len > SB_MAX_ADDR_LEN || !sb_ref_check(buf, len, &type, &why)) {
+        e->stats.drops[why]++;
+        return;
+    }
+    e->last_heard = now;
+    sb_cursor c = { buf + 1, buf + len };
+    sb_ref_entry r;
+    if (type == SB_REF_DELTA) {
+        e->epoch++; /* marks the nodes a bound stopped (ref_apply()) */
+        while (sb_ref_next(&c, type, &r))
+            ref_apply(e, &r, now);
+        return;
+    }
+    /* a stranger (not in our view, not a seed) gets no delta and a
+     * digest no larger than its datagram: a forged source cannot make
+     * us an amplifier. Its digest, like any, names the nodes we learn
+     * (a node's own digest names it, so a real one is known after its
+     * first) */
+    bool stranger = !sb_state_find_addr(&e->st, from, from_len) &&
+                    !sb_seeds_has(e, from);
+    e->reply_max = e->cfg.max_message_size;
+    if (stranger && len < e->reply_max)
+        e->reply_max = len;
+    while (sb_ref_next(&c, type, &r))
+        ref_peer(e, r.addr, r.addr_len, r.version, now);
+    sb_peer *sender = sb_state_find_addr(&e->st, from, from_len);
+    if (sender && !sender->self)
+        ref_heartbeat(e, sender, now);
+    if (!stranger)
+        ref_send_delta(e, from, buf, len);
+    if (type == SB_REF_DIGEST_REQUEST)
+        ref_send_digest(e, from, SB_REF_DIGEST_RESPONSE);
+}
+
+/* The round's messages: a digest request to a random node that is not
+ * down, or to every seed when there is none; one to a random down node.
+ * Beyond the reference, as in our own rounds (exchange_seeds()), a random
+ * seed now and then, so that two parts that know no one of the other
+ * meet again. */
+static void ref_round(sb_engine *e, uint64_t now)
+{
+    (void)now;
+    uint32_t nup = e->nstatus[SB_STATUS_LIVE] +
+                   e->nstatus[SB_STATUS_JOINING] - 1; /* self */
+    uint32_t ndown = e->nstatus[SB_STATUS_DOWN];
+    sb_peer *peer = sb_liveness_random(e, ref_is_up_peer, nup);
+    if (peer) {
+        ref_ask(e, peer->addr);
+        if (!sb_seeds_has(e, peer->addr))
+            ref_ask(e, sb_seeds_chance(e, nup + ndown));
+    } else {
+        sb_seeds_fetch(e);
+        for (size_t i = 0; i < e->nseeds; i++)
+            ref_ask(e, e->seeds[i]);
+    }
+    sb_peer *down = sb_liveness_random(e, ref_is_down_peer, ndown);
+    if (down)
+        ref_ask(e, down->addr);
+}
+
+
+/* No tombstones in the reference format; its strings and its messages
+ * bound an entry. */
+static int ref_check_write(const sb_engine *e, size_t key_len,
+                           size_t value_len, bool deleted)
+{
+    if (deleted)
+        return SB_ESTATE;
+    if (value_len > SB_REF_MAX_STR ||
+        1 + sb_ref_delta_size(e->self->addr_len, key_len, value_len) >
+            e->cfg.max_message_size)
+        return SB_ETOOBIG;
+    return SB_OK;
+}
+
+const sb_wire_ops sb_reference_wire = {
+    .rounds = 1,
+    .leaves = false,
+    .recv = ref_recv,
+    .round = ref_round,
+    .check_write = ref_check_write,
+    .least_gap = ref_least_gap,
+    .join_wait = ref_join_wait,
+};
