@@ -210,7 +210,7 @@ static void cmd_get(agent *a, char *rest)
     }
     char *value;
     size_t len;
-    int rc = sb_node_get(a->node, peer, key, &value, &len);
+    int rc = sb_node_get(a->node, peer, key, strlen(key), &value, &len);
     if (rc != SB_OK) {
         reply_code(rc);
         return;
@@ -342,14 +342,14 @@ static void command(agent *a, char *line)
             reply_error("usage: set KEY VALUE");
             return;
         }
-        reply_code(sb_node_set(a->node, key, rest, strlen(rest)));
+        reply_code(sb_node_set(a->node, key, strlen(key), rest, strlen(rest)));
     } else if (strcmp(cmd, "del") == 0) {
         char *key = word(&rest);
         if (!key || word(&rest)) {
             reply_error("usage: del KEY");
             return;
         }
-        reply_code(sb_node_del(a->node, key));
+        reply_code(sb_node_del(a->node, key, strlen(key)));
     } else if (strcmp(cmd, "get") == 0) {
         cmd_get(a, rest);
     } else if (strcmp(cmd, "peers") == 0) {
@@ -535,7 +535,7 @@ int agent_main(int argc, char **argv)
         }
         memcpy(key, sets[i], klen);
         key[klen] = '\0';
-        rc = sb_node_set(a.node, key, eq + 1, strlen(eq + 1));
+        rc = sb_node_set(a.node, key, strlen(key), eq + 1, strlen(eq + 1));
         if (rc != SB_OK) {
             fprintf(stderr, "scuttlebutt agent: --set %s: %s\n", key,
                     sb_strerror(rc));

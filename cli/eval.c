@@ -508,7 +508,7 @@ static void run_size(const options *o, uint32_t nodes, result *r)
         enode *e = pick(&c, NULL);
         snprintf(value, sizeof(value), "v%u-%u", nodes, t);
         arm(&c, SB_EVENT_UPDATE, 0, e, value);
-        sb_node_set(e->node, "eval", value, strlen(value));
+        sb_node_set(e->node, "eval", 4, value, strlen(value));
         record(r, PROPAGATION, await(&c, &r->arrivals));
 
         progress(nodes, t, o->trials, "detection");

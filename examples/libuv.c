@@ -91,7 +91,7 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("node %s\n", sb_node_addr(a.node));
-    sb_node_set(a.node, "role", "example", 7);
+    sb_node_set(a.node, "role", 4, "example", 7);
 
     uv_loop_t *loop = uv_default_loop();
     uv_poll_init(loop, &a.poll, sb_node_fd(a.node));

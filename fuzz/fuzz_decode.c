@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sb_digest_entry d;
         sb_digest_next(&c, &d);
     }
-    c = (sb_cursor){ m.nodes, m.end };
-    for (uint64_t i = 0; i < m.nnodes; i++) {
+    c = (sb_cursor){ m.deltas, m.end };
+    for (uint64_t i = 0; i < m.ndeltas; i++) {
         sb_delta n;
         sb_delta_next(&c, &n);
         sb_cursor k = { n.keys, n.end };

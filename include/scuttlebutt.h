@@ -72,30 +72,36 @@ extern "C" {
 /*
  * Error codes. Every call that can fail returns SB_OK (0) or one of these
  * negative values. sb_strerror() describes a code, sb_err_name() names it.
+ *
+ * Names: every *_name() function of this header (sb_err_name,
+ * sb_status_name, sb_drop_name) returns the constant without its prefix,
+ * in lower case ("einval", "live", "truncated"): short, stable, for logs,
+ * JSON and metrics. Sentences come from sb_strerror() and sb_drop_text().
  */
 #define SB_ERRORS(X)                                                        \
-    X(SB_EINVAL, -1, "invalid argument")                                    \
-    X(SB_ENOMEM, -2, "out of memory")                                       \
-    X(SB_ETOOBIG, -3, "entry would not fit into one message")               \
-    X(SB_ENOTFOUND, -4, "no such node or key")                              \
-    X(SB_ELIMIT, -5, "a configured bound would be exceeded")                \
-    X(SB_ELEFT, -6, "the node has left the cluster")                        \
-    X(SB_EADDR, -7, "invalid or unusable address")                          \
-    X(SB_ECONFIG, -8, "invalid configuration")                              \
-    X(SB_ESTATE, -9, "call not allowed in this state")                      \
-    X(SB_EIO, -10, "input/output error")                                    \
-    X(SB_EADDRINUSE, -11, "address already in use")
+    X(SB_EINVAL, -1, "einval", "invalid argument")                          \
+    X(SB_ENOMEM, -2, "enomem", "out of memory")                             \
+    X(SB_ETOOBIG, -3, "etoobig", "entry would not fit into one message")    \
+    X(SB_ENOTFOUND, -4, "enotfound", "no such node or key")                 \
+    X(SB_ELIMIT, -5, "elimit", "a configured bound would be exceeded")      \
+    X(SB_ELEFT, -6, "eleft", "the node has left the cluster")               \
+    X(SB_EADDR, -7, "eaddr", "invalid or unusable address")                 \
+    X(SB_ECONFIG, -8, "econfig", "invalid configuration")                   \
+    X(SB_ESTATE, -9, "estate", "call not allowed in this state")            \
+    X(SB_EIO, -10, "eio", "input/output error")                             \
+    X(SB_EADDRINUSE, -11, "eaddrinuse", "address already in use")
 
 enum sb_error {
     SB_OK = 0,
-#define SB_ERROR_ENUM_(name, value, text) name = value,
+#define SB_ERROR_ENUM_(sym, value, name, text) sym = value,
     SB_ERRORS(SB_ERROR_ENUM_)
 #undef SB_ERROR_ENUM_
 };
 
 /* A static, human-readable description of an error code; never NULL. */
 SB_API const char *sb_strerror(int err);
-/* The symbolic name of an error code ("SB_EINVAL"); never NULL. */
+/* The name of an error code ("einval", "ok" for SB_OK, "unknown" for
+ * anything else); never NULL. */
 SB_API const char *sb_err_name(int err);
 
 /* What a node speaks on its socket. */
@@ -116,7 +122,8 @@ typedef enum sb_status {
     SB_STATUS_LEFT = 3     /* announced a graceful leave */
 } sb_status;
 
-/* A static name for a status ("live", "down", ...); never NULL. */
+/* The name of a status ("joining", "live", "down", "left"; "unknown"
+ * for anything else); never NULL. */
 SB_API const char *sb_status_name(sb_status status);
 
 /*
@@ -176,31 +183,35 @@ typedef struct sb_member {
 
 /* Why an incoming packet (or part of one) was dropped. */
 #define SB_DROPS(X)                                                          \
-    X(SB_DROP_TRUNCATED, "truncated")                                        \
-    X(SB_DROP_MAGIC, "not a scuttlebutt packet")                             \
-    X(SB_DROP_VERSION, "unsupported protocol version")                       \
-    X(SB_DROP_CLUSTER, "another cluster")                                    \
-    X(SB_DROP_TYPE, "unknown message type")                                  \
-    X(SB_DROP_MALFORMED, "malformed")                                        \
-    X(SB_DROP_OVERSIZE, "larger than max_message_size")                      \
-    X(SB_DROP_LIMIT_NODES, "max_nodes reached")                              \
-    X(SB_DROP_LIMIT_KEYS, "max_keys_per_node reached")                       \
-    X(SB_DROP_LIMIT_BYTES, "max_state_bytes reached")                        \
-    X(SB_DROP_ZOMBIE, "state of a forgotten node")                           \
-    X(SB_DROP_GAP, "delta would leave a version gap")                         \
-    X(SB_DROP_PLAINTEXT, "plaintext packet, this node has a key")            \
-    X(SB_DROP_SEALED, "sealed packet, this node has no key")                 \
-    X(SB_DROP_AUTH, "failed authentication: forged, or another key")
+    X(SB_DROP_TRUNCATED, "truncated", "truncated")                           \
+    X(SB_DROP_MAGIC, "magic", "not a scuttlebutt packet")                    \
+    X(SB_DROP_VERSION, "version", "unsupported protocol version")            \
+    X(SB_DROP_CLUSTER, "cluster", "another cluster")                         \
+    X(SB_DROP_TYPE, "type", "unknown message type")                          \
+    X(SB_DROP_MALFORMED, "malformed", "malformed")                           \
+    X(SB_DROP_OVERSIZE, "oversize", "larger than max_message_size")          \
+    X(SB_DROP_LIMIT_NODES, "limit_nodes", "max_nodes reached")               \
+    X(SB_DROP_LIMIT_KEYS, "limit_keys", "max_keys_per_node reached")         \
+    X(SB_DROP_LIMIT_BYTES, "limit_bytes", "max_state_bytes reached")         \
+    X(SB_DROP_ZOMBIE, "zombie", "state of a forgotten node")                 \
+    X(SB_DROP_GAP, "gap", "delta would leave a version gap")                 \
+    X(SB_DROP_PLAINTEXT, "plaintext", "plaintext packet, this node has a key") \
+    X(SB_DROP_SEALED, "sealed", "sealed packet, this node has no key")       \
+    X(SB_DROP_AUTH, "auth", "failed authentication: forged, or another key") \
+    X(SB_DROP_NOMEM, "nomem", "out of memory while taking it in")
 
 typedef enum sb_drop_reason {
-#define SB_DROP_ENUM_(name, text) name,
+#define SB_DROP_ENUM_(sym, name, text) sym,
     SB_DROPS(SB_DROP_ENUM_)
 #undef SB_DROP_ENUM_
     SB_DROP_COUNT_
 } sb_drop_reason;
 
-/* A static description of a drop reason; never NULL. */
+/* The name of a drop reason ("truncated", "auth", ...; "unknown" for
+ * anything else); never NULL. */
 SB_API const char *sb_drop_name(sb_drop_reason reason);
+/* A sentence describing a drop reason; never NULL. */
+SB_API const char *sb_drop_text(sb_drop_reason reason);
 
 /* Counters a node keeps about itself. */
 typedef struct sb_stats {
@@ -211,7 +222,7 @@ typedef struct sb_stats {
     uint64_t pushes_over_budget;      /* push packets the budget held back */
     uint64_t send_errors;             /* datagrams the socket refused */
     uint64_t drops[SB_DROP_COUNT_];   /* indexed by sb_drop_reason */
-    uint32_t nodes[4];                /* indexed by sb_status, self included */
+    uint32_t members[4];              /* indexed by sb_status, self included */
 } sb_stats;
 
 /* ======================================================================
@@ -362,22 +373,28 @@ SB_API int sb_node_new(const sb_config *cfg, sb_node **out);
 SB_API int sb_node_free(sb_node *n);
 
 /*
+ * Keys are byte strings of 1 to 255 bytes, given with their length:
+ * any bytes, NUL included (events carry them the same way, in
+ * sb_event.key and key_len). For a C string, pass strlen(key).
+ */
+
+/*
  * Sets one of our keys; the change spreads to the cluster. Setting the
- * value a key already has does nothing. `key` is a C string of 1 to 255
- * bytes; `value` is `len` bytes (NULL allowed when len is 0).
+ * value a key already has does nothing. `key` is `key_len` bytes (1 to
+ * 255); `value` is `len` bytes (NULL allowed when len is 0).
  * Errors: SB_EINVAL (NULL or bad key), SB_ETOOBIG (the key and value
  * cannot travel in one message of max_message_size; with
  * SB_WIRE_REFERENCE, also a value over 255 bytes), SB_ELIMIT
  * (max_keys_per_node or max_state_bytes), SB_ELEFT (after
  * sb_node_leave()), SB_ENOMEM.
  */
-SB_API int sb_node_set(sb_node *n, const char *key, const void *value,
-                       size_t len);
+SB_API int sb_node_set(sb_node *n, const void *key, size_t key_len,
+                       const void *value, size_t len);
 
 /* Deletes one of our keys; peers report SB_EVENT_DELETE.
  * Errors: SB_EINVAL, SB_ENOTFOUND (no such key), SB_ELEFT, SB_ENOMEM,
  * SB_ESTATE (SB_WIRE_REFERENCE: that format cannot delete). */
-SB_API int sb_node_del(sb_node *n, const char *key);
+SB_API int sb_node_del(sb_node *n, const void *key, size_t key_len);
 
 /*
  * Looks up `key` of the node at `addr` (our own address included), as
@@ -386,8 +403,8 @@ SB_API int sb_node_del(sb_node *n, const char *key);
  * Errors: SB_EINVAL, SB_ENOTFOUND (no such node, no such key, or the key
  * is deleted), SB_ENOMEM.
  */
-SB_API int sb_node_get(sb_node *n, const char *addr, const char *key,
-                       char **value, size_t *len);
+SB_API int sb_node_get(sb_node *n, const char *addr, const void *key,
+                       size_t key_len, char **value, size_t *len);
 
 /*
  * Lists the members this node knows (sb_node_members: all, whatever

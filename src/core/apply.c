@@ -32,8 +32,10 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
     if (n)
         sb_liveness_drop_generation(e, n, now);
     n = sb_liveness_add(e, d->addr, d->addr_len, d->generation, now);
-    if (!n)
+    if (!n) {
+        e->stats.drops[SB_DROP_NOMEM]++;
         return NULL;
+    }
     *created = true;
     n->heartbeat = d->heartbeat;
     n->leaving = d->leaving;
@@ -63,13 +65,17 @@ bool sb_apply_within_bounds(sb_engine *e, const sb_peer *n,
     return true;
 }
 
+/* Stores key entry k into n and reports it (an UPDATE, or a DELETE of a
+ * key that was live); false, counted, if out of memory. */
 bool sb_apply_store_key(sb_engine *e, sb_peer *n, const sb_key_entry *k,
                         uint64_t now)
 {
     bool was_live;
     if (!sb_peer_put_key(n, k->key, k->key_len, k->value, k->value_len,
-                         k->version, k->deleted, now, &was_live))
+                         k->version, k->deleted, now, &was_live)) {
+        e->stats.drops[SB_DROP_NOMEM]++;
         return false;
+    }
     sb_key *stored = n->keys[n->nkeys - 1];
     if (k->deleted)
         sb_liveness_note_tombstone(e, n, now);
@@ -199,8 +205,8 @@ static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
 
 void sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
 {
-    sb_cursor c = { m->nodes, m->end };
-    for (uint64_t i = 0; i < m->nnodes; i++) {
+    sb_cursor c = { m->deltas, m->end };
+    for (uint64_t i = 0; i < m->ndeltas; i++) {
         sb_delta d;
         sb_delta_next(&c, &d);
         apply_delta(e, &d, now);

@@ -12,7 +12,7 @@ typedef struct reader {
     bool bad, out;
 } reader;
 
-static uint8_t get_u8(reader *r)
+static uint8_t codec_get_u8(reader *r)
 {
     if (!r->bad && r->p >= r->end)
         r->out = true;
@@ -23,11 +23,11 @@ static uint8_t get_u8(reader *r)
     return *r->p++;
 }
 
-static uint64_t get_varint(reader *r)
+static uint64_t codec_get_varint(reader *r)
 {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
-        uint8_t b = get_u8(r);
+        uint8_t b = codec_get_u8(r);
         if (r->bad)
             return 0;
         /* the tenth byte may carry only the top bit of a u64 */
@@ -47,7 +47,7 @@ static uint64_t get_varint(reader *r)
     return 0;
 }
 
-static const uint8_t *get_bytes(reader *r, uint64_t n)
+static const uint8_t *codec_get_bytes(reader *r, uint64_t n)
 {
     if (!r->bad && (uint64_t)(r->end - r->p) < n)
         r->out = true;
@@ -60,18 +60,18 @@ static const uint8_t *get_bytes(reader *r, uint64_t n)
     return b;
 }
 
-static uint64_t get_u64(reader *r)
+static uint64_t codec_get_u64(reader *r)
 {
-    const uint8_t *b = get_bytes(r, 8);
+    const uint8_t *b = codec_get_bytes(r, 8);
     uint64_t v = 0;
     for (int i = 0; b && i < 8; i++)
         v = v << 8 | b[i];
     return v;
 }
 
-static uint64_t get_id(reader *r)
+static uint64_t codec_get_id(reader *r)
 {
-    const uint8_t *b = get_bytes(r, SB_ID_SIZE);
+    const uint8_t *b = codec_get_bytes(r, SB_ID_SIZE);
     uint64_t v = 0;
     for (int i = 0; b && i < SB_ID_SIZE; i++)
         v = v << 8 | b[i];
@@ -79,67 +79,67 @@ static uint64_t get_id(reader *r)
 }
 
 /* hbl = heartbeat << 2 | leaving << 1 | bit; returns the low bit */
-static bool get_hbl(reader *r, uint64_t *heartbeat, bool *leaving)
+static bool codec_get_hbl(reader *r, uint64_t *heartbeat, bool *leaving)
 {
-    uint64_t hbl = get_varint(r);
+    uint64_t hbl = codec_get_varint(r);
     *heartbeat = hbl >> 2;
     *leaving = hbl >> 1 & 1;
     return hbl & 1;
 }
 
-static void read_digest(reader *r, sb_digest_entry *d)
+static void codec_read_digest(reader *r, sb_digest_entry *d)
 {
-    d->id = get_id(r);
-    bool has_gc = get_hbl(r, &d->heartbeat, &d->leaving);
-    d->max_version = get_varint(r);
-    d->gc_version = has_gc ? get_varint(r) : 0;
+    d->id = codec_get_id(r);
+    bool has_gc = codec_get_hbl(r, &d->heartbeat, &d->leaving);
+    d->max_version = codec_get_varint(r);
+    d->gc_version = has_gc ? codec_get_varint(r) : 0;
     /* one form only: the flag is set exactly when gc is not 0 */
     if (has_gc && d->gc_version == 0)
         r->bad = true;
 }
 
-static void read_key(reader *r, sb_key_entry *k)
+static void codec_read_key(reader *r, sb_key_entry *k)
 {
-    k->key_len = get_u8(r);
-    k->key = get_bytes(r, k->key_len);
-    k->version = get_varint(r);
-    k->deleted = get_u8(r) & SB_KEY_DELETED;
-    k->value_len = get_varint(r);
-    k->value = get_bytes(r, k->value_len);
+    k->key_len = codec_get_u8(r);
+    k->key = codec_get_bytes(r, k->key_len);
+    k->version = codec_get_varint(r);
+    k->deleted = codec_get_u8(r) & SB_KEY_DELETED;
+    k->value_len = codec_get_varint(r);
+    k->value = codec_get_bytes(r, k->value_len);
 }
 
-static void read_node_header(reader *r, sb_delta *n)
+static void codec_read_delta_header(reader *r, sb_delta *n)
 {
-    n->addr_len = get_u8(r);
-    n->addr = (const char *)get_bytes(r, n->addr_len);
-    n->generation = get_varint(r);
-    if (get_hbl(r, &n->heartbeat, &n->leaving))
+    n->addr_len = codec_get_u8(r);
+    n->addr = (const char *)codec_get_bytes(r, n->addr_len);
+    n->generation = codec_get_varint(r);
+    if (codec_get_hbl(r, &n->heartbeat, &n->leaving))
         r->bad = true; /* the low bit is reserved in a node header */
-    n->reset = get_u8(r) & SB_NODE_RESET;
-    n->from_version = get_varint(r);
-    n->to_version = get_varint(r);
-    n->gc_version = get_varint(r);
-    n->nkeys = get_varint(r);
+    n->reset = codec_get_u8(r) & SB_NODE_RESET;
+    n->from_version = codec_get_varint(r);
+    n->to_version = codec_get_varint(r);
+    n->gc_version = codec_get_varint(r);
+    n->nkeys = codec_get_varint(r);
     n->keys = r->p;
 }
 
 /* ---- validation ------------------------------------------------------- */
 
-static bool valid_digest(reader *r, uint64_t n)
+static bool codec_valid_digest(reader *r, uint64_t n)
 {
     for (uint64_t i = 0; i < n && !r->bad; i++) {
         sb_digest_entry d;
-        read_digest(r, &d);
+        codec_read_digest(r, &d);
     }
     return !r->bad;
 }
 
 /* A node delta is valid when its fields are consistent and its keys come
  * in strictly increasing version order inside (from, to]. */
-static bool valid_node(reader *r)
+static bool codec_valid_delta(reader *r)
 {
     sb_delta n;
-    read_node_header(r, &n);
+    codec_read_delta_header(r, &n);
     if (r->bad || n.addr_len == 0 || n.generation == 0 ||
         n.heartbeat == 0 || n.from_version > n.to_version ||
         n.nkeys > (uint64_t)(r->end - r->p))
@@ -147,7 +147,7 @@ static bool valid_node(reader *r)
     uint64_t last = n.from_version;
     for (uint64_t i = 0; i < n.nkeys; i++) {
         sb_key_entry k;
-        read_key(r, &k);
+        codec_read_key(r, &k);
         if (r->bad || k.key_len == 0 || k.version <= last ||
             k.version > n.to_version || (k.deleted && k.value_len != 0))
             return false;
@@ -156,10 +156,10 @@ static bool valid_node(reader *r)
     return true;
 }
 
-static bool valid_nodes(reader *r, uint64_t n)
+static bool codec_valid_deltas(reader *r, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
-        if (!valid_node(r))
+        if (!codec_valid_delta(r))
             return false;
     return true;
 }
@@ -202,25 +202,25 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
 
     reader r = { buf + SB_HEADER_SIZE, buf + len, false, false };
     if (out->type == SB_MSG_SYN)
-        out->flags = get_u8(&r);
+        out->flags = codec_get_u8(&r);
     if (out->type == SB_MSG_PUSH) {
-        out->root = get_u64(&r);
-        out->wave = get_u64(&r);
+        out->root = codec_get_u64(&r);
+        out->wave = codec_get_u64(&r);
         if (r.bad)
             goto bad;
     }
     if (out->type == SB_MSG_SYN || out->type == SB_MSG_ACK) {
-        out->ndigest = get_varint(&r);
+        out->ndigest = codec_get_varint(&r);
         out->digest = r.p;
         if (r.bad || out->ndigest > (uint64_t)(r.end - r.p) ||
-            !valid_digest(&r, out->ndigest))
+            !codec_valid_digest(&r, out->ndigest))
             goto bad;
     }
     if (out->type != SB_MSG_SYN) {
-        out->nnodes = get_varint(&r);
-        out->nodes = r.p;
-        if (r.bad || out->nnodes > (uint64_t)(r.end - r.p) ||
-            !valid_nodes(&r, out->nnodes))
+        out->ndeltas = codec_get_varint(&r);
+        out->deltas = r.p;
+        if (r.bad || out->ndeltas > (uint64_t)(r.end - r.p) ||
+            !codec_valid_deltas(&r, out->ndeltas))
             goto bad;
     }
     if (r.p != r.end)
@@ -237,21 +237,21 @@ bad:
 void sb_digest_next(sb_cursor *c, sb_digest_entry *out)
 {
     reader r = { c->p, c->end, false, false };
-    read_digest(&r, out);
+    codec_read_digest(&r, out);
     c->p = r.p;
 }
 
 void sb_key_next(sb_cursor *c, sb_key_entry *out)
 {
     reader r = { c->p, c->end, false, false };
-    read_key(&r, out);
+    codec_read_key(&r, out);
     c->p = r.p;
 }
 
 void sb_delta_next(sb_cursor *c, sb_delta *out)
 {
     reader r = { c->p, c->end, false, false };
-    read_node_header(&r, out);
+    codec_read_delta_header(&r, out);
     sb_cursor kc = { r.p, c->end };
     for (uint64_t i = 0; i < out->nkeys; i++) {
         sb_key_entry k;
@@ -273,7 +273,7 @@ size_t sb_varint_size(uint64_t v)
     return n;
 }
 
-static uint64_t hbl(uint64_t heartbeat, bool leaving, bool bit)
+static uint64_t codec_hbl(uint64_t heartbeat, bool leaving, bool bit)
 {
     return heartbeat << 2 | (leaving ? 2u : 0u) | (bit ? 1u : 0u);
 }
@@ -282,7 +282,7 @@ size_t sb_digest_entry_size(const sb_digest_entry *d)
 {
     bool has_gc = d->gc_version != 0;
     return SB_ID_SIZE +
-           sb_varint_size(hbl(d->heartbeat, d->leaving, has_gc)) +
+           sb_varint_size(codec_hbl(d->heartbeat, d->leaving, has_gc)) +
            sb_varint_size(d->max_version) +
            (has_gc ? sb_varint_size(d->gc_version) : 0);
 }
@@ -290,7 +290,7 @@ size_t sb_digest_entry_size(const sb_digest_entry *d)
 size_t sb_delta_header_size(const sb_delta *n)
 {
     return 1 + n->addr_len + sb_varint_size(n->generation) +
-           sb_varint_size(hbl(n->heartbeat, n->leaving, false)) + 1 +
+           sb_varint_size(codec_hbl(n->heartbeat, n->leaving, false)) + 1 +
            sb_varint_size(n->from_version) + sb_varint_size(n->to_version) +
            sb_varint_size(n->gc_version) + sb_varint_size(n->nkeys);
 }
@@ -321,7 +321,7 @@ bool sb_put_varint(sb_writer *w, uint64_t v)
     return true;
 }
 
-static void put_raw(sb_writer *w, const void *b, size_t n)
+static void codec_put_raw(sb_writer *w, const void *b, size_t n)
 {
     if (n)
         memcpy(w->p, b, n);
@@ -337,7 +337,7 @@ bool sb_put_header(sb_writer *w, int type, uint32_t cluster_id)
         (uint8_t)(cluster_id >> 24), (uint8_t)(cluster_id >> 16),
         (uint8_t)(cluster_id >> 8), (uint8_t)cluster_id,
     };
-    put_raw(w, h, sizeof(h));
+    codec_put_raw(w, h, sizeof(h));
     return true;
 }
 
@@ -365,23 +365,23 @@ bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d)
     bool has_gc = d->gc_version != 0;
     for (int i = SB_ID_SIZE - 1; i >= 0; i--)
         *w->p++ = (uint8_t)(d->id >> (8 * i));
-    sb_put_varint(w, hbl(d->heartbeat, d->leaving, has_gc));
+    sb_put_varint(w, codec_hbl(d->heartbeat, d->leaving, has_gc));
     sb_put_varint(w, d->max_version);
     if (has_gc)
         sb_put_varint(w, d->gc_version);
     return true;
 }
 
-bool sb_put_node_header(sb_writer *w, const sb_delta *n)
+bool sb_put_delta_header(sb_writer *w, const sb_delta *n)
 {
     if (n->addr_len == 0 || n->addr_len > 255 ||
         n->heartbeat > SB_HEARTBEAT_MAX ||
         sb_writer_room(w) < sb_delta_header_size(n))
         return false;
     *w->p++ = (uint8_t)n->addr_len;
-    put_raw(w, n->addr, n->addr_len);
+    codec_put_raw(w, n->addr, n->addr_len);
     sb_put_varint(w, n->generation);
-    sb_put_varint(w, hbl(n->heartbeat, n->leaving, false));
+    sb_put_varint(w, codec_hbl(n->heartbeat, n->leaving, false));
     *w->p++ = n->reset ? SB_NODE_RESET : 0;
     sb_put_varint(w, n->from_version);
     sb_put_varint(w, n->to_version);
@@ -397,11 +397,11 @@ bool sb_put_key_entry(sb_writer *w, const sb_key_entry *k)
             sb_key_entry_size(k->key_len, k->value_len, k->version))
         return false;
     *w->p++ = (uint8_t)k->key_len;
-    put_raw(w, k->key, k->key_len);
+    codec_put_raw(w, k->key, k->key_len);
     sb_put_varint(w, k->version);
     *w->p++ = k->deleted ? SB_KEY_DELETED : 0;
     sb_put_varint(w, k->value_len);
-    put_raw(w, k->value, k->value_len);
+    codec_put_raw(w, k->value, k->value_len);
     return true;
 }
 

@@ -124,8 +124,8 @@ typedef struct sb_msg {
     uint64_t root, wave;       /* PUSH only */
     uint64_t ndigest;
     const uint8_t *digest;     /* first digest entry */
-    uint64_t nnodes;
-    const uint8_t *nodes;      /* first node delta */
+    uint64_t ndeltas;
+    const uint8_t *deltas;     /* first delta */
     const uint8_t *end;
 } sb_msg;
 
@@ -182,7 +182,7 @@ void sb_set_push_wave(uint8_t *push, uint64_t wave);
 bool sb_put_u8(sb_writer *w, uint8_t v);
 bool sb_put_varint(sb_writer *w, uint64_t v);
 bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d);
-bool sb_put_node_header(sb_writer *w, const sb_delta *n);
+bool sb_put_delta_header(sb_writer *w, const sb_delta *n);
 bool sb_put_key_entry(sb_writer *w, const sb_key_entry *k);
 
 /* The 48-bit node id of (addr, generation), and the cluster id of a name. */

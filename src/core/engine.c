@@ -275,7 +275,7 @@ static void engine_round(sb_engine *e, uint64_t now)
         sb_liveness_forgive_pause(e, since - e->round_ns, now);
 
     for (uint32_t i = 0; i < e->st.count;) {
-        if (e->st.due[i] <= now && sb_liveness_attend(e, e->st.nodes[i], now))
+        if (e->st.due[i] <= now && sb_liveness_attend(e, e->st.peers[i], now))
             continue; /* forgotten: slot i holds another node now */
         i++;
     }
@@ -417,16 +417,16 @@ static void engine_member(const sb_peer *n, sb_member *out)
     out->self = n->self;
 }
 
-size_t sb_engine_node_count(const sb_engine *e)
+size_t sb_engine_member_count(const sb_engine *e)
 {
     return e->st.count;
 }
 
-int sb_engine_node(const sb_engine *e, size_t i, sb_member *out)
+int sb_engine_member(const sb_engine *e, size_t i, sb_member *out)
 {
     if (i >= e->st.count || !out)
         return SB_ENOTFOUND;
-    engine_member(e->st.nodes[i], out);
+    engine_member(e->st.peers[i], out);
     return SB_OK;
 }
 
@@ -452,7 +452,7 @@ double sb_engine_phi(const sb_engine *e, const char *addr, uint64_t now)
 void sb_engine_stats(const sb_engine *e, sb_stats *out)
 {
     *out = e->stats;
-    memcpy(out->nodes, e->nstatus, sizeof(out->nodes));
+    memcpy(out->members, e->nstatus, sizeof(out->members));
 }
 
 const char *sb_engine_addr(const sb_engine *e)

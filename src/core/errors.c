@@ -1,4 +1,7 @@
-/* Names and descriptions of the shared public enums. */
+/*
+ * Names and sentences of the public enums (scuttlebutt.h): a name is the
+ * constant without its prefix, in lower case; a sentence describes it.
+ */
 #include "scuttlebutt.h"
 
 const char *sb_strerror(int err)
@@ -6,8 +9,8 @@ const char *sb_strerror(int err)
     switch (err) {
     case SB_OK:
         return "success";
-#define SB_ERROR_TEXT_(name, value, text) \
-    case name:                            \
+#define SB_ERROR_TEXT_(sym, value, name, text) \
+    case sym:                                  \
         return text;
         SB_ERRORS(SB_ERROR_TEXT_)
 #undef SB_ERROR_TEXT_
@@ -19,14 +22,14 @@ const char *sb_err_name(int err)
 {
     switch (err) {
     case SB_OK:
-        return "SB_OK";
-#define SB_ERROR_NAME_(name, value, text) \
-    case name:                            \
-        return #name;
+        return "ok";
+#define SB_ERROR_NAME_(sym, value, name, text) \
+    case sym:                                  \
+        return name;
         SB_ERRORS(SB_ERROR_NAME_)
 #undef SB_ERROR_NAME_
     }
-    return "SB_E?";
+    return "unknown";
 }
 
 const char *sb_status_name(sb_status status)
@@ -47,11 +50,23 @@ const char *sb_status_name(sb_status status)
 const char *sb_drop_name(sb_drop_reason reason)
 {
     static const char *const names[] = {
-#define SB_DROP_TEXT_(name, text) text,
-        SB_DROPS(SB_DROP_TEXT_)
-#undef SB_DROP_TEXT_
+#define SB_DROP_NAME_(sym, name, text) name,
+        SB_DROPS(SB_DROP_NAME_)
+#undef SB_DROP_NAME_
     };
     if ((unsigned)reason >= SB_DROP_COUNT_)
         return "unknown";
     return names[reason];
+}
+
+const char *sb_drop_text(sb_drop_reason reason)
+{
+    static const char *const texts[] = {
+#define SB_DROP_TEXT_(sym, name, text) text,
+        SB_DROPS(SB_DROP_TEXT_)
+#undef SB_DROP_TEXT_
+    };
+    if ((unsigned)reason >= SB_DROP_COUNT_)
+        return "unknown drop reason";
+    return texts[reason];
 }

@@ -150,8 +150,11 @@ static void exchange_offer_recent(sb_engine *e, plan *p, uint64_t now)
 static const entry_ref *exchange_load_digest(sb_engine *e, const sb_msg *m)
 {
     entry_ref *r = sb_scratch_digest(&e->scratch, m->ndigest);
-    if (!r)
+    if (!r) {
+        if (m->ndigest)
+            e->stats.drops[SB_DROP_NOMEM]++;
         return NULL;
+    }
     sb_cursor c = { m->digest, m->end };
     for (uint64_t i = 0; i < m->ndigest; i++) {
         sb_digest_next(&c, &r[i].d);
@@ -204,7 +207,7 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
         exchange_offer_recent(e, p, now);
     if (m->flags & SB_SYN_COMPLETE) {
         for (uint32_t i = 0; i < e->st.count; i++) {
-            sb_peer *n = e->st.nodes[i];
+            sb_peer *n = e->st.peers[i];
             if (n->mark != epoch)
                 sb_plan_add(e, p, n, 0, 0, true);
         }

@@ -11,7 +11,7 @@ bool sb_seal_init(void)
     return sodium_init() >= 0;
 }
 
-static int find(const sb_keyring *kr, const uint8_t *key)
+static int keyring_find(const sb_keyring *kr, const uint8_t *key)
 {
     for (uint32_t i = 0; i < kr->count; i++)
         if (sodium_memcmp(kr->keys[i], key, SB_KEY_SIZE) == 0)
@@ -21,7 +21,7 @@ static int find(const sb_keyring *kr, const uint8_t *key)
 
 int sb_keyring_install(sb_keyring *kr, const uint8_t *key)
 {
-    if (find(kr, key) >= 0)
+    if (keyring_find(kr, key) >= 0)
         return SB_OK;
     if (kr->count == SB_MAX_KEYS)
         return SB_ELIMIT;
@@ -31,7 +31,7 @@ int sb_keyring_install(sb_keyring *kr, const uint8_t *key)
 
 int sb_keyring_use(sb_keyring *kr, const uint8_t *key)
 {
-    int i = find(kr, key);
+    int i = keyring_find(kr, key);
     if (i < 0)
         return SB_ENOTFOUND;
     uint8_t t[SB_KEY_SIZE];
@@ -44,7 +44,7 @@ int sb_keyring_use(sb_keyring *kr, const uint8_t *key)
 
 int sb_keyring_remove(sb_keyring *kr, const uint8_t *key)
 {
-    int i = find(kr, key);
+    int i = keyring_find(kr, key);
     if (i < 0)
         return SB_ENOTFOUND;
     if (i == 0)

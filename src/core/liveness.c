@@ -232,7 +232,7 @@ bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
 void sb_liveness_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
 {
     for (uint32_t i = 0; i < e->st.count; i++) {
-        sb_peer *n = e->st.nodes[i];
+        sb_peer *n = e->st.peers[i];
         if (n->self || n->status != SB_STATUS_LIVE)
             continue;
         n->phi.last_ns = sb_add_sat(n->phi.last_ns, pause);
@@ -250,14 +250,14 @@ sb_peer *sb_liveness_random(sb_engine *e, bool (*match)(const sb_peer *),
     if (!want)
         return NULL;
     for (int t = 0; t < 16; t++) {
-        sb_peer *n = e->st.nodes[sb_rng_below(&e->rng, e->st.count)];
+        sb_peer *n = e->st.peers[sb_rng_below(&e->rng, e->st.count)];
         if (match(n))
             return n;
     }
     uint32_t k = (uint32_t)sb_rng_below(&e->rng, want);
     for (uint32_t i = 0; i < e->st.count; i++)
-        if (match(e->st.nodes[i]) && k-- == 0)
-            return e->st.nodes[i];
+        if (match(e->st.peers[i]) && k-- == 0)
+            return e->st.peers[i];
     return NULL;
 }
 

@@ -102,7 +102,7 @@ static size_t plan_fit_delta(cand *c, size_t room)
 static void plan_write_delta(sb_writer *w, const cand *c)
 {
     sb_delta h = plan_delta_header(c, c->nkeys, c->to);
-    sb_put_node_header(w, &h);
+    sb_put_delta_header(w, &h);
     for (uint32_t i = 0; i < c->nkeys; i++) {
         const sb_key *k = c->n->keys[c->first + i];
         sb_key_entry ke = { k->data, k->key_len, k->version, k->deleted,
@@ -149,7 +149,7 @@ static sb_peer *plan_draw(sb_engine *e, uint32_t i)
     uint32_t t = perm[i];
     perm[i] = perm[j];
     perm[j] = t;
-    return e->st.nodes[perm[i]];
+    return e->st.peers[perm[i]];
 }
 
 /*

@@ -56,7 +56,7 @@ static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
     uint32_t m = 0;
     bool has_root = false;
     for (uint32_t i = 0; i < e->st.count; i++) {
-        sb_peer *n = e->st.nodes[i];
+        sb_peer *n = e->st.peers[i];
         if (!n->self && n->status != SB_STATUS_LIVE)
             continue;
         t[m++] = (tree_slot){ push_mix64(wave ^ n->id), n->id, n };

@@ -92,7 +92,10 @@ static sb_peer *ref_peer(sb_engine *e, const char *addr, size_t len,
         e->stats.drops[SB_DROP_LIMIT_NODES]++;
         return NULL;
     }
-    return sb_liveness_add(e, addr, len, 1, now);
+    n = sb_liveness_add(e, addr, len, 1, now);
+    if (!n)
+        e->stats.drops[SB_DROP_NOMEM]++;
+    return n;
 }
 
 /* One delta entry: stored if newer than the key we hold. Entries may come
@@ -141,8 +144,8 @@ static void ref_send_digest(sb_engine *e, const char *to, int type)
     sb_ref_put_type(&w, type);
     uint32_t count = 0;
     for (uint32_t i = 0; i < e->st.count; i++)
-        if (ref_is_up(e->st.nodes[i]))
-            e->scratch.sample[count++] = e->st.nodes[i];
+        if (ref_is_up(e->st.peers[i]))
+            e->scratch.sample[count++] = e->st.peers[i];
     for (uint32_t i = 0; i < count; i++) {
         uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, count - i);
         sb_peer *n = e->scratch.sample[j];

@@ -4,7 +4,7 @@
 #include <string.h>
 
 /* Reads a string; false if the message ends inside it. */
-static bool get_str(sb_cursor *c, const uint8_t **s, size_t *len)
+static bool refwire_get_str(sb_cursor *c, const uint8_t **s, size_t *len)
 {
     if (c->p >= c->end)
         return false;
@@ -16,7 +16,7 @@ static bool get_str(sb_cursor *c, const uint8_t **s, size_t *len)
     return true;
 }
 
-static bool get_u64(sb_cursor *c, uint64_t *v)
+static bool refwire_get_u64(sb_cursor *c, uint64_t *v)
 {
     if (c->end - c->p < 8)
         return false;
@@ -40,11 +40,11 @@ static bool refwire_entry(sb_cursor *c, int type, sb_ref_entry *out,
 {
     const uint8_t *addr;
     memset(out, 0, sizeof(*out));
-    if (!get_str(c, &addr, &out->addr_len) ||
+    if (!refwire_get_str(c, &addr, &out->addr_len) ||
         (type == SB_REF_DELTA &&
-         (!get_str(c, &out->key, &out->key_len) ||
-          !get_str(c, &out->value, &out->value_len))) ||
-        !get_u64(c, &out->version))
+         (!refwire_get_str(c, &out->key, &out->key_len) ||
+          !refwire_get_str(c, &out->value, &out->value_len))) ||
+        !refwire_get_u64(c, &out->version))
         return refwire_refuse(why, SB_DROP_TRUNCATED);
     out->addr = (const char *)addr;
     /* an address is text: empty, or with a NUL byte, it names nothing */
@@ -84,7 +84,7 @@ size_t sb_ref_delta_size(size_t addr_len, size_t key_len, size_t value_len)
     return 3 + addr_len + key_len + value_len + 8;
 }
 
-static void put_str(sb_writer *w, const void *s, size_t len)
+static void refwire_put_str(sb_writer *w, const void *s, size_t len)
 {
     *w->p++ = (uint8_t)len;
     if (len)
@@ -92,7 +92,7 @@ static void put_str(sb_writer *w, const void *s, size_t len)
     w->p += len;
 }
 
-static void put_u64(sb_writer *w, uint64_t v)
+static void refwire_put_u64(sb_writer *w, uint64_t v)
 {
     for (int i = 7; i >= 0; i--)
         *w->p++ = (uint8_t)(v >> (8 * i));
@@ -112,8 +112,8 @@ bool sb_ref_put_digest(sb_writer *w, const char *addr, size_t addr_len,
     if (addr_len > SB_REF_MAX_STR ||
         sb_writer_room(w) < sb_ref_digest_size(addr_len))
         return false;
-    put_str(w, addr, addr_len);
-    put_u64(w, version);
+    refwire_put_str(w, addr, addr_len);
+    refwire_put_u64(w, version);
     return true;
 }
 
@@ -126,9 +126,9 @@ bool sb_ref_put_delta(sb_writer *w, const char *addr, size_t addr_len,
         value_len > SB_REF_MAX_STR ||
         sb_writer_room(w) < sb_ref_delta_size(addr_len, key_len, value_len))
         return false;
-    put_str(w, addr, addr_len);
-    put_str(w, key, key_len);
-    put_str(w, value, value_len);
-    put_u64(w, version);
+    refwire_put_str(w, addr, addr_len);
+    refwire_put_str(w, key, key_len);
+    refwire_put_str(w, value, value_len);
+    refwire_put_u64(w, version);
     return true;
 }

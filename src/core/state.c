@@ -1,4 +1,4 @@
-/* Cluster state: nodes and their keys (see state.h). */
+/* Cluster state: peers and their keys (see state.h). */
 #include "state.h"
 
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 
 #include "codec.h"
 
-static uint64_t addr_hash(const char *addr, size_t len)
+static uint64_t state_addr_hash(const char *addr, size_t len)
 {
     return sb_peer_id(addr, len, 0);
 }
@@ -16,7 +16,7 @@ void sb_state_init(sb_state *st)
     memset(st, 0, sizeof(*st));
 }
 
-static void node_free(sb_peer *n)
+static void state_peer_free(sb_peer *n)
 {
     for (uint32_t i = 0; i < n->nkeys; i++)
         free(n->keys[i]);
@@ -27,8 +27,8 @@ static void node_free(sb_peer *n)
 void sb_state_free(sb_state *st)
 {
     for (uint32_t i = 0; i < st->count; i++)
-        node_free(st->nodes[i]);
-    free(st->nodes);
+        state_peer_free(st->peers[i]);
+    free(st->peers);
     free(st->due);
     free(st->perm);
     free(st->by_id);
@@ -39,7 +39,7 @@ void sb_state_free(sb_state *st)
 
 /* ---- the two indexes -------------------------------------------------- */
 
-static void id_insert(sb_id_slot *t, uint32_t slots, uint64_t id,
+static void state_id_insert(sb_id_slot *t, uint32_t slots, uint64_t id,
                       uint32_t index)
 {
     uint32_t i = (uint32_t)id & (slots - 1);
@@ -49,7 +49,7 @@ static void id_insert(sb_id_slot *t, uint32_t slots, uint64_t id,
     t[i].index = index + 1;
 }
 
-static void slot_insert(sb_slot *t, uint32_t slots, uint64_t hash,
+static void state_slot_insert(sb_slot *t, uint32_t slots, uint64_t hash,
                         uint32_t index)
 {
     uint32_t i = (uint32_t)hash & (slots - 1);
@@ -59,8 +59,8 @@ static void slot_insert(sb_slot *t, uint32_t slots, uint64_t hash,
     t[i].index = index + 1;
 }
 
-/* Slots for `want` nodes: a power of two, at most 3/4 full. */
-static uint32_t slots_for(uint32_t want)
+/* Slots for `want` peers: a power of two, at most 3/4 full. */
+static uint32_t state_slots_for(uint32_t want)
 {
     uint32_t slots = 16;
     while (slots / 4 * 3 < want + 1)
@@ -68,10 +68,10 @@ static uint32_t slots_for(uint32_t want)
     return slots;
 }
 
-/* Rebuilds both indexes with room for `want` nodes. */
-static bool reindex(sb_state *st, uint32_t want)
+/* Rebuilds both indexes with room for `want` peers. */
+static bool state_reindex(sb_state *st, uint32_t want)
 {
-    uint32_t slots = slots_for(want);
+    uint32_t slots = state_slots_for(want);
     if (slots < st->slots)
         slots = st->slots;
     if (slots != st->slots) {
@@ -92,9 +92,9 @@ static bool reindex(sb_state *st, uint32_t want)
         memset(st->by_addr, 0, slots * sizeof(sb_slot));
     }
     for (uint32_t i = 0; i < st->count; i++) {
-        sb_peer *n = st->nodes[i];
-        id_insert(st->by_id, slots, n->id, i);
-        slot_insert(st->by_addr, slots, addr_hash(n->addr, n->addr_len), i);
+        sb_peer *n = st->peers[i];
+        state_id_insert(st->by_id, slots, n->id, i);
+        state_slot_insert(st->by_addr, slots, state_addr_hash(n->addr, n->addr_len), i);
     }
     return true;
 }
@@ -106,7 +106,7 @@ sb_peer *sb_state_find_id(const sb_state *st, uint64_t id)
     for (uint32_t i = (uint32_t)id & (st->slots - 1); st->by_id[i].index;
          i = (i + 1) & (st->slots - 1)) {
         if (st->by_id[i].id == id)
-            return st->nodes[st->by_id[i].index - 1];
+            return st->peers[st->by_id[i].index - 1];
     }
     return NULL;
 }
@@ -116,12 +116,12 @@ sb_peer *sb_state_find_addr(const sb_state *st, const char *addr,
 {
     if (!st->slots)
         return NULL;
-    uint64_t h = addr_hash(addr, len);
+    uint64_t h = state_addr_hash(addr, len);
     for (uint32_t i = (uint32_t)h & (st->slots - 1); st->by_addr[i].index;
          i = (i + 1) & (st->slots - 1)) {
         if (st->by_addr[i].tag != (uint32_t)h)
             continue;
-        sb_peer *n = st->nodes[st->by_addr[i].index - 1];
+        sb_peer *n = st->peers[st->by_addr[i].index - 1];
         if (n->addr_len == len && memcmp(n->addr, addr, len) == 0)
             return n;
     }
@@ -133,20 +133,20 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
 {
     if (st->count == st->cap) {
         uint32_t cap = st->cap ? 2 * st->cap : 16;
-        sb_peer **nodes = realloc(st->nodes, cap * sizeof(*nodes));
-        if (nodes)
-            st->nodes = nodes;
+        sb_peer **peers = realloc(st->peers, cap * sizeof(*peers));
+        if (peers)
+            st->peers = peers;
         uint64_t *due = realloc(st->due, cap * sizeof(*due));
         if (due)
             st->due = due;
         uint32_t *perm = realloc(st->perm, cap * sizeof(*perm));
         if (perm)
             st->perm = perm;
-        if (!nodes || !due || !perm)
+        if (!peers || !due || !perm)
             return NULL;
         st->cap = cap;
     }
-    if (slots_for(st->count + 1) > st->slots && !reindex(st, st->count + 1))
+    if (state_slots_for(st->count + 1) > st->slots && !state_reindex(st, st->count + 1))
         return NULL;
     sb_peer *n = calloc(1, sizeof(*n) + len + 1);
     if (!n)
@@ -158,27 +158,27 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
     n->gc_due = UINT64_MAX;
     uint32_t i = st->count++;
     n->index = i;
-    st->nodes[i] = n;
+    st->peers[i] = n;
     st->due[i] = UINT64_MAX;
     st->perm[i] = i;
-    id_insert(st->by_id, st->slots, n->id, i);
-    slot_insert(st->by_addr, st->slots, addr_hash(addr, len), i);
+    state_id_insert(st->by_id, st->slots, n->id, i);
+    state_slot_insert(st->by_addr, st->slots, state_addr_hash(addr, len), i);
     return n;
 }
 
 void sb_state_remove(sb_state *st, sb_peer *n)
 {
     uint32_t i = n->index, last = --st->count;
-    st->nodes[i] = st->nodes[last];
-    st->nodes[i]->index = i;
+    st->peers[i] = st->peers[last];
+    st->peers[i]->index = i;
     st->due[i] = st->due[last];
     for (uint32_t k = 0; k < st->count; k++)
         st->perm[k] = k;
-    node_free(n);
-    reindex(st, st->count); /* same size: cannot fail */
+    state_peer_free(n);
+    state_reindex(st, st->count); /* same size: cannot fail */
 }
 
-/* ---- forgotten nodes -------------------------------------------------- */
+/* ---- forgotten peers -------------------------------------------------- */
 
 bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
                      uint64_t until)
@@ -301,12 +301,12 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
 
 size_t sb_state_memory(const sb_state *st)
 {
-    size_t bytes = st->cap * (sizeof(*st->nodes) + sizeof(*st->due) +
+    size_t bytes = st->cap * (sizeof(*st->peers) + sizeof(*st->due) +
                               sizeof(*st->perm)) +
                    st->slots * (sizeof(sb_id_slot) + sizeof(sb_slot)) +
                    st->forgotten_cap * sizeof(sb_forgotten);
     for (uint32_t i = 0; i < st->count; i++) {
-        const sb_peer *n = st->nodes[i];
+        const sb_peer *n = st->peers[i];
         bytes += sizeof(*n) + n->addr_len + 1 + n->cap * sizeof(*n->keys);
         for (uint32_t j = 0; j < n->nkeys; j++)
             bytes += sizeof(sb_key) + n->keys[j]->key_len +

@@ -1,16 +1,16 @@
 /*
- * Cluster state: every node this engine knows, each with its keys.
+ * Cluster state: every peer this engine knows, each with its keys.
  *
- * A node's keys are kept in one array sorted by version, so the keys a
+ * A peer's keys are kept in one array sorted by version, so the keys a
  * peer lacks (version > its max) are a suffix found by binary search and
- * sent in version order. Invariant: every key version of a node is at most
+ * sent in version order. Invariant: every key version of a peer is at most
  * its max_version, so a key entry newer than max_version always goes to
  * the end of the array.
  *
- * Nodes live in a dense array indexed by two open-addressing tables (by
- * node id and by address). Beside it, two arrays of the same length keep
+ * Peers live in a dense array indexed by two open-addressing tables (by
+ * peer id and by address). Beside it, two arrays of the same length keep
  * what the gossip round scans every time, so that a round over thousands
- * of nodes reads a few contiguous kilobytes: `due` (when each node next
+ * of peers reads a few contiguous kilobytes: `due` (when each peer next
  * needs attention: conviction, forgetting or tombstone collection) and
  * `perm` (a permutation of the indices, reshuffled in part by every
  * random sample the engine draws).
@@ -25,7 +25,7 @@
 #include "phi.h"
 #include "scuttlebutt.h"
 
-/* One key of one node: the key bytes, then the value bytes. */
+/* One key of one peer: the key bytes, then the value bytes. */
 typedef struct sb_key {
     uint64_t version;
     uint64_t deleted_at;  /* local time the tombstone was made or learned */
@@ -41,21 +41,21 @@ static inline const uint8_t *sb_key_value(const sb_key *k)
 }
 
 /* The first 64 bytes hold what a digest entry touches (one cache line
- * per node: a round over thousands of nodes is memory-bound). */
+ * per peer: a round over thousands of peers is memory-bound). */
 typedef struct sb_peer {
     uint64_t id;          /* sb_peer_id(addr, generation) */
     uint64_t heartbeat;
     uint64_t max_version; /* every key version is <= this */
     uint64_t gc_version;  /* highest tombstone version collected */
     sb_phi phi;
-    uint32_t index;       /* in sb_state.nodes */
+    uint32_t index;       /* in sb_state.peers */
     uint32_t mark;        /* scratch for the engine: "seen in this digest" */
     uint8_t status;       /* sb_status */
     bool leaving;
     bool self;
     bool push_pending;    /* own record: fresh keys wait to be pushed */
     bool hb_news;         /* a newer heartbeat came in since we last
-                             listed the node in a digest */
+                             listed the peer in a digest */
     uint32_t tombstones;
     uint64_t generation;
     uint64_t status_since; /* when the status last changed */
@@ -68,7 +68,7 @@ typedef struct sb_peer {
     char addr[];          /* NUL-terminated */
 } sb_peer;
 
-/* A node forgotten after the dead-node grace, remembered so that stale
+/* A peer forgotten after the dead-peer grace, remembered so that stale
  * gossip cannot bring it back. */
 typedef struct sb_forgotten {
     uint64_t id;
@@ -77,20 +77,20 @@ typedef struct sb_forgotten {
 } sb_forgotten;
 
 /* by_id holds whole ids, so that the hot lookup (every digest entry)
- * touches no node it does not return; by_addr holds 32-bit tags. */
+ * touches no peer it does not return; by_addr holds 32-bit tags. */
 typedef struct sb_id_slot {
     uint64_t id;
-    uint32_t index;       /* node index + 1; 0 = empty */
+    uint32_t index;       /* peer index + 1; 0 = empty */
 } sb_id_slot;
 
 typedef struct sb_slot {
     uint32_t tag;         /* low 32 bits of the address hash */
-    uint32_t index;       /* node index + 1; 0 = empty */
+    uint32_t index;       /* peer index + 1; 0 = empty */
 } sb_slot;
 
 typedef struct sb_state {
-    sb_peer **nodes;
-    uint64_t *due;        /* per node index: see above */
+    sb_peer **peers;
+    uint64_t *due;        /* per peer index: see above */
     uint32_t *perm;       /* a permutation of 0..count-1 */
     uint32_t count, cap;
     sb_id_slot *by_id;
@@ -117,16 +117,16 @@ static inline void sb_state_prefetch_id(const sb_state *st, uint64_t id)
 }
 sb_peer *sb_state_find_addr(const sb_state *st, const char *addr,
                             size_t len);
-/* Adds a node with no keys (due: never); NULL if out of memory. */
+/* Adds a peer with no keys (due: never); NULL if out of memory. */
 sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
                       uint64_t generation);
-/* Removes and frees a node; the last node takes its index. */
+/* Removes and frees a peer; the last peer takes its index. */
 void sb_state_remove(sb_state *st, sb_peer *n);
 
-/* Remembers a forgotten node until `until`; false if out of memory. */
+/* Remembers a forgotten peer until `until`; false if out of memory. */
 bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
                      uint64_t until);
-/* True if (id, heartbeat) is stale gossip of a forgotten node. */
+/* True if (id, heartbeat) is stale gossip of a forgotten peer. */
 bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
                            uint64_t heartbeat);
 /* Drops forgotten records whose time has passed. */

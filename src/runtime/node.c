@@ -776,30 +776,30 @@ static void *run(void *arg)
 
 /* ---- writes --------------------------------------------------------------- */
 
-static bool key_ok(const char *key)
+/* A key is 1 to SB_MAX_KEY_LEN bytes, any bytes. */
+static bool key_ok(const void *key, size_t key_len)
 {
-    return key && key[0] && strnlen(key, SB_MAX_KEY_LEN + 1) <= SB_MAX_KEY_LEN;
+    return key && key_len >= 1 && key_len <= SB_MAX_KEY_LEN;
 }
 
-int sb_node_set(sb_node *n, const char *key, const void *value, size_t len)
+int sb_node_set(sb_node *n, const void *key, size_t key_len,
+                const void *value, size_t len)
 {
-    if (!n || !key_ok(key) || (len && !value))
+    if (!n || !key_ok(key, key_len) || (len && !value))
         return SB_EINVAL;
     pthread_mutex_lock(&n->lock);
-    int rc = sb_engine_set(n->engine, (const uint8_t *)key, strlen(key),
-                           value, len, now_ns());
+    int rc = sb_engine_set(n->engine, key, key_len, value, len, now_ns());
     pthread_mutex_unlock(&n->lock);
     wake(n); /* a push may be due before the thread's timeout */
     return rc;
 }
 
-int sb_node_del(sb_node *n, const char *key)
+int sb_node_del(sb_node *n, const void *key, size_t key_len)
 {
-    if (!n || !key_ok(key))
+    if (!n || !key_ok(key, key_len))
         return SB_EINVAL;
     pthread_mutex_lock(&n->lock);
-    int rc = sb_engine_del(n->engine, (const uint8_t *)key, strlen(key),
-                           now_ns());
+    int rc = sb_engine_del(n->engine, key, key_len, now_ns());
     pthread_mutex_unlock(&n->lock);
     wake(n);
     return rc;
@@ -864,10 +864,10 @@ static const char *canonical(const char *addr, char buf[SB_ADDR_STRLEN])
     return buf;
 }
 
-int sb_node_get(sb_node *n, const char *addr, const char *key, char **value,
-                size_t *len)
+int sb_node_get(sb_node *n, const char *addr, const void *key,
+                size_t key_len, char **value, size_t *len)
 {
-    if (!n || !addr || !key_ok(key) || !value || !len)
+    if (!n || !addr || !key_ok(key, key_len) || !value || !len)
         return SB_EINVAL;
     *value = NULL;
     *len = 0;
@@ -876,8 +876,7 @@ int sb_node_get(sb_node *n, const char *addr, const char *key, char **value,
     char buf[SB_ADDR_STRLEN];
     addr = canonical(addr, buf);
     pthread_mutex_lock(&n->lock);
-    int rc = sb_engine_get(n->engine, addr, (const uint8_t *)key,
-                           strlen(key), &v, &vlen);
+    int rc = sb_engine_get(n->engine, addr, key, key_len, &v, &vlen);
     char *copy = NULL;
     if (rc == SB_OK) {
         copy = malloc(vlen + 1);
@@ -907,10 +906,10 @@ static int list_members(sb_node *n, bool live_only, sb_member **out,
     *out = NULL;
     *count = 0;
     pthread_mutex_lock(&n->lock);
-    size_t total = sb_engine_node_count(n->engine), k = 0, bytes = 0;
+    size_t total = sb_engine_member_count(n->engine), k = 0, bytes = 0;
     sb_member m;
     for (size_t i = 0; i < total; i++) {
-        sb_engine_node(n->engine, i, &m);
+        sb_engine_member(n->engine, i, &m);
         if (!live_only || m.status == SB_STATUS_LIVE) {
             k++;
             bytes += strlen(m.addr) + 1;
@@ -924,7 +923,7 @@ static int list_members(sb_node *n, bool live_only, sb_member **out,
     char *text = (char *)(arr + k);
     size_t j = 0;
     for (size_t i = 0; i < total; i++) {
-        sb_engine_node(n->engine, i, &m);
+        sb_engine_member(n->engine, i, &m);
         if (live_only && m.status != SB_STATUS_LIVE)
             continue;
         size_t alen = strlen(m.addr) + 1;

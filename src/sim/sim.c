@@ -532,7 +532,7 @@ bool sb_sim_converged(const sb_sim *s)
             continue;
         sb_stats st;
         sb_engine_stats(s->nodes[i]->engine, &st);
-        if (st.nodes[SB_STATUS_LIVE] + st.nodes[SB_STATUS_LEFT] < running)
+        if (st.members[SB_STATUS_LIVE] + st.members[SB_STATUS_LEFT] < running)
             return false;
     }
     for (uint32_t i = 0; i < s->count; i++) {

@@ -17,9 +17,9 @@ int main(void)
     }
     char *value = NULL;
     size_t len;
-    rc = sb_node_set(node, "hello", "world", 5);
+    rc = sb_node_set(node, "hello", 5, "world", 5);
     if (rc == SB_OK)
-        rc = sb_node_get(node, sb_node_addr(node), "hello", &value, &len);
+        rc = sb_node_get(node, sb_node_addr(node), "hello", 5, &value, &len);
     int ok = rc == SB_OK && len == 5 && strcmp(value, "world") == 0;
     printf("scuttlebutt %s at %s: hello=%s\n", SB_VERSION_STRING,
            sb_node_addr(node), ok ? value : "?");

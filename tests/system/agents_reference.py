@@ -116,8 +116,8 @@ def main():
     print("malformed datagrams: the agent goes on")
 
     # what the format cannot carry
-    for cmd, code in [("del role", "SB_ESTATE"), ("leave", "SB_ESTATE"),
-                      ("set v " + "x" * 256, "SB_ETOOBIG")]:
+    for cmd, code in [("del role", "estate"), ("leave", "estate"),
+                      ("set v " + "x" * 256, "etoobig")]:
         r = agents[1].command(cmd)
         assert r["ok"] is False and r["error"].startswith(code), (cmd, r)
     with tempfile.NamedTemporaryFile("w", suffix=".key") as kf:

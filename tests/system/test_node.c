@@ -64,6 +64,7 @@ typedef struct recorder {
         sb_status status;
         char addr[64];
         char key[64];
+        size_t key_len;       /* the key's bytes, NUL bytes included */
         char value[64];
     } ev[4096];
     size_t n;
@@ -79,6 +80,9 @@ static void record(void *userdata, const sb_event *ev)
         e->status = ev->status;
         snprintf(e->addr, sizeof(e->addr), "%s", ev->addr);
         snprintf(e->key, sizeof(e->key), "%s", ev->key ? ev->key : "");
+        e->key_len = ev->key_len < sizeof(e->key) ? ev->key_len : 0;
+        if (e->key_len)
+            memcpy(e->key, ev->key, e->key_len);
         snprintf(e->value, sizeof(e->value), "%s",
                  ev->value ? ev->value : "");
     }
@@ -206,7 +210,7 @@ static bool has_value(void *arg)
             continue;
         char *v;
         size_t len;
-        if (sb_node_get(c->m[i].node, c->m[c->who].addr, c->key, &v,
+        if (sb_node_get(c->m[i].node, c->m[c->who].addr, c->key, strlen(c->key), &v,
                         &len) != SB_OK)
             return false;
         bool same = len == strlen(c->value) && strcmp(v, c->value) == 0;
@@ -264,7 +268,7 @@ static void test_three_nodes(void **state)
                 assert_int_equal(count_events(&c->m[i].rec, SB_EVENT_JOIN,
                                               c->m[j].addr, -1), 1);
     /* an update propagates, with an update event */
-    assert_int_equal(sb_node_set(c->m[2].node, "state", "ready", 5), SB_OK);
+    assert_int_equal(sb_node_set(c->m[2].node, "state", 5, "ready", 5), SB_OK);
     c->key = "state", c->value = "ready", c->who = 2;
     assert_true(eventually(has_value, c));
     /* a shut-down node is reported as left (down: it did not say goodbye) */
@@ -285,7 +289,7 @@ static void test_32_nodes_converge(void **state)
     char value[32];
     for (size_t i = 0; i < c->n; i++) {
         snprintf(value, sizeof(value), "node-%zu", i);
-        assert_int_equal(sb_node_set(c->m[i].node, "name", value,
+        assert_int_equal(sb_node_set(c->m[i].node, "name", 4, value,
                                      strlen(value)), SB_OK);
     }
     assert_true(eventually(all_live, c));
@@ -307,7 +311,7 @@ static bool key_gone(void *arg)
         size_t len;
         if (i == c->who || !c->m[i].node)
             continue;
-        int rc = sb_node_get(c->m[i].node, c->m[c->who].addr, c->key, &v,
+        int rc = sb_node_get(c->m[i].node, c->m[c->who].addr, c->key, strlen(c->key), &v,
                              &len);
         if (rc == SB_OK)
             sb_free(v);
@@ -322,7 +326,7 @@ static void test_restart_on_same_port(void **state)
     (void)state;
     cluster *c = start_cluster(8, "127.0.0.1");
     size_t x = 5;
-    assert_int_equal(sb_node_set(c->m[x].node, "old", "1", 1), SB_OK);
+    assert_int_equal(sb_node_set(c->m[x].node, "old", 3, "1", 1), SB_OK);
     c->key = "old", c->value = "1", c->who = x;
     assert_true(eventually(all_live, c));
     assert_true(eventually(has_value, c));
@@ -332,7 +336,7 @@ static void test_restart_on_same_port(void **state)
     stop(&c->m[x]);
     start(&c->m[x], addr, c->m[0].addr); /* same port, new generation */
     assert_string_equal(c->m[x].addr, addr);
-    assert_int_equal(sb_node_set(c->m[x].node, "new", "2", 1), SB_OK);
+    assert_int_equal(sb_node_set(c->m[x].node, "new", 3, "2", 1), SB_OK);
     c->key = "new", c->value = "2";
     assert_true(eventually(has_value, c));
     c->key = "old";
@@ -349,7 +353,7 @@ static void test_graceful_leave(void **state)
     size_t x = 3;
     assert_int_equal(sb_node_leave(c->m[x].node), SB_OK);
     assert_int_equal(sb_node_leave(c->m[x].node), SB_ELEFT);
-    assert_int_equal(sb_node_set(c->m[x].node, "k", "v", 1), SB_ELEFT);
+    assert_int_equal(sb_node_set(c->m[x].node, "k", 1, "v", 1), SB_ELEFT);
     /* reported as left (not down) while the node still runs */
     leave_check l = { c, x, SB_STATUS_LEFT };
     assert_true(eventually(leave_reported, &l));
@@ -380,7 +384,7 @@ static void test_ipv6_loopback(void **state)
     cluster *c = start_cluster(4, "[::1]");
     assert_true(c->m[0].addr[0] == '[');
     assert_true(eventually(all_live, c));
-    assert_int_equal(sb_node_set(c->m[3].node, "v6", "yes", 3), SB_OK);
+    assert_int_equal(sb_node_set(c->m[3].node, "v6", 2, "yes", 3), SB_OK);
     c->key = "v6", c->value = "yes", c->who = 3;
     assert_true(eventually(has_value, c));
     stop_cluster(c);
@@ -451,7 +455,7 @@ static void embedded_event(void *userdata, const sb_event *ev)
         x->reentry_free += sb_node_free(x->m[0].node) == SB_ESTATE;
         x->reentry_process += sb_node_process(x->m[0].node) == SB_ESTATE;
         x->set_in_callback +=
-            sb_node_set(x->m[0].node, "seen", ev->addr, strlen(ev->addr)) ==
+            sb_node_set(x->m[0].node, "seen", 4, ev->addr, strlen(ev->addr)) ==
             SB_OK;
     }
 }
@@ -472,7 +476,7 @@ static void test_embedded_poll_loop(void **state)
         start_with(&x->m[i], &cfg);
     }
     assert_true(sb_node_fd(x->m[0].node) >= 0);
-    assert_int_equal(sb_node_set(x->m[2].node, "k", "embedded", 8), SB_OK);
+    assert_int_equal(sb_node_set(x->m[2].node, "k", 1, "embedded", 8), SB_OK);
     uint64_t end = ms_now() + DEADLINE_MS;
     bool done = false;
     while (!done && ms_now() < end) {
@@ -489,7 +493,7 @@ static void test_embedded_poll_loop(void **state)
     assert_int_equal(x->set_in_callback, 2);
     char *v;
     size_t len;
-    assert_int_equal(sb_node_get(x->m[0].node, x->m[0].addr, "seen", &v,
+    assert_int_equal(sb_node_get(x->m[0].node, x->m[0].addr, "seen", 4, &v,
                                  &len), SB_OK);
     sb_free(v);
     for (int i = 0; i < 3; i++)
@@ -512,7 +516,7 @@ static void threaded_join(void *userdata, const sb_event *ev)
     sb_node *node = t->node;
     pthread_mutex_unlock(&t->lock);
     int f = sb_node_free(node);
-    int s = sb_node_set(node, "peer", ev->addr, strlen(ev->addr));
+    int s = sb_node_set(node, "peer", 4, ev->addr, strlen(ev->addr));
     pthread_mutex_lock(&t->lock);
     t->free_refused += f == SB_ESTATE;
     t->set_ok += s == SB_OK;
@@ -578,10 +582,10 @@ static void *hammer_run(void *arg)
         double phi;
         switch (i % 6) {
         case 0:
-            rc = sb_node_set(c->m[h->id].node, key, value, strlen(value));
+            rc = sb_node_set(c->m[h->id].node, key, strlen(key), value, strlen(value));
             break;
         case 1:
-            rc = sb_node_get(node, c->m[h->id].addr, key, &v, &len);
+            rc = sb_node_get(node, c->m[h->id].addr, key, strlen(key), &v, &len);
             if (rc == SB_OK)
                 sb_free(v);
             else if (rc == SB_ENOTFOUND)
@@ -601,7 +605,7 @@ static void *hammer_run(void *arg)
                 rc = SB_OK;
             break;
         case 5:
-            rc = sb_node_del(c->m[h->id].node, key);
+            rc = sb_node_del(c->m[h->id].node, key, strlen(key));
             if (rc == SB_ENOTFOUND)
                 rc = SB_OK;
             break;
@@ -609,7 +613,7 @@ static void *hammer_run(void *arg)
         h->errors += rc != SB_OK;
     }
     /* a final value every node must end with */
-    if (sb_node_set(c->m[h->id].node, "final", "done", 4) != SB_OK)
+    if (sb_node_set(c->m[h->id].node, "final", 5, "done", 4) != SB_OK)
         h->errors++;
     return NULL;
 }
@@ -647,7 +651,7 @@ static void test_create_free_1000_times(void **state)
         cfg.nseeds = 1;
         sb_node *n;
         assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
-        assert_int_equal(sb_node_set(n, "k", "v", 1), SB_OK);
+        assert_int_equal(sb_node_set(n, "k", 1, "v", 1), SB_OK);
         if (cfg.embedded)
             assert_int_equal(sb_node_process(n), SB_OK);
         assert_int_equal(sb_node_free(n), SB_OK);
@@ -844,6 +848,70 @@ static void test_keys(void **state)
 }
 
 /* Bad arguments to a running node: error codes, never a crash. */
+/* How many events of `type` name exactly the key bytes key[0..len). */
+static size_t count_key_events(recorder *r, sb_event_type type,
+                               const char *key, size_t len)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n; i++)
+        if (r->ev[i].type == type && r->ev[i].key_len == len &&
+            memcmp(r->ev[i].key, key, len) == 0)
+            k++;
+    pthread_mutex_unlock(&r->lock);
+    return k;
+}
+
+typedef struct key_wait {
+    member *m;
+    sb_event_type type;
+    const char *key;
+    size_t len;
+} key_wait;
+
+static bool key_event_seen(void *arg)
+{
+    key_wait *w = arg;
+    return count_key_events(&w->m->rec, w->type, w->key, w->len) > 0;
+}
+
+/* Keys are bytes: "a\0b" and "a" are two keys, set, read, reported and
+ * deleted apart. */
+static void test_binary_keys(void **state)
+{
+    (void)state;
+    member a = { 0 }, b = { 0 };
+    start(&a, "127.0.0.1:0", NULL);
+    start(&b, "127.0.0.1:0", a.addr);
+    static const char nul_key[] = { 'a', 0, 'b' };
+    assert_int_equal(sb_node_set(a.node, nul_key, 3, "x", 1), SB_OK);
+    assert_int_equal(sb_node_set(a.node, "a", 1, "y", 1), SB_OK);
+    key_wait w = { &b, SB_EVENT_UPDATE, nul_key, 3 };
+    assert_true(eventually(key_event_seen, &w));
+    w.key = "a";
+    w.len = 1;
+    assert_true(eventually(key_event_seen, &w));
+    char *v;
+    size_t len;
+    assert_int_equal(sb_node_get(b.node, a.addr, nul_key, 3, &v, &len),
+                     SB_OK);
+    assert_true(len == 1 && v[0] == 'x');
+    sb_free(v);
+    assert_int_equal(sb_node_get(b.node, a.addr, "a", 1, &v, &len), SB_OK);
+    assert_true(len == 1 && v[0] == 'y');
+    sb_free(v);
+    assert_int_equal(sb_node_del(a.node, nul_key, 3), SB_OK);
+    w = (key_wait){ &b, SB_EVENT_DELETE, nul_key, 3 };
+    assert_true(eventually(key_event_seen, &w));
+    assert_int_equal(sb_node_get(b.node, a.addr, nul_key, 3, &v, &len),
+                     SB_ENOTFOUND);
+    assert_int_equal(sb_node_get(b.node, a.addr, "a", 1, &v, &len), SB_OK);
+    sb_free(v);
+    assert_int_equal(count_key_events(&b.rec, SB_EVENT_DELETE, "a", 1), 0);
+    stop(&a);
+    stop(&b);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -857,22 +925,27 @@ static void test_bad_arguments(void **state)
     char *v;
     size_t len;
     double phi;
-    assert_int_equal(sb_node_set(NULL, "k", "v", 1), SB_EINVAL);
-    assert_int_equal(sb_node_set(n, NULL, "v", 1), SB_EINVAL);
-    assert_int_equal(sb_node_set(n, "", "v", 1), SB_EINVAL);
-    assert_int_equal(sb_node_set(n, long_key, "v", 1), SB_EINVAL);
-    assert_int_equal(sb_node_set(n, "k", NULL, 1), SB_EINVAL);
-    assert_int_equal(sb_node_set(n, "k", big, sizeof(big)), SB_ETOOBIG);
-    assert_int_equal(sb_node_set(n, "empty", NULL, 0), SB_OK);
-    assert_int_equal(sb_node_get(n, m.addr, "empty", &v, &len), SB_OK);
+    assert_int_equal(sb_node_set(NULL, "k", 1, "v", 1), SB_EINVAL);
+    assert_int_equal(sb_node_set(n, NULL, 1, "v", 1), SB_EINVAL);
+    assert_int_equal(sb_node_set(n, "", 0, "v", 1), SB_EINVAL);
+    assert_int_equal(sb_node_set(n, long_key, strlen(long_key), "v", 1),
+                     SB_EINVAL);
+    assert_int_equal(sb_node_set(n, long_key, 256, "v", 1), SB_EINVAL);
+    assert_int_equal(sb_node_set(n, long_key, 255, "v", 1), SB_OK);
+    assert_int_equal(sb_node_del(n, NULL, 1), SB_EINVAL);
+    assert_int_equal(sb_node_get(n, m.addr, "k", 0, &v, &len), SB_EINVAL);
+    assert_int_equal(sb_node_set(n, "k", 1, NULL, 1), SB_EINVAL);
+    assert_int_equal(sb_node_set(n, "k", 1, big, sizeof(big)), SB_ETOOBIG);
+    assert_int_equal(sb_node_set(n, "empty", 5, NULL, 0), SB_OK);
+    assert_int_equal(sb_node_get(n, m.addr, "empty", 5, &v, &len), SB_OK);
     assert_int_equal(len, 0);
     assert_string_equal(v, "");
     sb_free(v);
-    assert_int_equal(sb_node_del(n, "absent"), SB_ENOTFOUND);
-    assert_int_equal(sb_node_get(n, "10.9.9.9:1", "k", &v, &len),
+    assert_int_equal(sb_node_del(n, "absent", 6), SB_ENOTFOUND);
+    assert_int_equal(sb_node_get(n, "10.9.9.9:1", "k", 1, &v, &len),
                      SB_ENOTFOUND);
     assert_null(v);
-    assert_int_equal(sb_node_get(n, m.addr, "k", NULL, &len), SB_EINVAL);
+    assert_int_equal(sb_node_get(n, m.addr, "k", 1, NULL, &len), SB_EINVAL);
     assert_int_equal(sb_node_phi(n, m.addr, &phi), SB_ENOTFOUND);
     assert_int_equal(sb_node_members(n, NULL, &len), SB_EINVAL);
     assert_int_equal(sb_node_stats(n, NULL), SB_EINVAL);
@@ -887,7 +960,7 @@ static void test_address_forms(void **state)
 {
     (void)state;
     cluster *c = start_cluster(2, "127.0.0.1");
-    assert_int_equal(sb_node_set(c->m[1].node, "k", "v", 1), SB_OK);
+    assert_int_equal(sb_node_set(c->m[1].node, "k", 1, "v", 1), SB_OK);
     c->key = "k", c->value = "v", c->who = 1;
     assert_true(eventually(has_value, c));
     const char *port = strrchr(c->m[1].addr, ':') + 1;
@@ -898,7 +971,7 @@ static void test_address_forms(void **state)
     for (int i = 0; i < 3; i++) {
         char *v;
         size_t len;
-        assert_int_equal(sb_node_get(c->m[0].node, spelled[i], "k", &v, &len),
+        assert_int_equal(sb_node_get(c->m[0].node, spelled[i], "k", 1, &v, &len),
                          SB_OK);
         sb_free(v);
     }
@@ -968,6 +1041,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_bad_configuration),
     cmocka_unit_test(test_keys),
     cmocka_unit_test(test_bad_arguments),
+    cmocka_unit_test(test_binary_keys),
     cmocka_unit_test(test_address_forms),
     cmocka_unit_test(test_garbage_is_counted),
 };

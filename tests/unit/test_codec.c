@@ -53,8 +53,8 @@ typedef struct msg_spec {
     uint8_t flags; /* SYN only */
     size_t ndigest;
     const sb_digest_entry *digest;
-    size_t nnodes;
-    const node_spec *nodes;
+    size_t ndeltas;
+    const node_spec *deltas;
     uint64_t root, wave; /* PUSH only */
 } msg_spec;
 
@@ -279,7 +279,7 @@ static sb_key_entry key_of(const key_spec *s)
 static void put_node(sb_writer *w, const node_spec *s)
 {
     sb_delta n = node_of(s);
-    assert_true(sb_put_node_header(w, &n));
+    assert_true(sb_put_delta_header(w, &n));
     for (size_t i = 0; i < s->nkeys; i++) {
         sb_key_entry k = key_of(&s->keys[i]);
         assert_true(sb_put_key_entry(w, &k));
@@ -300,9 +300,9 @@ static size_t spec_size(const msg_spec *m)
             n += sb_digest_entry_size(&m->digest[i]);
     }
     if (m->type != SB_MSG_SYN) {
-        n += sb_varint_size(m->nnodes);
-        for (size_t i = 0; i < m->nnodes; i++) {
-            const node_spec *s = &m->nodes[i];
+        n += sb_varint_size(m->ndeltas);
+        for (size_t i = 0; i < m->ndeltas; i++) {
+            const node_spec *s = &m->deltas[i];
             sb_delta d = node_of(s);
             n += sb_delta_header_size(&d);
             for (size_t j = 0; j < s->nkeys; j++)
@@ -332,9 +332,9 @@ static size_t encode_with_cid(const msg_spec *m, uint32_t cid, uint8_t *buf,
             assert_true(sb_put_digest_entry(&w, &m->digest[i]));
     }
     if (m->type != SB_MSG_SYN) {
-        assert_true(sb_put_varint(&w, m->nnodes));
-        for (size_t i = 0; i < m->nnodes; i++)
-            put_node(&w, &m->nodes[i]);
+        assert_true(sb_put_varint(&w, m->ndeltas));
+        for (size_t i = 0; i < m->ndeltas; i++)
+            put_node(&w, &m->deltas[i]);
     }
     assert_true(w.start == buf);
     size_t len = (size_t)(w.p - buf);
@@ -418,22 +418,22 @@ static void check_decodes_to(const uint8_t *buf, size_t len,
         /* the digest section ends where an ACK's node count begins */
         assert_ptr_equal(c.p, m->type == SB_MSG_SYN
                                   ? msg.end
-                                  : msg.nodes - sb_varint_size(m->nnodes));
+                                  : msg.deltas - sb_varint_size(m->ndeltas));
     } else {
         assert_int_equal(msg.ndigest, 0);
     }
     if (m->type != SB_MSG_SYN) {
-        assert_int_equal(msg.nnodes, m->nnodes);
-        sb_cursor c = { msg.nodes, msg.end };
-        for (size_t i = 0; i < m->nnodes; i++) {
+        assert_int_equal(msg.ndeltas, m->ndeltas);
+        sb_cursor c = { msg.deltas, msg.end };
+        for (size_t i = 0; i < m->ndeltas; i++) {
             sb_delta n;
             sb_delta_next(&c, &n);
-            check_node(&n, &m->nodes[i], msg.end);
+            check_node(&n, &m->deltas[i], msg.end);
             assert_ptr_equal(c.p, n.end);
         }
         assert_ptr_equal(c.p, msg.end);
     } else {
-        assert_int_equal(msg.nnodes, 0);
+        assert_int_equal(msg.ndeltas, 0);
     }
 }
 
@@ -1313,10 +1313,10 @@ static void test_put_refuses_heartbeat_above_max(void **state)
     node_spec ns = { "h:1", 2, 1, false, false, 0, 0, 0, 0, NULL };
     sb_delta n = node_of(&ns);
     n.heartbeat = SB_HEARTBEAT_MAX + 1;
-    assert_false(sb_put_node_header(&w, &n));
+    assert_false(sb_put_delta_header(&w, &n));
     check_untouched(&w, buf, sizeof(buf));
     n.heartbeat = UINT64_MAX;
-    assert_false(sb_put_node_header(&w, &n));
+    assert_false(sb_put_delta_header(&w, &n));
     check_untouched(&w, buf, sizeof(buf));
 
     /* SB_HEARTBEAT_MAX itself is written and read back */
@@ -1326,7 +1326,7 @@ static void test_put_refuses_heartbeat_above_max(void **state)
     assert_int_equal(w.p - buf, sb_digest_entry_size(&d));
     n.heartbeat = SB_HEARTBEAT_MAX;
     w.p = buf;
-    assert_true(sb_put_node_header(&w, &n));
+    assert_true(sb_put_delta_header(&w, &n));
     assert_int_equal(w.p - buf, sb_delta_header_size(&n));
 
     const sb_digest_entry digest[] = {
@@ -1389,13 +1389,13 @@ static bool iterate_all(const uint8_t *buf, size_t len, const sb_msg *m)
         }
         if (c.p != (m->type == SB_MSG_SYN
                         ? end
-                        : m->nodes - sb_varint_size(m->nnodes)))
+                        : m->deltas - sb_varint_size(m->ndeltas)))
             return false;
     }
     if (m->type == SB_MSG_SYN)
         return true;
-    sb_cursor c = { m->nodes, m->end };
-    for (uint64_t i = 0; i < m->nnodes; i++) {
+    sb_cursor c = { m->deltas, m->end };
+    for (uint64_t i = 0; i < m->ndeltas; i++) {
         sb_delta n;
         sb_delta_next(&c, &n);
         if (c.p > end || c.p != n.end || n.addr_len == 0 ||
@@ -1542,7 +1542,7 @@ static bool put_digest_item(sb_writer *w, const void *item)
 
 static bool put_node_item(sb_writer *w, const void *item)
 {
-    return sb_put_node_header(w, item);
+    return sb_put_delta_header(w, item);
 }
 
 static bool put_key_item(sb_writer *w, const void *item)
@@ -1666,10 +1666,10 @@ static void test_put_rejects_unencodable_lengths(void **state)
     node_spec ns = { "x", 1, 1, false, false, 0, 0, 0, 0, NULL };
     sb_delta n = node_of(&ns);
     n.addr_len = 0;
-    assert_false(sb_put_node_header(&w, &n));
+    assert_false(sb_put_delta_header(&w, &n));
     n.addr = long_str;
     n.addr_len = 256;
-    assert_false(sb_put_node_header(&w, &n));
+    assert_false(sb_put_delta_header(&w, &n));
 
     key_spec ks = { "k", 1, false, NULL, 0 };
     sb_key_entry k = key_of(&ks);

@@ -174,9 +174,9 @@ static char *snapshot(const sb_engine *e)
     size_t cap = 1 << 20, len = 0;
     char *s = malloc(cap);
     s[0] = 0;
-    for (size_t i = 0; i < sb_engine_node_count(e); i++) {
+    for (size_t i = 0; i < sb_engine_member_count(e); i++) {
         sb_member info;
-        sb_engine_node(e, i, &info);
+        sb_engine_member(e, i, &info);
         len += (size_t)snprintf(s + len, cap - len,
                                 "%s gen=%llu hb=%llu max=%llu st=%d k=%u\n",
                                 info.addr, (unsigned long long)info.generation,
@@ -409,8 +409,8 @@ static void test_most_out_of_date_first(void **state)
     sb_msg m;
     check(sb_msg_decode(nw->captured[0].data, nw->captured[0].len,
                         sb_cluster_id("default"), &m, NULL));
-    check(m.type == SB_MSG_ACK && m.nnodes == 2);
-    sb_cursor c = { m.nodes, m.end };
+    check(m.type == SB_MSG_ACK && m.ndeltas == 2);
+    sb_cursor c = { m.deltas, m.end };
     sb_delta first, second;
     sb_delta_next(&c, &first);
     sb_delta_next(&c, &second);
@@ -558,7 +558,7 @@ static void test_mutated_packets(void **state)
                 (uint8_t)(1u << sb_rng_below(&r, 8));
         sb_engine_recv(nw->e[1], "10.6.6.6:1", buf, p->len, nw->now);
     }
-    check(sb_engine_node_count(nw->e[1]) <= 4096);
+    check(sb_engine_member_count(nw->e[1]) <= 4096);
     free(before);
     free(after);
     net_free(nw);
@@ -595,12 +595,12 @@ static void test_invented_nodes_bounded(void **state)
             sb_delta d = { .addr = addr, .addr_len = (size_t)al,
                                 .generation = 1, .heartbeat = 1,
                                 .to_version = 0, .nkeys = 0 };
-            check(sb_put_node_header(&w, &d));
+            check(sb_put_delta_header(&w, &d));
         }
         check(sb_engine_recv(e, "10.6.6.6:1", buf, (size_t)(w.p - buf), 0) ==
               SB_OK);
     }
-    check(sb_engine_node_count(e) == 1000);
+    check(sb_engine_member_count(e) == 1000);
     sb_stats st;
     sb_engine_stats(e, &st);
     check(st.drops[SB_DROP_LIMIT_NODES] == 100000 - 999);
@@ -612,7 +612,7 @@ static void test_invented_nodes_bounded(void **state)
     sb_delta d = { .addr = "invented-0:1", .addr_len = 12,
                         .generation = 1, .heartbeat = 2, .to_version = 20,
                         .nkeys = 20 };
-    sb_put_node_header(&w, &d);
+    sb_put_delta_header(&w, &d);
     for (int i = 0; i < 20; i++) {
         char k[8];
         snprintf(k, sizeof(k), "k%02d", i);
@@ -648,7 +648,7 @@ static void test_unknown_ids_create_nothing(void **state)
         check(len <= 512);
         sb_engine_recv(nw->e[0], "10.6.6.6:1", buf, len, 0);
     }
-    check(sb_engine_node_count(nw->e[0]) == 1);
+    check(sb_engine_member_count(nw->e[0]) == 1);
     check(nw->max_seen[0] <= 512);
     net_free(nw);
 }
@@ -680,7 +680,7 @@ static void test_forgotten_node_stays_forgotten(void **state)
         sb_put_varint(&w, 1);
         sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
                             .generation = 7, .heartbeat = hb };
-        sb_put_node_header(&w, &d);
+        sb_put_delta_header(&w, &d);
         now += 100 * MS;
         sb_engine_recv(e, "10.0.0.2:7946", buf, (size_t)(w.p - buf), now);
         sb_engine_tick(e, now);
@@ -693,7 +693,7 @@ static void test_forgotten_node_stays_forgotten(void **state)
         sb_put_varint(&w, 1);
         sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
                             .generation = 7, .heartbeat = 20 };
-        sb_put_node_header(&w, &d);
+        sb_put_delta_header(&w, &d);
         stale_len = (size_t)(w.p - stale);
     }
     sb_member info;
@@ -726,7 +726,7 @@ static size_t make_ack2(uint8_t *buf, size_t cap, const sb_delta *d,
     sb_writer w = { buf, buf, buf + cap };
     sb_put_header(&w, SB_MSG_ACK2, sb_cluster_id("default"));
     sb_put_varint(&w, 1);
-    sb_put_node_header(&w, d);
+    sb_put_delta_header(&w, d);
     for (uint64_t i = 0; i < d->nkeys; i++)
         sb_put_key_entry(&w, &keys[i]);
     return (size_t)(w.p - buf);
@@ -1265,7 +1265,7 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
             for (uint32_t k = 0; k < n; k++) {
                 int who = (int)sb_rng_below(&rng, 8);
                 sb_member m;
-                sb_engine_node(e, (size_t)who, &m);
+                sb_engine_member(e, (size_t)who, &m);
                 sb_digest_entry d = {
                     sb_rng_below(&rng, 2)
                         ? sb_peer_id(m.addr, strlen(m.addr), m.generation)

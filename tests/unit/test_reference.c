@@ -306,7 +306,7 @@ static void test_malformed_dropped_and_counted(void **state)
         check(st.drops[bad[i].drop] == before + 1);
     }
     check(w.nsent == 0);
-    check(sb_engine_node_count(e) == 1); /* learned nothing */
+    check(sb_engine_member_count(e) == 1); /* learned nothing */
     /* a sender address longer than any address (only a caller of the
      * engine can make one) */
     char longer[300];
@@ -331,7 +331,7 @@ static void test_malformed_dropped_and_counted(void **state)
           SB_EINVAL);
     sb_engine_stats(e, &st);
     check(st.packets_in == before);
-    check(w.nsent == 0 && sb_engine_node_count(e) == 1);
+    check(w.nsent == 0 && sb_engine_member_count(e) == 1);
     sb_engine_free(e);
 }
 

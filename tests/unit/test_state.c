@@ -76,7 +76,7 @@ static void assert_indexed(const sb_state *st)
     assert_int_equal(st->slots & (st->slots - 1), 0);
     assert_true(st->slots / 4 * 3 >= st->count + 1);
     for (uint32_t i = 0; i < st->count; i++) {
-        sb_peer *n = st->nodes[i];
+        sb_peer *n = st->peers[i];
         assert_int_equal(n->index, i);
         assert_ptr_equal(sb_state_find_id(st, n->id), n);
         assert_ptr_equal(sb_state_find_addr(st, n->addr, n->addr_len), n);
@@ -96,7 +96,7 @@ static void test_empty_state(void **state)
     assert_int_equal(st.cap, 0);
     assert_int_equal(st.slots, 0);
     assert_int_equal(st.nforgotten, 0);
-    assert_null(st.nodes);
+    assert_null(st.peers);
     assert_null(sb_state_find_id(&st, 0));
     assert_null(sb_state_find_id(&st, 12345));
     assert_null(find_addr(&st, "1.2.3.4:5"));
@@ -106,7 +106,7 @@ static void test_empty_state(void **state)
     sb_state_expire_forgotten(&st, 100);
     sb_state_free(&st);
     assert_int_equal(st.count, 0);
-    assert_null(st.nodes);
+    assert_null(st.peers);
     assert_null(st.by_id);
     assert_int_equal(sb_state_memory(&st), 0);
 }
@@ -121,7 +121,7 @@ static void test_add_sets_fields(void **state)
     assert_int_equal(st.count, 1);
     assert_int_equal(st.cap, 16);
     assert_int_equal(st.slots, 16);
-    assert_ptr_equal(st.nodes[0], n);
+    assert_ptr_equal(st.peers[0], n);
     assert_int_equal(n->index, 0);
     assert_int_equal(n->addr_len, strlen(a));
     assert_string_equal(n->addr, a); /* NUL-terminated */
@@ -243,7 +243,7 @@ static void test_remove_moves_last_node(void **state)
     uint64_t gone = nodes[3]->id;
     sb_state_remove(&st, nodes[3]);
     assert_int_equal(st.count, 9);
-    assert_ptr_equal(st.nodes[3], nodes[9]);
+    assert_ptr_equal(st.peers[3], nodes[9]);
     assert_int_equal(nodes[9]->index, 3);
     assert_int_equal(st.due[3], 1009);
     for (unsigned i = 0; i < 9; i++)
@@ -259,8 +259,8 @@ static void test_remove_moves_last_node(void **state)
     /* removing the last node moves nothing */
     sb_state_remove(&st, nodes[8]);
     assert_int_equal(st.count, 8);
-    assert_ptr_equal(st.nodes[7], nodes[7]);
-    assert_ptr_equal(st.nodes[3], nodes[9]);
+    assert_ptr_equal(st.peers[7], nodes[7]);
+    assert_ptr_equal(st.peers[3], nodes[9]);
     assert_int_equal(st.due[7], 1007);
     assert_indexed(&st);
     sb_state_free(&st);
@@ -280,7 +280,7 @@ static void test_remove_all_then_add(void **state)
     for (unsigned k = 0; st.count; k++) {
         uint32_t i = k % 3 == 0 ? 0 : k % 3 == 1 ? st.count / 2
                                                   : st.count - 1;
-        sb_peer *n = st.nodes[i];
+        sb_peer *n = st.peers[i];
         char addr[32];
         strcpy(addr, n->addr);
         uint64_t id = n->id;
