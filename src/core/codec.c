@@ -1,4 +1,7 @@
-/* Wire format v2: encoding and bounds-checked decoding (see codec.h). */
+/*
+ * Our wire format (codec.h): messages encoded, and decoded whole with
+ * bounds checks before anything in them is trusted.
+ */
 #include "codec.h"
 
 #include <string.h>

@@ -1,7 +1,6 @@
 /*
- * The protocol engine (engine.h says how to drive it): its configuration
- * checked, creation, receive and dispatch, the round's skeleton, local
- * writes, reads.
+ * The protocol engine (engine.h): configuration checked, creation, receive
+ * and dispatch, the round's skeleton, local writes, reads.
  *
  * A gossip round (engine_round()) attends to the peers whose due time has
  * come (liveness.c: conviction by the failure detector, forgetting

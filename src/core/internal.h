@@ -1,7 +1,6 @@
 /*
- * The engine's insides, shared by the files of the core: the engine
- * struct, its scratch space, the table of wire operations, and the
- * functions one file of the core offers another.
+ * The engine's insides, shared by the files of the core: its struct, its
+ * scratch space, the table of wire operations, what one file offers another.
  *
  * The files, and the way calls point (never back up the list):
  *   engine.c        creation, receive and dispatch, the round's skeleton,

@@ -1,4 +1,7 @@
-/* The keyring and sealing (see keyring.h and docs/security.md). */
+/*
+ * The keyring (keyring.h, docs/security.md): up to SB_MAX_KEYS keys, one
+ * primary that seals; whole messages sealed and opened with libsodium.
+ */
 #include "keyring.h"
 
 #include <sodium.h>

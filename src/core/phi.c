@@ -1,4 +1,7 @@
-/* Phi accrual failure detector: see phi.h and docs/failure-detector.md. */
+/*
+ * The phi accrual failure detector (phi.h, docs/failure-detector.md): a
+ * running mean of heartbeat gaps, phi at a time, when it passes a bound.
+ */
 #include "phi.h"
 
 #define LN10 2.302585092994045684

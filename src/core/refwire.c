@@ -1,4 +1,7 @@
-/* The reference wire format (see refwire.h). */
+/*
+ * The reference Go library's wire format (refwire.h): entries written,
+ * and messages checked whole with bounds checks before they are read.
+ */
 #include "refwire.h"
 
 #include <string.h>

@@ -1,4 +1,7 @@
-/* Cluster state: peers and their keys (see state.h). */
+/*
+ * Cluster state (state.h): every peer known, indexed by id and address,
+ * with its keys in version order; forgotten peers remembered a while.
+ */
 #include "state.h"
 
 #include <stdlib.h>
