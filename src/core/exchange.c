@@ -373,27 +373,14 @@ static int exchange_check_write(const sb_engine *e, size_t key_len,
                : SB_OK;
 }
 
-/* Heartbeats travel transitively and the detector learns their rhythm
- * alone: no floor under its mean. */
-static double exchange_least_gap(const sb_engine *e)
-{
-    (void)e;
-    return 0.0;
-}
-
-/* An unproven peer waits for the dead-node grace, like a down one. */
-static uint64_t exchange_join_wait(const sb_engine *e)
-{
-    (void)e;
-    return UINT64_MAX;
-}
-
 const sb_wire_ops sb_scuttlebutt_wire = {
     .rounds = EXCHANGES,
     .leaves = true,
     .recv = exchange_recv,
     .round = exchange_round,
     .check_write = exchange_check_write,
-    .least_gap = exchange_least_gap,
-    .join_wait = exchange_join_wait,
+    /* heartbeats travel transitively: the detector learns their rhythm
+     * alone, and an unproven peer waits like a down one */
+    .gap_per_peer = 0.0,
+    .unproven_expire = false,
 };

@@ -145,10 +145,12 @@ typedef struct sb_wire_ops {
     /* SB_OK if a key entry of ours can travel; else the write's error */
     int (*check_write)(const sb_engine *e, size_t key_len, size_t value_len,
                        bool deleted);
-    /* the least mean gap a peer's detector may assume (ns) */
-    double (*least_gap)(const sb_engine *e);
-    /* how long a peer may stay unproven before it goes down (ns) */
-    uint64_t (*join_wait)(const sb_engine *e);
+    /* liveness from direct contact only (liveness.c): the detector's mean
+     * gap is at least this many rounds per peer (0: no floor), and an
+     * unproven peer goes down after as long as a live one's silence may
+     * last (false: it waits for the dead-node grace) */
+    double gap_per_peer;
+    bool unproven_expire;
 } sb_wire_ops;
 
 extern const sb_wire_ops sb_scuttlebutt_wire;
@@ -250,6 +252,7 @@ const char *sb_seeds_chance(sb_engine *e, uint32_t n);
 void sb_liveness_emit(sb_engine *e, sb_event_type type, const sb_peer *n,
                       const sb_key *k);
 void sb_liveness_refresh(sb_engine *e, sb_peer *n);
+double sb_liveness_least_gap(const sb_engine *e);
 bool sb_liveness_floor_gap(const sb_engine *e, sb_peer *n);
 void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s,
                             uint64_t now);

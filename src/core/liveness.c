@@ -38,6 +38,52 @@ void sb_liveness_emit(sb_engine *e, sb_event_type type, const sb_peer *n,
 }
 
 /*
+ * The least mean gap between heartbeats the detector may assume. Where a
+ * peer hears from another only by direct contact (the reference's
+ * exchange), only when one of them picks the other, about twice in
+ * (peers) rounds, the gaps grow with the cluster: a detector that learned
+ * only the short gaps of a cluster still forming convicts healthy peers (a
+ * defect of the reference). Its mean is kept at least gap_per_peer rounds
+ * per peer. Our exchange: 0, no floor.
+ */
+double sb_liveness_least_gap(const sb_engine *e)
+{
+    uint32_t peers =
+        e->nstatus[SB_STATUS_LIVE] + e->nstatus[SB_STATUS_JOINING] - 1;
+    return (double)e->round_ns * peers * e->wire->gap_per_peer;
+}
+
+/*
+ * How long a peer named in a digest may stay unproven (never heard from
+ * directly) where liveness comes from direct contact: as long as a live
+ * peer's silence may last, at the least mean gap (but two intervals at
+ * least, the reference's first gap). Then it goes down, out of our
+ * digests, so that an address nobody answers at dies out, as it does among
+ * reference nodes. Our exchange: never (it waits for the dead-node grace).
+ */
+static uint64_t liveness_join_wait(const sb_engine *e)
+{
+    if (!e->wire->unproven_expire)
+        return UINT64_MAX;
+    double gap = sb_liveness_least_gap(e);
+    if (gap < 2.0 * (double)e->cfg.interval_ns)
+        gap = 2.0 * (double)e->cfg.interval_ns;
+    double wait = e->cfg.phi_threshold * 2.302585092994046 /* ln 10 */ * gap;
+    return wait < 0x1p63 ? (uint64_t)wait : UINT64_MAX;
+}
+
+/* Keeps n's detector from assuming gaps shorter than the least gap; true
+ * if it changed the mean. */
+bool sb_liveness_floor_gap(const sb_engine *e, sb_peer *n)
+{
+    double least = sb_liveness_least_gap(e);
+    if (n->phi.mean_ns >= least)
+        return false;
+    n->phi.mean_ns = least;
+    return true;
+}
+
+/*
  * When peer n next needs the round's attention: a live peer when its phi
  * would pass the threshold, any other when the dead-node grace runs out
  * (or, unproven, when the protocol's join wait does), and any peer when
@@ -53,7 +99,7 @@ void sb_liveness_refresh(sb_engine *e, sb_peer *n)
         else
             t = sb_add_sat(n->status_since, e->cfg.dead_grace_ns);
         if (n->status == SB_STATUS_JOINING) {
-            uint64_t j = sb_add_sat(n->status_since, e->wire->join_wait(e));
+            uint64_t j = sb_add_sat(n->status_since, liveness_join_wait(e));
             if (j < t)
                 t = j;
         }
@@ -63,16 +109,6 @@ void sb_liveness_refresh(sb_engine *e, sb_peer *n)
     e->st.due[n->index] = due;
 }
 
-/* Keeps n's detector from assuming gaps shorter than the protocol's
- * least gap (sb_wire_ops.least_gap); true if it changed the mean. */
-bool sb_liveness_floor_gap(const sb_engine *e, sb_peer *n)
-{
-    double least = e->wire->least_gap(e);
-    if (n->phi.mean_ns >= least)
-        return false;
-    n->phi.mean_ns = least;
-    return true;
-}
 
 void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
 {
@@ -210,7 +246,7 @@ bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
             sb_liveness_set_status(e, n, SB_STATUS_DOWN, now);
     }
     if (!n->self && n->status == SB_STATUS_JOINING &&
-        now - n->status_since >= e->wire->join_wait(e))
+        now - n->status_since >= liveness_join_wait(e))
         /* no event: it was never live */
         sb_liveness_set_status(e, n, SB_STATUS_DOWN, now);
     if (!n->self && n->status != SB_STATUS_LIVE &&

@@ -8,38 +8,6 @@
 #include "internal.h"
 #include "refwire.h"
 
-/*
- * The least mean gap between heartbeats the detector may assume. A peer
- * hears from another
- * only when one of them picks the other, about twice in (peers) rounds,
- * so the gaps grow with the cluster; a detector that learned only the
- * short gaps of a cluster still forming convicts healthy nodes (a defect
- * of the reference). Its mean is kept at least (peers / 2) rounds.
- */
-static double ref_least_gap(const sb_engine *e)
-{
-    uint32_t peers =
-        e->nstatus[SB_STATUS_LIVE] + e->nstatus[SB_STATUS_JOINING] - 1;
-    return (double)e->round_ns * peers / 2.0;
-}
-
-/*
- * How long a node named in a digest may stay unproven (never heard from
- * directly) with the reference's exchange: as long as a live node's
- * silence may last, at the least mean gap (but two intervals at least, the
- * reference's first gap). Then it goes down, out of our digests, so that
- * an address that nobody answers at dies out, as it does among reference
- * nodes.
- */
-static uint64_t ref_join_wait(const sb_engine *e)
-{
-    double gap = ref_least_gap(e);
-    if (gap < 2.0 * (double)e->cfg.interval_ns)
-        gap = 2.0 * (double)e->cfg.interval_ns;
-    double wait = e->cfg.phi_threshold * 2.302585092994046 /* ln 10 */ * gap;
-    return wait < 0x1p63 ? (uint64_t)wait : UINT64_MAX;
-}
-
 /* A node that is not down: the reference's "up" (self included). */
 static bool ref_is_up(const sb_peer *n)
 {
@@ -126,7 +94,7 @@ static void ref_apply(sb_engine *e, const sb_ref_entry *r, uint64_t now)
     n->keys[j] = stored;
 }
 
-/* A digest is its sender's heartbeat (see ref_least_gap()). */
+/* A digest is its sender's heartbeat (see sb_liveness_least_gap()). */
 static void ref_heartbeat(sb_engine *e, sb_peer *n, uint64_t now)
 {
     sb_liveness_observe(e, n, n->heartbeat + 1, false, now);
@@ -304,6 +272,7 @@ const sb_wire_ops sb_reference_wire = {
     .recv = ref_recv,
     .round = ref_round,
     .check_write = ref_check_write,
-    .least_gap = ref_least_gap,
-    .join_wait = ref_join_wait,
+    /* a peer hears from another about twice in (peers) rounds */
+    .gap_per_peer = 0.5,
+    .unproven_expire = true,
 };

@@ -97,7 +97,8 @@ static bool state_reindex(sb_state *st, uint32_t want)
     for (uint32_t i = 0; i < st->count; i++) {
         sb_peer *n = st->peers[i];
         state_id_insert(st->by_id, slots, n->id, i);
-        state_slot_insert(st->by_addr, slots, state_addr_hash(n->addr, n->addr_len), i);
+        state_slot_insert(st->by_addr, slots,
+                          state_addr_hash(n->addr, n->addr_len), i);
     }
     return true;
 }
@@ -149,7 +150,8 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
             return NULL;
         st->cap = cap;
     }
-    if (state_slots_for(st->count + 1) > st->slots && !state_reindex(st, st->count + 1))
+    if (state_slots_for(st->count + 1) > st->slots &&
+        !state_reindex(st, st->count + 1))
         return NULL;
     sb_peer *n = calloc(1, sizeof(*n) + len + 1);
     if (!n)
