@@ -47,26 +47,25 @@ const char *sb_status_name(sb_status status)
     return "unknown";
 }
 
+/* Each drop reason's name and sentence, in the order of sb_drop_reason. */
+static const struct {
+    const char *name, *text;
+} errors_drops[] = {
+#define SB_DROP_ROW_(sym, name, text) { name, text },
+    SB_DROPS(SB_DROP_ROW_)
+#undef SB_DROP_ROW_
+};
+
 const char *sb_drop_name(sb_drop_reason reason)
 {
-    static const char *const names[] = {
-#define SB_DROP_NAME_(sym, name, text) name,
-        SB_DROPS(SB_DROP_NAME_)
-#undef SB_DROP_NAME_
-    };
     if ((unsigned)reason >= SB_DROP_COUNT_)
         return "unknown";
-    return names[reason];
+    return errors_drops[reason].name;
 }
 
 const char *sb_drop_text(sb_drop_reason reason)
 {
-    static const char *const texts[] = {
-#define SB_DROP_TEXT_(sym, name, text) text,
-        SB_DROPS(SB_DROP_TEXT_)
-#undef SB_DROP_TEXT_
-    };
     if ((unsigned)reason >= SB_DROP_COUNT_)
         return "unknown drop reason";
-    return texts[reason];
+    return errors_drops[reason].text;
 }

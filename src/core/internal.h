@@ -5,7 +5,8 @@
  * The files, and the way calls point (never back up the list):
  *   engine.c        creation, receive and dispatch, the round's skeleton,
  *                   local writes, reads
- *   exchange.c      our protocol: SYN, ACK, ACK2 and the round's targets
+ *   exchange.c      our protocol: SYN, ACK, ACK2 and the round's targets;
+ *                   a PUSH of our format is handed to push.c
  *   ref_exchange.c  the reference Go library's exchange (docs/compat.md)
  *   push.c          eager push: trees, waves, budget (bucket.c)
  *   apply.c         taking in a delta: bounds, gaps, resets
