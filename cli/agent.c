@@ -86,14 +86,14 @@ static const char usage[] =
 static uint64_t start_ms;
 static int signal_pipe[2] = { -1, -1 };
 
-static uint64_t mono_ms(void)
+static uint64_t agent_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void on_signal(int sig)
+static void agent_on_signal(int sig)
 {
     int saved = errno;
     char c = (char)sig;
@@ -104,13 +104,13 @@ static void on_signal(int sig)
 
 /* ---- output --------------------------------------------------------------- */
 
-static void end_line(void)
+static void agent_end_line(void)
 {
     fputs("}\n", stdout);
     fflush(stdout);
 }
 
-static void print_event(void *userdata, const sb_event *ev)
+static void agent_print_event(void *userdata, const sb_event *ev)
 {
     (void)userdata;
     static const char *const kinds[] = { "", "join", "leave", "update",
@@ -127,32 +127,32 @@ static void print_event(void *userdata, const sb_event *ev)
         fputc(',', stdout);
         json_field(stdout, "value", ev->value, ev->value_len);
     }
-    printf(",\"time_ms\":%llu", (unsigned long long)(mono_ms() - start_ms));
-    end_line();
+    printf(",\"time_ms\":%llu", (unsigned long long)(agent_mono_ms() - start_ms));
+    agent_end_line();
 }
 
-static void reply_ok(void)
+static void agent_reply_ok(void)
 {
     fputs("{\"ok\":true", stdout);
-    end_line();
+    agent_end_line();
 }
 
-static void reply_error(const char *msg)
+static void agent_reply_error(const char *msg)
 {
     fputs("{\"ok\":false,\"error\":", stdout);
     json_string(stdout, msg, strlen(msg));
-    end_line();
+    agent_end_line();
 }
 
-static void reply_code(int rc)
+static void agent_reply_code(int rc)
 {
     if (rc == SB_OK) {
-        reply_ok();
+        agent_reply_ok();
         return;
     }
     char msg[128];
     snprintf(msg, sizeof(msg), "%s: %s", sb_err_name(rc), sb_strerror(rc));
-    reply_error(msg);
+    agent_reply_error(msg);
 }
 
 /* ---- commands --------------------------------------------------------------- */
@@ -169,22 +169,22 @@ typedef struct agent {
 
 /* Leaves (if not yet) and schedules the exit a few rounds later, or at
  * once when asked a second time. */
-static void shut_down(agent *a)
+static void agent_shut_down(agent *a)
 {
     if (a->exit_at) {
-        a->exit_at = mono_ms();
+        a->exit_at = agent_mono_ms();
         return;
     }
     if (sb_node_leave(a->node) == SB_ESTATE) { /* reference: no leave */
-        a->exit_at = mono_ms();
+        a->exit_at = agent_mono_ms();
         return;
     }
     uint64_t linger = (uint64_t)LEAVE_ROUNDS * a->interval_ms;
-    a->exit_at = mono_ms() + (linger < LEAVE_MAX_MS ? linger : LEAVE_MAX_MS);
+    a->exit_at = agent_mono_ms() + (linger < LEAVE_MAX_MS ? linger : LEAVE_MAX_MS);
 }
 
 /* Splits the next space-separated word off *s; NULL at the end. */
-static char *word(char **s)
+static char *agent_word(char **s)
 {
     while (**s == ' ')
         (*s)++;
@@ -201,33 +201,33 @@ static char *word(char **s)
     return w;
 }
 
-static void cmd_get(agent *a, char *rest)
+static void agent_cmd_get(agent *a, char *rest)
 {
-    char *peer = word(&rest), *key = word(&rest);
-    if (!peer || !key || word(&rest)) {
-        reply_error("usage: get PEER KEY");
+    char *peer = agent_word(&rest), *key = agent_word(&rest);
+    if (!peer || !key || agent_word(&rest)) {
+        agent_reply_error("usage: get PEER KEY");
         return;
     }
     char *value;
     size_t len;
     int rc = sb_node_get(a->node, peer, key, strlen(key), &value, &len);
     if (rc != SB_OK) {
-        reply_code(rc);
+        agent_reply_code(rc);
         return;
     }
     fputs("{\"ok\":true,", stdout);
     json_field(stdout, "value", value, len);
-    end_line();
+    agent_end_line();
     sb_free(value);
 }
 
-static void cmd_peers(agent *a)
+static void agent_cmd_peers(agent *a)
 {
     sb_member *m;
     size_t n;
     int rc = sb_node_members(a->node, &m, &n);
     if (rc != SB_OK) {
-        reply_code(rc);
+        agent_reply_code(rc);
         return;
     }
     fputs("{\"ok\":true,\"peers\":[", stdout);
@@ -241,12 +241,12 @@ static void cmd_peers(agent *a)
         printf(",\"status\":\"%s\"}", sb_status_name(m[i].status));
     }
     fputc(']', stdout);
-    end_line();
+    agent_end_line();
     sb_free(m);
 }
 
 /* Decodes exactly 64 hex characters into a key. */
-static bool hex_key(const char *hex, size_t len, uint8_t key[SB_KEY_SIZE])
+static bool agent_hex_key(const char *hex, size_t len, uint8_t key[SB_KEY_SIZE])
 {
     size_t got = 0;
     const char *end = NULL;
@@ -255,17 +255,17 @@ static bool hex_key(const char *hex, size_t len, uint8_t key[SB_KEY_SIZE])
            got == SB_KEY_SIZE && end == hex + len;
 }
 
-static void cmd_key(agent *a, char *rest)
+static void agent_cmd_key(agent *a, char *rest)
 {
     static const char use[] = "usage: key install|use|remove HEX";
-    char *op = word(&rest), *hex = word(&rest);
+    char *op = agent_word(&rest), *hex = agent_word(&rest);
     uint8_t key[SB_KEY_SIZE];
-    if (!op || !hex || word(&rest)) {
-        reply_error(use);
+    if (!op || !hex || agent_word(&rest)) {
+        agent_reply_error(use);
         return;
     }
-    if (!hex_key(hex, strlen(hex), key)) {
-        reply_error("a key is 64 hex characters");
+    if (!agent_hex_key(hex, strlen(hex), key)) {
+        agent_reply_error("a key is 64 hex characters");
         return;
     }
     int rc;
@@ -280,16 +280,16 @@ static void cmd_key(agent *a, char *rest)
     sodium_memzero(key, sizeof(key));
     sodium_memzero(hex, strlen(hex));
     if (rc == 1)
-        reply_error(use);
+        agent_reply_error(use);
     else
-        reply_code(rc);
+        agent_reply_code(rc);
 }
 
 /* Reads a --key-file: 32 raw bytes, or 64 hex characters and whitespace
  * around them. 32 bytes of printable text are refused: that is a short
  * password or half a hex key, not 32 random bytes. Prints why not and
  * returns false. */
-static bool read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
+static bool agent_read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
 {
     char buf[257];
     const char *why = "not a key (32 raw bytes, or 64 hex characters)";
@@ -319,7 +319,7 @@ static bool read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
             b++;
         while (e > b && buf[e - 1] && strchr(" \t\r\n", buf[e - 1]))
             e--;
-        ok = hex_key(buf + b, e - b, key);
+        ok = agent_hex_key(buf + b, e - b, key);
     }
     sodium_memzero(buf, sizeof(buf));
     if (!ok)
@@ -327,48 +327,48 @@ static bool read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
     return ok;
 }
 
-static void command(agent *a, char *line)
+static void agent_command(agent *a, char *line)
 {
     size_t len = strlen(line);
     if (len && line[len - 1] == '\r')
         line[--len] = '\0';
     char *rest = line;
-    char *cmd = word(&rest);
+    char *cmd = agent_word(&rest);
     if (!cmd)
         return; /* blank */
     if (strcmp(cmd, "set") == 0) {
-        char *key = word(&rest);
+        char *key = agent_word(&rest);
         if (!key) {
-            reply_error("usage: set KEY VALUE");
+            agent_reply_error("usage: set KEY VALUE");
             return;
         }
-        reply_code(sb_node_set(a->node, key, strlen(key), rest, strlen(rest)));
+        agent_reply_code(sb_node_set(a->node, key, strlen(key), rest, strlen(rest)));
     } else if (strcmp(cmd, "del") == 0) {
-        char *key = word(&rest);
-        if (!key || word(&rest)) {
-            reply_error("usage: del KEY");
+        char *key = agent_word(&rest);
+        if (!key || agent_word(&rest)) {
+            agent_reply_error("usage: del KEY");
             return;
         }
-        reply_code(sb_node_del(a->node, key, strlen(key)));
+        agent_reply_code(sb_node_del(a->node, key, strlen(key)));
     } else if (strcmp(cmd, "get") == 0) {
-        cmd_get(a, rest);
+        agent_cmd_get(a, rest);
     } else if (strcmp(cmd, "peers") == 0) {
-        cmd_peers(a);
+        agent_cmd_peers(a);
     } else if (strcmp(cmd, "leave") == 0) {
-        reply_code(sb_node_leave(a->node));
+        agent_reply_code(sb_node_leave(a->node));
     } else if (strcmp(cmd, "key") == 0) {
-        cmd_key(a, rest);
+        agent_cmd_key(a, rest);
     } else if (strcmp(cmd, "quit") == 0) {
-        reply_ok();
-        shut_down(a);
+        agent_reply_ok();
+        agent_shut_down(a);
     } else {
-        reply_error("unknown command (set, del, get, peers, leave, key, "
+        agent_reply_error("unknown agent_command (set, del, get, peers, leave, key, "
                     "quit)");
     }
 }
 
 /* Reads what stdin has and runs every complete line. */
-static void read_commands(agent *a)
+static void agent_read_commands(agent *a)
 {
     ssize_t got = read(STDIN_FILENO, a->line + a->used, MAX_LINE - a->used);
     if (got <= 0) {
@@ -377,9 +377,9 @@ static void read_commands(agent *a)
             if (a->used && !a->overlong) { /* a last line, no newline */
                 a->line[a->used] = '\0';
                 if (memchr(a->line, '\0', a->used))
-                    reply_error("NUL byte in command");
+                    agent_reply_error("NUL byte in command");
                 else
-                    command(a, a->line);
+                    agent_command(a, a->line);
             }
             a->used = 0;
         }
@@ -391,7 +391,7 @@ static void read_commands(agent *a)
         if (!nl) {
             if (a->used == MAX_LINE) { /* no newline in sight */
                 if (!a->overlong)
-                    reply_error("line too long");
+                    agent_reply_error("line too long");
                 a->overlong = true;
                 a->used = 0;
             }
@@ -401,9 +401,9 @@ static void read_commands(agent *a)
         if (a->overlong)
             a->overlong = false; /* the end of the long line */
         else if (memchr(a->line, '\0', (size_t)(nl - a->line)))
-            reply_error("NUL byte in command");
+            agent_reply_error("NUL byte in command");
         else
-            command(a, a->line);
+            agent_command(a, a->line);
         size_t consumed = (size_t)(nl - a->line) + 1;
         memmove(a->line, nl + 1, a->used - consumed);
         a->used -= consumed;
@@ -505,16 +505,16 @@ int agent_main(int argc, char **argv)
             return 1;
     uint8_t keys[SB_MAX_KEYS * SB_KEY_SIZE];
     for (size_t i = 0; i < nkey_files; i++)
-        if (!read_key_file(key_files[i], keys + i * SB_KEY_SIZE)) {
+        if (!agent_read_key_file(key_files[i], keys + i * SB_KEY_SIZE)) {
             sodium_memzero(keys, sizeof(keys));
             return 2;
         }
     cfg.keys = keys;
     cfg.nkeys = nkey_files;
-    start_ms = mono_ms();
+    start_ms = agent_mono_ms();
     cfg.seeds = seeds;
     cfg.embedded = true;
-    cfg.on_join = cfg.on_leave = cfg.on_update = cfg.on_delete = print_event;
+    cfg.on_join = cfg.on_leave = cfg.on_update = cfg.on_delete = agent_print_event;
     cfg.log = sb_log_stderr;
     agent a = { .interval_ms = cfg.interval_ms, .stdin_open = true };
     int rc = sb_node_new(&cfg, &a.node);
@@ -549,7 +549,7 @@ int agent_main(int argc, char **argv)
         sb_node_free(a.node);
         return 1;
     }
-    struct sigaction sa = { .sa_handler = on_signal };
+    struct sigaction sa = { .sa_handler = agent_on_signal };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -558,9 +558,9 @@ int agent_main(int argc, char **argv)
     fputs("{\"event\":\"ready\",", stdout);
     json_field(stdout, "addr", sb_node_addr(a.node),
                strlen(sb_node_addr(a.node)));
-    end_line();
+    agent_end_line();
 
-    while (!a.exit_at || mono_ms() < a.exit_at) {
+    while (!a.exit_at || agent_mono_ms() < a.exit_at) {
         struct pollfd p[3] = {
             { sb_node_fd(a.node), POLLIN, 0 },
             { signal_pipe[0], POLLIN, 0 },
@@ -568,7 +568,7 @@ int agent_main(int argc, char **argv)
         };
         int timeout = sb_node_timeout_ms(a.node);
         if (a.exit_at) {
-            uint64_t now = mono_ms();
+            uint64_t now = agent_mono_ms();
             int left = a.exit_at > now ? (int)(a.exit_at - now) : 0;
             if (left < timeout)
                 timeout = left;
@@ -582,10 +582,10 @@ int agent_main(int argc, char **argv)
             char drain[16];
             while (read(signal_pipe[0], drain, sizeof(drain)) > 0)
                 ;
-            shut_down(&a);
+            agent_shut_down(&a);
         }
         if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
-            read_commands(&a);
+            agent_read_commands(&a);
         sb_node_process(a.node);
     }
     sb_node_free(a.node);

@@ -103,7 +103,7 @@ typedef struct result {
     double run_s;
 } result;
 
-static void add_sample(samples *s, double v)
+static void eval_add_sample(samples *s, double v)
 {
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 64;
@@ -116,14 +116,14 @@ static void add_sample(samples *s, double v)
     s->v[s->n++] = v;
 }
 
-static int cmp_double(const void *a, const void *b)
+static int eval_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
 /* Nearest-rank percentile of sorted samples. */
-static double pct(const samples *s, double p)
+static double eval_pct(const samples *s, double p)
 {
     if (!s->n)
         return NAN;
@@ -162,14 +162,14 @@ typedef struct cluster {
     uint64_t rng;
 } cluster;
 
-static uint64_t now_ns(void)
+static uint64_t eval_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t next_rand(cluster *c)
+static uint64_t eval_next_rand(cluster *c)
 {
     c->rng ^= c->rng << 13;
     c->rng ^= c->rng >> 7;
@@ -178,18 +178,18 @@ static uint64_t next_rand(cluster *c)
 }
 
 /* Records node `self`'s sight of the watched event. Lock held. */
-static void arrive(cluster *c, const enode *self)
+static void eval_arrive(cluster *c, const enode *self)
 {
     watch *w = &c->w;
     if (w->arrival[self->index] >= 0)
         return;
-    w->arrival[self->index] = (double)(now_ns() - w->t0) / 1e6;
+    w->arrival[self->index] = (double)(eval_now_ns() - w->t0) / 1e6;
     if (--w->remaining == 0)
         pthread_cond_signal(&w->done);
 }
 
-/* The node with this address and generation runs (lock held). */
-static bool runs(cluster *c, const char *addr, uint64_t generation)
+/* The node with this address and generation eval_runs (lock held). */
+static bool eval_runs(cluster *c, const char *addr, uint64_t generation)
 {
     for (size_t i = 0; i < c->cap; i++)
         if (c->nodes[i].node && c->nodes[i].generation == generation &&
@@ -200,24 +200,24 @@ static bool runs(cluster *c, const char *addr, uint64_t generation)
 
 static cluster *the_cluster; /* the callbacks' way back */
 
-static void on_event(void *userdata, const sb_event *ev)
+static void eval_on_event(void *userdata, const sb_event *ev)
 {
     enode *self = userdata;
     cluster *c = the_cluster;
     watch *w = &c->w;
     pthread_mutex_lock(&w->lock);
     if (ev->type == SB_EVENT_LEAVE && ev->status == SB_STATUS_DOWN &&
-        runs(c, ev->addr, ev->generation))
+        eval_runs(c, ev->addr, ev->generation))
         w->false_downs++;
     if (w->type == ev->type && strcmp(ev->addr, w->target) == 0 &&
         (ev->type != SB_EVENT_LEAVE || ev->status == w->status) &&
         (ev->type != SB_EVENT_UPDATE ||
          (strcmp(ev->key, "eval") == 0 && strcmp(ev->value, w->value) == 0)))
-        arrive(c, self);
+        eval_arrive(c, self);
     pthread_mutex_unlock(&w->lock);
 }
 
-static size_t running(const cluster *c)
+static size_t eval_running(const cluster *c)
 {
     size_t k = 0;
     for (size_t i = 0; i < c->cap; i++)
@@ -226,16 +226,16 @@ static size_t running(const cluster *c)
 }
 
 /* A random running node other than `not` (NULL: any). */
-static enode *pick(cluster *c, const enode *not)
+static enode *eval_pick(cluster *c, const enode *not)
 {
     for (;;) {
-        enode *e = &c->nodes[next_rand(c) % c->cap];
+        enode *e = &c->nodes[eval_next_rand(c) % c->cap];
         if (e->node && e != not)
             return e;
     }
 }
 
-static void arm_locked(cluster *c, sb_event_type type, sb_status status,
+static void eval_arm_locked(cluster *c, sb_event_type type, sb_status status,
                        const enode *subject, const char *value);
 
 /*
@@ -243,16 +243,16 @@ static void arm_locked(cluster *c, sb_event_type type, sb_status status,
  * `watch_join`, the watch is armed for its join before any callback can
  * run (they wait for the watch's lock).
  */
-static enode *start_node(cluster *c, bool watch_join)
+static enode *eval_start_node(cluster *c, bool watch_join)
 {
     enode *slot = NULL;
     for (size_t i = 0; i < c->cap && !slot; i++)
         if (!c->nodes[i].node)
             slot = &c->nodes[i];
     const char *seeds[3];
-    size_t nseeds = 0, live = running(c);
+    size_t nseeds = 0, live = eval_running(c);
     for (size_t i = 0; i < 3 && i < live; i++)
-        seeds[nseeds++] = pick(c, NULL)->addr;
+        seeds[nseeds++] = eval_pick(c, NULL)->addr;
     const options *o = c->opt;
     sb_config cfg;
     sb_config_init(&cfg);
@@ -268,7 +268,7 @@ static enode *start_node(cluster *c, bool watch_join)
         cfg.keys = o->key;
         cfg.nkeys = 1;
     }
-    cfg.on_join = cfg.on_leave = cfg.on_update = on_event;
+    cfg.on_join = cfg.on_leave = cfg.on_update = eval_on_event;
     cfg.userdata = slot;
     cfg.log = sb_log_stderr;
     cfg.log_level = SB_LOG_ERROR; /* not a warning per node for plaintext */
@@ -292,12 +292,12 @@ static enode *start_node(cluster *c, bool watch_join)
     slot->node = node;
     snprintf(slot->addr, sizeof(slot->addr), "%s", sb_node_addr(node));
     if (watch_join)
-        arm_locked(c, SB_EVENT_JOIN, 0, slot, NULL);
+        eval_arm_locked(c, SB_EVENT_JOIN, 0, slot, NULL);
     pthread_mutex_unlock(&c->w.lock);
     return slot;
 }
 
-static void stop_node(cluster *c, enode *e)
+static void eval_stop_node(cluster *c, enode *e)
 {
     pthread_mutex_lock(&c->w.lock);
     sb_node *node = e->node;
@@ -307,11 +307,11 @@ static void stop_node(cluster *c, enode *e)
 }
 
 /* Waits until every running node sees every running node live. */
-static bool converge(cluster *c)
+static bool eval_converge(cluster *c)
 {
-    uint64_t end = now_ns() + WAIT_NS;
-    while (now_ns() < end) {
-        size_t want = running(c);
+    uint64_t end = eval_now_ns() + WAIT_NS;
+    while (eval_now_ns() < end) {
+        size_t want = eval_running(c);
         bool all = true;
         for (size_t i = 0; i < c->cap && all; i++) {
             sb_member *m;
@@ -333,7 +333,7 @@ static bool converge(cluster *c)
 
 /* Arms the watch: every running node but `subject` must report. Lock
  * held. */
-static void arm_locked(cluster *c, sb_event_type type, sb_status status,
+static void eval_arm_locked(cluster *c, sb_event_type type, sb_status status,
                        const enode *subject, const char *value)
 {
     watch *w = &c->w;
@@ -347,19 +347,19 @@ static void arm_locked(cluster *c, sb_event_type type, sb_status status,
         w->arrival[i] = counts ? -1 : 0;
         w->remaining += counts;
     }
-    w->t0 = now_ns();
+    w->t0 = eval_now_ns();
 }
 
-static void arm(cluster *c, sb_event_type type, sb_status status,
+static void eval_arm(cluster *c, sb_event_type type, sb_status status,
                 const enode *subject, const char *value)
 {
     pthread_mutex_lock(&c->w.lock);
-    arm_locked(c, type, status, subject, value);
+    eval_arm_locked(c, type, status, subject, value);
     pthread_mutex_unlock(&c->w.lock);
 }
 
 /* Waits for the armed event at every node; its time in ms, or NAN. */
-static double await(cluster *c, samples *pooled)
+static double eval_await(cluster *c, samples *pooled)
 {
     watch *w = &c->w;
     struct timespec until;
@@ -376,23 +376,23 @@ static double await(cluster *c, samples *pooled)
     if (pooled && !w->remaining)
         for (size_t i = 0; i < c->cap; i++)
             if (c->nodes[i].node && strcmp(c->nodes[i].addr, w->target))
-                add_sample(pooled, w->arrival[i]);
+                eval_add_sample(pooled, w->arrival[i]);
     w->type = 0;
     pthread_mutex_unlock(&w->lock);
     return last;
 }
 
-static void record(result *r, enum metric m, double ms)
+static void eval_record(result *r, enum metric m, double ms)
 {
     if (isnan(ms))
         r->timeouts[m]++;
     else
-        add_sample(&r->ms[m], ms);
+        eval_add_sample(&r->ms[m], ms);
 }
 
 /* ---- steady state ---------------------------------------------------------------- */
 
-static double cpu_s(void)
+static double eval_cpu_s(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -402,7 +402,7 @@ static double cpu_s(void)
 
 /* A memory figure of this process from /proc/self/status, in kB:
  * "VmRSS:" (resident now) or "VmHWM:" (peak resident). */
-static double proc_kb(const char *field)
+static double eval_proc_kb(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -415,7 +415,7 @@ static double proc_kb(const char *field)
     return kb;
 }
 
-static void totals(cluster *c, uint64_t *packets, uint64_t *bytes)
+static void eval_totals(cluster *c, uint64_t *packets, uint64_t *bytes)
 {
     *packets = *bytes = 0;
     for (size_t i = 0; i < c->cap; i++) {
@@ -427,28 +427,28 @@ static void totals(cluster *c, uint64_t *packets, uint64_t *bytes)
     }
 }
 
-static void steady_state(cluster *c, result *r, double rss_before)
+static void eval_steady_state(cluster *c, result *r, double rss_before)
 {
     uint64_t p0, b0, p1, b1;
-    totals(c, &p0, &b0);
-    double cpu0 = cpu_s();
-    uint64_t t0 = now_ns();
+    eval_totals(c, &p0, &b0);
+    double cpu0 = eval_cpu_s();
+    uint64_t t0 = eval_now_ns();
     struct timespec ts = { (time_t)c->opt->window_s, 0 };
     nanosleep(&ts, NULL);
-    double secs = (double)(now_ns() - t0) / 1e9;
-    totals(c, &p1, &b1);
+    double secs = (double)(eval_now_ns() - t0) / 1e9;
+    eval_totals(c, &p1, &b1);
     double n = (double)r->nodes;
     r->packets_per_s = (double)(p1 - p0) / n / secs;
     r->bytes_per_s = (double)(b1 - b0) / n / secs;
-    r->cpu_per_s = (cpu_s() - cpu0) / n / secs;
-    r->memory_kb = (proc_kb("VmHWM:") - rss_before) / n;
+    r->cpu_per_s = (eval_cpu_s() - cpu0) / n / secs;
+    r->memory_kb = (eval_proc_kb("VmHWM:") - rss_before) / n;
 }
 
 /* ---- progress ------------------------------------------------------------------------ */
 
 static bool tty;
 
-static void progress(uint32_t nodes, uint32_t trial, uint32_t trials,
+static void eval_progress(uint32_t nodes, uint32_t trial, uint32_t trials,
                      const char *what)
 {
     if (!tty)
@@ -461,7 +461,7 @@ static void progress(uint32_t nodes, uint32_t trial, uint32_t trials,
     fflush(stdout);
 }
 
-static void progress_clear(void)
+static void eval_progress_clear(void)
 {
     if (tty) {
         printf("\r%72s\r", "");
@@ -471,7 +471,7 @@ static void progress_clear(void)
 
 /* ---- one cluster size ------------------------------------------------------------------ */
 
-static void run_size(const options *o, uint32_t nodes, result *r)
+static void eval_run_size(const options *o, uint32_t nodes, result *r)
 {
     cluster c = { .cap = nodes + 1, .opt = o };
     c.rng = o->seed * 2654435761u + nodes;
@@ -489,60 +489,60 @@ static void run_size(const options *o, uint32_t nodes, result *r)
     pthread_cond_init(&c.w.done, NULL);
     the_cluster = &c;
     r->nodes = nodes;
-    uint64_t t_run = now_ns();
+    uint64_t t_run = eval_now_ns();
 
-    double rss_before = proc_kb("VmRSS:");
-    progress(nodes, 0, o->trials, "starting");
+    double rss_before = eval_proc_kb("VmRSS:");
+    eval_progress(nodes, 0, o->trials, "starting");
     for (uint32_t i = 0; i < nodes; i++)
-        start_node(&c, false);
-    if (!converge(&c))
+        eval_start_node(&c, false);
+    if (!eval_converge(&c))
         fprintf(stderr, "scuttlebutt eval: %u nodes did not converge\n",
                 nodes);
-    progress(nodes, 0, o->trials, "steady state");
-    steady_state(&c, r, rss_before);
+    eval_progress(nodes, 0, o->trials, "steady state");
+    eval_steady_state(&c, r, rss_before);
 
     for (uint32_t t = 0; t < o->trials; t++) {
         char value[32];
-        progress(nodes, t, o->trials, "propagation");
-        converge(&c);
-        enode *e = pick(&c, NULL);
+        eval_progress(nodes, t, o->trials, "propagation");
+        eval_converge(&c);
+        enode *e = eval_pick(&c, NULL);
         snprintf(value, sizeof(value), "v%u-%u", nodes, t);
-        arm(&c, SB_EVENT_UPDATE, 0, e, value);
+        eval_arm(&c, SB_EVENT_UPDATE, 0, e, value);
         sb_node_set(e->node, "eval", 4, value, strlen(value));
-        record(r, PROPAGATION, await(&c, &r->arrivals));
+        eval_record(r, PROPAGATION, eval_await(&c, &r->arrivals));
 
-        progress(nodes, t, o->trials, "detection");
-        e = pick(&c, NULL);
-        arm(&c, SB_EVENT_LEAVE, SB_STATUS_DOWN, e, NULL);
-        stop_node(&c, e);
-        record(r, DETECTION, await(&c, NULL));
+        eval_progress(nodes, t, o->trials, "detection");
+        e = eval_pick(&c, NULL);
+        eval_arm(&c, SB_EVENT_LEAVE, SB_STATUS_DOWN, e, NULL);
+        eval_stop_node(&c, e);
+        eval_record(r, DETECTION, eval_await(&c, NULL));
 
-        progress(nodes, t, o->trials, "discovery");
-        start_node(&c, true);
-        record(r, DISCOVERY, await(&c, NULL));
+        eval_progress(nodes, t, o->trials, "discovery");
+        eval_start_node(&c, true);
+        eval_record(r, DISCOVERY, eval_await(&c, NULL));
 
         if (o->wire == SB_WIRE_REFERENCE)
             continue; /* that format cannot leave gracefully */
-        progress(nodes, t, o->trials, "leave");
-        converge(&c);
-        e = pick(&c, NULL);
-        arm(&c, SB_EVENT_LEAVE, SB_STATUS_LEFT, e, NULL);
+        eval_progress(nodes, t, o->trials, "leave");
+        eval_converge(&c);
+        e = eval_pick(&c, NULL);
+        eval_arm(&c, SB_EVENT_LEAVE, SB_STATUS_LEFT, e, NULL);
         sb_node_leave(e->node);
-        record(r, LEAVE, await(&c, NULL));
-        stop_node(&c, e);
-        start_node(&c, false); /* back to the cluster size */
+        eval_record(r, LEAVE, eval_await(&c, NULL));
+        eval_stop_node(&c, e);
+        eval_start_node(&c, false); /* back to the cluster size */
     }
-    progress_clear();
+    eval_progress_clear();
     pthread_mutex_lock(&c.w.lock);
     r->false_downs = c.w.false_downs;
     pthread_mutex_unlock(&c.w.lock);
     for (size_t i = 0; i < c.cap; i++)
         if (c.nodes[i].node)
-            stop_node(&c, &c.nodes[i]);
-    r->run_s = (double)(now_ns() - t_run) / 1e9;
+            eval_stop_node(&c, &c.nodes[i]);
+    r->run_s = (double)(eval_now_ns() - t_run) / 1e9;
     for (int m = 0; m < NMETRICS; m++)
-        qsort(r->ms[m].v, r->ms[m].n, sizeof(double), cmp_double);
-    qsort(r->arrivals.v, r->arrivals.n, sizeof(double), cmp_double);
+        qsort(r->ms[m].v, r->ms[m].n, sizeof(double), eval_cmp_double);
+    qsort(r->arrivals.v, r->arrivals.n, sizeof(double), eval_cmp_double);
     free(c.nodes);
     free(c.w.arrival);
     pthread_mutex_destroy(&c.w.lock);
@@ -553,7 +553,7 @@ static void run_size(const options *o, uint32_t nodes, result *r)
 
 /* Each size runs in a child process, so that its CPU time and memory are
  * its own; the child sends its result back through a pipe. */
-static bool write_all(int fd, const void *buf, size_t len)
+static bool eval_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     while (len) {
@@ -568,7 +568,7 @@ static bool write_all(int fd, const void *buf, size_t len)
     return true;
 }
 
-static bool read_all(int fd, void *buf, size_t len)
+static bool eval_read_all(int fd, void *buf, size_t len)
 {
     char *p = buf;
     while (len) {
@@ -583,26 +583,26 @@ static bool read_all(int fd, void *buf, size_t len)
     return true;
 }
 
-static bool send_samples(int fd, const samples *s)
+static bool eval_send_samples(int fd, const samples *s)
 {
-    return write_all(fd, &s->n, sizeof(s->n)) &&
-           write_all(fd, s->v, s->n * sizeof(double));
+    return eval_write_all(fd, &s->n, sizeof(s->n)) &&
+           eval_write_all(fd, s->v, s->n * sizeof(double));
 }
 
-static bool receive_samples(int fd, samples *s)
+static bool eval_receive_samples(int fd, samples *s)
 {
-    if (!read_all(fd, &s->n, sizeof(s->n)) || s->n > (1u << 28))
+    if (!eval_read_all(fd, &s->n, sizeof(s->n)) || s->n > (1u << 28))
         return false;
     s->cap = s->n;
     s->v = malloc(s->n ? s->n * sizeof(double) : 1);
-    if (s->v && read_all(fd, s->v, s->n * sizeof(double)))
+    if (s->v && eval_read_all(fd, s->v, s->n * sizeof(double)))
         return true;
     free(s->v);
     s->v = NULL;
     return false;
 }
 
-static bool run_size_apart(const options *o, uint32_t nodes, result *r)
+static bool eval_run_size_apart(const options *o, uint32_t nodes, result *r)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -613,19 +613,19 @@ static bool run_size_apart(const options *o, uint32_t nodes, result *r)
         return false;
     if (pid == 0) {
         close(fds[0]);
-        run_size(o, nodes, r);
-        bool ok = write_all(fds[1], r, sizeof(*r));
+        eval_run_size(o, nodes, r);
+        bool ok = eval_write_all(fds[1], r, sizeof(*r));
         for (int m = 0; m < NMETRICS && ok; m++)
-            ok = send_samples(fds[1], &r->ms[m]);
-        ok = ok && send_samples(fds[1], &r->arrivals);
+            ok = eval_send_samples(fds[1], &r->ms[m]);
+        ok = ok && eval_send_samples(fds[1], &r->arrivals);
         _exit(ok ? 0 : 1);
     }
     close(fds[1]);
-    bool ok = read_all(fds[0], r, sizeof(*r));
+    bool ok = eval_read_all(fds[0], r, sizeof(*r));
     for (int m = 0; m < NMETRICS; m++)
-        if (!ok || !receive_samples(fds[0], &r->ms[m]))
+        if (!ok || !eval_receive_samples(fds[0], &r->ms[m]))
             ok = false, r->ms[m] = (samples){ 0 };
-    if (!ok || !receive_samples(fds[0], &r->arrivals))
+    if (!ok || !eval_receive_samples(fds[0], &r->arrivals))
         ok = false, r->arrivals = (samples){ 0 };
     close(fds[0]);
     int status;
@@ -636,7 +636,7 @@ static bool run_size_apart(const options *o, uint32_t nodes, result *r)
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-static void print_table(const options *o, const result *res, size_t nres)
+static void eval_print_table(const options *o, const result *res, size_t nres)
 {
     printf("scuttlebutt eval: interval %u ms, fanout %u, max message %u B, "
            "threshold %g, %u trials, window %u s%s%s\n\n", o->interval_ms,
@@ -652,8 +652,8 @@ static void print_table(const options *o, const result *res, size_t nres)
             if (!s->n && !r->timeouts[m])
                 continue; /* not measured (a leave, on the reference wire) */
             printf("%6u  %-22s %9.1f %9.1f %9.1f %9.1f %6zu", r->nodes,
-                   metric_name[m], pct(s, 0.5), pct(s, 0.9), pct(s, 0.99),
-                   pct(s, 1.0), s->n);
+                   metric_name[m], eval_pct(s, 0.5), eval_pct(s, 0.9), eval_pct(s, 0.99),
+                   eval_pct(s, 1.0), s->n);
             if (r->timeouts[m])
                 printf("  (%zu timed out)", r->timeouts[m]);
             putchar('\n');
@@ -671,7 +671,7 @@ static void print_table(const options *o, const result *res, size_t nres)
     }
 }
 
-static bool write_json(const char *path, const options *o, const result *res,
+static bool eval_write_json(const char *path, const options *o, const result *res,
                        size_t nres)
 {
     FILE *f = fopen(path, "w");
@@ -693,8 +693,8 @@ static bool write_json(const char *path, const options *o, const result *res,
             fprintf(f, ",\"%s_ms\":{", metric_name[m]);
             if (s->n)
                 fprintf(f, "\"median\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
-                        "\"max\":%.3f,", pct(s, 0.5), pct(s, 0.9),
-                        pct(s, 0.99), pct(s, 1.0));
+                        "\"max\":%.3f,", eval_pct(s, 0.5), eval_pct(s, 0.9),
+                        eval_pct(s, 0.99), eval_pct(s, 1.0));
             fprintf(f, "\"timeouts\":%zu,\"samples\":[", r->timeouts[m]);
             for (size_t k = 0; k < s->n; k++)
                 fprintf(f, "%s%.3f", k ? "," : "", s->v[k]);
@@ -711,7 +711,7 @@ static bool write_json(const char *path, const options *o, const result *res,
     return fclose(f) == 0;
 }
 
-static bool write_csv(const char *path, const result *res, size_t nres)
+static bool eval_write_csv(const char *path, const result *res, size_t nres)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -722,8 +722,8 @@ static bool write_csv(const char *path, const result *res, size_t nres)
         for (int m = 0; m < NMETRICS; m++) {
             const samples *s = &r->ms[m];
             fprintf(f, "%u,%s_ms,%.3f,%.3f,%.3f,%.3f,%zu\n", r->nodes,
-                    metric_name[m], pct(s, 0.5), pct(s, 0.9), pct(s, 0.99),
-                    pct(s, 1.0), s->n);
+                    metric_name[m], eval_pct(s, 0.5), eval_pct(s, 0.9), eval_pct(s, 0.99),
+                    eval_pct(s, 1.0), s->n);
         }
         fprintf(f, "%u,packets_per_s_per_node,%.3f,,,,\n", r->nodes,
                 r->packets_per_s);
@@ -741,7 +741,7 @@ static bool write_csv(const char *path, const result *res, size_t nres)
 
 /* The fraction of nodes holding an update against time, one curve per
  * cluster size, drawn by gnuplot. */
-static bool write_plot(const char *path, const options *o, const result *res,
+static bool eval_write_plot(const char *path, const options *o, const result *res,
                        size_t nres)
 {
     char dir[] = "/tmp/sb-eval-XXXXXX";
@@ -789,7 +789,7 @@ static bool write_plot(const char *path, const options *o, const result *res,
 
 /* ---- main --------------------------------------------------------------------------------- */
 
-static bool parse_sizes(const char *s, options *o)
+static bool eval_parse_sizes(const char *s, options *o)
 {
     char buf[256];
     snprintf(buf, sizeof(buf), "%s", s);
@@ -805,7 +805,7 @@ static bool parse_sizes(const char *s, options *o)
 }
 
 /* Room for the sockets and pipes of the largest cluster. */
-static void raise_fd_limit(uint32_t nodes)
+static void eval_raise_fd_limit(uint32_t nodes)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -846,7 +846,7 @@ int eval_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            if (!parse_sizes(optarg, &o))
+            if (!eval_parse_sizes(optarg, &o))
                 return usage_error(usage, "--nodes: sizes 2 to 4096, "
                                           "comma-separated");
             break;
@@ -922,7 +922,7 @@ int eval_main(int argc, char **argv)
     for (size_t i = 0; i < o.nsizes; i++)
         if (o.sizes[i] > largest)
             largest = o.sizes[i];
-    raise_fd_limit(largest + 1);
+    eval_raise_fd_limit(largest + 1);
 
     result *res = calloc(o.nsizes, sizeof(result));
     if (!res) {
@@ -930,24 +930,24 @@ int eval_main(int argc, char **argv)
         return 1;
     }
     for (size_t i = 0; i < o.nsizes; i++) {
-        if (!run_size_apart(&o, o.sizes[i], &res[i])) {
+        if (!eval_run_size_apart(&o, o.sizes[i], &res[i])) {
             fprintf(stderr, "scuttlebutt eval: the run of %u nodes failed\n",
                     o.sizes[i]);
             return 1;
         }
     }
-    print_table(&o, res, o.nsizes);
+    eval_print_table(&o, res, o.nsizes);
 
     int status = 0;
-    if (o.json && !write_json(o.json, &o, res, o.nsizes)) {
+    if (o.json && !eval_write_json(o.json, &o, res, o.nsizes)) {
         fprintf(stderr, "scuttlebutt eval: cannot write %s\n", o.json);
         status = 1;
     }
-    if (o.csv && !write_csv(o.csv, res, o.nsizes)) {
+    if (o.csv && !eval_write_csv(o.csv, res, o.nsizes)) {
         fprintf(stderr, "scuttlebutt eval: cannot write %s\n", o.csv);
         status = 1;
     }
-    if (o.plot && !write_plot(o.plot, &o, res, o.nsizes)) {
+    if (o.plot && !eval_write_plot(o.plot, &o, res, o.nsizes)) {
         fprintf(stderr, "scuttlebutt eval: cannot draw %s (is gnuplot "
                 "installed?)\n", o.plot);
         status = 1;

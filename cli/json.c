@@ -72,7 +72,7 @@ void json_string(FILE *out, const char *buf, size_t len)
     fputc('"', out);
 }
 
-static void base64(FILE *out, const unsigned char *s, size_t len)
+static void json_base64(FILE *out, const unsigned char *s, size_t len)
 {
     static const char abc[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -98,6 +98,6 @@ void json_field(FILE *out, const char *name, const char *buf, size_t len)
         json_string(out, buf, len);
     } else {
         fprintf(out, "\"%s_b64\":", name);
-        base64(out, (const unsigned char *)buf, len);
+        json_base64(out, (const unsigned char *)buf, len);
     }
 }

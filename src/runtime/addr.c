@@ -11,7 +11,7 @@
 
 #include "scuttlebutt.h"
 
-static bool copy_part(char *dst, size_t cap, const char *src, size_t len)
+static bool addr_copy_part(char *dst, size_t cap, const char *src, size_t len)
 {
     if (len == 0 || len >= cap)
         return false;
@@ -30,7 +30,7 @@ int sb_addr_split(const char *text, char *host, size_t host_cap, char *port,
         const char *close = strchr(text, ']');
         if (!close || close[1] != ':')
             return SB_EADDR;
-        if (!copy_part(host, host_cap, text + 1, (size_t)(close - text - 1)))
+        if (!addr_copy_part(host, host_cap, text + 1, (size_t)(close - text - 1)))
             return SB_EADDR;
         colon = close + 1;
     } else {
@@ -38,12 +38,12 @@ int sb_addr_split(const char *text, char *host, size_t host_cap, char *port,
         /* a bare IPv6 address has several colons: it needs brackets */
         if (!colon || memchr(text, ':', (size_t)(colon - text)))
             return SB_EADDR;
-        if (!copy_part(host, host_cap, text, (size_t)(colon - text)))
+        if (!addr_copy_part(host, host_cap, text, (size_t)(colon - text)))
             return SB_EADDR;
     }
     const char *p = colon + 1;
     size_t plen = strlen(p);
-    if (plen > 7 || !copy_part(port, port_cap, p, plen)) /* 0080 is 80 */
+    if (plen > 7 || !addr_copy_part(port, port_cap, p, plen)) /* 0080 is 80 */
         return SB_EADDR;
     unsigned v = 0;
     for (size_t i = 0; i < plen; i++) {
@@ -143,7 +143,7 @@ bool sb_addr_for_family(sb_sockaddr *a, int family)
     return true;
 }
 
-static bool is_mapped(const sb_sockaddr *a)
+static bool addr_is_mapped(const sb_sockaddr *a)
 {
     const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
     return a->ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
@@ -155,19 +155,19 @@ bool sb_addr_is_wildcard(const sb_sockaddr *a)
         return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
                htonl(INADDR_ANY);
     const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
-    if (is_mapped(a)) /* ::ffff:0.0.0.0 */
+    if (addr_is_mapped(a)) /* ::ffff:0.0.0.0 */
         return memcmp(&v6->sin6_addr.s6_addr[12], "\0\0\0\0", 4) == 0;
     return IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr);
 }
 
 int sb_addr_family(const sb_sockaddr *a)
 {
-    return a->ss.ss_family == AF_INET || is_mapped(a) ? AF_INET : AF_INET6;
+    return a->ss.ss_family == AF_INET || addr_is_mapped(a) ? AF_INET : AF_INET6;
 }
 
 unsigned sb_addr_reach(const sb_sockaddr *bound)
 {
-    if (bound->ss.ss_family == AF_INET || is_mapped(bound))
+    if (bound->ss.ss_family == AF_INET || addr_is_mapped(bound))
         return SB_REACH_V4;
     if (sb_addr_is_wildcard(bound)) /* [::], dual-stack */
         return SB_REACH_V4 | SB_REACH_V6;

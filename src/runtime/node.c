@@ -8,9 +8,9 @@
  * A packet's path: the socket becomes readable; sb_node_process() reads
  * it with recvfrom(), names the sender with sb_addr_format() and hands
  * both to sb_engine_recv() under the lock. The engine answers through
- * send_datagram() (still under the lock), which parses the peer's address
+ * node_send_datagram() (still under the lock), which parses the peer's address
  * and calls sendto(). Events the engine reports are copied into a queue;
- * once the lock is released, dispatch() runs the user's callbacks.
+ * once the lock is released, node_dispatch() runs the user's callbacks.
  *
  * Locking: `lock` guards the engine and every field marked (L). The
  * socket is read only by the one thread inside sb_node_process().
@@ -88,7 +88,7 @@ struct sb_node {
     char send_to[SB_ADDR_STRLEN];
     uint64_t send_reported;    /* (L) when a line last reported them */
 
-    bool processing;           /* (L) a thread is inside process_() */
+    bool processing;           /* (L) a thread is inside node_process() */
     pthread_t processor;       /* (L) which one */
 
     bool threaded;
@@ -99,20 +99,20 @@ struct sb_node {
 
 /* ---- time, logging ----------------------------------------------------- */
 
-static uint64_t clock_ns(clockid_t id)
+static uint64_t node_clock_ns(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t now_ns(void)
+static uint64_t node_now_ns(void)
 {
-    return clock_ns(CLOCK_MONOTONIC);
+    return node_clock_ns(CLOCK_MONOTONIC);
 }
 
 __attribute__((format(printf, 3, 4)))
-static void say(const sb_config *cfg, sb_log_level level, const char *fmt,
+static void node_say(const sb_config *cfg, sb_log_level level, const char *fmt,
                 ...)
 {
     if (!cfg->log || level > cfg->log_level)
@@ -162,8 +162,8 @@ void sb_config_init(sb_config *cfg)
 
 /* Checks the fields the engine's configuration does not carry (seeds,
  * log level, the runtime's units); logs the first problem. The engine's
- * own rules are checked in start_engine(), by the engine. */
-static int check_config(const sb_config *c)
+ * own rules are checked in node_start_engine(), by the engine. */
+static int node_check_config(const sb_config *c)
 {
     const char *bad = NULL;
     if (c->interval_ms > 3600u * 1000)
@@ -183,7 +183,7 @@ static int check_config(const sb_config *c)
         bad = "the reference wire format has no generation";
     if (!bad)
         return SB_OK;
-    say(c, SB_LOG_ERROR, "bad configuration: %s", bad);
+    node_say(c, SB_LOG_ERROR, "bad configuration: %s", bad);
     return SB_ECONFIG;
 }
 
@@ -191,7 +191,7 @@ static int check_config(const sb_config *c)
 
 /* Resolves every seed name (static list, then callback) into a new list;
  * runs without the lock (getaddrinfo may block). */
-static seed_list *resolve_seeds(sb_node *n)
+static seed_list *node_resolve_seeds(sb_node *n)
 {
     const char *names[2 * SB_MAX_SEEDS];
     size_t count = 0;
@@ -211,7 +211,7 @@ static seed_list *resolve_seeds(sb_node *n)
         sb_sockaddr found[8];
         int k = sb_addr_resolve(names[i], n->family, false, found, 8);
         if (k < 0) {
-            say(&n->cfg, SB_LOG_WARN, "seed %s: cannot resolve", names[i]);
+            node_say(&n->cfg, SB_LOG_WARN, "seed %s: cannot resolve", names[i]);
             continue;
         }
         for (int j = 0; j < k && l->n < SB_MAX_SEEDS; j++) {
@@ -233,7 +233,7 @@ static seed_list *resolve_seeds(sb_node *n)
 
 /* The engine's seeds callback (lock held): hands over the freshest list
  * and asks for another resolution once the lock is released. */
-static size_t engine_seeds(void *userdata, const char **out, size_t max)
+static size_t node_engine_seeds(void *userdata, const char **out, size_t max)
 {
     sb_node *n = userdata;
     if (n->seeds_fresh) {
@@ -251,7 +251,7 @@ static size_t engine_seeds(void *userdata, const char **out, size_t max)
 
 /* ---- the engine's callbacks (lock held) ---------------------------------- */
 
-static void send_datagram(void *userdata, const char *to, const uint8_t *buf,
+static void node_send_datagram(void *userdata, const char *to, const uint8_t *buf,
                           size_t len)
 {
     sb_node *n = userdata;
@@ -272,7 +272,7 @@ static void send_datagram(void *userdata, const char *to, const uint8_t *buf,
 
 /* Copies an event into the queue: addr, key and value, each followed by
  * a NUL byte, in one allocation. */
-static void queue_event(void *userdata, const sb_event *ev)
+static void node_queue_event(void *userdata, const sb_event *ev)
 {
     sb_node *n = userdata;
     if (n->nevents == n->events_cap) {
@@ -311,40 +311,40 @@ static void queue_event(void *userdata, const sb_event *ev)
 /* ---- creation and destruction -------------------------------------------- */
 
 /* Binds the socket and settles our address (`cfg` is the caller's). */
-static int open_socket(sb_node *n, const sb_config *cfg)
+static int node_open_socket(sb_node *n, const sb_config *cfg)
 {
     sb_sockaddr a;
     if (!cfg->bind) {
-        say(&n->cfg, SB_LOG_ERROR, "bind address is required (host:port)");
+        node_say(&n->cfg, SB_LOG_ERROR, "bind address is required (host:port)");
         return SB_EADDR;
     }
     if (sb_addr_resolve(cfg->bind, AF_UNSPEC, true, &a, 1) < 1) {
-        say(&n->cfg, SB_LOG_ERROR, "bind address %s: not host:port or "
+        node_say(&n->cfg, SB_LOG_ERROR, "bind address %s: not host:port or "
             "cannot resolve", cfg->bind);
         return SB_EADDR;
     }
     n->family = a.ss.ss_family;
     n->fd = socket(n->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (n->fd < 0) {
-        say(&n->cfg, SB_LOG_ERROR, "socket: %s", strerror(errno));
+        node_say(&n->cfg, SB_LOG_ERROR, "socket: %s", strerror(errno));
         return SB_EIO;
     }
     if (n->family == AF_INET6) { /* [::] takes IPv4 peers too */
         int off = 0;
         if (setsockopt(n->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
                        sizeof(off)) < 0)
-            say(&n->cfg, SB_LOG_WARN, "%s: IPv6 only (IPV6_V6ONLY: %s)",
+            node_say(&n->cfg, SB_LOG_WARN, "%s: IPv6 only (IPV6_V6ONLY: %s)",
                 cfg->bind, strerror(errno));
     }
     if (bind(n->fd, (struct sockaddr *)&a.ss, a.len) < 0) {
         int err = errno;
-        say(&n->cfg, SB_LOG_ERROR, "bind %s: %s", cfg->bind, strerror(err));
+        node_say(&n->cfg, SB_LOG_ERROR, "bind %s: %s", cfg->bind, strerror(err));
         return err == EADDRINUSE ? SB_EADDRINUSE
                : err == EADDRNOTAVAIL || err == EACCES ? SB_EADDR : SB_EIO;
     }
     sb_sockaddr bound = { .len = sizeof(bound.ss) };
     if (getsockname(n->fd, (struct sockaddr *)&bound.ss, &bound.len) < 0) {
-        say(&n->cfg, SB_LOG_ERROR, "getsockname: %s", strerror(errno));
+        node_say(&n->cfg, SB_LOG_ERROR, "getsockname: %s", strerror(errno));
         return SB_EIO;
     }
     sb_addr_format(&bound, n->bind_addr);
@@ -352,7 +352,7 @@ static int open_socket(sb_node *n, const sb_config *cfg)
 
     if (!cfg->advertise) {
         if (sb_addr_is_wildcard(&bound)) {
-            say(&n->cfg, SB_LOG_ERROR, "bound to the wildcard %s: set "
+            node_say(&n->cfg, SB_LOG_ERROR, "bound to the wildcard %s: set "
                 "advertise to the address peers reach us at", n->bind_addr);
             return SB_EADDR;
         }
@@ -362,12 +362,12 @@ static int open_socket(sb_node *n, const sb_config *cfg)
     sb_sockaddr adv;
     if (sb_addr_parse(cfg->advertise, &adv) != SB_OK ||
         sb_addr_is_wildcard(&adv) || sb_addr_port(&adv) == 0) {
-        say(&n->cfg, SB_LOG_ERROR, "advertise address %s: not a numeric, "
+        node_say(&n->cfg, SB_LOG_ERROR, "advertise address %s: not a numeric, "
             "non-wildcard ip:port with a port", cfg->advertise);
         return SB_EADDR;
     }
     if (!(n->reach & sb_addr_reach_bit(&adv))) {
-        say(&n->cfg, SB_LOG_ERROR, "advertise address %s: another address "
+        node_say(&n->cfg, SB_LOG_ERROR, "advertise address %s: another address "
             "family than the socket bound to %s", cfg->advertise,
             n->bind_addr);
         return SB_EADDR;
@@ -377,7 +377,7 @@ static int open_socket(sb_node *n, const sb_config *cfg)
 }
 
 /* Copies the strings the config points to, so the caller's may go. */
-static int copy_strings(sb_node *n, const sb_config *cfg)
+static int node_copy_strings(sb_node *n, const sb_config *cfg)
 {
     n->cluster = strdup(cfg->cluster ? cfg->cluster : "default");
     n->seed_names = calloc(cfg->nseeds + 1, sizeof(char *));
@@ -396,24 +396,24 @@ static int copy_strings(sb_node *n, const sb_config *cfg)
     return SB_OK;
 }
 
-static uint64_t entropy(void)
+static uint64_t node_entropy(void)
 {
     uint64_t x = 0;
     if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t)sizeof(x))
-        x = clock_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
+        x = node_clock_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
     return x ? x : 1;
 }
 
 /* The engine's configuration of node n: sb_config converted, with the
  * runtime's defaults (the wall clock for a generation, the CSPRNG for the
  * PRNG's seed and the nonce prefix) and callbacks. */
-static void engine_config(const sb_node *n, sb_engine_config *e)
+static void node_engine_config(const sb_node *n, sb_engine_config *e)
 {
     const sb_config *c = &n->cfg;
     sb_engine_config_init(e);
     e->addr = n->addr;
-    e->generation = c->generation ? c->generation : clock_ns(CLOCK_REALTIME);
-    e->rng_seed = c->rng_seed ? c->rng_seed : entropy();
+    e->generation = c->generation ? c->generation : node_clock_ns(CLOCK_REALTIME);
+    e->rng_seed = c->rng_seed ? c->rng_seed : node_entropy();
     e->cluster = n->cluster;
     e->wire = c->wire;
     e->interval_ns = (uint64_t)c->interval_ms * MS;
@@ -428,47 +428,47 @@ static void engine_config(const sb_node *n, sb_engine_config *e)
     e->max_keys_per_node = c->max_keys_per_node;
     e->max_state_bytes = c->max_state_bytes;
     e->keys = c->keys;
-    e->nkeys = (uint32_t)c->nkeys; /* at most SB_MAX_KEYS: check_config() */
+    e->nkeys = (uint32_t)c->nkeys; /* at most SB_MAX_KEYS: node_check_config() */
     if (c->nkeys)
         randombytes_buf(e->nonce_prefix, sizeof(e->nonce_prefix));
-    e->send = send_datagram;
-    e->on_event = queue_event;
-    e->seeds = engine_seeds;
+    e->send = node_send_datagram;
+    e->on_event = node_queue_event;
+    e->seeds = node_engine_seeds;
     e->userdata = (void *)n;
 }
 
-static int start_engine(sb_node *n)
+static int node_start_engine(sb_node *n)
 {
     const sb_config *c = &n->cfg;
     if (c->nkeys && sodium_init() < 0) {
-        say(c, SB_LOG_ERROR, "cannot initialise libsodium");
+        node_say(c, SB_LOG_ERROR, "cannot initialise libsodium");
         return SB_EIO;
     }
     sb_engine_config e;
-    engine_config(n, &e);
+    node_engine_config(n, &e);
     char why[160];
     int rc = sb_engine_check_config(&e, why, sizeof(why));
     if (rc == SB_OK)
-        rc = sb_engine_new(&e, now_ns(), &n->engine);
+        rc = sb_engine_new(&e, node_now_ns(), &n->engine);
     else
-        say(c, SB_LOG_ERROR, "bad configuration: %s (node %s)", why, n->addr);
+        node_say(c, SB_LOG_ERROR, "bad configuration: %s (node %s)", why, n->addr);
     sodium_memzero(&e, sizeof(e));
     n->cfg.keys = NULL; /* the engine has its own copy */
     if (rc != SB_OK && rc != SB_ECONFIG && rc != SB_EADDR)
-        say(c, SB_LOG_ERROR, "engine: %s", sb_strerror(rc));
+        node_say(c, SB_LOG_ERROR, "engine: %s", sb_strerror(rc));
     else if (c->wire == SB_WIRE_REFERENCE)
-        say(c, SB_LOG_WARN, "node %s speaks the reference wire format: its "
+        node_say(c, SB_LOG_WARN, "node %s speaks the reference wire format: its "
             "packets are plaintext and unauthenticated, and anyone who can "
             "reach its port can change what the cluster believes", n->addr);
     else if (!c->nkeys)
-        say(c, SB_LOG_WARN, "node %s has no cluster key: its packets are "
+        node_say(c, SB_LOG_WARN, "node %s has no cluster key: its packets are "
             "plaintext, and anyone who can reach its port can change what "
             "the cluster believes", n->addr);
     return rc;
 }
 
-static void *run(void *arg);
-static void wake(sb_node *n);
+static void *node_run(void *arg);
+static void node_wake(sb_node *n);
 
 int sb_node_new(const sb_config *cfg, sb_node **out)
 {
@@ -477,7 +477,7 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
     *out = NULL;
     if (!cfg)
         return SB_EINVAL;
-    int rc = check_config(cfg);
+    int rc = node_check_config(cfg);
     if (rc != SB_OK)
         return rc;
     sb_node *n = calloc(1, sizeof(*n));
@@ -486,11 +486,11 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
     n->cfg = *cfg;
     n->fd = n->wake[0] = n->wake[1] = -1;
     pthread_mutex_init(&n->lock, NULL);
-    rc = copy_strings(n, cfg);
+    rc = node_copy_strings(n, cfg);
     if (rc == SB_OK)
-        rc = open_socket(n, cfg);
+        rc = node_open_socket(n, cfg);
     if (rc == SB_OK)
-        rc = start_engine(n);
+        rc = node_start_engine(n);
     if (rc == SB_OK) {
         /* reference nodes may send more than max_message_size: their
          * datagrams are read whole (the engine checked both bounds) */
@@ -501,7 +501,7 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
             rc = SB_ENOMEM;
     }
     if (rc == SB_OK) {
-        n->seeds_fresh = resolve_seeds(n);
+        n->seeds_fresh = node_resolve_seeds(n);
         if (!n->seeds_fresh)
             rc = SB_ENOMEM;
     }
@@ -509,9 +509,9 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
         n->threaded = true;
         int err = pipe2(n->wake, O_NONBLOCK | O_CLOEXEC) < 0
                       ? errno
-                      : pthread_create(&n->thread, NULL, run, n);
+                      : pthread_create(&n->thread, NULL, node_run, n);
         if (err) {
-            say(cfg, SB_LOG_ERROR, "cannot start the node's thread: %s",
+            node_say(cfg, SB_LOG_ERROR, "cannot start the node's thread: %s",
                 strerror(err));
             n->threaded = false;
             rc = SB_EIO;
@@ -521,7 +521,7 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
         sb_node_free(n);
         return rc;
     }
-    say(cfg, SB_LOG_INFO, "node %s up, bound to %s, cluster \"%s\"",
+    node_say(cfg, SB_LOG_INFO, "node %s up, bound to %s, cluster \"%s\"",
         n->addr, n->bind_addr, n->cluster);
     *out = n;
     return SB_OK;
@@ -529,7 +529,7 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
 
 /* Whether the calling thread is inside this node's sb_node_process(),
  * which is where callbacks run. */
-static bool in_own_callback(sb_node *n)
+static bool node_in_own_callback(sb_node *n)
 {
     pthread_mutex_lock(&n->lock);
     bool inside = n->processing && pthread_equal(n->processor, pthread_self());
@@ -541,17 +541,17 @@ int sb_node_free(sb_node *n)
 {
     if (!n)
         return SB_OK;
-    if (in_own_callback(n))
+    if (node_in_own_callback(n))
         return SB_ESTATE;
     if (n->threaded) {
         pthread_mutex_lock(&n->lock);
         n->stop = true;
         pthread_mutex_unlock(&n->lock);
-        wake(n);
+        node_wake(n);
         pthread_join(n->thread, NULL);
     }
     if (n->engine)
-        say(&n->cfg, SB_LOG_INFO, "node %s stopped", n->addr);
+        node_say(&n->cfg, SB_LOG_INFO, "node %s stopped", n->addr);
     sb_engine_free(n->engine);
     for (size_t i = 0; i < n->nevents; i++)
         free(n->events[i].blob);
@@ -587,7 +587,7 @@ int sb_node_timeout_ms(sb_node *n)
     if (!n)
         return -1;
     pthread_mutex_lock(&n->lock);
-    uint64_t now = now_ns();
+    uint64_t now = node_now_ns();
     uint64_t due = sb_engine_next_deadline(n->engine);
     pthread_mutex_unlock(&n->lock);
     if (due <= now)
@@ -597,7 +597,7 @@ int sb_node_timeout_ms(sb_node *n)
 }
 
 /* Reads up to a batch of datagrams and feeds them to the engine. */
-static void receive(sb_node *n)
+static void node_receive(sb_node *n)
 {
     for (int i = 0; i < RECV_BATCH; i++) {
         sb_sockaddr from = { .len = sizeof(from.ss) };
@@ -610,7 +610,7 @@ static void receive(sb_node *n)
             if (errno == EINTR || errno == ECONNREFUSED ||
                 errno == EHOSTUNREACH || errno == ENETUNREACH)
                 continue;
-            say(&n->cfg, SB_LOG_WARN, "recvfrom: %s", strerror(errno));
+            node_say(&n->cfg, SB_LOG_WARN, "recvfrom: %s", strerror(errno));
             return;
         }
         size_t got = (size_t)len;
@@ -619,13 +619,13 @@ static void receive(sb_node *n)
         char name[SB_ADDR_STRLEN];
         sb_addr_format(&from, name);
         pthread_mutex_lock(&n->lock);
-        sb_engine_recv(n->engine, name, n->rbuf, got, now_ns());
+        sb_engine_recv(n->engine, name, n->rbuf, got, node_now_ns());
         pthread_mutex_unlock(&n->lock);
     }
 }
 
 /* Runs the callbacks of the queued events, without the lock. */
-static void dispatch(sb_node *n)
+static void node_dispatch(sb_node *n)
 {
     pthread_mutex_lock(&n->lock);
     queued *events = n->events;
@@ -637,7 +637,7 @@ static void dispatch(sb_node *n)
     pthread_mutex_unlock(&n->lock);
 
     if (lost)
-        say(&n->cfg, SB_LOG_ERROR, "out of memory: %llu events lost",
+        node_say(&n->cfg, SB_LOG_ERROR, "out of memory: %llu events lost",
             (unsigned long long)lost);
     const sb_config *c = &n->cfg;
     for (size_t i = 0; i < count; i++) {
@@ -646,11 +646,11 @@ static void dispatch(sb_node *n)
         switch (ev->type) {
         case SB_EVENT_JOIN:
             fn = c->on_join;
-            say(c, SB_LOG_INFO, "%s joined", ev->addr);
+            node_say(c, SB_LOG_INFO, "%s joined", ev->addr);
             break;
         case SB_EVENT_LEAVE:
             fn = c->on_leave;
-            say(c, SB_LOG_INFO, "%s %s", ev->addr,
+            node_say(c, SB_LOG_INFO, "%s %s", ev->addr,
                 ev->status == SB_STATUS_LEFT ? "left" : "is down");
             break;
         case SB_EVENT_UPDATE:
@@ -668,7 +668,7 @@ static void dispatch(sb_node *n)
 }
 
 /* After the engine asked for seeds: resolve them again, without the lock. */
-static void refresh_seeds(sb_node *n)
+static void node_refresh_seeds(sb_node *n)
 {
     pthread_mutex_lock(&n->lock);
     bool wanted = n->seeds_wanted;
@@ -676,7 +676,7 @@ static void refresh_seeds(sb_node *n)
     pthread_mutex_unlock(&n->lock);
     if (!wanted)
         return;
-    seed_list *l = resolve_seeds(n);
+    seed_list *l = node_resolve_seeds(n);
     if (!l)
         return;
     pthread_mutex_lock(&n->lock);
@@ -686,10 +686,10 @@ static void refresh_seeds(sb_node *n)
 }
 
 /* Logs send errors, at most once a second. */
-static void report_send_errors(sb_node *n)
+static void node_report_send_errors(sb_node *n)
 {
     pthread_mutex_lock(&n->lock);
-    uint64_t now = now_ns(), count = n->send_errors_unreported;
+    uint64_t now = node_now_ns(), count = n->send_errors_unreported;
     bool due = count && now - n->send_reported >= SEND_REPORT_NS;
     int err = n->send_errno;
     char to[SB_ADDR_STRLEN];
@@ -700,11 +700,11 @@ static void report_send_errors(sb_node *n)
     }
     pthread_mutex_unlock(&n->lock);
     if (due)
-        say(&n->cfg, SB_LOG_WARN, "%llu datagrams not sent; the last to "
+        node_say(&n->cfg, SB_LOG_WARN, "%llu datagrams not sent; the last to "
             "%s: %s", (unsigned long long)count, to, strerror(err));
 }
 
-static int process_(sb_node *n)
+static int node_process(sb_node *n)
 {
     pthread_mutex_lock(&n->lock);
     if (n->processing) {
@@ -715,15 +715,15 @@ static int process_(sb_node *n)
     n->processor = pthread_self();
     pthread_mutex_unlock(&n->lock);
 
-    receive(n);
+    node_receive(n);
     pthread_mutex_lock(&n->lock);
-    uint64_t now = now_ns();
+    uint64_t now = node_now_ns();
     if (now >= sb_engine_next_deadline(n->engine))
         sb_engine_tick(n->engine, now);
     pthread_mutex_unlock(&n->lock);
-    refresh_seeds(n);
-    report_send_errors(n);
-    dispatch(n);
+    node_refresh_seeds(n);
+    node_report_send_errors(n);
+    node_dispatch(n);
 
     pthread_mutex_lock(&n->lock);
     n->processing = false;
@@ -737,12 +737,12 @@ int sb_node_process(sb_node *n)
         return SB_EINVAL;
     if (n->threaded)
         return SB_ESTATE;
-    return process_(n);
+    return node_process(n);
 }
 
 /* ---- the background thread: a loop on the event-loop API ----------------- */
 
-static void wake(sb_node *n)
+static void node_wake(sb_node *n)
 {
     if (n->threaded) {
         char c = 1;
@@ -751,7 +751,7 @@ static void wake(sb_node *n)
     }
 }
 
-static void *run(void *arg)
+static void *node_run(void *arg)
 {
     sb_node *n = arg;
     struct pollfd fds[2] = {
@@ -770,14 +770,14 @@ static void *run(void *arg)
             while (read(n->wake[0], drain, sizeof(drain)) > 0)
                 ;
         }
-        process_(n);
+        node_process(n);
     }
 }
 
 /* ---- writes --------------------------------------------------------------- */
 
 /* A key is 1 to SB_MAX_KEY_LEN bytes, any bytes. */
-static bool key_ok(const void *key, size_t key_len)
+static bool node_key_ok(const void *key, size_t key_len)
 {
     return key && key_len >= 1 && key_len <= SB_MAX_KEY_LEN;
 }
@@ -785,23 +785,23 @@ static bool key_ok(const void *key, size_t key_len)
 int sb_node_set(sb_node *n, const void *key, size_t key_len,
                 const void *value, size_t len)
 {
-    if (!n || !key_ok(key, key_len) || (len && !value))
+    if (!n || !node_key_ok(key, key_len) || (len && !value))
         return SB_EINVAL;
     pthread_mutex_lock(&n->lock);
-    int rc = sb_engine_set(n->engine, key, key_len, value, len, now_ns());
+    int rc = sb_engine_set(n->engine, key, key_len, value, len, node_now_ns());
     pthread_mutex_unlock(&n->lock);
-    wake(n); /* a push may be due before the thread's timeout */
+    node_wake(n); /* a push may be due before the thread's timeout */
     return rc;
 }
 
 int sb_node_del(sb_node *n, const void *key, size_t key_len)
 {
-    if (!n || !key_ok(key, key_len))
+    if (!n || !node_key_ok(key, key_len))
         return SB_EINVAL;
     pthread_mutex_lock(&n->lock);
-    int rc = sb_engine_del(n->engine, key, key_len, now_ns());
+    int rc = sb_engine_del(n->engine, key, key_len, node_now_ns());
     pthread_mutex_unlock(&n->lock);
-    wake(n);
+    node_wake(n);
     return rc;
 }
 
@@ -810,11 +810,11 @@ int sb_node_leave(sb_node *n)
     if (!n)
         return SB_EINVAL;
     pthread_mutex_lock(&n->lock);
-    int rc = sb_engine_leave(n->engine, now_ns());
+    int rc = sb_engine_leave(n->engine, node_now_ns());
     pthread_mutex_unlock(&n->lock);
     if (rc == SB_OK)
-        say(&n->cfg, SB_LOG_INFO, "node %s leaving", n->addr);
-    wake(n);
+        node_say(&n->cfg, SB_LOG_INFO, "node %s leaving", n->addr);
+    node_wake(n);
     return rc;
 }
 
@@ -822,7 +822,7 @@ int sb_node_leave(sb_node *n)
 
 typedef int (*key_op)(sb_engine *e, const uint8_t *key);
 
-static int keyring(sb_node *n, const uint8_t *key, key_op op,
+static int node_keyring(sb_node *n, const uint8_t *key, key_op op,
                    const char *what)
 {
     if (!n || !key)
@@ -831,23 +831,23 @@ static int keyring(sb_node *n, const uint8_t *key, key_op op,
     int rc = op(n->engine, key);
     pthread_mutex_unlock(&n->lock);
     if (rc == SB_OK)
-        say(&n->cfg, SB_LOG_INFO, "node %s: key %s", n->addr, what);
+        node_say(&n->cfg, SB_LOG_INFO, "node %s: key %s", n->addr, what);
     return rc;
 }
 
 int sb_node_key_install(sb_node *n, const uint8_t *key)
 {
-    return keyring(n, key, sb_engine_key_install, "installed");
+    return node_keyring(n, key, sb_engine_key_install, "installed");
 }
 
 int sb_node_key_use(sb_node *n, const uint8_t *key)
 {
-    return keyring(n, key, sb_engine_key_use, "made primary");
+    return node_keyring(n, key, sb_engine_key_use, "made primary");
 }
 
 int sb_node_key_remove(sb_node *n, const uint8_t *key)
 {
-    return keyring(n, key, sb_engine_key_remove, "removed");
+    return node_keyring(n, key, sb_engine_key_remove, "removed");
 }
 
 /* ---- reads ----------------------------------------------------------------- */
@@ -855,7 +855,7 @@ int sb_node_key_remove(sb_node *n, const uint8_t *key)
 /* The engine knows peers by canonical text: "127.0.0.1:080" and
  * "[::ffff:127.0.0.1]:80" name "127.0.0.1:80". Anything else is looked up
  * as given. */
-static const char *canonical(const char *addr, char buf[SB_ADDR_STRLEN])
+static const char *node_canonical(const char *addr, char buf[SB_ADDR_STRLEN])
 {
     sb_sockaddr a;
     if (sb_addr_parse(addr, &a) != SB_OK)
@@ -867,14 +867,14 @@ static const char *canonical(const char *addr, char buf[SB_ADDR_STRLEN])
 int sb_node_get(sb_node *n, const char *addr, const void *key,
                 size_t key_len, char **value, size_t *len)
 {
-    if (!n || !addr || !key_ok(key, key_len) || !value || !len)
+    if (!n || !addr || !node_key_ok(key, key_len) || !value || !len)
         return SB_EINVAL;
     *value = NULL;
     *len = 0;
     const uint8_t *v;
     size_t vlen;
     char buf[SB_ADDR_STRLEN];
-    addr = canonical(addr, buf);
+    addr = node_canonical(addr, buf);
     pthread_mutex_lock(&n->lock);
     int rc = sb_engine_get(n->engine, addr, key, key_len, &v, &vlen);
     char *copy = NULL;
@@ -898,7 +898,7 @@ int sb_node_get(sb_node *n, const char *addr, const void *key,
 
 /* Copies the members (all, or live ones) into one allocation: the array,
  * then the addresses. */
-static int list_members(sb_node *n, bool live_only, sb_member **out,
+static int node_list_members(sb_node *n, bool live_only, sb_member **out,
                         size_t *count)
 {
     if (!n || !out || !count)
@@ -940,12 +940,12 @@ static int list_members(sb_node *n, bool live_only, sb_member **out,
 
 int sb_node_members(sb_node *n, sb_member **out, size_t *count)
 {
-    return list_members(n, false, out, count);
+    return node_list_members(n, false, out, count);
 }
 
 int sb_node_live(sb_node *n, sb_member **out, size_t *count)
 {
-    return list_members(n, true, out, count);
+    return node_list_members(n, true, out, count);
 }
 
 int sb_node_phi(sb_node *n, const char *addr, double *phi)
@@ -953,9 +953,9 @@ int sb_node_phi(sb_node *n, const char *addr, double *phi)
     if (!n || !addr || !phi)
         return SB_EINVAL;
     char buf[SB_ADDR_STRLEN];
-    addr = canonical(addr, buf);
+    addr = node_canonical(addr, buf);
     pthread_mutex_lock(&n->lock);
-    double v = sb_engine_phi(n->engine, addr, now_ns());
+    double v = sb_engine_phi(n->engine, addr, node_now_ns());
     pthread_mutex_unlock(&n->lock);
     if (v < 0)
         return SB_ENOTFOUND;

@@ -65,12 +65,12 @@ void sb_sim_config_init(sb_sim_config *cfg)
 
 /* ---- the event heap --------------------------------------------------- */
 
-static bool before(const event *a, const event *b)
+static bool sim_before(const event *a, const event *b)
 {
     return a->time != b->time ? a->time < b->time : a->seq < b->seq;
 }
 
-static bool push(sb_sim *s, event ev)
+static bool sim_push(sb_sim *s, event ev)
 {
     if (s->nheap == s->heap_cap) {
         size_t cap = s->heap_cap ? 2 * s->heap_cap : 1024;
@@ -82,7 +82,7 @@ static bool push(sb_sim *s, event ev)
     }
     ev.seq = s->seq++;
     size_t i = s->nheap++;
-    while (i > 0 && before(&ev, &s->heap[(i - 1) / 2])) {
+    while (i > 0 && sim_before(&ev, &s->heap[(i - 1) / 2])) {
         s->heap[i] = s->heap[(i - 1) / 2];
         i = (i - 1) / 2;
     }
@@ -90,7 +90,7 @@ static bool push(sb_sim *s, event ev)
     return true;
 }
 
-static event pop(sb_sim *s)
+static event sim_pop(sb_sim *s)
 {
     event top = s->heap[0];
     event last = s->heap[--s->nheap];
@@ -99,9 +99,9 @@ static event pop(sb_sim *s)
         size_t c = 2 * i + 1;
         if (c >= s->nheap)
             break;
-        if (c + 1 < s->nheap && before(&s->heap[c + 1], &s->heap[c]))
+        if (c + 1 < s->nheap && sim_before(&s->heap[c + 1], &s->heap[c]))
             c++;
-        if (!before(&s->heap[c], &last))
+        if (!sim_before(&s->heap[c], &last))
             break;
         s->heap[i] = s->heap[c];
         i = c;
@@ -113,7 +113,7 @@ static event pop(sb_sim *s)
 
 /* ---- addresses -------------------------------------------------------- */
 
-static void make_addr(char *out, size_t size, uint32_t i)
+static void sim_make_addr(char *out, size_t size, uint32_t i)
 {
     uint32_t v = i + 1;
     snprintf(out, size, "10.%u.%u.%u:7946", (v >> 16) & 0xff,
@@ -121,7 +121,7 @@ static void make_addr(char *out, size_t size, uint32_t i)
 }
 
 /* The node index of an address, or -1. */
-static long parse_addr(const sb_sim *s, const char *addr)
+static long sim_parse_addr(const sb_sim *s, const char *addr)
 {
     unsigned a, b, c, port;
     if (sscanf(addr, "10.%u.%u.%u:%u", &a, &b, &c, &port) != 4 ||
@@ -133,7 +133,7 @@ static long parse_addr(const sb_sim *s, const char *addr)
 
 /* ---- the network ------------------------------------------------------ */
 
-static bool is_blocked(const sb_sim *s, uint32_t a, uint32_t b)
+static bool sim_is_blocked(const sb_sim *s, uint32_t a, uint32_t b)
 {
     if (!s->any_blocked || a >= s->blocked_cap || b >= s->blocked_cap)
         return false;
@@ -141,13 +141,13 @@ static bool is_blocked(const sb_sim *s, uint32_t a, uint32_t b)
     return s->blocked[bit / 8] >> (bit % 8) & 1;
 }
 
-static void schedule_tick(sb_sim *s, node *n)
+static void sim_schedule_tick(sb_sim *s, node *n)
 {
     uint64_t t = sb_engine_next_deadline(n->engine);
     if (t < s->now)
         t = s->now;
     n->tick_at = t;
-    push(s, (event){ .time = t, .node = n->index, .kind = EV_TICK,
+    sim_push(s, (event){ .time = t, .node = n->index, .kind = EV_TICK,
                      .token = n->token });
 }
 
@@ -155,14 +155,14 @@ static void schedule_tick(sb_sim *s, node *n)
  * keys to push), schedule a tick for it. The tick event scheduled before
  * is dropped when it comes (its time is no longer n->tick_at); the tick
  * at the new time schedules the next one. */
-static void reschedule(sb_sim *s, node *n)
+static void sim_reschedule(sb_sim *s, node *n)
 {
     if (n->engine && !n->paused &&
         sb_engine_next_deadline(n->engine) < n->tick_at)
-        schedule_tick(s, n);
+        sim_schedule_tick(s, n);
 }
 
-static void deliver_later(sb_sim *s, uint32_t from, uint32_t to,
+static void sim_deliver_later(sb_sim *s, uint32_t from, uint32_t to,
                           const uint8_t *buf, size_t len)
 {
     uint64_t delay = s->cfg.latency_ns + s->nodes[from]->extra_delay +
@@ -176,28 +176,28 @@ static void deliver_later(sb_sim *s, uint32_t from, uint32_t to,
     p->len = (uint32_t)len;
     p->next = NULL;
     memcpy(p->data, buf, len);
-    if (!push(s, (event){ .time = s->now + delay, .node = to,
+    if (!sim_push(s, (event){ .time = s->now + delay, .node = to,
                           .kind = EV_DELIVER, .pkt = p }))
         free(p);
 }
 
-static void on_send(void *ud, const char *to, const uint8_t *buf, size_t len)
+static void sim_on_send(void *ud, const char *to, const uint8_t *buf, size_t len)
 {
     node *n = ud;
     sb_sim *s = n->sim;
-    long dst = parse_addr(s, to);
+    long dst = sim_parse_addr(s, to);
     if (dst >= 0 && s->cfg.on_packet)
         s->cfg.on_packet(s->cfg.userdata, n->index, (uint32_t)dst, buf, len);
-    if (dst < 0 || is_blocked(s, n->index, (uint32_t)dst))
+    if (dst < 0 || sim_is_blocked(s, n->index, (uint32_t)dst))
         return;
     if (s->cfg.loss > 0 && sb_rng_unit(&s->rng) < s->cfg.loss)
         return;
-    deliver_later(s, n->index, (uint32_t)dst, buf, len);
+    sim_deliver_later(s, n->index, (uint32_t)dst, buf, len);
     if (s->cfg.duplicate > 0 && sb_rng_unit(&s->rng) < s->cfg.duplicate)
-        deliver_later(s, n->index, (uint32_t)dst, buf, len);
+        sim_deliver_later(s, n->index, (uint32_t)dst, buf, len);
 }
 
-static void on_event(void *ud, const sb_event *ev)
+static void sim_on_event(void *ud, const sb_event *ev)
 {
     node *n = ud;
     if (n->sim->cfg.on_event)
@@ -205,7 +205,7 @@ static void on_event(void *ud, const sb_event *ev)
                              n->sim->now);
 }
 
-static size_t on_seeds(void *ud, const char **out, size_t max)
+static size_t sim_on_seeds(void *ud, const char **out, size_t max)
 {
     node *n = ud;
     sb_sim *s = n->sim;
@@ -217,7 +217,7 @@ static size_t on_seeds(void *ud, const char **out, size_t max)
 
 /* ---- nodes ------------------------------------------------------------ */
 
-static int start_engine(sb_sim *s, node *n)
+static int sim_start_engine(sb_sim *s, node *n)
 {
     sb_engine_config ec = s->cfg.engine;
     ec.addr = n->addr;
@@ -230,19 +230,19 @@ static int start_engine(sb_sim *s, node *n)
         uint64_t r = sb_splitmix64(&x);
         memcpy(ec.nonce_prefix + i, &r, 8);
     }
-    ec.send = on_send;
-    ec.on_event = on_event;
-    ec.seeds = on_seeds;
+    ec.send = sim_on_send;
+    ec.on_event = sim_on_event;
+    ec.seeds = sim_on_seeds;
     ec.userdata = n;
     int rc = sb_engine_new(&ec, s->now, &n->engine);
     if (rc != SB_OK)
         return rc;
     n->token++;
-    schedule_tick(s, n);
+    sim_schedule_tick(s, n);
     return SB_OK;
 }
 
-static bool grow_blocked(sb_sim *s)
+static bool sim_grow_blocked(sb_sim *s)
 {
     if (s->cap <= s->blocked_cap)
         return true;
@@ -252,7 +252,7 @@ static bool grow_blocked(sb_sim *s)
         return false;
     for (uint32_t i = 0; i < s->blocked_cap; i++)
         for (uint32_t j = 0; j < s->blocked_cap; j++)
-            if (is_blocked(s, i, j)) {
+            if (sim_is_blocked(s, i, j)) {
                 size_t bit = (size_t)i * s->cap + j;
                 b[bit / 8] |= (uint8_t)(1u << (bit % 8));
             }
@@ -271,7 +271,7 @@ int sb_sim_add_node(sb_sim *s)
             return SB_ENOMEM;
         s->nodes = nodes;
         s->cap = cap;
-        if (s->any_blocked && !grow_blocked(s))
+        if (s->any_blocked && !sim_grow_blocked(s))
             return SB_ENOMEM;
     }
     node *n = calloc(1, sizeof(*n));
@@ -279,10 +279,10 @@ int sb_sim_add_node(sb_sim *s)
         return SB_ENOMEM;
     n->sim = s;
     n->index = s->count;
-    make_addr(n->addr, sizeof(n->addr), n->index);
+    sim_make_addr(n->addr, sizeof(n->addr), n->index);
     n->generation = BASE_GENERATION + s->now + 1;
     s->nodes[s->count++] = n;
-    int rc = start_engine(s, n);
+    int rc = sim_start_engine(s, n);
     if (rc != SB_OK) {
         s->count--;
         free(n);
@@ -310,7 +310,7 @@ int sb_sim_new(const sb_sim_config *cfg, sb_sim **out)
     return SB_OK;
 }
 
-static void free_queue(node *n)
+static void sim_free_queue(node *n)
 {
     while (n->queue) {
         packet *p = n->queue;
@@ -328,7 +328,7 @@ void sb_sim_free(sb_sim *s)
         free(s->heap[i].pkt);
     for (uint32_t i = 0; i < s->count; i++) {
         sb_engine_free(s->nodes[i]->engine);
-        free_queue(s->nodes[i]);
+        sim_free_queue(s->nodes[i]);
         free(s->nodes[i]);
     }
     free(s->nodes);
@@ -337,7 +337,7 @@ void sb_sim_free(sb_sim *s)
     free(s);
 }
 
-static void retire_engine(node *n)
+static void sim_retire_engine(node *n)
 {
     if (!n->engine)
         return;
@@ -352,8 +352,8 @@ static void retire_engine(node *n)
 void sb_sim_crash(sb_sim *s, uint32_t i)
 {
     node *n = s->nodes[i];
-    retire_engine(n);
-    free_queue(n);
+    sim_retire_engine(n);
+    sim_free_queue(n);
     n->paused = false;
     n->token++;
 }
@@ -365,7 +365,7 @@ int sb_sim_restart(sb_sim *s, uint32_t i)
     /* like a wall clock, but strictly larger than the last one */
     uint64_t g = BASE_GENERATION + s->now + 1;
     n->generation = g > n->generation ? g : n->generation + 1;
-    return start_engine(s, n);
+    return sim_start_engine(s, n);
 }
 
 void sb_sim_pause(sb_sim *s, uint32_t i)
@@ -388,12 +388,12 @@ void sb_sim_resume(sb_sim *s, uint32_t i)
     }
     n->queue_tail = NULL;
     n->token++;
-    schedule_tick(s, n);
+    sim_schedule_tick(s, n);
 }
 
 /* ---- running ---------------------------------------------------------- */
 
-static void step(sb_sim *s, event ev)
+static void sim_step(sb_sim *s, event ev)
 {
     node *n = s->nodes[ev.node];
     if (ev.kind == EV_TICK) {
@@ -401,7 +401,7 @@ static void step(sb_sim *s, event ev)
             n->paused)
             return;
         sb_engine_tick(n->engine, s->now);
-        schedule_tick(s, n);
+        sim_schedule_tick(s, n);
         return;
     }
     packet *p = ev.pkt;
@@ -417,16 +417,16 @@ static void step(sb_sim *s, event ev)
         sb_engine_recv(n->engine, s->nodes[p->from]->addr, p->data, p->len,
                        s->now);
         free(p);
-        reschedule(s, n);
+        sim_reschedule(s, n);
     }
 }
 
 void sb_sim_run_until(sb_sim *s, uint64_t t)
 {
     while (s->nheap && s->heap[0].time <= t) {
-        event ev = pop(s);
+        event ev = sim_pop(s);
         s->now = ev.time;
-        step(s, ev);
+        sim_step(s, ev);
     }
     if (t > s->now)
         s->now = t;
@@ -464,7 +464,7 @@ int sb_sim_set(sb_sim *s, uint32_t i, const char *key, const char *value)
         return SB_ESTATE;
     int rc = sb_engine_set(e, (const uint8_t *)key, strlen(key),
                            (const uint8_t *)value, strlen(value), s->now);
-    reschedule(s, s->nodes[i]);
+    sim_reschedule(s, s->nodes[i]);
     return rc;
 }
 
@@ -474,7 +474,7 @@ int sb_sim_del(sb_sim *s, uint32_t i, const char *key)
     if (!e)
         return SB_ESTATE;
     int rc = sb_engine_del(e, (const uint8_t *)key, strlen(key), s->now);
-    reschedule(s, s->nodes[i]);
+    sim_reschedule(s, s->nodes[i]);
     return rc;
 }
 
@@ -486,7 +486,7 @@ int sb_sim_leave(sb_sim *s, uint32_t i)
 
 void sb_sim_block(sb_sim *s, uint32_t a, uint32_t b, bool blocked)
 {
-    if (!grow_blocked(s))
+    if (!sim_grow_blocked(s))
         return;
     size_t bit = (size_t)a * s->blocked_cap + b;
     if (blocked) {
