@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-/* Finds or creates the node a delta speaks of; NULL if the delta must be
+/* Finds or creates the peer a delta speaks of; NULL if the delta must be
  * ignored (stale generation, zombie, bound reached). */
 static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
                            uint64_t now, bool *created)

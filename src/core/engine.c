@@ -275,7 +275,7 @@ static void engine_round(sb_engine *e, uint64_t now)
 
     for (uint32_t i = 0; i < e->st.count;) {
         if (e->st.due[i] <= now && sb_liveness_attend(e, e->st.peers[i], now))
-            continue; /* forgotten: slot i holds another node now */
+            continue; /* forgotten: slot i holds another peer now */
         i++;
     }
     sb_state_expire_forgotten(&e->st, now);

@@ -169,13 +169,13 @@ int sb_engine_leave(sb_engine *e, uint64_t now);
 int sb_engine_get(const sb_engine *e, const char *addr, const uint8_t *key,
                   size_t key_len, const uint8_t **value, size_t *value_len);
 
-/* How many nodes the engine knows, self included. */
+/* How many members the engine knows (peers and self). */
 size_t sb_engine_member_count(const sb_engine *e);
-/* The i-th known node (0 <= i < count); order is unspecified. */
+/* The i-th member (0 <= i < count); order is unspecified. */
 int sb_engine_member(const sb_engine *e, size_t i, sb_member *out);
-/* Finds a node by address; SB_ENOTFOUND if unknown. */
+/* Finds a member by address; SB_ENOTFOUND if unknown. */
 int sb_engine_find(const sb_engine *e, const char *addr, sb_member *out);
-/* The current phi of a node, or a negative value if not tracked. */
+/* The current phi of a peer, or a negative value if not tracked. */
 double sb_engine_phi(const sb_engine *e, const char *addr, uint64_t now);
 
 /* Copies the counters. */

@@ -26,13 +26,13 @@ static bool exchange_list(sb_engine *e, sb_peer *n, sb_peer **list,
 }
 
 /*
- * Writes the digest of a SYN: ourselves first, then nodes whose keys or
+ * Writes the digest of a SYN: ourselves first, then peers whose keys or
  * leaving bit changed in the last few rounds (newest first, at most half
  * the room, so news spreads fast), then a random sample of the others
  * (a shuffle of st.perm), group by group (sb_plan_sample_group()): fresh
- * heartbeats, other nodes that may be alive, the down and the left.
- * Within a group every node has the same chance, so none is starved
- * however many there are. The COMPLETE flag says every known node is
+ * heartbeats, other peers that may be alive, the down and the left.
+ * Within a group every peer has the same chance, so none is starved
+ * however many there are. The COMPLETE flag says every known peer is
  * listed.
  */
 static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
@@ -86,7 +86,7 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
 
 /*
  * What both sides of an exchange do with the peer's digest entry for a
- * node n we know: adopt its heartbeat and queue a delta if the peer is
+ * peer n we know: adopt its heartbeat and queue a delta if the peer is
  * behind, or send n in full if the entry asks for it (heartbeat 0).
  * Returns false when nothing more is to be learned from the entry (a
  * request, or n listed twice).
@@ -107,7 +107,7 @@ static bool exchange_take_entry(sb_engine *e, plan *p, sb_peer *n,
 }
 
 /*
- * A partial SYN may not list a node whose keys changed lately; the
+ * A partial SYN may not list a peer whose keys changed lately; the
  * initiator may lack them. Offer them anyway, from the version peers held
  * before the change: the receiver takes them only if it holds that
  * version (no gap), and skips what it has. Stragglers an eager push

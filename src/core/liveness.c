@@ -172,7 +172,7 @@ void sb_liveness_remove(sb_engine *e, sb_peer *n)
     sb_state_remove(&e->st, n);
 }
 
-/* A heartbeat (and leaving bit) of a node we know, at the same generation. */
+/* A heartbeat (and leaving bit) of a peer we know, at the same generation. */
 void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
                          uint64_t now)
 {
@@ -201,7 +201,7 @@ void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
     }
 }
 
-/* Forgets a node's old generation: its keys are gone, it is gone. */
+/* Forgets a peer's old generation: its keys are gone, it is gone. */
 void sb_liveness_drop_generation(sb_engine *e, sb_peer *n, uint64_t now)
 {
     for (uint32_t i = 0; i < n->nkeys; i++)
@@ -232,10 +232,10 @@ static void liveness_collect_tombstones(sb_engine *e, sb_peer *n, uint64_t now)
 }
 
 /*
- * A node whose due time has come: convict it if its phi passed the
+ * A peer whose due time has come: convict it if its phi passed the
  * threshold, forget it if it has been down (or left, or never proven
  * alive) for the dead-node grace, collect its old tombstones. Returns
- * true if the node was forgotten (its index now holds another node).
+ * true if the peer was forgotten (its index now holds another peer).
  */
 bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
 {
@@ -263,7 +263,7 @@ bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
     return false;
 }
 
-/* We could not hear anything while we were paused: every live node's
+/* We could not hear anything while we were paused: every live peer's
  * silence is shortened by the pause before it is judged. */
 void sb_liveness_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
 {
@@ -278,7 +278,7 @@ void sb_liveness_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
     }
 }
 
-/* A uniformly random node among the `want` ones that match: a few random
+/* A uniformly random peer among the `want` ones that match: a few random
  * draws (quick when most match), then a scan for the k-th match. */
 sb_peer *sb_liveness_random(sb_engine *e, bool (*match)(const sb_peer *),
                             uint32_t want)

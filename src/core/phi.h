@@ -1,5 +1,5 @@
 /*
- * Phi accrual failure detector (Hayashibara et al.), one per watched node.
+ * Phi accrual failure detector (Hayashibara et al.), one per watched peer.
  *
  * Model: heartbeat inter-arrival times are exponentially distributed with
  * the observed mean, so P(next arrival later than t) = exp(-t / mean) and

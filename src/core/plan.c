@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-/* An empty plan for one reply; a new epoch, so no node is marked. */
+/* An empty plan for one reply; a new epoch, so no peer is marked. */
 plan *sb_plan_new(sb_engine *e)
 {
     plan *p = &e->plan;
@@ -31,7 +31,7 @@ static bool plan_needs_reset(const sb_peer *n, uint64_t max, uint64_t gc)
 void sb_plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
                  uint64_t gc, bool whole)
 {
-    /* a whole node from a sender that collected tombstones goes as a
+    /* a whole peer from a sender that collected tombstones goes as a
      * reset, so that the receiver takes its gc_version along with it */
     bool reset = whole ? n->gc_version > 0 : plan_needs_reset(n, max, gc);
     if (!whole && !reset && n->max_version <= max)
@@ -44,7 +44,7 @@ void sb_plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
     };
 }
 
-/* How far behind the receiver is on c; a node it lacks ranks first. */
+/* How far behind the receiver is on c; a peer it lacks ranks first. */
 static uint64_t plan_behind(const cand *c)
 {
     return c->whole ? UINT64_MAX : c->n->max_version - c->from;
@@ -126,9 +126,9 @@ static size_t plan_min_delta_size(const cand *c)
 }
 
 /*
- * The random part of a digest lists nodes in three groups, each in a
- * random order: 0, nodes with a heartbeat we have not listed since it came
- * in (news for most peers); 1, the other nodes that may be alive (joining
+ * The random part of a digest lists peers in three groups, each in a
+ * random order: 0, peers with a heartbeat we have not listed since it came
+ * in (news for most peers); 1, the other peers that may be alive (joining
  * or live); 2, the down and the left. Those carry no news of liveness, and
  * a cluster keeps them for dead_grace: mixed with the others they would
  * crowd out the heartbeats the failure detectors live on.
@@ -174,7 +174,7 @@ uint32_t sb_plan_draw_sample(sb_engine *e, size_t room)
 }
 
 /*
- * Tops up an ACK's digest with random nodes the SYN did not list (not
+ * Tops up an ACK's digest with random peers the SYN did not list (not
  * marked in this exchange), as many as fit `*room`: the initiator adopts
  * their heartbeats and asks for the ones it does not know, so large
  * clusters spread liveness and identities faster. Returns how many.
@@ -186,7 +186,7 @@ static uint32_t plan_fill_digest(sb_engine *e, sb_peer **out, size_t *room)
     for (int pass = 0; pass < 3; pass++) {
         for (uint32_t i = 0; i < m; i++) {
             sb_peer *x = e->scratch.sample[i];
-            /* listing clears hb_news, which moves a node to group 1:
+            /* listing clears hb_news, which moves a peer to group 1:
              * the mark keeps it from being listed twice */
             if (x->mark == e->epoch || sb_plan_sample_group(x) != pass)
                 continue;
@@ -216,11 +216,11 @@ size_t sb_plan_digest_room(const sb_engine *e)
 /*
  * Writes a message of `type` (ACK, ACK2 or PUSH) from a plan, never past
  * the writer's end (max_message_size, or less for a reply to a stranger).
- * An ACK carries digest entries first: requests (ids we lack, nodes where
+ * An ACK carries digest entries first: requests (ids we lack, peers where
  * we are behind) in at most half the room while deltas wait, and never so
  * many that the best delta cannot start (all of it if that cannot); then the
- * deltas, most-out-of-date node first; then entries with our newer
- * heartbeats in whatever room is left, topped up with random nodes when
+ * deltas, most-out-of-date peer first; then entries with our newer
+ * heartbeats in whatever room is left, topped up with random peers when
  * the SYN's digest was partial. Returns false if there is nothing
  * to send.
  */

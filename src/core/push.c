@@ -42,8 +42,8 @@ static int push_cmp_slot(const void *a, const void *b)
 
 /*
  * Our children in the tree of push wave `wave` started by node `root`:
- * the live nodes we know, ourselves and the root, ordered by a hash of
- * (wave, node id); ranks count from the root's place onwards, cyclically;
+ * the live peers we know, ourselves and the root, ordered by a hash of
+ * (wave, peer id); ranks count from the root's place onwards, cyclically;
  * the node of rank r sends to ranks a*r+1 .. a*r+a, for an arity a of
  * push_fanout (at least 2). Nodes that know the same live members derive
  * the same tree, so a wave reaches each of them once, in about log_a(N)
@@ -155,7 +155,7 @@ void sb_push_flush(sb_engine *e, uint64_t now)
 }
 
 /* A PUSH: passed on unchanged to our children in its wave's tree (once
- * per wave, and only if it came from a node we know), then applied like
+ * per wave, and only if it came from a peer we know), then applied like
  * an ACK2. */
 void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,
                   const sb_msg *m, bool known, uint64_t now)
