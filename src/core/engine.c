@@ -33,6 +33,7 @@
  */
 #include "engine.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,16 +69,19 @@ static size_t engine_own_overhead(size_t addr_len)
            addr_len + 6 * SB_VARINT_MAX + 1;
 }
 
-/* Writes a reason into why[0..why_len) and returns `rc`: `text`, or
- * `fmt` with the number n. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+/* Writes the reason, printf-style, into why[0..why_len) if `why` is not
+ * NULL, and returns `rc`. */
 static int engine_refuse(char *why, size_t why_len, int rc, const char *fmt,
-                         size_t n, const char *text)
+                         ...)
 {
     if (why && why_len) {
-        if (text)
-            snprintf(why, why_len, "%s", text);
-        else
-            snprintf(why, why_len, fmt, n);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
     }
     return rc;
 }
@@ -85,10 +89,7 @@ static int engine_refuse(char *why, size_t why_len, int rc, const char *fmt,
 int sb_engine_check_config(const sb_engine_config *cfg, char *why,
                            size_t why_len)
 {
-#define REFUSE(text) \
-    return engine_refuse(why, why_len, SB_ECONFIG, NULL, 0, text)
-#define REFUSE_N(fmt, n) \
-    return engine_refuse(why, why_len, SB_ECONFIG, fmt, n, NULL)
+#define REFUSE(...) return engine_refuse(why, why_len, SB_ECONFIG, __VA_ARGS__)
     if (!cfg)
         REFUSE("no configuration");
     if (!cfg->send)
@@ -106,32 +107,28 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
     if (cfg->max_nodes < 1)
         REFUSE("max_nodes must be >= 1");
     if (cfg->max_message_size > 65507)
-        REFUSE_N("max_message_size must be at most %zu (one UDP datagram)",
-               (size_t)65507);
+        REFUSE("max_message_size must be at most 65507 (one UDP datagram)");
     if (cfg->push_fanout > SB_MAX_FANOUT)
-        REFUSE_N("push_fanout must be at most %zu", (size_t)SB_MAX_FANOUT);
+        REFUSE("push_fanout must be at most %d", SB_MAX_FANOUT);
     if (cfg->push_fanout && cfg->push_packets_per_s == 0)
         REFUSE("push_packets_per_s must be > 0 when push_fanout is");
     if (cfg->push_fanout && cfg->push_bytes_per_s < cfg->max_message_size)
-        REFUSE("push_bytes_per_s must be >= max_message_size when "
-               "pushing");
+        REFUSE("push_bytes_per_s must be >= max_message_size when pushing");
     if (cfg->nkeys && !cfg->keys)
         REFUSE("keys is NULL but nkeys is not 0");
     if (cfg->nkeys > SB_MAX_KEYS)
-        REFUSE_N("nkeys must be at most SB_MAX_KEYS (%zu)",
-               (size_t)SB_MAX_KEYS);
+        REFUSE("nkeys must be at most SB_MAX_KEYS (%d)", SB_MAX_KEYS);
     size_t alen = strlen(cfg->addr);
     if (alen == 0 || alen > SB_MAX_ADDR_LEN)
         return engine_refuse(why, why_len, SB_EADDR,
-                             "the address must be 1 to %zu bytes",
-                             SB_MAX_ADDR_LEN, NULL);
+                             "the address must be 1 to %d bytes",
+                             SB_MAX_ADDR_LEN);
     if (cfg->wire != SB_WIRE_SCUTTLEBUTT && cfg->wire != SB_WIRE_REFERENCE)
         REFUSE("wire is not an sb_wire");
     if (cfg->wire == SB_WIRE_REFERENCE) {
         /* what the reference format cannot carry (docs/compat.md) */
         if (cfg->nkeys)
-            REFUSE("the reference wire format has no encryption: no "
-                   "keys");
+            REFUSE("the reference wire format has no encryption: no keys");
         if (cfg->cluster && strcmp(cfg->cluster, "default") != 0)
             REFUSE("the reference wire format has no cluster name");
         if (cfg->generation > (UINT64_MAX >> 2)) /* versions start there */
@@ -140,8 +137,9 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
         /* its smallest useful message is one one-byte key of ours */
         size_t least = 1 + sb_ref_delta_size(alen, 1, 0);
         if (cfg->max_message_size < least)
-            REFUSE_N("max_message_size must be at least %zu for one key of "
-                   "this address", least);
+            REFUSE("max_message_size must be at least %zu for one key of "
+                   "this address",
+                   least);
         return SB_OK;
     }
     /* the smallest useful message carries one one-byte key, sealed if
@@ -150,14 +148,11 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
                    engine_own_overhead(alen) +
                    sb_key_entry_size(1, 0, UINT64_MAX);
     if (cfg->max_message_size < least)
-        REFUSE_N(cfg->nkeys ? "max_message_size must be at least %zu for one "
-                            "sealed key of this address"
-                          : "max_message_size must be at least %zu for one "
-                            "key of this address",
-               least);
+        REFUSE("max_message_size must be at least %zu for one %skey of this "
+               "address",
+               least, cfg->nkeys ? "sealed " : "");
     return SB_OK;
 #undef REFUSE
-#undef REFUSE_N
 }
 
 int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
@@ -265,6 +260,8 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
     return SB_OK;
 }
 
+/* A gossip round: a pause forgiven, the peers due attended to, then the
+ * protocol's own messages (exchange.c, ref_exchange.c). */
 static void engine_round(sb_engine *e, uint64_t now)
 {
     uint64_t since = now - e->last_round;
