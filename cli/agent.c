@@ -127,7 +127,8 @@ static void agent_print_event(void *userdata, const sb_event *ev)
         fputc(',', stdout);
         json_field(stdout, "value", ev->value, ev->value_len);
     }
-    printf(",\"time_ms\":%llu", (unsigned long long)(agent_mono_ms() - start_ms));
+    printf(",\"time_ms\":%llu",
+           (unsigned long long)(agent_mono_ms() - start_ms));
     agent_end_line();
 }
 
@@ -180,7 +181,8 @@ static void agent_shut_down(agent *a)
         return;
     }
     uint64_t linger = (uint64_t)LEAVE_ROUNDS * a->interval_ms;
-    a->exit_at = agent_mono_ms() + (linger < LEAVE_MAX_MS ? linger : LEAVE_MAX_MS);
+    a->exit_at =
+        agent_mono_ms() + (linger < LEAVE_MAX_MS ? linger : LEAVE_MAX_MS);
 }
 
 /* Splits the next space-separated word off *s; NULL at the end. */
@@ -342,7 +344,8 @@ static void agent_command(agent *a, char *line)
             agent_reply_error("usage: set KEY VALUE");
             return;
         }
-        agent_reply_code(sb_node_set(a->node, key, strlen(key), rest, strlen(rest)));
+        agent_reply_code(
+            sb_node_set(a->node, key, strlen(key), rest, strlen(rest)));
     } else if (strcmp(cmd, "del") == 0) {
         char *key = agent_word(&rest);
         if (!key || agent_word(&rest)) {
@@ -362,8 +365,8 @@ static void agent_command(agent *a, char *line)
         agent_reply_ok();
         agent_shut_down(a);
     } else {
-        agent_reply_error("unknown agent_command (set, del, get, peers, leave, key, "
-                    "quit)");
+        agent_reply_error("unknown command (set, del, get, peers, leave, "
+                          "key, quit)");
     }
 }
 
@@ -514,7 +517,8 @@ int agent_main(int argc, char **argv)
     start_ms = agent_mono_ms();
     cfg.seeds = seeds;
     cfg.embedded = true;
-    cfg.on_join = cfg.on_leave = cfg.on_update = cfg.on_delete = agent_print_event;
+    cfg.on_join = cfg.on_leave = cfg.on_update = cfg.on_delete =
+        agent_print_event;
     cfg.log = sb_log_stderr;
     agent a = { .interval_ms = cfg.interval_ms, .stdin_open = true };
     int rc = sb_node_new(&cfg, &a.node);

@@ -236,7 +236,7 @@ static enode *eval_pick(cluster *c, const enode *not)
 }
 
 static void eval_arm_locked(cluster *c, sb_event_type type, sb_status status,
-                       const enode *subject, const char *value);
+                            const enode *subject, const char *value);
 
 /*
  * Starts a node in a free slot, seeded by up to three running nodes. With
@@ -334,7 +334,7 @@ static bool eval_converge(cluster *c)
 /* Arms the watch: every running node but `subject` must report. Lock
  * held. */
 static void eval_arm_locked(cluster *c, sb_event_type type, sb_status status,
-                       const enode *subject, const char *value)
+                            const enode *subject, const char *value)
 {
     watch *w = &c->w;
     w->type = type;
@@ -351,7 +351,7 @@ static void eval_arm_locked(cluster *c, sb_event_type type, sb_status status,
 }
 
 static void eval_arm(cluster *c, sb_event_type type, sb_status status,
-                const enode *subject, const char *value)
+                     const enode *subject, const char *value)
 {
     pthread_mutex_lock(&c->w.lock);
     eval_arm_locked(c, type, status, subject, value);
@@ -449,7 +449,7 @@ static void eval_steady_state(cluster *c, result *r, double rss_before)
 static bool tty;
 
 static void eval_progress(uint32_t nodes, uint32_t trial, uint32_t trials,
-                     const char *what)
+                          const char *what)
 {
     if (!tty)
         return;
@@ -672,7 +672,7 @@ static void eval_print_table(const options *o, const result *res, size_t nres)
 }
 
 static bool eval_write_json(const char *path, const options *o, const result *res,
-                       size_t nres)
+                            size_t nres)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -742,7 +742,7 @@ static bool eval_write_csv(const char *path, const result *res, size_t nres)
 /* The fraction of nodes holding an update against time, one curve per
  * cluster size, drawn by gnuplot. */
 static bool eval_write_plot(const char *path, const options *o, const result *res,
-                       size_t nres)
+                            size_t nres)
 {
     char dir[] = "/tmp/sb-eval-XXXXXX";
     if (!mkdtemp(dir))
@@ -848,7 +848,7 @@ int eval_main(int argc, char **argv)
         case 'n':
             if (!eval_parse_sizes(optarg, &o))
                 return usage_error(usage, "--nodes: sizes 2 to 4096, "
-                                          "comma-separated");
+                                   "comma-separated");
             break;
         case 't':
             if (!parse_u32(optarg, 1, 100000, &o.trials))
@@ -906,7 +906,7 @@ int eval_main(int argc, char **argv)
         return usage_error(usage, "unexpected argument");
     if (o.sealed && o.wire == SB_WIRE_REFERENCE)
         return usage_error(usage, "--sealed: the reference wire format has "
-                                  "no encryption");
+                           "no encryption");
     if (o.wire == SB_WIRE_REFERENCE)
         o.fanout = 0; /* no eager push on that wire */
     if (o.sealed) {

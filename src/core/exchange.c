@@ -45,7 +45,7 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
 
     /* ourselves always (the smallest message has room for that) */
     exchange_list(e, e->self, list, &n, &used,
-              e->cfg.max_message_size - SB_HEADER_SIZE - 1 - 3);
+                  e->cfg.max_message_size - SB_HEADER_SIZE - 1 - 3);
     /* requests: ids we saw in ACKs and do not know, "send in full" */
     uint32_t nwanted = 0;
     for (; nwanted < e->nwanted; nwanted++) {

@@ -43,7 +43,7 @@ void sb_state_free(sb_state *st)
 /* ---- the two indexes -------------------------------------------------- */
 
 static void state_id_insert(sb_id_slot *t, uint32_t slots, uint64_t id,
-                      uint32_t index)
+                            uint32_t index)
 {
     uint32_t i = (uint32_t)id & (slots - 1);
     while (t[i].index)
@@ -53,7 +53,7 @@ static void state_id_insert(sb_id_slot *t, uint32_t slots, uint64_t id,
 }
 
 static void state_slot_insert(sb_slot *t, uint32_t slots, uint64_t hash,
-                        uint32_t index)
+                              uint32_t index)
 {
     uint32_t i = (uint32_t)hash & (slots - 1);
     while (t[i].index)

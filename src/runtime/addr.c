@@ -30,7 +30,8 @@ int sb_addr_split(const char *text, char *host, size_t host_cap, char *port,
         const char *close = strchr(text, ']');
         if (!close || close[1] != ':')
             return SB_EADDR;
-        if (!addr_copy_part(host, host_cap, text + 1, (size_t)(close - text - 1)))
+        if (!addr_copy_part(host, host_cap, text + 1,
+                            (size_t)(close - text - 1)))
             return SB_EADDR;
         colon = close + 1;
     } else {

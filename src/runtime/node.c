@@ -113,7 +113,7 @@ static uint64_t node_now_ns(void)
 
 __attribute__((format(printf, 3, 4)))
 static void node_say(const sb_config *cfg, sb_log_level level, const char *fmt,
-                ...)
+                     ...)
 {
     if (!cfg->log || level > cfg->log_level)
         return;
@@ -251,8 +251,8 @@ static size_t node_engine_seeds(void *userdata, const char **out, size_t max)
 
 /* ---- the engine's callbacks (lock held) ---------------------------------- */
 
-static void node_send_datagram(void *userdata, const char *to, const uint8_t *buf,
-                          size_t len)
+static void node_send_datagram(void *userdata, const char *to,
+                               const uint8_t *buf, size_t len)
 {
     sb_node *n = userdata;
     sb_sockaddr a;
@@ -320,7 +320,7 @@ static int node_open_socket(sb_node *n, const sb_config *cfg)
     }
     if (sb_addr_resolve(cfg->bind, AF_UNSPEC, true, &a, 1) < 1) {
         node_say(&n->cfg, SB_LOG_ERROR, "bind address %s: not host:port or "
-            "cannot resolve", cfg->bind);
+                 "cannot resolve", cfg->bind);
         return SB_EADDR;
     }
     n->family = a.ss.ss_family;
@@ -334,11 +334,12 @@ static int node_open_socket(sb_node *n, const sb_config *cfg)
         if (setsockopt(n->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
                        sizeof(off)) < 0)
             node_say(&n->cfg, SB_LOG_WARN, "%s: IPv6 only (IPV6_V6ONLY: %s)",
-                cfg->bind, strerror(errno));
+                     cfg->bind, strerror(errno));
     }
     if (bind(n->fd, (struct sockaddr *)&a.ss, a.len) < 0) {
         int err = errno;
-        node_say(&n->cfg, SB_LOG_ERROR, "bind %s: %s", cfg->bind, strerror(err));
+        node_say(&n->cfg, SB_LOG_ERROR, "bind %s: %s", cfg->bind,
+                 strerror(err));
         return err == EADDRINUSE ? SB_EADDRINUSE
                : err == EADDRNOTAVAIL || err == EACCES ? SB_EADDR : SB_EIO;
     }
@@ -363,13 +364,13 @@ static int node_open_socket(sb_node *n, const sb_config *cfg)
     if (sb_addr_parse(cfg->advertise, &adv) != SB_OK ||
         sb_addr_is_wildcard(&adv) || sb_addr_port(&adv) == 0) {
         node_say(&n->cfg, SB_LOG_ERROR, "advertise address %s: not a numeric, "
-            "non-wildcard ip:port with a port", cfg->advertise);
+                 "non-wildcard ip:port with a port", cfg->advertise);
         return SB_EADDR;
     }
     if (!(n->reach & sb_addr_reach_bit(&adv))) {
         node_say(&n->cfg, SB_LOG_ERROR, "advertise address %s: another address "
-            "family than the socket bound to %s", cfg->advertise,
-            n->bind_addr);
+                 "family than the socket bound to %s", cfg->advertise,
+                 n->bind_addr);
         return SB_EADDR;
     }
     sb_addr_format(&adv, n->addr);
@@ -412,7 +413,8 @@ static void node_engine_config(const sb_node *n, sb_engine_config *e)
     const sb_config *c = &n->cfg;
     sb_engine_config_init(e);
     e->addr = n->addr;
-    e->generation = c->generation ? c->generation : node_clock_ns(CLOCK_REALTIME);
+    e->generation =
+        c->generation ? c->generation : node_clock_ns(CLOCK_REALTIME);
     e->rng_seed = c->rng_seed ? c->rng_seed : node_entropy();
     e->cluster = n->cluster;
     e->wire = c->wire;
@@ -428,7 +430,8 @@ static void node_engine_config(const sb_node *n, sb_engine_config *e)
     e->max_keys_per_node = c->max_keys_per_node;
     e->max_state_bytes = c->max_state_bytes;
     e->keys = c->keys;
-    e->nkeys = (uint32_t)c->nkeys; /* at most SB_MAX_KEYS: node_check_config() */
+    /* at most SB_MAX_KEYS: node_check_config() */
+    e->nkeys = (uint32_t)c->nkeys;
     if (c->nkeys)
         randombytes_buf(e->nonce_prefix, sizeof(e->nonce_prefix));
     e->send = node_send_datagram;
@@ -451,19 +454,21 @@ static int node_start_engine(sb_node *n)
     if (rc == SB_OK)
         rc = sb_engine_new(&e, node_now_ns(), &n->engine);
     else
-        node_say(c, SB_LOG_ERROR, "bad configuration: %s (node %s)", why, n->addr);
+        node_say(c, SB_LOG_ERROR, "bad configuration: %s (node %s)", why,
+                 n->addr);
     sodium_memzero(&e, sizeof(e));
     n->cfg.keys = NULL; /* the engine has its own copy */
     if (rc != SB_OK && rc != SB_ECONFIG && rc != SB_EADDR)
         node_say(c, SB_LOG_ERROR, "engine: %s", sb_strerror(rc));
     else if (c->wire == SB_WIRE_REFERENCE)
-        node_say(c, SB_LOG_WARN, "node %s speaks the reference wire format: its "
-            "packets are plaintext and unauthenticated, and anyone who can "
-            "reach its port can change what the cluster believes", n->addr);
+        node_say(c, SB_LOG_WARN, "node %s speaks the reference wire format: "
+                 "its packets are plaintext and unauthenticated, and anyone "
+                 "who can reach its port can change what the cluster "
+                 "believes", n->addr);
     else if (!c->nkeys)
         node_say(c, SB_LOG_WARN, "node %s has no cluster key: its packets are "
-            "plaintext, and anyone who can reach its port can change what "
-            "the cluster believes", n->addr);
+                 "plaintext, and anyone who can reach its port can change what "
+                 "the cluster believes", n->addr);
     return rc;
 }
 
@@ -512,7 +517,7 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
                       : pthread_create(&n->thread, NULL, node_run, n);
         if (err) {
             node_say(cfg, SB_LOG_ERROR, "cannot start the node's thread: %s",
-                strerror(err));
+                     strerror(err));
             n->threaded = false;
             rc = SB_EIO;
         }
@@ -522,7 +527,7 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
         return rc;
     }
     node_say(cfg, SB_LOG_INFO, "node %s up, bound to %s, cluster \"%s\"",
-        n->addr, n->bind_addr, n->cluster);
+             n->addr, n->bind_addr, n->cluster);
     *out = n;
     return SB_OK;
 }
@@ -638,7 +643,7 @@ static void node_dispatch(sb_node *n)
 
     if (lost)
         node_say(&n->cfg, SB_LOG_ERROR, "out of memory: %llu events lost",
-            (unsigned long long)lost);
+                 (unsigned long long)lost);
     const sb_config *c = &n->cfg;
     for (size_t i = 0; i < count; i++) {
         const sb_event *ev = &events[i].ev;
@@ -651,7 +656,7 @@ static void node_dispatch(sb_node *n)
         case SB_EVENT_LEAVE:
             fn = c->on_leave;
             node_say(c, SB_LOG_INFO, "%s %s", ev->addr,
-                ev->status == SB_STATUS_LEFT ? "left" : "is down");
+                     ev->status == SB_STATUS_LEFT ? "left" : "is down");
             break;
         case SB_EVENT_UPDATE:
             fn = c->on_update;
@@ -701,7 +706,7 @@ static void node_report_send_errors(sb_node *n)
     pthread_mutex_unlock(&n->lock);
     if (due)
         node_say(&n->cfg, SB_LOG_WARN, "%llu datagrams not sent; the last to "
-            "%s: %s", (unsigned long long)count, to, strerror(err));
+                 "%s: %s", (unsigned long long)count, to, strerror(err));
 }
 
 static int node_process(sb_node *n)
@@ -823,7 +828,7 @@ int sb_node_leave(sb_node *n)
 typedef int (*key_op)(sb_engine *e, const uint8_t *key);
 
 static int node_keyring(sb_node *n, const uint8_t *key, key_op op,
-                   const char *what)
+                        const char *what)
 {
     if (!n || !key)
         return SB_EINVAL;
@@ -899,7 +904,7 @@ int sb_node_get(sb_node *n, const char *addr, const void *key,
 /* Copies the members (all, or live ones) into one allocation: the array,
  * then the addresses. */
 static int node_list_members(sb_node *n, bool live_only, sb_member **out,
-                        size_t *count)
+                             size_t *count)
 {
     if (!n || !out || !count)
         return SB_EINVAL;
