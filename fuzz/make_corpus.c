@@ -1,9 +1,9 @@
 /*
  * Writes the fuzzers' seed corpus from real traffic: a simulated 16-node
- * cluster (512-byte messages, 10% loss, keys set and deleted, a crash, a
- * restart, a leave) with every packet that node 0 receives captured
- * through the simulator's tap; once in plaintext, once sealed with the
- * key of fuzz_key.h, once speaking the reference wire format.
+ * cluster of the test harness (512-byte messages, 10% loss, keys set and
+ * deleted, a crash, a restart, a leave) with the first packets sent to
+ * node 0 captured; once in plaintext, once sealed with the key of
+ * fuzz_key.h, once speaking the reference wire format.
  *   decode/  single plaintext packets;
  *   engine/  runs of plaintext packets ([u16 length][bytes]...);
  *   sealed/  runs of sealed packets, each as captured and as the
@@ -17,12 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "fuzz_key.h"
 #include "keyring.h"
-#include "sim.h"
 
-#define MS 1000000ull
-#define SEC 1000000000ull
 #define PACKETS 400 /* captured per run of the cluster */
 
 typedef struct capture {
@@ -61,13 +59,9 @@ static void append(capture *c, int kind, const uint8_t *buf, size_t len)
     c->run_len += len;
 }
 
-static void on_packet(void *ud, uint32_t from, uint32_t to,
-                      const uint8_t *buf, size_t len)
+/* Takes one packet sent to node 0. */
+static void take(capture *c, const uint8_t *buf, size_t len)
 {
-    capture *c = ud;
-    (void)from;
-    if (to != 0 || c->n >= PACKETS)
-        return;
     c->n++;
     if (c->reference) {
         append(c, 0, buf, len);
@@ -95,11 +89,10 @@ static void on_packet(void *ud, uint32_t from, uint32_t to,
 
 static int run_cluster(capture *c)
 {
-    sb_sim_config cfg;
-    sb_sim_config_init(&cfg);
-    cfg.nodes = 16;
+    cluster_config cfg;
+    cluster_config_init(&cfg, 16);
+    cfg.seed = 1;
     cfg.loss = 0.1;
-    cfg.engine.interval_ns = 100 * MS;
     cfg.engine.tombstone_grace_ns = 2 * SEC;
     if (c->reference)
         cfg.engine.wire = SB_WIRE_REFERENCE; /* no delete or leave */
@@ -107,23 +100,26 @@ static int run_cluster(capture *c)
         cfg.engine.keys = sb_fuzz_key;
         cfg.engine.nkeys = 1;
     }
-    cfg.on_packet = on_packet;
-    cfg.userdata = c;
-    sb_sim *s;
-    if (sb_sim_new(&cfg, &s) != SB_OK)
+    cluster *s;
+    if (cluster_try(&cfg, &s) != SB_OK)
         return 1;
-    sb_sim_run_for(s, 2 * SEC);
-    sb_sim_set(s, 3, "role", "primary");
-    sb_sim_set(s, 4, "addr", "10.1.2.3:5000");
-    sb_sim_run_for(s, 1 * SEC);
-    sb_sim_del(s, 3, "role");
-    sb_sim_crash(s, 5);
-    sb_sim_run_for(s, 3 * SEC);
-    sb_sim_restart(s, 5);
-    sb_sim_set(s, 5, "new", "state");
-    sb_sim_leave(s, 6);
-    sb_sim_run_for(s, 5 * SEC);
-    sb_sim_free(s);
+    cluster_capture(s, CLUSTER_ALL, 0);
+    cluster_run(s, 2 * SEC);
+    cluster_set(s, 3, "role", "primary");
+    cluster_set(s, 4, "addr", "10.1.2.3:5000");
+    cluster_run(s, 1 * SEC);
+    cluster_del(s, 3, "role");
+    cluster_crash(s, 5);
+    cluster_run(s, 3 * SEC);
+    cluster_restart(s, 5);
+    cluster_set(s, 5, "new", "state");
+    cluster_leave(s, 6);
+    cluster_run(s, 5 * SEC);
+    const cluster_packets *sent = cluster_captured(s);
+    for (size_t k = 0; k < sent->n && c->n < PACKETS; k++)
+        if (sent->p[k].to == 0)
+            take(c, sent->p[k].data, sent->p[k].len);
+    cluster_free(s);
     printf("%s: %u packets, %u runs\n",
            c->reference ? "reference" : c->sealed ? "sealed" : "plaintext",
            c->n, c->runs);

@@ -60,6 +60,7 @@ void sb_sim_config_init(sb_sim_config *cfg)
     cfg->seed = 1;
     cfg->seeds = 3;
     cfg->latency_ns = 1000000;
+    cfg->generation_base = BASE_GENERATION;
     sb_engine_config_init(&cfg->engine);
 }
 
@@ -181,10 +182,13 @@ static void sim_deliver_later(sb_sim *s, uint32_t from, uint32_t to,
         free(p);
 }
 
-static void sim_on_send(void *ud, const char *to, const uint8_t *buf, size_t len)
+static void sim_on_send(void *ud, const char *to, const uint8_t *buf,
+                        size_t len)
 {
     node *n = ud;
     sb_sim *s = n->sim;
+    if (s->cfg.on_datagram)
+        s->cfg.on_datagram(s->cfg.userdata, n->index, to, buf, len);
     long dst = sim_parse_addr(s, to);
     if (dst >= 0 && s->cfg.on_packet)
         s->cfg.on_packet(s->cfg.userdata, n->index, (uint32_t)dst, buf, len);
@@ -280,7 +284,7 @@ int sb_sim_add_node(sb_sim *s)
     n->sim = s;
     n->index = s->count;
     sim_make_addr(n->addr, sizeof(n->addr), n->index);
-    n->generation = BASE_GENERATION + s->now + 1;
+    n->generation = s->cfg.generation_base + s->now + 1;
     s->nodes[s->count++] = n;
     int rc = sim_start_engine(s, n);
     if (rc != SB_OK) {
@@ -363,7 +367,7 @@ int sb_sim_restart(sb_sim *s, uint32_t i)
     node *n = s->nodes[i];
     sb_sim_crash(s, i);
     /* like a wall clock, but strictly larger than the last one */
-    uint64_t g = BASE_GENERATION + s->now + 1;
+    uint64_t g = s->cfg.generation_base + s->now + 1;
     n->generation = g > n->generation ? g : n->generation + 1;
     return sim_start_engine(s, n);
 }
@@ -455,6 +459,12 @@ const char *sb_sim_addr(const sb_sim *s, uint32_t i)
 bool sb_sim_running(const sb_sim *s, uint32_t i)
 {
     return i < s->count && s->nodes[i]->engine != NULL;
+}
+
+void sb_sim_reschedule(sb_sim *s, uint32_t i)
+{
+    if (i < s->count)
+        sim_reschedule(s, s->nodes[i]);
 }
 
 int sb_sim_set(sb_sim *s, uint32_t i, const char *key, const char *value)

@@ -29,6 +29,10 @@ typedef struct sb_sim_config {
     uint32_t nodes;            /* started at time 0 */
     uint64_t seed;
     uint32_t seeds;            /* nodes 0..seeds-1 are everyone's seeds */
+    uint64_t generation_base;  /* a node started at time t has generation
+                                  generation_base + t + 1 (a restart:
+                                  above its last too); default
+                                  1.7e18, like a wall clock in ns */
     uint64_t latency_ns;       /* one-way base latency; default 1 ms */
     uint64_t jitter_ns;        /* uniform extra latency; default 0 */
     double loss;               /* probability a packet is lost */
@@ -41,10 +45,15 @@ typedef struct sb_sim_config {
      * node, before loss or blocks */
     void (*on_packet)(void *userdata, uint32_t from, uint32_t to,
                       const uint8_t *buf, size_t len);
-    void *userdata;            /* passed to on_event and on_packet */
+    /* optional: sees every datagram a node sends, wherever it goes (a
+     * simulated node or any other address), before loss or blocks */
+    void (*on_datagram)(void *userdata, uint32_t from, const char *to,
+                        const uint8_t *buf, size_t len);
+    void *userdata;            /* passed to the three callbacks */
 } sb_sim_config;
 
-/* Defaults: 3 seeds, 1 ms latency, no faults, engine defaults. */
+/* Defaults: 3 seeds, 1 ms latency, no faults, engine defaults, wall
+ * clock-like generations. */
 void sb_sim_config_init(sb_sim_config *cfg);
 
 /* SB_ENOMEM, or an engine error for a bad engine template. */
@@ -68,6 +77,11 @@ int sb_sim_add_node(sb_sim *s);
 int sb_sim_set(sb_sim *s, uint32_t i, const char *key, const char *value);
 int sb_sim_del(sb_sim *s, uint32_t i, const char *key);
 int sb_sim_leave(sb_sim *s, uint32_t i);
+
+/* After a direct call into node i's engine (a datagram handed to it, a
+ * key set) that may have moved its deadline earlier, schedules its next
+ * tick to match, as sb_sim_set() does. */
+void sb_sim_reschedule(sb_sim *s, uint32_t i);
 
 /* Stops node i without a word: its engine is freed, packets to it drop. */
 void sb_sim_crash(sb_sim *s, uint32_t i);

@@ -1,7 +1,7 @@
 /*
- * Engine unit tests: no simulator, no threads, no sockets. A few engines
- * are wired together by a packet queue that the test pumps by hand, and
- * hand-made packets play a hostile or scripted peer.
+ * Engine unit tests: no threads, no sockets. A few engines form a
+ * simulated cluster (tests/harness), and hand-made packets handed to one
+ * of them play a hostile or scripted peer.
  */
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
@@ -20,150 +20,25 @@
 #include "engine.h"
 #include "rng.h"
 
-#define MAXE 8
-#define MAXQ 1024
-
-
-/* ---- a tiny network of engines ---------------------------------------- */
-
-typedef struct pkt {
-    int from, to;
-    size_t len;
-    uint8_t data[2048];
-} pkt;
-
-typedef struct net {
-    sb_engine *e[MAXE];
-    char addr[MAXE][32];
-    int n;
-    pkt *q;
-    size_t head, tail;
-    size_t max_seen[MAXE];     /* largest packet each engine sent */
-    size_t limit[MAXE];        /* its max_message_size */
-    uint64_t now;
-    pkt *captured;             /* a copy of every packet, if set */
-    size_t ncaptured, capture_cap;
-    bool drop_all;
-} net;
-
-typedef struct endpoint {
-    net *net;
-    int index;
-} endpoint;
-
-static endpoint eps[MAXE];
-
-static int find_addr(net *nw, const char *addr)
+/* A cluster of engines: node 0 everyone's seed, waits in 10 ms steps,
+ * `max_message`-byte messages, sealed with `nkeys` keys (none: plaintext). */
+static cluster *engines(uint32_t n, size_t max_message, const uint8_t *keys,
+                        uint32_t nkeys)
 {
-    for (int i = 0; i < nw->n; i++)
-        if (strcmp(nw->addr[i], addr) == 0)
-            return i;
-    return -1;
+    cluster_config cfg;
+    cluster_config_init(&cfg, n);
+    cfg.seeds = 1;
+    cfg.step_ns = 10 * MS;
+    cfg.engine.max_message_size = max_message;
+    cfg.engine.keys = keys;
+    cfg.engine.nkeys = nkeys;
+    return cluster_new(&cfg);
 }
 
-static void on_send(void *ud, const char *to, const uint8_t *buf, size_t len)
+static void send_nowhere(void *ud, const char *to, const uint8_t *buf,
+                         size_t len)
 {
-    endpoint *ep = ud;
-    net *nw = ep->net;
-    assert_true(len <= sizeof(nw->q[0].data));
-    if (len > nw->max_seen[ep->index])
-        nw->max_seen[ep->index] = len;
-    if (nw->captured && nw->ncaptured < nw->capture_cap) {
-        pkt *c = &nw->captured[nw->ncaptured++];
-        c->from = ep->index;
-        c->len = len;
-        memcpy(c->data, buf, len);
-    }
-    int dst = find_addr(nw, to);
-    if (dst < 0 || nw->drop_all || nw->tail - nw->head >= MAXQ)
-        return;
-    pkt *p = &nw->q[nw->tail++ % MAXQ];
-    p->from = ep->index;
-    p->to = dst;
-    p->len = len;
-    memcpy(p->data, buf, len);
-}
-
-static const char *seed_list[1];
-static size_t on_seeds(void *ud, const char **out, size_t max)
-{
-    (void)ud;
-    if (max < 1)
-        return 0;
-    out[0] = seed_list[0];
-    return 1;
-}
-
-/* A network whose engines all hold `nkeys` keys (none: plaintext). */
-static net *net_new_sealed(int n, size_t max_message, const uint8_t *keys,
-                           uint32_t nkeys)
-{
-    net *nw = calloc(1, sizeof(*nw));
-    nw->q = calloc(MAXQ, sizeof(pkt));
-    nw->n = n;
-    seed_list[0] = "10.0.0.1:7946";
-    for (int i = 0; i < n; i++) {
-        snprintf(nw->addr[i], sizeof(nw->addr[i]), "10.0.0.%d:7946", i + 1);
-        eps[i] = (endpoint){ nw, i };
-        sb_engine_config c;
-        sb_engine_config_init(&c);
-        c.addr = nw->addr[i];
-        c.generation = 1000 + (uint64_t)i;
-        c.rng_seed = seed_ * 31 + (uint64_t)i;
-        c.interval_ns = 100 * MS;
-        c.max_message_size = max_message;
-        c.send = on_send;
-        c.seeds = on_seeds;
-        c.userdata = &eps[i];
-        c.keys = keys;
-        c.nkeys = nkeys;
-        memset(c.nonce_prefix, i + 1, sizeof(c.nonce_prefix));
-        nw->limit[i] = max_message;
-        assert_int_equal(sb_engine_new(&c, 0, &nw->e[i]), SB_OK);
-    }
-    return nw;
-}
-
-static net *net_new(int n, size_t max_message)
-{
-    return net_new_sealed(n, max_message, NULL, 0);
-}
-
-static void net_free(net *nw)
-{
-    for (int i = 0; i < nw->n; i++)
-        sb_engine_free(nw->e[i]);
-    free(nw->q);
-    free(nw->captured);
-    free(nw);
-}
-
-/* Delivers every queued packet (and the replies they cause). */
-static void deliver_all(net *nw)
-{
-    while (nw->head < nw->tail) {
-        pkt *p = &nw->q[nw->head++ % MAXQ];
-        sb_engine_recv(nw->e[p->to], nw->addr[p->from], p->data, p->len,
-                       nw->now);
-    }
-}
-
-/* Advances time by dt in 10 ms steps, ticking and delivering. */
-static void net_run(net *nw, uint64_t dt)
-{
-    uint64_t end = nw->now + dt;
-    while (nw->now < end) {
-        nw->now += 10 * MS;
-        for (int i = 0; i < nw->n; i++)
-            sb_engine_tick(nw->e[i], nw->now);
-        deliver_all(nw);
-    }
-}
-
-static int set(sb_engine *e, const char *k, const char *v, uint64_t now)
-{
-    return sb_engine_set(e, (const uint8_t *)k, strlen(k),
-                         (const uint8_t *)v, strlen(v), now);
+    (void)ud, (void)to, (void)buf, (void)len;
 }
 
 /* A text snapshot of everything an engine believes, for comparisons.
@@ -194,38 +69,33 @@ static char *snapshot(const sb_engine *e)
 static void test_local_writes(void **state)
 {
     (void)state;
-    net *nw = net_new(1, 512);
-    sb_engine *e = nw->e[0];
+    cluster *c = engines(1, 512, NULL, 0);
+    sb_engine *e = cluster_engine(c, 0);
     const char *self = sb_engine_addr(e);
-    const uint8_t *v;
-    size_t len;
-    check(set(e, "", "x", 0) == SB_EINVAL);
+    check(cluster_set(c, 0, "", "x") == SB_EINVAL);
     char big_key[257];
     memset(big_key, 'k', 256);
     big_key[256] = 0;
-    check(set(e, big_key, "x", 0) == SB_EINVAL);
+    check(cluster_set(c, 0, big_key, "x") == SB_EINVAL);
     big_key[255] = 0;
-    check(set(e, big_key, "x", 0) == SB_OK);
-    check(set(e, "a", "1", 0) == SB_OK);
+    check(cluster_set(c, 0, big_key, "x") == SB_OK);
+    check(cluster_set(c, 0, "a", "1") == SB_OK);
     sb_member info;
     sb_engine_find(e, self, &info);
     uint64_t max = info.max_version;
-    check(set(e, "a", "1", 0) == SB_OK); /* unchanged: no new version */
+    check(cluster_set(c, 0, "a", "1") == SB_OK); /* unchanged: no version */
     sb_engine_find(e, self, &info);
     check(info.max_version == max);
-    check(sb_engine_get(e, self, (const uint8_t *)"a", 1, &v, &len) == SB_OK);
-    check(len == 1 && v[0] == '1');
-    check(sb_engine_del(e, (const uint8_t *)"zz", 2, 0) == SB_ENOTFOUND);
-    check(sb_engine_del(e, (const uint8_t *)"a", 1, 0) == SB_OK);
-    check(sb_engine_del(e, (const uint8_t *)"a", 1, 0) == SB_ENOTFOUND);
-    check(sb_engine_get(e, self, (const uint8_t *)"a", 1, &v, &len) ==
-          SB_ENOTFOUND);
-    check(sb_engine_get(e, "10.9.9.9:1", (const uint8_t *)"a", 1, &v,
-                        &len) == SB_ENOTFOUND);
-    check(sb_engine_leave(e, 0) == SB_OK);
-    check(sb_engine_leave(e, 0) == SB_ELEFT);
-    check(set(e, "b", "2", 0) == SB_ELEFT);
-    net_free(nw);
+    check(cluster_holds(c, 0, self, "a", "1"));
+    check(cluster_del(c, 0, "zz") == SB_ENOTFOUND);
+    check(cluster_del(c, 0, "a") == SB_OK);
+    check(cluster_del(c, 0, "a") == SB_ENOTFOUND);
+    check(cluster_holds(c, 0, self, "a", NULL));
+    check(cluster_holds(c, 0, "10.9.9.9:1", "a", NULL));
+    check(cluster_leave(c, 0) == SB_OK);
+    check(cluster_leave(c, 0) == SB_ELEFT);
+    check(cluster_set(c, 0, "b", "2") == SB_ELEFT);
+    cluster_free(c);
 }
 
 static void test_config_errors(void **state)
@@ -237,7 +107,7 @@ static void test_config_errors(void **state)
     c.addr = "10.0.0.1:1";
     c.generation = 1;
     check(sb_engine_new(&c, 0, &e) == SB_ECONFIG); /* no send callback */
-    c.send = on_send;
+    c.send = send_nowhere;
     c.interval_ns = 0;
     check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
     c.interval_ns = 100 * MS;
@@ -264,19 +134,18 @@ static void test_config_errors(void **state)
     sb_engine_free(e);
 }
 
-/* The largest entry set() accepts travels; one byte more is refused. */
+/* The largest entry sb_engine_set() accepts travels; one byte more is
+ * refused. */
 static void test_largest_entry_travels(void **state)
 {
     (void)state;
-    net *nw = net_new(2, 512);
+    cluster *c = engines(2, 512, NULL, 0);
     static uint8_t value[600];
     memset(value, 'v', sizeof(value));
     size_t lo = 0, hi = sizeof(value);
     while (lo + 1 < hi) { /* the largest accepted value length */
         size_t mid = (lo + hi) / 2;
-        sb_engine *probe = nw->e[1];
-        int rc = sb_engine_set(probe, (const uint8_t *)"big", 3, value,
-                               mid, 0);
+        int rc = cluster_set_bytes(c, 1, "big", 3, value, mid); /* probe */
         if (rc == SB_OK)
             lo = mid;
         else
@@ -284,18 +153,17 @@ static void test_largest_entry_travels(void **state)
         check(rc == SB_OK || rc == SB_ETOOBIG);
     }
     check(lo > 300);
-    check(sb_engine_set(nw->e[0], (const uint8_t *)"big", 3, value, lo, 0) ==
-          SB_OK);
-    check(sb_engine_set(nw->e[0], (const uint8_t *)"big", 3, value, lo + 1,
-                        0) == SB_ETOOBIG);
-    net_run(nw, 5 * SEC);
+    check(cluster_set_bytes(c, 0, "big", 3, value, lo) == SB_OK);
+    check(cluster_set_bytes(c, 0, "big", 3, value, lo + 1) == SB_ETOOBIG);
+    cluster_run(c, 5 * SEC);
     const uint8_t *v;
     size_t len;
-    check(sb_engine_get(nw->e[1], nw->addr[0], (const uint8_t *)"big", 3, &v,
-                        &len) == SB_OK);
+    check(sb_engine_get(cluster_engine(c, 1), cluster_addr(c, 0),
+                        (const uint8_t *)"big", 3, &v, &len) == SB_OK);
     check(len == lo && memcmp(v, value, lo) == 0);
-    check(nw->max_seen[0] <= 512 && nw->max_seen[1] <= 512);
-    net_free(nw);
+    check(cluster_largest_sent(c, 0) <= 512 &&
+          cluster_largest_sent(c, 1) <= 512);
+    cluster_free(c);
 }
 
 /* ---- reconciliation --------------------------------------------------- */
@@ -335,20 +203,21 @@ static bool no_gap(const sb_engine *a, const sb_engine *b)
 static void test_cut_off_leaves_no_gap(void **state)
 {
     (void)state;
-    net *nw = net_new(2, 512);
+    cluster *c = engines(2, 512, NULL, 0);
     char key[16], val[64];
     for (int i = 0; i < 200; i++) {
         snprintf(key, sizeof(key), "key%03d", i);
         snprintf(val, sizeof(val), "value-%03d-padding-padding", i);
-        check(set(nw->e[0], key, val, 0) == SB_OK);
+        check(cluster_set(c, 0, key, val) == SB_OK);
     }
+    sb_engine *e0 = cluster_engine(c, 0), *e1 = cluster_engine(c, 1);
     sb_member ib;
     uint64_t last = 0;
     int steps = 0;
     for (; steps < 400; steps++) {
-        net_run(nw, 10 * MS);
-        check(no_gap(nw->e[0], nw->e[1]));
-        if (sb_engine_find(nw->e[1], nw->addr[0], &ib) == SB_OK) {
+        cluster_run(c, 10 * MS);
+        check(no_gap(e0, e1));
+        if (sb_engine_find(e1, cluster_addr(c, 0), &ib) == SB_OK) {
             check(ib.max_version >= last); /* never goes back */
             last = ib.max_version;
             if (last == 200)
@@ -356,8 +225,9 @@ static void test_cut_off_leaves_no_gap(void **state)
         }
     }
     check(last == 200);
-    check(nw->max_seen[0] <= 512 && nw->max_seen[1] <= 512);
-    net_free(nw);
+    check(cluster_largest_sent(c, 0) <= 512 &&
+          cluster_largest_sent(c, 1) <= 512);
+    cluster_free(c);
 }
 
 /* A hand-made SYN: a digest claiming `n` nodes at the given maxes. */
@@ -376,48 +246,47 @@ static size_t make_syn(uint8_t *buf, size_t cap, const sb_digest_entry *d,
 static void test_most_out_of_date_first(void **state)
 {
     (void)state;
-    net *nw = net_new(3, 1400);
+    cluster *c = engines(3, 1400, NULL, 0);
     for (int i = 0; i < 10; i++) {
         char k[8];
         snprintf(k, sizeof(k), "p%d", i);
-        check(set(nw->e[1], k, "x", 0) == SB_OK);
+        check(cluster_set(c, 1, k, "x") == SB_OK);
     }
-    check(set(nw->e[2], "q0", "x", 0) == SB_OK);
-    check(set(nw->e[2], "q1", "x", 0) == SB_OK);
-    net_run(nw, 3 * SEC); /* node 0 learns both */
+    check(cluster_set(c, 2, "q0", "x") == SB_OK);
+    check(cluster_set(c, 2, "q1", "x") == SB_OK);
+    cluster_run(c, 3 * SEC); /* node 0 learns both */
+    const char *a1 = cluster_addr(c, 1), *a2 = cluster_addr(c, 2);
     sb_member p, q;
-    check(sb_engine_find(nw->e[0], nw->addr[1], &p) == SB_OK);
-    check(sb_engine_find(nw->e[0], nw->addr[2], &q) == SB_OK);
+    check(sb_engine_find(cluster_engine(c, 0), a1, &p) == SB_OK);
+    check(sb_engine_find(cluster_engine(c, 0), a2, &q) == SB_OK);
     check(p.max_version == 10 && q.max_version == 2);
 
     /* a peer that has nothing of either: node 1 (10 behind) goes first */
     sb_digest_entry d[2] = {
-        { sb_peer_id(nw->addr[2], strlen(nw->addr[2]), q.generation),
-          q.heartbeat, false, 0, 0 },
-        { sb_peer_id(nw->addr[1], strlen(nw->addr[1]), p.generation),
-          p.heartbeat, false, 0, 0 },
+        { sb_peer_id(a2, strlen(a2), q.generation), q.heartbeat, false, 0,
+          0 },
+        { sb_peer_id(a1, strlen(a1), p.generation), p.heartbeat, false, 0,
+          0 },
     };
     uint8_t buf[512];
     size_t len = make_syn(buf, sizeof(buf), d, 2, 0);
-    nw->captured = calloc(4, sizeof(pkt));
-    nw->capture_cap = 4;
-    nw->drop_all = true;
+    cluster_set_loss(c, 1.0);
     /* from a node it knows: a stranger's SYN gets a reply no larger */
-    check(sb_engine_recv(nw->e[0], nw->addr[2], buf, len, nw->now) ==
-          SB_OK);
-    check(nw->ncaptured == 1);
+    check(cluster_deliver(c, 0, a2, buf, len) == SB_OK);
+    const cluster_packets *r = cluster_replies(c);
+    check(r->n == 1);
     sb_msg m;
-    check(sb_msg_decode(nw->captured[0].data, nw->captured[0].len,
-                        sb_cluster_id("default"), &m, NULL));
+    check(sb_msg_decode(r->p[0].data, r->p[0].len, sb_cluster_id("default"),
+                        &m, NULL));
     check(m.type == SB_MSG_ACK && m.ndeltas == 2);
-    sb_cursor c = { m.deltas, m.end };
+    sb_cursor cur = { m.deltas, m.end };
     sb_delta first, second;
-    sb_delta_next(&c, &first);
-    sb_delta_next(&c, &second);
-    check(first.addr_len == strlen(nw->addr[1]) &&
-          memcmp(first.addr, nw->addr[1], first.addr_len) == 0);
+    sb_delta_next(&cur, &first);
+    sb_delta_next(&cur, &second);
+    check(first.addr_len == strlen(a1) &&
+          memcmp(first.addr, a1, first.addr_len) == 0);
     check(first.nkeys == 10 && second.nkeys == 2);
-    net_free(nw);
+    cluster_free(c);
 }
 
 /* Random states and message sizes: no message ever passes the limit, and
@@ -426,12 +295,12 @@ static void test_size_limit_random_states(void **state)
 {
     (void)state;
     sb_rng r;
-    sb_rng_seed(&r, seed_);
+    sb_rng_seed(&r, cluster_seed());
     for (int round = 0; round < 30; round++) {
         size_t limit = 128 + (size_t)sb_rng_below(&r, 1300);
-        int n = 2 + (int)sb_rng_below(&r, MAXE - 1);
-        net *nw = net_new(n, limit);
-        for (int i = 0; i < n; i++) {
+        uint32_t n = 2 + (uint32_t)sb_rng_below(&r, 7); /* 2 to 8 nodes */
+        cluster *c = engines(n, limit, NULL, 0);
+        for (uint32_t i = 0; i < n; i++) {
             int keys = (int)sb_rng_below(&r, 40);
             for (int k = 0; k < keys; k++) {
                 uint8_t key[255], val[1500];
@@ -441,25 +310,27 @@ static void test_size_limit_random_states(void **state)
                     key[b] = (uint8_t)sb_rng_next(&r);
                 for (size_t b = 0; b < vl; b++)
                     val[b] = (uint8_t)sb_rng_next(&r);
-                int rc = sb_engine_set(nw->e[i], key, kl, val, vl, 0);
+                int rc = cluster_set_bytes(c, i, key, kl, val, vl);
                 check(rc == SB_OK || rc == SB_ETOOBIG);
                 if (sb_rng_below(&r, 4) == 0 && rc == SB_OK)
-                    sb_engine_del(nw->e[i], key, kl, 0);
+                    cluster_del_bytes(c, i, key, kl);
             }
         }
-        net_run(nw, 20 * SEC);
-        for (int i = 0; i < n; i++)
-            check(nw->max_seen[i] <= limit);
+        cluster_run(c, 20 * SEC);
+        for (uint32_t i = 0; i < n; i++)
+            check(cluster_largest_sent(c, (int)i) <= limit);
         /* everyone holds everyone's state */
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) {
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t j = 0; j < n; j++) {
                 sb_member own, seen;
-                sb_engine_find(nw->e[j], nw->addr[j], &own);
-                check(sb_engine_find(nw->e[i], nw->addr[j], &seen) == SB_OK);
+                const char *aj = cluster_addr(c, j);
+                sb_engine_find(cluster_engine(c, j), aj, &own);
+                check(sb_engine_find(cluster_engine(c, i), aj, &seen) ==
+                      SB_OK);
                 check(seen.max_version == own.max_version &&
                       seen.keys == own.keys);
             }
-        net_free(nw);
+        cluster_free(c);
     }
 }
 
@@ -468,12 +339,12 @@ static void test_size_limit_random_states(void **state)
 static void test_random_packets_change_nothing(void **state)
 {
     (void)state;
-    net *nw = net_new(2, 512);
-    set(nw->e[0], "a", "1", 0);
-    net_run(nw, 3 * SEC);
-    char *before = snapshot(nw->e[1]);
+    cluster *c = engines(2, 512, NULL, 0);
+    cluster_set(c, 0, "a", "1");
+    cluster_run(c, 3 * SEC);
+    char *before = snapshot(cluster_engine(c, 1));
     sb_rng r;
-    sb_rng_seed(&r, seed_);
+    sb_rng_seed(&r, cluster_seed());
     uint8_t buf[600];
     uint32_t cid = sb_cluster_id("default");
     for (int i = 0; i < 100000; i++) {
@@ -484,30 +355,14 @@ static void test_random_packets_change_nothing(void **state)
             sb_writer w = { buf, buf, buf + 8 };
             sb_put_header(&w, 1 + (int)sb_rng_below(&r, 3), cid);
         }
-        sb_engine_recv(nw->e[1], "10.6.6.6:1", buf, len, nw->now);
+        cluster_deliver(c, 1, "10.6.6.6:1", buf, len);
     }
-    char *after = snapshot(nw->e[1]);
+    char *after = snapshot(cluster_engine(c, 1));
     check(strcmp(before, after) == 0);
-    sb_stats st;
-    sb_engine_stats(nw->e[1], &st);
-    uint64_t drops = 0;
-    for (int d = 0; d < SB_DROP_COUNT_; d++)
-        drops += st.drops[d];
-    check(drops > 90000);
+    check(cluster_drops(c, 1, -1) > 90000); /* for any reason */
     free(before);
     free(after);
-    net_free(nw);
-}
-
-/* Every datagram the engine dropped, for any reason. */
-static uint64_t all_drops(const sb_engine *e)
-{
-    sb_stats st;
-    sb_engine_stats(e, &st);
-    uint64_t n = 0;
-    for (int r = 0; r < SB_DROP_COUNT_; r++)
-        n += st.drops[r];
-    return n;
+    cluster_free(c);
 }
 
 /* Captured traffic, mutated: never a crash, never a bound passed, and
@@ -516,19 +371,20 @@ static uint64_t all_drops(const sb_engine *e)
 static void test_mutated_packets(void **state)
 {
     (void)state;
-    net *nw = net_new(3, 512);
-    nw->captured = calloc(256, sizeof(pkt));
-    nw->capture_cap = 256;
-    set(nw->e[0], "a", "1", 0);
-    set(nw->e[2], "b", "2", 0);
-    net_run(nw, 3 * SEC);
-    check(nw->ncaptured > 20);
+    cluster *c = engines(3, 512, NULL, 0);
+    cluster_capture(c, CLUSTER_ALL, 256);
+    cluster_set(c, 0, "a", "1");
+    cluster_set(c, 2, "b", "2");
+    cluster_run(c, 3 * SEC);
+    cluster_capture_stop(c);
+    const cluster_packets *cap = cluster_captured(c);
+    check(cap->n > 20);
     sb_rng r;
-    sb_rng_seed(&r, seed_ + 7);
-    char *before = snapshot(nw->e[1]);
+    sb_rng_seed(&r, cluster_seed() + 7);
+    char *before = snapshot(cluster_engine(c, 1));
     uint8_t buf[600];
     for (int i = 0; i < 10000; i++) {
-        const pkt *p = &nw->captured[sb_rng_below(&r, nw->ncaptured)];
+        const cluster_packet *p = &cap->p[sb_rng_below(&r, cap->n)];
         memcpy(buf, p->data, p->len);
         size_t len = p->len;
         switch (sb_rng_below(&r, 3)) {
@@ -542,46 +398,40 @@ static void test_mutated_packets(void **state)
             buf[len++] = (uint8_t)sb_rng_next(&r);
             break;
         }
-        uint64_t dropped = all_drops(nw->e[1]);
-        check(sb_engine_recv(nw->e[1], "10.6.6.6:1", buf, len, nw->now) ==
-              SB_OK);
-        check(all_drops(nw->e[1]) == dropped + 1);
+        uint64_t dropped = cluster_drops(c, 1, -1);
+        check(cluster_deliver(c, 1, "10.6.6.6:1", buf, len) == SB_OK);
+        check(cluster_drops(c, 1, -1) == dropped + 1);
     }
-    char *after = snapshot(nw->e[1]);
+    char *after = snapshot(cluster_engine(c, 1));
     check(strcmp(before, after) == 0);
     /* body mutations: anything may be accepted, nothing may break */
     for (int i = 0; i < 20000; i++) {
-        const pkt *p = &nw->captured[sb_rng_below(&r, nw->ncaptured)];
+        const cluster_packet *p = &cap->p[sb_rng_below(&r, cap->n)];
         memcpy(buf, p->data, p->len);
         for (int k = 0; k < 1 + (int)sb_rng_below(&r, 4); k++)
             buf[8 + sb_rng_below(&r, p->len - 8)] ^=
                 (uint8_t)(1u << sb_rng_below(&r, 8));
-        sb_engine_recv(nw->e[1], "10.6.6.6:1", buf, p->len, nw->now);
+        cluster_deliver(c, 1, "10.6.6.6:1", buf, p->len);
     }
-    check(sb_engine_member_count(nw->e[1]) <= 4096);
+    check(sb_engine_member_count(cluster_engine(c, 1)) <= 4096);
     free(before);
     free(after);
-    net_free(nw);
+    cluster_free(c);
 }
 
 /* A peer announcing 100,000 invented nodes cannot pass max_nodes. */
 static void test_invented_nodes_bounded(void **state)
 {
     (void)state;
-    sb_engine_config c;
-    sb_engine_config_init(&c);
-    c.addr = "10.0.0.1:7946";
-    c.generation = 1;
-    c.max_message_size = 60000;
-    c.max_nodes = 1000;
-    c.max_keys_per_node = 8;
-    c.max_state_bytes = 100;
-    c.send = on_send;
-    net *nw = net_new(0, 512);
-    eps[0] = (endpoint){ nw, 0 };
-    c.userdata = &eps[0];
-    sb_engine *e;
-    check(sb_engine_new(&c, 0, &e) == SB_OK);
+    cluster_config cfg;
+    cluster_config_init(&cfg, 1);
+    cfg.engine.max_message_size = 60000;
+    cfg.engine.max_nodes = 1000;
+    cfg.engine.max_keys_per_node = 8;
+    cfg.engine.max_state_bytes = 100;
+    cluster *c;
+    check(cluster_try(&cfg, &c) == SB_OK);
+    sb_engine *e = cluster_engine(c, 0);
     static uint8_t buf[60000];
     uint32_t cid = sb_cluster_id("default");
     int made = 0;
@@ -597,13 +447,11 @@ static void test_invented_nodes_bounded(void **state)
                                 .to_version = 0, .nkeys = 0 };
             check(sb_put_delta_header(&w, &d));
         }
-        check(sb_engine_recv(e, "10.6.6.6:1", buf, (size_t)(w.p - buf), 0) ==
-              SB_OK);
+        check(cluster_deliver(c, 0, "10.6.6.6:1", buf,
+                              (size_t)(w.p - buf)) == SB_OK);
     }
     check(sb_engine_member_count(e) == 1000);
-    sb_stats st;
-    sb_engine_stats(e, &st);
-    check(st.drops[SB_DROP_LIMIT_NODES] == 100000 - 999);
+    check(cluster_drops(c, 0, SB_DROP_LIMIT_NODES) == 100000 - 999);
 
     /* keys and bytes per node are bounded too */
     sb_writer w = { buf, buf, buf + sizeof(buf) };
@@ -620,15 +468,13 @@ static void test_invented_nodes_bounded(void **state)
                             (const uint8_t *)"0123456789", 10 };
         sb_put_key_entry(&w, &ke);
     }
-    check(sb_engine_recv(e, "10.6.6.6:1", buf, (size_t)(w.p - buf), 0) ==
+    check(cluster_deliver(c, 0, "10.6.6.6:1", buf, (size_t)(w.p - buf)) ==
           SB_OK);
     sb_member info;
     check(sb_engine_find(e, "invented-0:1", &info) == SB_OK);
     check(info.keys == 7); /* 7 x 13 bytes <= 100 < 8 x 13 */
-    sb_engine_stats(e, &st);
-    check(st.drops[SB_DROP_LIMIT_BYTES] == 1);
-    sb_engine_free(e);
-    net_free(nw);
+    check(cluster_drops(c, 0, SB_DROP_LIMIT_BYTES) == 1);
+    cluster_free(c);
 }
 
 /* A digest naming 100,000 unknown ids costs one bounded reply each and
@@ -636,8 +482,7 @@ static void test_invented_nodes_bounded(void **state)
 static void test_unknown_ids_create_nothing(void **state)
 {
     (void)state;
-    net *nw = net_new(1, 512);
-    nw->drop_all = true;
+    cluster *c = engines(1, 512, NULL, 0);
     sb_digest_entry d[40];
     uint8_t buf[512];
     for (int round = 0; round < 2500; round++) {
@@ -646,34 +491,26 @@ static void test_unknown_ids_create_nothing(void **state)
                                       5, false, 3, 0 };
         size_t len = make_syn(buf, sizeof(buf), d, 40, 0);
         check(len <= 512);
-        sb_engine_recv(nw->e[0], "10.6.6.6:1", buf, len, 0);
+        cluster_deliver(c, 0, "10.6.6.6:1", buf, len);
     }
-    check(sb_engine_member_count(nw->e[0]) == 1);
-    check(nw->max_seen[0] <= 512);
-    net_free(nw);
+    check(sb_engine_member_count(cluster_engine(c, 0)) == 1);
+    check(cluster_largest_sent(c, 0) <= 512);
+    cluster_free(c);
 }
 
 /* Stale gossip about a forgotten node does not bring it back. */
 static void test_forgotten_node_stays_forgotten(void **state)
 {
     (void)state;
-    sb_engine_config c;
-    sb_engine_config_init(&c);
-    c.addr = "10.0.0.1:7946";
-    c.generation = 1;
-    c.interval_ns = 100 * MS;
-    c.dead_grace_ns = 10 * SEC;
-    c.send = on_send;
-    net *nw = net_new(0, 512);
-    nw->drop_all = true;
-    eps[0] = (endpoint){ nw, 0 };
-    c.userdata = &eps[0];
-    sb_engine *e;
-    check(sb_engine_new(&c, 0, &e) == SB_OK);
+    cluster_config cfg;
+    cluster_config_init(&cfg, 1);
+    cfg.engine.dead_grace_ns = 10 * SEC;
+    cluster *c;
+    check(cluster_try(&cfg, &c) == SB_OK);
+    sb_engine *e = cluster_engine(c, 0);
     uint8_t buf[512];
     uint32_t cid = sb_cluster_id("default");
     /* a node that lives for a while, then is silent */
-    uint64_t now = 0;
     for (uint64_t hb = 1; hb <= 20; hb++) {
         sb_writer w = { buf, buf, buf + sizeof(buf) };
         sb_put_header(&w, SB_MSG_ACK2, cid);
@@ -681,9 +518,8 @@ static void test_forgotten_node_stays_forgotten(void **state)
         sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
                             .generation = 7, .heartbeat = hb };
         sb_put_delta_header(&w, &d);
-        now += 100 * MS;
-        sb_engine_recv(e, "10.0.0.2:7946", buf, (size_t)(w.p - buf), now);
-        sb_engine_tick(e, now);
+        cluster_run(c, 100 * MS);
+        cluster_deliver(c, 0, "10.0.0.2:7946", buf, (size_t)(w.p - buf));
     }
     size_t stale_len = 0;
     uint8_t stale[512];
@@ -700,23 +536,16 @@ static void test_forgotten_node_stays_forgotten(void **state)
     check(sb_engine_find(e, "10.0.0.2:7946", &info) == SB_OK &&
           info.status == SB_STATUS_LIVE);
     /* down after about 2 s, forgotten 10 s (the grace) later */
-    for (int i = 0; i < 300 && sb_engine_find(e, "10.0.0.2:7946", &info) ==
-                                   SB_OK; i++) {
-        now += 100 * MS;
-        sb_engine_tick(e, now);
-    }
+    cluster_wait(c, 30 * SEC,
+                 sb_engine_find(e, "10.0.0.2:7946", &info) != SB_OK);
     check(sb_engine_find(e, "10.0.0.2:7946", &info) == SB_ENOTFOUND);
-    check(now > 11 * SEC);
+    check(cluster_now(c) > 11 * SEC);
     /* stale gossip arrives from a node that forgot later */
-    now += 5 * SEC;
-    sb_engine_tick(e, now);
-    sb_engine_recv(e, "10.0.0.3:7946", stale, stale_len, now);
+    cluster_run(c, 5 * SEC);
+    cluster_deliver(c, 0, "10.0.0.3:7946", stale, stale_len);
     check(sb_engine_find(e, "10.0.0.2:7946", &info) == SB_ENOTFOUND);
-    sb_stats st;
-    sb_engine_stats(e, &st);
-    check(st.drops[SB_DROP_ZOMBIE] == 1);
-    sb_engine_free(e);
-    net_free(nw);
+    check(cluster_drops(c, 0, SB_DROP_ZOMBIE) == 1);
+    cluster_free(c);
 }
 
 /* One node delta in an ACK2, from the given fields and keys. */
@@ -734,10 +563,9 @@ static size_t make_ack2(uint8_t *buf, size_t cap, const sb_delta *d,
 
 /* An engine that got node z's reset from an up-to-date peer, cut after
  * version 1 (a@1): clean up to gc, holding only a prefix. */
-static net *partial_reset(uint64_t gc)
+static cluster *partial_reset(uint64_t gc)
 {
-    net *nw = net_new(1, 512);
-    nw->drop_all = true;
+    cluster *c = engines(1, 512, NULL, 0);
     uint8_t buf[512];
     sb_key_entry a = { (const uint8_t *)"a", 1, 1, false,
                        (const uint8_t *)"x", 1 };
@@ -746,8 +574,8 @@ static net *partial_reset(uint64_t gc)
                         .from_version = 0, .to_version = 1,
                         .gc_version = gc, .nkeys = 1 };
     size_t len = make_ack2(buf, sizeof(buf), &d, &a);
-    check(sb_engine_recv(nw->e[0], "10.0.0.3:7946", buf, len, 0) == SB_OK);
-    return nw;
+    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
+    return c;
 }
 
 /* Part way through a reset (clean up to the sender's collected horizon,
@@ -757,8 +585,8 @@ static net *partial_reset(uint64_t gc)
 static void test_partial_reset_refuses_stale_sender(void **state)
 {
     (void)state;
-    net *nw = partial_reset(7);
-    sb_engine *e = nw->e[0];
+    cluster *c = partial_reset(7);
+    sb_engine *e = cluster_engine(c, 0);
     uint8_t buf[512];
     const char *z = "10.0.0.2:7946";
     sb_delta d;
@@ -770,14 +598,12 @@ static void test_partial_reset_refuses_stale_sender(void **state)
                          .heartbeat = 5, .from_version = 1,
                          .to_version = 4, .gc_version = 0, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &k);
-    check(sb_engine_recv(e, "10.0.0.4:7946", buf, len, 0) == SB_OK);
+    check(cluster_deliver(c, 0, "10.0.0.4:7946", buf, len) == SB_OK);
     const uint8_t *v;
     size_t vl;
     check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) ==
           SB_ENOTFOUND);
-    sb_stats st;
-    sb_engine_stats(e, &st);
-    check(st.drops[SB_DROP_GAP] == 1);
+    check(cluster_drops(c, 0, SB_DROP_GAP) == 1);
     /* the up-to-date peer completes the reset */
     sb_key_entry b = { (const uint8_t *)"b", 1, 8, false,
                        (const uint8_t *)"y", 1 };
@@ -785,12 +611,12 @@ static void test_partial_reset_refuses_stale_sender(void **state)
                          .heartbeat = 6, .from_version = 1,
                          .to_version = 8, .gc_version = 7, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &b);
-    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     check(sb_engine_get(e, z, (const uint8_t *)"b", 1, &v, &vl) == SB_OK);
     check(sb_engine_get(e, z, (const uint8_t *)"a", 1, &v, &vl) == SB_OK);
     check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) ==
           SB_ENOTFOUND);
-    net_free(nw);
+    cluster_free(c);
 }
 
 /* A sender that collected no tombstones but holds versions past our
@@ -800,8 +626,8 @@ static void test_partial_reset_refuses_stale_sender(void **state)
 static void test_partial_reset_takes_caught_up_sender(void **state)
 {
     (void)state;
-    net *nw = partial_reset(5);
-    sb_engine *e = nw->e[0];
+    cluster *c = partial_reset(5);
+    sb_engine *e = cluster_engine(c, 0);
     uint8_t buf[512];
     const char *z = "10.0.0.2:7946";
     sb_delta d;
@@ -812,12 +638,12 @@ static void test_partial_reset_takes_caught_up_sender(void **state)
                          .heartbeat = 6, .from_version = 1,
                          .to_version = 6, .gc_version = 0, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &k);
-    check(sb_engine_recv(e, z, buf, len, 0) == SB_OK);
+    check(cluster_deliver(c, 0, z, buf, len) == SB_OK);
     const uint8_t *v;
     size_t vl;
     check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) == SB_OK);
     check(vl == 5 && memcmp(v, "again", 5) == 0);
-    net_free(nw);
+    cluster_free(c);
 }
 
 /* A delta that is not a reset, from a sender that collected tombstones
@@ -825,9 +651,8 @@ static void test_partial_reset_takes_caught_up_sender(void **state)
 static void test_no_plain_delta_past_collected_tombstones(void **state)
 {
     (void)state;
-    net *nw = net_new(1, 512);
-    nw->drop_all = true;
-    sb_engine *e = nw->e[0];
+    cluster *c = engines(1, 512, NULL, 0);
+    sb_engine *e = cluster_engine(c, 0);
     uint8_t buf[512];
     const char *z = "10.0.0.2:7946";
     sb_key_entry k = { (const uint8_t *)"k", 1, 1, false,
@@ -836,7 +661,7 @@ static void test_no_plain_delta_past_collected_tombstones(void **state)
                         .heartbeat = 5, .from_version = 0,
                         .to_version = 1, .nkeys = 1 };
     size_t len = make_ack2(buf, sizeof(buf), &d, &k);
-    check(sb_engine_recv(e, z, buf, len, 0) == SB_OK);
+    check(cluster_deliver(c, 0, z, buf, len) == SB_OK);
     /* z deleted k at 2, collected it (gc 2), set y at 3; an offer or a
      * push sends a plain delta from 1 */
     sb_key_entry y = { (const uint8_t *)"y", 1, 3, false,
@@ -845,33 +670,29 @@ static void test_no_plain_delta_past_collected_tombstones(void **state)
                          .heartbeat = 6, .from_version = 1,
                          .to_version = 3, .gc_version = 2, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &y);
-    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     sb_member info;
     check(sb_engine_find(e, z, &info) == SB_OK && info.max_version == 1);
     /* the reset that a digest-driven exchange sends does it right */
     d.reset = true;
     d.from_version = 0;
     len = make_ack2(buf, sizeof(buf), &d, &y);
-    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     const uint8_t *v;
     size_t vl;
     check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) ==
           SB_ENOTFOUND);
     check(sb_engine_get(e, z, (const uint8_t *)"y", 1, &v, &vl) == SB_OK);
-    net_free(nw);
+    cluster_free(c);
 }
 
 /* ---- the order of events ------------------------------------------------ */
 
-static void send_nowhere(void *ud, const char *to, const uint8_t *buf,
-                         size_t len)
-{
-    (void)ud, (void)to, (void)buf, (void)len;
-}
-
 /* Events as text: "join", "update:a", ... separated by spaces. */
-static void log_event(void *ud, const sb_event *ev)
+static void log_event(void *ud, uint32_t node, const sb_event *ev,
+                      uint64_t now)
 {
+    (void)node, (void)now;
     static const char *const kinds[] = { "?", "join", "leave", "update",
                                          "delete" };
     char *log = ud;
@@ -881,28 +702,23 @@ static void log_event(void *ud, const sb_event *ev)
              ev->key ? ev->key : "");
 }
 
-/* A lone engine (10.0.0.1, 100 ms interval) that logs its events into
+/* A lone node (10.0.0.1, waits in 10 ms steps) that logs its events into
  * `log` (512 bytes); max_keys_per_node if `max_keys` is not 0. */
-static sb_engine *logged_engine(char *log, uint32_t max_keys)
+static cluster *logged_node(char *log, uint32_t max_keys)
 {
-    sb_engine_config c;
-    sb_engine_config_init(&c);
-    c.addr = "10.0.0.1:7946";
-    c.generation = 1;
-    c.interval_ns = 100 * MS;
+    cluster_config cfg;
+    cluster_config_init(&cfg, 1);
+    cfg.step_ns = 10 * MS;
     if (max_keys)
-        c.max_keys_per_node = max_keys;
-    c.send = send_nowhere;
-    c.on_event = log_event;
-    c.userdata = log;
-    sb_engine *e;
-    assert_int_equal(sb_engine_new(&c, 0, &e), SB_OK);
-    return e;
+        cfg.engine.max_keys_per_node = max_keys;
+    cfg.on_event = log_event;
+    cfg.userdata = log;
+    return cluster_new(&cfg);
 }
 
-/* Node z's keys arrive with the given heartbeat, from z itself. */
-static void z_says(sb_engine *e, uint64_t hb, uint64_t from,
-                   const sb_key_entry *keys, uint64_t nkeys, uint64_t now)
+/* Node z's keys arrive now with the given heartbeat, from z itself. */
+static void z_says(cluster *c, uint64_t hb, uint64_t from,
+                   const sb_key_entry *keys, uint64_t nkeys)
 {
     uint8_t buf[512];
     sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
@@ -910,7 +726,7 @@ static void z_says(sb_engine *e, uint64_t hb, uint64_t from,
                    .to_version = nkeys ? keys[nkeys - 1].version : from,
                    .nkeys = nkeys };
     size_t len = make_ack2(buf, sizeof(buf), &d, keys);
-    check(sb_engine_recv(e, "10.0.0.2:7946", buf, len, now) == SB_OK);
+    check(cluster_deliver(c, 0, "10.0.0.2:7946", buf, len) == SB_OK);
 }
 
 /* No key event about a node before its join; at its join (and at every
@@ -919,28 +735,28 @@ static void test_events_join_first(void **state)
 {
     (void)state;
     char log[512] = "";
-    sb_engine *e = logged_engine(log, 0);
+    cluster *c = logged_node(log, 0);
     sb_key_entry k[4] = {
         { (const uint8_t *)"a", 1, 1, false, (const uint8_t *)"1", 1 },
         { (const uint8_t *)"b", 1, 2, false, (const uint8_t *)"2", 1 },
         { (const uint8_t *)"c", 1, 3, false, (const uint8_t *)"3", 1 },
         { (const uint8_t *)"d", 1, 4, false, (const uint8_t *)"4", 1 },
     };
-    z_says(e, 5, 0, k, 2, 0); /* state before proof of life */
+    z_says(c, 5, 0, k, 2); /* state before proof of life */
     assert_string_equal(log, "");
-    z_says(e, 6, 2, k + 2, 1, 50 * MS); /* a heartbeat moved: live */
+    cluster_run_until(c, 50 * MS);
+    z_says(c, 6, 2, k + 2, 1); /* a heartbeat moved: live */
     assert_string_equal(log, "join update:a update:b update:c");
     log[0] = '\0';
-    uint64_t t = 50 * MS;
-    for (; t < 60 * SEC && !log[0]; t += 10 * MS)
-        sb_engine_tick(e, t);
+    cluster_wait(c, 60 * SEC, log[0]);
     assert_string_equal(log, "leave");
     log[0] = '\0';
-    z_says(e, 6, 3, k + 3, 1, t); /* news, but no proof of life */
+    z_says(c, 6, 3, k + 3, 1); /* news, but no proof of life */
     assert_string_equal(log, "");
-    z_says(e, 7, 4, NULL, 0, t + 10 * MS);
+    cluster_run(c, 10 * MS);
+    z_says(c, 7, 4, NULL, 0);
     assert_string_equal(log, "join update:a update:b update:c update:d");
-    sb_engine_free(e);
+    cluster_free(c);
 }
 
 /* A reset that a bound stops part way keeps no key above the one it
@@ -949,7 +765,8 @@ static void test_reset_stopped_by_a_bound_leaves_no_hole(void **state)
 {
     (void)state;
     char log[512] = "";
-    sb_engine *e = logged_engine(log, 2);
+    cluster *c = logged_node(log, 2);
+    sb_engine *e = cluster_engine(c, 0);
     sb_key_entry k[3] = {
         { (const uint8_t *)"a", 1, 1, false, (const uint8_t *)"1", 1 },
         { (const uint8_t *)"c", 1, 3, false, (const uint8_t *)"3", 1 },
@@ -961,7 +778,7 @@ static void test_reset_stopped_by_a_bound_leaves_no_hole(void **state)
                    .generation = 7, .heartbeat = 5, .from_version = 0,
                    .to_version = 4, .nkeys = 2 };
     size_t len = make_ack2(buf, sizeof(buf), &d, ab);
-    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     sb_member m;
     check(sb_engine_find(e, "10.0.0.2:7946", &m) == SB_OK);
     check(m.max_version == 4 && m.keys == 2);
@@ -972,7 +789,7 @@ static void test_reset_stopped_by_a_bound_leaves_no_hole(void **state)
                     .from_version = 0, .to_version = 4, .gc_version = 2,
                     .nkeys = 3 };
     len = make_ack2(buf, sizeof(buf), &d, k);
-    check(sb_engine_recv(e, "10.0.0.3:7946", buf, len, 0) == SB_OK);
+    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     check(sb_engine_find(e, "10.0.0.2:7946", &m) == SB_OK);
     check(m.max_version == 2); /* not 4: c@3 is missing */
     check(m.keys == 1);
@@ -982,29 +799,26 @@ static void test_reset_stopped_by_a_bound_leaves_no_hole(void **state)
                         &vl) == SB_OK);
     check(sb_engine_get(e, "10.0.0.2:7946", (const uint8_t *)"b", 1, &v,
                         &vl) == SB_ENOTFOUND);
-    sb_stats st;
-    sb_engine_stats(e, &st);
-    check(st.drops[SB_DROP_LIMIT_KEYS] == 1);
-    sb_engine_free(e);
+    check(cluster_drops(c, 0, SB_DROP_LIMIT_KEYS) == 1);
+    cluster_free(c);
 }
 
 /* Sends node 0 an empty PUSH of wave (root, wave); true if it passed it
  * on (it has children in that tree and had not seen the wave). */
-static bool passes_on(net *nw, int root, uint64_t wave)
+static bool passes_on(cluster *c, uint32_t root, uint64_t wave)
 {
+    const char *addr = cluster_addr(c, root);
+    uint64_t gen = sb_engine_generation(cluster_engine(c, root));
     uint8_t buf[64];
     sb_writer w = { buf, buf, buf + sizeof(buf) };
     sb_put_header(&w, SB_MSG_PUSH, sb_cluster_id("default"));
-    sb_put_u64(&w, sb_peer_id(nw->addr[root], strlen(nw->addr[root]),
-                              1000 + (uint64_t)root));
+    sb_put_u64(&w, sb_peer_id(addr, strlen(addr), gen));
     sb_put_u64(&w, wave);
     sb_put_varint(&w, 0);
     sb_stats before, after;
-    sb_engine_stats(nw->e[0], &before);
-    check(sb_engine_recv(nw->e[0], nw->addr[root], buf,
-                         (size_t)(w.p - buf), nw->now) == SB_OK);
-    sb_engine_stats(nw->e[0], &after);
-    nw->head = nw->tail; /* the copies go nowhere */
+    sb_engine_stats(cluster_engine(c, 0), &before);
+    check(cluster_deliver(c, 0, addr, buf, (size_t)(w.p - buf)) == SB_OK);
+    sb_engine_stats(cluster_engine(c, 0), &after);
     return after.pushes > before.pushes;
 }
 
@@ -1013,17 +827,18 @@ static bool passes_on(net *nw, int root, uint64_t wave)
 static void test_waves_of_two_roots_are_apart(void **state)
 {
     (void)state;
-    net *nw = net_new(8, 512);
-    net_run(nw, 5 * SEC);
+    cluster *c = engines(8, 512, NULL, 0);
+    cluster_run(c, 5 * SEC);
+    cluster_set_loss(c, 1.0); /* the copies passed on go nowhere */
     bool both = false;
     for (uint64_t wave = 1; wave < 400 && !both; wave++) {
-        if (!passes_on(nw, 1, wave))
+        if (!passes_on(c, 1, wave))
             continue;
-        check(!passes_on(nw, 1, wave)); /* seen */
-        both = passes_on(nw, 2, wave);
+        check(!passes_on(c, 1, wave)); /* seen */
+        both = passes_on(c, 2, wave);
     }
     check(both);
-    net_free(nw);
+    cluster_free(c);
 }
 
 /* An ACK to a partial SYN tops its digest up with nodes the SYN did not
@@ -1034,39 +849,36 @@ static void test_waves_of_two_roots_are_apart(void **state)
 static void test_ack_lists_each_node_once(void **state)
 {
     (void)state;
-    net *nw = net_new(6, 512);
-    net_run(nw, 3 * SEC);
+    cluster *c = engines(6, 512, NULL, 0);
+    cluster_run(c, 3 * SEC);
+    const char *a1 = cluster_addr(c, 1);
     sb_member self1;
-    check(sb_engine_find(nw->e[1], nw->addr[1], &self1) == SB_OK);
-    nw->captured = calloc(1, sizeof(pkt));
+    check(sb_engine_find(cluster_engine(c, 1), a1, &self1) == SB_OK);
     uint32_t checked = 0;
     for (int round = 0; round < 200; round++) {
-        net_run(nw, 30 * MS);
-        sb_engine_find(nw->e[1], nw->addr[1], &self1);
+        cluster_run(c, 30 * MS);
+        sb_engine_find(cluster_engine(c, 1), a1, &self1);
         const sb_digest_entry d = {
-            sb_peer_id(nw->addr[1], strlen(nw->addr[1]), self1.generation),
-            self1.heartbeat, false, self1.max_version, 0
+            sb_peer_id(a1, strlen(a1), self1.generation), self1.heartbeat,
+            false, self1.max_version, 0
         };
         uint8_t buf[64];
         size_t len = make_syn(buf, sizeof(buf), &d, 1, 0); /* partial */
-        nw->ncaptured = 0;
-        nw->capture_cap = 1;
-        nw->drop_all = true;
-        check(sb_engine_recv(nw->e[0], nw->addr[1], buf, len, nw->now) ==
-              SB_OK);
-        nw->drop_all = false;
-        nw->capture_cap = 0;
-        if (!nw->ncaptured)
+        cluster_set_loss(c, 1.0); /* the reply goes nowhere */
+        check(cluster_deliver(c, 0, a1, buf, len) == SB_OK);
+        cluster_set_loss(c, 0);
+        const cluster_packets *r = cluster_replies(c);
+        if (!r->n)
             continue;
         sb_msg m;
-        check(sb_msg_decode(nw->captured[0].data, nw->captured[0].len,
+        check(sb_msg_decode(r->p[0].data, r->p[0].len,
                             sb_cluster_id("default"), &m, NULL));
         uint64_t ids[64];
-        sb_cursor c = { m.digest, m.end };
+        sb_cursor cur = { m.digest, m.end };
         check(m.ndigest <= 64);
         for (uint64_t i = 0; i < m.ndigest; i++) {
             sb_digest_entry e;
-            sb_digest_next(&c, &e);
+            sb_digest_next(&cur, &e);
             ids[i] = e.id;
             for (uint64_t j = 0; j < i; j++)
                 check(ids[j] != e.id);
@@ -1074,24 +886,10 @@ static void test_ack_lists_each_node_once(void **state)
         checked += m.ndigest > 1;
     }
     check(checked > 100);
-    net_free(nw);
+    cluster_free(c);
 }
 
 /* ---- sealing and amplification ----------------------------------------- */
-
-static uint64_t drops(const sb_engine *e, sb_drop_reason r)
-{
-    sb_stats st;
-    sb_engine_stats(e, &st);
-    return st.drops[r];
-}
-
-static uint64_t bytes_out(const sb_engine *e)
-{
-    sb_stats st;
-    sb_engine_stats(e, &st);
-    return st.bytes_out;
-}
 
 static const uint8_t key_a[SB_KEY_SIZE] = { 0xa1, 0xa2, 0xa3 };
 static const uint8_t key_b[SB_KEY_SIZE] = { 0xb1, 0xb2, 0xb3 };
@@ -1101,38 +899,38 @@ static const uint8_t key_b[SB_KEY_SIZE] = { 0xb1, 0xb2, 0xb3 };
 static void test_sealed_cluster_converges(void **state)
 {
     (void)state;
-    net *nw = net_new_sealed(4, 300, key_a, 1);
-    nw->captured = calloc(256, sizeof(pkt));
-    nw->capture_cap = 256;
+    cluster *c = engines(4, 300, key_a, 1);
+    cluster_capture(c, CLUSTER_ALL, 256);
     char big[300];
     memset(big, 'v', sizeof(big));
     size_t most = 0;
     /* the largest value that fits a sealed message of 300 bytes */
     for (size_t len = 1; len < sizeof(big); len++)
-        if (sb_engine_set(nw->e[0], (const uint8_t *)"k", 1,
-                          (const uint8_t *)big, len, 0) == SB_OK)
+        if (cluster_set_bytes(c, 0, "k", 1, big, len) == SB_OK)
             most = len;
     check(most > 0 && most + SB_SEAL_OVERHEAD < 300);
-    net_run(nw, 5 * SEC);
-    for (int i = 1; i < 4; i++) {
+    cluster_run(c, 5 * SEC);
+    for (uint32_t i = 1; i < 4; i++) {
         const uint8_t *v;
         size_t len;
-        check(sb_engine_get(nw->e[i], nw->addr[0], (const uint8_t *)"k", 1,
-                            &v, &len) == SB_OK && len == most);
-        check(nw->max_seen[i] <= 300);
+        check(sb_engine_get(cluster_engine(c, i), cluster_addr(c, 0),
+                            (const uint8_t *)"k", 1, &v, &len) == SB_OK &&
+              len == most);
+        check(cluster_largest_sent(c, (int)i) <= 300);
     }
-    check(nw->max_seen[0] <= 300);
-    for (size_t i = 0; i < nw->ncaptured; i++) {
-        const pkt *c = &nw->captured[i];
+    check(cluster_largest_sent(c, 0) <= 300);
+    const cluster_packets *cap = cluster_captured(c);
+    for (size_t i = 0; i < cap->n; i++) {
+        const cluster_packet *p = &cap->p[i];
         sb_msg m;
-        check(c->data[3] & 0x80);
+        check(p->data[3] & 0x80);
         int why = -1;
-        check(!sb_msg_decode(c->data, c->len, sb_cluster_id("default"), &m,
+        check(!sb_msg_decode(p->data, p->len, sb_cluster_id("default"), &m,
                              &why) &&
               why == SB_DROP_TYPE);
-        check(!memmem(c->data, c->len, "10.0.0.", 7));
+        check(!memmem(p->data, p->len, "10.0.0.", 7));
     }
-    net_free(nw);
+    cluster_free(c);
 }
 
 /* A plaintext packet to a sealed node, a sealed one to a plaintext node,
@@ -1141,82 +939,89 @@ static void test_sealed_cluster_converges(void **state)
 static void test_seal_mismatch_dropped(void **state)
 {
     (void)state;
-    /* a SYN of each kind (the harness runs one network at a time) */
-    pkt syn[3];
+    /* node 1's first SYN, of each kind, held back from node 0 */
+    struct {
+        size_t len;
+        uint8_t data[512];
+    } syn[3];
     const uint8_t *keys[3] = { NULL, key_a, key_b };
     for (int k = 0; k < 3; k++) {
-        net *nw = net_new_sealed(2, 512, keys[k], keys[k] ? 1 : 0);
-        nw->captured = calloc(8, sizeof(pkt));
-        nw->capture_cap = 8;
-        nw->drop_all = true;
-        sb_engine_tick(nw->e[1], 1 * SEC);
-        check(nw->ncaptured > 0);
-        syn[k] = nw->captured[0];
-        net_free(nw);
+        cluster *c = engines(2, 512, keys[k], keys[k] ? 1 : 0);
+        cluster_set_loss(c, 1.0);
+        cluster_capture(c, 1, 8);
+        cluster_run_until(c, 1 * SEC);
+        const cluster_packets *cap = cluster_captured(c);
+        check(cap->n > 0);
+        syn[k].len = cap->p[0].len;
+        memcpy(syn[k].data, cap->p[0].data, cap->p[0].len);
+        cluster_free(c);
     }
-    const pkt *sp = &syn[0], *sa = &syn[1], *sb = &syn[2];
-    net *plain = net_new(1, 512);
-    check(sb_engine_recv(plain->e[0], "10.0.0.2:7946", sa->data, sa->len,
-                         SEC) == SB_OK); /* a counted drop */
-    check(drops(plain->e[0], SB_DROP_SEALED) == 1);
-    check(bytes_out(plain->e[0]) == 0);
-    net_free(plain);
+    const uint8_t *sp = syn[0].data, *sa = syn[1].data, *sb = syn[2].data;
+    size_t sa_len = syn[1].len;
+    cluster *plain = engines(1, 512, NULL, 0);
+    cluster_run_until(plain, SEC);
+    check(cluster_deliver(plain, 0, "10.0.0.2:7946", sa, sa_len) ==
+          SB_OK); /* a counted drop */
+    check(cluster_drops(plain, 0, SB_DROP_SEALED) == 1);
+    check(cluster_bytes_out(plain, 0) == 0);
+    cluster_free(plain);
 
-    net *a = net_new_sealed(1, 512, key_a, 1);
-    check(sb_engine_recv(a->e[0], "10.0.0.2:7946", sp->data, sp->len,
-                         SEC) == SB_OK); /* a counted drop */
-    check(drops(a->e[0], SB_DROP_PLAINTEXT) == 1);
-    check(sb_engine_recv(a->e[0], "10.0.0.2:7946", sb->data, sb->len,
-                         SEC) == SB_OK); /* a counted drop */
-    check(drops(a->e[0], SB_DROP_AUTH) == 1);
+    cluster *a = engines(1, 512, key_a, 1);
+    cluster_run_until(a, SEC);
+    check(cluster_deliver(a, 0, "10.0.0.2:7946", sp, syn[0].len) ==
+          SB_OK); /* a counted drop */
+    check(cluster_drops(a, 0, SB_DROP_PLAINTEXT) == 1);
+    check(cluster_deliver(a, 0, "10.0.0.2:7946", sb, syn[2].len) ==
+          SB_OK); /* a counted drop */
+    check(cluster_drops(a, 0, SB_DROP_AUTH) == 1);
     /* every byte of a sealed SYN is covered: flip each one in turn */
-    uint8_t copy[sizeof(sa->data)];
-    for (size_t i = 0; i < sa->len; i++) {
-        memcpy(copy, sa->data, sa->len);
+    uint8_t copy[sizeof(syn[1].data)];
+    for (size_t i = 0; i < sa_len; i++) {
+        memcpy(copy, sa, sa_len);
         copy[i] ^= 0x01;
-        uint64_t dropped = all_drops(a->e[0]);
-        check(sb_engine_recv(a->e[0], "10.0.0.2:7946", copy, sa->len, SEC) ==
-              SB_OK);
-        check(all_drops(a->e[0]) == dropped + 1);
+        uint64_t dropped = cluster_drops(a, 0, -1);
+        check(cluster_deliver(a, 0, "10.0.0.2:7946", copy, sa_len) == SB_OK);
+        check(cluster_drops(a, 0, -1) == dropped + 1);
     }
-    check(bytes_out(a->e[0]) == 0);
+    check(cluster_bytes_out(a, 0) == 0);
     /* the untouched packet is taken and answered */
-    check(sb_engine_recv(a->e[0], "10.0.0.2:7946", sa->data, sa->len, SEC) ==
-          SB_OK);
-    check(bytes_out(a->e[0]) > 0);
-    net_free(a);
+    check(cluster_deliver(a, 0, "10.0.0.2:7946", sa, sa_len) == SB_OK);
+    check(cluster_bytes_out(a, 0) > 0);
+    cluster_free(a);
 }
 
 /* Packets sealed with any installed key open; only the primary seals. */
 static void test_keyring_rotation_between_engines(void **state)
 {
     (void)state;
-    net *nw = net_new_sealed(2, 512, key_a, 1);
-    check(sb_engine_key_use(nw->e[0], key_b) == SB_ENOTFOUND);
-    check(sb_engine_key_remove(nw->e[0], key_a) == SB_ESTATE);
-    check(sb_engine_key_install(nw->e[0], key_b) == SB_OK);
-    check(sb_engine_key_install(nw->e[0], key_b) == SB_OK);
-    check(sb_engine_key_use(nw->e[0], key_b) == SB_OK);
+    cluster *c = engines(2, 512, key_a, 1);
+    sb_engine *e0 = cluster_engine(c, 0), *e1 = cluster_engine(c, 1);
+    check(sb_engine_key_use(e0, key_b) == SB_ENOTFOUND);
+    check(sb_engine_key_remove(e0, key_a) == SB_ESTATE);
+    check(sb_engine_key_install(e0, key_b) == SB_OK);
+    check(sb_engine_key_install(e0, key_b) == SB_OK);
+    check(sb_engine_key_use(e0, key_b) == SB_OK);
     /* node 0 seals with b, node 1 knows only a: node 1 cannot read it */
-    check(set(nw->e[0], "x", "1", 0) == SB_OK);
-    net_run(nw, 3 * SEC);
+    check(cluster_set(c, 0, "x", "1") == SB_OK);
+    cluster_run(c, 3 * SEC);
     const uint8_t *v;
     size_t len;
-    check(sb_engine_get(nw->e[1], nw->addr[0], (const uint8_t *)"x", 1, &v,
+    check(sb_engine_get(e1, cluster_addr(c, 0), (const uint8_t *)"x", 1, &v,
                         &len) != SB_OK);
-    check(drops(nw->e[1], SB_DROP_AUTH) > 0);
-    check(sb_engine_key_install(nw->e[1], key_b) == SB_OK);
-    net_run(nw, 3 * SEC);
-    check(sb_engine_get(nw->e[1], nw->addr[0], (const uint8_t *)"x", 1, &v,
+    check(cluster_drops(c, 1, SB_DROP_AUTH) > 0);
+    check(sb_engine_key_install(e1, key_b) == SB_OK);
+    cluster_run(c, 3 * SEC);
+    check(sb_engine_get(e1, cluster_addr(c, 0), (const uint8_t *)"x", 1, &v,
                         &len) == SB_OK);
-    check(sb_engine_key_remove(nw->e[0], key_a) == SB_OK);
-    check(sb_engine_key_remove(nw->e[0], key_a) == SB_ENOTFOUND);
+    check(sb_engine_key_remove(e0, key_a) == SB_OK);
+    check(sb_engine_key_remove(e0, key_a) == SB_ENOTFOUND);
     /* plaintext engines have no keyring */
-    net *plain = net_new(1, 512);
-    check(sb_engine_key_install(plain->e[0], key_a) == SB_ESTATE);
-    check(sb_engine_key_install(nw->e[0], NULL) == SB_EINVAL);
-    net_free(plain);
-    net_free(nw);
+    cluster *plain = engines(1, 512, NULL, 0);
+    check(sb_engine_key_install(cluster_engine(plain, 0), key_a) ==
+          SB_ESTATE);
+    check(sb_engine_key_install(e0, NULL) == SB_EINVAL);
+    cluster_free(plain);
+    cluster_free(c);
 }
 
 /*
@@ -1228,32 +1033,31 @@ static void test_keyring_rotation_between_engines(void **state)
  */
 static double amplification(const uint8_t *keys, uint32_t nkeys)
 {
-    net *nw = net_new_sealed(8, 1400, keys, nkeys);
-    for (int i = 0; i < 8; i++) {
+    cluster *c = engines(8, 1400, keys, nkeys);
+    for (uint32_t i = 0; i < 8; i++) {
         char k[8];
-        snprintf(k, sizeof(k), "k%d", i);
-        check(set(nw->e[i], k, "a value of some length", 0) == SB_OK);
+        snprintf(k, sizeof(k), "k%u", i);
+        check(cluster_set(c, i, k, "a value of some length") == SB_OK);
     }
-    net_run(nw, 5 * SEC);
-    nw->drop_all = true;
-    sb_engine *e = nw->e[0];
+    cluster_run(c, 5 * SEC);
+    cluster_set_loss(c, 1.0);
+    sb_engine *e = cluster_engine(c, 0);
     /* every packet the cluster sent so far, replayed from a stranger */
-    nw->captured = calloc(MAXQ, sizeof(pkt));
-    nw->capture_cap = MAXQ;
-    net_run(nw, 2 * SEC);
-    size_t ncaptured = nw->ncaptured;
-    pkt *replay = nw->captured;
-    nw->captured = NULL;
+    cluster_capture(c, CLUSTER_ALL, 1024);
+    cluster_run(c, 2 * SEC);
+    cluster_capture_stop(c);
+    const cluster_packets *replay = cluster_captured(c);
+    size_t ncaptured = replay->n;
     sb_rng rng;
-    sb_rng_seed(&rng, seed_);
+    sb_rng_seed(&rng, cluster_seed());
     double worst = 0.0;
     uint64_t in = 0, out = 0;
     for (size_t i = 0; i < ncaptured + 2000; i++) {
         uint8_t buf[2048];
         size_t len;
         if (i < ncaptured) {
-            len = replay[i].len;
-            memcpy(buf, replay[i].data, len);
+            len = replay->p[i].len;
+            memcpy(buf, replay->p[i].data, len);
         } else if (!nkeys) {
             /* a SYN: a COMPLETE flag and up to 40 random entries, some
              * of them requests for real ids */
@@ -1285,9 +1089,9 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
                           sb_cluster_id("default"));
             buf[3] |= 0x80;
         }
-        uint64_t before = bytes_out(e);
-        sb_engine_recv(e, "192.0.2.7:9999", buf, len, nw->now);
-        uint64_t sent = bytes_out(e) - before;
+        uint64_t before = cluster_bytes_out(c, 0);
+        cluster_deliver(c, 0, "192.0.2.7:9999", buf, len);
+        uint64_t sent = cluster_bytes_out(c, 0) - before;
         in += len;
         out += sent;
         double r = (double)sent / (double)len;
@@ -1296,19 +1100,18 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
         check(sent <= len);
     }
     /* the same traffic from a member is answered in full */
-    uint64_t before = bytes_out(e);
+    uint64_t before = cluster_bytes_out(c, 0);
     for (size_t i = 0; i < ncaptured; i++)
-        sb_engine_recv(e, nw->addr[replay[i].from], replay[i].data,
-                       replay[i].len, nw->now);
-    uint64_t member_out = bytes_out(e) - before;
+        cluster_deliver(c, 0, cluster_addr(c, replay->p[i].from),
+                        replay->p[i].data, replay->p[i].len);
+    uint64_t member_out = cluster_bytes_out(c, 0) - before;
     printf("amplification (%s): %zu replayed and %d made datagrams from a "
            "stranger, %llu bytes in, %llu out, worst ratio %.3f; the same "
            "replayed from members: %llu bytes out\n",
            nkeys ? "sealed" : "plaintext", ncaptured, 2000,
            (unsigned long long)in, (unsigned long long)out, worst,
            (unsigned long long)member_out);
-    free(replay);
-    net_free(nw);
+    cluster_free(c);
     return worst;
 }
 
@@ -1321,8 +1124,7 @@ static void test_no_amplification(void **state)
 
 int main(void)
 {
-    read_seed();
-    printf("test_engine: seed %llu\n", (unsigned long long)seed_);
+    printf("test_engine: seed %llu\n", (unsigned long long)cluster_seed());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_local_writes),
         cmocka_unit_test(test_config_errors),

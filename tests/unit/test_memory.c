@@ -17,10 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim.h"
-
-#define MS 1000000ull
-#define SEC 1000000000ull
+#include "cluster.h"
 
 /* ---- the allocator's count ----------------------------------------------- */
 
@@ -100,84 +97,49 @@ void *__wrap_realloc(void *p, size_t n)
 
 /* ---- tests --------------------------------------------------------------- */
 
-static uint64_t seed_ = 1;
-
-/* Datagrams sent to one node, kept to be fed to it again. */
-#define CAPTURE_MAX 400
-typedef struct capture {
-    bool on;
-    uint32_t to;
-    size_t n;
-    struct {
-        uint32_t from;
-        size_t len;
-        uint8_t data[1400];
-    } pkt[CAPTURE_MAX];
-} capture;
-
-static void keep_packet(void *ud, uint32_t from, uint32_t to,
-                        const uint8_t *buf, size_t len)
-{
-    capture *c = ud;
-    if (!c || !c->on || to != c->to || c->n == CAPTURE_MAX ||
-        len > sizeof(c->pkt[0].data))
-        return;
-    c->pkt[c->n].from = from;
-    c->pkt[c->n].len = len;
-    memcpy(c->pkt[c->n].data, buf, len);
-    c->n++;
-}
-
-static sb_sim *cluster(uint32_t nodes, size_t max_message, uint32_t nkeys,
-                       sb_wire wire, capture *cap)
+static cluster *memory_cluster(uint32_t nodes, size_t max_message,
+                               uint32_t nkeys, sb_wire wire)
 {
     static uint8_t keys[SB_KEY_SIZE];
     memset(keys, 0x5b, sizeof(keys));
-    sb_sim_config cfg;
-    sb_sim_config_init(&cfg);
-    cfg.nodes = nodes;
-    cfg.seed = seed_;
-    cfg.engine.interval_ns = 100 * MS;
+    cluster_config cfg;
+    cluster_config_init(&cfg, nodes);
     cfg.engine.max_message_size = max_message;
     cfg.engine.keys = nkeys ? keys : NULL;
     cfg.engine.nkeys = nkeys;
     cfg.engine.wire = wire;
-    cfg.on_packet = keep_packet;
-    cfg.userdata = cap;
-    sb_sim *s;
-    assert_int_equal(sb_sim_new(&cfg, &s), SB_OK);
-    return s;
+    return cluster_new(&cfg);
 }
 
 /* Every node writes five keys and deletes one (where the wire can). */
-static void write_keys(sb_sim *s, uint32_t nodes, sb_wire wire)
+static void memory_write_keys(cluster *c, sb_wire wire)
 {
-    for (uint32_t i = 0; i < nodes; i++) {
+    for (uint32_t i = 0; i < cluster_size(c); i++) {
         char key[16], value[64];
         for (int k = 0; k < 5; k++) {
             snprintf(key, sizeof(key), "k%d", k);
             snprintf(value, sizeof(value), "value %u of %d", i, k);
-            assert_int_equal(sb_sim_set(s, i, key, value), SB_OK);
+            assert_int_equal(cluster_set(c, i, key, value), SB_OK);
         }
         if (wire == SB_WIRE_SCUTTLEBUTT)
-            assert_int_equal(sb_sim_del(s, i, "k4"), SB_OK);
+            assert_int_equal(cluster_del(c, i, "k4"), SB_OK);
     }
 }
 
 /* A cluster that has formed, written keys (some deleted), pushed them and
  * exchanged digests of every size: then each engine's own count must
  * equal what freeing it gives back. */
-static void check_accounting(uint32_t nodes, size_t max_message,
-                             uint32_t nkeys, sb_wire wire)
+static void memory_check_accounting(uint32_t nodes, size_t max_message,
+                                    uint32_t nkeys, sb_wire wire)
 {
-    sb_sim *s = cluster(nodes, max_message, nkeys, wire, NULL);
-    write_keys(s, nodes, wire);
-    sb_sim_run_for(s, 30 * SEC);
-    assert_true(sb_sim_converged(s));
+    cluster *c = memory_cluster(nodes, max_message, nkeys, wire);
+    memory_write_keys(c, wire);
+    cluster_wait(c, 30 * SEC, cluster_converged(c));
+    assert_true(cluster_converged(c));
     for (uint32_t i = 0; i < nodes; i += nodes / 4) {
-        size_t counted = sb_engine_memory(sb_sim_engine(s, i));
+        size_t counted = sb_engine_memory(cluster_engine(c, i));
         size_t before = mem_live;
-        sb_sim_crash(s, i);
+        cluster_crash(c, i);
         size_t held = before - mem_live;
         print_message("%u nodes, %zu B messages%s%s: engine %u counts "
                       "%zu B, freeing it gave back %zu B\n",
@@ -186,89 +148,85 @@ static void check_accounting(uint32_t nodes, size_t max_message,
                       i, counted, held);
         assert_int_equal(counted, held);
     }
-    sb_sim_free(s);
+    cluster_free(c);
 }
 
 static void test_memory_counts_every_allocation(void **state)
 {
     (void)state;
-    check_accounting(16, 512, 0, SB_WIRE_SCUTTLEBUTT);
-    check_accounting(64, 1400, 0, SB_WIRE_SCUTTLEBUTT);
-    check_accounting(32, 512, 1, SB_WIRE_SCUTTLEBUTT);
-    check_accounting(16, 512, 0, SB_WIRE_REFERENCE);
+    memory_check_accounting(16, 512, 0, SB_WIRE_SCUTTLEBUTT);
+    memory_check_accounting(64, 1400, 0, SB_WIRE_SCUTTLEBUTT);
+    memory_check_accounting(32, 512, 1, SB_WIRE_SCUTTLEBUTT);
+    memory_check_accounting(16, 512, 0, SB_WIRE_REFERENCE);
 }
 
 /*
  * What a cluster sent one node is fed to a fresh engine in that node's
- * place, with one allocation of each datagram's handling failing in turn:
- * every failure is counted as a drop (SB_DROP_NOMEM), no more and no
- * fewer, and the node goes on to converge once memory is back.
+ * place, each datagram again and again with its k-th allocation failing,
+ * until it is handled with fewer than k: every failure is counted as a
+ * drop (SB_DROP_NOMEM), no more and no fewer, and the node goes on to
+ * learn every key once memory is back.
  */
-static void check_failures(sb_wire wire)
+static void memory_check_failures(sb_wire wire)
 {
-    static capture cap;
-    memset(&cap, 0, sizeof(cap));
     const uint32_t nodes = 12, subject = nodes - 1;
-    cap.to = subject;
-    sb_sim *s = cluster(nodes, 1400, 0, wire, &cap);
-    write_keys(s, nodes, wire);
-    cap.on = true;
-    sb_sim_run_for(s, 5 * SEC);
-    cap.on = false;
-    assert_true(cap.n > 50);
-    /* a fresh engine in its place; what it sends goes nowhere, so that
-     * only its own allocations can fail */
-    assert_int_equal(sb_sim_restart(s, subject), SB_OK);
+    cluster *c = memory_cluster(nodes, 1400, 0, wire);
+    memory_write_keys(c, wire);
+    cluster_capture(c, CLUSTER_ALL, 0);
+    cluster_run(c, 5 * SEC);
+    cluster_capture_stop(c);
+    /* a fresh engine in its place; what it sends goes nowhere (and is not
+     * recorded), so that only its own allocations can fail */
+    assert_int_equal(cluster_restart(c, subject), SB_OK);
     for (uint32_t j = 0; j < nodes; j++)
-        sb_sim_block(s, subject, j, true);
-    sb_engine *e = sb_sim_engine(s, subject);
-    /* each datagram again and again, its k-th allocation failing, until
-     * it is handled with fewer than k allocations */
+        cluster_block(c, subject, j, true);
+    sb_engine *e = cluster_engine(c, subject);
+    const cluster_packets *got = cluster_captured(c);
+    size_t fed = 0;
     long failed = 0;
-    for (size_t i = 0; i < cap.n; i++) {
+    for (size_t i = 0; i < got->n; i++) {
+        const cluster_packet *p = &got->p[i];
+        if (p->to != (int)subject)
+            continue;
+        fed++;
         for (long k = 0;; k++) {
             mem_fail_in = k;
             mem_failed = 0;
-            sb_engine_recv(e, sb_sim_addr(s, cap.pkt[i].from),
-                           cap.pkt[i].data, cap.pkt[i].len, sb_sim_now(s));
+            sb_engine_recv(e, cluster_addr(c, p->from), p->data, p->len,
+                           cluster_now(c));
             mem_fail_in = -1;
             if (!mem_failed)
                 break;
             failed++;
         }
     }
-    sb_stats st;
-    sb_engine_stats(e, &st);
+    uint64_t counted = cluster_drops(c, (int)subject, SB_DROP_NOMEM);
     print_message("%s wire: %zu datagrams, %ld allocations failed, %llu "
                   "counted as drops\n",
-                  wire == SB_WIRE_REFERENCE ? "reference" : "our",
-                  cap.n, failed,
-                  (unsigned long long)st.drops[SB_DROP_NOMEM]);
-    assert_true(failed > 0);
-    assert_int_equal(st.drops[SB_DROP_NOMEM], failed);
+                  wire == SB_WIRE_REFERENCE ? "reference" : "our", fed,
+                  failed, (unsigned long long)counted);
+    assert_true(fed > 50 && failed > 0);
+    assert_int_equal(counted, failed);
     /* memory is back: the node learns every peer's keys */
-    sb_sim_heal(s);
-    sb_sim_run_for(s, 30 * SEC);
+    cluster_heal(c);
+    cluster_run(c, 30 * SEC);
     for (uint32_t j = 0; j < subject; j++) {
         char value[64];
         snprintf(value, sizeof(value), "value %u of %d", j, 3);
-        assert_true(sb_sim_has(s, subject, j, "k3", value));
+        assert_true(cluster_has(c, subject, j, "k3", value));
     }
-    sb_sim_free(s);
+    cluster_free(c);
 }
 
 static void test_allocation_failures_are_counted(void **state)
 {
     (void)state;
-    check_failures(SB_WIRE_SCUTTLEBUTT);
-    check_failures(SB_WIRE_REFERENCE);
+    memory_check_failures(SB_WIRE_SCUTTLEBUTT);
+    memory_check_failures(SB_WIRE_REFERENCE);
 }
 
 int main(int argc, char **argv)
 {
-    const char *env = getenv("SB_SEED");
-    if (env)
-        seed_ = strtoull(env, NULL, 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory_counts_every_allocation),
         cmocka_unit_test(test_allocation_failures_are_counted),
