@@ -20,10 +20,7 @@
 #include <time.h>
 
 #include "codec.h"
-#include "sim.h"
-
-#define MS 1000000ull
-#define SEC 1000000000ull
+#include "sim.h" /* and engine.h: MS, SEC */
 
 static uint64_t syns;
 

@@ -21,10 +21,7 @@
 #include <time.h>
 
 #include "rng.h"
-#include "sim.h"
-
-#define MS 1000000ull
-#define SEC 1000000000ull
+#include "sim.h" /* and engine.h: MS, SEC */
 
 typedef struct opts {
     uint32_t nodes;

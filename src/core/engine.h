@@ -24,6 +24,12 @@
 
 #include "scuttlebutt.h"
 
+/* Time is monotonic nanoseconds everywhere the engine is driven; these
+ * name the units for the engine, the runtime, the simulator, the tools
+ * and the tests alike. */
+#define MS 1000000ull
+#define SEC 1000000000ull
+
 #define SB_MAX_ADDR_LEN 255
 #define SB_MAX_KEY_LEN 255
 #define SB_MAX_SEEDS 64

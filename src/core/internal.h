@@ -33,8 +33,6 @@
 #include "rng.h"
 #include "state.h"
 
-#define MS 1000000ull
-
 /* Peers whose keys or leaving bit changed lately: SYNs list them first,
  * and an ACK offers their fresh keys to an initiator that did not list
  * them (from `before`, the version peers most likely hold; NO_DELTA when

@@ -38,7 +38,6 @@
 #include "addr.h"
 #include "engine.h"
 
-#define MS 1000000ull
 #define RECV_BATCH 64          /* datagrams per sb_node_process() */
 #define SEND_REPORT_NS (1000 * MS) /* at most one send-error line a second */
 

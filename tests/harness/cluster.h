@@ -7,10 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine.h"
-
-#define MS 1000000ull
-#define SEC 1000000000ull
+#include "engine.h" /* MS, SEC */
 
 /* Every node, as a node argument (a sender, a subject, ...). */
 #define CLUSTER_ALL (-1)

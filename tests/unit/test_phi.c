@@ -13,9 +13,9 @@
 
 #include <math.h>
 
+#include "engine.h" /* SEC */
 #include "phi.h"
 
-#define SEC 1000000000ull
 #define WINDOW 100
 
 /* cmocka's assert_float_equal compares floats; phi needs doubles. */
