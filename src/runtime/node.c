@@ -169,8 +169,6 @@ static int node_check_config(const sb_config *c)
         bad = "interval_ms must be at most one hour";
     else if (c->nseeds && !c->seeds)
         bad = "seeds is NULL but nseeds is not 0";
-    else if (c->nkeys > SB_MAX_KEYS)
-        bad = "nkeys must be at most SB_MAX_KEYS (8)";
     else if (c->dead_grace_ms > UINT64_MAX / MS ||
              c->tombstone_grace_ms > UINT64_MAX / MS)
         bad = "a grace is too long";
@@ -429,8 +427,8 @@ static void node_engine_config(const sb_node *n, sb_engine_config *e)
     e->max_keys_per_node = c->max_keys_per_node;
     e->max_state_bytes = c->max_state_bytes;
     e->keys = c->keys;
-    /* at most SB_MAX_KEYS: node_check_config() */
-    e->nkeys = (uint32_t)c->nkeys;
+    /* saturated, so that the engine's check sees a count too large */
+    e->nkeys = c->nkeys > UINT32_MAX ? UINT32_MAX : (uint32_t)c->nkeys;
     if (c->nkeys)
         randombytes_buf(e->nonce_prefix, sizeof(e->nonce_prefix));
     e->send = node_send_datagram;
