@@ -399,6 +399,24 @@ void cluster_capture_stop(cluster *c) { c->capturing = false; }
 
 cluster_packets *cluster_captured(cluster *c) { return &c->captured; }
 
+/* Datagrams an engine dropped whole: refused before anything in them was
+ * taken (not a key or a peer a bound or a gap refused). */
+static uint64_t cluster_refused(const sb_engine *e)
+{
+    static const sb_drop_reason whole[] = {
+        SB_DROP_TRUNCATED, SB_DROP_MAGIC,    SB_DROP_VERSION,
+        SB_DROP_CLUSTER,   SB_DROP_TYPE,     SB_DROP_MALFORMED,
+        SB_DROP_OVERSIZE,  SB_DROP_PLAINTEXT, SB_DROP_SEALED,
+        SB_DROP_AUTH,
+    };
+    sb_stats st;
+    sb_engine_stats(e, &st);
+    uint64_t n = 0;
+    for (size_t k = 0; k < sizeof(whole) / sizeof(whole[0]); k++)
+        n += st.drops[whole[k]];
+    return n;
+}
+
 int cluster_deliver(cluster *c, uint32_t i, const char *from,
                     const void *buf, size_t len)
 {
@@ -406,10 +424,13 @@ int cluster_deliver(cluster *c, uint32_t i, const char *from,
     sb_engine *e = cluster_engine(c, i);
     if (!e)
         return SB_ESTATE;
+    uint64_t refused = cluster_refused(e);
     c->delivering = (int)i;
     int rc = sb_engine_recv(e, from, buf, len, cluster_now(c));
     c->delivering = -1;
     sb_sim_reschedule(c->sim, i);
+    if (rc == SB_OK && cluster_refused(e) != refused)
+        rc = SB_EINVAL;
     return rc;
 }
 

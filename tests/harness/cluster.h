@@ -129,9 +129,11 @@ void cluster_capture_stop(cluster *c);
 /* What was recorded; the caller may reorder it. */
 cluster_packets *cluster_captured(cluster *c);
 
-/* Hands node i a datagram now, as if from `from` (any address); returns
- * what sb_engine_recv() returned. What the node sent meanwhile goes out
- * as usual, and is kept until the next delivery: */
+/* Hands node i a datagram now, as if from `from` (any address): SB_OK
+ * if the node took it, SB_EINVAL if it dropped it whole (a drop it
+ * counted for a reason of its header, seal or format), SB_ESTATE if the
+ * node is down. What the node sent meanwhile goes out as usual, and is
+ * kept until the next delivery: */
 int cluster_deliver(cluster *c, uint32_t i, const char *from,
                     const void *buf, size_t len);
 const cluster_packets *cluster_replies(const cluster *c);
