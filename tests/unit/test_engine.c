@@ -1029,8 +1029,10 @@ static void test_keyring_rotation_between_engines(void **state)
  * Amplification: a node that knows a cluster answers datagrams from an
  * address it does not know with at most as many bytes as they carried.
  * Feeds it SYNs and ACKs asking for the most (a COMPLETE SYN that lists
- * nobody, requests for every id, random digests) and random junk, plain
- * and sealed, and measures bytes out over bytes in.
+ * nobody, requests for every id, random digests), ACKs that ask for
+ * every member in full, PUSHes of a wave nobody has seen (never passed
+ * on for a stranger) and random junk, plain and sealed, and measures
+ * bytes out over bytes in.
  */
 static double amplification(const uint8_t *keys, uint32_t nkeys)
 {
@@ -1043,8 +1045,10 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
     cluster_run(c, 5 * SEC);
     cluster_set_loss(c, 1.0);
     sb_engine *e = cluster_engine(c, 0);
-    /* every packet the cluster sent so far, replayed from a stranger */
+    /* every packet the cluster sent so far, replayed from a stranger, and
+     * the pushes of a fresh key */
     cluster_capture(c, CLUSTER_ALL, 1024);
+    check(cluster_set(c, 1, "fresh", "pushed down the trees") == SB_OK);
     cluster_run(c, 2 * SEC);
     cluster_capture_stop(c);
     const cluster_packets *replay = cluster_captured(c);
@@ -1100,6 +1104,50 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
             worst = r;
         check(sent <= len);
     }
+    /* plaintext only (a stranger cannot seal): ACKs that ask for every
+     * member in full (heartbeat 0), and PUSHes given a wave nobody has
+     * seen */
+    const uint8_t *push = NULL;
+    size_t push_len = 0;
+    for (size_t i = 0; i < ncaptured && !nkeys; i++)
+        if ((replay->p[i].data[3] & 0x7f) == SB_MSG_PUSH) {
+            push = replay->p[i].data;
+            push_len = replay->p[i].len;
+        }
+    check(nkeys || push);
+    for (int i = 0; i < 400 && !nkeys; i++) {
+        uint8_t buf[2048];
+        size_t len;
+        if (i % 2) {
+            sb_writer w = { buf, buf, buf + sizeof(buf) };
+            sb_put_header(&w, SB_MSG_ACK, sb_cluster_id("default"));
+            uint32_t n = 1 + (uint32_t)sb_rng_below(&rng, 8);
+            sb_put_varint(&w, n);
+            for (uint32_t k = 0; k < n; k++) {
+                sb_member m;
+                sb_engine_member(e, (size_t)sb_rng_below(&rng, 8), &m);
+                sb_digest_entry d = {
+                    sb_peer_id(m.addr, strlen(m.addr), m.generation), 0,
+                    false, 0, 0
+                };
+                sb_put_digest_entry(&w, &d);
+            }
+            sb_put_varint(&w, 0);
+            len = (size_t)(w.p - buf);
+        } else {
+            memcpy(buf, push, push_len);
+            sb_set_push_wave(buf, sb_rng_next(&rng));
+            len = push_len;
+        }
+        uint64_t before = cluster_bytes_out(c, 0);
+        check(cluster_deliver(c, 0, "192.0.2.7:9999", buf, len) == SB_OK);
+        uint64_t sent = cluster_bytes_out(c, 0) - before;
+        in += len;
+        out += sent;
+        if ((double)sent / (double)len > worst)
+            worst = (double)sent / (double)len;
+        check(i % 2 ? sent <= len : sent == 0);
+    }
     /* the same traffic from a member is answered in full */
     uint64_t before = cluster_bytes_out(c, 0);
     for (size_t i = 0; i < ncaptured; i++)
@@ -1109,7 +1157,7 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
     printf("amplification (%s): %zu replayed and %d made datagrams from a "
            "stranger, %llu bytes in, %llu out, worst ratio %.3f; the same "
            "replayed from members: %llu bytes out\n",
-           nkeys ? "sealed" : "plaintext", ncaptured, 2000,
+           nkeys ? "sealed" : "plaintext", ncaptured, nkeys ? 2000 : 2400,
            (unsigned long long)in, (unsigned long long)out, worst,
            (unsigned long long)member_out);
     cluster_free(c);
