@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../run.h"
+
 #include "../check.h"
 
 #include <stdio.h>
@@ -672,8 +674,6 @@ static void test_reference_cluster(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
     printf("test_sim: seed %llu (SB_SEED=%llu replays)\n",
            (unsigned long long)cluster_seed(),
            (unsigned long long)cluster_seed());
@@ -699,5 +699,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay_rolls_nothing_back),
         cmocka_unit_test(test_reference_cluster),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return RUN_TESTS(tests, argc, argv);
 }

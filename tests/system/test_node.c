@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../run.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -380,7 +382,7 @@ static void test_ipv6_loopback(void **state)
 {
     (void)state;
     if (!ipv6_loopback())
-        skip();
+        run_skip("no IPv6 loopback on this host");
     cluster *c = start_cluster(4, "[::1]");
     assert_true(c->m[0].addr[0] == '[');
     assert_true(eventually(all_live, c));
@@ -395,7 +397,7 @@ static void test_dual_stack(void **state)
 {
     (void)state;
     if (!ipv6_loopback())
-        skip();
+        run_skip("no IPv6 loopback on this host");
     cluster *c = calloc(1, sizeof(*c));
     c->m = calloc(3, sizeof(member));
     c->n = 3;
@@ -1048,7 +1050,5 @@ static const struct CMUnitTest tests[] = {
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return RUN_TESTS(tests, argc, argv);
 }

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "../run.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -472,7 +474,7 @@ static void test_resolve_localhost(void **state)
     assert_int_equal(sb_addr_port(&out[0]), 1);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_good_forms),
@@ -491,5 +493,5 @@ int main(void)
         cmocka_unit_test(test_resolve_rejects),
         cmocka_unit_test(test_resolve_localhost),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return RUN_TESTS(tests, argc, argv);
 }

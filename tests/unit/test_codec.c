@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "../run.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1684,7 +1686,7 @@ static void test_put_rejects_unencodable_lengths(void **state)
         assert_int_equal(buf[i], 0xa5);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_syn_with_flags_and_digest),
@@ -1752,5 +1754,5 @@ int main(void)
         cmocka_unit_test(test_put_key_entry_never_passes_end),
         cmocka_unit_test(test_put_rejects_unencodable_lengths),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return RUN_TESTS(tests, argc, argv);
 }

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../run.h"
+
 #include "../check.h"
 
 #include <stdio.h>
@@ -1171,7 +1173,7 @@ static void test_no_amplification(void **state)
     check(amplification(key_a, 1) <= 1.0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     printf("test_engine: seed %llu\n", (unsigned long long)cluster_seed());
     const struct CMUnitTest tests[] = {
@@ -1198,5 +1200,5 @@ int main(void)
         cmocka_unit_test(test_keyring_rotation_between_engines),
         cmocka_unit_test(test_no_amplification),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return RUN_TESTS(tests, argc, argv);
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../run.h"
+
 #include <ctype.h>
 #include <string.h>
 
@@ -82,7 +84,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_drop_names),
         cmocka_unit_test(test_status_names),
     };
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return RUN_TESTS(tests, argc, argv);
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../run.h"
+
 #include <string.h>
 
 #include "codec.h"
@@ -120,12 +122,12 @@ static void test_header_is_authenticated(void **state)
     assert_int_equal(sb_open(&a, s1, slen, out), len);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_install_use_remove),
         cmocka_unit_test(test_seal_open_round_trip),
         cmocka_unit_test(test_header_is_authenticated),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return RUN_TESTS(tests, argc, argv);
 }

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "../run.h"
+
 #include <math.h>
 
 #include "engine.h" /* SEC */
@@ -197,7 +199,7 @@ static void test_reset_forgets_old_mean(void **state)
     assert_near(fd.mean_ns, 3e9, 0.0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_phi_after_reset_at_bootstrap_interval),
@@ -213,5 +215,5 @@ int main(void)
         cmocka_unit_test(test_arrival_before_last_is_ignored),
         cmocka_unit_test(test_reset_forgets_old_mean),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return RUN_TESTS(tests, argc, argv);
 }

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../run.h"
+
 #include "../check.h"
 
 #include <stdio.h>
@@ -652,7 +654,7 @@ static void test_restart_outlives_old_versions(void **state)
     cluster_free(c);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     printf("test_reference: seed %llu\n",
            (unsigned long long)cluster_seed());
@@ -670,5 +672,5 @@ int main(void)
         cmocka_unit_test(test_restart_supersedes),
         cmocka_unit_test(test_restart_outlives_old_versions),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return RUN_TESTS(tests, argc, argv);
 }

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "../run.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -511,7 +513,7 @@ static void test_writers_refuse_long_strings(void **state)
     assert_int_equal(written(&w), 264 + 776);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes),
@@ -533,5 +535,5 @@ int main(void)
         cmocka_unit_test(test_writers_refuse_when_full),
         cmocka_unit_test(test_writers_refuse_long_strings),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return RUN_TESTS(tests, argc, argv);
 }

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "../run.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -689,7 +691,7 @@ static void test_memory_accounting(void **state)
     assert_int_equal(sb_state_memory(&st), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_state),
@@ -710,5 +712,5 @@ int main(void)
         cmocka_unit_test(test_many_keys_stay_sorted),
         cmocka_unit_test(test_memory_accounting),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return RUN_TESTS(tests, argc, argv);
 }
