@@ -187,6 +187,14 @@ static void sim_on_send(void *ud, const char *to, const uint8_t *buf,
 {
     node *n = ud;
     sb_sim *s = n->sim;
+    /* no engine may send more than max_message_size: a bug if one does,
+     * which every simulated test and measurement then stops at */
+    if (len > s->cfg.engine.max_message_size) {
+        fprintf(stderr, "sb_sim: node %u sent %zu bytes to %s, past "
+                "max_message_size %zu\n", n->index, len, to,
+                s->cfg.engine.max_message_size);
+        abort();
+    }
     if (s->cfg.on_datagram)
         s->cfg.on_datagram(s->cfg.userdata, n->index, to, buf, len);
     long dst = sim_parse_addr(s, to);
