@@ -105,6 +105,39 @@ static size_t count_events(recorder *r, sb_event_type type, const char *addr,
     return k;
 }
 
+/*
+ * The membership events r holds about `addr` are well formed: a JOIN
+ * first, then LEAVE and JOIN in turn (a node under load may be convicted
+ * and come back: that is the detector's right, not an error), ending in a
+ * JOIN if `live`, in a LEAVE of `status` otherwise (status < 0: any).
+ */
+static bool membership_ok(recorder *r, const char *addr, bool live,
+                          int status)
+{
+    bool in = false, ok = true;
+    int last_leave = -1;
+    size_t joins = 0;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n; i++) {
+        const struct rec *e = &r->ev[i];
+        if (strcmp(e->addr, addr) != 0)
+            continue;
+        if (e->type == SB_EVENT_JOIN) {
+            ok &= !in;
+            in = true;
+            joins++;
+        } else if (e->type == SB_EVENT_LEAVE) {
+            ok &= in;
+            in = false;
+            last_leave = (int)e->status;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (live)
+        return ok && joins > 0 && in;
+    return ok && joins > 0 && !in && (status < 0 || last_leave == status);
+}
+
 /* A node of a test cluster, with its recorder. */
 typedef struct member {
     sb_node *node;
@@ -260,15 +293,15 @@ static void test_three_nodes(void **state)
 {
     (void)state;
     cluster *c = start_cluster(3, "127.0.0.1");
-    /* peers are discovered, each reported once (a member is live in the
+    /* peers are discovered and reported joined (a member is live in the
      * engine a moment before its callback runs: wait for the events) */
     assert_true(eventually(all_live, c));
     assert_true(eventually(all_joins_seen, c));
     for (size_t i = 0; i < 3; i++)
         for (size_t j = 0; j < 3; j++)
             if (i != j)
-                assert_int_equal(count_events(&c->m[i].rec, SB_EVENT_JOIN,
-                                              c->m[j].addr, -1), 1);
+                assert_true(membership_ok(&c->m[i].rec, c->m[j].addr, true,
+                                          -1));
     /* an update propagates, with an update event */
     assert_int_equal(sb_node_set(c->m[2].node, "state", 5, "ready", 5), SB_OK);
     c->key = "state", c->value = "ready", c->who = 2;
@@ -361,8 +394,8 @@ static void test_graceful_leave(void **state)
     assert_true(eventually(leave_reported, &l));
     for (size_t i = 0; i < c->n; i++)
         if (i != x)
-            assert_int_equal(count_events(&c->m[i].rec, SB_EVENT_LEAVE,
-                                          c->m[x].addr, -1), 1);
+            assert_true(membership_ok(&c->m[i].rec, c->m[x].addr, false,
+                                      SB_STATUS_LEFT));
     stop_cluster(c);
 }
 
@@ -425,7 +458,7 @@ static void test_dual_stack(void **state)
 
 typedef struct loop_ctx {
     member m[3];
-    int reentry_free, reentry_process, set_in_callback;
+    int joins, reentry_free, reentry_process, set_in_callback;
 } loop_ctx;
 
 /* Drives the three embedded nodes with one poll() for `ms`. */
@@ -454,6 +487,7 @@ static void embedded_event(void *userdata, const sb_event *ev)
     /* inside its own callback a node may not be freed or re-processed,
      * but may be used */
     if (ev->type == SB_EVENT_JOIN) {
+        x->joins++;
         x->reentry_free += sb_node_free(x->m[0].node) == SB_ESTATE;
         x->reentry_process += sb_node_process(x->m[0].node) == SB_ESTATE;
         x->set_in_callback +=
@@ -486,13 +520,15 @@ static void test_embedded_poll_loop(void **state)
         done = live_count(x->m[0].node) == 3 &&
                live_count(x->m[1].node) == 3 &&
                count_events(&x->m[1].rec, SB_EVENT_UPDATE, x->m[2].addr,
-                            -1) == 1;
+                            -1) >= 1;
     }
     assert_true(done);
-    /* node 0's two join callbacks each tried the forbidden calls */
-    assert_int_equal(x->reentry_free, 2);
-    assert_int_equal(x->reentry_process, 2);
-    assert_int_equal(x->set_in_callback, 2);
+    /* node 0's join callbacks (two, or more if a peer was convicted and
+     * came back under load) each tried the forbidden calls */
+    assert_true(x->joins >= 2);
+    assert_int_equal(x->reentry_free, x->joins);
+    assert_int_equal(x->reentry_process, x->joins);
+    assert_int_equal(x->set_in_callback, x->joins);
     char *v;
     size_t len;
     assert_int_equal(sb_node_get(x->m[0].node, x->m[0].addr, "seen", 4, &v,
@@ -508,7 +544,7 @@ static void test_embedded_poll_loop(void **state)
 typedef struct thread_ctx {
     sb_node *node;
     pthread_mutex_t lock;
-    int free_refused, set_ok;
+    int joins, free_refused, set_ok;
 } thread_ctx;
 
 static void threaded_join(void *userdata, const sb_event *ev)
@@ -520,16 +556,17 @@ static void threaded_join(void *userdata, const sb_event *ev)
     int f = sb_node_free(node);
     int s = sb_node_set(node, "peer", 4, ev->addr, strlen(ev->addr));
     pthread_mutex_lock(&t->lock);
+    t->joins++;
     t->free_refused += f == SB_ESTATE;
     t->set_ok += s == SB_OK;
     pthread_mutex_unlock(&t->lock);
 }
 
-static bool joined_once(void *arg)
+static bool joined(void *arg)
 {
     thread_ctx *t = arg;
     pthread_mutex_lock(&t->lock);
-    bool done = t->set_ok == 1;
+    bool done = t->set_ok >= 1;
     pthread_mutex_unlock(&t->lock);
     return done;
 }
@@ -550,8 +587,15 @@ static void test_callbacks_may_call_the_api(void **state)
     pthread_mutex_unlock(&t.lock);
     assert_int_equal(sb_node_process(a.node), SB_ESTATE); /* threaded */
     start(&b, "127.0.0.1:0", a.addr);
-    assert_true(eventually(joined_once, &t));
-    assert_int_equal(t.free_refused, 1);
+    assert_true(eventually(joined, &t));
+    /* every join callback (one, or more if b was convicted and came back
+     * under load) was refused the free and allowed the set */
+    pthread_mutex_lock(&t.lock);
+    thread_ctx seen = t;
+    pthread_mutex_unlock(&t.lock);
+    assert_true(seen.joins >= 1);
+    assert_int_equal(seen.free_refused, seen.joins);
+    assert_int_equal(seen.set_ok, seen.joins);
     stop(&b);
     stop(&a);
 }
