@@ -31,6 +31,7 @@ import time
 
 import netns
 from agents import is_event
+from check import check
 
 N = 16
 
@@ -97,8 +98,8 @@ def partition(net, exe):
                                e.get("status") == "down")
     detect = time.monotonic() - t0
     # keys on both sides meanwhile
-    assert agents[3].command("set during left") == {"ok": True}
-    assert agents[12].command("set during right") == {"ok": True}
+    check(agents[3].command("set during left") == {"ok": True})
+    check(agents[12].command("set during right") == {"ok": True})
     time.sleep(max(0.0, 30.0 - (time.monotonic() - t0)))
     joins = {(i, j): agents[i].count(is_event("join", agents[j].addr))
              for i in range(1, N + 1) for j in range(1, N + 1) if i != j}
@@ -107,9 +108,9 @@ def partition(net, exe):
     for i in range(1, N + 1):
         other = right if i in left else left
         for j in other:
-            assert netns.wait_for(
-                lambda i=i, j=j: agents[i].count(
-                    is_event("join", agents[j].addr)) > joins[(i, j)])
+            check(netns.wait_for(
+               lambda i=i, j=j: agents[i].count(
+                   is_event("join", agents[j].addr)) > joins[(i, j)]))
         if i != 3:
             agents[i].wait(is_event("update", agents[3].addr, key="during",
                                     value="left"))
@@ -119,12 +120,12 @@ def partition(net, exe):
     heal = time.monotonic() - t1
     for i in range(1, N + 1):
         peers = agents[i].command("peers")
-        assert peers["ok"] and len(peers["peers"]) == N - 1, peers
-        assert all(p["status"] == "live" for p in peers["peers"]), peers
+        check(peers["ok"] and len(peers["peers"]) == N - 1, peers)
+        check(all(p["status"] == "live" for p in peers["peers"]), peers)
     false_downs = sum(downs(agents[i], agents[j].addr) - before[(i, j)]
                       for side in (left, right) for i in side for j in side
                       if i != j)
-    assert false_downs == 0, false_downs
+    check(false_downs == 0, false_downs)
     print("partition 8 | 8 for 30 s: each side saw the other down after "
           "%.2f s; healed (every host live, every key everywhere) %.2f s "
           "after the rules went; false downs %d" % (detect, heal,
@@ -139,7 +140,7 @@ def loss(net, exe):
     t0 = time.monotonic()
     net.loss(20)
     time.sleep(60.0)
-    assert agents[5].command("set under loss") == {"ok": True}
+    check(agents[5].command("set under loss") == {"ok": True})
     for i in range(1, N + 1):
         if i != 5:
             agents[i].wait(is_event("update", agents[5].addr, key="under",
@@ -150,7 +151,7 @@ def loss(net, exe):
     net.clear()
     false_downs = sum(a.count(lambda e: e.get("event") == "leave")
                       for a in agents[1:])
-    assert false_downs == 0, false_downs
+    check(false_downs == 0, false_downs)
     print("20%% loss at every host for %.0f s: false downs %d; an update "
           "reached all; %.0f bytes per host per second under loss" %
           (elapsed, false_downs, sum(tx) / len(tx) / elapsed))
@@ -170,16 +171,16 @@ def oneway(net, exe):
     t1 = time.monotonic()
     net.clear()
     for i in range(1, N):
-        assert netns.wait_for(lambda i=i: agents[i].count(
-            is_event("join", agents[deaf].addr)) > marks[i])
+        check(netns.wait_for(lambda i=i: agents[i].count(
+           is_event("join", agents[deaf].addr)) > marks[i]))
     back = time.monotonic() - t1
-    assert agents[deaf].command("set back yes") == {"ok": True}
+    check(agents[deaf].command("set back yes") == {"ok": True})
     for i in range(1, N):
         agents[i].wait(is_event("update", agents[deaf].addr, key="back",
                                 value="yes"))
     false_downs = sum(downs(agents[i], agents[j].addr)
                       for i in range(1, N) for j in range(1, N) if i != j)
-    assert false_downs == 0, false_downs
+    check(false_downs == 0, false_downs)
     print("one host sends but does not receive: all others reported it "
           "down after %.2f s; live again everywhere %.2f s after the rule "
           "went; false downs among the others %d" % (detect, back,
@@ -231,16 +232,16 @@ def flood(net, exe):
     # the target kept gossiping: nobody reported it down, it sees all
     downs_of_target = sum(downs(agents[i], agents[target].addr)
                           for i in range(2, N + 1))
-    assert downs_of_target == 0, downs_of_target
+    check(downs_of_target == 0, downs_of_target)
     peers = agents[target].command("peers")
-    assert peers["ok"] and len(peers["peers"]) == N - 1, peers
-    assert all(p["status"] == "live" for p in peers["peers"]), peers
-    assert agents[target].command("set after flood") == {"ok": True}
+    check(peers["ok"] and len(peers["peers"]) == N - 1, peers)
+    check(all(p["status"] == "live" for p in peers["peers"]), peers)
+    check(agents[target].command("set after flood") == {"ok": True})
     for i in range(2, N + 1):
         agents[i].wait(is_event("update", agents[target].addr, key="after",
                                 value="flood"))
     # memory stays flat: a bound of 1 MB of growth, for 600,000 datagrams
-    assert rss1 - rss0 < 1024, (rss0, rss1)
+    check(rss1 - rss0 < 1024, (rss0, rss1))
     print("flood: %d junk datagrams in %.0f s (%.0f a second) at one host: "
           "never reported down, still gossiping; its memory %d kB before, "
           "%d kB after" % (sent, elapsed, sent / elapsed, rss0, rss1))
@@ -315,10 +316,10 @@ def churn(net, exe):
             agents[i] = net.agent(exe, i, [s for s in seeds
                                            if s != net.addr(i)])
             up[i] = True
-    assert netns.wait_for(lambda: views_agree(net, agents, expected),
-                          deadline=120.0, step=1.0)
+    check(netns.wait_for(lambda: views_agree(net, agents, expected),
+                         deadline=120.0, step=1.0))
     rss1 = netns.rss_kb(agents[1])
-    assert rss1 - rss0 < 2048, (rss0, rss1)
+    check(rss1 - rss0 < 2048, (rss0, rss1))
     keys = sum(len(v) for v in expected.values())
     print("churn for %.0f s: %d kills, restarts, stops and starts, %d keys "
           "set; at the end all 16 views agree (every host live, the %d "

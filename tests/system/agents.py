@@ -20,6 +20,8 @@ import sys
 import threading
 import time
 
+from check import check
+
 DEADLINE = 60.0  # seconds, only against hangs
 INTERVAL = "100"
 RUNNING = []     # every agent started, killed at exit if still running
@@ -106,22 +108,22 @@ def main():
             if a is not b:
                 a.wait(is_event("join", b.addr))
     peers = agents[0].command("peers")
-    assert peers["ok"] and len(peers["peers"]) == 7, peers
+    check(peers["ok"] and len(peers["peers"]) == 7, peers)
     print("all 8 see each other")
 
     # a key set on one reaches all
-    assert agents[3].command("set color red") == {"ok": True}
+    check(agents[3].command("set color red") == {"ok": True})
     for a in agents:
         if a is not agents[3]:
             a.wait(is_event("update", agents[3].addr, key="color",
                             value="red"))
             r = a.command("get %s color" % agents[3].addr)
-            assert r == {"ok": True, "value": "red"}, r
+            check(r == {"ok": True, "value": "red"}, r)
     print("a key set on one reached all")
 
     # a value that is not UTF-8 travels as base64; text is JSON-escaped
-    assert agents[4].command("set raw \udcff\udcfeok") == {"ok": True}
-    assert agents[4].command('set quote say "hi"\t\\') == {"ok": True}
+    check(agents[4].command("set raw \udcff\udcfeok") == {"ok": True})
+    check(agents[4].command('set quote say "hi"\t\\') == {"ok": True})
     agents[0].wait(is_event("update", agents[4].addr, key="raw",
                             value_b64="//5vaw=="))
     agents[0].wait(is_event("update", agents[4].addr, key="quote",
@@ -132,8 +134,8 @@ def main():
     for bad in ["frobnicate", "get", "set", "del a b", "get x y z",
                 "set " + "k" * 300 + " v", "del missing"]:
         r = agents[1].command(bad)
-        assert r["ok"] is False and r["error"], (bad, r)
-    assert agents[1].command("set still alive") == {"ok": True}
+        check(r["ok"] is False and r["error"], (bad, r))
+    check(agents[1].command("set still alive") == {"ok": True})
 
     # kill -9: reported as a leave (down) by all others
     victim = agents[5]
@@ -149,25 +151,25 @@ def main():
     marks = {id(a): a.count(is_event("join", port_addr))
              for a in agents if a is not victim}
     agents[5] = Agent(exe, port_addr, [seed], ["fresh=yes"])
-    assert agents[5].addr == port_addr
+    check(agents[5].addr == port_addr)
     for a in agents:
         if a is agents[5]:
             continue
         end = time.monotonic() + DEADLINE
         while a.count(is_event("join", port_addr)) <= marks[id(a)]:
-            assert time.monotonic() < end, "restart not reported as join"
+            check(time.monotonic() < end, "restart not reported as join")
             time.sleep(0.01)
         a.wait(is_event("update", port_addr, key="fresh", value="yes"))
         r = a.command("get %s old" % port_addr)
-        assert r["ok"] is False, r
+        check(r["ok"] is False, r)
     print("restart on the same port: join, new keys, old keys gone")
 
     # leave: every other agent ends with the leaver "left" and has
     # reported its leave (as "left"; or, if it had convicted the leaver
     # as down just before, under a loaded machine, that leave stands)
     leaver = agents[2]
-    assert leaver.command("leave") == {"ok": True}
-    assert leaver.command("leave")["ok"] is False  # already left
+    check(leaver.command("leave") == {"ok": True})
+    check(leaver.command("leave")["ok"] is False)  # already left
 
     def status_of(a, addr):
         peers = a.command("peers")["peers"]
@@ -176,7 +178,7 @@ def main():
         if a is not leaver:
             end = time.monotonic() + DEADLINE
             while status_of(a, leaver.addr) != "left":
-                assert time.monotonic() < end, "leave not seen"
+                check(time.monotonic() < end, "leave not seen")
                 time.sleep(0.05)
             a.wait(lambda e: e.get("event") == "leave" and
                    e.get("peer") == leaver.addr)
@@ -187,16 +189,16 @@ def main():
         a.proc.send_signal(signal.SIGTERM)
     for a in agents:
         rc = a.proc.wait(timeout=DEADLINE)
-        assert rc == 0, (a.addr, rc)
+        check(rc == 0, (a.addr, rc))
     print("SIGTERM: all exited 0")
 
     # a bad flag is a usage error, exit 2
     rc = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0", "--nope"],
                         capture_output=True).returncode
-    assert rc == 2, rc
+    check(rc == 2, rc)
     rc = subprocess.run([exe, "agent", "--interval", "x"],
                         capture_output=True).returncode
-    assert rc == 2, rc
+    check(rc == 2, rc)
     print("ok")
 
 

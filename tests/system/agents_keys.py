@@ -19,6 +19,7 @@ import tempfile
 import time
 
 from agents import Agent, is_event
+from check import check
 
 
 def main():
@@ -48,8 +49,8 @@ def main():
         r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0",
                             "--key-file", path(bad)], capture_output=True,
                            text=True, timeout=30)
-        assert r.returncode == 2, (bad, r.returncode)
-        assert path(bad) in r.stderr, (bad, r.stderr)
+        check(r.returncode == 2, (bad, r.returncode))
+        check(path(bad) in r.stderr, (bad, r.stderr))
     print("bad key files refused with exit 2")
 
     a = Agent(exe, "127.0.0.1:0", extra=["--key-file", path("k1")])
@@ -64,9 +65,9 @@ def main():
     time.sleep(3.0)
     for x in (a, b):
         for y in (c, d):
-            assert x.count(is_event("join", y.addr)) == 0, (x.addr, y.addr)
-    assert c.count(lambda e: e.get("event") == "join") == 0
-    assert d.count(lambda e: e.get("event") == "join") == 0
+            check(x.count(is_event("join", y.addr)) == 0, (x.addr, y.addr))
+    check(c.count(lambda e: e.get("event") == "join") == 0)
+    check(d.count(lambda e: e.get("event") == "join") == 0)
     print("another key and no key stay out")
 
     # bad key commands
@@ -74,28 +75,28 @@ def main():
                 "key install " + k2.hex() + "00", "key rotate " + k2.hex(),
                 "key use " + k2.hex(), "key remove " + k1.hex()]:
         r = a.command(bad)
-        assert r["ok"] is False and r["error"], (bad, r)
+        check(r["ok"] is False and r["error"], (bad, r))
     r = d.command("key install " + k2.hex())  # a plaintext agent
-    assert r["ok"] is False, r
+    check(r["ok"] is False, r)
     print("bad key commands refused")
 
     # rotation on a and b: install, use, remove; then c gets in
     for step in ["key install " + k2.hex(), "key use " + k2.hex(),
                  "key remove " + k1.hex()]:
         for x in (a, b):
-            assert x.command(step) == {"ok": True}, (step, x.addr)
-    assert a.command("set after rotation") == {"ok": True}
+            check(x.command(step) == {"ok": True}, (step, x.addr))
+    check(a.command("set after rotation") == {"ok": True})
     for x in (a, b):
         x.wait(is_event("join", c.addr))
         x.wait(is_event("update", c.addr, key="from", value="c"))
         c.wait(is_event("join", x.addr))
     c.wait(is_event("update", a.addr, key="after", value="rotation"))
-    assert a.count(is_event("join", d.addr)) == 0
+    check(a.count(is_event("join", d.addr)) == 0)
     print("rotated to the new key: its holder joined, keys flow")
 
     for x in (a, b, c, d):
         x.command("quit")
-        assert x.proc.wait(timeout=30) == 0
+        check(x.proc.wait(timeout=30) == 0)
     print("ok")
 
 

@@ -35,6 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from agents import DEADLINE, Agent, is_event  # noqa: E402
+from check import check  # noqa: E402
 from refnode import RefNode  # noqa: E402
 
 WIRE = ["--wire", "reference"]
@@ -43,7 +44,7 @@ WIRE = ["--wire", "reference"]
 def until(cond, what):
     end = time.monotonic() + DEADLINE
     while not cond():
-        assert time.monotonic() < end, "not within the deadline: " + what
+        check(time.monotonic() < end, "not within the deadline: " + what)
         time.sleep(0.02)
 
 
@@ -75,7 +76,7 @@ def main():
     print("all 7 see each other")
 
     # updates both ways
-    assert agents[0].command("set role primary") == {"ok": True}
+    check(agents[0].command("set role primary") == {"ok": True})
     for r in refs:
         until(lambda: r.lookup(agents[0].addr, "role") == "primary",
               "the agent's update at " + r.addr)
@@ -83,7 +84,7 @@ def main():
     for a in agents:
         a.wait(is_event("update", refs[0].addr, key="zone", value="eu-west"))
         r = a.command("get %s zone" % refs[0].addr)
-        assert r == {"ok": True, "value": "eu-west"}, r
+        check(r == {"ok": True, "value": "eu-west"}, r)
     print("updates both ways")
 
     # a reference node's oversized delta: 12 keys of 200 bytes
@@ -99,7 +100,7 @@ def main():
     for r in refs:
         for a in agents:
             got = r.largest_in.get(a.addr, 0)
-            assert 0 < got <= 512, (r.addr, a.addr, got)
+            check(0 < got <= 512, (r.addr, a.addr, got))
     print("no agent sent more than 512 bytes")
 
     # malformed datagrams do not stop the agent
@@ -109,7 +110,7 @@ def main():
                  b"", b"\x01\x00" + bytes(8)]:
         s.sendto(junk, (host, int(port)))
     s.close()
-    assert agents[0].command("set after junk") == {"ok": True}
+    check(agents[0].command("set after junk") == {"ok": True})
     for r in refs:
         until(lambda: r.lookup(agents[0].addr, "after") == "junk",
               "an update after junk at " + r.addr)
@@ -119,7 +120,7 @@ def main():
     for cmd, code in [("del role", "estate"), ("leave", "estate"),
                       ("set v " + "x" * 256, "etoobig")]:
         r = agents[1].command(cmd)
-        assert r["ok"] is False and r["error"].startswith(code), (cmd, r)
+        check(r["ok"] is False and r["error"].startswith(code), (cmd, r))
     with tempfile.NamedTemporaryFile("w", suffix=".key") as kf:
         kf.write("00" * 32 + "\n")
         kf.flush()
@@ -127,8 +128,8 @@ def main():
             p = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0"] +
                                WIRE + extra, capture_output=True, text=True,
                                stdin=subprocess.DEVNULL, timeout=DEADLINE)
-            assert p.returncode == 1, (extra, p.returncode)
-            assert "reference wire format" in p.stderr, p.stderr
+            check(p.returncode == 1, (extra, p.returncode))
+            check("reference wire format" in p.stderr, p.stderr)
     print("refused: del, leave, a value over 255 bytes, --cluster, "
           "--key-file")
 
@@ -141,9 +142,9 @@ def main():
 
     # an agent killed with -9: every reference node reports it down
     victim = agents[2]
-    assert victim.command("set role one") == {"ok": True}
-    assert victim.command("set role two") == {"ok": True}
-    assert victim.command("set role three") == {"ok": True}
+    check(victim.command("set role one") == {"ok": True})
+    check(victim.command("set role two") == {"ok": True})
+    check(victim.command("set role three") == {"ok": True})
     for r in refs:
         until(lambda: r.lookup(victim.addr, "role") == "three",
               "the victim's role at " + r.addr)
@@ -166,8 +167,8 @@ def main():
     print("a restarted agent's new value of an old key reached everyone")
 
     for a in agents:
-        assert a.command("quit") == {"ok": True}
-        assert a.proc.wait(timeout=DEADLINE) == 0
+        check(a.command("quit") == {"ok": True})
+        check(a.proc.wait(timeout=DEADLINE) == 0)
     for r in refs:
         r.stop()
     print("ok")
