@@ -311,6 +311,10 @@ static int engine_write(sb_engine *e, const uint8_t *key, size_t key_len,
         return SB_EINVAL;
     if (e->self->leaving)
         return SB_ELEFT;
+    /* no value longer than a message travels; refused before any size
+     * sum, so that none of them can wrap (a length near SIZE_MAX) */
+    if (value_len > e->cfg.max_message_size)
+        return SB_ETOOBIG;
     sb_peer *s = e->self;
     int rc = e->wire->check_write(e, key_len, value_len, deleted);
     if (rc != SB_OK)

@@ -982,6 +982,12 @@ static void test_bad_arguments(void **state)
     assert_int_equal(sb_node_get(n, m.addr, "k", 0, &v, &len), SB_EINVAL);
     assert_int_equal(sb_node_set(n, "k", 1, NULL, 1), SB_EINVAL);
     assert_int_equal(sb_node_set(n, "k", 1, big, sizeof(big)), SB_ETOOBIG);
+    /* lengths near SIZE_MAX: refused before any size sum can wrap (the
+     * value is never read) */
+    for (size_t d = 0; d < 64; d++)
+        assert_int_equal(sb_node_set(n, "k", 1, "x", SIZE_MAX - d),
+                         SB_ETOOBIG);
+    assert_int_equal(sb_node_set(n, "k", 1, "x", SIZE_MAX / 2), SB_ETOOBIG);
     assert_int_equal(sb_node_set(n, "empty", 5, NULL, 0), SB_OK);
     assert_int_equal(sb_node_get(n, m.addr, "empty", 5, &v, &len), SB_OK);
     assert_int_equal(len, 0);

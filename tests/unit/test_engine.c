@@ -81,6 +81,11 @@ static void test_local_writes(void **state)
     check(cluster_set(c, 0, big_key, "x") == SB_EINVAL);
     big_key[255] = 0;
     check(cluster_set(c, 0, big_key, "x") == SB_OK);
+    /* a value length near SIZE_MAX is too big, not a wrapped small one,
+     * on both wires (the value is never read) */
+    for (size_t d = 0; d < 64; d++)
+        check(cluster_set_bytes(c, 0, "k", 1, "x", SIZE_MAX - d) ==
+              SB_ETOOBIG);
     check(cluster_set(c, 0, "a", "1") == SB_OK);
     sb_member info;
     sb_engine_find(e, self, &info);

@@ -319,6 +319,9 @@ static void test_refused(void **state)
     big[255] = 'x';
     big[256] = 0;
     check(cluster_set(c, 0, "k", big) == SB_ETOOBIG);
+    for (size_t d = 0; d < 64; d++) /* never read, never wrapped */
+        check(cluster_set_bytes(c, 0, "k", 1, "x", SIZE_MAX - d) ==
+              SB_ETOOBIG);
     check(cluster_set(c, 0, big, "v") == SB_EINVAL); /* a 256-byte key */
     check(cluster_del(c, 0, "k") == SB_ESTATE);
     check(cluster_leave(c, 0) == SB_ESTATE);
