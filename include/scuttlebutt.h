@@ -20,7 +20,9 @@
  * sb_node_process() on its own node, which return SB_ESTATE there. The
  * seeds callback runs inside sb_node_new() and then where the events
  * run. The log callback runs in whichever thread logs, possibly in
- * several at once: it must be thread-safe (sb_log_stderr is).
+ * several at once (a caller's thread too, inside an API call that logs):
+ * it must be thread-safe (sb_log_stderr is). Every callback, the log and
+ * seeds ones included, gets SB_ESTATE from sb_node_free() on its node.
  *
  * Memory. Strings and buffers passed in are copied before the call
  * returns. Memory the library hands out (sb_node_get(), sb_node_members(),

@@ -110,9 +110,30 @@ static uint64_t node_now_ns(void)
     return node_clock_ns(CLOCK_MONOTONIC);
 }
 
-__attribute__((format(printf, 3, 4)))
-static void node_say(const sb_config *cfg, sb_log_level level, const char *fmt,
-                     ...)
+/* The node whose callback this thread is running, if any: a callback may
+ * call the API, but may not free its node (sb_node_free() says
+ * SB_ESTATE), whatever the callback (log, seeds, events) and wherever it
+ * runs (the node's thread, or the caller's inside an API call). */
+static _Thread_local const sb_node *node_calling_back;
+
+/* Marks the start of a callback of node n; returns what to restore. */
+static const sb_node *node_callback_begin(const sb_node *n)
+{
+    const sb_node *outer = node_calling_back;
+    node_calling_back = n;
+    return outer;
+}
+
+static void node_callback_end(const sb_node *outer)
+{
+    node_calling_back = outer;
+}
+
+/* Logs through the configured callback; n is the node, or NULL before
+ * one exists. */
+__attribute__((format(printf, 4, 5)))
+static void node_say(const sb_config *cfg, const sb_node *n,
+                     sb_log_level level, const char *fmt, ...)
 {
     if (!cfg->log || level > cfg->log_level)
         return;
@@ -121,8 +142,11 @@ static void node_say(const sb_config *cfg, sb_log_level level, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    const sb_node *outer = node_callback_begin(n);
     cfg->log(cfg->userdata, level, msg);
+    node_callback_end(outer);
 }
+
 
 void sb_log_stderr(void *userdata, sb_log_level level, const char *msg)
 {
@@ -180,7 +204,7 @@ static int node_check_config(const sb_config *c)
         bad = "the reference wire format has no generation";
     if (!bad)
         return SB_OK;
-    node_say(c, SB_LOG_ERROR, "bad configuration: %s", bad);
+    node_say(c, NULL, SB_LOG_ERROR, "bad configuration: %s", bad);
     return SB_ECONFIG;
 }
 
@@ -195,8 +219,10 @@ static seed_list *node_resolve_seeds(sb_node *n)
     for (size_t i = 0; i < n->cfg.nseeds && count < SB_MAX_SEEDS; i++)
         names[count++] = n->seed_names[i];
     if (n->cfg.seed_fn) {
+        const sb_node *outer = node_callback_begin(n);
         size_t got = n->cfg.seed_fn(n->cfg.userdata, names + count,
                                     SB_MAX_SEEDS);
+        node_callback_end(outer);
         count += got < SB_MAX_SEEDS ? got : SB_MAX_SEEDS;
     }
     seed_list *l = calloc(1, sizeof(*l));
@@ -208,7 +234,7 @@ static seed_list *node_resolve_seeds(sb_node *n)
         sb_sockaddr found[8];
         int k = sb_addr_resolve(names[i], n->family, false, found, 8);
         if (k < 0) {
-            node_say(&n->cfg, SB_LOG_WARN, "seed %s: cannot resolve", names[i]);
+            node_say(&n->cfg, n, SB_LOG_WARN, "seed %s: cannot resolve", names[i]);
             continue;
         }
         for (int j = 0; j < k && l->n < SB_MAX_SEEDS; j++) {
@@ -312,37 +338,37 @@ static int node_open_socket(sb_node *n, const sb_config *cfg)
 {
     sb_sockaddr a;
     if (!cfg->bind) {
-        node_say(&n->cfg, SB_LOG_ERROR, "bind address is required (host:port)");
+        node_say(&n->cfg, n, SB_LOG_ERROR, "bind address is required (host:port)");
         return SB_EADDR;
     }
     if (sb_addr_resolve(cfg->bind, AF_UNSPEC, true, &a, 1) < 1) {
-        node_say(&n->cfg, SB_LOG_ERROR, "bind address %s: not host:port or "
+        node_say(&n->cfg, n, SB_LOG_ERROR, "bind address %s: not host:port or "
                  "cannot resolve", cfg->bind);
         return SB_EADDR;
     }
     n->family = a.ss.ss_family;
     n->fd = socket(n->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (n->fd < 0) {
-        node_say(&n->cfg, SB_LOG_ERROR, "socket: %s", strerror(errno));
+        node_say(&n->cfg, n, SB_LOG_ERROR, "socket: %s", strerror(errno));
         return SB_EIO;
     }
     if (n->family == AF_INET6) { /* [::] takes IPv4 peers too */
         int off = 0;
         if (setsockopt(n->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
                        sizeof(off)) < 0)
-            node_say(&n->cfg, SB_LOG_WARN, "%s: IPv6 only (IPV6_V6ONLY: %s)",
+            node_say(&n->cfg, n, SB_LOG_WARN, "%s: IPv6 only (IPV6_V6ONLY: %s)",
                      cfg->bind, strerror(errno));
     }
     if (bind(n->fd, (struct sockaddr *)&a.ss, a.len) < 0) {
         int err = errno;
-        node_say(&n->cfg, SB_LOG_ERROR, "bind %s: %s", cfg->bind,
+        node_say(&n->cfg, n, SB_LOG_ERROR, "bind %s: %s", cfg->bind,
                  strerror(err));
         return err == EADDRINUSE ? SB_EADDRINUSE
                : err == EADDRNOTAVAIL || err == EACCES ? SB_EADDR : SB_EIO;
     }
     sb_sockaddr bound = { .len = sizeof(bound.ss) };
     if (getsockname(n->fd, (struct sockaddr *)&bound.ss, &bound.len) < 0) {
-        node_say(&n->cfg, SB_LOG_ERROR, "getsockname: %s", strerror(errno));
+        node_say(&n->cfg, n, SB_LOG_ERROR, "getsockname: %s", strerror(errno));
         return SB_EIO;
     }
     sb_addr_format(&bound, n->bind_addr);
@@ -350,7 +376,7 @@ static int node_open_socket(sb_node *n, const sb_config *cfg)
 
     if (!cfg->advertise) {
         if (sb_addr_is_wildcard(&bound)) {
-            node_say(&n->cfg, SB_LOG_ERROR, "bound to the wildcard %s: set "
+            node_say(&n->cfg, n, SB_LOG_ERROR, "bound to the wildcard %s: set "
                 "advertise to the address peers reach us at", n->bind_addr);
             return SB_EADDR;
         }
@@ -360,12 +386,12 @@ static int node_open_socket(sb_node *n, const sb_config *cfg)
     sb_sockaddr adv;
     if (sb_addr_parse(cfg->advertise, &adv) != SB_OK ||
         sb_addr_is_wildcard(&adv) || sb_addr_port(&adv) == 0) {
-        node_say(&n->cfg, SB_LOG_ERROR, "advertise address %s: not a numeric, "
+        node_say(&n->cfg, n, SB_LOG_ERROR, "advertise address %s: not a numeric, "
                  "non-wildcard ip:port with a port", cfg->advertise);
         return SB_EADDR;
     }
     if (!(n->reach & sb_addr_reach_bit(&adv))) {
-        node_say(&n->cfg, SB_LOG_ERROR, "advertise address %s: another address "
+        node_say(&n->cfg, n, SB_LOG_ERROR, "advertise address %s: another address "
                  "family than the socket bound to %s", cfg->advertise,
                  n->bind_addr);
         return SB_EADDR;
@@ -441,7 +467,7 @@ static int node_start_engine(sb_node *n)
 {
     const sb_config *c = &n->cfg;
     if (c->nkeys && sodium_init() < 0) {
-        node_say(c, SB_LOG_ERROR, "cannot initialise libsodium");
+        node_say(c, n, SB_LOG_ERROR, "cannot initialise libsodium");
         return SB_EIO;
     }
     sb_engine_config e;
@@ -451,19 +477,19 @@ static int node_start_engine(sb_node *n)
     if (rc == SB_OK)
         rc = sb_engine_new(&e, node_now_ns(), &n->engine);
     else
-        node_say(c, SB_LOG_ERROR, "bad configuration: %s (node %s)", why,
+        node_say(c, n, SB_LOG_ERROR, "bad configuration: %s (node %s)", why,
                  n->addr);
     sodium_memzero(&e, sizeof(e));
     n->cfg.keys = NULL; /* the engine has its own copy */
     if (rc != SB_OK && rc != SB_ECONFIG && rc != SB_EADDR)
-        node_say(c, SB_LOG_ERROR, "engine: %s", sb_strerror(rc));
+        node_say(c, n, SB_LOG_ERROR, "engine: %s", sb_strerror(rc));
     else if (c->wire == SB_WIRE_REFERENCE)
-        node_say(c, SB_LOG_WARN, "node %s speaks the reference wire format: "
+        node_say(c, n, SB_LOG_WARN, "node %s speaks the reference wire format: "
                  "its packets are plaintext and unauthenticated, and anyone "
                  "who can reach its port can change what the cluster "
                  "believes", n->addr);
     else if (!c->nkeys)
-        node_say(c, SB_LOG_WARN, "node %s has no cluster key: its packets are "
+        node_say(c, n, SB_LOG_WARN, "node %s has no cluster key: its packets are "
                  "plaintext, and anyone who can reach its port can change what "
                  "the cluster believes", n->addr);
     return rc;
@@ -513,7 +539,7 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
                       ? errno
                       : pthread_create(&n->thread, NULL, node_run, n);
         if (err) {
-            node_say(cfg, SB_LOG_ERROR, "cannot start the node's thread: %s",
+            node_say(cfg, n, SB_LOG_ERROR, "cannot start the node's thread: %s",
                      strerror(err));
             n->threaded = false;
             rc = SB_EIO;
@@ -523,16 +549,18 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
         sb_node_free(n);
         return rc;
     }
-    node_say(cfg, SB_LOG_INFO, "node %s up, bound to %s, cluster \"%s\"",
+    node_say(cfg, n, SB_LOG_INFO, "node %s up, bound to %s, cluster \"%s\"",
              n->addr, n->bind_addr, n->cluster);
     *out = n;
     return SB_OK;
 }
 
-/* Whether the calling thread is inside this node's sb_node_process(),
- * which is where callbacks run. */
+/* Whether the calling thread is inside one of this node's callbacks, or
+ * inside its sb_node_process(), where events are handed out. */
 static bool node_in_own_callback(sb_node *n)
 {
+    if (node_calling_back == n)
+        return true;
     pthread_mutex_lock(&n->lock);
     bool inside = n->processing && pthread_equal(n->processor, pthread_self());
     pthread_mutex_unlock(&n->lock);
@@ -553,7 +581,7 @@ int sb_node_free(sb_node *n)
         pthread_join(n->thread, NULL);
     }
     if (n->engine)
-        node_say(&n->cfg, SB_LOG_INFO, "node %s stopped", n->addr);
+        node_say(&n->cfg, n, SB_LOG_INFO, "node %s stopped", n->addr);
     sb_engine_free(n->engine);
     for (size_t i = 0; i < n->nevents; i++)
         free(n->events[i].blob);
@@ -612,7 +640,7 @@ static void node_receive(sb_node *n)
             if (errno == EINTR || errno == ECONNREFUSED ||
                 errno == EHOSTUNREACH || errno == ENETUNREACH)
                 continue;
-            node_say(&n->cfg, SB_LOG_WARN, "recvfrom: %s", strerror(errno));
+            node_say(&n->cfg, n, SB_LOG_WARN, "recvfrom: %s", strerror(errno));
             return;
         }
         size_t got = (size_t)len;
@@ -639,7 +667,7 @@ static void node_dispatch(sb_node *n)
     pthread_mutex_unlock(&n->lock);
 
     if (lost)
-        node_say(&n->cfg, SB_LOG_ERROR, "out of memory: %llu events lost",
+        node_say(&n->cfg, n, SB_LOG_ERROR, "out of memory: %llu events lost",
                  (unsigned long long)lost);
     const sb_config *c = &n->cfg;
     for (size_t i = 0; i < count; i++) {
@@ -648,11 +676,11 @@ static void node_dispatch(sb_node *n)
         switch (ev->type) {
         case SB_EVENT_JOIN:
             fn = c->on_join;
-            node_say(c, SB_LOG_INFO, "%s joined", ev->addr);
+            node_say(c, n, SB_LOG_INFO, "%s joined", ev->addr);
             break;
         case SB_EVENT_LEAVE:
             fn = c->on_leave;
-            node_say(c, SB_LOG_INFO, "%s %s", ev->addr,
+            node_say(c, n, SB_LOG_INFO, "%s %s", ev->addr,
                      ev->status == SB_STATUS_LEFT ? "left" : "is down");
             break;
         case SB_EVENT_UPDATE:
@@ -662,8 +690,11 @@ static void node_dispatch(sb_node *n)
             fn = c->on_delete;
             break;
         }
-        if (fn)
+        if (fn) {
+            const sb_node *outer = node_callback_begin(n);
             fn(c->userdata, ev);
+            node_callback_end(outer);
+        }
         free(events[i].blob);
     }
     free(events);
@@ -702,7 +733,7 @@ static void node_report_send_errors(sb_node *n)
     }
     pthread_mutex_unlock(&n->lock);
     if (due)
-        node_say(&n->cfg, SB_LOG_WARN, "%llu datagrams not sent; the last to "
+        node_say(&n->cfg, n, SB_LOG_WARN, "%llu datagrams not sent; the last to "
                  "%s: %s", (unsigned long long)count, to, strerror(err));
 }
 
@@ -815,7 +846,7 @@ int sb_node_leave(sb_node *n)
     int rc = sb_engine_leave(n->engine, node_now_ns());
     pthread_mutex_unlock(&n->lock);
     if (rc == SB_OK)
-        node_say(&n->cfg, SB_LOG_INFO, "node %s leaving", n->addr);
+        node_say(&n->cfg, n, SB_LOG_INFO, "node %s leaving", n->addr);
     node_wake(n);
     return rc;
 }
@@ -833,7 +864,7 @@ static int node_keyring(sb_node *n, const uint8_t *key, key_op op,
     int rc = op(n->engine, key);
     pthread_mutex_unlock(&n->lock);
     if (rc == SB_OK)
-        node_say(&n->cfg, SB_LOG_INFO, "node %s: key %s", n->addr, what);
+        node_say(&n->cfg, n, SB_LOG_INFO, "node %s: key %s", n->addr, what);
     return rc;
 }
 

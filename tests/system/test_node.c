@@ -894,6 +894,61 @@ static void test_keys(void **state)
 }
 
 /* Bad arguments to a running node: error codes, never a crash. */
+/* A log callback that tries to free its node on every line. */
+typedef struct log_free {
+    pthread_mutex_t lock;
+    sb_node *node;
+    int refused, freed;
+} log_free;
+
+static void free_from_log(void *userdata, sb_log_level level,
+                          const char *msg)
+{
+    log_free *l = userdata;
+    (void)level;
+    (void)msg;
+    pthread_mutex_lock(&l->lock);
+    sb_node *node = l->node;
+    pthread_mutex_unlock(&l->lock);
+    if (!node)
+        return;
+    int rc = sb_node_free(node);
+    pthread_mutex_lock(&l->lock);
+    l->refused += rc == SB_ESTATE;
+    l->freed += rc != SB_ESTATE;
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* The log callback may run on the caller's thread, inside an API call
+ * (sb_node_leave() logs "leaving", sb_node_free() "stopped"): freeing the
+ * node from it is refused there too, as from any callback. */
+static void test_log_callback_cannot_free(void **state)
+{
+    (void)state;
+    log_free l = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    sb_config cfg;
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.interval_ms = INTERVAL_MS;
+    cfg.log = free_from_log;
+    cfg.log_level = SB_LOG_DEBUG;
+    cfg.userdata = &l;
+    sb_node *n;
+    assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
+    pthread_mutex_lock(&l.lock);
+    l.node = n;
+    pthread_mutex_unlock(&l.lock);
+    assert_int_equal(sb_node_leave(n), SB_OK);
+    pthread_mutex_lock(&l.lock);
+    log_free seen = l;
+    pthread_mutex_unlock(&l.lock);
+    assert_true(seen.refused >= 1);
+    assert_int_equal(seen.freed, 0);
+    assert_int_equal(sb_node_free(n), SB_OK); /* logs, and is refused */
+    assert_true(l.refused > seen.refused);
+    assert_int_equal(l.freed, 0);
+}
+
 /* How many events of `type` name exactly the key bytes key[0..len). */
 static size_t count_key_events(recorder *r, sb_event_type type,
                                const char *key, size_t len)
@@ -1094,6 +1149,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_keys),
     cmocka_unit_test(test_bad_arguments),
     cmocka_unit_test(test_binary_keys),
+    cmocka_unit_test(test_log_callback_cannot_free),
     cmocka_unit_test(test_address_forms),
     cmocka_unit_test(test_garbage_is_counted),
 };
