@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr_text.h"
 #include "internal.h"
 
 /* Adds n to a SYN digest if it fits `limit` and is not listed yet. */
@@ -314,8 +315,24 @@ static void exchange_round(sb_engine *e, uint64_t now)
     exchange_seeds(e, peer, nlive, nunreach, &syn);
 }
 
+/* Every member address the deltas of m name is canonical text (one
+ * spelling per member, nothing a log line or an event could be forged
+ * with: addr_text.h). */
+static bool exchange_addresses_ok(const sb_msg *m)
+{
+    sb_cursor c = { m->deltas, m->end };
+    for (uint64_t i = 0; i < m->ndeltas; i++) {
+        sb_delta d;
+        sb_delta_next(&c, &d);
+        if (!sb_addr_canonical(d.addr, d.addr_len))
+            return false;
+    }
+    return true;
+}
+
 /* One datagram of our format: checked, opened if sealed, decoded whole,
- * then dispatched by type; anything wrong is dropped and counted. */
+ * its addresses checked, then dispatched by type; anything wrong is
+ * dropped and counted. */
 static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
                           size_t len, uint64_t now)
 {
@@ -332,8 +349,9 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
             why = SB_DROP_AUTH;
     }
     sb_msg m;
-    if (why < 0)
-        sb_msg_decode(buf, len, e->cluster_id, &m, &why);
+    if (why < 0 && sb_msg_decode(buf, len, e->cluster_id, &m, &why) &&
+        !exchange_addresses_ok(&m))
+        why = SB_DROP_MALFORMED;
     if (why >= 0) {
         e->stats.drops[why]++;
         return;

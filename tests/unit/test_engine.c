@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr_text.h"
 #include "codec.h"
 #include "engine.h"
 #include "rng.h"
@@ -448,7 +449,8 @@ static void test_invented_nodes_bounded(void **state)
         sb_put_varint(&w, 1000);
         for (int i = 0; i < 1000; i++, made++) {
             char addr[32];
-            int al = snprintf(addr, sizeof(addr), "invented-%d:1", made);
+            int al = snprintf(addr, sizeof(addr), "10.%d.%d.%d:1",
+                              made >> 16, (made >> 8) & 255, made & 255);
             sb_delta d = { .addr = addr, .addr_len = (size_t)al,
                                 .generation = 1, .heartbeat = 1,
                                 .to_version = 0, .nkeys = 0 };
@@ -464,7 +466,7 @@ static void test_invented_nodes_bounded(void **state)
     sb_writer w = { buf, buf, buf + sizeof(buf) };
     sb_put_header(&w, SB_MSG_ACK2, cid);
     sb_put_varint(&w, 1);
-    sb_delta d = { .addr = "invented-0:1", .addr_len = 12,
+    sb_delta d = { .addr = "10.0.0.0:1", .addr_len = 10,
                         .generation = 1, .heartbeat = 2, .to_version = 20,
                         .nkeys = 20 };
     sb_put_delta_header(&w, &d);
@@ -478,9 +480,68 @@ static void test_invented_nodes_bounded(void **state)
     check(cluster_deliver(c, 0, "10.6.6.6:1", buf, (size_t)(w.p - buf)) ==
           SB_OK);
     sb_member info;
-    check(sb_engine_find(e, "invented-0:1", &info) == SB_OK);
+    check(sb_engine_find(e, "10.0.0.0:1", &info) == SB_OK);
     check(info.keys == 7); /* 7 x 13 bytes <= 100 < 8 x 13 */
     check(cluster_drops(c, 0, SB_DROP_LIMIT_BYTES) == 1);
+    cluster_free(c);
+}
+
+/* A delta naming a member by anything but canonical numeric text (a
+ * twin behind a NUL byte, a name, a line break that would forge a log
+ * line, another spelling of an address) is dropped whole and counted;
+ * canonical ones are taken. */
+static void test_forged_addresses_dropped(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *addr;
+        size_t len;
+        bool ok;
+    } cases[] = {
+        { "127.0.0.1:27401\0twin", 20, false },
+        { "not-an-address", 14, false },
+        { "node.example:7946", 17, false },
+        { "127.0.0.1:27401\nscuttlebutt: error: forged", 42, false },
+        { "01.2.3.4:5", 10, false },
+        { "1.2.3.4:0", 9, false },
+        { "1.2.3.4:07946", 13, false },
+        { "1.2.3.4:65536", 13, false },
+        { "1.2.3.4", 7, false },
+        { "[::1]7946", 9, false },
+        { "[::FFFF:1.2.3.4]:1", 18, false },
+        { "[::ffff:1.2.3.4]:1", 18, false },
+        { "[0:0:0:0:0:0:0:1]:7946", 22, false },
+        { "[::1]:7946", 10, true },
+        { "[2001:db8::1]:7946", 18, true },
+        { "1.2.3.4:65535", 13, true },
+        { "10.0.0.9:1", 10, true },
+    };
+    cluster *c = engines(1, 1400, NULL, 0);
+    sb_engine *e = cluster_engine(c, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        check(sb_addr_canonical(cases[i].addr, cases[i].len) == cases[i].ok);
+        uint8_t buf[256];
+        sb_writer w = { buf, buf, buf + sizeof(buf) };
+        sb_put_header(&w, SB_MSG_ACK2, sb_cluster_id("default"));
+        sb_put_varint(&w, 1);
+        sb_delta d = { .addr = cases[i].addr, .addr_len = cases[i].len,
+                       .generation = 1, .heartbeat = 1, .to_version = 1,
+                       .nkeys = 1 };
+        check(sb_put_delta_header(&w, &d));
+        sb_key_entry k = { (const uint8_t *)"k", 1, 1, false,
+                           (const uint8_t *)"forged", 6 };
+        check(sb_put_key_entry(&w, &k));
+        size_t members = sb_engine_member_count(e);
+        uint64_t bad = cluster_drops(c, 0, SB_DROP_MALFORMED);
+        int rc = cluster_deliver(c, 0, "10.6.6.6:1", buf,
+                                 (size_t)(w.p - buf));
+        if (cases[i].ok) {
+            check(rc == SB_OK && sb_engine_member_count(e) == members + 1);
+        } else {
+            check(rc == SB_EINVAL && sb_engine_member_count(e) == members);
+            check(cluster_drops(c, 0, SB_DROP_MALFORMED) == bad + 1);
+        }
+    }
     cluster_free(c);
 }
 
@@ -1191,6 +1252,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_random_packets_change_nothing),
         cmocka_unit_test(test_mutated_packets),
         cmocka_unit_test(test_invented_nodes_bounded),
+        cmocka_unit_test(test_forged_addresses_dropped),
         cmocka_unit_test(test_unknown_ids_create_nothing),
         cmocka_unit_test(test_forgotten_node_stays_forgotten),
         cmocka_unit_test(test_partial_reset_refuses_stale_sender),
