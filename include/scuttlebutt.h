@@ -191,7 +191,7 @@ typedef struct sb_member {
     X(SB_DROP_CLUSTER, "cluster", "another cluster")                         \
     X(SB_DROP_TYPE, "type", "unknown message type")                          \
     X(SB_DROP_MALFORMED, "malformed", "malformed")                           \
-    X(SB_DROP_OVERSIZE, "oversize", "larger than max_message_size")          \
+    X(SB_DROP_OVERSIZE, "oversize", "larger than any UDP datagram")          \
     X(SB_DROP_LIMIT_NODES, "limit_nodes", "max_nodes reached")               \
     X(SB_DROP_LIMIT_KEYS, "limit_keys", "max_keys_per_node reached")         \
     X(SB_DROP_LIMIT_BYTES, "limit_bytes", "max_state_bytes reached")         \
@@ -310,8 +310,10 @@ typedef struct sb_config {
     /* Protocol (docs/protocol.md). */
     uint32_t interval_ms;      /* gossip interval: a node starts two
                                   exchanges per interval; default 500 */
-    size_t max_message_size;   /* UDP payload bytes; default 512, at
-                                  most 65507 */
+    size_t max_message_size;   /* UDP payload bytes this node sends;
+                                  default 512, at most 65507; from
+                                  peers it takes any datagram, whatever
+                                  their setting */
     double phi_threshold;      /* failure detector conviction; 8.0 */
     uint64_t dead_grace_ms;    /* forget down or left nodes after; 1 h */
     uint64_t tombstone_grace_ms; /* collect deleted keys after; 1 h */

@@ -188,6 +188,7 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
         e->opened = malloc(e->wire_max);
         if (!e->sealed || !e->opened)
             goto oom;
+        e->opened_cap = e->wire_max;
     }
     const char *cluster = cfg->cluster ? cfg->cluster : "";
     e->cluster = malloc(strlen(cluster) + 1);
@@ -468,7 +469,8 @@ uint64_t sb_engine_generation(const sb_engine *e)
 size_t sb_engine_memory(const sb_engine *e)
 {
     return sizeof(*e) + e->cfg.max_message_size +
-           (e->sealing ? 2 * e->wire_max : 0) + strlen(e->cluster) + 1 +
+           (e->sealing ? e->wire_max + e->opened_cap : 0) +
+           strlen(e->cluster) + 1 +
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st);
 }
 

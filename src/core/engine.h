@@ -31,6 +31,9 @@
 #define SEC 1000000000ull
 
 #define SB_MAX_ADDR_LEN 255
+/* The largest UDP payload: what a node takes from any peer, whatever its
+ * own max_message_size (which bounds only what it sends). */
+#define SB_MAX_DATAGRAM 65507
 #define SB_MAX_KEY_LEN 255
 #define SB_MAX_SEEDS 64
 #define SB_MAX_FANOUT 64
@@ -57,7 +60,9 @@ typedef struct sb_engine_config {
                                   or leave */
 
     uint64_t interval_ns;      /* gossip interval: two rounds; default 500 ms */
-    size_t max_message_size;   /* bytes of UDP payload; default 512 */
+    size_t max_message_size;   /* the most bytes of UDP payload we send;
+                                  default 512 (any datagram up to
+                                  SB_MAX_DATAGRAM is taken) */
     double phi_threshold;      /* conviction threshold; default 8.0 */
     uint64_t dead_grace_ns;    /* forget nodes that have not been live
                                   (down, left, never proven alive) this

@@ -337,11 +337,22 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
                           size_t len, uint64_t now)
 {
     int why = -1;
-    if (len > e->wire_max)
+    /* any size a datagram can have is taken (a peer may be configured
+     * with larger messages than ours); we answer within our own */
+    if (len > SB_MAX_DATAGRAM)
         why = SB_DROP_OVERSIZE;
     else if (sb_header_check(buf, len, e->cluster_id, &why) &&
              (bool)(buf[3] & SB_SEALED) != e->sealing)
         why = e->sealing ? SB_DROP_PLAINTEXT : SB_DROP_SEALED;
+    if (why < 0 && e->sealing && len > e->opened_cap) {
+        uint8_t *grown = realloc(e->opened, len);
+        if (grown) {
+            e->opened = grown;
+            e->opened_cap = len;
+        } else {
+            why = SB_DROP_NOMEM;
+        }
+    }
     if (why < 0 && e->sealing) {
         len = sb_open(&e->keyring, buf, len, e->opened);
         buf = e->opened;

@@ -197,13 +197,15 @@ struct sb_engine {
 
     /* Sealing (keyring.h): cfg.max_message_size is the plaintext's bound,
      * SB_SEAL_OVERHEAD below wire_max, the bound on the wire; a message
-     * is sealed into `sealed` as it is sent, and one received is opened
-     * into `opened`. */
+     * is sealed into `sealed` (wire_max bytes) as it is sent, and one
+     * received is opened into `opened`, grown to the largest datagram
+     * received (a peer may send up to SB_MAX_DATAGRAM). */
     bool sealing;
     sb_keyring keyring;
     uint8_t nonce[SB_NONCE_SIZE]; /* the prefix, then a 64-bit counter */
     size_t wire_max;
-    uint8_t *sealed, *opened; /* wire_max bytes each, when sealing */
+    uint8_t *sealed, *opened;
+    size_t opened_cap;
 
     sb_scratch scratch;
     plan plan;                /* the one message being planned */

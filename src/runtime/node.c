@@ -64,10 +64,9 @@ struct sb_node {
     unsigned reach;            /* SB_REACH_V4 | SB_REACH_V6 */
     char addr[SB_ADDR_STRLEN]; /* advertised: our identity */
     char bind_addr[SB_ADDR_STRLEN];
-    uint8_t *rbuf;             /* rlen bytes: max_message_size + 1, so
-                                  that a longer datagram shows as
-                                  oversize; a whole datagram with
-                                  SB_WIRE_REFERENCE */
+    uint8_t *rbuf;             /* rlen bytes: any datagram, whole (a peer
+                                  may send more than our own
+                                  max_message_size) */
     size_t rlen;
 
     pthread_mutex_t lock;
@@ -520,10 +519,10 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
     if (rc == SB_OK)
         rc = node_start_engine(n);
     if (rc == SB_OK) {
-        /* reference nodes may send more than max_message_size: their
-         * datagrams are read whole (the engine checked both bounds) */
-        n->rlen = cfg->wire == SB_WIRE_REFERENCE ? 65508
-                                                 : cfg->max_message_size + 1;
+        /* peers may send more than our max_message_size: their
+         * datagrams are read whole (and one larger than any is cut and
+         * shows as oversize) */
+        n->rlen = SB_MAX_DATAGRAM + 1;
         n->rbuf = malloc(n->rlen);
         if (!n->rbuf)
             rc = SB_ENOMEM;
