@@ -105,12 +105,67 @@ static void thousand(void)
     sb_sim_free(s);
 }
 
+static void no_send(void *ud, const char *to, const uint8_t *buf, size_t len)
+{
+    (void)ud;
+    (void)to;
+    (void)buf;
+    (void)len;
+}
+
+/* Local writes into one engine holding n keys: n sets of new keys, then
+ * n sets of existing keys drawn at random (each a new value). */
+static void sets(uint32_t n)
+{
+    sb_engine_config c;
+    sb_engine_config_init(&c);
+    c.addr = "10.0.0.1:7946";
+    c.generation = 1;
+    c.send = no_send;
+    c.max_keys_per_node = n;
+    c.max_state_bytes = (size_t)n * 64;
+    sb_engine *e;
+    if (sb_engine_new(&c, 0, &e) != SB_OK)
+        exit(1);
+    char key[32], value[32];
+    double t0 = cpu_seconds();
+    for (uint32_t i = 0; i < n; i++) {
+        int kl = snprintf(key, sizeof(key), "key-%u", i);
+        if (sb_engine_set(e, (const uint8_t *)key, (size_t)kl,
+                          (const uint8_t *)"v", 1, 0) != SB_OK)
+            exit(1);
+    }
+    double t1 = cpu_seconds();
+    uint64_t x = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        int kl = snprintf(key, sizeof(key), "key-%u",
+                          (uint32_t)((x >> 33) % n));
+        int vl = snprintf(value, sizeof(value), "%u", i);
+        if (sb_engine_set(e, (const uint8_t *)key, (size_t)kl,
+                          (const uint8_t *)value, (size_t)vl, 0) != SB_OK)
+            exit(1);
+    }
+    double t2 = cpu_seconds();
+    printf("%6u keys  new keys %10.0f sets/s   existing keys %10.0f "
+           "sets/s   (%.2f s and %.2f s of CPU)\n", n,
+           n / (t1 - t0 > 0 ? t1 - t0 : 1e-9),
+           n / (t2 - t1 > 0 ? t2 - t1 : 1e-9), t1 - t0, t2 - t1);
+    sb_engine_free(e);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t window = 10;
     const char *sizes = "64,1024";
     if (argc == 2 && !strcmp(argv[1], "--thousand")) {
         thousand();
+        return 0;
+    }
+    if (argc == 2 && !strcmp(argv[1], "--sets")) {
+        sets(1000);
+        sets(10000);
+        sets(100000);
         return 0;
     }
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -124,7 +179,7 @@ int main(int argc, char **argv)
         unsigned long n = strtoul(p, &end, 10);
         if (end == p || n < 2) {
             fprintf(stderr, "usage: bench-engine [--nodes 64,1024] "
-                            "[--seconds 10] | --thousand\n");
+                            "[--seconds 10] | --thousand | --sets\n");
             return 2;
         }
         bench((uint32_t)n, window);

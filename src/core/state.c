@@ -24,6 +24,7 @@ static void state_peer_free(sb_peer *n)
     for (uint32_t i = 0; i < n->nkeys; i++)
         free(n->keys[i]);
     free(n->keys);
+    free(n->by_key);
     free(n);
 }
 
@@ -220,14 +221,113 @@ void sb_state_expire_forgotten(sb_state *st, uint64_t now)
 
 /* ---- keys ------------------------------------------------------------- */
 
+/* ---- the key index ----------------------------------------------------- */
+
+/* Up to this many keys a peer's keys are scanned; beyond, indexed. */
+#define STATE_SCAN_KEYS 8
+
+static uint64_t state_key_hash(const uint8_t *key, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ key[i]) * 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
+static bool state_key_is(const sb_key *k, const uint8_t *key, size_t len)
+{
+    return k->key_len == len && memcmp(k->data, key, len) == 0;
+}
+
+/* The index slot of `key`: where it is, or the empty slot it would take. */
+static uint32_t state_key_slot(const sb_peer *n, const uint8_t *key,
+                               size_t len)
+{
+    uint32_t mask = n->by_key_slots - 1;
+    uint32_t i = (uint32_t)state_key_hash(key, len) & mask;
+    while (n->by_key[i] && !state_key_is(n->by_key[i], key, len))
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Rebuilds the index of n's keys with room for `want`; false (index
+ * unchanged) if out of memory. */
+static bool state_key_reindex(sb_peer *n, uint32_t want)
+{
+    uint32_t slots = 16;
+    while (slots / 4 * 3 < want)
+        slots *= 2;
+    sb_key **by_key = calloc(slots, sizeof(*by_key));
+    if (!by_key)
+        return false;
+    free(n->by_key);
+    n->by_key = by_key;
+    n->by_key_slots = slots;
+    for (uint32_t i = 0; i < n->nkeys; i++)
+        n->by_key[state_key_slot(n, n->keys[i]->data, n->keys[i]->key_len)] =
+            n->keys[i];
+    return true;
+}
+
+/* Takes k out of the index (backward-shift deletion keeps every other
+ * key findable from its home slot). */
+static void state_key_unindex(sb_peer *n, const sb_key *k)
+{
+    if (!n->by_key)
+        return;
+    uint32_t mask = n->by_key_slots - 1;
+    uint32_t i = state_key_slot(n, k->data, k->key_len);
+    if (n->by_key[i] != k)
+        return;
+    n->by_key[i] = NULL;
+    for (uint32_t j = (i + 1) & mask; n->by_key[j]; j = (j + 1) & mask) {
+        sb_key *m = n->by_key[j];
+        uint32_t home = (uint32_t)state_key_hash(m->data, m->key_len) & mask;
+        /* m moves back to i unless its home lies cyclically in (i, j] */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            n->by_key[i] = m;
+            n->by_key[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+/* The key `key` of n, or NULL. */
+static sb_key *state_key_get(const sb_peer *n, const uint8_t *key,
+                             size_t len)
+{
+    if (n->by_key)
+        return n->by_key[state_key_slot(n, key, len)];
+    for (uint32_t i = 0; i < n->nkeys; i++)
+        if (state_key_is(n->keys[i], key, len))
+            return n->keys[i];
+    return NULL;
+}
+
+/* Where k sits in n->keys: by its version (a binary search), or, while
+ * a reset has the keys out of order, by a scan. */
+static uint32_t state_key_position(const sb_peer *n, const sb_key *k)
+{
+    uint32_t lo = 0, hi = n->nkeys;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (n->keys[mid]->version < k->version)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < n->nkeys && n->keys[lo] == k)
+        return lo;
+    for (uint32_t i = 0; i < n->nkeys; i++)
+        if (n->keys[i] == k)
+            return i;
+    return n->nkeys; /* not reached: k is one of n's keys */
+}
+
 long sb_peer_find_key(const sb_peer *n, const uint8_t *key, size_t len)
 {
-    for (uint32_t i = 0; i < n->nkeys; i++) {
-        const sb_key *k = n->keys[i];
-        if (k->key_len == len && memcmp(k->data, key, len) == 0)
-            return (long)i;
-    }
-    return -1;
+    const sb_key *k = state_key_get(n, key, len);
+    return k ? (long)state_key_position(n, k) : -1;
 }
 
 uint32_t sb_peer_keys_after(const sb_peer *n, uint64_t v)
@@ -246,6 +346,7 @@ uint32_t sb_peer_keys_after(const sb_peer *n, uint64_t v)
 void sb_peer_remove_key(sb_peer *n, uint32_t i)
 {
     sb_key *k = n->keys[i];
+    state_key_unindex(n, k);
     n->state_bytes -= k->key_len + k->value_len;
     if (k->deleted)
         n->tombstones--;
@@ -259,6 +360,9 @@ void sb_peer_clear_keys(sb_peer *n)
 {
     for (uint32_t i = 0; i < n->nkeys; i++)
         free(n->keys[i]);
+    free(n->by_key);
+    n->by_key = NULL;
+    n->by_key_slots = 0;
     n->nkeys = 0;
     n->tombstones = 0;
     n->state_bytes = 0;
@@ -283,19 +387,31 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
 
     long old = sb_peer_find_key(n, key, key_len);
     *was_live = old >= 0 && !n->keys[old]->deleted;
-    if (old >= 0) {
-        sb_peer_remove_key(n, (uint32_t)old);
-    } else if (n->nkeys == n->cap) {
-        uint32_t cap = n->cap ? 2 * n->cap : 4;
-        sb_key **keys = realloc(n->keys, cap * sizeof(*keys));
-        if (!keys) {
+    if (old < 0) {
+        /* room first, so that nothing changes if there is none: one more
+         * key, and the index past a few keys */
+        if (n->nkeys == n->cap) {
+            uint32_t cap = n->cap ? 2 * n->cap : 4;
+            sb_key **keys = realloc(n->keys, cap * sizeof(*keys));
+            if (!keys) {
+                free(k);
+                return false;
+            }
+            n->keys = keys;
+            n->cap = cap;
+        }
+        uint32_t most =
+            n->by_key ? n->by_key_slots / 4 * 3 : STATE_SCAN_KEYS;
+        if (n->nkeys + 1 > most && !state_key_reindex(n, n->nkeys + 1)) {
             free(k);
             return false;
         }
-        n->keys = keys;
-        n->cap = cap;
+    } else {
+        sb_peer_remove_key(n, (uint32_t)old);
     }
     n->keys[n->nkeys++] = k;
+    if (n->by_key)
+        n->by_key[state_key_slot(n, key, key_len)] = k;
     n->state_bytes += key_len + value_len;
     if (deleted)
         n->tombstones++;
@@ -312,7 +428,8 @@ size_t sb_state_memory(const sb_state *st)
                    st->forgotten_cap * sizeof(sb_forgotten);
     for (uint32_t i = 0; i < st->count; i++) {
         const sb_peer *n = st->peers[i];
-        bytes += sizeof(*n) + n->addr_len + 1 + n->cap * sizeof(*n->keys);
+        bytes += sizeof(*n) + n->addr_len + 1 + n->cap * sizeof(*n->keys) +
+                 n->by_key_slots * sizeof(*n->by_key);
         for (uint32_t j = 0; j < n->nkeys; j++)
             bytes += sizeof(sb_key) + n->keys[j]->key_len +
                      n->keys[j]->value_len;

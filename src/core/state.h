@@ -63,6 +63,10 @@ typedef struct sb_peer {
     uint64_t push_from;   /* if push_pending: peers hold versions <= this */
     sb_key **keys;        /* sorted by version */
     uint32_t nkeys, cap;
+    /* keys by their bytes, once a peer holds more than STATE_SCAN_KEYS:
+     * open addressing, linear probing, at most 3/4 full; NULL = empty */
+    sb_key **by_key;
+    uint32_t by_key_slots; /* a power of two, or 0 */
     size_t state_bytes;   /* key and value bytes of all keys */
     uint8_t addr_len;
     char addr[];          /* NUL-terminated */
@@ -132,7 +136,8 @@ bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
 /* Drops forgotten records whose time has passed. */
 void sb_state_expire_forgotten(sb_state *st, uint64_t now);
 
-/* The index of `key` in n->keys, or -1. */
+/* The index of `key` in n->keys, or -1: O(1) by the key index and
+ * O(log n) by version (versions of a peer's keys are distinct). */
 long sb_peer_find_key(const sb_peer *n, const uint8_t *key, size_t len);
 /* The index of the first key with version > v (n->nkeys if none). */
 uint32_t sb_peer_keys_after(const sb_peer *n, uint64_t v);

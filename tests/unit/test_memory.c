@@ -113,12 +113,14 @@ static cluster *memory_cluster(uint32_t nodes, size_t max_message,
     return cluster_new(&cfg);
 }
 
-/* Every node writes five keys and deletes one (where the wire can). */
+/* Every node writes twelve keys (past the few a peer's keys are scanned
+ * up to: the key index is counted too) and deletes one (where the wire
+ * can). */
 static void memory_write_keys(cluster *c, sb_wire wire)
 {
     for (uint32_t i = 0; i < cluster_size(c); i++) {
         char key[16], value[64];
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < 12; k++) {
             snprintf(key, sizeof(key), "k%d", k);
             snprintf(value, sizeof(value), "value %u of %d", i, k);
             assert_int_equal(cluster_set(c, i, key, value), SB_OK);

@@ -629,6 +629,60 @@ static void test_many_keys_stay_sorted(void **state)
     sb_state_free(&st);
 }
 
+/* The key index against a model: 3000 random puts, rewrites, deletes and
+ * removals over 600 key names (the index grows and shrinks past the scan
+ * threshold); after each, every name is found exactly where it is, or
+ * not at all, and the keys stay in version order. */
+static void test_key_index_matches_a_model(void **state)
+{
+    (void)state;
+    sb_state st;
+    sb_state_init(&st);
+    sb_peer *n = add(&st, "1.2.3.4:5", 1);
+    enum { NAMES = 600 };
+    static bool held[NAMES];
+    memset(held, 0, sizeof(held));
+    uint64_t version = 0, rnd = 12345;
+    char key[16];
+    for (int step = 0; step < 3000; step++) {
+        rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+        int name = (int)((rnd >> 33) % NAMES);
+        snprintf(key, sizeof(key), "k%d", name);
+        if ((rnd >> 20) % 4 == 0 && held[name]) {
+            long at = find_key(n, key);
+            assert_true(at >= 0);
+            sb_peer_remove_key(n, (uint32_t)at);
+            held[name] = false;
+        } else {
+            put(n, key, (rnd >> 10) % 2 ? "v" : "w", ++version,
+                (rnd >> 12) % 5 == 0, 0);
+            held[name] = true;
+        }
+        if (step % 100 == 99 || step < 40) {
+            uint32_t count = 0;
+            for (int i = 0; i < NAMES; i++) {
+                snprintf(key, sizeof(key), "k%d", i);
+                long at = find_key(n, key);
+                assert_true(held[i] ? at >= 0 : at < 0);
+                if (at >= 0) {
+                    count++;
+                    assert_int_equal(n->keys[at]->key_len, strlen(key));
+                    assert_memory_equal(n->keys[at]->data, key,
+                                        strlen(key));
+                }
+            }
+            assert_int_equal(count, n->nkeys);
+            for (uint32_t i = 1; i < n->nkeys; i++)
+                assert_true(n->keys[i - 1]->version < n->keys[i]->version);
+        }
+    }
+    assert_non_null(n->by_key);
+    sb_peer_clear_keys(n);
+    assert_null(n->by_key);
+    assert_int_equal(find_key(n, "k1"), -1);
+    sb_state_free(&st);
+}
+
 /* ---- memory -------------------------------------------------------------- */
 
 static void test_memory_accounting(void **state)
@@ -710,6 +764,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_remove_key_keeps_order),
         cmocka_unit_test(test_clear_keys),
         cmocka_unit_test(test_many_keys_stay_sorted),
+        cmocka_unit_test(test_key_index_matches_a_model),
         cmocka_unit_test(test_memory_accounting),
     };
     return RUN_TESTS(tests, argc, argv);
