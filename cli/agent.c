@@ -466,8 +466,8 @@ int agent_main(int argc, char **argv)
         }
         case 't':
             if (!parse_double(optarg, &cfg.phi_threshold) ||
-                !(cfg.phi_threshold > 0))
-                return usage_error(usage, "--threshold: a number > 0");
+                !(cfg.phi_threshold >= 1))
+                return usage_error(usage, "--threshold: a number >= 1");
             break;
         case 'c':
             cfg.cluster = optarg;

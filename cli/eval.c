@@ -867,8 +867,8 @@ int eval_main(int argc, char **argv)
                 return usage_error(usage, "--max-message-size: 64 to 65507");
             break;
         case 'p':
-            if (!parse_double(optarg, &o.threshold) || !(o.threshold > 0))
-                return usage_error(usage, "--threshold: a number > 0");
+            if (!parse_double(optarg, &o.threshold) || !(o.threshold >= 1))
+                return usage_error(usage, "--threshold: a number >= 1");
             break;
         case 'w':
             if (!parse_u32(optarg, 1, 3600, &o.window_s))

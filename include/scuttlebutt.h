@@ -314,7 +314,8 @@ typedef struct sb_config {
                                   default 512, at most 65507; from
                                   peers it takes any datagram, whatever
                                   their setting */
-    double phi_threshold;      /* failure detector conviction; 8.0 */
+    double phi_threshold;      /* failure detector conviction; 8.0, at
+                                  least 1 */
     uint64_t dead_grace_ms;    /* forget down or left nodes after; 1 h */
     uint64_t tombstone_grace_ms; /* collect deleted keys after; 1 h */
     uint32_t push_fanout;      /* eager push down this many trees of

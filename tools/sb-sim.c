@@ -415,7 +415,7 @@ int main(int argc, char **argv)
             o.latency_ms = d;
         else if (!strcmp(a, "--jitter"))
             o.jitter_ms = d;
-        else if (!strcmp(a, "--threshold") && d > 0)
+        else if (!strcmp(a, "--threshold") && d >= 1)
             o.threshold = d;
         else if (!strcmp(a, "--fanout") && d <= 64)
             o.fanout = (uint32_t)d;

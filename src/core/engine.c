@@ -100,12 +100,18 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
         REFUSE("generation must be > 0");
     if (cfg->interval_ns == 0)
         REFUSE("interval must be > 0");
-    if (!(cfg->phi_threshold > 0.0))
-        REFUSE("phi_threshold must be > 0");
+    /* below 1, a peer is convicted while it is still more than 10% likely
+     * to be alive: after a fraction of one mean gap */
+    if (!(cfg->phi_threshold >= 1.0))
+        REFUSE("phi_threshold must be at least 1");
     if (cfg->phi_window == 0)
         REFUSE("phi_window must be > 0");
     if (cfg->max_nodes < 1)
         REFUSE("max_nodes must be >= 1");
+    if (cfg->max_keys_per_node < 1)
+        REFUSE("max_keys_per_node must be >= 1");
+    if (cfg->max_state_bytes < 1)
+        REFUSE("max_state_bytes must be >= 1");
     if (cfg->max_message_size > 65507)
         REFUSE("max_message_size must be at most 65507 (one UDP datagram)");
     if (cfg->push_fanout > SB_MAX_FANOUT)

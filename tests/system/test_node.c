@@ -787,6 +787,16 @@ static void test_bad_configuration(void **state)
     cfg.bind = "127.0.0.1:0";
     cfg.phi_threshold = 0;
     refused_why(&cfg, SB_ECONFIG, "phi_threshold");
+    cfg.phi_threshold = 1e-300;
+    refused_why(&cfg, SB_ECONFIG, "phi_threshold must be at least 1");
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.max_keys_per_node = 0;
+    refused_why(&cfg, SB_ECONFIG, "max_keys_per_node");
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.max_state_bytes = 0;
+    refused_why(&cfg, SB_ECONFIG, "max_state_bytes");
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.nseeds = 2;
