@@ -402,6 +402,16 @@ SB_API int sb_node_set(sb_node *n, const void *key, size_t key_len,
 SB_API int sb_node_del(sb_node *n, const void *key, size_t key_len);
 
 /*
+ * The longest value one of our keys of `key_len` bytes can hold on this
+ * node, into *max: what one message carries with it, which depends on
+ * max_message_size, the address (IPv6 is longer), sealing (40 bytes) and
+ * the wire format. A set of a longer value returns SB_ETOOBIG. Errors:
+ * SB_EINVAL (NULL, or a key length outside 1 to 255), SB_ETOOBIG (not
+ * even an empty value fits a key that long).
+ */
+SB_API int sb_node_max_value(sb_node *n, size_t key_len, size_t *max);
+
+/*
  * Looks up `key` of the node at `addr` (our own address included), as
  * far as this node knows it. On success *value is a copy the caller
  * releases with sb_free(), followed by a NUL byte not counted in *len.

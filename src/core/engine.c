@@ -397,6 +397,25 @@ int sb_engine_leave(sb_engine *e, uint64_t now)
     return SB_OK;
 }
 
+int sb_engine_max_value(const sb_engine *e, size_t key_len, size_t *max)
+{
+    if (!max || key_len == 0 || key_len > SB_MAX_KEY_LEN)
+        return SB_EINVAL;
+    if (e->wire->check_write(e, key_len, 0, false) != SB_OK)
+        return SB_ETOOBIG;
+    /* the largest length the wire takes: it takes every shorter one */
+    size_t lo = 0, hi = e->cfg.max_message_size;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        if (e->wire->check_write(e, key_len, mid, false) == SB_OK)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    *max = lo;
+    return SB_OK;
+}
+
 int sb_engine_get(const sb_engine *e, const char *addr, const uint8_t *key,
                   size_t key_len, const uint8_t **value, size_t *value_len)
 {

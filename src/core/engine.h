@@ -177,6 +177,14 @@ int sb_engine_leave(sb_engine *e, uint64_t now);
  * engine's state, valid until the next call that may change state.
  * Errors: SB_ENOTFOUND (no such node, no such key, or deleted key).
  */
+/*
+ * The longest value a key of `key_len` bytes of ours can hold: what one
+ * message of this engine carries with it (sealing, the address and the
+ * wire format all take their share). SB_EINVAL for a bad key length,
+ * SB_ETOOBIG if not even an empty value fits.
+ */
+int sb_engine_max_value(const sb_engine *e, size_t key_len, size_t *max);
+
 int sb_engine_get(const sb_engine *e, const char *addr, const uint8_t *key,
                   size_t key_len, const uint8_t **value, size_t *value_len);
 

@@ -896,6 +896,16 @@ static const char *node_canonical(const char *addr, char buf[SB_ADDR_STRLEN])
     return buf;
 }
 
+int sb_node_max_value(sb_node *n, size_t key_len, size_t *max)
+{
+    if (!n || !max)
+        return SB_EINVAL;
+    pthread_mutex_lock(&n->lock);
+    int rc = sb_engine_max_value(n->engine, key_len, max);
+    pthread_mutex_unlock(&n->lock);
+    return rc;
+}
+
 int sb_node_get(sb_node *n, const char *addr, const void *key,
                 size_t key_len, char **value, size_t *len)
 {

@@ -938,6 +938,55 @@ static void mixed_sizes(const uint8_t *keys, size_t nkeys)
     stop_cluster(c);
 }
 
+/* The longest value a key can hold is asked, and it is exact: that long
+ * is taken, one byte more is SB_ETOOBIG; sealing takes its 40 bytes, and
+ * each byte of the address (IPv6 or IPv4 text) one. */
+static size_t max_value_exact(sb_node *node, size_t key_len)
+{
+    static char key[255], value[65536];
+    memset(key, 'k', sizeof(key));
+    size_t most;
+    assert_int_equal(sb_node_max_value(node, key_len, &most), SB_OK);
+    assert_int_equal(sb_node_set(node, key, key_len, value, most), SB_OK);
+    assert_int_equal(sb_node_set(node, key, key_len, value, most + 1),
+                     SB_ETOOBIG);
+    return most;
+}
+
+static void test_max_value(void **state)
+{
+    (void)state;
+    static const uint8_t key[SB_KEY_SIZE] = { 9 };
+    member plain = { 0 }, sealed = { 0 }, v6 = { 0 };
+    sb_config cfg;
+    start(&plain, "127.0.0.1:0", NULL);
+    config_for(&cfg, &sealed, "127.0.0.1:0", NULL);
+    cfg.keys = key;
+    cfg.nkeys = 1;
+    start_with(&sealed, &cfg);
+    size_t p1 = max_value_exact(plain.node, 1);
+    size_t p255 = max_value_exact(plain.node, 255);
+    size_t s1 = max_value_exact(sealed.node, 1);
+    print_message("  512-byte messages: %zu bytes with a 1-byte key, %zu "
+                  "with a 255-byte one, %zu sealed\n", p1, p255, s1);
+    assert_true(p255 < p1 && s1 + SB_SEAL_OVERHEAD <= p1 && s1 < p1);
+    if (ipv6_loopback()) {
+        start(&v6, "[::1]:0", NULL);
+        size_t p6 = max_value_exact(v6.node, 1);
+        print_message("  on %s: %zu bytes, on %s: %zu\n", v6.addr, p6,
+                      plain.addr, p1);
+        assert_int_equal(p6 + strlen(v6.addr), p1 + strlen(plain.addr));
+        stop(&v6);
+    }
+    size_t most;
+    assert_int_equal(sb_node_max_value(plain.node, 0, &most), SB_EINVAL);
+    assert_int_equal(sb_node_max_value(plain.node, 256, &most), SB_EINVAL);
+    assert_int_equal(sb_node_max_value(plain.node, 1, NULL), SB_EINVAL);
+    assert_int_equal(sb_node_max_value(NULL, 1, &most), SB_EINVAL);
+    stop(&plain);
+    stop(&sealed);
+}
+
 static void test_mixed_message_sizes(void **state)
 {
     (void)state;
@@ -1206,6 +1255,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_binary_keys),
     cmocka_unit_test(test_log_callback_cannot_free),
     cmocka_unit_test(test_mixed_message_sizes),
+    cmocka_unit_test(test_max_value),
     cmocka_unit_test(test_address_forms),
     cmocka_unit_test(test_garbage_is_counted),
 };
