@@ -157,6 +157,9 @@ typedef struct sb_event {
     size_t key_len;
     const char *value;     /* UPDATE: the value; NULL otherwise */
     size_t value_len;
+    struct sb_node *node;  /* the node reporting it (valid in the
+                              callback even before sb_node_new() has
+                              returned its handle) */
 } sb_event;
 
 /* Receives one event; `userdata` is sb_config.userdata. */

@@ -670,7 +670,8 @@ static void node_dispatch(sb_node *n)
                  (unsigned long long)lost);
     const sb_config *c = &n->cfg;
     for (size_t i = 0; i < count; i++) {
-        const sb_event *ev = &events[i].ev;
+        sb_event *ev = &events[i].ev;
+        ev->node = n;
         sb_event_fn fn = NULL;
         switch (ev->type) {
         case SB_EVENT_JOIN:

@@ -545,6 +545,7 @@ typedef struct thread_ctx {
     sb_node *node;
     pthread_mutex_t lock;
     int joins, free_refused, set_ok;
+    sb_node *reported_by;      /* ev->node of the last join */
 } thread_ctx;
 
 static void threaded_join(void *userdata, const sb_event *ev)
@@ -557,6 +558,7 @@ static void threaded_join(void *userdata, const sb_event *ev)
     int s = sb_node_set(node, "peer", 4, ev->addr, strlen(ev->addr));
     pthread_mutex_lock(&t->lock);
     t->joins++;
+    t->reported_by = ev->node;
     t->free_refused += f == SB_ESTATE;
     t->set_ok += s == SB_OK;
     pthread_mutex_unlock(&t->lock);
@@ -594,6 +596,7 @@ static void test_callbacks_may_call_the_api(void **state)
     thread_ctx seen = t;
     pthread_mutex_unlock(&t.lock);
     assert_true(seen.joins >= 1);
+    assert_ptr_equal(seen.reported_by, a.node); /* the event names it */
     assert_int_equal(seen.free_refused, seen.joins);
     assert_int_equal(seen.set_ok, seen.joins);
     stop(&b);
