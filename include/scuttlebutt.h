@@ -209,8 +209,15 @@ typedef enum sb_drop_reason {
 #define SB_DROP_ENUM_(sym, name, text) sym,
     SB_DROPS(SB_DROP_ENUM_)
 #undef SB_DROP_ENUM_
-    SB_DROP_COUNT_
+    SB_DROP_COUNT              /* how many reasons this version has */
 } sb_drop_reason;
+
+/* Room for drop reasons in sb_stats: later versions may add reasons up to
+ * this many without changing the struct. */
+#define SB_DROP_SLOTS 32
+#ifndef __cplusplus
+_Static_assert(SB_DROP_COUNT <= SB_DROP_SLOTS, "room for every drop reason");
+#endif
 
 /* The name of a drop reason ("truncated", "auth", ...; "unknown" for
  * anything else); never NULL. */
@@ -226,7 +233,8 @@ typedef struct sb_stats {
     uint64_t pushes;                  /* push packets sent (in packets_out) */
     uint64_t pushes_over_budget;      /* push packets the budget held back */
     uint64_t send_errors;             /* datagrams the socket refused */
-    uint64_t drops[SB_DROP_COUNT_];   /* indexed by sb_drop_reason */
+    uint64_t drops[SB_DROP_SLOTS];    /* indexed by sb_drop_reason; the
+                                         first SB_DROP_COUNT are used */
     uint32_t members[4];              /* indexed by sb_status, self included */
 } sb_stats;
 
@@ -257,6 +265,12 @@ SB_API void sb_log_stderr(void *userdata, sb_log_level level,
  * it may be reused or freed afterwards.
  */
 typedef struct sb_config {
+    /* sizeof(sb_config) as the program was built: sb_config_init() sets
+     * it. Later versions append fields and take a smaller size for the
+     * defaults of the fields after it; 0 (not initialised) or a size
+     * larger than this library's is refused with SB_ECONFIG. */
+    size_t size;
+
     /* Addresses are "host:port" or "[v6 address]:port". */
     const char *bind;          /* required: where the UDP socket binds;
                                   host is an IP address or a name; port 0

@@ -58,14 +58,14 @@ static const struct {
 
 const char *sb_drop_name(sb_drop_reason reason)
 {
-    if ((unsigned)reason >= SB_DROP_COUNT_)
+    if ((unsigned)reason >= SB_DROP_COUNT)
         return "unknown";
     return errors_drops[reason].name;
 }
 
 const char *sb_drop_text(sb_drop_reason reason)
 {
-    if ((unsigned)reason >= SB_DROP_COUNT_)
+    if ((unsigned)reason >= SB_DROP_COUNT)
         return "unknown drop reason";
     return errors_drops[reason].text;
 }

@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,7 @@ void sb_free(void *p)
 void sb_config_init(sb_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
+    cfg->size = sizeof(*cfg);
     sb_engine_config e;
     sb_engine_config_init(&e);
     cfg->cluster = e.cluster;
@@ -504,6 +506,18 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
     *out = NULL;
     if (!cfg)
         return SB_EINVAL;
+    /* a program built against an older, smaller sb_config gets the
+     * defaults of the fields it does not know; one never initialised, or
+     * built against a newer library, is refused (and cannot be trusted to
+     * name a log callback) */
+    if (cfg->size < offsetof(sb_config, bind) + sizeof(cfg->bind) ||
+        cfg->size > sizeof(sb_config))
+        return SB_ECONFIG;
+    sb_config known;
+    sb_config_init(&known);
+    memcpy(&known, cfg, cfg->size);
+    known.size = sizeof(known);
+    cfg = &known;
     int rc = node_check_config(cfg);
     if (rc != SB_OK)
         return rc;

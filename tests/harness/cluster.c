@@ -549,7 +549,7 @@ static uint64_t cluster_node_drops(const cluster *c, uint32_t i, int reason)
     if (reason >= 0)
         return st.drops[reason];
     uint64_t n = 0;
-    for (int r = 0; r < SB_DROP_COUNT_; r++)
+    for (int r = 0; r < SB_DROP_COUNT; r++)
         n += st.drops[r];
     return n;
 }

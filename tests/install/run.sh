@@ -24,6 +24,12 @@ cc -std=c11 -Wall -Werror -o "$tmp/hello-static" "$here/hello.c" \
    $(pkg-config --libs-only-l --static scuttlebutt | sed 's/-lscuttlebutt//')
 "$tmp/hello-static"
 
+echo "== the header compiles as C++ too"
+echo '#include <scuttlebutt.h>
+int main() { sb_config c; sb_config_init(&c); return (int)c.size == 0; }' |
+    c++ -std=c++11 -Wall -Werror -x c++ -fsyntax-only \
+        $(pkg-config --cflags scuttlebutt) -
+
 echo "== find_package"
 cmake -S "$here" -B "$tmp/cmake" -G Ninja \
       -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null

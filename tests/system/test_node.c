@@ -835,6 +835,21 @@ static void test_bad_configuration(void **state)
     cfg.generation = 0;
     cfg.max_message_size = 20;
     refused_why(&cfg, SB_ECONFIG, "max_message_size must be at least");
+    /* the size: 0 (never initialised) and a newer library's are refused;
+     * an older program's smaller one gets defaults for the rest */
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    sb_node *n = NULL;
+    cfg.size = 0;
+    assert_int_equal(sb_node_new(&cfg, &n), SB_ECONFIG);
+    cfg.size = sizeof(cfg) + 8;
+    assert_int_equal(sb_node_new(&cfg, &n), SB_ECONFIG);
+    assert_null(n);
+    cfg.size = offsetof(sb_config, embedded);
+    cfg.embedded = true; /* past the size: not read, so a thread */
+    assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
+    assert_int_equal(sb_node_process(n), SB_ESTATE); /* threaded */
+    assert_int_equal(sb_node_free(n), SB_OK);
     assert_int_equal(sb_node_new(NULL, NULL), SB_EINVAL);
     assert_int_equal(sb_node_free(NULL), SB_OK);
 }
@@ -1227,7 +1242,7 @@ static void test_garbage_is_counted(void **state)
             sleep_ms(5);
             assert_int_equal(sb_node_stats(c->m[0].node, &st), SB_OK);
             dropped = 0;
-            for (int r = 0; r < SB_DROP_COUNT_; r++)
+            for (int r = 0; r < SB_DROP_COUNT; r++)
                 dropped += st.drops[r];
         } while (dropped < (uint64_t)batch * 10 + 10 && ms_now() < end);
     }

@@ -466,7 +466,7 @@ static void roundtrip(const msg_spec *m)
 
 static bool is_drop_reason(int rc)
 {
-    return rc >= 0 && rc < SB_DROP_COUNT_;
+    return rc >= 0 && rc < SB_DROP_COUNT;
 }
 
 /* ---- round trips ------------------------------------------------------ */

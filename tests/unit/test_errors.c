@@ -54,13 +54,13 @@ static void test_drop_names(void **state)
     assert_string_equal(sb_drop_text(sym), text);
     SB_DROPS(SB_CHECK_)
 #undef SB_CHECK_
-    assert_int_equal(n, SB_DROP_COUNT_);
+    assert_int_equal(n, SB_DROP_COUNT);
     assert_string_equal(sb_drop_name(SB_DROP_NOMEM), "nomem");
     assert_string_equal(sb_drop_text(SB_DROP_AUTH),
                         "failed authentication: forged, or another key");
-    assert_string_equal(sb_drop_name(SB_DROP_COUNT_), "unknown");
+    assert_string_equal(sb_drop_name(SB_DROP_COUNT), "unknown");
     assert_string_equal(sb_drop_name((sb_drop_reason)-1), "unknown");
-    assert_string_equal(sb_drop_text(SB_DROP_COUNT_), "unknown drop reason");
+    assert_string_equal(sb_drop_text(SB_DROP_COUNT), "unknown drop reason");
 }
 
 static void test_status_names(void **state)
