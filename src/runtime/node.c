@@ -59,6 +59,10 @@ struct sb_node {
     sb_config cfg;             /* a copy; its strings point below */
     char *cluster;
     char **seed_names;         /* the static seed list, copied */
+    /* seed names already reported as unusable (hashed), so that a seed
+     * that does not resolve yet is logged once, not every round */
+    uint64_t seeds_reported[2 * SB_MAX_SEEDS];
+    size_t nseeds_reported;
 
     int fd;
     int family;                /* of the socket */
@@ -211,8 +215,29 @@ static int node_check_config(const sb_config *c)
 
 /* ---- seeds -------------------------------------------------------------- */
 
+/* Whether seed `name` was reported unusable already; `mark` records it
+ * (true) or forgets it (false: it works now, and may be reported again). */
+static bool node_seed_reported(sb_node *n, const char *name, bool mark)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+    for (size_t i = 0; i < n->nseeds_reported; i++) {
+        if (n->seeds_reported[i] != h)
+            continue;
+        if (!mark)
+            n->seeds_reported[i] = n->seeds_reported[--n->nseeds_reported];
+        return true;
+    }
+    if (mark && n->nseeds_reported < 2 * SB_MAX_SEEDS)
+        n->seeds_reported[n->nseeds_reported++] = h;
+    return false;
+}
+
 /* Resolves every seed name (static list, then callback) into a new list;
- * runs without the lock (getaddrinfo may block). */
+ * runs without the lock (getaddrinfo may block). A seed that gives no
+ * address (not resolved yet, or none of the socket's family) is logged
+ * once, until it works again. */
 static seed_list *node_resolve_seeds(sb_node *n)
 {
     const char *names[2 * SB_MAX_SEEDS];
@@ -233,11 +258,26 @@ static seed_list *node_resolve_seeds(sb_node *n)
         if (!names[i])
             continue;
         sb_sockaddr found[8];
-        int k = sb_addr_resolve(names[i], n->family, false, found, 8);
+        /* every family, so that one the socket cannot reach is told apart
+         * from a name that does not resolve */
+        int k = sb_addr_resolve(names[i], AF_UNSPEC, false, found, 8);
         if (k < 0) {
-            node_say(&n->cfg, n, SB_LOG_WARN, "seed %s: cannot resolve", names[i]);
+            if (!node_seed_reported(n, names[i], true))
+                node_say(&n->cfg, n, SB_LOG_WARN, "seed %s: cannot resolve "
+                         "(tried again while the node is alone)", names[i]);
             continue;
         }
+        int usable = 0;
+        for (int j = 0; j < k; j++)
+            usable += (n->reach & sb_addr_reach_bit(&found[j])) != 0;
+        if (!usable) {
+            if (!node_seed_reported(n, names[i], true))
+                node_say(&n->cfg, n, SB_LOG_WARN, "seed %s: no address of "
+                         "a family the socket at %s can reach", names[i],
+                         n->bind_addr);
+            continue;
+        }
+        node_seed_reported(n, names[i], false);
         for (int j = 0; j < k && l->n < SB_MAX_SEEDS; j++) {
             if (!(n->reach & sb_addr_reach_bit(&found[j])))
                 continue; /* another family than the socket's */
@@ -413,6 +453,15 @@ static int node_copy_strings(sb_node *n, const sb_config *cfg)
     for (size_t i = 0; i < cfg->nseeds; i++) {
         if (!cfg->seeds[i])
             continue;
+        /* a seed that can never work is an error now, not silence later */
+        char host[SB_ADDR_STRLEN], port[8];
+        if (sb_addr_split(cfg->seeds[i], host, sizeof(host), port,
+                          sizeof(port)) != SB_OK ||
+            atoi(port) == 0) {
+            node_say(&n->cfg, n, SB_LOG_ERROR, "seed %s: not host:port or "
+                     "[ip6]:port with a port of 1 to 65535", cfg->seeds[i]);
+            return SB_EADDR;
+        }
         n->seed_names[i] = strdup(cfg->seeds[i]);
         if (!n->seed_names[i])
             return SB_ENOMEM;

@@ -835,6 +835,16 @@ static void test_bad_configuration(void **state)
     cfg.generation = 0;
     cfg.max_message_size = 20;
     refused_why(&cfg, SB_ECONFIG, "max_message_size must be at least");
+    /* seeds that can never work */
+    static const char *bad_seeds[] = { "127.0.0.1", "127.0.0.1:0", "[::1]",
+                                       "::1:7000", "host:99999" };
+    for (size_t i = 0; i < sizeof(bad_seeds) / sizeof(bad_seeds[0]); i++) {
+        sb_config_init(&cfg);
+        cfg.bind = "127.0.0.1:0";
+        cfg.seeds = &bad_seeds[i];
+        cfg.nseeds = 1;
+        refused_why(&cfg, SB_EADDR, bad_seeds[i]);
+    }
     /* the size: 0 (never initialised) and a newer library's are refused;
      * an older program's smaller one gets defaults for the rest */
     sb_config_init(&cfg);
@@ -1011,6 +1021,51 @@ static void test_mixed_message_sizes(void **state)
     mixed_sizes(NULL, 0);
     static const uint8_t key[SB_KEY_SIZE] = { 7 };
     mixed_sizes(key, 1);
+}
+
+/* Log lines that hold `what`, counted. */
+typedef struct log_count {
+    pthread_mutex_t lock;
+    const char *what;
+    int lines;
+} log_count;
+
+static void count_log(void *userdata, sb_log_level level, const char *msg)
+{
+    log_count *l = userdata;
+    (void)level;
+    pthread_mutex_lock(&l->lock);
+    l->lines += strstr(msg, l->what) != NULL;
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* A seed that does not resolve (yet), or gives only addresses the socket
+ * cannot reach, is logged once, not at every round it is tried again. */
+static void seed_logged_once(const char *seed, const char *what)
+{
+    log_count l = { .lock = PTHREAD_MUTEX_INITIALIZER, .what = what };
+    sb_config cfg;
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.interval_ms = INTERVAL_MS;
+    cfg.seeds = &seed;
+    cfg.nseeds = 1;
+    cfg.log = count_log;
+    cfg.userdata = &l;
+    sb_node *n;
+    assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
+    sleep_ms(20 * INTERVAL_MS); /* alone: the seed is tried every round */
+    assert_int_equal(sb_node_free(n), SB_OK);
+    print_message("  seed %s: %d line(s) holding \"%s\"\n", seed, l.lines,
+                  what);
+    assert_int_equal(l.lines, 1);
+}
+
+static void test_bad_seed_logged_once(void **state)
+{
+    (void)state;
+    seed_logged_once("no-such-host.invalid:7000", "cannot resolve");
+    seed_logged_once("[::1]:7000", "no address of a family");
 }
 
 /* A log callback that tries to free its node on every line. */
@@ -1274,6 +1329,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_log_callback_cannot_free),
     cmocka_unit_test(test_mixed_message_sizes),
     cmocka_unit_test(test_max_value),
+    cmocka_unit_test(test_bad_seed_logged_once),
     cmocka_unit_test(test_address_forms),
     cmocka_unit_test(test_garbage_is_counted),
 };
