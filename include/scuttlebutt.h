@@ -438,6 +438,25 @@ SB_API int sb_node_max_value(sb_node *n, size_t key_len, size_t *max);
 SB_API int sb_node_get(sb_node *n, const char *addr, const void *key,
                        size_t key_len, char **value, size_t *len);
 
+/* One key of a member and its value, as sb_node_keys() copies them out;
+ * each is followed by a NUL byte not counted in its length. */
+typedef struct sb_kv {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+} sb_kv;
+
+/*
+ * Lists the keys (not the deleted ones) of the member at `addr` (our own
+ * address included), as far as this node knows them, the oldest write
+ * first, in an array the caller releases with one sb_free(*out); keys and
+ * values live inside that allocation. Errors: SB_EINVAL, SB_ENOTFOUND (no
+ * such member), SB_ENOMEM.
+ */
+SB_API int sb_node_keys(sb_node *n, const char *addr, sb_kv **out,
+                        size_t *count);
+
 /*
  * Lists the members this node knows (sb_node_members: all, whatever
  * their status; sb_node_live: live ones, self included) in an array the

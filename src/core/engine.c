@@ -397,6 +397,21 @@ int sb_engine_leave(sb_engine *e, uint64_t now)
     return SB_OK;
 }
 
+int sb_engine_keys(const sb_engine *e, const char *addr, sb_key_fn fn,
+                   void *userdata)
+{
+    const sb_peer *n =
+        addr ? sb_state_find_addr(&e->st, addr, strlen(addr)) : NULL;
+    if (!n || !fn)
+        return SB_ENOTFOUND;
+    for (uint32_t i = 0; i < n->nkeys; i++) {
+        const sb_key *k = n->keys[i];
+        if (!k->deleted)
+            fn(userdata, k->data, k->key_len, sb_key_value(k), k->value_len);
+    }
+    return SB_OK;
+}
+
 int sb_engine_max_value(const sb_engine *e, size_t key_len, size_t *max)
 {
     if (!max || key_len == 0 || key_len > SB_MAX_KEY_LEN)

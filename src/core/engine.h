@@ -177,6 +177,14 @@ int sb_engine_leave(sb_engine *e, uint64_t now);
  * engine's state, valid until the next call that may change state.
  * Errors: SB_ENOTFOUND (no such node, no such key, or deleted key).
  */
+/* Visits a key and its value; both valid during the call. */
+typedef void (*sb_key_fn)(void *userdata, const uint8_t *key, size_t key_len,
+                          const uint8_t *value, size_t value_len);
+/* Calls fn for every key (not the deleted ones) of the member at `addr`,
+ * the oldest write first. SB_ENOTFOUND if the member is unknown. */
+int sb_engine_keys(const sb_engine *e, const char *addr, sb_key_fn fn,
+                   void *userdata);
+
 /*
  * The longest value a key of `key_len` bytes of ours can hold: what one
  * message of this engine carries with it (sealing, the address and the

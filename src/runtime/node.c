@@ -960,6 +960,71 @@ static const char *node_canonical(const char *addr, char buf[SB_ADDR_STRLEN])
     return buf;
 }
 
+/* sb_node_keys(): a first pass measures, a second copies. */
+typedef struct node_kv_copy {
+    size_t count, bytes;       /* measured */
+    sb_kv *out;                /* then filled: entries, then the bytes */
+    char *p;
+} node_kv_copy;
+
+static void node_kv_measure(void *userdata, const uint8_t *key,
+                            size_t key_len, const uint8_t *value,
+                            size_t value_len)
+{
+    node_kv_copy *c = userdata;
+    (void)key;
+    (void)value;
+    c->count++;
+    c->bytes += key_len + 1 + value_len + 1;
+}
+
+static void node_kv_fill(void *userdata, const uint8_t *key, size_t key_len,
+                         const uint8_t *value, size_t value_len)
+{
+    node_kv_copy *c = userdata;
+    sb_kv *kv = &c->out[c->count++];
+    kv->key = c->p;
+    kv->key_len = key_len;
+    memcpy(c->p, key, key_len);
+    c->p[key_len] = '\0';
+    c->p += key_len + 1;
+    kv->value = c->p;
+    kv->value_len = value_len;
+    if (value_len)
+        memcpy(c->p, value, value_len);
+    c->p[value_len] = '\0';
+    c->p += value_len + 1;
+}
+
+int sb_node_keys(sb_node *n, const char *addr, sb_kv **out, size_t *count)
+{
+    if (!n || !addr || !out || !count)
+        return SB_EINVAL;
+    *out = NULL;
+    *count = 0;
+    char buf[SB_ADDR_STRLEN];
+    addr = node_canonical(addr, buf);
+    node_kv_copy c = { 0 };
+    pthread_mutex_lock(&n->lock);
+    int rc = sb_engine_keys(n->engine, addr, node_kv_measure, &c);
+    if (rc == SB_OK) {
+        c.out = malloc(c.count * sizeof(sb_kv) + c.bytes + 1);
+        if (c.out) {
+            c.p = (char *)(c.out + c.count);
+            c.count = 0;
+            sb_engine_keys(n->engine, addr, node_kv_fill, &c);
+        } else {
+            rc = SB_ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&n->lock);
+    if (rc == SB_OK) {
+        *out = c.out;
+        *count = c.count;
+    }
+    return rc;
+}
+
 int sb_node_max_value(sb_node *n, size_t key_len, size_t *max)
 {
     if (!n || !max)

@@ -1187,6 +1187,67 @@ static void test_binary_keys(void **state)
     stop(&b);
 }
 
+typedef struct pair_of_members {
+    member *owner, *reader;
+} pair_of_members;
+
+/* The reader lists exactly three keys of the owner, "gone" not among
+ * them. */
+static bool lists_three_keys(void *arg)
+{
+    pair_of_members *p = arg;
+    sb_kv *kv;
+    size_t count;
+    if (sb_node_keys(p->reader->node, p->owner->addr, &kv, &count) != SB_OK)
+        return false;
+    bool gone = false;
+    for (size_t i = 0; i < count; i++)
+        gone |= kv[i].key_len == 4 && memcmp(kv[i].key, "gone", 4) == 0;
+    sb_free(kv);
+    return count == 3 && !gone;
+}
+
+/* A member's keys copied out: every live key with its value, bytes
+ * exact (a NUL byte inside a key too), not the deleted ones, oldest
+ * write first; the member's own node and a peer agree. */
+static void test_list_keys(void **state)
+{
+    (void)state;
+    member a = { 0 }, b = { 0 };
+    start(&a, "127.0.0.1:0", NULL);
+    start(&b, "127.0.0.1:0", a.addr);
+    static const char nul_key[] = { 'x', 0, 'y' };
+    assert_int_equal(sb_node_set(a.node, "first", 5, "1", 1), SB_OK);
+    assert_int_equal(sb_node_set(a.node, nul_key, 3, "", 0), SB_OK);
+    assert_int_equal(sb_node_set(a.node, "gone", 4, "x", 1), SB_OK);
+    assert_int_equal(sb_node_set(a.node, "last", 4, "3", 1), SB_OK);
+    assert_int_equal(sb_node_del(a.node, "gone", 4), SB_OK);
+    pair_of_members p = { &a, &b };
+    assert_true(eventually(lists_three_keys, &p));
+    sb_node *nodes[2] = { a.node, b.node };
+    for (int i = 0; i < 2; i++) {
+        sb_kv *kv;
+        size_t count;
+        assert_int_equal(sb_node_keys(nodes[i], a.addr, &kv, &count), SB_OK);
+        assert_int_equal(count, 3);
+        assert_true(kv[0].key_len == 5 && !memcmp(kv[0].key, "first", 5) &&
+                    kv[0].value_len == 1 && !strcmp(kv[0].value, "1"));
+        assert_true(kv[1].key_len == 3 && !memcmp(kv[1].key, nul_key, 3) &&
+                    kv[1].value_len == 0 && kv[1].value[0] == 0);
+        assert_true(kv[2].key_len == 4 && !strcmp(kv[2].key, "last") &&
+                    !strcmp(kv[2].value, "3"));
+        sb_free(kv);
+    }
+    sb_kv *kv = (sb_kv *)&a;
+    size_t count = 7;
+    assert_int_equal(sb_node_keys(b.node, "10.9.9.9:1", &kv, &count),
+                     SB_ENOTFOUND);
+    assert_true(kv == NULL && count == 0);
+    assert_int_equal(sb_node_keys(b.node, NULL, &kv, &count), SB_EINVAL);
+    stop(&a);
+    stop(&b);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -1330,6 +1391,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_mixed_message_sizes),
     cmocka_unit_test(test_max_value),
     cmocka_unit_test(test_bad_seed_logged_once),
+    cmocka_unit_test(test_list_keys),
     cmocka_unit_test(test_address_forms),
     cmocka_unit_test(test_garbage_is_counted),
 };
