@@ -161,6 +161,13 @@ bool sb_addr_is_wildcard(const sb_sockaddr *a)
     return IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr);
 }
 
+bool sb_addr_is_link_local(const sb_sockaddr *a)
+{
+    return a->ss.ss_family == AF_INET6 &&
+           IN6_IS_ADDR_LINKLOCAL(
+               &((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+}
+
 int sb_addr_family(const sb_sockaddr *a)
 {
     return a->ss.ss_family == AF_INET || addr_is_mapped(a) ? AF_INET : AF_INET6;

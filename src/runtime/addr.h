@@ -50,6 +50,10 @@ bool sb_addr_for_family(sb_sockaddr *a, int family);
 /* True for 0.0.0.0, :: and ::ffff:0.0.0.0. */
 bool sb_addr_is_wildcard(const sb_sockaddr *a);
 
+/* True for an IPv6 link-local address (fe80::/10): usable only with a
+ * zone, which the text of an address does not carry. */
+bool sb_addr_is_link_local(const sb_sockaddr *a);
+
 /* AF_INET for IPv4 and IPv4-mapped IPv6 addresses, else AF_INET6. */
 int sb_addr_family(const sb_sockaddr *a);
 

@@ -234,6 +234,13 @@ static bool node_seed_reported(sb_node *n, const char *name, bool mark)
     return false;
 }
 
+/* A seed's address the socket can send to: of a family it reaches, and
+ * not link-local (whose zone the address text drops). */
+static bool node_seed_usable(const sb_node *n, const sb_sockaddr *a)
+{
+    return (n->reach & sb_addr_reach_bit(a)) && !sb_addr_is_link_local(a);
+}
+
 /* Resolves every seed name (static list, then callback) into a new list;
  * runs without the lock (getaddrinfo may block). A seed that gives no
  * address (not resolved yet, or none of the socket's family) is logged
@@ -269,18 +276,19 @@ static seed_list *node_resolve_seeds(sb_node *n)
         }
         int usable = 0;
         for (int j = 0; j < k; j++)
-            usable += (n->reach & sb_addr_reach_bit(&found[j])) != 0;
+            usable += node_seed_usable(n, &found[j]);
         if (!usable) {
             if (!node_seed_reported(n, names[i], true))
                 node_say(&n->cfg, n, SB_LOG_WARN, "seed %s: no address of "
-                         "a family the socket at %s can reach", names[i],
+                         "a family the socket at %s can reach (IPv6 "
+                         "link-local ones are not supported)", names[i],
                          n->bind_addr);
             continue;
         }
         node_seed_reported(n, names[i], false);
         for (int j = 0; j < k && l->n < SB_MAX_SEEDS; j++) {
-            if (!(n->reach & sb_addr_reach_bit(&found[j])))
-                continue; /* another family than the socket's */
+            if (!node_seed_usable(n, &found[j]))
+                continue;
             char *t = l->text[l->n];
             sb_addr_format(&found[j], t);
             bool dup = strcmp(t, n->addr) == 0;
@@ -385,6 +393,12 @@ static int node_open_socket(sb_node *n, const sb_config *cfg)
     if (sb_addr_resolve(cfg->bind, AF_UNSPEC, true, &a, 1) < 1) {
         node_say(&n->cfg, n, SB_LOG_ERROR, "bind address %s: not host:port or "
                  "cannot resolve", cfg->bind);
+        return SB_EADDR;
+    }
+    if (sb_addr_is_link_local(&a)) {
+        node_say(&n->cfg, n, SB_LOG_ERROR, "bind address %s: IPv6 "
+                 "link-local addresses are not supported (their zone cannot "
+                 "be advertised)", cfg->bind);
         return SB_EADDR;
     }
     n->family = a.ss.ss_family;

@@ -767,6 +767,10 @@ static void test_bad_configuration(void **state)
     cfg.bind = m.addr;
     refused(&cfg, SB_EADDRINUSE);
     stop(&m);
+    /* IPv6 link-local: the zone cannot be advertised */
+    sb_config_init(&cfg);
+    cfg.bind = "[fe80::1%lo]:0";
+    refused_why(&cfg, SB_EADDR, "link-local");
     /* a wildcard needs an advertised address; advertise must be numeric */
     sb_config_init(&cfg);
     cfg.bind = "0.0.0.0:0";
