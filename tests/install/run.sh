@@ -18,11 +18,14 @@ cc -std=c11 -Wall -Werror -o "$tmp/hello-pc" "$here/hello.c" \
    $(pkg-config --cflags --libs scuttlebutt)
 "$tmp/hello-pc"
 
-echo "== static, pkg-config --static"
+echo "== static: pkg-config scuttlebutt-static, the .so beside the archive"
 cc -std=c11 -Wall -Werror -o "$tmp/hello-static" "$here/hello.c" \
-   $(pkg-config --cflags scuttlebutt) "$libdir/../libscuttlebutt.a" \
-   $(pkg-config --libs-only-l --static scuttlebutt | sed 's/-lscuttlebutt//')
-"$tmp/hello-static"
+   $(pkg-config --cflags --libs scuttlebutt-static)
+if ldd "$tmp/hello-static" | grep -q libscuttlebutt; then
+    echo "the static build links the shared library:"; ldd "$tmp/hello-static"
+    exit 1
+fi
+LD_LIBRARY_PATH= "$tmp/hello-static"
 
 echo "== the header compiles as C++ too"
 echo '#include <scuttlebutt.h>
