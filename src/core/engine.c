@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr_text.h"
 #include "internal.h"
 #include "refwire.h"
 
@@ -129,6 +130,12 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
         return engine_refuse(why, why_len, SB_EADDR,
                              "the address must be 1 to %d bytes",
                              SB_MAX_ADDR_LEN);
+    /* peers drop a member address of any other spelling (addr_text.h) */
+    if (!sb_addr_canonical(cfg->addr, alen))
+        return engine_refuse(why, why_len, SB_EADDR,
+                             "the address %s is not canonical numeric "
+                             "ip:port or [ip6]:port text",
+                             cfg->addr);
     if (cfg->wire != SB_WIRE_SCUTTLEBUTT && cfg->wire != SB_WIRE_REFERENCE)
         REFUSE("wire is not an sb_wire");
     if (cfg->wire == SB_WIRE_REFERENCE) {

@@ -110,7 +110,8 @@ void sb_engine_config_init(sb_engine_config *cfg);
 
 /*
  * Checks a configuration as sb_engine_new() does: SB_OK, or SB_ECONFIG
- * (a bad or missing field) or SB_EADDR (an empty or over-long address)
+ * (a bad or missing field) or SB_EADDR (an address that is not canonical
+ * numeric "ip:port" or "[ip6]:port" text, addr_text.h)
  * with the reason, one sentence naming the field (and the least value
  * that works, where there is one), written into why[0..why_len) if `why`
  * is not NULL.

@@ -160,7 +160,10 @@ void sb_push_flush(sb_engine *e, uint64_t now)
 void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,
                   const sb_msg *m, bool known, uint64_t now)
 {
-    if (e->cfg.push_fanout && known && push_new_wave(e, m->root, m->wave))
+    /* a PUSH larger than our own messages (from a peer configured with
+     * larger ones) is taken, not passed on: we send within our bound */
+    if (e->cfg.push_fanout && known && len <= e->cfg.max_message_size &&
+        push_new_wave(e, m->root, m->wave))
         push_down_tree(e, m->root, m->wave, buf, len, now);
     sb_apply_deltas(e, m, now);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr_text.h"
 #include "internal.h"
 #include "refwire.h"
 
@@ -184,6 +185,19 @@ static void ref_send_delta(sb_engine *e, const char *to, const uint8_t *buf,
         sb_send_message(e, to, &w);
 }
 
+/* Every address a checked message names is canonical "ip:port" text, the
+ * only identity a reference node has (docs/compat.md): nothing else may
+ * become a member, or be printed as one. */
+static bool ref_addresses_ok(const uint8_t *buf, size_t len, int type)
+{
+    sb_cursor c = { buf + 1, buf + len };
+    sb_ref_entry r;
+    while (sb_ref_next(&c, type, &r))
+        if (!sb_addr_canonical(r.addr, r.addr_len))
+            return false;
+    return true;
+}
+
 /* One datagram of the reference's format: a delta is applied; a digest
  * names peers, is its sender's heartbeat, and is answered. */
 static void ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
@@ -191,7 +205,8 @@ static void ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
 {
     int type, why = SB_DROP_MALFORMED;
     size_t from_len = strlen(from);
-    if (from_len > SB_MAX_ADDR_LEN || !sb_ref_check(buf, len, &type, &why)) {
+    if (from_len > SB_MAX_ADDR_LEN || !sb_ref_check(buf, len, &type, &why) ||
+        !ref_addresses_ok(buf, len, type)) {
         e->stats.drops[why]++;
         return;
     }

@@ -136,8 +136,10 @@ bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
 /* Drops forgotten records whose time has passed. */
 void sb_state_expire_forgotten(sb_state *st, uint64_t now);
 
-/* The index of `key` in n->keys, or -1: O(1) by the key index and
- * O(log n) by version (versions of a peer's keys are distinct). */
+/* The index of `key` in n->keys, or -1: O(1) by the key index, then
+ * O(log n) by version where a peer's key versions are distinct (ours,
+ * and our protocol's peers'); a scan where they are not (a reference
+ * peer may repeat one). */
 long sb_peer_find_key(const sb_peer *n, const uint8_t *key, size_t len);
 /* The index of the first key with version > v (n->nkeys if none). */
 uint32_t sb_peer_keys_after(const sb_peer *n, uint64_t v);

@@ -527,6 +527,30 @@ static void node_engine_config(const sb_node *n, sb_engine_config *e)
     e->userdata = (void *)n;
 }
 
+/* The engine's rules, checked before the socket is bound, but for the
+ * least message size, which depends on the address we get: that one is
+ * checked after binding (node_start_engine()). */
+static int node_check_engine_config(sb_node *n)
+{
+    sb_engine_config e;
+    node_engine_config(n, &e);
+    e.addr = "0.0.0.0:1"; /* a placeholder of the right form */
+    char why[160];
+    int rc = sb_engine_check_config(&e, why, sizeof(why));
+    if (rc == SB_OK)
+        return SB_OK;
+    /* refused only for the size? then after binding, with the address */
+    sb_engine_config roomy = e;
+    roomy.max_message_size = SB_MAX_DATAGRAM;
+    roomy.push_bytes_per_s = UINT32_MAX;
+    if (e.max_message_size <= SB_MAX_DATAGRAM &&
+        (!e.push_fanout || e.push_bytes_per_s >= e.max_message_size) &&
+        sb_engine_check_config(&roomy, NULL, 0) == SB_OK)
+        return SB_OK;
+    node_say(&n->cfg, n, SB_LOG_ERROR, "bad configuration: %s", why);
+    return rc;
+}
+
 static int node_start_engine(sb_node *n)
 {
     const sb_config *c = &n->cfg;
@@ -547,7 +571,9 @@ static int node_start_engine(sb_node *n)
     n->cfg.keys = NULL; /* the engine has its own copy */
     if (rc != SB_OK && rc != SB_ECONFIG && rc != SB_EADDR)
         node_say(c, n, SB_LOG_ERROR, "engine: %s", sb_strerror(rc));
-    else if (c->wire == SB_WIRE_REFERENCE)
+    if (rc != SB_OK)
+        return rc;
+    if (c->wire == SB_WIRE_REFERENCE)
         node_say(c, n, SB_LOG_WARN, "node %s speaks the reference wire format: "
                  "its packets are plaintext and unauthenticated, and anyone "
                  "who can reach its port can change what the cluster "
@@ -591,6 +617,8 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
     n->fd = n->wake[0] = n->wake[1] = -1;
     pthread_mutex_init(&n->lock, NULL);
     rc = node_copy_strings(n, cfg);
+    if (rc == SB_OK)
+        rc = node_check_engine_config(n);
     if (rc == SB_OK)
         rc = node_open_socket(n, cfg);
     if (rc == SB_OK)

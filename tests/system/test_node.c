@@ -766,6 +766,9 @@ static void test_bad_configuration(void **state)
     sb_config_init(&cfg);
     cfg.bind = m.addr;
     refused(&cfg, SB_EADDRINUSE);
+    /* a bad field is found before the socket: the port is not touched */
+    cfg.interval_ms = 0;
+    refused_why(&cfg, SB_ECONFIG, "interval");
     stop(&m);
     /* IPv6 link-local: the zone cannot be advertised */
     sb_config_init(&cfg);

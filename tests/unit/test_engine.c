@@ -124,6 +124,16 @@ static void test_config_errors(void **state)
     c.max_message_size = 512;
     c.addr = "";
     check(sb_engine_new(&c, 0, &e) == SB_EADDR);
+    /* peers would drop every delta naming another spelling */
+    const char *bad_addrs[] = { "node-a:1", "10.0.0.1:07946", "10.0.0.1",
+                                "[::FFFF:10.0.0.1]:1" };
+    char why[160];
+    for (size_t i = 0; i < sizeof(bad_addrs) / sizeof(bad_addrs[0]); i++) {
+        c.addr = bad_addrs[i];
+        check(sb_engine_check_config(&c, why, sizeof(why)) == SB_EADDR &&
+              strstr(why, "canonical") != NULL);
+        check(sb_engine_new(&c, 0, &e) == SB_EADDR);
+    }
     c.addr = "10.0.0.1:1";
     c.generation = 0;
     check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
@@ -1232,6 +1242,48 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
     return worst;
 }
 
+/* A PUSH larger than a node's own messages, from a member with larger
+ * ones (any datagram is taken), is applied but not passed on: a node
+ * sends within its own bound (passing it on overflowed the sealing
+ * buffer of a sealed node). */
+static void big_push_not_passed_on(const uint8_t *keys, uint32_t nkeys)
+{
+    cluster *a = engines(6, 1400, keys, nkeys);
+    cluster_run(a, 3 * SEC);
+    static char big[1201];
+    memset(big, 'p', 1200);
+    cluster_capture(a, 5, 0);
+    check(cluster_set(a, 5, "big", big) == SB_OK);
+    cluster_run(a, 50 * MS);
+    cluster_capture_stop(a);
+    const cluster_packets *sent = cluster_captured(a);
+    const cluster_packet *push = NULL;
+    for (size_t i = 0; i < sent->n && !push; i++)
+        if (sent->p[i].len > 1200)
+            push = &sent->p[i];
+    check(push != NULL);
+    cluster *b = engines(4, 512, keys, nkeys); /* 10.0.0.1 to 10.0.0.4 */
+    cluster_run(b, 3 * SEC);
+    check(cluster_all_live(b));
+    /* to every node (in the wave's tree, those with children would pass
+     * it on), each time from another member */
+    for (uint32_t i = 0; i < 4; i++) {
+        check(cluster_deliver(b, i, cluster_addr(b, (i + 1) % 4), push->data,
+                              push->len) == SB_OK);
+        check(cluster_replies(b)->n == 0);
+        check(cluster_holds(b, i, cluster_addr(a, 5), "big", big));
+    }
+    cluster_free(a);
+    cluster_free(b);
+}
+
+static void test_big_push_not_passed_on(void **state)
+{
+    (void)state;
+    big_push_not_passed_on(NULL, 0);
+    big_push_not_passed_on(key_a, 1);
+}
+
 static void test_no_amplification(void **state)
 {
     (void)state;
@@ -1253,6 +1305,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mutated_packets),
         cmocka_unit_test(test_invented_nodes_bounded),
         cmocka_unit_test(test_forged_addresses_dropped),
+        cmocka_unit_test(test_big_push_not_passed_on),
         cmocka_unit_test(test_unknown_ids_create_nothing),
         cmocka_unit_test(test_forgotten_node_stays_forgotten),
         cmocka_unit_test(test_partial_reset_refuses_stale_sender),

@@ -239,6 +239,16 @@ static void test_malformed_dropped_and_counted(void **state)
         { "\x03" ADDR13 PEER "\x01k\x01v\x00\x00\x00\x00\x00\x00\x00\x01"
           "\x0d" "10.0", 32, SB_DROP_TRUNCATED },
         { "\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00", 10, SB_DROP_MALFORMED },
+        /* an address that is not canonical "ip:port": a name, a line
+         * break that would forge a log line, another spelling */
+        { "\x01\x03" "a:1" "\x00\x00\x00\x00\x00\x00\x00\x01", 13,
+          SB_DROP_MALFORMED },
+        { "\x01\x07" "a:1\nb:2" "\x00\x00\x00\x00\x00\x00\x00\x01", 17,
+          SB_DROP_MALFORMED },
+        { "\x02\x0b" "10.0.0.1:07" "\x00\x00\x00\x00\x00\x00\x00\x01", 21,
+          SB_DROP_MALFORMED },
+        { "\x03\x0e" "node.local:100" "\x01k\x01v"
+          "\x00\x00\x00\x00\x00\x00\x00\x01", 28, SB_DROP_MALFORMED },
         /* an address with a NUL byte would alias another */
         { "\x01\x04" "a\0bc" "\x00\x00\x00\x00\x00\x00\x00\x00", 14,
           SB_DROP_MALFORMED },
