@@ -386,11 +386,27 @@ typedef struct sb_node sb_node;
 SB_API int sb_node_new(const sb_config *cfg, sb_node **out);
 
 /*
- * Stops the node: joins its thread, closes its socket, frees everything.
- * Peers see it stop heartbeating and report it down; call sb_node_leave()
- * a few intervals before for a graceful exit. NULL is allowed (SB_OK).
- * Errors: SB_ESTATE when called from one of the node's own callbacks
- * (nothing is freed then).
+ * Stops the node, from any thread, even while other threads call in: its
+ * thread ends (no more gossip, no more callbacks), and from then on every
+ * call on it returns SB_ESTATE (sb_node_timeout_ms(): -1), though the
+ * handle stays valid until sb_node_free(). A call already running when
+ * the stop comes completes. Stopping again is SB_OK. Errors: SB_EINVAL
+ * (NULL), SB_ESTATE from one of the node's own callbacks.
+ *
+ * To free a node that several threads use: sb_node_stop(); then make
+ * sure every thread is done with the handle (their calls now fail at
+ * once); then sb_node_free(), which must not race any other call.
+ */
+SB_API int sb_node_stop(sb_node *n);
+
+/*
+ * Stops the node (if sb_node_stop() has not) and frees it: joins its
+ * thread, closes its socket, frees everything. Peers see it stop
+ * heartbeating and report it down; call sb_node_leave() a few intervals
+ * before for a graceful exit. NULL is allowed (SB_OK). It must not race
+ * another call on the same node (sb_node_stop() can). Errors: SB_ESTATE
+ * when called from one of the node's own callbacks (nothing is freed
+ * then).
  */
 SB_API int sb_node_free(sb_node *n);
 

@@ -96,6 +96,8 @@ struct sb_node {
 
     bool threaded;
     bool stop;                 /* (L) the thread should return */
+    bool stopped;              /* (L) sb_node_stop(): calls refused */
+    bool joined;               /* the thread has been joined */
     pthread_t thread;
     int wake[2];               /* a pipe that wakes the thread */
 };
@@ -671,21 +673,55 @@ static bool node_in_own_callback(sb_node *n)
     return inside;
 }
 
+/* Takes the node's lock, unless it was stopped: false then, unlocked. */
+static bool node_lock_running(sb_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    if (!n->stopped)
+        return true;
+    pthread_mutex_unlock(&n->lock);
+    return false;
+}
+
+/* Ends the node's thread, once. */
+static void node_join(sb_node *n)
+{
+    if (!n->threaded || n->joined)
+        return;
+    pthread_mutex_lock(&n->lock);
+    n->stop = true;
+    pthread_mutex_unlock(&n->lock);
+    node_wake(n);
+    pthread_join(n->thread, NULL);
+    n->joined = true;
+}
+
+int sb_node_stop(sb_node *n)
+{
+    if (!n)
+        return SB_EINVAL;
+    if (node_in_own_callback(n))
+        return SB_ESTATE;
+    pthread_mutex_lock(&n->lock);
+    bool was = n->stopped;
+    n->stopped = true;
+    pthread_mutex_unlock(&n->lock);
+    if (was)
+        return SB_OK;
+    node_join(n);
+    node_say(&n->cfg, n, SB_LOG_INFO, "node %s stopped", n->addr);
+    return SB_OK;
+}
+
 int sb_node_free(sb_node *n)
 {
     if (!n)
         return SB_OK;
     if (node_in_own_callback(n))
         return SB_ESTATE;
-    if (n->threaded) {
-        pthread_mutex_lock(&n->lock);
-        n->stop = true;
-        pthread_mutex_unlock(&n->lock);
-        node_wake(n);
-        pthread_join(n->thread, NULL);
-    }
-    if (n->engine)
+    if (n->engine && !n->stopped)
         node_say(&n->cfg, n, SB_LOG_INFO, "node %s stopped", n->addr);
+    node_join(n);
     sb_engine_free(n->engine);
     for (size_t i = 0; i < n->nevents; i++)
         free(n->events[i].blob);
@@ -720,7 +756,8 @@ int sb_node_timeout_ms(sb_node *n)
 {
     if (!n)
         return -1;
-    pthread_mutex_lock(&n->lock);
+    if (!node_lock_running(n))
+        return -1;
     uint64_t now = node_now_ns();
     uint64_t due = sb_engine_next_deadline(n->engine);
     pthread_mutex_unlock(&n->lock);
@@ -875,6 +912,11 @@ int sb_node_process(sb_node *n)
         return SB_EINVAL;
     if (n->threaded)
         return SB_ESTATE;
+    pthread_mutex_lock(&n->lock);
+    bool stopped = n->stopped;
+    pthread_mutex_unlock(&n->lock);
+    if (stopped)
+        return SB_ESTATE;
     return node_process(n);
 }
 
@@ -925,7 +967,8 @@ int sb_node_set(sb_node *n, const void *key, size_t key_len,
 {
     if (!n || !node_key_ok(key, key_len) || (len && !value))
         return SB_EINVAL;
-    pthread_mutex_lock(&n->lock);
+    if (!node_lock_running(n))
+        return SB_ESTATE;
     int rc = sb_engine_set(n->engine, key, key_len, value, len, node_now_ns());
     pthread_mutex_unlock(&n->lock);
     node_wake(n); /* a push may be due before the thread's timeout */
@@ -936,7 +979,8 @@ int sb_node_del(sb_node *n, const void *key, size_t key_len)
 {
     if (!n || !node_key_ok(key, key_len))
         return SB_EINVAL;
-    pthread_mutex_lock(&n->lock);
+    if (!node_lock_running(n))
+        return SB_ESTATE;
     int rc = sb_engine_del(n->engine, key, key_len, node_now_ns());
     pthread_mutex_unlock(&n->lock);
     node_wake(n);
@@ -947,7 +991,8 @@ int sb_node_leave(sb_node *n)
 {
     if (!n)
         return SB_EINVAL;
-    pthread_mutex_lock(&n->lock);
+    if (!node_lock_running(n))
+        return SB_ESTATE;
     int rc = sb_engine_leave(n->engine, node_now_ns());
     pthread_mutex_unlock(&n->lock);
     if (rc == SB_OK)
@@ -965,7 +1010,8 @@ static int node_keyring(sb_node *n, const uint8_t *key, key_op op,
 {
     if (!n || !key)
         return SB_EINVAL;
-    pthread_mutex_lock(&n->lock);
+    if (!node_lock_running(n))
+        return SB_ESTATE;
     int rc = op(n->engine, key);
     pthread_mutex_unlock(&n->lock);
     if (rc == SB_OK)
@@ -1047,7 +1093,8 @@ int sb_node_keys(sb_node *n, const char *addr, sb_kv **out, size_t *count)
     char buf[SB_ADDR_STRLEN];
     addr = node_canonical(addr, buf);
     node_kv_copy c = { 0 };
-    pthread_mutex_lock(&n->lock);
+    if (!node_lock_running(n))
+        return SB_ESTATE;
     int rc = sb_engine_keys(n->engine, addr, node_kv_measure, &c);
     if (rc == SB_OK) {
         c.out = malloc(c.count * sizeof(sb_kv) + c.bytes + 1);
@@ -1071,7 +1118,8 @@ int sb_node_max_value(sb_node *n, size_t key_len, size_t *max)
 {
     if (!n || !max)
         return SB_EINVAL;
-    pthread_mutex_lock(&n->lock);
+    if (!node_lock_running(n))
+        return SB_ESTATE;
     int rc = sb_engine_max_value(n->engine, key_len, max);
     pthread_mutex_unlock(&n->lock);
     return rc;
@@ -1088,7 +1136,8 @@ int sb_node_get(sb_node *n, const char *addr, const void *key,
     size_t vlen;
     char buf[SB_ADDR_STRLEN];
     addr = node_canonical(addr, buf);
-    pthread_mutex_lock(&n->lock);
+    if (!node_lock_running(n))
+        return SB_ESTATE;
     int rc = sb_engine_get(n->engine, addr, key, key_len, &v, &vlen);
     char *copy = NULL;
     if (rc == SB_OK) {
@@ -1118,7 +1167,8 @@ static int node_list_members(sb_node *n, bool live_only, sb_member **out,
         return SB_EINVAL;
     *out = NULL;
     *count = 0;
-    pthread_mutex_lock(&n->lock);
+    if (!node_lock_running(n))
+        return SB_ESTATE;
     size_t total = sb_engine_member_count(n->engine), k = 0, bytes = 0;
     sb_member m;
     for (size_t i = 0; i < total; i++) {
@@ -1167,7 +1217,8 @@ int sb_node_phi(sb_node *n, const char *addr, double *phi)
         return SB_EINVAL;
     char buf[SB_ADDR_STRLEN];
     addr = node_canonical(addr, buf);
-    pthread_mutex_lock(&n->lock);
+    if (!node_lock_running(n))
+        return SB_ESTATE;
     double v = sb_engine_phi(n->engine, addr, node_now_ns());
     pthread_mutex_unlock(&n->lock);
     if (v < 0)
@@ -1180,7 +1231,8 @@ int sb_node_stats(sb_node *n, sb_stats *out)
 {
     if (!n || !out)
         return SB_EINVAL;
-    pthread_mutex_lock(&n->lock);
+    if (!node_lock_running(n))
+        return SB_ESTATE;
     sb_engine_stats(n->engine, out);
     out->send_errors = n->send_errors;
     pthread_mutex_unlock(&n->lock);

@@ -1075,6 +1075,72 @@ static void test_bad_seed_logged_once(void **state)
     seed_logged_once("[::1]:7000", "no address of a family");
 }
 
+/* Threads that call into a node until a call says it was stopped. */
+static void *call_until_stopped(void *arg)
+{
+    sb_node *n = arg;
+    char key[16];
+    for (unsigned i = 0;; i++) {
+        snprintf(key, sizeof(key), "k%u", i % 50);
+        int rc = sb_node_set(n, key, strlen(key), "v", 1);
+        if (rc == SB_ESTATE)
+            break;
+        sb_member *m;
+        size_t count;
+        if (sb_node_members(n, &m, &count) == SB_OK)
+            sb_free(m);
+    }
+    return NULL;
+}
+
+/* The stop-then-free sequence: stopped while four threads call in, every
+ * call after it refused (SB_ESTATE), the threads see it and end, then the
+ * node is freed. */
+static void test_stop_then_free(void **state)
+{
+    (void)state;
+    member a = { 0 };
+    start(&a, "127.0.0.1:0", NULL);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, call_until_stopped,
+                                        a.node), 0);
+    sleep_ms(100);
+    assert_int_equal(sb_node_stop(a.node), SB_OK);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    sb_node *n = a.node;
+    char *v;
+    size_t len, most;
+    sb_member *m;
+    sb_kv *kv;
+    sb_stats st;
+    double phi;
+    assert_int_equal(sb_node_set(n, "k", 1, "v", 1), SB_ESTATE);
+    assert_int_equal(sb_node_del(n, "k0", 2), SB_ESTATE);
+    assert_int_equal(sb_node_get(n, a.addr, "k0", 2, &v, &len), SB_ESTATE);
+    assert_int_equal(sb_node_keys(n, a.addr, &kv, &len), SB_ESTATE);
+    assert_int_equal(sb_node_members(n, &m, &len), SB_ESTATE);
+    assert_int_equal(sb_node_live(n, &m, &len), SB_ESTATE);
+    assert_int_equal(sb_node_stats(n, &st), SB_ESTATE);
+    assert_int_equal(sb_node_phi(n, a.addr, &phi), SB_ESTATE);
+    assert_int_equal(sb_node_max_value(n, 1, &most), SB_ESTATE);
+    assert_int_equal(sb_node_leave(n), SB_ESTATE);
+    assert_int_equal(sb_node_timeout_ms(n), -1);
+    assert_int_equal(sb_node_stop(n), SB_OK); /* again */
+    assert_int_equal(sb_node_stop(NULL), SB_EINVAL);
+    assert_int_equal(sb_node_free(n), SB_OK);
+    /* embedded: stopped, sb_node_process() refuses too */
+    sb_config cfg;
+    config_for(&cfg, &a, "127.0.0.1:0", NULL);
+    cfg.embedded = true;
+    assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
+    assert_int_equal(sb_node_process(n), SB_OK);
+    assert_int_equal(sb_node_stop(n), SB_OK);
+    assert_int_equal(sb_node_process(n), SB_ESTATE);
+    assert_int_equal(sb_node_free(n), SB_OK);
+}
+
 /* A log callback that tries to free its node on every line. */
 typedef struct log_free {
     pthread_mutex_t lock;
@@ -1399,6 +1465,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_max_value),
     cmocka_unit_test(test_bad_seed_logged_once),
     cmocka_unit_test(test_list_keys),
+    cmocka_unit_test(test_stop_then_free),
     cmocka_unit_test(test_address_forms),
     cmocka_unit_test(test_garbage_is_counted),
 };
