@@ -59,7 +59,10 @@ class Agent:
 
     def _read(self):
         for line in self.proc.stdout:
-            obj = json.loads(line)  # every line must be one JSON object
+            # every line must be one JSON object, in valid UTF-8 (the
+            # strict encode fails on any byte that was not)
+            line.encode("utf-8")
+            obj = json.loads(line)
             if "ok" in obj:
                 self.replies.put(obj)
             else:

@@ -26,6 +26,7 @@ hanging.
 
 usage: agents_reference.py PATH/TO/scuttlebutt
 """
+import base64
 import os
 import socket
 import subprocess
@@ -86,6 +87,17 @@ def main():
         r = a.command("get %s zone" % refs[0].addr)
         check(r == {"ok": True, "value": "eu-west"}, r)
     print("updates both ways")
+
+    # any bytes a peer sends keep the agent's output valid JSON: a key and
+    # a value of control characters, quotes, a NUL, invalid UTF-8
+    raw_key = b'k\x00\n"\\\xff\x1b[2J'
+    raw_value = bytes(range(256))[::7] + b'\xc3\x28'
+    refs[0].update_local(raw_key, raw_value)
+    for a in agents:
+        a.wait(is_event("update", refs[0].addr,
+                        key_b64=base64.b64encode(raw_key).decode(),
+                        value_b64=base64.b64encode(raw_value).decode()))
+    print("any bytes from a peer: the agents' output stays valid JSON")
 
     # a reference node's oversized delta: 12 keys of 200 bytes
     big = {"k%02d" % i: chr(ord("a") + i) * 200 for i in range(12)}

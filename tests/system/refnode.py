@@ -46,8 +46,14 @@ def encode_digest(addr, version):
     return _str(addr.encode()) + struct.pack(">Q", version)
 
 
+def _bytes(s):
+    """Keys and values are text (bytes received kept as surrogates), or
+    any bytes (bytes objects)."""
+    return s if isinstance(s, bytes) else s.encode(errors="surrogateescape")
+
+
 def encode_delta(addr, key, value, version):
-    return (_str(addr.encode()) + _str(key.encode()) + _str(value.encode()) +
+    return (_str(addr.encode()) + _str(_bytes(key)) + _str(_bytes(value)) +
             struct.pack(">Q", version))
 
 
