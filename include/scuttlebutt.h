@@ -445,6 +445,13 @@ SB_API int sb_node_del(sb_node *n, const void *key, size_t key_len);
 SB_API int sb_node_max_value(sb_node *n, size_t key_len, size_t *max);
 
 /*
+ * Addresses given to look a member up (sb_node_get, sb_node_keys,
+ * sb_node_phi) take any spelling a seed takes: "127.0.0.1:080",
+ * "[::ffff:127.0.0.1]:80" and "localhost:80" name the member at
+ * "127.0.0.1:80". A name is resolved, which may block as for seeds.
+ */
+
+/*
  * Looks up `key` of the node at `addr` (our own address included), as
  * far as this node knows it. On success *value is a copy the caller
  * releases with sb_free(), followed by a NUL byte not counted in *len.

@@ -1037,14 +1037,29 @@ int sb_node_key_remove(sb_node *n, const uint8_t *key)
 /* ---- reads ----------------------------------------------------------------- */
 
 /* The engine knows peers by canonical text: "127.0.0.1:080" and
- * "[::ffff:127.0.0.1]:80" name "127.0.0.1:80". Anything else is looked up
- * as given. */
-static const char *node_canonical(const char *addr, char buf[SB_ADDR_STRLEN])
+ * "[::ffff:127.0.0.1]:80" name "127.0.0.1:80", and a name ("localhost:80")
+ * is resolved (this may block, as for seeds) to the address of a member
+ * this node knows, or to the first one. Anything else is looked up as
+ * given. Called without the lock. */
+static const char *node_canonical(sb_node *n, const char *addr,
+                                  char buf[SB_ADDR_STRLEN])
 {
-    sb_sockaddr a;
-    if (sb_addr_parse(addr, &a) != SB_OK)
+    sb_sockaddr found[8];
+    int k = sb_addr_parse(addr, &found[0]) == SB_OK
+                ? 1
+                : sb_addr_resolve(addr, AF_UNSPEC, false, found, 8);
+    if (k < 1)
         return addr;
-    sb_addr_format(&a, buf);
+    for (int i = 0; i < k; i++) {
+        sb_addr_format(&found[i], buf);
+        sb_member m;
+        pthread_mutex_lock(&n->lock);
+        bool known = sb_engine_find(n->engine, buf, &m) == SB_OK;
+        pthread_mutex_unlock(&n->lock);
+        if (known)
+            return buf;
+    }
+    sb_addr_format(&found[0], buf);
     return buf;
 }
 
@@ -1091,7 +1106,7 @@ int sb_node_keys(sb_node *n, const char *addr, sb_kv **out, size_t *count)
     *out = NULL;
     *count = 0;
     char buf[SB_ADDR_STRLEN];
-    addr = node_canonical(addr, buf);
+    addr = node_canonical(n, addr, buf);
     node_kv_copy c = { 0 };
     if (!node_lock_running(n))
         return SB_ESTATE;
@@ -1135,7 +1150,7 @@ int sb_node_get(sb_node *n, const char *addr, const void *key,
     const uint8_t *v;
     size_t vlen;
     char buf[SB_ADDR_STRLEN];
-    addr = node_canonical(addr, buf);
+    addr = node_canonical(n, addr, buf);
     if (!node_lock_running(n))
         return SB_ESTATE;
     int rc = sb_engine_get(n->engine, addr, key, key_len, &v, &vlen);
@@ -1216,7 +1231,7 @@ int sb_node_phi(sb_node *n, const char *addr, double *phi)
     if (!n || !addr || !phi)
         return SB_EINVAL;
     char buf[SB_ADDR_STRLEN];
-    addr = node_canonical(addr, buf);
+    addr = node_canonical(n, addr, buf);
     if (!node_lock_running(n))
         return SB_ESTATE;
     double v = sb_engine_phi(n->engine, addr, node_now_ns());
