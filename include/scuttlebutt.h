@@ -16,7 +16,7 @@
  * callbacks run on the node's thread (or inside sb_node_process() in
  * embedded mode), one at a time, with no lock of the library held; with
  * a thread they may start before sb_node_new() returns. A callback may
- * call any function of the API except sb_node_free() and
+ * call any function of the API except sb_node_free(), sb_node_stop() and
  * sb_node_process() on its own node, which return SB_ESTATE there. The
  * seeds callback runs inside sb_node_new() and then where the events
  * run. The log callback runs in whichever thread logs, possibly in
@@ -25,8 +25,12 @@
  * seeds ones included, gets SB_ESTATE from sb_node_free() on its node.
  *
  * Memory. Strings and buffers passed in are copied before the call
- * returns. Memory the library hands out (sb_node_get(), sb_node_members(),
- * sb_node_live()) belongs to the caller and is released with sb_free().
+ * returns. Memory the library hands out (sb_node_get(), sb_node_keys(),
+ * sb_node_members(), sb_node_live()) belongs to the caller and is
+ * released with sb_free().
+ *
+ * Stopped. After sb_node_stop(), every call taking the node returns
+ * SB_ESTATE (sb_node_timeout_ms(): -1), listed or not below.
  * Pointers inside an sb_event are borrowed for the callback's duration.
  *
  * docs/api.md walks through typical use with complete examples.
@@ -553,7 +557,9 @@ SB_API void sb_free(void *p);
 SB_API int sb_node_fd(const sb_node *n);
 
 /* Milliseconds until the node must be processed again (0: now), rounded
- * up; a timeout for poll() or a timer. -1 (poll's "forever") for NULL. */
+ * up; a timeout for poll() or a timer. -1 (poll's "forever") for NULL or
+ * a stopped node: an embedded loop stops watching a node once
+ * sb_node_process() returns SB_ESTATE. */
 SB_API int sb_node_timeout_ms(sb_node *n);
 
 /*

@@ -97,7 +97,8 @@ struct sb_node {
     bool threaded;
     bool stop;                 /* (L) the thread should return */
     bool stopped;              /* (L) sb_node_stop(): calls refused */
-    bool joined;               /* the thread has been joined */
+    pthread_mutex_t join_lock; /* one join, which every stop waits for */
+    bool joined;               /* (J) the thread has been joined */
     pthread_t thread;
     int wake[2];               /* a pipe that wakes the thread */
 };
@@ -231,8 +232,13 @@ static bool node_seed_reported(sb_node *n, const char *name, bool mark)
             n->seeds_reported[i] = n->seeds_reported[--n->nseeds_reported];
         return true;
     }
-    if (mark && n->nseeds_reported < 2 * SB_MAX_SEEDS)
+    if (mark) {
+        /* full: the oldest report makes room, so memory stays bounded */
+        if (n->nseeds_reported == 2 * SB_MAX_SEEDS)
+            memmove(n->seeds_reported, n->seeds_reported + 1,
+                    --n->nseeds_reported * sizeof(*n->seeds_reported));
         n->seeds_reported[n->nseeds_reported++] = h;
+    }
     return false;
 }
 
@@ -442,9 +448,11 @@ static int node_open_socket(sb_node *n, const sb_config *cfg)
     }
     sb_sockaddr adv;
     if (sb_addr_parse(cfg->advertise, &adv) != SB_OK ||
-        sb_addr_is_wildcard(&adv) || sb_addr_port(&adv) == 0) {
+        sb_addr_is_wildcard(&adv) || sb_addr_port(&adv) == 0 ||
+        sb_addr_is_link_local(&adv)) {
         node_say(&n->cfg, n, SB_LOG_ERROR, "advertise address %s: not a numeric, "
-                 "non-wildcard ip:port with a port", cfg->advertise);
+                 "non-wildcard, non-link-local ip:port with a port",
+                 cfg->advertise);
         return SB_EADDR;
     }
     if (!(n->reach & sb_addr_reach_bit(&adv))) {
@@ -470,7 +478,7 @@ static int node_copy_strings(sb_node *n, const sb_config *cfg)
         if (!cfg->seeds[i])
             continue;
         /* a seed that can never work is an error now, not silence later */
-        char host[SB_ADDR_STRLEN], port[8];
+        char host[256], port[8]; /* names as long as sb_addr_resolve() takes */
         if (sb_addr_split(cfg->seeds[i], host, sizeof(host), port,
                           sizeof(port)) != SB_OK ||
             atoi(port) == 0) {
@@ -618,6 +626,7 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
     n->cfg = *cfg;
     n->fd = n->wake[0] = n->wake[1] = -1;
     pthread_mutex_init(&n->lock, NULL);
+    pthread_mutex_init(&n->join_lock, NULL);
     rc = node_copy_strings(n, cfg);
     if (rc == SB_OK)
         rc = node_check_engine_config(n);
@@ -684,16 +693,21 @@ static bool node_lock_running(sb_node *n)
 }
 
 /* Ends the node's thread, once. */
+/* Ends the node's thread, once; a second caller waits until it has. */
 static void node_join(sb_node *n)
 {
-    if (!n->threaded || n->joined)
+    if (!n->threaded)
         return;
-    pthread_mutex_lock(&n->lock);
-    n->stop = true;
-    pthread_mutex_unlock(&n->lock);
-    node_wake(n);
-    pthread_join(n->thread, NULL);
-    n->joined = true;
+    pthread_mutex_lock(&n->join_lock);
+    if (!n->joined) {
+        pthread_mutex_lock(&n->lock);
+        n->stop = true;
+        pthread_mutex_unlock(&n->lock);
+        node_wake(n);
+        pthread_join(n->thread, NULL);
+        n->joined = true;
+    }
+    pthread_mutex_unlock(&n->join_lock);
 }
 
 int sb_node_stop(sb_node *n)
@@ -706,10 +720,9 @@ int sb_node_stop(sb_node *n)
     bool was = n->stopped;
     n->stopped = true;
     pthread_mutex_unlock(&n->lock);
-    if (was)
-        return SB_OK;
-    node_join(n);
-    node_say(&n->cfg, n, SB_LOG_INFO, "node %s stopped", n->addr);
+    node_join(n); /* a second stop returns once the first has joined */
+    if (!was)
+        node_say(&n->cfg, n, SB_LOG_INFO, "node %s stopped", n->addr);
     return SB_OK;
 }
 
@@ -741,6 +754,7 @@ int sb_node_free(sb_node *n)
         close(n->wake[1]);
     }
     pthread_mutex_destroy(&n->lock);
+    pthread_mutex_destroy(&n->join_lock);
     free(n);
     return SB_OK;
 }
@@ -1044,6 +1058,11 @@ int sb_node_key_remove(sb_node *n, const uint8_t *key)
 static const char *node_canonical(sb_node *n, const char *addr,
                                   char buf[SB_ADDR_STRLEN])
 {
+    pthread_mutex_lock(&n->lock);
+    bool stopped = n->stopped;
+    pthread_mutex_unlock(&n->lock);
+    if (stopped) /* the call fails at once: no name lookup first */
+        return addr;
     sb_sockaddr found[8];
     int k = sb_addr_parse(addr, &found[0]) == SB_OK
                 ? 1

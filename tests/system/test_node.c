@@ -774,6 +774,24 @@ static void test_bad_configuration(void **state)
     sb_config_init(&cfg);
     cfg.bind = "[fe80::1%lo]:0";
     refused_why(&cfg, SB_EADDR, "link-local");
+    if (ipv6_loopback()) {
+        sb_config_init(&cfg);
+        cfg.bind = "[::1]:0";
+        cfg.advertise = "[fe80::1]:7000";
+        refused_why(&cfg, SB_EADDR, "link-local");
+    }
+    /* a seed name as long as a resolver takes is not refused */
+    static char long_seed[300];
+    memset(long_seed, 'a', 200);
+    strcpy(long_seed + 200, ".invalid:7000");
+    const char *long_seeds[] = { long_seed };
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.seeds = long_seeds;
+    cfg.nseeds = 1;
+    sb_node *with_long = NULL;
+    assert_int_equal(sb_node_new(&cfg, &with_long), SB_OK);
+    assert_int_equal(sb_node_free(with_long), SB_OK);
     /* a wildcard needs an advertised address; advertise must be numeric */
     sb_config_init(&cfg);
     cfg.bind = "0.0.0.0:0";
@@ -1093,6 +1111,69 @@ static void *call_until_stopped(void *arg)
     return NULL;
 }
 
+/* A join callback that takes its time, and says when it runs. */
+typedef struct slow_join {
+    pthread_mutex_t lock;
+    int inside, entered;
+} slow_join;
+
+static void slow_join_cb(void *userdata, const sb_event *ev)
+{
+    slow_join *s = userdata;
+    (void)ev;
+    pthread_mutex_lock(&s->lock);
+    s->inside++;
+    s->entered++;
+    pthread_mutex_unlock(&s->lock);
+    sleep_ms(300);
+    pthread_mutex_lock(&s->lock);
+    s->inside--;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static bool slow_join_entered(void *arg)
+{
+    slow_join *s = arg;
+    pthread_mutex_lock(&s->lock);
+    bool e = s->entered > 0;
+    pthread_mutex_unlock(&s->lock);
+    return e;
+}
+
+static void *stop_node(void *arg)
+{
+    sb_node_stop(arg);
+    return NULL;
+}
+
+/* Two stops at once: neither returns before the node's thread has ended,
+ * no callback running any more, and either may then free. */
+static void test_two_stops(void **state)
+{
+    (void)state;
+    slow_join s = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    member a = { 0 }, b = { 0 };
+    sb_config cfg;
+    config_for(&cfg, &a, "127.0.0.1:0", NULL);
+    cfg.on_join = slow_join_cb;
+    cfg.on_leave = cfg.on_update = cfg.on_delete = NULL;
+    cfg.userdata = &s;
+    start_with(&a, &cfg);
+    start(&b, "127.0.0.1:0", a.addr);
+    assert_true(eventually(slow_join_entered, &s));
+    pthread_t other;
+    assert_int_equal(pthread_create(&other, NULL, stop_node, a.node), 0);
+    sleep_ms(20);
+    assert_int_equal(sb_node_stop(a.node), SB_OK);
+    pthread_mutex_lock(&s.lock);
+    int inside = s.inside;
+    pthread_mutex_unlock(&s.lock);
+    assert_int_equal(inside, 0);
+    pthread_join(other, NULL);
+    assert_int_equal(sb_node_free(a.node), SB_OK);
+    stop(&b);
+}
+
 /* The stop-then-free sequence: stopped while four threads call in, every
  * call after it refused (SB_ESTATE), the threads see it and end, then the
  * node is freed. */
@@ -1128,6 +1209,8 @@ static void test_stop_then_free(void **state)
     assert_int_equal(sb_node_leave(n), SB_ESTATE);
     assert_int_equal(sb_node_timeout_ms(n), -1);
     assert_int_equal(sb_node_stop(n), SB_OK); /* again */
+    assert_int_equal(sb_node_get(n, "localhost:1", "k0", 2, &v, &len),
+                     SB_ESTATE); /* at once: no name lookup */
     assert_int_equal(sb_node_stop(NULL), SB_EINVAL);
     assert_int_equal(sb_node_free(n), SB_OK);
     /* embedded: stopped, sb_node_process() refuses too */
@@ -1469,6 +1552,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_bad_seed_logged_once),
     cmocka_unit_test(test_list_keys),
     cmocka_unit_test(test_stop_then_free),
+    cmocka_unit_test(test_two_stops),
     cmocka_unit_test(test_address_forms),
     cmocka_unit_test(test_garbage_is_counted),
 };
