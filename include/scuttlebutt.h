@@ -66,7 +66,7 @@ extern "C" {
     ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)
 
 /* The wire protocol version this library speaks (see docs/protocol.md). */
-#define SB_PROTOCOL_VERSION 2
+#define SB_PROTOCOL_VERSION 3
 
 /* Cluster keys (docs/security.md): 32 bytes each, at most SB_MAX_KEYS
  * installed at once; sealing adds SB_SEAL_OVERHEAD bytes to a message,
@@ -207,7 +207,11 @@ typedef struct sb_member {
     X(SB_DROP_PLAINTEXT, "plaintext", "plaintext packet, this node has a key") \
     X(SB_DROP_SEALED, "sealed", "sealed packet, this node has no key")       \
     X(SB_DROP_AUTH, "auth", "failed authentication: forged, or another key") \
-    X(SB_DROP_NOMEM, "nomem", "out of memory while taking it in")
+    X(SB_DROP_NOMEM, "nomem", "out of memory while taking it in")          \
+    X(SB_DROP_UNSOLICITED, "unsolicited",                                    \
+      "an answer to nothing this node sent to its source")                  \
+    X(SB_DROP_HEARSAY, "hearsay",                                            \
+      "news of a node from a source that cannot vouch for it")
 
 typedef enum sb_drop_reason {
 #define SB_DROP_ENUM_(sym, name, text) sym,

@@ -7,8 +7,26 @@
 
 #include "internal.h"
 
+/*
+ * Who may speak of whom (docs/security.md, "Who speaks for whom"). A
+ * stranger (not a peer we know, not a seed) may speak of itself only. A
+ * node we do not know (or a new generation of one) is taken only from an
+ * answer (an ACK or ACK2 echoing our token: its source holds the address
+ * we wrote to) that is either about its own source or from a member, who
+ * vouches for it: no one can name a third party's address to the cluster
+ * without holding an address the cluster wrote to first.
+ */
+static bool apply_may_speak(const sb_engine *e, const sb_delta *d, bool fresh)
+{
+    bool of_itself = strlen(e->from) == d->addr_len &&
+                     memcmp(e->from, d->addr, d->addr_len) == 0;
+    if (!e->from_member && !of_itself)
+        return false;
+    return !fresh || e->answered;
+}
+
 /* Finds or creates the peer a delta speaks of; NULL if the delta must be
- * ignored (stale generation, zombie, bound reached). */
+ * ignored (stale generation, hearsay, zombie, bound reached). */
 static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
                            uint64_t now, bool *created)
 {
@@ -16,6 +34,10 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
     sb_peer *n = sb_state_find_addr(&e->st, d->addr, d->addr_len);
     if (n && (n->self || n->generation > d->generation))
         return NULL;
+    if (!apply_may_speak(e, d, !n || n->generation != d->generation)) {
+        e->stats.drops[SB_DROP_HEARSAY]++;
+        return NULL;
+    }
     if (n && n->generation == d->generation) {
         sb_liveness_observe(e, n, d->heartbeat, d->leaving, now);
         return n;

@@ -204,6 +204,10 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
         return codec_refuse(why, SB_DROP_TYPE);
 
     reader r = { buf + SB_HEADER_SIZE, buf + len, false, false };
+    if (out->type == SB_MSG_ACK || out->type == SB_MSG_ACK2)
+        out->echo = codec_get_u64(&r);
+    if (out->type == SB_MSG_SYN || out->type == SB_MSG_ACK)
+        out->token = codec_get_u64(&r);
     if (out->type == SB_MSG_SYN)
         out->flags = codec_get_u8(&r);
     if (out->type == SB_MSG_PUSH) {
@@ -218,6 +222,12 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
         if (r.bad || out->ndigest > (uint64_t)(r.end - r.p) ||
             !codec_valid_digest(&r, out->ndigest))
             goto bad;
+    }
+    if (out->type == SB_MSG_SYN && (out->flags & SB_SYN_PADDED)) {
+        /* padding: zero bytes to the end */
+        while (r.p < r.end)
+            if (*r.p++)
+                return codec_refuse(why, SB_DROP_MALFORMED);
     }
     if (out->type != SB_MSG_SYN) {
         out->ndeltas = codec_get_varint(&r);
@@ -358,6 +368,12 @@ void sb_set_push_wave(uint8_t *push, uint64_t wave)
     sb_writer w = { push, push + SB_HEADER_SIZE + 8,
                     push + SB_HEADER_SIZE + SB_PUSH_HEADER_SIZE };
     sb_put_u64(&w, wave);
+}
+
+void sb_set_syn_token(uint8_t *syn, uint64_t token)
+{
+    sb_writer w = { syn, syn + SB_HEADER_SIZE, syn + SB_HEADER_SIZE + 8 };
+    sb_put_u64(&w, token);
 }
 
 bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d)

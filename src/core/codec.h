@@ -1,5 +1,5 @@
 /*
- * Wire format v2: every message is one UDP datagram.
+ * Wire format v3: every message is one UDP datagram.
  *
  * Integers marked (v) are unsigned LEB128 varints (7 bits a byte, low
  * group first, at most 10 bytes, no overlong forms). Fixed-width integers
@@ -11,13 +11,22 @@
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
  *   |  'S'  |  'B'  |  ver  | type  |       cluster id (u32)        |
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
- *   ver = 2; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH;
+ *   ver = 3; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH;
  *   cluster id = FNV-1a 32 of the cluster name.
  *
- * SYN:   header | flags (u8) | n (v) | n x digest entry
- *        flags bit 0 = the digest lists every node the sender knows
- * ACK:   header | n (v) | n x digest entry | m (v) | m x node delta
- * ACK2:  header | m (v) | m x node delta
+ * SYN:   header | token (u64) | flags (u8) | n (v) | n x digest entry |
+ *        padding
+ *        flags bit 0 = the digest lists every node the sender knows;
+ *        bit 1 = zero bytes of padding follow the digest, to the end (a
+ *        SYN to a seed: a node answers a stranger with no more bytes
+ *        than it sent, and an ACK's frame is larger than a SYN's);
+ *        other bits are reserved and ignored
+ * ACK:   header | echo (u64) | token (u64) | n (v) | n x digest entry |
+ *        m (v) | m x node delta
+ * ACK2:  header | echo (u64) | m (v) | m x node delta
+ *        token: a keyed hash of the address the message is sent to
+ *        (token.c); the answer echoes it, so that an ACK or an ACK2 the
+ *        receiver takes is an answer from the address it last wrote to
  * PUSH:  header | root id (u64) | wave (u64) | m (v) | m x node delta
  *        eager push of fresh keys: the deltas of an ACK2, sent down the
  *        tree of push wave `wave` started by node `root id` (see
@@ -76,10 +85,13 @@ enum {
 
 #define SB_HEADER_SIZE 8
 #define SB_PUSH_HEADER_SIZE 16 /* root id and wave */
+#define SB_TOKEN_SIZE 8
 #define SB_ID_SIZE 6           /* node ids on the wire: 48 bits */
 #define SB_DIGEST_ENTRY_MIN 8  /* id and two one-byte varints */
 #define SB_HEARTBEAT_MAX (UINT64_MAX >> 2) /* hbl keeps two low bits */
 #define SB_SYN_COMPLETE 0x01
+#define SB_SYN_PADDED 0x02
+#define SB_SYN_PADDED_SIZE 64 /* a SYN to a seed, at least */
 #define SB_NODE_RESET 0x01
 #define SB_KEY_DELETED 0x01
 #define SB_VARINT_MAX 10
@@ -120,6 +132,8 @@ typedef struct sb_delta {
 /* A validated message: sections point into the packet. */
 typedef struct sb_msg {
     int type;
+    uint64_t token;            /* SYN and ACK: what the answer echoes */
+    uint64_t echo;             /* ACK and ACK2: the token answered */
     uint8_t flags;             /* SYN only */
     uint64_t root, wave;       /* PUSH only */
     uint64_t ndigest;
@@ -179,6 +193,9 @@ bool sb_put_header(sb_writer *w, int type, uint32_t cluster_id);
 bool sb_put_u64(sb_writer *w, uint64_t v);
 /* Rewrites the wave of a written PUSH in place. */
 void sb_set_push_wave(uint8_t *push, uint64_t wave);
+/* Rewrites the token of a written SYN in place (one SYN, several
+ * destinations). */
+void sb_set_syn_token(uint8_t *syn, uint64_t token);
 bool sb_put_u8(sb_writer *w, uint8_t v);
 bool sb_put_varint(sb_writer *w, uint64_t v);
 bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d);

@@ -62,10 +62,12 @@ void sb_engine_config_init(sb_engine_config *cfg)
 }
 
 /* The most bytes a delta of our own node spends besides its keys, in
- * the larger frame of an ACK and a PUSH: header, push header, two counts,
- * node header at worst. */
+ * the frame of an ACK or a PUSH: header, 16 bytes (an ACK's echo and
+ * token, a PUSH's root and wave), two counts, node header at worst. */
 static size_t engine_own_overhead(size_t addr_len)
 {
+    _Static_assert(2 * SB_TOKEN_SIZE == SB_PUSH_HEADER_SIZE,
+                   "an ACK's frame is a PUSH's");
     return SB_HEADER_SIZE + SB_PUSH_HEADER_SIZE + 2 * 3 /* counts */ + 1 +
            addr_len + 6 * SB_VARINT_MAX + 1;
 }
@@ -215,6 +217,7 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->cfg.cluster = e->cluster;
     e->cluster_id = sb_cluster_id(e->cluster);
     sb_rng_seed(&e->rng, cfg->rng_seed);
+    sb_token_init(e, cfg->rng_seed);
     if (!reference)
         e->max_key_entry = e->cfg.max_message_size - engine_own_overhead(alen);
 
@@ -417,6 +420,11 @@ int sb_engine_keys(const sb_engine *e, const char *addr, sb_key_fn fn,
             fn(userdata, k->data, k->key_len, sb_key_value(k), k->value_len);
     }
     return SB_OK;
+}
+
+uint64_t sb_engine_token(const sb_engine *e, const char *addr)
+{
+    return sb_token(e, addr);
 }
 
 int sb_engine_max_value(const sb_engine *e, size_t key_len, size_t *max)

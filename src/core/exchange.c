@@ -46,7 +46,8 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
 
     /* ourselves always (the smallest message has room for that) */
     exchange_list(e, e->self, list, &n, &used,
-                  e->cfg.max_message_size - SB_HEADER_SIZE - 1 - 3);
+                  e->cfg.max_message_size - SB_HEADER_SIZE - SB_TOKEN_SIZE -
+                      1 - 3);
     /* requests: ids we saw in ACKs and do not know, "send in full" */
     uint32_t nwanted = 0;
     for (; nwanted < e->nwanted; nwanted++) {
@@ -72,6 +73,7 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
                 full = !exchange_list(e, e->scratch.sample[i], list, &n,
                                       &used, room);
     sb_put_header(w, SB_MSG_SYN, e->cluster_id);
+    sb_put_u64(w, 0); /* the token: set for each destination */
     sb_put_u8(w, n == count ? SB_SYN_COMPLETE : 0);
     sb_put_varint(w, n + nwanted);
     for (uint32_t k = 0; k < n; k++) {
@@ -102,7 +104,10 @@ static bool exchange_take_entry(sb_engine *e, plan *p, sb_peer *n,
         sb_plan_add(e, p, n, 0, 0, true);
         return false;
     }
-    sb_liveness_observe(e, n, d->heartbeat, d->leaving, now);
+    /* a stranger's word moves no heartbeat: it would make a down peer
+     * live again, and the cluster write to its address */
+    if (e->from_member)
+        sb_liveness_observe(e, n, d->heartbeat, d->leaving, now);
     sb_plan_add(e, p, n, d->max_version, d->gc_version, false);
     return true;
 }
@@ -213,6 +218,7 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
                 sb_plan_add(e, p, n, 0, 0, true);
         }
     }
+    p->echo = m->token;
     sb_writer w = sb_send_reply_writer(e);
     if (sb_plan_write(e, &w, SB_MSG_ACK, p))
         sb_send_message(e, from, &w);
@@ -241,6 +247,7 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
         if (d.max_version > n->max_version && !n->self)
             sb_liveness_note_change(e, n, now, NO_DELTA);
     }
+    p->echo = m->token;
     sb_writer w = sb_send_reply_writer(e);
     if (sb_plan_write(e, &w, SB_MSG_ACK2, p))
         sb_send_message(e, from, &w);
@@ -259,8 +266,30 @@ static bool exchange_is_unreachable(const sb_peer *n)
 
 static void exchange_send_syn(sb_engine *e, const char *to, sb_writer *syn)
 {
-    if (strcmp(to, e->self->addr) != 0)
-        sb_send_message(e, to, syn);
+    if (strcmp(to, e->self->addr) == 0)
+        return;
+    sb_set_syn_token(syn->start, sb_token(e, to));
+    sb_send_message(e, to, syn);
+}
+
+/* A SYN to a seed, which may not know us: padded, so that its ACK (no
+ * larger than the SYN while we are a stranger, and of a larger frame)
+ * has room to ask us for our state. */
+static void exchange_send_seed_syn(sb_engine *e, const char *to,
+                                   sb_writer *syn)
+{
+    size_t len = (size_t)(syn->p - syn->start);
+    size_t padded = SB_SYN_PADDED_SIZE;
+    if (len >= padded || (size_t)(syn->end - syn->start) < padded) {
+        exchange_send_syn(e, to, syn);
+        return;
+    }
+    uint8_t *flags = syn->start + SB_HEADER_SIZE + SB_TOKEN_SIZE;
+    memset(syn->p, 0, padded - len);
+    *flags |= SB_SYN_PADDED;
+    sb_writer w = { syn->start, syn->start + padded, syn->end };
+    exchange_send_syn(e, to, &w);
+    *flags &= (uint8_t)~SB_SYN_PADDED;
 }
 
 /*
@@ -277,19 +306,20 @@ static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
         sb_seeds_fetch(e);
         for (size_t i = 0; i < e->nseeds; i++)
             if (e->seeds[i])
-                exchange_send_syn(e, e->seeds[i], syn);
+                exchange_send_seed_syn(e, e->seeds[i], syn);
         return;
     }
     if (!e->nseeds || (sb_seeds_has(e, peer->addr) && nlive >= e->nseeds))
         return;
     const char *s = sb_seeds_chance(e, nlive + nunreach);
     if (s)
-        exchange_send_syn(e, s, syn);
+        exchange_send_seed_syn(e, s, syn);
 }
 
 
-/* The round's messages: one SYN to a random live peer, now and then one
- * to a down or unproven peer, and to seeds (exchange_seeds()). */
+/* The round's messages: one SYN to a random live peer, now and then a
+ * probe of a down or unproven peer (as often as its backoff allows,
+ * sb_liveness_probed()), and to seeds (exchange_seeds()). */
 static void exchange_round(sb_engine *e, uint64_t now)
 {
     /* a node that hears no one (it can send but not receive, or it is
@@ -309,8 +339,10 @@ static void exchange_round(sb_engine *e, uint64_t now)
     if (nunreach &&
         sb_rng_unit(&e->rng) < (double)nunreach / (double)(nlive + 1)) {
         sb_peer *x = sb_liveness_random(e, exchange_is_unreachable, nunreach);
-        if (x)
+        if (x && sb_liveness_may_probe(x, now)) {
             exchange_send_syn(e, x->addr, &syn);
+            sb_liveness_probed(e, x, now);
+        }
     }
     exchange_seeds(e, peer, nlive, nunreach, &syn);
 }
@@ -363,17 +395,24 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
     if (why < 0 && sb_msg_decode(buf, len, e->cluster_id, &m, &why) &&
         !exchange_addresses_ok(&m))
         why = SB_DROP_MALFORMED;
+    /* an ACK or ACK2 must answer what we sent to its source */
+    bool answer = why < 0 && (m.type == SB_MSG_ACK || m.type == SB_MSG_ACK2);
+    if (answer && m.echo != sb_token(e, from))
+        why = SB_DROP_UNSOLICITED;
     if (why >= 0) {
         e->stats.drops[why]++;
         return;
     }
     e->last_heard = now;
     /* a stranger's message (not from a peer we know or a seed) gets a
-     * reply no larger than itself, and a stranger's PUSH is not passed on */
-    bool known = sb_state_find_addr(&e->st, from, strlen(from)) != NULL ||
-                 sb_seeds_has(e, from);
+     * reply no larger than itself, its PUSH is not passed on, and it may
+     * speak of itself only (apply.c) */
+    e->from = from;
+    e->from_member = sb_state_find_addr(&e->st, from, strlen(from)) != NULL ||
+                     sb_seeds_has(e, from);
+    e->answered = answer;
     e->reply_max = e->cfg.max_message_size;
-    if (!known && len < e->reply_max)
+    if (!e->from_member && len < e->reply_max)
         e->reply_max = len;
     switch (m.type) {
     case SB_MSG_SYN:
@@ -386,7 +425,7 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         sb_apply_deltas(e, &m, now);
         break;
     case SB_MSG_PUSH:
-        sb_push_recv(e, buf, len, &m, known, now);
+        sb_push_recv(e, buf, len, &m, e->from_member, now);
         break;
     }
 }

@@ -15,6 +15,8 @@
  *   liveness.c      peers added and removed, statuses, events, conviction,
  *                   tombstone collection
  *   send.c          every datagram leaves there (sealing, counters)
+ *   token.c         reply tokens: what a SYN or an ACK carries, what its
+ *                   answer echoes
  *   scratch.c       the per-peer scratch arrays
  * under them state.c (peers and keys), phi.c (the failure detector),
  * codec.c and refwire.c (the two wire formats), keyring.c (sealing).
@@ -125,6 +127,8 @@ typedef struct plan {
                                  out */
     bool fill;                /* top up the digest with random peers */
     uint64_t wave;            /* PUSH: the push wave */
+    uint64_t echo;            /* ACK, ACK2: the token of the message
+                                 answered */
 } plan;
 
 /*
@@ -193,7 +197,16 @@ struct sb_engine {
     sb_bucket push_packets, push_bytes;
 
     uint8_t *buf;             /* max_message_size bytes */
-    size_t reply_max;         /* bound of the reply to the message at hand */
+
+    /* the message at hand: the bound of its reply, its source, and what
+     * that source may tell us (docs/security.md, "Who speaks for whom") */
+    size_t reply_max;
+    const char *from;
+    bool from_member;         /* a peer we know, or a seed */
+    bool answered;            /* an ACK or ACK2 that echoes our token: its
+                                 source proved it holds its address */
+
+    uint8_t token_key[16];    /* keys the reply tokens (token.c) */
 
     /* Sealing (keyring.h): cfg.max_message_size is the plaintext's bound,
      * SB_SEAL_OVERHEAD below wire_max, the bound on the wire; a message
@@ -221,6 +234,10 @@ static inline sb_digest_entry sb_entry_of(const sb_peer *n)
     return (sb_digest_entry){ n->id, n->heartbeat, n->leaving,
                               n->max_version, n->gc_version };
 }
+
+/* ---- token.c ---- */
+void sb_token_init(sb_engine *e, uint64_t seed);
+uint64_t sb_token(const sb_engine *e, const char *addr);
 
 /* ---- push.c ---- */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
@@ -260,6 +277,8 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s,
 void sb_liveness_note_change(sb_engine *e, const sb_peer *n, uint64_t now,
                              uint64_t before);
 void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now);
+bool sb_liveness_may_probe(const sb_peer *n, uint64_t now);
+void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now);
 sb_peer *sb_liveness_add(sb_engine *e, const char *addr, size_t len,
                          uint64_t generation, uint64_t now);
 void sb_liveness_remove(sb_engine *e, sb_peer *n);

@@ -119,6 +119,10 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
     e->nstatus[s]++;
     n->status = (uint8_t)s;
     n->status_since = now;
+    if (s == SB_STATUS_LIVE) {
+        n->probes = 0;
+        n->probe_at = 0;
+    }
     sb_liveness_refresh(e, n);
     if (n->self)
         return;
@@ -129,6 +133,31 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
                 sb_liveness_emit(e, SB_EVENT_UPDATE, n, n->keys[i]);
     } else if (old == SB_STATUS_LIVE)
         sb_liveness_emit(e, SB_EVENT_LEAVE, n, NULL);
+}
+
+/*
+ * Probes: a peer that is not live (down, or not proven alive yet) gets a
+ * SYN now and then, so that we notice it coming back; each probe that
+ * leaves it not live doubles the wait before the next: a round, two,
+ * four... An address that never comes alive thus gets at most
+ * floor(log2(dead_grace / round + 1)) + 1 probes from each node that
+ * knows it (13 with the defaults) before that node forgets it, however
+ * it was learned. Coming alive starts the count again.
+ */
+bool sb_liveness_may_probe(const sb_peer *n, uint64_t now)
+{
+    return now >= n->probe_at;
+}
+
+void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now)
+{
+    unsigned k = n->probes;
+    uint64_t wait = k < 64 && e->round_ns <= UINT64_MAX >> k
+                        ? e->round_ns << k
+                        : UINT64_MAX;
+    n->probe_at = sb_add_sat(now, wait);
+    if (n->probes < UINT8_MAX)
+        n->probes++;
 }
 
 /* Remembers that n changed (or has news elsewhere), for the next SYNs

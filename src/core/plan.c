@@ -208,8 +208,9 @@ static uint32_t plan_fill_digest(sb_engine *e, sb_peer **out, size_t *room)
 size_t sb_plan_digest_room(const sb_engine *e)
 {
     size_t share = e->cfg.max_message_size * DIGEST_SHARE / 100;
-    /* a SYN: header, flags and a count of at most 3 bytes */
-    size_t most = e->cfg.max_message_size - SB_HEADER_SIZE - 1 - 3;
+    /* a SYN: header, token, flags and a count of at most 3 bytes */
+    size_t most =
+        e->cfg.max_message_size - SB_HEADER_SIZE - SB_TOKEN_SIZE - 1 - 3;
     return share < most ? share : most;
 }
 
@@ -232,7 +233,9 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
     size_t size = (size_t)(w->end - w->start);
     size_t count = sb_varint_size(size / SB_DIGEST_ENTRY_MIN);
     size_t frame = SB_HEADER_SIZE + (type == SB_MSG_ACK ? 2 : 1) * count +
-                   (type == SB_MSG_PUSH ? SB_PUSH_HEADER_SIZE : 0);
+                   (type == SB_MSG_PUSH ? SB_PUSH_HEADER_SIZE : 0) +
+                   (type == SB_MSG_ACK ? 2 * SB_TOKEN_SIZE : 0) +
+                   (type == SB_MSG_ACK2 ? SB_TOKEN_SIZE : 0);
     if (size <= frame)
         return false;
     size_t room = size - frame;
@@ -298,7 +301,11 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
     if (type == SB_MSG_PUSH) {
         sb_put_u64(w, e->self->id);
         sb_put_u64(w, p->wave);
+    } else {
+        sb_put_u64(w, p->echo);
     }
+    if (type == SB_MSG_ACK)
+        sb_put_u64(w, sb_token(e, e->from));
     if (type == SB_MSG_ACK) {
         sb_put_varint(w, nunknown + nreq + nahead);
         for (uint32_t i = 0; i < nunknown; i++) {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
+#include "keyring.h"
 #include "sim.h"
 
 struct cluster {
@@ -407,7 +409,7 @@ static uint64_t cluster_refused(const sb_engine *e)
         SB_DROP_TRUNCATED, SB_DROP_MAGIC,    SB_DROP_VERSION,
         SB_DROP_CLUSTER,   SB_DROP_TYPE,     SB_DROP_MALFORMED,
         SB_DROP_OVERSIZE,  SB_DROP_PLAINTEXT, SB_DROP_SEALED,
-        SB_DROP_AUTH,
+        SB_DROP_AUTH,      SB_DROP_UNSOLICITED,
     };
     sb_stats st;
     sb_engine_stats(e, &st);
@@ -431,6 +433,38 @@ int cluster_deliver(cluster *c, uint32_t i, const char *from,
     sb_sim_reschedule(c->sim, i);
     if (rc == SB_OK && cluster_refused(e) != refused)
         rc = SB_EINVAL;
+    return rc;
+}
+
+int cluster_answer(cluster *c, uint32_t i, const char *from, void *buf,
+                   size_t len)
+{
+    sb_engine *e = cluster_engine(c, i);
+    uint8_t *m = buf;
+    if (!e)
+        return SB_ESTATE;
+    if (len < SB_HEADER_SIZE + SB_TOKEN_SIZE ||
+        (m[3] != SB_MSG_ACK && m[3] != SB_MSG_ACK2))
+        return SB_EINVAL;
+    uint64_t t = sb_engine_token(e, from);
+    for (int k = 0; k < 8; k++)
+        m[SB_HEADER_SIZE + k] = (uint8_t)(t >> (56 - 8 * k));
+    if (!c->cfg.engine.nkeys)
+        return cluster_deliver(c, i, from, buf, len);
+    /* sealed with the first key, under a nonce of our own */
+    sb_keyring kr = { .count = 0 };
+    sb_keyring_install(&kr, c->cfg.engine.keys);
+    static uint64_t counter;
+    uint8_t nonce[SB_NONCE_SIZE] = { 'h', 'a', 'r', 'n', 'e', 's', 's' };
+    counter++;
+    memcpy(nonce + 16, &counter, 8);
+    uint8_t *sealed = malloc(len + SB_SEAL_OVERHEAD);
+    if (!sealed)
+        return SB_ENOMEM;
+    size_t n = sb_seal(&kr, nonce, buf, len, sealed);
+    int rc = cluster_deliver(c, i, from, sealed, n);
+    free(sealed);
+    sb_keyring_wipe(&kr);
     return rc;
 }
 

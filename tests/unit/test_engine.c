@@ -248,12 +248,48 @@ static void test_cut_off_leaves_no_gap(void **state)
     cluster_free(c);
 }
 
+/* The start of a hand-made ACK2: its header and room for the echo
+ * (cluster_answer() writes it). */
+static sb_writer begin_ack2(uint8_t *buf, size_t cap)
+{
+    sb_writer w = { buf, buf, buf + cap };
+    sb_put_header(&w, SB_MSG_ACK2, sb_cluster_id("default"));
+    sb_put_u64(&w, 0);
+    return w;
+}
+
+/* One node delta in an ACK2, from the given fields and keys. */
+static size_t make_ack2(uint8_t *buf, size_t cap, const sb_delta *d,
+                        const sb_key_entry *keys)
+{
+    sb_writer w = begin_ack2(buf, cap);
+    sb_put_varint(&w, 1);
+    sb_put_delta_header(&w, d);
+    for (uint64_t i = 0; i < d->nkeys; i++)
+        sb_put_key_entry(&w, &keys[i]);
+    return (size_t)(w.p - buf);
+}
+
+/* Makes `addr` a member of node i's view: an answer from it that speaks
+ * of itself (generation 1, heartbeat 1), so that it may speak of others. */
+static void make_member(cluster *c, uint32_t i, const char *addr)
+{
+    uint8_t buf[128];
+    sb_delta d = { .addr = addr, .addr_len = strlen(addr), .generation = 1,
+                   .heartbeat = 1 };
+    size_t len = make_ack2(buf, sizeof(buf), &d, NULL);
+    check(cluster_answer(c, i, addr, buf, len) == SB_OK);
+    sb_member m;
+    check(sb_engine_find(cluster_engine(c, i), addr, &m) == SB_OK);
+}
+
 /* A hand-made SYN: a digest claiming `n` nodes at the given maxes. */
 static size_t make_syn(uint8_t *buf, size_t cap, const sb_digest_entry *d,
                        int n, uint8_t flags)
 {
     sb_writer w = { buf, buf, buf + cap };
     sb_put_header(&w, SB_MSG_SYN, sb_cluster_id("default"));
+    sb_put_u64(&w, 0x5eed); /* the token our answer would echo */
     sb_put_u8(&w, flags);
     sb_put_varint(&w, (uint64_t)n);
     for (int i = 0; i < n; i++)
@@ -383,9 +419,10 @@ static void test_random_packets_change_nothing(void **state)
     cluster_free(c);
 }
 
-/* Captured traffic, mutated: never a crash, never a bound passed, and
- * packets that differ from valid ones only in their header or length
- * change nothing. */
+/* Captured traffic to node 1, mutated and handed to it from its real
+ * senders (so that answers carry the right echo): never a crash, never a
+ * bound passed, and packets that differ from valid ones only in their
+ * header or length change nothing. */
 static void test_mutated_packets(void **state)
 {
     (void)state;
@@ -395,14 +432,22 @@ static void test_mutated_packets(void **state)
     cluster_set(c, 2, "b", "2");
     cluster_run(c, 3 * SEC);
     cluster_capture_stop(c);
-    const cluster_packets *cap = cluster_captured(c);
-    check(cap->n > 20);
+    cluster_packets *cap = cluster_captured(c);
+    size_t n = 0;
+    for (size_t k = 0; k < cap->n; k++)
+        if (cap->p[k].to == 1) { /* to the front, by swaps */
+            cluster_packet t = cap->p[n];
+            cap->p[n++] = cap->p[k];
+            cap->p[k] = t;
+        }
+    check(n > 20);
     sb_rng r;
     sb_rng_seed(&r, cluster_seed() + 7);
     char *before = snapshot(cluster_engine(c, 1));
     uint8_t buf[600];
     for (int i = 0; i < 10000; i++) {
-        const cluster_packet *p = &cap->p[sb_rng_below(&r, cap->n)];
+        const cluster_packet *p = &cap->p[sb_rng_below(&r, n)];
+        const char *from = cluster_addr(c, p->from);
         memcpy(buf, p->data, p->len);
         size_t len = p->len;
         switch (sb_rng_below(&r, 3)) {
@@ -417,19 +462,19 @@ static void test_mutated_packets(void **state)
             break;
         }
         uint64_t dropped = cluster_drops(c, 1, -1);
-        check(cluster_deliver(c, 1, "10.6.6.6:1", buf, len) == SB_EINVAL);
+        check(cluster_deliver(c, 1, from, buf, len) == SB_EINVAL);
         check(cluster_drops(c, 1, -1) == dropped + 1);
     }
     char *after = snapshot(cluster_engine(c, 1));
     check(strcmp(before, after) == 0);
     /* body mutations: anything may be accepted, nothing may break */
     for (int i = 0; i < 20000; i++) {
-        const cluster_packet *p = &cap->p[sb_rng_below(&r, cap->n)];
+        const cluster_packet *p = &cap->p[sb_rng_below(&r, n)];
         memcpy(buf, p->data, p->len);
         for (int k = 0; k < 1 + (int)sb_rng_below(&r, 4); k++)
             buf[8 + sb_rng_below(&r, p->len - 8)] ^=
                 (uint8_t)(1u << sb_rng_below(&r, 8));
-        cluster_deliver(c, 1, "10.6.6.6:1", buf, p->len);
+        cluster_deliver(c, 1, cluster_addr(c, p->from), buf, p->len);
     }
     check(sb_engine_member_count(cluster_engine(c, 1)) <= 4096);
     free(before);
@@ -451,11 +496,11 @@ static void test_invented_nodes_bounded(void **state)
     check(cluster_try(&cfg, &c) == SB_OK);
     sb_engine *e = cluster_engine(c, 0);
     static uint8_t buf[60000];
-    uint32_t cid = sb_cluster_id("default");
+    /* a member that lies */
+    make_member(c, 0, "10.6.6.6:1");
     int made = 0;
     while (made < 100000) {
-        sb_writer w = { buf, buf, buf + sizeof(buf) };
-        sb_put_header(&w, SB_MSG_ACK2, cid);
+        sb_writer w = begin_ack2(buf, sizeof(buf));
         sb_put_varint(&w, 1000);
         for (int i = 0; i < 1000; i++, made++) {
             char addr[32];
@@ -466,15 +511,15 @@ static void test_invented_nodes_bounded(void **state)
                                 .to_version = 0, .nkeys = 0 };
             check(sb_put_delta_header(&w, &d));
         }
-        check(cluster_deliver(c, 0, "10.6.6.6:1", buf,
-                              (size_t)(w.p - buf)) == SB_OK);
+        check(cluster_answer(c, 0, "10.6.6.6:1", buf,
+                             (size_t)(w.p - buf)) == SB_OK);
     }
     check(sb_engine_member_count(e) == 1000);
-    check(cluster_drops(c, 0, SB_DROP_LIMIT_NODES) == 100000 - 999);
+    /* itself, the liar and 998 of its inventions */
+    check(cluster_drops(c, 0, SB_DROP_LIMIT_NODES) == 100000 - 998);
 
     /* keys and bytes per node are bounded too */
-    sb_writer w = { buf, buf, buf + sizeof(buf) };
-    sb_put_header(&w, SB_MSG_ACK2, cid);
+    sb_writer w = begin_ack2(buf, sizeof(buf));
     sb_put_varint(&w, 1);
     sb_delta d = { .addr = "10.0.0.0:1", .addr_len = 10,
                         .generation = 1, .heartbeat = 2, .to_version = 20,
@@ -487,7 +532,7 @@ static void test_invented_nodes_bounded(void **state)
                             (const uint8_t *)"0123456789", 10 };
         sb_put_key_entry(&w, &ke);
     }
-    check(cluster_deliver(c, 0, "10.6.6.6:1", buf, (size_t)(w.p - buf)) ==
+    check(cluster_answer(c, 0, "10.6.6.6:1", buf, (size_t)(w.p - buf)) ==
           SB_OK);
     sb_member info;
     check(sb_engine_find(e, "10.0.0.0:1", &info) == SB_OK);
@@ -528,11 +573,11 @@ static void test_forged_addresses_dropped(void **state)
     };
     cluster *c = engines(1, 1400, NULL, 0);
     sb_engine *e = cluster_engine(c, 0);
+    make_member(c, 0, "10.6.6.6:1");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         check(sb_addr_canonical(cases[i].addr, cases[i].len) == cases[i].ok);
         uint8_t buf[256];
-        sb_writer w = { buf, buf, buf + sizeof(buf) };
-        sb_put_header(&w, SB_MSG_ACK2, sb_cluster_id("default"));
+        sb_writer w = begin_ack2(buf, sizeof(buf));
         sb_put_varint(&w, 1);
         sb_delta d = { .addr = cases[i].addr, .addr_len = cases[i].len,
                        .generation = 1, .heartbeat = 1, .to_version = 1,
@@ -543,8 +588,8 @@ static void test_forged_addresses_dropped(void **state)
         check(sb_put_key_entry(&w, &k));
         size_t members = sb_engine_member_count(e);
         uint64_t bad = cluster_drops(c, 0, SB_DROP_MALFORMED);
-        int rc = cluster_deliver(c, 0, "10.6.6.6:1", buf,
-                                 (size_t)(w.p - buf));
+        int rc = cluster_answer(c, 0, "10.6.6.6:1", buf,
+                                (size_t)(w.p - buf));
         if (cases[i].ok) {
             check(rc == SB_OK && sb_engine_member_count(e) == members + 1);
         } else {
@@ -587,23 +632,21 @@ static void test_forgotten_node_stays_forgotten(void **state)
     check(cluster_try(&cfg, &c) == SB_OK);
     sb_engine *e = cluster_engine(c, 0);
     uint8_t buf[512];
-    uint32_t cid = sb_cluster_id("default");
     /* a node that lives for a while, then is silent */
     for (uint64_t hb = 1; hb <= 20; hb++) {
-        sb_writer w = { buf, buf, buf + sizeof(buf) };
-        sb_put_header(&w, SB_MSG_ACK2, cid);
+        sb_writer w = begin_ack2(buf, sizeof(buf));
         sb_put_varint(&w, 1);
         sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
                             .generation = 7, .heartbeat = hb };
         sb_put_delta_header(&w, &d);
         cluster_run(c, 100 * MS);
-        cluster_deliver(c, 0, "10.0.0.2:7946", buf, (size_t)(w.p - buf));
+        check(cluster_answer(c, 0, "10.0.0.2:7946", buf,
+                             (size_t)(w.p - buf)) == SB_OK);
     }
     size_t stale_len = 0;
     uint8_t stale[512];
     {
-        sb_writer w = { stale, stale, stale + sizeof(stale) };
-        sb_put_header(&w, SB_MSG_ACK2, cid);
+        sb_writer w = begin_ack2(stale, sizeof(stale));
         sb_put_varint(&w, 1);
         sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
                             .generation = 7, .heartbeat = 20 };
@@ -620,23 +663,11 @@ static void test_forgotten_node_stays_forgotten(void **state)
     check(cluster_now(c) > 11 * SEC);
     /* stale gossip arrives from a node that forgot later */
     cluster_run(c, 5 * SEC);
-    cluster_deliver(c, 0, "10.0.0.3:7946", stale, stale_len);
+    make_member(c, 0, "10.0.0.3:7946");
+    check(cluster_answer(c, 0, "10.0.0.3:7946", stale, stale_len) == SB_OK);
     check(sb_engine_find(e, "10.0.0.2:7946", &info) == SB_ENOTFOUND);
     check(cluster_drops(c, 0, SB_DROP_ZOMBIE) == 1);
     cluster_free(c);
-}
-
-/* One node delta in an ACK2, from the given fields and keys. */
-static size_t make_ack2(uint8_t *buf, size_t cap, const sb_delta *d,
-                        const sb_key_entry *keys)
-{
-    sb_writer w = { buf, buf, buf + cap };
-    sb_put_header(&w, SB_MSG_ACK2, sb_cluster_id("default"));
-    sb_put_varint(&w, 1);
-    sb_put_delta_header(&w, d);
-    for (uint64_t i = 0; i < d->nkeys; i++)
-        sb_put_key_entry(&w, &keys[i]);
-    return (size_t)(w.p - buf);
 }
 
 /* An engine that got node z's reset from an up-to-date peer, cut after
@@ -652,7 +683,8 @@ static cluster *partial_reset(uint64_t gc)
                         .from_version = 0, .to_version = 1,
                         .gc_version = gc, .nkeys = 1 };
     size_t len = make_ack2(buf, sizeof(buf), &d, &a);
-    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
+    make_member(c, 0, "10.0.0.3:7946");
+    check(cluster_answer(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     return c;
 }
 
@@ -676,7 +708,8 @@ static void test_partial_reset_refuses_stale_sender(void **state)
                          .heartbeat = 5, .from_version = 1,
                          .to_version = 4, .gc_version = 0, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &k);
-    check(cluster_deliver(c, 0, "10.0.0.4:7946", buf, len) == SB_OK);
+    make_member(c, 0, "10.0.0.4:7946");
+    check(cluster_answer(c, 0, "10.0.0.4:7946", buf, len) == SB_OK);
     const uint8_t *v;
     size_t vl;
     check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) ==
@@ -689,7 +722,7 @@ static void test_partial_reset_refuses_stale_sender(void **state)
                          .heartbeat = 6, .from_version = 1,
                          .to_version = 8, .gc_version = 7, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &b);
-    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
+    check(cluster_answer(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     check(sb_engine_get(e, z, (const uint8_t *)"b", 1, &v, &vl) == SB_OK);
     check(sb_engine_get(e, z, (const uint8_t *)"a", 1, &v, &vl) == SB_OK);
     check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) ==
@@ -716,7 +749,7 @@ static void test_partial_reset_takes_caught_up_sender(void **state)
                          .heartbeat = 6, .from_version = 1,
                          .to_version = 6, .gc_version = 0, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &k);
-    check(cluster_deliver(c, 0, z, buf, len) == SB_OK);
+    check(cluster_answer(c, 0, z, buf, len) == SB_OK);
     const uint8_t *v;
     size_t vl;
     check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) == SB_OK);
@@ -739,7 +772,7 @@ static void test_no_plain_delta_past_collected_tombstones(void **state)
                         .heartbeat = 5, .from_version = 0,
                         .to_version = 1, .nkeys = 1 };
     size_t len = make_ack2(buf, sizeof(buf), &d, &k);
-    check(cluster_deliver(c, 0, z, buf, len) == SB_OK);
+    check(cluster_answer(c, 0, z, buf, len) == SB_OK);
     /* z deleted k at 2, collected it (gc 2), set y at 3; an offer or a
      * push sends a plain delta from 1 */
     sb_key_entry y = { (const uint8_t *)"y", 1, 3, false,
@@ -748,14 +781,15 @@ static void test_no_plain_delta_past_collected_tombstones(void **state)
                          .heartbeat = 6, .from_version = 1,
                          .to_version = 3, .gc_version = 2, .nkeys = 1 };
     len = make_ack2(buf, sizeof(buf), &d, &y);
-    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
+    make_member(c, 0, "10.0.0.3:7946");
+    check(cluster_answer(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     sb_member info;
     check(sb_engine_find(e, z, &info) == SB_OK && info.max_version == 1);
     /* the reset that a digest-driven exchange sends does it right */
     d.reset = true;
     d.from_version = 0;
     len = make_ack2(buf, sizeof(buf), &d, &y);
-    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
+    check(cluster_answer(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     const uint8_t *v;
     size_t vl;
     check(sb_engine_get(e, z, (const uint8_t *)"k", 1, &v, &vl) ==
@@ -804,7 +838,7 @@ static void z_says(cluster *c, uint64_t hb, uint64_t from,
                    .to_version = nkeys ? keys[nkeys - 1].version : from,
                    .nkeys = nkeys };
     size_t len = make_ack2(buf, sizeof(buf), &d, keys);
-    check(cluster_deliver(c, 0, "10.0.0.2:7946", buf, len) == SB_OK);
+    check(cluster_answer(c, 0, "10.0.0.2:7946", buf, len) == SB_OK);
 }
 
 /* No key event about a node before its join; at its join (and at every
@@ -856,7 +890,8 @@ static void test_reset_stopped_by_a_bound_leaves_no_hole(void **state)
                    .generation = 7, .heartbeat = 5, .from_version = 0,
                    .to_version = 4, .nkeys = 2 };
     size_t len = make_ack2(buf, sizeof(buf), &d, ab);
-    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
+    make_member(c, 0, "10.0.0.3:7946");
+    check(cluster_answer(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     sb_member m;
     check(sb_engine_find(e, "10.0.0.2:7946", &m) == SB_OK);
     check(m.max_version == 4 && m.keys == 2);
@@ -867,7 +902,7 @@ static void test_reset_stopped_by_a_bound_leaves_no_hole(void **state)
                     .from_version = 0, .to_version = 4, .gc_version = 2,
                     .nkeys = 3 };
     len = make_ack2(buf, sizeof(buf), &d, k);
-    check(cluster_deliver(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
+    check(cluster_answer(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     check(sb_engine_find(e, "10.0.0.2:7946", &m) == SB_OK);
     check(m.max_version == 2); /* not 4: c@3 is missing */
     check(m.keys == 1);
@@ -1147,6 +1182,7 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
             sb_writer w = { buf, buf, buf + sizeof(buf) };
             uint32_t n = (uint32_t)sb_rng_below(&rng, 40);
             sb_put_header(&w, SB_MSG_SYN, sb_cluster_id("default"));
+            sb_put_u64(&w, sb_rng_next(&rng));
             sb_put_u8(&w, (uint8_t)sb_rng_below(&rng, 2));
             sb_put_varint(&w, n);
             for (uint32_t k = 0; k < n; k++) {
@@ -1183,8 +1219,9 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
         check(sent <= len);
     }
     /* plaintext only (a stranger cannot seal): ACKs that ask for every
-     * member in full (heartbeat 0), and PUSHes given a wave nobody has
-     * seen */
+     * member in full (heartbeat 0), echoing the token a stranger gets in
+     * any ACK to it (it holds its address), and PUSHes given a wave
+     * nobody has seen */
     const uint8_t *push = NULL;
     size_t push_len = 0;
     for (size_t i = 0; i < ncaptured && !nkeys; i++)
@@ -1199,6 +1236,8 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
         if (i % 2) {
             sb_writer w = { buf, buf, buf + sizeof(buf) };
             sb_put_header(&w, SB_MSG_ACK, sb_cluster_id("default"));
+            sb_put_u64(&w, sb_engine_token(e, "192.0.2.7:9999"));
+            sb_put_u64(&w, sb_rng_next(&rng));
             uint32_t n = 1 + (uint32_t)sb_rng_below(&rng, 8);
             sb_put_varint(&w, n);
             for (uint32_t k = 0; k < n; k++) {
@@ -1265,6 +1304,16 @@ static void big_push_not_passed_on(const uint8_t *keys, uint32_t nkeys)
     cluster *b = engines(4, 512, keys, nkeys); /* 10.0.0.1 to 10.0.0.4 */
     cluster_run(b, 3 * SEC);
     check(cluster_all_live(b));
+    /* the root makes itself known to every node (a PUSH brings no one
+     * new: apply.c) */
+    const char *root = cluster_addr(a, 5);
+    sb_delta self = { .addr = root, .addr_len = strlen(root),
+                      .generation = sb_engine_generation(cluster_engine(a, 5)),
+                      .heartbeat = 1 };
+    uint8_t intro[128];
+    size_t intro_len = make_ack2(intro, sizeof(intro), &self, NULL);
+    for (uint32_t i = 0; i < 4; i++)
+        check(cluster_answer(b, i, root, intro, intro_len) == SB_OK);
     /* to every node (in the wave's tree, those with children would pass
      * it on), each time from another member */
     for (uint32_t i = 0; i < 4; i++) {
