@@ -59,6 +59,9 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
         return NULL;
     }
     *created = true;
+    if (e->answered && strlen(e->from) == d->addr_len &&
+        memcmp(e->from, d->addr, d->addr_len) == 0)
+        sb_liveness_answered(n); /* it introduced itself, answering us */
     n->heartbeat = d->heartbeat;
     n->leaving = d->leaving;
     if (d->leaving)

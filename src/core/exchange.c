@@ -333,8 +333,13 @@ static void exchange_round(sb_engine *e, uint64_t now)
     uint32_t nunreach =
         e->nstatus[SB_STATUS_DOWN] + e->nstatus[SB_STATUS_JOINING];
     sb_peer *peer = sb_liveness_random(e, exchange_is_live_peer, nlive);
-    if (peer)
+    if (peer && peer->answered) {
         exchange_send_syn(e, peer->addr, &syn);
+    } else if (peer && sb_liveness_may_probe(peer, now)) {
+        /* live by word of others only, so far */
+        exchange_send_syn(e, peer->addr, &syn);
+        sb_liveness_probed(e, peer, now);
+    }
     /* now and then a down or unproven peer, to notice it coming back */
     if (nunreach &&
         sb_rng_unit(&e->rng) < (double)nunreach / (double)(nlive + 1)) {
@@ -407,10 +412,12 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
     /* a stranger's message (not from a peer we know or a seed) gets a
      * reply no larger than itself, its PUSH is not passed on, and it may
      * speak of itself only (apply.c) */
+    sb_peer *sender = sb_state_find_addr(&e->st, from, strlen(from));
     e->from = from;
-    e->from_member = sb_state_find_addr(&e->st, from, strlen(from)) != NULL ||
-                     sb_seeds_has(e, from);
+    e->from_member = sender != NULL || sb_seeds_has(e, from);
     e->answered = answer;
+    if (answer && sender)
+        sb_liveness_answered(sender);
     e->reply_max = e->cfg.max_message_size;
     if (!e->from_member && len < e->reply_max)
         e->reply_max = len;

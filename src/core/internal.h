@@ -279,6 +279,7 @@ void sb_liveness_note_change(sb_engine *e, const sb_peer *n, uint64_t now,
 void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now);
 bool sb_liveness_may_probe(const sb_peer *n, uint64_t now);
 void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now);
+void sb_liveness_answered(sb_peer *n);
 sb_peer *sb_liveness_add(sb_engine *e, const char *addr, size_t len,
                          uint64_t generation, uint64_t now);
 void sb_liveness_remove(sb_engine *e, sb_peer *n);

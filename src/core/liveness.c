@@ -119,7 +119,7 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
     e->nstatus[s]++;
     n->status = (uint8_t)s;
     n->status_since = now;
-    if (s == SB_STATUS_LIVE) {
+    if (s == SB_STATUS_LIVE && n->answered) {
         n->probes = 0;
         n->probe_at = 0;
     }
@@ -136,17 +136,28 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
 }
 
 /*
- * Probes: a peer that is not live (down, or not proven alive yet) gets a
- * SYN now and then, so that we notice it coming back; each probe that
- * leaves it not live doubles the wait before the next: a round, two,
- * four... An address that never comes alive thus gets at most
- * floor(log2(dead_grace / round + 1)) + 1 probes from each node that
- * knows it (13 with the defaults) before that node forgets it, however
- * it was learned. Coming alive starts the count again.
+ * Probes: a SYN to a peer that is not live (down, or not proven alive
+ * yet), so that we notice it coming back, or to any peer whose address
+ * has never answered us. Each probe that leaves the peer so doubles the
+ * wait before the next: a round, two, four... An address that never
+ * answers thus gets at most floor(log2(T / round + 1)) + 1 SYNs from
+ * each node in any T that node knows it (13 over the default hour of
+ * dead-node grace, after which the node forgets it), live or not: word
+ * that it lives, true or not, does not make it answer. A peer that has
+ * answered starts again when it comes alive, and an answer (an ACK or
+ * ACK2 echoing our token, from its address) starts it again at once.
  */
 bool sb_liveness_may_probe(const sb_peer *n, uint64_t now)
 {
     return now >= n->probe_at;
+}
+
+/* An answer came from n's address. */
+void sb_liveness_answered(sb_peer *n)
+{
+    n->answered = true;
+    n->probes = 0;
+    n->probe_at = 0;
 }
 
 void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now)

@@ -60,7 +60,9 @@ typedef struct sb_peer {
     uint64_t generation;
     uint64_t status_since; /* when the status last changed */
     uint64_t probe_at;    /* not live: the earliest next probe */
-    uint8_t probes;       /* probes since it was last live */
+    uint8_t probes;       /* probes since it last answered, or was live
+                             after answering once */
+    bool answered;        /* its address answered us (token.c) */
     uint64_t gc_due;      /* when the oldest tombstone may go; or never */
     uint64_t push_from;   /* if push_pending: peers hold versions <= this */
     sb_key **keys;        /* sorted by version */

@@ -1333,6 +1333,157 @@ static void test_big_push_not_passed_on(void **state)
     big_push_not_passed_on(key_a, 1);
 }
 
+/* ---- reflection: what the cluster sends to an address it was told of -- */
+
+#define VICTIM "192.0.2.99:7946"
+
+/* Datagrams (and their bytes) the cluster sent to `to` among those
+ * captured. */
+static size_t sent_to(cluster *c, const char *to, uint64_t *bytes)
+{
+    const cluster_packets *p = cluster_captured(c);
+    size_t n = 0;
+    *bytes = 0;
+    for (size_t k = 0; k < p->n; k++)
+        if (strcmp(p->p[k].to_addr, to) == 0) {
+            n++;
+            *bytes += p->p[k].len;
+        }
+    return n;
+}
+
+/* A three-node cluster (60 s dead-node grace), converged, recording
+ * every datagram from now on. */
+static cluster *watched_three(void)
+{
+    cluster_config cfg;
+    cluster_config_init(&cfg, 3);
+    cfg.seeds = 1;
+    cfg.engine.dead_grace_ns = 60 * SEC;
+    cluster *c = cluster_new(&cfg);
+    cluster_wait(c, 30 * SEC, cluster_converged(c));
+    check(cluster_converged(c));
+    cluster_capture(c, CLUSTER_ALL, 0);
+    return c;
+}
+
+/* An ACK2 whose one delta names VICTIM as a live member with a key. */
+static size_t victim_ack2(uint8_t *buf, size_t cap, uint64_t heartbeat)
+{
+    sb_key_entry k = { (const uint8_t *)"k", 1, 1, false,
+                       (const uint8_t *)"forged", 6 };
+    sb_delta d = { .addr = VICTIM, .addr_len = strlen(VICTIM),
+                   .generation = 1, .heartbeat = heartbeat,
+                   .to_version = 1, .nkeys = 1 };
+    return make_ack2(buf, cap, &d, &k);
+}
+
+/*
+ * One forged datagram to one node of three (the demonstration of the
+ * reflection, a 50x amplifier before wire v3): an ACK2 from a stranger
+ * naming a third party's address. Without the token it is dropped as
+ * unsolicited; from a stranger who holds its address and echoes its
+ * token, the third party is hearsay; a SYN with the third party's
+ * address as its forged source gets one reply no larger than itself.
+ * Over the whole dead-node grace and past it, the cluster sends the
+ * third party nothing else.
+ */
+static void test_forged_datagram_reflects_nothing(void **state)
+{
+    (void)state;
+    cluster *c = watched_three();
+    uint8_t buf[256];
+    size_t len = victim_ack2(buf, sizeof(buf), 5);
+    /* the echo a stranger can only guess */
+    check(cluster_deliver(c, 0, "198.51.100.7:5000", buf, len) ==
+          SB_EINVAL);
+    check(cluster_drops(c, 0, SB_DROP_UNSOLICITED) == 1);
+    /* the right echo (the stranger holds its address): hearsay */
+    check(cluster_answer(c, 0, "198.51.100.7:5000", buf, len) == SB_OK);
+    check(cluster_drops(c, 0, SB_DROP_HEARSAY) == 1);
+    /* a SYN from the forged source */
+    const char *a1 = cluster_addr(c, 1);
+    sb_member m;
+    check(sb_engine_find(cluster_engine(c, 0), a1, &m) == SB_OK);
+    sb_digest_entry d = { sb_peer_id(a1, strlen(a1), m.generation),
+                          m.heartbeat + 100, false, m.max_version + 5, 0 };
+    size_t syn = make_syn(buf, sizeof(buf), &d, 1, 0);
+    check(cluster_deliver(c, 0, VICTIM, buf, syn) == SB_OK);
+    cluster_run(c, 130 * SEC);
+    uint64_t bytes;
+    size_t n = sent_to(c, VICTIM, &bytes);
+    printf("reflection: %zu datagrams, %llu bytes to the third party in "
+           "130 s after a forged ACK2 (%zu B), an echoed one and a SYN "
+           "(%zu B) from its address\n", n, (unsigned long long)bytes, len,
+           syn);
+    check(n <= 1 && bytes <= syn);
+    /* the forged SYN moved no heartbeat: no one saw node 1 jump */
+    check(sb_engine_find(cluster_engine(c, 2), VICTIM, &m) == SB_ENOTFOUND);
+    check(sb_engine_find(cluster_engine(c, 0), VICTIM, &m) == SB_ENOTFOUND);
+    cluster_free(c);
+}
+
+/* floor(log2(grace / round + 1)) + 1: the most probes one node sends an
+ * address that never comes alive (sb_liveness_probed()). */
+static size_t probe_bound(uint64_t grace_ns, uint64_t round_ns)
+{
+    uint64_t x = grace_ns / round_ns + 1;
+    size_t b = 0;
+    while (x > 1) {
+        x >>= 1;
+        b++;
+    }
+    return b + 1;
+}
+
+/*
+ * A member that lies (it answered once, then says a third party is one of
+ * us, with a heartbeat that moves once): every node learns the address,
+ * and it is live for a while. It never answers, so each node sends it at
+ * most the probe bound for the time it knows it, live or down, until it
+ * forgets it; so does the liar's own address, which never answers again.
+ */
+static void test_never_answering_address_bounded(void **state)
+{
+    (void)state;
+    cluster *c = watched_three();
+    uint64_t start = cluster_now(c);
+    const char *liar = "198.51.100.7:5000";
+    make_member(c, 0, liar);
+    uint8_t buf[256];
+    size_t len = victim_ack2(buf, sizeof(buf), 5);
+    check(cluster_answer(c, 0, liar, buf, len) == SB_OK);
+    cluster_run(c, 1 * SEC);
+    len = victim_ack2(buf, sizeof(buf), 6); /* "alive" */
+    check(cluster_answer(c, 0, liar, buf, len) == SB_OK);
+    sb_member m;
+    bool live = false;
+    for (int t = 0; t < 20; t++) {
+        cluster_run(c, 100 * MS);
+        live |= sb_engine_find(cluster_engine(c, 2), VICTIM, &m) == SB_OK &&
+                m.status == SB_STATUS_LIVE;
+    }
+    check(live); /* node 2 took the word of node 0 */
+    cluster_run(c, 200 * SEC); /* past the grace: forgotten everywhere */
+    for (uint32_t i = 0; i < 3; i++)
+        check(sb_engine_find(cluster_engine(c, i), VICTIM, &m) ==
+              SB_ENOTFOUND);
+    uint64_t bytes, liar_bytes;
+    size_t n = sent_to(c, VICTIM, &bytes);
+    size_t to_liar = sent_to(c, liar, &liar_bytes);
+    size_t bound = 3 * probe_bound(cluster_now(c) - start, 50 * MS);
+    printf("never answering: in %.0f s, the vouched address got %zu "
+           "datagrams (%llu B), the liar %zu (%llu B); bound %zu\n",
+           (double)(cluster_now(c) - start) / 1e9, n,
+           (unsigned long long)bytes, to_liar,
+           (unsigned long long)liar_bytes, bound);
+    check(n >= 3 && n <= bound);
+    /* the liar's second answer, a second after its first, started node
+     * 0's count again: what node 0 sent it in that second comes on top */
+    check(to_liar <= bound + probe_bound(1 * SEC, 50 * MS));
+    cluster_free(c);
+}
+
 static void test_no_amplification(void **state)
 {
     (void)state;
@@ -1368,6 +1519,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_seal_mismatch_dropped),
         cmocka_unit_test(test_keyring_rotation_between_engines),
         cmocka_unit_test(test_no_amplification),
+        cmocka_unit_test(test_forged_datagram_reflects_nothing),
+        cmocka_unit_test(test_never_answering_address_bounded),
     };
     return RUN_TESTS(tests, argc, argv);
 }
