@@ -95,9 +95,11 @@ static void ref_apply(sb_engine *e, const sb_ref_entry *r, uint64_t now)
     n->keys[j] = stored;
 }
 
-/* A digest is its sender's heartbeat (see sb_liveness_least_gap()). */
+/* A digest is its sender's heartbeat (see sb_liveness_least_gap()), and
+ * the only answer this format has (no token: docs/compat.md). */
 static void ref_heartbeat(sb_engine *e, sb_peer *n, uint64_t now)
 {
+    sb_liveness_answered(n);
     sb_liveness_observe(e, n, n->heartbeat + 1, false, now);
     if (n->status == SB_STATUS_LIVE && sb_liveness_floor_gap(e, n))
         sb_liveness_refresh(e, n);
@@ -130,6 +132,19 @@ static void ref_ask(sb_engine *e, const char *to)
 {
     if (to && strcmp(to, e->self->addr) != 0)
         ref_send_digest(e, to, SB_REF_DIGEST_REQUEST);
+}
+
+/* A digest request to peer n of the round: one that has not answered us
+ * since it went down, or ever, is probed within its backoff
+ * (sb_liveness_probed()). */
+static void ref_ask_peer(sb_engine *e, sb_peer *n, uint64_t now)
+{
+    if (n->answered && n->status != SB_STATUS_DOWN) {
+        ref_ask(e, n->addr);
+    } else if (sb_liveness_may_probe(n, now)) {
+        ref_ask(e, n->addr);
+        sb_liveness_probed(e, n, now);
+    }
 }
 
 /* Most out of date first; ties in random order. */
@@ -247,13 +262,12 @@ static void ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
  * meet again. */
 static void ref_round(sb_engine *e, uint64_t now)
 {
-    (void)now;
     uint32_t nup = e->nstatus[SB_STATUS_LIVE] +
                    e->nstatus[SB_STATUS_JOINING] - 1; /* self */
     uint32_t ndown = e->nstatus[SB_STATUS_DOWN];
     sb_peer *peer = sb_liveness_random(e, ref_is_up_peer, nup);
     if (peer) {
-        ref_ask(e, peer->addr);
+        ref_ask_peer(e, peer, now);
         if (!sb_seeds_has(e, peer->addr))
             ref_ask(e, sb_seeds_chance(e, nup + ndown));
     } else {
@@ -263,7 +277,7 @@ static void ref_round(sb_engine *e, uint64_t now)
     }
     sb_peer *down = sb_liveness_random(e, ref_is_down_peer, ndown);
     if (down)
-        ref_ask(e, down->addr);
+        ref_ask_peer(e, down, now);
 }
 
 
