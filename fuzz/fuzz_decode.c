@@ -1,10 +1,13 @@
 /*
  * libFuzzer target: the packet decoder. Any input is either rejected with
  * a drop reason or accepted as a message whose every item the iterators
- * can walk within the packet (ASan checks every read).
+ * can walk within the packet (ASan checks every read), the walk ending
+ * where the message ends: after the deltas, or after a SYN's digest and
+ * the padding of a padded SYN, zero bytes only.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "codec.h"
 
@@ -20,6 +23,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sb_digest_entry d;
         sb_digest_next(&c, &d);
     }
+    if (m.type == SB_MSG_SYN) {
+        if (c.p > m.end)
+            abort();
+        for (const uint8_t *p = c.p; p < m.end; p++)
+            if (*p != 0 || !(m.flags & SB_SYN_PADDED))
+                abort();
+        return 0;
+    }
     c = (sb_cursor){ m.deltas, m.end };
     for (uint64_t i = 0; i < m.ndeltas; i++) {
         sb_delta n;
@@ -30,5 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sb_key_next(&k, &e);
         }
     }
+    if (c.p != m.end)
+        abort();
     return 0;
 }

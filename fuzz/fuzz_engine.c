@@ -12,12 +12,13 @@
 #include <stdlib.h>
 
 #include "cluster.h"
+#include "fuzz_key.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const from[] = { "10.0.0.9:7946" };
+    static const char *const from[] = { SB_FUZZ_FROM };
     cluster *c = cluster_fuzz(NULL, 0, SB_WIRE_SCUTTLEBUTT);
     cluster_feed(c, 0, data, size, from, 1, 30 * MS);
     if (cluster_largest_sent(c, 0) > CLUSTER_FUZZ_LIMIT)

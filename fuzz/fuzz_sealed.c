@@ -40,14 +40,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cluster_run(c, 30 * MS);
         if (kind & 1 || len < SB_HEADER_SIZE ||
             len + SB_SEAL_OVERHEAD > CLUSTER_FUZZ_LIMIT) {
-            cluster_deliver(c, 0, "10.0.0.9:7946", data, len);
+            cluster_deliver(c, 0, SB_FUZZ_FROM, data, len);
         } else {
             uint8_t sealed[CLUSTER_FUZZ_LIMIT];
             uint8_t nonce[SB_NONCE_SIZE] = { 0 };
             counter++;
             memcpy(nonce, &counter, sizeof(counter));
             size_t slen = sb_seal(&kr, nonce, data, len, sealed);
-            cluster_deliver(c, 0, "10.0.0.9:7946", sealed, slen);
+            cluster_deliver(c, 0, SB_FUZZ_FROM, sealed, slen);
         }
         data += len;
         size -= len;

@@ -4,6 +4,11 @@
  * deleted, a crash, a restart, a leave) with the first packets sent to
  * node 0 captured; once in plaintext, once sealed with the key of
  * fuzz_key.h, once speaking the reference wire format.
+ * The targets deliver every packet from SB_FUZZ_FROM to their fuzz node
+ * (cluster_fuzz()), whose token for that address differs from the one
+ * node 0 gave each sender: every plaintext ACK and ACK2 (wire v3) is
+ * written with that token as its echo, so that it passes as an answer
+ * there as it did here (sealed packets as captured keep theirs).
  *   decode/  single plaintext packets;
  *   engine/  runs of plaintext packets ([u16 length][bytes]...);
  *   sealed/  runs of sealed packets, each as captured and as the
@@ -18,6 +23,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "codec.h"
 #include "fuzz_key.h"
 #include "keyring.h"
 
@@ -27,6 +33,7 @@ typedef struct capture {
     const char *dir;
     bool sealed;
     bool reference;
+    uint64_t echo; /* the fuzz node's token for SB_FUZZ_FROM */
     sb_keyring kr;
     unsigned n;
     uint8_t run[8192];
@@ -59,23 +66,51 @@ static void append(capture *c, int kind, const uint8_t *buf, size_t len)
     c->run_len += len;
 }
 
+/* The echo an answer from SB_FUZZ_FROM must carry for the fuzz node of
+ * the targets (sealed or not: the key does not change its token). */
+static uint64_t fuzz_echo(const uint8_t *keys, uint32_t nkeys)
+{
+    cluster *f = cluster_fuzz(keys, nkeys, SB_WIRE_SCUTTLEBUTT);
+    uint64_t t = sb_engine_token(cluster_engine(f, 0), SB_FUZZ_FROM);
+    cluster_free(f);
+    return t;
+}
+
+/* A plaintext message as the corpus holds it: an ACK's or an ACK2's echo
+ * replaced by c->echo (see the top), anything else as captured. */
+static void answer_fuzz_node(const capture *c, uint8_t *m, size_t len)
+{
+    if (len < SB_HEADER_SIZE + SB_TOKEN_SIZE ||
+        (m[3] != SB_MSG_ACK && m[3] != SB_MSG_ACK2))
+        return;
+    for (int k = 0; k < SB_TOKEN_SIZE; k++)
+        m[SB_HEADER_SIZE + k] = (uint8_t)(c->echo >> (56 - 8 * k));
+}
+
 /* Takes one packet sent to node 0. */
 static void take(capture *c, const uint8_t *buf, size_t len)
 {
+    uint8_t plain[2048];
     c->n++;
     if (c->reference) {
         append(c, 0, buf, len);
     } else if (!c->sealed) {
+        if (len > sizeof(plain)) {
+            fprintf(stderr, "a captured packet is too large\n");
+            exit(1);
+        }
+        memcpy(plain, buf, len);
+        answer_fuzz_node(c, plain, len);
         if (c->n % 2 == 0)
-            save(c->dir, "decode", c->n / 2, buf, len);
-        append(c, 0, buf, len);
+            save(c->dir, "decode", c->n / 2, plain, len);
+        append(c, 0, plain, len);
     } else {
-        uint8_t plain[2048];
         size_t plen = sb_open(&c->kr, buf, len, plain);
         if (!plen) {
             fprintf(stderr, "a captured packet does not open\n");
             exit(1);
         }
+        answer_fuzz_node(c, plain, plen);
         append(c, 1, buf, len);
         append(c, 0, plain, plen);
     }
@@ -138,6 +173,8 @@ int main(int argc, char **argv)
     reference.reference = true;
     if (!sb_seal_init() || sb_keyring_install(&sealed.kr, sb_fuzz_key))
         return 1;
+    plain.echo = fuzz_echo(NULL, 0);
+    sealed.echo = fuzz_echo(sb_fuzz_key, 1);
     return run_cluster(&plain) || run_cluster(&sealed) ||
            run_cluster(&reference);
 }

@@ -6,7 +6,9 @@
  * fixed numbers, so the golden bytes do not depend on the hash functions.
  * Node ids in digest entries are 48 bits (6 bytes on the wire) and
  * heartbeats at most SB_HEARTBEAT_MAX, so hbl = heartbeat << 2 | leaving
- * << 1 | (gc != 0) fits in a u64.
+ * << 1 | (gc != 0) fits in a u64. Tokens and echoes (wire v3) are fixed
+ * u64s too, big endian on the wire: a SYN's token, then the ACK's echo of
+ * it and its own token, then the ACK2's echo of that.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,7 +49,7 @@ typedef struct node_spec {
     const key_spec *keys;
 } node_spec;
 
-/* msg_spec literals of other types leave the PUSH-only fields out */
+/* msg_spec literals leave out the fields their type does not have */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 typedef struct msg_spec {
@@ -58,6 +60,9 @@ typedef struct msg_spec {
     size_t ndeltas;
     const node_spec *deltas;
     uint64_t root, wave; /* PUSH only */
+    uint64_t token;      /* SYN and ACK */
+    uint64_t echo;       /* ACK and ACK2 */
+    size_t pad;          /* SYN with SB_SYN_PADDED: zero bytes at the end */
 } msg_spec;
 
 /* SYN with the complete flag and several digest entries. */
@@ -71,11 +76,29 @@ static const sb_digest_entry syn_digest[] = {
 };
 static const msg_spec syn_full = {
     SB_MSG_SYN, SB_SYN_COMPLETE, ARRAY_LEN(syn_digest), syn_digest, 0, NULL,
+    .token = 0x0102030405060708ull,
 };
 static const msg_spec syn_no_flags = {
-    SB_MSG_SYN, 0, 2, syn_digest, 0, NULL,
+    SB_MSG_SYN, 0, 2, syn_digest, 0, NULL, .token = 0x8000000000000001ull,
 };
-static const msg_spec syn_empty = { SB_MSG_SYN, 0, 0, NULL, 0, NULL };
+static const msg_spec syn_empty = {
+    SB_MSG_SYN, 0, 0, NULL, 0, NULL, .token = UINT64_MAX,
+};
+
+/* SYNs to a seed: zero bytes of padding after the digest (none at all is
+ * padding too). */
+static const msg_spec syn_padded = {
+    SB_MSG_SYN, SB_SYN_COMPLETE | SB_SYN_PADDED, 2, syn_digest, 0, NULL,
+    .token = 0x0a0b0c0d0e0f1011ull, .pad = 23,
+};
+static const msg_spec syn_padded_empty = {
+    SB_MSG_SYN, SB_SYN_PADDED, 0, NULL, 0, NULL,
+    .token = 0x1000000000000000ull, .pad = 1,
+};
+static const msg_spec syn_padded_no_pad = {
+    SB_MSG_SYN, SB_SYN_PADDED, ARRAY_LEN(syn_digest), syn_digest, 0, NULL,
+    .token = 0x00000000000000ffull, .pad = 0,
+};
 
 /* ACK with digest entries and node deltas (tombstone, reset, binary value) */
 static const sb_digest_entry ack_digest[] = {
@@ -99,13 +122,18 @@ static const node_spec ack_nodes[] = {
 static const msg_spec ack_full = {
     SB_MSG_ACK, 0, ARRAY_LEN(ack_digest), ack_digest,
     ARRAY_LEN(ack_nodes), ack_nodes,
+    .token = 0xfedcba9876543210ull, .echo = 0x0102030405060708ull,
 };
-static const msg_spec ack_empty = { SB_MSG_ACK, 0, 0, NULL, 0, NULL };
+static const msg_spec ack_empty = {
+    SB_MSG_ACK, 0, 0, NULL, 0, NULL, .token = 0, .echo = UINT64_MAX,
+};
 static const msg_spec ack_digest_only = {
     SB_MSG_ACK, 0, ARRAY_LEN(ack_digest), ack_digest, 0, NULL,
+    .token = 0x8000000000000000ull, .echo = 1,
 };
 static const msg_spec ack_nodes_only = {
     SB_MSG_ACK, 0, 0, NULL, ARRAY_LEN(ack_nodes), ack_nodes,
+    .token = 0x1111111111111111ull, .echo = 0x2222222222222222ull,
 };
 
 /* ACK2 with several node deltas, one of them without keys. */
@@ -126,8 +154,11 @@ static const node_spec ack2_nodes[] = {
 };
 static const msg_spec ack2_full = {
     SB_MSG_ACK2, 0, 0, NULL, ARRAY_LEN(ack2_nodes), ack2_nodes,
+    .echo = 0xfedcba9876543210ull,
 };
-static const msg_spec ack2_empty = { SB_MSG_ACK2, 0, 0, NULL, 0, NULL };
+static const msg_spec ack2_empty = {
+    SB_MSG_ACK2, 0, 0, NULL, 0, NULL, .echo = 0x8000000000000000ull,
+};
 
 /* The small, fully specified messages behind the golden byte tests. */
 static const sb_digest_entry golden_syn_digest[] = {
@@ -136,9 +167,11 @@ static const sb_digest_entry golden_syn_digest[] = {
 };
 static const msg_spec golden_syn = {
     SB_MSG_SYN, SB_SYN_COMPLETE, 2, golden_syn_digest, 0, NULL,
+    .token = 0x0102030405060708ull,
 };
 static const uint8_t golden_syn_bytes[] = {
-    'S', 'B', 2, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    'S', 'B', 3, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* token (u64) */
     0x01,                                   /* flags: complete */
     0x02,                                   /* n = 2 */
     0x11, 0x22, 0x33, 0x44, 0x55, 0x66,     /* id (u48) */
@@ -159,11 +192,15 @@ static const key_spec golden_ack_keys[] = {
 static const node_spec golden_ack_nodes[] = {
     { "a:1", 7, 2, false, true, 0, 2, 0, 2, golden_ack_keys },
 };
+/* the answer to golden_syn: it echoes that SYN's token */
 static const msg_spec golden_ack = {
     SB_MSG_ACK, 0, 1, golden_ack_digest, 1, golden_ack_nodes,
+    .token = 0xf1e2d3c4b5a69788ull, .echo = 0x0102030405060708ull,
 };
 static const uint8_t golden_ack_bytes[] = {
-    'S', 'B', 2, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
+    'S', 'B', 3, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* echo (u64) */
+    0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x88, /* token (u64) */
     0x01,                                   /* n = 1 */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06,     /* id (u48) */
     0x05,                                   /* hbl = 1 << 2 | 1 (gc) */
@@ -188,11 +225,14 @@ static const node_spec golden_ack2_nodes[] = {
       golden_ack2_keys },
     { "b:2", 1, 1, false, false, 0, 0, 0, 0, NULL },
 };
+/* the answer to golden_ack: it echoes that ACK's token */
 static const msg_spec golden_ack2 = {
     SB_MSG_ACK2, 0, 0, NULL, 2, golden_ack2_nodes,
+    .echo = 0xf1e2d3c4b5a69788ull,
 };
 static const uint8_t golden_ack2_bytes[] = {
-    'S', 'B', 2, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
+    'S', 'B', 3, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
+    0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x88, /* echo (u64) */
     0x02,                                   /* m = 2 */
     0x0d, '1', '0', '.', '0', '.', '0', '.', '1', ':', '7', '9', '4', '6',
     0x80, 0xe2, 0xcf, 0xaa, 0x06,           /* gen 1700000000 */
@@ -219,7 +259,7 @@ static const msg_spec golden_push = {
     0x1112131415161718ull, 0xa1a2a3a4a5a6a7a8ull,
 };
 static const uint8_t golden_push_bytes[] = {
-    'S', 'B', 2, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
+    'S', 'B', 3, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
     0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, /* root id (u64) */
     0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, /* wave */
     0x01,                                   /* m = 1 */
@@ -233,11 +273,36 @@ static const uint8_t golden_push_bytes[] = {
     0x03, 'o', 'l', 'd', 0x0a, 0x01, 0x00,  /* v10 tombstone */
 };
 
+/* A SYN to a seed, padded to SB_SYN_PADDED_SIZE bytes. */
+static const sb_digest_entry golden_padded_digest[] = {
+    { 0x112233445566ull, 300, true, 5, 2 },
+};
+static const msg_spec golden_padded_syn = {
+    SB_MSG_SYN, SB_SYN_COMPLETE | SB_SYN_PADDED, 1, golden_padded_digest,
+    0, NULL, .token = 0x0102030405060708ull, .pad = 36,
+};
+static const uint8_t golden_padded_syn_bytes[] = {
+    'S', 'B', 3, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* token (u64) */
+    0x03,                                   /* flags: complete, padded */
+    0x01,                                   /* n = 1 */
+    0x11, 0x22, 0x33, 0x44, 0x55, 0x66,     /* id (u48) */
+    0xb3, 0x09,             /* hbl = 300 << 2 | 1 << 1 | 1 = 1203 */
+    0x05,                                   /* max */
+    0x02,                                   /* gc */
+    /* 36 bytes of padding: 28 + 36 = 64 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+#define GOLDEN_PADDED_SYN_UNPADDED 28 /* its length without the padding */
+
 static const msg_spec *const valid_specs[] = {
     &syn_full, &syn_no_flags, &syn_empty,
+    &syn_padded, &syn_padded_empty, &syn_padded_no_pad,
     &ack_full, &ack_empty, &ack_digest_only, &ack_nodes_only,
     &ack2_full, &ack2_empty,
     &golden_syn, &golden_ack, &golden_ack2, &golden_push,
+    &golden_padded_syn,
 };
 
 /* ---- encoding and checking helpers ------------------------------------ */
@@ -246,6 +311,23 @@ static const msg_spec *const valid_specs[] = {
 static bool has_digest(int type)
 {
     return type == SB_MSG_SYN || type == SB_MSG_ACK;
+}
+
+/* SYN and ACK carry a token; ACK and ACK2 echo one (before the token). */
+static bool has_token(int type)
+{
+    return type == SB_MSG_SYN || type == SB_MSG_ACK;
+}
+
+static bool has_echo(int type)
+{
+    return type == SB_MSG_ACK || type == SB_MSG_ACK2;
+}
+
+/* A padded SYN takes zero bytes after its digest. */
+static bool is_padded_syn(const msg_spec *m)
+{
+    return m->type == SB_MSG_SYN && (m->flags & SB_SYN_PADDED);
 }
 
 static sb_delta node_of(const node_spec *s)
@@ -288,12 +370,16 @@ static void put_node(sb_writer *w, const node_spec *s)
     }
 }
 
-/* The size the _size functions predict for a message. */
+/* The size the _size functions predict for a message (and its padding). */
 static size_t spec_size(const msg_spec *m)
 {
     size_t n = SB_HEADER_SIZE;
+    if (has_echo(m->type))
+        n += SB_TOKEN_SIZE;
+    if (has_token(m->type))
+        n += SB_TOKEN_SIZE;
     if (m->type == SB_MSG_SYN)
-        n += 1;
+        n += 1 + m->pad;
     if (m->type == SB_MSG_PUSH)
         n += SB_PUSH_HEADER_SIZE;
     if (has_digest(m->type)) {
@@ -320,8 +406,14 @@ static size_t spec_size(const msg_spec *m)
 static size_t encode_with_cid(const msg_spec *m, uint32_t cid, uint8_t *buf,
                               size_t cap)
 {
+    /* padding belongs only to a SYN that says so */
+    assert_true(m->pad == 0 || is_padded_syn(m));
     sb_writer w = { buf, buf, buf + cap };
     assert_true(sb_put_header(&w, m->type, cid));
+    if (has_echo(m->type))
+        assert_true(sb_put_u64(&w, m->echo));
+    if (has_token(m->type))
+        assert_true(sb_put_u64(&w, m->token));
     if (m->type == SB_MSG_SYN)
         assert_true(sb_put_u8(&w, m->flags));
     if (m->type == SB_MSG_PUSH) {
@@ -333,6 +425,8 @@ static size_t encode_with_cid(const msg_spec *m, uint32_t cid, uint8_t *buf,
         for (size_t i = 0; i < m->ndigest; i++)
             assert_true(sb_put_digest_entry(&w, &m->digest[i]));
     }
+    for (size_t i = 0; i < m->pad; i++)
+        assert_true(sb_put_u8(&w, 0));
     if (m->type != SB_MSG_SYN) {
         assert_true(sb_put_varint(&w, m->ndeltas));
         for (size_t i = 0; i < m->ndeltas; i++)
@@ -403,6 +497,9 @@ static void check_decodes_to(const uint8_t *buf, size_t len,
     assert_true(sb_msg_decode(buf, len, CID, &msg, NULL));
     assert_int_equal(msg.type, m->type);
     assert_ptr_equal(msg.end, buf + len);
+    /* a type without a token or an echo decodes them as 0 */
+    assert_int_equal(msg.token, has_token(m->type) ? m->token : 0);
+    assert_int_equal(msg.echo, has_echo(m->type) ? m->echo : 0);
     if (m->type == SB_MSG_SYN)
         assert_int_equal(msg.flags, m->flags);
     if (m->type == SB_MSG_PUSH) {
@@ -417,9 +514,10 @@ static void check_decodes_to(const uint8_t *buf, size_t len,
             sb_digest_next(&c, &d);
             check_digest_entry(&d, &m->digest[i]);
         }
-        /* the digest section ends where an ACK's node count begins */
+        /* the digest section ends where a SYN's padding or an ACK's node
+         * count begins */
         assert_ptr_equal(c.p, m->type == SB_MSG_SYN
-                                  ? msg.end
+                                  ? msg.end - m->pad
                                   : msg.deltas - sb_varint_size(m->ndeltas));
     } else {
         assert_int_equal(msg.ndigest, 0);
@@ -482,6 +580,18 @@ static void test_roundtrip_syn_empty_digest(void **state)
 {
     (void)state;
     roundtrip(&syn_empty);
+}
+
+static void test_roundtrip_padded_syn_keeps_its_digest(void **state)
+{
+    (void)state;
+    roundtrip(&syn_padded);
+    roundtrip(&syn_padded_empty);
+    roundtrip(&syn_padded_no_pad); /* the flag with no padding at all */
+    /* a long run of padding */
+    const msg_spec big = { SB_MSG_SYN, SB_SYN_PADDED, ARRAY_LEN(syn_digest),
+                           syn_digest, 0, NULL, .token = 42, .pad = 2000 };
+    roundtrip(&big);
 }
 
 static void test_roundtrip_ack_with_digest_and_nodes(void **state)
@@ -565,13 +675,35 @@ static void test_golden_push_bytes(void **state)
     check_golden(&golden_push, golden_push_bytes, sizeof(golden_push_bytes));
 }
 
+static void test_golden_padded_syn_bytes(void **state)
+{
+    (void)state;
+    assert_int_equal(sizeof(golden_padded_syn_bytes), SB_SYN_PADDED_SIZE);
+    check_golden(&golden_padded_syn, golden_padded_syn_bytes,
+                 sizeof(golden_padded_syn_bytes));
+    /* its digest entry is intact, padding or not */
+    sb_msg msg;
+    assert_true(sb_msg_decode(golden_padded_syn_bytes,
+                              sizeof(golden_padded_syn_bytes), CID, &msg,
+                              NULL));
+    assert_int_equal(msg.flags, SB_SYN_COMPLETE | SB_SYN_PADDED);
+    assert_int_equal(msg.token, 0x0102030405060708ull);
+    assert_int_equal(msg.ndigest, 1);
+    sb_cursor c = { msg.digest, msg.end };
+    sb_digest_entry d;
+    sb_digest_next(&c, &d);
+    check_digest_entry(&d, &golden_padded_digest[0]);
+    assert_ptr_equal(c.p, golden_padded_syn_bytes + GOLDEN_PADDED_SYN_UNPADDED);
+}
+
 static void test_header_cluster_id_is_big_endian(void **state)
 {
     (void)state;
     uint8_t buf[SB_HEADER_SIZE + 4];
     sb_writer w = { buf, buf, buf + sizeof(buf) };
     assert_true(sb_put_header(&w, SB_MSG_ACK2, 0xdeadbeefu));
-    const uint8_t want[] = { 'S', 'B', 2, 3, 0xde, 0xad, 0xbe, 0xef };
+    assert_int_equal(SB_PROTOCOL_VERSION, 3);
+    const uint8_t want[] = { 'S', 'B', 3, 3, 0xde, 0xad, 0xbe, 0xef };
     assert_int_equal(w.p - buf, SB_HEADER_SIZE);
     assert_memory_equal(buf, want, sizeof(want));
 }
@@ -659,7 +791,8 @@ static void test_node_id_depends_on_generation(void **state)
 static size_t syn_with_max_gc(uint64_t v, uint8_t *buf, size_t cap)
 {
     const sb_digest_entry d = { 0x0a0b0c0d0e0full, 1, false, v, v };
-    const msg_spec m = { SB_MSG_SYN, 0, 1, &d, 0, NULL };
+    const msg_spec m = { SB_MSG_SYN, 0, 1, &d, 0, NULL,
+                         .token = 0x0102030405060708ull };
     size_t len = encode(&m, buf, cap);
     check_decodes_to(buf, len, &m);
     return len;
@@ -670,10 +803,11 @@ static void check_varint_edge(uint64_t v, const uint8_t *want, size_t n)
     uint8_t buf[64];
     assert_int_equal(sb_varint_size(v), n);
     size_t len = syn_with_max_gc(v, buf, sizeof(buf));
-    /* header, flags, n = 1, id (6 bytes), hbl, then max and gc */
-    const size_t at = SB_HEADER_SIZE + 1 + 1 + SB_ID_SIZE + 1;
+    /* header, token, flags, n = 1, id (6 bytes), hbl, then max and gc */
+    const size_t at = SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + 1 + SB_ID_SIZE + 1;
     const uint8_t id[] = { 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f };
-    assert_memory_equal(buf + SB_HEADER_SIZE + 2, id, sizeof(id));
+    assert_memory_equal(buf + SB_HEADER_SIZE + SB_TOKEN_SIZE + 2, id,
+                        sizeof(id));
     /* hbl = 1 << 2 | (gc != 0) */
     assert_int_equal(buf[at - 1], v != 0 ? 0x05 : 0x04);
     assert_memory_equal(buf + at, want, n);
@@ -728,24 +862,27 @@ static void test_hbl_packs_largest_heartbeat_and_leaving(void **state)
     uint8_t buf[64];
     /* hbl = (2^62 - 1) << 2 | 1 << 1 = 2^64 - 2, no gc */
     const sb_digest_entry d = { 7, SB_HEARTBEAT_MAX, true, 0, 0 };
-    const msg_spec m = { SB_MSG_SYN, 0, 1, &d, 0, NULL };
+    const msg_spec m = { SB_MSG_SYN, 0, 1, &d, 0, NULL, .token = 3 };
     size_t len = encode(&m, buf, sizeof(buf));
     const uint8_t hbl[] = { 0xfe, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x01 };
-    /* header, flags, n, id, hbl, max; no gc */
-    assert_int_equal(len, SB_HEADER_SIZE + 1 + 1 + 6 + 10 + 1);
-    assert_memory_equal(buf + SB_HEADER_SIZE + 8, hbl, sizeof(hbl));
+    /* header, token, flags, n, id, hbl, max; no gc */
+    assert_int_equal(len, SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + 1 + 6 + 10 + 1);
+    assert_memory_equal(buf + SB_HEADER_SIZE + SB_TOKEN_SIZE + 8, hbl,
+                        sizeof(hbl));
     assert_int_equal(buf[len - 1], 0x00); /* max */
     check_decodes_to(buf, len, &m);
 
     /* with gc set every bit of hbl is set: 2^64 - 1 */
     const sb_digest_entry g = { 7, SB_HEARTBEAT_MAX, true, 0, 1 };
-    const msg_spec mg = { SB_MSG_SYN, 0, 1, &g, 0, NULL };
+    const msg_spec mg = { SB_MSG_SYN, 0, 1, &g, 0, NULL, .token = 3 };
     len = encode(&mg, buf, sizeof(buf));
     const uint8_t hbl_gc[] = { 0xff, 0xff, 0xff, 0xff, 0xff,
                                0xff, 0xff, 0xff, 0xff, 0x01 };
-    assert_int_equal(len, SB_HEADER_SIZE + 1 + 1 + 6 + 10 + 1 + 1);
-    assert_memory_equal(buf + SB_HEADER_SIZE + 8, hbl_gc, sizeof(hbl_gc));
+    assert_int_equal(len,
+                     SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + 1 + 6 + 10 + 1 + 1);
+    assert_memory_equal(buf + SB_HEADER_SIZE + SB_TOKEN_SIZE + 8, hbl_gc,
+                        sizeof(hbl_gc));
     assert_int_equal(buf[len - 2], 0x00); /* max */
     assert_int_equal(buf[len - 1], 0x01); /* gc */
     check_decodes_to(buf, len, &mg);
@@ -761,7 +898,8 @@ static size_t raw_syn(uint8_t *buf, const uint8_t *hbl, size_t nh,
                       const uint8_t *max, size_t nm, const uint8_t *gc,
                       size_t ng)
 {
-    const uint8_t head[] = { 'S', 'B', 2, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t head[] = { 'S', 'B', 3, 1, 0x01, 0x02, 0x03, 0x04,
+                             0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8,
                              0x00, 0x01, 1, 2, 3, 4, 5, 6 /* id (u48) */ };
     size_t len = 0;
     memcpy(buf + len, head, sizeof(head));
@@ -787,10 +925,12 @@ static void test_raw_syn_control_is_valid(void **state)
     (void)state;
     uint8_t buf[64];
     size_t len = raw_syn(buf, hb1_gc, 1, one, 1, one, 1);
-    assert_int_equal(len, SB_HEADER_SIZE + 1 + 1 + 6 + 3);
+    assert_int_equal(len, SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + 1 + 6 + 3);
     assert_int_equal(decode_copy(buf, len, CID), -1);
     sb_msg msg;
     assert_true(sb_msg_decode(buf, len, CID, &msg, NULL));
+    assert_int_equal(msg.token, 0xa1a2a3a4a5a6a7a8ull);
+    assert_int_equal(msg.flags, 0);
     sb_cursor c = { msg.digest, msg.end };
     sb_digest_entry d;
     sb_digest_next(&c, &d);
@@ -880,12 +1020,14 @@ static void test_varint_over_64_bits_as_last_field_is_malformed(void **state)
 static void test_overlong_count_rejected(void **state)
 {
     (void)state;
-    /* a SYN whose n = 1 is written in two bytes, then one entry:
-     * id (u48), hbl = 1 << 2 (no gc), max 0 */
-    const uint8_t m[] = { 'S', 'B', 2, 1, 0x01, 0x02, 0x03, 0x04,
+    /* a SYN (token 1, no flags) whose n = 1 is written in two bytes,
+     * then one entry: id (u48), hbl = 1 << 2 (no gc), max 0 */
+    const uint8_t m[] = { 'S', 'B', 3, 1, 0x01, 0x02, 0x03, 0x04,
+                          0, 0, 0, 0, 0, 0, 0, 1,
                           0x00, 0x81, 0x00, 1, 2, 3, 4, 5, 6,
                           0x04, 0x00 };
-    const uint8_t ok[] = { 'S', 'B', 2, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ok[] = { 'S', 'B', 3, 1, 0x01, 0x02, 0x03, 0x04,
+                           0, 0, 0, 0, 0, 0, 0, 1,
                            0x00, 0x01, 1, 2, 3, 4, 5, 6,
                            0x04, 0x00 };
     assert_int_equal(decode_copy(ok, sizeof(ok), CID), -1);
@@ -894,21 +1036,27 @@ static void test_overlong_count_rejected(void **state)
 
 /* ---- truncation and trailing bytes ------------------------------------ */
 
+/* Every prefix is rejected, except that a padded SYN cut anywhere in its
+ * padding is still a padded SYN (with less padding). */
 static void test_every_prefix_rejected(void **state)
 {
     (void)state;
     for (size_t s = 0; s < ARRAY_LEN(valid_specs); s++) {
+        const msg_spec *m = valid_specs[s];
         uint8_t buf[BUF_CAP];
-        size_t len = encode(valid_specs[s], buf, sizeof(buf));
+        size_t len = encode(m, buf, sizeof(buf));
         for (size_t cut = 0; cut < len; cut++) {
             int rc = decode_copy(buf, cut, CID);
-            if (!is_drop_reason(rc))
+            bool ok = cut >= len - m->pad ? rc == -1 : is_drop_reason(rc);
+            if (!ok)
                 fail_msg("spec %zu: prefix %zu of %zu returned %d", s, cut,
                          len, rc);
         }
     }
 }
 
+/* A byte after the last item is malformed; after a padded SYN, a zero
+ * byte is more padding, and any other byte is malformed. */
 static void test_trailing_byte_rejected_as_malformed(void **state)
 {
     (void)state;
@@ -919,24 +1067,69 @@ static void test_trailing_byte_rejected_as_malformed(void **state)
         for (size_t e = 0; e < sizeof(extra); e++) {
             buf[len] = extra[e];
             int rc = decode_copy(buf, len + 1, CID);
-            if (rc != SB_DROP_MALFORMED)
+            int want = is_padded_syn(valid_specs[s]) && extra[e] == 0
+                           ? -1
+                           : SB_DROP_MALFORMED;
+            if (rc != want)
                 fail_msg("spec %zu + byte 0x%02x returned %d", s, extra[e],
                          rc);
         }
     }
 }
 
+/* Cut inside the token or the echo (or right after them): truncated. */
+static void check_cut_in_tokens(const msg_spec *m, size_t from, size_t to)
+{
+    uint8_t buf[BUF_CAP];
+    size_t len = encode(m, buf, sizeof(buf));
+    assert_true(to < len);
+    for (size_t cut = from; cut <= to; cut++) {
+        int rc = decode_copy(buf, cut, CID);
+        if (rc != SB_DROP_TRUNCATED)
+            fail_msg("type %d cut at %zu of %zu returned %d", m->type, cut,
+                     len, rc);
+    }
+}
+
+static void test_truncated_token_or_echo_is_truncated(void **state)
+{
+    (void)state;
+    /* SYN: the token, then the flags byte still missing */
+    check_cut_in_tokens(&golden_syn, SB_HEADER_SIZE,
+                        SB_HEADER_SIZE + SB_TOKEN_SIZE);
+    check_cut_in_tokens(&golden_padded_syn, SB_HEADER_SIZE,
+                        SB_HEADER_SIZE + SB_TOKEN_SIZE);
+    check_cut_in_tokens(&syn_empty, SB_HEADER_SIZE,
+                        SB_HEADER_SIZE + SB_TOKEN_SIZE);
+    /* ACK: the echo, the token, then the digest count missing */
+    check_cut_in_tokens(&golden_ack, SB_HEADER_SIZE,
+                        SB_HEADER_SIZE + 2 * SB_TOKEN_SIZE);
+    check_cut_in_tokens(&ack_empty, SB_HEADER_SIZE,
+                        SB_HEADER_SIZE + 2 * SB_TOKEN_SIZE);
+    /* ACK2: the echo, then the node count missing */
+    check_cut_in_tokens(&golden_ack2, SB_HEADER_SIZE,
+                        SB_HEADER_SIZE + SB_TOKEN_SIZE);
+    check_cut_in_tokens(&ack2_empty, SB_HEADER_SIZE,
+                        SB_HEADER_SIZE + SB_TOKEN_SIZE);
+}
+
 static void test_huge_counts_rejected(void **state)
 {
     (void)state;
-    const uint8_t syn[] = { 'S', 'B', 2, 1, 1, 2, 3, 4, 0x00,
+    /* header, token, flags, n = UINT64_MAX */
+    const uint8_t syn[] = { 'S', 'B', 3, 1, 1, 2, 3, 4,
+                            1, 2, 3, 4, 5, 6, 7, 8, 0x00,
                             0xff, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x01 };
-    const uint8_t ack2[] = { 'S', 'B', 2, 3, 1, 2, 3, 4,
+    /* header, echo, m = UINT64_MAX */
+    const uint8_t ack2[] = { 'S', 'B', 3, 3, 1, 2, 3, 4,
+                             1, 2, 3, 4, 5, 6, 7, 8,
                              0xff, 0xff, 0xff, 0xff, 0xff,
                              0xff, 0xff, 0xff, 0xff, 0x01 };
-    /* node "a" gen 1, hbl = 1 << 2, flags, from 0, to 5, gc 0, huge k */
-    const uint8_t nkeys[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
+    /* header, echo, m = 1: node "a" gen 1, hbl = 1 << 2, flags, from 0,
+     * to 5, gc 0, huge k */
+    const uint8_t nkeys[] = { 'S', 'B', 3, 3, 1, 2, 3, 4,
+                              1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                               0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x05, 0x00,
                               0xff, 0xff, 0xff, 0xff, 0xff,
                               0xff, 0xff, 0xff, 0xff, 0x01 };
@@ -950,11 +1143,147 @@ static void test_count_larger_than_entries_rejected(void **state)
     (void)state;
     uint8_t buf[BUF_CAP];
     size_t len = encode(&golden_syn, buf, sizeof(buf));
-    buf[SB_HEADER_SIZE + 1] = 3; /* n = 3, but two entries follow */
+    assert_int_equal(buf[SB_HEADER_SIZE + SB_TOKEN_SIZE + 1], 2);
+    buf[SB_HEADER_SIZE + SB_TOKEN_SIZE + 1] = 3; /* n = 3, two entries */
     assert_true(is_drop_reason(decode_copy(buf, len, CID)));
     len = encode(&golden_ack2, buf, sizeof(buf));
-    buf[SB_HEADER_SIZE] = 3; /* m = 3, but two nodes follow */
+    assert_int_equal(buf[SB_HEADER_SIZE + SB_TOKEN_SIZE], 2);
+    buf[SB_HEADER_SIZE + SB_TOKEN_SIZE] = 3; /* m = 3, but two nodes */
     assert_true(is_drop_reason(decode_copy(buf, len, CID)));
+}
+
+/* ---- tokens, echoes and padding (wire v3) ----------------------------- */
+
+static void test_padded_syn_nonzero_pad_is_malformed(void **state)
+{
+    (void)state;
+    uint8_t buf[sizeof(golden_padded_syn_bytes)];
+    memcpy(buf, golden_padded_syn_bytes, sizeof(buf));
+    const uint8_t bad[] = { 0x01, 0x80, 0xff };
+    /* every padding byte, the first and the last included */
+    for (size_t at = GOLDEN_PADDED_SYN_UNPADDED; at < sizeof(buf); at++) {
+        for (size_t b = 0; b < sizeof(bad); b++) {
+            buf[at] = bad[b];
+            int rc = decode_copy(buf, sizeof(buf), CID);
+            if (rc != SB_DROP_MALFORMED)
+                fail_msg("pad byte %zu = 0x%02x returned %d", at, bad[b],
+                         rc);
+        }
+        buf[at] = 0x00;
+        assert_int_equal(decode_copy(buf, sizeof(buf), CID), -1);
+    }
+    /* a padded SYN with no digest at all: n = 0, then the padding */
+    uint8_t empty[] = { 'S', 'B', 3, 1, 0x01, 0x02, 0x03, 0x04,
+                        1, 2, 3, 4, 5, 6, 7, 8,
+                        SB_SYN_PADDED, 0x00, 0x00, 0x00, 0x00 };
+    assert_int_equal(decode_copy(empty, sizeof(empty), CID), -1);
+    empty[sizeof(empty) - 1] = 0x01;
+    assert_int_equal(decode_copy(empty, sizeof(empty), CID),
+                     SB_DROP_MALFORMED);
+}
+
+static void test_unpadded_syn_trailing_bytes_are_malformed(void **state)
+{
+    (void)state;
+    uint8_t buf[sizeof(golden_padded_syn_bytes)];
+    /* the golden padded SYN without its padded flag: zero bytes after the
+     * digest are trailing bytes again */
+    memcpy(buf, golden_padded_syn_bytes, sizeof(buf));
+    const size_t flags = SB_HEADER_SIZE + SB_TOKEN_SIZE;
+    assert_int_equal(buf[flags], SB_SYN_COMPLETE | SB_SYN_PADDED);
+    buf[flags] = SB_SYN_COMPLETE;
+    assert_int_equal(decode_copy(buf, GOLDEN_PADDED_SYN_UNPADDED, CID), -1);
+    for (size_t len = GOLDEN_PADDED_SYN_UNPADDED + 1; len <= sizeof(buf);
+         len++)
+        assert_int_equal(decode_copy(buf, len, CID), SB_DROP_MALFORMED);
+    /* no flags at all */
+    buf[flags] = 0;
+    assert_int_equal(decode_copy(buf, GOLDEN_PADDED_SYN_UNPADDED, CID), -1);
+    assert_int_equal(decode_copy(buf, sizeof(buf), CID), SB_DROP_MALFORMED);
+    /* reserved flag bits are ignored: they do not stand for padding */
+    buf[flags] = 0xfc | SB_SYN_COMPLETE;
+    assert_int_equal(decode_copy(buf, GOLDEN_PADDED_SYN_UNPADDED, CID), -1);
+    assert_int_equal(decode_copy(buf, GOLDEN_PADDED_SYN_UNPADDED + 1, CID),
+                     SB_DROP_MALFORMED);
+    /* and padding is a SYN's only: a zero byte after an ACK, an ACK2 or
+     * a PUSH is malformed (test_trailing_byte_rejected_as_malformed) */
+}
+
+static void test_set_syn_token_rewrites_offset_8_big_endian(void **state)
+{
+    (void)state;
+    const msg_spec *const syns[] = { &golden_syn, &golden_padded_syn,
+                                     &syn_empty, &syn_padded };
+    const uint64_t tokens[] = { 0xa1b2c3d4e5f60718ull, 0, UINT64_MAX,
+                                0x0000000000000100ull };
+    const uint8_t want[][SB_TOKEN_SIZE] = {
+        { 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18 },
+        { 0, 0, 0, 0, 0, 0, 0, 0 },
+        { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
+        { 0, 0, 0, 0, 0, 0, 0x01, 0x00 },
+    };
+    for (size_t s = 0; s < ARRAY_LEN(syns); s++) {
+        uint8_t orig[BUF_CAP], buf[BUF_CAP];
+        memset(orig, 0xa5, sizeof(orig));
+        size_t len = encode(syns[s], orig, sizeof(orig));
+        for (size_t t = 0; t < ARRAY_LEN(tokens); t++) {
+            memcpy(buf, orig, sizeof(buf));
+            sb_set_syn_token(buf, tokens[t]);
+            /* bytes 8 to 15 hold the token; no other byte changes, not
+             * even past the message */
+            assert_memory_equal(buf, orig, SB_HEADER_SIZE);
+            assert_memory_equal(buf + SB_HEADER_SIZE, want[t], SB_TOKEN_SIZE);
+            assert_memory_equal(buf + SB_HEADER_SIZE + SB_TOKEN_SIZE,
+                                orig + SB_HEADER_SIZE + SB_TOKEN_SIZE,
+                                sizeof(buf) - SB_HEADER_SIZE - SB_TOKEN_SIZE);
+            /* it decodes to the same SYN with the new token */
+            msg_spec m = *syns[s];
+            m.token = tokens[t];
+            check_decodes_to(buf, len, &m);
+        }
+    }
+}
+
+static void test_decode_fills_token_and_echo(void **state)
+{
+    (void)state;
+    sb_msg msg;
+    /* SYN: token, no echo */
+    const uint8_t syn[] = { 'S', 'B', 3, 1, 0x01, 0x02, 0x03, 0x04,
+                            0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+                            0x00, 0x00 };
+    assert_true(sb_msg_decode(syn, sizeof(syn), CID, &msg, NULL));
+    assert_int_equal(msg.type, SB_MSG_SYN);
+    assert_int_equal(msg.token, 0x0102030405060708ull);
+    assert_int_equal(msg.echo, 0);
+    /* ACK: the echo first, then its own token */
+    const uint8_t ack[] = { 'S', 'B', 3, 2, 0x01, 0x02, 0x03, 0x04,
+                            0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+                            0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
+                            0x00, 0x00 };
+    assert_true(sb_msg_decode(ack, sizeof(ack), CID, &msg, NULL));
+    assert_int_equal(msg.type, SB_MSG_ACK);
+    assert_int_equal(msg.echo, 0x0102030405060708ull);
+    assert_int_equal(msg.token, 0x80000000000000ffull);
+    /* ACK2: an echo, no token */
+    const uint8_t ack2[] = { 'S', 'B', 3, 3, 0x01, 0x02, 0x03, 0x04,
+                             0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
+                             0x00 };
+    assert_true(sb_msg_decode(ack2, sizeof(ack2), CID, &msg, NULL));
+    assert_int_equal(msg.type, SB_MSG_ACK2);
+    assert_int_equal(msg.echo, 0x80000000000000ffull);
+    assert_int_equal(msg.token, 0);
+    /* PUSH: neither; its 16 bytes are a root and a wave */
+    const uint8_t push[] = { 'S', 'B', 3, 4, 0x01, 0x02, 0x03, 0x04,
+                             0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+                             0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
+                             0x00 };
+    assert_true(sb_msg_decode(push, sizeof(push), CID, &msg, NULL));
+    assert_int_equal(msg.type, SB_MSG_PUSH);
+    assert_int_equal(msg.token, 0);
+    assert_int_equal(msg.echo, 0);
+    assert_int_equal(msg.root, 0x0102030405060708ull);
+    assert_int_equal(msg.wave, 0x80000000000000ffull);
 }
 
 /* ---- header ----------------------------------------------------------- */
@@ -977,14 +1306,23 @@ static void test_wrong_version_rejected(void **state)
     (void)state;
     uint8_t buf[BUF_CAP];
     size_t len = encode(&golden_ack, buf, sizeof(buf));
+    assert_int_equal(decode_copy(buf, len, CID), -1);
     buf[2] = 0;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
     buf[2] = 1; /* the format before 48-bit ids */
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
-    buf[2] = 3;
+    buf[2] = 2; /* the format before tokens */
+    assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
+    buf[2] = 4;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
     buf[2] = 0xff;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
+
+    /* a whole v2 SYN (no token): refused for its version, not misread */
+    const uint8_t v2_syn[] = { 'S', 'B', 2, 1, 0x01, 0x02, 0x03, 0x04,
+                               0x01, 0x01, 1, 2, 3, 4, 5, 6, 0x04, 0x00 };
+    assert_int_equal(decode_copy(v2_syn, sizeof(v2_syn), CID),
+                     SB_DROP_VERSION);
 }
 
 static void test_other_cluster_rejected(void **state)
@@ -1016,7 +1354,7 @@ static void test_unknown_type_rejected(void **state)
 static void test_short_header_truncated(void **state)
 {
     (void)state;
-    const uint8_t h[] = { 'S', 'B', 2, 1, 1, 2, 3, 4 };
+    const uint8_t h[] = { 'S', 'B', 3, 1, 1, 2, 3, 4 };
     for (size_t n = 0; n < sizeof(h); n++)
         assert_int_equal(decode_copy(h, n, CID), SB_DROP_TRUNCATED);
 }
@@ -1054,11 +1392,14 @@ static void test_semantic_control_node_accepted(void **state)
 static void test_empty_addr_rejected(void **state)
 {
     (void)state;
-    /* node "a" gen 1, hbl = 1 << 2, flags, from, to, gc, k = 0 */
-    const uint8_t ok[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
+    /* ACK2, echo, m = 1: node "a" gen 1, hbl = 1 << 2, flags, from, to,
+     * gc, k = 0 */
+    const uint8_t ok[] = { 'S', 'B', 3, 3, 1, 2, 3, 4,
+                           1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                            0x00 };
-    const uint8_t bad[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
+    const uint8_t bad[] = { 'S', 'B', 3, 3, 1, 2, 3, 4,
+                            1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                             0x00 };
     assert_int_equal(decode_copy(ok, sizeof(ok), CID), -1);
@@ -1068,12 +1409,14 @@ static void test_empty_addr_rejected(void **state)
 static void test_empty_key_rejected(void **state)
 {
     (void)state;
-    /* node "a" gen 1 hb 1 (hbl = 1 << 2), from 0 to 1, one key at
-     * version 1 */
-    const uint8_t ok[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
+    /* ACK2, echo, m = 1: node "a" gen 1 hb 1 (hbl = 1 << 2), from 0
+     * to 1, one key at version 1 */
+    const uint8_t ok[] = { 'S', 'B', 3, 3, 1, 2, 3, 4,
+                           1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                            0x01, 0x01, 'k', 0x01, 0x00, 0x00 };
-    const uint8_t bad[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
+    const uint8_t bad[] = { 'S', 'B', 3, 3, 1, 2, 3, 4,
+                            1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                             0x01, 0x00, 0x01, 0x00, 0x00 };
     assert_int_equal(decode_copy(ok, sizeof(ok), CID), -1);
@@ -1192,9 +1535,10 @@ static void test_digest_gc_flag_with_zero_gc_rejected(void **state)
     len = raw_syn(buf, hb1_gc, 1, one, 1, NULL, 0);
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_TRUNCATED);
 
-    /* in an ACK, where a node section follows the digest: header, n = 1,
-     * id (u48), hbl = 1 << 2 | 1, max 1, gc, m = 0 */
-    uint8_t ack[] = { 'S', 'B', 2, 2, 0x01, 0x02, 0x03, 0x04,
+    /* in an ACK, where a node section follows the digest: header, echo,
+     * token, n = 1, id (u48), hbl = 1 << 2 | 1, max 1, gc, m = 0 */
+    uint8_t ack[] = { 'S', 'B', 3, 2, 0x01, 0x02, 0x03, 0x04,
+                      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                       0x01, 1, 2, 3, 4, 5, 6, 0x05, 0x01, 0x01, 0x00 };
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), -1);
     ack[sizeof(ack) - 2] = 0x00; /* gc 0 */
@@ -1211,9 +1555,9 @@ static void check_entry_bytes(const sb_digest_entry *d, const uint8_t *want,
     assert_true(sb_put_digest_entry(&w, d));
     assert_int_equal(w.p - buf, n);
     assert_memory_equal(buf, want, n);
-    const msg_spec m = { SB_MSG_SYN, 0, 1, d, 0, NULL };
+    const msg_spec m = { SB_MSG_SYN, 0, 1, d, 0, NULL, .token = 5 };
     size_t len = encode(&m, buf, sizeof(buf));
-    assert_int_equal(len, SB_HEADER_SIZE + 1 + 1 + n);
+    assert_int_equal(len, SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + 1 + n);
     check_decodes_to(buf, len, &m);
 }
 
@@ -1244,11 +1588,14 @@ static void test_digest_gc_zero_has_no_gc_field(void **state)
 static void test_node_hbl_low_bit_rejected(void **state)
 {
     (void)state;
-    /* ACK2, m = 1: node "a" gen 1, hbl, flags, from, to, gc, k = 0 */
-    uint8_t ack2[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
+    /* ACK2, echo, m = 1: node "a" gen 1, hbl, flags, from, to, gc,
+     * k = 0 */
+    uint8_t ack2[] = { 'S', 'B', 3, 3, 1, 2, 3, 4,
+                       1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                        0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                        0x00 };
-    const size_t at = 12; /* the hbl byte */
+    const size_t at = 20; /* the hbl byte */
+    assert_int_equal(ack2[at], 0x04);
     assert_int_equal(decode_copy(ack2, sizeof(ack2), CID), -1);
     ack2[at] = 0x05; /* 1 << 2 | 1: the reserved bit */
     assert_int_equal(decode_copy(ack2, sizeof(ack2), CID),
@@ -1260,28 +1607,34 @@ static void test_node_hbl_low_bit_rejected(void **state)
                      SB_DROP_MALFORMED);
 
     /* a two-byte hbl: 128 = 32 << 2 is fine, 129 is not */
-    const uint8_t ok2[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
+    const uint8_t ok2[] = { 'S', 'B', 3, 3, 1, 2, 3, 4,
+                            1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x01, 'a', 0x01, 0x80, 0x01, 0x00, 0x00, 0x00,
                             0x00, 0x00 };
-    const uint8_t bad2[] = { 'S', 'B', 2, 3, 1, 2, 3, 4, 0x01,
+    const uint8_t bad2[] = { 'S', 'B', 3, 3, 1, 2, 3, 4,
+                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                              0x01, 'a', 0x01, 0x81, 0x01, 0x00, 0x00, 0x00,
                              0x00, 0x00 };
     assert_int_equal(decode_copy(ok2, sizeof(ok2), CID), -1);
     assert_int_equal(decode_copy(bad2, sizeof(bad2), CID), SB_DROP_MALFORMED);
 
-    /* the same in an ACK (n = 0) and a PUSH */
-    uint8_t ack[] = { 'S', 'B', 2, 2, 1, 2, 3, 4, 0x00, 0x01,
+    /* the same in an ACK (echo, token, n = 0) and a PUSH */
+    uint8_t ack[] = { 'S', 'B', 3, 2, 1, 2, 3, 4,
+                      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                      0x00, 0x01,
                       0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                       0x00 };
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), -1);
-    ack[13] = 0x05;
+    assert_int_equal(ack[29], 0x04);
+    ack[29] = 0x05;
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), SB_DROP_MALFORMED);
-    uint8_t push[] = { 'S', 'B', 2, 4, 1, 2, 3, 4,
+    uint8_t push[] = { 'S', 'B', 3, 4, 1, 2, 3, 4,
                        1, 2, 3, 4, 5, 6, 7, 8, /* root id (u64) */
                        0, 0, 0, 0, 0, 0, 0, 9, /* wave */
                        0x01, 0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00,
                        0x00, 0x00 };
     assert_int_equal(decode_copy(push, sizeof(push), CID), -1);
+    assert_int_equal(push[28], 0x04);
     push[28] = 0x05;
     assert_int_equal(decode_copy(push, sizeof(push), CID), SB_DROP_MALFORMED);
 }
@@ -1339,9 +1692,12 @@ static void test_put_refuses_heartbeat_above_max(void **state)
         { "h:1", 2, SB_HEARTBEAT_MAX, false, false, 0, 0, 0, 0, NULL },
         { "h:2", 3, SB_HEARTBEAT_MAX, true, true, 0, 0, 0, 0, NULL },
     };
-    const msg_spec syn = { SB_MSG_SYN, 0, 2, digest, 0, NULL };
-    const msg_spec ack = { SB_MSG_ACK, 0, 2, digest, 2, nodes };
-    const msg_spec ack2 = { SB_MSG_ACK2, 0, 0, NULL, 2, nodes };
+    const msg_spec syn = { SB_MSG_SYN, 0, 2, digest, 0, NULL,
+                           .token = UINT64_MAX };
+    const msg_spec ack = { SB_MSG_ACK, 0, 2, digest, 2, nodes,
+                           .token = UINT64_MAX, .echo = UINT64_MAX };
+    const msg_spec ack2 = { SB_MSG_ACK2, 0, 0, NULL, 2, nodes,
+                            .echo = UINT64_MAX };
     const msg_spec push = { SB_MSG_PUSH, 0, 0, NULL, 2, nodes,
                             UINT64_MAX, 1 };
     roundtrip(&syn);
@@ -1381,6 +1737,12 @@ static bool iterate_all(const uint8_t *buf, size_t len, const sb_msg *m)
     const uint8_t *end = buf + len;
     if (m->end != end || m->type < SB_MSG_SYN || m->type > SB_MSG_PUSH)
         return false;
+    /* fields of other types stay 0 */
+    if ((!has_token(m->type) && m->token != 0) ||
+        (!has_echo(m->type) && m->echo != 0) ||
+        (m->type != SB_MSG_SYN && m->flags != 0) ||
+        (m->type != SB_MSG_PUSH && (m->root != 0 || m->wave != 0)))
+        return false;
     if (has_digest(m->type)) {
         sb_cursor c = { m->digest, m->end };
         for (uint64_t i = 0; i < m->ndigest; i++) {
@@ -1389,10 +1751,18 @@ static bool iterate_all(const uint8_t *buf, size_t len, const sb_msg *m)
             if (c.p > end)
                 return false;
         }
-        if (c.p != (m->type == SB_MSG_SYN
-                        ? end
-                        : m->deltas - sb_varint_size(m->ndeltas)))
+        if (m->type == SB_MSG_SYN && (m->flags & SB_SYN_PADDED)) {
+            /* the digest, then zero bytes to the end */
+            if (c.p > end)
+                return false;
+            for (const uint8_t *p = c.p; p < end; p++)
+                if (*p)
+                    return false;
+        } else if (c.p != (m->type == SB_MSG_SYN
+                               ? end
+                               : m->deltas - sb_varint_size(m->ndeltas))) {
             return false;
+        }
     }
     if (m->type == SB_MSG_SYN)
         return true;
@@ -1691,6 +2061,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_syn_with_flags_and_digest),
         cmocka_unit_test(test_roundtrip_syn_empty_digest),
+        cmocka_unit_test(test_roundtrip_padded_syn_keeps_its_digest),
         cmocka_unit_test(test_roundtrip_ack_with_digest_and_nodes),
         cmocka_unit_test(test_roundtrip_ack_empty_sections),
         cmocka_unit_test(test_roundtrip_ack2_with_several_nodes),
@@ -1700,6 +2071,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_golden_ack_bytes),
         cmocka_unit_test(test_golden_ack2_bytes),
         cmocka_unit_test(test_golden_push_bytes),
+        cmocka_unit_test(test_golden_padded_syn_bytes),
         cmocka_unit_test(test_header_cluster_id_is_big_endian),
         cmocka_unit_test(test_cluster_id_is_fnv1a32),
         cmocka_unit_test(test_node_id_matches_reference),
@@ -1722,6 +2094,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_trailing_byte_rejected_as_malformed),
         cmocka_unit_test(test_huge_counts_rejected),
         cmocka_unit_test(test_count_larger_than_entries_rejected),
+        cmocka_unit_test(test_truncated_token_or_echo_is_truncated),
+        cmocka_unit_test(test_padded_syn_nonzero_pad_is_malformed),
+        cmocka_unit_test(test_unpadded_syn_trailing_bytes_are_malformed),
+        cmocka_unit_test(test_set_syn_token_rewrites_offset_8_big_endian),
+        cmocka_unit_test(test_decode_fills_token_and_echo),
         cmocka_unit_test(test_wrong_magic_rejected),
         cmocka_unit_test(test_wrong_version_rejected),
         cmocka_unit_test(test_other_cluster_rejected),
