@@ -359,11 +359,10 @@ typedef struct sb_config {
     uint64_t generation;       /* default: wall-clock nanoseconds at
                                   creation, so that a node restarted on
                                   the same address supersedes the old */
-    uint64_t rng_seed;         /* default: from the system's entropy.
-                                  It also keys the reply tokens that
-                                  prove a peer's address (docs/security.md):
-                                  a fixed seed, for tests, makes them
-                                  predictable */
+    uint64_t rng_seed;         /* default: from the system's entropy
+                                  (the reply tokens that prove a peer's
+                                  address, docs/security.md, always are
+                                  keyed from a draw of their own) */
 
     /* Running. */
     bool embedded;             /* false (default): the node starts its

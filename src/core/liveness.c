@@ -141,8 +141,9 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
  * has never answered us. Each probe that leaves the peer so doubles the
  * wait before the next: a round, two, four... An address that never
  * answers thus gets at most floor(log2(T / round + 1)) + 1 SYNs from
- * each node in any T that node knows it (13 over the default hour of
- * dead-node grace, after which the node forgets it), live or not: word
+ * each node in any T that node knows it (14 over the default hour of
+ * dead-node grace at the default 500 ms interval, after which the node
+ * forgets it), live or not: word
  * that it lives, true or not, does not make it answer. A peer that has
  * answered starts again when it comes alive, and an answer (an ACK or
  * ACK2 echoing our token, from its address) starts it again at once.

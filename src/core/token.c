@@ -12,9 +12,9 @@
 
 #include "internal.h"
 
-/* The key, from the engine's seed (the core draws no other randomness),
- * through its own splitmix stream so that the PRNG's draws are those of
- * an engine without tokens. */
+/* The key, from the engine's token seed (the core draws no randomness of
+ * its own): a splitmix stream of its own, so that the PRNG's draws are
+ * those of an engine without tokens. */
 void sb_token_init(sb_engine *e, uint64_t seed)
 {
     uint64_t x = seed ^ 0x746f6b656e6b6579ull; /* "tokenkey" */
