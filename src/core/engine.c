@@ -217,7 +217,7 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->cfg.cluster = e->cluster;
     e->cluster_id = sb_cluster_id(e->cluster);
     sb_rng_seed(&e->rng, cfg->rng_seed);
-    sb_token_init(e, cfg->token_seed ? cfg->token_seed : cfg->rng_seed);
+    sb_token_init(e, cfg->token_key, cfg->rng_seed);
     if (!reference)
         e->max_key_entry = e->cfg.max_message_size - engine_own_overhead(alen);
 

@@ -50,11 +50,13 @@ typedef struct sb_engine_config {
     const char *addr;          /* advertised "host:port": our identity */
     uint64_t generation;       /* > 0; larger on every restart */
     uint64_t rng_seed;         /* seeds the engine's PRNG */
-    uint64_t token_seed;       /* keys the reply tokens (token.c); keep
-                                  it apart from rng_seed, whose PRNG's
+    uint8_t token_key[16];     /* keys the reply tokens (token.c): drawn
+                                  apart from rng_seed, whose PRNG's
                                   outputs go on the wire as push wave ids
-                                  and would give it away; 0: derived from
-                                  rng_seed (tests, the simulator) */
+                                  and give it away (the runtime draws it
+                                  from libsodium's CSPRNG); all zero:
+                                  derived from rng_seed (tests, the
+                                  simulator) */
     const char *cluster;       /* cluster name; packets of others drop */
     sb_wire wire;              /* SB_WIRE_REFERENCE: the reference Go
                                   library's format and exchange

@@ -435,6 +435,7 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         sb_push_recv(e, buf, len, &m, e->from_member, now);
         break;
     }
+    e->from = NULL; /* the caller's: gone after this call */
 }
 
 /* A key entry of ours must fit one message with its frame. */

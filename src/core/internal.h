@@ -236,7 +236,7 @@ static inline sb_digest_entry sb_entry_of(const sb_peer *n)
 }
 
 /* ---- token.c ---- */
-void sb_token_init(sb_engine *e, uint64_t seed);
+void sb_token_init(sb_engine *e, const uint8_t key[16], uint64_t seed);
 uint64_t sb_token(const sb_engine *e, const char *addr);
 
 /* ---- push.c ---- */

@@ -143,11 +143,16 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
  * answers thus gets at most floor(log2(T / round + 1)) + 1 SYNs from
  * each node in any T that node knows it (14 over the default hour of
  * dead-node grace at the default 500 ms interval, after which the node
- * forgets it), live or not: word
- * that it lives, true or not, does not make it answer. A peer that has
- * answered starts again when it comes alive, and an answer (an ACK or
- * ACK2 echoing our token, from its address) starts it again at once.
+ * forgets it), live or not: word that it lives, true or not, does not
+ * make it answer. A peer that has answered us (a member gone down, the
+ * other side of a partition) is probed at least every
+ * 2^PROBE_ANSWERED_DOUBLINGS rounds (16 s at the defaults), so that a
+ * partition that no seed bridges heals within that of its end; it starts
+ * again when it comes alive, and an answer (an ACK or ACK2 echoing our
+ * token, from its address) starts any peer's count again at once.
  */
+#define PROBE_ANSWERED_DOUBLINGS 6
+
 bool sb_liveness_may_probe(const sb_peer *n, uint64_t now)
 {
     return now >= n->probe_at;
@@ -164,6 +169,8 @@ void sb_liveness_answered(sb_peer *n)
 void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now)
 {
     unsigned k = n->probes;
+    if (n->answered && k > PROBE_ANSWERED_DOUBLINGS)
+        k = PROBE_ANSWERED_DOUBLINGS;
     uint64_t wait = k < 64 && e->round_ns <= UINT64_MAX >> k
                         ? e->round_ns << k
                         : UINT64_MAX;

@@ -12,11 +12,17 @@
 
 #include "internal.h"
 
-/* The key, from the engine's token seed (the core draws no randomness of
- * its own): a splitmix stream of its own, so that the PRNG's draws are
+/* The key: the config's (the core draws no randomness of its own), or if
+ * that is all zero, from the PRNG's seed by a splitmix stream of its own
+ * (tests and the simulator: predictable), so that the PRNG's draws are
  * those of an engine without tokens. */
-void sb_token_init(sb_engine *e, uint64_t seed)
+void sb_token_init(sb_engine *e, const uint8_t key[16], uint64_t seed)
 {
+    static const uint8_t zero[16];
+    if (memcmp(key, zero, sizeof(zero)) != 0) {
+        memcpy(e->token_key, key, sizeof(e->token_key));
+        return;
+    }
     uint64_t x = seed ^ 0x746f6b656e6b6579ull; /* "tokenkey" */
     for (int i = 0; i < 2; i++) {
         uint64_t v = sb_splitmix64(&x);

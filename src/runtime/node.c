@@ -514,7 +514,8 @@ static void node_engine_config(const sb_node *n, sb_engine_config *e)
         c->generation ? c->generation : node_clock_ns(CLOCK_REALTIME);
     e->rng_seed = c->rng_seed ? c->rng_seed : node_entropy();
     /* a draw of its own: the PRNG's outputs show on the wire */
-    e->token_seed = node_entropy();
+    if (sodium_init() >= 0)
+        randombytes_buf(e->token_key, sizeof(e->token_key));
     e->cluster = n->cluster;
     e->wire = c->wire;
     e->interval_ns = (uint64_t)c->interval_ms * MS;

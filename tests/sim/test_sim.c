@@ -185,6 +185,33 @@ static void test_partition_heals(void **state)
     cluster_free(c);
 }
 
+/*
+ * A partition that no seed bridges (the seeds are down) heals soon after
+ * it ends: each side still probes the other side's nodes, which answered
+ * before, at least every 64 rounds (3.2 s here), however long the
+ * partition lasted (within the dead-node grace, 60 s here). Not capped,
+ * the backoff put the next probe 25.6 s after the one before.
+ */
+static void test_partition_heals_without_seeds(void **state)
+{
+    (void)state;
+    cluster *c = converged_cluster(16, 0);
+    for (uint32_t i = 0; i < 3; i++) /* the seeds */
+        cluster_crash(c, i);
+    uint32_t group[16];
+    for (uint32_t i = 0; i < 16; i++)
+        group[i] = i % 2;
+    cluster_partition(c, group);
+    cluster_run(c, 40 * SEC);
+    for (uint32_t i = 3; i < 16; i++)
+        for (uint32_t j = 3; j < 16; j++)
+            if (group[i] != group[j])
+                check(cluster_status(c, i, j) == SB_STATUS_DOWN);
+    cluster_heal(c);
+    eventually(c, 8 * SEC, cluster_converged(c));
+    cluster_free(c);
+}
+
 /* Tombstones of node j still held by any running node. */
 static uint32_t tombstones_of(cluster *c, uint32_t j)
 {
@@ -687,6 +714,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_restart_replaces_state),
         cmocka_unit_test(test_graceful_leave),
         cmocka_unit_test(test_partition_heals),
+        cmocka_unit_test(test_partition_heals_without_seeds),
         cmocka_unit_test(test_delete_and_collect),
         cmocka_unit_test(test_deleted_key_stays_deleted),
         cmocka_unit_test(test_same_seed_same_run),
