@@ -462,6 +462,14 @@ static int node_open_socket(sb_node *n, const sb_config *cfg)
         return SB_EADDR;
     }
     sb_addr_format(&adv, n->addr);
+    /* peers take answers only from the address they wrote to (the reply
+     * tokens, docs/security.md, section 7) */
+    if (sb_addr_port(&adv) != sb_addr_port(&bound) ||
+        (!sb_addr_is_wildcard(&bound) && strcmp(n->addr, n->bind_addr) != 0))
+        node_say(&n->cfg, n, SB_LOG_WARN, "advertise address %s: our "
+                 "datagrams leave from %s, and peers take answers only from "
+                 "the address they wrote to; this works only behind a NAT "
+                 "that maps one to the other", n->addr, n->bind_addr);
     return SB_OK;
 }
 

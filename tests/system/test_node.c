@@ -1093,6 +1093,38 @@ static void test_bad_seed_logged_once(void **state)
     seed_logged_once("[::1]:7000", "no address of a family");
 }
 
+/* An advertised address that is not the one datagrams leave from is
+ * warned of once at creation (peers take answers only from the address
+ * they wrote to); the same address, or a wildcard bind, is not. */
+static int advertise_warnings(const char *bind, const char *advertise)
+{
+    log_count l = { .lock = PTHREAD_MUTEX_INITIALIZER,
+                    .what = "take answers only from" };
+    sb_config cfg;
+    sb_config_init(&cfg);
+    cfg.bind = bind;
+    cfg.advertise = advertise;
+    cfg.log = count_log;
+    cfg.userdata = &l;
+    sb_node *n;
+    assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
+    assert_int_equal(sb_node_free(n), SB_OK);
+    return l.lines;
+}
+
+static void test_advertise_elsewhere_warned(void **state)
+{
+    (void)state;
+    assert_int_equal(advertise_warnings("127.0.0.1:27411", "127.0.0.2:27411"),
+                     1);
+    assert_int_equal(advertise_warnings("127.0.0.1:27412", "127.0.0.1:27413"),
+                     1);
+    assert_int_equal(advertise_warnings("127.0.0.1:27414", "127.0.0.1:27414"),
+                     0);
+    assert_int_equal(advertise_warnings("0.0.0.0:27415", "127.0.0.1:27415"),
+                     0);
+}
+
 /* Threads that call into a node until a call says it was stopped. */
 static void *call_until_stopped(void *arg)
 {
@@ -1543,6 +1575,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_four_threads_use_the_api),
     cmocka_unit_test(test_create_free_1000_times),
     cmocka_unit_test(test_bad_configuration),
+    cmocka_unit_test(test_advertise_elsewhere_warned),
     cmocka_unit_test(test_keys),
     cmocka_unit_test(test_bad_arguments),
     cmocka_unit_test(test_binary_keys),
