@@ -38,6 +38,7 @@ static const char usage[] =
 "                         [--max-message-size BYTES] [--threshold PHI]\n"
 "                         [--cluster NAME] [--set KEY=VALUE]...\n"
 "                         [--key-file PATH]... [--wire FORMAT]\n"
+"                         [--log-level LEVEL]\n"
 "\n"
 "Runs one cluster member until SIGINT, SIGTERM or `quit`, which leave the\n"
 "cluster gracefully and exit 0.\n"
@@ -59,6 +60,8 @@ static const char usage[] =
 "                            reference Go library's format, to join a\n"
 "                            cluster of its nodes (docs/compat.md); no\n"
 "                            --cluster, --key-file, del or leave then\n"
+"  --log-level LEVEL         error, warn (default), info or debug: the\n"
+"                            most detailed log lines written to stderr\n"
 "  --help                    this text\n"
 "\n"
 "stdout, one JSON object per line:\n"
@@ -76,6 +79,9 @@ static const char usage[] =
 "  del KEY           delete KEY\n"
 "  get PEER KEY      PEER's KEY as this agent knows it: {\"ok\":true,\"value\":V}\n"
 "  peers             other members: {\"ok\":true,\"peers\":[{\"addr\":A,\"status\":S}]}\n"
+"  stats             the node's counters: {\"ok\":true,\"stats\":{\"packets_in\":N,\n"
+"                    ...,\"drops\":{REASON:N,...},\"members\":{STATUS:N,...}}}\n"
+"                    (a drop reason for every one the library has)\n"
 "  leave             leave the cluster gracefully, keep running\n"
 "  key install HEX   install a cluster key (64 hex characters)\n"
 "  key use HEX       make an installed key the one that seals\n"
@@ -247,6 +253,40 @@ static void agent_cmd_peers(agent *a)
     sb_free(m);
 }
 
+/* The node's counters, drops by reason and members by status named as
+ * the library names them. */
+static void agent_cmd_stats(agent *a)
+{
+    sb_stats st;
+    int rc = sb_node_stats(a->node, &st);
+    if (rc != SB_OK) {
+        agent_reply_code(rc);
+        return;
+    }
+    printf("{\"ok\":true,\"stats\":{\"packets_in\":%llu,\"bytes_in\":%llu,"
+           "\"packets_out\":%llu,\"bytes_out\":%llu,\"rounds\":%llu,"
+           "\"pushes\":%llu,\"pushes_over_budget\":%llu,"
+           "\"send_errors\":%llu,\"drops\":{",
+           (unsigned long long)st.packets_in, (unsigned long long)st.bytes_in,
+           (unsigned long long)st.packets_out,
+           (unsigned long long)st.bytes_out, (unsigned long long)st.rounds,
+           (unsigned long long)st.pushes,
+           (unsigned long long)st.pushes_over_budget,
+           (unsigned long long)st.send_errors);
+    for (int r = 0; r < SB_DROP_COUNT; r++)
+        printf("%s\"%s\":%llu", r ? "," : "",
+               sb_drop_name((sb_drop_reason)r),
+               (unsigned long long)st.drops[r]);
+    fputs("},\"members\":{", stdout);
+    static const sb_status statuses[] = { SB_STATUS_JOINING, SB_STATUS_LIVE,
+                                          SB_STATUS_DOWN, SB_STATUS_LEFT };
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+        printf("%s\"%s\":%u", i ? "," : "", sb_status_name(statuses[i]),
+               st.members[statuses[i]]);
+    fputs("}}", stdout);
+    agent_end_line();
+}
+
 /* Decodes exactly 64 hex characters into a key. */
 static bool agent_hex_key(const char *hex, size_t len, uint8_t key[SB_KEY_SIZE])
 {
@@ -357,6 +397,8 @@ static void agent_command(agent *a, char *line)
         agent_cmd_get(a, rest);
     } else if (strcmp(cmd, "peers") == 0) {
         agent_cmd_peers(a);
+    } else if (strcmp(cmd, "stats") == 0) {
+        agent_cmd_stats(a);
     } else if (strcmp(cmd, "leave") == 0) {
         agent_reply_code(sb_node_leave(a->node));
     } else if (strcmp(cmd, "key") == 0) {
@@ -365,8 +407,8 @@ static void agent_command(agent *a, char *line)
         agent_reply_ok();
         agent_shut_down(a);
     } else {
-        agent_reply_error("unknown command (set, del, get, peers, leave, "
-                          "key, quit)");
+        agent_reply_error("unknown command (set, del, get, peers, stats, "
+                          "leave, key, quit)");
     }
 }
 
@@ -428,6 +470,7 @@ int agent_main(int argc, char **argv)
         { "set", required_argument, NULL, 'k' },
         { "key-file", required_argument, NULL, 'K' },
         { "wire", required_argument, NULL, 'w' },
+        { "log-level", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -487,6 +530,11 @@ int agent_main(int argc, char **argv)
         case 'w':
             if (!parse_wire(optarg, &cfg.wire))
                 return usage_error(usage, "--wire: scuttlebutt or reference");
+            break;
+        case 'l':
+            if (!parse_log_level(optarg, &cfg.log_level))
+                return usage_error(usage,
+                                   "--log-level: error, warn, info or debug");
             break;
         case 'h':
             fputs(usage, stdout);

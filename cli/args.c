@@ -41,6 +41,17 @@ bool parse_double(const char *s, double *out)
     return true;
 }
 
+bool parse_log_level(const char *s, sb_log_level *out)
+{
+    static const char *const names[] = { "error", "warn", "info", "debug" };
+    for (int i = 0; s && i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (sb_log_level)i;
+            return true;
+        }
+    return false;
+}
+
 bool parse_wire(const char *s, sb_wire *out)
 {
     if (s && strcmp(s, "scuttlebutt") == 0)

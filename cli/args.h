@@ -17,5 +17,7 @@ bool parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 bool parse_double(const char *s, double *out);
 /* A wire format's name: "scuttlebutt" or "reference". */
 bool parse_wire(const char *s, sb_wire *out);
+/* "error", "warn", "info" or "debug" into a log level. */
+bool parse_log_level(const char *s, sb_log_level *out);
 
 #endif

@@ -8,13 +8,16 @@ SYN, ACK and ACK2 from the stranger (who then holds the echo), the
 third party is hearsay; a SYN with the third party's address as its
 source gets at most one reply no larger than itself. The test counts
 what reaches the third party in 10 s (100 gossip intervals) and asserts
-that no agent lists it.
+that no agent lists it, and that the agent's `stats` command counts
+the first step as unsolicited and the second as hearsay. `--log-level`
+takes the four level names and refuses others.
 
 usage: agents_reflection.py PATH/TO/scuttlebutt
 """
 import os
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -81,9 +84,15 @@ def hostport(text):
 
 def main():
     exe = sys.argv[1]
-    agents = [Agent(exe, "127.0.0.1:0")]
+    r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0",
+                        "--log-level", "loud"], capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode == 2 and "--log-level" in r.stderr, r)
+    quiet = ["--log-level", "error"]
+    agents = [Agent(exe, "127.0.0.1:0", extra=quiet)]
     for _ in range(2):
-        agents.append(Agent(exe, "127.0.0.1:0", [agents[0].addr]))
+        agents.append(Agent(exe, "127.0.0.1:0", [agents[0].addr],
+                            extra=quiet))
     for a in agents:
         for b in agents:
             if a is not b:
@@ -130,6 +139,13 @@ def main():
         listed = [p.get("addr") for p in peers["peers"]]
         check(addr_of(victim) not in listed, listed)
     print("no agent lists the third party")
+    stats = agents[1].command("stats")
+    check(stats["ok"], stats)
+    drops = stats["stats"]["drops"]
+    check(drops["unsolicited"] == 1 and drops["hearsay"] == 1, drops)
+    check(stats["stats"]["members"]["live"] == 3, stats)
+    print("the agent counted them: unsolicited %d, hearsay %d" %
+          (drops["unsolicited"], drops["hearsay"]))
     for a in agents:
         a.proc.terminate()
     for a in agents:
