@@ -158,26 +158,37 @@ static int ref_cmp_behind(const void *a, const void *b)
     return x->tie < y->tie ? -1 : x->tie > y->tie;
 }
 
-/* The delta answering a digest: the keys its sender lacks, if any. */
+/*
+ * The delta answering a digest: the keys its sender lacks, if any. A
+ * digest that does not name us gets all our keys too, in whatever room
+ * is left: a reference node leaves the peers it holds down out of its
+ * digests and never takes them up again, but still applies deltas about
+ * them, so that a node of ours restarted after such a node convicted it
+ * reaches it with its new values this way only (docs/compat.md).
+ */
 static void ref_send_delta(sb_engine *e, const char *to, const uint8_t *buf,
                            size_t len)
 {
     cand *c = e->scratch.cands;
     uint32_t nc = 0;
+    bool names_us = false;
     e->epoch++;
     sb_cursor cur = { buf + 1, buf + len };
     sb_ref_entry r;
     while (sb_ref_next(&cur, SB_REF_DIGEST_REQUEST, &r)) {
         sb_peer *n = sb_state_find_addr(&e->st, r.addr, r.addr_len);
+        names_us |= n && n->self;
         if (!n || n->mark == e->epoch || n->max_version <= r.version)
             continue;
         n->mark = e->epoch;
         c[nc++] = (cand){ .n = n, .from = r.version,
                           .tie = (uint32_t)sb_rng_next(&e->rng) };
     }
+    qsort(c, nc, sizeof(*c), ref_cmp_behind);
+    if (!names_us && e->self->nkeys)
+        c[nc++] = (cand){ .n = e->self, .from = 0 }; /* last */
     if (!nc)
         return;
-    qsort(c, nc, sizeof(*c), ref_cmp_behind);
     sb_writer w = sb_send_reply_writer(e);
     sb_ref_put_type(&w, SB_REF_DELTA);
     for (uint32_t i = 0; i < nc; i++) {

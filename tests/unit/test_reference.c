@@ -132,10 +132,14 @@ static void test_request_answered_by_delta_then_response(void **state)
     check(RECV(c, "\x02" ADDR13 US "\x00\x00\x00\x00\x00\x00\x00\x01",
                3 * MS) == SB_OK);
     check(r->n == 0);
-    /* an empty request (a digest of nothing) is answered by our digest */
+    /* an empty request (a digest of nothing) does not name us, as a
+     * reference node's does not name a peer it holds down: it gets all
+     * our keys, then our digest */
     check(RECV(c, "\x01", 4 * MS) == SB_OK);
-    check(r->n == 1 &&
-          digest_holds(&r->p[0], SB_REF_DIGEST_RESPONSE, entries, 2, 22));
+    check(r->n == 2);
+    check(SENT_IS(&r->p[0], "\x03" ADDR13 US "\x01k\x01v"
+                                "\x00\x00\x00\x00\x00\x00\x00\x01"));
+    check(digest_holds(&r->p[1], SB_REF_DIGEST_RESPONSE, entries, 2, 22));
     cluster_free(c);
 }
 
