@@ -12,6 +12,9 @@ killed is reported down by every Go node, and a Go node killed by every
 agent (the times are printed); an agent restarted on the same address
 with a new value reaches every Go node with it (a Go node never takes up
 again a peer it holds down, so no join is reported: docs/compat.md).
+Then six fresh nodes, Go and agents in turn, started at once and all
+seeded by the first, the starting order docs/compat.md gives: all see
+each other.
 Without Go or the source, exits 77 (skipped) saying which is missing.
 
 usage: go_interop.py PATH/TO/scuttlebutt
@@ -164,6 +167,32 @@ def main():
         g.proc.kill()
     for a in agents[:2] + [back]:
         check(a.proc.wait(timeout=30) == 0)
+
+    # six nodes at once, each seeded by the first
+    first = GoNode(gonode, "127.0.0.1:0")
+    rest = [None] * 5
+
+    def start(i):
+        if i % 2:
+            rest[i] = GoNode(gonode, "127.0.0.1:0", [first.addr])
+        else:
+            rest[i] = Agent(exe, "127.0.0.1:0", [first.addr], (), REF)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    six = [first] + rest
+    t0 = time.monotonic()
+    for a in six:
+        for b in six:
+            if a is not b:
+                a.wait(is_event("join", b.addr))
+    print("six nodes started at once, seeded by the first: all see each "
+          "other after %.2f s" % (time.monotonic() - t0))
+    for n in six:
+        n.proc.kill()
 
 
 if __name__ == "__main__":
