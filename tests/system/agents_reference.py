@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """`scuttlebutt agent --wire reference` in a cluster of reference nodes.
 
-Four model reference nodes (refnode.py, written from the reference's
-documented protocol) and three agents on loopback, 100 ms interval:
+Four model reference nodes (refnode.py, whose rules follow the real
+library's, which tests/interop/go_interop.py runs where it is present)
+and three agents on loopback, 100 ms interval:
 
 - discovery both ways: agents join through a reference node, and a
   reference node joins through an agent; every agent reports every other
@@ -14,7 +15,8 @@ documented protocol) and three agents on loopback, 100 ms interval:
   down by every agent, an agent killed with -9 is reported down by every
   reference node;
 - an agent restarted on its port: its new value of an old key reaches
-  every node, although they hold the old value at a higher version;
+  every node, although they hold the old value at a higher version and,
+  having convicted it, leave it out of their digests for good;
 - malformed datagrams (a truncated string crashes the reference) do not
   stop the agent (that they are dropped and counted, test_reference
   checks);

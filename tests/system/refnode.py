@@ -1,26 +1,37 @@
 #!/usr/bin/env python3
-"""A model of a node of the reference Go library, for interoperability tests.
+"""A model of a node of the reference Go library, for the tests that cannot
+have the library (tests/interop/go_interop.py runs the real one).
 
-The Go library itself is not on this machine; this model follows its
-documented protocol (docs/compat.md, "The reference protocol"), defects
-included where they matter to a peer:
+Each rule reproduces what the library does at c3d0bba (the function named
+is the library's), defects included where they matter to a peer:
 
 - identity is the address alone, "ip:port" as the sender of a datagram
-  appears;
-- each round: a digest request to one random up peer (to every seed when
-  there is none), the failure detector over every peer, a digest request
-  to one random down peer; peers down for an hour are forgotten;
-- a digest (request or response) is the sender's heartbeat; its unknown
-  addresses are added as up peers (a join) at version 0; it is answered
+  appears (UDPTransport);
+- each round (Scuttlebutt.round): a digest request to one random up peer,
+  or to every seed only while it knows no up peer (gossipToUpPeer, seed);
+  the failure detector over the up peers only, so a peer once down is
+  never taken up again (Gossiper.CheckLiveness, PeerMap.Addrs); a digest
+  request to one random down peer (gossipToDownPeer); peers down for an
+  hour are forgotten (RemoveExpiredPeers);
+- a digest (request or response) is its sender's heartbeat, whether or
+  not the sender is a peer (FailureDetector.Report); peers are learned
+  from its entries only, never from the source address: unknown ones are
+  added as up (a join) at version 0 (PeerMap.ApplyDigest); it is answered
   by a delta (peers most out of date first, each peer's keys in version
   order) when there is something to send, then, for a request, by the
-  node's own digest;
+  node's own digest, of up peers only (Gossiper.onDigestSync);
 - the delta's size check compares the number of digest entries, not the
-  message's length, against the limit, so deltas can exceed it;
+  message's length, against the limit, so deltas can exceed it
+  (Gossiper.sendDelta);
 - deltas are applied key by key where the version is newer, only for
-  known peers and never about the node itself;
+  known peers (down ones too) and never about the node itself, and every
+  entry about a known peer fires an update, stale ones included
+  (PeerMap.ApplyDelta, Peer.UpdateRemote);
 - phi = (time since the last heartbeat) / (mean interval), the first
-  interval counted as two gossip intervals, at most 1000 intervals kept.
+  interval counted as two gossip intervals, at most 1000 intervals kept
+  (ArrivalWindow);
+- a truncated datagram crashes the library (its decoder reads past the
+  end); the model counts it instead: do not send one.
 
 usage (a node on its own, events as JSON lines on stdout):
   refnode.py --bind 127.0.0.1:7000 [--seed HOST:PORT]... [--interval MS]
@@ -227,11 +238,10 @@ class RefNode:
             if addr == self.addr or addr not in self.peers:
                 continue
             p = self.peers[addr]
-            if key in p.entries and version <= p.entries[key][1]:
-                continue
-            p.entries[key] = (value, version)
-            p.version = max(p.version, version)
-            self._event("update", addr, key, value)
+            if key not in p.entries or version > p.entries[key][1]:
+                p.entries[key] = (value, version)
+                p.version = max(p.version, version)
+            self._event("update", addr, key, value)  # stale ones too
 
     def _on_datagram(self, buf, sender, now):
         if not buf:
@@ -257,15 +267,11 @@ class RefNode:
                 if s != self.addr:
                     self._send(self._digest(DIGEST_REQUEST), s)
         for addr, p in list(self.peers.items()):
-            if addr == self.addr:
-                continue
-            down = self._is_down(addr, now)
-            if down and p.up:
+            if addr == self.addr or not p.up:
+                continue  # a down peer is never taken up again
+            if self._is_down(addr, now):
                 p.up, p.expiry = False, now + FORGET_S
                 self._event("leave", addr)
-            elif not down and not p.up:
-                p.up, p.expiry = True, None
-                self._event("join", addr)
         downs = [a for a, p in self.peers.items() if not p.up]
         if downs:
             self._send(self._digest(DIGEST_REQUEST), random.choice(downs))
