@@ -459,4 +459,5 @@ const sb_wire_ops sb_scuttlebutt_wire = {
      * alone, and an unproven peer waits like a down one */
     .gap_per_peer = 0.0,
     .unproven_expire = false,
+    .threshold_scale = 1.0,
 };

@@ -154,6 +154,10 @@ typedef struct sb_wire_ops {
      * last (false: it waits for the dead-node grace) */
     double gap_per_peer;
     bool unproven_expire;
+    /* phi_threshold is multiplied by this before a peer is judged: 1 for
+     * ours; the reference's phi is silence / mean where ours is
+     * silence / (mean x ln 10), so its threshold means ln 10 times less */
+    double threshold_scale;
 } sb_wire_ops;
 
 extern const sb_wire_ops sb_scuttlebutt_wire;
@@ -271,6 +275,7 @@ void sb_liveness_emit(sb_engine *e, sb_event_type type, const sb_peer *n,
                       const sb_key *k);
 void sb_liveness_refresh(sb_engine *e, sb_peer *n);
 double sb_liveness_least_gap(const sb_engine *e);
+double sb_liveness_threshold(const sb_engine *e);
 bool sb_liveness_floor_gap(const sb_engine *e, sb_peer *n);
 void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s,
                             uint64_t now);

@@ -53,6 +53,12 @@ double sb_liveness_least_gap(const sb_engine *e)
     return (double)e->round_ns * peers * e->wire->gap_per_peer;
 }
 
+/* The threshold a peer's phi is judged by (sb_wire_ops.threshold_scale). */
+double sb_liveness_threshold(const sb_engine *e)
+{
+    return e->cfg.phi_threshold * e->wire->threshold_scale;
+}
+
 /*
  * How long a peer named in a digest may stay unproven (never heard from
  * directly) where liveness comes from direct contact: as long as a live
@@ -68,7 +74,7 @@ static uint64_t liveness_join_wait(const sb_engine *e)
     double gap = sb_liveness_least_gap(e);
     if (gap < 2.0 * (double)e->cfg.interval_ns)
         gap = 2.0 * (double)e->cfg.interval_ns;
-    double wait = e->cfg.phi_threshold * 2.302585092994046 /* ln 10 */ * gap;
+    double wait = sb_liveness_threshold(e) * 2.302585092994046 /* ln 10 */ * gap;
     return wait < 0x1p63 ? (uint64_t)wait : UINT64_MAX;
 }
 
@@ -95,7 +101,7 @@ void sb_liveness_refresh(sb_engine *e, sb_peer *n)
     if (!n->self) {
         uint64_t t;
         if (n->status == SB_STATUS_LIVE)
-            t = sb_phi_deadline(&n->phi, e->cfg.phi_threshold);
+            t = sb_phi_deadline(&n->phi, sb_liveness_threshold(e));
         else
             t = sb_add_sat(n->status_since, e->cfg.dead_grace_ns);
         if (n->status == SB_STATUS_JOINING) {
@@ -290,7 +296,7 @@ bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
     if (!n->self && n->status == SB_STATUS_LIVE) {
         /* the cluster may have grown since the due time */
         sb_liveness_floor_gap(e, n);
-        if (sb_phi_value(&n->phi, now) > e->cfg.phi_threshold)
+        if (sb_phi_value(&n->phi, now) > sb_liveness_threshold(e))
             sb_liveness_set_status(e, n, SB_STATUS_DOWN, now);
     }
     if (!n->self && n->status == SB_STATUS_JOINING &&

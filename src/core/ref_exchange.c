@@ -289,6 +289,15 @@ static void ref_round(sb_engine *e, uint64_t now)
     sb_peer *down = sb_liveness_random(e, ref_is_down_peer, ndown);
     if (down)
         ref_ask_peer(e, down, now);
+    /* suspects: a live peer silent for half the time that convicts gets a
+     * digest request of its own, which a live one answers at once */
+    double suspect = sb_liveness_threshold(e) / 2;
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_peer *n = e->st.peers[i];
+        if (!n->self && n != peer && n->status == SB_STATUS_LIVE &&
+            sb_phi_value(&n->phi, now) > suspect)
+            ref_ask(e, n->addr);
+    }
 }
 
 
@@ -315,4 +324,8 @@ const sb_wire_ops sb_reference_wire = {
     /* a peer hears from another about twice in (peers) rounds */
     .gap_per_peer = 0.5,
     .unproven_expire = true,
+    /* a reference node convicts after threshold x mean of silence (its
+     * phi is silence / mean): so do we, where ours would wait ln 10
+     * times longer; suspects are asked first (ref_round()) */
+    .threshold_scale = 1.0 / 2.302585092994046,
 };

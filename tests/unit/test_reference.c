@@ -216,6 +216,51 @@ static void test_round_sends_digest_request(void **state)
     cluster_free(c);
 }
 
+/*
+ * A live peer silent for half the time that convicts is a suspect: every
+ * round asks it for a digest of its own, besides the round's random
+ * peer, until it answers or is convicted; the reference's rule convicts
+ * after threshold x mean of silence (phi_threshold / ln 10 on our
+ * scale). Another peer keeps talking meanwhile.
+ */
+static void test_suspect_asked_every_round(void **state)
+{
+    (void)state;
+    cluster *c = engine(512);
+    sb_engine *e = cluster_engine(c, 0);
+    const char *other = "10.0.0.3:7946";
+    const char other_digest[] = "\x02" ADDR13 "10.0.0.3:7946"
+                                "\x00\x00\x00\x00\x00\x00\x00\x00";
+    introduce(c);
+    check(recv_from(c, other, other_digest, sizeof(other_digest) - 1, MS) ==
+          SB_OK);
+    double half = 8.0 / 2.302585092994046 / 2;
+    uint32_t suspected_rounds = 0;
+    bool convicted = false;
+    for (int round = 0; round < 400 && !convicted; round++) {
+        uint64_t now = sb_engine_next_deadline(e);
+        check(recv_from(c, other, other_digest, sizeof(other_digest) - 1,
+                        now - MS) == SB_OK);
+        double phi = sb_engine_phi(e, PEER, now);
+        cluster_capture(c, 0, 0);
+        cluster_run_until(c, now);
+        sb_member m;
+        check(sb_engine_find(e, PEER, &m) == SB_OK);
+        convicted = m.status != SB_STATUS_LIVE;
+        if (convicted || phi <= half)
+            continue;
+        suspected_rounds++;
+        const cluster_packets *sent = cluster_captured(c);
+        bool asked = false;
+        for (size_t i = 0; i < sent->n; i++)
+            asked |= strcmp(sent->p[i].to_addr, PEER) == 0 &&
+                     sent->p[i].data[0] == SB_REF_DIGEST_REQUEST;
+        check(asked);
+    }
+    check(convicted && suspected_rounds >= 2);
+    cluster_free(c);
+}
+
 /* ---- malformed input: dropped and counted, never answered ------------------ */
 
 static void test_malformed_dropped_and_counted(void **state)
@@ -679,6 +724,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_request_answered_by_delta_then_response),
         cmocka_unit_test(test_delta_applied_key_by_key),
         cmocka_unit_test(test_round_sends_digest_request),
+        cmocka_unit_test(test_suspect_asked_every_round),
         cmocka_unit_test(test_malformed_dropped_and_counted),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_refused_key_leaves_no_gap),
