@@ -20,7 +20,6 @@ Without Go or the source, exits 77 (skipped) saying which is missing.
 usage: go_interop.py PATH/TO/scuttlebutt
 """
 import os
-import queue
 import shutil
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "system"))
 
-from agents import Agent, DEADLINE, RUNNING, is_event  # noqa: E402
+from agents import Agent, DEADLINE, is_event  # noqa: E402
 from check import check  # noqa: E402
 
 INTERVAL = "100"
@@ -80,16 +79,7 @@ class GoNode(Agent):
             args += ["-seed", s]
         for s in sets:
             args += ["-set", s]
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE,
-                                     encoding="utf-8", bufsize=1)
-        RUNNING.append(self.proc)
-        self.events = []
-        self.replies = queue.Queue()
-        self.lock = threading.Lock()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.addr = self.wait(lambda e: e.get("event") == "ready")["addr"]
+        self._start(args)
 
 
 def seconds_until(nodes, pred):

@@ -43,6 +43,10 @@ class Agent:
             args += ["--seed", s]
         for s in sets:
             args += ["--set", s]
+        self._start(args)
+
+    def _start(self, args):
+        """Runs `args`, reads its JSON lines, waits for its ready event."""
         # surrogateescape: commands may carry bytes that are not UTF-8
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE,
