@@ -74,7 +74,8 @@ static uint64_t liveness_join_wait(const sb_engine *e)
     double gap = sb_liveness_least_gap(e);
     if (gap < 2.0 * (double)e->cfg.interval_ns)
         gap = 2.0 * (double)e->cfg.interval_ns;
-    double wait = sb_liveness_threshold(e) * 2.302585092994046 /* ln 10 */ * gap;
+    double wait =
+        sb_liveness_threshold(e) * 2.302585092994046 /* ln 10 */ * gap;
     return wait < 0x1p63 ? (uint64_t)wait : UINT64_MAX;
 }
 
