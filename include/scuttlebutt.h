@@ -66,7 +66,7 @@ extern "C" {
     ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)
 
 /* The wire protocol version this library speaks (see docs/protocol.md). */
-#define SB_PROTOCOL_VERSION 3
+#define SB_PROTOCOL_VERSION 4
 
 /* Cluster keys (docs/security.md): 32 bytes each, at most SB_MAX_KEYS
  * installed at once; sealing adds SB_SEAL_OVERHEAD bytes to a message,
@@ -241,6 +241,11 @@ typedef struct sb_stats {
     uint64_t pushes;                  /* push packets sent (in packets_out) */
     uint64_t pushes_over_budget;      /* push packets the budget held back */
     uint64_t send_errors;             /* datagrams the socket refused */
+    uint64_t verdicts;                /* peers this node convicted as their
+                                         monitor */
+    uint64_t verdicts_withheld;       /* convictions withheld: most of the
+                                         peers it watches fell silent at
+                                         once */
     uint64_t drops[SB_DROP_SLOTS];    /* indexed by sb_drop_reason; the
                                          first SB_DROP_COUNT are used */
     uint32_t members[4];              /* indexed by sb_status, self included */

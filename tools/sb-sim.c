@@ -34,6 +34,7 @@ typedef struct opts {
     double jitter_ms;
     double threshold;
     uint32_t fanout;
+    uint32_t monitors;
     bool no_crash;
     sb_wire wire;
     uint64_t window_s;
@@ -225,6 +226,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     cfg.engine.max_message_size = o->max_message;
     cfg.engine.phi_threshold = o->threshold;
     cfg.engine.push_fanout = o->fanout;
+    cfg.engine.monitors = o->monitors;
     cfg.engine.wire = o->wire;
     cfg.on_event = on_event;
     cfg.on_packet = on_packet;
@@ -344,6 +346,7 @@ static void usage(FILE *f)
             "  --jitter MS           uniform extra latency (0)\n"
             "  --threshold PHI       conviction threshold (8)\n"
             "  --fanout F            eager-push fanout, 0 = off (3)\n"
+            "  --monitors K          monitor rings, 0 = off (4)\n"
             "  --window S            steady-state window in seconds (10)\n"
             "  --no-crash            measure propagation only\n"
             "  --wire reference      the reference wire format (docs/compat.md)\n"
@@ -357,7 +360,7 @@ int main(int argc, char **argv)
 {
     opts o = { .nodes = 64, .trials = 20, .seed = 1, .interval_ms = 100,
                .max_message = 1400, .latency_ms = 1, .threshold = 8.0,
-               .fanout = 3,
+               .fanout = 3, .monitors = 4,
                .window_s = 10 };
     const char *env = getenv("SB_SEED");
     if (env)
@@ -419,6 +422,8 @@ int main(int argc, char **argv)
             o.threshold = d;
         else if (!strcmp(a, "--fanout") && d <= 64)
             o.fanout = (uint32_t)d;
+        else if (!strcmp(a, "--monitors") && d <= 8)
+            o.monitors = (uint32_t)d;
         else if (!strcmp(a, "--window") && d >= 1)
             o.window_s = (uint64_t)d;
         else {

@@ -104,11 +104,43 @@ bool sb_apply_store_key(sb_engine *e, sb_peer *n, const sb_key_entry *k,
     sb_key *stored = n->keys[n->nkeys - 1];
     if (k->deleted)
         sb_liveness_note_tombstone(e, n, now);
+    if (sb_liveness_reserved(k->key, k->key_len)) {
+        sb_liveness_verdict(e, n, stored, now);
+        return true;
+    }
     if (!k->deleted)
         sb_liveness_emit(e, SB_EVENT_UPDATE, n, stored);
     else if (was_live)
         sb_liveness_emit(e, SB_EVENT_DELETE, n, stored);
     return true;
+}
+
+/*
+ * One of our own keys written (set, or deleted with deleted): the next
+ * version, the bounds, stored, remembered as a change and queued for
+ * push. The caller checked the key and value.
+ */
+int sb_apply_local(sb_engine *e, const uint8_t *key, size_t key_len,
+                   const uint8_t *value, size_t value_len, bool deleted,
+                   uint64_t now)
+{
+    sb_peer *s = e->self;
+    uint64_t before = s->max_version;
+    uint64_t version = before + 1;
+    if (version <= e->version_base)
+        version = e->version_base + 1;
+    sb_key_entry k = { key, key_len, version, deleted, value, value_len };
+    if (!sb_apply_within_bounds(e, s, &k))
+        return SB_ELIMIT;
+    bool was_live;
+    if (!sb_peer_put_key(s, key, key_len, value, value_len, k.version,
+                         deleted, now, &was_live))
+        return SB_ENOMEM;
+    if (deleted)
+        sb_liveness_note_tombstone(e, s, now);
+    sb_liveness_note_change(e, s, now, before);
+    sb_push_queue(e, before, now);
+    return SB_OK;
 }
 
 /* True if the delta holds key k at exactly version v. */

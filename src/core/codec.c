@@ -200,10 +200,20 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
     if (!sb_header_check(buf, len, cluster_id, why))
         return false;
     out->type = buf[3];
-    if (out->type < SB_MSG_SYN || out->type > SB_MSG_PUSH)
+    if (out->type < SB_MSG_SYN || out->type > SB_MSG_BEAT)
         return codec_refuse(why, SB_DROP_TYPE);
 
     reader r = { buf + SB_HEADER_SIZE, buf + len, false, false };
+    if (out->type == SB_MSG_BEAT) {
+        out->flags = codec_get_u8(&r);
+        out->beat = codec_get_varint(&r);
+        if (r.bad)
+            goto bad;
+        if (r.p != r.end)
+            return codec_refuse(why, SB_DROP_MALFORMED);
+        out->end = r.p;
+        return true;
+    }
     if (out->type == SB_MSG_ACK || out->type == SB_MSG_ACK2)
         out->echo = codec_get_u64(&r);
     if (out->type == SB_MSG_SYN || out->type == SB_MSG_ACK)

@@ -1,5 +1,5 @@
 /*
- * Wire format v3: every message is one UDP datagram.
+ * Wire format v4: every message is one UDP datagram.
  *
  * Integers marked (v) are unsigned LEB128 varints (7 bits a byte, low
  * group first, at most 10 bytes, no overlong forms). Fixed-width integers
@@ -11,7 +11,7 @@
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
  *   |  'S'  |  'B'  |  ver  | type  |       cluster id (u32)        |
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
- *   ver = 3; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH;
+ *   ver = 4; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH, 5 BEAT;
  *   cluster id = FNV-1a 32 of the cluster name.
  *
  * SYN:   header | token (u64) | flags (u8) | n (v) | n x digest entry |
@@ -32,6 +32,12 @@
  *        tree of push wave `wave` started by node `root id` (see
  *        docs/protocol.md, section 8); every node forwards it unchanged
  *        to its children in that tree
+ * BEAT:  header | flags (u8) | count (v)
+ *        a node's sign of life to one of its monitors (monitor.c),
+ *        answered by nothing; count rises with every BEAT the node
+ *        sends, so a replayed or duplicated one is ignored; flags bit 0 =
+ *        farewell: the receiver is no longer the sender's monitor; other
+ *        bits are reserved and ignored
  *
  * Digest entry (one node, as the sender knows it), 9 bytes typically:
  *
@@ -81,6 +87,7 @@ enum {
     SB_MSG_ACK = 2,
     SB_MSG_ACK2 = 3,
     SB_MSG_PUSH = 4,
+    SB_MSG_BEAT = 5,
 };
 
 #define SB_HEADER_SIZE 8
@@ -92,6 +99,7 @@ enum {
 #define SB_SYN_COMPLETE 0x01
 #define SB_SYN_PADDED 0x02
 #define SB_SYN_PADDED_SIZE 64 /* a SYN to a seed, at least */
+#define SB_BEAT_FAREWELL 0x01
 #define SB_NODE_RESET 0x01
 #define SB_KEY_DELETED 0x01
 #define SB_VARINT_MAX 10
@@ -134,7 +142,8 @@ typedef struct sb_msg {
     int type;
     uint64_t token;            /* SYN and ACK: what the answer echoes */
     uint64_t echo;             /* ACK and ACK2: the token answered */
-    uint8_t flags;             /* SYN only */
+    uint8_t flags;             /* SYN and BEAT */
+    uint64_t beat;             /* BEAT: the sender's count */
     uint64_t root, wave;       /* PUSH only */
     uint64_t ndigest;
     const uint8_t *digest;     /* first digest entry */

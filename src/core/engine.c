@@ -52,6 +52,7 @@ void sb_engine_config_init(sb_engine_config *cfg)
     cfg->dead_grace_ns = 3600ull * 1000 * MS;
     cfg->tombstone_grace_ns = 3600ull * 1000 * MS;
     cfg->phi_window = 1000;
+    cfg->monitors = 4;
     cfg->push_fanout = 3;
     cfg->push_packets_per_s = 100;
     cfg->push_bytes_per_s = 64 * 1024;
@@ -109,6 +110,8 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
         REFUSE("phi_threshold must be at least 1");
     if (cfg->phi_window == 0)
         REFUSE("phi_window must be > 0");
+    if (cfg->monitors > SB_MAX_RINGS)
+        REFUSE("monitors must be at most %d", SB_MAX_RINGS);
     if (cfg->max_nodes < 1)
         REFUSE("max_nodes must be >= 1");
     if (cfg->max_keys_per_node < 1)
@@ -218,6 +221,7 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->cluster_id = sb_cluster_id(e->cluster);
     sb_rng_seed(&e->rng, cfg->rng_seed);
     sb_token_init(e, cfg->token_key, cfg->rng_seed);
+    sb_rings_init(&e->rings, reference ? 0 : cfg->monitors);
     if (!reference)
         e->max_key_entry = e->cfg.max_message_size - engine_own_overhead(alen);
 
@@ -236,6 +240,7 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     if (!e->round_ns)
         e->round_ns = 1;
     e->next_round = now + sb_rng_below(&e->rng, e->round_ns);
+    e->next_beat = now + sb_rng_below(&e->rng, e->cfg.interval_ns);
     e->last_round = now;
     e->last_heard = now;
     sb_bucket_init(&e->push_packets, cfg->push_packets_per_s, now);
@@ -252,6 +257,7 @@ void sb_engine_free(sb_engine *e)
     if (!e)
         return;
     sb_state_free(&e->st);
+    sb_rings_free(&e->rings);
     free(e->cluster);
     free(e->buf);
     free(e->sealed);
@@ -284,8 +290,10 @@ static void engine_round(sb_engine *e, uint64_t now)
     uint64_t since = now - e->last_round;
     e->last_round = now;
     e->stats.rounds++;
-    if (since > 2 * e->round_ns)
+    if (since > 2 * e->round_ns) {
         sb_liveness_forgive_pause(e, since - e->round_ns, now);
+        sb_monitor_forgive_pause(e, since - e->round_ns, now);
+    }
 
     for (uint32_t i = 0; i < e->st.count;) {
         if (e->st.due[i] <= now && sb_liveness_attend(e, e->st.peers[i], now))
@@ -324,7 +332,7 @@ static int engine_write(sb_engine *e, const uint8_t *key, size_t key_len,
                         uint64_t now)
 {
     if (!key || key_len == 0 || key_len > SB_MAX_KEY_LEN ||
-        (value_len && !value))
+        (value_len && !value) || sb_liveness_reserved(key, key_len))
         return SB_EINVAL;
     if (e->self->leaving)
         return SB_ELEFT;
@@ -344,22 +352,7 @@ static int engine_write(sb_engine *e, const uint8_t *key, size_t key_len,
         (value_len == 0 ||
          memcmp(sb_key_value(s->keys[old]), value, value_len) == 0))
         return SB_OK; /* unchanged */
-    uint64_t before = s->max_version;
-    uint64_t version = before + 1;
-    if (version <= e->version_base)
-        version = e->version_base + 1;
-    sb_key_entry k = { key, key_len, version, deleted, value, value_len };
-    if (!sb_apply_within_bounds(e, s, &k))
-        return SB_ELIMIT;
-    bool was_live;
-    if (!sb_peer_put_key(s, key, key_len, value, value_len, k.version,
-                         deleted, now, &was_live))
-        return SB_ENOMEM;
-    if (deleted)
-        sb_liveness_note_tombstone(e, s, now);
-    sb_liveness_note_change(e, s, now, before);
-    sb_push_queue(e, before, now);
-    return SB_OK;
+    return sb_apply_local(e, key, key_len, value, value_len, deleted, now);
 }
 
 int sb_engine_set(sb_engine *e, const uint8_t *key, size_t key_len,
@@ -416,7 +409,7 @@ int sb_engine_keys(const sb_engine *e, const char *addr, sb_key_fn fn,
         return SB_ENOTFOUND;
     for (uint32_t i = 0; i < n->nkeys; i++) {
         const sb_key *k = n->keys[i];
-        if (!k->deleted)
+        if (!k->deleted && !sb_liveness_reserved(k->data, k->key_len))
             fn(userdata, k->data, k->key_len, sb_key_value(k), k->value_len);
     }
     return SB_OK;
@@ -452,7 +445,9 @@ int sb_engine_get(const sb_engine *e, const char *addr, const uint8_t *key,
     if (!addr || !key || !value || !value_len)
         return SB_EINVAL;
     const sb_peer *n = sb_state_find_addr(&e->st, addr, strlen(addr));
-    long i = n ? sb_peer_find_key(n, key, key_len) : -1;
+    long i = n && !sb_liveness_reserved(key, key_len)
+                 ? sb_peer_find_key(n, key, key_len)
+                 : -1;
     if (i < 0 || n->keys[i]->deleted)
         return SB_ENOTFOUND;
     *value = sb_key_value(n->keys[i]);
@@ -462,12 +457,19 @@ int sb_engine_get(const sb_engine *e, const char *addr, const uint8_t *key,
 
 static void engine_member(const sb_peer *n, sb_member *out)
 {
+    /* the protocol's own keys (verdicts) are not the application's */
+    uint32_t reserved = 0, reserved_dead = 0;
+    for (uint32_t i = 0; i < n->nkeys; i++)
+        if (sb_liveness_reserved(n->keys[i]->data, n->keys[i]->key_len)) {
+            reserved++;
+            reserved_dead += n->keys[i]->deleted;
+        }
     out->addr = n->addr;
     out->generation = n->generation;
     out->heartbeat = n->heartbeat;
     out->max_version = n->max_version;
-    out->keys = n->nkeys - n->tombstones;
-    out->tombstones = n->tombstones;
+    out->keys = n->nkeys - n->tombstones - (reserved - reserved_dead);
+    out->tombstones = n->tombstones - reserved_dead;
     out->leaving = n->leaving;
     out->status = (sb_status)n->status;
     out->self = n->self;
@@ -526,6 +528,7 @@ size_t sb_engine_memory(const sb_engine *e)
     return sizeof(*e) + e->cfg.max_message_size +
            (e->sealing ? e->wire_max + e->opened_cap : 0) +
            strlen(e->cluster) + 1 +
-           sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st);
+           sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
+           sb_rings_memory(&e->rings);
 }
 

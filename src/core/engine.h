@@ -76,6 +76,11 @@ typedef struct sb_engine_config {
                                   long; 1 hour */
     uint64_t tombstone_grace_ns; /* collect tombstones this old; 1 hour */
     uint32_t phi_window;       /* failure detector window; default 1000 */
+    uint32_t monitors;         /* rings of monitors: each node is watched
+                                  by up to this many peers, which beat it
+                                  (docs/failure-detector.md, section 7);
+                                  at most SB_MAX_RINGS; 0 turns monitors
+                                  off; default 4 */
 
     /* Eager push: our fresh keys go at once down push_fanout trees of
      * arity max(push_fanout, 2) over the live nodes, one wave each, and

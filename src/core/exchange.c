@@ -327,6 +327,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
      * it is: not part of the cluster (docs/failure-detector.md, section 1) */
     if (now - e->last_heard <= DEAF_ROUNDS * e->round_ns)
         e->self->heartbeat++;
+    sb_monitor_round(e, now);
     sb_writer syn = sb_send_writer(e);
     exchange_write_syn(e, &syn, now);
     uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
@@ -347,6 +348,16 @@ static void exchange_round(sb_engine *e, uint64_t now)
         if (x && sb_liveness_may_probe(x, now)) {
             exchange_send_syn(e, x->addr, &syn);
             sb_liveness_probed(e, x, now);
+        }
+    }
+    /* a monitor of ours that never answered us gets no beat (monitor.c)
+     * but probes, until it answers */
+    for (uint32_t i = 0; i < e->nbeat_to; i++) {
+        sb_peer *m = sb_state_find_id(&e->st, e->beat_to[i]);
+        if (m && m != peer && !m->answered &&
+            sb_liveness_may_probe(m, now)) {
+            exchange_send_syn(e, m->addr, &syn);
+            sb_liveness_probed(e, m, now);
         }
     }
     exchange_seeds(e, peer, nlive, nunreach, &syn);
@@ -433,6 +444,9 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         break;
     case SB_MSG_PUSH:
         sb_push_recv(e, buf, len, &m, e->from_member, now);
+        break;
+    case SB_MSG_BEAT:
+        sb_monitor_recv(e, &m, now);
         break;
     }
     e->from = NULL; /* the caller's: gone after this call */

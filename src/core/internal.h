@@ -8,17 +8,21 @@
  *   exchange.c      our protocol: SYN, ACK, ACK2 and the round's targets;
  *                   a PUSH of our format is handed to push.c
  *   ref_exchange.c  the reference Go library's exchange (docs/compat.md)
+ *   monitor.c       monitors: beats sent to them, the peers we watch,
+ *                   verdicts written and withdrawn
  *   push.c          eager push: trees, waves, budget (bucket.c)
  *   apply.c         taking in a delta: bounds, gaps, resets
  *   plan.c          what an ACK, ACK2 or PUSH carries; digest sampling
  *   seeds.c         the seeds: fetched, recognised, drawn
- *   liveness.c      peers added and removed, statuses, events, conviction,
- *                   tombstone collection
+ *   liveness.c      peers added and removed, statuses, events, conviction
+ *                   (by our detector or by monitors' verdicts), tombstone
+ *                   collection
  *   send.c          every datagram leaves there (sealing, counters)
  *   token.c         reply tokens: what a SYN or an ACK carries, what its
  *                   answer echoes
  *   scratch.c       the per-peer scratch arrays
- * under them state.c (peers and keys), phi.c (the failure detector),
+ * under them state.c (peers and keys), ring.c (the monitor rings), phi.c
+ * (the failure detectors),
  * codec.c and refwire.c (the two wire formats), keyring.c (sealing).
  */
 #ifndef SB_INTERNAL_H
@@ -32,6 +36,7 @@
 #include "codec.h"
 #include "engine.h"
 #include "keyring.h"
+#include "ring.h"
 #include "rng.h"
 #include "state.h"
 
@@ -60,6 +65,16 @@
 #ifndef DIGEST_SHARE
 #define DIGEST_SHARE 45
 #endif
+
+/* A peer this node watches as its monitor (monitor.c). */
+typedef struct watch {
+    uint64_t id;
+    sb_phi_normal phi;
+    bool proven;              /* a beat came since it became ours */
+} watch;
+
+#define ACCUSERS 8            /* monitors to refute at the next round */
+#define VERDICT_KEY_LEN 8     /* "\0v" and the subject's 48-bit id */
 
 typedef struct recent {
     uint64_t id;
@@ -212,6 +227,19 @@ struct sb_engine {
 
     uint8_t token_key[16];    /* keys the reply tokens (token.c) */
 
+    /* monitors (monitor.c, ring.h): the rings of live peers, the peers we
+     * watch, the monitors our last beats went to, peers whose verdicts
+     * against us the next round answers with a beat */
+    sb_rings rings;
+    watch watch[SB_MAX_RINGS];
+    uint32_t nwatch;
+    uint64_t beat_to[SB_MAX_RINGS];
+    uint32_t nbeat_to;
+    uint64_t beats;           /* BEATs sent: each carries the count */
+    uint64_t next_beat;
+    uint64_t accusers[ACCUSERS];
+    uint32_t naccusers;
+
     /* Sealing (keyring.h): cfg.max_message_size is the plaintext's bound,
      * SB_SEAL_OVERHEAD below wire_max, the bound on the wire; a message
      * is sealed into `sealed` (wire_max bytes) as it is sent, and one
@@ -243,6 +271,11 @@ static inline sb_digest_entry sb_entry_of(const sb_peer *n)
 void sb_token_init(sb_engine *e, const uint8_t key[16], uint64_t seed);
 uint64_t sb_token(const sb_engine *e, const char *addr);
 
+/* ---- monitor.c ---- */
+void sb_monitor_round(sb_engine *e, uint64_t now);
+void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now);
+void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now);
+
 /* ---- push.c ---- */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
 void sb_push_flush(sb_engine *e, uint64_t now);
@@ -255,6 +288,9 @@ bool sb_apply_within_bounds(sb_engine *e, const sb_peer *n,
                             const sb_key_entry *k);
 bool sb_apply_store_key(sb_engine *e, sb_peer *n, const sb_key_entry *k,
                         uint64_t now);
+int sb_apply_local(sb_engine *e, const uint8_t *key, size_t key_len,
+                   const uint8_t *value, size_t value_len, bool deleted,
+                   uint64_t now);
 
 /* ---- plan.c ---- */
 plan *sb_plan_new(sb_engine *e);
@@ -295,6 +331,10 @@ bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now);
 void sb_liveness_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now);
 sb_peer *sb_liveness_random(sb_engine *e, bool (*match)(const sb_peer *),
                             uint32_t want);
+bool sb_liveness_reserved(const uint8_t *key, size_t key_len);
+void sb_liveness_verdict_key(uint8_t key[VERDICT_KEY_LEN], uint64_t id);
+void sb_liveness_verdict(sb_engine *e, const sb_peer *monitor,
+                         const sb_key *k, uint64_t now);
 
 /* ---- send.c ---- */
 size_t sb_send_wire_len(const sb_engine *e, size_t len);

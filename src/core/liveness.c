@@ -18,7 +18,8 @@ void sb_liveness_emit(sb_engine *e, sb_event_type type, const sb_peer *n,
                       const sb_key *k)
 {
     if (!e->cfg.on_event ||
-        (k && n->status != SB_STATUS_LIVE))
+        (k && (n->status != SB_STATUS_LIVE ||
+               sb_liveness_reserved(k->data, k->key_len))))
         return;
     sb_event ev = {
         .type = type,
@@ -126,6 +127,11 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
     e->nstatus[s]++;
     n->status = (uint8_t)s;
     n->status_since = now;
+    /* the rings hold the live (a failed add leaves the peer unwatched) */
+    if (s == SB_STATUS_LIVE)
+        (void)sb_rings_add(&e->rings, n->id);
+    else if (old == SB_STATUS_LIVE)
+        sb_rings_remove(&e->rings, n->id);
     if (s == SB_STATUS_LIVE && n->answered) {
         n->probes = 0;
         n->probe_at = 0;
@@ -223,8 +229,78 @@ sb_peer *sb_liveness_add(sb_engine *e, const char *addr, size_t len,
 
 void sb_liveness_remove(sb_engine *e, sb_peer *n)
 {
+    if (n->status == SB_STATUS_LIVE)
+        sb_rings_remove(&e->rings, n->id);
     e->nstatus[n->status]--;
     sb_state_remove(&e->st, n);
+}
+
+/*
+ * Conviction by monitors (docs/failure-detector.md, section 7). A monitor
+ * that convicts a peer it watches writes a verdict into its own state: the
+ * key "\0v" followed by the peer's 48-bit id, big endian, with no value;
+ * it deletes the key when it hears from the peer again. Keys that start
+ * with a zero byte are the protocol's: applications can neither write nor
+ * read them, and no event reports them.
+ */
+bool sb_liveness_reserved(const uint8_t *key, size_t key_len)
+{
+    return key_len > 0 && key[0] == 0;
+}
+
+void sb_liveness_verdict_key(uint8_t key[VERDICT_KEY_LEN], uint64_t id)
+{
+    key[0] = 0;
+    key[1] = 'v';
+    for (int i = 0; i < 6; i++)
+        key[2 + i] = (uint8_t)(id >> (40 - 8 * i));
+}
+
+/*
+ * The rule: peer x is down for us when a majority of its monitors in our
+ * view (its predecessors on the rings of live peers, ring.h) hold a
+ * verdict against it. Each observer counts the verdicts of the monitors
+ * it sees; a verdict from a peer that is not one of them does not count.
+ */
+static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
+{
+    if (!e->rings.k || x->self)
+        return false;
+    uint64_t m[SB_MAX_RINGS];
+    uint32_t nm = sb_rings_neighbours(&e->rings, x->id, false, m);
+    uint8_t key[VERDICT_KEY_LEN];
+    sb_liveness_verdict_key(key, x->id);
+    uint32_t votes = 0;
+    for (uint32_t i = 0; i < nm; i++) {
+        const sb_peer *mon = sb_state_find_id(&e->st, m[i]);
+        long j = mon ? sb_peer_find_key(mon, key, sizeof(key)) : -1;
+        if (j >= 0 && !mon->keys[j]->deleted)
+            votes++;
+    }
+    return nm > 0 && votes > nm / 2;
+}
+
+/* A verdict key of `monitor` came in (set or deleted): the peer it names
+ * is judged again; one against us is answered by a beat to its writer at
+ * the next round (monitor.c), which withdraws it. */
+void sb_liveness_verdict(sb_engine *e, const sb_peer *monitor,
+                         const sb_key *k, uint64_t now)
+{
+    if (!e->rings.k || k->key_len != VERDICT_KEY_LEN || k->data[1] != 'v')
+        return;
+    uint64_t id = 0;
+    for (int i = 0; i < 6; i++)
+        id = id << 8 | k->data[2 + i];
+    sb_peer *x = sb_state_find_id(&e->st, id);
+    if (!x)
+        return;
+    if (x->self) {
+        if (!k->deleted && e->naccusers < ACCUSERS)
+            e->accusers[e->naccusers++] = monitor->id;
+        return;
+    }
+    if (x->status == SB_STATUS_LIVE && liveness_convicted(e, x))
+        sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
 }
 
 /* A heartbeat (and leaving bit) of a peer we know, at the same generation. */
@@ -247,6 +323,9 @@ void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
         break;
     case SB_STATUS_JOINING:
     case SB_STATUS_DOWN:
+        /* convicted by its monitors: alive only once they withdraw */
+        if (liveness_convicted(e, n))
+            break;
         /* proof of life: start (again) with a fresh window */
         sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
         sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);

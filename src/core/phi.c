@@ -4,6 +4,8 @@
  */
 #include "phi.h"
 
+#include <math.h>
+
 #define LN10 2.302585092994045684
 
 void sb_phi_reset(sb_phi *p, uint64_t now, uint64_t bootstrap_ns)
@@ -39,4 +41,42 @@ uint64_t sb_phi_deadline(const sb_phi *p, double threshold)
     if (!(wait < (double)(UINT64_MAX - p->last_ns)))
         return UINT64_MAX;
     return p->last_ns + (uint64_t)wait;
+}
+
+void sb_phin_reset(sb_phi_normal *p, uint64_t now, uint64_t bootstrap_ns)
+{
+    p->last_ns = now;
+    p->mean_ns = (double)bootstrap_ns;
+    p->var_ns2 = 0.0;
+    p->count = 1;
+}
+
+void sb_phin_arrival(sb_phi_normal *p, uint64_t now, uint32_t window)
+{
+    if (now <= p->last_ns)
+        return;
+    double sample = (double)(now - p->last_ns);
+    p->last_ns = now;
+    if (p->count < window)
+        p->count++;
+    /* Welford's update while filling, then weight 1/window */
+    double w = 1.0 / (double)p->count;
+    double delta = sample - p->mean_ns;
+    p->mean_ns += delta * w;
+    p->var_ns2 += (delta * (sample - p->mean_ns) - p->var_ns2) * w;
+}
+
+double sb_phin_value(const sb_phi_normal *p, uint64_t now, double min_sd_ns)
+{
+    if (now <= p->last_ns)
+        return 0.0;
+    double sd = sqrt(p->var_ns2);
+    if (sd < min_sd_ns)
+        sd = min_sd_ns;
+    if (!(sd > 0.0))
+        return 0.0;
+    double z = ((double)(now - p->last_ns) - p->mean_ns) / sd;
+    /* Q(z) = erfc(z / sqrt 2) / 2; below 1e-300 phi is past any threshold */
+    double q = 0.5 * erfc(z * 0.70710678118654752440);
+    return q < 1e-300 ? 300.0 : -log10(q);
 }

@@ -32,4 +32,28 @@ double sb_phi_value(const sb_phi *p, uint64_t now);
 /* When phi passes `threshold` if no heartbeat arrives (saturates). */
 uint64_t sb_phi_deadline(const sb_phi *p, double threshold);
 
+/*
+ * The detector a monitor keeps for each peer it watches (monitor.c): beats
+ * come straight from the peer at a steady rhythm, so their gaps are
+ * modelled as normally distributed, with a floor under the deviation, and
+ *     phi(t) = -log10(P(a gap longer than t)) = -log10(Q((t - mean) / sd))
+ * where Q is the normal tail (docs/failure-detector.md, section 7). The
+ * mean and variance are running ones over the first `window` gaps, then
+ * exponentially weighted with weight 1/window.
+ */
+typedef struct sb_phi_normal {
+    uint64_t last_ns;   /* when the last beat arrived */
+    double mean_ns;     /* estimated mean gap */
+    double var_ns2;     /* estimated variance of the gaps */
+    uint32_t count;     /* samples behind the estimate, at most window */
+} sb_phi_normal;
+
+/* Starts watching at `now` with one gap of `bootstrap_ns` learned. */
+void sb_phin_reset(sb_phi_normal *p, uint64_t now, uint64_t bootstrap_ns);
+/* Records a beat that arrived at `now`. */
+void sb_phin_arrival(sb_phi_normal *p, uint64_t now, uint32_t window);
+/* phi at `now`, the deviation taken as at least `min_sd_ns`; 0 before the
+ * last arrival. */
+double sb_phin_value(const sb_phi_normal *p, uint64_t now, double min_sd_ns);
+
 #endif /* SB_PHI_H */

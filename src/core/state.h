@@ -60,6 +60,7 @@ typedef struct sb_peer {
     uint64_t generation;
     uint64_t status_since; /* when the status last changed */
     uint64_t probe_at;    /* not live: the earliest next probe */
+    uint64_t beat;        /* the count of the last BEAT taken from it */
     uint8_t probes;       /* probes since it last answered, or was live
                              after answering once */
     bool answered;        /* its address answered us (token.c) */

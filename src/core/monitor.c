@@ -1,0 +1,199 @@
+/*
+ * Monitors (docs/failure-detector.md, section 7): the beats a node sends
+ * the peers that watch it, the detector a monitor keeps for each peer it
+ * watches, and the verdicts it writes into its own state and withdraws.
+ *
+ * Every node derives from its own view who watches whom (ring.h): its
+ * subjects are its successors on the rings, its monitors its
+ * predecessors. Each interval a node sends each monitor a BEAT, a few
+ * bytes that nothing answers. A monitor keeps, for each subject, a phi
+ * accrual detector over the beats' arrival times (phi.h, normal model):
+ * the evidence is direct and as regular as the sender's clock, whatever
+ * the size of the cluster. When a subject's phi passes the threshold the
+ * monitor writes a verdict into its own state (liveness.c has the key and
+ * the rule), which spreads like any key: at once down the push trees, by
+ * anti-entropy at worst. An observer holds a peer down once a majority of
+ * the peer's monitors in its view hold verdicts against it.
+ *
+ * A verdict is withdrawn (the key deleted) as soon as its writer hears a
+ * beat from the peer. A falsely accused node learns of the verdict like
+ * any key and beats its accuser at the next round. A monitor that finds
+ * most of its subjects silent at once blames itself (its own link or
+ * clock) and withholds its verdicts. A subject becomes ours to judge only
+ * once a beat has come from it since: a peer whose view differs from ours
+ * does not beat us, and is not convicted for it.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+/* The deviation assumed of beat gaps is at least this share of the
+ * interval: jitter below it (scheduling, a loaded machine) is noise, and
+ * at the default threshold a subject is convicted after about
+ * 1 + 5.6 / MONITOR_SD_SHARE intervals of silence. */
+#define MONITOR_SD_SHARE 2.0
+
+static watch *monitor_watch(sb_engine *e, uint64_t id)
+{
+    for (uint32_t i = 0; i < e->nwatch; i++)
+        if (e->watch[i].id == id)
+            return &e->watch[i];
+    return NULL;
+}
+
+/* Our subjects in our view now: those we watched already keep their
+ * detectors, new ones wait for their first beat. */
+static void monitor_take_subjects(sb_engine *e)
+{
+    uint64_t ids[SB_MAX_RINGS];
+    uint32_t n = sb_rings_neighbours(&e->rings, e->self->id, true, ids);
+    watch next[SB_MAX_RINGS];
+    for (uint32_t i = 0; i < n; i++) {
+        const watch *w = monitor_watch(e, ids[i]);
+        next[i] = w ? *w : (watch){ .id = ids[i] };
+    }
+    memcpy(e->watch, next, n * sizeof(*next));
+    e->nwatch = n;
+}
+
+static void monitor_send(sb_engine *e, const char *to, uint8_t flags)
+{
+    sb_writer w = sb_send_writer(e);
+    sb_put_header(&w, SB_MSG_BEAT, e->cluster_id);
+    sb_put_u8(&w, flags);
+    sb_put_varint(&w, ++e->beats);
+    sb_send_message(e, to, &w);
+}
+
+/* Beats go only to an address that has answered us: one that never
+ * does (a node that is gone, or an address someone vouched for falsely)
+ * gets our probes alone, which back off (exchange.c). */
+static void monitor_send_to(sb_engine *e, uint64_t id, uint8_t flags)
+{
+    const sb_peer *n = sb_state_find_id(&e->st, id);
+    if (n && !n->self && n->answered)
+        monitor_send(e, n->addr, flags);
+}
+
+/* A beat to each of our monitors, and a farewell to those that no longer
+ * are. */
+static void monitor_beat(sb_engine *e)
+{
+    uint64_t ids[SB_MAX_RINGS];
+    uint32_t n = sb_rings_neighbours(&e->rings, e->self->id, false, ids);
+    for (uint32_t i = 0; i < e->nbeat_to; i++) {
+        bool kept = false;
+        for (uint32_t j = 0; j < n && !kept; j++)
+            kept = ids[j] == e->beat_to[i];
+        if (!kept)
+            monitor_send_to(e, e->beat_to[i], SB_BEAT_FAREWELL);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        monitor_send_to(e, ids[i], 0);
+    memcpy(e->beat_to, ids, n * sizeof(*ids));
+    e->nbeat_to = n;
+}
+
+static bool monitor_holds_verdict(const sb_engine *e, const uint8_t *key)
+{
+    long j = sb_peer_find_key(e->self, key, VERDICT_KEY_LEN);
+    return j >= 0 && !e->self->keys[j]->deleted;
+}
+
+static void monitor_convict(sb_engine *e, uint64_t id, uint64_t now)
+{
+    uint8_t key[VERDICT_KEY_LEN];
+    sb_liveness_verdict_key(key, id);
+    if (e->self->leaving || monitor_holds_verdict(e, key) ||
+        sb_apply_local(e, key, sizeof(key), NULL, 0, false, now) != SB_OK)
+        return;
+    e->stats.verdicts++;
+    long j = sb_peer_find_key(e->self, key, sizeof(key));
+    sb_liveness_verdict(e, e->self, e->self->keys[j], now);
+}
+
+/* Judges the subjects that have beaten us: those whose phi passed the
+ * threshold are convicted, unless most of them are silent at once. */
+static void monitor_judge(sb_engine *e, uint64_t now)
+{
+    double min_sd = (double)e->cfg.interval_ns / MONITOR_SD_SHARE;
+    uint32_t proven = 0, over = 0;
+    bool guilty[SB_MAX_RINGS] = { false };
+    for (uint32_t i = 0; i < e->nwatch; i++) {
+        const watch *w = &e->watch[i];
+        if (!w->proven)
+            continue;
+        proven++;
+        if (sb_phin_value(&w->phi, now, min_sd) > e->cfg.phi_threshold) {
+            guilty[i] = true;
+            over++;
+        }
+    }
+    if (!over)
+        return;
+    if (over >= 2 && 2 * over > proven) {
+        e->stats.verdicts_withheld += over;
+        return;
+    }
+    for (uint32_t i = 0; i < e->nwatch; i++)
+        if (guilty[i])
+            monitor_convict(e, e->watch[i].id, now);
+}
+
+/* The round's part: our subjects taken again, judged, our monitors
+ * beaten once an interval (not while we hear no one: a node that cannot
+ * receive must be found out), accusers answered. */
+void sb_monitor_round(sb_engine *e, uint64_t now)
+{
+    if (!e->rings.k)
+        return;
+    monitor_take_subjects(e);
+    monitor_judge(e, now);
+    bool deaf = now - e->last_heard > DEAF_ROUNDS * e->round_ns;
+    if (now >= e->next_beat) {
+        if (!deaf)
+            monitor_beat(e);
+        e->next_beat = sb_add_sat(now, e->cfg.interval_ns);
+    }
+    for (uint32_t i = 0; i < e->naccusers && !deaf; i++)
+        monitor_send_to(e, e->accusers[i], 0);
+    e->naccusers = 0;
+}
+
+/* A BEAT from `e->from`: a member's, newer than the last we took from it. */
+void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now)
+{
+    sb_peer *n = sb_state_find_addr(&e->st, e->from, strlen(e->from));
+    if (!e->rings.k || !n || n->self) {
+        e->stats.drops[SB_DROP_UNSOLICITED]++;
+        return;
+    }
+    if (m->beat <= n->beat)
+        return; /* a duplicate or a replay */
+    n->beat = m->beat;
+    watch *w = monitor_watch(e, n->id);
+    if (w && (m->flags & SB_BEAT_FAREWELL)) {
+        w->proven = false;
+    } else if (w && !w->proven) {
+        sb_phin_reset(&w->phi, now, e->cfg.interval_ns);
+        w->proven = true;
+    } else if (w) {
+        sb_phin_arrival(&w->phi, now, e->cfg.phi_window);
+    }
+    /* alive: our verdict, if any, is withdrawn */
+    uint8_t key[VERDICT_KEY_LEN];
+    sb_liveness_verdict_key(key, n->id);
+    if (monitor_holds_verdict(e, key))
+        (void)sb_apply_local(e, key, sizeof(key), NULL, 0, true, now);
+}
+
+/* We could not hear beats while we were paused. */
+void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
+{
+    for (uint32_t i = 0; i < e->nwatch; i++) {
+        sb_phi_normal *p = &e->watch[i].phi;
+        p->last_ns = sb_add_sat(p->last_ns, pause);
+        if (p->last_ns > now)
+            p->last_ns = now;
+    }
+}

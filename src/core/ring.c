@@ -1,0 +1,129 @@
+/*
+ * Monitor rings (ring.h): positions, nodes added and removed, neighbours.
+ */
+#include "ring.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A node's position on ring i: a 64-bit mix of its id and the ring. */
+static uint64_t ring_pos(uint64_t id, uint32_t i)
+{
+    uint64_t z = id + (i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* The index of the first slot whose (pos, id) is not below (pos, id). */
+static uint32_t ring_lower(const sb_ring_slot *s, uint32_t count, uint64_t pos,
+                           uint64_t id)
+{
+    uint32_t lo = 0, hi = count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s[mid].pos < pos || (s[mid].pos == pos && s[mid].id < id))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void sb_rings_init(sb_rings *r, uint32_t k)
+{
+    memset(r, 0, sizeof(*r));
+    r->k = k < SB_MAX_RINGS ? k : SB_MAX_RINGS;
+}
+
+void sb_rings_free(sb_rings *r)
+{
+    for (uint32_t i = 0; i < SB_MAX_RINGS; i++)
+        free(r->ring[i]);
+    memset(r, 0, sizeof(*r));
+}
+
+bool sb_rings_add(sb_rings *r, uint64_t id)
+{
+    if (!r->k)
+        return true;
+    uint64_t p0 = ring_pos(id, 0);
+    uint32_t at = ring_lower(r->ring[0], r->count, p0, id);
+    if (at < r->count && r->ring[0][at].id == id)
+        return true;
+    if (r->count == r->cap) {
+        uint32_t cap = r->cap ? 2 * r->cap : 16;
+        for (uint32_t i = 0; i < r->k; i++) {
+            sb_ring_slot *g = realloc(r->ring[i], cap * sizeof(*g));
+            if (!g)
+                return false; /* rings grown so far keep their nodes */
+            r->ring[i] = g;
+        }
+        r->cap = cap;
+    }
+    for (uint32_t i = 0; i < r->k; i++) {
+        uint64_t p = ring_pos(id, i);
+        sb_ring_slot *s = r->ring[i];
+        uint32_t j = ring_lower(s, r->count, p, id);
+        memmove(s + j + 1, s + j, (r->count - j) * sizeof(*s));
+        s[j] = (sb_ring_slot){ p, id };
+    }
+    r->count++;
+    return true;
+}
+
+void sb_rings_remove(sb_rings *r, uint64_t id)
+{
+    if (!r->k || !r->count)
+        return;
+    uint32_t at = ring_lower(r->ring[0], r->count, ring_pos(id, 0), id);
+    if (at >= r->count || r->ring[0][at].id != id)
+        return;
+    for (uint32_t i = 0; i < r->k; i++) {
+        sb_ring_slot *s = r->ring[i];
+        uint32_t j = ring_lower(s, r->count, ring_pos(id, i), id);
+        memmove(s + j, s + j + 1, (r->count - j - 1) * sizeof(*s));
+    }
+    r->count--;
+}
+
+bool sb_rings_neighbour(const sb_rings *r, uint32_t i, uint64_t id,
+                        bool after, uint64_t *out)
+{
+    if (i >= r->k || !r->count)
+        return false;
+    const sb_ring_slot *s = r->ring[i];
+    uint32_t n = r->count;
+    uint32_t j = ring_lower(s, n, ring_pos(id, i), id);
+    bool on = j < n && s[j].id == id;
+    if (on && n == 1)
+        return false;
+    if (after)
+        j = (j + (on ? 1 : 0)) % n;
+    else
+        j = (j + n - 1) % n;
+    *out = s[j].id;
+    return true;
+}
+
+uint32_t sb_rings_neighbours(const sb_rings *r, uint64_t id, bool after,
+                             uint64_t *out)
+{
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < r->k; i++) {
+        uint64_t x;
+        if (!sb_rings_neighbour(r, i, id, after, &x))
+            continue;
+        uint32_t j = 0;
+        while (j < m && out[j] != x)
+            j++;
+        if (j == m)
+            out[m++] = x;
+    }
+    return m;
+}
+
+size_t sb_rings_memory(const sb_rings *r)
+{
+    return (size_t)r->k * r->cap * sizeof(sb_ring_slot);
+}

@@ -1,0 +1,50 @@
+/*
+ * Monitor rings: who watches whom, derived by every node from its own view,
+ * with no agreement (docs/failure-detector.md, section 7).
+ *
+ * Every live node (self included) sits on each of `k` rings at a position
+ * hashed from its id and the ring's number. On each ring a node watches its
+ * successor and is watched by its predecessor: the distinct successors are
+ * its subjects, the distinct predecessors its monitors. Two nodes that see
+ * the same live set derive the same relation.
+ *
+ * Each ring is an array of (position, id) sorted by position: a lookup is
+ * a binary search, a node added or removed a memmove of 16 bytes a node.
+ */
+#ifndef SB_RING_H
+#define SB_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SB_MAX_RINGS 8
+
+typedef struct sb_ring_slot {
+    uint64_t pos;
+    uint64_t id;
+} sb_ring_slot;
+
+typedef struct sb_rings {
+    uint32_t k;                /* rings in use, at most SB_MAX_RINGS */
+    uint32_t count, cap;       /* nodes on every ring */
+    sb_ring_slot *ring[SB_MAX_RINGS];
+} sb_rings;
+
+void sb_rings_init(sb_rings *r, uint32_t k);
+void sb_rings_free(sb_rings *r);
+/* Puts id on every ring (no-op if there); false if out of memory. */
+bool sb_rings_add(sb_rings *r, uint64_t id);
+/* Takes id off every ring (no-op if absent). */
+void sb_rings_remove(sb_rings *r, uint64_t id);
+/* The node after (`after`) or before id's position on ring i, other than
+ * id itself (id need not be on the ring); false if there is none. */
+bool sb_rings_neighbour(const sb_rings *r, uint32_t i, uint64_t id,
+                        bool after, uint64_t *out);
+/* The distinct successors (after) or predecessors of id over all rings,
+ * in ring order, into out[SB_MAX_RINGS]; returns how many. */
+uint32_t sb_rings_neighbours(const sb_rings *r, uint64_t id, bool after,
+                             uint64_t *out);
+size_t sb_rings_memory(const sb_rings *r);
+
+#endif /* SB_RING_H */
