@@ -112,26 +112,34 @@ static void monitor_convict(sb_engine *e, uint64_t id, uint64_t now)
     sb_liveness_verdict(e, e->self, e->self->keys[j], now);
 }
 
-/* Judges the subjects that have beaten us: those whose phi passed the
- * threshold are convicted, unless most of them are silent at once. */
+/*
+ * Judges the subjects that have beaten us: those whose phi passed the
+ * threshold are convicted, unless most of them are in doubt at once
+ * (phi above 1: a beat more than 90% likely to have come by now). A
+ * monitor whose subjects fall silent together is more likely cut off
+ * itself than they all dead: it withholds its verdicts, and each of them
+ * has other monitors.
+ */
 static void monitor_judge(sb_engine *e, uint64_t now)
 {
     double min_sd = (double)e->cfg.interval_ns / MONITOR_SD_SHARE;
-    uint32_t proven = 0, over = 0;
+    uint32_t proven = 0, doubted = 0, over = 0;
     bool guilty[SB_MAX_RINGS] = { false };
     for (uint32_t i = 0; i < e->nwatch; i++) {
         const watch *w = &e->watch[i];
         if (!w->proven)
             continue;
         proven++;
-        if (sb_phin_value(&w->phi, now, min_sd) > e->cfg.phi_threshold) {
+        double phi = sb_phin_value(&w->phi, now, min_sd);
+        doubted += phi > 1.0;
+        if (phi > e->cfg.phi_threshold) {
             guilty[i] = true;
             over++;
         }
     }
     if (!over)
         return;
-    if (over >= 2 && 2 * over > proven) {
+    if (doubted >= 2 && 2 * doubted > proven) {
         e->stats.verdicts_withheld += over;
         return;
     }

@@ -1,0 +1,301 @@
+/*
+ * Monitors: the rings (who watches whom), and the behaviour of monitors in
+ * small simulated clusters: a crash convicted by verdicts, one monitor's
+ * verdict alone convicting no one and withdrawn when the beats return, a
+ * node falsely convicted by most of its monitors coming back, a monitor
+ * that hears nothing withholding its verdicts, the protocol's keys
+ * hidden from the application.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../run.h"
+
+#include "../check.h"
+
+#include <string.h>
+
+#include "internal.h"
+#include "ring.h"
+#include "rng.h"
+
+/* ---- the rings --------------------------------------------------------- */
+
+/* For every ring, the successor of a is b exactly when the predecessor of
+ * b is a; nodes added twice are there once; removal closes the gap. */
+static void test_ring_neighbours_agree(void **state)
+{
+    (void)state;
+    sb_rings r;
+    sb_rings_init(&r, 4);
+    sb_rng g;
+    sb_rng_seed(&g, cluster_seed());
+    uint64_t ids[50];
+    for (int i = 0; i < 50; i++) {
+        ids[i] = sb_rng_next(&g) & 0xffffffffffffull;
+        check(sb_rings_add(&r, ids[i]));
+        check(sb_rings_add(&r, ids[i])); /* again: no-op */
+    }
+    check(r.count == 50);
+    for (uint32_t k = 0; k < 4; k++)
+        for (int i = 0; i < 50; i++) {
+            uint64_t next, prev;
+            check(sb_rings_neighbour(&r, k, ids[i], true, &next));
+            check(next != ids[i]);
+            check(sb_rings_neighbour(&r, k, next, false, &prev));
+            check(prev == ids[i]);
+        }
+    /* a node taken off: its predecessor's successor is its successor */
+    uint64_t before, after, x;
+    check(sb_rings_neighbour(&r, 2, ids[7], false, &before));
+    check(sb_rings_neighbour(&r, 2, ids[7], true, &after));
+    sb_rings_remove(&r, ids[7]);
+    check(r.count == 49);
+    check(sb_rings_neighbour(&r, 2, before, true, &x) && x == after);
+    /* an id not on the rings still has neighbours: where it would sit */
+    check(sb_rings_neighbour(&r, 2, ids[7], true, &x) && x == after);
+    check(sb_rings_neighbour(&r, 2, ids[7], false, &x) && x == before);
+    /* distinct neighbours over the rings: at most one per ring */
+    uint64_t out[SB_MAX_RINGS];
+    uint32_t n = sb_rings_neighbours(&r, ids[0], true, out);
+    check(n >= 1 && n <= 4);
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = i + 1; j < n; j++)
+            check(out[i] != out[j]);
+    sb_rings_free(&r);
+}
+
+static void test_ring_alone(void **state)
+{
+    (void)state;
+    sb_rings r;
+    sb_rings_init(&r, 3);
+    uint64_t x;
+    check(!sb_rings_neighbour(&r, 0, 42, true, &x)); /* empty */
+    check(sb_rings_add(&r, 42));
+    check(!sb_rings_neighbour(&r, 0, 42, true, &x)); /* only itself */
+    check(sb_rings_neighbour(&r, 0, 43, true, &x) && x == 42);
+    check(sb_rings_add(&r, 43));
+    uint64_t out[SB_MAX_RINGS];
+    check(sb_rings_neighbours(&r, 42, true, out) == 1 && out[0] == 43);
+    check(sb_rings_neighbours(&r, 42, false, out) == 1 && out[0] == 43);
+    sb_rings_remove(&r, 43);
+    sb_rings_remove(&r, 43); /* again: no-op */
+    check(r.count == 1);
+    sb_rings_free(&r);
+}
+
+/* ---- monitors in a cluster -------------------------------------------- */
+
+static cluster *converged(uint32_t n)
+{
+    cluster_config cfg;
+    cluster_config_init(&cfg, n);
+    cluster *c = cluster_new(&cfg);
+    eventually(c, 60 * SEC, cluster_converged(c));
+    cluster_run(c, 3 * SEC); /* the detectors learn the rhythm */
+    return c;
+}
+
+static uint64_t verdicts(const cluster *c, uint32_t i)
+{
+    sb_stats s;
+    sb_engine_stats(cluster_engine(c, i), &s);
+    return s.verdicts;
+}
+
+/* The monitors of node x in node i's view, as node indices. */
+static uint32_t monitors_of(const cluster *c, uint32_t i, uint32_t x,
+                            uint32_t *out)
+{
+    const sb_engine *e = cluster_engine(c, i);
+    const sb_peer *p = sb_state_find_addr(&e->st, cluster_addr(c, x),
+                                          strlen(cluster_addr(c, x)));
+    uint64_t ids[SB_MAX_RINGS];
+    uint32_t n = sb_rings_neighbours(&e->rings, p->id, false, ids);
+    for (uint32_t k = 0; k < n; k++)
+        out[k] = (uint32_t)cluster_node_of(
+            c, sb_state_find_id(&e->st, ids[k])->addr);
+    return n;
+}
+
+/* Whether node m's own state holds a live verdict against node x. */
+static bool holds_verdict(const cluster *c, uint32_t m, uint32_t x)
+{
+    const sb_engine *e = cluster_engine(c, m);
+    const sb_peer *p = sb_state_find_addr(&e->st, cluster_addr(c, x),
+                                          strlen(cluster_addr(c, x)));
+    uint8_t key[VERDICT_KEY_LEN];
+    sb_liveness_verdict_key(key, p->id);
+    long j = sb_peer_find_key(e->self, key, sizeof(key));
+    return j >= 0 && !e->self->keys[j]->deleted;
+}
+
+/* A crashed node is convicted by its monitors: most of them write a
+ * verdict, every other node reports it down once, and no one else. */
+static void test_crash_convicted_by_verdicts(void **state)
+{
+    (void)state;
+    cluster *c = converged(24);
+    uint64_t downs = cluster_downs(c, 9);
+    uint32_t mon[SB_MAX_RINGS];
+    uint32_t nm = monitors_of(c, 0, 9, mon);
+    check(nm >= 2);
+    cluster_crash(c, 9);
+    eventually(c, 30 * SEC, cluster_all_see(c, 9, SB_STATUS_DOWN));
+    uint32_t voted = 0;
+    for (uint32_t k = 0; k < nm; k++)
+        voted += holds_verdict(c, mon[k], 9);
+    check(voted > nm / 2);
+    for (uint32_t i = 0; i < 24; i++)
+        if (i != 9)
+            check(cluster_leaves(c, i, 9) == 1);
+    check(cluster_downs(c, 9) == downs);
+    cluster_free(c);
+}
+
+/* One monitor that stops hearing its subject convicts it, alone: no one
+ * reports the subject down. When the beats come again it withdraws. */
+static void test_one_verdict_is_no_conviction(void **state)
+{
+    (void)state;
+    cluster *c = converged(24);
+    uint64_t downs = cluster_downs(c, CLUSTER_ALL);
+    uint32_t mon[SB_MAX_RINGS];
+    uint32_t nm = monitors_of(c, 0, 4, mon);
+    check(nm >= 3);
+    uint32_t m = mon[0];
+    uint64_t before = verdicts(c, m);
+    cluster_block(c, 4, m, true);
+    eventually(c, 20 * SEC, holds_verdict(c, m, 4));
+    check(verdicts(c, m) > before);
+    cluster_run(c, 5 * SEC);
+    check(cluster_all_see(c, 4, SB_STATUS_LIVE));
+    cluster_block(c, 4, m, false);
+    eventually(c, 20 * SEC, !holds_verdict(c, m, 4));
+    check(!holds_verdict(c, m, 4));
+    check(cluster_downs(c, CLUSTER_ALL) == downs);
+    cluster_free(c);
+}
+
+/* A node whose beats stop reaching most of its monitors is convicted
+ * everywhere; when they reach them again, the verdicts are withdrawn and
+ * every node sees it live again. */
+static void test_convicted_node_comes_back(void **state)
+{
+    (void)state;
+    cluster *c = converged(24);
+    uint32_t mon[SB_MAX_RINGS];
+    uint32_t nm = monitors_of(c, 0, 6, mon);
+    check(nm >= 3);
+    for (uint32_t k = 0; k < nm; k++)
+        cluster_block(c, 6, mon[k], true);
+    eventually(c, 30 * SEC, cluster_all_see(c, 6, SB_STATUS_DOWN));
+    check(cluster_all_see(c, 6, SB_STATUS_DOWN));
+    for (uint32_t k = 0; k < nm; k++)
+        cluster_block(c, 6, mon[k], false);
+    eventually(c, 30 * SEC, cluster_all_see(c, 6, SB_STATUS_LIVE));
+    check(cluster_all_see(c, 6, SB_STATUS_LIVE));
+    for (uint32_t k = 0; k < nm; k++)
+        check(!holds_verdict(c, mon[k], 6));
+    cluster_free(c);
+}
+
+/* A monitor that hears nothing (all its subjects silent at once) blames
+ * itself and writes no verdict; the others see that it is deaf. */
+static void test_deaf_monitor_withholds(void **state)
+{
+    (void)state;
+    cluster *c = converged(16);
+    uint64_t before = verdicts(c, 3);
+    for (uint32_t j = 0; j < 16; j++)
+        if (j != 3)
+            cluster_block(c, j, 3, true);
+    eventually(c, 30 * SEC, cluster_all_see(c, 3, SB_STATUS_DOWN));
+    sb_stats s;
+    sb_engine_stats(cluster_engine(c, 3), &s);
+    check(s.verdicts == before);
+    check(s.verdicts_withheld > 0);
+    for (uint32_t j = 0; j < 16; j++)
+        if (j != 3)
+            check(cluster_all_see(c, j, SB_STATUS_LIVE) ||
+                  cluster_status(c, 3, j) != SB_STATUS_LIVE);
+    cluster_free(c);
+}
+
+static uint32_t updates_seen;
+static void count_updates(void *userdata, uint32_t node, const sb_event *ev,
+                          uint64_t now)
+{
+    (void)userdata;
+    (void)node;
+    (void)now;
+    if (ev->type == SB_EVENT_UPDATE || ev->type == SB_EVENT_DELETE)
+        updates_seen++;
+}
+
+static void count_key(void *userdata, const uint8_t *key, size_t key_len,
+                      const uint8_t *value, size_t value_len)
+{
+    (void)key;
+    (void)key_len;
+    (void)value;
+    (void)value_len;
+    (*(int *)userdata)++;
+}
+
+/* Keys that start with a zero byte are the protocol's: refused to the
+ * application, and verdicts never show in its events, reads or counts. */
+static void test_verdicts_hidden(void **state)
+{
+    (void)state;
+    cluster_config cfg;
+    cluster_config_init(&cfg, 12);
+    cfg.on_event = count_updates;
+    cluster *c = cluster_new(&cfg);
+    eventually(c, 60 * SEC, cluster_converged(c));
+    cluster_run(c, 3 * SEC);
+    check(cluster_set_bytes(c, 0, "\0v123456", 8, "x", 1) == SB_EINVAL);
+    check(cluster_set_bytes(c, 0, "\0", 1, "x", 1) == SB_EINVAL);
+    check(cluster_del_bytes(c, 0, "\0", 1) == SB_EINVAL);
+    updates_seen = 0;
+    uint32_t mon[SB_MAX_RINGS];
+    uint32_t nm = monitors_of(c, 0, 2, mon);
+    check(nm >= 1);
+    cluster_crash(c, 2);
+    eventually(c, 30 * SEC, cluster_all_see(c, 2, SB_STATUS_DOWN));
+    cluster_run(c, 2 * SEC);
+    uint32_t m = mon[0];
+    check(holds_verdict(c, m, 2));
+    check(updates_seen == 0);
+    for (uint32_t i = 0; i < 12; i++) {
+        if (i == 2)
+            continue;
+        sb_member mb;
+        check(sb_engine_find(cluster_engine(c, i), cluster_addr(c, m),
+                             &mb) == SB_OK);
+        check(mb.keys == 0 && mb.tombstones == 0);
+        int listed = 0;
+        check(sb_engine_keys(cluster_engine(c, i), cluster_addr(c, m),
+                             count_key, &listed) == SB_OK);
+        check(listed == 0);
+    }
+    cluster_free(c);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ring_neighbours_agree),
+        cmocka_unit_test(test_ring_alone),
+        cmocka_unit_test(test_crash_convicted_by_verdicts),
+        cmocka_unit_test(test_one_verdict_is_no_conviction),
+        cmocka_unit_test(test_convicted_node_comes_back),
+        cmocka_unit_test(test_deaf_monitor_withholds),
+        cmocka_unit_test(test_verdicts_hidden),
+    };
+    return RUN_TESTS(tests, argc, argv);
+}
