@@ -40,7 +40,7 @@ static const char usage[] =
 "usage: scuttlebutt eval [--nodes N[,N...]] [--trials N] [--interval MS]\n"
 "                        [--fanout N] [--max-message-size BYTES]\n"
 "                        [--threshold PHI] [--window S] [--seed N]\n"
-"                        [--sealed] [--wire FORMAT]\n"
+"                        [--monitors K] [--sealed] [--wire FORMAT]\n"
 "                        [--json FILE] [--csv FILE] [--plot FILE.png]\n"
 "\n"
 "Starts real nodes on 127.0.0.1 in this process and measures, per cluster\n"
@@ -56,6 +56,7 @@ static const char usage[] =
 "  --max-message-size B    UDP payload limit (default 512)\n"
 "  --threshold PHI         failure detector threshold (default 8)\n"
 "  --window S              steady-state window in seconds (default 10)\n"
+"  --monitors K            monitors per node, 0 = off (default 4)\n"
 "  --seed N                seed of the eval's random choices\n"
 "  --sealed                one random cluster key: every packet sealed\n"
 "  --wire FORMAT           scuttlebutt (default) or reference: the\n"
@@ -73,7 +74,7 @@ static const char usage[] =
 typedef struct options {
     uint32_t sizes[MAX_SIZES];
     size_t nsizes;
-    uint32_t trials, interval_ms, fanout, max_message, window_s;
+    uint32_t trials, interval_ms, fanout, max_message, window_s, monitors;
     double threshold;
     uint64_t seed;
     bool sealed;
@@ -261,6 +262,7 @@ static enode *eval_start_node(cluster *c, bool watch_join)
     cfg.nseeds = nseeds;
     cfg.interval_ms = o->interval_ms;
     cfg.push_fanout = o->fanout;
+    cfg.monitors = o->monitors;
     cfg.max_message_size = o->max_message;
     cfg.phi_threshold = o->threshold;
     cfg.wire = o->wire;
@@ -638,9 +640,10 @@ static bool eval_run_size_apart(const options *o, uint32_t nodes, result *r)
 
 static void eval_print_table(const options *o, const result *res, size_t nres)
 {
-    printf("scuttlebutt eval: interval %u ms, fanout %u, max message %u B, "
-           "threshold %g, %u trials, window %u s%s%s\n\n", o->interval_ms,
-           o->fanout, o->max_message, o->threshold, o->trials, o->window_s,
+    printf("scuttlebutt eval: interval %u ms, fanout %u, monitors %u, max "
+           "message %u B, threshold %g, %u trials, window %u s%s%s\n\n",
+           o->interval_ms, o->fanout, o->monitors, o->max_message,
+           o->threshold, o->trials, o->window_s,
            o->sealed ? ", sealed" : "",
            o->wire == SB_WIRE_REFERENCE ? ", reference wire" : "");
     printf("%6s  %-22s %9s %9s %9s %9s %6s\n", "nodes", "until all nodes (ms)",
@@ -678,11 +681,11 @@ static bool eval_write_json(const char *path, const options *o, const result *re
     if (!f)
         return false;
     fprintf(f, "{\"config\":{\"interval_ms\":%u,\"fanout\":%u,"
-            "\"max_message_size\":%u,\"threshold\":%g,\"trials\":%u,"
+            "\"monitors\":%u,\"max_message_size\":%u,\"threshold\":%g,\"trials\":%u,"
             "\"window_s\":%u,\"seed\":%llu,\"sealed\":%s,\"wire\":\"%s\"},"
             "\"clusters\":[",
-            o->interval_ms, o->fanout, o->max_message, o->threshold,
-            o->trials, o->window_s, (unsigned long long)o->seed,
+            o->interval_ms, o->fanout, o->monitors, o->max_message,
+            o->threshold, o->trials, o->window_s, (unsigned long long)o->seed,
             o->sealed ? "true" : "false",
             o->wire == SB_WIRE_REFERENCE ? "reference" : "scuttlebutt");
     for (size_t i = 0; i < nres; i++) {
@@ -833,12 +836,13 @@ int eval_main(int argc, char **argv)
         { "plot", required_argument, NULL, 'g' },
         { "sealed", no_argument, NULL, 'S' },
         { "wire", required_argument, NULL, 'W' },
+        { "monitors", required_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     options o = { .sizes = { 64 }, .nsizes = 1, .trials = 10,
                   .interval_ms = 100, .fanout = 3, .max_message = 512,
-                  .window_s = 10, .threshold = 8.0 };
+                  .window_s = 10, .threshold = 8.0, .monitors = 4 };
     o.seed = (uint64_t)time(NULL);
     uint32_t seed32;
     int c;
@@ -857,6 +861,10 @@ int eval_main(int argc, char **argv)
         case 'i':
             if (!parse_u32(optarg, 1, 60000, &o.interval_ms))
                 return usage_error(usage, "--interval: 1 to 60000 ms");
+            break;
+        case 'k':
+            if (!parse_u32(optarg, 0, 8, &o.monitors))
+                return usage_error(usage, "--monitors: 0 to 8");
             break;
         case 'f':
             if (!parse_u32(optarg, 0, 64, &o.fanout))

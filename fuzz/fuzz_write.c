@@ -18,11 +18,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* What a set of (key_len, value_len) may return on this engine. */
-static int write_expected(sb_engine *e, size_t key_len, size_t value_len)
+/* What a set of (key_len, value_len) may return on this engine; keys
+ * that start with a zero byte are the protocol's. */
+static int write_expected(sb_engine *e, const uint8_t *key, size_t key_len,
+                          size_t value_len)
 {
     size_t most;
-    if (key_len == 0 || key_len > SB_MAX_KEY_LEN)
+    if (key_len == 0 || key_len > SB_MAX_KEY_LEN || key[0] == 0)
         return SB_EINVAL;
     if (sb_engine_max_value(e, key_len, &most) != SB_OK || value_len > most)
         return SB_ETOOBIG;
@@ -68,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (op == 2) {
             rc = sb_engine_set(e, key, key_len, value, SIZE_MAX - value_len,
                                now);
-            if (rc != (key_len == 0 ? SB_EINVAL : SB_ETOOBIG))
+            if (rc != (key_len == 0 || key[0] == 0 ? SB_EINVAL : SB_ETOOBIG))
                 abort();
         } else if (op == 3) {
             rc = sb_engine_set(e, big_key, 256 + key_len % 44, value,
@@ -77,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         } else {
             rc = sb_engine_set(e, key, key_len, value, value_len, now);
-            int want = write_expected(e, key_len, value_len);
+            int want = write_expected(e, key, key_len, value_len);
             if (rc != want && !(want == SB_OK && rc == SB_ELIMIT))
                 abort();
             const uint8_t *v;

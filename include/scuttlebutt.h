@@ -354,6 +354,12 @@ typedef struct sb_config {
                                   value on every node of a cluster */
     uint32_t push_packets_per_s; /* push budget; default 100 */
     uint32_t push_bytes_per_s; /* push budget; default 65536 */
+    uint32_t monitors;         /* each node is watched by up to this many
+                                  peers, which it beats every interval
+                                  and whose verdicts convict it
+                                  (docs/failure-detector.md, section 7);
+                                  default 4, at most 8, 0 turns monitors
+                                  off. Use the same value on every node */
 
     /* Bounds against runaway or hostile peers. */
     uint32_t max_nodes;        /* nodes known at once; default 4096 */

@@ -186,6 +186,7 @@ void sb_config_init(sb_config *cfg)
     cfg->push_fanout = e.push_fanout;
     cfg->push_packets_per_s = e.push_packets_per_s;
     cfg->push_bytes_per_s = e.push_bytes_per_s;
+    cfg->monitors = e.monitors;
     cfg->max_nodes = e.max_nodes;
     cfg->max_keys_per_node = e.max_keys_per_node;
     cfg->max_state_bytes = e.max_state_bytes;
@@ -534,6 +535,7 @@ static void node_engine_config(const sb_node *n, sb_engine_config *e)
     e->push_fanout = c->push_fanout;
     e->push_packets_per_s = c->push_packets_per_s;
     e->push_bytes_per_s = c->push_bytes_per_s;
+    e->monitors = c->monitors;
     e->max_nodes = c->max_nodes;
     e->max_keys_per_node = c->max_keys_per_node;
     e->max_state_bytes = c->max_state_bytes;
