@@ -325,7 +325,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
     /* a node that hears no one (it can send but not receive, or it is
      * cut off) stops moving its heartbeat, so that its peers see what
      * it is: not part of the cluster (docs/failure-detector.md, section 1) */
-    if (now - e->last_heard <= DEAF_ROUNDS * e->round_ns)
+    if (!sb_liveness_deaf(e, now))
         e->self->heartbeat++;
     sb_monitor_round(e, now);
     sb_writer syn = sb_send_writer(e);

@@ -73,7 +73,7 @@ typedef struct watch {
     bool proven;              /* a beat came since it became ours */
 } watch;
 
-#define ACCUSERS 8            /* monitors to refute at the next round */
+#define ACCUSERS 16           /* peers with a verdict against us, beaten */
 #define VERDICT_KEY_LEN 8     /* "\0v" and the subject's 48-bit id */
 
 typedef struct recent {
@@ -228,8 +228,8 @@ struct sb_engine {
     uint8_t token_key[16];    /* keys the reply tokens (token.c) */
 
     /* monitors (monitor.c, ring.h): the rings of live peers, the peers we
-     * watch, the monitors our last beats went to, peers whose verdicts
-     * against us the next round answers with a beat */
+     * watch, the monitors our last beats went to, and the peers that hold
+     * a verdict against us, which our beats go to as well */
     sb_rings rings;
     watch watch[SB_MAX_RINGS];
     uint32_t nwatch;
@@ -332,6 +332,7 @@ void sb_liveness_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now);
 sb_peer *sb_liveness_random(sb_engine *e, bool (*match)(const sb_peer *),
                             uint32_t want);
 bool sb_liveness_reserved(const uint8_t *key, size_t key_len);
+bool sb_liveness_deaf(const sb_engine *e, uint64_t now);
 void sb_liveness_verdict_key(uint8_t key[VERDICT_KEY_LEN], uint64_t id);
 void sb_liveness_verdict(sb_engine *e, const sb_peer *monitor,
                          const sb_key *k, uint64_t now);

@@ -54,10 +54,20 @@ double sb_liveness_least_gap(const sb_engine *e)
     return (double)e->round_ns * peers * e->wire->gap_per_peer;
 }
 
-/* The threshold a peer's phi is judged by (sb_wire_ops.threshold_scale). */
+/*
+ * The threshold a peer's phi is judged by (sb_wire_ops.threshold_scale).
+ * With monitors, this detector is the fallback for what they cannot
+ * settle (a node cut off alone sees no quorum; in a partition, most nodes
+ * have monitors on both sides): its threshold is FALLBACK_SCALE times
+ * higher, so that it convicts only long after monitors would have, and
+ * not for the short gaps a cluster still forming taught it.
+ */
+#define FALLBACK_SCALE 3.0
+
 double sb_liveness_threshold(const sb_engine *e)
 {
-    return e->cfg.phi_threshold * e->wire->threshold_scale;
+    return e->cfg.phi_threshold * e->wire->threshold_scale *
+           (e->rings.k ? FALLBACK_SCALE : 1.0);
 }
 
 /*
@@ -295,12 +305,25 @@ void sb_liveness_verdict(sb_engine *e, const sb_peer *monitor,
     if (!x)
         return;
     if (x->self) {
-        if (!k->deleted && e->naccusers < ACCUSERS)
+        uint32_t i = 0;
+        while (i < e->naccusers && e->accusers[i] != monitor->id)
+            i++;
+        if (!k->deleted && i == e->naccusers && i < ACCUSERS)
             e->accusers[e->naccusers++] = monitor->id;
+        else if (k->deleted && i < e->naccusers)
+            e->accusers[i] = e->accusers[--e->naccusers];
         return;
     }
     if (x->status == SB_STATUS_LIVE && liveness_convicted(e, x))
         sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
+}
+
+/* True if we have heard no one for DEAF_ROUNDS rounds: we cannot receive,
+ * or are cut off; our heartbeat stands still, we send no beats and judge
+ * no one. */
+bool sb_liveness_deaf(const sb_engine *e, uint64_t now)
+{
+    return now - e->last_heard > DEAF_ROUNDS * e->round_ns;
 }
 
 /* A heartbeat (and leaving bit) of a peer we know, at the same generation. */

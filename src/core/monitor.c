@@ -17,11 +17,13 @@
  *
  * A verdict is withdrawn (the key deleted) as soon as its writer hears a
  * beat from the peer. A falsely accused node learns of the verdict like
- * any key and beats its accuser at the next round. A monitor that finds
- * most of its subjects silent at once blames itself (its own link or
- * clock) and withholds its verdicts. A subject becomes ours to judge only
- * once a beat has come from it since: a peer whose view differs from ours
- * does not beat us, and is not convicted for it.
+ * any key and beats its accuser every interval until it withdraws. A
+ * monitor that finds most of its subjects silent at once blames itself
+ * (its own link or clock) and withholds its verdicts. A subject becomes
+ * ours to judge only once a beat has come from it since: a peer whose view
+ * differs from ours does not beat us, and is not convicted for it. What
+ * monitors cannot settle (a node cut off alone, both sides of a partition)
+ * the fallback does, slowly (liveness.c).
  */
 #include <string.h>
 
@@ -75,8 +77,9 @@ static void monitor_send_to(sb_engine *e, uint64_t id, uint8_t flags)
         monitor_send(e, n->addr, flags);
 }
 
-/* A beat to each of our monitors, and a farewell to those that no longer
- * are. */
+/* A beat to each of our monitors and to each peer that holds a verdict
+ * against us (liveness.c keeps the list), and a farewell to the monitors
+ * that no longer are. */
 static void monitor_beat(sb_engine *e)
 {
     uint64_t ids[SB_MAX_RINGS];
@@ -92,6 +95,19 @@ static void monitor_beat(sb_engine *e)
         monitor_send_to(e, ids[i], 0);
     memcpy(e->beat_to, ids, n * sizeof(*ids));
     e->nbeat_to = n;
+    for (uint32_t i = 0; i < e->naccusers;) {
+        bool monitor = false;
+        for (uint32_t j = 0; j < n && !monitor; j++)
+            monitor = ids[j] == e->accusers[i];
+        if (!sb_state_find_id(&e->st, e->accusers[i])) {
+            /* gone (forgotten, or restarted): so is its verdict */
+            e->accusers[i] = e->accusers[--e->naccusers];
+            continue;
+        }
+        if (!monitor)
+            monitor_send_to(e, e->accusers[i], 0);
+        i++;
+    }
 }
 
 static bool monitor_holds_verdict(const sb_engine *e, const uint8_t *key)
@@ -118,7 +134,7 @@ static void monitor_convict(sb_engine *e, uint64_t id, uint64_t now)
  * (phi above 1: a beat more than 90% likely to have come by now). A
  * monitor whose subjects fall silent together is more likely cut off
  * itself than they all dead: it withholds its verdicts, and each of them
- * has other monitors.
+ * has other monitors (and the fallback, liveness.c).
  */
 static void monitor_judge(sb_engine *e, uint64_t now)
 {
@@ -132,10 +148,8 @@ static void monitor_judge(sb_engine *e, uint64_t now)
         proven++;
         double phi = sb_phin_value(&w->phi, now, min_sd);
         doubted += phi > 1.0;
-        if (phi > e->cfg.phi_threshold) {
-            guilty[i] = true;
-            over++;
-        }
+        guilty[i] = phi > e->cfg.phi_threshold;
+        over += guilty[i];
     }
     if (!over)
         return;
@@ -148,24 +162,20 @@ static void monitor_judge(sb_engine *e, uint64_t now)
             monitor_convict(e, e->watch[i].id, now);
 }
 
-/* The round's part: our subjects taken again, judged, our monitors
- * beaten once an interval (not while we hear no one: a node that cannot
- * receive must be found out), accusers answered. */
+/* The round's part: our subjects taken again and judged, and once an
+ * interval our beats (none while we hear no one: a node that cannot
+ * receive must be found out). */
 void sb_monitor_round(sb_engine *e, uint64_t now)
 {
     if (!e->rings.k)
         return;
     monitor_take_subjects(e);
     monitor_judge(e, now);
-    bool deaf = now - e->last_heard > DEAF_ROUNDS * e->round_ns;
     if (now >= e->next_beat) {
-        if (!deaf)
+        if (!sb_liveness_deaf(e, now))
             monitor_beat(e);
         e->next_beat = sb_add_sat(now, e->cfg.interval_ns);
     }
-    for (uint32_t i = 0; i < e->naccusers && !deaf; i++)
-        monitor_send_to(e, e->accusers[i], 0);
-    e->naccusers = 0;
 }
 
 /* A BEAT from `e->from`: a member's, newer than the last we took from it. */
