@@ -35,6 +35,7 @@ typedef struct node {
     uint64_t tick_at;         /* the pending tick, if any */
     bool paused;
     uint64_t extra_delay;
+    double recv_loss;         /* the share of what it is sent that is lost */
     packet *queue, *queue_tail;
     uint64_t past_bytes, past_packets; /* of crashed incarnations */
 } node;
@@ -203,6 +204,9 @@ static void sim_on_send(void *ud, const char *to, const uint8_t *buf,
     if (dst < 0 || sim_is_blocked(s, n->index, (uint32_t)dst))
         return;
     if (s->cfg.loss > 0 && sb_rng_unit(&s->rng) < s->cfg.loss)
+        return;
+    double recv_loss = s->nodes[dst]->recv_loss;
+    if (recv_loss > 0 && sb_rng_unit(&s->rng) < recv_loss)
         return;
     sim_deliver_later(s, n->index, (uint32_t)dst, buf, len);
     if (s->cfg.duplicate > 0 && sb_rng_unit(&s->rng) < s->cfg.duplicate)
@@ -536,6 +540,11 @@ void sb_sim_set_loss(sb_sim *s, double loss) { s->cfg.loss = loss; }
 void sb_sim_set_node_delay(sb_sim *s, uint32_t i, uint64_t delay_ns)
 {
     s->nodes[i]->extra_delay = delay_ns;
+}
+
+void sb_sim_set_node_loss(sb_sim *s, uint32_t i, double loss)
+{
+    s->nodes[i]->recv_loss = loss;
 }
 
 bool sb_sim_converged(const sb_sim *s)

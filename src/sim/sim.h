@@ -99,6 +99,8 @@ void sb_sim_partition(sb_sim *s, const uint32_t *group);
 void sb_sim_heal(sb_sim *s);
 void sb_sim_set_loss(sb_sim *s, double loss);
 void sb_sim_set_node_delay(sb_sim *s, uint32_t i, uint64_t delay_ns);
+/* Node i loses this share of the packets sent to it (a slow node). */
+void sb_sim_set_node_loss(sb_sim *s, uint32_t i, double loss);
 
 /* True if every running node holds every other running node as live
  * (or left, if it announced a leave), at its current generation, with

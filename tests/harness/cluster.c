@@ -377,6 +377,12 @@ void cluster_set_loss(cluster *c, double rate)
     sb_sim_set_loss(c->sim, rate);
 }
 
+void cluster_slow_node(cluster *c, uint32_t i, double loss, uint64_t delay)
+{
+    sb_sim_set_node_loss(c->sim, i, loss);
+    sb_sim_set_node_delay(c->sim, i, delay);
+}
+
 void cluster_partition(cluster *c, const uint32_t *group)
 {
     sb_sim_partition(c->sim, group);

@@ -115,6 +115,9 @@ int cluster_del_bytes(cluster *c, uint32_t i, const void *key,
 /* ---- the network -------------------------------------------------------- */
 
 void cluster_set_loss(cluster *c, double rate);
+/* Node i loses `loss` of what is sent to it, and what it sends or is sent
+ * takes `delay` longer (a slow node). */
+void cluster_slow_node(cluster *c, uint32_t i, double loss, uint64_t delay);
 /* Blocks packets between nodes of different groups, both ways. */
 void cluster_partition(cluster *c, const uint32_t *group);
 /* Blocks (or unblocks) packets from node `from` to node `to`. */

@@ -469,6 +469,55 @@ static void test_deaf_node_reported_down(void **state)
     cluster_free(c);
 }
 
+static bool all_see_down(const cluster *c, const uint32_t *nodes, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++)
+        if (!cluster_all_see(c, nodes[k], SB_STATUS_DOWN))
+            return false;
+    return true;
+}
+
+/* 5% of the nodes crash at once (a rack): every other node reports each
+ * of them down, once, and no one else. */
+static void test_rack_crash(void **state)
+{
+    (void)state;
+    cluster *c = converged_cluster(128, 0);
+    uint64_t downs = cluster_downs(c, CLUSTER_ALL);
+    const uint32_t rack[] = { 3, 17, 40, 41, 77, 100, 126 };
+    const uint32_t n = sizeof(rack) / sizeof(rack[0]);
+    for (uint32_t k = 0; k < n; k++)
+        cluster_crash(c, rack[k]);
+    eventually(c, 30 * SEC, all_see_down(c, rack, n));
+    for (uint32_t k = 0; k < n; k++)
+        for (uint32_t i = 0; i < 128; i++)
+            if (cluster_running(c, i))
+                check(cluster_leaves(c, i, rack[k]) == 1);
+    check(cluster_downs(c, CLUSTER_ALL) == downs + n * (128 - n));
+    cluster_free(c);
+}
+
+/* Slow nodes (1%, at least one of each kind): one loses 80% of what it is
+ * sent, one answers a second late. For 60 s, no healthy node is reported
+ * down by anyone. */
+static void test_slow_nodes_convict_no_one(void **state)
+{
+    (void)state;
+    cluster *c = converged_cluster(100, 0);
+    uint64_t before[100][100];
+    for (uint32_t i = 0; i < 100; i++)
+        for (uint32_t j = 0; j < 100; j++)
+            before[i][j] = cluster_leaves(c, i, j);
+    cluster_slow_node(c, 13, 0.8, 0);
+    cluster_slow_node(c, 58, 0, 1 * SEC);
+    cluster_run(c, 60 * SEC);
+    for (uint32_t i = 0; i < 100; i++)
+        for (uint32_t j = 0; j < 100; j++)
+            if (j != 13 && j != 58)
+                check(cluster_leaves(c, i, j) == before[i][j]);
+    cluster_free(c);
+}
+
 /* ---- security --------------------------------------------------------- */
 
 static const uint8_t key_old[SB_KEY_SIZE] = { 0x01, 0x02, 0x03 };
@@ -723,6 +772,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_push_under_loss_leaves_no_gap),
         cmocka_unit_test(test_push_burst_stays_in_budget),
         cmocka_unit_test(test_deaf_node_reported_down),
+        cmocka_unit_test(test_rack_crash),
+        cmocka_unit_test(test_slow_nodes_convict_no_one),
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_replay_rolls_nothing_back),
         cmocka_unit_test(test_reference_cluster),
