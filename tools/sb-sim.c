@@ -141,6 +141,7 @@ typedef struct totals {
     double packets_per_node_s;
     uint64_t false_downs;
     size_t memory_per_node;
+    double gap_mean_ms, gap_sd_ms; /* monitors' beat gaps, averaged */
     uint64_t trace;
     uint64_t traced;
 } totals;
@@ -261,6 +262,18 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     for (uint32_t i = 0; i < o->nodes; i++)
         mem += sb_engine_memory(sb_sim_engine(s, i));
     t->memory_per_node = mem / o->nodes;
+    uint32_t watched = 0;
+    for (uint32_t i = 0; i < o->nodes; i++) {
+        double mean, sd;
+        uint32_t n = sb_engine_beat_gaps(sb_sim_engine(s, i), &mean, &sd);
+        t->gap_mean_ms += mean * n / MS;
+        t->gap_sd_ms += sd * n / MS;
+        watched += n;
+    }
+    if (watched) {
+        t->gap_mean_ms /= watched;
+        t->gap_sd_ms /= watched;
+    }
 
     for (uint32_t k = 0; k < trials; k++) {
         uint32_t setter, victim;
@@ -460,6 +473,8 @@ int main(int argc, char **argv)
         t.bytes_per_node_s += one.bytes_per_node_s / clusters;
         t.packets_per_node_s += one.packets_per_node_s / clusters;
         t.memory_per_node += one.memory_per_node / clusters;
+        t.gap_mean_ms += one.gap_mean_ms / clusters;
+        t.gap_sd_ms += one.gap_sd_ms / clusters;
         t.false_downs += one.false_downs;
         trace_bytes(&t.trace, &one.trace, sizeof(one.trace));
         t.traced += one.traced;
@@ -484,6 +499,9 @@ int main(int argc, char **argv)
            "false downs", t.false_downs);
     printf("  %-22s %zu B (engine accounting, whole cluster view)\n",
            "memory per node", t.memory_per_node);
+    if (o.monitors && o.wire == SB_WIRE_SCUTTLEBUTT)
+        printf("  %-22s mean %.1f ms, sd %.1f ms (monitors' estimates)\n",
+               "beat gaps", t.gap_mean_ms, t.gap_sd_ms);
     if (o.trace)
         printf("  %-22s %016" PRIx64 " (%" PRIu64 " packets and events)\n",
                "trace", t.trace, t.traced);

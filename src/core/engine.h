@@ -229,5 +229,10 @@ uint64_t sb_engine_generation(const sb_engine *e);
 uint64_t sb_engine_token(const sb_engine *e, const char *addr);
 /* Bytes of memory the engine holds (allocations it made), for benchmarks. */
 size_t sb_engine_memory(const sb_engine *e);
+/* The beat gaps this node's monitor detectors estimate, averaged over the
+ * peers it watches that have beaten it: mean and standard deviation in
+ * ns; returns how many (0: none, and both are 0). For measurements. */
+uint32_t sb_engine_beat_gaps(const sb_engine *e, double *mean_ns,
+                             double *sd_ns);
 
 #endif /* SB_ENGINE_H */

@@ -25,6 +25,7 @@
  * monitors cannot settle (a node cut off alone, both sides of a partition)
  * the fallback does, slowly (liveness.c).
  */
+#include <math.h>
 #include <string.h>
 
 #include "internal.h"
@@ -214,4 +215,24 @@ void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
         if (p->last_ns > now)
             p->last_ns = now;
     }
+}
+
+uint32_t sb_engine_beat_gaps(const sb_engine *e, double *mean_ns,
+                             double *sd_ns)
+{
+    uint32_t n = 0;
+    *mean_ns = *sd_ns = 0.0;
+    for (uint32_t i = 0; i < e->nwatch; i++) {
+        const sb_phi_normal *p = &e->watch[i].phi;
+        if (!e->watch[i].proven || p->count < 2)
+            continue;
+        *mean_ns += p->mean_ns;
+        *sd_ns += sqrt(p->var_ns2);
+        n++;
+    }
+    if (n) {
+        *mean_ns /= n;
+        *sd_ns /= n;
+    }
+    return n;
 }
