@@ -35,6 +35,7 @@ typedef struct opts {
     double threshold;
     uint32_t fanout;
     uint32_t monitors;
+    uint64_t partition_s;
     bool no_crash;
     sb_wire wire;
     uint64_t window_s;
@@ -142,6 +143,7 @@ typedef struct totals {
     uint64_t false_downs;
     size_t memory_per_node;
     double gap_mean_ms, gap_sd_ms; /* monitors' beat gaps, averaged */
+    double split_s, heal_s;   /* --partition: <0 never */
     uint64_t trace;
     uint64_t traced;
 } totals;
@@ -204,6 +206,57 @@ static double measure_detection(sb_sim *s, watch *w, uint32_t victim)
     while (w->reported < n && sb_sim_now(s) - t1 < 600 * SEC)
         sb_sim_run_for(s, 10 * MS);
     return w->reported == n ? (double)(w->reported_at - t1) / SEC : -1;
+}
+
+/* Every running node sees every running node of the other group (i % 2)
+ * down. */
+static bool sides_apart(const sb_sim *s)
+{
+    uint32_t n = sb_sim_count(s);
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = (i + 1) % 2; j < n; j += 2)
+            if (sb_sim_running(s, i) && sb_sim_running(s, j) &&
+                sb_sim_status(s, i, j) != SB_STATUS_DOWN)
+                return false;
+    return true;
+}
+
+/*
+ * A partition into halves (odd and even nodes) for `seconds`, a key set
+ * on each side meanwhile, then healed: when every node saw the whole
+ * other side down (from the cut), and when every node held every node
+ * live with every key again (from the heal); -1 if not within the
+ * partition, or within 120 s of the heal. Downs are not counted as false
+ * meanwhile.
+ */
+static void measure_partition(sb_sim *s, watch *w, uint64_t seconds,
+                              uint64_t interval, double *split_s,
+                              double *heal_s)
+{
+    uint32_t n = sb_sim_count(s);
+    uint32_t *group = malloc(n * sizeof(*group));
+    if (!group)
+        return;
+    for (uint32_t i = 0; i < n; i++)
+        group[i] = i % 2;
+    w->counting = false;
+    sb_sim_partition(s, group);
+    uint64_t t0 = sb_sim_now(s), end = t0 + seconds * SEC;
+    for (uint32_t i = 0; i < 2 && i < n; i++)
+        if (sb_sim_running(s, i))
+            sb_sim_set(s, i, "side", i ? "odd" : "even");
+    while (sb_sim_now(s) < end) {
+        sb_sim_run_for(s, interval);
+        if (*split_s < 0 && sides_apart(s))
+            *split_s = (double)(sb_sim_now(s) - t0) / SEC;
+    }
+    sb_sim_heal(s);
+    t0 = sb_sim_now(s);
+    while (!sb_sim_converged(s) && sb_sim_now(s) - t0 < 120 * SEC)
+        sb_sim_run_for(s, interval);
+    if (sb_sim_converged(s))
+        *heal_s = (double)(sb_sim_now(s) - t0) / SEC;
+    free(group);
 }
 
 /*
@@ -301,11 +354,21 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
                    "%6.2f s\n", first + k, r[k].rounds, r[k].detect_s);
     }
     t->false_downs = w.false_downs;
+    t->split_s = t->heal_s = -1;
+    if (o->partition_s)
+        measure_partition(s, &w, o->partition_s, interval, &t->split_s,
+                          &t->heal_s);
     t->trace = w.trace;
     t->traced = w.traced;
     sb_sim_free(s);
     free(w.seen);
     return SB_OK;
+}
+
+/* The worse of two times, where -1 (never) is the worst. */
+static double worst(double a, double b)
+{
+    return a < 0 || b < 0 ? -1 : a > b ? a : b;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -361,6 +424,8 @@ static void usage(FILE *f)
             "  --fanout F            eager-push fanout, 0 = off (3)\n"
             "  --monitors K          monitor rings, 0 = off (4)\n"
             "  --window S            steady-state window in seconds (10)\n"
+            "  --partition S         then split the cluster in halves for S\n"
+            "                        seconds and heal it (0: no)\n"
             "  --no-crash            measure propagation only\n"
             "  --wire reference      the reference wire format (docs/compat.md)\n"
             "  --quiet               print the summary only\n"
@@ -437,6 +502,8 @@ int main(int argc, char **argv)
             o.fanout = (uint32_t)d;
         else if (!strcmp(a, "--monitors") && d <= 8)
             o.monitors = (uint32_t)d;
+        else if (!strcmp(a, "--partition"))
+            o.partition_s = (uint64_t)d;
         else if (!strcmp(a, "--window") && d >= 1)
             o.window_s = (uint64_t)d;
         else {
@@ -476,6 +543,8 @@ int main(int argc, char **argv)
         t.gap_mean_ms += one.gap_mean_ms / clusters;
         t.gap_sd_ms += one.gap_sd_ms / clusters;
         t.false_downs += one.false_downs;
+        t.split_s = c ? worst(t.split_s, one.split_s) : one.split_s;
+        t.heal_s = c ? worst(t.heal_s, one.heal_s) : one.heal_s;
         trace_bytes(&t.trace, &one.trace, sizeof(one.trace));
         t.traced += one.traced;
     }
@@ -499,6 +568,11 @@ int main(int argc, char **argv)
            "false downs", t.false_downs);
     printf("  %-22s %zu B (engine accounting, whole cluster view)\n",
            "memory per node", t.memory_per_node);
+    if (o.partition_s)
+        printf("  %-22s %" PRIu64 " s: other side all down after %.1f s, "
+               "after the heal all live with every key after %.1f s "
+               "(worst of %u; -1: never)\n", "partition in halves",
+               o.partition_s, t.split_s, t.heal_s, clusters);
     if (o.monitors && o.wire == SB_WIRE_SCUTTLEBUTT)
         printf("  %-22s mean %.1f ms, sd %.1f ms (monitors' estimates)\n",
                "beat gaps", t.gap_mean_ms, t.gap_sd_ms);
