@@ -207,6 +207,7 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
     if (out->type == SB_MSG_BEAT) {
         out->flags = codec_get_u8(&r);
         out->beat = codec_get_varint(&r);
+        out->heartbeat = codec_get_varint(&r);
         if (r.bad)
             goto bad;
         if (r.p != r.end)

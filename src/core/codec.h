@@ -32,12 +32,12 @@
  *        tree of push wave `wave` started by node `root id` (see
  *        docs/protocol.md, section 8); every node forwards it unchanged
  *        to its children in that tree
- * BEAT:  header | flags (u8) | count (v)
+ * BEAT:  header | flags (u8) | count (v) | heartbeat (v)
  *        a node's sign of life to one of its monitors (monitor.c),
  *        answered by nothing; count rises with every BEAT the node
- *        sends, so a replayed or duplicated one is ignored; flags bit 0 =
- *        farewell: the receiver is no longer the sender's monitor; other
- *        bits are reserved and ignored
+ *        sends, so a replayed or duplicated one is ignored; heartbeat is
+ *        the sender's; flags bit 0 = farewell: the receiver is no longer
+ *        the sender's monitor; other bits are reserved and ignored
  *
  * Digest entry (one node, as the sender knows it), 9 bytes typically:
  *
@@ -144,6 +144,7 @@ typedef struct sb_msg {
     uint64_t echo;             /* ACK and ACK2: the token answered */
     uint8_t flags;             /* SYN and BEAT */
     uint64_t beat;             /* BEAT: the sender's count */
+    uint64_t heartbeat;        /* BEAT: the sender's heartbeat */
     uint64_t root, wave;       /* PUSH only */
     uint64_t ndigest;
     const uint8_t *digest;     /* first digest entry */

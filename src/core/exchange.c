@@ -182,8 +182,12 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
 {
     /* our heartbeat moves with every SYN we answer too: the more often
      * it moves, the more often an observer sees it move, and the tighter
-     * that observer's failure detector (docs/failure-detector.md) */
-    e->self->heartbeat++;
+     * that observer's failure detector (docs/failure-detector.md). Not
+     * with monitors: a verdict names the heartbeat of our last beat, and
+     * stands until news of one more than a round or two past it comes
+     * (liveness.c) */
+    if (!e->rings.k)
+        e->self->heartbeat++;
     plan *p = sb_plan_new(e);
     uint64_t *unknown = e->scratch.unknown;
     uint32_t epoch = e->epoch;

@@ -70,11 +70,19 @@
 typedef struct watch {
     uint64_t id;
     sb_phi_normal phi;
+    uint64_t heartbeat;       /* the one its last beat carried */
     bool proven;              /* a beat came since it became ours */
 } watch;
 
-#define ACCUSERS 16           /* peers with a verdict against us, beaten */
+/* A verdict this node holds: the subject, and the heartbeat it names. */
+typedef struct verdict {
+    uint64_t id;
+    uint64_t heartbeat;
+} verdict;
+
+#define VERDICTS 16           /* verdicts a node holds at once, at most */
 #define VERDICT_KEY_LEN 8     /* "\0v" and the subject's 48-bit id */
+#define VERDICT_VALUE_LEN 8   /* the heartbeat it names, big endian */
 
 typedef struct recent {
     uint64_t id;
@@ -228,8 +236,7 @@ struct sb_engine {
     uint8_t token_key[16];    /* keys the reply tokens (token.c) */
 
     /* monitors (monitor.c, ring.h): the rings of live peers, the peers we
-     * watch, the monitors our last beats went to, and the peers that hold
-     * a verdict against us, which our beats go to as well */
+     * watch, the monitors our last beats went to, our verdicts */
     sb_rings rings;
     watch watch[SB_MAX_RINGS];
     uint32_t nwatch;
@@ -237,8 +244,8 @@ struct sb_engine {
     uint32_t nbeat_to;
     uint64_t beats;           /* BEATs sent: each carries the count */
     uint64_t next_beat;
-    uint64_t accusers[ACCUSERS];
-    uint32_t naccusers;
+    verdict verdicts[VERDICTS];
+    uint32_t nverdicts;
 
     /* Sealing (keyring.h): cfg.max_message_size is the plaintext's bound,
      * SB_SEAL_OVERHEAD below wire_max, the bound on the wire; a message
@@ -334,8 +341,9 @@ sb_peer *sb_liveness_random(sb_engine *e, bool (*match)(const sb_peer *),
 bool sb_liveness_reserved(const uint8_t *key, size_t key_len);
 bool sb_liveness_deaf(const sb_engine *e, uint64_t now);
 void sb_liveness_verdict_key(uint8_t key[VERDICT_KEY_LEN], uint64_t id);
-void sb_liveness_verdict(sb_engine *e, const sb_peer *monitor,
-                         const sb_key *k, uint64_t now);
+bool sb_liveness_verdict_stands(const sb_engine *e, uint64_t heartbeat,
+                                const sb_peer *x);
+void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now);
 
 /* ---- send.c ---- */
 size_t sb_send_wire_len(const sb_engine *e, size_t len);

@@ -246,12 +246,12 @@ void sb_liveness_remove(sb_engine *e, sb_peer *n)
 }
 
 /*
- * Conviction by monitors (docs/failure-detector.md, section 7). A monitor
+ * Conviction by monitors (docs/failure-detector.md, section 9). A monitor
  * that convicts a peer it watches writes a verdict into its own state: the
- * key "\0v" followed by the peer's 48-bit id, big endian, with no value;
- * it deletes the key when it hears from the peer again. Keys that start
- * with a zero byte are the protocol's: applications can neither write nor
- * read them, and no event reports them.
+ * key "\0v" followed by the peer's 48-bit id, big endian, whose value is
+ * the heartbeat the peer's last beat carried (u64, big endian). Keys that
+ * start with a zero byte are the protocol's: applications can neither
+ * write nor read them, and no event reports them.
  */
 bool sb_liveness_reserved(const uint8_t *key, size_t key_len)
 {
@@ -267,10 +267,27 @@ void sb_liveness_verdict_key(uint8_t key[VERDICT_KEY_LEN], uint64_t id)
 }
 
 /*
+ * A verdict naming heartbeat h stands while nothing newer than h + 2
+ * intervals' worth of heartbeats has been heard of its subject: a node's
+ * heartbeat moves once a round, and it beats once an interval, so a dead
+ * node's last heartbeat is at most that far past its last beat, and news
+ * of one further on proves it lived after the verdict. It refutes it: a
+ * node falsely accused, paused, or cut off from its monitors by a
+ * partition that has healed, is live again as soon as its heartbeat moves
+ * on, wherever the news of it reaches.
+ */
+bool sb_liveness_verdict_stands(const sb_engine *e, uint64_t heartbeat,
+                                const sb_peer *x)
+{
+    return x->heartbeat <= sb_add_sat(heartbeat, 2 * e->wire->rounds);
+}
+
+/*
  * The rule: peer x is down for us when a majority of its monitors in our
  * view (its predecessors on the rings of live peers, ring.h) hold a
- * verdict against it. Each observer counts the verdicts of the monitors
- * it sees; a verdict from a peer that is not one of them does not count.
+ * verdict against it that stands. Each observer counts the verdicts of the
+ * monitors it sees; a verdict from a peer that is not one of them does
+ * not count.
  */
 static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
 {
@@ -284,17 +301,21 @@ static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
     for (uint32_t i = 0; i < nm; i++) {
         const sb_peer *mon = sb_state_find_id(&e->st, m[i]);
         long j = mon ? sb_peer_find_key(mon, key, sizeof(key)) : -1;
-        if (j >= 0 && !mon->keys[j]->deleted)
-            votes++;
+        if (j < 0 || mon->keys[j]->deleted ||
+            mon->keys[j]->value_len != VERDICT_VALUE_LEN)
+            continue;
+        const uint8_t *v = sb_key_value(mon->keys[j]);
+        uint64_t hb = 0;
+        for (int b = 0; b < VERDICT_VALUE_LEN; b++)
+            hb = hb << 8 | v[b];
+        votes += sb_liveness_verdict_stands(e, hb, x);
     }
     return nm > 0 && votes > nm / 2;
 }
 
-/* A verdict key of `monitor` came in (set or deleted): the peer it names
- * is judged again; one against us is answered by a beat to its writer at
- * the next round (monitor.c), which withdraws it. */
-void sb_liveness_verdict(sb_engine *e, const sb_peer *monitor,
-                         const sb_key *k, uint64_t now)
+/* A verdict key came in, or was written (set or deleted): the peer it
+ * names is judged again. */
+void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now)
 {
     if (!e->rings.k || k->key_len != VERDICT_KEY_LEN || k->data[1] != 'v')
         return;
@@ -302,19 +323,7 @@ void sb_liveness_verdict(sb_engine *e, const sb_peer *monitor,
     for (int i = 0; i < 6; i++)
         id = id << 8 | k->data[2 + i];
     sb_peer *x = sb_state_find_id(&e->st, id);
-    if (!x)
-        return;
-    if (x->self) {
-        uint32_t i = 0;
-        while (i < e->naccusers && e->accusers[i] != monitor->id)
-            i++;
-        if (!k->deleted && i == e->naccusers && i < ACCUSERS)
-            e->accusers[e->naccusers++] = monitor->id;
-        else if (k->deleted && i < e->naccusers)
-            e->accusers[i] = e->accusers[--e->naccusers];
-        return;
-    }
-    if (x->status == SB_STATUS_LIVE && liveness_convicted(e, x))
+    if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x))
         sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
 }
 

@@ -1,29 +1,30 @@
 /*
- * Monitors (docs/failure-detector.md, section 7): the beats a node sends
+ * Monitors (docs/failure-detector.md, section 9): the beats a node sends
  * the peers that watch it, the detector a monitor keeps for each peer it
  * watches, and the verdicts it writes into its own state and withdraws.
  *
  * Every node derives from its own view who watches whom (ring.h): its
  * subjects are its successors on the rings, its monitors its
  * predecessors. Each interval a node sends each monitor a BEAT, a few
- * bytes that nothing answers. A monitor keeps, for each subject, a phi
- * accrual detector over the beats' arrival times (phi.h, normal model):
- * the evidence is direct and as regular as the sender's clock, whatever
- * the size of the cluster. When a subject's phi passes the threshold the
+ * bytes that nothing answers, carrying its heartbeat. A monitor keeps, for
+ * each subject, a phi accrual detector over the beats' arrival times
+ * (phi.h, normal model): the evidence is direct and as regular as the
+ * sender's clock, whatever the size of the cluster. When a subject's phi
+ * passes the threshold, and nothing newer of it has been heard, the
  * monitor writes a verdict into its own state (liveness.c has the key and
  * the rule), which spreads like any key: at once down the push trees, by
  * anti-entropy at worst. An observer holds a peer down once a majority of
- * the peer's monitors in its view hold verdicts against it.
+ * the peer's monitors in its view hold verdicts against it that stand.
  *
- * A verdict is withdrawn (the key deleted) as soon as its writer hears a
- * beat from the peer. A falsely accused node learns of the verdict like
- * any key and beats its accuser every interval until it withdraws. A
- * monitor that finds most of its subjects silent at once blames itself
- * (its own link or clock) and withholds its verdicts. A subject becomes
- * ours to judge only once a beat has come from it since: a peer whose view
- * differs from ours does not beat us, and is not convicted for it. What
- * monitors cannot settle (a node cut off alone, both sides of a partition)
- * the fallback does, slowly (liveness.c).
+ * A verdict names the heartbeat of the subject's last beat, and news of a
+ * heartbeat further on refutes it (sb_liveness_verdict_stands()): its
+ * writer withdraws it (the key deleted) then, or on a beat. A monitor that
+ * finds most of its subjects silent at once blames itself (its own link or
+ * clock) and withholds its verdicts. A subject becomes ours to judge only
+ * once a beat has come from it since: a peer whose view differs from ours
+ * does not beat us, and is not convicted for it. What monitors cannot
+ * settle (a node cut off alone, both sides of a partition) the fallback
+ * does, slowly (liveness.c).
  */
 #include <math.h>
 #include <string.h>
@@ -35,6 +36,11 @@
  * at the default threshold a subject is convicted after about
  * 1 + 5.6 / MONITOR_SD_SHARE intervals of silence. */
 #define MONITOR_SD_SHARE 2.0
+/* Our beats stop once we have heard no one for this many intervals: a
+ * node that can send but not receive must be found out, but one that a
+ * flood or a burst of loss keeps from hearing much, for a while, must
+ * not. */
+#define MONITOR_DEAF_INTERVALS 10
 
 static watch *monitor_watch(sb_engine *e, uint64_t id)
 {
@@ -59,28 +65,24 @@ static void monitor_take_subjects(sb_engine *e)
     e->nwatch = n;
 }
 
-static void monitor_send(sb_engine *e, const char *to, uint8_t flags)
-{
-    sb_writer w = sb_send_writer(e);
-    sb_put_header(&w, SB_MSG_BEAT, e->cluster_id);
-    sb_put_u8(&w, flags);
-    sb_put_varint(&w, ++e->beats);
-    sb_send_message(e, to, &w);
-}
-
 /* Beats go only to an address that has answered us: one that never
  * does (a node that is gone, or an address someone vouched for falsely)
  * gets our probes alone, which back off (exchange.c). */
 static void monitor_send_to(sb_engine *e, uint64_t id, uint8_t flags)
 {
     const sb_peer *n = sb_state_find_id(&e->st, id);
-    if (n && !n->self && n->answered)
-        monitor_send(e, n->addr, flags);
+    if (!n || n->self || !n->answered)
+        return;
+    sb_writer w = sb_send_writer(e);
+    sb_put_header(&w, SB_MSG_BEAT, e->cluster_id);
+    sb_put_u8(&w, flags);
+    sb_put_varint(&w, ++e->beats);
+    sb_put_varint(&w, e->self->heartbeat);
+    sb_send_message(e, n->addr, &w);
 }
 
-/* A beat to each of our monitors and to each peer that holds a verdict
- * against us (liveness.c keeps the list), and a farewell to the monitors
- * that no longer are. */
+/* A beat to each of our monitors, and a farewell to those that no longer
+ * are. */
 static void monitor_beat(sb_engine *e)
 {
     uint64_t ids[SB_MAX_RINGS];
@@ -96,37 +98,55 @@ static void monitor_beat(sb_engine *e)
         monitor_send_to(e, ids[i], 0);
     memcpy(e->beat_to, ids, n * sizeof(*ids));
     e->nbeat_to = n;
-    for (uint32_t i = 0; i < e->naccusers;) {
-        bool monitor = false;
-        for (uint32_t j = 0; j < n && !monitor; j++)
-            monitor = ids[j] == e->accusers[i];
-        if (!sb_state_find_id(&e->st, e->accusers[i])) {
-            /* gone (forgotten, or restarted): so is its verdict */
-            e->accusers[i] = e->accusers[--e->naccusers];
-            continue;
-        }
-        if (!monitor)
-            monitor_send_to(e, e->accusers[i], 0);
-        i++;
-    }
 }
 
-static bool monitor_holds_verdict(const sb_engine *e, const uint8_t *key)
+/* Writes (or, with deleted, withdraws) our verdict on peer `id`, naming
+ * `heartbeat`; then judges the peer by it. */
+static void monitor_write(sb_engine *e, uint64_t id, uint64_t heartbeat,
+                          bool deleted, uint64_t now)
 {
-    long j = sb_peer_find_key(e->self, key, VERDICT_KEY_LEN);
-    return j >= 0 && !e->self->keys[j]->deleted;
-}
-
-static void monitor_convict(sb_engine *e, uint64_t id, uint64_t now)
-{
-    uint8_t key[VERDICT_KEY_LEN];
+    uint8_t key[VERDICT_KEY_LEN], value[VERDICT_VALUE_LEN];
     sb_liveness_verdict_key(key, id);
-    if (e->self->leaving || monitor_holds_verdict(e, key) ||
-        sb_apply_local(e, key, sizeof(key), NULL, 0, false, now) != SB_OK)
+    for (int b = 0; b < VERDICT_VALUE_LEN; b++)
+        value[b] = (uint8_t)(heartbeat >> (56 - 8 * b));
+    if (sb_apply_local(e, key, sizeof(key), deleted ? NULL : value,
+                       deleted ? 0 : sizeof(value), deleted, now) != SB_OK)
         return;
-    e->stats.verdicts++;
     long j = sb_peer_find_key(e->self, key, sizeof(key));
-    sb_liveness_verdict(e, e->self, e->self->keys[j], now);
+    sb_liveness_verdict(e, e->self->keys[j], now);
+}
+
+static verdict *monitor_verdict(sb_engine *e, uint64_t id)
+{
+    for (uint32_t i = 0; i < e->nverdicts; i++)
+        if (e->verdicts[i].id == id)
+            return &e->verdicts[i];
+    return NULL;
+}
+
+static void monitor_withdraw(sb_engine *e, verdict *v, uint64_t now)
+{
+    uint64_t id = v->id;
+    *v = e->verdicts[--e->nverdicts];
+    monitor_write(e, id, 0, true, now);
+}
+
+/* Convicts the subject of w, unless we hold a verdict on it already,
+ * or heard of it since its last beat (its heartbeat moved on: the beats
+ * alone were lost). */
+static void monitor_convict(sb_engine *e, const watch *w, uint64_t now)
+{
+    const sb_peer *n = sb_state_find_id(&e->st, w->id);
+    if (!n || e->self->leaving || monitor_verdict(e, w->id) ||
+        !sb_liveness_verdict_stands(e, w->heartbeat, n))
+        return;
+    if (e->nverdicts == VERDICTS) {
+        e->stats.verdicts_withheld++;
+        return;
+    }
+    e->verdicts[e->nverdicts++] = (verdict){ w->id, w->heartbeat };
+    e->stats.verdicts++;
+    monitor_write(e, w->id, w->heartbeat, false, now);
 }
 
 /*
@@ -160,20 +180,35 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     }
     for (uint32_t i = 0; i < e->nwatch; i++)
         if (guilty[i])
-            monitor_convict(e, e->watch[i].id, now);
+            monitor_convict(e, &e->watch[i], now);
 }
 
-/* The round's part: our subjects taken again and judged, and once an
- * interval our beats (none while we hear no one: a node that cannot
- * receive must be found out). */
+/* Our verdicts that no longer stand (their subject's heartbeat moved on)
+ * or whose subject we forgot are withdrawn. */
+static void monitor_review(sb_engine *e, uint64_t now)
+{
+    for (uint32_t i = 0; i < e->nverdicts;) {
+        verdict *v = &e->verdicts[i];
+        const sb_peer *n = sb_state_find_id(&e->st, v->id);
+        if (!n || !sb_liveness_verdict_stands(e, v->heartbeat, n))
+            monitor_withdraw(e, v, now); /* slot i holds another now */
+        else
+            i++;
+    }
+}
+
+/* The round's part: our subjects taken again and judged, our verdicts
+ * reviewed, and once an interval our beats (none while we hear no one). */
 void sb_monitor_round(sb_engine *e, uint64_t now)
 {
     if (!e->rings.k)
         return;
     monitor_take_subjects(e);
+    monitor_review(e, now);
     monitor_judge(e, now);
     if (now >= e->next_beat) {
-        if (!sb_liveness_deaf(e, now))
+        if (now - e->last_heard <=
+            MONITOR_DEAF_INTERVALS * e->cfg.interval_ns)
             monitor_beat(e);
         e->next_beat = sb_add_sat(now, e->cfg.interval_ns);
     }
@@ -199,11 +234,12 @@ void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now)
     } else if (w) {
         sb_phin_arrival(&w->phi, now, e->cfg.phi_window);
     }
+    if (w && m->heartbeat > w->heartbeat)
+        w->heartbeat = m->heartbeat;
     /* alive: our verdict, if any, is withdrawn */
-    uint8_t key[VERDICT_KEY_LEN];
-    sb_liveness_verdict_key(key, n->id);
-    if (monitor_holds_verdict(e, key))
-        (void)sb_apply_local(e, key, sizeof(key), NULL, 0, true, now);
+    verdict *v = monitor_verdict(e, n->id);
+    if (v)
+        monitor_withdraw(e, v, now);
 }
 
 /* We could not hear beats while we were paused. */

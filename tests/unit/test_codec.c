@@ -1359,13 +1359,15 @@ static void test_beat_bytes(void **state)
     (void)state;
     const uint8_t beat[] = { 'S', 'B', 4, 5, 0x01, 0x02, 0x03, 0x04,
                              0x01,        /* flags: farewell */
-                             0xac, 0x02 } /* count 300 */;
+                             0xac, 0x02,  /* count 300 */
+                             0x07 }       /* heartbeat 7 */;
     sb_msg m;
     int why = -1;
     assert_true(sb_msg_decode(beat, sizeof(beat), CID, &m, &why));
     assert_int_equal(m.type, SB_MSG_BEAT);
     assert_int_equal(m.flags, SB_BEAT_FAREWELL);
     assert_int_equal(m.beat, 300);
+    assert_int_equal(m.heartbeat, 7);
     assert_int_equal(m.ndigest, 0);
     assert_int_equal(m.ndeltas, 0);
     /* the writer's bytes are these */
@@ -1374,10 +1376,13 @@ static void test_beat_bytes(void **state)
     assert_true(sb_put_header(&w, SB_MSG_BEAT, CID));
     assert_true(sb_put_u8(&w, SB_BEAT_FAREWELL));
     assert_true(sb_put_varint(&w, 300));
+    assert_true(sb_put_varint(&w, 7));
     assert_int_equal(w.p - buf, sizeof(beat));
     assert_memory_equal(buf, beat, sizeof(beat));
 
     assert_int_equal(decode_copy(beat, sizeof(beat) - 1, CID),
+                     SB_DROP_TRUNCATED); /* no heartbeat */
+    assert_int_equal(decode_copy(beat, sizeof(beat) - 2, CID),
                      SB_DROP_TRUNCATED); /* the count cut */
     assert_int_equal(decode_copy(beat, SB_HEADER_SIZE + 1, CID),
                      SB_DROP_TRUNCATED); /* no count */
@@ -1385,7 +1390,7 @@ static void test_beat_bytes(void **state)
     memcpy(longer, beat, sizeof(beat));
     longer[sizeof(beat)] = 0;
     assert_int_equal(decode_copy(longer, sizeof(longer), CID),
-                     SB_DROP_MALFORMED); /* a byte after the count */
+                     SB_DROP_MALFORMED); /* a byte after the heartbeat */
 }
 
 static void test_short_header_truncated(void **state)
