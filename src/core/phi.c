@@ -15,15 +15,25 @@ void sb_phi_reset(sb_phi *p, uint64_t now, uint64_t bootstrap_ns)
     p->count = 1;
 }
 
+/* An arrival at `now` after the last at *last: the gap, or -1 for two
+ * arrivals at one instant (one arrival); *count grows up to window. */
+static double phi_gap(uint64_t *last, uint32_t *count, uint64_t now,
+                      uint32_t window)
+{
+    if (now <= *last)
+        return -1.0;
+    double gap = (double)(now - *last);
+    *last = now;
+    if (*count < window)
+        (*count)++;
+    return gap;
+}
+
 void sb_phi_heartbeat(sb_phi *p, uint64_t now, uint32_t window)
 {
-    /* two arrivals at one instant are one arrival */
-    if (now <= p->last_ns)
+    double sample = phi_gap(&p->last_ns, &p->count, now, window);
+    if (sample < 0)
         return;
-    double sample = (double)(now - p->last_ns);
-    p->last_ns = now;
-    if (p->count < window)
-        p->count++;
     /* running mean while filling, then weight 1/window */
     p->mean_ns += (sample - p->mean_ns) / (double)p->count;
 }
@@ -53,12 +63,9 @@ void sb_phin_reset(sb_phi_normal *p, uint64_t now, uint64_t bootstrap_ns)
 
 void sb_phin_arrival(sb_phi_normal *p, uint64_t now, uint32_t window)
 {
-    if (now <= p->last_ns)
+    double sample = phi_gap(&p->last_ns, &p->count, now, window);
+    if (sample < 0)
         return;
-    double sample = (double)(now - p->last_ns);
-    p->last_ns = now;
-    if (p->count < window)
-        p->count++;
     /* Welford's update while filling, then weight 1/window */
     double w = 1.0 / (double)p->count;
     double delta = sample - p->mean_ns;

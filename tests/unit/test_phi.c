@@ -199,10 +199,47 @@ static void test_reset_forgets_old_mean(void **state)
     assert_near(fd.mean_ns, 3e9, 0.0);
 }
 
+/* The beat detector: normal model. Gaps of 100 and 300 ms alternating
+ * give mean 200 ms and deviation 100 ms; phi is -log10 of the normal
+ * tail: 0.30 at the mean, 8 about 5.6 deviations past it; the floor
+ * under the deviation holds when the gaps are steady. */
+static void test_normal_model(void **state)
+{
+    (void)state;
+    sb_phi_normal p;
+    sb_phin_reset(&p, 0, 200 * MS);
+    uint64_t t = 0;
+    for (int i = 0; i < 2000; i++) {
+        t += (i % 2 ? 300 : 100) * MS;
+        sb_phin_arrival(&p, t, 1000);
+    }
+    assert_near(p.mean_ns, 200e6, 1e6);
+    assert_near(sqrt(p.var_ns2), 100e6, 2e6);
+    assert_near(sb_phin_value(&p, t, 0), 0.0, 0.0); /* at the arrival */
+    assert_near(sb_phin_value(&p, t + 200 * MS, 0), 0.30103, 0.02);
+    double at8 = sb_phin_value(&p, t + 200 * MS + 561 * MS, 0);
+    assert_true(at8 > 7.6 && at8 < 8.4);
+    /* an arrival before the last is ignored */
+    sb_phin_arrival(&p, t - MS, 1000);
+    assert_int_equal(p.last_ns, t);
+
+    /* steady gaps: the deviation is 0, the floor decides */
+    sb_phin_reset(&p, 0, 100 * MS);
+    t = 0;
+    for (int i = 0; i < 50; i++)
+        sb_phin_arrival(&p, t += 100 * MS, 1000);
+    assert_near(sqrt(p.var_ns2), 0.0, 1.0);
+    /* with a floor of 50 ms: 100 + 5.6 x 50 = 380 ms of silence is phi 8 */
+    double f = sb_phin_value(&p, t + 381 * MS, 50e6);
+    assert_true(f > 7.6 && f < 8.6);
+    assert_true(sb_phin_value(&p, t + 150 * MS, 50e6) < 1.0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_phi_after_reset_at_bootstrap_interval),
+        cmocka_unit_test(test_normal_model),
         cmocka_unit_test(test_reset_sets_one_bootstrap_sample),
         cmocka_unit_test(test_steady_heartbeats_keep_mean_exact),
         cmocka_unit_test(test_phi_reaches_eight_after_8_ln10_means),
