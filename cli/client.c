@@ -409,9 +409,8 @@ int client_main(int argc, char **argv)
     bool as_json = false;
     int o;
     optind = 1;
-    /* "+": arguments after the first positional one are not flags, so a
-     * VALUE may start with a dash */
-    while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    /* flags anywhere; after `--` none, for a VALUE that starts with - */
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
         case 'c':
             control = optarg;
