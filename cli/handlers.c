@@ -62,10 +62,10 @@ const char *handlers_parse(const char *spec, unsigned *events,
     *command = spec;
     if (eq == spec)
         return "EVENTS is empty";
-    if (!eq || spec + head != eq) /* no EVENTS=: every event */
+    if (!eq || spec + head != eq) { /* no EVENTS=: every event */
         *events = 0x1e;
-    else
-        for (const char *p = spec; p < eq;) {
+    } else {
+        for (const char *p = spec;; p++) {
             size_t len = strcspn(p, ",=");
             int k = SB_EVENT_JOIN;
             while (k <= SB_EVENT_DELETE &&
@@ -75,9 +75,12 @@ const char *handlers_parse(const char *spec, unsigned *events,
             if (k > SB_EVENT_DELETE)
                 return "EVENTS: a comma list of join, leave, update, delete";
             *events |= 1u << k;
-            p += len + (p[len] == ',');
-            *command = eq + 1;
+            p += len;
+            if (*p == '=')
+                break;
         }
+        *command = eq + 1;
+    }
     if (!**command)
         return "COMMAND is empty";
     return NULL;
