@@ -41,7 +41,9 @@ static void http_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    agent_log(h->a, SB_LOG_WARN, "http: %s", msg);
+    /* a client gone mid-answer is news to no one; errors that matter
+     * (cannot listen) are reported by http_open() */
+    agent_log(h->a, SB_LOG_INFO, "http: %s", msg);
 }
 
 /* ---- event streams ---------------------------------------------------------- */
