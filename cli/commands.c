@@ -152,7 +152,7 @@ static json_t *commands_config(const agent *a)
     for (size_t i = 0; i < a->cfg.nseeds; i++)
         json_array_append_new(seeds, json_string(a->cfg.seeds[i]));
     return json_pack(
-        "{sssssssisIsfsosisssisO}",
+        "{sssssssisIsfsosisssiso}",
         "bind", a->cfg.bind,
         "cluster", a->cfg.cluster ? a->cfg.cluster : "default",
         "wire", a->cfg.wire == SB_WIRE_REFERENCE ? "reference" : "scuttlebutt",
