@@ -165,6 +165,13 @@ void agent_log(const agent *a, sb_log_level level, const char *fmt, ...)
     sb_log_stderr(NULL, level, msg);
 }
 
+const char *agent_event_name(sb_event_type type)
+{
+    static const char *const names[] = { "?", "join", "leave", "update",
+                                         "delete" };
+    return (unsigned)type <= SB_EVENT_DELETE ? names[type] : "?";
+}
+
 void agent_shut_down(agent *a)
 {
     if (a->exit_at) {
@@ -179,20 +186,18 @@ void agent_shut_down(agent *a)
     a->exit_at = mono_ms() + (linger < LEAVE_MAX_MS ? linger : LEAVE_MAX_MS);
 }
 
-/* ---- events ----------------------------------------------------------------- */
+/* ---- events -------------------------------------------------------------- */
 
 /* Every event: counted, noted, printed, and passed to the monitors, the
  * event streams and the handlers. */
 static void agent_on_event(void *userdata, const sb_event *ev)
 {
     agent *a = userdata;
-    static const char *const kinds[] = { "", "join", "leave", "update",
-                                         "delete" };
     uint64_t now = mono_ms();
     a->events[ev->type]++;
     members_event(a, ev);
-    json_t *o = json_pack("{ssss}", "event", kinds[ev->type], "peer",
-                          ev->addr);
+    json_t *o = json_pack("{ssss}", "event", agent_event_name(ev->type),
+                          "peer", ev->addr);
     if (ev->type == SB_EVENT_LEAVE)
         json_object_set_new(o, "status",
                             json_string(sb_status_name(ev->status)));
@@ -200,7 +205,8 @@ static void agent_on_event(void *userdata, const sb_event *ev)
         json_set_bytes(o, "key", ev->key, ev->key_len);
     if (ev->value)
         json_set_bytes(o, "value", ev->value, ev->value_len);
-    json_object_set_new(o, "time_ms", json_integer((json_int_t)(now - a->start_ms)));
+    json_object_set_new(o, "time_ms",
+                        json_integer((json_int_t)(now - a->start_ms)));
     agent_event ae = { .ev = ev, .time_ms = now - a->start_ms };
     char *line = json_line(o, &ae.line_len);
     if (line) {
@@ -214,7 +220,7 @@ static void agent_on_event(void *userdata, const sb_event *ev)
     free(line);
 }
 
-/* ---- stdin ------------------------------------------------------------------ */
+/* ---- stdin --------------------------------------------------------------- */
 
 static void agent_command(agent *a, char *line)
 {
@@ -309,7 +315,7 @@ static bool agent_read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
     return ok;
 }
 
-/* ---- options ---------------------------------------------------------------- */
+/* ---- options ------------------------------------------------------------- */
 
 enum {
     OPT_BIND = 1, OPT_ADVERTISE, OPT_SEED, OPT_INTERVAL, OPT_MAX_MESSAGE,
@@ -514,7 +520,7 @@ static int agent_parse(int argc, char **argv, agent_settings *s,
     return -1;
 }
 
-/* ---- main ------------------------------------------------------------------- */
+/* ---- main ---------------------------------------------------------------- */
 
 /* Publishes the --set keys; false after saying why not. */
 static bool agent_publish_sets(agent *a, const agent_list *sets)

@@ -64,6 +64,9 @@ typedef struct agent {
     char http_addr[80];
 } agent;
 
+/* "join", "leave", "update" or "delete". */
+const char *agent_event_name(sb_event_type type);
+
 /* Leaves (if not yet) and schedules the exit a few rounds later, or at
  * once when asked a second time. */
 void agent_shut_down(agent *a);

@@ -82,7 +82,7 @@ static void client_make_usage(const client_cmd *c)
              c->name, c->args, c->what);
 }
 
-/* ---- finding and reaching the agent ---------------------------------------- */
+/* ---- finding and reaching the agent -------------------------------------- */
 
 /* A connected socket to path, or -1 with errno set. */
 static int client_connect(const char *path)
@@ -195,7 +195,7 @@ static char *client_read_line(int fd, size_t *len)
     }
 }
 
-/* ---- printing --------------------------------------------------------------- */
+/* ---- printing ------------------------------------------------------------ */
 
 /* The bytes of obj.name or obj.name_b64, written to out. */
 static void client_print_bytes(FILE *out, const json_t *obj, const char *name)
@@ -328,7 +328,7 @@ static void client_print(const client_cmd *c, const json_t *req,
     }
 }
 
-/* ---- the requests ----------------------------------------------------------- */
+/* ---- the requests -------------------------------------------------------- */
 
 /* A key given as `-`: read from stdin, its whitespace trimmed. */
 static char *client_stdin_key(void)

@@ -49,7 +49,7 @@ static json_t *commands_code(int rc)
     return commands_error(msg);
 }
 
-/* ---- the commands ---------------------------------------------------------- */
+/* ---- the commands -------------------------------------------------------- */
 
 static json_t *commands_set(agent *a, const arg *args)
 {
@@ -173,10 +173,8 @@ static json_t *commands_info(agent *a, const arg *args)
     if (!st)
         return commands_code(SB_ESTATE);
     json_t *events = json_object();
-    static const char *const kinds[] = { "", "join", "leave", "update",
-                                         "delete" };
     for (int k = SB_EVENT_JOIN; k <= SB_EVENT_DELETE; k++)
-        json_object_set_new(events, kinds[k],
+        json_object_set_new(events, agent_event_name(k),
                             json_integer((json_int_t)a->events[k]));
     json_t *r = commands_ok();
     json_object_set_new(r, "version", json_string(SB_VERSION_STRING));
@@ -345,7 +343,7 @@ static int commands_nfields(const command *c)
     return n;
 }
 
-/* ---- stdin: text lines ------------------------------------------------------ */
+/* ---- stdin: text lines --------------------------------------------------- */
 
 /* Splits the next space-separated word off *s; NULL at the end. */
 static char *commands_word(char **s)
@@ -397,7 +395,7 @@ json_t *commands_run_line(agent *a, char *line)
     return r;
 }
 
-/* ---- the control socket: JSON requests ------------------------------------- */
+/* ---- the control socket: JSON requests ----------------------------------- */
 
 static json_t *commands_json_usage(const command *c)
 {

@@ -13,14 +13,14 @@
 
 #include "commands.h"
 #include "json.h"
+#include "outbuf.h"
 
 typedef struct client {
     int fd;
     int slot;                  /* in this turn's poll set */
     char *in;                  /* a request line being read */
     size_t in_used, in_size;
-    char *out;                 /* replies and events waiting */
-    size_t out_len, out_off;
+    outbuf out;                /* replies and events waiting */
     bool monitor;              /* streaming events */
     bool done;                 /* close once out is written */
     bool eof;                  /* a monitor client sends no more */
@@ -117,37 +117,15 @@ static void control_drop(control *c, size_t i)
     client *cl = &c->clients[i];
     close(cl->fd);
     free(cl->in);
-    free(cl->out);
+    outbuf_free(&cl->out);
     c->clients[i] = c->clients[--c->n];
-}
-
-/* Queues bytes for a client; false (the client is to be dropped) past
- * CONTROL_MAX_PENDING. */
-static bool control_queue(client *cl, const char *buf, size_t len)
-{
-    if (cl->out_off == cl->out_len)
-        cl->out_off = cl->out_len = 0;
-    if (cl->out_len - cl->out_off + len > CONTROL_MAX_PENDING)
-        return false;
-    if (cl->out_off > 0) { /* move what waits to the front */
-        memmove(cl->out, cl->out + cl->out_off, cl->out_len - cl->out_off);
-        cl->out_len -= cl->out_off;
-        cl->out_off = 0;
-    }
-    char *out = realloc(cl->out, cl->out_len + len);
-    if (!out)
-        return false;
-    memcpy(out + cl->out_len, buf, len);
-    cl->out = out;
-    cl->out_len += len;
-    return true;
 }
 
 static bool control_reply(client *cl, json_t *reply)
 {
     size_t len;
     char *line = json_line(reply, &len);
-    bool ok = line && control_queue(cl, line, len);
+    bool ok = line && outbuf_append(&cl->out, line, len, CONTROL_MAX_PENDING);
     free(line);
     return ok;
 }
@@ -227,12 +205,12 @@ static bool control_read(control *c, client *cl)
 /* Writes what waits for a client; false when the client is gone. */
 static bool control_write(client *cl)
 {
-    while (cl->out_off < cl->out_len) {
-        ssize_t w = send(cl->fd, cl->out + cl->out_off,
-                         cl->out_len - cl->out_off, MSG_NOSIGNAL);
+    while (outbuf_pending(&cl->out)) {
+        ssize_t w = send(cl->fd, cl->out.buf + cl->out.off,
+                         outbuf_pending(&cl->out), MSG_NOSIGNAL);
         if (w < 0)
             return errno == EAGAIN || errno == EINTR;
-        cl->out_off += (size_t)w;
+        cl->out.off += (size_t)w;
     }
     return true;
 }
@@ -265,7 +243,7 @@ void control_add(control *c, loop *l)
     for (size_t i = 0; i < c->n; i++) {
         client *cl = &c->clients[i];
         short ev = cl->done || cl->eof ? 0 : POLLIN;
-        if (cl->out_off < cl->out_len)
+        if (outbuf_pending(&cl->out))
             ev |= POLLOUT;
         cl->slot = loop_add(l, cl->fd, ev);
     }
@@ -283,7 +261,7 @@ void control_process(control *c, const loop *l)
             ok = control_read(c, cl);
         if (ok)
             ok = control_write(cl);
-        if (!ok || (cl->done && cl->out_off == cl->out_len) ||
+        if (!ok || (cl->done && !outbuf_pending(&cl->out)) ||
             ((rev & POLLHUP) && (cl->done || cl->eof)))
             control_drop(c, i);
     }
@@ -299,7 +277,7 @@ void control_publish(control *c, const char *line, size_t len)
         client *cl = &c->clients[i];
         if (!cl->monitor)
             continue;
-        if (!control_queue(cl, line, len)) {
+        if (!outbuf_append(&cl->out, line, len, CONTROL_MAX_PENDING)) {
             agent_log(c->a, SB_LOG_WARN, "control: a monitor client read "
                       "too slowly (%d bytes waiting); disconnected",
                       CONTROL_MAX_PENDING);

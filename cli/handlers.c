@@ -15,8 +15,6 @@
 
 extern char **environ;
 
-static const char *const handlers_kinds[] = { "", "join", "leave", "update",
-                                              "delete" };
 
 typedef struct queued {
     sb_event_type type;
@@ -69,8 +67,8 @@ const char *handlers_parse(const char *spec, unsigned *events,
             size_t len = strcspn(p, ",=");
             int k = SB_EVENT_JOIN;
             while (k <= SB_EVENT_DELETE &&
-                   (strlen(handlers_kinds[k]) != len ||
-                    strncmp(p, handlers_kinds[k], len) != 0))
+                   (strlen(agent_event_name(k)) != len ||
+                    strncmp(p, agent_event_name(k), len) != 0))
                 k++;
             if (k > SB_EVENT_DELETE)
                 return "EVENTS: a comma list of join, leave, update, delete";
@@ -176,12 +174,13 @@ static bool handlers_spawn(handlers *hs, handler *h)
     queued *q = &h->cur;
     char *vars[6] = { NULL };
     size_t nv = 0;
-    bool ok = asprintf(&vars[nv++], "SB_EVENT=%s", handlers_kinds[q->type]) > 0 &&
-              asprintf(&vars[nv++], "SB_PEER=%s", q->peer) > 0 &&
-              asprintf(&vars[nv++], "SB_STATUS=%s", sb_status_name(q->status)) > 0 &&
-              asprintf(&vars[nv++], "SB_SELF=%s", sb_node_addr(hs->a->node)) > 0 &&
-              asprintf(&vars[nv++], "SB_TIME_MS=%llu",
-                       (unsigned long long)q->time_ms) > 0;
+    bool ok =
+        asprintf(&vars[nv++], "SB_EVENT=%s", agent_event_name(q->type)) > 0 &&
+        asprintf(&vars[nv++], "SB_PEER=%s", q->peer) > 0 &&
+        asprintf(&vars[nv++], "SB_STATUS=%s", sb_status_name(q->status)) > 0 &&
+        asprintf(&vars[nv++], "SB_SELF=%s", sb_node_addr(hs->a->node)) > 0 &&
+        asprintf(&vars[nv++], "SB_TIME_MS=%llu",
+                 (unsigned long long)q->time_ms) > 0;
     if (ok && q->key) {
         json_t *o = json_object();
         json_set_bytes(o, "key", q->key, q->key_len);
@@ -339,7 +338,7 @@ static void handlers_report(handlers *hs, handler *h, int status)
         snprintf(how, sizeof(how), "killed by signal %d",
                  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     agent_log(hs->a, level, "handler %zu (%s): %s %s: %s", i, h->command,
-              handlers_kinds[h->cur.type], h->cur.peer, how);
+              agent_event_name(h->cur.type), h->cur.peer, how);
     for (size_t s = 0; s < h->err_len;) {
         char *nl = memchr(h->err + s, '\n', h->err_len - s);
         size_t e = nl ? (size_t)(nl - h->err) : h->err_len;
@@ -414,7 +413,8 @@ json_t *handlers_config(const handlers *hs)
         json_t *events = json_array();
         for (int k = SB_EVENT_JOIN; k <= SB_EVENT_DELETE; k++)
             if (hs->h[i].events & (1u << k))
-                json_array_append_new(events, json_string(handlers_kinds[k]));
+                json_array_append_new(events,
+                                      json_string(agent_event_name(k)));
         json_array_append_new(list, json_pack("{soss}", "events", events,
                                               "command", hs->h[i].command));
     }

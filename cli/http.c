@@ -12,13 +12,13 @@
 #include "json.h"
 #include "members.h"
 #include "metrics.h"
+#include "outbuf.h"
 #include "status_html.h"
 
 typedef struct stream {
     http *h;
     struct MHD_Connection *conn;
-    char *buf;                 /* what waits to be sent */
-    size_t len, off;
+    outbuf out;                /* what waits to be sent */
     bool suspended;
     bool ended;
     struct stream *next;
@@ -46,22 +46,7 @@ static void http_log(void *cls, const char *fmt, va_list ap)
     agent_log(h->a, SB_LOG_INFO, "http: %s", msg);
 }
 
-/* ---- event streams ---------------------------------------------------------- */
-
-static bool http_stream_append(stream *s, const char *text, size_t len)
-{
-    if (s->off == s->len)
-        s->off = s->len = 0;
-    if (s->len - s->off + len > HTTP_MAX_PENDING)
-        return false;
-    char *buf = realloc(s->buf, s->len + len);
-    if (!buf)
-        return false;
-    memcpy(buf + s->len, text, len);
-    s->buf = buf;
-    s->len += len;
-    return true;
-}
+/* ---- event streams ------------------------------------------------------- */
 
 static void http_stream_wake(stream *s)
 {
@@ -76,7 +61,7 @@ static void http_stream_send(http *h, stream *s, const char *text,
 {
     if (s->ended)
         return;
-    if (!http_stream_append(s, text, len)) {
+    if (!outbuf_append(&s->out, text, len, HTTP_MAX_PENDING)) {
         agent_log(h->a, SB_LOG_WARN, "http: an event stream fell %d bytes "
                   "behind; ended", HTTP_MAX_PENDING);
         s->ended = true;
@@ -89,10 +74,10 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf,
 {
     (void)pos;
     stream *s = cls;
-    if (s->off < s->len) {
-        size_t n = s->len - s->off < max ? s->len - s->off : max;
-        memcpy(buf, s->buf + s->off, n);
-        s->off += n;
+    size_t n = outbuf_pending(&s->out) < max ? outbuf_pending(&s->out) : max;
+    if (n) {
+        memcpy(buf, s->out.buf + s->out.off, n);
+        s->out.off += n;
         return (ssize_t)n;
     }
     if (s->ended)
@@ -112,7 +97,7 @@ static void http_stream_free(void *cls)
             h->nstreams--;
             break;
         }
-    free(s->buf);
+    outbuf_free(&s->out);
     free(s);
 }
 
@@ -120,11 +105,9 @@ void http_publish(http *h, const agent_event *ev)
 {
     if (!h)
         return;
-    static const char *const kinds[] = { "", "join", "leave", "update",
-                                         "delete" };
     char head[32];
     int n = snprintf(head, sizeof(head), "event: %s\ndata: ",
-                     kinds[ev->ev->type]);
+                     agent_event_name(ev->ev->type));
     for (stream *s = h->streams; s; s = s->next) {
         http_stream_send(h, s, head, (size_t)n);
         /* the line ends with its newline; one more ends the event */
@@ -138,7 +121,7 @@ size_t http_streams(const http *h)
     return h ? h->nstreams : 0;
 }
 
-/* ---- answers ---------------------------------------------------------------- */
+/* ---- answers ------------------------------------------------------------- */
 
 static enum MHD_Result http_send(struct MHD_Connection *conn, unsigned code,
                                  const char *type, char *body, size_t len)
@@ -241,7 +224,8 @@ static enum MHD_Result http_events(http *h, struct MHD_Connection *conn)
                           "too many event streams");
     stream *s = calloc(1, sizeof(*s));
     static const char hello[] = ": the agent's events\nretry: 1000\n\n";
-    if (!s || !http_stream_append(s, hello, sizeof(hello) - 1)) {
+    if (!s || !outbuf_append(&s->out, hello, sizeof(hello) - 1,
+                             HTTP_MAX_PENDING)) {
         free(s);
         return MHD_NO;
     }
@@ -250,7 +234,7 @@ static enum MHD_Result http_events(http *h, struct MHD_Connection *conn)
     struct MHD_Response *r = MHD_create_response_from_callback(
         MHD_SIZE_UNKNOWN, 4096, http_stream_read, s, http_stream_free);
     if (!r) {
-        free(s->buf);
+        outbuf_free(&s->out);
         free(s);
         return MHD_NO;
     }
@@ -324,7 +308,7 @@ static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,
                       "/v1/kv/PEER/KEY, /v1/events)");
 }
 
-/* ---- the server ------------------------------------------------------------- */
+/* ---- the server ---------------------------------------------------------- */
 
 /* "PORT", "HOST:PORT" or "[V6]:PORT" into an address; NULL, or why not. */
 static const char *http_resolve(const char *spec, struct sockaddr_storage *ss)

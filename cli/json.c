@@ -51,7 +51,8 @@ void json_set_bytes(json_t *obj, const char *name, const char *buf,
         json_object_set_new(obj, name, json_stringn(buf, len));
         return;
     }
-    size_t size = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+    size_t size =
+        sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
     char *b64 = malloc(size), field[64];
     snprintf(field, sizeof(field), "%s_b64", name);
     if (b64) {

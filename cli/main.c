@@ -14,7 +14,7 @@
 
 static const char usage[] =
 "usage: scuttlebutt agent --bind HOST:PORT [options]   run a cluster member\n"
-"       scuttlebutt eval [options]                     measure a local cluster\n"
+"       scuttlebutt eval [options]                     measure a cluster\n"
 "       scuttlebutt members [--status STATUS]          the members\n"
 "       scuttlebutt get PEER KEY                       a member's key\n"
 "       scuttlebutt set KEY VALUE                      publish a key\n"
@@ -22,7 +22,7 @@ static const char usage[] =
 "       scuttlebutt keys install|use|remove HEX        the cluster keys\n"
 "       scuttlebutt keys list\n"
 "       scuttlebutt leave                              leave the cluster\n"
-"       scuttlebutt info                               version, config, counters\n"
+"       scuttlebutt info                               its config, counters\n"
 "       scuttlebutt monitor                            stream the events\n"
 "       scuttlebutt --version\n"
 "The last eight ask a running agent through its control socket\n"

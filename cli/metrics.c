@@ -38,6 +38,15 @@ static void metrics_one(FILE *f, const char *name, const char *type,
     fprintf(f, "%s %llu\n", name, v);
 }
 
+/* A counter by direction. */
+static void metrics_in_out(FILE *f, const char *name, const char *help,
+                           uint64_t in, uint64_t out)
+{
+    metrics_family(f, name, "counter", help);
+    fprintf(f, "%s{direction=\"in\"} %llu\n%s{direction=\"out\"} %llu\n",
+            name, (unsigned long long)in, name, (unsigned long long)out);
+}
+
 static void metrics_handlers(FILE *f, const handlers *hs)
 {
     static const struct {
@@ -92,18 +101,12 @@ char *metrics_render(agent *a, size_t *len)
     fprintf(f, "scuttlebutt_uptime_seconds %.3f\n",
             (double)(mono_ms() - a->start_ms) / 1000);
 
-    metrics_family(f, "scuttlebutt_packets_total", "counter",
-                   "Datagrams received (in) and sent (out).");
-    fprintf(f, "scuttlebutt_packets_total{direction=\"in\"} %llu\n"
-            "scuttlebutt_packets_total{direction=\"out\"} %llu\n",
-            (unsigned long long)st.packets_in,
-            (unsigned long long)st.packets_out);
-    metrics_family(f, "scuttlebutt_bytes_total", "counter",
-                   "UDP payload bytes received (in) and sent (out).");
-    fprintf(f, "scuttlebutt_bytes_total{direction=\"in\"} %llu\n"
-            "scuttlebutt_bytes_total{direction=\"out\"} %llu\n",
-            (unsigned long long)st.bytes_in,
-            (unsigned long long)st.bytes_out);
+    metrics_in_out(f, "scuttlebutt_packets_total",
+                   "Datagrams received (in) and sent (out).", st.packets_in,
+                   st.packets_out);
+    metrics_in_out(f, "scuttlebutt_bytes_total",
+                   "UDP payload bytes received (in) and sent (out).",
+                   st.bytes_in, st.bytes_out);
     metrics_one(f, "scuttlebutt_rounds_total", "counter",
                 "Gossip rounds run (two per interval).", st.rounds);
     metrics_one(f, "scuttlebutt_pushes_total", "counter",
@@ -125,10 +128,9 @@ char *metrics_render(agent *a, size_t *len)
                 sb_status_name((sb_status)s), st.members[s]);
     metrics_family(f, "scuttlebutt_events_total", "counter",
                    "Events this agent reported, by kind.");
-    static const char *const kinds[] = { "", "join", "leave", "update",
-                                         "delete" };
     for (int k = SB_EVENT_JOIN; k <= SB_EVENT_DELETE; k++)
-        fprintf(f, "scuttlebutt_events_total{kind=\"%s\"} %llu\n", kinds[k],
+        fprintf(f, "scuttlebutt_events_total{kind=\"%s\"} %llu\n",
+                agent_event_name(k),
                 (unsigned long long)a->events[k]);
     metrics_family(f, "scuttlebutt_peer_phi", "gauge",
                    "The failure detector's suspicion of each live peer.");
