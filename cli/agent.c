@@ -140,7 +140,11 @@ static const char usage[] =
 "{\"cmd\":\"members\",\"status\":S}; \"key_b64\"/\"value_b64\" for bytes that\n"
 "are not text. {\"cmd\":\"monitor\"} is answered {\"ok\":true}, then streams\n"
 "the events as stdout has them. `scuttlebutt members --help` and the\n"
-"other client subcommands speak it.\n";
+"other client subcommands speak it.\n"
+"\n"
+"Exit status: 0 after SIGINT, SIGTERM or quit; 1 the node or the HTTP\n"
+"server cannot start; 2 a usage or configuration error (a flag, --config,\n"
+"--key-file, --set, the control socket's path).\n";
 
 static int signal_pipe[2] = { -1, -1 };
 
