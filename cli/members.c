@@ -15,9 +15,10 @@ static agent_seen *members_find(agent *a, const char *addr)
     return NULL;
 }
 
-/* The entry for addr, made if new; NULL when out of memory. */
+/* The entry for addr, made if new (first seen at `first`); NULL when out
+ * of memory. */
 static agent_seen *members_note(agent *a, const char *addr, sb_status status,
-                                uint64_t now)
+                                uint64_t first, uint64_t now)
 {
     agent_seen *s = members_find(a, addr);
     if (!s) {
@@ -31,7 +32,7 @@ static agent_seen *members_note(agent *a, const char *addr, sb_status status,
         }
         a->seen = v;
         s = &a->seen[a->nseen++];
-        *s = (agent_seen){ copy, status, now };
+        *s = (agent_seen){ copy, status, first };
     }
     if (s->status != status) {
         s->status = status;
@@ -42,7 +43,8 @@ static agent_seen *members_note(agent *a, const char *addr, sb_status status,
 
 void members_event(agent *a, const sb_event *ev)
 {
-    members_note(a, ev->addr, ev->status, mono_ms());
+    uint64_t now = mono_ms();
+    members_note(a, ev->addr, ev->status, now, now);
 }
 
 bool members_parse_status(const char *name, int *status)
@@ -65,7 +67,9 @@ json_t *members_json(agent *a, int status)
     json_t *list = json_array();
     bool *kept = calloc(a->nseen + n + 1, sizeof(*kept));
     for (size_t i = 0; list && kept && i < n; i++) {
-        agent_seen *s = members_note(a, m[i].addr, m[i].status, now);
+        /* this agent: in its status since it started */
+        agent_seen *s = members_note(a, m[i].addr, m[i].status,
+                                     m[i].self ? a->start_ms : now, now);
         if (s)
             kept[s - a->seen] = true;
         if (status >= 0 && (int)m[i].status != status)

@@ -1,7 +1,8 @@
 /*
  * The members as the agent shows them (`members`, /v1/members, the
  * status page): the node's list with each member's age, the time since
- * this agent first saw it in its current status.
+ * this agent first saw it in its current status (itself: since it
+ * started).
  */
 #ifndef SB_CLI_MEMBERS_H
 #define SB_CLI_MEMBERS_H
