@@ -98,7 +98,10 @@ def main():
             wait_until(lambda: kv(a.addr, "role"), a.addr + " keys")
         print("all 5 members live on the page, with their keys")
 
-        # a set on another agent appears
+        # a set on another agent appears (once the page follows the events)
+        wait_until(lambda: d.execute_script(
+            "return document.getElementById('feed-state').className")
+            == "open", "the event stream open")
         r = cli(exe, "set", "--control", ready(agents[2])["control"],
                 "color", "green")
         check(r.returncode == 0, r)

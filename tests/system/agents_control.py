@@ -18,11 +18,13 @@ usage: agents_control.py PATH/TO/scuttlebutt
 """
 import json
 import os
+import queue
 import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 
 from agents import Agent, is_event
 from check import check
@@ -146,12 +148,26 @@ def main():
             check(e["event"] == "update" and e["peer"] == c.addr and
                   e["value"] == "yes", e)
             break
+    # the readable form says nothing when it starts: set until it shows
     readable = subprocess.Popen([exe, "monitor", "--agent", a.addr],
                                 stdout=subprocess.PIPE, text=True)
-    check(cli(exe, "set", "--agent", c.addr, "watched", "again")
-          .returncode == 0)
-    while "watched=again" not in readable.stdout.readline():
-        pass
+    shown = queue.Queue()
+    threading.Thread(target=lambda: [shown.put(l) for l in readable.stdout],
+                     daemon=True).start()
+    n = 0
+
+    def seen_again():
+        nonlocal n
+        n += 1
+        check(cli(exe, "set", "--agent", c.addr, "watched", "again%d" % n)
+              .returncode == 0)
+        try:
+            while True:
+                if "watched=again" in shown.get(timeout=0.5):
+                    return True
+        except queue.Empty:
+            return False
+    wait_until(seen_again, "an event on the readable monitor")
     readable.send_signal(signal.SIGINT)
     check(readable.wait(timeout=30) == 0)
     mon.kill()  # disconnects without a word
