@@ -2,32 +2,42 @@
  * `scuttlebutt agent`: one cluster member as a process.
  *
  * stdout: one JSON object per line, flushed per line (ready, then events).
- * stdin: one command per line, one JSON reply line each.
- * SIGINT, SIGTERM and `quit`: graceful leave, a few rounds for it to
- * spread, exit 0. End of stdin is not an exit.
+ * stdin: one command per line, one JSON reply line each (commands.c).
+ * The control socket (control.c), event handlers (handlers.c) and HTTP
+ * (http.c) are its other faces. SIGINT, SIGTERM and `quit`: graceful
+ * leave, a few rounds for it to spread, exit 0. End of stdin is not an
+ * exit.
  *
  * Single-threaded: the node is embedded and driven by the agent's poll()
- * loop, which also watches stdin and a signal pipe.
+ * loop (loop.h), which also watches stdin, a signal pipe, the control
+ * socket and its clients, the handlers' pipes and the HTTP server.
  */
 #define _GNU_SOURCE
+#include "agent.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "args.h"
 #include "cli.h"
+#include "commands.h"
+#include "config.h"
+#include "control.h"
+#include "handlers.h"
+#include "http.h"
 #include "json.h"
-#include "scuttlebutt.h"
+#include "loop.h"
+#include "members.h"
+#include "rundir.h"
 
-#define MAX_LINE 65536
 #define MAX_SETS 256
 #define LEAVE_ROUNDS 5 /* rounds between a leave and the exit ... */
 #define LEAVE_MAX_MS 2000 /* ... but no longer than this */
@@ -38,7 +48,9 @@ static const char usage[] =
 "                         [--max-message-size BYTES] [--threshold PHI]\n"
 "                         [--cluster NAME] [--set KEY=VALUE]...\n"
 "                         [--key-file PATH]... [--wire FORMAT]\n"
-"                         [--log-level LEVEL]\n"
+"                         [--log-level LEVEL] [--control PATH | --no-control]\n"
+"                         [--http ADDR] [--event-handler [EVENTS=]COMMAND]...\n"
+"                         [--handler-timeout MS] [--config FILE]\n"
 "\n"
 "Runs one cluster member until SIGINT, SIGTERM or `quit`, which leave the\n"
 "cluster gracefully and exit 0.\n"
@@ -62,10 +74,37 @@ static const char usage[] =
 "                            --cluster, --key-file, del or leave then\n"
 "  --log-level LEVEL         error, warn (default), info or debug: the\n"
 "                            most detailed log lines written to stderr\n"
+"  --control PATH            the control socket (mode 0600, its directory\n"
+"                            made 0700 if missing). Default:\n"
+"                            $XDG_RUNTIME_DIR/scuttlebutt/BOUND.sock, or\n"
+"                            without XDG_RUNTIME_DIR\n"
+"                            /tmp/scuttlebutt-UID/BOUND.sock, BOUND the bound\n"
+"                            HOST:PORT. Refused (exit 2) if PATH exists and\n"
+"                            is not a stale socket of this user's\n"
+"  --no-control              no control socket\n"
+"  --http ADDR               serve the status page, /metrics, /v1/members,\n"
+"                            /v1/kv/PEER[/KEY] and /v1/events, read-only, on\n"
+"                            ADDR: PORT (on 127.0.0.1), HOST:PORT or\n"
+"                            [V6]:PORT; port 0: any. Default: no HTTP\n"
+"  --event-handler [EVENTS=]COMMAND\n"
+"                            run COMMAND (with /bin/sh -c) for each event\n"
+"                            of EVENTS, a comma list of join, leave, update,\n"
+"                            delete (default all): the event in SB_EVENT,\n"
+"                            SB_PEER, SB_STATUS, SB_KEY (or SB_KEY_B64),\n"
+"                            SB_SELF, SB_TIME_MS; the value on stdin; stderr\n"
+"                            and exit status logged. One run at a time per\n"
+"                            handler, 256 events queued, more dropped and\n"
+"                            counted; repeatable, at most 16\n"
+"  --handler-timeout MS      kill a handler still running after MS\n"
+"                            (default 30000)\n"
+"  --config FILE             settings from a JSON object: {\"bind\":\n"
+"                            \"127.0.0.1:7946\", \"seed\": [\"10.0.0.1:7946\"],\n"
+"                            \"interval\": 500, \"no-control\": true, ...}; the\n"
+"                            flags' names and types; flags win over the file\n"
 "  --help                    this text\n"
 "\n"
 "stdout, one JSON object per line:\n"
-"  {\"event\":\"ready\",\"addr\":\"HOST:PORT\"}                 first\n"
+"  {\"event\":\"ready\",\"addr\":\"HOST:PORT\",\"control\":PATH,\"http\":ADDR}  first\n"
 "  {\"event\":\"join\",\"peer\":P,\"time_ms\":T}\n"
 "  {\"event\":\"leave\",\"peer\":P,\"status\":\"down\"|\"left\",\"time_ms\":T}\n"
 "  {\"event\":\"update\",\"peer\":P,\"key\":K,\"value\":V,\"time_ms\":T}\n"
@@ -79,25 +118,35 @@ static const char usage[] =
 "  del KEY           delete KEY\n"
 "  get PEER KEY      PEER's KEY as this agent knows it: {\"ok\":true,\"value\":V}\n"
 "  peers             other members: {\"ok\":true,\"peers\":[{\"addr\":A,\"status\":S}]}\n"
+"  members [STATUS]  all members, self included: {\"ok\":true,\"members\":\n"
+"                    [{\"addr\",\"status\",\"age_ms\",\"keys\",\"generation\",\"self\"}]}\n"
+"                    (age: since this agent first saw it in that status)\n"
 "  stats             the node's counters: {\"ok\":true,\"stats\":{\"packets_in\":N,\n"
 "                    ...,\"drops\":{REASON:N,...},\"members\":{STATUS:N,...}}}\n"
 "                    (a drop reason for every one the library has)\n"
+"  info              version, addresses, configuration (never the keys),\n"
+"                    stats, events by kind, handler counters\n"
 "  leave             leave the cluster gracefully, keep running\n"
 "  key install HEX   install a cluster key (64 hex characters)\n"
 "  key use HEX       make an installed key the one that seals\n"
 "  key remove HEX    remove a key that does not seal\n"
+"  key list          the keys this agent holds, the sealing one first\n"
 "  quit              leave, then exit 0\n"
-"Blank lines are ignored. End of stdin does not stop the agent.\n";
+"Blank lines are ignored. End of stdin does not stop the agent.\n"
+"\n"
+"The control socket takes the same commands as JSON lines, with their\n"
+"arguments named: {\"cmd\":\"set\",\"key\":K,\"value\":V}, {\"cmd\":\"get\",\n"
+"\"peer\":P,\"key\":K}, {\"cmd\":\"key\",\"op\":\"install\",\"key\":HEX},\n"
+"{\"cmd\":\"members\",\"status\":S}; \"key_b64\"/\"value_b64\" for bytes that\n"
+"are not text. {\"cmd\":\"monitor\"} is answered {\"ok\":true}, then streams\n"
+"the events as stdout has them. `scuttlebutt members --help` and the\n"
+"other client subcommands speak it.\n"
+"\n"
+"Exit status: 0 after SIGINT, SIGTERM or quit; 1 the node or the HTTP\n"
+"server cannot start; 2 a usage or configuration error (a flag, --config,\n"
+"--key-file, --set, the control socket's path).\n";
 
-static uint64_t start_ms;
 static int signal_pipe[2] = { -1, -1 };
-
-static uint64_t agent_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void agent_on_signal(int sig)
 {
@@ -108,223 +157,124 @@ static void agent_on_signal(int sig)
     errno = saved;
 }
 
-/* ---- output --------------------------------------------------------------- */
-
-static void agent_end_line(void)
+void agent_log(const agent *a, sb_log_level level, const char *fmt, ...)
 {
-    fputs("}\n", stdout);
-    fflush(stdout);
-}
-
-static void agent_print_event(void *userdata, const sb_event *ev)
-{
-    (void)userdata;
-    static const char *const kinds[] = { "", "join", "leave", "update",
-                                         "delete" };
-    printf("{\"event\":\"%s\",", kinds[ev->type]);
-    json_field(stdout, "peer", ev->addr, strlen(ev->addr));
-    if (ev->type == SB_EVENT_LEAVE)
-        printf(",\"status\":\"%s\"", sb_status_name(ev->status));
-    if (ev->key) {
-        fputc(',', stdout);
-        json_field(stdout, "key", ev->key, ev->key_len);
-    }
-    if (ev->value) {
-        fputc(',', stdout);
-        json_field(stdout, "value", ev->value, ev->value_len);
-    }
-    printf(",\"time_ms\":%llu",
-           (unsigned long long)(agent_mono_ms() - start_ms));
-    agent_end_line();
-}
-
-static void agent_reply_ok(void)
-{
-    fputs("{\"ok\":true", stdout);
-    agent_end_line();
-}
-
-static void agent_reply_error(const char *msg)
-{
-    fputs("{\"ok\":false,\"error\":", stdout);
-    json_string(stdout, msg, strlen(msg));
-    agent_end_line();
-}
-
-static void agent_reply_code(int rc)
-{
-    if (rc == SB_OK) {
-        agent_reply_ok();
+    if (level > a->cfg.log_level)
         return;
-    }
-    char msg[128];
-    snprintf(msg, sizeof(msg), "%s: %s", sb_err_name(rc), sb_strerror(rc));
-    agent_reply_error(msg);
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sb_log_stderr(NULL, level, msg);
 }
 
-/* ---- commands --------------------------------------------------------------- */
+const char *agent_event_name(sb_event_type type)
+{
+    static const char *const names[] = { "?", "join", "leave", "update",
+                                         "delete" };
+    return (unsigned)type <= SB_EVENT_DELETE ? names[type] : "?";
+}
 
-typedef struct agent {
-    sb_node *node;
-    uint32_t interval_ms;
-    uint64_t exit_at;          /* 0, or when to exit after leaving */
-    char line[MAX_LINE + 1];
-    size_t used;
-    bool overlong;             /* discarding the rest of a long line */
-    bool stdin_open;
-} agent;
-
-/* Leaves (if not yet) and schedules the exit a few rounds later, or at
- * once when asked a second time. */
-static void agent_shut_down(agent *a)
+void agent_shut_down(agent *a)
 {
     if (a->exit_at) {
-        a->exit_at = agent_mono_ms();
+        a->exit_at = mono_ms();
         return;
     }
     if (sb_node_leave(a->node) == SB_ESTATE) { /* reference: no leave */
-        a->exit_at = agent_mono_ms();
+        a->exit_at = mono_ms();
         return;
     }
-    uint64_t linger = (uint64_t)LEAVE_ROUNDS * a->interval_ms;
-    a->exit_at =
-        agent_mono_ms() + (linger < LEAVE_MAX_MS ? linger : LEAVE_MAX_MS);
+    uint64_t linger = (uint64_t)LEAVE_ROUNDS * a->cfg.interval_ms;
+    a->exit_at = mono_ms() + (linger < LEAVE_MAX_MS ? linger : LEAVE_MAX_MS);
 }
 
-/* Splits the next space-separated word off *s; NULL at the end. */
-static char *agent_word(char **s)
+/* ---- events -------------------------------------------------------------- */
+
+/* Every event: counted, noted, printed, and passed to the monitors, the
+ * event streams and the handlers. */
+static void agent_on_event(void *userdata, const sb_event *ev)
 {
-    while (**s == ' ')
-        (*s)++;
-    if (!**s)
-        return NULL;
-    char *w = *s;
-    char *end = strchr(w, ' ');
-    if (end) {
-        *end = '\0';
-        *s = end + 1;
-    } else {
-        *s = w + strlen(w);
+    agent *a = userdata;
+    uint64_t now = mono_ms();
+    a->events[ev->type]++;
+    members_event(a, ev);
+    json_t *o = json_pack("{ssss}", "event", agent_event_name(ev->type),
+                          "peer", ev->addr);
+    if (ev->type == SB_EVENT_LEAVE)
+        json_object_set_new(o, "status",
+                            json_string(sb_status_name(ev->status)));
+    if (ev->key)
+        json_set_bytes(o, "key", ev->key, ev->key_len);
+    if (ev->value)
+        json_set_bytes(o, "value", ev->value, ev->value_len);
+    json_object_set_new(o, "time_ms",
+                        json_integer((json_int_t)(now - a->start_ms)));
+    agent_event ae = { .ev = ev, .time_ms = now - a->start_ms };
+    char *line = json_line(o, &ae.line_len);
+    if (line) {
+        ae.line = line;
+        fwrite(line, 1, ae.line_len, stdout);
+        fflush(stdout);
+        control_publish(a->control, line, ae.line_len);
+        http_publish(a->http, &ae);
     }
-    return w;
+    handlers_publish(a->handlers, &ae);
+    free(line);
 }
 
-static void agent_cmd_get(agent *a, char *rest)
+/* ---- stdin --------------------------------------------------------------- */
+
+static void agent_command(agent *a, char *line)
 {
-    char *peer = agent_word(&rest), *key = agent_word(&rest);
-    if (!peer || !key || agent_word(&rest)) {
-        agent_reply_error("usage: get PEER KEY");
-        return;
-    }
-    char *value;
-    size_t len;
-    int rc = sb_node_get(a->node, peer, key, strlen(key), &value, &len);
-    if (rc != SB_OK) {
-        agent_reply_code(rc);
-        return;
-    }
-    fputs("{\"ok\":true,", stdout);
-    json_field(stdout, "value", value, len);
-    agent_end_line();
-    sb_free(value);
+    json_t *reply = commands_run_line(a, line);
+    if (reply)
+        json_print(stdout, reply);
 }
 
-static void agent_cmd_peers(agent *a)
+/* Reads what stdin has and runs every complete line. */
+static void agent_read_commands(agent *a)
 {
-    sb_member *m;
-    size_t n;
-    int rc = sb_node_members(a->node, &m, &n);
-    if (rc != SB_OK) {
-        agent_reply_code(rc);
+    ssize_t got =
+        read(STDIN_FILENO, a->line + a->used, AGENT_MAX_LINE - a->used);
+    if (got <= 0) {
+        if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+            a->stdin_open = false;
+            if (a->used && !a->overlong) { /* a last line, no newline */
+                a->line[a->used] = '\0';
+                if (memchr(a->line, '\0', a->used))
+                    json_print(stdout, commands_error("NUL byte in command"));
+                else
+                    agent_command(a, a->line);
+            }
+            a->used = 0;
+        }
         return;
     }
-    fputs("{\"ok\":true,\"peers\":[", stdout);
-    bool first = true;
-    for (size_t i = 0; i < n; i++) {
-        if (m[i].self)
-            continue;
-        fputs(first ? "{" : ",{", stdout);
-        first = false;
-        json_field(stdout, "addr", m[i].addr, strlen(m[i].addr));
-        printf(",\"status\":\"%s\"}", sb_status_name(m[i].status));
+    a->used += (size_t)got;
+    for (;;) {
+        char *nl = memchr(a->line, '\n', a->used);
+        if (!nl) {
+            if (a->used == AGENT_MAX_LINE) { /* no newline in sight */
+                if (!a->overlong)
+                    json_print(stdout, commands_error("line too long"));
+                a->overlong = true;
+                a->used = 0;
+            }
+            return;
+        }
+        *nl = '\0';
+        if (a->overlong)
+            a->overlong = false; /* the end of the long line */
+        else if (memchr(a->line, '\0', (size_t)(nl - a->line)))
+            json_print(stdout, commands_error("NUL byte in command"));
+        else
+            agent_command(a, a->line);
+        size_t consumed = (size_t)(nl - a->line) + 1;
+        memmove(a->line, nl + 1, a->used - consumed);
+        a->used -= consumed;
     }
-    fputc(']', stdout);
-    agent_end_line();
-    sb_free(m);
-}
-
-/* The node's counters, drops by reason and members by status named as
- * the library names them. */
-static void agent_cmd_stats(agent *a)
-{
-    sb_stats st;
-    int rc = sb_node_stats(a->node, &st);
-    if (rc != SB_OK) {
-        agent_reply_code(rc);
-        return;
-    }
-    printf("{\"ok\":true,\"stats\":{\"packets_in\":%llu,\"bytes_in\":%llu,"
-           "\"packets_out\":%llu,\"bytes_out\":%llu,\"rounds\":%llu,"
-           "\"pushes\":%llu,\"pushes_over_budget\":%llu,"
-           "\"send_errors\":%llu,\"drops\":{",
-           (unsigned long long)st.packets_in, (unsigned long long)st.bytes_in,
-           (unsigned long long)st.packets_out,
-           (unsigned long long)st.bytes_out, (unsigned long long)st.rounds,
-           (unsigned long long)st.pushes,
-           (unsigned long long)st.pushes_over_budget,
-           (unsigned long long)st.send_errors);
-    for (int r = 0; r < SB_DROP_COUNT; r++)
-        printf("%s\"%s\":%llu", r ? "," : "",
-               sb_drop_name((sb_drop_reason)r),
-               (unsigned long long)st.drops[r]);
-    fputs("},\"members\":{", stdout);
-    static const sb_status statuses[] = { SB_STATUS_JOINING, SB_STATUS_LIVE,
-                                          SB_STATUS_DOWN, SB_STATUS_LEFT };
-    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
-        printf("%s\"%s\":%u", i ? "," : "", sb_status_name(statuses[i]),
-               st.members[statuses[i]]);
-    fputs("}}", stdout);
-    agent_end_line();
-}
-
-/* Decodes exactly 64 hex characters into a key. */
-static bool agent_hex_key(const char *hex, size_t len, uint8_t key[SB_KEY_SIZE])
-{
-    size_t got = 0;
-    const char *end = NULL;
-    return len == 2 * SB_KEY_SIZE &&
-           sodium_hex2bin(key, SB_KEY_SIZE, hex, len, NULL, &got, &end) == 0 &&
-           got == SB_KEY_SIZE && end == hex + len;
-}
-
-static void agent_cmd_key(agent *a, char *rest)
-{
-    static const char use[] = "usage: key install|use|remove HEX";
-    char *op = agent_word(&rest), *hex = agent_word(&rest);
-    uint8_t key[SB_KEY_SIZE];
-    if (!op || !hex || agent_word(&rest)) {
-        agent_reply_error(use);
-        return;
-    }
-    if (!agent_hex_key(hex, strlen(hex), key)) {
-        agent_reply_error("a key is 64 hex characters");
-        return;
-    }
-    int rc;
-    if (strcmp(op, "install") == 0)
-        rc = sb_node_key_install(a->node, key);
-    else if (strcmp(op, "use") == 0)
-        rc = sb_node_key_use(a->node, key);
-    else if (strcmp(op, "remove") == 0)
-        rc = sb_node_key_remove(a->node, key);
-    else
-        rc = 1;
-    sodium_memzero(key, sizeof(key));
-    sodium_memzero(hex, strlen(hex));
-    if (rc == 1)
-        agent_reply_error(use);
-    else
-        agent_reply_code(rc);
 }
 
 /* Reads a --key-file: 32 raw bytes, or 64 hex characters and whitespace
@@ -361,7 +311,7 @@ static bool agent_read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
             b++;
         while (e > b && buf[e - 1] && strchr(" \t\r\n", buf[e - 1]))
             e--;
-        ok = agent_hex_key(buf + b, e - b, key);
+        ok = commands_hex_key(buf + b, e - b, key);
     }
     sodium_memzero(buf, sizeof(buf));
     if (!ok)
@@ -369,277 +319,407 @@ static bool agent_read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
     return ok;
 }
 
-static void agent_command(agent *a, char *line)
-{
-    size_t len = strlen(line);
-    if (len && line[len - 1] == '\r')
-        line[--len] = '\0';
-    char *rest = line;
-    char *cmd = agent_word(&rest);
-    if (!cmd)
-        return; /* blank */
-    if (strcmp(cmd, "set") == 0) {
-        char *key = agent_word(&rest);
-        if (!key) {
-            agent_reply_error("usage: set KEY VALUE");
-            return;
-        }
-        agent_reply_code(
-            sb_node_set(a->node, key, strlen(key), rest, strlen(rest)));
-    } else if (strcmp(cmd, "del") == 0) {
-        char *key = agent_word(&rest);
-        if (!key || agent_word(&rest)) {
-            agent_reply_error("usage: del KEY");
-            return;
-        }
-        agent_reply_code(sb_node_del(a->node, key, strlen(key)));
-    } else if (strcmp(cmd, "get") == 0) {
-        agent_cmd_get(a, rest);
-    } else if (strcmp(cmd, "peers") == 0) {
-        agent_cmd_peers(a);
-    } else if (strcmp(cmd, "stats") == 0) {
-        agent_cmd_stats(a);
-    } else if (strcmp(cmd, "leave") == 0) {
-        agent_reply_code(sb_node_leave(a->node));
-    } else if (strcmp(cmd, "key") == 0) {
-        agent_cmd_key(a, rest);
-    } else if (strcmp(cmd, "quit") == 0) {
-        agent_reply_ok();
-        agent_shut_down(a);
-    } else {
-        agent_reply_error("unknown command (set, del, get, peers, stats, "
-                          "leave, key, quit)");
-    }
-}
+/* ---- options ------------------------------------------------------------- */
 
-/* Reads what stdin has and runs every complete line. */
-static void agent_read_commands(agent *a)
-{
-    ssize_t got = read(STDIN_FILENO, a->line + a->used, MAX_LINE - a->used);
-    if (got <= 0) {
-        if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-            a->stdin_open = false;
-            if (a->used && !a->overlong) { /* a last line, no newline */
-                a->line[a->used] = '\0';
-                if (memchr(a->line, '\0', a->used))
-                    agent_reply_error("NUL byte in command");
-                else
-                    agent_command(a, a->line);
-            }
-            a->used = 0;
-        }
-        return;
-    }
-    a->used += (size_t)got;
-    for (;;) {
-        char *nl = memchr(a->line, '\n', a->used);
-        if (!nl) {
-            if (a->used == MAX_LINE) { /* no newline in sight */
-                if (!a->overlong)
-                    agent_reply_error("line too long");
-                a->overlong = true;
-                a->used = 0;
-            }
-            return;
-        }
-        *nl = '\0';
-        if (a->overlong)
-            a->overlong = false; /* the end of the long line */
-        else if (memchr(a->line, '\0', (size_t)(nl - a->line)))
-            agent_reply_error("NUL byte in command");
-        else
-            agent_command(a, a->line);
-        size_t consumed = (size_t)(nl - a->line) + 1;
-        memmove(a->line, nl + 1, a->used - consumed);
-        a->used -= consumed;
-    }
-}
+enum {
+    OPT_BIND = 1, OPT_ADVERTISE, OPT_SEED, OPT_INTERVAL, OPT_MAX_MESSAGE,
+    OPT_THRESHOLD, OPT_CLUSTER, OPT_SET, OPT_KEY_FILE, OPT_WIRE,
+    OPT_LOG_LEVEL, OPT_CONTROL, OPT_NO_CONTROL, OPT_HTTP, OPT_HANDLER,
+    OPT_HANDLER_TIMEOUT, OPT_CONFIG, OPT_HELP
+};
 
-/* ---- main ------------------------------------------------------------------- */
+static const struct option agent_opts[] = {
+    { "bind", required_argument, NULL, OPT_BIND },
+    { "advertise", required_argument, NULL, OPT_ADVERTISE },
+    { "seed", required_argument, NULL, OPT_SEED },
+    { "interval", required_argument, NULL, OPT_INTERVAL },
+    { "max-message-size", required_argument, NULL, OPT_MAX_MESSAGE },
+    { "threshold", required_argument, NULL, OPT_THRESHOLD },
+    { "cluster", required_argument, NULL, OPT_CLUSTER },
+    { "set", required_argument, NULL, OPT_SET },
+    { "key-file", required_argument, NULL, OPT_KEY_FILE },
+    { "wire", required_argument, NULL, OPT_WIRE },
+    { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "control", required_argument, NULL, OPT_CONTROL },
+    { "no-control", no_argument, NULL, OPT_NO_CONTROL },
+    { "http", required_argument, NULL, OPT_HTTP },
+    { "event-handler", required_argument, NULL, OPT_HANDLER },
+    { "handler-timeout", required_argument, NULL, OPT_HANDLER_TIMEOUT },
+    { "config", required_argument, NULL, OPT_CONFIG },
+    { "help", no_argument, NULL, OPT_HELP },
+    { NULL, 0, NULL, 0 },
+};
 
-int agent_main(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "bind", required_argument, NULL, 'b' },
-        { "advertise", required_argument, NULL, 'a' },
-        { "seed", required_argument, NULL, 's' },
-        { "interval", required_argument, NULL, 'i' },
-        { "max-message-size", required_argument, NULL, 'm' },
-        { "threshold", required_argument, NULL, 't' },
-        { "cluster", required_argument, NULL, 'c' },
-        { "set", required_argument, NULL, 'k' },
-        { "key-file", required_argument, NULL, 'K' },
-        { "wire", required_argument, NULL, 'w' },
-        { "log-level", required_argument, NULL, 'l' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
+/* What --config may set: every flag but --config and --help. */
+static const config_key agent_config_keys[] = {
+    { "bind", OPT_BIND, CONFIG_STRING },
+    { "advertise", OPT_ADVERTISE, CONFIG_STRING },
+    { "seed", OPT_SEED, CONFIG_LIST },
+    { "interval", OPT_INTERVAL, CONFIG_NUMBER },
+    { "max-message-size", OPT_MAX_MESSAGE, CONFIG_NUMBER },
+    { "threshold", OPT_THRESHOLD, CONFIG_NUMBER },
+    { "cluster", OPT_CLUSTER, CONFIG_STRING },
+    { "set", OPT_SET, CONFIG_LIST },
+    { "key-file", OPT_KEY_FILE, CONFIG_LIST },
+    { "wire", OPT_WIRE, CONFIG_STRING },
+    { "log-level", OPT_LOG_LEVEL, CONFIG_STRING },
+    { "control", OPT_CONTROL, CONFIG_STRING },
+    { "no-control", OPT_NO_CONTROL, CONFIG_FLAG },
+    { "http", OPT_HTTP, CONFIG_STRING },
+    { "event-handler", OPT_HANDLER, CONFIG_LIST },
+    { "handler-timeout", OPT_HANDLER_TIMEOUT, CONFIG_NUMBER },
+    { NULL, 0, 0 },
+};
+
+/* A repeatable flag's values; those of the command line replace the
+ * config file's. */
+typedef struct agent_list {
+    const char **v;
+    size_t n, max;
+    bool from_flags;
+} agent_list;
+
+typedef struct agent_settings {
     sb_config cfg;
-    sb_config_init(&cfg);
-    const char *seeds[64];
-    const char *sets[MAX_SETS];
-    size_t nsets = 0;
-    const char *key_files[SB_MAX_KEYS];
-    size_t nkey_files = 0;
+    const char *seeds[AGENT_MAX_SEEDS], *sets[MAX_SETS];
+    const char *key_files[SB_MAX_KEYS], *handlers[HANDLER_MAX];
+    agent_list seed, set, key_file, handler;
+    const char *control, *http;
+    bool no_control;
+    uint32_t handler_timeout_ms;
+    bool from_file;            /* applying the config file's settings */
+} agent_settings;
+
+static const char *agent_append(agent_settings *s, agent_list *l,
+                                const char *value, const char *full)
+{
+    if (!s->from_file && !l->from_flags) {
+        l->n = 0;
+        l->from_flags = true;
+    }
+    if (l->n == l->max)
+        return full;
+    l->v[l->n++] = value;
+    return NULL;
+}
+
+/* Takes one setting, from a flag or the config file; NULL, or why not. */
+static const char *agent_setting(void *ctx, int id, const char *v)
+{
+    agent_settings *s = ctx;
+    sb_config *cfg = &s->cfg;
+    uint32_t u;
+    unsigned events;
+    const char *command, *why;
+    switch (id) {
+    case OPT_BIND:
+        cfg->bind = v;
+        return NULL;
+    case OPT_ADVERTISE:
+        cfg->advertise = v;
+        return NULL;
+    case OPT_SEED:
+        return agent_append(s, &s->seed, v, "at most 64");
+    case OPT_INTERVAL:
+        return parse_u32(v, 1, 3600000, &cfg->interval_ms)
+                   ? NULL : "1 to 3600000 ms";
+    case OPT_MAX_MESSAGE:
+        if (!parse_u32(v, 64, 65507, &u))
+            return "64 to 65507";
+        cfg->max_message_size = u;
+        return NULL;
+    case OPT_THRESHOLD:
+        return parse_double(v, &cfg->phi_threshold) &&
+                       cfg->phi_threshold >= 1
+                   ? NULL : "a number >= 1";
+    case OPT_CLUSTER:
+        cfg->cluster = v;
+        return NULL;
+    case OPT_SET:
+        if (!strchr(v, '=') || v[0] == '=')
+            return "KEY=VALUE";
+        return agent_append(s, &s->set, v, "at most 256");
+    case OPT_KEY_FILE:
+        return agent_append(s, &s->key_file, v, "at most 8");
+    case OPT_WIRE:
+        return parse_wire(v, &cfg->wire) ? NULL
+                                         : "scuttlebutt or reference";
+    case OPT_LOG_LEVEL:
+        return parse_log_level(v, &cfg->log_level)
+                   ? NULL : "error, warn, info or debug";
+    case OPT_CONTROL:
+        if (!*v)
+            return "a path";
+        s->control = v;
+        s->no_control = false;
+        return NULL;
+    case OPT_NO_CONTROL:
+        s->control = NULL;
+        s->no_control = true;
+        return NULL;
+    case OPT_HTTP:
+        s->http = v;
+        return NULL;
+    case OPT_HANDLER:
+        why = handlers_parse(v, &events, &command);
+        return why ? why : agent_append(s, &s->handler, v, "at most 16");
+    case OPT_HANDLER_TIMEOUT:
+        return parse_u32(v, 1, 86400000, &s->handler_timeout_ms)
+                   ? NULL : "1 to 86400000 ms";
+    }
+    return "?";
+}
+
+/* Reads the flags (and the config file they name) into s; the config
+ * document, kept while its strings are used, into *doc. -1, or the exit
+ * status. */
+static int agent_parse(int argc, char **argv, agent_settings *s,
+                       json_t **doc)
+{
+    sb_config_init(&s->cfg);
+    s->seed = (agent_list){ s->seeds, 0, AGENT_MAX_SEEDS, false };
+    s->set = (agent_list){ s->sets, 0, MAX_SETS, false };
+    s->key_file = (agent_list){ s->key_files, 0, SB_MAX_KEYS, false };
+    s->handler = (agent_list){ s->handlers, 0, HANDLER_MAX, false };
+    s->handler_timeout_ms = HANDLER_TIMEOUT_MS;
     int c;
+    const char *config = NULL;
+    opterr = 0; /* first --help and --config; the rest after */
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'b':
-            cfg.bind = optarg;
-            break;
-        case 'a':
-            cfg.advertise = optarg;
-            break;
-        case 's':
-            if (cfg.nseeds == 64)
-                return usage_error(usage, "at most 64 --seed");
-            seeds[cfg.nseeds++] = optarg;
-            break;
-        case 'i':
-            if (!parse_u32(optarg, 1, 3600000, &cfg.interval_ms))
-                return usage_error(usage, "--interval: 1 to 3600000 ms");
-            break;
-        case 'm': {
-            uint32_t v;
-            if (!parse_u32(optarg, 64, 65507, &v))
-                return usage_error(usage, "--max-message-size: 64 to 65507");
-            cfg.max_message_size = v;
-            break;
-        }
-        case 't':
-            if (!parse_double(optarg, &cfg.phi_threshold) ||
-                !(cfg.phi_threshold >= 1))
-                return usage_error(usage, "--threshold: a number >= 1");
-            break;
-        case 'c':
-            cfg.cluster = optarg;
-            break;
-        case 'k':
-            if (!strchr(optarg, '=') || optarg[0] == '=')
-                return usage_error(usage, "--set: KEY=VALUE");
-            if (nsets == MAX_SETS)
-                return usage_error(usage, "too many --set");
-            sets[nsets++] = optarg;
-            break;
-        case 'K':
-            if (nkey_files == SB_MAX_KEYS)
-                return usage_error(usage, "at most 8 --key-file");
-            key_files[nkey_files++] = optarg;
-            break;
-        case 'w':
-            if (!parse_wire(optarg, &cfg.wire))
-                return usage_error(usage, "--wire: scuttlebutt or reference");
-            break;
-        case 'l':
-            if (!parse_log_level(optarg, &cfg.log_level))
-                return usage_error(usage,
-                                   "--log-level: error, warn, info or debug");
-            break;
-        case 'h':
+    while ((c = getopt_long(argc, argv, "", agent_opts, NULL)) != -1) {
+        if (c == OPT_HELP) {
             fputs(usage, stdout);
             return 0;
-        default:
+        }
+        if (c == OPT_CONFIG)
+            config = optarg;
+    }
+    if (config) {
+        s->from_file = true;
+        *doc = config_load("agent", config, agent_config_keys, agent_setting,
+                           s);
+        s->from_file = false;
+        if (!*doc)
+            return 2;
+    }
+    opterr = 1;
+    optind = 1;
+    int idx;
+    while ((c = getopt_long(argc, argv, "", agent_opts, &idx)) != -1) {
+        if (c == '?' || c == ':')
             return usage_error(usage, NULL);
+        if (c == OPT_CONFIG)
+            continue;
+        const char *why = agent_setting(s, c, optarg);
+        if (why) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "--%s: %s", agent_opts[idx].name, why);
+            return usage_error(usage, msg);
         }
     }
     if (optind < argc)
         return usage_error(usage, "unexpected argument");
-    if (!cfg.bind)
+    if (!s->cfg.bind)
         return usage_error(usage, "--bind is required");
+    return -1;
+}
 
+/* ---- main ---------------------------------------------------------------- */
+
+/* Publishes the --set keys; false after saying why not. */
+static bool agent_publish_sets(agent *a, const agent_list *sets)
+{
+    for (size_t i = 0; i < sets->n; i++) {
+        const char *eq = strchr(sets->v[i], '=');
+        size_t klen = (size_t)(eq - sets->v[i]);
+        int rc = klen > 255 ? SB_EINVAL
+                            : sb_node_set(a->node, sets->v[i], klen, eq + 1,
+                                          strlen(eq + 1));
+        if (rc != SB_OK) {
+            fprintf(stderr, "scuttlebutt agent: --set %.*s: %s\n",
+                    (int)klen, sets->v[i],
+                    klen > 255 ? "key too long" : sb_strerror(rc));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Opens the control socket (at --control, or the default path); false
+ * after saying why not. */
+static bool agent_open_control(agent *a, const agent_settings *s,
+                               char *path, size_t size)
+{
+    if (s->no_control)
+        return true;
+    if (s->control) {
+        snprintf(path, size, "%s", s->control);
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s", s->control);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                fprintf(stderr, "scuttlebutt agent: --control %s: %s: %s\n",
+                        s->control, dir, strerror(errno));
+                return false;
+            }
+        }
+    } else {
+        char dir[4096], err[4200];
+        if (!rundir_dir(dir, sizeof(dir)) ||
+            !rundir_socket(sb_node_bind_addr(a->node), path, size)) {
+            fprintf(stderr, "scuttlebutt agent: the control socket's path is "
+                    "too long; give --control PATH\n");
+            return false;
+        }
+        if (!rundir_make(dir, err, sizeof(err))) {
+            fprintf(stderr, "scuttlebutt agent: control socket: %s\n", err);
+            return false;
+        }
+    }
+    if (!control_open(a, path, &a->control))
+        return false;
+    a->control_path = path;
+    return true;
+}
+
+/* Runs until the exit is due; false if poll() fails. */
+static bool agent_loop(agent *a)
+{
+    loop l;
+    while (!a->exit_at || mono_ms() < a->exit_at) {
+        loop_reset(&l);
+        int node_slot = loop_add(&l, sb_node_fd(a->node), POLLIN);
+        int sig_slot = loop_add(&l, signal_pipe[0], POLLIN);
+        int in_slot = a->stdin_open ? loop_add(&l, STDIN_FILENO, POLLIN) : -1;
+        int t = sb_node_timeout_ms(a->node);
+        if (t >= 0)
+            loop_wake_at(&l, mono_ms() + (uint64_t)t);
+        if (a->exit_at)
+            loop_wake_at(&l, a->exit_at);
+        control_add(a->control, &l);
+        handlers_add(a->handlers, &l);
+        http_add(a->http, &l);
+        if (poll(l.fds, (nfds_t)l.n, loop_timeout(&l)) < 0 && errno != EINTR) {
+            perror("scuttlebutt agent: poll");
+            return false;
+        }
+        (void)node_slot; /* sb_node_process() reads what it has */
+        if (loop_revents(&l, sig_slot) & POLLIN) {
+            char sigs[16];
+            ssize_t n;
+            bool stop = false;
+            while ((n = read(signal_pipe[0], sigs, sizeof(sigs))) > 0)
+                for (ssize_t i = 0; i < n; i++)
+                    stop |= sigs[i] != SIGCHLD;
+            if (stop)
+                agent_shut_down(a);
+        }
+        if (loop_revents(&l, in_slot) & (POLLIN | POLLHUP | POLLERR))
+            agent_read_commands(a);
+        control_process(a->control, &l);
+        sb_node_process(a->node);
+        handlers_process(a->handlers, &l);
+        http_process(a->http, &l);
+    }
+    return true;
+}
+
+static void agent_free(agent *a)
+{
+    control_close(a->control);
+    http_close(a->http);
+    handlers_free(a->handlers);
+    sb_node_free(a->node);
+    members_free(a);
+    sodium_memzero(a->keys, sizeof(a->keys));
+}
+
+int agent_main(int argc, char **argv)
+{
+    static agent_settings s;   /* large: off the stack */
+    static agent a;
+    memset(&s, 0, sizeof(s));
+    memset(&a, 0, sizeof(a));
+    json_t *doc = NULL;
+    int rc = agent_parse(argc, argv, &s, &doc);
+    if (rc >= 0) {
+        json_decref(doc);
+        return rc;
+    }
     /* closed standard descriptors would be reused by the socket, and
      * stdin would read datagrams: hold them open on /dev/null */
     for (int fd = 0; fd <= 2; fd++)
         if (fcntl(fd, F_GETFD) < 0 &&
             open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
             return 1;
-    uint8_t keys[SB_MAX_KEYS * SB_KEY_SIZE];
-    for (size_t i = 0; i < nkey_files; i++)
-        if (!agent_read_key_file(key_files[i], keys + i * SB_KEY_SIZE)) {
-            sodium_memzero(keys, sizeof(keys));
+    for (size_t i = 0; i < s.key_file.n; i++)
+        if (!agent_read_key_file(s.key_file.v[i], a.keys[i])) {
+            sodium_memzero(a.keys, sizeof(a.keys));
+            json_decref(doc);
             return 2;
         }
-    cfg.keys = keys;
-    cfg.nkeys = nkey_files;
-    start_ms = agent_mono_ms();
-    cfg.seeds = seeds;
-    cfg.embedded = true;
-    cfg.on_join = cfg.on_leave = cfg.on_update = cfg.on_delete =
-        agent_print_event;
-    cfg.log = sb_log_stderr;
-    agent a = { .interval_ms = cfg.interval_ms, .stdin_open = true };
-    int rc = sb_node_new(&cfg, &a.node);
-    sodium_memzero(keys, sizeof(keys));
+    a.nkeys = s.key_file.n;
+    a.cfg = s.cfg;
+    a.cfg.keys = a.keys[0];
+    a.cfg.nkeys = a.nkeys;
+    memcpy(a.seeds, s.seeds, sizeof(a.seeds));
+    a.cfg.seeds = a.seeds;
+    a.cfg.nseeds = s.seed.n;
+    a.cfg.embedded = true;
+    a.cfg.on_join = a.cfg.on_leave = a.cfg.on_update = a.cfg.on_delete =
+        agent_on_event;
+    a.cfg.userdata = &a;
+    a.cfg.log = sb_log_stderr;
+    a.start_ms = mono_ms();
+    a.stdin_open = true;
+    a.handler_timeout_ms = s.handler_timeout_ms;
+    a.handlers = handlers_new(&a, s.handler.v, s.handler.n);
+    rc = a.handlers ? sb_node_new(&a.cfg, &a.node) : SB_ENOMEM;
+    a.cfg.keys = NULL; /* the node has them; `info` never shows them */
     if (rc != SB_OK) {
         fprintf(stderr, "scuttlebutt agent: %s\n", sb_strerror(rc));
+        agent_free(&a);
+        json_decref(doc);
         return 1;
     }
-    for (size_t i = 0; i < nsets; i++) {
-        char *eq = strchr(sets[i], '=');
-        char key[256];
-        size_t klen = (size_t)(eq - sets[i]);
-        if (klen >= sizeof(key)) {
-            fprintf(stderr, "scuttlebutt agent: --set %s: key too long\n",
-                    sets[i]);
-            sb_node_free(a.node);
-            return 2;
-        }
-        memcpy(key, sets[i], klen);
-        key[klen] = '\0';
-        rc = sb_node_set(a.node, key, strlen(key), eq + 1, strlen(eq + 1));
-        if (rc != SB_OK) {
-            fprintf(stderr, "scuttlebutt agent: --set %s: %s\n", key,
-                    sb_strerror(rc));
-            sb_node_free(a.node);
-            return 2;
-        }
-    }
-
-    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+    static char control_path[4200];
+    int exit_code = 0;
+    if (!agent_publish_sets(&a, &s.set) ||
+        !agent_open_control(&a, &s, control_path, sizeof(control_path)))
+        exit_code = 2;
+    else if (s.http)
+        exit_code = http_open(&a, s.http, &a.http);
+    if (exit_code == 0 && pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         perror("scuttlebutt agent: pipe");
-        sb_node_free(a.node);
-        return 1;
+        exit_code = 1;
+    }
+    if (exit_code != 0) {
+        agent_free(&a);
+        json_decref(doc);
+        return exit_code;
     }
     struct sigaction sa = { .sa_handler = agent_on_signal };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_flags = SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    fputs("{\"event\":\"ready\",", stdout);
-    json_field(stdout, "addr", sb_node_addr(a.node),
-               strlen(sb_node_addr(a.node)));
-    agent_end_line();
+    json_t *ready = json_pack("{ssss}", "event", "ready", "addr",
+                              sb_node_addr(a.node));
+    if (a.control_path)
+        json_object_set_new(ready, "control", json_string(a.control_path));
+    if (a.http)
+        json_object_set_new(ready, "http", json_string(a.http_addr));
+    json_print(stdout, ready);
 
-    while (!a.exit_at || agent_mono_ms() < a.exit_at) {
-        struct pollfd p[3] = {
-            { sb_node_fd(a.node), POLLIN, 0 },
-            { signal_pipe[0], POLLIN, 0 },
-            { a.stdin_open ? STDIN_FILENO : -1, POLLIN, 0 },
-        };
-        int timeout = sb_node_timeout_ms(a.node);
-        if (a.exit_at) {
-            uint64_t now = agent_mono_ms();
-            int left = a.exit_at > now ? (int)(a.exit_at - now) : 0;
-            if (left < timeout)
-                timeout = left;
-        }
-        if (poll(p, 3, timeout) < 0 && errno != EINTR) {
-            perror("scuttlebutt agent: poll");
-            sb_node_free(a.node);
-            return 1;
-        }
-        if (p[1].revents & POLLIN) {
-            char drain[16];
-            while (read(signal_pipe[0], drain, sizeof(drain)) > 0)
-                ;
-            agent_shut_down(&a);
-        }
-        if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
-            agent_read_commands(&a);
-        sb_node_process(a.node);
-    }
-    sb_node_free(a.node);
-    return 0;
+    exit_code = agent_loop(&a) ? 0 : 1;
+    agent_free(&a);
+    json_decref(doc);
+    close(signal_pipe[0]);
+    close(signal_pipe[1]);
+    return exit_code;
 }

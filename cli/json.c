@@ -1,7 +1,10 @@
-/* JSON output (see json.h). */
+/* JSON helpers (see json.h). */
 #include "json.h"
 
+#include <sodium.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 bool json_is_text(const char *buf, size_t len)
 {
@@ -41,63 +44,82 @@ bool json_is_text(const char *buf, size_t len)
     return true;
 }
 
-void json_string(FILE *out, const char *buf, size_t len)
-{
-    fputc('"', out);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)buf[i];
-        switch (c) {
-        case '"':
-            fputs("\\\"", out);
-            break;
-        case '\\':
-            fputs("\\\\", out);
-            break;
-        case '\n':
-            fputs("\\n", out);
-            break;
-        case '\r':
-            fputs("\\r", out);
-            break;
-        case '\t':
-            fputs("\\t", out);
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f)
-                fprintf(out, "\\u%04x", c);
-            else
-                fputc(c, out);
-        }
-    }
-    fputc('"', out);
-}
-
-static void json_base64(FILE *out, const unsigned char *s, size_t len)
-{
-    static const char abc[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    fputc('"', out);
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)s[i + 1] << 8;
-        if (i + 2 < len)
-            v |= s[i + 2];
-        fputc(abc[(v >> 18) & 63], out);
-        fputc(abc[(v >> 12) & 63], out);
-        fputc(i + 1 < len ? abc[(v >> 6) & 63] : '=', out);
-        fputc(i + 2 < len ? abc[v & 63] : '=', out);
-    }
-    fputc('"', out);
-}
-
-void json_field(FILE *out, const char *name, const char *buf, size_t len)
+void json_set_bytes(json_t *obj, const char *name, const char *buf,
+                    size_t len)
 {
     if (json_is_text(buf, len)) {
-        fprintf(out, "\"%s\":", name);
-        json_string(out, buf, len);
-    } else {
-        fprintf(out, "\"%s_b64\":", name);
-        json_base64(out, (const unsigned char *)buf, len);
+        json_object_set_new(obj, name, json_stringn(buf, len));
+        return;
     }
+    size_t size =
+        sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+    char *b64 = malloc(size), field[64];
+    snprintf(field, sizeof(field), "%s_b64", name);
+    if (b64) {
+        sodium_bin2base64(b64, size, (const unsigned char *)buf, len,
+                          sodium_base64_VARIANT_ORIGINAL);
+        json_object_set_new(obj, field, json_string(b64));
+    }
+    free(b64);
+}
+
+char *json_get_bytes(const json_t *obj, const char *name, size_t *len)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (json_is_string(v)) {
+        *len = json_string_length(v);
+        char *out = malloc(*len + 1);
+        if (out) {
+            memcpy(out, json_string_value(v), *len);
+            out[*len] = '\0';
+        }
+        return out;
+    }
+    char field[64];
+    snprintf(field, sizeof(field), "%s_b64", name);
+    v = json_object_get(obj, field);
+    if (!json_is_string(v))
+        return NULL;
+    const char *b64 = json_string_value(v);
+    size_t b64_len = json_string_length(v);
+    char *out = malloc(b64_len + 1); /* more than the bytes it decodes to */
+    const char *end = NULL;
+    if (out && (sodium_base642bin((unsigned char *)out, b64_len, b64,
+                                  b64_len, NULL, len, &end,
+                                  sodium_base64_VARIANT_ORIGINAL) != 0 ||
+                end != b64 + b64_len)) {
+        free(out);
+        return NULL;
+    }
+    if (out)
+        out[*len] = '\0';
+    return out;
+}
+
+char *json_line(json_t *obj, size_t *len)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    char *line = realloc(text, n + 2);
+    if (!line) {
+        free(text);
+        return NULL;
+    }
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    *len = n + 1;
+    return line;
+}
+
+void json_print(FILE *out, json_t *obj)
+{
+    size_t len;
+    char *line = json_line(obj, &len);
+    if (line)
+        fwrite(line, 1, len, out);
+    fflush(out);
+    free(line);
 }

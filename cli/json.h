@@ -1,10 +1,11 @@
 /*
- * JSON output for the command-line tool: strings escaped, text that is
- * not valid UTF-8 detected (the agent then writes it as base64).
+ * JSON for the command-line tool, on top of jansson: byte strings that
+ * may not be text (keys and values are any bytes) and one-line output.
  */
 #ifndef SB_CLI_JSON_H
 #define SB_CLI_JSON_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,11 +14,22 @@
  * legal JSON as \u0000 but many consumers mishandle them). */
 bool json_is_text(const char *buf, size_t len);
 
-/* Writes "..." with buf escaped; buf must satisfy json_is_text(). */
-void json_string(FILE *out, const char *buf, size_t len);
+/* Sets obj.name to the text in buf, or, for bytes that are not text,
+ * obj.name_b64 to their standard base64. */
+void json_set_bytes(json_t *obj, const char *name, const char *buf,
+                    size_t len);
 
-/* Writes "name":"..." for text, or "name_b64":"..." (standard base64)
- * for anything else. */
-void json_field(FILE *out, const char *name, const char *buf, size_t len);
+/* Reads obj.name (a string) or obj.name_b64 (base64) into a fresh
+ * buffer with a NUL after its *len bytes, which the caller frees with
+ * free(). NULL when neither is there or either is malformed. */
+char *json_get_bytes(const json_t *obj, const char *name, size_t *len);
+
+/* obj as one line of compact JSON with a newline, in a buffer the
+ * caller frees with free(); *len excludes the NUL at its end. Steals
+ * the reference to obj (obj may be NULL: out of memory, NULL back). */
+char *json_line(json_t *obj, size_t *len);
+
+/* Writes json_line(obj) to out and flushes it. Steals obj. */
+void json_print(FILE *out, json_t *obj);
 
 #endif

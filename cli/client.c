@@ -1,0 +1,519 @@
+/*
+ * The client subcommands: `scuttlebutt members`, `get`, `set`, `del`,
+ * `keys`, `leave`, `info`, `monitor`, each one request to a running
+ * agent's control socket (control.h), its reply printed readably or,
+ * with --json, as the agent sent it.
+ *
+ * Exit status: 0 done; 1 no agent reached (none at the path, none or
+ * several running without --control or --agent, connection lost);
+ * 2 usage error; 3 the agent refused the request (its reason printed).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "cli.h"
+#include "json.h"
+#include "rundir.h"
+
+typedef struct client_cmd {
+    const char *name;
+    const char *args;          /* positional arguments, for the usage */
+    const char *what;
+    int min, max;              /* positional arguments */
+} client_cmd;
+
+static const client_cmd client_cmds[] = {
+    { "members", "[--status STATUS]",
+      "The members this agent knows, self included: address, status, age\n"
+      "(since the agent first saw it in that status), number of keys.\n"
+      "--status: only joining, live, down or left ones", 0, 0 },
+    { "get", "PEER KEY", "PEER's KEY as the agent knows it (the value, then a\n"
+      "newline)", 2, 2 },
+    { "set", "KEY VALUE", "Publishes KEY with VALUE from the agent", 2, 2 },
+    { "del", "KEY", "Deletes the agent's KEY", 1, 1 },
+    { "keys", "install|use|remove HEX, or keys list",
+      "The agent's cluster keys (64 hex characters; HEX `-` reads it from\n"
+      "stdin, out of other users' sight): install one, make an installed\n"
+      "one the key that seals, remove one that does not seal, or list them\n"
+      "(the sealing one first, marked primary)", 1, 2 },
+    { "leave", "", "The agent leaves the cluster gracefully and keeps\n"
+      "running (stop it with SIGTERM)", 0, 0 },
+    { "info", "", "The agent's version, addresses, configuration (never the\n"
+      "keys) and counters", 0, 0 },
+    { "monitor", "", "Streams the agent's events until Ctrl-C", 0, 0 },
+};
+#define NCMDS (sizeof(client_cmds) / sizeof(client_cmds[0]))
+
+static char client_usage[2048];
+static volatile sig_atomic_t client_stop;
+
+static void client_on_sigint(int sig)
+{
+    (void)sig;
+    client_stop = 1;
+}
+
+static void client_make_usage(const client_cmd *c)
+{
+    snprintf(client_usage, sizeof(client_usage),
+             "usage: scuttlebutt %s [--control PATH | --agent HOST:PORT] "
+             "[--json] %s\n\n%s.\n\n"
+             "  --control PATH     the agent's control socket\n"
+             "  --agent HOST:PORT  the agent bound to HOST:PORT, at its "
+             "default socket\n"
+             "                     (agent --help). With neither: the only "
+             "agent of\n"
+             "                     this user\n"
+             "  --json             the agent's reply as JSON, as it sent it\n"
+             "  --help             this text\n\n"
+             "Exit status: 0 done, 1 no agent reached, 2 usage error, 3 the "
+             "agent\nrefused the request.\n",
+             c->name, c->args, c->what);
+}
+
+/* ---- finding and reaching the agent -------------------------------------- */
+
+/* A connected socket to path, or -1 with errno set. */
+static int client_connect(const char *path)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+/* The only agent of this user's that answers in the default directory:
+ * its connected socket, or -1 after saying why not. */
+static int client_find(const char *cmd)
+{
+    char dir[4096], path[4400], found[4400] = "", names[2048] = "";
+    int nfound = 0, fd = -1;
+    rundir_dir(dir, sizeof(dir));
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t len = strlen(e->d_name), sl = strlen(RUNDIR_SUFFIX);
+        if (len <= sl || strcmp(e->d_name + len - sl, RUNDIR_SUFFIX) != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        int s = client_connect(path);
+        if (s < 0)
+            continue; /* stale */
+        if (nfound++ == 0) {
+            fd = s;
+            snprintf(found, sizeof(found), "%s", path);
+        } else {
+            close(s);
+        }
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof(names) - used, "%s%.*s", used ? ", " : "",
+                 (int)(len - sl), e->d_name);
+    }
+    if (d)
+        closedir(d);
+    if (nfound == 1)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    if (nfound == 0)
+        fprintf(stderr, "scuttlebutt %s: no agent of this user's is running "
+                "(none answers in %s); give --control PATH\n", cmd, dir);
+    else
+        fprintf(stderr, "scuttlebutt %s: %d agents are running (%s); choose "
+                "one with --agent HOST:PORT\n", cmd, nfound, names);
+    return -1;
+}
+
+/* Sends one request line. */
+static bool client_send(int fd, json_t *req)
+{
+    size_t len;
+    char *line = json_line(req, &len);
+    bool ok = line != NULL;
+    for (size_t off = 0; ok && off < len;) {
+        ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
+        ok = w > 0;
+        off += ok ? (size_t)w : 0;
+    }
+    free(line);
+    return ok;
+}
+
+/* Reads one line from fd into a buffer kept between calls; NULL at the
+ * end of the stream, or when interrupted. */
+static char *client_read_line(int fd, size_t *len)
+{
+    static char *buf;
+    static size_t used, size, start;
+    if (start) {
+        memmove(buf, buf + start, used - start);
+        used -= start;
+        start = 0;
+    }
+    for (;;) {
+        char *nl = used ? memchr(buf, '\n', used) : NULL;
+        if (nl) {
+            *nl = '\0';
+            *len = (size_t)(nl - buf);
+            start = *len + 1;
+            return buf;
+        }
+        if (used == size) {
+            size = size ? 2 * size : 65536;
+            char *b = realloc(buf, size);
+            if (!b)
+                return NULL;
+            buf = b;
+        }
+        ssize_t got = read(fd, buf + used, size - used);
+        if (got <= 0) {
+            if (got < 0 && errno == EINTR && !client_stop)
+                continue;
+            return NULL;
+        }
+        used += (size_t)got;
+    }
+}
+
+/* ---- printing ------------------------------------------------------------ */
+
+/* The bytes of obj.name or obj.name_b64, written to out. */
+static void client_print_bytes(FILE *out, const json_t *obj, const char *name)
+{
+    size_t len;
+    char *v = json_get_bytes(obj, name, &len);
+    if (v)
+        fwrite(v, 1, len, out);
+    free(v);
+}
+
+static void client_age(char *buf, size_t size, json_int_t ms)
+{
+    long long s = ms / 1000;
+    if (s < 60)
+        snprintf(buf, size, "%llds", s);
+    else if (s < 3600)
+        snprintf(buf, size, "%lldm%llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, size, "%lldh%lldm", s / 3600, s / 60 % 60);
+    else
+        snprintf(buf, size, "%lldd%lldh", s / 86400, s / 3600 % 24);
+}
+
+static int client_by_addr(const void *x, const void *y)
+{
+    const json_t *const *a = x, *const *b = y;
+    return strcmp(json_string_value(json_object_get(*a, "addr")),
+                  json_string_value(json_object_get(*b, "addr")));
+}
+
+static void client_print_members(const json_t *reply)
+{
+    const json_t *list = json_object_get(reply, "members");
+    size_t n = json_array_size(list), width = 7;
+    const json_t **v = calloc(n + 1, sizeof(*v));
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = json_array_get(list, i);
+        size_t w = strlen(json_string_value(json_object_get(v[i], "addr")));
+        width = w > width ? w : width;
+    }
+    qsort(v, n, sizeof(*v), client_by_addr);
+    printf("%-*s  %-7s  %8s  %s\n", (int)width, "ADDRESS", "STATUS", "AGE",
+           "KEYS");
+    for (size_t i = 0; i < n; i++) {
+        char age[32];
+        client_age(age, sizeof(age),
+                   json_integer_value(json_object_get(v[i], "age_ms")));
+        printf("%-*s  %-7s  %8s  %lld%s\n", (int)width,
+               json_string_value(json_object_get(v[i], "addr")),
+               json_string_value(json_object_get(v[i], "status")), age,
+               (long long)json_integer_value(json_object_get(v[i], "keys")),
+               json_is_true(json_object_get(v[i], "self")) ? "  (this agent)"
+                                                           : "");
+    }
+    free(v);
+}
+
+/* `info` as "section.name: value" lines. */
+static void client_print_flat(const char *prefix, const json_t *v)
+{
+    char name[256];
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x) {
+            if (!*prefix && strcmp(k, "ok") == 0)
+                continue;
+            snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? "." : "",
+                     k);
+            client_print_flat(name, x);
+        }
+    } else if (json_is_array(v) && json_array_size(v) &&
+               !json_is_string(json_array_get(v, 0))) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            snprintf(name, sizeof(name), "%s.%zu", prefix, i);
+            client_print_flat(name, x);
+        }
+    } else {
+        char *text = json_is_string(v)
+                         ? strdup(json_string_value(v))
+                         : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        printf("%s: %s\n", prefix, text ? text : "?");
+        free(text);
+    }
+}
+
+static void client_print_event(const json_t *e)
+{
+    const char *kind = json_string_value(json_object_get(e, "event"));
+    printf("%8.3f  %-6s  %s", (double)json_integer_value(
+                                  json_object_get(e, "time_ms")) / 1000,
+           kind ? kind : "?", json_string_value(json_object_get(e, "peer")));
+    if (json_object_get(e, "key") || json_object_get(e, "key_b64")) {
+        fputs("  ", stdout);
+        client_print_bytes(stdout, e, "key");
+    }
+    if (json_object_get(e, "value") || json_object_get(e, "value_b64")) {
+        fputc('=', stdout);
+        client_print_bytes(stdout, e, "value");
+    }
+    if (kind && strcmp(kind, "leave") == 0)
+        printf("  (%s)", json_string_value(json_object_get(e, "status")));
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+static void client_print(const client_cmd *c, const json_t *req,
+                         const json_t *reply)
+{
+    const char *op = json_string_value(json_object_get(req, "op"));
+    if (strcmp(c->name, "members") == 0) {
+        client_print_members(reply);
+    } else if (strcmp(c->name, "get") == 0) {
+        client_print_bytes(stdout, reply, "value");
+        fputc('\n', stdout);
+    } else if (strcmp(c->name, "info") == 0) {
+        client_print_flat("", reply);
+    } else if (op && strcmp(op, "list") == 0) {
+        size_t i;
+        json_t *k;
+        json_array_foreach(json_object_get(reply, "keys"), i, k)
+            printf("%s%s\n", json_string_value(json_object_get(k, "key")),
+                   json_is_true(json_object_get(k, "primary")) ? "  primary"
+                                                               : "");
+    }
+}
+
+/* ---- the requests -------------------------------------------------------- */
+
+/* A key given as `-`: read from stdin, its whitespace trimmed. */
+static char *client_stdin_key(void)
+{
+    static char buf[256];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, stdin);
+    buf[n] = '\0';
+    while (n && strchr(" \t\r\n", buf[n - 1]))
+        buf[--n] = '\0';
+    char *p = buf;
+    while (*p && strchr(" \t\r\n", *p))
+        p++;
+    return p;
+}
+
+/* The request of a subcommand and its arguments; NULL after a usage
+ * error. */
+static json_t *client_request(const client_cmd *c, char **args, int n,
+                              const char *status)
+{
+    json_t *req = json_pack("{ss}", "cmd", c->name);
+    if (strcmp(c->name, "members") == 0 && status) {
+        if (strcmp(status, "joining") && strcmp(status, "live") &&
+            strcmp(status, "down") && strcmp(status, "left")) {
+            json_decref(req);
+            usage_error(client_usage, "--status: joining, live, down or left");
+            return NULL;
+        }
+        json_object_set_new(req, "status", json_string(status));
+    } else if (strcmp(c->name, "get") == 0) {
+        json_set_bytes(req, "peer", args[0], strlen(args[0]));
+        json_set_bytes(req, "key", args[1], strlen(args[1]));
+    } else if (strcmp(c->name, "set") == 0) {
+        json_set_bytes(req, "key", args[0], strlen(args[0]));
+        json_set_bytes(req, "value", args[1], strlen(args[1]));
+    } else if (strcmp(c->name, "del") == 0) {
+        json_set_bytes(req, "key", args[0], strlen(args[0]));
+    } else if (strcmp(c->name, "keys") == 0) {
+        json_object_set_new(req, "cmd", json_string("key"));
+        bool list = strcmp(args[0], "list") == 0;
+        if (list ? n != 1
+                 : n != 2 || (strcmp(args[0], "install") &&
+                              strcmp(args[0], "use") &&
+                              strcmp(args[0], "remove"))) {
+            json_decref(req);
+            usage_error(client_usage, "keys install|use|remove HEX, or keys "
+                        "list");
+            return NULL;
+        }
+        json_object_set_new(req, "op", json_string(args[0]));
+        if (!list) {
+            const char *hex = strcmp(args[1], "-") == 0 ? client_stdin_key()
+                                                        : args[1];
+            json_set_bytes(req, "key", hex, strlen(hex));
+        }
+    }
+    return req;
+}
+
+int client_main(int argc, char **argv)
+{
+    const client_cmd *c = NULL;
+    for (size_t i = 0; i < NCMDS && !c; i++)
+        if (strcmp(argv[0], client_cmds[i].name) == 0)
+            c = &client_cmds[i];
+    if (!c)
+        return 2;
+    client_make_usage(c);
+    static const struct option opts[] = {
+        { "control", required_argument, NULL, 'c' },
+        { "agent", required_argument, NULL, 'a' },
+        { "json", no_argument, NULL, 'j' },
+        { "status", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *control = NULL, *addr = NULL, *status = NULL;
+    bool as_json = false;
+    int o;
+    optind = 1;
+    /* flags anywhere; after `--` none, for a VALUE that starts with - */
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            control = optarg;
+            break;
+        case 'a':
+            addr = optarg;
+            break;
+        case 'j':
+            as_json = true;
+            break;
+        case 's':
+            if (strcmp(c->name, "members") != 0)
+                return usage_error(client_usage, "--status: members only");
+            status = optarg;
+            break;
+        case 'h':
+            fputs(client_usage, stdout);
+            return 0;
+        default:
+            return usage_error(client_usage, NULL);
+        }
+    }
+    int n = argc - optind;
+    if (n < c->min || n > c->max)
+        return usage_error(client_usage, n < c->min ? "missing arguments"
+                                                    : "unexpected argument");
+    if (control && addr)
+        return usage_error(client_usage, "--control or --agent, not both");
+    json_t *req = client_request(c, argv + optind, n, status);
+    if (!req)
+        return 2;
+
+    char path[4400];
+    int fd;
+    if (control || addr) {
+        if (control)
+            snprintf(path, sizeof(path), "%s", control);
+        else
+            rundir_socket(addr, path, sizeof(path));
+        fd = client_connect(path);
+        if (fd < 0)
+            fprintf(stderr, "scuttlebutt %s: no agent at %s (%s)\n", c->name,
+                    path, strerror(errno));
+    } else {
+        fd = client_find(c->name);
+    }
+    if (fd < 0) {
+        json_decref(req);
+        return 1;
+    }
+    struct sigaction sa = { .sa_handler = client_on_sigint };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a read returns */
+    sigaction(SIGTERM, &sa, NULL);
+
+    int rc = 0;
+    size_t len;
+    char *line = client_send(fd, json_incref(req)) ? client_read_line(fd, &len)
+                                                   : NULL;
+    json_t *reply = line ? json_loadb(line, len, 0, NULL) : NULL;
+    if (!reply) {
+        fprintf(stderr, "scuttlebutt %s: the agent closed the connection "
+                "without a reply\n", c->name);
+        rc = 1;
+    } else if (!json_is_true(json_object_get(reply, "ok"))) {
+        const char *err = json_string_value(json_object_get(reply, "error"));
+        if (as_json)
+            printf("%.*s\n", (int)len, line);
+        fprintf(stderr, "scuttlebutt %s: %s\n", c->name, err ? err : "?");
+        rc = 3;
+    } else if (as_json) {
+        printf("%.*s\n", (int)len, line);
+    } else {
+        client_print(c, req, reply);
+    }
+    if (rc == 0 && strcmp(c->name, "monitor") == 0) {
+        fflush(stdout);
+        while (!client_stop && (line = client_read_line(fd, &len))) {
+            json_t *ev = json_loadb(line, len, 0, NULL);
+            if (as_json) {
+                printf("%.*s\n", (int)len, line);
+                fflush(stdout);
+            } else if (ev) {
+                client_print_event(ev);
+            }
+            json_decref(ev);
+        }
+        if (!client_stop) {
+            fprintf(stderr, "scuttlebutt monitor: the agent closed the "
+                    "connection\n");
+            rc = 1;
+        }
+    }
+    json_decref(reply);
+    json_decref(req);
+    close(fd);
+    return rc;
+}
+
+bool client_is_command(const char *name)
+{
+    for (size_t i = 0; i < NCMDS; i++)
+        if (strcmp(name, client_cmds[i].name) == 0)
+            return true;
+    return false;
+}

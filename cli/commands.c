@@ -1,0 +1,472 @@
+/* The agent's commands (see commands.h). */
+#define _GNU_SOURCE
+#include "commands.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "handlers.h"
+#include "loop.h"
+#include "members.h"
+
+#define MAX_FIELDS 2
+
+typedef struct arg {
+    const char *p;             /* NULL: not given; else NUL-terminated */
+    size_t len;
+} arg;
+
+typedef json_t *(*command_fn)(agent *a, const arg *args);
+
+typedef struct command {
+    const char *name;
+    const char *fields[MAX_FIELDS]; /* names in JSON, order on stdin */
+    int min;                   /* fields required */
+    bool rest;                 /* the last field is the rest of the line */
+    const char *usage;
+    command_fn fn;
+} command;
+
+json_t *commands_error(const char *msg)
+{
+    return json_pack("{sbss}", "ok", 0, "error", msg);
+}
+
+static json_t *commands_ok(void)
+{
+    return json_pack("{sb}", "ok", 1);
+}
+
+static json_t *commands_code(int rc)
+{
+    if (rc == SB_OK)
+        return commands_ok();
+    char msg[128];
+    snprintf(msg, sizeof(msg), "%s: %s", sb_err_name(rc), sb_strerror(rc));
+    return commands_error(msg);
+}
+
+/* ---- the commands -------------------------------------------------------- */
+
+static json_t *commands_set(agent *a, const arg *args)
+{
+    const char *value = args[1].p ? args[1].p : "";
+    return commands_code(sb_node_set(a->node, args[0].p, args[0].len, value,
+                                     args[1].len));
+}
+
+static json_t *commands_del(agent *a, const arg *args)
+{
+    return commands_code(sb_node_del(a->node, args[0].p, args[0].len));
+}
+
+static json_t *commands_get(agent *a, const arg *args)
+{
+    char *value;
+    size_t len;
+    int rc = sb_node_get(a->node, args[0].p, args[1].p, args[1].len, &value,
+                         &len);
+    if (rc != SB_OK)
+        return commands_code(rc);
+    json_t *r = commands_ok();
+    json_set_bytes(r, "value", value, len);
+    sb_free(value);
+    return r;
+}
+
+static json_t *commands_peers(agent *a, const arg *args)
+{
+    (void)args;
+    sb_member *m;
+    size_t n;
+    int rc = sb_node_members(a->node, &m, &n);
+    if (rc != SB_OK)
+        return commands_code(rc);
+    json_t *peers = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (!m[i].self)
+            json_array_append_new(
+                peers, json_pack("{ssss}", "addr", m[i].addr, "status",
+                                 sb_status_name(m[i].status)));
+    sb_free(m);
+    json_t *r = commands_ok();
+    json_object_set_new(r, "peers", peers);
+    return r;
+}
+
+static json_t *commands_members(agent *a, const arg *args)
+{
+    int status = -1;
+    if (args[0].p && !members_parse_status(args[0].p, &status))
+        return commands_error("status: joining, live, down or left");
+    json_t *list = members_json(a, status);
+    if (!list)
+        return commands_code(SB_ENOMEM);
+    json_t *r = commands_ok();
+    json_object_set_new(r, "members", list);
+    return r;
+}
+
+json_t *commands_stats(agent *a)
+{
+    sb_stats st;
+    if (sb_node_stats(a->node, &st) != SB_OK)
+        return NULL;
+    json_t *drops = json_object(), *members = json_object();
+    for (int r = 0; r < SB_DROP_COUNT; r++)
+        json_object_set_new(drops, sb_drop_name((sb_drop_reason)r),
+                            json_integer((json_int_t)st.drops[r]));
+    for (int s = SB_STATUS_JOINING; s <= SB_STATUS_LEFT; s++)
+        json_object_set_new(members, sb_status_name((sb_status)s),
+                            json_integer(st.members[s]));
+    return json_pack("{sIsIsIsIsIsIsIsIsoso}",
+                     "packets_in", (json_int_t)st.packets_in,
+                     "bytes_in", (json_int_t)st.bytes_in,
+                     "packets_out", (json_int_t)st.packets_out,
+                     "bytes_out", (json_int_t)st.bytes_out,
+                     "rounds", (json_int_t)st.rounds,
+                     "pushes", (json_int_t)st.pushes,
+                     "pushes_over_budget", (json_int_t)st.pushes_over_budget,
+                     "send_errors", (json_int_t)st.send_errors,
+                     "drops", drops, "members", members);
+}
+
+static json_t *commands_stats_cmd(agent *a, const arg *args)
+{
+    (void)args;
+    json_t *st = commands_stats(a);
+    if (!st)
+        return commands_code(SB_ESTATE);
+    json_t *r = commands_ok();
+    json_object_set_new(r, "stats", st);
+    return r;
+}
+
+static json_t *commands_config(const agent *a)
+{
+    static const char *const levels[] = { "error", "warn", "info", "debug" };
+    json_t *seeds = json_array();
+    for (size_t i = 0; i < a->cfg.nseeds; i++)
+        json_array_append_new(seeds, json_string(a->cfg.seeds[i]));
+    return json_pack(
+        "{sssssssisIsfsosisssiso}",
+        "bind", a->cfg.bind,
+        "cluster", a->cfg.cluster ? a->cfg.cluster : "default",
+        "wire", a->cfg.wire == SB_WIRE_REFERENCE ? "reference" : "scuttlebutt",
+        "interval_ms", (int)a->cfg.interval_ms,
+        "max_message_size", (json_int_t)a->cfg.max_message_size,
+        "threshold", a->cfg.phi_threshold,
+        "seeds", seeds,
+        "keys", (int)a->nkeys, /* how many: the keys themselves never */
+        "log_level", levels[a->cfg.log_level & 3],
+        "handler_timeout_ms", (int)a->handler_timeout_ms,
+        "event_handlers", handlers_config(a->handlers));
+}
+
+static json_t *commands_info(agent *a, const arg *args)
+{
+    (void)args;
+    json_t *st = commands_stats(a);
+    if (!st)
+        return commands_code(SB_ESTATE);
+    json_t *events = json_object();
+    for (int k = SB_EVENT_JOIN; k <= SB_EVENT_DELETE; k++)
+        json_object_set_new(events, agent_event_name(k),
+                            json_integer((json_int_t)a->events[k]));
+    json_t *r = commands_ok();
+    json_object_set_new(r, "version", json_string(SB_VERSION_STRING));
+    json_object_set_new(r, "protocol", json_integer(SB_PROTOCOL_VERSION));
+    json_object_set_new(r, "addr", json_string(sb_node_addr(a->node)));
+    json_object_set_new(r, "bind", json_string(sb_node_bind_addr(a->node)));
+    json_object_set_new(r, "control", a->control_path
+                                          ? json_string(a->control_path)
+                                          : json_null());
+    json_object_set_new(r, "http", a->http ? json_string(a->http_addr)
+                                           : json_null());
+    json_object_set_new(r, "uptime_ms",
+                        json_integer((json_int_t)(mono_ms() - a->start_ms)));
+    json_object_set_new(r, "config", commands_config(a));
+    json_object_set_new(r, "stats", st);
+    json_object_set_new(r, "events", events);
+    json_object_set_new(r, "event_handlers", handlers_counters(a->handlers));
+    json_object_set_new(r, "control_clients",
+                        json_integer((json_int_t)control_clients(a->control)));
+    return r;
+}
+
+static json_t *commands_leave(agent *a, const arg *args)
+{
+    (void)args;
+    return commands_code(sb_node_leave(a->node));
+}
+
+static json_t *commands_quit(agent *a, const arg *args)
+{
+    (void)args;
+    agent_shut_down(a);
+    return commands_ok();
+}
+
+bool commands_hex_key(const char *hex, size_t len,
+                      uint8_t key[SB_KEY_SIZE])
+{
+    size_t got = 0;
+    const char *end = NULL;
+    return len == 2 * SB_KEY_SIZE &&
+           sodium_hex2bin(key, SB_KEY_SIZE, hex, len, NULL, &got, &end) == 0 &&
+           got == SB_KEY_SIZE && end == hex + len;
+}
+
+static int commands_find_key(const agent *a, const uint8_t *key)
+{
+    for (size_t i = 0; i < a->nkeys; i++)
+        if (sodium_memcmp(a->keys[i], key, SB_KEY_SIZE) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The keyring as the agent set it (from --key-file and these commands),
+ * kept beside the node's, which cannot be read back. */
+static void commands_keyring_track(agent *a, const char *op,
+                                   const uint8_t *key)
+{
+    int i = commands_find_key(a, key);
+    uint8_t tmp[SB_KEY_SIZE];
+    if (strcmp(op, "install") == 0 && i < 0 && a->nkeys < SB_MAX_KEYS) {
+        memcpy(a->keys[a->nkeys++], key, SB_KEY_SIZE);
+    } else if (strcmp(op, "use") == 0 && i > 0) {
+        memcpy(tmp, a->keys[i], SB_KEY_SIZE);
+        memmove(a->keys[1], a->keys[0], (size_t)i * SB_KEY_SIZE);
+        memcpy(a->keys[0], tmp, SB_KEY_SIZE);
+        sodium_memzero(tmp, sizeof(tmp));
+    } else if (strcmp(op, "remove") == 0 && i > 0) {
+        memmove(a->keys[i], a->keys[i + 1],
+                (a->nkeys - (size_t)i - 1) * SB_KEY_SIZE);
+        sodium_memzero(a->keys[--a->nkeys], SB_KEY_SIZE);
+    }
+}
+
+static json_t *commands_key_list(agent *a)
+{
+    if (a->nkeys == 0)
+        return commands_code(SB_ESTATE); /* created without keys */
+    json_t *keys = json_array();
+    for (size_t i = 0; i < a->nkeys; i++) {
+        char hex[2 * SB_KEY_SIZE + 1];
+        sodium_bin2hex(hex, sizeof(hex), a->keys[i], SB_KEY_SIZE);
+        json_array_append_new(keys, json_pack("{sssb}", "key", hex,
+                                              "primary", i == 0));
+        sodium_memzero(hex, sizeof(hex));
+    }
+    json_t *r = commands_ok();
+    json_object_set_new(r, "keys", keys);
+    return r;
+}
+
+static json_t *commands_key(agent *a, const arg *args)
+{
+    static const char use[] = "usage: key install|use|remove HEX, key list";
+    const char *op = args[0].p;
+    if (strcmp(op, "list") == 0)
+        return args[1].p ? commands_error(use) : commands_key_list(a);
+    if (!args[1].p)
+        return commands_error(use);
+    uint8_t key[SB_KEY_SIZE];
+    if (!commands_hex_key(args[1].p, args[1].len, key))
+        return commands_error("a key is 64 hex characters");
+    int rc;
+    if (strcmp(op, "install") == 0)
+        rc = sb_node_key_install(a->node, key);
+    else if (strcmp(op, "use") == 0)
+        rc = sb_node_key_use(a->node, key);
+    else if (strcmp(op, "remove") == 0)
+        rc = sb_node_key_remove(a->node, key);
+    else
+        rc = 1;
+    if (rc == SB_OK)
+        commands_keyring_track(a, op, key);
+    sodium_memzero(key, sizeof(key));
+    return rc == 1 ? commands_error(use) : commands_code(rc);
+}
+
+static json_t *commands_monitor(agent *a, const arg *args)
+{
+    (void)a, (void)args;
+    return commands_error("monitor: only on the control socket");
+}
+
+static const command commands[] = {
+    { "set", { "key", "value" }, 1, true, "usage: set KEY VALUE",
+      commands_set },
+    { "del", { "key" }, 1, false, "usage: del KEY", commands_del },
+    { "get", { "peer", "key" }, 2, false, "usage: get PEER KEY",
+      commands_get },
+    { "peers", { NULL }, 0, false, "usage: peers", commands_peers },
+    { "members", { "status" }, 0, false, "usage: members [STATUS]",
+      commands_members },
+    { "stats", { NULL }, 0, false, "usage: stats", commands_stats_cmd },
+    { "info", { NULL }, 0, false, "usage: info", commands_info },
+    { "leave", { NULL }, 0, false, "usage: leave", commands_leave },
+    { "key", { "op", "key" }, 1, false,
+      "usage: key install|use|remove HEX, key list", commands_key },
+    { "monitor", { NULL }, 0, false, "usage: monitor", commands_monitor },
+    { "quit", { NULL }, 0, false, "usage: quit", commands_quit },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const command *commands_find(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static json_t *commands_unknown(void)
+{
+    char msg[256] = "unknown command (";
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        strcat(msg, commands[i].name);
+        strcat(msg, i + 1 < NCOMMANDS ? ", " : ")");
+    }
+    return commands_error(msg);
+}
+
+static int commands_nfields(const command *c)
+{
+    int n = 0;
+    while (n < MAX_FIELDS && c->fields[n])
+        n++;
+    return n;
+}
+
+/* ---- stdin: text lines --------------------------------------------------- */
+
+/* Splits the next space-separated word off *s; NULL at the end. */
+static char *commands_word(char **s)
+{
+    while (**s == ' ')
+        (*s)++;
+    if (!**s)
+        return NULL;
+    char *w = *s;
+    char *end = strchr(w, ' ');
+    if (end) {
+        *end = '\0';
+        *s = end + 1;
+    } else {
+        *s = w + strlen(w);
+    }
+    return w;
+}
+
+json_t *commands_run_line(agent *a, char *line)
+{
+    size_t len = strlen(line);
+    if (len && line[len - 1] == '\r')
+        line[--len] = '\0';
+    char *rest = line;
+    char *name = commands_word(&rest);
+    if (!name)
+        return NULL; /* blank */
+    const command *c = commands_find(name);
+    if (!c)
+        return commands_unknown();
+    arg args[MAX_FIELDS] = { { NULL, 0 } };
+    int n = commands_nfields(c);
+    for (int i = 0; i < n; i++) {
+        char *w = c->rest && i == n - 1 ? rest : commands_word(&rest);
+        if (c->rest && i == n - 1)
+            rest += strlen(rest);
+        if (w)
+            args[i] = (arg){ w, strlen(w) };
+        else if (i < c->min)
+            return commands_error(c->usage);
+    }
+    if (commands_word(&rest))
+        return commands_error(c->usage);
+    json_t *r = c->fn(a, args);
+    for (int i = 0; i < n; i++) /* key material in the line: wiped */
+        if (strcmp(c->name, "key") == 0 && args[i].p)
+            sodium_memzero((char *)args[i].p, args[i].len);
+    return r;
+}
+
+/* ---- the control socket: JSON requests ----------------------------------- */
+
+static json_t *commands_json_usage(const command *c)
+{
+    char msg[256];
+    int n = commands_nfields(c), len;
+    len = snprintf(msg, sizeof(msg), "usage: {\"cmd\":\"%s\"", c->name);
+    for (int i = 0; i < n; i++)
+        len += snprintf(msg + len, sizeof(msg) - (size_t)len, ",%s\"%s\":...%s",
+                        i < c->min ? "" : "[", c->fields[i],
+                        i < c->min ? "" : "]");
+    snprintf(msg + len, sizeof(msg) - (size_t)len, "}");
+    return commands_error(msg);
+}
+
+/* Whether a request's field name is "cmd" or one of c's (or its _b64). */
+static bool commands_known_field(const command *c, const char *name)
+{
+    if (strcmp(name, "cmd") == 0)
+        return true;
+    for (int i = 0; i < commands_nfields(c); i++) {
+        size_t fl = strlen(c->fields[i]);
+        if (strcmp(name, c->fields[i]) == 0 ||
+            (strncmp(name, c->fields[i], fl) == 0 &&
+             strcmp(name + fl, "_b64") == 0))
+            return true;
+    }
+    return false;
+}
+
+json_t *commands_run_json(agent *a, const json_t *req)
+{
+    const char *name = json_string_value(json_object_get(req, "cmd"));
+    if (!json_is_object(req) || !name)
+        return commands_error("a request is a JSON object with a \"cmd\" "
+                              "string");
+    const command *c = commands_find(name);
+    if (!c)
+        return commands_unknown();
+    const char *field;
+    json_t *v;
+    json_object_foreach((json_t *)req, field, v) {
+        if (!commands_known_field(c, field)) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "%s: unknown field \"%.64s\"", name,
+                     field);
+            return commands_error(msg);
+        }
+    }
+    arg args[MAX_FIELDS] = { { NULL, 0 } };
+    char *bufs[MAX_FIELDS] = { NULL };
+    json_t *r = NULL;
+    int n = commands_nfields(c);
+    for (int i = 0; i < n && !r; i++) {
+        bufs[i] = json_get_bytes(req, c->fields[i], &args[i].len);
+        args[i].p = bufs[i];
+        char b64[64];
+        snprintf(b64, sizeof(b64), "%s_b64", c->fields[i]);
+        bool present = json_object_get(req, c->fields[i]) ||
+                       json_object_get(req, b64);
+        if ((!bufs[i] && present) || (!bufs[i] && i < c->min) ||
+            (bufs[i] && memchr(bufs[i], '\0', args[i].len) &&
+             strcmp(c->fields[i], "key") != 0 &&
+             strcmp(c->fields[i], "value") != 0))
+            r = commands_json_usage(c);
+    }
+    if (!r)
+        r = c->fn(a, args);
+    for (int i = 0; i < n; i++)
+        if (bufs[i]) {
+            sodium_memzero(bufs[i], args[i].len);
+            free(bufs[i]);
+        }
+    return r;
+}

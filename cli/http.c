@@ -1,0 +1,430 @@
+/* The HTTP server (see http.h). */
+#define _GNU_SOURCE
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "members.h"
+#include "metrics.h"
+#include "outbuf.h"
+#include "status_html.h"
+
+typedef struct stream {
+    http *h;
+    struct MHD_Connection *conn;
+    outbuf out;                /* what waits to be sent */
+    bool suspended;
+    bool ended;
+    struct stream *next;
+} stream;
+
+struct http {
+    agent *a;
+    struct MHD_Daemon *d;
+    int slot;
+    stream *streams;
+    size_t nstreams;
+    uint64_t keepalive_at;
+};
+
+static void http_log(void *cls, const char *fmt, va_list ap)
+{
+    http *h = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    /* a client gone mid-answer is news to no one; errors that matter
+     * (cannot listen) are reported by http_open() */
+    agent_log(h->a, SB_LOG_INFO, "http: %s", msg);
+}
+
+/* ---- event streams ------------------------------------------------------- */
+
+static void http_stream_wake(stream *s)
+{
+    if (s->suspended) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+static void http_stream_send(http *h, stream *s, const char *text,
+                             size_t len)
+{
+    if (s->ended)
+        return;
+    if (!outbuf_append(&s->out, text, len, HTTP_MAX_PENDING)) {
+        agent_log(h->a, SB_LOG_WARN, "http: an event stream fell %d bytes "
+                  "behind; ended", HTTP_MAX_PENDING);
+        s->ended = true;
+    }
+    http_stream_wake(s);
+}
+
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf,
+                                size_t max)
+{
+    (void)pos;
+    stream *s = cls;
+    size_t n = outbuf_pending(&s->out) < max ? outbuf_pending(&s->out) : max;
+    if (n) {
+        memcpy(buf, s->out.buf + s->out.off, n);
+        s->out.off += n;
+        return (ssize_t)n;
+    }
+    if (s->ended)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    s->suspended = true;
+    MHD_suspend_connection(s->conn);
+    return 0;
+}
+
+static void http_stream_free(void *cls)
+{
+    stream *s = cls;
+    http *h = s->h;
+    for (stream **p = &h->streams; *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            h->nstreams--;
+            break;
+        }
+    outbuf_free(&s->out);
+    free(s);
+}
+
+void http_publish(http *h, const agent_event *ev)
+{
+    if (!h)
+        return;
+    char head[32];
+    int n = snprintf(head, sizeof(head), "event: %s\ndata: ",
+                     agent_event_name(ev->ev->type));
+    for (stream *s = h->streams; s; s = s->next) {
+        http_stream_send(h, s, head, (size_t)n);
+        /* the line ends with its newline; one more ends the event */
+        http_stream_send(h, s, ev->line, ev->line_len);
+        http_stream_send(h, s, "\n", 1);
+    }
+}
+
+size_t http_streams(const http *h)
+{
+    return h ? h->nstreams : 0;
+}
+
+/* ---- answers ------------------------------------------------------------- */
+
+static enum MHD_Result http_send(struct MHD_Connection *conn, unsigned code,
+                                 const char *type, char *body, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(
+        len, body, free);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result http_json(struct MHD_Connection *conn, unsigned code,
+                                 json_t *body)
+{
+    size_t len;
+    char *text = json_line(body, &len);
+    if (!text)
+        return MHD_NO;
+    return http_send(conn, code, "application/json", text, len);
+}
+
+static enum MHD_Result http_error(struct MHD_Connection *conn, unsigned code,
+                                  const char *msg)
+{
+    return http_json(conn, code, json_pack("{ss}", "error", msg));
+}
+
+/* Whether addr is a member's address exactly (no name is resolved for
+ * an HTTP client). */
+static bool http_is_member(http *h, const char *addr)
+{
+    sb_member *m;
+    size_t n;
+    bool found = false;
+    if (sb_node_members(h->a->node, &m, &n) != SB_OK)
+        return false;
+    for (size_t i = 0; i < n && !found; i++)
+        found = strcmp(m[i].addr, addr) == 0;
+    sb_free(m);
+    return found;
+}
+
+/* /v1/kv/PEER and /v1/kv/PEER/KEY */
+static enum MHD_Result http_kv(http *h, struct MHD_Connection *conn,
+                               const char *path)
+{
+    char peer[128];
+    const char *slash = strchr(path, '/');
+    size_t plen = slash ? (size_t)(slash - path) : strlen(path);
+    if (plen == 0 || plen >= sizeof(peer))
+        return http_error(conn, MHD_HTTP_NOT_FOUND, "no such member");
+    memcpy(peer, path, plen);
+    peer[plen] = '\0';
+    if (!http_is_member(h, peer))
+        return http_error(conn, MHD_HTTP_NOT_FOUND, "no such member");
+    json_t *body = json_pack("{ss}", "peer", peer);
+    if (slash) {
+        const char *key = slash + 1;
+        char *value;
+        size_t len;
+        int rc = sb_node_get(h->a->node, peer, key, strlen(key), &value,
+                             &len);
+        if (rc != SB_OK) {
+            json_decref(body);
+            return http_error(conn, MHD_HTTP_NOT_FOUND, sb_strerror(rc));
+        }
+        json_set_bytes(body, "key", key, strlen(key));
+        json_set_bytes(body, "value", value, len);
+        sb_free(value);
+        return http_json(conn, MHD_HTTP_OK, body);
+    }
+    sb_kv *kv;
+    size_t n;
+    if (sb_node_keys(h->a->node, peer, &kv, &n) != SB_OK) {
+        json_decref(body);
+        return http_error(conn, MHD_HTTP_NOT_FOUND, "no such member");
+    }
+    json_t *keys = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object();
+        json_set_bytes(o, "key", kv[i].key, kv[i].key_len);
+        json_set_bytes(o, "value", kv[i].value, kv[i].value_len);
+        json_array_append_new(keys, o);
+    }
+    sb_free(kv);
+    json_object_set_new(body, "keys", keys);
+    return http_json(conn, MHD_HTTP_OK, body);
+}
+
+static enum MHD_Result http_events(http *h, struct MHD_Connection *conn)
+{
+    if (h->nstreams >= HTTP_MAX_STREAMS)
+        return http_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                          "too many event streams");
+    stream *s = calloc(1, sizeof(*s));
+    static const char hello[] = ": the agent's events\nretry: 1000\n\n";
+    if (!s || !outbuf_append(&s->out, hello, sizeof(hello) - 1,
+                             HTTP_MAX_PENDING)) {
+        free(s);
+        return MHD_NO;
+    }
+    s->h = h;
+    s->conn = conn;
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 4096, http_stream_read, s, http_stream_free);
+    if (!r) {
+        outbuf_free(&s->out);
+        free(s);
+        return MHD_NO;
+    }
+    s->next = h->streams;
+    h->streams = s;
+    h->nstreams++;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,
+                                   const char *url, const char *method,
+                                   const char *version,
+                                   const char *upload_data,
+                                   size_t *upload_size, void **req_cls)
+{
+    (void)version, (void)upload_data, (void)req_cls;
+    http *h = cls;
+    if (*upload_size) { /* a body: not read */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        enum MHD_Result ret =
+            MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (strcmp(url, "/") == 0) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            status_html_len, (void *)status_html, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "text/html; charset=utf-8");
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'self'; script-src "
+                                "'unsafe-inline'; style-src 'unsafe-inline'");
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        size_t len;
+        char *text = metrics_render(h->a, &len);
+        if (!text)
+            return http_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              "cannot read the node's counters");
+        return http_send(conn, MHD_HTTP_OK,
+                         "text/plain; version=0.0.4; charset=utf-8", text,
+                         len);
+    }
+    if (strcmp(url, "/v1/members") == 0) {
+        json_t *list = members_json(h->a, -1);
+        if (!list)
+            return http_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              "cannot list the members");
+        return http_json(conn, MHD_HTTP_OK, list);
+    }
+    if (strncmp(url, "/v1/kv/", 7) == 0)
+        return http_kv(h, conn, url + 7);
+    if (strcmp(url, "/v1/events") == 0)
+        return http_events(h, conn);
+    return http_error(conn, MHD_HTTP_NOT_FOUND,
+                      "not found (/, /metrics, /v1/members, /v1/kv/PEER, "
+                      "/v1/kv/PEER/KEY, /v1/events)");
+}
+
+/* ---- the server ---------------------------------------------------------- */
+
+/* "PORT", "HOST:PORT" or "[V6]:PORT" into an address; NULL, or why not. */
+static const char *http_resolve(const char *spec, struct sockaddr_storage *ss)
+{
+    char host[256];
+    const char *port;
+    const char *colon = strrchr(spec, ':');
+    if (!colon) {
+        snprintf(host, sizeof(host), "127.0.0.1");
+        port = spec;
+    } else if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (!end || end + 1 != colon || (size_t)(end - spec) > sizeof(host))
+            return "expected PORT, HOST:PORT or [V6]:PORT";
+        snprintf(host, sizeof(host), "%.*s", (int)(end - spec - 1), spec + 1);
+        port = colon + 1;
+    } else {
+        if ((size_t)(colon - spec) >= sizeof(host) || colon == spec)
+            return "expected PORT, HOST:PORT or [V6]:PORT";
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+        port = colon + 1;
+    }
+    if (!*port || strspn(port, "0123456789") != strlen(port) ||
+        strlen(port) > 5 || atoi(port) > 65535)
+        return "the port is a number, 0 to 65535";
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICSERV }, *res;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return "cannot resolve the host";
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return NULL;
+}
+
+int http_open(agent *a, const char *spec, http **out)
+{
+    struct sockaddr_storage ss = { 0 };
+    const char *why = http_resolve(spec, &ss);
+    if (why) {
+        fprintf(stderr, "scuttlebutt agent: --http %s: %s\n", spec, why);
+        return 2;
+    }
+    http *h = calloc(1, sizeof(*h));
+    if (!h)
+        return 1;
+    h->a = a;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, http_answer, h, MHD_OPTION_EXTERNAL_LOGGER,
+        http_log, h, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_END);
+    if (!h->d) {
+        fprintf(stderr, "scuttlebutt agent: --http %s: cannot listen "
+                "there (in use, or not an address of this host)\n", spec);
+        free(h);
+        return 1;
+    }
+    const union MHD_DaemonInfo *port =
+        MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
+                  sizeof(host));
+    else
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
+                  sizeof(host));
+    snprintf(a->http_addr, sizeof(a->http_addr),
+             ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
+             port ? (unsigned)port->port : 0u);
+    h->keepalive_at = mono_ms() + HTTP_KEEPALIVE_MS;
+    *out = h;
+    return 0;
+}
+
+void http_add(http *h, loop *l)
+{
+    if (!h)
+        return;
+    const union MHD_DaemonInfo *ep =
+        MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+    h->slot = loop_add(l, ep ? ep->epoll_fd : -1, POLLIN);
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(h->d, &ms) == MHD_YES)
+        loop_wake_at(l, mono_ms() + ms);
+    if (h->streams)
+        loop_wake_at(l, h->keepalive_at);
+}
+
+void http_process(http *h, const loop *l)
+{
+    (void)l;
+    if (!h)
+        return;
+    uint64_t now = mono_ms();
+    if (now >= h->keepalive_at) {
+        static const char ping[] = ": keep-alive\n\n";
+        for (stream *s = h->streams; s; s = s->next)
+            http_stream_send(h, s, ping, sizeof(ping) - 1);
+        h->keepalive_at = now + HTTP_KEEPALIVE_MS;
+    }
+    MHD_run(h->d); /* never blocks; cheap when nothing is ready */
+}
+
+void http_close(http *h)
+{
+    if (!h)
+        return;
+    for (stream *s = h->streams; s; s = s->next) {
+        s->ended = true;
+        http_stream_wake(s);
+    }
+    MHD_run(h->d); /* the resumed streams end */
+    MHD_stop_daemon(h->d);
+    free(h);
+}

@@ -1,0 +1,49 @@
+/* The control sockets' default directory (see rundir.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "rundir.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool rundir_dir(char *buf, size_t size)
+{
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n = xdg && xdg[0] == '/'
+                ? snprintf(buf, size, "%s/scuttlebutt", xdg)
+                : snprintf(buf, size, "/tmp/scuttlebutt-%u",
+                           (unsigned)getuid());
+    return n > 0 && (size_t)n < size;
+}
+
+bool rundir_socket(const char *addr, char *buf, size_t size)
+{
+    char dir[4096];
+    if (!rundir_dir(dir, sizeof(dir)))
+        return false;
+    int n = snprintf(buf, size, "%s/%s" RUNDIR_SUFFIX, dir, addr);
+    return n > 0 && (size_t)n < size;
+}
+
+bool rundir_make(const char *dir, char *err, size_t size)
+{
+    struct stat st;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, size, "%s: %s", dir, strerror(errno));
+        return false;
+    }
+    if (lstat(dir, &st) < 0) {
+        snprintf(err, size, "%s: %s", dir, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+        (st.st_mode & 0777) != 0700) {
+        snprintf(err, size,
+                 "%s: not a directory of this user's with mode 0700", dir);
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""The control socket and the client subcommands against running agents.
+
+Three agents with their default control sockets (mode 0600 in a 0700
+directory, named after the bound address): `members` (table, --json,
+--status), `set`, `get`, `del`, `info`, `leave`, `monitor` (events
+streamed; a monitor that disconnects leaves the agent serving), `keys`
+on an agent with a key (install, use, remove, list; HEX from stdin);
+bad requests on the raw socket answered with errors, the connection
+kept; two clients at once; several agents and no choice, or no agent at
+the path: exit 1 and one line; a socket path taken by a regular file or
+by a live agent: exit 2; a stale socket replaced; --no-control; the
+config file (every flag, flags win, unknown keys and wrong types refused
+by name); --help of every subcommand. Behaviour is asserted; deadlines
+only keep a broken build from hanging.
+
+usage: agents_control.py PATH/TO/scuttlebutt
+"""
+import json
+import os
+import queue
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+
+from agents import Agent, is_event
+from check import check
+from operate import Control, cli, private_rundir, ready, wait_until
+
+SUBCOMMANDS = ["members", "get", "set", "del", "keys", "leave", "info",
+               "monitor"]
+
+
+def main():
+    exe = sys.argv[1]
+    rundir = private_rundir()
+    tmp = tempfile.mkdtemp()
+
+    # no agent at all: exit 1 and one line
+    for args in (["members"], ["info", "--control", tmp + "/none.sock"],
+                 ["get", "--agent", "127.0.0.1:1", "p", "k"]):
+        r = cli(exe, *args)
+        check(r.returncode == 1, (args, r))
+        check(len(r.stderr.strip().splitlines()) == 1, (args, r.stderr))
+    print("no agent: exit 1, one line")
+
+    # --help of every subcommand; usage errors exit 2
+    for sub in SUBCOMMANDS:
+        r = cli(exe, sub, "--help")
+        check(r.returncode == 0 and ("usage: scuttlebutt " + sub) in r.stdout,
+              (sub, r))
+    for args in (["get", "onlypeer"], ["set", "k"], ["del"], ["keys"],
+                 ["keys", "frob", "x"], ["members", "--status", "dead"],
+                 ["info", "extra"], ["members", "--control", "a",
+                                     "--agent", "b:1"], ["leave", "--bogus"]):
+        r = cli(exe, *args)
+        check(r.returncode == 2, (args, r))
+    print("--help of every subcommand; usage errors exit 2")
+
+    a = Agent(exe, "127.0.0.1:0")
+    ra = ready(a)
+    path = ra["control"]
+    check(path == os.path.join(rundir, "scuttlebutt", a.addr + ".sock"), ra)
+    check(stat.S_IMODE(os.stat(path).st_mode) == 0o600, oct(os.stat(path).st_mode))
+    check(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700)
+
+    # the only agent of this user: found without --control
+    r = cli(exe, "members")
+    check(r.returncode == 0 and a.addr in r.stdout, r)
+    print("control socket 0600 in a 0700 directory; the only agent found")
+
+    b = Agent(exe, "127.0.0.1:0", [a.addr])
+    c = Agent(exe, "127.0.0.1:0", [a.addr], sets=["role=db"])
+    for x in (a, b, c):
+        for y in (a, b, c):
+            if x is not y:
+                x.wait(is_event("join", y.addr))
+
+    # several agents, no choice: exit 1, the error lists them
+    r = cli(exe, "members")
+    check(r.returncode == 1, r)
+    check(all(x.addr in r.stderr for x in (a, b, c)), r.stderr)
+
+    # members: a table, JSON, a status filter
+    r = cli(exe, "members", "--agent", a.addr)
+    check(r.returncode == 0, r)
+    lines = r.stdout.splitlines()
+    check(lines[0].split() == ["ADDRESS", "STATUS", "AGE", "KEYS"], lines)
+    rows = {l.split()[0]: l.split() for l in lines[1:]}
+    check(set(rows) == {a.addr, b.addr, c.addr}, rows)
+    check(all(row[1] == "live" for row in rows.values()), rows)
+    check(rows[c.addr][3] == "1", rows)
+    r = cli(exe, "members", "--control", path, "--json")
+    m = json.loads(r.stdout)
+    check(m["ok"] and len(m["members"]) == 3, m)
+    check(sum(1 for x in m["members"] if x["self"]) == 1, m)
+    r = cli(exe, "members", "--agent", a.addr, "--status", "down")
+    check(r.returncode == 0 and len(r.stdout.splitlines()) == 1, r)
+    print("members: table, --json, --status")
+
+    # set, get, del through the CLI; errors exit 3
+    r = cli(exe, "set", "--agent", b.addr, "color", "blue green")
+    check(r.returncode == 0 and r.stdout == "", r)
+    a.wait(is_event("update", b.addr, key="color", value="blue green"))
+    r = cli(exe, "get", "--agent", a.addr, b.addr, "color")
+    check(r.returncode == 0 and r.stdout == "blue green\n", r)
+    r = cli(exe, "set", "--agent", b.addr, "--", "dash", "-v")
+    check(r.returncode == 0, r)
+    a.wait(is_event("update", b.addr, key="dash", value="-v"))
+    r = cli(exe, "del", "--agent", b.addr, "color")
+    check(r.returncode == 0, r)
+    a.wait(is_event("delete", b.addr, key="color"))
+    r = cli(exe, "get", "--agent", a.addr, b.addr, "color")
+    check(r.returncode == 3 and "enotfound" in r.stderr, r)
+    r = cli(exe, "get", "--agent", a.addr, "--json", b.addr, "color")
+    check(r.returncode == 3 and json.loads(r.stdout)["ok"] is False, r)
+    r = cli(exe, "del", "--agent", b.addr, "never")
+    check(r.returncode == 3, r)
+    print("set, get, del; refusals exit 3")
+
+    # info: version, config, counters
+    r = cli(exe, "info", "--agent", a.addr, "--json")
+    info = json.loads(r.stdout)
+    check(info["ok"] and info["version"] and info["addr"] == a.addr, info)
+    check(info["control"] == path and info["config"]["interval_ms"] == 100,
+          info)
+    check(info["stats"]["members"]["live"] == 3, info)
+    check(info["events"]["join"] >= 2 and info["stats"]["packets_in"] > 0,
+          info)
+    r = cli(exe, "info", "--agent", a.addr)
+    check(r.returncode == 0 and "stats.packets_in: " in r.stdout and
+          "config.interval_ms: 100" in r.stdout, r)
+    print("info: version, config, counters")
+
+    # monitor: events streamed; one that disconnects leaves the agent be
+    mon = subprocess.Popen([exe, "monitor", "--agent", a.addr, "--json"],
+                           stdout=subprocess.PIPE, text=True)
+    check(json.loads(mon.stdout.readline()) == {"ok": True})
+    wait_until(lambda: cli(exe, "info", "--agent", a.addr, "--json")
+               .stdout.count('"control_clients":2') == 1, "monitor counted")
+    check(cli(exe, "set", "--agent", c.addr, "watched", "yes").returncode == 0)
+    while True:
+        e = json.loads(mon.stdout.readline())
+        if e.get("key") == "watched":
+            check(e["event"] == "update" and e["peer"] == c.addr and
+                  e["value"] == "yes", e)
+            break
+    # the readable form says nothing when it starts: set until it shows
+    readable = subprocess.Popen([exe, "monitor", "--agent", a.addr],
+                                stdout=subprocess.PIPE, text=True)
+    shown = queue.Queue()
+    threading.Thread(target=lambda: [shown.put(l) for l in readable.stdout],
+                     daemon=True).start()
+    n = 0
+
+    def seen_again():
+        nonlocal n
+        n += 1
+        check(cli(exe, "set", "--agent", c.addr, "watched", "again%d" % n)
+              .returncode == 0)
+        try:
+            while True:
+                if "watched=again" in shown.get(timeout=0.5):
+                    return True
+        except queue.Empty:
+            return False
+    wait_until(seen_again, "an event on the readable monitor")
+    readable.send_signal(signal.SIGINT)
+    check(readable.wait(timeout=30) == 0)
+    mon.kill()  # disconnects without a word
+    mon.wait()
+    check(cli(exe, "set", "--agent", c.addr, "after", "monitor").returncode
+          == 0)
+    a.wait(is_event("update", c.addr, key="after"))
+    wait_until(lambda: json.loads(cli(exe, "info", "--agent", a.addr,
+                                      "--json").stdout)["control_clients"]
+               == 1, "monitors gone")
+    print("monitor: events streamed; disconnected monitors dropped")
+
+    # the raw socket: bad requests get errors, the connection stays
+    conn = Control(path)
+    other = Control(path)  # two clients at once
+    for bad in [b"not json", b"[1,2]", b'{"cmd":7}', b'{"cmd":"frob"}',
+                b'{"cmd":"get","peer":"x"}', b'{"cmd":"set","key":"k",'
+                b'"value":"v","extra":1}', b'{"cmd":"del","key":5}',
+                b'{"cmd":"set","key_b64":"***"}', b'{"cmd":"monitor","x":1}',
+                b'{"cmd":"key","op":"install","key":"zz"}']:
+        conn.send_raw(bad + b"\n")
+        r = conn.line()
+        check(r["ok"] is False and r["error"], (bad, r))
+    check(other.ask({"cmd": "peers"})["ok"] is True)
+    r = conn.ask({"cmd": "set", "key": "bin", "value_b64": "//5vaw=="})
+    check(r == {"ok": True}, r)
+    b.wait(is_event("update", a.addr, key="bin", value_b64="//5vaw=="))
+    r = other.ask({"cmd": "get", "peer": a.addr, "key": "bin"})
+    check(r == {"ok": True, "value_b64": "//5vaw=="}, r)
+    # requests in one write, replies in order
+    conn.send_raw(b'{"cmd":"set","key":"one","value":"1"}\n'
+                  b'{"cmd":"get","peer":"%s","key":"one"}\n' % a.addr.encode())
+    check(conn.line() == {"ok": True})
+    check(conn.line() == {"ok": True, "value": "1"})
+    # a line longer than a request may be: an error, then closed
+    huge = Control(path)
+    try:
+        huge.send_raw(b'{"cmd":"set","key":"k","value":"' + b"x" * (1 << 21))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the agent closed the connection while it was being sent
+    r = huge.line()
+    check(r["ok"] is False and "too long" in r["error"], r)
+    check(huge.line() is None)
+    conn.close()
+    other.close()
+    print("raw socket: bad requests answered, two clients, binary values")
+
+    # two CLIs at once
+    procs = [subprocess.Popen([exe, "members", "--agent", a.addr, "--json"],
+                              stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for p in procs:
+        out, _ = p.communicate(timeout=60)
+        check(p.returncode == 0 and len(json.loads(out)["members"]) == 3)
+    print("two CLIs at once")
+
+    # a socket path taken: a regular file, a live agent's socket: exit 2
+    taken = os.path.join(tmp, "file.sock")
+    open(taken, "w").close()
+    for where in (taken, path):
+        r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0",
+                            "--control", where], capture_output=True,
+                           text=True, timeout=60)
+        check(r.returncode == 2 and where in r.stderr, (where, r))
+    check(os.path.isfile(taken) and stat.S_ISSOCK(os.stat(path).st_mode))
+    print("a path taken by a file or a live agent: exit 2, left alone")
+
+    # a stale socket (its agent killed) is replaced
+    own = os.path.join(tmp, "sub", "own.sock")
+    d = Agent(exe, "127.0.0.1:0", [a.addr], extra=["--control", own])
+    check(ready(d)["control"] == own)
+    check(stat.S_IMODE(os.stat(os.path.dirname(own)).st_mode) == 0o700)
+    d.proc.kill()
+    d.proc.wait()
+    check(stat.S_ISSOCK(os.stat(own).st_mode))
+    d = Agent(exe, "127.0.0.1:0", [a.addr], extra=["--control", own])
+    check(cli(exe, "info", "--control", own).returncode == 0)
+    d.proc.terminate()
+    check(d.proc.wait(timeout=60) == 0 and not os.path.exists(own))
+    print("stale socket replaced; removed at exit")
+
+    # --no-control
+    e = Agent(exe, "127.0.0.1:0", extra=["--no-control"])
+    check("control" not in ready(e), ready(e))
+    check(not os.path.exists(os.path.join(rundir, "scuttlebutt",
+                                          e.addr + ".sock")))
+    e.proc.terminate()
+    e.proc.wait(timeout=60)
+
+    # the config file: every flag; flags win; refusals name the key
+    conf = os.path.join(tmp, "agent.json")
+    with open(conf, "w") as f:
+        json.dump({"bind": "127.0.0.1:0", "seed": [a.addr], "interval": 50,
+                   "threshold": 9.5, "set": ["from=file"], "cluster":
+                   "default", "log-level": "warn", "max-message-size": 600,
+                   "control": os.path.join(tmp, "conf.sock"),
+                   "event-handler": ["join=true"], "handler-timeout": 1000},
+                  f)
+    args = [exe, "agent", "--config", conf, "--interval", "100",
+            "--set", "from=flag"]
+    g = Agent.__new__(Agent)
+    g._start(args)
+    info = json.loads(cli(exe, "info", "--control", ready(g)["control"],
+                          "--json").stdout)
+    cfg = info["config"]
+    check(cfg["interval_ms"] == 100 and cfg["threshold"] == 9.5 and
+          cfg["max_message_size"] == 600 and cfg["seeds"] == [a.addr] and
+          cfg["handler_timeout_ms"] == 1000 and
+          cfg["event_handlers"] == [{"events": ["join"], "command": "true"}],
+          cfg)
+    a.wait(is_event("update", g.addr, key="from", value="flag"))
+    check(cli(exe, "get", "--agent", a.addr, g.addr, "from").stdout ==
+          "flag\n")
+    g.proc.terminate()
+    g.proc.wait(timeout=60)
+    for doc, key in [({"bind": "127.0.0.1:0", "bogus": 1}, "bogus"),
+                     ({"bind": "127.0.0.1:0", "interval": "100"}, "interval"),
+                     ({"bind": "127.0.0.1:0", "seed": "x:1"}, "seed"),
+                     ({"bind": "127.0.0.1:0", "interval": 0}, "interval"),
+                     ({"bind": 7}, "bind"),
+                     ({"bind": "127.0.0.1:0", "no-control": 1}, "no-control"),
+                     ({"bind": "127.0.0.1:0", "event-handler": ["jion=x"]},
+                      "event-handler")]:
+        with open(conf, "w") as f:
+            json.dump(doc, f)
+        r = subprocess.run([exe, "agent", "--config", conf],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 2 and '"%s"' % key in r.stderr, (doc, r))
+    with open(conf, "w") as f:
+        f.write("{not json")
+    r = subprocess.run([exe, "agent", "--config", conf], capture_output=True,
+                       text=True, timeout=60)
+    check(r.returncode == 2 and conf in r.stderr, r)
+    print("config file: settings taken, flags win, refusals name the key")
+
+    # keys: install, use, remove, list on an agent with a key
+    k1, k2 = os.urandom(32).hex(), os.urandom(32).hex()
+    kf = os.path.join(tmp, "k1")
+    with open(kf, "w") as f:
+        f.write(k1)
+    h = Agent(exe, "127.0.0.1:0", extra=["--key-file", kf])
+    hp = ready(h)["control"]
+    r = cli(exe, "keys", "list", "--control", hp)
+    check(r.returncode == 0 and r.stdout == k1 + "  primary\n", r)
+    check(cli(exe, "keys", "install", "--control", hp, "-",
+              stdin=k2 + "\n").returncode == 0)
+    check(cli(exe, "keys", "use", "--control", hp, k2).returncode == 0)
+    r = cli(exe, "keys", "remove", "--control", hp, k2)
+    check(r.returncode == 3 and "estate" in r.stderr, r)  # the primary
+    check(cli(exe, "keys", "remove", "--control", hp, k1).returncode == 0)
+    r = json.loads(cli(exe, "keys", "list", "--control", hp, "--json").stdout)
+    check(r == {"ok": True, "keys": [{"key": k2, "primary": True}]}, r)
+    info = cli(exe, "info", "--control", hp, "--json").stdout
+    check(k2 not in info and json.loads(info)["config"]["keys"] == 1, info)
+    r = cli(exe, "keys", "list", "--agent", a.addr)  # plaintext agent
+    check(r.returncode == 3, r)
+    h.proc.terminate()
+    h.proc.wait(timeout=60)
+    print("keys: install (from stdin), use, remove, list")
+
+    # leave through the CLI: reported left, the agent keeps serving
+    check(cli(exe, "leave", "--agent", c.addr).returncode == 0)
+    a.wait(is_event("leave", c.addr, status="left"))
+    r = cli(exe, "leave", "--agent", c.addr)
+    check(r.returncode == 3 and "eleft" in r.stderr, r)
+    r = cli(exe, "members", "--agent", a.addr, "--status", "left")
+    check(c.addr in r.stdout, r)
+    print("leave: reported left, the agent still answers")
+
+    for x in (a, b, c):
+        x.proc.send_signal(signal.SIGTERM)
+    for x in (a, b, c):
+        check(x.proc.wait(timeout=60) == 0)
+    check(not os.path.exists(path))
+    print("SIGTERM: exit 0, sockets removed")
+
+
+if __name__ == "__main__":
+    main()

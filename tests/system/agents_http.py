@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""The agent's HTTP server (--http) on a running cluster.
+
+/metrics is read by Prometheus's own text-format parser
+(python3-prometheus-client) and agrees with `info`: build info, packets
+and bytes, drops by reason, members by status, events by kind, phi of
+every live peer, handler counters; /v1/members, /v1/kv/PEER and
+/v1/kv/PEER/KEY answer JSON (404 for what is not there); /v1/events
+streams a `set` made on another agent; anything but GET and HEAD is 405;
+no answer ever carries a cluster key; `--http PORT` listens on loopback
+only; a bad --http is exit 2, a port in use exit 1. Behaviour is
+asserted; deadlines only keep a broken build from hanging.
+
+usage: agents_http.py PATH/TO/scuttlebutt
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+
+from agents import Agent, is_event
+from check import check
+from operate import cli, debian_module, private_rundir, ready, wait_until
+
+
+def get(addr, path, method="GET"):
+    """(status, headers, body) of one request."""
+    host, port = addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn.request(method, path)
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, dict(r.getheaders()), body
+
+
+def metrics(addr):
+    """/metrics as {(name, labels as a sorted tuple): value}, parsed by
+    prometheus_client."""
+    parser = debian_module("prometheus_client.parser")
+    status, headers, body = get(addr, "/metrics")
+    check(status == 200 and headers["Content-Type"].startswith(
+        "text/plain; version=0.0.4"), headers)
+    out = {}
+    for fam in parser.text_string_to_metric_families(body.decode()):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def main():
+    exe = sys.argv[1]
+    private_rundir()
+    tmp = tempfile.mkdtemp()
+    key = os.urandom(32).hex()
+    kf = os.path.join(tmp, "key")
+    with open(kf, "w") as f:
+        f.write(key)
+
+    # bad --http: exit 2; a port in use: exit 1
+    for spec in ["nope", "1.2.3.4:99999", "[::1:80", "host:"]:
+        r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0", "--http",
+                            spec], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 2 and "--http" in r.stderr, (spec, r))
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0", "--http",
+                        "127.0.0.1:%d" % busy.getsockname()[1]],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and "--http" in r.stderr, r)
+    busy.close()
+    print("bad --http: exit 2; a port in use: exit 1")
+
+    a = Agent(exe, "127.0.0.1:0", extra=[
+        "--key-file", kf, "--http", "0", "--event-handler", "update=true"])
+    web = ready(a)["http"]
+    check(web.startswith("127.0.0.1:"), web)  # a bare port: loopback
+    others = [Agent(exe, "127.0.0.1:0", [a.addr], extra=["--key-file", kf])
+              for _ in range(2)]
+    for o in others:
+        a.wait(is_event("join", o.addr))
+        o.wait(is_event("join", a.addr))
+    check(others[0].command("set color red") == {"ok": True})
+    a.wait(is_event("update", others[0].addr, key="color", value="red"))
+    print("three agents, HTTP on", web)
+
+    # /metrics, by a real parser, against `info`
+    ctl = ready(a)["control"]
+    before = json.loads(cli(exe, "info", "--control", ctl, "--json").stdout)
+    m = metrics(web)
+    after = json.loads(cli(exe, "info", "--control", ctl, "--json").stdout)
+    version = before["version"]
+    check(m[("scuttlebutt_build_info", (("protocol", "3"), ("version", version),
+                                        ("wire", "scuttlebutt")))] == 1, m)
+    for d in ("in", "out"):
+        for fam in ("packets", "bytes"):
+            v = m[("scuttlebutt_%s_total" % fam, (("direction", d),))]
+            check(before["stats"]["%s_%s" % (fam, d)] <= v <=
+                  after["stats"]["%s_%s" % (fam, d)], (fam, d, v))
+    for reason, n in before["stats"]["drops"].items():
+        v = m[("scuttlebutt_drops_total", (("reason", reason),))]
+        check(n <= v <= after["stats"]["drops"][reason], (reason, v))
+    for status, n in after["stats"]["members"].items():
+        check(m[("scuttlebutt_members", (("status", status),))] == n,
+              (status, n))
+    check(m[("scuttlebutt_members", (("status", "live"),))] == 3)
+    for kind, n in after["events"].items():
+        check(m[("scuttlebutt_events_total", (("kind", kind),))] == n,
+              (kind, n, m))
+    for o in others:
+        phi = m[("scuttlebutt_peer_phi", (("peer", o.addr),))]
+        check(phi >= 0, phi)
+    hc = after["event_handlers"][0]
+    labels = (("command", "true"), ("handler", "0"))
+    check(m[("scuttlebutt_handler_runs_total", labels)] == hc["runs"] >= 1)
+    check(m[("scuttlebutt_handler_failures_total", labels)] == 0)
+    check(m[("scuttlebutt_control_clients", ())] >= 0)
+    print("/metrics parsed by prometheus_client, agreeing with info")
+
+    # /v1/members, /v1/kv
+    status, headers, body = get(web, "/v1/members")
+    check(status == 200 and headers["Content-Type"] == "application/json")
+    members = json.loads(body)
+    check(sorted(x["addr"] for x in members) ==
+          sorted([a.addr] + [o.addr for o in others]), members)
+    check(all(x["status"] == "live" for x in members), members)
+    p = others[0].addr
+    status, _, body = get(web, "/v1/kv/" + p)
+    check(status == 200 and json.loads(body) ==
+          {"peer": p, "keys": [{"key": "color", "value": "red"}]}, body)
+    status, _, body = get(web, "/v1/kv/%s/color" % p)
+    check(status == 200 and json.loads(body) ==
+          {"peer": p, "key": "color", "value": "red"}, body)
+    for path in ["/v1/kv/%s/nope" % p, "/v1/kv/127.0.0.1:1",
+                 "/v1/kv/localhost:1/x", "/v1/kv/", "/nothing", "/v1"]:
+        status, _, body = get(web, path)
+        check(status == 404 and "error" in json.loads(body), (path, status))
+    for method in ["POST", "PUT", "DELETE"]:
+        status, headers, _ = get(web, "/v1/members", method)
+        check(status == 405 and headers["Allow"] == "GET, HEAD", method)
+    status, headers, body = get(web, "/")
+    check(status == 200 and headers["Content-Type"].startswith("text/html"))
+    check(b"<html" in body and b"http://" not in body.replace(
+        b"http://www.w3.org/2000/svg", b""), "a page with nothing from "
+        "elsewhere")
+    print("/v1/members, /v1/kv/PEER[/KEY]; 404s; 405s; the page")
+
+    # /v1/events: a set on another agent arrives on the stream
+    host, port = web.rsplit(":", 1)
+    sse = socket.create_connection((host, int(port)), timeout=60)
+    sse.sendall(b"GET /v1/events HTTP/1.0\r\n\r\n")  # not chunked
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += sse.recv(4096)
+    check(b"text/event-stream" in buf.split(b"\r\n\r\n")[0], buf)
+    check(others[1].command("set streamed yes") == {"ok": True})
+    while b'"key":"streamed"' not in buf:
+        got = sse.recv(4096)
+        check(got, "stream ended")
+        buf += got
+    check(b'event: update\ndata: {"event":"update"' in buf, buf)
+    sse.close()  # a client that goes away
+    check(others[1].command("set after sse") == {"ok": True})
+    a.wait(is_event("update", others[1].addr, key="after"))
+    wait_until(lambda: metrics(web)[("scuttlebutt_http_event_streams", ())]
+               == 0 or None, "the stream's end noticed")
+    print("/v1/events streams events; a closed stream is dropped")
+
+    # never a cluster key, on any path
+    for path in ["/", "/metrics", "/v1/members", "/v1/kv/" + a.addr,
+                 "/v1/kv/" + p]:
+        _, _, body = get(web, path)
+        check(key.encode() not in body.lower(), path)
+    print("no cluster key served")
+
+    # explicitly given addresses are used as given
+    explicit = Agent(exe, "127.0.0.1:0", extra=["--http", "127.0.0.1:0"])
+    check(ready(explicit)["http"].startswith("127.0.0.1:"))
+    status, _, _ = get(ready(explicit)["http"], "/metrics")
+    check(status == 200)
+    explicit.proc.terminate()
+    explicit.proc.wait(timeout=60)
+
+    for x in [a] + others:
+        x.proc.send_signal(signal.SIGTERM)
+    for x in [a] + others:
+        check(x.proc.wait(timeout=60) == 0)
+    print("SIGTERM: exit 0")
+
+
+if __name__ == "__main__":
+    main()
