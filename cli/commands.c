@@ -122,7 +122,7 @@ json_t *commands_stats(agent *a)
     for (int s = SB_STATUS_JOINING; s <= SB_STATUS_LEFT; s++)
         json_object_set_new(members, sb_status_name((sb_status)s),
                             json_integer(st.members[s]));
-    return json_pack("{sIsIsIsIsIsIsIsIsoso}",
+    return json_pack("{sIsIsIsIsIsIsIsIsIsIsoso}",
                      "packets_in", (json_int_t)st.packets_in,
                      "bytes_in", (json_int_t)st.bytes_in,
                      "packets_out", (json_int_t)st.packets_out,
@@ -131,6 +131,8 @@ json_t *commands_stats(agent *a)
                      "pushes", (json_int_t)st.pushes,
                      "pushes_over_budget", (json_int_t)st.pushes_over_budget,
                      "send_errors", (json_int_t)st.send_errors,
+                     "verdicts", (json_int_t)st.verdicts,
+                     "verdicts_withheld", (json_int_t)st.verdicts_withheld,
                      "drops", drops, "members", members);
 }
 

@@ -115,6 +115,11 @@ char *metrics_render(agent *a, size_t *len)
                 "Push packets the budget held back.", st.pushes_over_budget);
     metrics_one(f, "scuttlebutt_send_errors_total", "counter",
                 "Datagrams the socket refused.", st.send_errors);
+    metrics_one(f, "scuttlebutt_verdicts_total", "counter",
+                "Peers this node convicted as their monitor.", st.verdicts);
+    metrics_one(f, "scuttlebutt_verdicts_withheld_total", "counter",
+                "Convictions withheld: most watched peers silent at once.",
+                st.verdicts_withheld);
     metrics_family(f, "scuttlebutt_drops_total", "counter",
                    "Incoming packets (or parts) dropped, by reason.");
     for (int r = 0; r < SB_DROP_COUNT; r++)

@@ -94,14 +94,18 @@ def main():
     before = json.loads(cli(exe, "info", "--control", ctl, "--json").stdout)
     m = metrics(web)
     after = json.loads(cli(exe, "info", "--control", ctl, "--json").stdout)
-    version = before["version"]
-    check(m[("scuttlebutt_build_info", (("protocol", "3"), ("version", version),
+    version, protocol = before["version"], str(before["protocol"])
+    check(m[("scuttlebutt_build_info", (("protocol", protocol),
+                                        ("version", version),
                                         ("wire", "scuttlebutt")))] == 1, m)
     for d in ("in", "out"):
         for fam in ("packets", "bytes"):
             v = m[("scuttlebutt_%s_total" % fam, (("direction", d),))]
             check(before["stats"]["%s_%s" % (fam, d)] <= v <=
                   after["stats"]["%s_%s" % (fam, d)], (fam, d, v))
+    for name in ("verdicts", "verdicts_withheld"):
+        v = m[("scuttlebutt_%s_total" % name, ())]
+        check(before["stats"][name] <= v <= after["stats"][name], (name, v))
     for reason, n in before["stats"]["drops"].items():
         v = m[("scuttlebutt_drops_total", (("reason", reason),))]
         check(n <= v <= after["stats"]["drops"][reason], (reason, v))
