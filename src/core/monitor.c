@@ -35,7 +35,7 @@
  * interval: jitter below it (scheduling, a loaded machine) is noise, and
  * at the default threshold a subject is convicted after about
  * 1 + 5.6 / MONITOR_SD_SHARE intervals of silence. */
-#define MONITOR_SD_SHARE 2.0
+#define MONITOR_SD_SHARE 1.0
 /* Our beats stop once we have heard no one for this many intervals: a
  * node that can send but not receive must be found out, but one that a
  * flood or a burst of loss keeps from hearing much, for a while, must
