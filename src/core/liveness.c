@@ -328,8 +328,8 @@ void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now)
 }
 
 /* True if we have heard no one for DEAF_ROUNDS rounds: we cannot receive,
- * or are cut off; our heartbeat stands still, we send no beats and judge
- * no one. */
+ * or are cut off, and our heartbeat stands still (exchange.c; our beats
+ * stop later, monitor.c). */
 bool sb_liveness_deaf(const sb_engine *e, uint64_t now)
 {
     return now - e->last_heard > DEAF_ROUNDS * e->round_ns;
