@@ -258,6 +258,7 @@ void sb_engine_free(sb_engine *e)
         return;
     sb_state_free(&e->st);
     sb_rings_free(&e->rings);
+    free(e->verdicts);
     free(e->cluster);
     free(e->buf);
     free(e->sealed);
@@ -529,6 +530,7 @@ size_t sb_engine_memory(const sb_engine *e)
            (e->sealing ? e->wire_max + e->opened_cap : 0) +
            strlen(e->cluster) + 1 +
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
-           sb_rings_memory(&e->rings);
+           sb_rings_memory(&e->rings) +
+           e->verdicts_cap * sizeof(*e->verdicts);
 }
 

@@ -80,7 +80,6 @@ typedef struct verdict {
     uint64_t heartbeat;
 } verdict;
 
-#define VERDICTS 16           /* verdicts a node holds at once, at most */
 #define VERDICT_KEY_LEN 8     /* "\0v" and the subject's 48-bit id */
 #define VERDICT_VALUE_LEN 8   /* the heartbeat it names, big endian */
 
@@ -244,8 +243,8 @@ struct sb_engine {
     uint32_t nbeat_to;
     uint64_t beats;           /* BEATs sent: each carries the count */
     uint64_t next_beat;
-    verdict verdicts[VERDICTS];
-    uint32_t nverdicts;
+    verdict *verdicts;        /* grown as needed */
+    uint32_t nverdicts, verdicts_cap;
 
     /* Sealing (keyring.h): cfg.max_message_size is the plaintext's bound,
      * SB_SEAL_OVERHEAD below wire_max, the bound on the wire; a message

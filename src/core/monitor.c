@@ -27,13 +27,14 @@
  * does, slowly (liveness.c).
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-/* The deviation assumed of beat gaps is at least this share of the
- * interval: jitter below it (scheduling, a loaded machine) is noise, and
- * at the default threshold a subject is convicted after about
+/* The deviation assumed of beat gaps is at least the interval divided by
+ * this: jitter below it (scheduling, a loaded machine) is noise, and at
+ * the default threshold a subject is convicted after about
  * 1 + 5.6 / MONITOR_SD_SHARE intervals of silence. */
 #define MONITOR_SD_SHARE 1.0
 /* Our beats stop once we have heard no one for this many intervals: a
@@ -101,8 +102,9 @@ static void monitor_beat(sb_engine *e)
 }
 
 /* Writes (or, with deleted, withdraws) our verdict on peer `id`, naming
- * `heartbeat`; then judges the peer by it. */
-static void monitor_write(sb_engine *e, uint64_t id, uint64_t heartbeat,
+ * `heartbeat`, then judges the peer by it; false if the write failed (a
+ * bound, or memory). */
+static bool monitor_write(sb_engine *e, uint64_t id, uint64_t heartbeat,
                           bool deleted, uint64_t now)
 {
     uint8_t key[VERDICT_KEY_LEN], value[VERDICT_VALUE_LEN];
@@ -111,9 +113,10 @@ static void monitor_write(sb_engine *e, uint64_t id, uint64_t heartbeat,
         value[b] = (uint8_t)(heartbeat >> (56 - 8 * b));
     if (sb_apply_local(e, key, sizeof(key), deleted ? NULL : value,
                        deleted ? 0 : sizeof(value), deleted, now) != SB_OK)
-        return;
+        return false;
     long j = sb_peer_find_key(e->self, key, sizeof(key));
     sb_liveness_verdict(e, e->self->keys[j], now);
+    return true;
 }
 
 static verdict *monitor_verdict(sb_engine *e, uint64_t id)
@@ -124,29 +127,42 @@ static verdict *monitor_verdict(sb_engine *e, uint64_t id)
     return NULL;
 }
 
+/* Withdraws verdict v; its slot then holds another (if the key could not
+ * be deleted, it stays, to be tried again at the next review). */
 static void monitor_withdraw(sb_engine *e, verdict *v, uint64_t now)
 {
-    uint64_t id = v->id;
-    *v = e->verdicts[--e->nverdicts];
-    monitor_write(e, id, 0, true, now);
+    if (monitor_write(e, v->id, 0, true, now))
+        *v = e->verdicts[--e->nverdicts];
 }
 
-/* Convicts the subject of w, unless we hold a verdict on it already,
- * or heard of it since its last beat (its heartbeat moved on: the beats
- * alone were lost). */
+/*
+ * Convicts the subject of w, unless we hold a verdict on it already, or
+ * news of its heartbeat moving on came lately (the beats alone were
+ * lost). The verdict names the newest heartbeat we know of it, by beat or
+ * by gossip: its last beats may have been lost before it died, and news of
+ * the heartbeats it reached must not refute it.
+ */
 static void monitor_convict(sb_engine *e, const watch *w, uint64_t now)
 {
     const sb_peer *n = sb_state_find_id(&e->st, w->id);
-    if (!n || e->self->leaving || monitor_verdict(e, w->id) ||
-        !sb_liveness_verdict_stands(e, w->heartbeat, n))
+    if (!n || e->self->leaving || monitor_verdict(e, w->id))
         return;
-    if (e->nverdicts == VERDICTS) {
-        e->stats.verdicts_withheld++;
+    if (!sb_liveness_verdict_stands(e, w->heartbeat, n) &&
+        n->phi.last_ns + 2 * e->cfg.interval_ns > now)
         return;
+    uint64_t hb = n->heartbeat > w->heartbeat ? n->heartbeat : w->heartbeat;
+    if (e->nverdicts == e->verdicts_cap) {
+        uint32_t cap = e->verdicts_cap ? 2 * e->verdicts_cap : 8;
+        verdict *g = realloc(e->verdicts, cap * sizeof(*g));
+        if (!g)
+            return;
+        e->verdicts = g;
+        e->verdicts_cap = cap;
     }
-    e->verdicts[e->nverdicts++] = (verdict){ w->id, w->heartbeat };
+    if (!monitor_write(e, w->id, hb, false, now))
+        return;
+    e->verdicts[e->nverdicts++] = (verdict){ w->id, hb };
     e->stats.verdicts++;
-    monitor_write(e, w->id, w->heartbeat, false, now);
 }
 
 /*
@@ -190,10 +206,11 @@ static void monitor_review(sb_engine *e, uint64_t now)
     for (uint32_t i = 0; i < e->nverdicts;) {
         verdict *v = &e->verdicts[i];
         const sb_peer *n = sb_state_find_id(&e->st, v->id);
+        uint32_t before = e->nverdicts;
         if (!n || !sb_liveness_verdict_stands(e, v->heartbeat, n))
-            monitor_withdraw(e, v, now); /* slot i holds another now */
-        else
-            i++;
+            monitor_withdraw(e, v, now);
+        if (e->nverdicts == before)
+            i++; /* kept (or its key could not be deleted yet) */
     }
 }
 
@@ -210,7 +227,11 @@ void sb_monitor_round(sb_engine *e, uint64_t now)
         if (now - e->last_heard <=
             MONITOR_DEAF_INTERVALS * e->cfg.interval_ns)
             monitor_beat(e);
-        e->next_beat = sb_add_sat(now, e->cfg.interval_ns);
+        /* on the interval's grid, so that beats do not drift a round
+         * late behind late ticks */
+        e->next_beat = sb_add_sat(e->next_beat, e->cfg.interval_ns);
+        if (e->next_beat <= now)
+            e->next_beat = sb_add_sat(now, e->cfg.interval_ns);
     }
 }
 
