@@ -66,7 +66,7 @@ extern "C" {
     ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)
 
 /* The wire protocol version this library speaks (see docs/protocol.md). */
-#define SB_PROTOCOL_VERSION 4
+#define SB_PROTOCOL_VERSION 5
 
 /* Cluster keys (docs/security.md): 32 bytes each, at most SB_MAX_KEYS
  * installed at once; sealing adds SB_SEAL_OVERHEAD bytes to a message,
@@ -246,6 +246,9 @@ typedef struct sb_stats {
     uint64_t verdicts_withheld;       /* convictions withheld: most of the
                                          peers it watches fell silent at
                                          once */
+    uint64_t refuted;                 /* verdicts against this node it
+                                         refuted (its heartbeat moved
+                                         past them) */
     uint64_t drops[SB_DROP_SLOTS];    /* indexed by sb_drop_reason; the
                                          first SB_DROP_COUNT are used */
     uint32_t members[4];              /* indexed by sb_status, self included */

@@ -221,6 +221,8 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
         out->token = codec_get_u64(&r);
     if (out->type == SB_MSG_SYN)
         out->flags = codec_get_u8(&r);
+    if (out->type == SB_MSG_SYN || out->type == SB_MSG_ACK)
+        out->summary = codec_get_u64(&r);
     if (out->type == SB_MSG_PUSH) {
         out->root = codec_get_u64(&r);
         out->wave = codec_get_u64(&r);

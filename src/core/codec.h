@@ -1,5 +1,5 @@
 /*
- * Wire format v4: every message is one UDP datagram.
+ * Wire format v5: every message is one UDP datagram.
  *
  * Integers marked (v) are unsigned LEB128 varints (7 bits a byte, low
  * group first, at most 10 bytes, no overlong forms). Fixed-width integers
@@ -11,18 +11,22 @@
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
  *   |  'S'  |  'B'  |  ver  | type  |       cluster id (u32)        |
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
- *   ver = 4; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH, 5 BEAT;
+ *   ver = 5; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH, 5 BEAT;
  *   cluster id = FNV-1a 32 of the cluster name.
  *
- * SYN:   header | token (u64) | flags (u8) | n (v) | n x digest entry |
- *        padding
+ * SYN:   header | token (u64) | flags (u8) | summary (u64) | n (v) |
+ *        n x digest entry | padding
  *        flags bit 0 = the digest lists every node the sender knows;
  *        bit 1 = zero bytes of padding follow the digest, to the end (a
  *        SYN to a seed: a node answers a stranger with no more bytes
  *        than it sent, and an ACK's frame is larger than a SYN's);
- *        other bits are reserved and ignored
- * ACK:   header | echo (u64) | token (u64) | n (v) | n x digest entry |
- *        m (v) | m x node delta
+ *        bit 2 = ask: answer even if there is nothing to tell (a probe:
+ *        the answer proves the address); other bits are reserved and
+ *        ignored
+ *        summary: the sender's summary (summary.c); a receiver whose
+ *        own is the same answers nothing (unless asked)
+ * ACK:   header | echo (u64) | token (u64) | summary (u64) | n (v) |
+ *        n x digest entry | m (v) | m x node delta
  * ACK2:  header | echo (u64) | m (v) | m x node delta
  *        token: a keyed hash of the address the message is sent to
  *        (token.c); the answer echoes it, so that an ACK or an ACK2 the
@@ -93,11 +97,13 @@ enum {
 #define SB_HEADER_SIZE 8
 #define SB_PUSH_HEADER_SIZE 16 /* root id and wave */
 #define SB_TOKEN_SIZE 8
+#define SB_SUMMARY_SIZE 8
 #define SB_ID_SIZE 6           /* node ids on the wire: 48 bits */
 #define SB_DIGEST_ENTRY_MIN 8  /* id and two one-byte varints */
 #define SB_HEARTBEAT_MAX (UINT64_MAX >> 2) /* hbl keeps two low bits */
 #define SB_SYN_COMPLETE 0x01
 #define SB_SYN_PADDED 0x02
+#define SB_SYN_ASK 0x04
 #define SB_SYN_PADDED_SIZE 64 /* a SYN to a seed, at least */
 #define SB_BEAT_FAREWELL 0x01
 #define SB_NODE_RESET 0x01
@@ -143,6 +149,7 @@ typedef struct sb_msg {
     uint64_t token;            /* SYN and ACK: what the answer echoes */
     uint64_t echo;             /* ACK and ACK2: the token answered */
     uint8_t flags;             /* SYN and BEAT */
+    uint64_t summary;          /* SYN and ACK: the sender's summary */
     uint64_t beat;             /* BEAT: the sender's count */
     uint64_t heartbeat;        /* BEAT: the sender's heartbeat */
     uint64_t root, wave;       /* PUSH only */
@@ -206,6 +213,11 @@ void sb_set_push_wave(uint8_t *push, uint64_t wave);
 /* Rewrites the token of a written SYN in place (one SYN, several
  * destinations). */
 void sb_set_syn_token(uint8_t *syn, uint64_t token);
+/* The flags byte of a written SYN. */
+static inline uint8_t *sb_syn_flags(uint8_t *syn)
+{
+    return syn + SB_HEADER_SIZE + SB_TOKEN_SIZE;
+}
 bool sb_put_u8(sb_writer *w, uint8_t v);
 bool sb_put_varint(sb_writer *w, uint64_t v);
 bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d);

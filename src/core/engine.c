@@ -63,14 +63,14 @@ void sb_engine_config_init(sb_engine_config *cfg)
 }
 
 /* The most bytes a delta of our own node spends besides its keys, in
- * the frame of an ACK or a PUSH: header, 16 bytes (an ACK's echo and
- * token, a PUSH's root and wave), two counts, node header at worst. */
+ * the frame of an ACK or a PUSH: header, 24 bytes (an ACK's echo, token
+ * and summary; a PUSH has 16), two counts, node header at worst. */
 static size_t engine_own_overhead(size_t addr_len)
 {
-    _Static_assert(2 * SB_TOKEN_SIZE == SB_PUSH_HEADER_SIZE,
-                   "an ACK's frame is a PUSH's");
-    return SB_HEADER_SIZE + SB_PUSH_HEADER_SIZE + 2 * 3 /* counts */ + 1 +
-           addr_len + 6 * SB_VARINT_MAX + 1;
+    _Static_assert(2 * SB_TOKEN_SIZE + SB_SUMMARY_SIZE > SB_PUSH_HEADER_SIZE,
+                   "an ACK's frame is larger than a PUSH's");
+    return SB_HEADER_SIZE + 2 * SB_TOKEN_SIZE + SB_SUMMARY_SIZE +
+           2 * 3 /* counts */ + 1 + addr_len + 6 * SB_VARINT_MAX + 1;
 }
 
 #if defined(__GNUC__)

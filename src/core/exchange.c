@@ -35,10 +35,18 @@ static bool exchange_list(sb_engine *e, sb_peer *n, sb_peer **list,
  * Within a group every peer has the same chance, so none is starved
  * however many there are. The COMPLETE flag says every known peer is
  * listed.
+ *
+ * The summary goes first. While the last peer we compared with held
+ * the same summary as ours, and ours has not changed since, we expect
+ * to agree: the SYN is quiet, ourselves alone, and a peer that agrees
+ * answers nothing. A peer that does not answers as to any partial
+ * digest, and both sides send full digests until they agree again.
  */
 static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
 {
-    size_t room = sb_plan_digest_room(e);
+    uint64_t summary = sb_summary(e);
+    bool quiet = e->agreed && e->agreed == summary;
+    size_t room = quiet ? 0 : sb_plan_digest_room(e);
     size_t used = 0;
     uint32_t count = e->st.count, n = 0;
     sb_peer **list = e->scratch.peers;
@@ -47,17 +55,18 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
     /* ourselves always (the smallest message has room for that) */
     exchange_list(e, e->self, list, &n, &used,
                   e->cfg.max_message_size - SB_HEADER_SIZE - SB_TOKEN_SIZE -
-                      1 - 3);
+                      1 - SB_SUMMARY_SIZE - 3);
     /* requests: ids we saw in ACKs and do not know, "send in full" */
     uint32_t nwanted = 0;
-    for (; nwanted < e->nwanted; nwanted++) {
+    for (; !quiet && nwanted < e->nwanted; nwanted++) {
         sb_digest_entry d = { .id = e->wanted[nwanted] };
         if (used + sb_digest_entry_size(&d) > room / 4)
             break;
         used += sb_digest_entry_size(&d);
     }
     uint64_t recent_ns = RECENT_ROUNDS * e->round_ns;
-    for (uint32_t k = 1; k <= RECENT && k <= e->recent_head; k++) {
+    for (uint32_t k = 1; !quiet && k <= RECENT && k <= e->recent_head;
+         k++) {
         const recent *r = &e->recent[(e->recent_head - k) % RECENT];
         if (now - r->at > recent_ns)
             break;
@@ -75,6 +84,7 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
     sb_put_header(w, SB_MSG_SYN, e->cluster_id);
     sb_put_u64(w, 0); /* the token: set for each destination */
     sb_put_u8(w, n == count ? SB_SYN_COMPLETE : 0);
+    sb_put_u64(w, summary);
     sb_put_varint(w, n + nwanted);
     for (uint32_t k = 0; k < n; k++) {
         sb_digest_entry d = sb_entry_of(list[k]);
@@ -84,7 +94,8 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
         sb_digest_entry d = { .id = e->wanted[k] };
         sb_put_digest_entry(w, &d);
     }
-    e->nwanted = 0;
+    if (!quiet)
+        e->nwanted = 0;
 }
 
 /*
@@ -180,14 +191,22 @@ static const entry_ref *exchange_load_digest(sb_engine *e, const sb_msg *m)
 static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
                          uint64_t now)
 {
+    /* the same summary: nothing to tell, nothing to learn */
+    bool ask = m->flags & SB_SYN_ASK;
+    uint64_t summary = sb_summary(e);
+    e->agreed = m->summary == summary ? summary : 0;
+    if (e->agreed && !ask)
+        return;
     /* our heartbeat moves with every SYN we answer too: the more often
      * it moves, the more often an observer sees it move, and the tighter
      * that observer's failure detector (docs/failure-detector.md). Not
      * with monitors: a verdict names the heartbeat of our last beat, and
      * stands until news of one more than a round or two past it comes
      * (liveness.c) */
-    if (!e->rings.k)
+    if (!e->rings.k) {
         e->self->heartbeat++;
+        e->st.dirty = true;
+    }
     plan *p = sb_plan_new(e);
     uint64_t *unknown = e->scratch.unknown;
     uint32_t epoch = e->epoch;
@@ -223,6 +242,7 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
         }
     }
     p->echo = m->token;
+    p->always = ask;
     sb_writer w = sb_send_reply_writer(e);
     if (sb_plan_write(e, &w, SB_MSG_ACK, p))
         sb_send_message(e, from, &w);
@@ -233,6 +253,8 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
                          uint64_t now)
 {
     sb_apply_deltas(e, m, now);
+    uint64_t summary = sb_summary(e);
+    e->agreed = m->summary == summary ? summary : 0;
     plan *p = sb_plan_new(e);
     const entry_ref *r = exchange_load_digest(e, m);
     for (uint64_t i = 0; r && i < m->ndigest; i++) {
@@ -276,6 +298,19 @@ static void exchange_send_syn(sb_engine *e, const char *to, sb_writer *syn)
     sb_send_message(e, to, syn);
 }
 
+/* A probe: a SYN that asks to be answered even if there is nothing to
+ * tell, so that its answer proves the address (or its silence, that no
+ * one answers there). */
+static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
+                                uint64_t now)
+{
+    uint8_t *flags = sb_syn_flags(syn->start);
+    *flags |= SB_SYN_ASK;
+    exchange_send_syn(e, n->addr, syn);
+    *flags &= (uint8_t)~SB_SYN_ASK;
+    sb_liveness_probed(e, n, now);
+}
+
 /* A SYN to a seed, which may not know us: padded, so that its ACK (no
  * larger than the SYN while we are a stranger, and of a larger frame)
  * has room to ask us for our state. */
@@ -288,7 +323,7 @@ static void exchange_send_seed_syn(sb_engine *e, const char *to,
         exchange_send_syn(e, to, syn);
         return;
     }
-    uint8_t *flags = syn->start + SB_HEADER_SIZE + SB_TOKEN_SIZE;
+    uint8_t *flags = sb_syn_flags(syn->start);
     memset(syn->p, 0, padded - len);
     *flags |= SB_SYN_PADDED;
     sb_writer w = { syn->start, syn->start + padded, syn->end };
@@ -326,11 +361,17 @@ static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
  * sb_liveness_probed()), and to seeds (exchange_seeds()). */
 static void exchange_round(sb_engine *e, uint64_t now)
 {
-    /* a node that hears no one (it can send but not receive, or it is
-     * cut off) stops moving its heartbeat, so that its peers see what
-     * it is: not part of the cluster (docs/failure-detector.md, section 1) */
-    if (!sb_liveness_deaf(e, now))
+    /* without monitors, the heartbeat is the sign of life: it moves every
+     * round, but not while we hear no one (we can send but not receive,
+     * or we are cut off), so that our peers see what we are: not part of
+     * the cluster (docs/failure-detector.md, section 1). With monitors,
+     * our beats are the sign of life and the heartbeat moves only to
+     * refute a verdict (liveness.c): the state stays at rest. */
+    if (!e->rings.k && !sb_liveness_deaf(e, now)) {
         e->self->heartbeat++;
+        e->st.dirty = true;
+    }
+    sb_liveness_alone(e, now);
     sb_monitor_round(e, now);
     sb_writer syn = sb_send_writer(e);
     exchange_write_syn(e, &syn, now);
@@ -342,27 +383,22 @@ static void exchange_round(sb_engine *e, uint64_t now)
         exchange_send_syn(e, peer->addr, &syn);
     } else if (peer && sb_liveness_may_probe(peer, now)) {
         /* live by word of others only, so far */
-        exchange_send_syn(e, peer->addr, &syn);
-        sb_liveness_probed(e, peer, now);
+        exchange_send_probe(e, peer, &syn, now);
     }
     /* now and then a down or unproven peer, to notice it coming back */
     if (nunreach &&
         sb_rng_unit(&e->rng) < (double)nunreach / (double)(nlive + 1)) {
         sb_peer *x = sb_liveness_random(e, exchange_is_unreachable, nunreach);
-        if (x && sb_liveness_may_probe(x, now)) {
-            exchange_send_syn(e, x->addr, &syn);
-            sb_liveness_probed(e, x, now);
-        }
+        if (x && sb_liveness_may_probe(x, now))
+            exchange_send_probe(e, x, &syn, now);
     }
     /* a monitor of ours that never answered us gets no beat (monitor.c)
      * but probes, until it answers */
     for (uint32_t i = 0; i < e->nbeat_to; i++) {
         sb_peer *m = sb_state_find_id(&e->st, e->beat_to[i]);
         if (m && m != peer && !m->answered &&
-            sb_liveness_may_probe(m, now)) {
-            exchange_send_syn(e, m->addr, &syn);
-            sb_liveness_probed(e, m, now);
-        }
+            sb_liveness_may_probe(m, now))
+            exchange_send_probe(e, m, &syn, now);
     }
     exchange_seeds(e, peer, nlive, nunreach, &syn);
 }

@@ -72,6 +72,7 @@ typedef struct watch {
     sb_phi_normal phi;
     uint64_t heartbeat;       /* the one its last beat carried */
     bool proven;              /* a beat came since it became ours */
+    uint64_t since;           /* when it became ours */
 } watch;
 
 /* A verdict this node holds: the subject, and the heartbeat it names. */
@@ -148,6 +149,7 @@ typedef struct plan {
     uint32_t nwritten;        /* sb_plan_write(): cands[0..nwritten) went
                                  out */
     bool fill;                /* top up the digest with random peers */
+    bool always;              /* ACK: sent even if empty (a SYN asked) */
     uint64_t wave;            /* PUSH: the push wave */
     uint64_t echo;            /* ACK, ACK2: the token of the message
                                  answered */
@@ -193,12 +195,17 @@ struct sb_engine {
     sb_rng rng;
     uint64_t version_base;    /* our key versions are above it */
     sb_state st;
+    uint64_t summary;         /* of st, while !st.dirty (summary.c) */
+    uint64_t agreed;          /* our summary when a peer's last matched it;
+                                 0: the last differed */
     sb_peer *self;
     uint32_t nstatus[4];      /* peers by status, self included */
     uint64_t round_ns;        /* interval / wire->rounds */
     uint64_t next_round;
     uint64_t last_round;
     uint64_t last_heard;      /* when a valid datagram last came in */
+    bool alone;               /* monitors: we heard no one for long, and
+                                 hold every peer down (liveness.c) */
     uint32_t epoch;           /* for sb_peer.mark */
     size_t max_key_entry;     /* largest key entry that fits a message */
     sb_stats stats;
@@ -243,6 +250,7 @@ struct sb_engine {
     uint32_t nbeat_to;
     uint64_t beats;           /* BEATs sent: each carries the count */
     uint64_t next_beat;
+    uint64_t withhold_since;  /* all our subjects fell silent then; or 0 */
     verdict *verdicts;        /* grown as needed */
     uint32_t nverdicts, verdicts_cap;
 
@@ -273,6 +281,10 @@ static inline sb_digest_entry sb_entry_of(const sb_peer *n)
                               n->max_version, n->gc_version };
 }
 
+/* ---- summary.c ---- */
+uint64_t sb_summary(sb_engine *e);
+uint64_t sb_summary_fresh(const sb_state *st);
+
 /* ---- token.c ---- */
 void sb_token_init(sb_engine *e, const uint8_t key[16], uint64_t seed);
 uint64_t sb_token(const sb_engine *e, const char *addr);
@@ -281,6 +293,7 @@ uint64_t sb_token(const sb_engine *e, const char *addr);
 void sb_monitor_round(sb_engine *e, uint64_t now);
 void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now);
 void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now);
+void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now);
 
 /* ---- push.c ---- */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
@@ -343,6 +356,8 @@ void sb_liveness_verdict_key(uint8_t key[VERDICT_KEY_LEN], uint64_t id);
 bool sb_liveness_verdict_stands(const sb_engine *e, uint64_t heartbeat,
                                 const sb_peer *x);
 void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now);
+void sb_liveness_arrived(sb_engine *e, sb_peer *n, uint64_t now);
+void sb_liveness_alone(sb_engine *e, uint64_t now);
 
 /* ---- send.c ---- */
 size_t sb_send_wire_len(const sb_engine *e, size_t len);

@@ -54,20 +54,12 @@ double sb_liveness_least_gap(const sb_engine *e)
     return (double)e->round_ns * peers * e->wire->gap_per_peer;
 }
 
-/*
- * The threshold a peer's phi is judged by (sb_wire_ops.threshold_scale).
- * With monitors, this detector is the fallback for what they cannot
- * settle (a node cut off alone sees no quorum; in a partition, most nodes
- * have monitors on both sides): its threshold is FALLBACK_SCALE times
- * higher, so that it convicts only long after monitors would have, and
- * not for the short gaps a cluster still forming taught it.
- */
-#define FALLBACK_SCALE 3.0
-
+/* The threshold a peer's phi is judged by (sb_wire_ops.threshold_scale).
+ * With monitors, the gossip detector judges no one: heartbeats stand
+ * still, and verdicts decide. */
 double sb_liveness_threshold(const sb_engine *e)
 {
-    return e->cfg.phi_threshold * e->wire->threshold_scale *
-           (e->rings.k ? FALLBACK_SCALE : 1.0);
+    return e->cfg.phi_threshold * e->wire->threshold_scale;
 }
 
 /*
@@ -113,7 +105,8 @@ void sb_liveness_refresh(sb_engine *e, sb_peer *n)
     if (!n->self) {
         uint64_t t;
         if (n->status == SB_STATUS_LIVE)
-            t = sb_phi_deadline(&n->phi, sb_liveness_threshold(e));
+            t = e->rings.k ? UINT64_MAX
+                           : sb_phi_deadline(&n->phi, sb_liveness_threshold(e));
         else
             t = sb_add_sat(n->status_since, e->cfg.dead_grace_ns);
         if (n->status == SB_STATUS_JOINING) {
@@ -207,6 +200,7 @@ void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now)
 void sb_liveness_note_change(sb_engine *e, const sb_peer *n, uint64_t now,
                              uint64_t before)
 {
+    e->st.dirty = true;
     e->recent[e->recent_head++ % RECENT] = (recent){ n->id, now, before };
 }
 
@@ -267,19 +261,28 @@ void sb_liveness_verdict_key(uint8_t key[VERDICT_KEY_LEN], uint64_t id)
 }
 
 /*
- * A verdict naming heartbeat h stands while nothing newer than h + 2
- * intervals' worth of heartbeats has been heard of its subject: a node's
- * heartbeat moves once a round, and it beats once an interval, so a dead
- * node's last heartbeat is at most that far past its last beat, and news
- * of one further on proves it lived after the verdict. It refutes it: a
+ * A verdict naming heartbeat h stands while its subject's heartbeat is
+ * at most h. With monitors a heartbeat is an incarnation: it moves only
+ * when its node refutes a verdict (sb_liveness_verdict()) or leaves. A
  * node falsely accused, paused, or cut off from its monitors by a
- * partition that has healed, is live again as soon as its heartbeat moves
- * on, wherever the news of it reaches.
+ * partition that has healed, sees the verdicts against it, moves its
+ * heartbeat past them, and is live again wherever the news reaches.
  */
 bool sb_liveness_verdict_stands(const sb_engine *e, uint64_t heartbeat,
                                 const sb_peer *x)
 {
-    return x->heartbeat <= sb_add_sat(heartbeat, 2 * e->wire->rounds);
+    (void)e;
+    return x->heartbeat <= heartbeat;
+}
+
+/* The heartbeat a verdict key's value names. */
+static uint64_t liveness_verdict_heartbeat(const sb_key *k)
+{
+    const uint8_t *v = sb_key_value(k);
+    uint64_t hb = 0;
+    for (int b = 0; b < VERDICT_VALUE_LEN; b++)
+        hb = hb << 8 | v[b];
+    return hb;
 }
 
 /*
@@ -304,17 +307,15 @@ static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
         if (j < 0 || mon->keys[j]->deleted ||
             mon->keys[j]->value_len != VERDICT_VALUE_LEN)
             continue;
-        const uint8_t *v = sb_key_value(mon->keys[j]);
-        uint64_t hb = 0;
-        for (int b = 0; b < VERDICT_VALUE_LEN; b++)
-            hb = hb << 8 | v[b];
-        votes += sb_liveness_verdict_stands(e, hb, x);
+        votes += sb_liveness_verdict_stands(
+            e, liveness_verdict_heartbeat(mon->keys[j]), x);
     }
     return nm > 0 && votes > nm / 2;
 }
 
 /* A verdict key came in, or was written (set or deleted): the peer it
- * names is judged again. */
+ * names is judged again. A verdict against us that stands is refuted:
+ * our heartbeat moves past the one it names. */
 void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now)
 {
     if (!e->rings.k || k->key_len != VERDICT_KEY_LEN || k->data[1] != 'v')
@@ -323,8 +324,63 @@ void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now)
     for (int i = 0; i < 6; i++)
         id = id << 8 | k->data[2 + i];
     sb_peer *x = sb_state_find_id(&e->st, id);
-    if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x))
+    if (x && x->self && !k->deleted && k->value_len == VERDICT_VALUE_LEN &&
+        !x->leaving) {
+        uint64_t hb = liveness_verdict_heartbeat(k);
+        if (hb >= x->heartbeat && hb < SB_HEARTBEAT_MAX) {
+            x->heartbeat = hb + 1;
+            e->stats.refuted++;
+            sb_liveness_note_change(e, x, now, NO_DELTA);
+        }
+        return;
+    }
+    if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x)) {
         sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
+        sb_monitor_concur(e, x, now);
+    }
+}
+
+/*
+ * A record of a new generation came in. With monitors there is no
+ * heartbeat to wait for: it is live at once, unless a majority of its
+ * monitors hold verdicts against it (the record of a node that died).
+ */
+void sb_liveness_arrived(sb_engine *e, sb_peer *n, uint64_t now)
+{
+    if (!e->rings.k || n->status != SB_STATUS_JOINING || liveness_convicted(e, n))
+        return;
+    sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
+    sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);
+}
+
+/*
+ * With monitors, a node that has heard no one for ALONE_INTERVALS holds
+ * every peer down: it cannot tell who lives, and no verdict reaches it.
+ * The first datagram it hears again brings back those no verdicts
+ * convict.
+ */
+#define ALONE_INTERVALS 20
+
+void sb_liveness_alone(sb_engine *e, uint64_t now)
+{
+    if (!e->rings.k)
+        return;
+    bool alone = now - e->last_heard > ALONE_INTERVALS * e->cfg.interval_ns;
+    if (alone == e->alone)
+        return;
+    e->alone = alone;
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_peer *n = e->st.peers[i];
+        if (n->self)
+            continue;
+        if (alone && n->status == SB_STATUS_LIVE)
+            sb_liveness_set_status(e, n, SB_STATUS_DOWN, now);
+        else if (!alone && n->status == SB_STATUS_DOWN &&
+                 !liveness_convicted(e, n)) {
+            sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
+            sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);
+        }
+    }
 }
 
 /* True if we have heard no one for DEAF_ROUNDS rounds: we cannot receive,
@@ -348,6 +404,7 @@ void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
         return;
     n->heartbeat = hb;
     n->hb_news = true;
+    e->st.dirty = true;
     switch ((sb_status)n->status) {
     case SB_STATUS_LIVE:
         sb_phi_heartbeat(&n->phi, now, e->cfg.phi_window);
@@ -388,8 +445,10 @@ static void liveness_collect_tombstones(sb_engine *e, sb_peer *n, uint64_t now)
             continue;
         uint64_t due = sb_add_sat(key->deleted_at, e->cfg.tombstone_grace_ns);
         if (due <= now) {
-            if (key->version > n->gc_version)
+            if (key->version > n->gc_version) {
                 n->gc_version = key->version;
+                e->st.dirty = true;
+            }
             sb_peer_remove_key(n, k);
         } else if (due < n->gc_due) {
             n->gc_due = due;
@@ -405,7 +464,7 @@ static void liveness_collect_tombstones(sb_engine *e, sb_peer *n, uint64_t now)
  */
 bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
 {
-    if (!n->self && n->status == SB_STATUS_LIVE) {
+    if (!n->self && n->status == SB_STATUS_LIVE && !e->rings.k) {
         /* the cluster may have grown since the due time */
         sb_liveness_floor_gap(e, n);
         if (sb_phi_value(&n->phi, now) > sb_liveness_threshold(e))

@@ -51,16 +51,22 @@ static watch *monitor_watch(sb_engine *e, uint64_t id)
     return NULL;
 }
 
+/* A subject that has not beaten us this many intervals after it became
+ * ours is convicted: it is gone, or cut off from us (the other side of a
+ * partition, where its old monitors are gone from our view). A live
+ * subject that holds another view refutes the verdict (liveness.c). */
+#define MONITOR_UNPROVEN_INTERVALS 20
+
 /* Our subjects in our view now: those we watched already keep their
  * detectors, new ones wait for their first beat. */
-static void monitor_take_subjects(sb_engine *e)
+static void monitor_take_subjects(sb_engine *e, uint64_t now)
 {
     uint64_t ids[SB_MAX_RINGS];
     uint32_t n = sb_rings_neighbours(&e->rings, e->self->id, true, ids);
     watch next[SB_MAX_RINGS];
     for (uint32_t i = 0; i < n; i++) {
         const watch *w = monitor_watch(e, ids[i]);
-        next[i] = w ? *w : (watch){ .id = ids[i] };
+        next[i] = w ? *w : (watch){ .id = ids[i], .since = now };
     }
     memcpy(e->watch, next, n * sizeof(*next));
     e->nwatch = n;
@@ -135,6 +141,9 @@ static void monitor_withdraw(sb_engine *e, verdict *v, uint64_t now)
         *v = e->verdicts[--e->nverdicts];
 }
 
+static void monitor_record(sb_engine *e, uint64_t id, uint64_t hb,
+                           uint64_t now);
+
 /*
  * Convicts the subject of w, unless we hold a verdict on it already, or
  * news of its heartbeat moving on came lately (the beats alone were
@@ -150,7 +159,15 @@ static void monitor_convict(sb_engine *e, const watch *w, uint64_t now)
     if (!sb_liveness_verdict_stands(e, w->heartbeat, n) &&
         n->phi.last_ns + 2 * e->cfg.interval_ns > now)
         return;
-    uint64_t hb = n->heartbeat > w->heartbeat ? n->heartbeat : w->heartbeat;
+    monitor_record(e, w->id,
+                   n->heartbeat > w->heartbeat ? n->heartbeat : w->heartbeat,
+                   now);
+}
+
+/* Writes our verdict on `id`, naming `hb`, and keeps it in our list. */
+static void monitor_record(sb_engine *e, uint64_t id, uint64_t hb,
+                           uint64_t now)
+{
     if (e->nverdicts == e->verdicts_cap) {
         uint32_t cap = e->verdicts_cap ? 2 * e->verdicts_cap : 8;
         verdict *g = realloc(e->verdicts, cap * sizeof(*g));
@@ -159,29 +176,69 @@ static void monitor_convict(sb_engine *e, const watch *w, uint64_t now)
         e->verdicts = g;
         e->verdicts_cap = cap;
     }
-    if (!monitor_write(e, w->id, hb, false, now))
+    if (!monitor_write(e, id, hb, false, now))
         return;
-    e->verdicts[e->nverdicts++] = (verdict){ w->id, hb };
+    e->verdicts[e->nverdicts++] = (verdict){ id, hb };
     e->stats.verdicts++;
 }
 
 /*
- * Judges the subjects that have beaten us: those whose phi passed the
- * threshold are convicted, unless most of them are in doubt at once
- * (phi above 1: a beat more than 90% likely to have come by now). A
- * monitor whose subjects fall silent together is more likely cut off
- * itself than they all dead: it withholds its verdicts, and each of them
- * has other monitors (and the fallback, liveness.c).
+ * Peer x went down for us by its monitors' verdicts. If we are one of
+ * them in our view, with no verdict of our own and no fresh beat of it,
+ * we sign too: an observer whose view of x's monitors lags ours (they
+ * moved as others went down, in a partition) counts the verdicts of the
+ * monitors it sees, and those may be ours.
+ */
+void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
+{
+    uint8_t key[VERDICT_KEY_LEN];
+    sb_liveness_verdict_key(key, x->id);
+    long j = sb_peer_find_key(e->self, key, sizeof(key));
+    /* (our own verdict being written is what convicted it) */
+    if (!e->rings.k || e->alone || e->self->leaving ||
+        (j >= 0 && !e->self->keys[j]->deleted) || monitor_verdict(e, x->id))
+        return;
+    uint64_t m[SB_MAX_RINGS];
+    uint32_t nm = sb_rings_neighbours(&e->rings, x->id, false, m);
+    uint32_t i = 0;
+    while (i < nm && m[i] != e->self->id)
+        i++;
+    if (i == nm)
+        return;
+    const watch *w = monitor_watch(e, x->id);
+    double min_sd = (double)e->cfg.interval_ns / MONITOR_SD_SHARE;
+    if (w && w->proven && sb_phin_value(&w->phi, now, min_sd) <= 1.0)
+        return; /* we hear it */
+    monitor_record(e, x->id, x->heartbeat, now);
+}
+
+/*
+ * Judges our subjects: those whose phi passed the threshold are
+ * convicted, and those that never beat us within
+ * MONITOR_UNPROVEN_INTERVALS of becoming ours. Unless every one that beat
+ * us is in doubt at once (two at least; phi above 1: a beat more than 90%
+ * likely to have come by now): a monitor whose subjects fall silent
+ * together is more likely cut off itself, or paused, than they all dead.
+ * It withholds its verdicts for as long as an unproven subject gets, and
+ * each of them has other monitors. A silence that lasts longer while we
+ * still hear others is theirs (the other side of a partition). A node
+ * that hears no one judges no one (liveness.c).
  */
 static void monitor_judge(sb_engine *e, uint64_t now)
 {
+    if (e->alone)
+        return;
     double min_sd = (double)e->cfg.interval_ns / MONITOR_SD_SHARE;
     uint32_t proven = 0, doubted = 0, over = 0;
     bool guilty[SB_MAX_RINGS] = { false };
+    uint64_t unproven_ns = MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns;
     for (uint32_t i = 0; i < e->nwatch; i++) {
         const watch *w = &e->watch[i];
-        if (!w->proven)
+        if (!w->proven) {
+            guilty[i] = now - w->since >= unproven_ns;
+            over += guilty[i];
             continue;
+        }
         proven++;
         double phi = sb_phin_value(&w->phi, now, min_sd);
         doubted += phi > 1.0;
@@ -190,7 +247,12 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     }
     if (!over)
         return;
-    if (doubted >= 2 && 2 * doubted > proven) {
+    if (doubted < 2 || doubted < proven) {
+        e->withhold_since = 0;
+    } else if (!e->withhold_since) {
+        e->withhold_since = now;
+    }
+    if (e->withhold_since && now - e->withhold_since < unproven_ns) {
         e->stats.verdicts_withheld += over;
         return;
     }
@@ -199,14 +261,22 @@ static void monitor_judge(sb_engine *e, uint64_t now)
             monitor_convict(e, &e->watch[i], now);
 }
 
-/* Our verdicts that no longer stand (their subject's heartbeat moved on)
- * or whose subject we forgot are withdrawn. */
+/* Our verdicts that no longer stand (their subject refuted them) or
+ * whose subject we forgot are withdrawn. A subject that refuted us gets
+ * as long again as a new one to beat us: it lives, and may hold a view
+ * in which we are not its monitor (we are down in it, after a partition)
+ * until our own refutations reach it. */
 static void monitor_review(sb_engine *e, uint64_t now)
 {
     for (uint32_t i = 0; i < e->nverdicts;) {
         verdict *v = &e->verdicts[i];
         const sb_peer *n = sb_state_find_id(&e->st, v->id);
         uint32_t before = e->nverdicts;
+        watch *w = monitor_watch(e, v->id);
+        if (n && w && !sb_liveness_verdict_stands(e, v->heartbeat, n)) {
+            w->proven = false;
+            w->since = now;
+        }
         if (!n || !sb_liveness_verdict_stands(e, v->heartbeat, n))
             monitor_withdraw(e, v, now);
         if (e->nverdicts == before)
@@ -220,7 +290,7 @@ void sb_monitor_round(sb_engine *e, uint64_t now)
 {
     if (!e->rings.k)
         return;
-    monitor_take_subjects(e);
+    monitor_take_subjects(e, now);
     monitor_review(e, now);
     monitor_judge(e, now);
     if (now >= e->next_beat) {
@@ -249,6 +319,7 @@ void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now)
     watch *w = monitor_watch(e, n->id);
     if (w && (m->flags & SB_BEAT_FAREWELL)) {
         w->proven = false;
+        w->since = now; /* our views differ: time to agree */
     } else if (w && !w->proven) {
         sb_phin_reset(&w->phi, now, e->cfg.interval_ns);
         w->proven = true;
@@ -257,10 +328,8 @@ void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now)
     }
     if (w && m->heartbeat > w->heartbeat)
         w->heartbeat = m->heartbeat;
-    /* alive: our verdict, if any, is withdrawn */
-    verdict *v = monitor_verdict(e, n->id);
-    if (v)
-        monitor_withdraw(e, v, now);
+    /* our verdict, if any, stays until its subject refutes it: observers
+     * that hold it down take it back only when its heartbeat moves */
 }
 
 /* We could not hear beats while we were paused. */

@@ -12,7 +12,7 @@ plan *sb_plan_new(sb_engine *e)
 {
     plan *p = &e->plan;
     p->nunknown = p->nreq = p->nahead = p->ncands = p->nwritten = 0;
-    p->fill = false;
+    p->fill = p->always = false;
     e->epoch++;
     return p;
 }
@@ -208,9 +208,10 @@ static uint32_t plan_fill_digest(sb_engine *e, sb_peer **out, size_t *room)
 size_t sb_plan_digest_room(const sb_engine *e)
 {
     size_t share = e->cfg.max_message_size * DIGEST_SHARE / 100;
-    /* a SYN: header, token, flags and a count of at most 3 bytes */
-    size_t most =
-        e->cfg.max_message_size - SB_HEADER_SIZE - SB_TOKEN_SIZE - 1 - 3;
+    /* a SYN: header, token, flags, summary and a count of at most 3
+     * bytes */
+    size_t most = e->cfg.max_message_size - SB_HEADER_SIZE - SB_TOKEN_SIZE -
+                  1 - SB_SUMMARY_SIZE - 3;
     return share < most ? share : most;
 }
 
@@ -234,7 +235,8 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
     size_t count = sb_varint_size(size / SB_DIGEST_ENTRY_MIN);
     size_t frame = SB_HEADER_SIZE + (type == SB_MSG_ACK ? 2 : 1) * count +
                    (type == SB_MSG_PUSH ? SB_PUSH_HEADER_SIZE : 0) +
-                   (type == SB_MSG_ACK ? 2 * SB_TOKEN_SIZE : 0) +
+                   (type == SB_MSG_ACK ? 2 * SB_TOKEN_SIZE + SB_SUMMARY_SIZE
+                                       : 0) +
                    (type == SB_MSG_ACK2 ? SB_TOKEN_SIZE : 0);
     if (size <= frame)
         return false;
@@ -294,7 +296,7 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
             nahead += plan_fill_digest(e, e->scratch.ahead + nahead, &room);
         room += rest;
     }
-    if (nunknown + nreq + nahead + ndelta == 0)
+    if (nunknown + nreq + nahead + ndelta == 0 && !p->always)
         return false;
 
     sb_put_header(w, type, e->cluster_id);
@@ -304,8 +306,10 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
     } else {
         sb_put_u64(w, p->echo);
     }
-    if (type == SB_MSG_ACK)
+    if (type == SB_MSG_ACK) {
         sb_put_u64(w, sb_token(e, e->from));
+        sb_put_u64(w, sb_summary(e));
+    }
     if (type == SB_MSG_ACK) {
         sb_put_varint(w, nunknown + nreq + nahead);
         for (uint32_t i = 0; i < nunknown; i++) {

@@ -162,6 +162,7 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
     n->generation = generation;
     n->id = sb_peer_id(addr, len, generation);
     n->gc_due = UINT64_MAX;
+    st->dirty = true;
     uint32_t i = st->count++;
     n->index = i;
     st->peers[i] = n;
@@ -174,6 +175,7 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
 
 void sb_state_remove(sb_state *st, sb_peer *n)
 {
+    st->dirty = true;
     uint32_t i = n->index, last = --st->count;
     st->peers[i] = st->peers[last];
     st->peers[i]->index = i;

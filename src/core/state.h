@@ -107,6 +107,8 @@ typedef struct sb_state {
     uint32_t slots;       /* power of two, >= 4/3 * count */
     sb_forgotten *forgotten;
     uint32_t nforgotten, forgotten_cap;
+    bool dirty;           /* a record was added, removed or changed since
+                             the summary was computed (summary.c) */
 } sb_state;
 
 void sb_state_init(sb_state *st);
