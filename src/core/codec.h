@@ -21,8 +21,9 @@
  *        SYN to a seed: a node answers a stranger with no more bytes
  *        than it sent, and an ACK's frame is larger than a SYN's);
  *        bit 2 = ask: answer even if there is nothing to tell (a probe:
- *        the answer proves the address); other bits are reserved and
- *        ignored
+ *        the answer proves the address); bit 3 = doubt: the receiver is
+ *        down in the sender's view (with monitors, it refutes: its
+ *        heartbeat moves); other bits are reserved and ignored
  *        summary: the sender's summary (summary.c); a receiver whose
  *        own is the same answers nothing (unless asked)
  * ACK:   header | echo (u64) | token (u64) | summary (u64) | n (v) |
@@ -104,6 +105,7 @@ enum {
 #define SB_SYN_COMPLETE 0x01
 #define SB_SYN_PADDED 0x02
 #define SB_SYN_ASK 0x04
+#define SB_SYN_DOUBT 0x08
 #define SB_SYN_PADDED_SIZE 64 /* a SYN to a seed, at least */
 #define SB_BEAT_FAREWELL 0x01
 #define SB_NODE_RESET 0x01

@@ -191,6 +191,9 @@ static const entry_ref *exchange_load_digest(sb_engine *e, const sb_msg *m)
 static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
                          uint64_t now)
 {
+    /* a member holds us down: we refute (liveness.c) */
+    if ((m->flags & SB_SYN_DOUBT) && e->from_member)
+        sb_liveness_refute(e, 0, now);
     /* the same summary: nothing to tell, nothing to learn */
     bool ask = m->flags & SB_SYN_ASK;
     uint64_t summary = sb_summary(e);
@@ -305,9 +308,12 @@ static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
                                 uint64_t now)
 {
     uint8_t *flags = sb_syn_flags(syn->start);
-    *flags |= SB_SYN_ASK;
+    uint8_t ask = SB_SYN_ASK;
+    if (n->status == SB_STATUS_DOWN)
+        ask |= SB_SYN_DOUBT; /* it may be alive and not know it is down */
+    *flags |= ask;
     exchange_send_syn(e, n->addr, syn);
-    *flags &= (uint8_t)~SB_SYN_ASK;
+    *flags &= (uint8_t)~ask;
     sb_liveness_probed(e, n, now);
 }
 

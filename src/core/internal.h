@@ -72,17 +72,22 @@ typedef struct watch {
     sb_phi_normal phi;
     uint64_t heartbeat;       /* the one its last beat carried */
     bool proven;              /* a beat came since it became ours */
-    uint64_t since;           /* when it became ours */
+    uint64_t since;           /* when it became ours, or last refuted us */
+    uint8_t refuted;          /* our verdicts it refuted since its last
+                                 beat */
 } watch;
 
-/* A verdict this node holds: the subject, and the heartbeat it names. */
+/* A verdict this node holds: the subject, the heartbeat it names, and
+ * ours when we wrote it. */
 typedef struct verdict {
     uint64_t id;
     uint64_t heartbeat;
+    uint64_t own;
 } verdict;
 
 #define VERDICT_KEY_LEN 8     /* "\0v" and the subject's 48-bit id */
-#define VERDICT_VALUE_LEN 8   /* the heartbeat it names, big endian */
+#define VERDICT_VALUE_LEN 16  /* the subject's heartbeat it names, then
+                                 the writer's own, both u64 big endian */
 
 typedef struct recent {
     uint64_t id;
@@ -251,6 +256,7 @@ struct sb_engine {
     uint64_t beats;           /* BEATs sent: each carries the count */
     uint64_t next_beat;
     uint64_t withhold_since;  /* all our subjects fell silent then; or 0 */
+    uint64_t refuted_at;      /* when our heartbeat last moved to refute */
     verdict *verdicts;        /* grown as needed */
     uint32_t nverdicts, verdicts_cap;
 
@@ -294,6 +300,7 @@ void sb_monitor_round(sb_engine *e, uint64_t now);
 void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now);
 void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now);
 void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now);
+void sb_monitor_doubt(sb_engine *e, uint64_t now);
 
 /* ---- push.c ---- */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
@@ -357,6 +364,7 @@ bool sb_liveness_verdict_stands(const sb_engine *e, uint64_t heartbeat,
                                 const sb_peer *x);
 void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now);
 void sb_liveness_arrived(sb_engine *e, sb_peer *n, uint64_t now);
+void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now);
 void sb_liveness_alone(sb_engine *e, uint64_t now);
 
 /* ---- send.c ---- */

@@ -275,12 +275,13 @@ bool sb_liveness_verdict_stands(const sb_engine *e, uint64_t heartbeat,
     return x->heartbeat <= heartbeat;
 }
 
-/* The heartbeat a verdict key's value names. */
-static uint64_t liveness_verdict_heartbeat(const sb_key *k)
+/* The heartbeats a verdict key's value names: its subject's (at 0), and
+ * its writer's own when it wrote it (at 8). */
+static uint64_t liveness_verdict_heartbeat(const sb_key *k, int at)
 {
-    const uint8_t *v = sb_key_value(k);
+    const uint8_t *v = sb_key_value(k) + at;
     uint64_t hb = 0;
-    for (int b = 0; b < VERDICT_VALUE_LEN; b++)
+    for (int b = 0; b < 8; b++)
         hb = hb << 8 | v[b];
     return hb;
 }
@@ -308,7 +309,9 @@ static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
             mon->keys[j]->value_len != VERDICT_VALUE_LEN)
             continue;
         votes += sb_liveness_verdict_stands(
-            e, liveness_verdict_heartbeat(mon->keys[j]), x);
+                     e, liveness_verdict_heartbeat(mon->keys[j], 0), x) &&
+                 liveness_verdict_heartbeat(mon->keys[j], 8) >=
+                     mon->heartbeat;
     }
     return nm > 0 && votes > nm / 2;
 }
@@ -324,20 +327,36 @@ void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now)
     for (int i = 0; i < 6; i++)
         id = id << 8 | k->data[2 + i];
     sb_peer *x = sb_state_find_id(&e->st, id);
-    if (x && x->self && !k->deleted && k->value_len == VERDICT_VALUE_LEN &&
-        !x->leaving) {
-        uint64_t hb = liveness_verdict_heartbeat(k);
-        if (hb >= x->heartbeat && hb < SB_HEARTBEAT_MAX) {
-            x->heartbeat = hb + 1;
-            e->stats.refuted++;
-            sb_liveness_note_change(e, x, now, NO_DELTA);
-        }
+    if (x && x->self && !k->deleted && k->value_len == VERDICT_VALUE_LEN) {
+        uint64_t hb = liveness_verdict_heartbeat(k, 0);
+        if (hb >= x->heartbeat)
+            sb_liveness_refute(e, hb, now);
         return;
     }
     if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x)) {
         sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
         sb_monitor_concur(e, x, now);
     }
+}
+
+/*
+ * We were convicted at heartbeat hb, or a member that holds us down
+ * probed us: our heartbeat moves past hb, which voids every verdict that
+ * names it, and the news makes us live again wherever it reaches. At most
+ * once an interval for a probe: several observers may doubt us at once.
+ */
+void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
+{
+    sb_peer *s = e->self;
+    if (!e->rings.k || s->leaving || hb >= SB_HEARTBEAT_MAX - 1)
+        return;
+    if (hb < s->heartbeat && now - e->refuted_at < e->cfg.interval_ns)
+        return;
+    s->heartbeat = (hb > s->heartbeat ? hb : s->heartbeat) + 1;
+    e->refuted_at = now;
+    e->stats.refuted++;
+    sb_liveness_note_change(e, s, now, NO_DELTA);
+    sb_monitor_doubt(e, now);
 }
 
 /*

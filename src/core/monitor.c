@@ -56,6 +56,7 @@ static watch *monitor_watch(sb_engine *e, uint64_t id)
  * partition, where its old monitors are gone from our view). A live
  * subject that holds another view refutes the verdict (liveness.c). */
 #define MONITOR_UNPROVEN_INTERVALS 20
+#define MONITOR_REFUTED_DOUBLINGS 6
 
 /* Our subjects in our view now: those we watched already keep their
  * detectors, new ones wait for their first beat. */
@@ -115,8 +116,10 @@ static bool monitor_write(sb_engine *e, uint64_t id, uint64_t heartbeat,
 {
     uint8_t key[VERDICT_KEY_LEN], value[VERDICT_VALUE_LEN];
     sb_liveness_verdict_key(key, id);
-    for (int b = 0; b < VERDICT_VALUE_LEN; b++)
+    for (int b = 0; b < 8; b++) {
         value[b] = (uint8_t)(heartbeat >> (56 - 8 * b));
+        value[8 + b] = (uint8_t)(e->self->heartbeat >> (56 - 8 * b));
+    }
     if (sb_apply_local(e, key, sizeof(key), deleted ? NULL : value,
                        deleted ? 0 : sizeof(value), deleted, now) != SB_OK)
         return false;
@@ -178,7 +181,7 @@ static void monitor_record(sb_engine *e, uint64_t id, uint64_t hb,
     }
     if (!monitor_write(e, id, hb, false, now))
         return;
-    e->verdicts[e->nverdicts++] = (verdict){ id, hb };
+    e->verdicts[e->nverdicts++] = (verdict){ id, hb, e->self->heartbeat };
     e->stats.verdicts++;
 }
 
@@ -235,7 +238,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     for (uint32_t i = 0; i < e->nwatch; i++) {
         const watch *w = &e->watch[i];
         if (!w->proven) {
-            guilty[i] = now - w->since >= unproven_ns;
+            guilty[i] = now - w->since >= unproven_ns << w->refuted;
             over += guilty[i];
             continue;
         }
@@ -263,9 +266,12 @@ static void monitor_judge(sb_engine *e, uint64_t now)
 
 /* Our verdicts that no longer stand (their subject refuted them) or
  * whose subject we forgot are withdrawn. A subject that refuted us gets
- * as long again as a new one to beat us: it lives, and may hold a view
- * in which we are not its monitor (we are down in it, after a partition)
- * until our own refutations reach it. */
+ * as long again as a new one to beat us, twice as long at each
+ * refutation until a beat comes: it lives, and either holds a view in
+ * which we are not its monitor (we are down in it, after a partition)
+ * until our own refutations reach it, or its beats cannot reach us (a
+ * link that fails one way), which costs it a refutation every
+ * 2^MONITOR_REFUTED_DOUBLINGS unproven waits at most. */
 static void monitor_review(sb_engine *e, uint64_t now)
 {
     for (uint32_t i = 0; i < e->nverdicts;) {
@@ -276,8 +282,11 @@ static void monitor_review(sb_engine *e, uint64_t now)
         if (n && w && !sb_liveness_verdict_stands(e, v->heartbeat, n)) {
             w->proven = false;
             w->since = now;
+            if (w->refuted < MONITOR_REFUTED_DOUBLINGS)
+                w->refuted++;
         }
-        if (!n || !sb_liveness_verdict_stands(e, v->heartbeat, n))
+        if (!n || !sb_liveness_verdict_stands(e, v->heartbeat, n) ||
+            v->own < e->self->heartbeat)
             monitor_withdraw(e, v, now);
         if (e->nverdicts == before)
             i++; /* kept (or its key could not be deleted yet) */
@@ -323,6 +332,7 @@ void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now)
     } else if (w && !w->proven) {
         sb_phin_reset(&w->phi, now, e->cfg.interval_ns);
         w->proven = true;
+        w->refuted = 0;
     } else if (w) {
         sb_phin_arrival(&w->phi, now, e->cfg.phi_window);
     }
@@ -330,6 +340,19 @@ void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now)
         w->heartbeat = m->heartbeat;
     /* our verdict, if any, stays until its subject refutes it: observers
      * that hold it down take it back only when its heartbeat moves */
+}
+
+/* We were convicted and refuted it: others judged our view wrong (we
+ * were paused, or cut off), so what we have heard of our subjects is
+ * doubtful too. Each gets as long as a new one to beat us; the verdicts
+ * we wrote before are void (liveness.c counts a verdict only at its
+ * writer's current heartbeat) and withdrawn at the next review. */
+void sb_monitor_doubt(sb_engine *e, uint64_t now)
+{
+    for (uint32_t i = 0; i < e->nwatch; i++) {
+        e->watch[i].proven = false;
+        e->watch[i].since = now;
+    }
 }
 
 /* We could not hear beats while we were paused. */
