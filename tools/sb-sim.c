@@ -221,40 +221,6 @@ static bool sides_apart(const sb_sim *s)
     return true;
 }
 
-static void diag(sb_sim *s, uint64_t t0, uint64_t interval)
-{
-    uint32_t n = sb_sim_count(s);
-    if (!getenv("SB_DIAG") || (sb_sim_now(s) - t0) % SEC >= interval)
-        return;
-    uint32_t bys[6] = { 0 }, shown = 0;
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t j = 0; j < n; j++) {
-            if (i == j)
-                continue;
-            int st = sb_sim_status(s, i, j);
-            bys[st + 1]++;
-            if (getenv("SB_DIAG2") && st != SB_STATUS_LIVE && shown++ < 8) {
-                sb_member mi, mj;
-                sb_engine_find(sb_sim_engine(s, i), sb_sim_addr(s, j), &mi);
-                sb_engine_find(sb_sim_engine(s, j), sb_sim_addr(s, j), &mj);
-                fprintf(stderr, "  %u sees %u as %d: hb %lu (own %lu)\n", i,
-                        j, st, (unsigned long)mi.heartbeat,
-                        (unsigned long)mj.heartbeat);
-            }
-        }
-    uint64_t v = 0, wh = 0, rf = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        sb_stats st;
-        sb_engine_stats(sb_sim_engine(s, i), &st);
-        v += st.verdicts;
-        wh += st.verdicts_withheld;
-        rf += st.refuted;
-    }
-    fprintf(stderr, "t=%.1f unknown %u joining %u live %u down %u left %u verdicts %lu withheld %lu refuted %lu\n",
-            (double)(sb_sim_now(s) - t0) / SEC, bys[0], bys[1], bys[2], bys[3], bys[4],
-            (unsigned long)v, (unsigned long)wh, (unsigned long)rf);
-}
-
 /*
  * A partition into halves (odd and even nodes) for `seconds`, a key set
  * on each side meanwhile, then healed: when every node saw the whole
@@ -283,14 +249,11 @@ static void measure_partition(sb_sim *s, watch *w, uint64_t seconds,
         sb_sim_run_for(s, interval);
         if (*split_s < 0 && sides_apart(s))
             *split_s = (double)(sb_sim_now(s) - t0) / SEC;
-        diag(s, t0, interval);
     }
     sb_sim_heal(s);
     t0 = sb_sim_now(s);
-    while (!sb_sim_converged(s) && sb_sim_now(s) - t0 < 120 * SEC) {
+    while (!sb_sim_converged(s) && sb_sim_now(s) - t0 < 120 * SEC)
         sb_sim_run_for(s, interval);
-        diag(s, t0, interval);
-    }
     if (sb_sim_converged(s))
         *heal_s = (double)(sb_sim_now(s) - t0) / SEC;
     free(group);

@@ -378,6 +378,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
         e->st.dirty = true;
     }
     sb_liveness_alone(e, now);
+    sb_liveness_rejudge(e, now);
     sb_monitor_round(e, now);
     sb_writer syn = sb_send_writer(e);
     exchange_write_syn(e, &syn, now);
@@ -475,6 +476,8 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
     e->answered = answer;
     if (answer && sender)
         sb_liveness_answered(sender);
+    if (sender)
+        sb_liveness_contact(e, sender, now);
     e->reply_max = e->cfg.max_message_size;
     if (!e->from_member && len < e->reply_max)
         e->reply_max = len;

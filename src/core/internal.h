@@ -257,6 +257,7 @@ struct sb_engine {
     uint64_t next_beat;
     uint64_t withhold_since;  /* all our subjects fell silent then; or 0 */
     uint64_t refuted_at;      /* when our heartbeat last moved to refute */
+    bool rejudge;             /* judge every live peer at the next round */
     verdict *verdicts;        /* grown as needed */
     uint32_t nverdicts, verdicts_cap;
 
@@ -365,6 +366,8 @@ bool sb_liveness_verdict_stands(const sb_engine *e, uint64_t heartbeat,
 void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now);
 void sb_liveness_arrived(sb_engine *e, sb_peer *n, uint64_t now);
 void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now);
+void sb_liveness_contact(sb_engine *e, sb_peer *n, uint64_t now);
+void sb_liveness_rejudge(sb_engine *e, uint64_t now);
 void sb_liveness_alone(sb_engine *e, uint64_t now);
 
 /* ---- send.c ---- */

@@ -41,25 +41,50 @@ void sb_liveness_emit(sb_engine *e, sb_event_type type, const sb_peer *n,
 /*
  * The least mean gap between heartbeats the detector may assume. Where a
  * peer hears from another only by direct contact (the reference's
- * exchange), only when one of them picks the other, about twice in
- * (peers) rounds, the gaps grow with the cluster: a detector that learned
- * only the short gaps of a cluster still forming convicts healthy peers (a
- * defect of the reference). Its mean is kept at least gap_per_peer rounds
- * per peer. Our exchange: 0, no floor.
+ * exchange; ours with monitors, where the detector is fed by the peer's
+ * own datagrams), only when one of them picks the other, about once or
+ * twice in (peers) rounds, the gaps grow with the cluster: a detector that
+ * learned only the short gaps of a cluster still forming convicts healthy
+ * peers (a defect of the reference). Its mean is kept at least
+ * gap_per_peer rounds per peer (DIRECT_GAP_PER_PEER with monitors). Our
+ * exchange without monitors: 0, no floor.
  */
+#define DIRECT_GAP_PER_PEER 1.0
+
 double sb_liveness_least_gap(const sb_engine *e)
 {
     uint32_t peers =
         e->nstatus[SB_STATUS_LIVE] + e->nstatus[SB_STATUS_JOINING] - 1;
-    return (double)e->round_ns * peers * e->wire->gap_per_peer;
+    double per = e->rings.k ? DIRECT_GAP_PER_PEER : e->wire->gap_per_peer;
+    return (double)e->round_ns * peers * per;
 }
 
-/* The threshold a peer's phi is judged by (sb_wire_ops.threshold_scale).
- * With monitors, the gossip detector judges no one: heartbeats stand
- * still, and verdicts decide. */
+/*
+ * The threshold a peer's phi is judged by (sb_wire_ops.threshold_scale).
+ * With monitors, this detector is the fallback for what they cannot
+ * settle (views that differ where verdicts cannot reach: the smaller side
+ * of a partition): fed only by the peer's own datagrams, whose gaps grow
+ * with the cluster, it convicts only after FALLBACK_SCALE times the
+ * threshold: at 16 nodes and 100 ms about 28 s of silence, at 64 nodes
+ * about 2 minutes. (The chance that a healthy peer's gap reaches it is
+ * about e^-37.)
+ */
+#define FALLBACK_SCALE 2.0
+
 double sb_liveness_threshold(const sb_engine *e)
 {
-    return e->cfg.phi_threshold * e->wire->threshold_scale;
+    return e->cfg.phi_threshold * e->wire->threshold_scale *
+           (e->rings.k ? FALLBACK_SCALE : 1.0);
+}
+
+/* A datagram came from peer n's own address: with monitors, that is what
+ * the fallback detector lives on (heartbeats stand still). */
+void sb_liveness_contact(sb_engine *e, sb_peer *n, uint64_t now)
+{
+    if (!e->rings.k || n->self || n->status != SB_STATUS_LIVE)
+        return;
+    sb_phi_heartbeat(&n->phi, now, e->cfg.phi_window);
+    sb_liveness_refresh(e, n);
 }
 
 /*
@@ -105,8 +130,7 @@ void sb_liveness_refresh(sb_engine *e, sb_peer *n)
     if (!n->self) {
         uint64_t t;
         if (n->status == SB_STATUS_LIVE)
-            t = e->rings.k ? UINT64_MAX
-                           : sb_phi_deadline(&n->phi, sb_liveness_threshold(e));
+            t = sb_phi_deadline(&n->phi, sb_liveness_threshold(e));
         else
             t = sb_add_sat(n->status_since, e->cfg.dead_grace_ns);
         if (n->status == SB_STATUS_JOINING) {
@@ -131,10 +155,12 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
     n->status = (uint8_t)s;
     n->status_since = now;
     /* the rings hold the live (a failed add leaves the peer unwatched) */
-    if (s == SB_STATUS_LIVE)
+    if (s == SB_STATUS_LIVE) {
         (void)sb_rings_add(&e->rings, n->id);
-    else if (old == SB_STATUS_LIVE)
+    } else if (old == SB_STATUS_LIVE) {
         sb_rings_remove(&e->rings, n->id);
+        e->rejudge = true;
+    }
     if (s == SB_STATUS_LIVE && n->answered) {
         n->probes = 0;
         n->probe_at = 0;
@@ -286,12 +312,45 @@ static uint64_t liveness_verdict_heartbeat(const sb_key *k, int at)
     return hb;
 }
 
+/* True if monitor `mon` holds a verdict against x that counts: it names
+ * x's heartbeat or a later one, and was written at mon's current one. */
+static bool liveness_voted(const sb_peer *mon, const sb_peer *x)
+{
+    uint8_t key[VERDICT_KEY_LEN];
+    sb_liveness_verdict_key(key, x->id);
+    long j = sb_peer_find_key(mon, key, sizeof(key));
+    if (j < 0 || mon->keys[j]->deleted ||
+        mon->keys[j]->value_len != VERDICT_VALUE_LEN)
+        return false;
+    return x->heartbeat <= liveness_verdict_heartbeat(mon->keys[j], 0) &&
+           liveness_verdict_heartbeat(mon->keys[j], 8) >= mon->heartbeat;
+}
+
+/* True if one of m's own monitors in our view holds a verdict against m. */
+static bool liveness_suspected(const sb_engine *e, const sb_peer *m)
+{
+    uint64_t ids[SB_MAX_RINGS];
+    uint32_t n = sb_rings_neighbours(&e->rings, m->id, false, ids);
+    for (uint32_t i = 0; i < n; i++) {
+        const sb_peer *mon = sb_state_find_id(&e->st, ids[i]);
+        if (mon && mon != m && liveness_voted(mon, m))
+            return true;
+    }
+    return false;
+}
+
 /*
  * The rule: peer x is down for us when a majority of its monitors in our
- * view (its predecessors on the rings of live peers, ring.h) hold a
- * verdict against it that stands. Each observer counts the verdicts of the
- * monitors it sees; a verdict from a peer that is not one of them does
- * not count.
+ * view (its predecessors on the rings of live peers, ring.h) vote against
+ * it, and one of them at least with a verdict. A monitor votes with a
+ * verdict that counts (liveness_voted()), or, without one, when it is
+ * suspected itself (a verdict of one of its own monitors stands against
+ * it): whether it hears x is then unknown, and it may be cut off from us
+ * with x (the other side of a partition, in which it and x see each
+ * other live and no verdict of theirs reaches us). This lets the smaller
+ * side of a partition see the other side down, as Rapid counts the
+ * edges of an observer that is itself being removed. A verdict from a
+ * peer that is not one of x's monitors in our view does not count.
  */
 static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
 {
@@ -299,21 +358,38 @@ static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
         return false;
     uint64_t m[SB_MAX_RINGS];
     uint32_t nm = sb_rings_neighbours(&e->rings, x->id, false, m);
-    uint8_t key[VERDICT_KEY_LEN];
-    sb_liveness_verdict_key(key, x->id);
-    uint32_t votes = 0;
+    uint32_t votes = 0, verdicts = 0;
     for (uint32_t i = 0; i < nm; i++) {
         const sb_peer *mon = sb_state_find_id(&e->st, m[i]);
-        long j = mon ? sb_peer_find_key(mon, key, sizeof(key)) : -1;
-        if (j < 0 || mon->keys[j]->deleted ||
-            mon->keys[j]->value_len != VERDICT_VALUE_LEN)
+        if (!mon)
             continue;
-        votes += sb_liveness_verdict_stands(
-                     e, liveness_verdict_heartbeat(mon->keys[j], 0), x) &&
-                 liveness_verdict_heartbeat(mon->keys[j], 8) >=
-                     mon->heartbeat;
+        if (liveness_voted(mon, x)) {
+            verdicts++;
+            votes++;
+        } else if (!mon->self && liveness_suspected(e, mon)) {
+            votes++;
+        }
     }
-    return nm > 0 && votes > nm / 2;
+    return verdicts > 0 && votes > nm / 2;
+}
+
+/* Every peer judged again (a verdict changed, or a peer went down, which
+ * changes who watches whom and whose word is in doubt), at the next
+ * round: the verdict that names a peer judges it at once, but others'
+ * votes may hinge on it. A peer that is down for us, and whose monitor we
+ * now are, gets our verdict too (sb_monitor_concur()). */
+void sb_liveness_rejudge(sb_engine *e, uint64_t now)
+{
+    if (!e->rejudge)
+        return;
+    e->rejudge = false;
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_peer *x = e->st.peers[i];
+        if (x->status == SB_STATUS_LIVE && liveness_convicted(e, x))
+            sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
+        if (x->status == SB_STATUS_DOWN)
+            sb_monitor_concur(e, x, now);
+    }
 }
 
 /* A verdict key came in, or was written (set or deleted): the peer it
@@ -333,6 +409,7 @@ void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now)
             sb_liveness_refute(e, hb, now);
         return;
     }
+    e->rejudge = true;
     if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x)) {
         sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
         sb_monitor_concur(e, x, now);
@@ -483,7 +560,7 @@ static void liveness_collect_tombstones(sb_engine *e, sb_peer *n, uint64_t now)
  */
 bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
 {
-    if (!n->self && n->status == SB_STATUS_LIVE && !e->rings.k) {
+    if (!n->self && n->status == SB_STATUS_LIVE) {
         /* the cluster may have grown since the due time */
         sb_liveness_floor_gap(e, n);
         if (sb_phi_value(&n->phi, now) > sb_liveness_threshold(e))
@@ -540,4 +617,3 @@ sb_peer *sb_liveness_random(sb_engine *e, bool (*match)(const sb_peer *),
             return e->st.peers[i];
     return NULL;
 }
-

@@ -186,11 +186,13 @@ static void monitor_record(sb_engine *e, uint64_t id, uint64_t hb,
 }
 
 /*
- * Peer x went down for us by its monitors' verdicts. If we are one of
- * them in our view, with no verdict of our own and no fresh beat of it,
- * we sign too: an observer whose view of x's monitors lags ours (they
- * moved as others went down, in a partition) counts the verdicts of the
- * monitors it sees, and those may be ours.
+ * Peer x is down for us. If we are one of its monitors in our view, with
+ * no verdict of our own and no fresh beat of it, we sign too: an
+ * observer whose view of x's monitors lags ours (they moved as others
+ * went down, in a partition) counts the verdicts of the monitors it
+ * sees, and those may be ours. Not while our own view is in doubt (we
+ * refuted a verdict lately: we were cut off, and what we hold down may
+ * be alive on the other side of a partition that has healed).
  */
 void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
 {
@@ -199,7 +201,9 @@ void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
     long j = sb_peer_find_key(e->self, key, sizeof(key));
     /* (our own verdict being written is what convicted it) */
     if (!e->rings.k || e->alone || e->self->leaving ||
-        (j >= 0 && !e->self->keys[j]->deleted) || monitor_verdict(e, x->id))
+        (j >= 0 && !e->self->keys[j]->deleted) || monitor_verdict(e, x->id) ||
+        now - e->refuted_at <
+            MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns)
         return;
     uint64_t m[SB_MAX_RINGS];
     uint32_t nm = sb_rings_neighbours(&e->rings, x->id, false, m);

@@ -72,7 +72,10 @@ def main():
         "--event-handler", "update=sleep 0.2",
     ])
     b = Agent(exe, "127.0.0.1:0", [a.addr])
+    # both ways: a write of b's before b knows a live is not pushed, and
+    # the next exchange may carry it together with the writes after it
     a.wait(is_event("join", b.addr))
+    b.wait(is_event("join", a.addr))
     bc = Control(ready(b)["control"])
 
     # the value on stdin byte for byte, the fields in the environment

@@ -62,6 +62,7 @@ typedef struct msg_spec {
     uint64_t root, wave; /* PUSH only */
     uint64_t token;      /* SYN and ACK */
     uint64_t echo;       /* ACK and ACK2 */
+    uint64_t summary;    /* SYN and ACK */
     size_t pad;          /* SYN with SB_SYN_PADDED: zero bytes at the end */
 } msg_spec;
 
@@ -167,12 +168,13 @@ static const sb_digest_entry golden_syn_digest[] = {
 };
 static const msg_spec golden_syn = {
     SB_MSG_SYN, SB_SYN_COMPLETE, 2, golden_syn_digest, 0, NULL,
-    .token = 0x0102030405060708ull,
+    .token = 0x0102030405060708ull, .summary = 0x1122334455667788ull,
 };
 static const uint8_t golden_syn_bytes[] = {
-    'S', 'B', 4, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* token (u64) */
     0x01,                                   /* flags: complete */
+    0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, /* summary (u64) */
     0x02,                                   /* n = 2 */
     0x11, 0x22, 0x33, 0x44, 0x55, 0x66,     /* id (u48) */
     0xb3, 0x09,             /* hbl = 300 << 2 | 1 << 1 | 1 = 1203 */
@@ -196,11 +198,13 @@ static const node_spec golden_ack_nodes[] = {
 static const msg_spec golden_ack = {
     SB_MSG_ACK, 0, 1, golden_ack_digest, 1, golden_ack_nodes,
     .token = 0xf1e2d3c4b5a69788ull, .echo = 0x0102030405060708ull,
+    .summary = 0x8877665544332211ull,
 };
 static const uint8_t golden_ack_bytes[] = {
-    'S', 'B', 4, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
+    'S', 'B', 5, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* echo (u64) */
     0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x88, /* token (u64) */
+    0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* summary (u64) */
     0x01,                                   /* n = 1 */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06,     /* id (u48) */
     0x05,                                   /* hbl = 1 << 2 | 1 (gc) */
@@ -231,7 +235,7 @@ static const msg_spec golden_ack2 = {
     .echo = 0xf1e2d3c4b5a69788ull,
 };
 static const uint8_t golden_ack2_bytes[] = {
-    'S', 'B', 4, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
+    'S', 'B', 5, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
     0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x88, /* echo (u64) */
     0x02,                                   /* m = 2 */
     0x0d, '1', '0', '.', '0', '.', '0', '.', '1', ':', '7', '9', '4', '6',
@@ -259,7 +263,7 @@ static const msg_spec golden_push = {
     0x1112131415161718ull, 0xa1a2a3a4a5a6a7a8ull,
 };
 static const uint8_t golden_push_bytes[] = {
-    'S', 'B', 4, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
+    'S', 'B', 5, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
     0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, /* root id (u64) */
     0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, /* wave */
     0x01,                                   /* m = 1 */
@@ -279,22 +283,23 @@ static const sb_digest_entry golden_padded_digest[] = {
 };
 static const msg_spec golden_padded_syn = {
     SB_MSG_SYN, SB_SYN_COMPLETE | SB_SYN_PADDED, 1, golden_padded_digest,
-    0, NULL, .token = 0x0102030405060708ull, .pad = 36,
+    0, NULL, .token = 0x0102030405060708ull, .summary = 1, .pad = 28,
 };
 static const uint8_t golden_padded_syn_bytes[] = {
-    'S', 'B', 4, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* token (u64) */
     0x03,                                   /* flags: complete, padded */
+    0, 0, 0, 0, 0, 0, 0, 0x01,              /* summary (u64) */
     0x01,                                   /* n = 1 */
     0x11, 0x22, 0x33, 0x44, 0x55, 0x66,     /* id (u48) */
     0xb3, 0x09,             /* hbl = 300 << 2 | 1 << 1 | 1 = 1203 */
     0x05,                                   /* max */
     0x02,                                   /* gc */
-    /* 36 bytes of padding: 28 + 36 = 64 */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 28 bytes of padding: 36 + 28 = 64 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
-#define GOLDEN_PADDED_SYN_UNPADDED 28 /* its length without the padding */
+#define GOLDEN_PADDED_SYN_UNPADDED 36 /* its length without the padding */
 
 static const msg_spec *const valid_specs[] = {
     &syn_full, &syn_no_flags, &syn_empty,
@@ -380,6 +385,8 @@ static size_t spec_size(const msg_spec *m)
         n += SB_TOKEN_SIZE;
     if (m->type == SB_MSG_SYN)
         n += 1 + m->pad;
+    if (has_digest(m->type))
+        n += SB_SUMMARY_SIZE;
     if (m->type == SB_MSG_PUSH)
         n += SB_PUSH_HEADER_SIZE;
     if (has_digest(m->type)) {
@@ -416,6 +423,8 @@ static size_t encode_with_cid(const msg_spec *m, uint32_t cid, uint8_t *buf,
         assert_true(sb_put_u64(&w, m->token));
     if (m->type == SB_MSG_SYN)
         assert_true(sb_put_u8(&w, m->flags));
+    if (has_digest(m->type))
+        assert_true(sb_put_u64(&w, m->summary));
     if (m->type == SB_MSG_PUSH) {
         assert_true(sb_put_u64(&w, m->root));
         assert_true(sb_put_u64(&w, m->wave));
@@ -502,6 +511,7 @@ static void check_decodes_to(const uint8_t *buf, size_t len,
     assert_int_equal(msg.echo, has_echo(m->type) ? m->echo : 0);
     if (m->type == SB_MSG_SYN)
         assert_int_equal(msg.flags, m->flags);
+    assert_int_equal(msg.summary, has_digest(m->type) ? m->summary : 0);
     if (m->type == SB_MSG_PUSH) {
         assert_int_equal(msg.root, m->root);
         assert_int_equal(msg.wave, m->wave);
@@ -702,8 +712,8 @@ static void test_header_cluster_id_is_big_endian(void **state)
     uint8_t buf[SB_HEADER_SIZE + 4];
     sb_writer w = { buf, buf, buf + sizeof(buf) };
     assert_true(sb_put_header(&w, SB_MSG_ACK2, 0xdeadbeefu));
-    assert_int_equal(SB_PROTOCOL_VERSION, 4);
-    const uint8_t want[] = { 'S', 'B', 4, 3, 0xde, 0xad, 0xbe, 0xef };
+    assert_int_equal(SB_PROTOCOL_VERSION, 5);
+    const uint8_t want[] = { 'S', 'B', 5, 3, 0xde, 0xad, 0xbe, 0xef };
     assert_int_equal(w.p - buf, SB_HEADER_SIZE);
     assert_memory_equal(buf, want, sizeof(want));
 }
@@ -803,11 +813,14 @@ static void check_varint_edge(uint64_t v, const uint8_t *want, size_t n)
     uint8_t buf[64];
     assert_int_equal(sb_varint_size(v), n);
     size_t len = syn_with_max_gc(v, buf, sizeof(buf));
-    /* header, token, flags, n = 1, id (6 bytes), hbl, then max and gc */
-    const size_t at = SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + 1 + SB_ID_SIZE + 1;
+    /* header, token, flags, summary, n = 1, id (6 bytes), hbl, then max
+     * and gc */
+    const size_t at = SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + SB_SUMMARY_SIZE +
+                      1 + SB_ID_SIZE + 1;
     const uint8_t id[] = { 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f };
-    assert_memory_equal(buf + SB_HEADER_SIZE + SB_TOKEN_SIZE + 2, id,
-                        sizeof(id));
+    assert_memory_equal(buf + SB_HEADER_SIZE + SB_TOKEN_SIZE + 2 +
+                            SB_SUMMARY_SIZE,
+                        id, sizeof(id));
     /* hbl = 1 << 2 | (gc != 0) */
     assert_int_equal(buf[at - 1], v != 0 ? 0x05 : 0x04);
     assert_memory_equal(buf + at, want, n);
@@ -866,10 +879,12 @@ static void test_hbl_packs_largest_heartbeat_and_leaving(void **state)
     size_t len = encode(&m, buf, sizeof(buf));
     const uint8_t hbl[] = { 0xfe, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x01 };
-    /* header, token, flags, n, id, hbl, max; no gc */
-    assert_int_equal(len, SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + 1 + 6 + 10 + 1);
-    assert_memory_equal(buf + SB_HEADER_SIZE + SB_TOKEN_SIZE + 8, hbl,
-                        sizeof(hbl));
+    /* header, token, flags, summary, n, id, hbl, max; no gc */
+    assert_int_equal(len, SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 +
+                              SB_SUMMARY_SIZE + 1 + 6 + 10 + 1);
+    assert_memory_equal(buf + SB_HEADER_SIZE + SB_TOKEN_SIZE +
+                            SB_SUMMARY_SIZE + 8,
+                        hbl, sizeof(hbl));
     assert_int_equal(buf[len - 1], 0x00); /* max */
     check_decodes_to(buf, len, &m);
 
@@ -879,10 +894,11 @@ static void test_hbl_packs_largest_heartbeat_and_leaving(void **state)
     len = encode(&mg, buf, sizeof(buf));
     const uint8_t hbl_gc[] = { 0xff, 0xff, 0xff, 0xff, 0xff,
                                0xff, 0xff, 0xff, 0xff, 0x01 };
-    assert_int_equal(len,
-                     SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + 1 + 6 + 10 + 1 + 1);
-    assert_memory_equal(buf + SB_HEADER_SIZE + SB_TOKEN_SIZE + 8, hbl_gc,
-                        sizeof(hbl_gc));
+    assert_int_equal(len, SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 +
+                              SB_SUMMARY_SIZE + 1 + 6 + 10 + 1 + 1);
+    assert_memory_equal(buf + SB_HEADER_SIZE + SB_TOKEN_SIZE +
+                            SB_SUMMARY_SIZE + 8,
+                        hbl_gc, sizeof(hbl_gc));
     assert_int_equal(buf[len - 2], 0x00); /* max */
     assert_int_equal(buf[len - 1], 0x01); /* gc */
     check_decodes_to(buf, len, &mg);
@@ -898,9 +914,11 @@ static size_t raw_syn(uint8_t *buf, const uint8_t *hbl, size_t nh,
                       const uint8_t *max, size_t nm, const uint8_t *gc,
                       size_t ng)
 {
-    const uint8_t head[] = { 'S', 'B', 4, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t head[] = { 'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04,
                              0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8,
-                             0x00, 0x01, 1, 2, 3, 4, 5, 6 /* id (u48) */ };
+                             0x00, /* flags */
+                             0, 0, 0, 0, 0, 0, 0, 9, /* summary */
+                             0x01, 1, 2, 3, 4, 5, 6 /* id (u48) */ };
     size_t len = 0;
     memcpy(buf + len, head, sizeof(head));
     len += sizeof(head);
@@ -925,12 +943,14 @@ static void test_raw_syn_control_is_valid(void **state)
     (void)state;
     uint8_t buf[64];
     size_t len = raw_syn(buf, hb1_gc, 1, one, 1, one, 1);
-    assert_int_equal(len, SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + 1 + 6 + 3);
+    assert_int_equal(len, SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 +
+                              SB_SUMMARY_SIZE + 1 + 6 + 3);
     assert_int_equal(decode_copy(buf, len, CID), -1);
     sb_msg msg;
     assert_true(sb_msg_decode(buf, len, CID, &msg, NULL));
     assert_int_equal(msg.token, 0xa1a2a3a4a5a6a7a8ull);
     assert_int_equal(msg.flags, 0);
+    assert_int_equal(msg.summary, 9);
     sb_cursor c = { msg.digest, msg.end };
     sb_digest_entry d;
     sb_digest_next(&c, &d);
@@ -1022,11 +1042,11 @@ static void test_overlong_count_rejected(void **state)
     (void)state;
     /* a SYN (token 1, no flags) whose n = 1 is written in two bytes,
      * then one entry: id (u48), hbl = 1 << 2 (no gc), max 0 */
-    const uint8_t m[] = { 'S', 'B', 4, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t m[] = { 'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04,
                           0, 0, 0, 0, 0, 0, 0, 1,
                           0x00, 0x81, 0x00, 1, 2, 3, 4, 5, 6,
                           0x04, 0x00 };
-    const uint8_t ok[] = { 'S', 'B', 4, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ok[] = { 'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04,
                            0, 0, 0, 0, 0, 0, 0, 1,
                            0x00, 0x01, 1, 2, 3, 4, 5, 6,
                            0x04, 0x00 };
@@ -1117,18 +1137,18 @@ static void test_huge_counts_rejected(void **state)
 {
     (void)state;
     /* header, token, flags, n = UINT64_MAX */
-    const uint8_t syn[] = { 'S', 'B', 4, 1, 1, 2, 3, 4,
+    const uint8_t syn[] = { 'S', 'B', 5, 1, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x00,
                             0xff, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x01 };
     /* header, echo, m = UINT64_MAX */
-    const uint8_t ack2[] = { 'S', 'B', 4, 3, 1, 2, 3, 4,
+    const uint8_t ack2[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
                              1, 2, 3, 4, 5, 6, 7, 8,
                              0xff, 0xff, 0xff, 0xff, 0xff,
                              0xff, 0xff, 0xff, 0xff, 0x01 };
     /* header, echo, m = 1: node "a" gen 1, hbl = 1 << 2, flags, from 0,
      * to 5, gc 0, huge k */
-    const uint8_t nkeys[] = { 'S', 'B', 4, 3, 1, 2, 3, 4,
+    const uint8_t nkeys[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
                               1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                               0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x05, 0x00,
                               0xff, 0xff, 0xff, 0xff, 0xff,
@@ -1143,8 +1163,9 @@ static void test_count_larger_than_entries_rejected(void **state)
     (void)state;
     uint8_t buf[BUF_CAP];
     size_t len = encode(&golden_syn, buf, sizeof(buf));
-    assert_int_equal(buf[SB_HEADER_SIZE + SB_TOKEN_SIZE + 1], 2);
-    buf[SB_HEADER_SIZE + SB_TOKEN_SIZE + 1] = 3; /* n = 3, two entries */
+    const size_t n_at = SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + SB_SUMMARY_SIZE;
+    assert_int_equal(buf[n_at], 2);
+    buf[n_at] = 3; /* n = 3, two entries */
     assert_true(is_drop_reason(decode_copy(buf, len, CID)));
     len = encode(&golden_ack2, buf, sizeof(buf));
     assert_int_equal(buf[SB_HEADER_SIZE + SB_TOKEN_SIZE], 2);
@@ -1173,9 +1194,10 @@ static void test_padded_syn_nonzero_pad_is_malformed(void **state)
         assert_int_equal(decode_copy(buf, sizeof(buf), CID), -1);
     }
     /* a padded SYN with no digest at all: n = 0, then the padding */
-    uint8_t empty[] = { 'S', 'B', 4, 1, 0x01, 0x02, 0x03, 0x04,
+    uint8_t empty[] = { 'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04,
                         1, 2, 3, 4, 5, 6, 7, 8,
-                        SB_SYN_PADDED, 0x00, 0x00, 0x00, 0x00 };
+                        SB_SYN_PADDED, 0, 0, 0, 0, 0, 0, 0, 0, /* summary */
+                        0x00, 0x00, 0x00, 0x00 };
     assert_int_equal(decode_copy(empty, sizeof(empty), CID), -1);
     empty[sizeof(empty) - 1] = 0x01;
     assert_int_equal(decode_copy(empty, sizeof(empty), CID),
@@ -1249,24 +1271,27 @@ static void test_decode_fills_token_and_echo(void **state)
     (void)state;
     sb_msg msg;
     /* SYN: token, no echo */
-    const uint8_t syn[] = { 'S', 'B', 4, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t syn[] = { 'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04,
                             0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
-                            0x00, 0x00 };
+                            0x00, 0, 0, 0, 0, 0, 0, 0, 0x2a, 0x00 };
     assert_true(sb_msg_decode(syn, sizeof(syn), CID, &msg, NULL));
+    assert_int_equal(msg.summary, 0x2a);
     assert_int_equal(msg.type, SB_MSG_SYN);
     assert_int_equal(msg.token, 0x0102030405060708ull);
     assert_int_equal(msg.echo, 0);
     /* ACK: the echo first, then its own token */
-    const uint8_t ack[] = { 'S', 'B', 4, 2, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ack[] = { 'S', 'B', 5, 2, 0x01, 0x02, 0x03, 0x04,
                             0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                             0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
+                            0, 0, 0, 0, 0, 0, 0, 0x2b, /* summary */
                             0x00, 0x00 };
     assert_true(sb_msg_decode(ack, sizeof(ack), CID, &msg, NULL));
+    assert_int_equal(msg.summary, 0x2b);
     assert_int_equal(msg.type, SB_MSG_ACK);
     assert_int_equal(msg.echo, 0x0102030405060708ull);
     assert_int_equal(msg.token, 0x80000000000000ffull);
     /* ACK2: an echo, no token */
-    const uint8_t ack2[] = { 'S', 'B', 4, 3, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ack2[] = { 'S', 'B', 5, 3, 0x01, 0x02, 0x03, 0x04,
                              0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
                              0x00 };
     assert_true(sb_msg_decode(ack2, sizeof(ack2), CID, &msg, NULL));
@@ -1274,7 +1299,7 @@ static void test_decode_fills_token_and_echo(void **state)
     assert_int_equal(msg.echo, 0x80000000000000ffull);
     assert_int_equal(msg.token, 0);
     /* PUSH: neither; its 16 bytes are a root and a wave */
-    const uint8_t push[] = { 'S', 'B', 4, 4, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t push[] = { 'S', 'B', 5, 4, 0x01, 0x02, 0x03, 0x04,
                              0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                              0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
                              0x00 };
@@ -1315,7 +1340,9 @@ static void test_wrong_version_rejected(void **state)
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
     buf[2] = 3; /* the format before beats */
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
-    buf[2] = 5;
+    buf[2] = 4; /* the format before summaries */
+    assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
+    buf[2] = 6;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
     buf[2] = 0xff;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
@@ -1357,7 +1384,7 @@ static void test_unknown_type_rejected(void **state)
 static void test_beat_bytes(void **state)
 {
     (void)state;
-    const uint8_t beat[] = { 'S', 'B', 4, 5, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t beat[] = { 'S', 'B', 5, 5, 0x01, 0x02, 0x03, 0x04,
                              0x01,        /* flags: farewell */
                              0xac, 0x02,  /* count 300 */
                              0x07 }       /* heartbeat 7 */;
@@ -1396,7 +1423,7 @@ static void test_beat_bytes(void **state)
 static void test_short_header_truncated(void **state)
 {
     (void)state;
-    const uint8_t h[] = { 'S', 'B', 4, 1, 1, 2, 3, 4 };
+    const uint8_t h[] = { 'S', 'B', 5, 1, 1, 2, 3, 4 };
     for (size_t n = 0; n < sizeof(h); n++)
         assert_int_equal(decode_copy(h, n, CID), SB_DROP_TRUNCATED);
 }
@@ -1436,11 +1463,11 @@ static void test_empty_addr_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1, hbl = 1 << 2, flags, from, to,
      * gc, k = 0 */
-    const uint8_t ok[] = { 'S', 'B', 4, 3, 1, 2, 3, 4,
+    const uint8_t ok[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
                            1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                            0x00 };
-    const uint8_t bad[] = { 'S', 'B', 4, 3, 1, 2, 3, 4,
+    const uint8_t bad[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                             0x00 };
@@ -1453,11 +1480,11 @@ static void test_empty_key_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1 hb 1 (hbl = 1 << 2), from 0
      * to 1, one key at version 1 */
-    const uint8_t ok[] = { 'S', 'B', 4, 3, 1, 2, 3, 4,
+    const uint8_t ok[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
                            1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                            0x01, 0x01, 'k', 0x01, 0x00, 0x00 };
-    const uint8_t bad[] = { 'S', 'B', 4, 3, 1, 2, 3, 4,
+    const uint8_t bad[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                             0x01, 0x00, 0x01, 0x00, 0x00 };
@@ -1578,9 +1605,11 @@ static void test_digest_gc_flag_with_zero_gc_rejected(void **state)
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_TRUNCATED);
 
     /* in an ACK, where a node section follows the digest: header, echo,
-     * token, n = 1, id (u48), hbl = 1 << 2 | 1, max 1, gc, m = 0 */
-    uint8_t ack[] = { 'S', 'B', 4, 2, 0x01, 0x02, 0x03, 0x04,
+     * token, summary, n = 1, id (u48), hbl = 1 << 2 | 1, max 1, gc,
+     * m = 0 */
+    uint8_t ack[] = { 'S', 'B', 5, 2, 0x01, 0x02, 0x03, 0x04,
                       1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                      0, 0, 0, 0, 0, 0, 0, 0,
                       0x01, 1, 2, 3, 4, 5, 6, 0x05, 0x01, 0x01, 0x00 };
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), -1);
     ack[sizeof(ack) - 2] = 0x00; /* gc 0 */
@@ -1599,7 +1628,8 @@ static void check_entry_bytes(const sb_digest_entry *d, const uint8_t *want,
     assert_memory_equal(buf, want, n);
     const msg_spec m = { SB_MSG_SYN, 0, 1, d, 0, NULL, .token = 5 };
     size_t len = encode(&m, buf, sizeof(buf));
-    assert_int_equal(len, SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + 1 + n);
+    assert_int_equal(len, SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + SB_SUMMARY_SIZE +
+                              1 + n);
     check_decodes_to(buf, len, &m);
 }
 
@@ -1632,7 +1662,7 @@ static void test_node_hbl_low_bit_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1, hbl, flags, from, to, gc,
      * k = 0 */
-    uint8_t ack2[] = { 'S', 'B', 4, 3, 1, 2, 3, 4,
+    uint8_t ack2[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
                        1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                        0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                        0x00 };
@@ -1649,28 +1679,29 @@ static void test_node_hbl_low_bit_rejected(void **state)
                      SB_DROP_MALFORMED);
 
     /* a two-byte hbl: 128 = 32 << 2 is fine, 129 is not */
-    const uint8_t ok2[] = { 'S', 'B', 4, 3, 1, 2, 3, 4,
+    const uint8_t ok2[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x01, 'a', 0x01, 0x80, 0x01, 0x00, 0x00, 0x00,
                             0x00, 0x00 };
-    const uint8_t bad2[] = { 'S', 'B', 4, 3, 1, 2, 3, 4,
+    const uint8_t bad2[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
                              1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                              0x01, 'a', 0x01, 0x81, 0x01, 0x00, 0x00, 0x00,
                              0x00, 0x00 };
     assert_int_equal(decode_copy(ok2, sizeof(ok2), CID), -1);
     assert_int_equal(decode_copy(bad2, sizeof(bad2), CID), SB_DROP_MALFORMED);
 
-    /* the same in an ACK (echo, token, n = 0) and a PUSH */
-    uint8_t ack[] = { 'S', 'B', 4, 2, 1, 2, 3, 4,
+    /* the same in an ACK (echo, token, summary, n = 0) and a PUSH */
+    uint8_t ack[] = { 'S', 'B', 5, 2, 1, 2, 3, 4,
                       1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                      0, 0, 0, 0, 0, 0, 0, 0,
                       0x00, 0x01,
                       0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                       0x00 };
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), -1);
-    assert_int_equal(ack[29], 0x04);
-    ack[29] = 0x05;
+    assert_int_equal(ack[37], 0x04);
+    ack[37] = 0x05;
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), SB_DROP_MALFORMED);
-    uint8_t push[] = { 'S', 'B', 4, 4, 1, 2, 3, 4,
+    uint8_t push[] = { 'S', 'B', 5, 4, 1, 2, 3, 4,
                        1, 2, 3, 4, 5, 6, 7, 8, /* root id (u64) */
                        0, 0, 0, 0, 0, 0, 0, 9, /* wave */
                        0x01, 0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00,

@@ -291,6 +291,7 @@ static size_t make_syn(uint8_t *buf, size_t cap, const sb_digest_entry *d,
     sb_put_header(&w, SB_MSG_SYN, sb_cluster_id("default"));
     sb_put_u64(&w, 0x5eed); /* the token our answer would echo */
     sb_put_u8(&w, flags);
+    sb_put_u64(&w, 0); /* a summary: not ours */
     sb_put_varint(&w, (uint64_t)n);
     for (int i = 0; i < n; i++)
         sb_put_digest_entry(&w, &d[i]);
@@ -817,17 +818,27 @@ static void log_event(void *ud, uint32_t node, const sb_event *ev,
 }
 
 /* A lone node (10.0.0.1, waits in 10 ms steps) that logs its events into
- * `log` (512 bytes); max_keys_per_node if `max_keys` is not 0. */
-static cluster *logged_node(char *log, uint32_t max_keys)
+ * `log` (512 bytes); max_keys_per_node if `max_keys` is not 0; with
+ * `monitors` monitors. */
+static cluster *logged_node_with(char *log, uint32_t max_keys,
+                                 uint32_t monitors)
 {
     cluster_config cfg;
     cluster_config_init(&cfg, 1);
     cfg.step_ns = 10 * MS;
     if (max_keys)
         cfg.engine.max_keys_per_node = max_keys;
+    cfg.engine.monitors = monitors;
     cfg.on_event = log_event;
     cfg.userdata = log;
     return cluster_new(&cfg);
+}
+
+static cluster *logged_node(char *log, uint32_t max_keys)
+{
+    sb_engine_config defaults;
+    sb_engine_config_init(&defaults);
+    return logged_node_with(log, max_keys, defaults.monitors);
 }
 
 /* Node z's keys arrive now with the given heartbeat, from z itself. */
@@ -845,11 +856,13 @@ static void z_says(cluster *c, uint64_t hb, uint64_t from,
 
 /* No key event about a node before its join; at its join (and at every
  * return) an update for each key it holds; none while it is down. */
+/* Without monitors, a node is live once its heartbeat moves: its state
+ * may come first, and is reported at its join. */
 static void test_events_join_first(void **state)
 {
     (void)state;
     char log[512] = "";
-    cluster *c = logged_node(log, 0);
+    cluster *c = logged_node_with(log, 0, 0);
     sb_key_entry k[4] = {
         { (const uint8_t *)"a", 1, 1, false, (const uint8_t *)"1", 1 },
         { (const uint8_t *)"b", 1, 2, false, (const uint8_t *)"2", 1 },
@@ -870,6 +883,34 @@ static void test_events_join_first(void **state)
     cluster_run(c, 10 * MS);
     z_says(c, 7, 4, NULL, 0);
     assert_string_equal(log, "join update:a update:b update:c update:d");
+    cluster_free(c);
+}
+
+/* With monitors, a node is live as soon as its state comes (its
+ * heartbeat moves only to refute a verdict): JOIN, then its keys; down
+ * when the one node that watches it, this one, hears no beat from it;
+ * live again when its heartbeat moves past the verdict, with all its
+ * keys reported again. */
+static void test_events_join_at_arrival(void **state)
+{
+    (void)state;
+    char log[512] = "";
+    cluster *c = logged_node(log, 0);
+    sb_key_entry k[3] = {
+        { (const uint8_t *)"a", 1, 1, false, (const uint8_t *)"1", 1 },
+        { (const uint8_t *)"b", 1, 2, false, (const uint8_t *)"2", 1 },
+        { (const uint8_t *)"c", 1, 3, false, (const uint8_t *)"3", 1 },
+    };
+    z_says(c, 1, 0, k, 2);
+    assert_string_equal(log, "join update:a update:b");
+    log[0] = '\0';
+    cluster_wait(c, 60 * SEC, log[0]);
+    assert_string_equal(log, "leave");
+    log[0] = '\0';
+    z_says(c, 1, 2, k + 2, 1); /* news, but the verdict stands */
+    assert_string_equal(log, "");
+    z_says(c, 2, 3, NULL, 0); /* refuted */
+    assert_string_equal(log, "join update:a update:b update:c");
     cluster_free(c);
 }
 
@@ -1179,13 +1220,16 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
             len = replay->p[i].len;
             memcpy(buf, replay->p[i].data, len);
         } else if (!nkeys) {
-            /* a SYN: a COMPLETE flag and up to 40 random entries, some
-             * of them requests for real ids */
+            /* a SYN: COMPLETE, ASK and DOUBT flags at random, a random
+             * summary, and up to 40 random entries, some of them
+             * requests for real ids */
             sb_writer w = { buf, buf, buf + sizeof(buf) };
             uint32_t n = (uint32_t)sb_rng_below(&rng, 40);
             sb_put_header(&w, SB_MSG_SYN, sb_cluster_id("default"));
             sb_put_u64(&w, sb_rng_next(&rng));
-            sb_put_u8(&w, (uint8_t)sb_rng_below(&rng, 2));
+            sb_put_u8(&w, (uint8_t)(sb_rng_below(&rng, 2) |
+                                    sb_rng_below(&rng, 4) << 2));
+            sb_put_u64(&w, sb_rng_next(&rng));
             sb_put_varint(&w, n);
             for (uint32_t k = 0; k < n; k++) {
                 int who = (int)sb_rng_below(&rng, 8);
@@ -1240,6 +1284,7 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
             sb_put_header(&w, SB_MSG_ACK, sb_cluster_id("default"));
             sb_put_u64(&w, sb_engine_token(e, "192.0.2.7:9999"));
             sb_put_u64(&w, sb_rng_next(&rng));
+            sb_put_u64(&w, sb_rng_next(&rng)); /* summary */
             uint32_t n = 1 + (uint32_t)sb_rng_below(&rng, 8);
             sb_put_varint(&w, n);
             for (uint32_t k = 0; k < n; k++) {
@@ -1341,13 +1386,16 @@ static void test_big_push_not_passed_on(void **state)
 
 /* Datagrams (and their bytes) the cluster sent to `to` among those
  * captured. */
-static size_t sent_to(cluster *c, const char *to, uint64_t *bytes)
+/* Datagrams (and bytes) captured to `to`; of one message type, or of any
+ * with type 0. */
+static size_t sent_to(cluster *c, const char *to, int type, uint64_t *bytes)
 {
     const cluster_packets *p = cluster_captured(c);
     size_t n = 0;
     *bytes = 0;
     for (size_t k = 0; k < p->n; k++)
-        if (strcmp(p->p[k].to_addr, to) == 0) {
+        if (strcmp(p->p[k].to_addr, to) == 0 &&
+            (!type || (p->p[k].data[3] & 0x7f) == type)) {
             n++;
             *bytes += p->p[k].len;
         }
@@ -1396,10 +1444,11 @@ static void test_forged_datagram_reflects_nothing(void **state)
     cluster *c = watched_three();
     uint8_t buf[256];
     size_t len = victim_ack2(buf, sizeof(buf), 5);
+    uint64_t unsolicited = cluster_drops(c, 0, SB_DROP_UNSOLICITED);
     /* the echo a stranger can only guess */
     check(cluster_deliver(c, 0, "198.51.100.7:5000", buf, len) ==
           SB_EINVAL);
-    check(cluster_drops(c, 0, SB_DROP_UNSOLICITED) == 1);
+    check(cluster_drops(c, 0, SB_DROP_UNSOLICITED) == unsolicited + 1);
     /* the right echo (the stranger holds its address): hearsay */
     check(cluster_answer(c, 0, "198.51.100.7:5000", buf, len) == SB_OK);
     check(cluster_drops(c, 0, SB_DROP_HEARSAY) == 1);
@@ -1418,7 +1467,7 @@ static void test_forged_datagram_reflects_nothing(void **state)
     check(now1.heartbeat < m.heartbeat + 100);
     cluster_run(c, 130 * SEC);
     uint64_t bytes;
-    size_t n = sent_to(c, VICTIM, &bytes);
+    size_t n = sent_to(c, VICTIM, 0, &bytes);
     printf("reflection: %zu datagrams, %llu bytes to the third party in "
            "130 s after a forged ACK2 (%zu B), an echoed one and a SYN "
            "(%zu B) from its address\n", n, (unsigned long long)bytes, len,
@@ -1476,15 +1525,24 @@ static void test_never_answering_address_bounded(void **state)
     for (uint32_t i = 0; i < 3; i++)
         check(sb_engine_find(cluster_engine(c, i), VICTIM, &m) ==
               SB_ENOTFOUND);
-    uint64_t bytes, liar_bytes;
-    size_t n = sent_to(c, VICTIM, &bytes);
-    size_t to_liar = sent_to(c, liar, &liar_bytes);
+    uint64_t bytes, liar_bytes, push_bytes;
+    size_t n = sent_to(c, VICTIM, SB_MSG_SYN, &bytes);
+    size_t to_liar = sent_to(c, liar, SB_MSG_SYN, &liar_bytes);
+    /* besides the probes, the pushes of the verdicts written about it
+     * while it was live for some: one verdict a node, down push_fanout
+     * trees (it is a child in each at most once) */
+    size_t pushes = sent_to(c, VICTIM, SB_MSG_PUSH, &push_bytes);
+    size_t liar_pushes = sent_to(c, liar, SB_MSG_PUSH, &push_bytes);
+    check(pushes <= 3 * 3 && liar_pushes <= 3 * 3);
+    check(sent_to(c, VICTIM, 0, &push_bytes) == n + pushes);
+    check(sent_to(c, liar, 0, &push_bytes) == to_liar + liar_pushes);
     size_t bound = 3 * probe_bound(cluster_now(c) - start, 50 * MS);
     printf("never answering: in %.0f s, the vouched address got %zu "
-           "datagrams (%llu B), the liar %zu (%llu B); bound %zu\n",
+           "SYNs (%llu B) and %zu pushes, the liar %zu SYNs (%llu B) and "
+           "%zu pushes; bound %zu SYNs\n",
            (double)(cluster_now(c) - start) / 1e9, n,
-           (unsigned long long)bytes, to_liar,
-           (unsigned long long)liar_bytes, bound);
+           (unsigned long long)bytes, pushes, to_liar,
+           (unsigned long long)liar_bytes, liar_pushes, bound);
     check(n >= 3 && n <= bound);
     /* the liar answered node 0 (twice: what node 0 sent it in the second
      * between comes on top), so node 0 probes it at least every 64
@@ -1524,6 +1582,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_partial_reset_takes_caught_up_sender),
         cmocka_unit_test(test_no_plain_delta_past_collected_tombstones),
         cmocka_unit_test(test_events_join_first),
+        cmocka_unit_test(test_events_join_at_arrival),
         cmocka_unit_test(test_reset_stopped_by_a_bound_leaves_no_hole),
         cmocka_unit_test(test_waves_of_two_roots_are_apart),
         cmocka_unit_test(test_ack_lists_each_node_once),
