@@ -234,5 +234,11 @@ size_t sb_engine_memory(const sb_engine *e);
  * ns; returns how many (0: none, and both are 0). For measurements. */
 uint32_t sb_engine_beat_gaps(const sb_engine *e, double *mean_ns,
                              double *sd_ns);
+/* The summary this engine would send now (summary.c), and whether the
+ * one it keeps between changes is the one all its records give: false
+ * means a change that should have marked it stale did not. For tests
+ * and the fuzzers. */
+uint64_t sb_engine_summary(sb_engine *e);
+bool sb_engine_summary_fresh(const sb_engine *e);
 
 #endif /* SB_ENGINE_H */

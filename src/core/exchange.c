@@ -36,26 +36,26 @@ static bool exchange_list(sb_engine *e, sb_peer *n, sb_peer **list,
  * however many there are. The COMPLETE flag says every known peer is
  * listed.
  *
- * The summary goes first. While the last peer we compared with held
- * the same summary as ours, and ours has not changed since, we expect
- * to agree: the SYN is quiet, ourselves alone, and a peer that agrees
- * answers nothing. A peer that does not answers as to any partial
- * digest, and both sides send full digests until they agree again.
+ * The summary goes first. A quiet SYN (exchange_quiet()) has no digest:
+ * a peer that agrees answers nothing, and one that does not answers as
+ * to a partial digest, after which both sides send full digests until
+ * they agree again.
  */
-static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
+static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
+                               uint64_t now)
 {
     uint64_t summary = sb_summary(e);
-    bool quiet = e->agreed && e->agreed == summary;
-    size_t room = quiet ? 0 : sb_plan_digest_room(e);
+    size_t room = sb_plan_digest_room(e);
     size_t used = 0;
     uint32_t count = e->st.count, n = 0;
     sb_peer **list = e->scratch.peers;
     e->epoch++;
 
     /* ourselves always (the smallest message has room for that) */
-    exchange_list(e, e->self, list, &n, &used,
-                  e->cfg.max_message_size - SB_HEADER_SIZE - SB_TOKEN_SIZE -
-                      1 - SB_SUMMARY_SIZE - 3);
+    if (!quiet)
+        exchange_list(e, e->self, list, &n, &used,
+                       e->cfg.max_message_size - SB_HEADER_SIZE -
+                           SB_TOKEN_SIZE - 1 - SB_SUMMARY_SIZE - 3);
     /* requests: ids we saw in ACKs and do not know, "send in full" */
     uint32_t nwanted = 0;
     for (; !quiet && nwanted < e->nwanted; nwanted++) {
@@ -74,8 +74,8 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, uint64_t now)
         if (x && !exchange_list(e, x, list, &n, &used, room / 2))
             break;
     }
-    bool full = false;
-    uint32_t m = sb_plan_draw_sample(e, room > used ? room - used : 0);
+    bool full = quiet;
+    uint32_t m = quiet ? 0 : sb_plan_draw_sample(e, room > used ? room - used : 0);
     for (int pass = 0; pass < 3 && !full; pass++)
         for (uint32_t i = 0; i < m && !full; i++)
             if (sb_plan_sample_group(e->scratch.sample[i]) == pass)
@@ -128,7 +128,10 @@ static bool exchange_take_entry(sb_engine *e, plan *p, sb_peer *n,
  * initiator may lack them. Offer them anyway, from the version peers held
  * before the change: the receiver takes them only if it holds that
  * version (no gap), and skips what it has. Stragglers an eager push
- * missed catch up in their next exchange.
+ * missed catch up in their next exchange. A peer whose other news came
+ * lately (a leave, a refutation, a new record), which no push carries,
+ * gets our digest entry first among those we add: a quiet SYN lists
+ * nothing, and its sender may lack just that.
  */
 static void exchange_offer_recent(sb_engine *e, plan *p, uint64_t now)
 {
@@ -139,11 +142,16 @@ static void exchange_offer_recent(sb_engine *e, plan *p, uint64_t now)
         const recent *r = &e->recent[(e->recent_head - k) % RECENT];
         if (now - r->at > recent_ns)
             break;
-        if (r->before == NO_DELTA)
-            continue;
         sb_peer *n = sb_state_find_id(&e->st, r->id);
         if (!n)
             continue;
+        if (r->before == NO_DELTA) {
+            if (n->mark != e->epoch) {
+                n->mark = e->epoch;
+                e->scratch.ahead[p->nahead++] = n;
+            }
+            continue;
+        }
         if (n->mark != e->epoch) {
             n->mark = e->epoch;
             sb_plan_add(e, p, n, r->before, n->gc_version, false);
@@ -198,8 +206,17 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
     bool ask = m->flags & SB_SYN_ASK;
     uint64_t summary = sb_summary(e);
     e->agreed = m->summary == summary ? summary : 0;
-    if (e->agreed && !ask)
+    if (e->agreed) {
+        if (ask) { /* the answer alone: echo, token and summary */
+            plan *p = sb_plan_new(e);
+            p->echo = m->token;
+            p->always = true;
+            sb_writer w = sb_send_reply_writer(e);
+            if (sb_plan_write(e, &w, SB_MSG_ACK, p))
+                sb_send_message(e, from, &w);
+        }
         return;
+    }
     /* our heartbeat moves with every SYN we answer too: the more often
      * it moves, the more often an observer sees it move, and the tighter
      * that observer's failure detector (docs/failure-detector.md). Not
@@ -362,9 +379,21 @@ static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
 }
 
 
-/* The round's messages: one SYN to a random live peer, now and then a
- * probe of a down or unproven peer (as often as its backoff allows,
- * sb_liveness_probed()), and to seeds (exchange_seeds()). */
+/*
+ * Quiet: while the last peer we compared with held the same summary as
+ * ours, and ours has not changed since, we expect to agree. Our SYNs are
+ * then quiet (no digest), and only one round in EXCHANGES sends one to a
+ * live peer: at rest a node sends a quiet SYN an interval and its beats.
+ */
+static bool exchange_quiet(sb_engine *e)
+{
+    return e->rings.k && e->agreed && e->agreed == sb_summary(e);
+}
+
+/* The round's messages: one SYN to a random live peer (one round in
+ * EXCHANGES while quiet), now and then a probe of a down or unproven
+ * peer (as often as its backoff allows, sb_liveness_probed()), and to
+ * seeds (exchange_seeds()). */
 static void exchange_round(sb_engine *e, uint64_t now)
 {
     /* without monitors, the heartbeat is the sign of life: it moves every
@@ -380,15 +409,17 @@ static void exchange_round(sb_engine *e, uint64_t now)
     sb_liveness_alone(e, now);
     sb_liveness_rejudge(e, now);
     sb_monitor_round(e, now);
+    bool quiet = exchange_quiet(e);
     sb_writer syn = sb_send_writer(e);
-    exchange_write_syn(e, &syn, now);
+    exchange_write_syn(e, &syn, quiet, now);
     uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
     uint32_t nunreach =
         e->nstatus[SB_STATUS_DOWN] + e->nstatus[SB_STATUS_JOINING];
     sb_peer *peer = sb_liveness_random(e, exchange_is_live_peer, nlive);
-    if (peer && peer->answered) {
+    bool resting = quiet && e->stats.rounds % EXCHANGES;
+    if (peer && peer->answered && !resting) {
         exchange_send_syn(e, peer->addr, &syn);
-    } else if (peer && sb_liveness_may_probe(peer, now)) {
+    } else if (peer && !resting && sb_liveness_may_probe(peer, now)) {
         /* live by word of others only, so far */
         exchange_send_probe(e, peer, &syn, now);
     }

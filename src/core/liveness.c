@@ -49,7 +49,7 @@ void sb_liveness_emit(sb_engine *e, sb_event_type type, const sb_peer *n,
  * gap_per_peer rounds per peer (DIRECT_GAP_PER_PEER with monitors). Our
  * exchange without monitors: 0, no floor.
  */
-#define DIRECT_GAP_PER_PEER 1.0
+#define DIRECT_GAP_PER_PEER 2.0
 
 double sb_liveness_least_gap(const sb_engine *e)
 {
@@ -63,11 +63,12 @@ double sb_liveness_least_gap(const sb_engine *e)
  * The threshold a peer's phi is judged by (sb_wire_ops.threshold_scale).
  * With monitors, this detector is the fallback for what they cannot
  * settle (views that differ where verdicts cannot reach: the smaller side
- * of a partition): fed only by the peer's own datagrams, whose gaps grow
- * with the cluster, it convicts only after FALLBACK_SCALE times the
- * threshold: at 16 nodes and 100 ms about 28 s of silence, at 64 nodes
- * about 2 minutes. (The chance that a healthy peer's gap reaches it is
- * about e^-37.)
+ * of a partition): fed only by the peer's own datagrams (at rest, a
+ * quiet SYN an interval to a random peer: a gap of about 2 rounds a
+ * peer), it convicts only after FALLBACK_SCALE times the threshold, at
+ * 16 nodes and 100 ms after about 55 s of silence, at 64 nodes about 4
+ * minutes. (The chance that a healthy peer's gap reaches it is about
+ * e^-37.)
  */
 #define FALLBACK_SCALE 2.0
 

@@ -51,3 +51,13 @@ uint64_t sb_summary(sb_engine *e)
     }
     return e->summary;
 }
+
+uint64_t sb_engine_summary(sb_engine *e)
+{
+    return sb_summary(e);
+}
+
+bool sb_engine_summary_fresh(const sb_engine *e)
+{
+    return e->st.dirty || e->summary == sb_summary_fresh(&e->st);
+}

@@ -273,6 +273,9 @@ void cluster_feed(cluster *c, uint32_t i, const uint8_t *records,
             len = size;
         cluster_run(c, step);
         cluster_deliver(c, i, from[k % nfrom], records, len);
+        /* every change to a record marks the summary stale */
+        if (!sb_engine_summary_fresh(cluster_engine(c, i)))
+            abort();
         records += len;
         size -= len;
     }
@@ -608,6 +611,11 @@ uint64_t cluster_bytes_out(const cluster *c, int i)
 {
     return i == CLUSTER_ALL ? sb_sim_bytes_sent(c->sim)
                             : sb_sim_node_bytes_sent(c->sim, (uint32_t)i);
+}
+
+uint64_t cluster_packets_out(const cluster *c)
+{
+    return sb_sim_packets_sent(c->sim);
 }
 
 size_t cluster_largest_sent(const cluster *c, int i)

@@ -183,9 +183,10 @@ uint64_t cluster_downs(const cluster *c, int except);
 
 /* Of node i, or of every node (CLUSTER_ALL): datagrams its running engine
  * dropped for `reason` (-1: any reason); bytes it sent (past incarnations
- * too); the largest packet it ever sent. */
+ * too); the largest packet it ever sent. Datagrams sent by every node. */
 uint64_t cluster_drops(const cluster *c, int i, int reason);
 uint64_t cluster_bytes_out(const cluster *c, int i);
+uint64_t cluster_packets_out(const cluster *c);
 size_t cluster_largest_sent(const cluster *c, int i);
 
 #endif /* SB_TESTS_CLUSTER_H */

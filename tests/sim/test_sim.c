@@ -62,6 +62,26 @@ static void test_converge(void **state)
         for (uint32_t j = 0; j < 64; j++)
             if (i != j)
                 check(cluster_joins(c, i, j) == 1);
+    /* at rest, one summary everywhere (heartbeats stand still), and
+     * every node's kept summary is the one its records give */
+    uint64_t summary = sb_engine_summary(cluster_engine(c, 0));
+    for (uint32_t i = 0; i < 64; i++) {
+        check(sb_engine_summary(cluster_engine(c, i)) == summary);
+        check(sb_engine_summary_fresh(cluster_engine(c, i)));
+    }
+    /* and at rest a node sends, a second, a quiet SYN an interval (10,
+     * unanswered but for probes: 10 more at most), a beat an interval to
+     * each of its monitors (40), and now and then one to a seed: with
+     * full digests, answered, it would be 80 datagrams and 10 kB */
+    uint64_t before = cluster_packets_out(c);
+    uint64_t bytes = cluster_bytes_out(c, CLUSTER_ALL);
+    cluster_run(c, 10 * SEC);
+    uint64_t sent = cluster_packets_out(c) - before;
+    bytes = cluster_bytes_out(c, CLUSTER_ALL) - bytes;
+    printf("at rest: %.1f datagrams and %.0f bytes a node a second\n",
+           (double)sent / 64 / 10, (double)bytes / 64 / 10);
+    check(sent <= 64 * 10 * (10 + 10 + 40 + 2));
+    check(bytes <= 64 * 10 * 1500);
     cluster_free(c);
 }
 
