@@ -398,6 +398,7 @@ int sb_engine_leave(sb_engine *e, uint64_t now)
     e->self->leaving = true;
     e->self->heartbeat++;
     sb_liveness_note_change(e, e->self, now, NO_DELTA);
+    sb_push_queue(e, e->self->max_version, now);
     return SB_OK;
 }
 

@@ -230,6 +230,8 @@ struct sb_engine {
     /* eager push: our fresh keys wait until push_due; waves seen lately;
      * the budget's token buckets */
     uint64_t push_due;
+    bool push_news;           /* a push is due with no key: our record's
+                                 header alone (a leave, a refutation) */
     uint64_t waves[WAVES];
     uint32_t waves_head;
     sb_bucket push_packets, push_bytes;

@@ -434,6 +434,7 @@ void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
     e->refuted_at = now;
     e->stats.refuted++;
     sb_liveness_note_change(e, s, now, NO_DELTA);
+    sb_push_queue(e, s->max_version, now);
     sb_monitor_doubt(e, now);
 }
 

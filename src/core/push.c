@@ -11,9 +11,13 @@
  * Fresh keys of ours were stored at `now`; our peers most likely hold us
  * up to version `before`. They go out with the next push, at once (the
  * driver sees the deadline move to now); writes until then share it.
+ * With `before` at our max version, there is no key to push but news of
+ * our record (a leave, a refutation): its header goes alone.
  */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now)
 {
+    if (before >= e->self->max_version)
+        e->push_news = true; /* no key: news of our record itself */
     sb_peer *s = e->self;
     if (!e->cfg.push_fanout || s->push_pending)
         return;
@@ -131,8 +135,9 @@ void sb_push_flush(sb_engine *e, uint64_t now)
 {
     sb_peer *s = e->self;
     s->push_pending = false;
-    if (s->max_version <= s->push_from)
+    if (s->max_version <= s->push_from && !e->push_news)
         return;
+    e->push_news = false;
     plan *p = &e->plan;
     p->ncands = 1;
     e->scratch.cands[0] = (cand){ .n = s, .from = s->push_from };
