@@ -118,8 +118,10 @@ char *metrics_render(agent *a, size_t *len)
     metrics_one(f, "scuttlebutt_verdicts_total", "counter",
                 "Peers this node convicted as their monitor.", st.verdicts);
     metrics_one(f, "scuttlebutt_verdicts_withheld_total", "counter",
-                "Convictions withheld: most watched peers silent at once.",
+                "Convictions withheld: every watched peer silent at once.",
                 st.verdicts_withheld);
+    metrics_one(f, "scuttlebutt_refuted_total", "counter",
+                "Verdicts against this node it refuted.", st.refuted);
     metrics_family(f, "scuttlebutt_drops_total", "counter",
                    "Incoming packets (or parts) dropped, by reason.");
     for (int r = 0; r < SB_DROP_COUNT; r++)

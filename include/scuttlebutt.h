@@ -58,9 +58,9 @@ extern "C" {
  * ====================================================================== */
 
 #define SB_VERSION_MAJOR 0
-#define SB_VERSION_MINOR 4
+#define SB_VERSION_MINOR 5
 #define SB_VERSION_PATCH 0
-#define SB_VERSION_STRING "0.4.0"
+#define SB_VERSION_STRING "0.5.0"
 /* The version as one comparable number: 0x00MMmmpp. */
 #define SB_VERSION_HEX \
     ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)
@@ -243,9 +243,8 @@ typedef struct sb_stats {
     uint64_t send_errors;             /* datagrams the socket refused */
     uint64_t verdicts;                /* peers this node convicted as their
                                          monitor */
-    uint64_t verdicts_withheld;       /* convictions withheld: most of the
-                                         peers it watches fell silent at
-                                         once */
+    uint64_t verdicts_withheld;       /* convictions withheld: every peer
+                                         it watches fell silent at once */
     uint64_t refuted;                 /* verdicts against this node it
                                          refuted (its heartbeat moved
                                          past them) */
