@@ -1,0 +1,150 @@
+/*
+ * Seed resolution: the seed names (the static list of sb_config, then
+ * what the seeds callback gives) resolved into the canonical addresses
+ * the engine takes (src/core/seeds.c is what the engine does with them).
+ * At creation, and again whenever the engine, alone, asks for seeds.
+ *
+ * Locking: names are resolved without the lock (getaddrinfo may block,
+ * and the seeds callback is the user's code): sb_seed_resolve_refresh()
+ * takes the lock only to see whether the engine asked and to leave the
+ * new list in seeds_fresh. sb_seed_resolve_hand_over() is the engine's
+ * seeds callback and runs with the lock held. The list of seeds reported
+ * unusable is kept without the lock: only the creating thread, then the
+ * one inside sb_process_step(), resolves.
+ */
+#define _GNU_SOURCE
+#include "node.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Whether seed `name` was reported unusable already; `mark` records it
+ * (true) or forgets it (false: it works now, and may be reported again). */
+static bool seed_resolve_reported(sb_node *n, const char *name, bool mark)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+    for (size_t i = 0; i < n->nseeds_reported; i++) {
+        if (n->seeds_reported[i] != h)
+            continue;
+        if (!mark)
+            n->seeds_reported[i] = n->seeds_reported[--n->nseeds_reported];
+        return true;
+    }
+    if (mark) {
+        /* full: the oldest report makes room, so memory stays bounded */
+        if (n->nseeds_reported == 2 * SB_MAX_SEEDS)
+            memmove(n->seeds_reported, n->seeds_reported + 1,
+                    --n->nseeds_reported * sizeof(*n->seeds_reported));
+        n->seeds_reported[n->nseeds_reported++] = h;
+    }
+    return false;
+}
+
+/* A seed's address the socket can send to: of a family it reaches, and
+ * not link-local (whose zone the address text drops). */
+static bool seed_resolve_usable(const sb_node *n, const sb_sockaddr *a)
+{
+    return (n->reach & sb_addr_reach_bit(a)) && !sb_addr_is_link_local(a);
+}
+
+/* Resolves every seed name (static list, then callback) into a new list;
+ * runs without the lock (getaddrinfo may block). A seed that gives no
+ * address (not resolved yet, or none of the socket's family) is logged
+ * once, until it works again. */
+seed_list *sb_seed_resolve(sb_node *n)
+{
+    const char *names[2 * SB_MAX_SEEDS];
+    size_t count = 0;
+    for (size_t i = 0; i < n->cfg.nseeds && count < SB_MAX_SEEDS; i++)
+        names[count++] = n->seed_names[i];
+    if (n->cfg.seed_fn) {
+        const sb_node *outer = sb_callbacks_begin(n);
+        size_t got = n->cfg.seed_fn(n->cfg.userdata, names + count,
+                                    SB_MAX_SEEDS);
+        sb_callbacks_end(outer);
+        count += got < SB_MAX_SEEDS ? got : SB_MAX_SEEDS;
+    }
+    seed_list *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    for (size_t i = 0; i < count && l->n < SB_MAX_SEEDS; i++) {
+        if (!names[i])
+            continue;
+        sb_sockaddr found[8];
+        /* every family, so that one the socket cannot reach is told apart
+         * from a name that does not resolve */
+        int k = sb_addr_resolve(names[i], AF_UNSPEC, false, found, 8);
+        if (k < 0) {
+            if (!seed_resolve_reported(n, names[i], true))
+                sb_log_say(&n->cfg, n, SB_LOG_WARN, "seed %s: cannot "
+                           "resolve (tried again while the node is alone)",
+                           names[i]);
+            continue;
+        }
+        int usable = 0;
+        for (int j = 0; j < k; j++)
+            usable += seed_resolve_usable(n, &found[j]);
+        if (!usable) {
+            if (!seed_resolve_reported(n, names[i], true))
+                sb_log_say(&n->cfg, n, SB_LOG_WARN, "seed %s: no address "
+                           "of a family the socket at %s can reach (IPv6 "
+                           "link-local ones are not supported)", names[i],
+                           n->bind_addr);
+            continue;
+        }
+        seed_resolve_reported(n, names[i], false);
+        for (int j = 0; j < k && l->n < SB_MAX_SEEDS; j++) {
+            if (!seed_resolve_usable(n, &found[j]))
+                continue;
+            char *t = l->text[l->n];
+            sb_addr_format(&found[j], t);
+            bool dup = strcmp(t, n->addr) == 0;
+            for (size_t m = 0; m < l->n && !dup; m++)
+                dup = strcmp(l->text[m], t) == 0;
+            if (!dup) {
+                l->ptr[l->n] = t;
+                l->n++;
+            }
+        }
+    }
+    return l;
+}
+
+/* The engine's seeds callback (lock held): hands over the freshest list
+ * and asks for another resolution once the lock is released. */
+size_t sb_seed_resolve_hand_over(void *userdata, const char **out, size_t max)
+{
+    sb_node *n = userdata;
+    if (n->seeds_fresh) {
+        free(n->seeds_given);
+        n->seeds_given = n->seeds_fresh;
+        n->seeds_fresh = NULL;
+    }
+    n->seeds_wanted = true;
+    seed_list *l = n->seeds_given;
+    size_t k = l ? (l->n < max ? l->n : max) : 0;
+    for (size_t i = 0; i < k; i++)
+        out[i] = l->ptr[i];
+    return k;
+}
+
+/* After the engine asked for seeds: resolve them again, without the lock. */
+void sb_seed_resolve_refresh(sb_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    bool wanted = n->seeds_wanted;
+    n->seeds_wanted = false;
+    pthread_mutex_unlock(&n->lock);
+    if (!wanted)
+        return;
+    seed_list *l = sb_seed_resolve(n);
+    if (!l)
+        return;
+    pthread_mutex_lock(&n->lock);
+    free(n->seeds_fresh);
+    n->seeds_fresh = l;
+    pthread_mutex_unlock(&n->lock);
+}

@@ -1,0 +1,183 @@
+/*
+ * The UDP socket: bound at creation, which settles the node's address
+ * (the bound one, or the advertised one, checked); datagrams read from it
+ * and handed to the engine; datagrams the engine sends; send errors
+ * counted, and logged at most once a second.
+ *
+ * Locking: sb_socket_open() runs at creation, before any other thread
+ * sees the node. sb_socket_send() is the engine's send callback: it runs
+ * with the lock held, and only counts its errors (the log line comes
+ * later, from sb_socket_report_errors(), without the lock).
+ * sb_socket_receive() reads without the lock (only the thread inside
+ * sb_process_step() reads the socket) and takes it around each
+ * sb_engine_recv().
+ */
+#define _GNU_SOURCE
+#include "node.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RECV_BATCH 64          /* datagrams per sb_node_process() */
+#define SEND_REPORT_NS (1000 * MS) /* at most one send-error line a second */
+
+/* The engine's send callback (lock held). */
+void sb_socket_send(void *userdata, const char *to, const uint8_t *buf,
+                    size_t len)
+{
+    sb_node *n = userdata;
+    sb_sockaddr a;
+    int err = 0;
+    if (sb_addr_parse(to, &a) != SB_OK || !sb_addr_for_family(&a, n->family))
+        err = EAFNOSUPPORT;
+    else if (sendto(n->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                    (struct sockaddr *)&a.ss, a.len) < 0)
+        err = errno;
+    if (!err)
+        return;
+    n->send_errors++;
+    n->send_errors_unreported++;
+    n->send_errno = err;
+    snprintf(n->send_to, sizeof(n->send_to), "%s", to);
+}
+
+/* Binds the socket and settles our address (`cfg` is the caller's). */
+int sb_socket_open(sb_node *n, const sb_config *cfg)
+{
+    sb_sockaddr a;
+    if (!cfg->bind) {
+        sb_log_say(&n->cfg, n, SB_LOG_ERROR,
+                   "bind address is required (host:port)");
+        return SB_EADDR;
+    }
+    if (sb_addr_resolve(cfg->bind, AF_UNSPEC, true, &a, 1) < 1) {
+        sb_log_say(&n->cfg, n, SB_LOG_ERROR, "bind address %s: not "
+                   "host:port or cannot resolve", cfg->bind);
+        return SB_EADDR;
+    }
+    if (sb_addr_is_link_local(&a)) {
+        sb_log_say(&n->cfg, n, SB_LOG_ERROR, "bind address %s: IPv6 "
+                   "link-local addresses are not supported (their zone "
+                   "cannot be advertised)", cfg->bind);
+        return SB_EADDR;
+    }
+    n->family = a.ss.ss_family;
+    n->fd = socket(n->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (n->fd < 0) {
+        sb_log_say(&n->cfg, n, SB_LOG_ERROR, "socket: %s", strerror(errno));
+        return SB_EIO;
+    }
+    if (n->family == AF_INET6) { /* [::] takes IPv4 peers too */
+        int off = 0;
+        if (setsockopt(n->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
+                       sizeof(off)) < 0)
+            sb_log_say(&n->cfg, n, SB_LOG_WARN,
+                       "%s: IPv6 only (IPV6_V6ONLY: %s)", cfg->bind,
+                       strerror(errno));
+    }
+    if (bind(n->fd, (struct sockaddr *)&a.ss, a.len) < 0) {
+        int err = errno;
+        sb_log_say(&n->cfg, n, SB_LOG_ERROR, "bind %s: %s", cfg->bind,
+                   strerror(err));
+        return err == EADDRINUSE ? SB_EADDRINUSE
+               : err == EADDRNOTAVAIL || err == EACCES ? SB_EADDR : SB_EIO;
+    }
+    sb_sockaddr bound = { .len = sizeof(bound.ss) };
+    if (getsockname(n->fd, (struct sockaddr *)&bound.ss, &bound.len) < 0) {
+        sb_log_say(&n->cfg, n, SB_LOG_ERROR, "getsockname: %s",
+                   strerror(errno));
+        return SB_EIO;
+    }
+    sb_addr_format(&bound, n->bind_addr);
+    n->reach = sb_addr_reach(&bound);
+
+    if (!cfg->advertise) {
+        if (sb_addr_is_wildcard(&bound)) {
+            sb_log_say(&n->cfg, n, SB_LOG_ERROR, "bound to the wildcard "
+                       "%s: set advertise to the address peers reach us at",
+                       n->bind_addr);
+            return SB_EADDR;
+        }
+        memcpy(n->addr, n->bind_addr, sizeof(n->addr));
+        return SB_OK;
+    }
+    sb_sockaddr adv;
+    if (sb_addr_parse(cfg->advertise, &adv) != SB_OK ||
+        sb_addr_is_wildcard(&adv) || sb_addr_port(&adv) == 0 ||
+        sb_addr_is_link_local(&adv)) {
+        sb_log_say(&n->cfg, n, SB_LOG_ERROR, "advertise address %s: not a "
+                   "numeric, non-wildcard, non-link-local ip:port with a "
+                   "port", cfg->advertise);
+        return SB_EADDR;
+    }
+    if (!(n->reach & sb_addr_reach_bit(&adv))) {
+        sb_log_say(&n->cfg, n, SB_LOG_ERROR, "advertise address %s: "
+                   "another address family than the socket bound to %s",
+                   cfg->advertise, n->bind_addr);
+        return SB_EADDR;
+    }
+    sb_addr_format(&adv, n->addr);
+    /* peers take answers only from the address they wrote to (the reply
+     * tokens, docs/security.md, section 7) */
+    if (sb_addr_port(&adv) != sb_addr_port(&bound) ||
+        (!sb_addr_is_wildcard(&bound) && strcmp(n->addr, n->bind_addr) != 0))
+        sb_log_say(&n->cfg, n, SB_LOG_WARN, "advertise address %s: our "
+                   "datagrams leave from %s, and peers take answers only "
+                   "from the address they wrote to; this works only behind "
+                   "a NAT that maps one to the other", n->addr,
+                   n->bind_addr);
+    return SB_OK;
+}
+
+/* Reads up to a batch of datagrams and feeds them to the engine. */
+void sb_socket_receive(sb_node *n)
+{
+    for (int i = 0; i < RECV_BATCH; i++) {
+        sb_sockaddr from = { .len = sizeof(from.ss) };
+        ssize_t len = recvfrom(n->fd, n->rbuf, n->rlen,
+                               MSG_DONTWAIT | MSG_TRUNC,
+                               (struct sockaddr *)&from.ss, &from.len);
+        if (len < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EINTR || errno == ECONNREFUSED ||
+                errno == EHOSTUNREACH || errno == ENETUNREACH)
+                continue;
+            sb_log_say(&n->cfg, n, SB_LOG_WARN, "recvfrom: %s",
+                       strerror(errno));
+            return;
+        }
+        size_t got = (size_t)len;
+        if (got > n->rlen) /* truncated: oversize */
+            got = n->rlen;
+        char name[SB_ADDR_STRLEN];
+        sb_addr_format(&from, name);
+        pthread_mutex_lock(&n->lock);
+        sb_engine_recv(n->engine, name, n->rbuf, got, sb_clock_now_ns());
+        pthread_mutex_unlock(&n->lock);
+    }
+}
+
+/* Logs send errors, at most once a second. */
+void sb_socket_report_errors(sb_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    uint64_t now = sb_clock_now_ns(), count = n->send_errors_unreported;
+    bool due = count && now - n->send_reported >= SEND_REPORT_NS;
+    int err = n->send_errno;
+    char to[SB_ADDR_STRLEN];
+    memcpy(to, n->send_to, sizeof(to));
+    if (due) {
+        n->send_errors_unreported = 0;
+        n->send_reported = now;
+    }
+    pthread_mutex_unlock(&n->lock);
+    if (due)
+        sb_log_say(&n->cfg, n, SB_LOG_WARN, "%llu datagrams not sent; the "
+                   "last to %s: %s", (unsigned long long)count, to,
+                   strerror(err));
+}

@@ -1,0 +1,83 @@
+/*
+ * The background thread of a node not created `embedded`: a loop on the
+ * event-loop API (process.c) that polls the socket and a wake pipe, so
+ * that a write may make a push go out before the timeout. Started at
+ * creation; stopped and joined once, by sb_node_stop() or sb_node_free().
+ *
+ * Locking: the thread reads `stop` (L) each turn; sb_thread_join() takes
+ * `join_lock`, then the lock to set `stop`, so that a second stop waits
+ * until the first has joined. Writing to the wake pipe needs no lock.
+ */
+#define _GNU_SOURCE /* pipe2 */
+#include "node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+void sb_thread_wake(sb_node *n)
+{
+    if (n->threaded) {
+        char c = 1;
+        ssize_t w = write(n->wake[1], &c, 1); /* full pipe: already woken */
+        (void)w;
+    }
+}
+
+static void *thread_run(void *arg)
+{
+    sb_node *n = arg;
+    struct pollfd fds[2] = {
+        { .fd = sb_node_fd(n), .events = POLLIN },
+        { .fd = n->wake[0], .events = POLLIN },
+    };
+    for (;;) {
+        pthread_mutex_lock(&n->lock);
+        bool stop = n->stop;
+        pthread_mutex_unlock(&n->lock);
+        if (stop)
+            return NULL;
+        if (poll(fds, 2, sb_node_timeout_ms(n)) > 0 &&
+            (fds[1].revents & POLLIN)) {
+            char drain[64];
+            while (read(n->wake[0], drain, sizeof(drain)) > 0)
+                ;
+        }
+        sb_process_step(n);
+    }
+}
+
+/* Starts the node's thread (`cfg` is the caller's, for the log). */
+int sb_thread_start(sb_node *n, const sb_config *cfg)
+{
+    n->threaded = true;
+    int err = pipe2(n->wake, O_NONBLOCK | O_CLOEXEC) < 0
+                  ? errno
+                  : pthread_create(&n->thread, NULL, thread_run, n);
+    if (err) {
+        sb_log_say(cfg, n, SB_LOG_ERROR, "cannot start the node's thread: %s",
+                   strerror(err));
+        n->threaded = false;
+        return SB_EIO;
+    }
+    return SB_OK;
+}
+
+/* Ends the node's thread, once; a second caller waits until it has. */
+void sb_thread_join(sb_node *n)
+{
+    if (!n->threaded)
+        return;
+    pthread_mutex_lock(&n->join_lock);
+    if (!n->joined) {
+        pthread_mutex_lock(&n->lock);
+        n->stop = true;
+        pthread_mutex_unlock(&n->lock);
+        sb_thread_wake(n);
+        pthread_join(n->thread, NULL);
+        n->joined = true;
+    }
+    pthread_mutex_unlock(&n->join_lock);
+}
