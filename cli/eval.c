@@ -90,8 +90,8 @@ EVAL_STR(LOAD_PLAN_SECONDS) ")\n"
 "\n"
 "Each size runs in its own process (under load: one after the other in\n"
 "this one). Exit status: 0; 1 on an error; 3 if a measurement gave up\n"
-"after 60 s, or under load if some node lacked a last value "
-EVAL_STR(LOAD_PLAN_DRAIN_LIMIT_S) " s after\n"
+"after 60 s, or if a node still lacked a last value "
+EVAL_STR(LOAD_PLAN_DRAIN_LIMIT_S) " s after a load\n"
 "(the table says which).\n";
 
 /* ---- results ---------------------------------------------------------------- */
