@@ -456,9 +456,9 @@ static void eval_progress_clear(void)
 /* ---- one cluster size ------------------------------------------------------------------ */
 
 void eval_cluster_open(eval_cluster *c, const eval_options *o,
-                       uint32_t nodes)
+                       uint32_t nodes, uint32_t spare)
 {
-    *c = (eval_cluster){ .cap = nodes, .opt = o };
+    *c = (eval_cluster){ .cap = nodes + spare, .opt = o };
     c->rng = o->seed * 2654435761u + nodes;
     if (!c->rng)
         c->rng = 1;
@@ -489,7 +489,7 @@ void eval_cluster_close(eval_cluster *c)
 static void eval_run_size(const eval_options *o, uint32_t nodes, result *r)
 {
     eval_cluster c;
-    eval_cluster_open(&c, o, nodes + 1); /* a slot for the newcomer */
+    eval_cluster_open(&c, o, nodes, 1); /* a slot for the newcomer */
     r->nodes = nodes;
     uint64_t t_run = eval_now_ns();
 

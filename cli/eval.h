@@ -63,10 +63,10 @@ typedef struct eval_cluster {
 
 uint64_t eval_now_ns(void);
 
-/* Room for `nodes` nodes, none started; the callbacks' cluster from now
- * on. Exits on an allocation failure. */
+/* Room for `nodes` nodes and `spare` more, none started; the callbacks'
+ * cluster from now on. Exits on an allocation failure. */
 void eval_cluster_open(eval_cluster *c, const eval_options *o,
-                       uint32_t nodes);
+                       uint32_t nodes, uint32_t spare);
 /* Stops every node and frees the room. */
 void eval_cluster_close(eval_cluster *c);
 

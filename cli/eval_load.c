@@ -153,7 +153,7 @@ static bool eval_load_size(const eval_options *o, uint32_t nodes,
 {
     const load_plan *p = &o->load;
     eval_cluster c;
-    eval_cluster_open(&c, o, nodes);
+    eval_cluster_open(&c, o, nodes, 0);
     for (uint32_t i = 0; i < nodes; i++)
         eval_start_node(&c, false);
     char key[LOAD_PLAN_KEY_CAP];
