@@ -30,11 +30,13 @@
 
 #include "args.h"
 #include "cli.h"
+#include "eval.h"
 #include "json.h"
 #include "scuttlebutt.h"
 
-#define MAX_SIZES 16
 #define WAIT_NS (60ull * 1000000000ull) /* give up on one measurement */
+#define EVAL_STR_(x) #x
+#define EVAL_STR(x) EVAL_STR_(x)
 
 static const char usage[] =
 "usage: scuttlebutt eval [--nodes N[,N...]] [--trials N] [--interval MS]\n"
@@ -42,6 +44,8 @@ static const char usage[] =
 "                        [--threshold PHI] [--window S] [--seed N]\n"
 "                        [--monitors K] [--sealed] [--wire FORMAT]\n"
 "                        [--json FILE] [--csv FILE] [--plot FILE.png]\n"
+"                        [--load RATE[,RATE...] [--keys K]\n"
+"                         [--value-bytes B] [--load-seconds S]]\n"
 "\n"
 "Starts real nodes on 127.0.0.1 in this process and measures, per cluster\n"
 "size and over the trials: propagation of an update, detection of a\n"
@@ -66,22 +70,31 @@ static const char usage[] =
 "  --plot FILE.png         draw (gnuplot) the fraction of nodes holding an\n"
 "                          update against time, one curve per size\n"
 "\n"
-"Each size runs in its own process. Exit status: 0; 1 on an error; 3 if a\n"
-"measurement gave up after 60 s (the table says which).\n";
+"  --load RATE[,RATE...]   the load scenario instead: every node writes\n"
+"                          RATE times a second over its keys, each rate in\n"
+"                          turn; per rate and size, staleness (set until an\n"
+"                          observer holds it or a newer value: p50, p99,\n"
+"                          max), the updates superseded unseen, fairness\n"
+"                          (worst writer's p99 / median writer's), goodput,\n"
+"                          bytes and packets sent, false downs, and how long\n"
+"                          after the load every node held every last value\n"
+"                          (README, \"Under load\"); --plot FILE draws the\n"
+"                          staleness against the rate (SVG for FILE.svg)\n"
+"  --keys K                keys per node under load (default "
+EVAL_STR(LOAD_PLAN_KEYS) ")\n"
+"  --value-bytes B         value size under load, at least "
+EVAL_STR(LOAD_PLAN_MIN_VALUE) " (default "
+EVAL_STR(LOAD_PLAN_VALUE_BYTES) ")\n"
+"  --load-seconds S        load period per rate (default "
+EVAL_STR(LOAD_PLAN_SECONDS) ")\n"
+"\n"
+"Each size runs in its own process (under load: one after the other in\n"
+"this one). Exit status: 0; 1 on an error; 3 if a measurement gave up\n"
+"after 60 s, or if a node still lacked a last value "
+EVAL_STR(LOAD_PLAN_DRAIN_LIMIT_S) " s after a load\n"
+"(the table says which).\n";
 
-/* ---- options and results ---------------------------------------------------- */
-
-typedef struct options {
-    uint32_t sizes[MAX_SIZES];
-    size_t nsizes;
-    uint32_t trials, interval_ms, fanout, max_message, window_s, monitors;
-    double threshold;
-    uint64_t seed;
-    bool sealed;
-    uint8_t key[SB_KEY_SIZE];  /* the cluster's, when sealed */
-    sb_wire wire;
-    const char *json, *csv, *plot;
-} options;
+/* ---- results ---------------------------------------------------------------- */
 
 enum metric { PROPAGATION, DETECTION, DISCOVERY, LEAVE, NMETRICS };
 static const char *const metric_name[NMETRICS] = {
@@ -134,43 +147,14 @@ static double eval_pct(const samples *s, double p)
 
 /* ---- the cluster -------------------------------------------------------------- */
 
-typedef struct enode {
-    sb_node *node;
-    char addr[64];
-    uint64_t generation;
-    int index;
-} enode;
-
-/* What the trial at hand waits for; the nodes' callbacks fill it in. */
-typedef struct watch {
-    pthread_mutex_t lock;
-    pthread_cond_t done;
-    sb_event_type type;        /* 0: nothing watched */
-    sb_status status;          /* for LEAVE */
-    char target[64];
-    char value[32];            /* for UPDATE */
-    uint64_t t0;
-    double *arrival;           /* per node index: ms, or < 0 */
-    size_t remaining;
-    uint64_t false_downs;
-} watch;
-
-typedef struct cluster {
-    enode *nodes;              /* slots; node == NULL when free */
-    size_t cap;
-    const options *opt;
-    watch w;
-    uint64_t rng;
-} cluster;
-
-static uint64_t eval_now_ns(void)
+uint64_t eval_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t eval_next_rand(cluster *c)
+static uint64_t eval_next_rand(eval_cluster *c)
 {
     c->rng ^= c->rng << 13;
     c->rng ^= c->rng >> 7;
@@ -179,9 +163,9 @@ static uint64_t eval_next_rand(cluster *c)
 }
 
 /* Records node `self`'s sight of the watched event. Lock held. */
-static void eval_arrive(cluster *c, const enode *self)
+static void eval_arrive(eval_cluster *c, const eval_node *self)
 {
-    watch *w = &c->w;
+    eval_watch *w = &c->w;
     if (w->arrival[self->index] >= 0)
         return;
     w->arrival[self->index] = (double)(eval_now_ns() - w->t0) / 1e6;
@@ -190,7 +174,7 @@ static void eval_arrive(cluster *c, const enode *self)
 }
 
 /* The node with this address and generation eval_runs (lock held). */
-static bool eval_runs(cluster *c, const char *addr, uint64_t generation)
+static bool eval_runs(eval_cluster *c, const char *addr, uint64_t generation)
 {
     for (size_t i = 0; i < c->cap; i++)
         if (c->nodes[i].node && c->nodes[i].generation == generation &&
@@ -199,13 +183,13 @@ static bool eval_runs(cluster *c, const char *addr, uint64_t generation)
     return false;
 }
 
-static cluster *the_cluster; /* the callbacks' way back */
+static eval_cluster *the_cluster; /* the callbacks' way back */
 
 static void eval_on_event(void *userdata, const sb_event *ev)
 {
-    enode *self = userdata;
-    cluster *c = the_cluster;
-    watch *w = &c->w;
+    eval_node *self = userdata;
+    eval_cluster *c = the_cluster;
+    eval_watch *w = &c->w;
     pthread_mutex_lock(&w->lock);
     if (ev->type == SB_EVENT_LEAVE && ev->status == SB_STATUS_DOWN &&
         eval_runs(c, ev->addr, ev->generation))
@@ -215,10 +199,12 @@ static void eval_on_event(void *userdata, const sb_event *ev)
         (ev->type != SB_EVENT_UPDATE ||
          (strcmp(ev->key, "eval") == 0 && strcmp(ev->value, w->value) == 0)))
         eval_arrive(c, self);
+    if (c->tap && ev->type == SB_EVENT_UPDATE)
+        c->tap(c->tap_arg, self, ev);
     pthread_mutex_unlock(&w->lock);
 }
 
-static size_t eval_running(const cluster *c)
+static size_t eval_running(const eval_cluster *c)
 {
     size_t k = 0;
     for (size_t i = 0; i < c->cap; i++)
@@ -227,26 +213,23 @@ static size_t eval_running(const cluster *c)
 }
 
 /* A random running node other than `not` (NULL: any). */
-static enode *eval_pick(cluster *c, const enode *not)
+static eval_node *eval_pick(eval_cluster *c, const eval_node *not)
 {
     for (;;) {
-        enode *e = &c->nodes[eval_next_rand(c) % c->cap];
+        eval_node *e = &c->nodes[eval_next_rand(c) % c->cap];
         if (e->node && e != not)
             return e;
     }
 }
 
-static void eval_arm_locked(cluster *c, sb_event_type type, sb_status status,
-                            const enode *subject, const char *value);
+static void eval_arm_locked(eval_cluster *c, sb_event_type type, sb_status status,
+                            const eval_node *subject, const char *value);
 
-/*
- * Starts a node in a free slot, seeded by up to three running nodes. With
- * `watch_join`, the watch is armed for its join before any callback can
- * run (they wait for the watch's lock).
- */
-static enode *eval_start_node(cluster *c, bool watch_join)
+/* (eval.h) The watch is armed for the join before any callback can run:
+ * they wait for the watch's lock. */
+eval_node *eval_start_node(eval_cluster *c, bool watch_join)
 {
-    enode *slot = NULL;
+    eval_node *slot = NULL;
     for (size_t i = 0; i < c->cap && !slot; i++)
         if (!c->nodes[i].node)
             slot = &c->nodes[i];
@@ -254,7 +237,7 @@ static enode *eval_start_node(cluster *c, bool watch_join)
     size_t nseeds = 0, live = eval_running(c);
     for (size_t i = 0; i < 3 && i < live; i++)
         seeds[nseeds++] = eval_pick(c, NULL)->addr;
-    const options *o = c->opt;
+    const eval_options *o = c->opt;
     sb_config cfg;
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
@@ -299,7 +282,7 @@ static enode *eval_start_node(cluster *c, bool watch_join)
     return slot;
 }
 
-static void eval_stop_node(cluster *c, enode *e)
+static void eval_stop_node(eval_cluster *c, eval_node *e)
 {
     pthread_mutex_lock(&c->w.lock);
     sb_node *node = e->node;
@@ -308,8 +291,7 @@ static void eval_stop_node(cluster *c, enode *e)
     sb_node_free(node);
 }
 
-/* Waits until every running node sees every running node live. */
-static bool eval_converge(cluster *c)
+bool eval_converge(eval_cluster *c)
 {
     uint64_t end = eval_now_ns() + WAIT_NS;
     while (eval_now_ns() < end) {
@@ -335,10 +317,10 @@ static bool eval_converge(cluster *c)
 
 /* Arms the watch: every running node but `subject` must report. Lock
  * held. */
-static void eval_arm_locked(cluster *c, sb_event_type type, sb_status status,
-                            const enode *subject, const char *value)
+static void eval_arm_locked(eval_cluster *c, sb_event_type type, sb_status status,
+                            const eval_node *subject, const char *value)
 {
-    watch *w = &c->w;
+    eval_watch *w = &c->w;
     w->type = type;
     w->status = status;
     snprintf(w->target, sizeof(w->target), "%s", subject->addr);
@@ -352,8 +334,8 @@ static void eval_arm_locked(cluster *c, sb_event_type type, sb_status status,
     w->t0 = eval_now_ns();
 }
 
-static void eval_arm(cluster *c, sb_event_type type, sb_status status,
-                     const enode *subject, const char *value)
+static void eval_arm(eval_cluster *c, sb_event_type type, sb_status status,
+                     const eval_node *subject, const char *value)
 {
     pthread_mutex_lock(&c->w.lock);
     eval_arm_locked(c, type, status, subject, value);
@@ -361,9 +343,9 @@ static void eval_arm(cluster *c, sb_event_type type, sb_status status,
 }
 
 /* Waits for the armed event at every node; its time in ms, or NAN. */
-static double eval_await(cluster *c, samples *pooled)
+static double eval_await(eval_cluster *c, samples *pooled)
 {
-    watch *w = &c->w;
+    eval_watch *w = &c->w;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += (time_t)(WAIT_NS / 1000000000ull);
@@ -417,7 +399,7 @@ static double eval_proc_kb(const char *field)
     return kb;
 }
 
-static void eval_totals(cluster *c, uint64_t *packets, uint64_t *bytes)
+static void eval_totals(eval_cluster *c, uint64_t *packets, uint64_t *bytes)
 {
     *packets = *bytes = 0;
     for (size_t i = 0; i < c->cap; i++) {
@@ -429,7 +411,7 @@ static void eval_totals(cluster *c, uint64_t *packets, uint64_t *bytes)
     }
 }
 
-static void eval_steady_state(cluster *c, result *r, double rss_before)
+static void eval_steady_state(eval_cluster *c, result *r, double rss_before)
 {
     uint64_t p0, b0, p1, b1;
     eval_totals(c, &p0, &b0);
@@ -473,23 +455,41 @@ static void eval_progress_clear(void)
 
 /* ---- one cluster size ------------------------------------------------------------------ */
 
-static void eval_run_size(const options *o, uint32_t nodes, result *r)
+void eval_cluster_open(eval_cluster *c, const eval_options *o,
+                       uint32_t nodes, uint32_t spare)
 {
-    cluster c = { .cap = nodes + 1, .opt = o };
-    c.rng = o->seed * 2654435761u + nodes;
-    if (!c.rng)
-        c.rng = 1;
-    c.nodes = calloc(c.cap, sizeof(enode));
-    c.w.arrival = calloc(c.cap, sizeof(double));
-    if (!c.nodes || !c.w.arrival) {
+    *c = (eval_cluster){ .cap = nodes + spare, .opt = o };
+    c->rng = o->seed * 2654435761u + nodes;
+    if (!c->rng)
+        c->rng = 1;
+    c->nodes = calloc(c->cap, sizeof(eval_node));
+    c->w.arrival = calloc(c->cap, sizeof(double));
+    if (!c->nodes || !c->w.arrival) {
         perror("scuttlebutt eval");
         exit(1);
     }
-    for (size_t i = 0; i < c.cap; i++)
-        c.nodes[i].index = (int)i;
-    pthread_mutex_init(&c.w.lock, NULL);
-    pthread_cond_init(&c.w.done, NULL);
-    the_cluster = &c;
+    for (size_t i = 0; i < c->cap; i++)
+        c->nodes[i].index = (int)i;
+    pthread_mutex_init(&c->w.lock, NULL);
+    pthread_cond_init(&c->w.done, NULL);
+    the_cluster = c;
+}
+
+void eval_cluster_close(eval_cluster *c)
+{
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->nodes[i].node)
+            eval_stop_node(c, &c->nodes[i]);
+    free(c->nodes);
+    free(c->w.arrival);
+    pthread_mutex_destroy(&c->w.lock);
+    pthread_cond_destroy(&c->w.done);
+}
+
+static void eval_run_size(const eval_options *o, uint32_t nodes, result *r)
+{
+    eval_cluster c;
+    eval_cluster_open(&c, o, nodes, 1); /* a slot for the newcomer */
     r->nodes = nodes;
     uint64_t t_run = eval_now_ns();
 
@@ -507,7 +507,7 @@ static void eval_run_size(const options *o, uint32_t nodes, result *r)
         char value[32];
         eval_progress(nodes, t, o->trials, "propagation");
         eval_converge(&c);
-        enode *e = eval_pick(&c, NULL);
+        eval_node *e = eval_pick(&c, NULL);
         snprintf(value, sizeof(value), "v%u-%u", nodes, t);
         eval_arm(&c, SB_EVENT_UPDATE, 0, e, value);
         sb_node_set(e->node, "eval", 4, value, strlen(value));
@@ -538,17 +538,11 @@ static void eval_run_size(const options *o, uint32_t nodes, result *r)
     pthread_mutex_lock(&c.w.lock);
     r->false_downs = c.w.false_downs;
     pthread_mutex_unlock(&c.w.lock);
-    for (size_t i = 0; i < c.cap; i++)
-        if (c.nodes[i].node)
-            eval_stop_node(&c, &c.nodes[i]);
+    eval_cluster_close(&c);
     r->run_s = (double)(eval_now_ns() - t_run) / 1e9;
     for (int m = 0; m < NMETRICS; m++)
         qsort(r->ms[m].v, r->ms[m].n, sizeof(double), eval_cmp_double);
     qsort(r->arrivals.v, r->arrivals.n, sizeof(double), eval_cmp_double);
-    free(c.nodes);
-    free(c.w.arrival);
-    pthread_mutex_destroy(&c.w.lock);
-    pthread_cond_destroy(&c.w.done);
 }
 
 /* ---- one process per cluster size --------------------------------------------------- */
@@ -604,7 +598,7 @@ static bool eval_receive_samples(int fd, samples *s)
     return false;
 }
 
-static bool eval_run_size_apart(const options *o, uint32_t nodes, result *r)
+static bool eval_run_size_apart(const eval_options *o, uint32_t nodes, result *r)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -638,7 +632,7 @@ static bool eval_run_size_apart(const options *o, uint32_t nodes, result *r)
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-static void eval_print_table(const options *o, const result *res, size_t nres)
+static void eval_print_table(const eval_options *o, const result *res, size_t nres)
 {
     printf("scuttlebutt eval: interval %u ms, fanout %u, monitors %u, max "
            "message %u B, threshold %g, %u trials, window %u s%s%s\n\n",
@@ -674,20 +668,26 @@ static void eval_print_table(const options *o, const result *res, size_t nres)
     }
 }
 
-static bool eval_write_json(const char *path, const options *o, const result *res,
+void eval_json_config(FILE *f, const eval_options *o)
+{
+    fprintf(f, "\"config\":{\"interval_ms\":%u,\"fanout\":%u,"
+            "\"monitors\":%u,\"max_message_size\":%u,\"threshold\":%g,\"trials\":%u,"
+            "\"window_s\":%u,\"seed\":%llu,\"sealed\":%s,\"wire\":\"%s\"}",
+            o->interval_ms, o->fanout, o->monitors, o->max_message,
+            o->threshold, o->trials, o->window_s, (unsigned long long)o->seed,
+            o->sealed ? "true" : "false",
+            o->wire == SB_WIRE_REFERENCE ? "reference" : "scuttlebutt");
+}
+
+static bool eval_write_json(const char *path, const eval_options *o, const result *res,
                             size_t nres)
 {
     FILE *f = fopen(path, "w");
     if (!f)
         return false;
-    fprintf(f, "{\"config\":{\"interval_ms\":%u,\"fanout\":%u,"
-            "\"monitors\":%u,\"max_message_size\":%u,\"threshold\":%g,\"trials\":%u,"
-            "\"window_s\":%u,\"seed\":%llu,\"sealed\":%s,\"wire\":\"%s\"},"
-            "\"clusters\":[",
-            o->interval_ms, o->fanout, o->monitors, o->max_message,
-            o->threshold, o->trials, o->window_s, (unsigned long long)o->seed,
-            o->sealed ? "true" : "false",
-            o->wire == SB_WIRE_REFERENCE ? "reference" : "scuttlebutt");
+    fputc('{', f);
+    eval_json_config(f, o);
+    fputs(",\"clusters\":[", f);
     for (size_t i = 0; i < nres; i++) {
         const result *r = &res[i];
         fprintf(f, "%s{\"nodes\":%u", i ? "," : "", r->nodes);
@@ -744,7 +744,7 @@ static bool eval_write_csv(const char *path, const result *res, size_t nres)
 
 /* The fraction of nodes holding an update against time, one curve per
  * cluster size, drawn by gnuplot. */
-static bool eval_write_plot(const char *path, const options *o, const result *res,
+static bool eval_write_plot(const char *path, const eval_options *o, const result *res,
                             size_t nres)
 {
     char dir[] = "/tmp/sb-eval-XXXXXX";
@@ -792,14 +792,14 @@ static bool eval_write_plot(const char *path, const options *o, const result *re
 
 /* ---- main --------------------------------------------------------------------------------- */
 
-static bool eval_parse_sizes(const char *s, options *o)
+static bool eval_parse_sizes(const char *s, eval_options *o)
 {
     char buf[256];
     snprintf(buf, sizeof(buf), "%s", s);
     o->nsizes = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
-        if (o->nsizes == MAX_SIZES ||
+        if (o->nsizes == EVAL_MAX_SIZES ||
             !parse_u32(tok, 2, 4096, &o->sizes[o->nsizes]))
             return false;
         o->nsizes++;
@@ -837,13 +837,18 @@ int eval_main(int argc, char **argv)
         { "sealed", no_argument, NULL, 'S' },
         { "wire", required_argument, NULL, 'W' },
         { "monitors", required_argument, NULL, 'k' },
+        { "load", required_argument, NULL, 'L' },
+        { "keys", required_argument, NULL, 'K' },
+        { "value-bytes", required_argument, NULL, 'B' },
+        { "load-seconds", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    options o = { .sizes = { 64 }, .nsizes = 1, .trials = 10,
+    eval_options o = { .sizes = { 64 }, .nsizes = 1, .trials = 10,
                   .interval_ms = 100, .fanout = 3, .max_message = 512,
                   .window_s = 10, .threshold = 8.0, .monitors = 4 };
     o.seed = (uint64_t)time(NULL);
+    load_plan_init(&o.load);
     uint32_t seed32;
     int c;
     optind = 1;
@@ -903,6 +908,29 @@ int eval_main(int argc, char **argv)
             if (!parse_wire(optarg, &o.wire))
                 return usage_error(usage, "--wire: scuttlebutt or reference");
             break;
+        case 'L':
+            if (!load_plan_parse_rates(optarg, &o.load))
+                return usage_error(usage, "--load: up to "
+                                   EVAL_STR(LOAD_PLAN_MAX_RATES) " rates "
+                                   "above 0, comma-separated");
+            break;
+        case 'K':
+            if (!parse_u32(optarg, 1, LOAD_PLAN_MAX_KEYS, &o.load.keys))
+                return usage_error(usage, "--keys: 1 to "
+                                   EVAL_STR(LOAD_PLAN_MAX_KEYS));
+            break;
+        case 'B':
+            if (!parse_u32(optarg, LOAD_PLAN_MIN_VALUE, 65507,
+                           &o.load.value_bytes))
+                return usage_error(usage, "--value-bytes: "
+                                   EVAL_STR(LOAD_PLAN_MIN_VALUE)
+                                   " to 65507");
+            break;
+        case 'T':
+            if (!parse_u32(optarg, 1, LOAD_PLAN_MAX_SECONDS, &o.load.seconds))
+                return usage_error(usage, "--load-seconds: 1 to "
+                                   EVAL_STR(LOAD_PLAN_MAX_SECONDS));
+            break;
         case 'h':
             fputs(usage, stdout);
             return 0;
@@ -931,6 +959,8 @@ int eval_main(int argc, char **argv)
         if (o.sizes[i] > largest)
             largest = o.sizes[i];
     eval_raise_fd_limit(largest + 1);
+    if (o.load.nrates)
+        return eval_load_main(&o);
 
     result *res = calloc(o.nsizes, sizeof(result));
     if (!res) {

@@ -20,8 +20,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "load_report.h"
 #include "rng.h"
 #include "sim.h" /* and engine.h: MS, SEC */
+#include "sim_load.h"
 
 typedef struct opts {
     uint32_t nodes;
@@ -41,6 +43,7 @@ typedef struct opts {
     uint64_t window_s;
     bool quiet;
     bool trace;
+    load_plan load;           /* --load: rates, keys, value size, period */
 } opts;
 
 /* What one trial watches through the event callback. */
@@ -259,6 +262,23 @@ static void measure_partition(sb_sim *s, watch *w, uint64_t seconds,
     free(group);
 }
 
+/* The simulated cluster the options describe. */
+static void sim_config(const opts *o, uint64_t seed, sb_sim_config *cfg)
+{
+    sb_sim_config_init(cfg);
+    cfg->nodes = o->nodes;
+    cfg->seed = seed;
+    cfg->loss = o->loss;
+    cfg->latency_ns = (uint64_t)(o->latency_ms * MS);
+    cfg->jitter_ns = (uint64_t)(o->jitter_ms * MS);
+    cfg->engine.interval_ns = o->interval_ms * MS;
+    cfg->engine.max_message_size = o->max_message;
+    cfg->engine.phi_threshold = o->threshold;
+    cfg->engine.push_fanout = o->fanout;
+    cfg->engine.monitors = o->monitors;
+    cfg->engine.wire = o->wire;
+}
+
 /*
  * One cluster, converged once, then `trials` measurements on it: a random
  * node sets a key (propagation), then a random node crashes (detection)
@@ -270,18 +290,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     memset(t, 0, sizeof(*t));
     watch w = { .tracing = o->trace, .trace = 0xcbf29ce484222325ull };
     sb_sim_config cfg;
-    sb_sim_config_init(&cfg);
-    cfg.nodes = o->nodes;
-    cfg.seed = seed;
-    cfg.loss = o->loss;
-    cfg.latency_ns = (uint64_t)(o->latency_ms * MS);
-    cfg.jitter_ns = (uint64_t)(o->jitter_ms * MS);
-    cfg.engine.interval_ns = o->interval_ms * MS;
-    cfg.engine.max_message_size = o->max_message;
-    cfg.engine.phi_threshold = o->threshold;
-    cfg.engine.push_fanout = o->fanout;
-    cfg.engine.monitors = o->monitors;
-    cfg.engine.wire = o->wire;
+    sim_config(o, seed, &cfg);
     cfg.on_event = on_event;
     cfg.on_packet = on_packet;
     cfg.userdata = &w;
@@ -408,6 +417,52 @@ static void summary(const char *name, double *v, uint32_t n,
     printf("\n");
 }
 
+/*
+ * --load: the load scenario (tools/load_plan.h) on one cluster, every rate
+ * in turn, and the table of `scuttlebutt eval --load`. Everything printed
+ * on stdout follows from the options (same seed, same bytes); the CPU
+ * time goes to stderr.
+ */
+static int run_load(const opts *o)
+{
+    sb_sim_config cfg;
+    sim_config(o, o->seed, &cfg);
+    clock_t c0 = clock();
+    sim_load *l;
+    int rc = sim_load_new(&cfg, &o->load, &l);
+    if (rc == SB_ETOOBIG) {
+        fprintf(stderr, "sb-sim: --value-bytes %u: a value that large does "
+                "not fit a %zu-byte message (--max-message-size)\n",
+                o->load.value_bytes, o->max_message);
+        return 2;
+    }
+    if (rc != SB_OK) {
+        fprintf(stderr, "sb-sim: cannot start: %s\n", sb_strerror(rc));
+        return 1;
+    }
+    printf("sb-sim --load: %u nodes, interval %" PRIu64 " ms, max message "
+           "%zu B, loss %.0f%%, latency %.1f ms, fanout %u, seed %" PRIu64
+           "; %u keys of %u B per node, %u s per rate\n", o->nodes,
+           o->interval_ms, o->max_message, o->loss * 100, o->latency_ms,
+           o->fanout, o->seed, o->load.keys, o->load.value_bytes,
+           o->load.seconds);
+    double at;
+    bool converged = sim_load_converged(l, &at);
+    printf("  %s after %.1f s\n\n", converged ? "converged" : "NOT converged",
+           at);
+    load_row rows[LOAD_PLAN_MAX_RATES];
+    for (size_t i = 0; i < o->load.nrates && rc == SB_OK; i++)
+        rc = sim_load_run(l, o->load.rates[i], &rows[i]);
+    if (rc == SB_OK)
+        load_report_table(stdout, rows, o->load.nrates);
+    else
+        fprintf(stderr, "sb-sim: a write failed: %s\n", sb_strerror(rc));
+    fprintf(stderr, "sb-sim: %.1f s of CPU\n",
+            (double)(clock() - c0) / CLOCKS_PER_SEC);
+    sim_load_free(l);
+    return rc == SB_OK ? 0 : 1;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -431,7 +486,17 @@ static void usage(FILE *f)
             "  --quiet               print the summary only\n"
             "  --trace               print a hash of every packet sent and\n"
             "                        every event (two builds that behave\n"
-            "                        alike print the same)\n");
+            "                        alike print the same)\n"
+            "  --load RATE[,RATE...] instead of the trials: every node writes\n"
+            "                        RATE times a second, each rate in turn\n"
+            "                        on one converged cluster, and the table\n"
+            "                        of `scuttlebutt eval --load` is printed\n"
+            "                        (README, \"Under load\")\n"
+            "  --keys K              keys per node under load (%u)\n"
+            "  --value-bytes B       value size under load, at least %u (%u)\n"
+            "  --load-seconds S      load period per rate (%u)\n",
+            LOAD_PLAN_KEYS, LOAD_PLAN_MIN_VALUE, LOAD_PLAN_VALUE_BYTES,
+            LOAD_PLAN_SECONDS);
 }
 
 int main(int argc, char **argv)
@@ -440,6 +505,7 @@ int main(int argc, char **argv)
                .max_message = 1400, .latency_ms = 1, .threshold = 8.0,
                .fanout = 3, .monitors = 4,
                .window_s = 10 };
+    load_plan_init(&o.load);
     const char *env = getenv("SB_SEED");
     if (env)
         o.seed = strtoull(env, NULL, 0);
@@ -466,6 +532,16 @@ int main(int argc, char **argv)
             (!strcmp(v, "reference") || !strcmp(v, "scuttlebutt"))) {
             o.wire = strcmp(v, "reference") ? SB_WIRE_SCUTTLEBUTT
                                             : SB_WIRE_REFERENCE;
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--load") && v) {
+            if (!load_plan_parse_rates(v, &o.load)) {
+                fprintf(stderr, "sb-sim: --load: up to %d rates above 0 "
+                        "and at most %g, comma-separated: %s\n",
+                        LOAD_PLAN_MAX_RATES, LOAD_PLAN_MAX_RATE, v);
+                return 2;
+            }
             i++;
             continue;
         }
@@ -506,6 +582,14 @@ int main(int argc, char **argv)
             o.partition_s = (uint64_t)d;
         else if (!strcmp(a, "--window") && d >= 1)
             o.window_s = (uint64_t)d;
+        else if (!strcmp(a, "--keys") && d >= 1 && d <= LOAD_PLAN_MAX_KEYS)
+            o.load.keys = (uint32_t)d;
+        else if (!strcmp(a, "--value-bytes") && d >= LOAD_PLAN_MIN_VALUE &&
+                 d <= 65507)
+            o.load.value_bytes = (uint32_t)d;
+        else if (!strcmp(a, "--load-seconds") && d >= 1 &&
+                 d <= LOAD_PLAN_MAX_SECONDS)
+            o.load.seconds = (uint32_t)d;
         else {
             fprintf(stderr, "sb-sim: unknown option or bad value: %s %s\n",
                     a, v);
@@ -515,6 +599,8 @@ int main(int argc, char **argv)
         i++;
     }
 
+    if (o.load.nrates)
+        return run_load(&o);
     printf("sb-sim: %u nodes, interval %" PRIu64 " ms, max message %zu B, "
            "loss %.0f%%, latency %.1f ms, fanout %u, %u trials, seed %" PRIu64
            "\n", o.nodes, o.interval_ms, o.max_message, o.loss * 100,

@@ -1,0 +1,86 @@
+/*
+ * What `scuttlebutt eval` (eval.c) shares with its load scenario
+ * (eval_load.c): the options, and the cluster of real nodes it starts in
+ * this process.
+ */
+#ifndef SB_CLI_EVAL_H
+#define SB_CLI_EVAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "load_plan.h"
+#include "scuttlebutt.h"
+
+#define EVAL_MAX_SIZES 16
+
+typedef struct eval_options {
+    uint32_t sizes[EVAL_MAX_SIZES];
+    size_t nsizes;
+    uint32_t trials, interval_ms, fanout, max_message, window_s, monitors;
+    double threshold;
+    uint64_t seed;
+    bool sealed;
+    uint8_t key[SB_KEY_SIZE];  /* the cluster's, when sealed */
+    sb_wire wire;
+    const char *json, *csv, *plot;
+    load_plan load;            /* --load: the rates, keys, values, period */
+} eval_options;
+
+typedef struct eval_node {
+    sb_node *node;
+    char addr[64];
+    uint64_t generation;
+    int index;
+} eval_node;
+
+/* What the trial at hand waits for; the nodes' callbacks fill it in. */
+typedef struct eval_watch {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    sb_event_type type;        /* 0: nothing watched */
+    sb_status status;          /* for LEAVE */
+    char target[64];
+    char value[32];            /* for UPDATE */
+    uint64_t t0;
+    double *arrival;           /* per node index: ms, or < 0 */
+    size_t remaining;
+    uint64_t false_downs;
+} eval_watch;
+
+typedef struct eval_cluster {
+    eval_node *nodes;          /* slots; node == NULL when free */
+    size_t cap;
+    const eval_options *opt;
+    eval_watch w;
+    uint64_t rng;
+    /* optional: sees every UPDATE any node reports, with w.lock held */
+    void (*tap)(void *arg, const eval_node *self, const sb_event *ev);
+    void *tap_arg;
+} eval_cluster;
+
+uint64_t eval_now_ns(void);
+
+/* Room for `nodes` nodes and `spare` more, none started; the callbacks'
+ * cluster from now on. Exits on an allocation failure. */
+void eval_cluster_open(eval_cluster *c, const eval_options *o,
+                       uint32_t nodes, uint32_t spare);
+/* Stops every node and frees the room. */
+void eval_cluster_close(eval_cluster *c);
+
+/* Starts a node in a free slot, seeded by up to three running nodes (with
+ * `watch_join`, the watch armed for its join). Exits if it cannot. */
+eval_node *eval_start_node(eval_cluster *c, bool watch_join);
+/* Waits until every running node sees every running node live, at most a
+ * minute. */
+bool eval_converge(eval_cluster *c);
+
+/* "config":{...}, the options as JSON, for --json. */
+void eval_json_config(FILE *f, const eval_options *o);
+
+/* The load scenario: `eval --load` (eval_load.c). Its exit status. */
+int eval_load_main(const eval_options *o);
+
+#endif /* SB_CLI_EVAL_H */
