@@ -16,15 +16,16 @@
  * anti-entropy at worst. An observer holds a peer down once a majority of
  * the peer's monitors in its view hold verdicts against it that stand.
  *
- * A verdict names the heartbeat of the subject's last beat, and news of a
- * heartbeat further on refutes it (sb_liveness_verdict_stands()): its
- * writer withdraws it (the key deleted) then, or on a beat. A monitor that
- * finds most of its subjects silent at once blames itself (its own link or
- * clock) and withholds its verdicts. A subject becomes ours to judge only
- * once a beat has come from it since: a peer whose view differs from ours
- * does not beat us, and is not convicted for it. What monitors cannot
- * settle (a node cut off alone, both sides of a partition) the fallback
- * does, slowly (liveness.c).
+ * A verdict names the newest heartbeat known of its subject, and ours:
+ * with monitors a heartbeat is an incarnation, and the subject, which
+ * reads our state like any other, refutes the verdict by moving its own
+ * past it (liveness.c); we then withdraw it (the key deleted). A verdict
+ * we wrote before we refuted one against ourselves is void, and withdrawn
+ * too. A subject that never beats us is convicted after
+ * MONITOR_UNPROVEN_INTERVALS. A monitor that finds all its subjects
+ * silent at once blames itself (its own link or clock) and withholds its
+ * verdicts for a while. A node that holds a peer down, and is one of its
+ * monitors, concurs with a verdict of its own.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -59,7 +60,7 @@ static watch *monitor_watch(sb_engine *e, uint64_t id)
 #define MONITOR_REFUTED_DOUBLINGS 6
 
 /* Our subjects in our view now: those we watched already keep their
- * detectors, new ones wait for their first beat. */
+ * detectors; a new one starts unproven until its first beat. */
 static void monitor_take_subjects(sb_engine *e, uint64_t now)
 {
     uint64_t ids[SB_MAX_RINGS];
