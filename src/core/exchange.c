@@ -334,6 +334,17 @@ static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
     sb_liveness_probed(e, n, now);
 }
 
+/* A probe of peer n on its own (a monitor's of a subject that has not
+ * beaten it, monitor.c): a quiet SYN that asks, within n's backoff. */
+void sb_exchange_probe(sb_engine *e, sb_peer *n, uint64_t now)
+{
+    if (!sb_liveness_may_probe(n, now))
+        return;
+    sb_writer syn = sb_send_writer(e);
+    exchange_write_syn(e, &syn, true, now);
+    exchange_send_probe(e, n, &syn, now);
+}
+
 /* A SYN to a seed, which may not know us: padded, so that its ACK (no
  * larger than the SYN while we are a stranger, and of a larger frame)
  * has room to ask us for our state. */
@@ -512,8 +523,10 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
     e->from = from;
     e->from_member = sender != NULL || sb_seeds_has(e, from);
     e->answered = answer;
-    if (answer && sender)
+    if (answer && sender) {
         sb_liveness_answered(sender);
+        sb_monitor_answered(e, sender, now);
+    }
     if (sender)
         sb_liveness_contact(e, sender, now);
     e->reply_max = e->cfg.max_message_size;

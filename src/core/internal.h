@@ -304,6 +304,10 @@ void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now);
 void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now);
 void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now);
 void sb_monitor_doubt(sb_engine *e, uint64_t now);
+void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now);
+
+/* ---- exchange.c ---- */
+void sb_exchange_probe(sb_engine *e, sb_peer *n, uint64_t now);
 
 /* ---- push.c ---- */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);

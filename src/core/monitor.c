@@ -54,8 +54,11 @@ static watch *monitor_watch(sb_engine *e, uint64_t id)
 
 /* A subject that has not beaten us this many intervals after it became
  * ours is convicted: it is gone, or cut off from us (the other side of a
- * partition, where its old monitors are gone from our view). A live
- * subject that holds another view refutes the verdict (liveness.c). */
+ * partition, where its old monitors are gone from our view). From half
+ * that time on we probe it; an answer proves it alive and reachable (its
+ * view differs from ours: it does not count us among its monitors, as in
+ * a cluster still forming), and it gets as long again. A live subject
+ * convicted anyway refutes the verdict (liveness.c). */
 #define MONITOR_UNPROVEN_INTERVALS 20
 #define MONITOR_REFUTED_DOUBLINGS 6
 
@@ -243,8 +246,12 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     for (uint32_t i = 0; i < e->nwatch; i++) {
         const watch *w = &e->watch[i];
         if (!w->proven) {
-            guilty[i] = now - w->since >= unproven_ns << w->refuted;
+            uint64_t wait = unproven_ns << w->refuted;
+            guilty[i] = now - w->since >= wait;
             over += guilty[i];
+            sb_peer *n = sb_state_find_id(&e->st, w->id);
+            if (!guilty[i] && n && now - w->since >= wait / 2)
+                sb_exchange_probe(e, n, now);
             continue;
         }
         proven++;
@@ -358,6 +365,16 @@ void sb_monitor_doubt(sb_engine *e, uint64_t now)
         e->watch[i].proven = false;
         e->watch[i].since = now;
     }
+}
+
+/* An answer came from peer n's address (an ACK or ACK2 echoing our
+ * token): if n is a subject that has not beaten us, it lives and hears
+ * us, and gets as long again to beat us. */
+void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now)
+{
+    watch *w = monitor_watch(e, n->id);
+    if (w && !w->proven)
+        w->since = now;
 }
 
 /* We could not hear beats while we were paused. */
