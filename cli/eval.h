@@ -61,6 +61,11 @@ typedef struct eval_cluster {
     void *tap_arg;
 } eval_cluster;
 
+/* How long one measurement waits before it gives up. */
+#define EVAL_WAIT_NS (60ull * 1000000000ull)
+
+/* ---- the cluster (eval_cluster.c) ---- */
+
 uint64_t eval_now_ns(void);
 
 /* Room for `nodes` nodes and `spare` more, none started; the callbacks'
@@ -76,6 +81,17 @@ eval_node *eval_start_node(eval_cluster *c, bool watch_join);
 /* Waits until every running node sees every running node live, at most a
  * minute. */
 bool eval_converge(eval_cluster *c);
+/* Stops node e (its slot is free again). */
+void eval_stop_node(eval_cluster *c, eval_node *e);
+/* How many nodes run. */
+size_t eval_running(const eval_cluster *c);
+/* A random running node other than `not` (NULL: any). */
+eval_node *eval_pick(eval_cluster *c, const eval_node *not);
+/* Arms the watch for an event about `subject` (for an UPDATE, of key
+ * "eval" to `value`; for a LEAVE, with `status`): every other running
+ * node must report it. */
+void eval_arm(eval_cluster *c, sb_event_type type, sb_status status,
+              const eval_node *subject, const char *value);
 
 /* "config":{...}, the options as JSON, for --json. */
 void eval_json_config(FILE *f, const eval_options *o);
