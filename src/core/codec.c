@@ -208,6 +208,7 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
         out->flags = codec_get_u8(&r);
         out->beat = codec_get_varint(&r);
         out->heartbeat = codec_get_varint(&r);
+        out->summary = codec_get_u64(&r);
         if (r.bad)
             goto bad;
         if (r.p != r.end)

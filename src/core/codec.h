@@ -1,5 +1,5 @@
 /*
- * Wire format v5: every message is one UDP datagram.
+ * Wire format v6: every message is one UDP datagram.
  *
  * Integers marked (v) are unsigned LEB128 varints (7 bits a byte, low
  * group first, at most 10 bytes, no overlong forms). Fixed-width integers
@@ -11,7 +11,7 @@
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
  *   |  'S'  |  'B'  |  ver  | type  |       cluster id (u32)        |
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
- *   ver = 5; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH, 5 BEAT;
+ *   ver = 6; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH, 5 BEAT;
  *   cluster id = FNV-1a 32 of the cluster name.
  *
  * SYN:   header | token (u64) | flags (u8) | summary (u64) | n (v) |
@@ -37,12 +37,14 @@
  *        tree of push wave `wave` started by node `root id` (see
  *        docs/protocol.md, section 8); every node forwards it unchanged
  *        to its children in that tree
- * BEAT:  header | flags (u8) | count (v) | heartbeat (v)
+ * BEAT:  header | flags (u8) | count (v) | heartbeat (v) | summary (u64)
  *        a node's sign of life to one of its monitors (monitor.c),
  *        answered by nothing; count rises with every BEAT the node
- *        sends, so a replayed or duplicated one is ignored; heartbeat is
- *        the sender's; flags bit 0 = farewell: the receiver is no longer
- *        the sender's monitor; other bits are reserved and ignored
+ *        sends, so a replayed or duplicated one is ignored; heartbeat and
+ *        summary are the sender's (a monitor whose own summary differs
+ *        starts an exchange with it at its next round); flags bit 0 =
+ *        farewell: the receiver is no longer the sender's monitor; other
+ *        bits are reserved and ignored
  *
  * Digest entry (one node, as the sender knows it), 9 bytes typically:
  *
@@ -151,7 +153,7 @@ typedef struct sb_msg {
     uint64_t token;            /* SYN and ACK: what the answer echoes */
     uint64_t echo;             /* ACK and ACK2: the token answered */
     uint8_t flags;             /* SYN and BEAT */
-    uint64_t summary;          /* SYN and ACK: the sender's summary */
+    uint64_t summary;          /* SYN, ACK and BEAT: the sender's summary */
     uint64_t beat;             /* BEAT: the sender's count */
     uint64_t heartbeat;        /* BEAT: the sender's heartbeat */
     uint64_t root, wave;       /* PUSH only */

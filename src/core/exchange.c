@@ -391,11 +391,13 @@ static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
 
 
 /*
- * Quiet: while the last peer we compared with held the same summary as
- * ours, ours has not changed since, and nothing changed in the last
- * RECENT_ROUNDS, we expect to agree. Our SYNs are then quiet (no digest),
- * and only one round in EXCHANGES sends one to a live peer: at rest a
- * node sends a quiet SYN an interval and its beats. For RECENT_ROUNDS
+ * Quiet: while the last peer we compared with (by an exchange, or by the
+ * summary in a beat, monitor.c) held the same summary as ours, ours has
+ * not changed since, and nothing changed in the last RECENT_ROUNDS, we
+ * expect to agree. Our SYNs are then quiet (no digest), and only one
+ * every QUIET_SYN_INTERVALS intervals goes to a live peer: at rest a node
+ * sends its beats, which carry its summary, and a quiet SYN now and then,
+ * which feeds the peers' fallback detectors (liveness.c). For RECENT_ROUNDS
  * after a change our full SYNs list it first, so that a node a push
  * missed asks for it: at 64 nodes and 10% loss, an update was at all
  * nodes after 26 ms (median of 40) with this, 57 ms without.
@@ -408,8 +410,9 @@ static bool exchange_quiet(sb_engine *e, uint64_t now)
     return !e->recent_head || now - r->at > RECENT_ROUNDS * e->round_ns;
 }
 
-/* The round's messages: one SYN to a random live peer (one round in
- * EXCHANGES while quiet), now and then a probe of a down or unproven
+/* The round's messages: one SYN to a random live peer (or to the subject
+ * whose beat showed a difference; while quiet, one in EXCHANGES *
+ * QUIET_SYN_INTERVALS rounds), now and then a probe of a down or unproven
  * peer (as often as its backoff allows, sb_liveness_probed()), and to
  * seeds (exchange_seeds()). */
 static void exchange_round(sb_engine *e, uint64_t now)
@@ -433,8 +436,17 @@ static void exchange_round(sb_engine *e, uint64_t now)
     uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
     uint32_t nunreach =
         e->nstatus[SB_STATUS_DOWN] + e->nstatus[SB_STATUS_JOINING];
-    sb_peer *peer = sb_liveness_random(e, exchange_is_live_peer, nlive);
-    bool resting = quiet && e->stats.rounds % EXCHANGES;
+    sb_peer *peer = NULL;
+    if (e->differs) {
+        peer = sb_state_find_id(&e->st, e->differs);
+        if (peer && (!exchange_is_live_peer(peer) || !peer->answered))
+            peer = NULL;
+        e->differs = 0;
+    }
+    if (!peer)
+        peer = sb_liveness_random(e, exchange_is_live_peer, nlive);
+    bool resting =
+        quiet && e->stats.rounds % (EXCHANGES * QUIET_SYN_INTERVALS);
     if (peer && peer->answered && !resting) {
         exchange_send_syn(e, peer->addr, &syn);
     } else if (peer && !resting && sb_liveness_may_probe(peer, now)) {
@@ -456,7 +468,8 @@ static void exchange_round(sb_engine *e, uint64_t now)
             sb_liveness_may_probe(m, now))
             exchange_send_probe(e, m, &syn, now);
     }
-    exchange_seeds(e, peer, nlive, nunreach, &syn);
+    if (!peer || !resting) /* at rest, seeds at the quiet SYNs' pace */
+        exchange_seeds(e, peer, nlive, nunreach, &syn);
 }
 
 /* Every member address the deltas of m name is canonical text (one

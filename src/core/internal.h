@@ -46,6 +46,7 @@
  * there is nothing to offer). */
 #define RECENT 64
 #define RECENT_ROUNDS 8       /* how long a change counts as recent */
+#define QUIET_SYN_INTERVALS 10 /* at rest, a quiet SYN this often */
 #define NO_DELTA UINT64_MAX
 #define WANTED 32             /* unknown ids a SYN asks for in full */
 #define WAVES 256             /* push waves remembered, not forwarded twice */
@@ -260,6 +261,8 @@ struct sb_engine {
     uint64_t withhold_since;  /* all our subjects fell silent then; or 0 */
     uint64_t refuted_at;      /* when our heartbeat last moved to refute */
     bool rejudge;             /* judge every live peer at the next round */
+    uint64_t differs;         /* a subject whose beat's summary differed
+                                 from ours: our next SYN goes to it; or 0 */
     verdict *verdicts;        /* grown as needed */
     uint32_t nverdicts, verdicts_cap;
 

@@ -49,7 +49,7 @@ void sb_liveness_emit(sb_engine *e, sb_event_type type, const sb_peer *n,
  * gap_per_peer rounds per peer (DIRECT_GAP_PER_PEER with monitors). Our
  * exchange without monitors: 0, no floor.
  */
-#define DIRECT_GAP_PER_PEER 2.0
+#define DIRECT_GAP_PER_PEER (EXCHANGES * QUIET_SYN_INTERVALS)
 
 double sb_liveness_least_gap(const sb_engine *e)
 {

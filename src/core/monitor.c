@@ -5,8 +5,11 @@
  *
  * Every node derives from its own view who watches whom (ring.h): its
  * subjects are its successors on the rings, its monitors its
- * predecessors. Each interval a node sends each monitor a BEAT, a few
- * bytes that nothing answers, carrying its heartbeat. A monitor keeps, for
+ * predecessors. Every MONITOR_BEAT_INTERVALS intervals a node sends each
+ * monitor a BEAT, a few bytes that nothing answers, carrying its heartbeat
+ * and its summary (a monitor whose summary differs starts an exchange
+ * with it: at rest, the beats are what finds a difference). A monitor
+ * whose subject's beat is late probes it. A monitor keeps, for
  * each subject, a phi accrual detector over the beats' arrival times
  * (phi.h, normal model): the evidence is direct and as regular as the
  * sender's clock, whatever the size of the cluster. When a subject's phi
@@ -33,10 +36,20 @@
 
 #include "internal.h"
 
-/* The deviation assumed of beat gaps is at least the interval divided by
- * this: jitter below it (scheduling, a loaded machine) is noise, and at
- * the default threshold a subject is convicted after about
- * 1 + 5.6 / MONITOR_SD_SHARE intervals of silence. */
+/*
+ * A node beats its monitors every MONITOR_BEAT_INTERVALS intervals: at
+ * the default 4 rings, 13 datagrams a second at rest. The deviation
+ * assumed of beat gaps is at least the interval divided by
+ * MONITOR_SD_SHARE: jitter below it (scheduling, a loaded machine) is
+ * noise, and at the default threshold a subject is convicted after about
+ * MONITOR_BEAT_INTERVALS + 5.6 / MONITOR_SD_SHARE intervals of silence
+ * (860 ms at 100 ms). A lost beat alone does not convict (a gap of two
+ * beats is at phi 2.9): a beat later than 90% of gaps (phi 1) gets the
+ * subject probed, as often as its backoff allows (exchange.c), and an
+ * answer counts as a beat. docs/failure-detector.md, section 9, has the
+ * measurements.
+ */
+#define MONITOR_BEAT_INTERVALS 3
 #define MONITOR_SD_SHARE 1.0
 /* Our beats stop once we have heard no one for this many intervals: a
  * node that can send but not receive must be found out, but one that a
@@ -90,6 +103,7 @@ static void monitor_send_to(sb_engine *e, uint64_t id, uint8_t flags)
     sb_put_u8(&w, flags);
     sb_put_varint(&w, ++e->beats);
     sb_put_varint(&w, e->self->heartbeat);
+    sb_put_u64(&w, sb_summary(e));
     sb_send_message(e, n->addr, &w);
 }
 
@@ -257,6 +271,9 @@ static void monitor_judge(sb_engine *e, uint64_t now)
         proven++;
         double phi = sb_phin_value(&w->phi, now, min_sd);
         doubted += phi > 1.0;
+        sb_peer *n = phi > 1.0 ? sb_state_find_id(&e->st, w->id) : NULL;
+        if (n && phi <= e->cfg.phi_threshold)
+            sb_exchange_probe(e, n, now); /* a beat is late */
         guilty[i] = phi > e->cfg.phi_threshold;
         over += guilty[i];
     }
@@ -306,7 +323,8 @@ static void monitor_review(sb_engine *e, uint64_t now)
 }
 
 /* The round's part: our subjects taken again and judged, our verdicts
- * reviewed, and once an interval our beats (none while we hear no one). */
+ * reviewed, and every MONITOR_BEAT_INTERVALS intervals our beats (none
+ * while we hear no one). */
 void sb_monitor_round(sb_engine *e, uint64_t now)
 {
     if (!e->rings.k)
@@ -318,11 +336,12 @@ void sb_monitor_round(sb_engine *e, uint64_t now)
         if (now - e->last_heard <=
             MONITOR_DEAF_INTERVALS * e->cfg.interval_ns)
             monitor_beat(e);
-        /* on the interval's grid, so that beats do not drift a round
-         * late behind late ticks */
-        e->next_beat = sb_add_sat(e->next_beat, e->cfg.interval_ns);
+        /* on their own grid, so that beats do not drift a round late
+         * behind late ticks */
+        uint64_t period = MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
+        e->next_beat = sb_add_sat(e->next_beat, period);
         if (e->next_beat <= now)
-            e->next_beat = sb_add_sat(now, e->cfg.interval_ns);
+            e->next_beat = sb_add_sat(now, period);
     }
 }
 
@@ -342,7 +361,8 @@ void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now)
         w->proven = false;
         w->since = now; /* our views differ: time to agree */
     } else if (w && !w->proven) {
-        sb_phin_reset(&w->phi, now, e->cfg.interval_ns);
+        sb_phin_reset(&w->phi, now,
+                      MONITOR_BEAT_INTERVALS * e->cfg.interval_ns);
         w->proven = true;
         w->refuted = 0;
     } else if (w) {
@@ -350,6 +370,15 @@ void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now)
     }
     if (w && m->heartbeat > w->heartbeat)
         w->heartbeat = m->heartbeat;
+    /* at rest, the beats are where a difference shows: we start an
+     * exchange with the subject at our next round (exchange.c) */
+    uint64_t summary = sb_summary(e);
+    if (m->summary == summary) {
+        e->agreed = summary;
+    } else {
+        e->agreed = 0;
+        e->differs = n->id;
+    }
     /* our verdict, if any, stays until its subject refutes it: observers
      * that hold it down take it back only when its heartbeat moves */
 }
@@ -369,12 +398,16 @@ void sb_monitor_doubt(sb_engine *e, uint64_t now)
 
 /* An answer came from peer n's address (an ACK or ACK2 echoing our
  * token): if n is a subject that has not beaten us, it lives and hears
- * us, and gets as long again to beat us. */
+ * us, and gets as long again to beat us; if its beat is late (we probed
+ * it), the answer counts as one. */
 void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now)
 {
     watch *w = monitor_watch(e, n->id);
     if (w && !w->proven)
         w->since = now;
+    else if (w && sb_phin_value(&w->phi, now, (double)e->cfg.interval_ns /
+                                                  MONITOR_SD_SHARE) > 1.0)
+        sb_phin_arrival(&w->phi, now, e->cfg.phi_window);
 }
 
 /* We could not hear beats while we were paused. */

@@ -171,7 +171,7 @@ static const msg_spec golden_syn = {
     .token = 0x0102030405060708ull, .summary = 0x1122334455667788ull,
 };
 static const uint8_t golden_syn_bytes[] = {
-    'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* token (u64) */
     0x01,                                   /* flags: complete */
     0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, /* summary (u64) */
@@ -201,7 +201,7 @@ static const msg_spec golden_ack = {
     .summary = 0x8877665544332211ull,
 };
 static const uint8_t golden_ack_bytes[] = {
-    'S', 'B', 5, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
+    'S', 'B', 6, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* echo (u64) */
     0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x88, /* token (u64) */
     0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* summary (u64) */
@@ -235,7 +235,7 @@ static const msg_spec golden_ack2 = {
     .echo = 0xf1e2d3c4b5a69788ull,
 };
 static const uint8_t golden_ack2_bytes[] = {
-    'S', 'B', 5, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
+    'S', 'B', 6, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
     0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x88, /* echo (u64) */
     0x02,                                   /* m = 2 */
     0x0d, '1', '0', '.', '0', '.', '0', '.', '1', ':', '7', '9', '4', '6',
@@ -263,7 +263,7 @@ static const msg_spec golden_push = {
     0x1112131415161718ull, 0xa1a2a3a4a5a6a7a8ull,
 };
 static const uint8_t golden_push_bytes[] = {
-    'S', 'B', 5, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
+    'S', 'B', 6, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
     0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, /* root id (u64) */
     0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, /* wave */
     0x01,                                   /* m = 1 */
@@ -286,7 +286,7 @@ static const msg_spec golden_padded_syn = {
     0, NULL, .token = 0x0102030405060708ull, .summary = 1, .pad = 28,
 };
 static const uint8_t golden_padded_syn_bytes[] = {
-    'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* token (u64) */
     0x03,                                   /* flags: complete, padded */
     0, 0, 0, 0, 0, 0, 0, 0x01,              /* summary (u64) */
@@ -712,8 +712,8 @@ static void test_header_cluster_id_is_big_endian(void **state)
     uint8_t buf[SB_HEADER_SIZE + 4];
     sb_writer w = { buf, buf, buf + sizeof(buf) };
     assert_true(sb_put_header(&w, SB_MSG_ACK2, 0xdeadbeefu));
-    assert_int_equal(SB_PROTOCOL_VERSION, 5);
-    const uint8_t want[] = { 'S', 'B', 5, 3, 0xde, 0xad, 0xbe, 0xef };
+    assert_int_equal(SB_PROTOCOL_VERSION, 6);
+    const uint8_t want[] = { 'S', 'B', 6, 3, 0xde, 0xad, 0xbe, 0xef };
     assert_int_equal(w.p - buf, SB_HEADER_SIZE);
     assert_memory_equal(buf, want, sizeof(want));
 }
@@ -914,7 +914,7 @@ static size_t raw_syn(uint8_t *buf, const uint8_t *hbl, size_t nh,
                       const uint8_t *max, size_t nm, const uint8_t *gc,
                       size_t ng)
 {
-    const uint8_t head[] = { 'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t head[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
                              0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8,
                              0x00, /* flags */
                              0, 0, 0, 0, 0, 0, 0, 9, /* summary */
@@ -1042,11 +1042,11 @@ static void test_overlong_count_rejected(void **state)
     (void)state;
     /* a SYN (token 1, no flags) whose n = 1 is written in two bytes,
      * then one entry: id (u48), hbl = 1 << 2 (no gc), max 0 */
-    const uint8_t m[] = { 'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t m[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
                           0, 0, 0, 0, 0, 0, 0, 1,
                           0x00, 0x81, 0x00, 1, 2, 3, 4, 5, 6,
                           0x04, 0x00 };
-    const uint8_t ok[] = { 'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ok[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
                            0, 0, 0, 0, 0, 0, 0, 1,
                            0x00, 0x01, 1, 2, 3, 4, 5, 6,
                            0x04, 0x00 };
@@ -1137,18 +1137,18 @@ static void test_huge_counts_rejected(void **state)
 {
     (void)state;
     /* header, token, flags, n = UINT64_MAX */
-    const uint8_t syn[] = { 'S', 'B', 5, 1, 1, 2, 3, 4,
+    const uint8_t syn[] = { 'S', 'B', 6, 1, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x00,
                             0xff, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x01 };
     /* header, echo, m = UINT64_MAX */
-    const uint8_t ack2[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
+    const uint8_t ack2[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
                              1, 2, 3, 4, 5, 6, 7, 8,
                              0xff, 0xff, 0xff, 0xff, 0xff,
                              0xff, 0xff, 0xff, 0xff, 0x01 };
     /* header, echo, m = 1: node "a" gen 1, hbl = 1 << 2, flags, from 0,
      * to 5, gc 0, huge k */
-    const uint8_t nkeys[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
+    const uint8_t nkeys[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
                               1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                               0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x05, 0x00,
                               0xff, 0xff, 0xff, 0xff, 0xff,
@@ -1194,7 +1194,7 @@ static void test_padded_syn_nonzero_pad_is_malformed(void **state)
         assert_int_equal(decode_copy(buf, sizeof(buf), CID), -1);
     }
     /* a padded SYN with no digest at all: n = 0, then the padding */
-    uint8_t empty[] = { 'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04,
+    uint8_t empty[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
                         1, 2, 3, 4, 5, 6, 7, 8,
                         SB_SYN_PADDED, 0, 0, 0, 0, 0, 0, 0, 0, /* summary */
                         0x00, 0x00, 0x00, 0x00 };
@@ -1271,7 +1271,7 @@ static void test_decode_fills_token_and_echo(void **state)
     (void)state;
     sb_msg msg;
     /* SYN: token, no echo */
-    const uint8_t syn[] = { 'S', 'B', 5, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t syn[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
                             0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                             0x00, 0, 0, 0, 0, 0, 0, 0, 0x2a, 0x00 };
     assert_true(sb_msg_decode(syn, sizeof(syn), CID, &msg, NULL));
@@ -1280,7 +1280,7 @@ static void test_decode_fills_token_and_echo(void **state)
     assert_int_equal(msg.token, 0x0102030405060708ull);
     assert_int_equal(msg.echo, 0);
     /* ACK: the echo first, then its own token */
-    const uint8_t ack[] = { 'S', 'B', 5, 2, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ack[] = { 'S', 'B', 6, 2, 0x01, 0x02, 0x03, 0x04,
                             0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                             0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
                             0, 0, 0, 0, 0, 0, 0, 0x2b, /* summary */
@@ -1291,7 +1291,7 @@ static void test_decode_fills_token_and_echo(void **state)
     assert_int_equal(msg.echo, 0x0102030405060708ull);
     assert_int_equal(msg.token, 0x80000000000000ffull);
     /* ACK2: an echo, no token */
-    const uint8_t ack2[] = { 'S', 'B', 5, 3, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ack2[] = { 'S', 'B', 6, 3, 0x01, 0x02, 0x03, 0x04,
                              0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
                              0x00 };
     assert_true(sb_msg_decode(ack2, sizeof(ack2), CID, &msg, NULL));
@@ -1299,7 +1299,7 @@ static void test_decode_fills_token_and_echo(void **state)
     assert_int_equal(msg.echo, 0x80000000000000ffull);
     assert_int_equal(msg.token, 0);
     /* PUSH: neither; its 16 bytes are a root and a wave */
-    const uint8_t push[] = { 'S', 'B', 5, 4, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t push[] = { 'S', 'B', 6, 4, 0x01, 0x02, 0x03, 0x04,
                              0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                              0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
                              0x00 };
@@ -1342,7 +1342,9 @@ static void test_wrong_version_rejected(void **state)
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
     buf[2] = 4; /* the format before summaries */
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
-    buf[2] = 6;
+    buf[2] = 5; /* the format before summaries in beats */
+    assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
+    buf[2] = 7;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
     buf[2] = 0xff;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
@@ -1380,14 +1382,17 @@ static void test_unknown_type_rejected(void **state)
     }
 }
 
-/* A BEAT: header, flags, count (v); nothing else. */
+/* A BEAT: header, flags, count (v), heartbeat (v), summary; nothing
+ * else. */
 static void test_beat_bytes(void **state)
 {
     (void)state;
-    const uint8_t beat[] = { 'S', 'B', 5, 5, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t beat[] = { 'S', 'B', 6, 5, 0x01, 0x02, 0x03, 0x04,
                              0x01,        /* flags: farewell */
                              0xac, 0x02,  /* count 300 */
-                             0x07 }       /* heartbeat 7 */;
+                             0x07,        /* heartbeat 7 */
+                             0x11, 0x22, 0x33, 0x44,
+                             0x55, 0x66, 0x77, 0x88 } /* summary */;
     sb_msg m;
     int why = -1;
     assert_true(sb_msg_decode(beat, sizeof(beat), CID, &m, &why));
@@ -1395,21 +1400,27 @@ static void test_beat_bytes(void **state)
     assert_int_equal(m.flags, SB_BEAT_FAREWELL);
     assert_int_equal(m.beat, 300);
     assert_int_equal(m.heartbeat, 7);
+    assert_true(m.summary == 0x1122334455667788u);
     assert_int_equal(m.ndigest, 0);
     assert_int_equal(m.ndeltas, 0);
     /* the writer's bytes are these */
-    uint8_t buf[16];
+    uint8_t buf[24];
     sb_writer w = { buf, buf, buf + sizeof(buf) };
     assert_true(sb_put_header(&w, SB_MSG_BEAT, CID));
     assert_true(sb_put_u8(&w, SB_BEAT_FAREWELL));
     assert_true(sb_put_varint(&w, 300));
     assert_true(sb_put_varint(&w, 7));
+    assert_true(sb_put_u64(&w, 0x1122334455667788u));
     assert_int_equal(w.p - buf, sizeof(beat));
     assert_memory_equal(buf, beat, sizeof(beat));
 
     assert_int_equal(decode_copy(beat, sizeof(beat) - 1, CID),
+                     SB_DROP_TRUNCATED); /* the summary cut */
+    assert_int_equal(decode_copy(beat, sizeof(beat) - 8, CID),
+                     SB_DROP_TRUNCATED); /* no summary */
+    assert_int_equal(decode_copy(beat, sizeof(beat) - 9, CID),
                      SB_DROP_TRUNCATED); /* no heartbeat */
-    assert_int_equal(decode_copy(beat, sizeof(beat) - 2, CID),
+    assert_int_equal(decode_copy(beat, sizeof(beat) - 10, CID),
                      SB_DROP_TRUNCATED); /* the count cut */
     assert_int_equal(decode_copy(beat, SB_HEADER_SIZE + 1, CID),
                      SB_DROP_TRUNCATED); /* no count */
@@ -1417,13 +1428,13 @@ static void test_beat_bytes(void **state)
     memcpy(longer, beat, sizeof(beat));
     longer[sizeof(beat)] = 0;
     assert_int_equal(decode_copy(longer, sizeof(longer), CID),
-                     SB_DROP_MALFORMED); /* a byte after the heartbeat */
+                     SB_DROP_MALFORMED); /* a byte after the summary */
 }
 
 static void test_short_header_truncated(void **state)
 {
     (void)state;
-    const uint8_t h[] = { 'S', 'B', 5, 1, 1, 2, 3, 4 };
+    const uint8_t h[] = { 'S', 'B', 6, 1, 1, 2, 3, 4 };
     for (size_t n = 0; n < sizeof(h); n++)
         assert_int_equal(decode_copy(h, n, CID), SB_DROP_TRUNCATED);
 }
@@ -1463,11 +1474,11 @@ static void test_empty_addr_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1, hbl = 1 << 2, flags, from, to,
      * gc, k = 0 */
-    const uint8_t ok[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
+    const uint8_t ok[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
                            1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                            0x00 };
-    const uint8_t bad[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
+    const uint8_t bad[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                             0x00 };
@@ -1480,11 +1491,11 @@ static void test_empty_key_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1 hb 1 (hbl = 1 << 2), from 0
      * to 1, one key at version 1 */
-    const uint8_t ok[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
+    const uint8_t ok[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
                            1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                            0x01, 0x01, 'k', 0x01, 0x00, 0x00 };
-    const uint8_t bad[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
+    const uint8_t bad[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                             0x01, 0x00, 0x01, 0x00, 0x00 };
@@ -1607,7 +1618,7 @@ static void test_digest_gc_flag_with_zero_gc_rejected(void **state)
     /* in an ACK, where a node section follows the digest: header, echo,
      * token, summary, n = 1, id (u48), hbl = 1 << 2 | 1, max 1, gc,
      * m = 0 */
-    uint8_t ack[] = { 'S', 'B', 5, 2, 0x01, 0x02, 0x03, 0x04,
+    uint8_t ack[] = { 'S', 'B', 6, 2, 0x01, 0x02, 0x03, 0x04,
                       1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                       0, 0, 0, 0, 0, 0, 0, 0,
                       0x01, 1, 2, 3, 4, 5, 6, 0x05, 0x01, 0x01, 0x00 };
@@ -1662,7 +1673,7 @@ static void test_node_hbl_low_bit_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1, hbl, flags, from, to, gc,
      * k = 0 */
-    uint8_t ack2[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
+    uint8_t ack2[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
                        1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                        0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                        0x00 };
@@ -1679,11 +1690,11 @@ static void test_node_hbl_low_bit_rejected(void **state)
                      SB_DROP_MALFORMED);
 
     /* a two-byte hbl: 128 = 32 << 2 is fine, 129 is not */
-    const uint8_t ok2[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
+    const uint8_t ok2[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x01, 'a', 0x01, 0x80, 0x01, 0x00, 0x00, 0x00,
                             0x00, 0x00 };
-    const uint8_t bad2[] = { 'S', 'B', 5, 3, 1, 2, 3, 4,
+    const uint8_t bad2[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
                              1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                              0x01, 'a', 0x01, 0x81, 0x01, 0x00, 0x00, 0x00,
                              0x00, 0x00 };
@@ -1691,7 +1702,7 @@ static void test_node_hbl_low_bit_rejected(void **state)
     assert_int_equal(decode_copy(bad2, sizeof(bad2), CID), SB_DROP_MALFORMED);
 
     /* the same in an ACK (echo, token, summary, n = 0) and a PUSH */
-    uint8_t ack[] = { 'S', 'B', 5, 2, 1, 2, 3, 4,
+    uint8_t ack[] = { 'S', 'B', 6, 2, 1, 2, 3, 4,
                       1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                       0, 0, 0, 0, 0, 0, 0, 0,
                       0x00, 0x01,
@@ -1701,7 +1712,7 @@ static void test_node_hbl_low_bit_rejected(void **state)
     assert_int_equal(ack[37], 0x04);
     ack[37] = 0x05;
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), SB_DROP_MALFORMED);
-    uint8_t push[] = { 'S', 'B', 5, 4, 1, 2, 3, 4,
+    uint8_t push[] = { 'S', 'B', 6, 4, 1, 2, 3, 4,
                        1, 2, 3, 4, 5, 6, 7, 8, /* root id (u64) */
                        0, 0, 0, 0, 0, 0, 0, 9, /* wave */
                        0x01, 0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00,
