@@ -143,6 +143,7 @@ typedef struct totals {
     double converge_s;
     double bytes_per_node_s;
     double packets_per_node_s;
+    double refuted_per_node_min; /* refutations in the steady window */
     uint64_t false_downs;
     size_t memory_per_node;
     double gap_mean_ms, gap_sd_ms; /* monitors' beat gaps, averaged */
@@ -150,6 +151,20 @@ typedef struct totals {
     uint64_t trace;
     uint64_t traced;
 } totals;
+
+/* Verdicts refuted by the running nodes, since they started. */
+static uint64_t refuted(const sb_sim *s)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < sb_sim_count(s); i++) {
+        sb_stats st;
+        if (sb_sim_running(s, i)) {
+            sb_engine_stats(sb_sim_engine(s, i), &st);
+            n += st.refuted;
+        }
+    }
+    return n;
+}
 
 /* Running nodes other than node `subject`. */
 static uint32_t others_running(const sb_sim *s, uint32_t subject)
@@ -315,7 +330,10 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     w.counting = true;
 
     uint64_t b0 = sb_sim_bytes_sent(s), p0 = sb_sim_packets_sent(s);
+    uint64_t r0 = refuted(s);
     sb_sim_run_for(s, o->window_s * SEC);
+    t->refuted_per_node_min = (double)(refuted(s) - r0) / (double)o->nodes /
+                              (double)o->window_s * 60.0;
     t->bytes_per_node_s = (double)(sb_sim_bytes_sent(s) - b0) /
                           (double)o->nodes / (double)o->window_s;
     t->packets_per_node_s = (double)(sb_sim_packets_sent(s) - p0) /
@@ -625,6 +643,7 @@ int main(int argc, char **argv)
             t.converge_s = one.converge_s;
         t.bytes_per_node_s += one.bytes_per_node_s / clusters;
         t.packets_per_node_s += one.packets_per_node_s / clusters;
+        t.refuted_per_node_min += one.refuted_per_node_min / clusters;
         t.memory_per_node += one.memory_per_node / clusters;
         t.gap_mean_ms += one.gap_mean_ms / clusters;
         t.gap_sd_ms += one.gap_sd_ms / clusters;
@@ -650,6 +669,8 @@ int main(int argc, char **argv)
         summary("crash seen by all", detect, o.trials, "s");
     printf("  %-22s %.0f B/node/s, %.1f packets/node/s\n", "steady state",
            t.bytes_per_node_s, t.packets_per_node_s);
+    printf("  %-22s %.3f per node per minute (steady window)\n",
+           "refutations", t.refuted_per_node_min);
     printf("  %-22s %" PRIu64 " (leave events about live nodes)\n",
            "false downs", t.false_downs);
     printf("  %-22s %zu B (engine accounting, whole cluster view)\n",

@@ -68,6 +68,7 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
         sb_liveness_set_status(e, n, SB_STATUS_LEFT, now);
     sb_liveness_note_change(e, n, now, NO_DELTA);
     sb_liveness_arrived(e, n, now);
+    e->announce = e->wire->announce != NULL;
     return n;
 }
 

@@ -313,6 +313,8 @@ void sb_engine_tick(sb_engine *e, uint64_t now)
 {
     if (e->self->push_pending && now >= e->push_due)
         sb_push_flush(e, now);
+    if (e->announce && now >= e->announce_at)
+        e->wire->announce(e, now);
     if (now < e->next_round)
         return;
     engine_round(e, now);
@@ -323,9 +325,12 @@ void sb_engine_tick(sb_engine *e, uint64_t now)
 
 uint64_t sb_engine_next_deadline(const sb_engine *e)
 {
-    if (e->self->push_pending && e->push_due < e->next_round)
-        return e->push_due;
-    return e->next_round;
+    uint64_t t = e->next_round;
+    if (e->self->push_pending && e->push_due < t)
+        t = e->push_due;
+    if (e->announce && e->announce_at < t)
+        t = e->announce_at;
+    return t;
 }
 
 static int engine_write(sb_engine *e, const uint8_t *key, size_t key_len,

@@ -293,6 +293,10 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
         if (d.max_version > n->max_version && !n->self)
             sb_liveness_note_change(e, n, now, NO_DELTA);
     }
+    /* we differ: our SYN may have listed nothing, and the responder may
+     * lack just what changed here lately */
+    if (!e->agreed)
+        exchange_offer_recent(e, p, now);
     p->echo = m->token;
     sb_writer w = sb_send_reply_writer(e);
     if (sb_plan_write(e, &w, SB_MSG_ACK2, p))
@@ -392,22 +396,29 @@ static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
 
 /*
  * Quiet: while the last peer we compared with (by an exchange, or by the
- * summary in a beat, monitor.c) held the same summary as ours, ours has
- * not changed since, and nothing changed in the last RECENT_ROUNDS, we
- * expect to agree. Our SYNs are then quiet (no digest), and only one
- * every QUIET_SYN_INTERVALS intervals goes to a live peer: at rest a node
- * sends its beats, which carry its summary, and a quiet SYN now and then,
- * which feeds the peers' fallback detectors (liveness.c). For RECENT_ROUNDS
- * after a change our full SYNs list it first, so that a node a push
- * missed asks for it: at 64 nodes and 10% loss, an update was at all
- * nodes after 26 ms (median of 40) with this, 57 ms without.
+ * summary in a beat, monitor.c) held the same summary as ours, and ours
+ * has not changed since, we expect to agree, and our SYNs carry no
+ * digest: a peer that agrees answers nothing, one that does not answers
+ * as to a partial digest (its recent changes offered first), our ACK2
+ * offers ours, and both sides send full digests until they agree again.
+ * Resting: quiet, and nothing changed in the last RECENT_ROUNDS; then
+ * only one round in EXCHANGES * QUIET_SYN_INTERVALS sends a SYN to a live
+ * peer: at rest a node sends its beats, which carry its summary, and a
+ * quiet SYN now and then, which feeds the peers' fallback detectors
+ * (liveness.c). Until then, a quiet SYN every round finds a node a push
+ * missed.
  */
-static bool exchange_quiet(sb_engine *e, uint64_t now)
+static bool exchange_quiet(sb_engine *e)
 {
-    if (!e->rings.k || !e->agreed || e->agreed != sb_summary(e))
-        return false;
+    return e->rings.k && e->agreed && e->agreed == sb_summary(e);
+}
+
+static bool exchange_resting(sb_engine *e, uint64_t now)
+{
     const recent *r = &e->recent[(e->recent_head - 1) % RECENT];
-    return !e->recent_head || now - r->at > RECENT_ROUNDS * e->round_ns;
+    return exchange_quiet(e) &&
+           (!e->recent_head || now - r->at > RECENT_ROUNDS * e->round_ns) &&
+           e->stats.rounds % (EXCHANGES * QUIET_SYN_INTERVALS);
 }
 
 /* The round's messages: one SYN to a random live peer (or to the subject
@@ -430,7 +441,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
     sb_liveness_alone(e, now);
     sb_liveness_rejudge(e, now);
     sb_monitor_round(e, now);
-    bool quiet = exchange_quiet(e, now);
+    bool quiet = exchange_quiet(e), resting = exchange_resting(e, now);
     sb_writer syn = sb_send_writer(e);
     exchange_write_syn(e, &syn, quiet, now);
     uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
@@ -445,8 +456,6 @@ static void exchange_round(sb_engine *e, uint64_t now)
     }
     if (!peer)
         peer = sb_liveness_random(e, exchange_is_live_peer, nlive);
-    bool resting =
-        quiet && e->stats.rounds % (EXCHANGES * QUIET_SYN_INTERVALS);
     if (peer && peer->answered && !resting) {
         exchange_send_syn(e, peer->addr, &syn);
     } else if (peer && !resting && sb_liveness_may_probe(peer, now)) {
@@ -470,6 +479,39 @@ static void exchange_round(sb_engine *e, uint64_t now)
     }
     if (!peer || !resting) /* at rest, seeds at the quiet SYNs' pace */
         exchange_seeds(e, peer, nlive, nunreach, &syn);
+}
+
+/*
+ * We learned of members we did not know (a node joined, or we did): a
+ * full SYN at once to push_fanout random live peers that answered us,
+ * which learn of them from our ACK2 and do the same; at most once a
+ * round, the members learned since sharing it. A join is known by all in
+ * a few hops instead of a few rounds. Only answers make members known
+ * (apply.c), and these SYNs go to members: no address anyone vouched for
+ * gets more than the rounds send it.
+ */
+static void exchange_announce(sb_engine *e, uint64_t now)
+{
+    e->announce = false;
+    e->announce_at = sb_add_sat(now, e->round_ns);
+    uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
+    if (!e->cfg.push_fanout || !nlive)
+        return;
+    sb_writer syn = sb_send_writer(e);
+    exchange_write_syn(e, &syn, false, now);
+    sb_peer *sent[SB_MAX_FANOUT];
+    uint32_t k = 0;
+    for (uint32_t tries = 0;
+         k < e->cfg.push_fanout && tries < 4 * e->cfg.push_fanout; tries++) {
+        sb_peer *n = sb_liveness_random(e, exchange_is_live_peer, nlive);
+        bool again = false;
+        for (uint32_t i = 0; i < k; i++)
+            again |= sent[i] == n;
+        if (!n || again || !n->answered)
+            continue;
+        sent[k++] = n;
+        exchange_send_syn(e, n->addr, &syn);
+    }
 }
 
 /* Every member address the deltas of m name is canonical text (one
@@ -581,6 +623,7 @@ const sb_wire_ops sb_scuttlebutt_wire = {
     .leaves = true,
     .recv = exchange_recv,
     .round = exchange_round,
+    .announce = exchange_announce,
     .check_write = exchange_check_write,
     /* heartbeats travel transitively: the detector learns their rhythm
      * alone, and an unproven peer waits like a down one */

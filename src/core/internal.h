@@ -46,7 +46,7 @@
  * there is nothing to offer). */
 #define RECENT 64
 #define RECENT_ROUNDS 8       /* how long a change counts as recent */
-#define QUIET_SYN_INTERVALS 10 /* at rest, a quiet SYN this often */
+#define QUIET_SYN_INTERVALS 20 /* at rest, a quiet SYN this often */
 #define NO_DELTA UINT64_MAX
 #define WANTED 32             /* unknown ids a SYN asks for in full */
 #define WAVES 256             /* push waves remembered, not forwarded twice */
@@ -175,6 +175,8 @@ typedef struct sb_wire_ops {
                  size_t len, uint64_t now);
     /* the round's messages, after the peers due were attended to */
     void (*round)(sb_engine *e, uint64_t now);
+    /* news of members we did not know, at once (NULL: by rounds only) */
+    void (*announce)(sb_engine *e, uint64_t now);
     /* SB_OK if a key entry of ours can travel; else the write's error */
     int (*check_write)(const sb_engine *e, size_t key_len, size_t value_len,
                        bool deleted);
@@ -208,6 +210,8 @@ struct sb_engine {
     uint32_t nstatus[4];      /* peers by status, self included */
     uint64_t round_ns;        /* interval / wire->rounds */
     uint64_t next_round;
+    bool announce;            /* we learned of a member: tell a few peers */
+    uint64_t announce_at;     /* not before: a round after the last */
     uint64_t last_round;
     uint64_t last_heard;      /* when a valid datagram last came in */
     bool alone;               /* monitors: we heard no one for long, and

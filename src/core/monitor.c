@@ -43,14 +43,17 @@
  * MONITOR_SD_SHARE: jitter below it (scheduling, a loaded machine) is
  * noise, and at the default threshold a subject is convicted after about
  * MONITOR_BEAT_INTERVALS + 5.6 / MONITOR_SD_SHARE intervals of silence
- * (860 ms at 100 ms). A lost beat alone does not convict (a gap of two
- * beats is at phi 2.9): a beat later than 90% of gaps (phi 1) gets the
- * subject probed, as often as its backoff allows (exchange.c), and an
- * answer counts as a beat. docs/failure-detector.md, section 9, has the
- * measurements.
+ * (860 ms at 100 ms). A lost beat does not convict (a gap of two beats
+ * is at phi 2.9); two lost in a row would, so from MONITOR_PROBE_PHI on
+ * (670 ms of silence) the subject is probed, as often as its backoff
+ * allows (exchange.c), and an answer counts as a beat: at 10% loss, a
+ * subject is convicted falsely when two beats and three probes or their
+ * answers are lost, about once in 15,000 beats.
+ * docs/failure-detector.md, section 9, has the measurements.
  */
 #define MONITOR_BEAT_INTERVALS 3
 #define MONITOR_SD_SHARE 1.0
+#define MONITOR_PROBE_PHI 4.0
 /* Our beats stop once we have heard no one for this many intervals: a
  * node that can send but not receive must be found out, but one that a
  * flood or a burst of loss keeps from hearing much, for a while, must
@@ -271,9 +274,11 @@ static void monitor_judge(sb_engine *e, uint64_t now)
         proven++;
         double phi = sb_phin_value(&w->phi, now, min_sd);
         doubted += phi > 1.0;
-        sb_peer *n = phi > 1.0 ? sb_state_find_id(&e->st, w->id) : NULL;
-        if (n && phi <= e->cfg.phi_threshold)
-            sb_exchange_probe(e, n, now); /* a beat is late */
+        sb_peer *n = phi > MONITOR_PROBE_PHI && phi <= e->cfg.phi_threshold
+                         ? sb_state_find_id(&e->st, w->id)
+                         : NULL;
+        if (n)
+            sb_exchange_probe(e, n, now); /* beats are late */
         guilty[i] = phi > e->cfg.phi_threshold;
         over += guilty[i];
     }
@@ -398,7 +403,7 @@ void sb_monitor_doubt(sb_engine *e, uint64_t now)
 
 /* An answer came from peer n's address (an ACK or ACK2 echoing our
  * token): if n is a subject that has not beaten us, it lives and hears
- * us, and gets as long again to beat us; if its beat is late (we probed
+ * us, and gets as long again to beat us; if its beats are late (we probed
  * it), the answer counts as one. */
 void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now)
 {
@@ -406,7 +411,8 @@ void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now)
     if (w && !w->proven)
         w->since = now;
     else if (w && sb_phin_value(&w->phi, now, (double)e->cfg.interval_ns /
-                                                  MONITOR_SD_SHARE) > 1.0)
+                                                  MONITOR_SD_SHARE) >
+                      MONITOR_PROBE_PHI)
         sb_phin_arrival(&w->phi, now, e->cfg.phi_window);
 }
 
