@@ -248,6 +248,8 @@ typedef struct sb_stats {
     uint64_t refuted;                 /* verdicts against this node it
                                          refuted (its heartbeat moved
                                          past them) */
+    uint64_t sweeps;                  /* SWEEP messages sent: records for
+                                         a joining node (in packets_out) */
     uint64_t drops[SB_DROP_SLOTS];    /* indexed by sb_drop_reason; the
                                          first SB_DROP_COUNT are used */
     uint32_t members[4];              /* indexed by sb_status, self included */

@@ -38,6 +38,7 @@ typedef struct opts {
     uint32_t fanout;
     uint32_t monitors;
     uint64_t partition_s;
+    bool join;
     bool no_crash;
     sb_wire wire;
     uint64_t window_s;
@@ -148,6 +149,7 @@ typedef struct totals {
     size_t memory_per_node;
     double gap_mean_ms, gap_sd_ms; /* monitors' beat gaps, averaged */
     double split_s, heal_s;   /* --partition: <0 never */
+    double join_s, known_s;   /* --join: <0 never */
     uint64_t trace;
     uint64_t traced;
 } totals;
@@ -277,6 +279,58 @@ static void measure_partition(sb_sim *s, watch *w, uint64_t seconds,
     free(group);
 }
 
+/* True if node `idx` holds every running node's record as that node
+ * holds its own: the same generation, and every key version. */
+static bool holds_every_state(const sb_sim *s, uint32_t idx)
+{
+    const sb_engine *e = sb_sim_engine(s, idx);
+    for (uint32_t j = 0; j < sb_sim_count(s); j++) {
+        sb_member own, m;
+        if (j == idx || !sb_sim_running(s, j))
+            continue;
+        if (sb_engine_find(sb_sim_engine(s, j), sb_sim_addr(s, j), &own) !=
+                SB_OK ||
+            sb_engine_find(e, sb_sim_addr(s, j), &m) != SB_OK ||
+            m.generation != own.generation ||
+            m.max_version != own.max_version)
+            return false;
+    }
+    return true;
+}
+
+/* True if every running node holds node `idx`'s summary. */
+static bool all_agree_with(const sb_sim *s, uint32_t idx)
+{
+    uint64_t want = sb_engine_summary(sb_sim_engine(s, idx));
+    for (uint32_t j = 0; j < sb_sim_count(s); j++)
+        if (sb_sim_running(s, j) &&
+            sb_engine_summary(sb_sim_engine(s, j)) != want)
+            return false;
+    return true;
+}
+
+/*
+ * A new node joins (seeded like the others; every node holds a key of its
+ * own, set at the start): when it holds every node's state, and when
+ * every node holds the same state as it (each knows the newcomer), in
+ * seconds from its start; -1 if not within 60 s.
+ */
+static void measure_join(sb_sim *s, double *join_s, double *known_s)
+{
+    int idx = sb_sim_add_node(s);
+    if (idx < 0)
+        return;
+    uint64_t t0 = sb_sim_now(s), step = 5 * MS;
+    while ((*join_s < 0 || *known_s < 0) && sb_sim_now(s) - t0 < 60 * SEC) {
+        sb_sim_run_for(s, step);
+        double t = (double)(sb_sim_now(s) - t0) / SEC;
+        if (*join_s < 0 && holds_every_state(s, (uint32_t)idx))
+            *join_s = t;
+        if (*known_s < 0 && all_agree_with(s, (uint32_t)idx))
+            *known_s = t;
+    }
+}
+
 /* The simulated cluster the options describe. */
 static void sim_config(const opts *o, uint64_t seed, sb_sim_config *cfg)
 {
@@ -317,6 +371,11 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     }
     w.sim = s;
     w.seen = calloc(o->nodes, 1);
+    for (uint32_t i = 0; o->join && i < o->nodes; i++) {
+        char value[72]; /* 64 bytes of state a node */
+        snprintf(value, sizeof(value), "%064u", i);
+        sb_sim_set(s, i, "state", value);
+    }
     uint64_t interval = o->interval_ms * MS;
     sb_rng rng;
     sb_rng_seed(&rng, seed);
@@ -385,6 +444,9 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     if (o->partition_s)
         measure_partition(s, &w, o->partition_s, interval, &t->split_s,
                           &t->heal_s);
+    t->join_s = t->known_s = -1;
+    if (o->join)
+        measure_join(s, &t->join_s, &t->known_s);
     t->trace = w.trace;
     t->traced = w.traced;
     sb_sim_free(s);
@@ -499,6 +561,9 @@ static void usage(FILE *f)
             "  --window S            steady-state window in seconds (10)\n"
             "  --partition S         then split the cluster in halves for S\n"
             "                        seconds and heal it (0: no)\n"
+            "  --join                every node holds a key; at the end a\n"
+            "                        new node joins: when it holds every\n"
+            "                        node's state, when all know it\n"
             "  --no-crash            measure propagation only\n"
             "  --wire reference      the reference wire format (docs/compat.md)\n"
             "  --quiet               print the summary only\n"
@@ -544,6 +609,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--no-crash")) {
             o.no_crash = true;
+            continue;
+        }
+        if (!strcmp(a, "--join")) {
+            o.join = true;
             continue;
         }
         if (!strcmp(a, "--wire") && v &&
@@ -650,6 +719,8 @@ int main(int argc, char **argv)
         t.false_downs += one.false_downs;
         t.split_s = c ? worst(t.split_s, one.split_s) : one.split_s;
         t.heal_s = c ? worst(t.heal_s, one.heal_s) : one.heal_s;
+        t.join_s = c ? worst(t.join_s, one.join_s) : one.join_s;
+        t.known_s = c ? worst(t.known_s, one.known_s) : one.known_s;
         trace_bytes(&t.trace, &one.trace, sizeof(one.trace));
         t.traced += one.traced;
     }
@@ -680,6 +751,10 @@ int main(int argc, char **argv)
                "after the heal all live with every key after %.1f s "
                "(worst of %u; -1: never)\n", "partition in halves",
                o.partition_s, t.split_s, t.heal_s, clusters);
+    if (o.join)
+        printf("  %-22s holds every node's state after %.3f s, known by "
+               "all after %.3f s (worst of %u; -1: not within 60 s)\n",
+               "a node joins", t.join_s, t.known_s, clusters);
     if (o.monitors && o.wire == SB_WIRE_SCUTTLEBUTT)
         printf("  %-22s mean %.1f ms, sd %.1f ms (monitors' estimates)\n",
                "beat gaps", t.gap_mean_ms, t.gap_sd_ms);

@@ -200,7 +200,7 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
     if (!sb_header_check(buf, len, cluster_id, why))
         return false;
     out->type = buf[3];
-    if (out->type < SB_MSG_SYN || out->type > SB_MSG_BEAT)
+    if (out->type < SB_MSG_SYN || out->type > SB_MSG_SWEEP)
         return codec_refuse(why, SB_DROP_TYPE);
 
     reader r = { buf + SB_HEADER_SIZE, buf + len, false, false };
@@ -216,7 +216,8 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
         out->end = r.p;
         return true;
     }
-    if (out->type == SB_MSG_ACK || out->type == SB_MSG_ACK2)
+    if (out->type == SB_MSG_ACK || out->type == SB_MSG_ACK2 ||
+        out->type == SB_MSG_SWEEP)
         out->echo = codec_get_u64(&r);
     if (out->type == SB_MSG_SYN || out->type == SB_MSG_ACK)
         out->token = codec_get_u64(&r);
@@ -224,6 +225,21 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
         out->flags = codec_get_u8(&r);
     if (out->type == SB_MSG_SYN || out->type == SB_MSG_ACK)
         out->summary = codec_get_u64(&r);
+    if (out->type == SB_MSG_SYN && (out->flags & SB_SYN_SWEEP)) {
+        out->cursor = codec_get_u64(&r);
+        if (r.bad)
+            goto bad;
+        if (out->cursor >= SB_SWEEP_END)
+            return codec_refuse(why, SB_DROP_MALFORMED);
+    }
+    if (out->type == SB_MSG_SWEEP) {
+        out->from = codec_get_u64(&r);
+        out->to = codec_get_u64(&r);
+        if (r.bad)
+            goto bad;
+        if (out->from >= out->to || out->to > SB_SWEEP_END)
+            return codec_refuse(why, SB_DROP_MALFORMED);
+    }
     if (out->type == SB_MSG_PUSH) {
         out->root = codec_get_u64(&r);
         out->wave = codec_get_u64(&r);

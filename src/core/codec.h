@@ -11,11 +11,12 @@
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
  *   |  'S'  |  'B'  |  ver  | type  |       cluster id (u32)        |
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
- *   ver = 6; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH, 5 BEAT;
+ *   ver = 6; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH, 5 BEAT, 6 SWEEP;
  *   cluster id = FNV-1a 32 of the cluster name.
  *
- * SYN:   header | token (u64) | flags (u8) | summary (u64) | n (v) |
- *        n x digest entry | padding
+ * SYN:   header | token (u64) | flags (u8) | summary (u64) |
+ *        [cursor (u64), with the SWEEP flag] | n (v) | n x digest entry |
+ *        padding
  *        flags bit 0 = the digest lists every node the sender knows;
  *        bit 1 = zero bytes of padding follow the digest, to the end (a
  *        SYN to a seed: a node answers a stranger with no more bytes
@@ -23,7 +24,9 @@
  *        bit 2 = ask: answer even if there is nothing to tell (a probe:
  *        the answer proves the address); bit 3 = doubt: the receiver is
  *        down in the sender's view (with monitors, it refutes: its
- *        heartbeat moves); other bits are reserved and ignored
+ *        heartbeat moves); bit 4 = sweep: the sender joined and asks
+ *        for every record whose id is above the cursor (sweep.c); other
+ *        bits are reserved and ignored
  *        summary: the sender's summary (summary.c); a receiver whose
  *        own is the same answers nothing (unless asked)
  * ACK:   header | echo (u64) | token (u64) | summary (u64) | n (v) |
@@ -37,6 +40,13 @@
  *        tree of push wave `wave` started by node `root id` (see
  *        docs/protocol.md, section 8); every node forwards it unchanged
  *        to its children in that tree
+ * SWEEP: header | echo (u64) | from (u64) | to (u64) | m (v) |
+ *        m x node delta
+ *        part of a joining node's sweep (sweep.c): the sender's records of
+ *        every node whose id is in (from, to], whole, in id order (a
+ *        record too large for a message alone may be cut); from < to <=
+ *        2^48 - 1, which ends the sweep; an answer to a SYN with the
+ *        SWEEP flag, whose token it echoes
  * BEAT:  header | flags (u8) | count (v) | heartbeat (v) | summary (u64)
  *        a node's sign of life to one of its monitors (monitor.c),
  *        answered by nothing; count rises with every BEAT the node
@@ -95,6 +105,7 @@ enum {
     SB_MSG_ACK2 = 3,
     SB_MSG_PUSH = 4,
     SB_MSG_BEAT = 5,
+    SB_MSG_SWEEP = 6,
 };
 
 #define SB_HEADER_SIZE 8
@@ -108,6 +119,8 @@ enum {
 #define SB_SYN_PADDED 0x02
 #define SB_SYN_ASK 0x04
 #define SB_SYN_DOUBT 0x08
+#define SB_SYN_SWEEP 0x10
+#define SB_SWEEP_END 0xffffffffffffull /* the largest 48-bit id */
 #define SB_SYN_PADDED_SIZE 64 /* a SYN to a seed, at least */
 #define SB_BEAT_FAREWELL 0x01
 #define SB_NODE_RESET 0x01
@@ -154,6 +167,8 @@ typedef struct sb_msg {
     uint64_t echo;             /* ACK and ACK2: the token answered */
     uint8_t flags;             /* SYN and BEAT */
     uint64_t summary;          /* SYN, ACK and BEAT: the sender's summary */
+    uint64_t cursor;           /* SYN with SWEEP: ids up to it are held */
+    uint64_t from, to;         /* SWEEP: the ids its records cover */
     uint64_t beat;             /* BEAT: the sender's count */
     uint64_t heartbeat;        /* BEAT: the sender's heartbeat */
     uint64_t root, wave;       /* PUSH only */

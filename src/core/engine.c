@@ -245,6 +245,8 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->last_heard = now;
     sb_bucket_init(&e->push_packets, cfg->push_packets_per_s, now);
     sb_bucket_init(&e->push_bytes, cfg->push_bytes_per_s, now);
+    sb_bucket_init(&e->sweep_bytes, SWEEP_BYTES_PER_S, now);
+    e->sweeping = e->wire == &sb_scuttlebutt_wire;
     *out = e;
     return SB_OK;
 oom:
@@ -259,6 +261,7 @@ void sb_engine_free(sb_engine *e)
     sb_state_free(&e->st);
     sb_rings_free(&e->rings);
     free(e->verdicts);
+    free(e->by_id);
     free(e->cluster);
     free(e->buf);
     free(e->sealed);
@@ -537,6 +540,7 @@ size_t sb_engine_memory(const sb_engine *e)
            strlen(e->cluster) + 1 +
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
            sb_rings_memory(&e->rings) +
-           e->verdicts_cap * sizeof(*e->verdicts);
+           e->verdicts_cap * sizeof(*e->verdicts) +
+           e->by_id_cap * sizeof(*e->by_id);
 }
 

@@ -83,8 +83,11 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
                                       &used, room);
     sb_put_header(w, SB_MSG_SYN, e->cluster_id);
     sb_put_u64(w, 0); /* the token: set for each destination */
-    sb_put_u8(w, n == count ? SB_SYN_COMPLETE : 0);
+    sb_put_u8(w, (uint8_t)((n == count ? SB_SYN_COMPLETE : 0) |
+                           (e->sweeping ? SB_SYN_SWEEP : 0)));
     sb_put_u64(w, summary);
+    if (e->sweeping)
+        sb_put_u64(w, e->sweep);
     sb_put_varint(w, n + nwanted);
     for (uint32_t k = 0; k < n; k++) {
         sb_digest_entry d = sb_entry_of(list[k]);
@@ -215,6 +218,8 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
             if (sb_plan_write(e, &w, SB_MSG_ACK, p))
                 sb_send_message(e, from, &w);
         }
+        if (m->flags & SB_SYN_SWEEP) /* it holds what we hold */
+            sb_sweep_serve(e, from, m, true, now);
         return;
     }
     /* our heartbeat moves with every SYN we answer too: the more often
@@ -266,6 +271,8 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
     sb_writer w = sb_send_reply_writer(e);
     if (sb_plan_write(e, &w, SB_MSG_ACK, p))
         sb_send_message(e, from, &w);
+    if (m->flags & SB_SYN_SWEEP)
+        sb_sweep_serve(e, from, m, false, now);
 }
 
 /* An ACK: apply its deltas, answer what it asked for with an ACK2. */
@@ -338,11 +345,14 @@ static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
     sb_liveness_probed(e, n, now);
 }
 
-/* A probe of peer n on its own (a monitor's of a subject that has not
- * beaten it, monitor.c): a quiet SYN that asks, within n's backoff. */
-void sb_exchange_probe(sb_engine *e, sb_peer *n, uint64_t now)
+/* A probe of peer n on its own (a monitor's, of a subject that has not
+ * beaten it or whose beats are late, monitor.c): a quiet SYN that asks,
+ * within n's backoff unless `now_or_never` (a subject about to be
+ * convicted: a few probes, one a round, at most). */
+void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,
+                       uint64_t now)
 {
-    if (!sb_liveness_may_probe(n, now))
+    if (!now_or_never && !sb_liveness_may_probe(n, now))
         return;
     sb_writer syn = sb_send_writer(e);
     exchange_write_syn(e, &syn, true, now);
@@ -563,7 +573,8 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         !exchange_addresses_ok(&m))
         why = SB_DROP_MALFORMED;
     /* an ACK or ACK2 must answer what we sent to its source */
-    bool answer = why < 0 && (m.type == SB_MSG_ACK || m.type == SB_MSG_ACK2);
+    bool answer = why < 0 && (m.type == SB_MSG_ACK || m.type == SB_MSG_ACK2 ||
+                              m.type == SB_MSG_SWEEP);
     if (answer && m.echo != sb_token(e, from))
         why = SB_DROP_UNSOLICITED;
     if (why >= 0) {
@@ -602,6 +613,9 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         break;
     case SB_MSG_BEAT:
         sb_monitor_recv(e, &m, now);
+        break;
+    case SB_MSG_SWEEP:
+        sb_sweep_recv(e, &m, now);
         break;
     }
     e->from = NULL; /* the caller's: gone after this call */

@@ -11,6 +11,7 @@
  *   monitor.c       monitors: beats sent to them, the peers we watch,
  *                   verdicts written and withdrawn
  *   push.c          eager push: trees, waves, budget (bucket.c)
+ *   sweep.c         a joining node's transfer of every record
  *   apply.c         taking in a delta: bounds, gaps, resets
  *   plan.c          what an ACK, ACK2 or PUSH carries; digest sampling
  *   seeds.c         the seeds: fetched, recognised, drawn
@@ -47,6 +48,8 @@
 #define RECENT 64
 #define RECENT_ROUNDS 8       /* how long a change counts as recent */
 #define QUIET_SYN_INTERVALS 20 /* at rest, a quiet SYN this often */
+#define SWEEP_BURST 8         /* SWEEP messages answering one SYN, at most */
+#define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */
 #define NO_DELTA UINT64_MAX
 #define WANTED 32             /* unknown ids a SYN asks for in full */
 #define WAVES 256             /* push waves remembered, not forwarded twice */
@@ -211,6 +214,13 @@ struct sb_engine {
     uint64_t round_ns;        /* interval / wire->rounds */
     uint64_t next_round;
     bool announce;            /* we learned of a member: tell a few peers */
+    bool sweeping;            /* we joined: our SYNs ask for a sweep */
+    uint64_t sweep;           /* its cursor: records of ids up to it held */
+    sb_bucket sweep_bytes;    /* what we send others' sweeps (sweep.c) */
+    sb_peer **by_id;          /* our records in id order, as of st.changes
+                                 = by_id_at (sweep.c; grown as needed) */
+    uint64_t by_id_at;
+    uint32_t nby_id, by_id_cap;
     uint64_t announce_at;     /* not before: a round after the last */
     uint64_t last_round;
     uint64_t last_heard;      /* when a valid datagram last came in */
@@ -314,9 +324,13 @@ void sb_monitor_doubt(sb_engine *e, uint64_t now);
 void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now);
 
 /* ---- exchange.c ---- */
-void sb_exchange_probe(sb_engine *e, sb_peer *n, uint64_t now);
+void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,
+                       uint64_t now);
 
 /* ---- push.c ---- */
+void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
+                    bool same, uint64_t now);
+void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now);
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
 void sb_push_flush(sb_engine *e, uint64_t now);
 void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,
@@ -337,6 +351,10 @@ plan *sb_plan_new(sb_engine *e);
 void sb_plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
                  uint64_t gc, bool whole);
 bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p);
+/* Plans candidate c's delta into `room` bytes (the longest prefix of its
+ * keys that fits): the bytes it takes, or 0 if none fits; then writes it. */
+size_t sb_plan_fit_delta(cand *c, size_t room);
+void sb_plan_write_delta(sb_writer *w, const cand *c);
 int sb_plan_sample_group(const sb_peer *n);
 uint32_t sb_plan_draw_sample(sb_engine *e, size_t room);
 size_t sb_plan_digest_room(const sb_engine *e);

@@ -45,15 +45,15 @@
  * MONITOR_BEAT_INTERVALS + 5.6 / MONITOR_SD_SHARE intervals of silence
  * (860 ms at 100 ms). A lost beat does not convict (a gap of two beats
  * is at phi 2.9); two lost in a row would, so from MONITOR_PROBE_PHI on
- * (670 ms of silence) the subject is probed, as often as its backoff
- * allows (exchange.c), and an answer counts as a beat: at 10% loss, a
- * subject is convicted falsely when two beats and three probes or their
- * answers are lost, about once in 15,000 beats.
+ * (610 ms of silence) the subject is probed every round (exchange.c),
+ * and an answer counts as a beat: at 10% loss, a subject is convicted
+ * falsely when two beats and five probes or their answers are lost,
+ * about once in 400,000 beats.
  * docs/failure-detector.md, section 9, has the measurements.
  */
 #define MONITOR_BEAT_INTERVALS 3
 #define MONITOR_SD_SHARE 1.0
-#define MONITOR_PROBE_PHI 4.0
+#define MONITOR_PROBE_PHI 3.0
 /* Our beats stop once we have heard no one for this many intervals: a
  * node that can send but not receive must be found out, but one that a
  * flood or a burst of loss keeps from hearing much, for a while, must
@@ -268,7 +268,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
             over += guilty[i];
             sb_peer *n = sb_state_find_id(&e->st, w->id);
             if (!guilty[i] && n && now - w->since >= wait / 2)
-                sb_exchange_probe(e, n, now);
+                sb_exchange_probe(e, n, false, now);
             continue;
         }
         proven++;
@@ -278,7 +278,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
                          ? sb_state_find_id(&e->st, w->id)
                          : NULL;
         if (n)
-            sb_exchange_probe(e, n, now); /* beats are late */
+            sb_exchange_probe(e, n, true, now); /* beats are late */
         guilty[i] = phi > e->cfg.phi_threshold;
         over += guilty[i];
     }

@@ -76,7 +76,7 @@ static sb_delta plan_delta_header(const cand *c, uint64_t nkeys, uint64_t to)
  * its keys (in version order, so the receiver is left without a gap) that
  * fits. Returns the bytes needed, or 0 if keys wait and none fits.
  */
-static size_t plan_fit_delta(cand *c, size_t room)
+size_t sb_plan_fit_delta(cand *c, size_t room)
 {
     const sb_peer *n = c->n;
     uint32_t i0 = sb_peer_keys_after(n, c->from), i = i0;
@@ -99,7 +99,7 @@ static size_t plan_fit_delta(cand *c, size_t room)
     return need <= room ? need : 0;
 }
 
-static void plan_write_delta(sb_writer *w, const cand *c)
+void sb_plan_write_delta(sb_writer *w, const cand *c)
 {
     sb_delta h = plan_delta_header(c, c->nkeys, c->to);
     sb_put_delta_header(w, &h);
@@ -271,7 +271,7 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
         room -= used;
     }
     for (uint32_t i = 0; i < p->ncands; i++) {
-        size_t need = plan_fit_delta(&cands[i], room);
+        size_t need = sb_plan_fit_delta(&cands[i], room);
         if (!need)
             continue; /* a smaller one may still fit */
         room -= need;
@@ -327,7 +327,7 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
     }
     sb_put_varint(w, ndelta);
     for (uint32_t i = 0; i < ndelta; i++)
-        plan_write_delta(w, &cands[i]);
+        sb_plan_write_delta(w, &cands[i]);
     p->nwritten = ndelta;
     return true;
 }

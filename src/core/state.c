@@ -163,6 +163,7 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
     n->id = sb_peer_id(addr, len, generation);
     n->gc_due = UINT64_MAX;
     st->dirty = true;
+    st->changes++;
     uint32_t i = st->count++;
     n->index = i;
     st->peers[i] = n;
@@ -176,6 +177,7 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
 void sb_state_remove(sb_state *st, sb_peer *n)
 {
     st->dirty = true;
+    st->changes++;
     uint32_t i = n->index, last = --st->count;
     st->peers[i] = st->peers[last];
     st->peers[i]->index = i;

@@ -109,6 +109,7 @@ typedef struct sb_state {
     uint32_t nforgotten, forgotten_cap;
     bool dirty;           /* a record was added, removed or changed since
                              the summary was computed (summary.c) */
+    uint64_t changes;     /* records added or removed, ever */
 } sb_state;
 
 void sb_state_init(sb_state *st);

@@ -1222,8 +1222,9 @@ static void test_unpadded_syn_trailing_bytes_are_malformed(void **state)
     buf[flags] = 0;
     assert_int_equal(decode_copy(buf, GOLDEN_PADDED_SYN_UNPADDED, CID), -1);
     assert_int_equal(decode_copy(buf, sizeof(buf), CID), SB_DROP_MALFORMED);
-    /* reserved flag bits are ignored: they do not stand for padding */
-    buf[flags] = 0xfc | SB_SYN_COMPLETE;
+    /* reserved flag bits are ignored: they do not stand for padding (nor
+     * for a sweep's cursor, which has a flag of its own) */
+    buf[flags] = (uint8_t)~(SB_SYN_PADDED | SB_SYN_SWEEP);
     assert_int_equal(decode_copy(buf, GOLDEN_PADDED_SYN_UNPADDED, CID), -1);
     assert_int_equal(decode_copy(buf, GOLDEN_PADDED_SYN_UNPADDED + 1, CID),
                      SB_DROP_MALFORMED);
@@ -1375,7 +1376,7 @@ static void test_unknown_type_rejected(void **state)
     (void)state;
     uint8_t buf[BUF_CAP];
     size_t len = encode(&golden_ack, buf, sizeof(buf));
-    const uint8_t types[] = { 0, 6, 7, 0x80, 0xff };
+    const uint8_t types[] = { 0, 7, 8, 0x80, 0xff };
     for (size_t i = 0; i < sizeof(types); i++) {
         buf[3] = types[i];
         assert_int_equal(decode_copy(buf, len, CID), SB_DROP_TYPE);
@@ -1429,6 +1430,60 @@ static void test_beat_bytes(void **state)
     longer[sizeof(beat)] = 0;
     assert_int_equal(decode_copy(longer, sizeof(longer), CID),
                      SB_DROP_MALFORMED); /* a byte after the summary */
+}
+
+/* A SWEEP: header, echo, from, to, deltas; and a SYN asking for one (its
+ * cursor after the summary). */
+static void test_sweep_bytes(void **state)
+{
+    (void)state;
+    const uint8_t sweep[] = { 'S', 'B', 6, 6, 0x01, 0x02, 0x03, 0x04,
+                              1, 2, 3, 4, 5, 6, 7, 8,       /* echo */
+                              0, 0, 0, 0, 0, 0, 0, 0x10,    /* from */
+                              0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                              0x00 } /* to: the end; no delta */;
+    sb_msg m;
+    int why = -1;
+    assert_true(sb_msg_decode(sweep, sizeof(sweep), CID, &m, &why));
+    assert_int_equal(m.type, SB_MSG_SWEEP);
+    assert_true(m.echo == 0x0102030405060708u);
+    assert_int_equal(m.from, 0x10);
+    assert_true(m.to == SB_SWEEP_END);
+    assert_int_equal(m.ndeltas, 0);
+    assert_int_equal(decode_copy(sweep, sizeof(sweep) - 1, CID),
+                     SB_DROP_TRUNCATED);
+    assert_int_equal(decode_copy(sweep, 20, CID), SB_DROP_TRUNCATED);
+    uint8_t bad[sizeof(sweep) + 1];
+    memcpy(bad, sweep, sizeof(sweep));
+    bad[sizeof(sweep)] = 0;
+    assert_int_equal(decode_copy(bad, sizeof(sweep) + 1, CID),
+                     SB_DROP_MALFORMED); /* a byte after the deltas */
+    bad[25] = 0x01; /* to beyond the largest id */
+    assert_int_equal(decode_copy(bad, sizeof(sweep), CID),
+                     SB_DROP_MALFORMED);
+    memcpy(bad, sweep, sizeof(sweep));
+    memset(bad + 24, 0, 8);
+    bad[31] = 0x10; /* to = from: an empty range */
+    assert_int_equal(decode_copy(bad, sizeof(sweep), CID),
+                     SB_DROP_MALFORMED);
+
+    const uint8_t syn[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
+                            1, 2, 3, 4, 5, 6, 7, 8,         /* token */
+                            0x10,                           /* flags */
+                            0, 0, 0, 0, 0, 0, 0, 0x01,      /* summary */
+                            0, 0, 0, 0, 0, 0, 0x12, 0x34,   /* cursor */
+                            0x00 } /* n = 0 */;
+    assert_true(sb_msg_decode(syn, sizeof(syn), CID, &m, &why));
+    assert_true(m.flags & SB_SYN_SWEEP);
+    assert_int_equal(m.cursor, 0x1234);
+    assert_int_equal(m.summary, 1);
+    assert_int_equal(m.ndigest, 0);
+    assert_int_equal(decode_copy(syn, sizeof(syn) - 1, CID),
+                     SB_DROP_TRUNCATED);
+    uint8_t end[sizeof(syn)];
+    memcpy(end, syn, sizeof(syn));
+    memset(end + 27, 0xff, 6); /* a cursor at the end: nothing to ask */
+    assert_int_equal(decode_copy(end, sizeof(end), CID), SB_DROP_MALFORMED);
 }
 
 static void test_short_header_truncated(void **state)
@@ -2189,6 +2244,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_unknown_type_rejected),
         cmocka_unit_test(test_short_header_truncated),
         cmocka_unit_test(test_beat_bytes),
+        cmocka_unit_test(test_sweep_bytes),
         cmocka_unit_test(test_semantic_control_node_accepted),
         cmocka_unit_test(test_empty_addr_rejected),
         cmocka_unit_test(test_empty_key_rejected),

@@ -1380,6 +1380,87 @@ static void test_big_push_not_passed_on(void **state)
     big_push_not_passed_on(key_a, 1);
 }
 
+/* ---- the sweep: a joining node's transfer (sweep.c) --------------------- */
+
+/*
+ * A node joins a converged cluster of 40 whose nodes hold a key each: its
+ * SYNs ask for a sweep until one ends it, then no longer; every SWEEP it
+ * gets answers one of them (no more than SWEEP_BURST a SYN), fits a
+ * message, and together they carry every member's record.
+ */
+static void test_join_sweeps_the_cluster(void **state)
+{
+    (void)state;
+    cluster *c = engines(40, 512, NULL, 0);
+    for (uint32_t i = 0; i < 40; i++)
+        check(cluster_set(c, i, "state", "0123456789abcdef0123456789abcdef"
+                                         "0123456789abcdef0123456789abcdef") ==
+              SB_OK);
+    cluster_wait(c, 60 * SEC, cluster_converged(c));
+    check(cluster_converged(c));
+    cluster_capture(c, CLUSTER_ALL, 0);
+    int j = cluster_add_node(c);
+    check(j == 40);
+    cluster_wait(c, 30 * SEC, cluster_converged(c));
+    check(cluster_converged(c));
+    cluster_run(c, 2 * SEC);
+    const cluster_packets *p = cluster_captured(c);
+    size_t asked = 0, swept = 0, records = 0, last_ask = 0, last_syn = 0;
+    for (size_t k = 0; k < p->n; k++) {
+        const cluster_packet *x = &p->p[k];
+        int type = x->data[3] & 0x7f;
+        if (x->from == (uint32_t)j && type == SB_MSG_SYN) {
+            last_syn = k;
+            if (x->data[SB_HEADER_SIZE + SB_TOKEN_SIZE] & SB_SYN_SWEEP) {
+                asked++;
+                last_ask = k;
+            }
+        }
+        if (x->to == j && type == SB_MSG_SWEEP) {
+            sb_msg m;
+            int why;
+            check(x->len <= 512);
+            check(sb_msg_decode(x->data, x->len, sb_cluster_id("default"),
+                                &m, &why));
+            swept++;
+            records += m.ndeltas;
+        }
+    }
+    printf("sweep: %zu SYNs asked, %zu SWEEPs carried %zu records\n", asked,
+           swept, records);
+    check(asked >= 1 && last_syn > last_ask); /* it ended */
+    check(swept >= 1 && swept <= 8 * asked);
+    check(records >= 40);
+    cluster_free(c);
+}
+
+/* A SYN that asks for a sweep from an address no node knows gets none
+ * (nor anything larger than itself). */
+static void test_no_sweep_for_strangers(void **state)
+{
+    (void)state;
+    cluster *c = engines(3, 512, NULL, 0);
+    cluster_wait(c, 10 * SEC, cluster_converged(c));
+    uint8_t buf[64];
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_SYN, sb_cluster_id("default"));
+    sb_put_u64(&w, 0x5eed);
+    sb_put_u8(&w, SB_SYN_SWEEP);
+    sb_put_u64(&w, 0); /* a summary: not ours */
+    sb_put_u64(&w, 0); /* the cursor: everything */
+    sb_put_varint(&w, 0);
+    size_t len = (size_t)(w.p - buf);
+    check(cluster_deliver(c, 0, "198.51.100.9:7946", buf, len) == SB_OK);
+    const cluster_packets *r = cluster_replies(c);
+    for (size_t k = 0; k < r->n; k++) {
+        if (strcmp(r->p[k].to_addr, "198.51.100.9:7946") != 0)
+            continue;
+        check((r->p[k].data[3] & 0x7f) != SB_MSG_SWEEP);
+        check(r->p[k].len <= len);
+    }
+    cluster_free(c);
+}
+
 /* ---- reflection: what the cluster sends to an address it was told of -- */
 
 #define VICTIM "192.0.2.99:7946"
@@ -1621,6 +1702,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_no_amplification),
         cmocka_unit_test(test_forged_datagram_reflects_nothing),
         cmocka_unit_test(test_never_answering_address_bounded),
+        cmocka_unit_test(test_join_sweeps_the_cluster),
+        cmocka_unit_test(test_no_sweep_for_strangers),
     };
     return RUN_TESTS(tests, argc, argv);
 }

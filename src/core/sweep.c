@@ -1,0 +1,142 @@
+/*
+ * The sweep: how a node that joins gets the whole cluster's state in a
+ * few round trips instead of through digests of random samples
+ * (docs/protocol.md, section 5.2).
+ *
+ * A new engine sweeps: while it has not swept the whole id space, every
+ * SYN it sends has the SWEEP flag and a cursor, the largest id up to
+ * which it holds every record it was sent. A member that receives such a
+ * SYN from a member it knows answers, after its ACK, with up to
+ * SWEEP_BURST SWEEP messages: its records of the nodes whose ids follow
+ * the cursor, whole, in id order, each message saying which ids it
+ * covers, within a budget of SWEEP_BYTES_PER_S. The sweeper moves its
+ * cursor over every range that starts at or below it, so a lost or late
+ * message leaves a gap its next SYN asks for again; a range that ends at
+ * the largest id ends the sweep. What the sweeper still lacks then (news
+ * younger than the sweep, records the sweeping peer did not hold) comes
+ * by anti-entropy, as before.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Sorts peers by id. */
+static int sweep_cmp_id(const void *a, const void *b)
+{
+    const sb_peer *x = *(sb_peer *const *)a, *y = *(sb_peer *const *)b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Writes one SWEEP of the peers sorted[*i..count) after `from`, as many
+ * whole records as fit (the first one cut if it fits no message whole);
+ * advances *i past those it covers. Returns the bytes of the message. */
+static size_t sweep_write(sb_engine *e, sb_writer *w, sb_peer **sorted,
+                          uint32_t count, uint32_t *i, uint64_t echo,
+                          uint64_t from)
+{
+    size_t size = (size_t)(w->end - w->start);
+    size_t frame = SB_HEADER_SIZE + 3 * 8 +
+                   sb_varint_size(size / SB_DIGEST_ENTRY_MIN);
+    size_t room = size > frame ? size - frame : 0;
+    cand *cands = e->scratch.cands;
+    uint32_t n = 0;
+    while (*i < count) {
+        sb_peer *p = sorted[*i];
+        cand c = { .n = p, .from = 0, .reset = p->gc_version > 0,
+                   .whole = true };
+        size_t need = sb_plan_fit_delta(&c, room);
+        bool whole = need && c.to == p->max_version;
+        if (!whole && (n || !need))
+            break; /* the next message starts with it */
+        cands[n++] = c;
+        room -= need;
+        (*i)++;
+        if (!whole)
+            break; /* cut: the rest of its keys by anti-entropy */
+    }
+    uint64_t to = *i < count ? sorted[*i]->id - 1 : SB_SWEEP_END;
+    if (!n && *i < count) /* a record no message holds: skipped */
+        to = sorted[(*i)++]->id;
+    sb_put_header(w, SB_MSG_SWEEP, e->cluster_id);
+    sb_put_u64(w, echo);
+    sb_put_u64(w, from);
+    sb_put_u64(w, to);
+    sb_put_varint(w, n);
+    for (uint32_t k = 0; k < n; k++)
+        sb_plan_write_delta(w, &cands[k]);
+    return (size_t)(w->p - w->start);
+}
+
+/* Our records in id order (e->by_id), sorted again only when records
+ * came or went since; false if memory ran out. */
+static bool sweep_sort(sb_engine *e)
+{
+    if (e->by_id && e->by_id_at == e->st.changes)
+        return true;
+    if (e->by_id_cap < e->st.count) {
+        sb_peer **g = realloc(e->by_id, e->st.cap * sizeof(*g));
+        if (!g)
+            return false;
+        e->by_id = g;
+        e->by_id_cap = e->st.cap;
+    }
+    memcpy(e->by_id, e->st.peers, e->st.count * sizeof(*e->by_id));
+    qsort(e->by_id, e->st.count, sizeof(*e->by_id), sweep_cmp_id);
+    e->nby_id = e->st.count;
+    e->by_id_at = e->st.changes;
+    return true;
+}
+
+/* A SYN with the SWEEP flag from `from`: if it is a member we know, the
+ * records after its cursor, in up to SWEEP_BURST messages, within the
+ * budget; if it holds what we hold (`same`: its summary is ours), one
+ * SWEEP with no record that ends its sweep. */
+void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
+                    bool same, uint64_t now)
+{
+    const sb_peer *x = sb_state_find_addr(&e->st, from, strlen(from));
+    if (!x || x->self)
+        return;
+    sb_bucket_refill(&e->sweep_bytes, now);
+    double most = (double)sb_send_wire_len(e, e->cfg.max_message_size);
+    if (!sb_bucket_has(&e->sweep_bytes, most))
+        return;
+    if (!same && !sweep_sort(e))
+        return;
+    /* the first record after the cursor */
+    uint32_t lo = 0, hi = same ? 0 : e->nby_id;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (e->by_id[mid]->id <= m->cursor)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    sb_peer **sorted = e->by_id;
+    uint32_t count = same ? 0 : e->nby_id, i = lo;
+    uint64_t cursor = m->cursor;
+    for (int b = 0; b < SWEEP_BURST && cursor < SB_SWEEP_END &&
+                    sb_bucket_has(&e->sweep_bytes, most);
+         b++) {
+        sb_writer w = sb_send_writer(e);
+        size_t len = sweep_write(e, &w, sorted, count, &i, m->token,
+                                 cursor);
+        sb_bucket_take(&e->sweep_bytes, (double)sb_send_wire_len(e, len));
+        sb_send_message(e, from, &w);
+        e->stats.sweeps++;
+        cursor = i < count ? sorted[i]->id - 1 : SB_SWEEP_END;
+    }
+}
+
+/* A SWEEP that answers our SYN: its records taken, and our cursor moved
+ * over its range if the range starts at or below it. */
+void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now)
+{
+    sb_apply_deltas(e, m, now);
+    if (!e->sweeping || m->from > e->sweep || m->to <= e->sweep)
+        return;
+    e->sweep = m->to;
+    if (e->sweep == SB_SWEEP_END)
+        e->sweeping = false;
+}
