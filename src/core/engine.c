@@ -239,7 +239,7 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->round_ns = cfg->interval_ns / e->wire->rounds;
     if (!e->round_ns)
         e->round_ns = 1;
-    e->next_round = now + sb_rng_below(&e->rng, e->round_ns);
+    e->next_round = now; /* the first at once: a joining node's seeds */
     e->next_beat = now + sb_rng_below(&e->rng, e->cfg.interval_ns);
     e->last_round = now;
     e->last_heard = now;
@@ -322,6 +322,8 @@ void sb_engine_tick(sb_engine *e, uint64_t now)
         return;
     engine_round(e, now);
     e->next_round += e->round_ns;
+    if (e->stats.rounds == 1) /* then at a phase of our own */
+        e->next_round += sb_rng_below(&e->rng, e->round_ns);
     if (e->next_round <= now) /* late: do not replay missed rounds */
         e->next_round = now + e->round_ns;
 }
