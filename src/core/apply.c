@@ -68,7 +68,7 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
         sb_liveness_set_status(e, n, SB_STATUS_LEFT, now);
     sb_liveness_note_change(e, n, now, NO_DELTA);
     sb_liveness_arrived(e, n, now);
-    e->announce = e->wire->announce != NULL;
+    e->announce = e->announce_members = e->wire->announce != NULL;
     return n;
 }
 
@@ -264,13 +264,19 @@ static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
         sb_liveness_note_change(e, n, now, reset ? NO_DELTA : before);
 }
 
+/* Takes every delta of m; news from a member is told on at once to a
+ * few peers (exchange.c, exchange_announce()): those the push trees
+ * missed may lack it too. */
 void sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
 {
+    uint32_t head = e->recent_head;
     sb_cursor c = { m->deltas, m->end };
     for (uint64_t i = 0; i < m->ndeltas; i++) {
         sb_delta d;
         sb_delta_next(&c, &d);
         apply_delta(e, &d, now);
     }
+    if (e->recent_head != head && e->from_member && e->wire->announce)
+        e->announce = true;
 }
 

@@ -498,17 +498,20 @@ static void exchange_round(sb_engine *e, uint64_t now)
  * round, the members learned since sharing it. A join is known by all in
  * a few hops instead of a few rounds. Only answers make members known
  * (apply.c), and these SYNs go to members: no address anyone vouched for
- * gets more than the rounds send it.
+ * gets more than the rounds send it. Fresh keys from a push: the same,
+ * but a quiet SYN (its summary alone), which a peer the push trees missed
+ * answers, and our ACK2 offers it the news (lazy repair of the trees).
  */
 static void exchange_announce(sb_engine *e, uint64_t now)
 {
-    e->announce = false;
+    bool full = e->announce_members;
+    e->announce = e->announce_members = false;
     e->announce_at = sb_add_sat(now, e->round_ns);
     uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
     if (!e->cfg.push_fanout || !nlive)
         return;
     sb_writer syn = sb_send_writer(e);
-    exchange_write_syn(e, &syn, false, now);
+    exchange_write_syn(e, &syn, !full, now);
     sb_peer *sent[SB_MAX_FANOUT];
     uint32_t k = 0;
     for (uint32_t tries = 0;

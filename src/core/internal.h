@@ -213,7 +213,8 @@ struct sb_engine {
     uint32_t nstatus[4];      /* peers by status, self included */
     uint64_t round_ns;        /* interval / wire->rounds */
     uint64_t next_round;
-    bool announce;            /* we learned of a member: tell a few peers */
+    bool announce;            /* we learned news: tell a few peers */
+    bool announce_members;    /* of a member we did not know: in full */
     bool sweeping;            /* we joined: our SYNs ask for a sweep */
     uint64_t sweep;           /* its cursor: records of ids up to it held */
     sb_bucket sweep_bytes;    /* what we send others' sweeps (sweep.c) */
