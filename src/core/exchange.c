@@ -481,8 +481,12 @@ static void exchange_round(sb_engine *e, uint64_t now)
     }
     /* a monitor of ours that never answered us gets no beat (monitor.c)
      * but probes, until it answers */
-    for (uint32_t i = 0; i < e->nbeat_to; i++) {
-        sb_peer *m = sb_state_find_id(&e->st, e->beat_to[i]);
+    uint64_t monitors[SB_MAX_RINGS];
+    uint32_t nm = e->rings.k ? sb_rings_neighbours(&e->rings, e->self->id,
+                                                   false, monitors)
+                             : 0;
+    for (uint32_t i = 0; i < nm; i++) {
+        sb_peer *m = sb_state_find_id(&e->st, monitors[i]);
         if (m && m != peer && !m->answered &&
             sb_liveness_may_probe(m, now))
             exchange_send_probe(e, m, &syn, now);
@@ -512,10 +516,15 @@ static void exchange_announce(sb_engine *e, uint64_t now)
         return;
     sb_writer syn = sb_send_writer(e);
     exchange_write_syn(e, &syn, !full, now);
-    sb_peer *sent[SB_MAX_FANOUT];
+    /* a member's news goes to twice as many: told on once by each node,
+     * news that each passes to f others misses about e^-f of them, which
+     * the rounds reach later */
+    uint32_t f = full ? 2 * e->cfg.push_fanout : e->cfg.push_fanout;
+    if (f > ANNOUNCE_MAX)
+        f = ANNOUNCE_MAX;
+    sb_peer *sent[ANNOUNCE_MAX];
     uint32_t k = 0;
-    for (uint32_t tries = 0;
-         k < e->cfg.push_fanout && tries < 4 * e->cfg.push_fanout; tries++) {
+    for (uint32_t tries = 0; k < f && tries < 4 * f; tries++) {
         sb_peer *n = sb_liveness_random(e, exchange_is_live_peer, nlive);
         bool again = false;
         for (uint32_t i = 0; i < k; i++)

@@ -96,11 +96,11 @@ static void monitor_take_subjects(sb_engine *e, uint64_t now)
 /* Beats go only to an address that has answered us: one that never
  * does (a node that is gone, or an address someone vouched for falsely)
  * gets our probes alone, which back off (exchange.c). */
-static void monitor_send_to(sb_engine *e, uint64_t id, uint8_t flags)
+static bool monitor_send_to(sb_engine *e, uint64_t id, uint8_t flags)
 {
     const sb_peer *n = sb_state_find_id(&e->st, id);
     if (!n || n->self || !n->answered)
-        return;
+        return false;
     sb_writer w = sb_send_writer(e);
     sb_put_header(&w, SB_MSG_BEAT, e->cluster_id);
     sb_put_u8(&w, flags);
@@ -108,25 +108,40 @@ static void monitor_send_to(sb_engine *e, uint64_t id, uint8_t flags)
     sb_put_varint(&w, e->self->heartbeat);
     sb_put_u64(&w, sb_summary(e));
     sb_send_message(e, n->addr, &w);
+    return true;
 }
 
-/* A beat to each of our monitors, and a farewell to those that no longer
- * are. */
-static void monitor_beat(sb_engine *e)
+/* True if `id` is among the n of `ids`. */
+static bool monitor_among(const uint64_t *ids, uint32_t n, uint64_t id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+/* A farewell to the monitors we beat that no longer are ours, a beat to
+ * those we have not beaten yet (a subject that has not beaten its
+ * monitor is convicted after a while: it must not wait a whole beat
+ * period), and, if `all`, a beat to each. e->beat_to: the monitors we
+ * beat (one that has not answered us gets none, monitor_send_to()). */
+static void monitor_beat(sb_engine *e, bool all)
 {
     uint64_t ids[SB_MAX_RINGS];
     uint32_t n = sb_rings_neighbours(&e->rings, e->self->id, false, ids);
-    for (uint32_t i = 0; i < e->nbeat_to; i++) {
-        bool kept = false;
-        for (uint32_t j = 0; j < n && !kept; j++)
-            kept = ids[j] == e->beat_to[i];
-        if (!kept)
+    for (uint32_t i = 0; i < e->nbeat_to; i++)
+        if (!monitor_among(ids, n, e->beat_to[i]))
             monitor_send_to(e, e->beat_to[i], SB_BEAT_FAREWELL);
+    uint64_t beaten[SB_MAX_RINGS];
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        bool before = monitor_among(e->beat_to, e->nbeat_to, ids[i]);
+        bool sent = (all || !before) && monitor_send_to(e, ids[i], 0);
+        if (before || sent)
+            beaten[m++] = ids[i];
     }
-    for (uint32_t i = 0; i < n; i++)
-        monitor_send_to(e, ids[i], 0);
-    memcpy(e->beat_to, ids, n * sizeof(*ids));
-    e->nbeat_to = n;
+    memcpy(e->beat_to, beaten, m * sizeof(*beaten));
+    e->nbeat_to = m;
 }
 
 /* Writes (or, with deleted, withdraws) our verdict on peer `id`, naming
@@ -328,8 +343,8 @@ static void monitor_review(sb_engine *e, uint64_t now)
 }
 
 /* The round's part: our subjects taken again and judged, our verdicts
- * reviewed, and every MONITOR_BEAT_INTERVALS intervals our beats (none
- * while we hear no one). */
+ * reviewed, and every MONITOR_BEAT_INTERVALS intervals our beats (in
+ * between, to new monitors only; none while we hear no one). */
 void sb_monitor_round(sb_engine *e, uint64_t now)
 {
     if (!e->rings.k)
@@ -337,10 +352,10 @@ void sb_monitor_round(sb_engine *e, uint64_t now)
     monitor_take_subjects(e, now);
     monitor_review(e, now);
     monitor_judge(e, now);
-    if (now >= e->next_beat) {
-        if (now - e->last_heard <=
-            MONITOR_DEAF_INTERVALS * e->cfg.interval_ns)
-            monitor_beat(e);
+    bool all = now >= e->next_beat;
+    if (now - e->last_heard <= MONITOR_DEAF_INTERVALS * e->cfg.interval_ns)
+        monitor_beat(e, all);
+    if (all) {
         /* on their own grid, so that beats do not drift a round late
          * behind late ticks */
         uint64_t period = MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
