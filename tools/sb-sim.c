@@ -154,20 +154,6 @@ typedef struct totals {
     uint64_t traced;
 } totals;
 
-/* Verdicts refuted by the running nodes, since they started. */
-static uint64_t refuted(const sb_sim *s)
-{
-    uint64_t n = 0;
-    for (uint32_t i = 0; i < sb_sim_count(s); i++) {
-        sb_stats st;
-        if (sb_sim_running(s, i)) {
-            sb_engine_stats(sb_sim_engine(s, i), &st);
-            n += st.refuted;
-        }
-    }
-    return n;
-}
-
 /* Running nodes other than node `subject`. */
 static uint32_t others_running(const sb_sim *s, uint32_t subject)
 {
@@ -177,18 +163,29 @@ static uint32_t others_running(const sb_sim *s, uint32_t subject)
     return n;
 }
 
-/* Push packets sent so far by all running nodes. */
-static uint64_t pushes_sent(const sb_sim *s)
+/* Of all running nodes, since they started: push packets sent, or (with
+ * `refutations`) verdicts against them they refuted. */
+static uint64_t running_total(const sb_sim *s, bool refutations)
 {
     uint64_t n = 0;
     for (uint32_t i = 0; i < sb_sim_count(s); i++) {
         sb_stats st;
         if (sb_sim_running(s, i)) {
             sb_engine_stats(sb_sim_engine(s, i), &st);
-            n += st.pushes;
+            n += refutations ? st.refuted : st.pushes;
         }
     }
     return n;
+}
+
+static uint64_t pushes_sent(const sb_sim *s)
+{
+    return running_total(s, false);
+}
+
+static uint64_t refuted(const sb_sim *s)
+{
+    return running_total(s, true);
 }
 
 /* Runs until every running node holds the key, or a limit; *pushes gets
