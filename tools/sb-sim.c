@@ -308,22 +308,25 @@ static bool all_agree_with(const sb_sim *s, uint32_t idx)
 
 /*
  * A new node joins (seeded like the others; every node holds a key of its
- * own, set at the start): when it holds every node's state, and when
- * every node holds the same state as it (each knows the newcomer), in
- * seconds from its start; -1 if not within 60 s.
+ * own, set at the start): when it holds every node's state, and (if
+ * `agree`: with monitors, where a cluster at rest holds one summary)
+ * when every node holds the same state as it (each knows the newcomer),
+ * in seconds from its start; -1 if not within 60 s.
  */
-static void measure_join(sb_sim *s, double *join_s, double *known_s)
+static void measure_join(sb_sim *s, bool agree, double *join_s,
+                         double *known_s)
 {
     int idx = sb_sim_add_node(s);
     if (idx < 0)
         return;
     uint64_t t0 = sb_sim_now(s), step = 5 * MS;
-    while ((*join_s < 0 || *known_s < 0) && sb_sim_now(s) - t0 < 60 * SEC) {
+    while ((*join_s < 0 || (agree && *known_s < 0)) &&
+           sb_sim_now(s) - t0 < 60 * SEC) {
         sb_sim_run_for(s, step);
         double t = (double)(sb_sim_now(s) - t0) / SEC;
         if (*join_s < 0 && holds_every_state(s, (uint32_t)idx))
             *join_s = t;
-        if (*known_s < 0 && all_agree_with(s, (uint32_t)idx))
+        if (agree && *known_s < 0 && all_agree_with(s, (uint32_t)idx))
             *known_s = t;
     }
 }
@@ -367,7 +370,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
         return rc;
     }
     w.sim = s;
-    w.seen = calloc(o->nodes, 1);
+    w.seen = calloc(o->nodes + 1, 1); /* and a node that joins */
     for (uint32_t i = 0; o->join && i < o->nodes; i++) {
         char value[72]; /* 64 bytes of state a node */
         snprintf(value, sizeof(value), "%064u", i);
@@ -442,8 +445,13 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
         measure_partition(s, &w, o->partition_s, interval, &t->split_s,
                           &t->heal_s);
     t->join_s = t->known_s = -1;
-    if (o->join)
-        measure_join(s, &t->join_s, &t->known_s);
+    if (o->join) {
+        /* what the newcomer reports of the trials' nodes is no news */
+        w.counting = false;
+        w.key_node = w.crashed = NULL;
+        measure_join(s, o->monitors && o->wire == SB_WIRE_SCUTTLEBUTT,
+                     &t->join_s, &t->known_s);
+    }
     t->trace = w.trace;
     t->traced = w.traced;
     sb_sim_free(s);

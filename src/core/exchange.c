@@ -39,13 +39,16 @@ static bool exchange_list(sb_engine *e, sb_peer *n, sb_peer **list,
  * The summary goes first. A quiet SYN (exchange_quiet()) has no digest:
  * a peer that agrees answers nothing, and one that does not answers as
  * to a partial digest, after which both sides send full digests until
- * they agree again.
+ * they agree again. With `sweep`, the SWEEP flag and our sweep's cursor
+ * (sweep.c): the round's SYN only, so that one peer a round answers it.
  */
 static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
-                               uint64_t now)
+                               bool sweep, uint64_t now)
 {
     uint64_t summary = sb_summary(e);
+    size_t cursor = sweep ? sizeof(e->sweep) : 0;
     size_t room = sb_plan_digest_room(e);
+    room = room > cursor ? room - cursor : 0;
     size_t used = 0;
     uint32_t count = e->st.count, n = 0;
     sb_peer **list = e->scratch.peers;
@@ -55,7 +58,8 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
     if (!quiet)
         exchange_list(e, e->self, list, &n, &used,
                        e->cfg.max_message_size - SB_HEADER_SIZE -
-                           SB_TOKEN_SIZE - 1 - SB_SUMMARY_SIZE - 3);
+                           SB_TOKEN_SIZE - 1 - SB_SUMMARY_SIZE - cursor -
+                           3);
     /* requests: ids we saw in ACKs and do not know, "send in full" */
     uint32_t nwanted = 0;
     for (; !quiet && nwanted < e->nwanted; nwanted++) {
@@ -84,9 +88,9 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
     sb_put_header(w, SB_MSG_SYN, e->cluster_id);
     sb_put_u64(w, 0); /* the token: set for each destination */
     sb_put_u8(w, (uint8_t)((n == count ? SB_SYN_COMPLETE : 0) |
-                           (e->sweeping ? SB_SYN_SWEEP : 0)));
+                           (sweep ? SB_SYN_SWEEP : 0)));
     sb_put_u64(w, summary);
-    if (e->sweeping)
+    if (sweep)
         sb_put_u64(w, e->sweep);
     sb_put_varint(w, n + nwanted);
     for (uint32_t k = 0; k < n; k++) {
@@ -355,7 +359,7 @@ void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,
     if (!now_or_never && !sb_liveness_may_probe(n, now))
         return;
     sb_writer syn = sb_send_writer(e);
-    exchange_write_syn(e, &syn, true, now);
+    exchange_write_syn(e, &syn, true, false, now);
     exchange_send_probe(e, n, &syn, now);
 }
 
@@ -451,19 +455,19 @@ static void exchange_round(sb_engine *e, uint64_t now)
     sb_liveness_alone(e, now);
     sb_liveness_rejudge(e, now);
     sb_monitor_round(e, now);
-    bool quiet = exchange_quiet(e), resting = exchange_resting(e, now);
+    /* a subject whose beat showed another summary gets a full SYN, even
+     * at rest (a beat that agreed since does not undo it) */
+    sb_peer *peer = e->differs ? sb_state_find_id(&e->st, e->differs) : NULL;
+    if (peer && (!exchange_is_live_peer(peer) || !peer->answered))
+        peer = NULL;
+    e->differs = 0;
+    bool quiet = !peer && exchange_quiet(e);
+    bool resting = !peer && exchange_resting(e, now);
     sb_writer syn = sb_send_writer(e);
-    exchange_write_syn(e, &syn, quiet, now);
+    exchange_write_syn(e, &syn, quiet, e->sweeping, now);
     uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
     uint32_t nunreach =
         e->nstatus[SB_STATUS_DOWN] + e->nstatus[SB_STATUS_JOINING];
-    sb_peer *peer = NULL;
-    if (e->differs) {
-        peer = sb_state_find_id(&e->st, e->differs);
-        if (peer && (!exchange_is_live_peer(peer) || !peer->answered))
-            peer = NULL;
-        e->differs = 0;
-    }
     if (!peer)
         peer = sb_liveness_random(e, exchange_is_live_peer, nlive);
     if (peer && peer->answered && !resting) {
@@ -515,7 +519,7 @@ static void exchange_announce(sb_engine *e, uint64_t now)
     if (!e->cfg.push_fanout || !nlive)
         return;
     sb_writer syn = sb_send_writer(e);
-    exchange_write_syn(e, &syn, !full, now);
+    exchange_write_syn(e, &syn, !full, false, now);
     /* a member's news goes to twice as many: told on once by each node,
      * news that each passes to f others misses about e^-f of them, which
      * the rounds reach later */

@@ -64,11 +64,11 @@ double sb_liveness_least_gap(const sb_engine *e)
  * With monitors, this detector is the fallback for what they cannot
  * settle (views that differ where verdicts cannot reach: the smaller side
  * of a partition): fed only by the peer's own datagrams (at rest, a
- * quiet SYN an interval to a random peer: a gap of about 2 rounds a
- * peer), it convicts only after FALLBACK_SCALE times the threshold, at
- * 16 nodes and 100 ms after about 55 s of silence, at 64 nodes about 4
- * minutes. (The chance that a healthy peer's gap reaches it is about
- * e^-37.)
+ * quiet SYN every QUIET_SYN_INTERVALS to a random peer: a gap of about
+ * 40 rounds a peer), it convicts only after FALLBACK_SCALE times the
+ * threshold, at 16 nodes and 100 ms after about 18 minutes of silence,
+ * at 64 nodes about 77. (The chance that a healthy peer's gap reaches
+ * it is about e^-37.)
  */
 #define FALLBACK_SCALE 2.0
 

@@ -29,11 +29,12 @@ static int sweep_cmp_id(const void *a, const void *b)
 }
 
 /* Writes one SWEEP of the peers sorted[*i..count) after `from`, as many
- * whole records as fit (the first one cut if it fits no message whole);
- * advances *i past those it covers. Returns the bytes of the message. */
-static size_t sweep_write(sb_engine *e, sb_writer *w, sb_peer **sorted,
-                          uint32_t count, uint32_t *i, uint64_t echo,
-                          uint64_t from)
+ * whole records as fit (the first one cut if it fits no message whole,
+ * skipped if not even its first key does); advances *i past those it
+ * covers. Returns the end of its range: the next one's `from`. */
+static uint64_t sweep_write(sb_engine *e, sb_writer *w, sb_peer **sorted,
+                            uint32_t count, uint32_t *i, uint64_t echo,
+                            uint64_t from)
 {
     size_t size = (size_t)(w->end - w->start);
     size_t frame = SB_HEADER_SIZE + 3 * 8 +
@@ -41,6 +42,7 @@ static size_t sweep_write(sb_engine *e, sb_writer *w, sb_peer **sorted,
     size_t room = size > frame ? size - frame : 0;
     cand *cands = e->scratch.cands;
     uint32_t n = 0;
+    uint64_t last = from; /* the id of the last record written */
     while (*i < count) {
         sb_peer *p = sorted[*i];
         cand c = { .n = p, .from = 0, .reset = p->gc_version > 0,
@@ -51,13 +53,20 @@ static size_t sweep_write(sb_engine *e, sb_writer *w, sb_peer **sorted,
             break; /* the next message starts with it */
         cands[n++] = c;
         room -= need;
+        last = p->id;
         (*i)++;
         if (!whole)
             break; /* cut: the rest of its keys by anti-entropy */
     }
-    uint64_t to = *i < count ? sorted[*i]->id - 1 : SB_SWEEP_END;
+    /* up to the next record (two records of one id, a 48-bit hash: the
+     * second is left to anti-entropy, so that from < to always) */
+    uint64_t to = SB_SWEEP_END;
+    if (*i < count)
+        to = sorted[*i]->id - 1 > last ? sorted[*i]->id - 1 : last;
     if (!n && *i < count) /* a record no message holds: skipped */
         to = sorted[(*i)++]->id;
+    while (*i < count && sorted[*i]->id <= to)
+        (*i)++;
     sb_put_header(w, SB_MSG_SWEEP, e->cluster_id);
     sb_put_u64(w, echo);
     sb_put_u64(w, from);
@@ -65,7 +74,7 @@ static size_t sweep_write(sb_engine *e, sb_writer *w, sb_peer **sorted,
     sb_put_varint(w, n);
     for (uint32_t k = 0; k < n; k++)
         sb_plan_write_delta(w, &cands[k]);
-    return (size_t)(w->p - w->start);
+    return to;
 }
 
 /* Our records in id order (e->by_id), sorted again only when records
@@ -88,15 +97,19 @@ static bool sweep_sort(sb_engine *e)
     return true;
 }
 
-/* A SYN with the SWEEP flag from `from`: if it is a member we know, the
+/* A SYN with the SWEEP flag from `from`, a member we know: if it holds
+ * what we hold (`same`: its summary is ours), one SWEEP with no record
+ * that ends its sweep (smaller than the SYN); else, if it is live and
+ * has answered us (its address proved: a forged SYN must not turn us on
+ * an address a member left behind, or one a liar vouched for), the
  * records after its cursor, in up to SWEEP_BURST messages, within the
- * budget; if it holds what we hold (`same`: its summary is ours), one
- * SWEEP with no record that ends its sweep. */
+ * budget. */
 void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
                     bool same, uint64_t now)
 {
     const sb_peer *x = sb_state_find_addr(&e->st, from, strlen(from));
-    if (!x || x->self)
+    if (!x || x->self ||
+        (!same && (x->status != SB_STATUS_LIVE || !x->answered)))
         return;
     sb_bucket_refill(&e->sweep_bytes, now);
     double most = (double)sb_send_wire_len(e, e->cfg.max_message_size);
@@ -120,12 +133,11 @@ void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
                     sb_bucket_has(&e->sweep_bytes, most);
          b++) {
         sb_writer w = sb_send_writer(e);
-        size_t len = sweep_write(e, &w, sorted, count, &i, m->token,
-                                 cursor);
+        cursor = sweep_write(e, &w, sorted, count, &i, m->token, cursor);
+        size_t len = (size_t)(w.p - w.start);
         sb_bucket_take(&e->sweep_bytes, (double)sb_send_wire_len(e, len));
         sb_send_message(e, from, &w);
         e->stats.sweeps++;
-        cursor = i < count ? sorted[i]->id - 1 : SB_SWEEP_END;
     }
 }
 
