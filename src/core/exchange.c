@@ -309,6 +309,9 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
     if (!e->agreed)
         exchange_offer_recent(e, p, now);
     p->echo = m->token;
+    /* sweeping: an ACK2 even with nothing in it, which proves our address
+     * to the responder, which then sends the sweep it held back (sweep.c) */
+    p->always = e->sweeping;
     sb_writer w = sb_send_reply_writer(e);
     if (sb_plan_write(e, &w, SB_MSG_ACK2, p))
         sb_send_message(e, from, &w);
@@ -623,6 +626,8 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         break;
     case SB_MSG_ACK2:
         sb_apply_deltas(e, &m, now);
+        if (sender && e->held.id == sender->id)
+            sb_sweep_held(e, from, now); /* its address is proved now */
         break;
     case SB_MSG_PUSH:
         sb_push_recv(e, buf, len, &m, e->from_member, now);

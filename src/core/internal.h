@@ -219,6 +219,10 @@ struct sb_engine {
     bool sweeping;            /* we joined: our SYNs ask for a sweep */
     uint64_t sweep;           /* its cursor: records of ids up to it held */
     sb_bucket sweep_bytes;    /* what we send others' sweeps (sweep.c) */
+    struct {                  /* a sweep held back until its asker, live
+                                 but not proved, answers our ACK */
+        uint64_t id, cursor, token;
+    } held;
     sb_peer **by_id;          /* our records in id order, as of st.changes
                                  = by_id_at (sweep.c; grown as needed) */
     uint64_t by_id_at;
@@ -333,6 +337,7 @@ void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,
 void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
                     bool same, uint64_t now);
 void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now);
+void sb_sweep_held(sb_engine *e, const char *from, uint64_t now);
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
 void sb_push_flush(sb_engine *e, uint64_t now);
 void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,

@@ -97,6 +97,39 @@ static bool sweep_sort(sb_engine *e)
     return true;
 }
 
+/* The SWEEPs answering a sweep from `cursor`, echoing `token`. */
+static void sweep_send(sb_engine *e, const char *from, uint64_t cursor,
+                       uint64_t token, bool same, uint64_t now)
+{
+    sb_bucket_refill(&e->sweep_bytes, now);
+    double most = (double)sb_send_wire_len(e, e->cfg.max_message_size);
+    if (!sb_bucket_has(&e->sweep_bytes, most))
+        return;
+    if (!same && !sweep_sort(e))
+        return;
+    /* the first record after the cursor */
+    uint32_t lo = 0, hi = same ? 0 : e->nby_id;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (e->by_id[mid]->id <= cursor)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    sb_peer **sorted = e->by_id;
+    uint32_t count = same ? 0 : e->nby_id, i = lo;
+    for (int b = 0; b < SWEEP_BURST && cursor < SB_SWEEP_END &&
+                    sb_bucket_has(&e->sweep_bytes, most);
+         b++) {
+        sb_writer w = sb_send_writer(e);
+        cursor = sweep_write(e, &w, sorted, count, &i, token, cursor);
+        size_t len = (size_t)(w.p - w.start);
+        sb_bucket_take(&e->sweep_bytes, (double)sb_send_wire_len(e, len));
+        sb_send_message(e, from, &w);
+        e->stats.sweeps++;
+    }
+}
+
 /* A SYN with the SWEEP flag from `from`, a member we know: if it holds
  * what we hold (`same`: its summary is ours), one SWEEP with no record
  * that ends its sweep (smaller than the SYN); else, if it is live and
@@ -108,37 +141,27 @@ void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
                     bool same, uint64_t now)
 {
     const sb_peer *x = sb_state_find_addr(&e->st, from, strlen(from));
-    if (!x || x->self ||
-        (!same && (x->status != SB_STATUS_LIVE || !x->answered)))
+    if (!x || x->self || (!same && x->status != SB_STATUS_LIVE))
         return;
-    sb_bucket_refill(&e->sweep_bytes, now);
-    double most = (double)sb_send_wire_len(e, e->cfg.max_message_size);
-    if (!sb_bucket_has(&e->sweep_bytes, most))
+    if (!same && !x->answered) {
+        /* held back until its ACK2 to our ACK proves the address (a
+         * sweeper always answers an ACK) */
+        e->held.id = x->id;
+        e->held.cursor = m->cursor;
+        e->held.token = m->token;
         return;
-    if (!same && !sweep_sort(e))
-        return;
-    /* the first record after the cursor */
-    uint32_t lo = 0, hi = same ? 0 : e->nby_id;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (e->by_id[mid]->id <= m->cursor)
-            lo = mid + 1;
-        else
-            hi = mid;
     }
-    sb_peer **sorted = e->by_id;
-    uint32_t count = same ? 0 : e->nby_id, i = lo;
-    uint64_t cursor = m->cursor;
-    for (int b = 0; b < SWEEP_BURST && cursor < SB_SWEEP_END &&
-                    sb_bucket_has(&e->sweep_bytes, most);
-         b++) {
-        sb_writer w = sb_send_writer(e);
-        cursor = sweep_write(e, &w, sorted, count, &i, m->token, cursor);
-        size_t len = (size_t)(w.p - w.start);
-        sb_bucket_take(&e->sweep_bytes, (double)sb_send_wire_len(e, len));
-        sb_send_message(e, from, &w);
-        e->stats.sweeps++;
-    }
+    sweep_send(e, from, m->cursor, m->token, same, now);
+}
+
+/* The asker of the sweep we held back answered: its address is its. */
+void sb_sweep_held(sb_engine *e, const char *from, uint64_t now)
+{
+    const sb_peer *x = sb_state_find_addr(&e->st, from, strlen(from));
+    uint64_t cursor = e->held.cursor, token = e->held.token;
+    e->held.id = 0;
+    if (x && x->answered && x->status == SB_STATUS_LIVE)
+        sweep_send(e, from, cursor, token, false, now);
 }
 
 /* A SWEEP that answers our SYN: its records taken, and our cursor moved
