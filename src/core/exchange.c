@@ -624,11 +624,15 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
     case SB_MSG_ACK:
         exchange_ack(e, from, &m, now);
         break;
-    case SB_MSG_ACK2:
+    case SB_MSG_ACK2: {
+        /* the sender's record may be replaced by what the deltas say (a
+         * new generation): its id is taken first */
+        uint64_t id = sender ? sender->id : 0;
         sb_apply_deltas(e, &m, now);
-        if (sender && e->held.id == sender->id)
+        if (id && e->held.id == id)
             sb_sweep_held(e, from, now); /* its address is proved now */
         break;
+    }
     case SB_MSG_PUSH:
         sb_push_recv(e, buf, len, &m, e->from_member, now);
         break;
