@@ -504,7 +504,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
 
 /*
  * We learned of members we did not know (a node joined, or we did): a
- * full SYN at once to push_fanout random live peers that answered us,
+ * full SYN at once to 2 x push_fanout random live peers that answered us,
  * which learn of them from our ACK2 and do the same; at most once a
  * round, the members learned since sharing it. A join is known by all in
  * a few hops instead of a few rounds. Only answers make members known
