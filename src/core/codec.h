@@ -112,6 +112,7 @@ enum {
 #define SB_PUSH_HEADER_SIZE 16 /* root id and wave */
 #define SB_TOKEN_SIZE 8
 #define SB_SUMMARY_SIZE 8
+#define SB_CURSOR_SIZE 8       /* a sweep's cursor, and a SWEEP's bounds */
 #define SB_ID_SIZE 6           /* node ids on the wire: 48 bits */
 #define SB_DIGEST_ENTRY_MIN 8  /* id and two one-byte varints */
 #define SB_HEARTBEAT_MAX (UINT64_MAX >> 2) /* hbl keeps two low bits */

@@ -46,7 +46,7 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
                                bool sweep, uint64_t now)
 {
     uint64_t summary = sb_summary(e);
-    size_t cursor = sweep ? sizeof(e->sweep) : 0;
+    size_t cursor = sweep ? SB_CURSOR_SIZE : 0;
     size_t room = sb_plan_digest_room(e);
     room = room > cursor ? room - cursor : 0;
     size_t used = 0;
@@ -79,7 +79,8 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
             break;
     }
     bool full = quiet;
-    uint32_t m = quiet ? 0 : sb_plan_draw_sample(e, room > used ? room - used : 0);
+    uint32_t m =
+        quiet ? 0 : sb_plan_draw_sample(e, room > used ? room - used : 0);
     for (int pass = 0; pass < 3 && !full; pass++)
         for (uint32_t i = 0; i < m && !full; i++)
             if (sb_plan_sample_group(e->scratch.sample[i]) == pass)

@@ -226,7 +226,7 @@ struct sb_engine {
     sb_peer **by_id;          /* our records in id order, as of st.changes
                                  = by_id_at (sweep.c; grown as needed) */
     uint64_t by_id_at;
-    uint32_t nby_id, by_id_cap;
+    uint32_t by_id_cap;
     uint64_t announce_at;     /* not before: a round after the last */
     uint64_t last_round;
     uint64_t last_heard;      /* when a valid datagram last came in */

@@ -60,6 +60,12 @@
  * not. */
 #define MONITOR_DEAF_INTERVALS 10
 
+/* The least deviation of beat gaps the detectors assume. */
+static double monitor_min_sd(const sb_engine *e)
+{
+    return (double)e->cfg.interval_ns / MONITOR_SD_SHARE;
+}
+
 static watch *monitor_watch(sb_engine *e, uint64_t id)
 {
     for (uint32_t i = 0; i < e->nwatch; i++)
@@ -249,7 +255,7 @@ void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
     if (i == nm)
         return;
     const watch *w = monitor_watch(e, x->id);
-    double min_sd = (double)e->cfg.interval_ns / MONITOR_SD_SHARE;
+    double min_sd = monitor_min_sd(e);
     if (w && w->proven && sb_phin_value(&w->phi, now, min_sd) <= 1.0)
         return; /* we hear it */
     monitor_record(e, x->id, x->heartbeat, now);
@@ -271,7 +277,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
 {
     if (e->alone)
         return;
-    double min_sd = (double)e->cfg.interval_ns / MONITOR_SD_SHARE;
+    double min_sd = monitor_min_sd(e);
     uint32_t proven = 0, doubted = 0, over = 0;
     bool guilty[SB_MAX_RINGS] = { false };
     uint64_t unproven_ns = MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns;
@@ -423,11 +429,11 @@ void sb_monitor_doubt(sb_engine *e, uint64_t now)
 void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now)
 {
     watch *w = monitor_watch(e, n->id);
-    if (w && !w->proven)
+    if (!w)
+        return;
+    if (!w->proven)
         w->since = now;
-    else if (w && sb_phin_value(&w->phi, now, (double)e->cfg.interval_ns /
-                                                  MONITOR_SD_SHARE) >
-                      MONITOR_PROBE_PHI)
+    else if (sb_phin_value(&w->phi, now, monitor_min_sd(e)) > MONITOR_PROBE_PHI)
         sb_phin_arrival(&w->phi, now, e->cfg.phi_window);
 }
 

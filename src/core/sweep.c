@@ -37,7 +37,7 @@ static uint64_t sweep_write(sb_engine *e, sb_writer *w, sb_peer **sorted,
                             uint64_t from)
 {
     size_t size = (size_t)(w->end - w->start);
-    size_t frame = SB_HEADER_SIZE + 3 * 8 +
+    size_t frame = SB_HEADER_SIZE + SB_TOKEN_SIZE + 2 * SB_CURSOR_SIZE +
                    sb_varint_size(size / SB_DIGEST_ENTRY_MIN);
     size_t room = size > frame ? size - frame : 0;
     cand *cands = e->scratch.cands;
@@ -92,7 +92,6 @@ static bool sweep_sort(sb_engine *e)
     }
     memcpy(e->by_id, e->st.peers, e->st.count * sizeof(*e->by_id));
     qsort(e->by_id, e->st.count, sizeof(*e->by_id), sweep_cmp_id);
-    e->nby_id = e->st.count;
     e->by_id_at = e->st.changes;
     return true;
 }
@@ -108,7 +107,8 @@ static void sweep_send(sb_engine *e, const char *from, uint64_t cursor,
     if (!same && !sweep_sort(e))
         return;
     /* the first record after the cursor */
-    uint32_t lo = 0, hi = same ? 0 : e->nby_id;
+    uint32_t count = same ? 0 : e->st.count; /* e->by_id holds them all */
+    uint32_t lo = 0, hi = count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         if (e->by_id[mid]->id <= cursor)
@@ -117,7 +117,7 @@ static void sweep_send(sb_engine *e, const char *from, uint64_t cursor,
             hi = mid;
     }
     sb_peer **sorted = e->by_id;
-    uint32_t count = same ? 0 : e->nby_id, i = lo;
+    uint32_t i = lo;
     for (int b = 0; b < SWEEP_BURST && cursor < SB_SWEEP_END &&
                     sb_bucket_has(&e->sweep_bytes, most);
          b++) {
