@@ -138,7 +138,7 @@ int sb_apply_local(sb_engine *e, const uint8_t *key, size_t key_len,
     if (!sb_peer_put_key(s, key, key_len, value, value_len, k.version,
                          deleted, now, &was_live))
         return SB_ENOMEM;
-    e->st.dirty = true;
+    sb_state_touch(&e->st, s);
     if (deleted)
         sb_liveness_note_tombstone(e, s, now);
     sb_liveness_note_change(e, s, now, before);
@@ -201,7 +201,7 @@ static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
     sb_peer *n = apply_peer(e, d, now, &created);
     if (!n)
         return;
-    e->st.dirty = true;
+    sb_state_touch(&e->st, n);
     bool reset = d->reset && d->gc_version > n->gc_version;
     if (reset) {
         apply_reset(e, n, d);

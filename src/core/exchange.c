@@ -235,7 +235,7 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
      * (liveness.c) */
     if (!e->rings.k) {
         e->self->heartbeat++;
-        e->st.dirty = true;
+        sb_state_touch(&e->st, e->self);
     }
     plan *p = sb_plan_new(e);
     uint64_t *unknown = e->scratch.unknown;
@@ -454,7 +454,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
      * refute a verdict (liveness.c): the state stays at rest. */
     if (!e->rings.k && !sb_liveness_deaf(e, now)) {
         e->self->heartbeat++;
-        e->st.dirty = true;
+        sb_state_touch(&e->st, e->self);
     }
     sb_liveness_alone(e, now);
     sb_liveness_rejudge(e, now);

@@ -207,7 +207,6 @@ struct sb_engine {
     sb_rng rng;
     uint64_t version_base;    /* our key versions are above it */
     sb_state st;
-    uint64_t summary;         /* of st, while !st.dirty (summary.c) */
     uint64_t agreed;          /* our summary when a peer's last matched it;
                                  0: the last differed */
     sb_peer *self;
@@ -315,7 +314,6 @@ static inline sb_digest_entry sb_entry_of(const sb_peer *n)
 
 /* ---- summary.c ---- */
 uint64_t sb_summary(sb_engine *e);
-uint64_t sb_summary_fresh(const sb_state *st);
 
 /* ---- token.c ---- */
 void sb_token_init(sb_engine *e, const uint8_t key[16], uint64_t seed);
@@ -380,7 +378,7 @@ double sb_liveness_threshold(const sb_engine *e);
 bool sb_liveness_floor_gap(const sb_engine *e, sb_peer *n);
 void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s,
                             uint64_t now);
-void sb_liveness_note_change(sb_engine *e, const sb_peer *n, uint64_t now,
+void sb_liveness_note_change(sb_engine *e, sb_peer *n, uint64_t now,
                              uint64_t before);
 void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now);
 bool sb_liveness_may_probe(const sb_peer *n, uint64_t now);

@@ -224,10 +224,10 @@ void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now)
 
 /* Remembers that n changed (or has news elsewhere), for the next SYNs
  * and ACKs; `before` is n's max version before fresh keys, or NO_DELTA. */
-void sb_liveness_note_change(sb_engine *e, const sb_peer *n, uint64_t now,
+void sb_liveness_note_change(sb_engine *e, sb_peer *n, uint64_t now,
                              uint64_t before)
 {
-    e->st.dirty = true;
+    sb_state_touch(&e->st, n);
     e->recent[e->recent_head++ % RECENT] = (recent){ n->id, now, before };
 }
 
@@ -502,7 +502,7 @@ void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
         return;
     n->heartbeat = hb;
     n->hb_news = true;
-    e->st.dirty = true;
+    sb_state_touch(&e->st, n);
     switch ((sb_status)n->status) {
     case SB_STATUS_LIVE:
         sb_phi_heartbeat(&n->phi, now, e->cfg.phi_window);
@@ -545,7 +545,7 @@ static void liveness_collect_tombstones(sb_engine *e, sb_peer *n, uint64_t now)
         if (due <= now) {
             if (key->version > n->gc_version) {
                 n->gc_version = key->version;
-                e->st.dirty = true;
+                sb_state_touch(&e->st, n);
             }
             sb_peer_remove_key(n, k);
         } else if (due < n->gc_due) {

@@ -35,6 +35,7 @@ void sb_state_free(sb_state *st)
     free(st->peers);
     free(st->due);
     free(st->perm);
+    free(st->touched);
     free(st->by_id);
     free(st->by_addr);
     free(st->forgotten);
@@ -147,7 +148,10 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
         uint32_t *perm = realloc(st->perm, cap * sizeof(*perm));
         if (perm)
             st->perm = perm;
-        if (!peers || !due || !perm)
+        sb_peer **touched = realloc(st->touched, cap * sizeof(*touched));
+        if (touched)
+            st->touched = touched;
+        if (!peers || !due || !perm || !touched)
             return NULL;
         st->cap = cap;
     }
@@ -162,13 +166,13 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
     n->generation = generation;
     n->id = sb_peer_id(addr, len, generation);
     n->gc_due = UINT64_MAX;
-    st->dirty = true;
     st->changes++;
     uint32_t i = st->count++;
     n->index = i;
     st->peers[i] = n;
     st->due[i] = UINT64_MAX;
     st->perm[i] = i;
+    sb_state_touch(st, n);
     state_id_insert(st->by_id, st->slots, n->id, i);
     state_slot_insert(st->by_addr, st->slots, state_addr_hash(addr, len), i);
     return n;
@@ -176,7 +180,13 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
 
 void sb_state_remove(sb_state *st, sb_peer *n)
 {
-    st->dirty = true;
+    st->summary ^= n->share;
+    if (n->touched) {
+        uint32_t t = 0;
+        while (st->touched[t] != n)
+            t++;
+        st->touched[t] = st->touched[--st->ntouched];
+    }
     st->changes++;
     uint32_t i = n->index, last = --st->count;
     st->peers[i] = st->peers[last];
@@ -427,7 +437,7 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
 size_t sb_state_memory(const sb_state *st)
 {
     size_t bytes = st->cap * (sizeof(*st->peers) + sizeof(*st->due) +
-                              sizeof(*st->perm)) +
+                              sizeof(*st->perm) + sizeof(*st->touched)) +
                    st->slots * (sizeof(sb_id_slot) + sizeof(sb_slot)) +
                    st->forgotten_cap * sizeof(sb_forgotten);
     for (uint32_t i = 0; i < st->count; i++) {

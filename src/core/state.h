@@ -56,6 +56,7 @@ typedef struct sb_peer {
     bool push_pending;    /* own record: fresh keys wait to be pushed */
     bool hb_news;         /* a newer heartbeat came in since we last
                              listed the peer in a digest */
+    bool touched;         /* in sb_state.touched: share to compute again */
     uint32_t tombstones;
     uint64_t generation;
     uint64_t status_since; /* when the status last changed */
@@ -66,6 +67,7 @@ typedef struct sb_peer {
     bool answered;        /* its address answered us (token.c) */
     uint64_t gc_due;      /* when the oldest tombstone may go; or never */
     uint64_t push_from;   /* if push_pending: peers hold versions <= this */
+    uint64_t share;       /* its part of sb_state.summary (summary.c) */
     sb_key **keys;        /* sorted by version */
     uint32_t nkeys, cap;
     /* keys by their bytes, once a peer holds more than STATE_SCAN_KEYS:
@@ -107,8 +109,10 @@ typedef struct sb_state {
     uint32_t slots;       /* power of two, >= 4/3 * count */
     sb_forgotten *forgotten;
     uint32_t nforgotten, forgotten_cap;
-    bool dirty;           /* a record was added, removed or changed since
-                             the summary was computed (summary.c) */
+    uint64_t summary;     /* XOR of every peer's share (summary.c) */
+    sb_peer **touched;    /* peers whose share is out of date (room for
+                             cap), with no peer twice */
+    uint32_t ntouched;
     uint64_t changes;     /* records added or removed, ever */
 } sb_state;
 
@@ -132,8 +136,18 @@ sb_peer *sb_state_find_addr(const sb_state *st, const char *addr,
 /* Adds a peer with no keys (due: never); NULL if out of memory. */
 sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
                       uint64_t generation);
-/* Removes and frees a peer; the last peer takes its index. */
+/* Removes and frees a peer; the last peer takes its index. Its share
+ * leaves the summary. */
 void sb_state_remove(sb_state *st, sb_peer *n);
+/* Marks a peer whose id, heartbeat, leaving bit, max_version or
+ * gc_version changed: the summary takes its new share when next read. */
+static inline void sb_state_touch(sb_state *st, sb_peer *n)
+{
+    if (!n->touched) {
+        n->touched = true;
+        st->touched[st->ntouched++] = n;
+    }
+}
 
 /* Remembers a forgotten peer until `until`; false if out of memory. */
 bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,

@@ -12,9 +12,13 @@
  * cluster at rest keeps the same summary everywhere, and a SYN that
  * carries it is answered by nothing.
  *
- * It is computed again, over every record, only when something it covers
- * changed since (st->dirty, set where those fields change): at rest,
- * never.
+ * It is kept up to date as records change, not computed again over every
+ * record: each record keeps its share (the hash above), and the summary
+ * is the XOR of the shares. Where a covered field changes, the record is
+ * touched (sb_state_touch()); the next read takes the touched records'
+ * shares out and their new ones in. A removed record's share leaves at
+ * once (sb_state_remove()). A read costs the records changed since the
+ * last one: at rest, nothing; at 4,096 nodes, not a pass over 4,096.
  */
 #include "internal.h"
 
@@ -35,21 +39,18 @@ static uint64_t summary_of(const sb_peer *n)
     return summary_mix(h, n->gc_version);
 }
 
-uint64_t sb_summary_fresh(const sb_state *st)
-{
-    uint64_t s = 0;
-    for (uint32_t i = 0; i < st->count; i++)
-        s ^= summary_of(st->peers[i]);
-    return s;
-}
-
 uint64_t sb_summary(sb_engine *e)
 {
-    if (e->st.dirty) {
-        e->summary = sb_summary_fresh(&e->st);
-        e->st.dirty = false;
+    sb_state *st = &e->st;
+    for (uint32_t i = 0; i < st->ntouched; i++) {
+        sb_peer *n = st->touched[i];
+        st->summary ^= n->share;
+        n->share = summary_of(n);
+        st->summary ^= n->share;
+        n->touched = false;
     }
-    return e->summary;
+    st->ntouched = 0;
+    return st->summary;
 }
 
 uint64_t sb_engine_summary(sb_engine *e)
@@ -57,7 +58,17 @@ uint64_t sb_engine_summary(sb_engine *e)
     return sb_summary(e);
 }
 
+/* True if every untouched record's share is its hash (no change went
+ * untouched) and the summary is the XOR of the shares. */
 bool sb_engine_summary_fresh(const sb_engine *e)
 {
-    return e->st.dirty || e->summary == sb_summary_fresh(&e->st);
+    const sb_state *st = &e->st;
+    uint64_t s = 0;
+    for (uint32_t i = 0; i < st->count; i++) {
+        const sb_peer *n = st->peers[i];
+        if (!n->touched && n->share != summary_of(n))
+            return false;
+        s ^= n->share;
+    }
+    return s == st->summary;
 }
