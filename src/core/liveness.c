@@ -358,19 +358,21 @@ static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
     if (!e->rings.k || x->self)
         return false;
     uint64_t m[SB_MAX_RINGS];
+    const sb_peer *mon[SB_MAX_RINGS];
     uint32_t nm = sb_rings_neighbours(&e->rings, x->id, false, m);
-    uint32_t votes = 0, verdicts = 0;
+    uint32_t verdicts = 0;
     for (uint32_t i = 0; i < nm; i++) {
-        const sb_peer *mon = sb_state_find_id(&e->st, m[i]);
-        if (!mon)
-            continue;
-        if (liveness_voted(mon, x)) {
+        mon[i] = sb_state_find_id(&e->st, m[i]);
+        if (mon[i] && liveness_voted(mon[i], x)) {
             verdicts++;
-            votes++;
-        } else if (!mon->self && liveness_suspected(e, mon)) {
-            votes++;
+            mon[i] = NULL; /* counted */
         }
     }
+    /* without a verdict, no vote counts: the common case ends here */
+    uint32_t votes = verdicts;
+    for (uint32_t i = 0; verdicts && i < nm; i++)
+        if (mon[i] && !mon[i]->self && liveness_suspected(e, mon[i]))
+            votes++;
     return verdicts > 0 && votes > nm / 2;
 }
 
