@@ -36,12 +36,51 @@ static uint64_t push_mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static int push_cmp_slot(const void *a, const void *b)
+/* True if slot a comes before slot b by (key, id). */
+static bool push_less(const tree_slot *a, const tree_slot *b)
 {
-    const tree_slot *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
+    return a->key < b->key || (a->key == b->key && a->id < b->id);
+}
+
+/* True if a comes before b in the tree's order: by (key, id), counted
+ * cyclically from the root's slot r (slots below r's come last). */
+static bool push_before(const tree_slot *a, const tree_slot *b,
+                        const tree_slot *r)
+{
+    bool a_wraps = push_less(a, r), b_wraps = push_less(b, r);
+    if (a_wraps != b_wraps)
+        return b_wraps;
+    return push_less(a, b);
+}
+
+/* Moves into t[k] the slot of rank k among t[lo..hi) (quickselect): the
+ * slots before it come before it in the tree's order, those after it
+ * after. Average O(hi - lo); the keys are hashes, so no input is bad. */
+static void push_select(tree_slot *t, uint32_t lo, uint32_t hi, uint32_t k,
+                        const tree_slot *r)
+{
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        tree_slot pivot = t[mid];
+        t[mid] = t[hi - 1];
+        t[hi - 1] = pivot;
+        uint32_t at = lo;
+        for (uint32_t i = lo; i < hi - 1; i++) {
+            if (push_before(&t[i], &pivot, r)) {
+                tree_slot x = t[i];
+                t[i] = t[at];
+                t[at++] = x;
+            }
+        }
+        t[hi - 1] = t[at];
+        t[at] = pivot;
+        if (k == at)
+            return;
+        if (k < at)
+            hi = at;
+        else
+            lo = at + 1;
+    }
 }
 
 /*
@@ -51,36 +90,40 @@ static int push_cmp_slot(const void *a, const void *b)
  * the node of rank r sends to ranks a*r+1 .. a*r+a, for an arity a of
  * push_fanout (at least 2). Nodes that know the same live members derive
  * the same tree, so a wave reaches each of them once, in about log_a(N)
- * hops, for N-1 packets.
+ * hops, for N-1 packets. Our rank is a count, and our children are found
+ * by selection, not by sorting: a wave costs each node O(N).
  */
 static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
                               sb_peer **out)
 {
     tree_slot *t = e->scratch.tree;
     uint32_t m = 0;
-    bool has_root = false;
+    tree_slot r = { push_mix64(wave ^ root), root, NULL }, me = r;
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *n = e->st.peers[i];
         if (!n->self && n->status != SB_STATUS_LIVE)
             continue;
-        t[m++] = (tree_slot){ push_mix64(wave ^ n->id), n->id, n };
-        has_root |= n->id == root;
+        tree_slot x = { push_mix64(wave ^ n->id), n->id, n };
+        if (n->id != root)
+            t[m++] = x; /* the root is rank 0: it is left out below */
+        if (n->self)
+            me = x;
     }
-    if (!has_root) /* scratch.cap > count: there is room */
-        t[m++] = (tree_slot){ push_mix64(wave ^ root), root, NULL };
-    qsort(t, m, sizeof(*t), push_cmp_slot);
-    uint32_t at_root = 0, at_self = 0;
-    for (uint32_t i = 0; i < m; i++) {
-        if (t[i].id == root)
-            at_root = i;
-        if (t[i].n == e->self)
-            at_self = i;
+    uint64_t rank = 0; /* the root's */
+    if (me.id != root) {
+        rank = 1;
+        for (uint32_t i = 0; i < m; i++)
+            rank += push_before(&t[i], &me, &r);
     }
+    /* t holds every rank but the root's: rank c is at index c - 1 */
     uint64_t f = e->cfg.push_fanout < 2 ? 2 : e->cfg.push_fanout;
-    uint64_t rank = (at_self + m - at_root) % m;
     uint32_t k = 0;
-    for (uint64_t c = f * rank + 1; c <= f * rank + f && c < m; c++) {
-        sb_peer *n = t[(at_root + c) % m].n;
+    for (uint64_t c = f * rank + 1; c <= f * rank + f && c <= m; c++) {
+        /* the first selection orders t around rank c; the next ones
+         * search only what comes after it */
+        uint32_t lo = c == f * rank + 1 ? 0 : (uint32_t)c - 1;
+        push_select(t, lo, m, (uint32_t)c - 1, &r);
+        sb_peer *n = t[c - 1].n;
         if (n && !n->self)
             out[k++] = n;
     }
