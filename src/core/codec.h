@@ -123,6 +123,11 @@ enum {
 #define SB_SYN_SWEEP 0x10
 #define SB_SWEEP_END 0xffffffffffffull /* the largest 48-bit id */
 #define SB_SYN_PADDED_SIZE 64 /* a SYN to a seed, at least */
+/* a probe, at least: room for a stranger's answer (no larger than what
+ * it answers), an ACK with no entry (its frame, with one-byte counts)
+ * and one byte more */
+#define SB_PROBE_SIZE (SB_HEADER_SIZE + 2 + 2 * SB_TOKEN_SIZE + \
+                       SB_SUMMARY_SIZE + 1)
 #define SB_BEAT_FAREWELL 0x01
 #define SB_NODE_RESET 0x01
 #define SB_KEY_DELETED 0x01

@@ -337,9 +337,30 @@ static void exchange_send_syn(sb_engine *e, const char *to, sb_writer *syn)
     sb_send_message(e, to, syn);
 }
 
+/* A SYN to an address that may not know us (a seed, a probed peer),
+ * padded to `padded` bytes: its ACK (no larger than the SYN while we are
+ * a stranger, and of a larger frame) needs room to be sent at all, and a
+ * seed's, to ask us for our state. */
+static void exchange_send_padded_syn(sb_engine *e, const char *to,
+                                     sb_writer *syn, size_t padded)
+{
+    size_t len = (size_t)(syn->p - syn->start);
+    if (len >= padded || (size_t)(syn->end - syn->start) < padded) {
+        exchange_send_syn(e, to, syn);
+        return;
+    }
+    uint8_t *flags = sb_syn_flags(syn->start);
+    memset(syn->p, 0, padded - len);
+    *flags |= SB_SYN_PADDED;
+    sb_writer w = { syn->start, syn->start + padded, syn->end };
+    exchange_send_syn(e, to, &w);
+    *flags &= (uint8_t)~SB_SYN_PADDED;
+}
+
 /* A probe: a SYN that asks to be answered even if there is nothing to
  * tell, so that its answer proves the address (or its silence, that no
- * one answers there). */
+ * one answers there). Padded: n may not know us yet (a cluster forming),
+ * even if it answered us once. */
 static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
                                 uint64_t now)
 {
@@ -348,7 +369,7 @@ static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
     if (n->status == SB_STATUS_DOWN)
         ask |= SB_SYN_DOUBT; /* it may be alive and not know it is down */
     *flags |= ask;
-    exchange_send_syn(e, n->addr, syn);
+    exchange_send_padded_syn(e, n->addr, syn, SB_PROBE_SIZE);
     *flags &= (uint8_t)~ask;
     sb_liveness_probed(e, n, now);
 }
@@ -367,26 +388,6 @@ void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,
     exchange_send_probe(e, n, &syn, now);
 }
 
-/* A SYN to a seed, which may not know us: padded, so that its ACK (no
- * larger than the SYN while we are a stranger, and of a larger frame)
- * has room to ask us for our state. */
-static void exchange_send_seed_syn(sb_engine *e, const char *to,
-                                   sb_writer *syn)
-{
-    size_t len = (size_t)(syn->p - syn->start);
-    size_t padded = SB_SYN_PADDED_SIZE;
-    if (len >= padded || (size_t)(syn->end - syn->start) < padded) {
-        exchange_send_syn(e, to, syn);
-        return;
-    }
-    uint8_t *flags = sb_syn_flags(syn->start);
-    memset(syn->p, 0, padded - len);
-    *flags |= SB_SYN_PADDED;
-    sb_writer w = { syn->start, syn->start + padded, syn->end };
-    exchange_send_syn(e, to, &w);
-    *flags &= (uint8_t)~SB_SYN_PADDED;
-}
-
 /*
  * Seeds. Alone (no live peer), we ask the callback for seeds again and
  * contact every one. Otherwise, as Cassandra does, if the peer of this
@@ -401,14 +402,15 @@ static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
         sb_seeds_fetch(e);
         for (size_t i = 0; i < e->nseeds; i++)
             if (e->seeds[i])
-                exchange_send_seed_syn(e, e->seeds[i], syn);
+                exchange_send_padded_syn(e, e->seeds[i], syn,
+                                         SB_SYN_PADDED_SIZE);
         return;
     }
     if (!e->nseeds || (sb_seeds_has(e, peer->addr) && nlive >= e->nseeds))
         return;
     const char *s = sb_seeds_chance(e, nlive + nunreach);
     if (s)
-        exchange_send_seed_syn(e, s, syn);
+        exchange_send_padded_syn(e, s, syn, SB_SYN_PADDED_SIZE);
 }
 
 
