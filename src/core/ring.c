@@ -15,14 +15,16 @@ static uint64_t ring_pos(uint64_t id, uint32_t i)
     return z ^ (z >> 31);
 }
 
-/* The index of the first slot whose (pos, id) is not below (pos, id). */
-static uint32_t ring_lower(const sb_ring_slot *s, uint32_t count, uint64_t pos,
-                           uint64_t id)
+/* The index of the first id on ring i whose (position, id) is not below
+ * (pos, id). */
+static uint32_t ring_lower(const uint64_t *s, uint32_t count, uint32_t i,
+                           uint64_t pos, uint64_t id)
 {
     uint32_t lo = 0, hi = count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (s[mid].pos < pos || (s[mid].pos == pos && s[mid].id < id))
+        uint64_t p = ring_pos(s[mid], i);
+        if (p < pos || (p == pos && s[mid] < id))
             lo = mid + 1;
         else
             hi = mid;
@@ -47,14 +49,13 @@ bool sb_rings_add(sb_rings *r, uint64_t id)
 {
     if (!r->k)
         return true;
-    uint64_t p0 = ring_pos(id, 0);
-    uint32_t at = ring_lower(r->ring[0], r->count, p0, id);
-    if (at < r->count && r->ring[0][at].id == id)
+    uint32_t at = ring_lower(r->ring[0], r->count, 0, ring_pos(id, 0), id);
+    if (at < r->count && r->ring[0][at] == id)
         return true;
     if (r->count == r->cap) {
         uint32_t cap = r->cap ? 2 * r->cap : 16;
         for (uint32_t i = 0; i < r->k; i++) {
-            sb_ring_slot *g = realloc(r->ring[i], cap * sizeof(*g));
+            uint64_t *g = realloc(r->ring[i], cap * sizeof(*g));
             if (!g)
                 return false; /* rings grown so far keep their nodes */
             r->ring[i] = g;
@@ -62,11 +63,10 @@ bool sb_rings_add(sb_rings *r, uint64_t id)
         r->cap = cap;
     }
     for (uint32_t i = 0; i < r->k; i++) {
-        uint64_t p = ring_pos(id, i);
-        sb_ring_slot *s = r->ring[i];
-        uint32_t j = ring_lower(s, r->count, p, id);
+        uint64_t *s = r->ring[i];
+        uint32_t j = ring_lower(s, r->count, i, ring_pos(id, i), id);
         memmove(s + j + 1, s + j, (r->count - j) * sizeof(*s));
-        s[j] = (sb_ring_slot){ p, id };
+        s[j] = id;
     }
     r->count++;
     return true;
@@ -76,12 +76,12 @@ void sb_rings_remove(sb_rings *r, uint64_t id)
 {
     if (!r->k || !r->count)
         return;
-    uint32_t at = ring_lower(r->ring[0], r->count, ring_pos(id, 0), id);
-    if (at >= r->count || r->ring[0][at].id != id)
+    uint32_t at = ring_lower(r->ring[0], r->count, 0, ring_pos(id, 0), id);
+    if (at >= r->count || r->ring[0][at] != id)
         return;
     for (uint32_t i = 0; i < r->k; i++) {
-        sb_ring_slot *s = r->ring[i];
-        uint32_t j = ring_lower(s, r->count, ring_pos(id, i), id);
+        uint64_t *s = r->ring[i];
+        uint32_t j = ring_lower(s, r->count, i, ring_pos(id, i), id);
         memmove(s + j, s + j + 1, (r->count - j - 1) * sizeof(*s));
     }
     r->count--;
@@ -92,17 +92,17 @@ bool sb_rings_neighbour(const sb_rings *r, uint32_t i, uint64_t id,
 {
     if (i >= r->k || !r->count)
         return false;
-    const sb_ring_slot *s = r->ring[i];
+    const uint64_t *s = r->ring[i];
     uint32_t n = r->count;
-    uint32_t j = ring_lower(s, n, ring_pos(id, i), id);
-    bool on = j < n && s[j].id == id;
+    uint32_t j = ring_lower(s, n, i, ring_pos(id, i), id);
+    bool on = j < n && s[j] == id;
     if (on && n == 1)
         return false;
     if (after)
         j = (j + (on ? 1 : 0)) % n;
     else
         j = (j + n - 1) % n;
-    *out = s[j].id;
+    *out = s[j];
     return true;
 }
 
@@ -125,5 +125,5 @@ uint32_t sb_rings_neighbours(const sb_rings *r, uint64_t id, bool after,
 
 size_t sb_rings_memory(const sb_rings *r)
 {
-    return (size_t)r->k * r->cap * sizeof(sb_ring_slot);
+    return (size_t)r->k * r->cap * sizeof(uint64_t);
 }

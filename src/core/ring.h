@@ -8,8 +8,9 @@
  * its subjects, the distinct predecessors its monitors. Two nodes that see
  * the same live set derive the same relation.
  *
- * Each ring is an array of (position, id) sorted by position: a lookup is
- * a binary search, a node added or removed a memmove of 16 bytes a node.
+ * Each ring is an array of ids sorted by (position, id); positions are
+ * computed again where compared, not stored (8 bytes a node a ring, not
+ * 16): a lookup is a binary search, a node added or removed a memmove.
  */
 #ifndef SB_RING_H
 #define SB_RING_H
@@ -20,15 +21,10 @@
 
 #define SB_MAX_RINGS 8
 
-typedef struct sb_ring_slot {
-    uint64_t pos;
-    uint64_t id;
-} sb_ring_slot;
-
 typedef struct sb_rings {
     uint32_t k;                /* rings in use, at most SB_MAX_RINGS */
     uint32_t count, cap;       /* nodes on every ring */
-    sb_ring_slot *ring[SB_MAX_RINGS];
+    uint64_t *ring[SB_MAX_RINGS]; /* ids, by (position, id) */
 } sb_rings;
 
 void sb_rings_init(sb_rings *r, uint32_t k);
