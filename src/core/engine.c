@@ -314,7 +314,7 @@ static void engine_round(sb_engine *e, uint64_t now)
 
 void sb_engine_tick(sb_engine *e, uint64_t now)
 {
-    if (e->self->push_pending && now >= e->push_due)
+    if (e->push_pending && now >= e->push_due)
         sb_push_flush(e, now);
     if (e->announce && now >= e->announce_at)
         e->wire->announce(e, now);
@@ -331,7 +331,7 @@ void sb_engine_tick(sb_engine *e, uint64_t now)
 uint64_t sb_engine_next_deadline(const sb_engine *e)
 {
     uint64_t t = e->next_round;
-    if (e->self->push_pending && e->push_due < t)
+    if (e->push_pending && e->push_due < t)
         t = e->push_due;
     if (e->announce && e->announce_at < t)
         t = e->announce_at;

@@ -250,6 +250,9 @@ struct sb_engine {
     /* eager push: our fresh keys wait until push_due; waves seen lately;
      * the budget's token buckets */
     uint64_t push_due;
+    bool push_pending;        /* fresh keys of ours wait to be pushed */
+    uint64_t push_from;       /* if push_pending: peers hold our versions
+                                 <= this */
     bool push_news;           /* a push is due with no key: our record's
                                  header alone (a leave, a refutation) */
     uint64_t waves[WAVES];

@@ -18,11 +18,10 @@ void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now)
 {
     if (before >= e->self->max_version)
         e->push_news = true; /* no key: news of our record itself */
-    sb_peer *s = e->self;
-    if (!e->cfg.push_fanout || s->push_pending)
+    if (!e->cfg.push_fanout || e->push_pending)
         return;
-    s->push_pending = true;
-    s->push_from = before;
+    e->push_pending = true;
+    e->push_from = before;
     e->push_due = now;
 }
 
@@ -177,18 +176,18 @@ static void push_down_tree(sb_engine *e, uint64_t root, uint64_t wave,
 void sb_push_flush(sb_engine *e, uint64_t now)
 {
     sb_peer *s = e->self;
-    s->push_pending = false;
-    if (s->max_version <= s->push_from && !e->push_news)
+    e->push_pending = false;
+    if (s->max_version <= e->push_from && !e->push_news)
         return;
     e->push_news = false;
     plan *p = &e->plan;
     p->ncands = 1;
-    e->scratch.cands[0] = (cand){ .n = s, .from = s->push_from };
+    e->scratch.cands[0] = (cand){ .n = s, .from = e->push_from };
     p->wave = 0; /* each wave's id is set below */
     sb_writer w = sb_send_writer(e);
     if (!sb_plan_write(e, &w, SB_MSG_PUSH, p))
         return;
-    uint64_t done = p->nwritten ? e->scratch.cands[0].to : s->push_from;
+    uint64_t done = p->nwritten ? e->scratch.cands[0].to : e->push_from;
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++) {
         uint64_t wave;
         do

@@ -53,30 +53,28 @@ typedef struct sb_peer {
     uint8_t status;       /* sb_status */
     bool leaving;
     bool self;
-    bool push_pending;    /* own record: fresh keys wait to be pushed */
     bool hb_news;         /* a newer heartbeat came in since we last
                              listed the peer in a digest */
     bool touched;         /* in sb_state.touched: share to compute again */
+    uint8_t probes;       /* probes since it last answered, or was live
+                             after answering once */
+    bool answered;        /* its address answered us (token.c) */
+    uint8_t addr_len;
     uint32_t tombstones;
+    uint32_t by_key_slots; /* of by_key: a power of two, or 0 */
+    uint32_t nkeys, cap;
     uint64_t generation;
     uint64_t status_since; /* when the status last changed */
     uint64_t probe_at;    /* not live: the earliest next probe */
     uint64_t beat;        /* the count of the last BEAT taken from it */
-    uint8_t probes;       /* probes since it last answered, or was live
-                             after answering once */
-    bool answered;        /* its address answered us (token.c) */
     uint64_t gc_due;      /* when the oldest tombstone may go; or never */
-    uint64_t push_from;   /* if push_pending: peers hold versions <= this */
     uint64_t share;       /* its part of sb_state.summary (summary.c) */
     sb_key **keys;        /* sorted by version */
-    uint32_t nkeys, cap;
     /* keys by their bytes, once a peer holds more than STATE_SCAN_KEYS:
      * open addressing, linear probing, at most 3/4 full; NULL = empty */
     sb_key **by_key;
-    uint32_t by_key_slots; /* a power of two, or 0 */
     size_t state_bytes;   /* key and value bytes of all keys */
-    uint8_t addr_len;
-    char addr[];          /* NUL-terminated */
+    char addr[];          /* NUL-terminated, addr_len bytes before it */
 } sb_peer;
 
 /* A peer forgotten after the dead-peer grace, remembered so that stale
