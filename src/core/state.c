@@ -14,6 +14,13 @@ static uint64_t state_addr_hash(const char *addr, size_t len)
     return sb_peer_id(addr, len, 0);
 }
 
+/* An id's tag in by_id: bits its slot number (the low bits) does not use
+ * while the table has at most 2^16 slots. */
+static uint32_t state_id_tag(uint64_t id)
+{
+    return (uint32_t)(id >> 16);
+}
+
 void sb_state_init(sb_state *st)
 {
     memset(st, 0, sizeof(*st));
@@ -44,23 +51,14 @@ void sb_state_free(sb_state *st)
 
 /* ---- the two indexes -------------------------------------------------- */
 
-static void state_id_insert(sb_id_slot *t, uint32_t slots, uint64_t id,
-                            uint32_t index)
-{
-    uint32_t i = (uint32_t)id & (slots - 1);
-    while (t[i].index)
-        i = (i + 1) & (slots - 1);
-    t[i].id = id;
-    t[i].index = index + 1;
-}
-
+/* Puts peer `index` at the first free slot from hash's, with `tag`. */
 static void state_slot_insert(sb_slot *t, uint32_t slots, uint64_t hash,
-                              uint32_t index)
+                              uint32_t tag, uint32_t index)
 {
     uint32_t i = (uint32_t)hash & (slots - 1);
     while (t[i].index)
         i = (i + 1) & (slots - 1);
-    t[i].tag = (uint32_t)hash;
+    t[i].tag = tag;
     t[i].index = index + 1;
 }
 
@@ -80,7 +78,7 @@ static bool state_reindex(sb_state *st, uint32_t want)
     if (slots < st->slots)
         slots = st->slots;
     if (slots != st->slots) {
-        sb_id_slot *a = calloc(slots, sizeof(*a));
+        sb_slot *a = calloc(slots, sizeof(*a));
         sb_slot *b = calloc(slots, sizeof(*b));
         if (!a || !b) {
             free(a);
@@ -93,14 +91,14 @@ static bool state_reindex(sb_state *st, uint32_t want)
         st->by_addr = b;
         st->slots = slots;
     } else {
-        memset(st->by_id, 0, slots * sizeof(sb_id_slot));
+        memset(st->by_id, 0, slots * sizeof(sb_slot));
         memset(st->by_addr, 0, slots * sizeof(sb_slot));
     }
     for (uint32_t i = 0; i < st->count; i++) {
         sb_peer *n = st->peers[i];
-        state_id_insert(st->by_id, slots, n->id, i);
-        state_slot_insert(st->by_addr, slots,
-                          state_addr_hash(n->addr, n->addr_len), i);
+        state_slot_insert(st->by_id, slots, n->id, state_id_tag(n->id), i);
+        uint64_t h = state_addr_hash(n->addr, n->addr_len);
+        state_slot_insert(st->by_addr, slots, h, (uint32_t)h, i);
     }
     return true;
 }
@@ -109,10 +107,14 @@ sb_peer *sb_state_find_id(const sb_state *st, uint64_t id)
 {
     if (!st->slots)
         return NULL;
+    uint32_t tag = state_id_tag(id);
     for (uint32_t i = (uint32_t)id & (st->slots - 1); st->by_id[i].index;
          i = (i + 1) & (st->slots - 1)) {
-        if (st->by_id[i].id == id)
-            return st->peers[st->by_id[i].index - 1];
+        if (st->by_id[i].tag != tag)
+            continue;
+        sb_peer *n = st->peers[st->by_id[i].index - 1];
+        if (n->id == id)
+            return n;
     }
     return NULL;
 }
@@ -173,8 +175,9 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
     st->due[i] = UINT64_MAX;
     st->perm[i] = i;
     sb_state_touch(st, n);
-    state_id_insert(st->by_id, st->slots, n->id, i);
-    state_slot_insert(st->by_addr, st->slots, state_addr_hash(addr, len), i);
+    state_slot_insert(st->by_id, st->slots, n->id, state_id_tag(n->id), i);
+    uint64_t h = state_addr_hash(addr, len);
+    state_slot_insert(st->by_addr, st->slots, h, (uint32_t)h, i);
     return n;
 }
 
@@ -438,7 +441,7 @@ size_t sb_state_memory(const sb_state *st)
 {
     size_t bytes = st->cap * (sizeof(*st->peers) + sizeof(*st->due) +
                               sizeof(*st->perm) + sizeof(*st->touched)) +
-                   st->slots * (sizeof(sb_id_slot) + sizeof(sb_slot)) +
+                   st->slots * 2 * sizeof(sb_slot) +
                    st->forgotten_cap * sizeof(sb_forgotten);
     for (uint32_t i = 0; i < st->count; i++) {
         const sb_peer *n = st->peers[i];

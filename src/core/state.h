@@ -85,15 +85,12 @@ typedef struct sb_forgotten {
     uint64_t until;
 } sb_forgotten;
 
-/* by_id holds whole ids, so that the hot lookup (every digest entry)
- * touches no peer it does not return; by_addr holds 32-bit tags. */
-typedef struct sb_id_slot {
-    uint64_t id;
-    uint32_t index;       /* peer index + 1; 0 = empty */
-} sb_id_slot;
-
+/* An index slot: a 32-bit tag of the key (an id, or an address's hash)
+ * and the peer's index + 1 (0 = empty). A tag that matches is checked
+ * against the peer: the hot lookup (every digest entry) touches, but for
+ * one chance in 2^32, only the peer it returns. */
 typedef struct sb_slot {
-    uint32_t tag;         /* low 32 bits of the address hash */
+    uint32_t tag;
     uint32_t index;       /* peer index + 1; 0 = empty */
 } sb_slot;
 
@@ -102,7 +99,7 @@ typedef struct sb_state {
     uint64_t *due;        /* per peer index: see above */
     uint32_t *perm;       /* a permutation of 0..count-1 */
     uint32_t count, cap;
-    sb_id_slot *by_id;
+    sb_slot *by_id;
     sb_slot *by_addr;
     uint32_t slots;       /* power of two, >= 4/3 * count */
     sb_forgotten *forgotten;
