@@ -116,7 +116,6 @@ typedef struct cand {
  * as live. */
 typedef struct tree_slot {
     uint64_t key, id;
-    sb_peer *n;
 } tree_slot;
 
 /* A digest entry of a received message, with the peer it names (NULL if

@@ -97,12 +97,12 @@ static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
 {
     tree_slot *t = e->scratch.tree;
     uint32_t m = 0;
-    tree_slot r = { push_mix64(wave ^ root), root, NULL }, me = r;
+    tree_slot r = { push_mix64(wave ^ root), root }, me = r;
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *n = e->st.peers[i];
         if (!n->self && n->status != SB_STATUS_LIVE)
             continue;
-        tree_slot x = { push_mix64(wave ^ n->id), n->id, n };
+        tree_slot x = { push_mix64(wave ^ n->id), n->id };
         if (n->id != root)
             t[m++] = x; /* the root is rank 0: it is left out below */
         if (n->self)
@@ -122,7 +122,7 @@ static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
          * search only what comes after it */
         uint32_t lo = c == f * rank + 1 ? 0 : (uint32_t)c - 1;
         push_select(t, lo, m, (uint32_t)c - 1, &r);
-        sb_peer *n = t[c - 1].n;
+        sb_peer *n = sb_state_find_id(&e->st, t[c - 1].id);
         if (n && !n->self)
             out[k++] = n;
     }
