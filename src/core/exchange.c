@@ -514,7 +514,11 @@ static void exchange_round(sb_engine *e, uint64_t now)
  * (apply.c), and these SYNs go to members: no address anyone vouched for
  * gets more than the rounds send it. Fresh keys from a push: the same,
  * but a quiet SYN (its summary alone), which a peer the push trees missed
- * answers, and our ACK2 offers it the news (lazy repair of the trees).
+ * answers, and our ACK2 offers it the news (lazy repair of the trees); a
+ * peer that has the news too answers nothing. Each node the trees missed
+ * gets about 2 x push_fanout such SYNs, so that at 10% loss one of their
+ * three-leg exchanges almost always gets through before the next round
+ * (docs/protocol.md, section 3, has the measurements).
  */
 static void exchange_announce(sb_engine *e, uint64_t now)
 {
@@ -526,15 +530,16 @@ static void exchange_announce(sb_engine *e, uint64_t now)
         return;
     sb_writer syn = sb_send_writer(e);
     exchange_write_syn(e, &syn, !full, false, now);
-    /* a member's news goes to twice as many: told on once by each node,
-     * news that each passes to f others misses about e^-f of them, which
-     * the rounds reach later */
-    uint32_t f = full ? 2 * e->cfg.push_fanout : e->cfg.push_fanout;
+    /* news that each node passes to f others misses about e^-f of them,
+     * which the rounds reach later */
+    uint32_t f = 2 * e->cfg.push_fanout;
     if (f > ANNOUNCE_MAX)
         f = ANNOUNCE_MAX;
     sb_peer *sent[ANNOUNCE_MAX];
     uint32_t k = 0;
-    for (uint32_t tries = 0; k < f && tries < 4 * f; tries++) {
+    /* at rest most peers have not answered us (we talk to our monitors,
+     * our subjects and a few more): the draw rejects many */
+    for (uint32_t tries = 0; k < f && tries < ANNOUNCE_TRIES * f; tries++) {
         sb_peer *n = sb_liveness_random(e, exchange_is_live_peer, nlive);
         bool again = false;
         for (uint32_t i = 0; i < k; i++)
