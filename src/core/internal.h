@@ -50,7 +50,7 @@
 #define QUIET_SYN_INTERVALS 20 /* at rest, a quiet SYN this often */
 #define ANNOUNCE_MAX 16        /* peers news goes to at once, at most */
 #define ANNOUNCE_TRIES 20      /* random draws per peer news goes to */
-#define SWEEP_BURST 8         /* SWEEP messages answering one SYN, at most */
+#define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */
 #define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */
 #define NO_DELTA UINT64_MAX
 #define WANTED 32             /* unknown ids a SYN asks for in full */
