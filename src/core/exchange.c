@@ -535,18 +535,22 @@ static void exchange_announce(sb_engine *e, uint64_t now)
     uint32_t f = 2 * e->cfg.push_fanout;
     if (f > ANNOUNCE_MAX)
         f = ANNOUNCE_MAX;
-    sb_peer *sent[ANNOUNCE_MAX];
-    uint32_t k = 0;
-    /* at rest most peers have not answered us (we talk to our monitors,
-     * our subjects and a few more): the draw rejects many */
-    for (uint32_t tries = 0; k < f && tries < ANNOUNCE_TRIES * f; tries++) {
-        sb_peer *n = sb_liveness_random(e, exchange_is_live_peer, nlive);
-        bool again = false;
-        for (uint32_t i = 0; i < k; i++)
-            again |= sent[i] == n;
-        if (!n || again || !n->answered)
-            continue;
-        sent[k++] = n;
+    /* drawn from the live peers that answered us, without repeats: at
+     * rest most peers have not (we talk to our monitors, our subjects and
+     * a few more), so drawing from all of them and skipping those would
+     * find too few. The SYN is written: scratch.peers is free. */
+    sb_peer **answered = e->scratch.peers;
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_peer *n = e->st.peers[i];
+        if (exchange_is_live_peer(n) && n->answered)
+            answered[m++] = n;
+    }
+    for (uint32_t k = 0; k < f && k < m; k++) {
+        uint32_t j = k + (uint32_t)sb_rng_below(&e->rng, m - k);
+        sb_peer *n = answered[j];
+        answered[j] = answered[k];
+        answered[k] = n;
         exchange_send_syn(e, n->addr, &syn);
     }
 }

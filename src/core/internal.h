@@ -49,7 +49,6 @@
 #define RECENT_ROUNDS 8       /* how long a change counts as recent */
 #define QUIET_SYN_INTERVALS 20 /* at rest, a quiet SYN this often */
 #define ANNOUNCE_MAX 16        /* peers news goes to at once, at most */
-#define ANNOUNCE_TRIES 20      /* random draws per peer news goes to */
 #define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */
 #define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */
 #define NO_DELTA UINT64_MAX
