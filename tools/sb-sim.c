@@ -346,6 +346,11 @@ static void sim_config(const opts *o, uint64_t seed, sb_sim_config *cfg)
     cfg->engine.push_fanout = o->fanout;
     cfg->engine.monitors = o->monitors;
     cfg->engine.wire = o->wire;
+    /* room for every node, a crashed one's next generation and a joiner,
+     * as a deployment of that size would configure (the default, 4096,
+     * would refuse the joiner of a 4096-node cluster) */
+    if (cfg->engine.max_nodes < 2 * o->nodes)
+        cfg->engine.max_nodes = 2 * o->nodes;
 }
 
 /*
