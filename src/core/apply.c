@@ -138,10 +138,9 @@ int sb_apply_local(sb_engine *e, const uint8_t *key, size_t key_len,
     if (!sb_peer_put_key(s, key, key_len, value, value_len, k.version,
                          deleted, now, &was_live))
         return SB_ENOMEM;
-    sb_state_touch(&e->st, s);
     if (deleted)
         sb_liveness_note_tombstone(e, s, now);
-    sb_liveness_note_change(e, s, now, before);
+    sb_liveness_note_change(e, s, now, before); /* touches the summary */
     sb_push_queue(e, before, now);
     return SB_OK;
 }
