@@ -200,7 +200,7 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
     if (!sb_header_check(buf, len, cluster_id, why))
         return false;
     out->type = buf[3];
-    if (out->type < SB_MSG_SYN || out->type > SB_MSG_SWEEP)
+    if (out->type < SB_MSG_SYN || out->type > SB_MSG_DIFF)
         return codec_refuse(why, SB_DROP_TYPE);
 
     reader r = { buf + SB_HEADER_SIZE, buf + len, false, false };
@@ -217,7 +217,7 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
         return true;
     }
     if (out->type == SB_MSG_ACK || out->type == SB_MSG_ACK2 ||
-        out->type == SB_MSG_SWEEP)
+        out->type == SB_MSG_SWEEP || out->type == SB_MSG_DIFF)
         out->echo = codec_get_u64(&r);
     if (out->type == SB_MSG_SYN || out->type == SB_MSG_ACK)
         out->token = codec_get_u64(&r);
@@ -232,13 +232,33 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
         if (out->cursor >= SB_SWEEP_END)
             return codec_refuse(why, SB_DROP_MALFORMED);
     }
-    if (out->type == SB_MSG_SWEEP) {
+    bool range = out->type == SB_MSG_SWEEP || out->type == SB_MSG_DIFF ||
+                 (out->type == SB_MSG_SYN && (out->flags & SB_SYN_RANGE));
+    if (range) {
         out->from = codec_get_u64(&r);
         out->to = codec_get_u64(&r);
         if (r.bad)
             goto bad;
         if (out->from >= out->to || out->to > SB_SWEEP_END)
             return codec_refuse(why, SB_DROP_MALFORMED);
+    }
+    if (out->type == SB_MSG_SYN && (out->flags & SB_SYN_RANGE)) {
+        out->nprints = codec_get_u8(&r);
+        out->prints = codec_get_bytes(&r, (uint64_t)out->nprints *
+                                              SB_PRINT_SIZE);
+        if (r.bad)
+            goto bad;
+        if (out->nprints && out->nprints != SB_RANGE_PARTS)
+            return codec_refuse(why, SB_DROP_MALFORMED);
+    }
+    if (out->type == SB_MSG_DIFF) {
+        out->differ = codec_get_varint(&r);
+        if (r.bad)
+            goto bad;
+        if (!out->differ || out->differ >> SB_RANGE_PARTS || r.p != r.end)
+            return codec_refuse(why, SB_DROP_MALFORMED);
+        out->end = r.p;
+        return true;
     }
     if (out->type == SB_MSG_PUSH) {
         out->root = codec_get_u64(&r);
@@ -349,6 +369,15 @@ bool sb_put_u8(sb_writer *w, uint8_t v)
     if (sb_writer_room(w) < 1)
         return false;
     *w->p++ = v;
+    return true;
+}
+
+bool sb_put_u32(sb_writer *w, uint32_t v)
+{
+    if (sb_writer_room(w) < 4)
+        return false;
+    for (int i = 3; i >= 0; i--)
+        *w->p++ = (uint8_t)(v >> (8 * i));
     return true;
 }
 

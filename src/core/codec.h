@@ -1,5 +1,5 @@
 /*
- * Wire format v6: every message is one UDP datagram.
+ * Wire format v7: every message is one UDP datagram.
  *
  * Integers marked (v) are unsigned LEB128 varints (7 bits a byte, low
  * group first, at most 10 bytes, no overlong forms). Fixed-width integers
@@ -11,12 +11,14 @@
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
  *   |  'S'  |  'B'  |  ver  | type  |       cluster id (u32)        |
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
- *   ver = 6; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH, 5 BEAT, 6 SWEEP;
+ *   ver = 7; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH, 5 BEAT, 6 SWEEP,
+ *   7 DIFF;
  *   cluster id = FNV-1a 32 of the cluster name.
  *
  * SYN:   header | token (u64) | flags (u8) | summary (u64) |
- *        [cursor (u64), with the SWEEP flag] | n (v) | n x digest entry |
- *        padding
+ *        [cursor (u64), with the SWEEP flag] |
+ *        [from (u64) | to (u64) | k (u8) | k x fingerprint (u32), with the
+ *        RANGE flag] | n (v) | n x digest entry | padding
  *        flags bit 0 = the digest lists every node the sender knows;
  *        bit 1 = zero bytes of padding follow the digest, to the end (a
  *        SYN to a seed: a node answers a stranger with no more bytes
@@ -25,8 +27,11 @@
  *        the answer proves the address); bit 3 = doubt: the receiver is
  *        down in the sender's view (with monitors, it refutes: its
  *        heartbeat moves); bit 4 = sweep: the sender joined and asks
- *        for every record whose id is above the cursor (sweep.c); other
- *        bits are reserved and ignored
+ *        for every record whose id is above the cursor (sweep.c); bit 5
+ *        = range: with k = 16, the fingerprints of the 16 parts of the
+ *        id range (from, to] (range.c); with k = 0, the digest lists
+ *        every record the sender holds in (from, to]; from < to <=
+ *        2^48 - 1; other bits are reserved and ignored
  *        summary: the sender's summary (summary.c); a receiver whose
  *        own is the same answers nothing (unless asked)
  * ACK:   header | echo (u64) | token (u64) | summary (u64) | n (v) |
@@ -47,6 +52,10 @@
  *        record too large for a message alone may be cut); from < to <=
  *        2^48 - 1, which ends the sweep; an answer to a SYN with the
  *        SWEEP flag, whose token it echoes
+ * DIFF:  header | echo (u64) | from (u64) | to (u64) | differ (v)
+ *        the answer to a SYN with fingerprints (range.c): bit i of
+ *        differ (0 < differ < 2^16) set when part i of (from, to] holds
+ *        other records at the sender
  * BEAT:  header | flags (u8) | count (v) | heartbeat (v) | summary (u64)
  *        a node's sign of life to one of its monitors (monitor.c),
  *        answered by nothing; count rises with every BEAT the node
@@ -106,6 +115,7 @@ enum {
     SB_MSG_PUSH = 4,
     SB_MSG_BEAT = 5,
     SB_MSG_SWEEP = 6,
+    SB_MSG_DIFF = 7,
 };
 
 #define SB_HEADER_SIZE 8
@@ -121,6 +131,9 @@ enum {
 #define SB_SYN_ASK 0x04
 #define SB_SYN_DOUBT 0x08
 #define SB_SYN_SWEEP 0x10
+#define SB_SYN_RANGE 0x20
+#define SB_RANGE_PARTS 16      /* the fingerprints of a range */
+#define SB_PRINT_SIZE 4        /* a fingerprint: u32 */
 #define SB_SWEEP_END 0xffffffffffffull /* the largest 48-bit id */
 #define SB_SYN_PADDED_SIZE 64 /* a SYN to a seed, at least */
 /* a probe, at least: room for a stranger's answer (no larger than what
@@ -174,7 +187,11 @@ typedef struct sb_msg {
     uint8_t flags;             /* SYN and BEAT */
     uint64_t summary;          /* SYN, ACK and BEAT: the sender's summary */
     uint64_t cursor;           /* SYN with SWEEP: ids up to it are held */
-    uint64_t from, to;         /* SWEEP: the ids its records cover */
+    uint64_t from, to;         /* SWEEP: the ids its records cover; SYN
+                                  with RANGE, DIFF: the range (from, to] */
+    uint32_t nprints;          /* SYN with RANGE: 0 or SB_RANGE_PARTS */
+    const uint8_t *prints;     /* its fingerprints (sb_print_at()) */
+    uint64_t differ;           /* DIFF: the parts that differ, a bit each */
     uint64_t beat;             /* BEAT: the sender's count */
     uint64_t heartbeat;        /* BEAT: the sender's heartbeat */
     uint64_t root, wave;       /* PUSH only */
@@ -205,6 +222,13 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
                    sb_msg *out, int *why);
 
 void sb_digest_next(sb_cursor *c, sb_digest_entry *out);
+/* The i-th fingerprint of a validated SYN with RANGE. */
+static inline uint32_t sb_print_at(const sb_msg *m, uint32_t i)
+{
+    const uint8_t *b = m->prints + (size_t)i * SB_PRINT_SIZE;
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+           (uint32_t)b[2] << 8 | b[3];
+}
 void sb_delta_next(sb_cursor *c, sb_delta *out);
 void sb_key_next(sb_cursor *c, sb_key_entry *out);
 
@@ -244,6 +268,7 @@ static inline uint8_t *sb_syn_flags(uint8_t *syn)
     return syn + SB_HEADER_SIZE + SB_TOKEN_SIZE;
 }
 bool sb_put_u8(sb_writer *w, uint8_t v);
+bool sb_put_u32(sb_writer *w, uint32_t v);
 bool sb_put_varint(sb_writer *w, uint64_t v);
 bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d);
 bool sb_put_delta_header(sb_writer *w, const sb_delta *n);

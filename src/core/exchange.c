@@ -26,6 +26,13 @@ static bool exchange_list(sb_engine *e, sb_peer *n, sb_peer **list,
     return true;
 }
 
+/* A change (ours, or news we took) in the last RECENT_ROUNDS. */
+static bool exchange_changed_lately(const sb_engine *e, uint64_t now)
+{
+    const recent *r = &e->recent[(e->recent_head - 1) % RECENT];
+    return e->recent_head && now - r->at <= RECENT_ROUNDS * e->round_ns;
+}
+
 /*
  * Writes the digest of a SYN: ourselves first, then peers whose keys or
  * leaving bit changed in the last few rounds (newest first, at most half
@@ -39,13 +46,16 @@ static bool exchange_list(sb_engine *e, sb_peer *n, sb_peer **list,
  * The summary goes first. A quiet SYN (exchange_quiet()) has no digest:
  * a peer that agrees answers nothing, and one that does not answers as
  * to a partial digest, after which both sides send full digests until
- * they agree again. With `sweep`, the SWEEP flag and our sweep's cursor
- * (sweep.c): the round's SYN only, so that one peer a round answers it.
+ * they agree again. The round's SYN only (`round`; so that one peer a
+ * round answers them): while we sweep, the SWEEP flag and our sweep's
+ * cursor (sweep.c); else, if one is due, a range (range.c), whose records
+ * a listed range lists after the requests.
  */
 static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
-                               bool sweep, uint64_t now)
+                               bool round, uint64_t now)
 {
     uint64_t summary = sb_summary(e);
+    bool sweep = round && e->sweeping;
     size_t cursor = sweep ? SB_CURSOR_SIZE : 0;
     size_t room = sb_plan_digest_room(e);
     room = room > cursor ? room - cursor : 0;
@@ -68,6 +78,15 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
             break;
         used += sb_digest_entry_size(&d);
     }
+    sb_range range;
+    bool ranged = round && !quiet && !sweep &&
+                  sb_range_pick(e, exchange_changed_lately(e, now),
+                                room > used ? room - used : 0, &range);
+    if (ranged) {
+        used += SB_RANGE_SIZE(range.listed ? 0 : SB_RANGE_PARTS);
+        for (uint32_t i = range.first; range.listed && i < range.end; i++)
+            exchange_list(e, e->by_id[i], list, &n, &used, room);
+    }
     uint64_t recent_ns = RECENT_ROUNDS * e->round_ns;
     for (uint32_t k = 1; !quiet && k <= RECENT && k <= e->recent_head;
          k++) {
@@ -89,10 +108,13 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
     sb_put_header(w, SB_MSG_SYN, e->cluster_id);
     sb_put_u64(w, 0); /* the token: set for each destination */
     sb_put_u8(w, (uint8_t)((n == count ? SB_SYN_COMPLETE : 0) |
-                           (sweep ? SB_SYN_SWEEP : 0)));
+                           (sweep ? SB_SYN_SWEEP : 0) |
+                           (ranged ? SB_SYN_RANGE : 0)));
     sb_put_u64(w, summary);
     if (sweep)
         sb_put_u64(w, e->sweep);
+    if (ranged)
+        sb_range_put(e, w, &range);
     sb_put_varint(w, n + nwanted);
     for (uint32_t k = 0; k < n; k++) {
         sb_digest_entry d = sb_entry_of(list[k]);
@@ -270,6 +292,8 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
             if (n->mark != epoch)
                 sb_plan_add(e, p, n, 0, 0, true);
         }
+    } else if (m->flags & SB_SYN_RANGE) {
+        sb_range_complete(e, p, m, epoch);
     }
     p->echo = m->token;
     p->always = ask;
@@ -278,6 +302,8 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
         sb_send_message(e, from, &w);
     if (m->flags & SB_SYN_SWEEP)
         sb_sweep_serve(e, from, m, false, now);
+    if (m->flags & SB_SYN_RANGE)
+        sb_range_answer(e, from, m);
 }
 
 /* An ACK: apply its deltas, answer what it asked for with an ACK2. */
@@ -435,9 +461,7 @@ static bool exchange_quiet(sb_engine *e)
 
 static bool exchange_resting(sb_engine *e, uint64_t now)
 {
-    const recent *r = &e->recent[(e->recent_head - 1) % RECENT];
-    return exchange_quiet(e) &&
-           (!e->recent_head || now - r->at > RECENT_ROUNDS * e->round_ns) &&
+    return exchange_quiet(e) && !exchange_changed_lately(e, now) &&
            e->stats.rounds % (EXCHANGES * QUIET_SYN_INTERVALS);
 }
 
@@ -464,13 +488,18 @@ static void exchange_round(sb_engine *e, uint64_t now)
     /* a subject whose beat showed another summary gets a full SYN, even
      * at rest (a beat that agreed since does not undo it) */
     sb_peer *peer = e->differs ? sb_state_find_id(&e->st, e->differs) : NULL;
+    e->differs = 0;
+    /* a descent into ranges goes on with the peer that differed there */
+    if (!peer && e->nranges)
+        peer = sb_state_find_id(&e->st, e->range_peer);
     if (peer && (!exchange_is_live_peer(peer) || !peer->answered))
         peer = NULL;
-    e->differs = 0;
     bool quiet = !peer && exchange_quiet(e);
     bool resting = !peer && exchange_resting(e, now);
+    if (quiet) /* we agree again: nothing to descend into */
+        e->nranges = 0;
     sb_writer syn = sb_send_writer(e);
-    exchange_write_syn(e, &syn, quiet, e->sweeping, now);
+    exchange_write_syn(e, &syn, quiet, true, now);
     uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
     uint32_t nunreach =
         e->nstatus[SB_STATUS_DOWN] + e->nstatus[SB_STATUS_JOINING];
@@ -605,7 +634,8 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         why = SB_DROP_MALFORMED;
     /* an ACK or ACK2 must answer what we sent to its source */
     bool answer = why < 0 && (m.type == SB_MSG_ACK || m.type == SB_MSG_ACK2 ||
-                              m.type == SB_MSG_SWEEP);
+                              m.type == SB_MSG_SWEEP ||
+                              m.type == SB_MSG_DIFF);
     if (answer && m.echo != sb_token(e, from))
         why = SB_DROP_UNSOLICITED;
     if (why >= 0) {
@@ -653,6 +683,9 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         break;
     case SB_MSG_SWEEP:
         sb_sweep_recv(e, &m, now);
+        break;
+    case SB_MSG_DIFF:
+        sb_range_recv(e, sender, &m);
         break;
     }
     e->from = NULL; /* the caller's: gone after this call */

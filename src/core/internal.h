@@ -12,6 +12,8 @@
  *                   verdicts written and withdrawn
  *   push.c          eager push: trees, waves, budget (bucket.c)
  *   sweep.c         a joining node's transfer of every record
+ *   range.c         where two nodes differ: fingerprints of id ranges,
+ *                   descended into; our records in id order
  *   apply.c         taking in a delta: bounds, gaps, resets
  *   plan.c          what an ACK, ACK2 or PUSH carries; digest sampling
  *   seeds.c         the seeds: fetched, recognised, drawn
@@ -51,6 +53,8 @@
 #define ANNOUNCE_MAX 16        /* peers news goes to at once, at most */
 #define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */
 #define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */
+#define RANGES 16             /* parts a DIFF left to descend into, at
+                                 most */
 #define NO_DELTA UINT64_MAX
 #define WANTED 32             /* unknown ids a SYN asks for in full */
 #define WAVES 256             /* push waves remembered, not forwarded twice */
@@ -222,9 +226,15 @@ struct sb_engine {
         uint64_t id, cursor, token;
     } held;
     sb_peer **by_id;          /* our records in id order, as of st.changes
-                                 = by_id_at (sweep.c; grown as needed) */
+                                 = by_id_at (range.c; grown as needed) */
     uint64_t by_id_at;
     uint32_t by_id_cap;
+    struct {                  /* parts of the id space where a peer's
+                                 records differed from ours (range.c) */
+        uint64_t from, to;
+    } ranges[RANGES];
+    uint32_t nranges;
+    uint64_t range_peer;      /* the peer whose DIFF left them */
     uint64_t announce_at;     /* not before: a round after the last */
     uint64_t last_round;
     uint64_t last_heard;      /* when a valid datagram last came in */
@@ -333,11 +343,33 @@ void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now);
 void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,
                        uint64_t now);
 
-/* ---- push.c ---- */
+/* ---- sweep.c ---- */
 void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
                     bool same, uint64_t now);
 void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now);
 void sb_sweep_held(sb_engine *e, const char *from, uint64_t now);
+
+/* ---- range.c ---- */
+/* A SYN's range section with k fingerprints: bounds, count, prints. */
+#define SB_RANGE_SIZE(k) (2 * SB_CURSOR_SIZE + 1 + (k) * SB_PRINT_SIZE)
+/* The range a SYN carries: (from, to], our records in it (e->by_id[first]
+ * to e->by_id[end - 1]), listed in the digest or given as fingerprints. */
+typedef struct sb_range {
+    uint64_t from, to;
+    uint32_t first, end;
+    bool listed;
+} sb_range;
+bool sb_range_sort(sb_engine *e);
+uint32_t sb_range_after(const sb_engine *e, uint64_t id);
+bool sb_range_pick(sb_engine *e, bool changed_lately, size_t room,
+                   sb_range *r);
+void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r);
+void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,
+                       uint32_t epoch);
+void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m);
+void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m);
+
+/* ---- push.c ---- */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
 void sb_push_flush(sb_engine *e, uint64_t now);
 void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,

@@ -16,17 +16,9 @@
  * younger than the sweep, records the sweeping peer did not hold) comes
  * by anti-entropy, as before.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-/* Sorts peers by id. */
-static int sweep_cmp_id(const void *a, const void *b)
-{
-    const sb_peer *x = *(sb_peer *const *)a, *y = *(sb_peer *const *)b;
-    return (x->id > y->id) - (x->id < y->id);
-}
 
 /* Writes one SWEEP of the peers sorted[*i..count) after `from`, as many
  * whole records as fit (the first one cut if it fits no message whole,
@@ -77,25 +69,6 @@ static uint64_t sweep_write(sb_engine *e, sb_writer *w, sb_peer **sorted,
     return to;
 }
 
-/* Our records in id order (e->by_id), sorted again only when records
- * came or went since; false if memory ran out. */
-static bool sweep_sort(sb_engine *e)
-{
-    if (e->by_id && e->by_id_at == e->st.changes)
-        return true;
-    if (e->by_id_cap < e->st.count) {
-        sb_peer **g = realloc(e->by_id, e->st.cap * sizeof(*g));
-        if (!g)
-            return false;
-        e->by_id = g;
-        e->by_id_cap = e->st.cap;
-    }
-    memcpy(e->by_id, e->st.peers, e->st.count * sizeof(*e->by_id));
-    qsort(e->by_id, e->st.count, sizeof(*e->by_id), sweep_cmp_id);
-    e->by_id_at = e->st.changes;
-    return true;
-}
-
 /* The SWEEPs answering a sweep from `cursor`, echoing `token`. */
 static void sweep_send(sb_engine *e, const char *from, uint64_t cursor,
                        uint64_t token, bool same, uint64_t now)
@@ -104,20 +77,11 @@ static void sweep_send(sb_engine *e, const char *from, uint64_t cursor,
     double most = (double)sb_send_wire_len(e, e->cfg.max_message_size);
     if (!sb_bucket_has(&e->sweep_bytes, most))
         return;
-    if (!same && !sweep_sort(e))
+    if (!same && !sb_range_sort(e))
         return;
-    /* the first record after the cursor */
     uint32_t count = same ? 0 : e->st.count; /* e->by_id holds them all */
-    uint32_t lo = 0, hi = count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (e->by_id[mid]->id <= cursor)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    uint32_t i = same ? 0 : sb_range_after(e, cursor);
     sb_peer **sorted = e->by_id;
-    uint32_t i = lo;
     for (int b = 0; b < SWEEP_BURST && cursor < SB_SWEEP_END &&
                     sb_bucket_has(&e->sweep_bytes, most);
          b++) {

@@ -201,10 +201,10 @@ while time.monotonic() - t0 < seconds:
         if kind == 0:    # random bytes
             data = os.urandom(rng.randrange(1, 600))
         elif kind == 1:  # our header, then garbage
-            data = b"SB\x06" + bytes([rng.randrange(1, 5)]) + \
+            data = b"SB\x07" + bytes([rng.randrange(1, 5)]) + \
                 os.urandom(rng.randrange(4, 500))
         else:            # a sealed-looking header, then garbage
-            data = b"SB\x06" + bytes([0x80 | rng.randrange(1, 5)]) + \
+            data = b"SB\x07" + bytes([0x80 | rng.randrange(1, 5)]) + \
                 os.urandom(rng.randrange(4, 500))
         try:
             s.sendto(data, (host, int(port)))

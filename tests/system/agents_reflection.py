@@ -24,7 +24,7 @@ import time
 from agents import Agent, is_event
 from check import check
 
-VERSION = 6
+VERSION = 7
 SYN, ACK, ACK2 = 1, 2, 3
 PADDED = 0x02
 

@@ -171,7 +171,7 @@ static const msg_spec golden_syn = {
     .token = 0x0102030405060708ull, .summary = 0x1122334455667788ull,
 };
 static const uint8_t golden_syn_bytes[] = {
-    'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* token (u64) */
     0x01,                                   /* flags: complete */
     0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, /* summary (u64) */
@@ -201,7 +201,7 @@ static const msg_spec golden_ack = {
     .summary = 0x8877665544332211ull,
 };
 static const uint8_t golden_ack_bytes[] = {
-    'S', 'B', 6, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
+    'S', 'B', 7, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* echo (u64) */
     0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x88, /* token (u64) */
     0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* summary (u64) */
@@ -235,7 +235,7 @@ static const msg_spec golden_ack2 = {
     .echo = 0xf1e2d3c4b5a69788ull,
 };
 static const uint8_t golden_ack2_bytes[] = {
-    'S', 'B', 6, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
+    'S', 'B', 7, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
     0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x88, /* echo (u64) */
     0x02,                                   /* m = 2 */
     0x0d, '1', '0', '.', '0', '.', '0', '.', '1', ':', '7', '9', '4', '6',
@@ -263,7 +263,7 @@ static const msg_spec golden_push = {
     0x1112131415161718ull, 0xa1a2a3a4a5a6a7a8ull,
 };
 static const uint8_t golden_push_bytes[] = {
-    'S', 'B', 6, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
+    'S', 'B', 7, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
     0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, /* root id (u64) */
     0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, /* wave */
     0x01,                                   /* m = 1 */
@@ -286,7 +286,7 @@ static const msg_spec golden_padded_syn = {
     0, NULL, .token = 0x0102030405060708ull, .summary = 1, .pad = 28,
 };
 static const uint8_t golden_padded_syn_bytes[] = {
-    'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* token (u64) */
     0x03,                                   /* flags: complete, padded */
     0, 0, 0, 0, 0, 0, 0, 0x01,              /* summary (u64) */
@@ -712,8 +712,8 @@ static void test_header_cluster_id_is_big_endian(void **state)
     uint8_t buf[SB_HEADER_SIZE + 4];
     sb_writer w = { buf, buf, buf + sizeof(buf) };
     assert_true(sb_put_header(&w, SB_MSG_ACK2, 0xdeadbeefu));
-    assert_int_equal(SB_PROTOCOL_VERSION, 6);
-    const uint8_t want[] = { 'S', 'B', 6, 3, 0xde, 0xad, 0xbe, 0xef };
+    assert_int_equal(SB_PROTOCOL_VERSION, 7);
+    const uint8_t want[] = { 'S', 'B', 7, 3, 0xde, 0xad, 0xbe, 0xef };
     assert_int_equal(w.p - buf, SB_HEADER_SIZE);
     assert_memory_equal(buf, want, sizeof(want));
 }
@@ -914,7 +914,7 @@ static size_t raw_syn(uint8_t *buf, const uint8_t *hbl, size_t nh,
                       const uint8_t *max, size_t nm, const uint8_t *gc,
                       size_t ng)
 {
-    const uint8_t head[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t head[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
                              0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8,
                              0x00, /* flags */
                              0, 0, 0, 0, 0, 0, 0, 9, /* summary */
@@ -1042,11 +1042,11 @@ static void test_overlong_count_rejected(void **state)
     (void)state;
     /* a SYN (token 1, no flags) whose n = 1 is written in two bytes,
      * then one entry: id (u48), hbl = 1 << 2 (no gc), max 0 */
-    const uint8_t m[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t m[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
                           0, 0, 0, 0, 0, 0, 0, 1,
                           0x00, 0x81, 0x00, 1, 2, 3, 4, 5, 6,
                           0x04, 0x00 };
-    const uint8_t ok[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ok[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
                            0, 0, 0, 0, 0, 0, 0, 1,
                            0x00, 0x01, 1, 2, 3, 4, 5, 6,
                            0x04, 0x00 };
@@ -1137,18 +1137,18 @@ static void test_huge_counts_rejected(void **state)
 {
     (void)state;
     /* header, token, flags, n = UINT64_MAX */
-    const uint8_t syn[] = { 'S', 'B', 6, 1, 1, 2, 3, 4,
+    const uint8_t syn[] = { 'S', 'B', 7, 1, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x00,
                             0xff, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x01 };
     /* header, echo, m = UINT64_MAX */
-    const uint8_t ack2[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
+    const uint8_t ack2[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
                              1, 2, 3, 4, 5, 6, 7, 8,
                              0xff, 0xff, 0xff, 0xff, 0xff,
                              0xff, 0xff, 0xff, 0xff, 0x01 };
     /* header, echo, m = 1: node "a" gen 1, hbl = 1 << 2, flags, from 0,
      * to 5, gc 0, huge k */
-    const uint8_t nkeys[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
+    const uint8_t nkeys[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
                               1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                               0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x05, 0x00,
                               0xff, 0xff, 0xff, 0xff, 0xff,
@@ -1194,7 +1194,7 @@ static void test_padded_syn_nonzero_pad_is_malformed(void **state)
         assert_int_equal(decode_copy(buf, sizeof(buf), CID), -1);
     }
     /* a padded SYN with no digest at all: n = 0, then the padding */
-    uint8_t empty[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
+    uint8_t empty[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
                         1, 2, 3, 4, 5, 6, 7, 8,
                         SB_SYN_PADDED, 0, 0, 0, 0, 0, 0, 0, 0, /* summary */
                         0x00, 0x00, 0x00, 0x00 };
@@ -1223,8 +1223,8 @@ static void test_unpadded_syn_trailing_bytes_are_malformed(void **state)
     assert_int_equal(decode_copy(buf, GOLDEN_PADDED_SYN_UNPADDED, CID), -1);
     assert_int_equal(decode_copy(buf, sizeof(buf), CID), SB_DROP_MALFORMED);
     /* reserved flag bits are ignored: they do not stand for padding (nor
-     * for a sweep's cursor, which has a flag of its own) */
-    buf[flags] = (uint8_t)~(SB_SYN_PADDED | SB_SYN_SWEEP);
+     * for a sweep's cursor or a range, which have flags of their own) */
+    buf[flags] = (uint8_t)~(SB_SYN_PADDED | SB_SYN_SWEEP | SB_SYN_RANGE);
     assert_int_equal(decode_copy(buf, GOLDEN_PADDED_SYN_UNPADDED, CID), -1);
     assert_int_equal(decode_copy(buf, GOLDEN_PADDED_SYN_UNPADDED + 1, CID),
                      SB_DROP_MALFORMED);
@@ -1272,7 +1272,7 @@ static void test_decode_fills_token_and_echo(void **state)
     (void)state;
     sb_msg msg;
     /* SYN: token, no echo */
-    const uint8_t syn[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t syn[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
                             0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                             0x00, 0, 0, 0, 0, 0, 0, 0, 0x2a, 0x00 };
     assert_true(sb_msg_decode(syn, sizeof(syn), CID, &msg, NULL));
@@ -1281,7 +1281,7 @@ static void test_decode_fills_token_and_echo(void **state)
     assert_int_equal(msg.token, 0x0102030405060708ull);
     assert_int_equal(msg.echo, 0);
     /* ACK: the echo first, then its own token */
-    const uint8_t ack[] = { 'S', 'B', 6, 2, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ack[] = { 'S', 'B', 7, 2, 0x01, 0x02, 0x03, 0x04,
                             0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                             0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
                             0, 0, 0, 0, 0, 0, 0, 0x2b, /* summary */
@@ -1292,7 +1292,7 @@ static void test_decode_fills_token_and_echo(void **state)
     assert_int_equal(msg.echo, 0x0102030405060708ull);
     assert_int_equal(msg.token, 0x80000000000000ffull);
     /* ACK2: an echo, no token */
-    const uint8_t ack2[] = { 'S', 'B', 6, 3, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ack2[] = { 'S', 'B', 7, 3, 0x01, 0x02, 0x03, 0x04,
                              0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
                              0x00 };
     assert_true(sb_msg_decode(ack2, sizeof(ack2), CID, &msg, NULL));
@@ -1300,7 +1300,7 @@ static void test_decode_fills_token_and_echo(void **state)
     assert_int_equal(msg.echo, 0x80000000000000ffull);
     assert_int_equal(msg.token, 0);
     /* PUSH: neither; its 16 bytes are a root and a wave */
-    const uint8_t push[] = { 'S', 'B', 6, 4, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t push[] = { 'S', 'B', 7, 4, 0x01, 0x02, 0x03, 0x04,
                              0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                              0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
                              0x00 };
@@ -1345,7 +1345,9 @@ static void test_wrong_version_rejected(void **state)
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
     buf[2] = 5; /* the format before summaries in beats */
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
-    buf[2] = 7;
+    buf[2] = 6; /* the format before ranges */
+    assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
+    buf[2] = 8;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
     buf[2] = 0xff;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
@@ -1376,7 +1378,7 @@ static void test_unknown_type_rejected(void **state)
     (void)state;
     uint8_t buf[BUF_CAP];
     size_t len = encode(&golden_ack, buf, sizeof(buf));
-    const uint8_t types[] = { 0, 7, 8, 0x80, 0xff };
+    const uint8_t types[] = { 0, 8, 9, 0x80, 0xff };
     for (size_t i = 0; i < sizeof(types); i++) {
         buf[3] = types[i];
         assert_int_equal(decode_copy(buf, len, CID), SB_DROP_TYPE);
@@ -1388,7 +1390,7 @@ static void test_unknown_type_rejected(void **state)
 static void test_beat_bytes(void **state)
 {
     (void)state;
-    const uint8_t beat[] = { 'S', 'B', 6, 5, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t beat[] = { 'S', 'B', 7, 5, 0x01, 0x02, 0x03, 0x04,
                              0x01,        /* flags: farewell */
                              0xac, 0x02,  /* count 300 */
                              0x07,        /* heartbeat 7 */
@@ -1437,7 +1439,7 @@ static void test_beat_bytes(void **state)
 static void test_sweep_bytes(void **state)
 {
     (void)state;
-    const uint8_t sweep[] = { 'S', 'B', 6, 6, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t sweep[] = { 'S', 'B', 7, 6, 0x01, 0x02, 0x03, 0x04,
                               1, 2, 3, 4, 5, 6, 7, 8,       /* echo */
                               0, 0, 0, 0, 0, 0, 0, 0x10,    /* from */
                               0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -1467,7 +1469,7 @@ static void test_sweep_bytes(void **state)
     assert_int_equal(decode_copy(bad, sizeof(sweep), CID),
                      SB_DROP_MALFORMED);
 
-    const uint8_t syn[] = { 'S', 'B', 6, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t syn[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
                             1, 2, 3, 4, 5, 6, 7, 8,         /* token */
                             0x10,                           /* flags */
                             0, 0, 0, 0, 0, 0, 0, 0x01,      /* summary */
@@ -1486,10 +1488,80 @@ static void test_sweep_bytes(void **state)
     assert_int_equal(decode_copy(end, sizeof(end), CID), SB_DROP_MALFORMED);
 }
 
+/* A SYN with a range: its bounds, then 16 fingerprints (or none: the
+ * digest lists the range); a DIFF: echo, bounds, the parts that differ. */
+static void test_range_bytes(void **state)
+{
+    (void)state;
+    uint8_t syn[8 + 8 + 1 + 8 + 8 + 8 + 1 + 16 * 4 + 1] = {
+        'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
+        1, 2, 3, 4, 5, 6, 7, 8,                /* token */
+        SB_SYN_RANGE,                          /* flags */
+        0, 0, 0, 0, 0, 0, 0, 0x01,             /* summary */
+        0, 0, 0, 0, 0, 0, 0, 0,                /* from */
+        0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* to: the end */
+        16,                                    /* k */
+    };
+    size_t prints = 8 + 8 + 1 + 8 + 16 + 1;
+    for (size_t i = 0; i < 16 * 4; i++)
+        syn[prints + i] = (uint8_t)i;
+    syn[sizeof(syn) - 1] = 0x00; /* n = 0 */
+    sb_msg m;
+    int why = -1;
+    assert_true(sb_msg_decode(syn, sizeof(syn), CID, &m, &why));
+    assert_int_equal(m.from, 0);
+    assert_true(m.to == SB_SWEEP_END);
+    assert_int_equal(m.nprints, SB_RANGE_PARTS);
+    assert_int_equal(sb_print_at(&m, 0), 0x00010203);
+    assert_int_equal(sb_print_at(&m, 15), 0x3c3d3e3f);
+    assert_int_equal(m.ndigest, 0);
+    for (size_t len = 8; len < sizeof(syn); len++)
+        assert_int_equal(decode_copy(syn, len, CID), SB_DROP_TRUNCATED);
+    uint8_t bad[sizeof(syn)];
+    memcpy(bad, syn, sizeof(syn));
+    bad[prints - 1] = 15; /* 15 fingerprints: 0 or 16 only */
+    assert_int_equal(decode_copy(bad, sizeof(bad), CID), SB_DROP_MALFORMED);
+    memcpy(bad, syn, sizeof(syn));
+    bad[34] = 0x01; /* to beyond the largest id */
+    assert_int_equal(decode_copy(bad, sizeof(bad), CID), SB_DROP_MALFORMED);
+    memcpy(bad, syn, sizeof(syn));
+    memset(bad + 33, 0, 8); /* to = from */
+    assert_int_equal(decode_copy(bad, sizeof(bad), CID), SB_DROP_MALFORMED);
+    /* listed: no fingerprints, the digest follows the count */
+    memcpy(bad, syn, prints);
+    bad[prints - 1] = 0;
+    bad[prints] = 0; /* n = 0 */
+    assert_true(sb_msg_decode(bad, prints + 1, CID, &m, &why));
+    assert_int_equal(m.nprints, 0);
+    assert_int_equal(m.ndigest, 0);
+
+    const uint8_t diff[] = { 'S', 'B', 7, 7, 0x01, 0x02, 0x03, 0x04,
+                             1, 2, 3, 4, 5, 6, 7, 8,       /* echo */
+                             0, 0, 0, 0, 0, 0, 0, 0x10,    /* from */
+                             0, 0, 0, 0, 0, 0, 0x10, 0x10, /* to */
+                             0x81, 0x81, 0x02 } /* parts 0, 7, 15 */;
+    assert_true(sb_msg_decode(diff, sizeof(diff), CID, &m, &why));
+    assert_int_equal(m.type, SB_MSG_DIFF);
+    assert_true(m.echo == 0x0102030405060708u);
+    assert_int_equal(m.from, 0x10);
+    assert_int_equal(m.to, 0x1010);
+    assert_int_equal(m.differ, 0x8081);
+    for (size_t len = 8; len < sizeof(diff); len++)
+        assert_int_equal(decode_copy(diff, len, CID), SB_DROP_TRUNCATED);
+    uint8_t d[sizeof(diff) + 1];
+    memcpy(d, diff, sizeof(diff));
+    d[sizeof(diff)] = 0;
+    assert_int_equal(decode_copy(d, sizeof(d), CID), SB_DROP_MALFORMED);
+    d[32] = 0x00; /* differ 0: nothing differs */
+    assert_int_equal(decode_copy(d, 33, CID), SB_DROP_MALFORMED);
+    d[32] = 0x80; d[33] = 0x80; d[34] = 0x04; /* bit 16: no such part */
+    assert_int_equal(decode_copy(d, 35, CID), SB_DROP_MALFORMED);
+}
+
 static void test_short_header_truncated(void **state)
 {
     (void)state;
-    const uint8_t h[] = { 'S', 'B', 6, 1, 1, 2, 3, 4 };
+    const uint8_t h[] = { 'S', 'B', 7, 1, 1, 2, 3, 4 };
     for (size_t n = 0; n < sizeof(h); n++)
         assert_int_equal(decode_copy(h, n, CID), SB_DROP_TRUNCATED);
 }
@@ -1529,11 +1601,11 @@ static void test_empty_addr_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1, hbl = 1 << 2, flags, from, to,
      * gc, k = 0 */
-    const uint8_t ok[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
+    const uint8_t ok[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
                            1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                            0x00 };
-    const uint8_t bad[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
+    const uint8_t bad[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                             0x00 };
@@ -1546,11 +1618,11 @@ static void test_empty_key_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1 hb 1 (hbl = 1 << 2), from 0
      * to 1, one key at version 1 */
-    const uint8_t ok[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
+    const uint8_t ok[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
                            1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                            0x01, 0x01, 'k', 0x01, 0x00, 0x00 };
-    const uint8_t bad[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
+    const uint8_t bad[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                             0x01, 0x00, 0x01, 0x00, 0x00 };
@@ -1673,7 +1745,7 @@ static void test_digest_gc_flag_with_zero_gc_rejected(void **state)
     /* in an ACK, where a node section follows the digest: header, echo,
      * token, summary, n = 1, id (u48), hbl = 1 << 2 | 1, max 1, gc,
      * m = 0 */
-    uint8_t ack[] = { 'S', 'B', 6, 2, 0x01, 0x02, 0x03, 0x04,
+    uint8_t ack[] = { 'S', 'B', 7, 2, 0x01, 0x02, 0x03, 0x04,
                       1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                       0, 0, 0, 0, 0, 0, 0, 0,
                       0x01, 1, 2, 3, 4, 5, 6, 0x05, 0x01, 0x01, 0x00 };
@@ -1728,7 +1800,7 @@ static void test_node_hbl_low_bit_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1, hbl, flags, from, to, gc,
      * k = 0 */
-    uint8_t ack2[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
+    uint8_t ack2[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
                        1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                        0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                        0x00 };
@@ -1745,11 +1817,11 @@ static void test_node_hbl_low_bit_rejected(void **state)
                      SB_DROP_MALFORMED);
 
     /* a two-byte hbl: 128 = 32 << 2 is fine, 129 is not */
-    const uint8_t ok2[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
+    const uint8_t ok2[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x01, 'a', 0x01, 0x80, 0x01, 0x00, 0x00, 0x00,
                             0x00, 0x00 };
-    const uint8_t bad2[] = { 'S', 'B', 6, 3, 1, 2, 3, 4,
+    const uint8_t bad2[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
                              1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                              0x01, 'a', 0x01, 0x81, 0x01, 0x00, 0x00, 0x00,
                              0x00, 0x00 };
@@ -1757,7 +1829,7 @@ static void test_node_hbl_low_bit_rejected(void **state)
     assert_int_equal(decode_copy(bad2, sizeof(bad2), CID), SB_DROP_MALFORMED);
 
     /* the same in an ACK (echo, token, summary, n = 0) and a PUSH */
-    uint8_t ack[] = { 'S', 'B', 6, 2, 1, 2, 3, 4,
+    uint8_t ack[] = { 'S', 'B', 7, 2, 1, 2, 3, 4,
                       1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                       0, 0, 0, 0, 0, 0, 0, 0,
                       0x00, 0x01,
@@ -1767,7 +1839,7 @@ static void test_node_hbl_low_bit_rejected(void **state)
     assert_int_equal(ack[37], 0x04);
     ack[37] = 0x05;
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), SB_DROP_MALFORMED);
-    uint8_t push[] = { 'S', 'B', 6, 4, 1, 2, 3, 4,
+    uint8_t push[] = { 'S', 'B', 7, 4, 1, 2, 3, 4,
                        1, 2, 3, 4, 5, 6, 7, 8, /* root id (u64) */
                        0, 0, 0, 0, 0, 0, 0, 9, /* wave */
                        0x01, 0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00,
@@ -2245,6 +2317,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_short_header_truncated),
         cmocka_unit_test(test_beat_bytes),
         cmocka_unit_test(test_sweep_bytes),
+        cmocka_unit_test(test_range_bytes),
         cmocka_unit_test(test_semantic_control_node_accepted),
         cmocka_unit_test(test_empty_addr_rejected),
         cmocka_unit_test(test_empty_key_rejected),

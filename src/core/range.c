@@ -1,0 +1,197 @@
+/*
+ * Ranges: how two nodes whose summaries differ find where, in a few
+ * exchanges however many records they hold (docs/protocol.md, section
+ * 5.3).
+ *
+ * A range is a part (from, to] of the 48-bit id space; its fingerprint is
+ * the XOR of the shares (summary.c) of the records whose ids fall in it,
+ * cut to 32 bits. When a node's summary differs from its peers' and no
+ * change of the last RECENT_ROUNDS explains it, its round's SYN carries a
+ * range (the whole id space first) in one of two forms:
+ *
+ *   - fingerprints: the range cut into SB_RANGE_PARTS parts of equal
+ *     width, a fingerprint each. A receiver whose summary differs
+ *     answers, after its ACK, with a DIFF naming the parts whose
+ *     fingerprints differ from its own; the initiator keeps them, and its
+ *     next rounds descend into them, one a round, with the same peer;
+ *   - listed: the digest lists every record the initiator holds in the
+ *     range (its records there fit the digest). The receiver answers as
+ *     to a COMPLETE SYN within the range: a record of the range the
+ *     digest left out, the initiator lacks, and it goes whole in the ACK.
+ *     The rest is the exchange as ever: entries where either side is
+ *     behind are sent or asked for.
+ *
+ * Each descent divides the range by SB_RANGE_PARTS, so a difference among
+ * N records is listed after about log16(N / L) exchanges, where L records
+ * fit a digest: two at 4,096 nodes and 512-byte messages. Ids are hashes,
+ * so the parts hold about equal numbers of records.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int range_cmp_id(const void *a, const void *b)
+{
+    const sb_peer *x = *(sb_peer *const *)a, *y = *(sb_peer *const *)b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Our records in id order (e->by_id), sorted again only when records
+ * came or went since; false if memory ran out. */
+bool sb_range_sort(sb_engine *e)
+{
+    if (e->by_id && e->by_id_at == e->st.changes)
+        return true;
+    if (e->by_id_cap < e->st.count) {
+        sb_peer **g = realloc(e->by_id, e->st.cap * sizeof(*g));
+        if (!g)
+            return false;
+        e->by_id = g;
+        e->by_id_cap = e->st.cap;
+    }
+    memcpy(e->by_id, e->st.peers, e->st.count * sizeof(*e->by_id));
+    qsort(e->by_id, e->st.count, sizeof(*e->by_id), range_cmp_id);
+    e->by_id_at = e->st.changes;
+    return true;
+}
+
+/* The position in e->by_id (sorted) of the first record whose id is above
+ * `id`. */
+uint32_t sb_range_after(const sb_engine *e, uint64_t id)
+{
+    uint32_t lo = 0, hi = e->st.count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (e->by_id[mid]->id <= id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The part of (from, to] that holds `id` (from < id <= to): part i is
+ * (from + w * i / P, from + w * (i + 1) / P], w = to - from, P parts. */
+static uint32_t range_part(uint64_t from, uint64_t to, uint64_t id)
+{
+    return (uint32_t)((SB_RANGE_PARTS * (id - from) - 1) / (to - from));
+}
+
+static uint64_t range_bound(uint64_t from, uint64_t to, uint32_t i)
+{
+    return from + (to - from) * i / SB_RANGE_PARTS;
+}
+
+/* The fingerprints of the parts of (from, to], from our records (their
+ * shares current: the caller read the summary). */
+static void range_prints(sb_engine *e, uint64_t from, uint64_t to,
+                         uint32_t prints[SB_RANGE_PARTS])
+{
+    memset(prints, 0, SB_RANGE_PARTS * sizeof(*prints));
+    uint32_t end = sb_range_after(e, to);
+    for (uint32_t i = sb_range_after(e, from); i < end; i++) {
+        const sb_peer *n = e->by_id[i];
+        prints[range_part(from, to, n->id)] ^= (uint32_t)n->share;
+    }
+}
+
+/*
+ * The range the round's SYN carries, if one is due: we differ (the SYN is
+ * not quiet) and either a DIFF left parts to descend into, or nothing
+ * changed lately (a difference that news, spreading, does not explain).
+ * Listed if our records in it fit `room` bytes of entries, else
+ * fingerprints. Taken off the stack: a SYN or DIFF lost leaves it to the
+ * next descent from the whole space.
+ */
+bool sb_range_pick(sb_engine *e, bool changed_lately, size_t room,
+                   sb_range *r)
+{
+    if (!e->rings.k || (!e->nranges && changed_lately) || !sb_range_sort(e))
+        return false;
+    r->from = 0;
+    r->to = SB_SWEEP_END;
+    if (e->nranges) {
+        e->nranges--;
+        r->from = e->ranges[e->nranges].from;
+        r->to = e->ranges[e->nranges].to;
+    }
+    r->first = sb_range_after(e, r->from);
+    r->end = sb_range_after(e, r->to);
+    size_t need = SB_RANGE_SIZE(0);
+    for (uint32_t i = r->first; i < r->end && need <= room; i++) {
+        sb_digest_entry d = sb_entry_of(e->by_id[i]);
+        need += sb_digest_entry_size(&d);
+    }
+    r->listed = need <= room;
+    return SB_RANGE_SIZE(r->listed ? 0 : SB_RANGE_PARTS) <= room;
+}
+
+/* The range section of a SYN (after its cursor, if any). */
+void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r)
+{
+    sb_put_u64(w, r->from);
+    sb_put_u64(w, r->to);
+    sb_put_u8(w, r->listed ? 0 : SB_RANGE_PARTS);
+    if (r->listed)
+        return;
+    uint32_t prints[SB_RANGE_PARTS];
+    range_prints(e, r->from, r->to, prints);
+    for (uint32_t i = 0; i < SB_RANGE_PARTS; i++)
+        sb_put_u32(w, prints[i]);
+}
+
+/*
+ * A SYN with a range, from a peer whose summary differs from ours (its
+ * digest already taken: the peers it listed are marked with `epoch`).
+ * Listed: the records of the range it left out are queued whole in the
+ * ACK's plan. Fingerprints: the parts that differ, in a DIFF sent after
+ * the ACK (`p` NULL).
+ */
+void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,
+                       uint32_t epoch)
+{
+    if (m->nprints || !sb_range_sort(e))
+        return;
+    uint32_t end = sb_range_after(e, m->to);
+    for (uint32_t i = sb_range_after(e, m->from); i < end; i++)
+        if (e->by_id[i]->mark != epoch)
+            sb_plan_add(e, p, e->by_id[i], 0, 0, true);
+}
+
+void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m)
+{
+    if (!m->nprints || !sb_range_sort(e))
+        return;
+    uint32_t prints[SB_RANGE_PARTS];
+    range_prints(e, m->from, m->to, prints);
+    uint64_t differ = 0;
+    for (uint32_t i = 0; i < SB_RANGE_PARTS; i++)
+        if (prints[i] != sb_print_at(m, i))
+            differ |= 1u << i;
+    if (!differ)
+        return;
+    sb_writer w = sb_send_reply_writer(e);
+    if (sb_put_header(&w, SB_MSG_DIFF, e->cluster_id) &&
+        sb_put_u64(&w, m->token) && sb_put_u64(&w, m->from) &&
+        sb_put_u64(&w, m->to) && sb_put_varint(&w, differ))
+        sb_send_message(e, from, &w);
+}
+
+/* A DIFF that answers our SYN, from member `sender`: its parts, kept to
+ * descend into (the last one first), with it. */
+void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m)
+{
+    if (!sender)
+        return;
+    for (uint32_t i = SB_RANGE_PARTS; i-- > 0;) {
+        uint64_t lo = range_bound(m->from, m->to, i);
+        uint64_t hi = range_bound(m->from, m->to, i + 1);
+        if (!(m->differ >> i & 1) || lo >= hi || e->nranges >= RANGES)
+            continue;
+        e->ranges[e->nranges].from = lo;
+        e->ranges[e->nranges].to = hi;
+        e->nranges++;
+    }
+    e->range_peer = sender->id;
+}
