@@ -250,6 +250,9 @@ typedef struct sb_stats {
                                          past them) */
     uint64_t sweeps;                  /* SWEEP messages sent: records for
                                          a joining node (in packets_out) */
+    uint64_t diffs;                   /* DIFF messages sent: parts of a
+                                         range where this node's records
+                                         differ from an asker's */
     uint64_t drops[SB_DROP_SLOTS];    /* indexed by sb_drop_reason; the
                                          first SB_DROP_COUNT are used */
     uint32_t members[4];              /* indexed by sb_status, self included */

@@ -26,13 +26,6 @@ static bool exchange_list(sb_engine *e, sb_peer *n, sb_peer **list,
     return true;
 }
 
-/* A change (ours, or news we took) in the last RECENT_ROUNDS. */
-static bool exchange_changed_lately(const sb_engine *e, uint64_t now)
-{
-    const recent *r = &e->recent[(e->recent_head - 1) % RECENT];
-    return e->recent_head && now - r->at <= RECENT_ROUNDS * e->round_ns;
-}
-
 /*
  * Writes the digest of a SYN: ourselves first, then peers whose keys or
  * leaving bit changed in the last few rounds (newest first, at most half
@@ -80,8 +73,7 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
     }
     sb_range range;
     bool ranged = round && !quiet && !sweep &&
-                  sb_range_pick(e, exchange_changed_lately(e, now),
-                                room > used ? room - used : 0, &range);
+                  sb_range_pick(e, room > used ? room - used : 0, now, &range);
     if (ranged) {
         used += SB_RANGE_SIZE(range.listed ? 0 : SB_RANGE_PARTS);
         for (uint32_t i = range.first; range.listed && i < range.end; i++)
@@ -234,9 +226,7 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
         sb_liveness_refute(e, 0, now);
     /* the same summary: nothing to tell, nothing to learn */
     bool ask = m->flags & SB_SYN_ASK;
-    uint64_t summary = sb_summary(e);
-    e->agreed = m->summary == summary ? summary : 0;
-    if (e->agreed) {
+    if (sb_summary_compare(e, m->summary, now)) {
         if (ask) { /* the answer alone: echo, token and summary */
             plan *p = sb_plan_new(e);
             p->echo = m->token;
@@ -311,8 +301,7 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
                          uint64_t now)
 {
     sb_apply_deltas(e, m, now);
-    uint64_t summary = sb_summary(e);
-    e->agreed = m->summary == summary ? summary : 0;
+    sb_summary_compare(e, m->summary, now);
     plan *p = sb_plan_new(e);
     const entry_ref *r = exchange_load_digest(e, m);
     for (uint64_t i = 0; r && i < m->ndigest; i++) {
@@ -457,6 +446,13 @@ static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
 static bool exchange_quiet(sb_engine *e)
 {
     return e->rings.k && e->agreed && e->agreed == sb_summary(e);
+}
+
+/* A change (ours, or news we took) in the last RECENT_ROUNDS. */
+static bool exchange_changed_lately(const sb_engine *e, uint64_t now)
+{
+    const recent *r = &e->recent[(e->recent_head - 1) % RECENT];
+    return e->recent_head && now - r->at <= RECENT_ROUNDS * e->round_ns;
 }
 
 static bool exchange_resting(sb_engine *e, uint64_t now)

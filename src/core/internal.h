@@ -55,6 +55,8 @@
 #define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */
 #define RANGES 16             /* parts a DIFF left to descend into, at
                                  most */
+#define RANGE_ROUNDS 4        /* rounds without agreeing with anyone before
+                                 our SYNs carry a range */
 #define NO_DELTA UINT64_MAX
 #define WANTED 32             /* unknown ids a SYN asks for in full */
 #define WAVES 256             /* push waves remembered, not forwarded twice */
@@ -212,6 +214,7 @@ struct sb_engine {
     sb_state st;
     uint64_t agreed;          /* our summary when a peer's last matched it;
                                  0: the last differed */
+    uint64_t agreed_at;       /* when a peer's summary last matched ours */
     sb_peer *self;
     uint32_t nstatus[4];      /* peers by status, self included */
     uint64_t round_ns;        /* interval / wire->rounds */
@@ -326,6 +329,7 @@ static inline sb_digest_entry sb_entry_of(const sb_peer *n)
 
 /* ---- summary.c ---- */
 uint64_t sb_summary(sb_engine *e);
+bool sb_summary_compare(sb_engine *e, uint64_t theirs, uint64_t now);
 
 /* ---- token.c ---- */
 void sb_token_init(sb_engine *e, const uint8_t key[16], uint64_t seed);
@@ -361,8 +365,7 @@ typedef struct sb_range {
 } sb_range;
 bool sb_range_sort(sb_engine *e);
 uint32_t sb_range_after(const sb_engine *e, uint64_t id);
-bool sb_range_pick(sb_engine *e, bool changed_lately, size_t room,
-                   sb_range *r);
+bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r);
 void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r);
 void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,
                        uint32_t epoch);

@@ -398,13 +398,8 @@ void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now)
         w->heartbeat = m->heartbeat;
     /* at rest, the beats are where a difference shows: we start an
      * exchange with the subject at our next round (exchange.c) */
-    uint64_t summary = sb_summary(e);
-    if (m->summary == summary) {
-        e->agreed = summary;
-    } else {
-        e->agreed = 0;
+    if (!sb_summary_compare(e, m->summary, now))
         e->differs = n->id;
-    }
     /* our verdict, if any, stays until its subject refutes it: observers
      * that hold it down take it back only when its heartbeat moves */
 }

@@ -98,16 +98,18 @@ static void range_prints(sb_engine *e, uint64_t from, uint64_t to,
 
 /*
  * The range the round's SYN carries, if one is due: we differ (the SYN is
- * not quiet) and either a DIFF left parts to descend into, or nothing
- * changed lately (a difference that news, spreading, does not explain).
- * Listed if our records in it fit `room` bytes of entries, else
- * fingerprints. Taken off the stack: a SYN or DIFF lost leaves it to the
- * next descent from the whole space.
+ * not quiet) and either a DIFF left parts to descend into, or no peer's
+ * summary matched ours for RANGE_ROUNDS (news spreading makes nodes
+ * differ for a few milliseconds; a difference that stays is one that
+ * pushes and the recent changes an exchange offers did not mend). Listed
+ * if our records in it fit `room` bytes of entries, else fingerprints.
+ * Taken off the stack: a SYN or DIFF lost leaves it to the next descent
+ * from the whole space.
  */
-bool sb_range_pick(sb_engine *e, bool changed_lately, size_t room,
-                   sb_range *r)
+bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
 {
-    if (!e->rings.k || (!e->nranges && changed_lately) || !sb_range_sort(e))
+    bool stays = now - e->agreed_at >= RANGE_ROUNDS * e->round_ns;
+    if (!e->rings.k || (!e->nranges && !stays) || !sb_range_sort(e))
         return false;
     r->from = 0;
     r->to = SB_SWEEP_END;
@@ -174,8 +176,10 @@ void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m)
     sb_writer w = sb_send_reply_writer(e);
     if (sb_put_header(&w, SB_MSG_DIFF, e->cluster_id) &&
         sb_put_u64(&w, m->token) && sb_put_u64(&w, m->from) &&
-        sb_put_u64(&w, m->to) && sb_put_varint(&w, differ))
+        sb_put_u64(&w, m->to) && sb_put_varint(&w, differ)) {
         sb_send_message(e, from, &w);
+        e->stats.diffs++;
+    }
 }
 
 /* A DIFF that answers our SYN, from member `sender`: its parts, kept to

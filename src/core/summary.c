@@ -53,6 +53,17 @@ uint64_t sb_summary(sb_engine *e)
     return st->summary;
 }
 
+/* A peer's summary (in a SYN, an ACK or a beat) compared with ours: we
+ * agree, or not; true if we do. */
+bool sb_summary_compare(sb_engine *e, uint64_t theirs, uint64_t now)
+{
+    uint64_t summary = sb_summary(e);
+    e->agreed = theirs == summary ? summary : 0;
+    if (e->agreed)
+        e->agreed_at = now;
+    return e->agreed != 0;
+}
+
 uint64_t sb_engine_summary(sb_engine *e)
 {
     return sb_summary(e);
