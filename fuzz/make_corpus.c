@@ -6,8 +6,8 @@
  * fuzz_key.h, once speaking the reference wire format.
  * The targets deliver every packet from SB_FUZZ_FROM to their fuzz node
  * (cluster_fuzz()), whose token for that address differs from the one
- * node 0 gave each sender: every plaintext ACK and ACK2 (wire v3) is
- * written with that token as its echo, so that it passes as an answer
+ * node 0 gave each sender: every plaintext answer (ACK, ACK2, SWEEP,
+ * DIFF) is written with that token as its echo, so that it passes as an answer
  * there as it did here (sealed packets as captured keep theirs).
  *   decode/  single plaintext packets;
  *   engine/  runs of plaintext packets ([u16 length][bytes]...);
@@ -76,12 +76,14 @@ static uint64_t fuzz_echo(const uint8_t *keys, uint32_t nkeys)
     return t;
 }
 
-/* A plaintext message as the corpus holds it: an ACK's or an ACK2's echo
- * replaced by c->echo (see the top), anything else as captured. */
+/* A plaintext message as the corpus holds it: the echo of an answer (an
+ * ACK, ACK2, SWEEP or DIFF) replaced by c->echo (see the top), anything
+ * else as captured. */
 static void answer_fuzz_node(const capture *c, uint8_t *m, size_t len)
 {
     if (len < SB_HEADER_SIZE + SB_TOKEN_SIZE ||
-        (m[3] != SB_MSG_ACK && m[3] != SB_MSG_ACK2))
+        (m[3] != SB_MSG_ACK && m[3] != SB_MSG_ACK2 && m[3] != SB_MSG_SWEEP &&
+         m[3] != SB_MSG_DIFF))
         return;
     for (int k = 0; k < SB_TOKEN_SIZE; k++)
         m[SB_HEADER_SIZE + k] = (uint8_t)(c->echo >> (56 - 8 * k));

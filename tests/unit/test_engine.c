@@ -1468,6 +1468,123 @@ static void test_no_sweep_for_strangers(void **state)
     cluster_free(c);
 }
 
+/* ---- ranges: where two nodes differ (range.c) ------------------------- */
+
+/* A SYN from member `from` to node 0 with a summary that is not its own
+ * and a range (from_id, to_id]: with `prints` (16 of them), or listing
+ * the records in `listed`. Returns what node 0 sent back. */
+static const cluster_packets *range_syn(cluster *c, const char *from,
+                                        uint64_t from_id, uint64_t to_id,
+                                        const uint32_t *prints,
+                                        sb_peer *const *listed, size_t n)
+{
+    uint8_t buf[512];
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_SYN, sb_cluster_id("default"));
+    sb_put_u64(&w, 0x5eed);
+    sb_put_u8(&w, SB_SYN_RANGE);
+    sb_put_u64(&w, 0); /* a summary: not ours */
+    sb_put_u64(&w, from_id);
+    sb_put_u64(&w, to_id);
+    sb_put_u8(&w, prints ? SB_RANGE_PARTS : 0);
+    for (uint32_t i = 0; prints && i < SB_RANGE_PARTS; i++)
+        sb_put_u32(&w, prints[i]);
+    sb_put_varint(&w, n);
+    for (size_t i = 0; i < n; i++) {
+        sb_digest_entry d = sb_entry_of(listed[i]);
+        sb_put_digest_entry(&w, &d);
+    }
+    check(cluster_deliver(c, 0, from, buf, (size_t)(w.p - buf)) == SB_OK);
+    return cluster_replies(c);
+}
+
+/* A converged 12-node cluster at rest; node 0's records in id order. */
+static cluster *range_cluster(sb_engine **e)
+{
+    cluster *c = engines(12, 512, NULL, 0);
+    cluster_wait(c, 10 * SEC, cluster_converged(c));
+    cluster_run(c, 2 * SEC); /* nothing changed lately */
+    *e = cluster_engine(c, 0);
+    sb_summary(*e); /* the shares current */
+    check(sb_range_sort(*e) && (*e)->st.count == 12);
+    return c;
+}
+
+/* Fingerprints: a part that differs is named in a DIFF that echoes the
+ * SYN's token; parts that agree are not, and no DIFF comes when all do. */
+static void test_range_fingerprints_answered_with_diff(void **state)
+{
+    (void)state;
+    sb_engine *e;
+    cluster *c = range_cluster(&e);
+    uint64_t from = 0, to = SB_SWEEP_END;
+    uint32_t prints[SB_RANGE_PARTS] = { 0 };
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        const sb_peer *n = e->by_id[i];
+        uint32_t part =
+            (uint32_t)((SB_RANGE_PARTS * (n->id - from) - 1) / (to - from));
+        prints[part] ^= (uint32_t)n->share;
+    }
+    const char *member = cluster_addr(c, 1);
+    const cluster_packets *r = range_syn(c, member, from, to, prints, NULL, 0);
+    for (size_t k = 0; k < r->n; k++)
+        check((r->p[k].data[3] & 0x7f) != SB_MSG_DIFF);
+    prints[5] ^= 1;
+    prints[11] ^= 0x80000000u;
+    r = range_syn(c, member, from, to, prints, NULL, 0);
+    int diffs = 0;
+    for (size_t k = 0; k < r->n; k++) {
+        sb_msg m;
+        int why;
+        if ((r->p[k].data[3] & 0x7f) != SB_MSG_DIFF)
+            continue;
+        diffs++;
+        check(strcmp(r->p[k].to_addr, member) == 0);
+        check(sb_msg_decode(r->p[k].data, r->p[k].len,
+                            sb_cluster_id("default"), &m, &why));
+        check(m.echo == 0x5eed && m.from == from && m.to == to);
+        check(m.differ == (1u << 5 | 1u << 11));
+    }
+    check(diffs == 1);
+    cluster_free(c);
+}
+
+/* Listed: the records of the range that the digest left out come whole
+ * in the ACK, and no record outside the range. */
+static void test_range_listed_sends_what_was_left_out(void **state)
+{
+    (void)state;
+    sb_engine *e;
+    cluster *c = range_cluster(&e);
+    /* the range holds records 4, 5 and 6 in id order; 4 is listed */
+    uint64_t from = e->by_id[3]->id, to = e->by_id[6]->id;
+    const cluster_packets *r =
+        range_syn(c, cluster_addr(c, 1), from, to, NULL, &e->by_id[4], 1);
+    int acks = 0;
+    for (size_t k = 0; k < r->n; k++) {
+        sb_msg m;
+        int why;
+        if ((r->p[k].data[3] & 0x7f) != SB_MSG_ACK)
+            continue;
+        acks++;
+        check(sb_msg_decode(r->p[k].data, r->p[k].len,
+                            sb_cluster_id("default"), &m, &why));
+        bool got5 = false, got6 = false;
+        sb_cursor cur = { m.deltas, m.end };
+        for (uint64_t i = 0; i < m.ndeltas; i++) {
+            sb_delta d;
+            sb_delta_next(&cur, &d);
+            uint64_t id = sb_peer_id(d.addr, d.addr_len, d.generation);
+            check(id == e->by_id[5]->id || id == e->by_id[6]->id);
+            got5 |= id == e->by_id[5]->id;
+            got6 |= id == e->by_id[6]->id;
+        }
+        check(got5 && got6);
+    }
+    check(acks == 1);
+    cluster_free(c);
+}
+
 /* ---- reflection: what the cluster sends to an address it was told of -- */
 
 #define VICTIM "192.0.2.99:7946"
@@ -1710,6 +1827,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_forged_datagram_reflects_nothing),
         cmocka_unit_test(test_never_answering_address_bounded),
         cmocka_unit_test(test_join_sweeps_the_cluster),
+        cmocka_unit_test(test_range_fingerprints_answered_with_diff),
+        cmocka_unit_test(test_range_listed_sends_what_was_left_out),
         cmocka_unit_test(test_no_sweep_for_strangers),
     };
     return RUN_TESTS(tests, argc, argv);
