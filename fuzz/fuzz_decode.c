@@ -3,8 +3,9 @@
  * a drop reason or accepted as a message whose every item the iterators
  * can walk within the packet (ASan checks every read), the walk ending
  * where the message ends: after the deltas, or after a SYN's digest and
- * the padding of a padded SYN, zero bytes only; a BEAT holds no item and
- * ends where the packet does.
+ * the padding of a padded SYN, zero bytes only; a BEAT and a DIFF hold no
+ * item and end where the packet does; a SYN's fingerprints lie before its
+ * digest.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -19,11 +20,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sb_msg m;
     if (!sb_msg_decode(data, size, sb_cluster_id("default"), &m, NULL))
         return 0;
-    if (m.type == SB_MSG_BEAT) {
+    if (m.type == SB_MSG_BEAT || m.type == SB_MSG_DIFF) {
         if (m.end != data + size || m.ndigest || m.ndeltas)
             abort();
         return 0;
     }
+    if (m.nprints && (m.prints < data ||
+                      m.prints + (size_t)m.nprints * SB_PRINT_SIZE > m.digest))
+        abort();
     sb_cursor c = { m.digest, m.end };
     for (uint64_t i = 0; i < m.ndigest; i++) {
         sb_digest_entry d;
