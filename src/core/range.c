@@ -143,13 +143,10 @@ void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r)
         sb_put_u32(w, prints[i]);
 }
 
-/*
- * A SYN with a range, from a peer whose summary differs from ours (its
- * digest already taken: the peers it listed are marked with `epoch`).
- * Listed: the records of the range it left out are queued whole in the
- * ACK's plan. Fingerprints: the parts that differ, in a DIFF sent after
- * the ACK (`p` NULL).
- */
+/* A SYN with a listed range, from a peer whose summary differs from
+ * ours, its digest taken (the records it listed are marked with
+ * `epoch`): the records of the range it left out, it lacks; they are
+ * queued whole in the ACK's plan. */
 void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,
                        uint32_t epoch)
 {
@@ -161,6 +158,9 @@ void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,
             sb_plan_add(e, p, e->by_id[i], 0, 0, true);
 }
 
+/* A SYN with fingerprints, from a peer whose summary differs from ours,
+ * answered (after the ACK) by a DIFF naming the parts whose fingerprints
+ * are not ours; by nothing if none. */
 void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m)
 {
     if (!m->nprints || !sb_range_sort(e))
@@ -183,7 +183,8 @@ void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m)
 }
 
 /* A DIFF that answers our SYN, from member `sender`: its parts, kept to
- * descend into (the last one first), with it. */
+ * descend into with it, the first part on top (those that find the list
+ * full are left to a later descent). */
 void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m)
 {
     if (!sender)
