@@ -750,8 +750,10 @@ int main(int argc, char **argv)
         summary("crash seen by all", detect, o.trials, "s");
     printf("  %-22s %.0f B/node/s, %.1f packets/node/s\n", "steady state",
            t.bytes_per_node_s, t.packets_per_node_s);
-    printf("  %-22s %.3f per node per minute (steady window)\n",
-           "refutations", t.refuted_per_node_min);
+    printf("  %-22s %.4f per node per minute, %.2f cluster-wide "
+           "(steady window)\n",
+           "refutations", t.refuted_per_node_min,
+           t.refuted_per_node_min * o.nodes);
     printf("  %-22s %" PRIu64 " (leave events about live nodes)\n",
            "false downs", t.false_downs);
     printf("  %-22s %zu B (engine accounting, whole cluster view)\n",

@@ -45,15 +45,18 @@
  * MONITOR_BEAT_INTERVALS + 5.6 / MONITOR_SD_SHARE intervals of silence
  * (860 ms at 100 ms). A lost beat does not convict (a gap of two beats
  * is at phi 2.9); two lost in a row would, so from MONITOR_PROBE_PHI on
- * (610 ms of silence) the subject is probed every round (exchange.c),
- * and an answer counts as a beat: at 10% loss, a subject is convicted
- * falsely when two beats and five probes or their answers are lost,
- * about once in 400,000 beats.
+ * (610 ms of silence) the subject is probed MONITOR_LATE_PROBES times
+ * every round (exchange.c), and an answer counts as a beat: at 10% loss,
+ * a subject is convicted falsely when two beats and the ten probes of
+ * five rounds, or their answers, are lost: about once in 1.6 billion
+ * beats (once in 400,000 with one probe a round, which at 1024 nodes
+ * came to about one verdict against a live node every 2.5 minutes).
  * docs/failure-detector.md, section 9, has the measurements.
  */
 #define MONITOR_BEAT_INTERVALS 3
 #define MONITOR_SD_SHARE 1.0
 #define MONITOR_PROBE_PHI 3.0
+#define MONITOR_LATE_PROBES 2 /* a round, to a subject whose beats are late */
 /* Our beats stop once we have heard no one for this many intervals: a
  * node that can send but not receive must be found out, but one that a
  * flood or a burst of loss keeps from hearing much, for a while, must
@@ -298,7 +301,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
         sb_peer *n = phi > MONITOR_PROBE_PHI && phi <= e->cfg.phi_threshold
                          ? sb_state_find_id(&e->st, w->id)
                          : NULL;
-        if (n)
+        for (int k = 0; n && k < MONITOR_LATE_PROBES; k++)
             sb_exchange_probe(e, n, true, now); /* beats are late */
         guilty[i] = phi > e->cfg.phi_threshold;
         over += guilty[i];
