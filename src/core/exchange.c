@@ -42,7 +42,7 @@ static bool exchange_list(sb_engine *e, sb_peer *n, sb_peer **list,
  * they agree again. The round's SYN only (`round`; so that one peer a
  * round answers them): while we sweep, the SWEEP flag and our sweep's
  * cursor (sweep.c); else, if one is due, a range (range.c), whose records
- * a listed range lists after the requests.
+ * a listed range lists after the recent changes.
  */
 static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
                                bool round, uint64_t now)
@@ -71,14 +71,6 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
             break;
         used += sb_digest_entry_size(&d);
     }
-    sb_range range;
-    bool ranged = round && !quiet && !sweep &&
-                  sb_range_pick(e, room > used ? room - used : 0, now, &range);
-    if (ranged) {
-        used += SB_RANGE_SIZE(range.listed ? 0 : SB_RANGE_PARTS);
-        for (uint32_t i = range.first; range.listed && i < range.end; i++)
-            exchange_list(e, e->by_id[i], list, &n, &used, room);
-    }
     uint64_t recent_ns = RECENT_ROUNDS * e->round_ns;
     for (uint32_t k = 1; !quiet && k <= RECENT && k <= e->recent_head;
          k++) {
@@ -88,6 +80,14 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
         sb_peer *x = sb_state_find_id(&e->st, r->id);
         if (x && !exchange_list(e, x, list, &n, &used, room / 2))
             break;
+    }
+    sb_range range;
+    bool ranged = round && !quiet && !sweep &&
+                  sb_range_pick(e, room > used ? room - used : 0, now, &range);
+    if (ranged) {
+        used += SB_RANGE_SIZE(range.listed ? 0 : SB_RANGE_PARTS);
+        for (uint32_t i = range.first; range.listed && i < range.end; i++)
+            exchange_list(e, e->by_id[i], list, &n, &used, room);
     }
     bool full = quiet;
     uint32_t m =

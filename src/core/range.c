@@ -114,9 +114,8 @@ bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
     r->from = 0;
     r->to = SB_SWEEP_END;
     if (e->nranges) {
-        e->nranges--;
-        r->from = e->ranges[e->nranges].from;
-        r->to = e->ranges[e->nranges].to;
+        r->from = e->ranges[e->nranges - 1].from;
+        r->to = e->ranges[e->nranges - 1].to;
     }
     r->first = sb_range_after(e, r->from);
     r->end = sb_range_after(e, r->to);
@@ -126,7 +125,11 @@ bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
         need += sb_digest_entry_size(&d);
     }
     r->listed = need <= room;
-    return SB_RANGE_SIZE(r->listed ? 0 : SB_RANGE_PARTS) <= room;
+    if (!r->listed && SB_RANGE_SIZE(SB_RANGE_PARTS) > room)
+        return false; /* no room this time: the range waits */
+    if (e->nranges)
+        e->nranges--;
+    return true;
 }
 
 /* The range section of a SYN (after its cursor, if any). */
