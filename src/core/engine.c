@@ -261,7 +261,6 @@ void sb_engine_free(sb_engine *e)
     sb_state_free(&e->st);
     sb_rings_free(&e->rings);
     free(e->verdicts);
-    free(e->by_id);
     free(e->cluster);
     free(e->buf);
     free(e->sealed);
@@ -542,7 +541,6 @@ size_t sb_engine_memory(const sb_engine *e)
            strlen(e->cluster) + 1 +
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
            sb_rings_memory(&e->rings) +
-           e->verdicts_cap * sizeof(*e->verdicts) +
-           e->by_id_cap * sizeof(*e->by_id);
+           e->verdicts_cap * sizeof(*e->verdicts);
 }
 

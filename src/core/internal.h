@@ -13,7 +13,7 @@
  *   push.c          eager push: trees, waves, budget (bucket.c)
  *   sweep.c         a joining node's transfer of every record
  *   range.c         where two nodes differ: fingerprints of id ranges,
- *                   descended into; our records in id order
+ *                   descended into
  *   apply.c         taking in a delta: bounds, gaps, resets
  *   plan.c          what an ACK, ACK2 or PUSH carries; digest sampling
  *   seeds.c         the seeds: fetched, recognised, drawn
@@ -228,10 +228,6 @@ struct sb_engine {
                                  but not proved, answers our ACK */
         uint64_t id, cursor, token;
     } held;
-    sb_peer **by_id;          /* our records in id order, as of st.changes
-                                 = by_id_at (range.c; grown as needed) */
-    uint64_t by_id_at;
-    uint32_t by_id_cap;
     struct {                  /* parts of the id space where a peer's
                                  records differed from ours (range.c) */
         uint64_t from, to;
@@ -356,15 +352,14 @@ void sb_sweep_held(sb_engine *e, const char *from, uint64_t now);
 /* ---- range.c ---- */
 /* A SYN's range section with k fingerprints: bounds, count, prints. */
 #define SB_RANGE_SIZE(k) (2 * SB_CURSOR_SIZE + 1 + (k) * SB_PRINT_SIZE)
-/* The range a SYN carries: (from, to], our records in it (e->by_id[first]
- * to e->by_id[end - 1]), listed in the digest or given as fingerprints. */
+/* The range a SYN carries: (from, to], our records in it
+ * (e->st.sorted[first] to e->st.sorted[end - 1]), listed in the digest or
+ * given as fingerprints. */
 typedef struct sb_range {
     uint64_t from, to;
     uint32_t first, end;
     bool listed;
 } sb_range;
-bool sb_range_sort(sb_engine *e);
-uint32_t sb_range_after(const sb_engine *e, uint64_t id);
 bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r);
 void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r);
 void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,

@@ -26,50 +26,9 @@
  * fit a digest: two at 4,096 nodes and 512-byte messages. Ids are hashes,
  * so the parts hold about equal numbers of records.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-static int range_cmp_id(const void *a, const void *b)
-{
-    const sb_peer *x = *(sb_peer *const *)a, *y = *(sb_peer *const *)b;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
-/* Our records in id order (e->by_id), sorted again only when records
- * came or went since; false if memory ran out. */
-bool sb_range_sort(sb_engine *e)
-{
-    if (e->by_id && e->by_id_at == e->st.changes)
-        return true;
-    if (e->by_id_cap < e->st.count) {
-        sb_peer **g = realloc(e->by_id, e->st.cap * sizeof(*g));
-        if (!g)
-            return false;
-        e->by_id = g;
-        e->by_id_cap = e->st.cap;
-    }
-    memcpy(e->by_id, e->st.peers, e->st.count * sizeof(*e->by_id));
-    qsort(e->by_id, e->st.count, sizeof(*e->by_id), range_cmp_id);
-    e->by_id_at = e->st.changes;
-    return true;
-}
-
-/* The position in e->by_id (sorted) of the first record whose id is above
- * `id`. */
-uint32_t sb_range_after(const sb_engine *e, uint64_t id)
-{
-    uint32_t lo = 0, hi = e->st.count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (e->by_id[mid]->id <= id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
 
 /* The part of (from, to] that holds `id` (from < id <= to): part i is
  * (from + w * i / P, from + w * (i + 1) / P], w = to - from, P parts. */
@@ -89,9 +48,9 @@ static void range_prints(sb_engine *e, uint64_t from, uint64_t to,
                          uint32_t prints[SB_RANGE_PARTS])
 {
     memset(prints, 0, SB_RANGE_PARTS * sizeof(*prints));
-    uint32_t end = sb_range_after(e, to);
-    for (uint32_t i = sb_range_after(e, from); i < end; i++) {
-        const sb_peer *n = e->by_id[i];
+    uint32_t end = sb_state_after(&e->st, to);
+    for (uint32_t i = sb_state_after(&e->st, from); i < end; i++) {
+        const sb_peer *n = e->st.sorted[i];
         prints[range_part(from, to, n->id)] ^= (uint32_t)n->share;
     }
 }
@@ -109,7 +68,7 @@ static void range_prints(sb_engine *e, uint64_t from, uint64_t to,
 bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
 {
     bool stays = now - e->agreed_at >= RANGE_ROUNDS * e->round_ns;
-    if (!e->rings.k || (!e->nranges && !stays) || !sb_range_sort(e))
+    if (!e->rings.k || (!e->nranges && !stays))
         return false;
     r->from = 0;
     r->to = SB_SWEEP_END;
@@ -117,11 +76,11 @@ bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
         r->from = e->ranges[e->nranges - 1].from;
         r->to = e->ranges[e->nranges - 1].to;
     }
-    r->first = sb_range_after(e, r->from);
-    r->end = sb_range_after(e, r->to);
+    r->first = sb_state_after(&e->st, r->from);
+    r->end = sb_state_after(&e->st, r->to);
     size_t need = SB_RANGE_SIZE(0);
     for (uint32_t i = r->first; i < r->end && need <= room; i++) {
-        sb_digest_entry d = sb_entry_of(e->by_id[i]);
+        sb_digest_entry d = sb_entry_of(e->st.sorted[i]);
         need += sb_digest_entry_size(&d);
     }
     r->listed = need <= room;
@@ -153,12 +112,12 @@ void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r)
 void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,
                        uint32_t epoch)
 {
-    if (m->nprints || !sb_range_sort(e))
+    if (m->nprints)
         return;
-    uint32_t end = sb_range_after(e, m->to);
-    for (uint32_t i = sb_range_after(e, m->from); i < end; i++)
-        if (e->by_id[i]->mark != epoch)
-            sb_plan_add(e, p, e->by_id[i], 0, 0, true);
+    uint32_t end = sb_state_after(&e->st, m->to);
+    for (uint32_t i = sb_state_after(&e->st, m->from); i < end; i++)
+        if (e->st.sorted[i]->mark != epoch)
+            sb_plan_add(e, p, e->st.sorted[i], 0, 0, true);
 }
 
 /* A SYN with fingerprints, from a peer whose summary differs from ours,
@@ -166,7 +125,7 @@ void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,
  * are not ours; by nothing if none. */
 void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m)
 {
-    if (!m->nprints || !sb_range_sort(e))
+    if (!m->nprints)
         return;
     uint32_t prints[SB_RANGE_PARTS];
     range_prints(e, m->from, m->to, prints);

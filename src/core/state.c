@@ -43,6 +43,7 @@ void sb_state_free(sb_state *st)
     free(st->due);
     free(st->perm);
     free(st->touched);
+    free(st->sorted);
     free(st->by_id);
     free(st->by_addr);
     free(st->forgotten);
@@ -136,6 +137,26 @@ sb_peer *sb_state_find_addr(const sb_state *st, const char *addr,
     return NULL;
 }
 
+/* The position in st->sorted[0..n) of the first peer whose id is above
+ * `id`. */
+static uint32_t state_after(const sb_state *st, uint64_t id, uint32_t n)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (st->sorted[mid]->id <= id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+uint32_t sb_state_after(const sb_state *st, uint64_t id)
+{
+    return state_after(st, id, st->count);
+}
+
 sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
                       uint64_t generation)
 {
@@ -153,7 +174,10 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
         sb_peer **touched = realloc(st->touched, cap * sizeof(*touched));
         if (touched)
             st->touched = touched;
-        if (!peers || !due || !perm || !touched)
+        sb_peer **sorted = realloc(st->sorted, cap * sizeof(*sorted));
+        if (sorted)
+            st->sorted = sorted;
+        if (!peers || !due || !perm || !touched || !sorted)
             return NULL;
         st->cap = cap;
     }
@@ -175,6 +199,10 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
     st->due[i] = UINT64_MAX;
     st->perm[i] = i;
     sb_state_touch(st, n);
+    uint32_t at = state_after(st, n->id, i);
+    memmove(st->sorted + at + 1, st->sorted + at,
+            (i - at) * sizeof(*st->sorted));
+    st->sorted[at] = n;
     state_slot_insert(st->by_id, st->slots, n->id, state_id_tag(n->id), i);
     uint64_t h = state_addr_hash(addr, len);
     state_slot_insert(st->by_addr, st->slots, h, (uint32_t)h, i);
@@ -191,6 +219,11 @@ void sb_state_remove(sb_state *st, sb_peer *n)
         st->touched[t] = st->touched[--st->ntouched];
     }
     st->changes++;
+    uint32_t at = sb_state_after(st, n->id);
+    while (st->sorted[--at] != n) /* past any other of the same id */
+        ;
+    memmove(st->sorted + at, st->sorted + at + 1,
+            (st->count - 1 - at) * sizeof(*st->sorted));
     uint32_t i = n->index, last = --st->count;
     st->peers[i] = st->peers[last];
     st->peers[i]->index = i;
@@ -440,7 +473,8 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
 size_t sb_state_memory(const sb_state *st)
 {
     size_t bytes = st->cap * (sizeof(*st->peers) + sizeof(*st->due) +
-                              sizeof(*st->perm) + sizeof(*st->touched)) +
+                              sizeof(*st->perm) + sizeof(*st->touched) +
+                              sizeof(*st->sorted)) +
                    st->slots * 2 * sizeof(sb_slot) +
                    st->forgotten_cap * sizeof(sb_forgotten);
     for (uint32_t i = 0; i < st->count; i++) {

@@ -107,6 +107,7 @@ typedef struct sb_state {
     uint64_t summary;     /* XOR of every peer's share (summary.c) */
     sb_peer **touched;    /* peers whose share is out of date (room for
                              cap), with no peer twice */
+    sb_peer **sorted;     /* every peer, in id order (room for cap) */
     uint32_t ntouched;
     uint64_t changes;     /* records added or removed, ever */
 } sb_state;
@@ -115,6 +116,8 @@ void sb_state_init(sb_state *st);
 void sb_state_free(sb_state *st);
 
 sb_peer *sb_state_find_id(const sb_state *st, uint64_t id);
+/* The position in st->sorted of the first peer whose id is above `id`. */
+uint32_t sb_state_after(const sb_state *st, uint64_t id);
 /* Starts loading the index slot of `id` into the cache (a hint). */
 static inline void sb_state_prefetch_id(const sb_state *st, uint64_t id)
 {

@@ -77,11 +77,9 @@ static void sweep_send(sb_engine *e, const char *from, uint64_t cursor,
     double most = (double)sb_send_wire_len(e, e->cfg.max_message_size);
     if (!sb_bucket_has(&e->sweep_bytes, most))
         return;
-    if (!same && !sb_range_sort(e))
-        return;
-    uint32_t count = same ? 0 : e->st.count; /* e->by_id holds them all */
-    uint32_t i = same ? 0 : sb_range_after(e, cursor);
-    sb_peer **sorted = e->by_id;
+    uint32_t count = same ? 0 : e->st.count;
+    uint32_t i = same ? 0 : sb_state_after(&e->st, cursor);
+    sb_peer **sorted = e->st.sorted;
     for (int b = 0; b < SWEEP_BURST && cursor < SB_SWEEP_END &&
                     sb_bucket_has(&e->sweep_bytes, most);
          b++) {
