@@ -683,6 +683,32 @@ static void test_key_index_matches_a_model(void **state)
     sb_state_free(&st);
 }
 
+/* st.sorted holds every peer in id order as peers come and go. */
+static void test_sorted_in_id_order(void **state)
+{
+    (void)state;
+    sb_state st;
+    sb_state_init(&st);
+    char addr[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(addr, sizeof(addr), "10.0.%d.%d:7946", i / 250, i % 250);
+        add(&st, addr, 1);
+    }
+    for (int i = 0; i < 200; i += 3) {
+        snprintf(addr, sizeof(addr), "10.0.%d.%d:7946", i / 250, i % 250);
+        sb_state_remove(&st, sb_state_find_addr(&st, addr, strlen(addr)));
+    }
+    for (uint32_t i = 0; i < st.count; i++) {
+        if (i)
+            assert_true(st.sorted[i - 1]->id < st.sorted[i]->id);
+        assert_ptr_equal(sb_state_find_id(&st, st.sorted[i]->id),
+                         st.sorted[i]);
+        assert_int_equal(sb_state_after(&st, st.sorted[i]->id), i + 1);
+    }
+    assert_int_equal(st.count, 133);
+    sb_state_free(&st);
+}
+
 /* ---- memory -------------------------------------------------------------- */
 
 static void test_memory_accounting(void **state)
@@ -690,8 +716,9 @@ static void test_memory_accounting(void **state)
     (void)state;
     sb_state st;
     sb_state_init(&st);
+    /* peers, due, perm, touched, sorted */
     const size_t per_index = sizeof(sb_peer *) + sizeof(uint64_t) +
-                             sizeof(uint32_t) + sizeof(sb_peer *);
+                             sizeof(uint32_t) + 2 * sizeof(sb_peer *);
     const size_t per_slot = 2 * sizeof(sb_slot);
     assert_int_equal(sb_state_memory(&st), 0);
 
@@ -765,6 +792,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_clear_keys),
         cmocka_unit_test(test_many_keys_stay_sorted),
         cmocka_unit_test(test_key_index_matches_a_model),
+        cmocka_unit_test(test_sorted_in_id_order),
         cmocka_unit_test(test_memory_accounting),
     };
     return RUN_TESTS(tests, argc, argv);
