@@ -5,9 +5,10 @@
  *
  * A range is a part (from, to] of the 48-bit id space; its fingerprint is
  * the XOR of the shares (summary.c) of the records whose ids fall in it,
- * cut to 32 bits. When a node's summary differs from its peers' and no
- * change of the last RECENT_ROUNDS explains it, its round's SYN carries a
- * range (the whole id space first) in one of two forms:
+ * cut to 32 bits; the state keeps the records in id order (st.sorted),
+ * so a fingerprint costs a pass over its range. When no peer's summary
+ * has matched a node's for RANGE_ROUNDS, its round's SYN carries a range
+ * (the whole id space first) in one of two forms:
  *
  *   - fingerprints: the range cut into SB_RANGE_PARTS parts of equal
  *     width, a fingerprint each. A receiver whose summary differs
@@ -22,8 +23,9 @@
  *     behind are sent or asked for.
  *
  * Each descent divides the range by SB_RANGE_PARTS, so a difference among
- * N records is listed after about log16(N / L) exchanges, where L records
- * fit a digest: two at 4,096 nodes and 512-byte messages. Ids are hashes,
+ * N records is listed after about log16(N / L) exchanges of fingerprints,
+ * where L records fit a digest (two at 4,096 nodes and 512-byte
+ * messages), and mended by the exchange that lists it. Ids are hashes,
  * so the parts hold about equal numbers of records.
  */
 #include <string.h>
