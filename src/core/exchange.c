@@ -273,6 +273,10 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
         else if (n->heartbeat > d.heartbeat || (n->leaving && !d.leaving))
             e->scratch.ahead[p->nahead++] = n;
     }
+    /* before the recent changes are offered (and marked): a record of a
+     * listed range that the SYN did not list goes whole */
+    if (m->flags & SB_SYN_RANGE)
+        sb_range_complete(e, p, m, epoch);
     p->fill = !(m->flags & SB_SYN_COMPLETE);
     if (p->fill)
         exchange_offer_recent(e, p, now);
@@ -282,8 +286,6 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
             if (n->mark != epoch)
                 sb_plan_add(e, p, n, 0, 0, true);
         }
-    } else if (m->flags & SB_SYN_RANGE) {
-        sb_range_complete(e, p, m, epoch);
     }
     p->echo = m->token;
     p->always = ask;
@@ -392,7 +394,8 @@ static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
 /* A probe of peer n on its own (a monitor's, of a subject that has not
  * beaten it or whose beats are late, monitor.c): a quiet SYN that asks,
  * within n's backoff unless `now_or_never` (a subject about to be
- * convicted: a few probes, one a round, at most). */
+ * convicted: MONITOR_LATE_PROBES a round, each counted as a probe for
+ * the backoff that follows). */
 void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,
                        uint64_t now)
 {
@@ -485,15 +488,16 @@ static void exchange_round(sb_engine *e, uint64_t now)
      * at rest (a beat that agreed since does not undo it) */
     sb_peer *peer = e->differs ? sb_state_find_id(&e->st, e->differs) : NULL;
     e->differs = 0;
-    /* a descent into ranges goes on with the peer that differed there */
+    /* a descent into ranges goes on with the peer that differed there,
+     * unless we agree again */
+    if (exchange_quiet(e))
+        e->nranges = 0;
     if (!peer && e->nranges)
         peer = sb_state_find_id(&e->st, e->range_peer);
     if (peer && (!exchange_is_live_peer(peer) || !peer->answered))
         peer = NULL;
     bool quiet = !peer && exchange_quiet(e);
     bool resting = !peer && exchange_resting(e, now);
-    if (quiet) /* we agree again: nothing to descend into */
-        e->nranges = 0;
     sb_writer syn = sb_send_writer(e);
     exchange_write_syn(e, &syn, quiet, true, now);
     uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */

@@ -234,6 +234,10 @@ struct sb_engine {
     } ranges[RANGES];
     uint32_t nranges;
     uint64_t range_peer;      /* the peer whose DIFF left them */
+    struct {                  /* the range our last fingerprints were of:
+                                 the one a DIFF may answer, once */
+        uint64_t from, to;
+    } asked;
     uint64_t announce_at;     /* not before: a round after the last */
     uint64_t last_round;
     uint64_t last_heard;      /* when a valid datagram last came in */

@@ -45,10 +45,12 @@ static uint64_t range_bound(uint64_t from, uint64_t to, uint32_t i)
 }
 
 /* The fingerprints of the parts of (from, to], from our records (their
- * shares current: the caller read the summary). */
+ * shares brought up to date first: a digest just taken may have moved a
+ * heartbeat). */
 static void range_prints(sb_engine *e, uint64_t from, uint64_t to,
                          uint32_t prints[SB_RANGE_PARTS])
 {
+    sb_summary(e);
     memset(prints, 0, SB_RANGE_PARTS * sizeof(*prints));
     uint32_t end = sb_state_after(&e->st, to);
     for (uint32_t i = sb_state_after(&e->st, from); i < end; i++) {
@@ -93,7 +95,8 @@ bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
     return true;
 }
 
-/* The range section of a SYN (after its cursor, if any). */
+/* The range section of a SYN (after its cursor, if any); with
+ * fingerprints, the range is the one a DIFF may answer. */
 void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r)
 {
     sb_put_u64(w, r->from);
@@ -101,6 +104,8 @@ void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r)
     sb_put_u8(w, r->listed ? 0 : SB_RANGE_PARTS);
     if (r->listed)
         return;
+    e->asked.from = r->from;
+    e->asked.to = r->to;
     uint32_t prints[SB_RANGE_PARTS];
     range_prints(e, r->from, r->to, prints);
     for (uint32_t i = 0; i < SB_RANGE_PARTS; i++)
@@ -117,9 +122,13 @@ void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,
     if (m->nprints)
         return;
     uint32_t end = sb_state_after(&e->st, m->to);
-    for (uint32_t i = sb_state_after(&e->st, m->from); i < end; i++)
-        if (e->st.sorted[i]->mark != epoch)
-            sb_plan_add(e, p, e->st.sorted[i], 0, 0, true);
+    for (uint32_t i = sb_state_after(&e->st, m->from); i < end; i++) {
+        sb_peer *n = e->st.sorted[i];
+        if (n->mark != epoch) {
+            n->mark = epoch; /* not offered again as a recent change */
+            sb_plan_add(e, p, n, 0, 0, true);
+        }
+    }
 }
 
 /* A SYN with fingerprints, from a peer whose summary differs from ours,
@@ -148,11 +157,15 @@ void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m)
 
 /* A DIFF that answers our SYN, from member `sender`: its parts, kept to
  * descend into with it, the first part on top (those that find the list
- * full are left to a later descent). */
+ * full are left to a later descent). Only the first DIFF about the range
+ * we last gave fingerprints of is taken (the round's SYN goes to a few
+ * addresses; a token is per address, not per SYN), so parts of two peers
+ * never mix, and a DIFF late, repeated or made up moves nothing. */
 void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m)
 {
-    if (!sender)
+    if (!sender || m->from != e->asked.from || m->to != e->asked.to)
         return;
+    e->asked.from = e->asked.to = 0; /* no range is (0, 0] */
     for (uint32_t i = SB_RANGE_PARTS; i-- > 0;) {
         uint64_t lo = range_bound(m->from, m->to, i);
         uint64_t hi = range_bound(m->from, m->to, i + 1);

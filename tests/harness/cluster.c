@@ -453,7 +453,8 @@ int cluster_answer(cluster *c, uint32_t i, const char *from, void *buf,
     if (!e)
         return SB_ESTATE;
     if (len < SB_HEADER_SIZE + SB_TOKEN_SIZE ||
-        (m[3] != SB_MSG_ACK && m[3] != SB_MSG_ACK2))
+        (m[3] != SB_MSG_ACK && m[3] != SB_MSG_ACK2 && m[3] != SB_MSG_SWEEP &&
+         m[3] != SB_MSG_DIFF))
         return SB_EINVAL;
     uint64_t t = sb_engine_token(e, from);
     for (int k = 0; k < 8; k++)

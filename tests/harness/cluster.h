@@ -139,8 +139,8 @@ cluster_packets *cluster_captured(cluster *c);
  * kept until the next delivery: */
 int cluster_deliver(cluster *c, uint32_t i, const char *from,
                     const void *buf, size_t len);
-/* Hands node i an ACK or ACK2 (plaintext, with room for the echo at its
- * start) as an answer from `from`: writes node i's token for `from` as
+/* Hands node i an answer (an ACK, ACK2, SWEEP or DIFF; plaintext, with
+ * room for the echo at its start) from `from`: writes node i's token for `from` as
  * the echo, seals it with the cluster's first key if it has keys, and
  * delivers it (as cluster_deliver()). The hostile peer who holds its
  * address, or a test playing a member. */

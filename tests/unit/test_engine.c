@@ -1585,6 +1585,37 @@ static void test_range_listed_sends_what_was_left_out(void **state)
     cluster_free(c);
 }
 
+/* A DIFF is taken only about the range of our last fingerprints, once:
+ * one made up, late or repeated leaves nothing to descend into. */
+static void test_range_diff_only_as_asked(void **state)
+{
+    (void)state;
+    sb_engine *e;
+    cluster *c = range_cluster(&e);
+    uint8_t buf[64];
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_DIFF, sb_cluster_id("default"));
+    sb_put_u64(&w, 0); /* the echo: written by cluster_answer() */
+    sb_put_u64(&w, 0);
+    sb_put_u64(&w, SB_SWEEP_END);
+    sb_put_varint(&w, 1u << 3 | 1u << 9);
+    size_t len = (size_t)(w.p - buf);
+    const char *member = cluster_addr(c, 1);
+    check(cluster_answer(c, 0, member, buf, len) == SB_OK);
+    check(e->nranges == 0); /* we asked about no range */
+    e->asked.from = 0;
+    e->asked.to = SB_SWEEP_END;
+    check(cluster_answer(c, 0, member, buf, len) == SB_OK);
+    check(e->nranges == 2);
+    /* part 3 on top: (w * 3 / 16, w * 4 / 16] of the whole space w */
+    check(e->ranges[1].from == SB_SWEEP_END * 3 / 16 &&
+          e->ranges[1].to == SB_SWEEP_END * 4 / 16);
+    e->nranges = 0;
+    check(cluster_answer(c, 0, member, buf, len) == SB_OK);
+    check(e->nranges == 0); /* once */
+    cluster_free(c);
+}
+
 /* ---- reflection: what the cluster sends to an address it was told of -- */
 
 #define VICTIM "192.0.2.99:7946"
@@ -1829,6 +1860,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_join_sweeps_the_cluster),
         cmocka_unit_test(test_range_fingerprints_answered_with_diff),
         cmocka_unit_test(test_range_listed_sends_what_was_left_out),
+        cmocka_unit_test(test_range_diff_only_as_asked),
         cmocka_unit_test(test_no_sweep_for_strangers),
     };
     return RUN_TESTS(tests, argc, argv);
