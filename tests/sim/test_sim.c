@@ -347,9 +347,9 @@ static void test_thousand_nodes_converge(void **state)
     eventually(c, 30 * SEC, cluster_all_have(c, 500, "k", "v"));
     /* records one node missed while it heard nothing, when no news of
      * them is left to tell: found by descending into ranges, in a few
-     * exchanges: 0.2 s in each of these cases, where digests of random
-     * samples took 0.4, 0.1, 0.4 and 0.2 s (ranges turned off), and up to
-     * 1.6 s in 11 (docs/protocol.md, section 5.3) */
+     * exchanges: 0.1 to 0.2 s in each of these cases, where digests of
+     * random samples took 0.4, 0.1, 0.4 and 0.2 s (ranges turned off),
+     * and up to 1.6 s in 11 (docs/protocol.md, section 5.3) */
     for (uint32_t k = 0; k < 4; k++)
         check_missed_record_found(c, 7 + 97 * k, 300 + 61 * k);
     cluster_free(c);
