@@ -122,7 +122,7 @@ json_t *commands_stats(agent *a)
     for (int s = SB_STATUS_JOINING; s <= SB_STATUS_LEFT; s++)
         json_object_set_new(members, sb_status_name((sb_status)s),
                             json_integer(st.members[s]));
-    return json_pack("{sIsIsIsIsIsIsIsIsIsIsIsoso}",
+    return json_pack("{sIsIsIsIsIsIsIsIsIsIsIsIsIsoso}",
                      "packets_in", (json_int_t)st.packets_in,
                      "bytes_in", (json_int_t)st.bytes_in,
                      "packets_out", (json_int_t)st.packets_out,
@@ -134,6 +134,8 @@ json_t *commands_stats(agent *a)
                      "verdicts", (json_int_t)st.verdicts,
                      "verdicts_withheld", (json_int_t)st.verdicts_withheld,
                      "refuted", (json_int_t)st.refuted,
+                     "sweeps", (json_int_t)st.sweeps,
+                     "diffs", (json_int_t)st.diffs,
                      "drops", drops, "members", members);
 }
 

@@ -122,6 +122,12 @@ char *metrics_render(agent *a, size_t *len)
                 st.verdicts_withheld);
     metrics_one(f, "scuttlebutt_refuted_total", "counter",
                 "Verdicts against this node it refuted.", st.refuted);
+    metrics_one(f, "scuttlebutt_sweeps_total", "counter",
+                "SWEEP messages sent: records for a joining node.",
+                st.sweeps);
+    metrics_one(f, "scuttlebutt_diffs_total", "counter",
+                "DIFF messages sent: ranges where a peer's records differ.",
+                st.diffs);
     metrics_family(f, "scuttlebutt_drops_total", "counter",
                    "Incoming packets (or parts) dropped, by reason.");
     for (int r = 0; r < SB_DROP_COUNT; r++)

@@ -103,7 +103,8 @@ def main():
             v = m[("scuttlebutt_%s_total" % fam, (("direction", d),))]
             check(before["stats"]["%s_%s" % (fam, d)] <= v <=
                   after["stats"]["%s_%s" % (fam, d)], (fam, d, v))
-    for name in ("verdicts", "verdicts_withheld", "refuted"):
+    for name in ("verdicts", "verdicts_withheld", "refuted", "sweeps",
+                 "diffs"):
         v = m[("scuttlebutt_%s_total" % name, ())]
         check(before["stats"][name] <= v <= after["stats"][name], (name, v))
     for reason, n in before["stats"]["drops"].items():
