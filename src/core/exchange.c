@@ -490,13 +490,14 @@ static void exchange_round(sb_engine *e, uint64_t now)
     e->differs = 0;
     /* a descent into ranges goes on with the peer that differed there,
      * unless we agree again */
-    if (exchange_quiet(e))
+    bool agree = exchange_quiet(e);
+    if (agree)
         e->nranges = 0;
     if (!peer && e->nranges)
         peer = sb_state_find_id(&e->st, e->range_peer);
     if (peer && (!exchange_is_live_peer(peer) || !peer->answered))
         peer = NULL;
-    bool quiet = !peer && exchange_quiet(e);
+    bool quiet = !peer && agree;
     bool resting = !peer && exchange_resting(e, now);
     sb_writer syn = sb_send_writer(e);
     exchange_write_syn(e, &syn, quiet, true, now);
