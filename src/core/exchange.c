@@ -158,32 +158,30 @@ static bool exchange_take_entry(sb_engine *e, plan *p, sb_peer *n,
 static void exchange_offer_recent(sb_engine *e, plan *p, uint64_t now)
 {
     uint64_t recent_ns = RECENT_ROUNDS * e->round_ns;
-    cand *cands = e->scratch.cands;
-    uint32_t first = p->ncands;
     for (uint32_t k = 1; k <= RECENT && k <= e->recent_head; k++) {
         const recent *r = &e->recent[(e->recent_head - k) % RECENT];
         if (now - r->at > recent_ns)
             break;
         sb_peer *n = sb_state_find_id(&e->st, r->id);
-        if (!n)
-            continue;
+        if (!n || n->mark == e->epoch)
+            continue; /* in the digest, or offered already */
+        n->mark = e->epoch;
         if (r->before == NO_DELTA) {
-            if (n->mark != e->epoch) {
-                n->mark = e->epoch;
+            if (p->nahead < e->scratch.nahead)
                 e->scratch.ahead[p->nahead++] = n;
-            }
-            continue;
-        }
-        if (n->mark != e->epoch) {
-            n->mark = e->epoch;
-            sb_plan_add(e, p, n, r->before, n->gc_version, false);
             continue;
         }
         /* changed more than once lately: offer from the oldest change,
          * so a peer that missed both can take it */
-        for (uint32_t i = first; i < p->ncands; i++)
-            if (cands[i].n == n && r->before < cands[i].from)
-                cands[i].from = r->before;
+        uint64_t before = r->before;
+        for (uint32_t j = k + 1; j <= RECENT && j <= e->recent_head; j++) {
+            const recent *o = &e->recent[(e->recent_head - j) % RECENT];
+            if (now - o->at > recent_ns)
+                break;
+            if (o->id == r->id && o->before != NO_DELTA && o->before < before)
+                before = o->before;
+        }
+        sb_plan_add(e, p, n, before, n->gc_version, false);
     }
 }
 
@@ -258,7 +256,7 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
         sb_peer *n = r[i].n;
         if (!n) {
             /* unknown: ask for it in full, unless it is a forgotten one */
-            if (!d.heartbeat || p->nunknown >= e->scratch.max_unknown)
+            if (!d.heartbeat || p->nunknown >= e->scratch.most)
                 continue;
             if (sb_state_is_forgotten(&e->st, d.id, d.heartbeat))
                 e->stats.drops[SB_DROP_ZOMBIE]++;
@@ -268,10 +266,15 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
         }
         if (!exchange_take_entry(e, p, n, &d, now))
             continue;
-        if (d.max_version > n->max_version && !n->self)
-            e->scratch.peers[p->nreq++] = n;
-        else if (n->heartbeat > d.heartbeat || (n->leaving && !d.leaving))
-            e->scratch.ahead[p->nahead++] = n;
+        /* the entries past what our reply could hold wait */
+        if (d.max_version > n->max_version && !n->self) {
+            if (p->nreq < e->scratch.npeers)
+                e->scratch.peers[p->nreq++] = n;
+        } else if (n->heartbeat > d.heartbeat ||
+                   (n->leaving && !d.leaving)) {
+            if (p->nahead < e->scratch.nahead)
+                e->scratch.ahead[p->nahead++] = n;
+        }
     }
     /* before the recent changes are offered (and marked): a record of a
      * listed range that the SYN did not list goes whole */
@@ -535,6 +538,20 @@ static void exchange_round(sb_engine *e, uint64_t now)
         exchange_seeds(e, peer, nlive, nunreach, &syn);
 }
 
+/* The rank at place `place` of an array shuffled in place that started
+ * as 0, 1, 2, ...: the places moved so far are at[0..*touched), holding
+ * rank[0..*touched). */
+static uint32_t *exchange_shuffled(uint32_t *at, uint32_t *rank,
+                                   uint32_t *touched, uint32_t place)
+{
+    for (uint32_t i = 0; i < *touched; i++)
+        if (at[i] == place)
+            return &rank[i];
+    at[*touched] = place;
+    rank[*touched] = place;
+    return &rank[(*touched)++];
+}
+
 /*
  * We learned of members we did not know (a node joined, or we did): a
  * full SYN at once to 2 x push_fanout random live peers that answered us,
@@ -568,21 +585,38 @@ static void exchange_announce(sb_engine *e, uint64_t now)
     /* drawn from the live peers that answered us, without repeats: at
      * rest most peers have not (we talk to our monitors, our subjects and
      * a few more), so drawing from all of them and skipping those would
-     * find too few. The SYN is written: scratch.peers is free. */
-    sb_peer **answered = e->scratch.peers;
+     * find too few. The draws are those of a partial shuffle of the m
+     * peers that did, played on their ranks (a shuffle touches at most 2f
+     * places), so nothing of a slot per peer is needed. */
     uint32_t m = 0;
-    for (uint32_t i = 0; i < e->st.count; i++) {
-        sb_peer *n = e->st.peers[i];
-        if (exchange_is_live_peer(n) && n->answered)
-            answered[m++] = n;
-    }
-    for (uint32_t k = 0; k < f && k < m; k++) {
+    for (uint32_t i = 0; i < e->st.count; i++)
+        m += exchange_is_live_peer(e->st.peers[i]) && e->st.peers[i]->answered;
+    if (f > m)
+        f = m;
+    uint32_t at[2 * ANNOUNCE_MAX], rank[2 * ANNOUNCE_MAX], touched = 0;
+    uint32_t pick[ANNOUNCE_MAX];
+    for (uint32_t k = 0; k < f; k++) {
         uint32_t j = k + (uint32_t)sb_rng_below(&e->rng, m - k);
-        sb_peer *n = answered[j];
-        answered[j] = answered[k];
-        answered[k] = n;
-        exchange_send_syn(e, n->addr, &syn);
+        uint32_t *rj = exchange_shuffled(at, rank, &touched, j);
+        uint32_t *rk = exchange_shuffled(at, rank, &touched, k);
+        pick[k] = *rj;
+        *rj = *rk;
+        *rk = pick[k];
     }
+    /* the picks' peers, in the order drawn: the SYN is written, so
+     * scratch.peers is free */
+    sb_peer **to = e->scratch.peers;
+    for (uint32_t i = 0, r = 0; i < e->st.count && f; i++) {
+        sb_peer *n = e->st.peers[i];
+        if (!exchange_is_live_peer(n) || !n->answered)
+            continue;
+        for (uint32_t k = 0; k < f; k++)
+            if (pick[k] == r)
+                to[k] = n;
+        r++;
+    }
+    for (uint32_t k = 0; k < f; k++)
+        exchange_send_syn(e, to[k]->addr, &syn);
 }
 
 /* Every member address the deltas of m name is canonical text (one

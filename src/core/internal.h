@@ -135,20 +135,26 @@ typedef struct entry_ref {
  * Scratch space, owned by the engine, so that receiving and gossiping
  * allocate nothing once the cluster has stopped growing. Each array has
  * one user at a time: a message is built or read from start to end
- * before the next one begins. `cap` slots per array, at least one per
- * known peer and one more (scratch.c grows them as peers are added).
+ * before the next one begins. Only `tree` holds a slot per known peer;
+ * the others hold what one message of ours can carry (`most` entries or
+ * deltas: every entry and delta takes SB_DIGEST_ENTRY_MIN bytes or more),
+ * or fewer while the cluster is smaller (scratch.c grows them as peers
+ * are added), so their cost does not grow with the cluster.
  */
 typedef struct sb_scratch {
-    uint32_t cap;
+    uint32_t most;            /* max_message_size / SB_DIGEST_ENTRY_MIN + 1 */
+    uint32_t slots;           /* known peers and one more, last grown to */
     sb_peer **peers;          /* a list being built: a SYN's digest, a
-                                 plan's requests, a push's children */
+                                 plan's requests, a push's children, an
+                                 announcement's picks: npeers slots */
     sb_peer **ahead;          /* a plan's peers where our heartbeat is
-                                 newer */
-    sb_peer **sample;         /* a digest's random sample */
-    cand *cands;              /* a plan's deltas; the reference's delta */
-    tree_slot *tree;          /* a push tree's members */
-    uint64_t *unknown;        /* ids a plan asks for: max_unknown slots */
-    uint32_t max_unknown;
+                                 newer: nahead slots */
+    sb_peer **sample;         /* a digest's random sample: nsample slots */
+    cand *cands;              /* a plan's best deltas (plan.c), a sweep's,
+                                 the reference's delta: ncands slots */
+    uint32_t npeers, nahead, nsample, ncands;
+    tree_slot *tree;          /* a push tree's members: `slots` slots */
+    uint64_t *unknown;        /* ids a plan asks for: `most` slots */
     entry_ref *digest;        /* the digest of the message at hand */
     uint32_t digest_cap;      /* grown to the largest digest seen */
 } sb_scratch;
@@ -160,7 +166,9 @@ typedef struct plan {
     uint32_t nreq;            /* scratch.peers: where we are behind */
     uint32_t nahead;          /* scratch.ahead: where our heartbeat is
                                  newer */
-    uint32_t ncands;          /* scratch.cands: deltas the peer lacks */
+    uint32_t ncands;          /* scratch.cands: deltas the peer lacks,
+                                 the best scratch.ncands of them */
+    bool heap;                /* cands is a heap, worst on top (plan.c) */
     uint32_t nwritten;        /* sb_plan_write(): cands[0..nwritten) went
                                  out */
     bool fill;                /* top up the digest with random peers */
@@ -391,12 +399,16 @@ int sb_apply_local(sb_engine *e, const uint8_t *key, size_t key_len,
 plan *sb_plan_new(sb_engine *e);
 void sb_plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
                  uint64_t gc, bool whole);
+void sb_plan_offer(sb_engine *e, plan *p, const cand *c);
+void sb_plan_sort(sb_engine *e, plan *p);
 bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p);
 /* Plans candidate c's delta into `room` bytes (the longest prefix of its
  * keys that fits): the bytes it takes, or 0 if none fits; then writes it. */
 size_t sb_plan_fit_delta(cand *c, size_t room);
 void sb_plan_write_delta(sb_writer *w, const cand *c);
 int sb_plan_sample_group(const sb_peer *n);
+/* The i-th draw of a random sample of every peer, without repetition. */
+sb_peer *sb_plan_draw(sb_engine *e, uint32_t i);
 uint32_t sb_plan_draw_sample(sb_engine *e, size_t room);
 size_t sb_plan_digest_room(const sb_engine *e);
 

@@ -12,7 +12,7 @@ plan *sb_plan_new(sb_engine *e)
 {
     plan *p = &e->plan;
     p->nunknown = p->nreq = p->nahead = p->ncands = p->nwritten = 0;
-    p->fill = p->always = false;
+    p->fill = p->always = p->heap = false;
     e->epoch++;
     return p;
 }
@@ -26,6 +26,75 @@ static bool plan_needs_reset(const sb_peer *n, uint64_t max, uint64_t gc)
     return n->gc_version > max && n->gc_version > gc;
 }
 
+/* How far behind the receiver is on c; a peer it lacks ranks first. */
+static uint64_t plan_behind(const cand *c)
+{
+    return c->whole ? UINT64_MAX : c->n->max_version - c->from;
+}
+
+/* The order deltas go out in: most out of date first, ties at random. */
+static int plan_cmp_cand(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    uint64_t bx = plan_behind(x), by = plan_behind(y);
+    if (bx != by)
+        return bx < by ? 1 : -1;
+    return (x->tie > y->tie) - (x->tie < y->tie);
+}
+
+/* Moves cands[i] down the heap (worst on top) to its place. */
+static void plan_sift(cand *c, uint32_t n, uint32_t i)
+{
+    for (;;) {
+        uint32_t w = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && plan_cmp_cand(&c[l], &c[w]) > 0)
+            w = l;
+        if (r < n && plan_cmp_cand(&c[r], &c[w]) > 0)
+            w = r;
+        if (w == i)
+            return;
+        cand t = c[i];
+        c[i] = c[w];
+        c[w] = t;
+        i = w;
+    }
+}
+
+/*
+ * Keeps candidate c if it is among the best that one message could carry.
+ * All are kept until scratch.cands is full (one slot short: the
+ * reference's delta appends one after them); from then on the array is a
+ * heap with the worst on top, which a better candidate replaces. A message
+ * carries fewer deltas than the array holds, so those left out could not
+ * have gone in this message but for larger ones that did not fit.
+ */
+void sb_plan_offer(sb_engine *e, plan *p, const cand *c)
+{
+    cand *cands = e->scratch.cands;
+    uint32_t cap = e->scratch.ncands ? e->scratch.ncands - 1 : 0;
+    if (!cap)
+        return;
+    if (p->ncands < cap) {
+        cands[p->ncands++] = *c;
+        return;
+    }
+    if (!p->heap) {
+        p->heap = true;
+        for (uint32_t i = p->ncands / 2; i-- > 0;)
+            plan_sift(cands, p->ncands, i);
+    }
+    if (plan_cmp_cand(c, &cands[0]) < 0) {
+        cands[0] = *c;
+        plan_sift(cands, p->ncands, 0);
+    }
+}
+
+/* The candidates in the order they go out. */
+void sb_plan_sort(sb_engine *e, plan *p)
+{
+    qsort(e->scratch.cands, p->ncands, sizeof(cand), plan_cmp_cand);
+}
+
 /* Queues a delta of n for a receiver whose digest says (max, gc), or that
  * lacks n entirely (whole). Nothing is queued if it has all of n. */
 void sb_plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
@@ -36,27 +105,11 @@ void sb_plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
     bool reset = whole ? n->gc_version > 0 : plan_needs_reset(n, max, gc);
     if (!whole && !reset && n->max_version <= max)
         return;
-    if (p->ncands >= e->scratch.cap)
-        return;
-    e->scratch.cands[p->ncands++] = (cand){
+    cand c = {
         .n = n, .from = whole || reset ? 0 : max, .reset = reset,
         .whole = whole, .tie = (uint32_t)sb_rng_next(&e->rng),
     };
-}
-
-/* How far behind the receiver is on c; a peer it lacks ranks first. */
-static uint64_t plan_behind(const cand *c)
-{
-    return c->whole ? UINT64_MAX : c->n->max_version - c->from;
-}
-
-static int plan_cmp_cand(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    uint64_t bx = plan_behind(x), by = plan_behind(y);
-    if (bx != by)
-        return bx < by ? 1 : -1;
-    return (x->tie > y->tie) - (x->tie < y->tie);
+    sb_plan_offer(e, p, &c);
 }
 
 static sb_delta plan_delta_header(const cand *c, uint64_t nkeys, uint64_t to)
@@ -142,7 +195,7 @@ int sb_plan_sample_group(const sb_peer *n)
 
 /* The i-th draw of a random sample without repetition: a partial
  * Fisher-Yates shuffle of st.perm, which stays a permutation. */
-static sb_peer *plan_draw(sb_engine *e, uint32_t i)
+sb_peer *sb_plan_draw(sb_engine *e, uint32_t i)
 {
     uint32_t *perm = e->st.perm;
     uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, e->st.count - i);
@@ -165,8 +218,10 @@ uint32_t sb_plan_draw_sample(sb_engine *e, size_t room)
 {
     uint32_t window = (uint32_t)(2 * (room / SB_DIGEST_ENTRY_MIN) + 1);
     uint32_t m = 0;
+    if (window > e->scratch.nsample)
+        window = e->scratch.nsample;
     for (uint32_t i = 0; i < e->st.count && m < window; i++) {
-        sb_peer *x = plan_draw(e, i);
+        sb_peer *x = sb_plan_draw(e, i);
         if (x->mark != e->epoch)
             e->scratch.sample[m++] = x;
     }
@@ -242,7 +297,7 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
         return false;
     size_t room = size - frame;
     cand *cands = e->scratch.cands;
-    qsort(cands, p->ncands, sizeof(cand), plan_cmp_cand);
+    sb_plan_sort(e, p);
 
     uint32_t nunknown = 0, nreq = 0, nahead = 0, ndelta = 0;
     if (type == SB_MSG_ACK) {

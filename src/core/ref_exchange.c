@@ -113,15 +113,10 @@ static void ref_send_digest(sb_engine *e, const char *to, int type)
     sb_writer w = type == SB_REF_DIGEST_RESPONSE ? sb_send_reply_writer(e)
                                                  : sb_send_writer(e);
     sb_ref_put_type(&w, type);
-    uint32_t count = 0;
-    for (uint32_t i = 0; i < e->st.count; i++)
-        if (ref_is_up(e->st.peers[i]))
-            e->scratch.sample[count++] = e->st.peers[i];
-    for (uint32_t i = 0; i < count; i++) {
-        uint32_t j = i + (uint32_t)sb_rng_below(&e->rng, count - i);
-        sb_peer *n = e->scratch.sample[j];
-        e->scratch.sample[j] = e->scratch.sample[i];
-        if (!sb_ref_put_digest(&w, n->addr, n->addr_len, n->max_version))
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_peer *n = sb_plan_draw(e, i);
+        if (ref_is_up(n) &&
+            !sb_ref_put_digest(&w, n->addr, n->addr_len, n->max_version))
             break;
     }
     sb_send_message(e, to, &w);
@@ -147,17 +142,6 @@ static void ref_ask_peer(sb_engine *e, sb_peer *n, uint64_t now)
     }
 }
 
-/* Most out of date first; ties in random order. */
-static int ref_cmp_behind(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    uint64_t bx = x->n->max_version - x->from;
-    uint64_t by = y->n->max_version - y->from;
-    if (bx != by)
-        return bx > by ? -1 : 1;
-    return x->tie < y->tie ? -1 : x->tie > y->tie;
-}
-
 /*
  * The delta answering a digest: the keys its sender lacks, if any. A
  * digest that does not name us gets all our keys too, in whatever room
@@ -169,10 +153,8 @@ static int ref_cmp_behind(const void *a, const void *b)
 static void ref_send_delta(sb_engine *e, const char *to, const uint8_t *buf,
                            size_t len)
 {
-    cand *c = e->scratch.cands;
-    uint32_t nc = 0;
+    plan *p = sb_plan_new(e);
     bool names_us = false;
-    e->epoch++;
     sb_cursor cur = { buf + 1, buf + len };
     sb_ref_entry r;
     while (sb_ref_next(&cur, SB_REF_DIGEST_REQUEST, &r)) {
@@ -181,12 +163,15 @@ static void ref_send_delta(sb_engine *e, const char *to, const uint8_t *buf,
         if (!n || n->mark == e->epoch || n->max_version <= r.version)
             continue;
         n->mark = e->epoch;
-        c[nc++] = (cand){ .n = n, .from = r.version,
-                          .tie = (uint32_t)sb_rng_next(&e->rng) };
+        cand k = { .n = n, .from = r.version,
+                   .tie = (uint32_t)sb_rng_next(&e->rng) };
+        sb_plan_offer(e, p, &k);
     }
-    qsort(c, nc, sizeof(*c), ref_cmp_behind);
-    if (!names_us && e->self->nkeys)
-        c[nc++] = (cand){ .n = e->self, .from = 0 }; /* last */
+    sb_plan_sort(e, p);
+    cand *c = e->scratch.cands;
+    uint32_t nc = p->ncands;
+    if (!names_us && e->self->nkeys) /* last: offer() left it a slot */
+        c[nc++] = (cand){ .n = e->self, .from = 0 };
     if (!nc)
         return;
     sb_writer w = sb_send_reply_writer(e);

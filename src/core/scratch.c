@@ -1,6 +1,7 @@
 /*
- * Scratch space (internal.h, sb_scratch): arrays of one slot per known
- * peer, grown as peers are added, and the digest of the message at hand.
+ * Scratch space (internal.h, sb_scratch): arrays bounded by what one
+ * message of ours carries, the push tree's array of one slot per known
+ * peer, and the digest of the message at hand.
  */
 #include <stdlib.h>
 
@@ -9,36 +10,48 @@
 bool sb_scratch_init(sb_scratch *s, size_t max_message_size)
 {
     /* an unknown id costs a request of at least SB_DIGEST_ENTRY_MIN */
-    s->max_unknown = (uint32_t)(max_message_size / SB_DIGEST_ENTRY_MIN + 1);
-    s->unknown = malloc(s->max_unknown * sizeof(*s->unknown));
+    s->most = (uint32_t)(max_message_size / SB_DIGEST_ENTRY_MIN + 1);
+    s->unknown = malloc(s->most * sizeof(*s->unknown));
     return s->unknown != NULL;
 }
 
-/* Makes every array hold at least `slots` slots. */
+/* Grows *a to min(want, bound) slots of `size` bytes (never shrinks);
+ * false if out of memory. */
+static bool scratch_fit(void *a, uint32_t *cap, uint32_t want,
+                        uint32_t bound, size_t size)
+{
+    void **arr = a;
+    if (want > bound)
+        want = bound;
+    if (want <= *cap)
+        return true;
+    void *p = realloc(*arr, (size_t)want * size);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = want;
+    return true;
+}
+
+/* Makes room for `slots` known peers (and one more). */
 bool sb_scratch_grow(sb_scratch *s, uint32_t slots)
 {
-    if (slots <= s->cap)
+    if (slots <= s->slots)
         return true;
-    /* small steps: these arrays cost per known peer */
-    uint32_t cap = slots + slots / 8 + 8;
-    sb_peer **peers = realloc(s->peers, cap * sizeof(*peers));
-    if (peers)
-        s->peers = peers;
-    sb_peer **ahead = realloc(s->ahead, cap * sizeof(*ahead));
-    if (ahead)
-        s->ahead = ahead;
-    sb_peer **sample = realloc(s->sample, cap * sizeof(*sample));
-    if (sample)
-        s->sample = sample;
-    cand *cands = realloc(s->cands, cap * sizeof(*cands));
-    if (cands)
-        s->cands = cands;
-    tree_slot *tree = realloc(s->tree, cap * sizeof(*tree));
-    if (tree)
-        s->tree = tree;
-    if (!peers || !ahead || !sample || !cands || !tree)
+    /* small steps: the tree costs per known peer */
+    uint32_t want = slots + slots / 8 + 8, tree = s->slots;
+    uint32_t list = s->most > SB_MAX_FANOUT ? s->most : SB_MAX_FANOUT;
+    /* the reference's delta appends one candidate after the best */
+    if (!scratch_fit(&s->peers, &s->npeers, want, list, sizeof(*s->peers)) ||
+        !scratch_fit(&s->ahead, &s->nahead, want, s->most,
+                     sizeof(*s->ahead)) ||
+        !scratch_fit(&s->sample, &s->nsample, want, 2 * s->most,
+                     sizeof(*s->sample)) ||
+        !scratch_fit(&s->cands, &s->ncands, want, s->most + 1,
+                     sizeof(*s->cands)) ||
+        !scratch_fit(&s->tree, &tree, want, UINT32_MAX, sizeof(*s->tree)))
         return false;
-    s->cap = cap;
+    s->slots = want;
     return true;
 }
 
@@ -58,10 +71,9 @@ entry_ref *sb_scratch_digest(sb_scratch *s, uint64_t n)
 
 size_t sb_scratch_memory(const sb_scratch *s)
 {
-    return s->cap * (sizeof(*s->peers) + sizeof(*s->ahead) +
-                     sizeof(*s->sample) + sizeof(*s->cands) +
-                     sizeof(*s->tree)) +
-           s->max_unknown * sizeof(*s->unknown) +
+    return s->npeers * sizeof(*s->peers) + s->nahead * sizeof(*s->ahead) +
+           s->nsample * sizeof(*s->sample) + s->ncands * sizeof(*s->cands) +
+           s->slots * sizeof(*s->tree) + s->most * sizeof(*s->unknown) +
            s->digest_cap * sizeof(*s->digest);
 }
 

@@ -1585,6 +1585,44 @@ static void test_range_listed_sends_what_was_left_out(void **state)
     cluster_free(c);
 }
 
+/* Of more candidates than one message could carry, a plan keeps the most
+ * out of date (a peer the receiver lacks first), and they go out in that
+ * order, whatever order they came in. */
+static void test_plan_keeps_the_most_behind(void **state)
+{
+    (void)state;
+    cluster *c = engines(1, 512, NULL, 0);
+    sb_engine *e = cluster_engine(c, 0);
+    enum { N = 300 };
+    sb_peer *peers = calloc(N, sizeof(*peers));
+    check(peers);
+    plan *p = sb_plan_new(e);
+    uint32_t cap = e->scratch.ncands - 1;
+    check(cap >= 4 && cap < N);
+    for (uint32_t i = 0; i < N; i++) {
+        peers[i].max_version = (uint64_t)(i * 7919 % N) + 1; /* 1..N */
+        cand k = { .n = &peers[i], .tie = i, .whole = i == 150 || i == 7 };
+        sb_plan_offer(e, p, &k);
+    }
+    check(p->ncands == cap);
+    sb_plan_sort(e, p);
+    const cand *k = e->scratch.cands;
+    check(k[0].whole && k[1].whole);
+    for (uint32_t i = 2; i < cap; i++) {
+        check(!k[i].whole);
+        /* the others, most behind first: N, N - 1, ... but for the two
+         * whole ones' own versions */
+        check(i == 2 || k[i].n->max_version < k[i - 1].n->max_version);
+        uint32_t above = 0;
+        for (uint32_t j = 0; j < N; j++)
+            above += !(j == 150 || j == 7) &&
+                     peers[j].max_version > k[i].n->max_version;
+        check(above == i - 2);
+    }
+    free(peers);
+    cluster_free(c);
+}
+
 /* A DIFF is taken only about the range of our last fingerprints, once:
  * one made up, late or repeated leaves nothing to descend into. */
 static void test_range_diff_only_as_asked(void **state)
@@ -1861,6 +1899,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_range_fingerprints_answered_with_diff),
         cmocka_unit_test(test_range_listed_sends_what_was_left_out),
         cmocka_unit_test(test_range_diff_only_as_asked),
+        cmocka_unit_test(test_plan_keeps_the_most_behind),
         cmocka_unit_test(test_no_sweep_for_strangers),
     };
     return RUN_TESTS(tests, argc, argv);
