@@ -118,8 +118,7 @@ typedef struct cand {
     bool whole;       /* the receiver lacks n entirely */
 } cand;
 
-/* A member of a push tree (push.c); n is NULL for a root we do not know
- * as live. */
+/* A member of a push tree (push.c): its place in the tree's order. */
 typedef struct tree_slot {
     uint64_t key, id;
 } tree_slot;
@@ -135,11 +134,12 @@ typedef struct entry_ref {
  * Scratch space, owned by the engine, so that receiving and gossiping
  * allocate nothing once the cluster has stopped growing. Each array has
  * one user at a time: a message is built or read from start to end
- * before the next one begins. Only `tree` holds a slot per known peer;
- * the others hold what one message of ours can carry (`most` entries or
- * deltas: every entry and delta takes SB_DIGEST_ENTRY_MIN bytes or more),
- * or fewer while the cluster is smaller (scratch.c grows them as peers
- * are added), so their cost does not grow with the cluster.
+ * before the next one begins. None holds a slot per known peer: most hold
+ * what one message of ours can carry (`most` entries or deltas: every
+ * entry and delta takes SB_DIGEST_ENTRY_MIN bytes or more), or fewer while
+ * the cluster is smaller (scratch.c grows them as peers are added); the
+ * tree and the digest are grown to the most a push tree or a message
+ * needed. Their cost does not grow with the cluster.
  */
 typedef struct sb_scratch {
     uint32_t most;            /* max_message_size / SB_DIGEST_ENTRY_MIN + 1 */
@@ -153,7 +153,8 @@ typedef struct sb_scratch {
     cand *cands;              /* a plan's best deltas (plan.c), a sweep's,
                                  the reference's delta: ncands slots */
     uint32_t npeers, nahead, nsample, ncands;
-    tree_slot *tree;          /* a push tree's members: `slots` slots */
+    tree_slot *tree;          /* a push tree's members near our children */
+    uint32_t tree_cap;
     uint64_t *unknown;        /* ids a plan asks for: `most` slots */
     entry_ref *digest;        /* the digest of the message at hand */
     uint32_t digest_cap;      /* grown to the largest digest seen */
@@ -466,6 +467,7 @@ sb_writer sb_send_reply_writer(sb_engine *e);
 bool sb_scratch_init(sb_scratch *s, size_t max_message_size);
 bool sb_scratch_grow(sb_scratch *s, uint32_t peers);
 entry_ref *sb_scratch_digest(sb_scratch *s, uint64_t n);
+tree_slot *sb_scratch_tree(sb_scratch *s, uint32_t n);
 size_t sb_scratch_memory(const sb_scratch *s);
 void sb_scratch_free(sb_scratch *s);
 

@@ -25,6 +25,10 @@ void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now)
     e->push_due = now;
 }
 
+/* A push tree's histogram of places: by their top byte. */
+#define PUSH_SHIFT 56
+#define PUSH_BUCKETS 256
+
 /* 64-bit mixing (splitmix64's finaliser): orders a push tree. */
 static uint64_t push_mix64(uint64_t x)
 {
@@ -35,98 +39,80 @@ static uint64_t push_mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* True if slot a comes before slot b by (key, id). */
-static bool push_less(const tree_slot *a, const tree_slot *b)
+/* Orders tree slots by place, then id. */
+static int push_cmp_slot(const void *a, const void *b)
 {
-    return a->key < b->key || (a->key == b->key && a->id < b->id);
-}
-
-/* True if a comes before b in the tree's order: by (key, id), counted
- * cyclically from the root's slot r (slots below r's come last). */
-static bool push_before(const tree_slot *a, const tree_slot *b,
-                        const tree_slot *r)
-{
-    bool a_wraps = push_less(a, r), b_wraps = push_less(b, r);
-    if (a_wraps != b_wraps)
-        return b_wraps;
-    return push_less(a, b);
-}
-
-/* Moves into t[k] the slot of rank k among t[lo..hi) (quickselect): the
- * slots before it come before it in the tree's order, those after it
- * after. Average O(hi - lo); the keys are hashes, so no input is bad. */
-static void push_select(tree_slot *t, uint32_t lo, uint32_t hi, uint32_t k,
-                        const tree_slot *r)
-{
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        tree_slot pivot = t[mid];
-        t[mid] = t[hi - 1];
-        t[hi - 1] = pivot;
-        uint32_t at = lo;
-        for (uint32_t i = lo; i < hi - 1; i++) {
-            if (push_before(&t[i], &pivot, r)) {
-                tree_slot x = t[i];
-                t[i] = t[at];
-                t[at++] = x;
-            }
-        }
-        t[hi - 1] = t[at];
-        t[at] = pivot;
-        if (k == at)
-            return;
-        if (k < at)
-            hi = at;
-        else
-            lo = at + 1;
-    }
+    const tree_slot *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
 }
 
 /*
  * Our children in the tree of push wave `wave` started by node `root`:
  * the live peers we know, ourselves and the root, ordered by a hash of
- * (wave, peer id); ranks count from the root's place onwards, cyclically;
- * the node of rank r sends to ranks a*r+1 .. a*r+a, for an arity a of
- * push_fanout (at least 2). Nodes that know the same live members derive
- * the same tree, so a wave reaches each of them once, in about log_a(N)
- * hops, for N-1 packets. Our rank is a count, and our children are found
- * by selection, not by sorting: a wave costs each node O(N).
+ * (wave, peer id), counted cyclically from the root's hash (a member's
+ * place is its hash minus the root's, modulo 2^64); the root has rank 0,
+ * the others ranks 1, 2, ... in that order; the node of rank r sends to
+ * ranks a*r+1 .. a*r+a, for an arity a of push_fanout (at least 2). Nodes
+ * that know the same live members derive the same tree, so a wave reaches
+ * each of them once, in about log_a(N) hops, for N-1 packets.
+ *
+ * Nothing is sorted and nothing is kept per member: one pass counts our
+ * rank and a histogram of places by their top byte, which tells the few
+ * buckets our children's ranks fall in; a second pass gathers those
+ * buckets' members (a few dozen: the places are hashes), sorted to find
+ * the children. A wave costs each node O(N) and a few hundred bytes.
  */
 static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
                               sb_peer **out)
 {
-    tree_slot *t = e->scratch.tree;
-    uint32_t m = 0;
-    tree_slot r = { push_mix64(wave ^ root), root }, me = r;
+    uint64_t base = push_mix64(wave ^ root);
+    uint64_t mine = push_mix64(wave ^ e->self->id) - base;
+    uint32_t hist[PUSH_BUCKETS] = { 0 };
+    uint32_t m = 0, before = 0; /* members but the root; before us */
     for (uint32_t i = 0; i < e->st.count; i++) {
-        sb_peer *n = e->st.peers[i];
-        if (!n->self && n->status != SB_STATUS_LIVE)
+        const sb_peer *n = e->st.peers[i];
+        if ((!n->self && n->status != SB_STATUS_LIVE) || n->id == root)
             continue;
-        tree_slot x = { push_mix64(wave ^ n->id), n->id };
-        if (n->id != root)
-            t[m++] = x; /* the root is rank 0: it is left out below */
-        if (n->self)
-            me = x;
+        uint64_t place = push_mix64(wave ^ n->id) - base;
+        hist[place >> PUSH_SHIFT]++;
+        m++;
+        before += place < mine;
     }
-    uint64_t rank = 0; /* the root's */
-    if (me.id != root) {
-        rank = 1;
-        for (uint32_t i = 0; i < m; i++)
-            rank += push_before(&t[i], &me, &r);
-    }
-    /* t holds every rank but the root's: rank c is at index c - 1 */
+    uint64_t rank = e->self->id == root ? 0 : 1 + (uint64_t)before;
+    /* ranks f*rank+1 .. f*rank+f: the (rank-1)-th members by place */
     uint64_t f = e->cfg.push_fanout < 2 ? 2 : e->cfg.push_fanout;
+    uint64_t lo = f * rank, hi = f * rank + f < m ? f * rank + f : m;
+    if (lo >= hi)
+        return 0;
+    uint32_t b = 0, below = 0; /* members in the buckets before b */
+    while (below + hist[b] <= lo)
+        below += hist[b++];
+    uint32_t end = b, upto = below + hist[b];
+    while (upto < hi)
+        upto += hist[++end];
+    tree_slot *t = sb_scratch_tree(&e->scratch, upto - below);
+    if (!t)
+        return 0;
     uint32_t k = 0;
-    for (uint64_t c = f * rank + 1; c <= f * rank + f && c <= m; c++) {
-        /* the first selection orders t around rank c; the next ones
-         * search only what comes after it */
-        uint32_t lo = c == f * rank + 1 ? 0 : (uint32_t)c - 1;
-        push_select(t, lo, m, (uint32_t)c - 1, &r);
-        sb_peer *n = sb_state_find_id(&e->st, t[c - 1].id);
-        if (n && !n->self)
-            out[k++] = n;
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        const sb_peer *n = e->st.peers[i];
+        if ((!n->self && n->status != SB_STATUS_LIVE) || n->id == root)
+            continue;
+        uint64_t place = push_mix64(wave ^ n->id) - base;
+        uint32_t bucket = (uint32_t)(place >> PUSH_SHIFT);
+        if (bucket >= b && bucket <= end)
+            t[k++] = (tree_slot){ place, n->id };
     }
-    return k;
+    qsort(t, k, sizeof(*t), push_cmp_slot);
+    uint32_t nkids = 0;
+    for (uint64_t c = lo; c < hi; c++) {
+        sb_peer *n = sb_state_find_id(&e->st, t[c - below].id);
+        if (n && !n->self)
+            out[nkids++] = n;
+    }
+    return nkids;
 }
 
 /* Remembers the wave (root, wave); false if it was seen already. Two

@@ -1,7 +1,8 @@
 /*
  * Scratch space (internal.h, sb_scratch): arrays bounded by what one
- * message of ours carries, the push tree's array of one slot per known
- * peer, and the digest of the message at hand.
+ * message of ours carries, and two grown to the most they were asked to
+ * hold: a push tree's members near our children, and the digest of the
+ * message at hand.
  */
 #include <stdlib.h>
 
@@ -38,8 +39,7 @@ bool sb_scratch_grow(sb_scratch *s, uint32_t slots)
 {
     if (slots <= s->slots)
         return true;
-    /* small steps: the tree costs per known peer */
-    uint32_t want = slots + slots / 8 + 8, tree = s->slots;
+    uint32_t want = slots + slots / 8 + 8;
     uint32_t list = s->most > SB_MAX_FANOUT ? s->most : SB_MAX_FANOUT;
     /* the reference's delta appends one candidate after the best */
     if (!scratch_fit(&s->peers, &s->npeers, want, list, sizeof(*s->peers)) ||
@@ -48,8 +48,7 @@ bool sb_scratch_grow(sb_scratch *s, uint32_t slots)
         !scratch_fit(&s->sample, &s->nsample, want, 2 * s->most,
                      sizeof(*s->sample)) ||
         !scratch_fit(&s->cands, &s->ncands, want, s->most + 1,
-                     sizeof(*s->cands)) ||
-        !scratch_fit(&s->tree, &tree, want, UINT32_MAX, sizeof(*s->tree)))
+                     sizeof(*s->cands)))
         return false;
     s->slots = want;
     return true;
@@ -69,11 +68,19 @@ entry_ref *sb_scratch_digest(sb_scratch *s, uint64_t n)
     return s->digest;
 }
 
+/* Room for n tree slots; NULL if out of memory. */
+tree_slot *sb_scratch_tree(sb_scratch *s, uint32_t n)
+{
+    if (!scratch_fit(&s->tree, &s->tree_cap, n, UINT32_MAX, sizeof(*s->tree)))
+        return NULL;
+    return s->tree;
+}
+
 size_t sb_scratch_memory(const sb_scratch *s)
 {
     return s->npeers * sizeof(*s->peers) + s->nahead * sizeof(*s->ahead) +
            s->nsample * sizeof(*s->sample) + s->ncands * sizeof(*s->cands) +
-           s->slots * sizeof(*s->tree) + s->most * sizeof(*s->unknown) +
+           s->tree_cap * sizeof(*s->tree) + s->most * sizeof(*s->unknown) +
            s->digest_cap * sizeof(*s->digest);
 }
 

@@ -171,9 +171,15 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
         uint32_t *perm = realloc(st->perm, cap * sizeof(*perm));
         if (perm)
             st->perm = perm;
-        sb_peer **touched = realloc(st->touched, cap * sizeof(*touched));
-        if (touched)
-            st->touched = touched;
+        uint32_t tcap = cap < STATE_TOUCHED ? cap : STATE_TOUCHED;
+        sb_peer **touched = st->touched;
+        if (tcap > st->touched_cap) {
+            touched = realloc(st->touched, tcap * sizeof(*touched));
+            if (touched) {
+                st->touched = touched;
+                st->touched_cap = tcap;
+            }
+        }
         sb_peer **sorted = realloc(st->sorted, cap * sizeof(*sorted));
         if (sorted)
             st->sorted = sorted;
@@ -212,12 +218,9 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
 void sb_state_remove(sb_state *st, sb_peer *n)
 {
     st->summary ^= n->share;
-    if (n->touched) {
-        uint32_t t = 0;
-        while (st->touched[t] != n)
-            t++;
-        st->touched[t] = st->touched[--st->ntouched];
-    }
+    for (uint32_t t = 0; n->touched && t < st->ntouched; t++)
+        if (st->touched[t] == n) /* not listed if it came past the list */
+            st->touched[t] = st->touched[--st->ntouched];
     st->changes++;
     uint32_t at = sb_state_after(st, n->id);
     while (st->sorted[--at] != n) /* past any other of the same id */
@@ -473,8 +476,8 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
 size_t sb_state_memory(const sb_state *st)
 {
     size_t bytes = st->cap * (sizeof(*st->peers) + sizeof(*st->due) +
-                              sizeof(*st->perm) + sizeof(*st->touched) +
-                              sizeof(*st->sorted)) +
+                              sizeof(*st->perm) + sizeof(*st->sorted)) +
+                   st->touched_cap * sizeof(*st->touched) +
                    st->slots * 2 * sizeof(sb_slot) +
                    st->forgotten_cap * sizeof(sb_forgotten);
     for (uint32_t i = 0; i < st->count; i++) {

@@ -94,6 +94,10 @@ typedef struct sb_slot {
     uint32_t index;       /* peer index + 1; 0 = empty */
 } sb_slot;
 
+/* The touched peers listed at most: more at once (a join, a burst of
+ * news) and the summary's next read looks at every peer. */
+#define STATE_TOUCHED 256
+
 typedef struct sb_state {
     sb_peer **peers;
     uint64_t *due;        /* per peer index: see above */
@@ -105,10 +109,13 @@ typedef struct sb_state {
     sb_forgotten *forgotten;
     uint32_t nforgotten, forgotten_cap;
     uint64_t summary;     /* XOR of every peer's share (summary.c) */
-    sb_peer **touched;    /* peers whose share is out of date (room for
-                             cap), with no peer twice */
+    sb_peer **touched;    /* peers whose share is out of date, with no
+                             peer twice: touched_cap slots, at most
+                             STATE_TOUCHED; past them, `overflow` */
+    uint32_t ntouched, touched_cap;
+    bool overflow;        /* more were touched than the list holds: look
+                             for the touched flag on every peer */
     sb_peer **sorted;     /* every peer, in id order (room for cap) */
-    uint32_t ntouched;
     uint64_t changes;     /* records added or removed, ever */
 } sb_state;
 
@@ -143,7 +150,10 @@ static inline void sb_state_touch(sb_state *st, sb_peer *n)
 {
     if (!n->touched) {
         n->touched = true;
-        st->touched[st->ntouched++] = n;
+        if (st->ntouched < st->touched_cap)
+            st->touched[st->ntouched++] = n;
+        else
+            st->overflow = true;
     }
 }
 

@@ -18,7 +18,9 @@
  * touched (sb_state_touch()); the next read takes the touched records'
  * shares out and their new ones in. A removed record's share leaves at
  * once (sb_state_remove()). A read costs the records changed since the
- * last one: at rest, nothing; at 4,096 nodes, not a pass over 4,096.
+ * last one: at rest, nothing; at 4,096 nodes, not a pass over 4,096 (but
+ * for a read after more than STATE_TOUCHED changes, which looks at every
+ * record's touched flag instead of a list as long as the cluster).
  */
 #include "internal.h"
 
@@ -39,17 +41,27 @@ static uint64_t summary_of(const sb_peer *n)
     return summary_mix(h, n->gc_version);
 }
 
+static void summary_take(sb_state *st, sb_peer *n)
+{
+    st->summary ^= n->share;
+    n->share = summary_of(n);
+    st->summary ^= n->share;
+    n->touched = false;
+}
+
 uint64_t sb_summary(sb_engine *e)
 {
     sb_state *st = &e->st;
-    for (uint32_t i = 0; i < st->ntouched; i++) {
-        sb_peer *n = st->touched[i];
-        st->summary ^= n->share;
-        n->share = summary_of(n);
-        st->summary ^= n->share;
-        n->touched = false;
+    if (st->overflow) {
+        for (uint32_t i = 0; i < st->count; i++)
+            if (st->peers[i]->touched)
+                summary_take(st, st->peers[i]);
+    } else {
+        for (uint32_t i = 0; i < st->ntouched; i++)
+            summary_take(st, st->touched[i]);
     }
     st->ntouched = 0;
+    st->overflow = false;
     return st->summary;
 }
 

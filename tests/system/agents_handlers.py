@@ -62,8 +62,10 @@ def main():
         check(r.returncode == 2 and "--event-handler" in r.stderr, (spec, r))
     print("bad --event-handler refused, exit 2")
 
+    # the .env file appears whole (renamed into place), or not at all
     record = ('f=$(mktemp -p %s run.XXXXXX); cat > "$f.value"; '
-              'env | grep ^SB_ | sort > "$f.env"' % out)
+              'env | grep ^SB_ | sort > "$f.part"; mv "$f.part" "$f.env"'
+              % out)
     a = start(exe, [], [
         "--handler-timeout", "500",
         "--event-handler", "update,delete=" + record,

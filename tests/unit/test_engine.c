@@ -1585,6 +1585,39 @@ static void test_range_listed_sends_what_was_left_out(void **state)
     cluster_free(c);
 }
 
+/* The summary stays the XOR of every record's hash when more records
+ * change between two reads than the touched list holds, and records go
+ * while it is over. */
+static void test_summary_after_many_changes(void **state)
+{
+    (void)state;
+    cluster *c = engines(1, 512, NULL, 0);
+    sb_engine *e = cluster_engine(c, 0);
+    sb_engine_summary(e);
+    check(!e->st.overflow);
+    for (uint32_t i = 0; i < STATE_TOUCHED + 50; i++) {
+        char addr[32];
+        int len = snprintf(addr, sizeof(addr), "10.1.%u.%u:7946", i / 250,
+                           i % 250 + 1);
+        check(sb_state_add(&e->st, addr, (size_t)len, 1 + i));
+    }
+    check(e->st.overflow && e->st.ntouched == STATE_TOUCHED);
+    /* one listed and one past the list leave before the read */
+    sb_state_remove(&e->st, e->st.touched[3]);
+    sb_state_remove(&e->st, e->st.peers[e->st.count - 1]);
+    uint64_t summary = sb_engine_summary(e);
+    check(!e->st.overflow && e->st.ntouched == 0);
+    for (uint32_t i = 0; i < e->st.count; i++)
+        check(!e->st.peers[i]->touched); /* every share taken again */
+    check(sb_engine_summary_fresh(e));
+    /* the same records touched a few at a time give the same summary */
+    for (uint32_t i = 0; i < e->st.count; i += 7)
+        sb_state_touch(&e->st, e->st.peers[i]);
+    check(!e->st.overflow);
+    check(sb_engine_summary(e) == summary && sb_engine_summary_fresh(e));
+    cluster_free(c);
+}
+
 /* Of more candidates than one message could carry, a plan keeps the most
  * out of date (a peer the receiver lacks first), and they go out in that
  * order, whatever order they came in. */
@@ -1900,6 +1933,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_range_listed_sends_what_was_left_out),
         cmocka_unit_test(test_range_diff_only_as_asked),
         cmocka_unit_test(test_plan_keeps_the_most_behind),
+        cmocka_unit_test(test_summary_after_many_changes),
         cmocka_unit_test(test_no_sweep_for_strangers),
     };
     return RUN_TESTS(tests, argc, argv);
