@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h" /* SB_ID_SIZE */
+
 /* A node's position on ring i: a 64-bit mix of its id and the ring. */
 static uint64_t ring_pos(uint64_t id, uint32_t i)
 {
@@ -15,16 +17,33 @@ static uint64_t ring_pos(uint64_t id, uint32_t i)
     return z ^ (z >> 31);
 }
 
+/* The id at index j of a ring: SB_ID_SIZE bytes, little-endian. */
+static uint64_t ring_id(const uint8_t *s, uint32_t j)
+{
+    const uint8_t *b = s + (size_t)j * SB_ID_SIZE;
+    uint64_t id = 0;
+    for (int k = SB_ID_SIZE - 1; k >= 0; k--)
+        id = id << 8 | b[k];
+    return id;
+}
+
+static void ring_set(uint8_t *s, uint32_t j, uint64_t id)
+{
+    uint8_t *b = s + (size_t)j * SB_ID_SIZE;
+    for (int k = 0; k < SB_ID_SIZE; k++)
+        b[k] = (uint8_t)(id >> (8 * k));
+}
+
 /* The index of the first id on ring i whose (position, id) is not below
  * (pos, id). */
-static uint32_t ring_lower(const uint64_t *s, uint32_t count, uint32_t i,
+static uint32_t ring_lower(const uint8_t *s, uint32_t count, uint32_t i,
                            uint64_t pos, uint64_t id)
 {
     uint32_t lo = 0, hi = count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        uint64_t p = ring_pos(s[mid], i);
-        if (p < pos || (p == pos && s[mid] < id))
+        uint64_t x = ring_id(s, mid), p = ring_pos(x, i);
+        if (p < pos || (p == pos && x < id))
             lo = mid + 1;
         else
             hi = mid;
@@ -50,12 +69,12 @@ bool sb_rings_add(sb_rings *r, uint64_t id)
     if (!r->k)
         return true;
     uint32_t at = ring_lower(r->ring[0], r->count, 0, ring_pos(id, 0), id);
-    if (at < r->count && r->ring[0][at] == id)
+    if (at < r->count && ring_id(r->ring[0], at) == id)
         return true;
     if (r->count == r->cap) {
-        uint32_t cap = r->cap ? 2 * r->cap : 16;
+        uint32_t cap = r->cap + r->cap / 4 + 16;
         for (uint32_t i = 0; i < r->k; i++) {
-            uint64_t *g = realloc(r->ring[i], cap * sizeof(*g));
+            uint8_t *g = realloc(r->ring[i], (size_t)cap * SB_ID_SIZE);
             if (!g)
                 return false; /* rings grown so far keep their nodes */
             r->ring[i] = g;
@@ -63,10 +82,11 @@ bool sb_rings_add(sb_rings *r, uint64_t id)
         r->cap = cap;
     }
     for (uint32_t i = 0; i < r->k; i++) {
-        uint64_t *s = r->ring[i];
+        uint8_t *s = r->ring[i];
         uint32_t j = ring_lower(s, r->count, i, ring_pos(id, i), id);
-        memmove(s + j + 1, s + j, (r->count - j) * sizeof(*s));
-        s[j] = id;
+        memmove(s + (size_t)(j + 1) * SB_ID_SIZE, s + (size_t)j * SB_ID_SIZE,
+                (size_t)(r->count - j) * SB_ID_SIZE);
+        ring_set(s, j, id);
     }
     r->count++;
     return true;
@@ -77,12 +97,13 @@ void sb_rings_remove(sb_rings *r, uint64_t id)
     if (!r->k || !r->count)
         return;
     uint32_t at = ring_lower(r->ring[0], r->count, 0, ring_pos(id, 0), id);
-    if (at >= r->count || r->ring[0][at] != id)
+    if (at >= r->count || ring_id(r->ring[0], at) != id)
         return;
     for (uint32_t i = 0; i < r->k; i++) {
-        uint64_t *s = r->ring[i];
+        uint8_t *s = r->ring[i];
         uint32_t j = ring_lower(s, r->count, i, ring_pos(id, i), id);
-        memmove(s + j, s + j + 1, (r->count - j - 1) * sizeof(*s));
+        memmove(s + (size_t)j * SB_ID_SIZE, s + (size_t)(j + 1) * SB_ID_SIZE,
+                (size_t)(r->count - j - 1) * SB_ID_SIZE);
     }
     r->count--;
 }
@@ -92,17 +113,17 @@ bool sb_rings_neighbour(const sb_rings *r, uint32_t i, uint64_t id,
 {
     if (i >= r->k || !r->count)
         return false;
-    const uint64_t *s = r->ring[i];
+    const uint8_t *s = r->ring[i];
     uint32_t n = r->count;
     uint32_t j = ring_lower(s, n, i, ring_pos(id, i), id);
-    bool on = j < n && s[j] == id;
+    bool on = j < n && ring_id(s, j) == id;
     if (on && n == 1)
         return false;
     if (after)
         j = (j + (on ? 1 : 0)) % n;
     else
         j = (j + n - 1) % n;
-    *out = s[j];
+    *out = ring_id(s, j);
     return true;
 }
 
@@ -125,5 +146,5 @@ uint32_t sb_rings_neighbours(const sb_rings *r, uint64_t id, bool after,
 
 size_t sb_rings_memory(const sb_rings *r)
 {
-    return (size_t)r->k * r->cap * sizeof(uint64_t);
+    return (size_t)r->k * r->cap * SB_ID_SIZE;
 }

@@ -9,8 +9,9 @@
  * the same live set derive the same relation.
  *
  * Each ring is an array of ids sorted by (position, id); positions are
- * computed again where compared, not stored (8 bytes a node a ring, not
- * 16): a lookup is a binary search, a node added or removed a memmove.
+ * computed again where compared, not stored, and an id takes its 6 bytes
+ * (SB_ID_SIZE: 6 bytes a node a ring, not 16): a lookup is a binary
+ * search, a node added or removed a memmove.
  */
 #ifndef SB_RING_H
 #define SB_RING_H
@@ -24,12 +25,13 @@
 typedef struct sb_rings {
     uint32_t k;                /* rings in use, at most SB_MAX_RINGS */
     uint32_t count, cap;       /* nodes on every ring */
-    uint64_t *ring[SB_MAX_RINGS]; /* ids, by (position, id) */
+    uint8_t *ring[SB_MAX_RINGS]; /* ids, by (position, id) */
 } sb_rings;
 
 void sb_rings_init(sb_rings *r, uint32_t k);
 void sb_rings_free(sb_rings *r);
-/* Puts id on every ring (no-op if there); false if out of memory. */
+/* Puts id (a node id: SB_ID_SIZE bytes, the rest zero) on every ring
+ * (no-op if there); false if out of memory. */
 bool sb_rings_add(sb_rings *r, uint64_t id);
 /* Takes id off every ring (no-op if absent). */
 void sb_rings_remove(sb_rings *r, uint64_t id);

@@ -14,8 +14,8 @@ static uint64_t state_addr_hash(const char *addr, size_t len)
     return sb_peer_id(addr, len, 0);
 }
 
-/* An id's tag in by_id: bits its slot number (the low bits) does not use
- * while the table has at most 2^16 slots. */
+/* An id's tag in by_id: bits 16 to 47, which the slot number (taken from
+ * the top of the low 32 bits) shares only in part. */
 static uint32_t state_id_tag(uint64_t id)
 {
     return (uint32_t)(id >> 16);
@@ -56,28 +56,27 @@ void sb_state_free(sb_state *st)
 static void state_slot_insert(sb_slot *t, uint32_t slots, uint64_t hash,
                               uint32_t tag, uint32_t index)
 {
-    uint32_t i = (uint32_t)hash & (slots - 1);
+    uint32_t i = sb_state_home(hash, slots);
     while (t[i].index)
-        i = (i + 1) & (slots - 1);
+        i = sb_state_next(i, slots);
     t[i].tag = tag;
     t[i].index = index + 1;
 }
 
-/* Slots for `want` peers: a power of two, at most 3/4 full. */
-static uint32_t state_slots_for(uint32_t want)
+/* True if the indexes are too full for `want` peers (and one more): over
+ * 3/4. They are rebuilt 2/3 full, so each costs 21 to 24 bytes a peer,
+ * whatever the count (a power of two would cost up to 43). */
+static bool state_too_full(uint32_t slots, uint32_t want)
 {
-    uint32_t slots = 16;
-    while (slots / 4 * 3 < want + 1)
-        slots *= 2;
-    return slots;
+    return 4 * ((uint64_t)want + 1) > 3 * (uint64_t)slots;
 }
 
 /* Rebuilds both indexes with room for `want` peers. */
 static bool state_reindex(sb_state *st, uint32_t want)
 {
-    uint32_t slots = state_slots_for(want);
-    if (slots < st->slots)
-        slots = st->slots;
+    uint32_t slots = st->slots;
+    if (state_too_full(slots, want))
+        slots = (uint32_t)(((uint64_t)want + 1) * 3 / 2 + 8);
     if (slots != st->slots) {
         sb_slot *a = calloc(slots, sizeof(*a));
         sb_slot *b = calloc(slots, sizeof(*b));
@@ -109,8 +108,8 @@ sb_peer *sb_state_find_id(const sb_state *st, uint64_t id)
     if (!st->slots)
         return NULL;
     uint32_t tag = state_id_tag(id);
-    for (uint32_t i = (uint32_t)id & (st->slots - 1); st->by_id[i].index;
-         i = (i + 1) & (st->slots - 1)) {
+    for (uint32_t i = sb_state_home(id, st->slots); st->by_id[i].index;
+         i = sb_state_next(i, st->slots)) {
         if (st->by_id[i].tag != tag)
             continue;
         sb_peer *n = st->peers[st->by_id[i].index - 1];
@@ -126,8 +125,8 @@ sb_peer *sb_state_find_addr(const sb_state *st, const char *addr,
     if (!st->slots)
         return NULL;
     uint64_t h = state_addr_hash(addr, len);
-    for (uint32_t i = (uint32_t)h & (st->slots - 1); st->by_addr[i].index;
-         i = (i + 1) & (st->slots - 1)) {
+    for (uint32_t i = sb_state_home(h, st->slots); st->by_addr[i].index;
+         i = sb_state_next(i, st->slots)) {
         if (st->by_addr[i].tag != (uint32_t)h)
             continue;
         sb_peer *n = st->peers[st->by_addr[i].index - 1];
@@ -161,7 +160,8 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
                       uint64_t generation)
 {
     if (st->count == st->cap) {
-        uint32_t cap = st->cap ? 2 * st->cap : 16;
+        /* a quarter more: these arrays cost per known peer */
+        uint32_t cap = st->cap + st->cap / 4 + 16;
         sb_peer **peers = realloc(st->peers, cap * sizeof(*peers));
         if (peers)
             st->peers = peers;
@@ -187,7 +187,7 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
             return NULL;
         st->cap = cap;
     }
-    if (state_slots_for(st->count + 1) > st->slots &&
+    if (state_too_full(st->slots, st->count + 1) &&
         !state_reindex(st, st->count + 1))
         return NULL;
     sb_peer *n = calloc(1, sizeof(*n) + len + 1);

@@ -105,7 +105,7 @@ typedef struct sb_state {
     uint32_t count, cap;
     sb_slot *by_id;
     sb_slot *by_addr;
-    uint32_t slots;       /* power of two, >= 4/3 * count */
+    uint32_t slots;       /* of each index, at most 3/4 full */
     sb_forgotten *forgotten;
     uint32_t nforgotten, forgotten_cap;
     uint64_t summary;     /* XOR of every peer's share (summary.c) */
@@ -125,12 +125,25 @@ void sb_state_free(sb_state *st);
 sb_peer *sb_state_find_id(const sb_state *st, uint64_t id);
 /* The position in st->sorted of the first peer whose id is above `id`. */
 uint32_t sb_state_after(const sb_state *st, uint64_t id);
+/* The slot of an index where the search for `hash` starts: its low 32
+ * bits scaled to the table (a multiply, not a division), then on to
+ * sb_state_next() until the slot is found or an empty one. */
+static inline uint32_t sb_state_home(uint64_t hash, uint32_t slots)
+{
+    return (uint32_t)(((uint64_t)(uint32_t)hash * slots) >> 32);
+}
+
+static inline uint32_t sb_state_next(uint32_t i, uint32_t slots)
+{
+    return i + 1 == slots ? 0 : i + 1;
+}
+
 /* Starts loading the index slot of `id` into the cache (a hint). */
 static inline void sb_state_prefetch_id(const sb_state *st, uint64_t id)
 {
 #if defined(__GNUC__)
     if (st->slots)
-        __builtin_prefetch(&st->by_id[(uint32_t)id & (st->slots - 1)]);
+        __builtin_prefetch(&st->by_id[sb_state_home(id, st->slots)]);
 #else
     (void)st;
     (void)id;
