@@ -190,7 +190,7 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
     if (state_too_full(st->slots, st->count + 1) &&
         !state_reindex(st, st->count + 1))
         return NULL;
-    sb_peer *n = calloc(1, sizeof(*n) + len + 1);
+    sb_peer *n = calloc(1, offsetof(sb_peer, addr) + len + 1);
     if (!n)
         return NULL;
     memcpy(n->addr, addr, len);
@@ -287,6 +287,12 @@ static uint64_t state_key_hash(const uint8_t *key, size_t len)
     return h ^ (h >> 29);
 }
 
+/* The keys n->keys has room for. */
+static uint32_t state_keys_room(const sb_peer *n)
+{
+    return n->keys_log ? 1u << n->keys_log : 0;
+}
+
 static bool state_key_is(const sb_key *k, const uint8_t *key, size_t len)
 {
     return k->key_len == len && memcmp(k->data, key, len) == 0;
@@ -296,7 +302,7 @@ static bool state_key_is(const sb_key *k, const uint8_t *key, size_t len)
 static uint32_t state_key_slot(const sb_peer *n, const uint8_t *key,
                                size_t len)
 {
-    uint32_t mask = n->by_key_slots - 1;
+    uint32_t mask = (1u << n->by_key_log) - 1;
     uint32_t i = (uint32_t)state_key_hash(key, len) & mask;
     while (n->by_key[i] && !state_key_is(n->by_key[i], key, len))
         i = (i + 1) & mask;
@@ -307,15 +313,15 @@ static uint32_t state_key_slot(const sb_peer *n, const uint8_t *key,
  * unchanged) if out of memory. */
 static bool state_key_reindex(sb_peer *n, uint32_t want)
 {
-    uint32_t slots = 16;
-    while (slots / 4 * 3 < want)
-        slots *= 2;
-    sb_key **by_key = calloc(slots, sizeof(*by_key));
+    uint8_t log = 4;
+    while ((1u << log) / 4 * 3 < want)
+        log++;
+    sb_key **by_key = calloc(1u << log, sizeof(*by_key));
     if (!by_key)
         return false;
     free(n->by_key);
     n->by_key = by_key;
-    n->by_key_slots = slots;
+    n->by_key_log = log;
     for (uint32_t i = 0; i < n->nkeys; i++)
         n->by_key[state_key_slot(n, n->keys[i]->data, n->keys[i]->key_len)] =
             n->keys[i];
@@ -328,7 +334,7 @@ static void state_key_unindex(sb_peer *n, const sb_key *k)
 {
     if (!n->by_key)
         return;
-    uint32_t mask = n->by_key_slots - 1;
+    uint32_t mask = (1u << n->by_key_log) - 1;
     uint32_t i = state_key_slot(n, k->data, k->key_len);
     if (n->by_key[i] != k)
         return;
@@ -415,7 +421,7 @@ void sb_peer_clear_keys(sb_peer *n)
         free(n->keys[i]);
     free(n->by_key);
     n->by_key = NULL;
-    n->by_key_slots = 0;
+    n->by_key_log = 0;
     n->nkeys = 0;
     n->tombstones = 0;
     n->state_bytes = 0;
@@ -443,18 +449,18 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
     if (old < 0) {
         /* room first, so that nothing changes if there is none: one more
          * key, and the index past a few keys */
-        if (n->nkeys == n->cap) {
-            uint32_t cap = n->cap ? 2 * n->cap : 4;
-            sb_key **keys = realloc(n->keys, cap * sizeof(*keys));
+        if (n->nkeys == state_keys_room(n)) {
+            uint8_t log = n->keys_log ? n->keys_log + 1 : 2;
+            sb_key **keys = realloc(n->keys, ((size_t)1 << log) * sizeof(*keys));
             if (!keys) {
                 free(k);
                 return false;
             }
             n->keys = keys;
-            n->cap = cap;
+            n->keys_log = log;
         }
         uint32_t most =
-            n->by_key ? n->by_key_slots / 4 * 3 : STATE_SCAN_KEYS;
+            n->by_key ? (1u << n->by_key_log) / 4 * 3 : STATE_SCAN_KEYS;
         if (n->nkeys + 1 > most && !state_key_reindex(n, n->nkeys + 1)) {
             free(k);
             return false;
@@ -482,8 +488,10 @@ size_t sb_state_memory(const sb_state *st)
                    st->forgotten_cap * sizeof(sb_forgotten);
     for (uint32_t i = 0; i < st->count; i++) {
         const sb_peer *n = st->peers[i];
-        bytes += sizeof(*n) + n->addr_len + 1 + n->cap * sizeof(*n->keys) +
-                 n->by_key_slots * sizeof(*n->by_key);
+        bytes += offsetof(sb_peer, addr) + n->addr_len + 1 +
+                 state_keys_room(n) * sizeof(*n->keys) +
+                 (n->by_key ? (size_t)1 << n->by_key_log : 0) *
+                     sizeof(*n->by_key);
         for (uint32_t j = 0; j < n->nkeys; j++)
             bytes += sizeof(sb_key) + n->keys[j]->key_len +
                      n->keys[j]->value_len;

@@ -41,39 +41,42 @@ static inline const uint8_t *sb_key_value(const sb_key *k)
 }
 
 /* The first 64 bytes hold what a digest entry touches (one cache line
- * per peer: a round over thousands of peers is memory-bound). */
+ * per peer: a round over thousands of peers is memory-bound). The fields
+ * are ordered so that nothing is padded: a peer costs 152 bytes and its
+ * address. */
 typedef struct sb_peer {
     uint64_t id;          /* sb_peer_id(addr, generation) */
     uint64_t heartbeat;
     uint64_t max_version; /* every key version is <= this */
     uint64_t gc_version;  /* highest tombstone version collected */
-    sb_phi phi;
     uint32_t index;       /* in sb_state.peers */
     uint32_t mark;        /* scratch for the engine: "seen in this digest" */
     uint8_t status;       /* sb_status */
-    bool leaving;
-    bool self;
-    bool hb_news;         /* a newer heartbeat came in since we last
-                             listed the peer in a digest */
-    bool touched;         /* in sb_state.touched: share to compute again */
     uint8_t probes;       /* probes since it last answered, or was live
                              after answering once */
-    bool answered;        /* its address answered us (token.c) */
     uint8_t addr_len;
+    uint8_t keys_log;     /* keys has room for 2^keys_log, or none if 0 */
+    uint8_t by_key_log;   /* by_key has 2^by_key_log slots, or is NULL */
+    bool leaving : 1;
+    bool self : 1;
+    bool hb_news : 1;     /* a newer heartbeat came in since we last
+                             listed the peer in a digest */
+    bool touched : 1;     /* in sb_state.touched: share to compute again */
+    bool answered : 1;    /* its address answered us (token.c) */
     uint32_t tombstones;
-    uint32_t by_key_slots; /* of by_key: a power of two, or 0 */
-    uint32_t nkeys, cap;
+    uint32_t nkeys;
+    uint64_t share;       /* its part of sb_state.summary (summary.c) */
     uint64_t generation;
     uint64_t status_since; /* when the status last changed */
     uint64_t probe_at;    /* not live: the earliest next probe */
     uint64_t beat;        /* the count of the last BEAT taken from it */
     uint64_t gc_due;      /* when the oldest tombstone may go; or never */
-    uint64_t share;       /* its part of sb_state.summary (summary.c) */
     sb_key **keys;        /* sorted by version */
     /* keys by their bytes, once a peer holds more than STATE_SCAN_KEYS:
      * open addressing, linear probing, at most 3/4 full; NULL = empty */
     sb_key **by_key;
     size_t state_bytes;   /* key and value bytes of all keys */
+    sb_phi phi;
     char addr[];          /* NUL-terminated, addr_len bytes before it */
 } sb_peer;
 
