@@ -112,7 +112,7 @@ static uint64_t liveness_join_wait(const sb_engine *e)
  * if it changed the mean. */
 bool sb_liveness_floor_gap(const sb_engine *e, sb_peer *n)
 {
-    double least = sb_liveness_least_gap(e);
+    float least = (float)sb_liveness_least_gap(e); /* as the mean is kept */
     if (n->phi.mean_ns >= least)
         return false;
     n->phi.mean_ns = least;

@@ -11,7 +11,7 @@
 void sb_phi_reset(sb_phi *p, uint64_t now, uint64_t bootstrap_ns)
 {
     p->last_ns = now;
-    p->mean_ns = (double)bootstrap_ns;
+    p->mean_ns = (float)bootstrap_ns;
     p->count = 1;
 }
 
@@ -35,19 +35,20 @@ void sb_phi_heartbeat(sb_phi *p, uint64_t now, uint32_t window)
     if (sample < 0)
         return;
     /* running mean while filling, then weight 1/window */
-    p->mean_ns += (sample - p->mean_ns) / (double)p->count;
+    double mean = p->mean_ns;
+    p->mean_ns = (float)(mean + (sample - mean) / (double)p->count);
 }
 
 double sb_phi_value(const sb_phi *p, uint64_t now)
 {
     if (now <= p->last_ns || p->mean_ns <= 0.0)
         return 0.0;
-    return (double)(now - p->last_ns) / (p->mean_ns * LN10);
+    return (double)(now - p->last_ns) / ((double)p->mean_ns * LN10);
 }
 
 uint64_t sb_phi_deadline(const sb_phi *p, double threshold)
 {
-    double wait = threshold * p->mean_ns * LN10;
+    double wait = threshold * (double)p->mean_ns * LN10;
     if (!(wait < (double)(UINT64_MAX - p->last_ns)))
         return UINT64_MAX;
     return p->last_ns + (uint64_t)wait;

@@ -6,10 +6,12 @@
  *     phi(t) = -log10(exp(-t / mean)) = t / (mean * ln 10).
  * docs/failure-detector.md explains the choice.
  *
- * The mean is estimated in 24 bytes instead of a ring of samples: an exact
+ * The mean is estimated in 16 bytes instead of a ring of samples: an exact
  * running mean over the first `window` samples, then an exponentially
  * weighted mean with weight 1/window, which has the sliding window's mean
- * on stationary input (see the doc). Pure arithmetic; no clock.
+ * on stationary input (see the doc). It is kept in single precision (a
+ * relative error of 6e-8: 8 ns at 100 ms) and computed in double: every
+ * known peer has one. Pure arithmetic; no clock.
  */
 #ifndef SB_PHI_H
 #define SB_PHI_H
@@ -18,7 +20,7 @@
 
 typedef struct sb_phi {
     uint64_t last_ns;   /* when the last heartbeat increase arrived */
-    double mean_ns;     /* estimated mean inter-arrival time */
+    float mean_ns;      /* estimated mean inter-arrival time */
     uint32_t count;     /* samples behind the estimate, at most window */
 } sb_phi;
 
