@@ -87,7 +87,8 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
     if (ranged) {
         used += SB_RANGE_SIZE(range.listed ? 0 : SB_RANGE_PARTS);
         for (uint32_t i = range.first; range.listed && i < range.end; i++)
-            exchange_list(e, e->st.sorted[i], list, &n, &used, room);
+            exchange_list(e, sb_state_sorted(&e->st, i), list, &n, &used,
+                          room);
     }
     bool full = quiet;
     uint32_t m =

@@ -366,7 +366,7 @@ void sb_sweep_held(sb_engine *e, const char *from, uint64_t now);
 /* A SYN's range section with k fingerprints: bounds, count, prints. */
 #define SB_RANGE_SIZE(k) (2 * SB_CURSOR_SIZE + 1 + (k) * SB_PRINT_SIZE)
 /* The range a SYN carries: (from, to], our records in it
- * (e->st.sorted[first] to e->st.sorted[end - 1]), listed in the digest or
+ * (positions first to end - 1 of sb_state_sorted()), listed in the digest or
  * given as fingerprints. */
 typedef struct sb_range {
     uint64_t from, to;

@@ -54,7 +54,7 @@ static void range_prints(sb_engine *e, uint64_t from, uint64_t to,
     memset(prints, 0, SB_RANGE_PARTS * sizeof(*prints));
     uint32_t end = sb_state_after(&e->st, to);
     for (uint32_t i = sb_state_after(&e->st, from); i < end; i++) {
-        const sb_peer *n = e->st.sorted[i];
+        const sb_peer *n = sb_state_sorted(&e->st, i);
         prints[range_part(from, to, n->id)] ^= (uint32_t)n->share;
     }
 }
@@ -84,7 +84,7 @@ bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
     r->end = sb_state_after(&e->st, r->to);
     size_t need = SB_RANGE_SIZE(0);
     for (uint32_t i = r->first; i < r->end && need <= room; i++) {
-        sb_digest_entry d = sb_entry_of(e->st.sorted[i]);
+        sb_digest_entry d = sb_entry_of(sb_state_sorted(&e->st, i));
         need += sb_digest_entry_size(&d);
     }
     r->listed = need <= room;
@@ -123,7 +123,7 @@ void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,
         return;
     uint32_t end = sb_state_after(&e->st, m->to);
     for (uint32_t i = sb_state_after(&e->st, m->from); i < end; i++) {
-        sb_peer *n = e->st.sorted[i];
+        sb_peer *n = sb_state_sorted(&e->st, i);
         if (n->mark != epoch) {
             n->mark = epoch; /* not offered again as a recent change */
             sb_plan_add(e, p, n, 0, 0, true);

@@ -143,7 +143,7 @@ static uint32_t state_after(const sb_state *st, uint64_t id, uint32_t n)
     uint32_t lo = 0, hi = n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (st->sorted[mid]->id <= id)
+        if (sb_state_sorted(st, mid)->id <= id)
             lo = mid + 1;
         else
             hi = mid;
@@ -154,6 +154,15 @@ static uint32_t state_after(const sb_state *st, uint64_t id, uint32_t n)
 uint32_t sb_state_after(const sb_state *st, uint64_t id)
 {
     return state_after(st, id, st->count);
+}
+
+/* The position of peer n in st->sorted. */
+static uint32_t state_sorted_at(const sb_state *st, const sb_peer *n)
+{
+    uint32_t at = sb_state_after(st, n->id);
+    while (st->sorted[--at] != n->index) /* past any other of the same id */
+        ;
+    return at;
 }
 
 sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
@@ -180,7 +189,7 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
                 st->touched_cap = tcap;
             }
         }
-        sb_peer **sorted = realloc(st->sorted, cap * sizeof(*sorted));
+        uint32_t *sorted = realloc(st->sorted, cap * sizeof(*sorted));
         if (sorted)
             st->sorted = sorted;
         if (!peers || !due || !perm || !touched || !sorted)
@@ -208,7 +217,7 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
     uint32_t at = state_after(st, n->id, i);
     memmove(st->sorted + at + 1, st->sorted + at,
             (i - at) * sizeof(*st->sorted));
-    st->sorted[at] = n;
+    st->sorted[at] = i;
     state_slot_insert(st->by_id, st->slots, n->id, state_id_tag(n->id), i);
     uint64_t h = state_addr_hash(addr, len);
     state_slot_insert(st->by_addr, st->slots, h, (uint32_t)h, i);
@@ -222,12 +231,13 @@ void sb_state_remove(sb_state *st, sb_peer *n)
         if (st->touched[t] == n) /* not listed if it came past the list */
             st->touched[t] = st->touched[--st->ntouched];
     st->changes++;
-    uint32_t at = sb_state_after(st, n->id);
-    while (st->sorted[--at] != n) /* past any other of the same id */
-        ;
+    uint32_t i = n->index, last = st->count - 1;
+    uint32_t at = state_sorted_at(st, n);
     memmove(st->sorted + at, st->sorted + at + 1,
-            (st->count - 1 - at) * sizeof(*st->sorted));
-    uint32_t i = n->index, last = --st->count;
+            (last - at) * sizeof(*st->sorted));
+    st->count = last;
+    if (i != last) /* the last peer takes n's index */
+        st->sorted[state_sorted_at(st, st->peers[last])] = i;
     st->peers[i] = st->peers[last];
     st->peers[i]->index = i;
     st->due[i] = st->due[last];

@@ -42,7 +42,7 @@ static inline const uint8_t *sb_key_value(const sb_key *k)
 
 /* The first 64 bytes hold what a digest entry touches (one cache line
  * per peer: a round over thousands of peers is memory-bound). The fields
- * are ordered so that nothing is padded: a peer costs 152 bytes and its
+ * are ordered so that nothing is padded: a peer costs 144 bytes and its
  * address. */
 typedef struct sb_peer {
     uint64_t id;          /* sb_peer_id(addr, generation) */
@@ -118,7 +118,8 @@ typedef struct sb_state {
     uint32_t ntouched, touched_cap;
     bool overflow;        /* more were touched than the list holds: look
                              for the touched flag on every peer */
-    sb_peer **sorted;     /* every peer, in id order (room for cap) */
+    uint32_t *sorted;     /* every peer's index, in id order (room for
+                             cap): sb_state_sorted() */
     uint64_t changes;     /* records added or removed, ever */
 } sb_state;
 
@@ -126,6 +127,12 @@ void sb_state_init(sb_state *st);
 void sb_state_free(sb_state *st);
 
 sb_peer *sb_state_find_id(const sb_state *st, uint64_t id);
+/* The peer at position i of the id order. */
+static inline sb_peer *sb_state_sorted(const sb_state *st, uint32_t i)
+{
+    return st->peers[st->sorted[i]];
+}
+
 /* The position in st->sorted of the first peer whose id is above `id`. */
 uint32_t sb_state_after(const sb_state *st, uint64_t id);
 /* The slot of an index where the search for `hash` starts: its low 32

@@ -20,13 +20,13 @@
 
 #include "internal.h"
 
-/* Writes one SWEEP of the peers sorted[*i..count) after `from`, as many
- * whole records as fit (the first one cut if it fits no message whole,
- * skipped if not even its first key does); advances *i past those it
- * covers. Returns the end of its range: the next one's `from`. */
-static uint64_t sweep_write(sb_engine *e, sb_writer *w, sb_peer **sorted,
-                            uint32_t count, uint32_t *i, uint64_t echo,
-                            uint64_t from)
+/* Writes one SWEEP of the peers at positions *i..count of the id order
+ * (sb_state_sorted()) after `from`, as many whole records as fit (the
+ * first one cut if it fits no message whole, skipped if not even its
+ * first key does); advances *i past those it covers. Returns the end of
+ * its range: the next one's `from`. */
+static uint64_t sweep_write(sb_engine *e, sb_writer *w, uint32_t count,
+                            uint32_t *i, uint64_t echo, uint64_t from)
 {
     size_t size = (size_t)(w->end - w->start);
     size_t frame = SB_HEADER_SIZE + SB_TOKEN_SIZE + 2 * SB_CURSOR_SIZE +
@@ -36,7 +36,7 @@ static uint64_t sweep_write(sb_engine *e, sb_writer *w, sb_peer **sorted,
     uint32_t n = 0;
     uint64_t last = from; /* the id of the last record written */
     while (*i < count) {
-        sb_peer *p = sorted[*i];
+        sb_peer *p = sb_state_sorted(&e->st, *i);
         cand c = { .n = p, .from = 0, .reset = p->gc_version > 0,
                    .whole = true };
         size_t need = sb_plan_fit_delta(&c, room);
@@ -54,10 +54,12 @@ static uint64_t sweep_write(sb_engine *e, sb_writer *w, sb_peer **sorted,
      * second is left to anti-entropy, so that from < to always) */
     uint64_t to = SB_SWEEP_END;
     if (*i < count)
-        to = sorted[*i]->id - 1 > last ? sorted[*i]->id - 1 : last;
+        to = sb_state_sorted(&e->st, *i)->id - 1 > last
+                 ? sb_state_sorted(&e->st, *i)->id - 1
+                 : last;
     if (!n && *i < count) /* a record no message holds: skipped */
-        to = sorted[(*i)++]->id;
-    while (*i < count && sorted[*i]->id <= to)
+        to = sb_state_sorted(&e->st, (*i)++)->id;
+    while (*i < count && sb_state_sorted(&e->st, *i)->id <= to)
         (*i)++;
     sb_put_header(w, SB_MSG_SWEEP, e->cluster_id);
     sb_put_u64(w, echo);
@@ -79,12 +81,11 @@ static void sweep_send(sb_engine *e, const char *from, uint64_t cursor,
         return;
     uint32_t count = same ? 0 : e->st.count;
     uint32_t i = same ? 0 : sb_state_after(&e->st, cursor);
-    sb_peer **sorted = e->st.sorted;
     for (int b = 0; b < SWEEP_BURST && cursor < SB_SWEEP_END &&
                     sb_bucket_has(&e->sweep_bytes, most);
          b++) {
         sb_writer w = sb_send_writer(e);
-        cursor = sweep_write(e, &w, sorted, count, &i, token, cursor);
+        cursor = sweep_write(e, &w, count, &i, token, cursor);
         size_t len = (size_t)(w.p - w.start);
         sb_bucket_take(&e->sweep_bytes, (double)sb_send_wire_len(e, len));
         sb_send_message(e, from, &w);

@@ -1520,7 +1520,7 @@ static void test_range_fingerprints_answered_with_diff(void **state)
     uint64_t from = 0, to = SB_SWEEP_END;
     uint32_t prints[SB_RANGE_PARTS] = { 0 };
     for (uint32_t i = 0; i < e->st.count; i++) {
-        const sb_peer *n = e->st.sorted[i];
+        const sb_peer *n = sb_state_sorted(&e->st, i);
         uint32_t part =
             (uint32_t)((SB_RANGE_PARTS * (n->id - from) - 1) / (to - from));
         prints[part] ^= (uint32_t)n->share;
@@ -1557,9 +1557,11 @@ static void test_range_listed_sends_what_was_left_out(void **state)
     sb_engine *e;
     cluster *c = range_cluster(&e);
     /* the range holds records 4, 5 and 6 in id order; 4 is listed */
-    uint64_t from = e->st.sorted[3]->id, to = e->st.sorted[6]->id;
+    uint64_t from = sb_state_sorted(&e->st, 3)->id;
+    uint64_t to = sb_state_sorted(&e->st, 6)->id;
+    sb_peer *listed = sb_state_sorted(&e->st, 4);
     const cluster_packets *r =
-        range_syn(c, cluster_addr(c, 1), from, to, NULL, &e->st.sorted[4], 1);
+        range_syn(c, cluster_addr(c, 1), from, to, NULL, &listed, 1);
     int acks = 0;
     for (size_t k = 0; k < r->n; k++) {
         sb_msg m;
@@ -1575,9 +1577,11 @@ static void test_range_listed_sends_what_was_left_out(void **state)
             sb_delta d;
             sb_delta_next(&cur, &d);
             uint64_t id = sb_peer_id(d.addr, d.addr_len, d.generation);
-            check(id == e->st.sorted[5]->id || id == e->st.sorted[6]->id);
-            got5 |= id == e->st.sorted[5]->id;
-            got6 |= id == e->st.sorted[6]->id;
+            uint64_t id5 = sb_state_sorted(&e->st, 5)->id;
+            uint64_t id6 = sb_state_sorted(&e->st, 6)->id;
+            check(id == id5 || id == id6);
+            got5 |= id == id5;
+            got6 |= id == id6;
         }
         check(got5 && got6);
     }
