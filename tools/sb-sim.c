@@ -38,6 +38,7 @@ typedef struct opts {
     uint32_t fanout;
     uint32_t monitors;
     uint64_t partition_s;
+    double rack_pct;          /* --rack: percent of the nodes; 0: no */
     bool join;
     bool no_crash;
     sb_wire wire;
@@ -61,6 +62,7 @@ typedef struct watch {
     uint64_t false_downs;
     bool counting;            /* false downs are counted after convergence */
     uint8_t *seen;            /* per node: got the key / reported crash */
+    uint8_t *rack;            /* per node: crashed with the rack */
     bool tracing;             /* --trace */
     uint64_t trace;           /* hash of every packet and event */
     uint64_t traced;          /* packets and events hashed */
@@ -121,7 +123,10 @@ static void on_event(void *ud, uint32_t node, const sb_event *ev,
             w->all_at = now;
     }
     if (ev->type == SB_EVENT_LEAVE) {
-        if (w->crashed && strcmp(ev->addr, w->crashed) == 0) {
+        long subject = sb_sim_index(w->sim, ev->addr);
+        if (subject >= 0 && w->rack[subject]) {
+            /* a rack node reported down: no false down */
+        } else if (w->crashed && strcmp(ev->addr, w->crashed) == 0) {
             if (!(w->seen[node] & 2)) {
                 w->seen[node] |= 2;
                 if (++w->reported == n)
@@ -149,6 +154,8 @@ typedef struct totals {
     size_t memory_per_node;
     double gap_mean_ms, gap_sd_ms; /* monitors' beat gaps, averaged */
     double split_s, heal_s;   /* --partition: <0 never */
+    uint32_t rack_n;          /* --rack: nodes crashed at once */
+    double rack_s;            /* --rack: all seen down by all; <0 never */
     double join_s, known_s;   /* --join: <0 never */
     uint64_t trace;
     uint64_t traced;
@@ -223,6 +230,49 @@ static double measure_detection(sb_sim *s, watch *w, uint32_t victim)
     while (w->reported < n && sb_sim_now(s) - t1 < 600 * SEC)
         sb_sim_run_for(s, 10 * MS);
     return w->reported == n ? (double)(w->reported_at - t1) / SEC : -1;
+}
+
+/*
+ * A rack: `pct` percent of the nodes (at least one), drawn at random from
+ * the running ones, crash at once. Returns when every running node saw
+ * every one of them down, or -1 if not within 600 s; *n gets how many
+ * crashed. Downs of the rack's nodes are not false downs; any other still
+ * counts.
+ */
+static double measure_rack(sb_sim *s, watch *w, double pct, sb_rng *rng,
+                           uint64_t interval, uint32_t *n)
+{
+    uint32_t count = sb_sim_count(s), running = 0;
+    for (uint32_t i = 0; i < count; i++)
+        running += sb_sim_running(s, i);
+    uint32_t want = (uint32_t)((double)count * pct / 100.0 + 0.5);
+    if (want < 1)
+        want = 1;
+    if (want >= running)
+        want = running - 1;
+    for (*n = 0; *n < want;) {
+        uint32_t v = (uint32_t)sb_rng_below(rng, count);
+        if (sb_sim_running(s, v) && !w->rack[v]) {
+            w->rack[v] = 1;
+            (*n)++;
+        }
+    }
+    uint64_t t0 = sb_sim_now(s);
+    for (uint32_t i = 0; i < count; i++)
+        if (w->rack[i])
+            sb_sim_crash(s, i);
+    while (sb_sim_now(s) - t0 < 600 * SEC) {
+        sb_sim_run_for(s, interval / 10);
+        bool all = true;
+        for (uint32_t i = 0; i < count && all; i++)
+            for (uint32_t j = 0; j < count && all; j++)
+                if (w->rack[j] && sb_sim_running(s, i) &&
+                    sb_sim_status(s, i, j) != SB_STATUS_DOWN)
+                    all = false;
+        if (all)
+            return (double)(sb_sim_now(s) - t0) / SEC;
+    }
+    return -1;
 }
 
 /* Every running node sees every running node of the other group (i % 2)
@@ -376,6 +426,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     }
     w.sim = s;
     w.seen = calloc(o->nodes + 1, 1); /* and a node that joins */
+    w.rack = calloc(o->nodes + 1, 1);
     for (uint32_t i = 0; o->join && i < o->nodes; i++) {
         char value[72]; /* 64 bytes of state a node */
         snprintf(value, sizeof(value), "%064u", i);
@@ -444,6 +495,12 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
             printf("  trial %2u  update %6.2f intervals  crash seen by all "
                    "%6.2f s\n", first + k, r[k].rounds, r[k].detect_s);
     }
+    t->rack_s = -1;
+    if (o->rack_pct > 0) {
+        t->rack_s = measure_rack(s, &w, o->rack_pct, &rng, interval,
+                                 &t->rack_n);
+        sb_sim_run_for(s, 2 * SEC); /* false downs keep being counted */
+    }
     t->false_downs = w.false_downs;
     t->split_s = t->heal_s = -1;
     if (o->partition_s)
@@ -461,6 +518,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     t->traced = w.traced;
     sb_sim_free(s);
     free(w.seen);
+    free(w.rack);
     return SB_OK;
 }
 
@@ -571,6 +629,8 @@ static void usage(FILE *f)
             "  --window S            steady-state window in seconds (10)\n"
             "  --partition S         then split the cluster in halves for S\n"
             "                        seconds and heal it (0: no)\n"
+            "  --rack P              after the trials, P%% of the nodes crash\n"
+            "                        at once: when all saw them all down\n"
             "  --join                every node holds a key; at the end a\n"
             "                        new node joins: when it holds every\n"
             "                        node's state, when all know it\n"
@@ -677,6 +737,8 @@ int main(int argc, char **argv)
             o.monitors = (uint32_t)d;
         else if (!strcmp(a, "--partition"))
             o.partition_s = (uint64_t)d;
+        else if (!strcmp(a, "--rack") && d > 0 && d <= 50)
+            o.rack_pct = d;
         else if (!strcmp(a, "--window") && d >= 1)
             o.window_s = (uint64_t)d;
         else if (!strcmp(a, "--keys") && d >= 1 && d <= LOAD_PLAN_MAX_KEYS)
@@ -727,6 +789,8 @@ int main(int argc, char **argv)
         t.gap_mean_ms += one.gap_mean_ms / clusters;
         t.gap_sd_ms += one.gap_sd_ms / clusters;
         t.false_downs += one.false_downs;
+        t.rack_s = c ? worst(t.rack_s, one.rack_s) : one.rack_s;
+        t.rack_n = one.rack_n;
         t.split_s = c ? worst(t.split_s, one.split_s) : one.split_s;
         t.heal_s = c ? worst(t.heal_s, one.heal_s) : one.heal_s;
         t.join_s = c ? worst(t.join_s, one.join_s) : one.join_s;
@@ -758,6 +822,10 @@ int main(int argc, char **argv)
            "false downs", t.false_downs);
     printf("  %-22s %zu B (engine accounting, whole cluster view)\n",
            "memory per node", t.memory_per_node);
+    if (o.rack_pct > 0)
+        printf("  %-22s %u nodes (%.0f%%) at once: all seen down by all "
+               "after %.2f s (worst of %u; -1: not within 600 s)\n",
+               "rack crash", t.rack_n, o.rack_pct, t.rack_s, clusters);
     if (o.partition_s)
         printf("  %-22s %" PRIu64 " s: other side all down after %.1f s, "
                "after the heal all live with every key after %.1f s "

@@ -133,6 +133,11 @@ static long sim_parse_addr(const sb_sim *s, const char *addr)
     return v >= 0 && v < (long)s->count ? v : -1;
 }
 
+long sb_sim_index(const sb_sim *s, const char *addr)
+{
+    return sim_parse_addr(s, addr);
+}
+
 /* ---- the network ------------------------------------------------------ */
 
 static bool sim_is_blocked(const sb_sim *s, uint32_t a, uint32_t b)

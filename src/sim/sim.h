@@ -69,6 +69,8 @@ uint32_t sb_sim_count(const sb_sim *s);
 /* The node's engine, or NULL while it is crashed. */
 sb_engine *sb_sim_engine(const sb_sim *s, uint32_t i);
 const char *sb_sim_addr(const sb_sim *s, uint32_t i);
+/* The node index of a simulated node's address, or -1. */
+long sb_sim_index(const sb_sim *s, const char *addr);
 bool sb_sim_running(const sb_sim *s, uint32_t i);
 
 /* Starts one more node now; returns its index, or a negative error. */
