@@ -143,7 +143,8 @@ typedef struct entry_ref {
  */
 typedef struct sb_scratch {
     uint32_t most;            /* max_message_size / SB_DIGEST_ENTRY_MIN + 1 */
-    uint32_t slots;           /* known peers and one more, last grown to */
+    uint32_t slots;           /* grown for this many peers (the known
+                                 ones, one more and an eighth) */
     sb_peer **peers;          /* a list being built: a SYN's digest, a
                                  plan's requests, a push's children, an
                                  announcement's picks: npeers slots */
@@ -267,6 +268,12 @@ struct sb_engine {
     const char *seeds[SB_MAX_SEEDS];
     size_t nseeds;
     bool seeds_fetched;       /* the seeds callback was asked once */
+    uint64_t shy_until;       /* reference wire: until then our digest
+                                 requests to a seed that knows no one
+                                 name no one (ref_exchange.c) */
+    uint64_t bold[SB_MAX_SEEDS]; /* seeds (sb_peer_id(addr, 0)) that
+                                 answered so as one of ours: never shy */
+    uint32_t nbold;
 
     /* eager push: our fresh keys wait until push_due; waves seen lately;
      * the budget's token buckets */

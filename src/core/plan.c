@@ -74,8 +74,19 @@ void sb_plan_offer(sb_engine *e, plan *p, const cand *c)
     uint32_t cap = e->scratch.ncands ? e->scratch.ncands - 1 : 0;
     if (!cap)
         return;
-    if (p->ncands < cap) {
+    if (p->ncands < cap && !p->heap) {
         cands[p->ncands++] = *c;
+        return;
+    }
+    if (p->ncands < cap) { /* the array grew under a heap: sift it up */
+        uint32_t i = p->ncands++;
+        cands[i] = *c;
+        for (; i && plan_cmp_cand(&cands[i], &cands[(i - 1) / 2]) > 0;
+             i = (i - 1) / 2) {
+            cand t = cands[i];
+            cands[i] = cands[(i - 1) / 2];
+            cands[(i - 1) / 2] = t;
+        }
         return;
     }
     if (!p->heap) {

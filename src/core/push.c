@@ -58,11 +58,12 @@ static int push_cmp_slot(const void *a, const void *b)
  * that know the same live members derive the same tree, so a wave reaches
  * each of them once, in about log_a(N) hops, for N-1 packets.
  *
- * Nothing is sorted and nothing is kept per member: one pass counts our
- * rank and a histogram of places by their top byte, which tells the few
- * buckets our children's ranks fall in; a second pass gathers those
- * buckets' members (a few dozen: the places are hashes), sorted to find
- * the children. A wave costs each node O(N) and a few hundred bytes.
+ * Not all members are sorted, and nothing is kept per member: one pass
+ * counts our rank and a histogram of places by their top byte, which
+ * tells the few buckets our children's ranks fall in; a second pass
+ * gathers those buckets' members (about N / 128 and our children: the
+ * places are hashes) and sorts them to find the children. A wave costs
+ * each node O(N) time and a few hundred bytes up to thousands of nodes.
  */
 static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
                               sb_peer **out)

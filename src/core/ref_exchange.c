@@ -9,6 +9,11 @@
 #include "internal.h"
 #include "refwire.h"
 
+/* Rounds after our first in which we may be shy of a seed (ref_shy()):
+ * its first round comes one interval after it starts, so nodes started
+ * up to 9 intervals apart are covered. */
+#define REF_SHY_ROUNDS 10
+
 /* A node that is not down: the reference's "up" (self included). */
 static bool ref_is_up(const sb_peer *n)
 {
@@ -105,15 +110,54 @@ static void ref_heartbeat(sb_engine *e, sb_peer *n, uint64_t now)
         sb_liveness_refresh(e, n);
 }
 
+/*
+ * A reference node contacts its seeds only while it knows no node, and
+ * learns nodes only from digests. Started at once with its seeds, it may
+ * hear from one of us before its own first round: if our digest named
+ * anyone, it would know a node, never contact its seeds, and its part of
+ * the cluster would stay cut off from theirs (a chain of nodes each
+ * seeded by the one before, docs/compat.md). So for REF_SHY_ROUNDS after
+ * our first round, a digest request of ours to a seed that has not shown
+ * that it knows other nodes names no one: the seed answers with its own
+ * digest and learns nothing of us yet. A node of ours answers such a
+ * request from a stranger with an empty digest (nothing larger than what
+ * it got): that seed is one of ours, which asks its seeds now and then
+ * whatever it knows, and we are shy of it no more.
+ */
+static bool ref_shy(sb_engine *e, const char *to, uint64_t now)
+{
+    if (now >= e->shy_until || !sb_seeds_has(e, to))
+        return false;
+    uint64_t h = sb_peer_id(to, strlen(to), 0);
+    for (uint32_t i = 0; i < e->nbold; i++)
+        if (e->bold[i] == h)
+            return false;
+    const sb_peer *n = sb_state_find_addr(&e->st, to, strlen(to));
+    return !n || !n->linked;
+}
+
+/* A digest response from `from` that named no one: if from a seed we are
+ * shy of, it is one of ours (a reference node names itself). */
+static void ref_embolden(sb_engine *e, const char *from, uint64_t now)
+{
+    if (e->nbold < SB_MAX_SEEDS && ref_shy(e, from, now))
+        e->bold[e->nbold++] = sb_peer_id(from, strlen(from), 0);
+}
+
 /* Our digest: every node that is not down, self included, in random
- * order, as many as fit: a request of the round, or the response to the
- * message at hand (no larger than it, to a stranger). */
-static void ref_send_digest(sb_engine *e, const char *to, int type)
+ * order, as many as fit (none to a seed we are shy of): a request of the
+ * round, or the response to the message at hand (no larger than it, to a
+ * stranger). */
+static void ref_send_digest(sb_engine *e, const char *to, int type,
+                            uint64_t now)
 {
     sb_writer w = type == SB_REF_DIGEST_RESPONSE ? sb_send_reply_writer(e)
                                                  : sb_send_writer(e);
     sb_ref_put_type(&w, type);
-    for (uint32_t i = 0; i < e->st.count; i++) {
+    uint32_t count = type == SB_REF_DIGEST_REQUEST && ref_shy(e, to, now)
+                         ? 0
+                         : e->st.count;
+    for (uint32_t i = 0; i < count; i++) {
         sb_peer *n = sb_plan_draw(e, i);
         if (ref_is_up(n) &&
             !sb_ref_put_digest(&w, n->addr, n->addr_len, n->max_version))
@@ -123,10 +167,10 @@ static void ref_send_digest(sb_engine *e, const char *to, int type)
 }
 
 /* A digest request of the round to `to` (a seed may be NULL, or us). */
-static void ref_ask(sb_engine *e, const char *to)
+static void ref_ask(sb_engine *e, const char *to, uint64_t now)
 {
     if (to && strcmp(to, e->self->addr) != 0)
-        ref_send_digest(e, to, SB_REF_DIGEST_REQUEST);
+        ref_send_digest(e, to, SB_REF_DIGEST_REQUEST, now);
 }
 
 /* A digest request to peer n of the round: one that has not answered us
@@ -135,9 +179,9 @@ static void ref_ask(sb_engine *e, const char *to)
 static void ref_ask_peer(sb_engine *e, sb_peer *n, uint64_t now)
 {
     if (n->answered && n->status != SB_STATUS_DOWN) {
-        ref_ask(e, n->addr);
+        ref_ask(e, n->addr, now);
     } else if (sb_liveness_may_probe(n, now)) {
-        ref_ask(e, n->addr);
+        ref_ask(e, n->addr, now);
         sb_liveness_probed(e, n, now);
     }
 }
@@ -240,15 +284,25 @@ static void ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
     e->reply_max = e->cfg.max_message_size;
     if (stranger && len < e->reply_max)
         e->reply_max = len;
-    while (sb_ref_next(&c, type, &r))
+    bool others = false; /* it names nodes other than itself and us */
+    if (type == SB_REF_DIGEST_RESPONSE && len == 1)
+        ref_embolden(e, from, now);
+    while (sb_ref_next(&c, type, &r)) {
         ref_peer(e, r.addr, r.addr_len, r.version, now);
+        others |= !(r.addr_len == from_len &&
+                    memcmp(r.addr, from, from_len) == 0) &&
+                  !(r.addr_len == e->self->addr_len &&
+                    memcmp(r.addr, e->self->addr, r.addr_len) == 0);
+    }
     sb_peer *sender = sb_state_find_addr(&e->st, from, from_len);
-    if (sender && !sender->self)
+    if (sender && !sender->self) {
         ref_heartbeat(e, sender, now);
+        sender->linked |= others;
+    }
     if (!stranger)
         ref_send_delta(e, from, buf, len);
     if (type == SB_REF_DIGEST_REQUEST)
-        ref_send_digest(e, from, SB_REF_DIGEST_RESPONSE);
+        ref_send_digest(e, from, SB_REF_DIGEST_RESPONSE, now);
 }
 
 /* The round's messages: a digest request to a random node that is not
@@ -261,15 +315,17 @@ static void ref_round(sb_engine *e, uint64_t now)
     uint32_t nup = e->nstatus[SB_STATUS_LIVE] +
                    e->nstatus[SB_STATUS_JOINING] - 1; /* self */
     uint32_t ndown = e->nstatus[SB_STATUS_DOWN];
+    if (!e->shy_until)
+        e->shy_until = sb_add_sat(now, REF_SHY_ROUNDS * e->round_ns);
     sb_peer *peer = sb_liveness_random(e, ref_is_up_peer, nup);
     if (peer) {
         ref_ask_peer(e, peer, now);
         if (!sb_seeds_has(e, peer->addr))
-            ref_ask(e, sb_seeds_chance(e, nup + ndown));
+            ref_ask(e, sb_seeds_chance(e, nup + ndown), now);
     } else {
         sb_seeds_fetch(e);
         for (size_t i = 0; i < e->nseeds; i++)
-            ref_ask(e, e->seeds[i]);
+            ref_ask(e, e->seeds[i], now);
     }
     sb_peer *down = sb_liveness_random(e, ref_is_down_peer, ndown);
     if (down)
@@ -281,7 +337,7 @@ static void ref_round(sb_engine *e, uint64_t now)
         sb_peer *n = e->st.peers[i];
         if (!n->self && n != peer && n->status == SB_STATUS_LIVE &&
             sb_phi_value(&n->phi, now) > suspect)
-            ref_ask(e, n->addr);
+            ref_ask(e, n->addr, now);
     }
 }
 

@@ -42,8 +42,8 @@ static inline const uint8_t *sb_key_value(const sb_key *k)
 
 /* The first 64 bytes hold what a digest entry touches (one cache line
  * per peer: a round over thousands of peers is memory-bound). The fields
- * are ordered so that nothing is padded: a peer costs 144 bytes and its
- * address. */
+ * are ordered so that 2 bytes are padded (after the bits): a peer costs
+ * 144 bytes and its address. */
 typedef struct sb_peer {
     uint64_t id;          /* sb_peer_id(addr, generation) */
     uint64_t heartbeat;
@@ -63,6 +63,8 @@ typedef struct sb_peer {
                              listed the peer in a digest */
     bool touched : 1;     /* in sb_state.touched: share to compute again */
     bool answered : 1;    /* its address answered us (token.c) */
+    bool linked : 1;      /* reference wire: its digest named nodes other
+                             than itself and us (ref_exchange.c) */
     uint32_t tombstones;
     uint32_t nkeys;
     uint64_t share;       /* its part of sb_state.summary (summary.c) */

@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -91,6 +92,20 @@ class Agent:
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         return self.replies.get(timeout=DEADLINE)
+
+
+def free_udp_ports(n):
+    """n UDP ports on 127.0.0.1 that were free a moment ago: for nodes
+    that must know each other's addresses before any of them starts."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
 
 
 def is_event(kind, peer, **fields):
