@@ -47,6 +47,8 @@
  * and an ACK offers their fresh keys to an initiator that did not list
  * them (from `before`, the version peers most likely hold; NO_DELTA when
  * there is nothing to offer). */
+#define BOLD_SEEDS 8          /* seeds known to be ours (reference wire);
+                                 past them, the others stay shy a while */
 #define RECENT 64
 #define RECENT_ROUNDS 8       /* how long a change counts as recent */
 #define QUIET_SYN_INTERVALS 20 /* at rest, a quiet SYN this often */
@@ -271,8 +273,8 @@ struct sb_engine {
     uint64_t shy_until;       /* reference wire: until then our digest
                                  requests to a seed that knows no one
                                  name no one (ref_exchange.c) */
-    uint64_t bold[SB_MAX_SEEDS]; /* seeds (sb_peer_id(addr, 0)) that
-                                 answered so as one of ours: never shy */
+    uint64_t bold[BOLD_SEEDS]; /* seeds (sb_peer_id(addr, 0)) that
+                                 answered as one of ours: never shy */
     uint32_t nbold;
 
     /* eager push: our fresh keys wait until push_due; waves seen lately;

@@ -140,7 +140,7 @@ static bool ref_shy(sb_engine *e, const char *to, uint64_t now)
  * shy of, it is one of ours (a reference node names itself). */
 static void ref_embolden(sb_engine *e, const char *from, uint64_t now)
 {
-    if (e->nbold < SB_MAX_SEEDS && ref_shy(e, from, now))
+    if (e->nbold < BOLD_SEEDS && ref_shy(e, from, now))
         e->bold[e->nbold++] = sb_peer_id(from, strlen(from), 0);
 }
 

@@ -54,11 +54,12 @@
 #include "engine.h"
 #include "scuttlebutt.h"
 
-/* Seed addresses resolved to canonical text, as the engine takes them. */
+/* Seed addresses resolved to canonical text, as the engine takes them:
+ * n pointers, then their strings, in one allocation of just that size (a
+ * node keeps two lists: a few seeds cost bytes, not kilobytes). */
 typedef struct seed_list {
     size_t n;
-    const char *ptr[SB_MAX_SEEDS];
-    char text[SB_MAX_SEEDS][SB_ADDR_STRLEN];
+    const char *ptr[];
 } seed_list;
 
 /* An event waiting for dispatch; `blob` holds addr, key and value. */

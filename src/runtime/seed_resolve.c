@@ -67,10 +67,9 @@ seed_list *sb_seed_resolve(sb_node *n)
         sb_callbacks_end(outer);
         count += got < SB_MAX_SEEDS ? got : SB_MAX_SEEDS;
     }
-    seed_list *l = calloc(1, sizeof(*l));
-    if (!l)
-        return NULL;
-    for (size_t i = 0; i < count && l->n < SB_MAX_SEEDS; i++) {
+    char text[SB_MAX_SEEDS][SB_ADDR_STRLEN];
+    size_t found_n = 0, bytes = 0;
+    for (size_t i = 0; i < count && found_n < SB_MAX_SEEDS; i++) {
         if (!names[i])
             continue;
         sb_sockaddr found[8];
@@ -96,19 +95,28 @@ seed_list *sb_seed_resolve(sb_node *n)
             continue;
         }
         seed_resolve_reported(n, names[i], false);
-        for (int j = 0; j < k && l->n < SB_MAX_SEEDS; j++) {
+        for (int j = 0; j < k && found_n < SB_MAX_SEEDS; j++) {
             if (!seed_resolve_usable(n, &found[j]))
                 continue;
-            char *t = l->text[l->n];
+            char *t = text[found_n];
             sb_addr_format(&found[j], t);
             bool dup = strcmp(t, n->addr) == 0;
-            for (size_t m = 0; m < l->n && !dup; m++)
-                dup = strcmp(l->text[m], t) == 0;
-            if (!dup) {
-                l->ptr[l->n] = t;
-                l->n++;
-            }
+            for (size_t m = 0; m < found_n && !dup; m++)
+                dup = strcmp(text[m], t) == 0;
+            if (!dup)
+                bytes += strlen(text[found_n++]) + 1;
         }
+    }
+    seed_list *l = malloc(sizeof(*l) + found_n * sizeof(l->ptr[0]) + bytes);
+    if (!l)
+        return NULL;
+    l->n = found_n;
+    char *at = (char *)&l->ptr[found_n];
+    for (size_t i = 0; i < found_n; i++) {
+        size_t len = strlen(text[i]) + 1;
+        memcpy(at, text[i], len);
+        l->ptr[i] = at;
+        at += len;
     }
     return l;
 }
