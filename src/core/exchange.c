@@ -182,7 +182,7 @@ static void exchange_offer_recent(sb_engine *e, plan *p, uint64_t now)
             if (o->id == r->id && o->before != NO_DELTA && o->before < before)
                 before = o->before;
         }
-        sb_plan_add(e, p, n, before, n->gc_version, false);
+        sb_plan_add_news(e, p, n, before);
     }
 }
 

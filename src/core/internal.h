@@ -112,12 +112,12 @@ typedef struct recent {
 typedef struct cand {
     sb_peer *n;
     uint64_t from;    /* the receiver holds every version <= from */
-    uint64_t to;      /* planned by the writer: last version sent */
     uint32_t first;   /* planned: index of the first key to send */
     uint32_t nkeys;   /* planned: how many keys */
     uint32_t tie;     /* random tie-breaker for the order */
     bool reset;       /* replay n from scratch (see plan.c) */
     bool whole;       /* the receiver lacks n entirely */
+    bool news;        /* a recent change offered: kept (plan.c) */
 } cand;
 
 /* A member of a push tree (push.c): its place in the tree's order. */
@@ -153,8 +153,9 @@ typedef struct sb_scratch {
     sb_peer **ahead;          /* a plan's peers where our heartbeat is
                                  newer: nahead slots */
     sb_peer **sample;         /* a digest's random sample: nsample slots */
-    cand *cands;              /* a plan's best deltas (plan.c), a sweep's,
-                                 the reference's delta: ncands slots */
+    cand *cands;              /* a plan's best deltas (plan.c: 3 x most),
+                                 a sweep's, the reference's delta:
+                                 ncands slots */
     uint32_t npeers, nahead, nsample, ncands;
     tree_slot *tree;          /* a push tree's members near our children */
     uint32_t tree_cap;
@@ -409,12 +410,15 @@ int sb_apply_local(sb_engine *e, const uint8_t *key, size_t key_len,
 plan *sb_plan_new(sb_engine *e);
 void sb_plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
                  uint64_t gc, bool whole);
+void sb_plan_add_news(sb_engine *e, plan *p, sb_peer *n, uint64_t before);
 void sb_plan_offer(sb_engine *e, plan *p, const cand *c);
 void sb_plan_sort(sb_engine *e, plan *p);
 bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p);
 /* Plans candidate c's delta into `room` bytes (the longest prefix of its
  * keys that fits): the bytes it takes, or 0 if none fits; then writes it. */
 size_t sb_plan_fit_delta(cand *c, size_t room);
+/* The last version a planned delta covers. */
+uint64_t sb_plan_delta_to(const cand *c);
 void sb_plan_write_delta(sb_writer *w, const cand *c);
 int sb_plan_sample_group(const sb_peer *n);
 /* The i-th draw of a random sample of every peer, without repetition. */

@@ -42,14 +42,23 @@ static int plan_cmp_cand(const void *a, const void *b)
     return (x->tie > y->tie) - (x->tie < y->tie);
 }
 
+/* The order of the heap of kept candidates: a recent change offered
+ * (news) is kept before any other, then as they go out. */
+static int plan_cmp_keep(const cand *x, const cand *y)
+{
+    if (x->news != y->news)
+        return x->news ? -1 : 1;
+    return plan_cmp_cand(x, y);
+}
+
 /* Moves cands[i] down the heap (worst on top) to its place. */
 static void plan_sift(cand *c, uint32_t n, uint32_t i)
 {
     for (;;) {
         uint32_t w = i, l = 2 * i + 1, r = l + 1;
-        if (l < n && plan_cmp_cand(&c[l], &c[w]) > 0)
+        if (l < n && plan_cmp_keep(&c[l], &c[w]) > 0)
             w = l;
-        if (r < n && plan_cmp_cand(&c[r], &c[w]) > 0)
+        if (r < n && plan_cmp_keep(&c[r], &c[w]) > 0)
             w = r;
         if (w == i)
             return;
@@ -61,12 +70,17 @@ static void plan_sift(cand *c, uint32_t n, uint32_t i)
 }
 
 /*
- * Keeps candidate c if it is among the best that one message could carry.
- * All are kept until scratch.cands is full (one slot short: the
- * reference's delta appends one after them); from then on the array is a
- * heap with the worst on top, which a better candidate replaces. A message
- * carries fewer deltas than the array holds, so those left out could not
- * have gone in this message but for larger ones that did not fit.
+ * Keeps candidate c if it is among the best a message could carry. All
+ * are kept until scratch.cands is full (one slot short: the reference's
+ * delta appends one after them); from then on the array is a heap with
+ * the worst on top, which a better candidate replaces. The array holds
+ * three times the deltas one message can carry: those left out could
+ * have gone in only where more than twice as many larger ones did not
+ * fit (at 1024 nodes and 10% loss, `sb-sim` then sends what it sent with
+ * every candidate kept: the same --trace). A recent change offered ranks
+ * last as it goes out (one version behind) but is kept first: it is what
+ * a message's last few bytes carry, the news a peer the push missed
+ * waits for.
  */
 void sb_plan_offer(sb_engine *e, plan *p, const cand *c)
 {
@@ -81,7 +95,7 @@ void sb_plan_offer(sb_engine *e, plan *p, const cand *c)
     if (p->ncands < cap) { /* the array grew under a heap: sift it up */
         uint32_t i = p->ncands++;
         cands[i] = *c;
-        for (; i && plan_cmp_cand(&cands[i], &cands[(i - 1) / 2]) > 0;
+        for (; i && plan_cmp_keep(&cands[i], &cands[(i - 1) / 2]) > 0;
              i = (i - 1) / 2) {
             cand t = cands[i];
             cands[i] = cands[(i - 1) / 2];
@@ -94,7 +108,7 @@ void sb_plan_offer(sb_engine *e, plan *p, const cand *c)
         for (uint32_t i = p->ncands / 2; i-- > 0;)
             plan_sift(cands, p->ncands, i);
     }
-    if (plan_cmp_cand(c, &cands[0]) < 0) {
+    if (plan_cmp_keep(c, &cands[0]) < 0) {
         cands[0] = *c;
         plan_sift(cands, p->ncands, 0);
     }
@@ -107,9 +121,10 @@ void sb_plan_sort(sb_engine *e, plan *p)
 }
 
 /* Queues a delta of n for a receiver whose digest says (max, gc), or that
- * lacks n entirely (whole). Nothing is queued if it has all of n. */
-void sb_plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
-                 uint64_t gc, bool whole)
+ * lacks n entirely (whole); news: a recent change offered. Nothing is
+ * queued if it has all of n. */
+static void plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
+                     uint64_t gc, bool whole, bool news)
 {
     /* a whole peer from a sender that collected tombstones goes as a
      * reset, so that the receiver takes its gc_version along with it */
@@ -118,9 +133,21 @@ void sb_plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
         return;
     cand c = {
         .n = n, .from = whole || reset ? 0 : max, .reset = reset,
-        .whole = whole, .tie = (uint32_t)sb_rng_next(&e->rng),
+        .whole = whole, .news = news, .tie = (uint32_t)sb_rng_next(&e->rng),
     };
     sb_plan_offer(e, p, &c);
+}
+
+void sb_plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
+                 uint64_t gc, bool whole)
+{
+    plan_add(e, p, n, max, gc, whole, false);
+}
+
+/* A recent change of n offered from `before`, the version peers held. */
+void sb_plan_add_news(sb_engine *e, plan *p, sb_peer *n, uint64_t before)
+{
+    plan_add(e, p, n, before, n->gc_version, false, true);
 }
 
 static sb_delta plan_delta_header(const cand *c, uint64_t nkeys, uint64_t to)
@@ -157,15 +184,21 @@ size_t sb_plan_fit_delta(cand *c, size_t room)
         return 0;
     c->first = i0;
     c->nkeys = i - i0;
-    c->to = i == n->nkeys ? n->max_version : n->keys[i - 1]->version;
-    sb_delta h = plan_delta_header(c, c->nkeys, c->to);
+    sb_delta h = plan_delta_header(c, c->nkeys, sb_plan_delta_to(c));
     size_t need = sb_delta_header_size(&h) + keys;
     return need <= room ? need : 0;
 }
 
+uint64_t sb_plan_delta_to(const cand *c)
+{
+    const sb_peer *n = c->n;
+    uint32_t i = c->first + c->nkeys;
+    return i == n->nkeys ? n->max_version : n->keys[i - 1]->version;
+}
+
 void sb_plan_write_delta(sb_writer *w, const cand *c)
 {
-    sb_delta h = plan_delta_header(c, c->nkeys, c->to);
+    sb_delta h = plan_delta_header(c, c->nkeys, sb_plan_delta_to(c));
     sb_put_delta_header(w, &h);
     for (uint32_t i = 0; i < c->nkeys; i++) {
         const sb_key *k = c->n->keys[c->first + i];

@@ -174,7 +174,8 @@ void sb_push_flush(sb_engine *e, uint64_t now)
     sb_writer w = sb_send_writer(e);
     if (!sb_plan_write(e, &w, SB_MSG_PUSH, p))
         return;
-    uint64_t done = p->nwritten ? e->scratch.cands[0].to : e->push_from;
+    uint64_t done =
+        p->nwritten ? sb_plan_delta_to(&e->scratch.cands[0]) : e->push_from;
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++) {
         uint64_t wave;
         do

@@ -41,13 +41,15 @@ bool sb_scratch_grow(sb_scratch *s, uint32_t slots)
         return true;
     uint32_t want = slots + slots / 8 + 8;
     uint32_t list = s->most > SB_MAX_FANOUT ? s->most : SB_MAX_FANOUT;
-    /* the reference's delta appends one candidate after the best */
+    /* candidates: three times the deltas a message holds (the last bytes
+     * of one may take a small delta far down the order, past larger ones
+     * that do not fit), and one that the reference's delta appends */
     if (!scratch_fit(&s->peers, &s->npeers, want, list, sizeof(*s->peers)) ||
         !scratch_fit(&s->ahead, &s->nahead, want, s->most,
                      sizeof(*s->ahead)) ||
         !scratch_fit(&s->sample, &s->nsample, want, 2 * s->most,
                      sizeof(*s->sample)) ||
-        !scratch_fit(&s->cands, &s->ncands, want, s->most + 1,
+        !scratch_fit(&s->cands, &s->ncands, want, 3 * s->most + 1,
                      sizeof(*s->cands)))
         return false;
     s->slots = want;

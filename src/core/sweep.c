@@ -40,7 +40,7 @@ static uint64_t sweep_write(sb_engine *e, sb_writer *w, uint32_t count,
         cand c = { .n = p, .from = 0, .reset = p->gc_version > 0,
                    .whole = true };
         size_t need = sb_plan_fit_delta(&c, room);
-        bool whole = need && c.to == p->max_version;
+        bool whole = need && sb_plan_delta_to(&c) == p->max_version;
         if (!whole && (n || !need))
             break; /* the next message starts with it */
         cands[n++] = c;
