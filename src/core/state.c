@@ -461,7 +461,8 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
          * key, and the index past a few keys */
         if (n->nkeys == state_keys_room(n)) {
             uint8_t log = n->keys_log ? n->keys_log + 1 : 2;
-            sb_key **keys = realloc(n->keys, ((size_t)1 << log) * sizeof(*keys));
+            sb_key **keys =
+                realloc(n->keys, ((size_t)1 << log) * sizeof(*keys));
             if (!keys) {
                 free(k);
                 return false;

@@ -216,6 +216,67 @@ static void test_round_sends_digest_request(void **state)
     cluster_free(c);
 }
 
+/* The digest requests the engine sent to PEER in its next round. */
+static uint32_t requests_to_peer(cluster *c, const cluster_packet **last)
+{
+    sb_engine *e = cluster_engine(c, 0);
+    cluster_capture(c, 0, 0);
+    cluster_run_until(c, sb_engine_next_deadline(e));
+    const cluster_packets *sent = cluster_captured(c);
+    uint32_t n = 0;
+    for (size_t k = 0; k < sent->n; k++)
+        if (strcmp(sent->p[k].to_addr, PEER) == 0 &&
+            sent->p[k].data[0] == SB_REF_DIGEST_REQUEST) {
+            *last = &sent->p[k];
+            n++;
+        }
+    return n;
+}
+
+/*
+ * Shy of a seed that knows no one (docs/compat.md, section 6): our
+ * requests to it name no one, so that it still asks its own seeds at
+ * its first round, until its digest names another node; then they name
+ * us. A seed that answers with an empty digest is one of ours: no shyness
+ * with it. PEER (node 1, not running) is our seed, scripted here.
+ */
+static void test_shy_of_a_seed_that_knows_no_one(void **state)
+{
+    (void)state;
+    for (int ours = 0; ours < 2; ours++) {
+        cluster_config cfg;
+        config(&cfg, 512);
+        cfg.nodes = 2;
+        cfg.seeds = 2;
+        cluster *c = cluster_new(&cfg);
+        cluster_crash(c, 1);
+        const cluster_packet *o = NULL;
+        check(requests_to_peer(c, &o) == 1 && o->len == 1);
+        uint64_t now = cluster_now(c) + MS;
+        if (ours) {
+            /* one of ours answers a stranger's empty request in kind */
+            check(RECV(c, "\x02", now) == SB_OK);
+            check(requests_to_peer(c, &o) == 1 && o->len > 1);
+            cluster_free(c);
+            continue;
+        }
+        /* it knows no one but itself: we stay shy */
+        check(RECV(c, "\x02" ADDR13 PEER "\x00\x00\x00\x00\x00\x00\x00\x00",
+                   now) == SB_OK);
+        check(requests_to_peer(c, &o) == 1 && o->len == 1);
+        /* it knows another node: we name ourselves */
+        check(RECV(c, "\x02" ADDR13 PEER "\x00\x00\x00\x00\x00\x00\x00\x00"
+                      ADDR13 "10.0.0.9:7946\x00\x00\x00\x00\x00\x00\x00\x00",
+                   cluster_now(c) + MS) == SB_OK);
+        uint32_t full = 0;
+        for (int round = 0; round < 8; round++)
+            if (requests_to_peer(c, &o))
+                full += o->len > 1;
+        check(full > 0);
+        cluster_free(c);
+    }
+}
+
 /*
  * A live peer silent for half the time that convicts is a suspect: every
  * round asks it for a digest of its own, besides the round's random
@@ -725,6 +786,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_delta_applied_key_by_key),
         cmocka_unit_test(test_round_sends_digest_request),
         cmocka_unit_test(test_suspect_asked_every_round),
+        cmocka_unit_test(test_shy_of_a_seed_that_knows_no_one),
         cmocka_unit_test(test_malformed_dropped_and_counted),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_refused_key_leaves_no_gap),
