@@ -83,6 +83,25 @@ class GoNode(Agent):
         self._start(args)
 
 
+def at_once(start, n):
+    """Runs start(0) .. start(n - 1) at once, each in a thread."""
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def all_see_each_other(nodes):
+    """Seconds until every node reported every other one's join."""
+    t0 = time.monotonic()
+    for a in nodes:
+        for b in nodes:
+            if a is not b:
+                a.wait(is_event("join", b.addr))
+    return time.monotonic() - t0
+
+
 def seconds_until(nodes, pred):
     """Seconds until every node in `nodes` has an event matching pred."""
     t0 = time.monotonic()
@@ -186,19 +205,10 @@ def main():
         else:
             rest[i] = Agent(exe, "127.0.0.1:0", [first.addr], (), REF)
 
-    threads = [threading.Thread(target=start, args=(i,)) for i in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(start, 5)
     six = [first] + rest
-    t0 = time.monotonic()
-    for a in six:
-        for b in six:
-            if a is not b:
-                a.wait(is_event("join", b.addr))
     print("six nodes started at once, seeded by the first: all see each "
-          "other after %.2f s" % (time.monotonic() - t0))
+          "other after %.2f s" % all_see_each_other(six))
     for n in six:
         n.proc.kill()
 
@@ -218,20 +228,10 @@ def main():
             else:
                 chain[i] = Agent(exe, addrs[i], seeds, (), REF)
 
-        threads = [threading.Thread(target=start_link, args=(i,))
-                   for i in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        t0 = time.monotonic()
-        for a in chain:
-            for b in chain:
-                if a is not b:
-                    a.wait(is_event("join", b.addr))
+        at_once(start_link, 6)
         print("six nodes started at once in a chain, %s first: all see each "
               "other after %.2f s" % ("Go" if go_first else "an agent",
-                                      time.monotonic() - t0))
+                                      all_see_each_other(chain)))
         for n in chain:
             n.proc.kill()
             n.proc.wait()
