@@ -539,6 +539,12 @@ static void exchange_round(sb_engine *e, uint64_t now)
         exchange_seeds(e, peer, nlive, nunreach, &syn);
 }
 
+/* A live peer whose address answered us: one news is told to. */
+static bool exchange_answered_live(const sb_peer *n)
+{
+    return exchange_is_live_peer(n) && n->answered;
+}
+
 /* The rank at place `place` of an array shuffled in place that started
  * as 0, 1, 2, ...: the places moved so far are at[0..*touched), holding
  * rank[0..*touched). */
@@ -591,7 +597,7 @@ static void exchange_announce(sb_engine *e, uint64_t now)
      * places), so nothing of a slot per peer is needed. */
     uint32_t m = 0;
     for (uint32_t i = 0; i < e->st.count; i++)
-        m += exchange_is_live_peer(e->st.peers[i]) && e->st.peers[i]->answered;
+        m += exchange_answered_live(e->st.peers[i]);
     if (f > m)
         f = m;
     uint32_t at[2 * ANNOUNCE_MAX], rank[2 * ANNOUNCE_MAX], touched = 0;
@@ -609,7 +615,7 @@ static void exchange_announce(sb_engine *e, uint64_t now)
     sb_peer **to = e->scratch.peers;
     for (uint32_t i = 0, r = 0; i < e->st.count && f; i++) {
         sb_peer *n = e->st.peers[i];
-        if (!exchange_is_live_peer(n) || !n->answered)
+        if (!exchange_answered_live(n))
             continue;
         for (uint32_t k = 0; k < f; k++)
             if (pick[k] == r)

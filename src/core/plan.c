@@ -92,17 +92,7 @@ void sb_plan_offer(sb_engine *e, plan *p, const cand *c)
         cands[p->ncands++] = *c;
         return;
     }
-    if (p->ncands < cap) { /* the array grew under a heap: sift it up */
-        uint32_t i = p->ncands++;
-        cands[i] = *c;
-        for (; i && plan_cmp_keep(&cands[i], &cands[(i - 1) / 2]) > 0;
-             i = (i - 1) / 2) {
-            cand t = cands[i];
-            cands[i] = cands[(i - 1) / 2];
-            cands[(i - 1) / 2] = t;
-        }
-        return;
-    }
+    /* a heap keeps its size, should the array grow under it */
     if (!p->heap) {
         p->heap = true;
         for (uint32_t i = p->ncands / 2; i-- > 0;)

@@ -65,6 +65,16 @@ static int push_cmp_slot(const void *a, const void *b)
  * places are hashes) and sorts them to find the children. A wave costs
  * each node O(N) time and a few hundred bytes up to thousands of nodes.
  */
+/* True if n is in the tree and not its root; *place gets its place. */
+static bool push_member(const sb_peer *n, uint64_t root, uint64_t wave,
+                        uint64_t base, uint64_t *place)
+{
+    if ((!n->self && n->status != SB_STATUS_LIVE) || n->id == root)
+        return false;
+    *place = push_mix64(wave ^ n->id) - base;
+    return true;
+}
+
 static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
                               sb_peer **out)
 {
@@ -72,11 +82,10 @@ static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
     uint64_t mine = push_mix64(wave ^ e->self->id) - base;
     uint32_t hist[PUSH_BUCKETS] = { 0 };
     uint32_t m = 0, before = 0; /* members but the root; before us */
+    uint64_t place;
     for (uint32_t i = 0; i < e->st.count; i++) {
-        const sb_peer *n = e->st.peers[i];
-        if ((!n->self && n->status != SB_STATUS_LIVE) || n->id == root)
+        if (!push_member(e->st.peers[i], root, wave, base, &place))
             continue;
-        uint64_t place = push_mix64(wave ^ n->id) - base;
         hist[place >> PUSH_SHIFT]++;
         m++;
         before += place < mine;
@@ -99,9 +108,8 @@ static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
     uint32_t k = 0;
     for (uint32_t i = 0; i < e->st.count; i++) {
         const sb_peer *n = e->st.peers[i];
-        if ((!n->self && n->status != SB_STATUS_LIVE) || n->id == root)
+        if (!push_member(n, root, wave, base, &place))
             continue;
-        uint64_t place = push_mix64(wave ^ n->id) - base;
         uint32_t bucket = (uint32_t)(place >> PUSH_SHIFT);
         if (bucket >= b && bucket <= end)
             t[k++] = (tree_slot){ place, n->id };

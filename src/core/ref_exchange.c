@@ -136,6 +136,12 @@ static bool ref_shy(sb_engine *e, const char *to, uint64_t now)
     return !n || !n->linked;
 }
 
+/* True if entry r is about the node at `addr`. */
+static bool ref_names(const sb_ref_entry *r, const char *addr, size_t len)
+{
+    return r->addr_len == len && memcmp(r->addr, addr, len) == 0;
+}
+
 /* A digest response from `from` that named no one: if from a seed we are
  * shy of, it is one of ours (a reference node names itself). */
 static void ref_embolden(sb_engine *e, const char *from, uint64_t now)
@@ -289,10 +295,8 @@ static void ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
         ref_embolden(e, from, now);
     while (sb_ref_next(&c, type, &r)) {
         ref_peer(e, r.addr, r.addr_len, r.version, now);
-        others |= !(r.addr_len == from_len &&
-                    memcmp(r.addr, from, from_len) == 0) &&
-                  !(r.addr_len == e->self->addr_len &&
-                    memcmp(r.addr, e->self->addr, r.addr_len) == 0);
+        others |= !ref_names(&r, from, from_len) &&
+                  !ref_names(&r, e->self->addr, e->self->addr_len);
     }
     sb_peer *sender = sb_state_find_addr(&e->st, from, from_len);
     if (sender && !sender->self) {

@@ -16,22 +16,20 @@ bool sb_scratch_init(sb_scratch *s, size_t max_message_size)
     return s->unknown != NULL;
 }
 
-/* Grows *a to min(want, bound) slots of `size` bytes (never shrinks);
- * false if out of memory. */
-static bool scratch_fit(void *a, uint32_t *cap, uint32_t want,
-                        uint32_t bound, size_t size)
+/* `arr` grown to min(want, bound) elements of `size` bytes (never
+ * shrunk), *cap updated: the array, moved or not; NULL if out of memory
+ * (arr and *cap as they were). */
+static void *scratch_room(void *arr, uint32_t *cap, uint64_t want,
+                          uint32_t bound, size_t size)
 {
-    void **arr = a;
     if (want > bound)
         want = bound;
     if (want <= *cap)
-        return true;
-    void *p = realloc(*arr, (size_t)want * size);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = want;
-    return true;
+        return arr;
+    void *p = realloc(arr, (size_t)want * size);
+    if (p)
+        *cap = (uint32_t)want;
+    return p;
 }
 
 /* Makes room for `slots` known peers (and one more). */
@@ -41,17 +39,26 @@ bool sb_scratch_grow(sb_scratch *s, uint32_t slots)
         return true;
     uint32_t want = slots + slots / 8 + 8;
     uint32_t list = s->most > SB_MAX_FANOUT ? s->most : SB_MAX_FANOUT;
+    void *p = scratch_room(s->peers, &s->npeers, want, list,
+                           sizeof(*s->peers));
+    if (!p)
+        return false;
+    s->peers = p;
+    if (!(p = scratch_room(s->ahead, &s->nahead, want, s->most,
+                           sizeof(*s->ahead))))
+        return false;
+    s->ahead = p;
+    if (!(p = scratch_room(s->sample, &s->nsample, want, 2 * s->most,
+                           sizeof(*s->sample))))
+        return false;
+    s->sample = p;
     /* candidates: three times the deltas a message holds (the last bytes
      * of one may take a small delta far down the order, past larger ones
      * that do not fit), and one that the reference's delta appends */
-    if (!scratch_fit(&s->peers, &s->npeers, want, list, sizeof(*s->peers)) ||
-        !scratch_fit(&s->ahead, &s->nahead, want, s->most,
-                     sizeof(*s->ahead)) ||
-        !scratch_fit(&s->sample, &s->nsample, want, 2 * s->most,
-                     sizeof(*s->sample)) ||
-        !scratch_fit(&s->cands, &s->ncands, want, 3 * s->most + 1,
-                     sizeof(*s->cands)))
+    if (!(p = scratch_room(s->cands, &s->ncands, want, 3 * s->most + 1,
+                           sizeof(*s->cands))))
         return false;
+    s->cands = p;
     s->slots = want;
     return true;
 }
@@ -60,22 +67,21 @@ bool sb_scratch_grow(sb_scratch *s, uint32_t slots)
  * validated entry takes 8 bytes or more); NULL if out of memory. */
 entry_ref *sb_scratch_digest(sb_scratch *s, uint64_t n)
 {
-    if (n > s->digest_cap) {
-        entry_ref *d = realloc(s->digest, n * sizeof(*d));
-        if (!d)
-            return NULL;
-        s->digest = d;
-        s->digest_cap = (uint32_t)n;
-    }
-    return s->digest;
+    void *p = scratch_room(s->digest, &s->digest_cap, n, UINT32_MAX,
+                           sizeof(*s->digest));
+    if (p)
+        s->digest = p;
+    return p;
 }
 
 /* Room for n tree slots; NULL if out of memory. */
 tree_slot *sb_scratch_tree(sb_scratch *s, uint32_t n)
 {
-    if (!scratch_fit(&s->tree, &s->tree_cap, n, UINT32_MAX, sizeof(*s->tree)))
-        return NULL;
-    return s->tree;
+    void *p = scratch_room(s->tree, &s->tree_cap, n, UINT32_MAX,
+                           sizeof(*s->tree));
+    if (p)
+        s->tree = p;
+    return p;
 }
 
 size_t sb_scratch_memory(const sb_scratch *s)

@@ -303,6 +303,12 @@ static uint32_t state_keys_room(const sb_peer *n)
     return n->keys_log ? 1u << n->keys_log : 0;
 }
 
+/* The slots of n->by_key: a power of two, or 0 without an index. */
+static uint32_t state_key_slots(const sb_peer *n)
+{
+    return n->by_key ? 1u << n->by_key_log : 0;
+}
+
 static bool state_key_is(const sb_key *k, const uint8_t *key, size_t len)
 {
     return k->key_len == len && memcmp(k->data, key, len) == 0;
@@ -312,7 +318,7 @@ static bool state_key_is(const sb_key *k, const uint8_t *key, size_t len)
 static uint32_t state_key_slot(const sb_peer *n, const uint8_t *key,
                                size_t len)
 {
-    uint32_t mask = (1u << n->by_key_log) - 1;
+    uint32_t mask = state_key_slots(n) - 1;
     uint32_t i = (uint32_t)state_key_hash(key, len) & mask;
     while (n->by_key[i] && !state_key_is(n->by_key[i], key, len))
         i = (i + 1) & mask;
@@ -344,7 +350,7 @@ static void state_key_unindex(sb_peer *n, const sb_key *k)
 {
     if (!n->by_key)
         return;
-    uint32_t mask = (1u << n->by_key_log) - 1;
+    uint32_t mask = state_key_slots(n) - 1;
     uint32_t i = state_key_slot(n, k->data, k->key_len);
     if (n->by_key[i] != k)
         return;
@@ -471,7 +477,7 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
             n->keys_log = log;
         }
         uint32_t most =
-            n->by_key ? (1u << n->by_key_log) / 4 * 3 : STATE_SCAN_KEYS;
+            n->by_key ? state_key_slots(n) / 4 * 3 : STATE_SCAN_KEYS;
         if (n->nkeys + 1 > most && !state_key_reindex(n, n->nkeys + 1)) {
             free(k);
             return false;
@@ -501,8 +507,7 @@ size_t sb_state_memory(const sb_state *st)
         const sb_peer *n = st->peers[i];
         bytes += offsetof(sb_peer, addr) + n->addr_len + 1 +
                  state_keys_room(n) * sizeof(*n->keys) +
-                 (n->by_key ? (size_t)1 << n->by_key_log : 0) *
-                     sizeof(*n->by_key);
+                 state_key_slots(n) * sizeof(*n->by_key);
         for (uint32_t j = 0; j < n->nkeys; j++)
             bytes += sizeof(sb_key) + n->keys[j]->key_len +
                      n->keys[j]->value_len;

@@ -53,10 +53,10 @@ static uint64_t sweep_write(sb_engine *e, sb_writer *w, uint32_t count,
     /* up to the next record (two records of one id, a 48-bit hash: the
      * second is left to anti-entropy, so that from < to always) */
     uint64_t to = SB_SWEEP_END;
-    if (*i < count)
-        to = sb_state_sorted(&e->st, *i)->id - 1 > last
-                 ? sb_state_sorted(&e->st, *i)->id - 1
-                 : last;
+    if (*i < count) {
+        uint64_t next = sb_state_sorted(&e->st, *i)->id;
+        to = next - 1 > last ? next - 1 : last;
+    }
     if (!n && *i < count) /* a record no message holds: skipped */
         to = sb_state_sorted(&e->st, (*i)++)->id;
     while (*i < count && sb_state_sorted(&e->st, *i)->id <= to)

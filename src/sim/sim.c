@@ -122,8 +122,7 @@ static void sim_make_addr(char *out, size_t size, uint32_t i)
              (v >> 8) & 0xff, v & 0xff);
 }
 
-/* The node index of an address, or -1. */
-static long sim_parse_addr(const sb_sim *s, const char *addr)
+long sb_sim_index(const sb_sim *s, const char *addr)
 {
     unsigned a, b, c, port;
     if (sscanf(addr, "10.%u.%u.%u:%u", &a, &b, &c, &port) != 4 ||
@@ -131,11 +130,6 @@ static long sim_parse_addr(const sb_sim *s, const char *addr)
         return -1;
     long v = (long)(a << 16 | b << 8 | c) - 1;
     return v >= 0 && v < (long)s->count ? v : -1;
-}
-
-long sb_sim_index(const sb_sim *s, const char *addr)
-{
-    return sim_parse_addr(s, addr);
 }
 
 /* ---- the network ------------------------------------------------------ */
@@ -203,7 +197,7 @@ static void sim_on_send(void *ud, const char *to, const uint8_t *buf,
     }
     if (s->cfg.on_datagram)
         s->cfg.on_datagram(s->cfg.userdata, n->index, to, buf, len);
-    long dst = sim_parse_addr(s, to);
+    long dst = sb_sim_index(s, to);
     if (dst >= 0 && s->cfg.on_packet)
         s->cfg.on_packet(s->cfg.userdata, n->index, (uint32_t)dst, buf, len);
     if (dst < 0 || sim_is_blocked(s, n->index, (uint32_t)dst))

@@ -140,10 +140,10 @@ cluster_packets *cluster_captured(cluster *c);
 int cluster_deliver(cluster *c, uint32_t i, const char *from,
                     const void *buf, size_t len);
 /* Hands node i an answer (an ACK, ACK2, SWEEP or DIFF; plaintext, with
- * room for the echo at its start) from `from`: writes node i's token for `from` as
- * the echo, seals it with the cluster's first key if it has keys, and
- * delivers it (as cluster_deliver()). The hostile peer who holds its
- * address, or a test playing a member. */
+ * room for the echo at its start) from `from`: writes node i's token for
+ * `from` as the echo, seals it with the cluster's first key if it has
+ * keys, and delivers it (as cluster_deliver()). The hostile peer who holds
+ * its address, or a test playing a member. */
 int cluster_answer(cluster *c, uint32_t i, const char *from, void *buf,
                    size_t len);
 const cluster_packets *cluster_replies(const cluster *c);
