@@ -107,7 +107,7 @@ bool sb_apply_store_key(sb_engine *e, sb_peer *n, const sb_key_entry *k,
     if (k->deleted)
         sb_liveness_note_tombstone(e, n, now);
     if (sb_liveness_reserved(k->key, k->key_len)) {
-        sb_liveness_verdict(e, stored, now);
+        sb_liveness_verdict(e, n, stored, now);
         return true;
     }
     if (!k->deleted)

@@ -261,6 +261,7 @@ void sb_engine_free(sb_engine *e)
     sb_state_free(&e->st);
     sb_rings_free(&e->rings);
     free(e->verdicts);
+    free(e->voters);
     free(e->cluster);
     free(e->buf);
     free(e->sealed);
@@ -541,6 +542,7 @@ size_t sb_engine_memory(const sb_engine *e)
            strlen(e->cluster) + 1 +
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
            sb_rings_memory(&e->rings) +
-           e->verdicts_cap * sizeof(*e->verdicts);
+           e->verdicts_cap * sizeof(*e->verdicts) +
+           e->voters_cap * sizeof(*e->voters);
 }
 

@@ -313,7 +313,14 @@ struct sb_engine {
     uint64_t next_beat;
     uint64_t withhold_since;  /* all our subjects fell silent then; or 0 */
     uint64_t refuted_at;      /* when our heartbeat last moved to refute */
-    bool rejudge;             /* judge every live peer at the next round */
+    bool rejudge;             /* judge every accused peer at the next round */
+    /* the peers that may hold a verdict (a live one of theirs came in or
+     * was written since the last rejudge looked): only those they name
+     * can be convicted. If one could not be listed, every live peer is
+     * judged at the next rejudge. */
+    uint64_t *voters;
+    uint32_t nvoters, voters_cap;
+    bool voters_lost;
     uint64_t differs;         /* a subject whose beat's summary differed
                                  from ours: our next SYN goes to it; or 0 */
     verdict *verdicts;        /* grown as needed */
@@ -461,7 +468,8 @@ bool sb_liveness_deaf(const sb_engine *e, uint64_t now);
 void sb_liveness_verdict_key(uint8_t key[VERDICT_KEY_LEN], uint64_t id);
 bool sb_liveness_verdict_stands(const sb_engine *e, uint64_t heartbeat,
                                 const sb_peer *x);
-void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now);
+void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
+                         uint64_t now);
 void sb_liveness_arrived(sb_engine *e, sb_peer *n, uint64_t now);
 void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now);
 void sb_liveness_contact(sb_engine *e, sb_peer *n, uint64_t now);

@@ -376,29 +376,95 @@ static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
     return verdicts > 0 && votes > nm / 2;
 }
 
-/* Every peer judged again (a verdict changed, or a peer went down, which
- * changes who watches whom and whose word is in doubt), at the next
- * round: the verdict that names a peer judges it at once, but others'
- * votes may hinge on it. A peer that is down for us, and whose monitor we
- * now are, gets our verdict too (sb_monitor_concur()). */
+/* True if k is a verdict that stands in its holder's record (not a
+ * tombstone, of the right length); *id is then the subject it names. */
+static bool liveness_verdict_subject(const sb_key *k, uint64_t *id)
+{
+    if (k->key_len != VERDICT_KEY_LEN || k->data[0] || k->data[1] != 'v' ||
+        k->deleted || k->value_len != VERDICT_VALUE_LEN)
+        return false;
+    *id = 0;
+    for (int i = 0; i < 6; i++)
+        *id = *id << 8 | k->data[2 + i];
+    return true;
+}
+
+/* Holder may now hold a verdict: listed among the voters, once. */
+static void liveness_add_voter(sb_engine *e, sb_peer *holder)
+{
+    if (holder->voter)
+        return;
+    if (e->nvoters == e->voters_cap) {
+        uint32_t cap = e->voters_cap ? e->voters_cap + e->voters_cap / 4 + 1
+                                     : 8;
+        uint64_t *g = realloc(e->voters, cap * sizeof(*g));
+        if (!g) {
+            e->voters_lost = true;
+            return;
+        }
+        e->voters = g;
+        e->voters_cap = cap;
+    }
+    e->voters[e->nvoters++] = holder->id;
+    holder->voter = true;
+}
+
+/* Marks every peer a verdict in our view names (accused); the voters
+ * that hold none any more, or are gone, leave the list. */
+static void liveness_mark_accused(sb_engine *e)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < e->nvoters; i++) {
+        sb_peer *mon = sb_state_find_id(&e->st, e->voters[i]);
+        if (!mon || !mon->voter)
+            continue; /* gone, or listed twice (forgotten, then back) */
+        mon->voter = false;
+        for (uint32_t j = 0; j < mon->nkeys; j++) {
+            uint64_t id;
+            if (!liveness_verdict_subject(mon->keys[j], &id))
+                continue;
+            mon->voter = true;
+            sb_peer *x = sb_state_find_id(&e->st, id);
+            if (x)
+                x->accused = true;
+        }
+        if (mon->voter)
+            e->voters[kept++] = mon->id;
+    }
+    e->nvoters = kept;
+}
+
+/* The peers a verdict names judged again (a verdict changed, or a peer
+ * went down, which changes who watches whom and whose word is in doubt),
+ * at the next round: the verdict that names a peer judges it at once, but
+ * others' votes may hinge on it. No other peer can be convicted (every
+ * vote needs a verdict), so the others are not looked up on the rings. A
+ * peer that is down for us, and whose monitor we now are, gets our
+ * verdict too (sb_monitor_concur()). */
 void sb_liveness_rejudge(sb_engine *e, uint64_t now)
 {
     if (!e->rejudge)
         return;
     e->rejudge = false;
+    bool all = e->voters_lost;
+    e->voters_lost = false;
+    liveness_mark_accused(e);
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *x = e->st.peers[i];
-        if (x->status == SB_STATUS_LIVE && liveness_convicted(e, x))
+        if (x->status == SB_STATUS_LIVE && (x->accused || all) &&
+            liveness_convicted(e, x))
             sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
+        x->accused = false;
         if (x->status == SB_STATUS_DOWN)
             sb_monitor_concur(e, x, now);
     }
 }
 
-/* A verdict key came in, or was written (set or deleted): the peer it
- * names is judged again. A verdict against us that stands is refuted:
- * our heartbeat moves past the one it names. */
-void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now)
+/* A verdict key came in, or was written (set or deleted), into holder's
+ * record: the peer it names is judged again. A verdict against us that
+ * stands is refuted: our heartbeat moves past the one it names. */
+void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
+                         uint64_t now)
 {
     if (!e->rings.k || k->key_len != VERDICT_KEY_LEN || k->data[1] != 'v')
         return;
@@ -412,6 +478,8 @@ void sb_liveness_verdict(sb_engine *e, const sb_key *k, uint64_t now)
             sb_liveness_refute(e, hb, now);
         return;
     }
+    if (liveness_verdict_subject(k, &id))
+        liveness_add_voter(e, holder);
     e->rejudge = true;
     if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x)) {
         sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);

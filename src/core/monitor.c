@@ -169,7 +169,7 @@ static bool monitor_write(sb_engine *e, uint64_t id, uint64_t heartbeat,
                        deleted ? 0 : sizeof(value), deleted, now) != SB_OK)
         return false;
     long j = sb_peer_find_key(e->self, key, sizeof(key));
-    sb_liveness_verdict(e, e->self->keys[j], now);
+    sb_liveness_verdict(e, e->self, e->self->keys[j], now);
     return true;
 }
 

@@ -65,6 +65,8 @@ typedef struct sb_peer {
     bool answered : 1;    /* its address answered us (token.c) */
     bool linked : 1;      /* reference wire: its digest named nodes other
                              than itself and us (ref_exchange.c) */
+    bool voter : 1;       /* in the engine's voters: it may hold a verdict */
+    bool accused : 1;     /* scratch for a rejudge: a verdict names it */
     uint32_t tombstones;
     uint32_t nkeys;
     uint64_t share;       /* its part of sb_state.summary (summary.c) */
