@@ -124,18 +124,47 @@ static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
     return nkids;
 }
 
-/* Remembers the wave (root, wave); false if it was seen already. Two
- * roots may draw the same wave id (engines seeded alike), so the root is
- * part of the key. Key 0 marks an empty slot and is never new. */
-static bool push_new_wave(sb_engine *e, uint64_t root, uint64_t wave)
+/* The waves of one push share their id but for its low byte, which
+ * numbers them 0 .. push_fanout - 1 (siblings). */
+#define PUSH_SIBLING_MASK 0xffull
+
+/* Whether the wave (root, wave) was seen (or started) lately. Two roots
+ * may draw the same wave id (engines seeded alike), so the root is part
+ * of the key. Key 0 marks an empty slot and is always seen. */
+static uint64_t push_wave_key(uint64_t root, uint64_t wave)
 {
-    uint64_t key = push_mix64(root) ^ wave;
+    return push_mix64(root) ^ wave;
+}
+
+static bool push_seen(const sb_engine *e, uint64_t key)
+{
     if (key == 0)
-        return false;
+        return true;
     for (uint32_t i = 0; i < WAVES; i++)
         if (e->waves[i] == key)
-            return false;
+            return true;
+    return false;
+}
+
+/* Remembers the wave (root, wave); false if it was seen already. */
+static bool push_new_wave(sb_engine *e, uint64_t root, uint64_t wave)
+{
+    uint64_t key = push_wave_key(root, wave);
+    if (push_seen(e, key))
+        return false;
     e->waves[e->waves_head++ % WAVES] = key;
+    return true;
+}
+
+/* Remembers every sibling of `waves` (its low byte 0) from root; false,
+ * remembering none, if one of them was seen already. */
+static bool push_new_siblings(sb_engine *e, uint64_t root, uint64_t waves)
+{
+    for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
+        if (push_seen(e, push_wave_key(root, waves | i)))
+            return false;
+    for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
+        push_new_wave(e, root, waves | i);
     return true;
 }
 
@@ -184,30 +213,46 @@ void sb_push_flush(sb_engine *e, uint64_t now)
         return;
     uint64_t done =
         p->nwritten ? sb_plan_delta_to(&e->scratch.cands[0]) : e->push_from;
+    uint64_t waves;
+    do
+        waves = sb_rng_next(&e->rng) & ~PUSH_SIBLING_MASK;
+    while (!push_new_siblings(e, s->id, waves));
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++) {
-        uint64_t wave;
-        do
-            wave = sb_rng_next(&e->rng);
-        while (!push_new_wave(e, s->id, wave));
-        sb_set_push_wave(w.start, wave);
-        push_down_tree(e, s->id, wave, w.start, (size_t)(w.p - w.start),
-                       now);
+        sb_set_push_wave(w.start, waves | i);
+        push_down_tree(e, s->id, waves | i, w.start,
+                       (size_t)(w.p - w.start), now);
     }
     if (s->max_version > done)
         sb_push_queue(e, done, now);
 }
 
-/* A PUSH: passed on unchanged to our children in its wave's tree (once
- * per wave, and only if it came from a peer we know), then applied like
- * an ACK2. */
+/*
+ * A PUSH: passed on to our children in its wave's tree, and in the trees
+ * of its sibling waves that have not reached us (once per wave, and only
+ * if it came from a peer we know), then applied like an ACK2. Passing the
+ * siblings on at once costs nothing a lossless push does not (each node
+ * sends each wave once), and a node whose parent in one tree lost the
+ * packet still gets it from this one: it misses the update only if all
+ * of its parents do.
+ */
 void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,
                   const sb_msg *m, bool known, uint64_t now)
 {
     /* a PUSH larger than our own messages (from a peer configured with
      * larger ones) is taken, not passed on: we send within our bound */
     if (e->cfg.push_fanout && known && len <= e->cfg.max_message_size &&
-        push_new_wave(e, m->root, m->wave))
+        push_new_wave(e, m->root, m->wave)) {
         push_down_tree(e, m->root, m->wave, buf, len, now);
+        uint64_t waves = m->wave & ~PUSH_SIBLING_MASK;
+        if ((m->wave & PUSH_SIBLING_MASK) < e->cfg.push_fanout) {
+            memcpy(e->buf, buf, len); /* the same PUSH, another wave */
+            for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
+                if (push_new_wave(e, m->root, waves | i)) {
+                    sb_set_push_wave(e->buf, waves | i);
+                    push_down_tree(e, m->root, waves | i, e->buf, len, now);
+                }
+        }
+    }
     sb_apply_deltas(e, m, now);
 }
 
