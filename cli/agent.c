@@ -45,7 +45,8 @@
 static const char usage[] =
 "usage: scuttlebutt agent --bind HOST:PORT [--advertise HOST:PORT]\n"
 "                         [--seed HOST:PORT]... [--interval MS]\n"
-"                         [--max-message-size BYTES] [--threshold PHI]\n"
+"                         [--max-message-size BYTES] [--bandwidth BYTES]\n"
+"                         [--threshold PHI]\n"
 "                         [--cluster NAME] [--set KEY=VALUE]...\n"
 "                         [--key-file PATH]... [--wire FORMAT]\n"
 "                         [--log-level LEVEL] [--control PATH | --no-control]\n"
@@ -61,6 +62,10 @@ static const char usage[] =
 "  --seed HOST:PORT          a seed (a name or an address); repeatable\n"
 "  --interval MS             gossip interval (default 500)\n"
 "  --max-message-size BYTES  UDP payload limit (default 512)\n"
+"  --bandwidth BYTES         the most bytes a second the node sends, all\n"
+"                            its traffic: liveness first, then\n"
+"                            anti-entropy, then push (default 262144, or\n"
+"                            24 messages a second if more; at least that)\n"
 "  --threshold PHI           failure detector threshold (default 8)\n"
 "  --cluster NAME            cluster name (default \"default\")\n"
 "  --set KEY=VALUE           a key to publish at start; repeatable\n"
@@ -323,6 +328,7 @@ static bool agent_read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
 
 enum {
     OPT_BIND = 1, OPT_ADVERTISE, OPT_SEED, OPT_INTERVAL, OPT_MAX_MESSAGE,
+    OPT_BANDWIDTH,
     OPT_THRESHOLD, OPT_CLUSTER, OPT_SET, OPT_KEY_FILE, OPT_WIRE,
     OPT_LOG_LEVEL, OPT_CONTROL, OPT_NO_CONTROL, OPT_HTTP, OPT_HANDLER,
     OPT_HANDLER_TIMEOUT, OPT_CONFIG, OPT_HELP
@@ -334,6 +340,7 @@ static const struct option agent_opts[] = {
     { "seed", required_argument, NULL, OPT_SEED },
     { "interval", required_argument, NULL, OPT_INTERVAL },
     { "max-message-size", required_argument, NULL, OPT_MAX_MESSAGE },
+    { "bandwidth", required_argument, NULL, OPT_BANDWIDTH },
     { "threshold", required_argument, NULL, OPT_THRESHOLD },
     { "cluster", required_argument, NULL, OPT_CLUSTER },
     { "set", required_argument, NULL, OPT_SET },
@@ -357,6 +364,7 @@ static const config_key agent_config_keys[] = {
     { "seed", OPT_SEED, CONFIG_LIST },
     { "interval", OPT_INTERVAL, CONFIG_NUMBER },
     { "max-message-size", OPT_MAX_MESSAGE, CONFIG_NUMBER },
+    { "bandwidth", OPT_BANDWIDTH, CONFIG_NUMBER },
     { "threshold", OPT_THRESHOLD, CONFIG_NUMBER },
     { "cluster", OPT_CLUSTER, CONFIG_STRING },
     { "set", OPT_SET, CONFIG_LIST },
@@ -428,6 +436,9 @@ static const char *agent_setting(void *ctx, int id, const char *v)
             return "64 to 65507";
         cfg->max_message_size = u;
         return NULL;
+    case OPT_BANDWIDTH:
+        return parse_u32(v, 1, UINT32_MAX, &cfg->bandwidth)
+                   ? NULL : "1 to 4294967295 bytes a second";
     case OPT_THRESHOLD:
         return parse_double(v, &cfg->phi_threshold) &&
                        cfg->phi_threshold >= 1

@@ -116,20 +116,24 @@ json_t *commands_stats(agent *a)
     if (sb_node_stats(a->node, &st) != SB_OK)
         return NULL;
     json_t *drops = json_object(), *members = json_object();
+    json_t *held = json_object();
+    for (int t = 0; t < SB_TRAFFIC_COUNT; t++)
+        json_object_set_new(held, sb_traffic_name((sb_traffic)t),
+                            json_integer((json_int_t)st.held_back[t]));
     for (int r = 0; r < SB_DROP_COUNT; r++)
         json_object_set_new(drops, sb_drop_name((sb_drop_reason)r),
                             json_integer((json_int_t)st.drops[r]));
     for (int s = SB_STATUS_JOINING; s <= SB_STATUS_LEFT; s++)
         json_object_set_new(members, sb_status_name((sb_status)s),
                             json_integer(st.members[s]));
-    return json_pack("{sIsIsIsIsIsIsIsIsIsIsIsIsIsoso}",
+    return json_pack("{sIsIsIsIsIsIsosIsIsIsIsIsIsoso}",
                      "packets_in", (json_int_t)st.packets_in,
                      "bytes_in", (json_int_t)st.bytes_in,
                      "packets_out", (json_int_t)st.packets_out,
                      "bytes_out", (json_int_t)st.bytes_out,
                      "rounds", (json_int_t)st.rounds,
                      "pushes", (json_int_t)st.pushes,
-                     "pushes_over_budget", (json_int_t)st.pushes_over_budget,
+                     "held_back", held,
                      "send_errors", (json_int_t)st.send_errors,
                      "verdicts", (json_int_t)st.verdicts,
                      "verdicts_withheld", (json_int_t)st.verdicts_withheld,

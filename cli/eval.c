@@ -40,6 +40,7 @@
 static const char usage[] =
 "usage: scuttlebutt eval [--nodes N[,N...]] [--trials N] [--interval MS]\n"
 "                        [--fanout N] [--max-message-size BYTES]\n"
+"                        [--bandwidth BYTES]\n"
 "                        [--threshold PHI] [--window S] [--seed N]\n"
 "                        [--monitors K] [--sealed] [--wire FORMAT]\n"
 "                        [--json FILE] [--csv FILE] [--plot FILE.png]\n"
@@ -58,6 +59,8 @@ static const char usage[] =
 "  --interval MS           gossip interval (default 100)\n"
 "  --fanout N              eager push fanout, 0 = off (default 3)\n"
 "  --max-message-size B    UDP payload limit (default 512)\n"
+"  --bandwidth BYTES       each node's cap on bytes sent a second\n"
+"                          (default: the library's, 262144)\n"
 "  --threshold PHI         failure detector threshold (default 8)\n"
 "  --window S              steady-state window in seconds (default 10)\n"
 "  --monitors K            monitors per node, 0 = off (default 4)\n"
@@ -607,6 +610,7 @@ int eval_main(int argc, char **argv)
         { "interval", required_argument, NULL, 'i' },
         { "fanout", required_argument, NULL, 'f' },
         { "max-message-size", required_argument, NULL, 'm' },
+        { "bandwidth", required_argument, NULL, 'b' },
         { "threshold", required_argument, NULL, 'p' },
         { "window", required_argument, NULL, 'w' },
         { "seed", required_argument, NULL, 's' },
@@ -657,6 +661,11 @@ int eval_main(int argc, char **argv)
         case 'm':
             if (!parse_u32(optarg, 64, 65507, &o.max_message))
                 return usage_error(usage, "--max-message-size: 64 to 65507");
+            break;
+        case 'b':
+            if (!parse_u32(optarg, 1, UINT32_MAX, &o.bandwidth))
+                return usage_error(usage, "--bandwidth: 1 to 4294967295 "
+                                   "bytes a second");
             break;
         case 'p':
             if (!parse_double(optarg, &o.threshold) || !(o.threshold >= 1))

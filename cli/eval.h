@@ -20,6 +20,7 @@ typedef struct eval_options {
     uint32_t sizes[EVAL_MAX_SIZES];
     size_t nsizes;
     uint32_t trials, interval_ms, fanout, max_message, window_s, monitors;
+    uint32_t bandwidth;        /* each node's cap; 0: the library's */
     double threshold;
     uint64_t seed;
     bool sealed;

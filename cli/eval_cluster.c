@@ -114,6 +114,7 @@ eval_node *eval_start_node(eval_cluster *c, bool watch_join)
     cfg.push_fanout = o->fanout;
     cfg.monitors = o->monitors;
     cfg.max_message_size = o->max_message;
+    cfg.bandwidth = o->bandwidth;
     cfg.phi_threshold = o->threshold;
     cfg.wire = o->wire;
     if (o->sealed) {

@@ -111,8 +111,13 @@ char *metrics_render(agent *a, size_t *len)
                 "Gossip rounds run (two per interval).", st.rounds);
     metrics_one(f, "scuttlebutt_pushes_total", "counter",
                 "Eager push packets sent.", st.pushes);
-    metrics_one(f, "scuttlebutt_pushes_over_budget_total", "counter",
-                "Push packets the budget held back.", st.pushes_over_budget);
+    metrics_family(f, "scuttlebutt_held_back_total", "counter",
+                   "Datagrams the bandwidth cap held back, by traffic "
+                   "(push: waves cut short).");
+    for (int t = 0; t < SB_TRAFFIC_COUNT; t++)
+        fprintf(f, "scuttlebutt_held_back_total{traffic=\"%s\"} %llu\n",
+                sb_traffic_name((sb_traffic)t),
+                (unsigned long long)st.held_back[t]);
     metrics_one(f, "scuttlebutt_send_errors_total", "counter",
                 "Datagrams the socket refused.", st.send_errors);
     metrics_one(f, "scuttlebutt_verdicts_total", "counter",

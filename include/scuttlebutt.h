@@ -58,9 +58,9 @@ extern "C" {
  * ====================================================================== */
 
 #define SB_VERSION_MAJOR 0
-#define SB_VERSION_MINOR 7
-#define SB_VERSION_PATCH 1
-#define SB_VERSION_STRING "0.7.1"
+#define SB_VERSION_MINOR 8
+#define SB_VERSION_PATCH 0
+#define SB_VERSION_STRING "0.8.0"
 /* The version as one comparable number: 0x00MMmmpp. */
 #define SB_VERSION_HEX \
     ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)
@@ -74,14 +74,18 @@ extern "C" {
 #define SB_KEY_SIZE 32
 #define SB_MAX_KEYS 8
 #define SB_SEAL_OVERHEAD 40
+/* The bandwidth cap of a node that sets none (sb_config.bandwidth 0):
+ * 256 KiB a second. */
+#define SB_BANDWIDTH_DEFAULT (256u * 1024u)
 
 /*
  * Error codes. Every call that can fail returns SB_OK (0) or one of these
  * negative values. sb_strerror() describes a code, sb_err_name() names it.
  *
  * Names: every *_name() function of this header (sb_err_name,
- * sb_status_name, sb_drop_name) returns the constant without its prefix,
- * in lower case ("einval", "live", "truncated"): short, stable, for logs,
+ * sb_status_name, sb_drop_name, sb_traffic_name) returns the constant
+ * without its prefix, in lower case ("einval", "live", "truncated",
+ * "push"): short, stable, for logs,
  * JSON and metrics. Sentences come from sb_strerror() and sb_drop_text().
  */
 #define SB_ERRORS(X)                                                        \
@@ -233,13 +237,28 @@ SB_API const char *sb_drop_name(sb_drop_reason reason);
 /* A sentence describing a drop reason; never NULL. */
 SB_API const char *sb_drop_text(sb_drop_reason reason);
 
+/* What a datagram is for, as the bandwidth cap ranks it
+ * (docs/protocol.md, section 8.3): liveness first, then exchanges, then
+ * pushes. */
+typedef enum sb_traffic {
+    SB_TRAFFIC_LIVENESS,  /* beats, probes and their answers, seeds */
+    SB_TRAFFIC_EXCHANGE,  /* anti-entropy: SYN, ACK, ACK2, SWEEP, DIFF */
+    SB_TRAFFIC_PUSH,      /* eager push */
+    SB_TRAFFIC_COUNT
+} sb_traffic;
+
+/* The name of a traffic class ("liveness", "exchange", "push"; "unknown"
+ * for anything else); never NULL. */
+SB_API const char *sb_traffic_name(sb_traffic traffic);
+
 /* Counters a node keeps about itself. */
 typedef struct sb_stats {
     uint64_t packets_in, bytes_in;
     uint64_t packets_out, bytes_out;
     uint64_t rounds;                  /* gossip rounds run, two per interval */
     uint64_t pushes;                  /* push packets sent (in packets_out) */
-    uint64_t pushes_over_budget;      /* push packets the budget held back */
+    uint64_t held_back[SB_TRAFFIC_COUNT]; /* datagrams the bandwidth
+                                         cap held back, by sb_traffic */
     uint64_t send_errors;             /* datagrams the socket refused */
     uint64_t verdicts;                /* peers this node convicted as their
                                          monitor */
@@ -359,8 +378,14 @@ typedef struct sb_config {
                                   this arity (at least 2); 3; 0 turns
                                   pushing off; at most 64. Use the same
                                   value on every node of a cluster */
-    uint32_t push_packets_per_s; /* push budget; default 100 */
-    uint32_t push_bytes_per_s; /* push budget; default 65536 */
+    uint32_t bandwidth;        /* the most bytes a second this node
+                                  sends, all its traffic: liveness
+                                  first, then anti-entropy, then push
+                                  (docs/protocol.md, section 8.3); at
+                                  least 24 datagrams of max_message_size
+                                  (and the seal's overhead, if sealed);
+                                  0, the default: SB_BANDWIDTH_DEFAULT,
+                                  or that least if more */
     uint32_t monitors;         /* each node is watched by up to this many
                                   peers, which it beats every interval
                                   and whose verdicts convict it

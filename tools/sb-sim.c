@@ -36,6 +36,7 @@ typedef struct opts {
     double jitter_ms;
     double threshold;
     uint32_t fanout;
+    uint32_t bandwidth;       /* --bandwidth; 0: the library's */
     uint32_t monitors;
     uint64_t partition_s;
     double rack_pct;          /* --rack: percent of the nodes; 0: no */
@@ -408,6 +409,7 @@ static void sim_config(const opts *o, uint64_t seed, sb_sim_config *cfg)
     cfg->engine.max_message_size = o->max_message;
     cfg->engine.phi_threshold = o->threshold;
     cfg->engine.push_fanout = o->fanout;
+    cfg->engine.bandwidth = o->bandwidth;
     cfg->engine.monitors = o->monitors;
     cfg->engine.wire = o->wire;
     /* room for every node, a crashed one's next generation and a joiner,
@@ -608,6 +610,8 @@ static int run_load(const opts *o)
            o->interval_ms, o->max_message, o->loss * 100, o->latency_ms,
            o->fanout, o->seed, o->load.keys, o->load.value_bytes,
            o->load.seconds);
+    if (o->bandwidth)
+        printf("  bandwidth cap %u B/s a node\n", o->bandwidth);
     double at;
     bool converged = sim_load_converged(l, &at);
     printf("  %s after %.1f s\n\n", converged ? "converged" : "NOT converged",
@@ -639,6 +643,8 @@ static void usage(FILE *f)
             "  --jitter MS           uniform extra latency (0)\n"
             "  --threshold PHI       conviction threshold (8)\n"
             "  --fanout F            eager-push fanout, 0 = off (3)\n"
+            "  --bandwidth B         each node's cap, bytes a second\n"
+            "                        (the library's default)\n"
             "  --monitors K          monitor rings, 0 = off (4)\n"
             "  --window S            steady-state window in seconds (10)\n"
             "  --partition S         then split the cluster in halves for S\n"
@@ -747,6 +753,8 @@ int main(int argc, char **argv)
             o.threshold = d;
         else if (!strcmp(a, "--fanout") && d <= 64)
             o.fanout = (uint32_t)d;
+        else if (!strcmp(a, "--bandwidth") && d >= 1 && d <= UINT32_MAX)
+            o.bandwidth = (uint32_t)d;
         else if (!strcmp(a, "--monitors") && d <= 8)
             o.monitors = (uint32_t)d;
         else if (!strcmp(a, "--partition"))
@@ -778,6 +786,8 @@ int main(int argc, char **argv)
            "loss %.0f%%, latency %.1f ms, fanout %u, %u trials, seed %" PRIu64
            "\n", o.nodes, o.interval_ms, o.max_message, o.loss * 100,
            o.latency_ms, o.fanout, o.trials, o.seed);
+    if (o.bandwidth)
+        printf("  bandwidth cap %u B/s a node\n", o.bandwidth);
     result *r = calloc(o.trials, sizeof(*r));
     double *rounds = calloc(o.trials, sizeof(double));
     double *detect = calloc(o.trials, sizeof(double));

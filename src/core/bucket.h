@@ -1,6 +1,7 @@
 /*
- * A token bucket: a rate a second, holding at most one second's worth.
- * Pure arithmetic on the time it is given; the push budget has two.
+ * A token bucket: a rate a second, holding at most `depth`. Pure
+ * arithmetic on the time it is given; the bandwidth cap (send.c) and the
+ * sweeps' pace (sweep.c) have one each.
  */
 #ifndef SB_BUCKET_H
 #define SB_BUCKET_H
@@ -9,13 +10,14 @@
 #include <stdint.h>
 
 typedef struct sb_bucket {
-    double level;       /* tokens held, at most `rate` */
+    double level;       /* tokens held, at most `depth` */
     double rate;        /* tokens a second */
+    double depth;
     uint64_t at;        /* when it was last topped up (ns) */
 } sb_bucket;
 
 /* A full bucket at `now`. */
-void sb_bucket_init(sb_bucket *b, double rate, uint64_t now);
+void sb_bucket_init(sb_bucket *b, double rate, double depth, uint64_t now);
 /* Tops the bucket up for the time since the last top-up. */
 void sb_bucket_refill(sb_bucket *b, uint64_t now);
 /* True if it holds at least `n` tokens. */

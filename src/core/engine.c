@@ -42,6 +42,14 @@
 #include "internal.h"
 #include "refwire.h"
 
+uint64_t sb_engine_least_bandwidth(const sb_engine_config *cfg)
+{
+    uint64_t most = cfg->max_message_size;
+    if (cfg->nkeys)
+        most += SB_SEAL_OVERHEAD;
+    return SB_CAP_MESSAGES * most;
+}
+
 void sb_engine_config_init(sb_engine_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -54,8 +62,7 @@ void sb_engine_config_init(sb_engine_config *cfg)
     cfg->phi_window = 1000;
     cfg->monitors = 4;
     cfg->push_fanout = 3;
-    cfg->push_packets_per_s = 100;
-    cfg->push_bytes_per_s = 64 * 1024;
+    cfg->bandwidth = 0; /* SB_BANDWIDTH_DEFAULT, or the least allowed */
     cfg->max_nodes = 4096;
     cfg->max_keys_per_node = 4096;
     cfg->max_state_bytes = 1 << 20;
@@ -122,10 +129,10 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
         REFUSE("max_message_size must be at most 65507 (one UDP datagram)");
     if (cfg->push_fanout > SB_MAX_FANOUT)
         REFUSE("push_fanout must be at most %d", SB_MAX_FANOUT);
-    if (cfg->push_fanout && cfg->push_packets_per_s == 0)
-        REFUSE("push_packets_per_s must be > 0 when push_fanout is");
-    if (cfg->push_fanout && cfg->push_bytes_per_s < cfg->max_message_size)
-        REFUSE("push_bytes_per_s must be >= max_message_size when pushing");
+    if (cfg->bandwidth && cfg->bandwidth < sb_engine_least_bandwidth(cfg))
+        REFUSE("bandwidth must be at least %d x the largest datagram "
+               "sent (%llu bytes a second)", SB_CAP_MESSAGES,
+               (unsigned long long)sb_engine_least_bandwidth(cfg));
     if (cfg->nkeys && !cfg->keys)
         REFUSE("keys is NULL but nkeys is not 0");
     if (cfg->nkeys > SB_MAX_KEYS)
@@ -243,9 +250,9 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->next_beat = now + sb_rng_below(&e->rng, e->cfg.interval_ns);
     e->last_round = now;
     e->last_heard = now;
-    sb_bucket_init(&e->push_packets, cfg->push_packets_per_s, now);
-    sb_bucket_init(&e->push_bytes, cfg->push_bytes_per_s, now);
-    sb_bucket_init(&e->sweep_bytes, SWEEP_BYTES_PER_S, now);
+    sb_send_cap_init(e, now);
+    sb_bucket_init(&e->sweep_bytes, SWEEP_BYTES_PER_S, SWEEP_BYTES_PER_S,
+                   now);
     e->sweeping = e->wire == &sb_scuttlebutt_wire;
     *out = e;
     return SB_OK;
@@ -281,6 +288,7 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
      * the packets that queued up meanwhile are taken as heartbeats */
     if (now >= e->next_round + e->round_ns)
         sb_engine_tick(e, now);
+    sb_send_cap_refill(e, now);
     e->stats.packets_in++;
     e->stats.bytes_in += len;
     e->wire->recv(e, from, buf, len, now);
@@ -314,6 +322,7 @@ static void engine_round(sb_engine *e, uint64_t now)
 
 void sb_engine_tick(sb_engine *e, uint64_t now)
 {
+    sb_send_cap_refill(e, now);
     if (e->push_pending && now >= e->push_due)
         sb_push_flush(e, now);
     if (e->announce && now >= e->announce_at)

@@ -85,18 +85,16 @@ typedef struct sb_engine_config {
     /* Eager push: our fresh keys go at once down push_fanout trees of
      * arity max(push_fanout, 2) over the live nodes, one wave each, and
      * every node passes a wave on to its children (docs/protocol.md,
-     * section 8); 0 turns pushing off. A budget of
-     * push_packets_per_s packets and push_bytes_per_s bytes a second (two
-     * token buckets holding one second's worth each, so a burst after a
-     * quiet second may send twice that within one second); beyond it,
-     * updates wait for anti-entropy. At most SB_MAX_FANOUT; with a
-     * fanout, the packet rate must be > 0 and the byte rate at least
-     * max_message_size (SB_ECONFIG). Every node of a cluster must use the
-     * same fanout: it is the trees' arity, and nodes with another one
-     * derive other trees. */
+     * section 8); 0 turns pushing off. At most SB_MAX_FANOUT. Every node
+     * of a cluster must use the same fanout: it is the trees' arity, and
+     * nodes with another one derive other trees. */
     uint32_t push_fanout;      /* default 3 */
-    uint32_t push_packets_per_s; /* default 100 */
-    uint32_t push_bytes_per_s; /* default 64 KiB */
+    /* The bandwidth cap: no second sends more than this many bytes, all
+     * traffic counted; liveness is served first, then anti-entropy, then
+     * push (send.c, docs/protocol.md, section 8.3). At least
+     * SB_CAP_MESSAGES x the largest datagram we send (SB_ECONFIG); 0, the
+     * default: SB_BANDWIDTH_DEFAULT, or that least if it is more. */
+    uint32_t bandwidth;
 
     uint32_t max_nodes;        /* nodes known at once; default 4096 */
     uint32_t max_keys_per_node; /* default 4096 */
@@ -119,6 +117,10 @@ typedef struct sb_engine_config {
 
 /* Fills `cfg` with the defaults; addr, generation and send stay unset. */
 void sb_engine_config_init(sb_engine_config *cfg);
+
+/* The least bandwidth cap `cfg` may have: SB_CAP_MESSAGES (24) of the
+ * largest datagrams it sends, a second. */
+uint64_t sb_engine_least_bandwidth(const sb_engine_config *cfg);
 
 /*
  * Checks a configuration as sb_engine_new() does: SB_OK, or SB_ECONFIG

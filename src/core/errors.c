@@ -47,6 +47,21 @@ const char *sb_status_name(sb_status status)
     return "unknown";
 }
 
+const char *sb_traffic_name(sb_traffic traffic)
+{
+    switch (traffic) {
+    case SB_TRAFFIC_LIVENESS:
+        return "liveness";
+    case SB_TRAFFIC_EXCHANGE:
+        return "exchange";
+    case SB_TRAFFIC_PUSH:
+        return "push";
+    case SB_TRAFFIC_COUNT:
+        break;
+    }
+    return "unknown";
+}
+
 /* Each drop reason's name and sentence, in the order of sb_drop_reason. */
 static const struct {
     const char *name, *text;

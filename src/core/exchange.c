@@ -232,7 +232,7 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
             p->always = true;
             sb_writer w = sb_send_reply_writer(e);
             if (sb_plan_write(e, &w, SB_MSG_ACK, p))
-                sb_send_message(e, from, &w);
+                sb_send_message(e, SB_TRAFFIC_LIVENESS, from, &w);
         }
         if (m->flags & SB_SYN_SWEEP) /* it holds what we hold */
             sb_sweep_serve(e, from, m, true, now);
@@ -294,8 +294,10 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
     p->echo = m->token;
     p->always = ask;
     sb_writer w = sb_send_reply_writer(e);
+    /* the answer to a probe proves we live: it goes first */
     if (sb_plan_write(e, &w, SB_MSG_ACK, p))
-        sb_send_message(e, from, &w);
+        sb_send_message(e, ask ? SB_TRAFFIC_LIVENESS : SB_TRAFFIC_EXCHANGE,
+                        from, &w);
     if (m->flags & SB_SYN_SWEEP)
         sb_sweep_serve(e, from, m, false, now);
     if (m->flags & SB_SYN_RANGE)
@@ -336,7 +338,7 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
     p->always = e->sweeping;
     sb_writer w = sb_send_reply_writer(e);
     if (sb_plan_write(e, &w, SB_MSG_ACK2, p))
-        sb_send_message(e, from, &w);
+        sb_send_message(e, SB_TRAFFIC_EXCHANGE, from, &w);
 }
 
 static bool exchange_is_live_peer(const sb_peer *n)
@@ -350,31 +352,33 @@ static bool exchange_is_unreachable(const sb_peer *n)
                         n->status == SB_STATUS_JOINING);
 }
 
-static void exchange_send_syn(sb_engine *e, const char *to, sb_writer *syn)
+static void exchange_send_syn(sb_engine *e, sb_traffic t, const char *to,
+                              sb_writer *syn)
 {
     if (strcmp(to, e->self->addr) == 0)
         return;
     sb_set_syn_token(syn->start, sb_token(e, to));
-    sb_send_message(e, to, syn);
+    sb_send_message(e, t, to, syn);
 }
 
 /* A SYN to an address that may not know us (a seed, a probed peer),
  * padded to `padded` bytes: its ACK (no larger than the SYN while we are
  * a stranger, and of a larger frame) needs room to be sent at all, and a
- * seed's, to ask us for our state. */
+ * seed's, to ask us for our state. Liveness, for the bandwidth cap: it
+ * finds who lives. */
 static void exchange_send_padded_syn(sb_engine *e, const char *to,
                                      sb_writer *syn, size_t padded)
 {
     size_t len = (size_t)(syn->p - syn->start);
     if (len >= padded || (size_t)(syn->end - syn->start) < padded) {
-        exchange_send_syn(e, to, syn);
+        exchange_send_syn(e, SB_TRAFFIC_LIVENESS, to, syn);
         return;
     }
     uint8_t *flags = sb_syn_flags(syn->start);
     memset(syn->p, 0, padded - len);
     *flags |= SB_SYN_PADDED;
     sb_writer w = { syn->start, syn->start + padded, syn->end };
-    exchange_send_syn(e, to, &w);
+    exchange_send_syn(e, SB_TRAFFIC_LIVENESS, to, &w);
     *flags &= (uint8_t)~SB_SYN_PADDED;
 }
 
@@ -511,7 +515,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
     if (!peer)
         peer = sb_liveness_random(e, exchange_is_live_peer, nlive);
     if (peer && peer->answered && !resting) {
-        exchange_send_syn(e, peer->addr, &syn);
+        exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, peer->addr, &syn);
     } else if (peer && !resting && sb_liveness_may_probe(peer, now)) {
         /* live by word of others only, so far */
         exchange_send_probe(e, peer, &syn, now);
@@ -623,7 +627,7 @@ static void exchange_announce(sb_engine *e, uint64_t now)
         r++;
     }
     for (uint32_t k = 0; k < f; k++)
-        exchange_send_syn(e, to[k]->addr, &syn);
+        exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, to[k]->addr, &syn);
 }
 
 /* Every member address the deltas of m name is canonical text (one

@@ -55,6 +55,8 @@
 #define ANNOUNCE_MAX 16        /* peers news goes to at once, at most */
 #define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */
 #define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */
+#define SB_CAP_MESSAGES 24    /* the cap is at least this many of our
+                                 largest datagrams a second (send.c) */
 #define RANGES 16             /* parts a DIFF left to descend into, at
                                  most */
 #define RANGE_ROUNDS 4        /* rounds without agreeing with anyone before
@@ -279,7 +281,7 @@ struct sb_engine {
     uint32_t nbold;
 
     /* eager push: our fresh keys wait until push_due; waves seen lately;
-     * the budget's token buckets */
+     * then the bandwidth cap */
     uint64_t push_due;
     bool push_pending;        /* fresh keys of ours wait to be pushed */
     uint64_t push_from;       /* if push_pending: peers hold our versions
@@ -288,7 +290,7 @@ struct sb_engine {
                                  header alone (a leave, a refutation) */
     uint64_t waves[WAVES];
     uint32_t waves_head;
-    sb_bucket push_packets, push_bytes;
+    sb_bucket cap;            /* the bandwidth cap (send.c) */
 
     uint8_t *buf;             /* max_message_size bytes */
 
@@ -478,9 +480,16 @@ void sb_liveness_alone(sb_engine *e, uint64_t now);
 
 /* ---- send.c ---- */
 size_t sb_send_wire_len(const sb_engine *e, size_t len);
-void sb_send_bytes(sb_engine *e, const char *to, const uint8_t *buf,
-                   size_t len);
-void sb_send_message(sb_engine *e, const char *to, const sb_writer *w);
+void sb_send_cap_init(sb_engine *e, uint64_t now);
+void sb_send_cap_refill(sb_engine *e, uint64_t now);
+bool sb_send_allowed(const sb_engine *e, sb_traffic t, size_t len);
+/* Nanoseconds until a message of `len` bytes for `t` is allowed, if the
+ * cap is refilled meanwhile and nothing else is sent; 0: now. */
+uint64_t sb_send_wait(const sb_engine *e, sb_traffic t, size_t len);
+bool sb_send_bytes(sb_engine *e, sb_traffic t, const char *to,
+                   const uint8_t *buf, size_t len);
+bool sb_send_message(sb_engine *e, sb_traffic t, const char *to,
+                     const sb_writer *w);
 sb_writer sb_send_writer(sb_engine *e);
 sb_writer sb_send_reply_writer(sb_engine *e);
 

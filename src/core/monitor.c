@@ -116,7 +116,7 @@ static bool monitor_send_to(sb_engine *e, uint64_t id, uint8_t flags)
     sb_put_varint(&w, ++e->beats);
     sb_put_varint(&w, e->self->heartbeat);
     sb_put_u64(&w, sb_summary(e));
-    sb_send_message(e, n->addr, &w);
+    sb_send_message(e, SB_TRAFFIC_LIVENESS, n->addr, &w);
     return true;
 }
 

@@ -1,6 +1,6 @@
 /*
  * Eager push: our fresh keys go at once down a few trees that span the
- * live peers (one wave each), within a budget; PUSHes passed on.
+ * live peers (one wave each), within the bandwidth cap; PUSHes passed on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -168,26 +168,22 @@ static bool push_new_siblings(sb_engine *e, uint64_t root, uint64_t waves)
     return true;
 }
 
-/* Sends a PUSH of `wave` to our children in its tree, within the budget;
- * what the budget holds back waits for anti-entropy. */
+/* Sends a PUSH of `wave` to our children in its tree, within the
+ * bandwidth cap; a wave the cap cuts short (counted) leaves the children
+ * it did not reach to anti-entropy. */
 static void push_down_tree(sb_engine *e, uint64_t root, uint64_t wave,
-                           const uint8_t *buf, size_t len, uint64_t now)
+                           const uint8_t *buf, size_t len)
 {
+    if (!sb_send_allowed(e, SB_TRAFFIC_PUSH, len)) {
+        e->stats.held_back[SB_TRAFFIC_PUSH]++;
+        return;
+    }
     sb_peer **kids = e->scratch.peers;
     uint32_t k = push_children(e, root, wave, kids);
-    double bytes = (double)sb_send_wire_len(e, len);
-    sb_bucket_refill(&e->push_packets, now);
-    sb_bucket_refill(&e->push_bytes, now);
     for (uint32_t i = 0; i < k; i++) {
-        if (!sb_bucket_has(&e->push_packets, 1) ||
-            !sb_bucket_has(&e->push_bytes, bytes)) {
-            e->stats.pushes_over_budget += k - i;
-            return;
-        }
-        sb_bucket_take(&e->push_packets, 1);
-        sb_bucket_take(&e->push_bytes, bytes);
+        if (!sb_send_bytes(e, SB_TRAFFIC_PUSH, kids[i]->addr, buf, len))
+            return; /* counted */
         e->stats.pushes++;
-        sb_send_bytes(e, kids[i]->addr, buf, len);
     }
 }
 
@@ -195,11 +191,20 @@ static void push_down_tree(sb_engine *e, uint64_t root, uint64_t wave,
  * Pushes our fresh keys (from the version our peers most likely hold, cut
  * as a prefix) down push_fanout independent trees, one wave each: every
  * node gets them from push_fanout parents, so a lost packet rarely leaves
- * a node to anti-entropy. Keys past the cut go in the next push, at once.
+ * a node to anti-entropy. Keys past the cut go in the next push, at once
+ * if the bandwidth cap allows.
  */
 void sb_push_flush(sb_engine *e, uint64_t now)
 {
     sb_peer *s = e->self;
+    /* the cap is short: the push waits for it, and the writes made
+     * meanwhile go with it */
+    uint64_t wait =
+        sb_send_wait(e, SB_TRAFFIC_PUSH, e->cfg.max_message_size);
+    if (wait) {
+        e->push_due = now + wait;
+        return;
+    }
     e->push_pending = false;
     if (s->max_version <= e->push_from && !e->push_news)
         return;
@@ -220,7 +225,7 @@ void sb_push_flush(sb_engine *e, uint64_t now)
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++) {
         sb_set_push_wave(w.start, waves | i);
         push_down_tree(e, s->id, waves | i, w.start,
-                       (size_t)(w.p - w.start), now);
+                       (size_t)(w.p - w.start));
     }
     if (s->max_version > done)
         sb_push_queue(e, done, now);
@@ -242,14 +247,14 @@ void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,
      * larger ones) is taken, not passed on: we send within our bound */
     if (e->cfg.push_fanout && known && len <= e->cfg.max_message_size &&
         push_new_wave(e, m->root, m->wave)) {
-        push_down_tree(e, m->root, m->wave, buf, len, now);
+        push_down_tree(e, m->root, m->wave, buf, len);
         uint64_t waves = m->wave & ~PUSH_SIBLING_MASK;
         if ((m->wave & PUSH_SIBLING_MASK) < e->cfg.push_fanout) {
             memcpy(e->buf, buf, len); /* the same PUSH, another wave */
             for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
                 if (push_new_wave(e, m->root, waves | i)) {
                     sb_set_push_wave(e->buf, waves | i);
-                    push_down_tree(e, m->root, waves | i, e->buf, len, now);
+                    push_down_tree(e, m->root, waves | i, e->buf, len);
                 }
         }
     }

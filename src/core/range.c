@@ -150,7 +150,7 @@ void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m)
     if (sb_put_header(&w, SB_MSG_DIFF, e->cluster_id) &&
         sb_put_u64(&w, m->token) && sb_put_u64(&w, m->from) &&
         sb_put_u64(&w, m->to) && sb_put_varint(&w, differ)) {
-        sb_send_message(e, from, &w);
+        sb_send_message(e, SB_TRAFFIC_EXCHANGE, from, &w);
         e->stats.diffs++;
     }
 }

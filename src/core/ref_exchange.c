@@ -169,7 +169,7 @@ static void ref_send_digest(sb_engine *e, const char *to, int type,
             !sb_ref_put_digest(&w, n->addr, n->addr_len, n->max_version))
             break;
     }
-    sb_send_message(e, to, &w);
+    sb_send_message(e, SB_TRAFFIC_EXCHANGE, to, &w);
 }
 
 /* A digest request of the round to `to` (a seed may be NULL, or us). */
@@ -243,7 +243,7 @@ static void ref_send_delta(sb_engine *e, const char *to, const uint8_t *buf,
         }
     }
     if (w.p - w.start > 1)
-        sb_send_message(e, to, &w);
+        sb_send_message(e, SB_TRAFFIC_EXCHANGE, to, &w);
 }
 
 /* Every address a checked message names is canonical "ip:port" text, the

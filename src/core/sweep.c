@@ -88,7 +88,7 @@ static void sweep_send(sb_engine *e, const char *from, uint64_t cursor,
         cursor = sweep_write(e, &w, count, &i, token, cursor);
         size_t len = (size_t)(w.p - w.start);
         sb_bucket_take(&e->sweep_bytes, (double)sb_send_wire_len(e, len));
-        sb_send_message(e, from, &w);
+        sb_send_message(e, SB_TRAFFIC_EXCHANGE, from, &w);
         e->stats.sweeps++;
     }
 }

@@ -29,8 +29,7 @@ void sb_config_init(sb_config *cfg)
     cfg->dead_grace_ms = e.dead_grace_ns / MS;
     cfg->tombstone_grace_ms = e.tombstone_grace_ns / MS;
     cfg->push_fanout = e.push_fanout;
-    cfg->push_packets_per_s = e.push_packets_per_s;
-    cfg->push_bytes_per_s = e.push_bytes_per_s;
+    cfg->bandwidth = e.bandwidth;
     cfg->monitors = e.monitors;
     cfg->max_nodes = e.max_nodes;
     cfg->max_keys_per_node = e.max_keys_per_node;
@@ -122,8 +121,7 @@ void sb_config_engine(const sb_node *n, sb_engine_config *e)
     e->dead_grace_ns = c->dead_grace_ms * MS;
     e->tombstone_grace_ns = c->tombstone_grace_ms * MS;
     e->push_fanout = c->push_fanout;
-    e->push_packets_per_s = c->push_packets_per_s;
-    e->push_bytes_per_s = c->push_bytes_per_s;
+    e->bandwidth = c->bandwidth;
     e->monitors = c->monitors;
     e->max_nodes = c->max_nodes;
     e->max_keys_per_node = c->max_keys_per_node;
@@ -154,9 +152,9 @@ int sb_config_check_engine(sb_node *n)
     /* refused only for the size? then after binding, with the address */
     sb_engine_config roomy = e;
     roomy.max_message_size = SB_MAX_DATAGRAM;
-    roomy.push_bytes_per_s = UINT32_MAX;
+    roomy.bandwidth = UINT32_MAX;
     if (e.max_message_size <= SB_MAX_DATAGRAM &&
-        (!e.push_fanout || e.push_bytes_per_s >= e.max_message_size) &&
+        (!e.bandwidth || e.bandwidth >= sb_engine_least_bandwidth(&e)) &&
         sb_engine_check_config(&roomy, NULL, 0) == SB_OK)
         return SB_OK;
     sb_log_say(&n->cfg, n, SB_LOG_ERROR, "bad configuration: %s", why);

@@ -139,16 +139,20 @@ static void test_config_errors(void **state)
     c.generation = 0;
     check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
     c.generation = 1;
-    c.push_packets_per_s = 0; /* pushing on, but no budget */
-    check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
-    c.push_packets_per_s = 100;
-    c.push_bytes_per_s = 100; /* below one message */
-    check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
-    c.push_fanout = 0; /* pushing off: the budget does not matter */
+    /* the cap must hold 24 of our largest datagrams a second: the
+     * error names the least that works */
+    c.bandwidth = 24 * 512 - 1;
+    check(sb_engine_check_config(&c, why, sizeof(why)) == SB_ECONFIG &&
+          strstr(why, "bandwidth") && strstr(why, "12288"));
+    c.bandwidth = 24 * 512;
     check(sb_engine_new(&c, 0, &e) == SB_OK);
     sb_engine_free(e);
-    c.push_fanout = 3;
-    c.push_bytes_per_s = 64 * 1024;
+    /* sealed: the seal's bytes count */
+    uint8_t keys[SB_KEY_SIZE] = { 1 };
+    c.keys = keys;
+    c.nkeys = 1;
+    check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
+    c.bandwidth = (uint32_t)(24 * (512 + SB_SEAL_OVERHEAD));
     check(sb_engine_new(&c, 0, &e) == SB_OK);
     sb_engine_free(e);
 }
