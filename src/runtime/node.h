@@ -7,7 +7,7 @@
  *
  * A packet's path: the socket becomes readable; sb_node_process() (or
  * the node's thread) runs sb_process_step(), which reads it with
- * recvfrom() in sb_socket_receive(), names the sender with
+ * recvmsg() in sb_socket_receive(), names the sender with
  * sb_addr_format() and hands both to sb_engine_recv() under the lock.
  * The engine answers through sb_socket_send() (still under the lock),
  * which parses the peer's address and calls sendto(). Events the engine
@@ -73,8 +73,9 @@ struct sb_node {
     char *cluster;
     char **seed_names;         /* the static seed list, copied */
     /* seed names already reported as unusable (hashed), so that a seed
-     * that does not resolve yet is logged once, not every round */
-    uint64_t seeds_reported[2 * SB_MAX_SEEDS];
+     * that does not resolve yet is logged once, not every round: room for
+     * 2 * SB_MAX_SEEDS, allocated at the first report */
+    uint64_t *seeds_reported;
     size_t nseeds_reported;
 
     int fd;
@@ -84,7 +85,8 @@ struct sb_node {
     char bind_addr[SB_ADDR_STRLEN];
     uint8_t *rbuf;             /* rlen bytes: any datagram, whole (a peer
                                   may send more than our own
-                                  max_message_size) */
+                                  max_message_size); a mapping of its
+                                  own (node.c) */
     size_t rlen;
 
     pthread_mutex_t lock;

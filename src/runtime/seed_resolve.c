@@ -20,9 +20,17 @@
 #include <sys/socket.h>
 
 /* Whether seed `name` was reported unusable already; `mark` records it
- * (true) or forgets it (false: it works now, and may be reported again). */
+ * (true) or forgets it (false: it works now, and may be reported again).
+ * The record is allocated at the first report (most nodes never make
+ * one); without the memory for it, the seed is reported again. */
 static bool seed_resolve_reported(sb_node *n, const char *name, bool mark)
 {
+    if (mark && !n->seeds_reported) {
+        n->seeds_reported = malloc(2 * SB_MAX_SEEDS *
+                                   sizeof(*n->seeds_reported));
+        if (!n->seeds_reported)
+            return false;
+    }
     uint64_t h = 0xcbf29ce484222325ull;
     for (const char *p = name; *p; p++)
         h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
@@ -50,13 +58,26 @@ static bool seed_resolve_usable(const sb_node *n, const sb_sockaddr *a)
     return (n->reach & sb_addr_reach_bit(a)) && !sb_addr_is_link_local(a);
 }
 
+/* What a resolution works in: the names, then the addresses found, as
+ * text. Allocated, not on the stack: the node's thread resolves too, and
+ * these 5 kB, above getaddrinfo()'s own frames, were the deepest its
+ * stack went, a page that then stayed resident for the thread's life. */
+typedef struct seed_scratch {
+    const char *names[2 * SB_MAX_SEEDS];
+    char text[SB_MAX_SEEDS][SB_ADDR_STRLEN];
+} seed_scratch;
+
 /* Resolves every seed name (static list, then callback) into a new list;
  * runs without the lock (getaddrinfo may block). A seed that gives no
  * address (not resolved yet, or none of the socket's family) is logged
  * once, until it works again. */
 seed_list *sb_seed_resolve(sb_node *n)
 {
-    const char *names[2 * SB_MAX_SEEDS];
+    seed_scratch *s = malloc(sizeof(*s));
+    if (!s)
+        return NULL;
+    const char **names = s->names;
+    char (*text)[SB_ADDR_STRLEN] = s->text;
     size_t count = 0;
     for (size_t i = 0; i < n->cfg.nseeds && count < SB_MAX_SEEDS; i++)
         names[count++] = n->seed_names[i];
@@ -67,7 +88,6 @@ seed_list *sb_seed_resolve(sb_node *n)
         sb_callbacks_end(outer);
         count += got < SB_MAX_SEEDS ? got : SB_MAX_SEEDS;
     }
-    char text[SB_MAX_SEEDS][SB_ADDR_STRLEN];
     size_t found_n = 0, bytes = 0;
     for (size_t i = 0; i < count && found_n < SB_MAX_SEEDS; i++) {
         if (!names[i])
@@ -108,16 +128,17 @@ seed_list *sb_seed_resolve(sb_node *n)
         }
     }
     seed_list *l = malloc(sizeof(*l) + found_n * sizeof(l->ptr[0]) + bytes);
-    if (!l)
-        return NULL;
-    l->n = found_n;
-    char *at = (char *)&l->ptr[found_n];
-    for (size_t i = 0; i < found_n; i++) {
-        size_t len = strlen(text[i]) + 1;
-        memcpy(at, text[i], len);
-        l->ptr[i] = at;
-        at += len;
+    if (l) {
+        l->n = found_n;
+        char *at = (char *)&l->ptr[found_n];
+        for (size_t i = 0; i < found_n; i++) {
+            size_t len = strlen(text[i]) + 1;
+            memcpy(at, text[i], len);
+            l->ptr[i] = at;
+            at += len;
+        }
     }
+    free(s);
     return l;
 }
 

@@ -23,6 +23,11 @@
 #include <unistd.h>
 
 #define RECV_BATCH 64          /* datagrams per sb_node_process() */
+/* Datagrams up to this size are read into the reading thread's stack, the
+ * rest of a larger one into the node's buffer (node.c), whose pages thus
+ * become resident only once a datagram that large arrives: most never do
+ * (a node sends at most its max_message_size, 512 bytes by default). */
+#define RECV_SMALL 1536
 #define SEND_REPORT_NS (1000 * MS) /* at most one send-error line a second */
 
 /* The engine's send callback (lock held). */
@@ -136,28 +141,44 @@ int sb_socket_open(sb_node *n, const sb_config *cfg)
 /* Reads up to a batch of datagrams and feeds them to the engine. */
 void sb_socket_receive(sb_node *n)
 {
+    uint8_t small[RECV_SMALL];
     for (int i = 0; i < RECV_BATCH; i++) {
         sb_sockaddr from = { .len = sizeof(from.ss) };
-        ssize_t len = recvfrom(n->fd, n->rbuf, n->rlen,
-                               MSG_DONTWAIT | MSG_TRUNC,
-                               (struct sockaddr *)&from.ss, &from.len);
+        /* one datagram: its first RECV_SMALL bytes in `small`, the rest
+         * (up to rlen in all) in rbuf after as many */
+        struct iovec iov[2] = {
+            { .iov_base = small, .iov_len = sizeof(small) },
+            { .iov_base = n->rbuf + sizeof(small),
+              .iov_len = n->rlen - sizeof(small) },
+        };
+        struct msghdr msg = {
+            .msg_name = &from.ss, .msg_namelen = from.len,
+            .msg_iov = iov, .msg_iovlen = 2,
+        };
+        ssize_t len = recvmsg(n->fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
         if (len < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
             if (errno == EINTR || errno == ECONNREFUSED ||
                 errno == EHOSTUNREACH || errno == ENETUNREACH)
                 continue;
-            sb_log_say(&n->cfg, n, SB_LOG_WARN, "recvfrom: %s",
+            sb_log_say(&n->cfg, n, SB_LOG_WARN, "recvmsg: %s",
                        strerror(errno));
             return;
         }
+        from.len = msg.msg_namelen;
         size_t got = (size_t)len;
         if (got > n->rlen) /* truncated: oversize */
             got = n->rlen;
+        const uint8_t *buf = small;
+        if (got > sizeof(small)) { /* whole in rbuf */
+            memcpy(n->rbuf, small, sizeof(small));
+            buf = n->rbuf;
+        }
         char name[SB_ADDR_STRLEN];
         sb_addr_format(&from, name);
         pthread_mutex_lock(&n->lock);
-        sb_engine_recv(n->engine, name, n->rbuf, got, sb_clock_now_ns());
+        sb_engine_recv(n->engine, name, buf, got, sb_clock_now_ns());
         pthread_mutex_unlock(&n->lock);
     }
 }
