@@ -64,7 +64,7 @@ static const char usage[] =
 "  --max-message-size BYTES  UDP payload limit (default 512)\n"
 "  --bandwidth BYTES         the most bytes a second the node sends, all\n"
 "                            its traffic: liveness first, then\n"
-"                            anti-entropy, then push (default 262144, or\n"
+"                            anti-entropy, then push (default 1048576, or\n"
 "                            24 messages a second if more; at least that)\n"
 "  --threshold PHI           failure detector threshold (default 8)\n"
 "  --cluster NAME            cluster name (default \"default\")\n"

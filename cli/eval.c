@@ -60,7 +60,7 @@ static const char usage[] =
 "  --fanout N              eager push fanout, 0 = off (default 3)\n"
 "  --max-message-size B    UDP payload limit (default 512)\n"
 "  --bandwidth BYTES       each node's cap on bytes sent a second\n"
-"                          (default: the library's, 262144)\n"
+"                          (default: the library's, 1048576)\n"
 "  --threshold PHI         failure detector threshold (default 8)\n"
 "  --window S              steady-state window in seconds (default 10)\n"
 "  --monitors K            monitors per node, 0 = off (default 4)\n"

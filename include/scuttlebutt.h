@@ -75,8 +75,8 @@ extern "C" {
 #define SB_MAX_KEYS 8
 #define SB_SEAL_OVERHEAD 40
 /* The bandwidth cap of a node that sets none (sb_config.bandwidth 0):
- * 256 KiB a second. */
-#define SB_BANDWIDTH_DEFAULT (256u * 1024u)
+ * 1 MiB a second (docs/protocol.md, section 8.3). */
+#define SB_BANDWIDTH_DEFAULT (1024u * 1024u)
 
 /*
  * Error codes. Every call that can fail returns SB_OK (0) or one of these
