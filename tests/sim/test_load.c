@@ -32,8 +32,10 @@ static load_plan plan_of(uint32_t seconds, uint32_t keys)
     return plan;
 }
 
-/* n nodes, 512-byte messages, 2 ms latency with 1 ms of jitter. */
-static sim_load *load_cluster(uint32_t n, const load_plan *plan)
+/* n nodes, 512-byte messages, 2 ms latency with 1 ms of jitter, a
+ * bandwidth cap of `bandwidth` bytes a second (0: the default). */
+static sim_load *load_cluster_capped(uint32_t n, const load_plan *plan,
+                                     uint32_t bandwidth)
 {
     sb_sim_config cfg;
     sb_sim_config_init(&cfg);
@@ -43,11 +45,17 @@ static sim_load *load_cluster(uint32_t n, const load_plan *plan)
     cfg.jitter_ns = 1 * MS;
     cfg.engine.interval_ns = 100 * MS;
     cfg.engine.max_message_size = 512;
+    cfg.engine.bandwidth = bandwidth;
     sim_load *l;
     check(sim_load_new(&cfg, plan, &l) == SB_OK);
     double at;
     check(sim_load_converged(l, &at));
     return l;
+}
+
+static sim_load *load_cluster(uint32_t n, const load_plan *plan)
+{
+    return load_cluster_capped(n, plan, 0);
 }
 
 /* Every node holds every other node's last value of every key. */
@@ -99,14 +107,14 @@ static void test_low_rate_all_hold_last(void **state)
     sim_load_free(l);
 }
 
-/* Past what the cluster carries (16 nodes, 2 keys, 100 writes a second):
- * observers miss values, superseded by newer ones, and still end with
- * every last value. */
+/* Past what the cluster carries (16 nodes, 2 keys, 100 writes a second,
+ * a cap of 32 KiB a second): observers miss values, superseded by newer
+ * ones, and still end with every last value. */
 static void test_overload_supersedes(void **state)
 {
     (void)state;
     load_plan plan = plan_of(3, 2);
-    sim_load *l = load_cluster(16, &plan);
+    sim_load *l = load_cluster_capped(16, &plan, 32 * 1024);
     load_row r;
     run_to_all_hold(l, 16, &plan, 100, &r);
     check(r.superseded > 0 && r.superseded < r.pairs);
