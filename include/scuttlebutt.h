@@ -241,7 +241,7 @@ SB_API const char *sb_drop_text(sb_drop_reason reason);
  * (docs/protocol.md, section 8.3): liveness first, then exchanges, then
  * pushes. */
 typedef enum sb_traffic {
-    SB_TRAFFIC_LIVENESS,  /* beats, probes and their answers, seeds */
+    SB_TRAFFIC_LIVENESS,  /* beats, probes, seeds, a probe's bare answer */
     SB_TRAFFIC_EXCHANGE,  /* anti-entropy: SYN, ACK, ACK2, SWEEP, DIFF */
     SB_TRAFFIC_PUSH,      /* eager push */
     SB_TRAFFIC_COUNT
@@ -258,7 +258,9 @@ typedef struct sb_stats {
     uint64_t rounds;                  /* gossip rounds run, two per interval */
     uint64_t pushes;                  /* push packets sent (in packets_out) */
     uint64_t held_back[SB_TRAFFIC_COUNT]; /* datagrams the bandwidth
-                                         cap held back, by sb_traffic */
+                                         cap held back, by sb_traffic;
+                                         for push, the waves it held
+                                         back (whole or cut short) */
     uint64_t send_errors;             /* datagrams the socket refused */
     uint64_t verdicts;                /* peers this node convicted as their
                                          monitor */

@@ -217,6 +217,21 @@ static const entry_ref *exchange_load_digest(sb_engine *e, const sb_msg *m)
 }
 
 /* A SYN: adopt what its digest tells, answer with an ACK. */
+/* The answer alone to a SYN that asks (a probe): echo, token and
+ * summary, no state. Liveness, for the bandwidth cap: it proves we live,
+ * and it is small (a stranger's flood of probes gets no more than that
+ * past the reserve the cap keeps for exchanges). */
+static void exchange_answer_alone(sb_engine *e, const char *from,
+                                  const sb_msg *m)
+{
+    plan *p = sb_plan_new(e);
+    p->echo = m->token;
+    p->always = true;
+    sb_writer w = sb_send_reply_writer(e);
+    if (sb_plan_write(e, &w, SB_MSG_ACK, p))
+        sb_send_message(e, SB_TRAFFIC_LIVENESS, from, &w);
+}
+
 static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
                          uint64_t now)
 {
@@ -226,14 +241,8 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
     /* the same summary: nothing to tell, nothing to learn */
     bool ask = m->flags & SB_SYN_ASK;
     if (sb_summary_compare(e, m->summary, now)) {
-        if (ask) { /* the answer alone: echo, token and summary */
-            plan *p = sb_plan_new(e);
-            p->echo = m->token;
-            p->always = true;
-            sb_writer w = sb_send_reply_writer(e);
-            if (sb_plan_write(e, &w, SB_MSG_ACK, p))
-                sb_send_message(e, SB_TRAFFIC_LIVENESS, from, &w);
-        }
+        if (ask)
+            exchange_answer_alone(e, from, m);
         if (m->flags & SB_SYN_SWEEP) /* it holds what we hold */
             sb_sweep_serve(e, from, m, true, now);
         return;
@@ -294,10 +303,11 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
     p->echo = m->token;
     p->always = ask;
     sb_writer w = sb_send_reply_writer(e);
-    /* the answer to a probe proves we live: it goes first */
-    if (sb_plan_write(e, &w, SB_MSG_ACK, p))
-        sb_send_message(e, ask ? SB_TRAFFIC_LIVENESS : SB_TRAFFIC_EXCHANGE,
-                        from, &w);
+    /* a probe held back by the bandwidth cap still gets the answer
+     * alone, which proves we live */
+    if (sb_plan_write(e, &w, SB_MSG_ACK, p) &&
+        !sb_send_message(e, SB_TRAFFIC_EXCHANGE, from, &w) && ask)
+        exchange_answer_alone(e, from, m);
     if (m->flags & SB_SYN_SWEEP)
         sb_sweep_serve(e, from, m, false, now);
     if (m->flags & SB_SYN_RANGE)

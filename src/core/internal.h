@@ -318,8 +318,9 @@ struct sb_engine {
     bool rejudge;             /* judge every accused peer at the next round */
     /* the peers that may hold a verdict (a live one of theirs came in or
      * was written since the last rejudge looked): only those they name
-     * can be convicted. If one could not be listed, every live peer is
-     * judged at the next rejudge. */
+     * can be convicted. If one could not be listed (out of memory), the
+     * next rejudge lists them again from every record, and judges every
+     * live peer while one still cannot be. */
     uint64_t *voters;
     uint32_t nvoters, voters_cap;
     bool voters_lost;

@@ -410,15 +410,32 @@ static void liveness_add_voter(sb_engine *e, sb_peer *holder)
 }
 
 /* Marks every peer a verdict in our view names (accused); the voters
- * that hold none any more, or are gone, leave the list. */
+ * that hold none any more, or are gone, leave the list, and one listed
+ * twice (forgotten, then back with the same id) is kept once. If a voter
+ * could not be listed (out of memory), every record is looked at and
+ * listed again first. */
 static void liveness_mark_accused(sb_engine *e)
 {
+    if (e->voters_lost) {
+        e->voters_lost = false;
+        for (uint32_t i = 0; i < e->st.count; i++) {
+            sb_peer *n = e->st.peers[i];
+            uint64_t id;
+            for (uint32_t j = 0; j < n->nkeys && !n->voter; j++)
+                if (liveness_verdict_subject(n->keys[j], &id))
+                    liveness_add_voter(e, n);
+        }
+    }
+    for (uint32_t i = 0; i < e->nvoters; i++) {
+        sb_peer *mon = sb_state_find_id(&e->st, e->voters[i]);
+        if (mon)
+            mon->voter = false;
+    }
     uint32_t kept = 0;
     for (uint32_t i = 0; i < e->nvoters; i++) {
         sb_peer *mon = sb_state_find_id(&e->st, e->voters[i]);
-        if (!mon || !mon->voter)
-            continue; /* gone, or listed twice (forgotten, then back) */
-        mon->voter = false;
+        if (!mon || mon->voter)
+            continue; /* gone, or kept already */
         for (uint32_t j = 0; j < mon->nkeys; j++) {
             uint64_t id;
             if (!liveness_verdict_subject(mon->keys[j], &id))
@@ -446,9 +463,8 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
     if (!e->rejudge)
         return;
     e->rejudge = false;
-    bool all = e->voters_lost;
-    e->voters_lost = false;
     liveness_mark_accused(e);
+    bool all = e->voters_lost; /* some could not be listed even now */
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *x = e->st.peers[i];
         if (x->status == SB_STATUS_LIVE && (x->accused || all) &&

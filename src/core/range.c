@@ -149,10 +149,9 @@ void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m)
     sb_writer w = sb_send_reply_writer(e);
     if (sb_put_header(&w, SB_MSG_DIFF, e->cluster_id) &&
         sb_put_u64(&w, m->token) && sb_put_u64(&w, m->from) &&
-        sb_put_u64(&w, m->to) && sb_put_varint(&w, differ)) {
-        sb_send_message(e, SB_TRAFFIC_EXCHANGE, from, &w);
+        sb_put_u64(&w, m->to) && sb_put_varint(&w, differ) &&
+        sb_send_message(e, SB_TRAFFIC_EXCHANGE, from, &w))
         e->stats.diffs++;
-    }
 }
 
 /* A DIFF that answers our SYN, from member `sender`: its parts, kept to

@@ -87,8 +87,9 @@ static void sweep_send(sb_engine *e, const char *from, uint64_t cursor,
         sb_writer w = sb_send_writer(e);
         cursor = sweep_write(e, &w, count, &i, token, cursor);
         size_t len = (size_t)(w.p - w.start);
+        if (!sb_send_message(e, SB_TRAFFIC_EXCHANGE, from, &w))
+            return; /* the bandwidth cap: the sweeper asks again */
         sb_bucket_take(&e->sweep_bytes, (double)sb_send_wire_len(e, len));
-        sb_send_message(e, SB_TRAFFIC_EXCHANGE, from, &w);
         e->stats.sweeps++;
     }
 }
