@@ -216,7 +216,6 @@ static const entry_ref *exchange_load_digest(sb_engine *e, const sb_msg *m)
     return r;
 }
 
-/* A SYN: adopt what its digest tells, answer with an ACK. */
 /* The answer alone to a SYN that asks (a probe): echo, token and
  * summary, no state. Liveness, for the bandwidth cap: it proves we live,
  * and it is small (a stranger's flood of probes gets no more than that
@@ -232,6 +231,7 @@ static void exchange_answer_alone(sb_engine *e, const char *from,
         sb_send_message(e, SB_TRAFFIC_LIVENESS, from, &w);
 }
 
+/* A SYN: adopt what its digest tells, answer with an ACK. */
 static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
                          uint64_t now)
 {

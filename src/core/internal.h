@@ -481,12 +481,16 @@ void sb_liveness_alone(sb_engine *e, uint64_t now);
 
 /* ---- send.c ---- */
 size_t sb_send_wire_len(const sb_engine *e, size_t len);
+/* The bandwidth cap, full at `now`; topped up at every tick and receive. */
 void sb_send_cap_init(sb_engine *e, uint64_t now);
 void sb_send_cap_refill(sb_engine *e, uint64_t now);
+/* Whether the cap lets a message of `len` plaintext bytes for `t` go now. */
 bool sb_send_allowed(const sb_engine *e, sb_traffic t, size_t len);
 /* Nanoseconds until a message of `len` bytes for `t` is allowed, if the
  * cap is refilled meanwhile and nothing else is sent; 0: now. */
 uint64_t sb_send_wait(const sb_engine *e, sb_traffic t, size_t len);
+/* Sends (sealed if the engine has keys) and counts a datagram; false,
+ * counted in stats.held_back[t], if the cap holds it back. */
 bool sb_send_bytes(sb_engine *e, sb_traffic t, const char *to,
                    const uint8_t *buf, size_t len);
 bool sb_send_message(sb_engine *e, sb_traffic t, const char *to,

@@ -376,16 +376,30 @@ static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
     return verdicts > 0 && votes > nm / 2;
 }
 
-/* True if k is a verdict that stands in its holder's record (not a
- * tombstone, of the right length); *id is then the subject it names. */
+/* The subject a verdict key names (its 48-bit id). */
+static uint64_t liveness_verdict_id(const sb_key *k)
+{
+    uint64_t id = 0;
+    for (int i = 0; i < 6; i++)
+        id = id << 8 | k->data[2 + i];
+    return id;
+}
+
+/* Whether a verdict key's entry stands: not a tombstone, of the right
+ * length. */
+static bool liveness_verdict_live(const sb_key *k)
+{
+    return !k->deleted && k->value_len == VERDICT_VALUE_LEN;
+}
+
+/* True if k is a verdict that stands in its holder's record; *id is then
+ * the subject it names. */
 static bool liveness_verdict_subject(const sb_key *k, uint64_t *id)
 {
     if (k->key_len != VERDICT_KEY_LEN || k->data[0] || k->data[1] != 'v' ||
-        k->deleted || k->value_len != VERDICT_VALUE_LEN)
+        !liveness_verdict_live(k))
         return false;
-    *id = 0;
-    for (int i = 0; i < 6; i++)
-        *id = *id << 8 | k->data[2 + i];
+    *id = liveness_verdict_id(k);
     return true;
 }
 
@@ -484,17 +498,15 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
 {
     if (!e->rings.k || k->key_len != VERDICT_KEY_LEN || k->data[1] != 'v')
         return;
-    uint64_t id = 0;
-    for (int i = 0; i < 6; i++)
-        id = id << 8 | k->data[2 + i];
-    sb_peer *x = sb_state_find_id(&e->st, id);
-    if (x && x->self && !k->deleted && k->value_len == VERDICT_VALUE_LEN) {
+    sb_peer *x = sb_state_find_id(&e->st, liveness_verdict_id(k));
+    bool stands = liveness_verdict_live(k);
+    if (x && x->self && stands) {
         uint64_t hb = liveness_verdict_heartbeat(k, 0);
         if (hb >= x->heartbeat)
             sb_liveness_refute(e, hb, now);
         return;
     }
-    if (liveness_verdict_subject(k, &id))
+    if (stands)
         liveness_add_voter(e, holder);
     e->rejudge = true;
     if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x)) {

@@ -245,14 +245,17 @@ void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,
 {
     /* a PUSH larger than our own messages (from a peer configured with
      * larger ones) is taken, not passed on: we send within our bound */
+    bool pass = e->cfg.push_fanout && known &&
+                len <= e->cfg.max_message_size &&
+                !push_seen(e, push_wave_key(m->root, m->wave));
     /* held back by the bandwidth cap (counted), nothing is marked seen:
      * a later copy of a wave, from its own parent, may still go on */
-    bool room = sb_send_allowed(e, SB_TRAFFIC_PUSH, len);
-    if (!room && e->cfg.push_fanout && known)
+    if (pass && !sb_send_allowed(e, SB_TRAFFIC_PUSH, len)) {
         e->stats.held_back[SB_TRAFFIC_PUSH]++;
-    if (room && e->cfg.push_fanout && known &&
-        len <= e->cfg.max_message_size &&
-        push_new_wave(e, m->root, m->wave)) {
+        pass = false;
+    }
+    if (pass) {
+        push_new_wave(e, m->root, m->wave);
         push_down_tree(e, m->root, m->wave, buf, len);
         uint64_t waves = m->wave & ~PUSH_SIBLING_MASK;
         if ((m->wave & PUSH_SIBLING_MASK) < e->cfg.push_fanout) {

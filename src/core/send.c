@@ -16,8 +16,8 @@ size_t sb_send_wire_len(const sb_engine *e, size_t len)
  * bytes, refilled at 7/8 of cfg.bandwidth a second and holding at most
  * 1/8 of it (SEND_DEPTH): no span of a second sends more than
  * cfg.bandwidth bytes. What may be sent depends on what it is for:
- *   liveness (beats, probes and their answers, seeds): while the bucket
- *     holds it; the reserve below keeps room for it, so that a node that
+ *   liveness (beats, probes, SYNs to seeds, and the answer alone to a
+ *     probe whose full ACK the cap held back): while the bucket holds it; the reserve below keeps room for it, so that a node that
  *     saturates its cap still proves it lives and hears who does not;
  *   exchange (SYNs, ACKs, ACK2s, SWEEPs, DIFFs): while the bucket holds
  *     it and the reserve, 1/8 of the depth;
@@ -36,10 +36,11 @@ size_t sb_send_wire_len(const sb_engine *e, size_t len)
 
 void sb_send_cap_init(sb_engine *e, uint64_t now)
 {
-    uint64_t least = sb_engine_least_bandwidth(&e->cfg);
-    double cap = (double)(e->cfg.bandwidth ? e->cfg.bandwidth
-                          : least > SB_BANDWIDTH_DEFAULT ? least
-                                                         : SB_BANDWIDTH_DEFAULT);
+    double cap = e->cfg.bandwidth;
+    if (!cap) { /* the default, or the least allowed if more */
+        uint64_t least = sb_engine_least_bandwidth(&e->cfg);
+        cap = least > SB_BANDWIDTH_DEFAULT ? least : SB_BANDWIDTH_DEFAULT;
+    }
     sb_bucket_init(&e->cap, cap - cap / SEND_DEPTH, cap / SEND_DEPTH, now);
 }
 
