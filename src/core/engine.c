@@ -325,7 +325,7 @@ void sb_engine_tick(sb_engine *e, uint64_t now)
     sb_send_cap_refill(e, now);
     if (e->push_pending && now >= e->push_due)
         sb_push_flush(e, now);
-    if (e->announce && now >= e->announce_at)
+    if (now >= sb_announce_due(e))
         e->wire->announce(e, now);
     if (now < e->next_round)
         return;
@@ -342,8 +342,8 @@ uint64_t sb_engine_next_deadline(const sb_engine *e)
     uint64_t t = e->next_round;
     if (e->push_pending && e->push_due < t)
         t = e->push_due;
-    if (e->announce && e->announce_at < t)
-        t = e->announce_at;
+    if (sb_announce_due(e) < t)
+        t = sb_announce_due(e);
     return t;
 }
 

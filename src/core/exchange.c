@@ -573,12 +573,26 @@ static uint32_t *exchange_shuffled(uint32_t *at, uint32_t *rank,
     return &rank[(*touched)++];
 }
 
+/* When the announcement of exchange_announce() is due: UINT64_MAX if
+ * there is no news. */
+uint64_t sb_announce_due(const sb_engine *e)
+{
+    if (!e->announce)
+        return UINT64_MAX;
+    if (e->announce_members && e->members_at < e->announce_at)
+        return e->members_at;
+    return e->announce_at;
+}
+
 /*
  * We learned of members we did not know (a node joined, or we did): a
  * full SYN at once to 2 x push_fanout random live peers that answered us,
  * which learn of them from our ACK2 and do the same; at most once a
  * round, the members learned since sharing it. A join is known by all in
- * a few hops instead of a few rounds. Only answers make members known
+ * a few hops instead of a few rounds. The full SYNs and the quiet ones
+ * below each go at most once a round, on timers of their own: the quiet
+ * ones follow every push a node gets, and a join must not wait for a
+ * round after the last of them. Only answers make members known
  * (apply.c), and these SYNs go to members: no address anyone vouched for
  * gets more than the rounds send it. Fresh keys from a push: the same,
  * but a quiet SYN (its summary alone), which a peer the push trees missed
@@ -590,9 +604,13 @@ static uint32_t *exchange_shuffled(uint32_t *at, uint32_t *rank,
  */
 static void exchange_announce(sb_engine *e, uint64_t now)
 {
-    bool full = e->announce_members;
-    e->announce = e->announce_members = false;
-    e->announce_at = sb_add_sat(now, e->round_ns);
+    bool full = e->announce_members && now >= e->members_at;
+    uint64_t next = sb_add_sat(now, e->round_ns);
+    e->announce_at = next;
+    if (full)
+        e->members_at = next;
+    /* news of members not told in full yet stays due, at its own time */
+    e->announce = e->announce_members = e->announce_members && !full;
     uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
     if (!e->cfg.push_fanout || !nlive)
         return;

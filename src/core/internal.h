@@ -254,6 +254,8 @@ struct sb_engine {
         uint64_t from, to;
     } asked;
     uint64_t announce_at;     /* not before: a round after the last */
+    uint64_t members_at;      /* a full one not before: a round after the
+                                 last full one (sb_announce_due()) */
     uint64_t last_round;
     uint64_t last_heard;      /* when a valid datagram last came in */
     bool alone;               /* monitors: we heard no one for long, and
@@ -375,6 +377,7 @@ void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now);
 /* ---- exchange.c ---- */
 void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,
                        uint64_t now);
+uint64_t sb_announce_due(const sb_engine *e);
 
 /* ---- sweep.c ---- */
 void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
