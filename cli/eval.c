@@ -8,6 +8,7 @@
  * of the action to the moment the last node reports it:
  *   propagation  a node sets a key            -> every other node's UPDATE
  *   detection    a node stops without leaving -> every other node's LEAVE (down)
+ *                (a node that has run for EVAL_SETTLED_NS at least)
  *   discovery    a new node starts            -> every other node's JOIN
  *   leave        a node leaves gracefully     -> every other node's LEAVE (left)
  * False downs (a LEAVE with status down about a node that runs) are
@@ -49,7 +50,8 @@ static const char usage[] =
 "\n"
 "Starts real nodes on 127.0.0.1 in this process and measures, per cluster\n"
 "size and over the trials: propagation of an update, detection of a\n"
-"stopped node, discovery of a new node, a graceful leave (each: time\n"
+"stopped node (one that ran 2 s at least), discovery of a new node, a\n"
+"graceful leave (each: time\n"
 "until the last node reports it); and over a steady window (from 5 s\n"
 "after the cluster converged): packets and bytes sent, CPU and memory\n"
 "per node; false downs over the whole run.\n"
@@ -296,7 +298,12 @@ static void eval_run_size(const eval_options *o, uint32_t nodes, result *r)
         eval_record(r, PROPAGATION, eval_await(&c, &r->arrivals));
 
         eval_progress(nodes, t, o->trials, "detection");
-        e = eval_pick(&c, NULL);
+        /* a member, not the node started a moment ago to keep the size:
+         * one that dies before its monitors heard it is found only after
+         * 2 s (docs/failure-detector.md, section 9) */
+        e = eval_pick_older(&c, EVAL_SETTLED_NS);
+        if (!e)
+            e = eval_pick(&c, NULL);
         eval_arm(&c, SB_EVENT_LEAVE, SB_STATUS_DOWN, e, NULL);
         eval_stop_node(&c, e);
         eval_record(r, DETECTION, eval_await(&c, NULL));

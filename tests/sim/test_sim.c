@@ -141,6 +141,30 @@ static void test_join_after_a_crash_not_held_back(void **state)
     cluster_free(c);
 }
 
+/* A node that dies 20 ms after it started, before any of its monitors
+ * heard a beat of it, is found all the same: its monitors convict a
+ * subject that never beat them after MONITOR_UNPROVEN_INTERVALS (2 s at
+ * 100 ms), and the verdicts spread as ever. */
+static void test_crash_of_a_newcomer_detected(void **state)
+{
+    (void)state;
+    cluster *c = converged_cluster(64, 0);
+    int j = cluster_add_node(c);
+    check(j == 64);
+    cluster_run(c, 20 * MS);
+    uint64_t downs = cluster_downs(c, j);
+    uint64_t t0 = cluster_now(c);
+    cluster_crash(c, (uint32_t)j);
+    while (!cluster_all_see(c, (uint32_t)j, SB_STATUS_DOWN) &&
+           cluster_now(c) - t0 < 10 * SEC)
+        cluster_run(c, 1 * MS);
+    print_message("a node that died 20 ms after it started: seen down by "
+                  "all after %.0f ms\n", (double)(cluster_now(c) - t0) / MS);
+    check(cluster_all_see(c, (uint32_t)j, SB_STATUS_DOWN));
+    check(cluster_downs(c, j) == downs); /* and no one else went down */
+    cluster_free(c);
+}
+
 static void test_crash_detected_by_all(void **state)
 {
     (void)state;
@@ -930,6 +954,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_converge),
         cmocka_unit_test(test_update_reaches_all),
         cmocka_unit_test(test_new_node_discovered),
+        cmocka_unit_test(test_crash_of_a_newcomer_detected),
         cmocka_unit_test(test_join_after_a_crash_not_held_back),
         cmocka_unit_test(test_crash_detected_by_all),
         cmocka_unit_test(test_no_false_down_no_loss),
