@@ -126,7 +126,7 @@ json_t *commands_stats(agent *a)
     for (int s = SB_STATUS_JOINING; s <= SB_STATUS_LEFT; s++)
         json_object_set_new(members, sb_status_name((sb_status)s),
                             json_integer(st.members[s]));
-    return json_pack("{sIsIsIsIsIsIsosIsIsIsIsIsIsoso}",
+    return json_pack("{sIsIsIsIsIsIsosIsIsIsIsIsIsIsoso}",
                      "packets_in", (json_int_t)st.packets_in,
                      "bytes_in", (json_int_t)st.bytes_in,
                      "packets_out", (json_int_t)st.packets_out,
@@ -140,6 +140,7 @@ json_t *commands_stats(agent *a)
                      "refuted", (json_int_t)st.refuted,
                      "sweeps", (json_int_t)st.sweeps,
                      "diffs", (json_int_t)st.diffs,
+                     "ranges", (json_int_t)st.ranges,
                      "drops", drops, "members", members);
 }
 

@@ -133,6 +133,9 @@ char *metrics_render(agent *a, size_t *len)
     metrics_one(f, "scuttlebutt_diffs_total", "counter",
                 "DIFF messages sent: ranges where a peer's records differ.",
                 st.diffs);
+    metrics_one(f, "scuttlebutt_ranges_total", "counter",
+                "Rounds whose SYN carried a range: steps of descents.",
+                st.ranges);
     metrics_family(f, "scuttlebutt_drops_total", "counter",
                    "Incoming packets (or parts) dropped, by reason.");
     for (int r = 0; r < SB_DROP_COUNT; r++)

@@ -274,6 +274,10 @@ typedef struct sb_stats {
     uint64_t diffs;                   /* DIFF messages sent: parts of a
                                          range where this node's records
                                          differ from an asker's */
+    uint64_t ranges;                  /* rounds whose SYN carried a range:
+                                         steps of this node's descents to
+                                         where its records differ from a
+                                         peer's */
     uint64_t drops[SB_DROP_SLOTS];    /* indexed by sb_drop_reason; the
                                          first SB_DROP_COUNT are used */
     uint32_t members[4];              /* indexed by sb_status, self included */

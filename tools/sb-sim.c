@@ -41,6 +41,7 @@ typedef struct opts {
     uint64_t partition_s;
     double rack_pct;          /* --rack: percent of the nodes; 0: no */
     bool join;
+    uint32_t missed;          /* --missed: records missed, per cluster */
     bool no_crash;
     sb_wire wire;
     uint64_t window_s;
@@ -396,6 +397,68 @@ static void measure_join(sb_sim *s, bool agree, double *join_s,
     }
 }
 
+/* --missed: per record missed, the rounds whose SYN carried a range
+ * (steps of descents) of the node that missed it and of the whole
+ * cluster, and the seconds until it held the record; pooled over the
+ * clusters. */
+static struct {
+    double *own, *all, *secs;
+    uint32_t n, cap;
+} missed;
+
+/* Every running node's `ranges`, or node i's alone. */
+static uint64_t ranges_sent(const sb_sim *s, long i)
+{
+    uint64_t n = 0;
+    for (uint32_t j = 0; j < sb_sim_count(s); j++) {
+        sb_stats st;
+        if (sb_sim_running(s, j) && (i < 0 || (uint32_t)i == j)) {
+            sb_engine_stats(sb_sim_engine(s, j), &st);
+            n += st.ranges;
+        }
+    }
+    return n;
+}
+
+/*
+ * A record one node missed, when no news of it is left to tell (found
+ * only where two nodes' summaries differ, docs/protocol.md, section 5.3):
+ * node x hears nothing for 600 ms (longer than a change counts as recent,
+ * RECENT_ROUNDS: no exchange offers the key as news any more) while node
+ * y sets a key; then x hears again. Counted until x holds the key: the steps of descents x
+ * took, and all nodes took.
+ */
+static void measure_missed(sb_sim *s, sb_rng *rng, uint32_t k)
+{
+    uint32_t n = sb_sim_count(s), x, y;
+    do
+        x = (uint32_t)sb_rng_below(rng, n);
+    while (!sb_sim_running(s, x));
+    do
+        y = (uint32_t)sb_rng_below(rng, n);
+    while (y == x || !sb_sim_running(s, y));
+    char value[32];
+    snprintf(value, sizeof(value), "missed-%u", k);
+    sb_sim_run_for(s, SEC);
+    sb_sim_set_node_loss(s, x, 1.0);
+    sb_sim_set(s, y, "missed", value);
+    sb_sim_run_for(s, 600 * MS);
+    sb_sim_set_node_loss(s, x, 0);
+    uint64_t own = ranges_sent(s, x), all = ranges_sent(s, -1);
+    uint64_t t0 = sb_sim_now(s);
+    while (!sb_sim_has(s, x, y, "missed", value) &&
+           sb_sim_now(s) - t0 < 60 * SEC)
+        sb_sim_run_for(s, 5 * MS);
+    if (missed.n == missed.cap)
+        return;
+    bool found = sb_sim_has(s, x, y, "missed", value);
+    missed.own[missed.n] = found ? (double)(ranges_sent(s, x) - own) : -1;
+    missed.all[missed.n] = found ? (double)(ranges_sent(s, -1) - all) : -1;
+    missed.secs[missed.n] =
+        found ? (double)(sb_sim_now(s) - t0) / SEC : -1;
+    missed.n++;
+}
+
 /* The simulated cluster the options describe. */
 static void sim_config(const opts *o, uint64_t seed, sb_sim_config *cfg)
 {
@@ -522,6 +585,8 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     if (o->partition_s)
         measure_partition(s, &w, o->partition_s, interval, &t->split_s,
                           &t->heal_s);
+    for (uint32_t k = 0; k < o->missed; k++)
+        measure_missed(s, &rng, k);
     t->join_s = t->known_s = -1;
     if (o->join) {
         /* what the newcomer reports of the trials' nodes is no news */
@@ -654,6 +719,10 @@ static void usage(FILE *f)
             "  --join                every node holds a key; at the end a\n"
             "                        new node joins: when it holds every\n"
             "                        node's state, when all know it\n"
+            "  --missed K            after the trials, K times: a node\n"
+            "                        hears nothing for 600 ms while another\n"
+            "                        sets a key, then hears again: the steps\n"
+            "                        of descents until it holds the key\n"
             "  --no-crash            measure propagation only\n"
             "  --wire reference      the reference wire format (docs/compat.md)\n"
             "  --quiet               print the summary only\n"
@@ -761,6 +830,8 @@ int main(int argc, char **argv)
             o.partition_s = (uint64_t)d;
         else if (!strcmp(a, "--rack") && d > 0 && d <= 50)
             o.rack_pct = d;
+        else if (!strcmp(a, "--missed") && d >= 1 && d <= 1000)
+            o.missed = (uint32_t)d;
         else if (!strcmp(a, "--window") && d >= 1)
             o.window_s = (uint64_t)d;
         else if (!strcmp(a, "--keys") && d >= 1 && d <= LOAD_PLAN_MAX_KEYS)
@@ -797,6 +868,14 @@ int main(int argc, char **argv)
      * large ones: one cluster, one crash after the other */
     bool fresh = o.nodes < 512;
     uint32_t clusters = fresh ? o.trials : 1;
+    missed.cap = clusters * o.missed;
+    missed.own = calloc(missed.cap + 1, sizeof(double));
+    missed.all = calloc(missed.cap + 1, sizeof(double));
+    missed.secs = calloc(missed.cap + 1, sizeof(double));
+    if (!missed.own || !missed.all || !missed.secs) {
+        fprintf(stderr, "sb-sim: out of memory\n");
+        return 1;
+    }
     totals t = { .converged = true, .trace = 0xcbf29ce484222325ull }, one;
     clock_t c0 = clock();
     for (uint32_t c = 0; c < clusters; c++) {
@@ -859,6 +938,11 @@ int main(int argc, char **argv)
         printf("  %-22s holds every node's state after %.3f s, known by "
                "all after %.3f s (worst of %u; -1: not within 60 s)\n",
                "a node joins", t.join_s, t.known_s, clusters);
+    if (o.missed) {
+        summary("missed: own steps", missed.own, missed.n, "");
+        summary("missed: all steps", missed.all, missed.n, "");
+        summary("missed: found after", missed.secs, missed.n, "s");
+    }
     if (o.monitors && o.wire == SB_WIRE_SCUTTLEBUTT)
         printf("  %-22s mean %.1f ms, sd %.1f ms (monitors' estimates)\n",
                "beat gaps", t.gap_mean_ms, t.gap_sd_ms);
@@ -866,6 +950,9 @@ int main(int argc, char **argv)
         printf("  %-22s %016" PRIx64 " (%" PRIu64 " packets and events)\n",
                "trace", t.trace, t.traced);
     printf("  (%.1f s of CPU)\n", (double)(clock() - c0) / CLOCKS_PER_SEC);
+    free(missed.own);
+    free(missed.all);
+    free(missed.secs);
     free(r);
     free(rounds);
     free(detect);

@@ -85,6 +85,7 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
     bool ranged = round && !quiet && !sweep &&
                   sb_range_pick(e, room > used ? room - used : 0, now, &range);
     if (ranged) {
+        e->stats.ranges++;
         used += SB_RANGE_SIZE(range.listed ? 0 : SB_RANGE_PARTS);
         for (uint32_t i = range.first; range.listed && i < range.end; i++)
             exchange_list(e, sb_state_sorted(&e->st, i), list, &n, &used,

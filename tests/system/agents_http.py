@@ -104,7 +104,7 @@ def main():
             check(before["stats"]["%s_%s" % (fam, d)] <= v <=
                   after["stats"]["%s_%s" % (fam, d)], (fam, d, v))
     for name in ("verdicts", "verdicts_withheld", "refuted", "sweeps",
-                 "diffs"):
+                 "diffs", "ranges"):
         v = m[("scuttlebutt_%s_total" % name, ())]
         check(before["stats"][name] <= v <= after["stats"][name], (name, v))
     for reason, n in before["stats"]["drops"].items():
