@@ -58,9 +58,9 @@ extern "C" {
  * ====================================================================== */
 
 #define SB_VERSION_MAJOR 0
-#define SB_VERSION_MINOR 8
+#define SB_VERSION_MINOR 9
 #define SB_VERSION_PATCH 0
-#define SB_VERSION_STRING "0.8.0"
+#define SB_VERSION_STRING "0.9.0"
 /* The version as one comparable number: 0x00MMmmpp. */
 #define SB_VERSION_HEX \
     ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)

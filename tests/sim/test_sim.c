@@ -116,7 +116,7 @@ static void test_new_node_discovered(void **state)
  * few hops: the quiet announcements that followed the verdicts' pushes
  * (each node tells a few peers of news at most once a round) do not hold
  * back the full ones that tell of a member, which have a timer of their
- * own. With one timer for both (before 0.8.1) the join waited for the
+ * own. With one timer for both (before 0.9.0) the join waited for the
  * round to end at most hops: 81 to 105 ms for all over seeds 1 to 6. */
 static void test_join_after_a_crash_not_held_back(void **state)
 {
