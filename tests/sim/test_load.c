@@ -109,7 +109,11 @@ static void test_low_rate_all_hold_last(void **state)
 
 /* Past what the cluster carries (16 nodes, 2 keys, 100 writes a second,
  * a cap of 32 KiB a second): observers miss values, superseded by newer
- * ones, and still end with every last value. */
+ * ones, and still end with every last value; no node is reported down
+ * (liveness goes first within the cap); and the cap is shared fairly:
+ * the writer seen latest (its pairs' p99) within twice the median
+ * writer's (issue 19's bound; seeds 1 to 6 gave 1.26 to 1.91, 95% of
+ * the pairs superseded). */
 static void test_overload_supersedes(void **state)
 {
     (void)state;
@@ -118,6 +122,11 @@ static void test_overload_supersedes(void **state)
     load_row r;
     run_to_all_hold(l, 16, &plan, 100, &r);
     check(r.superseded > 0 && r.superseded < r.pairs);
+    check(r.false_downs == 0);
+    print_message("writers' staleness p99 at saturation: worst %.0f ms, "
+                  "median %.0f ms\n", r.writer_p99_worst_ms,
+                  r.writer_p99_median_ms);
+    check(r.writer_p99_worst_ms <= 2 * r.writer_p99_median_ms);
     sim_load_free(l);
 }
 
