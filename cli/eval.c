@@ -422,10 +422,12 @@ static bool eval_run_size_apart(const eval_options *o, uint32_t nodes, result *r
 
 static void eval_print_table(const eval_options *o, const result *res, size_t nres)
 {
+    char cap[48];
+    eval_cap_text(o, cap, sizeof(cap));
     printf("scuttlebutt eval: interval %u ms, fanout %u, monitors %u, max "
-           "message %u B, threshold %g, %u trials, window %u s%s%s\n\n",
+           "message %u B, threshold %g, %s, %u trials, window %u s%s%s\n\n",
            o->interval_ms, o->fanout, o->monitors, o->max_message,
-           o->threshold, o->trials, o->window_s,
+           o->threshold, cap, o->trials, o->window_s,
            o->sealed ? ", sealed" : "",
            o->wire == SB_WIRE_REFERENCE ? ", reference wire" : "");
     printf("%6s  %-22s %9s %9s %9s %9s %6s\n", "nodes", "until all nodes (ms)",
@@ -456,13 +458,25 @@ static void eval_print_table(const eval_options *o, const result *res, size_t nr
     }
 }
 
+/* (eval.h) */
+void eval_cap_text(const eval_options *o, char *out, size_t cap)
+{
+    if (o->bandwidth)
+        snprintf(out, cap, "bandwidth %u B/s", o->bandwidth);
+    else
+        snprintf(out, cap, "bandwidth the default (%u B/s)",
+                 SB_BANDWIDTH_DEFAULT);
+}
+
 void eval_json_config(FILE *f, const eval_options *o)
 {
     fprintf(f, "\"config\":{\"interval_ms\":%u,\"fanout\":%u,"
-            "\"monitors\":%u,\"max_message_size\":%u,\"threshold\":%g,\"trials\":%u,"
+            "\"monitors\":%u,\"max_message_size\":%u,\"threshold\":%g,"
+            "\"bandwidth\":%u,\"trials\":%u,"
             "\"window_s\":%u,\"seed\":%llu,\"sealed\":%s,\"wire\":\"%s\"}",
             o->interval_ms, o->fanout, o->monitors, o->max_message,
-            o->threshold, o->trials, o->window_s, (unsigned long long)o->seed,
+            o->threshold, o->bandwidth, o->trials, o->window_s,
+            (unsigned long long)o->seed,
             o->sealed ? "true" : "false",
             o->wire == SB_WIRE_REFERENCE ? "reference" : "scuttlebutt");
 }

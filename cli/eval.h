@@ -100,8 +100,11 @@ eval_node *eval_pick_older(eval_cluster *c, uint64_t age_ns);
 void eval_arm(eval_cluster *c, sb_event_type type, sb_status status,
               const eval_node *subject, const char *value);
 
-/* "config":{...}, the options as JSON, for --json. */
+/* "config":{...}, the options as JSON, for --json (bandwidth 0: the
+ * library's default). */
 void eval_json_config(FILE *f, const eval_options *o);
+/* The bandwidth cap asked for, as text for a header. */
+void eval_cap_text(const eval_options *o, char *out, size_t cap);
 
 /* The load scenario: `eval --load` (eval_load.c). Its exit status. */
 int eval_load_main(const eval_options *o);

@@ -242,10 +242,12 @@ int eval_load_main(const eval_options *o)
             free(rows);
             return 1;
         }
+    char cap[48];
+    eval_cap_text(o, cap, sizeof(cap));
     printf("scuttlebutt eval --load: interval %u ms, fanout %u, monitors "
-           "%u, max message %u B, threshold %g%s%s; %" PRIu32 " keys of %"
+           "%u, max message %u B, threshold %g, %s%s%s; %" PRIu32 " keys of %"
            PRIu32 " B per node, %" PRIu32 " s per rate\n\n", o->interval_ms,
-           o->fanout, o->monitors, o->max_message, o->threshold,
+           o->fanout, o->monitors, o->max_message, o->threshold, cap,
            o->sealed ? ", sealed" : "",
            o->wire == SB_WIRE_REFERENCE ? ", reference wire" : "", p->keys,
            p->value_bytes, p->seconds);

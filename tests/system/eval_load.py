@@ -46,6 +46,9 @@ def main():
         doc = json.load(open(js))
         load = doc["load"]
         check(doc["config"]["interval_ms"] == 50, doc["config"])
+        # the cap asked for: none, so the library's default
+        check(doc["config"]["bandwidth"] == 0, doc["config"])
+        check("bandwidth the default (1048576 B/s)" in r.stdout, r.stdout)
         check((load["keys"], load["value_bytes"], load["seconds"]) ==
               (KEYS, VALUE, SECONDS), load)
         rows = load["rows"]
