@@ -172,29 +172,36 @@ static uint32_t others_running(const sb_sim *s, uint32_t subject)
     return n;
 }
 
-/* Of all running nodes, since they started: push packets sent, or (with
- * `refutations`) verdicts against them they refuted. */
-static uint64_t running_total(const sb_sim *s, bool refutations)
+/* The counters of sb_stats the measurements add up. */
+typedef enum counter { PUSHES, REFUTED, RANGES } counter;
+
+/* Node i's counter c, since its engine started. */
+static uint64_t node_counter(const sb_sim *s, uint32_t i, counter c)
+{
+    sb_stats st;
+    sb_engine_stats(sb_sim_engine(s, i), &st);
+    return c == PUSHES ? st.pushes : c == REFUTED ? st.refuted : st.ranges;
+}
+
+/* Of all running nodes, since they started: push packets sent, verdicts
+ * against them they refuted, or rounds whose SYN carried a range. */
+static uint64_t running_total(const sb_sim *s, counter c)
 {
     uint64_t n = 0;
-    for (uint32_t i = 0; i < sb_sim_count(s); i++) {
-        sb_stats st;
-        if (sb_sim_running(s, i)) {
-            sb_engine_stats(sb_sim_engine(s, i), &st);
-            n += refutations ? st.refuted : st.pushes;
-        }
-    }
+    for (uint32_t i = 0; i < sb_sim_count(s); i++)
+        if (sb_sim_running(s, i))
+            n += node_counter(s, i, c);
     return n;
 }
 
 static uint64_t pushes_sent(const sb_sim *s)
 {
-    return running_total(s, false);
+    return running_total(s, PUSHES);
 }
 
 static uint64_t refuted(const sb_sim *s)
 {
-    return running_total(s, true);
+    return running_total(s, REFUTED);
 }
 
 /* Runs until every running node holds the key, or a limit; *pushes gets
@@ -406,30 +413,18 @@ static struct {
     uint32_t n, cap;
 } missed;
 
-/* Every running node's `ranges`, or node i's alone. */
-static uint64_t ranges_sent(const sb_sim *s, long i)
-{
-    uint64_t n = 0;
-    for (uint32_t j = 0; j < sb_sim_count(s); j++) {
-        sb_stats st;
-        if (sb_sim_running(s, j) && (i < 0 || (uint32_t)i == j)) {
-            sb_engine_stats(sb_sim_engine(s, j), &st);
-            n += st.ranges;
-        }
-    }
-    return n;
-}
-
 /*
  * A record one node missed, when no news of it is left to tell (found
  * only where two nodes' summaries differ, docs/protocol.md, section 5.3):
  * node x hears nothing for 600 ms (longer than a change counts as recent,
  * RECENT_ROUNDS: no exchange offers the key as news any more) while node
- * y sets a key; then x hears again. Counted until x holds the key: the steps of descents x
- * took, and all nodes took.
+ * y sets a key; then x hears again. Counted until x holds the key: the
+ * steps of descents x took, and all nodes took.
  */
 static void measure_missed(sb_sim *s, sb_rng *rng, uint32_t k)
 {
+    if (missed.n == missed.cap)
+        return;
     uint32_t n = sb_sim_count(s), x, y;
     do
         x = (uint32_t)sb_rng_below(rng, n);
@@ -444,16 +439,17 @@ static void measure_missed(sb_sim *s, sb_rng *rng, uint32_t k)
     sb_sim_set(s, y, "missed", value);
     sb_sim_run_for(s, 600 * MS);
     sb_sim_set_node_loss(s, x, 0);
-    uint64_t own = ranges_sent(s, x), all = ranges_sent(s, -1);
+    uint64_t own = node_counter(s, x, RANGES);
+    uint64_t all = running_total(s, RANGES);
     uint64_t t0 = sb_sim_now(s);
     while (!sb_sim_has(s, x, y, "missed", value) &&
            sb_sim_now(s) - t0 < 60 * SEC)
         sb_sim_run_for(s, 5 * MS);
-    if (missed.n == missed.cap)
-        return;
     bool found = sb_sim_has(s, x, y, "missed", value);
-    missed.own[missed.n] = found ? (double)(ranges_sent(s, x) - own) : -1;
-    missed.all[missed.n] = found ? (double)(ranges_sent(s, -1) - all) : -1;
+    missed.own[missed.n] =
+        found ? (double)(node_counter(s, x, RANGES) - own) : -1;
+    missed.all[missed.n] =
+        found ? (double)(running_total(s, RANGES) - all) : -1;
     missed.secs[missed.n] =
         found ? (double)(sb_sim_now(s) - t0) / SEC : -1;
     missed.n++;

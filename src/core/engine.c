@@ -342,9 +342,8 @@ uint64_t sb_engine_next_deadline(const sb_engine *e)
     uint64_t t = e->next_round;
     if (e->push_pending && e->push_due < t)
         t = e->push_due;
-    if (sb_announce_due(e) < t)
-        t = sb_announce_due(e);
-    return t;
+    uint64_t announce = sb_announce_due(e);
+    return announce < t ? announce : t;
 }
 
 static int engine_write(sb_engine *e, const uint8_t *key, size_t key_len,
