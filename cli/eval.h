@@ -35,7 +35,6 @@ typedef struct eval_node {
     char addr[64];
     uint64_t generation;
     int index;
-    uint64_t started_ns;       /* eval_now_ns() when it started */
 } eval_node;
 
 /* What the trial at hand waits for; the nodes' callbacks fill it in. */
@@ -65,8 +64,6 @@ typedef struct eval_cluster {
 
 /* How long one measurement waits before it gives up. */
 #define EVAL_WAIT_NS (60ull * 1000000000ull)
-/* The node a detection trial stops has run this long at least. */
-#define EVAL_SETTLED_NS (2ull * 1000000000ull)
 
 /* ---- the cluster (eval_cluster.c) ---- */
 
@@ -91,9 +88,6 @@ void eval_stop_node(eval_cluster *c, eval_node *e);
 size_t eval_running(const eval_cluster *c);
 /* A random running node other than `not` (NULL: any). */
 eval_node *eval_pick(eval_cluster *c, const eval_node *not);
-/* A random running node that started at least `age_ns` ago; NULL if none
- * did. */
-eval_node *eval_pick_older(eval_cluster *c, uint64_t age_ns);
 /* Arms the watch for an event about `subject` (for an UPDATE, of key
  * "eval" to `value`; for a LEAVE, with `status`): every other running
  * node must report it. */

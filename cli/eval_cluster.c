@@ -89,22 +89,6 @@ eval_node *eval_pick(eval_cluster *c, const eval_node *not)
     }
 }
 
-/* (eval.h) */
-eval_node *eval_pick_older(eval_cluster *c, uint64_t age_ns)
-{
-    uint64_t now = eval_now_ns();
-    size_t n = 0;
-    for (size_t i = 0; i < c->cap; i++)
-        n += c->nodes[i].node && now - c->nodes[i].started_ns >= age_ns;
-    if (!n)
-        return NULL;
-    for (;;) {
-        eval_node *e = &c->nodes[eval_next_rand(c) % c->cap];
-        if (e->node && now - e->started_ns >= age_ns)
-            return e;
-    }
-}
-
 static void eval_arm_locked(eval_cluster *c, sb_event_type type, sb_status status,
                             const eval_node *subject, const char *value);
 
@@ -159,7 +143,6 @@ eval_node *eval_start_node(eval_cluster *c, bool watch_join)
         sb_free(m);
     }
     slot->node = node;
-    slot->started_ns = eval_now_ns();
     snprintf(slot->addr, sizeof(slot->addr), "%s", sb_node_addr(node));
     if (watch_join)
         eval_arm_locked(c, SB_EVENT_JOIN, 0, slot, NULL);

@@ -78,13 +78,23 @@ static watch *monitor_watch(sb_engine *e, uint64_t id)
 }
 
 /* A subject that has not beaten us this many intervals after it became
- * ours is convicted: it is gone, or cut off from us (the other side of a
- * partition, where its old monitors are gone from our view). From half
- * that time on we probe it; an answer proves it alive and reachable (its
- * view differs from ours: it does not count us among its monitors, as in
- * a cluster still forming), and it gets as long again. A live subject
- * convicted anyway refutes the verdict (liveness.c). */
-#define MONITOR_UNPROVEN_INTERVALS 20
+ * ours is convicted: it is gone (it died before it beat us: young, or
+ * before we became its monitor), or cut off from us (the other side of a
+ * partition, where its old monitors are gone from our view). A live
+ * subject that counts us among its monitors beats us within a round, so
+ * from MONITOR_BEAT_INTERVALS on we probe it; an answer proves it alive
+ * and reachable (its view differs from ours: it does not count us among
+ * its monitors, as in a cluster still forming), and it gets as long
+ * again. A live subject convicted anyway (its answers were lost, or came
+ * later than the wait) refutes the verdict (liveness.c), and then gets
+ * MONITOR_DOUBT_INTERVALS, twice as long at each refutation. 12
+ * intervals: a node that dies young is seen down by all after about 1.25
+ * s; 20 made it 2.04 s (docs/failure-detector.md, section 9). */
+#define MONITOR_UNPROVEN_INTERVALS 12
+/* How long our view is in doubt: after we refuted a verdict (we concur
+ * with no one), and when all our subjects fell silent at once (we
+ * withhold our verdicts). */
+#define MONITOR_DOUBT_INTERVALS 20
 #define MONITOR_REFUTED_DOUBLINGS 6
 
 /* Our subjects in our view now: those we watched already keep their
@@ -247,8 +257,7 @@ void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
     /* (our own verdict being written is what convicted it) */
     if (!e->rings.k || e->alone || e->self->leaving ||
         (j >= 0 && !e->self->keys[j]->deleted) || monitor_verdict(e, x->id) ||
-        now - e->refuted_at <
-            MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns)
+        now - e->refuted_at < MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns)
         return;
     uint64_t m[SB_MAX_RINGS];
     uint32_t nm = sb_rings_neighbours(&e->rings, x->id, false, m);
@@ -271,8 +280,8 @@ void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
  * us is in doubt at once (two at least; phi above 1: a beat more than 90%
  * likely to have come by now): a monitor whose subjects fall silent
  * together is more likely cut off itself, or paused, than they all dead.
- * It withholds its verdicts for as long as an unproven subject gets, and
- * each of them has other monitors. A silence that lasts longer while we
+ * It withholds its verdicts for MONITOR_DOUBT_INTERVALS, and each of
+ * them has other monitors. A silence that lasts longer while we
  * still hear others is theirs (the other side of a partition). A node
  * that hears no one judges no one (liveness.c).
  */
@@ -284,14 +293,17 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     uint32_t proven = 0, doubted = 0, over = 0;
     bool guilty[SB_MAX_RINGS] = { false };
     uint64_t unproven_ns = MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns;
+    uint64_t doubt_ns = MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns;
+    uint64_t probe_ns = MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
     for (uint32_t i = 0; i < e->nwatch; i++) {
         const watch *w = &e->watch[i];
         if (!w->proven) {
-            uint64_t wait = unproven_ns << w->refuted;
+            uint64_t wait = (w->refuted ? doubt_ns : unproven_ns)
+                            << w->refuted;
             guilty[i] = now - w->since >= wait;
             over += guilty[i];
             sb_peer *n = sb_state_find_id(&e->st, w->id);
-            if (!guilty[i] && n && now - w->since >= wait / 2)
+            if (!guilty[i] && n && now - w->since >= probe_ns)
                 sb_exchange_probe(e, n, false, now);
             continue;
         }
@@ -313,7 +325,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     } else if (!e->withhold_since) {
         e->withhold_since = now;
     }
-    if (e->withhold_since && now - e->withhold_since < unproven_ns) {
+    if (e->withhold_since && now - e->withhold_since < doubt_ns) {
         e->stats.verdicts_withheld += over;
         return;
     }
@@ -324,12 +336,12 @@ static void monitor_judge(sb_engine *e, uint64_t now)
 
 /* Our verdicts that no longer stand (their subject refuted them) or
  * whose subject we forgot are withdrawn. A subject that refuted us gets
- * as long again as a new one to beat us, twice as long at each
- * refutation until a beat comes: it lives, and either holds a view in
+ * MONITOR_DOUBT_INTERVALS to beat us, twice as long at each refutation
+ * until a beat comes: it lives, and either holds a view in
  * which we are not its monitor (we are down in it, after a partition)
  * until our own refutations reach it, or its beats cannot reach us (a
  * link that fails one way), which costs it a refutation every
- * 2^MONITOR_REFUTED_DOUBLINGS unproven waits at most. */
+ * 2^MONITOR_REFUTED_DOUBLINGS such waits at most. */
 static void monitor_review(sb_engine *e, uint64_t now)
 {
     for (uint32_t i = 0; i < e->nverdicts;) {
