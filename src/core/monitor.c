@@ -283,7 +283,11 @@ void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
  * It withholds its verdicts for MONITOR_DOUBT_INTERVALS, and each of
  * them has other monitors. A silence that lasts longer while we
  * still hear others is theirs (the other side of a partition). A node
- * that hears no one judges no one (liveness.c).
+ * that hears no one judges no one (liveness.c), and one that has heard
+ * no one for a beat period (deaf: a live subject beats at least that
+ * often) convicts no unproven subject: the silence may be its own (a
+ * link that fails one way, right after it started, when its subjects
+ * have not beaten it yet and nothing is in doubt to withhold for).
  */
 static void monitor_judge(sb_engine *e, uint64_t now)
 {
@@ -295,12 +299,13 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     uint64_t unproven_ns = MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns;
     uint64_t doubt_ns = MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns;
     uint64_t probe_ns = MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
+    bool deaf = now - e->last_heard > probe_ns;
     for (uint32_t i = 0; i < e->nwatch; i++) {
         const watch *w = &e->watch[i];
         if (!w->proven) {
             uint64_t wait = (w->refuted ? doubt_ns : unproven_ns)
                             << w->refuted;
-            guilty[i] = now - w->since >= wait;
+            guilty[i] = now - w->since >= wait && !deaf;
             over += guilty[i];
             sb_peer *n = sb_state_find_id(&e->st, w->id);
             if (!guilty[i] && n && now - w->since >= probe_ns)
