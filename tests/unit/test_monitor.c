@@ -290,6 +290,35 @@ static void test_deaf_monitor_withholds(void **state)
     cluster_free(c);
 }
 
+/* A monitor whose subjects are all unproven (it doubted its view) and
+ * that then hears nothing (a link failing one way, the case of a node
+ * cut off right after it started) convicts none of them: its silence is
+ * its own. It holds them down itself once alone (ALONE_INTERVALS), and
+ * no one else reports anyone down. */
+static void test_deaf_monitor_convicts_no_unproven_subject(void **state)
+{
+    (void)state;
+    cluster *c = converged(16);
+    uint64_t before = verdicts(c, 3);
+    uint32_t was[16][16];
+    for (uint32_t i = 0; i < 16; i++)
+        for (uint32_t j = 0; j < 16; j++)
+            was[i][j] = cluster_leaves(c, i, j);
+    sb_monitor_doubt(cluster_engine(c, 3), cluster_now(c));
+    for (uint32_t j = 0; j < 16; j++)
+        if (j != 3)
+            cluster_block(c, j, 3, true);
+    cluster_run(c, 1900 * MS); /* past the unproven wait, not yet alone */
+    check(verdicts(c, 3) == before);
+    eventually(c, 30 * SEC, cluster_all_see(c, 3, SB_STATUS_DOWN));
+    check(verdicts(c, 3) == before);
+    for (uint32_t i = 0; i < 16; i++)
+        for (uint32_t j = 0; j < 16; j++)
+            if (j != 3 && i != 3)
+                check(cluster_leaves(c, i, j) == was[i][j]);
+    cluster_free(c);
+}
+
 static uint32_t updates_seen;
 static void count_updates(void *userdata, uint32_t node, const sb_event *ev,
                           uint64_t now)
@@ -365,6 +394,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_paused_node_comes_back),
         cmocka_unit_test(test_partition_verdicts_convict_no_one_after),
         cmocka_unit_test(test_deaf_monitor_withholds),
+        cmocka_unit_test(test_deaf_monitor_convicts_no_unproven_subject),
         cmocka_unit_test(test_verdicts_hidden),
     };
     return RUN_TESTS(tests, argc, argv);
