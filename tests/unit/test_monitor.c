@@ -263,6 +263,29 @@ static void test_partition_verdicts_convict_no_one_after(void **state)
     cluster_free(c);
 }
 
+/* From now on node m of a 16-node cluster hears no one (every link to it
+ * fails); was[i][j] gets how often node i reported node j gone so far. */
+static void deafen(cluster *c, uint32_t m, uint32_t was[16][16])
+{
+    for (uint32_t i = 0; i < 16; i++)
+        for (uint32_t j = 0; j < 16; j++)
+            was[i][j] = cluster_leaves(c, i, j);
+    for (uint32_t j = 0; j < 16; j++)
+        if (j != m)
+            cluster_block(c, j, m, true);
+}
+
+/* Since deafen(c, m, was), no node but m was reported gone: by anyone,
+ * or (`by_m` false) by anyone but m. */
+static void check_no_other_gone(const cluster *c, uint32_t m,
+                                uint32_t was[16][16], bool by_m)
+{
+    for (uint32_t i = 0; i < 16; i++)
+        for (uint32_t j = 0; j < 16; j++)
+            if (j != m && (by_m || i != m))
+                check(cluster_leaves(c, i, j) == was[i][j]);
+}
+
 /* A monitor that hears nothing (all its subjects silent at once) blames
  * itself and writes no verdict; the others see that it is deaf. */
 static void test_deaf_monitor_withholds(void **state)
@@ -271,51 +294,34 @@ static void test_deaf_monitor_withholds(void **state)
     cluster *c = converged(16);
     uint64_t before = verdicts(c, 3);
     uint32_t was[16][16];
-    for (uint32_t i = 0; i < 16; i++)
-        for (uint32_t j = 0; j < 16; j++)
-            was[i][j] = cluster_leaves(c, i, j);
-    for (uint32_t j = 0; j < 16; j++)
-        if (j != 3)
-            cluster_block(c, j, 3, true);
+    deafen(c, 3, was);
     eventually(c, 30 * SEC, cluster_all_see(c, 3, SB_STATUS_DOWN));
     sb_stats s;
     sb_engine_stats(cluster_engine(c, 3), &s);
     check(s.verdicts == before);
     check(s.verdicts_withheld > 0);
-    /* no one else was reported down, by anyone */
-    for (uint32_t i = 0; i < 16; i++)
-        for (uint32_t j = 0; j < 16; j++)
-            if (j != 3)
-                check(cluster_leaves(c, i, j) == was[i][j]);
+    check_no_other_gone(c, 3, was, true);
     cluster_free(c);
 }
 
 /* A monitor whose subjects are all unproven (it doubted its view) and
  * that then hears nothing (a link failing one way, the case of a node
  * cut off right after it started) convicts none of them: its silence is
- * its own. It holds them down itself once alone (ALONE_INTERVALS), and
- * no one else reports anyone down. */
+ * its own. No one else is reported down. (Once alone, ALONE_INTERVALS,
+ * it holds every peer down itself.) */
 static void test_deaf_monitor_convicts_no_unproven_subject(void **state)
 {
     (void)state;
     cluster *c = converged(16);
     uint64_t before = verdicts(c, 3);
     uint32_t was[16][16];
-    for (uint32_t i = 0; i < 16; i++)
-        for (uint32_t j = 0; j < 16; j++)
-            was[i][j] = cluster_leaves(c, i, j);
     sb_monitor_doubt(cluster_engine(c, 3), cluster_now(c));
-    for (uint32_t j = 0; j < 16; j++)
-        if (j != 3)
-            cluster_block(c, j, 3, true);
+    deafen(c, 3, was);
     cluster_run(c, 1900 * MS); /* past the unproven wait, not yet alone */
     check(verdicts(c, 3) == before);
     eventually(c, 30 * SEC, cluster_all_see(c, 3, SB_STATUS_DOWN));
     check(verdicts(c, 3) == before);
-    for (uint32_t i = 0; i < 16; i++)
-        for (uint32_t j = 0; j < 16; j++)
-            if (j != 3 && i != 3)
-                check(cluster_leaves(c, i, j) == was[i][j]);
+    check_no_other_gone(c, 3, was, false);
     cluster_free(c);
 }
 
