@@ -284,8 +284,8 @@ void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
  * them has other monitors. A silence that lasts longer while we
  * still hear others is theirs (the other side of a partition). A node
  * that hears no one judges no one (liveness.c), and one that has heard
- * no one for a beat period (deaf: a live subject beats at least that
- * often) convicts no unproven subject: the silence may be its own (a
+ * no one for a beat period (a live subject beats at least that often)
+ * convicts no unproven subject: the silence may be its own (a
  * link that fails one way, right after it started, when its subjects
  * have not beaten it yet and nothing is in doubt to withhold for).
  */
@@ -298,17 +298,19 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     bool guilty[SB_MAX_RINGS] = { false };
     uint64_t unproven_ns = MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns;
     uint64_t doubt_ns = MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns;
-    uint64_t probe_ns = MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
-    bool deaf = now - e->last_heard > probe_ns;
+    uint64_t beat_ns = MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
+    /* a beat period without a datagram (not sb_liveness_deaf(), whose
+     * few rounds pass between the beats of a node at rest) */
+    bool unheard = now - e->last_heard > beat_ns;
     for (uint32_t i = 0; i < e->nwatch; i++) {
         const watch *w = &e->watch[i];
         if (!w->proven) {
             uint64_t wait = (w->refuted ? doubt_ns : unproven_ns)
                             << w->refuted;
-            guilty[i] = now - w->since >= wait && !deaf;
+            guilty[i] = now - w->since >= wait && !unheard;
             over += guilty[i];
             sb_peer *n = sb_state_find_id(&e->st, w->id);
-            if (!guilty[i] && n && now - w->since >= probe_ns)
+            if (!guilty[i] && n && now - w->since >= beat_ns)
                 sb_exchange_probe(e, n, false, now);
             continue;
         }
