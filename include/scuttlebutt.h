@@ -66,7 +66,7 @@ extern "C" {
     ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)
 
 /* The wire protocol version this library speaks (see docs/protocol.md). */
-#define SB_PROTOCOL_VERSION 7
+#define SB_PROTOCOL_VERSION 8
 
 /* Cluster keys (docs/security.md): 32 bytes each, at most SB_MAX_KEYS
  * installed at once; sealing adds SB_SEAL_OVERHEAD bytes to a message,

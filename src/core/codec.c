@@ -261,10 +261,22 @@ bool sb_msg_decode(const uint8_t *buf, size_t len, uint32_t cluster_id,
         return true;
     }
     if (out->type == SB_MSG_PUSH) {
-        out->root = codec_get_u64(&r);
-        out->wave = codec_get_u64(&r);
-        if (r.bad)
+        out->nitems = codec_get_varint(&r);
+        out->items = r.p;
+        if (r.bad || out->nitems > (uint64_t)(r.end - r.p))
             goto bad;
+        for (uint64_t i = 0; i < out->nitems; i++) {
+            codec_get_u64(&r); /* root id */
+            codec_get_u64(&r); /* wave */
+            uint64_t m = codec_get_varint(&r);
+            if (r.bad || m > (uint64_t)(r.end - r.p) ||
+                !codec_valid_deltas(&r, m))
+                goto bad;
+        }
+        if (r.p != r.end)
+            return codec_refuse(why, SB_DROP_MALFORMED);
+        out->end = r.p;
+        return true;
     }
     if (out->type == SB_MSG_SYN || out->type == SB_MSG_ACK) {
         out->ndigest = codec_get_varint(&r);
@@ -322,6 +334,23 @@ void sb_delta_next(sb_cursor *c, sb_delta *out)
     }
     out->end = kc.p;
     c->p = kc.p;
+}
+
+void sb_push_item_next(sb_cursor *c, sb_push_item *out)
+{
+    reader r = { c->p, c->end, false, false };
+    out->start = c->p;
+    out->root = codec_get_u64(&r);
+    out->wave = codec_get_u64(&r);
+    out->ndeltas = codec_get_varint(&r);
+    out->deltas = r.p;
+    sb_cursor dc = { r.p, c->end };
+    for (uint64_t i = 0; i < out->ndeltas; i++) {
+        sb_delta d;
+        sb_delta_next(&dc, &d);
+    }
+    out->end = dc.p;
+    c->p = dc.p;
 }
 
 /* ---- writing ---------------------------------------------------------- */
@@ -422,10 +451,9 @@ bool sb_put_u64(sb_writer *w, uint64_t v)
     return true;
 }
 
-void sb_set_push_wave(uint8_t *push, uint64_t wave)
+void sb_set_item_wave(uint8_t *item, uint64_t wave)
 {
-    sb_writer w = { push, push + SB_HEADER_SIZE + 8,
-                    push + SB_HEADER_SIZE + SB_PUSH_HEADER_SIZE };
+    sb_writer w = { item, item + 8, item + SB_PUSH_HEADER_SIZE };
     sb_put_u64(&w, wave);
 }
 

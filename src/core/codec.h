@@ -1,5 +1,5 @@
 /*
- * Wire format v7: every message is one UDP datagram.
+ * Wire format v8: every message is one UDP datagram.
  *
  * Integers marked (v) are unsigned LEB128 varints (7 bits a byte, low
  * group first, at most 10 bytes, no overlong forms). Fixed-width integers
@@ -11,7 +11,7 @@
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
  *   |  'S'  |  'B'  |  ver  | type  |       cluster id (u32)        |
  *   +-------+-------+-------+-------+-------+-------+-------+-------+
- *   ver = 7; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH, 5 BEAT, 6 SWEEP,
+ *   ver = 8; type = 1 SYN, 2 ACK, 3 ACK2, 4 PUSH, 5 BEAT, 6 SWEEP,
  *   7 DIFF;
  *   cluster id = FNV-1a 32 of the cluster name.
  *
@@ -40,11 +40,14 @@
  *        token: a keyed hash of the address the message is sent to
  *        (token.c); the answer echoes it, so that an ACK or an ACK2 the
  *        receiver takes is an answer from the address it last wrote to
- * PUSH:  header | root id (u64) | wave (u64) | m (v) | m x node delta
- *        eager push of fresh keys: the deltas of an ACK2, sent down the
- *        tree of push wave `wave` started by node `root id` (see
- *        docs/protocol.md, section 8); every node forwards it unchanged
- *        to its children in that tree
+ * PUSH:  header | n (v) | n x push item
+ *        push item: root id (u64) | wave (u64) | m (v) | m x node delta
+ *        eager push of fresh keys, n items of as many waves: each
+ *        item's deltas are an ACK2's, sent down the tree of push wave
+ *        `wave` started by node `root id` (see docs/protocol.md,
+ *        section 8); every node passes an item on unchanged (but for
+ *        its wave, in sibling trees) to its children in that tree,
+ *        with the other items it has for the same child
  * SWEEP: header | echo (u64) | from (u64) | to (u64) | m (v) |
  *        m x node delta
  *        part of a joining node's sweep (sweep.c): the sender's records of
@@ -194,7 +197,8 @@ typedef struct sb_msg {
     uint64_t differ;           /* DIFF: the parts that differ, a bit each */
     uint64_t beat;             /* BEAT: the sender's count */
     uint64_t heartbeat;        /* BEAT: the sender's heartbeat */
-    uint64_t root, wave;       /* PUSH only */
+    uint64_t nitems;           /* PUSH: its items */
+    const uint8_t *items;      /* first item (sb_push_item_next()) */
     uint64_t ndigest;
     const uint8_t *digest;     /* first digest entry */
     uint64_t ndeltas;
@@ -230,6 +234,15 @@ static inline uint32_t sb_print_at(const sb_msg *m, uint32_t i)
            (uint32_t)b[2] << 8 | b[3];
 }
 void sb_delta_next(sb_cursor *c, sb_delta *out);
+
+/* One item of a validated PUSH: its wave, its deltas, and its bytes
+ * [start, end), which a node passes on as they are. */
+typedef struct sb_push_item {
+    uint64_t root, wave;
+    uint64_t ndeltas;
+    const uint8_t *start, *deltas, *end;
+} sb_push_item;
+void sb_push_item_next(sb_cursor *c, sb_push_item *out);
 void sb_key_next(sb_cursor *c, sb_key_entry *out);
 
 /* A bounded output buffer. Writers never pass `end`. */
@@ -257,8 +270,8 @@ size_t sb_key_entry_size(size_t key_len, size_t value_len, uint64_t version);
 bool sb_put_header(sb_writer *w, int type, uint32_t cluster_id);
 /* A u64, big endian (node ids, push waves). */
 bool sb_put_u64(sb_writer *w, uint64_t v);
-/* Rewrites the wave of a written PUSH in place. */
-void sb_set_push_wave(uint8_t *push, uint64_t wave);
+/* Rewrites the wave of a written push item in place. */
+void sb_set_item_wave(uint8_t *item, uint64_t wave);
 /* Rewrites the token of a written SYN in place (one SYN, several
  * destinations). */
 void sb_set_syn_token(uint8_t *syn, uint64_t token);

@@ -127,6 +127,7 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
         REFUSE("max_state_bytes must be >= 1");
     if (cfg->max_message_size > 65507)
         REFUSE("max_message_size must be at most 65507 (one UDP datagram)");
+    _Static_assert(SB_MAX_FANOUT <= SB_MAX_RINGS, "a push tree a ring");
     if (cfg->push_fanout > SB_MAX_FANOUT)
         REFUSE("push_fanout must be at most %d", SB_MAX_FANOUT);
     if (cfg->bandwidth && cfg->bandwidth < sb_engine_least_bandwidth(cfg))
@@ -200,6 +201,7 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->wire = reference ? &sb_reference_wire : &sb_scuttlebutt_wire;
     if (reference) {
         e->cfg.push_fanout = 0;
+        e->cfg.monitors = 0;
         e->cfg.generation = 1;
     }
     e->wire_max = cfg->max_message_size;
@@ -228,7 +230,11 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->cluster_id = sb_cluster_id(e->cluster);
     sb_rng_seed(&e->rng, cfg->rng_seed);
     sb_token_init(e, cfg->token_key, cfg->rng_seed);
-    sb_rings_init(&e->rings, reference ? 0 : cfg->monitors);
+    /* the monitors watch along the first `monitors` rings, the push
+     * trees run over the first `push_fanout` (push.c) */
+    sb_rings_init(&e->rings, e->cfg.monitors > e->cfg.push_fanout
+                                 ? e->cfg.monitors
+                                 : e->cfg.push_fanout);
     if (!reference)
         e->max_key_entry = e->cfg.max_message_size - engine_own_overhead(alen);
 
@@ -271,6 +277,8 @@ void sb_engine_free(sb_engine *e)
     free(e->voters);
     free(e->cluster);
     free(e->buf);
+    free(e->outbox);
+    free(e->sends);
     free(e->sealed);
     free(e->opened);
     sb_keyring_wipe(&e->keyring);
@@ -323,7 +331,7 @@ static void engine_round(sb_engine *e, uint64_t now)
 void sb_engine_tick(sb_engine *e, uint64_t now)
 {
     sb_send_cap_refill(e, now);
-    if (e->push_pending && now >= e->push_due)
+    if (now >= sb_push_due(e))
         sb_push_flush(e, now);
     if (now >= sb_announce_due(e))
         e->wire->announce(e, now);
@@ -340,8 +348,9 @@ void sb_engine_tick(sb_engine *e, uint64_t now)
 uint64_t sb_engine_next_deadline(const sb_engine *e)
 {
     uint64_t t = e->next_round;
-    if (e->push_pending && e->push_due < t)
-        t = e->push_due;
+    uint64_t push = sb_push_due(e);
+    if (push < t)
+        t = push;
     uint64_t announce = sb_announce_due(e);
     return announce < t ? announce : t;
 }
@@ -550,6 +559,9 @@ size_t sb_engine_memory(const sb_engine *e)
            strlen(e->cluster) + 1 +
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
            sb_rings_memory(&e->rings) +
+           (e->outbox ? OUTBOX_MESSAGES * e->cfg.max_message_size +
+                            OUTBOX_SENDS * sizeof(*e->sends)
+                      : 0) +
            e->verdicts_cap * sizeof(*e->verdicts) +
            e->voters_cap * sizeof(*e->voters);
 }

@@ -36,7 +36,7 @@
 #define SB_MAX_DATAGRAM 65507
 #define SB_MAX_KEY_LEN 255
 #define SB_MAX_SEEDS 64
-#define SB_MAX_FANOUT 64
+#define SB_MAX_FANOUT 8 /* push trees: one a monitor ring */
 
 typedef struct sb_engine sb_engine;
 
@@ -82,12 +82,12 @@ typedef struct sb_engine_config {
                                   at most SB_MAX_RINGS; 0 turns monitors
                                   off; default 4 */
 
-    /* Eager push: our fresh keys go at once down push_fanout trees of
-     * arity max(push_fanout, 2) over the live nodes, one wave each, and
-     * every node passes a wave on to its children (docs/protocol.md,
-     * section 8); 0 turns pushing off. At most SB_MAX_FANOUT. Every node
-     * of a cluster must use the same fanout: it is the trees' arity, and
-     * nodes with another one derive other trees. */
+    /* Eager push: our fresh keys go at once down push_fanout trees over
+     * the live nodes, one wave each (binomial trees over the first
+     * push_fanout monitor rings), and every node passes a wave on to its
+     * children (docs/protocol.md, section 8); 0 turns pushing off. At
+     * most SB_MAX_FANOUT. Every node of a cluster must use the same
+     * fanout: a node with a smaller one passes fewer waves on. */
     uint32_t push_fanout;      /* default 3 */
     /* The bandwidth cap: no second sends more than this many bytes, all
      * traffic counted; liveness is served first, then anti-entropy, then

@@ -254,7 +254,7 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
      * with monitors: a verdict names the heartbeat of our last beat, and
      * stands until news of one more than a round or two past it comes
      * (liveness.c) */
-    if (!e->rings.k) {
+    if (!e->cfg.monitors) {
         e->self->heartbeat++;
         sb_state_touch(&e->st, e->self);
     }
@@ -467,7 +467,7 @@ static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
  */
 static bool exchange_quiet(sb_engine *e)
 {
-    return e->rings.k && e->agreed && e->agreed == sb_summary(e);
+    return e->cfg.monitors && e->agreed && e->agreed == sb_summary(e);
 }
 
 /* A change (ours, or news we took) in the last RECENT_ROUNDS. */
@@ -496,7 +496,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
      * the cluster (docs/failure-detector.md, section 1). With monitors,
      * our beats are the sign of life and the heartbeat moves only to
      * refute a verdict (liveness.c): the state stays at rest. */
-    if (!e->rings.k && !sb_liveness_deaf(e, now)) {
+    if (!e->cfg.monitors && !sb_liveness_deaf(e, now)) {
         e->self->heartbeat++;
         sb_state_touch(&e->st, e->self);
     }
@@ -541,9 +541,8 @@ static void exchange_round(sb_engine *e, uint64_t now)
     /* a monitor of ours that never answered us gets no beat (monitor.c)
      * but probes, until it answers */
     uint64_t monitors[SB_MAX_RINGS];
-    uint32_t nm = e->rings.k ? sb_rings_neighbours(&e->rings, e->self->id,
-                                                   false, monitors)
-                             : 0;
+    uint32_t nm = sb_rings_neighbours(&e->rings, e->cfg.monitors,
+                                      e->self->id, false, monitors);
     for (uint32_t i = 0; i < nm; i++) {
         sb_peer *m = sb_state_find_id(&e->st, monitors[i]);
         if (m && m != peer && !m->answered &&
@@ -751,7 +750,7 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         break;
     }
     case SB_MSG_PUSH:
-        sb_push_recv(e, buf, len, &m, e->from_member, now);
+        sb_push_recv(e, &m, e->from_member, now);
         break;
     case SB_MSG_BEAT:
         sb_monitor_recv(e, &m, now);

@@ -10,7 +10,7 @@
  *   ref_exchange.c  the reference Go library's exchange (docs/compat.md)
  *   monitor.c       monitors: beats sent to them, the peers we watch,
  *                   verdicts written and withdrawn
- *   push.c          eager push: trees, waves, budget (bucket.c)
+ *   push.c          eager push: trees over the rings, waves, the outbox
  *   sweep.c         a joining node's transfer of every record
  *   range.c         where two nodes differ: fingerprints of id ranges,
  *                   descended into
@@ -64,6 +64,9 @@
 #define NO_DELTA UINT64_MAX
 #define WANTED 32             /* unknown ids a SYN asks for in full */
 #define WAVES 256             /* push waves remembered, not forwarded twice */
+#define PUSH_LINGER (10 * MS) /* the outbox is sent at most this often */
+#define OUTBOX_MESSAGES 4     /* the outbox holds this many messages' items */
+#define OUTBOX_SENDS 256      /* to go to this many children, at most */
 #define DEAF_ROUNDS 4         /* rounds without hearing anyone before our
                                  heartbeat stands still */
 /*
@@ -122,10 +125,13 @@ typedef struct cand {
     bool news;        /* a recent change offered: kept (plan.c) */
 } cand;
 
-/* A member of a push tree (push.c): its place in the tree's order. */
-typedef struct tree_slot {
-    uint64_t key, id;
-} tree_slot;
+/* A push item waiting in the outbox for one child (push.c): the item's
+ * bytes at outbox[item, item + len), to go as wave `wave` of its root. */
+typedef struct push_send {
+    uint64_t to;              /* the child's node id */
+    uint64_t wave;
+    uint32_t item, len;
+} push_send;
 
 /* A digest entry of a received message, with the peer it names (NULL if
  * unknown). */
@@ -142,16 +148,16 @@ typedef struct entry_ref {
  * what one message of ours can carry (`most` entries or deltas: every
  * entry and delta takes SB_DIGEST_ENTRY_MIN bytes or more), or fewer while
  * the cluster is smaller (scratch.c grows them as peers are added); the
- * tree and the digest are grown to the most a push tree or a message
- * needed. Their cost does not grow with the cluster.
+ * digest is grown to the most a message needed. Their cost does not grow
+ * with the cluster.
  */
 typedef struct sb_scratch {
     uint32_t most;            /* max_message_size / SB_DIGEST_ENTRY_MIN + 1 */
     uint32_t slots;           /* grown for this many peers (the known
                                  ones, one more and an eighth) */
     sb_peer **peers;          /* a list being built: a SYN's digest, a
-                                 plan's requests, a push's children, an
-                                 announcement's picks: npeers slots */
+                                 plan's requests, an announcement's
+                                 picks: npeers slots */
     sb_peer **ahead;          /* a plan's peers where our heartbeat is
                                  newer: nahead slots */
     sb_peer **sample;         /* a digest's random sample: nsample slots */
@@ -159,8 +165,6 @@ typedef struct sb_scratch {
                                  a sweep's, the reference's delta:
                                  ncands slots */
     uint32_t npeers, nahead, nsample, ncands;
-    tree_slot *tree;          /* a push tree's members near our children */
-    uint32_t tree_cap;
     uint64_t *unknown;        /* ids a plan asks for: `most` slots */
     entry_ref *digest;        /* the digest of the message at hand */
     uint32_t digest_cap;      /* grown to the largest digest seen */
@@ -292,6 +296,14 @@ struct sb_engine {
                                  header alone (a leave, a refutation) */
     uint64_t waves[WAVES];
     uint32_t waves_head;
+    /* the outbox: push items to pass on, each stored once, and the
+     * children each goes to; sent together, at most every PUSH_LINGER */
+    uint8_t *outbox;          /* items back to back: OUTBOX_MESSAGES x
+                                 max_message_size bytes, or NULL */
+    uint32_t outbox_len;
+    push_send *sends;         /* OUTBOX_SENDS slots */
+    uint32_t nsends;
+    uint64_t push_ready;      /* the outbox may be sent from then */
     sb_bucket cap;            /* the bandwidth cap (send.c) */
 
     uint8_t *buf;             /* max_message_size bytes */
@@ -406,8 +418,8 @@ void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m);
 /* ---- push.c ---- */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
 void sb_push_flush(sb_engine *e, uint64_t now);
-void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,
-                  const sb_msg *m, bool known, uint64_t now);
+uint64_t sb_push_due(const sb_engine *e);
+void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now);
 
 /* ---- apply.c ---- */
 void sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now);
@@ -505,7 +517,6 @@ sb_writer sb_send_reply_writer(sb_engine *e);
 bool sb_scratch_init(sb_scratch *s, size_t max_message_size);
 bool sb_scratch_grow(sb_scratch *s, uint32_t peers);
 entry_ref *sb_scratch_digest(sb_scratch *s, uint64_t n);
-tree_slot *sb_scratch_tree(sb_scratch *s, uint32_t n);
 size_t sb_scratch_memory(const sb_scratch *s);
 void sb_scratch_free(sb_scratch *s);
 

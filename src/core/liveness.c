@@ -55,7 +55,7 @@ double sb_liveness_least_gap(const sb_engine *e)
 {
     uint32_t peers =
         e->nstatus[SB_STATUS_LIVE] + e->nstatus[SB_STATUS_JOINING] - 1;
-    double per = e->rings.k ? DIRECT_GAP_PER_PEER : e->wire->gap_per_peer;
+    double per = e->cfg.monitors ? DIRECT_GAP_PER_PEER : e->wire->gap_per_peer;
     return (double)e->round_ns * peers * per;
 }
 
@@ -75,14 +75,14 @@ double sb_liveness_least_gap(const sb_engine *e)
 double sb_liveness_threshold(const sb_engine *e)
 {
     return e->cfg.phi_threshold * e->wire->threshold_scale *
-           (e->rings.k ? FALLBACK_SCALE : 1.0);
+           (e->cfg.monitors ? FALLBACK_SCALE : 1.0);
 }
 
 /* A datagram came from peer n's own address: with monitors, that is what
  * the fallback detector lives on (heartbeats stand still). */
 void sb_liveness_contact(sb_engine *e, sb_peer *n, uint64_t now)
 {
-    if (!e->rings.k || n->self || n->status != SB_STATUS_LIVE)
+    if (!e->cfg.monitors || n->self || n->status != SB_STATUS_LIVE)
         return;
     sb_phi_heartbeat(&n->phi, now, e->cfg.phi_window);
     sb_liveness_refresh(e, n);
@@ -331,7 +331,8 @@ static bool liveness_voted(const sb_peer *mon, const sb_peer *x)
 static bool liveness_suspected(const sb_engine *e, const sb_peer *m)
 {
     uint64_t ids[SB_MAX_RINGS];
-    uint32_t n = sb_rings_neighbours(&e->rings, m->id, false, ids);
+    uint32_t n = sb_rings_neighbours(&e->rings, e->cfg.monitors, m->id,
+                                     false, ids);
     for (uint32_t i = 0; i < n; i++) {
         const sb_peer *mon = sb_state_find_id(&e->st, ids[i]);
         if (mon && mon != m && liveness_voted(mon, m))
@@ -355,11 +356,12 @@ static bool liveness_suspected(const sb_engine *e, const sb_peer *m)
  */
 static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
 {
-    if (!e->rings.k || x->self)
+    if (!e->cfg.monitors || x->self)
         return false;
     uint64_t m[SB_MAX_RINGS];
     const sb_peer *mon[SB_MAX_RINGS];
-    uint32_t nm = sb_rings_neighbours(&e->rings, x->id, false, m);
+    uint32_t nm = sb_rings_neighbours(&e->rings, e->cfg.monitors, x->id,
+                                      false, m);
     uint32_t verdicts = 0;
     for (uint32_t i = 0; i < nm; i++) {
         mon[i] = sb_state_find_id(&e->st, m[i]);
@@ -496,7 +498,7 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
 void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
                          uint64_t now)
 {
-    if (!e->rings.k || k->key_len != VERDICT_KEY_LEN || k->data[1] != 'v')
+    if (!e->cfg.monitors || k->key_len != VERDICT_KEY_LEN || k->data[1] != 'v')
         return;
     sb_peer *x = sb_state_find_id(&e->st, liveness_verdict_id(k));
     bool stands = liveness_verdict_live(k);
@@ -524,7 +526,7 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
 void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
 {
     sb_peer *s = e->self;
-    if (!e->rings.k || s->leaving || hb >= SB_HEARTBEAT_MAX - 1)
+    if (!e->cfg.monitors || s->leaving || hb >= SB_HEARTBEAT_MAX - 1)
         return;
     if (hb < s->heartbeat && now - e->refuted_at < e->cfg.interval_ns)
         return;
@@ -543,7 +545,7 @@ void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
  */
 void sb_liveness_arrived(sb_engine *e, sb_peer *n, uint64_t now)
 {
-    if (!e->rings.k || n->status != SB_STATUS_JOINING || liveness_convicted(e, n))
+    if (!e->cfg.monitors || n->status != SB_STATUS_JOINING || liveness_convicted(e, n))
         return;
     sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
     sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);
@@ -559,7 +561,7 @@ void sb_liveness_arrived(sb_engine *e, sb_peer *n, uint64_t now)
 
 void sb_liveness_alone(sb_engine *e, uint64_t now)
 {
-    if (!e->rings.k)
+    if (!e->cfg.monitors)
         return;
     bool alone = now - e->last_heard > ALONE_INTERVALS * e->cfg.interval_ns;
     if (alone == e->alone)

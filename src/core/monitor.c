@@ -102,7 +102,8 @@ static watch *monitor_watch(sb_engine *e, uint64_t id)
 static void monitor_take_subjects(sb_engine *e, uint64_t now)
 {
     uint64_t ids[SB_MAX_RINGS];
-    uint32_t n = sb_rings_neighbours(&e->rings, e->self->id, true, ids);
+    uint32_t n = sb_rings_neighbours(&e->rings, e->cfg.monitors,
+                                     e->self->id, true, ids);
     watch next[SB_MAX_RINGS];
     for (uint32_t i = 0; i < n; i++) {
         const watch *w = monitor_watch(e, ids[i]);
@@ -147,7 +148,8 @@ static bool monitor_among(const uint64_t *ids, uint32_t n, uint64_t id)
 static void monitor_beat(sb_engine *e, bool all)
 {
     uint64_t ids[SB_MAX_RINGS];
-    uint32_t n = sb_rings_neighbours(&e->rings, e->self->id, false, ids);
+    uint32_t n = sb_rings_neighbours(&e->rings, e->cfg.monitors,
+                                     e->self->id, false, ids);
     for (uint32_t i = 0; i < e->nbeat_to; i++)
         if (!monitor_among(ids, n, e->beat_to[i]))
             monitor_send_to(e, e->beat_to[i], SB_BEAT_FAREWELL);
@@ -255,12 +257,13 @@ void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
     sb_liveness_verdict_key(key, x->id);
     long j = sb_peer_find_key(e->self, key, sizeof(key));
     /* (our own verdict being written is what convicted it) */
-    if (!e->rings.k || e->alone || e->self->leaving ||
+    if (!e->cfg.monitors || e->alone || e->self->leaving ||
         (j >= 0 && !e->self->keys[j]->deleted) || monitor_verdict(e, x->id) ||
         now - e->refuted_at < MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns)
         return;
     uint64_t m[SB_MAX_RINGS];
-    uint32_t nm = sb_rings_neighbours(&e->rings, x->id, false, m);
+    uint32_t nm = sb_rings_neighbours(&e->rings, e->cfg.monitors, x->id,
+                                      false, m);
     uint32_t i = 0;
     while (i < nm && m[i] != e->self->id)
         i++;
@@ -375,7 +378,7 @@ static void monitor_review(sb_engine *e, uint64_t now)
  * between, to new monitors only; none while we hear no one). */
 void sb_monitor_round(sb_engine *e, uint64_t now)
 {
-    if (!e->rings.k)
+    if (!e->cfg.monitors)
         return;
     monitor_take_subjects(e, now);
     monitor_review(e, now);
@@ -397,7 +400,7 @@ void sb_monitor_round(sb_engine *e, uint64_t now)
 void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now)
 {
     sb_peer *n = sb_state_find_addr(&e->st, e->from, strlen(e->from));
-    if (!e->rings.k || !n || n->self) {
+    if (!e->cfg.monitors || !n || n->self) {
         e->stats.drops[SB_DROP_UNSOLICITED]++;
         return;
     }

@@ -323,7 +323,7 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
     size_t size = (size_t)(w->end - w->start);
     size_t count = sb_varint_size(size / SB_DIGEST_ENTRY_MIN);
     size_t frame = SB_HEADER_SIZE + (type == SB_MSG_ACK ? 2 : 1) * count +
-                   (type == SB_MSG_PUSH ? SB_PUSH_HEADER_SIZE : 0) +
+                   (type == SB_MSG_PUSH ? 1 + SB_PUSH_HEADER_SIZE : 0) +
                    (type == SB_MSG_ACK ? 2 * SB_TOKEN_SIZE + SB_SUMMARY_SIZE
                                        : 0) +
                    (type == SB_MSG_ACK2 ? SB_TOKEN_SIZE : 0);
@@ -389,7 +389,8 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
         return false;
 
     sb_put_header(w, type, e->cluster_id);
-    if (type == SB_MSG_PUSH) {
+    if (type == SB_MSG_PUSH) { /* one item */
+        sb_put_varint(w, 1);
         sb_put_u64(w, e->self->id);
         sb_put_u64(w, p->wave);
     } else {

@@ -1,6 +1,12 @@
 /*
  * Eager push: our fresh keys go at once down a few trees that span the
- * live peers (one wave each), within the bandwidth cap; PUSHes passed on.
+ * live peers (one wave each), within the bandwidth cap; items of PUSHes
+ * passed on. What a node passes on waits in its outbox, which goes out at
+ * most every PUSH_LINGER: one datagram a child, holding every item (of
+ * every writer) that child is due. The trees are binomial trees over the
+ * monitor rings, so a node's children in any wave are among its few ring
+ * neighbours at distances 1, 2, 4, ...: the items of many waves meet in
+ * the same datagrams.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +16,10 @@
 /*
  * Fresh keys of ours were stored at `now`; our peers most likely hold us
  * up to version `before`. They go out with the next push, at once (the
- * driver sees the deadline move to now); writes until then share it.
- * With `before` at our max version, there is no key to push but news of
- * our record (a leave, a refutation): its header goes alone.
+ * driver sees the deadline move to now) or when the outbox may next be
+ * sent; writes until then share it. With `before` at our max version,
+ * there is no key to push but news of our record (a leave, a refutation):
+ * its header goes alone.
  */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now)
 {
@@ -25,11 +32,44 @@ void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now)
     e->push_due = now;
 }
 
-/* A push tree's histogram of places: by their top byte. */
-#define PUSH_SHIFT 56
-#define PUSH_BUCKETS 256
+/*
+ * Our children in tree t (ring t) of a wave started by `root`, into
+ * out[32]. The members are the nodes on the ring (the live ones,
+ * ourselves included) and the root, in ring order from the root's place:
+ * the root has rank 0, the next ranks 1, 2, ... up to M-1. The node of
+ * rank r sends to ranks r + d for every power of two d above r (d = 1,
+ * 2, 4, ... for the root), below M: a binomial tree, every member has
+ * one parent, the depth is at most log2(M) and a wave costs M-1 packets.
+ * Every node of rank r sends to the places 2^j after its own: whatever
+ * the root, its children are among the same log2(M) ring neighbours.
+ * A root not on our ring (not live in our view) is placed where it
+ * would go.
+ */
+static uint32_t push_children(const sb_engine *e, uint64_t root, uint32_t t,
+                              uint64_t *out)
+{
+    const sb_rings *r = &e->rings;
+    bool on, self_on;
+    uint32_t q = sb_rings_find(r, t, root, &on);
+    uint32_t s = sb_rings_find(r, t, e->self->id, &self_on);
+    if (!self_on)
+        return 0;
+    uint32_t m = r->count + !on;
+    if (!on && s >= q)
+        s++; /* places counted with the root among them */
+    uint64_t rank = (s + m - q) % m, d = 1;
+    while (d <= rank)
+        d <<= 1;
+    uint32_t n = 0;
+    for (; rank + d < m; d <<= 1) {
+        uint32_t c = (uint32_t)((q + rank + d) % m);
+        out[n++] = !on && c == q ? root
+                                 : sb_rings_at(r, t, !on && c > q ? c - 1 : c);
+    }
+    return n;
+}
 
-/* 64-bit mixing (splitmix64's finaliser): orders a push tree. */
+/* 64-bit mixing (splitmix64's finaliser): a wave's key. */
 static uint64_t push_mix64(uint64_t x)
 {
     x ^= x >> 30;
@@ -39,93 +79,8 @@ static uint64_t push_mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* Orders tree slots by place, then id. */
-static int push_cmp_slot(const void *a, const void *b)
-{
-    const tree_slot *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
-/*
- * Our children in the tree of push wave `wave` started by node `root`:
- * the live peers we know, ourselves and the root, ordered by a hash of
- * (wave, peer id), counted cyclically from the root's hash (a member's
- * place is its hash minus the root's, modulo 2^64); the root has rank 0,
- * the others ranks 1, 2, ... in that order; the node of rank r sends to
- * ranks a*r+1 .. a*r+a, for an arity a of push_fanout (at least 2). Nodes
- * that know the same live members derive the same tree, so a wave reaches
- * each of them once, in about log_a(N) hops, for N-1 packets.
- *
- * Not all members are sorted, and nothing is kept per member: one pass
- * counts our rank and a histogram of places by their top byte, which
- * tells the few buckets our children's ranks fall in; a second pass
- * gathers those buckets' members (about N / 128 and our children: the
- * places are hashes) and sorts them to find the children. A wave costs
- * each node O(N) time and a few hundred bytes up to thousands of nodes.
- */
-/* True if n is in the tree and not its root; *place gets its place. */
-static bool push_member(const sb_peer *n, uint64_t root, uint64_t wave,
-                        uint64_t base, uint64_t *place)
-{
-    if ((!n->self && n->status != SB_STATUS_LIVE) || n->id == root)
-        return false;
-    *place = push_mix64(wave ^ n->id) - base;
-    return true;
-}
-
-static uint32_t push_children(sb_engine *e, uint64_t root, uint64_t wave,
-                              sb_peer **out)
-{
-    uint64_t base = push_mix64(wave ^ root);
-    uint64_t mine = push_mix64(wave ^ e->self->id) - base;
-    uint32_t hist[PUSH_BUCKETS] = { 0 };
-    uint32_t m = 0, before = 0; /* members but the root; before us */
-    uint64_t place;
-    for (uint32_t i = 0; i < e->st.count; i++) {
-        if (!push_member(e->st.peers[i], root, wave, base, &place))
-            continue;
-        hist[place >> PUSH_SHIFT]++;
-        m++;
-        before += place < mine;
-    }
-    uint64_t rank = e->self->id == root ? 0 : 1 + (uint64_t)before;
-    /* ranks f*rank+1 .. f*rank+f: the (rank-1)-th members by place */
-    uint64_t f = e->cfg.push_fanout < 2 ? 2 : e->cfg.push_fanout;
-    uint64_t lo = f * rank, hi = f * rank + f < m ? f * rank + f : m;
-    if (lo >= hi)
-        return 0;
-    uint32_t b = 0, below = 0; /* members in the buckets before b */
-    while (below + hist[b] <= lo)
-        below += hist[b++];
-    uint32_t end = b, upto = below + hist[b];
-    while (upto < hi)
-        upto += hist[++end];
-    tree_slot *t = sb_scratch_tree(&e->scratch, upto - below);
-    if (!t)
-        return 0;
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < e->st.count; i++) {
-        const sb_peer *n = e->st.peers[i];
-        if (!push_member(n, root, wave, base, &place))
-            continue;
-        uint32_t bucket = (uint32_t)(place >> PUSH_SHIFT);
-        if (bucket >= b && bucket <= end)
-            t[k++] = (tree_slot){ place, n->id };
-    }
-    qsort(t, k, sizeof(*t), push_cmp_slot);
-    uint32_t nkids = 0;
-    for (uint64_t c = lo; c < hi; c++) {
-        sb_peer *n = sb_state_find_id(&e->st, t[c - below].id);
-        if (n && !n->self)
-            out[nkids++] = n;
-    }
-    return nkids;
-}
-
 /* The waves of one push share their id but for its low byte, which
- * numbers them 0 .. push_fanout - 1 (siblings). */
+ * numbers them 0 .. push_fanout - 1 (siblings) and names the tree. */
 #define PUSH_SIBLING_MASK 0xffull
 
 /* Whether the wave (root, wave) was seen (or started) lately. Two roots
@@ -156,45 +111,158 @@ static bool push_new_wave(sb_engine *e, uint64_t root, uint64_t wave)
     return true;
 }
 
-/* Remembers every sibling of `waves` (its low byte 0) from root; false,
- * remembering none, if one of them was seen already. */
-static bool push_new_siblings(sb_engine *e, uint64_t root, uint64_t waves)
+/* Orders the outbox by child, then as queued (items in the order they
+ * came, the trees of one item in order). */
+static int push_cmp_send(const void *a, const void *b)
 {
-    for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
-        if (push_seen(e, push_wave_key(root, waves | i)))
+    const push_send *x = a, *y = b;
+    if (x->to != y->to)
+        return x->to < y->to ? -1 : 1;
+    if (x->item != y->item)
+        return x->item < y->item ? -1 : 1;
+    return (x->wave > y->wave) - (x->wave < y->wave);
+}
+
+/* Sends one PUSH of the items sends[0 .. n) to `to`, all within
+ * max_message_size (push_send_outbox() sized them). */
+static void push_send_items(sb_engine *e, const char *to,
+                            const push_send *sends, uint32_t n)
+{
+    sb_writer w = sb_send_writer(e);
+    sb_put_header(&w, SB_MSG_PUSH, e->cluster_id);
+    sb_put_varint(&w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *item = w.p;
+        memcpy(item, e->outbox + sends[i].item, sends[i].len);
+        sb_set_item_wave(item, sends[i].wave);
+        w.p += sends[i].len;
+    }
+    if (sb_send_message(e, SB_TRAFFIC_PUSH, to, &w))
+        e->stats.pushes++;
+}
+
+/*
+ * Sends the outbox: to each child, its items in as few datagrams as
+ * max_message_size allows, in the order they came. An item due to one
+ * child in two trees goes once (the child passes every sibling wave on
+ * from it). A datagram the cap holds back (counted) leaves its items to
+ * the other trees and to anti-entropy. Then the outbox is empty, and may
+ * be sent again after PUSH_LINGER.
+ */
+static void push_send_outbox(sb_engine *e, uint64_t now)
+{
+    e->outbox_len = 0;
+    if (!e->nsends)
+        return;
+    e->push_ready = now + PUSH_LINGER;
+    push_send *s = e->sends;
+    qsort(s, e->nsends, sizeof(*s), push_cmp_send);
+    size_t most = e->cfg.max_message_size - SB_HEADER_SIZE;
+    for (uint32_t i = 0; i < e->nsends;) {
+        uint32_t end = i;
+        while (end < e->nsends && s[end].to == s[i].to)
+            end++;
+        const sb_peer *to = sb_state_find_id(&e->st, s[i].to);
+        if (!to || to->status != SB_STATUS_LIVE) {
+            i = end; /* gone meanwhile */
+            continue;
+        }
+        /* distinct items to the front, then cut into datagrams */
+        uint32_t n = 0;
+        for (uint32_t j = i; j < end; j++)
+            if (n == 0 || s[i + n - 1].item != s[j].item)
+                s[i + n++] = s[j];
+        uint32_t first = i;
+        size_t used = 0;
+        for (uint32_t j = i; j < i + n; j++) {
+            size_t need = used + s[j].len;
+            if (j > first && need + sb_varint_size(j - first + 1) > most) {
+                push_send_items(e, to->addr, s + first, j - first);
+                first = j;
+                need = s[j].len;
+            }
+            used = need;
+        }
+        push_send_items(e, to->addr, s + first, i + n - first);
+        i = end;
+    }
+    e->nsends = 0;
+}
+
+/* Makes room in the outbox for an item of `len` bytes, sending the
+ * outbox first if it is full; false if out of memory. */
+static bool push_room(sb_engine *e, size_t len, uint64_t now)
+{
+    size_t cap = OUTBOX_MESSAGES * e->cfg.max_message_size;
+    if (!e->outbox) {
+        e->outbox = malloc(cap);
+        e->sends = malloc(OUTBOX_SENDS * sizeof(*e->sends));
+        if (!e->outbox || !e->sends) {
+            free(e->outbox);
+            free(e->sends);
+            e->outbox = NULL;
+            e->sends = NULL;
             return false;
-    for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
-        push_new_wave(e, root, waves | i);
+        }
+    }
+    /* an item goes to at most log2(M) + 1 children a tree */
+    uint32_t depth = 1;
+    while (depth < 32 && (1u << (depth - 1)) <= e->rings.count)
+        depth++;
+    if (e->outbox_len + len > cap ||
+        e->nsends + e->cfg.push_fanout * depth > OUTBOX_SENDS)
+        push_send_outbox(e, now);
     return true;
 }
 
-/* Sends a PUSH of `wave` to our children in its tree, within the
- * bandwidth cap; a wave the cap cuts short (counted) leaves the children
- * it did not reach to anti-entropy. */
-static void push_down_tree(sb_engine *e, uint64_t root, uint64_t wave,
-                           const uint8_t *buf, size_t len)
+/* Queues the item at outbox[at, at + len) for our children in the tree
+ * of wave `wave` of `root`. */
+static void push_route(sb_engine *e, uint64_t root, uint64_t wave,
+                       uint32_t at, size_t len)
 {
-    if (!sb_send_allowed(e, SB_TRAFFIC_PUSH, len)) {
-        e->stats.held_back[SB_TRAFFIC_PUSH]++;
+    uint64_t kids[32];
+    uint32_t t = (uint32_t)(wave & PUSH_SIBLING_MASK);
+    uint32_t k = push_children(e, root, t, kids);
+    for (uint32_t i = 0; i < k; i++)
+        e->sends[e->nsends++] =
+            (push_send){ kids[i], wave, at, (uint32_t)len };
+}
+
+/*
+ * Passes an item on: in its own wave's tree and in the trees of its
+ * sibling waves, each one that has not reached us yet (a node whose
+ * parent in one tree lost the packet still gets it from another one, and
+ * passes it on in that tree too: it misses the update only if all of its
+ * parents do). Each node sends each wave at most once. The item waits in
+ * the outbox; the caller sends the outbox when it may.
+ */
+static void push_pass_on(sb_engine *e, const uint8_t *item, size_t len,
+                         uint64_t root, uint64_t wave, uint64_t now)
+{
+    uint64_t waves = wave & ~PUSH_SIBLING_MASK;
+    uint32_t fresh = 0; /* the waves to pass on, a bit each */
+    for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
+        if (push_new_wave(e, root, waves | i))
+            fresh |= 1u << i;
+    if (!fresh || !push_room(e, len, now))
         return;
-    }
-    sb_peer **kids = e->scratch.peers;
-    uint32_t k = push_children(e, root, wave, kids);
-    for (uint32_t i = 0; i < k; i++) {
-        if (!sb_send_bytes(e, SB_TRAFFIC_PUSH, kids[i]->addr, buf, len))
-            return; /* counted */
-        e->stats.pushes++;
-    }
+    uint32_t at = e->outbox_len, before = e->nsends;
+    memcpy(e->outbox + at, item, len);
+    for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
+        if (fresh >> i & 1)
+            push_route(e, root, waves | i, at, len);
+    if (e->nsends > before) /* else we are a leaf in every tree */
+        e->outbox_len += (uint32_t)len;
 }
 
 /*
  * Pushes our fresh keys (from the version our peers most likely hold, cut
- * as a prefix) down push_fanout independent trees, one wave each: every
- * node gets them from push_fanout parents, so a lost packet rarely leaves
- * a node to anti-entropy. Keys past the cut go in the next push, at once
- * if the bandwidth cap allows.
+ * as a prefix) down push_fanout trees, one wave each: every node gets
+ * them from push_fanout parents, so a lost packet rarely leaves a node to
+ * anti-entropy. Keys past the cut go in the next push, at once if the
+ * bandwidth cap allows.
  */
-void sb_push_flush(sb_engine *e, uint64_t now)
+static void push_start(sb_engine *e, uint64_t now)
 {
     sb_peer *s = e->self;
     /* the cap is short: the push waits for it, and the writes made
@@ -209,64 +277,97 @@ void sb_push_flush(sb_engine *e, uint64_t now)
     if (s->max_version <= e->push_from && !e->push_news)
         return;
     e->push_news = false;
+    /* room first: sending the outbox takes the buffer the PUSH is
+     * written in */
+    if (!push_room(e, e->cfg.max_message_size, now))
+        return;
     plan *p = &e->plan;
     p->ncands = 1;
     e->scratch.cands[0] = (cand){ .n = s, .from = e->push_from };
-    p->wave = 0; /* each wave's id is set below */
+    p->wave = 0; /* each wave's id is set when sent */
     sb_writer w = sb_send_writer(e);
     if (!sb_plan_write(e, &w, SB_MSG_PUSH, p))
         return;
     uint64_t done =
         p->nwritten ? sb_plan_delta_to(&e->scratch.cands[0]) : e->push_from;
+    /* a wave id none of whose siblings we remember */
     uint64_t waves;
-    do
+    bool taken;
+    do {
         waves = sb_rng_next(&e->rng) & ~PUSH_SIBLING_MASK;
-    while (!push_new_siblings(e, s->id, waves));
-    for (uint32_t i = 0; i < e->cfg.push_fanout; i++) {
-        sb_set_push_wave(w.start, waves | i);
-        push_down_tree(e, s->id, waves | i, w.start,
-                       (size_t)(w.p - w.start));
-    }
+        taken = false;
+        for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
+            taken |= push_seen(e, push_wave_key(s->id, waves | i));
+    } while (taken);
+    const uint8_t *item = w.start + SB_HEADER_SIZE + 1; /* n = 1 */
+    push_pass_on(e, item, (size_t)(w.p - item), s->id, waves, now);
     if (s->max_version > done)
         sb_push_queue(e, done, now);
 }
 
-/*
- * A PUSH: passed on to our children in its wave's tree, and in the trees
- * of its sibling waves that have not reached us (once per wave, and only
- * if it came from a peer we know), then applied like an ACK2. Passing the
- * siblings on at once costs nothing a lossless push does not (each node
- * sends each wave once), and a node whose parent in one tree lost the
- * packet still gets it from this one: it misses the update only if all
- * of its parents do.
- */
-void sb_push_recv(sb_engine *e, const uint8_t *buf, size_t len,
-                  const sb_msg *m, bool known, uint64_t now)
+/* A tick: our own push, if due, and the outbox, if it may go. */
+void sb_push_flush(sb_engine *e, uint64_t now)
 {
-    /* a PUSH larger than our own messages (from a peer configured with
-     * larger ones) is taken, not passed on: we send within our bound */
-    bool pass = e->cfg.push_fanout && known &&
-                len <= e->cfg.max_message_size &&
-                !push_seen(e, push_wave_key(m->root, m->wave));
-    /* held back by the bandwidth cap (counted), nothing is marked seen:
-     * a later copy of a wave, from its own parent, may still go on */
-    if (pass && !sb_send_allowed(e, SB_TRAFFIC_PUSH, len)) {
-        e->stats.held_back[SB_TRAFFIC_PUSH]++;
-        pass = false;
-    }
-    if (pass) {
-        push_new_wave(e, m->root, m->wave);
-        push_down_tree(e, m->root, m->wave, buf, len);
-        uint64_t waves = m->wave & ~PUSH_SIBLING_MASK;
-        if ((m->wave & PUSH_SIBLING_MASK) < e->cfg.push_fanout) {
-            memcpy(e->buf, buf, len); /* the same PUSH, another wave */
-            for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
-                if (push_new_wave(e, m->root, waves | i)) {
-                    sb_set_push_wave(e->buf, waves | i);
-                    push_down_tree(e, m->root, waves | i, e->buf, len);
-                }
-        }
-    }
-    sb_apply_deltas(e, m, now);
+    if (now < e->push_ready)
+        return;
+    if (e->push_pending && now >= e->push_due)
+        push_start(e, now);
+    push_send_outbox(e, now);
 }
 
+/* When a tick has a push to send: our own, or the outbox; UINT64_MAX if
+ * none waits. */
+uint64_t sb_push_due(const sb_engine *e)
+{
+    uint64_t t = UINT64_MAX;
+    if (e->push_pending)
+        t = e->push_due;
+    if (e->nsends && e->push_ready < t)
+        t = e->push_ready;
+    if (t < e->push_ready)
+        t = e->push_ready; /* not before the outbox may go */
+    return t;
+}
+
+/*
+ * A PUSH: each item passed on to our children in its wave's tree, and in
+ * the trees of its sibling waves that have not reached us (once per wave,
+ * and only if it came from a peer we know), then applied like an ACK2.
+ * Passing on comes first: the outbox goes now if it may, else within
+ * PUSH_LINGER, with the items of other PUSHes for the same children.
+ */
+void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
+{
+    sb_cursor c = { m->items, m->end };
+    for (uint64_t i = 0; i < m->nitems; i++) {
+        sb_push_item it;
+        sb_push_item_next(&c, &it);
+        size_t len = (size_t)(it.end - it.start);
+        /* an item larger than our own messages hold (from a peer
+         * configured with larger ones) is taken, not passed on; so is
+         * one the bandwidth cap cannot take now (counted): nothing is
+         * marked seen, and a later copy of the wave may still go on */
+        if (!e->cfg.push_fanout || !known ||
+            (it.wave & PUSH_SIBLING_MASK) >= e->cfg.push_fanout ||
+            len + SB_HEADER_SIZE + 1 > e->cfg.max_message_size ||
+            push_seen(e, push_wave_key(it.root, it.wave)))
+            continue;
+        if (!sb_send_allowed(e, SB_TRAFFIC_PUSH, len)) {
+            e->stats.held_back[SB_TRAFFIC_PUSH]++;
+            continue;
+        }
+        push_pass_on(e, it.start, len, it.root, it.wave, now);
+    }
+    if (now >= e->push_ready)
+        push_send_outbox(e, now);
+    c = (sb_cursor){ m->items, m->end };
+    for (uint64_t i = 0; i < m->nitems; i++) {
+        sb_push_item it;
+        sb_push_item_next(&c, &it);
+        sb_msg one = *m;
+        one.ndeltas = it.ndeltas;
+        one.deltas = it.deltas;
+        one.end = it.end;
+        sb_apply_deltas(e, &one, now);
+    }
+}

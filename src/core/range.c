@@ -72,7 +72,7 @@ static void range_prints(sb_engine *e, uint64_t from, uint64_t to,
 bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
 {
     bool stays = now - e->agreed_at >= RANGE_ROUNDS * e->round_ns;
-    if (!e->rings.k || (!e->nranges && !stays))
+    if (!e->cfg.monitors || (!e->nranges && !stays))
         return false;
     r->from = 0;
     r->to = SB_SWEEP_END;

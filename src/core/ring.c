@@ -135,11 +135,11 @@ bool sb_rings_neighbour(const sb_rings *r, uint32_t i, uint64_t id,
     return true;
 }
 
-uint32_t sb_rings_neighbours(const sb_rings *r, uint64_t id, bool after,
-                             uint64_t *out)
+uint32_t sb_rings_neighbours(const sb_rings *r, uint32_t k, uint64_t id,
+                             bool after, uint64_t *out)
 {
     uint32_t m = 0;
-    for (uint32_t i = 0; i < r->k; i++) {
+    for (uint32_t i = 0; i < k && i < r->k; i++) {
         uint64_t x;
         if (!sb_rings_neighbour(r, i, id, after, &x))
             continue;
@@ -150,6 +150,18 @@ uint32_t sb_rings_neighbours(const sb_rings *r, uint64_t id, bool after,
             out[m++] = x;
     }
     return m;
+}
+
+uint32_t sb_rings_find(const sb_rings *r, uint32_t i, uint64_t id, bool *on)
+{
+    uint32_t j = ring_lower(r->ring[i], r->count, i, ring_pos(id, i), id);
+    *on = j < r->count && ring_id(r->ring[i], j) == id;
+    return j;
+}
+
+uint64_t sb_rings_at(const sb_rings *r, uint32_t i, uint32_t j)
+{
+    return ring_id(r->ring[i], j);
 }
 
 size_t sb_rings_memory(const sb_rings *r)

@@ -39,10 +39,15 @@ void sb_rings_remove(sb_rings *r, uint64_t id);
  * id itself (id need not be on the ring); false if there is none. */
 bool sb_rings_neighbour(const sb_rings *r, uint32_t i, uint64_t id,
                         bool after, uint64_t *out);
-/* The distinct successors (after) or predecessors of id over all rings,
- * in ring order, into out[SB_MAX_RINGS]; returns how many. */
-uint32_t sb_rings_neighbours(const sb_rings *r, uint64_t id, bool after,
-                             uint64_t *out);
+/* The distinct successors (after) or predecessors of id over the first
+ * k rings, in ring order, into out[SB_MAX_RINGS]; returns how many. */
+uint32_t sb_rings_neighbours(const sb_rings *r, uint32_t k, uint64_t id,
+                             bool after, uint64_t *out);
+/* The index on ring i where id is or would go (r->count if after every
+ * node); *on tells whether it is there. */
+uint32_t sb_rings_find(const sb_rings *r, uint32_t i, uint64_t id, bool *on);
+/* The id at index j (below r->count) of ring i. */
+uint64_t sb_rings_at(const sb_rings *r, uint32_t i, uint32_t j);
 size_t sb_rings_memory(const sb_rings *r);
 
 #endif /* SB_RING_H */

@@ -1,8 +1,7 @@
 /*
  * Scratch space (internal.h, sb_scratch): arrays bounded by what one
- * message of ours carries, and two grown to the most they were asked to
- * hold: a push tree's members near our children, and the digest of the
- * message at hand.
+ * message of ours carries, and one grown to the most it was asked to
+ * hold: the digest of the message at hand.
  */
 #include <stdlib.h>
 
@@ -74,21 +73,11 @@ entry_ref *sb_scratch_digest(sb_scratch *s, uint64_t n)
     return p;
 }
 
-/* Room for n tree slots; NULL if out of memory. */
-tree_slot *sb_scratch_tree(sb_scratch *s, uint32_t n)
-{
-    void *p = scratch_room(s->tree, &s->tree_cap, n, UINT32_MAX,
-                           sizeof(*s->tree));
-    if (p)
-        s->tree = p;
-    return p;
-}
-
 size_t sb_scratch_memory(const sb_scratch *s)
 {
     return s->npeers * sizeof(*s->peers) + s->nahead * sizeof(*s->ahead) +
            s->nsample * sizeof(*s->sample) + s->ncands * sizeof(*s->cands) +
-           s->tree_cap * sizeof(*s->tree) + s->most * sizeof(*s->unknown) +
+           s->most * sizeof(*s->unknown) +
            s->digest_cap * sizeof(*s->digest);
 }
 
@@ -98,7 +87,6 @@ void sb_scratch_free(sb_scratch *s)
     free(s->ahead);
     free(s->sample);
     free(s->cands);
-    free(s->tree);
     free(s->unknown);
     free(s->digest);
     *s = (sb_scratch){ 0 };

@@ -24,7 +24,7 @@ import time
 from agents import Agent, is_event
 from check import check
 
-VERSION = 7
+VERSION = 8
 SYN, ACK, ACK2 = 1, 2, 3
 PADDED = 0x02
 

@@ -171,7 +171,7 @@ static const msg_spec golden_syn = {
     .token = 0x0102030405060708ull, .summary = 0x1122334455667788ull,
 };
 static const uint8_t golden_syn_bytes[] = {
-    'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    'S', 'B', 8, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* token (u64) */
     0x01,                                   /* flags: complete */
     0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, /* summary (u64) */
@@ -201,7 +201,7 @@ static const msg_spec golden_ack = {
     .summary = 0x8877665544332211ull,
 };
 static const uint8_t golden_ack_bytes[] = {
-    'S', 'B', 7, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
+    'S', 'B', 8, 2, 0x01, 0x02, 0x03, 0x04, /* header, ACK */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* echo (u64) */
     0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x88, /* token (u64) */
     0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* summary (u64) */
@@ -235,7 +235,7 @@ static const msg_spec golden_ack2 = {
     .echo = 0xf1e2d3c4b5a69788ull,
 };
 static const uint8_t golden_ack2_bytes[] = {
-    'S', 'B', 7, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
+    'S', 'B', 8, 3, 0x01, 0x02, 0x03, 0x04, /* header, ACK2 */
     0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x88, /* echo (u64) */
     0x02,                                   /* m = 2 */
     0x0d, '1', '0', '.', '0', '.', '0', '.', '1', ':', '7', '9', '4', '6',
@@ -250,7 +250,8 @@ static const uint8_t golden_ack2_bytes[] = {
     0x00, 0x00, 0x00, 0x00,                 /* from, to, gc, k = 0 */
 };
 
-/* A PUSH: the root and wave of its tree, then the deltas of an ACK2. */
+/* A PUSH of one item: the root and wave of its tree, then the deltas of
+ * an ACK2. */
 static const key_spec golden_push_keys[] = {
     { "role", 9, false, "db", 2 },
     { "old", 10, true, NULL, 0 },
@@ -263,7 +264,8 @@ static const msg_spec golden_push = {
     0x1112131415161718ull, 0xa1a2a3a4a5a6a7a8ull,
 };
 static const uint8_t golden_push_bytes[] = {
-    'S', 'B', 7, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
+    'S', 'B', 8, 4, 0x01, 0x02, 0x03, 0x04, /* header, PUSH */
+    0x01,                                   /* n = 1 item */
     0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, /* root id (u64) */
     0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, /* wave */
     0x01,                                   /* m = 1 */
@@ -286,7 +288,7 @@ static const msg_spec golden_padded_syn = {
     0, NULL, .token = 0x0102030405060708ull, .summary = 1, .pad = 28,
 };
 static const uint8_t golden_padded_syn_bytes[] = {
-    'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
+    'S', 'B', 8, 1, 0x01, 0x02, 0x03, 0x04, /* header, SYN */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* token (u64) */
     0x03,                                   /* flags: complete, padded */
     0, 0, 0, 0, 0, 0, 0, 0x01,              /* summary (u64) */
@@ -388,7 +390,7 @@ static size_t spec_size(const msg_spec *m)
     if (has_digest(m->type))
         n += SB_SUMMARY_SIZE;
     if (m->type == SB_MSG_PUSH)
-        n += SB_PUSH_HEADER_SIZE;
+        n += 1 + SB_PUSH_HEADER_SIZE; /* one item */
     if (has_digest(m->type)) {
         n += sb_varint_size(m->ndigest);
         for (size_t i = 0; i < m->ndigest; i++)
@@ -425,7 +427,8 @@ static size_t encode_with_cid(const msg_spec *m, uint32_t cid, uint8_t *buf,
         assert_true(sb_put_u8(&w, m->flags));
     if (has_digest(m->type))
         assert_true(sb_put_u64(&w, m->summary));
-    if (m->type == SB_MSG_PUSH) {
+    if (m->type == SB_MSG_PUSH) { /* one item */
+        assert_true(sb_put_varint(&w, 1));
         assert_true(sb_put_u64(&w, m->root));
         assert_true(sb_put_u64(&w, m->wave));
     }
@@ -512,9 +515,17 @@ static void check_decodes_to(const uint8_t *buf, size_t len,
     if (m->type == SB_MSG_SYN)
         assert_int_equal(msg.flags, m->flags);
     assert_int_equal(msg.summary, has_digest(m->type) ? m->summary : 0);
-    if (m->type == SB_MSG_PUSH) {
-        assert_int_equal(msg.root, m->root);
-        assert_int_equal(msg.wave, m->wave);
+    if (m->type == SB_MSG_PUSH) { /* one item: its deltas as an ACK2's */
+        assert_int_equal(msg.nitems, 1);
+        sb_cursor ic = { msg.items, msg.end };
+        sb_push_item it;
+        sb_push_item_next(&ic, &it);
+        assert_ptr_equal(it.start, msg.items);
+        assert_ptr_equal(it.end, msg.end);
+        assert_int_equal(it.root, m->root);
+        assert_int_equal(it.wave, m->wave);
+        msg.ndeltas = it.ndeltas;
+        msg.deltas = it.deltas;
     }
     if (has_digest(m->type)) {
         assert_int_equal(msg.ndigest, m->ndigest);
@@ -712,8 +723,8 @@ static void test_header_cluster_id_is_big_endian(void **state)
     uint8_t buf[SB_HEADER_SIZE + 4];
     sb_writer w = { buf, buf, buf + sizeof(buf) };
     assert_true(sb_put_header(&w, SB_MSG_ACK2, 0xdeadbeefu));
-    assert_int_equal(SB_PROTOCOL_VERSION, 7);
-    const uint8_t want[] = { 'S', 'B', 7, 3, 0xde, 0xad, 0xbe, 0xef };
+    assert_int_equal(SB_PROTOCOL_VERSION, 8);
+    const uint8_t want[] = { 'S', 'B', 8, 3, 0xde, 0xad, 0xbe, 0xef };
     assert_int_equal(w.p - buf, SB_HEADER_SIZE);
     assert_memory_equal(buf, want, sizeof(want));
 }
@@ -914,7 +925,7 @@ static size_t raw_syn(uint8_t *buf, const uint8_t *hbl, size_t nh,
                       const uint8_t *max, size_t nm, const uint8_t *gc,
                       size_t ng)
 {
-    const uint8_t head[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t head[] = { 'S', 'B', 8, 1, 0x01, 0x02, 0x03, 0x04,
                              0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8,
                              0x00, /* flags */
                              0, 0, 0, 0, 0, 0, 0, 9, /* summary */
@@ -1042,11 +1053,11 @@ static void test_overlong_count_rejected(void **state)
     (void)state;
     /* a SYN (token 1, no flags) whose n = 1 is written in two bytes,
      * then one entry: id (u48), hbl = 1 << 2 (no gc), max 0 */
-    const uint8_t m[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t m[] = { 'S', 'B', 8, 1, 0x01, 0x02, 0x03, 0x04,
                           0, 0, 0, 0, 0, 0, 0, 1,
                           0x00, 0x81, 0x00, 1, 2, 3, 4, 5, 6,
                           0x04, 0x00 };
-    const uint8_t ok[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ok[] = { 'S', 'B', 8, 1, 0x01, 0x02, 0x03, 0x04,
                            0, 0, 0, 0, 0, 0, 0, 1,
                            0x00, 0x01, 1, 2, 3, 4, 5, 6,
                            0x04, 0x00 };
@@ -1137,18 +1148,18 @@ static void test_huge_counts_rejected(void **state)
 {
     (void)state;
     /* header, token, flags, n = UINT64_MAX */
-    const uint8_t syn[] = { 'S', 'B', 7, 1, 1, 2, 3, 4,
+    const uint8_t syn[] = { 'S', 'B', 8, 1, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x00,
                             0xff, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x01 };
     /* header, echo, m = UINT64_MAX */
-    const uint8_t ack2[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
+    const uint8_t ack2[] = { 'S', 'B', 8, 3, 1, 2, 3, 4,
                              1, 2, 3, 4, 5, 6, 7, 8,
                              0xff, 0xff, 0xff, 0xff, 0xff,
                              0xff, 0xff, 0xff, 0xff, 0x01 };
     /* header, echo, m = 1: node "a" gen 1, hbl = 1 << 2, flags, from 0,
      * to 5, gc 0, huge k */
-    const uint8_t nkeys[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
+    const uint8_t nkeys[] = { 'S', 'B', 8, 3, 1, 2, 3, 4,
                               1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                               0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x05, 0x00,
                               0xff, 0xff, 0xff, 0xff, 0xff,
@@ -1194,7 +1205,7 @@ static void test_padded_syn_nonzero_pad_is_malformed(void **state)
         assert_int_equal(decode_copy(buf, sizeof(buf), CID), -1);
     }
     /* a padded SYN with no digest at all: n = 0, then the padding */
-    uint8_t empty[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
+    uint8_t empty[] = { 'S', 'B', 8, 1, 0x01, 0x02, 0x03, 0x04,
                         1, 2, 3, 4, 5, 6, 7, 8,
                         SB_SYN_PADDED, 0, 0, 0, 0, 0, 0, 0, 0, /* summary */
                         0x00, 0x00, 0x00, 0x00 };
@@ -1272,7 +1283,7 @@ static void test_decode_fills_token_and_echo(void **state)
     (void)state;
     sb_msg msg;
     /* SYN: token, no echo */
-    const uint8_t syn[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t syn[] = { 'S', 'B', 8, 1, 0x01, 0x02, 0x03, 0x04,
                             0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                             0x00, 0, 0, 0, 0, 0, 0, 0, 0x2a, 0x00 };
     assert_true(sb_msg_decode(syn, sizeof(syn), CID, &msg, NULL));
@@ -1281,7 +1292,7 @@ static void test_decode_fills_token_and_echo(void **state)
     assert_int_equal(msg.token, 0x0102030405060708ull);
     assert_int_equal(msg.echo, 0);
     /* ACK: the echo first, then its own token */
-    const uint8_t ack[] = { 'S', 'B', 7, 2, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ack[] = { 'S', 'B', 8, 2, 0x01, 0x02, 0x03, 0x04,
                             0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                             0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
                             0, 0, 0, 0, 0, 0, 0, 0x2b, /* summary */
@@ -1292,15 +1303,15 @@ static void test_decode_fills_token_and_echo(void **state)
     assert_int_equal(msg.echo, 0x0102030405060708ull);
     assert_int_equal(msg.token, 0x80000000000000ffull);
     /* ACK2: an echo, no token */
-    const uint8_t ack2[] = { 'S', 'B', 7, 3, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t ack2[] = { 'S', 'B', 8, 3, 0x01, 0x02, 0x03, 0x04,
                              0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
                              0x00 };
     assert_true(sb_msg_decode(ack2, sizeof(ack2), CID, &msg, NULL));
     assert_int_equal(msg.type, SB_MSG_ACK2);
     assert_int_equal(msg.echo, 0x80000000000000ffull);
     assert_int_equal(msg.token, 0);
-    /* PUSH: neither; its 16 bytes are a root and a wave */
-    const uint8_t push[] = { 'S', 'B', 7, 4, 0x01, 0x02, 0x03, 0x04,
+    /* PUSH: neither; an item's 16 bytes are a root and a wave */
+    const uint8_t push[] = { 'S', 'B', 8, 4, 0x01, 0x02, 0x03, 0x04, 0x01,
                              0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
                              0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
                              0x00 };
@@ -1308,8 +1319,12 @@ static void test_decode_fills_token_and_echo(void **state)
     assert_int_equal(msg.type, SB_MSG_PUSH);
     assert_int_equal(msg.token, 0);
     assert_int_equal(msg.echo, 0);
-    assert_int_equal(msg.root, 0x0102030405060708ull);
-    assert_int_equal(msg.wave, 0x80000000000000ffull);
+    assert_int_equal(msg.nitems, 1);
+    sb_cursor c = { msg.items, msg.end };
+    sb_push_item it;
+    sb_push_item_next(&c, &it);
+    assert_int_equal(it.root, 0x0102030405060708ull);
+    assert_int_equal(it.wave, 0x80000000000000ffull);
 }
 
 /* ---- header ----------------------------------------------------------- */
@@ -1347,7 +1362,9 @@ static void test_wrong_version_rejected(void **state)
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
     buf[2] = 6; /* the format before ranges */
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
-    buf[2] = 8;
+    buf[2] = 7; /* the format before PUSHes of many items */
+    assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
+    buf[2] = 9;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
     buf[2] = 0xff;
     assert_int_equal(decode_copy(buf, len, CID), SB_DROP_VERSION);
@@ -1390,7 +1407,7 @@ static void test_unknown_type_rejected(void **state)
 static void test_beat_bytes(void **state)
 {
     (void)state;
-    const uint8_t beat[] = { 'S', 'B', 7, 5, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t beat[] = { 'S', 'B', 8, 5, 0x01, 0x02, 0x03, 0x04,
                              0x01,        /* flags: farewell */
                              0xac, 0x02,  /* count 300 */
                              0x07,        /* heartbeat 7 */
@@ -1439,7 +1456,7 @@ static void test_beat_bytes(void **state)
 static void test_sweep_bytes(void **state)
 {
     (void)state;
-    const uint8_t sweep[] = { 'S', 'B', 7, 6, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t sweep[] = { 'S', 'B', 8, 6, 0x01, 0x02, 0x03, 0x04,
                               1, 2, 3, 4, 5, 6, 7, 8,       /* echo */
                               0, 0, 0, 0, 0, 0, 0, 0x10,    /* from */
                               0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -1469,7 +1486,7 @@ static void test_sweep_bytes(void **state)
     assert_int_equal(decode_copy(bad, sizeof(sweep), CID),
                      SB_DROP_MALFORMED);
 
-    const uint8_t syn[] = { 'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t syn[] = { 'S', 'B', 8, 1, 0x01, 0x02, 0x03, 0x04,
                             1, 2, 3, 4, 5, 6, 7, 8,         /* token */
                             0x10,                           /* flags */
                             0, 0, 0, 0, 0, 0, 0, 0x01,      /* summary */
@@ -1494,7 +1511,7 @@ static void test_range_bytes(void **state)
 {
     (void)state;
     uint8_t syn[8 + 8 + 1 + 8 + 8 + 8 + 1 + 16 * 4 + 1] = {
-        'S', 'B', 7, 1, 0x01, 0x02, 0x03, 0x04,
+        'S', 'B', 8, 1, 0x01, 0x02, 0x03, 0x04,
         1, 2, 3, 4, 5, 6, 7, 8,                /* token */
         SB_SYN_RANGE,                          /* flags */
         0, 0, 0, 0, 0, 0, 0, 0x01,             /* summary */
@@ -1535,7 +1552,7 @@ static void test_range_bytes(void **state)
     assert_int_equal(m.nprints, 0);
     assert_int_equal(m.ndigest, 0);
 
-    const uint8_t diff[] = { 'S', 'B', 7, 7, 0x01, 0x02, 0x03, 0x04,
+    const uint8_t diff[] = { 'S', 'B', 8, 7, 0x01, 0x02, 0x03, 0x04,
                              1, 2, 3, 4, 5, 6, 7, 8,       /* echo */
                              0, 0, 0, 0, 0, 0, 0, 0x10,    /* from */
                              0, 0, 0, 0, 0, 0, 0x10, 0x10, /* to */
@@ -1561,7 +1578,7 @@ static void test_range_bytes(void **state)
 static void test_short_header_truncated(void **state)
 {
     (void)state;
-    const uint8_t h[] = { 'S', 'B', 7, 1, 1, 2, 3, 4 };
+    const uint8_t h[] = { 'S', 'B', 8, 1, 1, 2, 3, 4 };
     for (size_t n = 0; n < sizeof(h); n++)
         assert_int_equal(decode_copy(h, n, CID), SB_DROP_TRUNCATED);
 }
@@ -1601,11 +1618,11 @@ static void test_empty_addr_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1, hbl = 1 << 2, flags, from, to,
      * gc, k = 0 */
-    const uint8_t ok[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
+    const uint8_t ok[] = { 'S', 'B', 8, 3, 1, 2, 3, 4,
                            1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                            0x00 };
-    const uint8_t bad[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
+    const uint8_t bad[] = { 'S', 'B', 8, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                             0x00 };
@@ -1618,11 +1635,11 @@ static void test_empty_key_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1 hb 1 (hbl = 1 << 2), from 0
      * to 1, one key at version 1 */
-    const uint8_t ok[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
+    const uint8_t ok[] = { 'S', 'B', 8, 3, 1, 2, 3, 4,
                            1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                            0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                            0x01, 0x01, 'k', 0x01, 0x00, 0x00 };
-    const uint8_t bad[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
+    const uint8_t bad[] = { 'S', 'B', 8, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x01, 0x00,
                             0x01, 0x00, 0x01, 0x00, 0x00 };
@@ -1745,7 +1762,7 @@ static void test_digest_gc_flag_with_zero_gc_rejected(void **state)
     /* in an ACK, where a node section follows the digest: header, echo,
      * token, summary, n = 1, id (u48), hbl = 1 << 2 | 1, max 1, gc,
      * m = 0 */
-    uint8_t ack[] = { 'S', 'B', 7, 2, 0x01, 0x02, 0x03, 0x04,
+    uint8_t ack[] = { 'S', 'B', 8, 2, 0x01, 0x02, 0x03, 0x04,
                       1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                       0, 0, 0, 0, 0, 0, 0, 0,
                       0x01, 1, 2, 3, 4, 5, 6, 0x05, 0x01, 0x01, 0x00 };
@@ -1800,7 +1817,7 @@ static void test_node_hbl_low_bit_rejected(void **state)
     (void)state;
     /* ACK2, echo, m = 1: node "a" gen 1, hbl, flags, from, to, gc,
      * k = 0 */
-    uint8_t ack2[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
+    uint8_t ack2[] = { 'S', 'B', 8, 3, 1, 2, 3, 4,
                        1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                        0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00, 0x00,
                        0x00 };
@@ -1817,11 +1834,11 @@ static void test_node_hbl_low_bit_rejected(void **state)
                      SB_DROP_MALFORMED);
 
     /* a two-byte hbl: 128 = 32 << 2 is fine, 129 is not */
-    const uint8_t ok2[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
+    const uint8_t ok2[] = { 'S', 'B', 8, 3, 1, 2, 3, 4,
                             1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                             0x01, 'a', 0x01, 0x80, 0x01, 0x00, 0x00, 0x00,
                             0x00, 0x00 };
-    const uint8_t bad2[] = { 'S', 'B', 7, 3, 1, 2, 3, 4,
+    const uint8_t bad2[] = { 'S', 'B', 8, 3, 1, 2, 3, 4,
                              1, 2, 3, 4, 5, 6, 7, 8, 0x01,
                              0x01, 'a', 0x01, 0x81, 0x01, 0x00, 0x00, 0x00,
                              0x00, 0x00 };
@@ -1829,7 +1846,7 @@ static void test_node_hbl_low_bit_rejected(void **state)
     assert_int_equal(decode_copy(bad2, sizeof(bad2), CID), SB_DROP_MALFORMED);
 
     /* the same in an ACK (echo, token, summary, n = 0) and a PUSH */
-    uint8_t ack[] = { 'S', 'B', 7, 2, 1, 2, 3, 4,
+    uint8_t ack[] = { 'S', 'B', 8, 2, 1, 2, 3, 4,
                       1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                       0, 0, 0, 0, 0, 0, 0, 0,
                       0x00, 0x01,
@@ -1839,14 +1856,14 @@ static void test_node_hbl_low_bit_rejected(void **state)
     assert_int_equal(ack[37], 0x04);
     ack[37] = 0x05;
     assert_int_equal(decode_copy(ack, sizeof(ack), CID), SB_DROP_MALFORMED);
-    uint8_t push[] = { 'S', 'B', 7, 4, 1, 2, 3, 4,
+    uint8_t push[] = { 'S', 'B', 8, 4, 1, 2, 3, 4, 0x01, /* one item */
                        1, 2, 3, 4, 5, 6, 7, 8, /* root id (u64) */
                        0, 0, 0, 0, 0, 0, 0, 9, /* wave */
                        0x01, 0x01, 'a', 0x01, 0x04, 0x00, 0x00, 0x00,
                        0x00, 0x00 };
     assert_int_equal(decode_copy(push, sizeof(push), CID), -1);
-    assert_int_equal(push[28], 0x04);
-    push[28] = 0x05;
+    assert_int_equal(push[29], 0x04);
+    push[29] = 0x05;
     assert_int_equal(decode_copy(push, sizeof(push), CID), SB_DROP_MALFORMED);
 }
 
@@ -1941,6 +1958,38 @@ static bool in_msg(const void *p, size_t n, const uint8_t *buf,
     return b >= buf && b <= end && (size_t)(end - b) >= n;
 }
 
+/* Iterates n deltas from c and checks what the decoder promises of
+ * them; false on the first broken promise. */
+static bool iterate_deltas(const uint8_t *buf, const uint8_t *end,
+                           sb_cursor *c, uint64_t ndeltas)
+{
+    for (uint64_t i = 0; i < ndeltas; i++) {
+        sb_delta n;
+        sb_delta_next(c, &n);
+        if (c->p > end || c->p != n.end || n.addr_len == 0 ||
+            !in_msg(n.addr, n.addr_len, buf, end) || n.generation == 0 ||
+            n.heartbeat == 0 || n.from_version > n.to_version ||
+            n.keys > n.end)
+            return false;
+        sb_cursor kc = { n.keys, n.end };
+        uint64_t last = n.from_version;
+        for (uint64_t j = 0; j < n.nkeys; j++) {
+            sb_key_entry k;
+            sb_key_next(&kc, &k);
+            if (kc.p > n.end || k.key_len == 0 ||
+                !in_msg(k.key, k.key_len, buf, end) ||
+                !in_msg(k.value, k.value_len, buf, end) ||
+                k.version <= last || k.version > n.to_version ||
+                (k.deleted && k.value_len != 0))
+                return false;
+            last = k.version;
+        }
+        if (kc.p != n.end)
+            return false;
+    }
+    return true;
+}
+
 /* Iterates everything in an accepted message and checks what the decoder
  * promises; returns false on the first broken promise. */
 static bool iterate_all(const uint8_t *buf, size_t len, const sb_msg *m)
@@ -1952,7 +2001,8 @@ static bool iterate_all(const uint8_t *buf, size_t len, const sb_msg *m)
     if ((!has_token(m->type) && m->token != 0) ||
         (!has_echo(m->type) && m->echo != 0) ||
         (m->type != SB_MSG_SYN && m->flags != 0) ||
-        (m->type != SB_MSG_PUSH && (m->root != 0 || m->wave != 0)))
+        (m->type != SB_MSG_PUSH && (m->nitems != 0 || m->items != NULL)) ||
+        (m->type == SB_MSG_PUSH && (m->ndeltas != 0 || m->deltas != NULL)))
         return false;
     if (has_digest(m->type)) {
         sb_cursor c = { m->digest, m->end };
@@ -1977,32 +2027,22 @@ static bool iterate_all(const uint8_t *buf, size_t len, const sb_msg *m)
     }
     if (m->type == SB_MSG_SYN)
         return true;
-    sb_cursor c = { m->deltas, m->end };
-    for (uint64_t i = 0; i < m->ndeltas; i++) {
-        sb_delta n;
-        sb_delta_next(&c, &n);
-        if (c.p > end || c.p != n.end || n.addr_len == 0 ||
-            !in_msg(n.addr, n.addr_len, buf, end) || n.generation == 0 ||
-            n.heartbeat == 0 || n.from_version > n.to_version ||
-            n.keys > n.end)
-            return false;
-        sb_cursor kc = { n.keys, n.end };
-        uint64_t last = n.from_version;
-        for (uint64_t j = 0; j < n.nkeys; j++) {
-            sb_key_entry k;
-            sb_key_next(&kc, &k);
-            if (kc.p > n.end || k.key_len == 0 ||
-                !in_msg(k.key, k.key_len, buf, end) ||
-                !in_msg(k.value, k.value_len, buf, end) ||
-                k.version <= last || k.version > n.to_version ||
-                (k.deleted && k.value_len != 0))
+    if (m->type == SB_MSG_PUSH) {
+        sb_cursor c = { m->items, m->end };
+        for (uint64_t i = 0; i < m->nitems; i++) {
+            sb_push_item it;
+            const uint8_t *at = c.p;
+            sb_push_item_next(&c, &it);
+            sb_cursor dc = { it.deltas, it.end };
+            if (it.start != at || c.p != it.end || it.end > end ||
+                !iterate_deltas(buf, end, &dc, it.ndeltas) ||
+                dc.p != it.end)
                 return false;
-            last = k.version;
         }
-        if (kc.p != n.end)
-            return false;
+        return c.p == end;
     }
-    return c.p == end;
+    sb_cursor c = { m->deltas, m->end };
+    return iterate_deltas(buf, end, &c, m->ndeltas) && c.p == end;
 }
 
 static size_t mutate(uint64_t *s, uint8_t *buf, size_t len, size_t cap)

@@ -60,7 +60,7 @@ static void test_ring_neighbours_agree(void **state)
     check(sb_rings_neighbour(&r, 2, ids[7], false, &x) && x == before);
     /* distinct neighbours over the rings: at most one per ring */
     uint64_t out[SB_MAX_RINGS];
-    uint32_t n = sb_rings_neighbours(&r, ids[0], true, out);
+    uint32_t n = sb_rings_neighbours(&r, 4, ids[0], true, out);
     check(n >= 1 && n <= 4);
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t j = i + 1; j < n; j++)
@@ -80,8 +80,8 @@ static void test_ring_alone(void **state)
     check(sb_rings_neighbour(&r, 0, 43, true, &x) && x == 42);
     check(sb_rings_add(&r, 43));
     uint64_t out[SB_MAX_RINGS];
-    check(sb_rings_neighbours(&r, 42, true, out) == 1 && out[0] == 43);
-    check(sb_rings_neighbours(&r, 42, false, out) == 1 && out[0] == 43);
+    check(sb_rings_neighbours(&r, 3, 42, true, out) == 1 && out[0] == 43);
+    check(sb_rings_neighbours(&r, 3, 42, false, out) == 1 && out[0] == 43);
     sb_rings_remove(&r, 43);
     sb_rings_remove(&r, 43); /* again: no-op */
     check(r.count == 1);
@@ -115,7 +115,8 @@ static uint32_t monitors_of(const cluster *c, uint32_t i, uint32_t x,
     const sb_peer *p = sb_state_find_addr(&e->st, cluster_addr(c, x),
                                           strlen(cluster_addr(c, x)));
     uint64_t ids[SB_MAX_RINGS];
-    uint32_t n = sb_rings_neighbours(&e->rings, p->id, false, ids);
+    uint32_t n =
+        sb_rings_neighbours(&e->rings, e->cfg.monitors, p->id, false, ids);
     for (uint32_t k = 0; k < n; k++)
         out[k] = (uint32_t)cluster_node_of(
             c, sb_state_find_id(&e->st, ids[k])->addr);
