@@ -64,7 +64,8 @@
 #define NO_DELTA UINT64_MAX
 #define WANTED 32             /* unknown ids a SYN asks for in full */
 #define WAVES 256             /* push waves remembered, not forwarded twice */
-#define PUSH_LINGER (10 * MS) /* the outbox is sent at most this often */
+#define PUSH_LINGER (10 * MS) /* a child gets a PUSH at most this often */
+#define PUSH_LINKS 64         /* children whose last PUSH is remembered */
 #define OUTBOX_MESSAGES 4     /* the outbox holds this many messages' items */
 #define OUTBOX_SENDS 256      /* to go to this many children, at most */
 #define DEAF_ROUNDS 4         /* rounds without hearing anyone before our
@@ -124,6 +125,11 @@ typedef struct cand {
     bool whole;       /* the receiver lacks n entirely */
     bool news;        /* a recent change offered: kept (plan.c) */
 } cand;
+
+/* A child that got a PUSH lately, and when (push.c). */
+typedef struct push_link {
+    uint64_t id, sent;
+} push_link;
 
 /* A push item waiting in the outbox for one child (push.c): the item's
  * bytes at outbox[item, item + len), to go as wave `wave` of its root. */
@@ -297,13 +303,16 @@ struct sb_engine {
     uint64_t waves[WAVES];
     uint32_t waves_head;
     /* the outbox: push items to pass on, each stored once, and the
-     * children each goes to; sent together, at most every PUSH_LINGER */
+     * children each goes to; a child gets one PUSH of every item it is
+     * due, at most every PUSH_LINGER */
     uint8_t *outbox;          /* items back to back: OUTBOX_MESSAGES x
                                  max_message_size bytes, or NULL */
     uint32_t outbox_len;
     push_send *sends;         /* OUTBOX_SENDS slots */
     uint32_t nsends;
-    uint64_t push_ready;      /* the outbox may be sent from then */
+    uint64_t push_ready;      /* when the outbox's first child may get
+                                 its items, if nsends */
+    push_link links[PUSH_LINKS]; /* the children sent to lately */
     sb_bucket cap;            /* the bandwidth cap (send.c) */
 
     uint8_t *buf;             /* max_message_size bytes */

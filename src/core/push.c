@@ -1,12 +1,13 @@
 /*
  * Eager push: our fresh keys go at once down a few trees that span the
  * live peers (one wave each), within the bandwidth cap; items of PUSHes
- * passed on. What a node passes on waits in its outbox, which goes out at
- * most every PUSH_LINGER: one datagram a child, holding every item (of
- * every writer) that child is due. The trees are binomial trees over the
- * monitor rings, so a node's children in any wave are among its few ring
- * neighbours at distances 1, 2, 4, ...: the items of many waves meet in
- * the same datagrams.
+ * passed on. What a node sends goes through its outbox: a child gets a
+ * PUSH at once, unless it got one within PUSH_LINGER; then, when that
+ * pause is over, one PUSH of every item (of every writer) it is due
+ * meanwhile. The trees are binomial trees over the monitor rings, so a
+ * node's children in any wave are among its few ring neighbours at
+ * distances 1, 2, 4, ...: under load, the items of many waves meet in the
+ * same datagrams.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,7 @@
 /*
  * Fresh keys of ours were stored at `now`; our peers most likely hold us
  * up to version `before`. They go out with the next push, at once (the
- * driver sees the deadline move to now) or when the outbox may next be
- * sent; writes until then share it. With `before` at our max version,
+ * driver sees the deadline move to now); writes until then share it. With `before` at our max version,
  * there is no key to push but news of our record (a leave, a refutation):
  * its header goes alone.
  */
@@ -141,30 +141,75 @@ static void push_send_items(sb_engine *e, const char *to,
         e->stats.pushes++;
 }
 
-/*
- * Sends the outbox: to each child, its items in as few datagrams as
- * max_message_size allows, in the order they came. An item due to one
- * child in two trees goes once (the child passes every sibling wave on
- * from it). A datagram the cap holds back (counted) leaves its items to
- * the other trees and to anti-entropy. Then the outbox is empty, and may
- * be sent again after PUSH_LINGER.
- */
-static void push_send_outbox(sb_engine *e, uint64_t now)
+/* When a datagram of push may next go to `to`: PUSH_LINGER after the
+ * last one, if that was lately; 0: now. */
+static uint64_t push_link_ready(const sb_engine *e, uint64_t to)
 {
-    e->outbox_len = 0;
-    if (!e->nsends)
-        return;
-    e->push_ready = now + PUSH_LINGER;
+    for (uint32_t i = 0; i < PUSH_LINKS; i++)
+        if (e->links[i].id == to)
+            return e->links[i].sent + PUSH_LINGER;
+    return 0;
+}
+
+/* Records a datagram of push sent to `to` at `now`, in the slot of that
+ * child or of one whose pause is over; none free (more children than
+ * PUSH_LINKS within PUSH_LINGER), the next one to `to` is not held. */
+static void push_link_sent(sb_engine *e, uint64_t to, uint64_t now)
+{
+    push_link *free_slot = NULL;
+    for (uint32_t i = 0; i < PUSH_LINKS; i++) {
+        push_link *l = &e->links[i];
+        if (l->id == to) {
+            l->sent = now;
+            return;
+        }
+        if (!free_slot && (!l->id || l->sent + PUSH_LINGER <= now))
+            free_slot = l;
+    }
+    if (free_slot)
+        *free_slot = (push_link){ to, now };
+}
+
+/* Orders the outbox by item, then child: the order items are kept in. */
+static int push_cmp_item(const void *a, const void *b)
+{
+    const push_send *x = a, *y = b;
+    if (x->item != y->item)
+        return x->item < y->item ? -1 : 1;
+    return (x->to > y->to) - (x->to < y->to);
+}
+
+/*
+ * Sends the outbox, to every child whose pause is over (all of them if
+ * `all`): its items, in the order they came, in as few datagrams as
+ * max_message_size allows. An item due to one child in two trees goes
+ * once (the child passes every sibling wave on from it). A datagram the
+ * cap holds back (counted) leaves its items to the other trees and to
+ * anti-entropy. The items of children still paused stay, moved to the
+ * front of the outbox, and push_ready says when the first may go.
+ */
+static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
+{
     push_send *s = e->sends;
     qsort(s, e->nsends, sizeof(*s), push_cmp_send);
     size_t most = e->cfg.max_message_size - SB_HEADER_SIZE;
+    uint32_t kept = 0;
+    e->push_ready = UINT64_MAX;
     for (uint32_t i = 0; i < e->nsends;) {
         uint32_t end = i;
         while (end < e->nsends && s[end].to == s[i].to)
             end++;
         const sb_peer *to = sb_state_find_id(&e->st, s[i].to);
+        uint64_t ready = all ? 0 : push_link_ready(e, s[i].to);
         if (!to || to->status != SB_STATUS_LIVE) {
             i = end; /* gone meanwhile */
+            continue;
+        }
+        if (ready > now) { /* paused: kept */
+            if (ready < e->push_ready)
+                e->push_ready = ready;
+            while (i < end)
+                s[kept++] = s[i++];
             continue;
         }
         /* distinct items to the front, then cut into datagrams */
@@ -184,9 +229,22 @@ static void push_send_outbox(sb_engine *e, uint64_t now)
             used = need;
         }
         push_send_items(e, to->addr, s + first, i + n - first);
+        push_link_sent(e, s[i].to, now);
         i = end;
     }
-    e->nsends = 0;
+    /* the items kept, moved down in the order they came */
+    e->nsends = kept;
+    qsort(s, kept, sizeof(*s), push_cmp_item);
+    uint32_t len = 0, last = UINT32_MAX; /* the last item's old offset */
+    for (uint32_t i = 0; i < kept; i++) {
+        if (s[i].item != last) {
+            last = s[i].item;
+            memmove(e->outbox + len, e->outbox + last, s[i].len);
+            len += s[i].len;
+        }
+        s[i].item = len - s[i].len;
+    }
+    e->outbox_len = len;
 }
 
 /* Makes room in the outbox for an item of `len` bytes, sending the
@@ -211,7 +269,7 @@ static bool push_room(sb_engine *e, size_t len, uint64_t now)
         depth++;
     if (e->outbox_len + len > cap ||
         e->nsends + e->cfg.push_fanout * depth > OUTBOX_SENDS)
-        push_send_outbox(e, now);
+        push_send_outbox(e, true, now);
     return true;
 }
 
@@ -305,27 +363,23 @@ static void push_start(sb_engine *e, uint64_t now)
         sb_push_queue(e, done, now);
 }
 
-/* A tick: our own push, if due, and the outbox, if it may go. */
+/* A tick: our own push, if due, then the outbox to the children whose
+ * pause is over. */
 void sb_push_flush(sb_engine *e, uint64_t now)
 {
-    if (now < e->push_ready)
-        return;
     if (e->push_pending && now >= e->push_due)
         push_start(e, now);
-    push_send_outbox(e, now);
+    if (e->nsends)
+        push_send_outbox(e, false, now);
 }
 
-/* When a tick has a push to send: our own, or the outbox; UINT64_MAX if
- * none waits. */
+/* When a tick has a push to send: our own, or the outbox's first to a
+ * child whose pause is over; UINT64_MAX if none waits. */
 uint64_t sb_push_due(const sb_engine *e)
 {
-    uint64_t t = UINT64_MAX;
-    if (e->push_pending)
+    uint64_t t = e->nsends ? e->push_ready : UINT64_MAX;
+    if (e->push_pending && e->push_due < t)
         t = e->push_due;
-    if (e->nsends && e->push_ready < t)
-        t = e->push_ready;
-    if (t < e->push_ready)
-        t = e->push_ready; /* not before the outbox may go */
     return t;
 }
 
@@ -333,8 +387,9 @@ uint64_t sb_push_due(const sb_engine *e)
  * A PUSH: each item passed on to our children in its wave's tree, and in
  * the trees of its sibling waves that have not reached us (once per wave,
  * and only if it came from a peer we know), then applied like an ACK2.
- * Passing on comes first: the outbox goes now if it may, else within
- * PUSH_LINGER, with the items of other PUSHes for the same children.
+ * Passing on comes first: to each child now, unless we sent it a PUSH
+ * within PUSH_LINGER; then when that pause is over, with every other item
+ * for it that came meanwhile.
  */
 void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
 {
@@ -358,8 +413,8 @@ void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
         }
         push_pass_on(e, it.start, len, it.root, it.wave, now);
     }
-    if (now >= e->push_ready)
-        push_send_outbox(e, now);
+    if (e->nsends)
+        push_send_outbox(e, false, now);
     c = (sb_cursor){ m->items, m->end };
     for (uint64_t i = 0; i < m->nitems; i++) {
         sb_push_item it;
