@@ -274,16 +274,24 @@ static bool push_room(sb_engine *e, size_t len, uint64_t now)
 }
 
 /* Queues the item at outbox[at, at + len) for our children in the tree
- * of wave `wave` of `root`. */
-static void push_route(sb_engine *e, uint64_t root, uint64_t wave,
-                       uint32_t at, size_t len)
+ * of wave `wave` of `root`; true if one of them may have it now (else
+ * push_ready says when the first may). */
+static bool push_route(sb_engine *e, uint64_t root, uint64_t wave,
+                       uint32_t at, size_t len, uint64_t now)
 {
     uint64_t kids[32];
     uint32_t t = (uint32_t)(wave & PUSH_SIBLING_MASK);
     uint32_t k = push_children(e, root, t, kids);
-    for (uint32_t i = 0; i < k; i++)
+    bool ready = false;
+    for (uint32_t i = 0; i < k; i++) {
         e->sends[e->nsends++] =
             (push_send){ kids[i], wave, at, (uint32_t)len };
+        uint64_t when = push_link_ready(e, kids[i]);
+        ready |= when <= now;
+        if (when < e->push_ready)
+            e->push_ready = when;
+    }
+    return ready;
 }
 
 /*
@@ -292,9 +300,9 @@ static void push_route(sb_engine *e, uint64_t root, uint64_t wave,
  * parent in one tree lost the packet still gets it from another one, and
  * passes it on in that tree too: it misses the update only if all of its
  * parents do). Each node sends each wave at most once. The item waits in
- * the outbox; the caller sends the outbox when it may.
+ * the outbox; true if one of its children may have it now.
  */
-static void push_pass_on(sb_engine *e, const uint8_t *item, size_t len,
+static bool push_pass_on(sb_engine *e, const uint8_t *item, size_t len,
                          uint64_t root, uint64_t wave, uint64_t now)
 {
     uint64_t waves = wave & ~PUSH_SIBLING_MASK;
@@ -303,14 +311,16 @@ static void push_pass_on(sb_engine *e, const uint8_t *item, size_t len,
         if (push_new_wave(e, root, waves | i))
             fresh |= 1u << i;
     if (!fresh || !push_room(e, len, now))
-        return;
+        return false;
     uint32_t at = e->outbox_len, before = e->nsends;
     memcpy(e->outbox + at, item, len);
+    bool ready = false;
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
         if (fresh >> i & 1)
-            push_route(e, root, waves | i, at, len);
+            ready |= push_route(e, root, waves | i, at, len, now);
     if (e->nsends > before) /* else we are a leaf in every tree */
         e->outbox_len += (uint32_t)len;
+    return ready;
 }
 
 /*
@@ -358,7 +368,7 @@ static void push_start(sb_engine *e, uint64_t now)
             taken |= push_seen(e, push_wave_key(s->id, waves | i));
     } while (taken);
     const uint8_t *item = w.start + SB_HEADER_SIZE + 1; /* n = 1 */
-    push_pass_on(e, item, (size_t)(w.p - item), s->id, waves, now);
+    (void)push_pass_on(e, item, (size_t)(w.p - item), s->id, waves, now);
     if (s->max_version > done)
         sb_push_queue(e, done, now);
 }
@@ -394,6 +404,7 @@ uint64_t sb_push_due(const sb_engine *e)
 void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
 {
     sb_cursor c = { m->items, m->end };
+    bool ready = e->nsends && now >= e->push_ready;
     for (uint64_t i = 0; i < m->nitems; i++) {
         sb_push_item it;
         sb_push_item_next(&c, &it);
@@ -411,9 +422,9 @@ void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
             e->stats.held_back[SB_TRAFFIC_PUSH]++;
             continue;
         }
-        push_pass_on(e, it.start, len, it.root, it.wave, now);
+        ready |= push_pass_on(e, it.start, len, it.root, it.wave, now);
     }
-    if (e->nsends)
+    if (ready)
         push_send_outbox(e, false, now);
     c = (sb_cursor){ m->items, m->end };
     for (uint64_t i = 0; i < m->nitems; i++) {
