@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "rng.h"
 
 /* The scenarios' clusters: 2 ms latency with 1 ms of jitter, tombstones
@@ -600,6 +601,88 @@ static void test_push_under_loss_leaves_no_gap(void **state)
     cluster_free(c);
 }
 
+/* Many writers at once: 32 nodes each write a key every 40 ms for 2 s
+ * (800 updates a second cluster-wide). What a node passes on to one child
+ * within PUSH_LINGER (10 ms) waits and goes in one datagram: PUSHes carry
+ * items of several writers, two PUSHes from a node to one child within
+ * 5 ms mean the first was full, and every node gets every last value.
+ * Sending each item at once, as it comes, gives one item a datagram (or
+ * two, where one child is due an item in two trees). */
+#define BATCH_NODES 32
+#define BATCH_SLICES 400 /* 2 s of 5 ms: a slice holds its two ends */
+
+static void test_push_batches_writers(void **state)
+{
+    (void)state;
+    cluster *c = converged_cluster(BATCH_NODES, 0);
+    cluster_capture(c, CLUSTER_ALL, 0);
+    static size_t slice_end[BATCH_SLICES];
+    char key[16], val[32];
+    for (uint32_t t = 0; t < BATCH_SLICES; t++) {
+        for (uint32_t i = 0; t % 2 == 0 && i < BATCH_NODES; i++)
+            if ((t / 2 + i) % 4 == 0) { /* every 40 ms, writers spread */
+                snprintf(key, sizeof(key), "b%u", t / 2 % 10);
+                snprintf(val, sizeof(val), "v%04u", t / 2);
+                check(cluster_set(c, i, key, val) == SB_OK);
+            }
+        cluster_run(c, 5 * MS);
+        slice_end[t] = cluster_captured(c)->n;
+    }
+    cluster_capture_stop(c);
+    const cluster_packets *p = cluster_captured(c);
+    size_t pushes = 0, items = 0, most_roots = 0, early = 0;
+    for (uint32_t t = 0, k = 0; t < BATCH_SLICES; t++) {
+        size_t from = k;
+        for (; k < slice_end[t]; k++) {
+            const cluster_packet *x = &p->p[k];
+            sb_msg m;
+            if (!sb_msg_decode(x->data, x->len, sb_cluster_id("default"),
+                               &m, NULL) ||
+                m.type != SB_MSG_PUSH)
+                continue;
+            pushes++;
+            items += m.nitems;
+            uint64_t roots[64];
+            size_t nroots = 0;
+            sb_cursor cur = { m.items, m.end };
+            for (uint64_t i = 0; i < m.nitems; i++) {
+                sb_push_item it;
+                sb_push_item_next(&cur, &it);
+                size_t r = 0;
+                while (r < nroots && roots[r] != it.root)
+                    r++;
+                if (r == nroots && nroots < 64)
+                    roots[nroots++] = it.root;
+            }
+            if (nroots > most_roots)
+                most_roots = nroots;
+            /* an earlier PUSH of this slice to the same child, not full */
+            for (size_t j = from; j < k; j++) {
+                const cluster_packet *y = &p->p[j];
+                if (y->from == x->from && y->to == x->to &&
+                    y->data[3] == SB_MSG_PUSH && y->len < 512 - 100)
+                    early++;
+            }
+        }
+    }
+    print_message("%zu PUSHes carried %zu items (%.2f each), up to %zu "
+                  "writers in one; %zu sent early\n",
+                  pushes, items, (double)items / (double)pushes, most_roots,
+                  early);
+    check(pushes > 0 && items >= 2 * pushes);
+    check(most_roots >= 3);
+    check(early == 0);
+    for (uint32_t i = 0; i < BATCH_NODES; i++) {
+        uint32_t t = BATCH_SLICES / 2 - 1;
+        while ((t + i) % 4)
+            t--;
+        snprintf(key, sizeof(key), "b%u", t % 10);
+        snprintf(val, sizeof(val), "v%04u", t);
+        eventually(c, 5 * SEC, cluster_all_have(c, i, key, val));
+    }
+    cluster_free(c);
+}
+
 /* Past the knee: 16 nodes each write 200 times a second for 3 s, far
  * more than a cap of 32 KiB a second carries. Every node's bytes stay
  * within its cap over every span of a second (sampled every 10 ms), the
@@ -996,6 +1079,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_lost_push_repaired_before_the_round),
         cmocka_unit_test(test_push_repairs_its_own_losses),
         cmocka_unit_test(test_push_under_loss_leaves_no_gap),
+        cmocka_unit_test(test_push_batches_writers),
         cmocka_unit_test(test_saturation_stays_within_cap),
         cmocka_unit_test(test_deaf_node_reported_down),
         cmocka_unit_test(test_rack_crash),
