@@ -59,7 +59,7 @@ static const char usage[] =
 "  --nodes LIST            cluster sizes (default 64)\n"
 "  --trials N              trials per size (default 10)\n"
 "  --interval MS           gossip interval (default 100)\n"
-"  --fanout N              eager push fanout, 0 = off (default 3)\n"
+"  --fanout N              eager push trees, 0 = off, at most 8 (default 3)\n"
 "  --max-message-size B    UDP payload limit (default 512)\n"
 "  --bandwidth BYTES       each node's cap on bytes sent a second\n"
 "                          (default: the library's, 1048576)\n"
@@ -671,8 +671,8 @@ int eval_main(int argc, char **argv)
                 return usage_error(usage, "--monitors: 0 to 8");
             break;
         case 'f':
-            if (!parse_u32(optarg, 0, 64, &o.fanout))
-                return usage_error(usage, "--fanout: 0 to 64");
+            if (!parse_u32(optarg, 0, 8, &o.fanout))
+                return usage_error(usage, "--fanout: 0 to 8");
             break;
         case 'm':
             if (!parse_u32(optarg, 64, 65507, &o.max_message))

@@ -1,9 +1,9 @@
 /*
  * Writes the fuzzers' seed corpus from real traffic: a simulated 16-node
  * cluster of the test harness (512-byte messages, 10% loss, keys set and
- * deleted, a crash, a restart, a leave) with the first packets sent to
- * node 0 captured; once in plaintext, once sealed with the key of
- * fuzz_key.h, once speaking the reference wire format.
+ * deleted, writers at once, a crash, a restart, a leave) with the first
+ * packets sent to node 0 captured; once in plaintext, once sealed with
+ * the key of fuzz_key.h, once speaking the reference wire format.
  * The targets deliver every packet from SB_FUZZ_FROM to their fuzz node
  * (cluster_fuzz()), whose token for that address differs from the one
  * node 0 gave each sender: every plaintext answer (ACK, ACK2, SWEEP,
@@ -142,6 +142,12 @@ static int run_cluster(capture *c)
         return 1;
     cluster_capture(s, CLUSTER_ALL, 0);
     cluster_run(s, 2 * SEC);
+    /* writers at once: PUSHes of several items */
+    for (int r = 0; r < 3; r++) {
+        for (int i = 1; i < 16; i++)
+            cluster_set(s, i, "burst", r ? "again" : "first");
+        cluster_run(s, 2 * MS);
+    }
     cluster_set(s, 3, "role", "primary");
     cluster_set(s, 4, "addr", "10.1.2.3:5000");
     cluster_run(s, 1 * SEC);

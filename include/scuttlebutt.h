@@ -58,9 +58,9 @@ extern "C" {
  * ====================================================================== */
 
 #define SB_VERSION_MAJOR 0
-#define SB_VERSION_MINOR 9
-#define SB_VERSION_PATCH 1
-#define SB_VERSION_STRING "0.9.1"
+#define SB_VERSION_MINOR 10
+#define SB_VERSION_PATCH 0
+#define SB_VERSION_STRING "0.10.0"
 /* The version as one comparable number: 0x00MMmmpp. */
 #define SB_VERSION_HEX \
     ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)
@@ -380,10 +380,11 @@ typedef struct sb_config {
                                   least 1 */
     uint64_t dead_grace_ms;    /* forget down or left nodes after; 1 h */
     uint64_t tombstone_grace_ms; /* collect deleted keys after; 1 h */
-    uint32_t push_fanout;      /* eager push down this many trees of
-                                  this arity (at least 2); 3; 0 turns
-                                  pushing off; at most 64. Use the same
-                                  value on every node of a cluster */
+    uint32_t push_fanout;      /* eager push down this many trees
+                                  (binomial trees over the monitor
+                                  rings); 3; 0 turns pushing off; at
+                                  most 8. Use the same value on every
+                                  node of a cluster */
     uint32_t bandwidth;        /* the most bytes a second this node
                                   sends, all its traffic: liveness
                                   first, then anti-entropy, then push

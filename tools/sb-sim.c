@@ -703,7 +703,7 @@ static void usage(FILE *f)
             "  --latency MS          one-way latency (1)\n"
             "  --jitter MS           uniform extra latency (0)\n"
             "  --threshold PHI       conviction threshold (8)\n"
-            "  --fanout F            eager-push fanout, 0 = off (3)\n"
+            "  --fanout F            eager-push trees, 0 = off, at most 8 (3)\n"
             "  --bandwidth B         each node's cap, bytes a second\n"
             "                        (the library's default)\n"
             "  --monitors K          monitor rings, 0 = off (4)\n"
@@ -816,7 +816,7 @@ int main(int argc, char **argv)
             o.jitter_ms = d;
         else if (!strcmp(a, "--threshold") && d >= 1)
             o.threshold = d;
-        else if (!strcmp(a, "--fanout") && d <= 64)
+        else if (!strcmp(a, "--fanout") && d <= 8)
             o.fanout = (uint32_t)d;
         else if (!strcmp(a, "--bandwidth") && d >= 1 && d <= UINT32_MAX)
             o.bandwidth = (uint32_t)d;

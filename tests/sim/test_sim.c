@@ -536,7 +536,8 @@ static void test_push_beats_the_round(void **state)
 /* Under 10% loss some nodes miss every push tree; the news SYNs of the
  * nodes the trees reached repair them before the next round could: the
  * update reaches all 128 within half an interval in 18 trials of 20 at
- * least (a tree of 128 is 5 hops deep at 5 ms, a repair 3 hops more). */
+ * least (a tree of 128 is at most 7 hops deep at 5 ms, most nodes are
+ * within 5 of the root in one of the three; a repair 3 hops more). */
 static void test_lost_push_repaired_before_the_round(void **state)
 {
     (void)state;
@@ -551,9 +552,10 @@ static void test_lost_push_repaired_before_the_round(void **state)
 /* Under 10% loss a node still gets a push when its parent in one tree
  * lost it: the parents that got it by another tree pass that one on too.
  * Rounds 2 s apart leave the update to the push: it reaches all 128
- * nodes within the trees' depth (5 hops of 5 ms) in 15 trials of 20 at
- * least. Passing on only the trees a node heard leaves a few nodes to a
- * repair hops later in nearly every trial (2 of 20 here). */
+ * nodes within 5 hops of 5 ms in 15 trials of 20 at least (20 with the
+ * binomial trees of 0.10.0, 18 with 0.8.0's ternary ones). Passing on
+ * only the trees a node heard left a few nodes to a repair hops later in
+ * nearly every trial (2 of 20 with 0.7.1's trees). */
 static void test_push_repairs_its_own_losses(void **state)
 {
     (void)state;
