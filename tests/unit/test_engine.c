@@ -139,6 +139,16 @@ static void test_config_errors(void **state)
     c.generation = 0;
     check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
     c.generation = 1;
+    /* one push tree a ring: at most 8, with monitors or without */
+    c.push_fanout = 9;
+    check(sb_engine_check_config(&c, why, sizeof(why)) == SB_ECONFIG &&
+          strstr(why, "push_fanout") && strstr(why, "8"));
+    c.push_fanout = 8;
+    c.monitors = 0;
+    check(sb_engine_new(&c, 0, &e) == SB_OK);
+    sb_engine_free(e);
+    c.push_fanout = 3;
+    c.monitors = 4;
     /* the cap must hold 24 of our largest datagrams a second: the
      * error names the least that works */
     c.bandwidth = 24 * 512 - 1;
