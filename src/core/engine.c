@@ -257,6 +257,8 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->last_round = now;
     e->last_heard = now;
     sb_send_cap_init(e, now);
+    sb_bucket_init(&e->push_share, 0,
+                   SHARE_MESSAGES * (double)e->cfg.max_message_size, now);
     sb_bucket_init(&e->sweep_bytes, SWEEP_BYTES_PER_S, SWEEP_BYTES_PER_S,
                    now);
     e->sweeping = e->wire == &sb_scuttlebutt_wire;

@@ -68,6 +68,8 @@
 #define PUSH_LINKS 64         /* children whose last PUSH is remembered */
 #define OUTBOX_MESSAGES 4     /* the outbox holds this many messages' items */
 #define OUTBOX_SENDS 256      /* to go to this many children, at most */
+#define WRITER_BITS 512       /* the bitmap that counts writers (push.c) */
+#define SHARE_MESSAGES 4      /* our pushes may burst this many messages */
 #define DEAF_ROUNDS 4         /* rounds without hearing anyone before our
                                  heartbeat stands still */
 /*
@@ -314,6 +316,10 @@ struct sb_engine {
                                  its items, if nsends */
     push_link links[PUSH_LINKS]; /* the children sent to lately */
     sb_bucket cap;            /* the bandwidth cap (send.c) */
+    sb_bucket push_share;     /* our own pushes' fair share (push.c) */
+    uint64_t writers[2][WRITER_BITS / 64]; /* the roots of the pushes of
+                                 this second and the last, a bit each */
+    uint64_t writers_since;   /* when this second began */
 
     uint8_t *buf;             /* max_message_size bytes */
 

@@ -9,10 +9,17 @@
  * distances 1, 2, 4, ...: under load, the items of many waves meet in the
  * same datagrams.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#ifndef SHARE_NUM
+#define SHARE_NUM 1
+#define SHARE_DEN 2
+#define SHARE_DEPTH 4
+#define SHARE_ALWAYS 1
+#endif
 
 /*
  * Fresh keys of ours were stored at `now`; our peers most likely hold us
@@ -139,6 +146,56 @@ static void push_send_items(sb_engine *e, const char *to,
     }
     if (sb_send_message(e, SB_TRAFFIC_PUSH, to, &w))
         e->stats.pushes++;
+}
+
+/* Counts `root` among the writers of the current second: a bit of a
+ * bitmap (linear counting), the previous second's kept beside it. */
+static void push_count_writer(sb_engine *e, uint64_t root, uint64_t now)
+{
+    if (now - e->writers_since >= SEC) {
+        memcpy(e->writers[1], e->writers[0], sizeof(e->writers[0]));
+        memset(e->writers[0], 0, sizeof(e->writers[0]));
+        e->writers_since = now;
+    }
+    uint32_t bit = (uint32_t)(push_mix64(root) % WRITER_BITS);
+    e->writers[0][bit / 64] |= 1ull << (bit % 64);
+}
+
+/* About how many nodes pushed in the last one to two seconds, ourselves
+ * included: from the bits left clear, at least 1 and at most the live
+ * nodes (all of them when no bit is left). */
+static double push_writers(const sb_engine *e)
+{
+    uint32_t set = 0;
+    for (uint32_t i = 0; i < WRITER_BITS / 64; i++)
+        set += (uint32_t)__builtin_popcountll(e->writers[0][i] |
+                                             e->writers[1][i]);
+    double live = e->nstatus[SB_STATUS_LIVE] ? e->nstatus[SB_STATUS_LIVE] : 1;
+    if (set == WRITER_BITS)
+        return live;
+    double n = -(double)WRITER_BITS *
+               log((double)(WRITER_BITS - set) / WRITER_BITS);
+    return n < 1 ? 1 : n > live ? live : n;
+}
+
+/*
+ * Our own pushes' fair share of what every node can pass on: every item
+ * of a writer is passed on by every node in push_fanout trees, so with W
+ * writers pushing each may push 3/4 of the cap's rate over push_fanout x
+ * W, in bytes of items a second (a lone writer, nearly the cap's rate
+ * over push_fanout). A push beyond it waits (nanoseconds returned), and
+ * the writes made meanwhile go with it: a key written many times goes
+ * once, at its latest value. The rest of the cap is for anti-entropy and
+ * liveness.
+ */
+static uint64_t push_share_wait(sb_engine *e, uint64_t now)
+{
+    sb_bucket *b = &e->push_share;
+    b->rate = e->cap.rate * 3 / 4 / e->cfg.push_fanout / push_writers(e);
+    sb_bucket_refill(b, now);
+    if (b->level >= 0)
+        return 0;
+    return (uint64_t)(-b->level / b->rate * 1e9) + 1;
 }
 
 /* When a datagram of push may next go to `to`: PUSH_LINGER after the
@@ -307,6 +364,7 @@ static bool push_pass_on(sb_engine *e, const uint8_t *item, size_t len,
 {
     uint64_t waves = wave & ~PUSH_SIBLING_MASK;
     uint32_t fresh = 0; /* the waves to pass on, a bit each */
+    push_count_writer(e, root, now);
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
         if (push_new_wave(e, root, waves | i))
             fresh |= 1u << i;
@@ -337,6 +395,8 @@ static void push_start(sb_engine *e, uint64_t now)
      * meanwhile go with it */
     uint64_t wait =
         sb_send_wait(e, SB_TRAFFIC_PUSH, e->cfg.max_message_size);
+    if (!wait)
+        wait = push_share_wait(e, now);
     if (wait) {
         e->push_due = now + wait;
         return;
@@ -368,6 +428,8 @@ static void push_start(sb_engine *e, uint64_t now)
             taken |= push_seen(e, push_wave_key(s->id, waves | i));
     } while (taken);
     const uint8_t *item = w.start + SB_HEADER_SIZE + 1; /* n = 1 */
+    /* may go below 0: the next push waits it off */
+    e->push_share.level -= (double)(w.p - item);
     (void)push_pass_on(e, item, (size_t)(w.p - item), s->id, waves, now);
     if (s->max_version > done)
         sb_push_queue(e, done, now);
