@@ -14,19 +14,14 @@
 #include <string.h>
 
 #include "internal.h"
-#ifndef SHARE_NUM
-#define SHARE_NUM 1
-#define SHARE_DEN 2
-#define SHARE_DEPTH 4
-#define SHARE_ALWAYS 1
-#endif
 
 /*
  * Fresh keys of ours were stored at `now`; our peers most likely hold us
  * up to version `before`. They go out with the next push, at once (the
- * driver sees the deadline move to now); writes until then share it. With `before` at our max version,
- * there is no key to push but news of our record (a leave, a refutation):
- * its header goes alone.
+ * driver sees the deadline move to now) unless our fair share holds it
+ * back; writes until then share it. With `before` at our max version,
+ * there is no key to push but news of our record (a leave, a
+ * refutation): its header goes alone.
  */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now)
 {
