@@ -256,7 +256,9 @@ typedef struct sb_stats {
     uint64_t packets_in, bytes_in;
     uint64_t packets_out, bytes_out;
     uint64_t rounds;                  /* gossip rounds run, two per interval */
-    uint64_t pushes;                  /* push packets sent (in packets_out) */
+    uint64_t pushes;                  /* PUSH datagrams sent (in
+                                         packets_out), each of one or
+                                         more writers' items */
     uint64_t held_back[SB_TRAFFIC_COUNT]; /* datagrams the bandwidth
                                          cap held back, by sb_traffic;
                                          for push, the waves it held
