@@ -1,6 +1,6 @@
 /*
  * Monitor rings: who watches whom, derived by every node from its own view,
- * with no agreement (docs/failure-detector.md, section 7).
+ * with no agreement (docs/failure-detector.md, section 9).
  *
  * Every live node (self included) sits on each of `k` rings at a position
  * hashed from its id and the ring's number. On each ring a node watches its
