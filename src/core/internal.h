@@ -192,7 +192,6 @@ typedef struct plan {
                                  out */
     bool fill;                /* top up the digest with random peers */
     bool always;              /* ACK: sent even if empty (a SYN asked) */
-    uint64_t wave;            /* PUSH: the push wave */
     uint64_t echo;            /* ACK, ACK2: the token of the message
                                  answered */
 } plan;

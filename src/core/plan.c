@@ -389,10 +389,11 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
         return false;
 
     sb_put_header(w, type, e->cluster_id);
-    if (type == SB_MSG_PUSH) { /* one item */
+    if (type == SB_MSG_PUSH) { /* one item; push.c sets its wave for
+                                  each child when it is sent */
         sb_put_varint(w, 1);
         sb_put_u64(w, e->self->id);
-        sb_put_u64(w, p->wave);
+        sb_put_u64(w, 0);
     } else {
         sb_put_u64(w, p->echo);
     }

@@ -407,7 +407,6 @@ static void push_start(sb_engine *e, uint64_t now)
     plan *p = &e->plan;
     p->ncands = 1;
     e->scratch.cands[0] = (cand){ .n = s, .from = e->push_from };
-    p->wave = 0; /* each wave's id is set when sent */
     sb_writer w = sb_send_writer(e);
     if (!sb_plan_write(e, &w, SB_MSG_PUSH, p))
         return;
