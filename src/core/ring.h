@@ -1,6 +1,7 @@
 /*
  * Monitor rings: who watches whom, derived by every node from its own view,
- * with no agreement (docs/failure-detector.md, section 9).
+ * with no agreement (docs/failure-detector.md, section 9). The push trees
+ * run over the same rings (push.c, docs/protocol.md, section 8.2).
  *
  * Every live node (self included) sits on each of `k` rings at a position
  * hashed from its id and the ring's number. On each ring a node watches its

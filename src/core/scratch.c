@@ -37,7 +37,8 @@ bool sb_scratch_grow(sb_scratch *s, uint32_t slots)
     if (slots <= s->slots)
         return true;
     uint32_t want = slots + slots / 8 + 8;
-    uint32_t list = s->most > SB_MAX_FANOUT ? s->most : SB_MAX_FANOUT;
+    /* a SYN's digest, a plan's requests, or an announcement's picks */
+    uint32_t list = s->most > ANNOUNCE_MAX ? s->most : ANNOUNCE_MAX;
     void *p = scratch_room(s->peers, &s->npeers, want, list,
                            sizeof(*s->peers));
     if (!p)
