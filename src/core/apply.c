@@ -265,7 +265,9 @@ static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
 
 /* Takes every delta of m; news from a member is told on at once to a
  * few peers (exchange.c, exchange_announce()): those the push trees
- * missed may lack it too. */
+ * missed may lack it too. Not while writers push past their fair share:
+ * then every summary differs, and those SYNs would take the cap that the
+ * pushes need (the rounds and a gap's catch-up repair instead). */
 void sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
 {
     uint32_t head = e->recent_head;
@@ -275,7 +277,8 @@ void sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
         sb_delta_next(&c, &d);
         apply_delta(e, &d, now);
     }
-    if (e->recent_head != head && e->from_member && e->wire->announce)
+    if (e->recent_head != head && e->from_member && e->wire->announce &&
+        !sb_push_saturated(e, now))
         e->announce = true;
 }
 

@@ -281,6 +281,7 @@ void sb_engine_free(sb_engine *e)
     free(e->buf);
     free(e->outbox);
     free(e->sends);
+    free(e->early);
     free(e->sealed);
     free(e->opened);
     sb_keyring_wipe(&e->keyring);
@@ -561,9 +562,10 @@ size_t sb_engine_memory(const sb_engine *e)
            strlen(e->cluster) + 1 +
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
            sb_rings_memory(&e->rings) +
-           (e->outbox ? OUTBOX_MESSAGES * e->cfg.max_message_size +
-                            OUTBOX_SENDS * sizeof(*e->sends)
+           (e->outbox ? sb_push_outbox_bytes(e) +
+                            sb_push_outbox_sends(e) * sizeof(*e->sends)
                       : 0) +
+           (e->early ? EARLY_MESSAGES * e->cfg.max_message_size : 0) +
            e->verdicts_cap * sizeof(*e->verdicts) +
            e->voters_cap * sizeof(*e->voters);
 }

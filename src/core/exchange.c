@@ -63,6 +63,14 @@ static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
                        e->cfg.max_message_size - SB_HEADER_SIZE -
                            SB_TOKEN_SIZE - 1 - SB_SUMMARY_SIZE - cursor -
                            3);
+    /* writers a push of which left a gap: the peer sends what we lack */
+    for (uint32_t i = 0; !quiet && i < e->nbehind; i++) {
+        sb_peer *x = sb_state_find_id(&e->st, e->behind[i]);
+        if (x && !exchange_list(e, x, list, &n, &used, room / 4))
+            break;
+    }
+    if (!quiet)
+        e->nbehind = 0;
     /* requests: ids we saw in ACKs and do not know, "send in full" */
     uint32_t nwanted = 0;
     for (; !quiet && nwanted < e->nwanted; nwanted++) {

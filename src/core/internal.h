@@ -62,12 +62,22 @@
 #define RANGE_ROUNDS 4        /* rounds without agreeing with anyone before
                                  our SYNs carry a range */
 #define NO_DELTA UINT64_MAX
+#define BEHIND 8              /* writers a SYN asks to catch up on */
 #define WANTED 32             /* unknown ids a SYN asks for in full */
 #define WAVES 256             /* push waves remembered, not forwarded twice */
 #define PUSH_LINGER (10 * MS) /* a child gets a PUSH at most this often */
 #define PUSH_LINKS 64         /* children whose last PUSH is remembered */
-#define OUTBOX_MESSAGES 4     /* the outbox holds this many messages' items */
-#define OUTBOX_SENDS 256      /* to go to this many children, at most */
+#define OUTBOX_MESSAGES 4     /* the outbox holds at least this many
+                                 messages' items */
+#define OUTBOX_LINGERS 4      /* and what the cap sends in this many
+                                 PUSH_LINGER pauses */
+#define OUTBOX_SENDS 256      /* to go to at least this many children */
+#define EARLY_ITEMS 16        /* pushed items kept for the one before */
+#define EARLY_MESSAGES 4       /* in at most this many messages' bytes */
+#define EARLY_WAIT (20 * MS)   /* for at most this long */
+#define OUTBOX_BACKED_UP 4    /* our own push waits while the outbox is
+                                 fuller than 1/this */
+#define OUTBOX_ITEM_BYTES 32  /* and to one for every this many bytes */
 #define WRITER_BITS 512       /* the bitmap that counts writers (push.c) */
 #define SHARE_MESSAGES 4      /* our pushes may burst this many messages */
 #define DEAF_ROUNDS 4         /* rounds without hearing anyone before our
@@ -132,6 +142,13 @@ typedef struct cand {
 typedef struct push_link {
     uint64_t id, sent;
 } push_link;
+
+/* A pushed item that came before one it follows (push.c): its bytes at
+ * early[at, at + len), kept until `until` for the one before it. */
+typedef struct push_early {
+    uint64_t until;
+    uint32_t at, len;
+} push_early;
 
 /* A push item waiting in the outbox for one child (push.c): the item's
  * bytes at outbox[item, item + len), to go as wave `wave` of its root. */
@@ -282,6 +299,9 @@ struct sb_engine {
      * for them in full */
     uint64_t wanted[WANTED];
     uint32_t nwanted;
+    uint64_t behind[BEHIND];  /* ids of writers a push of which left a
+                                 gap: our next SYN lists them first */
+    uint32_t nbehind;
 
     const char *seeds[SB_MAX_SEEDS];
     size_t nseeds;
@@ -319,6 +339,13 @@ struct sb_engine {
     uint64_t writers[2][WRITER_BITS / 64]; /* the roots of the pushes of
                                  this second and the last, a bit each */
     uint64_t writers_since;   /* when this second began */
+    uint64_t alone_at;        /* when a push past its share last came */
+    uint8_t *early;           /* pushed items that came before the ones
+                                 they follow: EARLY_MESSAGES x
+                                 max_message_size bytes, or NULL until
+                                 the first */
+    push_early early_items[EARLY_ITEMS];
+    uint32_t early_count, early_len;
 
     uint8_t *buf;             /* max_message_size bytes */
 
@@ -433,6 +460,9 @@ void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m);
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
 void sb_push_flush(sb_engine *e, uint64_t now);
 uint64_t sb_push_due(const sb_engine *e);
+bool sb_push_saturated(const sb_engine *e, uint64_t now);
+size_t sb_push_outbox_bytes(const sb_engine *e);
+uint32_t sb_push_outbox_sends(const sb_engine *e);
 void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now);
 
 /* ---- apply.c ---- */

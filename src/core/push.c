@@ -82,8 +82,12 @@ static uint64_t push_mix64(uint64_t x)
 }
 
 /* The waves of one push share their id but for its low byte, which
- * numbers them 0 .. push_fanout - 1 (siblings) and names the tree. */
+ * numbers them 0 .. push_fanout - 1 (siblings) and names the tree; with
+ * PUSH_ALONE set, the wave has no siblings: the push went down one tree
+ * only (its writer was past its fair share). */
 #define PUSH_SIBLING_MASK 0xffull
+#define PUSH_ALONE 0x80ull
+#define PUSH_TREE_MASK 0x7full
 
 /* Whether the wave (root, wave) was seen (or started) lately. Two roots
  * may draw the same wave id (engines seeded alike), so the root is part
@@ -177,7 +181,7 @@ static double push_writers(const sb_engine *e)
  * Our own pushes' fair share of what every node can pass on: every item
  * of a writer is passed on by every node in push_fanout trees, so with W
  * writers pushing each may push 3/4 of the cap's rate over push_fanout x
- * W, in bytes of items a second (a lone writer, nearly the cap's rate
+ * W, in bytes of items a second (a lone writer, early_count the cap's rate
  * over push_fanout). A push beyond it waits (nanoseconds returned), and
  * the writes made meanwhile go with it: a key written many times goes
  * once, at its latest value. The rest of the cap is for anti-entropy and
@@ -186,7 +190,7 @@ static double push_writers(const sb_engine *e)
 static uint64_t push_share_wait(sb_engine *e, uint64_t now)
 {
     sb_bucket *b = &e->push_share;
-    b->rate = e->cap.rate * 3 / 4 / e->cfg.push_fanout / push_writers(e);
+    b->rate = e->cap.rate * 3 / 4 / push_writers(e);
     sb_bucket_refill(b, now);
     if (b->level >= 0)
         return 0;
@@ -264,24 +268,36 @@ static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
                 s[kept++] = s[i++];
             continue;
         }
-        /* distinct items to the front, then cut into datagrams */
+        /* distinct items to the front, then cut into datagrams; those
+         * the cap cannot take now wait for it, in order */
         uint32_t n = 0;
         for (uint32_t j = i; j < end; j++)
             if (n == 0 || s[i + n - 1].item != s[j].item)
                 s[i + n++] = s[j];
-        uint32_t first = i;
-        size_t used = 0;
-        for (uint32_t j = i; j < i + n; j++) {
-            size_t need = used + s[j].len;
-            if (j > first && need + sb_varint_size(j - first + 1) > most) {
-                push_send_items(e, to->addr, s + first, j - first);
-                first = j;
-                need = s[j].len;
+        uint32_t first = i, stop = i + n;
+        bool sent = false;
+        while (first < stop) {
+            uint32_t j = first + 1;
+            size_t used = s[first].len;
+            while (j < stop &&
+                   used + s[j].len + sb_varint_size(j - first + 1) <= most)
+                used += s[j++].len;
+            uint64_t wait = sb_send_wait(e, SB_TRAFFIC_PUSH,
+                                         used + SB_HEADER_SIZE +
+                                             sb_varint_size(j - first));
+            if (wait) {
+                if (now + wait < e->push_ready)
+                    e->push_ready = now + wait;
+                while (first < stop)
+                    s[kept++] = s[first++];
+                break;
             }
-            used = need;
+            push_send_items(e, to->addr, s + first, j - first);
+            sent = true;
+            first = j;
         }
-        push_send_items(e, to->addr, s + first, i + n - first);
-        push_link_sent(e, s[i].to, now);
+        if (sent)
+            push_link_sent(e, s[i].to, now);
         i = end;
     }
     /* the items kept, moved down in the order they came */
@@ -299,14 +315,31 @@ static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
     e->outbox_len = len;
 }
 
+/* The outbox's size: what the cap lets pass in a few pauses of
+ * PUSH_LINGER (36 kB at the default cap), and slots for that many items
+ * to as many children, each a few times over. */
+size_t sb_push_outbox_bytes(const sb_engine *e)
+{
+    size_t least = OUTBOX_MESSAGES * e->cfg.max_message_size;
+    size_t lingers = (size_t)(e->cap.rate * OUTBOX_LINGERS * PUSH_LINGER / SEC);
+    return lingers > least ? lingers : least;
+}
+
+uint32_t sb_push_outbox_sends(const sb_engine *e)
+{
+    size_t n = sb_push_outbox_bytes(e) / OUTBOX_ITEM_BYTES;
+    return n > OUTBOX_SENDS ? (uint32_t)n : OUTBOX_SENDS;
+}
+
 /* Makes room in the outbox for an item of `len` bytes, sending the
  * outbox first if it is full; false if out of memory. */
 static bool push_room(sb_engine *e, size_t len, uint64_t now)
 {
-    size_t cap = OUTBOX_MESSAGES * e->cfg.max_message_size;
+    size_t cap = sb_push_outbox_bytes(e);
+    uint32_t slots = sb_push_outbox_sends(e);
     if (!e->outbox) {
         e->outbox = malloc(cap);
-        e->sends = malloc(OUTBOX_SENDS * sizeof(*e->sends));
+        e->sends = malloc(slots * sizeof(*e->sends));
         if (!e->outbox || !e->sends) {
             free(e->outbox);
             free(e->sends);
@@ -319,10 +352,11 @@ static bool push_room(sb_engine *e, size_t len, uint64_t now)
     uint32_t depth = 1;
     while (depth < 32 && (1u << (depth - 1)) <= e->rings.count)
         depth++;
-    if (e->outbox_len + len > cap ||
-        e->nsends + e->cfg.push_fanout * depth > OUTBOX_SENDS)
+    uint32_t most = e->cfg.push_fanout * depth;
+    if (e->outbox_len + len > cap || e->nsends + most > slots)
         push_send_outbox(e, true, now);
-    return true;
+    /* what the cap holds back may still fill it */
+    return e->outbox_len + len <= cap && e->nsends + most <= slots;
 }
 
 /* Queues the item at outbox[at, at + len) for our children in the tree
@@ -332,8 +366,9 @@ static bool push_route(sb_engine *e, uint64_t root, uint64_t wave,
                        uint32_t at, size_t len, uint64_t now)
 {
     uint64_t kids[32];
-    uint32_t t = (uint32_t)(wave & PUSH_SIBLING_MASK);
+    uint32_t t = (uint32_t)(wave & PUSH_TREE_MASK);
     uint32_t k = push_children(e, root, t, kids);
+    
     bool ready = false;
     for (uint32_t i = 0; i < k; i++) {
         e->sends[e->nsends++] =
@@ -360,11 +395,22 @@ static bool push_pass_on(sb_engine *e, const uint8_t *item, size_t len,
     uint64_t waves = wave & ~PUSH_SIBLING_MASK;
     uint32_t fresh = 0; /* the waves to pass on, a bit each */
     push_count_writer(e, root, now);
+    if (wave & PUSH_ALONE)
+        waves = wave & ~PUSH_TREE_MASK;
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
-        if (push_new_wave(e, root, waves | i))
+        if ((!(wave & PUSH_ALONE) || i == (wave & PUSH_TREE_MASK)) &&
+            !push_seen(e, push_wave_key(root, waves | i)))
             fresh |= 1u << i;
-    if (!fresh || !push_room(e, len, now))
+    if (!fresh)
         return false;
+    if (!push_room(e, len, now)) {
+        /* nothing marked seen: a later copy may still go on */
+        e->stats.held_back[SB_TRAFFIC_PUSH]++;
+        return false;
+    }
+    for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
+        if (fresh >> i & 1)
+            push_new_wave(e, root, waves | i);
     uint32_t at = e->outbox_len, before = e->nsends;
     memcpy(e->outbox + at, item, len);
     bool ready = false;
@@ -392,18 +438,29 @@ static void push_start(sb_engine *e, uint64_t now)
         sb_send_wait(e, SB_TRAFFIC_PUSH, e->cfg.max_message_size);
     if (!wait)
         wait = push_share_wait(e, now);
+    /* what we pass on is backed up behind the cap (the cluster writes
+     * more than it carries, before our share has counted the writers):
+     * ours waits for it */
+    if (!wait && e->outbox_len > sb_push_outbox_bytes(e) / OUTBOX_BACKED_UP)
+        wait = e->push_ready > now ? e->push_ready - now : PUSH_LINGER;
     if (wait) {
         e->push_due = now + wait;
         return;
     }
-    e->push_pending = false;
-    if (s->max_version <= e->push_from && !e->push_news)
+    if (s->max_version <= e->push_from && !e->push_news) {
+        e->push_pending = false;
         return;
-    e->push_news = false;
+    }
     /* room first: sending the outbox takes the buffer the PUSH is
-     * written in */
-    if (!push_room(e, e->cfg.max_message_size, now))
+     * written in. An outbox full of items the cap holds back: the push
+     * waits until the first of them may go (given up if out of memory) */
+    if (!push_room(e, e->cfg.max_message_size, now)) {
+        e->push_pending = e->outbox != NULL;
+        e->push_due = e->push_ready > now ? e->push_ready : now + PUSH_LINGER;
         return;
+    }
+    e->push_pending = false;
+    e->push_news = false;
     plan *p = &e->plan;
     p->ncands = 1;
     e->scratch.cands[0] = (cand){ .n = s, .from = e->push_from };
@@ -422,21 +479,37 @@ static void push_start(sb_engine *e, uint64_t now)
             taken |= push_seen(e, push_wave_key(s->id, waves | i));
     } while (taken);
     const uint8_t *item = w.start + SB_HEADER_SIZE + 1; /* n = 1 */
-    /* may go below 0: the next push waits it off */
-    e->push_share.level -= (double)(w.p - item);
-    (void)push_pass_on(e, item, (size_t)(w.p - item), s->id, waves, now);
+    size_t len = (size_t)(w.p - item);
+    /* within our share every tree carries the push; past it one tree
+     * does, at a third of the cost. The level may go below 0: the next
+     * push waits it off */
+    double all = (double)len * e->cfg.push_fanout;
+    if (e->push_share.level < all)
+        waves |= PUSH_ALONE;
+    e->push_share.level -= waves & PUSH_ALONE ? (double)len : all;
+    (void)push_pass_on(e, item, len, s->id, waves, now);
     if (s->max_version > done)
         sb_push_queue(e, done, now);
 }
+
+static void push_expire_early(sb_engine *e, uint64_t now);
 
 /* A tick: our own push, if due, then the outbox to the children whose
  * pause is over. */
 void sb_push_flush(sb_engine *e, uint64_t now)
 {
+    push_expire_early(e, now);
     if (e->push_pending && now >= e->push_due)
         push_start(e, now);
     if (e->nsends)
         push_send_outbox(e, false, now);
+}
+
+/* Whether a push past its writer's fair share came within the last
+ * second: the cluster writes more than the cap carries. */
+bool sb_push_saturated(const sb_engine *e, uint64_t now)
+{
+    return e->alone_at && now - e->alone_at < SEC;
 }
 
 /* When a tick has a push to send: our own, or the outbox's first to a
@@ -457,6 +530,134 @@ uint64_t sb_push_due(const sb_engine *e)
  * within PUSH_LINGER; then when that pause is over, with every other item
  * for it that came meanwhile.
  */
+/* A push of `root` left a gap (one before it did not reach us): our
+ * next SYN lists root first, and the peer it goes to, most likely ahead,
+ * sends what we lack. The oldest is forgotten when the list is full. */
+static void push_behind(sb_engine *e, uint64_t root)
+{
+    for (uint32_t i = 0; i < e->nbehind; i++)
+        if (e->behind[i] == root)
+            return;
+    if (e->nbehind == BEHIND) {
+        memmove(e->behind, e->behind + 1, (BEHIND - 1) * sizeof(*e->behind));
+        e->nbehind--;
+    }
+    e->behind[e->nbehind++] = root;
+}
+
+/* Whether we hold all an item brings: every delta about a record we
+ * hold at its generation, with keys, all of whose versions we hold. A
+ * copy of a wave we no longer remember (a burst of pushes wrote over it)
+ * is then not passed on a second time. */
+static bool push_item_held(const sb_engine *e, const sb_push_item *it)
+{
+    sb_cursor c = { it->deltas, it->end };
+    for (uint64_t i = 0; i < it->ndeltas; i++) {
+        sb_delta d;
+        sb_delta_next(&c, &d);
+        const sb_peer *n = sb_state_find_id(
+            &e->st, sb_peer_id(d.addr, d.addr_len, d.generation));
+        if (!n || !d.nkeys || d.to_version > n->max_version)
+            return false;
+    }
+    return true;
+}
+
+/* Applies the item at [item, end) of a PUSH like m; false if a delta of
+ * it was refused for a gap (counted). */
+static bool push_apply(sb_engine *e, const sb_msg *m, const uint8_t *item,
+                       const uint8_t *end, uint64_t now)
+{
+    sb_cursor c = { item, end };
+    sb_push_item it;
+    sb_push_item_next(&c, &it);
+    sb_msg one = *m;
+    one.ndeltas = it.ndeltas;
+    one.deltas = it.deltas;
+    one.end = it.end;
+    uint64_t gaps = e->stats.drops[SB_DROP_GAP];
+    sb_apply_deltas(e, &one, now);
+    return e->stats.drops[SB_DROP_GAP] == gaps;
+}
+
+/* Lets the held item i go: its writer is one we are behind on. */
+static void push_drop_early(sb_engine *e, uint32_t i, bool behind)
+{
+    push_early h = e->early_items[i];
+    if (behind) {
+        sb_cursor c = { e->early + h.at, e->early + h.at + h.len };
+        sb_push_item it;
+        sb_push_item_next(&c, &it);
+        push_behind(e, it.root);
+    }
+    memmove(e->early + h.at, e->early + h.at + h.len,
+            e->early_len - h.at - h.len);
+    e->early_len -= h.len;
+    memmove(e->early_items + i, e->early_items + i + 1,
+            (e->early_count - i - 1) * sizeof(*e->early_items));
+    e->early_count--;
+    for (uint32_t j = 0; j < e->early_count; j++)
+        if (e->early_items[j].at > h.at)
+            e->early_items[j].at -= h.len;
+}
+
+/* The held items whose wait is over: we are behind on their writers. */
+static void push_expire_early(sb_engine *e, uint64_t now)
+{
+    while (e->early_count && e->early_items[0].until <= now)
+        push_drop_early(e, 0, true);
+}
+
+/*
+ * An item refused for a gap: on a path with jitter, the push before it
+ * may still be on its way (a PUSH cut into several datagrams, or two
+ * waves down different trees). It waits up to EARLY_WAIT to be applied
+ * after it; then, or when the oldest must make room, our next SYN asks
+ * for what we lack (push_behind()).
+ */
+static void push_keep_early(sb_engine *e, const uint8_t *item, size_t len,
+                      uint64_t now)
+{
+    size_t cap = EARLY_MESSAGES * e->cfg.max_message_size;
+    if (!e->early)
+        e->early = malloc(cap);
+    sb_cursor c = { item, item + len };
+    sb_push_item it;
+    sb_push_item_next(&c, &it);
+    if (!e->early || len > cap) {
+        push_behind(e, it.root);
+        return;
+    }
+    while (e->early_count == EARLY_ITEMS || e->early_len + len > cap)
+        push_drop_early(e, 0, true);
+    memcpy(e->early + e->early_len, item, len);
+    e->early_items[e->early_count++] =
+        (push_early){ now + EARLY_WAIT, e->early_len, (uint32_t)len };
+    e->early_len += (uint32_t)len;
+}
+
+/* After items were applied: the held ones that follow them now (each
+ * refusal was counted once, when it came). */
+static void push_retry_early(sb_engine *e, const sb_msg *m, uint64_t now)
+{
+    for (bool more = true; more;) {
+        more = false;
+        for (uint32_t i = 0; i < e->early_count;) {
+            const push_early *h = &e->early_items[i];
+            uint64_t gaps = e->stats.drops[SB_DROP_GAP];
+            bool ok = push_apply(e, m, e->early + h->at,
+                                 e->early + h->at + h->len, now);
+            e->stats.drops[SB_DROP_GAP] = gaps;
+            if (ok) {
+                push_drop_early(e, i, false);
+                more = true;
+            } else {
+                i++;
+            }
+        }
+    }
+}
+
 void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
 {
     sb_cursor c = { m->items, m->end };
@@ -470,26 +671,28 @@ void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
          * one the bandwidth cap cannot take now (counted): nothing is
          * marked seen, and a later copy of the wave may still go on */
         if (!e->cfg.push_fanout || !known ||
-            (it.wave & PUSH_SIBLING_MASK) >= e->cfg.push_fanout ||
+            (it.wave & PUSH_TREE_MASK) >= e->cfg.push_fanout ||
             len + SB_HEADER_SIZE + 1 > e->cfg.max_message_size ||
-            push_seen(e, push_wave_key(it.root, it.wave)))
+            push_seen(e, push_wave_key(it.root, it.wave)) ||
+            (!(it.wave & PUSH_ALONE) && push_item_held(e, &it)))
             continue;
-        if (!sb_send_allowed(e, SB_TRAFFIC_PUSH, len)) {
-            e->stats.held_back[SB_TRAFFIC_PUSH]++;
-            continue;
-        }
         ready |= push_pass_on(e, it.start, len, it.root, it.wave, now);
     }
     if (ready)
         push_send_outbox(e, false, now);
+    push_expire_early(e, now);
+    bool applied = false;
     c = (sb_cursor){ m->items, m->end };
     for (uint64_t i = 0; i < m->nitems; i++) {
         sb_push_item it;
         sb_push_item_next(&c, &it);
-        sb_msg one = *m;
-        one.ndeltas = it.ndeltas;
-        one.deltas = it.deltas;
-        one.end = it.end;
-        sb_apply_deltas(e, &one, now);
+        if (it.wave & PUSH_ALONE)
+            e->alone_at = now;
+        if (push_apply(e, m, it.start, it.end, now))
+            applied = true;
+        else if (known)
+            push_keep_early(e, it.start, (size_t)(it.end - it.start), now);
     }
+    if (applied && e->early_count)
+        push_retry_early(e, m, now);
 }
