@@ -1859,6 +1859,56 @@ static size_t push_waves(cluster *c, const char *to)
     return waves;
 }
 
+/* The first PUSH captured of node `from`'s own item, of a push other
+ * than `not` (its waves but for the low byte), or NULL; *push is set to
+ * its push. */
+static const cluster_packet *own_push(cluster *c, uint32_t from,
+                                      uint64_t not, uint64_t *push)
+{
+    const cluster_packets *p = cluster_captured(c);
+    const char *addr = cluster_addr(c, from);
+    uint64_t id = sb_peer_id(addr, strlen(addr),
+                             sb_engine_generation(cluster_engine(c, from)));
+    for (size_t k = 0; k < p->n; k++) {
+        uint64_t xs[64][2];
+        const cluster_packet *x = &p->p[k];
+        if (x->from == from && push_items_of(x, xs, 64) == 1 &&
+            xs[0][0] == id && (xs[0][1] & ~0xffull) != not) {
+            *push = xs[0][1] & ~0xffull;
+            return x;
+        }
+    }
+    return NULL;
+}
+
+/* A pushed item that comes before the one it follows (jitter, or two
+ * datagrams of one PUSH crossing) is not lost: it is applied once the
+ * one before it comes. With nothing else reaching the node (no
+ * exchange), the second key is there only if it waited. */
+static void test_early_push_waits_for_the_one_before(void **state)
+{
+    (void)state;
+    cluster *c = engines(4, 512, NULL, 0);
+    cluster_run(c, 5 * SEC);
+    cluster_set_loss(c, 1.0); /* what is sent goes nowhere */
+    cluster_capture(c, 1, 4096);
+    check(cluster_set(c, 1, "a", "1") == SB_OK);
+    cluster_run(c, 50 * MS);
+    check(cluster_set(c, 1, "b", "2") == SB_OK);
+    cluster_run(c, 50 * MS);
+    uint64_t one, two;
+    const cluster_packet *first = own_push(c, 1, 0, &one);
+    const cluster_packet *second = own_push(c, 1, one, &two);
+    check(first && second);
+    const char *from = cluster_addr(c, 1);
+    check(cluster_deliver(c, 0, from, second->data, second->len) == SB_OK);
+    check(!cluster_has(c, 0, 1, "b", "2")); /* a gap: it waits */
+    check(cluster_deliver(c, 0, from, first->data, first->len) == SB_OK);
+    check(cluster_has(c, 0, 1, "a", "1"));
+    check(cluster_has(c, 0, 1, "b", "2"));
+    cluster_free(c);
+}
+
 /* floor(log2(T / round + 1)) + 1: the most probes one node sends in T to
  * an address that never answered it (sb_liveness_probed()). */
 static size_t probe_bound(uint64_t grace_ns, uint64_t round_ns)
@@ -1969,6 +2019,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_events_join_at_arrival),
         cmocka_unit_test(test_reset_stopped_by_a_bound_leaves_no_hole),
         cmocka_unit_test(test_waves_of_two_roots_are_apart),
+        cmocka_unit_test(test_early_push_waits_for_the_one_before),
         cmocka_unit_test(test_ack_lists_each_node_once),
         cmocka_unit_test(test_sealed_cluster_converges),
         cmocka_unit_test(test_seal_mismatch_dropped),
