@@ -442,7 +442,9 @@ static void push_start(sb_engine *e, uint64_t now)
      * more than it carries, before our share has counted the writers):
      * ours waits for it */
     if (!wait && e->outbox_len > sb_push_outbox_bytes(e) / OUTBOX_BACKED_UP)
-        wait = e->push_ready > now ? e->push_ready - now : PUSH_LINGER;
+        wait = e->push_ready > now && e->push_ready - now < PUSH_LINGER
+                   ? e->push_ready - now
+                   : PUSH_LINGER;
     if (wait) {
         e->push_due = now + wait;
         return;
@@ -456,7 +458,9 @@ static void push_start(sb_engine *e, uint64_t now)
      * waits until the first of them may go (given up if out of memory) */
     if (!push_room(e, e->cfg.max_message_size, now)) {
         e->push_pending = e->outbox != NULL;
-        e->push_due = e->push_ready > now ? e->push_ready : now + PUSH_LINGER;
+        e->push_due = e->push_ready > now && e->push_ready - now < PUSH_LINGER
+                          ? e->push_ready
+                          : now + PUSH_LINGER;
         return;
     }
     e->push_pending = false;
