@@ -331,6 +331,13 @@ uint32_t sb_push_outbox_sends(const sb_engine *e)
     return n > OUTBOX_SENDS ? (uint32_t)n : OUTBOX_SENDS;
 }
 
+/* Whether the outbox is backed up behind the cap: fuller than 1 /
+ * OUTBOX_BACKED_UP. */
+static bool push_backed_up(const sb_engine *e)
+{
+    return e->outbox_len > sb_push_outbox_bytes(e) / OUTBOX_BACKED_UP;
+}
+
 /* Makes room in the outbox for an item of `len` bytes, sending the
  * outbox first if it is full; false if out of memory. */
 static bool push_room(sb_engine *e, size_t len, uint64_t now)
@@ -441,7 +448,7 @@ static void push_start(sb_engine *e, uint64_t now)
     /* what we pass on is backed up behind the cap (the cluster writes
      * more than it carries, before our share has counted the writers):
      * ours waits for it */
-    if (!wait && e->outbox_len > sb_push_outbox_bytes(e) / OUTBOX_BACKED_UP)
+    if (!wait && push_backed_up(e))
         wait = e->push_ready > now && e->push_ready - now < PUSH_LINGER
                    ? e->push_ready - now
                    : PUSH_LINGER;
@@ -526,14 +533,6 @@ uint64_t sb_push_due(const sb_engine *e)
     return t;
 }
 
-/*
- * A PUSH: each item passed on to our children in its wave's tree, and in
- * the trees of its sibling waves that have not reached us (once per wave,
- * and only if it came from a peer we know), then applied like an ACK2.
- * Passing on comes first: to each child now, unless we sent it a PUSH
- * within PUSH_LINGER; then when that pause is over, with every other item
- * for it that came meanwhile.
- */
 /* A push of `root` left a gap (one before it did not reach us): our
  * next SYN lists root first, and the peer it goes to, most likely ahead,
  * sends what we lack. The oldest is forgotten when the list is full. */
@@ -550,9 +549,7 @@ static void push_behind(sb_engine *e, uint64_t root)
 }
 
 /* Whether we hold all an item brings: every delta about a record we
- * hold at its generation, with keys, all of whose versions we hold. A
- * copy of a wave we no longer remember (a burst of pushes wrote over it)
- * is then not passed on a second time. */
+ * hold at its generation, with keys, all of whose versions we hold. */
 static bool push_item_held(const sb_engine *e, const sb_push_item *it)
 {
     sb_cursor c = { it->deltas, it->end };
@@ -662,6 +659,35 @@ static void push_retry_early(sb_engine *e, const sb_msg *m, uint64_t now)
     }
 }
 
+/*
+ * Whether an item is a copy of a wave we passed on already. Below
+ * saturation the waves we remember tell. Past it (pushes past their
+ * writers' share arrive, or our outbox is backed up behind the cap),
+ * more than WAVES waves may come before the last copy of one, which
+ * would go down every tree again, and its copies too: a storm. Then a
+ * copy of a wave with siblings whose keys we hold is taken for one.
+ * (Not below saturation: an exchange often brings the keys before the
+ * wave, and the trees would lose us as a parent.)
+ */
+static bool push_repeat(const sb_engine *e, const sb_push_item *it,
+                        uint64_t now)
+{
+    if (push_seen(e, push_wave_key(it->root, it->wave)))
+        return true;
+    return !(it->wave & PUSH_ALONE) &&
+           (sb_push_saturated(e, now) || push_backed_up(e)) &&
+           push_item_held(e, it);
+}
+
+/*
+ * A PUSH: each item passed on to our children in its wave's tree, and in
+ * the trees of its sibling waves that have not reached us (once per wave,
+ * and only if it came from a peer we know), then applied like an ACK2.
+ * Passing on comes first: to each child now, unless we sent it a PUSH
+ * within PUSH_LINGER; then when that pause is over, with every other item
+ * for it that came meanwhile. An item that follows one we lack waits
+ * for it a while (push_keep_early()).
+ */
 void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
 {
     sb_cursor c = { m->items, m->end };
@@ -672,13 +698,12 @@ void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
         size_t len = (size_t)(it.end - it.start);
         /* an item larger than our own messages hold (from a peer
          * configured with larger ones) is taken, not passed on; so is
-         * one the bandwidth cap cannot take now (counted): nothing is
-         * marked seen, and a later copy of the wave may still go on */
+         * one the outbox has no room for (counted in push_pass_on()):
+         * nothing is marked seen, and a later copy may still go on */
         if (!e->cfg.push_fanout || !known ||
             (it.wave & PUSH_TREE_MASK) >= e->cfg.push_fanout ||
             len + SB_HEADER_SIZE + 1 > e->cfg.max_message_size ||
-            push_seen(e, push_wave_key(it.root, it.wave)) ||
-            (!(it.wave & PUSH_ALONE) && push_item_held(e, &it)))
+            push_repeat(e, &it, now))
             continue;
         ready |= push_pass_on(e, it.start, len, it.root, it.wave, now);
     }
