@@ -281,7 +281,7 @@ void sb_engine_free(sb_engine *e)
     free(e->buf);
     free(e->outbox);
     free(e->sends);
-    free(e->early);
+    free(e->early_items); /* and early, in the same block */
     free(e->sealed);
     free(e->opened);
     sb_keyring_wipe(&e->keyring);
@@ -565,7 +565,9 @@ size_t sb_engine_memory(const sb_engine *e)
            (e->outbox ? sb_push_outbox_bytes(e) +
                             sb_push_outbox_sends(e) * sizeof(*e->sends)
                       : 0) +
-           (e->early ? EARLY_MESSAGES * e->cfg.max_message_size : 0) +
+           (e->early_items ? EARLY_ITEMS * sizeof(push_early) +
+                                 EARLY_MESSAGES * e->cfg.max_message_size
+                           : 0) +
            e->verdicts_cap * sizeof(*e->verdicts) +
            e->voters_cap * sizeof(*e->voters);
 }

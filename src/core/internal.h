@@ -340,11 +340,12 @@ struct sb_engine {
                                  this second and the last, a bit each */
     uint64_t writers_since;   /* when this second began */
     uint64_t alone_at;        /* when a push past its share last came */
-    uint8_t *early;           /* pushed items that came before the ones
-                                 they follow: EARLY_MESSAGES x
-                                 max_message_size bytes, or NULL until
-                                 the first */
-    push_early early_items[EARLY_ITEMS];
+    push_early *early_items;  /* pushed items that came before the ones
+                                 they follow: EARLY_ITEMS slots, then
+                                 `early`'s EARLY_MESSAGES x
+                                 max_message_size bytes; NULL until the
+                                 first */
+    uint8_t *early;
     uint32_t early_count, early_len;
 
     uint8_t *buf;             /* max_message_size bytes */

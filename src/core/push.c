@@ -178,14 +178,13 @@ static double push_writers(const sb_engine *e)
 }
 
 /*
- * Our own pushes' fair share of what every node can pass on: every item
- * of a writer is passed on by every node in push_fanout trees, so with W
- * writers pushing each may push 3/4 of the cap's rate over push_fanout x
- * W, in bytes of items a second (a lone writer, early_count the cap's rate
- * over push_fanout). A push beyond it waits (nanoseconds returned), and
- * the writes made meanwhile go with it: a key written many times goes
- * once, at its latest value. The rest of the cap is for anti-entropy and
- * liveness.
+ * Our own pushes' fair share of what every node can pass on: every node
+ * passes on every item once in each tree it goes down, so with W writers
+ * pushing each may push 3/4 of the cap's rate over W, in bytes of items
+ * times trees a second (a lone writer, nearly the cap's rate). A push
+ * beyond it waits (nanoseconds returned), and the writes made meanwhile
+ * go with it: a key written many times goes once, at its latest value.
+ * The rest of the cap is for anti-entropy and liveness.
  */
 static uint64_t push_share_wait(sb_engine *e, uint64_t now)
 {
@@ -620,8 +619,11 @@ static void push_keep_early(sb_engine *e, const uint8_t *item, size_t len,
                       uint64_t now)
 {
     size_t cap = EARLY_MESSAGES * e->cfg.max_message_size;
-    if (!e->early)
-        e->early = malloc(cap);
+    if (!e->early_items) { /* the slots, then the bytes */
+        e->early_items = malloc(EARLY_ITEMS * sizeof(push_early) + cap);
+        e->early = e->early_items ? (uint8_t *)(e->early_items + EARLY_ITEMS)
+                                  : NULL;
+    }
     sb_cursor c = { item, item + len };
     sb_push_item it;
     sb_push_item_next(&c, &it);
