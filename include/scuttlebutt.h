@@ -261,9 +261,10 @@ typedef struct sb_stats {
                                          more writers' items */
     uint64_t held_back[SB_TRAFFIC_COUNT]; /* datagrams the bandwidth
                                          cap held back, by sb_traffic;
-                                         for push, the PUSHes it held
-                                         back and the items it could
-                                         not pass on when they came */
+                                         for push (whose datagrams wait
+                                         for the cap), the items not
+                                         passed on: the outbox had no
+                                         room when they came */
     uint64_t send_errors;             /* datagrams the socket refused */
     uint64_t verdicts;                /* peers this node convicted as their
                                          monitor */

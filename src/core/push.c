@@ -238,10 +238,10 @@ static int push_cmp_item(const void *a, const void *b)
  * Sends the outbox, to every child whose pause is over (all of them if
  * `all`): its items, in the order they came, in as few datagrams as
  * max_message_size allows. An item due to one child in two trees goes
- * once (the child passes every sibling wave on from it). A datagram the
- * cap holds back (counted) leaves its items to the other trees and to
- * anti-entropy. The items of children still paused stay, moved to the
- * front of the outbox, and push_ready says when the first may go.
+ * once (the child passes every sibling wave on from it). The items of
+ * children still paused, and those the cap cannot take now (`all` or
+ * not), stay, moved to the front of the outbox, and push_ready says when
+ * the first may go.
  */
 static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
 {
@@ -374,7 +374,6 @@ static bool push_route(sb_engine *e, uint64_t root, uint64_t wave,
     uint64_t kids[32];
     uint32_t t = (uint32_t)(wave & PUSH_TREE_MASK);
     uint32_t k = push_children(e, root, t, kids);
-    
     bool ready = false;
     for (uint32_t i = 0; i < k; i++) {
         e->sends[e->nsends++] =
@@ -580,7 +579,8 @@ static bool push_apply(sb_engine *e, const sb_msg *m, const uint8_t *item,
     return e->stats.drops[SB_DROP_GAP] == gaps;
 }
 
-/* Lets the held item i go: its writer is one we are behind on. */
+/* Lets early item i go: applied, or (`behind`) given up, and then its
+ * writer is one we are behind on. */
 static void push_drop_early(sb_engine *e, uint32_t i, bool behind)
 {
     push_early h = e->early_items[i];
@@ -601,7 +601,7 @@ static void push_drop_early(sb_engine *e, uint32_t i, bool behind)
             e->early_items[j].at -= h.len;
 }
 
-/* The held items whose wait is over: we are behind on their writers. */
+/* The early items whose wait is over: we are behind on their writers. */
 static void push_expire_early(sb_engine *e, uint64_t now)
 {
     while (e->early_count && e->early_items[0].until <= now)
@@ -616,7 +616,7 @@ static void push_expire_early(sb_engine *e, uint64_t now)
  * for what we lack (push_behind()).
  */
 static void push_keep_early(sb_engine *e, const uint8_t *item, size_t len,
-                      uint64_t now)
+                            uint64_t now)
 {
     size_t cap = EARLY_MESSAGES * e->cfg.max_message_size;
     if (!e->early_items) { /* the slots, then the bytes */
@@ -639,7 +639,7 @@ static void push_keep_early(sb_engine *e, const uint8_t *item, size_t len,
     e->early_len += (uint32_t)len;
 }
 
-/* After items were applied: the held ones that follow them now (each
+/* After items were applied: the early ones that follow them now (each
  * refusal was counted once, when it came). */
 static void push_retry_early(sb_engine *e, const sb_msg *m, uint64_t now)
 {
