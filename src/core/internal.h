@@ -72,12 +72,12 @@
 #define OUTBOX_LINGERS 4      /* and what the cap sends in this many
                                  PUSH_LINGER pauses */
 #define OUTBOX_SENDS 256      /* to go to at least this many children */
-#define EARLY_ITEMS 16        /* pushed items kept for the one before */
-#define EARLY_MESSAGES 4       /* in at most this many messages' bytes */
-#define EARLY_WAIT (20 * MS)   /* for at most this long */
+#define OUTBOX_ITEM_BYTES 32  /* and to one for every this many bytes */
 #define OUTBOX_BACKED_UP 4    /* our own push waits while the outbox is
                                  fuller than 1/this */
-#define OUTBOX_ITEM_BYTES 32  /* and to one for every this many bytes */
+#define EARLY_ITEMS 16        /* pushed items kept for the one before */
+#define EARLY_MESSAGES 4      /* in at most this many messages' bytes */
+#define EARLY_WAIT (20 * MS)  /* for at most this long */
 #define WRITER_BITS 512       /* the bitmap that counts writers (push.c) */
 #define SHARE_MESSAGES 4      /* our pushes may burst this many messages */
 #define DEAF_ROUNDS 4         /* rounds without hearing anyone before our
