@@ -75,9 +75,12 @@
 #define OUTBOX_ITEM_BYTES 32  /* and to one for every this many bytes */
 #define OUTBOX_BACKED_UP 4    /* our own push waits while the outbox is
                                  fuller than 1/this */
-#define EARLY_ITEMS 16        /* pushed items kept for the one before */
-#define EARLY_MESSAGES 4      /* in at most this many messages' bytes */
+#define EARLY_ITEMS 64        /* pushed items kept for the one before */
+#define EARLY_MESSAGES 16     /* in at most this many messages' bytes */
 #define EARLY_WAIT (20 * MS)  /* for at most this long */
+#define LOSSY_SHARE 20        /* more than 1/this of them given up: */
+#define LOSSY_LEAST 100       /* (of at least this many) */
+#define LOSSY_HOLD (10 * SEC) /* every push down every tree for this long */
 #define WRITER_BITS 512       /* the bitmap that counts writers (push.c) */
 #define SHARE_MESSAGES 4      /* our pushes may burst this many messages */
 #define DEAF_ROUNDS 4         /* rounds without hearing anyone before our
@@ -340,6 +343,11 @@ struct sb_engine {
                                  this second and the last, a bit each */
     uint64_t writers_since;   /* when this second began */
     uint64_t alone_at;        /* when a push past its share last came */
+    uint32_t alone_seen[2];   /* such items that came, this second and
+                                 the last */
+    uint32_t alone_lost[2];   /* and those given up for a gap */
+    uint64_t lossy_until;     /* till then, every push goes down every
+                                 tree */
     push_early *early_items;  /* pushed items that came before the ones
                                  they follow: EARLY_ITEMS slots, then
                                  `early`'s EARLY_MESSAGES x
