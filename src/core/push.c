@@ -147,18 +147,26 @@ static void push_send_items(sb_engine *e, const char *to,
         e->stats.pushes++;
 }
 
+/* A second of push counts is over: the writers' bitmap and the
+ * one-tree items seen and lost start again, the last second's kept
+ * beside them. */
+static void push_turn_second(sb_engine *e, uint64_t now)
+{
+    if (now - e->writers_since < SEC)
+        return;
+    memcpy(e->writers[1], e->writers[0], sizeof(e->writers[0]));
+    memset(e->writers[0], 0, sizeof(e->writers[0]));
+    e->alone_seen[1] = e->alone_seen[0];
+    e->alone_lost[1] = e->alone_lost[0];
+    e->alone_seen[0] = e->alone_lost[0] = 0;
+    e->writers_since = now;
+}
+
 /* Counts `root` among the writers of the current second: a bit of a
- * bitmap (linear counting), the previous second's kept beside it. */
+ * bitmap (linear counting). */
 static void push_count_writer(sb_engine *e, uint64_t root, uint64_t now)
 {
-    if (now - e->writers_since >= SEC) {
-        memcpy(e->writers[1], e->writers[0], sizeof(e->writers[0]));
-        memset(e->writers[0], 0, sizeof(e->writers[0]));
-        e->alone_seen[1] = e->alone_seen[0];
-        e->alone_lost[1] = e->alone_lost[0];
-        e->alone_seen[0] = e->alone_lost[0] = 0;
-        e->writers_since = now;
-    }
+    push_turn_second(e, now);
     uint32_t bit = (uint32_t)(push_mix64(root) % WRITER_BITS);
     e->writers[0][bit / 64] |= 1ull << (bit % 64);
 }
@@ -317,9 +325,8 @@ static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
     e->outbox_len = len;
 }
 
-/* The outbox's size: what the cap lets pass in a few pauses of
- * PUSH_LINGER (36 kB at the default cap), and slots for that many items
- * to as many children, each a few times over. */
+/* The outbox's size in bytes: what the cap lets pass in a few pauses of
+ * PUSH_LINGER (36 kB at the default cap), at least a few messages. */
 size_t sb_push_outbox_bytes(const sb_engine *e)
 {
     size_t least = OUTBOX_MESSAGES * e->cfg.max_message_size;
@@ -327,6 +334,8 @@ size_t sb_push_outbox_bytes(const sb_engine *e)
     return lingers > least ? lingers : least;
 }
 
+/* Its (item, child) slots: one for every OUTBOX_ITEM_BYTES of it, at
+ * least OUTBOX_SENDS. */
 uint32_t sb_push_outbox_sends(const sb_engine *e)
 {
     size_t n = sb_push_outbox_bytes(e) / OUTBOX_ITEM_BYTES;
@@ -338,6 +347,15 @@ uint32_t sb_push_outbox_sends(const sb_engine *e)
 static bool push_backed_up(const sb_engine *e)
 {
     return e->outbox_len > sb_push_outbox_bytes(e) / OUTBOX_BACKED_UP;
+}
+
+/* How long our own push waits for the outbox: until its first item may
+ * go, at most PUSH_LINGER. */
+static uint64_t push_outbox_wait(const sb_engine *e, uint64_t now)
+{
+    return e->push_ready > now && e->push_ready - now < PUSH_LINGER
+               ? e->push_ready - now
+               : PUSH_LINGER;
 }
 
 /* Makes room in the outbox for an item of `len` bytes, sending the
@@ -391,23 +409,24 @@ static bool push_route(sb_engine *e, uint64_t root, uint64_t wave,
 
 /*
  * Passes an item on: in its own wave's tree and in the trees of its
- * sibling waves, each one that has not reached us yet (a node whose
- * parent in one tree lost the packet still gets it from another one, and
- * passes it on in that tree too: it misses the update only if all of its
- * parents do). Each node sends each wave at most once. The item waits in
- * the outbox; true if one of its children may have it now.
+ * sibling waves (an ALONE wave has none), each one that has not reached
+ * us yet (a node whose parent in one tree lost the packet still gets it
+ * from another one, and passes it on in that tree too: it misses the
+ * update only if all of its parents do). Each node sends each wave at
+ * most once. The item waits in the outbox; true if one of its children
+ * may have it now.
  */
 static bool push_pass_on(sb_engine *e, const uint8_t *item, size_t len,
                          uint64_t root, uint64_t wave, uint64_t now)
 {
-    uint64_t waves = wave & ~PUSH_SIBLING_MASK;
+    bool alone = wave & PUSH_ALONE;
+    uint64_t waves = wave & ~(alone ? PUSH_TREE_MASK : PUSH_SIBLING_MASK);
+    uint32_t trees = alone ? 1u << (wave & PUSH_TREE_MASK)
+                           : (1u << e->cfg.push_fanout) - 1;
     uint32_t fresh = 0; /* the waves to pass on, a bit each */
     push_count_writer(e, root, now);
-    if (wave & PUSH_ALONE)
-        waves = wave & ~PUSH_TREE_MASK;
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
-        if ((!(wave & PUSH_ALONE) || i == (wave & PUSH_TREE_MASK)) &&
-            !push_seen(e, push_wave_key(root, waves | i)))
+        if (trees >> i & 1 && !push_seen(e, push_wave_key(root, waves | i)))
             fresh |= 1u << i;
     if (!fresh)
         return false;
@@ -416,15 +435,14 @@ static bool push_pass_on(sb_engine *e, const uint8_t *item, size_t len,
         e->stats.held_back[SB_TRAFFIC_PUSH]++;
         return false;
     }
-    for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
-        if (fresh >> i & 1)
-            push_new_wave(e, root, waves | i);
     uint32_t at = e->outbox_len, before = e->nsends;
     memcpy(e->outbox + at, item, len);
     bool ready = false;
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
-        if (fresh >> i & 1)
+        if (fresh >> i & 1) {
+            push_new_wave(e, root, waves | i);
             ready |= push_route(e, root, waves | i, at, len, now);
+        }
     if (e->nsends > before) /* else we are a leaf in every tree */
         e->outbox_len += (uint32_t)len;
     return ready;
@@ -468,9 +486,7 @@ static void push_start(sb_engine *e, uint64_t now)
      * more than it carries, before our share has counted the writers):
      * ours waits for it */
     if (!wait && push_backed_up(e))
-        wait = e->push_ready > now && e->push_ready - now < PUSH_LINGER
-                   ? e->push_ready - now
-                   : PUSH_LINGER;
+        wait = push_outbox_wait(e, now);
     if (wait) {
         e->push_due = now + wait;
         return;
@@ -484,9 +500,7 @@ static void push_start(sb_engine *e, uint64_t now)
      * waits until the first of them may go (given up if out of memory) */
     if (!push_room(e, e->cfg.max_message_size, now)) {
         e->push_pending = e->outbox != NULL;
-        e->push_due = e->push_ready > now && e->push_ready - now < PUSH_LINGER
-                          ? e->push_ready
-                          : now + PUSH_LINGER;
+        e->push_due = now + push_outbox_wait(e, now);
         return;
     }
     e->push_pending = false;
