@@ -194,12 +194,13 @@ static void apply_cut_reset(sb_engine *e, sb_peer *n, uint64_t stop)
     }
 }
 
-static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
+/* Takes one delta; false if it was refused for a gap (counted). */
+static bool apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
 {
     bool created;
     sb_peer *n = apply_peer(e, d, now, &created);
     if (!n)
-        return;
+        return true;
     sb_state_touch(&e->st, n);
     bool reset = d->reset && d->gc_version > n->gc_version;
     if (reset) {
@@ -220,7 +221,7 @@ static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
          * holds versions up to our gc_version has seen every tombstone
          * up to it, so it is safe even if it collected none.) */
         e->stats.drops[SB_DROP_GAP]++;
-        return;
+        return false;
     }
     uint64_t before = n->max_version;
     sb_cursor c = { d->keys, d->end };
@@ -261,24 +262,28 @@ static void apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
     }
     if (changed)
         sb_liveness_note_change(e, n, now, reset ? NO_DELTA : before);
+    return true;
 }
 
 /* Takes every delta of m; news from a member is told on at once to a
  * few peers (exchange.c, exchange_announce()): those the push trees
  * missed may lack it too. Not while writers push past their fair share:
  * then every summary differs, and those SYNs would take the cap that the
- * pushes need (the rounds and a gap's catch-up repair instead). */
-void sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
+ * pushes need (the rounds and a gap's catch-up repair instead). False
+ * if a delta was refused for a gap (each counted in SB_DROP_GAP). */
+bool sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
 {
     uint32_t head = e->recent_head;
+    bool whole = true;
     sb_cursor c = { m->deltas, m->end };
     for (uint64_t i = 0; i < m->ndeltas; i++) {
         sb_delta d;
         sb_delta_next(&c, &d);
-        apply_delta(e, &d, now);
+        whole &= apply_delta(e, &d, now);
     }
     if (e->recent_head != head && e->from_member && e->wire->announce &&
         !sb_push_saturated(e, now))
         e->announce = true;
+    return whole;
 }
 

@@ -475,7 +475,7 @@ uint32_t sb_push_outbox_sends(const sb_engine *e);
 void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now);
 
 /* ---- apply.c ---- */
-void sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now);
+bool sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now);
 bool sb_apply_within_bounds(sb_engine *e, const sb_peer *n,
                             const sb_key_entry *k);
 bool sb_apply_store_key(sb_engine *e, sb_peer *n, const sb_key_entry *k,

@@ -609,9 +609,7 @@ static bool push_apply(sb_engine *e, const sb_msg *m, const uint8_t *item,
     one.ndeltas = it.ndeltas;
     one.deltas = it.deltas;
     one.end = it.end;
-    uint64_t gaps = e->stats.drops[SB_DROP_GAP];
-    sb_apply_deltas(e, &one, now);
-    return e->stats.drops[SB_DROP_GAP] == gaps;
+    return sb_apply_deltas(e, &one, now);
 }
 
 /* Lets early item i go: applied, or (`behind`) given up, and then its
