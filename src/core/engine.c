@@ -208,8 +208,11 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->cfg.max_message_size -= seal;
     if (cfg->nkeys) {
         e->sealing = true;
+        e->keyring = calloc(1, sizeof(*e->keyring));
+        if (!e->keyring)
+            goto oom;
         for (uint32_t i = 0; i < cfg->nkeys; i++)
-            sb_keyring_install(&e->keyring, cfg->keys + i * SB_KEY_SIZE);
+            sb_keyring_install(e->keyring, cfg->keys + i * SB_KEY_SIZE);
         memcpy(e->nonce, cfg->nonce_prefix, sizeof(cfg->nonce_prefix));
         e->sealed = malloc(e->wire_max);
         e->opened = malloc(e->wire_max);
@@ -235,6 +238,9 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     sb_rings_init(&e->rings, e->cfg.monitors > e->cfg.push_fanout
                                  ? e->cfg.monitors
                                  : e->cfg.push_fanout);
+    if (e->cfg.monitors &&
+        !(e->watch = malloc(e->cfg.monitors * sizeof(*e->watch))))
+        goto oom;
     if (!reference)
         e->max_key_entry = e->cfg.max_message_size - engine_own_overhead(alen);
 
@@ -279,12 +285,15 @@ void sb_engine_free(sb_engine *e)
     free(e->voters);
     free(e->cluster);
     free(e->buf);
-    free(e->outbox);
-    free(e->sends);
-    free(e->early_items); /* and early, in the same block */
+    sb_push_free(e);
     free(e->sealed);
     free(e->opened);
-    sb_keyring_wipe(&e->keyring);
+    if (e->keyring) {
+        sb_keyring_wipe(e->keyring);
+        free(e->keyring);
+    }
+    free(e->seeds);
+    free(e->watch);
     sb_scratch_free(&e->scratch);
     free(e);
 }
@@ -306,8 +315,9 @@ int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
     return SB_OK;
 }
 
-/* A gossip round: a pause forgiven, the peers due attended to, then the
- * protocol's own messages (exchange.c, ref_exchange.c). */
+/* A gossip round: a pause forgiven, the peers due attended to, an idle
+ * push's memory freed, then the protocol's own messages (exchange.c,
+ * ref_exchange.c). */
 static void engine_round(sb_engine *e, uint64_t now)
 {
     uint64_t since = now - e->last_round;
@@ -324,6 +334,7 @@ static void engine_round(sb_engine *e, uint64_t now)
         i++;
     }
     sb_state_expire_forgotten(&e->st, now);
+    sb_push_rest(e, now);
     /* a node that met a peer before its first round knows its seeds
      * all the same, for the rule that heals partitions */
     if (!e->seeds_fetched)
@@ -402,21 +413,21 @@ int sb_engine_key_install(sb_engine *e, const uint8_t *key)
 {
     if (!key)
         return SB_EINVAL;
-    return e->sealing ? sb_keyring_install(&e->keyring, key) : SB_ESTATE;
+    return e->sealing ? sb_keyring_install(e->keyring, key) : SB_ESTATE;
 }
 
 int sb_engine_key_use(sb_engine *e, const uint8_t *key)
 {
     if (!key)
         return SB_EINVAL;
-    return e->sealing ? sb_keyring_use(&e->keyring, key) : SB_ESTATE;
+    return e->sealing ? sb_keyring_use(e->keyring, key) : SB_ESTATE;
 }
 
 int sb_engine_key_remove(sb_engine *e, const uint8_t *key)
 {
     if (!key)
         return SB_EINVAL;
-    return e->sealing ? sb_keyring_remove(&e->keyring, key) : SB_ESTATE;
+    return e->sealing ? sb_keyring_remove(e->keyring, key) : SB_ESTATE;
 }
 
 int sb_engine_leave(sb_engine *e, uint64_t now)
@@ -558,16 +569,14 @@ uint64_t sb_engine_generation(const sb_engine *e)
 size_t sb_engine_memory(const sb_engine *e)
 {
     return sizeof(*e) + e->cfg.max_message_size +
-           (e->sealing ? e->wire_max + e->opened_cap : 0) +
+           (e->sealing ? sizeof(*e->keyring) + e->wire_max + e->opened_cap
+                       : 0) +
+           e->seeds_cap * sizeof(*e->seeds) +
+           e->cfg.monitors * sizeof(*e->watch) +
            strlen(e->cluster) + 1 +
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
            sb_rings_memory(&e->rings) +
-           (e->outbox ? sb_push_outbox_bytes(e) +
-                            sb_push_outbox_sends(e) * sizeof(*e->sends)
-                      : 0) +
-           (e->early_items ? EARLY_ITEMS * sizeof(push_early) +
-                                 EARLY_MESSAGES * e->cfg.max_message_size
-                           : 0) +
+           sb_push_memory(e) +
            e->verdicts_cap * sizeof(*e->verdicts) +
            e->voters_cap * sizeof(*e->voters);
 }

@@ -705,7 +705,7 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         }
     }
     if (why < 0 && e->sealing) {
-        len = sb_open(&e->keyring, buf, len, e->opened);
+        len = sb_open(e->keyring, buf, len, e->opened);
         buf = e->opened;
         if (!len)
             why = SB_DROP_AUTH;

@@ -67,6 +67,8 @@
 #define WAVES 256             /* push waves remembered, not forwarded twice */
 #define PUSH_LINGER (10 * MS) /* a child gets a PUSH at most this often */
 #define PUSH_LINKS 64         /* children whose last PUSH is remembered */
+#define PUSH_REST (10 * SEC)  /* the push's memory is freed after this
+                                 long without a push */
 #define OUTBOX_MESSAGES 4     /* the outbox holds at least this many
                                  messages' items */
 #define OUTBOX_LINGERS 4      /* and what the cap sends in this many
@@ -105,8 +107,8 @@ typedef struct watch {
     uint64_t id;
     sb_phi_normal phi;
     uint64_t heartbeat;       /* the one its last beat carried */
-    bool proven;              /* a beat came since it became ours */
     uint64_t since;           /* when it became ours, or last refuted us */
+    bool proven;              /* a beat came since it became ours */
     uint8_t refuted;          /* our verdicts it refuted since its last
                                  beat */
 } watch;
@@ -306,8 +308,8 @@ struct sb_engine {
                                  gap: our next SYN lists them first */
     uint32_t nbehind;
 
-    const char *seeds[SB_MAX_SEEDS];
-    size_t nseeds;
+    const char **seeds;       /* the seeds fetched last: seeds_cap slots */
+    size_t nseeds, seeds_cap;
     bool seeds_fetched;       /* the seeds callback was asked once */
     uint64_t shy_until;       /* reference wire: until then our digest
                                  requests to a seed that knows no one
@@ -324,19 +326,23 @@ struct sb_engine {
                                  <= this */
     bool push_news;           /* a push is due with no key: our record's
                                  header alone (a leave, a refutation) */
-    uint64_t waves[WAVES];
-    uint32_t waves_head;
-    /* the outbox: push items to pass on, each stored once, and the
+    /* the push's memory, one block: allocated at the first item passed
+     * on, freed after PUSH_REST without a push (sb_push_rest()); NULL
+     * meanwhile. The waves seen lately, the children sent to lately,
+     * then the outbox: push items to pass on, each stored once, and the
      * children each goes to; a child gets one PUSH of every item it is
      * due, at most every PUSH_LINGER */
-    uint8_t *outbox;          /* items back to back: OUTBOX_MESSAGES x
-                                 max_message_size bytes, or NULL */
-    uint32_t outbox_len;
-    push_send *sends;         /* OUTBOX_SENDS slots */
+    uint64_t *waves;          /* WAVES slots, the block's start */
+    uint32_t waves_head;
+    push_link *links;         /* PUSH_LINKS slots */
+    push_send *sends;         /* sb_push_outbox_sends() slots */
     uint32_t nsends;
+    uint8_t *outbox;          /* items back to back:
+                                 sb_push_outbox_bytes() */
+    uint32_t outbox_len;
     uint64_t push_ready;      /* when the outbox's first child may get
                                  its items, if nsends */
-    push_link links[PUSH_LINKS]; /* the children sent to lately */
+    uint64_t push_at;         /* when a push last came or went */
     sb_bucket cap;            /* the bandwidth cap (send.c) */
     sb_bucket push_share;     /* our own pushes' fair share (push.c) */
     uint64_t writers[2][WRITER_BITS / 64]; /* the roots of the pushes of
@@ -371,7 +377,7 @@ struct sb_engine {
     /* monitors (monitor.c, ring.h): the rings of live peers, the peers we
      * watch, the monitors our last beats went to, our verdicts */
     sb_rings rings;
-    watch watch[SB_MAX_RINGS];
+    watch *watch;             /* cfg.monitors slots */
     uint32_t nwatch;
     uint64_t beat_to[SB_MAX_RINGS];
     uint32_t nbeat_to;
@@ -399,7 +405,7 @@ struct sb_engine {
      * received is opened into `opened`, grown to the largest datagram
      * received (a peer may send up to SB_MAX_DATAGRAM). */
     bool sealing;
-    sb_keyring keyring;
+    sb_keyring *keyring;      /* if sealing */
     uint8_t nonce[SB_NONCE_SIZE]; /* the prefix, then a 64-bit counter */
     size_t wire_max;
     uint8_t *sealed, *opened;
@@ -470,8 +476,9 @@ void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
 void sb_push_flush(sb_engine *e, uint64_t now);
 uint64_t sb_push_due(const sb_engine *e);
 bool sb_push_saturated(const sb_engine *e, uint64_t now);
-size_t sb_push_outbox_bytes(const sb_engine *e);
-uint32_t sb_push_outbox_sends(const sb_engine *e);
+void sb_push_rest(sb_engine *e, uint64_t now);
+size_t sb_push_memory(const sb_engine *e);
+void sb_push_free(sb_engine *e);
 void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now);
 
 /* ---- apply.c ---- */

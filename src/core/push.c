@@ -101,7 +101,7 @@ static bool push_seen(const sb_engine *e, uint64_t key)
 {
     if (key == 0)
         return true;
-    for (uint32_t i = 0; i < WAVES; i++)
+    for (uint32_t i = 0; e->waves && i < WAVES; i++)
         if (e->waves[i] == key)
             return true;
     return false;
@@ -327,7 +327,7 @@ static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
 
 /* The outbox's size in bytes: what the cap lets pass in a few pauses of
  * PUSH_LINGER (36 kB at the default cap), at least a few messages. */
-size_t sb_push_outbox_bytes(const sb_engine *e)
+static size_t push_outbox_bytes(const sb_engine *e)
 {
     size_t least = OUTBOX_MESSAGES * e->cfg.max_message_size;
     size_t lingers = (size_t)(e->cap.rate * OUTBOX_LINGERS * PUSH_LINGER / SEC);
@@ -336,9 +336,9 @@ size_t sb_push_outbox_bytes(const sb_engine *e)
 
 /* Its (item, child) slots: one for every OUTBOX_ITEM_BYTES of it, at
  * least OUTBOX_SENDS. */
-uint32_t sb_push_outbox_sends(const sb_engine *e)
+static uint32_t push_outbox_sends(const sb_engine *e)
 {
-    size_t n = sb_push_outbox_bytes(e) / OUTBOX_ITEM_BYTES;
+    size_t n = push_outbox_bytes(e) / OUTBOX_ITEM_BYTES;
     return n > OUTBOX_SENDS ? (uint32_t)n : OUTBOX_SENDS;
 }
 
@@ -346,7 +346,7 @@ uint32_t sb_push_outbox_sends(const sb_engine *e)
  * OUTBOX_BACKED_UP. */
 static bool push_backed_up(const sb_engine *e)
 {
-    return e->outbox_len > sb_push_outbox_bytes(e) / OUTBOX_BACKED_UP;
+    return e->outbox_len > push_outbox_bytes(e) / OUTBOX_BACKED_UP;
 }
 
 /* How long our own push waits for the outbox: until its first item may
@@ -358,23 +358,31 @@ static uint64_t push_outbox_wait(const sb_engine *e, uint64_t now)
                : PUSH_LINGER;
 }
 
+/* The push's memory in one block (internal.h): the waves, the links,
+ * the outbox's slots, then its bytes; all zero. False if out of memory. */
+static bool push_alloc(sb_engine *e)
+{
+    size_t slots = push_outbox_sends(e);
+    e->waves = calloc(1, WAVES * sizeof(*e->waves) +
+                             PUSH_LINKS * sizeof(*e->links) +
+                             slots * sizeof(*e->sends) + push_outbox_bytes(e));
+    if (!e->waves)
+        return false;
+    e->waves_head = 0;
+    e->links = (push_link *)(e->waves + WAVES);
+    e->sends = (push_send *)(e->links + PUSH_LINKS);
+    e->outbox = (uint8_t *)(e->sends + slots);
+    return true;
+}
+
 /* Makes room in the outbox for an item of `len` bytes, sending the
  * outbox first if it is full; false if out of memory. */
 static bool push_room(sb_engine *e, size_t len, uint64_t now)
 {
-    size_t cap = sb_push_outbox_bytes(e);
-    uint32_t slots = sb_push_outbox_sends(e);
-    if (!e->outbox) {
-        e->outbox = malloc(cap);
-        e->sends = malloc(slots * sizeof(*e->sends));
-        if (!e->outbox || !e->sends) {
-            free(e->outbox);
-            free(e->sends);
-            e->outbox = NULL;
-            e->sends = NULL;
-            return false;
-        }
-    }
+    size_t cap = push_outbox_bytes(e);
+    uint32_t slots = push_outbox_sends(e);
+    if (!e->waves && !push_alloc(e))
+        return false;
     /* an item goes to at most log2(M) + 1 children a tree */
     uint32_t depth = 1;
     while (depth < 32 && (1u << (depth - 1)) <= e->rings.count)
@@ -499,7 +507,7 @@ static void push_start(sb_engine *e, uint64_t now)
      * written in. An outbox full of items the cap holds back: the push
      * waits until the first of them may go (given up if out of memory) */
     if (!push_room(e, e->cfg.max_message_size, now)) {
-        e->push_pending = e->outbox != NULL;
+        e->push_pending = e->waves != NULL;
         e->push_due = now + push_outbox_wait(e, now);
         return;
     }
@@ -531,6 +539,7 @@ static void push_start(sb_engine *e, uint64_t now)
     if (e->push_share.level < all && !push_lossy(e, now))
         waves |= PUSH_ALONE;
     e->push_share.level -= waves & PUSH_ALONE ? (double)len : all;
+    e->push_at = now;
     (void)push_pass_on(e, item, len, s->id, waves, now);
     if (s->max_version > done)
         sb_push_queue(e, done, now);
@@ -547,6 +556,48 @@ void sb_push_flush(sb_engine *e, uint64_t now)
         push_start(e, now);
     if (e->nsends)
         push_send_outbox(e, false, now);
+}
+
+/*
+ * A round: after PUSH_REST without a push, with nothing in the outbox
+ * and no early item, the push's memory is freed (tens of kilobytes at
+ * the default cap: a cluster that wrote once does not keep it). A copy
+ * of a wave that comes later still is passed on again, once.
+ */
+void sb_push_rest(sb_engine *e, uint64_t now)
+{
+    if ((!e->waves && !e->early_items) || now - e->push_at < PUSH_REST ||
+        e->nsends || e->early_count || e->push_pending)
+        return;
+    sb_push_free(e);
+}
+
+void sb_push_free(sb_engine *e)
+{
+    free(e->waves); /* and the links, sends and outbox: one block */
+    free(e->early_items); /* and early, in the same block */
+    e->waves = NULL;
+    e->links = NULL;
+    e->sends = NULL;
+    e->outbox = NULL;
+    e->outbox_len = 0;
+    e->early_items = NULL;
+    e->early = NULL;
+    e->early_len = 0;
+}
+
+/* Bytes the push holds: its block and the early items'. */
+size_t sb_push_memory(const sb_engine *e)
+{
+    size_t bytes = 0;
+    if (e->waves)
+        bytes += WAVES * sizeof(*e->waves) + PUSH_LINKS * sizeof(*e->links) +
+                 push_outbox_sends(e) * sizeof(*e->sends) +
+                 push_outbox_bytes(e);
+    if (e->early_items)
+        bytes += EARLY_ITEMS * sizeof(push_early) +
+                 EARLY_MESSAGES * e->cfg.max_message_size;
+    return bytes;
 }
 
 /* Whether a push past its writer's fair share came within the last
@@ -726,6 +777,7 @@ static bool push_repeat(const sb_engine *e, const sb_push_item *it,
  */
 void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
 {
+    e->push_at = now;
     sb_cursor c = { m->items, m->end };
     bool ready = e->nsends && now >= e->push_ready;
     for (uint64_t i = 0; i < m->nitems; i++) {

@@ -80,7 +80,7 @@ bool sb_rings_add(sb_rings *r, uint64_t id)
     if (at < r->count && ring_id(r->ring[0], at) == id)
         return true;
     if (r->count == r->cap) {
-        uint32_t cap = r->cap + r->cap / 4 + 16;
+        uint32_t cap = r->cap + r->cap / 8 + 16; /* as the state's */
         for (uint32_t i = 0; i < r->k; i++) {
             uint8_t *g = realloc(r->ring[i], (size_t)cap * SB_ID_SIZE);
             if (!g)

@@ -2,6 +2,7 @@
  * Seeds: asked of the callback, recognised among senders, and drawn now
  * and then so that a partitioned cluster heals.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -21,8 +22,22 @@ void sb_seeds_fetch(sb_engine *e)
     e->seeds_fetched = true;
     if (!e->cfg.seeds)
         return;
-    size_t n = e->cfg.seeds(e->cfg.userdata, e->seeds, SB_MAX_SEEDS);
-    e->nseeds = n < SB_MAX_SEEDS ? n : SB_MAX_SEEDS;
+    const char *got[SB_MAX_SEEDS];
+    size_t n = e->cfg.seeds(e->cfg.userdata, got, SB_MAX_SEEDS);
+    if (n > SB_MAX_SEEDS)
+        n = SB_MAX_SEEDS;
+    if (n > e->seeds_cap) { /* out of memory: the first seeds_cap */
+        const char **seeds = realloc(e->seeds, n * sizeof(*seeds));
+        if (seeds) {
+            e->seeds = seeds;
+            e->seeds_cap = n;
+        } else {
+            n = e->seeds_cap;
+        }
+    }
+    if (n)
+        memcpy(e->seeds, got, n * sizeof(*got));
+    e->nseeds = n;
 }
 
 /* A random seed with probability seeds / n (n nodes besides us to pick

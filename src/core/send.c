@@ -86,7 +86,7 @@ bool sb_send_bytes(sb_engine *e, sb_traffic t, const char *to,
         /* the counter: the nonce's last 8 bytes, big endian */
         for (int i = SB_NONCE_SIZE - 1; i >= 16 && ++e->nonce[i] == 0; i--)
             ;
-        len = sb_seal(&e->keyring, e->nonce, buf, len, e->sealed);
+        len = sb_seal(e->keyring, e->nonce, buf, len, e->sealed);
         buf = e->sealed;
     }
     sb_bucket_take(&e->cap, (double)len);

@@ -169,8 +169,8 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
                       uint64_t generation)
 {
     if (st->count == st->cap) {
-        /* a quarter more: these arrays cost per known peer */
-        uint32_t cap = st->cap + st->cap / 4 + 16;
+        /* an eighth more: these arrays cost per known peer */
+        uint32_t cap = st->cap + st->cap / 8 + 16;
         sb_peer **peers = realloc(st->peers, cap * sizeof(*peers));
         if (peers)
             st->peers = peers;
@@ -180,7 +180,9 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
         uint32_t *perm = realloc(st->perm, cap * sizeof(*perm));
         if (perm)
             st->perm = perm;
-        uint32_t tcap = cap < STATE_TOUCHED ? cap : STATE_TOUCHED;
+        uint32_t tcap = cap / 4 + 8;
+        if (tcap > STATE_TOUCHED)
+            tcap = STATE_TOUCHED;
         sb_peer **touched = st->touched;
         if (tcap > st->touched_cap) {
             touched = realloc(st->touched, tcap * sizeof(*touched));

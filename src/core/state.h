@@ -101,8 +101,9 @@ typedef struct sb_slot {
     uint32_t index;       /* peer index + 1; 0 = empty */
 } sb_slot;
 
-/* The touched peers listed at most: more at once (a join, a burst of
- * news) and the summary's next read looks at every peer. */
+/* The touched peers listed at most: a quarter of the peers there is
+ * room for and 8 more, up to STATE_TOUCHED. More at once (a join, a
+ * burst of news) and the summary's next read looks at every peer. */
 #define STATE_TOUCHED 256
 
 typedef struct sb_state {

@@ -21,7 +21,7 @@
 #include "addr_text.h"
 #include "codec.h"
 #include "engine.h"
-#include "internal.h" /* SWEEP_BURST */
+#include "internal.h" /* SWEEP_BURST, WAVES, PUSH_REST */
 #include "rng.h"
 
 /* A cluster of engines: node 0 everyone's seed, waits in 10 ms steps,
@@ -1623,7 +1623,7 @@ static void test_summary_after_many_changes(void **state)
                            i % 250 + 1);
         check(sb_state_add(&e->st, addr, (size_t)len, 1 + i));
     }
-    check(e->st.overflow && e->st.ntouched == STATE_TOUCHED);
+    check(e->st.overflow && e->st.ntouched == e->st.touched_cap);
     /* one listed and one past the list leave before the read */
     sb_state_remove(&e->st, e->st.touched[3]);
     sb_state_remove(&e->st, e->st.peers[e->st.count - 1]);
@@ -1909,6 +1909,39 @@ static void test_early_push_waits_for_the_one_before(void **state)
     cluster_free(c);
 }
 
+/* The push's memory (its waves, its outbox) is held while pushes flow
+ * and freed after PUSH_REST without one; a later write is pushed as
+ * before, and every node's memory grows again by the same. */
+static void test_push_memory_freed_at_rest(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    cluster *c = engines(N, 512, NULL, 0);
+    cluster_run(c, 5 * SEC);
+    size_t idle[N], busy[N];
+    for (uint32_t i = 0; i < N; i++)
+        idle[i] = sb_engine_memory(cluster_engine(c, i));
+    check(cluster_set(c, 1, "a", "1") == SB_OK);
+    cluster_run(c, 50 * MS); /* less than a round: only a push tells */
+    for (uint32_t i = 0; i < N; i++) {
+        check(cluster_has(c, i, 1, "a", "1"));
+        busy[i] = sb_engine_memory(cluster_engine(c, i));
+        check(busy[i] >= idle[i] + WAVES * sizeof(uint64_t));
+    }
+    cluster_run(c, PUSH_REST + 2 * SEC);
+    for (uint32_t i = 0; i < N; i++)
+        check(sb_engine_memory(cluster_engine(c, i)) + WAVES * sizeof(uint64_t) <=
+              busy[i]);
+    check(cluster_set(c, 2, "b", "2") == SB_OK);
+    cluster_run(c, 50 * MS);
+    for (uint32_t i = 0; i < N; i++) {
+        check(cluster_has(c, i, 2, "b", "2"));
+        check(sb_engine_memory(cluster_engine(c, i)) >=
+              idle[i] + WAVES * sizeof(uint64_t));
+    }
+    cluster_free(c);
+}
+
 /* floor(log2(T / round + 1)) + 1: the most probes one node sends in T to
  * an address that never answered it (sb_liveness_probed()). */
 static size_t probe_bound(uint64_t grace_ns, uint64_t round_ns)
@@ -2020,6 +2053,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reset_stopped_by_a_bound_leaves_no_hole),
         cmocka_unit_test(test_waves_of_two_roots_are_apart),
         cmocka_unit_test(test_early_push_waits_for_the_one_before),
+        cmocka_unit_test(test_push_memory_freed_at_rest),
         cmocka_unit_test(test_ack_lists_each_node_once),
         cmocka_unit_test(test_sealed_cluster_converges),
         cmocka_unit_test(test_seal_mismatch_dropped),
