@@ -267,10 +267,12 @@ static bool apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
 
 /* Takes every delta of m; news from a member is told on at once to a
  * few peers (exchange.c, exchange_announce()): those the push trees
- * missed may lack it too. Not while writers push past their fair share:
- * then every summary differs, and those SYNs would take the cap that the
- * pushes need (the rounds and a gap's catch-up repair instead). False
- * if a delta was refused for a gap (each counted in SB_DROP_GAP). */
+ * missed may lack it too. Not while writers push past their fair share,
+ * nor while our pushes wait for the cap: then every summary differs, and
+ * those SYNs and their answers, full of recent news most peers hold,
+ * would take the cap that the pushes need (the rounds and a gap's
+ * catch-up repair instead). False if a delta was refused for a gap (each
+ * counted in SB_DROP_GAP). */
 bool sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
 {
     uint32_t head = e->recent_head;
@@ -282,7 +284,7 @@ bool sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now)
         whole &= apply_delta(e, &d, now);
     }
     if (e->recent_head != head && e->from_member && e->wire->announce &&
-        !sb_push_saturated(e, now))
+        !sb_push_saturated(e, now) && !sb_push_capped(e, now))
         e->announce = true;
     return whole;
 }

@@ -300,7 +300,9 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
     if (m->flags & SB_SYN_RANGE)
         sb_range_complete(e, p, m, epoch);
     p->fill = !(m->flags & SB_SYN_COMPLETE);
-    if (p->fill)
+    /* not while our pushes wait for the cap: most initiators hold our
+     * recent news by then, and the offer would fill every ACK */
+    if (p->fill && !sb_push_capped(e, now))
         exchange_offer_recent(e, p, now);
     if (m->flags & SB_SYN_COMPLETE) {
         for (uint32_t i = 0; i < e->st.count; i++) {

@@ -42,6 +42,7 @@
 #include "ring.h"
 #include "rng.h"
 #include "state.h"
+#include "waves.h"
 
 /* Peers whose keys or leaving bit changed lately: SYNs list them first,
  * and an ACK offers their fresh keys to an initiator that did not list
@@ -64,7 +65,11 @@
 #define NO_DELTA UINT64_MAX
 #define BEHIND 8              /* writers a SYN asks to catch up on */
 #define WANTED 32             /* unknown ids a SYN asks for in full */
-#define WAVES 256             /* push waves remembered, not forwarded twice */
+#define WAVES_LEAST 256       /* push waves remembered, not passed on
+                                 twice: at least this many */
+#define WAVES_WINDOW (250 * MS) /* and as many as the cap lets pass in
+                                 this long, */
+#define WAVE_BYTES 128        /* at a wave for every this many bytes */
 #define PUSH_LINGER (10 * MS) /* a child gets a PUSH at most this often */
 #define PUSH_LINKS 64         /* children whose last PUSH is remembered */
 #define PUSH_REST (10 * SEC)  /* the push's memory is freed after this
@@ -332,8 +337,8 @@ struct sb_engine {
      * then the outbox: push items to pass on, each stored once, and the
      * children each goes to; a child gets one PUSH of every item it is
      * due, at most every PUSH_LINGER */
-    uint64_t *waves;          /* WAVES slots, the block's start */
-    uint32_t waves_head;
+    void *push_block;
+    sb_waves waves;           /* push_waves() keys */
     push_link *links;         /* PUSH_LINKS slots */
     push_send *sends;         /* sb_push_outbox_sends() slots */
     uint32_t nsends;
@@ -349,6 +354,8 @@ struct sb_engine {
                                  this second and the last, a bit each */
     uint64_t writers_since;   /* when this second began */
     uint64_t alone_at;        /* when a push past its share last came */
+    uint64_t capped_at;       /* when a datagram of push last waited for
+                                 the cap */
     uint32_t alone_seen[2];   /* such items that came, this second and
                                  the last */
     uint32_t alone_lost[2];   /* and those given up for a gap */
@@ -476,6 +483,7 @@ void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);
 void sb_push_flush(sb_engine *e, uint64_t now);
 uint64_t sb_push_due(const sb_engine *e);
 bool sb_push_saturated(const sb_engine *e, uint64_t now);
+bool sb_push_capped(const sb_engine *e, uint64_t now);
 void sb_push_rest(sb_engine *e, uint64_t now);
 size_t sb_push_memory(const sb_engine *e);
 void sb_push_free(sb_engine *e);

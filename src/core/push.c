@@ -99,12 +99,7 @@ static uint64_t push_wave_key(uint64_t root, uint64_t wave)
 
 static bool push_seen(const sb_engine *e, uint64_t key)
 {
-    if (key == 0)
-        return true;
-    for (uint32_t i = 0; e->waves && i < WAVES; i++)
-        if (e->waves[i] == key)
-            return true;
-    return false;
+    return key == 0 || (e->push_block && sb_waves_has(&e->waves, key));
 }
 
 /* Remembers the wave (root, wave); false if it was seen already. */
@@ -113,7 +108,7 @@ static bool push_new_wave(sb_engine *e, uint64_t root, uint64_t wave)
     uint64_t key = push_wave_key(root, wave);
     if (push_seen(e, key))
         return false;
-    e->waves[e->waves_head++ % WAVES] = key;
+    sb_waves_add(&e->waves, key);
     return true;
 }
 
@@ -296,6 +291,7 @@ static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
                                          used + SB_HEADER_SIZE +
                                              sb_varint_size(j - first));
             if (wait) {
+                e->capped_at = now;
                 if (now + wait < e->push_ready)
                     e->push_ready = now + wait;
                 while (first < stop)
@@ -358,18 +354,30 @@ static uint64_t push_outbox_wait(const sb_engine *e, uint64_t now)
                : PUSH_LINGER;
 }
 
+/* The waves remembered: as many as the cap lets pass in WAVES_WINDOW
+ * (1,792 at the default cap: under load a node sees about 4,000 a
+ * second, and a wave's copies come down its trees tens of milliseconds
+ * apart), at least WAVES_LEAST. */
+static uint32_t push_waves(const sb_engine *e)
+{
+    double n = e->cap.rate * WAVES_WINDOW / SEC / WAVE_BYTES;
+    return n > WAVES_LEAST ? (uint32_t)n : WAVES_LEAST;
+}
+
 /* The push's memory in one block (internal.h): the waves, the links,
  * the outbox's slots, then its bytes; all zero. False if out of memory. */
 static bool push_alloc(sb_engine *e)
 {
+    size_t waves = sb_waves_bytes(push_waves(e));
     size_t slots = push_outbox_sends(e);
-    e->waves = calloc(1, WAVES * sizeof(*e->waves) +
-                             PUSH_LINKS * sizeof(*e->links) +
-                             slots * sizeof(*e->sends) + push_outbox_bytes(e));
-    if (!e->waves)
+    uint8_t *b = calloc(1, waves + PUSH_LINKS * sizeof(*e->links) +
+                               slots * sizeof(*e->sends) +
+                               push_outbox_bytes(e));
+    if (!b)
         return false;
-    e->waves_head = 0;
-    e->links = (push_link *)(e->waves + WAVES);
+    e->push_block = b;
+    sb_waves_init(&e->waves, b, push_waves(e));
+    e->links = (push_link *)(b + waves);
     e->sends = (push_send *)(e->links + PUSH_LINKS);
     e->outbox = (uint8_t *)(e->sends + slots);
     return true;
@@ -381,7 +389,7 @@ static bool push_room(sb_engine *e, size_t len, uint64_t now)
 {
     size_t cap = push_outbox_bytes(e);
     uint32_t slots = push_outbox_sends(e);
-    if (!e->waves && !push_alloc(e))
+    if (!e->push_block && !push_alloc(e))
         return false;
     /* an item goes to at most log2(M) + 1 children a tree */
     uint32_t depth = 1;
@@ -507,7 +515,7 @@ static void push_start(sb_engine *e, uint64_t now)
      * written in. An outbox full of items the cap holds back: the push
      * waits until the first of them may go (given up if out of memory) */
     if (!push_room(e, e->cfg.max_message_size, now)) {
-        e->push_pending = e->waves != NULL;
+        e->push_pending = e->push_block != NULL;
         e->push_due = now + push_outbox_wait(e, now);
         return;
     }
@@ -566,7 +574,7 @@ void sb_push_flush(sb_engine *e, uint64_t now)
  */
 void sb_push_rest(sb_engine *e, uint64_t now)
 {
-    if ((!e->waves && !e->early_items) || now - e->push_at < PUSH_REST ||
+    if ((!e->push_block && !e->early_items) || now - e->push_at < PUSH_REST ||
         e->nsends || e->early_count || e->push_pending)
         return;
     sb_push_free(e);
@@ -574,9 +582,10 @@ void sb_push_rest(sb_engine *e, uint64_t now)
 
 void sb_push_free(sb_engine *e)
 {
-    free(e->waves); /* and the links, sends and outbox: one block */
+    free(e->push_block);
     free(e->early_items); /* and early, in the same block */
-    e->waves = NULL;
+    e->push_block = NULL;
+    e->waves = (sb_waves){ 0 };
     e->links = NULL;
     e->sends = NULL;
     e->outbox = NULL;
@@ -590,8 +599,9 @@ void sb_push_free(sb_engine *e)
 size_t sb_push_memory(const sb_engine *e)
 {
     size_t bytes = 0;
-    if (e->waves)
-        bytes += WAVES * sizeof(*e->waves) + PUSH_LINKS * sizeof(*e->links) +
+    if (e->push_block)
+        bytes += sb_waves_bytes(push_waves(e)) +
+                 PUSH_LINKS * sizeof(*e->links) +
                  push_outbox_sends(e) * sizeof(*e->sends) +
                  push_outbox_bytes(e);
     if (e->early_items)
@@ -605,6 +615,13 @@ size_t sb_push_memory(const sb_engine *e)
 bool sb_push_saturated(const sb_engine *e, uint64_t now)
 {
     return e->alone_at && now - e->alone_at < SEC;
+}
+
+/* Whether a datagram of push waited for the cap within the last second:
+ * what else we send takes the bytes the pushes need. */
+bool sb_push_capped(const sb_engine *e, uint64_t now)
+{
+    return e->capped_at && now - e->capped_at < SEC;
 }
 
 /* When a tick has a push to send: our own, or the outbox's first to a
@@ -750,7 +767,7 @@ static void push_retry_early(sb_engine *e, const sb_msg *m, uint64_t now)
  * Whether an item is a copy of a wave we passed on already. Below
  * saturation the waves we remember tell. Past it (pushes past their
  * writers' share arrive, or our outbox is backed up behind the cap),
- * more than WAVES waves may come before the last copy of one, which
+ * more waves than we remember may come before the last copy of one, which
  * would go down every tree again, and its copies too: a storm. Then a
  * copy of a wave with siblings whose keys we hold is taken for one.
  * (Not below saturation: an exchange often brings the keys before the

@@ -1,0 +1,37 @@
+/*
+ * The waves a node passed on lately (push.c): the last `cap` wave keys
+ * added, the oldest forgotten first, and whether a key is among them in
+ * a few probes. The keys are hashes already (a wave's key mixes its
+ * root with a random wave id), so their low bits place them in a table
+ * of twice as many slots or more (open addressing, linear probing; a
+ * forgotten key leaves by backward-shift deletion, which keeps every
+ * other key findable). Key 0 is never stored. Pure; the memory is the
+ * caller's.
+ */
+#ifndef SB_WAVES_H
+#define SB_WAVES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sb_waves {
+    uint64_t *keys;      /* cap keys, a ring in the order added */
+    uint32_t *slots;     /* mask + 1 slots: a key's place in keys + 1;
+                            0: empty */
+    uint32_t cap, count;
+    uint32_t head;       /* where the next key goes in keys */
+    uint32_t mask;
+} sb_waves;
+
+/* Bytes of memory a set of `cap` keys needs (cap > 0). */
+size_t sb_waves_bytes(uint32_t cap);
+/* An empty set over `mem`: sb_waves_bytes(cap) bytes, all zero, aligned
+ * for a uint64_t. */
+void sb_waves_init(sb_waves *w, void *mem, uint32_t cap);
+bool sb_waves_has(const sb_waves *w, uint64_t key);
+/* Adds a key that is not 0 and not in the set; the oldest is forgotten
+ * first if the set holds `cap`. */
+void sb_waves_add(sb_waves *w, uint64_t key);
+
+#endif /* SB_WAVES_H */
