@@ -25,7 +25,7 @@
  *                   answer echoes
  *   scratch.c       the per-peer scratch arrays
  * under them state.c (peers and keys), ring.c (the monitor rings), phi.c
- * (the failure detectors),
+ * (the failure detectors), waves.c (the push waves remembered),
  * codec.c and refwire.c (the two wire formats), keyring.c (sealing).
  */
 #ifndef SB_INTERNAL_H
