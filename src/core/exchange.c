@@ -163,9 +163,12 @@ static bool exchange_take_entry(sb_engine *e, plan *p, sb_peer *n,
  * missed catch up in their next exchange. A peer whose other news came
  * lately (a leave, a refutation, a new record), which no push carries,
  * gets our digest entry first among those we add: a quiet SYN lists
- * nothing, and its sender may lack just that.
+ * nothing, and its sender may lack just that. Fresh keys are offered
+ * only if `keys` (not while our pushes wait for the cap: most peers
+ * hold them by then, and they would fill every ACK).
  */
-static void exchange_offer_recent(sb_engine *e, plan *p, uint64_t now)
+static void exchange_offer_recent(sb_engine *e, plan *p, bool keys,
+                                  uint64_t now)
 {
     uint64_t recent_ns = RECENT_ROUNDS * e->round_ns;
     for (uint32_t k = 1; k <= RECENT && k <= e->recent_head; k++) {
@@ -173,8 +176,8 @@ static void exchange_offer_recent(sb_engine *e, plan *p, uint64_t now)
         if (now - r->at > recent_ns)
             break;
         sb_peer *n = sb_state_find_id(&e->st, r->id);
-        if (!n || n->mark == e->epoch)
-            continue; /* in the digest, or offered already */
+        if (!n || n->mark == e->epoch || (!keys && r->before != NO_DELTA))
+            continue; /* in the digest, offered already, or not now */
         n->mark = e->epoch;
         if (r->before == NO_DELTA) {
             if (p->nahead < e->scratch.nahead)
@@ -300,10 +303,8 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
     if (m->flags & SB_SYN_RANGE)
         sb_range_complete(e, p, m, epoch);
     p->fill = !(m->flags & SB_SYN_COMPLETE);
-    /* not while our pushes wait for the cap: most initiators hold our
-     * recent news by then, and the offer would fill every ACK */
-    if (p->fill && !sb_push_capped(e, now))
-        exchange_offer_recent(e, p, now);
+    if (p->fill)
+        exchange_offer_recent(e, p, !sb_push_capped(e, now), now);
     if (m->flags & SB_SYN_COMPLETE) {
         for (uint32_t i = 0; i < e->st.count; i++) {
             sb_peer *n = e->st.peers[i];
@@ -352,7 +353,7 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
     /* we differ: our SYN may have listed nothing, and the responder may
      * lack just what changed here lately */
     if (!e->agreed)
-        exchange_offer_recent(e, p, now);
+        exchange_offer_recent(e, p, true, now);
     p->echo = m->token;
     /* sweeping: an ACK2 even with nothing in it, which proves our address
      * to the responder, which then sends the sweep it held back (sweep.c) */

@@ -588,11 +588,12 @@ void sb_push_free(sb_engine *e)
     e->waves = (sb_waves){ 0 };
     e->links = NULL;
     e->sends = NULL;
+    e->nsends = 0;
     e->outbox = NULL;
     e->outbox_len = 0;
     e->early_items = NULL;
     e->early = NULL;
-    e->early_len = 0;
+    e->early_count = e->early_len = 0;
 }
 
 /* Bytes the push holds: its block and the early items'. */

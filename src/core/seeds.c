@@ -22,7 +22,7 @@ void sb_seeds_fetch(sb_engine *e)
     e->seeds_fetched = true;
     if (!e->cfg.seeds)
         return;
-    const char *got[SB_MAX_SEEDS];
+    const char *got[SB_MAX_SEEDS] = { 0 }; /* a callback may fill fewer */
     size_t n = e->cfg.seeds(e->cfg.userdata, got, SB_MAX_SEEDS);
     if (n > SB_MAX_SEEDS)
         n = SB_MAX_SEEDS;

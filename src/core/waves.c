@@ -30,10 +30,17 @@ void sb_waves_init(sb_waves *w, void *mem, uint32_t cap)
     w->mask = waves_slots(cap) - 1;
 }
 
+/* Where the search for `key` starts: its high bits (a wave's low byte
+ * numbers its tree, so one writer's keys share their low bits). */
+static uint32_t waves_home(const sb_waves *w, uint64_t key)
+{
+    return (uint32_t)(key >> 32) & w->mask;
+}
+
 /* The slot of `key`: where it is, or the empty one that ends its run. */
 static uint32_t waves_slot(const sb_waves *w, uint64_t key)
 {
-    uint32_t i = (uint32_t)key & w->mask;
+    uint32_t i = waves_home(w, key);
     while (w->slots[i] && w->keys[w->slots[i] - 1] != key)
         i = (i + 1) & w->mask;
     return i;
@@ -51,7 +58,7 @@ static void waves_unslot(sb_waves *w, uint32_t i)
 {
     w->slots[i] = 0;
     for (uint32_t j = (i + 1) & w->mask; w->slots[j]; j = (j + 1) & w->mask) {
-        uint32_t home = (uint32_t)w->keys[w->slots[j] - 1] & w->mask;
+        uint32_t home = waves_home(w, w->keys[w->slots[j] - 1]);
         /* it stays unless its home lies cyclically in (i, j] */
         if (((j - home) & w->mask) >= ((j - i) & w->mask)) {
             w->slots[i] = w->slots[j];

@@ -1,12 +1,12 @@
 /*
  * The waves a node passed on lately (push.c): the last `cap` wave keys
  * added, the oldest forgotten first, and whether a key is among them in
- * a few probes. The keys are hashes already (a wave's key mixes its
- * root with a random wave id), so their low bits place them in a table
- * of twice as many slots or more (open addressing, linear probing; a
- * forgotten key leaves by backward-shift deletion, which keeps every
- * other key findable). Key 0 is never stored. Pure; the memory is the
- * caller's.
+ * a few probes. A wave's key mixes its root with a random wave id whose
+ * low byte numbers the tree, so its high 32 bits are random: they place
+ * it in a table of twice as many slots or more (open addressing, linear
+ * probing; a forgotten key leaves by backward-shift deletion, which
+ * keeps every other key findable). Key 0 is never stored. Pure; the
+ * memory is the caller's.
  */
 #ifndef SB_WAVES_H
 #define SB_WAVES_H

@@ -67,7 +67,7 @@ static void test_oldest_forgotten_first(void **state)
     waves_free(w);
 }
 
-/* Keys drawn from few low-bit patterns collide in long runs, and keys
+/* Keys whose high bits take few values collide in long runs, and keys
  * leave from the middle of them: each step, every key added lately is
  * found and every older one is not, as the plain list says. */
 static void test_agrees_with_a_list(void **state)
@@ -81,10 +81,11 @@ static void test_agrees_with_a_list(void **state)
         sb_rng rng;
         sb_rng_seed(&rng, 7 + c);
         while (n < 2000) {
-            /* low bits from 8 values, high bits random: runs of equal
-             * homes; a key already in the set is not added again */
-            uint64_t key = (sb_rng_next(&rng) & ~0xffffull) |
-                           sb_rng_below(&rng, 8);
+            /* high bits from 8 values (the table's index), low bits
+             * random: runs of equal homes; a key already in the set is
+             * not added again */
+            uint64_t key = sb_rng_below(&rng, 8) << 32 |
+                           (sb_rng_next(&rng) & 0xffffffffull);
             if (!key || model_has(added, n, cap, key))
                 continue;
             sb_waves_add(w, key);
