@@ -30,8 +30,7 @@ static void state_peer_free(sb_peer *n)
 {
     for (uint32_t i = 0; i < n->nkeys; i++)
         free(n->keys[i]);
-    free(n->keys);
-    free(n->by_key);
+    free(n->keys); /* and the key index after them */
     free(n);
 }
 
@@ -305,10 +304,17 @@ static uint32_t state_keys_room(const sb_peer *n)
     return n->keys_log ? 1u << n->keys_log : 0;
 }
 
-/* The slots of n->by_key: a power of two, or 0 without an index. */
+/* The slots of n's key index: a power of two, or 0 without one. */
 static uint32_t state_key_slots(const sb_peer *n)
 {
-    return n->by_key ? 1u << n->by_key_log : 0;
+    return n->by_key_log ? 1u << n->by_key_log : 0;
+}
+
+/* n's key index: in the keys' allocation, after their room; NULL while
+ * n has none. */
+static sb_key **state_by_key(const sb_peer *n)
+{
+    return n->by_key_log ? n->keys + state_keys_room(n) : NULL;
 }
 
 static bool state_key_is(const sb_key *k, const uint8_t *key, size_t len)
@@ -320,9 +326,10 @@ static bool state_key_is(const sb_key *k, const uint8_t *key, size_t len)
 static uint32_t state_key_slot(const sb_peer *n, const uint8_t *key,
                                size_t len)
 {
+    sb_key **by_key = state_by_key(n);
     uint32_t mask = state_key_slots(n) - 1;
     uint32_t i = (uint32_t)state_key_hash(key, len) & mask;
-    while (n->by_key[i] && !state_key_is(n->by_key[i], key, len))
+    while (by_key[i] && !state_key_is(by_key[i], key, len))
         i = (i + 1) & mask;
     return i;
 }
@@ -334,14 +341,17 @@ static bool state_key_reindex(sb_peer *n, uint32_t want)
     uint8_t log = 4;
     while ((1u << log) / 4 * 3 < want)
         log++;
-    sb_key **by_key = calloc(1u << log, sizeof(*by_key));
-    if (!by_key)
+    size_t room = state_keys_room(n);
+    sb_key **keys =
+        realloc(n->keys, (room + ((size_t)1 << log)) * sizeof(*keys));
+    if (!keys)
         return false;
-    free(n->by_key);
-    n->by_key = by_key;
+    n->keys = keys;
     n->by_key_log = log;
+    sb_key **by_key = state_by_key(n);
+    memset(by_key, 0, ((size_t)1 << log) * sizeof(*by_key));
     for (uint32_t i = 0; i < n->nkeys; i++)
-        n->by_key[state_key_slot(n, n->keys[i]->data, n->keys[i]->key_len)] =
+        by_key[state_key_slot(n, n->keys[i]->data, n->keys[i]->key_len)] =
             n->keys[i];
     return true;
 }
@@ -350,20 +360,21 @@ static bool state_key_reindex(sb_peer *n, uint32_t want)
  * key findable from its home slot). */
 static void state_key_unindex(sb_peer *n, const sb_key *k)
 {
-    if (!n->by_key)
+    sb_key **by_key = state_by_key(n);
+    if (!by_key)
         return;
     uint32_t mask = state_key_slots(n) - 1;
     uint32_t i = state_key_slot(n, k->data, k->key_len);
-    if (n->by_key[i] != k)
+    if (by_key[i] != k)
         return;
-    n->by_key[i] = NULL;
-    for (uint32_t j = (i + 1) & mask; n->by_key[j]; j = (j + 1) & mask) {
-        sb_key *m = n->by_key[j];
+    by_key[i] = NULL;
+    for (uint32_t j = (i + 1) & mask; by_key[j]; j = (j + 1) & mask) {
+        sb_key *m = by_key[j];
         uint32_t home = (uint32_t)state_key_hash(m->data, m->key_len) & mask;
         /* m moves back to i unless its home lies cyclically in (i, j] */
         if (((j - home) & mask) >= ((j - i) & mask)) {
-            n->by_key[i] = m;
-            n->by_key[j] = NULL;
+            by_key[i] = m;
+            by_key[j] = NULL;
             i = j;
         }
     }
@@ -373,8 +384,8 @@ static void state_key_unindex(sb_peer *n, const sb_key *k)
 static sb_key *state_key_get(const sb_peer *n, const uint8_t *key,
                              size_t len)
 {
-    if (n->by_key)
-        return n->by_key[state_key_slot(n, key, len)];
+    if (n->by_key_log)
+        return state_by_key(n)[state_key_slot(n, key, len)];
     for (uint32_t i = 0; i < n->nkeys; i++)
         if (state_key_is(n->keys[i], key, len))
             return n->keys[i];
@@ -437,9 +448,9 @@ void sb_peer_clear_keys(sb_peer *n)
 {
     for (uint32_t i = 0; i < n->nkeys; i++)
         free(n->keys[i]);
-    free(n->by_key);
-    n->by_key = NULL;
-    n->by_key_log = 0;
+    /* the index stays, empty, as the keys' room does */
+    if (n->by_key_log)
+        memset(state_by_key(n), 0, state_key_slots(n) * sizeof(sb_key *));
     n->nkeys = 0;
     n->tombstones = 0;
     n->state_bytes = 0;
@@ -468,18 +479,22 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
         /* room first, so that nothing changes if there is none: one more
          * key, and the index past a few keys */
         if (n->nkeys == state_keys_room(n)) {
+            /* twice the room; the index after it moves along */
             uint8_t log = n->keys_log ? n->keys_log + 1 : 2;
-            sb_key **keys =
-                realloc(n->keys, ((size_t)1 << log) * sizeof(*keys));
+            size_t slots = state_key_slots(n);
+            sb_key **keys = realloc(n->keys, (((size_t)1 << log) + slots) *
+                                                 sizeof(*keys));
             if (!keys) {
                 free(k);
                 return false;
             }
+            memmove(keys + ((size_t)1 << log), keys + state_keys_room(n),
+                    slots * sizeof(*keys));
             n->keys = keys;
             n->keys_log = log;
         }
         uint32_t most =
-            n->by_key ? state_key_slots(n) / 4 * 3 : STATE_SCAN_KEYS;
+            n->by_key_log ? state_key_slots(n) / 4 * 3 : STATE_SCAN_KEYS;
         if (n->nkeys + 1 > most && !state_key_reindex(n, n->nkeys + 1)) {
             free(k);
             return false;
@@ -488,8 +503,8 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
         sb_peer_remove_key(n, (uint32_t)old);
     }
     n->keys[n->nkeys++] = k;
-    if (n->by_key)
-        n->by_key[state_key_slot(n, key, key_len)] = k;
+    if (n->by_key_log)
+        state_by_key(n)[state_key_slot(n, key, key_len)] = k;
     n->state_bytes += key_len + value_len;
     if (deleted)
         n->tombstones++;
@@ -509,7 +524,7 @@ size_t sb_state_memory(const sb_state *st)
         const sb_peer *n = st->peers[i];
         bytes += offsetof(sb_peer, addr) + n->addr_len + 1 +
                  state_keys_room(n) * sizeof(*n->keys) +
-                 state_key_slots(n) * sizeof(*n->by_key);
+                 state_key_slots(n) * sizeof(sb_key *);
         for (uint32_t j = 0; j < n->nkeys; j++)
             bytes += sizeof(sb_key) + n->keys[j]->key_len +
                      n->keys[j]->value_len;

@@ -43,7 +43,7 @@ static inline const uint8_t *sb_key_value(const sb_key *k)
 /* The first 64 bytes hold what a digest entry touches (one cache line
  * per peer: a round over thousands of peers is memory-bound). The fields
  * are ordered so that 2 bytes are padded (after the bits): a peer costs
- * 144 bytes and its address. */
+ * 136 bytes and its address. */
 typedef struct sb_peer {
     uint64_t id;          /* sb_peer_id(addr, generation) */
     uint64_t heartbeat;
@@ -56,7 +56,8 @@ typedef struct sb_peer {
                              after answering once */
     uint8_t addr_len;
     uint8_t keys_log;     /* keys has room for 2^keys_log, or none if 0 */
-    uint8_t by_key_log;   /* by_key has 2^by_key_log slots, or is NULL */
+    uint8_t by_key_log;   /* the key index has 2^by_key_log slots, or
+                             there is none if 0 */
     bool leaving : 1;
     bool self : 1;
     bool hb_news : 1;     /* a newer heartbeat came in since we last
@@ -75,10 +76,11 @@ typedef struct sb_peer {
     uint64_t probe_at;    /* not live: the earliest next probe */
     uint64_t beat;        /* the count of the last BEAT taken from it */
     uint64_t gc_due;      /* when the oldest tombstone may go; or never */
-    sb_key **keys;        /* sorted by version */
-    /* keys by their bytes, once a peer holds more than STATE_SCAN_KEYS:
-     * open addressing, linear probing, at most 3/4 full; NULL = empty */
-    sb_key **by_key;
+    /* sorted by version; then, once a peer has held more than
+     * STATE_SCAN_KEYS, the key index in the same allocation: keys by
+     * their bytes, open addressing, linear probing, at most 3/4 full,
+     * NULL an empty slot (state.c) */
+    sb_key **keys;
     size_t state_bytes;   /* key and value bytes of all keys */
     sb_phi phi;
     char addr[];          /* NUL-terminated, addr_len bytes before it */
