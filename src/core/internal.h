@@ -340,10 +340,10 @@ struct sb_engine {
     void *push_block;
     sb_waves waves;           /* push_waves() keys */
     push_link *links;         /* PUSH_LINKS slots */
-    push_send *sends;         /* sb_push_outbox_sends() slots */
+    push_send *sends;         /* push_outbox_sends() slots (push.c) */
     uint32_t nsends;
     uint8_t *outbox;          /* items back to back:
-                                 sb_push_outbox_bytes() */
+                                 push_outbox_bytes() (push.c) */
     uint32_t outbox_len;
     uint64_t push_ready;      /* when the outbox's first child may get
                                  its items, if nsends */

@@ -364,15 +364,29 @@ static uint32_t push_waves(const sb_engine *e)
     return n > WAVES_LEAST ? (uint32_t)n : WAVES_LEAST;
 }
 
-/* The push's memory in one block (internal.h): the waves, the links,
- * the outbox's slots, then its bytes; all zero. False if out of memory. */
+/* The bytes of the early items' block: EARLY_ITEMS slots, then
+ * EARLY_MESSAGES messages' bytes of items. */
+static size_t push_early_bytes(const sb_engine *e)
+{
+    return EARLY_ITEMS * sizeof(push_early) +
+           EARLY_MESSAGES * e->cfg.max_message_size;
+}
+
+/* The bytes of the push's block (internal.h): the waves, the links,
+ * the outbox's slots, then its bytes. */
+static size_t push_block_bytes(const sb_engine *e)
+{
+    return sb_waves_bytes(push_waves(e)) + PUSH_LINKS * sizeof(push_link) +
+           push_outbox_sends(e) * sizeof(push_send) + push_outbox_bytes(e);
+}
+
+/* The push's block, all zero, laid out as push_block_bytes() counts it.
+ * False if out of memory. */
 static bool push_alloc(sb_engine *e)
 {
     size_t waves = sb_waves_bytes(push_waves(e));
     size_t slots = push_outbox_sends(e);
-    uint8_t *b = calloc(1, waves + PUSH_LINKS * sizeof(*e->links) +
-                               slots * sizeof(*e->sends) +
-                               push_outbox_bytes(e));
+    uint8_t *b = calloc(1, push_block_bytes(e));
     if (!b)
         return false;
     e->push_block = b;
@@ -580,6 +594,9 @@ void sb_push_rest(sb_engine *e, uint64_t now)
     sb_push_free(e);
 }
 
+/* Frees the push's block and the early items, with what they held (the
+ * outbox's items, the waves remembered); the next push allocates them
+ * again. Also at sb_engine_free(). */
 void sb_push_free(sb_engine *e)
 {
     free(e->push_block);
@@ -599,16 +616,8 @@ void sb_push_free(sb_engine *e)
 /* Bytes the push holds: its block and the early items'. */
 size_t sb_push_memory(const sb_engine *e)
 {
-    size_t bytes = 0;
-    if (e->push_block)
-        bytes += sb_waves_bytes(push_waves(e)) +
-                 PUSH_LINKS * sizeof(*e->links) +
-                 push_outbox_sends(e) * sizeof(*e->sends) +
-                 push_outbox_bytes(e);
-    if (e->early_items)
-        bytes += EARLY_ITEMS * sizeof(push_early) +
-                 EARLY_MESSAGES * e->cfg.max_message_size;
-    return bytes;
+    return (e->push_block ? push_block_bytes(e) : 0) +
+           (e->early_items ? push_early_bytes(e) : 0);
 }
 
 /* Whether a push past its writer's fair share came within the last
@@ -723,7 +732,7 @@ static void push_keep_early(sb_engine *e, const uint8_t *item, size_t len,
 {
     size_t cap = EARLY_MESSAGES * e->cfg.max_message_size;
     if (!e->early_items) { /* the slots, then the bytes */
-        e->early_items = malloc(EARLY_ITEMS * sizeof(push_early) + cap);
+        e->early_items = malloc(push_early_bytes(e));
         e->early = e->early_items ? (uint8_t *)(e->early_items + EARLY_ITEMS)
                                   : NULL;
     }

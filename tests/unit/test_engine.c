@@ -1930,7 +1930,8 @@ static void test_push_memory_freed_at_rest(void **state)
     }
     cluster_run(c, PUSH_REST + 2 * SEC);
     for (uint32_t i = 0; i < N; i++)
-        check(sb_engine_memory(cluster_engine(c, i)) + WAVES_LEAST * sizeof(uint64_t) <=
+        check(sb_engine_memory(cluster_engine(c, i)) +
+                  WAVES_LEAST * sizeof(uint64_t) <=
               busy[i]);
     check(cluster_set(c, 2, "b", "2") == SB_OK);
     cluster_run(c, 50 * MS);
