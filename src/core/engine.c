@@ -115,8 +115,8 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
      * to be alive: after a fraction of one mean gap */
     if (!(cfg->phi_threshold >= 1.0))
         REFUSE("phi_threshold must be at least 1");
-    if (cfg->phi_window == 0)
-        REFUSE("phi_window must be > 0");
+    if (cfg->phi_window == 0 || cfg->phi_window > SB_PHI_WINDOW_MAX)
+        REFUSE("phi_window must be 1 to %d", SB_PHI_WINDOW_MAX);
     if (cfg->monitors > SB_MAX_RINGS)
         REFUSE("monitors must be at most %d", SB_MAX_RINGS);
     if (cfg->max_nodes < 1)

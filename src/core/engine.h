@@ -75,7 +75,8 @@ typedef struct sb_engine_config {
                                   (down, left, never proven alive) this
                                   long; 1 hour */
     uint64_t tombstone_grace_ns; /* collect tombstones this old; 1 hour */
-    uint32_t phi_window;       /* failure detector window; default 1000 */
+    uint32_t phi_window;       /* failure detector window; default 1000,
+                                  at most SB_PHI_WINDOW_MAX (100,000) */
     uint32_t monitors;         /* rings of monitors: each node is watched
                                   by up to this many peers, which beat it
                                   (docs/failure-detector.md, section 7);

@@ -21,6 +21,10 @@
 
 #include <stdint.h>
 
+/* The largest window: past it a sample would have to differ from the
+ * single-precision mean by more than 0.6% of it to move it at all. */
+#define SB_PHI_WINDOW_MAX 100000
+
 typedef struct sb_phi {
     uint64_t last_ns;   /* when the last heartbeat increase arrived */
     float mean_ns;      /* estimated mean inter-arrival time */

@@ -139,6 +139,16 @@ static void test_config_errors(void **state)
     c.generation = 0;
     check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
     c.generation = 1;
+    /* a longer window would freeze the detector's single-precision mean */
+    c.phi_window = 0;
+    check(sb_engine_check_config(&c, why, sizeof(why)) == SB_ECONFIG &&
+          strstr(why, "phi_window"));
+    c.phi_window = 100001;
+    check(sb_engine_check_config(&c, why, sizeof(why)) == SB_ECONFIG &&
+          strstr(why, "phi_window") && strstr(why, "100000"));
+    c.phi_window = 100000;
+    check(sb_engine_check_config(&c, why, sizeof(why)) == SB_OK);
+    c.phi_window = 1000;
     /* one push tree a ring: at most 8, with monitors or without */
     c.push_fanout = 9;
     check(sb_engine_check_config(&c, why, sizeof(why)) == SB_ECONFIG &&
