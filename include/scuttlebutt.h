@@ -398,9 +398,10 @@ typedef struct sb_config {
                                   0, the default: SB_BANDWIDTH_DEFAULT,
                                   or that least if more */
     uint32_t monitors;         /* each node is watched by up to this many
-                                  peers, which it beats every interval
-                                  and whose verdicts convict it
-                                  (docs/failure-detector.md, section 7);
+                                  peers, which it beats every 3
+                                  intervals and whose verdicts convict
+                                  it (docs/failure-detector.md,
+                                  section 9);
                                   default 4, at most 8, 0 turns monitors
                                   off. Use the same value on every node */
 

@@ -79,7 +79,7 @@ typedef struct sb_engine_config {
                                   at most SB_PHI_WINDOW_MAX (100,000) */
     uint32_t monitors;         /* rings of monitors: each node is watched
                                   by up to this many peers, which beat it
-                                  (docs/failure-detector.md, section 7);
+                                  (docs/failure-detector.md, section 9);
                                   at most SB_MAX_RINGS; 0 turns monitors
                                   off; default 4 */
 

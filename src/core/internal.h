@@ -2,7 +2,8 @@
  * The engine's insides, shared by the files of the core: its struct, its
  * scratch space, the table of wire operations, what one file offers another.
  *
- * The files, and the way calls point (never back up the list):
+ * The files, the protocol's first (they call one another), then the
+ * structures under them, which call none of them:
  *   engine.c        creation, receive and dispatch, the round's skeleton,
  *                   local writes, reads
  *   exchange.c      our protocol: SYN, ACK, ACK2 and the round's targets;
@@ -16,6 +17,7 @@
  *                   descended into
  *   apply.c         taking in a delta: bounds, gaps, resets
  *   plan.c          what an ACK, ACK2 or PUSH carries; digest sampling
+ *   summary.c       the summary: one number for a node's records
  *   seeds.c         the seeds: fetched, recognised, drawn
  *   liveness.c      peers added and removed, statuses, events, conviction
  *                   (by our detector or by monitors' verdicts), tombstone
@@ -23,10 +25,12 @@
  *   send.c          every datagram leaves there (sealing, counters)
  *   token.c         reply tokens: what a SYN or an ACK carries, what its
  *                   answer echoes
- *   scratch.c       the per-peer scratch arrays
+ *   scratch.c       the scratch arrays, sized to what one message
+ *                   carries
  * under them state.c (peers and keys), ring.c (the monitor rings), phi.c
  * (the failure detectors), waves.c (the push waves remembered),
- * codec.c and refwire.c (the two wire formats), keyring.c (sealing).
+ * bucket.c (token buckets), codec.c and refwire.c (the two wire
+ * formats), keyring.c (sealing).
  */
 #ifndef SB_INTERNAL_H
 #define SB_INTERNAL_H
