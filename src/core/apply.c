@@ -145,29 +145,31 @@ int sb_apply_local(sb_engine *e, const uint8_t *key, size_t key_len,
     return SB_OK;
 }
 
-/* True if the delta holds key k at exactly version v. */
-static bool apply_delta_has(const sb_delta *d, const sb_key *k)
-{
-    sb_cursor c = { d->keys, d->end };
-    for (uint64_t i = 0; i < d->nkeys; i++) {
-        sb_key_entry ke;
-        sb_key_next(&c, &ke);
-        if (ke.version == k->version && ke.key_len == k->key_len &&
-            memcmp(ke.key, k->data, k->key_len) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* A reset delta: the sender collected tombstones we may never have seen,
+/*
+ * A reset delta: the sender collected tombstones we may never have seen,
  * so our copy of n restarts from the sender's. Keys that the delta holds
- * at the same version are kept (no event); the others go. */
+ * at the same version are kept (no event); the others go. Our keys and
+ * the delta's are both in version order (a version is one key's), so one
+ * pass over each finds the kept ones.
+ */
 static void apply_reset(sb_engine *e, sb_peer *n, const sb_delta *d)
 {
-    for (uint32_t i = n->nkeys; i-- > 0;) {
+    sb_cursor c = { d->keys, d->end };
+    uint64_t left = d->nkeys;
+    sb_key_entry ke;
+    bool have = false; /* ke holds the delta's next key */
+    for (uint32_t i = 0; i < n->nkeys;) {
         sb_key *k = n->keys[i];
-        if (apply_delta_has(d, k))
+        while (left && (!have || ke.version < k->version)) {
+            sb_key_next(&c, &ke);
+            left--;
+            have = true;
+        }
+        if (have && ke.version == k->version && ke.key_len == k->key_len &&
+            memcmp(ke.key, k->data, k->key_len) == 0) {
+            i++;
             continue;
+        }
         if (!k->deleted)
             sb_liveness_emit(e, SB_EVENT_DELETE, n, k);
         sb_peer_remove_key(n, i);
@@ -177,6 +179,13 @@ static void apply_reset(sb_engine *e, sb_peer *n, const sb_delta *d)
         if (n->keys[i]->version > n->max_version)
             n->max_version = n->keys[i]->version;
     n->gc_version = d->gc_version;
+}
+
+/* Orders keys by version (a version is one key's). */
+static int apply_cmp_version(const void *a, const void *b)
+{
+    const sb_key *x = *(sb_key *const *)a, *y = *(sb_key *const *)b;
+    return (x->version > y->version) - (x->version < y->version);
 }
 
 /* A reset that a bound stopped at the key of version `stop` holds every
@@ -202,7 +211,12 @@ static bool apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
     if (!n)
         return true;
     sb_state_touch(&e->st, n);
-    bool reset = d->reset && d->gc_version > n->gc_version;
+    /* a reset only past what we have seen: holding every version up to
+     * the sender's gc_version, we have seen the tombstones it collected
+     * (our copy may even be newer than the sender's), and the delta is
+     * taken as a normal one (docs/protocol.md, section 9.3) */
+    bool reset = d->reset && d->gc_version > n->gc_version &&
+                 d->gc_version > n->max_version;
     if (reset) {
         apply_reset(e, n, d);
     } else if (d->from_version > n->max_version ||
@@ -248,14 +262,10 @@ static bool apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
             apply_cut_reset(e, n, stop);
         /* keys are in version order; the kept ones sit among them */
         n->max_version = complete ? d->to_version : stop - 1;
-        /* re-sort: kept keys and appended ones may interleave */
-        for (uint32_t i = 1; i < n->nkeys; i++) {
-            sb_key *k = n->keys[i];
-            uint32_t j = i;
-            for (; j > 0 && n->keys[j - 1]->version > k->version; j--)
-                n->keys[j] = n->keys[j - 1];
-            n->keys[j] = k;
-        }
+        /* re-sort: kept keys and appended ones may interleave (not by
+         * insertion: appended keys below thousands of kept ones would
+         * take milliseconds a datagram) */
+        qsort(n->keys, n->nkeys, sizeof(*n->keys), apply_cmp_version);
         changed = true;
     } else if (complete && d->to_version > n->max_version) {
         n->max_version = d->to_version;
