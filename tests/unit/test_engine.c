@@ -952,10 +952,11 @@ static void test_reset_stopped_by_a_bound_leaves_no_hole(void **state)
     char log[512] = "";
     cluster *c = logged_node(log, 2);
     sb_engine *e = cluster_engine(c, 0);
-    sb_key_entry k[3] = {
+    sb_key_entry k[4] = {
         { (const uint8_t *)"a", 1, 1, false, (const uint8_t *)"1", 1 },
         { (const uint8_t *)"c", 1, 3, false, (const uint8_t *)"3", 1 },
         { (const uint8_t *)"b", 1, 4, false, (const uint8_t *)"4", 1 },
+        { (const uint8_t *)"d", 1, 6, false, (const uint8_t *)"6", 1 },
     };
     sb_key_entry ab[2] = { k[0], k[2] };
     uint8_t buf[512];
@@ -968,16 +969,17 @@ static void test_reset_stopped_by_a_bound_leaves_no_hole(void **state)
     sb_member m;
     check(sb_engine_find(e, "10.0.0.2:7946", &m) == SB_OK);
     check(m.max_version == 4 && m.keys == 2);
-    /* a reset (the sender collected a tombstone at 2) holding a@1, c@3
-     * and b@4: a and b are kept, c does not fit under max_keys_per_node */
+    /* a reset (the sender collected a tombstone at 5, past all we saw)
+     * holding a@1, c@3, b@4 and d@6: a and b are kept, c does not fit
+     * under max_keys_per_node */
     d = (sb_delta){ .addr = "10.0.0.2:7946", .addr_len = 13,
                     .generation = 7, .heartbeat = 6, .reset = true,
-                    .from_version = 0, .to_version = 4, .gc_version = 2,
-                    .nkeys = 3 };
+                    .from_version = 0, .to_version = 6, .gc_version = 5,
+                    .nkeys = 4 };
     len = make_ack2(buf, sizeof(buf), &d, k);
     check(cluster_answer(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
     check(sb_engine_find(e, "10.0.0.2:7946", &m) == SB_OK);
-    check(m.max_version == 2); /* not 4: c@3 is missing */
+    check(m.max_version == 2); /* not 6: c@3 is missing */
     check(m.keys == 1);
     const uint8_t *v;
     size_t vl;
@@ -986,6 +988,49 @@ static void test_reset_stopped_by_a_bound_leaves_no_hole(void **state)
     check(sb_engine_get(e, "10.0.0.2:7946", (const uint8_t *)"b", 1, &v,
                         &vl) == SB_ENOTFOUND);
     check(cluster_drops(c, 0, SB_DROP_LIMIT_KEYS) == 1);
+    cluster_free(c);
+}
+
+/* A whole record sent as a reset (a sweep, an answer to a request) by a
+ * member whose copy is older than ours rolls nothing back: we hold every
+ * version up to the tombstone it collected, so no reset is needed, and
+ * the keys we hold newer than its copy stay. */
+static void test_reset_from_an_older_copy_rolls_nothing_back(void **state)
+{
+    (void)state;
+    char log[512] = "";
+    cluster *c = logged_node(log, 0);
+    sb_engine *e = cluster_engine(c, 0);
+    make_member(c, 0, "10.0.0.3:7946");
+    /* z itself: a@1, the tombstone t@2, b@4 (its b@3 overwritten) */
+    sb_key_entry now_[3] = {
+        { (const uint8_t *)"a", 1, 1, false, (const uint8_t *)"1", 1 },
+        { (const uint8_t *)"t", 1, 2, true, NULL, 0 },
+        { (const uint8_t *)"b", 1, 4, false, (const uint8_t *)"new", 3 },
+    };
+    z_says(c, 5, 0, now_, 3);
+    log[0] = '\0';
+    /* the member's copy of z stops at b@3, and it collected t@2 */
+    sb_key_entry old[2] = {
+        { (const uint8_t *)"a", 1, 1, false, (const uint8_t *)"1", 1 },
+        { (const uint8_t *)"b", 1, 3, false, (const uint8_t *)"old", 3 },
+    };
+    uint8_t buf[512];
+    sb_delta d = { .addr = "10.0.0.2:7946", .addr_len = 13,
+                   .generation = 7, .heartbeat = 5, .reset = true,
+                   .from_version = 0, .to_version = 3, .gc_version = 2,
+                   .nkeys = 2 };
+    size_t len = make_ack2(buf, sizeof(buf), &d, old);
+    check(cluster_answer(c, 0, "10.0.0.3:7946", buf, len) == SB_OK);
+    assert_string_equal(log, ""); /* no delete, no old value */
+    sb_member m;
+    check(sb_engine_find(e, "10.0.0.2:7946", &m) == SB_OK);
+    check(m.max_version == 4 && m.keys == 2);
+    const uint8_t *v;
+    size_t vl;
+    check(sb_engine_get(e, "10.0.0.2:7946", (const uint8_t *)"b", 1, &v,
+                        &vl) == SB_OK &&
+          vl == 3 && memcmp(v, "new", 3) == 0);
     cluster_free(c);
 }
 
@@ -1953,6 +1998,35 @@ static void test_push_memory_freed_at_rest(void **state)
     cluster_free(c);
 }
 
+/* The writers a push's fair share is divided among are those of the last
+ * one to two seconds: after a long quiet, a lone writer gets the whole
+ * share, not a part of it as if the crowd of long ago still wrote. */
+static void test_push_share_forgets_old_writers(void **state)
+{
+    (void)state;
+    enum { N = 16 };
+    cluster *c = engines(N, 512, NULL, 0);
+    cluster_run(c, 3 * SEC);
+    char key[16], value[16];
+    for (int t = 0; t < 100; t++) { /* 2 s of every node writing */
+        for (uint32_t i = 0; i < N; i++) {
+            snprintf(key, sizeof(key), "k%u", i);
+            snprintf(value, sizeof(value), "%d", t);
+            check(cluster_set(c, i, key, value) == SB_OK);
+        }
+        cluster_run(c, 20 * MS);
+    }
+    sb_engine *e = cluster_engine(c, 0);
+    check(e->push_share.rate < e->cap.rate * 3 / 4 / 4); /* a crowd */
+    cluster_run(c, 60 * SEC);
+    check(cluster_set(c, 0, "alone", "1") == SB_OK);
+    cluster_run(c, 50 * MS);
+    check(cluster_has(c, 1, 0, "alone", "1"));
+    /* one writer: 3/4 of the cap's rate (with the old crowd: a 16th) */
+    check(e->push_share.rate > e->cap.rate / 2);
+    cluster_free(c);
+}
+
 /* floor(log2(T / round + 1)) + 1: the most probes one node sends in T to
  * an address that never answered it (sb_liveness_probed()). */
 static size_t probe_bound(uint64_t grace_ns, uint64_t round_ns)
@@ -2062,9 +2136,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_events_join_first),
         cmocka_unit_test(test_events_join_at_arrival),
         cmocka_unit_test(test_reset_stopped_by_a_bound_leaves_no_hole),
+        cmocka_unit_test(test_reset_from_an_older_copy_rolls_nothing_back),
         cmocka_unit_test(test_waves_of_two_roots_are_apart),
         cmocka_unit_test(test_early_push_waits_for_the_one_before),
         cmocka_unit_test(test_push_memory_freed_at_rest),
+        cmocka_unit_test(test_push_share_forgets_old_writers),
         cmocka_unit_test(test_ack_lists_each_node_once),
         cmocka_unit_test(test_sealed_cluster_converges),
         cmocka_unit_test(test_seal_mismatch_dropped),
