@@ -144,15 +144,22 @@ static void push_send_items(sb_engine *e, const char *to,
 
 /* A second of push counts is over: the writers' bitmap and the
  * one-tree items seen and lost start again, the last second's kept
- * beside them. */
+ * beside them; after two seconds or more, the last second's counts are
+ * of a second long gone: cleared too. Called before every count is read
+ * or added to. */
 static void push_turn_second(sb_engine *e, uint64_t now)
 {
     if (now - e->writers_since < SEC)
         return;
-    memcpy(e->writers[1], e->writers[0], sizeof(e->writers[0]));
+    if (now - e->writers_since < 2 * SEC) {
+        memcpy(e->writers[1], e->writers[0], sizeof(e->writers[0]));
+        e->alone_seen[1] = e->alone_seen[0];
+        e->alone_lost[1] = e->alone_lost[0];
+    } else {
+        memset(e->writers[1], 0, sizeof(e->writers[1]));
+        e->alone_seen[1] = e->alone_lost[1] = 0;
+    }
     memset(e->writers[0], 0, sizeof(e->writers[0]));
-    e->alone_seen[1] = e->alone_seen[0];
-    e->alone_lost[1] = e->alone_lost[0];
     e->alone_seen[0] = e->alone_lost[0] = 0;
     e->writers_since = now;
 }
@@ -573,6 +580,7 @@ static void push_expire_early(sb_engine *e, uint64_t now);
  * pause is over. */
 void sb_push_flush(sb_engine *e, uint64_t now)
 {
+    push_turn_second(e, now);
     push_expire_early(e, now);
     if (e->push_pending && now >= e->push_due)
         push_start(e, now);
@@ -804,6 +812,7 @@ static bool push_repeat(const sb_engine *e, const sb_push_item *it,
  */
 void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
 {
+    push_turn_second(e, now);
     e->push_at = now;
     sb_cursor c = { m->items, m->end };
     bool ready = e->nsends && now >= e->push_ready;
