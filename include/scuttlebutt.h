@@ -456,8 +456,12 @@ SB_API int sb_node_new(const sb_config *cfg, sb_node **out);
  * thread ends (no more gossip, no more callbacks), and from then on every
  * call on it returns SB_ESTATE (sb_node_timeout_ms(): -1), though the
  * handle stays valid until sb_node_free(). A call already running when
- * the stop comes completes. Stopping again is SB_OK. Errors: SB_EINVAL
- * (NULL), SB_ESTATE from one of the node's own callbacks.
+ * the stop comes completes. Stopping again is SB_OK. Called from a
+ * callback of another node, it does not wait for the node's thread (two
+ * nodes stopping each other from their callbacks would wait for each
+ * other forever): the thread ends once the callbacks it is running are
+ * done, and sb_node_free() waits for it. Errors: SB_EINVAL (NULL),
+ * SB_ESTATE from one of the node's own callbacks.
  *
  * To free a node that several threads use: sb_node_stop(); then make
  * sure every thread is done with the handle (their calls now fail at

@@ -37,6 +37,12 @@ void sb_callbacks_end(const sb_node *outer)
     callbacks_running = outer;
 }
 
+/* Whether the calling thread is inside a callback of any node. */
+bool sb_callbacks_any(void)
+{
+    return callbacks_running != NULL;
+}
+
 /* Whether the calling thread is inside one of this node's callbacks, or
  * inside its sb_node_process(), where events are handed out. */
 bool sb_callbacks_inside(sb_node *n)

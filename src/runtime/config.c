@@ -46,6 +46,8 @@ int sb_config_check(const sb_config *c)
         bad = "interval_ms must be at most one hour";
     else if (c->nseeds && !c->seeds)
         bad = "seeds is NULL but nseeds is not 0";
+    else if (c->nseeds >= SIZE_MAX / sizeof(char *))
+        bad = "nseeds is larger than any array";
     else if (c->dead_grace_ms > UINT64_MAX / MS ||
              c->tombstone_grace_ms > UINT64_MAX / MS)
         bad = "a grace is too long";

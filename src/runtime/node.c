@@ -131,7 +131,13 @@ int sb_node_stop(sb_node *n)
     bool was = n->stopped;
     n->stopped = true;
     pthread_mutex_unlock(&n->lock);
-    sb_thread_join(n); /* a second stop returns once the first has joined */
+    /* from another node's callback, the thread is not waited for: two
+     * nodes stopping each other from their callbacks would each wait for
+     * the other's forever (sb_node_free() joins it) */
+    if (sb_callbacks_any())
+        sb_thread_end(n);
+    else
+        sb_thread_join(n); /* a second stop returns once the first joined */
     if (!was)
         sb_log_say(&n->cfg, n, SB_LOG_INFO, "node %s stopped", n->addr);
     return SB_OK;

@@ -154,6 +154,7 @@ void sb_seed_resolve_refresh(sb_node *n);
 const sb_node *sb_callbacks_begin(const sb_node *n);
 void sb_callbacks_end(const sb_node *outer);
 bool sb_callbacks_inside(sb_node *n);
+bool sb_callbacks_any(void);
 void sb_callbacks_queue(void *userdata, const sb_event *ev);
 void sb_callbacks_dispatch(sb_node *n);
 
@@ -163,6 +164,7 @@ int sb_process_step(sb_node *n);
 /* thread.c */
 int sb_thread_start(sb_node *n, const sb_config *cfg);
 void sb_thread_wake(sb_node *n);
+void sb_thread_end(sb_node *n);
 void sb_thread_join(sb_node *n);
 
 /* writes.c */

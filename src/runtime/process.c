@@ -67,7 +67,7 @@ int sb_node_process(sb_node *n)
 {
     if (!n)
         return SB_EINVAL;
-    if (n->threaded)
+    if (n->threaded || sb_callbacks_inside(n))
         return SB_ESTATE;
     pthread_mutex_lock(&n->lock);
     bool stopped = n->stopped;

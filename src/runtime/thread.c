@@ -65,6 +65,18 @@ int sb_thread_start(sb_node *n, const sb_config *cfg)
     return SB_OK;
 }
 
+/* Asks the node's thread to end, without waiting for it: it does at its
+ * next turn, once the callbacks it is running are done. */
+void sb_thread_end(sb_node *n)
+{
+    if (!n->threaded)
+        return;
+    pthread_mutex_lock(&n->lock);
+    n->stop = true;
+    pthread_mutex_unlock(&n->lock);
+    sb_thread_wake(n);
+}
+
 /* Ends the node's thread, once; a second caller waits until it has. */
 void sb_thread_join(sb_node *n)
 {
@@ -72,10 +84,7 @@ void sb_thread_join(sb_node *n)
         return;
     pthread_mutex_lock(&n->join_lock);
     if (!n->joined) {
-        pthread_mutex_lock(&n->lock);
-        n->stop = true;
-        pthread_mutex_unlock(&n->lock);
-        sb_thread_wake(n);
+        sb_thread_end(n);
         pthread_join(n->thread, NULL);
         n->joined = true;
     }

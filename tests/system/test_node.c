@@ -792,6 +792,9 @@ static void test_bad_configuration(void **state)
     sb_node *with_long = NULL;
     assert_int_equal(sb_node_new(&cfg, &with_long), SB_OK);
     assert_int_equal(sb_node_free(with_long), SB_OK);
+    /* a count no array can have: refused, nothing read past seeds[0] */
+    cfg.nseeds = SIZE_MAX;
+    refused_why(&cfg, SB_ECONFIG, "nseeds");
     /* a wildcard needs an advertised address; advertise must be numeric */
     sb_config_init(&cfg);
     cfg.bind = "0.0.0.0:0";
@@ -1261,6 +1264,7 @@ typedef struct log_free {
     pthread_mutex_t lock;
     sb_node *node;
     int refused, freed;
+    int processed;            /* sb_node_process() not refused */
 } log_free;
 
 static void free_from_log(void *userdata, sb_log_level level,
@@ -1274,8 +1278,10 @@ static void free_from_log(void *userdata, sb_log_level level,
     pthread_mutex_unlock(&l->lock);
     if (!node)
         return;
+    int prc = sb_node_process(node);
     int rc = sb_node_free(node);
     pthread_mutex_lock(&l->lock);
+    l->processed += prc != SB_ESTATE;
     l->refused += rc == SB_ESTATE;
     l->freed += rc != SB_ESTATE;
     pthread_mutex_unlock(&l->lock);
@@ -1283,15 +1289,16 @@ static void free_from_log(void *userdata, sb_log_level level,
 
 /* The log callback may run on the caller's thread, inside an API call
  * (sb_node_leave() logs "leaving", sb_node_free() "stopped"): freeing the
- * node from it is refused there too, as from any callback. */
-static void test_log_callback_cannot_free(void **state)
+ * node from it is refused there too, as from any callback, and so is a
+ * step of an embedded node's loop. */
+static void log_callback_cannot_free(bool embedded)
 {
-    (void)state;
     log_free l = { .lock = PTHREAD_MUTEX_INITIALIZER };
     sb_config cfg;
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.interval_ms = INTERVAL_MS;
+    cfg.embedded = embedded;
     cfg.log = free_from_log;
     cfg.log_level = SB_LOG_DEBUG;
     cfg.userdata = &l;
@@ -1306,9 +1313,115 @@ static void test_log_callback_cannot_free(void **state)
     pthread_mutex_unlock(&l.lock);
     assert_true(seen.refused >= 1);
     assert_int_equal(seen.freed, 0);
+    assert_int_equal(seen.processed, 0);
     assert_int_equal(sb_node_free(n), SB_OK); /* logs, and is refused */
     assert_true(l.refused > seen.refused);
     assert_int_equal(l.freed, 0);
+    assert_int_equal(l.processed, 0);
+}
+
+static void test_log_callback_cannot_free(void **state)
+{
+    (void)state;
+    log_callback_cannot_free(false);
+    log_callback_cannot_free(true);
+}
+
+/* Two nodes whose callbacks stop each other at the same time: neither
+ * waits for the other's thread (each would wait forever), both stops
+ * return, and both nodes are freed. */
+typedef struct cross_stop {
+    pthread_mutex_t lock;
+    sb_node *other[2];
+    int entered, returned;
+    bool met[2];              /* both were inside before node i stopped */
+    int rc[2];                /* what node i's stop of the other said */
+} cross_stop;
+
+static cross_stop crossing = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool cross_returned(void *arg)
+{
+    cross_stop *x = arg;
+    pthread_mutex_lock(&x->lock);
+    bool both = x->returned == 2;
+    pthread_mutex_unlock(&x->lock);
+    return both;
+}
+
+static void stop_the_other(void *userdata, const sb_event *ev)
+{
+    if (ev->key_len != 2 || memcmp(ev->key, "go", 2) != 0)
+        return;
+    cross_stop *x = &crossing;
+    int me = (int)(intptr_t)userdata;
+    pthread_mutex_lock(&x->lock);
+    x->entered++;
+    pthread_mutex_unlock(&x->lock);
+    /* wait a while for the other callback: a node whose thread waits
+     * here may not have pushed its own key yet, so the other may never
+     * come (the test tries again) */
+    bool met = false;
+    for (int i = 0; i < 200 && !met; i++) {
+        pthread_mutex_lock(&x->lock);
+        met = x->entered == 2;
+        pthread_mutex_unlock(&x->lock);
+        if (!met)
+            sleep_ms(10);
+    }
+    int rc = sb_node_stop(x->other[me]);
+    pthread_mutex_lock(&x->lock);
+    x->met[me] = met;
+    x->rc[me] = rc;
+    x->returned++;
+    pthread_mutex_unlock(&x->lock);
+}
+
+/* One try: true if both callbacks were inside when they stopped. */
+static bool stop_each_other_once(void)
+{
+    member m[2] = { 0 };
+    sb_node *n[2];
+    pthread_mutex_lock(&crossing.lock);
+    crossing = (cross_stop){ .lock = crossing.lock };
+    pthread_mutex_unlock(&crossing.lock);
+    for (int i = 0; i < 2; i++) {
+        sb_config cfg;
+        config_for(&cfg, &m[i], "127.0.0.1:0", i ? m[0].addr : NULL);
+        cfg.on_update = stop_the_other;
+        cfg.userdata = (void *)(intptr_t)i;
+        cfg.on_join = cfg.on_leave = cfg.on_delete = NULL;
+        start_with(&m[i], &cfg);
+        n[i] = m[i].node;
+    }
+    cluster both = { m, 2, NULL, NULL, 0 };
+    assert_true(eventually(all_live, &both)); /* each pushes to the other */
+    pthread_mutex_lock(&crossing.lock);
+    crossing.other[0] = n[1];
+    crossing.other[1] = n[0];
+    pthread_mutex_unlock(&crossing.lock);
+    assert_int_equal(sb_node_set(n[0], "go", 2, "1", 1), SB_OK);
+    assert_int_equal(sb_node_set(n[1], "go", 2, "1", 1), SB_OK);
+    assert_true(eventually(cross_returned, &crossing)); /* no deadlock */
+    pthread_mutex_lock(&crossing.lock);
+    cross_stop seen = crossing;
+    pthread_mutex_unlock(&crossing.lock);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(seen.rc[i], SB_OK);
+        assert_int_equal(sb_node_set(n[i], "k", 1, "v", 1), SB_ESTATE);
+        assert_int_equal(sb_node_free(n[i]), SB_OK);
+        pthread_mutex_destroy(&m[i].rec.lock);
+    }
+    return seen.met[0] && seen.met[1];
+}
+
+static void test_nodes_stop_each_other_from_callbacks(void **state)
+{
+    (void)state;
+    bool met = false;
+    for (int attempt = 0; attempt < 10 && !met; attempt++)
+        met = stop_each_other_once();
+    assert_true(met);
 }
 
 /* How many events of `type` name exactly the key bytes key[0..len). */
@@ -1580,6 +1693,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_bad_arguments),
     cmocka_unit_test(test_binary_keys),
     cmocka_unit_test(test_log_callback_cannot_free),
+    cmocka_unit_test(test_nodes_stop_each_other_from_callbacks),
     cmocka_unit_test(test_mixed_message_sizes),
     cmocka_unit_test(test_max_value),
     cmocka_unit_test(test_bad_seed_logged_once),
