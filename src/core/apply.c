@@ -265,7 +265,8 @@ static bool apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
         /* re-sort: kept keys and appended ones may interleave (not by
          * insertion: appended keys below thousands of kept ones would
          * take milliseconds a datagram) */
-        qsort(n->keys, n->nkeys, sizeof(*n->keys), apply_cmp_version);
+        if (n->nkeys > 1)
+            qsort(n->keys, n->nkeys, sizeof(*n->keys), apply_cmp_version);
         changed = true;
     } else if (complete && d->to_version > n->max_version) {
         n->max_version = d->to_version;

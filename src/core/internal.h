@@ -396,6 +396,9 @@ struct sb_engine {
     uint64_t next_beat;
     uint64_t withhold_since;  /* all our subjects fell silent then; or 0 */
     uint64_t refuted_at;      /* when our heartbeat last moved to refute */
+    bool concur_due;          /* since then our verdicts are void: once
+                                 the doubt is over, we sign again where
+                                 we watch a peer held down (monitor.c) */
     bool rejudge;             /* judge every accused peer at the next round */
     /* the peers that may hold a verdict (a live one of theirs came in or
      * was written since the last rejudge looked): only those they name

@@ -532,6 +532,7 @@ void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
         return;
     s->heartbeat = (hb > s->heartbeat ? hb : s->heartbeat) + 1;
     e->refuted_at = now;
+    e->concur_due = true;
     e->stats.refuted++;
     sb_liveness_note_change(e, s, now, NO_DELTA);
     sb_push_queue(e, s->max_version, now);
@@ -567,18 +568,45 @@ void sb_liveness_alone(sb_engine *e, uint64_t now)
     if (alone == e->alone)
         return;
     e->alone = alone;
+    if (alone) {
+        for (uint32_t i = 0; i < e->st.count; i++) {
+            sb_peer *n = e->st.peers[i];
+            if (!n->self && n->status == SB_STATUS_LIVE) {
+                sb_liveness_set_status(e, n, SB_STATUS_DOWN, now);
+                n->alone_down = true;
+            }
+        }
+        return;
+    }
+    /* back: those we held down for being alone, judged on rings that
+     * hold them all (brought back one by one, each would be judged by
+     * the monitors of a half-built view: a dead peer's are others) */
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *n = e->st.peers[i];
-        if (n->self)
+        if (n->alone_down && n->status == SB_STATUS_DOWN)
+            (void)sb_rings_add(&e->rings, n->id);
+    }
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_peer *n = e->st.peers[i];
+        n->accused = n->alone_down && n->status == SB_STATUS_DOWN &&
+                     liveness_convicted(e, n);
+    }
+    for (uint32_t i = 0; i < e->st.count; i++) {
+        sb_peer *n = e->st.peers[i];
+        if (!n->alone_down)
             continue;
-        if (alone && n->status == SB_STATUS_LIVE)
-            sb_liveness_set_status(e, n, SB_STATUS_DOWN, now);
-        else if (!alone && n->status == SB_STATUS_DOWN &&
-                 !liveness_convicted(e, n)) {
+        n->alone_down = false;
+        if (n->status != SB_STATUS_DOWN)
+            continue;
+        if (n->accused) {
+            sb_rings_remove(&e->rings, n->id);
+        } else {
             sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
             sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);
         }
+        n->accused = false;
     }
+    e->rejudge = true; /* the view changed: votes may hinge on it */
 }
 
 /* True if we have heard no one for DEAF_ROUNDS rounds: we cannot receive,
@@ -687,9 +715,13 @@ bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
 }
 
 /* We could not hear anything while we were paused: every live peer's
- * silence is shortened by the pause before it is judged. */
+ * silence, and ours (we heard no one: alone, deaf), is shortened by the
+ * pause before it is judged. */
 void sb_liveness_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
 {
+    e->last_heard = sb_add_sat(e->last_heard, pause);
+    if (e->last_heard > now)
+        e->last_heard = now;
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *n = e->st.peers[i];
         if (n->self || n->status != SB_STATUS_LIVE)

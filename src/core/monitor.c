@@ -328,10 +328,23 @@ static void monitor_judge(sb_engine *e, uint64_t now)
         guilty[i] = phi > e->cfg.phi_threshold;
         over += guilty[i];
     }
-    if (!over)
+    if (!over) {
+        e->withhold_since = 0; /* the doubt is over: all are heard */
         return;
+    }
     if (doubted < 2 || doubted < proven) {
-        e->withhold_since = 0;
+        if (e->withhold_since) {
+            /* we hear our subjects again: those still silent were, like
+             * us, cut off; they get as long as new subjects to beat us */
+            for (uint32_t i = 0; i < e->nwatch; i++)
+                if (guilty[i] && e->watch[i].proven) {
+                    e->watch[i].proven = false;
+                    e->watch[i].since = now;
+                    guilty[i] = false;
+                    over--;
+                }
+            e->withhold_since = 0;
+        }
     } else if (!e->withhold_since) {
         e->withhold_since = now;
     }
@@ -383,6 +396,15 @@ void sb_monitor_round(sb_engine *e, uint64_t now)
     monitor_take_subjects(e, now);
     monitor_review(e, now);
     monitor_judge(e, now);
+    /* our refutation voided our verdicts, on the dead too, and for
+     * MONITOR_DOUBT_INTERVALS we signed none: now we may, where we are a
+     * monitor of a peer held down (sb_liveness_rejudge() concurs), or a
+     * node that judges it afresh (a newcomer) would count no verdict */
+    if (e->concur_due &&
+        now - e->refuted_at >= MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns) {
+        e->concur_due = false;
+        e->rejudge = true;
+    }
     bool all = now >= e->next_beat;
     if (now - e->last_heard <= MONITOR_DEAF_INTERVALS * e->cfg.interval_ns)
         monitor_beat(e, all);

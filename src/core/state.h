@@ -68,6 +68,8 @@ typedef struct sb_peer {
                              than itself and us (ref_exchange.c) */
     bool voter : 1;       /* in the engine's voters: it may hold a verdict */
     bool accused : 1;     /* scratch for a rejudge: a verdict names it */
+    bool alone_down : 1;  /* held down only because we heard no one
+                             (liveness.c, sb_liveness_alone()) */
     uint32_t tombstones;
     uint32_t nkeys;
     uint64_t share;       /* its part of sb_state.summary (summary.c) */

@@ -305,6 +305,107 @@ static void test_deaf_monitor_withholds(void **state)
     cluster_free(c);
 }
 
+/* Deaf again and again: a monitor withholds its verdicts every time its
+ * subjects all fall silent, not only the first (the doubt ends when it
+ * hears them again), and when it hears them again convicts none of those
+ * whose beats have not come yet. */
+static void test_deaf_monitor_withholds_every_time(void **state)
+{
+    (void)state;
+    cluster *c = converged(16);
+    uint64_t before = verdicts(c, 3);
+    uint32_t was[16][16];
+    for (int r = 0; r < 3; r++) {
+        deafen(c, 3, was);
+        cluster_run(c, 1500 * MS); /* past the doubt, not yet alone */
+        for (uint32_t j = 0; j < 16; j++)
+            if (j != 3)
+                cluster_block(c, j, 3, false);
+        eventually(c, 30 * SEC, cluster_all_live(c));
+        cluster_run(c, 5 * SEC);
+        check(verdicts(c, 3) == before);
+        check_no_other_gone(c, 3, was, true);
+    }
+    cluster_free(c);
+}
+
+/* A node paused longer than ALONE_INTERVALS heard no one meanwhile, but
+ * the pause is not silence: it reports none of its peers down. */
+static void test_long_pause_reports_no_one_down(void **state)
+{
+    (void)state;
+    cluster *c = converged(24);
+    uint32_t was[24];
+    for (uint32_t j = 0; j < 24; j++)
+        was[j] = cluster_leaves(c, 6, j);
+    cluster_pause(c, 6);
+    cluster_run(c, 3 * SEC);
+    cluster_resume(c, 6);
+    eventually(c, 30 * SEC, cluster_all_see(c, 6, SB_STATUS_LIVE));
+    cluster_run(c, 2 * SEC);
+    for (uint32_t j = 0; j < 24; j++)
+        check(cluster_leaves(c, 6, j) == was[j]);
+    cluster_free(c);
+}
+
+/* Dead peers stay down for a node that comes back from being alone: it
+ * judges them on rings that hold every peer it brings back, not on the
+ * half-built rings of the peers brought back before them. */
+static void test_back_from_alone_keeps_the_dead_down(void **state)
+{
+    (void)state;
+    cluster *c = converged(24);
+    static const uint32_t dead[] = { 5, 9, 13, 17, 20 };
+    for (size_t k = 0; k < sizeof(dead) / sizeof(dead[0]); k++)
+        cluster_crash(c, dead[k]);
+    for (size_t k = 0; k < sizeof(dead) / sizeof(dead[0]); k++)
+        eventually(c, 30 * SEC, cluster_all_see(c, dead[k], SB_STATUS_DOWN));
+    cluster_run(c, 2 * SEC);
+    uint32_t joins[24];
+    for (uint32_t j = 0; j < 24; j++)
+        joins[j] = cluster_joins(c, 0, j);
+    uint32_t group[24] = { 1 }; /* node 0 alone */
+    cluster_partition(c, group);
+    cluster_run(c, 3 * SEC);
+    check(cluster_engine(c, 0)->alone);
+    cluster_heal(c);
+    cluster_run(c, 5 * SEC);
+    check(!cluster_engine(c, 0)->alone);
+    for (size_t k = 0; k < sizeof(dead) / sizeof(dead[0]); k++) {
+        check(cluster_status(c, 0, dead[k]) == SB_STATUS_DOWN);
+        check(cluster_joins(c, 0, dead[k]) == joins[dead[k]]);
+    }
+    cluster_free(c);
+}
+
+/* A dead node's monitors cut off together (a rack's switch) refute, which
+ * voids every verdict they wrote, the dead node's too: once their doubt is
+ * over they sign again, so that a node judging it afresh (a newcomer)
+ * still counts a majority. */
+static void test_verdicts_signed_again_after_a_refutation(void **state)
+{
+    (void)state;
+    cluster *c = converged(24);
+    uint32_t x = 9;
+    cluster_crash(c, x);
+    eventually(c, 30 * SEC, cluster_all_see(c, x, SB_STATUS_DOWN));
+    cluster_run(c, 2 * SEC);
+    uint32_t mon[SB_MAX_RINGS];
+    uint32_t nm = monitors_of(c, 0, x, mon);
+    uint32_t group[24] = { 0 };
+    for (uint32_t k = 0; k < nm; k++) {
+        check(mon[k] != 0);
+        group[mon[k]] = 1;
+    }
+    check(votes(c, mon, nm, x) > nm / 2);
+    cluster_partition(c, group);
+    cluster_run(c, 1500 * MS);
+    cluster_heal(c);
+    cluster_run(c, 30 * SEC);
+    check(votes(c, mon, nm, x) > nm / 2);
+    cluster_free(c);
+}
+
 /* A monitor whose subjects are all unproven (it doubted its view) and
  * that then hears nothing (a link failing one way, the case of a node
  * cut off right after it started) convicts none of them: its silence is
@@ -399,6 +500,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_crash_after_lost_beats_convicted),
         cmocka_unit_test(test_lost_beats_convict_no_one),
         cmocka_unit_test(test_paused_node_comes_back),
+        cmocka_unit_test(test_deaf_monitor_withholds_every_time),
+        cmocka_unit_test(test_long_pause_reports_no_one_down),
+        cmocka_unit_test(test_back_from_alone_keeps_the_dead_down),
+        cmocka_unit_test(test_verdicts_signed_again_after_a_refutation),
         cmocka_unit_test(test_partition_verdicts_convict_no_one_after),
         cmocka_unit_test(test_deaf_monitor_withholds),
         cmocka_unit_test(test_deaf_monitor_convicts_no_unproven_subject),
