@@ -250,9 +250,12 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
     /* a member holds us down: we refute (liveness.c) */
     if ((m->flags & SB_SYN_DOUBT) && e->from_member)
         sb_liveness_refute(e, 0, now);
-    /* the same summary: nothing to tell, nothing to learn */
+    /* the same summary: nothing to tell, nothing to learn. Only a
+     * member's counts as agreement (range.c descends where there is
+     * none): a stranger could echo ours back at will */
     bool ask = m->flags & SB_SYN_ASK;
-    if (sb_summary_compare(e, m->summary, now)) {
+    if (e->from_member ? sb_summary_compare(e, m->summary, now)
+                       : m->summary == sb_summary(e)) {
         if (ask)
             exchange_answer_alone(e, from, m);
         if (m->flags & SB_SYN_SWEEP) /* it holds what we hold */
@@ -322,7 +325,9 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
         exchange_answer_alone(e, from, m);
     if (m->flags & SB_SYN_SWEEP)
         sb_sweep_serve(e, from, m, false, now);
-    if (m->flags & SB_SYN_RANGE)
+    /* a DIFF after the ACK: to a member only, for a stranger's answer
+     * must stay within what it sent */
+    if ((m->flags & SB_SYN_RANGE) && e->from_member)
         sb_range_answer(e, from, m);
 }
 

@@ -2113,6 +2113,56 @@ static void test_no_amplification(void **state)
     check(amplification(key_a, 1) <= 1.0);
 }
 
+/* A stranger's SYN with fingerprints of a range (and our summary not
+ * its) gets back no more bytes than it sent: the ACK within its size,
+ * and no DIFF, which only members get. And a stranger's SYN that echoes
+ * our summary does not count as agreement (which would stop the range
+ * descents that find a record a node missed). */
+static void test_stranger_ranges_get_nothing_more(void **state)
+{
+    (void)state;
+    cluster *c = engines(12, 512, NULL, 0);
+    eventually(c, 10 * SEC, cluster_converged(c));
+    cluster_run(c, 2 * SEC);
+    const char *stranger = "198.51.100.9:7946";
+    uint8_t buf[512];
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_SYN, sb_cluster_id("default"));
+    sb_put_u64(&w, 0x5eed);
+    sb_put_u8(&w, SB_SYN_RANGE | SB_SYN_COMPLETE);
+    sb_put_u64(&w, 1); /* a summary: not ours */
+    sb_put_u64(&w, 0);
+    sb_put_u64(&w, SB_SWEEP_END);
+    sb_put_u8(&w, SB_RANGE_PARTS);
+    for (int i = 0; i < SB_RANGE_PARTS; i++)
+        sb_put_u32(&w, 0xdeadbeef);
+    sb_put_varint(&w, 0);
+    size_t len = (size_t)(w.p - buf);
+    check(cluster_deliver(c, 0, stranger, buf, len) == SB_OK);
+    const cluster_packets *r = cluster_replies(c);
+    size_t out = 0;
+    for (size_t k = 0; k < r->n; k++) {
+        check((r->p[k].data[3] & 0x7f) != SB_MSG_DIFF);
+        if (strcmp(r->p[k].to_addr, stranger) == 0)
+            out += r->p[k].len;
+    }
+    check(out > 0 && out <= len);
+    /* the same SYN with our summary: no agreement recorded */
+    sb_engine *e = cluster_engine(c, 0);
+    e->agreed = 0;
+    uint64_t ours = sb_engine_summary(e);
+    w = (sb_writer){ buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_SYN, sb_cluster_id("default"));
+    sb_put_u64(&w, 0x5eee);
+    sb_put_u8(&w, SB_SYN_COMPLETE);
+    sb_put_u64(&w, ours);
+    sb_put_varint(&w, 0);
+    check(cluster_deliver(c, 0, stranger, buf, (size_t)(w.p - buf)) ==
+          SB_OK);
+    check(e->agreed == 0);
+    cluster_free(c);
+}
+
 int main(int argc, char **argv)
 {
     printf("test_engine: seed %llu\n", (unsigned long long)cluster_seed());
@@ -2155,6 +2205,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_plan_keeps_the_most_behind),
         cmocka_unit_test(test_summary_after_many_changes),
         cmocka_unit_test(test_no_sweep_for_strangers),
+        cmocka_unit_test(test_stranger_ranges_get_nothing_more),
     };
     return RUN_TESTS(tests, argc, argv);
 }
