@@ -395,6 +395,8 @@ struct sb_engine {
     uint64_t beats;           /* BEATs sent: each carries the count */
     uint64_t next_beat;
     uint64_t withhold_since;  /* all our subjects fell silent then; or 0 */
+    bool withhold_deaf;       /* meanwhile we heard no one for a beat
+                                 period: we were cut off */
     uint64_t refuted_at;      /* when our heartbeat last moved to refute */
     bool concur_due;          /* since then our verdicts are void: once
                                  the doubt is over, we sign again where

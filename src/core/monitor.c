@@ -330,12 +330,17 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     }
     if (!over) {
         e->withhold_since = 0; /* the doubt is over: all are heard */
+        e->withhold_deaf = false;
         return;
     }
+    if (e->withhold_since && unheard)
+        e->withhold_deaf = true;
     if (doubted < 2 || doubted < proven) {
-        if (e->withhold_since) {
-            /* we hear our subjects again: those still silent were, like
-             * us, cut off; they get as long as new subjects to beat us */
+        if (e->withhold_since && e->withhold_deaf) {
+            /* we hear our subjects again after hearing no one: those
+             * still silent were, like us, cut off (not the other side of
+             * a partition, where we heard our own side all along); they
+             * get as long as new subjects to beat us */
             for (uint32_t i = 0; i < e->nwatch; i++)
                 if (guilty[i] && e->watch[i].proven) {
                     e->watch[i].proven = false;
@@ -343,8 +348,9 @@ static void monitor_judge(sb_engine *e, uint64_t now)
                     guilty[i] = false;
                     over--;
                 }
-            e->withhold_since = 0;
         }
+        e->withhold_since = 0;
+        e->withhold_deaf = false;
     } else if (!e->withhold_since) {
         e->withhold_since = now;
     }
