@@ -1344,9 +1344,9 @@ static bool cross_returned(void *arg)
 {
     cross_stop *x = arg;
     pthread_mutex_lock(&x->lock);
-    bool both = x->returned == 2;
+    bool one = x->returned > 0;
     pthread_mutex_unlock(&x->lock);
-    return both;
+    return one;
 }
 
 static void stop_the_other(void *userdata, const sb_event *ev)
@@ -1402,17 +1402,24 @@ static bool stop_each_other_once(void)
     pthread_mutex_unlock(&crossing.lock);
     assert_int_equal(sb_node_set(n[0], "go", 2, "1", 1), SB_OK);
     assert_int_equal(sb_node_set(n[1], "go", 2, "1", 1), SB_OK);
-    assert_true(eventually(cross_returned, &crossing)); /* no deadlock */
+    /* a stop returned (two stops that waited for each other never do) */
+    assert_true(eventually(cross_returned, &crossing));
+    /* from here both threads are joined: no callback runs any more (one
+     * that did not meet the other may still have been on its way) */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(sb_node_stop(n[i]), SB_OK);
     pthread_mutex_lock(&crossing.lock);
     cross_stop seen = crossing;
     pthread_mutex_unlock(&crossing.lock);
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(seen.rc[i], SB_OK);
         assert_int_equal(sb_node_set(n[i], "k", 1, "v", 1), SB_ESTATE);
         assert_int_equal(sb_node_free(n[i]), SB_OK);
         pthread_mutex_destroy(&m[i].rec.lock);
     }
-    return seen.met[0] && seen.met[1];
+    bool met = true;
+    for (int i = 0; i < 2; i++)
+        met &= seen.met[i] && seen.rc[i] == SB_OK;
+    return met;
 }
 
 static void test_nodes_stop_each_other_from_callbacks(void **state)
