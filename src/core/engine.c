@@ -294,6 +294,7 @@ void sb_engine_free(sb_engine *e)
     }
     free(e->seeds);
     free(e->watch);
+    sb_sweep_free(e);
     sb_scratch_free(&e->scratch);
     free(e);
 }
@@ -577,6 +578,7 @@ size_t sb_engine_memory(const sb_engine *e)
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
            sb_rings_memory(&e->rings) +
            sb_push_memory(e) +
+           (e->sweep_ahead ? SWEEP_BURST * sizeof(*e->sweep_ahead) : 0) +
            e->verdicts_cap * sizeof(*e->verdicts) +
            e->voters_cap * sizeof(*e->voters);
 }

@@ -280,6 +280,12 @@ struct sb_engine {
     bool announce_members;    /* of a member we did not know: in full */
     bool sweeping;            /* we joined: our SYNs ask for a sweep */
     uint64_t sweep;           /* its cursor: records of ids up to it held */
+    struct sweep_range {      /* SWEEPs that came before those they follow
+                                 (ranges past the cursor): SWEEP_BURST
+                                 slots while sweeping, else NULL */
+        uint64_t from, to;
+    } *sweep_ahead;
+    uint32_t nsweep_ahead;
     sb_bucket sweep_bytes;    /* what we send others' sweeps (sweep.c) */
     struct {                  /* a sweep held back until its asker, live
                                  but not proved, answers our ACK */
@@ -467,6 +473,7 @@ uint64_t sb_announce_due(const sb_engine *e);
 void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
                     bool same, uint64_t now);
 void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now);
+void sb_sweep_free(sb_engine *e);
 void sb_sweep_held(sb_engine *e, const char *from, uint64_t now);
 
 /* ---- range.c ---- */

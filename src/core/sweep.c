@@ -16,6 +16,7 @@
  * younger than the sweep, records the sweeping peer did not hold) comes
  * by anti-entropy, as before.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -128,14 +129,63 @@ void sb_sweep_held(sb_engine *e, const char *from, uint64_t now)
         sweep_send(e, from, cursor, token, false, now);
 }
 
+/* Keeps the range of a SWEEP that came before the one it follows (a
+ * burst reordered on its way), so that the cursor passes it when that
+ * one comes; with every slot taken, it is asked for again. */
+static void sweep_keep_ahead(sb_engine *e, uint64_t from, uint64_t to)
+{
+    if (!e->sweep_ahead)
+        e->sweep_ahead = malloc(SWEEP_BURST * sizeof(*e->sweep_ahead));
+    if (!e->sweep_ahead || e->nsweep_ahead == SWEEP_BURST)
+        return;
+    e->sweep_ahead[e->nsweep_ahead++] = (struct sweep_range){ from, to };
+}
+
+/* The cursor moved to `to`: over the ranges kept ahead that it reaches,
+ * and those it passed are dropped. */
+static void sweep_advance(sb_engine *e, uint64_t to)
+{
+    e->sweep = to;
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (uint32_t i = 0; i < e->nsweep_ahead;) {
+            struct sweep_range *r = &e->sweep_ahead[i];
+            if (r->from <= e->sweep && r->to > e->sweep) {
+                e->sweep = r->to;
+                moved = true;
+            }
+            if (r->to <= e->sweep)
+                *r = e->sweep_ahead[--e->nsweep_ahead];
+            else
+                i++;
+        }
+    }
+}
+
 /* A SWEEP that answers our SYN: its records taken, and our cursor moved
- * over its range if the range starts at or below it. */
+ * over its range if the range starts at or below it (and over the ranges
+ * that came ahead of it), else its range kept for when it does. */
 void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now)
 {
     sb_apply_deltas(e, m, now);
-    if (!e->sweeping || m->from > e->sweep || m->to <= e->sweep)
+    if (!e->sweeping || m->to <= e->sweep)
         return;
-    e->sweep = m->to;
-    if (e->sweep == SB_SWEEP_END)
+    if (m->from > e->sweep) {
+        sweep_keep_ahead(e, m->from, m->to);
+        return;
+    }
+    sweep_advance(e, m->to);
+    if (e->sweep == SB_SWEEP_END) {
         e->sweeping = false;
+        sb_sweep_free(e);
+    }
+}
+
+/* Frees the ranges kept ahead of the cursor (at the end of the sweep, and
+ * at sb_engine_free()). */
+void sb_sweep_free(sb_engine *e)
+{
+    free(e->sweep_ahead);
+    e->sweep_ahead = NULL;
+    e->nsweep_ahead = 0;
 }
