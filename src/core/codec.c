@@ -463,6 +463,18 @@ void sb_set_syn_token(uint8_t *syn, uint64_t token)
     sb_put_u64(&w, token);
 }
 
+void sb_syn_drop_sweep(sb_writer *syn)
+{
+    uint8_t *flags = sb_syn_flags(syn->start);
+    if (!(*flags & SB_SYN_SWEEP))
+        return;
+    uint8_t *cursor = flags + 1 + SB_SUMMARY_SIZE; /* after the summary */
+    memmove(cursor, cursor + SB_CURSOR_SIZE,
+            (size_t)(syn->p - cursor - SB_CURSOR_SIZE));
+    syn->p -= SB_CURSOR_SIZE;
+    *flags &= (uint8_t)~SB_SYN_SWEEP;
+}
+
 bool sb_put_digest_entry(sb_writer *w, const sb_digest_entry *d)
 {
     if (d->heartbeat > SB_HEARTBEAT_MAX ||

@@ -275,6 +275,9 @@ void sb_set_item_wave(uint8_t *item, uint64_t wave);
 /* Rewrites the token of a written SYN in place (one SYN, several
  * destinations). */
 void sb_set_syn_token(uint8_t *syn, uint64_t token);
+/* Takes the sweep's cursor (and its flag) out of a written SYN, which
+ * gets SB_CURSOR_SIZE bytes shorter; a no-op for a SYN without. */
+void sb_syn_drop_sweep(sb_writer *syn);
 /* The flags byte of a written SYN. */
 static inline uint8_t *sb_syn_flags(uint8_t *syn)
 {

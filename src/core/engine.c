@@ -578,7 +578,7 @@ size_t sb_engine_memory(const sb_engine *e)
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
            sb_rings_memory(&e->rings) +
            sb_push_memory(e) +
-           (e->sweep_ahead ? SWEEP_BURST * sizeof(*e->sweep_ahead) : 0) +
+           sb_sweep_memory(e) +
            e->verdicts_cap * sizeof(*e->verdicts) +
            e->voters_cap * sizeof(*e->voters);
 }

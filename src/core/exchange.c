@@ -379,28 +379,19 @@ static bool exchange_is_unreachable(const sb_peer *n)
                         n->status == SB_STATUS_JOINING);
 }
 
-/* A round's SYN that asks for a sweep asks its first destination only:
- * its other copies (to seeds, to probed peers) go without the cursor, so
- * that one peer a round answers with SWEEPs (each answers from the same
- * cursor: the rest would be copies). */
-static void exchange_unsweep(sb_writer *syn)
-{
-    uint8_t *flags = sb_syn_flags(syn->start);
-    if (!(*flags & SB_SYN_SWEEP))
-        return;
-    uint8_t *cursor = flags + 1 + SB_SUMMARY_SIZE;
-    memmove(cursor, cursor + 8, (size_t)(syn->p - cursor - 8));
-    syn->p -= 8;
-    *flags &= (uint8_t)~SB_SYN_SWEEP;
-}
-
+/* Sends a written SYN to `to` (not to our own address), with its token
+ * for that address. One that asks for a sweep asks its first
+ * destination only: the copies to the others (seeds, probed peers) go
+ * without the cursor, so that one peer a round answers with SWEEPs (each
+ * would answer from the same cursor). */
 static void exchange_send_syn(sb_engine *e, sb_traffic t, const char *to,
                               sb_writer *syn)
 {
-    if (strcmp(to, e->self->addr) == 0)
-        return;
-    sb_set_syn_token(syn->start, sb_token(e, to));
-    sb_send_message(e, t, to, syn);
+    if (strcmp(to, e->self->addr) != 0) {
+        sb_set_syn_token(syn->start, sb_token(e, to));
+        sb_send_message(e, t, to, syn);
+    }
+    sb_syn_drop_sweep(syn);
 }
 
 /* A SYN to an address that may not know us (a seed, a probed peer),
@@ -422,6 +413,7 @@ static void exchange_send_padded_syn(sb_engine *e, const char *to,
     sb_writer w = { syn->start, syn->start + padded, syn->end };
     exchange_send_syn(e, SB_TRAFFIC_LIVENESS, to, &w);
     *flags &= (uint8_t)~SB_SYN_PADDED;
+    syn->p -= syn->start + padded - w.p; /* the cursor, if it went */
 }
 
 /* A probe: a SYN that asks to be answered even if there is nothing to
@@ -469,11 +461,9 @@ static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
     if (!peer) {
         sb_seeds_fetch(e);
         for (size_t i = 0; i < e->nseeds; i++)
-            if (e->seeds[i]) {
+            if (e->seeds[i])
                 exchange_send_padded_syn(e, e->seeds[i], syn,
                                          SB_SYN_PADDED_SIZE);
-                exchange_unsweep(syn);
-            }
         return;
     }
     if (!e->nseeds || (sb_seeds_has(e, peer->addr) && nlive >= e->nseeds))
@@ -560,20 +550,16 @@ static void exchange_round(sb_engine *e, uint64_t now)
         peer = sb_liveness_random(e, exchange_is_live_peer, nlive);
     if (peer && peer->answered && !resting) {
         exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, peer->addr, &syn);
-        exchange_unsweep(&syn);
     } else if (peer && !resting && sb_liveness_may_probe(peer, now)) {
         /* live by word of others only, so far */
         exchange_send_probe(e, peer, &syn, now);
-        exchange_unsweep(&syn);
     }
     /* now and then a down or unproven peer, to notice it coming back */
     if (nunreach &&
         sb_rng_unit(&e->rng) < (double)nunreach / (double)(nlive + 1)) {
         sb_peer *x = sb_liveness_random(e, exchange_is_unreachable, nunreach);
-        if (x && sb_liveness_may_probe(x, now)) {
+        if (x && sb_liveness_may_probe(x, now))
             exchange_send_probe(e, x, &syn, now);
-            exchange_unsweep(&syn);
-        }
     }
     /* a monitor of ours that never answered us gets no beat (monitor.c)
      * but probes, until it answers */
@@ -583,10 +569,8 @@ static void exchange_round(sb_engine *e, uint64_t now)
     for (uint32_t i = 0; i < nm; i++) {
         sb_peer *m = sb_state_find_id(&e->st, monitors[i]);
         if (m && m != peer && !m->answered &&
-            sb_liveness_may_probe(m, now)) {
+            sb_liveness_may_probe(m, now))
             exchange_send_probe(e, m, &syn, now);
-            exchange_unsweep(&syn);
-        }
     }
     if (!peer || !resting) /* at rest, seeds at the quiet SYNs' pace */
         exchange_seeds(e, peer, nlive, nunreach, &syn);

@@ -473,6 +473,7 @@ uint64_t sb_announce_due(const sb_engine *e);
 void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
                     bool same, uint64_t now);
 void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now);
+size_t sb_sweep_memory(const sb_engine *e);
 void sb_sweep_free(sb_engine *e);
 void sb_sweep_held(sb_engine *e, const char *from, uint64_t now);
 

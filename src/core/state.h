@@ -67,7 +67,9 @@ typedef struct sb_peer {
     bool linked : 1;      /* reference wire: its digest named nodes other
                              than itself and us (ref_exchange.c) */
     bool voter : 1;       /* in the engine's voters: it may hold a verdict */
-    bool accused : 1;     /* scratch for a rejudge: a verdict names it */
+    bool accused : 1;     /* scratch for a rejudge (a verdict names it)
+                             and for a return from being alone
+                             (convicted): liveness.c */
     bool alone_down : 1;  /* held down only because we heard no one
                              (liveness.c, sb_liveness_alone()) */
     uint32_t tombstones;

@@ -181,6 +181,12 @@ void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now)
     }
 }
 
+/* Bytes of the ranges kept ahead of the cursor. */
+size_t sb_sweep_memory(const sb_engine *e)
+{
+    return e->sweep_ahead ? SWEEP_BURST * sizeof(*e->sweep_ahead) : 0;
+}
+
 /* Frees the ranges kept ahead of the cursor (at the end of the sweep, and
  * at sb_engine_free()). */
 void sb_sweep_free(sb_engine *e)
