@@ -25,8 +25,9 @@
  *        than it sent, and an ACK's frame is larger than a SYN's);
  *        bit 2 = ask: answer even if there is nothing to tell (a probe:
  *        the answer proves the address); bit 3 = doubt: the receiver is
- *        down in the sender's view (with monitors, it refutes: its
- *        heartbeat moves); bit 4 = sweep: the sender joined and asks
+ *        down in the sender's view, at the heartbeat the digest lists it
+ *        at (with monitors, it refutes if that is its own: its heartbeat
+ *        moves past); bit 4 = sweep: the sender joined and asks
  *        for every record whose id is above the cursor (sweep.c); bit 5
  *        = range: with k = 16, the fingerprints of the 16 parts of the
  *        id range (from, to] (range.c); with k = 0, the digest lists

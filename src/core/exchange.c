@@ -243,13 +243,30 @@ static void exchange_answer_alone(sb_engine *e, const char *from,
         sb_send_message(e, SB_TRAFFIC_LIVENESS, from, &w);
 }
 
+/* A member holds us down (a SYN with the DOUBT flag): we refute
+ * (liveness.c) if its digest lists us at our heartbeat. A doubt of one we
+ * moved past (a replayed probe, or a member that has not heard of our
+ * refutation yet, which the refutation's push or anti-entropy brings it)
+ * moves nothing. */
+static void exchange_doubted(sb_engine *e, const sb_msg *m, uint64_t now)
+{
+    sb_cursor c = { m->digest, m->end };
+    for (uint64_t i = 0; i < m->ndigest; i++) {
+        sb_digest_entry d;
+        sb_digest_next(&c, &d);
+        if (d.id == e->self->id) {
+            sb_liveness_refute(e, d.heartbeat, now);
+            return;
+        }
+    }
+}
+
 /* A SYN: adopt what its digest tells, answer with an ACK. */
 static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
                          uint64_t now)
 {
-    /* a member holds us down: we refute (liveness.c) */
     if ((m->flags & SB_SYN_DOUBT) && e->from_member)
-        sb_liveness_refute(e, 0, now);
+        exchange_doubted(e, m, now);
     /* the same summary: nothing to tell, nothing to learn. Only a
      * member's counts as agreement (range.c descends where there is
      * none): a stranger could echo ours back at will */
@@ -416,6 +433,28 @@ static void exchange_send_padded_syn(sb_engine *e, const char *to,
     syn->p -= syn->start + padded - w.p; /* the cursor, if it went */
 }
 
+/* The probe of a peer we hold down, which may be alive and not know it:
+ * a SYN of its own with the DOUBT flag, whose digest lists the peer alone,
+ * at the heartbeat we hold it down at (exchange_doubted()). Not the
+ * round's SYN: a doubt names what it doubts, so that once the peer has
+ * refuted, the same probe again (replayed) moves nothing. */
+static void exchange_send_doubt(sb_engine *e, const sb_peer *n)
+{
+    enum { DOUBT_MAX = SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + SB_SUMMARY_SIZE +
+                       1 + SB_ID_SIZE + 3 * SB_VARINT_MAX };
+    _Static_assert(DOUBT_MAX >= SB_PROBE_SIZE, "a doubt has room to pad");
+    uint8_t buf[DOUBT_MAX]; /* the least max_message_size is larger */
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_digest_entry d = sb_entry_of(n);
+    sb_put_header(&w, SB_MSG_SYN, e->cluster_id);
+    sb_put_u64(&w, 0); /* the token */
+    sb_put_u8(&w, SB_SYN_ASK | SB_SYN_DOUBT);
+    sb_put_u64(&w, sb_summary(e));
+    sb_put_varint(&w, 1);
+    sb_put_digest_entry(&w, &d);
+    exchange_send_padded_syn(e, n->addr, &w, SB_PROBE_SIZE);
+}
+
 /* A probe: a SYN that asks to be answered even if there is nothing to
  * tell, so that its answer proves the address (or its silence, that no
  * one answers there). Padded: n may not know us yet (a cluster forming),
@@ -423,13 +462,14 @@ static void exchange_send_padded_syn(sb_engine *e, const char *to,
 static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
                                 uint64_t now)
 {
-    uint8_t *flags = sb_syn_flags(syn->start);
-    uint8_t ask = SB_SYN_ASK;
-    if (n->status == SB_STATUS_DOWN)
-        ask |= SB_SYN_DOUBT; /* it may be alive and not know it is down */
-    *flags |= ask;
-    exchange_send_padded_syn(e, n->addr, syn, SB_PROBE_SIZE);
-    *flags &= (uint8_t)~ask;
+    if (n->status == SB_STATUS_DOWN) {
+        exchange_send_doubt(e, n);
+    } else {
+        uint8_t *flags = sb_syn_flags(syn->start);
+        *flags |= SB_SYN_ASK;
+        exchange_send_padded_syn(e, n->addr, syn, SB_PROBE_SIZE);
+        *flags &= (uint8_t)~SB_SYN_ASK;
+    }
     sb_liveness_probed(e, n, now);
 }
 

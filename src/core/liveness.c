@@ -503,9 +503,7 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
     sb_peer *x = sb_state_find_id(&e->st, liveness_verdict_id(k));
     bool stands = liveness_verdict_live(k);
     if (x && x->self && stands) {
-        uint64_t hb = liveness_verdict_heartbeat(k, 0);
-        if (hb >= x->heartbeat)
-            sb_liveness_refute(e, hb, now);
+        sb_liveness_refute(e, liveness_verdict_heartbeat(k, 0), now);
         return;
     }
     if (stands)
@@ -518,19 +516,19 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
 }
 
 /*
- * We were convicted at heartbeat hb, or a member that holds us down
- * probed us: our heartbeat moves past hb, which voids every verdict that
- * names it, and the news makes us live again wherever it reaches. At most
- * once an interval for a probe: several observers may doubt us at once.
+ * We were convicted at heartbeat hb, or a member that holds us down at hb
+ * probed us (exchange.c), hb at least our heartbeat: our heartbeat moves
+ * past hb, which voids every verdict that names it, and the news makes us
+ * live again wherever it reaches. Once a heartbeat: several observers
+ * that doubt us at once name the same one.
  */
 void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
 {
     sb_peer *s = e->self;
-    if (!e->cfg.monitors || s->leaving || hb >= SB_HEARTBEAT_MAX - 1)
+    if (!e->cfg.monitors || s->leaving || hb < s->heartbeat ||
+        hb >= SB_HEARTBEAT_MAX - 1)
         return;
-    if (hb < s->heartbeat && now - e->refuted_at < e->cfg.interval_ns)
-        return;
-    s->heartbeat = (hb > s->heartbeat ? hb : s->heartbeat) + 1;
+    s->heartbeat = hb + 1;
     e->refuted_at = now;
     e->concur_due = true;
     e->stats.refuted++;

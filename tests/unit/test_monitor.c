@@ -406,6 +406,82 @@ static void test_verdicts_signed_again_after_a_refutation(void **state)
     cluster_free(c);
 }
 
+static uint64_t refuted(const cluster *c, uint32_t i)
+{
+    sb_stats s;
+    sb_engine_stats(cluster_engine(c, i), &s);
+    return s.refuted;
+}
+
+/* The bytes nodes 0..n-1 sent so far. */
+static uint64_t bytes_sent(const cluster *c, uint32_t n)
+{
+    uint64_t b = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        sb_stats s;
+        sb_engine_stats(cluster_engine(c, i), &s);
+        b += s.bytes_out;
+    }
+    return b;
+}
+
+/* Whether a captured packet is a SYN with the DOUBT flag (plaintext). */
+static bool is_doubt(const cluster_packet *p)
+{
+    return p->len > SB_HEADER_SIZE + SB_TOKEN_SIZE &&
+           p->data[3] == SB_MSG_SYN &&
+           (p->data[SB_HEADER_SIZE + SB_TOKEN_SIZE] & SB_SYN_DOUBT);
+}
+
+/* The probes a node's peers sent it while they held it down (the DOUBT
+ * flag: refute), replayed from their senders once the node is back: 50
+ * times over 5 s, they move its heartbeat no more (each doubts a
+ * heartbeat it has moved past), and no one reports it down. */
+static void test_replayed_doubt_moves_nothing(void **state)
+{
+    (void)state;
+    cluster *c = converged(8);
+    uint32_t x = 3;
+    cluster_pause(c, x);
+    eventually(c, 1500 * MS, cluster_all_see(c, x, SB_STATUS_DOWN));
+    cluster_capture(c, CLUSTER_ALL, 0);
+    cluster_run(c, 3 * SEC);
+    cluster_capture_stop(c);
+    const cluster_packets *cap = cluster_captured(c);
+    size_t ndoubts = 0;
+    for (size_t k = 0; k < cap->n; k++)
+        ndoubts += cap->p[k].to == (int)x && is_doubt(&cap->p[k]);
+    check(ndoubts > 0);
+    cluster_resume(c, x);
+    eventually(c, 30 * SEC, cluster_all_see(c, x, SB_STATUS_LIVE));
+    cluster_run(c, 3 * SEC);
+    uint64_t was = refuted(c, x), sent = bytes_sent(c, 8);
+    cluster_run(c, 5 * SEC);
+    uint64_t rest = bytes_sent(c, 8) - sent;
+    sent += rest;
+    uint32_t leaves[8];
+    for (uint32_t i = 0; i < 8; i++)
+        leaves[i] = cluster_leaves(c, i, x);
+    for (int t = 0; t < 50; t++) {
+        for (size_t k = 0; k < cap->n; k++) {
+            const cluster_packet *p = &cap->p[k];
+            if (p->to == (int)x && is_doubt(p))
+                cluster_deliver(c, x, cluster_addr(c, p->from), p->data,
+                                p->len);
+        }
+        cluster_run(c, 100 * MS);
+    }
+    printf("replayed %zu doubts 50 times: %llu refutations; the cluster "
+           "sent %llu B/s (at rest: %llu)\n",
+           ndoubts, (unsigned long long)(refuted(c, x) - was),
+           (unsigned long long)(bytes_sent(c, 8) - sent) / 5,
+           (unsigned long long)rest / 5);
+    check(refuted(c, x) == was);
+    for (uint32_t i = 0; i < 8; i++)
+        check(cluster_leaves(c, i, x) == leaves[i]);
+    cluster_free(c);
+}
+
 /* A monitor whose subjects are all unproven (it doubted its view) and
  * that then hears nothing (a link failing one way, the case of a node
  * cut off right after it started) convicts none of them: its silence is
@@ -504,6 +580,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_long_pause_reports_no_one_down),
         cmocka_unit_test(test_back_from_alone_keeps_the_dead_down),
         cmocka_unit_test(test_verdicts_signed_again_after_a_refutation),
+        cmocka_unit_test(test_replayed_doubt_moves_nothing),
         cmocka_unit_test(test_partition_verdicts_convict_no_one_after),
         cmocka_unit_test(test_deaf_monitor_withholds),
         cmocka_unit_test(test_deaf_monitor_convicts_no_unproven_subject),
