@@ -16,11 +16,15 @@
  * vouches for it: no one can name a third party's address to the cluster
  * without holding an address the cluster wrote to first.
  */
+static bool apply_of_itself(const sb_engine *e, const sb_delta *d)
+{
+    return strlen(e->from) == d->addr_len &&
+           memcmp(e->from, d->addr, d->addr_len) == 0;
+}
+
 static bool apply_may_speak(const sb_engine *e, const sb_delta *d, bool fresh)
 {
-    bool of_itself = strlen(e->from) == d->addr_len &&
-                     memcmp(e->from, d->addr, d->addr_len) == 0;
-    if (!e->from_member && !of_itself)
+    if (!e->from_member && !apply_of_itself(e, d))
         return false;
     return !fresh || e->answered;
 }
@@ -59,15 +63,17 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
         return NULL;
     }
     *created = true;
-    if (e->answered && strlen(e->from) == d->addr_len &&
-        memcmp(e->from, d->addr, d->addr_len) == 0)
+    bool of_itself = apply_of_itself(e, d);
+    if (e->answered && of_itself)
         sb_liveness_answered(n); /* it introduced itself, answering us */
     n->heartbeat = d->heartbeat;
     n->leaving = d->leaving;
     if (d->leaving)
         sb_liveness_set_status(e, n, SB_STATUS_LEFT, now);
     sb_liveness_note_change(e, n, now, NO_DELTA);
-    sb_liveness_arrived(e, n, now);
+    /* a member that holds it down: not live here either (a joining
+     * node may hold a dead node's record before the verdicts) */
+    sb_liveness_arrived(e, n, d->down && !of_itself, now);
     e->announce = e->announce_members = e->wire->announce != NULL;
     return n;
 }

@@ -118,7 +118,9 @@ static void codec_read_delta_header(reader *r, sb_delta *n)
     n->generation = codec_get_varint(r);
     if (codec_get_hbl(r, &n->heartbeat, &n->leaving))
         r->bad = true; /* the low bit is reserved in a node header */
-    n->reset = codec_get_u8(r) & SB_NODE_RESET;
+    uint8_t flags = codec_get_u8(r);
+    n->reset = flags & SB_NODE_RESET;
+    n->down = flags & SB_NODE_DOWN;
     n->from_version = codec_get_varint(r);
     n->to_version = codec_get_varint(r);
     n->gc_version = codec_get_varint(r);
@@ -500,7 +502,8 @@ bool sb_put_delta_header(sb_writer *w, const sb_delta *n)
     codec_put_raw(w, n->addr, n->addr_len);
     sb_put_varint(w, n->generation);
     sb_put_varint(w, codec_hbl(n->heartbeat, n->leaving, false));
-    *w->p++ = n->reset ? SB_NODE_RESET : 0;
+    *w->p++ = (uint8_t)((n->reset ? SB_NODE_RESET : 0) |
+                        (n->down ? SB_NODE_DOWN : 0));
     sb_put_varint(w, n->from_version);
     sb_put_varint(w, n->to_version);
     sb_put_varint(w, n->gc_version);

@@ -91,7 +91,9 @@
  *   flags bit 0 = reset: the sender collected tombstones (up to gc) the
  *   receiver may not have seen; a receiver whose gc is lower replaces
  *   its copy with this one (keys held at the same version are kept);
- *   other flag bits are reserved and ignored;
+ *   bit 1 = down: the sender holds the node down (a receiver that did
+ *   not know it does not take it for live); other flag bits are
+ *   reserved and ignored;
  *   the keys are those with from < version <= to, in version order.
  *
  * Key entry:
@@ -147,6 +149,7 @@ enum {
                        SB_SUMMARY_SIZE + 1)
 #define SB_BEAT_FAREWELL 0x01
 #define SB_NODE_RESET 0x01
+#define SB_NODE_DOWN 0x02
 #define SB_KEY_DELETED 0x01
 #define SB_VARINT_MAX 10
 
@@ -177,6 +180,7 @@ typedef struct sb_delta {
     uint64_t heartbeat;
     bool leaving;
     bool reset;
+    bool down;                 /* the sender holds the node down */
     uint64_t from_version, to_version, gc_version;
     uint64_t nkeys;
     const uint8_t *keys;       /* the first key entry */

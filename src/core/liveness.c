@@ -539,12 +539,17 @@ void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
 
 /*
  * A record of a new generation came in. With monitors there is no
- * heartbeat to wait for: it is live at once, unless a majority of its
- * monitors hold verdicts against it (the record of a node that died).
+ * heartbeat to wait for: it is live at once, unless the member that sent
+ * it holds it down (`held_down`: the record of a node that died, which
+ * may come before the verdicts against it), or a majority of its
+ * monitors hold verdicts against it. Then it is live once its heartbeat
+ * moves (sb_liveness_observe()), as a node held down is.
  */
-void sb_liveness_arrived(sb_engine *e, sb_peer *n, uint64_t now)
+void sb_liveness_arrived(sb_engine *e, sb_peer *n, bool held_down,
+                         uint64_t now)
 {
-    if (!e->cfg.monitors || n->status != SB_STATUS_JOINING || liveness_convicted(e, n))
+    if (!e->cfg.monitors || n->status != SB_STATUS_JOINING || held_down ||
+        liveness_convicted(e, n))
         return;
     sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
     sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);

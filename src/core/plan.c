@@ -147,6 +147,7 @@ static sb_delta plan_delta_header(const cand *c, uint64_t nkeys, uint64_t to)
         .addr = n->addr, .addr_len = n->addr_len,
         .generation = n->generation, .heartbeat = n->heartbeat,
         .leaving = n->leaving, .reset = c->reset,
+        .down = n->status == SB_STATUS_DOWN,
         .from_version = c->from, .to_version = to,
         .gc_version = n->gc_version, .nkeys = nkeys,
     };

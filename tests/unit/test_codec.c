@@ -47,6 +47,7 @@ typedef struct node_spec {
     uint64_t from, to, gc;
     size_t nkeys;
     const key_spec *keys;
+    bool down;
 } node_spec;
 
 /* msg_spec literals leave out the fields their type does not have */
@@ -101,7 +102,8 @@ static const msg_spec syn_padded_no_pad = {
     .token = 0x00000000000000ffull, .pad = 0,
 };
 
-/* ACK with digest entries and node deltas (tombstone, reset, binary value) */
+/* ACK with digest entries and node deltas (tombstone, reset, down, binary
+ * value) */
 static const sb_digest_entry ack_digest[] = {
     { 0x800000000001ull, 9, true, 12, 0 }, /* top bit of a 48-bit id */
     { 0x00000000ffffffffull, 0, false, 0, 0 },
@@ -118,7 +120,7 @@ static const node_spec ack_nodes[] = {
     { "10.0.0.1:7946", 1700000000, 12, false, true, 0, 5, 2,
       ARRAY_LEN(ack_keys_a), ack_keys_a },
     { "[::1]:7000", 2, 3, true, false, 10, 12, 9,
-      ARRAY_LEN(ack_keys_b), ack_keys_b },
+      ARRAY_LEN(ack_keys_b), ack_keys_b, true },
 };
 static const msg_spec ack_full = {
     SB_MSG_ACK, 0, ARRAY_LEN(ack_digest), ack_digest,
@@ -347,6 +349,7 @@ static sb_delta node_of(const node_spec *s)
     n.heartbeat = s->heartbeat;
     n.leaving = s->leaving;
     n.reset = s->reset;
+    n.down = s->down;
     n.from_version = s->from;
     n.to_version = s->to;
     n.gc_version = s->gc;
@@ -487,6 +490,7 @@ static void check_node(const sb_delta *got, const node_spec *want,
     assert_int_equal(got->heartbeat, want->heartbeat);
     assert_int_equal(got->leaving, want->leaving);
     assert_int_equal(got->reset, want->reset);
+    assert_int_equal(got->down, want->down);
     assert_int_equal(got->from_version, want->from);
     assert_int_equal(got->to_version, want->to);
     assert_int_equal(got->gc_version, want->gc);

@@ -482,6 +482,39 @@ static void test_replayed_doubt_moves_nothing(void **state)
     cluster_free(c);
 }
 
+/* A node that joins after others died may get a dead node's record
+ * before the verdicts that convict it (the sweep goes in id order); the
+ * member that sends it holds it down, and says so: the newcomer never
+ * reports a dead node joined (nor then left), and it reports every live
+ * one joined once. */
+static void test_newcomer_reports_no_dead_node(void **state)
+{
+    (void)state;
+    cluster *c = converged(24);
+    uint32_t dead[] = { 4, 9, 17 };
+    for (size_t k = 0; k < 3; k++)
+        cluster_crash(c, dead[k]);
+    for (size_t k = 0; k < 3; k++)
+        eventually(c, 30 * SEC, cluster_all_see(c, dead[k], SB_STATUS_DOWN));
+    cluster_run(c, 5 * SEC);
+    int y = cluster_add_node(c);
+    check(y == 24);
+    eventually(c, 30 * SEC, cluster_all_see(c, (uint32_t)y, SB_STATUS_LIVE));
+    cluster_run(c, 5 * SEC);
+    for (uint32_t i = 0; i < 24; i++) {
+        bool gone = i == 4 || i == 9 || i == 17;
+        if (cluster_joins(c, (uint32_t)y, i) != (gone ? 0u : 1u) ||
+            cluster_leaves(c, (uint32_t)y, i) != 0)
+            fail_msg("the newcomer reported node %u (%s) joined %u times "
+                     "and gone %u times", i, gone ? "dead" : "live",
+                     cluster_joins(c, (uint32_t)y, i),
+                     cluster_leaves(c, (uint32_t)y, i));
+        if (gone)
+            check(cluster_status(c, (uint32_t)y, i) != SB_STATUS_LIVE);
+    }
+    cluster_free(c);
+}
+
 /* A monitor whose subjects are all unproven (it doubted its view) and
  * that then hears nothing (a link failing one way, the case of a node
  * cut off right after it started) convicts none of them: its silence is
@@ -581,6 +614,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_back_from_alone_keeps_the_dead_down),
         cmocka_unit_test(test_verdicts_signed_again_after_a_refutation),
         cmocka_unit_test(test_replayed_doubt_moves_nothing),
+        cmocka_unit_test(test_newcomer_reports_no_dead_node),
         cmocka_unit_test(test_partition_verdicts_convict_no_one_after),
         cmocka_unit_test(test_deaf_monitor_withholds),
         cmocka_unit_test(test_deaf_monitor_convicts_no_unproven_subject),
