@@ -404,10 +404,10 @@ static bool exchange_is_unreachable(const sb_peer *n)
 static void exchange_send_syn(sb_engine *e, sb_traffic t, const char *to,
                               sb_writer *syn)
 {
-    if (strcmp(to, e->self->addr) != 0) {
-        sb_set_syn_token(syn->start, sb_token(e, to));
-        sb_send_message(e, t, to, syn);
-    }
+    if (strcmp(to, e->self->addr) == 0)
+        return; /* a seed list names us too: the next one asks */
+    sb_set_syn_token(syn->start, sb_token(e, to));
+    sb_send_message(e, t, to, syn);
     sb_syn_drop_sweep(syn);
 }
 

@@ -1591,6 +1591,28 @@ static void test_no_sweep_for_strangers(void **state)
     cluster_free(c);
 }
 
+/* A node whose seed list names itself first (every node given the same
+ * list) asks the next seed for the sweep: its first SYN to it carries
+ * the cursor. */
+static void test_sweep_asked_past_ourselves(void **state)
+{
+    (void)state;
+    cluster_config cfg;
+    cluster_config_init(&cfg, 2);
+    cfg.seeds = 2; /* node 0's list: node 0, node 1 */
+    cluster *c = cluster_new(&cfg);
+    cluster_capture(c, 0, 0);
+    cluster_wait(c, 10 * SEC, cluster_converged(c));
+    cluster_capture_stop(c);
+    const cluster_packets *p = cluster_captured(c);
+    size_t k = 0;
+    while (k < p->n && (p->p[k].to != 1 || p->p[k].data[3] != SB_MSG_SYN))
+        k++;
+    check(k < p->n);
+    check(p->p[k].data[SB_HEADER_SIZE + SB_TOKEN_SIZE] & SB_SYN_SWEEP);
+    cluster_free(c);
+}
+
 /* ---- ranges: where two nodes differ (range.c) ------------------------- */
 
 /* A SYN from member `from` to node 0 with a summary that is not its own
@@ -2256,6 +2278,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_plan_keeps_the_most_behind),
         cmocka_unit_test(test_summary_after_many_changes),
         cmocka_unit_test(test_no_sweep_for_strangers),
+        cmocka_unit_test(test_sweep_asked_past_ourselves),
         cmocka_unit_test(test_stranger_ranges_get_nothing_more),
     };
     return RUN_TESTS(tests, argc, argv);
