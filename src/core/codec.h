@@ -91,8 +91,9 @@
  *   flags bit 0 = reset: the sender collected tombstones (up to gc) the
  *   receiver may not have seen; a receiver whose gc is lower replaces
  *   its copy with this one (keys held at the same version are kept);
- *   bit 1 = down: the sender holds the node down (a receiver that did
- *   not know it does not take it for live); other flag bits are
+ *   bit 1 = down: the sender holds the node down by its monitors'
+ *   verdicts (a receiver that did not know it does not take it for
+ *   live until its heartbeat moves); other flag bits are
  *   reserved and ignored;
  *   the keys are those with from < version <= to, in version order.
  *
@@ -180,7 +181,8 @@ typedef struct sb_delta {
     uint64_t heartbeat;
     bool leaving;
     bool reset;
-    bool down;                 /* the sender holds the node down */
+    bool down;                 /* the sender holds the node down by
+                                  verdicts */
     uint64_t from_version, to_version, gc_version;
     uint64_t nkeys;
     const uint8_t *keys;       /* the first key entry */

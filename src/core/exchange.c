@@ -247,7 +247,9 @@ static void exchange_answer_alone(sb_engine *e, const char *from,
  * (liveness.c) if its digest lists us at our heartbeat. A doubt of one we
  * moved past (a replayed probe, or a member that has not heard of our
  * refutation yet, which the refutation's push or anti-entropy brings it)
- * moves nothing. */
+ * moves nothing. A doubt that does not list us is a node of 0.10.3 or
+ * before (a round's SYN with the flag): refuted as it was then, at most
+ * once an interval, so that a cluster being upgraded heals as fast. */
 static void exchange_doubted(sb_engine *e, const sb_msg *m, uint64_t now)
 {
     sb_cursor c = { m->digest, m->end };
@@ -259,6 +261,8 @@ static void exchange_doubted(sb_engine *e, const sb_msg *m, uint64_t now)
             return;
         }
     }
+    if (now - e->refuted_at >= e->cfg.interval_ns)
+        sb_liveness_refute(e, e->self->heartbeat, now);
 }
 
 /* A SYN: adopt what its digest tells, answer with an ACK. */

@@ -378,6 +378,15 @@ static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
     return verdicts > 0 && votes > nm / 2;
 }
 
+/* Whether we hold x down by its monitors' verdicts (not for having been
+ * alone, nor by the fallback detector alone): what a delta's down flag
+ * says (plan.c, sweep.c). A live x refutes such verdicts when they reach
+ * it, so a node that takes the flag's word learns of it then. */
+bool sb_liveness_convicts(const sb_engine *e, const sb_peer *x)
+{
+    return x->status == SB_STATUS_DOWN && liveness_convicted(e, x);
+}
+
 /* The subject a verdict key names (its 48-bit id). */
 static uint64_t liveness_verdict_id(const sb_key *k)
 {
@@ -494,7 +503,8 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
 
 /* A verdict key came in, or was written (set or deleted), into holder's
  * record: the peer it names is judged again. A verdict against us that
- * stands is refuted: our heartbeat moves past the one it names. */
+ * stands is refuted: our heartbeat moves past the one it names (if it is
+ * ours). */
 void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
                          uint64_t now)
 {
@@ -517,15 +527,17 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
 
 /*
  * We were convicted at heartbeat hb, or a member that holds us down at hb
- * probed us (exchange.c), hb at least our heartbeat: our heartbeat moves
- * past hb, which voids every verdict that names it, and the news makes us
- * live again wherever it reaches. Once a heartbeat: several observers
- * that doubt us at once name the same one.
+ * probed us (exchange.c): if hb is our heartbeat, it moves past it, which
+ * voids every verdict that names it, and the news makes us live again
+ * wherever it reaches. Once a heartbeat: several observers that doubt us
+ * at once name the same one. An older one was refuted already; a newer
+ * one no one can hold (only we move our heartbeat), and taking it would
+ * let a forged doubt or verdict spend our heartbeats at once.
  */
 void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
 {
     sb_peer *s = e->self;
-    if (!e->cfg.monitors || s->leaving || hb < s->heartbeat ||
+    if (!e->cfg.monitors || s->leaving || hb != s->heartbeat ||
         hb >= SB_HEARTBEAT_MAX - 1)
         return;
     s->heartbeat = hb + 1;

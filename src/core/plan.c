@@ -124,6 +124,7 @@ static void plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
     cand c = {
         .n = n, .from = whole || reset ? 0 : max, .reset = reset,
         .whole = whole, .news = news, .tie = (uint32_t)sb_rng_next(&e->rng),
+        .down = sb_liveness_convicts(e, n),
     };
     sb_plan_offer(e, p, &c);
 }
@@ -147,7 +148,7 @@ static sb_delta plan_delta_header(const cand *c, uint64_t nkeys, uint64_t to)
         .addr = n->addr, .addr_len = n->addr_len,
         .generation = n->generation, .heartbeat = n->heartbeat,
         .leaving = n->leaving, .reset = c->reset,
-        .down = n->status == SB_STATUS_DOWN,
+        .down = c->down,
         .from_version = c->from, .to_version = to,
         .gc_version = n->gc_version, .nkeys = nkeys,
     };

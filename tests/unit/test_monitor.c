@@ -515,6 +515,97 @@ static void test_newcomer_reports_no_dead_node(void **state)
     cluster_free(c);
 }
 
+/* Node x as node i holds it. */
+static sb_peer *record_of(const cluster *c, uint32_t i, uint32_t x)
+{
+    const sb_engine *e = cluster_engine(c, i);
+    return sb_state_find_addr(&e->st, cluster_addr(c, x),
+                              strlen(cluster_addr(c, x)));
+}
+
+/* Hands node x a doubt from member m (plaintext) naming heartbeat hb;
+ * hb 0: naming none, as nodes of 0.10.3 and before sent them. */
+static void doubt(cluster *c, uint32_t m, uint32_t x, uint64_t hb)
+{
+    sb_engine *e = cluster_engine(c, m);
+    uint8_t buf[128];
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_digest_entry d = sb_entry_of(record_of(c, m, x));
+    d.heartbeat = hb;
+    sb_put_header(&w, SB_MSG_SYN, e->cluster_id);
+    sb_put_u64(&w, 0);
+    sb_put_u8(&w, SB_SYN_ASK | SB_SYN_DOUBT);
+    sb_put_u64(&w, sb_summary(e));
+    sb_put_varint(&w, hb ? 1 : 0);
+    if (hb)
+        sb_put_digest_entry(&w, &d);
+    check(cluster_deliver(c, x, cluster_addr(c, m), buf,
+                          (size_t)(w.p - buf)) == SB_OK);
+}
+
+/* A doubt moves the heartbeat it names by one, if it is the node's own:
+ * one naming a heartbeat above it (which no member can hold: only the
+ * node moves it) moves nothing, so that a forged one cannot spend the
+ * node's heartbeats and leave it unable to refute the next time it is
+ * held down. A doubt that names none (a node of 0.10.3 or before) is
+ * refuted at most once an interval. */
+static void test_doubt_of_another_heartbeat_moves_nothing(void **state)
+{
+    (void)state;
+    cluster *c = converged(8);
+    uint32_t x = 3;
+    uint64_t hb = cluster_engine(c, x)->self->heartbeat;
+    doubt(c, 0, x, SB_HEARTBEAT_MAX - 2);
+    doubt(c, 0, x, hb + 1);
+    check(cluster_engine(c, x)->self->heartbeat == hb);
+    doubt(c, 0, x, hb);
+    check(cluster_engine(c, x)->self->heartbeat == hb + 1);
+    doubt(c, 1, x, hb); /* refuted already */
+    check(cluster_engine(c, x)->self->heartbeat == hb + 1);
+    /* an older node's doubt, naming none: once an interval */
+    cluster_run(c, 100 * MS);
+    doubt(c, 2, x, 0);
+    check(cluster_engine(c, x)->self->heartbeat == hb + 2);
+    doubt(c, 2, x, 0);
+    check(cluster_engine(c, x)->self->heartbeat == hb + 2);
+    cluster_run(c, 100 * MS);
+    doubt(c, 2, x, 0);
+    check(cluster_engine(c, x)->self->heartbeat == hb + 3);
+    /* and it still comes back from a pause */
+    cluster_pause(c, x);
+    eventually(c, 3 * SEC, cluster_all_see(c, x, SB_STATUS_DOWN));
+    cluster_resume(c, x);
+    eventually(c, 30 * SEC, cluster_all_see(c, x, SB_STATUS_LIVE));
+    cluster_free(c);
+}
+
+/* A seed that was cut off (alone, it holds every peer down, with no
+ * verdict) and first hears a newcomer: the records it sends say no one
+ * is down (only verdicts make the down flag), and once the network heals
+ * the newcomer sees every node live. */
+static void test_newcomer_of_a_lone_seed_sees_all_live(void **state)
+{
+    (void)state;
+    cluster *c = converged(8);
+    uint32_t s = 0;
+    for (uint32_t j = 1; j < 8; j++) {
+        cluster_block(c, s, j, true);
+        cluster_block(c, j, s, true);
+    }
+    cluster_run(c, 3 * SEC);
+    check(cluster_engine(c, s)->alone);
+    int y = cluster_add_node(c);
+    check(y == 8);
+    for (uint32_t j = 1; j < 8; j++) {
+        cluster_block(c, (uint32_t)y, j, true);
+        cluster_block(c, j, (uint32_t)y, true);
+    }
+    cluster_run(c, 300 * MS);
+    cluster_heal(c);
+    eventually(c, 30 * SEC, cluster_all_live(c));
+    cluster_free(c);
+}
+
 /* A monitor whose subjects are all unproven (it doubted its view) and
  * that then hears nothing (a link failing one way, the case of a node
  * cut off right after it started) convicts none of them: its silence is
@@ -615,6 +706,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_verdicts_signed_again_after_a_refutation),
         cmocka_unit_test(test_replayed_doubt_moves_nothing),
         cmocka_unit_test(test_newcomer_reports_no_dead_node),
+        cmocka_unit_test(test_doubt_of_another_heartbeat_moves_nothing),
+        cmocka_unit_test(test_newcomer_of_a_lone_seed_sees_all_live),
         cmocka_unit_test(test_partition_verdicts_convict_no_one_after),
         cmocka_unit_test(test_deaf_monitor_withholds),
         cmocka_unit_test(test_deaf_monitor_convicts_no_unproven_subject),
