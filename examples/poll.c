@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <scuttlebutt.h>
@@ -57,7 +58,7 @@ int main(int argc, char **argv)
     printf("node %s\n", sb_node_addr(node));
     char now[32];
     snprintf(now, sizeof(now), "%" PRIu64, (uint64_t)time(NULL));
-    sb_node_set(node, "started", 7, now, sizeof(now) - 1);
+    sb_node_set(node, "started", 7, now, strlen(now));
 
     time_t start = time(NULL);
     int leave_at = 10, stop_at = 12;

@@ -17,7 +17,9 @@
  * embedded mode), one at a time, with no lock of the library held; with
  * a thread they may start before sb_node_new() returns. A callback may
  * call any function of the API except sb_node_free(), sb_node_stop() and
- * sb_node_process() on its own node, which return SB_ESTATE there. The
+ * sb_node_process() on its own node, which return SB_ESTATE there, and
+ * sb_node_free() on another node whose thread still runs (SB_ESTATE:
+ * it would wait for that thread, which may be waiting for ours). The
  * seeds callback runs inside sb_node_new() and then where the events
  * run. The log callback runs in whichever thread logs, possibly in
  * several at once (a caller's thread too, inside an API call that logs):
@@ -440,8 +442,10 @@ typedef struct sb_node sb_node;
 /*
  * Creates a node: checks the configuration, binds the socket, resolves
  * the seeds, and (unless embedded) starts the thread. Gossip starts within
- * one interval. On failure *out is NULL and, but for SB_EINVAL and
- * SB_ENOMEM, a log line at SB_LOG_ERROR says why.
+ * one interval. On failure *out is NULL and, but for SB_EINVAL, SB_ENOMEM
+ * and a cfg->size that no sb_config_init() wrote (SB_ECONFIG: such a
+ * config's log callback cannot be trusted), a log line at SB_LOG_ERROR
+ * says why.
  * Errors: SB_EINVAL (cfg or out NULL), SB_ECONFIG (a field out of range:
  * zero interval, a message size too small for one key, ...), SB_EADDR
  * (bind or advertise address unparsable or unresolvable; advertise not
@@ -456,11 +460,12 @@ SB_API int sb_node_new(const sb_config *cfg, sb_node **out);
  * thread ends (no more gossip, no more callbacks), and from then on every
  * call on it returns SB_ESTATE (sb_node_timeout_ms(): -1), though the
  * handle stays valid until sb_node_free(). A call already running when
- * the stop comes completes. Stopping again is SB_OK. Called from a
- * callback of another node, it does not wait for the node's thread (two
- * nodes stopping each other from their callbacks would wait for each
- * other forever): the thread ends once the callbacks it is running are
- * done, and sb_node_free() waits for it. Errors: SB_EINVAL (NULL),
+ * the stop comes completes, and so does a callback already running; the
+ * events still queued are dropped. Stopping again is SB_OK. Called from
+ * a callback of another node, it does not wait for the node's thread
+ * (two nodes stopping each other from their callbacks would wait for
+ * each other forever): the thread ends once the callback it is running
+ * is done, and sb_node_free() waits for it. Errors: SB_EINVAL (NULL),
  * SB_ESTATE from one of the node's own callbacks.
  *
  * To free a node that several threads use: sb_node_stop(); then make
@@ -475,8 +480,10 @@ SB_API int sb_node_stop(sb_node *n);
  * heartbeating and report it down; call sb_node_leave() a few intervals
  * before for a graceful exit. NULL is allowed (SB_OK). It must not race
  * another call on the same node (sb_node_stop() can). Errors: SB_ESTATE
- * when called from one of the node's own callbacks (nothing is freed
- * then).
+ * when called from one of the node's own callbacks, or from a callback of
+ * another node while this node's thread still runs (nothing is freed
+ * then: two nodes freeing each other from their callbacks would wait for
+ * each other forever; free it outside the callbacks).
  */
 SB_API int sb_node_free(sb_node *n);
 

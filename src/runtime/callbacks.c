@@ -93,7 +93,17 @@ void sb_callbacks_queue(void *userdata, const sb_event *ev)
     q->ev.value = ev->value ? value : NULL;
 }
 
-/* Runs the callbacks of the queued events, without the lock. */
+/* Whether the node was stopped: the events still queued are dropped. */
+static bool callbacks_stopped(sb_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    bool stopped = n->stopped;
+    pthread_mutex_unlock(&n->lock);
+    return stopped;
+}
+
+/* Runs the callbacks of the queued events, without the lock; once the
+ * node is stopped, none more (sb_node_stop(): no more callbacks). */
 void sb_callbacks_dispatch(sb_node *n)
 {
     pthread_mutex_lock(&n->lock);
@@ -109,7 +119,13 @@ void sb_callbacks_dispatch(sb_node *n)
         sb_log_say(&n->cfg, n, SB_LOG_ERROR,
                    "out of memory: %llu events lost", (unsigned long long)lost);
     const sb_config *c = &n->cfg;
+    bool stopped = false;
     for (size_t i = 0; i < count; i++) {
+        stopped = stopped || callbacks_stopped(n);
+        if (stopped) {
+            free(events[i].blob);
+            continue;
+        }
         sb_event *ev = &events[i].ev;
         ev->node = n;
         sb_event_fn fn = NULL;

@@ -85,6 +85,12 @@ int sb_config_copy_strings(sb_node *n, const sb_config *cfg)
                        cfg->seeds[i]);
             return SB_EADDR;
         }
+        if (strchr(host, '%')) {
+            sb_log_say(&n->cfg, n, SB_LOG_ERROR, "seed %s: an IPv6 zone: "
+                       "link-local addresses are not supported (docs/api.md)",
+                       cfg->seeds[i]);
+            return SB_EADDR;
+        }
         n->seed_names[i] = strdup(cfg->seeds[i]);
         if (!n->seed_names[i])
             return SB_ENOMEM;

@@ -147,7 +147,7 @@ int sb_node_free(sb_node *n)
 {
     if (!n)
         return SB_OK;
-    if (sb_callbacks_inside(n))
+    if (sb_callbacks_inside(n) || (sb_callbacks_any() && !sb_thread_ended(n)))
         return SB_ESTATE;
     if (n->engine && !n->stopped)
         sb_log_say(&n->cfg, n, SB_LOG_INFO, "node %s stopped", n->addr);

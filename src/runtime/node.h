@@ -166,6 +166,7 @@ int sb_thread_start(sb_node *n, const sb_config *cfg);
 void sb_thread_wake(sb_node *n);
 void sb_thread_end(sb_node *n);
 void sb_thread_join(sb_node *n);
+bool sb_thread_ended(sb_node *n);
 
 /* writes.c */
 bool sb_writes_key_ok(const void *key, size_t key_len);

@@ -39,7 +39,9 @@ int sb_node_timeout_ms(sb_node *n)
 int sb_process_step(sb_node *n)
 {
     pthread_mutex_lock(&n->lock);
-    if (n->processing) {
+    /* stopped: no more gossip (the thread may take one more turn before
+     * it sees it is to end) */
+    if (n->processing || n->stopped) {
         pthread_mutex_unlock(&n->lock);
         return SB_ESTATE;
     }

@@ -77,6 +77,18 @@ void sb_thread_end(sb_node *n)
     sb_thread_wake(n);
 }
 
+/* Whether the node has no thread running: none was started, or it was
+ * joined. */
+bool sb_thread_ended(sb_node *n)
+{
+    if (!n->threaded)
+        return true;
+    pthread_mutex_lock(&n->join_lock);
+    bool joined = n->joined;
+    pthread_mutex_unlock(&n->join_lock);
+    return joined;
+}
+
 /* Ends the node's thread, once; a second caller waits until it has. */
 void sb_thread_join(sb_node *n)
 {

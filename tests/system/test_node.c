@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -865,7 +866,8 @@ static void test_bad_configuration(void **state)
     refused_why(&cfg, SB_ECONFIG, "max_message_size must be at least");
     /* seeds that can never work */
     static const char *bad_seeds[] = { "127.0.0.1", "127.0.0.1:0", "[::1]",
-                                       "::1:7000", "host:99999" };
+                                       "::1:7000", "host:99999",
+                                       "[fe80::1%lo]:7000" };
     for (size_t i = 0; i < sizeof(bad_seeds) / sizeof(bad_seeds[0]); i++) {
         sb_config_init(&cfg);
         cfg.bind = "127.0.0.1:0";
@@ -1329,13 +1331,16 @@ static void test_log_callback_cannot_free(void **state)
 
 /* Two nodes whose callbacks stop each other at the same time: neither
  * waits for the other's thread (each would wait forever), both stops
- * return, and both nodes are freed. */
+ * return, and both nodes are freed. Two that free each other from their
+ * callbacks are both refused (SB_ESTATE), for the same reason. */
 typedef struct cross_stop {
     pthread_mutex_t lock;
     sb_node *other[2];
     int entered, returned;
     bool met[2];              /* both were inside before node i stopped */
-    int rc[2];                /* what node i's stop of the other said */
+    int rc[2];                /* what node i's stop (or free) of the
+                                 other said */
+    bool free;                /* free the other instead of stopping it */
 } cross_stop;
 
 static cross_stop crossing = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -1369,7 +1374,9 @@ static void stop_the_other(void *userdata, const sb_event *ev)
         if (!met)
             sleep_ms(10);
     }
-    int rc = sb_node_stop(x->other[me]);
+    /* a free is refused: it would wait for the other's thread, which is
+     * here or may come */
+    int rc = x->free ? sb_node_free(x->other[me]) : sb_node_stop(x->other[me]);
     pthread_mutex_lock(&x->lock);
     x->met[me] = met;
     x->rc[me] = rc;
@@ -1377,13 +1384,23 @@ static void stop_the_other(void *userdata, const sb_event *ev)
     pthread_mutex_unlock(&x->lock);
 }
 
-/* One try: true if both callbacks were inside when they stopped. */
-static bool stop_each_other_once(void)
+static bool cross_both_returned(void *arg)
+{
+    cross_stop *x = arg;
+    pthread_mutex_lock(&x->lock);
+    bool both = x->returned == 2;
+    pthread_mutex_unlock(&x->lock);
+    return both;
+}
+
+/* One try: true if both callbacks were inside when they stopped (or
+ * freed: refused, both) each other. */
+static bool stop_each_other_once(bool free)
 {
     member m[2] = { 0 };
     sb_node *n[2];
     pthread_mutex_lock(&crossing.lock);
-    crossing = (cross_stop){ .lock = crossing.lock };
+    crossing = (cross_stop){ .lock = crossing.lock, .free = free };
     pthread_mutex_unlock(&crossing.lock);
     for (int i = 0; i < 2; i++) {
         sb_config cfg;
@@ -1402,8 +1419,10 @@ static bool stop_each_other_once(void)
     pthread_mutex_unlock(&crossing.lock);
     assert_int_equal(sb_node_set(n[0], "go", 2, "1", 1), SB_OK);
     assert_int_equal(sb_node_set(n[1], "go", 2, "1", 1), SB_OK);
-    /* a stop returned (two stops that waited for each other never do) */
-    assert_true(eventually(cross_returned, &crossing));
+    /* a stop returned (two stops that waited for each other never do);
+     * both frees returned (refused: they would wait for each other) */
+    assert_true(eventually(free ? cross_both_returned : cross_returned,
+                           &crossing));
     /* from here both threads are joined: no callback runs any more (one
      * that did not meet the other may still have been on its way) */
     for (int i = 0; i < 2; i++)
@@ -1418,7 +1437,7 @@ static bool stop_each_other_once(void)
     }
     bool met = true;
     for (int i = 0; i < 2; i++)
-        met &= seen.met[i] && seen.rc[i] == SB_OK;
+        met &= seen.met[i] && seen.rc[i] == (free ? SB_ESTATE : SB_OK);
     return met;
 }
 
@@ -1427,8 +1446,68 @@ static void test_nodes_stop_each_other_from_callbacks(void **state)
     (void)state;
     bool met = false;
     for (int attempt = 0; attempt < 10 && !met; attempt++)
-        met = stop_each_other_once();
+        met = stop_each_other_once(false);
     assert_true(met);
+    met = false;
+    for (int attempt = 0; attempt < 10 && !met; attempt++)
+        met = stop_each_other_once(true);
+    assert_true(met);
+}
+
+/* A stop while a callback runs: that callback completes, and none of the
+ * events queued behind it runs (no more callbacks). The callback that is
+ * running waits until the node is stopped (its own writes refused). */
+typedef struct stop_midway {
+    atomic_int calls;
+    atomic_bool inside;
+    sb_node *node;
+} stop_midway;
+
+static stop_midway midway;
+
+static void stop_midway_update(void *userdata, const sb_event *ev)
+{
+    (void)userdata, (void)ev;
+    if (atomic_fetch_add(&midway.calls, 1) + 1 != 5)
+        return;
+    atomic_store(&midway.inside, true);
+    for (int i = 0; i < 1000 && sb_node_set(midway.node, "k", 1, "v", 1) !=
+                                    SB_ESTATE; i++)
+        sleep_ms(10);
+}
+
+static bool midway_inside(void *arg)
+{
+    (void)arg;
+    return atomic_load(&midway.inside);
+}
+
+static void test_stop_drops_queued_events(void **state)
+{
+    (void)state;
+    member m[2] = { 0 };
+    start(&m[0], "127.0.0.1:0", NULL);
+    sb_config cfg;
+    config_for(&cfg, &m[1], "127.0.0.1:0", m[0].addr);
+    cfg.on_update = stop_midway_update;
+    cfg.on_join = cfg.on_leave = cfg.on_delete = NULL;
+    start_with(&m[1], &cfg);
+    midway.node = m[1].node;
+    cluster both = { m, 2, NULL, NULL, 0 };
+    assert_true(eventually(all_live, &both));
+    for (int i = 0; i < 200; i++) { /* pushed in a few datagrams */
+        char k[16];
+        snprintf(k, sizeof(k), "key%d", i);
+        assert_int_equal(sb_node_set(m[0].node, k, strlen(k), "v", 1),
+                         SB_OK);
+    }
+    assert_true(eventually(midway_inside, NULL));
+    /* returns once the thread ended: the callback is done, none other
+     * ran (200 updates were queued or on their way) */
+    assert_int_equal(sb_node_stop(m[1].node), SB_OK);
+    assert_int_equal(atomic_load(&midway.calls), 5);
+    stop(&m[1]);
+    stop(&m[0]);
 }
 
 /* How many events of `type` name exactly the key bytes key[0..len). */
@@ -1701,6 +1780,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_binary_keys),
     cmocka_unit_test(test_log_callback_cannot_free),
     cmocka_unit_test(test_nodes_stop_each_other_from_callbacks),
+    cmocka_unit_test(test_stop_drops_queued_events),
     cmocka_unit_test(test_mixed_message_sizes),
     cmocka_unit_test(test_max_value),
     cmocka_unit_test(test_bad_seed_logged_once),
