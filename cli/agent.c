@@ -122,6 +122,7 @@ static const char usage[] =
 "  set KEY VALUE     publish KEY (VALUE: the rest of the line)\n"
 "  del KEY           delete KEY\n"
 "  get PEER KEY      PEER's KEY as this agent knows it: {\"ok\":true,\"value\":V}\n"
+"                    (PEER: IP:PORT or [IP6]:PORT, no host name)\n"
 "  peers             other members: {\"ok\":true,\"peers\":[{\"addr\":A,\"status\":S}]}\n"
 "  members [STATUS]  all members, self included: {\"ok\":true,\"members\":\n"
 "                    [{\"addr\",\"status\",\"age_ms\",\"keys\",\"generation\",\"self\"}]}\n"
@@ -149,7 +150,7 @@ static const char usage[] =
 "\n"
 "Exit status: 0 after SIGINT, SIGTERM or quit; 1 the node or the HTTP\n"
 "server cannot start; 2 a usage or configuration error (a flag, --config,\n"
-"--key-file, --set, the control socket's path).\n";
+"--key-file, --set, the control socket's path, a value the node refuses).\n";
 
 static int signal_pipe[2] = { -1, -1 };
 
@@ -411,6 +412,14 @@ static const char *agent_append(agent_settings *s, agent_list *l,
     return NULL;
 }
 
+/* Whether `v` is UTF-8 text, which the ready line and `info` can show. */
+static bool agent_utf8(const char *v)
+{
+    json_t *j = json_string(v);
+    json_decref(j);
+    return j != NULL;
+}
+
 /* Takes one setting, from a flag or the config file; NULL, or why not. */
 static const char *agent_setting(void *ctx, int id, const char *v)
 {
@@ -419,6 +428,10 @@ static const char *agent_setting(void *ctx, int id, const char *v)
     uint32_t u;
     unsigned events;
     const char *command, *why;
+    /* settings are text, shown as given (a --set value may be bytes: it
+     * is shown as base64; a key file's path is never shown) */
+    if (v && id != OPT_SET && id != OPT_KEY_FILE && !agent_utf8(v))
+        return "not UTF-8 text";
     switch (id) {
     case OPT_BIND:
         cfg->bind = v;
@@ -665,12 +678,22 @@ int agent_main(int argc, char **argv)
         if (fcntl(fd, F_GETFD) < 0 &&
             open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
             return 1;
-    for (size_t i = 0; i < s.key_file.n; i++)
-        if (!agent_read_key_file(s.key_file.v[i], a.keys[i])) {
+    for (size_t i = 0; i < s.key_file.n; i++) {
+        bool read = agent_read_key_file(s.key_file.v[i], a.keys[i]);
+        size_t j = 0; /* a keyring holds each key once */
+        while (read && j < i &&
+               sodium_memcmp(a.keys[i], a.keys[j], SB_KEY_SIZE) != 0)
+            j++;
+        bool again = read && j < i;
+        if (again)
+            fprintf(stderr, "scuttlebutt: --key-file %s: the same key as "
+                    "%s\n", s.key_file.v[i], s.key_file.v[j]);
+        if (!read || again) {
             sodium_memzero(a.keys, sizeof(a.keys));
             json_decref(doc);
             return 2;
         }
+    }
     a.nkeys = s.key_file.n;
     a.cfg = s.cfg;
     a.cfg.keys = a.keys[0];
@@ -690,10 +713,14 @@ int agent_main(int argc, char **argv)
     rc = a.handlers ? sb_node_new(&a.cfg, &a.node) : SB_ENOMEM;
     a.cfg.keys = NULL; /* the node has them; `info` never shows them */
     if (rc != SB_OK) {
-        fprintf(stderr, "scuttlebutt agent: %s\n", sb_strerror(rc));
+        /* a value the node refused (the library's line above names its
+         * field) is a bad setting: exit 2, as for those refused here */
+        bool setting = rc == SB_ECONFIG || rc == SB_EADDR;
+        fprintf(stderr, "scuttlebutt agent: %s%s\n", sb_strerror(rc),
+                setting ? " (a setting was refused: see above)" : "");
         agent_free(&a);
         json_decref(doc);
-        return 1;
+        return setting ? 2 : 1;
     }
     static char control_path[4200];
     int exit_code = 0;

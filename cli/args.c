@@ -3,6 +3,7 @@
 #include "args.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,7 @@ bool parse_double(const char *s, double *out)
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (errno || *end || v != v)
+    if (errno || *end || !isfinite(v)) /* "inf" and "nan" too */
         return false;
     *out = v;
     return true;

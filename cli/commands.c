@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "commands.h"
 
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +64,27 @@ static json_t *commands_del(agent *a, const arg *args)
     return commands_code(sb_node_del(a->node, args[0].p, args[0].len));
 }
 
+/* Whether `addr` gives its host by number ("ip:port", "[ip6]:port"): a
+ * name would be resolved inside the agent's loop, which a slow name
+ * server could hold up for seconds (the node's gossip with it). */
+static bool commands_numeric(const char *addr)
+{
+    const char *end = addr[0] == '[' ? strchr(addr, ']') : strrchr(addr, ':');
+    const char *start = addr[0] == '[' ? addr + 1 : addr;
+    char host[INET6_ADDRSTRLEN];
+    if (!end || end < start || (size_t)(end - start) >= sizeof(host))
+        return false;
+    memcpy(host, start, (size_t)(end - start));
+    host[end - start] = '\0';
+    unsigned char bin[sizeof(struct in6_addr)];
+    return inet_pton(addr[0] == '[' ? AF_INET6 : AF_INET, host, bin) == 1;
+}
+
 static json_t *commands_get(agent *a, const arg *args)
 {
+    if (!commands_numeric(args[0].p))
+        return commands_error("get: a peer is named by its address, "
+                              "ip:port or [ip6]:port, not a host name");
     char *value;
     size_t len;
     int rc = sb_node_get(a->node, args[0].p, args[1].p, args[1].len, &value,
@@ -448,8 +468,14 @@ json_t *commands_run_json(agent *a, const json_t *req)
     json_t *v;
     json_object_foreach((json_t *)req, field, v) {
         if (!commands_known_field(c, field)) {
+            /* its first 64 bytes, not cutting a character in two (the
+             * reply must stay UTF-8, or there is none) */
+            int n = 0;
+            for (int i = 0; i < 64 && field[i]; i++)
+                if ((field[i + 1] & 0xc0) != 0x80)
+                    n = i + 1;
             char msg[160];
-            snprintf(msg, sizeof(msg), "%s: unknown field \"%.64s\"", name,
+            snprintf(msg, sizeof(msg), "%s: unknown field \"%.*s\"", name, n,
                      field);
             return commands_error(msg);
         }

@@ -377,6 +377,9 @@ void handlers_process(handlers *hs, const loop *l)
             handlers_read_stderr(h);
         int status;
         if (h->pid && waitpid(h->pid, &status, WNOHANG) == h->pid) {
+            /* what it left running in its group ends with it: one run
+             * at a time, none outliving the agent */
+            kill(-h->pid, SIGKILL);
             if (h->err_fd >= 0)
                 handlers_read_stderr(h); /* what it wrote before exiting */
             handlers_close(&h->in_fd);

@@ -152,12 +152,35 @@ def main():
                             value='say "hi"\t\\'))
     print("binary values as base64, text escaped")
 
+    # a value only the node can judge is a bad setting too: exit 2, with
+    # the library's line naming it
+    for extra in (["--bind", "nohost"],
+                  ["--bind", "127.0.0.1:0", "--max-message-size", "64"]):
+        p = subprocess.run([exe, "agent", "--no-control"] + extra,
+                           capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL, timeout=60)
+        check(p.returncode == 2 and "refused" in p.stderr, (extra, p))
+    # values `info` could not show: refused, naming the flag
+    for flag, value in (("--threshold", b"inf"), ("--cluster", b"\xff"),
+                        ("--event-handler", b"true #\xfe")):
+        p = subprocess.run([exe, "agent", "--no-control", "--bind",
+                            "127.0.0.1:0", flag, value], capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        check(p.returncode == 2 and flag.encode() in p.stderr, (flag, p))
+    print("settings the node refuses, or no one could read: exit 2")
+
     # bad commands get error replies, and the agent goes on
     for bad in ["frobnicate", "get", "set", "del a b", "get x y z",
                 "set " + "k" * 300 + " v", "del missing"]:
         r = agents[1].command(bad)
         check(r["ok"] is False and r["error"], (bad, r))
     check(agents[1].command("set still alive") == {"ok": True})
+    # a peer by host name is refused, not resolved inside the agent's loop
+    # (a slow name server would hold its gossip up); by number it is read
+    r = agents[1].command("get localhost:%s still" % agents[1].addr.split(":")[1])
+    check(r["ok"] is False and "host name" in r["error"], r)
+    r = agents[1].command("get %s still" % agents[1].addr)
+    check(r == {"ok": True, "value": "alive"}, r)
 
     # kill -9: reported as a leave (down) by all others
     victim = agents[5]

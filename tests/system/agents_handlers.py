@@ -72,6 +72,7 @@ def main():
         "--event-handler", "join=echo handler-says-no >&2; exit 3",
         "--event-handler", "leave=sleep 1000",
         "--event-handler", "update=sleep 0.2",
+        "--event-handler", "update=sleep 377.5 & echo started",
     ])
     b = Agent(exe, "127.0.0.1:0", [a.addr])
     # both ways: a write of b's before b knows a live is not pushed, and
@@ -113,6 +114,21 @@ def main():
     check(not os.path.exists(os.path.join(tmp, "pwned")))
     check(not any(e == "join" for e, _ in got), got)  # EVENTS filtered
     print("value on stdin, fields in the environment, no shell on values")
+
+    # what a handler leaves running in its group ends with it
+    def left_behind():
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if f.read() == b"sleep\x00377.5\x00":
+                        return True
+            except OSError:
+                pass
+        return False
+    wait_until(lambda: info(exe, a)["event_handlers"][4]["runs"] >= 2,
+               "the backgrounding handler ran")
+    wait_until(lambda: not left_behind(), "its background process gone")
+    print("a handler's background process ends with it")
 
     # a handler that fails: exit status and stderr logged, counted
     wait_until(lambda: "exit 3" in log_of(a), "failure logged")

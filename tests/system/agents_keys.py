@@ -51,7 +51,13 @@ def main():
                            text=True, timeout=30)
         check(r.returncode == 2, (bad, r.returncode))
         check(path(bad) in r.stderr, (bad, r.stderr))
-    print("bad key files refused with exit 2")
+    # the same key twice (a keyring holds each once)
+    r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0", "--key-file",
+                        path("k1"), "--key-file", path("k2"), "--key-file",
+                        path("k1")], capture_output=True, text=True,
+                       timeout=30)
+    check(r.returncode == 2 and "the same key" in r.stderr, r)
+    print("bad key files refused with exit 2, and the same key twice")
 
     a = Agent(exe, "127.0.0.1:0", extra=["--key-file", path("k1")])
     b = Agent(exe, "127.0.0.1:0", [a.addr], extra=["--key-file", path("k1")])

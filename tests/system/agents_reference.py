@@ -155,7 +155,7 @@ def main():
             p = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0"] +
                                WIRE + extra, capture_output=True, text=True,
                                stdin=subprocess.DEVNULL, timeout=DEADLINE)
-            check(p.returncode == 1, (extra, p.returncode))
+            check(p.returncode == 2, (extra, p.returncode))  # a setting
             check("reference wire format" in p.stderr, p.stderr)
     print("refused: del, leave, a value over 255 bytes, --cluster, "
           "--key-file")
