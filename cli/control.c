@@ -26,10 +26,16 @@ typedef struct client {
     bool eof;                  /* a monitor client sends no more */
 } client;
 
+/* How long the listening socket goes unwatched after accept() found no
+ * descriptor or memory for a client (see control_accept()). */
+#define CONTROL_ACCEPT_PAUSE_MS 250
+
 struct control {
     agent *a;
     int fd;
     int slot;
+    uint64_t accept_at;        /* mono_ms(): not watched before; 0: now */
+    bool accept_starved;       /* logged; reset by the next accept */
     char *path;
     client clients[CONTROL_MAX_CLIENTS];
     size_t n;
@@ -175,6 +181,13 @@ static bool control_read(control *c, client *cl)
         if (got < 0)
             return errno == EAGAIN || errno == EINTR;
         if (got == 0) { /* the client is done sending: answer, then close */
+            /* A last request without its newline is still a request, as
+             * on stdin: answered before the close. It may be "monitor",
+             * so it runs before the client's fate is decided. */
+            size_t last = cl->in_used;
+            cl->in_used = 0;
+            if (last && !control_request(c, cl, cl->in, last))
+                return false;
             if (cl->monitor)
                 cl->eof = true; /* but it may still read events */
             else
@@ -219,8 +232,28 @@ static void control_accept(control *c)
 {
     for (;;) {
         int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
+        if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or worse: the connection
+             * stays queued and the socket readable, so watching it would
+             * wake poll() at once, forever. It rests a while instead
+             * (gossip and the clients already in go on), then accept()
+             * is tried again: queued clients wait for a descriptor to
+             * free up. Simpler than a spare descriptor kept to accept
+             * and refuse with, which a handler's pipe could take in the
+             * moment it is closed and not be reopened. */
+            if (!c->accept_starved)
+                agent_log(c->a, SB_LOG_WARN, "control: cannot accept a "
+                          "client (%s); retrying every %d ms",
+                          strerror(errno), CONTROL_ACCEPT_PAUSE_MS);
+            c->accept_starved = true;
+            c->accept_at = mono_ms() + CONTROL_ACCEPT_PAUSE_MS;
+            return;
+        }
         if (fd < 0)
             return;
+        c->accept_starved = false;
         if (c->n == CONTROL_MAX_CLIENTS) {
             static const char busy[] =
                 "{\"ok\":false,\"error\":\"too many control clients\"}\n";
@@ -239,7 +272,11 @@ void control_add(control *c, loop *l)
 {
     if (!c)
         return;
-    c->slot = loop_add(l, c->fd, POLLIN);
+    c->slot = -1;
+    if (c->accept_at && mono_ms() < c->accept_at)
+        loop_wake_at(l, c->accept_at);
+    else
+        c->slot = loop_add(l, c->fd, POLLIN);
     for (size_t i = 0; i < c->n; i++) {
         client *cl = &c->clients[i];
         short ev = cl->done || cl->eof ? 0 : POLLIN;

@@ -7,7 +7,10 @@ directory, named after the bound address): `members` (table, --json,
 streamed; a monitor that disconnects leaves the agent serving), `keys`
 on an agent with a key (install, use, remove, list; HEX from stdin);
 bad requests on the raw socket answered with errors, the connection
-kept; two clients at once; several agents and no choice, or no agent at
+kept; a last request without its newline answered; out of descriptors
+(RLIMIT_NOFILE 16, more clients than it allows): no busy loop, gossip
+and the clients already in served, new clients served once the others
+go; two clients at once; several agents and no choice, or no agent at
 the path: exit 1 and one line; a socket path taken by a regular file or
 by a live agent: exit 2; a stale socket replaced; --no-control; the
 config file (every flag, flags win, unknown keys and wrong types refused
@@ -20,15 +23,77 @@ import json
 import os
 import queue
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 from agents import Agent, is_event
 from check import check
 from operate import Control, cli, private_rundir, ready, wait_until
+
+# Execs its arguments with at most 16 descriptors (Agent's wrap).
+NOFILE_16 = [sys.executable, "-c",
+             "import os, resource, sys\n"
+             "resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))\n"
+             "os.execv(sys.argv[1], sys.argv[1:])"]
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def out_of_descriptors(exe, seed):
+    """An agent at its descriptor limit with clients queued: it does not
+    spin, gossips, answers the clients it has, and takes new ones once
+    descriptors free up."""
+    f = Agent(exe, "127.0.0.1:0", [seed.addr], wrap=NOFILE_16)
+    fpath = ready(f)["control"]
+    seed.wait(is_event("join", f.addr))
+    conns = []
+    for _ in range(12):  # more than 16 descriptors leave room for
+        conns.append(Control(fpath))
+        conns[-1].send_raw(b'{"cmd":"peers"}\n')
+    # those it took are answered; the rest wait in the listen queue
+    answered = []
+    for i, conn in enumerate(conns):
+        # the first connected is the first taken: its reply is awaited
+        conn.sock.settimeout(60 if i == 0 else 0.5)
+        try:
+            r = conn.line()
+        except socket.timeout:
+            continue
+        check(r is not None and r["ok"] is True, r)
+        answered.append(conn)
+    check(0 < len(answered) < len(conns), len(answered))
+    for conn in answered:
+        conn.sock.settimeout(60)
+    before = cpu_seconds(f.proc.pid)
+    time.sleep(3)
+    spent = cpu_seconds(f.proc.pid) - before
+    check(spent < 0.5, "%.2f CPU seconds in 3 s at the descriptor limit"
+          % spent)
+    # meanwhile: a client already in is served, gossip goes on
+    check(answered[0].ask({"cmd": "peers"})["ok"] is True)
+    check(f.command("set starved yes") == {"ok": True})
+    seed.wait(is_event("update", f.addr, key="starved", value="yes"))
+    for conn in conns:
+        conn.close()
+    late = Control(fpath)
+    r = late.ask({"cmd": "peers"})
+    check(r is not None and r["ok"] is True, r)
+    late.close()
+    f.proc.terminate()
+    check(f.proc.wait(timeout=60) == 0)
+    print("out of descriptors: %d of %d clients taken, %.2f CPU s in 3 s; "
+          "served again after" % (len(answered), len(conns), spent))
+
 
 SUBCOMMANDS = ["members", "get", "set", "del", "keys", "leave", "info",
                "monitor"]
@@ -187,7 +252,10 @@ def main():
                 b'{"cmd":"get","peer":"x"}', b'{"cmd":"set","key":"k",'
                 b'"value":"v","extra":1}', b'{"cmd":"del","key":5}',
                 b'{"cmd":"set","key_b64":"***"}', b'{"cmd":"monitor","x":1}',
-                b'{"cmd":"key","op":"install","key":"zz"}']:
+                b'{"cmd":"key","op":"install","key":"zz"}',
+                # an unknown field named in the error, cut at 64 bytes
+                # but not in the middle of a character
+                ('{"cmd":"set","%s\u00e9":1}' % ("a" * 63)).encode()]:
         conn.send_raw(bad + b"\n")
         r = conn.line()
         check(r["ok"] is False and r["error"], (bad, r))
@@ -211,9 +279,30 @@ def main():
     r = huge.line()
     check(r["ok"] is False and "too long" in r["error"], r)
     check(huge.line() is None)
+    # a last request without its newline, then EOF: answered, closed
+    last = Control(path)
+    last.send_raw(b'{"cmd":"peers"}')
+    last.sock.shutdown(socket.SHUT_WR)
+    r = last.line()
+    check(r is not None and r["ok"] is True, r)
+    check(last.line() is None)
+    last.close()
+    # ... and "monitor" so sent streams events until the client goes
+    mon = Control(path)
+    mon.send_raw(b'{"cmd":"monitor"}')
+    mon.sock.shutdown(socket.SHUT_WR)
+    check(mon.line() == {"ok": True})
+    check(cli(exe, "set", "--agent", c.addr, "eofmon", "1").returncode == 0)
+    while True:
+        e = mon.line()
+        check(e is not None, "monitor closed")
+        if e.get("key") == "eofmon":
+            break
+    mon.close()
     conn.close()
     other.close()
-    print("raw socket: bad requests answered, two clients, binary values")
+    print("raw socket: bad requests answered, two clients, binary values, "
+          "a last line without a newline")
 
     # two CLIs at once
     procs = [subprocess.Popen([exe, "members", "--agent", a.addr, "--json"],
@@ -223,6 +312,8 @@ def main():
         out, _ = p.communicate(timeout=60)
         check(p.returncode == 0 and len(json.loads(out)["members"]) == 3)
     print("two CLIs at once")
+
+    out_of_descriptors(exe, a)
 
     # a socket path taken: a regular file, a live agent's socket: exit 2
     taken = os.path.join(tmp, "file.sock")
