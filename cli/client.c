@@ -5,8 +5,14 @@
  * with --json, as the agent sent it.
  *
  * Exit status: 0 done; 1 no agent reached (none at the path, none or
- * several running without --control or --agent, connection lost);
+ * several running without --control or --agent, connection lost, a
+ * default directory or an agent not of this user's, a malformed reply);
  * 2 usage error; 3 the agent refused the request (its reason printed).
+ *
+ * What answers is trusted only so far: the default directory must be
+ * this user's and closed to others, the process behind any socket must
+ * run as this user (or root), before anything is sent; and every field
+ * read from a reply has its type checked first.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -103,13 +109,48 @@ static int client_connect(const char *path)
     return fd;
 }
 
-/* The only agent of this user's that answers in the default directory:
- * its connected socket, or -1 after saying why not. */
-static int client_find(const char *cmd)
+/* Whether the process listening behind fd (at path) runs as this user,
+ * or as root, who could read whatever we send anyway; says why not. The
+ * socket file's owner and mode prove nothing: a path given with
+ * --control may be anyone's. */
+static bool client_peer_ok(const char *cmd, int fd, const char *path)
 {
-    char dir[4096], path[4400], found[4400] = "", names[2048] = "";
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        fprintf(stderr, "scuttlebutt %s: %s: %s\n", cmd, path, strerror(errno));
+        return false;
+    }
+    if (cred.uid == getuid() || cred.uid == 0)
+        return true;
+    fprintf(stderr, "scuttlebutt %s: the agent at %s runs as uid %u, not "
+            "as this user (uid %u); nothing sent to it\n", cmd, path,
+            (unsigned)cred.uid, (unsigned)getuid());
+    return false;
+}
+
+/* Whether the default directory dir may be looked into: this user's
+ * and closed to others (says why not), or not there at all (ENOENT:
+ * then no agent is running, which the caller says). */
+static bool client_dir_ok(const char *cmd, const char *dir)
+{
+    char err[4400];
+    if (rundir_check(dir, err, sizeof(err)) || errno == ENOENT)
+        return true;
+    fprintf(stderr, "scuttlebutt %s: %s; not looking for an agent there "
+            "(give --control PATH)\n", cmd, err);
+    return false;
+}
+
+/* The only agent of this user's that answers in the default directory:
+ * its connected socket, its path in found, or -1 after saying why not. */
+static int client_find(const char *cmd, char *found, size_t size)
+{
+    char dir[4096], path[4400], names[2048] = "";
     int nfound = 0, fd = -1;
     rundir_dir(dir, sizeof(dir));
+    if (!client_dir_ok(cmd, dir))
+        return -1;
     DIR *d = opendir(dir);
     for (struct dirent *e; d && (e = readdir(d));) {
         size_t len = strlen(e->d_name), sl = strlen(RUNDIR_SUFFIX);
@@ -121,7 +162,7 @@ static int client_find(const char *cmd)
             continue; /* stale */
         if (nfound++ == 0) {
             fd = s;
-            snprintf(found, sizeof(found), "%s", path);
+            snprintf(found, size, "%s", path);
         } else {
             close(s);
         }
@@ -193,6 +234,97 @@ static char *client_read_line(int fd, size_t *len)
         }
         used += (size_t)got;
     }
+}
+
+/* ---- what a reply must hold ---------------------------------------------- */
+
+/* A reply is read only after these checks: one of another shape (an
+ * agent of another version, a process that is no agent) is reported as
+ * malformed, never dereferenced where a string or an array was due. */
+
+static bool client_has_string(const json_t *obj, const char *name)
+{
+    return json_is_string(json_object_get(obj, name));
+}
+
+static bool client_has_integer(const json_t *obj, const char *name)
+{
+    return json_is_integer(json_object_get(obj, name));
+}
+
+/* obj.name absent, or a boolean. */
+static bool client_may_have_bool(const json_t *obj, const char *name)
+{
+    const json_t *v = json_object_get(obj, name);
+    return !v || json_is_boolean(v);
+}
+
+/* obj.name or obj.name_b64 (json_get_bytes()) decodes, or, when not
+ * required, neither is there. */
+static bool client_has_bytes(const json_t *obj, const char *name,
+                             bool required)
+{
+    char field[64];
+    snprintf(field, sizeof(field), "%s_b64", name);
+    if (!json_object_get(obj, name) && !json_object_get(obj, field))
+        return !required;
+    size_t len;
+    char *v = json_get_bytes(obj, name, &len);
+    bool ok = v != NULL;
+    free(v);
+    return ok;
+}
+
+/* "ok" a boolean and, when false, "error" a string: what every reply
+ * has, --json or not. False for a reply that is not an object. */
+static bool client_reply_ok(const json_t *reply)
+{
+    const json_t *ok = json_object_get(reply, "ok");
+    return json_is_boolean(ok) &&
+           (json_is_true(ok) || client_has_string(reply, "error"));
+}
+
+/* The fields client_print() reads from a successful reply. */
+static bool client_result_ok(const client_cmd *c, const json_t *req,
+                             const json_t *reply)
+{
+    const char *op = json_string_value(json_object_get(req, "op"));
+    const json_t *list = NULL;
+    size_t i;
+    json_t *x;
+    if (strcmp(c->name, "members") == 0) {
+        list = json_object_get(reply, "members");
+        json_array_foreach(list, i, x)
+            if (!json_is_object(x) || !client_has_string(x, "addr") ||
+                !client_has_string(x, "status") ||
+                !client_has_integer(x, "age_ms") ||
+                !client_has_integer(x, "keys") ||
+                !client_may_have_bool(x, "self"))
+                return false;
+    } else if (strcmp(c->name, "get") == 0) {
+        return client_has_bytes(reply, "value", true);
+    } else if (strcmp(c->name, "keys") == 0 && op &&
+               strcmp(op, "list") == 0) {
+        list = json_object_get(reply, "keys");
+        json_array_foreach(list, i, x)
+            if (!json_is_object(x) || !client_has_string(x, "key") ||
+                !client_may_have_bool(x, "primary"))
+                return false;
+    } else {
+        return true; /* info prints any object; the rest print nothing */
+    }
+    return json_is_array(list);
+}
+
+/* The fields client_print_event() reads. */
+static bool client_event_ok(const json_t *e)
+{
+    const char *kind = json_string_value(json_object_get(e, "event"));
+    return kind && client_has_string(e, "peer") &&
+           client_has_integer(e, "time_ms") &&
+           (strcmp(kind, "leave") != 0 || client_has_string(e, "status")) &&
+           client_has_bytes(e, "key", false) &&
+           client_has_bytes(e, "value", false);
 }
 
 /* ---- printing ------------------------------------------------------------ */
@@ -287,12 +419,13 @@ static void client_print_flat(const char *prefix, const json_t *v)
     }
 }
 
+/* An event that client_event_ok() passed. */
 static void client_print_event(const json_t *e)
 {
     const char *kind = json_string_value(json_object_get(e, "event"));
     printf("%8.3f  %-6s  %s", (double)json_integer_value(
                                   json_object_get(e, "time_ms")) / 1000,
-           kind ? kind : "?", json_string_value(json_object_get(e, "peer")));
+           kind, json_string_value(json_object_get(e, "peer")));
     if (json_object_get(e, "key") || json_object_get(e, "key_b64")) {
         fputs("  ", stdout);
         client_print_bytes(stdout, e, "key");
@@ -301,12 +434,13 @@ static void client_print_event(const json_t *e)
         fputc('=', stdout);
         client_print_bytes(stdout, e, "value");
     }
-    if (kind && strcmp(kind, "leave") == 0)
+    if (strcmp(kind, "leave") == 0)
         printf("  (%s)", json_string_value(json_object_get(e, "status")));
     fputc('\n', stdout);
     fflush(stdout);
 }
 
+/* A successful reply that client_result_ok() passed. */
 static void client_print(const client_cmd *c, const json_t *req,
                          const json_t *reply)
 {
@@ -443,19 +577,26 @@ int client_main(int argc, char **argv)
     if (!req)
         return 2;
 
-    char path[4400];
-    int fd;
+    char path[4400], dir[4096];
+    int fd = -1;
     if (control || addr) {
         if (control)
             snprintf(path, sizeof(path), "%s", control);
         else
             rundir_socket(addr, path, sizeof(path));
-        fd = client_connect(path);
-        if (fd < 0)
-            fprintf(stderr, "scuttlebutt %s: no agent at %s (%s)\n", c->name,
-                    path, strerror(errno));
+        if (control || (rundir_dir(dir, sizeof(dir)) &&
+                        client_dir_ok(c->name, dir))) {
+            fd = client_connect(path);
+            if (fd < 0)
+                fprintf(stderr, "scuttlebutt %s: no agent at %s (%s)\n",
+                        c->name, path, strerror(errno));
+        }
     } else {
-        fd = client_find(c->name);
+        fd = client_find(c->name, path, sizeof(path));
+    }
+    if (fd >= 0 && !client_peer_ok(c->name, fd, path)) {
+        close(fd);
+        fd = -1;
     }
     if (fd < 0) {
         json_decref(req);
@@ -471,15 +612,21 @@ int client_main(int argc, char **argv)
     char *line = client_send(fd, json_incref(req)) ? client_read_line(fd, &len)
                                                    : NULL;
     json_t *reply = line ? json_loadb(line, len, 0, NULL) : NULL;
-    if (!reply) {
+    if (!line) {
         fprintf(stderr, "scuttlebutt %s: the agent closed the connection "
                 "without a reply\n", c->name);
+        rc = 1;
+    } else if (!client_reply_ok(reply) ||
+               (!as_json && json_is_true(json_object_get(reply, "ok")) &&
+                !client_result_ok(c, req, reply))) {
+        fprintf(stderr, "scuttlebutt %s: malformed reply from the agent\n",
+                c->name);
         rc = 1;
     } else if (!json_is_true(json_object_get(reply, "ok"))) {
         const char *err = json_string_value(json_object_get(reply, "error"));
         if (as_json)
             printf("%.*s\n", (int)len, line);
-        fprintf(stderr, "scuttlebutt %s: %s\n", c->name, err ? err : "?");
+        fprintf(stderr, "scuttlebutt %s: %s\n", c->name, err);
         rc = 3;
     } else if (as_json) {
         printf("%.*s\n", (int)len, line);
@@ -488,17 +635,24 @@ int client_main(int argc, char **argv)
     }
     if (rc == 0 && strcmp(c->name, "monitor") == 0) {
         fflush(stdout);
-        while (!client_stop && (line = client_read_line(fd, &len))) {
-            json_t *ev = json_loadb(line, len, 0, NULL);
-            if (as_json) {
+        while (rc == 0 && !client_stop &&
+               (line = client_read_line(fd, &len))) {
+            if (as_json) { /* as it came: no field is read */
                 printf("%.*s\n", (int)len, line);
                 fflush(stdout);
-            } else if (ev) {
+                continue;
+            }
+            json_t *ev = json_loadb(line, len, 0, NULL);
+            if (client_event_ok(ev)) {
                 client_print_event(ev);
+            } else {
+                fprintf(stderr, "scuttlebutt monitor: malformed event from "
+                        "the agent\n");
+                rc = 1;
             }
             json_decref(ev);
         }
-        if (!client_stop) {
+        if (rc == 0 && !client_stop) {
             fprintf(stderr, "scuttlebutt monitor: the agent closed the "
                     "connection\n");
             rc = 1;

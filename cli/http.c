@@ -170,14 +170,16 @@ static bool http_is_member(http *h, const char *addr)
     return found;
 }
 
-/* /v1/kv/PEER and /v1/kv/PEER/KEY */
+/* /v1/kv/PEER and /v1/kv/PEER/KEY; path is the len bytes after
+ * "/v1/kv/", decoded (http_unescape()), so the key may hold any byte. */
 static enum MHD_Result http_kv(http *h, struct MHD_Connection *conn,
-                               const char *path)
+                               const char *path, size_t len)
 {
     char peer[128];
-    const char *slash = strchr(path, '/');
-    size_t plen = slash ? (size_t)(slash - path) : strlen(path);
-    if (plen == 0 || plen >= sizeof(peer))
+    const char *slash = memchr(path, '/', len);
+    size_t plen = slash ? (size_t)(slash - path) : len;
+    /* no member's address holds a NUL: one would cut the name short */
+    if (plen == 0 || plen >= sizeof(peer) || memchr(path, '\0', plen))
         return http_error(conn, MHD_HTTP_NOT_FOUND, "no such member");
     memcpy(peer, path, plen);
     peer[plen] = '\0';
@@ -186,16 +188,17 @@ static enum MHD_Result http_kv(http *h, struct MHD_Connection *conn,
     json_t *body = json_pack("{ss}", "peer", peer);
     if (slash) {
         const char *key = slash + 1;
+        size_t key_len = len - plen - 1;
         char *value;
-        size_t len;
-        int rc = sb_node_get(h->a->node, peer, key, strlen(key), &value,
-                             &len);
+        size_t value_len;
+        int rc = sb_node_get(h->a->node, peer, key, key_len, &value,
+                             &value_len);
         if (rc != SB_OK) {
             json_decref(body);
             return http_error(conn, MHD_HTTP_NOT_FOUND, sb_strerror(rc));
         }
-        json_set_bytes(body, "key", key, strlen(key));
-        json_set_bytes(body, "value", value, len);
+        json_set_bytes(body, "key", key, key_len);
+        json_set_bytes(body, "value", value, value_len);
         sb_free(value);
         return http_json(conn, MHD_HTTP_OK, body);
     }
@@ -217,11 +220,44 @@ static enum MHD_Result http_kv(http *h, struct MHD_Connection *conn,
     return http_json(conn, MHD_HTTP_OK, body);
 }
 
-static enum MHD_Result http_events(http *h, struct MHD_Connection *conn)
+static ssize_t http_no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls, (void)pos, (void)buf, (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* HEAD /v1/events: the status and headers a GET would have, no body and
+ * no stream. The stream's own response will not do: for a HEAD,
+ * libmicrohttpd 0.9.75 still ends its chunked encoding, sending
+ * "0\r\n\r\n" where nothing may follow the headers. An empty buffer
+ * would be answered "Content-Length: 0", which a HEAD may only say if
+ * the GET's body were empty; so the size stays unknown and chunked
+ * encoding is forbidden: no length, and the connection closes after
+ * the headers. */
+static enum MHD_Result http_events_head(struct MHD_Connection *conn)
+{
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 64, http_no_body, NULL, NULL);
+    if (!r)
+        return MHD_NO;
+    MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT,
+                             MHD_RO_END);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result http_events(http *h, struct MHD_Connection *conn,
+                                   bool head)
 {
     if (h->nstreams >= HTTP_MAX_STREAMS)
         return http_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                           "too many event streams");
+    if (head)
+        return http_events_head(conn);
     stream *s = calloc(1, sizeof(*s));
     static const char hello[] = ": the agent's events\nretry: 1000\n\n";
     if (!s || !outbuf_append(&s->out, hello, sizeof(hello) - 1,
@@ -249,6 +285,103 @@ static enum MHD_Result http_events(http *h, struct MHD_Connection *conn)
     return ret;
 }
 
+/* libmicrohttpd decodes the path's %HH escapes in place and hands the
+ * handler a C string, so a %00 ended it early: /v1/kv/PEER/k%00zz was
+ * read as the key "k". Keys are bytes, NUL included ("a\0b" and "a" are
+ * two keys, docs/api.md section 4), and /v1/kv/PEER lists one that is
+ * not text under "key_b64", so such a key can be asked for by its
+ * escapes: libmicrohttpd is told to leave the path as it came and
+ * http_unescape() decodes it, keeping its length. (The query string is
+ * left undecoded too; no answer reads it.) */
+static size_t http_unescape_none(void *cls, struct MHD_Connection *conn,
+                                 char *s)
+{
+    (void)cls, (void)conn;
+    return strlen(s);
+}
+
+static int http_hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* in with its %HH escapes decoded into out (room for strlen(in) + 1
+ * bytes; a NUL after them); the decoded length. A '%' without two hex
+ * digits after it stays as it is, as libmicrohttpd's own decoder has
+ * it. */
+static size_t http_unescape(const char *in, char *out)
+{
+    size_t n = 0;
+    while (*in) {
+        int hi, lo;
+        if (in[0] == '%' && (hi = http_hex(in[1])) >= 0 &&
+            (lo = http_hex(in[2])) >= 0) {
+            out[n++] = (char)(hi << 4 | lo);
+            in += 3;
+        } else {
+            out[n++] = *in++;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* Whether the len bytes of path are name exactly. */
+static bool http_path_is(const char *path, size_t len, const char *name)
+{
+    return len == strlen(name) && memcmp(path, name, len) == 0;
+}
+
+/* Every answer but 405, for the decoded path. A HEAD gets what a GET
+ * would, its body dropped by libmicrohttpd, but for /v1/events (see
+ * http_events_head()). */
+static enum MHD_Result http_route(http *h, struct MHD_Connection *conn,
+                                  bool head, const char *path, size_t len)
+{
+    if (http_path_is(path, len, "/")) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            status_html_len, (void *)status_html, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "text/html; charset=utf-8");
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'self'; script-src "
+                                "'unsafe-inline'; style-src 'unsafe-inline'");
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (http_path_is(path, len, "/metrics")) {
+        size_t n;
+        char *text = metrics_render(h->a, &n);
+        if (!text)
+            return http_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              "cannot read the node's counters");
+        return http_send(conn, MHD_HTTP_OK,
+                         "text/plain; version=0.0.4; charset=utf-8", text,
+                         n);
+    }
+    if (http_path_is(path, len, "/v1/members")) {
+        json_t *list = members_json(h->a, -1);
+        if (!list)
+            return http_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              "cannot list the members");
+        return http_json(conn, MHD_HTTP_OK, list);
+    }
+    if (len >= 7 && memcmp(path, "/v1/kv/", 7) == 0)
+        return http_kv(h, conn, path + 7, len - 7);
+    if (http_path_is(path, len, "/v1/events"))
+        return http_events(h, conn, head);
+    return http_error(conn, MHD_HTTP_NOT_FOUND,
+                      "not found (/, /metrics, /v1/members, /v1/kv/PEER, "
+                      "/v1/kv/PEER/KEY, /v1/events)");
+}
+
 static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,
                                    const char *url, const char *method,
                                    const char *version,
@@ -270,42 +403,14 @@ static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,
         MHD_destroy_response(r);
         return ret;
     }
-    if (strcmp(url, "/") == 0) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(
-            status_html_len, (void *)status_html, MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "text/html; charset=utf-8");
-        MHD_add_response_header(r, "Content-Security-Policy",
-                                "default-src 'self'; script-src "
-                                "'unsafe-inline'; style-src 'unsafe-inline'");
-        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
-        return ret;
-    }
-    if (strcmp(url, "/metrics") == 0) {
-        size_t len;
-        char *text = metrics_render(h->a, &len);
-        if (!text)
-            return http_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                              "cannot read the node's counters");
-        return http_send(conn, MHD_HTTP_OK,
-                         "text/plain; version=0.0.4; charset=utf-8", text,
-                         len);
-    }
-    if (strcmp(url, "/v1/members") == 0) {
-        json_t *list = members_json(h->a, -1);
-        if (!list)
-            return http_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                              "cannot list the members");
-        return http_json(conn, MHD_HTTP_OK, list);
-    }
-    if (strncmp(url, "/v1/kv/", 7) == 0)
-        return http_kv(h, conn, url + 7);
-    if (strcmp(url, "/v1/events") == 0)
-        return http_events(h, conn);
-    return http_error(conn, MHD_HTTP_NOT_FOUND,
-                      "not found (/, /metrics, /v1/members, /v1/kv/PEER, "
-                      "/v1/kv/PEER/KEY, /v1/events)");
+    char *path = malloc(strlen(url) + 1);
+    if (!path)
+        return MHD_NO;
+    size_t len = http_unescape(url, path);
+    enum MHD_Result ret =
+        http_route(h, conn, strcmp(method, "HEAD") == 0, path, len);
+    free(path);
+    return ret;
 }
 
 /* ---- the server ---------------------------------------------------------- */
@@ -361,7 +466,8 @@ int http_open(agent *a, const char *spec, http **out)
         flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, http_answer, h, MHD_OPTION_EXTERNAL_LOGGER,
-        http_log, h, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_LIMIT,
+        http_log, h, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape_none, NULL,
+        MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
         MHD_OPTION_END);
     if (!h->d) {

@@ -47,3 +47,23 @@ bool rundir_make(const char *dir, char *err, size_t size)
     }
     return true;
 }
+
+bool rundir_check(const char *dir, char *err, size_t size)
+{
+    struct stat st;
+    if (lstat(dir, &st) < 0) {
+        int e = errno;
+        snprintf(err, size, "%s: %s", dir, strerror(e));
+        errno = e;
+        return false;
+    }
+    /* looser than rundir_make()'s 0700: only others' access matters */
+    if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+        (st.st_mode & 077) != 0) {
+        snprintf(err, size, "%s: not a directory of this user's closed to "
+                 "group and others", dir);
+        errno = EPERM;
+        return false;
+    }
+    return true;
+}

@@ -5,14 +5,17 @@
 (python3-prometheus-client) and agrees with `info`: build info, packets
 and bytes, drops by reason, members by status, events by kind, phi of
 every live peer, handler counters; /v1/members, /v1/kv/PEER and
-/v1/kv/PEER/KEY answer JSON (404 for what is not there); /v1/events
-streams a `set` made on another agent; anything but GET and HEAD is 405;
+/v1/kv/PEER/KEY answer JSON (404 for what is not there), KEY decoded
+byte for byte (a %00 is in the key, not its end); /v1/events streams a
+`set` made on another agent; a HEAD is answered with no body on every
+path, /v1/events too; anything but GET and HEAD is 405;
 no answer ever carries a cluster key; `--http PORT` listens on loopback
 only; a bad --http is exit 2, a port in use exit 1. Behaviour is
 asserted; deadlines only keep a broken build from hanging.
 
 usage: agents_http.py PATH/TO/scuttlebutt
 """
+import base64
 import http.client
 import json
 import os
@@ -24,7 +27,8 @@ import tempfile
 
 from agents import Agent, is_event
 from check import check
-from operate import cli, debian_module, private_rundir, ready, wait_until
+from operate import (Control, cli, debian_module, private_rundir, ready,
+                     wait_until)
 
 
 def get(addr, path, method="GET"):
@@ -36,6 +40,35 @@ def get(addr, path, method="GET"):
     body = r.read()
     conn.close()
     return r.status, dict(r.getheaders()), body
+
+
+def head_raw(addr, path, version):
+    """A HEAD on a raw socket: (status, headers in lower case, what came
+    after the blank line within a short wait: b"" when nothing)."""
+    host, port = addr.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=60)
+    s.sendall(("HEAD %s HTTP/%s\r\nHost: %s\r\n\r\n" % (path, version, addr))
+              .encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        got = s.recv(4096)
+        check(got, ("closed before the headers ended", path, buf))
+        buf += got
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    s.settimeout(0.3)  # a body would be sent at once, with the headers
+    try:
+        while True:
+            got = s.recv(4096)
+            if not got:
+                break
+            rest += got
+    except socket.timeout:
+        pass
+    s.close()
+    lines = head.decode().split("\r\n")
+    headers = dict((k.strip().lower(), v.strip()) for k, v in
+                   (x.split(":", 1) for x in lines[1:]))
+    return int(lines[0].split()[1]), headers, rest
 
 
 def metrics(addr):
@@ -154,6 +187,50 @@ def main():
         b"http://www.w3.org/2000/svg", b""), "a page with nothing from "
         "elsewhere")
     print("/v1/members, /v1/kv/PEER[/KEY]; 404s; 405s; the page")
+
+    # a key is bytes (NUL included): a %00 in the path is in the key, not
+    # its end, so k%00zz is not k
+    check(a.command("set k v") == {"ok": True})
+    kv = "/v1/kv/%s/" % a.addr
+    status, _, body = get(web, kv + "k%00zz")
+    check(status == 404 and "error" in json.loads(body), (status, body))
+    c = Control(ctl)
+    check(c.ask({"cmd": "set", "key_b64": base64.b64encode(b"k\0zz")
+                 .decode(), "value": "nul"}) == {"ok": True})
+    c.close()
+    status, _, body = get(web, kv + "k%00zz")
+    check(status == 200 and json.loads(body) == {
+        "peer": a.addr, "key_b64": base64.b64encode(b"k\0zz").decode(),
+        "value": "nul"}, (status, body))
+    status, _, body = get(web, kv + "%6B")  # escapes still decoded
+    check(status == 200 and json.loads(body)["value"] == "v", body)
+    for path in ["/metrics%00", "/v1/members%00x",
+                 "/v1/kv/%s%%00/k" % a.addr]:
+        status, _, body = get(web, path)
+        check(status == 404 and "error" in json.loads(body), (path, status))
+    print("a %00 in the path is a NUL in the key, not its end")
+
+    # HEAD: GET's status and headers, nothing after them, on every path
+    for version in ["1.1", "1.0"]:
+        for path, want in [("/", 200), ("/metrics", 200),
+                           ("/v1/members", 200), (kv[:-1], 200),
+                           (kv + "k", 200), (kv + "nope", 404),
+                           ("/nothing", 404), ("/v1/events", 200)]:
+            status, headers, rest = head_raw(web, path, version)
+            check(status == want and rest == b"", (version, path, status,
+                                                   rest))
+            if path == "/v1/events":
+                # an endless body has no length to announce: none, not 0
+                check(headers["content-type"] == "text/event-stream" and
+                      "content-length" not in headers, headers)
+                continue
+            _, got, body = get(web, path)
+            check(got["Content-Type"] == headers["content-type"], path)
+            if path in ("/", kv + "k", "/nothing"):  # the same bytes
+                check(int(headers["content-length"]) == len(body), path)
+    check(metrics(web)[("scuttlebutt_http_event_streams", ())] == 0,
+          "a HEAD of /v1/events is no stream")
+    print("HEAD: no body on any path, /v1/events included")
 
     # /v1/events: a set on another agent arrives on the stream
     host, port = web.rsplit(":", 1)
