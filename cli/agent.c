@@ -221,8 +221,7 @@ static void agent_on_event(void *userdata, const sb_event *ev)
     char *line = json_line(o, &ae.line_len);
     if (line) {
         ae.line = line;
-        fwrite(line, 1, ae.line_len, stdout);
-        fflush(stdout);
+        output_line(a, &a->out, line, ae.line_len);
         control_publish(a->control, line, ae.line_len);
         http_publish(a->http, &ae);
     }
@@ -232,11 +231,21 @@ static void agent_on_event(void *userdata, const sb_event *ev)
 
 /* ---- stdin --------------------------------------------------------------- */
 
+/* A line on stdout (output.c): the object, then it is freed. */
+static void agent_print(agent *a, json_t *obj)
+{
+    size_t len;
+    char *line = json_line(obj, &len);
+    if (line)
+        output_line(a, &a->out, line, len);
+    free(line);
+}
+
 static void agent_command(agent *a, char *line)
 {
     json_t *reply = commands_run_line(a, line);
     if (reply)
-        json_print(stdout, reply);
+        agent_print(a, reply);
 }
 
 /* Reads what stdin has and runs every complete line. */
@@ -250,7 +259,7 @@ static void agent_read_commands(agent *a)
             if (a->used && !a->overlong) { /* a last line, no newline */
                 a->line[a->used] = '\0';
                 if (memchr(a->line, '\0', a->used))
-                    json_print(stdout, commands_error("NUL byte in command"));
+                    agent_print(a, commands_error("NUL byte in command"));
                 else
                     agent_command(a, a->line);
             }
@@ -264,7 +273,7 @@ static void agent_read_commands(agent *a)
         if (!nl) {
             if (a->used == AGENT_MAX_LINE) { /* no newline in sight */
                 if (!a->overlong)
-                    json_print(stdout, commands_error("line too long"));
+                    agent_print(a, commands_error("line too long"));
                 a->overlong = true;
                 a->used = 0;
             }
@@ -274,7 +283,7 @@ static void agent_read_commands(agent *a)
         if (a->overlong)
             a->overlong = false; /* the end of the long line */
         else if (memchr(a->line, '\0', (size_t)(nl - a->line)))
-            json_print(stdout, commands_error("NUL byte in command"));
+            agent_print(a, commands_error("NUL byte in command"));
         else
             agent_command(a, a->line);
         size_t consumed = (size_t)(nl - a->line) + 1;
@@ -623,6 +632,7 @@ static bool agent_loop(agent *a)
         if (a->exit_at)
             loop_wake_at(&l, a->exit_at);
         control_add(a->control, &l);
+        output_add(&a->out, &l);
         handlers_add(a->handlers, &l);
         http_add(a->http, &l);
         if (poll(l.fds, (nfds_t)l.n, loop_timeout(&l)) < 0 && errno != EINTR) {
@@ -643,6 +653,7 @@ static bool agent_loop(agent *a)
         if (loop_revents(&l, in_slot) & (POLLIN | POLLHUP | POLLERR))
             agent_read_commands(a);
         control_process(a->control, &l);
+        output_process(&a->out, &l);
         sb_node_process(a->node);
         handlers_process(a->handlers, &l);
         http_process(a->http, &l);
@@ -652,6 +663,8 @@ static bool agent_loop(agent *a)
 
 static void agent_free(agent *a)
 {
+    output_drain(&a->out, 1000); /* the last lines, if stdout takes them */
+    output_free(&a->out);
     control_close(a->control);
     http_close(a->http);
     handlers_free(a->handlers);
@@ -752,7 +765,7 @@ int agent_main(int argc, char **argv)
         json_object_set_new(ready, "control", json_string(a.control_path));
     if (a.http)
         json_object_set_new(ready, "http", json_string(a.http_addr));
-    json_print(stdout, ready);
+    agent_print(&a, ready);
 
     exit_code = agent_loop(&a) ? 0 : 1;
     agent_free(&a);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "output.h"
 #include "scuttlebutt.h"
 
 #define AGENT_MAX_LINE 65536
@@ -41,6 +42,8 @@ typedef struct agent {
     const char *seeds[AGENT_MAX_SEEDS];
     uint64_t start_ms;         /* monotonic */
     uint64_t exit_at;          /* 0, or when to exit after leaving */
+
+    output out;                /* stdout (output.c) */
 
     /* stdin */
     char line[AGENT_MAX_LINE + 1];

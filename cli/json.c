@@ -114,12 +114,3 @@ char *json_line(json_t *obj, size_t *len)
     return line;
 }
 
-void json_print(FILE *out, json_t *obj)
-{
-    size_t len;
-    char *line = json_line(obj, &len);
-    if (line)
-        fwrite(line, 1, len, out);
-    fflush(out);
-    free(line);
-}

@@ -29,7 +29,5 @@ char *json_get_bytes(const json_t *obj, const char *name, size_t *len);
  * the reference to obj (obj may be NULL: out of memory, NULL back). */
 char *json_line(json_t *obj, size_t *len);
 
-/* Writes json_line(obj) to out and flushes it. Steals obj. */
-void json_print(FILE *out, json_t *obj);
 
 #endif

@@ -10,7 +10,9 @@ bad requests on the raw socket answered with errors, the connection
 kept; a last request without its newline answered; out of descriptors
 (RLIMIT_NOFILE 16, more clients than it allows): no busy loop, gossip
 and the clients already in served, new clients served once the others
-go; two clients at once; several agents and no choice, or no agent at
+go; a stdout no one reads (lines dropped and logged, the agent serves
+and gossips on); two clients at once; several agents and no choice, or
+no agent at
 the path: exit 1 and one line; a socket path taken by a regular file or
 by a live agent: exit 2; a stale socket replaced; --no-control; the
 config file (every flag, flags win, unknown keys and wrong types refused
@@ -93,6 +95,51 @@ def out_of_descriptors(exe, seed):
     check(f.proc.wait(timeout=60) == 0)
     print("out of descriptors: %d of %d clients taken, %.2f CPU s in 3 s; "
           "served again after" % (len(answered), len(conns), spent))
+
+
+def stdout_unread(exe, writers):
+    """An agent whose stdout no one reads: its lines wait, then are
+    dropped and counted (logged once), and it gossips and answers its
+    control socket meanwhile; its peers never hold it down."""
+    seed = writers[0]
+    path = os.path.join(tempfile.mkdtemp(), "unread.sock")
+    p = subprocess.Popen([exe, "agent", "--bind", "127.0.0.1:0",
+                          "--interval", "100", "--max-message-size", "1400",
+                          "--seed", seed.addr, "--control", path],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    addr = json.loads(p.stdout.readline())["addr"]
+    seed.wait(is_event("join", addr))
+    # about 2 MB of update lines: more than a pipe and the agent's bound
+    # (1 MiB) hold (each writer within its 1 MiB of state, each value in
+    # one 512-byte message)
+    for w in writers:
+        wc = Control(ready(w)["control"])
+        for batch in range(60):
+            for i in range(batch * 50, batch * 50 + 50):
+                wc.send_raw(b'{"cmd":"set","key":"u%d","value":"%s"}\n'
+                            % (i, b"v" * 300))
+            for i in range(50):
+                r = wc.line()
+                check(r == {"ok": True}, r)
+        wc.close()
+    c = Control(path)  # answered all along
+    for w in writers:
+        wait_until(lambda: c.ask({"cmd": "get", "peer": w.addr,
+                                  "key": "u2999"})["ok"],
+                   "the last key at the unread agent")
+    downs = seed.count(is_event("leave", addr))
+    time.sleep(2)  # the agent must go on beating its monitors
+    check(c.ask({"cmd": "peers"})["ok"] is True)
+    check(seed.count(is_event("leave", addr)) == downs == 0)
+    c.close()
+    p.terminate()
+    p.stdout.close()  # what waits is dropped at exit: stdout is gone
+    check(p.wait(timeout=60) == 0)
+    err = p.stderr.read().decode()
+    check("stdout: its reader does not keep up" in err, err)
+    print("stdout unread: the agent gossips and answers, lines dropped "
+          "and logged")
 
 
 SUBCOMMANDS = ["members", "get", "set", "del", "keys", "leave", "info",
@@ -427,6 +474,8 @@ def main():
     r = cli(exe, "members", "--agent", a.addr, "--status", "left")
     check(c.addr in r.stdout, r)
     print("leave: reported left, the agent still answers")
+
+    stdout_unread(exe, [a, b])
 
     for x in (a, b, c):
         x.proc.send_signal(signal.SIGTERM)
