@@ -226,6 +226,19 @@ static ssize_t http_no_body(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
+/* Queues r, the answer to /v1/events (its headers added), and lets it
+ * go. */
+static enum MHD_Result http_queue_events(struct MHD_Connection *conn,
+                                         struct MHD_Response *r)
+{
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* HEAD /v1/events: the status and headers a GET would have, no body and
  * no stream. The stream's own response will not do: for a HEAD,
  * libmicrohttpd 0.9.75 still ends its chunked encoding, sending
@@ -242,12 +255,7 @@ static enum MHD_Result http_events_head(struct MHD_Connection *conn)
         return MHD_NO;
     MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT,
                              MHD_RO_END);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "text/event-stream");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
+    return http_queue_events(conn, r);
 }
 
 static enum MHD_Result http_events(http *h, struct MHD_Connection *conn,
@@ -277,12 +285,7 @@ static enum MHD_Result http_events(http *h, struct MHD_Connection *conn,
     s->next = h->streams;
     h->streams = s;
     h->nstreams++;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "text/event-stream");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
+    return http_queue_events(conn, r);
 }
 
 /* libmicrohttpd decodes the path's %HH escapes in place and hands the
