@@ -83,8 +83,9 @@ static void client_make_usage(const client_cmd *c)
              "                     this user\n"
              "  --json             the agent's reply as JSON, as it sent it\n"
              "  --help             this text\n\n"
-             "Exit status: 0 done, 1 no agent reached, 2 usage error, 3 the "
-             "agent\nrefused the request.\n",
+             "Exit status: 0 done, 1 no agent reached (or not this user's, "
+             "or a\nmalformed reply), 2 usage error, 3 the agent refused the "
+             "request.\n",
              c->name, c->args, c->what);
 }
 
