@@ -168,6 +168,22 @@ bool sb_addr_is_link_local(const sb_sockaddr *a)
                &((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
 }
 
+bool sb_addr_is_group(const sb_sockaddr *a)
+{
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
+    uint32_t v4;
+    if (a->ss.ss_family == AF_INET)
+        v4 = ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr);
+    else if (addr_is_mapped(a))
+        v4 = (uint32_t)v6->sin6_addr.s6_addr[12] << 24 |
+             (uint32_t)v6->sin6_addr.s6_addr[13] << 16 |
+             (uint32_t)v6->sin6_addr.s6_addr[14] << 8 |
+             v6->sin6_addr.s6_addr[15];
+    else
+        return IN6_IS_ADDR_MULTICAST(&v6->sin6_addr);
+    return IN_MULTICAST(v4) || v4 == INADDR_BROADCAST;
+}
+
 int sb_addr_family(const sb_sockaddr *a)
 {
     return a->ss.ss_family == AF_INET || addr_is_mapped(a) ? AF_INET : AF_INET6;

@@ -54,6 +54,11 @@ bool sb_addr_is_wildcard(const sb_sockaddr *a);
  * zone, which the text of an address does not carry. */
 bool sb_addr_is_link_local(const sb_sockaddr *a);
 
+/* True for a group address (IPv4 multicast or 255.255.255.255, IPv6
+ * multicast, mapped or not): no one node's, so no node can be reached
+ * at it. */
+bool sb_addr_is_group(const sb_sockaddr *a);
+
 /* AF_INET for IPv4 and IPv4-mapped IPv6 addresses, else AF_INET6. */
 int sb_addr_family(const sb_sockaddr *a);
 

@@ -70,6 +70,11 @@ int sb_socket_open(sb_node *n, const sb_config *cfg)
                    "cannot be advertised)", cfg->bind);
         return SB_EADDR;
     }
+    if (sb_addr_is_group(&a)) {
+        sb_log_say(&n->cfg, n, SB_LOG_ERROR, "bind address %s: a multicast "
+                   "or broadcast address, no one node's", cfg->bind);
+        return SB_EADDR;
+    }
     n->family = a.ss.ss_family;
     n->fd = socket(n->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (n->fd < 0) {
@@ -113,10 +118,10 @@ int sb_socket_open(sb_node *n, const sb_config *cfg)
     sb_sockaddr adv;
     if (sb_addr_parse(cfg->advertise, &adv) != SB_OK ||
         sb_addr_is_wildcard(&adv) || sb_addr_port(&adv) == 0 ||
-        sb_addr_is_link_local(&adv)) {
+        sb_addr_is_link_local(&adv) || sb_addr_is_group(&adv)) {
         sb_log_say(&n->cfg, n, SB_LOG_ERROR, "advertise address %s: not a "
-                   "numeric, non-wildcard, non-link-local ip:port with a "
-                   "port", cfg->advertise);
+                   "numeric, non-wildcard, non-link-local, non-multicast "
+                   "ip:port with a port", cfg->advertise);
         return SB_EADDR;
     }
     if (!(n->reach & sb_addr_reach_bit(&adv))) {

@@ -804,6 +804,24 @@ static void test_bad_configuration(void **state)
     refused(&cfg, SB_EADDR);
     cfg.advertise = "10.0.0.1:0";
     refused(&cfg, SB_EADDR);
+    /* a group address is no one node's: not bound to, not advertised */
+    static const char *groups[] = { "224.0.0.1:0", "255.255.255.255:0",
+                                    "239.1.2.3:7000" };
+    for (size_t i = 0; i < 3; i++) {
+        sb_config_init(&cfg);
+        cfg.bind = groups[i];
+        refused_why(&cfg, SB_EADDR, "multicast");
+    }
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.advertise = "224.0.0.1:7000";
+    refused_why(&cfg, SB_EADDR, "multicast");
+    if (ipv6_loopback()) {
+        sb_config_init(&cfg);
+        cfg.bind = "[::1]:0";
+        cfg.advertise = "[ff02::1]:7000";
+        refused_why(&cfg, SB_EADDR, "multicast");
+    }
     /* values out of range */
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";

@@ -364,6 +364,27 @@ static void test_wildcard(void **state)
     assert_true(sb_addr_is_wildcard(&a));
 }
 
+/* Group addresses, IPv4 (mapped too) and IPv6; their neighbours not. */
+static void test_group(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        bool group;
+    } cases[] = {
+        { "224.0.0.1:1", true },          { "239.255.255.255:1", true },
+        { "255.255.255.255:1", true },    { "[ff02::1]:1", true },
+        { "[::ffff:224.0.0.1]:1", true }, { "223.255.255.255:1", false },
+        { "240.0.0.1:1", false },         { "127.0.0.1:1", false },
+        { "[fe80::1]:1", false },         { "[::ffff:10.0.0.1]:1", false },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        sb_sockaddr a = parse(cases[i].text);
+        if (sb_addr_is_group(&a) != cases[i].group)
+            fail_msg("%s: group %d", cases[i].text, !cases[i].group);
+    }
+}
+
 static void test_family_and_reach(void **state)
 {
     (void)state;
@@ -488,6 +509,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_format_built_by_hand),
         cmocka_unit_test(test_for_family),
         cmocka_unit_test(test_wildcard),
+        cmocka_unit_test(test_group),
         cmocka_unit_test(test_family_and_reach),
         cmocka_unit_test(test_resolve_numeric),
         cmocka_unit_test(test_resolve_rejects),
