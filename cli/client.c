@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -60,6 +61,7 @@ static const client_cmd client_cmds[] = {
     { "monitor", "", "Streams the agent's events until Ctrl-C", 0, 0 },
 };
 #define NCMDS (sizeof(client_cmds) / sizeof(client_cmds[0]))
+#define CLIENT_REPLY_S 10 /* the longest wait for a reply */
 
 static char client_usage[2048];
 static volatile sig_atomic_t client_stop;
@@ -608,12 +610,25 @@ int client_main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a read returns */
     sigaction(SIGTERM, &sa, NULL);
 
+    /* an agent answers at once, from its loop: one that does not within
+     * CLIENT_REPLY_S is stuck, and the client says so instead of
+     * waiting with it (monitor's events then come at their pace) */
+    struct timeval wait = { .tv_sec = CLIENT_REPLY_S };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
     int rc = 0;
     size_t len;
+    errno = 0;
     char *line = client_send(fd, json_incref(req)) ? client_read_line(fd, &len)
                                                    : NULL;
+    bool late = !line && (errno == EAGAIN || errno == EWOULDBLOCK);
     json_t *reply = line ? json_loadb(line, len, 0, NULL) : NULL;
-    if (!line) {
+    wait.tv_sec = 0;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+    if (late) {
+        fprintf(stderr, "scuttlebutt %s: no reply from the agent within "
+                "%d s\n", c->name, CLIENT_REPLY_S);
+        rc = 1;
+    } else if (!line) {
         fprintf(stderr, "scuttlebutt %s: the agent closed the connection "
                 "without a reply\n", c->name);
         rc = 1;

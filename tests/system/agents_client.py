@@ -4,7 +4,8 @@
 Malformed replies from a fake agent (a string where an array was due, a
 member without an address, an "ok" that is no boolean, junk, a bad
 event on `monitor`, ...): exit 1 and "malformed" said, no crash; a
-well-formed reply from it still printed. The default directory: the
+well-formed reply from it still printed; a listener that never answers
+given up on (exit 1). The default directory: the
 user's own 0700 one is looked into (a key reaches the fake agent), one
 open to the group, or a symlink, is refused with exit 1 before any
 connection. As root only (else exit 77 after the rest, the reason
@@ -127,6 +128,18 @@ def malformed(exe, tmp):
         check(r.returncode == 0, (args, r.returncode, r.stderr))
         check(out in r.stdout, (args, r.stdout))
     print("well-formed replies from the fake agent printed")
+
+    # a listener that never answers: the client gives up (10 s), exit 1
+    mute_path = path + ".mute"
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mute.bind(mute_path)
+    mute.listen()
+    held = []
+    threading.Thread(target=lambda: held.append(mute.accept()),
+                     daemon=True).start()
+    r = cli(exe, "members", "--control", mute_path)
+    check(r.returncode == 1 and "no reply" in r.stderr, r)
+    print("an agent that never answers: exit 1 after the wait")
 
 
 def rundir(exe, tmp):
