@@ -481,8 +481,8 @@ static const char *agent_setting(void *ctx, int id, const char *v)
         return parse_log_level(v, &cfg->log_level)
                    ? NULL : "error, warn, info or debug";
     case OPT_CONTROL:
-        if (!*v)
-            return "a path";
+        if (!*v || v[strlen(v) - 1] == '/') /* else its directory is made */
+            return "a path to a socket, not a directory";
         s->control = v;
         s->no_control = false;
         return NULL;

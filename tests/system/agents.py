@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -161,12 +162,15 @@ def main():
                            text=True, stdin=subprocess.DEVNULL, timeout=60)
         check(p.returncode == 2 and "refused" in p.stderr, (extra, p))
     # values `info` could not show: refused, naming the flag
+    newdir = os.path.join(tempfile.mkdtemp(), "newdir")
     for flag, value in (("--threshold", b"inf"), ("--cluster", b"\xff"),
-                        ("--event-handler", b"true #\xfe")):
-        p = subprocess.run([exe, "agent", "--no-control", "--bind",
-                            "127.0.0.1:0", flag, value], capture_output=True,
+                        ("--event-handler", b"true #\xfe"),
+                        ("--control", newdir.encode() + b"/")):
+        p = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0", flag,
+                            value], capture_output=True,
                            stdin=subprocess.DEVNULL, timeout=60)
         check(p.returncode == 2 and flag.encode() in p.stderr, (flag, p))
+    check(not os.path.exists(newdir))  # a directory is no socket path
     print("settings the node refuses, or no one could read: exit 2")
 
     # bad commands get error replies, and the agent goes on
