@@ -32,7 +32,8 @@
  * released with sb_free().
  *
  * Stopped. After sb_node_stop(), every call taking the node returns
- * SB_ESTATE (sb_node_timeout_ms(): -1), listed or not below.
+ * SB_ESTATE (sb_node_timeout_ms(): -1), listed or not below, but for
+ * sb_node_fd(), which names the node's socket until sb_node_free().
  * Pointers inside an sb_event are borrowed for the callback's duration.
  *
  * docs/api.md walks through typical use with complete examples.
@@ -625,8 +626,10 @@ SB_API void sb_free(void *p);
  * does not wake the loop; the caller wakes it if it must.
  */
 
-/* The UDP socket to watch for reading. Owned by the node: do not read,
- * write or close it. */
+/* The UDP socket to watch for reading (-1 for NULL). Owned by the node:
+ * do not read, write or close it. It stays open until sb_node_free(),
+ * the node stopped or not: a loop stops watching it once
+ * sb_node_process() returns SB_ESTATE. */
 SB_API int sb_node_fd(const sb_node *n);
 
 /* Milliseconds until the node must be processed again (0: now), rounded
