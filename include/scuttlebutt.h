@@ -639,8 +639,10 @@ SB_API int sb_node_fd(const sb_node *n);
 SB_API int sb_node_timeout_ms(sb_node *n);
 
 /*
- * Reads the datagrams waiting on the socket (a bounded batch: if the
- * socket stays readable, the loop calls again), runs what is due, and
+ * Reads the datagrams waiting on the socket (a bounded batch, at most
+ * 64: if the socket stays readable, the loop calls again, so the wait
+ * must be level-triggered, as poll(), select() and epoll without
+ * EPOLLET are; with EPOLLET the rest wakes nothing), runs what is due, and
  * runs the callbacks of what happened. Never blocks, except to resolve
  * seed host names. Errors: SB_EINVAL (NULL), SB_ESTATE (the node has
  * its own thread, or
