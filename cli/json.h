@@ -8,7 +8,6 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 
 /* Whether buf[0..len) is valid UTF-8 (no NUL bytes either: they are
  * legal JSON as \u0000 but many consumers mishandle them). */

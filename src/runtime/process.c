@@ -71,10 +71,5 @@ int sb_node_process(sb_node *n)
         return SB_EINVAL;
     if (n->threaded || sb_callbacks_inside(n))
         return SB_ESTATE;
-    pthread_mutex_lock(&n->lock);
-    bool stopped = n->stopped;
-    pthread_mutex_unlock(&n->lock);
-    if (stopped)
-        return SB_ESTATE;
-    return sb_process_step(n);
+    return sb_process_step(n); /* SB_ESTATE once stopped */
 }
