@@ -4,9 +4,9 @@
  * stdout: one JSON object per line, flushed per line (ready, then events).
  * stdin: one command per line, one JSON reply line each (commands.c).
  * The control socket (control.c), event handlers (handlers.c) and HTTP
- * (http.c) are its other faces. SIGINT, SIGTERM and `quit`: graceful
- * leave, a few rounds for it to spread, exit 0. End of stdin is not an
- * exit.
+ * (http.c) are its other faces. SIGINT, SIGTERM, SIGHUP (the terminal
+ * went away) and `quit`: graceful leave, a few rounds for it to spread,
+ * exit 0. End of stdin is not an exit.
  *
  * Single-threaded: the node is embedded and driven by the agent's poll()
  * loop (loop.h), which also watches stdin, a signal pipe, the control
@@ -53,8 +53,8 @@ static const char usage[] =
 "                         [--http ADDR] [--event-handler [EVENTS=]COMMAND]...\n"
 "                         [--handler-timeout MS] [--config FILE]\n"
 "\n"
-"Runs one cluster member until SIGINT, SIGTERM or `quit`, which leave the\n"
-"cluster gracefully and exit 0.\n"
+"Runs one cluster member until SIGINT, SIGTERM, SIGHUP or `quit`, which\n"
+"leave the cluster gracefully and exit 0.\n"
 "\n"
 "  --bind HOST:PORT          address to bind (port 0: any); required\n"
 "  --advertise HOST:PORT     numeric address peers reach us at (default:\n"
@@ -148,7 +148,7 @@ static const char usage[] =
 "the events as stdout has them. `scuttlebutt members --help` and the\n"
 "other client subcommands speak it.\n"
 "\n"
-"Exit status: 0 after SIGINT, SIGTERM or quit; 1 the node or the HTTP\n"
+"Exit status: 0 after SIGINT, SIGTERM, SIGHUP or quit; 1 the node or the HTTP\n"
 "server cannot start; 2 a usage or configuration error (a flag, --config,\n"
 "--key-file, --set, the control socket's path, a value the node refuses).\n";
 
@@ -755,6 +755,7 @@ int agent_main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_flags = SA_NOCLDSTOP;
     sigaction(SIGCHLD, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);

@@ -4,8 +4,8 @@
 All see each other; a key set on one reaches all; `kill -9` of one is
 reported as a leave (down) by all others; restarted on the same port with
 new keys it is reported as a join and its new keys reach all, its old
-ones are gone; `leave` on one is reported (left) by all others; SIGTERM
-makes every agent exit 0. The test reads the agents' JSON lines and
+ones are gone; `leave` on one is reported (left) by all others, and so is
+SIGHUP to another, which exits 0; SIGTERM makes every agent exit 0. The test reads the agents' JSON lines and
 asserts events; the deadlines only keep a broken build from hanging.
 
 usage: agents.py PATH/TO/scuttlebutt
@@ -232,6 +232,23 @@ def main():
             a.wait(lambda e: e.get("event") == "leave" and
                    e.get("peer") == leaver.addr)
     print("leave reported by all, all see it left")
+
+    # SIGHUP (the terminal went away): a graceful leave, as SIGTERM,
+    # reported left by all others; exit 0
+    hung = agents[3]
+    hung.proc.send_signal(signal.SIGHUP)
+    rc = hung.proc.wait(timeout=DEADLINE)
+    check(rc == 0, ("SIGHUP", rc))
+    for a in agents:
+        if a is not hung and a is not leaver:
+            end = time.monotonic() + DEADLINE
+            while status_of(a, hung.addr) != "left":
+                check(time.monotonic() < end, "SIGHUP's leave not seen")
+                time.sleep(0.05)
+            a.wait(lambda e: e.get("event") == "leave" and
+                   e.get("peer") == hung.addr)
+    agents.remove(hung)
+    print("SIGHUP: exit 0, reported left by all")
 
     # SIGTERM: graceful exit 0, with stdin still open
     for a in agents:
