@@ -194,8 +194,15 @@ static enum MHD_Result http_kv(http *h, struct MHD_Connection *conn,
         int rc = sb_node_get(h->a->node, peer, key, key_len, &value,
                              &value_len);
         if (rc != SB_OK) {
+            /* a key no node can hold (empty, over 255 bytes) is the
+             * request's fault; one not there, or deleted, is not found */
+            unsigned code = MHD_HTTP_INTERNAL_SERVER_ERROR;
+            if (rc == SB_ENOTFOUND)
+                code = MHD_HTTP_NOT_FOUND;
+            else if (rc == SB_EINVAL)
+                code = MHD_HTTP_BAD_REQUEST;
             json_decref(body);
-            return http_error(conn, MHD_HTTP_NOT_FOUND, sb_strerror(rc));
+            return http_error(conn, code, sb_strerror(rc));
         }
         json_set_bytes(body, "key", key, key_len);
         json_set_bytes(body, "value", value, value_len);
@@ -352,6 +359,7 @@ static enum MHD_Result http_route(http *h, struct MHD_Connection *conn,
             status_html_len, (void *)status_html, MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 "text/html; charset=utf-8");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
         MHD_add_response_header(r, "Content-Security-Policy",
                                 "default-src 'self'; script-src "
                                 "'unsafe-inline'; style-src 'unsafe-inline'");

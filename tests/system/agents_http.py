@@ -5,7 +5,8 @@
 (python3-prometheus-client) and agrees with `info`: build info, packets
 and bytes, drops by reason, members by status, events by kind, phi of
 every live peer, handler counters; /v1/members, /v1/kv/PEER and
-/v1/kv/PEER/KEY answer JSON (404 for what is not there), KEY decoded
+/v1/kv/PEER/KEY answer JSON (404 for what is not there, 400 for a key
+no node can hold), KEY decoded
 byte for byte (a %00 is in the key, not its end); /v1/events streams a
 `set` made on another agent; a HEAD is answered with no body on every
 path, /v1/events too; anything but GET and HEAD is 405;
@@ -181,12 +182,17 @@ def main():
     for method in ["POST", "PUT", "DELETE"]:
         status, headers, _ = get(web, "/v1/members", method)
         check(status == 405 and headers["Allow"] == "GET, HEAD", method)
+    # a key no node can hold is a bad request, not a missing key
+    for key in ["", "k" * 256]:
+        status, _, body = get(web, "/v1/kv/%s/%s" % (p, key))
+        check(status == 400 and "error" in json.loads(body), (key, status))
     status, headers, body = get(web, "/")
     check(status == 200 and headers["Content-Type"].startswith("text/html"))
+    check(headers["Cache-Control"] == "no-cache", headers)
     check(b"<html" in body and b"http://" not in body.replace(
         b"http://www.w3.org/2000/svg", b""), "a page with nothing from "
         "elsewhere")
-    print("/v1/members, /v1/kv/PEER[/KEY]; 404s; 405s; the page")
+    print("/v1/members, /v1/kv/PEER[/KEY]; 404s; 400s; 405s; the page")
 
     # a key is bytes (NUL included): a %00 in the path is in the key, not
     # its end, so k%00zz is not k
