@@ -16,10 +16,15 @@
 #define LOAD_METER_BUCKETS                                                  \
     (LOAD_METER_SUB + (LOAD_METER_TOP - LOAD_METER_SUB_BITS) * LOAD_METER_SUB)
 
-/* Traffic samples kept per node: enough for a second's window at any
- * sampling step down to 1/LOAD_METER_SAMPLES s. */
+/* Traffic samples kept per node, and the least gap between two kept:
+ * LOAD_METER_SAMPLES - 2 gaps of LOAD_METER_GAP_NS span more than a
+ * window, so that whatever the sampling step (eval samples every interval,
+ * which may be 1 ms), a sample a window old is still kept when the next
+ * one comes. Samples closer than that still count for the totals and
+ * close windows; they are only not kept to open one. */
 #define LOAD_METER_SAMPLES 64
 #define LOAD_METER_WINDOW_NS 1000000000ull
+#define LOAD_METER_GAP_NS (LOAD_METER_WINDOW_NS / (LOAD_METER_SAMPLES - 2))
 
 typedef struct load_meter_key {
     uint64_t *set_at;         /* per SEQ: when it was set */
@@ -255,6 +260,13 @@ void load_meter_sent(load_meter *m, uint32_t node, uint64_t bytes,
         t->first = at; /* the older ones can open no later window */
         t->count -= newest_old;
     }
+    /* a step finer than LOAD_METER_GAP_NS would fill the ring with less
+     * than a window of samples, and the oldest would be dropped before
+     * any was a window old: no peak at all (eval at 15 ms or less) */
+    if (t->count &&
+        now - t->t[(t->first + t->count - 1) % LOAD_METER_SAMPLES] <
+            LOAD_METER_GAP_NS)
+        return;
     if (t->count == LOAD_METER_SAMPLES) {
         t->first = (t->first + 1) % LOAD_METER_SAMPLES;
         t->count--;

@@ -194,6 +194,35 @@ static void test_traffic_and_peak(void **state)
     load_meter_free(m);
 }
 
+/* Sampled every 10 ms (eval samples every interval, and --interval may be
+ * that short), the peak is still taken over a second: the ring of samples
+ * kept spans a window whatever the step (it held 64 samples, 0.64 s, and
+ * the peak was 0). */
+static void test_peak_with_a_fine_step(void **state)
+{
+    (void)state;
+    load_plan p = plan_of(1);
+    load_meter *m = load_meter_new(&p, 3, addrs);
+    load_meter_begin(m, 1, 0);
+    for (uint64_t t = 0; t <= 3 * SEC; t += 10 * MS) {
+        /* node 0 sends 1000 B a second, 4000 in [1 s, 2 s) */
+        uint64_t b = t / MS + (t >= SEC ? 3 * (t < 2 * SEC ? t - SEC : SEC) / MS
+                                        : 0);
+        load_meter_sent(m, 0, b, 0, t);
+        load_meter_sent(m, 1, 0, 0, t);
+        load_meter_sent(m, 2, 0, 0, t);
+    }
+    load_meter_stop(m, 3 * SEC);
+    load_row r;
+    load_meter_row(m, &r);
+    /* windows of 1 s to 1 s + 1/62 s: at most 4000 B a second, at least
+     * 4000 B in 1.017 s */
+    assert_true(r.peak_bytes_per_s <= 4000 * 1.001);
+    assert_true(r.peak_bytes_per_s >= 4000 / 1.02);
+    assert_about(r.bytes_per_s, 6000.0 / 3 / 3);
+    load_meter_free(m);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +231,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_superseded_pairs),
         cmocka_unit_test(test_fairness_and_goodput),
         cmocka_unit_test(test_traffic_and_peak),
+        cmocka_unit_test(test_peak_with_a_fine_step),
     };
     return RUN_TESTS(tests, argc, argv);
 }
