@@ -153,7 +153,8 @@ typedef struct totals {
     double packets_per_node_s;
     double refuted_per_node_min; /* refutations in the steady window */
     uint64_t false_downs;
-    size_t memory_per_node;
+    double memory_per_node;   /* kept exact: a mean over the clusters of
+                                 integer divisions lost up to a byte each */
     double gap_mean_ms, gap_sd_ms; /* monitors' beat gaps, averaged */
     double split_s, heal_s;   /* --partition: <0 never */
     uint32_t rack_n;          /* --rack: nodes crashed at once */
@@ -531,7 +532,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     size_t mem = 0;
     for (uint32_t i = 0; i < o->nodes; i++)
         mem += sb_engine_memory(sb_sim_engine(s, i));
-    t->memory_per_node = mem / o->nodes;
+    t->memory_per_node = (double)mem / (double)o->nodes;
     uint32_t watched = 0;
     for (uint32_t i = 0; i < o->nodes; i++) {
         double mean, sd;
@@ -919,7 +920,7 @@ int main(int argc, char **argv)
            t.refuted_per_node_min * o.nodes);
     printf("  %-22s %" PRIu64 " (leave events about live nodes)\n",
            "false downs", t.false_downs);
-    printf("  %-22s %zu B (engine accounting, whole cluster view)\n",
+    printf("  %-22s %.0f B (engine accounting, whole cluster view)\n",
            "memory per node", t.memory_per_node);
     if (o.rack_pct > 0)
         printf("  %-22s %u nodes (%.0f%%) at once: all seen down by all "
