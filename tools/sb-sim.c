@@ -931,10 +931,17 @@ int main(int argc, char **argv)
                "after the heal all live with every key after %.1f s "
                "(worst of %u; -1: never)\n", "partition in halves",
                o.partition_s, t.split_s, t.heal_s, clusters);
-    if (o.join)
+    /* "known by all" is one summary everywhere, which only monitors
+     * give a cluster at rest (measure_join): without them it is not
+     * measured, and -1 would claim it failed */
+    if (o.join && o.monitors && o.wire == SB_WIRE_SCUTTLEBUTT)
         printf("  %-22s holds every node's state after %.3f s, known by "
                "all after %.3f s (worst of %u; -1: not within 60 s)\n",
                "a node joins", t.join_s, t.known_s, clusters);
+    else if (o.join)
+        printf("  %-22s holds every node's state after %.3f s, known by "
+               "all not measured (no monitors) (worst of %u; -1: not "
+               "within 60 s)\n", "a node joins", t.join_s, clusters);
     if (o.missed) {
         summary("missed: own steps", missed.own, missed.n, "");
         summary("missed: all steps", missed.all, missed.n, "");
