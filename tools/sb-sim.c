@@ -848,6 +848,10 @@ int main(int argc, char **argv)
         i++;
     }
 
+    /* the reference wire has no eager push (the engine turns it off):
+     * the header says so, as eval's does */
+    if (o.wire == SB_WIRE_REFERENCE)
+        o.fanout = 0;
     if (o.load.nrates)
         return run_load(&o);
     printf("sb-sim: %u nodes, interval %" PRIu64 " ms, max message %zu B, "
