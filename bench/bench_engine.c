@@ -6,10 +6,14 @@
  *     holds (malloc's own overhead included) divided by N * N, since every
  *     engine knows every node; and the engine's own accounting
  *     (sb_engine_memory), which counts the bytes it asked for;
- *   - exchanges per second on one core: SYNs sent during a window of
- *     steady-state gossip, divided by the CPU time the whole process spent
- *     on that window (the simulator's event heap and packet copies are
- *     included, so the engine alone is faster).
+ *   - CPU per node: the CPU time the whole process spent on a window of
+ *     steady-state gossip, per node and simulated second (the simulator's
+ *     event heap and packet copies are included, so the engine alone is
+ *     cheaper);
+ *   - exchanges per second on one core: SYNs sent during that window,
+ *     divided by its CPU time. At rest a node sends few SYNs (one round
+ *     in EXCHANGES * QUIET_SYN_INTERVALS, internal.h) and its cost is
+ *     mostly beats, so this figure says less than the one above.
  * A benchmark, not a test: it reports figures and asserts nothing.
  */
 #define _GNU_SOURCE
@@ -73,6 +77,9 @@ static void bench(uint32_t n, uint64_t window_s)
         engine_bytes += sb_engine_memory(sb_sim_engine(s, i));
     double known = (double)n * n;
     printf("N=%-5u converged after %6.1f s simulated\n", n, converged_s);
+    printf("        CPU            %10.1f us per node per simulated "
+           "second (simulator included)\n",
+           cpu * 1e6 / ((double)n * (double)window_s));
     printf("        exchanges      %10.0f per CPU second "
            "(%llu in %llu s simulated, %.2f s CPU, simulator included)\n",
            (double)exchanges / cpu, (unsigned long long)exchanges,
