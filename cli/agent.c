@@ -293,8 +293,11 @@ static void agent_read_commands(agent *a)
 }
 
 /* Reads a --key-file: 32 raw bytes, or 64 hex characters and whitespace
- * around them. 32 bytes of printable text are refused: that is a short
- * password or half a hex key, not 32 random bytes. Prints why not and
+ * around them. 32 bytes of text (printable characters, spaces, tabs and
+ * line breaks) are refused: that is a short password or half a hex key,
+ * not 32 random bytes. A line break counts as text: a password written
+ * with echo ends in one, and 31 characters and a newline are 32 bytes
+ * (32 random bytes are all text once in 2 x 10^13). Prints why not and
  * returns false. */
 static bool agent_read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
 {
@@ -311,7 +314,8 @@ static bool agent_read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
     fclose(f);
     bool ok = false, text = true;
     for (size_t i = 0; i < len && i < SB_KEY_SIZE; i++)
-        text = text && buf[i] >= 0x20 && buf[i] < 0x7f;
+        text = text && ((buf[i] >= 0x20 && buf[i] < 0x7f) ||
+                        (buf[i] && strchr("\t\r\n", buf[i])));
     if (err) {
         why = strerror(err);
     } else if (len == SB_KEY_SIZE && text) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Cluster keys through `scuttlebutt agent`.
 
-Key files in hex and raw are read, bad ones refused at start (exit 2);
+Key files in hex and raw are read, bad ones refused at start (exit 2),
+a line of text of 32 bytes among them;
 agents with one key see each other, and neither an agent with another key
 nor a plaintext one gets in; the first two rotate to the second key with
 `key install`, `key use`, `key remove` on stdin, after which the agent
@@ -35,17 +36,23 @@ def main():
         "long": k1.hex() + "0",
         "empty": b"",
         "text32": "0123456789abcdef0123456789abcdef",  # half a hex key
+        # a password written with echo: 31 characters and a newline (it
+        # was taken as 32 raw key bytes), or with a Windows line end
+        "line32": "correct-horse-battery-staple-31\n",
+        "crlf32": "correct-horse-battery-stapl-30\r\n",
         "padded": k1.hex() + " " * 300 + "x",
     }
     for name, data in files.items():
-        mode = "w" if isinstance(data, str) else "wb"
-        with open(os.path.join(tmp, name), mode) as f:
+        if isinstance(data, str):  # as written: no newline translation
+            data = data.encode()
+        with open(os.path.join(tmp, name), "wb") as f:
             f.write(data)
+    check(len(files["line32"]) == 32 and len(files["crlf32"]) == 32)
     path = lambda name: os.path.join(tmp, name)
 
     # bad key files: a clear error at start, exit 2
     for bad in ["short", "nothex", "long", "empty", "missing", "text32",
-                "padded"]:
+                "line32", "crlf32", "padded"]:
         r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0",
                             "--key-file", path(bad)], capture_output=True,
                            text=True, timeout=30)
