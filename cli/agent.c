@@ -309,6 +309,17 @@ static bool agent_read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
                 strerror(errno));
         return false;
     }
+    /* the key is the cluster's only secret: every local user who can read
+     * the file can read and forge all its traffic. Said, not refused, as
+     * such files worked before (the recipe in docs/security.md made them
+     * 0644 until umask 077 was added to it) */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & (S_IROTH | S_IWOTH)))
+        fprintf(stderr, "scuttlebutt agent: --key-file %s: every user can "
+                "%s it (mode %04o): chmod o-rwx it\n", path,
+                st.st_mode & S_IWOTH ? "change" : "read",
+                (unsigned)(st.st_mode & 07777));
     size_t len = fread(buf, 1, sizeof(buf), f);
     int err = ferror(f) ? errno : 0;
     fclose(f);

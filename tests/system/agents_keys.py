@@ -2,7 +2,8 @@
 """Cluster keys through `scuttlebutt agent`.
 
 Key files in hex and raw are read, bad ones refused at start (exit 2),
-a line of text of 32 bytes among them;
+a line of text of 32 bytes among them; one that every user can read is
+reported on stderr;
 agents with one key see each other, and neither an agent with another key
 nor a plaintext one gets in; the first two rotate to the second key with
 `key install`, `key use`, `key remove` on stdin, after which the agent
@@ -65,6 +66,19 @@ def main():
                        timeout=30)
     check(r.returncode == 2 and "the same key" in r.stderr, r)
     print("bad key files refused with exit 2, and the same key twice")
+
+    # a key file every user can read: said on stderr, naming the file
+    # (the agent took it without a word); one of its owner's: nothing
+    for mode, warned in [(0o644, True), (0o600, False)]:
+        os.chmod(path("k1"), mode)
+        r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0",
+                            "--no-control", "--key-file", path("k1")],
+                           input="quit\n", capture_output=True, text=True,
+                           timeout=30)
+        check(r.returncode == 0, (oct(mode), r))
+        said = path("k1") in r.stderr and "every user can read" in r.stderr
+        check(said == warned, (oct(mode), r.stderr))
+    print("a key file every user can read is reported")
 
     a = Agent(exe, "127.0.0.1:0", extra=["--key-file", path("k1")])
     b = Agent(exe, "127.0.0.1:0", [a.addr], extra=["--key-file", path("k1")])
