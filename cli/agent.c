@@ -343,6 +343,10 @@ static bool agent_read_key_file(const char *path, uint8_t key[SB_KEY_SIZE])
             e--;
         ok = commands_hex_key(buf + b, e - b, key);
     }
+    if (ok && sodium_is_zero(key, SB_KEY_SIZE)) { /* the node refuses it */
+        why = "32 zero bytes, not a random key";
+        ok = false;
+    }
     sodium_memzero(buf, sizeof(buf));
     if (!ok)
         fprintf(stderr, "scuttlebutt agent: --key-file %s: %s\n", path, why);

@@ -353,7 +353,8 @@ typedef struct sb_config {
      * plaintext and unauthenticated: anyone who can send the node a
      * datagram can change what the cluster believes. A node never switches
      * between the two; sb_node_key_install() and friends rotate keys. The
-     * keys are copied at creation: wipe your copy when you like. */
+     * keys are copied at creation: wipe your copy when you like. A key of
+     * 32 zero bytes (an array never filled) is SB_ECONFIG. */
     const uint8_t *keys;       /* nkeys x SB_KEY_SIZE bytes, back to back */
     size_t nkeys;              /* 0 to SB_MAX_KEYS */
 
@@ -594,7 +595,8 @@ SB_API int sb_node_leave(sb_node *n);
  * - remove: removes a key other than the primary. SB_ENOTFOUND if it is
  *   not installed, SB_ESTATE for the primary (make another one primary
  *   first).
- * Errors of all three: SB_EINVAL (NULL), SB_ESTATE (the node was created
+ * Errors of all three: SB_EINVAL (NULL; for install, a key of 32 zero
+ * bytes, as sb_node_new() refuses one), SB_ESTATE (the node was created
  * without keys: it stays plaintext). Thread-safe.
  */
 SB_API int sb_node_key_install(sb_node *n, const uint8_t *key);

@@ -138,6 +138,12 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
         REFUSE("keys is NULL but nkeys is not 0");
     if (cfg->nkeys > SB_MAX_KEYS)
         REFUSE("nkeys must be at most SB_MAX_KEYS (%d)", SB_MAX_KEYS);
+    /* a key of zeros seals what anyone can open and forge: a buffer the
+     * caller never filled, not 32 random bytes */
+    for (uint32_t i = 0; i < cfg->nkeys; i++)
+        if (sb_key_is_zero(cfg->keys + (size_t)i * SB_KEY_SIZE))
+            REFUSE("key %u of %u is all zeros, not a random key", i + 1,
+                   cfg->nkeys);
     size_t alen = strlen(cfg->addr);
     if (alen == 0 || alen > SB_MAX_ADDR_LEN)
         return engine_refuse(why, why_len, SB_EADDR,
@@ -412,7 +418,7 @@ int sb_engine_del(sb_engine *e, const uint8_t *key, size_t key_len,
 
 int sb_engine_key_install(sb_engine *e, const uint8_t *key)
 {
-    if (!key)
+    if (!key || sb_key_is_zero(key)) /* as sb_engine_check_config() */
         return SB_EINVAL;
     return e->sealing ? sb_keyring_install(e->keyring, key) : SB_ESTATE;
 }

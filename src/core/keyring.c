@@ -14,6 +14,11 @@ bool sb_seal_init(void)
     return sodium_init() >= 0;
 }
 
+bool sb_key_is_zero(const uint8_t *key)
+{
+    return sodium_is_zero(key, SB_KEY_SIZE);
+}
+
 static int keyring_find(const sb_keyring *kr, const uint8_t *key)
 {
     for (uint32_t i = 0; i < kr->count; i++)

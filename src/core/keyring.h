@@ -38,6 +38,10 @@ typedef struct sb_keyring {
 /* Initialises libsodium (once; thread-safe); false if it cannot. */
 bool sb_seal_init(void);
 
+/* Whether a key is all zeros: an array never filled (a read that failed,
+ * a placeholder), which anyone can guess; never a key (keyring.c). */
+bool sb_key_is_zero(const uint8_t *key);
+
 /* Adds a key (installing one twice is no error); SB_ELIMIT when full.
  * The first key installed becomes the primary. */
 int sb_keyring_install(sb_keyring *kr, const uint8_t *key);

@@ -42,6 +42,9 @@ def main():
         "line32": "correct-horse-battery-staple-31\n",
         "crlf32": "correct-horse-battery-stapl-30\r\n",
         "padded": k1.hex() + " " * 300 + "x",
+        # a file never filled, raw or in hex: a key anyone can guess
+        "zero": bytes(32),
+        "zerohex": "0" * 64 + "\n",
     }
     for name, data in files.items():
         if isinstance(data, str):  # as written: no newline translation
@@ -53,7 +56,7 @@ def main():
 
     # bad key files: a clear error at start, exit 2
     for bad in ["short", "nothex", "long", "empty", "missing", "text32",
-                "line32", "crlf32", "padded"]:
+                "line32", "crlf32", "padded", "zero", "zerohex"]:
         r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0",
                             "--key-file", path(bad)], capture_output=True,
                            text=True, timeout=30)
@@ -100,6 +103,7 @@ def main():
     # bad key commands
     for bad in ["key", "key install", "key install zz",
                 "key install " + k2.hex() + "00", "key rotate " + k2.hex(),
+                "key install " + "0" * 64,
                 "key use " + k2.hex(), "key remove " + k1.hex()]:
         r = a.command(bad)
         check(r["ok"] is False and r["error"], (bad, r))

@@ -852,7 +852,7 @@ static void test_bad_configuration(void **state)
     cfg.nseeds = 2;
     refused_why(&cfg, SB_ECONFIG, "seeds");
     /* keys: missing, too many, too little room left by the seal */
-    static const uint8_t keys[(SB_MAX_KEYS + 1) * SB_KEY_SIZE];
+    static const uint8_t keys[(SB_MAX_KEYS + 1) * SB_KEY_SIZE] = { 1 };
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.nkeys = 1;

@@ -175,6 +175,18 @@ static void test_config_errors(void **state)
     c.bandwidth = (uint32_t)(24 * (512 + SB_SEAL_OVERHEAD));
     check(sb_engine_new(&c, 0, &e) == SB_OK);
     sb_engine_free(e);
+    /* a key of zeros (an array never filled) is no key: anyone could
+     * open and forge what it seals; it was taken */
+    uint8_t two[2 * SB_KEY_SIZE] = { 1 };
+    c.keys = two;
+    c.nkeys = 2;
+    check(sb_engine_check_config(&c, why, sizeof(why)) == SB_ECONFIG &&
+          strstr(why, "key 2 of 2 is all zeros"));
+    check(sb_engine_new(&c, 0, &e) == SB_ECONFIG);
+    c.nkeys = 1;
+    check(sb_engine_new(&c, 0, &e) == SB_OK);
+    check(sb_engine_key_install(e, two + SB_KEY_SIZE) == SB_EINVAL);
+    sb_engine_free(e);
 }
 
 /* The largest entry sb_engine_set() accepts travels; one byte more is
