@@ -230,7 +230,10 @@ typedef enum sb_drop_reason {
 /* Room for drop reasons in sb_stats: later versions may add reasons up to
  * this many without changing the struct. */
 #define SB_DROP_SLOTS 32
-#ifndef __cplusplus
+/* C11 and later only: a program of an older C (-std=gnu99 -pedantic) or
+ * C++ includes this header too, and the library's own build checks it */
+#if !defined(__cplusplus) && defined(__STDC_VERSION__) && \
+    __STDC_VERSION__ >= 201112L
 _Static_assert(SB_DROP_COUNT <= SB_DROP_SLOTS, "room for every drop reason");
 #endif
 
