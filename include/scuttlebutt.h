@@ -495,7 +495,11 @@ SB_API int sb_node_free(sb_node *n);
 /*
  * Keys are byte strings of 1 to 255 bytes, given with their length:
  * any bytes, NUL included (events carry them the same way, in
- * sb_event.key and key_len). For a C string, pass strlen(key).
+ * sb_event.key and key_len), but for a NUL first byte: keys that start
+ * with one are the protocol's own (a monitor's verdicts), refused by
+ * sb_node_set() and sb_node_del() (SB_EINVAL), never found by
+ * sb_node_get() (SB_ENOTFOUND), listed or reported. For a C string, pass
+ * strlen(key).
  */
 
 /*

@@ -1673,6 +1673,11 @@ static void test_bad_arguments(void **state)
                      SB_EINVAL);
     assert_int_equal(sb_node_set(n, long_key, 256, "v", 1), SB_EINVAL);
     assert_int_equal(sb_node_set(n, long_key, 255, "v", 1), SB_OK);
+    /* a NUL first byte: the protocol's own keys (scuttlebutt.h) */
+    assert_int_equal(sb_node_set(n, "\0k", 2, "v", 1), SB_EINVAL);
+    assert_int_equal(sb_node_del(n, "\0k", 2), SB_EINVAL);
+    assert_int_equal(sb_node_get(n, m.addr, "\0k", 2, &v, &len),
+                     SB_ENOTFOUND);
     assert_int_equal(sb_node_del(n, NULL, 1), SB_EINVAL);
     assert_int_equal(sb_node_get(n, m.addr, "k", 0, &v, &len), SB_EINVAL);
     assert_int_equal(sb_node_set(n, "k", 1, NULL, 1), SB_EINVAL);
