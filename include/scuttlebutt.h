@@ -302,7 +302,8 @@ typedef enum sb_log_level {
     SB_LOG_ERROR = 0,  /* the node cannot do what it was asked */
     SB_LOG_WARN = 1,   /* something is wrong but gossip goes on */
     SB_LOG_INFO = 2,   /* membership changes, start and stop */
-    SB_LOG_DEBUG = 3   /* per packet and per round detail */
+    SB_LOG_DEBUG = 3   /* accepted, but this version writes no line at
+                          this level: DEBUG logs what INFO does */
 } sb_log_level;
 
 /* Receives one log line (no trailing newline), valid during the call. */
