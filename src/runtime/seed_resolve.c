@@ -58,6 +58,14 @@ static bool seed_resolve_usable(const sb_node *n, const sb_sockaddr *a)
     return (n->reach & sb_addr_reach_bit(a)) && !sb_addr_is_link_local(a);
 }
 
+/* An address no node can have: port 0, or a multicast or broadcast one
+ * (the static list is checked at creation, the callback's seeds only
+ * here: sent to, they would be send errors every round). */
+static bool seed_resolve_nowhere(const sb_sockaddr *a)
+{
+    return sb_addr_port(a) == 0 || sb_addr_is_group(a);
+}
+
 /* What a resolution works in: the names, then the addresses found, as
  * text. Allocated, not on the stack: the node's thread resolves too, and
  * these 5 kB, above getaddrinfo()'s own frames, were the deepest its
@@ -103,9 +111,19 @@ seed_list *sb_seed_resolve(sb_node *n)
                            names[i]);
             continue;
         }
-        int usable = 0;
-        for (int j = 0; j < k; j++)
-            usable += seed_resolve_usable(n, &found[j]);
+        int usable = 0, nowhere = 0;
+        for (int j = 0; j < k; j++) {
+            nowhere += seed_resolve_nowhere(&found[j]);
+            usable += !seed_resolve_nowhere(&found[j]) &&
+                      seed_resolve_usable(n, &found[j]);
+        }
+        if (nowhere == k) {
+            if (!seed_resolve_reported(n, names[i], true))
+                sb_log_say(&n->cfg, n, SB_LOG_WARN, "seed %s: port 0, or "
+                           "a multicast or broadcast address: no node's",
+                           names[i]);
+            continue;
+        }
         if (!usable) {
             if (!seed_resolve_reported(n, names[i], true))
                 sb_log_say(&n->cfg, n, SB_LOG_WARN, "seed %s: no address "
@@ -116,7 +134,8 @@ seed_list *sb_seed_resolve(sb_node *n)
         }
         seed_resolve_reported(n, names[i], false);
         for (int j = 0; j < k && found_n < SB_MAX_SEEDS; j++) {
-            if (!seed_resolve_usable(n, &found[j]))
+            if (seed_resolve_nowhere(&found[j]) ||
+                !seed_resolve_usable(n, &found[j]))
                 continue;
             char *t = text[found_n];
             sb_addr_format(&found[j], t);

@@ -1087,23 +1087,44 @@ static void count_log(void *userdata, sb_log_level level, const char *msg)
     pthread_mutex_unlock(&l->lock);
 }
 
+static const char *callback_seed;
+
+static size_t one_seed(void *userdata, const char **out, size_t max)
+{
+    (void)userdata;
+    if (max)
+        out[0] = callback_seed;
+    return max ? 1 : 0;
+}
+
 /* A seed that does not resolve (yet), or gives only addresses the socket
- * cannot reach, is logged once, not at every round it is tried again. */
-static void seed_logged_once(const char *seed, const char *what)
+ * cannot reach, or no node's (port 0, multicast, broadcast: the seed
+ * callback's are not checked at creation), is logged once, not at every
+ * round it is tried again, and never sent to. */
+static void seed_logged_once(const char *seed, bool by_callback,
+                             const char *what)
 {
     log_count l = { .lock = PTHREAD_MUTEX_INITIALIZER, .what = what };
     sb_config cfg;
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.interval_ms = INTERVAL_MS;
-    cfg.seeds = &seed;
-    cfg.nseeds = 1;
+    if (by_callback) {
+        callback_seed = seed;
+        cfg.seed_fn = one_seed;
+    } else {
+        cfg.seeds = &seed;
+        cfg.nseeds = 1;
+    }
     cfg.log = count_log;
     cfg.userdata = &l;
     sb_node *n;
     assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
     sleep_ms(20 * INTERVAL_MS); /* alone: the seed is tried every round */
+    sb_stats st;
+    assert_int_equal(sb_node_stats(n, &st), SB_OK);
     assert_int_equal(sb_node_free(n), SB_OK);
+    assert_int_equal(st.send_errors, 0);
     print_message("  seed %s: %d line(s) holding \"%s\"\n", seed, l.lines,
                   what);
     assert_int_equal(l.lines, 1);
@@ -1112,8 +1133,11 @@ static void seed_logged_once(const char *seed, const char *what)
 static void test_bad_seed_logged_once(void **state)
 {
     (void)state;
-    seed_logged_once("no-such-host.invalid:7000", "cannot resolve");
-    seed_logged_once("[::1]:7000", "no address of a family");
+    seed_logged_once("no-such-host.invalid:7000", false, "cannot resolve");
+    seed_logged_once("[::1]:7000", false, "no address of a family");
+    seed_logged_once("127.0.0.1:0", true, "no node's");
+    seed_logged_once("224.0.0.1:7000", true, "no node's");
+    seed_logged_once("255.255.255.255:7000", true, "no node's");
 }
 
 /* An advertised address that is not the one datagrams leave from is
