@@ -270,7 +270,9 @@ void sb_liveness_remove(sb_engine *e, sb_peer *n)
  * Conviction by monitors (docs/failure-detector.md, section 9). A monitor
  * that convicts a peer it watches writes a verdict into its own state: the
  * key "\0v" followed by the peer's 48-bit id, big endian, whose value is
- * the heartbeat the peer's last beat carried (u64, big endian). Keys that
+ * the peer's heartbeat it names (the newest known, by beat or gossip),
+ * then the monitor's own heartbeat when it wrote it (two u64s, big
+ * endian; VERDICT_VALUE_LEN, monitor.c). Keys that
  * start with a zero byte are the protocol's: applications can neither
  * write nor read them, and no event reports them.
  */

@@ -46,7 +46,7 @@ uint64_t sb_phi_deadline(const sb_phi *p, double threshold);
  * come straight from the peer at a steady rhythm, so their gaps are
  * modelled as normally distributed, with a floor under the deviation, and
  *     phi(t) = -log10(P(a gap longer than t)) = -log10(Q((t - mean) / sd))
- * where Q is the normal tail (docs/failure-detector.md, section 7). The
+ * where Q is the normal tail (docs/failure-detector.md, section 9). The
  * mean and variance are running ones over the first `window` gaps, then
  * exponentially weighted with weight 1/window.
  */
