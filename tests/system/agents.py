@@ -223,14 +223,16 @@ def main():
     def status_of(a, addr):
         peers = a.command("peers")["peers"]
         return next((p["status"] for p in peers if p["addr"] == addr), None)
-    for a in agents:
-        if a is not leaver:
+
+    def all_see_left(gone, others):
+        for a in others:
             end = time.monotonic() + DEADLINE
-            while status_of(a, leaver.addr) != "left":
-                check(time.monotonic() < end, "leave not seen")
+            while status_of(a, gone.addr) != "left":
+                check(time.monotonic() < end, ("leave not seen", gone.addr))
                 time.sleep(0.05)
             a.wait(lambda e: e.get("event") == "leave" and
-                   e.get("peer") == leaver.addr)
+                   e.get("peer") == gone.addr)
+    all_see_left(leaver, [a for a in agents if a is not leaver])
     print("leave reported by all, all see it left")
 
     # SIGHUP (the terminal went away): a graceful leave, as SIGTERM,
@@ -239,14 +241,7 @@ def main():
     hung.proc.send_signal(signal.SIGHUP)
     rc = hung.proc.wait(timeout=DEADLINE)
     check(rc == 0, ("SIGHUP", rc))
-    for a in agents:
-        if a is not hung and a is not leaver:
-            end = time.monotonic() + DEADLINE
-            while status_of(a, hung.addr) != "left":
-                check(time.monotonic() < end, "SIGHUP's leave not seen")
-                time.sleep(0.05)
-            a.wait(lambda e: e.get("event") == "leave" and
-                   e.get("peer") == hung.addr)
+    all_see_left(hung, [a for a in agents if a not in (hung, leaver)])
     agents.remove(hung)
     print("SIGHUP: exit 0, reported left by all")
 
