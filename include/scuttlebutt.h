@@ -642,18 +642,19 @@ SB_API void sb_free(void *p);
  * sb_node_process() returns SB_ESTATE. */
 SB_API int sb_node_fd(const sb_node *n);
 
-/* Milliseconds until the node must be processed again (0: now), rounded
- * up; a timeout for poll() or a timer. -1 (poll's "forever") for NULL or
- * a stopped node: an embedded loop stops watching a node once
+/* Milliseconds until the node must be processed again (0: now, as after
+ * a call of sb_node_process() that read a whole batch), rounded up; a
+ * timeout for poll() or a timer. -1 (poll's "forever") for NULL or a
+ * stopped node: an embedded loop stops watching a node once
  * sb_node_process() returns SB_ESTATE. */
 SB_API int sb_node_timeout_ms(sb_node *n);
 
 /*
  * Reads the datagrams waiting on the socket (a bounded batch, at most
- * 64: if the socket stays readable, the loop calls again, so the wait
- * must be level-triggered, as poll(), select() and epoll without
- * EPOLLET are; with EPOLLET the rest wakes nothing), runs what is due, and
- * runs the callbacks of what happened. Never blocks, except to resolve
+ * 64; if it read all 64, more may wait, and sb_node_timeout_ms() is 0
+ * until the next call, so that a loop that honours the timeout reads the
+ * rest even if its wait is edge-triggered, as epoll with EPOLLET is),
+ * runs what is due, and runs the callbacks of what happened. Never blocks, except to resolve
  * seed host names. Errors: SB_EINVAL (NULL), SB_ESTATE (the node has
  * its own thread, or
  * the call comes from one of its callbacks or races another

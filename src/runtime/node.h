@@ -91,6 +91,9 @@ struct sb_node {
 
     pthread_mutex_t lock;
     sb_engine *engine;         /* (L) */
+    bool unread;               /* (L) the last step read a whole batch:
+                                  more may wait, and the next step is due
+                                  at once (sb_node_timeout_ms() 0) */
 
     seed_list *seeds_given;    /* (L) what the engine holds pointers to */
     seed_list *seeds_fresh;    /* (L) resolved, for the next seeding */
@@ -141,7 +144,9 @@ int sb_config_check_engine(sb_node *n);
 int sb_socket_open(sb_node *n, const sb_config *cfg);
 void sb_socket_send(void *userdata, const char *to, const uint8_t *buf,
                     size_t len);
-void sb_socket_receive(sb_node *n);
+/* Reads a batch of datagrams; true if it stopped at the batch's end,
+ * with more perhaps waiting. */
+bool sb_socket_receive(sb_node *n);
 void sb_socket_report_errors(sb_node *n);
 
 /* seed_resolve.c */

@@ -28,7 +28,7 @@ int sb_node_timeout_ms(sb_node *n)
     if (!sb_lock_running(n))
         return -1;
     uint64_t now = sb_clock_now_ns();
-    uint64_t due = sb_engine_next_deadline(n->engine);
+    uint64_t due = n->unread ? now : sb_engine_next_deadline(n->engine);
     pthread_mutex_unlock(&n->lock);
     if (due <= now)
         return 0;
@@ -49,8 +49,9 @@ int sb_process_step(sb_node *n)
     n->processor = pthread_self();
     pthread_mutex_unlock(&n->lock);
 
-    sb_socket_receive(n);
+    bool unread = sb_socket_receive(n);
     pthread_mutex_lock(&n->lock);
+    n->unread = unread;
     uint64_t now = sb_clock_now_ns();
     if (now >= sb_engine_next_deadline(n->engine))
         sb_engine_tick(n->engine, now);

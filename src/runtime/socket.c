@@ -144,7 +144,7 @@ int sb_socket_open(sb_node *n, const sb_config *cfg)
 }
 
 /* Reads up to a batch of datagrams and feeds them to the engine. */
-void sb_socket_receive(sb_node *n)
+bool sb_socket_receive(sb_node *n)
 {
     uint8_t small[RECV_SMALL];
     for (int i = 0; i < RECV_BATCH; i++) {
@@ -163,13 +163,13 @@ void sb_socket_receive(sb_node *n)
         ssize_t len = recvmsg(n->fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
         if (len < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
+                return false;
             if (errno == EINTR || errno == ECONNREFUSED ||
                 errno == EHOSTUNREACH || errno == ENETUNREACH)
                 continue;
             sb_log_say(&n->cfg, n, SB_LOG_WARN, "recvmsg: %s",
                        strerror(errno));
-            return;
+            return false;
         }
         from.len = msg.msg_namelen;
         size_t got = (size_t)len;
@@ -186,6 +186,7 @@ void sb_socket_receive(sb_node *n)
         sb_engine_recv(n->engine, name, buf, got, sb_clock_now_ns());
         pthread_mutex_unlock(&n->lock);
     }
+    return true; /* a whole batch: more may wait */
 }
 
 /* Logs send errors, at most once a second. */

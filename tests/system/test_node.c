@@ -1809,6 +1809,42 @@ static void test_garbage_is_counted(void **state)
     stop_cluster(c);
 }
 
+/* A call of sb_node_process() reads 64 datagrams at most; after one that
+ * read that many, sb_node_timeout_ms() is 0, so that an edge-triggered
+ * loop (epoll with EPOLLET: no new readiness for what already waits)
+ * that honours the timeout comes back for the rest. */
+static void test_full_batch_means_process_again(void **state)
+{
+    (void)state;
+    sb_config cfg;
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.embedded = true;
+    sb_node *n;
+    assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
+    assert_int_equal(sb_node_process(n), SB_OK); /* the first round */
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = { .sin_family = AF_INET };
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    to.sin_port = htons((uint16_t)atoi(strrchr(sb_node_addr(n), ':') + 1));
+    static const uint8_t junk[32] = "not a datagram of ours";
+    for (int i = 0; i < 150; i++) /* on loopback: queued at once */
+        assert_int_equal(sendto(fd, junk, sizeof(junk), 0,
+                                (struct sockaddr *)&to, sizeof(to)),
+                         (ssize_t)sizeof(junk));
+    close(fd);
+    uint64_t want[] = { 64, 128, 150 };
+    for (int call = 0; call < 3; call++) {
+        assert_int_equal(sb_node_process(n), SB_OK);
+        sb_stats st;
+        assert_int_equal(sb_node_stats(n, &st), SB_OK);
+        assert_int_equal(st.drops[SB_DROP_MAGIC], want[call]);
+        if (call < 2)
+            assert_int_equal(sb_node_timeout_ms(n), 0);
+    }
+    assert_int_equal(sb_node_free(n), SB_OK);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_three_nodes),
     cmocka_unit_test(test_32_nodes_converge),
@@ -1817,6 +1853,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_ipv6_loopback),
     cmocka_unit_test(test_dual_stack),
     cmocka_unit_test(test_embedded_poll_loop),
+    cmocka_unit_test(test_full_batch_means_process_again),
     cmocka_unit_test(test_callbacks_may_call_the_api),
     cmocka_unit_test(test_four_threads_use_the_api),
     cmocka_unit_test(test_create_free_1000_times),
