@@ -342,6 +342,8 @@ struct sb_engine {
                                  <= this */
     bool push_news;           /* a push is due with no key: our record's
                                  header alone (a leave, a refutation) */
+    bool alone_pushed;        /* a push of ours went down one tree since
+                                 the last down every tree */
     /* the push's memory, one block: allocated at the first item passed
      * on, freed after PUSH_REST without a push (sb_push_rest()); NULL
      * meanwhile. The waves seen lately, the children sent to lately,
@@ -372,6 +374,10 @@ struct sb_engine {
     uint32_t alone_lost[2];   /* and those given up for a gap */
     uint64_t lossy_until;     /* till then, every push goes down every
                                  tree */
+    uint64_t alone_from;      /* if alone_pushed: the version the first
+                                 push of ours down one tree since the
+                                 last down every tree started from
+                                 (push.c, push_start()) */
     push_early *early_items;  /* pushed items that came before the ones
                                  they follow: EARLY_ITEMS slots, then
                                  `early`'s EARLY_MESSAGES x

@@ -503,12 +503,35 @@ static bool push_lossy(sb_engine *e, uint64_t now)
     return now < e->lossy_until;
 }
 
+/* Plans our push from version `from` into a fresh send buffer: false if
+ * nothing could be written; else the item's bytes and the version the
+ * delta reaches. */
+static bool push_plan(sb_engine *e, uint64_t from, const uint8_t **item,
+                      size_t *len, uint64_t *done)
+{
+    plan *p = &e->plan;
+    p->ncands = 1;
+    e->scratch.cands[0] = (cand){ .n = e->self, .from = from };
+    sb_writer w = sb_send_writer(e);
+    if (!sb_plan_write(e, &w, SB_MSG_PUSH, p))
+        return false;
+    *done = p->nwritten ? sb_plan_delta_to(&e->scratch.cands[0]) : from;
+    *item = w.start + SB_HEADER_SIZE + 1; /* n = 1 */
+    *len = (size_t)(w.p - *item);
+    return true;
+}
+
 /*
  * Pushes our fresh keys (from the version our peers most likely hold, cut
  * as a prefix) down push_fanout trees, one wave each: every node gets
  * them from push_fanout parents, so a lost packet rarely leaves a node to
  * anti-entropy. Keys past the cut go in the next push, at once if the
- * bandwidth cap allows.
+ * bandwidth cap allows. A push down every tree after pushes down one
+ * tree starts where the first of those did, if the message then reaches
+ * as far: it reaches a node by the first of its trees and is passed on
+ * down all of them from there, often ahead of the one-tree pushes before
+ * it, which would leave it (and the one-tree pushes after it) a gap that
+ * no loss made (docs/protocol.md, section 8.4).
  */
 static void push_start(sb_engine *e, uint64_t now)
 {
@@ -542,14 +565,11 @@ static void push_start(sb_engine *e, uint64_t now)
     }
     e->push_pending = false;
     e->push_news = false;
-    plan *p = &e->plan;
-    p->ncands = 1;
-    e->scratch.cands[0] = (cand){ .n = s, .from = e->push_from };
-    sb_writer w = sb_send_writer(e);
-    if (!sb_plan_write(e, &w, SB_MSG_PUSH, p))
+    const uint8_t *item;
+    size_t len;
+    uint64_t done;
+    if (!push_plan(e, e->push_from, &item, &len, &done))
         return;
-    uint64_t done =
-        p->nwritten ? sb_plan_delta_to(&e->scratch.cands[0]) : e->push_from;
     /* a wave id none of whose siblings we remember */
     uint64_t waves;
     bool taken;
@@ -559,14 +579,27 @@ static void push_start(sb_engine *e, uint64_t now)
         for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
             taken |= push_seen(e, push_wave_key(s->id, waves | i));
     } while (taken);
-    const uint8_t *item = w.start + SB_HEADER_SIZE + 1; /* n = 1 */
-    size_t len = (size_t)(w.p - item);
     /* within our share every tree carries the push; past it one tree
      * does, at a third of the cost. The level may go below 0: the next
      * push waits it off */
     double all = (double)len * e->cfg.push_fanout;
-    if (e->push_share.level < all && !push_lossy(e, now))
+    if (e->push_share.level < all && !push_lossy(e, now)) {
         waves |= PUSH_ALONE;
+        if (!e->alone_pushed)
+            e->alone_from = e->push_from;
+        e->alone_pushed = true;
+    } else if (e->alone_pushed) {
+        /* every tree, after one-tree pushes: from where they started,
+         * if that fits the message as far (else as planned: a push
+         * resends at most a message of what they brought) */
+        e->alone_pushed = false;
+        uint64_t wide;
+        if (e->alone_from < e->push_from &&
+            push_plan(e, e->alone_from, &item, &len, &wide) &&
+            wide < done && !push_plan(e, e->push_from, &item, &len, &done))
+            return;
+        all = (double)len * e->cfg.push_fanout;
+    }
     e->push_share.level -= waves & PUSH_ALONE ? (double)len : all;
     e->push_at = now;
     (void)push_pass_on(e, item, len, s->id, waves, now);

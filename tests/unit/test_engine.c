@@ -2048,6 +2048,40 @@ static void test_early_push_waits_for_the_one_before(void **state)
     cluster_free(c);
 }
 
+/* A push down every tree after a push down one tree starts where the
+ * one-tree push did: it reaches a node by the first of its trees, often
+ * ahead of the one-tree push, and must not leave it a gap. Here the
+ * one-tree push never comes; the second alone brings both keys. */
+static void test_push_after_alone_push_leaves_no_gap(void **state)
+{
+    (void)state;
+    cluster *c = engines(4, 512, NULL, 0);
+    cluster_run(c, 5 * SEC);
+    cluster_set_loss(c, 1.0); /* what is sent goes nowhere */
+    cluster_capture(c, 1, 4096);
+    sb_engine *e = cluster_engine(c, 1);
+    check(cluster_set(c, 1, "a", "1") == SB_OK);
+    /* past its share (but not waiting): down one tree */
+    e->push_share.level = 1;
+    e->push_share.at = cluster_now(c) + 50 * MS;
+    cluster_run(c, 50 * MS);
+    check(cluster_set(c, 1, "b", "2") == SB_OK);
+    e->push_share.level = e->push_share.depth; /* within it: every tree */
+    e->push_share.at = cluster_now(c);
+    cluster_run(c, 50 * MS);
+    uint64_t one, two, xs[64][2];
+    const cluster_packet *first = own_push(c, 1, 0, &one);
+    const cluster_packet *second = own_push(c, 1, one, &two);
+    check(first && second);
+    check(push_items_of(first, xs, 64) == 1 && (xs[0][1] & 0x80));
+    check(push_items_of(second, xs, 64) == 1 && !(xs[0][1] & 0x80));
+    const char *from = cluster_addr(c, 1);
+    check(cluster_deliver(c, 0, from, second->data, second->len) == SB_OK);
+    check(cluster_has(c, 0, 1, "a", "1"));
+    check(cluster_has(c, 0, 1, "b", "2"));
+    cluster_free(c);
+}
+
 /* The push's memory (its waves, its outbox) is held while pushes flow
  * and freed after PUSH_REST without one; a later write is pushed as
  * before, and every node's memory grows again by the same. */
@@ -2273,6 +2307,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reset_from_an_older_copy_rolls_nothing_back),
         cmocka_unit_test(test_waves_of_two_roots_are_apart),
         cmocka_unit_test(test_early_push_waits_for_the_one_before),
+        cmocka_unit_test(test_push_after_alone_push_leaves_no_gap),
         cmocka_unit_test(test_push_memory_freed_at_rest),
         cmocka_unit_test(test_push_share_forgets_old_writers),
         cmocka_unit_test(test_ack_lists_each_node_once),
