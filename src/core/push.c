@@ -594,10 +594,15 @@ static void push_start(sb_engine *e, uint64_t now)
          * resends at most a message of what they brought) */
         e->alone_pushed = false;
         uint64_t wide;
-        if (e->alone_from < e->push_from &&
-            push_plan(e, e->alone_from, &item, &len, &wide) &&
-            wide < done && !push_plan(e, e->push_from, &item, &len, &done))
-            return;
+        if (e->alone_from < e->push_from) {
+            /* the buffer holds the wide plan, or what a failed one left:
+             * then the usual plan is made again */
+            if (push_plan(e, e->alone_from, &item, &len, &wide) &&
+                wide >= done)
+                done = wide;
+            else if (!push_plan(e, e->push_from, &item, &len, &done))
+                return;
+        }
         all = (double)len * e->cfg.push_fanout;
     }
     e->push_share.level -= waves & PUSH_ALONE ? (double)len : all;
