@@ -5,8 +5,9 @@
  * stdin: one command per line, one JSON reply line each (commands.c).
  * The control socket (control.c), event handlers (handlers.c) and HTTP
  * (http.c) are its other faces. SIGINT, SIGTERM, SIGHUP (the terminal
- * went away) and `quit`: graceful leave, a few rounds for it to spread,
- * exit 0. End of stdin is not an exit.
+ * went away; not if it was ignored at start, as under nohup) and `quit`:
+ * graceful leave, a few rounds for it to spread, exit 0. End of stdin is
+ * not an exit.
  *
  * Single-threaded: the node is embedded and driven by the agent's poll()
  * loop (loop.h), which also watches stdin, a signal pipe, the control
@@ -53,8 +54,8 @@ static const char usage[] =
 "                         [--http ADDR] [--event-handler [EVENTS=]COMMAND]...\n"
 "                         [--handler-timeout MS] [--config FILE]\n"
 "\n"
-"Runs one cluster member until SIGINT, SIGTERM, SIGHUP or `quit`, which\n"
-"leave the cluster gracefully and exit 0.\n"
+"Runs one cluster member until SIGINT, SIGTERM, SIGHUP (unless started\n"
+"under nohup) or `quit`, which leave the cluster gracefully and exit 0.\n"
 "\n"
 "  --bind HOST:PORT          address to bind (port 0: any); required\n"
 "  --advertise HOST:PORT     numeric address peers reach us at (default:\n"
@@ -774,7 +775,11 @@ int agent_main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    /* not a SIGHUP that came ignored: nohup (or a shell's disown) asked
+     * the agent to outlive its terminal, as it did before SIGHUP left */
+    struct sigaction hup;
+    if (sigaction(SIGHUP, NULL, &hup) == 0 && hup.sa_handler != SIG_IGN)
+        sigaction(SIGHUP, &sa, NULL);
     sa.sa_flags = SA_NOCLDSTOP;
     sigaction(SIGCHLD, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);

@@ -5,8 +5,10 @@ All see each other; a key set on one reaches all; `kill -9` of one is
 reported as a leave (down) by all others; restarted on the same port with
 new keys it is reported as a join and its new keys reach all, its old
 ones are gone; `leave` on one is reported (left) by all others, and so is
-SIGHUP to another, which exits 0; SIGTERM makes every agent exit 0. The test reads the agents' JSON lines and
-asserts events; the deadlines only keep a broken build from hanging.
+SIGHUP to another, which exits 0, but for one started under nohup, which
+stays; SIGTERM makes every agent exit 0. The test reads the agents' JSON
+lines and asserts events; the deadlines only keep a broken build from
+hanging.
 
 usage: agents.py PATH/TO/scuttlebutt
 """
@@ -244,6 +246,18 @@ def main():
     all_see_left(hung, [a for a in agents if a not in (hung, leaver)])
     agents.remove(hung)
     print("SIGHUP: exit 0, reported left by all")
+
+    # under nohup (SIGHUP ignored at start) the agent outlives its
+    # terminal: SIGHUP leaves it running and in the cluster
+    kept = Agent(exe, "127.0.0.1:0", seeds=[agents[0].addr],
+                 wrap=["nohup"])
+    agents[0].wait(is_event("join", kept.addr))
+    kept.proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)  # a leave exits after 5 rounds (LEAVE_ROUNDS), 0.5 s
+    check(kept.proc.poll() is None, ("SIGHUP under nohup", kept.proc.poll()))
+    check(kept.command("info")["ok"], "SIGHUP under nohup: no answer")
+    agents.append(kept)
+    print("SIGHUP under nohup: still running")
 
     # SIGTERM: graceful exit 0, with stdin still open
     for a in agents:
