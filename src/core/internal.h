@@ -343,7 +343,8 @@ struct sb_engine {
     bool push_news;           /* a push is due with no key: our record's
                                  header alone (a leave, a refutation) */
     bool alone_pushed;        /* a push of ours went down one tree since
-                                 the last down every tree */
+                                 the last down every tree, or the last
+                                 rest (sb_push_free()) */
     /* the push's memory, one block: allocated at the first item passed
      * on, freed after PUSH_REST without a push (sb_push_rest()); NULL
      * meanwhile. The waves seen lately, the children sent to lately,

@@ -657,6 +657,10 @@ void sb_push_free(sb_engine *e)
     e->early_items = NULL;
     e->early = NULL;
     e->early_count = e->early_len = 0;
+    /* our one-tree pushes are over (no push came or went for PUSH_REST):
+     * nothing a push down every tree could overtake, and every node holds
+     * what they brought, or got it by exchange */
+    e->alone_pushed = false;
 }
 
 /* Bytes the push holds: its block and the early items'. */

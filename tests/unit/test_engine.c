@@ -2082,6 +2082,51 @@ static void test_push_after_alone_push_leaves_no_gap(void **state)
     cluster_free(c);
 }
 
+/* The keys of a writer's own pushed item (its first delta's), or -1. */
+static long own_push_keys(const cluster_packet *x)
+{
+    sb_msg m;
+    if (!sb_msg_decode(x->data, x->len, sb_cluster_id("default"), &m, NULL))
+        return -1;
+    sb_cursor c = { m.items, m.end };
+    sb_push_item it;
+    sb_push_item_next(&c, &it);
+    sb_cursor d = { it.deltas, it.end };
+    sb_delta delta;
+    sb_delta_next(&d, &delta);
+    return (long)delta.nkeys;
+}
+
+/* A one-tree push long over (held by every node, the push's memory
+ * rested) is not what a push down every tree can overtake: that push
+ * starts where peers are, and carries the new key alone. It carried the
+ * old one again to every node down every tree, whenever it came. */
+static void test_push_after_rest_starts_where_peers_are(void **state)
+{
+    (void)state;
+    cluster *c = engines(4, 512, NULL, 0);
+    cluster_run(c, 5 * SEC);
+    sb_engine *e = cluster_engine(c, 1);
+    check(cluster_set(c, 1, "a", "1") == SB_OK);
+    e->push_share.level = 1; /* past its share: down one tree */
+    e->push_share.at = cluster_now(c) + 50 * MS;
+    cluster_run(c, 50 * MS);
+    check(e->alone_pushed);
+    cluster_run(c, PUSH_REST + 2 * SEC);
+    for (uint32_t i = 0; i < 4; i++)
+        check(cluster_has(c, i, 1, "a", "1"));
+    cluster_capture(c, 1, 4096);
+    check(cluster_set(c, 1, "b", "2") == SB_OK);
+    e->push_share.level = e->push_share.depth; /* within it: every tree */
+    e->push_share.at = cluster_now(c);
+    cluster_run(c, 50 * MS);
+    uint64_t one, xs[64][2];
+    const cluster_packet *p = own_push(c, 1, 0, &one);
+    check(p && push_items_of(p, xs, 64) == 1 && !(xs[0][1] & 0x80));
+    check(own_push_keys(p) == 1);
+    cluster_free(c);
+}
+
 /* The push's memory (its waves, its outbox) is held while pushes flow
  * and freed after PUSH_REST without one; a later write is pushed as
  * before, and every node's memory grows again by the same. */
@@ -2308,6 +2353,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_waves_of_two_roots_are_apart),
         cmocka_unit_test(test_early_push_waits_for_the_one_before),
         cmocka_unit_test(test_push_after_alone_push_leaves_no_gap),
+        cmocka_unit_test(test_push_after_rest_starts_where_peers_are),
         cmocka_unit_test(test_push_memory_freed_at_rest),
         cmocka_unit_test(test_push_share_forgets_old_writers),
         cmocka_unit_test(test_ack_lists_each_node_once),
