@@ -654,11 +654,10 @@ SB_API int sb_node_timeout_ms(sb_node *n);
  * 64; if it read all 64, more may wait, and sb_node_timeout_ms() is 0
  * until the next call, so that a loop that honours the timeout reads the
  * rest even if its wait is edge-triggered, as epoll with EPOLLET is),
- * runs what is due, and runs the callbacks of what happened. Never blocks, except to resolve
- * seed host names. Errors: SB_EINVAL (NULL), SB_ESTATE (the node has
- * its own thread, or
- * the call comes from one of its callbacks or races another
- * sb_node_process() of the same node).
+ * runs what is due, and runs the callbacks of what happened. Never
+ * blocks, except to resolve seed host names. Errors: SB_EINVAL (NULL),
+ * SB_ESTATE (the node has its own thread, or the call comes from one of
+ * its callbacks or races another sb_node_process() of the same node).
  */
 SB_API int sb_node_process(sb_node *n);
 

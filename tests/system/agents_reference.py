@@ -149,7 +149,8 @@ def main():
         r = agents[1].command(cmd)
         check(r["ok"] is False and r["error"].startswith(code), (cmd, r))
     with tempfile.NamedTemporaryFile("w", suffix=".key") as kf:
-        kf.write(os.urandom(32).hex() + "\n")  # 32 zero bytes would be refused first
+        # a random key: one of 32 zero bytes would be refused first
+        kf.write(os.urandom(32).hex() + "\n")
         kf.flush()
         for extra in (["--cluster", "other"], ["--key-file", kf.name]):
             p = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0"] +
