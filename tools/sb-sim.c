@@ -380,6 +380,13 @@ static bool all_agree_with(const sb_sim *s, uint32_t idx)
     return true;
 }
 
+/* Whether --join measures "known by all": one summary everywhere, which
+ * only monitors give a cluster at rest (the reference wire has none). */
+static bool join_known_measured(const opts *o)
+{
+    return o->monitors && o->wire == SB_WIRE_SCUTTLEBUTT;
+}
+
 /*
  * A new node joins (seeded like the others; every node holds a key of its
  * own, set at the start): when it holds every node's state, and (if
@@ -589,8 +596,7 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
         /* what the newcomer reports of the trials' nodes is no news */
         w.counting = false;
         w.key_node = w.crashed = NULL;
-        measure_join(s, o->monitors && o->wire == SB_WIRE_SCUTTLEBUTT,
-                     &t->join_s, &t->known_s);
+        measure_join(s, join_known_measured(o), &t->join_s, &t->known_s);
     }
     t->trace = w.trace;
     t->traced = w.traced;
@@ -935,10 +941,9 @@ int main(int argc, char **argv)
                "after the heal all live with every key after %.1f s "
                "(worst of %u; -1: never)\n", "partition in halves",
                o.partition_s, t.split_s, t.heal_s, clusters);
-    /* "known by all" is one summary everywhere, which only monitors
-     * give a cluster at rest (measure_join): without them it is not
-     * measured, and -1 would claim it failed */
-    if (o.join && o.monitors && o.wire == SB_WIRE_SCUTTLEBUTT)
+    /* without monitors "known by all" is not measured, and -1 would
+     * claim it failed */
+    if (o.join && join_known_measured(&o))
         printf("  %-22s holds every node's state after %.3f s, known by "
                "all after %.3f s (worst of %u; -1: not within 60 s)\n",
                "a node joins", t.join_s, t.known_s, clusters);
