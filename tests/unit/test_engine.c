@@ -2020,6 +2020,33 @@ static const cluster_packet *own_push(cluster *c, uint32_t from,
     return NULL;
 }
 
+/* Four converged engines whose datagrams all go nowhere from now on,
+ * node 1's captured: a test hands them over itself. */
+static cluster *silent_writer(void)
+{
+    cluster *c = engines(4, 512, NULL, 0);
+    cluster_run(c, 5 * SEC);
+    cluster_set_loss(c, 1.0);
+    cluster_capture(c, 1, 4096);
+    return c;
+}
+
+/* Node i's next push goes down one tree (past its share, but not made
+ * to wait), or down every tree (within it). */
+static void push_down_one_tree(cluster *c, uint32_t i)
+{
+    sb_engine *e = cluster_engine(c, i);
+    e->push_share.level = 1;
+    e->push_share.at = cluster_now(c) + 50 * MS;
+}
+
+static void push_down_every_tree(cluster *c, uint32_t i)
+{
+    sb_engine *e = cluster_engine(c, i);
+    e->push_share.level = e->push_share.depth;
+    e->push_share.at = cluster_now(c);
+}
+
 /* A pushed item that comes before the one it follows (jitter, or two
  * datagrams of one PUSH crossing) is not lost: it is applied once the
  * one before it comes. With nothing else reaching the node (no
@@ -2027,10 +2054,7 @@ static const cluster_packet *own_push(cluster *c, uint32_t from,
 static void test_early_push_waits_for_the_one_before(void **state)
 {
     (void)state;
-    cluster *c = engines(4, 512, NULL, 0);
-    cluster_run(c, 5 * SEC);
-    cluster_set_loss(c, 1.0); /* what is sent goes nowhere */
-    cluster_capture(c, 1, 4096);
+    cluster *c = silent_writer();
     check(cluster_set(c, 1, "a", "1") == SB_OK);
     cluster_run(c, 50 * MS);
     check(cluster_set(c, 1, "b", "2") == SB_OK);
@@ -2055,19 +2079,12 @@ static void test_early_push_waits_for_the_one_before(void **state)
 static void test_push_after_alone_push_leaves_no_gap(void **state)
 {
     (void)state;
-    cluster *c = engines(4, 512, NULL, 0);
-    cluster_run(c, 5 * SEC);
-    cluster_set_loss(c, 1.0); /* what is sent goes nowhere */
-    cluster_capture(c, 1, 4096);
-    sb_engine *e = cluster_engine(c, 1);
+    cluster *c = silent_writer();
     check(cluster_set(c, 1, "a", "1") == SB_OK);
-    /* past its share (but not waiting): down one tree */
-    e->push_share.level = 1;
-    e->push_share.at = cluster_now(c) + 50 * MS;
+    push_down_one_tree(c, 1);
     cluster_run(c, 50 * MS);
     check(cluster_set(c, 1, "b", "2") == SB_OK);
-    e->push_share.level = e->push_share.depth; /* within it: every tree */
-    e->push_share.at = cluster_now(c);
+    push_down_every_tree(c, 1);
     cluster_run(c, 50 * MS);
     uint64_t one, two, xs[64][2];
     const cluster_packet *first = own_push(c, 1, 0, &one);
@@ -2106,19 +2123,16 @@ static void test_push_after_rest_starts_where_peers_are(void **state)
     (void)state;
     cluster *c = engines(4, 512, NULL, 0);
     cluster_run(c, 5 * SEC);
-    sb_engine *e = cluster_engine(c, 1);
     check(cluster_set(c, 1, "a", "1") == SB_OK);
-    e->push_share.level = 1; /* past its share: down one tree */
-    e->push_share.at = cluster_now(c) + 50 * MS;
+    push_down_one_tree(c, 1);
     cluster_run(c, 50 * MS);
-    check(e->alone_pushed);
+    check(cluster_engine(c, 1)->alone_pushed);
     cluster_run(c, PUSH_REST + 2 * SEC);
     for (uint32_t i = 0; i < 4; i++)
         check(cluster_has(c, i, 1, "a", "1"));
     cluster_capture(c, 1, 4096);
     check(cluster_set(c, 1, "b", "2") == SB_OK);
-    e->push_share.level = e->push_share.depth; /* within it: every tree */
-    e->push_share.at = cluster_now(c);
+    push_down_every_tree(c, 1);
     cluster_run(c, 50 * MS);
     uint64_t one, xs[64][2];
     const cluster_packet *p = own_push(c, 1, 0, &one);
