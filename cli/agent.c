@@ -719,8 +719,8 @@ int agent_main(int argc, char **argv)
             j++;
         bool again = read && j < i;
         if (again)
-            fprintf(stderr, "scuttlebutt: --key-file %s: the same key as "
-                    "%s\n", s.key_file.v[i], s.key_file.v[j]);
+            fprintf(stderr, "scuttlebutt agent: --key-file %s: the same "
+                    "key as %s\n", s.key_file.v[i], s.key_file.v[j]);
         if (!read || again) {
             sodium_memzero(a.keys, sizeof(a.keys));
             json_decref(doc);

@@ -28,27 +28,11 @@ bool rundir_socket(const char *addr, char *buf, size_t size)
     return n > 0 && (size_t)n < size;
 }
 
-bool rundir_make(const char *dir, char *err, size_t size)
-{
-    struct stat st;
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        snprintf(err, size, "%s: %s", dir, strerror(errno));
-        return false;
-    }
-    if (lstat(dir, &st) < 0) {
-        snprintf(err, size, "%s: %s", dir, strerror(errno));
-        return false;
-    }
-    if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
-        (st.st_mode & 0777) != 0700) {
-        snprintf(err, size,
-                 "%s: not a directory of this user's with mode 0700", dir);
-        return false;
-    }
-    return true;
-}
-
-bool rundir_check(const char *dir, char *err, size_t size)
+/* Whether dir is a directory (not a symlink) of this user's whose mode,
+ * masked by `mask`, is `want`; else false, errno set, and err says it is
+ * not one "what". */
+static bool rundir_is(const char *dir, mode_t mask, mode_t want,
+                      const char *what, char *err, size_t size)
 {
     struct stat st;
     if (lstat(dir, &st) < 0) {
@@ -57,13 +41,27 @@ bool rundir_check(const char *dir, char *err, size_t size)
         errno = e;
         return false;
     }
-    /* looser than rundir_make()'s 0700: only others' access matters */
     if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
-        (st.st_mode & 077) != 0) {
-        snprintf(err, size, "%s: not a directory of this user's closed to "
-                 "group and others", dir);
+        (st.st_mode & mask) != want) {
+        snprintf(err, size, "%s: not a directory of this user's %s", dir,
+                 what);
         errno = EPERM;
         return false;
     }
     return true;
+}
+
+bool rundir_make(const char *dir, char *err, size_t size)
+{
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, size, "%s: %s", dir, strerror(errno));
+        return false;
+    }
+    return rundir_is(dir, 0777, 0700, "with mode 0700", err, size);
+}
+
+bool rundir_check(const char *dir, char *err, size_t size)
+{
+    /* looser than rundir_make()'s 0700: only others' access matters */
+    return rundir_is(dir, 077, 0, "closed to group and others", err, size);
 }

@@ -53,17 +53,18 @@ static bool seed_resolve_reported(sb_node *n, const char *name, bool mark)
 
 /* A seed's address the socket can send to: of a family it reaches, and
  * not link-local (whose zone the address text drops). */
-static bool seed_resolve_usable(const sb_node *n, const sb_sockaddr *a)
-{
-    return (n->reach & sb_addr_reach_bit(a)) && !sb_addr_is_link_local(a);
-}
-
 /* An address no node can have: port 0, or a multicast or broadcast one
  * (the static list is checked at creation, the callback's seeds only
  * here: sent to, they would be send errors every round). */
 static bool seed_resolve_nowhere(const sb_sockaddr *a)
 {
     return sb_addr_port(a) == 0 || sb_addr_is_group(a);
+}
+
+static bool seed_resolve_usable(const sb_node *n, const sb_sockaddr *a)
+{
+    return !seed_resolve_nowhere(a) && (n->reach & sb_addr_reach_bit(a)) &&
+           !sb_addr_is_link_local(a);
 }
 
 /* What a resolution works in: the names, then the addresses found, as
@@ -114,8 +115,7 @@ seed_list *sb_seed_resolve(sb_node *n)
         int usable = 0, nowhere = 0;
         for (int j = 0; j < k; j++) {
             nowhere += seed_resolve_nowhere(&found[j]);
-            usable += !seed_resolve_nowhere(&found[j]) &&
-                      seed_resolve_usable(n, &found[j]);
+            usable += seed_resolve_usable(n, &found[j]);
         }
         if (nowhere == k) {
             if (!seed_resolve_reported(n, names[i], true))
@@ -134,8 +134,7 @@ seed_list *sb_seed_resolve(sb_node *n)
         }
         seed_resolve_reported(n, names[i], false);
         for (int j = 0; j < k && found_n < SB_MAX_SEEDS; j++) {
-            if (seed_resolve_nowhere(&found[j]) ||
-                !seed_resolve_usable(n, &found[j]))
+            if (!seed_resolve_usable(n, &found[j]))
                 continue;
             char *t = text[found_n];
             sb_addr_format(&found[j], t);
