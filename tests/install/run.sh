@@ -50,10 +50,32 @@ if [ -z "$want" ]; then
     echo "docs/api.md has no find_package(scuttlebutt VERSION REQUIRED)"
     exit 1
 fi
+# libsodium as if installed outside the linker's default paths, where
+# only its pkg-config file tells where it is (-lsodium would find the
+# system's instead)
+mkdir -p "$tmp/sodium/lib/pkgconfig"
+cp -L "$(pkg-config --variable=libdir libsodium)/libsodium.a" "$tmp/sodium/lib/"
+printf 'libdir=%s\nName: libsodium\nDescription: copy\nVersion: %s\nLibs: -L${libdir} -lsodium\nLibs.private: -pthread\n' \
+    "$tmp/sodium/lib" "$(pkg-config --modversion libsodium)" \
+    > "$tmp/sodium/lib/pkgconfig/libsodium.pc"
+PKG_CONFIG_PATH=$tmp/sodium/lib/pkgconfig:$PKG_CONFIG_PATH \
 cmake -S "$here" -B "$tmp/cmake" -G Ninja -DSB_WANT="$want" \
       -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/cmake" >/dev/null
 "$tmp/cmake/hello"
+echo "== find_package: scuttlebutt::scuttlebutt-static, libsodium found by pkg-config"
+if ! ninja -C "$tmp/cmake" -t commands hello-static |
+        grep -q "$tmp/sodium/lib/libsodium.a"; then
+    echo "hello-static is not linked with the libsodium pkg-config named:"
+    ninja -C "$tmp/cmake" -t commands hello-static | tail -1
+    exit 1
+fi
+if ldd "$tmp/cmake/hello-static" | grep -q libscuttlebutt; then
+    echo "the static target links the shared library:"
+    ldd "$tmp/cmake/hello-static"
+    exit 1
+fi
+LD_LIBRARY_PATH= "$tmp/cmake/hello-static"
 
 echo "== the shared library exports exactly the SB_API functions"
 header=$(grep -o '^SB_API [^(]*(' "$here/../../include/scuttlebutt.h" |
