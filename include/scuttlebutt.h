@@ -387,7 +387,11 @@ typedef struct sb_config {
     size_t max_message_size;   /* UDP payload bytes this node sends;
                                   default 512, at most 65507; from
                                   peers it takes any datagram, whatever
-                                  their setting */
+                                  their setting. Use the same value on
+                                  every node: a key too large for this
+                                  node's messages, and its owner's later
+                                  keys, are not passed on by this node
+                                  (docs/protocol.md, section 10) */
     double phi_threshold;      /* failure detector conviction; 8.0, at
                                   least 1 */
     uint64_t dead_grace_ms;    /* forget down or left nodes after; 1 h */
@@ -415,7 +419,11 @@ typedef struct sb_config {
 
     /* Bounds against runaway or hostile peers. */
     uint32_t max_nodes;        /* nodes known at once; default 4096 */
-    uint32_t max_keys_per_node; /* default 4096 */
+    uint32_t max_keys_per_node; /* default 4096; a deleted key counts
+                                   until tombstone_grace_ms collects it
+                                   (sb_member.keys does not count it):
+                                   sb_node_set() of a new key may be
+                                   SB_ELIMIT with fewer live keys */
     size_t max_state_bytes;    /* key and value bytes per node; 1 MiB */
 
     /* Identity and randomness; 0 picks them. */
@@ -467,7 +475,9 @@ SB_API int sb_node_new(const sb_config *cfg, sb_node **out);
  * call on it returns SB_ESTATE (sb_node_timeout_ms(): -1), though the
  * handle stays valid until sb_node_free(). A call already running when
  * the stop comes completes, and so does a callback already running; the
- * events still queued are dropped. Stopping again is SB_OK. Called from
+ * events still queued are dropped (embedded: sb_node_stop() does not wait
+ * for an sb_node_process() running in another thread, nor for its
+ * callback). Stopping again is SB_OK. Called from
  * a callback of another node, it does not wait for the node's thread
  * (two nodes stopping each other from their callbacks would wait for
  * each other forever): the thread ends once the callback it is running
