@@ -81,7 +81,8 @@ int sb_config_copy_strings(sb_node *n, const sb_config *cfg)
                           sizeof(port)) != SB_OK ||
             atoi(port) == 0) {
             sb_log_say(&n->cfg, n, SB_LOG_ERROR, "seed %s: not host:port "
-                       "or [ip6]:port with a port of 1 to 65535",
+                       "or [ip6]:port with a host of 1 to 255 bytes and a "
+                       "port of 1 to 65535",
                        cfg->seeds[i]);
             return SB_EADDR;
         }
