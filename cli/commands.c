@@ -279,10 +279,20 @@ static void commands_keyring_track(agent *a, const char *op,
     }
 }
 
+/* A node created without keys has no keyring, and never gets one: the
+ * library's SB_ESTATE, said in the agent's terms. */
+static json_t *commands_no_keyring(void)
+{
+    return commands_error("estate: this agent has no cluster keys: it was "
+                          "started without --key-file, in plaintext, and "
+                          "cannot take one while it runs "
+                          "(docs/security.md)");
+}
+
 static json_t *commands_key_list(agent *a)
 {
     if (a->nkeys == 0)
-        return commands_code(SB_ESTATE); /* created without keys */
+        return commands_no_keyring(); /* created without keys */
     json_t *keys = json_array();
     for (size_t i = 0; i < a->nkeys; i++) {
         char hex[2 * SB_KEY_SIZE + 1];
@@ -304,9 +314,14 @@ static json_t *commands_key(agent *a, const arg *args)
         return args[1].p ? commands_error(use) : commands_key_list(a);
     if (!args[1].p)
         return commands_error(use);
+    if (a->nkeys == 0 && (strcmp(op, "install") == 0 ||
+                          strcmp(op, "use") == 0 ||
+                          strcmp(op, "remove") == 0))
+        return commands_no_keyring();
     uint8_t key[SB_KEY_SIZE];
     if (!commands_hex_key(args[1].p, args[1].len, key))
         return commands_error("a key is 64 hex characters");
+    bool zero = sodium_is_zero(key, SB_KEY_SIZE);
     int rc;
     if (strcmp(op, "install") == 0)
         rc = sb_node_key_install(a->node, key);
@@ -319,7 +334,18 @@ static json_t *commands_key(agent *a, const arg *args)
     if (rc == SB_OK)
         commands_keyring_track(a, op, key);
     sodium_memzero(key, sizeof(key));
-    return rc == 1 ? commands_error(use) : commands_code(rc);
+    if (rc == 1)
+        return commands_error(use);
+    if (rc == SB_EINVAL && zero)
+        return commands_error("einval: 32 zero bytes, not a random key");
+    if (rc == SB_ENOTFOUND)
+        return commands_error("enotfound: this agent holds no such key "
+                              "(key list)");
+    if (rc == SB_ESTATE && strcmp(op, "remove") == 0)
+        return commands_error("estate: that key seals this agent's packets: "
+                              "make another the sealing one first (key use "
+                              "HEX), then remove it");
+    return commands_code(rc);
 }
 
 static json_t *commands_monitor(agent *a, const arg *args)

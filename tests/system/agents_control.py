@@ -448,14 +448,23 @@ def main():
               stdin=k2 + "\n").returncode == 0)
     check(cli(exe, "keys", "use", "--control", hp, k2).returncode == 0)
     r = cli(exe, "keys", "remove", "--control", hp, k2)
-    check(r.returncode == 3 and "estate" in r.stderr, r)  # the primary
+    check(r.returncode == 3 and "estate" in r.stderr and
+          "key use" in r.stderr, r)  # the primary: says what to do
+    r = cli(exe, "keys", "use", "--control", hp, os.urandom(32).hex())
+    check(r.returncode == 3 and "enotfound" in r.stderr and
+          "no such key" in r.stderr, r)
+    r = cli(exe, "keys", "install", "--control", hp, "00" * 32)
+    check(r.returncode == 3 and "einval" in r.stderr and
+          "zero" in r.stderr, r)
     check(cli(exe, "keys", "remove", "--control", hp, k1).returncode == 0)
     r = json.loads(cli(exe, "keys", "list", "--control", hp, "--json").stdout)
     check(r == {"ok": True, "keys": [{"key": k2, "primary": True}]}, r)
     info = cli(exe, "info", "--control", hp, "--json").stdout
     check(k2 not in info and json.loads(info)["config"]["keys"] == 1, info)
-    r = cli(exe, "keys", "list", "--agent", a.addr)  # plaintext agent
-    check(r.returncode == 3, r)
+    for op in (["list"], ["install", k1], ["use", k1], ["remove", k1]):
+        r = cli(exe, "keys", *op, "--agent", a.addr)  # plaintext agent
+        check(r.returncode == 3 and "estate" in r.stderr and
+              "without --key-file" in r.stderr, (op, r))
     h.proc.terminate()
     h.proc.wait(timeout=60)
     print("keys: install (from stdin), use, remove, list")
