@@ -145,15 +145,17 @@ static bool client_dir_ok(const char *cmd, const char *dir)
     return false;
 }
 
-/* The only agent of this user's that answers in the default directory:
- * its connected socket, its path in found, or -1 after saying why not. */
-static int client_find(const char *cmd, char *found, size_t size)
+/* The agents that answer in the default directory dir: how many, their
+ * bound addresses in names (comma-separated); the first one's connected
+ * socket in *fd and its path in found (fd NULL: none kept). */
+static int client_scan(const char *dir, char *names, size_t nsize, int *fd,
+                       char *found, size_t size)
 {
-    char dir[4096], path[4400], names[2048] = "";
-    int nfound = 0, fd = -1;
-    rundir_dir(dir, sizeof(dir));
-    if (!client_dir_ok(cmd, dir))
-        return -1;
+    char path[4400];
+    int nfound = 0;
+    names[0] = '\0';
+    if (fd)
+        *fd = -1;
     DIR *d = opendir(dir);
     for (struct dirent *e; d && (e = readdir(d));) {
         size_t len = strlen(e->d_name), sl = strlen(RUNDIR_SUFFIX);
@@ -163,18 +165,31 @@ static int client_find(const char *cmd, char *found, size_t size)
         int s = client_connect(path);
         if (s < 0)
             continue; /* stale */
-        if (nfound++ == 0) {
-            fd = s;
+        if (nfound++ == 0 && fd) {
+            *fd = s;
             snprintf(found, size, "%s", path);
         } else {
             close(s);
         }
         size_t used = strlen(names);
-        snprintf(names + used, sizeof(names) - used, "%s%.*s", used ? ", " : "",
+        snprintf(names + used, nsize - used, "%s%.*s", used ? ", " : "",
                  (int)(len - sl), e->d_name);
     }
     if (d)
         closedir(d);
+    return nfound;
+}
+
+/* The only agent of this user's that answers in the default directory:
+ * its connected socket, its path in found, or -1 after saying why not. */
+static int client_find(const char *cmd, char *found, size_t size)
+{
+    char dir[4096], names[2048];
+    int fd;
+    rundir_dir(dir, sizeof(dir));
+    if (!client_dir_ok(cmd, dir))
+        return -1;
+    int nfound = client_scan(dir, names, sizeof(names), &fd, found, size);
     if (nfound == 1)
         return fd;
     if (fd >= 0)
@@ -590,9 +605,19 @@ int client_main(int argc, char **argv)
         if (control || (rundir_dir(dir, sizeof(dir)) &&
                         client_dir_ok(c->name, dir))) {
             fd = client_connect(path);
+            int err = errno;
+            char names[2048] = "";
+            /* --agent names the agent by the address given to its --bind
+             * (numeric, as its ready line's "control" has it), not by a
+             * host name or the advertised address: say which are here */
+            if (fd < 0 && !control && err == ENOENT)
+                client_scan(dir, names, sizeof(names), NULL, NULL, 0);
             if (fd < 0)
-                fprintf(stderr, "scuttlebutt %s: no agent at %s (%s)\n",
-                        c->name, path, strerror(errno));
+                fprintf(stderr, "scuttlebutt %s: no agent at %s (%s)%s%s\n",
+                        c->name, path, strerror(err),
+                        names[0] ? "; --agent takes the address the agent "
+                                   "was bound to, and these answer: " : "",
+                        names);
         }
     } else {
         fd = client_find(c->name, path, sizeof(path));

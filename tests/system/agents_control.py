@@ -13,7 +13,8 @@ and the clients already in served, new clients served once the others
 go; a stdout no one reads (lines dropped and logged, the agent serves
 and gossips on); two clients at once; several agents and no choice, or
 no agent at
-the path: exit 1 and one line; a socket path taken by a regular file or
+the path: exit 1 and one line (for --agent, naming the agents that
+answer); a socket path taken by a regular file or
 by a live agent: exit 2; a stale socket replaced; --no-control; the
 config file (every flag, flags win, unknown keys and wrong types refused
 by name); --help of every subcommand. Behaviour is asserted; deadlines
@@ -188,6 +189,12 @@ def main():
     # several agents, no choice: exit 1, the error lists them
     r = cli(exe, "members")
     check(r.returncode == 1, r)
+    check(all(x.addr in r.stderr for x in (a, b, c)), r.stderr)
+
+    # --agent by a host name, not the bound address: exit 1, one line
+    # naming the agents that answer
+    r = cli(exe, "members", "--agent", "localhost:" + a.addr.split(":")[1])
+    check(r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r)
     check(all(x.addr in r.stderr for x in (a, b, c)), r.stderr)
 
     # members: a table, JSON, a status filter
