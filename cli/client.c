@@ -317,7 +317,8 @@ static bool client_result_ok(const client_cmd *c, const json_t *req,
                 !client_has_string(x, "status") ||
                 !client_has_integer(x, "age_ms") ||
                 !client_has_integer(x, "keys") ||
-                !client_may_have_bool(x, "self"))
+                !client_may_have_bool(x, "self") ||
+                !client_may_have_bool(x, "leaving"))
                 return false;
     } else if (strcmp(c->name, "get") == 0) {
         return client_has_bytes(reply, "value", true);
@@ -400,8 +401,10 @@ static void client_print_members(const json_t *reply)
                json_string_value(json_object_get(v[i], "addr")),
                json_string_value(json_object_get(v[i], "status")), age,
                (long long)json_integer_value(json_object_get(v[i], "keys")),
-               json_is_true(json_object_get(v[i], "self")) ? "  (this agent)"
-                                                           : "");
+               !json_is_true(json_object_get(v[i], "self")) ? ""
+               : json_is_true(json_object_get(v[i], "leaving"))
+                   ? "  (this agent, leaving)"
+                   : "  (this agent)");
     }
     free(v);
 }

@@ -175,6 +175,17 @@ static json_t *commands_stats_cmd(agent *a, const arg *args)
     return r;
 }
 
+/* The node's bandwidth cap as it applies: --bandwidth, or the default
+ * (SB_BANDWIDTH_DEFAULT, or 24 datagrams if more: sb_config.bandwidth). */
+static json_int_t commands_bandwidth(const agent *a)
+{
+    if (a->cfg.bandwidth)
+        return a->cfg.bandwidth;
+    json_int_t least = 24 * (json_int_t)(a->cfg.max_message_size +
+                                         (a->nkeys ? SB_SEAL_OVERHEAD : 0));
+    return least > SB_BANDWIDTH_DEFAULT ? least : SB_BANDWIDTH_DEFAULT;
+}
+
 static json_t *commands_config(const agent *a)
 {
     static const char *const levels[] = { "error", "warn", "info", "debug" };
@@ -182,18 +193,34 @@ static json_t *commands_config(const agent *a)
     for (size_t i = 0; i < a->cfg.nseeds; i++)
         json_array_append_new(seeds, json_string(a->cfg.seeds[i]));
     return json_pack(
-        "{sssssssisIsfsosisssiso}",
+        "{sssssssisIsIsfsosisssiso}",
         "bind", a->cfg.bind,
         "cluster", a->cfg.cluster ? a->cfg.cluster : "default",
         "wire", a->cfg.wire == SB_WIRE_REFERENCE ? "reference" : "scuttlebutt",
         "interval_ms", (int)a->cfg.interval_ms,
         "max_message_size", (json_int_t)a->cfg.max_message_size,
+        "bandwidth", commands_bandwidth(a),
         "threshold", a->cfg.phi_threshold,
         "seeds", seeds,
         "keys", (int)a->nkeys, /* how many: the keys themselves never */
         "log_level", levels[a->cfg.log_level & 3],
         "handler_timeout_ms", (int)a->handler_timeout_ms,
         "event_handlers", handlers_config(a->handlers));
+}
+
+/* Whether this agent announced a graceful leave (the leave command,
+ * SIGTERM, SIGHUP): its node goes on, but no longer as a member. */
+static bool commands_leaving(agent *a)
+{
+    sb_member *m;
+    size_t n;
+    bool leaving = false;
+    if (sb_node_members(a->node, &m, &n) != SB_OK)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        leaving |= m[i].self && m[i].leaving;
+    sb_free(m);
+    return leaving;
 }
 
 static json_t *commands_info(agent *a, const arg *args)
@@ -211,6 +238,7 @@ static json_t *commands_info(agent *a, const arg *args)
     json_object_set_new(r, "protocol", json_integer(SB_PROTOCOL_VERSION));
     json_object_set_new(r, "addr", json_string(sb_node_addr(a->node)));
     json_object_set_new(r, "bind", json_string(sb_node_bind_addr(a->node)));
+    json_object_set_new(r, "leaving", json_boolean(commands_leaving(a)));
     json_object_set_new(r, "control", a->control_path
                                           ? json_string(a->control_path)
                                           : json_null());

@@ -75,11 +75,12 @@ json_t *members_json(agent *a, int status)
         if (status >= 0 && (int)m[i].status != status)
             continue;
         json_array_append_new(
-            list, json_pack("{sssssIsisIsb}", "addr", m[i].addr, "status",
+            list, json_pack("{sssssIsisIsbsb}", "addr", m[i].addr, "status",
                             sb_status_name(m[i].status), "age_ms",
                             (json_int_t)(s ? now - s->since_ms : 0), "keys",
                             (int)m[i].keys, "generation",
-                            (json_int_t)m[i].generation, "self", m[i].self));
+                            (json_int_t)m[i].generation, "self", m[i].self,
+                            "leaving", m[i].leaving));
     }
     /* members the node has forgotten are forgotten here too */
     size_t w = 0;

@@ -210,6 +210,7 @@ def main():
     m = json.loads(r.stdout)
     check(m["ok"] and len(m["members"]) == 3, m)
     check(sum(1 for x in m["members"] if x["self"]) == 1, m)
+    check(not any(x["leaving"] for x in m["members"]), m)
     r = cli(exe, "members", "--agent", a.addr, "--status", "down")
     check(r.returncode == 0 and len(r.stdout.splitlines()) == 1, r)
     print("members: table, --json, --status")
@@ -241,6 +242,9 @@ def main():
     check(info["control"] == path and info["config"]["interval_ms"] == 100,
           info)
     check(info["stats"]["members"]["live"] == 3, info)
+    check(info["leaving"] is False, info)
+    # the cap as it applies: the default, or 24 datagrams if more
+    check(info["config"]["bandwidth"] == 1048576, info)
     check(info["events"]["join"] >= 2 and info["stats"]["packets_in"] > 0,
           info)
     r = cli(exe, "info", "--agent", a.addr)
@@ -402,7 +406,7 @@ def main():
         json.dump({"bind": "127.0.0.1:0", "seed": [a.addr], "interval": 50,
                    "threshold": 9.5, "set": ["from=file"], "cluster":
                    "default", "log-level": "warn", "max-message-size": 600,
-                   "control": os.path.join(tmp, "conf.sock"),
+                   "bandwidth": 50000, "control": os.path.join(tmp, "conf.sock"),
                    "event-handler": ["join=true"], "handler-timeout": 1000},
                   f)
     args = [exe, "agent", "--config", conf, "--interval", "100",
@@ -412,6 +416,7 @@ def main():
     info = json.loads(cli(exe, "info", "--control", ready(g)["control"],
                           "--json").stdout)
     cfg = info["config"]
+    check(cfg["bandwidth"] == 50000, cfg)
     check(cfg["interval_ms"] == 100 and cfg["threshold"] == 9.5 and
           cfg["max_message_size"] == 600 and cfg["seeds"] == [a.addr] and
           cfg["handler_timeout_ms"] == 1000 and
@@ -483,7 +488,14 @@ def main():
     check(r.returncode == 3 and "eleft" in r.stderr, r)
     r = cli(exe, "members", "--agent", a.addr, "--status", "left")
     check(c.addr in r.stdout, r)
-    print("leave: reported left, the agent still answers")
+    # the agent that left says so of itself: members, the table, info
+    m = json.loads(cli(exe, "members", "--agent", c.addr, "--json").stdout)
+    check([x["leaving"] for x in m["members"] if x["self"]] == [True], m)
+    r = cli(exe, "members", "--agent", c.addr)
+    check("(this agent, leaving)" in r.stdout, r)
+    info = json.loads(cli(exe, "info", "--agent", c.addr, "--json").stdout)
+    check(info["leaving"] is True, info)
+    print("leave: reported left, the agent still answers and says it left")
 
     stdout_unread(exe, a)
 
