@@ -425,6 +425,8 @@ typedef struct agent_settings {
     agent_list seed, set, key_file, handler;
     const char *control, *http;
     bool no_control;
+    int control_from;          /* -1, or from_file when control or
+                                  no_control was last set */
     uint32_t handler_timeout_ms;
     bool from_file;            /* applying the config file's settings */
 } agent_settings;
@@ -502,14 +504,17 @@ static const char *agent_setting(void *ctx, int id, const char *v)
         return parse_log_level(v, &cfg->log_level)
                    ? NULL : "error, warn, info or debug";
     case OPT_CONTROL:
-        if (!*v || v[strlen(v) - 1] == '/') /* else its directory is made */
-            return "a path to a socket, not a directory";
-        s->control = v;
-        s->no_control = false;
-        return NULL;
     case OPT_NO_CONTROL:
-        s->control = NULL;
-        s->no_control = true;
+        /* flags win over the file, but one source takes one of the two */
+        if (s->control_from == s->from_file &&
+            s->no_control != (id == OPT_NO_CONTROL))
+            return "--control and --no-control: one or the other";
+        if (id == OPT_CONTROL &&
+            (!*v || v[strlen(v) - 1] == '/')) /* else its directory is made */
+            return "a path to a socket, not a directory";
+        s->control = id == OPT_CONTROL ? v : NULL;
+        s->no_control = id == OPT_NO_CONTROL;
+        s->control_from = s->from_file;
         return NULL;
     case OPT_HTTP:
         s->http = v;
@@ -536,6 +541,7 @@ static int agent_parse(int argc, char **argv, agent_settings *s,
     s->key_file = (agent_list){ s->key_files, 0, SB_MAX_KEYS, false };
     s->handler = (agent_list){ s->handlers, 0, HANDLER_MAX, false };
     s->handler_timeout_ms = HANDLER_TIMEOUT_MS;
+    s->control_from = -1;
     int c;
     const char *config = NULL;
     opterr = 0; /* first --help and --config; the rest after */
@@ -545,6 +551,8 @@ static int agent_parse(int argc, char **argv, agent_settings *s,
             fputs(usage, stdout);
             return 0;
         }
+        if (c == OPT_CONFIG && config)
+            return usage_error(usage, "--config: one file at most");
         if (c == OPT_CONFIG)
             config = optarg;
     }

@@ -378,6 +378,17 @@ def main():
     check(os.path.isfile(taken) and stat.S_ISSOCK(os.stat(path).st_mode))
     print("a path taken by a file or a live agent: exit 2, left alone")
 
+    # --control and --no-control together, two --config: exit 2, named
+    for args, said in ((["--control", taken, "--no-control"],
+                        "--control and --no-control"),
+                       (["--no-control", "--control", taken],
+                        "--control and --no-control"),
+                       (["--config", "a.json", "--config", "b.json"],
+                        "--config")):
+        r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0"] + args,
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 2 and said in r.stderr, (args, r))
+
     # a stale socket (its agent killed) is replaced
     own = os.path.join(tmp, "sub", "own.sock")
     d = Agent(exe, "127.0.0.1:0", [a.addr], extra=["--control", own])
@@ -433,6 +444,8 @@ def main():
                      ({"bind": "127.0.0.1:0", "interval": 0}, "interval"),
                      ({"bind": 7}, "bind"),
                      ({"bind": "127.0.0.1:0", "no-control": 1}, "no-control"),
+                     ({"bind": "127.0.0.1:0", "control": conf + ".sock",
+                       "no-control": True}, "no-control"),
                      ({"bind": "127.0.0.1:0", "event-handler": ["jion=x"]},
                       "event-handler")]:
         with open(conf, "w") as f:
