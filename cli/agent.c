@@ -682,7 +682,7 @@ static bool agent_loop(agent *a)
         if (loop_revents(&l, in_slot) & (POLLIN | POLLHUP | POLLERR))
             agent_read_commands(a);
         control_process(a->control, &l);
-        output_process(&a->out, &l);
+        output_process(a, &a->out, &l);
         sb_node_process(a->node);
         handlers_process(a->handlers, &l);
         http_process(a->http, &l);
@@ -692,7 +692,7 @@ static bool agent_loop(agent *a)
 
 static void agent_free(agent *a)
 {
-    output_drain(&a->out, 1000); /* the last lines, if stdout takes them */
+    output_drain(a, &a->out, 1000); /* the last lines, if stdout takes them */
     output_free(&a->out);
     control_close(a->control);
     http_close(a->http);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -13,7 +14,7 @@
  * PIPE_BUF bytes, which a pipe that polls writable takes whole (stdout is
  * not made non-blocking: its file description may be shared with other
  * processes, a terminal or the shell's pipe). */
-static void output_write(output *o, int wait_ms)
+static void output_write(struct agent *a, output *o, int wait_ms)
 {
     while (!o->closed && outbuf_pending(&o->out)) {
         struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
@@ -28,6 +29,9 @@ static void output_write(output *o, int wait_ms)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) { /* EPIPE (the reader is gone), EIO, ... */
+            agent_log(a, SB_LOG_WARN, "stdout: %s: no more events or "
+                      "answers go there (the agent runs on)",
+                      w < 0 ? strerror(errno) : "nothing written");
             o->closed = true;
             outbuf_free(&o->out);
             return;
@@ -50,7 +54,7 @@ void output_line(struct agent *a, output *o, const char *line, size_t len)
         return;
     }
     o->dropping = false;
-    output_write(o, 0);
+    output_write(a, o, 0);
 }
 
 void output_add(output *o, loop *l)
@@ -60,19 +64,19 @@ void output_add(output *o, loop *l)
                   : -1;
 }
 
-void output_process(output *o, const loop *l)
+void output_process(struct agent *a, output *o, const loop *l)
 {
     if (loop_revents(l, o->slot))
-        output_write(o, 0);
+        output_write(a, o, 0);
 }
 
-void output_drain(output *o, int ms)
+void output_drain(struct agent *a, output *o, int ms)
 {
     uint64_t end = mono_ms() + (uint64_t)ms;
     for (uint64_t now = mono_ms(); !o->closed && outbuf_pending(&o->out) &&
                                    now < end;
          now = mono_ms())
-        output_write(o, (int)(end - now));
+        output_write(a, o, (int)(end - now));
 }
 
 void output_free(output *o)

@@ -30,12 +30,13 @@ struct agent;
 /* Queues a line (with its newline) and writes what stdout takes now. */
 void output_line(struct agent *a, output *o, const char *line, size_t len);
 
-/* Watches stdout while lines wait; writes what it takes. */
+/* Watches stdout while lines wait; writes what it takes. A failed write
+ * (the reader gone, a full disk) closes it for good, logged once. */
 void output_add(output *o, loop *l);
-void output_process(output *o, const loop *l);
+void output_process(struct agent *a, output *o, const loop *l);
 
 /* At exit: waits up to `ms` for stdout to take what waits. */
-void output_drain(output *o, int ms);
+void output_drain(struct agent *a, output *o, int ms);
 
 void output_free(output *o);
 

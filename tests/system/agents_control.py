@@ -11,14 +11,14 @@ kept; a last request without its newline answered; out of descriptors
 (RLIMIT_NOFILE 16, more clients than it allows): no busy loop, gossip
 and the clients already in served, new clients served once the others
 go; a stdout no one reads (lines dropped and logged, the agent serves
-and gossips on); two clients at once; several agents and no choice, or
-no agent at
-the path: exit 1 and one line (for --agent, naming the agents that
-answer); a socket path taken by a regular file or
-by a live agent: exit 2; a stale socket replaced; --no-control; the
-config file (every flag, flags win, unknown keys and wrong types refused
-by name); --help of every subcommand. Behaviour is asserted; deadlines
-only keep a broken build from hanging.
+and gossips on), or one that fails (said once); two clients at once;
+several agents and no choice, or no agent at the path: exit 1 and one
+line (for --agent, naming the agents that answer); a socket path taken
+by a regular file or by a live agent: exit 2; a stale socket replaced;
+--no-control, not with --control; the config file (every flag, flags
+win, unknown keys and wrong types refused by name; one file); --help of
+every subcommand; an agent that left says so. Behaviour is asserted;
+deadlines only keep a broken build from hanging.
 
 usage: agents_control.py PATH/TO/scuttlebutt
 """
@@ -135,6 +135,27 @@ def stdout_unread(exe, seed):
     check(p.wait(timeout=60) == 0)
     print("stdout unread: lines dropped and logged; the agent answers and "
           "gossips")
+
+
+def stdout_full(exe):
+    """An agent whose stdout fails (a full device): said once on stderr,
+    and the agent answers its control socket on."""
+    tmp = tempfile.mkdtemp()
+    path = os.path.join(tmp, "full.sock")
+    with open("/dev/full", "w") as full:
+        p = subprocess.Popen([exe, "agent", "--bind", "127.0.0.1:0",
+                              "--control", path], stdin=subprocess.PIPE,
+                             stdout=full, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: os.path.exists(path), "the control socket")
+    c = Control(path)
+    c.sock.settimeout(10)
+    check(c.ask({"cmd": "set", "key": "k", "value": "v"})["ok"] is True)
+    c.close()
+    p.terminate()
+    err = p.communicate(timeout=60)[1]
+    check(p.returncode == 0, err)
+    check(err.count("stdout: No space left on device") == 1, err)
+    print("stdout failing: said once, the agent answers on")
 
 
 SUBCOMMANDS = ["members", "get", "set", "del", "keys", "leave", "info",
@@ -511,6 +532,7 @@ def main():
     print("leave: reported left, the agent still answers and says it left")
 
     stdout_unread(exe, a)
+    stdout_full(exe)
 
     for x in (a, b, c):
         x.proc.send_signal(signal.SIGTERM)
