@@ -58,7 +58,10 @@ static const client_cmd client_cmds[] = {
       "running (stop it with SIGTERM)", 0, 0 },
     { "info", "", "The agent's version, addresses, configuration (never the\n"
       "keys) and counters", 0, 0 },
-    { "monitor", "", "Streams the agent's events until Ctrl-C", 0, 0 },
+    { "monitor", "", "Streams the agent's events until Ctrl-C. With --json: the\n"
+      "agent's reply, {\"ok\":true}, once the stream has begun, then one event\n"
+      "a line as stdout of `agent` has them (jq 'select(.event)' keeps the\n"
+      "events)", 0, 0 },
 };
 #define NCMDS (sizeof(client_cmds) / sizeof(client_cmds[0]))
 #define CLIENT_REPLY_S 10 /* the longest wait for a reply */
