@@ -248,8 +248,14 @@ static void exchange_answer_alone(sb_engine *e, const char *from,
  * moved past (a replayed probe, or a member that has not heard of our
  * refutation yet, which the refutation's push or anti-entropy brings it)
  * moves nothing. A doubt that does not list us is a node of 0.10.3 or
- * before (a round's SYN with the flag): refuted as it was then, at most
- * once an interval, so that a cluster being upgraded heals as fast. */
+ * before (a round's SYN with the flag, which lists its sender first and
+ * the others it knows, us among them, or a quiet one, which lists none):
+ * refuted as it was then, at most once an interval, so that a cluster
+ * being upgraded heals as fast. But a digest of one entry that is not us
+ * is a doubt of this version naming another life of our address (our id
+ * before a restart), captured and replayed: it moves nothing, or each
+ * replay would make us refute (and doubt our subjects, never convicting
+ * them) for as long as the replays go on. */
 static void exchange_doubted(sb_engine *e, const sb_msg *m, uint64_t now)
 {
     sb_cursor c = { m->digest, m->end };
@@ -261,6 +267,8 @@ static void exchange_doubted(sb_engine *e, const sb_msg *m, uint64_t now)
             return;
         }
     }
+    if (m->ndigest == 1)
+        return; /* names one that is not us: an earlier life's doubt */
     if (now - e->refuted_at >= e->cfg.interval_ns)
         sb_liveness_refute(e, e->self->heartbeat, now);
 }

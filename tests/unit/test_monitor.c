@@ -482,6 +482,52 @@ static void test_replayed_doubt_moves_nothing(void **state)
     cluster_free(c);
 }
 
+/* The doubts a node's peers sent it while they held it down name its id
+ * of that life. Replayed from their senders after it restarted (a new
+ * generation: a new id, heartbeat 1), they name no id it has, and move
+ * nothing: before, a doubt not listing the receiver was taken for one
+ * of a node of 0.10.3 (which named none) and refuted once an interval,
+ * for as long as the replays went on (a sealed replay is the same
+ * packet, once opened). */
+static void test_doubt_of_an_earlier_life_moves_nothing(void **state)
+{
+    (void)state;
+    cluster *c = converged(8);
+    uint32_t x = 3;
+    cluster_pause(c, x);
+    eventually(c, 1500 * MS, cluster_all_see(c, x, SB_STATUS_DOWN));
+    cluster_capture(c, CLUSTER_ALL, 0);
+    cluster_run(c, 3 * SEC);
+    cluster_capture_stop(c);
+    const cluster_packets *cap = cluster_captured(c);
+    size_t ndoubts = 0;
+    for (size_t k = 0; k < cap->n; k++)
+        ndoubts += cap->p[k].to == (int)x && is_doubt(&cap->p[k]);
+    check(ndoubts > 0);
+    cluster_resume(c, x);
+    eventually(c, 30 * SEC, cluster_all_see(c, x, SB_STATUS_LIVE));
+    cluster_crash(c, x);
+    cluster_run(c, 200 * MS);
+    check(cluster_restart(c, x) >= 0);
+    eventually(c, 30 * SEC, cluster_all_live(c));
+    cluster_run(c, 3 * SEC);
+    uint64_t was = refuted(c, x);
+    for (int t = 0; t < 30; t++) {
+        for (size_t k = 0; k < cap->n; k++) {
+            const cluster_packet *p = &cap->p[k];
+            if (p->to == (int)x && is_doubt(p))
+                cluster_deliver(c, x, cluster_addr(c, p->from), p->data,
+                                p->len);
+        }
+        cluster_run(c, 100 * MS);
+    }
+    printf("replayed %zu doubts of an earlier life 30 times: %llu "
+           "refutations\n", ndoubts,
+           (unsigned long long)(refuted(c, x) - was));
+    check(refuted(c, x) == was);
+    cluster_free(c);
+}
+
 /* A node that joins after others died may get a dead node's record
  * before the verdicts that convict it (the sweep goes in id order); the
  * member that sends it holds it down, and says so: the newcomer never
@@ -705,6 +751,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_back_from_alone_keeps_the_dead_down),
         cmocka_unit_test(test_verdicts_signed_again_after_a_refutation),
         cmocka_unit_test(test_replayed_doubt_moves_nothing),
+        cmocka_unit_test(test_doubt_of_an_earlier_life_moves_nothing),
         cmocka_unit_test(test_newcomer_reports_no_dead_node),
         cmocka_unit_test(test_doubt_of_another_heartbeat_moves_nothing),
         cmocka_unit_test(test_newcomer_of_a_lone_seed_sees_all_live),
