@@ -71,7 +71,8 @@ static void append(capture *c, int kind, const uint8_t *buf, size_t len)
 static uint64_t fuzz_echo(const uint8_t *keys, uint32_t nkeys)
 {
     cluster *f = cluster_fuzz(keys, nkeys, SB_WIRE_SCUTTLEBUTT);
-    uint64_t t = sb_engine_token(cluster_engine(f, 0), SB_FUZZ_FROM);
+    uint64_t t = sb_engine_token(cluster_engine(f, 0), SB_FUZZ_FROM,
+                                 cluster_now(f));
     cluster_free(f);
     return t;
 }

@@ -465,9 +465,9 @@ int sb_engine_keys(const sb_engine *e, const char *addr, sb_key_fn fn,
     return SB_OK;
 }
 
-uint64_t sb_engine_token(const sb_engine *e, const char *addr)
+uint64_t sb_engine_token(const sb_engine *e, const char *addr, uint64_t now)
 {
-    return sb_token(e, addr);
+    return sb_token(e, addr, now);
 }
 
 int sb_engine_max_value(const sb_engine *e, size_t key_len, size_t *max)

@@ -226,10 +226,11 @@ void sb_engine_stats(const sb_engine *e, sb_stats *out);
 /* Our own address and generation, as configured. */
 const char *sb_engine_addr(const sb_engine *e);
 uint64_t sb_engine_generation(const sb_engine *e);
-/* The token this engine puts in a SYN or an ACK it sends to `addr`: an
- * ACK or an ACK2 from `addr` must echo it (for tests and tools that play
- * a peer; the wire format is in codec.h). */
-uint64_t sb_engine_token(const sb_engine *e, const char *addr);
+/* The token this engine puts in a SYN or an ACK it sends to `addr` at
+ * `now`: an ACK or an ACK2 from `addr` must echo it, and does until the
+ * token's period and the next are over (token.c; for tests and tools
+ * that play a peer; the wire format is in codec.h). */
+uint64_t sb_engine_token(const sb_engine *e, const char *addr, uint64_t now);
 /* Bytes of memory the engine holds (allocations it made), for benchmarks. */
 size_t sb_engine_memory(const sb_engine *e);
 /* The beat gaps this node's monitor detectors estimate, averaged over the

@@ -414,11 +414,11 @@ static bool exchange_is_unreachable(const sb_peer *n)
  * without the cursor, so that one peer a round answers with SWEEPs (each
  * would answer from the same cursor). */
 static void exchange_send_syn(sb_engine *e, sb_traffic t, const char *to,
-                              sb_writer *syn)
+                              sb_writer *syn, uint64_t now)
 {
     if (strcmp(to, e->self->addr) == 0)
         return; /* a seed list names us too: the next one asks */
-    sb_set_syn_token(syn->start, sb_token(e, to));
+    sb_set_syn_token(syn->start, sb_token(e, to, now));
     sb_send_message(e, t, to, syn);
     sb_syn_drop_sweep(syn);
 }
@@ -429,18 +429,19 @@ static void exchange_send_syn(sb_engine *e, sb_traffic t, const char *to,
  * seed's, to ask us for our state. Liveness, for the bandwidth cap: it
  * finds who lives. */
 static void exchange_send_padded_syn(sb_engine *e, const char *to,
-                                     sb_writer *syn, size_t padded)
+                                     sb_writer *syn, size_t padded,
+                                     uint64_t now)
 {
     size_t len = (size_t)(syn->p - syn->start);
     if (len >= padded || (size_t)(syn->end - syn->start) < padded) {
-        exchange_send_syn(e, SB_TRAFFIC_LIVENESS, to, syn);
+        exchange_send_syn(e, SB_TRAFFIC_LIVENESS, to, syn, now);
         return;
     }
     uint8_t *flags = sb_syn_flags(syn->start);
     memset(syn->p, 0, padded - len);
     *flags |= SB_SYN_PADDED;
     sb_writer w = { syn->start, syn->start + padded, syn->end };
-    exchange_send_syn(e, SB_TRAFFIC_LIVENESS, to, &w);
+    exchange_send_syn(e, SB_TRAFFIC_LIVENESS, to, &w, now);
     *flags &= (uint8_t)~SB_SYN_PADDED;
     syn->p -= syn->start + padded - w.p; /* the cursor, if it went */
 }
@@ -450,7 +451,8 @@ static void exchange_send_padded_syn(sb_engine *e, const char *to,
  * at the heartbeat we hold it down at (exchange_doubted()). Not the
  * round's SYN: a doubt names what it doubts, so that once the peer has
  * refuted, the same probe again (replayed) moves nothing. */
-static void exchange_send_doubt(sb_engine *e, const sb_peer *n)
+static void exchange_send_doubt(sb_engine *e, const sb_peer *n,
+                                uint64_t now)
 {
     enum { DOUBT_MAX = SB_HEADER_SIZE + SB_TOKEN_SIZE + 1 + SB_SUMMARY_SIZE +
                        1 + SB_ID_SIZE + 3 * SB_VARINT_MAX };
@@ -464,7 +466,7 @@ static void exchange_send_doubt(sb_engine *e, const sb_peer *n)
     sb_put_u64(&w, sb_summary(e));
     sb_put_varint(&w, 1);
     sb_put_digest_entry(&w, &d);
-    exchange_send_padded_syn(e, n->addr, &w, SB_PROBE_SIZE);
+    exchange_send_padded_syn(e, n->addr, &w, SB_PROBE_SIZE, now);
 }
 
 /* A probe: a SYN that asks to be answered even if there is nothing to
@@ -475,11 +477,11 @@ static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
                                 uint64_t now)
 {
     if (n->status == SB_STATUS_DOWN) {
-        exchange_send_doubt(e, n);
+        exchange_send_doubt(e, n, now);
     } else {
         uint8_t *flags = sb_syn_flags(syn->start);
         *flags |= SB_SYN_ASK;
-        exchange_send_padded_syn(e, n->addr, syn, SB_PROBE_SIZE);
+        exchange_send_padded_syn(e, n->addr, syn, SB_PROBE_SIZE, now);
         *flags &= (uint8_t)~SB_SYN_ASK;
     }
     sb_liveness_probed(e, n, now);
@@ -508,21 +510,21 @@ void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,
  * so that a partitioned cluster heals through its seeds.
  */
 static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
-                           uint32_t nunreach, sb_writer *syn)
+                           uint32_t nunreach, sb_writer *syn, uint64_t now)
 {
     if (!peer) {
         sb_seeds_fetch(e);
         for (size_t i = 0; i < e->nseeds; i++)
             if (e->seeds[i])
                 exchange_send_padded_syn(e, e->seeds[i], syn,
-                                         SB_SYN_PADDED_SIZE);
+                                         SB_SYN_PADDED_SIZE, now);
         return;
     }
     if (!e->nseeds || (sb_seeds_has(e, peer->addr) && nlive >= e->nseeds))
         return;
     const char *s = sb_seeds_chance(e, nlive + nunreach);
     if (s)
-        exchange_send_padded_syn(e, s, syn, SB_SYN_PADDED_SIZE);
+        exchange_send_padded_syn(e, s, syn, SB_SYN_PADDED_SIZE, now);
 }
 
 
@@ -601,7 +603,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
     if (!peer)
         peer = sb_liveness_random(e, exchange_is_live_peer, nlive);
     if (peer && peer->answered && !resting) {
-        exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, peer->addr, &syn);
+        exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, peer->addr, &syn, now);
     } else if (peer && !resting && sb_liveness_may_probe(peer, now)) {
         /* live by word of others only, so far */
         exchange_send_probe(e, peer, &syn, now);
@@ -625,7 +627,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
             exchange_send_probe(e, m, &syn, now);
     }
     if (!peer || !resting) /* at rest, seeds at the quiet SYNs' pace */
-        exchange_seeds(e, peer, nlive, nunreach, &syn);
+        exchange_seeds(e, peer, nlive, nunreach, &syn, now);
 }
 
 /* A live peer whose address answered us: one news is told to. */
@@ -730,7 +732,7 @@ static void exchange_announce(sb_engine *e, uint64_t now)
         r++;
     }
     for (uint32_t k = 0; k < f; k++)
-        exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, to[k]->addr, &syn);
+        exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, to[k]->addr, &syn, now);
 }
 
 /* Every member address the deltas of m name is canonical text (one
@@ -785,7 +787,7 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
     bool answer = why < 0 && (m.type == SB_MSG_ACK || m.type == SB_MSG_ACK2 ||
                               m.type == SB_MSG_SWEEP ||
                               m.type == SB_MSG_DIFF);
-    if (answer && m.echo != sb_token(e, from))
+    if (answer && !sb_token_echoed(e, from, m.echo, now))
         why = SB_DROP_UNSOLICITED;
     if (why >= 0) {
         e->stats.drops[why]++;
@@ -797,6 +799,7 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
      * speak of itself only (apply.c) */
     sb_peer *sender = sb_state_find_addr(&e->st, from, strlen(from));
     e->from = from;
+    e->from_token = sb_token(e, from, now);
     e->from_member = sender != NULL || sb_seeds_has(e, from);
     e->answered = answer;
     if (answer && sender) {

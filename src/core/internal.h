@@ -393,6 +393,7 @@ struct sb_engine {
      * that source may tell us (docs/security.md, "Who speaks for whom") */
     size_t reply_max;
     const char *from;
+    uint64_t from_token;      /* our token for it, which an ACK carries */
     bool from_member;         /* a peer we know, or a seed */
     bool answered;            /* an ACK or ACK2 that echoes our token: its
                                  source proved it holds its address */
@@ -462,7 +463,11 @@ bool sb_summary_compare(sb_engine *e, uint64_t theirs, uint64_t now);
 
 /* ---- token.c ---- */
 void sb_token_init(sb_engine *e, const uint8_t key[16], uint64_t seed);
-uint64_t sb_token(const sb_engine *e, const char *addr);
+/* Our token for addr, made now. */
+uint64_t sb_token(const sb_engine *e, const char *addr, uint64_t now);
+/* Whether echo is a token of ours for addr of this period or the last. */
+bool sb_token_echoed(const sb_engine *e, const char *addr, uint64_t echo,
+                     uint64_t now);
 
 /* ---- monitor.c ---- */
 void sb_monitor_round(sb_engine *e, uint64_t now);

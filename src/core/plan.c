@@ -400,7 +400,7 @@ bool sb_plan_write(sb_engine *e, sb_writer *w, int type, plan *p)
         sb_put_u64(w, p->echo);
     }
     if (type == SB_MSG_ACK) {
-        sb_put_u64(w, sb_token(e, e->from));
+        sb_put_u64(w, e->from_token);
         sb_put_u64(w, sb_summary(e));
     }
     if (type == SB_MSG_ACK) {

@@ -456,7 +456,7 @@ int cluster_answer(cluster *c, uint32_t i, const char *from, void *buf,
         (m[3] != SB_MSG_ACK && m[3] != SB_MSG_ACK2 && m[3] != SB_MSG_SWEEP &&
          m[3] != SB_MSG_DIFF))
         return SB_EINVAL;
-    uint64_t t = sb_engine_token(e, from);
+    uint64_t t = sb_engine_token(e, from, cluster_now(c));
     for (int k = 0; k < 8; k++)
         m[SB_HEADER_SIZE + k] = (uint8_t)(t >> (56 - 8 * k));
     if (!c->cfg.engine.nkeys)

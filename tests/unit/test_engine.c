@@ -1372,7 +1372,7 @@ static double amplification(const uint8_t *keys, uint32_t nkeys)
         if (i % 2) {
             sb_writer w = { buf, buf, buf + sizeof(buf) };
             sb_put_header(&w, SB_MSG_ACK, sb_cluster_id("default"));
-            sb_put_u64(&w, sb_engine_token(e, "192.0.2.7:9999"));
+            sb_put_u64(&w, sb_engine_token(e, "192.0.2.7:9999", cluster_now(c)));
             sb_put_u64(&w, sb_rng_next(&rng));
             sb_put_u64(&w, sb_rng_next(&rng)); /* summary */
             uint32_t n = 1 + (uint32_t)sb_rng_below(&rng, 8);

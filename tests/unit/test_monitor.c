@@ -528,6 +528,97 @@ static void test_doubt_of_an_earlier_life_moves_nothing(void **state)
     cluster_free(c);
 }
 
+/* Keeps, of what node s sent, the last ACK or ACK2 to each node (a
+ * sealed packet: its type byte is in clear); returns how many nodes. */
+static uint32_t last_answers(const cluster_packets *cap, uint32_t s,
+                             cluster_packet *kept, uint32_t n)
+{
+    uint32_t have = 0;
+    for (size_t k = 0; k < cap->n; k++) {
+        const cluster_packet *p = &cap->p[k];
+        uint8_t type = p->len > 3 ? p->data[3] & 0x7f : 0;
+        if (p->from != s || p->to < 0 || (uint32_t)p->to >= n ||
+            (type != SB_MSG_ACK && type != SB_MSG_ACK2))
+            continue;
+        have += kept[p->to].data == NULL;
+        kept[p->to] = *p;
+    }
+    return have;
+}
+
+/* How long after node s crashed every other node holds it down, while
+ * `kept` (answers s sent) are replayed from its address every 200 ms;
+ * 0 if not within 60 s. */
+static uint64_t down_despite_replays(cluster *c, uint32_t s,
+                                     const cluster_packet *kept)
+{
+    uint32_t n = cluster_size(c);
+    uint64_t t0 = cluster_now(c);
+    cluster_crash(c, s);
+    for (int t = 0; t < 300; t++) {
+        for (uint32_t i = 0; i < n; i++)
+            if (kept[i].data && cluster_running(c, i))
+                cluster_deliver(c, i, cluster_addr(c, s), kept[i].data,
+                                kept[i].len);
+        cluster_run(c, 200 * MS);
+        if (cluster_all_see(c, s, SB_STATUS_DOWN))
+            return cluster_now(c) - t0;
+    }
+    return 0;
+}
+
+/* The answers (ACKs, ACK2s) a node sent, captured sealed by someone
+ * without the key and replayed from its address after it crashed: the
+ * echo check takes them only while the tokens they echo are of the
+ * current period or the last (token.c), so they prove its life for two
+ * periods at most (3.2 s at a 100 ms interval). Tokens that never
+ * changed let one answer a monitor, replayed every 200 ms, count as a
+ * beat whenever the crashed subject was late: it was never convicted.
+ * Answers captured 20 s before the crash move nothing; ones captured
+ * in the 5 s before it (every node writing a key a second, so that they
+ * exchange) hold it up two periods at most. */
+static void test_replayed_answers_keep_no_dead_node_live(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    static const uint8_t key[SB_KEY_SIZE] = { 9, 8, 7 };
+    for (int fresh = 0; fresh < 2; fresh++) {
+        cluster_config cfg;
+        cluster_config_init(&cfg, N);
+        cfg.engine.keys = key;
+        cfg.engine.nkeys = 1;
+        cluster *c = cluster_new(&cfg);
+        uint32_t s = 5;
+        if (!fresh)
+            cluster_capture(c, (int)s, 0); /* from its start */
+        eventually(c, 60 * SEC, cluster_converged(c));
+        cluster_run(c, fresh ? 15 * SEC : 3 * SEC);
+        if (fresh) { /* writes, so that s exchanges and answers */
+            cluster_capture(c, (int)s, 0);
+            for (int t = 0; t < 5; t++) {
+                char v[16];
+                snprintf(v, sizeof(v), "%d", t);
+                for (uint32_t i = 0; i < N; i++)
+                    cluster_set(c, i, "k", v);
+                cluster_run(c, SEC);
+            }
+        } else {
+            cluster_run(c, 17 * SEC);
+        }
+        cluster_capture_stop(c);
+        cluster_packet kept[N] = { { 0 } };
+        uint32_t have = last_answers(cluster_captured(c), s, kept, N);
+        check(have >= 1);
+        uint64_t down = down_despite_replays(c, s, kept);
+        printf("answers captured %s the crash, replayed to %u nodes: all "
+               "hold it down after %.2f s (0: not in 60 s)\n",
+               fresh ? "in the 5 s before" : "20 s before", have,
+               (double)down / SEC);
+        check(down > 0 && down <= (fresh ? 5 * SEC : 2 * SEC));
+        cluster_free(c);
+    }
+}
+
 /* A node that joins after others died may get a dead node's record
  * before the verdicts that convict it (the sweep goes in id order); the
  * member that sends it holds it down, and says so: the newcomer never
@@ -752,6 +843,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_verdicts_signed_again_after_a_refutation),
         cmocka_unit_test(test_replayed_doubt_moves_nothing),
         cmocka_unit_test(test_doubt_of_an_earlier_life_moves_nothing),
+        cmocka_unit_test(test_replayed_answers_keep_no_dead_node_live),
         cmocka_unit_test(test_newcomer_reports_no_dead_node),
         cmocka_unit_test(test_doubt_of_another_heartbeat_moves_nothing),
         cmocka_unit_test(test_newcomer_of_a_lone_seed_sees_all_live),
