@@ -250,28 +250,57 @@ void sb_state_remove(sb_state *st, sb_peer *n)
 
 /* ---- forgotten peers -------------------------------------------------- */
 
+/* Kept in id order, one entry an id: a digest's every unknown entry is
+ * looked up, and a list of thousands scanned for each of thousands of
+ * entries (a member's large SYN naming forgotten ids, which do not count
+ * against the ids a reply asks for) cost 4 ms a datagram where the rest
+ * of the SYN cost 0.1 ms. */
+
+/* The position of the first entry whose id is id or above. */
+static uint32_t state_forgotten_at(const sb_state *st, uint64_t id)
+{
+    uint32_t lo = 0, hi = st->nforgotten;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (st->forgotten[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
                      uint64_t until)
 {
+    uint32_t i = state_forgotten_at(st, id);
+    sb_forgotten *f = st->forgotten + i;
+    if (i < st->nforgotten && f->id == id) { /* forgotten again */
+        f->heartbeat = heartbeat > f->heartbeat ? heartbeat : f->heartbeat;
+        f->until = until > f->until ? until : f->until;
+        return true;
+    }
     if (st->nforgotten == st->forgotten_cap) {
         uint32_t cap = st->forgotten_cap ? 2 * st->forgotten_cap : 8;
-        sb_forgotten *f = realloc(st->forgotten, cap * sizeof(*f));
+        f = realloc(st->forgotten, cap * sizeof(*f));
         if (!f)
             return false;
         st->forgotten = f;
         st->forgotten_cap = cap;
     }
-    st->forgotten[st->nforgotten++] = (sb_forgotten){ id, heartbeat, until };
+    memmove(st->forgotten + i + 1, st->forgotten + i,
+            (st->nforgotten - i) * sizeof(*st->forgotten));
+    st->forgotten[i] = (sb_forgotten){ id, heartbeat, until };
+    st->nforgotten++;
     return true;
 }
 
 bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
                            uint64_t heartbeat)
 {
-    for (uint32_t i = 0; i < st->nforgotten; i++)
-        if (st->forgotten[i].id == id)
-            return heartbeat <= st->forgotten[i].heartbeat;
-    return false;
+    uint32_t i = state_forgotten_at(st, id);
+    return i < st->nforgotten && st->forgotten[i].id == id &&
+           heartbeat <= st->forgotten[i].heartbeat;
 }
 
 void sb_state_expire_forgotten(sb_state *st, uint64_t now)

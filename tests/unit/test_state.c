@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "rng.h"
 #include "state.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -385,6 +386,44 @@ static void test_forget_many_keeps_order_on_expiry(void **state)
     }
     for (uint64_t i = 0; i < N; i++)
         assert_int_equal(sb_state_is_forgotten(&st, 1000 + i, 0), i % 2 == 0);
+    sb_state_free(&st);
+}
+
+/* Ids forgotten in any order are kept in id order (looked up by
+ * halving); an id forgotten again (it came back with a larger heartbeat,
+ * then died again) keeps one entry, at the larger heartbeat and time:
+ * before, the first entry answered, and stale gossip of the second life
+ * passed it. */
+static void test_forget_in_any_order(void **state)
+{
+    (void)state;
+    sb_state st;
+    sb_state_init(&st);
+    enum { N = 1000 };
+    uint64_t x = 12345;
+    for (uint32_t i = 0; i < N; i++) {
+        uint64_t id = (sb_splitmix64(&x) >> 16) | 1; /* odd ids */
+        assert_true(sb_state_forget(&st, id, 7, 100));
+    }
+    for (uint32_t j = 1; j < st.nforgotten; j++)
+        assert_true(st.forgotten[j - 1].id < st.forgotten[j].id);
+    x = 12345;
+    for (uint32_t i = 0; i < N; i++) {
+        uint64_t id = (sb_splitmix64(&x) >> 16) | 1;
+        assert_true(sb_state_is_forgotten(&st, id, 7));
+        assert_false(sb_state_is_forgotten(&st, id, 8));
+        assert_false(sb_state_is_forgotten(&st, id + 1, 0)); /* even */
+    }
+    uint32_t n = st.nforgotten;
+    uint64_t id = st.forgotten[n / 2].id;
+    assert_true(sb_state_forget(&st, id, 9, 300));  /* its second life */
+    assert_true(sb_state_forget(&st, id, 3, 200));  /* older news */
+    assert_int_equal(st.nforgotten, n);
+    assert_true(sb_state_is_forgotten(&st, id, 9));
+    assert_false(sb_state_is_forgotten(&st, id, 10));
+    sb_state_expire_forgotten(&st, 100);
+    assert_int_equal(st.nforgotten, 1);
+    assert_true(sb_state_is_forgotten(&st, id, 8));
     sb_state_free(&st);
 }
 
@@ -795,6 +834,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_same_address_two_generations),
         cmocka_unit_test(test_forget_and_expire),
         cmocka_unit_test(test_forget_many_keeps_order_on_expiry),
+        cmocka_unit_test(test_forget_in_any_order),
         cmocka_unit_test(test_put_and_find_keys),
         cmocka_unit_test(test_put_replaces_and_moves_to_end),
         cmocka_unit_test(test_max_version_never_lowered),
