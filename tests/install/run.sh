@@ -77,6 +77,18 @@ if ldd "$tmp/cmake/hello-static" | grep -q libscuttlebutt; then
 fi
 LD_LIBRARY_PATH= "$tmp/cmake/hello-static"
 
+echo "== find_package where pkg-config knows no libsodium: the shared target"
+# a user of the shared library needs neither pkg-config nor libsodium's
+# .pc file (the archive's users then link -lsodium, as before 0.10.6)
+mkdir -p "$tmp/nopc"
+PKG_CONFIG_LIBDIR=$tmp/nopc PKG_CONFIG_PATH= \
+cmake -S "$here" -B "$tmp/cmake-nopc" -G Ninja -DSB_WANT="$want" \
+      -DCMAKE_PREFIX_PATH="$tmp/prefix" >"$tmp/nopc.log" 2>&1 ||
+    { cat "$tmp/nopc.log"; exit 1; }
+cmake --build "$tmp/cmake-nopc" >/dev/null
+"$tmp/cmake-nopc/hello"
+LD_LIBRARY_PATH= "$tmp/cmake-nopc/hello-static"
+
 echo "== the shared library exports exactly the SB_API functions"
 header=$(grep -o '^SB_API [^(]*(' "$here/../../include/scuttlebutt.h" |
          grep -o 'sb_[a-z_0-9]*($' | tr -d '(' | sort)
