@@ -39,7 +39,7 @@
  *        n x digest entry | m (v) | m x node delta
  * ACK2:  header | echo (u64) | m (v) | m x node delta
  *        token: a keyed hash of the address the message is sent to
- *        (token.c); the answer echoes it, so that an ACK or an ACK2 the
+ *        and of the period (token.c); the answer echoes it, so that an ACK or an ACK2 the
  *        receiver takes is an answer from the address it last wrote to
  * PUSH:  header | n (v) | n x push item
  *        push item: root id (u64) | wave (u64) | m (v) | m x node delta
