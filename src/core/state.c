@@ -274,15 +274,17 @@ bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
                      uint64_t until)
 {
     uint32_t i = state_forgotten_at(st, id);
-    sb_forgotten *f = st->forgotten + i;
-    if (i < st->nforgotten && f->id == id) { /* forgotten again */
+    if (i < st->nforgotten && st->forgotten[i].id == id) { /* again */
+        sb_forgotten *f = &st->forgotten[i];
         f->heartbeat = heartbeat > f->heartbeat ? heartbeat : f->heartbeat;
         f->until = until > f->until ? until : f->until;
         return true;
     }
     if (st->nforgotten == st->forgotten_cap) {
+        /* (no pointer into the list before it exists: NULL + 0 is
+         * undefined, and clang's UBSan stops there) */
         uint32_t cap = st->forgotten_cap ? 2 * st->forgotten_cap : 8;
-        f = realloc(st->forgotten, cap * sizeof(*f));
+        sb_forgotten *f = realloc(st->forgotten, cap * sizeof(*f));
         if (!f)
             return false;
         st->forgotten = f;
