@@ -433,15 +433,11 @@ static bool is_doubt(const cluster_packet *p)
            (p->data[SB_HEADER_SIZE + SB_TOKEN_SIZE] & SB_SYN_DOUBT);
 }
 
-/* The probes a node's peers sent it while they held it down (the DOUBT
- * flag: refute), replayed from their senders once the node is back: 50
- * times over 5 s, they move its heartbeat no more (each doubts a
- * heartbeat it has moved past), and no one reports it down. */
-static void test_replayed_doubt_moves_nothing(void **state)
+/* Pauses node x until every node holds it down, captures the doubts its
+ * peers send it in 3 s (returns how many; the capture holds them), then
+ * resumes it until all see it live. */
+static size_t capture_doubts(cluster *c, uint32_t x)
 {
-    (void)state;
-    cluster *c = converged(8);
-    uint32_t x = 3;
     cluster_pause(c, x);
     eventually(c, 1500 * MS, cluster_all_see(c, x, SB_STATUS_DOWN));
     cluster_capture(c, CLUSTER_ALL, 0);
@@ -454,15 +450,15 @@ static void test_replayed_doubt_moves_nothing(void **state)
     check(ndoubts > 0);
     cluster_resume(c, x);
     eventually(c, 30 * SEC, cluster_all_see(c, x, SB_STATUS_LIVE));
-    cluster_run(c, 3 * SEC);
-    uint64_t was = refuted(c, x), sent = bytes_sent(c, 8);
-    cluster_run(c, 5 * SEC);
-    uint64_t rest = bytes_sent(c, 8) - sent;
-    sent += rest;
-    uint32_t leaves[8];
-    for (uint32_t i = 0; i < 8; i++)
-        leaves[i] = cluster_leaves(c, i, x);
-    for (int t = 0; t < 50; t++) {
+    return ndoubts;
+}
+
+/* Hands node x every doubt of the capture, from its sender, `times`
+ * times, 100 ms apart. */
+static void replay_doubts(cluster *c, uint32_t x, int times)
+{
+    const cluster_packets *cap = cluster_captured(c);
+    for (int t = 0; t < times; t++) {
         for (size_t k = 0; k < cap->n; k++) {
             const cluster_packet *p = &cap->p[k];
             if (p->to == (int)x && is_doubt(p))
@@ -471,6 +467,27 @@ static void test_replayed_doubt_moves_nothing(void **state)
         }
         cluster_run(c, 100 * MS);
     }
+}
+
+/* The probes a node's peers sent it while they held it down (the DOUBT
+ * flag: refute), replayed from their senders once the node is back: 50
+ * times over 5 s, they move its heartbeat no more (each doubts a
+ * heartbeat it has moved past), and no one reports it down. */
+static void test_replayed_doubt_moves_nothing(void **state)
+{
+    (void)state;
+    cluster *c = converged(8);
+    uint32_t x = 3;
+    size_t ndoubts = capture_doubts(c, x);
+    cluster_run(c, 3 * SEC);
+    uint64_t was = refuted(c, x), sent = bytes_sent(c, 8);
+    cluster_run(c, 5 * SEC);
+    uint64_t rest = bytes_sent(c, 8) - sent;
+    sent += rest;
+    uint32_t leaves[8];
+    for (uint32_t i = 0; i < 8; i++)
+        leaves[i] = cluster_leaves(c, i, x);
+    replay_doubts(c, x, 50);
     printf("replayed %zu doubts 50 times: %llu refutations; the cluster "
            "sent %llu B/s (at rest: %llu)\n",
            ndoubts, (unsigned long long)(refuted(c, x) - was),
@@ -494,33 +511,14 @@ static void test_doubt_of_an_earlier_life_moves_nothing(void **state)
     (void)state;
     cluster *c = converged(8);
     uint32_t x = 3;
-    cluster_pause(c, x);
-    eventually(c, 1500 * MS, cluster_all_see(c, x, SB_STATUS_DOWN));
-    cluster_capture(c, CLUSTER_ALL, 0);
-    cluster_run(c, 3 * SEC);
-    cluster_capture_stop(c);
-    const cluster_packets *cap = cluster_captured(c);
-    size_t ndoubts = 0;
-    for (size_t k = 0; k < cap->n; k++)
-        ndoubts += cap->p[k].to == (int)x && is_doubt(&cap->p[k]);
-    check(ndoubts > 0);
-    cluster_resume(c, x);
-    eventually(c, 30 * SEC, cluster_all_see(c, x, SB_STATUS_LIVE));
+    size_t ndoubts = capture_doubts(c, x);
     cluster_crash(c, x);
     cluster_run(c, 200 * MS);
     check(cluster_restart(c, x) >= 0);
     eventually(c, 30 * SEC, cluster_all_live(c));
     cluster_run(c, 3 * SEC);
     uint64_t was = refuted(c, x);
-    for (int t = 0; t < 30; t++) {
-        for (size_t k = 0; k < cap->n; k++) {
-            const cluster_packet *p = &cap->p[k];
-            if (p->to == (int)x && is_doubt(p))
-                cluster_deliver(c, x, cluster_addr(c, p->from), p->data,
-                                p->len);
-        }
-        cluster_run(c, 100 * MS);
-    }
+    replay_doubts(c, x, 30);
     printf("replayed %zu doubts of an earlier life 30 times: %llu "
            "refutations\n", ndoubts,
            (unsigned long long)(refuted(c, x) - was));
