@@ -823,8 +823,8 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
          * new generation): its id is taken first */
         uint64_t id = sender ? sender->id : 0;
         sb_apply_deltas(e, &m, now);
-        if (id && e->held.id == id)
-            sb_sweep_held(e, from, now); /* its address is proved now */
+        if (id)
+            sb_sweep_held(e, id, from, now); /* the asker answered */
         break;
     }
     case SB_MSG_PUSH:

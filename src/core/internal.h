@@ -59,6 +59,7 @@
 #define QUIET_SYN_INTERVALS 20 /* at rest, a quiet SYN this often */
 #define ANNOUNCE_MAX 16        /* peers news goes to at once, at most */
 #define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */
+#define SWEEP_HELD 8          /* sweeps held back at once, at most */
 #define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */
 #define SB_CAP_MESSAGES 24    /* the cap is at least this many of our
                                  largest datagrams a second (send.c) */
@@ -288,10 +289,10 @@ struct sb_engine {
     } *sweep_ahead;
     uint32_t nsweep_ahead;
     sb_bucket sweep_bytes;    /* what we send others' sweeps (sweep.c) */
-    struct {                  /* a sweep held back until its asker, live
-                                 but not proved, answers our ACK */
-        uint64_t id, cursor, token;
-    } held;
+    struct sweep_held {       /* sweeps held back until their askers
+                                 answer our ACKs (sweep.c); id 0: none */
+        uint64_t id, cursor, token, at;
+    } held[SWEEP_HELD];
     struct {                  /* parts of the id space where a peer's
                                  records differed from ours (range.c) */
         uint64_t from, to;
@@ -488,7 +489,8 @@ void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
 void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now);
 size_t sb_sweep_memory(const sb_engine *e);
 void sb_sweep_free(sb_engine *e);
-void sb_sweep_held(sb_engine *e, const char *from, uint64_t now);
+void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,
+                   uint64_t now);
 
 /* ---- range.c ---- */
 /* A SYN's range section with k fingerprints: bounds, count, prints. */

@@ -1473,6 +1473,24 @@ static void test_big_push_not_passed_on(void **state)
 
 /* ---- the sweep: a joining node's transfer (sweep.c) --------------------- */
 
+/* n engines (512-byte messages, sealed with `keys` if any) that each
+ * hold a 64-byte key, converged; then a node joins, its packets and
+ * everyone's captured from its start: its index. */
+static int join_captured(uint32_t n, const uint8_t *keys, uint32_t nkeys,
+                         cluster **out)
+{
+    cluster *c = engines(n, 512, keys, nkeys);
+    for (uint32_t i = 0; i < n; i++)
+        check(cluster_set(c, i, "state", "0123456789abcdef0123456789abcdef"
+                                         "0123456789abcdef0123456789abcdef") ==
+              SB_OK);
+    cluster_wait(c, 60 * SEC, cluster_converged(c));
+    check(cluster_converged(c));
+    cluster_capture(c, CLUSTER_ALL, 0);
+    *out = c;
+    return cluster_add_node(c);
+}
+
 /*
  * A node joins a converged cluster of 40 whose nodes hold a key each: its
  * SYNs ask for a sweep until one ends it (the last range, or a peer that
@@ -1483,15 +1501,8 @@ static void test_big_push_not_passed_on(void **state)
 static void test_join_sweeps_the_cluster(void **state)
 {
     (void)state;
-    cluster *c = engines(40, 512, NULL, 0);
-    for (uint32_t i = 0; i < 40; i++)
-        check(cluster_set(c, i, "state", "0123456789abcdef0123456789abcdef"
-                                         "0123456789abcdef0123456789abcdef") ==
-              SB_OK);
-    cluster_wait(c, 60 * SEC, cluster_converged(c));
-    check(cluster_converged(c));
-    cluster_capture(c, CLUSTER_ALL, 0);
-    int j = cluster_add_node(c);
+    cluster *c;
+    int j = join_captured(40, NULL, 0, &c);
     check(j == 40);
     cluster_wait(c, 30 * SEC, cluster_converged(c));
     check(cluster_converged(c));
@@ -1600,6 +1611,60 @@ static void test_no_sweep_for_strangers(void **state)
         check((r->p[k].data[3] & 0x7f) != SB_MSG_SWEEP);
         check(r->p[k].len <= len);
     }
+    cluster_free(c);
+}
+
+/* The SYNs a joiner sent asking for its sweep, replayed from its
+ * address to every member once its sweep is over: a member answers one
+ * with its ACK, which the joiner drops (its token is of a period gone),
+ * and holds the sweep back until an ACK2 that never comes. Served at
+ * once, each replayed SYN drew up to SWEEP_BURST messages of records
+ * onto the joiner: an amplifier needing no key (sealed here). */
+static void test_replayed_sweep_asks_draw_no_sweep(void **state)
+{
+    (void)state;
+    static const uint8_t key[SB_KEY_SIZE] = { 4, 5, 6 };
+    cluster *c;
+    int j = join_captured(16, key, 1, &c);
+    cluster_wait(c, 30 * SEC, cluster_converged(c));
+    check(cluster_converged(c));
+    cluster_capture_stop(c);
+    /* sealed: the joiner's first SYNs, which ask */
+    cluster_packets *cap = cluster_captured(c);
+    size_t nsyn = 0, swept = 0;
+    cluster_packet syn[8];
+    for (size_t k = 0; k < cap->n && nsyn < 8; k++) {
+        cluster_packet *x = &cap->p[k];
+        swept += x->to == j && (x->data[3] & 0x7f) == SB_MSG_SWEEP;
+        if (x->from == (uint32_t)j && (x->data[3] & 0x7f) == SB_MSG_SYN) {
+            syn[nsyn] = *x;
+            syn[nsyn].data = malloc(x->len);
+            memcpy(syn[nsyn++].data, x->data, x->len);
+        }
+    }
+    check(nsyn >= 1 && swept >= 1); /* the join itself was swept */
+    cluster_run(c, 10 * SEC);
+    check(!cluster_engine(c, (uint32_t)j)->sweeping);
+    cluster_capture(c, CLUSTER_ALL, 0);
+    for (size_t k = 0; k < nsyn; k++)
+        for (uint32_t i = 0; i < 16; i++)
+            cluster_deliver(c, i, cluster_addr(c, (uint32_t)j), syn[k].data,
+                            syn[k].len);
+    cluster_run(c, SEC);
+    cluster_capture_stop(c);
+    cap = cluster_captured(c);
+    size_t sweeps = 0, bytes = 0;
+    for (size_t k = 0; k < cap->n; k++) {
+        sweeps += cap->p[k].to == j &&
+                  (cap->p[k].data[3] & 0x7f) == SB_MSG_SWEEP;
+        bytes += cap->p[k].to == j ? cap->p[k].len : 0;
+    }
+    printf("the joiner's first %zu SYNs (%zu bytes the first) replayed "
+           "to 16 members: %zu SWEEPs, %zu bytes to the joiner in 1 s\n",
+           nsyn, syn[0].len, sweeps, bytes);
+    check(sweeps == 0);
+    for (size_t k = 0; k < nsyn; k++)
+        free(syn[k].data);
     cluster_free(c);
 }
 
@@ -2385,6 +2450,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_plan_keeps_the_most_behind),
         cmocka_unit_test(test_summary_after_many_changes),
         cmocka_unit_test(test_no_sweep_for_strangers),
+        cmocka_unit_test(test_replayed_sweep_asks_draw_no_sweep),
         cmocka_unit_test(test_sweep_asked_past_ourselves),
         cmocka_unit_test(test_stranger_ranges_get_nothing_more),
     };
