@@ -799,7 +799,6 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
      * speak of itself only (apply.c) */
     sb_peer *sender = sb_state_find_addr(&e->st, from, strlen(from));
     e->from = from;
-    e->from_token = sb_token(e, from, now);
     e->from_member = sender != NULL || sb_seeds_has(e, from);
     e->answered = answer;
     if (answer && sender) {
@@ -813,6 +812,8 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         e->reply_max = len;
     switch (m.type) {
     case SB_MSG_SYN:
+        /* for the ACK that answers it: only a SYN is answered by one */
+        e->from_token = sb_token(e, from, now);
         exchange_syn(e, from, &m, now);
         break;
     case SB_MSG_ACK:

@@ -394,7 +394,8 @@ struct sb_engine {
      * that source may tell us (docs/security.md, "Who speaks for whom") */
     size_t reply_max;
     const char *from;
-    uint64_t from_token;      /* our token for it, which an ACK carries */
+    uint64_t from_token;      /* a SYN's: our token for its source,
+                                 which the ACK answering it carries */
     bool from_member;         /* a peer we know, or a seed */
     bool answered;            /* an ACK or ACK2 that echoes our token: its
                                  source proved it holds its address */

@@ -51,8 +51,6 @@ static bool seed_resolve_reported(sb_node *n, const char *name, bool mark)
     return false;
 }
 
-/* A seed's address the socket can send to: of a family it reaches, and
- * not link-local (whose zone the address text drops). */
 /* An address no node can have: port 0, or a multicast or broadcast one
  * (the static list is checked at creation, the callback's seeds only
  * here: sent to, they would be send errors every round). */
@@ -61,6 +59,9 @@ static bool seed_resolve_nowhere(const sb_sockaddr *a)
     return sb_addr_port(a) == 0 || sb_addr_is_group(a);
 }
 
+/* A seed's address the socket can send to: one a node can have, of a
+ * family the socket reaches, and not link-local (whose zone the address
+ * text drops). */
 static bool seed_resolve_usable(const sb_node *n, const sb_sockaddr *a)
 {
     return !seed_resolve_nowhere(a) && (n->reach & sb_addr_reach_bit(a)) &&
