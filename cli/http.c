@@ -3,11 +3,13 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "json.h"
 #include "members.h"
@@ -31,6 +33,8 @@ struct http {
     stream *streams;
     size_t nstreams;
     uint64_t keepalive_at;
+    uint64_t check_at;         /* when suspended streams are next looked
+                                  at for a client gone */
 };
 
 static void http_log(void *cls, const char *fmt, va_list ap)
@@ -114,6 +118,24 @@ void http_publish(http *h, const agent_event *ev)
         http_stream_send(h, s, ev->line, ev->line_len);
         http_stream_send(h, s, "\n", 1);
     }
+}
+
+/* True if the client of s closed its end of the connection or reset it.
+ * libmicrohttpd does not poll a suspended connection, so without a look
+ * a client gone would hold its stream until a keep-alive failed to go,
+ * the second one after it left (30 s). A client that only shut its
+ * writing half is taken for gone too: event streams are read to the
+ * end, never half closed. */
+static bool http_stream_gone(const stream *s)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    char c;
+    ssize_t got = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return got == 0 || (got < 0 && errno != EAGAIN &&
+                        errno != EWOULDBLOCK && errno != EINTR);
 }
 
 size_t http_streams(const http *h)
@@ -500,6 +522,7 @@ int http_open(agent *a, const char *spec, http **out)
              ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
              port ? (unsigned)port->port : 0u);
     h->keepalive_at = mono_ms() + HTTP_KEEPALIVE_MS;
+    h->check_at = mono_ms() + HTTP_CHECK_MS;
     *out = h;
     return 0;
 }
@@ -514,8 +537,10 @@ void http_add(http *h, loop *l)
     MHD_UNSIGNED_LONG_LONG ms;
     if (MHD_get_timeout(h->d, &ms) == MHD_YES)
         loop_wake_at(l, mono_ms() + ms);
-    if (h->streams)
+    if (h->streams) {
         loop_wake_at(l, h->keepalive_at);
+        loop_wake_at(l, h->check_at);
+    }
 }
 
 void http_process(http *h, const loop *l)
@@ -529,6 +554,14 @@ void http_process(http *h, const loop *l)
         for (stream *s = h->streams; s; s = s->next)
             http_stream_send(h, s, ping, sizeof(ping) - 1);
         h->keepalive_at = now + HTTP_KEEPALIVE_MS;
+    }
+    if (now >= h->check_at) {
+        for (stream *s = h->streams; s; s = s->next)
+            if (s->suspended && !s->ended && http_stream_gone(s)) {
+                s->ended = true;
+                http_stream_wake(s);
+            }
+        h->check_at = now + HTTP_CHECK_MS;
     }
     MHD_run(h->d); /* never blocks; cheap when nothing is ready */
 }

@@ -13,7 +13,9 @@
  * answer is made from memory at once (sockets are non-blocking). An
  * event stream waits suspended until there is an event for it, or a
  * keep-alive comment every HTTP_KEEPALIVE_MS; one that falls more than
- * HTTP_MAX_PENDING bytes behind is ended (a browser reconnects).
+ * HTTP_MAX_PENDING bytes behind is ended (a browser reconnects), and
+ * one whose client closed the connection is ended within
+ * HTTP_CHECK_MS.
  */
 #ifndef SB_CLI_HTTP_H
 #define SB_CLI_HTTP_H
@@ -27,6 +29,7 @@
 #define HTTP_MAX_STREAMS 32
 #define HTTP_MAX_PENDING (1 << 20)
 #define HTTP_KEEPALIVE_MS 15000
+#define HTTP_CHECK_MS 1000
 
 /* Listens on spec: "PORT" (on 127.0.0.1), "HOST:PORT" or "[V6]:PORT";
  * sets a->http_addr to the address it listens on. 0; or, after a

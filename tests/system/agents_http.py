@@ -8,7 +8,8 @@ every live peer, handler counters; /v1/members, /v1/kv/PEER and
 /v1/kv/PEER/KEY answer JSON (404 for what is not there, 400 for a key
 no node can hold), KEY decoded
 byte for byte (a %00 is in the key, not its end); /v1/events streams a
-`set` made on another agent; a HEAD is answered with no body on every
+`set` made on another agent, and a client that leaves a silent stream
+is dropped without waiting for a write to fail; a HEAD is answered with no body on every
 path, /v1/events too; anything but GET and HEAD is 405;
 no answer ever carries a cluster key; `--http PORT` listens on loopback
 only; a bad --http is exit 2, a port in use exit 1. Behaviour is
@@ -258,6 +259,31 @@ def main():
     wait_until(lambda: metrics(web)[("scuttlebutt_http_event_streams", ())]
                == 0 or None, "the stream's end noticed")
     print("/v1/events streams events; a closed stream is dropped")
+
+    # a client that goes away while nothing is written to it is noticed
+    # before two keep-alives have gone (a failed write would need them)
+    def stream():
+        s = socket.create_connection((host, int(port)), timeout=60)
+        s.sendall(b"GET /v1/events HTTP/1.0\r\n\r\n")
+        got = b""
+        while b"retry: 1000" not in got:
+            got += s.recv(4096)
+        return s
+    live = stream()
+    gone = stream()
+    wait_until(lambda: metrics(web)[("scuttlebutt_http_event_streams", ())]
+               == 2 or None, "two streams")
+    gone.close()
+    wait_until(lambda: metrics(web)[("scuttlebutt_http_event_streams", ())]
+               == 1 or None, "the silent stream's end noticed")
+    live.setblocking(False)
+    try:
+        pings = live.recv(65536).count(b": keep-alive")
+    except BlockingIOError:
+        pings = 0
+    check(pings < 2, "noticed only after %d keep-alives" % pings)
+    live.close()
+    print("a client gone from a silent stream is dropped without a write")
 
     # never a cluster key, on any path
     for path in ["/", "/metrics", "/v1/members", "/v1/kv/" + a.addr,
