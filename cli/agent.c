@@ -134,6 +134,8 @@ static const char usage[] =
 "                    (a drop reason for every one the library has)\n"
 "  info              version, addresses, configuration (never the keys),\n"
 "                    stats, events by kind, handler counters\n"
+"  join ADDR[,ADDR]  join the node at ADDR (ip:port or [ip6]:port, no\n"
+"                    name), and its cluster\n"
 "  leave             leave the cluster gracefully, keep running\n"
 "  key install HEX   install a cluster key (64 hex characters)\n"
 "  key use HEX       make an installed key the one that seals\n"

@@ -15,9 +15,11 @@
  * read from a reply has its type checked first.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -54,6 +56,10 @@ static const client_cmd client_cmds[] = {
       "stdin, out of other users' sight): install one, make an installed\n"
       "one the key that seals, remove one that does not seal, or list them\n"
       "(the sealing one first, marked primary)", 1, 2 },
+    { "join", "HOST:PORT", "The agent joins the node at HOST:PORT, and its\n"
+      "cluster: it is sent the agent's digest until it answers (for 10\n"
+      "intervals at most); its members then come as join events. A name is\n"
+      "resolved here, every address it gives is tried", 1, 1 },
     { "leave", "", "The agent leaves the cluster gracefully and keeps\n"
       "running (stop it with SIGTERM)", 0, 0 },
     { "info", "", "The agent's version, addresses, configuration (never the\n"
@@ -502,6 +508,68 @@ static char *client_stdin_key(void)
     return p;
 }
 
+/* "HOST:PORT" or "[V6]:PORT" into the numeric addresses the host has,
+ * "ip:port" or "[ip6]:port", commas between (at most 8): the agent
+ * resolves no names (its loop would wait for them). False, after a
+ * message on stderr, if it does not resolve. */
+static bool client_join_addrs(const char *spec, char *out, size_t cap)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    const char *start = spec[0] == '[' ? spec + 1 : spec;
+    const char *end = spec[0] == '[' ? strchr(spec, ']') : colon;
+    if (!colon || !end || end < start || end + (spec[0] == '[') != colon ||
+        (size_t)(end - start) >= sizeof(host) || !colon[1]) {
+        usage_error(client_usage, "join: HOST:PORT or [V6]:PORT");
+        return false;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int)(end - start), start);
+    struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
+                              .ai_flags = AI_NUMERICSERV }, *res;
+    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "scuttlebutt join: %s: %s\n", spec,
+                gai_strerror(rc));
+        return false;
+    }
+    size_t len = 0;
+    out[0] = '\0';
+    int n = 0;
+    for (const struct addrinfo *ai = res; ai && n < 8; ai = ai->ai_next) {
+        char ip[INET6_ADDRSTRLEN], one[INET6_ADDRSTRLEN + 16];
+        const void *bin;
+        unsigned port;
+        if (ai->ai_family == AF_INET) {
+            const struct sockaddr_in *a = (const void *)ai->ai_addr;
+            bin = &a->sin_addr;
+            port = ntohs(a->sin_port);
+        } else if (ai->ai_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const void *)ai->ai_addr;
+            bin = &a->sin6_addr;
+            port = ntohs(a->sin6_port);
+        } else {
+            continue;
+        }
+        inet_ntop(ai->ai_family, bin, ip, sizeof(ip));
+        snprintf(one, sizeof(one), ai->ai_family == AF_INET6 ? "[%s]:%u"
+                                                             : "%s:%u",
+                 ip, port);
+        bool dup = false; /* a name gives an address per protocol */
+        for (const char *at = out; *at && !dup; at += strcspn(at, ",")) {
+            at += *at == ',';
+            dup = strncmp(at, one, strlen(one)) == 0 &&
+                  (at[strlen(one)] == ',' || !at[strlen(one)]);
+        }
+        if (dup || len + strlen(one) + 2 > cap)
+            continue;
+        len += (size_t)snprintf(out + len, cap - len, "%s%s",
+                                len ? "," : "", one);
+        n++;
+    }
+    freeaddrinfo(res);
+    return n > 0;
+}
+
 /* The request of a subcommand and its arguments; NULL after a usage
  * error. */
 static json_t *client_request(const client_cmd *c, char **args, int n,
@@ -524,6 +592,13 @@ static json_t *client_request(const client_cmd *c, char **args, int n,
         json_set_bytes(req, "value", args[1], strlen(args[1]));
     } else if (strcmp(c->name, "del") == 0) {
         json_set_bytes(req, "key", args[0], strlen(args[0]));
+    } else if (strcmp(c->name, "join") == 0) {
+        char addrs[8 * (INET6_ADDRSTRLEN + 16)];
+        if (!client_join_addrs(args[0], addrs, sizeof(addrs))) {
+            json_decref(req);
+            return NULL;
+        }
+        json_object_set_new(req, "addr", json_string(addrs));
     } else if (strcmp(c->name, "keys") == 0) {
         json_object_set_new(req, "cmd", json_string("key"));
         bool list = strcmp(args[0], "list") == 0;

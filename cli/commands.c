@@ -261,6 +261,31 @@ static json_t *commands_leave(agent *a, const arg *args)
     return commands_code(sb_node_leave(a->node));
 }
 
+/* join ADDR[,ADDR...]: numeric addresses only (commands_numeric()); the
+ * client resolves a name (client.c). Done if any address is taken. */
+static json_t *commands_join(agent *a, const arg *args)
+{
+    char *list = strdup(args[0].p);
+    if (!list)
+        return commands_code(SB_ENOMEM);
+    int rc = SB_EINVAL, taken = 0;
+    char *save = NULL;
+    for (char *addr = strtok_r(list, ",", &save); addr;
+         addr = strtok_r(NULL, ",", &save)) {
+        if (!commands_numeric(addr)) {
+            free(list);
+            return commands_error("join: addresses by number, ip:port or "
+                                  "[ip6]:port, commas between");
+        }
+        int r = sb_node_join(a->node, addr);
+        taken += r == SB_OK;
+        if (rc == SB_EINVAL)
+            rc = r;
+    }
+    free(list);
+    return commands_code(taken ? SB_OK : rc);
+}
+
 static json_t *commands_quit(agent *a, const arg *args)
 {
     (void)args;
@@ -394,6 +419,8 @@ static const command commands[] = {
     { "stats", { NULL }, 0, false, "usage: stats", commands_stats_cmd },
     { "info", { NULL }, 0, false, "usage: info", commands_info },
     { "leave", { NULL }, 0, false, "usage: leave", commands_leave },
+    { "join", { "addr" }, 1, false, "usage: join ADDR[,ADDR...]",
+      commands_join },
     { "key", { "op", "key" }, 1, false,
       "usage: key install|use|remove HEX, key list", commands_key },
     { "monitor", { NULL }, 0, false, "usage: monitor", commands_monitor },

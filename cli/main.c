@@ -2,7 +2,7 @@
  * scuttlebutt: the command-line tool.
  *   scuttlebutt agent ...   run one cluster member (agent.c)
  *   scuttlebutt eval ...    start a local cluster and measure it (eval.c)
- *   scuttlebutt members|get|set|del|keys|leave|info|monitor ...
+ *   scuttlebutt members|get|set|del|keys|join|leave|info|monitor ...
  *                           ask a running agent (client.c)
  */
 #include <stdio.h>
@@ -21,11 +21,12 @@ static const char usage[] =
 "       scuttlebutt del KEY                            delete a key\n"
 "       scuttlebutt keys install|use|remove HEX        the cluster keys\n"
 "       scuttlebutt keys list\n"
+"       scuttlebutt join HOST:PORT                     join a node's cluster\n"
 "       scuttlebutt leave                              leave the cluster\n"
 "       scuttlebutt info                               its config, counters\n"
 "       scuttlebutt monitor                            stream the events\n"
 "       scuttlebutt --version\n"
-"The last eight ask a running agent through its control socket\n"
+"The last nine ask a running agent through its control socket\n"
 "([--control PATH | --agent HOST:PORT] [--json]).\n"
 "`scuttlebutt SUBCOMMAND --help` tells more.\n";
 

@@ -61,9 +61,9 @@ extern "C" {
  * ====================================================================== */
 
 #define SB_VERSION_MAJOR 0
-#define SB_VERSION_MINOR 10
-#define SB_VERSION_PATCH 6
-#define SB_VERSION_STRING "0.10.6"
+#define SB_VERSION_MINOR 11
+#define SB_VERSION_PATCH 0
+#define SB_VERSION_STRING "0.11.0"
 /* The version as one comparable number: 0x00MMmmpp. */
 #define SB_VERSION_HEX \
     ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)
@@ -600,6 +600,24 @@ SB_API int sb_node_phi(sb_node *n, const char *addr, double *phi);
  * the node down once it stops).
  */
 SB_API int sb_node_leave(sb_node *n);
+
+/*
+ * Joins the node at `addr` ("host:port", the host a name or an IP
+ * address) and through it its cluster, at run time: it gets what a seed
+ * gets, our digest in a SYN, at once and every round after until a node
+ * there answers us, for 10 intervals at most; its cluster's members then
+ * come as SB_EVENT_JOIN events. For a node that knows live peers, whose
+ * seeds are asked only now and then: to merge two clusters, or reach a
+ * node its seeds do not lead to. Returns when the address is resolved
+ * and greeted, before anyone answers (sb_node_members() tells who did);
+ * the name is resolved in the caller's thread (getaddrinfo may block:
+ * give a numeric address from a callback or an event loop). A name gives
+ * up to 8 addresses, as a seed's does. Errors: SB_EINVAL (NULL), SB_EADDR
+ * (the name does not resolve, or to no address the socket reaches, or
+ * only to the node's own), SB_ELIMIT (64 joins under way), SB_ELEFT
+ * (after sb_node_leave()), SB_ESTATE (stopped).
+ */
+SB_API int sb_node_join(sb_node *n, const char *addr);
 
 /*
  * The keyring of a node created with keys. Rotation with no downtime:

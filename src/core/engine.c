@@ -298,7 +298,7 @@ void sb_engine_free(sb_engine *e)
         sb_keyring_wipe(e->keyring);
         free(e->keyring);
     }
-    free(e->seeds);
+    sb_seeds_free(e);
     free(e->watch);
     sb_sweep_free(e);
     sb_scratch_free(&e->scratch);
@@ -347,6 +347,7 @@ static void engine_round(sb_engine *e, uint64_t now)
     if (!e->seeds_fetched)
         sb_seeds_fetch(e);
     e->wire->round(e, now);
+    sb_seeds_joins_round(e, now);
 }
 
 void sb_engine_tick(sb_engine *e, uint64_t now)
@@ -448,6 +449,13 @@ int sb_engine_leave(sb_engine *e, uint64_t now)
     sb_liveness_note_change(e, e->self, now, NO_DELTA);
     sb_push_queue(e, e->self->max_version, now);
     return SB_OK;
+}
+
+int sb_engine_join(sb_engine *e, const char *addr, uint64_t now)
+{
+    if (e->self->leaving)
+        return SB_ELEFT;
+    return sb_seeds_join(e, addr, now);
 }
 
 int sb_engine_keys(const sb_engine *e, const char *addr, sb_key_fn fn,
@@ -578,7 +586,7 @@ size_t sb_engine_memory(const sb_engine *e)
     return sizeof(*e) + e->cfg.max_message_size +
            (e->sealing ? sizeof(*e->keyring) + e->wire_max + e->opened_cap
                        : 0) +
-           e->seeds_cap * sizeof(*e->seeds) +
+           sb_seeds_memory(e) +
            e->cfg.monitors * sizeof(*e->watch) +
            strlen(e->cluster) + 1 +
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +

@@ -528,6 +528,15 @@ static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
 }
 
 
+/* An address to join gets what a seed gets: a SYN with our digest,
+ * padded (sb_wire_ops.greet). */
+static void exchange_greet(sb_engine *e, const char *to, uint64_t now)
+{
+    sb_writer syn = sb_send_writer(e);
+    exchange_write_syn(e, &syn, false, false, now);
+    exchange_send_padded_syn(e, to, &syn, SB_SYN_PADDED_SIZE, now);
+}
+
 /*
  * Quiet: while the last peer we compared with (by an exchange, or by the
  * summary in a beat, monitor.c) held the same summary as ours, and ours
@@ -860,6 +869,7 @@ const sb_wire_ops sb_scuttlebutt_wire = {
     .leaves = true,
     .recv = exchange_recv,
     .round = exchange_round,
+    .greet = exchange_greet,
     .announce = exchange_announce,
     .check_write = exchange_check_write,
     /* heartbeats travel transitively: the detector learns their rhythm

@@ -18,7 +18,8 @@
  *   apply.c         taking in a delta: bounds, gaps, resets
  *   plan.c          what an ACK, ACK2 or PUSH carries; digest sampling
  *   summary.c       the summary: one number for a node's records
- *   seeds.c         the seeds: fetched, recognised, drawn
+ *   seeds.c         the seeds: fetched, recognised, drawn; and the
+ *                   addresses to join, greeted until they answer
  *   liveness.c      peers added and removed, statuses, events, conviction
  *                   (by our detector or by monitors' verdicts), tombstone
  *                   collection
@@ -235,6 +236,14 @@ typedef struct plan {
  * library's (ref_exchange.c). The rest of the engine tests no protocol
  * flag; it asks the table.
  */
+/* An address to join (sb_engine_join()): greeted every round, and taken
+ * for a seed, until a node there has answered us or `rounds` ran out. */
+typedef struct sb_join {
+    char *addr;
+    uint32_t rounds;
+} sb_join;
+#define JOIN_INTERVALS 10     /* how long a join is tried, unanswered */
+
 typedef struct sb_wire_ops {
     uint32_t rounds;          /* gossip rounds per interval */
     bool leaves;              /* the format can announce a leave */
@@ -243,6 +252,9 @@ typedef struct sb_wire_ops {
                  size_t len, uint64_t now);
     /* the round's messages, after the peers due were attended to */
     void (*round)(sb_engine *e, uint64_t now);
+    /* a message to `to`, which may not know us, that asks for its state
+     * and offers ours: what a seed gets */
+    void (*greet)(sb_engine *e, const char *to, uint64_t now);
     /* news of members we did not know, at once (NULL: by rounds only) */
     void (*announce)(sb_engine *e, uint64_t now);
     /* SB_OK if a key entry of ours can travel; else the write's error */
@@ -334,6 +346,9 @@ struct sb_engine {
     uint64_t bold[BOLD_SEEDS]; /* seeds (sb_peer_id(addr, 0)) that
                                  answered as one of ours: never shy */
     uint32_t nbold;
+    sb_join *joins;           /* addresses sb_engine_join() was given,
+                                 njoins of them (seeds.c) */
+    uint32_t njoins;
 
     /* eager push: our fresh keys wait until push_due; waves seen lately;
      * then the bandwidth cap */
@@ -556,6 +571,10 @@ size_t sb_plan_digest_room(const sb_engine *e);
 void sb_seeds_fetch(sb_engine *e);
 bool sb_seeds_has(const sb_engine *e, const char *addr);
 const char *sb_seeds_chance(sb_engine *e, uint32_t n);
+int sb_seeds_join(sb_engine *e, const char *addr, uint64_t now);
+void sb_seeds_joins_round(sb_engine *e, uint64_t now);
+size_t sb_seeds_memory(const sb_engine *e);
+void sb_seeds_free(sb_engine *e);
 
 /* ---- liveness.c ---- */
 void sb_liveness_emit(sb_engine *e, sb_event_type type, const sb_peer *n,

@@ -365,6 +365,7 @@ const sb_wire_ops sb_reference_wire = {
     .leaves = false,
     .recv = ref_recv,
     .round = ref_round,
+    .greet = ref_ask,
     .check_write = ref_check_write,
     /* a peer hears from another about twice in (peers) rounds */
     .gap_per_peer = 0.5,

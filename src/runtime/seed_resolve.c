@@ -2,7 +2,9 @@
  * Seed resolution: the seed names (the static list of sb_config, then
  * what the seeds callback gives) resolved into the canonical addresses
  * the engine takes (src/core/seeds.c is what the engine does with them).
- * At creation, and again whenever the engine, alone, asks for seeds.
+ * At creation, and again whenever the engine, alone, asks for seeds. And
+ * the name sb_node_join() is given, resolved the same way at once and
+ * handed to the engine to join.
  *
  * Locking: names are resolved without the lock (getaddrinfo may block,
  * and the seeds callback is the user's code): sb_seed_resolve_refresh()
@@ -195,4 +197,33 @@ void sb_seed_resolve_refresh(sb_node *n)
     free(n->seeds_fresh);
     n->seeds_fresh = l;
     pthread_mutex_unlock(&n->lock);
+}
+
+int sb_node_join(sb_node *n, const char *addr)
+{
+    if (!n || !addr)
+        return SB_EINVAL;
+    sb_sockaddr found[8];
+    int k = sb_addr_resolve(addr, AF_UNSPEC, false, found, 8);
+    char text[8][SB_ADDR_STRLEN];
+    int usable = 0;
+    for (int j = 0; j < k; j++)
+        if (seed_resolve_usable(n, &found[j]))
+            sb_addr_format(&found[j], text[usable++]);
+    if (!sb_lock_running(n))
+        return SB_ESTATE;
+    int rc = SB_EADDR, taken = 0;
+    uint64_t now = sb_clock_now_ns();
+    for (int j = 0; j < usable; j++) {
+        int r = sb_engine_join(n->engine, text[j], now);
+        taken += r == SB_OK;
+        if (r != SB_EADDR || rc == SB_EADDR)
+            rc = r;
+    }
+    pthread_mutex_unlock(&n->lock);
+    sb_thread_wake(n);
+    if (taken)
+        sb_log_say(&n->cfg, n, SB_LOG_INFO, "joining %s (%d address%s)",
+                   addr, taken, taken == 1 ? "" : "es");
+    return taken ? SB_OK : rc;
 }

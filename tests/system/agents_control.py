@@ -3,7 +3,8 @@
 
 Three agents with their default control sockets (mode 0600 in a 0700
 directory, named after the bound address): `members` (table, --json,
---status), `set`, `get`, `del`, `info`, `leave`, `monitor` (events
+--status), `set`, `get`, `del`, `info`, `join` (a name resolved by the
+client), `leave`, `monitor` (events
 streamed; a monitor that disconnects leaves the agent serving), `keys`
 on an agent with a key (install, use, remove, list; HEX from stdin);
 bad requests on the raw socket answered with errors, the connection
@@ -158,8 +159,8 @@ def stdout_full(exe):
     print("stdout failing: said once, the agent answers on")
 
 
-SUBCOMMANDS = ["members", "get", "set", "del", "keys", "leave", "info",
-               "monitor"]
+SUBCOMMANDS = ["members", "get", "set", "del", "keys", "join", "leave",
+               "info", "monitor"]
 
 
 def main():
@@ -183,7 +184,8 @@ def main():
     for args in (["get", "onlypeer"], ["set", "k"], ["del"], ["keys"],
                  ["keys", "frob", "x"], ["members", "--status", "dead"],
                  ["info", "extra"], ["members", "--control", "a",
-                                     "--agent", "b:1"], ["leave", "--bogus"]):
+                                     "--agent", "b:1"], ["leave", "--bogus"],
+                 ["join"], ["join", "nohost"], ["join", "a:1", "b:2"]):
         r = cli(exe, *args)
         check(r.returncode == 2, (args, r))
     print("--help of every subcommand; usage errors exit 2")
@@ -514,6 +516,26 @@ def main():
     h.proc.terminate()
     h.proc.wait(timeout=60)
     print("keys: install (from stdin), use, remove, list")
+
+    # join through the CLI: an agent with no seeds meets a's cluster, by
+    # a name the client resolves; its own address, a name that does not
+    # resolve, and the stdin command with a name are refused
+    j = Agent(exe, "127.0.0.1:0")
+    ready(j)
+    r = cli(exe, "join", "--agent", j.addr,
+            "localhost:" + a.addr.rsplit(":", 1)[1])
+    check(r.returncode == 0 and r.stdout == "", r)
+    a.wait(is_event("join", j.addr))
+    j.wait(is_event("join", a.addr))
+    r = cli(exe, "join", "--agent", j.addr, j.addr)
+    check(r.returncode == 3 and "eaddr" in r.stderr, r)
+    r = cli(exe, "join", "--agent", j.addr, "no-such-host.invalid:1")
+    check(r.returncode == 2 and "no-such-host.invalid" in r.stderr, r)
+    reply = j.command("join localhost:1")
+    check(reply["ok"] is False and "by number" in reply["error"], reply)
+    j.proc.terminate()
+    j.proc.wait(timeout=60)
+    print("join: by name, from the client; errors said")
 
     # leave through the CLI: reported left, the agent keeps serving
     check(cli(exe, "leave", "--agent", c.addr).returncode == 0)

@@ -400,6 +400,39 @@ static void test_graceful_leave(void **state)
     stop_cluster(c);
 }
 
+/* Three nodes with no seeds meet through sb_node_join() (a name, then a
+ * number), and its errors. */
+static void test_join_at_run_time(void **state)
+{
+    (void)state;
+    cluster *c = calloc(1, sizeof(*c));
+    c->m = calloc(3, sizeof(member));
+    c->n = 3;
+    for (size_t i = 0; i < 3; i++)
+        start(&c->m[i], "127.0.0.1:0", NULL);
+    usleep(3 * INTERVAL_MS * 1000);
+    assert_int_equal(live_count(c->m[1].node), 1); /* alone, no seeds */
+    char name[64];
+    snprintf(name, sizeof(name), "localhost:%s",
+             strrchr(c->m[0].addr, ':') + 1);
+    assert_int_equal(sb_node_join(c->m[1].node, name), SB_OK);
+    assert_int_equal(sb_node_join(c->m[2].node, c->m[1].addr), SB_OK);
+    assert_true(eventually(all_live, c));
+    assert_true(eventually(all_joins_seen, c));
+    assert_int_equal(sb_node_join(NULL, c->m[0].addr), SB_EINVAL);
+    assert_int_equal(sb_node_join(c->m[0].node, NULL), SB_EINVAL);
+    assert_int_equal(sb_node_join(c->m[0].node, c->m[0].addr), SB_EADDR);
+    assert_int_equal(sb_node_join(c->m[0].node, "no-such-host.invalid:1"),
+                     SB_EADDR);
+    assert_int_equal(sb_node_join(c->m[0].node, "127.0.0.1"), SB_EADDR);
+    assert_int_equal(sb_node_join(c->m[0].node, "[::1]:7946"), SB_EADDR);
+    assert_int_equal(sb_node_leave(c->m[2].node), SB_OK);
+    assert_int_equal(sb_node_join(c->m[2].node, c->m[0].addr), SB_ELEFT);
+    assert_int_equal(sb_node_stop(c->m[1].node), SB_OK);
+    assert_int_equal(sb_node_join(c->m[1].node, c->m[0].addr), SB_ESTATE);
+    stop_cluster(c);
+}
+
 static bool ipv6_loopback(void)
 {
     int fd = socket(AF_INET6, SOCK_DGRAM, 0);
@@ -1850,6 +1883,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_32_nodes_converge),
     cmocka_unit_test(test_restart_on_same_port),
     cmocka_unit_test(test_graceful_leave),
+    cmocka_unit_test(test_join_at_run_time),
     cmocka_unit_test(test_ipv6_loopback),
     cmocka_unit_test(test_dual_stack),
     cmocka_unit_test(test_embedded_poll_loop),

@@ -1614,6 +1614,86 @@ static void test_no_sweep_for_strangers(void **state)
     cluster_free(c);
 }
 
+/* ---- joins asked at run time ---------------------------------------- */
+
+/* Nodes with no seeds meet only through sb_engine_join(): two clusters
+ * form around nodes 0 and 4, know nothing of each other however long
+ * they run, and merge once a node of one joins a node of the other. On
+ * both wires. */
+static void join_merges_two_clusters(sb_wire wire)
+{
+    cluster_config cfg;
+    cluster_config_init(&cfg, 8);
+    cfg.seeds = 0;
+    cfg.step_ns = 10 * MS;
+    cfg.engine.wire = wire;
+    cluster *c = cluster_new(&cfg);
+    for (uint32_t i = 1; i < 8; i++)
+        if (i != 4)
+            check(sb_engine_join(cluster_engine(c, i),
+                                 cluster_addr(c, i < 4 ? 0 : 4),
+                                 cluster_now(c)) == SB_OK);
+    cluster_run(c, 10 * SEC);
+    for (uint32_t i = 0; i < 8; i++)
+        for (uint32_t j = 0; j < 8; j++)
+            check(i == j || (cluster_status(c, i, j) == SB_STATUS_LIVE) ==
+                                ((i < 4) == (j < 4)));
+    for (uint32_t i = 0; i < 8; i++)
+        check(cluster_engine(c, i)->njoins == 0); /* answered: done */
+    check(sb_engine_join(cluster_engine(c, 2), cluster_addr(c, 6),
+                         cluster_now(c)) == SB_OK);
+    cluster_wait(c, 10 * SEC, cluster_all_live(c));
+    check(cluster_all_live(c));
+    cluster_free(c);
+}
+
+static void test_join_merges_two_clusters(void **state)
+{
+    (void)state;
+    join_merges_two_clusters(SB_WIRE_SCUTTLEBUTT);
+    join_merges_two_clusters(SB_WIRE_REFERENCE);
+}
+
+/* An address where no one answers is greeted at once and every round
+ * for JOIN_INTERVALS, with SYNs padded as a seed's, then no more; the
+ * errors of sb_engine_join(). */
+static void test_join_of_nowhere_gives_up(void **state)
+{
+    (void)state;
+    cluster *c = engines(3, 512, NULL, 0);
+    cluster_wait(c, 10 * SEC, cluster_converged(c));
+    sb_engine *e = cluster_engine(c, 1);
+    const char *nowhere = "198.51.100.9:7946";
+    cluster_capture(c, 1, 0);
+    check(sb_engine_join(e, nowhere, cluster_now(c)) == SB_OK);
+    check(sb_engine_join(e, nowhere, cluster_now(c)) == SB_OK); /* again */
+    check(e->njoins == 1);
+    cluster_run(c, JOIN_INTERVALS * 100 * MS + 5 * SEC);
+    check(e->njoins == 0 && e->joins == NULL);
+    const cluster_packets *p = cluster_captured(c);
+    size_t syns = 0;
+    for (size_t k = 0; k < p->n; k++)
+        if (strcmp(p->p[k].to_addr, nowhere) == 0) {
+            check((p->p[k].data[3] & 0x7f) == SB_MSG_SYN);
+            check(p->p[k].len >= SB_SYN_PADDED_SIZE);
+            syns++;
+        }
+    /* two at once (asked twice), then a round's for as long as it lasts */
+    check(syns == 2 + JOIN_INTERVALS * e->wire->rounds);
+    check(sb_engine_join(e, "", cluster_now(c)) == SB_EINVAL);
+    check(sb_engine_join(e, cluster_addr(c, 1), cluster_now(c)) == SB_EADDR);
+    char addr[32];
+    for (int i = 0; i < SB_MAX_SEEDS; i++) {
+        snprintf(addr, sizeof(addr), "198.51.100.%d:7946", i + 1);
+        check(sb_engine_join(e, addr, cluster_now(c)) == SB_OK);
+    }
+    check(sb_engine_join(e, "203.0.113.1:7946", cluster_now(c)) ==
+          SB_ELIMIT);
+    check(sb_engine_leave(e, cluster_now(c)) == SB_OK);
+    check(sb_engine_join(e, cluster_addr(c, 0), cluster_now(c)) == SB_ELEFT);
+    cluster_free(c);
+}
+
 /* The SYNs a joiner sent asking for its sweep, replayed from its
  * address to every member once its sweep is over: a member answers one
  * with its ACK, which the joiner drops (its token is of a period gone),
@@ -2450,6 +2530,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_plan_keeps_the_most_behind),
         cmocka_unit_test(test_summary_after_many_changes),
         cmocka_unit_test(test_no_sweep_for_strangers),
+        cmocka_unit_test(test_join_merges_two_clusters),
+        cmocka_unit_test(test_join_of_nowhere_gives_up),
         cmocka_unit_test(test_replayed_sweep_asks_draw_no_sweep),
         cmocka_unit_test(test_sweep_asked_past_ourselves),
         cmocka_unit_test(test_stranger_ranges_get_nothing_more),
