@@ -10,8 +10,10 @@
  *   3. sb_node: create, free, write and read state, leave, statistics
  *   4. driving a node from the caller's event loop
  *
- * Threads. By default a node runs its own background thread and every
- * function taking an sb_node is safe to call from any thread, except
+ * Threads. By default a node runs its own background thread (which
+ * blocks every signal: process-directed signals go to the application's
+ * threads) and every function taking an sb_node is safe to call from
+ * any thread, except
  * sb_node_free(), which must not race other calls on the same node. Event
  * callbacks run on the node's thread (or inside sb_node_process() in
  * embedded mode), one at a time, with no lock of the library held; with

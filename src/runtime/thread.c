@@ -2,7 +2,8 @@
  * The background thread of a node not created `embedded`: a loop on the
  * event-loop API (process.c) that polls the socket and a wake pipe, so
  * that a write may make a push go out before the timeout. Started at
- * creation; stopped and joined once, by sb_node_stop() or sb_node_free().
+ * creation, with every signal blocked; stopped and joined once, by
+ * sb_node_stop() or sb_node_free().
  *
  * Locking: the thread reads `stop` (L) each turn; sb_thread_join() takes
  * `join_lock`, then the lock to set `stop`, so that a second stop waits
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -53,9 +55,17 @@ static void *thread_run(void *arg)
 int sb_thread_start(sb_node *n, const sb_config *cfg)
 {
     n->threaded = true;
+    /* the thread blocks every signal (it inherits the mask it starts
+     * with): a process-directed signal goes to the application's own
+     * threads, never runs a handler here, and cannot miss a thread the
+     * application set up to take it (sigwait()) */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int err = pipe2(n->wake, O_NONBLOCK | O_CLOEXEC) < 0
                   ? errno
                   : pthread_create(&n->thread, NULL, thread_run, n);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
         sb_log_say(cfg, n, SB_LOG_ERROR, "cannot start the node's thread: %s",
                    strerror(err));

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1878,6 +1879,41 @@ static void test_full_batch_means_process_again(void **state)
     assert_int_equal(sb_node_free(n), SB_OK);
 }
 
+/* The node's thread blocks every signal: a process-directed signal goes
+ * to the application's threads. Here the application takes SIGUSR1 with
+ * sigtimedwait() in the one thread of its own, which blocks it once the
+ * node runs; the node's thread, had it not blocked it too, would take
+ * the signal and run the handler instead. */
+static atomic_int signal_handled;
+
+static void signal_handler(int sig)
+{
+    (void)sig;
+    signal_handled = 1;
+}
+
+static void test_thread_blocks_signals(void **state)
+{
+    (void)state;
+    struct sigaction sa = { .sa_handler = signal_handler }, old_sa;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old_sa), 0);
+    member a = { 0 };
+    start(&a, "127.0.0.1:0", NULL);
+    sigset_t usr1, old_mask;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, &usr1, &old_mask), 0);
+    assert_int_equal(kill(getpid(), SIGUSR1), 0);
+    struct timespec wait = { 2, 0 };
+    int got = sigtimedwait(&usr1, NULL, &wait);
+    stop(&a);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    sigaction(SIGUSR1, &old_sa, NULL);
+    assert_int_equal(signal_handled, 0);
+    assert_int_equal(got, SIGUSR1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_three_nodes),
     cmocka_unit_test(test_32_nodes_converge),
@@ -1907,6 +1943,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_two_stops),
     cmocka_unit_test(test_address_forms),
     cmocka_unit_test(test_garbage_is_counted),
+    cmocka_unit_test(test_thread_blocks_signals),
 };
 
 int main(int argc, char **argv)
