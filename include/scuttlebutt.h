@@ -668,15 +668,17 @@ SB_API void sb_free(void *p);
 
 /* The UDP socket to watch for reading (-1 for NULL). Owned by the node:
  * do not read, write or close it. It stays open until sb_node_free(),
- * the node stopped or not: a loop stops watching it once
- * sb_node_process() returns SB_ESTATE. */
+ * the node stopped or not: a loop stops watching it once the node is
+ * stopped, which sb_node_timeout_ms() tells (-1), not sb_node_process()
+ * alone (its SB_ESTATE also answers a call that raced another, or came
+ * from a callback, on a node that still runs). */
 SB_API int sb_node_fd(const sb_node *n);
 
 /* Milliseconds until the node must be processed again (0: now, as after
  * a call of sb_node_process() that read a whole batch), rounded up; a
  * timeout for poll() or a timer. -1 (poll's "forever") for NULL or a
- * stopped node: an embedded loop stops watching a node once
- * sb_node_process() returns SB_ESTATE. */
+ * stopped node: an embedded loop stops watching a node once this is
+ * -1 (SB_ESTATE from sb_node_process() says so only with this -1). */
 SB_API int sb_node_timeout_ms(sb_node *n);
 
 /*
@@ -686,8 +688,10 @@ SB_API int sb_node_timeout_ms(sb_node *n);
  * rest even if its wait is edge-triggered, as epoll with EPOLLET is),
  * runs what is due, and runs the callbacks of what happened. Never
  * blocks, except to resolve seed host names. Errors: SB_EINVAL (NULL),
- * SB_ESTATE (the node has its own thread, or the call comes from one of
- * its callbacks or races another sb_node_process() of the same node).
+ * SB_ESTATE (the node was stopped, has its own thread, or the call
+ * comes from one of its callbacks or races another sb_node_process() of
+ * the same node: only the first is for good, and sb_node_timeout_ms()
+ * returning -1 tells it apart).
  */
 SB_API int sb_node_process(sb_node *n);
 
