@@ -262,7 +262,9 @@ SB_API const char *sb_traffic_name(sb_traffic traffic);
 /* Counters a node keeps about itself. */
 typedef struct sb_stats {
     uint64_t packets_in, bytes_in;
-    uint64_t packets_out, bytes_out;
+    uint64_t packets_out, bytes_out;  /* datagrams handed to the socket,
+                                         the send_errors it refused
+                                         included */
     uint64_t rounds;                  /* gossip rounds run, two per interval */
     uint64_t pushes;                  /* PUSH datagrams sent (in
                                          packets_out), each of one or
