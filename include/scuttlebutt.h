@@ -107,10 +107,10 @@ extern "C" {
     X(SB_EADDRINUSE, -11, "eaddrinuse", "address already in use")
 
 enum sb_error {
-    SB_OK = 0,
 #define SB_ERROR_ENUM_(sym, value, name, text) sym = value,
     SB_ERRORS(SB_ERROR_ENUM_)
 #undef SB_ERROR_ENUM_
+    SB_OK = 0 /* last: no comma ends the list (C89, C++98) */
 };
 
 /* A static, human-readable description of an error code; never NULL. */

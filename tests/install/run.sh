@@ -27,14 +27,17 @@ if ldd "$tmp/hello-static" | grep -q libscuttlebutt; then
 fi
 LD_LIBRARY_PATH= "$tmp/hello-static"
 
-echo "== the header compiles as C++ and as C99 too, pedantic"
-echo '#include <scuttlebutt.h>
+echo "== the header compiles as C++ (98 and 11) and as C89 and C99 too, pedantic"
+for std in c++98 c++11; do
+    echo '#include <scuttlebutt.h>
 int main() { sb_config c; sb_config_init(&c); return (int)c.size == 0; }' |
-    c++ -std=c++11 -Wall -Wextra -pedantic -Werror -x c++ -fsyntax-only \
-        $(pkg-config --cflags scuttlebutt) -
-# gnu99, not c99: glibc's headers turn _Static_assert into a macro for
-# strict c99 only, which would hide a C11 construct in the header
-for std in gnu99 c11; do
+        c++ -std=$std -Wall -Wextra -pedantic -Werror -x c++ -fsyntax-only \
+            $(pkg-config --cflags scuttlebutt) -
+done
+# gnu89 and gnu99, not c89 and c99: glibc's headers turn _Static_assert
+# into a macro for strict c99 only, which would hide a C11 construct in
+# the header
+for std in gnu89 gnu99 c11; do
     echo '#include <scuttlebutt.h>
 int main(void) { sb_config c; sb_config_init(&c); return c.size == 0; }' |
         cc -std=$std -Wall -Wextra -pedantic -Werror -x c -fsyntax-only \
