@@ -337,9 +337,11 @@ typedef struct sb_config {
                                   lets the system choose */
     const char *advertise;     /* the address peers reach us at, which is
                                   also our identity: a numeric IP address
-                                  and a non-zero port. Default: the bound
-                                  address; required when binding a
-                                  wildcard (0.0.0.0 or [::]) */
+                                  and a port (0: the port bound, the one
+                                  the system chose for a bind to port 0).
+                                  Default: the bound address; required
+                                  when binding a wildcard (0.0.0.0 or
+                                  [::]) */
     const char *cluster;       /* cluster name; packets of other clusters
                                   are dropped; default (and NULL)
                                   "default" */

@@ -209,3 +209,11 @@ unsigned sb_addr_port(const sb_sockaddr *a)
         return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
     return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
 }
+
+void sb_addr_set_port(sb_sockaddr *a, unsigned port)
+{
+    if (a->ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons((uint16_t)port);
+}

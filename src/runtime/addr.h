@@ -72,5 +72,6 @@ unsigned sb_addr_reach(const sb_sockaddr *bound);
 unsigned sb_addr_reach_bit(const sb_sockaddr *a);
 /* The port of `a`. */
 unsigned sb_addr_port(const sb_sockaddr *a);
+void sb_addr_set_port(sb_sockaddr *a, unsigned port);
 
 #endif /* SB_ADDR_H */

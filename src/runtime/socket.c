@@ -117,13 +117,15 @@ int sb_socket_open(sb_node *n, const sb_config *cfg)
     }
     sb_sockaddr adv;
     if (sb_addr_parse(cfg->advertise, &adv) != SB_OK ||
-        sb_addr_is_wildcard(&adv) || sb_addr_port(&adv) == 0 ||
-        sb_addr_is_link_local(&adv) || sb_addr_is_group(&adv)) {
+        sb_addr_is_wildcard(&adv) || sb_addr_is_link_local(&adv) ||
+        sb_addr_is_group(&adv)) {
         sb_log_say(&n->cfg, n, SB_LOG_ERROR, "advertise address %s: not a "
                    "numeric, non-wildcard, non-link-local, non-multicast "
-                   "ip:port with a port", cfg->advertise);
+                   "ip:port", cfg->advertise);
         return SB_EADDR;
     }
+    if (sb_addr_port(&adv) == 0) /* the port the system chose, or bound */
+        sb_addr_set_port(&adv, sb_addr_port(&bound));
     if (!(n->reach & sb_addr_reach_bit(&adv))) {
         sb_log_say(&n->cfg, n, SB_LOG_ERROR, "advertise address %s: "
                    "another address family than the socket bound to %s",
