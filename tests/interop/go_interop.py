@@ -16,6 +16,8 @@ Then six fresh nodes, Go and agents in turn, started at once and all
 seeded by the first, the starting order docs/compat.md gives: all see
 each other. Then six started at once in a chain, each seeded by the one
 before (Go first, then an agent first): all see each other.
+Then two clusters, two Go nodes and two agents, merged by one agent's
+`join` of a Go node: all see each other.
 Without Go or the source, exits 77 (skipped) saying which is missing.
 
 usage: go_interop.py PATH/TO/scuttlebutt
@@ -194,6 +196,21 @@ def main():
         g.proc.kill()
     for a in agents[:2] + [back]:
         check(a.proc.wait(timeout=30) == 0)
+
+    # two clusters, two Go nodes and two agents, that no seed joins: the
+    # agents' cluster meets the Go one through one agent's `join`
+    g = [GoNode(gonode, "127.0.0.1:0")]
+    g.append(GoNode(gonode, "127.0.0.1:0", [g[0].addr]))
+    c = [Agent(exe, "127.0.0.1:0", (), (), REF)]
+    c.append(Agent(exe, "127.0.0.1:0", [c[0].addr], (), REF))
+    g[0].wait(is_event("join", g[1].addr))
+    c[0].wait(is_event("join", c[1].addr))
+    check(c[1].command("join " + g[1].addr) == {"ok": True})
+    print("two clusters, Go and agents, merged by an agent's join after "
+          "%.2f s" % all_see_each_other(g + c))
+    for n in g + c:
+        n.proc.kill()
+        n.proc.wait()
 
     # six nodes at once, each seeded by the first
     first = GoNode(gonode, "127.0.0.1:0")
