@@ -288,6 +288,45 @@ static void test_partition_heals_without_seeds(void **state)
     cluster_free(c);
 }
 
+/* Every node of [base, base + n) sees every other one of them live. */
+static bool group_live(const cluster *c, uint32_t base, uint32_t n)
+{
+    for (uint32_t i = base; i < base + n; i++)
+        for (uint32_t j = base; j < base + n; j++)
+            if (i != j && cluster_status(c, i, j) != SB_STATUS_LIVE)
+                return false;
+    return true;
+}
+
+/* Two clusters of 256 with no seeds, each formed by its nodes' joins of
+ * its first node, are merged by one node's join of a node of the other:
+ * every node sees all 512 live (the time printed). */
+static void test_clusters_merge_on_one_join(void **state)
+{
+    (void)state;
+    cluster_config cfg;
+    cluster_config_init(&cfg, 512);
+    cfg.seeds = 0;
+    cfg.engine.max_message_size = 512;
+    cluster *c = cluster_new(&cfg);
+    for (uint32_t i = 0; i < 512; i++)
+        if (i % 256)
+            check(sb_engine_join(cluster_engine(c, i),
+                                 cluster_addr(c, i < 256 ? 0 : 256),
+                                 cluster_now(c)) == SB_OK);
+    eventually(c, 60 * SEC, group_live(c, 0, 256) && group_live(c, 256, 256));
+    cluster_run(c, 5 * SEC);
+    check(cluster_status(c, 0, 256) == -1 && cluster_status(c, 256, 0) == -1);
+    uint64_t t0 = cluster_now(c);
+    check(sb_engine_join(cluster_engine(c, 255), cluster_addr(c, 511), t0) ==
+          SB_OK);
+    eventually(c, 60 * SEC, cluster_all_live(c));
+    printf("two clusters of 256 merged on one join: all 512 see all live "
+           "%.1f s after it\n", (double)(cluster_now(c) - t0) / 1e9);
+    check(cluster_downs(c, CLUSTER_ALL) == 0);
+    cluster_free(c);
+}
+
 /* Tombstones of node j still held by any running node. */
 static uint32_t tombstones_of(cluster *c, uint32_t j)
 {
@@ -1073,6 +1112,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_graceful_leave),
         cmocka_unit_test(test_partition_heals),
         cmocka_unit_test(test_partition_heals_without_seeds),
+        cmocka_unit_test(test_clusters_merge_on_one_join),
         cmocka_unit_test(test_delete_and_collect),
         cmocka_unit_test(test_deleted_key_stays_deleted),
         cmocka_unit_test(test_same_seed_same_run),
