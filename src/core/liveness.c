@@ -484,7 +484,11 @@ static void liveness_mark_accused(sb_engine *e)
  * others' votes may hinge on it. No other peer can be convicted (every
  * vote needs a verdict), so the others are not looked up on the rings. A
  * peer that is down for us, and whose monitor we now are, gets our
- * verdict too (sb_monitor_concur()). */
+ * verdict too (sb_monitor_concur()); so does one we hold JOINING, which
+ * with monitors is a record held down as it arrived (a node that died
+ * before we started): without our verdict, restarted nodes that became
+ * a dead node's monitors left the verdicts that stand a minority, and a
+ * newcomer took it live for good. */
 void sb_liveness_rejudge(sb_engine *e, uint64_t now)
 {
     if (!e->rejudge)
@@ -498,7 +502,7 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
             liveness_convicted(e, x))
             sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
         x->accused = false;
-        if (x->status == SB_STATUS_DOWN)
+        if (x->status == SB_STATUS_DOWN || x->status == SB_STATUS_JOINING)
             sb_monitor_concur(e, x, now);
     }
 }

@@ -243,7 +243,8 @@ static void monitor_record(sb_engine *e, uint64_t id, uint64_t hb,
 }
 
 /*
- * Peer x is down for us. If we are one of its monitors in our view, with
+ * Peer x is down for us (DOWN, or JOINING: held down as it arrived). If
+ * we are one of its monitors in our view, with
  * no verdict of our own and no fresh beat of it, we sign too: an
  * observer whose view of x's monitors lags ours (they moved as others
  * went down, in a partition) counts the verdicts of the monitors it

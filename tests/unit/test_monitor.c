@@ -678,6 +678,50 @@ static void doubt(cluster *c, uint32_t m, uint32_t x, uint64_t hb)
                           (size_t)(w.p - buf)) == SB_OK);
 }
 
+/* Nodes that restart after a node died take its record from members
+ * that hold it down, and hold it JOINING (never proven alive): their new
+ * ids move them onto the rings, where they become the dead node's
+ * monitors in place of those that convicted it. They must concur as
+ * monitors that hold it down do, or the verdicts that stand are no
+ * longer a majority of its monitors, and a node that judges it afresh (a
+ * newcomer, taking the record from a member whose own view no longer
+ * convicts it) holds the dead node live for good. */
+static void test_restarted_monitors_concur_on_the_dead(void **state)
+{
+    (void)state;
+    cluster *c = converged(16);
+    uint32_t x = 9;
+    cluster_crash(c, x);
+    eventually(c, 30 * SEC, cluster_all_see(c, x, SB_STATUS_DOWN));
+    cluster_run(c, 2 * SEC);
+    for (uint32_t i = 3; i < 16; i++) {
+        if (i == x)
+            continue;
+        check(cluster_restart(c, i) == SB_OK);
+        eventually(c, 30 * SEC, cluster_all_see(c, i, SB_STATUS_LIVE));
+        cluster_run(c, 2 * SEC);
+    }
+    cluster_run(c, 5 * SEC);
+    for (uint32_t i = 0; i < 16; i++) {
+        if (i == x)
+            continue;
+        check(cluster_status(c, i, x) != SB_STATUS_LIVE);
+        uint32_t mon[SB_MAX_RINGS];
+        uint32_t nm = monitors_of(c, i, x, mon);
+        if (votes(c, mon, nm, x) <= nm / 2)
+            fail_msg("in node %u's view, %u of the dead node's %u "
+                     "monitors hold a verdict", i, votes(c, mon, nm, x),
+                     nm);
+    }
+    int y = cluster_add_node(c);
+    check(y == 16);
+    eventually(c, 30 * SEC, cluster_all_see(c, (uint32_t)y, SB_STATUS_LIVE));
+    cluster_run(c, 10 * SEC);
+    check(cluster_status(c, (uint32_t)y, x) != SB_STATUS_LIVE);
+    check(cluster_joins(c, (uint32_t)y, x) == 0);
+    cluster_free(c);
+}
+
 /* A doubt moves the heartbeat it names by one, if it is the node's own:
  * one naming a heartbeat above it (which no member can hold: only the
  * node moves it) moves nothing, so that a forged one cannot spend the
@@ -843,6 +887,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_doubt_of_an_earlier_life_moves_nothing),
         cmocka_unit_test(test_replayed_answers_keep_no_dead_node_live),
         cmocka_unit_test(test_newcomer_reports_no_dead_node),
+        cmocka_unit_test(test_restarted_monitors_concur_on_the_dead),
         cmocka_unit_test(test_doubt_of_another_heartbeat_moves_nothing),
         cmocka_unit_test(test_newcomer_of_a_lone_seed_sees_all_live),
         cmocka_unit_test(test_partition_verdicts_convict_no_one_after),
