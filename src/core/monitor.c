@@ -486,14 +486,24 @@ void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now)
         sb_phin_arrival(&w->phi, now, e->cfg.phi_window);
 }
 
-/* We could not hear beats while we were paused. */
+/* We could not hear beats while we were paused: neither the next beat of
+ * a subject that beat us, nor the first of one that has not yet (its
+ * wait, MONITOR_UNPROVEN_INTERVALS from `since`, is our running time:
+ * not moved, a subject taken just before a long pause was convicted at
+ * once when it ended). */
 void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
 {
     for (uint32_t i = 0; i < e->nwatch; i++) {
-        sb_phi_normal *p = &e->watch[i].phi;
+        watch *w = &e->watch[i];
+        sb_phi_normal *p = &w->phi;
         p->last_ns = sb_add_sat(p->last_ns, pause);
         if (p->last_ns > now)
             p->last_ns = now;
+        if (!w->proven) {
+            w->since = sb_add_sat(w->since, pause);
+            if (w->since > now)
+                w->since = now;
+        }
     }
 }
 

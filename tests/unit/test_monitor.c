@@ -425,6 +425,32 @@ static uint64_t bytes_sent(const cluster *c, uint32_t n)
     return b;
 }
 
+/* A node that refuted has its subjects beat it anew, within
+ * MONITOR_UNPROVEN_INTERVALS of its running time: paused again at once,
+ * for longer than that, it convicts none of them when it comes back (the
+ * pause rule moves their wait as it moves the beats it awaits). */
+static void test_pause_after_a_refutation_convicts_no_one(void **state)
+{
+    (void)state;
+    cluster *c = converged(24);
+    uint32_t x = 6;
+    cluster_pause(c, x);
+    eventually(c, 30 * SEC, cluster_all_see(c, x, SB_STATUS_DOWN));
+    uint64_t r = refuted(c, x);
+    cluster_resume(c, x); /* the verdicts that queued up: it refutes */
+    check(refuted(c, x) > r);
+    uint64_t v = verdicts(c, x);
+    cluster_pause(c, x);
+    cluster_run(c, 5 * SEC);
+    cluster_resume(c, x);
+    eventually(c, 30 * SEC, cluster_all_live(c));
+    cluster_run(c, 3 * SEC);
+    if (verdicts(c, x) != v)
+        fail_msg("node %u wrote %llu verdicts after its pause", x,
+                 (unsigned long long)(verdicts(c, x) - v));
+    cluster_free(c);
+}
+
 /* Whether a captured packet is a SYN with the DOUBT flag (plaintext). */
 static bool is_doubt(const cluster_packet *p)
 {
@@ -883,6 +909,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_long_pause_reports_no_one_down),
         cmocka_unit_test(test_back_from_alone_keeps_the_dead_down),
         cmocka_unit_test(test_verdicts_signed_again_after_a_refutation),
+        cmocka_unit_test(test_pause_after_a_refutation_convicts_no_one),
         cmocka_unit_test(test_replayed_doubt_moves_nothing),
         cmocka_unit_test(test_doubt_of_an_earlier_life_moves_nothing),
         cmocka_unit_test(test_replayed_answers_keep_no_dead_node_live),
