@@ -476,7 +476,11 @@ static void exchange_send_doubt(sb_engine *e, const sb_peer *n,
 static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
                                 uint64_t now)
 {
-    if (n->status == SB_STATUS_DOWN) {
+    /* with monitors a JOINING record is one held down as it arrived:
+     * if it lives and no verdict names it any more, only a doubt makes
+     * it move its heartbeat, which makes it live here */
+    if (n->status == SB_STATUS_DOWN ||
+        (e->cfg.monitors && n->status == SB_STATUS_JOINING)) {
         exchange_send_doubt(e, n, now);
     } else {
         uint8_t *flags = sb_syn_flags(syn->start);

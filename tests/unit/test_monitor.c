@@ -684,6 +684,27 @@ static sb_peer *record_of(const cluster *c, uint32_t i, uint32_t x)
                               strlen(cluster_addr(c, x)));
 }
 
+/* A record held down as it arrived (JOINING, from a member whose
+ * monitors' verdicts convicted it then) waits for its node's heartbeat
+ * to move; if the verdicts are withdrawn without that (their writers
+ * refuted, so they are void), nothing moves it unless the holder doubts
+ * it, as it doubts a node it holds DOWN. Here the record is put back to
+ * JOINING by hand, as a newcomer took it in the explorer's seed 6013
+ * (64 nodes): it must be live again within a few probes. */
+static void test_held_down_record_without_verdicts_comes_back(void **state)
+{
+    (void)state;
+    cluster *c = converged(8);
+    uint32_t y = 3, x = 5;
+    sb_engine *e = cluster_engine(c, y);
+    sb_liveness_set_status(e, record_of(c, y, x), SB_STATUS_JOINING,
+                           cluster_now(c));
+    check(cluster_status(c, y, x) == SB_STATUS_JOINING);
+    eventually(c, 20 * SEC, cluster_status(c, y, x) == SB_STATUS_LIVE);
+    check(cluster_all_live(c));
+    cluster_free(c);
+}
+
 /* Hands node x a doubt from member m (plaintext) naming heartbeat hb;
  * hb 0: naming none, as nodes of 0.10.3 and before sent them. */
 static void doubt(cluster *c, uint32_t m, uint32_t x, uint64_t hb)
@@ -916,6 +937,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_newcomer_reports_no_dead_node),
         cmocka_unit_test(test_restarted_monitors_concur_on_the_dead),
         cmocka_unit_test(test_doubt_of_another_heartbeat_moves_nothing),
+        cmocka_unit_test(test_held_down_record_without_verdicts_comes_back),
         cmocka_unit_test(test_newcomer_of_a_lone_seed_sees_all_live),
         cmocka_unit_test(test_partition_verdicts_convict_no_one_after),
         cmocka_unit_test(test_deaf_monitor_withholds),
