@@ -65,7 +65,7 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
     *created = true;
     bool of_itself = apply_of_itself(e, d);
     if (e->answered && of_itself)
-        sb_liveness_answered(n); /* it introduced itself, answering us */
+        sb_liveness_answered(e, n); /* it introduced itself, answering us */
     n->heartbeat = d->heartbeat;
     n->leaving = d->leaving;
     if (d->leaving)

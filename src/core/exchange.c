@@ -815,7 +815,7 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
     e->from_member = sender != NULL || sb_seeds_has(e, from);
     e->answered = answer;
     if (answer && sender) {
-        sb_liveness_answered(sender);
+        sb_liveness_answered(e, sender);
         sb_monitor_answered(e, sender, now);
     }
     if (sender)

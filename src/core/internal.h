@@ -237,10 +237,12 @@ typedef struct plan {
  * flag; it asks the table.
  */
 /* An address to join (sb_engine_join()): greeted every round, and taken
- * for a seed, until a node there has answered us or `rounds` ran out. */
+ * for a seed, until a node there has answered us since the join (not
+ * before: a member held down answered us once) or `rounds` ran out. */
 typedef struct sb_join {
     char *addr;
     uint32_t rounds;
+    bool answered;            /* an answer came from addr since */
 } sb_join;
 #define JOIN_INTERVALS 10     /* how long a join is tried, unanswered */
 
@@ -573,6 +575,7 @@ bool sb_seeds_has(const sb_engine *e, const char *addr);
 const char *sb_seeds_chance(sb_engine *e, uint32_t n);
 int sb_seeds_join(sb_engine *e, const char *addr, uint64_t now);
 void sb_seeds_joins_round(sb_engine *e, uint64_t now);
+void sb_seeds_answered(sb_engine *e, const char *addr);
 size_t sb_seeds_memory(const sb_engine *e);
 void sb_seeds_free(sb_engine *e);
 
@@ -590,7 +593,7 @@ void sb_liveness_note_change(sb_engine *e, sb_peer *n, uint64_t now,
 void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now);
 bool sb_liveness_may_probe(const sb_peer *n, uint64_t now);
 void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now);
-void sb_liveness_answered(sb_peer *n);
+void sb_liveness_answered(sb_engine *e, sb_peer *n);
 sb_peer *sb_liveness_add(sb_engine *e, const char *addr, size_t len,
                          uint64_t generation, uint64_t now);
 void sb_liveness_remove(sb_engine *e, sb_peer *n);

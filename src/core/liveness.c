@@ -201,9 +201,10 @@ bool sb_liveness_may_probe(const sb_peer *n, uint64_t now)
     return now >= n->probe_at;
 }
 
-/* An answer came from n's address. */
-void sb_liveness_answered(sb_peer *n)
+/* An answer came from n's address (a join to it is done, seeds.c). */
+void sb_liveness_answered(sb_engine *e, sb_peer *n)
 {
+    sb_seeds_answered(e, n->addr);
     n->answered = true;
     n->probes = 0;
     n->probe_at = 0;

@@ -104,7 +104,7 @@ static void ref_apply(sb_engine *e, const sb_ref_entry *r, uint64_t now)
  * the only answer this format has (no token: docs/compat.md). */
 static void ref_heartbeat(sb_engine *e, sb_peer *n, uint64_t now)
 {
-    sb_liveness_answered(n);
+    sb_liveness_answered(e, n);
     sb_liveness_observe(e, n, n->heartbeat + 1, false, now);
     if (n->status == SB_STATUS_LIVE && sb_liveness_floor_gap(e, n))
         sb_liveness_refresh(e, n);

@@ -86,19 +86,27 @@ int sb_seeds_join(sb_engine *e, const char *addr, uint64_t now)
         j->addr = copy;
     }
     j->rounds = JOIN_INTERVALS * e->wire->rounds;
+    j->answered = false;
     e->wire->greet(e, addr, now);
     return SB_OK;
 }
 
+/* An answer came from `addr` (sb_liveness_answered()): a join to it is
+ * done. */
+void sb_seeds_answered(sb_engine *e, const char *addr)
+{
+    sb_join *j = e->njoins ? seeds_join_of(e, addr) : NULL;
+    if (j)
+        j->answered = true;
+}
+
 /* The round's greetings: each address to join that no node has answered
- * us from yet, while its rounds last; the others are done with. */
+ * us from since, while its rounds last; the others are done with. */
 void sb_seeds_joins_round(sb_engine *e, uint64_t now)
 {
     for (uint32_t i = 0; i < e->njoins;) {
         sb_join *j = &e->joins[i];
-        const sb_peer *n = sb_state_find_addr(&e->st, j->addr,
-                                              strlen(j->addr));
-        if (j->rounds && !(n && n->answered)) {
+        if (j->rounds && !j->answered) {
             j->rounds--;
             e->wire->greet(e, j->addr, now);
             i++;

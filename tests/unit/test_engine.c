@@ -1694,6 +1694,29 @@ static void test_join_of_nowhere_gives_up(void **state)
     cluster_free(c);
 }
 
+/* A join to the address of a member held down, which answered us before
+ * it went, is greeted as one to a stranger: every round until it answers
+ * again, for JOIN_INTERVALS, not once (an answer from before the join
+ * does not end it). Node 0, the seed, answered node 1's first SYN. */
+static void test_join_of_a_down_member_is_retried(void **state)
+{
+    (void)state;
+    cluster *c = engines(4, 512, NULL, 0);
+    cluster_wait(c, 10 * SEC, cluster_converged(c));
+    sb_engine *e = cluster_engine(c, 1);
+    const char *addr = cluster_addr(c, 0);
+    const sb_peer *n = sb_state_find_addr(&e->st, addr, strlen(addr));
+    check(n && n->answered);
+    cluster_crash(c, 0);
+    eventually(c, 60 * SEC, cluster_status(c, 1, 0) == SB_STATUS_DOWN);
+    check(sb_engine_join(e, addr, cluster_now(c)) == SB_OK);
+    cluster_run(c, 3 * 100 * MS);
+    check(e->njoins == 1); /* no answer since the join: greeted on */
+    check(cluster_restart(c, 0) == SB_OK);
+    eventually(c, 5 * SEC, e->njoins == 0); /* it answered: done */
+    cluster_free(c);
+}
+
 /* The SYNs a joiner sent asking for its sweep, replayed from its
  * address to every member once its sweep is over: a member answers one
  * with its ACK, which the joiner drops (its token is of a period gone),
@@ -2532,6 +2555,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_no_sweep_for_strangers),
         cmocka_unit_test(test_join_merges_two_clusters),
         cmocka_unit_test(test_join_of_nowhere_gives_up),
+        cmocka_unit_test(test_join_of_a_down_member_is_retried),
         cmocka_unit_test(test_replayed_sweep_asks_draw_no_sweep),
         cmocka_unit_test(test_sweep_asked_past_ourselves),
         cmocka_unit_test(test_stranger_ranges_get_nothing_more),
