@@ -510,17 +510,24 @@ static char *client_stdin_key(void)
 
 /* "HOST:PORT" or "[V6]:PORT" into the numeric addresses the host has,
  * "ip:port" or "[ip6]:port", commas between (at most 8): the agent
- * resolves no names (its loop would wait for them). False, after a
- * message on stderr, if it does not resolve. */
+ * resolves no names (its loop would wait for them). The port is 1 to
+ * 65535 (getaddrinfo() would take 65537 for port 1), and an IPv6 address
+ * takes brackets (in "2001:db8::1:7946" the port is a guess), as in the
+ * library's addresses. False, after a message on stderr, if it does not
+ * resolve. */
 static bool client_join_addrs(const char *spec, char *out, size_t cap)
 {
     char host[256];
     const char *colon = strrchr(spec, ':');
     const char *start = spec[0] == '[' ? spec + 1 : spec;
     const char *end = spec[0] == '[' ? strchr(spec, ']') : colon;
+    uint32_t port_number;
     if (!colon || !end || end < start || end + (spec[0] == '[') != colon ||
-        (size_t)(end - start) >= sizeof(host) || !colon[1]) {
-        usage_error(client_usage, "join: HOST:PORT or [V6]:PORT");
+        (size_t)(end - start) >= sizeof(host) ||
+        (spec[0] != '[' && memchr(spec, ':', (size_t)(colon - spec))) ||
+        !parse_u32(colon + 1, 1, 65535, &port_number)) {
+        usage_error(client_usage, "join: HOST:PORT or [V6]:PORT, the port "
+                                  "1 to 65535");
         return false;
     }
     snprintf(host, sizeof(host), "%.*s", (int)(end - start), start);

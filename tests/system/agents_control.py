@@ -185,7 +185,10 @@ def main():
                  ["keys", "frob", "x"], ["members", "--status", "dead"],
                  ["info", "extra"], ["members", "--control", "a",
                                      "--agent", "b:1"], ["leave", "--bogus"],
-                 ["join"], ["join", "nohost"], ["join", "a:1", "b:2"]):
+                 ["join"], ["join", "nohost"], ["join", "a:1", "b:2"],
+                 ["join", "127.0.0.1:65537"], ["join", "127.0.0.1:0"],
+                 ["join", "127.0.0.1:+1"], ["join", "::1:7946"],
+                 ["join", "[::1]"], ["join", "localhost:"]):
         r = cli(exe, *args)
         check(r.returncode == 2, (args, r))
     print("--help of every subcommand; usage errors exit 2")
