@@ -621,7 +621,8 @@ SB_API int sb_node_leave(sb_node *n);
  * up to 8 addresses, as a seed's does. Errors: SB_EINVAL (NULL), SB_EADDR
  * (the name does not resolve, or to no address the socket reaches, or
  * only to the node's own), SB_ELIMIT (64 joins under way), SB_ELEFT
- * (after sb_node_leave()), SB_ESTATE (stopped).
+ * (after sb_node_leave(), which also ends the joins under way),
+ * SB_ESTATE (stopped).
  */
 SB_API int sb_node_join(sb_node *n, const char *addr);
 

@@ -191,9 +191,9 @@ int sb_engine_leave(sb_engine *e, uint64_t now);
 /* Joins the node at `addr` (an address as peers advertise theirs): greets
  * it at once, as a seed, and every round until it has answered us, for
  * JOIN_INTERVALS intervals at most; meanwhile it counts as a seed. Asked
- * again, the rounds start over. SB_EINVAL for an empty address, SB_EADDR
- * for our own, SB_ELIMIT past SB_MAX_SEEDS joins at once, SB_ELEFT once
- * we announced a leave, SB_ENOMEM. */
+ * again, the rounds start over; a leave ends them. SB_EINVAL for an empty
+ * address, SB_EADDR for our own, SB_ELIMIT past SB_MAX_SEEDS joins at
+ * once, SB_ELEFT once we announced a leave, SB_ENOMEM. */
 int sb_engine_join(sb_engine *e, const char *addr, uint64_t now);
 
 /*

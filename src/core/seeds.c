@@ -101,12 +101,14 @@ void sb_seeds_answered(sb_engine *e, const char *addr)
 }
 
 /* The round's greetings: each address to join that no node has answered
- * us from since, while its rounds last; the others are done with. */
+ * us from since, while its rounds last; the others are done with, and
+ * all of them once we announced a leave (a node leaving does not bring
+ * its cluster to another: sb_engine_join() refuses then too). */
 void sb_seeds_joins_round(sb_engine *e, uint64_t now)
 {
     for (uint32_t i = 0; i < e->njoins;) {
         sb_join *j = &e->joins[i];
-        if (j->rounds && !j->answered) {
+        if (j->rounds && !j->answered && !e->self->leaving) {
             j->rounds--;
             e->wire->greet(e, j->addr, now);
             i++;

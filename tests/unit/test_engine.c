@@ -1717,6 +1717,29 @@ static void test_join_of_a_down_member_is_retried(void **state)
     cluster_free(c);
 }
 
+/* A leave ends the joins under way, as it refuses new ones: the address
+ * gets no greeting after it (a node leaving does not bring its cluster
+ * to another). */
+static void test_join_ends_on_leave(void **state)
+{
+    (void)state;
+    cluster *c = engines(3, 512, NULL, 0);
+    cluster_wait(c, 10 * SEC, cluster_converged(c));
+    sb_engine *e = cluster_engine(c, 1);
+    const char *nowhere = "198.51.100.9:7946";
+    check(sb_engine_join(e, nowhere, cluster_now(c)) == SB_OK);
+    cluster_run(c, 2 * 100 * MS);
+    check(e->njoins == 1);
+    check(sb_engine_leave(e, cluster_now(c)) == SB_OK);
+    cluster_capture(c, 1, 0);
+    cluster_run(c, JOIN_INTERVALS * 100 * MS);
+    const cluster_packets *p = cluster_captured(c);
+    for (size_t k = 0; k < p->n; k++)
+        check(strcmp(p->p[k].to_addr, nowhere) != 0);
+    check(e->njoins == 0 && e->joins == NULL);
+    cluster_free(c);
+}
+
 /* The SYNs a joiner sent asking for its sweep, replayed from its
  * address to every member once its sweep is over: a member answers one
  * with its ACK, which the joiner drops (its token is of a period gone),
@@ -2556,6 +2579,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_join_merges_two_clusters),
         cmocka_unit_test(test_join_of_nowhere_gives_up),
         cmocka_unit_test(test_join_of_a_down_member_is_retried),
+        cmocka_unit_test(test_join_ends_on_leave),
         cmocka_unit_test(test_replayed_sweep_asks_draw_no_sweep),
         cmocka_unit_test(test_sweep_asked_past_ourselves),
         cmocka_unit_test(test_stranger_ranges_get_nothing_more),
