@@ -262,27 +262,33 @@ static json_t *commands_leave(agent *a, const arg *args)
 }
 
 /* join ADDR[,ADDR...]: numeric addresses only (commands_numeric()); the
- * client resolves a name (client.c). Done if any address is taken. */
+ * client resolves a name (client.c). Every address is checked before
+ * any is joined (pass 0, then 1): a list refused starts no join. Done if
+ * any address is taken. */
 static json_t *commands_join(agent *a, const arg *args)
 {
-    char *list = strdup(args[0].p);
-    if (!list)
-        return commands_code(SB_ENOMEM);
     int rc = SB_EINVAL, taken = 0;
-    char *save = NULL;
-    for (char *addr = strtok_r(list, ",", &save); addr;
-         addr = strtok_r(NULL, ",", &save)) {
-        if (!commands_numeric(addr)) {
-            free(list);
-            return commands_error("join: addresses by number, ip:port or "
-                                  "[ip6]:port, commas between");
+    for (int pass = 0; pass < 2; pass++) {
+        char *list = strdup(args[0].p);
+        if (!list)
+            return commands_code(SB_ENOMEM);
+        char *save = NULL;
+        for (char *addr = strtok_r(list, ",", &save); addr;
+             addr = strtok_r(NULL, ",", &save)) {
+            if (pass == 0 && !commands_numeric(addr)) {
+                free(list);
+                return commands_error("join: addresses by number, ip:port "
+                                      "or [ip6]:port, commas between");
+            }
+            if (pass == 0)
+                continue;
+            int r = sb_node_join(a->node, addr);
+            taken += r == SB_OK;
+            if (rc == SB_EINVAL)
+                rc = r;
         }
-        int r = sb_node_join(a->node, addr);
-        taken += r == SB_OK;
-        if (rc == SB_EINVAL)
-            rc = r;
+        free(list);
     }
-    free(list);
     return commands_code(taken ? SB_OK : rc);
 }
 

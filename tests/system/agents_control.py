@@ -525,6 +525,13 @@ def main():
     # resolve, and the stdin command with a name are refused
     j = Agent(exe, "127.0.0.1:0")
     ready(j)
+    # a list with one address refused starts no join, not even of the
+    # good one before it (which would answer within the interval)
+    reply = j.command("join " + a.addr + ",localhost:1")
+    check(reply["ok"] is False and "by number" in reply["error"], reply)
+    time.sleep(1.5)
+    peers = j.command("peers")
+    check(peers["ok"] and peers["peers"] == [], peers)
     r = cli(exe, "join", "--agent", j.addr,
             "localhost:" + a.addr.rsplit(":", 1)[1])
     check(r.returncode == 0 and r.stdout == "", r)
