@@ -262,33 +262,37 @@ static json_t *commands_leave(agent *a, const arg *args)
 }
 
 /* join ADDR[,ADDR...]: numeric addresses only (commands_numeric()); the
- * client resolves a name (client.c). Every address is checked before
- * any is joined (pass 0, then 1): a list refused starts no join. Done if
- * any address is taken. */
+ * client resolves a name (client.c). Every address is checked before any
+ * is joined, so that a list refused starts no join. Done if any address
+ * is taken. */
+#define COMMANDS_JOIN_MAX 16
 static json_t *commands_join(agent *a, const arg *args)
 {
-    int rc = SB_EINVAL, taken = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        char *list = strdup(args[0].p);
-        if (!list)
-            return commands_code(SB_ENOMEM);
-        char *save = NULL;
-        for (char *addr = strtok_r(list, ",", &save); addr;
-             addr = strtok_r(NULL, ",", &save)) {
-            if (pass == 0 && !commands_numeric(addr)) {
-                free(list);
-                return commands_error("join: addresses by number, ip:port "
-                                      "or [ip6]:port, commas between");
-            }
-            if (pass == 0)
-                continue;
-            int r = sb_node_join(a->node, addr);
-            taken += r == SB_OK;
-            if (rc == SB_EINVAL)
-                rc = r;
-        }
-        free(list);
+    char *list = strdup(args[0].p);
+    if (!list)
+        return commands_code(SB_ENOMEM);
+    char *addrs[COMMANDS_JOIN_MAX], *save = NULL;
+    size_t n = 0;
+    bool ok = true;
+    for (char *addr = strtok_r(list, ",", &save); addr && ok;
+         addr = strtok_r(NULL, ",", &save)) {
+        ok = n < COMMANDS_JOIN_MAX && commands_numeric(addr);
+        if (ok)
+            addrs[n++] = addr;
     }
+    if (!ok || n == 0) {
+        free(list);
+        return commands_error("join: 1 to 16 addresses by number, ip:port "
+                              "or [ip6]:port, commas between");
+    }
+    int rc = SB_OK, taken = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r = sb_node_join(a->node, addrs[i]);
+        taken += r == SB_OK;
+        if (rc == SB_OK)
+            rc = r; /* the first error, said if none is taken */
+    }
+    free(list);
     return commands_code(taken ? SB_OK : rc);
 }
 
