@@ -59,7 +59,8 @@ static const client_cmd client_cmds[] = {
     { "join", "HOST:PORT", "The agent joins the node at HOST:PORT, and its\n"
       "cluster: it is sent the agent's digest until it answers (for 10\n"
       "intervals at most); its members then come as join events. A name is\n"
-      "resolved here, every address it gives is tried", 1, 1 },
+      "resolved here, every address it gives is tried (one that does not\n"
+      "resolve is a usage error, exit 2)", 1, 1 },
     { "leave", "", "The agent leaves the cluster gracefully and keeps\n"
       "running (stop it with SIGTERM)", 0, 0 },
     { "info", "", "The agent's version, addresses, configuration (never the\n"
