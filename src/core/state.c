@@ -469,6 +469,10 @@ void sb_peer_remove_key(sb_peer *n, uint32_t i)
     n->state_bytes -= k->key_len + k->value_len;
     if (k->deleted)
         n->tombstones--;
+    if (k->key_len && k->data[0] == 0) {
+        n->reserved--;
+        n->reserved_bytes -= k->key_len + k->value_len;
+    }
     free(k);
     memmove(&n->keys[i], &n->keys[i + 1],
             (n->nkeys - i - 1) * sizeof(*n->keys));
@@ -485,6 +489,8 @@ void sb_peer_clear_keys(sb_peer *n)
     n->nkeys = 0;
     n->tombstones = 0;
     n->state_bytes = 0;
+    n->reserved = 0;
+    n->reserved_bytes = 0;
 }
 
 bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
@@ -539,6 +545,10 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
     n->state_bytes += key_len + value_len;
     if (deleted)
         n->tombstones++;
+    if (key_len && key[0] == 0) {
+        n->reserved++;
+        n->reserved_bytes += key_len + value_len;
+    }
     if (version > n->max_version)
         n->max_version = version;
     return true;

@@ -74,6 +74,8 @@ typedef struct sb_peer {
                              (liveness.c, sb_liveness_alone()) */
     uint32_t tombstones;
     uint32_t nkeys;
+    uint32_t reserved;    /* of nkeys, the protocol's (a zero first byte:
+                             verdicts), outside the application's bounds */
     uint64_t share;       /* its part of sb_state.summary (summary.c) */
     uint64_t generation;
     uint64_t status_since; /* when the status last changed */
@@ -86,6 +88,7 @@ typedef struct sb_peer {
      * NULL an empty slot (state.c) */
     sb_key **keys;
     size_t state_bytes;   /* key and value bytes of all keys */
+    size_t reserved_bytes; /* of state_bytes, the protocol's keys' */
     sb_phi phi;
     char addr[];          /* NUL-terminated, addr_len bytes before it */
 } sb_peer;

@@ -917,6 +917,58 @@ static void test_verdicts_hidden(void **state)
     cluster_free(c);
 }
 
+/*
+ * Nodes whose application filled its bounds (max_keys_per_node on some,
+ * max_state_bytes on the others: their next write is SB_ELIMIT) still
+ * convict a crash: a verdict is the protocol's key, outside the
+ * application's share, at the writer and at every holder. Before, the
+ * write of the verdict failed on the bound, no monitor could convict,
+ * and the crashed node stayed live everywhere (the fallback would have
+ * taken some 18 minutes).
+ */
+static void test_full_nodes_convict_a_crash(void **state)
+{
+    (void)state;
+    cluster_config cfg;
+    cluster_config_init(&cfg, 16);
+    cfg.engine.max_keys_per_node = 6;
+    cfg.engine.max_state_bytes = 200;
+    cluster *c = cluster_new(&cfg);
+    eventually(c, 60 * SEC, cluster_converged(c));
+    for (uint32_t i = 0; i < 16; i++) {
+        char k[8];
+        if (i % 2) {
+            for (int j = 0; j < 6; j++) {
+                snprintf(k, sizeof(k), "k%d", j);
+                check(cluster_set(c, i, k, "v") == SB_OK);
+            }
+        } else {
+            char big[199];
+            memset(big, 'x', sizeof(big) - 1);
+            big[sizeof(big) - 1] = 0;
+            check(cluster_set(c, i, "b", big) == SB_OK);
+        }
+        check(cluster_set(c, i, "one-more", "v") == SB_ELIMIT);
+    }
+    eventually(c, 30 * SEC, cluster_converged(c));
+    cluster_run(c, 3 * SEC);
+    uint64_t downs = cluster_downs(c, 9);
+    uint32_t mon[SB_MAX_RINGS];
+    uint32_t nm = monitors_of(c, 0, 9, mon);
+    check(nm >= 2);
+    cluster_crash(c, 9);
+    eventually(c, 30 * SEC, cluster_all_see(c, 9, SB_STATUS_DOWN));
+    check(cluster_all_see(c, 9, SB_STATUS_DOWN));
+    check(votes(c, mon, nm, 9) > nm / 2);
+    check(cluster_downs(c, 9) == downs);
+    /* the application's keys are as they were, everywhere */
+    for (uint32_t i = 0; i < 16; i++)
+        if (i != 9)
+            check(cluster_all_have(c, i, i % 2 ? "k5" : "one-more",
+                                   i % 2 ? "v" : NULL));
+    cluster_free(c);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -943,6 +995,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deaf_monitor_withholds),
         cmocka_unit_test(test_deaf_monitor_convicts_no_unproven_subject),
         cmocka_unit_test(test_verdicts_hidden),
+        cmocka_unit_test(test_full_nodes_convict_a_crash),
     };
     return RUN_TESTS(tests, argc, argv);
 }
