@@ -81,34 +81,30 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
 /*
  * Checks the bounds before storing key entry k into n. The application's
  * keys are held to max_keys_per_node and max_state_bytes; the protocol's
- * (verdicts, a zero first byte) to bounds of their own, so that a node
- * whose application filled its share can still convict a subject (and
- * its verdicts still reach every holder): a verdict names one node, so a
- * legitimate record holds at most one of them (or its tombstone) per node
- * known, max_nodes, each of VERDICT_KEY_LEN and VERDICT_VALUE_LEN bytes.
+ * (verdicts: a zero first byte) to bounds of their own, so that a node
+ * whose application filled its share still convicts a subject, and its
+ * verdicts still reach every holder: a record holds at most one verdict
+ * (or its tombstone) per node known, max_nodes, and a key of the
+ * protocol's is never larger than a verdict.
  */
 bool sb_apply_within_bounds(sb_engine *e, const sb_peer *n,
                             const sb_key_entry *k)
 {
     long old = sb_peer_find_key(n, k->key, k->key_len);
-    size_t old_bytes = old < 0 ? 0
-                               : n->keys[old]->key_len +
-                                     n->keys[old]->value_len;
     bool reserved = sb_liveness_reserved(k->key, k->key_len);
     uint32_t count = reserved ? n->reserved : n->nkeys - n->reserved;
-    size_t bytes = reserved ? n->reserved_bytes
-                            : n->state_bytes - n->reserved_bytes;
-    uint32_t most_keys =
-        reserved ? e->cfg.max_nodes : e->cfg.max_keys_per_node;
-    size_t most_bytes =
-        reserved ? (size_t)e->cfg.max_nodes *
-                       (VERDICT_KEY_LEN + VERDICT_VALUE_LEN)
-                 : e->cfg.max_state_bytes;
-    if (old < 0 && count >= most_keys) {
+    uint32_t most = reserved ? e->cfg.max_nodes : e->cfg.max_keys_per_node;
+    if (old < 0 && count >= most) {
         e->stats.drops[SB_DROP_LIMIT_KEYS]++;
         return false;
     }
-    if (bytes - old_bytes + k->key_len + k->value_len > most_bytes) {
+    size_t bytes = k->key_len + k->value_len;
+    size_t old_bytes = old < 0 ? 0
+                               : n->keys[old]->key_len +
+                                     n->keys[old]->value_len;
+    if (reserved ? bytes > VERDICT_KEY_LEN + VERDICT_VALUE_LEN
+                 : n->state_bytes - old_bytes + bytes >
+                       e->cfg.max_state_bytes) {
         e->stats.drops[SB_DROP_LIMIT_BYTES]++;
         return false;
     }

@@ -462,17 +462,23 @@ uint32_t sb_peer_keys_after(const sb_peer *n, uint64_t v)
     return lo;
 }
 
+/* The protocol's keys (verdicts) start with a zero byte
+ * (sb_liveness_reserved()): counted apart from the application's. */
+static bool state_key_reserved(const uint8_t *key, size_t key_len)
+{
+    return key_len > 0 && key[0] == 0;
+}
+
 void sb_peer_remove_key(sb_peer *n, uint32_t i)
 {
     sb_key *k = n->keys[i];
     state_key_unindex(n, k);
-    n->state_bytes -= k->key_len + k->value_len;
+    if (state_key_reserved(k->data, k->key_len))
+        n->reserved--;
+    else
+        n->state_bytes -= k->key_len + k->value_len;
     if (k->deleted)
         n->tombstones--;
-    if (k->key_len && k->data[0] == 0) {
-        n->reserved--;
-        n->reserved_bytes -= k->key_len + k->value_len;
-    }
     free(k);
     memmove(&n->keys[i], &n->keys[i + 1],
             (n->nkeys - i - 1) * sizeof(*n->keys));
@@ -490,7 +496,6 @@ void sb_peer_clear_keys(sb_peer *n)
     n->tombstones = 0;
     n->state_bytes = 0;
     n->reserved = 0;
-    n->reserved_bytes = 0;
 }
 
 bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
@@ -542,13 +547,12 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
     n->keys[n->nkeys++] = k;
     if (n->by_key_log)
         state_by_key(n)[state_key_slot(n, key, key_len)] = k;
-    n->state_bytes += key_len + value_len;
+    if (state_key_reserved(key, key_len))
+        n->reserved++;
+    else
+        n->state_bytes += key_len + value_len;
     if (deleted)
         n->tombstones++;
-    if (key_len && key[0] == 0) {
-        n->reserved++;
-        n->reserved_bytes += key_len + value_len;
-    }
     if (version > n->max_version)
         n->max_version = version;
     return true;

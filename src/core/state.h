@@ -74,8 +74,9 @@ typedef struct sb_peer {
                              (liveness.c, sb_liveness_alone()) */
     uint32_t tombstones;
     uint32_t nkeys;
-    uint32_t reserved;    /* of nkeys, the protocol's (a zero first byte:
-                             verdicts), outside the application's bounds */
+    uint32_t reserved;    /* of nkeys, the protocol's (verdicts: a zero
+                             first byte), outside the application's
+                             bounds */
     uint64_t share;       /* its part of sb_state.summary (summary.c) */
     uint64_t generation;
     uint64_t status_since; /* when the status last changed */
@@ -87,8 +88,8 @@ typedef struct sb_peer {
      * their bytes, open addressing, linear probing, at most 3/4 full,
      * NULL an empty slot (state.c) */
     sb_key **keys;
-    size_t state_bytes;   /* key and value bytes of all keys */
-    size_t reserved_bytes; /* of state_bytes, the protocol's keys' */
+    size_t state_bytes;   /* key and value bytes of the application's
+                             keys (not the reserved ones) */
     sb_phi phi;
     char addr[];          /* NUL-terminated, addr_len bytes before it */
 } sb_peer;
