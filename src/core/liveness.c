@@ -330,15 +330,21 @@ static bool liveness_voted(const sb_peer *mon, const sb_peer *x)
            liveness_verdict_heartbeat(mon->keys[j], 8) >= mon->heartbeat;
 }
 
-/* True if one of m's own monitors in our view holds a verdict against m. */
-static bool liveness_suspected(const sb_engine *e, const sb_peer *m)
+/* True if one of m's own monitors in our view holds a verdict against m,
+ * other than the `nskip` writers in `skip` (those whose verdicts already
+ * count against the peer being judged: one writer's word counts once). */
+static bool liveness_suspected(const sb_engine *e, const sb_peer *m,
+                               const sb_peer *const *skip, uint32_t nskip)
 {
     uint64_t ids[SB_MAX_RINGS];
     uint32_t n = sb_rings_neighbours(&e->rings, e->cfg.monitors, m->id,
                                      false, ids);
     for (uint32_t i = 0; i < n; i++) {
         const sb_peer *mon = sb_state_find_id(&e->st, ids[i]);
-        if (mon && mon != m && liveness_voted(mon, m))
+        bool skipped = false;
+        for (uint32_t j = 0; j < nskip && !skipped; j++)
+            skipped = skip[j] == mon;
+        if (mon && mon != m && !skipped && liveness_voted(mon, m))
             return true;
     }
     return false;
@@ -354,8 +360,12 @@ static bool liveness_suspected(const sb_engine *e, const sb_peer *m)
  * with x (the other side of a partition, in which it and x see each
  * other live and no verdict of theirs reaches us). This lets the smaller
  * side of a partition see the other side down, as Rapid counts the
- * edges of an observer that is itself being removed. A verdict from a
- * peer that is not one of x's monitors in our view does not count.
+ * edges of an observer that is itself being removed. A writer's word
+ * counts once: a monitor suspected only by writers whose verdicts
+ * against x already count casts no vote (a late monitor convicting its
+ * new subjects counted twice, test_late_monitor_counts_once). A verdict
+ * from a peer that is not one of x's monitors in our view does not
+ * count.
  */
 static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
 {
@@ -365,18 +375,20 @@ static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
     const sb_peer *mon[SB_MAX_RINGS];
     uint32_t nm = sb_rings_neighbours(&e->rings, e->cfg.monitors, x->id,
                                       false, m);
+    const sb_peer *writers[SB_MAX_RINGS];
     uint32_t verdicts = 0;
     for (uint32_t i = 0; i < nm; i++) {
         mon[i] = sb_state_find_id(&e->st, m[i]);
         if (mon[i] && liveness_voted(mon[i], x)) {
-            verdicts++;
+            writers[verdicts++] = mon[i];
             mon[i] = NULL; /* counted */
         }
     }
     /* without a verdict, no vote counts: the common case ends here */
     uint32_t votes = verdicts;
     for (uint32_t i = 0; verdicts && i < nm; i++)
-        if (mon[i] && !mon[i]->self && liveness_suspected(e, mon[i]))
+        if (mon[i] && !mon[i]->self &&
+            liveness_suspected(e, mon[i], writers, verdicts))
             votes++;
     return verdicts > 0 && votes > nm / 2;
 }
