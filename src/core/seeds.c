@@ -60,7 +60,6 @@ const char *sb_seeds_chance(sb_engine *e, uint32_t n)
     return e->seeds[sb_rng_below(&e->rng, e->nseeds)];
 }
 
-
 /* Greets `addr` now, and every round for JOIN_INTERVALS until a node
  * there answers us; asked again, its rounds start over. */
 int sb_seeds_join(sb_engine *e, const char *addr, uint64_t now)
