@@ -331,6 +331,7 @@ static void engine_round(sb_engine *e, uint64_t now)
     e->last_round = now;
     e->stats.rounds++;
     if (since > 2 * e->round_ns) {
+        e->resumed_at = now;
         sb_liveness_forgive_pause(e, since - e->round_ns, now);
         sb_monitor_forgive_pause(e, since - e->round_ns, now);
     }

@@ -321,6 +321,8 @@ struct sb_engine {
     uint64_t members_at;      /* a full one not before: a round after the
                                  last full one (sb_announce_due()) */
     uint64_t last_round;
+    uint64_t resumed_at;      /* when a round found we had been paused
+                                 (engine_round()); 0: never */
     uint64_t last_heard;      /* when a valid datagram last came in */
     bool alone;               /* monitors: we heard no one for long, and
                                  hold every peer down (liveness.c) */

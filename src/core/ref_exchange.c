@@ -246,6 +246,21 @@ static void ref_send_delta(sb_engine *e, const char *to, const uint8_t *buf,
         sb_send_message(e, SB_TRAFFIC_EXCHANGE, to, &w);
 }
 
+/*
+ * Within a round of a pause, the digests we read may have waited in our
+ * socket through it, sent by an incarnation of their sender that has
+ * since restarted at the same address (nothing in the format tells them
+ * apart). A delta computed from such a digest starts at the versions the
+ * old incarnation held, above what the new one holds: the new one would
+ * take it, name the node at its last version from then on, and never get
+ * the keys in between. So they get no delta (a request still gets our
+ * digest); the next rounds' exchanges answer digests that are current.
+ */
+static bool ref_after_pause(const sb_engine *e, uint64_t now)
+{
+    return e->resumed_at && now - e->resumed_at < e->round_ns;
+}
+
 /* Every address a checked message names is canonical "ip:port" text, the
  * only identity a reference node has (docs/compat.md): nothing else may
  * become a member, or be printed as one. */
@@ -303,7 +318,7 @@ static void ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
         ref_heartbeat(e, sender, now);
         sender->linked |= others;
     }
-    if (!stranger)
+    if (!stranger && !ref_after_pause(e, now))
         ref_send_delta(e, from, buf, len);
     if (type == SB_REF_DIGEST_REQUEST)
         ref_send_digest(e, from, SB_REF_DIGEST_RESPONSE, now);

@@ -1094,6 +1094,49 @@ static void test_reference_cluster(void **state)
     cluster_free(c);
 }
 
+/*
+ * On the reference wire, a node restarts while a peer of its is paused:
+ * the peer reads the old incarnation's digests when it resumes. Those
+ * name node 0 at the version the old incarnation held; answered, they
+ * would hand the new incarnation node 0's keys above it, and the new one
+ * would name node 0 at its last version from then on and never get the
+ * keys below (nothing in the format tells an answer to the old
+ * incarnation from one to the new). The new incarnation gets every key.
+ */
+static void test_reference_restart_while_a_peer_is_paused(void **state)
+{
+    (void)state;
+    cluster_config cfg;
+    scenario_config(&cfg, 3, 0, 512);
+    cfg.engine.wire = SB_WIRE_REFERENCE;
+    cluster *c = cluster_new(&cfg);
+    eventually(c, 60 * SEC, cluster_converged(c));
+    char key[8];
+    for (int k = 0; k < 40; k++) { /* more than one delta holds */
+        snprintf(key, sizeof(key), "k%d", k);
+        check(cluster_set(c, 0, key, "v") == SB_OK);
+    }
+    eventually(c, 20 * SEC, cluster_all_have(c, 0, "k39", "v"));
+    /* node 1 gets k40, node 2 does not */
+    cluster_block(c, 0, 2, true);
+    cluster_block(c, 1, 2, true);
+    check(cluster_set(c, 0, "k40", "v") == SB_OK);
+    eventually(c, 5 * SEC, cluster_has(c, 1, 0, "k40", "v"));
+    /* node 2's digests, naming node 0 at k39, wait for node 1 */
+    cluster_pause(c, 1);
+    cluster_run(c, 1 * SEC);
+    cluster_crash(c, 2);
+    cluster_heal(c);
+    check(cluster_restart(c, 2) == SB_OK);
+    cluster_resume(c, 1); /* and reads them: the new node 2 knows nothing */
+    eventually(c, 30 * SEC, cluster_converged(c));
+    for (int k = 0; k <= 40; k++) {
+        snprintf(key, sizeof(key), "k%d", k);
+        check(cluster_has(c, 2, 0, key, "v"));
+    }
+    cluster_free(c);
+}
+
 int main(int argc, char **argv)
 {
     printf("test_sim: seed %llu (SB_SEED=%llu replays)\n",
@@ -1129,6 +1172,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_replay_rolls_nothing_back),
         cmocka_unit_test(test_reference_cluster),
+        cmocka_unit_test(test_reference_restart_while_a_peer_is_paused),
     };
     return RUN_TESTS(tests, argc, argv);
 }
