@@ -462,7 +462,11 @@ typedef struct sb_node sb_node;
 /*
  * Creates a node: checks the configuration, binds the socket, resolves
  * the seeds, and (unless embedded) starts the thread. Gossip starts within
- * one interval. On failure *out is NULL and, but for SB_EINVAL, SB_ENOMEM
+ * one interval. *out is set before the seeds callback first runs and
+ * before the thread starts, so that a callback finds the node through
+ * its userdata when `out` points into it (sb_node_new(&cfg, &app->node)
+ * with cfg.userdata = app). On failure *out is NULL and, but for
+ * SB_EINVAL, SB_ENOMEM
  * and a cfg->size that no sb_config_init() wrote (SB_ECONFIG: such a
  * config's log callback cannot be trusted), a log line at SB_LOG_ERROR
  * says why.

@@ -104,7 +104,10 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
             rc = SB_ENOMEM;
         }
     }
+    /* before the first callback (the seeds'), and before the thread: one
+     * may find the node through its userdata, if `out` points there */
     if (rc == SB_OK) {
+        *out = n;
         n->seeds_fresh = sb_seed_resolve(n);
         if (!n->seeds_fresh)
             rc = SB_ENOMEM;
@@ -112,12 +115,12 @@ int sb_node_new(const sb_config *cfg, sb_node **out)
     if (rc == SB_OK && !cfg->embedded)
         rc = sb_thread_start(n, cfg);
     if (rc != SB_OK) {
+        *out = NULL;
         sb_node_free(n);
         return rc;
     }
     sb_log_say(cfg, n, SB_LOG_INFO, "node %s up, bound to %s, cluster \"%s\"",
                n->addr, n->bind_addr, n->cluster);
-    *out = n;
     return SB_OK;
 }
 

@@ -434,6 +434,48 @@ static void test_join_at_run_time(void **state)
     stop_cluster(c);
 }
 
+/* The seeds callback as an application writes it: its node from the
+ * userdata it was given, as sb_node_new() left it there. */
+typedef struct app {
+    sb_node *node;
+    sb_node *seen;             /* what the first call found */
+    int calls;
+} app;
+
+static size_t app_seeds(void *userdata, const char **out, size_t max)
+{
+    app *a = userdata;
+    if (a->calls++ == 0)
+        a->seen = a->node;
+    (void)out, (void)max;
+    return 0;
+}
+
+/* *out is set before the seeds callback first runs (inside
+ * sb_node_new()) and before the thread starts: a callback finds its node
+ * through its userdata, with no race (TSan runs this too). */
+static void test_callbacks_find_their_node(void **state)
+{
+    (void)state;
+    app a = { 0 };
+    sb_config cfg;
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.seed_fn = app_seeds;
+    cfg.userdata = &a;
+    assert_int_equal(sb_node_new(&cfg, &a.node), SB_OK);
+    assert_true(a.calls >= 1);
+    assert_non_null(a.seen);
+    assert_ptr_equal(a.seen, a.node);
+    assert_int_equal(sb_node_free(a.node), SB_OK);
+    /* a failure leaves it NULL */
+    cfg.interval_ms = 0;
+    cfg.seed_fn = NULL;
+    a.node = (sb_node *)&a;
+    assert_int_equal(sb_node_new(&cfg, &a.node), SB_ECONFIG);
+    assert_null(a.node);
+}
+
 static bool ipv6_loopback(void)
 {
     int fd = socket(AF_INET6, SOCK_DGRAM, 0);
@@ -1928,6 +1970,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_restart_on_same_port),
     cmocka_unit_test(test_graceful_leave),
     cmocka_unit_test(test_join_at_run_time),
+    cmocka_unit_test(test_callbacks_find_their_node),
     cmocka_unit_test(test_ipv6_loopback),
     cmocka_unit_test(test_dual_stack),
     cmocka_unit_test(test_embedded_poll_loop),
