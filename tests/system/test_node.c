@@ -438,8 +438,9 @@ static void test_join_at_run_time(void **state)
  * userdata it was given, as sb_node_new() left it there. */
 typedef struct app {
     sb_node *node;
-    sb_node *seen;             /* what the first call found */
-    int calls;
+    sb_node *seen;             /* what the first call found (inside
+                                  sb_node_new(), in its caller's thread) */
+    atomic_int calls;          /* later ones come from the node's thread */
 } app;
 
 static size_t app_seeds(void *userdata, const char **out, size_t max)
@@ -457,7 +458,7 @@ static size_t app_seeds(void *userdata, const char **out, size_t max)
 static void test_callbacks_find_their_node(void **state)
 {
     (void)state;
-    app a = { 0 };
+    app a = { .node = NULL };
     sb_config cfg;
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
