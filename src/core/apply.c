@@ -47,7 +47,14 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
         return n;
     }
     uint64_t id = sb_peer_id(d->addr, d->addr_len, d->generation);
-    if (sb_state_is_forgotten(&e->st, id, d->heartbeat)) {
+    /* a forgotten id, or an incarnation older than one we forgot at
+     * that address (the later one replaced it here; without this, a
+     * holder that kept the old one, paused or cut off, would hand the
+     * dead incarnation back once the later one is forgotten) */
+    if (sb_state_is_forgotten(&e->st, id, d->heartbeat) ||
+        (!n && sb_state_is_superseded(
+                   &e->st, sb_peer_id(d->addr, d->addr_len, 0),
+                   d->generation))) {
         e->stats.drops[SB_DROP_ZOMBIE]++;
         return NULL;
     }

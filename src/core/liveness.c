@@ -737,8 +737,10 @@ bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
     if (!n->self && n->status != SB_STATUS_LIVE &&
         now - n->status_since >= e->cfg.dead_grace_ns) {
         /* remembered for another grace: others may gossip it a while */
-        sb_state_forget(&e->st, n->id, n->heartbeat,
-                        sb_add_sat(now, e->cfg.dead_grace_ns));
+        sb_state_forget_generation(
+            &e->st, n->id, n->heartbeat,
+            sb_add_sat(now, e->cfg.dead_grace_ns),
+            sb_peer_id(n->addr, n->addr_len, 0), n->generation);
         sb_liveness_remove(e, n);
         return true;
     }

@@ -273,11 +273,22 @@ static uint32_t state_forgotten_at(const sb_state *st, uint64_t id)
 bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
                      uint64_t until)
 {
+    return sb_state_forget_generation(st, id, heartbeat, until, 0, 0);
+}
+
+bool sb_state_forget_generation(sb_state *st, uint64_t id,
+                                uint64_t heartbeat, uint64_t until,
+                                uint64_t addr_tag, uint64_t generation)
+{
     uint32_t i = state_forgotten_at(st, id);
     if (i < st->nforgotten && st->forgotten[i].id == id) { /* again */
         sb_forgotten *f = &st->forgotten[i];
         f->heartbeat = heartbeat > f->heartbeat ? heartbeat : f->heartbeat;
         f->until = until > f->until ? until : f->until;
+        if (addr_tag) {
+            f->addr_tag = addr_tag;
+            f->generation = generation;
+        }
         return true;
     }
     if (st->nforgotten == st->forgotten_cap) {
@@ -292,7 +303,8 @@ bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
     }
     memmove(st->forgotten + i + 1, st->forgotten + i,
             (st->nforgotten - i) * sizeof(*st->forgotten));
-    st->forgotten[i] = (sb_forgotten){ id, heartbeat, until };
+    st->forgotten[i] =
+        (sb_forgotten){ id, heartbeat, until, addr_tag, generation };
     st->nforgotten++;
     return true;
 }
@@ -303,6 +315,18 @@ bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
     uint32_t i = state_forgotten_at(st, id);
     return i < st->nforgotten && st->forgotten[i].id == id &&
            heartbeat <= st->forgotten[i].heartbeat;
+}
+
+/* A scan: it is asked only before a record is created for an address
+ * we hold none for, not for every digest entry. */
+bool sb_state_is_superseded(const sb_state *st, uint64_t addr_tag,
+                            uint64_t generation)
+{
+    for (uint32_t i = 0; i < st->nforgotten; i++)
+        if (st->forgotten[i].addr_tag == addr_tag && addr_tag &&
+            st->forgotten[i].generation > generation)
+            return true;
+    return false;
 }
 
 void sb_state_expire_forgotten(sb_state *st, uint64_t now)

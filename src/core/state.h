@@ -100,6 +100,8 @@ typedef struct sb_forgotten {
     uint64_t id;
     uint64_t heartbeat;
     uint64_t until;
+    uint64_t addr_tag;   /* sb_peer_id(addr, 0); 0 if not known */
+    uint64_t generation; /* the generation forgotten at that address */
 } sb_forgotten;
 
 /* An index slot: a 32-bit tag of the key (an id, or an address's hash)
@@ -198,6 +200,18 @@ static inline void sb_state_touch(sb_state *st, sb_peer *n)
 /* Remembers a forgotten peer until `until`; false if out of memory. */
 bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
                      uint64_t until);
+/* The same, also remembering the peer's address (its tag,
+ * sb_peer_id(addr, 0)) and generation: while the entry lasts, an older
+ * generation at that address is stale too (sb_state_is_superseded). */
+bool sb_state_forget_generation(sb_state *st, uint64_t id,
+                                uint64_t heartbeat, uint64_t until,
+                                uint64_t addr_tag, uint64_t generation);
+/* True if a forgotten peer at the address tagged addr_tag had a
+ * generation larger than `generation`: gossip of an incarnation that a
+ * later one replaced, which must not come back once the later one is
+ * forgotten. */
+bool sb_state_is_superseded(const sb_state *st, uint64_t addr_tag,
+                            uint64_t generation);
 /* True if (id, heartbeat) is stale gossip of a forgotten peer. */
 bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
                            uint64_t heartbeat);

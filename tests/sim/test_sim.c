@@ -1137,6 +1137,72 @@ static void test_reference_restart_while_a_peer_is_paused(void **state)
     cluster_free(c);
 }
 
+/*
+ * A restart replaces a node's record everywhere, and gossip of the old
+ * incarnation is ignored while the new one is held. Node 1 is paused and
+ * cut off while node 5 crashes, restarts, leaves and stops: node 1 keeps
+ * the old incarnation live. The others forget the new one after the
+ * dead-node grace; node 1 then wakes and gossips the old one. The others
+ * still remember, for a grace, which generation they forgot at that
+ * address, and take no older one: no one reports the dead incarnation
+ * joined. Before, nothing remembered the replaced generation once the new
+ * one was forgotten, and every node reported the dead one live (and went
+ * on handing it to each other, down and up again, a grace apart, for as
+ * long as the explorer ran).
+ */
+static char zombie_addr[64];
+static uint64_t zombie_gen;
+static uint32_t zombie_joins;
+
+static void on_zombie(void *ud, uint32_t node, const sb_event *ev,
+                      uint64_t now)
+{
+    (void)ud;
+    (void)now;
+    if (node != 1 && ev->type == SB_EVENT_JOIN &&
+        strcmp(ev->addr, zombie_addr) == 0 && ev->generation == zombie_gen)
+        zombie_joins++;
+}
+
+static void test_replaced_incarnation_stays_dead(void **state)
+{
+    (void)state;
+    cluster_config cfg;
+    scenario_config(&cfg, 16, 0, 512);
+    cfg.engine.dead_grace_ns = 2 * SEC;
+    cfg.on_event = on_zombie;
+    cluster *c = cluster_new(&cfg);
+    eventually(c, 60 * SEC, cluster_converged(c));
+    cluster_run(c, 3 * SEC);
+    snprintf(zombie_addr, sizeof(zombie_addr), "%s", cluster_addr(c, 5));
+    zombie_gen = sb_engine_generation(cluster_engine(c, 5));
+    zombie_joins = 0;
+
+    uint32_t group[16] = { 0 };
+    group[1] = 1;
+    cluster_partition(c, group);
+    cluster_pause(c, 1); /* holds node 5's first incarnation live */
+    cluster_crash(c, 5);
+    cluster_run(c, 100 * MS);
+    check(cluster_restart(c, 5) == SB_OK);
+    check(sb_engine_generation(cluster_engine(c, 5)) > zombie_gen);
+    cluster_run(c, 1 * SEC);
+    check(cluster_leave(c, 5) == SB_OK);
+    /* the others forget the second incarnation 2 s after its leave */
+    cluster_run(c, 2500 * MS);
+    cluster_heal(c);
+    cluster_resume(c, 1);
+    cluster_run(c, 20 * SEC);
+    check(zombie_joins == 0);
+    for (uint32_t i = 0; i < 16; i++) {
+        sb_member m;
+        if (i != 5 && cluster_engine(c, i) &&
+            sb_engine_find(cluster_engine(c, i), zombie_addr, &m) == SB_OK)
+            check(m.status != SB_STATUS_LIVE);
+    }
+    cluster_free(c);
+}
+
 int main(int argc, char **argv)
 {
     printf("test_sim: seed %llu (SB_SEED=%llu replays)\n",
@@ -1173,6 +1239,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay_rolls_nothing_back),
         cmocka_unit_test(test_reference_cluster),
         cmocka_unit_test(test_reference_restart_while_a_peer_is_paused),
+        cmocka_unit_test(test_replaced_incarnation_stays_dead),
     };
     return RUN_TESTS(tests, argc, argv);
 }
