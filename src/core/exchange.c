@@ -476,11 +476,9 @@ static void exchange_send_doubt(sb_engine *e, const sb_peer *n,
 static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
                                 uint64_t now)
 {
-    /* with monitors a JOINING record is one held down as it arrived:
-     * if it lives and no verdict names it any more, only a doubt makes
-     * it move its heartbeat, which makes it live here */
-    if (n->status == SB_STATUS_DOWN ||
-        (e->cfg.monitors && n->status == SB_STATUS_JOINING)) {
+    /* a doubt: only it makes a live node we hold down move its heartbeat
+     * (a JOINING one too, whose verdicts may be gone without that) */
+    if (sb_liveness_held_down(e, n)) {
         exchange_send_doubt(e, n, now);
     } else {
         uint8_t *flags = sb_syn_flags(syn->start);
@@ -530,7 +528,6 @@ static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
     if (s)
         exchange_send_padded_syn(e, s, syn, SB_SYN_PADDED_SIZE, now);
 }
-
 
 /* An address to join gets what a seed gets: a SYN with our digest,
  * padded (sb_wire_ops.greet). */

@@ -472,6 +472,16 @@ static inline uint64_t sb_add_sat(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* Time t moved past a pause of ours (nothing could be heard in it, so it
+ * does not count as silence), but not past now (the pause rule,
+ * docs/failure-detector.md, section 7). */
+static inline uint64_t sb_past_pause(uint64_t t, uint64_t pause,
+                                     uint64_t now)
+{
+    t = sb_add_sat(t, pause);
+    return t > now ? now : t;
+}
+
 static inline sb_digest_entry sb_entry_of(const sb_peer *n)
 {
     return (sb_digest_entry){ n->id, n->heartbeat, n->leaving,
@@ -595,6 +605,7 @@ void sb_liveness_note_change(sb_engine *e, sb_peer *n, uint64_t now,
 void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now);
 bool sb_liveness_may_probe(const sb_peer *n, uint64_t now);
 void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now);
+bool sb_liveness_held_down(const sb_engine *e, const sb_peer *n);
 void sb_liveness_answered(sb_engine *e, sb_peer *n);
 sb_peer *sb_liveness_add(sb_engine *e, const char *addr, size_t len,
                          uint64_t generation, uint64_t now);

@@ -201,6 +201,14 @@ bool sb_liveness_may_probe(const sb_peer *n, uint64_t now)
     return now >= n->probe_at;
 }
 
+/* Whether we hold n down: DOWN, or, with monitors, JOINING (a record
+ * held down as it arrived, docs/protocol.md, section 2). */
+bool sb_liveness_held_down(const sb_engine *e, const sb_peer *n)
+{
+    return n->status == SB_STATUS_DOWN ||
+           (e->cfg.monitors && n->status == SB_STATUS_JOINING);
+}
+
 /* An answer came from n's address (a join to it is done, seeds.c). */
 void sb_liveness_answered(sb_engine *e, sb_peer *n)
 {
@@ -515,7 +523,7 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
             liveness_convicted(e, x))
             sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
         x->accused = false;
-        if (x->status == SB_STATUS_DOWN || x->status == SB_STATUS_JOINING)
+        if (sb_liveness_held_down(e, x))
             sb_monitor_concur(e, x, now);
     }
 }
@@ -737,10 +745,9 @@ bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
     if (!n->self && n->status != SB_STATUS_LIVE &&
         now - n->status_since >= e->cfg.dead_grace_ns) {
         /* remembered for another grace: others may gossip it a while */
-        sb_state_forget_generation(
-            &e->st, n->id, n->heartbeat,
-            sb_add_sat(now, e->cfg.dead_grace_ns),
-            sb_peer_id(n->addr, n->addr_len, 0), n->generation);
+        sb_state_forget(&e->st, n->id, n->heartbeat,
+                        sb_add_sat(now, e->cfg.dead_grace_ns),
+                        sb_peer_id(n->addr, n->addr_len, 0), n->generation);
         sb_liveness_remove(e, n);
         return true;
     }
@@ -755,16 +762,12 @@ bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
  * pause before it is judged. */
 void sb_liveness_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
 {
-    e->last_heard = sb_add_sat(e->last_heard, pause);
-    if (e->last_heard > now)
-        e->last_heard = now;
+    e->last_heard = sb_past_pause(e->last_heard, pause, now);
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *n = e->st.peers[i];
         if (n->self || n->status != SB_STATUS_LIVE)
             continue;
-        n->phi.last_ns = sb_add_sat(n->phi.last_ns, pause);
-        if (n->phi.last_ns > now)
-            n->phi.last_ns = now;
+        n->phi.last_ns = sb_past_pause(n->phi.last_ns, pause, now);
         sb_liveness_refresh(e, n);
     }
 }

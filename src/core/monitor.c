@@ -243,9 +243,9 @@ static void monitor_record(sb_engine *e, uint64_t id, uint64_t hb,
 }
 
 /*
- * Peer x is down for us (DOWN, or JOINING: held down as it arrived). If
- * we are one of its monitors in our view, with
- * no verdict of our own and no fresh beat of it, we sign too: an
+ * Peer x is down for us (sb_liveness_held_down()). If we are one of its
+ * monitors in our view, with no verdict of our own and no fresh beat of
+ * it, we sign too: an
  * observer whose view of x's monitors lags ours (they moved as others
  * went down, in a partition) counts the verdicts of the monitors it
  * sees, and those may be ours. Not while our own view is in doubt (we
@@ -495,15 +495,9 @@ void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)
 {
     for (uint32_t i = 0; i < e->nwatch; i++) {
         watch *w = &e->watch[i];
-        sb_phi_normal *p = &w->phi;
-        p->last_ns = sb_add_sat(p->last_ns, pause);
-        if (p->last_ns > now)
-            p->last_ns = now;
-        if (!w->proven) {
-            w->since = sb_add_sat(w->since, pause);
-            if (w->since > now)
-                w->since = now;
-        }
+        w->phi.last_ns = sb_past_pause(w->phi.last_ns, pause, now);
+        if (!w->proven)
+            w->since = sb_past_pause(w->since, pause, now);
     }
 }
 

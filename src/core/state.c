@@ -271,14 +271,7 @@ static uint32_t state_forgotten_at(const sb_state *st, uint64_t id)
 }
 
 bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
-                     uint64_t until)
-{
-    return sb_state_forget_generation(st, id, heartbeat, until, 0, 0);
-}
-
-bool sb_state_forget_generation(sb_state *st, uint64_t id,
-                                uint64_t heartbeat, uint64_t until,
-                                uint64_t addr_tag, uint64_t generation)
+                     uint64_t until, uint64_t addr_tag, uint64_t generation)
 {
     uint32_t i = state_forgotten_at(st, id);
     if (i < st->nforgotten && st->forgotten[i].id == id) { /* again */
@@ -322,8 +315,10 @@ bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
 bool sb_state_is_superseded(const sb_state *st, uint64_t addr_tag,
                             uint64_t generation)
 {
+    if (!addr_tag)
+        return false;
     for (uint32_t i = 0; i < st->nforgotten; i++)
-        if (st->forgotten[i].addr_tag == addr_tag && addr_tag &&
+        if (st->forgotten[i].addr_tag == addr_tag &&
             st->forgotten[i].generation > generation)
             return true;
     return false;

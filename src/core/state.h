@@ -197,15 +197,12 @@ static inline void sb_state_touch(sb_state *st, sb_peer *n)
     }
 }
 
-/* Remembers a forgotten peer until `until`; false if out of memory. */
+/* Remembers a forgotten peer until `until`, with its address (its tag,
+ * sb_peer_id(addr, 0); 0: none) and generation: while the entry lasts,
+ * an older generation at that address is stale too
+ * (sb_state_is_superseded()). False if out of memory. */
 bool sb_state_forget(sb_state *st, uint64_t id, uint64_t heartbeat,
-                     uint64_t until);
-/* The same, also remembering the peer's address (its tag,
- * sb_peer_id(addr, 0)) and generation: while the entry lasts, an older
- * generation at that address is stale too (sb_state_is_superseded). */
-bool sb_state_forget_generation(sb_state *st, uint64_t id,
-                                uint64_t heartbeat, uint64_t until,
-                                uint64_t addr_tag, uint64_t generation);
+                     uint64_t until, uint64_t addr_tag, uint64_t generation);
 /* True if a forgotten peer at the address tagged addr_tag had a
  * generation larger than `generation`: gossip of an incarnation that a
  * later one replaced, which must not come back once the later one is

@@ -336,8 +336,8 @@ static void test_forget_and_expire(void **state)
     (void)state;
     sb_state st;
     sb_state_init(&st);
-    assert_true(sb_state_forget(&st, 111, 50, 1000));
-    assert_true(sb_state_forget(&st, 222, 0, 2000));
+    assert_true(sb_state_forget(&st, 111, 50, 1000, 0, 0));
+    assert_true(sb_state_forget(&st, 222, 0, 2000, 0, 0));
     assert_int_equal(st.nforgotten, 2);
     /* stale: at or below the remembered heartbeat */
     assert_true(sb_state_is_forgotten(&st, 111, 0));
@@ -370,7 +370,8 @@ static void test_forget_many_keeps_order_on_expiry(void **state)
     sb_state_init(&st);
     enum { N = 100 };
     for (uint64_t i = 0; i < N; i++)
-        assert_true(sb_state_forget(&st, 1000 + i, i, i % 2 ? 10 : 20));
+        assert_true(
+            sb_state_forget(&st, 1000 + i, i, i % 2 ? 10 : 20, 0, 0));
     assert_int_equal(st.nforgotten, N);
     assert_int_equal(st.forgotten_cap, 128);
     for (uint64_t i = 0; i < N; i++) {
@@ -403,7 +404,7 @@ static void test_forget_in_any_order(void **state)
     uint64_t x = 12345;
     for (uint32_t i = 0; i < N; i++) {
         uint64_t id = (sb_splitmix64(&x) >> 16) | 1; /* odd ids */
-        assert_true(sb_state_forget(&st, id, 7, 100));
+        assert_true(sb_state_forget(&st, id, 7, 100, 0, 0));
     }
     for (uint32_t j = 1; j < st.nforgotten; j++)
         assert_true(st.forgotten[j - 1].id < st.forgotten[j].id);
@@ -416,8 +417,8 @@ static void test_forget_in_any_order(void **state)
     }
     uint32_t n = st.nforgotten;
     uint64_t id = st.forgotten[n / 2].id;
-    assert_true(sb_state_forget(&st, id, 9, 300));  /* its second life */
-    assert_true(sb_state_forget(&st, id, 3, 200));  /* older news */
+    assert_true(sb_state_forget(&st, id, 9, 300, 0, 0));  /* its second life */
+    assert_true(sb_state_forget(&st, id, 3, 200, 0, 0));  /* older news */
     assert_int_equal(st.nforgotten, n);
     assert_true(sb_state_is_forgotten(&st, id, 9));
     assert_false(sb_state_is_forgotten(&st, id, 10));
@@ -786,7 +787,7 @@ static void test_memory_accounting(void **state)
     want += offsetof(sb_peer, addr) + 11;
     assert_int_equal(sb_state_memory(&st), want);
 
-    assert_true(sb_state_forget(&st, 1, 1, 1));
+    assert_true(sb_state_forget(&st, 1, 1, 1, 0, 0));
     want += 8 * sizeof(sb_forgotten);
     assert_int_equal(sb_state_memory(&st), want);
 
