@@ -540,40 +540,33 @@ static bool client_join_addrs(const char *spec, char *out, size_t cap)
                 gai_strerror(rc));
         return false;
     }
-    size_t len = 0;
-    out[0] = '\0';
+    char found[8][INET6_ADDRSTRLEN + 16];
     int n = 0;
     for (const struct addrinfo *ai = res; ai && n < 8; ai = ai->ai_next) {
-        char ip[INET6_ADDRSTRLEN], one[INET6_ADDRSTRLEN + 16];
         const void *bin;
-        unsigned port;
-        if (ai->ai_family == AF_INET) {
-            const struct sockaddr_in *a = (const void *)ai->ai_addr;
-            bin = &a->sin_addr;
-            port = ntohs(a->sin_port);
-        } else if (ai->ai_family == AF_INET6) {
-            const struct sockaddr_in6 *a = (const void *)ai->ai_addr;
-            bin = &a->sin6_addr;
-            port = ntohs(a->sin6_port);
-        } else {
+        if (ai->ai_family == AF_INET)
+            bin = &((const struct sockaddr_in *)(const void *)ai->ai_addr)
+                       ->sin_addr;
+        else if (ai->ai_family == AF_INET6)
+            bin = &((const struct sockaddr_in6 *)(const void *)ai->ai_addr)
+                       ->sin6_addr;
+        else
             continue;
-        }
+        char ip[INET6_ADDRSTRLEN];
         inet_ntop(ai->ai_family, bin, ip, sizeof(ip));
-        snprintf(one, sizeof(one), ai->ai_family == AF_INET6 ? "[%s]:%u"
-                                                             : "%s:%u",
-                 ip, port);
+        snprintf(found[n], sizeof(found[n]),
+                 ai->ai_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+                 (unsigned)port_number);
         bool dup = false; /* a name gives an address per protocol */
-        for (const char *at = out; *at && !dup; at += strcspn(at, ",")) {
-            at += *at == ',';
-            dup = strncmp(at, one, strlen(one)) == 0 &&
-                  (at[strlen(one)] == ',' || !at[strlen(one)]);
-        }
-        if (dup || len + strlen(one) + 2 > cap)
-            continue;
-        len += (size_t)snprintf(out + len, cap - len, "%s%s",
-                                len ? "," : "", one);
-        n++;
+        for (int i = 0; i < n && !dup; i++)
+            dup = strcmp(found[i], found[n]) == 0;
+        n += !dup;
     }
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "",
+                                found[i]);
     freeaddrinfo(res);
     return n > 0;
 }

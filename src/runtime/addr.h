@@ -72,6 +72,7 @@ unsigned sb_addr_reach(const sb_sockaddr *bound);
 unsigned sb_addr_reach_bit(const sb_sockaddr *a);
 /* The port of `a`. */
 unsigned sb_addr_port(const sb_sockaddr *a);
+/* Sets the port of `a` (IPv4 or IPv6). */
 void sb_addr_set_port(sb_sockaddr *a, unsigned port);
 
 #endif /* SB_ADDR_H */
