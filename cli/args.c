@@ -42,6 +42,24 @@ bool parse_double(const char *s, double *out)
     return true;
 }
 
+bool parse_hostport(const char *s, uint32_t least, char host[256], bool *v6,
+                    uint32_t *port)
+{
+    const char *colon = s ? strrchr(s, ':') : NULL;
+    bool bracket = s && s[0] == '[';
+    const char *start = bracket ? s + 1 : s;
+    const char *end = bracket ? strchr(s, ']') : colon;
+    if (!colon || !end || end <= start || end + bracket != colon ||
+        end - start > 255 || (!bracket && memchr(s, ':', (size_t)(colon - s))))
+        return false;
+    if (!parse_u32(colon + 1, least, 65535, port))
+        return false;
+    memcpy(host, start, (size_t)(end - start));
+    host[end - start] = '\0';
+    *v6 = bracket;
+    return true;
+}
+
 bool parse_log_level(const char *s, sb_log_level *out)
 {
     static const char *const names[] = { "error", "warn", "info", "debug" };

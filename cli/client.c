@@ -509,32 +509,26 @@ static char *client_stdin_key(void)
     return p;
 }
 
-/* "HOST:PORT" or "[V6]:PORT" into the numeric addresses the host has,
- * "ip:port" or "[ip6]:port", commas between (at most 8): the agent
- * resolves no names (its loop would wait for them). The port is 1 to
- * 65535 (getaddrinfo() would take 65537 for port 1), and an IPv6 address
- * takes brackets (in "2001:db8::1:7946" the port is a guess), as in the
- * library's addresses. False, after a message on stderr, if it does not
- * resolve. */
+/* "HOST:PORT" or "[V6]:PORT" (parse_hostport()) into the numeric
+ * addresses the host has, "ip:port" or "[ip6]:port", commas between (at
+ * most 8): the agent resolves no names (its loop would wait for them).
+ * The port is 1 to 65535 (getaddrinfo() would take 65537 for port 1).
+ * False, after a message on stderr, if it does not resolve. */
 static bool client_join_addrs(const char *spec, char *out, size_t cap)
 {
     char host[256];
-    const char *colon = strrchr(spec, ':');
-    const char *start = spec[0] == '[' ? spec + 1 : spec;
-    const char *end = spec[0] == '[' ? strchr(spec, ']') : colon;
+    bool v6;
     uint32_t port_number;
-    if (!colon || !end || end < start || end + (spec[0] == '[') != colon ||
-        (size_t)(end - start) >= sizeof(host) ||
-        (spec[0] != '[' && memchr(spec, ':', (size_t)(colon - spec))) ||
-        !parse_u32(colon + 1, 1, 65535, &port_number)) {
+    if (!parse_hostport(spec, 1, host, &v6, &port_number)) {
         usage_error(client_usage, "join: HOST:PORT or [V6]:PORT, the port "
                                   "1 to 65535");
         return false;
     }
-    snprintf(host, sizeof(host), "%.*s", (int)(end - start), start);
+    char port[6];
+    snprintf(port, sizeof(port), "%u", (unsigned)port_number);
     struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
                               .ai_flags = AI_NUMERICSERV }, *res;
-    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
         fprintf(stderr, "scuttlebutt join: %s: %s\n", spec,
                 gai_strerror(rc));

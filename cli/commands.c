@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "control.h"
 #include "handlers.h"
 #include "loop.h"
@@ -69,22 +70,20 @@ static json_t *commands_del(agent *a, const arg *args)
  * server could hold up for seconds (the node's gossip with it). */
 static bool commands_numeric(const char *addr)
 {
-    const char *end = addr[0] == '[' ? strchr(addr, ']') : strrchr(addr, ':');
-    const char *start = addr[0] == '[' ? addr + 1 : addr;
-    char host[INET6_ADDRSTRLEN];
-    if (!end || end < start || (size_t)(end - start) >= sizeof(host))
-        return false;
-    memcpy(host, start, (size_t)(end - start));
-    host[end - start] = '\0';
+    char host[256];
+    bool v6;
+    uint32_t port;
     unsigned char bin[sizeof(struct in6_addr)];
-    return inet_pton(addr[0] == '[' ? AF_INET6 : AF_INET, host, bin) == 1;
+    return parse_hostport(addr, 1, host, &v6, &port) &&
+           inet_pton(v6 ? AF_INET6 : AF_INET, host, bin) == 1;
 }
 
 static json_t *commands_get(agent *a, const arg *args)
 {
     if (!commands_numeric(args[0].p))
         return commands_error("get: a peer is named by its address, "
-                              "ip:port or [ip6]:port, not a host name");
+                              "ip:port or [ip6]:port with a port 1 to "
+                              "65535, not a host name");
     char *value;
     size_t len;
     int rc = sb_node_get(a->node, args[0].p, args[1].p, args[1].len, &value,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "args.h"
 #include "json.h"
 #include "members.h"
 #include "metrics.h"
@@ -451,27 +452,13 @@ static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,
 /* "PORT", "HOST:PORT" or "[V6]:PORT" into an address; NULL, or why not. */
 static const char *http_resolve(const char *spec, struct sockaddr_storage *ss)
 {
-    char host[256];
-    const char *port;
-    const char *colon = strrchr(spec, ':');
-    if (!colon) {
-        snprintf(host, sizeof(host), "127.0.0.1");
-        port = spec;
-    } else if (spec[0] == '[') {
-        const char *end = strchr(spec, ']');
-        if (!end || end + 1 != colon || (size_t)(end - spec) > sizeof(host))
-            return "expected PORT, HOST:PORT or [V6]:PORT";
-        snprintf(host, sizeof(host), "%.*s", (int)(end - spec - 1), spec + 1);
-        port = colon + 1;
-    } else {
-        if ((size_t)(colon - spec) >= sizeof(host) || colon == spec)
-            return "expected PORT, HOST:PORT or [V6]:PORT";
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-        port = colon + 1;
-    }
-    if (!*port || strspn(port, "0123456789") != strlen(port) ||
-        strlen(port) > 5 || atoi(port) > 65535)
-        return "the port is a number, 0 to 65535";
+    char host[256] = "127.0.0.1", port[6];
+    bool v6;
+    uint32_t port_number;
+    if (!strchr(spec, ':') ? !parse_u32(spec, 0, 65535, &port_number)
+                           : !parse_hostport(spec, 0, host, &v6, &port_number))
+        return "expected PORT, HOST:PORT or [V6]:PORT, the port 0 to 65535";
+    snprintf(port, sizeof(port), "%u", (unsigned)port_number);
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_NUMERICSERV }, *res;
     if (getaddrinfo(host, port, &hints, &res) != 0)

@@ -185,6 +185,9 @@ def main():
     # (a slow name server would hold its gossip up); by number it is read
     r = agents[1].command("get localhost:%s still" % agents[1].addr.split(":")[1])
     check(r["ok"] is False and "host name" in r["error"], r)
+    for bad in ["127.0.0.1:99999", "127.0.0.1:0", "::1:7946", "[::1]"]:
+        r = agents[1].command("get %s still" % bad)
+        check(r["ok"] is False and "host name" in r["error"], (bad, r))
     r = agents[1].command("get %s still" % agents[1].addr)
     check(r == {"ok": True, "value": "alive"}, r)
 

@@ -97,7 +97,8 @@ def main():
         f.write(key)
 
     # bad --http: exit 2; a port in use: exit 1
-    for spec in ["nope", "1.2.3.4:99999", "[::1:80", "host:"]:
+    for spec in ["nope", "1.2.3.4:99999", "[::1:80", "host:", ":80",
+                 "::1:80", "[::1]:-1", "70000"]:
         r = subprocess.run([exe, "agent", "--bind", "127.0.0.1:0", "--http",
                             spec], capture_output=True, text=True, timeout=60)
         check(r.returncode == 2 and "--http" in r.stderr, (spec, r))
