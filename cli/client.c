@@ -65,7 +65,9 @@ static const client_cmd client_cmds[] = {
       "running (stop it with SIGTERM)", 0, 0 },
     { "info", "", "The agent's version, addresses, configuration (never the\n"
       "keys) and counters", 0, 0 },
-    { "monitor", "", "Streams the agent's events until Ctrl-C. With --json: the\n"
+    { "monitor", "", "Streams the agent's events until Ctrl-C, an event a line\n"
+      "(control characters and backslashes in keys and values escaped, as\n"
+      "\\n, \\xNN). With --json: the\n"
       "agent's reply, {\"ok\":true}, once the stream has begun, then one event\n"
       "a line as stdout of `agent` has them (jq 'select(.event)' keeps the\n"
       "events)", 0, 0 },
@@ -368,6 +370,36 @@ static void client_print_bytes(FILE *out, const json_t *obj, const char *name)
     free(v);
 }
 
+/* obj.name as text on one line: a control character (C0, DEL, or C1
+ * written in UTF-8) or a backslash escaped (\n, \t, \\, \xNN, \u00NN),
+ * and so is every byte >= 0x80 of a value that is no UTF-8 (name_b64), so
+ * that no key or value a peer wrote can forge an event line or send the
+ * terminal an escape sequence. */
+static void client_print_text(FILE *out, const json_t *obj, const char *name)
+{
+    size_t len;
+    char *v = json_get_bytes(obj, name, &len);
+    bool utf8 = json_object_get(obj, name) != NULL;
+    for (size_t i = 0; v && i < len; i++) {
+        unsigned char b = (unsigned char)v[i];
+        unsigned char next = i + 1 < len ? (unsigned char)v[i + 1] : 0;
+        if (b == '\n')
+            fputs("\\n", out);
+        else if (b == '\t')
+            fputs("\\t", out);
+        else if (b == '\\')
+            fputs("\\\\", out);
+        else if (b < 0x20 || b == 0x7f || (!utf8 && b >= 0x80))
+            fprintf(out, "\\x%02x", b);
+        else if (utf8 && b == 0xc2 && next >= 0x80 && next <= 0x9f) {
+            fprintf(out, "\\u%04x", (unsigned)next);
+            i++;
+        } else
+            fputc(b, out);
+    }
+    free(v);
+}
+
 static void client_age(char *buf, size_t size, json_int_t ms)
 {
     long long s = ms / 1000;
@@ -459,11 +491,11 @@ static void client_print_event(const json_t *e)
            kind, json_string_value(json_object_get(e, "peer")));
     if (json_object_get(e, "key") || json_object_get(e, "key_b64")) {
         fputs("  ", stdout);
-        client_print_bytes(stdout, e, "key");
+        client_print_text(stdout, e, "key");
     }
     if (json_object_get(e, "value") || json_object_get(e, "value_b64")) {
         fputc('=', stdout);
-        client_print_bytes(stdout, e, "value");
+        client_print_text(stdout, e, "value");
     }
     if (strcmp(kind, "leave") == 0)
         printf("  (%s)", json_string_value(json_object_get(e, "status")));

@@ -16,6 +16,7 @@ listener is shown to record what does reach it.
 
 usage: agents_client.py PATH/TO/scuttlebutt
 """
+import base64
 import json
 import os
 import pwd
@@ -128,6 +129,20 @@ def malformed(exe, tmp):
         check(r.returncode == 0, (args, r.returncode, r.stderr))
         check(out in r.stdout, (args, r.stdout))
     print("well-formed replies from the fake agent printed")
+    # monitor: a key or value a peer wrote cannot forge an event line or
+    # reach the terminal as an escape sequence
+    fake.lines = ['{"ok":true}',
+                  '{"event":"update","peer":"a:1","time_ms":1,'
+                  '"key":"k\\n  9.999  leave   b:1  (down)",'
+                  '"value":"\\u001b[31mred\\\\\\u0085\\u00e9"}',
+                  '{"event":"update","peer":"a:1","time_ms":2,"key":"k",'
+                  '"value_b64":"%s"}' % base64.b64encode(b"\xff\x1b\x7f").decode()]
+    r = cli(exe, "monitor", "--control", path)
+    check(r.returncode == 1 and "closed the connection" in r.stderr, r)
+    check(r.stdout == "   0.001  update  a:1  k\\n  9.999  leave   b:1  (down)"
+                      "=\\x1b[31mred\\\\\\u0085\u00e9\n"
+                      "   0.002  update  a:1  k=\\xff\\x1b\\x7f\n", r.stdout)
+    print("monitor: control characters in keys and values escaped")
 
     # a listener that never answers: the client gives up (10 s), exit 1
     mute_path = path + ".mute"
