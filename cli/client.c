@@ -215,19 +215,19 @@ static int client_find(const char *cmd, char *found, size_t size)
     return -1;
 }
 
-/* Sends one request line. */
-static bool client_send(int fd, json_t *req)
+/* Sends one request line, or as much of it as the agent takes (one that
+ * refuses the client closes without reading it). */
+static void client_send(int fd, json_t *req)
 {
     size_t len;
     char *line = json_line(req, &len);
-    bool ok = line != NULL;
-    for (size_t off = 0; ok && off < len;) {
+    for (size_t off = 0; line && off < len;) {
         ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
-        ok = w > 0;
-        off += ok ? (size_t)w : 0;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
     }
     free(line);
-    return ok;
 }
 
 /* Reads one line from fd into a buffer kept between calls; NULL at the
@@ -750,9 +750,9 @@ int client_main(int argc, char **argv)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
     int rc = 0;
     size_t len;
+    client_send(fd, json_incref(req));
     errno = 0;
-    char *line = client_send(fd, json_incref(req)) ? client_read_line(fd, &len)
-                                                   : NULL;
+    char *line = client_read_line(fd, &len);
     bool late = !line && (errno == EAGAIN || errno == EWOULDBLOCK);
     json_t *reply = line ? json_loadb(line, len, 0, NULL) : NULL;
     wait.tv_sec = 0;

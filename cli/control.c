@@ -24,6 +24,8 @@ typedef struct client {
     bool monitor;              /* streaming events */
     bool done;                 /* close once out is written */
     bool eof;                  /* a monitor client sends no more */
+    uint64_t heard_ms;         /* mono_ms() of its accept or its last
+                                  bytes read */
 } client;
 
 /* How long the listening socket goes unwatched after accept() found no
@@ -36,6 +38,8 @@ struct control {
     int slot;
     uint64_t accept_at;        /* mono_ms(): not watched before; 0: now */
     bool accept_starved;       /* logged; reset by the next accept */
+    bool refusing;             /* "too many clients" logged; reset by
+                                  the next client taken */
     char *path;
     client clients[CONTROL_MAX_CLIENTS];
     size_t n;
@@ -180,6 +184,7 @@ static bool control_read(control *c, client *cl)
                            cl->in_size - cl->in_used);
         if (got < 0)
             return errno == EAGAIN || errno == EINTR;
+        cl->heard_ms = mono_ms();
         if (got == 0) { /* the client is done sending: answer, then close */
             /* A last request without its newline is still a request, as
              * on stdin: answered before the close. It may be "monitor",
@@ -228,6 +233,28 @@ static bool control_write(client *cl)
     return true;
 }
 
+/* Drops the client idle longest, if one has been for CONTROL_IDLE_MS
+ * (not a monitor, nothing waiting for it); false if none has. */
+static bool control_make_room(control *c)
+{
+    uint64_t now = mono_ms();
+    size_t idlest = c->n;
+    for (size_t i = 0; i < c->n; i++) {
+        const client *cl = &c->clients[i];
+        if (!cl->monitor && !outbuf_pending(&cl->out) &&
+            now - cl->heard_ms >= CONTROL_IDLE_MS &&
+            (idlest == c->n || cl->heard_ms < c->clients[idlest].heard_ms))
+            idlest = i;
+    }
+    if (idlest == c->n)
+        return false;
+    agent_log(c->a, SB_LOG_INFO, "control: %d clients; one idle for %llu s "
+              "dropped to take a new one", CONTROL_MAX_CLIENTS,
+              (unsigned long long)((now - c->clients[idlest].heard_ms) / 1000));
+    control_drop(c, idlest);
+    return true;
+}
+
 static void control_accept(control *c)
 {
     for (;;) {
@@ -254,17 +281,22 @@ static void control_accept(control *c)
         if (fd < 0)
             return;
         c->accept_starved = false;
-        if (c->n == CONTROL_MAX_CLIENTS) {
+        if (c->n == CONTROL_MAX_CLIENTS && !control_make_room(c)) {
             static const char busy[] =
                 "{\"ok\":false,\"error\":\"too many control clients\"}\n";
             ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
             (void)w;
             close(fd);
-            agent_log(c->a, SB_LOG_WARN, "control: %d clients already; one "
-                      "more refused", CONTROL_MAX_CLIENTS);
+            if (!c->refusing)
+                agent_log(c->a, SB_LOG_WARN, "control: %d clients, none "
+                          "idle for %d s; refusing more until one goes",
+                          CONTROL_MAX_CLIENTS, CONTROL_IDLE_MS / 1000);
+            c->refusing = true;
             continue;
         }
-        c->clients[c->n++] = (client){ .fd = fd, .slot = -1 };
+        c->refusing = false;
+        c->clients[c->n++] =
+            (client){ .fd = fd, .slot = -1, .heard_ms = mono_ms() };
     }
 }
 

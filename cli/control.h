@@ -4,7 +4,10 @@
  * (commands.h); after {"cmd":"monitor"} and its reply, the events as
  * stdout has them, until the client goes. It never blocks the agent: a
  * client that does not read its replies or events is disconnected once
- * CONTROL_MAX_PENDING bytes wait for it.
+ * CONTROL_MAX_PENDING bytes wait for it. At most CONTROL_MAX_CLIENTS
+ * are connected at once; when that many are, a new one takes the place
+ * of the one idle longest (not a monitor, nothing waiting for it, nothing
+ * read from it for CONTROL_IDLE_MS), or is refused with an error reply.
  */
 #ifndef SB_CLI_CONTROL_H
 #define SB_CLI_CONTROL_H
@@ -15,6 +18,7 @@
 #include "loop.h"
 
 #define CONTROL_MAX_CLIENTS 64
+#define CONTROL_IDLE_MS 10000          /* a client idle this long may go */
 #define CONTROL_MAX_REQUEST (1 << 20)  /* bytes in one request line */
 #define CONTROL_MAX_PENDING (1 << 20)  /* bytes waiting for a client */
 

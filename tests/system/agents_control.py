@@ -26,6 +26,7 @@ usage: agents_control.py PATH/TO/scuttlebutt
 import json
 import os
 import queue
+import select
 import signal
 import socket
 import stat
@@ -51,6 +52,47 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_clients(exe, a, writer, path):
+    """A full table of clients (two of them monitors) refuses a new one
+    with an error reply; once the others have been idle for 10 s, a new
+    one takes the place of one of them, and the monitors stay."""
+    mons = [Control(path) for _ in range(2)]
+    for m in mons:
+        check(m.ask({"cmd": "monitor"}) == {"ok": True})
+    idle = []
+    for _ in range(62):  # one at a time: the listen backlog is short
+        idle.append(Control(path))
+        check(idle[-1].ask({"cmd": "peers"})["ok"] is True)
+    full = Control(path)
+    check(full.line() == {"ok": False, "error": "too many control clients"})
+    full.close()
+    for _ in range(5):  # the reply is read though the request was not
+        r = cli(exe, "members", "--agent", a.addr)
+        check(r.returncode == 3 and "too many" in r.stderr, r)
+    time.sleep(10.5)  # the control socket's idle limit (control.h)
+    # one idle client makes room for this one, whose room the next take
+    for _ in range(3):
+        r = cli(exe, "members", "--agent", a.addr, "--json")
+        check(r.returncode == 0 and json.loads(r.stdout)["ok"] is True, r)
+    check(cli(exe, "set", "--agent", writer.addr, "idlemon", "1")
+          .returncode == 0)
+    for m in mons:
+        while True:
+            e = m.line()
+            check(e is not None, "a monitor was dropped")
+            if e.get("key") == "idlemon":
+                break
+        m.close()
+    # the dropped ones read as closed; the others have nothing to read
+    ready_, _, _ = select.select([cl.sock for cl in idle], [], [], 1.0)
+    check(len(ready_) == 1 and all(r.recv(1) == b"" for r in ready_),
+          len(ready_))
+    for cl in idle:
+        cl.close()
+    print("a full table of clients: one more refused; idle ones make room, "
+          "monitors stay")
 
 
 def out_of_descriptors(exe, seed):
@@ -392,6 +434,7 @@ def main():
     print("two CLIs at once")
 
     out_of_descriptors(exe, a)
+    idle_clients(exe, a, c, path)
 
     # a socket path taken: a regular file, a live agent's socket: exit 2
     taken = os.path.join(tmp, "file.sock")
