@@ -88,12 +88,17 @@ void sb_thread_end(sb_node *n)
 }
 
 /* Whether the node has no thread running: none was started, or it was
- * joined. */
+ * joined, or it has returned (joined here, without waiting). Never
+ * waits: a callback asks (sb_node_free() of another node), and a thread
+ * holding join_lock may be joining that callback's own thread. */
 bool sb_thread_ended(sb_node *n)
 {
     if (!n->threaded)
         return true;
-    pthread_mutex_lock(&n->join_lock);
+    if (pthread_mutex_trylock(&n->join_lock) != 0)
+        return false; /* being joined: it still runs */
+    if (!n->joined && pthread_tryjoin_np(n->thread, NULL) == 0)
+        n->joined = true;
     bool joined = n->joined;
     pthread_mutex_unlock(&n->join_lock);
     return joined;

@@ -1965,6 +1965,61 @@ static void test_thread_blocks_signals(void **state)
     assert_int_equal(got, SIGUSR1);
 }
 
+/* A node stopped from a callback of another node (its thread told to
+ * end, not waited for) can be freed from a later callback once that
+ * thread has returned: sb_node_free() refuses only while it still runs.
+ * And asking never waits: a thread joining that node holds its join
+ * lock, and may be waiting for the very thread that asks (two threads
+ * stopping two nodes whose callbacks free each other hung before). */
+typedef struct free_later {
+    sb_node *other;
+    int step;                  /* 0: stop it, 1: try to free it */
+    int stop_rc, free_rc;
+} free_later;
+
+static void free_later_log(void *userdata, sb_log_level level,
+                           const char *msg)
+{
+    free_later *f = userdata;
+    (void)level;
+    if (!f->other || !strstr(msg, "joining"))
+        return;
+    if (f->step == 0)
+        f->stop_rc = sb_node_stop(f->other);
+    else
+        f->free_rc = sb_node_free(f->other);
+}
+
+static void test_free_from_callback_once_ended(void **state)
+{
+    (void)state;
+    free_later f = { .free_rc = SB_ESTATE };
+    sb_config cfg;
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.interval_ms = INTERVAL_MS;
+    sb_node *other;
+    assert_int_equal(sb_node_new(&cfg, &other), SB_OK);
+    cfg.embedded = true;
+    cfg.log = free_later_log;
+    cfg.log_level = SB_LOG_INFO;
+    cfg.userdata = &f;
+    sb_node *n;
+    assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
+    f.other = other;
+    /* sb_node_join() logs "joining" on this thread: a log callback */
+    assert_int_equal(sb_node_join(n, "127.0.0.1:9"), SB_OK);
+    assert_int_equal(f.stop_rc, SB_OK);
+    f.step = 1;
+    for (int i = 0; i < 200 && f.free_rc == SB_ESTATE; i++) {
+        sleep_ms(10);
+        assert_int_equal(sb_node_join(n, "127.0.0.1:9"), SB_OK);
+    }
+    assert_int_equal(f.free_rc, SB_OK);
+    f.other = NULL;
+    assert_int_equal(sb_node_free(n), SB_OK);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_three_nodes),
     cmocka_unit_test(test_32_nodes_converge),
@@ -1993,6 +2048,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_list_keys),
     cmocka_unit_test(test_stop_then_free),
     cmocka_unit_test(test_two_stops),
+    cmocka_unit_test(test_free_from_callback_once_ended),
     cmocka_unit_test(test_address_forms),
     cmocka_unit_test(test_garbage_is_counted),
     cmocka_unit_test(test_thread_blocks_signals),
