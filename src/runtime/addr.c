@@ -33,6 +33,10 @@ int sb_addr_split(const char *text, char *host, size_t host_cap, char *port,
         if (!addr_copy_part(host, host_cap, text + 1,
                             (size_t)(close - text - 1)))
             return SB_EADDR;
+        /* brackets hold an IPv6 address, and without a zone (one could
+         * not be advertised: docs/api.md) */
+        if (!strchr(host, ':') || strchr(host, '%'))
+            return SB_EADDR;
         colon = close + 1;
     } else {
         colon = strrchr(text, ':');

@@ -21,8 +21,9 @@ typedef struct sb_sockaddr {
     socklen_t len;
 } sb_sockaddr;
 
-/* Splits "host:port" or "[host]:port" into host and port text.
- * SB_EADDR when the form is wrong or a part does not fit. */
+/* Splits "host:port" or "[ip6]:port" into host and port text.
+ * SB_EADDR when the form is wrong (brackets around anything but an IPv6
+ * address, or around one with a zone) or a part does not fit. */
 int sb_addr_split(const char *text, char *host, size_t host_cap,
                   char *port, size_t port_cap);
 

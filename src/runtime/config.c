@@ -77,18 +77,18 @@ int sb_config_copy_strings(sb_node *n, const sb_config *cfg)
             continue;
         /* a seed that can never work is an error now, not silence later */
         char host[256], port[8]; /* names as long as sb_addr_resolve() takes */
+        if (strchr(cfg->seeds[i], '%')) {
+            sb_log_say(&n->cfg, n, SB_LOG_ERROR, "seed %s: an IPv6 zone: "
+                       "link-local addresses are not supported (docs/api.md)",
+                       cfg->seeds[i]);
+            return SB_EADDR;
+        }
         if (sb_addr_split(cfg->seeds[i], host, sizeof(host), port,
                           sizeof(port)) != SB_OK ||
             atoi(port) == 0) {
             sb_log_say(&n->cfg, n, SB_LOG_ERROR, "seed %s: not host:port "
                        "or [ip6]:port with a host of 1 to 255 bytes and a "
                        "port of 1 to 65535",
-                       cfg->seeds[i]);
-            return SB_EADDR;
-        }
-        if (strchr(host, '%')) {
-            sb_log_say(&n->cfg, n, SB_LOG_ERROR, "seed %s: an IPv6 zone: "
-                       "link-local addresses are not supported (docs/api.md)",
                        cfg->seeds[i]);
             return SB_EADDR;
         }

@@ -59,6 +59,12 @@ int sb_socket_open(sb_node *n, const sb_config *cfg)
                    "bind address is required (host:port)");
         return SB_EADDR;
     }
+    if (strchr(cfg->bind, '%')) {
+        sb_log_say(&n->cfg, n, SB_LOG_ERROR, "bind address %s: an IPv6 "
+                   "zone: link-local addresses are not supported (their "
+                   "zone cannot be advertised)", cfg->bind);
+        return SB_EADDR;
+    }
     if (sb_addr_resolve(cfg->bind, AF_UNSPEC, true, &a, 1) < 1) {
         sb_log_say(&n->cfg, n, SB_LOG_ERROR, "bind address %s: not "
                    "host:port or cannot resolve", cfg->bind);

@@ -427,6 +427,9 @@ static void test_join_at_run_time(void **state)
                      SB_EADDR);
     assert_int_equal(sb_node_join(c->m[0].node, "127.0.0.1"), SB_EADDR);
     assert_int_equal(sb_node_join(c->m[0].node, "[::1]:7946"), SB_EADDR);
+    /* brackets hold IPv6 only, as in the addresses the node gives */
+    assert_int_equal(sb_node_join(c->m[0].node, "[127.0.0.1]:7946"),
+                     SB_EADDR);
     assert_int_equal(sb_node_leave(c->m[2].node), SB_OK);
     assert_int_equal(sb_node_join(c->m[2].node, c->m[0].addr), SB_ELEFT);
     assert_int_equal(sb_node_stop(c->m[1].node), SB_OK);
@@ -852,6 +855,10 @@ static void test_bad_configuration(void **state)
     sb_config_init(&cfg);
     cfg.bind = "[fe80::1%lo]:0";
     refused_why(&cfg, SB_EADDR, "link-local");
+    cfg.bind = "[::1%1]:0"; /* a zone on any address: it would be dropped */
+    refused_why(&cfg, SB_EADDR, "zone");
+    cfg.bind = "[127.0.0.1]:0";
+    refused_why(&cfg, SB_EADDR, "[127.0.0.1]:0");
     if (ipv6_loopback()) {
         sb_config_init(&cfg);
         cfg.bind = "[::1]:0";
@@ -970,7 +977,8 @@ static void test_bad_configuration(void **state)
     /* seeds that can never work */
     static const char *bad_seeds[] = { "127.0.0.1", "127.0.0.1:0", "[::1]",
                                        "::1:7000", "host:99999",
-                                       "[fe80::1%lo]:7000" };
+                                       "[fe80::1%lo]:7000", "[::1%1]:7000",
+                                       "[127.0.0.1]:7000" };
     for (size_t i = 0; i < sizeof(bad_seeds) / sizeof(bad_seeds[0]); i++) {
         sb_config_init(&cfg);
         cfg.bind = "127.0.0.1:0";

@@ -66,7 +66,6 @@ static void test_split_good_forms(void **state)
         { "[fe80::1:2]:0", "fe80::1:2", "0" },
         { "example.org:65535", "example.org", "65535" },
         { "localhost:1", "localhost", "1" },
-        { "[localhost]:1", "localhost", "1" },
         { "h:0080", "h", "0080" },
         { "h:0000000", "h", "0000000" },
     };
@@ -95,6 +94,10 @@ static void test_split_bad_forms(void **state)
         "[::1]80",
         "[::1:80",
         "::1:80",            /* IPv6 needs brackets */
+        "[localhost]:1",     /* and brackets hold IPv6 only */
+        "[1.2.3.4]:80",
+        "[::1%lo]:80",       /* without a zone (docs/api.md) */
+        "[fe80::1%1]:80",
         "fe80::1:80",
         "[::1]:80:81",
         "1.2.3.4:80a",
