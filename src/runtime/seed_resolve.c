@@ -110,9 +110,12 @@ seed_list *sb_seed_resolve(sb_node *n)
         int k = sb_addr_resolve(names[i], AF_UNSPEC, false, found, 8);
         if (k < 0) {
             if (!seed_resolve_reported(n, names[i], true))
-                sb_log_say(&n->cfg, n, SB_LOG_WARN, "seed %s: cannot "
-                           "resolve (tried again while the node is alone)",
-                           names[i]);
+                sb_log_say(&n->cfg, n, SB_LOG_WARN, "seed %s: %s",
+                           names[i], strchr(names[i], '%')
+                               ? "an IPv6 zone: link-local addresses are "
+                                 "not supported (docs/api.md)"
+                               : "cannot resolve (tried again while the "
+                                 "node is alone)");
             continue;
         }
         int usable = 0, nowhere = 0;
