@@ -1229,7 +1229,7 @@ static void test_bad_seed_logged_once(void **state)
     seed_logged_once("no-such-host.invalid:7000", false, "cannot resolve");
     seed_logged_once("[::1]:7000", false, "no address of a family");
     seed_logged_once("127.0.0.1:0", true, "no node's");
-    seed_logged_once("[::1%1]:7000", false, "an IPv6 zone");
+    seed_logged_once("[::1%1]:7000", true, "an IPv6 zone");
     seed_logged_once("224.0.0.1:7000", true, "no node's");
     seed_logged_once("255.255.255.255:7000", true, "no node's");
 }
