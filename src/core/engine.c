@@ -572,6 +572,11 @@ void sb_engine_stats(const sb_engine *e, sb_stats *out)
     memcpy(out->members, e->nstatus, sizeof(out->members));
 }
 
+uint64_t sb_engine_drops(const sb_engine *e, sb_drop_reason reason)
+{
+    return e->stats.drops[reason];
+}
+
 const char *sb_engine_addr(const sb_engine *e)
 {
     return e->self->addr;

@@ -231,6 +231,8 @@ double sb_engine_phi(const sb_engine *e, const char *addr, uint64_t now);
 
 /* Copies the counters. */
 void sb_engine_stats(const sb_engine *e, sb_stats *out);
+/* Datagrams dropped so far for `reason` (sb_stats.drops). */
+uint64_t sb_engine_drops(const sb_engine *e, sb_drop_reason reason);
 /* Our own address and generation, as configured. */
 const char *sb_engine_addr(const sb_engine *e);
 uint64_t sb_engine_generation(const sb_engine *e);

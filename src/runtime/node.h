@@ -109,6 +109,14 @@ struct sb_node {
     char send_to[SB_ADDR_STRLEN];
     uint64_t send_reported;    /* (L) when a line last reported them */
 
+    /* datagrams of a peer configured otherwise (another cluster name,
+     * key or protocol version): how many since the last report, the last
+     * one's reason and sender, when the last report was */
+    uint64_t mismatched;       /* (L) */
+    sb_drop_reason mismatch_why; /* (L) */
+    char mismatch_from[SB_ADDR_STRLEN]; /* (L) */
+    uint64_t mismatch_reported; /* (L) 0: never */
+
     bool processing;           /* (L) a thread is inside sb_process_step() */
     pthread_t processor;       /* (L) which one */
 

@@ -29,6 +29,33 @@
  * (a node sends at most its max_message_size, 512 bytes by default). */
 #define RECV_SMALL 1536
 #define SEND_REPORT_NS (1000 * MS) /* at most one send-error line a second */
+#define MISMATCH_REPORT_NS (60 * SEC) /* one line a minute on mismatches */
+
+/* Drops that tell of a peer configured otherwise than this node: another
+ * cluster name, key or protocol version (or someone who pretends). */
+static const sb_drop_reason socket_mismatches[] = {
+    SB_DROP_VERSION, SB_DROP_CLUSTER, SB_DROP_PLAINTEXT, SB_DROP_SEALED,
+    SB_DROP_AUTH,
+};
+#define SOCKET_MISMATCHES \
+    (sizeof(socket_mismatches) / sizeof(socket_mismatches[0]))
+
+/* Feeds one datagram to the engine (lock held), noting it if it was
+ * dropped as a configured-otherwise peer's. */
+static void socket_feed(sb_node *n, const char *from, const uint8_t *buf,
+                        size_t len)
+{
+    uint64_t before[SOCKET_MISMATCHES];
+    for (size_t i = 0; i < SOCKET_MISMATCHES; i++)
+        before[i] = sb_engine_drops(n->engine, socket_mismatches[i]);
+    sb_engine_recv(n->engine, from, buf, len, sb_clock_now_ns());
+    for (size_t i = 0; i < SOCKET_MISMATCHES; i++)
+        if (sb_engine_drops(n->engine, socket_mismatches[i]) != before[i]) {
+            n->mismatched++;
+            n->mismatch_why = socket_mismatches[i];
+            snprintf(n->mismatch_from, sizeof(n->mismatch_from), "%s", from);
+        }
+}
 
 /* The engine's send callback (lock held). */
 void sb_socket_send(void *userdata, const char *to, const uint8_t *buf,
@@ -191,15 +218,41 @@ bool sb_socket_receive(sb_node *n)
         char name[SB_ADDR_STRLEN];
         sb_addr_format(&from, name);
         pthread_mutex_lock(&n->lock);
-        sb_engine_recv(n->engine, name, buf, got, sb_clock_now_ns());
+        socket_feed(n, name, buf, got);
         pthread_mutex_unlock(&n->lock);
     }
     return true; /* a whole batch: more may wait */
 }
 
-/* Logs send errors, at most once a second. */
+/* Logs datagrams of peers configured otherwise, at most once a minute:
+ * a node given the wrong cluster name or key is dropped in silence by
+ * the others, and this line is where its operator finds out why. */
+static void socket_report_mismatches(sb_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    uint64_t now = sb_clock_now_ns(), count = n->mismatched;
+    bool due = count && (!n->mismatch_reported ||
+                         now - n->mismatch_reported >= MISMATCH_REPORT_NS);
+    sb_drop_reason why = n->mismatch_why;
+    char from[SB_ADDR_STRLEN];
+    memcpy(from, n->mismatch_from, sizeof(from));
+    if (due) {
+        n->mismatched = 0;
+        n->mismatch_reported = now;
+    }
+    pthread_mutex_unlock(&n->lock);
+    if (due)
+        sb_log_say(&n->cfg, n, SB_LOG_WARN, "%llu datagrams dropped as a "
+                   "peer's configured otherwise (cluster name, keys or "
+                   "version); the last from %s: %s",
+                   (unsigned long long)count, from, sb_drop_text(why));
+}
+
+/* Logs send errors, at most once a second, and datagrams of peers
+ * configured otherwise, at most once a minute. */
 void sb_socket_report_errors(sb_node *n)
 {
+    socket_report_mismatches(n);
     pthread_mutex_lock(&n->lock);
     uint64_t now = sb_clock_now_ns(), count = n->send_errors_unreported;
     bool due = count && now - n->send_reported >= SEND_REPORT_NS;

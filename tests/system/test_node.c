@@ -1234,6 +1234,61 @@ static void test_bad_seed_logged_once(void **state)
     seed_logged_once("255.255.255.255:7000", true, "no node's");
 }
 
+static bool log_seen(void *arg)
+{
+    log_count *l = arg;
+    pthread_mutex_lock(&l->lock);
+    bool seen = l->lines > 0;
+    pthread_mutex_unlock(&l->lock);
+    return seen;
+}
+
+static const uint8_t mismatch_seed_key[SB_KEY_SIZE] = { 0x11 };
+
+/* A node seeded with one of another cluster name or key: the seed, which
+ * drops its datagrams, says so in one line (a minute), naming the reason
+ * and the sender. */
+static void mismatch_logged(const char *name, const uint8_t *key,
+                            const char *what)
+{
+    log_count l = { .lock = PTHREAD_MUTEX_INITIALIZER, .what = what };
+    sb_config cfg;
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.interval_ms = INTERVAL_MS;
+    cfg.keys = mismatch_seed_key;
+    cfg.nkeys = 1;
+    cfg.log = count_log;
+    cfg.userdata = &l;
+    sb_node *seed;
+    assert_int_equal(sb_node_new(&cfg, &seed), SB_OK);
+    const char *seed_addr = sb_node_addr(seed);
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.interval_ms = INTERVAL_MS;
+    cfg.cluster = name ? name : cfg.cluster;
+    cfg.keys = key;
+    cfg.nkeys = key != NULL;
+    cfg.seeds = &seed_addr;
+    cfg.nseeds = 1;
+    sb_node *other;
+    assert_int_equal(sb_node_new(&cfg, &other), SB_OK);
+    assert_true(eventually(log_seen, &l));
+    sleep_ms(20 * INTERVAL_MS); /* it goes on trying: still one line */
+    assert_int_equal(sb_node_free(other), SB_OK);
+    assert_int_equal(sb_node_free(seed), SB_OK);
+    assert_int_equal(l.lines, 1);
+}
+
+static void test_mismatch_logged(void **state)
+{
+    (void)state;
+    static const uint8_t other_key[SB_KEY_SIZE] = { 0x22 };
+    mismatch_logged("elsewhere", mismatch_seed_key, "another cluster");
+    mismatch_logged(NULL, other_key, "failed authentication");
+    mismatch_logged(NULL, NULL, "plaintext packet");
+}
+
 /* An advertised address that is not the one datagrams leave from is
  * warned of once at creation (peers take answers only from the address
  * they wrote to); the same address, or a wildcard bind, is not. */
@@ -2054,6 +2109,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_mixed_message_sizes),
     cmocka_unit_test(test_max_value),
     cmocka_unit_test(test_bad_seed_logged_once),
+    cmocka_unit_test(test_mismatch_logged),
     cmocka_unit_test(test_list_keys),
     cmocka_unit_test(test_stop_then_free),
     cmocka_unit_test(test_two_stops),
