@@ -95,6 +95,11 @@ struct sb_node {
                                   more may wait, and the next step is due
                                   at once (sb_node_timeout_ms() 0) */
 
+    uint64_t alone_since;      /* (L) when the node last found itself
+                                  with no live peer though it has seeds
+                                  or joins to ask; 0: it is not */
+    bool alone_reported;       /* (L) said so since */
+    bool joins_made;           /* (L) sb_node_join() took an address */
     seed_list *seeds_given;    /* (L) what the engine holds pointers to */
     seed_list *seeds_fresh;    /* (L) resolved, for the next seeding */
     bool seeds_wanted;         /* (L) the engine was alone: resolve again */
@@ -156,6 +161,7 @@ void sb_socket_send(void *userdata, const char *to, const uint8_t *buf,
  * with more perhaps waiting. */
 bool sb_socket_receive(sb_node *n);
 void sb_socket_report_errors(sb_node *n);
+void sb_seed_resolve_report_alone(sb_node *n);
 
 /* seed_resolve.c */
 seed_list *sb_seed_resolve(sb_node *n);

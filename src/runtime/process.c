@@ -57,6 +57,7 @@ int sb_process_step(sb_node *n)
         sb_engine_tick(n->engine, now);
     pthread_mutex_unlock(&n->lock);
     sb_seed_resolve_refresh(n);
+    sb_seed_resolve_report_alone(n);
     sb_socket_report_errors(n);
     sb_callbacks_dispatch(n);
 

@@ -202,6 +202,40 @@ void sb_seed_resolve_refresh(sb_node *n)
     pthread_mutex_unlock(&n->lock);
 }
 
+/* Intervals a node with seeds or joins to ask spends with no live peer
+ * before it says so. */
+#define ALONE_INTERVALS 20
+
+/* Logs, once, that the node has been alone for ALONE_INTERVALS though it
+ * has seeds or joins to ask: none of them answered, and a seed of
+ * another cluster name or key never will (that seed logs the drops). */
+void sb_seed_resolve_report_alone(sb_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    sb_stats st;
+    sb_engine_stats(n->engine, &st);
+    size_t seeds = n->seeds_given ? n->seeds_given->n : 0;
+    uint64_t now = sb_clock_now_ns();
+    bool report = false;
+    if (st.members[SB_STATUS_LIVE] > 1 || (!seeds && !n->joins_made)) {
+        n->alone_since = 0;
+        n->alone_reported = false;
+    } else if (!n->alone_since) {
+        n->alone_since = now;
+    } else if (!n->alone_reported &&
+               now - n->alone_since >=
+                   (uint64_t)ALONE_INTERVALS * n->cfg.interval_ms * MS) {
+        report = n->alone_reported = true;
+    }
+    pthread_mutex_unlock(&n->lock);
+    if (report)
+        sb_log_say(&n->cfg, n, SB_LOG_WARN, "alone for %u intervals: no "
+                   "seed or joined node answered (%zu seed address%s); "
+                   "are they up, and of cluster \"%s\" with this node's "
+                   "keys?", ALONE_INTERVALS, seeds, seeds == 1 ? "" : "es",
+                   n->cluster);
+}
+
 int sb_node_join(sb_node *n, const char *addr)
 {
     if (!n || !addr)
@@ -223,6 +257,7 @@ int sb_node_join(sb_node *n, const char *addr)
         if (r != SB_EADDR || rc == SB_EADDR)
             rc = r;
     }
+    n->joins_made |= taken > 0;
     pthread_mutex_unlock(&n->lock);
     sb_thread_wake(n);
     if (taken)

@@ -1289,6 +1289,46 @@ static void test_mismatch_logged(void **state)
     mismatch_logged(NULL, NULL, "plaintext packet");
 }
 
+/* A node whose seeds or joins never answer says it is alone, once (the
+ * line awaited, then 20 intervals more); one whose seed answers, or with
+ * nothing to ask, does not (in 30 intervals of 100 ms: 20 alone would
+ * make the line, and a live seed answers within a few). */
+static int alone_lines(const char *seed, const char *join, bool said)
+{
+    log_count l = { .lock = PTHREAD_MUTEX_INITIALIZER,
+                    .what = "no seed or joined node answered" };
+    sb_config cfg;
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.interval_ms = said ? INTERVAL_MS : 100;
+    cfg.seeds = &seed;
+    cfg.nseeds = seed != NULL;
+    cfg.log = count_log;
+    cfg.userdata = &l;
+    sb_node *n;
+    assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
+    if (join)
+        assert_int_equal(sb_node_join(n, join), SB_OK);
+    if (said)
+        assert_true(eventually(log_seen, &l));
+    sleep_ms(said ? 20 * INTERVAL_MS : 30 * 100);
+    assert_int_equal(sb_node_free(n), SB_OK);
+    return l.lines;
+}
+
+static void test_alone_logged(void **state)
+{
+    (void)state;
+    assert_int_equal(alone_lines("127.0.0.1:9", NULL, true), 1);
+    assert_int_equal(alone_lines(NULL, "127.0.0.1:9", true), 1);
+    /* nothing to ask: the first node of a cluster is alone by design */
+    assert_int_equal(alone_lines(NULL, NULL, false), 0);
+    static member seed;
+    start(&seed, "127.0.0.1:0", NULL);
+    assert_int_equal(alone_lines(seed.addr, NULL, false), 0);
+    stop(&seed);
+}
+
 /* An advertised address that is not the one datagrams leave from is
  * warned of once at creation (peers take answers only from the address
  * they wrote to); the same address, or a wildcard bind, is not. */
@@ -2110,6 +2150,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_max_value),
     cmocka_unit_test(test_bad_seed_logged_once),
     cmocka_unit_test(test_mismatch_logged),
+    cmocka_unit_test(test_alone_logged),
     cmocka_unit_test(test_list_keys),
     cmocka_unit_test(test_stop_then_free),
     cmocka_unit_test(test_two_stops),
