@@ -53,16 +53,47 @@ static json_t *commands_code(int rc)
 
 /* ---- the commands -------------------------------------------------------- */
 
+/* An error of set or del said with what was wrong with the key or
+ * value, where the code alone would not tell (sb_node_set()). */
+static json_t *commands_key_error(agent *a, const char *cmd, int rc,
+                                  const arg *key, size_t value_len)
+{
+    char msg[160];
+    size_t max;
+    if (rc == SB_EINVAL && (key->len == 0 || key->len > 255))
+        snprintf(msg, sizeof(msg), "%s: a key is 1 to 255 bytes, not %zu",
+                 cmd, key->len);
+    else if (rc == SB_EINVAL && key->p[0] == '\0')
+        snprintf(msg, sizeof(msg), "%s: a key that starts with a NUL byte "
+                 "is the protocol's own", cmd);
+    else if (rc == SB_ETOOBIG &&
+             sb_node_max_value(a->node, key->len, &max) == SB_OK)
+        snprintf(msg, sizeof(msg), "%s: a value of %zu bytes does not fit "
+                 "one message with this key: at most %zu do "
+                 "(--max-message-size)", cmd, value_len, max);
+    else if (rc == SB_ETOOBIG)
+        snprintf(msg, sizeof(msg), "%s: a key of %zu bytes does not fit "
+                 "one message (--max-message-size)", cmd, key->len);
+    else
+        return commands_code(rc);
+    return commands_error(msg);
+}
+
 static json_t *commands_set(agent *a, const arg *args)
 {
     const char *value = args[1].p ? args[1].p : "";
-    return commands_code(sb_node_set(a->node, args[0].p, args[0].len, value,
-                                     args[1].len));
+    int rc = sb_node_set(a->node, args[0].p, args[0].len, value,
+                         args[1].len);
+    return rc == SB_OK ? commands_ok()
+                       : commands_key_error(a, "set", rc, &args[0],
+                                            args[1].len);
 }
 
 static json_t *commands_del(agent *a, const arg *args)
 {
-    return commands_code(sb_node_del(a->node, args[0].p, args[0].len));
+    int rc = sb_node_del(a->node, args[0].p, args[0].len);
+    return rc == SB_OK ? commands_ok()
+                       : commands_key_error(a, "del", rc, &args[0], 0);
 }
 
 /* Whether `addr` gives its host by number ("ip:port", "[ip6]:port"): a
@@ -579,9 +610,19 @@ json_t *commands_run_json(agent *a, const json_t *req)
         args[i].p = bufs[i];
         char b64[64];
         snprintf(b64, sizeof(b64), "%s_b64", c->fields[i]);
-        bool present = json_object_get(req, c->fields[i]) ||
-                       json_object_get(req, b64);
-        if ((!bufs[i] && present) || (!bufs[i] && i < c->min) ||
+        const json_t *plain = json_object_get(req, c->fields[i]);
+        const json_t *coded = json_object_get(req, b64);
+        bool present = plain || coded;
+        char msg[160];
+        if (plain && coded) {
+            snprintf(msg, sizeof(msg), "%s and %s: one or the other",
+                     c->fields[i], b64);
+            r = commands_error(msg);
+        } else if (!bufs[i] && present) {
+            snprintf(msg, sizeof(msg), "%s: %s", plain ? c->fields[i] : b64,
+                     plain ? "not a string" : "not a string of base64");
+            r = commands_error(msg);
+        } else if ((!bufs[i] && i < c->min) ||
             (bufs[i] && memchr(bufs[i], '\0', args[i].len) &&
              strcmp(c->fields[i], "key") != 0 &&
              strcmp(c->fields[i], "value") != 0))

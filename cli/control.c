@@ -151,7 +151,11 @@ static bool control_request(control *c, client *cl, const char *buf,
     json_t *reply;
     if (!req) {
         char msg[256];
-        snprintf(msg, sizeof(msg), "not JSON: %s", jerr.text);
+        if (strstr(jerr.text, "\\u0000")) /* jansson's own words */
+            snprintf(msg, sizeof(msg), "not JSON we take: a string holds "
+                     "\\u0000; give such bytes as key_b64 or value_b64");
+        else
+            snprintf(msg, sizeof(msg), "not JSON: %s", jerr.text);
         reply = commands_error(msg);
     } else if (!cmd || strcmp(cmd, "monitor") != 0) {
         reply = commands_run_json(c->a, req);

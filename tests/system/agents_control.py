@@ -380,6 +380,17 @@ def main():
         r = conn.line()
         check(r["ok"] is False and r["error"], (bad, r))
     check(other.ask({"cmd": "peers"})["ok"] is True)
+    # ... saying what was wrong where the text alone would not
+    for bad, said in [(b'{"cmd":"set","key_b64":"***","value":"v"}',
+                       "key_b64: not a string of base64"),
+                      (b'{"cmd":"del","key":5}', "key: not a string"),
+                      (b'{"cmd":"set","key":"a","key_b64":"YQ==",'
+                       b'"value":"v"}', "key and key_b64: one or the other"),
+                      (b'{"cmd":"set","key":"a\\u0000b","value":"v"}',
+                       "give such bytes as key_b64")]:
+        conn.send_raw(bad + b"\n")
+        r = conn.line()
+        check(r["ok"] is False and said in r["error"], (bad, r))
     r = conn.ask({"cmd": "set", "key": "bin", "value_b64": "//5vaw=="})
     check(r == {"ok": True}, r)
     b.wait(is_event("update", a.addr, key="bin", value_b64="//5vaw=="))
