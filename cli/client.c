@@ -413,11 +413,33 @@ static void client_age(char *buf, size_t size, json_int_t ms)
         snprintf(buf, size, "%lldd%lldh", s / 86400, s / 3600 % 24);
 }
 
+/* An address as a key that sorts as numbers do: IPv4 before IPv6, then
+ * the address's bytes, then the port ("10.0.0.9" before "10.0.0.10");
+ * all zero if it is not "ip:port" or "[ip6]:port". */
+static void client_addr_key(const char *addr, uint8_t key[19])
+{
+    char host[256];
+    bool v6;
+    uint32_t port;
+    memset(key, 0, 19);
+    if (!parse_hostport(addr, 0, host, &v6, &port) ||
+        inet_pton(v6 ? AF_INET6 : AF_INET, host, key + 1) != 1)
+        return;
+    key[0] = v6 ? 2 : 1;
+    key[17] = (uint8_t)(port >> 8);
+    key[18] = (uint8_t)port;
+}
+
 static int client_by_addr(const void *x, const void *y)
 {
     const json_t *const *a = x, *const *b = y;
-    return strcmp(json_string_value(json_object_get(*a, "addr")),
-                  json_string_value(json_object_get(*b, "addr")));
+    const char *sa = json_string_value(json_object_get(*a, "addr"));
+    const char *sb = json_string_value(json_object_get(*b, "addr"));
+    uint8_t ka[19], kb[19];
+    client_addr_key(sa, ka);
+    client_addr_key(sb, kb);
+    int c = memcmp(ka, kb, sizeof(ka));
+    return c ? c : strcmp(sa, sb);
 }
 
 static void client_print_members(const json_t *reply)

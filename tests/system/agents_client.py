@@ -129,6 +129,16 @@ def malformed(exe, tmp):
         check(r.returncode == 0, (args, r.returncode, r.stderr))
         check(out in r.stdout, (args, r.stdout))
     print("well-formed replies from the fake agent printed")
+    # members sorted as numbers: IPv4 first, then IPv6, then the port
+    fake.lines = ['{"ok":true,"members":[%s]}' % ",".join(
+        '{"addr":"%s","status":"live","age_ms":1,"keys":0}' % addr
+        for addr in ["[::1]:5", "10.0.0.10:1", "10.0.0.9:80", "[::]:7",
+                     "10.0.0.9:1"])]
+    r = cli(exe, "members", "--control", path)
+    rows = [line.split()[0] for line in r.stdout.splitlines()[1:]]
+    check(rows == ["10.0.0.9:1", "10.0.0.9:80", "10.0.0.10:1", "[::]:7",
+                   "[::1]:5"], rows)
+    print("members sorted by address as numbers")
     # monitor: a key or value a peer wrote cannot forge an event line or
     # reach the terminal as an escape sequence
     fake.lines = ['{"ok":true}',
