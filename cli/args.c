@@ -51,7 +51,8 @@ bool parse_hostport(const char *s, uint32_t least, char host[256], bool *v6,
     const char *end = bracket ? strchr(s, ']') : colon;
     if (!colon || !end || end <= start || end + bracket != colon ||
         end - start > 255 || (!bracket && memchr(s, ':', (size_t)(colon - s))) ||
-        (bracket && !memchr(start, ':', (size_t)(end - start))))
+        (bracket && (!memchr(start, ':', (size_t)(end - start)) ||
+                     memchr(start, '%', (size_t)(end - start)))))
         return false;
     if (!parse_u32(colon + 1, least, 65535, port))
         return false;

@@ -19,7 +19,7 @@ bool parse_double(const char *s, double *out);
 bool parse_wire(const char *s, sb_wire *out);
 /* "HOST:PORT" or "[V6]:PORT", as the library writes addresses (an IPv6
  * address takes brackets, and nothing else does: in "2001:db8::1:7946"
- * the port is a guess),
+ * the port is a guess; and no zone: "%eth0" cannot be advertised),
  * with a port from `least` to 65535: the host (without brackets, NUL
  * terminated, at most 255 bytes) into host[256], whether it was in
  * brackets into *v6, the port into *port. */

@@ -230,7 +230,8 @@ def main():
                  ["join"], ["join", "nohost"], ["join", "a:1", "b:2"],
                  ["join", "127.0.0.1:65537"], ["join", "127.0.0.1:0"],
                  ["join", "127.0.0.1:+1"], ["join", "::1:7946"],
-                 ["join", "[::1]"], ["join", "localhost:"]):
+                 ["join", "[::1]"], ["join", "localhost:"],
+                 ["join", "[::1%1]:7946"], ["join", "[127.0.0.1]:7946"]):
         r = cli(exe, *args)
         check(r.returncode == 2, (args, r))
     print("--help of every subcommand; usage errors exit 2")
