@@ -379,7 +379,8 @@ static void client_print_text(FILE *out, const json_t *obj, const char *name)
 {
     size_t len;
     char *v = json_get_bytes(obj, name, &len);
-    bool utf8 = json_object_get(obj, name) != NULL;
+    /* as json_get_bytes() chose: a name that is no string gave name_b64 */
+    bool utf8 = json_is_string(json_object_get(obj, name));
     for (size_t i = 0; v && i < len; i++) {
         unsigned char b = (unsigned char)v[i];
         unsigned char next = i + 1 < len ? (unsigned char)v[i + 1] : 0;

@@ -146,12 +146,16 @@ def malformed(exe, tmp):
                   '"key":"k\\n  9.999  leave   b:1  (down)",'
                   '"value":"\\u001b[31mred\\\\\\u0085\\u00e9"}',
                   '{"event":"update","peer":"a:1","time_ms":2,"key":"k",'
-                  '"value_b64":"%s"}' % base64.b64encode(b"\xff\x1b\x7f").decode()]
+                  '"value_b64":"%s"}' % base64.b64encode(b"\xff\x1b\x7f").decode(),
+                  # a "value" that is no string: the bytes are value_b64's
+                  '{"event":"update","peer":"a:1","time_ms":3,"key":"k",'
+                  '"value":0,"value_b64":"%s"}' % base64.b64encode(b"\x9b2J").decode()]
     r = cli(exe, "monitor", "--control", path)
     check(r.returncode == 1 and "closed the connection" in r.stderr, r)
     check(r.stdout == "   0.001  update  a:1  k\\n  9.999  leave   b:1  (down)"
                       "=\\x1b[31mred\\\\\\u0085\u00e9\n"
-                      "   0.002  update  a:1  k=\\xff\\x1b\\x7f\n", r.stdout)
+                      "   0.002  update  a:1  k=\\xff\\x1b\\x7f\n"
+                      "   0.003  update  a:1  k=\\x9b2J\n", r.stdout)
     print("monitor: control characters in keys and values escaped")
 
     # a listener that never answers: the client gives up (10 s), exit 1
