@@ -2076,7 +2076,8 @@ static void test_thread_blocks_signals(void **state)
  * lock, and may be waiting for the very thread that asks (two threads
  * stopping two nodes whose callbacks free each other hung before). */
 typedef struct free_later {
-    sb_node *other;
+    sb_node *asker;            /* embedded: its log callback asks */
+    sb_node *other;            /* NULL once freed */
     int step;                  /* 0: stop it, 1: try to free it */
     int stop_rc, free_rc;
 } free_later;
@@ -2090,8 +2091,16 @@ static void free_later_log(void *userdata, sb_log_level level,
         return;
     if (f->step == 0)
         f->stop_rc = sb_node_stop(f->other);
-    else
-        f->free_rc = sb_node_free(f->other);
+    else if ((f->free_rc = sb_node_free(f->other)) == SB_OK)
+        f->other = NULL;
+}
+
+/* One more try: sb_node_join() logs "joining" on this thread. */
+static bool free_later_freed(void *arg)
+{
+    free_later *f = arg;
+    assert_int_equal(sb_node_join(f->asker, "127.0.0.1:9"), SB_OK);
+    return f->free_rc != SB_ESTATE;
 }
 
 static void test_free_from_callback_once_ended(void **state)
@@ -2108,20 +2117,17 @@ static void test_free_from_callback_once_ended(void **state)
     cfg.log = free_later_log;
     cfg.log_level = SB_LOG_INFO;
     cfg.userdata = &f;
-    sb_node *n;
-    assert_int_equal(sb_node_new(&cfg, &n), SB_OK);
+    assert_int_equal(sb_node_new(&cfg, &f.asker), SB_OK);
     f.other = other;
     /* sb_node_join() logs "joining" on this thread: a log callback */
-    assert_int_equal(sb_node_join(n, "127.0.0.1:9"), SB_OK);
+    assert_int_equal(sb_node_join(f.asker, "127.0.0.1:9"), SB_OK);
     assert_int_equal(f.stop_rc, SB_OK);
     f.step = 1;
-    for (int i = 0; i < 200 && f.free_rc == SB_ESTATE; i++) {
-        sleep_ms(10);
-        assert_int_equal(sb_node_join(n, "127.0.0.1:9"), SB_OK);
-    }
+    /* the thread ends once it sees the stop: as long as that takes */
+    assert_true(eventually(free_later_freed, &f));
     assert_int_equal(f.free_rc, SB_OK);
-    f.other = NULL;
-    assert_int_equal(sb_node_free(n), SB_OK);
+    assert_null(f.other);
+    assert_int_equal(sb_node_free(f.asker), SB_OK);
 }
 
 static const struct CMUnitTest tests[] = {
