@@ -161,13 +161,13 @@ void sb_socket_send(void *userdata, const char *to, const uint8_t *buf,
  * with more perhaps waiting. */
 bool sb_socket_receive(sb_node *n);
 void sb_socket_report_errors(sb_node *n);
-void sb_seed_resolve_report_alone(sb_node *n);
 
 /* seed_resolve.c */
 seed_list *sb_seed_resolve(sb_node *n);
 size_t sb_seed_resolve_hand_over(void *userdata, const char **out,
                                  size_t max);
 void sb_seed_resolve_refresh(sb_node *n);
+void sb_seed_resolve_report_alone(sb_node *n);
 
 /* callbacks.c */
 const sb_node *sb_callbacks_begin(const sb_node *n);
