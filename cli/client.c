@@ -696,9 +696,13 @@ int client_main(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
         case 'c':
+            if (control)
+                return usage_error(client_usage, "--control: once");
             control = optarg;
             break;
         case 'a':
+            if (addr)
+                return usage_error(client_usage, "--agent: once");
             addr = optarg;
             break;
         case 'j':
@@ -707,6 +711,8 @@ int client_main(int argc, char **argv)
         case 's':
             if (strcmp(c->name, "members") != 0)
                 return usage_error(client_usage, "--status: members only");
+            if (status)
+                return usage_error(client_usage, "--status: once");
             status = optarg;
             break;
         case 'h':

@@ -53,29 +53,31 @@ static json_t *commands_code(int rc)
 
 /* ---- the commands -------------------------------------------------------- */
 
-/* An error of set or del said with what was wrong with the key or
- * value, where the code alone would not tell (sb_node_set()). */
-static json_t *commands_key_error(agent *a, const char *cmd, int rc,
-                                  const arg *key, size_t value_len)
+/* An error of set or del: its code first, as every error's, then what
+ * was wrong with the key or value where the code alone would not tell
+ * (sb_node_set()). */
+static json_t *commands_key_error(agent *a, int rc, const arg *key,
+                                  size_t value_len)
 {
-    char msg[160];
+    char why[128];
     size_t max;
     if (rc == SB_EINVAL && (key->len == 0 || key->len > 255))
-        snprintf(msg, sizeof(msg), "%s: a key is 1 to 255 bytes, not %zu",
-                 cmd, key->len);
+        snprintf(why, sizeof(why), "a key is 1 to 255 bytes, not %zu",
+                 key->len);
     else if (rc == SB_EINVAL && key->p[0] == '\0')
-        snprintf(msg, sizeof(msg), "%s: a key that starts with a NUL byte "
-                 "is the protocol's own", cmd);
+        snprintf(why, sizeof(why), "a key that starts with a NUL byte is "
+                 "the protocol's own");
     else if (rc == SB_ETOOBIG &&
              sb_node_max_value(a->node, key->len, &max) == SB_OK)
-        snprintf(msg, sizeof(msg), "%s: a value of %zu bytes does not fit "
-                 "one message with this key: at most %zu do "
-                 "(--max-message-size)", cmd, value_len, max);
+        snprintf(why, sizeof(why), "a value of %zu bytes; with this key, "
+                 "at most %zu travel in one message", value_len, max);
     else if (rc == SB_ETOOBIG)
-        snprintf(msg, sizeof(msg), "%s: a key of %zu bytes does not fit "
-                 "one message (--max-message-size)", cmd, key->len);
+        snprintf(why, sizeof(why), "a key of %zu bytes does not travel in "
+                 "one message", key->len);
     else
         return commands_code(rc);
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s: %s", sb_err_name(rc), why);
     return commands_error(msg);
 }
 
@@ -85,15 +87,14 @@ static json_t *commands_set(agent *a, const arg *args)
     int rc = sb_node_set(a->node, args[0].p, args[0].len, value,
                          args[1].len);
     return rc == SB_OK ? commands_ok()
-                       : commands_key_error(a, "set", rc, &args[0],
-                                            args[1].len);
+                       : commands_key_error(a, rc, &args[0], args[1].len);
 }
 
 static json_t *commands_del(agent *a, const arg *args)
 {
     int rc = sb_node_del(a->node, args[0].p, args[0].len);
     return rc == SB_OK ? commands_ok()
-                       : commands_key_error(a, "del", rc, &args[0], 0);
+                       : commands_key_error(a, rc, &args[0], 0);
 }
 
 /* Whether `addr` gives its host by number ("ip:port", "[ip6]:port"): a

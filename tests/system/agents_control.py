@@ -231,7 +231,10 @@ def main():
                  ["join", "127.0.0.1:65537"], ["join", "127.0.0.1:0"],
                  ["join", "127.0.0.1:+1"], ["join", "::1:7946"],
                  ["join", "[::1]"], ["join", "localhost:"],
-                 ["join", "[::1%1]:7946"], ["join", "[127.0.0.1]:7946"]):
+                 ["join", "[::1%1]:7946"], ["join", "[127.0.0.1]:7946"],
+                 ["members", "--agent", "a:1", "--agent", "b:1"],
+                 ["members", "--control", "a", "--control", "b"],
+                 ["members", "--status", "live", "--status", "down"]):
         r = cli(exe, *args)
         check(r.returncode == 2, (args, r))
     print("--help of every subcommand; usage errors exit 2")
