@@ -237,17 +237,27 @@ static bool control_write(client *cl)
     return true;
 }
 
-/* Drops the client idle longest, if one has been for CONTROL_IDLE_MS
- * (not a monitor, nothing waiting for it); false if none has. */
+/* Whether a client has been idle for CONTROL_IDLE_MS: not a monitor,
+ * nothing waiting for it, no request begun, and nothing come in since
+ * the last poll() either. */
+static bool control_idle(const client *cl, uint64_t now)
+{
+    char byte;
+    return !cl->monitor && !outbuf_pending(&cl->out) && !cl->in_used &&
+           now - cl->heard_ms >= CONTROL_IDLE_MS &&
+           recv(cl->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+           (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Drops the client idle longest (control_idle()); false if none is. */
 static bool control_make_room(control *c)
 {
     uint64_t now = mono_ms();
     size_t idlest = c->n;
     for (size_t i = 0; i < c->n; i++) {
         const client *cl = &c->clients[i];
-        if (!cl->monitor && !outbuf_pending(&cl->out) &&
-            now - cl->heard_ms >= CONTROL_IDLE_MS &&
-            (idlest == c->n || cl->heard_ms < c->clients[idlest].heard_ms))
+        if ((idlest == c->n || cl->heard_ms < c->clients[idlest].heard_ms) &&
+            control_idle(cl, now))
             idlest = i;
     }
     if (idlest == c->n)

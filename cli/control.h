@@ -6,8 +6,9 @@
  * client that does not read its replies or events is disconnected once
  * CONTROL_MAX_PENDING bytes wait for it. At most CONTROL_MAX_CLIENTS
  * are connected at once; when that many are, a new one takes the place
- * of the one idle longest (not a monitor, nothing waiting for it, nothing
- * read from it for CONTROL_IDLE_MS), or is refused with an error reply.
+ * of the one idle longest (not a monitor, nothing waiting for it, no
+ * request begun, nothing read from it for CONTROL_IDLE_MS), or is
+ * refused with an error reply.
  */
 #ifndef SB_CLI_CONTROL_H
 #define SB_CLI_CONTROL_H

@@ -99,7 +99,8 @@ struct sb_node {
                                   with no live peer though it has seeds
                                   or joins to ask; 0: it is not */
     bool alone_reported;       /* (L) said so since */
-    bool joins_made;           /* (L) sb_node_join() took an address */
+    bool joins_made;           /* (L) sb_node_join() took an address, and
+                                  the node has had no company since */
     seed_list *seeds_given;    /* (L) what the engine holds pointers to */
     seed_list *seeds_fresh;    /* (L) resolved, for the next seeding */
     bool seeds_wanted;         /* (L) the engine was alone: resolve again */

@@ -111,7 +111,7 @@ seed_list *sb_seed_resolve(sb_node *n)
         if (k < 0) {
             if (!seed_resolve_reported(n, names[i], true))
                 sb_log_say(&n->cfg, n, SB_LOG_WARN, "seed %s: %s",
-                           names[i], strchr(names[i], '%')
+                           names[i], names[i][0] == '[' && strchr(names[i], '%')
                                ? "an IPv6 zone: link-local addresses are "
                                  "not supported (docs/api.md)"
                                : "cannot resolve (tried again while the "
@@ -204,11 +204,12 @@ void sb_seed_resolve_refresh(sb_node *n)
 
 /* Intervals a node with seeds or joins to ask spends with no live peer
  * before it says so. */
-#define ALONE_INTERVALS 20
+#define SEED_RESOLVE_ALONE_INTERVALS 20
 
-/* Logs, once, that the node has been alone for ALONE_INTERVALS though it
- * has seeds or joins to ask: none of them answered, and a seed of
- * another cluster name or key never will (that seed logs the drops). */
+/* Logs, once, that the node has been alone for SEED_RESOLVE_ALONE_INTERVALS
+ * though it has seeds or joins to ask: none of them answered, and a seed
+ * of another cluster name or key never will (that seed logs the drops).
+ * Called from sb_process_step(); the log line goes out without the lock. */
 void sb_seed_resolve_report_alone(sb_node *n)
 {
     pthread_mutex_lock(&n->lock);
@@ -220,11 +221,15 @@ void sb_seed_resolve_report_alone(sb_node *n)
     if (st.members[SB_STATUS_LIVE] > 1 || (!seeds && !n->joins_made)) {
         n->alone_since = 0;
         n->alone_reported = false;
+        /* company: the joins made are done; alone again later, only the
+         * seeds are still asked */
+        n->joins_made &= st.members[SB_STATUS_LIVE] <= 1;
     } else if (!n->alone_since) {
         n->alone_since = now;
     } else if (!n->alone_reported &&
                now - n->alone_since >=
-                   (uint64_t)ALONE_INTERVALS * n->cfg.interval_ms * MS) {
+                   (uint64_t)SEED_RESOLVE_ALONE_INTERVALS *
+                       n->cfg.interval_ms * MS) {
         report = n->alone_reported = true;
     }
     pthread_mutex_unlock(&n->lock);
@@ -232,8 +237,8 @@ void sb_seed_resolve_report_alone(sb_node *n)
         sb_log_say(&n->cfg, n, SB_LOG_WARN, "alone for %u intervals: no "
                    "seed or joined node answered (%zu seed address%s); "
                    "are they up, and of cluster \"%s\" with this node's "
-                   "keys?", ALONE_INTERVALS, seeds, seeds == 1 ? "" : "es",
-                   n->cluster);
+                   "keys and wire format?", SEED_RESOLVE_ALONE_INTERVALS,
+                   seeds, seeds == 1 ? "" : "es", n->cluster);
 }
 
 int sb_node_join(sb_node *n, const char *addr)

@@ -2,7 +2,10 @@
  * The UDP socket: bound at creation, which settles the node's address
  * (the bound one, or the advertised one, checked); datagrams read from it
  * and handed to the engine; datagrams the engine sends; send errors
- * counted, and logged at most once a second.
+ * counted, and logged at most once a second; datagrams dropped as a peer's
+ * configured otherwise (cluster name, keys, version) counted, and logged
+ * at most once a minute. Datagrams of another format altogether (no
+ * scuttlebutt packet, or the other wire's) are counted as drops only.
  *
  * Locking: sb_socket_open() runs at creation, before any other thread
  * sees the node. sb_socket_send() is the engine's send callback: it runs
@@ -10,7 +13,7 @@
  * later, from sb_socket_report_errors(), without the lock).
  * sb_socket_receive() reads without the lock (only the thread inside
  * sb_process_step() reads the socket) and takes it around each
- * sb_engine_recv().
+ * sb_engine_recv() (socket_feed(), which notes the mismatches).
  */
 #define _GNU_SOURCE
 #include "node.h"
@@ -242,10 +245,11 @@ static void socket_report_mismatches(sb_node *n)
     }
     pthread_mutex_unlock(&n->lock);
     if (due)
-        sb_log_say(&n->cfg, n, SB_LOG_WARN, "%llu datagrams dropped as a "
-                   "peer's configured otherwise (cluster name, keys or "
+        sb_log_say(&n->cfg, n, SB_LOG_WARN, "%llu datagram%s dropped as "
+                   "a peer's configured otherwise (cluster name, keys or "
                    "version); the last from %s: %s",
-                   (unsigned long long)count, from, sb_drop_text(why));
+                   (unsigned long long)count, count == 1 ? "" : "s", from,
+                   sb_drop_text(why));
 }
 
 /* Logs send errors, at most once a second, and datagrams of peers
