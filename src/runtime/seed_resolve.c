@@ -245,6 +245,9 @@ int sb_node_join(sb_node *n, const char *addr)
 {
     if (!n || !addr)
         return SB_EINVAL;
+    if (!sb_lock_running(n)) /* stopped: fails at once, no lookup first */
+        return SB_ESTATE;
+    pthread_mutex_unlock(&n->lock);
     sb_sockaddr found[8];
     int k = sb_addr_resolve(addr, AF_UNSPEC, false, found, 8);
     char text[8][SB_ADDR_STRLEN];
