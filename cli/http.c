@@ -422,12 +422,8 @@ static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,
                                    const char *upload_data,
                                    size_t *upload_size, void **req_cls)
 {
-    (void)version, (void)upload_data, (void)req_cls;
+    (void)version, (void)upload_data;
     http *h = cls;
-    if (*upload_size) { /* a body: not read */
-        *upload_size = 0;
-        return MHD_YES;
-    }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         struct MHD_Response *r = MHD_create_response_from_buffer(
             0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -436,6 +432,21 @@ static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,
             MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, r);
         MHD_destroy_response(r);
         return ret;
+    }
+    /* The first call comes with the headers alone. An answer queued
+     * then is "early" to libmicrohttpd (0.9.75): it closes the
+     * connection after it, so there was no keep-alive, and a request
+     * pipelined behind went unanswered. So a GET or HEAD is answered on
+     * a later call, once its body, if any, has been read (and dropped).
+     * (Other methods are refused at once: the connection closes, and
+     * their body is not read.) */
+    if (!*req_cls) {
+        *req_cls = h;
+        return MHD_YES;
+    }
+    if (*upload_size) { /* a body: not read */
+        *upload_size = 0;
+        return MHD_YES;
     }
     char *path = malloc(strlen(url) + 1);
     if (!path)

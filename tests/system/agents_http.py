@@ -9,8 +9,9 @@ every live peer, handler counters; /v1/members, /v1/kv/PEER and
 no node can hold), KEY decoded
 byte for byte (a %00 is in the key, not its end); /v1/events streams a
 `set` made on another agent, and a client that leaves a silent stream
-is dropped without waiting for a write to fail; a HEAD is answered with no body on every
-path, /v1/events too; anything but GET and HEAD is 405;
+is dropped without waiting for a write to fail; a HEAD is answered with no body on every path, /v1/events too; anything
+but GET and HEAD is 405; HTTP/1.1 connections are kept for the next
+request, pipelined ones too;
 no answer ever carries a cluster key; `--http PORT` listens on loopback
 only; a bad --http is exit 2, a port in use exit 1. Behaviour is
 asserted; deadlines only keep a broken build from hanging.
@@ -71,6 +72,22 @@ def head_raw(addr, path, version):
     headers = dict((k.strip().lower(), v.strip()) for k, v in
                    (x.split(":", 1) for x in lines[1:]))
     return int(lines[0].split()[1]), headers, rest
+
+
+def raw_answers(addr, requests):
+    """requests sent at once on a raw socket; all that comes back until
+    the server closes the connection."""
+    host, port = addr.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=60)
+    s.sendall(requests)
+    buf = b""
+    while True:
+        got = s.recv(65536)
+        if not got:
+            break
+        buf += got
+    s.close()
+    return buf
 
 
 def metrics(addr):
@@ -195,6 +212,28 @@ def main():
         b"http://www.w3.org/2000/svg", b""), "a page with nothing from "
         "elsewhere")
     print("/v1/members, /v1/kv/PEER[/KEY]; 404s; 400s; 405s; the page")
+
+    # HTTP/1.1 keeps the connection: requests one after the other go on
+    # one connection, and two sent at once are both answered (the second
+    # asks to close, so the answers end)
+    host, port = web.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    socks = []
+    for path in ["/v1/members", "/metrics", "/", "/nothing", "/v1/kv/" + p]:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        check(r.getheader("Connection") != "close" and conn.sock,
+              ("closed after", path, r.getheaders()))
+        socks.append(conn.sock)
+    check(all(x is socks[0] for x in socks), "one connection")
+    conn.close()
+    both = raw_answers(web, b"GET /v1/members HTTP/1.1\r\nHost: x\r\n\r\n"
+                       b"GET /v1/kv/%s HTTP/1.1\r\nHost: x\r\n"
+                       b"Connection: close\r\n\r\n" % p.encode())
+    check(both.count(b"HTTP/1.1 200 OK\r\n") == 2 and
+          both.endswith(b'"value":"red"}]}\n'), both)
+    print("keep-alive: one connection for many requests, pipelined too")
 
     # a key is bytes (NUL included): a %00 in the path is in the key, not
     # its end, so k%00zz is not k
