@@ -291,11 +291,11 @@ static enum MHD_Result http_events_head(struct MHD_Connection *conn)
 static enum MHD_Result http_events(http *h, struct MHD_Connection *conn,
                                    bool head)
 {
+    if (head) /* no stream: not refused when all places are taken */
+        return http_events_head(conn);
     if (h->nstreams >= HTTP_MAX_STREAMS)
         return http_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                           "too many event streams");
-    if (head)
-        return http_events_head(conn);
     stream *s = calloc(1, sizeof(*s));
     static const char hello[] = ": the agent's events\nretry: 1000\n\n";
     if (!s || !outbuf_append(&s->out, hello, sizeof(hello) - 1,

@@ -9,7 +9,9 @@ every live peer, handler counters; /v1/members, /v1/kv/PEER and
 no node can hold), KEY decoded
 byte for byte (a %00 is in the key, not its end); /v1/events streams a
 `set` made on another agent, and a client that leaves a silent stream
-is dropped without waiting for a write to fail; a HEAD is answered with no body on every path, /v1/events too; anything
+is dropped without waiting for a write to fail, and at most 32 streams
+at once (a HEAD of /v1/events is no stream: answered when they are 32); a
+HEAD is answered with no body on every path, /v1/events too; anything
 but GET and HEAD is 405; HTTP/1.1 connections are kept for the next
 request, pipelined ones too;
 no answer ever carries a cluster key; `--http PORT` listens on loopback
@@ -324,6 +326,24 @@ def main():
     check(pings < 2, "noticed only after %d keep-alives" % pings)
     live.close()
     print("a client gone from a silent stream is dropped without a write")
+
+    # at most 32 streams: the next GET is refused (503); a HEAD, no
+    # stream, is still answered
+    wait_until(lambda: metrics(web)[("scuttlebutt_http_event_streams", ())]
+               == 0 or None, "no streams")
+    full = [stream() for _ in range(32)]
+    status, _, body = get(web, "/v1/events")
+    check(status == 503 and "error" in json.loads(body), (status, body))
+    for version in ["1.1", "1.0"]:
+        status, headers, rest = head_raw(web, "/v1/events", version)
+        check(status == 200 and rest == b"" and
+              headers["content-type"] == "text/event-stream",
+              (version, status, headers, rest))
+    for s in full:
+        s.close()
+    wait_until(lambda: metrics(web)[("scuttlebutt_http_event_streams", ())]
+               == 0 or None, "the 32 streams' ends noticed")
+    print("32 streams at most; a HEAD of /v1/events answered all the same")
 
     # never a cluster key, on any path
     for path in ["/", "/metrics", "/v1/members", "/v1/kv/" + a.addr,
