@@ -98,10 +98,9 @@ EVAL_STR(LOAD_PLAN_VALUE_BYTES) ")\n"
 EVAL_STR(LOAD_PLAN_SECONDS) ")\n"
 "\n"
 "Each size runs in its own process (under load: one after the other in\n"
-"this one). Exit status: 0; 1 on an error; 3 if a measurement gave up\n"
-"after 60 s, or if a node still lacked a last value "
-EVAL_STR(LOAD_PLAN_DRAIN_LIMIT_S) " s after a load\n"
-"(the table says which).\n";
+"this one). Exit status: 0; 1 on an error; 2 on a bad option; 3 if a\n"
+"measurement gave up after 60 s, or if a node still lacked a last value\n"
+EVAL_STR(LOAD_PLAN_DRAIN_LIMIT_S) " s after a load (the table says which).\n";
 
 /* ---- results ---------------------------------------------------------------- */
 
@@ -481,10 +480,11 @@ void eval_json_config(FILE *f, const eval_options *o)
 {
     fprintf(f, "\"config\":{\"interval_ms\":%u,\"fanout\":%u,"
             "\"monitors\":%u,\"max_message_size\":%u,\"threshold\":%g,"
-            "\"bandwidth\":%u,\"trials\":%u,"
+            "\"bandwidth\":%u,\"bandwidth_default\":%s,\"trials\":%u,"
             "\"window_s\":%u,\"seed\":%llu,\"sealed\":%s,\"wire\":\"%s\"}",
             o->interval_ms, o->fanout, o->monitors, o->max_message,
-            o->threshold, o->bandwidth, o->trials, o->window_s,
+            o->threshold, o->bandwidth ? o->bandwidth : SB_BANDWIDTH_DEFAULT,
+            o->bandwidth ? "false" : "true", o->trials, o->window_s,
             (unsigned long long)o->seed,
             o->sealed ? "true" : "false",
             o->wire == SB_WIRE_REFERENCE ? "reference" : "scuttlebutt");
@@ -761,7 +761,9 @@ int eval_main(int argc, char **argv)
         return usage_error(usage, "--sealed: the reference wire format has "
                            "no encryption");
     if (o.wire == SB_WIRE_REFERENCE)
-        o.fanout = 0; /* no eager push on that wire */
+        o.fanout = o.monitors = 0; /* no eager push, no monitors on that
+                                      wire (the engine turns them off): the
+                                      header and the JSON say so */
     if (o.sealed) {
         if (sodium_init() < 0) {
             fprintf(stderr, "scuttlebutt eval: cannot initialise libsodium\n");

@@ -94,8 +94,9 @@ eval_node *eval_pick(eval_cluster *c, const eval_node *not);
 void eval_arm(eval_cluster *c, sb_event_type type, sb_status status,
               const eval_node *subject, const char *value);
 
-/* "config":{...}, the options as JSON, for --json (bandwidth 0: the
- * library's default). */
+/* "config":{...}, the options as JSON, for --json: "bandwidth" the cap
+ * in effect, bytes a second ("bandwidth_default": none was asked for, so
+ * the library's, SB_BANDWIDTH_DEFAULT). */
 void eval_json_config(FILE *f, const eval_options *o);
 /* The bandwidth cap asked for, as text for a header. */
 void eval_cap_text(const eval_options *o, char *out, size_t cap);

@@ -46,8 +46,10 @@ def main():
         doc = json.load(open(js))
         load = doc["load"]
         check(doc["config"]["interval_ms"] == 50, doc["config"])
-        # the cap asked for: none, so the library's default
-        check(doc["config"]["bandwidth"] == 0, doc["config"])
+        # the cap in effect, as the header gives it: none was asked for,
+        # so the library's default (not 0, which reads as no bandwidth)
+        check(doc["config"]["bandwidth"] == 1048576, doc["config"])
+        check(doc["config"]["bandwidth_default"] is True, doc["config"])
         check("bandwidth the default (1048576 B/s)" in r.stdout, r.stdout)
         check((load["keys"], load["value_bytes"], load["seconds"]) ==
               (KEYS, VALUE, SECONDS), load)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`scuttlebutt eval` on a tiny cluster: it exits 0, and its JSON and CSV
 hold every measurement for every trial, none timed out; the JSON, the CSV
-and the printed table agree on the false downs, and there are none (four
+and the printed table agree on the false downs; the JSON gives the
+bandwidth cap in effect, and on the reference wire no monitors, and there are none (four
 and five nodes on loopback have no reason to convict a live one; under a
 sanitizer, SB_SANITIZED set, the program may be slowed past the detector's
 patience, and only the agreement is checked). Behaviour only; the other
@@ -60,10 +61,31 @@ def main():
             check(len(line) == 1 and int(line[0][-1]) == fd, line, fd)
             if not os.environ.get("SB_SANITIZED"):
                 check(fd == 0, "false downs in a quiet cluster", c)
-        # a bad flag is a usage error
+        # the cap in effect: the library's default, none asked for
+        check(doc["config"]["bandwidth"] == 1048576, doc["config"])
+        check(doc["config"]["bandwidth_default"] is True, doc["config"])
+        # a bad flag is a usage error, with the status the help gives
         bad = subprocess.run([exe, "eval", "--nodes", "1"],
                              capture_output=True)
         check(bad.returncode == 2)
+        usage = subprocess.run([exe, "eval", "--help"], capture_output=True,
+                               text=True).stdout
+        check("2 on a bad option" in usage, usage)
+        # the reference wire has neither push nor monitors (the engine
+        # turns both off): the header and the JSON say what ran
+        js = os.path.join(tmp, "r.json")
+        r = subprocess.run([exe, "eval", "--nodes", "3", "--trials", "1",
+                            "--window", "1", "--interval", "50",
+                            "--wire", "reference", "--json", js],
+                           capture_output=True, text=True, timeout=600)
+        print(r.stdout)
+        check(r.returncode == 0, (r.returncode, r.stderr))
+        check("fanout 0, monitors 0," in r.stdout, r.stdout)
+        ref = json.load(open(js))["config"]
+        check(ref["wire"] == "reference" and ref["fanout"] == 0 and
+              ref["monitors"] == 0, ref)
+        check(json.load(open(js))["clusters"][0]["leave_ms"]["samples"] ==
+              [])
     print("ok")
 
 
