@@ -14,7 +14,9 @@
  *     over the whole run.
  * Everything is simulated time; the run is deterministic for a seed.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -697,6 +699,16 @@ static int run_load(const opts *o)
     return rc == SB_OK ? 0 : 1;
 }
 
+/* d is a whole number within [lo, hi] (false for nan). */
+static bool whole(double d, double lo, double hi)
+{
+    return d >= lo && d <= hi && d == floor(d);
+}
+
+/* The most seconds a run may be asked to simulate: the clock counts
+ * nanoseconds in 64 bits. */
+#define SIM_MAX_S 1e9
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -794,6 +806,11 @@ int main(int argc, char **argv)
             i++;
             continue;
         }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "sb-sim: unexpected argument: %s\n", a);
+            usage(stderr);
+            return 2;
+        }
         if (!v) {
             fprintf(stderr, "sb-sim: %s needs a value\n", a);
             usage(stderr);
@@ -801,49 +818,54 @@ int main(int argc, char **argv)
         }
         char *end;
         double d = strtod(v, &end);
-        if (*end || d < 0) {
+        if (end == v || *end || !isfinite(d) || d < 0) {
             fprintf(stderr, "sb-sim: bad value for %s: %s\n", a, v);
             return 2;
         }
-        if (!strcmp(a, "--nodes") && d >= 2)
+        /* counts are whole numbers their type holds (no truncation, no
+         * wrap: 1e10 nodes is refused, not 1410065408); times fit the
+         * simulated clock */
+        errno = 0;
+        unsigned long long seed = strtoull(v, &end, 0);
+        if (!strcmp(a, "--seed") && !errno && !*end)
+            o.seed = seed;
+        else if (!strcmp(a, "--nodes") && whole(d, 2, UINT32_MAX / 2))
             o.nodes = (uint32_t)d;
-        else if (!strcmp(a, "--trials") && d >= 1)
+        else if (!strcmp(a, "--trials") && whole(d, 1, UINT32_MAX))
             o.trials = (uint32_t)d;
-        else if (!strcmp(a, "--seed"))
-            o.seed = strtoull(v, NULL, 0);
-        else if (!strcmp(a, "--interval") && d >= 1)
+        else if (!strcmp(a, "--interval") && whole(d, 1, SIM_MAX_S * 1000))
             o.interval_ms = (uint64_t)d;
-        else if (!strcmp(a, "--max-message-size") && d >= 64)
+        else if (!strcmp(a, "--max-message-size") && whole(d, 64, 65507))
             o.max_message = (size_t)d;
         else if (!strcmp(a, "--loss") && d < 1)
             o.loss = d;
-        else if (!strcmp(a, "--latency"))
+        else if (!strcmp(a, "--latency") && d <= SIM_MAX_S * 1000)
             o.latency_ms = d;
-        else if (!strcmp(a, "--jitter"))
+        else if (!strcmp(a, "--jitter") && d <= SIM_MAX_S * 1000)
             o.jitter_ms = d;
         else if (!strcmp(a, "--threshold") && d >= 1)
             o.threshold = d;
-        else if (!strcmp(a, "--fanout") && d <= 8)
+        else if (!strcmp(a, "--fanout") && whole(d, 0, 8))
             o.fanout = (uint32_t)d;
-        else if (!strcmp(a, "--bandwidth") && d >= 1 && d <= UINT32_MAX)
+        else if (!strcmp(a, "--bandwidth") && whole(d, 1, UINT32_MAX))
             o.bandwidth = (uint32_t)d;
-        else if (!strcmp(a, "--monitors") && d <= 8)
+        else if (!strcmp(a, "--monitors") && whole(d, 0, 8))
             o.monitors = (uint32_t)d;
-        else if (!strcmp(a, "--partition"))
+        else if (!strcmp(a, "--partition") && whole(d, 0, SIM_MAX_S))
             o.partition_s = (uint64_t)d;
         else if (!strcmp(a, "--rack") && d > 0 && d <= 50)
             o.rack_pct = d;
-        else if (!strcmp(a, "--missed") && d >= 1 && d <= 1000)
+        else if (!strcmp(a, "--missed") && whole(d, 1, 1000))
             o.missed = (uint32_t)d;
-        else if (!strcmp(a, "--window") && d >= 1)
+        else if (!strcmp(a, "--window") && whole(d, 1, SIM_MAX_S))
             o.window_s = (uint64_t)d;
-        else if (!strcmp(a, "--keys") && d >= 1 && d <= LOAD_PLAN_MAX_KEYS)
+        else if (!strcmp(a, "--keys") && whole(d, 1, LOAD_PLAN_MAX_KEYS))
             o.load.keys = (uint32_t)d;
-        else if (!strcmp(a, "--value-bytes") && d >= LOAD_PLAN_MIN_VALUE &&
-                 d <= 65507)
+        else if (!strcmp(a, "--value-bytes") &&
+                 whole(d, LOAD_PLAN_MIN_VALUE, 65507))
             o.load.value_bytes = (uint32_t)d;
-        else if (!strcmp(a, "--load-seconds") && d >= 1 &&
-                 d <= LOAD_PLAN_MAX_SECONDS)
+        else if (!strcmp(a, "--load-seconds") &&
+                 whole(d, 1, LOAD_PLAN_MAX_SECONDS))
             o.load.seconds = (uint32_t)d;
         else {
             fprintf(stderr, "sb-sim: unknown option or bad value: %s %s\n",
