@@ -37,6 +37,7 @@
 #include "cli.h"
 #include "eval.h"
 #include "json.h"
+#include "load_report.h"
 #include "scuttlebutt.h"
 
 #define EVAL_STR_(x) #x
@@ -566,14 +567,15 @@ static bool eval_write_plot(const char *path, const eval_options *o, const resul
     FILE *gp = fopen(script, "w");
     if (!gp)
         return false;
-    fprintf(gp, "set terminal pngcairo size 900,540 font ',11'\n"
-            "set output '%s'\n"
+    fputs("set terminal pngcairo size 900,540 font ',11'\nset output '", gp);
+    load_report_quoted(gp, path); /* a ' in it ends no string */
+    fprintf(gp, "'\n"
             "set title 'Update propagation: scuttlebutt, interval %u ms, "
             "fanout %u, %u trials'\n"
             "set xlabel 'time since the update was set (ms)'\n"
             "set ylabel 'fraction of nodes holding it'\n"
             "set yrange [0:1.02]\nset grid\nset key bottom right\n"
-            "set logscale x\n", path, o->interval_ms, o->fanout, o->trials);
+            "set logscale x\n", o->interval_ms, o->fanout, o->trials);
     fputs("plot ", gp);
     for (size_t i = 0; i < nres; i++) {
         const samples *a = &res[i].arrivals;

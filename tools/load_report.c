@@ -144,8 +144,8 @@ void load_report_csv(FILE *f, const load_row *rows, size_t n)
     }
 }
 
-/* s as a gnuplot single-quoted string's contents ('' for '). */
-static void load_report_quoted(FILE *f, const char *s)
+/* (load_report.h) */
+void load_report_quoted(FILE *f, const char *s)
 {
     for (; *s; s++)
         fputs(*s == '\'' ? "''" : (char[]){ *s, 0 }, f);

@@ -22,6 +22,9 @@ void load_report_json(FILE *f, const load_row *rows, size_t n);
 
 /* CSV: a heading line, then a line per row (empty where not measured). */
 void load_report_csv(FILE *f, const load_row *rows, size_t n);
+/* Writes s as the contents of a gnuplot single-quoted string ('' for '),
+ * for a path or a title given by the user. */
+void load_report_quoted(FILE *f, const char *s);
 
 /* Draws staleness p50 and p99 against the rate, a pair of curves per
  * cluster size, into `path` (SVG if it ends in .svg, else PNG) with

@@ -5,7 +5,8 @@ and the printed table agree on the false downs; the JSON gives the
 bandwidth cap in effect, and on the reference wire no monitors, and there are none (four
 and five nodes on loopback have no reason to convict a live one; under a
 sanitizer, SB_SANITIZED set, the program may be slowed past the detector's
-patience, and only the agreement is checked). Behaviour only; the other
+patience, and only the agreement is checked); where gnuplot is, the plot
+is drawn to a path with a quote in it. Behaviour only; the other
 figures themselves are not judged here.
 
 usage: eval_smoke.py PATH/TO/scuttlebutt
@@ -13,6 +14,7 @@ usage: eval_smoke.py PATH/TO/scuttlebutt
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,12 +28,20 @@ def main():
     exe = sys.argv[1]
     with tempfile.TemporaryDirectory() as tmp:
         js, cs = os.path.join(tmp, "e.json"), os.path.join(tmp, "e.csv")
+        # the plot, where gnuplot is here, to a path with a quote in it
+        plot = os.path.join(tmp, "it's.png") if shutil.which("gnuplot") \
+            else None
         r = subprocess.run([exe, "eval", "--nodes", "4,5", "--trials", "2",
                             "--window", "1", "--interval", "50",
-                            "--json", js, "--csv", cs],
+                            "--json", js, "--csv", cs] +
+                           (["--plot", plot] if plot else []),
                            capture_output=True, text=True, timeout=600)
         print(r.stdout)
         check(r.returncode == 0, (r.returncode, r.stderr))
+        if plot:
+            check(os.path.getsize(plot) > 0, "no plot drawn")
+        else:
+            print("plot: not checked (no gnuplot here)")
         check("propagation" in r.stdout and "false downs" in r.stdout)
         doc = json.load(open(js))
         check(doc["config"]["trials"] == 2)
