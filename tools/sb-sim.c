@@ -882,6 +882,15 @@ int main(int argc, char **argv)
         o.fanout = 0;
     if (o.load.nrates)
         return run_load(&o);
+    /* from 512 nodes the trials share one cluster, each crashing a node
+     * for good: half the nodes at most, so that the trials always find
+     * a running node to set a key and another to crash */
+    if (o.nodes >= 512 && !o.no_crash && o.trials > o.nodes / 2) {
+        fprintf(stderr, "sb-sim: --trials %u: from 512 nodes the trials "
+                "share one cluster and each crashes a node; at most %u "
+                "(half the nodes), or --no-crash\n", o.trials, o.nodes / 2);
+        return 2;
+    }
     printf("sb-sim: %u nodes, interval %" PRIu64 " ms, max message %zu B, "
            "loss %.0f%%, latency %.1f ms, fanout %u, %u trials, seed %" PRIu64
            "\n", o.nodes, o.interval_ms, o.max_message, o.loss * 100,
