@@ -328,9 +328,14 @@ static void eval_run_size(const eval_options *o, uint32_t nodes, result *r)
     pthread_mutex_unlock(&c.w.lock);
     eval_cluster_close(&c);
     r->run_s = (double)(eval_now_ns() - t_run) / 1e9;
+    /* a metric with no sample has no array (qsort() takes no NULL):
+     * the reference wire measures no leave */
     for (int m = 0; m < NMETRICS; m++)
-        qsort(r->ms[m].v, r->ms[m].n, sizeof(double), eval_cmp_double);
-    qsort(r->arrivals.v, r->arrivals.n, sizeof(double), eval_cmp_double);
+        if (r->ms[m].n)
+            qsort(r->ms[m].v, r->ms[m].n, sizeof(double), eval_cmp_double);
+    if (r->arrivals.n)
+        qsort(r->arrivals.v, r->arrivals.n, sizeof(double),
+              eval_cmp_double);
 }
 
 /* ---- one process per cluster size --------------------------------------------------- */
