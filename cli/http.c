@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "args.h"
@@ -36,6 +37,9 @@ struct http {
     uint64_t keepalive_at;
     uint64_t check_at;         /* when suspended streams are next looked
                                   at for a client gone */
+    bool loopback;             /* listening on a loopback address: only
+                                  this host's clients, who name it by
+                                  number or as localhost (http_host_ok()) */
 };
 
 static void http_log(void *cls, const char *fmt, va_list ap)
@@ -416,6 +420,33 @@ static enum MHD_Result http_route(http *h, struct MHD_Connection *conn,
                       "/v1/kv/PEER/KEY, /v1/events)");
 }
 
+/* Whether a request may be answered for its Host header. On a loopback
+ * address only this host's programs connect, and they name it by number
+ * or as localhost: a request naming it otherwise comes through a browser
+ * that a web page pointed there by DNS rebinding (its name made to
+ * resolve to 127.0.0.1), and would read the cluster's members and
+ * values into that page. No Host (HTTP/1.0) is taken. */
+static bool http_host_ok(const http *h, struct MHD_Connection *conn)
+{
+    const char *host =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    if (!h->loopback || !host)
+        return true;
+    char name[256];
+    const char *end = host[0] == '[' ? strchr(host, ']') : strrchr(host, ':');
+    size_t len = host[0] == '[' ? (end ? (size_t)(end - host) - 1 : 0)
+                                : end ? (size_t)(end - host) : strlen(host);
+    const char *start = host[0] == '[' ? host + 1 : host;
+    if (len == 0 || len >= sizeof(name))
+        return false;
+    memcpy(name, start, len);
+    name[len] = '\0';
+    unsigned char bin[sizeof(struct in6_addr)];
+    return strcasecmp(name, "localhost") == 0 ||
+           inet_pton(AF_INET, name, bin) == 1 ||
+           inet_pton(AF_INET6, name, bin) == 1;
+}
+
 static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,
                                    const char *url, const char *method,
                                    const char *version,
@@ -448,6 +479,10 @@ static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,
         *upload_size = 0;
         return MHD_YES;
     }
+    if (!http_host_ok(h, conn))
+        return http_error(conn, MHD_HTTP_FORBIDDEN,
+                          "this server listens on loopback and answers "
+                          "requests for its address or localhost only");
     char *path = malloc(strlen(url) + 1);
     if (!path)
         return MHD_NO;
@@ -519,6 +554,11 @@ int http_open(agent *a, const char *spec, http **out)
     snprintf(a->http_addr, sizeof(a->http_addr),
              ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
              port ? (unsigned)port->port : 0u);
+    h->loopback =
+        ss.ss_family == AF_INET6
+            ? IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr)
+            : (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) ==
+                  127;
     h->keepalive_at = mono_ms() + HTTP_KEEPALIVE_MS;
     h->check_at = mono_ms() + HTTP_CHECK_MS;
     *out = h;

@@ -230,12 +230,35 @@ def main():
         socks.append(conn.sock)
     check(all(x is socks[0] for x in socks), "one connection")
     conn.close()
-    both = raw_answers(web, b"GET /v1/members HTTP/1.1\r\nHost: x\r\n\r\n"
-                       b"GET /v1/kv/%s HTTP/1.1\r\nHost: x\r\n"
+    both = raw_answers(web, b"GET /v1/members HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                       b"GET /v1/kv/%s HTTP/1.1\r\nHost: localhost\r\n"
                        b"Connection: close\r\n\r\n" % p.encode())
     check(both.count(b"HTTP/1.1 200 OK\r\n") == 2 and
           both.endswith(b'"value":"red"}]}\n'), both)
     print("keep-alive: one connection for many requests, pipelined too")
+
+    # on loopback, a request must name the host by number or as
+    # localhost: one for another name came through a browser a page
+    # rebound there (DNS rebinding), and is refused
+    for name, status in [("attacker.example:%s" % port, 403),
+                         ("localhost.attacker.example", 403), ("", 403),
+                         ("localhost:%s" % port, 200), ("LOCALHOST", 200),
+                         (web, 200), ("[::1]:%s" % port, 200)]:
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn.putrequest("GET", "/v1/kv/" + p, skip_host=True)
+        conn.putheader("Host", name)
+        conn.endheaders()
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        check(r.status == status, (name, r.status, body))
+        if status == 403:
+            check(b"loopback" in body and b"red" not in body, body)
+    no_host = raw_answers(web, b"GET /v1/members HTTP/1.0\r\n\r\n")
+    check(no_host.startswith(b"HTTP/1.1 200") or
+          no_host.startswith(b"HTTP/1.0 200"), no_host[:40])
+    print("loopback: a Host named otherwise than by number or localhost "
+          "refused (403)")
 
     # a key is bytes (NUL included): a %00 in the path is in the key, not
     # its end, so k%00zz is not k
