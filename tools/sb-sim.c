@@ -763,9 +763,17 @@ int main(int argc, char **argv)
                .fanout = 3, .monitors = 4,
                .window_s = 10 };
     load_plan_init(&o.load);
+    /* SB_SEED as strictly as --seed: "1.9" or "junk" ran seed 1 or 0 */
     const char *env = getenv("SB_SEED");
-    if (env)
-        o.seed = strtoull(env, NULL, 0);
+    if (env) {
+        char *end;
+        errno = 0;
+        o.seed = strtoull(env, &end, 0);
+        if (end == env || *end || errno || strchr(env, '-')) {
+            fprintf(stderr, "sb-sim: bad value for SB_SEED: %s\n", env);
+            return 2;
+        }
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

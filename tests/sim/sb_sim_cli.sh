@@ -28,6 +28,10 @@ refuse --window 1e30 --nodes 4 --trials 1 --quiet
 refuse --seed 1.9 --nodes 4 --trials 1 --quiet
 refuse --seed 99999999999999999999 --nodes 4 --trials 1 --quiet
 refuse --interval 2.5 --nodes 4 --trials 1 --quiet
+# SB_SEED, which sets the seed too, as strictly as --seed
+SB_SEED=1.9 refuse --nodes 4 --trials 1 --quiet
+SB_SEED=junk refuse --nodes 4 --trials 1 --quiet
+SB_SEED=-1 refuse --nodes 4 --trials 1 --quiet
 # from 512 nodes the trials crash nodes of one cluster: not all of them
 refuse --nodes 512 --trials 257 --quiet
 out=$("$sim" --quiet extra 2>&1 >/dev/null)
