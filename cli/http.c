@@ -37,9 +37,6 @@ struct http {
     uint64_t keepalive_at;
     uint64_t check_at;         /* when suspended streams are next looked
                                   at for a client gone */
-    bool loopback;             /* listening on a loopback address: only
-                                  this host's clients, who name it by
-                                  number or as localhost (http_host_ok()) */
 };
 
 static void http_log(void *cls, const char *fmt, va_list ap)
@@ -420,31 +417,56 @@ static enum MHD_Result http_route(http *h, struct MHD_Connection *conn,
                       "/v1/kv/PEER/KEY, /v1/events)");
 }
 
-/* Whether a request may be answered for its Host header. On a loopback
- * address only this host's programs connect, and they name it by number
- * or as localhost: a request naming it otherwise comes through a browser
- * that a web page pointed there by DNS rebinding (its name made to
- * resolve to 127.0.0.1), and would read the cluster's members and
- * values into that page. No Host (HTTP/1.0) is taken. */
-static bool http_host_ok(const http *h, struct MHD_Connection *conn)
+/* Whether the connection came in on a loopback address (127.0.0.0/8,
+ * ::1, or 127.x.y.z mapped into IPv6): a wildcard bind takes those too. */
+static bool http_via_loopback(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (!info || getsockname(info->connect_fd, (struct sockaddr *)&ss,
+                             &len) < 0)
+        return true; /* unknown: checked as if */
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) ==
+               127;
+    const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    return ss.ss_family == AF_INET6 &&
+           (IN6_IS_ADDR_LOOPBACK(a) ||
+            (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127));
+}
+
+/* Whether a request may be answered for its Host header. Through a
+ * loopback address only this host's programs connect, and they name it
+ * by number or as localhost: a request naming it otherwise comes through
+ * a browser that a web page pointed there by DNS rebinding (its name
+ * made to resolve to 127.0.0.1), and would read the cluster's members
+ * and values into that page. No Host (HTTP/1.0) is taken. */
+static bool http_host_ok(struct MHD_Connection *conn)
 {
     const char *host =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
-    if (!h->loopback || !host)
+    if (!host || !http_via_loopback(conn))
         return true;
-    char name[256];
-    const char *end = host[0] == '[' ? strchr(host, ']') : strrchr(host, ':');
-    size_t len = host[0] == '[' ? (end ? (size_t)(end - host) - 1 : 0)
-                                : end ? (size_t)(end - host) : strlen(host);
-    const char *start = host[0] == '[' ? host + 1 : host;
-    if (len == 0 || len >= sizeof(name))
+    bool bracket = host[0] == '[';
+    const char *start = host + bracket;
+    const char *end = bracket ? strchr(host, ']') : strchr(host, ':');
+    if (!end)
+        end = bracket ? NULL : host + strlen(host);
+    if (!end || end == start || end - start >= 256)
         return false;
-    memcpy(name, start, len);
-    name[len] = '\0';
+    const char *rest = end + bracket; /* "" or ":PORT" */
+    if (*rest && (rest[0] != ':' || !rest[1] ||
+                  strspn(rest + 1, "0123456789") != strlen(rest + 1)))
+        return false;
+    char name[256];
+    memcpy(name, start, (size_t)(end - start));
+    name[end - start] = '\0';
     unsigned char bin[sizeof(struct in6_addr)];
     return strcasecmp(name, "localhost") == 0 ||
-           inet_pton(AF_INET, name, bin) == 1 ||
-           inet_pton(AF_INET6, name, bin) == 1;
+           strcasecmp(name, "localhost.") == 0 ||
+           inet_pton(bracket ? AF_INET6 : AF_INET, name, bin) == 1;
 }
 
 static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,
@@ -479,10 +501,11 @@ static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,
         *upload_size = 0;
         return MHD_YES;
     }
-    if (!http_host_ok(h, conn))
+    if (!http_host_ok(conn))
         return http_error(conn, MHD_HTTP_FORBIDDEN,
-                          "this server listens on loopback and answers "
-                          "requests for its address or localhost only");
+                          "reached on a loopback address, this server "
+                          "answers requests for an address or localhost "
+                          "only");
     char *path = malloc(strlen(url) + 1);
     if (!path)
         return MHD_NO;
@@ -554,11 +577,6 @@ int http_open(agent *a, const char *spec, http **out)
     snprintf(a->http_addr, sizeof(a->http_addr),
              ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
              port ? (unsigned)port->port : 0u);
-    h->loopback =
-        ss.ss_family == AF_INET6
-            ? IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr)
-            : (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) ==
-                  127;
     h->keepalive_at = mono_ms() + HTTP_KEEPALIVE_MS;
     h->check_at = mono_ms() + HTTP_CHECK_MS;
     *out = h;

@@ -76,6 +76,23 @@ def head_raw(addr, path, version):
     return int(lines[0].split()[1]), headers, rest
 
 
+def host_answer(addr, path, name, secret):
+    """The status of a GET of path at addr with `Host: name`; a refusal
+    must say why and hold nothing of the answer (`secret`)."""
+    host, port = addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn.putrequest("GET", path, skip_host=True)
+    conn.putheader("Host", name)
+    conn.endheaders()
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    if r.status == 403:
+        check(b"loopback" in body and (not secret or secret not in body),
+              body)
+    return r.status
+
+
 def raw_answers(addr, requests):
     """requests sent at once on a raw socket; all that comes back until
     the server closes the connection."""
@@ -240,20 +257,15 @@ def main():
     # on loopback, a request must name the host by number or as
     # localhost: one for another name came through a browser a page
     # rebound there (DNS rebinding), and is refused
-    for name, status in [("attacker.example:%s" % port, 403),
-                         ("localhost.attacker.example", 403), ("", 403),
-                         ("localhost:%s" % port, 200), ("LOCALHOST", 200),
-                         (web, 200), ("[::1]:%s" % port, 200)]:
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
-        conn.putrequest("GET", "/v1/kv/" + p, skip_host=True)
-        conn.putheader("Host", name)
-        conn.endheaders()
-        r = conn.getresponse()
-        body = r.read()
-        conn.close()
-        check(r.status == status, (name, r.status, body))
-        if status == 403:
-            check(b"loopback" in body and b"red" not in body, body)
+    host_cases = [("attacker.example:%s" % port, 403),
+                  ("localhost.attacker.example", 403), ("", 403),
+                  ("[::1]evil", 403), ("localhost:abc", 403),
+                  ("127.0.0.1:", 403), ("localhost:%s" % port, 200),
+                  ("LOCALHOST", 200), ("localhost.", 200), (web, 200),
+                  ("[::1]:%s" % port, 200), ("[::1]", 200)]
+    for name, status in host_cases:
+        check(host_answer(web, "/v1/kv/" + p, name, b"red") == status,
+              (name, status))
     no_host = raw_answers(web, b"GET /v1/members HTTP/1.0\r\n\r\n")
     check(no_host.startswith(b"HTTP/1.1 200") or
           no_host.startswith(b"HTTP/1.0 200"), no_host[:40])
@@ -382,6 +394,15 @@ def main():
     check(status == 200)
     explicit.proc.terminate()
     explicit.proc.wait(timeout=60)
+    # a wildcard bind reached through loopback is checked the same way
+    wild = Agent(exe, "127.0.0.1:0", extra=["--http", "0.0.0.0:0"])
+    through = "127.0.0.1:" + ready(wild)["http"].rsplit(":", 1)[1]
+    check(host_answer(through, "/v1/members", "attacker.example",
+                      b"127.0.0.1") == 403)
+    check(host_answer(through, "/v1/members", through, b"") == 200)
+    wild.proc.terminate()
+    wild.proc.wait(timeout=60)
+    print("a wildcard bind reached through loopback: the Host checked")
 
     for x in [a] + others:
         x.proc.send_signal(signal.SIGTERM)
