@@ -19,14 +19,12 @@
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <string.h>
-#ifdef __linux__
 #include <sys/prctl.h>
-#endif
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -397,19 +395,15 @@ static bool eval_run_size_apart(const eval_options *o, uint32_t nodes, result *r
     if (pipe(fds) != 0)
         return false;
     fflush(stdout);
-#ifdef __linux__
     pid_t parent = getpid();
-#endif
     pid_t pid = fork();
     if (pid < 0)
         return false;
     if (pid == 0) {
-#ifdef __linux__
         /* ends with the eval: killed, it leaves no nodes measuring for
          * nobody (the check covers a parent gone before the call) */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
             _exit(1);
-#endif
         close(fds[0]);
         eval_run_size(o, nodes, r);
         bool ok = eval_write_all(fds[1], r, sizeof(*r));

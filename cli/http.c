@@ -449,24 +449,20 @@ static bool http_host_ok(struct MHD_Connection *conn)
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
     if (!host || !http_via_loopback(conn))
         return true;
-    bool bracket = host[0] == '[';
-    const char *start = host + bracket;
-    const char *end = bracket ? strchr(host, ']') : strchr(host, ':');
-    if (!end)
-        end = bracket ? NULL : host + strlen(host);
-    if (!end || end == start || end - start >= 256)
+    /* HOST[:PORT] as parse_hostport() reads it (a Host without its port
+     * is read with port 0) */
+    char spec[300], name[256];
+    bool v6;
+    uint32_t port;
+    snprintf(spec, sizeof(spec), "%s:0", host);
+    if (strlen(host) + 3 > sizeof(spec) ||
+        (!parse_hostport(host, 0, name, &v6, &port) &&
+         !parse_hostport(spec, 0, name, &v6, &port)))
         return false;
-    const char *rest = end + bracket; /* "" or ":PORT" */
-    if (*rest && (rest[0] != ':' || !rest[1] ||
-                  strspn(rest + 1, "0123456789") != strlen(rest + 1)))
-        return false;
-    char name[256];
-    memcpy(name, start, (size_t)(end - start));
-    name[end - start] = '\0';
     unsigned char bin[sizeof(struct in6_addr)];
     return strcasecmp(name, "localhost") == 0 ||
            strcasecmp(name, "localhost.") == 0 ||
-           inet_pton(bracket ? AF_INET6 : AF_INET, name, bin) == 1;
+           inet_pton(v6 ? AF_INET6 : AF_INET, name, bin) == 1;
 }
 
 static enum MHD_Result http_answer(void *cls, struct MHD_Connection *conn,

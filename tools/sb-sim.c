@@ -705,6 +705,19 @@ static bool whole(double d, double lo, double hi)
     return d >= lo && d <= hi && d == floor(d);
 }
 
+/* A seed, as --seed and SB_SEED give it: a number strtoull() reads
+ * whole (0x... and 0... too), no sign, no wrap. */
+static bool parse_seed(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (end == s || *end || errno || strchr(s, '-'))
+        return false;
+    *out = v;
+    return true;
+}
+
 /* The most seconds a run may be asked to simulate: the clock counts
  * nanoseconds in 64 bits. */
 #define SIM_MAX_S 1e9
@@ -765,14 +778,9 @@ int main(int argc, char **argv)
     load_plan_init(&o.load);
     /* SB_SEED as strictly as --seed: "1.9" or "junk" ran seed 1 or 0 */
     const char *env = getenv("SB_SEED");
-    if (env) {
-        char *end;
-        errno = 0;
-        o.seed = strtoull(env, &end, 0);
-        if (end == env || *end || errno || strchr(env, '-')) {
-            fprintf(stderr, "sb-sim: bad value for SB_SEED: %s\n", env);
-            return 2;
-        }
+    if (env && !parse_seed(env, &o.seed)) {
+        fprintf(stderr, "sb-sim: bad value for SB_SEED: %s\n", env);
+        return 2;
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -824,6 +832,14 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+        if (!strcmp(a, "--seed")) {
+            if (!parse_seed(v, &o.seed)) {
+                fprintf(stderr, "sb-sim: bad value for %s: %s\n", a, v);
+                return 2;
+            }
+            i++;
+            continue;
+        }
         char *end;
         double d = strtod(v, &end);
         if (end == v || *end || !isfinite(d) || d < 0) {
@@ -833,11 +849,7 @@ int main(int argc, char **argv)
         /* counts are whole numbers their type holds (no truncation, no
          * wrap: 1e10 nodes is refused, not 1410065408); times fit the
          * simulated clock */
-        errno = 0;
-        unsigned long long seed = strtoull(v, &end, 0);
-        if (!strcmp(a, "--seed") && !errno && !*end)
-            o.seed = seed;
-        else if (!strcmp(a, "--nodes") && whole(d, 2, UINT32_MAX / 2))
+        if (!strcmp(a, "--nodes") && whole(d, 2, UINT32_MAX / 2))
             o.nodes = (uint32_t)d;
         else if (!strcmp(a, "--trials") && whole(d, 1, UINT32_MAX))
             o.trials = (uint32_t)d;

@@ -20,6 +20,13 @@ static bool addr_copy_part(char *dst, size_t cap, const char *src, size_t len)
     return true;
 }
 
+bool sb_addr_has_zone(const char *text)
+{
+    const char *close = text[0] == '[' ? strchr(text, ']') : NULL;
+    const char *zone = strchr(text, '%');
+    return close && zone && zone < close;
+}
+
 int sb_addr_split(const char *text, char *host, size_t host_cap, char *port,
                   size_t port_cap)
 {
@@ -33,9 +40,8 @@ int sb_addr_split(const char *text, char *host, size_t host_cap, char *port,
         if (!addr_copy_part(host, host_cap, text + 1,
                             (size_t)(close - text - 1)))
             return SB_EADDR;
-        /* brackets hold an IPv6 address, and without a zone (one could
-         * not be advertised: docs/api.md) */
-        if (!strchr(host, ':') || strchr(host, '%'))
+        /* brackets hold an IPv6 address, and without a zone */
+        if (!strchr(host, ':') || sb_addr_has_zone(text))
             return SB_EADDR;
         colon = close + 1;
     } else {

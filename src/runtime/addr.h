@@ -54,6 +54,10 @@ bool sb_addr_is_wildcard(const sb_sockaddr *a);
 /* True for an IPv6 link-local address (fe80::/10): usable only with a
  * zone, which the text of an address does not carry. */
 bool sb_addr_is_link_local(const sb_sockaddr *a);
+/* Whether the text "[ip6%zone]:port" names a zone, which no address we
+ * take may (it could not be advertised: docs/api.md); sb_addr_split()
+ * refuses it, and this tells why. */
+bool sb_addr_has_zone(const char *text);
 
 /* True for a group address (IPv4 multicast or 255.255.255.255, IPv6
  * multicast, mapped or not): no one node's, so no node can be reached

@@ -77,7 +77,7 @@ int sb_config_copy_strings(sb_node *n, const sb_config *cfg)
             continue;
         /* a seed that can never work is an error now, not silence later */
         char host[256], port[8]; /* names as long as sb_addr_resolve() takes */
-        if (strchr(cfg->seeds[i], '%')) {
+        if (sb_addr_has_zone(cfg->seeds[i])) {
             sb_log_say(&n->cfg, n, SB_LOG_ERROR, "seed %s: an IPv6 zone: "
                        "link-local addresses are not supported (docs/api.md)",
                        cfg->seeds[i]);

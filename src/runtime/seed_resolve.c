@@ -111,7 +111,7 @@ seed_list *sb_seed_resolve(sb_node *n)
         if (k < 0) {
             if (!seed_resolve_reported(n, names[i], true))
                 sb_log_say(&n->cfg, n, SB_LOG_WARN, "seed %s: %s",
-                           names[i], names[i][0] == '[' && strchr(names[i], '%')
+                           names[i], sb_addr_has_zone(names[i])
                                ? "an IPv6 zone: link-local addresses are "
                                  "not supported (docs/api.md)"
                                : "cannot resolve (tried again while the "
@@ -221,9 +221,9 @@ void sb_seed_resolve_report_alone(sb_node *n)
     if (st.members[SB_STATUS_LIVE] > 1 || (!seeds && !n->joins_made)) {
         n->alone_since = 0;
         n->alone_reported = false;
-        /* company: the joins made are done; alone again later, only the
-         * seeds are still asked */
-        n->joins_made &= st.members[SB_STATUS_LIVE] <= 1;
+        /* company, or nothing to ask: the joins made are done (alone
+         * again later, only the seeds are still asked) */
+        n->joins_made = false;
     } else if (!n->alone_since) {
         n->alone_since = now;
     } else if (!n->alone_reported &&

@@ -89,7 +89,7 @@ int sb_socket_open(sb_node *n, const sb_config *cfg)
                    "bind address is required (host:port)");
         return SB_EADDR;
     }
-    if (strchr(cfg->bind, '%')) {
+    if (sb_addr_has_zone(cfg->bind)) {
         sb_log_say(&n->cfg, n, SB_LOG_ERROR, "bind address %s: an IPv6 "
                    "zone: link-local addresses are not supported (their "
                    "zone cannot be advertised)", cfg->bind);
