@@ -50,7 +50,28 @@ typedef struct opts {
     bool quiet;
     bool trace;
     load_plan load;           /* --load: rates, keys, value size, period */
+    const char *trial_opt;    /* the first option given that only the
+                                 trials read, or NULL */
+    const char *load_opt;     /* the first that only --load reads */
 } opts;
+
+/* Options that measure the trials, and options of --load: given with
+ * the other mode they would be ignored, so they are refused. */
+static const char *const sim_trial_opts[] = {
+    "--trials", "--window", "--partition", "--rack", "--join", "--missed",
+    "--no-crash", "--trace", NULL
+};
+static const char *const sim_load_opts[] = {
+    "--keys", "--value-bytes", "--load-seconds", NULL
+};
+
+static bool listed(const char *const *list, const char *a)
+{
+    for (; *list; list++)
+        if (!strcmp(*list, a))
+            return true;
+    return false;
+}
 
 /* What one trial watches through the event callback. */
 typedef struct watch {
@@ -696,7 +717,10 @@ static int run_load(const opts *o)
     fprintf(stderr, "sb-sim: %.1f s of CPU\n",
             (double)(clock() - c0) / CLOCKS_PER_SEC);
     sim_load_free(l);
-    return rc == SB_OK ? 0 : 1;
+    if (rc == SB_OK && !converged)
+        fprintf(stderr, "sb-sim: the cluster did not converge within 600 s: "
+                "its figures are not a converged cluster's\n");
+    return rc == SB_OK && converged ? 0 : 1;
 }
 
 /* d is a whole number within [lo, hi] (false for nan). */
@@ -764,7 +788,10 @@ static void usage(FILE *f)
             "                        (README, \"Under load\")\n"
             "  --keys K              keys per node under load (%u)\n"
             "  --value-bytes B       value size under load, at least %u (%u)\n"
-            "  --load-seconds S      load period per rate (%u)\n",
+            "  --load-seconds S      load period per rate (%u)\n"
+            "exit status: 0 done; 1 a cluster did not converge within\n"
+            "600 s (its figures are printed all the same) or could not\n"
+            "start; 2 a bad option, or an option of the other mode\n",
             LOAD_PLAN_KEYS, LOAD_PLAN_MIN_VALUE, LOAD_PLAN_VALUE_BYTES,
             LOAD_PLAN_SECONDS);
 }
@@ -785,6 +812,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!o.trial_opt && listed(sim_trial_opts, a))
+            o.trial_opt = a;
+        if (!o.load_opt && listed(sim_load_opts, a))
+            o.load_opt = a;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -900,6 +931,16 @@ int main(int argc, char **argv)
      * the header says so, as eval's does */
     if (o.wire == SB_WIRE_REFERENCE)
         o.fanout = 0;
+    if (o.load.nrates && o.trial_opt) {
+        fprintf(stderr, "sb-sim: %s measures the trials; it does not apply "
+                "with --load\n", o.trial_opt);
+        return 2;
+    }
+    if (!o.load.nrates && o.load_opt) {
+        fprintf(stderr, "sb-sim: %s applies with --load only\n",
+                o.load_opt);
+        return 2;
+    }
     if (o.load.nrates)
         return run_load(&o);
     /* from 512 nodes the trials share one cluster, each crashing a node
@@ -1022,5 +1063,10 @@ int main(int argc, char **argv)
     free(detect);
     free(pushes);
     free(ms);
+    if (!t.converged) {
+        fprintf(stderr, "sb-sim: a cluster did not converge within 600 s: "
+                "its figures are not a converged cluster's\n");
+        return 1;
+    }
     return 0;
 }

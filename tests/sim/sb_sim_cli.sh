@@ -3,7 +3,9 @@
 # where one is counted, past what the option's type holds, nan or inf, an
 # empty string) is refused with status 2 before anything runs, not
 # truncated or wrapped into another run; a stray word is named as such;
-# and the same options print the same bytes (but the CPU line).
+# an option of the other mode (the trials', or --load's) is refused, not
+# ignored; a cluster that did not converge exits 1, not 0; and the same
+# options print the same bytes (but the CPU line).
 #   tests/sim/sb_sim_cli.sh BUILD/sb-sim
 set -uo pipefail
 sim=$1
@@ -34,6 +36,23 @@ SB_SEED=junk refuse --nodes 4 --trials 1 --quiet
 SB_SEED=-1 refuse --nodes 4 --trials 1 --quiet
 # from 512 nodes the trials crash nodes of one cluster: not all of them
 refuse --nodes 512 --trials 257 --quiet
+# an option only the other mode reads
+refuse --nodes 4 --load 5 --rack 5
+refuse --nodes 4 --load 5 --trials 3
+refuse --nodes 4 --load 5 --trace
+refuse --nodes 4 --trials 1 --keys 5 --quiet
+refuse --nodes 4 --trials 1 --load-seconds 5 --quiet
+# nothing arrives: the cluster never converges, and the status says so
+for mode in "--trials 1 --no-crash --quiet" "--load 5 --load-seconds 1"; do
+    # shellcheck disable=SC2086
+    out=$(timeout 60 "$sim" --nodes 4 --loss 0.999999 $mode 2>&1 >/dev/null)
+    rc=$?
+    case "$rc:$out" in
+    1:*"did not converge"*) ;;
+    *) echo "FAIL: sb-sim $mode, never converged, exited $rc: $out"
+       fail=1 ;;
+    esac
+done
 out=$("$sim" --quiet extra 2>&1 >/dev/null)
 case $out in
 *"unexpected argument: extra"*) ;;
