@@ -530,24 +530,31 @@ static bool eval_write_csv(const char *path, const result *res, size_t nres)
     FILE *f = fopen(path, "w");
     if (!f)
         return false;
-    fputs("nodes,metric,median,p90,p99,max,n\n", f);
+    /* a time's row: its quantiles (empty where none was measured), the
+     * samples taken and those that timed out; a figure's: its value */
+    fputs("nodes,metric,median,p90,p99,max,n,timeouts\n", f);
     for (size_t i = 0; i < nres; i++) {
         const result *r = &res[i];
         for (int m = 0; m < NMETRICS; m++) {
             const samples *s = &r->ms[m];
-            fprintf(f, "%u,%s_ms,%.3f,%.3f,%.3f,%.3f,%zu\n", r->nodes,
-                    metric_name[m], eval_pct(s, 0.5), eval_pct(s, 0.9), eval_pct(s, 0.99),
-                    eval_pct(s, 1.0), s->n);
+            fprintf(f, "%u,%s_ms,", r->nodes, metric_name[m]);
+            if (s->n)
+                fprintf(f, "%.3f,%.3f,%.3f,%.3f", eval_pct(s, 0.5),
+                        eval_pct(s, 0.9), eval_pct(s, 0.99),
+                        eval_pct(s, 1.0));
+            else
+                fputs(",,,", f);
+            fprintf(f, ",%zu,%zu\n", s->n, r->timeouts[m]);
         }
-        fprintf(f, "%u,packets_per_s_per_node,%.3f,,,,\n", r->nodes,
+        fprintf(f, "%u,packets_per_s_per_node,%.3f,,,,,\n", r->nodes,
                 r->packets_per_s);
-        fprintf(f, "%u,bytes_per_s_per_node,%.3f,,,,\n", r->nodes,
+        fprintf(f, "%u,bytes_per_s_per_node,%.3f,,,,,\n", r->nodes,
                 r->bytes_per_s);
-        fprintf(f, "%u,cpu_s_per_s_per_node,%.6f,,,,\n", r->nodes,
+        fprintf(f, "%u,cpu_s_per_s_per_node,%.6f,,,,,\n", r->nodes,
                 r->cpu_per_s);
-        fprintf(f, "%u,memory_kb_per_node,%.1f,,,,\n", r->nodes,
+        fprintf(f, "%u,memory_kb_per_node,%.1f,,,,,\n", r->nodes,
                 r->memory_kb);
-        fprintf(f, "%u,false_downs,%llu,,,,\n", r->nodes,
+        fprintf(f, "%u,false_downs,%llu,,,,,\n", r->nodes,
                 (unsigned long long)r->false_downs);
     }
     return fclose(f) == 0;

@@ -57,6 +57,15 @@ def main():
             check(c["memory_kb_per_node"] > 0)
         rows = list(csv.DictReader(open(cs)))
         check(len(rows) == 2 * 9, len(rows))
+        # every time's row: its samples and its timeouts, as in the JSON
+        for c in doc["clusters"]:
+            for m in METRICS:
+                row = [x for x in rows if x["metric"] == m + "_ms" and
+                       int(x["nodes"]) == c["nodes"]]
+                check(len(row) == 1, row)
+                got = c[m + "_ms"]
+                check(int(row[0]["n"]) == len(got["samples"]) and
+                      int(row[0]["timeouts"]) == got["timeouts"], row, got)
         # false downs: one figure in the JSON, the CSV and the table
         table = r.stdout[r.stdout.index("false downs"):].splitlines()
         for c in doc["clusters"]:
@@ -96,6 +105,17 @@ def main():
               ref["monitors"] == 0, ref)
         check(json.load(open(js))["clusters"][0]["leave_ms"]["samples"] ==
               [])
+        # a time not measured is empty in the CSV, not "nan"
+        cs = os.path.join(tmp, "r.csv")
+        r = subprocess.run([exe, "eval", "--nodes", "3", "--trials", "1",
+                            "--window", "1", "--interval", "50",
+                            "--wire", "reference", "--csv", cs],
+                           capture_output=True, text=True, timeout=600)
+        check(r.returncode == 0, (r.returncode, r.stderr))
+        leave = [x for x in csv.DictReader(open(cs))
+                 if x["metric"] == "leave_ms"]
+        check(len(leave) == 1 and leave[0]["median"] == "" and
+              leave[0]["n"] == "0", leave)
     print("ok")
 
 
