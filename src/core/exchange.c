@@ -365,7 +365,10 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
                          uint64_t now)
 {
     sb_apply_deltas(e, m, now);
-    sb_summary_compare(e, m->summary, now);
+    /* only a member's summary counts as agreement, as in a SYN: a
+     * stranger has ours from our ACK, and could keep us quiet */
+    if (e->from_member)
+        sb_summary_compare(e, m->summary, now);
     plan *p = sb_plan_new(e);
     const entry_ref *r = exchange_load_digest(e, m);
     for (uint64_t i = 0; r && i < m->ndigest; i++) {
@@ -386,7 +389,7 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
     }
     /* we differ: our SYN may have listed nothing, and the responder may
      * lack just what changed here lately */
-    if (!e->agreed)
+    if (!e->from_member || !e->agreed)
         exchange_offer_recent(e, p, true, now);
     p->echo = m->token;
     /* sweeping: an ACK2 even with nothing in it, which proves our address

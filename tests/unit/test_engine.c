@@ -2531,6 +2531,39 @@ static void test_stranger_ranges_get_nothing_more(void **state)
     cluster_free(c);
 }
 
+/* A stranger that holds its address can answer us: our ACK to its SYN
+ * gives it our token for that address, and our summary. Its ACK
+ * echoing both is taken, but, as with a stranger's SYN, the summary
+ * does not count as agreement: sent each round, it would keep the node
+ * quiet (SYNs that list nothing) and stop its range descents. */
+static void test_stranger_ack_makes_no_agreement(void **state)
+{
+    (void)state;
+    cluster *c = engines(3, 512, NULL, 0);
+    eventually(c, 10 * SEC, cluster_converged(c));
+    const char *stranger = "198.51.100.9:7946";
+    sb_engine *e = cluster_engine(c, 0);
+    e->agreed = 0;
+    uint64_t agreed_at = e->agreed_at;
+    uint64_t unsolicited = e->stats.drops[SB_DROP_UNSOLICITED];
+    uint64_t packets_in = e->stats.packets_in;
+    uint8_t buf[64];
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_ACK, sb_cluster_id("default"));
+    sb_put_u64(&w, 0); /* the echo: cluster_answer() writes it */
+    sb_put_u64(&w, 0x5eed);
+    sb_put_u64(&w, sb_engine_summary(e)); /* ours, as our ACK told it */
+    sb_put_varint(&w, 0);
+    sb_put_varint(&w, 0);
+    check(cluster_answer(c, 0, stranger, buf, (size_t)(w.p - buf)) ==
+          SB_OK);
+    check(e->stats.packets_in == packets_in + 1);
+    check(e->stats.drops[SB_DROP_UNSOLICITED] == unsolicited); /* taken */
+    check(e->agreed == 0);
+    check(e->agreed_at == agreed_at);
+    cluster_free(c);
+}
+
 int main(int argc, char **argv)
 {
     printf("test_engine: seed %llu\n", (unsigned long long)cluster_seed());
@@ -2583,6 +2616,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replayed_sweep_asks_draw_no_sweep),
         cmocka_unit_test(test_sweep_asked_past_ourselves),
         cmocka_unit_test(test_stranger_ranges_get_nothing_more),
+        cmocka_unit_test(test_stranger_ack_makes_no_agreement),
     };
     return RUN_TESTS(tests, argc, argv);
 }
