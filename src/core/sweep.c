@@ -201,7 +201,10 @@ static void sweep_advance(sb_engine *e, uint64_t to)
 void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now)
 {
     sb_apply_deltas(e, m, now);
-    if (!e->sweeping || m->to <= e->sweep)
+    /* we ask members and seeds only: a stranger's SWEEP (it holds its
+     * address, so it can echo our token) moves no cursor, or one that
+     * reaches the end would end our sweep */
+    if (!e->from_member || !e->sweeping || m->to <= e->sweep)
         return;
     if (m->from > e->sweep) {
         sweep_keep_ahead(e, m->from, m->to);

@@ -2564,6 +2564,39 @@ static void test_stranger_ack_makes_no_agreement(void **state)
     cluster_free(c);
 }
 
+/* A joining node's sweep ends only by SWEEPs from members: a stranger
+ * that holds its address (our ACK to its SYN gave it our token) cannot
+ * end it with one SWEEP that reaches the end of the id space, which
+ * would leave the node to learn the records by rounds alone. */
+static void test_stranger_sweep_ends_no_sweep(void **state)
+{
+    (void)state;
+    cluster *c = engines(3, 512, NULL, 0);
+    eventually(c, 10 * SEC, cluster_converged(c));
+    const char *stranger = "198.51.100.9:7946";
+    sb_engine *e = cluster_engine(c, 1);
+    e->sweeping = true; /* as a node that joined and sweeps */
+    e->sweep = 0;
+    uint64_t unsolicited = e->stats.drops[SB_DROP_UNSOLICITED];
+    uint8_t buf[64];
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_SWEEP, sb_cluster_id("default"));
+    sb_put_u64(&w, 0); /* the echo: cluster_answer() writes it */
+    sb_put_u64(&w, 0);
+    sb_put_u64(&w, SB_SWEEP_END);
+    sb_put_varint(&w, 0);
+    check(cluster_answer(c, 1, stranger, buf, (size_t)(w.p - buf)) ==
+          SB_OK);
+    check(e->stats.drops[SB_DROP_UNSOLICITED] == unsolicited);
+    check(e->sweeping);
+    check(e->sweep == 0);
+    /* the same from a member ends it */
+    check(cluster_answer(c, 1, cluster_addr(c, 0), buf,
+                         (size_t)(w.p - buf)) == SB_OK);
+    check(!e->sweeping);
+    cluster_free(c);
+}
+
 int main(int argc, char **argv)
 {
     printf("test_engine: seed %llu\n", (unsigned long long)cluster_seed());
@@ -2617,6 +2650,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sweep_asked_past_ourselves),
         cmocka_unit_test(test_stranger_ranges_get_nothing_more),
         cmocka_unit_test(test_stranger_ack_makes_no_agreement),
+        cmocka_unit_test(test_stranger_sweep_ends_no_sweep),
     };
     return RUN_TESTS(tests, argc, argv);
 }
