@@ -855,7 +855,8 @@ static bool push_repeat(const sb_engine *e, const sb_push_item *it,
 void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
 {
     push_turn_second(e, now);
-    e->push_at = now;
+    if (known)
+        e->push_at = now;
     sb_cursor c = { m->items, m->end };
     bool ready = e->nsends && now >= e->push_ready;
     for (uint64_t i = 0; i < m->nitems; i++) {
@@ -881,7 +882,8 @@ void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
     for (uint64_t i = 0; i < m->nitems; i++) {
         sb_push_item it;
         sb_push_item_next(&c, &it);
-        if (it.wave & PUSH_ALONE) {
+        /* a stranger's items tell nothing of the cluster's load */
+        if (known && (it.wave & PUSH_ALONE)) {
             e->alone_at = now;
             e->alone_seen[0]++;
         }

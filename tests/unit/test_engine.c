@@ -2597,6 +2597,38 @@ static void test_stranger_sweep_ends_no_sweep(void **state)
     cluster_free(c);
 }
 
+/* A stranger's PUSH is not passed on and nothing in it is applied; its
+ * items pushed down one tree (the ALONE bit) do not count either: they
+ * would tell the node that the cluster writes past the cap (for a
+ * second each), which stops its announcements of news and its passing
+ * on of waves whose keys it holds. */
+static void test_stranger_push_moves_no_saturation(void **state)
+{
+    (void)state;
+    cluster *c = engines(3, 512, NULL, 0);
+    eventually(c, 10 * SEC, cluster_converged(c));
+    const char *stranger = "198.51.100.9:7946";
+    sb_engine *e = cluster_engine(c, 0);
+    uint64_t now = cluster_now(c);
+    check(!sb_push_saturated(e, now));
+    uint8_t buf[64];
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_PUSH, sb_cluster_id("default"));
+    sb_put_varint(&w, 1);
+    sb_put_u64(&w, 0x5eed);        /* a root */
+    sb_put_u64(&w, 0x1234500 | 0x80); /* tree 0, pushed alone */
+    sb_put_varint(&w, 0);
+    check(cluster_deliver(c, 0, stranger, buf, (size_t)(w.p - buf)) ==
+          SB_OK);
+    check(!sb_push_saturated(e, cluster_now(c)));
+    check(e->alone_seen[0] == 0);
+    /* the same from a member counts */
+    check(cluster_deliver(c, 0, cluster_addr(c, 1), buf,
+                          (size_t)(w.p - buf)) == SB_OK);
+    check(sb_push_saturated(e, cluster_now(c)));
+    cluster_free(c);
+}
+
 int main(int argc, char **argv)
 {
     printf("test_engine: seed %llu\n", (unsigned long long)cluster_seed());
@@ -2651,6 +2683,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stranger_ranges_get_nothing_more),
         cmocka_unit_test(test_stranger_ack_makes_no_agreement),
         cmocka_unit_test(test_stranger_sweep_ends_no_sweep),
+        cmocka_unit_test(test_stranger_push_moves_no_saturation),
     };
     return RUN_TESTS(tests, argc, argv);
 }
