@@ -400,7 +400,8 @@ typedef struct sb_config {
                                   (docs/protocol.md, section 10) */
     double phi_threshold;      /* failure detector conviction; 8.0, at
                                   least 1 */
-    uint64_t dead_grace_ms;    /* forget down or left nodes after; 1 h */
+    uint64_t dead_grace_ms;    /* forget down or left nodes after; 1 h,
+                                  at least 1 (0 is SB_ECONFIG) */
     uint64_t tombstone_grace_ms; /* collect deleted keys after; 1 h */
     uint32_t push_fanout;      /* eager push down this many trees
                                   (binomial trees over the monitor

@@ -111,6 +111,11 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
         REFUSE("generation must be > 0");
     if (cfg->interval_ns == 0)
         REFUSE("interval must be > 0");
+    /* a node forgotten at once is remembered for no time either: peers
+     * that have not convicted it yet hand it back live, and it goes
+     * down and comes back, a conviction apart, for ever */
+    if (cfg->dead_grace_ns == 0)
+        REFUSE("dead_grace must be > 0");
     /* below 1, a peer is convicted while it is still more than 10% likely
      * to be alive: after a fraction of one mean gap */
     if (!(cfg->phi_threshold >= 1.0))

@@ -73,7 +73,7 @@ typedef struct sb_engine_config {
     double phi_threshold;      /* conviction threshold; default 8.0 */
     uint64_t dead_grace_ns;    /* forget nodes that have not been live
                                   (down, left, never proven alive) this
-                                  long; 1 hour */
+                                  long; 1 hour; not 0 */
     uint64_t tombstone_grace_ns; /* collect tombstones this old; 1 hour */
     uint32_t phi_window;       /* failure detector window; default 1000,
                                   at most SB_PHI_WINDOW_MAX (100,000) */

@@ -939,6 +939,13 @@ static void test_bad_configuration(void **state)
     cfg.bind = "127.0.0.1:0";
     cfg.max_state_bytes = 0;
     refused_why(&cfg, SB_ECONFIG, "max_state_bytes");
+    /* a node forgotten the moment it is convicted, with no memory of it,
+     * came back live from the peers that had not convicted it yet, and
+     * went down again, over and over */
+    sb_config_init(&cfg);
+    cfg.bind = "127.0.0.1:0";
+    cfg.dead_grace_ms = 0;
+    refused_why(&cfg, SB_ECONFIG, "dead_grace");
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.nseeds = 2;
