@@ -398,8 +398,8 @@ typedef struct sb_config {
                                   node's messages, and its owner's later
                                   keys, are not passed on by this node
                                   (docs/protocol.md, section 10) */
-    double phi_threshold;      /* failure detector conviction; 8.0, at
-                                  least 1 */
+    double phi_threshold;      /* failure detector conviction; 8.0, a
+                                  finite number of at least 1 */
     uint64_t dead_grace_ms;    /* forget down or left nodes after; 1 h,
                                   at least 1 (0 is SB_ECONFIG) */
     uint64_t tombstone_grace_ms; /* collect deleted keys after; 1 h */
@@ -473,7 +473,8 @@ typedef struct sb_node sb_node;
  * says why.
  * Errors: SB_EINVAL (cfg or out NULL), SB_ECONFIG (a field out of range:
  * zero interval, a message size too small for one key, ...), SB_EADDR
- * (bind or advertise address unparsable or unresolvable; advertise not
+ * (bind, advertise or a static seed unparsable, or bind or advertise
+ * unresolvable; advertise not
  * numeric, missing for a wildcard bind, or of an address family the
  * socket cannot reach), SB_EADDRINUSE (the port is taken), SB_EIO (a socket
  * or thread call failed), SB_ENOMEM.

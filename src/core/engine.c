@@ -33,6 +33,7 @@
  */
 #include "engine.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,8 +119,8 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
         REFUSE("dead_grace must be > 0");
     /* below 1, a peer is convicted while it is still more than 10% likely
      * to be alive: after a fraction of one mean gap */
-    if (!(cfg->phi_threshold >= 1.0))
-        REFUSE("phi_threshold must be at least 1");
+    if (!(cfg->phi_threshold >= 1.0) || isinf(cfg->phi_threshold))
+        REFUSE("phi_threshold must be a finite number of at least 1");
     if (cfg->phi_window == 0 || cfg->phi_window > SB_PHI_WINDOW_MAX)
         REFUSE("phi_window must be 1 to %d", SB_PHI_WINDOW_MAX);
     if (cfg->monitors > SB_MAX_RINGS)

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -930,7 +931,11 @@ static void test_bad_configuration(void **state)
     cfg.phi_threshold = 0;
     refused_why(&cfg, SB_ECONFIG, "phi_threshold");
     cfg.phi_threshold = 1e-300;
-    refused_why(&cfg, SB_ECONFIG, "phi_threshold must be at least 1");
+    refused_why(&cfg, SB_ECONFIG, "phi_threshold must be a finite number");
+    /* an infinite threshold passed "at least 1", and nothing was ever
+     * convicted */
+    cfg.phi_threshold = INFINITY;
+    refused_why(&cfg, SB_ECONFIG, "phi_threshold must be a finite number");
     sb_config_init(&cfg);
     cfg.bind = "127.0.0.1:0";
     cfg.max_keys_per_node = 0;
