@@ -47,11 +47,18 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
         return n;
     }
     uint64_t id = sb_peer_id(d->addr, d->addr_len, d->generation);
+    bool of_itself = apply_of_itself(e, d);
     /* a forgotten id, or an incarnation older than one we forgot at
      * that address (the later one replaced it here; without this, a
      * holder that kept the old one, paused or cut off, would hand the
-     * dead incarnation back once the later one is forgotten) */
-    if (sb_state_is_forgotten(&e->st, id, d->heartbeat) ||
+     * dead incarnation back once the later one is forgotten). But the
+     * forgotten node itself, answering us, is back: it lived all along
+     * (cut off from us for longer than the grace), and is held down
+     * here until it refutes (our probes doubt it), so that its moved
+     * heartbeat takes it past every other node's forgotten entry */
+    bool stale = sb_state_is_forgotten(&e->st, id, d->heartbeat);
+    bool back = stale && e->answered && of_itself;
+    if ((stale && !back) ||
         (!n && sb_state_is_superseded(
                    &e->st, sb_peer_id(d->addr, d->addr_len, 0),
                    d->generation))) {
@@ -70,7 +77,8 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
         return NULL;
     }
     *created = true;
-    bool of_itself = apply_of_itself(e, d);
+    if (back)
+        sb_state_unforget(&e->st, id);
     if (e->answered && of_itself)
         sb_liveness_answered(e, n); /* it introduced itself, answering us */
     n->heartbeat = d->heartbeat;
@@ -80,7 +88,7 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
     sb_liveness_note_change(e, n, now, NO_DELTA);
     /* a member that holds it down: not live here either (a joining
      * node may hold a dead node's record before the verdicts) */
-    sb_liveness_arrived(e, n, d->down && !of_itself, now);
+    sb_liveness_arrived(e, n, (d->down && !of_itself) || back, now);
     e->announce = e->announce_members = e->wire->announce != NULL;
     return n;
 }

@@ -310,6 +310,23 @@ bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
            heartbeat <= st->forgotten[i].heartbeat;
 }
 
+bool sb_state_forgot_at(const sb_state *st, uint64_t id, uint64_t addr_tag)
+{
+    uint32_t i = state_forgotten_at(st, id);
+    return addr_tag && i < st->nforgotten && st->forgotten[i].id == id &&
+           st->forgotten[i].addr_tag == addr_tag;
+}
+
+void sb_state_unforget(sb_state *st, uint64_t id)
+{
+    uint32_t i = state_forgotten_at(st, id);
+    if (i == st->nforgotten || st->forgotten[i].id != id)
+        return;
+    memmove(st->forgotten + i, st->forgotten + i + 1,
+            (st->nforgotten - i - 1) * sizeof(*st->forgotten));
+    st->nforgotten--;
+}
+
 /* A scan: it is asked only before a record is created for an address
  * we hold none for, not for every digest entry. */
 bool sb_state_is_superseded(const sb_state *st, uint64_t addr_tag,

@@ -212,6 +212,10 @@ bool sb_state_is_superseded(const sb_state *st, uint64_t addr_tag,
 /* True if (id, heartbeat) is stale gossip of a forgotten peer. */
 bool sb_state_is_forgotten(const sb_state *st, uint64_t id,
                            uint64_t heartbeat);
+/* True if id was forgotten at the address tagged addr_tag (nonzero). */
+bool sb_state_forgot_at(const sb_state *st, uint64_t id, uint64_t addr_tag);
+/* Drops the forgotten entry of id, if any: the peer is back. */
+void sb_state_unforget(sb_state *st, uint64_t id);
 /* Drops forgotten records whose time has passed. */
 void sb_state_expire_forgotten(sb_state *st, uint64_t now);
 
