@@ -892,6 +892,9 @@ void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
         else if (known)
             push_keep_early(e, it.start, (size_t)(it.end - it.start), now);
     }
-    if (applied && e->early_count)
+    /* a stranger's items are never applied (their deltas are hearsay,
+     * or empty): retried in its name, the early items' deltas would be
+     * dropped as hearsay too, and the items let go as if applied */
+    if (applied && known && e->early_count)
         push_retry_early(e, m, now);
 }

@@ -2629,6 +2629,42 @@ static void test_stranger_push_moves_no_saturation(void **state)
     cluster_free(c);
 }
 
+/* A stranger's PUSH does not release the items that wait for the one
+ * before them: retried then, they would be taken as from the stranger,
+ * their deltas dropped as hearsay and the items let go as if applied,
+ * and the update they carried would wait for anti-entropy. */
+static void test_stranger_push_releases_no_early_item(void **state)
+{
+    (void)state;
+    cluster *c = silent_writer();
+    check(cluster_set(c, 1, "a", "1") == SB_OK);
+    cluster_run(c, 50 * MS);
+    check(cluster_set(c, 1, "b", "2") == SB_OK);
+    cluster_run(c, 50 * MS);
+    uint64_t one, two;
+    const cluster_packet *first = own_push(c, 1, 0, &one);
+    const cluster_packet *second = own_push(c, 1, one, &two);
+    check(first && second);
+    const char *from = cluster_addr(c, 1);
+    check(cluster_deliver(c, 0, from, second->data, second->len) == SB_OK);
+    check(!cluster_has(c, 0, 1, "b", "2")); /* a gap: it waits */
+    uint64_t hearsay = cluster_drops(c, 0, SB_DROP_HEARSAY);
+    uint8_t buf[64];
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_PUSH, sb_cluster_id("default"));
+    sb_put_varint(&w, 1);
+    sb_put_u64(&w, 0x5eed);    /* a root */
+    sb_put_u64(&w, 0x1234500); /* tree 0 */
+    sb_put_varint(&w, 0);      /* no delta: nothing refused */
+    check(cluster_deliver(c, 0, "198.51.100.9:7946", buf,
+                          (size_t)(w.p - buf)) == SB_OK);
+    check(cluster_drops(c, 0, SB_DROP_HEARSAY) == hearsay);
+    check(cluster_deliver(c, 0, from, first->data, first->len) == SB_OK);
+    check(cluster_has(c, 0, 1, "a", "1"));
+    check(cluster_has(c, 0, 1, "b", "2"));
+    cluster_free(c);
+}
+
 int main(int argc, char **argv)
 {
     printf("test_engine: seed %llu\n", (unsigned long long)cluster_seed());
@@ -2684,6 +2720,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stranger_ack_makes_no_agreement),
         cmocka_unit_test(test_stranger_sweep_ends_no_sweep),
         cmocka_unit_test(test_stranger_push_moves_no_saturation),
+        cmocka_unit_test(test_stranger_push_releases_no_early_item),
     };
     return RUN_TESTS(tests, argc, argv);
 }
