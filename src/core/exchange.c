@@ -378,8 +378,11 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
     for (uint64_t i = 0; r && i < m->ndigest; i++) {
         sb_digest_entry d = r[i].d;
         sb_peer *n = r[i].n;
+        /* a stranger's digest tells us nothing to ask of the members,
+         * nor whom to list first (each note would keep us from resting,
+         * and push a real change out of those we offer) */
         if (!n) {
-            if (d.heartbeat && e->nwanted < WANTED &&
+            if (d.heartbeat && e->from_member && e->nwanted < WANTED &&
                 !sb_state_is_forgotten(&e->st, d.id, d.heartbeat))
                 e->wanted[e->nwanted++] = d.id;
             continue;
@@ -388,7 +391,7 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
             continue;
         /* the responder holds news of n that we lack: list n first in
          * our next SYNs, so whoever has it sends it */
-        if (d.max_version > n->max_version && !n->self)
+        if (d.max_version > n->max_version && !n->self && e->from_member)
             sb_liveness_note_change(e, n, now, NO_DELTA);
     }
     /* we differ: our SYN may have listed nothing, and the responder may

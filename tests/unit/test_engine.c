@@ -2665,6 +2665,49 @@ static void test_stranger_push_releases_no_early_item(void **state)
     cluster_free(c);
 }
 
+/* Nor does a stranger's ACK digest move what the node asks and tells
+ * next: a member listed there as ahead of us is not noted as changed
+ * (each note keeps the node from resting, a SYN every round instead of
+ * one in 40, and evicts a real change from those it offers), and an id
+ * the node does not know is not asked of the members. */
+static void test_stranger_ack_digest_notes_nothing(void **state)
+{
+    (void)state;
+    cluster *c = engines(3, 512, NULL, 0);
+    eventually(c, 10 * SEC, cluster_converged(c));
+    const char *stranger = "198.51.100.9:7946";
+    sb_engine *e = cluster_engine(c, 0);
+    const char *a1 = cluster_addr(c, 1);
+    const sb_peer *n = sb_state_find_addr(&e->st, a1, strlen(a1));
+    check(n != NULL);
+    uint32_t recent_head = e->recent_head;
+    uint32_t nwanted = e->nwanted;
+    uint8_t buf[128];
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_ACK, sb_cluster_id("default"));
+    sb_put_u64(&w, 0); /* the echo: cluster_answer() writes it */
+    sb_put_u64(&w, 0x5eed);
+    sb_put_u64(&w, 0x1234); /* a summary of its own */
+    sb_put_varint(&w, 2);
+    sb_digest_entry ahead = { .id = n->id, .heartbeat = n->heartbeat,
+                              .max_version = n->max_version + 1000 };
+    sb_digest_entry unknown = { .id = 0x123456789aull, .heartbeat = 1,
+                                .max_version = 1 };
+    sb_put_digest_entry(&w, &ahead);
+    sb_put_digest_entry(&w, &unknown);
+    sb_put_varint(&w, 0);
+    check(cluster_answer(c, 0, stranger, buf, (size_t)(w.p - buf)) ==
+          SB_OK);
+    check(e->recent_head == recent_head);
+    check(e->nwanted == nwanted);
+    /* the same from a member notes both */
+    check(cluster_answer(c, 0, cluster_addr(c, 2), buf,
+                         (size_t)(w.p - buf)) == SB_OK);
+    check(e->recent_head == recent_head + 1);
+    check(e->nwanted == nwanted + 1);
+    cluster_free(c);
+}
+
 int main(int argc, char **argv)
 {
     printf("test_engine: seed %llu\n", (unsigned long long)cluster_seed());
@@ -2718,6 +2761,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sweep_asked_past_ourselves),
         cmocka_unit_test(test_stranger_ranges_get_nothing_more),
         cmocka_unit_test(test_stranger_ack_makes_no_agreement),
+        cmocka_unit_test(test_stranger_ack_digest_notes_nothing),
         cmocka_unit_test(test_stranger_sweep_ends_no_sweep),
         cmocka_unit_test(test_stranger_push_moves_no_saturation),
         cmocka_unit_test(test_stranger_push_releases_no_early_item),
