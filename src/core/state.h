@@ -41,9 +41,9 @@ static inline const uint8_t *sb_key_value(const sb_key *k)
 }
 
 /* The first 64 bytes hold what a digest entry touches (one cache line
- * per peer: a round over thousands of peers is memory-bound). The fields
- * are ordered so that 2 bytes are padded (after the bits): a peer costs
- * 136 bytes and its address. */
+ * per peer: a round over thousands of peers is memory-bound). A peer
+ * costs 144 bytes and its address (5 of them padding: 1 after the bits,
+ * 4 after `reserved`). */
 typedef struct sb_peer {
     uint64_t id;          /* sb_peer_id(addr, generation) */
     uint64_t heartbeat;
