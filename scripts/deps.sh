@@ -6,7 +6,8 @@ set -euo pipefail
 SB_PACKAGES=(build-essential cmake ninja-build pkg-config libsodium-dev libcmocka-dev libuv1-dev python3
              clang libclang-rt-dev iproute2 nftables
              libjansson-dev libmicrohttpd-dev
-             python3-prometheus-client chromium chromium-driver python3-selenium)
+             python3-prometheus-client chromium chromium-driver python3-selenium
+             strace systemd)
 
 # sb_install_deps [EXTRA_PACKAGE...]
 sb_install_deps() {
