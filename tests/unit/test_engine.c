@@ -2597,6 +2597,19 @@ static void test_stranger_sweep_ends_no_sweep(void **state)
     cluster_free(c);
 }
 
+/* A PUSH of one item with no delta (nothing in it can be refused), of
+ * wave `wave` from a made-up root, into buf: its length. */
+static size_t empty_push(uint8_t *buf, size_t cap, uint64_t wave)
+{
+    sb_writer w = { buf, buf, buf + cap };
+    sb_put_header(&w, SB_MSG_PUSH, sb_cluster_id("default"));
+    sb_put_varint(&w, 1);
+    sb_put_u64(&w, 0x5eed); /* a root */
+    sb_put_u64(&w, wave);
+    sb_put_varint(&w, 0);
+    return (size_t)(w.p - buf);
+}
+
 /* A stranger's PUSH is not passed on and nothing in it is applied; its
  * items pushed down one tree (the ALONE bit) do not count either: they
  * would tell the node that the cluster writes past the cap (for a
@@ -2612,19 +2625,12 @@ static void test_stranger_push_moves_no_saturation(void **state)
     uint64_t now = cluster_now(c);
     check(!sb_push_saturated(e, now));
     uint8_t buf[64];
-    sb_writer w = { buf, buf, buf + sizeof(buf) };
-    sb_put_header(&w, SB_MSG_PUSH, sb_cluster_id("default"));
-    sb_put_varint(&w, 1);
-    sb_put_u64(&w, 0x5eed);        /* a root */
-    sb_put_u64(&w, 0x1234500 | 0x80); /* tree 0, pushed alone */
-    sb_put_varint(&w, 0);
-    check(cluster_deliver(c, 0, stranger, buf, (size_t)(w.p - buf)) ==
-          SB_OK);
+    size_t len = empty_push(buf, sizeof(buf), 0x1234500 | 0x80); /* alone */
+    check(cluster_deliver(c, 0, stranger, buf, len) == SB_OK);
     check(!sb_push_saturated(e, cluster_now(c)));
     check(e->alone_seen[0] == 0);
     /* the same from a member counts */
-    check(cluster_deliver(c, 0, cluster_addr(c, 1), buf,
-                          (size_t)(w.p - buf)) == SB_OK);
+    check(cluster_deliver(c, 0, cluster_addr(c, 1), buf, len) == SB_OK);
     check(sb_push_saturated(e, cluster_now(c)));
     cluster_free(c);
 }
@@ -2650,14 +2656,8 @@ static void test_stranger_push_releases_no_early_item(void **state)
     check(!cluster_has(c, 0, 1, "b", "2")); /* a gap: it waits */
     uint64_t hearsay = cluster_drops(c, 0, SB_DROP_HEARSAY);
     uint8_t buf[64];
-    sb_writer w = { buf, buf, buf + sizeof(buf) };
-    sb_put_header(&w, SB_MSG_PUSH, sb_cluster_id("default"));
-    sb_put_varint(&w, 1);
-    sb_put_u64(&w, 0x5eed);    /* a root */
-    sb_put_u64(&w, 0x1234500); /* tree 0 */
-    sb_put_varint(&w, 0);      /* no delta: nothing refused */
-    check(cluster_deliver(c, 0, "198.51.100.9:7946", buf,
-                          (size_t)(w.p - buf)) == SB_OK);
+    size_t len = empty_push(buf, sizeof(buf), 0x1234500); /* tree 0 */
+    check(cluster_deliver(c, 0, "198.51.100.9:7946", buf, len) == SB_OK);
     check(cluster_drops(c, 0, SB_DROP_HEARSAY) == hearsay);
     check(cluster_deliver(c, 0, from, first->data, first->len) == SB_OK);
     check(cluster_has(c, 0, 1, "a", "1"));
