@@ -766,8 +766,9 @@ static void usage(FILE *f)
             "  --window S            steady-state window in seconds (10)\n"
             "  --partition S         then split the cluster in halves for S\n"
             "                        seconds and heal it (0: no)\n"
-            "  --rack P              after the trials, P%% of the nodes crash\n"
-            "                        at once: when all saw them all down\n"
+            "  --rack P              after the trials, P%% of the nodes (below\n"
+            "                        100) crash at once: when all saw them\n"
+            "                        all down\n"
             "  --join                every node holds a key; at the end a\n"
             "                        new node joins: when it holds every\n"
             "                        node's state, when all know it\n"
@@ -904,7 +905,7 @@ int main(int argc, char **argv)
             o.monitors = (uint32_t)d;
         else if (!strcmp(a, "--partition") && whole(d, 0, SIM_MAX_S))
             o.partition_s = (uint64_t)d;
-        else if (!strcmp(a, "--rack") && d > 0 && d <= 50)
+        else if (!strcmp(a, "--rack") && d > 0 && d < 100)
             o.rack_pct = d;
         else if (!strcmp(a, "--missed") && whole(d, 1, 1000))
             o.missed = (uint32_t)d;
