@@ -304,7 +304,6 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
     plan *p = sb_plan_new(e);
     uint64_t *unknown = e->scratch.unknown;
     uint32_t epoch = e->epoch;
-    uint64_t from_tag = sb_peer_id(from, strlen(from), 0);
     const entry_ref *r = exchange_load_digest(e, m);
     for (uint64_t i = 0; r && i < m->ndigest; i++) {
         sb_digest_entry d = r[i].d;
@@ -316,7 +315,8 @@ static void exchange_syn(sb_engine *e, const char *from, const sb_msg *m,
             if (!d.heartbeat || p->nunknown >= e->scratch.most)
                 continue;
             if (sb_state_is_forgotten(&e->st, d.id, d.heartbeat) &&
-                !sb_state_forgot_at(&e->st, d.id, from_tag))
+                !sb_state_forgot_at(&e->st, d.id,
+                                    sb_peer_id(from, strlen(from), 0)))
                 e->stats.drops[SB_DROP_ZOMBIE]++;
             else if (!p->nunknown || unknown[p->nunknown - 1] != d.id)
                 unknown[p->nunknown++] = d.id; /* back to back: once */
