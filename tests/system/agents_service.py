@@ -46,7 +46,10 @@ def analyze(*args):
                           capture_output=True, text=True, timeout=120)
 
 
-def filter_set(groups, cache={}):
+GROUPS = {}  # a @group's system calls, as resolved once
+
+
+def filter_set(groups):
     """The system calls a list of names and @groups stands for: a group's
     members are the indented lines of `systemd-analyze syscall-filter`,
     names or groups (comments start with #)."""
@@ -55,13 +58,13 @@ def filter_set(groups, cache={}):
         if not g.startswith("@"):
             out.add(g)
             continue
-        if g not in cache:
+        if g not in GROUPS:
             members = [line.strip() for line in
                        analyze("syscall-filter", g).stdout.splitlines()
                        if line[:1].isspace() and
                        not line.strip().startswith("#") and line.strip()]
-            cache[g] = filter_set(members)
-        out |= cache[g]
+            GROUPS[g] = filter_set(members)
+        out |= GROUPS[g]
     return out
 
 

@@ -2238,6 +2238,26 @@ static void push_down_every_tree(cluster *c, uint32_t i)
     e->push_share.at = cluster_now(c);
 }
 
+/* A silent_writer() whose node 1 pushed key a, then key b; node 0 got
+ * b's PUSH first and holds its item for the gap: *first is a's PUSH,
+ * which fills it. */
+static cluster *early_item_held(const cluster_packet **first)
+{
+    cluster *c = silent_writer();
+    check(cluster_set(c, 1, "a", "1") == SB_OK);
+    cluster_run(c, 50 * MS);
+    check(cluster_set(c, 1, "b", "2") == SB_OK);
+    cluster_run(c, 50 * MS);
+    uint64_t one, two;
+    *first = own_push(c, 1, 0, &one);
+    const cluster_packet *second = own_push(c, 1, one, &two);
+    check(*first && second);
+    check(cluster_deliver(c, 0, cluster_addr(c, 1), second->data,
+                          second->len) == SB_OK);
+    check(!cluster_has(c, 0, 1, "b", "2")); /* a gap: it waits */
+    return c;
+}
+
 /* A pushed item that comes before the one it follows (jitter, or two
  * datagrams of one PUSH crossing) is not lost: it is applied once the
  * one before it comes. With nothing else reaching the node (no
@@ -2245,18 +2265,9 @@ static void push_down_every_tree(cluster *c, uint32_t i)
 static void test_early_push_waits_for_the_one_before(void **state)
 {
     (void)state;
-    cluster *c = silent_writer();
-    check(cluster_set(c, 1, "a", "1") == SB_OK);
-    cluster_run(c, 50 * MS);
-    check(cluster_set(c, 1, "b", "2") == SB_OK);
-    cluster_run(c, 50 * MS);
-    uint64_t one, two;
-    const cluster_packet *first = own_push(c, 1, 0, &one);
-    const cluster_packet *second = own_push(c, 1, one, &two);
-    check(first && second);
+    const cluster_packet *first;
+    cluster *c = early_item_held(&first);
     const char *from = cluster_addr(c, 1);
-    check(cluster_deliver(c, 0, from, second->data, second->len) == SB_OK);
-    check(!cluster_has(c, 0, 1, "b", "2")); /* a gap: it waits */
     check(cluster_deliver(c, 0, from, first->data, first->len) == SB_OK);
     check(cluster_has(c, 0, 1, "a", "1"));
     check(cluster_has(c, 0, 1, "b", "2"));
@@ -2642,18 +2653,9 @@ static void test_stranger_push_moves_no_saturation(void **state)
 static void test_stranger_push_releases_no_early_item(void **state)
 {
     (void)state;
-    cluster *c = silent_writer();
-    check(cluster_set(c, 1, "a", "1") == SB_OK);
-    cluster_run(c, 50 * MS);
-    check(cluster_set(c, 1, "b", "2") == SB_OK);
-    cluster_run(c, 50 * MS);
-    uint64_t one, two;
-    const cluster_packet *first = own_push(c, 1, 0, &one);
-    const cluster_packet *second = own_push(c, 1, one, &two);
-    check(first && second);
+    const cluster_packet *first;
+    cluster *c = early_item_held(&first);
     const char *from = cluster_addr(c, 1);
-    check(cluster_deliver(c, 0, from, second->data, second->len) == SB_OK);
-    check(!cluster_has(c, 0, 1, "b", "2")); /* a gap: it waits */
     uint64_t hearsay = cluster_drops(c, 0, SB_DROP_HEARSAY);
     uint8_t buf[64];
     size_t len = empty_push(buf, sizeof(buf), 0x1234500); /* tree 0 */
