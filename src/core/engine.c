@@ -250,9 +250,11 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     sb_rings_init(&e->rings, e->cfg.monitors > e->cfg.push_fanout
                                  ? e->cfg.monitors
                                  : e->cfg.push_fanout);
-    if (e->cfg.monitors &&
-        !(e->watch = malloc(e->cfg.monitors * sizeof(*e->watch))))
-        goto oom;
+    if (e->cfg.monitors) {
+        if (!(e->watch = malloc(e->cfg.monitors * sizeof(*e->watch))))
+            goto oom;
+        e->watch_cap = e->cfg.monitors;
+    }
     if (!reference)
         e->max_key_entry = e->cfg.max_message_size - engine_own_overhead(alen);
 
@@ -599,7 +601,7 @@ size_t sb_engine_memory(const sb_engine *e)
            (e->sealing ? sizeof(*e->keyring) + e->wire_max + e->opened_cap
                        : 0) +
            sb_seeds_memory(e) +
-           e->cfg.monitors * sizeof(*e->watch) +
+           e->watch_cap * sizeof(*e->watch) +
            strlen(e->cluster) + 1 +
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
            sb_rings_memory(&e->rings) +

@@ -637,9 +637,8 @@ static void exchange_round(sb_engine *e, uint64_t now)
     }
     /* a monitor of ours that never answered us gets no beat (monitor.c)
      * but probes, until it answers */
-    uint64_t monitors[SB_MAX_RINGS];
-    uint32_t nm = sb_rings_neighbours(&e->rings, e->cfg.monitors,
-                                      e->self->id, false, monitors);
+    uint64_t monitors[SB_MONITORS_MAX];
+    uint32_t nm = sb_monitor_monitors(e, e->self->id, monitors);
     for (uint32_t i = 0; i < nm; i++) {
         sb_peer *m = sb_state_find_id(&e->st, monitors[i]);
         if (m && m != peer && !m->answered &&

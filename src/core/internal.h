@@ -113,6 +113,13 @@
 #define DIGEST_SHARE 45
 #endif
 
+/* How far a monitor looks past accused nodes on a ring (monitor.c): a
+ * node's monitors on the rings are at most SB_MONITORS_MAX, its subjects
+ * at most SB_SUBJECTS_MAX. */
+#define MONITOR_PAST 8
+#define SB_MONITORS_MAX (2 * SB_MAX_RINGS)
+#define SB_SUBJECTS_MAX ((MONITOR_PAST + 1) * SB_MAX_RINGS)
+
 /* A peer this node watches as its monitor (monitor.c). */
 typedef struct watch {
     uint64_t id;
@@ -424,9 +431,10 @@ struct sb_engine {
     /* monitors (monitor.c, ring.h): the rings of live peers, the peers we
      * watch, the monitors our last beats went to, our verdicts */
     sb_rings rings;
-    watch *watch;             /* cfg.monitors slots */
-    uint32_t nwatch;
-    uint64_t beat_to[SB_MAX_RINGS];
+    watch *watch;             /* watch_cap slots: cfg.monitors, more
+                                 while we look past accused subjects */
+    uint32_t nwatch, watch_cap;
+    uint64_t beat_to[SB_MONITORS_MAX];
     uint32_t nbeat_to;
     uint64_t beats;           /* BEATs sent: each carries the count */
     uint64_t next_beat;
@@ -507,6 +515,14 @@ void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now);
 void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now);
 void sb_monitor_doubt(sb_engine *e, uint64_t now);
 void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now);
+/* Peer id's monitors in our view: its predecessors on the rings, and on
+ * each ring the first one not accused, looking past those accused (at
+ * most MONITOR_PAST); distinct, into out[SB_MONITORS_MAX]. */
+uint32_t sb_monitor_monitors(const sb_engine *e, uint64_t id, uint64_t *out);
+/* Peer id's monitor on each ring looking past accused predecessors (none
+ * on a ring where the MONITOR_PAST + 1 nearest are all accused);
+ * distinct, into out[SB_MAX_RINGS]. */
+uint32_t sb_monitor_past(const sb_engine *e, uint64_t id, uint64_t *out);
 
 /* ---- exchange.c ---- */
 void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,

@@ -398,7 +398,20 @@ static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
         if (mon[i] && !mon[i]->self &&
             liveness_suspected(e, mon[i], writers, verdicts))
             votes++;
-    return verdicts > 0 && votes > nm / 2;
+    if (verdicts > 0 && votes > nm / 2)
+        return true;
+    /* or a majority of its monitors looking past the accused (monitor.c)
+     * hold verdicts that count: the one rule that holds a run of the
+     * dead down, when the monitors of each are dead too */
+    if (!x->accused)
+        return false; /* no verdict counts against it */
+    nm = sb_monitor_past(e, x->id, m);
+    votes = 0;
+    for (uint32_t i = 0; i < nm; i++) {
+        const sb_peer *p = sb_state_find_id(&e->st, m[i]);
+        votes += p && liveness_voted(p, x);
+    }
+    return votes > nm / 2;
 }
 
 /* Whether we hold x down by its monitors' verdicts (not for having been
@@ -457,13 +470,15 @@ static void liveness_add_voter(sb_engine *e, sb_peer *holder)
     holder->voter = true;
 }
 
-/* Marks every peer a verdict in our view names (accused); the voters
- * that hold none any more, or are gone, leave the list, and one listed
- * twice (forgotten, then back with the same id) is kept once. If a voter
- * could not be listed (out of memory), every record is looked at and
- * listed again first. */
+/* Marks every peer a verdict that counts names in our view (accused),
+ * and no other; the voters that hold no verdict any more, or are gone,
+ * leave the list, and one listed twice (forgotten, then back with the
+ * same id) is kept once. If a voter could not be listed (out of memory),
+ * every record is looked at and listed again first. */
 static void liveness_mark_accused(sb_engine *e)
 {
+    for (uint32_t i = 0; i < e->st.count; i++)
+        e->st.peers[i]->accused = false;
     if (e->voters_lost) {
         e->voters_lost = false;
         for (uint32_t i = 0; i < e->st.count; i++) {
@@ -490,7 +505,7 @@ static void liveness_mark_accused(sb_engine *e)
                 continue;
             mon->voter = true;
             sb_peer *x = sb_state_find_id(&e->st, id);
-            if (x)
+            if (x && liveness_voted(mon, x))
                 x->accused = true;
         }
         if (mon->voter)
@@ -522,7 +537,6 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
         if (x->status == SB_STATUS_LIVE && (x->accused || all) &&
             liveness_convicted(e, x))
             sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
-        x->accused = false;
         if (sb_liveness_held_down(e, x))
             sb_monitor_concur(e, x, now);
     }
@@ -545,6 +559,8 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
     }
     if (stands)
         liveness_add_voter(e, holder);
+    if (x && stands && liveness_voted(holder, x))
+        x->accused = true; /* judged at once; the rejudge marks them all */
     e->rejudge = true;
     if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x)) {
         sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
@@ -630,8 +646,8 @@ void sb_liveness_alone(sb_engine *e, uint64_t now)
     }
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *n = e->st.peers[i];
-        n->accused = n->alone_down && n->status == SB_STATUS_DOWN &&
-                     liveness_convicted(e, n);
+        n->stays_down = n->alone_down && n->status == SB_STATUS_DOWN &&
+                        liveness_convicted(e, n);
     }
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *n = e->st.peers[i];
@@ -640,13 +656,13 @@ void sb_liveness_alone(sb_engine *e, uint64_t now)
         n->alone_down = false;
         if (n->status != SB_STATUS_DOWN)
             continue;
-        if (n->accused) {
+        if (n->stays_down) {
             sb_rings_remove(&e->rings, n->id);
         } else {
             sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
             sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);
         }
-        n->accused = false;
+        n->stays_down = false;
     }
     e->rejudge = true; /* the view changed: votes may hinge on it */
 }
@@ -672,6 +688,8 @@ void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
         return;
     n->heartbeat = hb;
     n->hb_news = true;
+    if (n->accused || n->voter)
+        e->rejudge = true; /* verdicts naming it, or its own, are void */
     sb_state_touch(&e->st, n);
     switch ((sb_status)n->status) {
     case SB_STATUS_LIVE:

@@ -97,14 +97,94 @@ static watch *monitor_watch(sb_engine *e, uint64_t id)
 #define MONITOR_DOUBT_INTERVALS 20
 #define MONITOR_REFUTED_DOUBLINGS 6
 
+/* True if `id` is among the n of `ids`. */
+static bool monitor_among(const uint64_t *ids, uint32_t n, uint64_t id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+/* Whether a verdict that counts names peer id in our view (liveness.c
+ * keeps the flag). */
+static bool monitor_accused(const void *u, uint64_t id)
+{
+    const sb_engine *e = u;
+    const sb_peer *n = sb_state_find_id(&e->st, id);
+    return n && n->accused;
+}
+
+/*
+ * Looking past the accused. When most of the cluster dies at once, the
+ * monitors of most of the dead are dead too: no verdict of theirs comes,
+ * and the rule of a majority of monitors holds no one down. So a monitor
+ * looks past a subject that a verdict names: on each ring it watches its
+ * successor and, while the one it took is accused, the next, MONITOR_PAST
+ * at most; and observers count, besides the verdicts of a peer's
+ * predecessors, those of the first predecessor on each ring that is not
+ * accused (liveness.c). Each dead node accused moves a live monitor one
+ * step further along the run of the dead that follows it; a live node
+ * accused refutes, and the monitors look past it no more.
+ */
+static uint32_t monitor_subjects(const sb_engine *e, uint64_t *out)
+{
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < e->cfg.monitors; i++) {
+        uint64_t ids[MONITOR_PAST + 1];
+        uint32_t n = sb_rings_walk(&e->rings, i, e->self->id, true,
+                                   MONITOR_PAST + 1, monitor_accused, e, ids);
+        for (uint32_t j = 0; j < n; j++)
+            if (!monitor_among(out, m, ids[j]))
+                out[m++] = ids[j];
+    }
+    return m;
+}
+
+uint32_t sb_monitor_past(const sb_engine *e, uint64_t id, uint64_t *out)
+{
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < e->cfg.monitors; i++) {
+        uint64_t ids[MONITOR_PAST + 1];
+        uint32_t n = sb_rings_walk(&e->rings, i, id, false, MONITOR_PAST + 1,
+                                   monitor_accused, e, ids);
+        if (n && !monitor_accused(e, ids[n - 1]) &&
+            !monitor_among(out, m, ids[n - 1]))
+            out[m++] = ids[n - 1];
+    }
+    return m;
+}
+
+uint32_t sb_monitor_monitors(const sb_engine *e, uint64_t id, uint64_t *out)
+{
+    uint32_t m = sb_rings_neighbours(&e->rings, e->cfg.monitors, id, false,
+                                     out);
+    uint64_t past[SB_MAX_RINGS];
+    uint32_t n = sb_monitor_past(e, id, past);
+    for (uint32_t i = 0; i < n; i++)
+        if (!monitor_among(out, m, past[i]))
+            out[m++] = past[i];
+    return m;
+}
+
 /* Our subjects in our view now: those we watched already keep their
- * detectors; a new one starts unproven until its first beat. */
+ * detectors; a new one starts unproven until its first beat. If the
+ * slots cannot grow (out of memory), the subjects past the first ones
+ * are not watched. */
 static void monitor_take_subjects(sb_engine *e, uint64_t now)
 {
-    uint64_t ids[SB_MAX_RINGS];
-    uint32_t n = sb_rings_neighbours(&e->rings, e->cfg.monitors,
-                                     e->self->id, true, ids);
-    watch next[SB_MAX_RINGS];
+    uint64_t ids[SB_SUBJECTS_MAX];
+    uint32_t n = monitor_subjects(e, ids);
+    if (n > e->watch_cap) {
+        watch *g = realloc(e->watch, n * sizeof(*g));
+        if (g) {
+            e->watch = g;
+            e->watch_cap = n;
+        } else {
+            n = e->watch_cap;
+        }
+    }
+    watch next[SB_SUBJECTS_MAX];
     for (uint32_t i = 0; i < n; i++) {
         const watch *w = monitor_watch(e, ids[i]);
         next[i] = w ? *w : (watch){ .id = ids[i], .since = now };
@@ -131,15 +211,6 @@ static bool monitor_send_to(sb_engine *e, uint64_t id, uint8_t flags)
     return true;
 }
 
-/* True if `id` is among the n of `ids`. */
-static bool monitor_among(const uint64_t *ids, uint32_t n, uint64_t id)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (ids[i] == id)
-            return true;
-    return false;
-}
-
 /* A farewell to the monitors we beat that no longer are ours, a beat to
  * those we have not beaten yet (a subject that has not beaten its
  * monitor is convicted after a while: it must not wait a whole beat
@@ -147,13 +218,12 @@ static bool monitor_among(const uint64_t *ids, uint32_t n, uint64_t id)
  * beat (one that has not answered us gets none, monitor_send_to()). */
 static void monitor_beat(sb_engine *e, bool all)
 {
-    uint64_t ids[SB_MAX_RINGS];
-    uint32_t n = sb_rings_neighbours(&e->rings, e->cfg.monitors,
-                                     e->self->id, false, ids);
+    uint64_t ids[SB_MONITORS_MAX];
+    uint32_t n = sb_monitor_monitors(e, e->self->id, ids);
     for (uint32_t i = 0; i < e->nbeat_to; i++)
         if (!monitor_among(ids, n, e->beat_to[i]))
             monitor_send_to(e, e->beat_to[i], SB_BEAT_FAREWELL);
-    uint64_t beaten[SB_MAX_RINGS];
+    uint64_t beaten[SB_MONITORS_MAX];
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
         bool before = monitor_among(e->beat_to, e->nbeat_to, ids[i]);
@@ -262,13 +332,9 @@ void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
         (j >= 0 && !e->self->keys[j]->deleted) || monitor_verdict(e, x->id) ||
         now - e->refuted_at < MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns)
         return;
-    uint64_t m[SB_MAX_RINGS];
-    uint32_t nm = sb_rings_neighbours(&e->rings, e->cfg.monitors, x->id,
-                                      false, m);
-    uint32_t i = 0;
-    while (i < nm && m[i] != e->self->id)
-        i++;
-    if (i == nm)
+    uint64_t m[SB_MONITORS_MAX];
+    uint32_t nm = sb_monitor_monitors(e, x->id, m);
+    if (!monitor_among(m, nm, e->self->id))
         return;
     const watch *w = monitor_watch(e, x->id);
     double min_sd = monitor_min_sd(e);

@@ -152,6 +152,31 @@ uint32_t sb_rings_neighbours(const sb_rings *r, uint32_t k, uint64_t id,
     return m;
 }
 
+uint32_t sb_rings_walk(const sb_rings *r, uint32_t i, uint64_t id, bool after,
+                       uint32_t max, bool (*past)(const void *u, uint64_t id),
+                       const void *u, uint64_t *out)
+{
+    if (i >= r->k || !r->count)
+        return 0;
+    const uint8_t *s = r->ring[i];
+    uint32_t n = r->count;
+    uint32_t j = ring_lower(s, n, i, ring_pos(id, i), id);
+    bool on = j < n && ring_id(s, j) == id;
+    uint32_t others = n - (on ? 1 : 0);
+    if (max > others)
+        max = others;
+    if (after && !on)
+        j = (j + n - 1) % n; /* the step below lands on the first after */
+    uint32_t m = 0;
+    while (m < max) {
+        j = after ? (j + 1) % n : (j + n - 1) % n;
+        out[m] = ring_id(s, j);
+        if (!past || !past(u, out[m++]))
+            break;
+    }
+    return m;
+}
+
 uint32_t sb_rings_find(const sb_rings *r, uint32_t i, uint64_t id, bool *on)
 {
     uint32_t j = ring_lower(r->ring[i], r->count, i, ring_pos(id, i), id);

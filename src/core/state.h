@@ -67,9 +67,11 @@ typedef struct sb_peer {
     bool linked : 1;      /* reference wire: its digest named nodes other
                              than itself and us (ref_exchange.c) */
     bool voter : 1;       /* in the engine's voters: it may hold a verdict */
-    bool accused : 1;     /* scratch for a rejudge (a verdict names it)
-                             and for a return from being alone
-                             (convicted): liveness.c */
+    bool accused : 1;     /* a verdict that counts names it in our view,
+                             as of the last rejudge (liveness.c); the
+                             monitors look past it (monitor.c) */
+    bool stays_down : 1;  /* scratch for a return from being alone:
+                             convicted (liveness.c) */
     bool alone_down : 1;  /* held down only because we heard no one
                              (liveness.c, sb_liveness_alone()) */
     uint32_t tombstones;

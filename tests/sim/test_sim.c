@@ -855,6 +855,30 @@ static void test_rack_crash(void **state)
     cluster_free(c);
 }
 
+/* 90% of the nodes crash at once: the monitors of most of the dead are
+ * dead too, yet every survivor sees every one of them down (monitors
+ * look past the accused), and no survivor is reported down. */
+static void test_most_of_the_cluster_crashes(void **state)
+{
+    (void)state;
+    cluster *c = converged_cluster(64, 0);
+    uint32_t dead[64], n = 0;
+    uint64_t before[64][64];
+    for (uint32_t i = 0; i < 64; i++)
+        for (uint32_t j = 0; j < 64; j++)
+            before[i][j] = cluster_leaves(c, i, j);
+    for (uint32_t i = 0; i < 64; i++)
+        if (i % 10 != 3)
+            dead[n++] = i;
+    for (uint32_t k = 0; k < n; k++)
+        cluster_crash(c, dead[k]);
+    eventually(c, 60 * SEC, all_see_down(c, dead, n));
+    for (uint32_t i = 3; i < 64; i += 10)
+        for (uint32_t j = 3; j < 64; j += 10)
+            check(cluster_leaves(c, i, j) == before[i][j]);
+    cluster_free(c);
+}
+
 /* Slow nodes (1%, at least one of each kind): one loses 80% of what it is
  * sent, one answers a second late. For 60 s, no healthy node is reported
  * down by anyone. */
@@ -1268,6 +1292,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_saturation_stays_within_cap),
         cmocka_unit_test(test_deaf_node_reported_down),
         cmocka_unit_test(test_rack_crash),
+        cmocka_unit_test(test_most_of_the_cluster_crashes),
         cmocka_unit_test(test_slow_nodes_convict_no_one),
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_replay_rolls_nothing_back),
