@@ -628,6 +628,16 @@ static void exchange_round(sb_engine *e, uint64_t now)
         /* live by word of others only, so far */
         exchange_send_probe(e, peer, &syn, now);
     }
+    /* heard no one for a beat period: a few more live peers, each within
+     * its backoff (a node whose subjects all died at once, with most of
+     * the cluster, hears the living so before it would take itself to
+     * be alone and hold them all down, liveness.c) */
+    for (int k = 0; e->cfg.monitors && k < EXCHANGE_REACH &&
+                    sb_monitor_unheard(e, now); k++) {
+        sb_peer *x = sb_liveness_random(e, exchange_is_live_peer, nlive);
+        if (x && x != peer && sb_liveness_may_probe(x, now))
+            exchange_send_probe(e, x, &syn, now);
+    }
     /* now and then a down or unproven peer, to notice it coming back */
     if (nunreach &&
         sb_rng_unit(&e->rng) < (double)nunreach / (double)(nlive + 1)) {

@@ -168,26 +168,28 @@ uint32_t sb_monitor_monitors(const sb_engine *e, uint64_t id, uint64_t *out)
 }
 
 /* Our subjects in our view now: those we watched already keep their
- * detectors; a new one starts unproven until its first beat. If the
- * slots cannot grow (out of memory), the subjects past the first ones
+ * detectors; a new one starts unproven until its first beat. The slots
+ * grow while we look past accused subjects, and shrink back after; if
+ * they cannot grow (out of memory), the subjects past the first ones
  * are not watched. */
 static void monitor_take_subjects(sb_engine *e, uint64_t now)
 {
     uint64_t ids[SB_SUBJECTS_MAX];
     uint32_t n = monitor_subjects(e, ids);
-    if (n > e->watch_cap) {
-        watch *g = realloc(e->watch, n * sizeof(*g));
-        if (g) {
-            e->watch = g;
-            e->watch_cap = n;
-        } else {
-            n = e->watch_cap;
-        }
-    }
     watch next[SB_SUBJECTS_MAX];
     for (uint32_t i = 0; i < n; i++) {
         const watch *w = monitor_watch(e, ids[i]);
         next[i] = w ? *w : (watch){ .id = ids[i], .since = now };
+    }
+    uint32_t cap = n > e->cfg.monitors ? n : e->cfg.monitors;
+    if (n > e->watch_cap || cap < e->watch_cap) {
+        watch *g = realloc(e->watch, cap * sizeof(*g));
+        if (g) {
+            e->watch = g;
+            e->watch_cap = cap;
+        } else if (n > e->watch_cap) {
+            n = e->watch_cap;
+        }
     }
     memcpy(e->watch, next, n * sizeof(*next));
     e->nwatch = n;
@@ -369,9 +371,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     uint64_t unproven_ns = MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns;
     uint64_t doubt_ns = MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns;
     uint64_t beat_ns = MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
-    /* a beat period without a datagram (not sb_liveness_deaf(), whose
-     * few rounds pass between the beats of a node at rest) */
-    bool unheard = now - e->last_heard > beat_ns;
+    bool unheard = sb_monitor_unheard(e, now);
     for (uint32_t i = 0; i < e->nwatch; i++) {
         const watch *w = &e->watch[i];
         if (!w->proven) {
@@ -457,6 +457,14 @@ static void monitor_review(sb_engine *e, uint64_t now)
         if (e->nverdicts == before)
             i++; /* kept (or its key could not be deleted yet) */
     }
+}
+
+/* A beat period without a datagram (not sb_liveness_deaf(), whose few
+ * rounds pass between the beats of a node at rest): our subjects beat us
+ * at least that often. */
+bool sb_monitor_unheard(const sb_engine *e, uint64_t now)
+{
+    return now - e->last_heard > MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
 }
 
 /* The round's part: our subjects taken again and judged, our verdicts

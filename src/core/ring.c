@@ -170,8 +170,9 @@ uint32_t sb_rings_walk(const sb_rings *r, uint32_t i, uint64_t id, bool after,
     uint32_t m = 0;
     while (m < max) {
         j = after ? (j + 1) % n : (j + n - 1) % n;
-        out[m] = ring_id(s, j);
-        if (!past || !past(u, out[m++]))
+        uint64_t x = ring_id(s, j);
+        out[m++] = x;
+        if (!past || !past(u, x))
             break;
     }
     return m;

@@ -68,6 +68,67 @@ static void test_ring_neighbours_agree(void **state)
     sb_rings_free(&r);
 }
 
+/* Whether id is among the 8 ids at u (the nodes a walk goes past). */
+static bool ring_in(const void *u, uint64_t id)
+{
+    const uint64_t *set = u;
+    for (int i = 0; i < 8; i++)
+        if (set[i] == id)
+            return true;
+    return false;
+}
+
+/* A walk steps from neighbour to neighbour, past the nodes the predicate
+ * names, and stops after the first it does not, or at `max`; it never
+ * returns the node it starts from, and agrees with the neighbours. */
+static void test_ring_walk(void **state)
+{
+    (void)state;
+    sb_rings r;
+    sb_rings_init(&r, 2);
+    sb_rng g;
+    sb_rng_seed(&g, cluster_seed());
+    uint64_t ids[20];
+    for (int i = 0; i < 20; i++) {
+        ids[i] = sb_rng_next(&g) & 0xffffffffffffull;
+        check(sb_rings_add(&r, ids[i]));
+    }
+    uint64_t out[32], x;
+    for (int after = 0; after < 2; after++) {
+        /* without a predicate: the neighbour alone */
+        check(sb_rings_walk(&r, 1, ids[3], after, 9, NULL, NULL, out) == 1);
+        check(sb_rings_neighbour(&r, 1, ids[3], after, &x) && out[0] == x);
+        /* past three nodes in a row: four steps, each the next one's
+         * neighbour */
+        uint64_t past[8] = { 0 };
+        uint64_t at = ids[3];
+        for (int k = 0; k < 3; k++) {
+            check(sb_rings_neighbour(&r, 1, at, after, &at));
+            past[k] = at;
+        }
+        check(sb_rings_walk(&r, 1, ids[3], after, 9, ring_in, past, out) == 4);
+        at = ids[3];
+        for (int k = 0; k < 4; k++) {
+            check(sb_rings_neighbour(&r, 1, at, after, &at));
+            check(out[k] == at);
+        }
+        check(!ring_in(past, out[3]));
+        /* at most max */
+        check(sb_rings_walk(&r, 1, ids[3], after, 2, ring_in, past, out) == 2);
+    }
+    /* a ring of two: the other one, however far the walk may go */
+    sb_rings two;
+    sb_rings_init(&two, 1);
+    check(sb_rings_add(&two, 42) && sb_rings_add(&two, 43));
+    uint64_t both[8] = { 42, 43 };
+    check(sb_rings_walk(&two, 0, 42, true, 9, ring_in, both, out) == 1 &&
+          out[0] == 43);
+    check(sb_rings_walk(&two, 0, 44, false, 9, ring_in, both, out) == 2);
+    check(sb_rings_walk(&two, 3, 42, true, 9, NULL, NULL, out) == 0);
+    sb_rings_free(&two);
+    sb_rings_free(&r);
+}
+
 static void test_ring_alone(void **state)
 {
     (void)state;
@@ -999,6 +1060,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ring_neighbours_agree),
+        cmocka_unit_test(test_ring_walk),
         cmocka_unit_test(test_ring_alone),
         cmocka_unit_test(test_crash_convicted_by_verdicts),
         cmocka_unit_test(test_crash_after_lost_beats_convicted),
