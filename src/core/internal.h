@@ -129,6 +129,7 @@ typedef struct watch {
     uint64_t heartbeat;       /* the one its last beat carried */
     uint64_t since;           /* when it became ours, or last refuted us */
     bool proven;              /* a beat came since it became ours */
+    bool past;                /* ours only by looking past the accused */
     uint8_t refuted;          /* our verdicts it refuted since its last
                                  beat */
 } watch;

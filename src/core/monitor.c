@@ -91,6 +91,10 @@ static watch *monitor_watch(sb_engine *e, uint64_t id)
  * intervals: a node that dies young is seen down by all after about 1.25
  * s; 20 made it 2.04 s (docs/failure-detector.md, section 9). */
 #define MONITOR_UNPROVEN_INTERVALS 12
+/* A subject taken by looking past the accused learns of the verdicts
+ * that made it ours as soon as we do, and beats us then if it lives: it
+ * is convicted sooner. */
+#define MONITOR_PAST_INTERVALS 6
 /* How long our view is in doubt: after we refuted a verdict (we concur
  * with no one), and when all our subjects fell silent at once (we
  * withhold our verdicts). */
@@ -127,14 +131,23 @@ static bool monitor_accused(const void *u, uint64_t id)
  * step further along the run of the dead that follows it; a live node
  * accused refutes, and the monitors look past it no more.
  */
-static uint32_t monitor_subjects(const sb_engine *e, uint64_t *out)
+static uint32_t monitor_subjects(const sb_engine *e, uint64_t *out,
+                                 uint32_t *nearest)
 {
     uint32_t m = 0;
     for (uint32_t i = 0; i < e->cfg.monitors; i++) {
         uint64_t ids[MONITOR_PAST + 1];
         uint32_t n = sb_rings_walk(&e->rings, i, e->self->id, true,
                                    MONITOR_PAST + 1, monitor_accused, e, ids);
-        for (uint32_t j = 0; j < n; j++)
+        if (n && !monitor_among(out, m, ids[0]))
+            out[m++] = ids[0];
+    }
+    *nearest = m; /* our successors come first */
+    for (uint32_t i = 0; i < e->cfg.monitors; i++) {
+        uint64_t ids[MONITOR_PAST + 1];
+        uint32_t n = sb_rings_walk(&e->rings, i, e->self->id, true,
+                                   MONITOR_PAST + 1, monitor_accused, e, ids);
+        for (uint32_t j = 1; j < n; j++)
             if (!monitor_among(out, m, ids[j]))
                 out[m++] = ids[j];
     }
@@ -175,11 +188,13 @@ uint32_t sb_monitor_monitors(const sb_engine *e, uint64_t id, uint64_t *out)
 static void monitor_take_subjects(sb_engine *e, uint64_t now)
 {
     uint64_t ids[SB_SUBJECTS_MAX];
-    uint32_t n = monitor_subjects(e, ids);
+    uint32_t nearest;
+    uint32_t n = monitor_subjects(e, ids, &nearest);
     watch next[SB_SUBJECTS_MAX];
     for (uint32_t i = 0; i < n; i++) {
         const watch *w = monitor_watch(e, ids[i]);
         next[i] = w ? *w : (watch){ .id = ids[i], .since = now };
+        next[i].past = i >= nearest;
     }
     uint32_t cap = n > e->cfg.monitors ? n : e->cfg.monitors;
     if (n > e->watch_cap || cap < e->watch_cap) {
@@ -369,13 +384,16 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     uint32_t proven = 0, doubted = 0, over = 0;
     bool guilty[SB_MAX_RINGS] = { false };
     uint64_t unproven_ns = MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns;
+    uint64_t past_ns = MONITOR_PAST_INTERVALS * e->cfg.interval_ns;
     uint64_t doubt_ns = MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns;
     uint64_t beat_ns = MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
     bool unheard = sb_monitor_unheard(e, now);
     for (uint32_t i = 0; i < e->nwatch; i++) {
         const watch *w = &e->watch[i];
         if (!w->proven) {
-            uint64_t wait = (w->refuted ? doubt_ns : unproven_ns)
+            uint64_t wait = (w->refuted ? doubt_ns
+                             : w->past  ? past_ns
+                                        : unproven_ns)
                             << w->refuted;
             guilty[i] = now - w->since >= wait && !unheard;
             over += guilty[i];
