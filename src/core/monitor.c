@@ -17,7 +17,9 @@
  * monitor writes a verdict into its own state (liveness.c has the key and
  * the rule), which spreads like any key: at once down the push trees, by
  * anti-entropy at worst. An observer holds a peer down once a majority of
- * the peer's monitors in its view hold verdicts against it that stand.
+ * the peer's monitors in its view hold verdicts against it that stand
+ * (liveness.c has the rule). Monitors look past the accused (below): a
+ * monitor whose subject a verdict names watches the next node too.
  *
  * A verdict names the newest heartbeat known of its subject, and ours:
  * with monitors a heartbeat is an incarnation, and the subject, which
@@ -129,28 +131,25 @@ static bool monitor_accused(const void *u, uint64_t id)
  * predecessors, those of the first predecessor on each ring that is not
  * accused (liveness.c). Each dead node accused moves a live monitor one
  * step further along the run of the dead that follows it; a live node
- * accused refutes, and the monitors look past it no more.
+ * accused refutes, and the monitors look past it no more. Our subjects
+ * go into out[SB_SUBJECTS_MAX], our successors first (*nearest of them).
  */
 static uint32_t monitor_subjects(const sb_engine *e, uint64_t *out,
                                  uint32_t *nearest)
 {
-    uint32_t m = 0;
+    uint64_t walk[SB_MAX_RINGS][MONITOR_PAST + 1];
+    uint32_t len[SB_MAX_RINGS], m = 0;
     for (uint32_t i = 0; i < e->cfg.monitors; i++) {
-        uint64_t ids[MONITOR_PAST + 1];
-        uint32_t n = sb_rings_walk(&e->rings, i, e->self->id, true,
-                                   MONITOR_PAST + 1, monitor_accused, e, ids);
-        if (n && !monitor_among(out, m, ids[0]))
-            out[m++] = ids[0];
+        len[i] = sb_rings_walk(&e->rings, i, e->self->id, true,
+                               MONITOR_PAST + 1, monitor_accused, e, walk[i]);
+        if (len[i] && !monitor_among(out, m, walk[i][0]))
+            out[m++] = walk[i][0];
     }
     *nearest = m; /* our successors come first */
-    for (uint32_t i = 0; i < e->cfg.monitors; i++) {
-        uint64_t ids[MONITOR_PAST + 1];
-        uint32_t n = sb_rings_walk(&e->rings, i, e->self->id, true,
-                                   MONITOR_PAST + 1, monitor_accused, e, ids);
-        for (uint32_t j = 1; j < n; j++)
-            if (!monitor_among(out, m, ids[j]))
-                out[m++] = ids[j];
-    }
+    for (uint32_t i = 0; i < e->cfg.monitors; i++)
+        for (uint32_t j = 1; j < len[i]; j++)
+            if (!monitor_among(out, m, walk[i][j]))
+                out[m++] = walk[i][j];
     return m;
 }
 
@@ -382,7 +381,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
         return;
     double min_sd = monitor_min_sd(e);
     uint32_t proven = 0, doubted = 0, over = 0;
-    bool guilty[SB_MAX_RINGS] = { false };
+    bool guilty[SB_SUBJECTS_MAX] = { false };
     uint64_t unproven_ns = MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns;
     uint64_t past_ns = MONITOR_PAST_INTERVALS * e->cfg.interval_ns;
     uint64_t doubt_ns = MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns;
