@@ -213,6 +213,8 @@ static void apply_reset(sb_engine *e, sb_peer *n, const sb_delta *d)
         if (n->keys[i]->version > n->max_version)
             n->max_version = n->keys[i]->version;
     n->gc_version = d->gc_version;
+    if (n->voter)
+        e->rejudge = true; /* some of its verdicts may be gone */
 }
 
 /* Orders keys by version (a version is one key's). */
@@ -235,6 +237,8 @@ static void apply_cut_reset(sb_engine *e, sb_peer *n, uint64_t stop)
             sb_liveness_emit(e, SB_EVENT_DELETE, n, k);
         sb_peer_remove_key(n, i);
     }
+    if (n->voter)
+        e->rejudge = true; /* some of its verdicts may be gone */
 }
 
 /* Takes one delta; false if it was refused for a gap (counted). */

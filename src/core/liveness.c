@@ -271,6 +271,8 @@ void sb_liveness_remove(sb_engine *e, sb_peer *n)
 {
     if (n->status == SB_STATUS_LIVE)
         sb_rings_remove(&e->rings, n->id);
+    if (n->voter)
+        e->rejudge = true; /* its verdicts go with it */
     e->nstatus[n->status]--;
     sb_state_remove(&e->st, n);
 }
