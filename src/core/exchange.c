@@ -582,9 +582,10 @@ static bool exchange_resting(sb_engine *e, uint64_t now)
 
 /* The round's messages: one SYN to a random live peer (or to the subject
  * whose beat showed a difference; while quiet, one in EXCHANGES *
- * QUIET_SYN_INTERVALS rounds), now and then a probe of a down or unproven
- * peer (as often as its backoff allows, sb_liveness_probed()), and to
- * seeds (exchange_seeds()). */
+ * QUIET_SYN_INTERVALS rounds), while we hear no one EXCHANGE_REACH probes
+ * of live peers more, now and then a probe of a down or unproven peer (as
+ * often as its backoff allows, sb_liveness_probed()), and to seeds
+ * (exchange_seeds()). */
 static void exchange_round(sb_engine *e, uint64_t now)
 {
     /* without monitors, the heartbeat is the sign of life: it moves every
@@ -628,12 +629,15 @@ static void exchange_round(sb_engine *e, uint64_t now)
         /* live by word of others only, so far */
         exchange_send_probe(e, peer, &syn, now);
     }
-    /* heard no one for a beat period: a few more live peers, each within
-     * its backoff (a node whose subjects all died at once, with most of
-     * the cluster, hears the living so before it would take itself to
-     * be alone and hold them all down, liveness.c) */
+    /* heard no one for two beat periods: a few more live peers, each
+     * within its backoff (a node whose subjects all died at once, with
+     * most of the cluster, hears the living so before it would take
+     * itself to be alone and hold them all down, liveness.c; one beat
+     * period would be too short with one ring, where a subject's beat
+     * that comes late leaves us unheard for a moment) */
     for (int k = 0; e->cfg.monitors && k < EXCHANGE_REACH &&
-                    sb_monitor_unheard(e, now); k++) {
+                    sb_monitor_unheard(e, now, EXCHANGE_REACH_BEATS);
+         k++) {
         sb_peer *x = sb_liveness_random(e, exchange_is_live_peer, nlive);
         if (x && x != peer && sb_liveness_may_probe(x, now))
             exchange_send_probe(e, x, &syn, now);

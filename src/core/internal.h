@@ -59,8 +59,9 @@
 #define RECENT_ROUNDS 8       /* how long a change counts as recent */
 #define QUIET_SYN_INTERVALS 20 /* at rest, a quiet SYN this often */
 #define ANNOUNCE_MAX 16        /* peers news goes to at once, at most */
-#define EXCHANGE_REACH 2      /* more live peers probed a round while we
-                                 hear no one (exchange.c) */
+#define EXCHANGE_REACH 4      /* more live peers probed a round once we
+                                 have heard no one for */
+#define EXCHANGE_REACH_BEATS 2 /* this many beat periods (exchange.c) */
 #define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */
 #define SWEEP_HELD 8          /* sweeps held back at once, at most */
 #define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */
@@ -518,8 +519,8 @@ void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now);
 void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now);
 void sb_monitor_doubt(sb_engine *e, uint64_t now);
 void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now);
-/* Whether we have heard no one for a beat period. */
-bool sb_monitor_unheard(const sb_engine *e, uint64_t now);
+/* Whether we have heard no one for `periods` beat periods. */
+bool sb_monitor_unheard(const sb_engine *e, uint64_t now, uint32_t periods);
 /* Peer id's monitors in our view: its predecessors on the rings, and on
  * each ring the first one not accused, looking past those accused (at
  * most MONITOR_PAST); distinct, into out[SB_MONITORS_MAX]. */

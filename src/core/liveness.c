@@ -373,9 +373,11 @@ static bool liveness_suspected(const sb_engine *e, const sb_peer *m,
  * edges of an observer that is itself being removed. A writer's word
  * counts once: a monitor suspected only by writers whose verdicts
  * against x already count casts no vote (a late monitor convicting its
- * new subjects counted twice, test_late_monitor_counts_once). A verdict
- * from a peer that is not one of x's monitors in our view does not
- * count.
+ * new subjects counted twice, test_late_monitor_counts_once). Or, for an
+ * accused x, when a majority of its monitors looking past the accused
+ * (on each ring its first predecessor not accused, monitor.c) hold
+ * verdicts that count. A verdict from a peer that is neither kind of
+ * monitor of x in our view does not count.
  */
 static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
 {
@@ -587,6 +589,7 @@ void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
         return;
     s->heartbeat = hb + 1;
     e->refuted_at = now;
+    e->rejudge = true; /* our verdicts are void: what they named too */
     e->concur_due = true;
     e->stats.refuted++;
     sb_liveness_note_change(e, s, now, NO_DELTA);
@@ -605,8 +608,15 @@ void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
 void sb_liveness_arrived(sb_engine *e, sb_peer *n, bool held_down,
                          uint64_t now)
 {
-    if (!e->cfg.monitors || n->status != SB_STATUS_JOINING || held_down ||
-        liveness_convicted(e, n))
+    if (!e->cfg.monitors || n->status != SB_STATUS_JOINING || held_down)
+        return;
+    /* verdicts that came before its record marked no one (the rejudge
+     * marks records it finds): they name it now */
+    for (uint32_t i = 0; i < e->nvoters && !n->accused; i++) {
+        const sb_peer *mon = sb_state_find_id(&e->st, e->voters[i]);
+        n->accused = mon && liveness_voted(mon, n);
+    }
+    if (liveness_convicted(e, n))
         return;
     sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
     sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);

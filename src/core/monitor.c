@@ -5,7 +5,7 @@
  *
  * Every node derives from its own view who watches whom (ring.h): its
  * subjects are its successors on the rings, its monitors its
- * predecessors. Every MONITOR_BEAT_INTERVALS intervals a node sends each
+ * predecessors, and past those accused, the next ones (below). Every MONITOR_BEAT_INTERVALS intervals a node sends each
  * monitor a BEAT, a few bytes that nothing answers, carrying its heartbeat
  * and its summary (a monitor whose summary differs starts an exchange
  * with it: at rest, the beats are what finds a difference). A monitor
@@ -27,7 +27,8 @@
  * past it (liveness.c); we then withdraw it (the key deleted). A verdict
  * we wrote before we refuted one against ourselves is void, and withdrawn
  * too. A subject that never beats us is convicted after
- * MONITOR_UNPROVEN_INTERVALS. A monitor that finds all its subjects
+ * MONITOR_UNPROVEN_INTERVALS (MONITOR_PAST_INTERVALS if it is ours only
+ * by looking past the accused). A monitor that finds all its subjects
  * silent at once blames itself (its own link or clock) and withholds its
  * verdicts for a while. A node that holds a peer down, and is one of its
  * monitors, concurs with a verdict of its own.
@@ -139,9 +140,12 @@ static uint32_t monitor_subjects(const sb_engine *e, uint64_t *out,
 {
     uint64_t walk[SB_MAX_RINGS][MONITOR_PAST + 1];
     uint32_t len[SB_MAX_RINGS], m = 0;
+    /* accused ourselves (until we refute), we are no one's monitor past
+     * the accused: observers look past us too */
+    uint32_t max = e->self->accused ? 1 : MONITOR_PAST + 1;
     for (uint32_t i = 0; i < e->cfg.monitors; i++) {
-        len[i] = sb_rings_walk(&e->rings, i, e->self->id, true,
-                               MONITOR_PAST + 1, monitor_accused, e, walk[i]);
+        len[i] = sb_rings_walk(&e->rings, i, e->self->id, true, max,
+                               monitor_accused, e, walk[i]);
         if (len[i] && !monitor_among(out, m, walk[i][0]))
             out[m++] = walk[i][0];
     }
@@ -362,7 +366,8 @@ void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
 /*
  * Judges our subjects: those whose phi passed the threshold are
  * convicted, and those that never beat us within
- * MONITOR_UNPROVEN_INTERVALS of becoming ours. Unless every one that beat
+ * MONITOR_UNPROVEN_INTERVALS of becoming ours (MONITOR_PAST_INTERVALS
+ * for those ours only past the accused). Unless every one that beat
  * us is in doubt at once (two at least; phi above 1: a beat more than 90%
  * likely to have come by now): a monitor whose subjects fall silent
  * together is more likely cut off itself, or paused, than they all dead.
@@ -386,7 +391,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     uint64_t past_ns = MONITOR_PAST_INTERVALS * e->cfg.interval_ns;
     uint64_t doubt_ns = MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns;
     uint64_t beat_ns = MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
-    bool unheard = sb_monitor_unheard(e, now);
+    bool unheard = sb_monitor_unheard(e, now, 1);
     for (uint32_t i = 0; i < e->nwatch; i++) {
         const watch *w = &e->watch[i];
         if (!w->proven) {
@@ -476,12 +481,13 @@ static void monitor_review(sb_engine *e, uint64_t now)
     }
 }
 
-/* A beat period without a datagram (not sb_liveness_deaf(), whose few
- * rounds pass between the beats of a node at rest): our subjects beat us
- * at least that often. */
-bool sb_monitor_unheard(const sb_engine *e, uint64_t now)
+/* `periods` beat periods without a datagram (not sb_liveness_deaf(),
+ * whose few rounds pass between the beats of a node at rest): our
+ * subjects beat us at least once a period. */
+bool sb_monitor_unheard(const sb_engine *e, uint64_t now, uint32_t periods)
 {
-    return now - e->last_heard > MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
+    return now - e->last_heard >
+           (uint64_t)periods * MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
 }
 
 /* The round's part: our subjects taken again and judged, our verdicts
@@ -579,7 +585,7 @@ void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now)
 
 /* We could not hear beats while we were paused: neither the next beat of
  * a subject that beat us, nor the first of one that has not yet (its
- * wait, MONITOR_UNPROVEN_INTERVALS from `since`, is our running time:
+ * wait, counted from `since`, is our running time:
  * not moved, a subject taken just before a long pause was convicted at
  * once when it ended). */
 void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now)

@@ -6,8 +6,9 @@
  * Every live node (self included) sits on each of `k` rings at a position
  * hashed from its id and the ring's number. On each ring a node watches its
  * successor and is watched by its predecessor: the distinct successors are
- * its subjects, the distinct predecessors its monitors. Two nodes that see
- * the same live set derive the same relation.
+ * its subjects, the distinct predecessors its monitors (and, past the
+ * accused, the nodes a walk reaches, monitor.c). Two nodes that see the
+ * same live set, and the same verdicts, derive the same relation.
  *
  * Each ring is an array of ids sorted by (position, id); positions are
  * computed again where compared, not stored, and an id takes its 6 bytes

@@ -68,7 +68,8 @@ typedef struct sb_peer {
                              than itself and us (ref_exchange.c) */
     bool voter : 1;       /* in the engine's voters: it may hold a verdict */
     bool accused : 1;     /* a verdict that counts names it in our view,
-                             as of the last rejudge (liveness.c); the
+                             as of the last rejudge, or of a verdict or
+                             its record arriving since (liveness.c); the
                              monitors look past it (monitor.c) */
     bool stays_down : 1;  /* scratch for a return from being alone:
                              convicted (liveness.c) */
