@@ -635,13 +635,12 @@ static void exchange_round(sb_engine *e, uint64_t now)
      * itself to be alone and hold them all down, liveness.c; one beat
      * period would be too short with one ring, where a subject's beat
      * that comes late leaves us unheard for a moment) */
-    for (int k = 0; e->cfg.monitors && k < EXCHANGE_REACH &&
-                    sb_monitor_unheard(e, now, EXCHANGE_REACH_BEATS);
-         k++) {
-        sb_peer *x = sb_liveness_random(e, exchange_is_live_peer, nlive);
-        if (x && x != peer && sb_liveness_may_probe(x, now))
-            exchange_send_probe(e, x, &syn, now);
-    }
+    if (e->cfg.monitors && sb_monitor_unheard(e, now, EXCHANGE_REACH_BEATS))
+        for (int k = 0; k < EXCHANGE_REACH; k++) {
+            sb_peer *x = sb_liveness_random(e, exchange_is_live_peer, nlive);
+            if (x && x != peer && sb_liveness_may_probe(x, now))
+                exchange_send_probe(e, x, &syn, now);
+        }
     /* now and then a down or unproven peer, to notice it coming back */
     if (nunreach &&
         sb_rng_unit(&e->rng) < (double)nunreach / (double)(nlive + 1)) {

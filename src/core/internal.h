@@ -60,8 +60,9 @@
 #define QUIET_SYN_INTERVALS 20 /* at rest, a quiet SYN this often */
 #define ANNOUNCE_MAX 16        /* peers news goes to at once, at most */
 #define EXCHANGE_REACH 4      /* more live peers probed a round once we
-                                 have heard no one for */
-#define EXCHANGE_REACH_BEATS 2 /* this many beat periods (exchange.c) */
+                                 have heard no one for
+                                 EXCHANGE_REACH_BEATS beat periods */
+#define EXCHANGE_REACH_BEATS 2
 #define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */
 #define SWEEP_HELD 8          /* sweeps held back at once, at most */
 #define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */

@@ -563,7 +563,7 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
     }
     if (stands)
         liveness_add_voter(e, holder);
-    if (x && stands && liveness_voted(holder, x))
+    if (x && liveness_voted(holder, x))
         x->accused = true; /* judged at once; the rejudge marks them all */
     e->rejudge = true;
     if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x)) {

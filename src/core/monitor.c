@@ -122,6 +122,44 @@ static bool monitor_accused(const void *u, uint64_t id)
     return n && n->accused;
 }
 
+typedef uint64_t monitor_walk[MONITOR_PAST + 1];
+
+/* On each ring, the nodes after (or before) id, nearest first, past the
+ * accused: up to the first node not accused, `max` at most. */
+static void monitor_walks(const sb_engine *e, uint64_t id, bool after,
+                          uint32_t max, monitor_walk *walk, uint32_t *len)
+{
+    for (uint32_t i = 0; i < e->cfg.monitors; i++)
+        len[i] = sb_rings_walk(&e->rings, i, id, after, max, monitor_accused,
+                               e, walk[i]);
+}
+
+/* Adds to out[0..*m) the first node of each walk, each once: the
+ * neighbours on the rings. */
+static void monitor_add_nearest(const sb_engine *e, const monitor_walk *walk,
+                                const uint32_t *len, uint64_t *out,
+                                uint32_t *m)
+{
+    for (uint32_t i = 0; i < e->cfg.monitors; i++)
+        if (len[i] && !monitor_among(out, *m, walk[i][0]))
+            out[(*m)++] = walk[i][0];
+}
+
+/* Adds to out[0..*m) the end of each walk back from a peer that is not
+ * accused (the walk stopped there, not at its bound): the peer's
+ * monitors looking past the accused, each once. */
+static void monitor_add_past(const sb_engine *e, const monitor_walk *walk,
+                             const uint32_t *len, uint64_t *out, uint32_t *m)
+{
+    for (uint32_t i = 0; i < e->cfg.monitors; i++) {
+        if (!len[i])
+            continue;
+        uint64_t last = walk[i][len[i] - 1];
+        if (!monitor_accused(e, last) && !monitor_among(out, *m, last))
+            out[(*m)++] = last;
+    }
+}
+
 /*
  * Looking past the accused. When most of the cluster dies at once, the
  * monitors of most of the dead are dead too: no verdict of theirs comes,
@@ -138,17 +176,13 @@ static bool monitor_accused(const void *u, uint64_t id)
 static uint32_t monitor_subjects(const sb_engine *e, uint64_t *out,
                                  uint32_t *nearest)
 {
-    uint64_t walk[SB_MAX_RINGS][MONITOR_PAST + 1];
-    uint32_t len[SB_MAX_RINGS], m = 0;
+    monitor_walk walk[SB_MAX_RINGS];
+    uint32_t len[SB_MAX_RINGS] = { 0 }, m = 0;
     /* accused ourselves (until we refute), we are no one's monitor past
      * the accused: observers look past us too */
-    uint32_t max = e->self->accused ? 1 : MONITOR_PAST + 1;
-    for (uint32_t i = 0; i < e->cfg.monitors; i++) {
-        len[i] = sb_rings_walk(&e->rings, i, e->self->id, true, max,
-                               monitor_accused, e, walk[i]);
-        if (len[i] && !monitor_among(out, m, walk[i][0]))
-            out[m++] = walk[i][0];
-    }
+    monitor_walks(e, e->self->id, true,
+                  e->self->accused ? 1 : MONITOR_PAST + 1, walk, len);
+    monitor_add_nearest(e, walk, len, out, &m);
     *nearest = m; /* our successors come first */
     for (uint32_t i = 0; i < e->cfg.monitors; i++)
         for (uint32_t j = 1; j < len[i]; j++)
@@ -159,27 +193,20 @@ static uint32_t monitor_subjects(const sb_engine *e, uint64_t *out,
 
 uint32_t sb_monitor_past(const sb_engine *e, uint64_t id, uint64_t *out)
 {
-    uint32_t m = 0;
-    for (uint32_t i = 0; i < e->cfg.monitors; i++) {
-        uint64_t ids[MONITOR_PAST + 1];
-        uint32_t n = sb_rings_walk(&e->rings, i, id, false, MONITOR_PAST + 1,
-                                   monitor_accused, e, ids);
-        if (n && !monitor_accused(e, ids[n - 1]) &&
-            !monitor_among(out, m, ids[n - 1]))
-            out[m++] = ids[n - 1];
-    }
+    monitor_walk walk[SB_MAX_RINGS];
+    uint32_t len[SB_MAX_RINGS] = { 0 }, m = 0;
+    monitor_walks(e, id, false, MONITOR_PAST + 1, walk, len);
+    monitor_add_past(e, walk, len, out, &m);
     return m;
 }
 
 uint32_t sb_monitor_monitors(const sb_engine *e, uint64_t id, uint64_t *out)
 {
-    uint32_t m = sb_rings_neighbours(&e->rings, e->cfg.monitors, id, false,
-                                     out);
-    uint64_t past[SB_MAX_RINGS];
-    uint32_t n = sb_monitor_past(e, id, past);
-    for (uint32_t i = 0; i < n; i++)
-        if (!monitor_among(out, m, past[i]))
-            out[m++] = past[i];
+    monitor_walk walk[SB_MAX_RINGS];
+    uint32_t len[SB_MAX_RINGS] = { 0 }, m = 0;
+    monitor_walks(e, id, false, MONITOR_PAST + 1, walk, len);
+    monitor_add_nearest(e, walk, len, out, &m); /* its predecessors */
+    monitor_add_past(e, walk, len, out, &m);
     return m;
 }
 

@@ -119,20 +119,7 @@ void sb_rings_remove(sb_rings *r, uint64_t id)
 bool sb_rings_neighbour(const sb_rings *r, uint32_t i, uint64_t id,
                         bool after, uint64_t *out)
 {
-    if (i >= r->k || !r->count)
-        return false;
-    const uint8_t *s = r->ring[i];
-    uint32_t n = r->count;
-    uint32_t j = ring_lower(s, n, i, ring_pos(id, i), id);
-    bool on = j < n && ring_id(s, j) == id;
-    if (on && n == 1)
-        return false;
-    if (after)
-        j = (j + (on ? 1 : 0)) % n;
-    else
-        j = (j + n - 1) % n;
-    *out = ring_id(s, j);
-    return true;
+    return sb_rings_walk(r, i, id, after, 1, NULL, NULL, out) == 1;
 }
 
 uint32_t sb_rings_neighbours(const sb_rings *r, uint32_t k, uint64_t id,
