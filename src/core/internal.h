@@ -117,12 +117,9 @@
 #define DIGEST_SHARE 45
 #endif
 
-/* How far a monitor looks past accused nodes on a ring (monitor.c): a
- * node's monitors on the rings are at most SB_MONITORS_MAX, its subjects
- * at most SB_SUBJECTS_MAX. */
-#define MONITOR_PAST 8
+/* A node's monitors on the rings: its predecessor on each, and the
+ * first one not accused (monitor.c). */
 #define SB_MONITORS_MAX (2 * SB_MAX_RINGS)
-#define SB_SUBJECTS_MAX ((MONITOR_PAST + 1) * SB_MAX_RINGS)
 
 /* A peer this node watches as its monitor (monitor.c). */
 typedef struct watch {
@@ -134,6 +131,7 @@ typedef struct watch {
     bool past;                /* ours only by looking past the accused */
     uint8_t refuted;          /* our verdicts it refuted since its last
                                  beat */
+    bool guilty;              /* scratch for the round's judgement */
 } watch;
 
 /* A verdict this node holds: the subject, the heartbeat it names, and
@@ -523,12 +521,11 @@ void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now);
 /* Whether we have heard no one for `periods` beat periods. */
 bool sb_monitor_unheard(const sb_engine *e, uint64_t now, uint32_t periods);
 /* Peer id's monitors in our view: its predecessors on the rings, and on
- * each ring the first one not accused, looking past those accused (at
- * most MONITOR_PAST); distinct, into out[SB_MONITORS_MAX]. */
+ * each ring the first one not accused, looking past those accused;
+ * distinct, into out[SB_MONITORS_MAX]. */
 uint32_t sb_monitor_monitors(const sb_engine *e, uint64_t id, uint64_t *out);
 /* Peer id's monitor on each ring looking past accused predecessors (none
- * on a ring where the MONITOR_PAST + 1 nearest are all accused);
- * distinct, into out[SB_MAX_RINGS]. */
+ * on a ring where all are accused); distinct, into out[SB_MAX_RINGS]. */
 uint32_t sb_monitor_past(const sb_engine *e, uint64_t id, uint64_t *out);
 
 /* ---- exchange.c ---- */

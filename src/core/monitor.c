@@ -122,110 +122,139 @@ static bool monitor_accused(const void *u, uint64_t id)
     return n && n->accused;
 }
 
-typedef uint64_t monitor_walk[MONITOR_PAST + 1];
-
-/* On each ring, the nodes after (or before) id, nearest first, past the
- * accused: up to the first node not accused, `max` at most. */
-static void monitor_walks(const sb_engine *e, uint64_t id, bool after,
-                          uint32_t max, monitor_walk *walk, uint32_t *len)
-{
-    for (uint32_t i = 0; i < e->cfg.monitors; i++)
-        len[i] = sb_rings_walk(&e->rings, i, id, after, max, monitor_accused,
-                               e, walk[i]);
-}
-
-/* Adds to out[0..*m) the first node of each walk, each once: the
- * neighbours on the rings. */
-static void monitor_add_nearest(const sb_engine *e, const monitor_walk *walk,
-                                const uint32_t *len, uint64_t *out,
-                                uint32_t *m)
-{
-    for (uint32_t i = 0; i < e->cfg.monitors; i++)
-        if (len[i] && !monitor_among(out, *m, walk[i][0]))
-            out[(*m)++] = walk[i][0];
-}
-
-/* Adds to out[0..*m) the end of each walk back from a peer that is not
- * accused (the walk stopped there, not at its bound): the peer's
- * monitors looking past the accused, each once. */
-static void monitor_add_past(const sb_engine *e, const monitor_walk *walk,
-                             const uint32_t *len, uint64_t *out, uint32_t *m)
-{
-    for (uint32_t i = 0; i < e->cfg.monitors; i++) {
-        if (!len[i])
-            continue;
-        uint64_t last = walk[i][len[i] - 1];
-        if (!monitor_accused(e, last) && !monitor_among(out, *m, last))
-            out[(*m)++] = last;
-    }
-}
-
 /*
  * Looking past the accused. When most of the cluster dies at once, the
  * monitors of most of the dead are dead too: no verdict of theirs comes,
  * and the rule of a majority of monitors holds no one down. So a monitor
  * looks past a subject that a verdict names: on each ring it watches its
- * successor and, while the one it took is accused, the next, MONITOR_PAST
- * at most; and observers count, besides the verdicts of a peer's
- * predecessors, those of the first predecessor on each ring that is not
- * accused (liveness.c). Each dead node accused moves a live monitor one
- * step further along the run of the dead that follows it; a live node
- * accused refutes, and the monitors look past it no more. Our subjects
- * go into out[SB_SUBJECTS_MAX], our successors first (*nearest of them).
+ * successor and, while the one it took is accused, the next; and
+ * observers count, besides the verdicts of a peer's predecessors, those
+ * of the first predecessor on each ring that is not accused
+ * (liveness.c). Each dead node accused moves a live monitor one step
+ * further along the run of the dead that follows it, however long the
+ * run (a bound on the walk would stall there once that many accused in a
+ * row waited for verdicts from beyond it: 98% of a cluster dead); a live
+ * node accused refutes, and the monitors look past it no more.
  */
-static uint32_t monitor_subjects(const sb_engine *e, uint64_t *out,
-                                 uint32_t *nearest)
+
+/* A walk back from a peer on one ring, past the accused: its nearest
+ * predecessor, and the last one the walk reached: the first that is not
+ * accused (or, if all are, an accused one). */
+typedef struct monitor_back {
+    const sb_engine *e;
+    uint32_t len;
+    uint64_t nearest, last;
+} monitor_back;
+
+static bool monitor_back_step(void *u, uint64_t id)
 {
-    monitor_walk walk[SB_MAX_RINGS];
-    uint32_t len[SB_MAX_RINGS] = { 0 }, m = 0;
-    /* accused ourselves (until we refute), we are no one's monitor past
-     * the accused: observers look past us too */
-    monitor_walks(e, e->self->id, true,
-                  e->self->accused ? 1 : MONITOR_PAST + 1, walk, len);
-    monitor_add_nearest(e, walk, len, out, &m);
-    *nearest = m; /* our successors come first */
-    for (uint32_t i = 0; i < e->cfg.monitors; i++)
-        for (uint32_t j = 1; j < len[i]; j++)
-            if (!monitor_among(out, m, walk[i][j]))
-                out[m++] = walk[i][j];
+    monitor_back *b = u;
+    if (!b->len++)
+        b->nearest = id;
+    b->last = id;
+    return monitor_accused(b->e, id);
+}
+
+/* Peer id's monitors in our view, each once, into out[SB_MONITORS_MAX]:
+ * with `nearest`, its predecessors on the rings; with `past`, then on
+ * each ring the first predecessor not accused. */
+static uint32_t monitor_monitors(const sb_engine *e, uint64_t id,
+                                 bool nearest, bool past, uint64_t *out)
+{
+    monitor_back b[SB_MAX_RINGS];
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < e->cfg.monitors; i++) {
+        b[i] = (monitor_back){ .e = e };
+        sb_rings_walk(&e->rings, i, id, false, monitor_back_step, &b[i]);
+    }
+    for (uint32_t i = 0; nearest && i < e->cfg.monitors; i++)
+        if (b[i].len && !monitor_among(out, m, b[i].nearest))
+            out[m++] = b[i].nearest;
+    for (uint32_t i = 0; past && i < e->cfg.monitors; i++)
+        if (b[i].len && !monitor_accused(e, b[i].last) &&
+            !monitor_among(out, m, b[i].last))
+            out[m++] = b[i].last;
     return m;
 }
 
 uint32_t sb_monitor_past(const sb_engine *e, uint64_t id, uint64_t *out)
 {
-    monitor_walk walk[SB_MAX_RINGS];
-    uint32_t len[SB_MAX_RINGS] = { 0 }, m = 0;
-    monitor_walks(e, id, false, MONITOR_PAST + 1, walk, len);
-    monitor_add_past(e, walk, len, out, &m);
-    return m;
+    return monitor_monitors(e, id, false, true, out);
 }
 
 uint32_t sb_monitor_monitors(const sb_engine *e, uint64_t id, uint64_t *out)
 {
-    monitor_walk walk[SB_MAX_RINGS];
-    uint32_t len[SB_MAX_RINGS] = { 0 }, m = 0;
-    monitor_walks(e, id, false, MONITOR_PAST + 1, walk, len);
-    monitor_add_nearest(e, walk, len, out, &m); /* its predecessors */
-    monitor_add_past(e, walk, len, out, &m);
-    return m;
+    return monitor_monitors(e, id, true, true, out);
 }
 
-/* Our subjects in our view now: those we watched already keep their
- * detectors; a new one starts unproven until its first beat. The slots
- * grow while we look past accused subjects, and shrink back after; if
- * they cannot grow (out of memory), the subjects past the first ones
- * are not watched. */
+/* The subjects a round takes (monitor_take_subjects()), each with its
+ * detector: on the stack while they are few, on the heap when a walk
+ * goes past more accused than that. */
+#define MONITOR_LOCAL (2 * SB_MAX_RINGS)
+typedef struct monitor_list {
+    const sb_engine *e;
+    uint64_t now;
+    watch *at;                /* `local`, or on the heap */
+    uint32_t n, cap;
+    uint32_t len;             /* nodes the walk under way visited */
+    watch local[MONITOR_LOCAL];
+} monitor_list;
+
+/* Adds subject id, once: the detector we keep of it, or a new one,
+ * unproven until its first beat. False if out of memory. */
+static bool monitor_list_add(monitor_list *l, uint64_t id)
+{
+    for (uint32_t i = 0; i < l->n; i++)
+        if (l->at[i].id == id)
+            return true;
+    if (l->n == l->cap) {
+        bool local = l->at == l->local;
+        watch *g = realloc(local ? NULL : l->at, 2 * l->cap * sizeof(*g));
+        if (!g)
+            return false;
+        if (local)
+            memcpy(g, l->local, l->n * sizeof(*g));
+        l->at = g;
+        l->cap *= 2;
+    }
+    const watch *w = monitor_watch((sb_engine *)l->e, id);
+    l->at[l->n++] = w ? *w : (watch){ .id = id, .since = l->now };
+    return true;
+}
+
+/* A step of a walk from us past the accused: the nodes after the first
+ * (our successor, taken already) are subjects too. */
+static bool monitor_past_step(void *u, uint64_t id)
+{
+    monitor_list *l = u;
+    if (l->len++ && !monitor_list_add(l, id))
+        return false;
+    return monitor_accused(l->e, id);
+}
+
+/* Our subjects in our view now, our successors first: those we watched
+ * already keep their detectors. The slots grow while we look past
+ * accused subjects, and shrink back after; if they cannot grow (out of
+ * memory), the subjects past the first ones are not watched. */
 static void monitor_take_subjects(sb_engine *e, uint64_t now)
 {
-    uint64_t ids[SB_SUBJECTS_MAX];
-    uint32_t nearest;
-    uint32_t n = monitor_subjects(e, ids, &nearest);
-    watch next[SB_SUBJECTS_MAX];
-    for (uint32_t i = 0; i < n; i++) {
-        const watch *w = monitor_watch(e, ids[i]);
-        next[i] = w ? *w : (watch){ .id = ids[i], .since = now };
-        next[i].past = i >= nearest;
+    monitor_list l = { .e = e, .now = now, .cap = MONITOR_LOCAL };
+    l.at = l.local;
+    for (uint32_t i = 0; i < e->cfg.monitors; i++) {
+        uint64_t x;
+        if (sb_rings_neighbour(&e->rings, i, e->self->id, true, &x))
+            monitor_list_add(&l, x);
     }
+    uint32_t nearest = l.n;
+    /* accused ourselves (until we refute), we are no one's monitor past
+     * the accused: observers look past us too */
+    for (uint32_t i = 0; !e->self->accused && i < e->cfg.monitors; i++) {
+        l.len = 0;
+        sb_rings_walk(&e->rings, i, e->self->id, true, monitor_past_step, &l);
+    }
+    for (uint32_t i = 0; i < l.n; i++)
+        l.at[i].past = i >= nearest;
+    uint32_t n = l.n;
     uint32_t cap = n > e->cfg.monitors ? n : e->cfg.monitors;
     if (n > e->watch_cap || cap < e->watch_cap) {
         watch *g = realloc(e->watch, cap * sizeof(*g));
@@ -236,8 +265,10 @@ static void monitor_take_subjects(sb_engine *e, uint64_t now)
             n = e->watch_cap;
         }
     }
-    memcpy(e->watch, next, n * sizeof(*next));
+    memcpy(e->watch, l.at, n * sizeof(*l.at));
     e->nwatch = n;
+    if (l.at != l.local)
+        free(l.at);
 }
 
 /* Beats go only to an address that has answered us: one that never
@@ -413,23 +444,22 @@ static void monitor_judge(sb_engine *e, uint64_t now)
         return;
     double min_sd = monitor_min_sd(e);
     uint32_t proven = 0, doubted = 0, over = 0;
-    bool guilty[SB_SUBJECTS_MAX] = { false };
     uint64_t unproven_ns = MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns;
     uint64_t past_ns = MONITOR_PAST_INTERVALS * e->cfg.interval_ns;
     uint64_t doubt_ns = MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns;
     uint64_t beat_ns = MONITOR_BEAT_INTERVALS * e->cfg.interval_ns;
     bool unheard = sb_monitor_unheard(e, now, 1);
     for (uint32_t i = 0; i < e->nwatch; i++) {
-        const watch *w = &e->watch[i];
+        watch *w = &e->watch[i];
         if (!w->proven) {
             uint64_t wait = (w->refuted ? doubt_ns
                              : w->past  ? past_ns
                                         : unproven_ns)
                             << w->refuted;
-            guilty[i] = now - w->since >= wait && !unheard;
-            over += guilty[i];
+            w->guilty = now - w->since >= wait && !unheard;
+            over += w->guilty;
             sb_peer *n = sb_state_find_id(&e->st, w->id);
-            if (!guilty[i] && n && now - w->since >= beat_ns)
+            if (!w->guilty && n && now - w->since >= beat_ns)
                 sb_exchange_probe(e, n, false, now);
             continue;
         }
@@ -441,8 +471,8 @@ static void monitor_judge(sb_engine *e, uint64_t now)
                          : NULL;
         for (int k = 0; n && k < MONITOR_LATE_PROBES; k++)
             sb_exchange_probe(e, n, true, now); /* beats are late */
-        guilty[i] = phi > e->cfg.phi_threshold;
-        over += guilty[i];
+        w->guilty = phi > e->cfg.phi_threshold;
+        over += w->guilty;
     }
     if (!over) {
         e->withhold_since = 0; /* the doubt is over: all are heard */
@@ -458,10 +488,10 @@ static void monitor_judge(sb_engine *e, uint64_t now)
              * a partition, where we heard our own side all along); they
              * get as long as new subjects to beat us */
             for (uint32_t i = 0; i < e->nwatch; i++)
-                if (guilty[i] && e->watch[i].proven) {
+                if (e->watch[i].guilty && e->watch[i].proven) {
                     e->watch[i].proven = false;
                     e->watch[i].since = now;
-                    guilty[i] = false;
+                    e->watch[i].guilty = false;
                     over--;
                 }
         }
@@ -475,7 +505,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
         return;
     }
     for (uint32_t i = 0; i < e->nwatch; i++)
-        if (guilty[i])
+        if (e->watch[i].guilty)
             monitor_convict(e, &e->watch[i], now);
 }
 

@@ -116,10 +116,17 @@ void sb_rings_remove(sb_rings *r, uint64_t id)
     r->count--;
 }
 
+/* Keeps the first node a walk visits, and stops it there. */
+static bool ring_first(void *u, uint64_t id)
+{
+    *(uint64_t *)u = id;
+    return false;
+}
+
 bool sb_rings_neighbour(const sb_rings *r, uint32_t i, uint64_t id,
                         bool after, uint64_t *out)
 {
-    return sb_rings_walk(r, i, id, after, 1, NULL, NULL, out) == 1;
+    return sb_rings_walk(r, i, id, after, ring_first, out) == 1;
 }
 
 uint32_t sb_rings_neighbours(const sb_rings *r, uint32_t k, uint64_t id,
@@ -140,8 +147,7 @@ uint32_t sb_rings_neighbours(const sb_rings *r, uint32_t k, uint64_t id,
 }
 
 uint32_t sb_rings_walk(const sb_rings *r, uint32_t i, uint64_t id, bool after,
-                       uint32_t max, bool (*past)(const void *u, uint64_t id),
-                       const void *u, uint64_t *out)
+                       bool (*visit)(void *u, uint64_t id), void *u)
 {
     if (i >= r->k || !r->count)
         return 0;
@@ -150,16 +156,13 @@ uint32_t sb_rings_walk(const sb_rings *r, uint32_t i, uint64_t id, bool after,
     uint32_t j = ring_lower(s, n, i, ring_pos(id, i), id);
     bool on = j < n && ring_id(s, j) == id;
     uint32_t others = n - (on ? 1 : 0);
-    if (max > others)
-        max = others;
     if (after && !on)
         j = (j + n - 1) % n; /* the step below lands on the first after */
     uint32_t m = 0;
-    while (m < max) {
+    while (m < others) {
         j = after ? (j + 1) % n : (j + n - 1) % n;
-        uint64_t x = ring_id(s, j);
-        out[m++] = x;
-        if (!past || !past(u, x))
+        m++;
+        if (!visit(u, ring_id(s, j)))
             break;
     }
     return m;

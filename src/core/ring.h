@@ -45,13 +45,12 @@ bool sb_rings_neighbour(const sb_rings *r, uint32_t i, uint64_t id,
  * k rings, in ring order, into out[SB_MAX_RINGS]; returns how many. */
 uint32_t sb_rings_neighbours(const sb_rings *r, uint32_t k, uint64_t id,
                              bool after, uint64_t *out);
-/* The nodes after (`after`) or before id's position on ring i, nearest
- * first, other than id itself and at most `max` of them, into out: the
- * walk stops after the first node for which `past(u, node)` is false
- * (the first node if `past` is NULL). Returns how many. */
+/* Visits the nodes after (`after`) or before id's position on ring i,
+ * nearest first, other than id itself, each once at most: visit(u, node)
+ * is called on each in turn until it returns false. Returns how many it
+ * visited. */
 uint32_t sb_rings_walk(const sb_rings *r, uint32_t i, uint64_t id, bool after,
-                       uint32_t max, bool (*past)(const void *u, uint64_t id),
-                       const void *u, uint64_t *out);
+                       bool (*visit)(void *u, uint64_t id), void *u);
 /* The index on ring i where id is or would go (r->count if after every
  * node); *on tells whether it is there. */
 uint32_t sb_rings_find(const sb_rings *r, uint32_t i, uint64_t id, bool *on);

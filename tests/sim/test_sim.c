@@ -881,6 +881,23 @@ static void test_most_of_the_cluster_crashes(void **state)
     cluster_free(c);
 }
 
+/* 125 of 128 nodes crash at once: the runs of the dead on the rings are
+ * 40 long on average, past any fixed bound on how far a monitor looks.
+ * Every survivor still sees every one of them down. */
+static void test_nearly_the_whole_cluster_crashes(void **state)
+{
+    (void)state;
+    cluster *c = converged_cluster(128, 0);
+    uint32_t dead[128], n = 0;
+    for (uint32_t i = 0; i < 128; i++)
+        if (i != 5 && i != 70 && i != 111)
+            dead[n++] = i;
+    for (uint32_t k = 0; k < n; k++)
+        cluster_crash(c, dead[k]);
+    eventually(c, 300 * SEC, all_see_down(c, dead, n));
+    cluster_free(c);
+}
+
 /* Slow nodes (1%, at least one of each kind): one loses 80% of what it is
  * sent, one answers a second late. For 60 s, no healthy node is reported
  * down by anyone. */
@@ -1295,6 +1312,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deaf_node_reported_down),
         cmocka_unit_test(test_rack_crash),
         cmocka_unit_test(test_most_of_the_cluster_crashes),
+        cmocka_unit_test(test_nearly_the_whole_cluster_crashes),
         cmocka_unit_test(test_slow_nodes_convict_no_one),
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_replay_rolls_nothing_back),

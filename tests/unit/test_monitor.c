@@ -68,19 +68,46 @@ static void test_ring_neighbours_agree(void **state)
     sb_rings_free(&r);
 }
 
-/* Whether id is among the 8 ids at u (the nodes a walk goes past). */
-static bool ring_in(const void *u, uint64_t id)
+/* A walk's record: the nodes it visited, going past those in `past` (8
+ * ids; NULL: none) and `max` at most. */
+typedef struct ring_trail {
+    const uint64_t *past;
+    uint32_t max, n;
+    uint64_t out[32];
+} ring_trail;
+
+static bool ring_step(void *u, uint64_t id)
 {
-    const uint64_t *set = u;
-    for (int i = 0; i < 8; i++)
-        if (set[i] == id)
-            return true;
-    return false;
+    ring_trail *t = u;
+    t->out[t->n++] = id;
+    bool in = false;
+    for (int i = 0; t->past && i < 8; i++)
+        in |= t->past[i] == id;
+    return in && t->n < t->max;
 }
 
-/* A walk steps from neighbour to neighbour, past the nodes the predicate
- * names, and stops after the first it does not, or at `max`; it never
- * returns the node it starts from, and agrees with the neighbours. */
+/* Records every node and never stops. */
+static bool ring_every(void *u, uint64_t id)
+{
+    ring_trail *t = u;
+    t->out[t->n++] = id;
+    return true;
+}
+
+/* Walks ring i of r from id and returns how many nodes it visited (as
+ * sb_rings_walk() reports them; t->n must agree). */
+static uint32_t ring_walk(const sb_rings *r, uint32_t i, uint64_t id,
+                          bool after, ring_trail *t)
+{
+    t->n = 0;
+    uint32_t m = sb_rings_walk(r, i, id, after, ring_step, t);
+    check(m == t->n);
+    return m;
+}
+
+/* A walk steps from neighbour to neighbour, as far as the visitor asks
+ * and never twice to a node; it never visits the node it starts from,
+ * and agrees with the neighbours. */
 static void test_ring_walk(void **state)
 {
     (void)state;
@@ -93,11 +120,12 @@ static void test_ring_walk(void **state)
         ids[i] = sb_rng_next(&g) & 0xffffffffffffull;
         check(sb_rings_add(&r, ids[i]));
     }
-    uint64_t out[32], x;
+    uint64_t x;
     for (int after = 0; after < 2; after++) {
-        /* without a predicate: the neighbour alone */
-        check(sb_rings_walk(&r, 1, ids[3], after, 9, NULL, NULL, out) == 1);
-        check(sb_rings_neighbour(&r, 1, ids[3], after, &x) && out[0] == x);
+        /* a visitor that stops at once: the neighbour alone */
+        ring_trail t = { .max = 9 };
+        check(ring_walk(&r, 1, ids[3], after, &t) == 1);
+        check(sb_rings_neighbour(&r, 1, ids[3], after, &x) && t.out[0] == x);
         /* past three nodes in a row: four steps, each the next one's
          * neighbour */
         uint64_t past[8] = { 0 };
@@ -106,25 +134,38 @@ static void test_ring_walk(void **state)
             check(sb_rings_neighbour(&r, 1, at, after, &at));
             past[k] = at;
         }
-        check(sb_rings_walk(&r, 1, ids[3], after, 9, ring_in, past, out) == 4);
+        t.past = past;
+        check(ring_walk(&r, 1, ids[3], after, &t) == 4);
         at = ids[3];
         for (int k = 0; k < 4; k++) {
             check(sb_rings_neighbour(&r, 1, at, after, &at));
-            check(out[k] == at);
+            check(t.out[k] == at);
         }
-        check(!ring_in(past, out[3]));
-        /* at most max */
-        check(sb_rings_walk(&r, 1, ids[3], after, 2, ring_in, past, out) == 2);
+        check(t.out[3] != past[0] && t.out[3] != past[1] &&
+              t.out[3] != past[2]);
+        /* as far as the visitor goes */
+        t.max = 2;
+        check(ring_walk(&r, 1, ids[3], after, &t) == 2);
     }
-    /* a ring of two: the other one, however far the walk may go */
+    /* a visitor that never stops: every other node once, never the one
+     * the walk starts from */
+    ring_trail every = { .max = 32 };
+    check(sb_rings_walk(&r, 0, ids[5], true, ring_every, &every) == 19 &&
+          every.n == 19);
+    for (uint32_t k = 0; k < every.n; k++) {
+        check(every.out[k] != ids[5]);
+        for (uint32_t j = k + 1; j < every.n; j++)
+            check(every.out[k] != every.out[j]);
+    }
+    /* a ring of two: the other one, however far the visitor would go */
     sb_rings two;
     sb_rings_init(&two, 1);
     check(sb_rings_add(&two, 42) && sb_rings_add(&two, 43));
     uint64_t both[8] = { 42, 43 };
-    check(sb_rings_walk(&two, 0, 42, true, 9, ring_in, both, out) == 1 &&
-          out[0] == 43);
-    check(sb_rings_walk(&two, 0, 44, false, 9, ring_in, both, out) == 2);
-    check(sb_rings_walk(&two, 3, 42, true, 9, NULL, NULL, out) == 0);
+    ring_trail t = { .past = both, .max = 9 };
+    check(ring_walk(&two, 0, 42, true, &t) == 1 && t.out[0] == 43);
+    check(ring_walk(&two, 0, 44, false, &t) == 2);
+    check(ring_walk(&two, 3, 42, true, &t) == 0);
     sb_rings_free(&two);
     sb_rings_free(&r);
 }
