@@ -580,6 +580,56 @@ static bool exchange_resting(sb_engine *e, uint64_t now)
            e->stats.rounds % (EXCHANGES * QUIET_SYN_INTERVALS);
 }
 
+/* Remembers that member n was heard: first in e->heard. */
+static void exchange_heard(sb_engine *e, const sb_peer *n)
+{
+    uint32_t i = 0;
+    while (i < e->nheard && e->heard[i] != n->id)
+        i++;
+    if (i == e->nheard && e->nheard < HEARD)
+        e->nheard++;
+    if (i == HEARD)
+        i--; /* the oldest gives way */
+    memmove(e->heard + 1, e->heard, i * sizeof(*e->heard));
+    e->heard[0] = n->id;
+}
+
+/*
+ * We have heard no one for a while: EXCHANGE_REACH probes of live peers,
+ * each within its backoff, not to `peer` (the round's): first those we
+ * heard from last, then the next ones in turn (from an offset of our
+ * own, so that nodes do not all try the same peers first). When most of
+ * the cluster has died at once, the few left alive hear little of one
+ * another (their subjects and monitors are dead): so they find one
+ * another, and keep in touch, before they would take themselves to be
+ * alone and hold everyone down (liveness.c). In turn, not at random: the
+ * dead, probed once, wait out their backoff, and the probes move on to
+ * peers not yet tried; random picks tried the same ones again, and left
+ * a survivor that none of the others reached to take itself alone.
+ */
+static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
+                           uint64_t now)
+{
+    int sent = 0;
+    for (uint32_t i = 0; i < e->nheard && sent < EXCHANGE_REACH; i++) {
+        sb_peer *x = sb_state_find_id(&e->st, e->heard[i]);
+        if (x && x != peer && exchange_is_live_peer(x) &&
+            sb_liveness_may_probe(x, now)) {
+            exchange_send_probe(e, x, syn, now);
+            sent++;
+        }
+    }
+    uint32_t from = (uint32_t)e->self->id;
+    for (uint32_t k = 0; k < e->st.count && sent < EXCHANGE_REACH; k++) {
+        sb_peer *x = e->st.peers[(from + e->reach_next++) % e->st.count];
+        if (x != peer && exchange_is_live_peer(x) &&
+            sb_liveness_may_probe(x, now)) {
+            exchange_send_probe(e, x, syn, now);
+            sent++;
+        }
+    }
+}
+
 /* The round's messages: one SYN to a random live peer (or to the subject
  * whose beat showed a difference; while quiet, one in EXCHANGES *
  * QUIET_SYN_INTERVALS rounds), while we hear no one EXCHANGE_REACH probes
@@ -636,11 +686,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
      * period would be too short with one ring, where a subject's beat
      * that comes late leaves us unheard for a moment) */
     if (e->cfg.monitors && sb_monitor_unheard(e, now, EXCHANGE_REACH_BEATS))
-        for (int k = 0; k < EXCHANGE_REACH; k++) {
-            sb_peer *x = sb_liveness_random(e, exchange_is_live_peer, nlive);
-            if (x && x != peer && sb_liveness_may_probe(x, now))
-                exchange_send_probe(e, x, &syn, now);
-        }
+        exchange_reach(e, peer, &syn, now);
     /* now and then a down or unproven peer, to notice it coming back */
     if (nunreach &&
         sb_rng_unit(&e->rng) < (double)nunreach / (double)(nlive + 1)) {
@@ -837,8 +883,10 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         sb_liveness_answered(e, sender);
         sb_monitor_answered(e, sender, now);
     }
-    if (sender)
+    if (sender && !sender->self) {
         sb_liveness_contact(e, sender, now);
+        exchange_heard(e, sender);
+    }
     e->reply_max = e->cfg.max_message_size;
     if (!e->from_member && len < e->reply_max)
         e->reply_max = len;

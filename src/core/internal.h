@@ -63,6 +63,8 @@
                                  have heard no one for
                                  EXCHANGE_REACH_BEATS beat periods */
 #define EXCHANGE_REACH_BEATS 2
+#define HEARD 8               /* the peers we heard from last, reached
+                                 first (exchange.c) */
 #define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */
 #define SWEEP_HELD 8          /* sweeps held back at once, at most */
 #define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */
@@ -334,6 +336,12 @@ struct sb_engine {
     uint64_t resumed_at;      /* when a round found we had been paused
                                  (engine_round()); 0: never */
     uint64_t last_heard;      /* when a valid datagram last came in */
+    uint64_t heard[HEARD];    /* the members it came from, the last
+                                 first, each once: nheard of them */
+    uint32_t nheard;
+    uint32_t reach_next;      /* the probes while we hear no one: the
+                                 next peer index they try, less an
+                                 offset (exchange.c) */
     bool alone;               /* monitors: we heard no one for long, and
                                  hold every peer down (liveness.c) */
     uint32_t epoch;           /* for sb_peer.mark */

@@ -883,18 +883,28 @@ static void test_most_of_the_cluster_crashes(void **state)
 
 /* 125 of 128 nodes crash at once: the runs of the dead on the rings are
  * 40 long on average, past any fixed bound on how far a monitor looks.
- * Every survivor still sees every one of them down. */
+ * Every survivor still sees every one of them down, and no survivor is
+ * reported down (each finds the others before it would take itself to
+ * be alone). */
 static void test_nearly_the_whole_cluster_crashes(void **state)
 {
     (void)state;
     cluster *c = converged_cluster(128, 0);
+    const uint32_t alive[] = { 5, 70, 111 };
+    uint64_t before[3][3];
+    for (uint32_t i = 0; i < 3; i++)
+        for (uint32_t j = 0; j < 3; j++)
+            before[i][j] = cluster_leaves(c, alive[i], alive[j]);
     uint32_t dead[128], n = 0;
     for (uint32_t i = 0; i < 128; i++)
-        if (i != 5 && i != 70 && i != 111)
+        if (i != alive[0] && i != alive[1] && i != alive[2])
             dead[n++] = i;
     for (uint32_t k = 0; k < n; k++)
         cluster_crash(c, dead[k]);
     eventually(c, 300 * SEC, all_see_down(c, dead, n));
+    for (uint32_t i = 0; i < 3; i++)
+        for (uint32_t j = 0; j < 3; j++)
+            check(cluster_leaves(c, alive[i], alive[j]) == before[i][j]);
     cluster_free(c);
 }
 
