@@ -594,18 +594,26 @@ static void exchange_heard(sb_engine *e, const sb_peer *n)
     e->heard[0] = n->id;
 }
 
+/* A peer the probes of a node that hears no one may go to: live, or
+ * held down only because we heard no one (liveness.c). */
+static bool exchange_reachable(const sb_peer *n)
+{
+    return exchange_is_live_peer(n) || n->alone_down;
+}
+
 /*
- * We have heard no one for a while: EXCHANGE_REACH probes of live peers,
- * each within its backoff, not to `peer` (the round's): first those we
- * heard from last, then the next ones in turn (from an offset of our
+ * We have heard no one for a while: EXCHANGE_REACH probes of live peers
+ * (or, once we take ourselves to be alone, of those we hold down for
+ * it), each within its backoff, not to `peer` (the round's): first those
+ * we heard from last, then the next ones in turn (from an offset of our
  * own, so that nodes do not all try the same peers first). When most of
  * the cluster has died at once, the few left alive hear little of one
  * another (their subjects and monitors are dead): so they find one
  * another, and keep in touch, before they would take themselves to be
- * alone and hold everyone down (liveness.c). In turn, not at random: the
- * dead, probed once, wait out their backoff, and the probes move on to
- * peers not yet tried; random picks tried the same ones again, and left
- * a survivor that none of the others reached to take itself alone.
+ * alone and hold everyone down, or soon after. In turn, not at random:
+ * the dead, probed once, wait out their backoff, and the probes move on
+ * to peers not yet tried; random picks tried the same ones again, and
+ * left a survivor that none of the others reached to take itself alone.
  */
 static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
                            uint64_t now)
@@ -613,7 +621,7 @@ static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
     int sent = 0;
     for (uint32_t i = 0; i < e->nheard && sent < EXCHANGE_REACH; i++) {
         sb_peer *x = sb_state_find_id(&e->st, e->heard[i]);
-        if (x && x != peer && exchange_is_live_peer(x) &&
+        if (x && x != peer && exchange_reachable(x) &&
             sb_liveness_may_probe(x, now)) {
             exchange_send_probe(e, x, syn, now);
             sent++;
@@ -622,7 +630,7 @@ static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
     uint32_t from = (uint32_t)e->self->id;
     for (uint32_t k = 0; k < e->st.count && sent < EXCHANGE_REACH; k++) {
         sb_peer *x = e->st.peers[(from + e->reach_next++) % e->st.count];
-        if (x != peer && exchange_is_live_peer(x) &&
+        if (x != peer && exchange_reachable(x) &&
             sb_liveness_may_probe(x, now)) {
             exchange_send_probe(e, x, syn, now);
             sent++;

@@ -133,6 +133,8 @@ typedef struct watch {
     bool past;                /* ours only by looking past the accused */
     uint8_t refuted;          /* our verdicts it refuted since its last
                                  beat */
+    bool answered;            /* not proven, it answered a probe of ours
+                                 since it became ours */
     bool guilty;              /* scratch for the round's judgement */
 } watch;
 

@@ -196,40 +196,55 @@ typedef struct monitor_list {
     uint64_t now;
     watch *at;                /* `local`, or on the heap */
     uint32_t n, cap;
-    uint32_t len;             /* nodes the walk under way visited */
+    /* the walk under way: the nodes it visited, accused and not */
+    uint32_t accused, taken;
     watch local[MONITOR_LOCAL];
 } monitor_list;
 
-/* Adds subject id, once: the detector we keep of it, or a new one,
- * unproven until its first beat. False if out of memory. */
-static bool monitor_list_add(monitor_list *l, uint64_t id)
+/* Subject id, added once: the detector we keep of it, or a new one,
+ * unproven until its first beat. NULL if out of memory. */
+static watch *monitor_list_add(monitor_list *l, uint64_t id)
 {
     for (uint32_t i = 0; i < l->n; i++)
         if (l->at[i].id == id)
-            return true;
+            return &l->at[i];
     if (l->n == l->cap) {
         bool local = l->at == l->local;
         watch *g = realloc(local ? NULL : l->at, 2 * l->cap * sizeof(*g));
         if (!g)
-            return false;
+            return NULL;
         if (local)
             memcpy(g, l->local, l->n * sizeof(*g));
         l->at = g;
         l->cap *= 2;
     }
     const watch *w = monitor_watch((sb_engine *)l->e, id);
-    l->at[l->n++] = w ? *w : (watch){ .id = id, .since = l->now };
-    return true;
+    l->at[l->n] = w ? *w : (watch){ .id = id, .since = l->now };
+    return &l->at[l->n++];
 }
 
-/* A step of a walk from us past the accused: the nodes after the first
- * (our successor, taken already) are subjects too. */
+/*
+ * A step of a walk from us: past the accused, and, the longer the run of
+ * them, the further. Having passed `accused` in a row, the walk takes as
+ * many nodes not accused (one at least), unless one of them shows it
+ * lives (it beat us, or answered our probe): the run of the dead may go
+ * on behind it. Our verdicts on those that stay silent make the run
+ * longer, and the next step twice as long: a run of L dead is covered in
+ * about log2(L) steps, not L. With one node accused (a crash), the walk
+ * takes the one after it alone.
+ */
 static bool monitor_past_step(void *u, uint64_t id)
 {
     monitor_list *l = u;
-    if (l->len++ && !monitor_list_add(l, id))
+    watch *w = monitor_list_add(l, id); /* the first: ours already */
+    if (!w)
         return false;
-    return monitor_accused(l->e, id);
+    if (monitor_accused(l->e, id)) {
+        l->accused++;
+        return true;
+    }
+    l->taken++;
+    return l->taken < l->accused && !w->proven && !w->answered;
 }
 
 /* Our subjects in our view now, our successors first: those we watched
@@ -249,7 +264,7 @@ static void monitor_take_subjects(sb_engine *e, uint64_t now)
     /* accused ourselves (until we refute), we are no one's monitor past
      * the accused: observers look past us too */
     for (uint32_t i = 0; !e->self->accused && i < e->cfg.monitors; i++) {
-        l.len = 0;
+        l.accused = l.taken = 0;
         sb_rings_walk(&e->rings, i, e->self->id, true, monitor_past_step, &l);
     }
     for (uint32_t i = 0; i < l.n; i++)
@@ -634,8 +649,10 @@ void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now)
     watch *w = monitor_watch(e, n->id);
     if (!w)
         return;
-    if (!w->proven)
+    if (!w->proven) {
         w->since = now;
+        w->answered = true;
+    }
     else if (sb_phin_value(&w->phi, now, monitor_min_sd(e)) > MONITOR_PROBE_PHI)
         sb_phin_arrival(&w->phi, now, e->cfg.phi_window);
 }
