@@ -618,8 +618,10 @@ static bool exchange_reachable(const sb_peer *n)
 static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
                            uint64_t now)
 {
-    int sent = 0;
-    for (uint32_t i = 0; i < e->nheard && sent < EXCHANGE_REACH; i++) {
+    uint32_t most = e->st.count / EXCHANGE_REACH_ROUNDS + 1, sent = 0;
+    if (most < EXCHANGE_REACH)
+        most = EXCHANGE_REACH;
+    for (uint32_t i = 0; i < e->nheard && sent < most; i++) {
         sb_peer *x = sb_state_find_id(&e->st, e->heard[i]);
         if (x && x != peer && exchange_reachable(x) &&
             sb_liveness_may_probe(x, now)) {
@@ -628,7 +630,7 @@ static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
         }
     }
     uint32_t from = (uint32_t)e->self->id;
-    for (uint32_t k = 0; k < e->st.count && sent < EXCHANGE_REACH; k++) {
+    for (uint32_t k = 0; k < e->st.count && sent < most; k++) {
         sb_peer *x = e->st.peers[(from + e->reach_next++) % e->st.count];
         if (x != peer && exchange_reachable(x) &&
             sb_liveness_may_probe(x, now)) {

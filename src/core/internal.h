@@ -63,6 +63,10 @@
                                  have heard no one for
                                  EXCHANGE_REACH_BEATS beat periods */
 #define EXCHANGE_REACH_BEATS 2
+#define EXCHANGE_REACH_ROUNDS 24 /* and more if need be, so that every
+                                 peer is tried within this many rounds:
+                                 before a node takes itself to be alone
+                                 (liveness.c, 28 rounds after they start) */
 #define HEARD 8               /* the peers we heard from last, reached
                                  first (exchange.c) */
 #define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */

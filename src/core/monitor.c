@@ -130,11 +130,12 @@ static bool monitor_accused(const void *u, uint64_t id)
  * successor and, while the one it took is accused, the next; and
  * observers count, besides the verdicts of a peer's predecessors, those
  * of the first predecessor on each ring that is not accused
- * (liveness.c). Each dead node accused moves a live monitor one step
- * further along the run of the dead that follows it, however long the
- * run (a bound on the walk would stall there once that many accused in a
- * row waited for verdicts from beyond it: 98% of a cluster dead); a live
- * node accused refutes, and the monitors look past it no more.
+ * (liveness.c). Each dead node accused moves a live monitor further
+ * along the run of the dead that follows it, however long the run (a
+ * bound on the walk would stall there once that many accused in a row
+ * waited for verdicts from beyond it: 98% of a cluster dead), and the
+ * further the longer the run (monitor_past_step()); a live node accused
+ * refutes, and the monitors look past it no more.
  */
 
 /* A walk back from a peer on one ring, past the accused: its nearest
@@ -192,7 +193,7 @@ uint32_t sb_monitor_monitors(const sb_engine *e, uint64_t id, uint64_t *out)
  * goes past more accused than that. */
 #define MONITOR_LOCAL (2 * SB_MAX_RINGS)
 typedef struct monitor_list {
-    const sb_engine *e;
+    sb_engine *e;
     uint64_t now;
     watch *at;                /* `local`, or on the heap */
     uint32_t n, cap;
@@ -218,7 +219,7 @@ static watch *monitor_list_add(monitor_list *l, uint64_t id)
         l->at = g;
         l->cap *= 2;
     }
-    const watch *w = monitor_watch((sb_engine *)l->e, id);
+    const watch *w = monitor_watch(l->e, id);
     l->at[l->n] = w ? *w : (watch){ .id = id, .since = l->now };
     return &l->at[l->n++];
 }
