@@ -642,8 +642,8 @@ static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
 
 /* The round's messages: one SYN to a random live peer (or to the subject
  * whose beat showed a difference; while quiet, one in EXCHANGES *
- * QUIET_SYN_INTERVALS rounds), while we hear no one EXCHANGE_REACH probes
- * of live peers more, now and then a probe of a down or unproven peer (as
+ * QUIET_SYN_INTERVALS rounds), while we hear no one probes of more peers
+ * (exchange_reach()), now and then a probe of a down or unproven peer (as
  * often as its backoff allows, sb_liveness_probed()), and to seeds
  * (exchange_seeds()). */
 static void exchange_round(sb_engine *e, uint64_t now)
