@@ -601,6 +601,18 @@ static bool exchange_reachable(const sb_peer *n)
     return exchange_is_live_peer(n) || n->alone_down;
 }
 
+/* Probes x, if it is one the probes of a node that hears no one may go
+ * to, other than `peer` (the round's), and within its backoff. */
+static bool exchange_reach_one(sb_engine *e, const sb_peer *peer, sb_peer *x,
+                               sb_writer *syn, uint64_t now)
+{
+    if (!x || x == peer || !exchange_reachable(x) ||
+        !sb_liveness_may_probe(x, now))
+        return false;
+    exchange_send_probe(e, x, syn, now);
+    return true;
+}
+
 /*
  * We have heard no one for a while: EXCHANGE_REACH probes of live peers
  * (or, once we take ourselves to be alone, of those we hold down for
@@ -621,23 +633,15 @@ static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
     uint32_t most = e->st.count / EXCHANGE_REACH_ROUNDS + 1, sent = 0;
     if (most < EXCHANGE_REACH)
         most = EXCHANGE_REACH;
-    for (uint32_t i = 0; i < e->nheard && sent < most; i++) {
-        sb_peer *x = sb_state_find_id(&e->st, e->heard[i]);
-        if (x && x != peer && exchange_reachable(x) &&
-            sb_liveness_may_probe(x, now)) {
-            exchange_send_probe(e, x, syn, now);
-            sent++;
-        }
-    }
+    for (uint32_t i = 0; i < e->nheard && sent < most; i++)
+        sent += exchange_reach_one(e, peer,
+                                   sb_state_find_id(&e->st, e->heard[i]), syn,
+                                   now);
     uint32_t from = (uint32_t)e->self->id;
-    for (uint32_t k = 0; k < e->st.count && sent < most; k++) {
-        sb_peer *x = e->st.peers[(from + e->reach_next++) % e->st.count];
-        if (x != peer && exchange_reachable(x) &&
-            sb_liveness_may_probe(x, now)) {
-            exchange_send_probe(e, x, syn, now);
-            sent++;
-        }
-    }
+    for (uint32_t k = 0; k < e->st.count && sent < most; k++)
+        sent += exchange_reach_one(
+            e, peer, e->st.peers[(from + e->reach_next++) % e->st.count], syn,
+            now);
 }
 
 /* The round's messages: one SYN to a random live peer (or to the subject

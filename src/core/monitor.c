@@ -5,11 +5,12 @@
  *
  * Every node derives from its own view who watches whom (ring.h): its
  * subjects are its successors on the rings, its monitors its
- * predecessors, and past those accused, the next ones (below). Every MONITOR_BEAT_INTERVALS intervals a node sends each
- * monitor a BEAT, a few bytes that nothing answers, carrying its heartbeat
- * and its summary (a monitor whose summary differs starts an exchange
- * with it: at rest, the beats are what finds a difference). A monitor
- * whose subject's beat is late probes it. A monitor keeps, for
+ * predecessors, and past those accused, the next ones (below). Every
+ * MONITOR_BEAT_INTERVALS intervals a node sends each monitor a BEAT, a
+ * few bytes that nothing answers, carrying its heartbeat and its summary
+ * (a monitor whose summary differs starts an exchange with it: at rest,
+ * the beats are what finds a difference). A monitor whose subject's beat
+ * is late probes it. A monitor keeps, for
  * each subject, a phi accrual detector over the beats' arrival times
  * (phi.h, normal model): the evidence is direct and as regular as the
  * sender's clock, whatever the size of the cluster. When a subject's phi
@@ -256,12 +257,11 @@ static void monitor_take_subjects(sb_engine *e, uint64_t now)
 {
     monitor_list l = { .e = e, .now = now, .cap = MONITOR_LOCAL };
     l.at = l.local;
-    for (uint32_t i = 0; i < e->cfg.monitors; i++) {
-        uint64_t x;
-        if (sb_rings_neighbour(&e->rings, i, e->self->id, true, &x))
-            monitor_list_add(&l, x);
-    }
-    uint32_t nearest = l.n;
+    uint64_t next[SB_MAX_RINGS];
+    uint32_t nearest = sb_rings_neighbours(&e->rings, e->cfg.monitors,
+                                           e->self->id, true, next);
+    for (uint32_t i = 0; i < nearest; i++)
+        monitor_list_add(&l, next[i]); /* room: MONITOR_LOCAL slots */
     /* accused ourselves (until we refute), we are no one's monitor past
      * the accused: observers look past us too */
     for (uint32_t i = 0; !e->self->accused && i < e->cfg.monitors; i++) {
@@ -653,8 +653,7 @@ void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now)
     if (!w->proven) {
         w->since = now;
         w->answered = true;
-    }
-    else if (sb_phin_value(&w->phi, now, monitor_min_sd(e)) > MONITOR_PROBE_PHI)
+    } else if (sb_phin_value(&w->phi, now, monitor_min_sd(e)) > MONITOR_PROBE_PHI)
         sb_phin_arrival(&w->phi, now, e->cfg.phi_window);
 }
 
