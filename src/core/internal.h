@@ -451,8 +451,12 @@ struct sb_engine {
     watch *watch;             /* watch_cap slots: cfg.monitors, more
                                  while we look past accused subjects */
     uint32_t nwatch, watch_cap;
+    uint64_t watch_rings;     /* rings.changes + 1 when the subjects were
+                                 taken with no one accused; else 0 */
     uint64_t beat_to[SB_MONITORS_MAX];
     uint32_t nbeat_to;
+    uint64_t beat_rings;      /* rings.changes + 1 when beat_to held all
+                                 our monitors with no one accused; else 0 */
     uint64_t beats;           /* BEATs sent: each carries the count */
     uint64_t next_beat;
     uint64_t withhold_since;  /* all our subjects fell silent then; or 0 */
@@ -640,6 +644,7 @@ void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now);
 bool sb_liveness_may_probe(const sb_peer *n, uint64_t now);
 void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now);
 bool sb_liveness_held_down(const sb_engine *e, const sb_peer *n);
+bool sb_liveness_none_accused(const sb_engine *e);
 void sb_liveness_answered(sb_engine *e, sb_peer *n);
 sb_peer *sb_liveness_add(sb_engine *e, const char *addr, size_t len,
                          uint64_t generation, uint64_t now);

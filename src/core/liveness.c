@@ -518,6 +518,15 @@ static void liveness_mark_accused(sb_engine *e)
     e->nvoters = kept;
 }
 
+/* True if no peer is accused: a peer is marked only for the verdict of a
+ * listed voter (liveness_mark_accused(), sb_liveness_verdict(),
+ * sb_liveness_arrived()), and the list shrinks only as the marks are
+ * made afresh; with a voter that could not be listed, anyone may be. */
+bool sb_liveness_none_accused(const sb_engine *e)
+{
+    return !e->nvoters && !e->voters_lost;
+}
+
 /* The peers a verdict names judged again (a verdict changed, or a peer
  * went down, which changes who watches whom and whose word is in doubt),
  * at the next round: the verdict that names a peer judges it at once, but

@@ -163,6 +163,10 @@ static bool monitor_back_step(void *u, uint64_t id)
 static uint32_t monitor_monitors(const sb_engine *e, uint64_t id,
                                  bool nearest, bool past, uint64_t *out)
 {
+    /* no one accused: each walk stops at the predecessor */
+    if (sb_liveness_none_accused(e))
+        return sb_rings_neighbours(&e->rings, e->cfg.monitors, id, false,
+                                   out);
     monitor_back b[SB_MAX_RINGS];
     uint32_t m = 0;
     for (uint32_t i = 0; i < e->cfg.monitors; i++) {
@@ -186,6 +190,12 @@ uint32_t sb_monitor_past(const sb_engine *e, uint64_t id, uint64_t *out)
 
 uint32_t sb_monitor_monitors(const sb_engine *e, uint64_t id, uint64_t *out)
 {
+    /* ours: those our beats go to, while they hold (monitor_beat()) */
+    if (id == e->self->id && sb_liveness_none_accused(e) &&
+        e->beat_rings == e->rings.changes + 1) {
+        memcpy(out, e->beat_to, e->nbeat_to * sizeof(*out));
+        return e->nbeat_to;
+    }
     return monitor_monitors(e, id, true, true, out);
 }
 
@@ -252,9 +262,14 @@ static bool monitor_past_step(void *u, uint64_t id)
 /* Our subjects in our view now, our successors first: those we watched
  * already keep their detectors. The slots grow while we look past
  * accused subjects, and shrink back after; if they cannot grow (out of
- * memory), the subjects past the first ones are not watched. */
+ * memory), the subjects past the first ones are not watched. With no one
+ * accused they are our successors alone, the same until a node joins
+ * or leaves the rings. */
 static void monitor_take_subjects(sb_engine *e, uint64_t now)
 {
+    bool none = sb_liveness_none_accused(e);
+    if (none && e->watch_rings == e->rings.changes + 1)
+        return;
     monitor_list l = { .e = e, .now = now, .cap = MONITOR_LOCAL };
     l.at = l.local;
     uint64_t next[SB_MAX_RINGS];
@@ -264,7 +279,8 @@ static void monitor_take_subjects(sb_engine *e, uint64_t now)
         monitor_list_add(&l, next[i]); /* room: MONITOR_LOCAL slots */
     /* accused ourselves (until we refute), we are no one's monitor past
      * the accused: observers look past us too */
-    for (uint32_t i = 0; !e->self->accused && i < e->cfg.monitors; i++) {
+    for (uint32_t i = 0; !none && !e->self->accused && i < e->cfg.monitors;
+         i++) {
         l.accused = l.taken = 0;
         sb_rings_walk(&e->rings, i, e->self->id, true, monitor_past_step, &l);
     }
@@ -283,6 +299,7 @@ static void monitor_take_subjects(sb_engine *e, uint64_t now)
     }
     memcpy(e->watch, l.at, n * sizeof(*l.at));
     e->nwatch = n;
+    e->watch_rings = none && n == l.n ? e->rings.changes + 1 : 0;
     if (l.at != l.local)
         free(l.at);
 }
@@ -309,9 +326,17 @@ static bool monitor_send_to(sb_engine *e, uint64_t id, uint8_t flags)
  * those we have not beaten yet (a subject that has not beaten its
  * monitor is convicted after a while: it must not wait a whole beat
  * period), and, if `all`, a beat to each. e->beat_to: the monitors we
- * beat (one that has not answered us gets none, monitor_send_to()). */
+ * beat (one that has not answered us gets none, monitor_send_to()).
+ * Once it holds them all, with no one accused, they stay ours until a
+ * node joins or leaves the rings. */
 static void monitor_beat(sb_engine *e, bool all)
 {
+    bool none = sb_liveness_none_accused(e);
+    if (none && e->beat_rings == e->rings.changes + 1) {
+        for (uint32_t i = 0; all && i < e->nbeat_to; i++)
+            monitor_send_to(e, e->beat_to[i], 0);
+        return;
+    }
     uint64_t ids[SB_MONITORS_MAX];
     uint32_t n = sb_monitor_monitors(e, e->self->id, ids);
     for (uint32_t i = 0; i < e->nbeat_to; i++)
@@ -327,6 +352,7 @@ static void monitor_beat(sb_engine *e, bool all)
     }
     memcpy(e->beat_to, beaten, m * sizeof(*beaten));
     e->nbeat_to = m;
+    e->beat_rings = none && m == n ? e->rings.changes + 1 : 0;
 }
 
 /* Writes (or, with deleted, withdraws) our verdict on peer `id`, naming

@@ -97,6 +97,7 @@ bool sb_rings_add(sb_rings *r, uint64_t id)
         ring_set(s, j, id);
     }
     r->count++;
+    r->changes++;
     return true;
 }
 
@@ -114,6 +115,7 @@ void sb_rings_remove(sb_rings *r, uint64_t id)
                 (size_t)(r->count - j - 1) * SB_ID_SIZE);
     }
     r->count--;
+    r->changes++;
 }
 
 /* Keeps the first node a walk visits, and stops it there. */

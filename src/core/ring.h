@@ -28,6 +28,9 @@ typedef struct sb_rings {
     uint32_t k;                /* rings in use, at most SB_MAX_RINGS */
     uint32_t count, cap;       /* nodes on every ring */
     uint8_t *ring[SB_MAX_RINGS]; /* ids, by (position, id) */
+    uint64_t changes;          /* nodes added and removed so far: what
+                                  was read off the rings holds while it
+                                  stays */
 } sb_rings;
 
 void sb_rings_init(sb_rings *r, uint32_t k);
