@@ -247,6 +247,81 @@ static uint32_t votes(const cluster *c, const uint32_t *mon, uint32_t nm,
     return v;
 }
 
+/* Whether, at every running node that lists no voter, no peer is accused
+ * and its monitors are its ring predecessors, and its subjects, if its
+ * last round took them with the rings as they are, its successors. */
+static bool watch_current(const cluster *c)
+{
+    for (uint32_t i = 0; i < cluster_size(c); i++) {
+        const sb_engine *e = cluster_engine(c, i);
+        if (!e)
+            continue;
+        bool none = sb_liveness_none_accused(e);
+        for (uint32_t j = 0; none && j < e->st.count; j++)
+            if (e->st.peers[j]->accused)
+                return false;
+        if (!none)
+            continue;
+        uint64_t next[SB_MAX_RINGS], prev[SB_MAX_RINGS];
+        uint64_t ours[SB_MONITORS_MAX];
+        uint32_t nn = sb_rings_neighbours(&e->rings, e->cfg.monitors,
+                                          e->self->id, true, next);
+        uint32_t np = sb_rings_neighbours(&e->rings, e->cfg.monitors,
+                                          e->self->id, false, prev);
+        uint32_t no = sb_monitor_monitors(e, e->self->id, ours);
+        bool kept = e->watch_rings == e->rings.changes + 1;
+        if ((kept && e->nwatch != nn) || no != np)
+            return false;
+        for (uint32_t k = 0; kept && k < nn; k++)
+            if (e->watch[k].id != next[k])
+                return false;
+        for (uint32_t k = 0; k < np; k++)
+            if (ours[k] != prev[k])
+                return false;
+    }
+    return true;
+}
+
+/* Runs c for dt, checking watch_current() after every step. */
+static void run_watched(cluster *c, uint64_t dt)
+{
+    uint64_t end = cluster_now(c) + dt;
+    while (cluster_now(c) < end) {
+        cluster_step(c);
+        check(watch_current(c));
+    }
+}
+
+/* Subjects and monitors follow the rings and the accused: at rest, as a
+ * live node is accused by one monitor (its beats to it lost) and
+ * refutes, as nodes join, leave gracefully, crash, and come back. */
+static void test_subjects_follow_the_rings(void **state)
+{
+    (void)state;
+    cluster *c = converged(16);
+    run_watched(c, 2 * SEC);
+    uint32_t mon[SB_MAX_RINGS];
+    check(monitors_of(c, 0, 5, mon) >= 3);
+    uint64_t before = verdicts(c, mon[0]);
+    cluster_block(c, 5, mon[0], true);
+    run_watched(c, 2 * SEC);
+    check(verdicts(c, mon[0]) > before);
+    cluster_block(c, 5, mon[0], false);
+    run_watched(c, 5 * SEC);
+    check(cluster_all_see(c, 5, SB_STATUS_LIVE));
+    check(cluster_add_node(c) >= 0);
+    run_watched(c, 3 * SEC);
+    check(cluster_leave(c, 4) == SB_OK);
+    run_watched(c, 3 * SEC);
+    cluster_crash(c, 9);
+    run_watched(c, 5 * SEC);
+    check(cluster_all_see(c, 9, SB_STATUS_DOWN));
+    check(cluster_restart(c, 9) >= 0);
+    run_watched(c, 5 * SEC);
+    check(cluster_all_see(c, 9, SB_STATUS_LIVE));
+    cluster_free(c);
+}
+
 /* A crashed node is convicted by its monitors: most of them write a
  * verdict, every other node reports it down once, and no one else. */
 static void test_crash_convicted_by_verdicts(void **state)
@@ -1103,6 +1178,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ring_neighbours_agree),
         cmocka_unit_test(test_ring_walk),
         cmocka_unit_test(test_ring_alone),
+        cmocka_unit_test(test_subjects_follow_the_rings),
         cmocka_unit_test(test_crash_convicted_by_verdicts),
         cmocka_unit_test(test_crash_after_lost_beats_convicted),
         cmocka_unit_test(test_lost_beats_convict_no_one),
