@@ -451,12 +451,12 @@ struct sb_engine {
     watch *watch;             /* watch_cap slots: cfg.monitors, more
                                  while we look past accused subjects */
     uint32_t nwatch, watch_cap;
-    uint64_t watch_rings;     /* rings.changes + 1 when the subjects were
-                                 taken with no one accused; else 0 */
+    uint64_t watch_rings;     /* the subjects' stamp (monitor.c,
+                                 monitor_stamp()) */
     uint64_t beat_to[SB_MONITORS_MAX];
     uint32_t nbeat_to;
-    uint64_t beat_rings;      /* rings.changes + 1 when beat_to held all
-                                 our monitors with no one accused; else 0 */
+    uint64_t beat_rings;      /* beat_to's stamp, once it holds all our
+                                 monitors (monitor_stamp()) */
     uint64_t beats;           /* BEATs sent: each carries the count */
     uint64_t next_beat;
     uint64_t withhold_since;  /* all our subjects fell silent then; or 0 */

@@ -114,6 +114,19 @@ static bool monitor_among(const uint64_t *ids, uint32_t n, uint64_t id)
     return false;
 }
 
+/* What a round read off the rings (our subjects, our monitors) holds
+ * while no one is accused and no node joins or leaves the rings: its
+ * stamp is rings.changes + 1 then, and 0 if it must be read again. */
+static uint64_t monitor_stamp(const sb_engine *e, bool whole)
+{
+    return whole && sb_liveness_none_accused(e) ? e->rings.changes + 1 : 0;
+}
+
+static bool monitor_holds(const sb_engine *e, uint64_t stamp)
+{
+    return sb_liveness_none_accused(e) && stamp == e->rings.changes + 1;
+}
+
 /* Whether a verdict that counts names peer id in our view (liveness.c
  * keeps the flag). */
 static bool monitor_accused(const void *u, uint64_t id)
@@ -191,8 +204,7 @@ uint32_t sb_monitor_past(const sb_engine *e, uint64_t id, uint64_t *out)
 uint32_t sb_monitor_monitors(const sb_engine *e, uint64_t id, uint64_t *out)
 {
     /* ours: those our beats go to, while they hold (monitor_beat()) */
-    if (id == e->self->id && sb_liveness_none_accused(e) &&
-        e->beat_rings == e->rings.changes + 1) {
+    if (id == e->self->id && monitor_holds(e, e->beat_rings)) {
         memcpy(out, e->beat_to, e->nbeat_to * sizeof(*out));
         return e->nbeat_to;
     }
@@ -267,9 +279,9 @@ static bool monitor_past_step(void *u, uint64_t id)
  * or leaves the rings. */
 static void monitor_take_subjects(sb_engine *e, uint64_t now)
 {
-    bool none = sb_liveness_none_accused(e);
-    if (none && e->watch_rings == e->rings.changes + 1)
+    if (monitor_holds(e, e->watch_rings))
         return;
+    bool none = sb_liveness_none_accused(e);
     monitor_list l = { .e = e, .now = now, .cap = MONITOR_LOCAL };
     l.at = l.local;
     uint64_t next[SB_MAX_RINGS];
@@ -299,7 +311,7 @@ static void monitor_take_subjects(sb_engine *e, uint64_t now)
     }
     memcpy(e->watch, l.at, n * sizeof(*l.at));
     e->nwatch = n;
-    e->watch_rings = none && n == l.n ? e->rings.changes + 1 : 0;
+    e->watch_rings = monitor_stamp(e, n == l.n);
     if (l.at != l.local)
         free(l.at);
 }
@@ -331,8 +343,7 @@ static bool monitor_send_to(sb_engine *e, uint64_t id, uint8_t flags)
  * node joins or leaves the rings. */
 static void monitor_beat(sb_engine *e, bool all)
 {
-    bool none = sb_liveness_none_accused(e);
-    if (none && e->beat_rings == e->rings.changes + 1) {
+    if (monitor_holds(e, e->beat_rings)) {
         for (uint32_t i = 0; all && i < e->nbeat_to; i++)
             monitor_send_to(e, e->beat_to[i], 0);
         return;
@@ -352,7 +363,7 @@ static void monitor_beat(sb_engine *e, bool all)
     }
     memcpy(e->beat_to, beaten, m * sizeof(*beaten));
     e->nbeat_to = m;
-    e->beat_rings = none && m == n ? e->rings.changes + 1 : 0;
+    e->beat_rings = monitor_stamp(e, m == n);
 }
 
 /* Writes (or, with deleted, withdraws) our verdict on peer `id`, naming
