@@ -87,8 +87,11 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
         sb_liveness_set_status(e, n, SB_STATUS_LEFT, now);
     sb_liveness_note_change(e, n, now, NO_DELTA);
     /* a member that holds it down: not live here either (a joining
-     * node may hold a dead node's record before the verdicts) */
-    sb_liveness_arrived(e, n, (d->down && !of_itself) || back, now);
+     * node may hold a dead node's record before the verdicts); a node
+     * back from being forgotten is held down until it refutes, for us
+     * alone (its deltas carry no down flag) */
+    if (!back)
+        sb_liveness_arrived(e, n, d->down && !of_itself, now);
     e->announce = e->announce_members = e->wire->announce != NULL;
     return n;
 }

@@ -666,7 +666,6 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
 void sb_liveness_arrived(sb_engine *e, sb_peer *n, bool held_down,
                          uint64_t now);
 void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now);
-bool sb_liveness_convicts(const sb_engine *e, const sb_peer *x);
 void sb_liveness_contact(sb_engine *e, sb_peer *n, uint64_t now);
 void sb_liveness_rejudge(sb_engine *e, uint64_t now);
 void sb_liveness_alone(sb_engine *e, uint64_t now);

@@ -155,6 +155,7 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
     e->nstatus[s]++;
     n->status = (uint8_t)s;
     n->status_since = now;
+    n->convicted = false; /* the callers that convict say so after */
     /* the rings hold the live (a failed add leaves the peer unwatched) */
     if (s == SB_STATUS_LIVE) {
         (void)sb_rings_add(&e->rings, n->id);
@@ -418,13 +419,19 @@ static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
     return votes > nm / 2;
 }
 
-/* Whether we hold x down by its monitors' verdicts (not for having been
- * alone, nor by the fallback detector alone): what a delta's down flag
- * says (plan.c, sweep.c). A live x refutes such verdicts when they reach
- * it, so a node that takes the flag's word learns of it then. */
-bool sb_liveness_convicts(const sb_engine *e, const sb_peer *x)
+/* Takes x down by its monitors' verdicts (not for having been alone, nor
+ * by the fallback detector alone): `convicted`, what the down flag of its
+ * deltas says (plan.c, sweep.c) while we hold it down. The verdicts as
+ * they stood then, not as they stand now: a newcomer that we answer is at
+ * once, on our rings, a monitor of the dead it lands before, with no
+ * verdict yet, and the verdicts that convicted them may be a minority
+ * until it concurs; told they lived, it reported them joined. A live x
+ * refutes such verdicts when they reach it (or our doubts do), so a node
+ * that takes the flag's word learns of it then. */
+static void liveness_convict(sb_engine *e, sb_peer *x, uint64_t now)
 {
-    return x->status == SB_STATUS_DOWN && liveness_convicted(e, x);
+    sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
+    x->convicted = true;
 }
 
 /* The subject a verdict key names (its 48-bit id). */
@@ -547,9 +554,12 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
     bool all = e->voters_lost; /* some could not be listed even now */
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *x = e->st.peers[i];
-        if (x->status == SB_STATUS_LIVE && (x->accused || all) &&
-            liveness_convicted(e, x))
-            sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
+        /* (or down by the fallback detector, or for being alone, but
+         * convicted now: the down flag says so from now on) */
+        bool judged = x->status == SB_STATUS_LIVE ||
+                      (x->status == SB_STATUS_DOWN && !x->convicted);
+        if (judged && (x->accused || all) && liveness_convicted(e, x))
+            liveness_convict(e, x, now);
         if (sb_liveness_held_down(e, x))
             sb_monitor_concur(e, x, now);
     }
@@ -576,7 +586,7 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
         x->accused = true; /* judged at once; the rejudge marks them all */
     e->rejudge = true;
     if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x)) {
-        sb_liveness_set_status(e, x, SB_STATUS_DOWN, now);
+        liveness_convict(e, x, now);
         sb_monitor_concur(e, x, now);
     }
 }
@@ -617,16 +627,21 @@ void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
 void sb_liveness_arrived(sb_engine *e, sb_peer *n, bool held_down,
                          uint64_t now)
 {
-    if (!e->cfg.monitors || n->status != SB_STATUS_JOINING || held_down)
+    if (!e->cfg.monitors || n->status != SB_STATUS_JOINING)
         return;
-    /* verdicts that came before its record marked no one (the rejudge
-     * marks records it finds): they name it now */
-    for (uint32_t i = 0; i < e->nvoters && !n->accused; i++) {
-        const sb_peer *mon = sb_state_find_id(&e->st, e->voters[i]);
-        n->accused = mon && liveness_voted(mon, n);
+    if (!held_down) {
+        /* verdicts that came before its record marked no one (the
+         * rejudge marks records it finds): they name it now */
+        for (uint32_t i = 0; i < e->nvoters && !n->accused; i++) {
+            const sb_peer *mon = sb_state_find_id(&e->st, e->voters[i]);
+            n->accused = mon && liveness_voted(mon, n);
+        }
+        held_down = liveness_convicted(e, n);
     }
-    if (liveness_convicted(e, n))
+    if (held_down) {
+        n->convicted = true; /* we pass the flag on */
         return;
+    }
     sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
     sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);
 }
@@ -679,6 +694,7 @@ void sb_liveness_alone(sb_engine *e, uint64_t now)
             continue;
         if (n->stays_down) {
             sb_rings_remove(&e->rings, n->id);
+            n->convicted = true;
         } else {
             sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
             sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);
@@ -720,8 +736,10 @@ void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
     case SB_STATUS_JOINING:
     case SB_STATUS_DOWN:
         /* convicted by its monitors: alive only once they withdraw */
-        if (liveness_convicted(e, n))
+        if (liveness_convicted(e, n)) {
+            n->convicted = true;
             break;
+        }
         /* proof of life: start (again) with a fresh window */
         sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
         sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);

@@ -124,7 +124,7 @@ static void plan_add(sb_engine *e, plan *p, sb_peer *n, uint64_t max,
     cand c = {
         .n = n, .from = whole || reset ? 0 : max, .reset = reset,
         .whole = whole, .news = news, .tie = (uint32_t)sb_rng_next(&e->rng),
-        .down = sb_liveness_convicts(e, n),
+        .down = n->convicted,
     };
     sb_plan_offer(e, p, &c);
 }

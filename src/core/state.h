@@ -75,6 +75,10 @@ typedef struct sb_peer {
                              convicted (liveness.c) */
     bool alone_down : 1;  /* held down only because we heard no one
                              (liveness.c, sb_liveness_alone()) */
+    bool convicted : 1;   /* held down by its monitors' verdicts, as
+                             they stood when we took it down or as its
+                             record arrived (liveness.c): a delta's down
+                             flag */
     uint32_t tombstones;
     uint32_t nkeys;
     uint32_t reserved;    /* of nkeys, the protocol's (verdicts: a zero

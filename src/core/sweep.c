@@ -39,7 +39,7 @@ static uint64_t sweep_write(sb_engine *e, sb_writer *w, uint32_t count,
     while (*i < count) {
         sb_peer *p = sb_state_sorted(&e->st, *i);
         cand c = { .n = p, .from = 0, .reset = p->gc_version > 0,
-                   .whole = true, .down = sb_liveness_convicts(e, p) };
+                   .whole = true, .down = p->convicted };
         size_t need = sb_plan_fit_delta(&c, room);
         bool whole = need && sb_plan_delta_to(&c) == p->max_version;
         if (!whole && (n || !need))
