@@ -159,22 +159,37 @@ void eval_stop_node(eval_cluster *c, eval_node *e)
     sb_node_free(node);
 }
 
+/* Whether node i holds live exactly the running nodes, each at the
+ * generation it runs: a count alone could match while a dead node is
+ * held live and a running one is not. Sets *ok to false if the node
+ * could not be read. */
+static bool eval_sees_all(eval_cluster *c, size_t i, bool *ok)
+{
+    sb_member *m;
+    size_t n;
+    if (sb_node_live(c->nodes[i].node, &m, &n) != SB_OK) {
+        *ok = false;
+        return false;
+    }
+    bool all = n == eval_running(c);
+    pthread_mutex_lock(&c->w.lock);
+    for (size_t k = 0; k < n && all; k++)
+        all = eval_runs(c, m[k].addr, m[k].generation);
+    pthread_mutex_unlock(&c->w.lock);
+    sb_free(m);
+    return all;
+}
+
 bool eval_converge(eval_cluster *c)
 {
     uint64_t end = eval_now_ns() + EVAL_WAIT_NS;
     while (eval_now_ns() < end) {
-        size_t want = eval_running(c);
-        bool all = true;
-        for (size_t i = 0; i < c->cap && all; i++) {
-            sb_member *m;
-            size_t n;
-            if (!c->nodes[i].node)
-                continue;
-            if (sb_node_live(c->nodes[i].node, &m, &n) != SB_OK)
-                return false;
-            sb_free(m);
-            all = n == want;
-        }
+        bool all = true, ok = true;
+        for (size_t i = 0; i < c->cap && all; i++)
+            if (c->nodes[i].node)
+                all = eval_sees_all(c, i, &ok);
+        if (!ok)
+            return false;
         if (all)
             return true;
         struct timespec ts = { 0, 20 * 1000000 };
