@@ -554,8 +554,8 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
     bool all = e->voters_lost; /* some could not be listed even now */
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *x = e->st.peers[i];
-        /* (or down by the fallback detector, or for being alone, but
-         * convicted now: the down flag says so from now on) */
+        /* a live peer, or one down by the fallback detector or for
+         * being alone: convicted now, its down flag says so */
         bool judged = x->status == SB_STATUS_LIVE ||
                       (x->status == SB_STATUS_DOWN && !x->convicted);
         if (judged && (x->accused || all) && liveness_convicted(e, x))
