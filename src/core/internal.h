@@ -30,7 +30,8 @@
  *                   carries
  * under them state.c (peers and keys), ring.c (the monitor rings), phi.c
  * (the failure detectors), waves.c (the push waves remembered),
- * bucket.c (token buckets), codec.c and refwire.c (the two wire
+ * outbox.c (push items and the children each is due to), bucket.c
+ * (token buckets), codec.c and refwire.c (the two wire
  * formats), keyring.c (sealing).
  */
 #ifndef SB_INTERNAL_H
@@ -44,6 +45,7 @@
 #include "codec.h"
 #include "engine.h"
 #include "keyring.h"
+#include "outbox.h"
 #include "ring.h"
 #include "rng.h"
 #include "state.h"
@@ -96,6 +98,9 @@
                                  PUSH_LINGER pauses */
 #define OUTBOX_SENDS 256      /* to go to at least this many children */
 #define OUTBOX_ITEM_BYTES 32  /* and to one for every this many bytes */
+#define OUTBOX_CHILDREN 256   /* for at most this many children (a node's
+                                 are among fanout x (log2(N) + 1) ring
+                                 neighbours: 39 at 4096 nodes) */
 #define OUTBOX_BACKED_UP 4    /* our own push waits while the outbox is
                                  fuller than 1/this */
 #define EARLY_ITEMS 64        /* pushed items kept for the one before */
@@ -185,13 +190,6 @@ typedef struct push_early {
     uint32_t at, len;
 } push_early;
 
-/* A push item waiting in the outbox for one child (push.c): the item's
- * bytes at outbox[item, item + len), to go as wave `wave` of its root. */
-typedef struct push_send {
-    uint64_t to;              /* the child's node id */
-    uint64_t wave;
-    uint32_t item, len;
-} push_send;
 
 /* A digest entry of a received message, with the peer it names (NULL if
  * unknown). */
@@ -308,6 +306,9 @@ struct sb_engine {
     uint64_t agreed_at;       /* when a peer's summary last matched ours */
     sb_peer *self;
     uint32_t nstatus[4];      /* peers by status, self included */
+    uint64_t live_lost;       /* times a live peer stopped being live or
+                                 was forgotten (liveness.c): a peer found
+                                 live since is live still */
     uint64_t round_ns;        /* interval / wire->rounds */
     uint64_t next_round;
     bool announce;            /* we learned news: tell a few peers */
@@ -391,20 +392,17 @@ struct sb_engine {
                                  rest (sb_push_free()) */
     /* the push's memory, one block: allocated at the first item passed
      * on, freed after PUSH_REST without a push (sb_push_rest()); NULL
-     * meanwhile. The waves seen lately, the children sent to lately,
-     * then the outbox: push items to pass on, each stored once, and the
-     * children each goes to; a child gets one PUSH of every item it is
-     * due, at most every PUSH_LINGER */
+     * meanwhile. The outbox's struct, the waves seen lately, the
+     * children sent to lately, then the outbox: push items to pass on,
+     * each stored once, and the children each goes to; a child gets one
+     * PUSH of every item it is due, at most every PUSH_LINGER */
     void *push_block;
+    sb_outbox *outbox;        /* at the block's start; push_outbox_*()
+                                 (push.c) */
     sb_waves waves;           /* push_waves() keys */
     push_link *links;         /* PUSH_LINKS slots */
-    push_send *sends;         /* push_outbox_sends() slots (push.c) */
-    uint32_t nsends;
-    uint8_t *outbox;          /* items back to back:
-                                 push_outbox_bytes() (push.c) */
-    uint32_t outbox_len;
     uint64_t push_ready;      /* when the outbox's first child may get
-                                 its items, if nsends */
+                                 its items, if it holds any */
     uint64_t push_at;         /* when a push last came or went */
     sb_bucket cap;            /* the bandwidth cap (send.c) */
     sb_bucket push_share;     /* our own pushes' fair share (push.c) */

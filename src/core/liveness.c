@@ -162,6 +162,7 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
     } else if (old == SB_STATUS_LIVE) {
         sb_rings_remove(&e->rings, n->id);
         e->rejudge = true;
+        e->live_lost++;
     }
     if (s == SB_STATUS_LIVE && n->answered) {
         n->probes = 0;
@@ -270,8 +271,10 @@ sb_peer *sb_liveness_add(sb_engine *e, const char *addr, size_t len,
 
 void sb_liveness_remove(sb_engine *e, sb_peer *n)
 {
-    if (n->status == SB_STATUS_LIVE)
+    if (n->status == SB_STATUS_LIVE) {
         sb_rings_remove(&e->rings, n->id);
+        e->live_lost++;
+    }
     if (n->voter)
         e->rejudge = true; /* its verdicts go with it */
     e->nstatus[n->status]--;

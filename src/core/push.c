@@ -112,31 +112,21 @@ static bool push_new_wave(sb_engine *e, uint64_t root, uint64_t wave)
     return true;
 }
 
-/* Orders the outbox by child, then as queued (items in the order they
- * came, the trees of one item in order). */
-static int push_cmp_send(const void *a, const void *b)
+/* Sends one PUSH of the items of the outbox's first n sends from slot
+ * `first` on to `to`, all within max_message_size (push_send_outbox()
+ * sized them). */
+static void push_send_items(sb_engine *e, const char *to, uint32_t first,
+                            uint32_t n)
 {
-    const push_send *x = a, *y = b;
-    if (x->to != y->to)
-        return x->to < y->to ? -1 : 1;
-    if (x->item != y->item)
-        return x->item < y->item ? -1 : 1;
-    return (x->wave > y->wave) - (x->wave < y->wave);
-}
-
-/* Sends one PUSH of the items sends[0 .. n) to `to`, all within
- * max_message_size (push_send_outbox() sized them). */
-static void push_send_items(sb_engine *e, const char *to,
-                            const push_send *sends, uint32_t n)
-{
+    const sb_outbox *o = e->outbox;
     sb_writer w = sb_send_writer(e);
     sb_put_header(&w, SB_MSG_PUSH, e->cluster_id);
     sb_put_varint(&w, n);
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t *item = w.p;
-        memcpy(item, e->outbox + sends[i].item, sends[i].len);
-        sb_set_item_wave(item, sends[i].wave);
-        w.p += sends[i].len;
+    for (uint32_t s = first; n--; s = o->sends[s].next) {
+        const sb_outbox_item *it = &o->items[o->sends[s].item];
+        memcpy(w.p, o->bytes + it->at, it->len);
+        sb_set_item_wave(w.p, o->sends[s].wave);
+        w.p += it->len;
     }
     if (sb_send_message(e, SB_TRAFFIC_PUSH, to, &w))
         e->stats.pushes++;
@@ -238,94 +228,83 @@ static void push_link_sent(sb_engine *e, uint64_t to, uint64_t now)
         *free_slot = (push_link){ to, now };
 }
 
-/* Orders the outbox by item, then child: the order items are kept in. */
-static int push_cmp_item(const void *a, const void *b)
+/* How many sends the outbox holds (0 when it is not allocated). */
+static uint32_t push_queued(const sb_engine *e)
 {
-    const push_send *x = a, *y = b;
-    if (x->item != y->item)
-        return x->item < y->item ? -1 : 1;
-    return (x->to > y->to) - (x->to < y->to);
+    return e->outbox ? e->outbox->nsends : 0;
+}
+
+/* The bytes of the item of the outbox's send in slot s. */
+static size_t push_send_len(const sb_outbox *o, uint32_t s)
+{
+    return o->items[o->sends[s].item].len;
 }
 
 /*
  * Sends the outbox, to every child whose pause is over (all of them if
- * `all`): its items, in the order they came, in as few datagrams as
- * max_message_size allows. An item due to one child in two trees goes
- * once (the child passes every sibling wave on from it). The items of
- * children still paused, and those the cap cannot take now (`all` or
- * not), stay, moved to the front of the outbox, and push_ready says when
- * the first may go.
+ * `all`), in the order of their ids: its items, in the order they came,
+ * in as few datagrams as max_message_size allows. An item due to one
+ * child in two trees goes once (the child passes every sibling wave on
+ * from it). The items of children still paused, and those the cap cannot
+ * take now (`all` or not), stay, and push_ready says when the first may
+ * go. A paused child found live before is not looked up again until a
+ * live peer stops being live.
  */
 static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
 {
-    push_send *s = e->sends;
-    qsort(s, e->nsends, sizeof(*s), push_cmp_send);
+    sb_outbox *o = e->outbox;
     size_t most = e->cfg.max_message_size - SB_HEADER_SIZE;
-    uint32_t kept = 0;
+    uint64_t live = e->live_lost + 1; /* a child's stamp: found live */
     e->push_ready = UINT64_MAX;
-    for (uint32_t i = 0; i < e->nsends;) {
-        uint32_t end = i;
-        while (end < e->nsends && s[end].to == s[i].to)
-            end++;
-        const sb_peer *to = sb_state_find_id(&e->st, s[i].to);
-        uint64_t ready = all ? 0 : push_link_ready(e, s[i].to);
-        if (!to || to->status != SB_STATUS_LIVE) {
-            i = end; /* gone meanwhile */
-            continue;
+    for (uint32_t c = 0; c < o->nchildren; c++) {
+        sb_outbox_child *ch = &o->children[c];
+        uint64_t ready = all ? 0 : push_link_ready(e, ch->id);
+        const sb_peer *to = NULL;
+        if (ch->stamp != live || ready <= now) {
+            to = sb_state_find_id(&e->st, ch->id);
+            if (!to || to->status != SB_STATUS_LIVE) {
+                sb_outbox_pop(o, c, UINT32_MAX); /* gone meanwhile */
+                continue;
+            }
+            ch->stamp = live;
         }
         if (ready > now) { /* paused: kept */
             if (ready < e->push_ready)
                 e->push_ready = ready;
-            while (i < end)
-                s[kept++] = s[i++];
             continue;
         }
-        /* distinct items to the front, then cut into datagrams; those
-         * the cap cannot take now wait for it, in order */
-        uint32_t n = 0;
-        for (uint32_t j = i; j < end; j++)
-            if (n == 0 || s[i + n - 1].item != s[j].item)
-                s[i + n++] = s[j];
-        uint32_t first = i, stop = i + n;
+        /* cut into datagrams; those the cap cannot take now wait for
+         * it, in order */
+        sb_outbox_once(o, c);
         bool sent = false;
-        while (first < stop) {
-            uint32_t j = first + 1;
-            size_t used = s[first].len;
-            while (j < stop &&
-                   used + s[j].len + sb_varint_size(j - first + 1) <= most)
-                used += s[j++].len;
+        while (ch->first != SB_OUTBOX_NONE) {
+            size_t used = push_send_len(o, ch->first);
+            uint32_t n = 1;
+            for (uint32_t s = o->sends[ch->first].next; s != SB_OUTBOX_NONE;
+                 s = o->sends[s].next) {
+                size_t len = push_send_len(o, s);
+                if (used + len + sb_varint_size(n + 1) > most)
+                    break;
+                used += len;
+                n++;
+            }
             uint64_t wait = sb_send_wait(e, SB_TRAFFIC_PUSH,
                                          used + SB_HEADER_SIZE +
-                                             sb_varint_size(j - first));
+                                             sb_varint_size(n));
             if (wait) {
                 e->capped_at = now;
                 if (now + wait < e->push_ready)
                     e->push_ready = now + wait;
-                while (first < stop)
-                    s[kept++] = s[first++];
                 break;
             }
-            push_send_items(e, to->addr, s + first, j - first);
+            push_send_items(e, to->addr, ch->first, n);
+            sb_outbox_pop(o, c, n);
             sent = true;
-            first = j;
         }
         if (sent)
-            push_link_sent(e, s[i].to, now);
-        i = end;
+            push_link_sent(e, ch->id, now);
     }
-    /* the items kept, moved down in the order they came */
-    e->nsends = kept;
-    qsort(s, kept, sizeof(*s), push_cmp_item);
-    uint32_t len = 0, last = UINT32_MAX; /* the last item's old offset */
-    for (uint32_t i = 0; i < kept; i++) {
-        if (s[i].item != last) {
-            last = s[i].item;
-            memmove(e->outbox + len, e->outbox + last, s[i].len);
-            len += s[i].len;
-        }
-        s[i].item = len - s[i].len;
-    }
-    e->outbox_len = len;
+    sb_outbox_compact(o);
 }
 
 /* The outbox's size in bytes: what the cap lets pass in a few pauses of
@@ -349,7 +328,8 @@ static uint32_t push_outbox_sends(const sb_engine *e)
  * OUTBOX_BACKED_UP. */
 static bool push_backed_up(const sb_engine *e)
 {
-    return e->outbox_len > push_outbox_bytes(e) / OUTBOX_BACKED_UP;
+    return e->outbox &&
+           e->outbox->len > push_outbox_bytes(e) / OUTBOX_BACKED_UP;
 }
 
 /* How long our own push waits for the outbox: until its first item may
@@ -379,12 +359,19 @@ static size_t push_early_bytes(const sb_engine *e)
            EARLY_MESSAGES * e->cfg.max_message_size;
 }
 
-/* The bytes of the push's block (internal.h): the waves, the links,
- * the outbox's slots, then its bytes. */
+/* The outbox's memory. */
+static size_t push_outbox_memory(const sb_engine *e)
+{
+    return sb_outbox_memory((uint32_t)push_outbox_bytes(e),
+                            push_outbox_sends(e), OUTBOX_CHILDREN);
+}
+
+/* The bytes of the push's block (internal.h): the outbox's struct, the
+ * waves, the links, then the outbox's memory. */
 static size_t push_block_bytes(const sb_engine *e)
 {
-    return sb_waves_bytes(push_waves(e)) + PUSH_LINKS * sizeof(push_link) +
-           push_outbox_sends(e) * sizeof(push_send) + push_outbox_bytes(e);
+    return sizeof(sb_outbox) + sb_waves_bytes(push_waves(e)) +
+           PUSH_LINKS * sizeof(push_link) + push_outbox_memory(e);
 }
 
 /* The push's block, all zero, laid out as push_block_bytes() counts it.
@@ -392,15 +379,17 @@ static size_t push_block_bytes(const sb_engine *e)
 static bool push_alloc(sb_engine *e)
 {
     size_t waves = sb_waves_bytes(push_waves(e));
-    size_t slots = push_outbox_sends(e);
     uint8_t *b = calloc(1, push_block_bytes(e));
     if (!b)
         return false;
     e->push_block = b;
+    e->outbox = (sb_outbox *)b;
+    b += sizeof(sb_outbox);
     sb_waves_init(&e->waves, b, push_waves(e));
     e->links = (push_link *)(b + waves);
-    e->sends = (push_send *)(e->links + PUSH_LINKS);
-    e->outbox = (uint8_t *)(e->sends + slots);
+    sb_outbox_init(e->outbox, e->links + PUSH_LINKS,
+                   (uint32_t)push_outbox_bytes(e), push_outbox_sends(e),
+                   OUTBOX_CHILDREN);
     return true;
 }
 
@@ -408,8 +397,6 @@ static bool push_alloc(sb_engine *e)
  * outbox first if it is full; false if out of memory. */
 static bool push_room(sb_engine *e, size_t len, uint64_t now)
 {
-    size_t cap = push_outbox_bytes(e);
-    uint32_t slots = push_outbox_sends(e);
     if (!e->push_block && !push_alloc(e))
         return false;
     /* an item goes to at most log2(M) + 1 children a tree */
@@ -417,25 +404,24 @@ static bool push_room(sb_engine *e, size_t len, uint64_t now)
     while (depth < 32 && (1u << (depth - 1)) <= e->rings.count)
         depth++;
     uint32_t most = e->cfg.push_fanout * depth;
-    if (e->outbox_len + len > cap || e->nsends + most > slots)
+    if (!sb_outbox_fits(e->outbox, len, most))
         push_send_outbox(e, true, now);
     /* what the cap holds back may still fill it */
-    return e->outbox_len + len <= cap && e->nsends + most <= slots;
+    return sb_outbox_fits(e->outbox, len, most);
 }
 
-/* Queues the item at outbox[at, at + len) for our children in the tree
- * of wave `wave` of `root`; true if one of them may have it now (else
+/* Queues the outbox's item `item` for our children in the tree of wave
+ * `wave` of `root`; true if one of them may have it now (else
  * push_ready says when the first may). */
 static bool push_route(sb_engine *e, uint64_t root, uint64_t wave,
-                       uint32_t at, size_t len, uint64_t now)
+                       uint32_t item, uint64_t now)
 {
     uint64_t kids[32];
     uint32_t t = (uint32_t)(wave & PUSH_TREE_MASK);
     uint32_t k = push_children(e, root, t, kids);
     bool ready = false;
     for (uint32_t i = 0; i < k; i++) {
-        e->sends[e->nsends++] =
-            (push_send){ kids[i], wave, at, (uint32_t)len };
+        sb_outbox_queue(e->outbox, item, kids[i], wave);
         uint64_t when = push_link_ready(e, kids[i]);
         ready |= when <= now;
         if (when < e->push_ready)
@@ -472,16 +458,14 @@ static bool push_pass_on(sb_engine *e, const uint8_t *item, size_t len,
         e->stats.held_back[SB_TRAFFIC_PUSH]++;
         return false;
     }
-    uint32_t at = e->outbox_len, before = e->nsends;
-    memcpy(e->outbox + at, item, len);
+    uint32_t at = sb_outbox_add(e->outbox, item, len);
     bool ready = false;
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
         if (fresh >> i & 1) {
             push_new_wave(e, root, waves | i);
-            ready |= push_route(e, root, waves | i, at, len, now);
+            ready |= push_route(e, root, waves | i, at, now);
         }
-    if (e->nsends > before) /* else we are a leaf in every tree */
-        e->outbox_len += (uint32_t)len;
+    sb_outbox_trim(e->outbox); /* we are a leaf in every tree */
     return ready;
 }
 
@@ -622,7 +606,7 @@ void sb_push_flush(sb_engine *e, uint64_t now)
     push_expire_early(e, now);
     if (e->push_pending && now >= e->push_due)
         push_start(e, now);
-    if (e->nsends)
+    if (push_queued(e))
         push_send_outbox(e, false, now);
 }
 
@@ -635,7 +619,7 @@ void sb_push_flush(sb_engine *e, uint64_t now)
 void sb_push_rest(sb_engine *e, uint64_t now)
 {
     if ((!e->push_block && !e->early_items) || now - e->push_at < PUSH_REST ||
-        e->nsends || e->early_count || e->push_pending)
+        push_queued(e) || e->early_count || e->push_pending)
         return;
     sb_push_free(e);
 }
@@ -650,10 +634,7 @@ void sb_push_free(sb_engine *e)
     e->push_block = NULL;
     e->waves = (sb_waves){ 0 };
     e->links = NULL;
-    e->sends = NULL;
-    e->nsends = 0;
     e->outbox = NULL;
-    e->outbox_len = 0;
     e->early_items = NULL;
     e->early = NULL;
     e->early_count = e->early_len = 0;
@@ -688,7 +669,7 @@ bool sb_push_capped(const sb_engine *e, uint64_t now)
  * child whose pause is over; UINT64_MAX if none waits. */
 uint64_t sb_push_due(const sb_engine *e)
 {
-    uint64_t t = e->nsends ? e->push_ready : UINT64_MAX;
+    uint64_t t = push_queued(e) ? e->push_ready : UINT64_MAX;
     if (e->push_pending && e->push_due < t)
         t = e->push_due;
     return t;
@@ -858,7 +839,7 @@ void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now)
     if (known)
         e->push_at = now;
     sb_cursor c = { m->items, m->end };
-    bool ready = e->nsends && now >= e->push_ready;
+    bool ready = push_queued(e) && now >= e->push_ready;
     for (uint64_t i = 0; i < m->nitems; i++) {
         sb_push_item it;
         sb_push_item_next(&c, &it);

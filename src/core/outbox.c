@@ -1,0 +1,169 @@
+/*
+ * The outbox (outbox.h): the items' bytes, their table, the sends in
+ * slots (a child's are a list through `next`, the free ones too) and the
+ * children in order of their ids.
+ */
+#include <string.h>
+
+#include "outbox.h"
+
+size_t sb_outbox_memory(uint32_t bytes, uint32_t sends, uint32_t children)
+{
+    return (size_t)sends * sizeof(sb_outbox_send) +
+           (size_t)children * sizeof(sb_outbox_child) +
+           (size_t)sends * sizeof(sb_outbox_item) + bytes;
+}
+
+/* Laid out as sb_outbox_memory() counts: sends, children, items (as
+ * many as sends: each kept item has one at least), bytes. */
+void sb_outbox_init(sb_outbox *o, void *mem, uint32_t bytes, uint32_t sends,
+                    uint32_t children)
+{
+    *o = (sb_outbox){ 0 };
+    o->sends = mem;
+    o->children = (sb_outbox_child *)(o->sends + sends);
+    o->items = (sb_outbox_item *)(o->children + children);
+    o->bytes = (uint8_t *)(o->items + sends);
+    o->free = SB_OUTBOX_NONE;
+    o->cap_bytes = bytes;
+    o->cap_sends = sends;
+    o->cap_children = children;
+}
+
+/* An item stored last has no send but may be taken back: the item
+ * table has a slot for it beside those of the sends. */
+bool sb_outbox_fits(const sb_outbox *o, size_t len, uint32_t sends)
+{
+    return o->len + len <= o->cap_bytes &&
+           o->nsends + sends <= o->cap_sends &&
+           o->nitems < o->cap_sends &&
+           o->nchildren + sends <= o->cap_children;
+}
+
+uint32_t sb_outbox_add(sb_outbox *o, const uint8_t *bytes, size_t len)
+{
+    memcpy(o->bytes + o->len, bytes, len);
+    o->items[o->nitems] =
+        (sb_outbox_item){ o->len, (uint32_t)len, 0, 0 };
+    o->len += (uint32_t)len;
+    return o->nitems++;
+}
+
+void sb_outbox_trim(sb_outbox *o)
+{
+    if (o->nitems && !o->items[o->nitems - 1].refs)
+        o->len -= o->items[--o->nitems].len;
+}
+
+/* Child `to`: where it is, or where it would go. */
+static uint32_t outbox_find(const sb_outbox *o, uint64_t to)
+{
+    uint32_t lo = 0, hi = o->nchildren;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (o->children[mid].id < to)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void sb_outbox_queue(sb_outbox *o, uint32_t item, uint64_t to, uint64_t wave)
+{
+    uint32_t c = outbox_find(o, to);
+    if (c == o->nchildren || o->children[c].id != to) {
+        memmove(o->children + c + 1, o->children + c,
+                (o->nchildren - c) * sizeof(*o->children));
+        o->children[c] = (sb_outbox_child){ to, 0, SB_OUTBOX_NONE,
+                                            SB_OUTBOX_NONE };
+        o->nchildren++;
+    }
+    uint32_t s = o->free;
+    if (s != SB_OUTBOX_NONE)
+        o->free = o->sends[s].next;
+    else
+        s = o->used++;
+    o->sends[s] = (sb_outbox_send){ wave, item, SB_OUTBOX_NONE };
+    sb_outbox_child *ch = &o->children[c];
+    if (ch->first == SB_OUTBOX_NONE)
+        ch->first = s;
+    else
+        o->sends[ch->last].next = s;
+    ch->last = s;
+    o->items[item].refs++;
+    o->nsends++;
+}
+
+/* Frees send slot s. */
+static void outbox_free(sb_outbox *o, uint32_t s)
+{
+    o->items[o->sends[s].item].refs--;
+    o->sends[s].next = o->free;
+    o->free = s;
+    o->nsends--;
+}
+
+void sb_outbox_pop(sb_outbox *o, uint32_t c, uint32_t n)
+{
+    sb_outbox_child *ch = &o->children[c];
+    for (; n && ch->first != SB_OUTBOX_NONE; n--) {
+        uint32_t s = ch->first;
+        ch->first = o->sends[s].next;
+        outbox_free(o, s);
+    }
+    if (ch->first == SB_OUTBOX_NONE)
+        ch->last = SB_OUTBOX_NONE;
+}
+
+void sb_outbox_once(sb_outbox *o, uint32_t c)
+{
+    sb_outbox_child *ch = &o->children[c];
+    for (uint32_t s = ch->first; s != SB_OUTBOX_NONE;) {
+        uint32_t n = o->sends[s].next;
+        if (n != SB_OUTBOX_NONE && o->sends[n].item == o->sends[s].item) {
+            o->sends[s].next = o->sends[n].next;
+            if (ch->last == n)
+                ch->last = s;
+            outbox_free(o, n);
+        } else {
+            s = n;
+        }
+    }
+}
+
+void sb_outbox_compact(sb_outbox *o)
+{
+    uint32_t k = 0, len = 0;
+    for (uint32_t i = 0; i < o->nitems; i++) {
+        sb_outbox_item *it = &o->items[i];
+        if (!it->refs)
+            continue;
+        if (it->at != len)
+            memmove(o->bytes + len, o->bytes + it->at, it->len);
+        it->at = len;
+        len += it->len;
+        it->moved = k++;
+    }
+    bool moved = k < o->nitems;
+    uint32_t n = 0;
+    for (uint32_t c = 0; c < o->nchildren; c++) {
+        sb_outbox_child *ch = &o->children[c];
+        if (ch->first == SB_OUTBOX_NONE)
+            continue;
+        for (uint32_t s = ch->first; moved && s != SB_OUTBOX_NONE;
+             s = o->sends[s].next)
+            o->sends[s].item = o->items[o->sends[s].item].moved;
+        o->children[n++] = *ch;
+    }
+    o->nchildren = n;
+    for (uint32_t i = 0, j = 0; moved && i < o->nitems; i++)
+        if (o->items[i].refs)
+            o->items[j++] = o->items[i];
+    o->nitems = k;
+    o->len = len;
+    if (!o->nsends) { /* every slot free: taken again from the first */
+        o->used = 0;
+        o->free = SB_OUTBOX_NONE;
+    }
+}

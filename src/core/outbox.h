@@ -1,0 +1,76 @@
+/*
+ * The outbox (push.c): the push items a node has to pass on, each stored
+ * once, and for each child the items due to it. A send is one item due
+ * to one child as one wave; a child's sends are a list in the order they
+ * were queued, so that sending to one child touches its own sends only,
+ * and a child kept waiting costs nothing. The children are kept in the
+ * order of their ids. Pure; the memory is the caller's.
+ */
+#ifndef SB_OUTBOX_H
+#define SB_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SB_OUTBOX_NONE UINT32_MAX /* no send: a list's end */
+
+typedef struct sb_outbox_item {
+    uint32_t at, len; /* its bytes: bytes[at, at + len) */
+    uint32_t refs;    /* the sends of it */
+    uint32_t moved;   /* its index after sb_outbox_compact() */
+} sb_outbox_item;
+
+typedef struct sb_outbox_send {
+    uint64_t wave;
+    uint32_t item; /* its index in items */
+    uint32_t next; /* the child's next send (in the free list, the next
+                      free slot), or SB_OUTBOX_NONE */
+} sb_outbox_send;
+
+typedef struct sb_outbox_child {
+    uint64_t id;
+    uint64_t stamp;        /* the caller's, 0 at first */
+    uint32_t first, last;  /* its sends; SB_OUTBOX_NONE: none left */
+} sb_outbox_child;
+
+typedef struct sb_outbox {
+    uint8_t *bytes;             /* the items back to back */
+    sb_outbox_item *items;      /* in the order of their bytes */
+    sb_outbox_send *sends;
+    sb_outbox_child *children;  /* in the order of their ids */
+    uint32_t len;               /* bytes held */
+    uint32_t nitems, nsends, nchildren;
+    uint32_t used;              /* send slots ever taken */
+    uint32_t free;              /* the first free slot below used */
+    uint32_t cap_bytes, cap_sends, cap_children;
+} sb_outbox;
+
+/* Bytes of memory an outbox of `bytes` bytes of items, `sends` sends and
+ * `children` children needs. */
+size_t sb_outbox_memory(uint32_t bytes, uint32_t sends, uint32_t children);
+/* An empty outbox over `mem`: sb_outbox_memory() bytes, aligned for a
+ * uint64_t. */
+void sb_outbox_init(sb_outbox *o, void *mem, uint32_t bytes, uint32_t sends,
+                    uint32_t children);
+/* Whether an item of `len` bytes fits, with up to `sends` sends of it
+ * each to a child not yet in the outbox. */
+bool sb_outbox_fits(const sb_outbox *o, size_t len, uint32_t sends);
+/* Stores an item's bytes (sb_outbox_fits() said it fits); its index.
+ * Until it is queued for a child, sb_outbox_trim() takes it back. */
+uint32_t sb_outbox_add(sb_outbox *o, const uint8_t *bytes, size_t len);
+/* Queues item `item` for child `to` as wave `wave`, after its sends. */
+void sb_outbox_queue(sb_outbox *o, uint32_t item, uint64_t to,
+                     uint64_t wave);
+/* Takes back the last item stored if it was queued for no child. */
+void sb_outbox_trim(sb_outbox *o);
+/* Removes the first `n` sends of child c (all of them: UINT32_MAX). */
+void sb_outbox_pop(sb_outbox *o, uint32_t c, uint32_t n);
+/* Removes the sends of child c whose item is the one of the send before
+ * (an item due to it in several waves). */
+void sb_outbox_once(sb_outbox *o, uint32_t c);
+/* Drops the items and the children left with no sends: the bytes of
+ * those kept move down, in order. Indices of children and items change. */
+void sb_outbox_compact(sb_outbox *o);
+
+#endif /* SB_OUTBOX_H */
