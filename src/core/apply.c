@@ -244,6 +244,49 @@ static void apply_cut_reset(sb_engine *e, sb_peer *n, uint64_t stop)
         e->rejudge = true; /* some of its verdicts may be gone */
 }
 
+/* Whether n takes delta d as a reset: only past what we have seen.
+ * Holding every version up to the sender's gc_version, we have seen the
+ * tombstones it collected (our copy may even be newer than the
+ * sender's), and the delta is taken as a normal one (docs/protocol.md,
+ * section 9.3). */
+static bool apply_resets(const sb_peer *n, const sb_delta *d)
+{
+    return d->reset && d->gc_version > n->gc_version &&
+           d->gc_version > n->max_version;
+}
+
+/*
+ * Whether n must refuse delta d (not a reset): a gap; or the sender
+ * collected tombstones past our max that we never saw: only a reset may
+ * bring us past them (an offered or pushed delta is not computed from
+ * our digest and may skip them); or we are part way through a reset (our
+ * copy is clean up to gc_version but holds only a prefix) and the sender
+ * has neither collected that far nor seen that far: it may still hold
+ * values those collected tombstones deleted. (A sender that holds
+ * versions up to our gc_version has seen every tombstone up to it, so it
+ * is safe even if it collected none.)
+ */
+static bool apply_gap(const sb_peer *n, const sb_delta *d)
+{
+    return d->from_version > n->max_version ||
+           (d->gc_version > n->max_version && d->gc_version > n->gc_version) ||
+           (n->max_version < n->gc_version && d->gc_version < n->gc_version &&
+            d->to_version < n->gc_version);
+}
+
+/* Whether apply_delta() would refuse d for a gap, n being the record d
+ * speaks of, and change nothing on the way: n is not ourselves, at d's
+ * generation, with d's heartbeat and leaving bit already, and the
+ * sender may speak of it. */
+bool sb_apply_refuses(const sb_engine *e, const sb_peer *n,
+                      const sb_delta *d)
+{
+    return !n->self && n->generation == d->generation &&
+           d->heartbeat <= n->heartbeat && (n->leaving || !d->leaving) &&
+           apply_may_speak(e, d, false) && !apply_resets(n, d) &&
+           apply_gap(n, d);
+}
+
 /* Takes one delta; false if it was refused for a gap (counted). */
 static bool apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
 {
@@ -252,29 +295,10 @@ static bool apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
     if (!n)
         return true;
     sb_state_touch(&e->st, n);
-    /* a reset only past what we have seen: holding every version up to
-     * the sender's gc_version, we have seen the tombstones it collected
-     * (our copy may even be newer than the sender's), and the delta is
-     * taken as a normal one (docs/protocol.md, section 9.3) */
-    bool reset = d->reset && d->gc_version > n->gc_version &&
-                 d->gc_version > n->max_version;
+    bool reset = apply_resets(n, d);
     if (reset) {
         apply_reset(e, n, d);
-    } else if (d->from_version > n->max_version ||
-               (d->gc_version > n->max_version &&
-                d->gc_version > n->gc_version) ||
-               (n->max_version < n->gc_version &&
-                d->gc_version < n->gc_version &&
-                d->to_version < n->gc_version)) {
-        /* the sender collected tombstones past our max that we never
-         * saw: only a reset may bring us past them (an offered or pushed
-         * delta is not computed from our digest and may skip them) */
-        /* a gap; or we are part way through a reset (our copy is clean
-         * up to gc_version but holds only a prefix) and the sender has
-         * neither collected that far nor seen that far: it may still
-         * hold values those collected tombstones deleted. (A sender that
-         * holds versions up to our gc_version has seen every tombstone
-         * up to it, so it is safe even if it collected none.) */
+    } else if (apply_gap(n, d)) {
         e->stats.drops[SB_DROP_GAP]++;
         return false;
     }

@@ -184,10 +184,14 @@ typedef struct push_link {
 } push_link;
 
 /* A pushed item that came before one it follows (push.c): its bytes at
- * early[at, at + len), kept until `until` for the one before it. */
+ * early[at, at + len), kept until `until` for the one before it; the
+ * record its delta speaks of (NULL: none), as found when the state's
+ * `changes` was found - 1 (0: not looked up). */
 typedef struct push_early {
     uint64_t until;
     uint32_t at, len;
+    const sb_peer *peer;
+    uint64_t found;
 } push_early;
 
 
@@ -589,6 +593,8 @@ void sb_push_recv(sb_engine *e, const sb_msg *m, bool known, uint64_t now);
 
 /* ---- apply.c ---- */
 bool sb_apply_deltas(sb_engine *e, const sb_msg *m, uint64_t now);
+bool sb_apply_refuses(const sb_engine *e, const sb_peer *n,
+                      const sb_delta *d);
 bool sb_apply_within_bounds(sb_engine *e, const sb_peer *n,
                             const sb_key_entry *k);
 bool sb_apply_store_key(sb_engine *e, sb_peer *n, const sb_key_entry *k,

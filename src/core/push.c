@@ -777,9 +777,31 @@ static void push_keep_early(sb_engine *e, const uint8_t *item, size_t len,
     while (e->early_count == EARLY_ITEMS || e->early_len + len > cap)
         push_drop_early(e, 0, true);
     memcpy(e->early + e->early_len, item, len);
-    e->early_items[e->early_count++] =
-        (push_early){ now + EARLY_WAIT, e->early_len, (uint32_t)len };
+    e->early_items[e->early_count++] = (push_early){
+        now + EARLY_WAIT, e->early_len, (uint32_t)len, NULL, 0
+    };
     e->early_len += (uint32_t)len;
+}
+
+/* Whether early item h, of one delta, would be refused again for its
+ * gap and change nothing (apply.c, sb_apply_refuses()): then it is not
+ * applied again. Its record is looked up again only after records came
+ * or went. */
+static bool push_early_refused(sb_engine *e, push_early *h)
+{
+    sb_cursor c = { e->early + h->at, e->early + h->at + h->len };
+    sb_push_item it;
+    sb_push_item_next(&c, &it);
+    if (it.ndeltas != 1)
+        return false;
+    c = (sb_cursor){ it.deltas, it.end };
+    sb_delta d;
+    sb_delta_next(&c, &d);
+    if (h->found != e->st.changes + 1) {
+        h->peer = sb_state_find_addr(&e->st, d.addr, d.addr_len);
+        h->found = e->st.changes + 1;
+    }
+    return h->peer && sb_apply_refuses(e, h->peer, &d);
 }
 
 /* After items were applied: the early ones that follow them now (each
@@ -789,7 +811,11 @@ static void push_retry_early(sb_engine *e, const sb_msg *m, uint64_t now)
     for (bool more = true; more;) {
         more = false;
         for (uint32_t i = 0; i < e->early_count;) {
-            const push_early *h = &e->early_items[i];
+            push_early *h = &e->early_items[i];
+            if (push_early_refused(e, h)) {
+                i++;
+                continue;
+            }
             uint64_t gaps = e->stats.drops[SB_DROP_GAP];
             bool ok = push_apply(e, m, e->early + h->at,
                                  e->early + h->at + h->len, now);
