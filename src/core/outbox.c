@@ -75,7 +75,7 @@ void sb_outbox_queue(sb_outbox *o, uint32_t item, uint64_t to, uint64_t wave)
     if (c == o->nchildren || o->children[c].id != to) {
         memmove(o->children + c + 1, o->children + c,
                 (o->nchildren - c) * sizeof(*o->children));
-        o->children[c] = (sb_outbox_child){ to, 0, SB_OUTBOX_NONE,
+        o->children[c] = (sb_outbox_child){ to, NULL, 0, SB_OUTBOX_NONE,
                                             SB_OUTBOX_NONE };
         o->nchildren++;
     }

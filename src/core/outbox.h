@@ -28,10 +28,13 @@ typedef struct sb_outbox_send {
                       free slot), or SB_OUTBOX_NONE */
 } sb_outbox_send;
 
+struct sb_peer;
+
 typedef struct sb_outbox_child {
     uint64_t id;
-    uint64_t stamp;        /* the caller's, 0 at first */
-    uint32_t first, last;  /* its sends; SB_OUTBOX_NONE: none left */
+    const struct sb_peer *peer; /* the caller's, NULL at first */
+    uint64_t stamp;             /* the caller's, 0 at first */
+    uint32_t first, last;       /* its sends; SB_OUTBOX_NONE: none left */
 } sb_outbox_child;
 
 typedef struct sb_outbox {

@@ -247,8 +247,9 @@ static size_t push_send_len(const sb_outbox *o, uint32_t s)
  * child in two trees goes once (the child passes every sibling wave on
  * from it). The items of children still paused, and those the cap cannot
  * take now (`all` or not), stay, and push_ready says when the first may
- * go. A paused child found live before is not looked up again until a
- * live peer stops being live.
+ * go. A child found live is looked up again only after a live peer
+ * stopped being live or was forgotten (engine.live_lost): until then
+ * its record is where it was found, and live.
  */
 static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
 {
@@ -259,10 +260,9 @@ static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
     for (uint32_t c = 0; c < o->nchildren; c++) {
         sb_outbox_child *ch = &o->children[c];
         uint64_t ready = all ? 0 : push_link_ready(e, ch->id);
-        const sb_peer *to = NULL;
-        if (ch->stamp != live || ready <= now) {
-            to = sb_state_find_id(&e->st, ch->id);
-            if (!to || to->status != SB_STATUS_LIVE) {
+        if (ch->stamp != live) {
+            ch->peer = sb_state_find_id(&e->st, ch->id);
+            if (!ch->peer || ch->peer->status != SB_STATUS_LIVE) {
                 sb_outbox_pop(o, c, UINT32_MAX); /* gone meanwhile */
                 continue;
             }
@@ -297,7 +297,7 @@ static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
                     e->push_ready = now + wait;
                 break;
             }
-            push_send_items(e, to->addr, ch->first, n);
+            push_send_items(e, ch->peer->addr, ch->first, n);
             sb_outbox_pop(o, c, n);
             sent = true;
         }
