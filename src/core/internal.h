@@ -186,12 +186,15 @@ typedef struct push_link {
 /* A pushed item that came before one it follows (push.c): its bytes at
  * early[at, at + len), kept until `until` for the one before it; the
  * record its delta speaks of (NULL: none), as found when the state's
- * `changes` was found - 1 (0: not looked up). */
+ * `changes` was found - 1 (0: not looked up); and when it was last
+ * found refused, the count of its record's bucket of touches + 1 (0:
+ * not refused since it was looked up). */
 typedef struct push_early {
     uint64_t until;
     uint32_t at, len;
     const sb_peer *peer;
     uint64_t found;
+    uint32_t bucket, refused;
 } push_early;
 
 

@@ -351,11 +351,12 @@ static uint32_t push_waves(const sb_engine *e)
     return n > WAVES_LEAST ? (uint32_t)n : WAVES_LEAST;
 }
 
-/* The bytes of the early items' block: EARLY_ITEMS slots, then
- * EARLY_MESSAGES messages' bytes of items. */
+/* The bytes of the early items' block: EARLY_ITEMS slots, the state's
+ * counts of touches, then EARLY_MESSAGES messages' bytes of items. */
 static size_t push_early_bytes(const sb_engine *e)
 {
     return EARLY_ITEMS * sizeof(push_early) +
+           STATE_TOUCH_BUCKETS * sizeof(uint32_t) +
            EARLY_MESSAGES * e->cfg.max_message_size;
 }
 
@@ -636,6 +637,7 @@ void sb_push_free(sb_engine *e)
     e->links = NULL;
     e->outbox = NULL;
     e->early_items = NULL;
+    e->st.touches = NULL;
     e->early = NULL;
     e->early_count = e->early_len = 0;
     /* our one-tree pushes are over (no push came or went for PUSH_REST):
@@ -762,10 +764,13 @@ static void push_keep_early(sb_engine *e, const uint8_t *item, size_t len,
                             uint64_t now)
 {
     size_t cap = EARLY_MESSAGES * e->cfg.max_message_size;
-    if (!e->early_items) { /* the slots, then the bytes */
-        e->early_items = malloc(push_early_bytes(e));
-        e->early = e->early_items ? (uint8_t *)(e->early_items + EARLY_ITEMS)
-                                  : NULL;
+    if (!e->early_items) { /* the slots, the touches, then the bytes */
+        e->early_items = calloc(1, push_early_bytes(e));
+        e->st.touches =
+            e->early_items ? (uint32_t *)(e->early_items + EARLY_ITEMS) : NULL;
+        e->early = e->early_items
+                       ? (uint8_t *)(e->st.touches + STATE_TOUCH_BUCKETS)
+                       : NULL;
     }
     sb_cursor c = { item, item + len };
     sb_push_item it;
@@ -778,7 +783,7 @@ static void push_keep_early(sb_engine *e, const uint8_t *item, size_t len,
         push_drop_early(e, 0, true);
     memcpy(e->early + e->early_len, item, len);
     e->early_items[e->early_count++] = (push_early){
-        now + EARLY_WAIT, e->early_len, (uint32_t)len, NULL, 0
+        now + EARLY_WAIT, e->early_len, (uint32_t)len, NULL, 0, 0, 0
     };
     e->early_len += (uint32_t)len;
 }
@@ -786,9 +791,14 @@ static void push_keep_early(sb_engine *e, const uint8_t *item, size_t len,
 /* Whether early item h, of one delta, would be refused again for its
  * gap and change nothing (apply.c, sb_apply_refuses()): then it is not
  * applied again. Its record is looked up again only after records came
- * or went. */
+ * or went; refused once, it is refused while no record of its bucket of
+ * touches changed, and the sender may speak of it. */
 static bool push_early_refused(sb_engine *e, push_early *h)
 {
+    uint32_t *touches = e->st.touches;
+    if (h->found == e->st.changes + 1 && e->from_member &&
+        h->refused == touches[h->bucket] + 1)
+        return true;
     sb_cursor c = { e->early + h->at, e->early + h->at + h->len };
     sb_push_item it;
     sb_push_item_next(&c, &it);
@@ -800,8 +810,11 @@ static bool push_early_refused(sb_engine *e, push_early *h)
     if (h->found != e->st.changes + 1) {
         h->peer = sb_state_find_addr(&e->st, d.addr, d.addr_len);
         h->found = e->st.changes + 1;
+        h->bucket = h->peer ? sb_state_touch_bucket(h->peer->id) : 0;
     }
-    return h->peer && sb_apply_refuses(e, h->peer, &d);
+    bool refused = h->peer && sb_apply_refuses(e, h->peer, &d);
+    h->refused = refused ? touches[h->bucket] + 1 : 0;
+    return refused;
 }
 
 /* After items were applied: the early ones that follow them now (each

@@ -145,7 +145,20 @@ typedef struct sb_state {
     uint32_t *sorted;     /* every peer's index, in id order (room for
                              cap): sb_state_sorted() */
     uint64_t changes;     /* records added or removed, ever */
+    uint32_t *touches;    /* NULL, or STATE_TOUCH_BUCKETS counts of the
+                             touches of records, by id: one that did not
+                             move since it was read says that no record
+                             of its ids changed (push.c's early items
+                             set it) */
 } sb_state;
+
+#define STATE_TOUCH_BUCKETS 64
+
+/* The bucket of st->touches that counts the touches of record `id`. */
+static inline uint32_t sb_state_touch_bucket(uint64_t id)
+{
+    return (uint32_t)(id % STATE_TOUCH_BUCKETS);
+}
 
 void sb_state_init(sb_state *st);
 void sb_state_free(sb_state *st);
@@ -192,9 +205,12 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
  * leaves the summary. */
 void sb_state_remove(sb_state *st, sb_peer *n);
 /* Marks a peer whose id, heartbeat, leaving bit, max_version or
- * gc_version changed: the summary takes its new share when next read. */
+ * gc_version changed: the summary takes its new share when next read.
+ * Every change is counted in st->touches, if set. */
 static inline void sb_state_touch(sb_state *st, sb_peer *n)
 {
+    if (st->touches)
+        st->touches[sb_state_touch_bucket(n->id)]++;
     if (!n->touched) {
         n->touched = true;
         if (st->ntouched < st->touched_cap)
