@@ -74,6 +74,10 @@
 #define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */
 #define SWEEP_HELD 8          /* sweeps held back at once, at most */
 #define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */
+#define RETURNS_SHARE 4       /* a node sweeps again when more than 1 /
+                                 this of the live nodes came back from
+                                 down within a second (sweep.c) */
+#define RETURNS_LEAST 8       /* and at least this many */
 #define SB_CAP_MESSAGES 24    /* the cap is at least this many of our
                                  largest datagrams a second (send.c) */
 #define RANGES 16             /* parts a DIFF left to descend into, at
@@ -320,7 +324,8 @@ struct sb_engine {
     uint64_t next_round;
     bool announce;            /* we learned news: tell a few peers */
     bool announce_members;    /* of a member we did not know: in full */
-    bool sweeping;            /* we joined: our SYNs ask for a sweep */
+    bool sweeping;            /* we joined, or many nodes came back from
+                                 down: our SYNs ask for a sweep */
     uint64_t sweep;           /* its cursor: records of ids up to it held */
     struct sweep_range {      /* SWEEPs that came before those they follow
                                  (ranges past the cursor): SWEEP_BURST
@@ -328,6 +333,8 @@ struct sb_engine {
         uint64_t from, to;
     } *sweep_ahead;
     uint32_t nsweep_ahead;
+    uint32_t returns;         /* nodes back from down since returns_at */
+    uint64_t returns_at;      /* the start of their second */
     sb_bucket sweep_bytes;    /* what we send others' sweeps (sweep.c) */
     struct sweep_held {       /* sweeps held back until their askers
                                  answer our ACKs (sweep.c); id 0: none */
@@ -560,6 +567,7 @@ uint64_t sb_announce_due(const sb_engine *e);
 void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
                     bool same, uint64_t now);
 void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now);
+void sb_sweep_returned(sb_engine *e, uint64_t now);
 size_t sb_sweep_memory(const sb_engine *e);
 void sb_sweep_free(sb_engine *e);
 void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,

@@ -164,6 +164,8 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
         e->rejudge = true;
         e->live_lost++;
     }
+    if (old == SB_STATUS_DOWN && s == SB_STATUS_LIVE && !n->self)
+        sb_sweep_returned(e, now);
     if (s == SB_STATUS_LIVE && n->answered) {
         n->probes = 0;
         n->probe_at = 0;

@@ -15,6 +15,11 @@
  * the largest id ends the sweep. What the sweeper still lacks then (news
  * younger than the sweep, records the sweeping peer did not hold) comes
  * by anti-entropy, as before.
+ *
+ * A member sweeps again when many nodes come back from down at once: a
+ * partition healed, or we were cut off. Their records moved on meanwhile
+ * (verdicts written and withdrawn), and anti-entropy, a few records an
+ * exchange, would take seconds to bring them all.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +220,25 @@ void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now)
         e->sweeping = false;
         sb_sweep_free(e);
     }
+}
+
+/* A node came back from down (liveness.c): more than 1 / RETURNS_SHARE
+ * of the live nodes, and RETURNS_LEAST, within a second, we sweep again
+ * from the start, unless we sweep already. */
+void sb_sweep_returned(sb_engine *e, uint64_t now)
+{
+    if (now - e->returns_at >= SEC) {
+        e->returns = 0;
+        e->returns_at = now;
+    }
+    e->returns++;
+    if (e->sweeping || e->wire != &sb_scuttlebutt_wire ||
+        e->returns < RETURNS_LEAST ||
+        e->returns * RETURNS_SHARE <= e->nstatus[SB_STATUS_LIVE])
+        return;
+    e->sweeping = true;
+    e->sweep = 0;
+    e->returns = 0;
 }
 
 /* Bytes of the ranges kept ahead of the cursor. */

@@ -317,6 +317,47 @@ static void test_partition_heals(void **state)
     cluster_free(c);
 }
 
+/* SWEEP messages sent by the running nodes, in all. */
+static uint64_t sweeps_sent(const cluster *c)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < cluster_size(c); i++) {
+        sb_stats st;
+        if (!cluster_running(c, i))
+            continue;
+        sb_engine_stats(cluster_engine(c, i), &st);
+        n += st.sweeps;
+    }
+    return n;
+}
+
+/*
+ * When a partition heals, half the cluster comes back from down at once
+ * for each node, and their records moved on meanwhile (verdicts written
+ * and withdrawn on each side): each node sweeps again, as a joining node
+ * does, rather than wait for anti-entropy to bring them a few an
+ * exchange. No member sweeps in a cluster at rest, nor while the sides
+ * are apart (each sees the other leave, none come back).
+ */
+static void test_heal_sweeps_again(void **state)
+{
+    (void)state;
+    cluster *c = converged_cluster(32, 0);
+    uint64_t rest = sweeps_sent(c);
+    cluster_run(c, 5 * SEC);
+    check(sweeps_sent(c) == rest);
+    split_even_odd(c, 32);
+    cluster_run(c, 30 * SEC);
+    check(other_side_is(c, 0, 32, SB_STATUS_DOWN));
+    check(sweeps_sent(c) == rest);
+    cluster_heal(c);
+    eventually(c, 60 * SEC, cluster_converged(c));
+    /* at least one sweep of the whole id space for each node: one SWEEP
+     * each at the least */
+    check(sweeps_sent(c) >= rest + 32);
+    cluster_free(c);
+}
+
 /*
  * A partition that no seed bridges (the seeds are down) heals soon after
  * it ends: each side still probes the other side's nodes, which answered
@@ -1347,6 +1388,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_restart_replaces_state),
         cmocka_unit_test(test_graceful_leave),
         cmocka_unit_test(test_partition_heals),
+        cmocka_unit_test(test_heal_sweeps_again),
         cmocka_unit_test(test_partition_heals_without_seeds),
         cmocka_unit_test(test_partition_longer_than_the_grace_heals),
         cmocka_unit_test(test_clusters_merge_on_one_join),
