@@ -76,7 +76,7 @@ void sb_outbox_queue(sb_outbox *o, uint32_t item, uint64_t to, uint64_t wave)
         memmove(o->children + c + 1, o->children + c,
                 (o->nchildren - c) * sizeof(*o->children));
         o->children[c] = (sb_outbox_child){ to, NULL, 0, SB_OUTBOX_NONE,
-                                            SB_OUTBOX_NONE };
+                                            SB_OUTBOX_NONE, SB_OUTBOX_NONE };
         o->nchildren++;
     }
     uint32_t s = o->free;
@@ -91,6 +91,8 @@ void sb_outbox_queue(sb_outbox *o, uint32_t item, uint64_t to, uint64_t wave)
     else
         o->sends[ch->last].next = s;
     ch->last = s;
+    if (ch->fresh == SB_OUTBOX_NONE)
+        ch->fresh = s;
     o->items[item].refs++;
     o->nsends++;
 }
@@ -110,6 +112,8 @@ void sb_outbox_pop(sb_outbox *o, uint32_t c, uint32_t n)
     for (; n && ch->first != SB_OUTBOX_NONE; n--) {
         uint32_t s = ch->first;
         ch->first = o->sends[s].next;
+        if (ch->fresh == s)
+            ch->fresh = ch->first;
         outbox_free(o, s);
     }
     if (ch->first == SB_OUTBOX_NONE)
@@ -119,7 +123,9 @@ void sb_outbox_pop(sb_outbox *o, uint32_t c, uint32_t n)
 void sb_outbox_once(sb_outbox *o, uint32_t c)
 {
     sb_outbox_child *ch = &o->children[c];
-    for (uint32_t s = ch->first; s != SB_OUTBOX_NONE;) {
+    uint32_t s = ch->fresh;
+    ch->fresh = SB_OUTBOX_NONE;
+    while (s != SB_OUTBOX_NONE) {
         uint32_t n = o->sends[s].next;
         if (n != SB_OUTBOX_NONE && o->sends[n].item == o->sends[s].item) {
             o->sends[s].next = o->sends[n].next;

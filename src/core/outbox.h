@@ -35,6 +35,8 @@ typedef struct sb_outbox_child {
     const struct sb_peer *peer; /* the caller's, NULL at first */
     uint64_t stamp;             /* the caller's, 0 at first */
     uint32_t first, last;       /* its sends; SB_OUTBOX_NONE: none left */
+    uint32_t fresh;             /* the first queued since its last
+                                   sb_outbox_once(); SB_OUTBOX_NONE: none */
 } sb_outbox_child;
 
 typedef struct sb_outbox {
@@ -70,7 +72,9 @@ void sb_outbox_trim(sb_outbox *o);
 /* Removes the first `n` sends of child c (all of them: UINT32_MAX). */
 void sb_outbox_pop(sb_outbox *o, uint32_t c, uint32_t n);
 /* Removes the sends of child c whose item is the one of the send before
- * (an item due to it in several waves). */
+ * (an item due to it in several waves). The sends of one item are queued
+ * one after the other, so only those queued since the last call are
+ * looked at. */
 void sb_outbox_once(sb_outbox *o, uint32_t c);
 /* Drops the items and the children left with no sends: the bytes of
  * those kept move down, in order. Indices of children and items change. */

@@ -171,6 +171,7 @@ static void test_fits_counts_bytes_sends_and_children(void **state)
 #define MODEL_SENDS 64
 typedef struct model {
     uint32_t item[MODEL_CHILDREN][MODEL_SENDS];
+    uint64_t wave[MODEL_CHILDREN][MODEL_SENDS];
     uint32_t n[MODEL_CHILDREN];
 } model;
 
@@ -199,7 +200,7 @@ static void check(const sb_outbox *o, const model *m)
             assert_int_equal(it->len, item_len(k));
             for (uint32_t b = 0; b < it->len; b++)
                 assert_int_equal(o->bytes[it->at + b], k % 251);
-            assert_int_equal(o->sends[s].wave, k);
+            assert_int_equal(o->sends[s].wave, m->wave[id][i]);
             if (i + 1 == m->n[id])
                 assert_int_equal(o->children[c].last, s);
             s = o->sends[s].next;
@@ -235,8 +236,14 @@ static void test_agrees_with_a_model(void **state)
                 if (taken >> id & 1)
                     continue; /* one send of an item a child (a wave) */
                 taken |= 1u << id;
-                sb_outbox_queue(o, i, id, k);
-                m.item[id][m.n[id]++] = k;
+                /* in one wave or two (two trees name the child) */
+                uint32_t waves = 1 + (uint32_t)sb_rng_below(&rng, 2);
+                for (uint32_t v = 0; v < waves && sb_outbox_fits(o, 0, 1);
+                     v++) {
+                    sb_outbox_queue(o, i, id, 2 * k + v);
+                    m.item[id][m.n[id]] = k;
+                    m.wave[id][m.n[id]++] = 2 * k + v;
+                }
             }
             sb_outbox_trim(o);
         } else if (op == 2) { /* a child's first few go */
@@ -247,7 +254,20 @@ static void test_agrees_with_a_model(void **state)
             sb_outbox_pop(o, child_of(o, id), n);
             memmove(m.item[id], m.item[id] + n,
                     (m.n[id] - n) * sizeof(m.item[id][0]));
+            memmove(m.wave[id], m.wave[id] + n,
+                    (m.n[id] - n) * sizeof(m.wave[id][0]));
             m.n[id] -= n;
+            /* then, sometimes, its items once each, their first wave */
+            if (m.n[id] && sb_rng_below(&rng, 2)) {
+                sb_outbox_once(o, child_of(o, id));
+                uint32_t kept = 0;
+                for (uint32_t j = 0; j < m.n[id]; j++)
+                    if (!kept || m.item[id][kept - 1] != m.item[id][j]) {
+                        m.item[id][kept] = m.item[id][j];
+                        m.wave[id][kept++] = m.wave[id][j];
+                    }
+                m.n[id] = kept;
+            }
         } else {
             sb_outbox_compact(o);
             check(o, &m);
