@@ -284,7 +284,9 @@ typedef struct sb_stats {
                                          refuted (its heartbeat moved
                                          past them) */
     uint64_t sweeps;                  /* SWEEP messages sent: records for
-                                         a joining node (in packets_out) */
+                                         a joining node, or one that saw
+                                         many nodes come back (in
+                                         packets_out) */
     uint64_t diffs;                   /* DIFF messages sent: parts of a
                                          range where this node's records
                                          differ from an asker's */
