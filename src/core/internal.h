@@ -201,7 +201,6 @@ typedef struct push_early {
     uint32_t bucket, refused;
 } push_early;
 
-
 /* A digest entry of a received message, with the peer it names (NULL if
  * unknown). */
 typedef struct entry_ref {

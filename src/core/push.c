@@ -459,14 +459,15 @@ static bool push_pass_on(sb_engine *e, const uint8_t *item, size_t len,
         e->stats.held_back[SB_TRAFFIC_PUSH]++;
         return false;
     }
-    uint32_t at = sb_outbox_add(e->outbox, item, len);
+    uint32_t stored = sb_outbox_add(e->outbox, item, len);
     bool ready = false;
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
         if (fresh >> i & 1) {
             push_new_wave(e, root, waves | i);
-            ready |= push_route(e, root, waves | i, at, now);
+            ready |= push_route(e, root, waves | i, stored, now);
         }
-    sb_outbox_trim(e->outbox); /* we are a leaf in every tree */
+    sb_outbox_trim(e->outbox); /* taken back if we are a leaf in every
+                                  tree */
     return ready;
 }
 
