@@ -217,7 +217,8 @@ static void apply_reset(sb_engine *e, sb_peer *n, const sb_delta *d)
             n->max_version = n->keys[i]->version;
     n->gc_version = d->gc_version;
     if (n->voter)
-        e->rejudge = true; /* some of its verdicts may be gone */
+        e->rejudge = e->remark = true; /* some of its verdicts may be
+                                          gone */
 }
 
 /* Orders keys by version (a version is one key's). */
@@ -241,7 +242,8 @@ static void apply_cut_reset(sb_engine *e, sb_peer *n, uint64_t stop)
         sb_peer_remove_key(n, i);
     }
     if (n->voter)
-        e->rejudge = true; /* some of its verdicts may be gone */
+        e->rejudge = e->remark = true; /* some of its verdicts may be
+                                          gone */
 }
 
 /* Whether n takes delta d as a reset: only past what we have seen.

@@ -455,6 +455,7 @@ int sb_engine_leave(sb_engine *e, uint64_t now)
         return SB_ELEFT;
     e->self->leaving = true;
     e->self->heartbeat++;
+    e->remark = true; /* our verdicts are void, and those that name us */
     sb_liveness_note_change(e, e->self, now, NO_DELTA);
     sb_push_queue(e, e->self->max_version, now);
     return SB_OK;

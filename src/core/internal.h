@@ -478,6 +478,11 @@ struct sb_engine {
                                  the doubt is over, we sign again where
                                  we watch a peer held down (monitor.c) */
     bool rejudge;             /* judge every accused peer at the next round */
+    bool remark;              /* a vote may have been voided since the
+                                 accused were marked (a verdict withdrawn
+                                 or overwritten, a heartbeat moved, a
+                                 record added or removed): the next
+                                 rejudge marks them afresh */
     /* the peers that may hold a verdict (a live one of theirs came in or
      * was written since the last rejudge looked): only those they name
      * can be convicted. If one could not be listed (out of memory), the

@@ -267,6 +267,7 @@ sb_peer *sb_liveness_add(sb_engine *e, const char *addr, size_t len,
     n->status = SB_STATUS_JOINING;
     n->status_since = now;
     e->nstatus[SB_STATUS_JOINING]++;
+    e->remark = true; /* verdicts that came before it may name it */
     sb_liveness_refresh(e, n);
     return n;
 }
@@ -278,7 +279,7 @@ void sb_liveness_remove(sb_engine *e, sb_peer *n)
         e->live_lost++;
     }
     if (n->voter)
-        e->rejudge = true; /* its verdicts go with it */
+        e->rejudge = e->remark = true; /* its verdicts go with it */
     e->nstatus[n->status]--;
     sb_state_remove(&e->st, n);
 }
@@ -490,7 +491,11 @@ static void liveness_add_voter(sb_engine *e, sb_peer *holder)
  * and no other; the voters that hold no verdict any more, or are gone,
  * leave the list, and one listed twice (forgotten, then back with the
  * same id) is kept once. If a voter could not be listed (out of memory),
- * every record is looked at and listed again first. */
+ * every record is looked at and listed again first. A verdict that
+ * counts marks its subject as it comes (sb_liveness_verdict()), so the
+ * rejudge marks afresh only when a vote may have been voided since
+ * (engine.remark): while a mass failure's verdicts pour in, it does not
+ * read every verdict held at every round. */
 static void liveness_mark_accused(sb_engine *e)
 {
     for (uint32_t i = 0; i < e->st.count; i++)
@@ -555,7 +560,10 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
     if (!e->rejudge)
         return;
     e->rejudge = false;
-    liveness_mark_accused(e);
+    if (e->remark || e->voters_lost) {
+        e->remark = false;
+        liveness_mark_accused(e);
+    }
     bool all = e->voters_lost; /* some could not be listed even now */
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *x = e->st.peers[i];
@@ -588,7 +596,9 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
     if (stands)
         liveness_add_voter(e, holder);
     if (x && liveness_voted(holder, x))
-        x->accused = true; /* judged at once; the rejudge marks them all */
+        x->accused = true; /* judged at once */
+    else
+        e->remark = true; /* it may have replaced one that counted */
     e->rejudge = true;
     if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x)) {
         liveness_convict(e, x, now);
@@ -613,7 +623,8 @@ void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
         return;
     s->heartbeat = hb + 1;
     e->refuted_at = now;
-    e->rejudge = true; /* our verdicts are void: what they named too */
+    e->rejudge = e->remark = true; /* our verdicts are void, and those
+                                      that named us */
     e->concur_due = true;
     e->stats.refuted++;
     sb_liveness_note_change(e, s, now, NO_DELTA);
@@ -731,7 +742,8 @@ void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
     n->heartbeat = hb;
     n->hb_news = true;
     if (n->accused || n->voter)
-        e->rejudge = true; /* verdicts naming it, or its own, are void */
+        e->rejudge = e->remark = true; /* verdicts naming it, or its own,
+                                          are void */
     sb_state_touch(&e->st, n);
     switch ((sb_status)n->status) {
     case SB_STATUS_LIVE:
