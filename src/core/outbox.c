@@ -7,6 +7,8 @@
 
 #include "outbox.h"
 
+#include "codec.h" /* sb_varint_size() */
+
 size_t sb_outbox_memory(uint32_t bytes, uint32_t sends, uint32_t children)
 {
     return (size_t)sends * sizeof(sb_outbox_send) +
@@ -17,7 +19,7 @@ size_t sb_outbox_memory(uint32_t bytes, uint32_t sends, uint32_t children)
 /* Laid out as sb_outbox_memory() counts: sends, children, items (as
  * many as sends: each kept item has one at least), bytes. */
 void sb_outbox_init(sb_outbox *o, void *mem, uint32_t bytes, uint32_t sends,
-                    uint32_t children)
+                    uint32_t children, uint32_t most)
 {
     *o = (sb_outbox){ 0 };
     o->sends = mem;
@@ -28,6 +30,7 @@ void sb_outbox_init(sb_outbox *o, void *mem, uint32_t bytes, uint32_t sends,
     o->cap_bytes = bytes;
     o->cap_sends = sends;
     o->cap_children = children;
+    o->most = most;
 }
 
 /* An item stored last has no send but may be taken back: the item
@@ -75,8 +78,10 @@ void sb_outbox_queue(sb_outbox *o, uint32_t item, uint64_t to, uint64_t wave)
     if (c == o->nchildren || o->children[c].id != to) {
         memmove(o->children + c + 1, o->children + c,
                 (o->nchildren - c) * sizeof(*o->children));
-        o->children[c] = (sb_outbox_child){ to, NULL, 0, SB_OUTBOX_NONE,
-                                            SB_OUTBOX_NONE, SB_OUTBOX_NONE };
+        o->children[c] = (sb_outbox_child){ .id = to,
+                                            .first = SB_OUTBOX_NONE,
+                                            .last = SB_OUTBOX_NONE,
+                                            .fresh = SB_OUTBOX_NONE };
         o->nchildren++;
     }
     uint32_t s = o->free;
@@ -111,6 +116,7 @@ void sb_outbox_pop(sb_outbox *o, uint32_t c, uint32_t n)
     sb_outbox_child *ch = &o->children[c];
     for (; n && ch->first != SB_OUTBOX_NONE; n--) {
         uint32_t s = ch->first;
+        ch->head = 0;
         ch->first = o->sends[s].next;
         if (ch->fresh == s)
             ch->fresh = ch->first;
@@ -132,10 +138,37 @@ void sb_outbox_once(sb_outbox *o, uint32_t c)
             if (ch->last == n)
                 ch->last = s;
             outbox_free(o, n);
+            ch->head = 0;
         } else {
             s = n;
         }
     }
+}
+
+uint32_t sb_outbox_head(sb_outbox *o, uint32_t c, size_t *len)
+{
+    sb_outbox_child *ch = &o->children[c];
+    if (!ch->head) {
+        ch->head = 1;
+        ch->head_last = ch->first;
+        ch->head_len = o->items[o->sends[ch->first].item].len;
+        ch->head_full = false;
+    }
+    while (!ch->head_full) {
+        uint32_t s = o->sends[ch->head_last].next;
+        if (s == SB_OUTBOX_NONE)
+            break; /* room left for sends queued later */
+        uint32_t l = o->items[o->sends[s].item].len;
+        if (ch->head_len + l + sb_varint_size(ch->head + 1) > o->most) {
+            ch->head_full = true;
+            break;
+        }
+        ch->head_len += l;
+        ch->head++;
+        ch->head_last = s;
+    }
+    *len = ch->head_len;
+    return ch->head;
 }
 
 void sb_outbox_compact(sb_outbox *o)

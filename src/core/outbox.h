@@ -37,6 +37,11 @@ typedef struct sb_outbox_child {
     uint32_t first, last;       /* its sends; SB_OUTBOX_NONE: none left */
     uint32_t fresh;             /* the first queued since its last
                                    sb_outbox_once(); SB_OUTBOX_NONE: none */
+    /* its first datagram as far as sb_outbox_head() measured it: `head`
+     * sends (0: not measured), `head_len` bytes of items, the last one
+     * `head_last`; `head_full` once the next one would not fit */
+    uint32_t head, head_len, head_last;
+    bool head_full;
 } sb_outbox_child;
 
 typedef struct sb_outbox {
@@ -49,15 +54,17 @@ typedef struct sb_outbox {
     uint32_t used;              /* send slots ever taken */
     uint32_t free;              /* the first free slot below used */
     uint32_t cap_bytes, cap_sends, cap_children;
+    uint32_t most;              /* bytes of a datagram: items and their
+                                   count */
 } sb_outbox;
 
 /* Bytes of memory an outbox of `bytes` bytes of items, `sends` sends and
  * `children` children needs. */
 size_t sb_outbox_memory(uint32_t bytes, uint32_t sends, uint32_t children);
 /* An empty outbox over `mem`: sb_outbox_memory() bytes, aligned for a
- * uint64_t. */
+ * uint64_t; its datagrams carry `most` bytes of items and their count. */
 void sb_outbox_init(sb_outbox *o, void *mem, uint32_t bytes, uint32_t sends,
-                    uint32_t children);
+                    uint32_t children, uint32_t most);
 /* Whether an item of `len` bytes fits, with up to `sends` sends of it
  * each to a child not yet in the outbox. */
 bool sb_outbox_fits(const sb_outbox *o, size_t len, uint32_t sends);
@@ -76,6 +83,11 @@ void sb_outbox_pop(sb_outbox *o, uint32_t c, uint32_t n);
  * one after the other, so only those queued since the last call are
  * looked at. */
 void sb_outbox_once(sb_outbox *o, uint32_t c);
+/* The sends of child c (it has one) that go first, in one datagram: as
+ * many as fit in `most` bytes after their count (a varint), the first
+ * always; *len: the bytes of their items. A child kept waiting is not
+ * measured again: only the sends queued since, while it had room. */
+uint32_t sb_outbox_head(sb_outbox *o, uint32_t c, size_t *len);
 /* Drops the items and the children left with no sends: the bytes of
  * those kept move down, in order. Indices of children and items change. */
 void sb_outbox_compact(sb_outbox *o);

@@ -234,12 +234,6 @@ static uint32_t push_queued(const sb_engine *e)
     return e->outbox ? e->outbox->nsends : 0;
 }
 
-/* The bytes of the item of the outbox's send in slot s. */
-static size_t push_send_len(const sb_outbox *o, uint32_t s)
-{
-    return o->items[o->sends[s].item].len;
-}
-
 /*
  * Sends the outbox, to every child whose pause is over (all of them if
  * `all`), in the order of their ids: its items, in the order they came,
@@ -254,7 +248,6 @@ static size_t push_send_len(const sb_outbox *o, uint32_t s)
 static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
 {
     sb_outbox *o = e->outbox;
-    size_t most = e->cfg.max_message_size - SB_HEADER_SIZE;
     uint64_t live = e->live_lost + 1; /* a child's stamp: found live */
     e->push_ready = UINT64_MAX;
     for (uint32_t c = 0; c < o->nchildren; c++) {
@@ -278,16 +271,8 @@ static void push_send_outbox(sb_engine *e, bool all, uint64_t now)
         sb_outbox_once(o, c);
         bool sent = false;
         while (ch->first != SB_OUTBOX_NONE) {
-            size_t used = push_send_len(o, ch->first);
-            uint32_t n = 1;
-            for (uint32_t s = o->sends[ch->first].next; s != SB_OUTBOX_NONE;
-                 s = o->sends[s].next) {
-                size_t len = push_send_len(o, s);
-                if (used + len + sb_varint_size(n + 1) > most)
-                    break;
-                used += len;
-                n++;
-            }
+            size_t used;
+            uint32_t n = sb_outbox_head(o, c, &used);
             uint64_t wait = sb_send_wait(e, SB_TRAFFIC_PUSH,
                                          used + SB_HEADER_SIZE +
                                              sb_varint_size(n));
@@ -390,7 +375,8 @@ static bool push_alloc(sb_engine *e)
     e->links = (push_link *)(b + waves);
     sb_outbox_init(e->outbox, e->links + PUSH_LINKS,
                    (uint32_t)push_outbox_bytes(e), push_outbox_sends(e),
-                   OUTBOX_CHILDREN);
+                   OUTBOX_CHILDREN,
+                   (uint32_t)(e->cfg.max_message_size - SB_HEADER_SIZE));
     return true;
 }
 

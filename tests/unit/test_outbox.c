@@ -19,6 +19,9 @@
 #include "outbox.h"
 #include "rng.h"
 
+/* The bytes of items and their count a datagram of the tests holds. */
+#define MOST 64
+
 static sb_outbox *outbox_new(uint32_t bytes, uint32_t sends,
                              uint32_t children)
 {
@@ -26,7 +29,7 @@ static sb_outbox *outbox_new(uint32_t bytes, uint32_t sends,
     assert_non_null(o);
     void *mem = calloc(1, sb_outbox_memory(bytes, sends, children));
     assert_non_null(mem);
-    sb_outbox_init(o, mem, bytes, sends, children);
+    sb_outbox_init(o, mem, bytes, sends, children, MOST);
     return o;
 }
 
@@ -212,6 +215,21 @@ static void check(const sb_outbox *o, const model *m)
     assert_int_equal(sends, o->nsends);
 }
 
+/* Child id's first datagram as the model has it, checked against
+ * sb_outbox_head(): as many of its first items as fit in MOST bytes
+ * after their count (a one-byte varint below 128), the first always. */
+static void check_head(sb_outbox *o, const model *m, uint32_t id)
+{
+    uint32_t n = 1, len = item_len(m->item[id][0]);
+    while (n < m->n[id] &&
+           len + item_len(m->item[id][n]) + (n + 1 < 128 ? 1 : 2) <=
+               MOST)
+        len += item_len(m->item[id][n++]);
+    size_t got;
+    assert_int_equal(sb_outbox_head(o, child_of(o, id), &got), n);
+    assert_int_equal(got, len);
+}
+
 static void test_agrees_with_a_model(void **state)
 {
     (void)state;
@@ -221,7 +239,7 @@ static void test_agrees_with_a_model(void **state)
     model m = { 0 };
     uint32_t next = 0; /* the next item's number */
     for (int step = 0; step < 20000; step++) {
-        uint32_t op = (uint32_t)sb_rng_below(&rng, 4);
+        uint32_t op = (uint32_t)sb_rng_below(&rng, 5);
         if (op < 2) { /* an item for a few children */
             uint8_t bytes[9];
             uint32_t k = next++, len = item_len(k);
@@ -268,9 +286,16 @@ static void test_agrees_with_a_model(void **state)
                     }
                 m.n[id] = kept;
             }
+        } else if (op == 3) { /* a child's first datagram, measured */
+            uint32_t id = (uint32_t)sb_rng_below(&rng, MODEL_CHILDREN);
+            if (m.n[id])
+                check_head(o, &m, id);
         } else {
             sb_outbox_compact(o);
             check(o, &m);
+            for (uint32_t id = 0; id < MODEL_CHILDREN; id++)
+                if (m.n[id])
+                    check_head(o, &m, id);
             /* what the kept items take, and no more */
             uint32_t len = 0;
             for (uint32_t i = 0; i < o->nitems; i++) {
