@@ -546,10 +546,22 @@ bool sb_token_echoed(const sb_engine *e, const char *addr, uint64_t echo,
                      uint64_t now);
 
 /* ---- monitor.c ---- */
+/* Where a peer must lie on the rings for us to be among its monitors
+ * (sb_monitor_reach()). */
+typedef struct sb_reach {
+    uint64_t stamp;              /* rings.changes + 1 when read; 0: not */
+    uint64_t to[SB_MAX_RINGS];   /* on ring i: the first node after us
+                                    not accused (us: the whole ring) */
+} sb_reach;
+
 void sb_monitor_round(sb_engine *e, uint64_t now);
 void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now);
 void sb_monitor_forgive_pause(sb_engine *e, uint64_t pause, uint64_t now);
 void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now);
+/* False if we are surely not among peer id's monitors; r is read off the
+ * rings again when they changed. The accused it was read with must
+ * stand (a rejudge's loop marks only peers held down, off the rings). */
+bool sb_monitor_reach(const sb_engine *e, sb_reach *r, uint64_t id);
 void sb_monitor_doubt(sb_engine *e, uint64_t now);
 void sb_monitor_answered(sb_engine *e, const sb_peer *n, uint64_t now);
 /* Whether we have heard no one for `periods` beat periods. */

@@ -565,6 +565,7 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
         liveness_mark_accused(e);
     }
     bool all = e->voters_lost; /* some could not be listed even now */
+    sb_reach reach = { 0 };
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *x = e->st.peers[i];
         /* a live peer, or one down by the fallback detector or for
@@ -573,7 +574,7 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
                       (x->status == SB_STATUS_DOWN && !x->convicted);
         if (judged && (x->accused || all) && liveness_convicted(e, x))
             liveness_convict(e, x, now);
-        if (sb_liveness_held_down(e, x))
+        if (sb_liveness_held_down(e, x) && sb_monitor_reach(e, &reach, x->id))
             sb_monitor_concur(e, x, now);
     }
 }

@@ -196,6 +196,32 @@ static uint32_t monitor_monitors(const sb_engine *e, uint64_t id,
     return m;
 }
 
+/*
+ * We are among peer x's monitors on a ring when we are its nearest
+ * predecessor there, or the first one not accused walking back from it:
+ * then every node between us and x is accused, so x lies after us and
+ * at the latest at the first node after us that is not accused. Outside
+ * that arc on every ring, x has other monitors: a rejudge asks this
+ * before it looks x's monitors up (sb_monitor_concur()), for each peer
+ * held down, four walks back from each.
+ */
+bool sb_monitor_reach(const sb_engine *e, sb_reach *r, uint64_t id)
+{
+    uint64_t self = e->self->id;
+    if (r->stamp != e->rings.changes + 1) {
+        for (uint32_t i = 0; i < e->cfg.monitors; i++) {
+            monitor_back b = { .e = e };
+            sb_rings_walk(&e->rings, i, self, true, monitor_back_step, &b);
+            r->to[i] = b.len && !monitor_accused(e, b.last) ? b.last : self;
+        }
+        r->stamp = e->rings.changes + 1;
+    }
+    for (uint32_t i = 0; i < e->cfg.monitors; i++)
+        if (sb_rings_between(i, self, r->to[i], id))
+            return true;
+    return false;
+}
+
 uint32_t sb_monitor_past(const sb_engine *e, uint64_t id, uint64_t *out)
 {
     return monitor_monitors(e, id, false, true, out);

@@ -170,6 +170,19 @@ uint32_t sb_rings_walk(const sb_rings *r, uint32_t i, uint64_t id, bool after,
     return m;
 }
 
+/* (position, id) of a below b's on ring i. */
+static bool ring_before(uint32_t i, uint64_t a, uint64_t b)
+{
+    uint64_t pa = ring_pos(a, i), pb = ring_pos(b, i);
+    return pa < pb || (pa == pb && a < b);
+}
+
+bool sb_rings_between(uint32_t i, uint64_t from, uint64_t to, uint64_t id)
+{
+    bool after = ring_before(i, from, id), upto = !ring_before(i, to, id);
+    return ring_before(i, from, to) ? after && upto : after || upto;
+}
+
 uint32_t sb_rings_find(const sb_rings *r, uint32_t i, uint64_t id, bool *on)
 {
     uint32_t j = ring_lower(r->ring[i], r->count, i, ring_pos(id, i), id);

@@ -54,6 +54,9 @@ uint32_t sb_rings_neighbours(const sb_rings *r, uint32_t k, uint64_t id,
  * visited. */
 uint32_t sb_rings_walk(const sb_rings *r, uint32_t i, uint64_t id, bool after,
                        bool (*visit)(void *u, uint64_t id), void *u);
+/* Whether id's place on ring i is after from's and at the latest to's,
+ * going round (from == to: the whole ring). */
+bool sb_rings_between(uint32_t i, uint64_t from, uint64_t to, uint64_t id);
 /* The index on ring i where id is or would go (r->count if after every
  * node); *on tells whether it is there. */
 uint32_t sb_rings_find(const sb_rings *r, uint32_t i, uint64_t id, bool *on);
