@@ -190,6 +190,50 @@ static void test_ring_alone(void **state)
     sb_rings_free(&r);
 }
 
+/* sb_rings_between() agrees with a walk: a node on the ring lies after
+ * `from` and at the latest at `to` when a walk from `from` meets it by
+ * `to`; an id off the ring when its predecessor is `from` or met before
+ * `to`; from == to takes the whole ring. */
+static void test_ring_between(void **state)
+{
+    (void)state;
+    sb_rings r;
+    sb_rings_init(&r, 2);
+    sb_rng g;
+    sb_rng_seed(&g, cluster_seed());
+    uint64_t ids[20];
+    for (int i = 0; i < 20; i++) {
+        ids[i] = sb_rng_next(&g) & 0xffffffffffffull;
+        check(sb_rings_add(&r, ids[i]));
+    }
+    for (uint32_t k = 0; k < 2; k++)
+        for (int f = 0; f < 20; f++)
+            for (int t = 0; t < 20; t++) {
+                /* the walk from `from` to `to`, both included */
+                uint64_t arc[21] = { ids[f] };
+                uint32_t n = 1;
+                while (f != t && arc[n - 1] != ids[t]) {
+                    check(sb_rings_neighbour(&r, k, arc[n - 1], true,
+                                             &arc[n]));
+                    n++;
+                }
+                for (int i = 0; i < 20; i++) {
+                    bool met = f == t && i != f;
+                    for (uint32_t j = 1; j < n; j++)
+                        met = met || arc[j] == ids[i];
+                    check(sb_rings_between(k, ids[f], ids[t], ids[i]) ==
+                          (met || (f == t && i == f)));
+                }
+                uint64_t off = sb_rng_next(&g) & 0xffffffffffffull, pred;
+                check(sb_rings_neighbour(&r, k, off, false, &pred));
+                bool met = f == t;
+                for (uint32_t j = 0; j + 1 < n; j++)
+                    met = met || arc[j] == pred;
+                check(sb_rings_between(k, ids[f], ids[t], off) == met);
+            }
+    sb_rings_free(&r);
+}
+
 /* ---- monitors in a cluster -------------------------------------------- */
 
 static cluster *converged(uint32_t n)
@@ -1178,6 +1222,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ring_neighbours_agree),
         cmocka_unit_test(test_ring_walk),
         cmocka_unit_test(test_ring_alone),
+        cmocka_unit_test(test_ring_between),
         cmocka_unit_test(test_subjects_follow_the_rings),
         cmocka_unit_test(test_crash_convicted_by_verdicts),
         cmocka_unit_test(test_crash_after_lost_beats_convicted),
