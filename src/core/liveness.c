@@ -333,18 +333,31 @@ static uint64_t liveness_verdict_heartbeat(const sb_key *k, int at)
     return hb;
 }
 
-/* True if monitor `mon` holds a verdict against x that counts: it names
- * x's heartbeat or a later one, and was written at mon's current one. */
+/* Whether a verdict key's entry stands: not a tombstone, of the right
+ * length. */
+static bool liveness_verdict_live(const sb_key *k)
+{
+    return !k->deleted && k->value_len == VERDICT_VALUE_LEN;
+}
+
+/* True if k, monitor mon's verdict key against x, counts: it stands,
+ * names x's heartbeat or a later one, and was written at mon's current
+ * one. */
+static bool liveness_counts(const sb_peer *mon, const sb_key *k,
+                            const sb_peer *x)
+{
+    return liveness_verdict_live(k) &&
+           x->heartbeat <= liveness_verdict_heartbeat(k, 0) &&
+           liveness_verdict_heartbeat(k, 8) >= mon->heartbeat;
+}
+
+/* True if monitor `mon` holds a verdict against x that counts. */
 static bool liveness_voted(const sb_peer *mon, const sb_peer *x)
 {
     uint8_t key[VERDICT_KEY_LEN];
     sb_liveness_verdict_key(key, x->id);
     long j = sb_peer_find_key(mon, key, sizeof(key));
-    if (j < 0 || mon->keys[j]->deleted ||
-        mon->keys[j]->value_len != VERDICT_VALUE_LEN)
-        return false;
-    return x->heartbeat <= liveness_verdict_heartbeat(mon->keys[j], 0) &&
-           liveness_verdict_heartbeat(mon->keys[j], 8) >= mon->heartbeat;
+    return j >= 0 && liveness_counts(mon, mon->keys[j], x);
 }
 
 /* True if one of m's own monitors in our view holds a verdict against m,
@@ -449,13 +462,6 @@ static uint64_t liveness_verdict_id(const sb_key *k)
     return id;
 }
 
-/* Whether a verdict key's entry stands: not a tombstone, of the right
- * length. */
-static bool liveness_verdict_live(const sb_key *k)
-{
-    return !k->deleted && k->value_len == VERDICT_VALUE_LEN;
-}
-
 /* True if k is a verdict that stands in its holder's record; *id is then
  * the subject it names. */
 static bool liveness_verdict_subject(const sb_key *k, uint64_t *id)
@@ -526,7 +532,7 @@ static void liveness_mark_accused(sb_engine *e)
                 continue;
             mon->voter = true;
             sb_peer *x = sb_state_find_id(&e->st, id);
-            if (x && liveness_voted(mon, x))
+            if (x && liveness_counts(mon, mon->keys[j], x))
                 x->accused = true;
         }
         if (mon->voter)
@@ -596,7 +602,7 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
     }
     if (stands)
         liveness_add_voter(e, holder);
-    if (x && liveness_voted(holder, x))
+    if (x && liveness_counts(holder, k, x))
         x->accused = true; /* judged at once */
     else
         e->remark = true; /* it may have replaced one that counted */
