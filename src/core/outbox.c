@@ -1,7 +1,8 @@
 /*
  * The outbox (outbox.h): the items' bytes, their table, the sends in
  * slots (a child's are a list through `next`, the free ones too) and the
- * children in order of their ids.
+ * children in order of their ids. An item sent to all its children
+ * keeps its room until a new item needs it (outbox_pack()).
  */
 #include <string.h>
 
@@ -27,6 +28,7 @@ void sb_outbox_init(sb_outbox *o, void *mem, uint32_t bytes, uint32_t sends,
     o->items = (sb_outbox_item *)(o->children + children);
     o->bytes = (uint8_t *)(o->items + sends);
     o->free = SB_OUTBOX_NONE;
+    o->added = SB_OUTBOX_NONE;
     o->cap_bytes = bytes;
     o->cap_sends = sends;
     o->cap_children = children;
@@ -43,19 +45,31 @@ bool sb_outbox_fits(const sb_outbox *o, size_t len, uint32_t sends)
            o->nchildren + sends <= o->cap_children;
 }
 
+static void outbox_pack(sb_outbox *o);
+
 uint32_t sb_outbox_add(sb_outbox *o, const uint8_t *bytes, size_t len)
 {
-    memcpy(o->bytes + o->len, bytes, len);
-    o->items[o->nitems] =
-        (sb_outbox_item){ o->len, (uint32_t)len, 0, 0 };
+    if (o->top + len > o->cap_bytes || o->slots == o->cap_sends)
+        outbox_pack(o);
+    memcpy(o->bytes + o->top, bytes, len);
+    o->items[o->slots] = (sb_outbox_item){ o->top, (uint32_t)len, 0, 0 };
+    o->top += (uint32_t)len;
     o->len += (uint32_t)len;
-    return o->nitems++;
+    o->nitems++;
+    o->added = o->slots;
+    return o->slots++;
 }
 
 void sb_outbox_trim(sb_outbox *o)
 {
-    if (o->nitems && !o->items[o->nitems - 1].refs)
-        o->len -= o->items[--o->nitems].len;
+    uint32_t i = o->added;
+    o->added = SB_OUTBOX_NONE;
+    if (i == SB_OUTBOX_NONE || o->items[i].refs)
+        return;
+    o->len -= o->items[i].len;
+    o->nitems--;
+    o->top -= o->items[i].len;
+    o->slots--; /* it was the last */
 }
 
 /* Child `to`: where it is, or where it would go. */
@@ -102,10 +116,15 @@ void sb_outbox_queue(sb_outbox *o, uint32_t item, uint64_t to, uint64_t wave)
     o->nsends++;
 }
 
-/* Frees send slot s. */
+/* Frees send slot s; its item is no longer held once its last send
+ * went. */
 static void outbox_free(sb_outbox *o, uint32_t s)
 {
-    o->items[o->sends[s].item].refs--;
+    sb_outbox_item *it = &o->items[o->sends[s].item];
+    if (!--it->refs) {
+        o->len -= it->len;
+        o->nitems--;
+    }
     o->sends[s].next = o->free;
     o->free = s;
     o->nsends--;
@@ -171,38 +190,45 @@ uint32_t sb_outbox_head(sb_outbox *o, uint32_t c, size_t *len)
     return ch->head;
 }
 
-void sb_outbox_compact(sb_outbox *o)
+/* Moves the items still due down over those sent, in order, and the
+ * sends' indices with them: when an item to add finds no room past the
+ * last (the sent ones' room is taken back only then, not at every
+ * sending: that walked every send of a backed-up outbox). */
+static void outbox_pack(sb_outbox *o)
 {
-    uint32_t k = 0, len = 0;
-    for (uint32_t i = 0; i < o->nitems; i++) {
+    uint32_t k = 0, top = 0;
+    for (uint32_t i = 0; i < o->slots; i++) {
         sb_outbox_item *it = &o->items[i];
         if (!it->refs)
             continue;
-        if (it->at != len)
-            memmove(o->bytes + len, o->bytes + it->at, it->len);
-        it->at = len;
-        len += it->len;
+        if (it->at != top)
+            memmove(o->bytes + top, o->bytes + it->at, it->len);
+        it->at = top;
+        top += it->len;
         it->moved = k++;
     }
-    bool moved = k < o->nitems;
-    uint32_t n = 0;
-    for (uint32_t c = 0; c < o->nchildren; c++) {
-        sb_outbox_child *ch = &o->children[c];
-        if (ch->first == SB_OUTBOX_NONE)
-            continue;
-        for (uint32_t s = ch->first; moved && s != SB_OUTBOX_NONE;
+    for (uint32_t c = 0; c < o->nchildren; c++)
+        for (uint32_t s = o->children[c].first; s != SB_OUTBOX_NONE;
              s = o->sends[s].next)
             o->sends[s].item = o->items[o->sends[s].item].moved;
-        o->children[n++] = *ch;
-    }
-    o->nchildren = n;
-    for (uint32_t i = 0, j = 0; moved && i < o->nitems; i++)
+    for (uint32_t i = 0, j = 0; i < o->slots; i++)
         if (o->items[i].refs)
             o->items[j++] = o->items[i];
-    o->nitems = k;
-    o->len = len;
+    o->slots = k;
+    o->top = top;
+}
+
+void sb_outbox_compact(sb_outbox *o)
+{
+    uint32_t n = 0;
+    for (uint32_t c = 0; c < o->nchildren; c++)
+        if (o->children[c].first != SB_OUTBOX_NONE)
+            o->children[n++] = o->children[c];
+    o->nchildren = n;
     if (!o->nsends) { /* every slot free: taken again from the first */
         o->used = 0;
         o->free = SB_OUTBOX_NONE;
     }
+    if (!o->nitems)
+        o->slots = o->top = 0;
 }

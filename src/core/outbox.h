@@ -45,12 +45,19 @@ typedef struct sb_outbox_child {
 } sb_outbox_child;
 
 typedef struct sb_outbox {
-    uint8_t *bytes;             /* the items back to back */
-    sb_outbox_item *items;      /* in the order of their bytes */
+    uint8_t *bytes;             /* the items back to back: top bytes */
+    sb_outbox_item *items;      /* in the order of their bytes: `slots`,
+                                   those sent to every child (no refs)
+                                   among them until their room is
+                                   needed */
     sb_outbox_send *sends;
     sb_outbox_child *children;  /* in the order of their ids */
-    uint32_t len;               /* bytes held */
-    uint32_t nitems, nsends, nchildren;
+    uint32_t len, nitems;       /* the bytes and items held: with sends
+                                   left, or stored last and not trimmed */
+    uint32_t top, slots;        /* the bytes and item slots taken */
+    uint32_t added;             /* the item stored last, until
+                                   sb_outbox_trim(); or SB_OUTBOX_NONE */
+    uint32_t nsends, nchildren;
     uint32_t used;              /* send slots ever taken */
     uint32_t free;              /* the first free slot below used */
     uint32_t cap_bytes, cap_sends, cap_children;
@@ -68,13 +75,14 @@ void sb_outbox_init(sb_outbox *o, void *mem, uint32_t bytes, uint32_t sends,
 /* Whether an item of `len` bytes fits, with up to `sends` sends of it
  * each to a child not yet in the outbox. */
 bool sb_outbox_fits(const sb_outbox *o, size_t len, uint32_t sends);
-/* Stores an item's bytes (sb_outbox_fits() said it fits); its index.
- * Until it is queued for a child, sb_outbox_trim() takes it back. */
+/* Stores an item's bytes (sb_outbox_fits() said it fits); its index,
+ * until the next one is stored. sb_outbox_trim() takes it back if it
+ * was queued for no child. */
 uint32_t sb_outbox_add(sb_outbox *o, const uint8_t *bytes, size_t len);
 /* Queues item `item` for child `to` as wave `wave`, after its sends. */
 void sb_outbox_queue(sb_outbox *o, uint32_t item, uint64_t to,
                      uint64_t wave);
-/* Takes back the last item stored if it was queued for no child. */
+/* Takes back the item stored last if it was queued for no child. */
 void sb_outbox_trim(sb_outbox *o);
 /* Removes the first `n` sends of child c (all of them: UINT32_MAX). */
 void sb_outbox_pop(sb_outbox *o, uint32_t c, uint32_t n);
@@ -88,8 +96,9 @@ void sb_outbox_once(sb_outbox *o, uint32_t c);
  * always; *len: the bytes of their items. A child kept waiting is not
  * measured again: only the sends queued since, while it had room. */
 uint32_t sb_outbox_head(sb_outbox *o, uint32_t c, size_t *len);
-/* Drops the items and the children left with no sends: the bytes of
- * those kept move down, in order. Indices of children and items change. */
+/* Drops the children left with no sends (indices of children change).
+ * The room of the items sent to all their children is taken back when
+ * sb_outbox_add() needs it (indices of items change then). */
 void sb_outbox_compact(sb_outbox *o);
 
 #endif /* SB_OUTBOX_H */
