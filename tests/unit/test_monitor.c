@@ -26,19 +26,27 @@
 
 /* For every ring, the successor of a is b exactly when the predecessor of
  * b is a; nodes added twice are there once; removal closes the gap. */
+/* k rings of n random node ids, kept in ids[n]; g goes on from there. */
+static void random_rings(sb_rings *r, uint32_t k, uint64_t *ids, int n,
+                         sb_rng *g)
+{
+    sb_rings_init(r, k);
+    sb_rng_seed(g, cluster_seed());
+    for (int i = 0; i < n; i++) {
+        ids[i] = sb_rng_next(g) & 0xffffffffffffull;
+        check(sb_rings_add(r, ids[i]));
+    }
+}
+
 static void test_ring_neighbours_agree(void **state)
 {
     (void)state;
     sb_rings r;
-    sb_rings_init(&r, 4);
     sb_rng g;
-    sb_rng_seed(&g, cluster_seed());
     uint64_t ids[50];
-    for (int i = 0; i < 50; i++) {
-        ids[i] = sb_rng_next(&g) & 0xffffffffffffull;
-        check(sb_rings_add(&r, ids[i]));
+    random_rings(&r, 4, ids, 50, &g);
+    for (int i = 0; i < 50; i++)
         check(sb_rings_add(&r, ids[i])); /* again: no-op */
-    }
     check(r.count == 50);
     for (uint32_t k = 0; k < 4; k++)
         for (int i = 0; i < 50; i++) {
@@ -198,14 +206,9 @@ static void test_ring_between(void **state)
 {
     (void)state;
     sb_rings r;
-    sb_rings_init(&r, 2);
     sb_rng g;
-    sb_rng_seed(&g, cluster_seed());
     uint64_t ids[20];
-    for (int i = 0; i < 20; i++) {
-        ids[i] = sb_rng_next(&g) & 0xffffffffffffull;
-        check(sb_rings_add(&r, ids[i]));
-    }
+    random_rings(&r, 2, ids, 20, &g);
     for (uint32_t k = 0; k < 2; k++)
         for (int f = 0; f < 20; f++)
             for (int t = 0; t < 20; t++) {
