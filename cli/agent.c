@@ -253,27 +253,16 @@ static void agent_command(agent *a, char *line)
         agent_print(a, reply);
 }
 
-/* Reads what stdin has and runs every complete line. */
-static void agent_read_commands(agent *a)
+/* Commands run from stdin between two turns of the node: a flood of
+ * them (thousands of lines in one read) must not hold its beats back. */
+#define AGENT_LINES_A_TURN 64
+
+/* Runs up to AGENT_LINES_A_TURN complete lines of what stdin gave;
+ * a->lines_left tells whether more wait. */
+static void agent_run_lines(agent *a)
 {
-    ssize_t got =
-        read(STDIN_FILENO, a->line + a->used, AGENT_MAX_LINE - a->used);
-    if (got <= 0) {
-        if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-            a->stdin_open = false;
-            if (a->used && !a->overlong) { /* a last line, no newline */
-                a->line[a->used] = '\0';
-                if (memchr(a->line, '\0', a->used))
-                    agent_print(a, commands_error("NUL byte in command"));
-                else
-                    agent_command(a, a->line);
-            }
-            a->used = 0;
-        }
-        return;
-    }
-    a->used += (size_t)got;
-    for (;;) {
+    a->lines_left = false;
+    for (int n = 0; n < AGENT_LINES_A_TURN; n++) {
         char *nl = memchr(a->line, '\n', a->used);
         if (!nl) {
             if (a->used == AGENT_MAX_LINE) { /* no newline in sight */
@@ -295,6 +284,30 @@ static void agent_read_commands(agent *a)
         memmove(a->line, nl + 1, a->used - consumed);
         a->used -= consumed;
     }
+    a->lines_left = memchr(a->line, '\n', a->used) != NULL;
+}
+
+/* Reads what stdin has and runs its first complete lines. */
+static void agent_read_commands(agent *a)
+{
+    ssize_t got =
+        read(STDIN_FILENO, a->line + a->used, AGENT_MAX_LINE - a->used);
+    if (got <= 0) {
+        if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+            a->stdin_open = false;
+            if (a->used && !a->overlong) { /* a last line, no newline */
+                a->line[a->used] = '\0';
+                if (memchr(a->line, '\0', a->used))
+                    agent_print(a, commands_error("NUL byte in command"));
+                else
+                    agent_command(a, a->line);
+            }
+            a->used = 0;
+        }
+        return;
+    }
+    a->used += (size_t)got;
+    agent_run_lines(a);
 }
 
 /* Reads a --key-file: 32 raw bytes, or 64 hex characters and whitespace
@@ -657,7 +670,12 @@ static bool agent_loop(agent *a)
         loop_reset(&l);
         int node_slot = loop_add(&l, sb_node_fd(a->node), POLLIN);
         int sig_slot = loop_add(&l, signal_pipe[0], POLLIN);
-        int in_slot = a->stdin_open ? loop_add(&l, STDIN_FILENO, POLLIN) : -1;
+        /* stdin is read again once the lines it gave have all run */
+        int in_slot = a->stdin_open && !a->lines_left
+                          ? loop_add(&l, STDIN_FILENO, POLLIN)
+                          : -1;
+        if (a->lines_left)
+            loop_wake_at(&l, mono_ms());
         int t = sb_node_timeout_ms(a->node);
         if (t >= 0)
             loop_wake_at(&l, mono_ms() + (uint64_t)t);
@@ -682,7 +700,9 @@ static bool agent_loop(agent *a)
             if (stop)
                 agent_shut_down(a);
         }
-        if (loop_revents(&l, in_slot) & (POLLIN | POLLHUP | POLLERR))
+        if (a->lines_left)
+            agent_run_lines(a);
+        else if (loop_revents(&l, in_slot) & (POLLIN | POLLHUP | POLLERR))
             agent_read_commands(a);
         control_process(a->control, &l);
         output_process(a, &a->out, &l);
