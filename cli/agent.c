@@ -257,11 +257,25 @@ static void agent_command(agent *a, char *line)
  * them (thousands of lines in one read) must not hold its beats back. */
 #define AGENT_LINES_A_TURN 64
 
-/* Runs up to AGENT_LINES_A_TURN complete lines of what stdin gave;
- * a->lines_left tells whether more wait. */
+/* One line of stdin, NUL-terminated at len: run, or refused if it
+ * holds a NUL byte. */
+static void agent_run_line(agent *a, char *line, size_t len)
+{
+    if (memchr(line, '\0', len))
+        agent_print(a, commands_error("NUL byte in command"));
+    else
+        agent_command(a, line);
+}
+
+/* Whether complete lines of stdin wait for the next turn. */
+static bool agent_lines_left(const agent *a)
+{
+    return memchr(a->line, '\n', a->used) != NULL;
+}
+
+/* Runs up to AGENT_LINES_A_TURN complete lines of what stdin gave. */
 static void agent_run_lines(agent *a)
 {
-    a->lines_left = false;
     for (int n = 0; n < AGENT_LINES_A_TURN; n++) {
         char *nl = memchr(a->line, '\n', a->used);
         if (!nl) {
@@ -276,15 +290,12 @@ static void agent_run_lines(agent *a)
         *nl = '\0';
         if (a->overlong)
             a->overlong = false; /* the end of the long line */
-        else if (memchr(a->line, '\0', (size_t)(nl - a->line)))
-            agent_print(a, commands_error("NUL byte in command"));
         else
-            agent_command(a, a->line);
+            agent_run_line(a, a->line, (size_t)(nl - a->line));
         size_t consumed = (size_t)(nl - a->line) + 1;
         memmove(a->line, nl + 1, a->used - consumed);
         a->used -= consumed;
     }
-    a->lines_left = memchr(a->line, '\n', a->used) != NULL;
 }
 
 /* Reads what stdin has and runs its first complete lines. */
@@ -297,10 +308,7 @@ static void agent_read_commands(agent *a)
             a->stdin_open = false;
             if (a->used && !a->overlong) { /* a last line, no newline */
                 a->line[a->used] = '\0';
-                if (memchr(a->line, '\0', a->used))
-                    agent_print(a, commands_error("NUL byte in command"));
-                else
-                    agent_command(a, a->line);
+                agent_run_line(a, a->line, a->used);
             }
             a->used = 0;
         }
@@ -671,10 +679,11 @@ static bool agent_loop(agent *a)
         int node_slot = loop_add(&l, sb_node_fd(a->node), POLLIN);
         int sig_slot = loop_add(&l, signal_pipe[0], POLLIN);
         /* stdin is read again once the lines it gave have all run */
-        int in_slot = a->stdin_open && !a->lines_left
+        bool lines_left = agent_lines_left(a);
+        int in_slot = a->stdin_open && !lines_left
                           ? loop_add(&l, STDIN_FILENO, POLLIN)
                           : -1;
-        if (a->lines_left)
+        if (lines_left)
             loop_wake_at(&l, mono_ms());
         int t = sb_node_timeout_ms(a->node);
         if (t >= 0)
@@ -700,7 +709,7 @@ static bool agent_loop(agent *a)
             if (stop)
                 agent_shut_down(a);
         }
-        if (a->lines_left)
+        if (lines_left)
             agent_run_lines(a);
         else if (loop_revents(&l, in_slot) & (POLLIN | POLLHUP | POLLERR))
             agent_read_commands(a);

@@ -50,7 +50,6 @@ typedef struct agent {
     size_t used;
     bool overlong;             /* discarding the rest of a long line */
     bool stdin_open;
-    bool lines_left;           /* complete lines wait for the next turn */
 
     uint64_t events[5];        /* counted by sb_event_type */
     agent_seen *seen;          /* members.c */
