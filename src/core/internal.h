@@ -92,6 +92,10 @@
 #define WAVES_WINDOW (250 * MS) /* and as many as the cap lets pass in
                                  this long, */
 #define WAVE_BYTES 128        /* at a wave for every this many bytes */
+#define WAVES_SPREAD SEC      /* rather than forget a wave that came
+                                 within this long, */
+#define WAVES_GROWTH 16       /* the set doubles, up to this many times
+                                 its first size (push.c) */
 #define PUSH_LINGER (10 * MS) /* a child gets a PUSH at most this often */
 #define PUSH_LINKS 64         /* children whose last PUSH is remembered */
 #define PUSH_REST (10 * SEC)  /* the push's memory is freed after this
@@ -405,14 +409,17 @@ struct sb_engine {
                                  rest (sb_push_free()) */
     /* the push's memory, one block: allocated at the first item passed
      * on, freed after PUSH_REST without a push (sb_push_rest()); NULL
-     * meanwhile. The outbox's struct, the waves seen lately, the
-     * children sent to lately, then the outbox: push items to pass on,
-     * each stored once, and the children each goes to; a child gets one
-     * PUSH of every item it is due, at most every PUSH_LINGER */
+     * meanwhile. The outbox's struct, the children sent to lately, then
+     * the outbox: push items to pass on, each stored once, and the
+     * children each goes to; a child gets one PUSH of every item it is
+     * due, at most every PUSH_LINGER */
     void *push_block;
     sb_outbox *outbox;        /* at the block's start; push_outbox_*()
                                  (push.c) */
-    sb_waves waves;           /* push_waves() keys */
+    sb_waves waves;           /* the waves seen lately: push_waves()
+                                 keys, more in a storm (push.c); its own
+                                 memory, allocated and freed with the
+                                 block */
     push_link *links;         /* PUSH_LINKS slots */
     uint64_t push_ready;      /* when the outbox's first child may get
                                  its items, if it holds any */

@@ -102,13 +102,38 @@ static bool push_seen(const sb_engine *e, uint64_t key)
     return key == 0 || (e->push_block && sb_waves_has(&e->waves, key));
 }
 
-/* Remembers the wave (root, wave); false if it was seen already. */
-static bool push_new_wave(sb_engine *e, uint64_t root, uint64_t wave)
+static uint32_t push_waves(const sb_engine *e);
+
+/*
+ * Remembers the wave (root, wave); false if it was seen already. Rather
+ * than forget a wave that came within WAVES_SPREAD, the set doubles, up
+ * to WAVES_GROWTH times its first size: when half a cluster comes back
+ * at once, each of its nodes writes several times, and a node takes in
+ * thousands of waves a second whose copies come down trees that its
+ * parents, each with its own view, draw differently, up to a second
+ * apart; a copy of a wave forgotten meanwhile went on again down every
+ * tree, and its copies too (at 512 nodes, 6.6 times the items a healed
+ * partition needed). Freed with the push's block.
+ */
+static bool push_new_wave(sb_engine *e, uint64_t root, uint64_t wave,
+                          uint64_t now)
 {
     uint64_t key = push_wave_key(root, wave);
     if (push_seen(e, key))
         return false;
-    sb_waves_add(&e->waves, key);
+    sb_waves *w = &e->waves;
+    if (w->cap < push_waves(e) * WAVES_GROWTH &&
+        sb_waves_crowded(w, now, WAVES_SPREAD)) {
+        sb_waves grown;
+        void *mem = calloc(1, sb_waves_bytes(2 * w->cap));
+        if (mem) { /* else the oldest is forgotten */
+            sb_waves_init(&grown, mem, 2 * w->cap);
+            sb_waves_move(&grown, w);
+            free(w->keys);
+            *w = grown;
+        }
+    }
+    sb_waves_add(w, key, now);
     return true;
 }
 
@@ -353,26 +378,28 @@ static size_t push_outbox_memory(const sb_engine *e)
 }
 
 /* The bytes of the push's block (internal.h): the outbox's struct, the
- * waves, the links, then the outbox's memory. */
+ * links, then the outbox's memory. */
 static size_t push_block_bytes(const sb_engine *e)
 {
-    return sizeof(sb_outbox) + sb_waves_bytes(push_waves(e)) +
-           PUSH_LINKS * sizeof(push_link) + push_outbox_memory(e);
+    return sizeof(sb_outbox) + PUSH_LINKS * sizeof(push_link) +
+           push_outbox_memory(e);
 }
 
-/* The push's block, all zero, laid out as push_block_bytes() counts it.
- * False if out of memory. */
+/* The push's block, all zero, laid out as push_block_bytes() counts it,
+ * and the waves' set. False if out of memory. */
 static bool push_alloc(sb_engine *e)
 {
-    size_t waves = sb_waves_bytes(push_waves(e));
     uint8_t *b = calloc(1, push_block_bytes(e));
-    if (!b)
+    void *waves = calloc(1, sb_waves_bytes(push_waves(e)));
+    if (!b || !waves) {
+        free(b);
+        free(waves);
         return false;
+    }
     e->push_block = b;
+    sb_waves_init(&e->waves, waves, push_waves(e));
     e->outbox = (sb_outbox *)b;
-    b += sizeof(sb_outbox);
-    sb_waves_init(&e->waves, b, push_waves(e));
-    e->links = (push_link *)(b + waves);
+    e->links = (push_link *)(b + sizeof(sb_outbox));
     sb_outbox_init(e->outbox, e->links + PUSH_LINKS,
                    (uint32_t)push_outbox_bytes(e), push_outbox_sends(e),
                    OUTBOX_CHILDREN,
@@ -449,7 +476,7 @@ static bool push_pass_on(sb_engine *e, const uint8_t *item, size_t len,
     bool ready = false;
     for (uint32_t i = 0; i < e->cfg.push_fanout; i++)
         if (fresh >> i & 1) {
-            push_new_wave(e, root, waves | i);
+            push_new_wave(e, root, waves | i, now);
             ready |= push_route(e, root, waves | i, stored, now);
         }
     sb_outbox_trim(e->outbox); /* taken back if we are a leaf in every
@@ -618,6 +645,7 @@ void sb_push_rest(sb_engine *e, uint64_t now)
 void sb_push_free(sb_engine *e)
 {
     free(e->push_block);
+    free(e->waves.keys); /* the start of the waves' memory */
     free(e->early_items); /* and early, in the same block */
     e->push_block = NULL;
     e->waves = (sb_waves){ 0 };
@@ -636,7 +664,9 @@ void sb_push_free(sb_engine *e)
 /* Bytes the push holds: its block and the early items'. */
 size_t sb_push_memory(const sb_engine *e)
 {
-    return (e->push_block ? push_block_bytes(e) : 0) +
+    return (e->push_block
+                ? push_block_bytes(e) + sb_waves_bytes(e->waves.cap)
+                : 0) +
            (e->early_items ? push_early_bytes(e) : 0);
 }
 

@@ -68,8 +68,12 @@ static void waves_unslot(sb_waves *w, uint32_t i)
     }
 }
 
-void sb_waves_add(sb_waves *w, uint64_t key)
+void sb_waves_add(sb_waves *w, uint64_t key, uint64_t now)
 {
+    if (w->head == 0) { /* a lap begins */
+        w->laps[1] = w->count ? w->laps[0] : now;
+        w->laps[0] = now;
+    }
     if (w->count == w->cap)
         waves_unslot(w, waves_slot(w, w->keys[w->head]));
     else
@@ -77,4 +81,32 @@ void sb_waves_add(sb_waves *w, uint64_t key)
     w->keys[w->head] = key;
     w->slots[waves_slot(w, key)] = w->head + 1;
     w->head = w->head + 1 == w->cap ? 0 : w->head + 1;
+}
+
+/* The key at keys[head] went in during the lap before the current one
+ * (with head at 0, the current lap, which the next add ends). */
+bool sb_waves_crowded(const sb_waves *w, uint64_t now, uint64_t window)
+{
+    if (w->count < w->cap)
+        return false;
+    uint64_t since = w->head ? w->laps[1] : w->laps[0];
+    return now - since < window;
+}
+
+void sb_waves_move(sb_waves *to, const sb_waves *from)
+{
+    uint32_t oldest = from->count == from->cap ? from->head : 0;
+    for (uint32_t i = 0; i < from->count; i++) {
+        uint32_t j = oldest + i;
+        uint64_t key = from->keys[j >= from->cap ? j - from->cap : j];
+        to->keys[i] = key;
+        to->slots[waves_slot(to, key)] = i + 1;
+    }
+    to->count = from->count;
+    to->head = from->count;
+    /* every key moved went in during the lap of the oldest, or later */
+    uint64_t since = from->count < from->cap || from->head == 0
+                         ? from->laps[0]
+                         : from->laps[1];
+    to->laps[0] = to->laps[1] = since;
 }

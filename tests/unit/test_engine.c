@@ -1046,10 +1046,9 @@ static void test_reset_from_an_older_copy_rolls_nothing_back(void **state)
     cluster_free(c);
 }
 
-/* Sends node 0 a PUSH of one empty item of wave (root, wave); true if it
- * passed it on (it has children in that tree and had not seen the wave)
- * by the time its outbox may go. */
-static bool passes_on(cluster *c, uint32_t root, uint64_t wave)
+/* Sends node 0 a PUSH of one empty item of wave (root, wave), and lets
+ * `dt` pass. */
+static void push_wave(cluster *c, uint32_t root, uint64_t wave, uint64_t dt)
 {
     const char *addr = cluster_addr(c, root);
     uint64_t gen = sb_engine_generation(cluster_engine(c, root));
@@ -1060,12 +1059,49 @@ static bool passes_on(cluster *c, uint32_t root, uint64_t wave)
     sb_put_u64(&w, sb_peer_id(addr, strlen(addr), gen));
     sb_put_u64(&w, wave);
     sb_put_varint(&w, 0);
+    check(cluster_deliver(c, 0, addr, buf, (size_t)(w.p - buf)) == SB_OK);
+    cluster_run(c, dt);
+}
+
+/* Sends node 0 a PUSH of one empty item of wave (root, wave); true if it
+ * passed it on (it has children in that tree and had not seen the wave)
+ * by the time its outbox may go. */
+static bool passes_on(cluster *c, uint32_t root, uint64_t wave)
+{
     sb_stats before, after;
     sb_engine_stats(cluster_engine(c, 0), &before);
-    check(cluster_deliver(c, 0, addr, buf, (size_t)(w.p - buf)) == SB_OK);
-    cluster_run(c, 20 * MS); /* PUSH_LINGER: the outbox goes */
+    push_wave(c, root, wave, 20 * MS); /* PUSH_LINGER: the outbox goes */
     sb_engine_stats(cluster_engine(c, 0), &after);
     return after.pushes > before.pushes;
+}
+
+/*
+ * A node remembers 1,792 waves at the default cap. Past that, a wave
+ * that came less than a second ago is not forgotten (the set grows): after
+ * 2,000 other waves in half a second, a copy of the first is not passed
+ * on again; after 2,000 in 2.5 seconds, it is. The waves are ALONE ones
+ * (the 0x80 bit: one tree, no siblings), whose copies are told by the
+ * waves remembered alone, whatever the node holds.
+ */
+static void test_waves_of_the_last_second_remembered(void **state)
+{
+    (void)state;
+    for (int slow = 0; slow < 2; slow++) {
+        cluster *c = engines(8, 512, NULL, 0);
+        cluster_run(c, 5 * SEC);
+        cluster_set_loss(c, 1.0); /* the copies passed on go nowhere */
+        uint64_t first = 0;
+        for (uint64_t id = 1; id < 400 && !first; id++)
+            for (uint64_t tree = 0; tree < 3 && !first; tree++)
+                if (passes_on(c, 1, id << 8 | 0x80 | tree))
+                    first = id << 8 | 0x80 | tree;
+        check(first);
+        uint64_t every = slow ? 5 * MS : MS; /* 4 waves each time */
+        for (uint64_t i = 0; i < 2000; i++)
+            push_wave(c, 2, (1000 + i) << 8 | 0x80, i % 4 == 3 ? every : 0);
+        check(passes_on(c, 1, first) == (slow == 1));
+        cluster_free(c);
+    }
 }
 
 /* Two roots may draw the same wave id: a wave is the pair, so the second
@@ -2735,6 +2771,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reset_stopped_by_a_bound_leaves_no_hole),
         cmocka_unit_test(test_reset_from_an_older_copy_rolls_nothing_back),
         cmocka_unit_test(test_waves_of_two_roots_are_apart),
+        cmocka_unit_test(test_waves_of_the_last_second_remembered),
         cmocka_unit_test(test_early_push_waits_for_the_one_before),
         cmocka_unit_test(test_push_after_alone_push_leaves_no_gap),
         cmocka_unit_test(test_push_after_rest_starts_where_peers_are),

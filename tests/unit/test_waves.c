@@ -1,7 +1,9 @@
 /*
  * Unit tests of the waves a node remembers (src/core/waves.h): the last
  * `cap` keys added are found, older ones are not, whatever runs of
- * colliding keys the table holds, checked against a plain list.
+ * colliding keys the table holds, checked against a plain list; a set
+ * knows when it is full of young keys, and moves into a larger one
+ * without forgetting.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,10 +59,10 @@ static void test_oldest_forgotten_first(void **state)
     (void)state;
     sb_waves *w = waves_new(4);
     for (uint64_t k = 1; k <= 4; k++)
-        sb_waves_add(w, k);
+        sb_waves_add(w, k, k);
     for (uint64_t k = 1; k <= 4; k++)
         assert_true(sb_waves_has(w, k));
-    sb_waves_add(w, 5);
+    sb_waves_add(w, 5, 5);
     assert_false(sb_waves_has(w, 1));
     for (uint64_t k = 2; k <= 5; k++)
         assert_true(sb_waves_has(w, k));
@@ -88,12 +90,77 @@ static void test_agrees_with_a_list(void **state)
                            (sb_rng_next(&rng) & 0xffffffffull);
             if (!key || model_has(added, n, cap, key))
                 continue;
-            sb_waves_add(w, key);
+            sb_waves_add(w, key, n);
             added[n++] = key;
             for (uint32_t i = n > 3 * cap ? n - 3 * cap : 0; i < n; i++)
                 assert_int_equal(sb_waves_has(w, added[i]),
                                  model_has(added, n, cap, added[i]));
         }
+        waves_free(w);
+    }
+}
+
+/* Crowded: full, and the key the next add forgets went in less than the
+ * window ago, as far as the laps of the ring tell (a lap's keys count as
+ * old as its start). */
+static void test_crowded_by_the_age_of_the_oldest(void **state)
+{
+    (void)state;
+    sb_waves *w = waves_new(4);
+    for (uint64_t k = 1; k <= 3; k++)
+        sb_waves_add(w, k, 10 * (k - 1)); /* at 0, 10, 20 */
+    assert_false(sb_waves_crowded(w, 25, 100)); /* not full */
+    sb_waves_add(w, 4, 30);
+    /* key 1 is next to go, added at 0 */
+    assert_true(sb_waves_crowded(w, 35, 100));
+    assert_false(sb_waves_crowded(w, 100, 100));
+    sb_waves_add(w, 5, 200); /* forgets key 1; a lap begins */
+    /* key 2 is next, added at 10: its lap began at 0 */
+    assert_false(sb_waves_has(w, 1));
+    assert_false(sb_waves_crowded(w, 200, 100));
+    assert_true(sb_waves_crowded(w, 200, 300));
+    for (uint64_t k = 6; k <= 8; k++)
+        sb_waves_add(w, k, 200 + 10 * (k - 5)); /* at 210, 220, 230 */
+    /* key 5 is next, added at 200, when the lap began */
+    assert_true(sb_waves_crowded(w, 240, 100));
+    assert_false(sb_waves_crowded(w, 300, 100));
+    waves_free(w);
+}
+
+/* Moved into a set twice as large after n0 adds, then added to: a key is
+ * found while it is among the last 2 * cap added and was not forgotten
+ * before the move. */
+static void test_move_forgets_nothing(void **state)
+{
+    (void)state;
+    const uint32_t n0s[] = { 5, 16, 23, 40 };
+    for (size_t c = 0; c < sizeof(n0s) / sizeof(n0s[0]); c++) {
+        const uint32_t cap = 16, n0 = n0s[c];
+        sb_waves *w = waves_new(cap);
+        uint64_t added[200];
+        sb_rng rng;
+        sb_rng_seed(&rng, 11 + c);
+        uint32_t n = 0;
+        for (; n < 120; n++) {
+            if (n == n0) {
+                sb_waves *big = waves_new(2 * cap);
+                sb_waves_move(big, w);
+                waves_free(w);
+                w = big;
+                /* what was not full is not, a full one has room */
+                assert_false(sb_waves_crowded(w, n, 1000));
+            }
+            added[n] = (sb_rng_below(&rng, 4) << 32) | (n + 1);
+            sb_waves_add(w, added[n], n);
+            uint32_t held = n0 > cap ? n0 - cap : 0; /* the first kept */
+            for (uint32_t i = 0; i <= n; i++) {
+                bool kept = n + 1 <= n0 ? n + 1 - i <= cap
+                                        : i >= held && n + 1 - i <= 2 * cap;
+                assert_int_equal(sb_waves_has(w, added[i]), kept);
+            }
+        }
+        /* the keys' times, 0 to 119, bound the oldest's age */
+        assert_true(sb_waves_crowded(w, 120, 1000));
         waves_free(w);
     }
 }
@@ -104,6 +171,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_empty_set_has_nothing),
         cmocka_unit_test(test_oldest_forgotten_first),
         cmocka_unit_test(test_agrees_with_a_list),
+        cmocka_unit_test(test_crowded_by_the_age_of_the_oldest),
+        cmocka_unit_test(test_move_forgets_nothing),
     };
     return RUN_TESTS(tests, argc, argv);
 }
