@@ -19,7 +19,8 @@
  * A member sweeps again when many nodes come back from down at once: a
  * partition healed, or we were cut off. Their records moved on meanwhile
  * (verdicts written and withdrawn), and anti-entropy, a few records an
- * exchange, would take seconds to bring them all.
+ * exchange, would take seconds to bring them all. While they keep coming
+ * back, it sweeps once more at the end of each sweep.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,20 @@ void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,
     }
 }
 
+/* A sweep ended. If RETURNS_LEAST nodes came back from down while it
+ * went (sb_sweep_returned() counts them, within its second), the records
+ * it swept early may have moved on since (verdicts withdrawn, refutations
+ * of the nodes back), and their pushes went down trees drawn from views
+ * that did not hold all of them yet: we sweep once more. */
+static void sweep_again(sb_engine *e, uint64_t now)
+{
+    if (e->returns < RETURNS_LEAST || now - e->returns_at >= SEC)
+        return;
+    e->sweeping = true;
+    e->sweep = 0;
+    e->returns = 0;
+}
+
 /* Keeps the range of a SWEEP that came before the one it follows (a
  * burst reordered on its way), so that the cursor passes it when that
  * one comes; with every slot taken, it is asked for again. */
@@ -219,6 +234,7 @@ void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now)
     if (e->sweep == SB_SWEEP_END) {
         e->sweeping = false;
         sb_sweep_free(e);
+        sweep_again(e, now);
     }
 }
 
