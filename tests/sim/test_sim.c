@@ -358,6 +358,48 @@ static void test_heal_sweeps_again(void **state)
     cluster_free(c);
 }
 
+/* The SYNs of p that node i sent with the SWEEP flag (asking for records
+ * from its sweep's cursor on). */
+static uint32_t sweep_syns(const cluster_packets *p, uint32_t i)
+{
+    uint32_t n = 0;
+    for (size_t k = 0; k < p->n; k++) {
+        const cluster_packet *x = &p->p[k];
+        sb_msg m;
+        n += x->from == i &&
+             sb_msg_decode(x->data, x->len, sb_cluster_id("default"), &m,
+                           NULL) &&
+             m.type == SB_MSG_SYN && (m.flags & SB_SYN_SWEEP);
+    }
+    return n;
+}
+
+/*
+ * A node that sweeps as many nodes come back, and sees more come back
+ * meanwhile, sweeps once more when its sweep ends: what it swept first
+ * may have moved on since. Node 0, cut off from the 63 others, sees them
+ * come back at the heal: its sweep starts at the 8th (RETURNS_LEAST),
+ * and the others come back while it goes (one sweep without the rule).
+ */
+static void test_sweep_again_while_nodes_return(void **state)
+{
+    (void)state;
+    cluster *c = converged_cluster(64, 0);
+    uint32_t group[64] = { 0 };
+    for (uint32_t i = 1; i < 64; i++)
+        group[i] = 1;
+    cluster_partition(c, group);
+    cluster_run(c, 20 * SEC);
+    check(cluster_status(c, 0, 1) == SB_STATUS_DOWN);
+    cluster_capture(c, 0, 0);
+    cluster_heal(c);
+    eventually(c, 60 * SEC, cluster_converged(c));
+    cluster_capture_stop(c);
+    /* one SYN's SWEEPs bring the 63 records: with one sweep, one SYN */
+    check(sweep_syns(cluster_captured(c), 0) >= 2);
+    cluster_free(c);
+}
+
 /*
  * A partition that no seed bridges (the seeds are down) heals soon after
  * it ends: each side still probes the other side's nodes, which answered
@@ -1389,6 +1431,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_graceful_leave),
         cmocka_unit_test(test_partition_heals),
         cmocka_unit_test(test_heal_sweeps_again),
+        cmocka_unit_test(test_sweep_again_while_nodes_return),
         cmocka_unit_test(test_partition_heals_without_seeds),
         cmocka_unit_test(test_partition_longer_than_the_grace_heals),
         cmocka_unit_test(test_clusters_merge_on_one_join),
