@@ -102,7 +102,15 @@ static bool push_seen(const sb_engine *e, uint64_t key)
     return key == 0 || (e->push_block && sb_waves_has(&e->waves, key));
 }
 
-static uint32_t push_waves(const sb_engine *e);
+/* The waves remembered at first: as many as the cap lets pass in
+ * WAVES_WINDOW (1,792 at the default cap: under load a node sees about
+ * 4,000 a second, and a wave's copies come down its trees tens of
+ * milliseconds apart), at least WAVES_LEAST; more in a storm (below). */
+static uint32_t push_waves(const sb_engine *e)
+{
+    double n = e->cap.rate * WAVES_WINDOW / SEC / WAVE_BYTES;
+    return n > WAVES_LEAST ? (uint32_t)n : WAVES_LEAST;
+}
 
 /*
  * Remembers the wave (root, wave); false if it was seen already. Rather
@@ -349,16 +357,6 @@ static uint64_t push_outbox_wait(const sb_engine *e, uint64_t now)
     return e->push_ready > now && e->push_ready - now < PUSH_LINGER
                ? e->push_ready - now
                : PUSH_LINGER;
-}
-
-/* The waves remembered: as many as the cap lets pass in WAVES_WINDOW
- * (1,792 at the default cap: under load a node sees about 4,000 a
- * second, and a wave's copies come down its trees tens of milliseconds
- * apart), at least WAVES_LEAST. */
-static uint32_t push_waves(const sb_engine *e)
-{
-    double n = e->cap.rate * WAVES_WINDOW / SEC / WAVE_BYTES;
-    return n > WAVES_LEAST ? (uint32_t)n : WAVES_LEAST;
 }
 
 /* The bytes of the early items' block: EARLY_ITEMS slots, the state's
