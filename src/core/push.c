@@ -112,6 +112,20 @@ static uint32_t push_waves(const sb_engine *e)
     return n > WAVES_LEAST ? (uint32_t)n : WAVES_LEAST;
 }
 
+/* The set of waves moved into one twice as large; left as it is if out
+ * of memory (its oldest wave is then forgotten). */
+static void push_waves_double(sb_waves *w)
+{
+    void *mem = calloc(1, sb_waves_bytes(2 * w->cap));
+    if (!mem)
+        return;
+    sb_waves grown;
+    sb_waves_init(&grown, mem, 2 * w->cap);
+    sb_waves_move(&grown, w);
+    free(w->keys);
+    *w = grown;
+}
+
 /*
  * Remembers the wave (root, wave); false if it was seen already. Rather
  * than forget a wave that came within WAVES_SPREAD, the set doubles, up
@@ -131,16 +145,8 @@ static bool push_new_wave(sb_engine *e, uint64_t root, uint64_t wave,
         return false;
     sb_waves *w = &e->waves;
     if (w->cap < push_waves(e) * WAVES_GROWTH &&
-        sb_waves_crowded(w, now, WAVES_SPREAD)) {
-        sb_waves grown;
-        void *mem = calloc(1, sb_waves_bytes(2 * w->cap));
-        if (mem) { /* else the oldest is forgotten */
-            sb_waves_init(&grown, mem, 2 * w->cap);
-            sb_waves_move(&grown, w);
-            free(w->keys);
-            *w = grown;
-        }
-    }
+        sb_waves_crowded(w, now, WAVES_SPREAD))
+        push_waves_double(w);
     sb_waves_add(w, key, now);
     return true;
 }

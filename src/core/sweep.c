@@ -168,6 +168,14 @@ void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,
     }
 }
 
+/* We sweep from the start, counting the nodes that come back anew. */
+static void sweep_restart(sb_engine *e)
+{
+    e->sweeping = true;
+    e->sweep = 0;
+    e->returns = 0;
+}
+
 /* A sweep ended. If RETURNS_LEAST nodes came back from down while it
  * went (sb_sweep_returned() counts them, within its second), the records
  * it swept early may have moved on since (verdicts withdrawn, refutations
@@ -175,11 +183,8 @@ void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,
  * that did not hold all of them yet: we sweep once more. */
 static void sweep_again(sb_engine *e, uint64_t now)
 {
-    if (e->returns < RETURNS_LEAST || now - e->returns_at >= SEC)
-        return;
-    e->sweeping = true;
-    e->sweep = 0;
-    e->returns = 0;
+    if (e->returns >= RETURNS_LEAST && now - e->returns_at < SEC)
+        sweep_restart(e);
 }
 
 /* Keeps the range of a SWEEP that came before the one it follows (a
@@ -252,9 +257,7 @@ void sb_sweep_returned(sb_engine *e, uint64_t now)
         e->returns < RETURNS_LEAST ||
         e->returns * RETURNS_SHARE <= e->nstatus[SB_STATUS_LIVE])
         return;
-    e->sweeping = true;
-    e->sweep = 0;
-    e->returns = 0;
+    sweep_restart(e);
 }
 
 /* Bytes of the ranges kept ahead of the cursor. */

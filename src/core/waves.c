@@ -28,6 +28,7 @@ void sb_waves_init(sb_waves *w, void *mem, uint32_t cap)
     w->count = 0;
     w->head = 0;
     w->mask = waves_slots(cap) - 1;
+    w->laps[0] = w->laps[1] = 0; /* set by the first add */
 }
 
 /* Where the search for `key` starts: its high bits (a wave's low byte
