@@ -145,6 +145,73 @@ void sb_liveness_refresh(sb_engine *e, sb_peer *n)
     e->st.due[n->index] = due;
 }
 
+/*
+ * What the votes on a peer read (liveness_convicted()) changed: the
+ * peers whose count may have moved are marked for the next rejudge, and
+ * no other peer's can have (the rejudge judges no other again). A peer's
+ * count reads the verdicts of its monitors (its predecessors on the
+ * rings), whether each of those is suspected (their own predecessors'
+ * verdicts), and for an accused peer the verdicts of the first
+ * predecessor on each ring not accused.
+ */
+
+/* Marks peer id (if we hold it); true if it is accused (a walk back past
+ * the accused goes on through it). */
+static bool liveness_unsettle_step(void *u, uint64_t id)
+{
+    sb_engine *e = u;
+    sb_peer *n = sb_state_find_id(&e->st, id);
+    if (n)
+        n->rejudge = true;
+    return n && n->accused;
+}
+
+/* On each ring, the peers after id up to the first one not accused:
+ * those whose walk back past the accused reaches id's place. */
+static void liveness_unsettle_walks(sb_engine *e, uint64_t id)
+{
+    for (uint32_t i = 0; i < e->cfg.monitors; i++)
+        sb_rings_walk(&e->rings, i, id, true, liveness_unsettle_step, e);
+}
+
+/* A verdict on x came, went or changed: x's own count, and those of the
+ * peers it watches (whether x is suspected is their monitor's vote); if
+ * x's accused flag moved (`flagged`), also those whose walk back past
+ * the accused goes through x. */
+static void liveness_unsettle_votes(sb_engine *e, sb_peer *x, bool flagged)
+{
+    x->rejudge = true;
+    if (flagged) {
+        liveness_unsettle_walks(e, x->id);
+        return;
+    }
+    uint64_t next[SB_MAX_RINGS];
+    uint32_t n = sb_rings_neighbours(&e->rings, e->cfg.monitors, x->id, true,
+                                     next);
+    for (uint32_t i = 0; i < n; i++)
+        (void)liveness_unsettle_step(e, next[i]);
+}
+
+/* Peer id came onto the rings or left them: those whose monitors, or
+ * walks back past the accused, moved (its successors, on through the
+ * accused), and those one of whose monitors has other monitors now (the
+ * successors of its successors). */
+static void liveness_unsettle_rings(sb_engine *e, uint64_t id)
+{
+    if (!e->cfg.monitors)
+        return;
+    (void)liveness_unsettle_step(e, id);
+    liveness_unsettle_walks(e, id);
+    uint64_t next[SB_MAX_RINGS], after[SB_MAX_RINGS];
+    uint32_t n = sb_rings_neighbours(&e->rings, e->cfg.monitors, id, true,
+                                     next);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t m = sb_rings_neighbours(&e->rings, e->cfg.monitors, next[i],
+                                         true, after);
+        for (uint32_t j = 0; j < m; j++)
+            (void)liveness_unsettle_step(e, after[j]);
+    }
+}
 
 void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
 {
@@ -164,6 +231,10 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
         e->rejudge = true;
         e->live_lost++;
     }
+    if (s == SB_STATUS_LIVE || old == SB_STATUS_LIVE)
+        liveness_unsettle_rings(e, n->id);
+    else
+        n->rejudge = true; /* whether it is judged */
     if (old == SB_STATUS_DOWN && s == SB_STATUS_LIVE && !n->self)
         sb_sweep_returned(e, now);
     if (s == SB_STATUS_LIVE && n->answered) {
@@ -276,6 +347,7 @@ void sb_liveness_remove(sb_engine *e, sb_peer *n)
 {
     if (n->status == SB_STATUS_LIVE) {
         sb_rings_remove(&e->rings, n->id);
+        liveness_unsettle_rings(e, n->id);
         e->live_lost++;
     }
     if (n->voter)
@@ -554,7 +626,10 @@ bool sb_liveness_none_accused(const sb_engine *e)
  * went down, which changes who watches whom and whose word is in doubt),
  * at the next round: the verdict that names a peer judges it at once, but
  * others' votes may hinge on it. No other peer can be convicted (every
- * vote needs a verdict), so the others are not looked up on the rings. A
+ * vote needs a verdict), so the others are not looked up on the rings;
+ * nor is an accused one whose votes read nothing that changed since the
+ * last rejudge judged it (it is not marked: liveness_unsettle_votes(),
+ * liveness_unsettle_rings()), unless the accused were marked afresh. A
  * peer that is down for us, and whose monitor we now are, gets our
  * verdict too (sb_monitor_concur()); so does one we hold JOINING, which
  * with monitors is a record held down as it arrived (a node that died
@@ -566,7 +641,8 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
     if (!e->rejudge)
         return;
     e->rejudge = false;
-    if (e->remark || e->voters_lost) {
+    bool every = e->remark || e->voters_lost;
+    if (every) {
         e->remark = false;
         liveness_mark_accused(e);
     }
@@ -578,7 +654,10 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
          * being alone: convicted now, its down flag says so */
         bool judged = x->status == SB_STATUS_LIVE ||
                       (x->status == SB_STATUS_DOWN && !x->convicted);
-        if (judged && (x->accused || all) && liveness_convicted(e, x))
+        bool unsettled = x->rejudge || every;
+        x->rejudge = false; /* a conviction below may mark it again */
+        if (judged && unsettled && (x->accused || all) &&
+            liveness_convicted(e, x))
             liveness_convict(e, x, now);
         if (sb_liveness_held_down(e, x) && sb_monitor_reach(e, &reach, x->id))
             sb_monitor_concur(e, x, now);
@@ -602,10 +681,13 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
     }
     if (stands)
         liveness_add_voter(e, holder);
+    bool was = x && x->accused;
     if (x && liveness_counts(holder, k, x))
         x->accused = true; /* judged at once */
     else
         e->remark = true; /* it may have replaced one that counted */
+    if (x)
+        liveness_unsettle_votes(e, x, x->accused != was);
     e->rejudge = true;
     if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x)) {
         liveness_convict(e, x, now);
@@ -724,7 +806,10 @@ void sb_liveness_alone(sb_engine *e, uint64_t now)
         }
         n->stays_down = false;
     }
-    e->rejudge = true; /* the view changed: votes may hinge on it */
+    for (uint32_t i = 0; i < e->st.count; i++)
+        e->st.peers[i]->rejudge = true; /* the view changed: votes may
+                                           hinge on it */
+    e->rejudge = true;
 }
 
 /* True if we have heard no one for DEAF_ROUNDS rounds: we cannot receive,

@@ -79,6 +79,9 @@ typedef struct sb_peer {
                              they stood when we took it down or as its
                              record arrived (liveness.c): a delta's down
                              flag */
+    bool rejudge : 1;     /* what its monitors' votes read may have
+                             changed since the last rejudge judged it:
+                             the next one judges it (liveness.c) */
     uint32_t tombstones;
     uint32_t nkeys;
     uint32_t reserved;    /* of nkeys, the protocol's (verdicts: a zero
