@@ -699,6 +699,8 @@ bool sb_liveness_deaf(const sb_engine *e, uint64_t now);
 void sb_liveness_verdict_key(uint8_t key[VERDICT_KEY_LEN], uint64_t id);
 bool sb_liveness_verdict_stands(const sb_engine *e, uint64_t heartbeat,
                                 const sb_peer *x);
+/* Whether peer x is down for us by its monitors' votes (the rule). */
+bool sb_liveness_convicted(const sb_engine *e, const sb_peer *x);
 void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
                          uint64_t now);
 void sb_liveness_arrived(sb_engine *e, sb_peer *n, bool held_down,

@@ -146,7 +146,7 @@ void sb_liveness_refresh(sb_engine *e, sb_peer *n)
 }
 
 /*
- * What the votes on a peer read (liveness_convicted()) changed: the
+ * What the votes on a peer read (sb_liveness_convicted()) changed: the
  * peers whose count may have moved are marked for the next rejudge, and
  * no other peer's can have (the rejudge judges no other again). A peer's
  * count reads the verdicts of its monitors (its predecessors on the
@@ -471,7 +471,7 @@ static bool liveness_suspected(const sb_engine *e, const sb_peer *m,
  * verdicts that count. A verdict from a peer that is neither kind of
  * monitor of x in our view does not count.
  */
-static bool liveness_convicted(const sb_engine *e, const sb_peer *x)
+bool sb_liveness_convicted(const sb_engine *e, const sb_peer *x)
 {
     if (!e->cfg.monitors || x->self)
         return false;
@@ -657,7 +657,7 @@ void sb_liveness_rejudge(sb_engine *e, uint64_t now)
         bool unsettled = x->rejudge || every;
         x->rejudge = false; /* a conviction below may mark it again */
         if (judged && unsettled && (x->accused || all) &&
-            liveness_convicted(e, x))
+            sb_liveness_convicted(e, x))
             liveness_convict(e, x, now);
         if (sb_liveness_held_down(e, x) && sb_monitor_reach(e, &reach, x->id))
             sb_monitor_concur(e, x, now);
@@ -689,7 +689,7 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
     if (x)
         liveness_unsettle_votes(e, x, x->accused != was);
     e->rejudge = true;
-    if (x && x->status == SB_STATUS_LIVE && liveness_convicted(e, x)) {
+    if (x && x->status == SB_STATUS_LIVE && sb_liveness_convicted(e, x)) {
         liveness_convict(e, x, now);
         sb_monitor_concur(e, x, now);
     }
@@ -741,7 +741,7 @@ void sb_liveness_arrived(sb_engine *e, sb_peer *n, bool held_down,
             const sb_peer *mon = sb_state_find_id(&e->st, e->voters[i]);
             n->accused = mon && liveness_voted(mon, n);
         }
-        held_down = liveness_convicted(e, n);
+        held_down = sb_liveness_convicted(e, n);
     }
     if (held_down) {
         n->convicted = true; /* we pass the flag on */
@@ -788,7 +788,7 @@ void sb_liveness_alone(sb_engine *e, uint64_t now)
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *n = e->st.peers[i];
         n->stays_down = n->alone_down && n->status == SB_STATUS_DOWN &&
-                        liveness_convicted(e, n);
+                        sb_liveness_convicted(e, n);
     }
     for (uint32_t i = 0; i < e->st.count; i++) {
         sb_peer *n = e->st.peers[i];
@@ -845,7 +845,7 @@ void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
     case SB_STATUS_JOINING:
     case SB_STATUS_DOWN:
         /* convicted by its monitors: alive only once they withdraw */
-        if (liveness_convicted(e, n)) {
+        if (sb_liveness_convicted(e, n)) {
             n->convicted = true;
             break;
         }

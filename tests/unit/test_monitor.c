@@ -488,6 +488,66 @@ static void test_partition_verdicts_convict_no_one_after(void **state)
     cluster_free(c);
 }
 
+/* Whether a running node would pass over, at its next rejudge, a peer
+ * its monitors' votes convict: the rejudge judges again only the peers
+ * a change marked since it last judged them (liveness.c), unless it
+ * marks the accused afresh. */
+static bool rejudge_misses(const cluster *c)
+{
+    for (uint32_t i = 0; i < cluster_size(c); i++) {
+        const sb_engine *e = cluster_engine(c, i);
+        if (!e || e->remark || e->voters_lost)
+            continue;
+        for (uint32_t j = 0; j < e->st.count; j++) {
+            const sb_peer *x = e->st.peers[j];
+            bool judged = x->status == SB_STATUS_LIVE ||
+                          (x->status == SB_STATUS_DOWN && !x->convicted);
+            if (judged && x->accused && !x->rejudge &&
+                sb_liveness_convicted(e, x))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Runs for dt, checking every 10 ms that no rejudge would miss anyone. */
+static void run_rejudged(cluster *c, uint64_t dt)
+{
+    for (uint64_t t = 0; t < dt; t += 10 * MS) {
+        cluster_run(c, 10 * MS);
+        if (rejudge_misses(c))
+            fail_msg("a rejudge would miss a conviction at %llu ms",
+                     (unsigned long long)(cluster_now(c) / MS));
+    }
+}
+
+/* The marks a rejudge goes by (which peers' votes read something that
+ * changed) miss no conviction: through a partition, as half the cluster
+ * goes down for the other half and the verdicts cross the rings, its
+ * heal, and then the crash of most of the nodes at once (the monitors
+ * look past long runs of the accused), at 10% loss. */
+static void test_rejudge_misses_no_one(void **state)
+{
+    (void)state;
+    enum { N = 128 };
+    cluster *c = converged(N);
+    cluster_set_loss(c, 0.1);
+    uint32_t group[N];
+    for (uint32_t i = 0; i < N; i++)
+        group[i] = i % 2;
+    cluster_partition(c, group);
+    run_rejudged(c, 8 * SEC);
+    check(!cluster_all_live(c));
+    cluster_heal(c);
+    run_rejudged(c, 8 * SEC);
+    for (uint32_t i = 0; i < N; i++)
+        if (i % 8)
+            cluster_crash(c, i);
+    run_rejudged(c, 10 * SEC);
+    check(cluster_all_see(c, 1, SB_STATUS_DOWN));
+    cluster_free(c);
+}
+
 /* From now on node m of a 16-node cluster hears no one (every link to it
  * fails); was[i][j] gets how often node i reported node j gone so far. */
 static void deafen(cluster *c, uint32_t m, uint32_t was[16][16])
@@ -1246,6 +1306,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_held_down_record_without_verdicts_comes_back),
         cmocka_unit_test(test_newcomer_of_a_lone_seed_sees_all_live),
         cmocka_unit_test(test_partition_verdicts_convict_no_one_after),
+        cmocka_unit_test(test_rejudge_misses_no_one),
         cmocka_unit_test(test_deaf_monitor_withholds),
         cmocka_unit_test(test_deaf_monitor_convicts_no_unproven_subject),
         cmocka_unit_test(test_verdicts_hidden),
