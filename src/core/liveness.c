@@ -480,20 +480,28 @@ bool sb_liveness_convicted(const sb_engine *e, const sb_peer *x)
     uint32_t nm = sb_rings_neighbours(&e->rings, e->cfg.monitors, x->id,
                                       false, m);
     const sb_peer *writers[SB_MAX_RINGS];
-    uint32_t verdicts = 0;
+    uint32_t verdicts = 0, left = 0; /* left: those that may vote yet */
     for (uint32_t i = 0; i < nm; i++) {
         mon[i] = sb_state_find_id(&e->st, m[i]);
         if (mon[i] && liveness_voted(mon[i], x)) {
             writers[verdicts++] = mon[i];
             mon[i] = NULL; /* counted */
+        } else if (mon[i]) {
+            left++;
         }
     }
-    /* without a verdict, no vote counts: the common case ends here */
+    /* without a verdict, no vote counts: the common case ends here; the
+     * others are asked while their votes may still make a majority, and
+     * until they make it */
     uint32_t votes = verdicts;
-    for (uint32_t i = 0; verdicts && i < nm; i++)
-        if (mon[i] && !mon[i]->self &&
-            liveness_suspected(e, mon[i], writers, verdicts))
+    for (uint32_t i = 0;
+         verdicts && i < nm && votes <= nm / 2 && votes + left > nm / 2; i++) {
+        if (!mon[i])
+            continue;
+        left--;
+        if (!mon[i]->self && liveness_suspected(e, mon[i], writers, verdicts))
             votes++;
+    }
     if (verdicts > 0 && votes > nm / 2)
         return true;
     /* or a majority of its monitors looking past the accused (monitor.c)
