@@ -697,9 +697,13 @@ void sb_liveness_verdict(sb_engine *e, sb_peer *holder, const sb_key *k,
     if (x)
         liveness_unsettle_votes(e, x, x->accused != was);
     e->rejudge = true;
-    if (x && x->status == SB_STATUS_LIVE && sb_liveness_convicted(e, x)) {
+    if (!x || x->status != SB_STATUS_LIVE)
+        return;
+    if (sb_liveness_convicted(e, x)) {
         liveness_convict(e, x, now);
         sb_monitor_concur(e, x, now);
+    } else {
+        x->rejudge = false; /* judged as it stands */
     }
 }
 
