@@ -484,7 +484,8 @@ struct sb_engine {
     bool concur_due;          /* since then our verdicts are void: once
                                  the doubt is over, we sign again where
                                  we watch a peer held down (monitor.c) */
-    bool rejudge;             /* judge every accused peer at the next round */
+    bool rejudge;             /* judge the accused peers marked since
+                                 (sb_peer.rejudge) at the next round */
     bool remark;              /* a vote may have been voided since the
                                  accused were marked (a verdict withdrawn
                                  or overwritten, a heartbeat moved, a
