@@ -4,7 +4,8 @@
  * convicting no one whose heartbeat moves on, a paused node convicted and
  * coming back, the verdicts of a partition convicting no one after it, a
  * monitor that hears nothing withholding its verdicts, the protocol's
- * keys hidden from the application.
+ * keys hidden from the application, a rejudge that passes over no peer
+ * its monitors' votes convict.
  */
 #include <setjmp.h>
 #include <stdarg.h>
