@@ -513,9 +513,10 @@ void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
  * still hear others is theirs (the other side of a partition). A node
  * that hears no one judges no one (liveness.c), and one that has heard
  * no one for a beat period (a live subject beats at least that often)
- * convicts no unproven subject: the silence may be its own (a
- * link that fails one way, right after it started, when its subjects
- * have not beaten it yet and nothing is in doubt to withhold for).
+ * convicts no unproven subject and counts it in doubt: the silence may
+ * be its own (a link that fails one way, right after it started, when
+ * its subjects have not beaten it yet, or only one has, and nothing else
+ * is in doubt to withhold for).
  */
 static void monitor_judge(sb_engine *e, uint64_t now)
 {
@@ -537,6 +538,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
                             << w->refuted;
             w->guilty = now - w->since >= wait && !unheard;
             over += w->guilty;
+            doubted += unheard; /* silent, as every subject is to us */
             sb_peer *n = sb_state_find_id(&e->st, w->id);
             if (!w->guilty && n && now - w->since >= beat_ns)
                 sb_exchange_probe(e, n, false, now);

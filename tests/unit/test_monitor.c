@@ -1164,6 +1164,44 @@ static void test_deaf_monitor_convicts_no_unproven_subject(void **state)
     cluster_free(c);
 }
 
+/* Whether node m has taken a beat from x since x became its subject. */
+static bool beat_taken(const cluster *c, uint32_t m, uint32_t x)
+{
+    const sb_engine *e = cluster_engine(c, m);
+    for (uint32_t i = 0; i < e->nwatch; i++)
+        if (e->watch[i].proven &&
+            cluster_node_of(c, sb_state_find_id(&e->st, e->watch[i].id)
+                                   ->addr) == (int)x)
+            return true;
+    return false;
+}
+
+/* The same with one subject proven again before the silence (its beat
+ * was on the way): the one subject heard, then silent like all the
+ * others, is not convicted either. */
+static void test_deaf_monitor_convicts_no_lone_proven_subject(void **state)
+{
+    (void)state;
+    cluster *c = converged(16);
+    uint64_t before = verdicts(c, 3);
+    const sb_engine *e = cluster_engine(c, 3);
+    check(e->nwatch > 1);
+    uint32_t s = (uint32_t)cluster_node_of(
+        c, sb_state_find_id(&e->st, e->watch[0].id)->addr);
+    uint32_t was[16][16];
+    sb_monitor_doubt(cluster_engine(c, 3), cluster_now(c));
+    deafen(c, 3, was);
+    cluster_block(c, s, 3, false);
+    eventually(c, 2 * SEC, beat_taken(c, 3, s));
+    cluster_block(c, s, 3, true);
+    cluster_run(c, 1900 * MS); /* past its conviction, not yet alone */
+    check(verdicts(c, 3) == before);
+    eventually(c, 30 * SEC, cluster_all_see(c, 3, SB_STATUS_DOWN));
+    check(verdicts(c, 3) == before);
+    check_no_other_gone(c, 3, was, false);
+    cluster_free(c);
+}
+
 static uint32_t updates_seen;
 static void count_updates(void *userdata, uint32_t node, const sb_event *ev,
                           uint64_t now)
@@ -1310,6 +1348,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rejudge_misses_no_one),
         cmocka_unit_test(test_deaf_monitor_withholds),
         cmocka_unit_test(test_deaf_monitor_convicts_no_unproven_subject),
+        cmocka_unit_test(test_deaf_monitor_convicts_no_lone_proven_subject),
         cmocka_unit_test(test_verdicts_hidden),
         cmocka_unit_test(test_full_nodes_convict_a_crash),
     };
