@@ -505,25 +505,28 @@ void sb_monitor_concur(sb_engine *e, const sb_peer *x, uint64_t now)
  * convicted, and those that never beat us within
  * MONITOR_UNPROVEN_INTERVALS of becoming ours (MONITOR_PAST_INTERVALS
  * for those ours only past the accused). Unless every one that beat
- * us is in doubt at once (two at least; phi above 1: a beat more than 90%
- * likely to have come by now): a monitor whose subjects fall silent
- * together is more likely cut off itself, or paused, than they all dead.
+ * us is in doubt at once (phi above 1: a beat more than 90% likely to
+ * have come by now) and, with those past their wait that never did, two
+ * at least are silent: a monitor whose subjects fall silent together is
+ * more likely cut off itself, paused or late than they all dead (a node
+ * answering 1 s late refutes the verdicts on it, and none of its
+ * subjects, all new again, beats it within the wait).
  * It withholds its verdicts for MONITOR_DOUBT_INTERVALS, and each of
  * them has other monitors. A silence that lasts longer while we
  * still hear others is theirs (the other side of a partition). A node
  * that hears no one judges no one (liveness.c), and one that has heard
  * no one for a beat period (a live subject beats at least that often)
- * convicts no unproven subject and counts it in doubt: the silence may
- * be its own (a link that fails one way, right after it started, when
- * its subjects have not beaten it yet, or only one has, and nothing else
- * is in doubt to withhold for).
+ * convicts no unproven subject and counts every subject in doubt: the
+ * silence may be its own (a link that fails one way: right after it
+ * started, when its subjects have not beaten it yet, or only one has;
+ * or when the first phi passes, those that beat last still below 1).
  */
 static void monitor_judge(sb_engine *e, uint64_t now)
 {
     if (e->alone)
         return;
     double min_sd = monitor_min_sd(e);
-    uint32_t proven = 0, doubted = 0, over = 0;
+    uint32_t proven = 0, doubted = 0, silent = 0, over = 0;
     uint64_t unproven_ns = MONITOR_UNPROVEN_INTERVALS * e->cfg.interval_ns;
     uint64_t past_ns = MONITOR_PAST_INTERVALS * e->cfg.interval_ns;
     uint64_t doubt_ns = MONITOR_DOUBT_INTERVALS * e->cfg.interval_ns;
@@ -538,7 +541,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
                             << w->refuted;
             w->guilty = now - w->since >= wait && !unheard;
             over += w->guilty;
-            doubted += unheard; /* silent, as every subject is to us */
+            silent += w->guilty || unheard;
             sb_peer *n = sb_state_find_id(&e->st, w->id);
             if (!w->guilty && n && now - w->since >= beat_ns)
                 sb_exchange_probe(e, n, false, now);
@@ -546,7 +549,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
         }
         proven++;
         double phi = sb_phin_value(&w->phi, now, min_sd);
-        doubted += phi > 1.0;
+        doubted += phi > 1.0 || unheard;
         sb_peer *n = phi > MONITOR_PROBE_PHI && phi <= e->cfg.phi_threshold
                          ? sb_state_find_id(&e->st, w->id)
                          : NULL;
@@ -562,7 +565,7 @@ static void monitor_judge(sb_engine *e, uint64_t now)
     }
     if (e->withhold_since && unheard)
         e->withhold_deaf = true;
-    if (doubted < 2 || doubted < proven) {
+    if (doubted < proven || doubted + silent < 2) {
         if (e->withhold_since && e->withhold_deaf) {
             /* we hear our subjects again after hearing no one: those
              * still silent were, like us, cut off (not the other side of
