@@ -644,6 +644,35 @@ static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
             now);
 }
 
+/*
+ * A descent into ranges goes on at once, not at the next round: when the
+ * DIFF naming the parts that differ comes from the peer we descend with,
+ * or its ACK to a SYN that listed a range (no fingerprints await a DIFF),
+ * the part on top of the stack goes in a new SYN to it. A node left with
+ * a few records stale after a heal found one a round or two (each part a
+ * SYN of fingerprints, then a SYN listing it), which at 1024 nodes kept
+ * the last of them stale for 1.8 s after the rest (range.c). At most
+ * RANGE_DESCENTS such SYNs a round, and only while the cap has room for
+ * a push as large: pushes wait for none of them (under a load past the
+ * cap, test_load.c's test_fair_share_drains_in_time, their bytes put the
+ * worst writer's p99 staleness at 1.3 s against a median of 0.4 s). The
+ * rest wait for the rounds.
+ */
+static void exchange_descend(sb_engine *e, const sb_peer *sender,
+                             uint64_t now)
+{
+    if (!sender || !e->nranges || sender->id != e->range_peer ||
+        e->descents >= RANGE_DESCENTS || e->asked.from != e->asked.to ||
+        e->sweeping || !exchange_is_live_peer(sender) || !sender->answered ||
+        exchange_quiet(e) ||
+        !sb_send_allowed(e, SB_TRAFFIC_PUSH, e->cfg.max_message_size))
+        return;
+    e->descents++;
+    sb_writer syn = sb_send_writer(e);
+    exchange_write_syn(e, &syn, false, true, now);
+    exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, sender->addr, &syn, now);
+}
+
 /* The round's messages: one SYN to a random live peer (or to the subject
  * whose beat showed a difference; while quiet, one in EXCHANGES *
  * QUIET_SYN_INTERVALS rounds), while we hear no one probes of more peers
@@ -662,6 +691,7 @@ static void exchange_round(sb_engine *e, uint64_t now)
         e->self->heartbeat++;
         sb_state_touch(&e->st, e->self);
     }
+    e->descents = 0;
     sb_liveness_alone(e, now);
     sb_liveness_rejudge(e, now);
     sb_monitor_round(e, now);
@@ -912,6 +942,8 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         break;
     case SB_MSG_ACK:
         exchange_ack(e, from, &m, now);
+        exchange_descend(e, sb_state_find_addr(&e->st, from, strlen(from)),
+                         now);
         break;
     case SB_MSG_ACK2: {
         /* the sender's record may be replaced by what the deltas say (a
@@ -933,6 +965,7 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         break;
     case SB_MSG_DIFF:
         sb_range_recv(e, sender, &m);
+        exchange_descend(e, sender, now);
         break;
     }
     e->from = NULL; /* the caller's: gone after this call */

@@ -84,6 +84,8 @@
                                  most */
 #define RANGE_ROUNDS 4        /* rounds without agreeing with anyone before
                                  our SYNs carry a range */
+#define RANGE_DESCENTS 32     /* SYNs that descend into ranges at once, a
+                                 round, at most (exchange.c) */
 #define NO_DELTA UINT64_MAX
 #define BEHIND 8              /* writers a SYN asks to catch up on */
 #define WANTED 32             /* unknown ids a SYN asks for in full */
@@ -348,6 +350,8 @@ struct sb_engine {
         uint64_t from, to;
     } ranges[RANGES];
     uint32_t nranges;
+    uint32_t descents;        /* SYNs sent at once this round to descend
+                                 into them (exchange_descend()) */
     uint64_t range_peer;      /* the peer whose DIFF left them */
     struct {                  /* the range our last fingerprints were of:
                                  the one a DIFF may answer, once */
