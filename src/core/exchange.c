@@ -651,7 +651,7 @@ static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
  * the part on top of the stack goes in a new SYN to it. A node left with
  * a few records stale after a heal found one a round or two (each part a
  * SYN of fingerprints, then a SYN listing it), which at 1024 nodes kept
- * the last of them stale for 1.8 s after the rest (range.c). At most
+ * the last of them stale for 1.9 s after the rest (range.c). At most
  * RANGE_DESCENTS such SYNs a round, and only while the cap has room for
  * a push as large: pushes wait for none of them (under a load past the
  * cap, test_load.c's test_fair_share_drains_in_time, their bytes put the
@@ -942,6 +942,7 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         break;
     case SB_MSG_ACK:
         exchange_ack(e, from, &m, now);
+        /* its record looked up again: the ACK's deltas may replace it */
         exchange_descend(e, sb_state_find_addr(&e->st, from, strlen(from)),
                          now);
         break;
