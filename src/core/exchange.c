@@ -658,12 +658,16 @@ static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
  * worst writer's p99 staleness at 1.3 s against a median of 0.4 s). The
  * rest wait for the rounds.
  */
-static void exchange_descend(sb_engine *e, const sb_peer *sender,
-                             uint64_t now)
+static void exchange_descend(sb_engine *e, const char *from, uint64_t now)
 {
-    if (!sender || !e->nranges || sender->id != e->range_peer ||
-        e->descents >= RANGE_DESCENTS || e->asked.from != e->asked.to ||
-        e->sweeping || !exchange_is_live_peer(sender) || !sender->answered ||
+    /* the cheap tests first: this follows every ACK */
+    if (!e->nranges || e->descents >= RANGE_DESCENTS ||
+        e->asked.from != e->asked.to || e->sweeping)
+        return;
+    /* looked up afresh: an ACK's deltas may have replaced its record */
+    const sb_peer *sender = sb_state_find_addr(&e->st, from, strlen(from));
+    if (!sender || sender->id != e->range_peer ||
+        !exchange_is_live_peer(sender) || !sender->answered ||
         exchange_quiet(e) ||
         !sb_send_allowed(e, SB_TRAFFIC_PUSH, e->cfg.max_message_size))
         return;
@@ -942,9 +946,7 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         break;
     case SB_MSG_ACK:
         exchange_ack(e, from, &m, now);
-        /* its record looked up again: the ACK's deltas may replace it */
-        exchange_descend(e, sb_state_find_addr(&e->st, from, strlen(from)),
-                         now);
+        exchange_descend(e, from, now);
         break;
     case SB_MSG_ACK2: {
         /* the sender's record may be replaced by what the deltas say (a
@@ -966,7 +968,7 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
         break;
     case SB_MSG_DIFF:
         sb_range_recv(e, sender, &m);
-        exchange_descend(e, sender, now);
+        exchange_descend(e, from, now);
         break;
     }
     e->from = NULL; /* the caller's: gone after this call */
