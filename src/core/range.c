@@ -13,8 +13,9 @@
  *   - fingerprints: the range cut into SB_RANGE_PARTS parts of equal
  *     width, a fingerprint each. A receiver whose summary differs
  *     answers, after its ACK, with a DIFF naming the parts whose
- *     fingerprints differ from its own; the initiator keeps them, and its
- *     next rounds descend into them, one a round, with the same peer;
+ *     fingerprints differ from its own; the initiator keeps them (a
+ *     stack: one part's parts before the next part) and descends into
+ *     them with the same peer (at once, exchange.c, else a round each);
  *   - listed: the digest lists every record the initiator holds in the
  *     range (its records there fit the digest). The receiver answers as
  *     to a COMPLETE SYN within the range: a record of the range the
@@ -154,9 +155,24 @@ void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m)
         e->stats.diffs++;
 }
 
+_Static_assert(SB_RANGE_PARTS <= RANGES, "a DIFF's parts fit the list");
+
+/* Whether part i of (from, to] is named in `differ` and holds an id. */
+static bool range_differs(uint64_t from, uint64_t to, uint64_t differ,
+                          uint32_t i)
+{
+    return (differ >> i & 1) &&
+           range_bound(from, to, i) < range_bound(from, to, i + 1);
+}
+
 /* A DIFF that answers our SYN, from member `sender`: its parts, kept to
- * descend into with it, the first part on top (those that find the list
- * full are left to a later descent). Only the first DIFF about the range
+ * descend into with it, the first part on top. The list is a stack, so
+ * a descent goes down one part before the next; if the DIFF's parts do
+ * not all fit, the parts at the bottom, those a descent would reach
+ * last, make room (they are left to a later descent from the whole
+ * space): kept instead, a DIFF of sixteen parts filled the list, and
+ * each part below them was descended into by one of its differing parts
+ * only. Only the first DIFF about the range
  * we last gave fingerprints of is taken (the round's SYN goes to a few
  * addresses; a token is per address, not per SYN), so parts of two peers
  * never mix, and a DIFF late, repeated or made up moves nothing. */
@@ -165,10 +181,19 @@ void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m)
     if (!sender || m->from != e->asked.from || m->to != e->asked.to)
         return;
     e->asked.from = e->asked.to = 0; /* no range is (0, 0] */
+    uint32_t parts = 0;
+    for (uint32_t i = 0; i < SB_RANGE_PARTS; i++)
+        parts += range_differs(m->from, m->to, m->differ, i);
+    if (e->nranges + parts > RANGES) {
+        uint32_t drop = e->nranges + parts - RANGES; /* <= nranges */
+        e->nranges -= drop;
+        memmove(e->ranges, e->ranges + drop,
+                e->nranges * sizeof(e->ranges[0]));
+    }
     for (uint32_t i = SB_RANGE_PARTS; i-- > 0;) {
         uint64_t lo = range_bound(m->from, m->to, i);
         uint64_t hi = range_bound(m->from, m->to, i + 1);
-        if (!(m->differ >> i & 1) || lo >= hi || e->nranges >= RANGES)
+        if (!range_differs(m->from, m->to, m->differ, i))
             continue;
         e->ranges[e->nranges].from = lo;
         e->ranges[e->nranges].to = hi;

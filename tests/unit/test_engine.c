@@ -2075,6 +2075,44 @@ static void test_range_diff_only_as_asked(void **state)
     cluster_free(c);
 }
 
+/* A DIFF whose parts do not all fit the list makes room at its bottom,
+ * where the parts a descent reaches last lie: all of its parts are kept,
+ * its first on top, and the parts below move down. Kept instead, the
+ * parts below left room for one of the DIFF's parts only. */
+static void test_range_diff_makes_room(void **state)
+{
+    (void)state;
+    sb_engine *e;
+    cluster *c = range_cluster(&e);
+    uint8_t buf[64];
+    sb_writer w = { buf, buf, buf + sizeof(buf) };
+    sb_put_header(&w, SB_MSG_DIFF, sb_cluster_id("default"));
+    sb_put_u64(&w, 0); /* the echo: written by cluster_answer() */
+    sb_put_u64(&w, 0);
+    sb_put_u64(&w, 1u << 20); /* the range asked about: (0, 2^20] */
+    sb_put_varint(&w, 1u << 3 | 1u << 9 | 1u << 12);
+    size_t len = (size_t)(w.p - buf);
+    /* a list left by an earlier DIFF, one slot free: parts of (2^20, ..] */
+    for (uint32_t i = 0; i < RANGES - 1; i++) {
+        e->ranges[i].from = (2u + i) << 20;
+        e->ranges[i].to = (3u + i) << 20;
+    }
+    e->nranges = RANGES - 1;
+    e->asked.from = 0;
+    e->asked.to = 1u << 20;
+    check(cluster_answer(c, 0, cluster_addr(c, 1), buf, len) == SB_OK);
+    check(e->nranges == RANGES);
+    /* the two at the bottom made room; the rest moved down by two */
+    for (uint32_t i = 0; i < RANGES - 3; i++)
+        check(e->ranges[i].from == (4u + i) << 20);
+    /* then parts 12, 9 and 3 of (0, 2^20], part 3 on top */
+    check(e->ranges[RANGES - 3].from == 12u << 16);
+    check(e->ranges[RANGES - 2].from == 9u << 16);
+    check(e->ranges[RANGES - 1].from == 3u << 16 &&
+          e->ranges[RANGES - 1].to == 4u << 16);
+    cluster_free(c);
+}
+
 /* ---- reflection: what the cluster sends to an address it was told of -- */
 
 #define VICTIM "192.0.2.99:7946"
@@ -2789,6 +2827,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_range_fingerprints_answered_with_diff),
         cmocka_unit_test(test_range_listed_sends_what_was_left_out),
         cmocka_unit_test(test_range_diff_only_as_asked),
+        cmocka_unit_test(test_range_diff_makes_room),
         cmocka_unit_test(test_plan_keeps_the_most_behind),
         cmocka_unit_test(test_summary_after_many_changes),
         cmocka_unit_test(test_no_sweep_for_strangers),
