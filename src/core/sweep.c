@@ -19,8 +19,8 @@
  * A member sweeps again when many nodes come back from down at once: a
  * partition healed, or we were cut off. Their records moved on meanwhile
  * (verdicts written and withdrawn), and anti-entropy, a few records an
- * exchange, would take seconds to bring them all. While they keep coming
- * back, it sweeps once more at the end of each sweep.
+ * exchange, would take seconds to bring them all. What moved on after
+ * the sweep passed it, the descent into ranges finds (range.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -168,25 +168,6 @@ void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,
     }
 }
 
-/* We sweep from the start, counting the nodes that come back anew. */
-static void sweep_restart(sb_engine *e)
-{
-    e->sweeping = true;
-    e->sweep = 0;
-    e->returns = 0;
-}
-
-/* A sweep ended. If RETURNS_LEAST nodes came back from down while it
- * went (sb_sweep_returned() counts them, within its second), the records
- * it swept early may have moved on since (verdicts withdrawn, refutations
- * of the nodes back), and their pushes went down trees drawn from views
- * that did not hold all of them yet: we sweep once more. */
-static void sweep_again(sb_engine *e, uint64_t now)
-{
-    if (e->returns >= RETURNS_LEAST && now - e->returns_at < SEC)
-        sweep_restart(e);
-}
-
 /* Keeps the range of a SWEEP that came before the one it follows (a
  * burst reordered on its way), so that the cursor passes it when that
  * one comes; with every slot taken, it is asked for again. */
@@ -239,7 +220,6 @@ void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now)
     if (e->sweep == SB_SWEEP_END) {
         e->sweeping = false;
         sb_sweep_free(e);
-        sweep_again(e, now);
     }
 }
 
@@ -257,7 +237,9 @@ void sb_sweep_returned(sb_engine *e, uint64_t now)
         e->returns < RETURNS_LEAST ||
         e->returns * RETURNS_SHARE <= e->nstatus[SB_STATUS_LIVE])
         return;
-    sweep_restart(e);
+    e->sweeping = true;
+    e->sweep = 0;
+    e->returns = 0; /* those that come back from now on count anew */
 }
 
 /* Bytes of the ranges kept ahead of the cursor. */
