@@ -2044,6 +2044,20 @@ static void test_plan_keeps_the_most_behind(void **state)
     cluster_free(c);
 }
 
+/* A DIFF about (from, to] naming the parts in `differ`, into buf[64];
+ * its length. */
+static size_t range_diff(uint8_t *buf, uint64_t from, uint64_t to,
+                         uint64_t differ)
+{
+    sb_writer w = { buf, buf, buf + 64 };
+    sb_put_header(&w, SB_MSG_DIFF, sb_cluster_id("default"));
+    sb_put_u64(&w, 0); /* the echo: written by cluster_answer() */
+    sb_put_u64(&w, from);
+    sb_put_u64(&w, to);
+    sb_put_varint(&w, differ);
+    return (size_t)(w.p - buf);
+}
+
 /* A DIFF is taken only about the range of our last fingerprints, once:
  * one made up, late or repeated leaves nothing to descend into. */
 static void test_range_diff_only_as_asked(void **state)
@@ -2052,13 +2066,7 @@ static void test_range_diff_only_as_asked(void **state)
     sb_engine *e;
     cluster *c = range_cluster(&e);
     uint8_t buf[64];
-    sb_writer w = { buf, buf, buf + sizeof(buf) };
-    sb_put_header(&w, SB_MSG_DIFF, sb_cluster_id("default"));
-    sb_put_u64(&w, 0); /* the echo: written by cluster_answer() */
-    sb_put_u64(&w, 0);
-    sb_put_u64(&w, SB_SWEEP_END);
-    sb_put_varint(&w, 1u << 3 | 1u << 9);
-    size_t len = (size_t)(w.p - buf);
+    size_t len = range_diff(buf, 0, SB_SWEEP_END, 1u << 3 | 1u << 9);
     const char *member = cluster_addr(c, 1);
     check(cluster_answer(c, 0, member, buf, len) == SB_OK);
     check(e->nranges == 0); /* we asked about no range */
@@ -2084,14 +2092,8 @@ static void test_range_diff_makes_room(void **state)
     (void)state;
     sb_engine *e;
     cluster *c = range_cluster(&e);
-    uint8_t buf[64];
-    sb_writer w = { buf, buf, buf + sizeof(buf) };
-    sb_put_header(&w, SB_MSG_DIFF, sb_cluster_id("default"));
-    sb_put_u64(&w, 0); /* the echo: written by cluster_answer() */
-    sb_put_u64(&w, 0);
-    sb_put_u64(&w, 1u << 20); /* the range asked about: (0, 2^20] */
-    sb_put_varint(&w, 1u << 3 | 1u << 9 | 1u << 12);
-    size_t len = (size_t)(w.p - buf);
+    uint8_t buf[64]; /* about (0, 2^20] */
+    size_t len = range_diff(buf, 0, 1u << 20, 1u << 3 | 1u << 9 | 1u << 12);
     /* a list left by an earlier DIFF, one slot free: parts of (2^20, ..] */
     for (uint32_t i = 0; i < RANGES - 1; i++) {
         e->ranges[i].from = (2u + i) << 20;
