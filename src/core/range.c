@@ -191,12 +191,10 @@ void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m)
                 e->nranges * sizeof(e->ranges[0]));
     }
     for (uint32_t i = SB_RANGE_PARTS; i-- > 0;) {
-        uint64_t lo = range_bound(m->from, m->to, i);
-        uint64_t hi = range_bound(m->from, m->to, i + 1);
         if (!range_differs(m->from, m->to, m->differ, i))
             continue;
-        e->ranges[e->nranges].from = lo;
-        e->ranges[e->nranges].to = hi;
+        e->ranges[e->nranges].from = range_bound(m->from, m->to, i);
+        e->ranges[e->nranges].to = range_bound(m->from, m->to, i + 1);
         e->nranges++;
     }
     e->range_peer = sender->id;
