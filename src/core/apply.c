@@ -344,7 +344,7 @@ static bool apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
 }
 
 /* Takes every delta of m; news from a member is told on at once to a
- * few peers (exchange.c, exchange_announce()): those the push trees
+ * few peers (announce.c, sb_announce()): those the push trees
  * missed may lack it too. Not while writers push past their fair share,
  * nor while our pushes wait for the cap: then every summary differs, and
  * those SYNs and their answers, full of recent news most peers hold,

@@ -5,7 +5,7 @@
  * A gossip round (engine_round()) attends to the peers whose due time has
  * come (liveness.c: conviction by the failure detector, forgetting
  * long-dead peers, collecting old tombstones), then hands over to the
- * protocol's round: ours (exchange.c) starts one Scuttlebutt exchange with
+ * protocol's round: ours (round.c) starts one Scuttlebutt exchange with
  * a random live peer (plus, by chance, a down peer and a seed). An
  * exchange is three messages:
  *

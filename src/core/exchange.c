@@ -1,6 +1,7 @@
 /*
- * Our exchange: a round's SYN and its targets, a SYN answered by an ACK,
- * an ACK by an ACK2; receiving and dispatching our wire format.
+ * Our exchange: a SYN and its digest, a SYN answered by an ACK, an ACK by
+ * an ACK2; receiving and dispatching our wire format. What a round sends
+ * is in round.c, what news is announced to, in announce.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,16 +37,16 @@ static bool exchange_list(sb_engine *e, sb_peer *n, sb_peer **list,
  * however many there are. The COMPLETE flag says every known peer is
  * listed.
  *
- * The summary goes first. A quiet SYN (exchange_quiet()) has no digest:
- * a peer that agrees answers nothing, and one that does not answers as
- * to a partial digest, after which both sides send full digests until
- * they agree again. The round's SYN only (`round`; so that one peer a
- * round answers them): while we sweep, the SWEEP flag and our sweep's
- * cursor (sweep.c); else, if one is due, a range (range.c), whose records
- * a listed range lists after the recent changes.
+ * The summary goes first. A quiet SYN (sb_exchange_quiet()) has no
+ * digest: a peer that agrees answers nothing, and one that does not
+ * answers as to a partial digest, after which both sides send full
+ * digests until they agree again. The round's SYN only (`round`; so that
+ * one peer a round answers them): while we sweep, the SWEEP flag and our
+ * sweep's cursor (sweep.c); else, if one is due, a range (range.c), whose
+ * records a listed range lists after the recent changes.
  */
-static void exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
-                               bool round, uint64_t now)
+void sb_exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
+                           bool round, uint64_t now)
 {
     uint64_t summary = sb_summary(e);
     bool sweep = round && e->sweeping;
@@ -407,15 +408,9 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
         sb_send_message(e, SB_TRAFFIC_EXCHANGE, from, &w);
 }
 
-static bool exchange_is_live_peer(const sb_peer *n)
+bool sb_exchange_live_peer(const sb_peer *n)
 {
     return !n->self && n->status == SB_STATUS_LIVE;
-}
-
-static bool exchange_is_unreachable(const sb_peer *n)
-{
-    return !n->self && (n->status == SB_STATUS_DOWN ||
-                        n->status == SB_STATUS_JOINING);
 }
 
 /* Sends a written SYN to `to` (not to our own address), with its token
@@ -423,8 +418,8 @@ static bool exchange_is_unreachable(const sb_peer *n)
  * destination only: the copies to the others (seeds, probed peers) go
  * without the cursor, so that one peer a round answers with SWEEPs (each
  * would answer from the same cursor). */
-static void exchange_send_syn(sb_engine *e, sb_traffic t, const char *to,
-                              sb_writer *syn, uint64_t now)
+void sb_exchange_send_syn(sb_engine *e, sb_traffic t, const char *to,
+                          sb_writer *syn, uint64_t now)
 {
     if (strcmp(to, e->self->addr) == 0)
         return; /* a seed list names us too: the next one asks */
@@ -438,20 +433,20 @@ static void exchange_send_syn(sb_engine *e, sb_traffic t, const char *to,
  * a stranger, and of a larger frame) needs room to be sent at all, and a
  * seed's, to ask us for our state. Liveness, for the bandwidth cap: it
  * finds who lives. */
-static void exchange_send_padded_syn(sb_engine *e, const char *to,
-                                     sb_writer *syn, size_t padded,
-                                     uint64_t now)
+void sb_exchange_send_padded_syn(sb_engine *e, const char *to,
+                                 sb_writer *syn, size_t padded,
+                                 uint64_t now)
 {
     size_t len = (size_t)(syn->p - syn->start);
     if (len >= padded || (size_t)(syn->end - syn->start) < padded) {
-        exchange_send_syn(e, SB_TRAFFIC_LIVENESS, to, syn, now);
+        sb_exchange_send_syn(e, SB_TRAFFIC_LIVENESS, to, syn, now);
         return;
     }
     uint8_t *flags = sb_syn_flags(syn->start);
     memset(syn->p, 0, padded - len);
     *flags |= SB_SYN_PADDED;
     sb_writer w = { syn->start, syn->start + padded, syn->end };
-    exchange_send_syn(e, SB_TRAFFIC_LIVENESS, to, &w, now);
+    sb_exchange_send_syn(e, SB_TRAFFIC_LIVENESS, to, &w, now);
     *flags &= (uint8_t)~SB_SYN_PADDED;
     syn->p -= syn->start + padded - w.p; /* the cursor, if it went */
 }
@@ -476,15 +471,15 @@ static void exchange_send_doubt(sb_engine *e, const sb_peer *n,
     sb_put_u64(&w, sb_summary(e));
     sb_put_varint(&w, 1);
     sb_put_digest_entry(&w, &d);
-    exchange_send_padded_syn(e, n->addr, &w, SB_PROBE_SIZE, now);
+    sb_exchange_send_padded_syn(e, n->addr, &w, SB_PROBE_SIZE, now);
 }
 
 /* A probe: a SYN that asks to be answered even if there is nothing to
  * tell, so that its answer proves the address (or its silence, that no
  * one answers there). Padded: n may not know us yet (a cluster forming),
  * even if it answered us once. */
-static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
-                                uint64_t now)
+void sb_exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
+                            uint64_t now)
 {
     /* a doubt: only it makes a live node we hold down move its heartbeat
      * (a JOINING one too, whose verdicts may be gone without that) */
@@ -493,7 +488,7 @@ static void exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
     } else {
         uint8_t *flags = sb_syn_flags(syn->start);
         *flags |= SB_SYN_ASK;
-        exchange_send_padded_syn(e, n->addr, syn, SB_PROBE_SIZE, now);
+        sb_exchange_send_padded_syn(e, n->addr, syn, SB_PROBE_SIZE, now);
         *flags &= (uint8_t)~SB_SYN_ASK;
     }
     sb_liveness_probed(e, n, now);
@@ -510,42 +505,8 @@ void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,
     if (!now_or_never && !sb_liveness_may_probe(n, now))
         return;
     sb_writer syn = sb_send_writer(e);
-    exchange_write_syn(e, &syn, true, false, now);
-    exchange_send_probe(e, n, &syn, now);
-}
-
-/*
- * Seeds. Alone (no live peer), we ask the callback for seeds again and
- * contact every one. Otherwise, as Cassandra does, if the peer of this
- * round was not a seed (or fewer nodes are live than there are seeds) we
- * contact a random seed with probability seeds / (live + unreachable),
- * so that a partitioned cluster heals through its seeds.
- */
-static void exchange_seeds(sb_engine *e, const sb_peer *peer, uint32_t nlive,
-                           uint32_t nunreach, sb_writer *syn, uint64_t now)
-{
-    if (!peer) {
-        sb_seeds_fetch(e);
-        for (size_t i = 0; i < e->nseeds; i++)
-            if (e->seeds[i])
-                exchange_send_padded_syn(e, e->seeds[i], syn,
-                                         SB_SYN_PADDED_SIZE, now);
-        return;
-    }
-    if (!e->nseeds || (sb_seeds_has(e, peer->addr) && nlive >= e->nseeds))
-        return;
-    const char *s = sb_seeds_chance(e, nlive + nunreach);
-    if (s)
-        exchange_send_padded_syn(e, s, syn, SB_SYN_PADDED_SIZE, now);
-}
-
-/* An address to join gets what a seed gets: a SYN with our digest,
- * padded (sb_wire_ops.greet). */
-static void exchange_greet(sb_engine *e, const char *to, uint64_t now)
-{
-    sb_writer syn = sb_send_writer(e);
-    exchange_write_syn(e, &syn, false, false, now);
-    exchange_send_padded_syn(e, to, &syn, SB_SYN_PADDED_SIZE, now);
+    sb_exchange_write_syn(e, &syn, true, false, now);
+    sb_exchange_send_probe(e, n, &syn, now);
 }
 
 /*
@@ -555,29 +516,10 @@ static void exchange_greet(sb_engine *e, const char *to, uint64_t now)
  * digest: a peer that agrees answers nothing, one that does not answers
  * as to a partial digest (its recent changes offered first), our ACK2
  * offers ours, and both sides send full digests until they agree again.
- * Resting: quiet, and nothing changed in the last RECENT_ROUNDS; then
- * only one round in EXCHANGES * QUIET_SYN_INTERVALS sends a SYN to a live
- * peer: at rest a node sends its beats, which carry its summary, and a
- * quiet SYN now and then, which feeds the peers' fallback detectors
- * (liveness.c). Until then, a quiet SYN every round finds a node a push
- * missed.
  */
-static bool exchange_quiet(sb_engine *e)
+bool sb_exchange_quiet(sb_engine *e)
 {
     return e->cfg.monitors && e->agreed && e->agreed == sb_summary(e);
-}
-
-/* A change (ours, or news we took) in the last RECENT_ROUNDS. */
-static bool exchange_changed_lately(const sb_engine *e, uint64_t now)
-{
-    const recent *r = &e->recent[(e->recent_head - 1) % RECENT];
-    return e->recent_head && now - r->at <= RECENT_ROUNDS * e->round_ns;
-}
-
-static bool exchange_resting(sb_engine *e, uint64_t now)
-{
-    return exchange_quiet(e) && !exchange_changed_lately(e, now) &&
-           e->stats.rounds % (EXCHANGES * QUIET_SYN_INTERVALS);
 }
 
 /* Remembers that member n was heard: first in e->heard. */
@@ -592,56 +534,6 @@ static void exchange_heard(sb_engine *e, const sb_peer *n)
         i--; /* the oldest gives way */
     memmove(e->heard + 1, e->heard, i * sizeof(*e->heard));
     e->heard[0] = n->id;
-}
-
-/* A peer the probes of a node that hears no one may go to: live, or
- * held down only because we heard no one (liveness.c). */
-static bool exchange_reachable(const sb_peer *n)
-{
-    return exchange_is_live_peer(n) || n->alone_down;
-}
-
-/* Probes x, if it is one the probes of a node that hears no one may go
- * to, other than `peer` (the round's), and within its backoff. */
-static bool exchange_reach_one(sb_engine *e, const sb_peer *peer, sb_peer *x,
-                               sb_writer *syn, uint64_t now)
-{
-    if (!x || x == peer || !exchange_reachable(x) ||
-        !sb_liveness_may_probe(x, now))
-        return false;
-    exchange_send_probe(e, x, syn, now);
-    return true;
-}
-
-/*
- * We have heard no one for a while: EXCHANGE_REACH probes of live peers
- * (or, once we take ourselves to be alone, of those we hold down for
- * it), each within its backoff, not to `peer` (the round's): first those
- * we heard from last, then the next ones in turn (from an offset of our
- * own, so that nodes do not all try the same peers first). When most of
- * the cluster has died at once, the few left alive hear little of one
- * another (their subjects and monitors are dead): so they find one
- * another, and keep in touch, before they would take themselves to be
- * alone and hold everyone down, or soon after. In turn, not at random:
- * the dead, probed once, wait out their backoff, and the probes move on
- * to peers not yet tried; random picks tried the same ones again, and
- * left a survivor that none of the others reached to take itself alone.
- */
-static void exchange_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
-                           uint64_t now)
-{
-    uint32_t most = e->st.count / EXCHANGE_REACH_ROUNDS + 1, sent = 0;
-    if (most < EXCHANGE_REACH)
-        most = EXCHANGE_REACH;
-    for (uint32_t i = 0; i < e->nheard && sent < most; i++)
-        sent += exchange_reach_one(e, peer,
-                                   sb_state_find_id(&e->st, e->heard[i]), syn,
-                                   now);
-    uint32_t from = (uint32_t)e->self->id;
-    for (uint32_t k = 0; k < e->st.count && sent < most; k++)
-        sent += exchange_reach_one(
-            e, peer, e->st.peers[(from + e->reach_next++) % e->st.count], syn,
-            now);
 }
 
 /*
@@ -667,198 +559,14 @@ static void exchange_descend(sb_engine *e, const char *from, uint64_t now)
     /* looked up afresh: an ACK's deltas may have replaced its record */
     const sb_peer *sender = sb_state_find_addr(&e->st, from, strlen(from));
     if (!sender || sender->id != e->range_peer ||
-        !exchange_is_live_peer(sender) || !sender->answered ||
-        exchange_quiet(e) ||
+        !sb_exchange_live_peer(sender) || !sender->answered ||
+        sb_exchange_quiet(e) ||
         !sb_send_allowed(e, SB_TRAFFIC_PUSH, e->cfg.max_message_size))
         return;
     e->descents++;
     sb_writer syn = sb_send_writer(e);
-    exchange_write_syn(e, &syn, false, true, now);
-    exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, sender->addr, &syn, now);
-}
-
-/* The round's messages: one SYN to a random live peer (or to the subject
- * whose beat showed a difference; while quiet, one in EXCHANGES *
- * QUIET_SYN_INTERVALS rounds), while we hear no one probes of more peers
- * (exchange_reach()), now and then a probe of a down or unproven peer (as
- * often as its backoff allows, sb_liveness_probed()), and to seeds
- * (exchange_seeds()). */
-static void exchange_round(sb_engine *e, uint64_t now)
-{
-    /* without monitors, the heartbeat is the sign of life: it moves every
-     * round, but not while we hear no one (we can send but not receive,
-     * or we are cut off), so that our peers see what we are: not part of
-     * the cluster (docs/failure-detector.md, section 1). With monitors,
-     * our beats are the sign of life and the heartbeat moves only to
-     * refute a verdict (liveness.c): the state stays at rest. */
-    if (!e->cfg.monitors && !sb_liveness_deaf(e, now)) {
-        e->self->heartbeat++;
-        sb_state_touch(&e->st, e->self);
-    }
-    e->descents = 0;
-    sb_liveness_alone(e, now);
-    sb_liveness_rejudge(e, now);
-    sb_monitor_round(e, now);
-    /* a subject whose beat showed another summary gets a full SYN, even
-     * at rest (a beat that agreed since does not undo it) */
-    sb_peer *peer = e->differs ? sb_state_find_id(&e->st, e->differs) : NULL;
-    e->differs = 0;
-    /* a descent into ranges goes on with the peer that differed there,
-     * unless we agree again */
-    bool agree = exchange_quiet(e);
-    if (agree)
-        e->nranges = 0;
-    if (!peer && e->nranges)
-        peer = sb_state_find_id(&e->st, e->range_peer);
-    if (peer && (!exchange_is_live_peer(peer) || !peer->answered))
-        peer = NULL;
-    bool quiet = !peer && agree;
-    bool resting = !peer && exchange_resting(e, now);
-    sb_writer syn = sb_send_writer(e);
-    exchange_write_syn(e, &syn, quiet, true, now);
-    uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
-    uint32_t nunreach =
-        e->nstatus[SB_STATUS_DOWN] + e->nstatus[SB_STATUS_JOINING];
-    if (!peer)
-        peer = sb_liveness_random(e, exchange_is_live_peer, nlive);
-    if (peer && peer->answered && !resting) {
-        exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, peer->addr, &syn, now);
-    } else if (peer && !resting && sb_liveness_may_probe(peer, now)) {
-        /* live by word of others only, so far */
-        exchange_send_probe(e, peer, &syn, now);
-    }
-    /* heard no one for two beat periods: a few more live peers, each
-     * within its backoff (a node whose subjects all died at once, with
-     * most of the cluster, hears the living so before it would take
-     * itself to be alone and hold them all down, liveness.c; one beat
-     * period would be too short with one ring, where a subject's beat
-     * that comes late leaves us unheard for a moment) */
-    if (e->cfg.monitors && sb_monitor_unheard(e, now, EXCHANGE_REACH_BEATS))
-        exchange_reach(e, peer, &syn, now);
-    /* now and then a down or unproven peer, to notice it coming back */
-    if (nunreach &&
-        sb_rng_unit(&e->rng) < (double)nunreach / (double)(nlive + 1)) {
-        sb_peer *x = sb_liveness_random(e, exchange_is_unreachable, nunreach);
-        if (x && sb_liveness_may_probe(x, now))
-            exchange_send_probe(e, x, &syn, now);
-    }
-    /* a monitor of ours that never answered us gets no beat (monitor.c)
-     * but probes, until it answers */
-    uint64_t monitors[SB_MONITORS_MAX];
-    uint32_t nm = sb_monitor_monitors(e, e->self->id, monitors);
-    for (uint32_t i = 0; i < nm; i++) {
-        sb_peer *m = sb_state_find_id(&e->st, monitors[i]);
-        if (m && m != peer && !m->answered &&
-            sb_liveness_may_probe(m, now))
-            exchange_send_probe(e, m, &syn, now);
-    }
-    if (!peer || !resting) /* at rest, seeds at the quiet SYNs' pace */
-        exchange_seeds(e, peer, nlive, nunreach, &syn, now);
-}
-
-/* A live peer whose address answered us: one news is told to. */
-static bool exchange_answered_live(const sb_peer *n)
-{
-    return exchange_is_live_peer(n) && n->answered;
-}
-
-/* The rank at place `place` of an array shuffled in place that started
- * as 0, 1, 2, ...: the places moved so far are at[0..*touched), holding
- * rank[0..*touched). */
-static uint32_t *exchange_shuffled(uint32_t *at, uint32_t *rank,
-                                   uint32_t *touched, uint32_t place)
-{
-    for (uint32_t i = 0; i < *touched; i++)
-        if (at[i] == place)
-            return &rank[i];
-    at[*touched] = place;
-    rank[*touched] = place;
-    return &rank[(*touched)++];
-}
-
-/* When the announcement of exchange_announce() is due: UINT64_MAX if
- * there is no news. */
-uint64_t sb_announce_due(const sb_engine *e)
-{
-    if (!e->announce)
-        return UINT64_MAX;
-    if (e->announce_members && e->members_at < e->announce_at)
-        return e->members_at;
-    return e->announce_at;
-}
-
-/*
- * We learned of members we did not know (a node joined, or we did): a
- * full SYN at once to 2 x push_fanout random live peers that answered us,
- * which learn of them from our ACK2 and do the same; at most once a
- * round, the members learned since sharing it. A join is known by all in
- * a few hops instead of a few rounds. The full SYNs and the quiet ones
- * below each go at most once a round, on timers of their own: the quiet
- * ones follow every push a node gets, and a join must not wait for a
- * round after the last of them. Only answers make members known
- * (apply.c), and these SYNs go to members: no address anyone vouched for
- * gets more than the rounds send it. Fresh keys from a push: the same,
- * but a quiet SYN (its summary alone), which a peer the push trees missed
- * answers, and our ACK2 offers it the news (lazy repair of the trees); a
- * peer that has the news too answers nothing. Each node the trees missed
- * gets about 2 x push_fanout such SYNs, so that at 10% loss one of their
- * three-leg exchanges almost always gets through before the next round
- * (docs/protocol.md, section 3, has the measurements).
- */
-static void exchange_announce(sb_engine *e, uint64_t now)
-{
-    bool full = e->announce_members && now >= e->members_at;
-    uint64_t next = sb_add_sat(now, e->round_ns);
-    e->announce_at = next;
-    if (full)
-        e->members_at = next;
-    /* news of members not told in full yet stays due, at its own time */
-    e->announce = e->announce_members = e->announce_members && !full;
-    uint32_t nlive = e->nstatus[SB_STATUS_LIVE] - 1; /* self */
-    if (!e->cfg.push_fanout || !nlive)
-        return;
-    sb_writer syn = sb_send_writer(e);
-    exchange_write_syn(e, &syn, !full, false, now);
-    /* news that each node passes to f others misses about e^-f of them,
-     * which the rounds reach later */
-    uint32_t f = 2 * e->cfg.push_fanout;
-    if (f > ANNOUNCE_MAX)
-        f = ANNOUNCE_MAX;
-    /* drawn from the live peers that answered us, without repeats: at
-     * rest most peers have not (we talk to our monitors, our subjects and
-     * a few more), so drawing from all of them and skipping those would
-     * find too few. The draws are those of a partial shuffle of the m
-     * peers that did, played on their ranks (a shuffle touches at most 2f
-     * places), so nothing of a slot per peer is needed. */
-    uint32_t m = 0;
-    for (uint32_t i = 0; i < e->st.count; i++)
-        m += exchange_answered_live(e->st.peers[i]);
-    if (f > m)
-        f = m;
-    uint32_t at[2 * ANNOUNCE_MAX], rank[2 * ANNOUNCE_MAX], touched = 0;
-    uint32_t pick[ANNOUNCE_MAX];
-    for (uint32_t k = 0; k < f; k++) {
-        uint32_t j = k + (uint32_t)sb_rng_below(&e->rng, m - k);
-        uint32_t *rj = exchange_shuffled(at, rank, &touched, j);
-        uint32_t *rk = exchange_shuffled(at, rank, &touched, k);
-        pick[k] = *rj;
-        *rj = *rk;
-        *rk = pick[k];
-    }
-    /* the picks' peers, in the order drawn: the SYN is written, so
-     * scratch.peers is free */
-    sb_peer **to = e->scratch.peers;
-    for (uint32_t i = 0, r = 0; i < e->st.count && f; i++) {
-        sb_peer *n = e->st.peers[i];
-        if (!exchange_answered_live(n))
-            continue;
-        for (uint32_t k = 0; k < f; k++)
-            if (pick[k] == r)
-                to[k] = n;
-        r++;
-    }
-    for (uint32_t k = 0; k < f; k++)
-        exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, to[k]->addr, &syn, now);
+    sb_exchange_write_syn(e, &syn, false, true, now);
+    sb_exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, sender->addr, &syn, now);
 }
 
 /* Every member address the deltas of m name is canonical text (one
@@ -989,9 +697,9 @@ const sb_wire_ops sb_scuttlebutt_wire = {
     .rounds = EXCHANGES,
     .leaves = true,
     .recv = exchange_recv,
-    .round = exchange_round,
-    .greet = exchange_greet,
-    .announce = exchange_announce,
+    .round = sb_round,
+    .greet = sb_round_greet,
+    .announce = sb_announce,
     .check_write = exchange_check_write,
     /* heartbeats travel transitively: the detector learns their rhythm
      * alone, and an unproven peer waits like a down one */

@@ -6,8 +6,10 @@
  * structures under them, which call none of them:
  *   engine.c        creation, receive and dispatch, the round's skeleton,
  *                   local writes, reads
- *   exchange.c      our protocol: SYN, ACK, ACK2 and the round's targets;
- *                   a PUSH of our format is handed to push.c
+ *   exchange.c      our protocol: SYN, ACK, ACK2; a PUSH of our format
+ *                   is handed to push.c
+ *   round.c         what our round sends: its SYN's target, probes, seeds
+ *   announce.c      news of members or keys told at once to a few peers
  *   ref_exchange.c  the reference Go library's exchange (docs/compat.md)
  *   monitor.c       monitors: beats sent to them, the peers we watch,
  *                   verdicts written and withdrawn
@@ -589,6 +591,27 @@ uint32_t sb_monitor_past(const sb_engine *e, uint64_t id, uint64_t *out);
 /* ---- exchange.c ---- */
 void sb_exchange_probe(sb_engine *e, sb_peer *n, bool now_or_never,
                        uint64_t now);
+/* A SYN: quiet (no digest), or the round's (a sweep's cursor or a range
+ * may go in it). */
+void sb_exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
+                           bool round, uint64_t now);
+void sb_exchange_send_syn(sb_engine *e, sb_traffic t, const char *to,
+                          sb_writer *syn, uint64_t now);
+void sb_exchange_send_padded_syn(sb_engine *e, const char *to,
+                                 sb_writer *syn, size_t padded,
+                                 uint64_t now);
+void sb_exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
+                            uint64_t now);
+bool sb_exchange_live_peer(const sb_peer *n);
+/* Whether we expect to agree with our peers (our SYNs carry no digest). */
+bool sb_exchange_quiet(sb_engine *e);
+
+/* ---- round.c ---- */
+void sb_round(sb_engine *e, uint64_t now);
+void sb_round_greet(sb_engine *e, const char *to, uint64_t now);
+
+/* ---- announce.c ---- */
+void sb_announce(sb_engine *e, uint64_t now);
 uint64_t sb_announce_due(const sb_engine *e);
 
 /* ---- sweep.c ---- */

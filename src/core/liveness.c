@@ -825,7 +825,7 @@ void sb_liveness_alone(sb_engine *e, uint64_t now)
 }
 
 /* True if we have heard no one for DEAF_ROUNDS rounds: we cannot receive,
- * or are cut off, and our heartbeat stands still (exchange.c; our beats
+ * or are cut off, and our heartbeat stands still (round.c; our beats
  * stop later, monitor.c). */
 bool sb_liveness_deaf(const sb_engine *e, uint64_t now)
 {

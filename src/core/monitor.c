@@ -50,7 +50,7 @@
  * (860 ms at 100 ms). A lost beat does not convict (a gap of two beats
  * is at phi 2.9); two lost in a row would, so from MONITOR_PROBE_PHI on
  * (610 ms of silence) the subject is probed MONITOR_LATE_PROBES times
- * every round (exchange.c), and an answer counts as a beat: at 10% loss,
+ * every round (round.c), and an answer counts as a beat: at 10% loss,
  * a subject is convicted falsely when two beats and the ten probes of
  * five rounds, or their answers, are lost: about once in 1.6 billion
  * beats (once in 400,000 with one probe a round, which at 1024 nodes
@@ -689,7 +689,7 @@ void sb_monitor_recv(sb_engine *e, const sb_msg *m, uint64_t now)
     if (w && m->heartbeat > w->heartbeat)
         w->heartbeat = m->heartbeat;
     /* at rest, the beats are where a difference shows: we start an
-     * exchange with the subject at our next round (exchange.c) */
+     * exchange with the subject at our next round (round.c) */
     if (!sb_summary_compare(e, m->summary, now))
         e->differs = n->id;
     /* our verdict, if any, stays until its subject refutes it: observers

@@ -326,7 +326,7 @@ static void ref_recv(sb_engine *e, const char *from, const uint8_t *buf,
 
 /* The round's messages: a digest request to a random node that is not
  * down, or to every seed when there is none; one to a random down node.
- * Beyond the reference, as in our own rounds (exchange_seeds()), a random
+ * Beyond the reference, as in our own rounds (round_seeds()), a random
  * seed now and then, so that two parts that know no one of the other
  * meet again. */
 static void ref_round(sb_engine *e, uint64_t now)
