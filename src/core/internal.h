@@ -63,16 +63,16 @@
 #define RECENT_ROUNDS 8       /* how long a change counts as recent */
 #define QUIET_SYN_INTERVALS 20 /* at rest, a quiet SYN this often */
 #define ANNOUNCE_MAX 16        /* peers news goes to at once, at most */
-#define EXCHANGE_REACH 4      /* more live peers probed a round once we
+#define ROUND_REACH 4         /* more live peers probed a round once we
                                  have heard no one for
-                                 EXCHANGE_REACH_BEATS beat periods */
-#define EXCHANGE_REACH_BEATS 2
-#define EXCHANGE_REACH_ROUNDS 24 /* and more if need be, so that every
+                                 ROUND_REACH_BEATS beat periods (round.c) */
+#define ROUND_REACH_BEATS 2
+#define ROUND_REACH_ROUNDS 24 /* and more if need be, so that every
                                  peer is tried within this many rounds:
                                  before a node takes itself to be alone
                                  (liveness.c, 28 rounds after they start) */
 #define HEARD 8               /* the peers we heard from last, reached
-                                 first (exchange.c) */
+                                 first (round.c) */
 #define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */
 #define SWEEP_HELD 8          /* sweeps held back at once, at most */
 #define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */

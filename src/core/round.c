@@ -87,7 +87,7 @@ static bool round_reach_one(sb_engine *e, const sb_peer *peer, sb_peer *x,
 }
 
 /*
- * We have heard no one for a while: EXCHANGE_REACH probes of live peers
+ * We have heard no one for a while: ROUND_REACH probes of live peers
  * (or, once we take ourselves to be alone, of those we hold down for
  * it), each within its backoff, not to `peer` (the round's): first those
  * we heard from last, then the next ones in turn (from an offset of our
@@ -103,9 +103,9 @@ static bool round_reach_one(sb_engine *e, const sb_peer *peer, sb_peer *x,
 static void round_reach(sb_engine *e, const sb_peer *peer, sb_writer *syn,
                         uint64_t now)
 {
-    uint32_t most = e->st.count / EXCHANGE_REACH_ROUNDS + 1, sent = 0;
-    if (most < EXCHANGE_REACH)
-        most = EXCHANGE_REACH;
+    uint32_t most = e->st.count / ROUND_REACH_ROUNDS + 1, sent = 0;
+    if (most < ROUND_REACH)
+        most = ROUND_REACH;
     for (uint32_t i = 0; i < e->nheard && sent < most; i++)
         sent += round_reach_one(e, peer,
                                 sb_state_find_id(&e->st, e->heard[i]), syn,
@@ -173,7 +173,7 @@ void sb_round(sb_engine *e, uint64_t now)
      * itself to be alone and hold them all down, liveness.c; one beat
      * period would be too short with one ring, where a subject's beat
      * that comes late leaves us unheard for a moment) */
-    if (e->cfg.monitors && sb_monitor_unheard(e, now, EXCHANGE_REACH_BEATS))
+    if (e->cfg.monitors && sb_monitor_unheard(e, now, ROUND_REACH_BEATS))
         round_reach(e, peer, &syn, now);
     /* now and then a down or unproven peer, to notice it coming back */
     if (nunreach &&
