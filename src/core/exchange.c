@@ -539,8 +539,13 @@ static void exchange_heard(sb_engine *e, const sb_peer *n)
 /*
  * A descent into ranges goes on at once, not at the next round: when the
  * DIFF naming the parts that differ comes from the peer we descend with,
- * or its ACK to a SYN that listed a range (no fingerprints await a DIFF),
- * the part on top of the stack goes in a new SYN to it. A node left with
+ * or its ACK to any SYN, the part on top of the stack goes in a new SYN
+ * to it. Not waiting for the DIFF a SYN of fingerprints may bring: when
+ * all of its parts agree none comes (they were mended since the DIFF
+ * that named the range), and the descent, waiting, stopped until the
+ * next round, one part of the stack a round (at 1024 nodes, after a
+ * heal, most of the last stale nodes' rounds went so); the DIFF, when
+ * it comes, adds its parts on top (range.c). A node left with
  * a few records stale after a heal found one a round or two (each part a
  * SYN of fingerprints, then a SYN listing it), which at 1024 nodes kept
  * the last of them stale for 1.9 s after the rest (range.c). At most
@@ -553,8 +558,7 @@ static void exchange_heard(sb_engine *e, const sb_peer *n)
 static void exchange_descend(sb_engine *e, const char *from, uint64_t now)
 {
     /* the cheap tests first: this follows every ACK */
-    if (!e->nranges || e->descents >= RANGE_DESCENTS ||
-        e->asked.from != e->asked.to || e->sweeping)
+    if (!e->nranges || e->descents >= RANGE_DESCENTS || e->sweeping)
         return;
     /* looked up afresh: an ACK's deltas may have replaced its record */
     const sb_peer *sender = sb_state_find_addr(&e->st, from, strlen(from));

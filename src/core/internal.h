@@ -88,6 +88,8 @@
                                  our SYNs carry a range */
 #define RANGE_DESCENTS 32     /* SYNs that descend into ranges at once, a
                                  round, at most (exchange.c) */
+#define RANGE_ASKED 4         /* SYNs of fingerprints whose DIFF may still
+                                 come */
 #define NO_DELTA UINT64_MAX
 #define BEHIND 8              /* writers a SYN asks to catch up on */
 #define WANTED 32             /* unknown ids a SYN asks for in full */
@@ -355,10 +357,12 @@ struct sb_engine {
     uint32_t descents;        /* SYNs sent at once this round to descend
                                  into them (exchange_descend()) */
     uint64_t range_peer;      /* the peer whose DIFF left them */
-    struct {                  /* the range our last fingerprints were of:
-                                 the one a DIFF may answer, once */
+    struct {                  /* the ranges our last RANGE_ASKED SYNs of
+                                 fingerprints were of: those a DIFF may
+                                 answer, each once (range.c) */
         uint64_t from, to;
-    } asked;
+    } asked[RANGE_ASKED];
+    uint32_t nasked;          /* SYNs of fingerprints sent: the next slot */
     uint64_t announce_at;     /* not before: a round after the last */
     uint64_t members_at;      /* a full one not before: a round after the
                                  last full one (sb_announce_due()) */

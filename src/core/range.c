@@ -97,7 +97,8 @@ bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
 }
 
 /* The range section of a SYN (after its cursor, if any); with
- * fingerprints, the range is the one a DIFF may answer. */
+ * fingerprints, the range is one a DIFF may answer (it takes the place
+ * of the oldest of the last RANGE_ASKED). */
 void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r)
 {
     sb_put_u64(w, r->from);
@@ -105,8 +106,9 @@ void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r)
     sb_put_u8(w, r->listed ? 0 : SB_RANGE_PARTS);
     if (r->listed)
         return;
-    e->asked.from = r->from;
-    e->asked.to = r->to;
+    e->asked[e->nasked % RANGE_ASKED].from = r->from;
+    e->asked[e->nasked % RANGE_ASKED].to = r->to;
+    e->nasked++;
     uint32_t prints[SB_RANGE_PARTS];
     range_prints(e, r->from, r->to, prints);
     for (uint32_t i = 0; i < SB_RANGE_PARTS; i++)
@@ -172,15 +174,21 @@ static bool range_differs(uint64_t from, uint64_t to, uint64_t differ,
  * last, make room (they are left to a later descent from the whole
  * space): kept instead, a DIFF of sixteen parts filled the list, and
  * each part below them was descended into by one of its differing parts
- * only. Only the first DIFF about the range
- * we last gave fingerprints of is taken (the round's SYN goes to a few
- * addresses; a token is per address, not per SYN), so parts of two peers
- * never mix, and a DIFF late, repeated or made up moves nothing. */
+ * only. Only the first DIFF about a range of one of our last
+ * RANGE_ASKED SYNs of fingerprints is taken (a token is per address, not
+ * per SYN), so a DIFF repeated, made up or about a range we no longer
+ * await moves nothing. A descent does not wait for a DIFF (exchange.c):
+ * the ACK that comes before it, or none, if all parts agree, lets the
+ * next SYN go, and the DIFF, when it comes, adds its parts on top. */
 void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m)
 {
-    if (!sender || m->from != e->asked.from || m->to != e->asked.to)
+    uint32_t k = 0;
+    while (k < RANGE_ASKED &&
+           (m->from != e->asked[k].from || m->to != e->asked[k].to))
+        k++;
+    if (!sender || k == RANGE_ASKED)
         return;
-    e->asked.from = e->asked.to = 0; /* no range is (0, 0] */
+    e->asked[k].from = e->asked[k].to = 0; /* no range is (0, 0] */
     uint32_t parts = 0;
     for (uint32_t i = 0; i < SB_RANGE_PARTS; i++)
         parts += range_differs(m->from, m->to, m->differ, i);

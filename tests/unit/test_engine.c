@@ -2070,8 +2070,8 @@ static void test_range_diff_only_as_asked(void **state)
     const char *member = cluster_addr(c, 1);
     check(cluster_answer(c, 0, member, buf, len) == SB_OK);
     check(e->nranges == 0); /* we asked about no range */
-    e->asked.from = 0;
-    e->asked.to = SB_SWEEP_END;
+    e->asked[0].from = 0;
+    e->asked[0].to = SB_SWEEP_END;
     check(cluster_answer(c, 0, member, buf, len) == SB_OK);
     check(e->nranges == 2);
     /* part 3 on top: (w * 3 / 16, w * 4 / 16] of the whole space w */
@@ -2080,6 +2080,41 @@ static void test_range_diff_only_as_asked(void **state)
     e->nranges = 0;
     check(cluster_answer(c, 0, member, buf, len) == SB_OK);
     check(e->nranges == 0); /* once */
+    cluster_free(c);
+}
+
+/* A DIFF answers any of our last RANGE_ASKED SYNs of fingerprints, each
+ * once, in any order; not one older than those. */
+static void test_range_diff_answers_recent_syns(void **state)
+{
+    (void)state;
+    sb_engine *e;
+    cluster *c = range_cluster(&e);
+    const char *member = cluster_addr(c, 1);
+    uint8_t syn[512], buf[64];
+    /* RANGE_ASKED + 1 SYNs of fingerprints, about (i, i + 1] << 20 */
+    for (uint32_t i = 0; i <= RANGE_ASKED; i++) {
+        sb_writer w = { syn, syn, syn + sizeof(syn) };
+        sb_range r = { .from = (uint64_t)i << 20,
+                       .to = (uint64_t)(i + 1) << 20 };
+        sb_range_put(e, &w, &r);
+    }
+    /* the first one's slot went to the last */
+    size_t len = range_diff(buf, 0, 1u << 20, 1u << 2);
+    check(cluster_answer(c, 0, member, buf, len) == SB_OK);
+    check(e->nranges == 0);
+    /* the third, then the last, then the third again */
+    len = range_diff(buf, 2u << 20, 3u << 20, 1u << 2 | 1u << 5);
+    check(cluster_answer(c, 0, member, buf, len) == SB_OK);
+    check(e->nranges == 2);
+    len = range_diff(buf, (uint64_t)RANGE_ASKED << 20,
+                     (uint64_t)(RANGE_ASKED + 1) << 20, 1u << 7);
+    check(cluster_answer(c, 0, member, buf, len) == SB_OK);
+    check(e->nranges == 3);
+    check(e->ranges[2].from == ((uint64_t)RANGE_ASKED << 20) + (7u << 16));
+    len = range_diff(buf, 2u << 20, 3u << 20, 1u << 2 | 1u << 5);
+    check(cluster_answer(c, 0, member, buf, len) == SB_OK);
+    check(e->nranges == 3); /* once */
     cluster_free(c);
 }
 
@@ -2100,8 +2135,8 @@ static void test_range_diff_makes_room(void **state)
         e->ranges[i].to = (3u + i) << 20;
     }
     e->nranges = RANGES - 1;
-    e->asked.from = 0;
-    e->asked.to = 1u << 20;
+    e->asked[0].from = 0;
+    e->asked[0].to = 1u << 20;
     check(cluster_answer(c, 0, cluster_addr(c, 1), buf, len) == SB_OK);
     check(e->nranges == RANGES);
     /* the two at the bottom made room; the rest moved down by two */
@@ -2830,6 +2865,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_range_listed_sends_what_was_left_out),
         cmocka_unit_test(test_range_diff_only_as_asked),
         cmocka_unit_test(test_range_diff_makes_room),
+        cmocka_unit_test(test_range_diff_answers_recent_syns),
         cmocka_unit_test(test_plan_keeps_the_most_behind),
         cmocka_unit_test(test_summary_after_many_changes),
         cmocka_unit_test(test_no_sweep_for_strangers),
