@@ -178,8 +178,8 @@ static bool range_differs(uint64_t from, uint64_t to, uint64_t differ,
  * RANGE_ASKED SYNs of fingerprints is taken (a token is per address, not
  * per SYN), so a DIFF repeated, made up or about a range we no longer
  * await moves nothing. A descent does not wait for a DIFF (exchange.c):
- * the ACK that comes before it, or none, if all parts agree, lets the
- * next SYN go, and the DIFF, when it comes, adds its parts on top. */
+ * the ACK that comes before it (alone, if all parts agree) lets the next
+ * SYN go, and the DIFF, when it comes, adds its parts on top. */
 void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m)
 {
     uint32_t k = 0;
