@@ -89,7 +89,7 @@
 #define RANGE_DESCENTS 32     /* SYNs that descend into ranges at once, a
                                  round, at most (exchange.c) */
 #define RANGE_ASKED 4         /* SYNs of fingerprints whose DIFF may still
-                                 come */
+                                 come (range.c) */
 #define NO_DELTA UINT64_MAX
 #define BEHIND 8              /* writers a SYN asks to catch up on */
 #define WANTED 32             /* unknown ids a SYN asks for in full */
@@ -357,7 +357,7 @@ struct sb_engine {
     uint32_t descents;        /* SYNs sent at once this round to descend
                                  into them (exchange_descend()) */
     uint64_t range_peer;      /* the peer whose DIFF left them */
-    struct {                  /* the ranges our last RANGE_ASKED SYNs of
+    struct sb_asked {         /* the ranges our last RANGE_ASKED SYNs of
                                  fingerprints were of: those a DIFF may
                                  answer, each once (range.c) */
         uint64_t from, to;

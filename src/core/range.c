@@ -106,9 +106,7 @@ void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r)
     sb_put_u8(w, r->listed ? 0 : SB_RANGE_PARTS);
     if (r->listed)
         return;
-    e->asked[e->nasked % RANGE_ASKED].from = r->from;
-    e->asked[e->nasked % RANGE_ASKED].to = r->to;
-    e->nasked++;
+    e->asked[e->nasked++ % RANGE_ASKED] = (struct sb_asked){ r->from, r->to };
     uint32_t prints[SB_RANGE_PARTS];
     range_prints(e, r->from, r->to, prints);
     for (uint32_t i = 0; i < SB_RANGE_PARTS; i++)
@@ -182,11 +180,13 @@ static bool range_differs(uint64_t from, uint64_t to, uint64_t differ,
  * SYN go, and the DIFF, when it comes, adds its parts on top. */
 void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m)
 {
+    if (!sender)
+        return;
     uint32_t k = 0;
     while (k < RANGE_ASKED &&
            (m->from != e->asked[k].from || m->to != e->asked[k].to))
         k++;
-    if (!sender || k == RANGE_ASKED)
+    if (k == RANGE_ASKED)
         return;
     e->asked[k].from = e->asked[k].to = 0; /* no range is (0, 0] */
     uint32_t parts = 0;
