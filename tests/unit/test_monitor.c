@@ -990,6 +990,37 @@ static void test_held_down_record_without_verdicts_comes_back(void **state)
     cluster_free(c);
 }
 
+/* A node held down whose verdicts were withdrawn before they reached it
+ * (at a heal, every monitor that refutes a verdict against itself
+ * withdraws its own, some before their subjects saw them) does not know
+ * it is held down, and its heartbeat stays where it was: a 64-node
+ * partition (sb-sim, seed 1) left one node down for the 32 of the other
+ * side 0.7 s after every record was whole, until one of them probed it.
+ * A holder that hears from it doubts it at once, whatever the probe
+ * backoff the partition left. Here one of its monitors holds it down by
+ * hand, the next probe 60 s away: it must be live again well before. */
+static void test_held_down_node_heard_is_doubted(void **state)
+{
+    (void)state;
+    cluster *c = converged(8);
+    uint32_t x = 5, mon[SB_MAX_RINGS];
+    check(monitors_of(c, 0, x, mon) >= 1);
+    uint32_t y = mon[0]; /* x beats it: it hears x */
+    sb_engine *e = cluster_engine(c, y);
+    sb_peer *p = record_of(c, y, x);
+    sb_liveness_set_status(e, p, SB_STATUS_DOWN, cluster_now(c));
+    p->convicted = true; /* live again only once its heartbeat moves */
+    p->probes = 20;
+    p->probe_at = cluster_now(c) + 60 * SEC;
+    uint64_t was = refuted(c, x);
+    cluster_run(c, 100 * MS);
+    check(cluster_status(c, y, x) == SB_STATUS_DOWN);
+    eventually(c, 2 * SEC, cluster_status(c, y, x) == SB_STATUS_LIVE);
+    check(refuted(c, x) == was + 1);
+    check(cluster_all_live(c));
+    cluster_free(c);
+}
+
 /* Hands node x a doubt from member m (plaintext) naming heartbeat hb;
  * hb 0: naming none, as nodes of 0.10.3 and before sent them. */
 static void doubt(cluster *c, uint32_t m, uint32_t x, uint64_t hb)
@@ -1346,6 +1377,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_late_monitor_counts_once),
         cmocka_unit_test(test_doubt_of_another_heartbeat_moves_nothing),
         cmocka_unit_test(test_held_down_record_without_verdicts_comes_back),
+        cmocka_unit_test(test_held_down_node_heard_is_doubted),
         cmocka_unit_test(test_newcomer_of_a_lone_seed_sees_all_live),
         cmocka_unit_test(test_partition_verdicts_convict_no_one_after),
         cmocka_unit_test(test_rejudge_misses_no_one),
