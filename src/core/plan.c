@@ -26,10 +26,18 @@ static bool plan_needs_reset(const sb_peer *n, uint64_t max, uint64_t gc)
     return n->gc_version > max && n->gc_version > gc;
 }
 
-/* How far behind the receiver is on c; a peer it lacks ranks first. */
+/* How far behind the receiver is on c; a peer it lacks ranks first. A
+ * recent change offered (news: the receiver may hold it already) ranks
+ * as one version behind, however far back it starts: a record we caught
+ * up on from version 0 (after a heal) is offered from there, and ranked
+ * by its versions it went first and filled every ACK of a descent with
+ * records the peer held (at 64 nodes, seed 1, 13 nodes stayed stale for
+ * 0.3 s so, exchanging with peers that held what they lacked). */
 static uint64_t plan_behind(const cand *c)
 {
-    return c->whole ? UINT64_MAX : c->n->max_version - c->from;
+    if (c->whole)
+        return UINT64_MAX;
+    return c->news ? 1 : c->n->max_version - c->from;
 }
 
 /* The order deltas go out in: most out of date first, ties at random. */
@@ -78,9 +86,9 @@ static void plan_sift(cand *c, uint32_t n, uint32_t i)
  * have gone in only where more than twice as many larger ones did not
  * fit (at 1024 nodes and 10% loss, `sb-sim` then sends what it sent with
  * every candidate kept: the same --trace). A recent change offered ranks
- * last as it goes out (one version behind) but is kept first: it is what
- * a message's last few bytes carry, the news a peer the push missed
- * waits for.
+ * last as it goes out (one version behind, plan_behind()) but is kept
+ * first: it is what a message's last few bytes carry, the news a peer the
+ * push missed waits for.
  */
 void sb_plan_offer(sb_engine *e, plan *p, const cand *c)
 {

@@ -2044,6 +2044,35 @@ static void test_plan_keeps_the_most_behind(void **state)
     cluster_free(c);
 }
 
+/* A recent change offered ranks as one version behind, however far back
+ * it starts: the deltas the receiver's digest shows it lacks go first. A
+ * change offered from version 0 (a record caught up on after a heal)
+ * went first by its versions, and filled every ACK with records the
+ * receiver held. */
+static void test_plan_sends_news_last(void **state)
+{
+    (void)state;
+    cluster *c = engines(1, 512, NULL, 0);
+    sb_engine *e = cluster_engine(c, 0);
+    sb_peer peers[4] = { { .max_version = 50 }, { .max_version = 9 },
+                         { .max_version = 40 }, { .max_version = 5 } };
+    plan *p = sb_plan_new(e);
+    cand k[4] = {
+        { .n = &peers[0], .from = 0, .news = true, .tie = 0 }, /* 50 */
+        { .n = &peers[1], .from = 6, .tie = 1 },               /* 3 */
+        { .n = &peers[2], .from = 39, .news = true, .tie = 2 }, /* 1 */
+        { .n = &peers[3], .from = 0, .tie = 3 },               /* 5 */
+    };
+    for (int i = 0; i < 4; i++)
+        sb_plan_offer(e, p, &k[i]);
+    sb_plan_sort(e, p);
+    const cand *out = e->scratch.cands;
+    check(p->ncands == 4);
+    check(out[0].n == &peers[3] && out[1].n == &peers[1]);
+    check(out[2].n == &peers[0] && out[3].n == &peers[2]);
+    cluster_free(c);
+}
+
 /* A DIFF about (from, to] naming the parts in `differ`, into buf[64];
  * its length. */
 static size_t range_diff(uint8_t *buf, uint64_t from, uint64_t to,
@@ -2867,6 +2896,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_range_diff_makes_room),
         cmocka_unit_test(test_range_diff_answers_recent_syns),
         cmocka_unit_test(test_plan_keeps_the_most_behind),
+        cmocka_unit_test(test_plan_sends_news_last),
         cmocka_unit_test(test_summary_after_many_changes),
         cmocka_unit_test(test_no_sweep_for_strangers),
         cmocka_unit_test(test_join_merges_two_clusters),
