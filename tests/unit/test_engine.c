@@ -2045,11 +2045,11 @@ static void test_plan_keeps_the_most_behind(void **state)
 }
 
 /* A recent change offered ranks as one version behind, however far back
- * it starts: the deltas the receiver's digest shows it lacks go first. A
- * change offered from version 0 (a record caught up on after a heal)
- * went first by its versions, and filled every ACK with records the
- * receiver held. */
-static void test_plan_sends_news_last(void **state)
+ * it starts: the deltas the receiver's digest shows it lacks more go
+ * first. A change offered from version 0 (a record caught up on after a
+ * heal) went first by its versions, and filled every ACK with records
+ * the receiver held. */
+static void test_plan_ranks_news_one_behind(void **state)
 {
     (void)state;
     cluster *c = engines(1, 512, NULL, 0);
@@ -2896,7 +2896,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_range_diff_makes_room),
         cmocka_unit_test(test_range_diff_answers_recent_syns),
         cmocka_unit_test(test_plan_keeps_the_most_behind),
-        cmocka_unit_test(test_plan_sends_news_last),
+        cmocka_unit_test(test_plan_ranks_news_one_behind),
         cmocka_unit_test(test_summary_after_many_changes),
         cmocka_unit_test(test_no_sweep_for_strangers),
         cmocka_unit_test(test_join_merges_two_clusters),

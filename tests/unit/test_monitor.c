@@ -1013,10 +1013,8 @@ static void test_held_down_node_heard_is_doubted(void **state)
     p->probes = 20;
     p->probe_at = cluster_now(c) + 60 * SEC;
     uint64_t was = refuted(c, x);
-    cluster_run(c, 100 * MS);
-    check(cluster_status(c, y, x) == SB_STATUS_DOWN);
     eventually(c, 2 * SEC, cluster_status(c, y, x) == SB_STATUS_LIVE);
-    check(refuted(c, x) == was + 1);
+    check(refuted(c, x) == was + 1); /* doubted: nothing else moves it */
     check(cluster_all_live(c));
     cluster_free(c);
 }
