@@ -522,27 +522,6 @@ bool sb_exchange_quiet(sb_engine *e)
     return e->cfg.monitors && e->agreed && e->agreed == sb_summary(e);
 }
 
-/*
- * A member we hold down speaks to us: it lives, but may not know why we
- * hold it down. The verdicts against it may be void by now (at a heal,
- * a monitor that refutes a verdict against itself withdraws its own,
- * some before they reached their subjects) while we wait for its
- * heartbeat to move: a doubt makes it move (exchange_doubted()). Within
- * its probe backoff, which hearing from it cuts to a round: one that
- * can send but not receive gets a doubt a round at most.
- */
-static void exchange_doubt_held(sb_engine *e, sb_peer *n, uint64_t now)
-{
-    if (!e->cfg.monitors || !sb_liveness_held_down(e, n) || n->alone_down)
-        return; /* held down for our silence: back at the next round */
-    if (sb_liveness_may_probe(n, now)) {
-        exchange_send_doubt(e, n, now);
-        sb_liveness_probed(e, n, now);
-    }
-    if (n->probe_at > now + e->round_ns)
-        n->probe_at = now + e->round_ns;
-}
-
 /* Remembers that member n was heard: first in e->heard. */
 static void exchange_heard(sb_engine *e, const sb_peer *n)
 {
@@ -667,7 +646,8 @@ static void exchange_recv(sb_engine *e, const char *from, const uint8_t *buf,
     if (sender && !sender->self) {
         sb_liveness_contact(e, sender, now);
         exchange_heard(e, sender);
-        exchange_doubt_held(e, sender, now);
+        if (sb_liveness_doubt_due(e, sender, now))
+            exchange_send_doubt(e, sender, now);
     }
     e->reply_max = e->cfg.max_message_size;
     if (!e->from_member && len < e->reply_max)

@@ -713,6 +713,7 @@ void sb_liveness_note_change(sb_engine *e, sb_peer *n, uint64_t now,
 void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now);
 bool sb_liveness_may_probe(const sb_peer *n, uint64_t now);
 void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now);
+bool sb_liveness_doubt_due(sb_engine *e, sb_peer *n, uint64_t now);
 bool sb_liveness_held_down(const sb_engine *e, const sb_peer *n);
 bool sb_liveness_none_accused(const sb_engine *e);
 void sb_liveness_answered(sb_engine *e, sb_peer *n);

@@ -306,6 +306,30 @@ void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now)
         n->probes++;
 }
 
+/*
+ * A member we hold down speaks to us (exchange.c): it lives, but may not
+ * know why we hold it down. The verdicts against it may be void by now
+ * (at a heal, a monitor that refutes a verdict against itself withdraws
+ * its own, some before they reached their subjects) while we wait for
+ * its heartbeat to move, which a doubt makes it do. True if it is due
+ * one now, counted as a probe: within its backoff, which hearing from
+ * it cuts to a round, so that one that can send but not receive gets a
+ * doubt a round at most. Not one held down only because we heard no
+ * one: it is back at the next round.
+ */
+bool sb_liveness_doubt_due(sb_engine *e, sb_peer *n, uint64_t now)
+{
+    if (!e->cfg.monitors || !sb_liveness_held_down(e, n) || n->alone_down)
+        return false;
+    bool due = sb_liveness_may_probe(n, now);
+    if (due)
+        sb_liveness_probed(e, n, now);
+    uint64_t most = sb_add_sat(now, e->round_ns);
+    if (n->probe_at > most)
+        n->probe_at = most;
+    return due;
+}
+
 /* Remembers that n changed (or has news elsewhere), for the next SYNs
  * and ACKs; `before` is n's max version before fresh keys, or NO_DELTA. */
 void sb_liveness_note_change(sb_engine *e, sb_peer *n, uint64_t now,
