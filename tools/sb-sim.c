@@ -178,6 +178,8 @@ typedef struct totals {
     uint64_t false_downs;
     double memory_per_node;   /* kept exact: a mean over the clusters of
                                  integer divisions lost up to a byte each */
+    size_t scratch_peak;      /* the most one call of a node took besides
+                                 (sb_engine_scratch_peak()) */
     double gap_mean_ms, gap_sd_ms; /* monitors' beat gaps, averaged */
     double split_s, heal_s;   /* --partition: <0 never */
     uint32_t rack_n;          /* --rack: nodes crashed at once */
@@ -560,8 +562,12 @@ static int run_cluster(const opts *o, uint64_t seed, uint32_t first,
     t->packets_per_node_s = (double)(sb_sim_packets_sent(s) - p0) /
                             (double)o->nodes / (double)o->window_s;
     size_t mem = 0;
-    for (uint32_t i = 0; i < o->nodes; i++)
-        mem += sb_engine_memory(sb_sim_engine(s, i));
+    for (uint32_t i = 0; i < o->nodes; i++) {
+        const sb_engine *e = sb_sim_engine(s, i);
+        mem += sb_engine_memory(e);
+        if (sb_engine_scratch_peak(e) > t->scratch_peak)
+            t->scratch_peak = sb_engine_scratch_peak(e);
+    }
     t->memory_per_node = (double)mem / (double)o->nodes;
     uint32_t watched = 0;
     for (uint32_t i = 0; i < o->nodes; i++) {
@@ -989,6 +995,8 @@ int main(int argc, char **argv)
         t.packets_per_node_s += one.packets_per_node_s / clusters;
         t.refuted_per_node_min += one.refuted_per_node_min / clusters;
         t.memory_per_node += one.memory_per_node / clusters;
+        if (one.scratch_peak > t.scratch_peak)
+            t.scratch_peak = one.scratch_peak;
         t.gap_mean_ms += one.gap_mean_ms / clusters;
         t.gap_sd_ms += one.gap_sd_ms / clusters;
         t.false_downs += one.false_downs;
@@ -1023,8 +1031,12 @@ int main(int argc, char **argv)
            t.refuted_per_node_min * o.nodes);
     printf("  %-22s %" PRIu64 " (leave events about live nodes)\n",
            "false downs", t.false_downs);
-    printf("  %-22s %.0f B (engine accounting, whole cluster view)\n",
+    printf("  %-22s %.0f B (engine accounting, whole cluster view, "
+           "between calls)\n",
            "memory per node", t.memory_per_node);
+    printf("  %-22s %zu B more at most (scratch arrays, freed as the "
+           "call returns)\n",
+           "during a call", t.scratch_peak);
     if (o.rack_pct > 0)
         printf("  %-22s %u nodes (%.0f%%) at once: all seen down by all "
                "after %.2f s (worst of %u; -1: not within 600 s)\n",

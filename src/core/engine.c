@@ -237,9 +237,9 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     if (e->cluster)
         strcpy(e->cluster, cluster);
     e->buf = malloc(e->cfg.max_message_size);
-    bool scratch = sb_scratch_init(&e->scratch, e->cfg.max_message_size);
+    sb_scratch_init(&e->scratch, e->cfg.max_message_size);
     sb_state_init(&e->st);
-    if (!e->cluster || !e->buf || !scratch)
+    if (!e->cluster || !e->buf)
         goto oom;
     e->cfg.cluster = e->cluster;
     e->cluster_id = sb_cluster_id(e->cluster);
@@ -309,24 +309,32 @@ void sb_engine_free(sb_engine *e)
     sb_seeds_free(e);
     free(e->watch);
     sb_sweep_free(e);
-    sb_scratch_free(&e->scratch);
+    sb_scratch_release(&e->scratch);
     free(e);
 }
+
+static void engine_tick(sb_engine *e, uint64_t now);
 
 int sb_engine_recv(sb_engine *e, const char *from, const uint8_t *buf,
                    size_t len, uint64_t now)
 {
     if (!e || !from || !buf)
         return SB_EINVAL;
+    if (!sb_scratch_hold(&e->scratch)) {
+        sb_scratch_release(&e->scratch);
+        e->stats.drops[SB_DROP_NOMEM]++;
+        return SB_OK;
+    }
     /* a round overdue by a round or more means we were paused (or
      * starved): run it first, so the detector forgives the pause before
      * the packets that queued up meanwhile are taken as heartbeats */
     if (now >= e->next_round + e->round_ns)
-        sb_engine_tick(e, now);
+        engine_tick(e, now);
     sb_send_cap_refill(e, now);
     e->stats.packets_in++;
     e->stats.bytes_in += len;
     e->wire->recv(e, from, buf, len, now);
+    sb_scratch_release(&e->scratch);
     return SB_OK;
 }
 
@@ -359,7 +367,7 @@ static void engine_round(sb_engine *e, uint64_t now)
     sb_seeds_joins_round(e, now);
 }
 
-void sb_engine_tick(sb_engine *e, uint64_t now)
+static void engine_tick(sb_engine *e, uint64_t now)
 {
     sb_send_cap_refill(e, now);
     if (now >= sb_push_due(e))
@@ -374,6 +382,15 @@ void sb_engine_tick(sb_engine *e, uint64_t now)
         e->next_round += sb_rng_below(&e->rng, e->round_ns);
     if (e->next_round <= now) /* late: do not replay missed rounds */
         e->next_round = now + e->round_ns;
+}
+
+/* Out of memory for the scratch arrays, the tick is skipped: the next
+ * one does its work. */
+void sb_engine_tick(sb_engine *e, uint64_t now)
+{
+    if (sb_scratch_hold(&e->scratch))
+        engine_tick(e, now);
+    sb_scratch_release(&e->scratch);
 }
 
 uint64_t sb_engine_next_deadline(const sb_engine *e)
@@ -465,7 +482,10 @@ int sb_engine_join(sb_engine *e, const char *addr, uint64_t now)
 {
     if (e->self->leaving)
         return SB_ELEFT;
-    return sb_seeds_join(e, addr, now);
+    int rc = sb_scratch_hold(&e->scratch) ? sb_seeds_join(e, addr, now)
+                                          : SB_ENOMEM;
+    sb_scratch_release(&e->scratch);
+    return rc;
 }
 
 int sb_engine_keys(const sb_engine *e, const char *addr, sb_key_fn fn,
@@ -610,5 +630,10 @@ size_t sb_engine_memory(const sb_engine *e)
            sb_sweep_memory(e) +
            e->verdicts_cap * sizeof(*e->verdicts) +
            e->voters_cap * sizeof(*e->voters);
+}
+
+size_t sb_engine_scratch_peak(const sb_engine *e)
+{
+    return e->scratch.peak;
 }
 

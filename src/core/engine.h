@@ -241,8 +241,14 @@ uint64_t sb_engine_generation(const sb_engine *e);
  * token's period and the next are over (token.c; for tests and tools
  * that play a peer; the wire format is in codec.h). */
 uint64_t sb_engine_token(const sb_engine *e, const char *addr, uint64_t now);
-/* Bytes of memory the engine holds (allocations it made), for benchmarks. */
+/* Bytes of memory the engine holds between calls (allocations it made),
+ * for benchmarks. */
 size_t sb_engine_memory(const sb_engine *e);
+/* The most a call took besides, for its scratch arrays (allocated as
+ * sb_engine_recv(), sb_engine_tick() or sb_engine_join() begins, freed
+ * before it returns): bounded by the message size, and by the cluster
+ * while it is small. */
+size_t sb_engine_scratch_peak(const sb_engine *e);
 /* The beat gaps this node's monitor detectors estimate, averaged over the
  * peers it watches that have beaten it: mean and standard deviation in
  * ns; returns how many (0: none, and both are 0). For measurements. */

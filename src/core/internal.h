@@ -28,8 +28,8 @@
  *   send.c          every datagram leaves there (sealing, counters)
  *   token.c         reply tokens: what a SYN or an ACK carries, what its
  *                   answer echoes
- *   scratch.c       the scratch arrays, sized to what one message
- *                   carries
+ *   scratch.c       the scratch arrays of one call, sized to what one
+ *                   message carries
  * under them state.c (peers and keys), ring.c (the monitor rings), phi.c
  * (the failure detectors), waves.c (the push waves remembered),
  * outbox.c (push items and the children each is due to), bucket.c
@@ -219,20 +219,24 @@ typedef struct entry_ref {
 } entry_ref;
 
 /*
- * Scratch space, owned by the engine, so that receiving and gossiping
- * allocate nothing once the cluster has stopped growing. Each array has
- * one user at a time: a message is built or read from start to end
+ * Scratch space, owned by the engine for the length of one call that
+ * receives or gossips (sb_engine_recv(), sb_engine_tick(),
+ * sb_engine_join()): allocated when the call begins, freed before it
+ * returns, so that an engine between calls holds none of it. Each array
+ * has one user at a time: a message is built or read from start to end
  * before the next one begins. None holds a slot per known peer: most hold
  * what one message of ours can carry (`most` entries or deltas: every
  * entry and delta takes SB_DIGEST_ENTRY_MIN bytes or more), or fewer while
- * the cluster is smaller (scratch.c grows them as peers are added); the
- * digest is grown to the most a message needed. Their cost does not grow
+ * the cluster is smaller (`slots`, grown as peers are added); the digest
+ * is grown to what the message at hand needs. Their cost does not grow
  * with the cluster.
  */
 typedef struct sb_scratch {
     uint32_t most;            /* max_message_size / SB_DIGEST_ENTRY_MIN + 1 */
-    uint32_t slots;           /* grown for this many peers (the known
+    uint32_t slots;           /* sized for this many peers (the known
                                  ones, one more and an eighth) */
+    bool held;                /* a call holds the arrays (sb_scratch_hold()) */
+    size_t peak;              /* the most the arrays took in one call */
     sb_peer **peers;          /* a list being built: a SYN's digest, a
                                  plan's requests, an announcement's
                                  picks: npeers slots */
@@ -243,9 +247,11 @@ typedef struct sb_scratch {
                                  a sweep's, the reference's delta:
                                  ncands slots */
     uint32_t npeers, nahead, nsample, ncands;
-    uint64_t *unknown;        /* ids a plan asks for: `most` slots */
+    uint64_t *unknown;        /* ids a plan asks for: nunknown (`most`)
+                                 slots */
+    uint32_t nunknown;
     entry_ref *digest;        /* the digest of the message at hand */
-    uint32_t digest_cap;      /* grown to the largest digest seen */
+    uint32_t digest_cap;      /* grown to the largest digest of the call */
 } sb_scratch;
 
 /* What one ACK, ACK2 or PUSH will carry, before it is sized to the
@@ -763,10 +769,17 @@ sb_writer sb_send_writer(sb_engine *e);
 sb_writer sb_send_reply_writer(sb_engine *e);
 
 /* ---- scratch.c ---- */
-bool sb_scratch_init(sb_scratch *s, size_t max_message_size);
+void sb_scratch_init(sb_scratch *s, size_t max_message_size);
+/* Room for `peers` known peers: at once if the arrays are held, else
+ * when they next are; false if out of memory. */
 bool sb_scratch_grow(sb_scratch *s, uint32_t peers);
+/* Allocates the arrays for the call beginning; false if out of memory
+ * (release them all the same). */
+bool sb_scratch_hold(sb_scratch *s);
 entry_ref *sb_scratch_digest(sb_scratch *s, uint64_t n);
+/* Bytes the arrays take now (none between calls). */
 size_t sb_scratch_memory(const sb_scratch *s);
-void sb_scratch_free(sb_scratch *s);
+/* Frees the arrays as the call ends, their size counted in `peak`. */
+void sb_scratch_release(sb_scratch *s);
 
 #endif /* SB_INTERNAL_H */

@@ -1,18 +1,18 @@
 /*
  * Scratch space (internal.h, sb_scratch): arrays bounded by what one
  * message of ours carries, and one grown to the most it was asked to
- * hold: the digest of the message at hand.
+ * hold: the digest of the message at hand. They exist only while the
+ * engine is held (sb_scratch_hold(), sb_scratch_release()): during one
+ * call of sb_engine_recv(), sb_engine_tick() or sb_engine_join().
  */
 #include <stdlib.h>
 
 #include "internal.h"
 
-bool sb_scratch_init(sb_scratch *s, size_t max_message_size)
+void sb_scratch_init(sb_scratch *s, size_t max_message_size)
 {
     /* an unknown id costs a request of at least SB_DIGEST_ENTRY_MIN */
     s->most = (uint32_t)(max_message_size / SB_DIGEST_ENTRY_MIN + 1);
-    s->unknown = malloc(s->most * sizeof(*s->unknown));
-    return s->unknown != NULL;
 }
 
 /* `arr` grown to min(want, bound) elements of `size` bytes (never
@@ -31,12 +31,10 @@ static void *scratch_room(void *arr, uint32_t *cap, uint64_t want,
     return p;
 }
 
-/* Makes room for `slots` known peers (and one more). */
-bool sb_scratch_grow(sb_scratch *s, uint32_t slots)
+/* The arrays sized for s->slots peers (a no-op if they are). */
+static bool scratch_fit(sb_scratch *s)
 {
-    if (slots <= s->slots)
-        return true;
-    uint32_t want = slots + slots / 8 + 8;
+    uint32_t want = s->slots;
     /* a SYN's digest, a plan's requests, or an announcement's picks */
     uint32_t list = s->most > ANNOUNCE_MAX ? s->most : ANNOUNCE_MAX;
     void *p = scratch_room(s->peers, &s->npeers, want, list,
@@ -59,8 +57,26 @@ bool sb_scratch_grow(sb_scratch *s, uint32_t slots)
                            sizeof(*s->cands))))
         return false;
     s->cands = p;
-    s->slots = want;
+    if (!(p = scratch_room(s->unknown, &s->nunknown, s->most, s->most,
+                           sizeof(*s->unknown))))
+        return false;
+    s->unknown = p;
     return true;
+}
+
+/* Makes room for `slots` known peers (and one more): at once if held,
+ * else at the next hold. */
+bool sb_scratch_grow(sb_scratch *s, uint32_t slots)
+{
+    if (slots > s->slots)
+        s->slots = slots + slots / 8 + 8;
+    return !s->held || scratch_fit(s);
+}
+
+bool sb_scratch_hold(sb_scratch *s)
+{
+    s->held = true;
+    return scratch_fit(s);
 }
 
 /* Room for a digest of n entries (at most max_message_size / 8: a
@@ -78,17 +94,20 @@ size_t sb_scratch_memory(const sb_scratch *s)
 {
     return s->npeers * sizeof(*s->peers) + s->nahead * sizeof(*s->ahead) +
            s->nsample * sizeof(*s->sample) + s->ncands * sizeof(*s->cands) +
-           s->most * sizeof(*s->unknown) +
+           s->nunknown * sizeof(*s->unknown) +
            s->digest_cap * sizeof(*s->digest);
 }
 
-void sb_scratch_free(sb_scratch *s)
+void sb_scratch_release(sb_scratch *s)
 {
+    size_t held = sb_scratch_memory(s);
+    if (held > s->peak)
+        s->peak = held;
     free(s->peers);
     free(s->ahead);
     free(s->sample);
     free(s->cands);
     free(s->unknown);
     free(s->digest);
-    *s = (sb_scratch){ 0 };
+    *s = (sb_scratch){ .most = s->most, .slots = s->slots, .peak = s->peak };
 }

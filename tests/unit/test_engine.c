@@ -2031,6 +2031,7 @@ static void test_plan_keeps_the_most_behind(void **state)
     enum { N = 300 };
     sb_peer *peers = calloc(N, sizeof(*peers));
     check(peers);
+    check(sb_scratch_hold(&e->scratch)); /* as a call would */
     plan *p = sb_plan_new(e);
     uint32_t cap = e->scratch.ncands - 1;
     check(cap >= 4 && cap < N);
@@ -2054,6 +2055,7 @@ static void test_plan_keeps_the_most_behind(void **state)
                      peers[j].max_version > k[i].n->max_version;
         check(above == i - 2);
     }
+    sb_scratch_release(&e->scratch);
     free(peers);
     cluster_free(c);
 }
@@ -2070,6 +2072,7 @@ static void test_plan_ranks_news_one_behind(void **state)
     sb_engine *e = cluster_engine(c, 0);
     sb_peer peers[4] = { { .max_version = 50 }, { .max_version = 9 },
                          { .max_version = 40 }, { .max_version = 5 } };
+    check(sb_scratch_hold(&e->scratch)); /* as a call would */
     plan *p = sb_plan_new(e);
     cand k[4] = {
         { .n = &peers[0], .from = 0, .news = true, .tie = 0 }, /* 50 */
@@ -2084,6 +2087,7 @@ static void test_plan_ranks_news_one_behind(void **state)
     check(p->ncands == 4);
     check(out[0].n == &peers[3] && out[1].n == &peers[1]);
     check(out[2].n == &peers[0] && out[3].n == &peers[2]);
+    sb_scratch_release(&e->scratch);
     cluster_free(c);
 }
 
