@@ -1034,8 +1034,8 @@ int main(int argc, char **argv)
     printf("  %-22s %.0f B (engine accounting, whole cluster view, "
            "between calls)\n",
            "memory per node", t.memory_per_node);
-    printf("  %-22s %zu B more at most (scratch arrays, freed as the "
-           "call returns)\n",
+    printf("  %-22s %zu B more at most (its scratch, freed as it "
+           "returns)\n",
            "during a call", t.scratch_peak);
     if (o.rack_pct > 0)
         printf("  %-22s %u nodes (%.0f%%) at once: all seen down by all "

@@ -236,10 +236,9 @@ int sb_engine_new(const sb_engine_config *cfg, uint64_t now, sb_engine **out)
     e->cluster = malloc(strlen(cluster) + 1);
     if (e->cluster)
         strcpy(e->cluster, cluster);
-    e->buf = malloc(e->cfg.max_message_size);
     sb_scratch_init(&e->scratch, e->cfg.max_message_size);
     sb_state_init(&e->st);
-    if (!e->cluster || !e->buf)
+    if (!e->cluster)
         goto oom;
     e->cfg.cluster = e->cluster;
     e->cluster_id = sb_cluster_id(e->cluster);
@@ -298,7 +297,6 @@ void sb_engine_free(sb_engine *e)
     free(e->verdicts);
     free(e->voters);
     free(e->cluster);
-    free(e->buf);
     sb_push_free(e);
     free(e->sealed);
     free(e->opened);
@@ -309,6 +307,7 @@ void sb_engine_free(sb_engine *e)
     sb_seeds_free(e);
     free(e->watch);
     sb_sweep_free(e);
+    free(e->recent);
     sb_scratch_release(&e->scratch);
     free(e);
 }
@@ -359,6 +358,7 @@ static void engine_round(sb_engine *e, uint64_t now)
     }
     sb_state_expire_forgotten(&e->st, now);
     sb_push_rest(e, now);
+    sb_liveness_recent_rest(e, now);
     /* a node that met a peer before its first round knows its seeds
      * all the same, for the rule that heals partitions */
     if (!e->seeds_fetched)
@@ -618,7 +618,7 @@ uint64_t sb_engine_generation(const sb_engine *e)
 
 size_t sb_engine_memory(const sb_engine *e)
 {
-    return sizeof(*e) + e->cfg.max_message_size +
+    return sizeof(*e) +
            (e->sealing ? sizeof(*e->keyring) + e->wire_max + e->opened_cap
                        : 0) +
            sb_seeds_memory(e) +
@@ -627,6 +627,7 @@ size_t sb_engine_memory(const sb_engine *e)
            sb_scratch_memory(&e->scratch) + sb_state_memory(&e->st) +
            sb_rings_memory(&e->rings) +
            sb_push_memory(e) +
+           (e->recent ? RECENT * sizeof(*e->recent) : 0) +
            sb_sweep_memory(e) +
            e->verdicts_cap * sizeof(*e->verdicts) +
            e->voters_cap * sizeof(*e->voters);

@@ -224,7 +224,7 @@ typedef struct entry_ref {
  * sb_engine_join()): allocated when the call begins, freed before it
  * returns, so that an engine between calls holds none of it. Each array
  * has one user at a time: a message is built or read from start to end
- * before the next one begins. None holds a slot per known peer: most hold
+ * before the next one begins, and sent as soon as it is written. None holds a slot per known peer: most hold
  * what one message of ours can carry (`most` entries or deltas: every
  * entry and delta takes SB_DIGEST_ENTRY_MIN bytes or more), or fewer while
  * the cluster is smaller (`slots`, grown as peers are added); the digest
@@ -232,6 +232,9 @@ typedef struct entry_ref {
  * with the cluster.
  */
 typedef struct sb_scratch {
+    uint8_t *message;         /* the message being written (send.c):
+                                 message_size bytes */
+    size_t message_size;      /* max_message_size */
     uint32_t most;            /* max_message_size / SB_DIGEST_ENTRY_MIN + 1 */
     uint32_t slots;           /* sized for this many peers (the known
                                  ones, one more and an eighth) */
@@ -388,8 +391,11 @@ struct sb_engine {
     size_t max_key_entry;     /* largest key entry that fits a message */
     sb_stats stats;
 
-    recent recent[RECENT];
-    uint32_t recent_head;
+    recent *recent;           /* the changes of the last RECENT_ROUNDS,
+                                 the newest at recent_head - 1: RECENT
+                                 slots, allocated at a change and freed
+                                 once none is recent (liveness.c) */
+    uint32_t recent_head;     /* changes noted since it was allocated */
 
     /* ids seen in ACK digests that we do not know: our next SYN asks
      * for them in full */
@@ -464,8 +470,6 @@ struct sb_engine {
                                  first */
     uint8_t *early;
     uint32_t early_count, early_len;
-
-    uint8_t *buf;             /* max_message_size bytes */
 
     /* the message at hand: the bound of its reply, its source, and what
      * that source may tell us (docs/security.md, "Who speaks for whom") */
@@ -716,6 +720,7 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s,
                             uint64_t now);
 void sb_liveness_note_change(sb_engine *e, sb_peer *n, uint64_t now,
                              uint64_t before);
+void sb_liveness_recent_rest(sb_engine *e, uint64_t now);
 void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now);
 bool sb_liveness_may_probe(const sb_peer *n, uint64_t now);
 void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now);

@@ -331,12 +331,28 @@ bool sb_liveness_doubt_due(sb_engine *e, sb_peer *n, uint64_t now)
 }
 
 /* Remembers that n changed (or has news elsewhere), for the next SYNs
- * and ACKs; `before` is n's max version before fresh keys, or NO_DELTA. */
+ * and ACKs; `before` is n's max version before fresh keys, or NO_DELTA.
+ * Out of memory for the ring, the change is not offered as news: the
+ * summaries find it all the same. */
 void sb_liveness_note_change(sb_engine *e, sb_peer *n, uint64_t now,
                              uint64_t before)
 {
     sb_state_touch(&e->st, n);
+    if (!e->recent && !(e->recent = malloc(RECENT * sizeof(*e->recent))))
+        return;
     e->recent[e->recent_head++ % RECENT] = (recent){ n->id, now, before };
+}
+
+/* Frees the ring of recent changes once its newest is no longer recent:
+ * a cluster at rest holds none. */
+void sb_liveness_recent_rest(sb_engine *e, uint64_t now)
+{
+    if (e->recent && now - e->recent[(e->recent_head - 1) % RECENT].at >
+                         RECENT_ROUNDS * e->round_ns) {
+        free(e->recent);
+        e->recent = NULL;
+        e->recent_head = 0;
+    }
 }
 
 /* A tombstone was stored in n at `now`. */

@@ -49,8 +49,9 @@ void sb_round_greet(sb_engine *e, const char *to, uint64_t now)
 /* A change (ours, or news we took) in the last RECENT_ROUNDS. */
 static bool round_changed_lately(const sb_engine *e, uint64_t now)
 {
-    const recent *r = &e->recent[(e->recent_head - 1) % RECENT];
-    return e->recent_head && now - r->at <= RECENT_ROUNDS * e->round_ns;
+    return e->recent_head &&
+           now - e->recent[(e->recent_head - 1) % RECENT].at <=
+               RECENT_ROUNDS * e->round_ns;
 }
 
 /*

@@ -1,7 +1,7 @@
 /*
- * Scratch space (internal.h, sb_scratch): arrays bounded by what one
- * message of ours carries, and one grown to the most it was asked to
- * hold: the digest of the message at hand. They exist only while the
+ * Scratch space (internal.h, sb_scratch): the message being written,
+ * arrays bounded by what one message of ours carries, and one grown to
+ * the most it was asked to hold: the digest of the message at hand. They exist only while the
  * engine is held (sb_scratch_hold(), sb_scratch_release()): during one
  * call of sb_engine_recv(), sb_engine_tick() or sb_engine_join().
  */
@@ -11,6 +11,7 @@
 
 void sb_scratch_init(sb_scratch *s, size_t max_message_size)
 {
+    s->message_size = max_message_size;
     /* an unknown id costs a request of at least SB_DIGEST_ENTRY_MIN */
     s->most = (uint32_t)(max_message_size / SB_DIGEST_ENTRY_MIN + 1);
 }
@@ -34,6 +35,8 @@ static void *scratch_room(void *arr, uint32_t *cap, uint64_t want,
 /* The arrays sized for s->slots peers (a no-op if they are). */
 static bool scratch_fit(sb_scratch *s)
 {
+    if (!s->message && !(s->message = malloc(s->message_size)))
+        return false;
     uint32_t want = s->slots;
     /* a SYN's digest, a plan's requests, or an announcement's picks */
     uint32_t list = s->most > ANNOUNCE_MAX ? s->most : ANNOUNCE_MAX;
@@ -92,7 +95,8 @@ entry_ref *sb_scratch_digest(sb_scratch *s, uint64_t n)
 
 size_t sb_scratch_memory(const sb_scratch *s)
 {
-    return s->npeers * sizeof(*s->peers) + s->nahead * sizeof(*s->ahead) +
+    return (s->message ? s->message_size : 0) +
+           s->npeers * sizeof(*s->peers) + s->nahead * sizeof(*s->ahead) +
            s->nsample * sizeof(*s->sample) + s->ncands * sizeof(*s->cands) +
            s->nunknown * sizeof(*s->unknown) +
            s->digest_cap * sizeof(*s->digest);
@@ -103,11 +107,13 @@ void sb_scratch_release(sb_scratch *s)
     size_t held = sb_scratch_memory(s);
     if (held > s->peak)
         s->peak = held;
+    free(s->message);
     free(s->peers);
     free(s->ahead);
     free(s->sample);
     free(s->cands);
     free(s->unknown);
     free(s->digest);
-    *s = (sb_scratch){ .most = s->most, .slots = s->slots, .peak = s->peak };
+    *s = (sb_scratch){ .message_size = s->message_size, .most = s->most,
+                       .slots = s->slots, .peak = s->peak };
 }

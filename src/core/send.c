@@ -104,7 +104,8 @@ bool sb_send_message(sb_engine *e, sb_traffic t, const char *to,
 
 sb_writer sb_send_writer(sb_engine *e)
 {
-    return (sb_writer){ e->buf, e->buf, e->buf + e->cfg.max_message_size };
+    uint8_t *buf = e->scratch.message;
+    return (sb_writer){ buf, buf, buf + e->cfg.max_message_size };
 }
 
 /* A writer for the reply to the message at hand: no larger than that
@@ -112,6 +113,7 @@ sb_writer sb_send_writer(sb_engine *e)
  * that a forged source cannot make us an amplifier. */
 sb_writer sb_send_reply_writer(sb_engine *e)
 {
-    return (sb_writer){ e->buf, e->buf, e->buf + e->reply_max };
+    uint8_t *buf = e->scratch.message;
+    return (sb_writer){ buf, buf, buf + e->reply_max };
 }
 
