@@ -332,14 +332,16 @@ bool sb_liveness_doubt_due(sb_engine *e, sb_peer *n, uint64_t now)
 
 /* Remembers that n changed (or has news elsewhere), for the next SYNs
  * and ACKs; `before` is n's max version before fresh keys, or NO_DELTA.
- * Out of memory for the ring, the change is not offered as news: the
- * summaries find it all the same. */
+ * Out of memory for the ring, the change is not offered as news (counted
+ * as a drop): the summaries find it all the same. */
 void sb_liveness_note_change(sb_engine *e, sb_peer *n, uint64_t now,
                              uint64_t before)
 {
     sb_state_touch(&e->st, n);
-    if (!e->recent && !(e->recent = malloc(RECENT * sizeof(*e->recent))))
+    if (!e->recent && !(e->recent = malloc(RECENT * sizeof(*e->recent)))) {
+        e->stats.drops[SB_DROP_NOMEM]++;
         return;
+    }
     e->recent[e->recent_head++ % RECENT] = (recent){ n->id, now, before };
 }
 

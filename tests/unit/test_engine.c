@@ -2557,6 +2557,38 @@ static void test_push_memory_freed_at_rest(void **state)
     cluster_free(c);
 }
 
+/* Between calls an engine holds no scratch: the arrays and the message
+ * being written live for one call. The ring of recent changes is held
+ * while a change is recent and freed at the first round after; a later
+ * change is taken and remembered as before. */
+static void test_scratch_and_recent_not_held_at_rest(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    cluster *c = engines(N, 512, NULL, 0);
+    cluster_run(c, 5 * SEC);
+    uint64_t rest = (RECENT_ROUNDS + 2) * cluster_engine(c, 0)->round_ns;
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < N; i++) {
+            const sb_engine *e = cluster_engine(c, i);
+            check(!e->scratch.held && !e->scratch.message &&
+                  !e->scratch.cands && !e->scratch.digest &&
+                  sb_scratch_memory(&e->scratch) == 0);
+            check(sb_engine_scratch_peak(e) > 512); /* a call held them */
+            check(!e->recent && e->recent_head == 0);
+        }
+        uint32_t writer = 1 + (uint32_t)pass;
+        check(cluster_set(c, writer, "a", pass ? "2" : "1") == SB_OK);
+        cluster_run(c, 50 * MS);
+        for (uint32_t i = 0; i < N; i++) {
+            check(cluster_has(c, i, writer, "a", pass ? "2" : "1"));
+            check(cluster_engine(c, i)->recent != NULL);
+        }
+        cluster_run(c, rest);
+    }
+    cluster_free(c);
+}
+
 /* The writers a push's fair share is divided among are those of the last
  * one to two seconds: after a long quiet, a lone writer gets the whole
  * share, not a part of it as if the crowd of long ago still wrote. */
@@ -2939,6 +2971,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_push_after_alone_push_leaves_no_gap),
         cmocka_unit_test(test_push_after_rest_starts_where_peers_are),
         cmocka_unit_test(test_push_memory_freed_at_rest),
+        cmocka_unit_test(test_scratch_and_recent_not_held_at_rest),
         cmocka_unit_test(test_push_share_forgets_old_writers),
         cmocka_unit_test(test_ack_lists_each_node_once),
         cmocka_unit_test(test_sealed_cluster_converges),
