@@ -244,10 +244,10 @@ uint64_t sb_engine_token(const sb_engine *e, const char *addr, uint64_t now);
 /* Bytes of memory the engine holds between calls (allocations it made),
  * for benchmarks. */
 size_t sb_engine_memory(const sb_engine *e);
-/* The most a call took besides, for its scratch arrays (allocated as
- * sb_engine_recv(), sb_engine_tick() or sb_engine_join() begins, freed
- * before it returns): bounded by the message size, and by the cluster
- * while it is small. */
+/* The most a call took besides, for its scratch: the message being
+ * written and the arrays, allocated as sb_engine_recv(), sb_engine_tick()
+ * or sb_engine_join() begins and freed before it returns; bounded by the
+ * message size, and by the cluster while it is small. */
 size_t sb_engine_scratch_peak(const sb_engine *e);
 /* The beat gaps this node's monitor detectors estimate, averaged over the
  * peers it watches that have beaten it: mean and standard deviation in

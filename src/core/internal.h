@@ -224,12 +224,13 @@ typedef struct entry_ref {
  * sb_engine_join()): allocated when the call begins, freed before it
  * returns, so that an engine between calls holds none of it. Each array
  * has one user at a time: a message is built or read from start to end
- * before the next one begins, and sent as soon as it is written. None holds a slot per known peer: most hold
- * what one message of ours can carry (`most` entries or deltas: every
- * entry and delta takes SB_DIGEST_ENTRY_MIN bytes or more), or fewer while
- * the cluster is smaller (`slots`, grown as peers are added); the digest
- * is grown to what the message at hand needs. Their cost does not grow
- * with the cluster.
+ * before the next one begins, and sent as soon as it is written. None
+ * holds a slot per known peer: most hold what one message of ours can
+ * carry (`most` entries or deltas: every entry and delta takes
+ * SB_DIGEST_ENTRY_MIN bytes or more), or fewer while the cluster is
+ * smaller (`slots`, grown as peers are added); the digest is grown to
+ * what the message at hand needs. Their cost does not grow with the
+ * cluster.
  */
 typedef struct sb_scratch {
     uint8_t *message;         /* the message being written (send.c):

@@ -1,9 +1,10 @@
 /*
  * Scratch space (internal.h, sb_scratch): the message being written,
  * arrays bounded by what one message of ours carries, and one grown to
- * the most it was asked to hold: the digest of the message at hand. They exist only while the
- * engine is held (sb_scratch_hold(), sb_scratch_release()): during one
- * call of sb_engine_recv(), sb_engine_tick() or sb_engine_join().
+ * the most it was asked to hold: the digest of the message at hand.
+ * They exist only while held (sb_scratch_hold(), sb_scratch_release()):
+ * during one call of sb_engine_recv(), sb_engine_tick() or
+ * sb_engine_join().
  */
 #include <stdlib.h>
 
