@@ -85,7 +85,7 @@ static sb_peer *apply_peer(sb_engine *e, const sb_delta *d,
     n->leaving = d->leaving;
     if (d->leaving)
         sb_liveness_set_status(e, n, SB_STATUS_LEFT, now);
-    sb_liveness_note_change(e, n, now, NO_DELTA);
+    sb_recent_note(e, n, now, NO_DELTA);
     /* a member that holds it down: not live here either (a joining
      * node may hold a dead node's record before the verdicts); a node
      * back from being forgotten is held down until it refutes, for us
@@ -177,7 +177,7 @@ int sb_apply_local(sb_engine *e, const uint8_t *key, size_t key_len,
         return SB_ENOMEM;
     if (deleted)
         sb_liveness_note_tombstone(e, s, now);
-    sb_liveness_note_change(e, s, now, before); /* touches the summary */
+    sb_recent_note(e, s, now, before); /* touches the summary */
     sb_push_queue(e, before, now);
     return SB_OK;
 }
@@ -339,7 +339,7 @@ static bool apply_delta(sb_engine *e, const sb_delta *d, uint64_t now)
         n->max_version = d->to_version;
     }
     if (changed)
-        sb_liveness_note_change(e, n, now, reset ? NO_DELTA : before);
+        sb_recent_note(e, n, now, reset ? NO_DELTA : before);
     return true;
 }
 

@@ -358,7 +358,7 @@ static void engine_round(sb_engine *e, uint64_t now)
     }
     sb_state_expire_forgotten(&e->st, now);
     sb_push_rest(e, now);
-    sb_liveness_recent_rest(e, now);
+    sb_recent_rest(e, now);
     /* a node that met a peer before its first round knows its seeds
      * all the same, for the rule that heals partitions */
     if (!e->seeds_fetched)
@@ -473,7 +473,7 @@ int sb_engine_leave(sb_engine *e, uint64_t now)
     e->self->leaving = true;
     e->self->heartbeat++;
     e->remark = true; /* our verdicts are void, and those that name us */
-    sb_liveness_note_change(e, e->self, now, NO_DELTA);
+    sb_recent_note(e, e->self, now, NO_DELTA);
     sb_push_queue(e, e->self->max_version, now);
     return SB_OK;
 }

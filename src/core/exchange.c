@@ -393,7 +393,7 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
         /* the responder holds news of n that we lack: list n first in
          * our next SYNs, so whoever has it sends it */
         if (d.max_version > n->max_version && !n->self && e->from_member)
-            sb_liveness_note_change(e, n, now, NO_DELTA);
+            sb_recent_note(e, n, now, NO_DELTA);
     }
     /* we differ: our SYN may have listed nothing, and the responder may
      * lack just what changed here lately */

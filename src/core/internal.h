@@ -28,6 +28,8 @@
  *   send.c          every datagram leaves there (sealing, counters)
  *   token.c         reply tokens: what a SYN or an ACK carries, what its
  *                   answer echoes
+ *   recent.c        the ring of recent changes: news our SYNs and ACKs
+ *                   offer
  *   scratch.c       the scratch arrays of one call, sized to what one
  *                   message carries
  * under them state.c (peers and keys), ring.c (the monitor rings), phi.c
@@ -395,7 +397,7 @@ struct sb_engine {
     recent *recent;           /* the changes of the last RECENT_ROUNDS,
                                  the newest at recent_head - 1: RECENT
                                  slots, allocated at a change and freed
-                                 once none is recent (liveness.c) */
+                                 once none is recent (recent.c) */
     uint32_t recent_head;     /* changes noted since it was allocated */
 
     /* ids seen in ACK digests that we do not know: our next SYN asks
@@ -719,9 +721,6 @@ double sb_liveness_threshold(const sb_engine *e);
 bool sb_liveness_floor_gap(const sb_engine *e, sb_peer *n);
 void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s,
                             uint64_t now);
-void sb_liveness_note_change(sb_engine *e, sb_peer *n, uint64_t now,
-                             uint64_t before);
-void sb_liveness_recent_rest(sb_engine *e, uint64_t now);
 void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now);
 bool sb_liveness_may_probe(const sb_peer *n, uint64_t now);
 void sb_liveness_probed(const sb_engine *e, sb_peer *n, uint64_t now);
@@ -773,6 +772,10 @@ bool sb_send_message(sb_engine *e, sb_traffic t, const char *to,
                      const sb_writer *w);
 sb_writer sb_send_writer(sb_engine *e);
 sb_writer sb_send_reply_writer(sb_engine *e);
+
+/* ---- recent.c ---- */
+void sb_recent_note(sb_engine *e, sb_peer *n, uint64_t now, uint64_t before);
+void sb_recent_rest(sb_engine *e, uint64_t now);
 
 /* ---- scratch.c ---- */
 void sb_scratch_init(sb_scratch *s, size_t max_message_size);

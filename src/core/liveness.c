@@ -330,33 +330,6 @@ bool sb_liveness_doubt_due(sb_engine *e, sb_peer *n, uint64_t now)
     return due;
 }
 
-/* Remembers that n changed (or has news elsewhere), for the next SYNs
- * and ACKs; `before` is n's max version before fresh keys, or NO_DELTA.
- * Out of memory for the ring, the change is not offered as news (counted
- * as a drop): the summaries find it all the same. */
-void sb_liveness_note_change(sb_engine *e, sb_peer *n, uint64_t now,
-                             uint64_t before)
-{
-    sb_state_touch(&e->st, n);
-    if (!e->recent && !(e->recent = malloc(RECENT * sizeof(*e->recent)))) {
-        e->stats.drops[SB_DROP_NOMEM]++;
-        return;
-    }
-    e->recent[e->recent_head++ % RECENT] = (recent){ n->id, now, before };
-}
-
-/* Frees the ring of recent changes once its newest is no longer recent:
- * a cluster at rest holds none. */
-void sb_liveness_recent_rest(sb_engine *e, uint64_t now)
-{
-    if (e->recent && now - e->recent[(e->recent_head - 1) % RECENT].at >
-                         RECENT_ROUNDS * e->round_ns) {
-        free(e->recent);
-        e->recent = NULL;
-        e->recent_head = 0;
-    }
-}
-
 /* A tombstone was stored in n at `now`. */
 void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now)
 {
@@ -770,7 +743,7 @@ void sb_liveness_refute(sb_engine *e, uint64_t hb, uint64_t now)
                                       that named us */
     e->concur_due = true;
     e->stats.refuted++;
-    sb_liveness_note_change(e, s, now, NO_DELTA);
+    sb_recent_note(e, s, now, NO_DELTA);
     sb_push_queue(e, s->max_version, now);
     sb_monitor_doubt(e, now);
 }
@@ -880,7 +853,7 @@ void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
 {
     if (leaving && !n->leaving && !n->self) {
         n->leaving = true;
-        sb_liveness_note_change(e, n, now, NO_DELTA);
+        sb_recent_note(e, n, now, NO_DELTA);
         sb_liveness_set_status(e, n, SB_STATUS_LEFT, now);
     }
     if (hb <= n->heartbeat || n->self)
