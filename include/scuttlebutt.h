@@ -433,7 +433,8 @@ typedef struct sb_config {
                                    (sb_member.keys does not count it):
                                    sb_node_set() of a new key may be
                                    SB_ELIMIT with fewer live keys */
-    size_t max_state_bytes;    /* key and value bytes per node; 1 MiB */
+    size_t max_state_bytes;    /* key and value bytes per node; 1 MiB;
+                                  at most UINT32_MAX */
 
     /* Identity and randomness; 0 picks them. */
     uint64_t generation;       /* default: wall-clock nanoseconds at

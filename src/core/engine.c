@@ -129,8 +129,8 @@ int sb_engine_check_config(const sb_engine_config *cfg, char *why,
         REFUSE("max_nodes must be >= 1");
     if (cfg->max_keys_per_node < 1)
         REFUSE("max_keys_per_node must be >= 1");
-    if (cfg->max_state_bytes < 1)
-        REFUSE("max_state_bytes must be >= 1");
+    if (cfg->max_state_bytes < 1 || cfg->max_state_bytes > UINT32_MAX)
+        REFUSE("max_state_bytes must be 1 to %u", (unsigned)UINT32_MAX);
     if (cfg->max_message_size > 65507)
         REFUSE("max_message_size must be at most 65507 (one UDP datagram)");
     _Static_assert(SB_MAX_FANOUT <= SB_MAX_RINGS, "a push tree a ring");

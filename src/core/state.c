@@ -512,7 +512,7 @@ void sb_peer_remove_key(sb_peer *n, uint32_t i)
     if (state_key_reserved(k->data, k->key_len))
         n->reserved--;
     else
-        n->state_bytes -= k->key_len + k->value_len;
+        n->state_bytes -= (uint32_t)(k->key_len + k->value_len);
     if (k->deleted)
         n->tombstones--;
     free(k);
@@ -586,7 +586,7 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
     if (state_key_reserved(key, key_len))
         n->reserved++;
     else
-        n->state_bytes += key_len + value_len;
+        n->state_bytes += (uint32_t)(key_len + value_len);
     if (deleted)
         n->tombstones++;
     if (version > n->max_version)

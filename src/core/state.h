@@ -42,8 +42,7 @@ static inline const uint8_t *sb_key_value(const sb_key *k)
 
 /* The first 64 bytes hold what a digest entry touches (one cache line
  * per peer: a round over thousands of peers is memory-bound). A peer
- * costs 144 bytes and its address (5 of them padding: 1 after the bits,
- * 4 after `reserved`). */
+ * costs 136 bytes and its address (1 of them padding, after the bits). */
 typedef struct sb_peer {
     uint64_t id;          /* sb_peer_id(addr, generation) */
     uint64_t heartbeat;
@@ -87,6 +86,9 @@ typedef struct sb_peer {
     uint32_t reserved;    /* of nkeys, the protocol's (verdicts: a zero
                              first byte), outside the application's
                              bounds */
+    uint32_t state_bytes; /* key and value bytes of the application's
+                             keys (not the reserved ones): at most
+                             max_state_bytes, itself below 4 GiB */
     uint64_t share;       /* its part of sb_state.summary (summary.c) */
     uint64_t generation;
     uint64_t status_since; /* when the status last changed */
@@ -98,8 +100,6 @@ typedef struct sb_peer {
      * their bytes, open addressing, linear probing, at most 3/4 full,
      * NULL an empty slot (state.c) */
     sb_key **keys;
-    size_t state_bytes;   /* key and value bytes of the application's
-                             keys (not the reserved ones) */
     sb_phi phi;
     char addr[];          /* NUL-terminated, addr_len bytes before it */
 } sb_peer;

@@ -149,6 +149,13 @@ static void test_config_errors(void **state)
     c.phi_window = 100000;
     check(sb_engine_check_config(&c, why, sizeof(why)) == SB_OK);
     c.phi_window = 1000;
+    /* a record counts its state's bytes in 32 bits */
+    c.max_state_bytes = (size_t)UINT32_MAX + 1;
+    check(sb_engine_check_config(&c, why, sizeof(why)) == SB_ECONFIG &&
+          strstr(why, "max_state_bytes") && strstr(why, "4294967295"));
+    c.max_state_bytes = UINT32_MAX;
+    check(sb_engine_check_config(&c, why, sizeof(why)) == SB_OK);
+    c.max_state_bytes = 1 << 20;
     /* one push tree a ring: at most 8, with monitors or without */
     c.push_fanout = 9;
     check(sb_engine_check_config(&c, why, sizeof(why)) == SB_ECONFIG &&
