@@ -306,7 +306,6 @@ void sb_engine_free(sb_engine *e)
     }
     sb_seeds_free(e);
     free(e->watch);
-    sb_sweep_free(e);
     free(e->recent);
     sb_scratch_release(&e->scratch);
     free(e);
@@ -628,7 +627,6 @@ size_t sb_engine_memory(const sb_engine *e)
            sb_rings_memory(&e->rings) +
            sb_push_memory(e) +
            (e->recent ? RECENT * sizeof(*e->recent) : 0) +
-           sb_sweep_memory(e) +
            e->verdicts_cap * sizeof(*e->verdicts) +
            e->voters_cap * sizeof(*e->voters);
 }

@@ -75,9 +75,9 @@
                                  (liveness.c, 28 rounds after they start) */
 #define HEARD 8               /* the peers we heard from last, reached
                                  first (round.c) */
-#define SWEEP_BURST 32        /* SWEEP messages answering one SYN, at most */
+#define SWEEP_BURST 64        /* SWEEP messages answering one SYN, at most */
 #define SWEEP_HELD 8          /* sweeps held back at once, at most */
-#define SWEEP_BYTES_PER_S (256.0 * 1024) /* all the SWEEPs a node sends */
+#define SWEEP_BYTES_PER_S (512.0 * 1024) /* all the SWEEPs a node sends */
 #define RETURNS_SHARE 4       /* a node sweeps again when more than 1 /
                                  this of the live nodes came back from
                                  down within a second (sweep.c) */
@@ -347,13 +347,8 @@ struct sb_engine {
     bool announce_members;    /* of a member we did not know: in full */
     bool sweeping;            /* we joined, or many nodes came back from
                                  down: our SYNs ask for a sweep */
-    uint64_t sweep;           /* its cursor: records of ids up to it held */
-    struct sweep_range {      /* SWEEPs that came before those they follow
-                                 (ranges past the cursor): SWEEP_BURST
-                                 slots while sweeping, else NULL */
-        uint64_t from, to;
-    } *sweep_ahead;
-    uint32_t nsweep_ahead;
+    uint64_t sweep;           /* its cursor: the end of the furthest
+                                 range sent us */
     uint32_t returns;         /* nodes back from down since returns_at */
     uint64_t returns_at;      /* the start of their second */
     sb_bucket sweep_bytes;    /* what we send others' sweeps (sweep.c) */
@@ -636,8 +631,6 @@ void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
                     bool same, uint64_t now);
 void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now);
 void sb_sweep_returned(sb_engine *e, uint64_t now);
-size_t sb_sweep_memory(const sb_engine *e);
-void sb_sweep_free(sb_engine *e);
 void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,
                    uint64_t now);
 

@@ -10,11 +10,12 @@
  * SWEEP_BURST SWEEP messages: its records of the nodes whose ids follow
  * the cursor, whole, in id order, each message saying which ids it
  * covers, within a budget of SWEEP_BYTES_PER_S. The sweeper moves its
- * cursor over every range that starts at or below it, so a lost or late
- * message leaves a gap its next SYN asks for again; a range that ends at
- * the largest id ends the sweep. What the sweeper still lacks then (news
- * younger than the sweep, records the sweeping peer did not hold) comes
- * by anti-entropy, as before.
+ * cursor to the end of every range that reaches past it, so that a burst
+ * with a message lost goes on where it ended, not from the gap again;
+ * a range that ends at the largest id ends the sweep. What the sweeper
+ * still lacks then (the records of the messages lost, news younger than
+ * the sweep, records the sweeping peer did not hold) comes by
+ * anti-entropy: the descent into ranges (range.c) finds it.
  *
  * A member sweeps again when many nodes come back from down at once: a
  * partition healed, or we were cut off. Their records moved on meanwhile
@@ -22,7 +23,6 @@
  * exchange, would take seconds to bring them all. What moved on after
  * the sweep passed it, the descent into ranges finds (range.c).
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -168,42 +168,8 @@ void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,
     }
 }
 
-/* Keeps the range of a SWEEP that came before the one it follows (a
- * burst reordered on its way), so that the cursor passes it when that
- * one comes; with every slot taken, it is asked for again. */
-static void sweep_keep_ahead(sb_engine *e, uint64_t from, uint64_t to)
-{
-    if (!e->sweep_ahead)
-        e->sweep_ahead = malloc(SWEEP_BURST * sizeof(*e->sweep_ahead));
-    if (!e->sweep_ahead || e->nsweep_ahead == SWEEP_BURST)
-        return;
-    e->sweep_ahead[e->nsweep_ahead++] = (struct sweep_range){ from, to };
-}
-
-/* The cursor moved to `to`: over the ranges kept ahead that it reaches,
- * and those it passed are dropped. */
-static void sweep_advance(sb_engine *e, uint64_t to)
-{
-    e->sweep = to;
-    for (bool moved = true; moved;) {
-        moved = false;
-        for (uint32_t i = 0; i < e->nsweep_ahead;) {
-            struct sweep_range *r = &e->sweep_ahead[i];
-            if (r->from <= e->sweep && r->to > e->sweep) {
-                e->sweep = r->to;
-                moved = true;
-            }
-            if (r->to <= e->sweep)
-                *r = e->sweep_ahead[--e->nsweep_ahead];
-            else
-                i++;
-        }
-    }
-}
-
 /* A SWEEP that answers our SYN: its records taken, and our cursor moved
- * over its range if the range starts at or below it (and over the ranges
- * that came ahead of it), else its range kept for when it does. */
+ * to the end of its range if that is past it. */
 void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now)
 {
     sb_apply_deltas(e, m, now);
@@ -212,15 +178,9 @@ void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now)
      * reaches the end would end our sweep */
     if (!e->from_member || !e->sweeping || m->to <= e->sweep)
         return;
-    if (m->from > e->sweep) {
-        sweep_keep_ahead(e, m->from, m->to);
-        return;
-    }
-    sweep_advance(e, m->to);
-    if (e->sweep == SB_SWEEP_END) {
+    e->sweep = m->to;
+    if (e->sweep == SB_SWEEP_END)
         e->sweeping = false;
-        sb_sweep_free(e);
-    }
 }
 
 /* A node came back from down (liveness.c): more than 1 / RETURNS_SHARE
@@ -240,19 +200,4 @@ void sb_sweep_returned(sb_engine *e, uint64_t now)
     e->sweeping = true;
     e->sweep = 0;
     e->returns = 0; /* those that come back from now on count anew */
-}
-
-/* Bytes of the ranges kept ahead of the cursor. */
-size_t sb_sweep_memory(const sb_engine *e)
-{
-    return e->sweep_ahead ? SWEEP_BURST * sizeof(*e->sweep_ahead) : 0;
-}
-
-/* Frees the ranges kept ahead of the cursor (at the end of the sweep, and
- * at sb_engine_free()). */
-void sb_sweep_free(sb_engine *e)
-{
-    free(e->sweep_ahead);
-    e->sweep_ahead = NULL;
-    e->nsweep_ahead = 0;
 }
