@@ -1580,17 +1580,14 @@ static void test_join_sweeps_the_cluster(void **state)
     cluster_free(c);
 }
 
-/* A joiner's sweep, on paths with jitter (its SWEEPs come out of order):
- * one member a round answers, and no range comes twice, for the cursor
- * moves to the end of the furthest range that came, and a range that
- * comes late is taken for its records alone. */
-static void test_sweep_ranges_come_once(void **state)
+/* 200 nodes of 512-byte messages (on paths of `latency` and `jitter`),
+ * each with a 64-byte key, converged; then packets are captured. */
+static cluster *sweep_cluster(uint64_t latency, uint64_t jitter)
 {
-    (void)state;
     cluster_config cfg;
     cluster_config_init(&cfg, 200);
-    cfg.latency_ns = 2 * MS;
-    cfg.jitter_ns = 1 * MS;
+    cfg.latency_ns = latency;
+    cfg.jitter_ns = jitter;
     cfg.engine.max_message_size = 512;
     cluster *c = cluster_new(&cfg);
     char v[65];
@@ -1601,19 +1598,33 @@ static void test_sweep_ranges_come_once(void **state)
     eventually(c, 60 * SEC, cluster_converged(c));
     cluster_run(c, SEC);
     cluster_capture(c, CLUSTER_ALL, 0);
+    return c;
+}
+
+/* The k-th captured packet, if it is a SWEEP to node j, decoded. */
+static bool sweep_to(cluster *c, size_t k, int j, sb_msg *m)
+{
+    const cluster_packet *x = &cluster_captured(c)->p[k];
+    int why;
+    return x->to == j && (x->data[3] & 0x7f) == SB_MSG_SWEEP &&
+           sb_msg_decode(x->data, x->len, sb_cluster_id("default"), m, &why);
+}
+
+/* A joiner's sweep, on paths with jitter (its SWEEPs come out of order):
+ * one member a round answers, and no range comes twice, for the cursor
+ * moves to the end of the furthest range that came, and a range that
+ * comes late is taken for its records alone. */
+static void test_sweep_ranges_come_once(void **state)
+{
+    (void)state;
+    cluster *c = sweep_cluster(2 * MS, 1 * MS);
     int j = cluster_add_node(c);
     eventually(c, 5 * SEC, !cluster_engine(c, (uint32_t)j)->sweeping);
-    check(!cluster_engine(c, (uint32_t)j)->sweeping);
-    const cluster_packets *p = cluster_captured(c);
     static uint64_t from[4096], to[4096];
     size_t n = 0, again = 0;
-    for (size_t k = 0; k < p->n; k++) {
-        const cluster_packet *x = &p->p[k];
+    for (size_t k = 0; k < cluster_captured(c)->n; k++) {
         sb_msg m;
-        int why;
-        if (x->to != j || (x->data[3] & 0x7f) != SB_MSG_SWEEP ||
-            !sb_msg_decode(x->data, x->len, sb_cluster_id("default"), &m,
-                           &why))
+        if (!sweep_to(c, k, j, &m))
             continue;
         bool seen = false;
         for (size_t q = 0; q < n; q++)
@@ -1639,31 +1650,15 @@ static void test_sweep_ranges_come_once(void **state)
 static void test_lost_sweeps_not_sent_again(void **state)
 {
     (void)state;
-    cluster_config cfg;
-    cluster_config_init(&cfg, 200);
-    cfg.engine.max_message_size = 512;
-    cluster *c = cluster_new(&cfg);
-    char v[65];
-    memset(v, 'x', 64);
-    v[64] = '\0';
-    for (uint32_t i = 0; i < 200; i++)
-        check(cluster_set(c, i, "k", v) == SB_OK);
-    eventually(c, 60 * SEC, cluster_converged(c));
-    cluster_run(c, SEC);
-    cluster_capture(c, CLUSTER_ALL, 0);
+    cluster *c = sweep_cluster(1 * MS, 0);
     int j = cluster_add_node(c);
     check(j == 200);
     cluster_slow_node(c, (uint32_t)j, 0.3, 0);
     eventually(c, 10 * SEC, !cluster_engine(c, (uint32_t)j)->sweeping);
-    const cluster_packets *p = cluster_captured(c);
     size_t swept = 0, records = 0;
-    for (size_t k = 0; k < p->n; k++) {
-        const cluster_packet *x = &p->p[k];
+    for (size_t k = 0; k < cluster_captured(c)->n; k++) {
         sb_msg m;
-        int why;
-        if (x->to != j || (x->data[3] & 0x7f) != SB_MSG_SWEEP ||
-            !sb_msg_decode(x->data, x->len, sb_cluster_id("default"), &m,
-                           &why))
+        if (!sweep_to(c, k, j, &m))
             continue;
         swept++;
         records += m.ndeltas;
