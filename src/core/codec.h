@@ -196,7 +196,7 @@ typedef struct sb_msg {
     uint64_t echo;             /* ACK and ACK2: the token answered */
     uint8_t flags;             /* SYN and BEAT */
     uint64_t summary;          /* SYN, ACK and BEAT: the sender's summary */
-    uint64_t cursor;           /* SYN with SWEEP: ids up to it are held */
+    uint64_t cursor;           /* SYN with SWEEP: ids up to it were sent */
     uint64_t from, to;         /* SWEEP: the ids its records cover; SYN
                                   with RANGE, DIFF: the range (from, to] */
     uint32_t nprints;          /* SYN with RANGE: 0 or SB_RANGE_PARTS */

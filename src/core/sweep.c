@@ -4,8 +4,8 @@
  * (docs/protocol.md, section 5.2).
  *
  * A new engine sweeps: while it has not swept the whole id space, every
- * SYN it sends has the SWEEP flag and a cursor, the largest id up to
- * which it holds every record it was sent. A member that receives such a
+ * SYN it sends has the SWEEP flag and a cursor, the end of the furthest
+ * range of ids it was sent records of. A member that receives such a
  * SYN from a member it knows answers, after its ACK, with up to
  * SWEEP_BURST SWEEP messages: its records of the nodes whose ids follow
  * the cursor, whole, in id order, each message saying which ids it
