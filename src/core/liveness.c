@@ -221,7 +221,10 @@ void sb_liveness_set_status(sb_engine *e, sb_peer *n, sb_status s, uint64_t now)
     e->nstatus[old]--;
     e->nstatus[s]++;
     n->status = (uint8_t)s;
-    n->status_since = now;
+    if (s == SB_STATUS_LIVE) /* a fresh window (in place of status_since) */
+        sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
+    else
+        n->status_since = now;
     n->convicted = false; /* the callers that convict say so after */
     /* the rings hold the live (a failed add leaves the peer unwatched) */
     if (s == SB_STATUS_LIVE) {
@@ -774,7 +777,6 @@ void sb_liveness_arrived(sb_engine *e, sb_peer *n, bool held_down,
         n->convicted = true; /* we pass the flag on */
         return;
     }
-    sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
     sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);
 }
 
@@ -828,7 +830,6 @@ void sb_liveness_alone(sb_engine *e, uint64_t now)
             sb_rings_remove(&e->rings, n->id);
             n->convicted = true;
         } else {
-            sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
             sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);
         }
         n->stays_down = false;
@@ -876,8 +877,7 @@ void sb_liveness_observe(sb_engine *e, sb_peer *n, uint64_t hb, bool leaving,
             n->convicted = true;
             break;
         }
-        /* proof of life: start (again) with a fresh window */
-        sb_phi_reset(&n->phi, now, 2 * e->cfg.interval_ns);
+        /* proof of life: live again, with a fresh window */
         sb_liveness_set_status(e, n, SB_STATUS_LIVE, now);
         break;
     case SB_STATUS_LEFT:

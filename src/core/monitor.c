@@ -443,8 +443,10 @@ static void monitor_convict(sb_engine *e, const watch *w, uint64_t now)
     const sb_peer *n = sb_state_find_id(&e->st, w->id);
     if (!n || e->self->leaving || monitor_verdict(e, w->id))
         return;
-    if (!sb_liveness_verdict_stands(e, w->heartbeat, n) &&
-        n->phi.last_ns + 2 * e->cfg.interval_ns > now)
+    /* (a subject is on the rings, live: its detector is there to read) */
+    bool lately = n->status == SB_STATUS_LIVE &&
+                  n->phi.last_ns + 2 * e->cfg.interval_ns > now;
+    if (!sb_liveness_verdict_stands(e, w->heartbeat, n) && lately)
         return;
     monitor_record(e, w->id,
                    n->heartbeat > w->heartbeat ? n->heartbeat : w->heartbeat,

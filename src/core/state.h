@@ -42,7 +42,7 @@ static inline const uint8_t *sb_key_value(const sb_key *k)
 
 /* The first 64 bytes hold what a digest entry touches (one cache line
  * per peer: a round over thousands of peers is memory-bound). A peer
- * costs 136 bytes and its address (1 of them padding, after the bits). */
+ * costs 128 bytes and its address (1 of them padding, after the bits). */
 typedef struct sb_peer {
     uint64_t id;          /* sb_peer_id(addr, generation) */
     uint64_t heartbeat;
@@ -91,7 +91,6 @@ typedef struct sb_peer {
                              max_state_bytes, itself below 4 GiB */
     uint64_t share;       /* its part of sb_state.summary (summary.c) */
     uint64_t generation;
-    uint64_t status_since; /* when the status last changed */
     uint64_t probe_at;    /* not live: the earliest next probe */
     uint64_t beat;        /* the count of the last BEAT taken from it */
     uint64_t gc_due;      /* when the oldest tombstone may go; or never */
@@ -100,7 +99,12 @@ typedef struct sb_peer {
      * their bytes, open addressing, linear probing, at most 3/4 full,
      * NULL an empty slot (state.c) */
     sb_key **keys;
-    sb_phi phi;
+    union {               /* by status: one or the other, never both */
+        sb_phi phi;       /* live: its detector (liveness.c), reset as
+                             it comes alive */
+        uint64_t status_since; /* not live: when it stopped being live,
+                             or was added (liveness.c) */
+    };
     char addr[];          /* NUL-terminated, addr_len bytes before it */
 } sb_peer;
 
