@@ -110,7 +110,8 @@ bool sb_apply_within_bounds(sb_engine *e, const sb_peer *n,
 {
     long old = sb_peer_find_key(n, k->key, k->key_len);
     bool reserved = sb_liveness_reserved(k->key, k->key_len);
-    uint32_t count = reserved ? n->reserved : n->nkeys - n->reserved;
+    uint32_t count = reserved ? sb_peer_reserved(n)
+                              : n->nkeys - sb_peer_reserved(n);
     uint32_t most = reserved ? e->cfg.max_nodes : e->cfg.max_keys_per_node;
     if (old < 0 && count >= most) {
         e->stats.drops[SB_DROP_LIMIT_KEYS]++;

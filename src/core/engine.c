@@ -555,8 +555,9 @@ static void engine_member(const sb_peer *n, sb_member *out)
     out->generation = n->generation;
     out->heartbeat = n->heartbeat;
     out->max_version = n->max_version;
-    out->keys = n->nkeys - n->tombstones - (reserved - reserved_dead);
-    out->tombstones = n->tombstones - reserved_dead;
+    uint32_t tombstones = sb_peer_tombstones(n);
+    out->keys = n->nkeys - tombstones - (reserved - reserved_dead);
+    out->tombstones = tombstones - reserved_dead;
     out->leaving = n->leaving;
     out->status = (sb_status)n->status;
     out->self = n->self;

@@ -127,7 +127,7 @@ bool sb_liveness_floor_gap(const sb_engine *e, sb_peer *n)
  */
 void sb_liveness_refresh(sb_engine *e, sb_peer *n)
 {
-    uint64_t due = n->gc_due;
+    uint64_t due = sb_peer_gc_due(n);
     if (!n->self) {
         uint64_t t;
         if (n->status == SB_STATUS_LIVE)
@@ -337,8 +337,8 @@ bool sb_liveness_doubt_due(sb_engine *e, sb_peer *n, uint64_t now)
 void sb_liveness_note_tombstone(sb_engine *e, sb_peer *n, uint64_t now)
 {
     uint64_t due = sb_add_sat(now, e->cfg.tombstone_grace_ns);
-    if (due < n->gc_due) {
-        n->gc_due = due;
+    if (due < sb_peer_gc_due(n)) {
+        sb_peer_head(n)->gc_due = due;
         sb_liveness_refresh(e, n);
     }
 }
@@ -899,8 +899,9 @@ void sb_liveness_drop_generation(sb_engine *e, sb_peer *n, uint64_t now)
 /* Collects n's tombstones older than the grace; raises gc_version. */
 static void liveness_collect_tombstones(sb_engine *e, sb_peer *n, uint64_t now)
 {
-    n->gc_due = UINT64_MAX;
-    for (uint32_t k = n->nkeys; n->tombstones && k-- > 0;) {
+    sb_keys_head *head = sb_peer_head(n);
+    head->gc_due = UINT64_MAX;
+    for (uint32_t k = n->nkeys; head->tombstones && k-- > 0;) {
         sb_key *key = n->keys[k];
         if (!key->deleted)
             continue;
@@ -911,8 +912,8 @@ static void liveness_collect_tombstones(sb_engine *e, sb_peer *n, uint64_t now)
                 sb_state_touch(&e->st, n);
             }
             sb_peer_remove_key(n, k);
-        } else if (due < n->gc_due) {
-            n->gc_due = due;
+        } else if (due < head->gc_due) {
+            head->gc_due = due;
         }
     }
 }
@@ -944,7 +945,7 @@ bool sb_liveness_attend(sb_engine *e, sb_peer *n, uint64_t now)
         sb_liveness_remove(e, n);
         return true;
     }
-    if (n->tombstones && n->gc_due <= now)
+    if (sb_peer_tombstones(n) && sb_peer_gc_due(n) <= now)
         liveness_collect_tombstones(e, n, now);
     sb_liveness_refresh(e, n);
     return false;

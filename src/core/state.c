@@ -30,7 +30,8 @@ static void state_peer_free(sb_peer *n)
 {
     for (uint32_t i = 0; i < n->nkeys; i++)
         free(n->keys[i]);
-    free(n->keys); /* and the key index after them */
+    if (n->keys)
+        free(sb_peer_head(n)); /* and the keys, and their index, after it */
     free(n);
 }
 
@@ -207,7 +208,6 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
     n->addr_len = (uint8_t)len;
     n->generation = generation;
     n->id = sb_peer_id(addr, len, generation);
-    n->gc_due = UINT64_MAX;
     st->changes++;
     uint32_t i = st->count++;
     n->index = i;
@@ -365,6 +365,22 @@ static uint64_t state_key_hash(const uint8_t *key, size_t len)
     return h ^ (h >> 29);
 }
 
+/* Gives n's keys' allocation room for `slots` pointers (the keys' room
+ * and the index after it), the head before them (a new one: no
+ * tombstones, none due); what n->keys held stays. False if out of
+ * memory, n unchanged. */
+static bool state_keys_resize(sb_peer *n, size_t slots)
+{
+    sb_keys_head *head = n->keys ? sb_peer_head(n) : NULL;
+    sb_keys_head *g = realloc(head, sizeof(*g) + slots * sizeof(sb_key *));
+    if (!g)
+        return false;
+    if (!head)
+        *g = (sb_keys_head){ .gc_due = UINT64_MAX };
+    n->keys = (sb_key **)(void *)(g + 1);
+    return true;
+}
+
 /* The keys n->keys has room for. */
 static uint32_t state_keys_room(const sb_peer *n)
 {
@@ -408,12 +424,8 @@ static bool state_key_reindex(sb_peer *n, uint32_t want)
     uint8_t log = 4;
     while ((1u << log) / 4 * 3 < want)
         log++;
-    size_t room = state_keys_room(n);
-    sb_key **keys =
-        realloc(n->keys, (room + ((size_t)1 << log)) * sizeof(*keys));
-    if (!keys)
+    if (!state_keys_resize(n, state_keys_room(n) + ((size_t)1 << log)))
         return false;
-    n->keys = keys;
     n->by_key_log = log;
     sb_key **by_key = state_by_key(n);
     memset(by_key, 0, ((size_t)1 << log) * sizeof(*by_key));
@@ -510,11 +522,11 @@ void sb_peer_remove_key(sb_peer *n, uint32_t i)
     sb_key *k = n->keys[i];
     state_key_unindex(n, k);
     if (state_key_reserved(k->data, k->key_len))
-        n->reserved--;
+        sb_peer_head(n)->reserved--;
     else
         n->state_bytes -= (uint32_t)(k->key_len + k->value_len);
     if (k->deleted)
-        n->tombstones--;
+        sb_peer_head(n)->tombstones--;
     free(k);
     memmove(&n->keys[i], &n->keys[i + 1],
             (n->nkeys - i - 1) * sizeof(*n->keys));
@@ -529,9 +541,11 @@ void sb_peer_clear_keys(sb_peer *n)
     if (n->by_key_log)
         memset(state_by_key(n), 0, state_key_slots(n) * sizeof(sb_key *));
     n->nkeys = 0;
-    n->tombstones = 0;
     n->state_bytes = 0;
-    n->reserved = 0;
+    if (n->keys) {
+        sb_peer_head(n)->tombstones = 0;
+        sb_peer_head(n)->reserved = 0;
+    }
 }
 
 bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
@@ -560,15 +574,12 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
             /* twice the room; the index after it moves along */
             uint8_t log = n->keys_log ? n->keys_log + 1 : 2;
             size_t slots = state_key_slots(n);
-            sb_key **keys = realloc(n->keys, (((size_t)1 << log) + slots) *
-                                                 sizeof(*keys));
-            if (!keys) {
+            if (!state_keys_resize(n, ((size_t)1 << log) + slots)) {
                 free(k);
                 return false;
             }
-            memmove(keys + ((size_t)1 << log), keys + state_keys_room(n),
-                    slots * sizeof(*keys));
-            n->keys = keys;
+            memmove(n->keys + ((size_t)1 << log), n->keys + state_keys_room(n),
+                    slots * sizeof(*n->keys));
             n->keys_log = log;
         }
         uint32_t most =
@@ -584,11 +595,11 @@ bool sb_peer_put_key(sb_peer *n, const uint8_t *key, size_t key_len,
     if (n->by_key_log)
         state_by_key(n)[state_key_slot(n, key, key_len)] = k;
     if (state_key_reserved(key, key_len))
-        n->reserved++;
+        sb_peer_head(n)->reserved++;
     else
         n->state_bytes += (uint32_t)(key_len + value_len);
     if (deleted)
-        n->tombstones++;
+        sb_peer_head(n)->tombstones++;
     if (version > n->max_version)
         n->max_version = version;
     return true;
@@ -604,6 +615,7 @@ size_t sb_state_memory(const sb_state *st)
     for (uint32_t i = 0; i < st->count; i++) {
         const sb_peer *n = st->peers[i];
         bytes += offsetof(sb_peer, addr) + n->addr_len + 1 +
+                 (n->keys ? sizeof(sb_keys_head) : 0) +
                  state_keys_room(n) * sizeof(*n->keys) +
                  state_key_slots(n) * sizeof(sb_key *);
         for (uint32_t j = 0; j < n->nkeys; j++)

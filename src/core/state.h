@@ -42,7 +42,8 @@ static inline const uint8_t *sb_key_value(const sb_key *k)
 
 /* The first 64 bytes hold what a digest entry touches (one cache line
  * per peer: a round over thousands of peers is memory-bound). A peer
- * costs 128 bytes and its address (1 of them padding, after the bits). */
+ * costs 112 bytes and its address (1 of them padding, after the bits),
+ * and one with keys their sb_keys_head. */
 typedef struct sb_peer {
     uint64_t id;          /* sb_peer_id(addr, generation) */
     uint64_t heartbeat;
@@ -81,11 +82,7 @@ typedef struct sb_peer {
     bool rejudge : 1;     /* what its monitors' votes read may have
                              changed since the last rejudge judged it:
                              the next one judges it (liveness.c) */
-    uint32_t tombstones;
     uint32_t nkeys;
-    uint32_t reserved;    /* of nkeys, the protocol's (verdicts: a zero
-                             first byte), outside the application's
-                             bounds */
     uint32_t state_bytes; /* key and value bytes of the application's
                              keys (not the reserved ones): at most
                              max_state_bytes, itself below 4 GiB */
@@ -93,11 +90,11 @@ typedef struct sb_peer {
     uint64_t generation;
     uint64_t probe_at;    /* not live: the earliest next probe */
     uint64_t beat;        /* the count of the last BEAT taken from it */
-    uint64_t gc_due;      /* when the oldest tombstone may go; or never */
     /* sorted by version; then, once a peer has held more than
      * STATE_SCAN_KEYS, the key index in the same allocation: keys by
      * their bytes, open addressing, linear probing, at most 3/4 full,
-     * NULL an empty slot (state.c) */
+     * NULL an empty slot (state.c). The allocation begins with an
+     * sb_keys_head, just before keys[0]; NULL until the first key. */
     sb_key **keys;
     union {               /* by status: one or the other, never both */
         sb_phi phi;       /* live: its detector (liveness.c), reset as
@@ -107,6 +104,37 @@ typedef struct sb_peer {
     };
     char addr[];          /* NUL-terminated, addr_len bytes before it */
 } sb_peer;
+
+/* What only a peer that has held keys needs, at the start of its keys'
+ * allocation: a peer without keys costs 24 bytes less. */
+typedef struct sb_keys_head {
+    uint64_t gc_due;      /* when the oldest tombstone may go; or never */
+    uint32_t tombstones;
+    uint32_t reserved;    /* of nkeys, the protocol's (verdicts: a zero
+                             first byte), outside the application's
+                             bounds */
+} sb_keys_head;
+
+/* n's keys' head; n must have held a key (n->keys not NULL). */
+static inline sb_keys_head *sb_peer_head(const sb_peer *n)
+{
+    return (sb_keys_head *)(void *)n->keys - 1;
+}
+
+static inline uint64_t sb_peer_gc_due(const sb_peer *n)
+{
+    return n->keys ? sb_peer_head(n)->gc_due : UINT64_MAX;
+}
+
+static inline uint32_t sb_peer_tombstones(const sb_peer *n)
+{
+    return n->keys ? sb_peer_head(n)->tombstones : 0;
+}
+
+static inline uint32_t sb_peer_reserved(const sb_peer *n)
+{
+    return n->keys ? sb_peer_head(n)->reserved : 0;
+}
 
 /* A peer forgotten after the dead-peer grace, remembered so that stale
  * gossip cannot bring it back. */
