@@ -305,6 +305,10 @@ void sb_engine_free(sb_engine *e)
         free(e->keyring);
     }
     sb_seeds_free(e);
+    free(e->wanted);
+    free(e->behind);
+    free(e->held);
+    free(e->bold);
     free(e->watch);
     free(e->recent);
     sb_scratch_release(&e->scratch);
@@ -629,7 +633,11 @@ size_t sb_engine_memory(const sb_engine *e)
            sb_push_memory(e) +
            (e->recent ? RECENT * sizeof(*e->recent) : 0) +
            e->verdicts_cap * sizeof(*e->verdicts) +
-           e->voters_cap * sizeof(*e->voters);
+           e->voters_cap * sizeof(*e->voters) +
+           (e->wanted ? WANTED * sizeof(*e->wanted) : 0) +
+           (e->behind ? BEHIND * sizeof(*e->behind) : 0) +
+           (e->held ? SWEEP_HELD * sizeof(*e->held) : 0) +
+           (e->bold ? BOLD_SEEDS * sizeof(*e->bold) : 0);
 }
 
 size_t sb_engine_scratch_peak(const sb_engine *e)

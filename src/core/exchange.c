@@ -70,8 +70,11 @@ void sb_exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
         if (x && !exchange_list(e, x, list, &n, &used, room / 4))
             break;
     }
-    if (!quiet)
+    if (!quiet) {
         e->nbehind = 0;
+        free(e->behind);
+        e->behind = NULL;
+    }
     /* requests: ids we saw in ACKs and do not know, "send in full" */
     uint32_t nwanted = 0;
     for (; !quiet && nwanted < e->nwanted; nwanted++) {
@@ -127,8 +130,11 @@ void sb_exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
         sb_digest_entry d = { .id = e->wanted[k] };
         sb_put_digest_entry(w, &d);
     }
-    if (!quiet)
+    if (!quiet) {
         e->nwanted = 0;
+        free(e->wanted);
+        e->wanted = NULL;
+    }
 }
 
 /*
@@ -384,7 +390,9 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
          * and push a real change out of those we offer) */
         if (!n) {
             if (d.heartbeat && e->from_member && e->nwanted < WANTED &&
-                !sb_state_is_forgotten(&e->st, d.id, d.heartbeat))
+                !sb_state_is_forgotten(&e->st, d.id, d.heartbeat) &&
+                (e->wanted ||
+                 (e->wanted = malloc(WANTED * sizeof(*e->wanted)))))
                 e->wanted[e->nwanted++] = d.id;
             continue;
         }

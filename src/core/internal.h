@@ -353,9 +353,11 @@ struct sb_engine {
     uint64_t returns_at;      /* the start of their second */
     sb_bucket sweep_bytes;    /* what we send others' sweeps (sweep.c) */
     struct sweep_held {       /* sweeps held back until their askers
-                                 answer our ACKs (sweep.c); id 0: none */
+                                 answer our ACKs (sweep.c); id 0: none.
+                                 SWEEP_HELD slots, NULL while none is
+                                 held (sb_sweep_tidy()) */
         uint64_t id, cursor, token, at;
-    } held[SWEEP_HELD];
+    } *held;
     struct {                  /* parts of the id space where a peer's
                                  records differed from ours (range.c) */
         uint64_t from, to;
@@ -396,11 +398,13 @@ struct sb_engine {
     uint32_t recent_head;     /* changes noted since it was allocated */
 
     /* ids seen in ACK digests that we do not know: our next SYN asks
-     * for them in full */
-    uint64_t wanted[WANTED];
+     * for them in full (WANTED slots, allocated at the first, freed as
+     * the SYN takes them; NULL meanwhile) */
+    uint64_t *wanted;
     uint32_t nwanted;
-    uint64_t behind[BEHIND];  /* ids of writers a push of which left a
-                                 gap: our next SYN lists them first */
+    uint64_t *behind;         /* ids of writers a push of which left a
+                                 gap: our next SYN lists them first
+                                 (BEHIND slots, as `wanted`) */
     uint32_t nbehind;
 
     const char **seeds;       /* the seeds fetched last: seeds_cap slots */
@@ -409,8 +413,9 @@ struct sb_engine {
     uint64_t shy_until;       /* reference wire: until then our digest
                                  requests to a seed that knows no one
                                  name no one (ref_exchange.c) */
-    uint64_t bold[BOLD_SEEDS]; /* seeds (sb_peer_id(addr, 0)) that
-                                 answered as one of ours: never shy */
+    uint64_t *bold;           /* seeds (sb_peer_id(addr, 0)) that
+                                 answered as one of ours: never shy
+                                 (BOLD_SEEDS slots from the first) */
     uint32_t nbold;
     sb_join *joins;           /* addresses sb_engine_join() was given,
                                  njoins of them (seeds.c) */
@@ -633,6 +638,7 @@ void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now);
 void sb_sweep_returned(sb_engine *e, uint64_t now);
 void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,
                    uint64_t now);
+void sb_sweep_tidy(sb_engine *e, uint64_t now);
 
 /* ---- range.c ---- */
 /* A SYN's range section with k fingerprints: bounds, count, prints. */

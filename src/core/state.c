@@ -165,6 +165,22 @@ static uint32_t state_sorted_at(const sb_state *st, const sb_peer *n)
     return at;
 }
 
+bool sb_state_touched_new(sb_state *st)
+{
+    uint32_t room = sb_state_touched_room(st);
+    st->touched = malloc(room * sizeof(*st->touched));
+    st->touched_cap = st->touched ? room : 0;
+    return st->touched != NULL;
+}
+
+void sb_state_touched_done(sb_state *st)
+{
+    free(st->touched);
+    st->touched = NULL;
+    st->ntouched = st->touched_cap = 0;
+    st->overflow = false;
+}
+
 sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
                       uint64_t generation)
 {
@@ -180,23 +196,20 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
         uint32_t *perm = realloc(st->perm, cap * sizeof(*perm));
         if (perm)
             st->perm = perm;
-        uint32_t tcap = cap / 4 + 8;
-        if (tcap > STATE_TOUCHED)
-            tcap = STATE_TOUCHED;
-        sb_peer **touched = st->touched;
-        if (tcap > st->touched_cap) {
-            touched = realloc(st->touched, tcap * sizeof(*touched));
-            if (touched) {
-                st->touched = touched;
-                st->touched_cap = tcap;
-            }
-        }
         uint32_t *sorted = realloc(st->sorted, cap * sizeof(*sorted));
         if (sorted)
             st->sorted = sorted;
-        if (!peers || !due || !perm || !touched || !sorted)
+        if (!peers || !due || !perm || !sorted)
             return NULL;
         st->cap = cap;
+        uint32_t room = sb_state_touched_room(st);
+        sb_peer **touched = st->touched && room > st->touched_cap
+                                ? realloc(st->touched, room * sizeof(*touched))
+                                : NULL;
+        if (touched) {
+            st->touched = touched;
+            st->touched_cap = room;
+        }
     }
     if (state_too_full(st->slots, st->count + 1) &&
         !state_reindex(st, st->count + 1))

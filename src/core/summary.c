@@ -60,8 +60,7 @@ uint64_t sb_summary(sb_engine *e)
         for (uint32_t i = 0; i < st->ntouched; i++)
             summary_take(st, st->touched[i]);
     }
-    st->ntouched = 0;
-    st->overflow = false;
+    sb_state_touched_done(st);
     return st->summary;
 }
 

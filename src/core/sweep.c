@@ -23,6 +23,7 @@
  * exchange, would take seconds to bring them all. What moved on after
  * the sweep passed it, the descent into ranges finds (range.c).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -106,6 +107,8 @@ static void sweep_send(sb_engine *e, const char *from, uint64_t cursor,
 static struct sweep_held *sweep_slot(sb_engine *e, uint64_t id,
                                      uint64_t now)
 {
+    if (!e->held && !(e->held = calloc(SWEEP_HELD, sizeof(*e->held))))
+        return NULL;
     struct sweep_held *free = NULL, *oldest = &e->held[0];
     for (int i = 0; i < SWEEP_HELD; i++) {
         struct sweep_held *h = &e->held[i];
@@ -142,8 +145,9 @@ void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
         sweep_send(e, from, m->cursor, m->token, true, now);
         return;
     }
-    *sweep_slot(e, x->id, now) =
-        (struct sweep_held){ x->id, m->cursor, m->token, now };
+    struct sweep_held *h = sweep_slot(e, x->id, now);
+    if (h) /* else out of memory: the sweeper asks again */
+        *h = (struct sweep_held){ x->id, m->cursor, m->token, now };
 }
 
 /* An ACK2 came from `from`, peer `id`: if we hold back its sweep, it
@@ -154,7 +158,7 @@ void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
 void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,
                    uint64_t now)
 {
-    for (int i = 0; i < SWEEP_HELD; i++) {
+    for (int i = 0; e->held && i < SWEEP_HELD; i++) {
         struct sweep_held *h = &e->held[i];
         if (h->id != id)
             continue;
@@ -166,6 +170,18 @@ void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,
             sweep_send(e, from, cursor, token, false, now);
         return;
     }
+}
+
+/* At a round: the held sweeps' slots are freed once none is held, or
+ * held less than an interval ago (one held longer is as good as none:
+ * sb_sweep_held() drops it, sweep_slot() takes its place). */
+void sb_sweep_tidy(sb_engine *e, uint64_t now)
+{
+    for (int i = 0; e->held && i < SWEEP_HELD; i++)
+        if (e->held[i].id && now - e->held[i].at < e->cfg.interval_ns)
+            return;
+    free(e->held);
+    e->held = NULL;
 }
 
 /* A SWEEP that answers our SYN: its records taken, and our cursor moved
