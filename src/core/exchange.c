@@ -120,7 +120,7 @@ void sb_exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
     if (sweep)
         sb_put_u64(w, e->sweep);
     if (ranged)
-        sb_range_put(e, w, &range);
+        sb_range_put(e, w, &range, now);
     sb_put_varint(w, n + nwanted);
     for (uint32_t k = 0; k < n; k++) {
         sb_digest_entry d = sb_entry_of(list[k]);
