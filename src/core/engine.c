@@ -309,7 +309,7 @@ void sb_engine_free(sb_engine *e)
     free(e->behind);
     free(e->held);
     free(e->bold);
-    free(e->descent);
+    free(e->ranges);
     free(e->watch);
     free(e->recent);
     sb_scratch_release(&e->scratch);
@@ -639,7 +639,7 @@ size_t sb_engine_memory(const sb_engine *e)
            (e->behind ? BEHIND * sizeof(*e->behind) : 0) +
            (e->held ? SWEEP_HELD * sizeof(*e->held) : 0) +
            (e->bold ? BOLD_SEEDS * sizeof(*e->bold) : 0) +
-           (e->descent ? sizeof(*e->descent) : 0);
+           (e->ranges ? RANGES * sizeof(*e->ranges) : 0);
 }
 
 size_t sb_engine_scratch_peak(const sb_engine *e)

@@ -120,7 +120,7 @@ void sb_exchange_write_syn(sb_engine *e, sb_writer *w, bool quiet,
     if (sweep)
         sb_put_u64(w, e->sweep);
     if (ranged)
-        sb_range_put(e, w, &range, now);
+        sb_range_put(e, w, &range);
     sb_put_varint(w, n + nwanted);
     for (uint32_t k = 0; k < n; k++) {
         sb_digest_entry d = sb_entry_of(list[k]);
@@ -389,11 +389,14 @@ static void exchange_ack(sb_engine *e, const char *from, const sb_msg *m,
          * nor whom to list first (each note would keep us from resting,
          * and push a real change out of those we offer) */
         if (!n) {
-            if (d.heartbeat && e->from_member && e->nwanted < WANTED &&
-                !sb_state_is_forgotten(&e->st, d.id, d.heartbeat) &&
-                (e->wanted ||
-                 (e->wanted = malloc(WANTED * sizeof(*e->wanted)))))
+            if (!d.heartbeat || !e->from_member || e->nwanted == WANTED ||
+                sb_state_is_forgotten(&e->st, d.id, d.heartbeat))
+                continue;
+            if (e->wanted ||
+                (e->wanted = malloc(WANTED * sizeof(*e->wanted))))
                 e->wanted[e->nwanted++] = d.id;
+            else
+                e->stats.drops[SB_DROP_NOMEM]++;
             continue;
         }
         if (!exchange_take_entry(e, p, n, &d, now))

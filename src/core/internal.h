@@ -358,27 +358,23 @@ struct sb_engine {
                                  held (sb_sweep_tidy()) */
         uint64_t id, cursor, token, at;
     } *held;
-    struct sb_descent {       /* a descent into ranges (range.c): from our
-                                 first SYN of fingerprints to a round an
-                                 interval after the last with none left
-                                 to descend into (sb_range_tidy()); NULL
-                                 meanwhile */
-        struct {              /* parts of the id space where a peer's
-                                 records differed from ours */
-            uint64_t from, to;
-        } ranges[RANGES];
-        struct sb_asked {     /* the ranges our last RANGE_ASKED SYNs of
-                                 fingerprints were of: those a DIFF may
-                                 answer, each once */
-            uint64_t from, to;
-        } asked[RANGE_ASKED];
-    } *descent;
+    struct sb_part {          /* parts of the id space where a peer's
+                                 records differed from ours (range.c):
+                                 RANGES slots, allocated as a DIFF names
+                                 the first, freed at the first round with
+                                 none left (sb_range_tidy()) */
+        uint64_t from, to;
+    } *ranges;
     uint32_t nranges;
     uint32_t descents;        /* SYNs sent at once this round to descend
                                  into them (exchange_descend()) */
     uint64_t range_peer;      /* the peer whose DIFF left them */
+    struct sb_asked {         /* the ranges our last RANGE_ASKED SYNs of
+                                 fingerprints were of: those a DIFF may
+                                 answer, each once (range.c) */
+        uint64_t from, to;
+    } asked[RANGE_ASKED];
     uint32_t nasked;          /* SYNs of fingerprints sent: the next slot */
-    uint64_t asked_at;        /* when the last went */
     uint64_t announce_at;     /* not before: a round after the last */
     uint64_t members_at;      /* a full one not before: a round after the
                                  last full one (sb_announce_due()) */
@@ -659,13 +655,12 @@ typedef struct sb_range {
     bool listed;
 } sb_range;
 bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r);
-void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r,
-                  uint64_t now);
+void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r);
 void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,
                        uint32_t epoch);
 void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m);
 void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m);
-void sb_range_tidy(sb_engine *e, uint64_t now);
+void sb_range_tidy(sb_engine *e);
 
 /* ---- push.c ---- */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);

@@ -710,8 +710,10 @@ static void push_behind(sb_engine *e, uint64_t root)
         memmove(e->behind, e->behind + 1, (BEHIND - 1) * sizeof(*e->behind));
         e->nbehind--;
     }
-    if (!e->behind && !(e->behind = malloc(BEHIND * sizeof(*e->behind))))
-        return; /* out of memory: the next exchange finds the gap */
+    if (!e->behind && !(e->behind = malloc(BEHIND * sizeof(*e->behind)))) {
+        e->stats.drops[SB_DROP_NOMEM]++; /* an exchange finds the gap */
+        return;
+    }
     e->behind[e->nbehind++] = root;
 }
 

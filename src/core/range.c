@@ -79,8 +79,8 @@ bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
     r->from = 0;
     r->to = SB_SWEEP_END;
     if (e->nranges) {
-        r->from = e->descent->ranges[e->nranges - 1].from;
-        r->to = e->descent->ranges[e->nranges - 1].to;
+        r->from = e->ranges[e->nranges - 1].from;
+        r->to = e->ranges[e->nranges - 1].to;
     }
     r->first = sb_state_after(&e->st, r->from);
     r->end = sb_state_after(&e->st, r->to);
@@ -100,19 +100,14 @@ bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
 /* The range section of a SYN (after its cursor, if any); with
  * fingerprints, the range is one a DIFF may answer (it takes the place
  * of the oldest of the last RANGE_ASKED). */
-void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r,
-                  uint64_t now)
+void sb_range_put(sb_engine *e, sb_writer *w, const sb_range *r)
 {
     sb_put_u64(w, r->from);
     sb_put_u64(w, r->to);
     sb_put_u8(w, r->listed ? 0 : SB_RANGE_PARTS);
     if (r->listed)
         return;
-    if (e->descent || (e->descent = calloc(1, sizeof(*e->descent)))) {
-        e->descent->asked[e->nasked++ % RANGE_ASKED] =
-            (struct sb_asked){ r->from, r->to };
-        e->asked_at = now;
-    } /* else out of memory: the DIFF is not taken, a later SYN asks */
+    e->asked[e->nasked++ % RANGE_ASKED] = (struct sb_asked){ r->from, r->to };
     uint32_t prints[SB_RANGE_PARTS];
     range_prints(e, r->from, r->to, prints);
     for (uint32_t i = 0; i < SB_RANGE_PARTS; i++)
@@ -188,42 +183,43 @@ void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m)
 {
     if (!sender)
         return;
-    struct sb_descent *d = e->descent;
     uint32_t k = 0;
-    while (d && k < RANGE_ASKED &&
-           (m->from != d->asked[k].from || m->to != d->asked[k].to))
+    while (k < RANGE_ASKED &&
+           (m->from != e->asked[k].from || m->to != e->asked[k].to))
         k++;
-    if (!d || k == RANGE_ASKED)
+    if (k == RANGE_ASKED)
         return;
-    d->asked[k].from = d->asked[k].to = 0; /* no range is (0, 0] */
+    e->asked[k].from = e->asked[k].to = 0; /* no range is (0, 0] */
     uint32_t parts = 0;
     for (uint32_t i = 0; i < SB_RANGE_PARTS; i++)
         parts += range_differs(m->from, m->to, m->differ, i);
+    if (parts && !e->ranges &&
+        !(e->ranges = malloc(RANGES * sizeof(*e->ranges)))) {
+        e->stats.drops[SB_DROP_NOMEM]++;
+        return;
+    }
     if (e->nranges + parts > RANGES) {
         uint32_t drop = e->nranges + parts - RANGES; /* <= nranges */
         e->nranges -= drop;
-        memmove(d->ranges, d->ranges + drop,
-                e->nranges * sizeof(d->ranges[0]));
+        memmove(e->ranges, e->ranges + drop,
+                e->nranges * sizeof(e->ranges[0]));
     }
     for (uint32_t i = SB_RANGE_PARTS; i-- > 0;) {
         if (!range_differs(m->from, m->to, m->differ, i))
             continue;
-        d->ranges[e->nranges].from = range_bound(m->from, m->to, i);
-        d->ranges[e->nranges].to = range_bound(m->from, m->to, i + 1);
+        e->ranges[e->nranges].from = range_bound(m->from, m->to, i);
+        e->ranges[e->nranges].to = range_bound(m->from, m->to, i + 1);
         e->nranges++;
     }
     e->range_peer = sender->id;
 }
 
-/* At a round: a descent's memory is freed once nothing is left to
- * descend into and our last SYN of fingerprints went an interval ago (a
- * DIFF answers within a round trip: one later is not taken, as one
- * about a range we no longer await). */
-void sb_range_tidy(sb_engine *e, uint64_t now)
+/* At a round: the parts' slots are freed once none is left to descend
+ * into (a DIFF that comes later allocates them again). */
+void sb_range_tidy(sb_engine *e)
 {
-    if (!e->descent || e->nranges ||
-        now - e->asked_at < e->cfg.interval_ns)
-        return;
-    free(e->descent);
-    e->descent = NULL;
+    if (e->ranges && !e->nranges) {
+        free(e->ranges);
+        e->ranges = NULL;
+    }
 }

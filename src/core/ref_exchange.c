@@ -146,9 +146,12 @@ static bool ref_names(const sb_ref_entry *r, const char *addr, size_t len)
  * shy of, it is one of ours (a reference node names itself). */
 static void ref_embolden(sb_engine *e, const char *from, uint64_t now)
 {
-    if (e->nbold < BOLD_SEEDS && ref_shy(e, from, now) &&
-        (e->bold || (e->bold = malloc(BOLD_SEEDS * sizeof(*e->bold)))))
+    if (e->nbold == BOLD_SEEDS || !ref_shy(e, from, now))
+        return;
+    if (e->bold || (e->bold = malloc(BOLD_SEEDS * sizeof(*e->bold))))
         e->bold[e->nbold++] = sb_peer_id(from, strlen(from), 0);
+    else
+        e->stats.drops[SB_DROP_NOMEM]++;
 }
 
 /* Our digest: every node that is not down, self included, in random

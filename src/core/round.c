@@ -150,7 +150,7 @@ void sb_round(sb_engine *e, uint64_t now)
     bool agree = sb_exchange_quiet(e);
     if (agree)
         e->nranges = 0;
-    sb_range_tidy(e, now);
+    sb_range_tidy(e);
     if (!peer && e->nranges)
         peer = sb_state_find_id(&e->st, e->range_peer);
     if (peer && (!sb_exchange_live_peer(peer) || !peer->answered))

@@ -146,8 +146,10 @@ void sb_sweep_serve(sb_engine *e, const char *from, const sb_msg *m,
         return;
     }
     struct sweep_held *h = sweep_slot(e, x->id, now);
-    if (h) /* else out of memory: the sweeper asks again */
+    if (h)
         *h = (struct sweep_held){ x->id, m->cursor, m->token, now };
+    else
+        e->stats.drops[SB_DROP_NOMEM]++; /* the sweeper asks again */
 }
 
 /* An ACK2 came from `from`, peer `id`: if we hold back its sweep, it

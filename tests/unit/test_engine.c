@@ -2156,12 +2156,12 @@ static size_t range_diff(uint8_t *buf, uint64_t from, uint64_t to,
 
 /* Our SYN of fingerprints about (from, to], written (not sent): a DIFF
  * may answer it. */
-static void range_ask(cluster *c, sb_engine *e, uint64_t from, uint64_t to)
+static void range_ask(sb_engine *e, uint64_t from, uint64_t to)
 {
     uint8_t syn[512];
     sb_writer w = { syn, syn, syn + sizeof(syn) };
     sb_range r = { .from = from, .to = to };
-    sb_range_put(e, &w, &r, cluster_now(c));
+    sb_range_put(e, &w, &r);
 }
 
 /* A DIFF is taken only about the range of our last fingerprints, once:
@@ -2176,12 +2176,12 @@ static void test_range_diff_only_as_asked(void **state)
     const char *member = cluster_addr(c, 1);
     check(cluster_answer(c, 0, member, buf, len) == SB_OK);
     check(e->nranges == 0); /* we asked about no range */
-    range_ask(c, e, 0, SB_SWEEP_END);
+    range_ask(e, 0, SB_SWEEP_END);
     check(cluster_answer(c, 0, member, buf, len) == SB_OK);
     check(e->nranges == 2);
     /* part 3 on top: (w * 3 / 16, w * 4 / 16] of the whole space w */
-    check(e->descent->ranges[1].from == SB_SWEEP_END * 3 / 16 &&
-          e->descent->ranges[1].to == SB_SWEEP_END * 4 / 16);
+    check(e->ranges[1].from == SB_SWEEP_END * 3 / 16 &&
+          e->ranges[1].to == SB_SWEEP_END * 4 / 16);
     e->nranges = 0;
     check(cluster_answer(c, 0, member, buf, len) == SB_OK);
     check(e->nranges == 0); /* once */
@@ -2199,7 +2199,7 @@ static void test_range_diff_answers_recent_syns(void **state)
     uint8_t buf[64];
     /* RANGE_ASKED + 1 SYNs of fingerprints, about (i, i + 1] << 20 */
     for (uint32_t i = 0; i <= RANGE_ASKED; i++)
-        range_ask(c, e, (uint64_t)i << 20, (uint64_t)(i + 1) << 20);
+        range_ask(e, (uint64_t)i << 20, (uint64_t)(i + 1) << 20);
     /* the first one's slot went to the last */
     size_t len = range_diff(buf, 0, 1u << 20, 1u << 2);
     check(cluster_answer(c, 0, member, buf, len) == SB_OK);
@@ -2212,7 +2212,7 @@ static void test_range_diff_answers_recent_syns(void **state)
                      (uint64_t)(RANGE_ASKED + 1) << 20, 1u << 7);
     check(cluster_answer(c, 0, member, buf, len) == SB_OK);
     check(e->nranges == 3);
-    check(e->descent->ranges[2].from ==
+    check(e->ranges[2].from ==
           ((uint64_t)RANGE_ASKED << 20) + (7u << 16));
     len = range_diff(buf, 2u << 20, 3u << 20, 1u << 2 | 1u << 5);
     check(cluster_answer(c, 0, member, buf, len) == SB_OK);
@@ -2220,23 +2220,25 @@ static void test_range_diff_answers_recent_syns(void **state)
     cluster_free(c);
 }
 
-/* A descent's memory goes at the first round an interval after our last
- * SYN of fingerprints with nothing left to descend into; a DIFF that
- * comes after that is not taken (it answers within a round trip). */
-static void test_range_descent_freed(void **state)
+/* The parts a DIFF named are held while a descent has some left, freed
+ * at the first round with none; a DIFF about one of our last SYNs of
+ * fingerprints is taken however late it comes. */
+static void test_range_parts_freed(void **state)
 {
     (void)state;
     sb_engine *e;
     cluster *c = range_cluster(&e);
-    check(e->descent == NULL); /* at rest */
-    range_ask(c, e, 0, SB_SWEEP_END);
-    check(e->descent != NULL);
+    check(e->ranges == NULL); /* at rest */
+    range_ask(e, 0, SB_SWEEP_END);
     uint8_t buf[64];
     size_t len = range_diff(buf, 0, SB_SWEEP_END, 1u << 3);
-    cluster_run(c, 2 * e->cfg.interval_ns);
-    check(e->descent == NULL);
+    cluster_run(c, 10 * e->cfg.interval_ns); /* a late DIFF */
+    check(e->ranges == NULL);
     check(cluster_answer(c, 0, cluster_addr(c, 1), buf, len) == SB_OK);
-    check(e->nranges == 0 && e->descent == NULL);
+    check(e->nranges == 1 && e->ranges != NULL);
+    e->nranges = 0; /* descended into */
+    cluster_run(c, 2 * e->round_ns);
+    check(e->ranges == NULL);
     cluster_free(c);
 }
 
@@ -2251,23 +2253,25 @@ static void test_range_diff_makes_room(void **state)
     cluster *c = range_cluster(&e);
     uint8_t buf[64]; /* about (0, 2^20] */
     size_t len = range_diff(buf, 0, 1u << 20, 1u << 3 | 1u << 9 | 1u << 12);
-    range_ask(c, e, 0, 1u << 20);
+    range_ask(e, 0, 1u << 20);
     /* a list left by an earlier DIFF, one slot free: parts of (2^20, ..] */
+    e->ranges = malloc(RANGES * sizeof(*e->ranges)); /* the engine frees it */
+    check(e->ranges != NULL);
     for (uint32_t i = 0; i < RANGES - 1; i++) {
-        e->descent->ranges[i].from = (2u + i) << 20;
-        e->descent->ranges[i].to = (3u + i) << 20;
+        e->ranges[i].from = (2u + i) << 20;
+        e->ranges[i].to = (3u + i) << 20;
     }
     e->nranges = RANGES - 1;
     check(cluster_answer(c, 0, cluster_addr(c, 1), buf, len) == SB_OK);
     check(e->nranges == RANGES);
     /* the two at the bottom made room; the rest moved down by two */
     for (uint32_t i = 0; i < RANGES - 3; i++)
-        check(e->descent->ranges[i].from == (4u + i) << 20);
+        check(e->ranges[i].from == (4u + i) << 20);
     /* then parts 12, 9 and 3 of (0, 2^20], part 3 on top */
-    check(e->descent->ranges[RANGES - 3].from == 12u << 16);
-    check(e->descent->ranges[RANGES - 2].from == 9u << 16);
-    check(e->descent->ranges[RANGES - 1].from == 3u << 16 &&
-          e->descent->ranges[RANGES - 1].to == 4u << 16);
+    check(e->ranges[RANGES - 3].from == 12u << 16);
+    check(e->ranges[RANGES - 2].from == 9u << 16);
+    check(e->ranges[RANGES - 1].from == 3u << 16 &&
+          e->ranges[RANGES - 1].to == 4u << 16);
     cluster_free(c);
 }
 
@@ -3061,7 +3065,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_range_listed_sends_what_was_left_out),
         cmocka_unit_test(test_range_diff_only_as_asked),
         cmocka_unit_test(test_range_diff_makes_room),
-        cmocka_unit_test(test_range_descent_freed),
+        cmocka_unit_test(test_range_parts_freed),
         cmocka_unit_test(test_range_diff_answers_recent_syns),
         cmocka_unit_test(test_plan_keeps_the_most_behind),
         cmocka_unit_test(test_plan_ranks_news_one_behind),
