@@ -155,6 +155,14 @@ static void test_add_sets_fields(void **state)
     assert_int_equal(m->index, 1);
     assert_int_equal(st.perm[1], 1);
     assert_int_equal(st.due[1], UINT64_MAX);
+
+    /* its first key brings the keys' head: no tombstone, none due, none
+     * of the protocol's */
+    put(n, "k", "v", 1, false, 0);
+    assert_non_null(n->keys);
+    assert_int_equal(sb_peer_gc_due(n), UINT64_MAX);
+    assert_int_equal(sb_peer_tombstones(n), 0);
+    assert_int_equal(sb_peer_reserved(n), 0);
     sb_state_free(&st);
 }
 
