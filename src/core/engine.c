@@ -308,7 +308,6 @@ void sb_engine_free(sb_engine *e)
     free(e->wanted);
     free(e->behind);
     free(e->held);
-    free(e->gaps);
     free(e->bold);
     free(e->ranges);
     free(e->watch);
@@ -639,7 +638,6 @@ size_t sb_engine_memory(const sb_engine *e)
            (e->wanted ? WANTED * sizeof(*e->wanted) : 0) +
            (e->behind ? BEHIND * sizeof(*e->behind) : 0) +
            (e->held ? SWEEP_HELD * sizeof(*e->held) : 0) +
-           (e->gaps ? SWEEP_GAPS * sizeof(*e->gaps) : 0) +
            (e->bold ? BOLD_SEEDS * sizeof(*e->bold) : 0) +
            (e->ranges ? RANGES * sizeof(*e->ranges) : 0);
 }

@@ -564,18 +564,16 @@ static void exchange_heard(sb_engine *e, const sb_peer *n)
  * a push as large: pushes wait for none of them (under a load past the
  * cap, test_load.c's test_fair_share_drains_in_time, their bytes put the
  * worst writer's p99 staleness at 1.3 s against a median of 0.4 s). The
- * rest wait for the rounds. The parts a sweep passed over (sweep.c) go
- * the same way once it ends, each to the member whose ACK came: any
- * member holds what they lack.
+ * rest wait for the rounds.
  */
 static void exchange_descend(sb_engine *e, const char *from, uint64_t now)
 {
     /* the cheap tests first: this follows every ACK */
-    if (!sb_range_pending(e) || e->descents >= RANGE_DESCENTS || e->sweeping)
+    if (!e->nranges || e->descents >= RANGE_DESCENTS || e->sweeping)
         return;
     /* looked up afresh: an ACK's deltas may have replaced its record */
     const sb_peer *sender = sb_state_find_addr(&e->st, from, strlen(from));
-    if (!sender || (e->nranges && sender->id != e->range_peer) ||
+    if (!sender || sender->id != e->range_peer ||
         !sb_exchange_live_peer(sender) || !sender->answered ||
         sb_exchange_quiet(e) ||
         !sb_send_allowed(e, SB_TRAFFIC_PUSH, e->cfg.max_message_size))

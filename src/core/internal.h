@@ -77,7 +77,6 @@
                                  first (round.c) */
 #define SWEEP_BURST 64        /* SWEEP messages answering one SYN, at most */
 #define SWEEP_HELD 8          /* sweeps held back at once, at most */
-#define SWEEP_GAPS 128        /* parts a sweep passed over, remembered */
 #define SWEEP_BYTES_PER_S (512.0 * 1024) /* all the SWEEPs a node sends */
 #define RETURNS_SHARE 4       /* a node sweeps again when more than 1 /
                                  this of the live nodes came back from
@@ -350,14 +349,6 @@ struct sb_engine {
                                  down: our SYNs ask for a sweep */
     uint64_t sweep;           /* its cursor: the end of the furthest
                                  range sent us */
-    struct sb_gap {           /* the parts it passed over (a SWEEP lost,
-                                 or late), each a range our SYNs list
-                                 once it ends (sweep.c, range.c):
-                                 SWEEP_GAPS slots from the first, freed
-                                 once none is left */
-        uint64_t from, to;
-    } *gaps;
-    uint32_t ngaps;
     uint32_t returns;         /* nodes back from down since returns_at */
     uint64_t returns_at;      /* the start of their second */
     sb_bucket sweep_bytes;    /* what we send others' sweeps (sweep.c) */
@@ -670,8 +661,6 @@ void sb_range_complete(sb_engine *e, plan *p, const sb_msg *m,
 void sb_range_answer(sb_engine *e, const char *from, const sb_msg *m);
 void sb_range_recv(sb_engine *e, const sb_peer *sender, const sb_msg *m);
 void sb_range_tidy(sb_engine *e);
-/* Whether a range is left to descend into, or a sweep's gap to list. */
-bool sb_range_pending(const sb_engine *e);
 
 /* ---- push.c ---- */
 void sb_push_queue(sb_engine *e, uint64_t before, uint64_t now);

@@ -61,15 +61,9 @@ static void range_prints(sb_engine *e, uint64_t from, uint64_t to,
     }
 }
 
-bool sb_range_pending(const sb_engine *e)
-{
-    return e->nranges || (e->ngaps && !e->sweeping);
-}
-
 /*
  * The range the round's SYN carries, if one is due: we differ (the SYN is
- * not quiet) and either a DIFF left parts to descend into, or a sweep
- * that ended passed over parts (sweep.c; after the DIFF's), or no peer's
+ * not quiet) and either a DIFF left parts to descend into, or no peer's
  * summary matched ours for RANGE_ROUNDS (news spreading makes nodes
  * differ for a few milliseconds; a difference that stays is one that
  * pushes and the recent changes an exchange offers did not mend). Listed
@@ -80,17 +74,13 @@ bool sb_range_pending(const sb_engine *e)
 bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
 {
     bool stays = now - e->agreed_at >= RANGE_ROUNDS * e->round_ns;
-    bool gap = !e->nranges && sb_range_pending(e);
-    if (!e->cfg.monitors || (!e->nranges && !gap && !stays))
+    if (!e->cfg.monitors || (!e->nranges && !stays))
         return false;
     r->from = 0;
     r->to = SB_SWEEP_END;
     if (e->nranges) {
         r->from = e->ranges[e->nranges - 1].from;
         r->to = e->ranges[e->nranges - 1].to;
-    } else if (gap) {
-        r->from = e->gaps[e->ngaps - 1].from;
-        r->to = e->gaps[e->ngaps - 1].to;
     }
     r->first = sb_state_after(&e->st, r->from);
     r->end = sb_state_after(&e->st, r->to);
@@ -104,8 +94,6 @@ bool sb_range_pick(sb_engine *e, size_t room, uint64_t now, sb_range *r)
         return false; /* no room this time: the range waits */
     if (e->nranges)
         e->nranges--;
-    else if (gap)
-        e->ngaps--;
     return true;
 }
 

@@ -149,7 +149,7 @@ void sb_round(sb_engine *e, uint64_t now)
      * unless we agree again */
     bool agree = sb_exchange_quiet(e);
     if (agree)
-        e->nranges = e->ngaps = 0;
+        e->nranges = 0;
     sb_range_tidy(e);
     if (!peer && e->nranges)
         peer = sb_state_find_id(&e->st, e->range_peer);

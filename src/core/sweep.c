@@ -179,10 +179,6 @@ void sb_sweep_held(sb_engine *e, uint64_t id, const char *from,
  * sb_sweep_held() drops it, sweep_slot() takes its place). */
 void sb_sweep_tidy(sb_engine *e, uint64_t now)
 {
-    if (e->gaps && !e->ngaps) {
-        free(e->gaps);
-        e->gaps = NULL;
-    }
     for (int i = 0; e->held && i < SWEEP_HELD; i++)
         if (e->held[i].id && now - e->held[i].at < e->cfg.interval_ns)
             return;
@@ -190,24 +186,8 @@ void sb_sweep_tidy(sb_engine *e, uint64_t now)
     e->held = NULL;
 }
 
-/* A SWEEP's range began past our cursor: (from, to] was passed over (a
- * SWEEP lost, or one still on its way). Remembered, up to SWEEP_GAPS
- * (one more is left to the descent from the whole space). */
-static void sweep_gap(sb_engine *e, uint64_t from, uint64_t to)
-{
-    if (e->ngaps == SWEEP_GAPS ||
-        (!e->gaps && !(e->gaps = malloc(SWEEP_GAPS * sizeof(*e->gaps)))))
-        return;
-    e->gaps[e->ngaps++] = (struct sb_gap){ from, to };
-}
-
 /* A SWEEP that answers our SYN: its records taken, and our cursor moved
- * to the end of its range if that is past it, the part passed over
- * remembered. When it reaches the end, the sweep is over: our next SYNs
- * list the parts passed over, one a SYN (range.c), and the member each
- * goes to sends what of it we lack in its ACK, a round trip a part (a descent from the whole space, with fingerprints, took 2 to 3
- * a record at 4096 nodes). A part that came late since is listed
- * anyway: the member finds we lack nothing there. */
+ * to the end of its range if that is past it. */
 void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now)
 {
     sb_apply_deltas(e, m, now);
@@ -216,8 +196,6 @@ void sb_sweep_recv(sb_engine *e, const sb_msg *m, uint64_t now)
      * reaches the end would end our sweep */
     if (!e->from_member || !e->sweeping || m->to <= e->sweep)
         return;
-    if (m->from > e->sweep)
-        sweep_gap(e, e->sweep, m->from);
     e->sweep = m->to;
     if (e->sweep == SB_SWEEP_END)
         e->sweeping = false;
@@ -239,6 +217,5 @@ void sb_sweep_returned(sb_engine *e, uint64_t now)
         return;
     e->sweeping = true;
     e->sweep = 0;
-    e->ngaps = 0; /* a new sweep passes over them again */
     e->returns = 0; /* those that come back from now on count anew */
 }
