@@ -137,6 +137,7 @@ void sb_round(sb_engine *e, uint64_t now)
         sb_state_touch(&e->st, e->self);
     }
     e->descents = 0;
+    sb_state_tidy(&e->st);
     sb_sweep_tidy(e, now);
     sb_liveness_alone(e, now);
     sb_liveness_rejudge(e, now);

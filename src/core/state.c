@@ -165,20 +165,28 @@ static uint32_t state_sorted_at(const sb_state *st, const sb_peer *n)
     return at;
 }
 
+/* The touched peers listed at most: see STATE_TOUCHED. */
+static uint32_t state_touched_room(const sb_state *st)
+{
+    uint32_t room = st->cap / 4 + 8;
+    return room < STATE_TOUCHED ? room : STATE_TOUCHED;
+}
+
 bool sb_state_touched_new(sb_state *st)
 {
-    uint32_t room = sb_state_touched_room(st);
+    uint32_t room = state_touched_room(st);
     st->touched = malloc(room * sizeof(*st->touched));
     st->touched_cap = st->touched ? room : 0;
     return st->touched != NULL;
 }
 
-void sb_state_touched_done(sb_state *st)
+void sb_state_tidy(sb_state *st)
 {
-    free(st->touched);
-    st->touched = NULL;
-    st->ntouched = st->touched_cap = 0;
-    st->overflow = false;
+    if (st->touched && !st->ntouched) {
+        free(st->touched);
+        st->touched = NULL;
+        st->touched_cap = 0;
+    }
 }
 
 sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
@@ -202,7 +210,7 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
         if (!peers || !due || !perm || !sorted)
             return NULL;
         st->cap = cap;
-        uint32_t room = sb_state_touched_room(st);
+        uint32_t room = state_touched_room(st);
         sb_peer **touched = st->touched && room > st->touched_cap
                                 ? realloc(st->touched, room * sizeof(*touched))
                                 : NULL;

@@ -173,9 +173,9 @@ typedef struct sb_state {
     uint64_t summary;     /* XOR of every peer's share (summary.c) */
     sb_peer **touched;    /* peers whose share is out of date, with no
                              peer twice: touched_cap slots, allocated
-                             at the first touch (sb_state_touched_room())
-                             and freed as the summary is read (NULL and
-                             0 at rest); past them, `overflow` */
+                             at the first touch and freed at a round
+                             that finds it empty (NULL and 0 at rest);
+                             past them, `overflow` */
     uint32_t ntouched, touched_cap;
     bool overflow;        /* more were touched than the list holds: look
                              for the touched flag on every peer */
@@ -241,22 +241,15 @@ sb_peer *sb_state_add(sb_state *st, const char *addr, size_t len,
 /* Removes and frees a peer; the last peer takes its index. Its share
  * leaves the summary. */
 void sb_state_remove(sb_state *st, sb_peer *n);
+/* Allocates the touched list, empty; false if out of memory. */
+bool sb_state_touched_new(sb_state *st);
+/* At a round: the touched list is freed once empty (at rest, there is
+ * none). */
+void sb_state_tidy(sb_state *st);
+
 /* Marks a peer whose id, heartbeat, leaving bit, max_version or
  * gc_version changed: the summary takes its new share when next read.
  * Every change is counted in st->touches, if set. */
-/* The touched peers listed at most: see STATE_TOUCHED. */
-static inline uint32_t sb_state_touched_room(const sb_state *st)
-{
-    uint32_t room = st->cap / 4 + 8;
-    return room < STATE_TOUCHED ? room : STATE_TOUCHED;
-}
-
-/* Allocates the touched list, empty; false if out of memory. */
-bool sb_state_touched_new(sb_state *st);
-/* Every touched peer's share taken again: the list is freed (at rest,
- * there is none). */
-void sb_state_touched_done(sb_state *st);
-
 static inline void sb_state_touch(sb_state *st, sb_peer *n)
 {
     if (st->touches)

@@ -60,7 +60,8 @@ uint64_t sb_summary(sb_engine *e)
         for (uint32_t i = 0; i < st->ntouched; i++)
             summary_take(st, st->touched[i]);
     }
-    sb_state_touched_done(st);
+    st->ntouched = 0;
+    st->overflow = false;
     return st->summary;
 }
 
