@@ -547,6 +547,22 @@ static void exchange_heard(sb_engine *e, const sb_peer *n)
     e->heard[0] = n->id;
 }
 
+/* Whether we may send a SYN of a descent now: within RANGE_DESCENTS,
+ * not while we sweep, while we differ, and while the cap has room for a
+ * push as large (exchange_descend()). */
+static bool exchange_may_descend(sb_engine *e)
+{
+    return e->descents < RANGE_DESCENTS && !e->sweeping &&
+           !sb_exchange_quiet(e) &&
+           sb_send_allowed(e, SB_TRAFFIC_PUSH, e->cfg.max_message_size);
+}
+
+/* Whether peer p may get a SYN of a descent. */
+static bool exchange_descends_with(const sb_peer *p)
+{
+    return p && sb_exchange_live_peer(p) && p->answered;
+}
+
 /*
  * A descent into ranges goes on at once, not at the next round: when the
  * DIFF naming the parts that differ comes from the peer we descend with,
@@ -574,14 +590,50 @@ static void exchange_descend(sb_engine *e, const char *from, uint64_t now)
     /* looked up afresh: an ACK's deltas may have replaced its record */
     const sb_peer *sender = sb_state_find_addr(&e->st, from, strlen(from));
     if (!sender || sender->id != e->range_peer ||
-        !sb_exchange_live_peer(sender) || !sender->answered ||
-        sb_exchange_quiet(e) ||
-        !sb_send_allowed(e, SB_TRAFFIC_PUSH, e->cfg.max_message_size))
+        !exchange_descends_with(sender) || !exchange_may_descend(e))
         return;
     e->descents++;
     sb_writer syn = sb_send_writer(e);
     sb_exchange_write_syn(e, &syn, false, true, now);
     sb_exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, sender->addr, &syn, now);
+}
+
+/*
+ * A descent goes on in RANGE_LANES chains at once: after the round's SYN,
+ * up to RANGE_LANES - 1 more SYNs of it, each of the part then on top of
+ * the stack, to the peer we descend with; with no descent under way and
+ * a difference that stays (range.c), one more SYN of the whole space, to
+ * another live peer. Each ACK that answers one of them lets the next go
+ * (exchange_descend()), so a SYN, ACK or DIFF lost (at 10% loss, about
+ * one step in five of a descent) stops one chain until the next round,
+ * not the whole descent. With one chain, after the heal of a 2048-node
+ * partition at 10% loss, a node sent 6 to 12 SYNs of its descent a
+ * round of the RANGE_DESCENTS allowed, and every node held every record
+ * 2.6 s after the heal; with four, 2.2 s (docs/protocol.md, section 5.3).
+ * RANGE_ASKED keeps the last two SYNs of fingerprints of each chain, whose
+ * DIFFs may still come. A SYN with no room for a range is not sent.
+ */
+void sb_exchange_lanes(sb_engine *e, uint64_t now)
+{
+    if (!e->cfg.monitors)
+        return;
+    for (uint32_t k = 1; k < RANGE_LANES && exchange_may_descend(e); k++) {
+        const sb_peer *p = NULL;
+        if (e->nranges)
+            p = sb_state_find_id(&e->st, e->range_peer);
+        else if (k == 1 && now - e->agreed_at >= RANGE_ROUNDS * e->round_ns)
+            p = sb_liveness_random(e, sb_exchange_live_peer,
+                                   e->nstatus[SB_STATUS_LIVE] - 1);
+        if (!exchange_descends_with(p))
+            return;
+        uint64_t ranges = e->stats.ranges;
+        sb_writer syn = sb_send_writer(e);
+        sb_exchange_write_syn(e, &syn, false, true, now);
+        if (e->stats.ranges == ranges)
+            return; /* no room for a range */
+        e->descents++;
+        sb_exchange_send_syn(e, SB_TRAFFIC_EXCHANGE, p->addr, &syn, now);
+    }
 }
 
 /* Every member address the deltas of m name is canonical text (one

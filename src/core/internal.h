@@ -90,8 +90,10 @@
                                  our SYNs carry a range */
 #define RANGE_DESCENTS 32     /* SYNs that descend into ranges at once, a
                                  round, at most (exchange.c) */
-#define RANGE_ASKED 4         /* SYNs of fingerprints whose DIFF may still
+#define RANGE_ASKED 8         /* SYNs of fingerprints whose DIFF may still
                                  come (range.c) */
+#define RANGE_LANES 4         /* chains a descent goes on in at once, the
+                                 round's SYN one (sb_exchange_lanes()) */
 #define NO_DELTA UINT64_MAX
 #define BEHIND 8              /* writers a SYN asks to catch up on */
 #define WANTED 32             /* unknown ids a SYN asks for in full */
@@ -623,6 +625,8 @@ void sb_exchange_send_padded_syn(sb_engine *e, const char *to,
 void sb_exchange_send_probe(sb_engine *e, sb_peer *n, sb_writer *syn,
                             uint64_t now);
 bool sb_exchange_live_peer(const sb_peer *n);
+/* More SYNs of the descent, after the round's (exchange.c). */
+void sb_exchange_lanes(sb_engine *e, uint64_t now);
 /* Whether we expect to agree with our peers (our SYNs carry no digest). */
 bool sb_exchange_quiet(sb_engine *e);
 

@@ -198,4 +198,6 @@ void sb_round(sb_engine *e, uint64_t now)
     }
     if (!peer || !resting) /* at rest, seeds at the quiet SYNs' pace */
         round_seeds(e, peer, nlive, nunreach, &syn, now);
+    /* a descent into ranges goes on in more chains than the round's SYN */
+    sb_exchange_lanes(e, now);
 }

@@ -2275,6 +2275,74 @@ static void test_range_diff_makes_room(void **state)
     cluster_free(c);
 }
 
+/* The SYNs with a range node 0 sends in its next round (none of its
+ * peers answers: no descent goes on at an ACK), ranges[k] = (from, to]
+ * of the k-th of them, and to[k] the node it went to; how many. */
+static size_t range_round(cluster *c, sb_engine *e, sb_range ranges[],
+                          int to[], size_t max)
+{
+    for (uint32_t j = 1; j < cluster_size(c); j++)
+        cluster_block(c, j, 0, true);
+    cluster_run_until(c, e->next_round - 1);
+    e->agreed = 0; /* we differ from our peers */
+    cluster_capture(c, 0, 0);
+    cluster_run_until(c, e->next_round);
+    cluster_capture_stop(c);
+    const cluster_packets *p = cluster_captured(c);
+    size_t n = 0;
+    for (size_t k = 0; k < p->n; k++) {
+        sb_msg m;
+        int why;
+        if ((p->p[k].data[3] & 0x7f) != SB_MSG_SYN)
+            continue;
+        check(sb_msg_decode(p->p[k].data, p->p[k].len,
+                            sb_cluster_id("default"), &m, &why));
+        if (!(m.flags & SB_SYN_RANGE))
+            continue;
+        check(n < max);
+        ranges[n] = (sb_range){ .from = m.from, .to = m.to };
+        to[n++] = p->p[k].to;
+    }
+    for (uint32_t j = 1; j < cluster_size(c); j++)
+        cluster_block(c, j, 0, false);
+    return n;
+}
+
+/* A descent goes on in RANGE_LANES SYNs a round, the parts on top of the
+ * stack in turn, to the peer it descends with; with none under way and a
+ * difference that stays, a second SYN of the whole space goes with the
+ * round's. With one SYN a round, a SYN or DIFF lost stopped the whole
+ * descent until the next round. */
+static void test_range_descent_lanes(void **state)
+{
+    (void)state;
+    sb_engine *e;
+    cluster *c = range_cluster(&e);
+    uint8_t buf[64];
+    range_ask(e, 0, SB_SWEEP_END);
+    size_t len = range_diff(buf, 0, SB_SWEEP_END, 0x3f); /* parts 0-5 */
+    check(cluster_answer(c, 0, cluster_addr(c, 1), buf, len) == SB_OK);
+    check(e->nranges == 6);
+    sb_range r[8];
+    int to[8];
+    size_t n = range_round(c, e, r, to, 8);
+    check(n == RANGE_LANES);
+    for (size_t k = 0; k < n; k++) {
+        check(to[k] == 1);
+        check(r[k].from == SB_SWEEP_END * k / 16 &&
+              r[k].to == SB_SWEEP_END * (k + 1) / 16);
+    }
+    check(e->nranges == 6 - RANGE_LANES);
+    /* no descent left, and no peer matched us for RANGE_ROUNDS */
+    e->nranges = 0;
+    e->agreed_at = 0;
+    n = range_round(c, e, r, to, 8);
+    check(n == 2);
+    for (size_t k = 0; k < n; k++)
+        check(r[k].from == 0 && r[k].to == SB_SWEEP_END && to[k] > 0);
+    cluster_free(c);
+}
+
 /* ---- reflection: what the cluster sends to an address it was told of -- */
 
 #define VICTIM "192.0.2.99:7946"
@@ -3065,6 +3133,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_range_listed_sends_what_was_left_out),
         cmocka_unit_test(test_range_diff_only_as_asked),
         cmocka_unit_test(test_range_diff_makes_room),
+        cmocka_unit_test(test_range_descent_lanes),
         cmocka_unit_test(test_range_parts_freed),
         cmocka_unit_test(test_range_diff_answers_recent_syns),
         cmocka_unit_test(test_plan_keeps_the_most_behind),
