@@ -65,7 +65,7 @@ extern "C" {
 #define SB_VERSION_MAJOR 0
 #define SB_VERSION_MINOR 11
 #define SB_VERSION_PATCH 17
-#define SB_VERSION_STRING "0.11.17"
+#define SB_VERSION_STRING "0.11.18"
 /* The version as one comparable number: 0x00MMmmpp. */
 #define SB_VERSION_HEX \
     ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)
