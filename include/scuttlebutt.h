@@ -290,7 +290,7 @@ typedef struct sb_stats {
     uint64_t diffs;                   /* DIFF messages sent: parts of a
                                          range where this node's records
                                          differ from an asker's */
-    uint64_t ranges;                  /* rounds whose SYN carried a range:
+    uint64_t ranges;                  /* SYNs that carried a range:
                                          steps of this node's descents to
                                          where its records differ from a
                                          peer's */

@@ -210,7 +210,7 @@ static uint64_t node_counter(const sb_sim *s, uint32_t i, counter c)
 }
 
 /* Of all running nodes, since they started: push packets sent, verdicts
- * against them they refuted, or rounds whose SYN carried a range. */
+ * against them they refuted, or SYNs that carried a range. */
 static uint64_t running_total(const sb_sim *s, counter c)
 {
     uint64_t n = 0;
@@ -437,7 +437,7 @@ static void measure_join(sb_sim *s, bool agree, double *join_s,
     }
 }
 
-/* --missed: per record missed, the rounds whose SYN carried a range
+/* --missed: per record missed, the SYNs that carried a range
  * (steps of descents) of the node that missed it and of the whole
  * cluster, and the seconds until it held the record; pooled over the
  * clusters. */

@@ -553,7 +553,7 @@ static uint64_t ranges_of(const cluster *c, uint32_t i)
 /* Node x hears nothing while node y writes a key, and for longer than
  * a change counts as recent (RECENT_ROUNDS); then x holds it within six
  * rounds of hearing again, and took at most `steps` steps of descent
- * (rounds whose SYN carried a range). Returns the steps taken. */
+ * (SYNs that carried a range). Returns the steps taken. */
 static uint64_t check_missed_record_found(cluster *c, uint32_t x,
                                           uint32_t y, uint64_t steps)
 {
